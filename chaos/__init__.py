@@ -1,0 +1,1 @@
+"""Chaos drills for Sluice (see issue: chaos suite)."""

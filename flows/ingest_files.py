@@ -1,0 +1,125 @@
+"""Flow ``ingest-files``: files from a directory or S3 into the dataset's Delta table."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+
+from flows.runners import dask_task_runner
+from sluice import staging
+from sluice.contracts import find_contract
+from sluice.errors import SourceError
+from sluice.ingest import StageRequest
+from sluice.lake import table_uri
+from sluice.runs import FileStatus, RunReport, ensure_conserved
+from sluice.settings import get_settings
+from sluice.sources import group_files, list_source_files
+from tasks.ingest import commit_dataset, stage_file_group
+from tasks.records import publish_artifacts, record_run
+
+
+class IngestFailed(SourceError):
+    """Some files could not be read; the others were committed."""
+
+
+def _source_options(storage_options: dict[str, Any] | None, aws_credentials_block: str | None) -> dict[str, Any]:
+    opts = dict(get_settings().storage_options)
+    if aws_credentials_block:
+        from prefect_aws import AwsCredentials
+
+        from sluice.s3 import fsspec_options
+
+        opts.update(fsspec_options(AwsCredentials.load(aws_credentials_block)))
+    opts.update(storage_options or {})
+    return opts
+
+
+def _finish(report: RunReport, outcomes: list, commit: Any, q_rows: int) -> None:
+    result, _ = commit
+    report.files = sorted(outcomes, key=lambda o: o.order)
+    done = report.files_committed
+    report.rows_read = sum(f.rows_read for f in done)
+    report.rows_quarantined = sum(f.rows_quarantined for f in done)
+    report.rows_written = result.rows_written
+    report.duplicates_in_run, report.duplicates_in_lake = result.duplicates_in_run, result.duplicates_in_lake
+    report.rows_duplicate = result.duplicates_in_run + result.duplicates_in_lake
+    report.bytes_read = sum(f.bytes for f in done)
+    report.lake_version, report.partitions = result.version, result.partitions
+    marks = [f.watermark for f in done if f.watermark]
+    report.watermark = datetime.fromisoformat(max(marks)) if marks else None
+    for f in done:
+        for key, count in f.warnings.items():
+            report.warnings[key] = report.warnings.get(key, 0) + count
+
+
+@flow(name="ingest-files", task_runner=dask_task_runner(), log_prints=False)
+def ingest_files(
+    dataset: str,
+    source: str,
+    pattern: str = "*",
+    encoding: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+    aws_credentials_block: str | None = None,
+) -> RunReport:
+    """Ingest every file under ``source`` matching ``pattern`` into ``dataset``.
+
+    Valid rows land, deduplicated, in the dataset's Delta table; invalid rows
+    go to the quarantine with their reason. Files committed by earlier runs are
+    skipped. Fails if a file cannot be read (after committing the others) or
+    if the run's row counts do not add up.
+    """
+    log = get_run_logger()
+    settings = get_settings()
+    contract = find_contract(dataset, settings.contracts_root())
+    run_id = str(flow_run.get_id() or f"local-{int(time.time())}")
+    report = RunReport(run_id=run_id, dataset=dataset, source=source, env=settings.env,
+                       started_at=datetime.now(timezone.utc))
+    opts = _source_options(storage_options, aws_credentials_block)
+    clock = time.perf_counter()
+    files = list_source_files(source, pattern, opts)
+    run_dir = settings.staging_root() / run_id
+    lake_opts = dict(settings.lake_storage_options)
+    req = StageRequest(dataset=dataset, contract=contract, run_id=run_id, run_dir=str(run_dir),
+                       lake_uri=table_uri(settings.lake_root(), dataset), ingest_date=report.started_at.date(),
+                       encoding=encoding, chunk_rows=settings.chunk_rows, storage_options=opts,
+                       lake_storage_options=lake_opts)
+    groups = group_files(files, settings.group_bytes)
+    order = {f.uri: i for i, f in enumerate(files)}
+    log.info("ingesting %d file(s) of %s in %d group(s)", len(files), dataset, len(groups))
+    futures = [stage_file_group.submit([(order[f.uri], f) for f in g], req, dataset=dataset, group=i)
+               for i, g in enumerate(groups)]
+    outcomes = [o for fut in futures for o in fut.result()]
+    report.stage_seconds["read_validate_stage"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    committed = [o for o in outcomes if o.status is FileStatus.COMMITTED]
+    metadata = {"run_id": run_id, "dataset": dataset, "env": settings.env,
+                "sources": [{"uri": o.uri, "sha256": o.sha256, "batch_id": o.batch_id} for o in committed],
+                "counts": {"rows_read": sum(o.rows_read for o in committed),
+                           "rows_quarantined": sum(o.rows_quarantined for o in committed)}}
+    commit = commit_dataset(req, outcomes, quarantine_uri=settings.quarantine_root(), metadata=metadata)
+    report.stage_seconds["commit"] = time.perf_counter() - clock
+    _finish(report, outcomes, commit, commit[1])
+    report.finished_at = datetime.now(timezone.utc)
+    report.status = "failed" if report.files_failed else "completed"
+    try:
+        ensure_conserved(report)
+    except Exception as exc:
+        report.status, report.error = "failed", str(exc)
+        record_run(report, settings.metadata_db_url())
+        raise
+    if report.files_failed:
+        report.error = "; ".join(f"{f.uri}: {f.error}" for f in report.files_failed)
+    record_run(report, settings.metadata_db_url())
+    publish_artifacts(report)
+    staging.remove_run(Path(run_dir))
+    log.info("read %d, wrote %d, quarantined %d, duplicate %d", report.rows_read, report.rows_written,
+             report.rows_quarantined, report.rows_duplicate)
+    if report.files_failed:
+        raise IngestFailed(f"{len(report.files_failed)} file(s) of {dataset} could not be read: {report.error}",
+                           hint="the other files were committed; fix or re-deliver these and rerun")
+    return report

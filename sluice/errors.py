@@ -1,0 +1,57 @@
+"""Sluice's exception tree.
+
+    SluiceError
+    ├── ConfigError            settings or arguments that cannot work
+    ├── ContractError          a dataset contract that does not load or validate
+    ├── SourceError            a source that cannot be listed or read
+    │   ├── SourceNotFoundError
+    │   └── UnreadableFileError   corrupt, truncated or undecodable content
+    ├── LakeError              the Delta lake cannot be read or written
+    └── ConservationError      counts of a run do not add up
+
+Every message says what went wrong and what to do next.
+"""
+
+from __future__ import annotations
+
+
+class SluiceError(Exception):
+    """Base of every error Sluice raises on purpose."""
+
+    hint: str = ""
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint or self.hint
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        return f"{base}\n  hint: {self.hint}" if self.hint else base
+
+
+class ConfigError(SluiceError):
+    """A setting or argument that cannot work."""
+
+
+class ContractError(SluiceError):
+    """A dataset contract that does not load or is inconsistent."""
+
+
+class SourceError(SluiceError):
+    """A source that cannot be listed or read."""
+
+
+class SourceNotFoundError(SourceError):
+    """The source path or bucket does not exist, or matches no files."""
+
+
+class UnreadableFileError(SourceError):
+    """A file whose bytes cannot be decoded: truncated, corrupt or undecodable."""
+
+
+class LakeError(SluiceError):
+    """The Delta lake cannot be read or written."""
+
+
+class ConservationError(SluiceError):
+    """rows_read != rows_written + rows_quarantined + rows_duplicate."""

@@ -1,0 +1,113 @@
+"""The plain functions behind the ingestion tasks: stage one file, commit a run."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sluice import staging
+from sluice.contracts import Contract
+from sluice.errors import SourceError, UnreadableFileError
+from sluice.lake import CommitResult, commit_partitions, commit_quarantine, committed_batches
+from sluice.readers import _NeedsReencode, open_reader, redetect_encoding
+from sluice.runs import FileOutcome, FileStatus
+from sluice.sources import SourceFile, batch_id, sha256_of
+from sluice.validate import BatchContext, validate_chunk
+
+
+@dataclass(frozen=True)
+class StageRequest:
+    """Everything a worker needs to stage one file group (small and picklable)."""
+
+    dataset: str
+    contract: Contract
+    run_id: str
+    run_dir: str
+    lake_uri: str
+    ingest_date: date
+    encoding: str | None = None
+    chunk_rows: int = 500_000
+    storage_options: dict[str, str] = field(default_factory=dict)
+    lake_storage_options: dict[str, str] = field(default_factory=dict)
+
+
+def _latest(table: pa.Table, column: str) -> str:
+    if table.num_rows == 0:
+        return ""
+    value = pc.max(table.column(column)).as_py()
+    return value.isoformat() if value is not None else ""
+
+
+def _stage_chunks(src: SourceFile, req: StageRequest, batch: staging.StagedBatch, encoding: str | None,
+                  out: FileOutcome) -> None:
+    reader = open_reader(src, req.contract.column_names, encoding=encoding, chunk_rows=req.chunk_rows,
+                         storage_options=req.storage_options)
+    out.encoding = reader.layout.encoding
+    ctx = BatchContext(req.dataset, req.run_id, out.batch_id, src.uri, req.ingest_date)
+    for i, chunk in enumerate(reader.chunks()):
+        result = validate_chunk(chunk, req.contract, ctx)
+        staging.write_valid(batch, result.valid, i)
+        staging.write_quarantine(batch, result.quarantine, i)
+        out.rows_read += result.rows_read
+        out.rows_valid += result.valid.num_rows
+        out.rows_quarantined += result.quarantine.num_rows
+        out.watermark = max(out.watermark, _latest(result.valid, req.contract.partition.column))
+        for key, count in result.warnings.items():
+            out.warnings[key] = out.warnings.get(key, 0) + count
+    out.missing_columns = list(reader.layout.missing)
+    out.extra_columns = list(reader.layout.extra)
+
+
+def stage_file(src: SourceFile, order: int, req: StageRequest) -> FileOutcome:
+    """Read, validate and stage one file; a corrupt file is reported, never half-staged.
+
+    Transient I/O errors propagate so the task can retry; permanent ones
+    (truncated gzip, undecodable bytes) become a FAILED outcome with the reason.
+    """
+    started = time.perf_counter()
+    out = FileOutcome(uri=src.uri, order=order, status=FileStatus.COMMITTED, bytes=src.size)
+    out.sha256 = sha256_of(src.uri, req.storage_options)
+    out.batch_id = batch_id(src.uri, out.sha256)
+    if committed_batches(req.lake_uri, [out.batch_id], req.lake_storage_options):
+        out.status = FileStatus.SKIPPED
+        return out
+    batch = staging.batch_dir(Path(req.run_dir), order, out.batch_id)
+    encoding = req.encoding
+    for _attempt in range(2):
+        staging.reset(batch)
+        fresh = FileOutcome(uri=src.uri, order=order, status=FileStatus.COMMITTED, bytes=src.size,
+                            sha256=out.sha256, batch_id=out.batch_id)
+        try:
+            _stage_chunks(src, req, batch, encoding, fresh)
+        except _NeedsReencode:
+            encoding = redetect_encoding(src, req.storage_options)
+            continue
+        except (UnreadableFileError, SourceError) as exc:
+            staging.reset(batch)
+            fresh.status, fresh.error = FileStatus.FAILED, str(exc)
+            fresh.rows_read = fresh.rows_valid = fresh.rows_quarantined = 0
+        if fresh.status is FileStatus.COMMITTED:
+            staging.mark_complete(batch)
+        fresh.seconds = time.perf_counter() - started
+        return fresh
+    raise UnreadableFileError(f"{src.uri}: encoding changed twice while reading", hint="declare --encoding")
+
+
+def commit_run(req: StageRequest, outcomes: list[FileOutcome], *, quarantine_uri: str,
+               metadata: dict[str, object]) -> tuple[CommitResult, int]:
+    """Commit the staged quarantine, then the lake; return the lake result and quarantine rows added."""
+    run_dir = Path(req.run_dir)
+    done = {o.batch_id for o in outcomes if o.status is FileStatus.COMMITTED}
+    batches = [b for b in staging.completed_batches(run_dir) if b.batch_id in done]
+    q_files = {b.batch_id: staging.quarantine_files([b]) for b in batches}
+    q_rows = commit_quarantine(quarantine_uri, {k: v for k, v in q_files.items() if v}, run_id=req.run_id,
+                               storage_options=req.lake_storage_options)
+    result = commit_partitions(req.lake_uri, req.contract, staging.partition_files(batches),
+                               batch_ids=[b.batch_id for b in batches], metadata=metadata,
+                               storage_options=req.lake_storage_options)
+    return result, q_rows

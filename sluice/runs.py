@@ -1,0 +1,105 @@
+"""What every run read, wrote, quarantined and dropped, and the rule they obey.
+
+``rows_read == rows_written + rows_quarantined + rows_duplicate`` for every
+run; :func:`ensure_conserved` raises when it does not hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from sluice.errors import ConservationError
+
+
+class FileStatus(StrEnum):
+    COMMITTED = "committed"
+    SKIPPED = "skipped"  # its batch id was committed by an earlier run
+    FAILED = "failed"
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one source file in one run."""
+
+    uri: str
+    order: int
+    status: FileStatus
+    sha256: str = ""
+    batch_id: str = ""
+    bytes: int = 0
+    encoding: str = ""
+    rows_read: int = 0
+    rows_valid: int = 0
+    rows_quarantined: int = 0
+    missing_columns: list[str] = field(default_factory=list)
+    extra_columns: list[str] = field(default_factory=list)
+    warnings: dict[str, int] = field(default_factory=dict)
+    error: str = ""
+    seconds: float = 0.0
+    watermark: str = ""  # latest partition-column value among valid rows (ISO 8601)
+
+
+@dataclass
+class RunReport:
+    """The operational record of one ingestion run."""
+
+    run_id: str
+    dataset: str
+    source: str
+    env: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    status: str = "running"
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_quarantined: int = 0
+    rows_duplicate: int = 0
+    duplicates_in_run: int = 0
+    duplicates_in_lake: int = 0
+    bytes_read: int = 0
+    lake_version: int | None = None
+    partitions: int = 0
+    watermark: datetime | None = None
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    warnings: dict[str, int] = field(default_factory=dict)
+    files: list[FileOutcome] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def files_committed(self) -> list[FileOutcome]:
+        return [f for f in self.files if f.status is FileStatus.COMMITTED]
+
+    @property
+    def files_skipped(self) -> list[FileOutcome]:
+        return [f for f in self.files if f.status is FileStatus.SKIPPED]
+
+    @property
+    def files_failed(self) -> list[FileOutcome]:
+        return [f for f in self.files if f.status is FileStatus.FAILED]
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["files_committed"] = len(self.files_committed)
+        data["files_skipped"] = len(self.files_skipped)
+        data["files_failed"] = len(self.files_failed)
+        return data
+
+
+def ensure_conserved(report: RunReport) -> None:
+    """Raise unless every row read is accounted for exactly once."""
+    accounted = report.rows_written + report.rows_quarantined + report.rows_duplicate
+    if report.rows_read != accounted:
+        raise ConservationError(
+            f"run {report.run_id} of {report.dataset} does not add up: read {report.rows_read:,} but "
+            f"written {report.rows_written:,} + quarantined {report.rows_quarantined:,} + "
+            f"duplicate {report.rows_duplicate:,} = {accounted:,}",
+            hint="do not trust this run's output; open an incident and check `ops lake history`",
+        )
+    staged_valid = sum(f.rows_valid for f in report.files_committed)
+    if staged_valid != report.rows_written + report.rows_duplicate:
+        raise ConservationError(
+            f"run {report.run_id}: {staged_valid:,} valid rows were staged but "
+            f"{report.rows_written + report.rows_duplicate:,} were written or deduplicated",
+        )

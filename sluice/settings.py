@@ -1,0 +1,62 @@
+"""One settings object for Sluice, read from ``SLUICE_*`` environment variables.
+
+Environments (dev, staging, prod) differ only by these values, never by code.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["dev", "staging", "prod"]
+
+
+class Settings(BaseSettings):
+    """Sluice configuration. Every field maps to ``SLUICE_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="SLUICE_", extra="ignore")
+
+    env: Environment = "dev"
+    home: Path = Field(default_factory=lambda: Path.cwd() / ".sluice")
+    lake_uri: str | None = None
+    quarantine_uri: str | None = None
+    staging_dir: Path | None = None
+    metadata_url: str | None = None
+    contracts_dir: Path | None = None
+    dask_address: str | None = None
+    dask_workers: int = 2
+    chunk_rows: int = 500_000
+    group_bytes: int = 256 * 1024 * 1024
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+    lake_storage_options: dict[str, str] = Field(default_factory=dict)
+
+    def lake_root(self) -> str:
+        return self.lake_uri or str(self.home / "lake")
+
+    def quarantine_root(self) -> str:
+        return self.quarantine_uri or str(self.home / "quarantine")
+
+    def staging_root(self) -> Path:
+        return self.staging_dir or self.home / "staging"
+
+    def metadata_db_url(self) -> str:
+        return self.metadata_url or f"sqlite:///{self.home / 'sluice.db'}"
+
+    def contracts_root(self) -> Path:
+        return self.contracts_dir or Path(__file__).parent / "contracts"
+
+
+@lru_cache(maxsize=1)
+def _cached() -> Settings:
+    return Settings()
+
+
+def get_settings(*, fresh: bool = False) -> Settings:
+    """Return the process settings; ``fresh=True`` re-reads the environment."""
+    if fresh:
+        _cached.cache_clear()
+    return _cached()

@@ -1,0 +1,132 @@
+"""Listing and fingerprinting source files on local disk or S3 (fsspec)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import fsspec
+from fsspec.core import url_to_fs
+
+from sluice.errors import SourceError, SourceNotFoundError
+
+HASH_BLOCK = 8 * 1024 * 1024
+
+
+class FileFormat(StrEnum):
+    CSV = "csv"
+    JSONL = "jsonl"
+    PARQUET = "parquet"
+
+
+_SUFFIXES = {
+    ".csv": FileFormat.CSV,
+    ".txt": FileFormat.CSV,
+    ".jsonl": FileFormat.JSONL,
+    ".ndjson": FileFormat.JSONL,
+    ".json": FileFormat.JSONL,
+    ".parquet": FileFormat.PARQUET,
+    ".pq": FileFormat.PARQUET,
+}
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file to ingest: its URI, size and format."""
+
+    uri: str
+    size: int
+    format: FileFormat
+    gzip: bool
+
+
+def detect_format(uri: str) -> tuple[FileFormat, bool]:
+    """Format and gzip flag from the file name, e.g. ``x.csv.gz``."""
+    name = uri.rsplit("/", 1)[-1].lower()
+    gz = name.endswith(".gz")
+    if gz:
+        name = name[:-3]
+    for suffix, fmt in _SUFFIXES.items():
+        if name.endswith(suffix):
+            if fmt is FileFormat.PARQUET and gz:
+                raise SourceError(f"{uri}: gzip around Parquet is not supported; Parquet compresses itself")
+            return fmt, gz
+    raise SourceError(
+        f"{uri}: cannot tell the format from the name",
+        hint="name files *.csv, *.jsonl, *.ndjson or *.parquet (optionally .gz)",
+    )
+
+
+def filesystem(uri: str, storage_options: dict[str, Any] | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
+    try:
+        return url_to_fs(uri, **(storage_options or {}))
+    except (ImportError, ValueError) as exc:
+        raise SourceError(f"cannot open source {uri}: {exc}") from None
+
+
+def _with_protocol(fs: fsspec.AbstractFileSystem, path: str) -> str:
+    protocol = fs.protocol[0] if isinstance(fs.protocol, tuple) else fs.protocol
+    return path if protocol in ("file", "local") else f"{protocol}://{path}"
+
+
+def list_source_files(
+    uri: str, pattern: str = "*", storage_options: dict[str, Any] | None = None
+) -> list[SourceFile]:
+    """Files under ``uri`` matching the glob ``pattern``, in name order.
+
+    Raises:
+        SourceNotFoundError: the location does not exist or nothing matches.
+    """
+    fs, root = filesystem(uri, storage_options)
+    try:
+        exists = fs.exists(root)
+    except OSError as exc:
+        raise SourceError(f"cannot reach source {uri}: {exc}", hint="check the endpoint and credentials") from None
+    if not exists:
+        raise SourceNotFoundError(f"source {uri} does not exist", hint="check the path or bucket name")
+    if fs.isfile(root):
+        infos = {root: fs.info(root)}
+    else:
+        infos = fs.glob(f"{root.rstrip('/')}/{pattern}", detail=True)
+    files = []
+    for path, info in sorted(infos.items()):
+        if info.get("type") == "directory":
+            continue
+        fmt, gz = detect_format(path)
+        files.append(SourceFile(uri=_with_protocol(fs, path), size=int(info.get("size") or 0), format=fmt, gzip=gz))
+    if not files:
+        raise SourceNotFoundError(f"no files match {pattern!r} under {uri}", hint="check --pattern")
+    return files
+
+
+def sha256_of(uri: str, storage_options: dict[str, Any] | None = None) -> str:
+    """SHA-256 of a file's bytes as stored (before decompression)."""
+    fs, path = filesystem(uri, storage_options)
+    digest = hashlib.sha256()
+    with fs.open(path, "rb") as handle:
+        while block := handle.read(HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def batch_id(uri: str, sha256: str) -> str:
+    """A stable id for one source batch: its path plus its content hash."""
+    return "sluice-" + hashlib.sha256(f"{uri}\n{sha256}".encode()).hexdigest()[:32]
+
+
+def group_files(files: list[SourceFile], target_bytes: int) -> list[list[SourceFile]]:
+    """Pack files into groups of about ``target_bytes`` (one task per group)."""
+    groups: list[list[SourceFile]] = []
+    current: list[SourceFile] = []
+    size = 0
+    for f in files:
+        if current and size + f.size > target_bytes:
+            groups.append(current)
+            current, size = [], 0
+        current.append(f)
+        size += f.size
+    if current:
+        groups.append(current)
+    return groups

@@ -1,0 +1,117 @@
+"""Per-run staging of validated chunks, before the single commit to the lake.
+
+Layout under ``<staging>/<run_id>/``::
+
+    <order>-<batch_id>/valid/dt=YYYY-MM-DD/c<chunk>.parquet
+    <order>-<batch_id>/quarantine/c<chunk>.parquet
+    <order>-<batch_id>/_SUCCESS                      the batch was read whole
+
+Only batches with ``_SUCCESS`` are committed; a batch that failed midway
+leaves nothing behind that could be mistaken for complete data.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from sluice.validate import PARTITION
+
+STAGING_COMPRESSION = "lz4"
+
+
+@dataclass(frozen=True)
+class StagedBatch:
+    order: int
+    batch_id: str
+    root: Path
+
+    @property
+    def valid_dir(self) -> Path:
+        return self.root / "valid"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.root / "quarantine"
+
+    def complete(self) -> bool:
+        return (self.root / "_SUCCESS").exists()
+
+
+def batch_dir(run_dir: Path, order: int, batch_id: str) -> StagedBatch:
+    return StagedBatch(order=order, batch_id=batch_id, root=run_dir / f"{order:06d}-{batch_id}")
+
+
+def reset(batch: StagedBatch) -> None:
+    shutil.rmtree(batch.root, ignore_errors=True)
+    batch.root.mkdir(parents=True, exist_ok=True)
+
+
+def write_valid(batch: StagedBatch, table: pa.Table, chunk: int) -> None:
+    """Write a chunk's valid rows, one file per partition date."""
+    if table.num_rows == 0:
+        return
+    order = pc.sort_indices(table, sort_keys=[(PARTITION, "ascending")])
+    table = table.take(order)
+    dates = table.column(PARTITION).combine_chunks()
+    values, counts = np.unique(dates.cast(pa.int32()).to_numpy(zero_copy_only=False), return_counts=True)
+    start = 0
+    for value, count in zip(values, counts, strict=True):
+        part = table.slice(start, int(count))
+        day = str(pa.scalar(int(value), pa.int32()).cast(pa.date32()))
+        folder = batch.valid_dir / f"{PARTITION}={day}"
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(part, folder / f"c{chunk:05d}.parquet", compression=STAGING_COMPRESSION)
+        start += int(count)
+
+
+def write_quarantine(batch: StagedBatch, table: pa.Table, chunk: int) -> None:
+    if table.num_rows == 0:
+        return
+    batch.quarantine_dir.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, batch.quarantine_dir / f"c{chunk:05d}.parquet", compression=STAGING_COMPRESSION)
+
+
+def mark_complete(batch: StagedBatch) -> None:
+    (batch.root / "_SUCCESS").write_text("ok\n")
+
+
+def completed_batches(run_dir: Path) -> list[StagedBatch]:
+    """The batches of a run that were read whole, in source order."""
+    found = []
+    for path in sorted(run_dir.glob("*-*")):
+        order, _, batch_id = path.name.partition("-")
+        staged = StagedBatch(order=int(order), batch_id=batch_id, root=path)
+        if staged.complete():
+            found.append(staged)
+    return found
+
+
+def partition_files(batches: list[StagedBatch]) -> dict[str, list[Path]]:
+    """Staged valid files by partition date, in source order within each date."""
+    by_day: dict[str, list[Path]] = {}
+    for staged in batches:
+        if not staged.valid_dir.exists():
+            continue
+        for folder in sorted(staged.valid_dir.iterdir()):
+            day = folder.name.split("=", 1)[1]
+            by_day.setdefault(day, []).extend(sorted(folder.glob("*.parquet")))
+    return dict(sorted(by_day.items()))
+
+
+def quarantine_files(batches: list[StagedBatch]) -> list[Path]:
+    files: list[Path] = []
+    for staged in batches:
+        if staged.quarantine_dir.exists():
+            files.extend(sorted(staged.quarantine_dir.glob("*.parquet")))
+    return files
+
+
+def remove_run(run_dir: Path) -> None:
+    shutil.rmtree(run_dir, ignore_errors=True)

@@ -1,0 +1,30 @@
+"""Tasks of the file-ingestion flow."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+
+from sluice.ingest import StageRequest, commit_run, stage_file
+from sluice.lake import CommitResult
+from sluice.runs import FileOutcome
+from sluice.sources import SourceFile
+from tasks.retry import retry_transient
+
+_RETRY = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_jitter_factor=0.5,
+              retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+
+
+@task(name="stage-file-group", task_run_name="stage-{dataset}-group-{group}", **_RETRY)
+def stage_file_group(files: list[tuple[int, SourceFile]], req: StageRequest, *, dataset: str,
+                     group: int) -> list[FileOutcome]:
+    """Read, validate and stage one group of files (one task per group, never per row)."""
+    return [stage_file(src, order, req) for order, src in files]
+
+
+@task(name="commit-dataset", task_run_name="commit-{req.dataset}", **_RETRY)
+def commit_dataset(req: StageRequest, outcomes: list[FileOutcome], *, quarantine_uri: str,
+                   metadata: dict[str, object]) -> tuple[CommitResult, int]:
+    """Commit the run's quarantine entries, then its deduplicated rows, to Delta."""
+    return commit_run(req, outcomes, quarantine_uri=quarantine_uri, metadata=metadata)

@@ -1,0 +1,27 @@
+"""Tasks that record a run: the metadata store and the Prefect artifacts."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from sluice.metastore import engine_for, save_run
+from sluice.report import markdown_summary, table_rows
+from sluice.runs import RunReport
+
+
+@task(name="record-run", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+def record_run(report: RunReport, metadata_url: str) -> None:
+    """Write the run and its files to the metadata store."""
+    with engine_for(metadata_url).begin() as conn:
+        save_run(conn, report)
+
+
+@task(name="publish-run-artifacts", cache_policy=NO_CACHE)
+def publish_artifacts(report: RunReport) -> None:
+    """Publish the run summary as Prefect markdown and table artifacts."""
+    key = f"ingest-{report.dataset}".replace("_", "-").lower()
+    create_markdown_artifact(markdown_summary(report), key=f"{key}-summary",
+                             description=f"Ingestion of {report.dataset}")
+    create_table_artifact(table_rows(report), key=f"{key}-files", description=f"Files of {report.dataset}")

@@ -1,0 +1,29 @@
+"""Which failures are worth retrying: I/O hiccups, S3 5xx and throttling, timeouts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sluice.errors import SluiceError
+
+_TRANSIENT_WORDS = ("SlowDown", "Throttl", "ServiceUnavailable", "InternalError", "RequestTimeout",
+                    "Connection reset", "timed out", "503", "500 ", "502", "504")
+
+
+def is_transient(exc: BaseException | None) -> bool:
+    """True for errors a retry may cure; Sluice's own errors are permanent."""
+    if exc is None or isinstance(exc, SluiceError):
+        return False
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return True
+    text = f"{type(exc).__name__}: {exc}"
+    return any(word in text for word in _TRANSIENT_WORDS)
+
+
+def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """A Prefect ``retry_condition_fn``: retry only transient failures."""
+    try:
+        state.result(raise_on_failure=True)
+    except BaseException as exc:  # noqa: BLE001 - the state carries any exception
+        return is_transient(exc)
+    return False
