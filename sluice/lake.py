@@ -214,8 +214,9 @@ def history(uri: str, *, limit: int | None = None, storage_options: dict[str, st
 
 
 def vacuum(uri: str, *, retention_hours: int, dry_run: bool, storage_options: dict[str, str] | None = None) -> list[str]:
-    """Remove files no commit references (e.g. left by killed writers)."""
+    """Remove files no commit references: tombstoned ones past retention and orphans of killed writers."""
     table = open_table(uri, storage_options)
     if table is None:
         raise LakeError(f"no Delta table at {uri}")
-    return list(table.vacuum(retention_hours=retention_hours, dry_run=dry_run, enforce_retention_duration=False))
+    return list(table.vacuum(retention_hours=retention_hours, dry_run=dry_run, enforce_retention_duration=False,
+                             full=True))

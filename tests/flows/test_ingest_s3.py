@@ -1,0 +1,79 @@
+"""The same flow against S3: moto's threaded server speaks the real S3 HTTP API on loopback."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from deltalake import DeltaTable
+
+from sluice.s3 import delta_options
+from sluice.settings import get_settings
+from tests.factories import csv_text, mixed_orders
+from tests.flows.helpers import run_ingest
+
+pytestmark = pytest.mark.integration
+
+CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+@pytest.fixture()
+def s3_endpoint():
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def _bucket(endpoint: str, name: str):
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **CREDS)
+    s3.create_bucket(Bucket=name)
+    return s3
+
+
+def test_files_in_s3_are_ingested_through_a_prefect_aws_credentials_block(prefect_api, dask_address, sluice_home,
+                                                                         s3_endpoint):
+    from prefect_aws import AwsCredentials
+    from prefect_aws.client_parameters import AwsClientParameters
+
+    s3 = _bucket(s3_endpoint, "landing")
+    batch = mixed_orders(15)
+    s3.put_object(Bucket="landing", Key="orders/2024-03-05/a.csv", Body=csv_text(batch).encode())
+    s3.put_object(Bucket="landing", Key="orders/2024-03-05/b.csv", Body=csv_text(mixed_orders(5, start=500)).encode())
+    AwsCredentials(**CREDS, region_name="us-east-1",
+                   aws_client_parameters=AwsClientParameters(endpoint_url=s3_endpoint)).save("moto", overwrite=True)
+
+    report = run_ingest(dask_address, "orders", "s3://landing/orders/2024-03-05", pattern="*.csv",
+                        aws_credentials_block="moto")
+
+    other = mixed_orders(5, start=500)
+    assert report.rows_read == batch.total + other.total
+    assert report.rows_written == batch.unique_valid + other.unique_valid
+    assert report.files[0].uri == "s3://landing/orders/2024-03-05/a.csv"
+
+
+def test_lake_and_quarantine_on_s3(prefect_api, dask_address, sluice_home, s3_endpoint, monkeypatch):
+    s3 = _bucket(s3_endpoint, "lake")
+    s3.put_object(Bucket="lake", Key="in/a.csv", Body=csv_text(mixed_orders(10)).encode())
+    fs_opts = {"key": "testing", "secret": "testing", "endpoint_url": s3_endpoint}
+    monkeypatch.setenv("SLUICE_LAKE_URI", "s3://lake/tables")
+    monkeypatch.setenv("SLUICE_QUARANTINE_URI", "s3://lake/quarantine")
+    monkeypatch.setenv("SLUICE_STORAGE_OPTIONS", json.dumps(fs_opts))
+    monkeypatch.setenv("SLUICE_LAKE_STORAGE_OPTIONS", json.dumps(delta_options(fs_opts)))
+    get_settings(fresh=True)
+
+    first = run_ingest(dask_address, "orders", "s3://lake/in")
+    second = run_ingest(dask_address, "orders", "s3://lake/in")
+
+    batch = mixed_orders(10)
+    table = DeltaTable("s3://lake/tables/orders", storage_options=delta_options(fs_opts)).to_pyarrow_table()
+    assert table.num_rows == batch.unique_valid == first.rows_written
+    assert second.files[0].status.value == "skipped"
+    quarantine = DeltaTable("s3://lake/quarantine", storage_options=delta_options(fs_opts)).to_pyarrow_table()
+    assert quarantine.num_rows == batch.bad
