@@ -2,7 +2,8 @@
 
 Order of evidence: a declared encoding wins; then a byte-order mark (UTF-8,
 UTF-16, UTF-32); then strict UTF-8 on a sample; then charset-normalizer's
-best guess. A file that fits none is refused with a hint to declare one.
+best guess, where cp1252 wins any tie among single-byte Latin code pages.
+A file that fits none is refused with a hint to declare one.
 """
 
 from __future__ import annotations
@@ -57,12 +58,31 @@ def detect_encoding(sample: bytes, *, path: str) -> str:
     if is_utf8(sample):
         return "utf-8"
     best = from_bytes(sample).best()
+    if best is not None and _western_tie(sample, best.encoding):
+        return "cp1252"
     if best is None or best.encoding is None:
         raise UnreadableFileError(
             f"{path}: cannot tell the character encoding (not UTF-8 and no confident guess)",
             hint="declare it with --encoding (e.g. latin-1, cp1252, utf-16)",
         )
     return normalise_name(best.encoding)
+
+
+_SINGLE_BYTE_LATIN = ("cp125", "iso8859", "latin", "mac_", "cp775", "cp85", "cp437")
+
+
+def _western_tie(sample: bytes, guess: str | None) -> bool:
+    """Single-byte Latin code pages often tie on short samples; prefer cp1252 then.
+
+    Sources in a Central European or Baltic code page should declare it.
+    """
+    if guess is None or not guess.startswith(_SINGLE_BYTE_LATIN):
+        return False
+    try:
+        sample.decode("cp1252")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def first_bad_utf8(data: bytes) -> int | None:

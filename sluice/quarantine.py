@@ -16,7 +16,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -127,10 +127,10 @@ def _scan(table: DeltaTable, query: QuarantineQuery, columns: list[str] | None =
     return dataset.to_table(columns=columns, filter=_row_filter(query))
 
 
-def _entry(row: dict[str, object]) -> QuarantineEntry:
-    pairs = row.get("record") or []
-    record = {str(k): (None if v is None else str(v)) for k, v in pairs}  # type: ignore[attr-defined]
-    return QuarantineEntry(**{**row, "record": record})  # type: ignore[arg-type]
+def _entry(row: dict[str, Any]) -> QuarantineEntry:
+    """An entry from one row of the table; arrow hands a map column over as (key, value) pairs."""
+    pairs = row.pop("record") or []
+    return QuarantineEntry(**row, record=dict(pairs))
 
 
 def list_entries(table: DeltaTable, query: QuarantineQuery | None = None, *,

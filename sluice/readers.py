@@ -108,6 +108,7 @@ class CsvReader:
         self.layout = _layout(_csv_header(sample, self.encoding), wanted, self.encoding) if sample else \
             FileLayout(self.encoding, [], list(wanted), [])
         self.empty = not sample.strip()
+        self.blank_lines = 0
 
     def chunks(self) -> Iterator[RawChunk]:
         if self.empty:
@@ -175,6 +176,12 @@ class CsvReader:
         schema = pa.schema([(c, pa.string()) for c in self.layout.columns])
         table = pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
         rows = np.concatenate(lines) if lines else np.zeros(0, dtype=np.int64)
+        if table.num_columns and table.num_rows:
+            # Arrow reads a blank line as a row of nulls; a line with no values is not a record.
+            empty = np.logical_and.reduce([c.is_null().to_numpy(zero_copy_only=False) for c in table.columns])
+            if empty.any():
+                self.blank_lines += int(empty.sum())
+                table, rows = table.filter(pa.array(~empty)), rows[~empty]
         return RawChunk(table=table, rows=rows, malformed=malformed)
 
     def _maybe_reencode(self, exc: Exception) -> None:

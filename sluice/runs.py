@@ -33,6 +33,7 @@ class FileOutcome:
     rows_read: int = 0
     rows_valid: int = 0
     rows_quarantined: int = 0
+    blank_lines: int = 0  # lines with no values at all: not records, counted here, not read
     missing_columns: list[str] = field(default_factory=list)
     extra_columns: list[str] = field(default_factory=list)
     warnings: dict[str, int] = field(default_factory=dict)

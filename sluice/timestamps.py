@@ -122,8 +122,30 @@ def _parse_epoch(text: pa.Array, unit: str) -> pa.Array:
     return out
 
 
+def _verify_strptime(text: pa.Array, parsed: pa.Array, fmt: str) -> pa.Array:
+    """Arrow's strptime rolls impossible dates over (31 Feb -> 2 Mar); reject those.
+
+    Values that format back to their own text are exact. The rest (unpadded
+    fields, offsets) are re-read by pandas, which refuses impossible dates.
+    """
+    got = ~_mask(pc.is_null(parsed))
+    if not got.any():
+        return parsed
+    naive = parsed.cast(NAIVE_US) if parsed.type.tz is None else parsed
+    back = pc.strftime(naive, format=fmt)
+    doubt = got & ~_mask(pc.equal(back, text))
+    if not doubt.any():
+        return parsed
+    idx = np.flatnonzero(doubt)
+    subset = pd.Series(text.take(pa.array(idx)).to_pylist(), dtype=object)
+    exact = pd.to_datetime(subset, format=fmt, errors="coerce", utc="%z" in fmt)
+    wrong = np.zeros(len(text), dtype=bool)
+    wrong[idx[exact.isna().to_numpy()]] = True
+    return pc.if_else(pa.array(wrong), pa.scalar(None, parsed.type), parsed)
+
+
 def _parse_strptime(text: pa.Array, fmt: str, tz: str) -> tuple[pa.Array, np.ndarray]:
-    parsed = pc.strptime(text, format=fmt, unit="us", error_is_null=True)
+    parsed = _verify_strptime(text, pc.strptime(text, format=fmt, unit="us", error_is_null=True), fmt)
     if "%z" in fmt:
         return parsed.cast(UTC_US), np.zeros(len(text), dtype=bool)
     return _localise(parsed, tz)

@@ -1,0 +1,48 @@
+"""Explicit typing: every value is read as its declared type or logged with a reason."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from sluice.coerce import coerce_column
+from sluice.contracts import ColumnSpec, ColumnType
+from sluice.quality import FailureLog
+
+
+def _coerce(values, spec: ColumnSpec):
+    log = FailureLog()
+    out = coerce_column(pa.array(values, pa.string()), spec, default_tz="UTC", rows=np.arange(len(values)), log=log)
+    return out.to_pylist(), log.table().to_pylist()
+
+
+def test_integers_are_read_strictly_and_failures_keep_the_raw_value():
+    out, fails = _coerce(["1", " 42 ", "-7", "3.5", "two", "", None], ColumnSpec(name="q", type=ColumnType.INT64))
+    assert out == [1, 42, -7, None, None, None, None]
+    assert [(f["row"], f["reason"], f["value"]) for f in fails] == [(3, "unparseable_int", "3.5"),
+                                                                    (4, "unparseable_int", "two")]
+
+
+def test_floats_accept_exponents_and_refuse_words():
+    out, fails = _coerce(["1.5", ".5", "2e3", "nan", "1,5"], ColumnSpec(name="a", type=ColumnType.FLOAT64))
+    assert out == [1.5, 0.5, 2000.0, None, None]
+    assert [f["row"] for f in fails] == [3, 4]
+
+
+def test_booleans_accept_common_spellings():
+    out, fails = _coerce(["true", "N", "1", "Yes", "maybe"], ColumnSpec(name="b", type=ColumnType.BOOL))
+    assert out == [True, False, True, True, None]
+    assert fails[0]["reason"] == "unparseable_bool"
+
+
+def test_failures_on_warning_columns_are_marked_non_critical():
+    spec = ColumnSpec(name="d", type=ColumnType.FLOAT64, nullable=True, criticality="warning")
+    _, fails = _coerce(["x"], spec)
+    assert fails[0]["critical"] is False
+
+
+def test_dates_are_read_without_time_zone_shifts():
+    spec = ColumnSpec(name="d", type=ColumnType.DATE, formats=["ISO8601", "%d.%m.%Y"])
+    out, fails = _coerce(["2024-03-05", "06.03.2024", "2024-99-01"], spec)
+    assert [str(v) for v in out] == ["2024-03-05", "2024-03-06", "None"]
+    assert fails[0]["reason"] == "unparseable_date"

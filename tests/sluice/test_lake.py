@@ -1,0 +1,69 @@
+"""Lake commits: dedup keeps the first occurrence, batch ids make reruns no-ops."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from deltalake import DeltaTable
+
+from sluice.contracts import find_contract
+from sluice.lake import commit_partitions, committed_batches, history, lake_schema
+from sluice.settings import Settings
+from sluice.sources import batch_id
+
+ORDERS = find_contract("orders", Settings().contracts_root())
+
+
+def _staged(path: Path, ids: list[int], day: str, tag: str) -> Path:
+    schema = lake_schema(ORDERS)
+    n = len(ids)
+    cols = {f.name: pa.nulls(n, f.type) for f in schema}
+    cols["order_id"] = pa.array(ids, pa.int64())
+    cols["dt"] = pa.array([date.fromisoformat(day)] * n, pa.date32())
+    cols["status"] = pa.array([tag] * n)
+    cols["_source_row"] = pa.array(range(2, n + 2), pa.int64())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(cols, schema=schema), path)
+    return path
+
+
+def test_duplicates_within_a_run_keep_the_first_occurrence_in_source_order(tmp_path):
+    a = _staged(tmp_path / "s" / "a.parquet", [1, 2, 3, 2], "2024-03-05", "first")
+    b = _staged(tmp_path / "s" / "b.parquet", [3, 4], "2024-03-05", "second")
+    uri = str(tmp_path / "lake" / "orders")
+
+    result = commit_partitions(uri, ORDERS, {"2024-03-05": [a, b]}, batch_ids=["b1"], metadata={"run_id": "r1"})
+
+    assert (result.rows_written, result.duplicates_in_run, result.duplicates_in_lake) == (4, 2, 0)
+    rows = {r["order_id"]: r["status"] for r in DeltaTable(uri).to_pyarrow_table().to_pylist()}
+    assert rows == {1: "first", 2: "first", 3: "first", 4: "second"}
+
+
+def test_rows_already_in_an_existing_partition_are_merged_not_duplicated(tmp_path):
+    uri = str(tmp_path / "lake" / "orders")
+    commit_partitions(uri, ORDERS, {"2024-03-05": [_staged(tmp_path / "1.parquet", [1, 2], "2024-03-05", "x")]},
+                      batch_ids=["b1"], metadata={})
+    again = {"2024-03-05": [_staged(tmp_path / "2.parquet", [2, 3], "2024-03-05", "y")],
+             "2024-03-06": [_staged(tmp_path / "3.parquet", [9], "2024-03-06", "y")]}
+
+    result = commit_partitions(uri, ORDERS, again, batch_ids=["b2"], metadata={"run_id": "r2"})
+
+    assert (result.rows_written, result.duplicates_in_lake) == (2, 1)
+    assert sorted(DeltaTable(uri).to_pyarrow_table().column("order_id").to_pylist()) == [1, 2, 3, 9]
+    assert [h.operation for h in history(uri)[:2]] == ["MERGE", "WRITE"]
+
+
+def test_committed_batch_ids_are_remembered_by_the_table(tmp_path):
+    uri = str(tmp_path / "lake" / "orders")
+    assert committed_batches(uri, ["b1"]) == set()
+    commit_partitions(uri, ORDERS, {}, batch_ids=["b1", "b2"], metadata={})
+    assert committed_batches(uri, ["b1", "b2", "b3"]) == {"b1", "b2"}
+
+
+def test_batch_id_depends_on_path_and_content_only():
+    assert batch_id("s3://b/x.csv", "ab") == batch_id("s3://b/x.csv", "ab")
+    assert batch_id("s3://b/x.csv", "ab") != batch_id("s3://b/y.csv", "ab")
+    assert batch_id("s3://b/x.csv", "ab") != batch_id("s3://b/x.csv", "ac")

@@ -1,0 +1,55 @@
+"""Chunk validation: critical failures quarantine the row once, warnings only count."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pyarrow as pa
+
+from sluice.contracts import find_contract
+from sluice.readers import MalformedRow, RawChunk
+from sluice.quality import Reason
+from sluice.settings import Settings
+from sluice.validate import BatchContext, validate_chunk
+from tests.factories import ORDER_HEADER, good_orders
+
+ORDERS = find_contract("orders", Settings().contracts_root())
+CTX = BatchContext("orders", "run-1", "batch-1", "/in/o.csv", date(2024, 3, 6))
+
+
+def _chunk(rows, malformed=()) -> RawChunk:
+    table = pa.table({h: pa.array([getattr(r, h) or None for r in rows], pa.string()) for h in ORDER_HEADER})
+    return RawChunk(table=table, rows=np.arange(2, len(rows) + 2, dtype=np.int64), malformed=list(malformed))
+
+
+def test_a_row_with_two_critical_failures_is_quarantined_once_with_both_reasons():
+    rows = good_orders(3)
+    rows[1].amount, rows[1].status = "-3", "lost"
+    result = validate_chunk(_chunk(rows), ORDERS, CTX)
+    assert result.valid.num_rows == 2 and result.quarantine.num_rows == 1
+    entry = result.quarantine.to_pylist()[0]
+    assert entry["source_row"] == 3 and entry["run_id"] == "run-1"
+    assert "amount:out_of_range" in entry["failures"] and "status:not_allowed_value" in entry["failures"]
+
+
+def test_warning_column_failures_keep_the_row_and_are_counted():
+    rows = good_orders(2)
+    rows[0].discount = "9"
+    result = validate_chunk(_chunk(rows), ORDERS, CTX)
+    assert result.valid.num_rows == 2 and result.quarantine.num_rows == 0
+    assert result.warnings == {"discount:out_of_range": 1}
+
+
+def test_malformed_rows_are_read_and_quarantined_with_their_raw_text():
+    bad = MalformedRow(7, "1,2", Reason.MALFORMED_ROW, "expected 12 fields, found 2")
+    result = validate_chunk(_chunk(good_orders(1), [bad]), ORDERS, CTX)
+    assert result.rows_read == 2
+    entry = result.quarantine.to_pylist()[0]
+    assert (entry["source_row"], entry["reason"], dict(entry["record"])) == (7, "malformed_row", {"_raw": "1,2"})
+
+
+def test_valid_rows_carry_partition_date_batch_and_source_row():
+    result = validate_chunk(_chunk(good_orders(1)), ORDERS, CTX)
+    row = result.valid.to_pylist()[0]
+    assert (str(row["dt"]), row["_batch_id"], row["_source_row"]) == ("2024-03-05", "batch-1", 2)
