@@ -51,7 +51,7 @@ def _stage_chunks(src: SourceFile, req: StageRequest, batch: staging.StagedBatch
     ctx = BatchContext(req.dataset, req.run_id, out.batch_id, src.uri, req.ingest_date)
     for i, chunk in enumerate(reader.chunks()):
         result = validate_chunk(chunk, req.contract, ctx)
-        staging.write_valid(batch, result.valid, i)
+        out.partitions = sorted(set(out.partitions) | set(staging.write_valid(batch, result.valid, i)))
         staging.write_quarantine(batch, result.quarantine, i)
         out.rows_read += result.rows_read
         out.rows_valid += result.valid.num_rows
@@ -92,6 +92,7 @@ def stage_file(src: SourceFile, order: int, req: StageRequest) -> FileOutcome:
             staging.reset(batch)
             fresh.status, fresh.error = FileStatus.FAILED, str(exc)
             fresh.rows_read = fresh.rows_valid = fresh.rows_quarantined = 0
+            fresh.partitions = []
         if fresh.status is FileStatus.COMMITTED:
             staging.mark_complete(batch)
         fresh.seconds = time.perf_counter() - started
@@ -108,7 +109,8 @@ def commit_run(req: StageRequest, outcomes: list[FileOutcome], *, quarantine_uri
     q_files = {b.batch_id: staging.quarantine_files([b]) for b in batches}
     q_rows = commit_quarantine(quarantine_uri, {k: v for k, v in q_files.items() if v}, run_id=req.run_id,
                                storage_options=req.lake_storage_options)
-    result = commit_partitions(req.lake_uri, req.contract, staging.partition_files(batches),
+    days = {d for o in outcomes if o.batch_id in done for d in o.partitions}
+    result = commit_partitions(req.lake_uri, req.contract, staging.bucket_files(batches), days=days,
                                batch_ids=[b.batch_id for b in batches], metadata=metadata,
                                storage_options=req.lake_storage_options)
     return result, q_rows

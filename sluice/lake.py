@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
@@ -70,33 +71,45 @@ def committed_batches(uri: str, batch_ids: list[str], storage_options: dict[str,
     return {b for b in batch_ids if table.transaction_version(b) is not None}
 
 
-def _keep_masks(files: list[Path], keys: list[str]) -> tuple[list[np.ndarray], int]:
+def _keep_masks(files: list[Path], keys: list[str], days: pa.Array | None) -> tuple[list[np.ndarray], int]:
+    """Which rows of ``files`` survive: first occurrence of each key, among ``days`` only."""
     parts = [pq.read_table(f, columns=keys) for f in files]
     sizes = [p.num_rows for p in parts]
     total = sum(sizes)
-    table = pa.concat_tables(parts).append_column("__i", pa.array(np.arange(total, dtype=np.int64)))
+    table = pa.concat_tables(parts)
+    wanted = np.ones(total, dtype=bool)
+    if days is not None:
+        wanted = pc.is_in(table.column(PARTITION), value_set=days).to_numpy(zero_copy_only=False)
+    table = table.append_column("__i", pa.array(np.arange(total, dtype=np.int64))).filter(pa.array(wanted))
     first = table.group_by(keys, use_threads=False).aggregate([("__i", "min")]).column("__i_min")
     mask = np.zeros(total, dtype=bool)
     mask[first.to_numpy()] = True
     bounds = np.cumsum([0, *sizes])
-    return [mask[bounds[i]:bounds[i + 1]] for i in range(len(files))], total - int(mask.sum())
+    return [mask[bounds[i]:bounds[i + 1]] for i in range(len(files))], int(wanted.sum()) - int(mask.sum())
 
 
 @dataclass
 class _Stream:
-    """Deduplicated rows of some partitions, streamed as record batches."""
+    """Deduplicated rows of some dates, streamed bucket by bucket as record batches.
+
+    Keys include the partition date, so a key seen on two dates is kept on both
+    (the contract says a key's date never changes; such rows stay visible).
+    """
 
     schema: pa.Schema
-    files_by_day: dict[str, list[Path]]
+    files_by_bucket: dict[str, list[Path]]
     keys: list[str]
+    days: pa.Array | None = None
     rows: int = 0
     duplicates: int = 0
 
     def batches(self) -> Iterator[pa.RecordBatch]:
-        for files in self.files_by_day.values():
-            masks, dupes = _keep_masks(files, self.keys)
+        for files in self.files_by_bucket.values():
+            masks, dupes = _keep_masks(files, [*self.keys, PARTITION], self.days)
             self.duplicates += dupes
             for path, mask in zip(files, masks, strict=True):
+                if not mask.any():
+                    continue
                 kept = pq.read_table(path).filter(pa.array(mask)).select(self.schema.names).cast(self.schema)
                 self.rows += kept.num_rows
                 yield from kept.to_batches()
@@ -111,35 +124,39 @@ def _merge_predicate(keys: list[str], days: list[str]) -> str:
     return f't."{PARTITION}" = s."{PARTITION}" AND {on} AND t."{PARTITION}" IN ({listed})'
 
 
+def _as_dates(days: set[str]) -> pa.Array:
+    return pa.array(sorted(days), pa.string()).cast(pa.date32())
+
+
 def commit_partitions(
     uri: str,
     contract: Contract,
-    files_by_day: dict[str, list[Path]],
+    files_by_bucket: dict[str, list[Path]],
     *,
+    days: set[str],
     batch_ids: list[str],
     metadata: dict[str, Any],
     storage_options: dict[str, str] | None = None,
 ) -> CommitResult:
-    """Deduplicate staged rows and commit them; the last commit records ``batch_ids``."""
+    """Deduplicate staged rows of ``days`` and commit them; the last commit records ``batch_ids``."""
     schema = lake_schema(contract)
     table = open_table(uri, storage_options)
     existing = {p[PARTITION] for p in table.partitions()} if table is not None else set()
-    new = {d: f for d, f in files_by_day.items() if d not in existing}
-    old = {d: f for d, f in files_by_day.items() if d in existing}
+    new, old = days - existing, days & existing
     custom = {f"{META_PREFIX}{k}": v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
     final = CommitProperties(custom_metadata=custom, app_transactions=[Transaction(b, 1) for b in batch_ids])
     interim = CommitProperties(custom_metadata={**custom, f"{META_PREFIX}stage": "new-partitions"})
     written, in_run, in_lake = 0, 0, 0
     try:
         if new or table is None or not old:
-            stream = _Stream(schema, new, contract.primary_key)
+            stream = _Stream(schema, files_by_bucket, contract.primary_key, _as_dates(new) if old else None)
             write_deltalake(uri, stream.reader(), mode="append", partition_by=[PARTITION],
                             storage_options=storage_options or None,
                             commit_properties=interim if old else final)
             written, in_run = stream.rows, stream.duplicates
         if old:
             table = DeltaTable(uri, storage_options=storage_options or None)
-            stream = _Stream(schema, old, contract.primary_key)
+            stream = _Stream(schema, files_by_bucket, contract.primary_key, _as_dates(old))
             metrics = table.merge(stream.reader(), predicate=_merge_predicate(contract.primary_key, sorted(old)),
                                   source_alias="s", target_alias="t", commit_properties=final,
                                   ).when_not_matched_insert_all().execute()
@@ -151,7 +168,7 @@ def commit_partitions(
         raise LakeError(f"commit to {uri} failed: {exc}",
                         hint="nothing from this run is visible beyond whole partitions; rerun to complete") from None
     version = DeltaTable(uri, storage_options=storage_options or None).version()
-    return CommitResult(written, in_run, in_lake, version, len(files_by_day))
+    return CommitResult(written, in_run, in_lake, version, len(days))
 
 
 def commit_quarantine(

@@ -14,6 +14,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from sluice.errors import ConfigError
 from sluice.runs import FileOutcome, FileStatus, RunReport
 
 metadata = sa.MetaData()
@@ -116,7 +117,17 @@ def list_runs(conn: Connection, *, dataset: str | None = None, limit: int = 20) 
 
 
 def get_run(conn: Connection, run_id: str) -> RunReport | None:
+    """The run with id ``run_id``, or the only one whose id starts with it.
+
+    Raises:
+        ConfigError: the prefix matches several runs.
+    """
     row = conn.execute(sa.select(ingest_runs).where(ingest_runs.c.run_id == run_id)).mappings().first()
+    if row is None and len(run_id) >= 4:
+        rows = conn.execute(sa.select(ingest_runs).where(ingest_runs.c.run_id.startswith(run_id)).limit(2)).mappings().all()
+        if len(rows) > 1:
+            raise ConfigError(f"run id prefix {run_id!r} matches several runs", hint="give more characters")
+        row = rows[0] if rows else None
     return _report(conn, row) if row else None
 
 

@@ -39,6 +39,7 @@ class FileOutcome:
     warnings: dict[str, int] = field(default_factory=dict)
     error: str = ""
     seconds: float = 0.0
+    partitions: list[str] = field(default_factory=list)  # partition dates of its valid rows
     watermark: str = ""  # latest partition-column value among valid rows (ISO 8601)
 
 

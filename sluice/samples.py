@@ -17,12 +17,12 @@ memory and their content does not depend on the chunk size. Each data row is:
 from __future__ import annotations
 
 import codecs
-import contextlib
 import gzip as gzip_module
 import hashlib
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 CHUNK_ROWS = 250_000
 ZONE = "Europe/Berlin"  # the orders contract's source time zone
-DEFAULT_START = datetime(2024, 10, 1, tzinfo=timezone.utc)  # 30 days span the October DST change
+DEFAULT_START = datetime(2024, 10, 1, tzinfo=UTC)  # 30 days span the October DST change
 _M1, _M2, _GOLDEN = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB), np.uint64(0x9E3779B97F4A7C15)
 _JSON_NUMBER = r"^-?(0|[1-9]\d*)(\.\d+)?$"
 _FIRST = ["anna", "josé", "zoë", "björn", "françois", "søren", "maría", "jürgen", "lukas", "emma", "noah",
@@ -138,7 +138,7 @@ class _Plan:
         return np.where((code == self.malformed) & in_parquet, self.fallback, code)
 
     def is_bad(self, code: np.ndarray) -> np.ndarray:
-        return (code >= 1) & (code <= self.n_bad)
+        return np.asarray((code >= 1) & (code <= self.n_bad))
 
     def _source(self, p: np.ndarray) -> np.ndarray:
         near = self.rand.uniform("near", p) < 0.6
@@ -166,10 +166,6 @@ def _join(*parts: Any) -> pa.Array:
     return pc.binary_join_element_wise(*parts, "")
 
 
-def _ts(seconds: np.ndarray, tz: str | None = "UTC") -> pa.Array:
-    return pa.array(seconds, pa.int64()).cast(pa.timestamp("s", tz=tz))
-
-
 def _nulls(values: pa.Array, mask: np.ndarray) -> pa.Array:
     return pc.if_else(pa.array(mask), pa.scalar(None, pa.string()), values)
 
@@ -192,26 +188,46 @@ def _ambiguous(local: pa.Array) -> np.ndarray:
     """Wall-clock times that occur twice (or never) in the source time zone."""
     early = pc.assume_timezone(local, timezone=ZONE, ambiguous="earliest", nonexistent="earliest")
     late = pc.assume_timezone(local, timezone=ZONE, ambiguous="latest", nonexistent="latest")
-    return pc.not_equal(early, late).to_numpy(zero_copy_only=False)
+    return np.asarray(pc.not_equal(early, late).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _naive_text(seconds: np.ndarray, sep: str = " ") -> pa.Array:
+    """``YYYY-MM-DD HH:MM:SS`` of epoch seconds, read as wall-clock time (much faster than strftime)."""
+    text = pa.array(seconds, pa.int64()).cast(pa.timestamp("s")).cast(pa.string())
+    return text if sep == " " else pc.replace_substring(text, " ", sep, max_replacements=1)
+
+
+def _day_first(text: pa.Array, sep: str, with_time: bool) -> pa.Array:
+    """``DD<sep>MM<sep>YYYY[ HH:MM:SS]`` from ``YYYY-MM-DD HH:MM:SS``."""
+    parts = [pc.utf8_slice_codeunits(text, a, b) for a, b in ((8, 10), (5, 7), (0, 4), (10, 19))]
+    return pc.binary_join_element_wise(parts[0], sep, parts[1], sep, parts[2], parts[3] if with_time else "", "")
+
+
+def _by_style(style: np.ndarray, builders: list[Callable[[np.ndarray], pa.Array]]) -> pa.Array:
+    """Build each style's text only for its own rows, then put the rows back in order."""
+    order = np.argsort(style, kind="stable")
+    groups = np.split(order, np.cumsum(np.bincount(style, minlength=len(builders)))[:-1])
+    merged = pa.concat_arrays([build(rows) for build, rows in zip(builders, groups, strict=True)])
+    rank = np.empty(len(style), dtype=np.int64)
+    rank[order] = np.arange(len(style))
+    return merged.take(pa.array(rank))
 
 
 def _order_ts(r: _Rand, q: np.ndarray, t: np.ndarray, ms: np.ndarray) -> pa.Array:
     """Mostly ISO 8601 UTC, some with offsets, some naive local, some day-first, some epoch ms."""
-    utc = _ts(t)
-    local = pc.local_timestamp(utc.cast(pa.timestamp("s", tz=ZONE)))
     style = r.pick("ts_style", q, [62, 10, 10, 8, 5, 5])
-    style = np.where(np.isin(style, (3, 4)) & _ambiguous(local), 0, style)
     off = r.pick("ts_offset", q, [30, 40, 15, 5, 10])
-    variants = [
-        pc.strftime(utc, format="%Y-%m-%dT%H:%M:%SZ"),
-        _join(pc.strftime(utc, format="%Y-%m-%dT%H:%M:%S"), ".", pc.utf8_lpad(_str(ms), width=3, padding="0"), "Z"),
-        _join(pc.strftime(_ts(t + _OFFSETS[1][off], None), format="%Y-%m-%dT%H:%M:%S"),
-              pa.array(_OFFSETS[0]).take(pa.array(off))),
-        pc.strftime(local, format="%Y-%m-%d %H:%M:%S"),
-        pc.strftime(local, format="%d/%m/%Y %H:%M:%S"),
-        _str(t * 1000 + ms),
-    ]
-    return pc.choose(pa.array(style.astype(np.int8)), *variants)
+    local = pc.local_timestamp(pa.array(t, pa.int64()).cast(pa.timestamp("s", tz=ZONE)))
+    style = np.where(np.isin(style, (3, 4)) & _ambiguous(local), 0, style)
+    local_text = local.cast(pa.string())
+    return _by_style(style, [
+        lambda i: _join(_naive_text(t[i], "T"), "Z"),
+        lambda i: _join(_naive_text(t[i], "T"), ".", pc.utf8_lpad(_str(ms[i]), width=3, padding="0"), "Z"),
+        lambda i: _join(_naive_text(t[i] + _OFFSETS[1][off[i]], "T"), pa.array(_OFFSETS[0]).take(pa.array(off[i]))),
+        lambda i: local_text.take(pa.array(i)),
+        lambda i: _day_first(local_text.take(pa.array(i)), "/", with_time=True),
+        lambda i: _str(t[i] * 1000 + ms[i]),
+    ])
 
 
 def _orders(plan: _Plan, q: np.ndarray) -> dict[str, pa.Array]:
@@ -221,7 +237,7 @@ def _orders(plan: _Plan, q: np.ndarray) -> dict[str, pa.Array]:
     ms = (r.uniform("ms", q) * 1000).astype(np.int64)
     cents = np.clip(np.rint(np.exp(np.log(4500) + 0.9 * r.normal("amount", q))), 50, 9_999_999).astype(np.int64)
     qty = np.minimum(1 + (-np.log1p(-r.uniform("qty", q)) * 0.9).astype(np.int64), 1000)
-    updated = pc.strftime(_ts(t + (r.uniform("upd", q) * 72 * 3600).astype(np.int64)), format="%Y-%m-%dT%H:%M:%SZ")
+    updated = _join(_naive_text(t + (r.uniform("upd", q) * 72 * 3600).astype(np.int64), "T"), "Z")
     email = _email(r, q, r.choice("first", q, _FIRST), r.choice("last", q, _LAST))
     return {
         "order_id": _str(1_000_001 + plan.id_offset + q),
@@ -243,7 +259,7 @@ def _orders(plan: _Plan, q: np.ndarray) -> dict[str, pa.Array]:
 
 def _customers(plan: _Plan, q: np.ndarray) -> dict[str, pa.Array]:
     r = plan.rand
-    day = _ts(plan.start - 86_400 * (1 + (r.uniform("signup", q) * plan.span / 86_400).astype(np.int64)))
+    day = _naive_text(plan.start - 86_400 * (1 + (r.uniform("signup", q) * plan.span / 86_400).astype(np.int64)))
     first, last = r.choice("first", q, _FIRST), r.choice("last", q, _LAST)
     given, family = pc.utf8_title(first), pc.utf8_title(last)
     nick = r.choice("nick", q, ["Bob", "Jo", "Max", "Pepe", "Lu"])
@@ -254,7 +270,7 @@ def _customers(plan: _Plan, q: np.ndarray) -> dict[str, pa.Array]:
     return {
         "customer_id": _cid(plan.id_offset + q + 1),
         "signup_date": pc.choose(pa.array(r.pick("sd_style", q, [80, 20]).astype(np.int8)),
-                                 pc.strftime(day, format="%Y-%m-%d"), pc.strftime(day, format="%d.%m.%Y")),
+                                 pc.utf8_slice_codeunits(day, 0, 10), _day_first(day, ".", with_time=False)),
         "full_name": full_name,
         "email": _email(r, q, first, last),
         "country": r.choice("country", q, *_COUNTRIES),
@@ -319,8 +335,10 @@ def _csv_lines(fields: list[pa.Array], variant: np.ndarray) -> pa.Array:
     quoted = []
     for col in fields:
         col = pc.fill_null(col, "")
-        wrapped = _join('"', pc.replace_substring(col, '"', '""'), '"')
-        quoted.append(pc.if_else(pc.match_substring_regex(col, '[",\r\n]'), wrapped, col))
+        special = pc.match_substring_regex(col, '[",\r\n]')
+        if pc.any(special).as_py():
+            col = pc.if_else(special, _join('"', pc.replace_substring(col, '"', '""'), '"'), col)
+        quoted.append(col)
     line = pc.binary_join_element_wise(*quoted, ",")
     if variant.any():
         short = pc.binary_join_element_wise(*quoted[:-1], ",")
@@ -354,15 +372,15 @@ def _buffer(lines: pa.Array) -> memoryview:
 class _Writer:
     """Appends chunks to one file: CSV or JSON Lines (any codec, optionally gzip) or Parquet."""
 
-    def __init__(self, path: Path, fmt: str, gz: bool, encoding: str, spec: _Spec) -> None:
-        self.fmt, self.spec, self.stack = fmt, spec, contextlib.ExitStack()
+    def __init__(self, path: Path, fmt: str, gz: bool, encoding: str, spec: _Spec, stack: ExitStack) -> None:
+        self.fmt, self.spec = fmt, spec
         if fmt == "parquet":
             schema = pa.schema([(c, pa.string()) for c in spec.columns])
-            self.parquet = self.stack.enter_context(pq.ParquetWriter(path, schema))
+            self.parquet = stack.enter_context(pq.ParquetWriter(path, schema))
             return
-        raw = self.stack.enter_context(open(path, "wb"))
-        self.handle = self.stack.enter_context(gzip_module.GzipFile(filename="", mode="wb", fileobj=raw,
-                                                                    mtime=0)) if gz else raw
+        raw = stack.enter_context(path.open("wb"))
+        self.handle = stack.enter_context(gzip_module.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)) \
+            if gz else raw
         self.encoder = None if codecs.lookup(encoding).name == "utf-8" else \
             codecs.getincrementalencoder(encoding)(errors="strict")
         if fmt == "csv":
@@ -378,12 +396,6 @@ class _Writer:
             self._put(_buffer(_csv_lines(list(cols.values()), variant)))
         else:
             self._put(_buffer(_json_lines(cols, self.spec.json_numeric, variant > 0)))
-
-    def __enter__(self) -> _Writer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stack.close()
 
 
 def _per_file(value: Any, files: int, what: str) -> list[Any]:
@@ -419,21 +431,19 @@ def _write_chunk(spec: _Spec, plan: _Plan, pos: np.ndarray, out: _Writer, manife
             target[plan.names[code]] = target.get(plan.names[code], 0) + int(count)
 
 
-def _generate(spec: _Spec, dest_dir: str | Path, *, rows: int, files: int, seed: int, bad_fraction: float,
-              duplicate_fraction: float, warning_fraction: float, days: int, fmt: Any, gzip: Any,
-              encoding: Any, chunk_rows: int, id_offset: int, start: datetime) -> SampleManifest:
-    fmts, gzs, encs = _per_file(fmt, files, "fmt"), _per_file(gzip, files, "gzip"), _per_file(encoding, files, "encoding")
+def _generate(spec: _Spec, dest_dir: str | Path, *, rows: int, files: int, fmt: Any, gzip: Any, encoding: Any,
+              chunk_rows: int, **plan_options: Any) -> SampleManifest:
+    fmts, gzs, encs = (_per_file(v, files, n) for v, n in ((fmt, "fmt"), (gzip, "gzip"), (encoding, "encoding")))
     if not 1 <= files <= rows or chunk_rows < 1 or any(f not in ("csv", "jsonl", "parquet") for f in fmts):
         raise ValueError("need 1 <= files <= rows, chunk_rows >= 1 and formats among csv, jsonl, parquet")
-    plan = _Plan(spec, rows, fmts, seed=seed, bad_fraction=bad_fraction, duplicate_fraction=duplicate_fraction,
-                 warning_fraction=warning_fraction, days=days, start=start, id_offset=id_offset)
-    dest = Path(dest_dir)
-    dest.mkdir(parents=True, exist_ok=True)
+    plan = _Plan(spec, rows, fmts, **plan_options)
+    Path(dest_dir).mkdir(parents=True, exist_ok=True)
     manifest = SampleManifest(dataset=spec.name)
     for i in range(files):
         gz = bool(gzs[i]) and fmts[i] != "parquet"
-        path = dest / f"{spec.name}-{i:03d}.{fmts[i]}{'.gz' if gz else ''}"
-        with _Writer(path, fmts[i], gz, encs[i], spec) as out:
+        path = Path(dest_dir) / f"{spec.name}-{i:03d}.{fmts[i]}{'.gz' if gz else ''}"
+        with ExitStack() as stack:
+            out = _Writer(path, fmts[i], gz, encs[i], spec, stack)
             for lo in range(int(plan.bounds[i]), int(plan.bounds[i + 1]), chunk_rows):
                 pos = np.arange(lo, min(lo + chunk_rows, int(plan.bounds[i + 1])), dtype=np.int64)
                 _write_chunk(spec, plan, pos, out, manifest)
@@ -451,10 +461,10 @@ def generate_orders(dest_dir: str | Path, *, rows: int, files: int = 1, seed: in
 
     ``fmt``, ``gzip`` and ``encoding`` take one value or one per file. Parquet
     files hold the same text as CSV (string columns), so every problem fits.
+    Order ids are ``1_000_001 + id_offset + position``; ``order_ts`` spans
+    ``days`` from ``start``.
     """
-    return _generate(ORDERS, dest_dir, rows=rows, files=files, seed=seed, bad_fraction=bad_fraction,
-                     duplicate_fraction=duplicate_fraction, warning_fraction=warning_fraction, days=days, fmt=fmt,
-                     gzip=gzip, encoding=encoding, chunk_rows=chunk_rows, id_offset=id_offset, start=start)
+    return _generate(ORDERS, **locals())
 
 
 def generate_customers(dest_dir: str | Path, *, rows: int, files: int = 1, seed: int = 0,
@@ -462,24 +472,18 @@ def generate_customers(dest_dir: str | Path, *, rows: int, files: int = 1, seed:
                        days: int = 3 * 365, fmt: str | Sequence[str] = "csv", gzip: bool | Sequence[bool] = False,
                        encoding: str | Sequence[str] = "utf-8", chunk_rows: int = CHUNK_ROWS, id_offset: int = 0,
                        start: datetime = DEFAULT_START) -> SampleManifest:
-    """Write ``rows`` customers (ids ``C000001``…; at most 999,999) like :func:`generate_orders`.
+    """Write ``rows`` customers like :func:`generate_orders`; sign-up dates fall in the ``days`` before ``start``.
 
-    Sign-up dates fall in the ``days`` before ``start``.
+    Customer ids are ``C`` and six digits (``id_offset + position + 1``), so at most 999,999.
     """
     if id_offset + rows > 999_999:
         raise ValueError("customer ids have six digits: id_offset + rows must be at most 999,999")
-    return _generate(CUSTOMERS, dest_dir, rows=rows, files=files, seed=seed, bad_fraction=bad_fraction,
-                     duplicate_fraction=duplicate_fraction, warning_fraction=warning_fraction, days=days, fmt=fmt,
-                     gzip=gzip, encoding=encoding, chunk_rows=chunk_rows, id_offset=id_offset, start=start)
+    return _generate(CUSTOMERS, **locals())
 
 
 def make_demo_samples(dest: str | Path) -> dict[str, SampleManifest]:
-    """A small, realistic demo set under ``dest/orders`` and ``dest/customers``.
-
-    Orders: three CSV files of about 20k rows (plain UTF-8, gzip, Latin-1) and
-    one JSON Lines file. Customers: a UTF-8 CSV with a byte-order mark and a
-    Parquet file.
-    """
+    """A small demo set: ``dest/orders`` holds three CSV files of 20k rows (UTF-8, gzip, Latin-1) and a
+    JSON Lines file; ``dest/customers`` a CSV with a UTF-8 byte-order mark and a Parquet file."""
     root = Path(dest)
     orders = generate_orders(root / "orders", rows=80_000, files=4, seed=7,
                              fmt=["csv", "csv", "csv", "jsonl"], gzip=[False, True, False, False],

@@ -2,7 +2,7 @@
 
 Layout under ``<staging>/<run_id>/``::
 
-    <order>-<batch_id>/valid/dt=YYYY-MM-DD/c<chunk>.parquet
+    <order>-<batch_id>/valid/bucket=<n>/c<chunk>.parquet   rows of BUCKET_DAYS days, sorted by date
     <order>-<batch_id>/quarantine/c<chunk>.parquet
     <order>-<batch_id>/_SUCCESS                      the batch was read whole
 
@@ -24,6 +24,9 @@ import pyarrow.parquet as pq
 from sluice.validate import PARTITION
 
 STAGING_COMPRESSION = "lz4"
+# Dates are staged in buckets of this many days: few files even for daily
+# partitions over years, and a bounded key set per deduplication pass.
+BUCKET_DAYS = 16
 
 
 @dataclass(frozen=True)
@@ -53,22 +56,25 @@ def reset(batch: StagedBatch) -> None:
     batch.root.mkdir(parents=True, exist_ok=True)
 
 
-def write_valid(batch: StagedBatch, table: pa.Table, chunk: int) -> None:
-    """Write a chunk's valid rows, one file per partition date."""
+def bucket_of(days_since_epoch: np.ndarray) -> np.ndarray:
+    return days_since_epoch // BUCKET_DAYS
+
+
+def write_valid(batch: StagedBatch, table: pa.Table, chunk: int) -> list[str]:
+    """Write a chunk's valid rows, one file per bucket of dates; return the dates present."""
     if table.num_rows == 0:
-        return
+        return []
     order = pc.sort_indices(table, sort_keys=[(PARTITION, "ascending")])
     table = table.take(order)
-    dates = table.column(PARTITION).combine_chunks()
-    values, counts = np.unique(dates.cast(pa.int32()).to_numpy(zero_copy_only=False), return_counts=True)
-    start = 0
-    for value, count in zip(values, counts, strict=True):
-        part = table.slice(start, int(count))
-        day = str(pa.scalar(int(value), pa.int32()).cast(pa.date32()))
-        folder = batch.valid_dir / f"{PARTITION}={day}"
+    days = table.column(PARTITION).combine_chunks().cast(pa.int32()).to_numpy(zero_copy_only=False)
+    buckets, starts = np.unique(bucket_of(days), return_index=True)
+    bounds = [*starts.tolist(), table.num_rows]
+    for i, bucket in enumerate(buckets):
+        folder = batch.valid_dir / f"bucket={int(bucket):06d}"
         folder.mkdir(parents=True, exist_ok=True)
+        part = table.slice(bounds[i], bounds[i + 1] - bounds[i])
         pq.write_table(part, folder / f"c{chunk:05d}.parquet", compression=STAGING_COMPRESSION)
-        start += int(count)
+    return [str(pa.scalar(int(d), pa.int32()).cast(pa.date32())) for d in np.unique(days)]
 
 
 def write_quarantine(batch: StagedBatch, table: pa.Table, chunk: int) -> None:
@@ -93,16 +99,15 @@ def completed_batches(run_dir: Path) -> list[StagedBatch]:
     return found
 
 
-def partition_files(batches: list[StagedBatch]) -> dict[str, list[Path]]:
-    """Staged valid files by partition date, in source order within each date."""
-    by_day: dict[str, list[Path]] = {}
+def bucket_files(batches: list[StagedBatch]) -> dict[str, list[Path]]:
+    """Staged valid files by date bucket, in source order within each bucket."""
+    by_bucket: dict[str, list[Path]] = {}
     for staged in batches:
         if not staged.valid_dir.exists():
             continue
         for folder in sorted(staged.valid_dir.iterdir()):
-            day = folder.name.split("=", 1)[1]
-            by_day.setdefault(day, []).extend(sorted(folder.glob("*.parquet")))
-    return dict(sorted(by_day.items()))
+            by_bucket.setdefault(folder.name, []).extend(sorted(folder.glob("*.parquet")))
+    return dict(sorted(by_bucket.items()))
 
 
 def quarantine_files(batches: list[StagedBatch]) -> list[Path]:

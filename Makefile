@@ -1,0 +1,30 @@
+# Two commands do everything on a fresh machine with Python 3.11:
+#   make run    set up .venv, start a local Prefect server, ingest the sample data
+#   make test   set up .venv with test extras and run the whole suite
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test bench clean
+
+run: $(VENV)/.installed
+	$(BIN)/python -m flows.demo
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/ingest.py
+
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) .sluice

@@ -1,0 +1,210 @@
+"""Benchmark: the ``ingest-files`` flow against a plain pyarrow CSV-to-Parquet copy of the same files.
+
+    python bench/ingest.py [--rows 5000000] [--files 10] [--workdir DIR] [--keep]
+
+Generates orders CSV files with :func:`sluice.samples.generate_orders` (not
+timed), then times, in this process:
+
+(b) pyarrow: every file read with ``pyarrow.csv.read_csv`` (multi-threaded,
+    malformed lines skipped) and written with ``pyarrow.parquet.write_table``;
+    no validation, no deduplication;
+(a) Sluice: ``ingest_files("orders", <dir>, "*.csv")`` under Prefect's test
+    harness; the server start is not timed, the Dask cluster start and all
+    of the flow are.
+
+Peak memory is the summed RSS of this process and its descendants (Dask
+workers), sampled every 0.1 s; the Prefect server's processes are reported
+apart. The last line is a one-line summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+GIB = 1024**3
+
+
+class PeakRss:
+    """Samples the RSS of this process and its descendants in a background thread."""
+
+    def __init__(self, excluded_roots: set[int] | None = None, interval: float = 0.1) -> None:
+        self.excluded_roots, self.interval = excluded_roots or set(), interval
+        self.peak = self.peak_excluded = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _rss(proc: psutil.Process) -> int:
+        try:
+            return int(proc.memory_info().rss)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return 0
+
+    def sample(self) -> tuple[int, int]:
+        """(RSS of this process and its descendants outside the excluded trees, RSS of the excluded trees)."""
+        me = psutil.Process()
+        excluded: set[int] = set()
+        for pid in self.excluded_roots:
+            try:
+                root = psutil.Process(pid)
+                excluded |= {root.pid, *(c.pid for c in root.children(recursive=True))}
+            except psutil.NoSuchProcess:
+                continue
+        ours, other = self._rss(me), 0
+        for child in me.children(recursive=True):
+            if child.pid in excluded:
+                other += self._rss(child)
+            else:
+                ours += self._rss(child)
+        return ours, other
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            ours, other = self.sample()
+            self.peak, self.peak_excluded = max(self.peak, ours), max(self.peak_excluded, other)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--rows", type=int, default=5_000_000, help="data rows to generate (default 5,000,000)")
+    parser.add_argument("--files", type=int, default=10, help="number of CSV files (default 10)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workdir", type=Path, default=None, help="where files, lake and output go (default: a temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the generated files, lake and Parquet copy")
+    return parser.parse_args(argv)
+
+
+def _configure(work: Path) -> None:
+    """Point Sluice and Prefect at ``work`` before either is imported."""
+    os.environ["SLUICE_HOME"] = str(work / "sluice-home")
+    os.environ["PREFECT_HOME"] = str(work / "prefect-home")
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
+
+
+def run_pyarrow(files: list[str], out_dir: Path) -> tuple[float, int, PeakRss]:
+    """(b): read each CSV with pyarrow (threads on, malformed lines skipped) and write it as Parquet."""
+    import pyarrow.csv as pv
+    import pyarrow.parquet as pq
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    parse = pv.ParseOptions(invalid_row_handler=lambda row: "skip")
+    rows = 0
+    with PeakRss() as mem:
+        started = time.perf_counter()
+        for path in files:
+            table = pv.read_csv(path, read_options=pv.ReadOptions(use_threads=True), parse_options=parse)
+            pq.write_table(table, out_dir / (Path(path).stem + ".parquet"))
+            rows += table.num_rows
+            del table
+        seconds = time.perf_counter() - started
+    return seconds, rows, mem
+
+
+def run_flow(source: Path) -> tuple[float, Any, PeakRss]:
+    """(a): the full ingest-files flow under the Prefect test harness (server start not timed)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.ingest_files import ingest_files
+    from sluice.settings import get_settings
+
+    get_settings(fresh=True)
+    with prefect_test_harness(server_startup_timeout=90):
+        logging.getLogger("distributed").setLevel(logging.WARNING)  # cluster start/stop chatter
+        server = {c.pid for c in psutil.Process().children()}
+        with PeakRss(excluded_roots=server) as mem:
+            started = time.perf_counter()
+            report = ingest_files("orders", str(source), "*.csv")
+            seconds = time.perf_counter() - started
+    return seconds, report, mem
+
+
+def compare(report: Any, manifest: Any) -> list[tuple[str, int, int]]:
+    """(name, reported, expected) for each count the manifest predicts."""
+    return [
+        ("rows_read", report.rows_read, manifest.rows_total),
+        ("rows_written", report.rows_written, manifest.rows_unique_valid),
+        ("rows_quarantined", report.rows_quarantined, manifest.rows_bad),
+        ("rows_duplicate", report.rows_duplicate, manifest.rows_duplicate),
+        ("warnings", sum(report.warnings.values()), manifest.warnings),
+    ]
+
+
+def _print_flow(seconds: float, report: Any, mem: PeakRss, manifest: Any) -> bool:
+    rows = manifest.rows_total
+    print(f"(a) sluice ingest_files: {seconds:.1f} s, {rows / seconds:,.0f} rows/s, "
+          f"peak RSS {mem.peak / GIB:.2f} GiB (Prefect server, excluded: {mem.peak_excluded / GIB:.2f} GiB)")
+    stages = dict(report.stage_seconds)
+    stages["other (cluster start/stop, records, artifacts)"] = seconds - sum(stages.values())
+    print("    stages: " + ", ".join(f"{k}={v:.1f}s" for k, v in stages.items()))
+    print("    files: " + ", ".join(f"{Path(f.uri).name}={f.seconds:.1f}s" for f in report.files))
+    matched = True
+    for name, got, want in compare(report, manifest):
+        matched &= got == want
+        print(f"    {name:<17} reported {got:>11,}  expected {want:>11,}  {'ok' if got == want else 'MISMATCH'}")
+    print(f"    result vs manifest: {'MATCHED' if matched else 'DID NOT MATCH'}")
+    return matched
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _args(argv)
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="sluice-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    _configure(work)
+    from sluice.samples import generate_orders
+
+    source = work / "source"
+    shutil.rmtree(source, ignore_errors=True)
+    started = time.perf_counter()
+    manifest = generate_orders(source, rows=args.rows, files=args.files, seed=args.seed)
+    size = sum(Path(f).stat().st_size for f in manifest.files)
+    print(f"generated {manifest.rows_total:,} rows, {len(manifest.files)} CSV files, {size / 2**20:,.0f} MiB "
+          f"in {time.perf_counter() - started:.1f} s (not timed)")
+    print(f"manifest: unique_valid={manifest.rows_unique_valid:,} bad={manifest.rows_bad:,} "
+          f"duplicate={manifest.rows_duplicate:,} warnings={manifest.warnings:,}")
+    print(_load())
+    b_seconds, b_rows, b_mem = run_pyarrow(manifest.files, work / "pyarrow-out")
+    b_rate = manifest.rows_total / b_seconds
+    print(f"(b) pyarrow read_csv + write_table: {b_seconds:.1f} s, {b_rate:,.0f} rows/s, "
+          f"peak RSS {b_mem.peak / GIB:.2f} GiB ({b_rows:,} rows parsed)")
+    print(_load())
+    a_seconds, report, a_mem = run_flow(source)
+    a_rate = manifest.rows_total / a_seconds
+    matched = _print_flow(a_seconds, report, a_mem, manifest)
+    print(_load())
+    if not args.keep:
+        for name in ("source", "pyarrow-out", "sluice-home", "prefect-home"):
+            shutil.rmtree(work / name, ignore_errors=True)
+    print(f"ratio a/b={a_rate / b_rate:.2f} sluice={a_rate:,.0f} rows/s pyarrow={b_rate:,.0f} rows/s "
+          f"peak_rss_sluice={a_mem.peak / GIB:.2f}GiB peak_rss_pyarrow={b_mem.peak / GIB:.2f}GiB "
+          f"rows={manifest.rows_total:,} matched={'yes' if matched else 'no'}")
+    return 0 if matched else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,19 @@
+"""The root ``ops`` app and the registration of every command group."""
+
+import typer
+
+from ops.cli import doctor, lake, quarantine, runs, version
+
+app = typer.Typer(
+    name="ops",
+    help="On-call tooling for Sluice: health checks, quarantine, lake and run records.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+app.command(name="version")(version.version)
+app.command(name="doctor")(doctor.doctor)
+app.add_typer(quarantine.app, name="quarantine")
+app.add_typer(lake.app, name="lake")
+app.add_typer(runs.app, name="runs")

@@ -1,0 +1,169 @@
+"""What every command group shares: output format, JSON, exits and error handling.
+
+Only ``typer``, ``rich`` and the standard library are imported here, so that
+``ops --help`` stays fast; commands import the heavy modules they need.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import json
+import os
+from collections.abc import Callable, Collection
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+from typer.exceptions import TyperException
+
+from sluice.errors import ConfigError, SluiceError
+
+if TYPE_CHECKING:
+    from sluice.settings import Settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+RAISE_ENV = "SLUICE_CLI_RAISE"
+"""Set to ``1`` to let unexpected exceptions propagate with their traceback (tests do)."""
+
+console = Console(highlight=False, soft_wrap=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)  # never break a message mid-URL
+
+
+class OutputFormat(enum.StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+OutputOption = Annotated[
+    OutputFormat,
+    typer.Option("--output", "-o", case_sensitive=False,
+                 help="Table for people, or JSON for scripts (only JSON on stdout)."),
+]
+
+
+def error_message(exc: SluiceError) -> str:
+    """The message of ``exc`` without the hint that ``str(exc)`` appends."""
+    return str(exc.args[0]) if exc.args else type(exc).__name__
+
+
+def exit_with_error(message: str, *, hint: str = "", code: int = 1) -> NoReturn:
+    """Print ``error:`` and ``hint:`` lines to stderr and exit with ``code``."""
+    err_console.print(Text(f"error: {message}", style="bold red"))
+    if hint:
+        err_console.print(Text(f"hint: {hint}", style="yellow"))
+    raise typer.Exit(code)
+
+
+def exit_with_success(message: str = "", *, output: OutputFormat = OutputFormat.TABLE) -> NoReturn:
+    """Print ``message`` (if any) as a note and exit 0."""
+    if message:
+        note(message, output=output)
+    raise typer.Exit(0)
+
+
+def note(message: str, *, output: OutputFormat = OutputFormat.TABLE, style: str = "") -> None:
+    """An informational line: stdout for tables, stderr when stdout carries JSON."""
+    target = err_console if output is OutputFormat.JSON else console
+    target.print(Text(message, style=style))
+
+
+def warn(message: str) -> None:
+    err_console.print(Text(f"warning: {message}", style="yellow"))
+
+
+def with_cli_exception_handling(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn a ``SluiceError`` into ``error:``/``hint:`` lines and exit code 1.
+
+    Unexpected exceptions also exit 1 with a one-line message, unless
+    ``SLUICE_CLI_RAISE=1`` is set: then they propagate, so a failing test
+    shows the real traceback. Typer's own exits (usage errors, aborts) pass
+    through untouched.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, TyperException):
+            raise
+        except SluiceError as exc:
+            exit_with_error(error_message(exc), hint=exc.hint)
+        except Exception as exc:
+            if os.environ.get(RAISE_ENV) == "1":
+                raise
+            exit_with_error(f"unexpected {type(exc).__name__}: {exc}",
+                            hint=f"rerun with {RAISE_ENV}=1 to see the traceback")
+
+    return wrapper
+
+
+def load_settings() -> Settings:
+    """The process settings; an invalid ``SLUICE_*`` value becomes a ``ConfigError``."""
+    from pydantic import ValidationError
+
+    from sluice.settings import get_settings
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"SLUICE_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid settings: {problems}", hint="fix or unset the SLUICE_* variables named") from None
+
+
+def _jsonable(value: object) -> object:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def to_json(data: object) -> str:
+    """``data`` as JSON: dataclasses as objects, datetimes and dates in ISO 8601."""
+    return json.dumps(data, default=_jsonable, indent=2, ensure_ascii=False)
+
+
+def print_json(data: object) -> None:
+    """Write ``data`` as JSON to stdout, bypassing rich so nothing is wrapped or styled."""
+    typer.echo(to_json(data))
+
+
+def cell(value: object) -> Text:
+    """A table cell that shows ``value`` literally (no rich markup), ``-`` for None."""
+    if value is None or value == "":
+        return Text("-", style="dim")
+    if isinstance(value, datetime):
+        return Text(value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Text(f"{value:,}")
+    return Text(str(value))
+
+
+def utc_from_ms(timestamp_ms: int) -> datetime:
+    """A Delta commit timestamp (milliseconds since the epoch) as an aware UTC datetime."""
+    return datetime.fromtimestamp(timestamp_ms / 1000, tz=timezone.utc)
+
+
+def new_table(*headers: str, fold: Collection[str] = (), **options: Any) -> Table:
+    """A rich table; the ``fold`` columns (long paths, messages) break anywhere rather than being cut."""
+    table = Table(*headers, **options)
+    for column in table.columns:
+        if column.header in fold:
+            column.overflow = "fold"
+    return table

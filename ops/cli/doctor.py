@@ -1,0 +1,41 @@
+"""``ops doctor``: check everything an ingestion run depends on, and say what to fix."""
+
+import typer
+from rich.text import Text
+
+from ops.cli._utilities import (
+    OutputFormat,
+    OutputOption,
+    cell,
+    console,
+    load_settings,
+    new_table,
+    print_json,
+    with_cli_exception_handling,
+)
+
+_STYLES = {"OK": "green", "WARN": "yellow", "FAIL": "bold red"}
+
+
+@with_cli_exception_handling
+def doctor(*, output: OutputOption = OutputFormat.TABLE) -> None:
+    """Check the Prefect API, Dask, the lake and quarantine, the metadata store and the contracts.
+
+    Exits 1 when any check FAILs; WARN alone exits 0.
+    """
+    from ops.doctor.models import Status
+    from ops.doctor.service import run_checks
+
+    settings = load_settings()
+    results = run_checks(settings)
+    if output is OutputFormat.JSON:
+        print_json(results)
+    else:
+        table = new_table("Check", "Status", "Detail", "What to do next", title=f"Sluice doctor ({settings.env})",
+                      show_lines=True, fold=("Detail", "What to do next"))
+        for result in results:
+            table.add_row(cell(result.name), Text(result.status.value, style=_STYLES[result.status.value]),
+                          cell(result.detail), Text(result.hint) if result.hint else Text(""))
+        console.print(table)
+    if any(r.status is Status.FAIL for r in results):
+        raise typer.Exit(1)

@@ -1,0 +1,181 @@
+"""``ops quarantine``: the rows that failed validation, why, and their original values.
+
+Values of columns a contract marks ``pii`` are masked unless ``--reveal-pii``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from ops.cli._utilities import (
+    OutputFormat,
+    OutputOption,
+    cell,
+    console,
+    exit_with_success,
+    load_settings,
+    new_table,
+    note,
+    print_json,
+    warn,
+    with_cli_exception_handling,
+)
+from sluice.errors import SluiceError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from deltalake import DeltaTable
+
+    from sluice.quarantine import QuarantineEntry, ReasonCount
+    from sluice.settings import Settings
+
+app = typer.Typer(help="Inspect rows that failed validation.", no_args_is_help=True)
+
+RevealOption = Annotated[bool, typer.Option("--reveal-pii", help="Show values of PII columns instead of ***.")]
+RunOption = Annotated[str | None, typer.Option("--run", "-r", help="Only entries of this run id.")]
+
+
+def _open(settings: Settings) -> DeltaTable | None:
+    from sluice.quarantine import open_quarantine
+
+    return open_quarantine(settings.quarantine_root(), dict(settings.lake_storage_options) or None)
+
+
+def _check_reason(reason: str | None) -> None:
+    from sluice.quality import Reason
+
+    known = [r.value for r in Reason]
+    if reason is not None and reason not in known:
+        raise typer.BadParameter(f"{reason!r} is not a reason code; use one of: {', '.join(known)}",
+                                 param_hint="--reason")
+
+
+def _masked(entries: list[QuarantineEntry], contracts_root: Path, reveal: bool) -> list[QuarantineEntry]:
+    from sluice.quarantine import mask_pii, pii_columns
+
+    if reveal:
+        if entries:
+            warn("showing PII values; do not paste this output into tickets or chat")
+        return entries
+    pii = {d: pii_columns(d, contracts_root) for d in sorted({e.dataset for e in entries})}
+    for dataset, columns in pii.items():
+        if columns is None:
+            warn(f"no loadable contract for {dataset!r}: all of its values are masked (--reveal-pii shows them)")
+    return [mask_pii(e, pii[e.dataset]) for e in entries]
+
+
+def _entries_table(entries: list[QuarantineEntry]) -> Table:
+    table = new_table("Ingested", "Dataset", "Run", "Source", "Reason", "Column", "Value",
+                      fold=("Run", "Source", "Value"))
+    for e in entries:
+        table.add_row(cell(e.dt), cell(e.dataset), cell(e.run_id), Text(f"{e.source_file}:{e.source_row}"),
+                      cell(e.reason), cell(e.column), cell(e.value))
+    return table
+
+
+def _summary_table(counts: list[ReasonCount]) -> Table:
+    table = new_table("Dataset", "Reason", "Column", "Rows")
+    for c in counts:
+        table.add_row(cell(c.dataset), cell(c.reason), cell(c.column), cell(c.rows))
+    table.columns[-1].justify = "right"
+    return table
+
+
+@app.command("list")
+@with_cli_exception_handling
+def list_entries(
+    *,
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="Only entries of this dataset.")] = None,
+    run: RunOption = None,
+    reason: Annotated[str | None, typer.Option(help="Only entries with this reason code, e.g. out_of_range.")] = None,
+    since: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"],
+                                                   help="Only entries ingested on or after this date.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many entries, newest first.")] = 50,
+    summary: Annotated[bool, typer.Option("--summary", help="Count entries by dataset, reason and column "
+                                                             "instead of listing them (ignores --limit).")] = False,
+    reveal_pii: RevealOption = False,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """List quarantined rows, newest first, or count them with --summary."""
+    from sluice.quarantine import QuarantineQuery, count_by_reason
+    from sluice.quarantine import list_entries as read_entries
+
+    _check_reason(reason)
+    settings = load_settings()
+    table = _open(settings)
+    if table is None:
+        if output is OutputFormat.JSON:
+            print_json([])
+        exit_with_success(f"no quarantine yet at {settings.quarantine_root()}; run an ingestion first",
+                          output=output)
+    query = QuarantineQuery(dataset=dataset, run_id=run, reason=reason, since=since.date() if since else None)
+    if summary:
+        counts = count_by_reason(table, query)
+        if output is OutputFormat.JSON:
+            print_json(counts)
+        else:
+            console.print(_summary_table(counts))
+        return
+    entries = _masked(read_entries(table, query, limit=limit), settings.contracts_root(), reveal_pii)
+    if output is OutputFormat.JSON:
+        print_json(entries)
+        return
+    if not entries:
+        exit_with_success("no quarantine entries match")
+    console.print(_entries_table(entries))
+    if len(entries) == limit:
+        note(f"showing the newest {limit}; raise --limit, narrow the filters, or use --summary", style="dim")
+
+
+def _entry_table(entry: QuarantineEntry) -> Table:
+    table = new_table("Field", "Value", show_header=False, box=None, title=f"{entry.source_file}:{entry.source_row}",
+                      fold=("Value",))
+    for name in ("dataset", "dt", "run_id", "batch_id", "source_file", "source_row", "reason", "check",
+                 "column", "value", "failures", "quarantined_at"):
+        table.add_row(Text(name, style="bold"), cell(getattr(entry, name)))
+    record = new_table("Column", "Original value", title="record", title_justify="left", fold=("Original value",))
+    for column, value in entry.record.items():
+        record.add_row(cell(column), Text("null", style="dim") if value is None else Text(value))
+    table.add_row(Text("record", style="bold"), record)
+    return table
+
+
+@app.command("show")
+@with_cli_exception_handling
+def show(
+    dataset: Annotated[str, typer.Argument(help="The dataset the row belongs to.")],
+    source_row: Annotated[int, typer.Argument(help="The row's line (or record) number in its source file.")],
+    *,
+    file: Annotated[str | None, typer.Option("--file", "-f", help="A substring of the source file URI, "
+                                                                    "e.g. its name.")] = None,
+    run: RunOption = None,
+    reveal_pii: RevealOption = False,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Show every field of the quarantine entries of one source row, with its original values."""
+    from sluice.quarantine import QuarantineQuery
+    from sluice.quarantine import list_entries as read_entries
+
+    settings = load_settings()
+    table = _open(settings)
+    if table is None:
+        raise SluiceError(f"no quarantine yet at {settings.quarantine_root()}", hint="run an ingestion first")
+    query = QuarantineQuery(dataset=dataset, run_id=run, source_file=file, source_row=source_row)
+    entries = _masked(read_entries(table, query, limit=None), settings.contracts_root(), reveal_pii)
+    if not entries:
+        where = "".join([f" in files matching {file!r}" if file else "", f" in run {run!r}" if run else ""])
+        raise SluiceError(f"no quarantine entry for row {source_row} of {dataset}{where}",
+                          hint=f"find entries with `ops quarantine list --dataset {dataset}`")
+    if output is OutputFormat.JSON:
+        print_json(entries)
+        return
+    for entry in entries:
+        console.print(_entry_table(entry))
+    if len({e.source_file for e in entries}) > 1:
+        note("rows of several files match; pick one with --file", style="dim")

@@ -1,0 +1,176 @@
+"""``ops runs``: ingestion run records from the metadata store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from ops.cli._utilities import (
+    OutputFormat,
+    OutputOption,
+    cell,
+    console,
+    exit_with_success,
+    load_settings,
+    new_table,
+    print_json,
+    with_cli_exception_handling,
+)
+from sluice.errors import SluiceError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from sluice.runs import RunReport
+
+app = typer.Typer(help="Ingestion runs: what each read, wrote, quarantined and dropped.", no_args_is_help=True)
+
+
+@dataclass(frozen=True)
+class Conservation:
+    """Whether every row a run read is accounted for: read == written + quarantined + duplicate."""
+
+    holds: bool
+    rows_read: int
+    rows_accounted: int
+
+    @classmethod
+    def of(cls, report: RunReport) -> Conservation:
+        accounted = report.rows_written + report.rows_quarantined + report.rows_duplicate
+        return cls(report.rows_read == accounted, report.rows_read, accounted)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One line of ``ops runs list``."""
+
+    run_id: str
+    dataset: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    rows_read: int
+    rows_written: int
+    rows_quarantined: int
+    rows_duplicate: int
+    files_committed: int
+    files_skipped: int
+    files_failed: int
+    conserved: bool
+
+    @classmethod
+    def of(cls, r: RunReport) -> RunSummary:
+        return cls(r.run_id, r.dataset, r.status, r.started_at, r.finished_at, r.rows_read, r.rows_written,
+                   r.rows_quarantined, r.rows_duplicate, len(r.files_committed), len(r.files_skipped),
+                   len(r.files_failed), Conservation.of(r).holds)
+
+
+@contextmanager
+def _metadata_store() -> Iterator[Connection]:
+    """A read connection to the metadata store; failures become a ``SluiceError`` with the URL masked."""
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    from sluice.metastore import engine_for
+
+    url = load_settings().metadata_db_url()
+    try:
+        with engine_for(url).connect() as conn:
+            yield conn
+    except (sa.exc.SQLAlchemyError, ImportError) as exc:
+        parsed = make_url(url)
+        detail = str(exc).strip().splitlines()[0]
+        if parsed.password:
+            detail = detail.replace(parsed.password, "***")
+        raise SluiceError(f"cannot read the metadata store at {parsed.render_as_string(hide_password=True)}: "
+                          f"{detail}", hint="check SLUICE_METADATA_URL; `ops doctor` checks the connection") from None
+
+
+def _conserved_text(holds: bool) -> Text:
+    return Text("yes", style="green") if holds else Text("NO", style="bold red")
+
+
+@app.command("list")
+@with_cli_exception_handling
+def list_runs(
+    *,
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="Only runs of this dataset.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many runs, newest first.")] = 20,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """List recent runs with their row counts and whether those counts add up."""
+    from sluice.metastore import list_runs as read_runs
+
+    with _metadata_store() as conn:
+        runs = [RunSummary.of(r) for r in read_runs(conn, dataset=dataset, limit=limit)]
+    if output is OutputFormat.JSON:
+        print_json(runs)
+        return
+    if not runs:
+        exit_with_success("no runs recorded yet" + (f" for {dataset}" if dataset else ""))
+    table = new_table("Run", "Dataset", "Status", "Started", "Read", "Written", "Quarantined", "Duplicate",
+                      "Files c/s/f", "Conserved", fold=("Run",))
+    for r in runs:
+        status = Text(r.status, style="red" if r.status == "failed" else "")
+        table.add_row(cell(r.run_id[:8]), cell(r.dataset), status, cell(r.started_at), cell(r.rows_read),
+                      cell(r.rows_written), cell(r.rows_quarantined), cell(r.rows_duplicate),
+                      cell(f"{r.files_committed}/{r.files_skipped}/{r.files_failed}"), _conserved_text(r.conserved))
+    console.print(table)
+
+
+def _run_table(report: RunReport, conservation: Conservation) -> Table:
+    table = new_table("Field", "Value", show_header=False, box=None, title=f"run {report.run_id}", fold=("Value",))
+    rows: list[tuple[str, object]] = [
+        ("dataset", report.dataset), ("source", report.source), ("env", report.env), ("status", report.status),
+        ("started_at", report.started_at), ("finished_at", report.finished_at), ("rows_read", report.rows_read),
+        ("rows_written", report.rows_written), ("rows_quarantined", report.rows_quarantined),
+        ("rows_duplicate", report.rows_duplicate), ("bytes_read", report.bytes_read),
+        ("lake_version", report.lake_version), ("watermark", report.watermark),
+    ]
+    for name, value in rows:
+        table.add_row(Text(name, style="bold"), cell(value))
+    check = f"{conservation.rows_read:,} read, {conservation.rows_accounted:,} written + quarantined + duplicate"
+    table.add_row(Text("conserved", style="bold"), _conserved_text(conservation.holds) + Text(f" ({check})"))
+    if report.error:
+        table.add_row(Text("error", style="bold"), Text(report.error, style="red"))
+    return table
+
+
+def _files_table(report: RunReport) -> Table:
+    table = new_table("File", "Status", "Read", "Quarantined", "Encoding", "Error", title="files",
+                      fold=("File", "Error"))
+    for f in report.files:
+        style = {"failed": "red", "skipped": "dim"}.get(f.status.value, "")
+        table.add_row(cell(f.uri), Text(f.status.value, style=style), cell(f.rows_read), cell(f.rows_quarantined),
+                      cell(f.encoding), Text(f.error, style="red") if f.error else cell(None))
+    return table
+
+
+@app.command("show")
+@with_cli_exception_handling
+def show(
+    run_id: Annotated[str, typer.Argument(help="The run id or a unique prefix of it, as `ops runs list` shows it.")],
+    *,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Show one run: its counts, each file with its status and error, and whether the counts add up."""
+    from sluice.metastore import get_run
+
+    with _metadata_store() as conn:
+        report = get_run(conn, run_id)
+    if report is None:
+        raise SluiceError(f"no run {run_id!r} in the metadata store", hint="list recent runs with `ops runs list`")
+    conservation = Conservation.of(report)
+    if output is OutputFormat.JSON:
+        print_json({**report.to_dict(), "conservation": conservation})
+        return
+    console.print(_run_table(report, conservation))
+    if report.files:
+        console.print(_files_table(report))

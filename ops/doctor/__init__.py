@@ -1,0 +1,1 @@
+"""Health checks of everything an ingestion run depends on."""
