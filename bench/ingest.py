@@ -20,9 +20,11 @@ apart. The last line is a one-line summary.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -35,53 +37,75 @@ import psutil
 GIB = 1024**3
 
 
-class PeakRss:
-    """Samples the RSS of this process and its descendants in a background thread."""
+class ProcessMeter:
+    """Samples RSS and CPU time of this process and its descendants in a background thread.
+
+    Processes under ``excluded_roots`` (the Prefect test server) are metered apart.
+    CPU seconds count only what was spent while the meter ran.
+    """
 
     def __init__(self, excluded_roots: set[int] | None = None, interval: float = 0.1) -> None:
         self.excluded_roots, self.interval = excluded_roots or set(), interval
-        self.peak = self.peak_excluded = 0
+        self.peak = self.peak_main = self.peak_child = self.peak_excluded = 0
+        self._cpu: dict[int, tuple[bool, float, float]] = {}  # pid -> (excluded, first seen, last seen)
+        self._main, self._ticks = os.getpid(), 0
+        self._procs: list[psutil.Process] = []
+        self._excluded: set[int] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    @staticmethod
-    def _rss(proc: psutil.Process) -> int:
-        try:
-            return int(proc.memory_info().rss)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            return 0
-
-    def sample(self) -> tuple[int, int]:
-        """(RSS of this process and its descendants outside the excluded trees, RSS of the excluded trees)."""
+    def _refresh(self) -> None:
+        """Re-list the process tree (once a second: listing children scans all of /proc)."""
         me = psutil.Process()
-        excluded: set[int] = set()
+        self._procs = [me, *me.children(recursive=True)]
+        self._excluded = set()
         for pid in self.excluded_roots:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 root = psutil.Process(pid)
-                excluded |= {root.pid, *(c.pid for c in root.children(recursive=True))}
-            except psutil.NoSuchProcess:
+                self._excluded |= {root.pid, *(c.pid for c in root.children(recursive=True))}
+
+    def sample(self, *, first: bool = False) -> None:
+        if first or self._ticks % 10 == 0:
+            self._refresh()
+        self._ticks += 1
+        ours = excluded_rss = 0
+        for proc in self._procs:
+            try:
+                rss, times = proc.memory_info().rss, proc.cpu_times()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
-        ours, other = self._rss(me), 0
-        for child in me.children(recursive=True):
-            if child.pid in excluded:
-                other += self._rss(child)
+            cpu = times.user + times.system
+            is_excluded = proc.pid in self._excluded
+            start = self._cpu.get(proc.pid, (is_excluded, cpu if first else 0.0, 0.0))[1]
+            self._cpu[proc.pid] = (is_excluded, start, cpu)
+            if is_excluded:
+                excluded_rss += rss
+            elif proc.pid == self._main:
+                ours += rss
+                self.peak_main = max(self.peak_main, rss)
             else:
-                ours += self._rss(child)
-        return ours, other
+                ours += rss
+                self.peak_child = max(self.peak_child, rss)
+        self.peak, self.peak_excluded = max(self.peak, ours), max(self.peak_excluded, excluded_rss)
+
+    def cpu_seconds(self, *, excluded: bool = False, main_only: bool = False) -> float:
+        return sum(last - start for pid, (ex, start, last) in self._cpu.items()
+                   if ex == excluded and (pid == self._main or not main_only))
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            ours, other = self.sample()
-            self.peak, self.peak_excluded = max(self.peak, ours), max(self.peak_excluded, other)
-            self._stop.wait(self.interval)
+        while not self._stop.wait(self.interval):
+            self.sample()
 
-    def __enter__(self) -> PeakRss:
+    def __enter__(self) -> ProcessMeter:
+        self.sample(first=True)
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        self._ticks = 0
+        self.sample()
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -102,12 +126,25 @@ def _configure(work: Path) -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
+def _code_version() -> str:
+    """The commit the bench runs on, and whether the work tree differs from it."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "code: unknown (not a git checkout)"
+    return f"code: {head}" + (" with uncommitted changes" if dirty else "")
+
+
 def _load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
 
 
-def run_pyarrow(files: list[str], out_dir: Path) -> tuple[float, int, PeakRss]:
+def run_pyarrow(files: list[str], out_dir: Path) -> tuple[float, int, ProcessMeter]:
     """(b): read each CSV with pyarrow (threads on, malformed lines skipped) and write it as Parquet."""
     import pyarrow.csv as pv
     import pyarrow.parquet as pq
@@ -115,7 +152,7 @@ def run_pyarrow(files: list[str], out_dir: Path) -> tuple[float, int, PeakRss]:
     out_dir.mkdir(parents=True, exist_ok=True)
     parse = pv.ParseOptions(invalid_row_handler=lambda row: "skip")
     rows = 0
-    with PeakRss() as mem:
+    with ProcessMeter() as mem:
         started = time.perf_counter()
         for path in files:
             table = pv.read_csv(path, read_options=pv.ReadOptions(use_threads=True), parse_options=parse)
@@ -126,8 +163,11 @@ def run_pyarrow(files: list[str], out_dir: Path) -> tuple[float, int, PeakRss]:
     return seconds, rows, mem
 
 
-def run_flow(source: Path) -> tuple[float, Any, PeakRss]:
-    """(a): the full ingest-files flow under the Prefect test harness (server start not timed)."""
+def run_flow(source: Path) -> tuple[float, Any, ProcessMeter]:
+    """(a): the full ingest-files flow under the Prefect test harness (server start not timed).
+
+    Returns the run report, or the exception if the flow failed.
+    """
     from prefect.testing.utilities import prefect_test_harness
 
     from flows.ingest_files import ingest_files
@@ -137,9 +177,12 @@ def run_flow(source: Path) -> tuple[float, Any, PeakRss]:
     with prefect_test_harness(server_startup_timeout=90):
         logging.getLogger("distributed").setLevel(logging.WARNING)  # cluster start/stop chatter
         server = {c.pid for c in psutil.Process().children()}
-        with PeakRss(excluded_roots=server) as mem:
+        with ProcessMeter(excluded_roots=server) as mem:
             started = time.perf_counter()
-            report = ingest_files("orders", str(source), "*.csv")
+            try:
+                report = ingest_files("orders", str(source), "*.csv")
+            except Exception as exc:  # measured and reported all the same
+                report = exc
             seconds = time.perf_counter() - started
     return seconds, report, mem
 
@@ -155,10 +198,16 @@ def compare(report: Any, manifest: Any) -> list[tuple[str, int, int]]:
     ]
 
 
-def _print_flow(seconds: float, report: Any, mem: PeakRss, manifest: Any) -> bool:
+def _print_flow(seconds: float, report: Any, mem: ProcessMeter, manifest: Any) -> bool:
     rows = manifest.rows_total
-    print(f"(a) sluice ingest_files: {seconds:.1f} s, {rows / seconds:,.0f} rows/s, "
-          f"peak RSS {mem.peak / GIB:.2f} GiB (Prefect server, excluded: {mem.peak_excluded / GIB:.2f} GiB)")
+    print(f"(a) sluice ingest_files: {seconds:.1f} s, {rows / seconds:,.0f} rows/s, peak RSS {mem.peak / GIB:.2f} GiB "
+          f"(this process {mem.peak_main / GIB:.2f}, largest child {mem.peak_child / GIB:.2f}), "
+          f"CPU {mem.cpu_seconds():.1f} s (this process {mem.cpu_seconds(main_only=True):.1f} s)")
+    print(f"    Prefect test server (excluded above): peak RSS {mem.peak_excluded / GIB:.2f} GiB, "
+          f"CPU {mem.cpu_seconds(excluded=True):.1f} s")
+    if isinstance(report, Exception):
+        print(f"    FLOW FAILED: {type(report).__name__}: {report}")
+        return False
     stages = dict(report.stage_seconds)
     stages["other (cluster start/stop, records, artifacts)"] = seconds - sum(stages.values())
     print("    stages: " + ", ".join(f"{k}={v:.1f}s" for k, v in stages.items()))
@@ -187,11 +236,12 @@ def main(argv: list[str] | None = None) -> int:
           f"in {time.perf_counter() - started:.1f} s (not timed)")
     print(f"manifest: unique_valid={manifest.rows_unique_valid:,} bad={manifest.rows_bad:,} "
           f"duplicate={manifest.rows_duplicate:,} warnings={manifest.warnings:,}")
+    print(_code_version())
     print(_load())
     b_seconds, b_rows, b_mem = run_pyarrow(manifest.files, work / "pyarrow-out")
     b_rate = manifest.rows_total / b_seconds
     print(f"(b) pyarrow read_csv + write_table: {b_seconds:.1f} s, {b_rate:,.0f} rows/s, "
-          f"peak RSS {b_mem.peak / GIB:.2f} GiB ({b_rows:,} rows parsed)")
+          f"peak RSS {b_mem.peak / GIB:.2f} GiB, CPU {b_mem.cpu_seconds():.1f} s ({b_rows:,} rows parsed)")
     print(_load())
     a_seconds, report, a_mem = run_flow(source)
     a_rate = manifest.rows_total / a_seconds

@@ -14,12 +14,12 @@ from flows.runners import dask_task_runner
 from sluice import staging
 from sluice.contracts import find_contract
 from sluice.errors import SourceError
-from sluice.ingest import StageRequest
+from sluice.ingest import StageRequest, plan_commit, split_evenly
 from sluice.lake import table_uri
 from sluice.runs import FileStatus, RunReport, ensure_conserved
 from sluice.settings import get_settings
 from sluice.sources import group_files, list_source_files
-from tasks.ingest import commit_dataset, stage_file_group
+from tasks.ingest import commit_dataset, dedup_bucket_group, stage_file_group
 from tasks.records import publish_artifacts, record_run
 
 
@@ -101,7 +101,13 @@ def ingest_files(
                 "sources": [{"uri": o.uri, "sha256": o.sha256, "batch_id": o.batch_id} for o in committed],
                 "counts": {"rows_read": sum(o.rows_read for o in committed),
                            "rows_quarantined": sum(o.rows_quarantined for o in committed)}}
-    commit = commit_dataset(req, outcomes, quarantine_uri=settings.quarantine_root(), metadata=metadata)
+    plan = plan_commit(req, outcomes)
+    shares = split_evenly(list(plan.buckets), max(settings.dask_workers, 2))
+    dedup = [dedup_bucket_group.submit(req, plan, names, part=i) for i, names in enumerate(shares)]
+    deduped = [b for fut in dedup for b in fut.result()]
+    report.stage_seconds["dedup"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    commit = commit_dataset(req, plan, deduped, quarantine_uri=settings.quarantine_root(), metadata=metadata)
     report.stage_seconds["commit"] = time.perf_counter() - clock
     _finish(report, outcomes, commit, commit[1])
     report.finished_at = datetime.now(timezone.utc)

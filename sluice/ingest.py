@@ -13,7 +13,8 @@ import pyarrow.compute as pc
 from sluice import staging
 from sluice.contracts import Contract
 from sluice.errors import SourceError, UnreadableFileError
-from sluice.lake import CommitResult, commit_partitions, commit_quarantine, committed_batches
+from sluice.lake import (CommitResult, DedupedBucket, commit_deduped, commit_quarantine, committed_batches,
+                         dedup_bucket, existing_days, lake_schema)
 from sluice.readers import _NeedsReencode, open_reader, redetect_encoding
 from sluice.runs import FileOutcome, FileStatus
 from sluice.sources import SourceFile, batch_id, sha256_of
@@ -100,17 +101,47 @@ def stage_file(src: SourceFile, order: int, req: StageRequest) -> FileOutcome:
     raise UnreadableFileError(f"{src.uri}: encoding changed twice while reading", hint="declare --encoding")
 
 
-def commit_run(req: StageRequest, outcomes: list[FileOutcome], *, quarantine_uri: str,
-               metadata: dict[str, object]) -> tuple[CommitResult, int]:
-    """Commit the staged quarantine, then the lake; return the lake result and quarantine rows added."""
+@dataclass(frozen=True)
+class CommitPlan:
+    """What a run commits: its complete batches and their staged files by date bucket."""
+
+    batch_ids: list[str]
+    quarantine_files: dict[str, list[Path]]
+    buckets: dict[str, list[Path]]
+    old_days: set[str]
+    work_dir: Path
+
+
+def plan_commit(req: StageRequest, outcomes: list[FileOutcome]) -> CommitPlan:
     run_dir = Path(req.run_dir)
     done = {o.batch_id for o in outcomes if o.status is FileStatus.COMMITTED}
     batches = [b for b in staging.completed_batches(run_dir) if b.batch_id in done]
     q_files = {b.batch_id: staging.quarantine_files([b]) for b in batches}
-    q_rows = commit_quarantine(quarantine_uri, {k: v for k, v in q_files.items() if v}, run_id=req.run_id,
+    return CommitPlan(batch_ids=[b.batch_id for b in batches], quarantine_files={k: v for k, v in q_files.items() if v},
+                      buckets=staging.bucket_files(batches),
+                      old_days=existing_days(req.lake_uri, req.lake_storage_options),
+                      work_dir=run_dir / "_deduped")
+
+
+def dedup_buckets(req: StageRequest, plan: CommitPlan, names: list[str]) -> list[DedupedBucket]:
+    """Deduplicate some buckets of a plan (a worker's share of the commit)."""
+    schema = lake_schema(req.contract)
+    return [dedup_bucket(n, plan.buckets[n], keys=req.contract.primary_key, schema=schema, old_days=plan.old_days,
+                         out_dir=plan.work_dir, table=req.lake_uri, storage_options=req.lake_storage_options)
+            for n in names]
+
+
+def commit_run(req: StageRequest, plan: CommitPlan, deduped: list[DedupedBucket], *, quarantine_uri: str,
+               metadata: dict[str, object]) -> tuple[CommitResult, int]:
+    """Commit the staged quarantine, then the lake; return the lake result and quarantine rows added."""
+    q_rows = commit_quarantine(quarantine_uri, plan.quarantine_files, run_id=req.run_id,
                                storage_options=req.lake_storage_options)
-    days = {d for o in outcomes if o.batch_id in done for d in o.partitions}
-    result = commit_partitions(req.lake_uri, req.contract, staging.bucket_files(batches), days=days,
-                               batch_ids=[b.batch_id for b in batches], metadata=metadata,
-                               storage_options=req.lake_storage_options)
+    result = commit_deduped(req.lake_uri, req.contract, deduped, batch_ids=plan.batch_ids, metadata=metadata,
+                            storage_options=req.lake_storage_options)
     return result, q_rows
+
+
+def split_evenly(names: list[str], parts: int) -> list[list[str]]:
+    """Round-robin ``names`` into at most ``parts`` non-empty groups."""
+    groups = [names[i::parts] for i in range(max(parts, 1))]
+    return [g for g in groups if g]

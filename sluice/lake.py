@@ -15,6 +15,8 @@ partition's keys, not by the input.
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +25,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
+from deltalake.transaction import AddAction
 
+from sluice import staging
 from sluice.coerce import arrow_schema
 from sluice.contracts import Contract
 from sluice.errors import LakeError
@@ -73,7 +78,7 @@ def committed_batches(uri: str, batch_ids: list[str], storage_options: dict[str,
 
 def _keep_masks(files: list[Path], keys: list[str], days: pa.Array | None) -> tuple[list[np.ndarray], int]:
     """Which rows of ``files`` survive: first occurrence of each key, among ``days`` only."""
-    parts = [pq.read_table(f, columns=keys) for f in files]
+    parts = [staging.read(f, columns=keys) for f in files]
     sizes = [p.num_rows for p in parts]
     total = sum(sizes)
     table = pa.concat_tables(parts)
@@ -88,87 +93,187 @@ def _keep_masks(files: list[Path], keys: list[str], days: pa.Array | None) -> tu
     return [mask[bounds[i]:bounds[i + 1]] for i in range(len(files))], int(wanted.sum()) - int(mask.sum())
 
 
-@dataclass
-class _Stream:
-    """Deduplicated rows of some dates, streamed bucket by bucket as record batches.
+@dataclass(frozen=True)
+class NewFile:
+    """A data file written into the table folder, not yet committed (invisible)."""
+
+    path: str  # relative to the table root
+    day: str
+    size: int
+    rows: int
+
+
+@dataclass(frozen=True)
+class DedupedBucket:
+    """One date bucket after deduplication.
+
+    Rows of dates the table does not have yet are already written as Parquet
+    files in the table folder (``new_files``), waiting for the commit; rows of
+    dates it has are staged in ``old_file`` for a MERGE.
+    """
+
+    bucket: str
+    new_files: list[NewFile]
+    old_file: str
+    rows_old: int
+    duplicates: int
+    days_old: list[str]
+
+    @property
+    def rows_new(self) -> int:
+        return sum(f.rows for f in self.new_files)
+
+
+def existing_days(uri: str, storage_options: dict[str, str] | None = None) -> set[str]:
+    """Partition dates the table already holds."""
+    table = open_table(uri, storage_options)
+    return {p[PARTITION] for p in table.partitions()} if table is not None else set()
+
+
+class _DayWriters:
+    """One Parquet writer per partition date, opened on first use, in the table folder."""
+
+    def __init__(self, fs: pafs.FileSystem, root: str, schema: pa.Schema, tag: str) -> None:
+        self.fs, self.root, self.schema, self.tag = fs, root, schema, tag
+        self.open: dict[str, tuple[pq.ParquetWriter, str, list[int]]] = {}
+
+    def write(self, day: str, part: pa.Table) -> None:
+        if day not in self.open:
+            rel = f"{PARTITION}={day}/part-{self.tag}-{uuid.uuid4().hex}.snappy.parquet"
+            self.fs.create_dir(f"{self.root}/{PARTITION}={day}", recursive=True)
+            self.open[day] = (pq.ParquetWriter(f"{self.root}/{rel}", self.schema, filesystem=self.fs), rel, [0])
+        writer, _, count = self.open[day]
+        writer.write_table(part)
+        count[0] += part.num_rows
+
+    def close(self) -> list[NewFile]:
+        files = []
+        for day, (writer, rel, count) in sorted(self.open.items()):
+            writer.close()
+            size = self.fs.get_file_info(f"{self.root}/{rel}").size
+            files.append(NewFile(rel, day, int(size), count[0]))
+        return files
+
+
+def lake_filesystem(uri: str, storage_options: dict[str, str] | None = None) -> tuple[pafs.FileSystem, str]:
+    """A pyarrow filesystem and root path for the table at ``uri`` (local or S3)."""
+    if not uri.startswith("s3://"):
+        return pafs.LocalFileSystem(), str(Path(uri.removeprefix("file://")).resolve())
+    opts = storage_options or {}
+    endpoint = opts.get("AWS_ENDPOINT_URL", "")
+    fs = pafs.S3FileSystem(access_key=opts.get("AWS_ACCESS_KEY_ID"), secret_key=opts.get("AWS_SECRET_ACCESS_KEY"),
+                           session_token=opts.get("AWS_SESSION_TOKEN"), region=opts.get("AWS_REGION", "us-east-1"),
+                           endpoint_override=endpoint.split("://", 1)[-1] or None,
+                           scheme="http" if endpoint.startswith("http://") else "https")
+    return fs, uri.removeprefix("s3://").rstrip("/")
+
+
+def _days(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct partition dates of a date-sorted table and where each starts."""
+    ints = table.column(PARTITION).combine_chunks().cast(pa.int32()).to_numpy(zero_copy_only=False)
+    return np.unique(ints, return_index=True)
+
+
+def dedup_bucket(bucket: str, files: list[Path], *, keys: list[str], schema: pa.Schema, old_days: set[str],
+                 out_dir: Path, table: str, storage_options: dict[str, str] | None = None) -> DedupedBucket:
+    """Keep the first occurrence of each key in one bucket and write the survivors.
 
     Keys include the partition date, so a key seen on two dates is kept on both
     (the contract says a key's date never changes; such rows stay visible).
+    Memory is bounded by the bucket's keys and one staged file at a time.
     """
+    masks, dupes = _keep_masks(files, [*keys, PARTITION], None)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fs, root = lake_filesystem(table, storage_options)
+    data_schema = schema.remove(schema.get_field_index(PARTITION))
+    writers = _DayWriters(fs, root, data_schema, bucket)
+    old_path, rows_old, days_old = out_dir / f"{bucket}-old.arrow", 0, set()
+    with pa.ipc.new_file(str(old_path), schema) as old_writer:
+        for path, mask in zip(files, masks, strict=True):
+            if not mask.any():
+                continue
+            kept = staging.read(path).filter(pa.array(mask)).select(schema.names).cast(schema)
+            values, starts = _days(kept)
+            bounds = [*starts.tolist(), kept.num_rows]
+            for i, value in enumerate(values):
+                day = str(pa.scalar(int(value), pa.int32()).cast(pa.date32()))
+                part = kept.slice(bounds[i], bounds[i + 1] - bounds[i])
+                if day in old_days:
+                    old_writer.write_table(part)
+                    rows_old += part.num_rows
+                    days_old.add(day)
+                else:
+                    writers.write(day, part.drop_columns([PARTITION]))
+    return DedupedBucket(bucket, writers.close(), str(old_path), rows_old, dupes, sorted(days_old))
 
-    schema: pa.Schema
-    files_by_bucket: dict[str, list[Path]]
-    keys: list[str]
-    days: pa.Array | None = None
-    rows: int = 0
-    duplicates: int = 0
 
-    def batches(self) -> Iterator[pa.RecordBatch]:
-        for files in self.files_by_bucket.values():
-            masks, dupes = _keep_masks(files, [*self.keys, PARTITION], self.days)
-            self.duplicates += dupes
-            for path, mask in zip(files, masks, strict=True):
-                if not mask.any():
-                    continue
-                kept = pq.read_table(path).filter(pa.array(mask)).select(self.schema.names).cast(self.schema)
-                self.rows += kept.num_rows
-                yield from kept.to_batches()
+def _stream(schema: pa.Schema, files: list[str]) -> pa.RecordBatchReader:
+    def batches() -> Iterator[pa.RecordBatch]:
+        for path in files:  # plain reads, not memory maps: batches are freed once merged
+            with pa.OSFile(path, "rb") as source:
+                reader = pa.ipc.open_file(source)
+                for i in range(reader.num_record_batches):
+                    yield reader.get_batch(i)
 
-    def reader(self) -> pa.RecordBatchReader:
-        return pa.RecordBatchReader.from_batches(self.schema, self.batches())
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def _add_actions(buckets: list[DedupedBucket]) -> list[AddAction]:
+    now = int(time.time() * 1000)
+    return [AddAction(f.path, f.size, {PARTITION: f.day}, now, True, json.dumps({"numRecords": f.rows}))
+            for b in buckets for f in b.new_files]
+
+
+def commit_deduped(uri: str, contract: Contract, buckets: list[DedupedBucket], *, batch_ids: list[str],
+                   metadata: dict[str, Any], storage_options: dict[str, str] | None = None) -> CommitResult:
+    """Commit the new files in one transaction, MERGE rows of existing dates; record ``batch_ids`` last."""
+    schema = lake_schema(contract)
+    opts = storage_options or None
+    custom = {f"{META_PREFIX}{k}": v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
+    final = CommitProperties(custom_metadata=custom, app_transactions=[Transaction(b, 1) for b in batch_ids])
+    interim = CommitProperties(custom_metadata={**custom, f"{META_PREFIX}stage": "new-partitions"})
+    old = [b.old_file for b in buckets if b.rows_old]
+    rows_new, rows_old = sum(b.rows_new for b in buckets), sum(b.rows_old for b in buckets)
+    inserted = 0
+    try:
+        table = open_table(uri, storage_options) or DeltaTable.create(
+            uri, schema=schema, partition_by=[PARTITION], mode="ignore", storage_options=opts)
+        actions = _add_actions(buckets)
+        if actions or not old:
+            table.create_write_transaction(actions, mode="append", schema=schema, partition_by=[PARTITION],
+                                           commit_properties=interim if old else final)
+        if old:
+            days = sorted({d for b in buckets for d in b.days_old})
+            metrics = DeltaTable(uri, storage_options=opts).merge(
+                _stream(schema, old), predicate=_merge_predicate(contract.primary_key, days), source_alias="s",
+                target_alias="t", commit_properties=final).when_not_matched_insert_all().execute()
+            inserted = int(metrics["num_target_rows_inserted"])
+    except (DeltaError, OSError) as exc:
+        raise LakeError(f"commit to {uri} failed: {exc}",
+                        hint="nothing from this run is visible beyond whole partitions; rerun to complete") from None
+    version = DeltaTable(uri, storage_options=opts).version()
+    days_total = len({f.day for b in buckets for f in b.new_files} | {d for b in buckets for d in b.days_old})
+    return CommitResult(rows_new + inserted, sum(b.duplicates for b in buckets), rows_old - inserted, version,
+                        days_total)
+
+
+def commit_partitions(uri: str, contract: Contract, files_by_bucket: dict[str, list[Path]], *, work_dir: Path,
+                      batch_ids: list[str], metadata: dict[str, Any],
+                      storage_options: dict[str, str] | None = None) -> CommitResult:
+    """Deduplicate every bucket here, then commit: the sequential form of the flow's two stages."""
+    old_days = existing_days(uri, storage_options)
+    schema = lake_schema(contract)
+    buckets = [dedup_bucket(b, files, keys=contract.primary_key, schema=schema, old_days=old_days,
+                            out_dir=work_dir, table=uri, storage_options=storage_options)
+               for b, files in files_by_bucket.items()]
+    return commit_deduped(uri, contract, buckets, batch_ids=batch_ids, metadata=metadata,
+                          storage_options=storage_options)
 
 
 def _merge_predicate(keys: list[str], days: list[str]) -> str:
     on = " AND ".join(f't."{k}" = s."{k}"' for k in keys)
     listed = ", ".join(f"'{d}'" for d in days)
     return f't."{PARTITION}" = s."{PARTITION}" AND {on} AND t."{PARTITION}" IN ({listed})'
-
-
-def _as_dates(days: set[str]) -> pa.Array:
-    return pa.array(sorted(days), pa.string()).cast(pa.date32())
-
-
-def commit_partitions(
-    uri: str,
-    contract: Contract,
-    files_by_bucket: dict[str, list[Path]],
-    *,
-    days: set[str],
-    batch_ids: list[str],
-    metadata: dict[str, Any],
-    storage_options: dict[str, str] | None = None,
-) -> CommitResult:
-    """Deduplicate staged rows of ``days`` and commit them; the last commit records ``batch_ids``."""
-    schema = lake_schema(contract)
-    table = open_table(uri, storage_options)
-    existing = {p[PARTITION] for p in table.partitions()} if table is not None else set()
-    new, old = days - existing, days & existing
-    custom = {f"{META_PREFIX}{k}": v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
-    final = CommitProperties(custom_metadata=custom, app_transactions=[Transaction(b, 1) for b in batch_ids])
-    interim = CommitProperties(custom_metadata={**custom, f"{META_PREFIX}stage": "new-partitions"})
-    written, in_run, in_lake = 0, 0, 0
-    try:
-        if new or table is None or not old:
-            stream = _Stream(schema, files_by_bucket, contract.primary_key, _as_dates(new) if old else None)
-            write_deltalake(uri, stream.reader(), mode="append", partition_by=[PARTITION],
-                            storage_options=storage_options or None,
-                            commit_properties=interim if old else final)
-            written, in_run = stream.rows, stream.duplicates
-        if old:
-            table = DeltaTable(uri, storage_options=storage_options or None)
-            stream = _Stream(schema, files_by_bucket, contract.primary_key, _as_dates(old))
-            metrics = table.merge(stream.reader(), predicate=_merge_predicate(contract.primary_key, sorted(old)),
-                                  source_alias="s", target_alias="t", commit_properties=final,
-                                  ).when_not_matched_insert_all().execute()
-            inserted = int(metrics["num_target_rows_inserted"])
-            written += inserted
-            in_run += stream.duplicates
-            in_lake += stream.rows - inserted
-    except (DeltaError, OSError) as exc:
-        raise LakeError(f"commit to {uri} failed: {exc}",
-                        hint="nothing from this run is visible beyond whole partitions; rerun to complete") from None
-    version = DeltaTable(uri, storage_options=storage_options or None).version()
-    return CommitResult(written, in_run, in_lake, version, len(days))
 
 
 def commit_quarantine(
@@ -188,7 +293,7 @@ def commit_quarantine(
         nonlocal count
         for paths in todo.values():
             for path in paths:
-                part = pq.read_table(path).cast(QUARANTINE_SCHEMA)
+                part = staging.read(path).cast(QUARANTINE_SCHEMA)
                 count += part.num_rows
                 yield from part.to_batches()
 

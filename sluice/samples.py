@@ -286,7 +286,7 @@ ORDERS = _Spec(
              "channel", "country", "email", "updated_at"],
     render=_orders,
     bad={
-        "unparseable_timestamp": ("order_ts", 18, ["N/A", "unknown", "0000-00-00 00:00:00", "32/13/2024 10:00:00",
+        "unparseable_timestamp": ("order_ts", 18, ["N/A", "unknown", "0000-00-00 00:00:00", "31/02/2024 10:00:00",
                                                    "yesterday", None]),
         "negative_amount": ("amount", 13, ["-12.50", "-0.01", "-199.00"]),
         "unknown_status": ("status", 13, ["PAID", "refunded", "pending", "Delivered"]),

@@ -2,8 +2,8 @@
 
 Layout under ``<staging>/<run_id>/``::
 
-    <order>-<batch_id>/valid/bucket=<n>/c<chunk>.parquet   rows of BUCKET_DAYS days, sorted by date
-    <order>-<batch_id>/quarantine/c<chunk>.parquet
+    <order>-<batch_id>/valid/bucket=<n>/c<chunk>.arrow   rows of BUCKET_DAYS days, sorted by date
+    <order>-<batch_id>/quarantine/c<chunk>.arrow
     <order>-<batch_id>/_SUCCESS                      the batch was read whole
 
 Only batches with ``_SUCCESS`` are committed; a batch that failed midway
@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
+import pyarrow.feather as feather
 
 from sluice.validate import PARTITION
 
-STAGING_COMPRESSION = "lz4"
+STAGING_COMPRESSION = "lz4"  # Arrow IPC files: near-memcpy to write and read back
 # Dates are staged in buckets of this many days: few files even for daily
 # partitions over years, and a bounded key set per deduplication pass.
 BUCKET_DAYS = 16
@@ -73,7 +73,7 @@ def write_valid(batch: StagedBatch, table: pa.Table, chunk: int) -> list[str]:
         folder = batch.valid_dir / f"bucket={int(bucket):06d}"
         folder.mkdir(parents=True, exist_ok=True)
         part = table.slice(bounds[i], bounds[i + 1] - bounds[i])
-        pq.write_table(part, folder / f"c{chunk:05d}.parquet", compression=STAGING_COMPRESSION)
+        feather.write_feather(part, folder / f"c{chunk:05d}.arrow", compression=STAGING_COMPRESSION)
     return [str(pa.scalar(int(d), pa.int32()).cast(pa.date32())) for d in np.unique(days)]
 
 
@@ -81,7 +81,7 @@ def write_quarantine(batch: StagedBatch, table: pa.Table, chunk: int) -> None:
     if table.num_rows == 0:
         return
     batch.quarantine_dir.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, batch.quarantine_dir / f"c{chunk:05d}.parquet", compression=STAGING_COMPRESSION)
+    feather.write_feather(table, batch.quarantine_dir / f"c{chunk:05d}.arrow", compression=STAGING_COMPRESSION)
 
 
 def mark_complete(batch: StagedBatch) -> None:
@@ -106,7 +106,7 @@ def bucket_files(batches: list[StagedBatch]) -> dict[str, list[Path]]:
         if not staged.valid_dir.exists():
             continue
         for folder in sorted(staged.valid_dir.iterdir()):
-            by_bucket.setdefault(folder.name, []).extend(sorted(folder.glob("*.parquet")))
+            by_bucket.setdefault(folder.name, []).extend(sorted(folder.glob("*.arrow")))
     return dict(sorted(by_bucket.items()))
 
 
@@ -114,9 +114,14 @@ def quarantine_files(batches: list[StagedBatch]) -> list[Path]:
     files: list[Path] = []
     for staged in batches:
         if staged.quarantine_dir.exists():
-            files.extend(sorted(staged.quarantine_dir.glob("*.parquet")))
+            files.extend(sorted(staged.quarantine_dir.glob("*.arrow")))
     return files
 
 
 def remove_run(run_dir: Path) -> None:
     shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def read(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """Read one staged file (optionally only some columns)."""
+    return feather.read_table(path, columns=columns, memory_map=False)

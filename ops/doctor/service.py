@@ -40,12 +40,23 @@ def prefect_api_url() -> str | None:
     return PREFECT_API_URL.value() or None
 
 
+LOCAL_API = "http://127.0.0.1:4200/api"
+
+
 def check_prefect_api(url: str | None, *, timeout: float = 3.0) -> CheckResult:
     name = "Prefect API"
+    import httpx
+
     if not url:
+        try:
+            local = httpx.get(f"{LOCAL_API}/health", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            local = False
+        if local:
+            return CheckResult.warn(name, f"a server answers at {LOCAL_API}, but PREFECT_API_URL is not set",
+                                    f"export PREFECT_API_URL={LOCAL_API}")
         return CheckResult.warn(name, "PREFECT_API_URL is not set: each flow run starts a temporary ephemeral "
                                       "server, and its runs are not kept", PREFECT_HINT)
-    import httpx
 
     shown = redact_url(url)
     try:

@@ -6,7 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.feather as feather
 from deltalake import DeltaTable
 
 from sluice.contracts import find_contract
@@ -26,16 +26,16 @@ def _staged(path: Path, ids: list[int], day: str, tag: str) -> Path:
     cols["status"] = pa.array([tag] * n)
     cols["_source_row"] = pa.array(range(2, n + 2), pa.int64())
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table(cols, schema=schema), path)
+    feather.write_feather(pa.table(cols, schema=schema), path)
     return path
 
 
 def test_duplicates_within_a_run_keep_the_first_occurrence_in_source_order(tmp_path):
-    a = _staged(tmp_path / "s" / "a.parquet", [1, 2, 3, 2], "2024-03-05", "first")
-    b = _staged(tmp_path / "s" / "b.parquet", [3, 4], "2024-03-05", "second")
+    a = _staged(tmp_path / "s" / "a.arrow", [1, 2, 3, 2], "2024-03-05", "first")
+    b = _staged(tmp_path / "s" / "b.arrow", [3, 4], "2024-03-05", "second")
     uri = str(tmp_path / "lake" / "orders")
 
-    result = commit_partitions(uri, ORDERS, {"b1": [a, b]}, days={"2024-03-05"}, batch_ids=["b1"],
+    result = commit_partitions(uri, ORDERS, {"b1": [a, b]}, work_dir=tmp_path / "w1", batch_ids=["b1"],
                                metadata={"run_id": "r1"})
 
     assert (result.rows_written, result.duplicates_in_run, result.duplicates_in_lake) == (4, 2, 0)
@@ -44,22 +44,22 @@ def test_duplicates_within_a_run_keep_the_first_occurrence_in_source_order(tmp_p
 
 
 def test_a_key_seen_on_two_dates_is_kept_on_both(tmp_path):
-    a = _staged(tmp_path / "a.parquet", [5], "2024-03-05", "x")
-    b = _staged(tmp_path / "b.parquet", [5], "2024-03-07", "y")
+    a = _staged(tmp_path / "a.arrow", [5], "2024-03-05", "x")
+    b = _staged(tmp_path / "b.arrow", [5], "2024-03-07", "y")
     uri = str(tmp_path / "lake" / "orders")
-    result = commit_partitions(uri, ORDERS, {"b": [a, b]}, days={"2024-03-05", "2024-03-07"}, batch_ids=["b1"],
+    result = commit_partitions(uri, ORDERS, {"b": [a, b]}, work_dir=tmp_path / "w3", batch_ids=["b1"],
                                metadata={})
     assert (result.rows_written, result.duplicates_in_run) == (2, 0)
 
 
 def test_rows_already_in_an_existing_partition_are_merged_not_duplicated(tmp_path):
     uri = str(tmp_path / "lake" / "orders")
-    commit_partitions(uri, ORDERS, {"b": [_staged(tmp_path / "1.parquet", [1, 2], "2024-03-05", "x")]},
-                      days={"2024-03-05"}, batch_ids=["b1"], metadata={})
-    again = {"b": [_staged(tmp_path / "2.parquet", [2, 3], "2024-03-05", "y"),
-                   _staged(tmp_path / "3.parquet", [9], "2024-03-06", "y")]}
+    commit_partitions(uri, ORDERS, {"b": [_staged(tmp_path / "1.arrow", [1, 2], "2024-03-05", "x")]},
+                      work_dir=tmp_path / "w1", batch_ids=["b1"], metadata={})
+    again = {"b": [_staged(tmp_path / "2.arrow", [2, 3], "2024-03-05", "y"),
+                   _staged(tmp_path / "3.arrow", [9], "2024-03-06", "y")]}
 
-    result = commit_partitions(uri, ORDERS, again, days={"2024-03-05", "2024-03-06"}, batch_ids=["b2"],
+    result = commit_partitions(uri, ORDERS, again, work_dir=tmp_path / "w2", batch_ids=["b2"],
                                metadata={"run_id": "r2"})
 
     assert (result.rows_written, result.duplicates_in_lake) == (2, 1)
@@ -70,7 +70,7 @@ def test_rows_already_in_an_existing_partition_are_merged_not_duplicated(tmp_pat
 def test_committed_batch_ids_are_remembered_by_the_table(tmp_path):
     uri = str(tmp_path / "lake" / "orders")
     assert committed_batches(uri, ["b1"]) == set()
-    commit_partitions(uri, ORDERS, {}, days=set(), batch_ids=["b1", "b2"], metadata={})
+    commit_partitions(uri, ORDERS, {}, work_dir=tmp_path / "w4", batch_ids=["b1", "b2"], metadata={})
     assert committed_batches(uri, ["b1", "b2", "b3"]) == {"b1", "b2"}
 
 

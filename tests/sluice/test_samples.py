@@ -6,7 +6,6 @@ import csv
 import gzip
 import io
 import json
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -177,22 +176,6 @@ def test_jsonl_lines_parse_except_malformed(tmp_path):
             continue
         assert record["order_id"] is None or isinstance(record["order_id"], int)
     assert broken == m.bad_kinds["malformed"]
-
-
-def test_sluice_staging_agrees_with_manifest(tmp_path):
-    from sluice.ingest import StageRequest, commit_run, stage_file
-    from sluice.sources import list_source_files
-
-    m = generate_orders(tmp_path / "src", rows=8_000, files=4, seed=1, **MIXED)
-    req = StageRequest(dataset="orders", contract=find_contract("orders", CONTRACTS), run_id="test",
-                       run_dir=str(tmp_path / "staging"), lake_uri=str(tmp_path / "lake" / "orders"),
-                       ingest_date=date(2024, 11, 1), encoding=None, chunk_rows=3_000)
-    outcomes = [stage_file(src, i, req) for i, src in enumerate(list_source_files(str(tmp_path / "src")))]
-    result, _ = commit_run(req, outcomes, quarantine_uri=str(tmp_path / "quarantine"), metadata={})
-    assert sum(o.rows_read for o in outcomes) == m.rows_total
-    assert sum(o.rows_quarantined for o in outcomes) == m.rows_bad
-    assert (result.rows_written, result.duplicates_in_run) == (m.rows_unique_valid, m.rows_duplicate)
-    assert sum(sum(o.warnings.values()) for o in outcomes) == m.warnings
 
 
 def test_demo_samples(tmp_path):
