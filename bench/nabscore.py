@@ -1,0 +1,258 @@
+"""Numenta Anomaly Benchmark (NAB) scoring.
+
+The rules, from Lavin & Ahmad (2015) and the NAB repository:
+
+* Every row of every data file carries an anomaly score in [0, 1]. A row is a
+  *detection* when its score is at or above one threshold shared by the whole
+  corpus; the threshold is the one that maximises the corpus total.
+* The first 15 % of each file (at most 15 % of 5,000 rows, as in NAB) is a
+  probationary period: its rows are not scored.
+* Labelled anomaly windows ``[start, end]`` are given as timestamps. Only the
+  earliest detection inside a window counts: a true positive worth
+  ``A_TP * sigma(y) / sigma(-1)``, with ``y = -(end - i + 1) / width`` so that
+  ``y = -1`` at the window's first row and ``y`` tends to 0 at its last row,
+  and ``sigma(y) = 2 / (1 + exp(5 y)) - 1`` (``-1`` for ``y >= 3``).
+* A detection outside every window is a false positive worth
+  ``A_FP * sigma(y)`` with ``y = (i - end_prev) / (width_prev - 1)`` the
+  distance past the preceding window, scaled by that window's width: just after
+  a window it costs almost nothing, far from it (``y >= 3``) or with no window
+  before it, it costs ``A_FP``.
+* A window without a detection costs ``A_FN``.
+* Normalised score = ``100 (S - S_null) / (S_perfect - S_null)``, where the
+  null detector never fires and the perfect one fires once, at the first
+  scored row of every window. Each profile optimises its own threshold.
+
+The threshold search is exact: every distinct score is a candidate, and the
+whole corpus is swept at once in ``O(n log n)`` (rows sorted by score, running
+totals for false positives and a running maximum per window).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PROBATION_PERCENT = 0.15
+PROBATION_CAP_ROWS = 5000
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Weights of one application profile."""
+
+    name: str
+    a_tp: float
+    a_fp: float
+    a_fn: float
+
+
+STANDARD = Profile("Standard", 1.0, 0.11, 1.0)
+REWARD_LOW_FP = Profile("Reward low FP", 1.0, 0.22, 1.0)
+REWARD_LOW_FN = Profile("Reward low FN", 1.0, 0.11, 2.0)
+PROFILES: tuple[Profile, ...] = (STANDARD, REWARD_LOW_FP, REWARD_LOW_FN)
+
+
+@dataclass(frozen=True)
+class LabelledFile:
+    """One data file: its row timestamps and its windows as inclusive row ranges."""
+
+    name: str
+    timestamps: np.ndarray
+    windows: tuple[tuple[int, int], ...]
+
+    @property
+    def rows(self) -> int:
+        return len(self.timestamps)
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """The corpus at one threshold: total raw score and the counts behind it."""
+
+    threshold: float
+    score: float
+    detected: int
+    missed: int
+    false_positives: int
+
+
+@dataclass(frozen=True)
+class ProfileResult:
+    """A profile's best threshold, its raw and normalised scores."""
+
+    profile: Profile
+    best: SweepPoint
+    null_score: float
+    perfect_score: float
+
+    @property
+    def normalized(self) -> float:
+        span = self.perfect_score - self.null_score
+        return 100.0 * (self.best.score - self.null_score) / span if span else 0.0
+
+
+def scaled_sigmoid(y: np.ndarray | float) -> np.ndarray:
+    """NAB's weighting curve: ``2 / (1 + e^(5y)) - 1``, and ``-1`` from ``y >= 3`` on."""
+    y = np.asarray(y, dtype=float)
+    with np.errstate(over="ignore"):
+        value = 2.0 / (1.0 + np.exp(5.0 * y)) - 1.0
+    return np.where(y >= 3.0, -1.0, value)
+
+
+def probation_length(rows: int, percent: float = PROBATION_PERCENT, cap_rows: int = PROBATION_CAP_ROWS) -> int:
+    """Number of leading rows left unscored: ``min(floor(percent * rows), percent * cap_rows)``."""
+    return int(min(math.floor(percent * rows), percent * cap_rows))
+
+
+def window_rows(timestamps: np.ndarray, windows: Sequence[Sequence[str]]) -> tuple[tuple[int, int], ...]:
+    """Inclusive row ranges of timestamp windows; a window holding no row is dropped."""
+    ts = np.asarray(timestamps, dtype="datetime64[ns]")
+    out = []
+    for start, end in windows:
+        lo = int(np.searchsorted(ts, np.datetime64(pd.Timestamp(start), "ns"), side="left"))
+        hi = int(np.searchsorted(ts, np.datetime64(pd.Timestamp(end), "ns"), side="right")) - 1
+        if lo <= hi:
+            out.append((lo, hi))
+    return tuple(sorted(out))
+
+
+def row_weights(rows: int, windows: Sequence[tuple[int, int]], profile: Profile) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the value a detection there would earn, and the window index (-1 outside).
+
+    Inside a window the value is the true-positive weight; outside it is the
+    (negative) false-positive weight, relative to the preceding window.
+    """
+    weight = np.full(rows, -profile.a_fp)
+    window = np.full(rows, -1, dtype=np.int64)
+    max_tp = float(scaled_sigmoid(-1.0))
+    for k, (lo, hi) in enumerate(windows):
+        width = hi - lo + 1
+        i = np.arange(lo, hi + 1)
+        weight[lo:hi + 1] = scaled_sigmoid(-(hi - i + 1) / width) * profile.a_tp / max_tp
+        window[lo:hi + 1] = k
+        nxt = windows[k + 1][0] if k + 1 < len(windows) else rows
+        j = np.arange(hi + 1, nxt)
+        weight[hi + 1:nxt] = scaled_sigmoid(np.abs(j - hi) / max(width - 1, 1)) * profile.a_fp
+    return weight, window
+
+
+def _scorable(files: Sequence[LabelledFile], scores: Mapping[str, np.ndarray],
+              profile: Profile) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Scores, weights and corpus-wide window ids of every scored row; and the window count."""
+    all_scores, all_weights, all_windows, offset = [], [], [], 0
+    for f in files:
+        s = np.asarray(scores[f.name], dtype=float)
+        if s.shape != (f.rows,):
+            raise ValueError(f"{f.name}: {s.shape[0] if s.ndim else 0} scores for {f.rows} rows")
+        if not np.all(np.isfinite(s)):
+            raise ValueError(f"{f.name}: scores must be finite")
+        weight, window = row_weights(f.rows, f.windows, profile)
+        keep = slice(probation_length(f.rows), None)
+        win = window[keep]
+        ids = np.unique(win[win >= 0])
+        remap = np.full(len(f.windows) + 1, -1, dtype=np.int64)
+        remap[ids] = offset + np.arange(len(ids))
+        all_scores.append(s[keep])
+        all_weights.append(weight[keep])
+        all_windows.append(np.where(win >= 0, remap[win], -1))
+        offset += len(ids)
+    return _concat(all_scores, float), _concat(all_weights, float), _concat(all_windows, np.int64), offset
+
+
+def _concat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.empty(0, dtype)
+
+
+def sweep(files: Sequence[LabelledFile], scores: Mapping[str, np.ndarray], profile: Profile) -> list[SweepPoint]:
+    """The corpus score at every candidate threshold, highest threshold first.
+
+    The first point is "no detection at all" (threshold above every score).
+    """
+    s, w, win, n_windows = _scorable(files, scores, profile)
+    order = np.argsort(-s, kind="stable")
+    s, w, win = s[order], w[order], win[order]
+    inside = win >= 0
+    gain = np.where(inside, 0.0, w)
+    first = np.zeros(len(s), dtype=bool)
+    if inside.any():
+        grouped = pd.Series(w[inside]).groupby(win[inside])
+        best = grouped.cummax().to_numpy()
+        before = pd.Series(best).groupby(win[inside]).shift(1).fillna(-profile.a_fn).to_numpy()
+        gain[inside] = best - before
+        first[np.flatnonzero(inside)] = ~pd.Series(win[inside]).duplicated().to_numpy()
+    base = -profile.a_fn * n_windows
+    total = base + np.cumsum(gain)
+    detected = np.cumsum(first)
+    fps = np.cumsum(~inside)
+    top = float(s[0]) + 1.0 if len(s) else 1.0
+    points = [SweepPoint(max(top, 1.0 + 1e-9), base, 0, n_windows, 0)]
+    ends = np.flatnonzero(np.r_[s[1:] != s[:-1], True]) if len(s) else np.empty(0, int)
+    points += [SweepPoint(float(s[e]), float(total[e]), int(detected[e]), n_windows - int(detected[e]),
+                          int(fps[e])) for e in ends]
+    return points
+
+
+def best_threshold(files: Sequence[LabelledFile], scores: Mapping[str, np.ndarray], profile: Profile) -> SweepPoint:
+    """The sweep point with the highest total (the highest such threshold on ties)."""
+    points = sweep(files, scores, profile)
+    return max(points, key=lambda p: p.score)
+
+
+def perfect_scores(files: Sequence[LabelledFile]) -> dict[str, np.ndarray]:
+    """Scores of the perfect detector: 1 at the first scored row of every window, 0 elsewhere."""
+    out = {}
+    for f in files:
+        s = np.zeros(f.rows)
+        start = probation_length(f.rows)
+        for lo, hi in f.windows:
+            if hi >= start:
+                s[max(lo, start)] = 1.0
+        out[f.name] = s
+    return out
+
+
+def score_profile(files: Sequence[LabelledFile], scores: Mapping[str, np.ndarray], profile: Profile) -> ProfileResult:
+    """Optimise the threshold for one profile and normalise against the null and perfect detectors."""
+    null = {f.name: np.zeros(f.rows) for f in files}
+    return ProfileResult(
+        profile=profile,
+        best=best_threshold(files, scores, profile),
+        null_score=sweep(files, null, profile)[0].score,
+        perfect_score=best_threshold(files, perfect_scores(files), profile).score,
+    )
+
+
+def score_corpus(files: Sequence[LabelledFile], scores: Mapping[str, np.ndarray],
+                 profiles: Sequence[Profile] = PROFILES) -> list[ProfileResult]:
+    """Every profile's result, each with its own optimal threshold."""
+    return [score_profile(files, scores, p) for p in profiles]
+
+
+def file_score(f: LabelledFile, scores: np.ndarray, threshold: float, profile: Profile) -> float:
+    """One file's raw score at a given threshold (detections are ``score >= threshold``)."""
+    weight, window = row_weights(f.rows, f.windows, profile)
+    keep = np.arange(f.rows) >= probation_length(f.rows)
+    fired = keep & (np.asarray(scores) >= threshold)
+    total = float(weight[fired & (window < 0)].sum())
+    for k in np.unique(window[keep & (window >= 0)]):
+        hits = weight[fired & (window == k)]
+        total += float(hits.max()) if hits.size else -profile.a_fn
+    return total
+
+
+def load_windows(path: str | Path) -> dict[str, list[list[str]]]:
+    """``windows.json``: ``<category>/<name>.csv`` -> list of ``[start, end]`` timestamps."""
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def labelled_file(name: str, timestamps: np.ndarray, windows: Sequence[Sequence[str]]) -> LabelledFile:
+    """A :class:`LabelledFile` from raw timestamps and timestamp windows."""
+    ts = np.asarray(timestamps, dtype="datetime64[ns]")
+    return LabelledFile(name, ts, window_rows(ts, windows))
