@@ -26,7 +26,7 @@ from sluice.validate import PARTITION
 STAGING_COMPRESSION = "lz4"  # Arrow IPC files: near-memcpy to write and read back
 # Dates are staged in buckets of this many days: few files even for daily
 # partitions over years, and a bounded key set per deduplication pass.
-BUCKET_DAYS = 16
+BUCKET_DAYS = 8
 
 
 @dataclass(frozen=True)

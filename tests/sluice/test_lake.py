@@ -78,3 +78,18 @@ def test_batch_id_depends_on_path_and_content_only():
     assert batch_id("s3://b/x.csv", "ab") == batch_id("s3://b/x.csv", "ab")
     assert batch_id("s3://b/x.csv", "ab") != batch_id("s3://b/y.csv", "ab")
     assert batch_id("s3://b/x.csv", "ab") != batch_id("s3://b/x.csv", "ac")
+
+
+def test_a_hash_collision_never_drops_a_distinct_key(tmp_path, monkeypatch):
+    import numpy as np
+
+    from sluice import lake
+
+    monkeypatch.setattr(lake, "_key_hashes", lambda table: np.zeros(table.num_rows, dtype=np.uint64))
+    a = _staged(tmp_path / "a.arrow", [1, 2, 3, 2], "2024-03-05", "x")
+    uri = str(tmp_path / "lake" / "orders")
+
+    result = commit_partitions(uri, ORDERS, {"b": [a]}, work_dir=tmp_path / "w", batch_ids=["b1"], metadata={})
+
+    assert (result.rows_written, result.duplicates_in_run) == (3, 1)
+    assert sorted(DeltaTable(uri).to_pyarrow_table().column("order_id").to_pylist()) == [1, 2, 3]
