@@ -5,13 +5,19 @@ PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench clean
+.PHONY: run test bench clean system-deps
 
 run: $(VENV)/.installed
 	$(BIN)/python -m flows.demo
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test system-deps
 	$(BIN)/python -m pytest
+
+# Real servers the tests run against (Debian packages); PostgreSQL is expected on 127.0.0.1:5432.
+system-deps:
+	@command -v prometheus >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	  else echo "install Prometheus first: sudo apt-get install -y prometheus"; exit 1; fi; }
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/ingest.py

@@ -35,6 +35,7 @@ from typing import Any
 import psutil
 
 GIB = 1024**3
+STEP = 5.0  # seconds per window of the printed RSS timeline
 
 
 class ProcessMeter:
@@ -48,7 +49,8 @@ class ProcessMeter:
         self.excluded_roots, self.interval = excluded_roots or set(), interval
         self.peak = self.peak_main = self.peak_child = self.peak_excluded = 0
         self._cpu: dict[int, tuple[bool, float, float]] = {}  # pid -> (excluded, first seen, last seen)
-        self._main, self._ticks = os.getpid(), 0
+        self._main, self._ticks, self._t0 = os.getpid(), 0, time.perf_counter()
+        self.samples: list[tuple[float, int, int]] = []  # (seconds since start, total RSS, largest child RSS)
         self._procs: list[psutil.Process] = []
         self._excluded: set[int] = set()
         self._stop = threading.Event()
@@ -68,7 +70,7 @@ class ProcessMeter:
         if first or self._ticks % 10 == 0:
             self._refresh()
         self._ticks += 1
-        ours = excluded_rss = 0
+        ours = excluded_rss = child = 0
         for proc in self._procs:
             try:
                 rss, times = proc.memory_info().rss, proc.cpu_times()
@@ -84,9 +86,18 @@ class ProcessMeter:
                 ours += rss
                 self.peak_main = max(self.peak_main, rss)
             else:
-                ours += rss
-                self.peak_child = max(self.peak_child, rss)
+                ours, child = ours + rss, max(child, rss)
+        self.samples.append((time.perf_counter() - self._t0, ours, child))
         self.peak, self.peak_excluded = max(self.peak, ours), max(self.peak_excluded, excluded_rss)
+        self.peak_child = max(self.peak_child, child)
+
+    def timeline(self, step: float) -> str:
+        """Peak total RSS (GiB) in each ``step``-second window, and when the overall peak happened."""
+        windows: dict[int, int] = {}
+        for t, ours, _child in self.samples:
+            windows[int(t // step)] = max(windows.get(int(t // step), 0), ours)
+        at = max(self.samples, key=lambda s: s[1])[0] if self.samples else 0.0
+        return " ".join(f"{v / GIB:.1f}" for _k, v in sorted(windows.items())) + f" (peak at {at:.0f} s)"
 
     def cpu_seconds(self, *, excluded: bool = False, main_only: bool = False) -> float:
         return sum(last - start for pid, (ex, start, last) in self._cpu.items()
@@ -113,7 +124,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=5_000_000, help="data rows to generate (default 5,000,000)")
     parser.add_argument("--files", type=int, default=10, help="number of CSV files (default 10)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workdir", type=Path, default=None, help="where files, lake and output go (default: a temp dir)")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where files, lake and output go (default: a new temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the generated files, lake and Parquet copy")
     return parser.parse_args(argv)
 
@@ -208,6 +220,7 @@ def _print_flow(seconds: float, report: Any, mem: ProcessMeter, manifest: Any) -
     if isinstance(report, Exception):
         print(f"    FLOW FAILED: {type(report).__name__}: {report}")
         return False
+    print(f"    RSS by {STEP:.0f} s from the flow call, GiB: {mem.timeline(STEP)}")
     stages = dict(report.stage_seconds)
     stages["other (cluster start/stop, records, artifacts)"] = seconds - sum(stages.values())
     print("    stages: " + ", ".join(f"{k}={v:.1f}s" for k, v in stages.items()))
@@ -250,9 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.keep:
         for name in ("source", "pyarrow-out", "sluice-home", "prefect-home"):
             shutil.rmtree(work / name, ignore_errors=True)
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
     print(f"ratio a/b={a_rate / b_rate:.2f} sluice={a_rate:,.0f} rows/s pyarrow={b_rate:,.0f} rows/s "
           f"peak_rss_sluice={a_mem.peak / GIB:.2f}GiB peak_rss_pyarrow={b_mem.peak / GIB:.2f}GiB "
-          f"rows={manifest.rows_total:,} matched={'yes' if matched else 'no'}")
+          f"rows={manifest.rows_total:,} cpu_s_sluice={a_mem.cpu_seconds():.1f} "
+          f"cpu_s_pyarrow={b_mem.cpu_seconds():.1f} matched={'yes' if matched else 'no'}")
     return 0 if matched else 1
 
 

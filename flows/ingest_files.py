@@ -88,7 +88,7 @@ def ingest_files(
                        lake_uri=table_uri(settings.lake_root(), dataset), ingest_date=report.started_at.date(),
                        encoding=encoding, chunk_rows=settings.chunk_rows, storage_options=opts,
                        lake_storage_options=lake_opts)
-    groups = group_files(files, settings.group_bytes)
+    groups = group_files(files, settings.group_bytes, settings.dask_workers)
     order = {f.uri: i for i, f in enumerate(files)}
     log.info("ingesting %d file(s) of %s in %d group(s)", len(files), dataset, len(groups))
     futures = [stage_file_group.submit([(order[f.uri], f) for f in g], req, dataset=dataset, group=i)

@@ -137,8 +137,9 @@ class CsvReader:
                               encoding="utf8" if self.encoding == "utf-8" else self.encoding)
         parse = pv.ParseOptions(invalid_row_handler=on_invalid, ignore_empty_lines=False)
         cols = self.layout.columns
+        # Only an empty field is null: "NA" is Namibia and "NULL" may be someone's name.
         convert = pv.ConvertOptions(column_types={c: pa.string() for c in cols}, include_columns=cols,
-                                    strings_can_be_null=True, quoted_strings_can_be_null=False)
+                                    null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False)
         next_line, seen_bad = 2, set()  # line 1 is the header
         pending: list[pa.RecordBatch] = []
         pending_lines: list[np.ndarray] = []

@@ -116,8 +116,14 @@ def batch_id(uri: str, sha256: str) -> str:
     return "sluice-" + hashlib.sha256(f"{uri}\n{sha256}".encode()).hexdigest()[:32]
 
 
-def group_files(files: list[SourceFile], target_bytes: int) -> list[list[SourceFile]]:
-    """Pack files into groups of about ``target_bytes`` (one task per group)."""
+def group_files(files: list[SourceFile], target_bytes: int, workers: int = 1) -> list[list[SourceFile]]:
+    """Pack files into groups of at most about ``target_bytes`` (one task per group).
+
+    Groups are also capped at the total size over ``workers``, so small inputs
+    still keep every worker busy.
+    """
+    total = sum(f.size for f in files)
+    target_bytes = max(1, min(target_bytes, -(-total // max(workers, 1))))
     groups: list[list[SourceFile]] = []
     current: list[SourceFile] = []
     size = 0

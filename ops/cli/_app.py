@@ -2,7 +2,7 @@
 
 import typer
 
-from ops.cli import baseline, doctor, lake, quarantine, runs, version
+from ops.cli import baseline, doctor, lake, metrics, quarantine, runs, version
 
 app = typer.Typer(
     name="ops",
@@ -18,3 +18,4 @@ app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(lake.app, name="lake")
 app.add_typer(runs.app, name="runs")
 app.add_typer(baseline.app, name="baseline")
+app.add_typer(metrics.app, name="metrics")

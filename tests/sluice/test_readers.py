@@ -64,3 +64,18 @@ def test_missing_and_extra_columns_are_reported(tmp_path):
 def test_format_comes_from_the_name():
     assert detect_format("s3://b/k/x.csv.gz")[1] is True
     assert detect_format("/x/y.ndjson")[0].value == "jsonl"
+
+
+def test_only_empty_fields_are_null_in_csv(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("a,b\nNA,NULL\n,n/a\n")
+    chunk = next(_reader(path, ["a", "b"]).chunks())
+    assert chunk.table.to_pydict() == {"a": ["NA", None], "b": ["NULL", "n/a"]}
+
+
+def test_small_inputs_are_split_across_workers():
+    from sluice.sources import FileFormat, SourceFile, group_files
+
+    files = [SourceFile(f"/f{i}.csv", 10, FileFormat.CSV, False) for i in range(4)]
+    assert [len(g) for g in group_files(files, 1_000_000, workers=2)] == [2, 2]
+    assert len(group_files(files, 15, workers=1)) == 4

@@ -1,0 +1,269 @@
+"""``ops metrics``: pipeline and host metrics, from the embedded store or Prometheus.
+
+The backend is ``SLUICE_METRICS_BACKEND`` (``embedded``, the default, or
+``prometheus`` at ``SLUICE_PROMETHEUS_URL``). Selectors are PromQL's:
+``sluice_rows_read{dataset="orders",environment!="dev",host=~"web-.*"}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from ops.cli._utilities import (
+    OutputFormat,
+    OutputOption,
+    cell,
+    console,
+    exit_with_success,
+    load_settings,
+    new_table,
+    note,
+    print_json,
+    with_cli_exception_handling,
+)
+from sluice.errors import SluiceError
+
+if TYPE_CHECKING:
+    from ops.metrics.models import Selector, Series
+    from ops.metrics.store import MetricsStore
+    from ops.metrics.timerange import TimeRange
+
+app = typer.Typer(help="Pipeline and host metrics: list series, query, export, collect from run records.",
+                  no_args_is_help=True)
+
+SELECTOR_HELP = 'A series selector such as sluice_rows_read{dataset="orders"}; =, !=, =~ and !~ match labels.'
+SinceOption = Annotated[str | None, typer.Option(
+    "--since", help="Look back this far from --end or now: 30s, 15m, 1h, 2d, 1w. (default: 1h)")]
+StartOption = Annotated[str | None, typer.Option("--start", help="Start of the range, ISO 8601 (UTC if no offset).")]
+EndOption = Annotated[str | None, typer.Option("--end", help="End of the range, ISO 8601 or 'now'. (default: now)")]
+StepOption = Annotated[str | None, typer.Option(
+    "--step", help="Downsample to one point per step (the last in each step), e.g. 1m. (default: every point)")]
+
+
+@dataclass(frozen=True)
+class SeriesPoints:
+    """One series of ``ops metrics query --output json``: points are ``[iso_time, value]`` pairs."""
+
+    metric: str
+    labels: dict[str, str]
+    points: list[tuple[str, float | None]]
+
+
+@dataclass(frozen=True)
+class CollectResult:
+    """What ``ops metrics collect`` wrote."""
+
+    samples_written: int
+    store: str
+
+
+def _selector(text: str | None) -> Selector:
+    from ops.metrics.errors import SelectorError
+    from ops.metrics.models import Selector
+
+    if text is None:
+        return Selector()
+    try:
+        return Selector.parse(text)
+    except SelectorError as exc:
+        raise typer.BadParameter(f"{exc.args[0]}; {exc.hint}", param_hint="SELECTOR") from None
+
+
+def _time_range(since: str | None, start: str | None, end: str | None) -> TimeRange:
+    from ops.metrics.errors import DurationError
+    from ops.metrics.timerange import TimeRange
+
+    try:
+        return TimeRange.resolve(since=since, start=start, end=end)
+    except DurationError as exc:
+        hint = "--since" if since and not start else "--start/--end"
+        raise typer.BadParameter(f"{exc.args[0]}; {exc.hint}", param_hint=hint) from None
+
+
+def _step(text: str | None) -> timedelta | None:
+    from ops.metrics.errors import DurationError
+    from ops.metrics.timerange import parse_duration
+
+    try:
+        return parse_duration(text) if text else None
+    except DurationError as exc:
+        raise typer.BadParameter(f"{exc.args[0]}; {exc.hint}", param_hint="--step") from None
+
+
+def _store() -> MetricsStore:
+    from ops.metrics.store import open_store
+
+    return open_store(home=load_settings().home)
+
+
+def _labels_text(labels: dict[str, str]) -> str:
+    return ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+
+
+def _number(value: float | None) -> Text:
+    if value is None:
+        return Text("NaN", style="dim")
+    if value.is_integer() and abs(value) < 1e15:
+        return Text(f"{int(value):,}")
+    return Text(f"{value:,.4f}".rstrip("0").rstrip("."))
+
+
+@app.command("list")
+@with_cli_exception_handling
+def list_series(
+    selector: Annotated[str | None, typer.Argument(help=SELECTOR_HELP + " (default: every series)")] = None,
+    *,
+    since: Annotated[str | None, typer.Option("--since", help="Only series with points this recent: 1h, 7d.")] = None,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """List the series in the store with their point counts and time ranges."""
+    chosen = _selector(selector)
+    window = _time_range(since, None, None) if since else None
+    store = _store()
+    infos = store.series(chosen, start=window.start if window else None, end=window.end if window else None)
+    if output is OutputFormat.JSON:
+        print_json(infos)
+        return
+    if not infos:
+        exit_with_success(f"no series match {chosen} in {store.location}")
+    table = new_table("Metric", "Labels", "Points", "First", "Last", fold=("Metric", "Labels"))
+    for info in infos:
+        table.add_row(cell(info.metric), cell(_labels_text(info.labels)), cell(info.points), cell(info.first),
+                      cell(info.last))
+    console.print(table)
+
+
+@app.command("query")
+@with_cli_exception_handling
+def query(
+    selector: Annotated[str, typer.Argument(help=SELECTOR_HELP)],
+    *,
+    since: SinceOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
+    step: StepOption = None,
+    tail: Annotated[int, typer.Option(min=1, help="Table only: show the last N points of each series.")] = 10,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Show the points of the matching series in a time range (the last hour by default)."""
+    chosen, window, every = _selector(selector), _time_range(since, start, end), _step(step)
+    found = _store().query_range(chosen, window.start, window.end, every)
+    if output is OutputFormat.JSON:
+        print_json([SeriesPoints(s.metric, s.labels, s.points()) for s in found])
+        return
+    if not found:
+        exit_with_success(f"no points of {chosen} between {window.start:%Y-%m-%dT%H:%M:%SZ} "
+                          f"and {window.end:%Y-%m-%dT%H:%M:%SZ}")
+    console.print(_points_table(found, tail))
+    hidden = sum(max(0, len(s) - tail) for s in found)
+    if hidden:
+        note(f"{hidden:,} earlier points not shown; --tail shows more, --output json shows all", style="dim")
+
+
+def _points_table(found: list[Series], tail: int) -> Table:
+    table = new_table("Series", "Time", "Value", fold=("Series",))
+    table.columns[-1].justify = "right"
+    for s in found:
+        name = f"{s.metric}{{{_labels_text(s.labels)}}}"
+        for when, value in s.points()[-tail:]:
+            table.add_row(cell(name), cell(datetime.fromisoformat(when)), _number(value))
+    return table
+
+
+@app.command("export")
+@with_cli_exception_handling
+def export(
+    selector: Annotated[str, typer.Argument(help=SELECTOR_HELP)],
+    *,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="csv or parquet.", case_sensitive=False)] = "csv",
+    out: Annotated[Path, typer.Option("--out", help="The file to write (replaced if it exists).",
+                                      dir_okay=False)],
+    since: SinceOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
+    step: StepOption = None,
+) -> None:
+    """Write the matching series to a file in LONG format: one row per point.
+
+    Columns: timestamp (UTC; ISO 8601 in CSV), metric, one column per label name
+    (empty where a series lacks it), value.
+    """
+    from ops.metrics.export import ExportFormat, write_export
+
+    if fmt.lower() not in {f.value for f in ExportFormat}:
+        raise typer.BadParameter(f"{fmt!r} is not csv or parquet", param_hint="--format")
+    chosen, window, every = _selector(selector), _time_range(since, start, end), _step(step)
+    found = _store().query_range(chosen, window.start, window.end, every)
+    rows = write_export(found, out, ExportFormat(fmt.lower()))
+    note(f"wrote {rows:,} points of {len(found):,} series to {out}")
+
+
+@app.command("collect")
+@with_cli_exception_handling
+def collect(
+    *,
+    since: Annotated[str | None, typer.Option(
+        "--since", help="Only runs finished this recently (1d) or since this ISO time. (default: every run)")] = None,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Derive pipeline metrics (rows, quarantine rate, duration, freshness...) from the run records.
+
+    Safe to repeat: samples the store already holds are not written again.
+    """
+    from ops.cli.runs import _metadata_store
+    from ops.metrics.collect import collect_pipeline_metrics
+
+    begin = _collect_since(since)
+    store = _store()
+    with _metadata_store() as conn:
+        written = collect_pipeline_metrics(conn, store, since=begin)
+    result = CollectResult(written, store.location)
+    if output is OutputFormat.JSON:
+        print_json(result)
+        return
+    note(f"wrote {written:,} new samples to {store.location}")
+
+
+def _collect_since(since: str | None) -> datetime | None:
+    from ops.metrics.errors import DurationError
+    from ops.metrics.timerange import TimeRange, parse_time
+
+    if since is None:
+        return None
+    try:
+        return TimeRange.resolve(since=since, start=None, end=None).start
+    except DurationError:
+        pass
+    try:
+        return parse_time(since)
+    except DurationError as exc:
+        raise typer.BadParameter(f"{since!r} is neither a duration nor a time; {exc.hint}",
+                                 param_hint="--since") from None
+
+
+@app.command("compact")
+@with_cli_exception_handling
+def compact(
+    *,
+    min_files: Annotated[int, typer.Option(min=2, help="Compact partitions with at least this many files.")] = 2,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Merge the small part files of the embedded store, one file per metric and day."""
+    from ops.metrics.embedded import EmbeddedStore
+
+    store = _store()
+    if not isinstance(store, EmbeddedStore):
+        raise SluiceError(f"only the embedded store is compacted; {store.location} is not one",
+                          hint="Prometheus compacts its own storage")
+    result = store.compact(min_files=min_files)
+    if output is OutputFormat.JSON:
+        print_json(result)
+        return
+    note(f"compacted {result.partitions:,} partitions: {result.files_before:,} files into {result.files_after:,}")

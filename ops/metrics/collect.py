@@ -1,0 +1,120 @@
+"""Pipeline metrics derived from the run records of the metadata store.
+
+Every finished run gives one sample of each run metric, stamped at its finish
+time and labelled ``dataset``, ``flow="ingest-files"`` and ``environment``.
+``sluice_freshness_seconds`` is stamped at collection time: how old each
+dataset's newest watermark is then. Collection is idempotent: a sample whose
+``(metric, labels, ts)`` the store already holds is not written again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ops.metrics.models import Sample, Selector, labels_key, to_ns, utc
+from ops.metrics.store import MetricsStore
+from sluice.metastore import get_run, ingest_runs
+from sluice.runs import RunReport
+
+FLOW = "ingest-files"
+ROWS_READ = "sluice_rows_read"
+ROWS_WRITTEN = "sluice_rows_written"
+ROWS_QUARANTINED = "sluice_rows_quarantined"
+ROWS_DUPLICATE = "sluice_rows_duplicate"
+QUARANTINE_RATE = "sluice_quarantine_rate"
+RUN_DURATION = "sluice_run_duration_seconds"
+RUN_FAILED = "sluice_run_failed"
+THROUGHPUT = "sluice_throughput_rows_per_second"
+FRESHNESS = "sluice_freshness_seconds"
+PIPELINE_METRICS = (ROWS_READ, ROWS_WRITTEN, ROWS_QUARANTINED, ROWS_DUPLICATE, QUARANTINE_RATE, RUN_DURATION,
+                    RUN_FAILED, THROUGHPUT, FRESHNESS)
+
+
+def pipeline_labels(dataset: str, environment: str) -> dict[str, str]:
+    return {"dataset": dataset, "flow": FLOW, "environment": environment}
+
+
+def run_samples(report: RunReport) -> list[Sample]:
+    """The run metrics of one finished run, stamped at its finish time; none for a run still going.
+
+    The quarantine rate needs rows read, and the throughput a positive duration;
+    each is left out when it has no meaning.
+    """
+    if report.finished_at is None:
+        return []
+    labels = pipeline_labels(report.dataset, report.env)
+    seconds = (report.finished_at - report.started_at).total_seconds()
+    values: dict[str, float] = {
+        ROWS_READ: report.rows_read, ROWS_WRITTEN: report.rows_written,
+        ROWS_QUARANTINED: report.rows_quarantined, ROWS_DUPLICATE: report.rows_duplicate,
+        RUN_DURATION: seconds, RUN_FAILED: 1.0 if report.status == "failed" else 0.0,
+    }
+    if report.rows_read:
+        values[QUARANTINE_RATE] = report.rows_quarantined / report.rows_read
+    if seconds > 0:
+        values[THROUGHPUT] = report.rows_read / seconds
+    return [Sample(metric, labels, report.finished_at, value) for metric, value in values.items()]
+
+
+def finished_runs(conn: Connection, *, since: datetime | None = None) -> list[RunReport]:
+    """The runs that finished at or after ``since`` (all finished runs without it), oldest first."""
+    query = sa.select(ingest_runs.c.run_id).where(ingest_runs.c.finished_at.is_not(None))
+    if since is not None:
+        query = query.where(ingest_runs.c.finished_at >= utc(since))
+    run_ids = conn.execute(query.order_by(ingest_runs.c.finished_at)).scalars().all()
+    return [report for run_id in run_ids if (report := get_run(conn, run_id)) is not None]
+
+
+def freshness_samples(conn: Connection, now: datetime) -> list[Sample]:
+    """Per dataset and environment, the age at ``now`` of the newest watermark any run recorded."""
+    newest = sa.func.max(ingest_runs.c.watermark).label("watermark")
+    query = (sa.select(ingest_runs.c.dataset, ingest_runs.c.env, newest)
+             .where(ingest_runs.c.watermark.is_not(None)).group_by(ingest_runs.c.dataset, ingest_runs.c.env))
+    return [Sample(FRESHNESS, pipeline_labels(row.dataset, row.env), now, (now - utc(row.watermark)).total_seconds())
+            for row in conn.execute(query)]
+
+
+def new_samples(store: MetricsStore, samples: Iterable[Sample]) -> list[Sample]:
+    """The samples whose ``(metric, labels, ts)`` the store does not hold yet (nor ``samples`` before them)."""
+    pending = list(samples)
+    if not pending:
+        return []
+    start, end = min(s.ts for s in pending), max(s.ts for s in pending)
+    seen: set[tuple[str, str, int]] = set()
+    for metric in sorted({s.metric for s in pending}):
+        for series in store.query_range(Selector(metric), start, end):
+            seen.update((metric, series.key, ts) for ts in series.timestamps.tolist())
+    fresh = []
+    for sample in pending:
+        identity = (sample.metric, labels_key(sample.labels), to_ns(sample.ts))
+        if identity not in seen:
+            seen.add(identity)
+            fresh.append(sample)
+    return fresh
+
+
+def collect_pipeline_metrics(conn: Connection, store: MetricsStore, *, since: datetime | None = None,
+                             now: datetime | None = None) -> int:
+    """Write the pipeline metrics of the runs finished since ``since`` to ``store``; returns the samples written.
+
+    Collecting the same runs again writes nothing new (freshness is stamped at
+    ``now``, so a later collection adds freshness samples, as it should).
+
+    Args:
+        conn: a connection to the metadata store.
+        store: where the metrics go.
+        since: only runs finished at or after this; all finished runs when omitted.
+        now: the collection time (the freshness timestamp); the current time when omitted.
+
+    Raises:
+        ReadOnlyStoreError: the store is Prometheus, which scrapes rather than receives.
+    """
+    now = utc(now) if now else datetime.now(timezone.utc)
+    store.write([])  # a store that takes no writes says so now, before anything is read
+    samples = [s for report in finished_runs(conn, since=since) for s in run_samples(report)]
+    samples += freshness_samples(conn, now)
+    return store.write(new_samples(store, samples))
