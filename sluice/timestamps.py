@@ -125,15 +125,15 @@ def _parse_epoch(text: pa.Array, unit: str) -> pa.Array:
 def _verify_strptime(text: pa.Array, parsed: pa.Array, fmt: str) -> pa.Array:
     """Arrow's strptime rolls impossible dates over (31 Feb -> 2 Mar); reject those.
 
-    Values that format back to their own text are exact. The rest (unpadded
-    fields, offsets) are re-read by pandas, which refuses impossible dates.
+    A rolled-over date lands on day 1, 2 or 3 of the next month (day 4 in UTC
+    after a large negative offset), so only
+    values parsed onto those days are re-read strictly by pandas, which refuses
+    impossible dates.
     """
     got = ~_mask(pc.is_null(parsed))
     if not got.any():
         return parsed
-    naive = parsed.cast(NAIVE_US) if parsed.type.tz is None else parsed
-    back = pc.strftime(naive, format=fmt)
-    doubt = got & ~_mask(pc.equal(back, text))
+    doubt = got & _mask(pc.less_equal(pc.day(parsed), 4))  # 4: an offset can push day 3 into day 4 UTC
     if not doubt.any():
         return parsed
     idx = np.flatnonzero(doubt)

@@ -66,3 +66,17 @@ def test_arbitrary_text_never_raises_and_every_value_is_either_parsed_flagged_or
     for text, ok, bad, amb in zip(texts, parsed, got.unparsed, got.ambiguous, strict=True):
         empty = text.strip() == ""
         assert sum([ok, bool(bad), bool(amb), empty and not ok]) == 1 or (empty and not (ok or bad or amb))
+
+
+def test_every_impossible_day_of_month_is_refused_and_every_real_one_kept():
+    import calendar
+
+    texts, valid = [], []
+    for year in (2023, 2024):
+        for month in range(1, 13):
+            last = calendar.monthrange(year, month)[1]
+            for day in range(27, 32):
+                texts.append(f"{day:02d}/{month:02d}/{year} 23:30:00")
+                valid.append(day <= last)
+    got = parse_timestamps(pa.array(texts), formats=["%d/%m/%Y %H:%M:%S"], tz="UTC")
+    assert [not bad for bad in got.unparsed] == valid
