@@ -96,15 +96,24 @@ def _assign_lines(start: int, count: int, bad: set[int]) -> tuple[np.ndarray, in
     return lines, nxt
 
 
-class CsvReader:
-    """Streams a CSV file as text columns, recording malformed rows by line."""
+class _TextReader:
+    """What the text formats share: the file, the wanted columns and the encoding."""
 
     def __init__(self, src: SourceFile, wanted: list[str], *, encoding: str | None, chunk_rows: int,
                  storage_options: dict[str, Any] | None = None) -> None:
         self.src, self.wanted, self.chunk_rows, self.opts = src, wanted, chunk_rows, storage_options
-        sample = _sample(src, storage_options)
-        self.encoding = normalise_name(encoding) if encoding else detect_encoding(sample, path=src.uri)
+        self.sample = _sample(src, storage_options)
+        self.encoding = normalise_name(encoding) if encoding else detect_encoding(self.sample, path=src.uri)
         self.declared = encoding is not None
+
+
+class CsvReader(_TextReader):
+    """Streams a CSV file as text columns, recording malformed rows by line."""
+
+    def __init__(self, src: SourceFile, wanted: list[str], *, encoding: str | None, chunk_rows: int,
+                 storage_options: dict[str, Any] | None = None) -> None:
+        super().__init__(src, wanted, encoding=encoding, chunk_rows=chunk_rows, storage_options=storage_options)
+        sample = self.sample
         self.layout = _layout(_csv_header(sample, self.encoding), wanted, self.encoding) if sample else \
             FileLayout(self.encoding, [], list(wanted), [])
         self.empty = not sample.strip()
@@ -211,15 +220,12 @@ def _stringify(column: pa.ChunkedArray | pa.Array) -> pa.Array | pa.ChunkedArray
     return column.cast(pa.string())
 
 
-class JsonLinesReader:
+class JsonLinesReader(_TextReader):
     """Streams JSON Lines in byte blocks; a block with a bad line is parsed line by line."""
 
     def __init__(self, src: SourceFile, wanted: list[str], *, encoding: str | None, chunk_rows: int,
                  storage_options: dict[str, Any] | None = None) -> None:
-        self.src, self.wanted, self.chunk_rows, self.opts = src, wanted, chunk_rows, storage_options
-        sample = _sample(src, storage_options)
-        self.encoding = normalise_name(encoding) if encoding else detect_encoding(sample, path=src.uri)
-        self.declared = encoding is not None
+        super().__init__(src, wanted, encoding=encoding, chunk_rows=chunk_rows, storage_options=storage_options)
         self.layout = FileLayout(self.encoding, list(wanted), [], [])
         self._keys: set[str] = set()
 
