@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Transaction
 from deltalake.exceptions import DeltaError, TableNotFoundError
 from deltalake.transaction import AddAction
 
@@ -301,33 +301,50 @@ def _merge_predicate(keys: list[str], days: list[str]) -> str:
     return f't."{PARTITION}" = s."{PARTITION}" AND {on} AND t."{PARTITION}" IN ({listed})'
 
 
+def _quarantine_file(fs: pafs.FileSystem, root: str, staged: Path) -> tuple[AddAction, int] | None:
+    """Copy one staged quarantine file into the table folder as Parquet (not yet committed)."""
+    part = staging.read(staged).cast(QUARANTINE_SCHEMA)
+    if part.num_rows == 0:
+        return None
+    dataset, day = part.column("dataset")[0].as_py(), str(part.column("dt")[0].as_py())
+    rel = f"dataset={dataset}/dt={day}/part-{uuid.uuid4().hex}.snappy.parquet"
+    fs.create_dir(f"{root}/dataset={dataset}/dt={day}", recursive=True)
+    pq.write_table(part.drop_columns(["dataset", "dt"]), f"{root}/{rel}", filesystem=fs)
+    size = int(fs.get_file_info(f"{root}/{rel}").size)
+    stats = json.dumps({"numRecords": part.num_rows})
+    action = AddAction(rel, size, {"dataset": dataset, "dt": day}, int(time.time() * 1000), True, stats)
+    return action, part.num_rows
+
+
 def commit_quarantine(
     uri: str, files: dict[str, list[Path]], *, run_id: str, storage_options: dict[str, str] | None = None
 ) -> int:
     """Append staged quarantine entries, skipping batches already recorded there.
 
-    ``files`` maps batch id to its staged quarantine files. Returns rows appended.
+    ``files`` maps batch id to its staged quarantine files (each holds one
+    dataset and ingest date). They are copied into the table folder one at a
+    time, so memory stays flat, and registered in one commit. Returns rows added.
     """
     done = committed_batches(uri, list(files), storage_options)
     todo = {b: f for b, f in files.items() if b not in done}
     if not todo:
         return 0
-    count = 0
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        nonlocal count
+    opts = storage_options or None
+    fs, root = lake_filesystem(uri, storage_options)
+    actions, count = [], 0
+    try:
+        table = open_table(uri, storage_options) or DeltaTable.create(
+            uri, schema=QUARANTINE_SCHEMA, partition_by=["dataset", "dt"], mode="ignore", storage_options=opts)
         for paths in todo.values():
             for path in paths:
-                part = staging.read(path).cast(QUARANTINE_SCHEMA)
-                count += part.num_rows
-                yield from part.to_batches()
-
-    props = CommitProperties(custom_metadata={f"{META_PREFIX}run_id": run_id},
-                             app_transactions=[Transaction(b, 1) for b in todo])
-    try:
-        write_deltalake(uri, pa.RecordBatchReader.from_batches(QUARANTINE_SCHEMA, batches()), mode="append",
-                        partition_by=["dataset", "dt"], storage_options=storage_options or None,
-                        commit_properties=props)
+                added = _quarantine_file(fs, root, path)
+                if added:
+                    actions.append(added[0])
+                    count += added[1]
+        props = CommitProperties(custom_metadata={f"{META_PREFIX}run_id": run_id},
+                                 app_transactions=[Transaction(b, 1) for b in todo])
+        table.create_write_transaction(actions, mode="append", schema=QUARANTINE_SCHEMA,
+                                       partition_by=["dataset", "dt"], commit_properties=props)
     except (DeltaError, OSError) as exc:
         raise LakeError(f"quarantine commit to {uri} failed: {exc}") from None
     return count
