@@ -18,7 +18,7 @@ def dask_task_runner(settings: Settings | None = None) -> DaskTaskRunner:
         cluster_kwargs={
             "n_workers": settings.dask_workers,
             "threads_per_worker": 1,
-            "processes": True,
+            "processes": settings.dask_processes,
             "dashboard_address": None,
             "silence_logs": logging.WARNING,
         }
