@@ -32,7 +32,7 @@ class StageRequest:
     lake_uri: str
     ingest_date: date
     encoding: str | None = None
-    chunk_rows: int = 500_000
+    chunk_rows: int = 250_000
     storage_options: dict[str, str] = field(default_factory=dict)
     lake_storage_options: dict[str, str] = field(default_factory=dict)
 

@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     dask_address: str | None = None
     dask_workers: int = 2
     dask_processes: bool = True  # worker processes (isolated, killable); False: threads in the flow process
-    chunk_rows: int = 500_000
+    chunk_rows: int = 250_000
     group_bytes: int = 256 * 1024 * 1024
     storage_options: dict[str, Any] = Field(default_factory=dict)
     lake_storage_options: dict[str, str] = Field(default_factory=dict)
