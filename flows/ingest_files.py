@@ -15,8 +15,8 @@ from sluice import staging
 from sluice.contracts import find_contract
 from sluice.errors import SourceError
 from sluice.ingest import StageRequest, plan_commit, split_evenly
-from sluice.lake import table_uri
-from sluice.runs import FileStatus, RunReport, ensure_conserved
+from sluice.lake import CommitResult, table_uri
+from sluice.runs import FileOutcome, FileStatus, RunReport, ensure_conserved
 from sluice.settings import get_settings
 from sluice.sources import group_files, list_source_files
 from tasks.ingest import commit_dataset, dedup_bucket_group, stage_file_group
@@ -39,8 +39,7 @@ def _source_options(storage_options: dict[str, Any] | None, aws_credentials_bloc
     return opts
 
 
-def _finish(report: RunReport, outcomes: list, commit: Any, q_rows: int) -> None:
-    result, _ = commit
+def _finish(report: RunReport, outcomes: list[FileOutcome], result: CommitResult) -> None:
     report.files = sorted(outcomes, key=lambda o: o.order)
     done = report.files_committed
     report.rows_read = sum(f.rows_read for f in done)
@@ -107,9 +106,9 @@ def ingest_files(
     deduped = [b for fut in dedup for b in fut.result()]
     report.stage_seconds["dedup"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    commit = commit_dataset(req, plan, deduped, quarantine_uri=settings.quarantine_root(), metadata=metadata)
+    result, _ = commit_dataset(req, plan, deduped, quarantine_uri=settings.quarantine_root(), metadata=metadata)
     report.stage_seconds["commit"] = time.perf_counter() - clock
-    _finish(report, outcomes, commit, commit[1])
+    _finish(report, outcomes, result)
     report.finished_at = datetime.now(timezone.utc)
     report.status = "failed" if report.files_failed else "completed"
     try:

@@ -75,8 +75,7 @@ def _coerce_bool(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
     return out, bad
 
 
-def coerce_column(column: pa.Array, spec: ColumnSpec, *, default_tz: str, rows: np.ndarray,
-                  log: FailureLog) -> pa.Array:
+def coerce_column(column: pa.Array, spec: ColumnSpec, *, default_tz: str, log: FailureLog) -> pa.Array:
     """Type one raw column; failures go to ``log`` (row positions are chunk-relative)."""
     target = ARROW_TYPES[spec.type]
     if column.type == target:
@@ -118,8 +117,7 @@ def coerce_table(raw: pa.Table, contract: Contract, log: FailureLog) -> pa.Table
     for spec in contract.columns:
         if spec.name in raw.column_names:
             col = raw.column(spec.name).combine_chunks()
-            columns.append(coerce_column(col, spec, default_tz=contract.source_timezone,
-                                         rows=np.arange(n), log=log))
+            columns.append(coerce_column(col, spec, default_tz=contract.source_timezone, log=log))
         else:
             log.add(np.arange(n), column=spec.name, reason=Reason.MISSING_COLUMN, check="column_present",
                     values=None, critical=spec.critical)

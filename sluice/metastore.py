@@ -116,6 +116,14 @@ def list_runs(conn: Connection, *, dataset: str | None = None, limit: int = 20) 
     return [_report(conn, row) for row in conn.execute(query).mappings()]
 
 
+def finished_runs(conn: Connection, *, since: datetime | None = None) -> list[RunReport]:
+    """Runs that finished at or after ``since`` (all finished runs without it), oldest first."""
+    query = sa.select(ingest_runs).where(ingest_runs.c.finished_at.is_not(None))
+    if since is not None:
+        query = query.where(ingest_runs.c.finished_at >= _aware(since).astimezone(timezone.utc))
+    return [_report(conn, row) for row in conn.execute(query.order_by(ingest_runs.c.finished_at)).mappings()]
+
+
 def get_run(conn: Connection, run_id: str) -> RunReport | None:
     """The run with id ``run_id``, or the only one whose id starts with it.
 

@@ -16,8 +16,6 @@ memory and their content does not depend on the chunk size. Each data row is:
 
 from __future__ import annotations
 
-import codecs
-import gzip as gzip_module
 import hashlib
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -29,13 +27,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
+
+from sluice.sample_files import SampleWriter, join
 
 CHUNK_ROWS = 250_000
 ZONE = "Europe/Berlin"  # the orders contract's source time zone
 DEFAULT_START = datetime(2024, 10, 1, tzinfo=UTC)  # 30 days span the October DST change
 _M1, _M2, _GOLDEN = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB), np.uint64(0x9E3779B97F4A7C15)
-_JSON_NUMBER = r"^-?(0|[1-9]\d*)(\.\d+)?$"
 _FIRST = ["anna", "josé", "zoë", "björn", "françois", "søren", "maría", "jürgen", "lukas", "emma", "noah",
           "léa", "mia", "chloé", "andré", "inès", "mohamed", "oliver", "sofia", "åsa", "paul", "hannah"]
 _LAST = ["müller", "schmidt", "garcía", "núñez", "dubois", "østergaard", "jensen", "rossi", "smith", "kowalski",
@@ -162,26 +160,22 @@ def _str(values: np.ndarray) -> pa.Array:
     return pa.array(values).cast(pa.string())
 
 
-def _join(*parts: Any) -> pa.Array:
-    return pc.binary_join_element_wise(*parts, "")
-
-
 def _nulls(values: pa.Array, mask: np.ndarray) -> pa.Array:
     return pc.if_else(pa.array(mask), pa.scalar(None, pa.string()), values)
 
 
 def _cid(numbers: np.ndarray) -> pa.Array:
-    return _join("C", pc.utf8_lpad(_str(numbers), width=6, padding="0"))
+    return join("C", pc.utf8_lpad(_str(numbers), width=6, padding="0"))
 
 
 def _money(cents: np.ndarray) -> pa.Array:
-    return _join(_str(cents // 100), ".", pc.utf8_lpad(_str(cents % 100), width=2, padding="0"))
+    return join(_str(cents // 100), ".", pc.utf8_lpad(_str(cents % 100), width=2, padding="0"))
 
 
 def _email(r: _Rand, q: np.ndarray, first: pa.Array, last: pa.Array) -> pa.Array:
     number = _nulls(_str((r.uniform("email_n", q) * 90 + 10).astype(np.int64)), r.uniform("email_n?", q) < 0.5)
-    local = _join(first, ".", pc.replace_substring(last, " ", ""), pc.fill_null(number, ""))
-    return _join(local, "@", r.choice("domain", q, _DOMAINS, [40, 25, 15, 12, 8]))
+    local = join(first, ".", pc.replace_substring(last, " ", ""), pc.fill_null(number, ""))
+    return join(local, "@", r.choice("domain", q, _DOMAINS, [40, 25, 15, 12, 8]))
 
 
 def _ambiguous(local: pa.Array) -> np.ndarray:
@@ -221,9 +215,9 @@ def _order_ts(r: _Rand, q: np.ndarray, t: np.ndarray, ms: np.ndarray) -> pa.Arra
     style = np.where(np.isin(style, (3, 4)) & _ambiguous(local), 0, style)
     local_text = local.cast(pa.string())
     return _by_style(style, [
-        lambda i: _join(_naive_text(t[i], "T"), "Z"),
-        lambda i: _join(_naive_text(t[i], "T"), ".", pc.utf8_lpad(_str(ms[i]), width=3, padding="0"), "Z"),
-        lambda i: _join(_naive_text(t[i] + _OFFSETS[1][off[i]], "T"), pa.array(_OFFSETS[0]).take(pa.array(off[i]))),
+        lambda i: join(_naive_text(t[i], "T"), "Z"),
+        lambda i: join(_naive_text(t[i], "T"), ".", pc.utf8_lpad(_str(ms[i]), width=3, padding="0"), "Z"),
+        lambda i: join(_naive_text(t[i] + _OFFSETS[1][off[i]], "T"), pa.array(_OFFSETS[0]).take(pa.array(off[i]))),
         lambda i: local_text.take(pa.array(i)),
         lambda i: _day_first(local_text.take(pa.array(i)), "/", with_time=True),
         lambda i: _str(t[i] * 1000 + ms[i]),
@@ -237,7 +231,7 @@ def _orders(plan: _Plan, q: np.ndarray) -> dict[str, pa.Array]:
     ms = (r.uniform("ms", q) * 1000).astype(np.int64)
     cents = np.clip(np.rint(np.exp(np.log(4500) + 0.9 * r.normal("amount", q))), 50, 9_999_999).astype(np.int64)
     qty = np.minimum(1 + (-np.log1p(-r.uniform("qty", q)) * 0.9).astype(np.int64), 1000)
-    updated = _join(_naive_text(t + (r.uniform("upd", q) * 72 * 3600).astype(np.int64), "T"), "Z")
+    updated = join(_naive_text(t + (r.uniform("upd", q) * 72 * 3600).astype(np.int64), "T"), "Z")
     email = _email(r, q, r.choice("first", q, _FIRST), r.choice("last", q, _LAST))
     return {
         "order_id": _str(1_000_001 + plan.id_offset + q),
@@ -264,8 +258,8 @@ def _customers(plan: _Plan, q: np.ndarray) -> dict[str, pa.Array]:
     given, family = pc.utf8_title(first), pc.utf8_title(last)
     nick = r.choice("nick", q, ["Bob", "Jo", "Max", "Pepe", "Lu"])
     full_name = pc.choose(pa.array(r.pick("name_style", q, [75, 20, 5]).astype(np.int8)),
-                          _join(given, " ", family), _join(family, ", ", given),
-                          _join(given, ' "', nick, '" ', family))
+                          join(given, " ", family), join(family, ", ", given),
+                          join(given, ' "', nick, '" ', family))
     ltv = np.rint(np.exp(np.log(30_000) + 1.1 * r.normal("ltv", q))).astype(np.int64)
     return {
         "customer_id": _cid(plan.id_offset + q + 1),
@@ -328,76 +322,6 @@ CUSTOMERS = _Spec(
 )
 
 
-# --- writers ----------------------------------------------------------------------------------------
-
-def _csv_lines(fields: list[pa.Array], variant: np.ndarray) -> pa.Array:
-    """RFC 4180 lines; variant 1 drops the last field, variant 2 adds a stray trailing field."""
-    quoted = []
-    for col in fields:
-        col = pc.fill_null(col, "")
-        special = pc.match_substring_regex(col, '[",\r\n]')
-        if pc.any(special).as_py():
-            col = pc.if_else(special, _join('"', pc.replace_substring(col, '"', '""'), '"'), col)
-        quoted.append(col)
-    line = pc.binary_join_element_wise(*quoted, ",")
-    if variant.any():
-        short = pc.binary_join_element_wise(*quoted[:-1], ",")
-        line = pc.choose(pa.array(variant.astype(np.int8)), line, short, _join(line, ","))
-    return _join(line, "\n")
-
-
-def _json_lines(cols: dict[str, pa.Array], numeric: frozenset[str], malformed: np.ndarray) -> pa.Array:
-    """One JSON object per line; numeric-looking values of numeric columns as numbers; malformed cut short."""
-    parts = []
-    for name, col in cols.items():
-        text = pc.replace_substring(pc.replace_substring(col, "\\", "\\\\"), '"', '\\"')
-        value = _join('"', text, '"')
-        if name in numeric:
-            value = pc.if_else(pc.match_substring_regex(col, _JSON_NUMBER), col, value)
-        parts.append(_join(f'"{name}":', pc.fill_null(value, "null")))
-    line = _join("{", pc.binary_join_element_wise(*parts, ","), "}")
-    if malformed.any():
-        line = pc.if_else(pa.array(malformed), pc.utf8_slice_codeunits(line, 0, 40), line)
-    return _join(line, "\n")
-
-
-def _buffer(lines: pa.Array) -> memoryview:
-    """The concatenated text of a string array, without copying."""
-    if len(lines) == 0:
-        return memoryview(b"")
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset:lines.offset + len(lines) + 1]
-    return memoryview(lines.buffers()[2])[offsets[0]:offsets[-1]]
-
-
-class _Writer:
-    """Appends chunks to one file: CSV or JSON Lines (any codec, optionally gzip) or Parquet."""
-
-    def __init__(self, path: Path, fmt: str, gz: bool, encoding: str, spec: _Spec, stack: ExitStack) -> None:
-        self.fmt, self.spec = fmt, spec
-        if fmt == "parquet":
-            schema = pa.schema([(c, pa.string()) for c in spec.columns])
-            self.parquet = stack.enter_context(pq.ParquetWriter(path, schema))
-            return
-        raw = stack.enter_context(path.open("wb"))
-        self.handle = stack.enter_context(gzip_module.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)) \
-            if gz else raw
-        self.encoder = None if codecs.lookup(encoding).name == "utf-8" else \
-            codecs.getincrementalencoder(encoding)(errors="strict")
-        if fmt == "csv":
-            self._put(memoryview(",".join(spec.columns).encode() + b"\n"))
-
-    def _put(self, data: memoryview) -> None:
-        self.handle.write(data if self.encoder is None else self.encoder.encode(str(data, "utf-8")))
-
-    def write(self, cols: dict[str, pa.Array], variant: np.ndarray) -> None:
-        if self.fmt == "parquet":
-            self.parquet.write_table(pa.table(cols))
-        elif self.fmt == "csv":
-            self._put(_buffer(_csv_lines(list(cols.values()), variant)))
-        else:
-            self._put(_buffer(_json_lines(cols, self.spec.json_numeric, variant > 0)))
-
-
 def _per_file(value: Any, files: int, what: str) -> list[Any]:
     if isinstance(value, (str, bool)):
         return [value] * files
@@ -407,7 +331,7 @@ def _per_file(value: Any, files: int, what: str) -> list[Any]:
     return values
 
 
-def _write_chunk(spec: _Spec, plan: _Plan, pos: np.ndarray, out: _Writer, manifest: SampleManifest) -> None:
+def _write_chunk(spec: _Spec, plan: _Plan, pos: np.ndarray, out: SampleWriter, manifest: SampleManifest) -> None:
     roots = plan.roots(pos)
     kinds = plan.kind(roots)
     cols = spec.render(plan, roots)
@@ -443,7 +367,7 @@ def _generate(spec: _Spec, dest_dir: str | Path, *, rows: int, files: int, fmt: 
         gz = bool(gzs[i]) and fmts[i] != "parquet"
         path = Path(dest_dir) / f"{spec.name}-{i:03d}.{fmts[i]}{'.gz' if gz else ''}"
         with ExitStack() as stack:
-            out = _Writer(path, fmts[i], gz, encs[i], spec, stack)
+            out = SampleWriter(path, fmts[i], gz, encs[i], spec.columns, spec.json_numeric, stack)
             for lo in range(int(plan.bounds[i]), int(plan.bounds[i + 1]), chunk_rows):
                 pos = np.arange(lo, min(lo + chunk_rows, int(plan.bounds[i + 1])), dtype=np.int64)
                 _write_chunk(spec, plan, pos, out, manifest)

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from ops.metrics.models import Sample, Selector, labels_key, to_ns, utc
 from ops.metrics.store import MetricsStore
-from sluice.metastore import get_run, ingest_runs
+from sluice.metastore import finished_runs, ingest_runs
 from sluice.runs import RunReport
 
 FLOW = "ingest-files"
@@ -58,15 +58,6 @@ def run_samples(report: RunReport) -> list[Sample]:
     if seconds > 0:
         values[THROUGHPUT] = report.rows_read / seconds
     return [Sample(metric, labels, report.finished_at, value) for metric, value in values.items()]
-
-
-def finished_runs(conn: Connection, *, since: datetime | None = None) -> list[RunReport]:
-    """The runs that finished at or after ``since`` (all finished runs without it), oldest first."""
-    query = sa.select(ingest_runs.c.run_id).where(ingest_runs.c.finished_at.is_not(None))
-    if since is not None:
-        query = query.where(ingest_runs.c.finished_at >= utc(since))
-    run_ids = conn.execute(query.order_by(ingest_runs.c.finished_at)).scalars().all()
-    return [report for run_id in run_ids if (report := get_run(conn, run_id)) is not None]
 
 
 def freshness_samples(conn: Connection, now: datetime) -> list[Sample]:

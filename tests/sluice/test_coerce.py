@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 
 from sluice.coerce import coerce_column
@@ -12,7 +11,7 @@ from sluice.quality import FailureLog
 
 def _coerce(values, spec: ColumnSpec):
     log = FailureLog()
-    out = coerce_column(pa.array(values, pa.string()), spec, default_tz="UTC", rows=np.arange(len(values)), log=log)
+    out = coerce_column(pa.array(values, pa.string()), spec, default_tz="UTC", log=log)
     return out.to_pylist(), log.table().to_pylist()
 
 
