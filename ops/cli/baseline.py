@@ -1,15 +1,190 @@
-"""``ops baseline``: statistical baselines and the anomaly detector behind dynamic thresholds."""
+"""``ops baseline``: statistical baselines, their bands, and the anomaly detector behind dynamic thresholds.
+
+Baselines are fitted from the metrics store (``ops metrics``) and kept, one
+version per fit, under ``<SLUICE_HOME>/baselines``.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ops.cli._utilities import console, new_table, print_json, with_cli_exception_handling
+from ops.cli._utilities import (
+    OutputFormat,
+    OutputOption,
+    cell,
+    console,
+    exit_with_error,
+    exit_with_success,
+    load_settings,
+    new_table,
+    note,
+    print_json,
+    with_cli_exception_handling,
+)
+from ops.cli.metrics import SELECTOR_HELP, EndOption, _labels_text as _labels, _selector, _store, _time_range
 
-app = typer.Typer(help="Statistical baselines and anomaly scores.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ops.baselines.model import Baseline
+    from ops.baselines.registry import BaselineRegistry
+    from ops.baselines.service import BaselineView
+
+app = typer.Typer(help="Statistical baselines: fit, show, plot; and anomaly scores.", no_args_is_help=True)
+
+ZOption = Annotated[float, typer.Option("--z", min=0.5, help="Band half-width in robust standard deviations.")]
+
+
+def _registry() -> BaselineRegistry:
+    from ops.baselines.service import open_registry
+
+    return open_registry(load_settings().home)
+
+
+def _num(value: float) -> str:
+    return f"{value:,.4g}"
+
+
+def _views_table(views: list[BaselineView]) -> None:
+    table = new_table("Series", "Model", "Expected", "Band", "σ", "Ver", "Fitted", fold=("Series",))
+    for v in views:
+        model = v.model + (" (rate)" if v.counter else "")
+        if set(v.seasons) - set(v.model.split("+")):
+            model += f" [{', '.join(v.seasons)} seen]"
+        table.add_row(cell(f"{v.metric}{{{_labels(v.labels)}}}"), cell(model), _num(v.expected),
+                      f"{_num(v.lower)} … {_num(v.upper)}", _num(v.scale), cell(v.version),
+                      cell(v.fitted_at.strftime("%m-%d %H:%M")))
+    console.print(table)
+
+
+@app.command("fit")
+@with_cli_exception_handling
+def fit(
+    selector: Annotated[str, typer.Argument(help=SELECTOR_HELP)],
+    *,
+    since: Annotated[str, typer.Option("--since", help="History to learn from: 7d, 2w, 28d.")] = "28d",
+    end: EndOption = None,
+    method: Annotated[str, typer.Option(help="median (fast, robust) or stl (statsmodels STL/MSTL per series).")]
+    = "median",
+    z: ZOption = 4.0,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Learn a baseline for every matching series and save them as a new version.
+
+    Per series: seasonality (none, daily, weekly, both) chosen by backtest on
+    the last days of history, a robust decomposition, and a MAD-based scale.
+    Series that cannot be fitted (too short, constant) are listed with the reason.
+    """
+    from ops.baselines.fit import FitConfig
+    from ops.baselines.service import fit_from_store
+
+    if method not in ("median", "stl"):
+        raise typer.BadParameter("choose median or stl", param_hint="--method")
+    window = _time_range(since, None, end)
+    report = fit_from_store(_store(), _registry(), _selector(selector), window.start, window.end,
+                            FitConfig(method=method), z)  # type: ignore[arg-type]
+    if output is OutputFormat.JSON:
+        print_json(report)
+    else:
+        if report.fitted:
+            _views_table(report.fitted)
+            note(f"saved as version {report.version}: {len(report.fitted):,} series in {report.seconds:.2f} s")
+        for r in report.rejected:
+            note(f"not fitted: {r.metric}{{{_labels(r.labels)}}}: {r.reason} ({r.hint})", style="yellow")
+    if not report.fitted:
+        exit_with_error(f"no series could be fitted ({len(report.rejected)} rejected)",
+                        hint="the reasons are listed above; widen --since or use static rules for them")
+
+
+@app.command("show")
+@with_cli_exception_handling
+def show(
+    selector: Annotated[str | None, typer.Argument(help=SELECTOR_HELP + " (default: every baseline)")] = None,
+    *,
+    version: Annotated[int | None, typer.Option(help="Show the baselines as of this version.")] = None,
+    at: Annotated[str | None, typer.Option(help="Show the band at this instant, ISO 8601. (default: now)")] = None,
+    hours: Annotated[int, typer.Option(min=0, max=168, help="With one series: its band hour by hour for N hours.")]
+    = 0,
+    z: ZOption = 4.0,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Print the current baselines and their bands."""
+    from ops.baselines.service import view
+
+    when = _time_range(None, None, at).end
+    found = _registry().current(_selector(selector), as_of=version)
+    views = [view(b, when, z) for b in found]
+    if hours and len(found) == 1:
+        _hourly(found[0], when, hours, z, output)
+        return
+    if output is OutputFormat.JSON:
+        print_json(views)
+        return
+    if not views:
+        exit_with_success("no baselines match; fit some with `ops baseline fit SELECTOR`")
+    _views_table(views)
+
+
+def _hourly(baseline: Baseline, when: datetime, hours: int, z: float, output: OutputFormat) -> None:
+    import numpy as np
+
+    from ops.metrics.models import from_ns, to_ns
+
+    start = to_ns(when) // 3_600_000_000_000 * 3_600_000_000_000
+    stamps = start + np.arange(hours) * 3_600_000_000_000
+    lower, expected, upper = baseline.band(stamps / 1e9, z)
+    rows = [{"at": from_ns(int(t)), "lower": float(lo), "expected": float(e), "upper": float(hi)}
+            for t, lo, e, hi in zip(stamps, lower, expected, upper, strict=True)]
+    if output is OutputFormat.JSON:
+        print_json(rows)
+        return
+    table = new_table("At", "Lower", "Expected", "Upper", title=f"{baseline.metric}{{{_labels(baseline.labels)}}}")
+    for row in rows:
+        table.add_row(cell(row["at"]), _num(row["lower"]), _num(row["expected"]), _num(row["upper"]))
+    console.print(table)
+
+
+@app.command("plot")
+@with_cli_exception_handling
+def plot(
+    selector: Annotated[str, typer.Argument(help=SELECTOR_HELP)],
+    *,
+    out: Annotated[Path, typer.Option("--out", help="PNG file to write.")],
+    since: Annotated[str, typer.Option("--since", help="How much recent data to draw: 1d, 3d, 1w.")] = "3d",
+    end: EndOption = None,
+    z: ZOption = 4.0,
+) -> None:
+    """Draw each matching series with its band and the points outside it (up to 8 panels)."""
+    from ops.baselines.plot import plot_checks
+    from ops.baselines.service import check_from_store
+
+    window = _time_range(since, None, end)
+    checks = [c for c in check_from_store(_store(), _registry(), _selector(selector), window.start, window.end, z)
+              if len(c.values)]
+    if not checks:
+        exit_with_error(f"no series matching {selector} has both a baseline and points in the window",
+                        hint="fit one with `ops baseline fit`, or widen --since")
+    drawn = plot_checks(checks, out, z, title=selector)
+    note(f"wrote {out} ({drawn} of {len(checks)} series)")
+
+
+@app.command("versions")
+@with_cli_exception_handling
+def versions(output: OutputOption = OutputFormat.TABLE) -> None:
+    """List the saved baseline versions."""
+    found = _registry().versions()
+    if output is OutputFormat.JSON:
+        print_json(found)
+        return
+    if not found:
+        exit_with_success("no baselines yet; fit some with `ops baseline fit SELECTOR`")
+    table = new_table("Version", "Series", "Fitted", "File", fold=("File",))
+    for v in found:
+        table.add_row(cell(v.version), cell(v.series), cell(v.fitted_at), cell(v.path))
+    console.print(table)
 
 
 @app.command("score")
