@@ -2,7 +2,8 @@
 
     SluiceError                 (sluice.errors)
     └── OpsError
-        └── BaselineInputError  a series that cannot be scored or fitted
+        ├── BaselineInputError  a series that cannot be scored or fitted
+        └── RuleFileError       an alert rule file that does not load or validate
 """
 
 from __future__ import annotations
@@ -16,3 +17,7 @@ class OpsError(SluiceError):
 
 class BaselineInputError(OpsError):
     """A series that cannot be scored or fitted as given."""
+
+
+class RuleFileError(OpsError):
+    """An alert rule file that does not load or validate."""

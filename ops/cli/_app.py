@@ -2,11 +2,11 @@
 
 import typer
 
-from ops.cli import baseline, doctor, lake, metrics, quarantine, runs, version
+from ops.cli import alerts, baseline, doctor, lake, metrics, quarantine, runs, version
 
 app = typer.Typer(
     name="ops",
-    help="On-call tooling for Sluice: health checks, quarantine, lake and run records.",
+    help="On-call tooling for Sluice: health checks, quarantine, lake, runs, metrics, baselines and alerts.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -19,3 +19,4 @@ app.add_typer(lake.app, name="lake")
 app.add_typer(runs.app, name="runs")
 app.add_typer(baseline.app, name="baseline")
 app.add_typer(metrics.app, name="metrics")
+app.add_typer(alerts.app, name="alerts")

@@ -1,0 +1,156 @@
+"""``ops alerts``: evaluate alert rules, list firing alerts and the rules themselves.
+
+Rules come from ``--rules FILE`` or Sluice's default rule set; the state of
+firing alerts and the history of transitions live under
+``<SLUICE_HOME>/alerts``. Transitions are also logged to the console.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.text import Text
+
+from ops.cli._utilities import (
+    OutputFormat,
+    OutputOption,
+    cell,
+    console,
+    exit_with_success,
+    load_settings,
+    new_table,
+    note,
+    print_json,
+    with_cli_exception_handling,
+)
+from ops.cli.metrics import _labels_text, _store, _time_range
+
+if TYPE_CHECKING:
+    from ops.alerts.service import AlertResult
+
+app = typer.Typer(help="Alert rules: evaluate them, list firing alerts.", no_args_is_help=True)
+
+RulesOption = Annotated[Path | None, typer.Option("--rules", help="Rule file (YAML). (default: Sluice's rules)")]
+STATUS_STYLE = {"firing": "bold red", "ok": "green", "insufficient": "yellow"}
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.4g}"
+
+
+def _results_table(results: list[AlertResult]) -> None:
+    table = new_table("Rule", "Series", "Status", "Value", "Band", "Share", "Runbook", fold=("Series",))
+    for r in sorted(results, key=lambda r: (r.status != "firing", r.rule_id)):
+        band = f"{_num(r.lower)} … {_num(r.upper)}" if r.lower is not None or r.upper is not None else "-"
+        table.add_row(cell(r.rule_id), cell(f"{r.metric}{{{_labels_text(r.labels)}}}"),
+                      Text(r.status.upper() if r.status == "firing" else r.status, style=STATUS_STYLE[r.status]),
+                      _num(r.value), band, f"{r.share:.0%} of {r.points}", cell(r.runbook))
+    console.print(table)
+
+
+@app.command("check")
+@with_cli_exception_handling
+def check(
+    *,
+    rules: RulesOption = None,
+    at: Annotated[str | None, typer.Option(help="Evaluate as of this instant, ISO 8601. (default: now)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Evaluate only: keep the state, send nothing.")]
+    = False,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Evaluate every rule now: fire new alerts, resolve recovered ones, report each series' state."""
+    import logging
+
+    from rich.logging import RichHandler
+
+    from ops.alerts.events import ConsoleSink
+    from ops.alerts.rules import load_rules
+    from ops.alerts.service import run_check
+    from ops.baselines.service import open_registry
+
+    ruleset = load_rules(rules)
+    when = _time_range(None, None, at).end
+    home = load_settings().home
+    if output is OutputFormat.TABLE:
+        logging.getLogger("ops.alerts").addHandler(RichHandler(show_path=False, show_time=False))
+    evaluation = run_check(ruleset, _store(), open_registry(home), home, when, [ConsoleSink()], dry_run=dry_run)
+    if output is OutputFormat.JSON:
+        print_json(evaluation)
+        return
+    if evaluation.results:
+        _results_table(evaluation.results)
+    firing = sum(r.status == "firing" for r in evaluation.results)
+    note(f"{len(ruleset.rules)} rules, {len(evaluation.results)} series, {firing} firing, "
+         f"{len(evaluation.events)} transitions" + (" (dry run: nothing saved or sent)" if dry_run else ""))
+    if evaluation.unmatched_rules:
+        note(f"no data yet for: {', '.join(evaluation.unmatched_rules)} "
+             "(`ops metrics collect` records run metrics)", style="dim")
+    if any(r.status == "insufficient" for r in evaluation.results):
+        note("insufficient: too few points for a dynamic band; fit a baseline (`ops baseline fit`) or wait for "
+             "more runs", style="yellow")
+
+
+@app.command("list")
+@with_cli_exception_handling
+def list_alerts(
+    *,
+    history: Annotated[int, typer.Option(min=0, help="Also show the last N transitions (fired, resolved).")] = 0,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """List the alerts firing now (as of the last `ops alerts check`)."""
+    from ops.alerts.events import JsonLinesSink
+    from ops.alerts.service import alerts_dir
+    from ops.alerts.state import AlertState
+
+    folder = alerts_dir(load_settings().home)
+    firing = sorted(AlertState(folder / "state.json").load().values(), key=lambda a: (a.severity, a.since))
+    events = JsonLinesSink(folder / "events.jsonl").read()[-history:] if history else []
+    if output is OutputFormat.JSON:
+        print_json({"firing": firing, "history": events} if history else firing)
+        return
+    if firing:
+        table = new_table("Severity", "Rule", "Series", "Since", "Value", "Runbook", fold=("Series",))
+        for a in firing:
+            table.add_row(Text(a.severity, style="bold red"), cell(a.rule_id),
+                          cell(f"{a.metric}{{{_labels_text(a.labels)}}}"), cell(a.since), _num(a.value),
+                          cell(a.runbook))
+        console.print(table)
+    else:
+        note("no alerts firing", style="green")
+    if events:
+        table = new_table("At", "Status", "Rule", "Series", "Value", fold=("Series",), title="Transitions")
+        for e in events:
+            table.add_row(cell(e.at), Text(e.status.value, style="red" if e.status.value == "firing" else "green"),
+                          cell(e.rule_id), cell(f"{e.metric}{{{_labels_text(e.labels)}}}"), _num(e.value))
+        console.print(table)
+
+
+@app.command("rules")
+@with_cli_exception_handling
+def list_rules(*, rules: RulesOption = None, output: OutputOption = OutputFormat.TABLE) -> None:
+    """List the alert rules (validating the file)."""
+    from ops.alerts.rules import load_rules
+
+    ruleset = load_rules(rules)
+    if output is OutputFormat.JSON:
+        print_json([r.model_dump(mode="json") for r in ruleset.rules])
+        return
+    if not ruleset.rules:
+        exit_with_success("the rule file holds no rules")
+    table = new_table("Rule", "Selector", "Threshold", "Fires / resolves", "Severity", "Runbook", fold=("Selector",))
+    for r in ruleset.rules:
+        dyn = r.threshold.dynamic
+        threshold = f"{r.direction.value} band z={dyn.z:g}" if dyn else f"{r.direction.value} {r.threshold.static:g}"
+        windows = (f"{r.trigger.fraction:.0%}/{_dur(r.trigger.window.total_seconds())} → "
+                   f"≤{r.recovery.fraction:.0%}/{_dur(r.recovery.window.total_seconds())}")
+        table.add_row(cell(r.id), cell(r.selector), threshold, windows, cell(r.severity.value), cell(r.runbook))
+    console.print(table)
+
+
+def _dur(seconds: float) -> str:
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
