@@ -64,6 +64,10 @@ def main() -> int:
     for dataset in ("orders", "customers"):
         console.print(f"[bold]Ingesting {dataset}[/] on a local Dask cluster…")
         reports.append(ingest_files(dataset, str(settings.home / "samples" / dataset)))
+    from flows.alerts_evaluate import alerts_evaluate
+
+    with console.status("Evaluating alert rules on the runs' metrics…"):
+        alerts = alerts_evaluate()
     with console.status("Registering deployments…"):
         deployed = _deploy(server.api_url, settings.home.resolve(), settings.env)
     console.print(_summary(reports, server.ui_url))
@@ -74,13 +78,19 @@ def main() -> int:
         console.print(f"{r.dataset}: {r.rows_read:,} read = {r.rows_written:,} written + "
                       f"{r.rows_quarantined:,} quarantined + {r.rows_duplicate:,} duplicate "
                       + ("[green]matches the generator's ground truth" if ok else "[red]DIFFERS from the ground truth"))
+    console.print(f"alerts: {alerts.samples_collected:,} run metrics collected, {alerts.series:,} series checked, "
+                  f"{alerts.firing} firing: {', '.join(alerts.firing_rules) or 'none'}")
+    if "freshness-sla-breach" in alerts.firing_rules:
+        console.print("  [dim]freshness-sla-breach is right to fire: the sample data ends in October 2024, so the "
+                      "newest row is two years old. `ops alerts list` shows what fires.[/]")
     started = f"started (pid {server.pid}, log {server.log})" if server.started else "already running"
     console.print(Panel.fit(
         f"Prefect UI: [link={server.ui_url}]{server.ui_url}[/link]  (server {started})\n"
-        f"Deployments: {'registered: ingest-files/orders-dev, customers-dev, lake-maintenance' if deployed else 'not registered (see `prefect deploy --all`)'}\n"
+        f"Deployments: {'registered: ingest-files/orders-dev, customers-dev, lake-maintenance, alerts-evaluate' if deployed else 'not registered (see `prefect deploy --all`)'}\n"
         f"Lake: {settings.lake_root()}    Quarantine: {settings.quarantine_root()}\n\n"
         f"For ops and prefect commands: [bold]export PREFECT_API_URL={server.api_url}[/]\n"
         "Next: [bold]ops runs list[/]   [bold]ops quarantine list --summary[/]   [bold]ops lake history orders[/]\n"
+        "      [bold]ops metrics list[/]   [bold]ops alerts check[/]\n"
         f"Stop the server: kill $(cat {settings.home / 'prefect-server.pid'})",
         title="Where to look"))
     return 0

@@ -10,6 +10,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from flows.observe import observed
 from flows.runners import dask_task_runner
 from sluice import staging
 from sluice.contracts import find_contract
@@ -57,6 +58,7 @@ def _finish(report: RunReport, outcomes: list[FileOutcome], result: CommitResult
 
 
 @flow(name="ingest-files", task_runner=dask_task_runner(), log_prints=False)
+@observed("ingest-files", "dataset")
 def ingest_files(
     dataset: str,
     source: str,

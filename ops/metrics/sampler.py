@@ -154,6 +154,12 @@ def dask_worker_processes(client: _DaskClient) -> dict[str, int]:
     return client.run(os.getpid)
 
 
+def is_worker_process(cmdline: list[str]) -> bool:
+    """Whether a command line is a Dask worker or nanny, or a multiprocessing child running one."""
+    text = " ".join(cmdline)
+    return "spawn_main" in text or "distributed" in text or "dask" in text
+
+
 @dataclass
 class Sampler:
     """Reads a :class:`Probe` every ``interval`` seconds in a thread and writes batches to ``store``.
@@ -170,6 +176,7 @@ class Sampler:
     labels: Mapping[str, str] = field(default_factory=dict)
     processes: Mapping[str, int] = field(default_factory=dict)
     flush_interval: float = 10.0
+    watch_children: bool = False
     written: int = field(default=0, init=False)
     failed_writes: int = field(default=0, init=False)
 
@@ -177,6 +184,7 @@ class Sampler:
         if self.interval <= 0:
             raise MetricsError(f"sampling interval must be positive, not {self.interval}")
         self.probe = Probe(self.labels, self.processes)
+        self.adopted: set[str] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -206,11 +214,30 @@ class Sampler:
         batch: list[Sample] = []
         last_flush = time.monotonic()
         while not self._stop.wait(self.interval):
+            if self.watch_children:
+                self._adopt_children()
             batch += self.probe.read()
             if time.monotonic() - last_flush >= self.flush_interval:
                 self._flush(batch)
                 batch, last_flush = [], time.monotonic()
         self._flush(batch)
+
+    def _adopt_children(self) -> None:
+        """Watch new worker processes among this process's descendants (a LocalCluster's nannies and workers)."""
+        try:
+            children = psutil.Process().children(recursive=True)
+        except psutil.Error:
+            return
+        for child in children:
+            name = f"pid-{child.pid}"
+            if name in self.adopted:
+                continue
+            self.adopted.add(name)
+            try:
+                if is_worker_process(child.cmdline()):
+                    self.probe.watch(name, child.pid)
+            except psutil.Error:
+                continue
 
     def _flush(self, batch: list[Sample]) -> None:
         if not batch:

@@ -62,6 +62,8 @@ class MetricsSettings(BaseSettings):
     prometheus_url: str = "http://127.0.0.1:9090"
     prometheus_timeout: float = 10.0
     metrics_compact_files: int = 64
+    metrics_sampler: bool = True
+    metrics_sample_seconds: float = 2.0
 
     @classmethod
     def load(cls) -> MetricsSettings:

@@ -1,0 +1,62 @@
+"""Metrics beside every flow run: a psutil sampler of the host and the Dask workers while the flow runs.
+
+The samples go to the metrics store (``sluice_host_*`` and ``sluice_process_*``
+labelled ``flow``, ``dataset`` and ``environment``) every
+``SLUICE_METRICS_SAMPLE_SECONDS`` (2 s). With the Prometheus backend the
+sampler stays off: Prometheus scrapes the exporter instead
+(``ops metrics`` documents it). ``SLUICE_METRICS_SAMPLER=false`` turns it off.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
+
+from ops.metrics.sampler import Sampler
+from ops.metrics.store import Backend, MetricsSettings, open_store
+from sluice.errors import SluiceError
+from sluice.settings import get_settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+logger = logging.getLogger(__name__)
+
+
+@contextmanager
+def sampling(labels: dict[str, str]) -> Iterator[Sampler | None]:
+    """Sample the host and this process's Dask workers into the metrics store while the block runs."""
+    try:
+        settings = MetricsSettings.load()
+        store = open_store(settings, home=get_settings().home)
+    except SluiceError as exc:
+        logger.warning("no metrics sampling for this run: %s", exc)
+        yield None
+        return
+    if not settings.metrics_sampler or settings.metrics_backend is Backend.PROMETHEUS:
+        yield None
+        return
+    with Sampler(store, interval=settings.metrics_sample_seconds, labels=labels, watch_children=True) as sampler:
+        yield sampler
+
+
+def observed(flow_name: str, *label_parameters: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Run a flow function inside :func:`sampling`, labelled with the flow and the named parameters."""
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            bound = signature.bind_partial(*args, **kwargs).arguments
+            labels = {"flow": flow_name, "environment": get_settings().env}
+            labels |= {name: str(bound[name]) for name in label_parameters if bound.get(name) is not None}
+            with sampling(labels):
+                return fn(*args, **kwargs)
+
+        return run
+
+    return decorate

@@ -1,0 +1,1 @@
+"""Alert rules, their evaluation with hysteresis, and alert events (see ``ops alerts``)."""

@@ -1,0 +1,65 @@
+"""Tasks of the ``alerts-evaluate`` flow: collect run metrics, evaluate the rules, publish the result."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from ops.alerts.events import AlertEvent
+from ops.alerts.rules import load_rules
+from ops.alerts.service import Evaluation, run_check
+from ops.baselines.service import open_registry
+from ops.metrics.collect import collect_pipeline_metrics
+from ops.metrics.store import Backend, MetricsSettings, open_store
+from sluice.metastore import engine_for
+
+
+class PrefectLogSink:
+    """Alert transitions as warnings in the flow run's log (and so in the Prefect UI)."""
+
+    def emit(self, event: AlertEvent) -> None:
+        labels = ",".join(f"{k}={v}" for k, v in sorted(event.labels.items()))
+        get_run_logger().warning("alert %s: %s [%s] %s{%s} value=%s, runbook %s", event.status.value.upper(),
+                                 event.rule_id, event.severity, event.metric, labels, event.value, event.runbook)
+
+
+@task(name="collect-run-metrics", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def collect_run_metrics(home: Path, metadata_url: str, now: datetime, lookback: timedelta) -> int:
+    """Derive pipeline metrics from recent run records into the embedded store (Prometheus scrapes instead)."""
+    settings = MetricsSettings.load()
+    if settings.metrics_backend is Backend.PROMETHEUS:
+        return 0
+    with engine_for(metadata_url).connect() as conn:
+        return collect_pipeline_metrics(conn, open_store(settings, home=home), since=now - lookback, now=now)
+
+
+@task(name="evaluate-alert-rules", cache_policy=NO_CACHE)
+def evaluate_alert_rules(home: Path, rules_path: str | None, now: datetime) -> Evaluation:
+    rules = load_rules(Path(rules_path) if rules_path else None)
+    return run_check(rules, open_store(home=home), open_registry(home), home, now, [PrefectLogSink()])
+
+
+def alerts_markdown(evaluation: Evaluation) -> str:
+    firing = [r for r in evaluation.results if r.status == "firing"]
+    lines = [f"# Alerts at {evaluation.at:%Y-%m-%d %H:%M:%S} UTC", "",
+             f"{len(evaluation.results)} series evaluated, **{len(firing)} firing**, "
+             f"{len(evaluation.events)} transitions.", ""]
+    if firing:
+        lines += ["| Severity | Rule | Series | Value | Since | Runbook |", "|---|---|---|---|---|---|"]
+        for r in sorted(firing, key=lambda r: r.severity):
+            labels = ", ".join(f"{k}={v}" for k, v in sorted(r.labels.items()))
+            lines.append(f"| {r.severity} | {r.rule_id} | {r.metric} {{{labels}}} | {r.value} | {r.since} | "
+                         f"`runbooks/{r.runbook}.md` |")
+    if evaluation.unmatched_rules:
+        lines += ["", f"No data yet for: {', '.join(evaluation.unmatched_rules)}."]
+    return "\n".join(lines)
+
+
+@task(name="publish-alerts", cache_policy=NO_CACHE)
+def publish_alerts(evaluation: Evaluation) -> None:
+    create_markdown_artifact(alerts_markdown(evaluation), key="sluice-alerts",
+                             description="Alert rules evaluated by alerts-evaluate")
