@@ -5,8 +5,9 @@ points (profile look-ups through per-series offsets, windowed counts with
 cumulative sums), so the cost grows with points, not with a Python loop per
 series or per point.
 
-**Level shifts.** A series whose last ``shift_points`` points all lie beyond
-the band on the same side has shifted: from the point that confirms it, the
+**Level shifts.** A series whose last ``shift_points`` points lie mostly
+(two thirds) beyond the band on one side, with their median beyond it too,
+has shifted: from the point that confirms it, the
 baseline's level moves by the median deviation of those points (the series
 is *re-baselined*) and later points are judged against the new level. The
 points before confirmation still count as anomalous, so a shift alerts once
@@ -21,8 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from ops.baselines.model import Baseline, slot_position
+from ops.baselines.robust import nanmedian_rows
 from ops.metrics.models import Series, from_ns
 
 
@@ -119,20 +122,30 @@ def _when(seconds: float) -> datetime:
 
 
 def _confirm_shifts(flat: _Flat, expected: np.ndarray, width: np.ndarray, window: int) -> dict[int, tuple[int, float]]:
-    """Per shifted row: the index of the point that confirms the shift and the level change."""
+    """Per shifted row: the index of the point that confirms the shift and the level change.
+
+    A shift is confirmed at the first point whose trailing ``window`` points
+    (of the same series) are at least two thirds beyond the band on one side,
+    with their median deviation beyond it too.
+    """
     deviation = flat.values - expected
     shifts: dict[int, tuple[int, float]] = {}
     index = np.arange(len(deviation))
     far = np.isfinite(deviation) & (np.abs(deviation) > width)
+    back = index - window + 1
+    same_row = (back >= 0) & (flat.row[np.maximum(back, 0)] == flat.row)
     for side in (1.0, -1.0):
         beyond = far & (np.sign(deviation) == side)
         total = np.concatenate(([0], np.cumsum(beyond)))
-        back = index - window + 1
-        same_row = (back >= 0) & (flat.row[np.maximum(back, 0)] == flat.row)
         run = np.where(same_row, total[index + 1] - total[np.maximum(back, 0)], 0)
-        confirm = np.flatnonzero(run == window)
-        rows, first = np.unique(flat.row[confirm], return_index=True)
-        for r, at in zip(rows.tolist(), confirm[first].tolist(), strict=True):
+        candidates = np.flatnonzero(3 * run >= 2 * window)
+        if not len(candidates):
+            continue
+        windows = sliding_window_view(deviation, window)[candidates - window + 1]
+        middle = nanmedian_rows(windows)
+        confirmed = candidates[side * middle > width[candidates]]
+        rows, first = np.unique(flat.row[confirmed], return_index=True)
+        for r, at in zip(rows.tolist(), confirmed[first].tolist(), strict=True):
             if r not in shifts or at < shifts[r][0]:
-                shifts[r] = (at, float(np.median(deviation[at - window + 1: at + 1])))
+                shifts[r] = (at, float(middle[np.searchsorted(candidates, at)]))
     return shifts

@@ -32,6 +32,7 @@ statistic skips them.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -61,6 +62,7 @@ class FitConfig:
     relative_floor: float = 1e-3
     absolute_floor: float = 1e-9
     method: Method = "median"
+    batch_series: int = 256
     counter: CounterConfig = field(default_factory=CounterConfig)
 
 
@@ -136,7 +138,8 @@ def fit_many(fleet: Sequence[Series], config: FitConfig = FitConfig(), now: date
         prepared.setdefault(slot, []).append(ready)
     baselines: list[Baseline] = []
     for slot, group in prepared.items():
-        baselines.extend(_fit_group(group, slot, config, now))
+        for first in range(0, len(group), config.batch_series):  # bounded memory, whatever the fleet's size
+            baselines.extend(_fit_group(group[first:first + config.batch_series], slot, config, now))
     return FitResult(baselines, rejected)
 
 
@@ -199,16 +202,18 @@ def candidate_mask(grid: SlotGrid) -> np.ndarray:
 
 
 def backtest(grid: SlotGrid, eligible: np.ndarray, level_slots: int, config: FitConfig) -> np.ndarray:
-    """(rows, candidates): forecast error of each candidate over held-out days, fitted on the days before.
+    """(rows, candidates): forecast error of each candidate over held-out days, its season fitted on the days before.
 
     The last ``holdout`` days (half the history, at most ``max_holdout_days``)
-    are forecast from the days before, with the level frozen at the end of
-    training, as an alert evaluates between two refits. The error is the mean
-    over held-out days of each day's median absolute error: a day's median
-    ignores a short anomaly, and the mean over days sees a weekend that a
-    weekday level gets wrong. Ineligible candidates, those without a full
-    cycle of training, and every candidate when the history is shorter than
-    two days get ``inf`` (the plain level is then chosen).
+    are forecast day by day: the seasonal profile comes from the training days
+    only, and each day's level from the ``level_slots`` slots just before it,
+    as a daily refit would have it (so a level shift inside the held-out days
+    costs every candidate the same one day, and a weekend that a weekday level
+    gets wrong costs the candidates without a weekly season). The error is the
+    mean over held-out days of each day's median absolute error: a day's median
+    ignores a short anomaly. Ineligible candidates, those without a full cycle
+    of training, and every candidate when the history is shorter than two days
+    get ``inf`` (the plain level is then chosen).
     """
     day = max(1, round(DAY / grid.slot))
     days = min(config.max_holdout_days, grid.width // day // 2)
@@ -217,8 +222,7 @@ def backtest(grid: SlotGrid, eligible: np.ndarray, level_slots: int, config: Fit
         return errors
     hold = days * day
     train = grid.head(grid.width - hold)
-    actual = grid.matrix[:, -hold:]
-    columns = grid.first + np.arange(grid.width - hold, grid.width)
+    phases = grid.first + np.arange(grid.width)
     for index, candidate in enumerate(CANDIDATES):
         periods = tuple(_slots(p, grid.slot) for p in candidate)
         rows = np.flatnonzero(eligible[:, index])
@@ -226,8 +230,15 @@ def backtest(grid: SlotGrid, eligible: np.ndarray, level_slots: int, config: Fit
             continue
         sub = SlotGrid(grid.slot, train.first, train.matrix[rows], train.counts[rows])
         comps = decompose(sub, periods, level_slots, config.method)
-        miss = np.abs(actual[rows] - comps.forecast(sub, columns)).reshape(len(rows), days, day)
-        error = np.nanmean(nanmedian(miss, axis=2), axis=1) if np.isfinite(miss).any() else np.full(len(rows), np.nan)
+        deseasoned = grid.matrix[rows] - comps.profile[:, phases % comps.span]
+        starts = grid.width - hold + day * np.arange(days)
+        before = deseasoned[:, (starts[:, None] - level_slots + np.arange(level_slots)).ravel()]
+        levels = nanmedian(before.reshape(len(rows), days, level_slots), axis=2)
+        held = deseasoned[:, -hold:].reshape(len(rows), days, day)
+        miss = np.abs(held - levels[:, :, None])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a row with no held-out point gives NaN
+            error = np.nanmean(nanmedian(miss, axis=2), axis=1)
         errors[rows, index] = np.where(np.isfinite(error), error, np.inf)
     return errors
 
