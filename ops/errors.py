@@ -3,7 +3,10 @@
     SluiceError                 (sluice.errors)
     └── OpsError
         ├── BaselineInputError  a series that cannot be scored or fitted
-        └── RuleFileError       an alert rule file that does not load or validate
+        ├── RuleFileError       an alert rule file that does not load or validate
+        ├── IncidentError       an incident that does not exist or cannot change as asked
+        │   └── TransitionError a status change the lifecycle does not allow
+        └── RunbookError        a runbook that does not exist or does not parse
 """
 
 from __future__ import annotations
@@ -21,3 +24,15 @@ class BaselineInputError(OpsError):
 
 class RuleFileError(OpsError):
     """An alert rule file that does not load or validate."""
+
+
+class IncidentError(OpsError):
+    """An incident that does not exist, or cannot change as asked."""
+
+
+class TransitionError(IncidentError):
+    """A status change that the incident lifecycle does not allow."""
+
+
+class RunbookError(OpsError):
+    """A runbook that does not exist or does not parse."""

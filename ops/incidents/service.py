@@ -1,0 +1,168 @@
+"""Opening, grouping and moving incidents. Plain functions over a session the caller owns.
+
+**Lifecycle.** ``triggered -> acknowledged -> mitigated -> resolved``; a step
+may be skipped forward (a triggered incident can be resolved at once), a
+mitigated incident that fails again goes back to triggered, and a resolved
+incident is closed for good: a new failure opens a new incident. Every
+transition is validated, stamped and written to the timeline.
+
+**Grouping.** Triggers carry a dedup key. While an incident with that key is
+open (not resolved), a new trigger appends to its timeline and bumps its
+occurrence count instead of opening another one, so a storm of failures with
+one cause is one incident.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, selectinload
+
+from ops.errors import IncidentError, TransitionError
+from ops.incidents.models import Incident, Severity, Source, Status, TimelineEvent, utcnow
+
+ALLOWED: dict[Status, frozenset[Status]] = {
+    Status.TRIGGERED: frozenset({Status.ACKNOWLEDGED, Status.MITIGATED, Status.RESOLVED}),
+    Status.ACKNOWLEDGED: frozenset({Status.MITIGATED, Status.RESOLVED}),
+    Status.MITIGATED: frozenset({Status.RESOLVED, Status.TRIGGERED}),
+    Status.RESOLVED: frozenset(),
+}
+STAMP = {Status.ACKNOWLEDGED: "acknowledged_at", Status.MITIGATED: "mitigated_at", Status.RESOLVED: "resolved_at"}
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """Something that should open an incident, or add to the open one with the same dedup key."""
+
+    title: str
+    severity: Severity
+    source: Source
+    dedup_key: str
+    environment: str
+    text: str
+    at: datetime = field(default_factory=utcnow)
+    who: str | None = None
+    signature: str = ""
+    is_drill: bool = False
+    flow_name: str | None = None
+    deployment: str | None = None
+    dataset: str | None = None
+    flow_run_id: str | None = None
+    flow_run_url: str | None = None
+    runbook_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Opened:
+    incident: Incident
+    created: bool
+
+
+def ensure_incident(session: Session, ref: str | int) -> Incident:
+    """The incident ``ref`` (``42`` or ``INC-42``), with its timeline, actions and postmortem loaded."""
+    text = str(ref).strip().upper().removeprefix("INC-")
+    if not text.isdigit():
+        raise IncidentError(f"{ref!r} is not an incident id", hint="incident ids look like INC-42 or 42")
+    query = (sa.select(Incident).where(Incident.id == int(text))
+             .options(selectinload(Incident.timeline), selectinload(Incident.actions),
+                      selectinload(Incident.postmortem)))
+    found = session.scalars(query).one_or_none()
+    if found is None:
+        raise IncidentError(f"no incident INC-{text}", hint="`ops incident list` shows the incidents")
+    return found
+
+
+def open_incident_for(session: Session, dedup_key: str) -> Incident | None:
+    """The open (not resolved) incident with this dedup key, if any."""
+    query = (sa.select(Incident).where(Incident.dedup_key == dedup_key, Incident.status != Status.RESOLVED)
+             .order_by(Incident.opened_at.desc()).limit(1))
+    return session.scalars(query).first()
+
+
+def record(session: Session, incident: Incident, kind: str, source: str, text: str, *,
+           at: datetime | None = None, who: str | None = None) -> TimelineEvent:
+    event = TimelineEvent(incident=incident, at=at or utcnow(), kind=kind, source=source, text=text, who=who)
+    session.add(event)
+    return event
+
+
+def trigger(session: Session, t: Trigger) -> Opened:
+    """Open an incident for ``t``, or append to the open one with its dedup key."""
+    current = open_incident_for(session, t.dedup_key)
+    if current is not None:
+        current.occurrences += 1
+        current.last_seen_at = max(current.last_seen_at, t.at)
+        if current.severity > t.severity:  # SEV1 < SEV2 as strings: a worse trigger raises the severity
+            record(session, current, "severity", t.source.value, f"severity {current.severity} -> {t.severity}",
+                   at=t.at)
+            current.severity = t.severity
+        if current.status is Status.MITIGATED:
+            transition(session, current, Status.TRIGGERED, who=t.who, at=t.at, text="failed again after mitigation")
+        record(session, current, "repeat", t.source.value, t.text, at=t.at, who=t.who)
+        return Opened(current, created=False)
+    incident = Incident(
+        title=t.title, severity=t.severity, environment=t.environment, source=t.source, status=Status.TRIGGERED,
+        dedup_key=t.dedup_key, signature=t.signature, is_drill=t.is_drill, flow_name=t.flow_name,
+        deployment=t.deployment, dataset=t.dataset, flow_run_id=t.flow_run_id, flow_run_url=t.flow_run_url,
+        runbook_id=t.runbook_id, occurrences=1, opened_at=t.at, last_seen_at=t.at)
+    session.add(incident)
+    record(session, incident, "opened", t.source.value, t.text, at=t.at, who=t.who)
+    session.flush()
+    return Opened(incident, created=True)
+
+
+def transition(session: Session, incident: Incident, target: Status, *, who: str | None = None,
+               at: datetime | None = None, text: str = "") -> Incident:
+    """Move ``incident`` to ``target``, or raise ``TransitionError`` saying what is allowed."""
+    if target is incident.status:
+        raise TransitionError(f"{incident.ref} is already {target.value}")
+    if target not in ALLOWED[incident.status]:
+        allowed = ", ".join(sorted(s.value for s in ALLOWED[incident.status])) or "nothing (it is closed)"
+        raise TransitionError(f"{incident.ref} is {incident.status.value}; it cannot become {target.value}",
+                              hint=f"from {incident.status.value} it can become: {allowed}")
+    at = at or utcnow()
+    previous = incident.status
+    incident.status = target
+    if target in STAMP and getattr(incident, STAMP[target]) is None:
+        setattr(incident, STAMP[target], at)
+    if target is Status.RESOLVED and incident.mitigated_at is None:
+        incident.mitigated_at = at
+    record(session, incident, target.value, "ops", text or f"{previous.value} -> {target.value}", at=at, who=who)
+    return incident
+
+
+def assign(session: Session, incident: Incident, assignee: str, *, who: str | None = None) -> Incident:
+    record(session, incident, "assign", "ops", f"assigned to {assignee}", who=who)
+    incident.assignee = assignee
+    return incident
+
+
+def note(session: Session, incident: Incident, text: str, *, who: str | None = None) -> TimelineEvent:
+    if not text.strip():
+        raise IncidentError("a note needs some text")
+    return record(session, incident, "note", "ops", text, who=who)
+
+
+@dataclass(frozen=True)
+class IncidentFilter:
+    statuses: Sequence[Status] = ()
+    severities: Sequence[Severity] = ()
+    since: datetime | None = None
+    include_drills: bool = True
+    limit: int = 200
+
+
+def list_incidents(session: Session, f: IncidentFilter = IncidentFilter()) -> list[Incident]:
+    query = sa.select(Incident).order_by(Incident.opened_at.desc()).limit(f.limit)
+    if f.statuses:
+        query = query.where(Incident.status.in_(list(f.statuses)))
+    if f.severities:
+        query = query.where(Incident.severity.in_(list(f.severities)))
+    if f.since is not None:
+        query = query.where(Incident.opened_at >= f.since)
+    if not f.include_drills:
+        query = query.where(Incident.is_drill.is_(False))
+    return list(session.scalars(query))
