@@ -1,0 +1,1 @@
+"""Runbooks: Markdown files with YAML front matter under ``runbooks/``; loading, matching and linting."""
