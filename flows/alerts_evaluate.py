@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 from prefect import flow
 
+from flows.hooks import INCIDENT_HOOKS
 from sluice.settings import get_settings
 from tasks.alerts import collect_run_metrics, evaluate_alert_rules, publish_alerts
 
@@ -25,7 +26,7 @@ class AlertsSummary:
     firing_rules: list[str]
 
 
-@flow(name="alerts-evaluate", log_prints=False)
+@flow(name="alerts-evaluate", log_prints=False, **INCIDENT_HOOKS)
 def alerts_evaluate(rules: str | None = None, collect_hours: float = 48.0) -> AlertsSummary:
     """Evaluate ``rules`` (a YAML file; Sluice's default rules when omitted) against the metrics store."""
     settings = get_settings()

@@ -10,6 +10,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from flows.hooks import INCIDENT_HOOKS
 from flows.observe import observed
 from flows.runners import dask_task_runner
 from sluice import staging
@@ -57,7 +58,7 @@ def _finish(report: RunReport, outcomes: list[FileOutcome], result: CommitResult
             report.warnings[key] = report.warnings.get(key, 0) + count
 
 
-@flow(name="ingest-files", task_runner=dask_task_runner(), log_prints=False)
+@flow(name="ingest-files", task_runner=dask_task_runner(), log_prints=False, **INCIDENT_HOOKS)
 @observed("ingest-files", "dataset")
 def ingest_files(
     dataset: str,

@@ -8,6 +8,7 @@ import time
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.hooks import INCIDENT_HOOKS
 from sluice.contracts import available_contracts
 from sluice.lake import open_table, table_uri, vacuum
 from sluice.settings import get_settings
@@ -34,7 +35,7 @@ def clear_stale_staging(max_age_hours: int) -> int:
     return len(stale)
 
 
-@flow(name="lake-maintenance")
+@flow(name="lake-maintenance", **INCIDENT_HOOKS)
 def lake_maintenance(retention_hours: int = 168, staging_max_age_hours: int = 24) -> dict[str, int]:
     """Vacuum every dataset table and the quarantine; clear stale staging."""
     settings = get_settings()

@@ -13,9 +13,12 @@ from ops.alerts.events import AlertEvent
 from ops.alerts.rules import load_rules
 from ops.alerts.service import Evaluation, run_check
 from ops.baselines.service import open_registry
+from ops.incidents.db import open_engine, store_url
+from ops.incidents.sink import IncidentSink
 from ops.metrics.collect import collect_pipeline_metrics
 from ops.metrics.store import Backend, MetricsSettings, open_store
 from sluice.metastore import engine_for
+from sluice.settings import get_settings
 
 
 class PrefectLogSink:
@@ -40,7 +43,8 @@ def collect_run_metrics(home: Path, metadata_url: str, now: datetime, lookback: 
 @task(name="evaluate-alert-rules", cache_policy=NO_CACHE)
 def evaluate_alert_rules(home: Path, rules_path: str | None, now: datetime) -> Evaluation:
     rules = load_rules(Path(rules_path) if rules_path else None)
-    return run_check(rules, open_store(home=home), open_registry(home), home, now, [PrefectLogSink()])
+    incidents = IncidentSink(open_engine(store_url(home)), get_settings().env)
+    return run_check(rules, open_store(home=home), open_registry(home), home, now, [PrefectLogSink(), incidents])
 
 
 def alerts_markdown(evaluation: Evaluation) -> str:

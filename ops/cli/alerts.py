@@ -60,7 +60,11 @@ def check(
     = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """Evaluate every rule now: fire new alerts, resolve recovered ones, report each series' state."""
+    """Evaluate every rule now: fire new alerts, resolve recovered ones, report each series' state.
+
+    A firing alert opens (or adds to) an incident with the rule's runbook; a
+    resolved one mitigates it (`ops incident list`).
+    """
     import logging
 
     from rich.logging import RichHandler
@@ -75,7 +79,11 @@ def check(
     home = load_settings().home
     if output is OutputFormat.TABLE:
         logging.getLogger("ops.alerts").addHandler(RichHandler(show_path=False, show_time=False))
-    evaluation = run_check(ruleset, _store(), open_registry(home), home, when, [ConsoleSink()], dry_run=dry_run)
+    from ops.cli.incident import engine
+    from ops.incidents.sink import IncidentSink
+
+    sinks = [ConsoleSink(), IncidentSink(engine(), load_settings().env)]
+    evaluation = run_check(ruleset, _store(), open_registry(home), home, when, sinks, dry_run=dry_run)
     if output is OutputFormat.JSON:
         print_json(evaluation)
         return

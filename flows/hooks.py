@@ -1,0 +1,116 @@
+"""State hooks of every Sluice flow: a failed or crashed run opens an incident, or adds to the open one.
+
+The failure signature (flow, failed task, exception type, normalised
+message) is the dedup key, so a storm of runs failing for one cause is one
+incident. The best-matching runbook is linked, and the flow run gets a
+markdown artifact naming the incident and its runbook. A hook never raises:
+if the incident store is unreachable the failure is logged and the run's own
+state stands.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from ops.incidents.db import open_engine, store_url, transaction
+from ops.incidents.models import Severity, Source
+from ops.incidents.respond import raise_incident
+from ops.incidents.service import Opened, Trigger
+from ops.incidents.signature import FailureSignature
+from ops.runbooks.catalog import load_runbooks
+from ops.runbooks.match import MatchContext, rank
+from sluice.settings import get_settings
+
+logger = logging.getLogger(__name__)
+DRILL_TAG = "chaos-drill"
+TASK_SUFFIX = re.compile(r"-[0-9a-f]{3}$")
+
+
+def _exception(state: Any) -> BaseException | None:
+    try:
+        found = state.result(raise_on_failure=False)
+    except Exception as exc:  # a crashed run's result may be unreadable: the error itself will do
+        return exc
+    return found if isinstance(found, BaseException) else None
+
+
+def failed_task(flow_run_id: Any) -> str | None:
+    """The name of the first failed or crashed task run of the flow run (without its run suffix)."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter, TaskRunFilterState
+    from prefect.client.schemas.filters import TaskRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+            task_run_filter=TaskRunFilter(state=TaskRunFilterState(
+                type=TaskRunFilterStateType(any_=[StateType.FAILED, StateType.CRASHED]))))
+    runs = sorted(runs, key=lambda r: r.expected_start_time or r.created)
+    return TASK_SUFFIX.sub("", runs[0].name) if runs else None
+
+
+def flow_run_url(flow_run_id: Any) -> str | None:
+    from prefect.settings import PREFECT_UI_URL
+
+    base = PREFECT_UI_URL.value()
+    return f"{base.rstrip('/')}/runs/flow-run/{flow_run_id}" if base else None
+
+
+def failure_trigger(flow: Any, flow_run: Any, state: Any) -> Trigger:
+    exc = _exception(state)
+    try:
+        task = failed_task(flow_run.id)
+    except Exception:  # the API may be the thing that is down
+        task = None
+    signature = FailureSignature.of(flow.name, task, exc, state.message or "")
+    drill = DRILL_TAG in (flow_run.tags or [])
+    books = load_runbooks()
+    ranked = rank(MatchContext.of(signature=signature.text, flow_name=flow.name), books)
+    severity = Severity(next(b.severity for b in books if b.id == ranked[0].runbook_id)) if ranked else Severity.SEV3
+    params = flow_run.parameters or {}
+    headline = str(exc).strip().splitlines()[0][:160] if exc else (state.message or state.name)
+    return Trigger(
+        title=f"{flow.name} {state.name.lower()}: {signature.exception_type}: {headline}", severity=severity,
+        source=Source.CHAOS_DRILL if drill else Source.FLOW_FAILURE, dedup_key=signature.dedup_key,
+        environment=get_settings().env, text=f"flow run {flow_run.name} ({flow_run.id}) {state.name.lower()}"
+        + (f" in task {task}" if task else "") + f": {headline}", signature=signature.text, is_drill=drill,
+        flow_name=flow.name, dataset=params.get("dataset"), flow_run_id=str(flow_run.id),
+        flow_run_url=flow_run_url(flow_run.id), runbook_id=ranked[0].runbook_id if ranked else None)
+
+
+def _artifact(opened: Opened, flow_run_id: Any) -> None:
+    from prefect import get_client
+    from prefect.client.schemas.actions import ArtifactCreate
+
+    i = opened.incident
+    lines = [f"## Incident {i.ref} ({i.severity.value}, {i.status.value})", "",
+             f"{'Opened' if opened.created else 'Added to the open incident'}: {i.title}", "",
+             f"- Runbook: `runbooks/{i.runbook_id}.md` (`ops runbook show {i.runbook_id}`)" if i.runbook_id
+             else "- No runbook matched: `ops runbook match " + i.ref + "`",
+             f"- Details: `ops incident show {i.ref}`"]
+    with get_client(sync_client=True) as client:
+        client.create_artifact(ArtifactCreate(key=f"incident-inc-{i.id}", type="markdown", data="\n".join(lines),
+                                              description=f"Incident {i.ref}", flow_run_id=flow_run_id))
+
+
+def open_incident(flow: Any, flow_run: Any, state: Any) -> None:
+    """``on_failure`` / ``on_crashed`` hook: open or extend the incident for this failure."""
+    try:
+        trigger = failure_trigger(flow, flow_run, state)
+        with transaction(open_engine(store_url(get_settings().home))) as session:
+            opened = raise_incident(session, trigger)
+        logger.warning("flow run %s %s: %s %s (runbook %s)", flow_run.name, state.name.lower(),
+                       "opened" if opened.created else "added to", opened.incident.ref, opened.incident.runbook_id)
+    except Exception:
+        logger.exception("could not open an incident for flow run %s", getattr(flow_run, "id", "?"))
+        return
+    try:
+        _artifact(opened, flow_run.id)
+    except Exception:
+        logger.exception("could not attach the incident artifact to flow run %s", flow_run.id)
+
+
+INCIDENT_HOOKS: dict[str, list[Any]] = {"on_failure": [open_incident], "on_crashed": [open_incident]}

@@ -1,0 +1,55 @@
+"""Failed flow runs open incidents through the state hooks, on the real Prefect test server."""
+
+from __future__ import annotations
+
+import pytest
+from prefect import flow, task
+
+from flows.hooks import INCIDENT_HOOKS
+from ops.incidents.db import open_engine, store_url, transaction
+from ops.incidents.service import ensure_incident, list_incidents
+from sluice.errors import SourceNotFoundError
+
+pytestmark = pytest.mark.integration
+
+
+@task(name="list-source")
+def list_source(n: int) -> None:
+    raise SourceNotFoundError(f"no files match *.csv under /drop/orders/{n}", hint="check the path")
+
+
+@flow(name="ingest-probe", **INCIDENT_HOOKS)
+def failing_ingest(n: int, dataset: str = "orders") -> None:
+    list_source(n)
+
+
+def incidents(home):
+    with transaction(open_engine(store_url(home))) as session:
+        return [ensure_incident(session, i.id) for i in list_incidents(session)]
+
+
+def test_fifty_failures_with_one_signature_make_one_incident_with_its_runbook(prefect_api, sluice_home):
+    for n in range(50):
+        state = failing_ingest(n, return_state=True)
+        assert state.is_failed()
+
+    (incident,) = incidents(sluice_home.home)
+    assert incident.occurrences == 50
+    assert incident.source.value == "flow-failure" and incident.dataset == "orders"
+    assert incident.runbook_id == "source-unreachable"
+    assert "exception=SourceNotFoundError" in incident.signature and "task=list-source" in incident.signature
+    assert incident.flow_run_id and "/runs/flow-run/" in (incident.flow_run_url or "")
+    assert [e.kind for e in incident.timeline][:2] == ["opened", "runbook"]
+
+
+def test_a_failed_run_gets_an_artifact_naming_its_incident(prefect_api, sluice_home):
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    state = failing_ingest(1, return_state=True)
+    (incident,) = incidents(sluice_home.home)
+    with get_client(sync_client=True) as client:
+        run_id = state.state_details.flow_run_id
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
+    (artifact,) = [a for a in found if a.key == f"incident-inc-{incident.id}"]
+    assert f"ops incident show {incident.ref}" in artifact.data and "source-unreachable" in artifact.data
