@@ -5,10 +5,14 @@ PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench clean system-deps
+.PHONY: run fail test bench clean system-deps
 
 run: $(VENV)/.installed
 	$(BIN)/python -m flows.demo
+
+# A deliberately failing run after `make run`: it opens an incident (see README, "Incidents").
+fail: $(VENV)/.installed
+	$(BIN)/python -m flows.failing_run
 
 test: $(VENV)/.installed-test system-deps
 	$(BIN)/python -m pytest

@@ -1,0 +1,52 @@
+"""A deliberately failing run, to see the incident loop end to end (``make fail``).
+
+It runs ``ingest-files`` on a source folder that does not exist, under the
+local Prefect server of the main job. The run fails with
+``SourceNotFoundError``; its failure hook opens an incident linked to the
+``source-unreachable`` runbook. Run it twice and the second failure is added
+to the same incident. Then follow what it prints: ``ops incident list``,
+``ops incident show``, ``ops runbook match``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from rich.console import Console
+
+console = Console()
+
+
+def main() -> int:
+    from sluice.prefect_server import ensure_server
+    from sluice.settings import get_settings
+
+    settings = get_settings()
+    with console.status("Starting the local Prefect server…"):
+        server = ensure_server(settings.home)
+    os.environ["PREFECT_API_URL"] = server.api_url
+    from flows.ingest_files import ingest_files
+    from ops.incidents.db import open_engine, store_url, transaction
+    from ops.incidents.service import list_incidents
+
+    missing = settings.home / "samples" / "vanished-feed"
+    console.print(f"[bold]Ingesting orders from {missing}[/], a folder that does not exist…")
+    state = ingest_files("orders", str(missing), return_state=True)
+    console.print(f"flow run finished [red]{state.name}[/]: {state.message}")
+    with transaction(open_engine(store_url(settings.home))) as session:
+        found = [i for i in list_incidents(session) if i.flow_run_id == str(state.state_details.flow_run_id)
+                 or i.flow_name == "ingest-files"]
+        incident = found[0] if found else None
+        line = (f"incident {incident.ref} ({incident.severity.value}, {incident.status.value}, seen "
+                f"{incident.occurrences}x), runbook {incident.runbook_id}" if incident else None)
+    if line is None:
+        console.print("[red]no incident was opened; check the flow run's logs[/]")
+        return 1
+    console.print(f"[bold]{line}[/]")
+    console.print(f"Next: [bold]ops incident list[/]   [bold]ops incident show {incident.ref}[/]   "
+                  f"[bold]ops runbook match {incident.ref}[/]")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
