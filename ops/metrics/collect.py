@@ -30,8 +30,9 @@ RUN_DURATION = "sluice_run_duration_seconds"
 RUN_FAILED = "sluice_run_failed"
 THROUGHPUT = "sluice_throughput_rows_per_second"
 FRESHNESS = "sluice_freshness_seconds"
+FRESHNESS_SLA_RATIO = "sluice_freshness_sla_ratio"
 PIPELINE_METRICS = (ROWS_READ, ROWS_WRITTEN, ROWS_QUARANTINED, ROWS_DUPLICATE, QUARANTINE_RATE, RUN_DURATION,
-                    RUN_FAILED, THROUGHPUT, FRESHNESS)
+                    RUN_FAILED, THROUGHPUT, FRESHNESS, FRESHNESS_SLA_RATIO)
 
 
 def pipeline_labels(dataset: str, environment: str) -> dict[str, str]:
@@ -61,12 +62,35 @@ def run_samples(report: RunReport) -> list[Sample]:
 
 
 def freshness_samples(conn: Connection, now: datetime) -> list[Sample]:
-    """Per dataset and environment, the age at ``now`` of the newest watermark any run recorded."""
+    """Per dataset and environment, the age at ``now`` of the newest watermark any run recorded.
+
+    Where the dataset's contract declares a freshness SLA, the age divided by
+    it is written too (``sluice_freshness_sla_ratio``; above 1 is a breach).
+    """
     newest = sa.func.max(ingest_runs.c.watermark).label("watermark")
     query = (sa.select(ingest_runs.c.dataset, ingest_runs.c.env, newest)
              .where(ingest_runs.c.watermark.is_not(None)).group_by(ingest_runs.c.dataset, ingest_runs.c.env))
-    return [Sample(FRESHNESS, pipeline_labels(row.dataset, row.env), now, (now - utc(row.watermark)).total_seconds())
-            for row in conn.execute(query)]
+    samples = []
+    for row in conn.execute(query):
+        labels = pipeline_labels(row.dataset, row.env)
+        age = (now - utc(row.watermark)).total_seconds()
+        samples.append(Sample(FRESHNESS, labels, now, age))
+        sla = _freshness_sla(row.dataset)
+        if sla:
+            samples.append(Sample(FRESHNESS_SLA_RATIO, labels, now, age / sla))
+    return samples
+
+
+def _freshness_sla(dataset: str) -> float | None:
+    """The dataset contract's freshness SLA in seconds, or None when there is no readable contract."""
+    from sluice.contracts import find_contract
+    from sluice.errors import ContractError
+    from sluice.settings import get_settings
+
+    try:
+        return find_contract(dataset, get_settings().contracts_root()).freshness_sla.total_seconds()
+    except ContractError:
+        return None
 
 
 def new_samples(store: MetricsStore, samples: Iterable[Sample]) -> list[Sample]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from distributed import LocalCluster
 
 from ops.doctor import service
+from tests.ops.factories import closed_port_url
 from ops.doctor.models import Status
 from ops.doctor.service import (
     PREFECT_HINT,
@@ -14,7 +15,8 @@ from ops.doctor.service import (
 )
 
 
-def test_unset_prefect_api_warns_about_ephemeral_mode():
+def test_unset_prefect_api_warns_about_ephemeral_mode(monkeypatch):
+    monkeypatch.setattr(service, "LOCAL_API", closed_port_url() + "/api")  # whatever runs on this machine's 4200
     result = check_prefect_api(None)
 
     assert result.status is Status.WARN
