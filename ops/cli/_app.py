@@ -2,7 +2,7 @@
 
 import typer
 
-from ops.cli import alerts, baseline, doctor, lake, metrics, quarantine, runs, version
+from ops.cli import action, alerts, baseline, doctor, lake, metrics, postmortem, quarantine, report, runs, version
 
 app = typer.Typer(
     name="ops",
@@ -20,3 +20,6 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(baseline.app, name="baseline")
 app.add_typer(metrics.app, name="metrics")
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(postmortem.app, name="postmortem")
+app.add_typer(action.app, name="action")
+app.command(name="report")(report.report)
