@@ -5,7 +5,9 @@
         ├── BaselineInputError  a series that cannot be scored or fitted
         ├── RuleFileError       an alert rule file that does not load or validate
         ├── IncidentError       an incident that does not exist or cannot change as asked
-        │   └── TransitionError a status change the lifecycle does not allow
+        │   ├── TransitionError a status change the lifecycle does not allow
+        │   ├── ActionItemError an action item that does not exist or does not validate
+        │   └── PostmortemError a postmortem that does not exist, already exists or cannot be published
         └── RunbookError        a runbook that does not exist or does not parse
 """
 
@@ -32,6 +34,14 @@ class IncidentError(OpsError):
 
 class TransitionError(IncidentError):
     """A status change that the incident lifecycle does not allow."""
+
+
+class ActionItemError(IncidentError):
+    """An action item that does not exist, or whose fields do not validate."""
+
+
+class PostmortemError(IncidentError):
+    """A postmortem that does not exist, already exists, or cannot be written."""
 
 
 class RunbookError(OpsError):

@@ -2,7 +2,21 @@
 
 import typer
 
-from ops.cli import alerts, baseline, doctor, incident, runbook, lake, metrics, quarantine, runs, version
+from ops.cli import (
+    action,
+    alerts,
+    baseline,
+    doctor,
+    incident,
+    lake,
+    metrics,
+    postmortem,
+    quarantine,
+    report,
+    runbook,
+    runs,
+    version,
+)
 
 app = typer.Typer(
     name="ops",
@@ -22,3 +36,6 @@ app.add_typer(metrics.app, name="metrics")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(incident.app, name="incident")
 app.add_typer(runbook.app, name="runbook")
+app.add_typer(postmortem.app, name="postmortem")
+app.add_typer(action.app, name="action")
+app.command(name="report")(report.report)

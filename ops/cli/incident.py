@@ -41,9 +41,9 @@ STATUS_STYLE = {"triggered": "bold red", "acknowledged": "yellow", "mitigated": 
 
 
 def engine() -> Engine:
-    from ops.incidents.db import open_engine, store_url
+    from ops.cli._incident_store import incident_engine
 
-    return open_engine(store_url(load_settings().home))
+    return incident_engine()
 
 
 def _who(who: str | None) -> str:
