@@ -185,6 +185,10 @@ def _supporting(incident: Incident, facts: PostmortemFacts) -> list[str]:
     lines = ["## Supporting information", "", *[f"- {i}" for i in items if i], ""]
     if incident.signature:
         lines += ["Failure signature:", "", "```", incident.signature, "```", ""]
+    correlations = [e for e in incident.timeline if e.kind == "correlation"]
+    if correlations:  # written by `ops correlate INCIDENT`: infrastructure suspects with their evidence
+        lines += ["Infrastructure suspects (`ops correlate`):", ""]
+        lines += [f"- {when(e.at)}: {e.text}" for e in correlations] + [""]
     return [*lines, prompt("links to dashboards, logs, chats and documents."), ""]
 
 

@@ -189,3 +189,17 @@ def test_an_open_incident_is_measured_until_now_and_says_what_is_still_to_come(i
     resolution = _section(drafted.postmortem.markdown, "Resolution")
     assert "Not mitigated yet. Not resolved yet." in resolution
     assert "| Time to resolve | - |" in _section(drafted.postmortem.markdown, "Detection")
+
+
+def test_correlation_results_on_the_timeline_are_supporting_information(incident_engine, sources):
+    from ops.incidents.service import record
+
+    with transaction(incident_engine) as session:
+        incident = scripted_incident(session)
+        record(session, incident, "correlation", "ops", "correlation: top suspect worker_mem (resource=memory)",
+               at=minutes(30))
+        markdown = create_postmortem(session, incident, sources, now=NOW).postmortem.markdown
+
+    support = _section(markdown, "Supporting information")
+    assert "Infrastructure suspects (`ops correlate`)" in support
+    assert "correlation: top suspect worker_mem (resource=memory)" in support
