@@ -2,7 +2,7 @@
 
 import typer
 
-from ops.cli import alerts, baseline, doctor, lake, metrics, quarantine, runs, version
+from ops.cli import alerts, baseline, doctor, lake, metrics, notify, quarantine, runs, version
 
 app = typer.Typer(
     name="ops",
@@ -20,3 +20,4 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(baseline.app, name="baseline")
 app.add_typer(metrics.app, name="metrics")
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(notify.app, name="notify")
