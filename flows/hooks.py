@@ -16,7 +16,7 @@ from typing import Any
 
 from ops.incidents.db import open_engine, store_url, transaction
 from ops.incidents.models import Severity, Source
-from ops.incidents.respond import raise_incident
+from ops.incidents.respond import announce_opened, flush_notifications, raise_incident
 from ops.incidents.service import Opened, Trigger
 from ops.incidents.signature import FailureSignature
 from ops.runbooks.catalog import load_runbooks
@@ -100,8 +100,11 @@ def open_incident(flow: Any, flow_run: Any, state: Any) -> None:
     """``on_failure`` / ``on_crashed`` hook: open or extend the incident for this failure."""
     try:
         trigger = failure_trigger(flow, flow_run, state)
-        with transaction(open_engine(store_url(get_settings().home))) as session:
+        engine = open_engine(store_url(get_settings().home))
+        with transaction(engine) as session:
             opened = raise_incident(session, trigger)
+            announce_opened(session, opened)
+        flush_notifications(engine)
         logger.warning("flow run %s %s: %s %s (runbook %s)", flow_run.name, state.name.lower(),
                        "opened" if opened.created else "added to", opened.incident.ref, opened.incident.runbook_id)
     except Exception:

@@ -8,7 +8,8 @@
         │   ├── TransitionError a status change the lifecycle does not allow
         │   ├── ActionItemError an action item that does not exist or does not validate
         │   └── PostmortemError a postmortem that does not exist, already exists or cannot be published
-        └── RunbookError        a runbook that does not exist or does not parse
+        ├── RunbookError        a runbook that does not exist or does not parse
+        └── NotifyError         a notification that cannot be queued or sent as configured
 """
 
 from __future__ import annotations
@@ -46,3 +47,7 @@ class PostmortemError(IncidentError):
 
 class RunbookError(OpsError):
     """A runbook that does not exist or does not parse."""
+
+
+class NotifyError(OpsError):
+    """A notification that cannot be queued, or a channel that cannot be reached as configured."""

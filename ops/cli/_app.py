@@ -10,6 +10,7 @@ from ops.cli import (
     incident,
     lake,
     metrics,
+    notify,
     postmortem,
     quarantine,
     report,
@@ -39,3 +40,4 @@ app.add_typer(runbook.app, name="runbook")
 app.add_typer(postmortem.app, name="postmortem")
 app.add_typer(action.app, name="action")
 app.command(name="report")(report.report)
+app.add_typer(notify.app, name="notify")

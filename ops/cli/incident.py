@@ -163,7 +163,7 @@ def open_incident(
     """Open an incident by hand."""
     from ops.incidents.db import transaction
     from ops.incidents.models import Severity, Source
-    from ops.incidents.respond import raise_incident
+    from ops.incidents.respond import announce_opened, flush_notifications, raise_incident
     from ops.incidents.service import Trigger
     from ops.incidents.views import summary
     from ops.runbooks.catalog import find_runbook, load_runbooks
@@ -178,8 +178,12 @@ def open_incident(
     t = Trigger(title=title, severity=level, source=Source.MANUAL, dedup_key=f"manual:{uuid.uuid4().hex[:12]}",
                 environment=load_settings().env, text=text, who=_who(who), dataset=dataset, flow_name=flow,
                 runbook_id=runbook, signature=f"title={title.replace(' ', '_')[:60]}")
-    with transaction(engine()) as session:
-        view = summary(raise_incident(session, t, books).incident)
+    store = engine()
+    with transaction(store) as session:
+        opened = raise_incident(session, t, books)
+        announce_opened(session, opened)
+        view = summary(opened.incident)
+    flush_notifications(store)
     if output is OutputFormat.JSON:
         print_json(view)
         return
@@ -189,12 +193,16 @@ def open_incident(
 def _move(incident: str, target: str, who: str | None, text: str) -> None:
     from ops.incidents.db import transaction
     from ops.incidents.models import Status
+    from ops.incidents.respond import announce_change, flush_notifications
     from ops.incidents.service import ensure_incident, transition
 
-    with transaction(engine()) as session:
+    store = engine()
+    with transaction(store) as session:
         found = ensure_incident(session, incident)
         transition(session, found, Status(target), who=_who(who), text=text)
+        announce_change(session, found, target, text)
         ref = found.ref
+    flush_notifications(store)
     note(f"{ref} is now {target}")
 
 
@@ -250,8 +258,13 @@ def add_note(incident: IncidentArg, text: Annotated[str, typer.Argument(help="Th
     from ops.incidents.service import ensure_incident
     from ops.incidents.service import note as do_note
 
-    with transaction(engine()) as session:
+    from ops.incidents.respond import announce_change, flush_notifications
+
+    store = engine()
+    with transaction(store) as session:
         found = ensure_incident(session, incident)
         do_note(session, found, text, who=_who(who))
+        announce_change(session, found, "note", text)
         ref = found.ref
+    flush_notifications(store)
     note(f"noted on {ref}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from ops.incidents.models import Incident
@@ -30,3 +31,60 @@ def raise_incident(session: Session, t: Trigger, books: list[Runbook] | None = N
         record(session, opened.incident, "runbook", "ops", f"linked runbook {opened.incident.runbook_id}",
                at=t.at)
     return opened
+
+
+def _milestone(n: int) -> bool:
+    """Repeats worth a message: 2, 5, 10, 20, 50, 100, 200, ... occurrences (a storm is not a flood)."""
+    while n >= 10 and n % 10 == 0:
+        n //= 10
+    return n in (1, 2, 5)
+
+
+def _pages(incident: Incident) -> bool:
+    """Drills never page unless ``SLUICE_CHAOS_PAGE=true``."""
+    import os
+
+    return not incident.is_drill or os.environ.get("SLUICE_CHAOS_PAGE", "").lower() in ("1", "true", "yes")
+
+
+def announce_opened(session: Session, opened: Opened) -> None:
+    """Queue the page and the Slack message of a new incident, or of a milestone repeat of an open one."""
+    from ops.notify import enqueue
+
+    incident = opened.incident
+    if not _pages(incident):
+        return
+    if opened.created:
+        enqueue(session, incident, "trigger")
+    elif incident.occurrences >= 2 and _milestone(incident.occurrences):
+        enqueue(session, incident, "update", text=f"failed again: {incident.occurrences} occurrences")
+
+
+def announce_change(session: Session, incident: Incident, kind: str, text: str = "") -> None:
+    """Queue the notifications of a transition or a note (``acknowledged``, ``mitigated``, ``resolved``, ``note``)."""
+    from ops.notify import enqueue
+
+    if not _pages(incident):
+        return
+    if kind == "acknowledged":
+        enqueue(session, incident, "acknowledge")
+    elif kind == "resolved":
+        enqueue(session, incident, "resolve")
+    else:
+        enqueue(session, incident, "update", text=f"{kind}: {text}" if text else kind)
+
+
+def flush_notifications(engine: Engine) -> None:
+    """Send what the outbox holds (after the commit); what fails stays queued for the next flush."""
+    import logging
+
+    from ops.notify import deliver_pending
+
+    try:
+        report = deliver_pending(engine)
+    except Exception:  # the incident is stored; a notification problem must not undo or hide it
+        logging.getLogger(__name__).exception("could not deliver incident notifications")
+        return
+    if report.undelivered:
+        logging.getLogger(__name__).warning("%d notification(s) not delivered yet; `ops notify flush` retries",
+                                            report.undelivered)

@@ -9,11 +9,12 @@ linked as given; the incident's severity is the rule's.
 from __future__ import annotations
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from ops.alerts.events import AlertEvent, AlertStatus
 from ops.incidents.db import transaction
 from ops.incidents.models import Severity, Source, Status
-from ops.incidents.respond import raise_incident
+from ops.incidents.respond import announce_change, announce_opened, flush_notifications, raise_incident
 from ops.incidents.service import Trigger, open_incident_for, record, transition
 
 
@@ -38,14 +39,19 @@ class IncidentSink:
 
     def emit(self, event: AlertEvent) -> None:
         with transaction(self.engine) as session:
-            if event.status is AlertStatus.FIRING:
-                raise_incident(session, alert_trigger(event, self.environment))
-                return
-            incident = open_incident_for(session, event.dedup_key)
-            if incident is None:
-                return
-            text = f"alert {event.rule_id} resolved: {event.metric} = {event.value}"
-            if incident.status in (Status.TRIGGERED, Status.ACKNOWLEDGED):
-                transition(session, incident, Status.MITIGATED, at=event.at, text=text)
-            else:
-                record(session, incident, "alert", "alert", text, at=event.at)
+            self._apply(session, event)
+        flush_notifications(self.engine)
+
+    def _apply(self, session: Session, event: AlertEvent) -> None:
+        if event.status is AlertStatus.FIRING:
+            announce_opened(session, raise_incident(session, alert_trigger(event, self.environment)))
+            return
+        incident = open_incident_for(session, event.dedup_key)
+        if incident is None:
+            return
+        text = f"alert {event.rule_id} resolved: {event.metric} = {event.value}"
+        if incident.status in (Status.TRIGGERED, Status.ACKNOWLEDGED):
+            transition(session, incident, Status.MITIGATED, at=event.at, text=text)
+            announce_change(session, incident, "mitigated", text)
+        else:
+            record(session, incident, "alert", "alert", text, at=event.at)

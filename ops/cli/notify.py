@@ -1,0 +1,132 @@
+"""``ops notify``: the notification outbox — send what is pending, list what is there.
+
+Notifications to PagerDuty and Slack are queued in the incident store
+(``SLUICE_INCIDENTS_URL``) with the incident change that caused them and sent
+after it; what could not be sent stays ``pending`` with its last error.
+``flush`` sends it now; ``list`` shows the outbox. Secrets never appear in
+either: payloads are stored without them and errors are scrubbed.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.text import Text
+
+from ops.cli._utilities import (
+    OutputFormat,
+    OutputOption,
+    cell,
+    console,
+    load_settings,
+    new_table,
+    note,
+    print_json,
+    with_cli_exception_handling,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from ops.incidents.models import Notification
+    from ops.notify.delivery import DeliveryReport
+
+app = typer.Typer(help="Incident notifications (PagerDuty, Slack): flush and list the outbox.",
+                  no_args_is_help=True)
+
+
+class StatusChoice(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+STATUS_STYLE = {"pending": "yellow", "sending": "cyan", "sent": "green", "failed": "bold red"}
+
+
+def _engine() -> Engine:
+    from ops.incidents.db import open_engine, store_url
+
+    return open_engine(store_url(load_settings().home))
+
+
+def _report_table(report: DeliveryReport) -> None:
+    table = new_table("ID", "Incident", "Channel", "Action", "Status", "Requests", "Next attempt", "Error",
+                      fold=("Error",))
+    for o in report.notifications:
+        table.add_row(cell(o.id), cell(o.incident), cell(o.channel), cell(o.action),
+                      Text(o.status, style=STATUS_STYLE.get(o.status, "")), cell(o.requests),
+                      cell(o.next_attempt_at), cell(o.error))
+    console.print(table)
+
+
+@app.command("flush")
+@with_cli_exception_handling
+def flush(
+    *,
+    due_only: Annotated[bool, typer.Option(
+        "--due-only", help="Only notifications whose next attempt is due (as automatic flushes do).")] = False,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Send the pending notifications now; exits 1 when some could not be delivered (they stay queued)."""
+    import logging
+
+    from rich.logging import RichHandler
+
+    from ops.notify.delivery import deliver_pending
+
+    if output is OutputFormat.TABLE:
+        logging.getLogger("ops.notify").addHandler(RichHandler(show_path=False, show_time=False))
+    report = deliver_pending(_engine(), due_only=due_only)
+    if output is OutputFormat.JSON:
+        print_json(report)
+    elif report.notifications:
+        _report_table(report)
+    note(f"{report.sent} sent, {report.pending} still pending, {report.failed} failed, {report.waiting} waiting",
+         output=output)
+    if report.pending or report.failed:
+        note("undelivered notifications stay in the outbox: `ops notify list --status pending` shows why, "
+             "and the next flush tries again", output=output, style="yellow")
+        raise typer.Exit(1)
+
+
+def _row(n: Notification) -> dict[str, Any]:
+    return {"id": n.id, "incident": f"INC-{n.incident_id}", "channel": n.channel, "action": n.action,
+            "status": n.status, "attempts": n.attempts, "next_attempt_at": n.next_attempt_at,
+            "last_error": n.last_error, "external_ref": n.external_ref, "created_at": n.created_at,
+            "sent_at": n.sent_at, "payload": json.loads(n.payload)}
+
+
+@app.command("list")
+@with_cli_exception_handling
+def list_notifications(
+    *,
+    status: Annotated[StatusChoice | None, typer.Option("--status", case_sensitive=False,
+                                                        help="Only notifications with this status.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 50,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """List the outbox, newest first: what was sent, what is pending and why."""
+    from ops.incidents.db import transaction
+    from ops.notify.outbox import list_notifications as query
+
+    with transaction(_engine()) as session:
+        rows = [_row(n) for n in query(session, [status.value] if status else [], limit=limit)]
+    if output is OutputFormat.JSON:
+        print_json(rows)
+        return
+    if not rows:
+        note("no notifications" + (f" with status {status.value}" if status else ""), style="green")
+        return
+    table = new_table("ID", "Incident", "Channel", "Action", "Status", "Attempts", "Sent / next attempt",
+                      "Last error", fold=("Last error",))
+    for r in rows:
+        when = r["sent_at"] if r["status"] == "sent" else r["next_attempt_at"] if r["status"] == "pending" else None
+        table.add_row(cell(r["id"]), cell(r["incident"]), cell(r["channel"]), cell(r["action"]),
+                      Text(r["status"], style=STATUS_STYLE.get(r["status"], "")), cell(r["attempts"]), cell(when),
+                      cell(r["last_error"]))
+    console.print(table)

@@ -1,0 +1,157 @@
+"""Local receivers for the PagerDuty Events API and the Slack API: real HTTP(S) servers that record requests.
+
+They stand in for the real services where there is no account to page: the
+``make fail`` demo and the tests point the real clients at them. Each answers
+from a script of replies first (``reply(...)``) and then with its default
+success answer, so a test can stage a 429 or an outage and then look at
+exactly what the clients sent. :func:`start_local_receivers` starts both,
+PagerDuty over HTTPS with a throwaway ``trustme`` CA, and returns the
+``SLUICE_*`` settings (and ``SSL_CERT_FILE``) that point Sluice at them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import ssl
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    headers: dict[str, str]
+    raw: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.raw)
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeService:
+    """A threaded HTTP server on 127.0.0.1 (HTTPS with ``tls``), stoppable and restartable on its port."""
+
+    def __init__(self, default: Callable[[Received], Reply], tls: ssl.SSLContext | None = None) -> None:
+        self.default = default
+        self.tls = tls
+        self.requests: list[Received] = []
+        self.script: deque[Reply] = deque()
+        self.port = 0
+        self._server: ThreadingHTTPServer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    def reply(self, *replies: Reply) -> None:
+        self.script.extend(replies)
+
+    def bodies(self) -> list[Any]:
+        return [r.json for r in self.requests]
+
+    def answer(self, received: Received) -> Reply:
+        with self._lock:
+            self.requests.append(received)
+            return self.script.popleft() if self.script else self.default(received)
+
+    def start(self) -> FakeService:
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler(self))
+        if self.tls is not None:
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True)
+        self.port = server.server_address[1]
+        self._server = server
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+def _handler(service: FakeService) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            reply = service.answer(Received(self.path, dict(self.headers.items()), raw))
+            body = reply.body if isinstance(reply.body, str) else json.dumps(reply.body)
+            data = body.encode()
+            self.send_response(reply.status)
+            kind = "text/plain" if isinstance(reply.body, str) else "application/json"
+            self.send_header("Content-Type", reply.headers.get("Content-Type", kind))
+            for name, value in reply.headers.items():
+                if name != "Content-Type":
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    return Handler
+
+
+def pagerduty_ok(received: Received) -> Reply:
+    key = received.json.get("dedup_key", "generated-key")
+    return Reply(202, {"status": "success", "message": "Event processed", "dedup_key": key})
+
+
+def slack_ok() -> Callable[[Received], Reply]:
+    """Slack's answers: a new ``ts`` for every chat.postMessage, ``ok`` for a webhook."""
+    counter = itertools.count(1)
+
+    def answer(received: Received) -> Reply:
+        if received.path.startswith("/services/"):
+            return Reply(200, "ok")
+        body = received.json
+        return Reply(200, {"ok": True, "channel": body["channel"], "ts": f"1700000000.{next(counter):06d}"})
+
+    return answer
+
+
+@dataclass
+class LocalReceivers:
+    pagerduty: FakeService
+    slack: FakeService
+    environment: dict[str, str]
+
+    def stop(self) -> None:
+        self.pagerduty.stop()
+        self.slack.stop()
+
+
+def start_local_receivers(folder: str) -> LocalReceivers:
+    """Start both receivers; the CA certificate is written to ``folder/ca.pem``."""
+    from pathlib import Path
+
+    import trustme
+
+    ca = trustme.CA()
+    pem = Path(folder) / "ca.pem"
+    pem.parent.mkdir(parents=True, exist_ok=True)
+    ca.cert_pem.write_to_path(str(pem))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    pagerduty = FakeService(pagerduty_ok, tls=context).start()
+    slack = FakeService(slack_ok()).start()
+    environment = {
+        "SSL_CERT_FILE": str(pem), "SLUICE_PAGERDUTY_ROUTING_KEY": "local-demo-routing-key",
+        "SLUICE_PAGERDUTY_EVENTS_URL": pagerduty.url, "SLUICE_SLACK_BOT_TOKEN": "xoxb-local-demo",
+        "SLUICE_SLACK_CHANNEL": "#sluice-oncall", "SLUICE_SLACK_API_URL": f"{slack.url}/api/",
+    }
+    return LocalReceivers(pagerduty, slack, environment)
