@@ -15,7 +15,8 @@ from ops.alerts.service import Evaluation, run_check
 from ops.baselines.service import open_registry
 from ops.incidents.db import open_engine, store_url
 from ops.incidents.sink import IncidentSink
-from ops.metrics.collect import collect_pipeline_metrics
+from ops.metrics.collect import collect_pipeline_metrics, collect_prefect_metrics
+from ops.metrics.errors import BackendUnavailableError
 from ops.metrics.store import Backend, MetricsSettings, open_store
 from sluice.metastore import engine_for
 from sluice.settings import get_settings
@@ -36,8 +37,14 @@ def collect_run_metrics(home: Path, metadata_url: str, now: datetime, lookback: 
     settings = MetricsSettings.load()
     if settings.metrics_backend is Backend.PROMETHEUS:
         return 0
+    store = open_store(settings, home=home)
     with engine_for(metadata_url).connect() as conn:
-        return collect_pipeline_metrics(conn, open_store(settings, home=home), since=now - lookback, now=now)
+        written = collect_pipeline_metrics(conn, store, since=now - lookback, now=now)
+    try:
+        written += collect_prefect_metrics(store, since=now - lookback, now=now, environment=get_settings().env)
+    except BackendUnavailableError as exc:
+        get_run_logger().warning("flow and task run metrics not collected: %s", exc)
+    return written
 
 
 @task(name="evaluate-alert-rules", cache_policy=NO_CACHE)

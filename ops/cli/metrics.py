@@ -211,19 +211,29 @@ def collect(
     *,
     since: Annotated[str | None, typer.Option(
         "--since", help="Only runs finished this recently (1d) or since this ISO time. (default: every run)")] = None,
+    prefect: Annotated[bool | None, typer.Option(
+        "--prefect/--no-prefect", help="Also read flow and task runs from the Prefect API. "
+        "(default: when PREFECT_API_URL is set)")] = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """Derive pipeline metrics (rows, quarantine rate, duration, freshness...) from the run records.
+    """Derive pipeline metrics (rows, quarantine rate, duration, freshness, source lag...) from the run records,
+    and flow/task durations, states and error rate from the Prefect API.
 
     Safe to repeat: samples the store already holds are not written again.
     """
+    import os
+    from datetime import datetime, timedelta, timezone
+
     from ops.cli.runs import _metadata_store
-    from ops.metrics.collect import collect_pipeline_metrics
+    from ops.metrics.collect import collect_pipeline_metrics, collect_prefect_metrics
 
     begin = _collect_since(since)
     store = _store()
     with _metadata_store() as conn:
         written = collect_pipeline_metrics(conn, store, since=begin)
+    if prefect if prefect is not None else bool(os.environ.get("PREFECT_API_URL")):
+        start = begin or datetime.now(timezone.utc) - timedelta(days=7)
+        written += collect_prefect_metrics(store, since=start, environment=load_settings().env)
     result = CollectResult(written, store.location)
     if output is OutputFormat.JSON:
         print_json(result)

@@ -31,6 +31,7 @@ RUN_FAILED = "sluice_run_failed"
 THROUGHPUT = "sluice_throughput_rows_per_second"
 FRESHNESS = "sluice_freshness_seconds"
 FRESHNESS_SLA_RATIO = "sluice_freshness_sla_ratio"
+SOURCE_LAG = "sluice_source_lag_seconds"
 PIPELINE_METRICS = (ROWS_READ, ROWS_WRITTEN, ROWS_QUARANTINED, ROWS_DUPLICATE, QUARANTINE_RATE, RUN_DURATION,
                     RUN_FAILED, THROUGHPUT, FRESHNESS, FRESHNESS_SLA_RATIO)
 
@@ -42,8 +43,9 @@ def pipeline_labels(dataset: str, environment: str) -> dict[str, str]:
 def run_samples(report: RunReport) -> list[Sample]:
     """The run metrics of one finished run, stamped at its finish time; none for a run still going.
 
-    The quarantine rate needs rows read, and the throughput a positive duration;
-    each is left out when it has no meaning.
+    The quarantine rate needs rows read, the throughput a positive duration and
+    the source lag (how far the newest row's event time is behind the run's
+    finish) a watermark; each is left out when it has no meaning.
     """
     if report.finished_at is None:
         return []
@@ -58,6 +60,8 @@ def run_samples(report: RunReport) -> list[Sample]:
         values[QUARANTINE_RATE] = report.rows_quarantined / report.rows_read
     if seconds > 0:
         values[THROUGHPUT] = report.rows_read / seconds
+    if report.watermark is not None:
+        values[SOURCE_LAG] = (report.finished_at - utc(report.watermark)).total_seconds()
     return [Sample(metric, labels, report.finished_at, value) for metric, value in values.items()]
 
 
@@ -132,4 +136,24 @@ def collect_pipeline_metrics(conn: Connection, store: MetricsStore, *, since: da
     store.write([])  # a store that takes no writes says so now, before anything is read
     samples = [s for report in finished_runs(conn, since=since) for s in run_samples(report)]
     samples += freshness_samples(conn, now)
+    return store.write(new_samples(store, samples))
+
+
+def collect_prefect_metrics(store: MetricsStore, *, since: datetime, now: datetime | None = None,
+                            environment: str = "dev") -> int:
+    """Write flow and task run metrics from the Prefect API (:mod:`ops.metrics.prefect_runs`); returns samples written.
+
+    Raises:
+        BackendUnavailableError: the Prefect API cannot be read.
+    """
+    from ops.metrics.errors import BackendUnavailableError
+    from ops.metrics.prefect_runs import read_prefect_samples
+
+    now = utc(now) if now else datetime.now(timezone.utc)
+    store.write([])
+    try:
+        samples = read_prefect_samples(utc(since), now, environment)
+    except Exception as exc:  # httpx, API or settings errors alike: the caller decides what to do
+        raise BackendUnavailableError(f"cannot read flow runs from the Prefect API: {type(exc).__name__}: {exc}",
+                                      hint="check PREFECT_API_URL and that the server answers") from None
     return store.write(new_samples(store, samples))

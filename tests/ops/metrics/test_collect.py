@@ -43,7 +43,7 @@ def test_one_sample_per_run_metric_at_the_finish_time(metastore, tmp_path):
 
     written = _collect(metastore, store)
 
-    assert written == 10  # eight run metrics, the freshness and its ratio to the orders contract's SLA
+    assert written == 11  # nine run metrics, the freshness and its ratio to the orders contract's SLA
     values = {m: _latest(store, m) for m in metrics.PIPELINE_METRICS}
     assert values == {
         metrics.ROWS_READ: 100, metrics.ROWS_WRITTEN: 80, metrics.ROWS_QUARANTINED: 15, metrics.ROWS_DUPLICATE: 5,
@@ -51,6 +51,7 @@ def test_one_sample_per_run_metric_at_the_finish_time(metastore, tmp_path):
         metrics.THROUGHPUT: pytest.approx(100 / 42), metrics.FRESHNESS: 4 * 3600,
         metrics.FRESHNESS_SLA_RATIO: pytest.approx(4 / 6),  # orders.yaml: freshness_sla 6h
     }
+    assert _latest(store, metrics.SOURCE_LAG) == 3600 + 42  # the watermark an hour before the start
     [info] = store.series(Selector.parse("sluice_rows_read"))
     assert info.labels == {"dataset": "orders", "flow": "ingest-files", "environment": "dev"}
     assert info.last == T0 + seconds(42)
