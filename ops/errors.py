@@ -6,7 +6,8 @@
         ├── RuleFileError       an alert rule file that does not load or validate
         ├── IncidentError       an incident that does not exist or cannot change as asked
         │   └── TransitionError a status change the lifecycle does not allow
-        └── RunbookError        a runbook that does not exist or does not parse
+        ├── RunbookError        a runbook that does not exist or does not parse
+        └── CorrelateInputError metrics that cannot be correlated with a failure as given
 """
 
 from __future__ import annotations
@@ -36,3 +37,7 @@ class TransitionError(IncidentError):
 
 class RunbookError(OpsError):
     """A runbook that does not exist or does not parse."""
+
+
+class CorrelateInputError(OpsError):
+    """Metrics that cannot be correlated with a failure as given (bad file, window, columns or time)."""

@@ -2,11 +2,12 @@
 
 import typer
 
-from ops.cli import alerts, baseline, doctor, incident, runbook, lake, metrics, quarantine, runs, version
+from ops.cli import alerts, baseline, correlate, doctor, incident, runbook, lake, metrics, quarantine, runs, version
 
 app = typer.Typer(
     name="ops",
-    help="On-call tooling for Sluice: health checks, quarantine, lake, runs, metrics, baselines and alerts.",
+    help="On-call tooling for Sluice: health checks, quarantine, lake, runs, metrics, baselines, alerts and "
+         "root-cause correlation.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -22,3 +23,4 @@ app.add_typer(metrics.app, name="metrics")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(incident.app, name="incident")
 app.add_typer(runbook.app, name="runbook")
+app.command(name="correlate")(correlate.correlate)
