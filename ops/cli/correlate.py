@@ -7,6 +7,7 @@ The method is documented in :mod:`ops.correlate`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -102,14 +103,16 @@ def correlate(
     lagged cross-correlation with the failure (or --target), and a Granger test where the data allow.
     """
     ensure_one_way_in(incident, flow_run, metrics, failure_at)
+    window = Window(_duration(before, "--before"), _duration(after, "--after"),
+                    _duration(step, "--step") if step else None, selector, target)
     if metrics is not None:
         frame, result = _offline(metrics, _instant(failure_at or ""), target)
     elif flow_run is not None:
         from ops.correlate.service import flow_run_scope
 
-        frame, result = _from_store(flow_run_scope(flow_run), before, after, step, selector, target)
+        frame, result = _from_store(flow_run_scope(flow_run), window)
     else:
-        frame, result = _incident(incident or "", before, after, step, selector, target, record)
+        frame, result = _incident(incident or "", window, record)
     if plot is not None:
         from ops.correlate.plot import plot_suspects
 
@@ -126,20 +129,29 @@ def _offline(path: Path, failure_at: datetime, target: str | None) -> tuple[Wide
     return frame, correlate_prepared(frame, failure_at, target=target)
 
 
-def _from_store(scope: Scope, before: str, after: str, step: str | None, selector: str | None,
-                target: str | None) -> tuple[WideFrame, CorrelationResult]:
+@dataclass(frozen=True)
+class Window:
+    """What to read from the store around the failure."""
+
+    before: timedelta
+    after: timedelta
+    step: timedelta | None
+    selector: str | None
+    target: str | None
+
+
+def _from_store(scope: Scope, window: Window) -> tuple[WideFrame, CorrelationResult]:
     from ops.cli.metrics import _selector
     from ops.correlate.service import correlate_scope
     from ops.metrics.store import open_store
 
     store = open_store(home=load_settings().home)
-    return correlate_scope(store, scope, before=_duration(before, "--before"), after=_duration(after, "--after"),
-                           selector=_selector(selector) if selector else None,
-                           step=_duration(step, "--step") if step else None, target=target)
+    return correlate_scope(store, scope, before=window.before, after=window.after,
+                           selector=_selector(window.selector) if window.selector else None, step=window.step,
+                           target=window.target)
 
 
-def _incident(ref: str, before: str, after: str, step: str | None, selector: str | None, target: str | None,
-              record: bool) -> tuple[WideFrame, CorrelationResult]:
+def _incident(ref: str, window: Window, record: bool) -> tuple[WideFrame, CorrelationResult]:
     from ops.cli.incident import engine
     from ops.correlate.service import incident_scope, link_runbook, record_on_incident
     from ops.incidents.db import transaction
@@ -148,7 +160,7 @@ def _incident(ref: str, before: str, after: str, step: str | None, selector: str
     with transaction(engine()) as session:
         found = ensure_incident(session, ref)
         scope = incident_scope(found)
-    frame, result = _from_store(scope, before, after, step, selector, target)
+    frame, result = _from_store(scope, window)
     if record:
         with transaction(engine()) as session:
             found = ensure_incident(session, ref)

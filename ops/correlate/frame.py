@@ -115,7 +115,7 @@ def _parse_times(column: pd.Series, path: Path) -> np.ndarray:
         row = int(np.flatnonzero(bad)[0])
         raise CorrelateInputError(f"{path}: time {column.iloc[row]!r} on data row {row + 1} does not parse",
                                   hint="times are unix seconds or ISO 8601, one form for the whole column")
-    return parsed.to_numpy().astype("datetime64[ns]").view("int64")
+    return parsed.dt.tz_localize(None).to_numpy("datetime64[ns]").view("int64")
 
 
 def _numeric(table: pd.DataFrame, path: Path) -> np.ndarray:

@@ -32,6 +32,7 @@ class CorrelateConfig:
         lagging_weight: a change after the failure is weighted by this (more likely an effect).
         granger_top: how many of the best suspects get a Granger test (a target is needed).
         granger_max_lag: the longest lag, in rows, the Granger test tries.
+        granger_rows: the Granger test reads at most this many rows, those nearest the failure.
         granger_alpha: significance level of the Granger test, after a Bonferroni correction over lags.
         granger_weight: a significant Granger test multiplies the score by this.
         failure_grace_seconds: a failure this long after the last row still counts as inside the data
@@ -47,6 +48,7 @@ class CorrelateConfig:
     lagging_weight: float = 0.5
     granger_top: int = 5
     granger_max_lag: int = 5
+    granger_rows: int = 2000
     granger_alpha: float = 0.05
     granger_weight: float = 1.25
     failure_grace_seconds: float = 0.0

@@ -34,7 +34,7 @@ from ops.correlate.models import (
     WideFrame,
 )
 from ops.correlate.resources import resource_of
-from ops.correlate.stats import Shifts, change_points, granger, lagged_correlation, robust_shifts
+from ops.correlate.stats import Shifts, evidence_in_blocks, granger, lagged_correlation
 from ops.errors import CorrelateInputError
 from ops.metrics.models import from_ns
 
@@ -94,6 +94,7 @@ class _Batch:
     """The vectorised evidence of every suspect."""
 
     failure_ns: int
+    failure_row: int
     split: np.ndarray
     shifts: Shifts
     r: np.ndarray
@@ -112,8 +113,7 @@ def _evaluate(frame: WideFrame, failure_row: int, failure_at_ns: int, target: np
               config: CorrelateConfig) -> _Batch:
     n = frame.rows
     min_size = min(max(2, math.ceil(config.segment_share * n)), n // 2)
-    split, r_step = change_points(frame.values, min_size)
-    shifts = robust_shifts(frame.values, np.minimum(split, failure_row))
+    split, r_step, shifts = evidence_in_blocks(frame.values, min_size, failure_row)
     step = _step_seconds(frame)
     if target is None:
         r, lag_seconds = r_step, (failure_at_ns - frame.times[split]) / 1e9
@@ -129,7 +129,7 @@ def _evaluate(frame: WideFrame, failure_row: int, failure_at_ns: int, target: np
         "association": 0.5 + 0.5 * np.abs(r),
         "granger": np.ones(len(frame.names)),
     }
-    return _Batch(failure_at_ns, split, shifts, r, lag_seconds, timing, factors)
+    return _Batch(failure_at_ns, failure_row, split, shifts, r, lag_seconds, timing, factors)
 
 
 def _score(factors: dict[str, np.ndarray]) -> np.ndarray:
@@ -143,11 +143,18 @@ def _granger_pass(frame: WideFrame, target: np.ndarray | None, batch: _Batch,
     order = np.argsort(-_score(batch.factors), kind="stable")
     found: dict[int, Granger] = {}
     lag = max(1, min(config.granger_max_lag, frame.rows // 10))
+    near = _granger_rows(frame.rows, batch.failure_row, config.granger_rows)
     for j in order[: config.granger_top]:
-        found[int(j)] = granger(frame.values[j], target, lag, config.granger_alpha)
+        found[int(j)] = granger(frame.values[j, near], target[near], lag, config.granger_alpha)
         if found[int(j)].significant:
             batch.factors["granger"][j] = config.granger_weight
     return found
+
+
+def _granger_rows(rows: int, failure_row: int, most: int) -> slice:
+    """The ``most`` rows nearest the failure, three quarters of them before it."""
+    start = max(0, min(failure_row, rows) - most * 3 // 4)
+    return slice(start, min(rows, start + most))
 
 
 def correlate_frame(frame: WideFrame, failure_at: datetime, *, target: str | None = None,
@@ -168,10 +175,10 @@ def correlate_prepared(frame: WideFrame, failure_at: datetime, *, target: str | 
                        config: CorrelateConfig = CorrelateConfig()) -> CorrelationResult:
     """:func:`correlate_frame` on a frame that :func:`prepare_frame` returned."""
     started = time.perf_counter()
-    ensure_target_is_valid(frame, target)
-    ensure_suspects_exist(frame, target)
     failure_row = ensure_failure_is_inside(frame, failure_at, config)
     ensure_window_is_long_enough(frame, failure_row, config)
+    ensure_target_is_valid(frame, target)
+    ensure_suspects_exist(frame, target)
     y = frame.values[frame.column(target)] if target else None
     suspects = frame.select(np.array([n != target for n in frame.names], dtype=bool))
     batch = _evaluate(suspects, failure_row, failure_ns(failure_at), y, config)
