@@ -1,9 +1,10 @@
 """Correlation around an incident or a flow run: the window from the metrics store, the result on the timeline.
 
 The failure time of an incident is when it opened (or its first timeline
-event); of a flow run, when it failed or crashed (or ended). The scope is the
-run's labels (``flow``, ``dataset``, ``host``) on Sluice's host and process
-metrics (``sluice_host_*``, ``sluice_process_*``).
+event); of a flow run, when it failed or crashed (or ended), and its window
+starts no earlier than the run, so that other runs of the flow stay out. The
+scope is the run's labels (``flow``, ``dataset``) on Sluice's host and
+process metrics (``sluice_host_*``, ``sluice_process_*``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class Scope:
     failure_at: datetime
     labels: dict[str, str] = field(default_factory=dict)
     source: str = ""
+    start: datetime | None = None
+    """When the scope began (a flow run's start): nothing earlier is read, so other runs stay out."""
 
     def selector(self, base: Selector | None = None) -> Selector:
         """``base`` (default: Sluice's host and process metrics) narrowed to this scope's labels."""
@@ -86,7 +89,7 @@ def flow_run_scope(flow_run_id: str) -> Scope:
         raise CorrelateInputError(f"flow run {flow_run_id} has not started", hint="correlate a run that ran")
     dataset = (run.parameters or {}).get("dataset")
     labels = {"flow": flow.name, **({"dataset": str(dataset)} if dataset else {})}
-    return Scope(at, labels, f"flow run {run.name}")
+    return Scope(at, labels, f"flow run {run.name}", run.start_time)
 
 
 def read_window(store: MetricsStore, scope: Scope, *, before: timedelta, after: timedelta,
@@ -97,7 +100,8 @@ def read_window(store: MetricsStore, scope: Scope, *, before: timedelta, after: 
         CorrelateInputError: no series matches in the window.
     """
     wanted = scope.selector(selector)
-    series = store.query_range(wanted, scope.failure_at - before, scope.failure_at + after)
+    start = max(scope.failure_at - before, scope.start) if scope.start else scope.failure_at - before
+    series = store.query_range(wanted, start, scope.failure_at + after)
     if not series:
         raise CorrelateInputError(f"no metrics match {wanted} around {scope.failure_at.isoformat()}",
                                   hint="widen --before/--after, or check that the run was sampled "
