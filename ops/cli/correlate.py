@@ -191,13 +191,21 @@ def _show(result: CorrelationResult, top: int, output: OutputFormat) -> None:
         e = s.evidence
         granger = "-" if e.granger is None or not e.granger.tested else \
             f"p={e.granger.p_value:.2g}" + (" ✓" if e.granger.significant else "")
-        table.add_row(str(i), cell(s.metric), cell(s.resource or "other"), f"{s.score:.3g}", f"{e.z:+,.3g}",
-                      Text(f"{e.timing} ({e.change_offset_seconds:+g} s)", style=TIMING_STYLE[e.timing]),
-                      f"{e.correlation.r:+.2f} ({e.correlation.lag_seconds:+g} s)", granger)
+        table.add_row(str(i), cell(s.metric), cell(s.resource or "other"), f"{s.score:.3g}", _compact(e.z),
+                      Text(f"{e.timing} {e.change_offset_seconds:+.3g}s", style=TIMING_STYLE[e.timing]),
+                      f"{e.correlation.r:+.2f} {e.correlation.lag_seconds:+.3g}s", granger)
     console.print(table)
     if result.top is not None:
         note("why #1: " + "; ".join(result.top.evidence.reasons))
     _skips(result, output)
+
+
+def _compact(z: float) -> str:
+    """``+1.5k`` for big z-scores, ``-3.2`` for small ones: the table stays narrow."""
+    for size, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(z) >= size:
+            return f"{z / size:+.1f}{suffix}"
+    return f"{z:+.1f}"
 
 
 def _skips(result: CorrelationResult, output: OutputFormat) -> None:

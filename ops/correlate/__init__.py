@@ -27,8 +27,9 @@ named.
    whose best lag is the change point itself — or, with a target, with the
    target over lags up to 20 % of the window (FFT).
 4. *Granger causality* (statsmodels, SSR F test on first differences,
-   Bonferroni over lags 1..5) of the best five suspects on the target, when a
-   target is given and the data allow.
+   Bonferroni over lags 1..5, on the 2,000 rows nearest the failure) of the
+   best five suspects on the target, when a target is given and the data
+   allow; otherwise the evidence says why there is no test.
 
 **Score** (:mod:`ops.correlate.rank`): ``log10(1 + |z|)``, times 0.5 when a
 resource's usage fell (resources cause failures by running out, so their usage
