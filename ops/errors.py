@@ -9,7 +9,8 @@
         │   ├── ActionItemError an action item that does not exist or does not validate
         │   └── PostmortemError a postmortem that does not exist, already exists or cannot be published
         ├── RunbookError        a runbook that does not exist or does not parse
-        └── NotifyError         a notification that cannot be queued or sent as configured
+        ├── NotifyError         a notification that cannot be queued or sent as configured
+        └── CorrelateInputError metrics that cannot be correlated with a failure as given
 """
 
 from __future__ import annotations
@@ -51,3 +52,7 @@ class RunbookError(OpsError):
 
 class NotifyError(OpsError):
     """A notification that cannot be queued, or a channel that cannot be reached as configured."""
+
+
+class CorrelateInputError(OpsError):
+    """Metrics that cannot be correlated with a failure as given (bad file, window, columns or time)."""

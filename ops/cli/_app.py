@@ -6,6 +6,7 @@ from ops.cli import (
     action,
     alerts,
     baseline,
+    correlate,
     doctor,
     incident,
     lake,
@@ -21,7 +22,8 @@ from ops.cli import (
 
 app = typer.Typer(
     name="ops",
-    help="On-call tooling for Sluice: health checks, quarantine, lake, runs, metrics, baselines and alerts.",
+    help="On-call tooling for Sluice: health checks, quarantine, lake, runs, metrics, baselines, alerts and "
+         "root-cause correlation.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -41,3 +43,4 @@ app.add_typer(postmortem.app, name="postmortem")
 app.add_typer(action.app, name="action")
 app.command(name="report")(report.report)
 app.add_typer(notify.app, name="notify")
+app.command(name="correlate")(correlate.correlate)

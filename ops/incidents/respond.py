@@ -13,9 +13,22 @@ from ops.runbooks.catalog import Runbook, load_runbooks
 from ops.runbooks.match import MatchContext, rank
 
 
+def correlated_resource(incident: Incident) -> str | None:
+    """The resource type of the top suspect of the latest ``ops correlate`` result on the timeline, if any."""
+    import re
+
+    for event in sorted(incident.timeline, key=lambda e: e.at, reverse=True):
+        found = re.search(r"resource=(cpu|memory|network|disk)\b", event.text) if event.kind == "correlation" else None
+        if found:
+            return found[1]
+    return None
+
+
 def context_of(incident: Incident, resource: str | None = None) -> MatchContext:
+    """What runbook matching knows of ``incident``; the resource defaults to the latest correlation's."""
     return MatchContext.of(title=incident.title, signature=incident.signature, source=incident.source.value,
-                           dedup_key=incident.dedup_key, flow_name=incident.flow_name, resource=resource)
+                           dedup_key=incident.dedup_key, flow_name=incident.flow_name,
+                           resource=resource or correlated_resource(incident))
 
 
 def raise_incident(session: Session, t: Trigger, books: list[Runbook] | None = None) -> Opened:

@@ -68,3 +68,19 @@ def test_runbook_match_ranks_with_reasons(monkeypatch, tmp_path):
     assert matched["linked"] == "schema-drift"
     assert matched["candidates"][0]["runbook_id"] == "schema-drift"
     assert any("missing_column" in r for r in matched["candidates"][0]["reasons"])
+
+
+def test_runbook_match_uses_the_resource_of_the_latest_correlation(monkeypatch, tmp_path):
+    from ops.cli.incident import engine
+    from ops.incidents.db import transaction
+    from ops.incidents.service import ensure_incident, record
+
+    sluice_home(monkeypatch, tmp_path)
+    invoke("incident", "open", "--title", "ingest-files slowed down", "--severity", "SEV3")
+    with transaction(engine()) as session:
+        record(session, ensure_incident(session, "INC-1"), "correlation", "ops",
+               "correlation: top suspect sluice_process_rss_bytes{worker=w1} (resource=memory); ...")
+    matched = json.loads(invoke("runbook", "match", "INC-1", "-o", "json").stdout)
+
+    assert matched["candidates"][0]["runbook_id"] == "dask-worker-lost"
+    assert "the top correlated suspect is memory" in matched["candidates"][0]["reasons"]

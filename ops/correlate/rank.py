@@ -1,0 +1,240 @@
+"""Ranking suspects: the evidence for every series at once, then one explainable score each.
+
+``score = strength × direction × timing × association × granger`` where
+
+* strength = ``log10(1 + |z|)``, z the robust shift from the series' own baseline;
+* direction = ``down_weight`` for a resource (cpu, memory, network, disk) whose usage
+  fell, else 1: resources cause failures by running out, so usage rises;
+* timing = ``lagging_weight`` when the series changed after the failure, else 1;
+* association = ``0.5 + 0.5 |r|``, r the lagged cross-correlation with the failure signal
+  (a step at the failure) or with the target;
+* granger = ``granger_weight`` when the suspect's past significantly helps predict the target, else 1.
+
+Each factor is kept in the evidence, so every rank can be read back.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from ops.correlate.frame import failure_ns, prepare_frame, window_bounds
+from ops.correlate.models import (
+    CorrelateConfig,
+    Correlation,
+    CorrelationResult,
+    Evidence,
+    Granger,
+    Suspect,
+    Timing,
+    WideFrame,
+)
+from ops.correlate.resources import resource_of
+from ops.correlate.stats import Shifts, evidence_in_blocks, granger, lagged_correlation
+from ops.errors import CorrelateInputError
+from ops.metrics.models import from_ns
+
+
+def ensure_target_is_valid(frame: WideFrame, target: str | None) -> None:
+    """The target, when given, must be a column that was kept (not empty, sparse or constant)."""
+    if target is None or target in frame.names:
+        return
+    skipped = next((s for s in frame.skipped if s.column == target), None)
+    if skipped is not None:
+        raise CorrelateInputError(f"the target {target!r} cannot be used: {skipped.reason}",
+                                  hint="choose a target column that varies in the window")
+    near = ", ".join(sorted(frame.names, key=lambda n: (target.lower() not in n.lower(), n))[:5])
+    raise CorrelateInputError(f"no column {target!r} in the metrics", hint=f"columns include: {near}")
+
+
+def ensure_failure_is_inside(frame: WideFrame, failure_at: datetime, config: CorrelateConfig) -> int:
+    """The index of the first row at or after the failure; raises when the failure is outside the data."""
+    if frame.rows == 0:
+        raise CorrelateInputError("the window has no rows", hint="widen the window or check the selector")
+    at = failure_ns(failure_at)
+    first, last = window_bounds(frame)
+    grace = int(config.failure_grace_seconds * 1e9)
+    if at <= int(frame.times[0]) or at > int(frame.times[-1]) + grace:
+        raise CorrelateInputError(
+            f"the failure time {failure_at.isoformat()} is outside the data ({first.isoformat()} … {last.isoformat()})",
+            hint="give a failure time after the first row and within the data, or widen the window")
+    return int(np.searchsorted(frame.times, at, side="left"))
+
+
+def ensure_window_is_long_enough(frame: WideFrame, failure_row: int, config: CorrelateConfig) -> None:
+    """Enough rows in all and before the failure; the message says how many are needed."""
+    if frame.rows < config.min_rows or failure_row < config.min_before:
+        step = _step_seconds(frame)
+        need = max(config.min_before - failure_row, 0) * step
+        raise CorrelateInputError(
+            f"too short a window: {frame.rows} rows, {failure_row} before the failure; correlation needs at least "
+            f"{config.min_rows} rows with {config.min_before} before the failure",
+            hint=f"read more data before the failure (about {need:g} s more at one row per {step:g} s)" if need
+            else "read a longer window, or sample more often")
+
+
+def ensure_suspects_exist(frame: WideFrame, target: str | None) -> None:
+    if not [n for n in frame.names if n != target]:
+        reasons = "; ".join(f"{s.column}: {s.reason}" for s in frame.skipped[:5])
+        raise CorrelateInputError("no metric varies in the window, so there is nothing to rank"
+                                  + (f" (skipped {reasons})" if reasons else ""),
+                                  hint="widen the window, or check that the metrics were sampled")
+
+
+def _step_seconds(frame: WideFrame) -> float:
+    return float(np.median(np.diff(frame.times))) / 1e9 if frame.rows > 1 else 1.0
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """The vectorised evidence of every suspect."""
+
+    failure_ns: int
+    failure_row: int
+    split: np.ndarray
+    shifts: Shifts
+    r: np.ndarray
+    lag_seconds: np.ndarray
+    timing: np.ndarray
+    factors: dict[str, np.ndarray]
+
+
+def _timings(split: np.ndarray, failure_row: int, rows: int, config: CorrelateConfig) -> np.ndarray:
+    tolerance = max(2, math.ceil(config.timing_tolerance * rows))
+    return np.where(split < failure_row - tolerance, "leading",
+                    np.where(split > failure_row + tolerance, "lagging", "simultaneous"))
+
+
+def _evaluate(frame: WideFrame, failure_row: int, failure_at_ns: int, target: np.ndarray | None,
+              config: CorrelateConfig) -> _Batch:
+    n = frame.rows
+    min_size = min(max(2, math.ceil(config.segment_share * n)), n // 2)
+    split, r_step, shifts = evidence_in_blocks(frame.values, min_size, failure_row)
+    step = _step_seconds(frame)
+    if target is None:
+        r, lag_seconds = r_step, (failure_at_ns - frame.times[split]) / 1e9
+    else:
+        r, lag = lagged_correlation(frame.values, target, max(1, int(config.max_lag_share * n)))
+        lag_seconds = lag * step
+    timing = _timings(split, failure_row, n, config)
+    resource = np.array([resource_of(name) is not None for name in frame.names], dtype=bool)
+    factors = {
+        "strength": np.log10(1.0 + np.abs(shifts.z)),
+        "direction": np.where(resource & (shifts.z < 0), config.down_weight, 1.0),
+        "timing": np.where(timing == "lagging", config.lagging_weight, 1.0),
+        "association": 0.5 + 0.5 * np.abs(r),
+        "granger": np.ones(len(frame.names)),
+    }
+    return _Batch(failure_at_ns, failure_row, split, shifts, r, lag_seconds, timing, factors)
+
+
+def _score(factors: dict[str, np.ndarray]) -> np.ndarray:
+    return np.prod(np.vstack(list(factors.values())), axis=0)
+
+
+def _granger_pass(frame: WideFrame, target: np.ndarray | None, batch: _Batch,
+                  config: CorrelateConfig) -> dict[int, Granger]:
+    if target is None:
+        return {}
+    order = np.argsort(-_score(batch.factors), kind="stable")
+    found: dict[int, Granger] = {}
+    lag = max(1, min(config.granger_max_lag, frame.rows // 10))
+    near = _granger_rows(frame.rows, batch.failure_row, config.granger_rows)
+    for j in order[: config.granger_top]:
+        found[int(j)] = granger(frame.values[j, near], target[near], lag, config.granger_alpha)
+        if found[int(j)].significant:
+            batch.factors["granger"][j] = config.granger_weight
+    return found
+
+
+def _granger_rows(rows: int, failure_row: int, most: int) -> slice:
+    """The ``most`` rows nearest the failure, three quarters of them before it."""
+    start = max(0, min(failure_row, rows) - most * 3 // 4)
+    return slice(start, min(rows, start + most))
+
+
+def correlate_frame(frame: WideFrame, failure_at: datetime, *, target: str | None = None,
+                    config: CorrelateConfig = CorrelateConfig()) -> CorrelationResult:
+    """Rank every metric of ``frame`` as a suspect for the failure at ``failure_at``.
+
+    The frame is prepared first (:func:`ops.correlate.frame.prepare_frame`);
+    pass an already prepared frame to :func:`correlate_prepared` to keep it.
+
+    Raises:
+        CorrelateInputError: the failure is outside the data, the window is too short,
+            the target is not a usable column, or no column varies.
+    """
+    return correlate_prepared(prepare_frame(frame, config.min_rows), failure_at, target=target, config=config)
+
+
+def correlate_prepared(frame: WideFrame, failure_at: datetime, *, target: str | None = None,
+                       config: CorrelateConfig = CorrelateConfig()) -> CorrelationResult:
+    """:func:`correlate_frame` on a frame that :func:`prepare_frame` returned."""
+    started = time.perf_counter()
+    failure_row = ensure_failure_is_inside(frame, failure_at, config)
+    ensure_window_is_long_enough(frame, failure_row, config)
+    ensure_target_is_valid(frame, target)
+    ensure_suspects_exist(frame, target)
+    y = frame.values[frame.column(target)] if target else None
+    suspects = frame.select(np.array([n != target for n in frame.names], dtype=bool))
+    batch = _evaluate(suspects, failure_row, failure_ns(failure_at), y, config)
+    tests = _granger_pass(suspects, y, batch, config)
+    scores = _score(batch.factors)
+    order = np.argsort(-scores, kind="stable")
+    ranked = [_suspect(suspects, batch, int(j), float(scores[j]), target, tests.get(int(j)), y is not None)
+              for j in order]
+    start, end = window_bounds(frame)
+    return CorrelationResult(failure_at=failure_at, target=target, suspects=ranked, skipped=list(frame.skipped),
+                             start=start, end=end, rows=frame.rows, series=len(suspects.names),
+                             seconds=time.perf_counter() - started)
+
+
+def _suspect(frame: WideFrame, batch: _Batch, j: int, score: float, target: str | None, test: Granger | None,
+             has_target: bool) -> Suspect:
+    s = batch.shifts
+    z = float(s.z[j])
+    direction = "flat" if z == 0 else ("up" if z > 0 else "down")
+    offset = float(frame.times[batch.split[j]] - batch.failure_ns) / 1e9
+    if has_target and test is None:
+        test = Granger(tested=False, note="only the best suspects are tested")
+    assert frame.rate is not None
+    evidence = Evidence(
+        z=_round(z), direction=direction, baseline=_round(float(s.baseline[j])), level=_round(float(s.level[j])),
+        peak_z=_round(float(s.peak_z[j])), change_at=from_ns(int(frame.times[batch.split[j]])),
+        change_offset_seconds=round(offset, 3), timing=str(batch.timing[j]),  # type: ignore[arg-type]
+        correlation=Correlation(target or "failure", _round(float(batch.r[j])), round(float(batch.lag_seconds[j]), 3)),
+        granger=test, rate=bool(frame.rate[j]), factors={k: round(float(v[j]), 4) for k, v in batch.factors.items()},
+        reasons=[])
+    metric = frame.names[j]
+    evidence.reasons.extend(reasons_for(metric, evidence))
+    return Suspect(metric=metric, score=round(score, 4), resource=resource_of(metric), labels=frame.labels[j],
+                   evidence=evidence)
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.6g}") if math.isfinite(value) else 0.0
+
+
+def reasons_for(metric: str, e: Evidence) -> list[str]:
+    """The evidence in words, one line per factor."""
+    unit = "/s (rate)" if e.rate else ""
+    lines = [f"{'rose' if e.z > 0 else 'fell' if e.z < 0 else 'did not move'} {abs(e.z):,.3g} robust σ "
+             f"from its baseline ({e.baseline:,.4g}{unit} → {e.level:,.4g}{unit}; peak {e.peak_z:,.3g} σ)"]
+    if e.factors.get("direction", 1.0) < 1.0:
+        lines.append("usage fell: a resource that frees up is more likely an effect than the cause")
+    when = {"leading": "before", "lagging": "after", "simultaneous": "at about the time of"}[e.timing]
+    lines.append(f"changed {abs(e.change_offset_seconds):,.3g} s {'before' if e.change_offset_seconds < 0 else 'after'}"
+                 f" the failure ({e.timing}: {when} it)")
+    c = e.correlation
+    lines.append(f"correlation with the {'failure signal' if c.signal == 'failure' else c.signal} {c.r:+.2f}, "
+                 f"{'suspect first by' if c.lag_seconds > 0 else 'suspect later by' if c.lag_seconds < 0 else 'lag'} "
+                 f"{abs(c.lag_seconds):g} s")
+    if e.granger is not None and e.granger.tested:
+        verdict = "helps" if e.granger.significant else "does not help"
+        lines.append(f"Granger: its past {verdict} predict {c.signal} (p={e.granger.p_value:.3g}, "
+                     f"best lag {e.granger.lag_rows} rows)")
+    return lines

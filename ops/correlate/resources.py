@@ -1,0 +1,37 @@
+"""Which resource a metric measures, from its name: cpu, memory, network or disk.
+
+The runbook match (:mod:`ops.runbooks.match`) takes the top suspect's
+resource as one of its clues. A metric that measures none of the four
+(latency, load, row counts) has no resource.
+"""
+
+from __future__ import annotations
+
+import re
+
+WORD = re.compile(r"[a-z0-9]+")
+RESOURCE_WORDS: dict[str, frozenset[str]] = {
+    "cpu": frozenset({"cpu", "cpus", "processor", "cores", "throttled", "throttling"}),
+    "memory": frozenset({"mem", "memory", "rss", "heap", "swap", "oom", "vms", "pss", "uss"}),
+    "network": frozenset({"net", "network", "rx", "tx", "tcp", "udp", "socket", "sockets", "packets",
+                          "bandwidth", "nic"}),
+    "disk": frozenset({"disk", "disks", "iops", "fs", "filesystem", "inode", "inodes", "volume", "storage",
+                       "blkio"}),
+}
+
+
+def resource_of(metric: str) -> str | None:
+    """``cpu``, ``memory``, ``network`` or ``disk`` when the metric's name says so, else None.
+
+    Labels (``{...}``) are ignored; the name is split into words at anything
+    but letters and digits.
+
+    Example:
+        >>> resource_of("sluice_process_rss_bytes{worker=\\"pid-7\\"}"), resource_of("carts_lat_90")
+        ('memory', None)
+    """
+    words = WORD.findall(metric.split("{", 1)[0].lower())
+    for resource, vocabulary in RESOURCE_WORDS.items():
+        if any(w in vocabulary for w in words):
+            return resource
+    return None

@@ -1,0 +1,164 @@
+"""Correlation around an incident or a flow run: the window from the metrics store, the result on the timeline.
+
+The failure time of an incident is when it opened (or its first timeline
+event); of a flow run, when it failed or crashed (or ended), and its window
+starts no earlier than the run, so that other runs of the flow stay out. The
+scope is the run's labels (``flow``, ``dataset``) on Sluice's host and
+process metrics (``sluice_host_*``, ``sluice_process_*``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from ops.correlate.frame import frame_from_series, prepare_frame
+from ops.correlate.models import CorrelateConfig, CorrelationResult, WideFrame
+from ops.correlate.rank import correlate_prepared
+from ops.correlate.resources import resource_of
+from ops.errors import CorrelateInputError
+from ops.metrics.models import Matcher, MatchOp, Selector
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from ops.incidents.models import Incident, TimelineEvent
+    from ops.metrics.store import MetricsStore
+
+INFRASTRUCTURE = r"sluice_(host|process)_.+"
+GRACE = timedelta(seconds=60)
+"""A run's failure is recorded a moment after its sampler stops; this much later still counts as inside the data."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What to correlate: the failure instant, which series, and where it came from (for messages)."""
+
+    failure_at: datetime
+    labels: dict[str, str] = field(default_factory=dict)
+    source: str = ""
+    start: datetime | None = None
+    """When the scope began (a flow run's start): nothing earlier is read, so other runs stay out."""
+
+    def selector(self, base: Selector | None = None) -> Selector:
+        """``base`` (default: Sluice's host and process metrics) narrowed to this scope's labels."""
+        base = base or Selector(None, (Matcher("__name__", MatchOp.REGEX, INFRASTRUCTURE),))
+        extra = tuple(Matcher(k, MatchOp.EQUAL, v) for k, v in sorted(self.labels.items()) if v)
+        return Selector(base.metric, base.matchers + extra)
+
+
+def incident_scope(incident: Incident) -> Scope:
+    """The failure time (opened, else the first timeline event) and labels of an incident."""
+    at = incident.opened_at or (incident.timeline[0].at if incident.timeline else None)
+    if at is None:
+        raise CorrelateInputError(f"{incident.ref} has no opening time", hint="open incidents with `ops incident`")
+    labels = {"flow": incident.flow_name or "", "dataset": incident.dataset or ""}
+    return Scope(at, {k: v for k, v in labels.items() if v}, incident.ref)
+
+
+def flow_run_scope(flow_run_id: str) -> Scope:
+    """The failure (or end) time and labels of a flow run, from the Prefect API.
+
+    Raises:
+        CorrelateInputError: the id is not a flow run id, the API has no such run, or it cannot be reached.
+    """
+    import uuid
+
+    from prefect import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        run_id = uuid.UUID(flow_run_id)
+    except ValueError:
+        raise CorrelateInputError(f"{flow_run_id!r} is not a flow run id",
+                                  hint="flow run ids are UUIDs; `ops runs list` shows them") from None
+    try:
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(run_id)
+            flow = client.read_flow(run.flow_id)
+    except ObjectNotFound:
+        raise CorrelateInputError(f"no flow run {flow_run_id}", hint="check the id and PREFECT_API_URL") from None
+    except Exception as exc:  # the API may be down: say so rather than fail obscurely
+        raise CorrelateInputError(f"cannot read flow run {flow_run_id} from the Prefect API: {exc}",
+                                  hint="start the server or set PREFECT_API_URL") from None
+    state = run.state
+    failed = state is not None and (state.is_failed() or state.is_crashed())
+    at = state.timestamp if failed and state is not None else (run.end_time or (state.timestamp if state else None))
+    if at is None:
+        raise CorrelateInputError(f"flow run {flow_run_id} has not started", hint="correlate a run that ran")
+    dataset = (run.parameters or {}).get("dataset")
+    labels = {"flow": flow.name, **({"dataset": str(dataset)} if dataset else {})}
+    return Scope(at, labels, f"flow run {run.name}", run.start_time)
+
+
+def read_window(store: MetricsStore, scope: Scope, *, before: timedelta, after: timedelta,
+                selector: Selector | None = None, step: timedelta | None = None) -> WideFrame:
+    """The scope's series in ``[failure - before, failure + after]`` on one grid, prepared for ranking.
+
+    Raises:
+        CorrelateInputError: no series matches in the window.
+    """
+    wanted = scope.selector(selector)
+    start = max(scope.failure_at - before, scope.start) if scope.start else scope.failure_at - before
+    series = store.query_range(wanted, start, scope.failure_at + after)
+    if not series:
+        raise CorrelateInputError(f"no metrics match {wanted} around {scope.failure_at.isoformat()}",
+                                  hint="widen --before/--after, or check that the run was sampled "
+                                       "(SLUICE_METRICS_SAMPLER) with `ops metrics list`")
+    step_ns = int(step.total_seconds() * 1e9) if step else None
+    return prepare_frame(frame_from_series(series, step_ns))
+
+
+def correlate_scope(store: MetricsStore, scope: Scope, *, before: timedelta, after: timedelta,
+                    selector: Selector | None = None, step: timedelta | None = None, target: str | None = None,
+                    config: CorrelateConfig | None = None) -> tuple[WideFrame, CorrelationResult]:
+    """Read the scope's window from ``store`` and rank its series; returns the prepared frame and the result."""
+    config = config or CorrelateConfig(failure_grace_seconds=GRACE.total_seconds())
+    frame = read_window(store, scope, before=before, after=after, selector=selector, step=step)
+    return frame, correlate_prepared(frame, scope.failure_at, target=target, config=config)
+
+
+def timeline_text(result: CorrelationResult, top: int = 3) -> str:
+    """``correlation: top suspect <metric> (resource=<cpu|memory|network|disk|other>)`` and the top three."""
+    best = result.top
+    if best is None:
+        return "correlation: no suspect (no metric varied in the window)"
+    listed = "; ".join(f"{i}. {s.metric} score {s.score:.3g} ({s.evidence.timing}, z {s.evidence.z:+.3g})"
+                       for i, s in enumerate(result.suspects[:top], 1))
+    return f"correlation: top suspect {best.metric} (resource={best.resource or 'other'}); {listed}"
+
+
+def record_on_incident(session: Session, incident: Incident, result: CorrelationResult) -> TimelineEvent:
+    """Add the result to the incident's timeline (kind ``correlation``, source ``ops``)."""
+    from ops.incidents.service import record
+
+    return record(session, incident, "correlation", "ops", timeline_text(result))
+
+
+def link_runbook(session: Session, incident: Incident, result: CorrelationResult) -> str | None:
+    """Link the best runbook for the incident, now that its top suspect's resource is known, if none is linked."""
+    from ops.incidents.respond import context_of
+    from ops.incidents.service import record
+    from ops.runbooks.catalog import load_runbooks
+    from ops.runbooks.match import best
+
+    if incident.runbook_id or result.top is None:
+        return incident.runbook_id
+    found = best(context_of(incident, resource_of(result.top.metric)), load_runbooks())
+    if found:
+        incident.runbook_id = found
+        record(session, incident, "runbook", "ops", f"linked runbook {found} (top suspect {result.top.metric})")
+    return found
+
+
+def postmortem_section(result: CorrelationResult, top: int = 5) -> str:
+    """Markdown for a postmortem's *Supporting information*: the top suspects and their evidence."""
+    lines = [f"**Correlation** with the failure at {result.failure_at.isoformat()} "
+             f"({result.series} series, {result.start.isoformat()} … {result.end.isoformat()}):", ""]
+    for i, s in enumerate(result.suspects[:top], 1):
+        lines.append(f"{i}. `{s.metric}` (resource {s.resource or 'other'}, score {s.score:.3g}): "
+                     + "; ".join(s.evidence.reasons))
+    if result.skipped:
+        lines += ["", f"Skipped: {', '.join(f'`{s.column}` ({s.reason})' for s in result.skipped[:10])}"]
+    return "\n".join(lines)

@@ -1,0 +1,133 @@
+"""Ranking on synthetic frames with an injected fault: the right suspect first, timing, direction and Granger."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ops.correlate import CorrelateConfig, correlate_frame
+from ops.errors import CorrelateInputError
+from tests.ops.correlate.factories import fault_frame
+
+
+def names(result) -> list[str]:
+    return [s.metric for s in result.suspects]
+
+
+@pytest.mark.parametrize("culprit,size", [("db_cpu", 40.0), ("web_mem", 3e8), ("disk_io_percent", 60.0)])
+def test_the_injected_fault_ranks_first(culprit, size):
+    fault = fault_frame(culprit=culprit, size=size)
+
+    result = correlate_frame(fault.frame, fault.failure_at)
+
+    assert names(result)[0] == culprit
+    top = result.suspects[0]
+    assert top.evidence.direction == "up" and top.evidence.z > 10
+    assert top.evidence.timing == "simultaneous"
+    assert top.score == pytest.approx(np.prod(list(top.evidence.factors.values())), rel=1e-3)
+
+
+def test_a_change_well_before_the_failure_is_leading_and_one_after_it_lagging():
+    leading = fault_frame(onset=300, failure=400)
+    lagging = fault_frame(onset=500, failure=400, culprit="web_cpu")
+
+    lead = correlate_frame(leading.frame, leading.failure_at).suspects[0]
+    lag = next(s for s in correlate_frame(lagging.frame, lagging.failure_at).suspects if s.metric == "web_cpu")
+
+    assert lead.metric == "db_cpu" and lead.evidence.timing == "leading"
+    assert lead.evidence.change_offset_seconds == pytest.approx(-100, abs=3)
+    assert lead.evidence.correlation.lag_seconds == pytest.approx(100, abs=3)  # the suspect moved first
+    assert lag.evidence.timing == "lagging" and lag.evidence.factors["timing"] == 0.5
+
+
+def test_a_resource_that_frees_up_is_weighted_down():
+    fault = fault_frame(culprit="web_cpu", size=-25.0)
+
+    suspect = next(s for s in correlate_frame(fault.frame, fault.failure_at).suspects if s.metric == "web_cpu")
+
+    assert suspect.evidence.direction == "down" and suspect.evidence.factors["direction"] == 0.5
+    assert any("usage fell" in r for r in suspect.evidence.reasons)
+
+
+def test_granger_evidence_when_the_suspect_drives_the_target_with_a_lag():
+    rng = np.random.default_rng(3)
+    driver = np.zeros(600)
+    for t in range(1, 600):  # an AR(1) process: its past carries information
+        driver[t] = 0.8 * driver[t - 1] + rng.normal()
+    latency = np.roll(driver, 3) * 2 + rng.normal(0, 0.5, 600)
+    fault = fault_frame(culprit="db_cpu", extra={"db_cpu": 12 + driver, "latency": latency})
+
+    result = correlate_frame(fault.frame, fault.failure_at, target="latency")
+
+    driving = next(s for s in result.suspects if s.metric == "db_cpu")
+    assert driving.evidence.granger is not None and driving.evidence.granger.significant
+    assert driving.evidence.granger.lag_rows == 3 and driving.evidence.factors["granger"] == 1.25
+    assert driving.evidence.correlation.signal == "latency"
+    assert driving.evidence.correlation.lag_seconds == pytest.approx(3)
+    tested = [s for s in result.suspects if s.evidence.granger and s.evidence.granger.tested]
+    unrelated = [s for s in tested if s.metric in ("web_cpu", "disk_io_percent")]
+    assert all(not s.evidence.granger.significant for s in unrelated)
+    assert "latency" not in names(result)
+
+
+def test_no_granger_evidence_without_a_target():
+    fault = fault_frame()
+
+    result = correlate_frame(fault.frame, fault.failure_at)
+
+    assert all(s.evidence.granger is None for s in result.suspects)
+    assert result.suspects[0].evidence.correlation.signal == "failure"
+
+
+def test_granger_says_why_when_the_data_do_not_allow_a_test():
+    latency = np.random.default_rng(1).normal(1, 0.1, 600)
+    fault = fault_frame(extra={"latency": latency})
+
+    result = correlate_frame(fault.frame, fault.failure_at, target="latency",
+                             config=CorrelateConfig(granger_max_lag=5, granger_rows=20))
+
+    granger = result.suspects[0].evidence.granger
+    assert granger is not None and not granger.tested and "too few rows" in granger.note
+
+
+def test_constant_and_empty_columns_are_skipped_and_reported():
+    fault = fault_frame(extra={"idle_cpu": np.full(600, 3.0), "gone_mem": np.full(600, np.nan)})
+
+    result = correlate_frame(fault.frame, fault.failure_at)
+
+    assert {s.column: s.reason.split(":")[0] for s in result.skipped} == {"idle_cpu": "constant", "gone_mem": "empty"}
+    assert "idle_cpu" not in names(result) and names(result)[0] == "db_cpu"
+
+
+def test_counters_are_ranked_on_their_rate():
+    fault = fault_frame()
+
+    rx = next(s for s in correlate_frame(fault.frame, fault.failure_at).suspects if s.metric == "net_rx_bytes_total")
+
+    assert rx.evidence.rate and 1e5 < rx.evidence.baseline < 2e5
+
+
+@pytest.mark.parametrize("row", [-5, 0, 700])
+def test_a_failure_outside_the_data_is_refused(row):
+    fault = fault_frame()
+
+    with pytest.raises(CorrelateInputError, match="outside the data"):
+        correlate_frame(fault.frame, fault.time_of(row))
+
+
+def test_too_short_a_window_says_how_much_is_needed():
+    fault = fault_frame(rows=600, failure=5)
+
+    with pytest.raises(CorrelateInputError, match="too short a window: 600 rows, 5 before the failure") as info:
+        correlate_frame(fault.frame, fault.failure_at)
+
+    assert "about 5 s more" in info.value.hint
+
+
+def test_an_unknown_or_constant_target_is_refused():
+    fault = fault_frame(extra={"flat": np.ones(600)})
+
+    with pytest.raises(CorrelateInputError, match="no column 'latncy'"):
+        correlate_frame(fault.frame, fault.failure_at, target="latncy")
+    with pytest.raises(CorrelateInputError, match="target 'flat' cannot be used: constant"):
+        correlate_frame(fault.frame, fault.failure_at, target="flat")
