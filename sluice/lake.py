@@ -213,6 +213,15 @@ def lake_filesystem(uri: str, storage_options: dict[str, str] | None = None) -> 
     return fs, uri.removeprefix("s3://").rstrip("/")
 
 
+def _by_day(table: pa.Table, keep: np.ndarray) -> pa.Table:
+    """The rows of ``table`` where ``keep``, ordered by date (a stable order: source order within a day)."""
+    rows = np.flatnonzero(keep)
+    days = staging.day_numbers(table)[rows]
+    if len(days) and (days[1:] < days[:-1]).any():
+        rows = rows[np.argsort(days, kind="stable")]
+    return table.take(pa.array(rows))
+
+
 def _days(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     """Distinct partition dates of a date-sorted table and where each starts."""
     ints = table.column(PARTITION).combine_chunks().cast(pa.int32()).to_numpy(zero_copy_only=False)
@@ -237,7 +246,7 @@ def dedup_bucket(bucket: str, files: list[Path], *, keys: list[str], schema: pa.
         for path, mask in zip(files, masks, strict=True):
             if not mask.any():
                 continue
-            kept = staging.read(path).filter(pa.array(mask)).select(schema.names).cast(schema)
+            kept = _by_day(staging.read(path), mask).select(schema.names).cast(schema)
             values, starts = _days(kept)
             bounds = [*starts.tolist(), kept.num_rows]
             for i, value in enumerate(values):
