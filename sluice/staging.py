@@ -22,9 +22,11 @@ import pyarrow.feather as feather
 
 from sluice.validate import PARTITION
 
-# Arrow IPC files, uncompressed: written and read back at memory speed (lz4
-# took three times as long both ways for a third of the disk space).
-STAGING_COMPRESSION = "uncompressed"
+# Arrow IPC files, lz4: near-memcpy to write and read back. (Uncompressed
+# files write and read faster, but a read of some columns then keeps the
+# whole record batch body alive: deduplication, which reads a bucket's key
+# columns, held the full bucket in memory.)
+STAGING_COMPRESSION = "lz4"
 # Dates are staged in buckets of this many days: few files even for daily
 # partitions over years, and a bounded key set per deduplication pass.
 BUCKET_DAYS = 8
