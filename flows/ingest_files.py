@@ -16,7 +16,7 @@ from flows.runners import dask_task_runner
 from sluice import staging
 from sluice.contracts import find_contract
 from sluice.errors import SourceError
-from sluice.ingest import StageRequest, plan_commit, split_evenly
+from sluice.ingest import StageRequest, bucket_bytes, plan_commit, split_evenly
 from sluice.lake import CommitResult, table_uri
 from sluice.runs import FileOutcome, FileStatus, RunReport, ensure_conserved
 from sluice.settings import get_settings
@@ -104,7 +104,7 @@ def ingest_files(
                 "counts": {"rows_read": sum(o.rows_read for o in committed),
                            "rows_quarantined": sum(o.rows_quarantined for o in committed)}}
     plan = plan_commit(req, outcomes)
-    shares = split_evenly(list(plan.buckets), max(settings.dask_workers, 2))
+    shares = split_evenly(list(plan.buckets), max(settings.dask_workers, 2), bucket_bytes(plan))
     dedup = [dedup_bucket_group.submit(req, plan, names, part=i) for i, names in enumerate(shares)]
     deduped = [b for fut in dedup for b in fut.result()]
     report.stage_seconds["dedup"] = time.perf_counter() - clock

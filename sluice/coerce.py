@@ -66,6 +66,23 @@ def _coerce_int(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
         return _by_regex(text, r"^\s*[+-]?[0-9]{1,18}\s*$", pa.int64())
 
 
+def _coerce_float(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Decimals; plain ``123.45`` is recognised without a regex, the rest (signs, exponents) by ``_FLOAT``."""
+    trimmed = pc.utf8_trim_whitespace(text)
+    ok = _np(pc.utf8_is_digit(pc.replace_substring(trimmed, ".", "", max_replacements=1)))
+    present = _np(pc.is_valid(text))
+    rest = present & ~ok
+    if rest.any():
+        ok[np.flatnonzero(rest)] = _np(pc.match_substring_regex(text.filter(pa.array(rest)), _FLOAT))
+    bad = present & ~ok
+    if bad.any():
+        trimmed = pc.if_else(pa.array(ok), trimmed, pa.scalar(None, pa.string()))
+    try:
+        return pc.cast(trimmed, pa.float64()), bad
+    except pa.ArrowInvalid:  # non-ASCII digits pass utf8_is_digit; the strict regex settles them
+        return _by_regex(text, _FLOAT, pa.float64())
+
+
 def _coerce_bool(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
     low = pc.utf8_lower(pc.utf8_trim_whitespace(text))
     is_true = pc.is_in(low, value_set=pa.array(_TRUE))
@@ -87,7 +104,7 @@ def coerce_column(column: pa.Array, spec: ColumnSpec, *, default_tz: str, log: F
         out, bad = _coerce_int(text)
         reason = Reason.UNPARSEABLE_INT
     elif spec.type is ColumnType.FLOAT64:
-        out, bad = _by_regex(text, _FLOAT, target)
+        out, bad = _coerce_float(text)
         reason = Reason.UNPARSEABLE_FLOAT
     elif spec.type is ColumnType.BOOL:
         out, bad = _coerce_bool(text)

@@ -141,7 +141,23 @@ def commit_run(req: StageRequest, plan: CommitPlan, deduped: list[DedupedBucket]
     return result, q_rows
 
 
-def split_evenly(names: list[str], parts: int) -> list[list[str]]:
-    """Round-robin ``names`` into at most ``parts`` non-empty groups."""
-    groups = [names[i::parts] for i in range(max(parts, 1))]
-    return [g for g in groups if g]
+def split_evenly(names: list[str], parts: int, weights: dict[str, int] | None = None) -> list[list[str]]:
+    """Deal ``names`` into at most ``parts`` non-empty groups of about equal total weight.
+
+    Heaviest first, each to the lightest group so far (without weights, every
+    name weighs the same). Each group keeps the names' original order.
+    """
+    parts = max(parts, 1)
+    groups: list[list[str]] = [[] for _ in range(parts)]
+    loads = [0] * parts
+    rank = {n: i for i, n in enumerate(names)}
+    for name in sorted(names, key=lambda n: -(weights or {}).get(n, 1)):
+        lightest = loads.index(min(loads))
+        groups[lightest].append(name)
+        loads[lightest] += (weights or {}).get(name, 1)
+    return [sorted(g, key=rank.__getitem__) for g in groups if g]
+
+
+def bucket_bytes(plan: CommitPlan) -> dict[str, int]:
+    """Staged bytes per date bucket of a plan: the weight of its deduplication."""
+    return {name: sum(p.stat().st_size for p in paths) for name, paths in plan.buckets.items()}

@@ -38,6 +38,10 @@ from sluice.errors import LakeError
 from sluice.validate import BATCH_COL, PARTITION, QUARANTINE_SCHEMA, ROW_COL
 
 META_PREFIX = "sluice."
+# A column whose dictionary outgrows this is written plain: dictionary
+# encoding keeps paying off for codes and repeated ids, and high-cardinality
+# columns (order ids, e-mails) stop paying for a dictionary they do not use.
+DICTIONARY_PAGE_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -79,24 +83,38 @@ def committed_batches(uri: str, batch_ids: list[str], storage_options: dict[str,
 def _key_hashes(keys: pa.Table) -> np.ndarray:
     import pandas as pd
 
-    return pd.util.hash_pandas_object(keys.to_pandas(), index=False).to_numpy()
+    return pd.util.hash_pandas_object(keys.to_pandas(date_as_object=False), index=False).to_numpy()
+
+
+def _first_occurrences(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group number of each row (groups numbered by first appearance) and each group's first row.
+
+    ``pandas.factorize`` numbers values in order of first appearance, so a
+    row is a group's first exactly where the running maximum of the numbers
+    grows.
+    """
+    import pandas as pd
+
+    codes, _ = pd.factorize(hashes, sort=False)
+    grows = np.empty(len(codes), dtype=bool)
+    grows[:1] = True
+    np.greater(codes[1:], np.maximum.accumulate(codes)[:-1], out=grows[1:])
+    return codes, np.flatnonzero(grows)
 
 
 def _keep_masks(files: list[Path], keys: list[str]) -> tuple[list[np.ndarray], int]:
     """Which rows of ``files`` survive: the first occurrence of each key, in source order.
 
-    Keys are hashed to 64 bits and the first occurrence of each hash found by
-    sorting (flat memory: about 40 bytes a row). Every row the hashes call a
-    duplicate is then compared, exactly, with its first occurrence; groups
-    where different keys share a hash are settled by an exact group-by, so a
-    collision never drops a row nor keeps a duplicate.
+    Keys are hashed to 64 bits and the first occurrence of each hash found
+    with a hash table (flat memory: about 40 bytes a row). Every row the
+    hashes call a duplicate is then compared, exactly, with its first
+    occurrence; groups where different keys share a hash are settled by an
+    exact group-by, so a collision never drops a row nor keeps a duplicate.
     """
     parts = [staging.read(f, columns=keys) for f in files]
     sizes = [p.num_rows for p in parts]
     table = pa.concat_tables(parts).combine_chunks()
-    hashes = _key_hashes(table)
-    _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
-    del hashes
+    inverse, first = _first_occurrences(_key_hashes(table))
     keep = np.zeros(table.num_rows, dtype=bool)
     keep[first] = True
     dupes = np.flatnonzero(~keep)
@@ -166,7 +184,9 @@ class _DayWriters:
         if day not in self.open:
             rel = f"{PARTITION}={day}/part-{self.tag}-{uuid.uuid4().hex}.snappy.parquet"
             self.fs.create_dir(f"{self.root}/{PARTITION}={day}", recursive=True)
-            self.open[day] = (pq.ParquetWriter(f"{self.root}/{rel}", self.schema, filesystem=self.fs), rel, [0])
+            writer = pq.ParquetWriter(f"{self.root}/{rel}", self.schema, filesystem=self.fs,
+                                      dictionary_pagesize_limit=DICTIONARY_PAGE_BYTES)
+            self.open[day] = (writer, rel, [0])
         writer, _, count = self.open[day]
         writer.write_table(part)
         count[0] += part.num_rows
@@ -193,6 +213,15 @@ def lake_filesystem(uri: str, storage_options: dict[str, str] | None = None) -> 
     return fs, uri.removeprefix("s3://").rstrip("/")
 
 
+def _by_day(table: pa.Table, keep: np.ndarray) -> pa.Table:
+    """The rows of ``table`` where ``keep``, ordered by date (a stable order: source order within a day)."""
+    rows = np.flatnonzero(keep)
+    days = staging.day_numbers(table)[rows]
+    if len(days) and (days[1:] < days[:-1]).any():
+        rows = rows[np.argsort(days, kind="stable")]
+    return table.take(pa.array(rows))
+
+
 def _days(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     """Distinct partition dates of a date-sorted table and where each starts."""
     ints = table.column(PARTITION).combine_chunks().cast(pa.int32()).to_numpy(zero_copy_only=False)
@@ -217,7 +246,7 @@ def dedup_bucket(bucket: str, files: list[Path], *, keys: list[str], schema: pa.
         for path, mask in zip(files, masks, strict=True):
             if not mask.any():
                 continue
-            kept = staging.read(path).filter(pa.array(mask)).select(schema.names).cast(schema)
+            kept = _by_day(staging.read(path), mask).select(schema.names).cast(schema)
             values, starts = _days(kept)
             bounds = [*starts.tolist(), kept.num_rows]
             for i, value in enumerate(values):

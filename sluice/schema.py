@@ -12,17 +12,13 @@ from functools import lru_cache
 import pandas as pd
 import pandera.pandas as pa
 
+from sluice.coerce import ARROW_TYPES
 from sluice.contracts import ColumnSpec, ColumnType, Contract
 from sluice.quality import Reason
 
-PANDAS_DTYPES: dict[ColumnType, object] = {
-    ColumnType.STRING: pd.StringDtype("pyarrow"),
-    ColumnType.INT64: pd.Int64Dtype(),
-    ColumnType.FLOAT64: pd.Float64Dtype(),
-    ColumnType.BOOL: pd.BooleanDtype(),
-    ColumnType.TIMESTAMP: pd.DatetimeTZDtype("us", "UTC"),
-    ColumnType.DATE: "datetime64[ms]",
-}
+# Arrow-backed pandas dtypes: the typed Arrow table becomes a DataFrame
+# without copies, and pandera's checks run on Arrow compute kernels.
+PANDAS_DTYPES: dict[ColumnType, object] = {kind: pd.ArrowDtype(arrow) for kind, arrow in ARROW_TYPES.items()}
 
 CHECK_REASONS: dict[str, Reason] = {
     "not_nullable": Reason.NULL_VALUE,

@@ -117,22 +117,33 @@ def batch_id(uri: str, sha256: str) -> str:
 
 
 def group_files(files: list[SourceFile], target_bytes: int, workers: int = 1) -> list[list[SourceFile]]:
-    """Pack files into groups of at most about ``target_bytes`` (one task per group).
+    """Pack files into groups of about ``target_bytes`` (one task per group), balanced by size.
 
-    Groups are also capped at the total size over ``workers``, so small inputs
-    still keep every worker busy.
+    The number of groups is what packing in order at ``target_bytes`` needs,
+    at least one per worker and rounded up to a multiple of the workers, so
+    every worker gets the same share of groups; files are then dealt largest
+    first to the lightest group. Groups keep their files in source order.
     """
-    total = sum(f.size for f in files)
-    target_bytes = max(1, min(target_bytes, -(-total // max(workers, 1))))
-    groups: list[list[SourceFile]] = []
-    current: list[SourceFile] = []
-    size = 0
+    workers = max(workers, 1)
+    count = min(len(files), _round_up(max(_packed_count(files, target_bytes), workers), workers))
+    groups: list[list[tuple[int, SourceFile]]] = [[] for _ in range(count)]
+    loads = [0] * count
+    for i, f in sorted(enumerate(files), key=lambda p: -p[1].size):
+        lightest = loads.index(min(loads))
+        groups[lightest].append((i, f))
+        loads[lightest] += f.size
+    return [[f for _, f in sorted(g, key=lambda p: p[0])] for g in groups if g]
+
+
+def _packed_count(files: list[SourceFile], target_bytes: int) -> int:
+    """How many groups packing ``files`` in order, at most ``target_bytes`` each, makes."""
+    count, size = 0, 0
     for f in files:
-        if current and size + f.size > target_bytes:
-            groups.append(current)
-            current, size = [], 0
-        current.append(f)
+        if count == 0 or (size and size + f.size > target_bytes):
+            count, size = count + 1, 0
         size += f.size
-    if current:
-        groups.append(current)
-    return groups
+    return count
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple

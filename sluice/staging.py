@@ -2,7 +2,7 @@
 
 Layout under ``<staging>/<run_id>/``::
 
-    <order>-<batch_id>/valid/bucket=<n>/c<chunk>.arrow   rows of BUCKET_DAYS days, sorted by date
+    <order>-<batch_id>/valid/bucket=<n>/c<chunk>.arrow   rows of BUCKET_DAYS days, in source order
     <order>-<batch_id>/quarantine/c<chunk>.arrow
     <order>-<batch_id>/_SUCCESS                      the batch was read whole
 
@@ -18,12 +18,15 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.feather as feather
 
 from sluice.validate import PARTITION
 
-STAGING_COMPRESSION = "lz4"  # Arrow IPC files: near-memcpy to write and read back
+# Arrow IPC files, lz4: near-memcpy to write and read back. (Uncompressed
+# files write and read faster, but a read of some columns then keeps the
+# whole record batch body alive: deduplication, which reads a bucket's key
+# columns, held the full bucket in memory.)
+STAGING_COMPRESSION = "lz4"
 # Dates are staged in buckets of this many days: few files even for daily
 # partitions over years, and a bounded key set per deduplication pass.
 BUCKET_DAYS = 8
@@ -60,19 +63,26 @@ def bucket_of(days_since_epoch: np.ndarray) -> np.ndarray:
     return days_since_epoch // BUCKET_DAYS
 
 
+def day_numbers(table: pa.Table) -> np.ndarray:
+    """The partition date of each row as days since 1970."""
+    return table.column(PARTITION).combine_chunks().cast(pa.int32()).to_numpy(zero_copy_only=False)
+
+
 def write_valid(batch: StagedBatch, table: pa.Table, chunk: int) -> list[str]:
-    """Write a chunk's valid rows, one file per bucket of dates; return the dates present."""
+    """Write a chunk's valid rows, one file per bucket of dates, in source order; return the dates present.
+
+    Rows are not sorted by date here (a sort moves every column); the
+    deduplication orders the survivors of each file by date instead.
+    """
     if table.num_rows == 0:
         return []
-    order = pc.sort_indices(table, sort_keys=[(PARTITION, "ascending")])
-    table = table.take(order)
-    days = table.column(PARTITION).combine_chunks().cast(pa.int32()).to_numpy(zero_copy_only=False)
-    buckets, starts = np.unique(bucket_of(days), return_index=True)
-    bounds = [*starts.tolist(), table.num_rows]
-    for i, bucket in enumerate(buckets):
+    days = day_numbers(table)
+    buckets = bucket_of(days)
+    present = np.unique(buckets)
+    for bucket in present:
         folder = batch.valid_dir / f"bucket={int(bucket):06d}"
         folder.mkdir(parents=True, exist_ok=True)
-        part = table.slice(bounds[i], bounds[i + 1] - bounds[i])
+        part = table if len(present) == 1 else table.filter(pa.array(buckets == bucket))
         feather.write_feather(part, folder / f"c{chunk:05d}.arrow", compression=STAGING_COMPRESSION)
     return [str(pa.scalar(int(d), pa.int32()).cast(pa.date32())) for d in np.unique(days)]
 

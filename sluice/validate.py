@@ -45,14 +45,6 @@ QUARANTINE_SCHEMA = pa.schema(
     ]
 )
 
-_PD_TYPES = {
-    pa.int64(): pd.Int64Dtype(),
-    pa.float64(): pd.Float64Dtype(),
-    pa.bool_(): pd.BooleanDtype(),
-    pa.string(): pd.StringDtype("pyarrow"),
-}
-
-
 @dataclass(frozen=True)
 class BatchContext:
     """Where a chunk came from, stamped on every row and quarantine entry."""
@@ -72,13 +64,20 @@ class ChunkResult:
     warnings: Counter[str] = field(default_factory=Counter)
 
 
+def _texts(values: pd.Series, missing: str) -> list[str | None]:
+    """Failure cases as text; a missing value reads as pandas prints it for the column's type."""
+    return [None if v is None else missing if v is pd.NA or v is pd.NaT else str(v) for v in values]
+
+
 def _pandera_failures(typed: pa.Table, contract: Contract, log: FailureLog) -> None:
-    frame = typed.to_pandas(types_mapper=_PD_TYPES.get, date_as_object=False)
+    frame = typed.to_pandas(types_mapper=pd.ArrowDtype)
     try:
         build_schema(contract).validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as exc:
         cases = exc.failure_cases
         critical = {c.name: c.critical for c in contract.columns}
+        missing = {c.name: "NaT" if c.type in (ColumnType.TIMESTAMP, ColumnType.DATE) else "<NA>"
+                   for c in contract.columns}
         schema_level = cases["index"].isna()
         if schema_level.any():
             first = cases[schema_level].iloc[0]
@@ -87,7 +86,7 @@ def _pandera_failures(typed: pa.Table, contract: Contract, log: FailureLog) -> N
         cases = cases[~schema_level]
         for (column, check), group in cases.groupby(["column", "check"], sort=False):
             log.add(group["index"].to_numpy(dtype=np.int64), column=str(column), reason=reason_for(str(check)),
-                    check=str(check), values=[None if v is None else str(v) for v in group["failure_case"]],
+                    check=str(check), values=_texts(group["failure_case"], missing.get(str(column), "<NA>")),
                     critical=critical.get(str(column), True))
 
 
