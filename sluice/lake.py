@@ -298,10 +298,15 @@ def commit_deduped(uri: str, contract: Contract, buckets: list[DedupedBucket], *
                                            commit_properties=interim if old else final)
         if old:
             days = sorted({d for b in buckets for d in b.days_old})
-            metrics = DeltaTable(uri, storage_options=opts).merge(
+            target = DeltaTable(uri, storage_options=opts)
+            before = target.version()
+            metrics = target.merge(
                 _stream(schema, old), predicate=_merge_predicate(contract.primary_key, days), source_alias="s",
                 target_alias="t", commit_properties=final).when_not_matched_insert_all().execute()
             inserted = int(metrics["num_target_rows_inserted"])
+            if DeltaTable(uri, storage_options=opts).version() == before:  # a MERGE that inserts nothing commits
+                target.create_write_transaction([], mode="append", schema=schema, partition_by=[PARTITION],
+                                                commit_properties=final)  # nothing: record the batches anyway
     except (DeltaError, OSError) as exc:
         raise LakeError(f"commit to {uri} failed: {exc}",
                         hint="nothing from this run is visible beyond whole partitions; rerun to complete") from None

@@ -82,6 +82,20 @@ def test_redelivered_rows_under_a_new_name_are_deduplicated_against_the_lake(pre
     assert sorted(ids) == list(range(1, 71))
 
 
+def test_a_file_whose_rows_are_all_in_the_lake_is_recorded_and_not_read_again(prefect_api, dask_address,
+                                                                               sluice_home, tmp_path):
+    write_csv(tmp_path / "src" / "orders.csv", OrderBatch(rows=good_orders(20)))
+    run_ingest(dask_address, "orders", str(tmp_path / "src"))
+    write_csv(tmp_path / "src" / "orders-copy.csv", OrderBatch(rows=good_orders(20)))  # nothing new in it
+
+    copy = run_ingest(dask_address, "orders", str(tmp_path / "src"))
+    again = run_ingest(dask_address, "orders", str(tmp_path / "src"))
+
+    assert copy.rows_read == 20 and copy.duplicates_in_lake == 20 and copy.rows_written == 0
+    assert [f.status.value for f in again.files] == ["skipped", "skipped"] and again.rows_read == 0
+    assert lake_table("orders").num_rows == 20
+
+
 def test_run_metadata_records_counts_files_and_hashes(prefect_api, dask_address, sluice_home, tmp_path):
     batch = mixed_orders(10)
     write_csv(tmp_path / "src" / "x.csv", batch)
