@@ -37,6 +37,9 @@ class CorrelateConfig:
         granger_weight: a significant Granger test multiplies the score by this.
         failure_grace_seconds: a failure this long after the last row still counts as inside the data
             (a flow's sampler stops a moment before its failure is recorded).
+        material_change: a resource whose level moved by less than this share of its baseline is
+            discounted by ``sqrt(change / material_change)``: a flat memory series that grew by a few
+            pages is far from its own tiny noise, but it is not what ran out.
     """
 
     min_rows: int = 20
@@ -45,6 +48,7 @@ class CorrelateConfig:
     timing_tolerance: float = 0.02
     max_lag_share: float = 0.2
     down_weight: float = 0.5
+    material_change: float = 0.02
     lagging_weight: float = 0.5
     granger_top: int = 5
     granger_max_lag: int = 5

@@ -1,6 +1,6 @@
 """Ranking suspects: the evidence for every series at once, then one explainable score each.
 
-``score = strength × direction × timing × association × granger`` where
+``score = strength × direction × timing × association × magnitude × granger`` where
 
 * strength = ``log10(1 + |z|)``, z the robust shift from the series' own baseline;
 * direction = ``down_weight`` for a resource (cpu, memory, network, disk) whose usage
@@ -8,6 +8,7 @@
 * timing = ``lagging_weight`` when the series changed after the failure, else 1;
 * association = ``0.5 + 0.5 |r|``, r the lagged cross-correlation with the failure signal
   (a step at the failure) or with the target;
+* magnitude = ``min(1, sqrt(relative change / material_change))`` for a resource, else 1;
 * granger = ``granger_weight`` when the suspect's past significantly helps predict the target, else 1.
 
 Each factor is kept in the evidence, so every rank can be read back.
@@ -127,9 +128,18 @@ def _evaluate(frame: WideFrame, failure_row: int, failure_at_ns: int, target: np
         "direction": np.where(resource & (shifts.z < 0), config.down_weight, 1.0),
         "timing": np.where(timing == "lagging", config.lagging_weight, 1.0),
         "association": 0.5 + 0.5 * np.abs(r),
+        "magnitude": np.where(resource, _materiality(shifts, config.material_change), 1.0),
         "granger": np.ones(len(frame.names)),
     }
     return _Batch(failure_at_ns, failure_row, split, shifts, r, lag_seconds, timing, factors)
+
+
+def _materiality(shifts: Shifts, material: float) -> np.ndarray:
+    """``min(1, sqrt(relative change / material))``: 1 for a change of at least ``material`` of the baseline."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = np.abs(shifts.level - shifts.baseline) / np.abs(shifts.baseline)
+    relative = np.where(np.isfinite(relative), relative, 1.0)  # a zero baseline: any change is material
+    return np.minimum(1.0, np.sqrt(relative / material))
 
 
 def _score(factors: dict[str, np.ndarray]) -> np.ndarray:
