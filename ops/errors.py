@@ -6,7 +6,8 @@
         ├── RuleFileError       an alert rule file that does not load or validate
         ├── IncidentError       an incident that does not exist or cannot change as asked
         │   └── TransitionError a status change the lifecycle does not allow
-        └── RunbookError        a runbook that does not exist or does not parse
+        ├── RunbookError        a runbook that does not exist or does not parse
+        └── ChaosError          an experiment that does not validate, or a drill the guard refuses
 """
 
 from __future__ import annotations
@@ -36,3 +37,7 @@ class TransitionError(IncidentError):
 
 class RunbookError(OpsError):
     """A runbook that does not exist or does not parse."""
+
+
+class ChaosError(OpsError):
+    """A chaos experiment that does not load or validate, or a drill the blast-radius guard refuses."""
