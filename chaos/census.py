@@ -154,13 +154,10 @@ def _quarantined(stack: DrillStack) -> Counter[tuple[str, int]]:
     return Counter(zip(found.column("source_file").to_pylist(), found.column("source_row").to_pylist(), strict=True))
 
 
-def take_census(stack: DrillStack, *, required: set[str]) -> Census:
-    """Check conservation now, for the files in ``required`` and every file whose batch the lake committed."""
-    keys = find_contract(stack.dataset, get_settings().contracts_root()).primary_key
-    files = read_source(stack, keys)
-    done = committed_batches(stack.lake_uri, [batch_id(f.uri, f.sha256) for f in files])
-    needed = [f for f in files if f.uri in required or batch_id(f.uri, f.sha256) in done]
-    lake, quarantine = _lake_keys(stack, keys), _quarantined(stack)
+def count(files: list[SourceFile], lake: Counter[Key], quarantine: Counter[tuple[str, int]],
+          required: set[str]) -> Census:
+    """Judge conservation: each record of a ``required`` file exactly once in ``lake`` or ``quarantine``."""
+    needed = [f for f in files if f.uri in required]
     examples: list[str] = []
     landed = quarantined = lost = 0
     for record in (r for f in needed for r in f.records):
@@ -182,6 +179,15 @@ def take_census(stack: DrillStack, *, required: set[str]) -> Census:
     examples += [f"quarantined {f} line {n} is at no source" for f, n in quarantine if (f, n) not in source_lines][
         :EXAMPLES]
     scope = "every file" if len(needed) == len(files) else "files the lake committed or a completed run saw"
-    return Census(scope=scope, files=len(files),
-                  files_required=len(needed), records=sum(len(f.records) for f in needed), landed=landed,
-                  quarantined=quarantined, lost=lost, doubled=doubled, strangers=strangers, examples=examples)
+    return Census(scope=scope, files=len(files), files_required=len(needed),
+                  records=sum(len(f.records) for f in needed), landed=landed, quarantined=quarantined, lost=lost,
+                  doubled=doubled, strangers=strangers, examples=examples)
+
+
+def take_census(stack: DrillStack, *, required: set[str]) -> Census:
+    """Check conservation now, for the files in ``required`` and every file whose batch the lake committed."""
+    keys = find_contract(stack.dataset, get_settings().contracts_root()).primary_key
+    files = read_source(stack, keys)
+    done = committed_batches(stack.lake_uri, [batch_id(f.uri, f.sha256) for f in files])
+    needed = {f.uri for f in files if f.uri in required or batch_id(f.uri, f.sha256) in done}
+    return count(files, _lake_keys(stack, keys), _quarantined(stack), needed)

@@ -232,6 +232,10 @@ class FaultProxy:
         with self._lock:
             sock, self._listener = self._listener, None
         if sock is not None:
+            try:  # wakes a pending accept() and stops listening at once (a plain close may linger)
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             _close(sock)
 
     def _accept_loop(self) -> None:
@@ -306,11 +310,11 @@ class FaultProxy:
             self.stats.resets += 1
             link.reset()
             return
-        dst.sendall(data)
         if down:
             link.sent_down += len(data)
             self.stats.bytes_down += len(data)
         else:
             self.stats.bytes_up += len(data)
+        dst.sendall(data)
         if faults.bandwidth:
             time.sleep(len(data) / faults.bandwidth)

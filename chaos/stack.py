@@ -188,6 +188,24 @@ class DrillStack:
 
 
 @contextmanager
+def shared_cluster() -> Iterator[str]:
+    """The scheduler at ``SLUICE_DASK_ADDRESS``, or a LocalCluster shared by every drill of the block."""
+    address = get_settings().dask_address
+    if address:
+        yield address
+        return
+    cluster = _start_cluster()
+    os.environ["SLUICE_DASK_ADDRESS"] = cluster.scheduler_address
+    get_settings(fresh=True)
+    try:
+        yield cluster.scheduler_address
+    finally:
+        os.environ.pop("SLUICE_DASK_ADDRESS", None)
+        get_settings(fresh=True)
+        cluster.close()
+
+
+@contextmanager
 def drill_environment(stack: DrillStack) -> Iterator[None]:
     """Point this process's Sluice settings at the drill's lake for the block; restore them after."""
     saved = {k: os.environ.get(k) for k in stack.environment()}
