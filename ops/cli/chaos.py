@@ -132,9 +132,11 @@ def run(
             return
         _print_plan(checked)
         return
+    from prefect.settings import PREFECT_API_URL
+
     from sluice.prefect_server import ensure_server
 
-    server = ensure_server(load_settings().home)
+    server = ensure_server(load_settings().home, api_url=PREFECT_API_URL.value() or None)
     os.environ["PREFECT_API_URL"] = server.api_url
     done = _run_flow(experiment, env, override, live=output is OutputFormat.TABLE)
     if output is OutputFormat.JSON:
