@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chaos.stack import DrillStack, drill_environment
+from flows.hooks import DRILL_TAG
 
 if TYPE_CHECKING:
     from chaos.drill import Drill
 
-DRILL_TAG = "chaos-drill"
 PATTERN = "*.csv"
 ISOLATED_TIMEOUT = 600
 

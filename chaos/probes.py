@@ -22,6 +22,7 @@ from chaos.census import take_census
 from chaos.drill import Drill, Phase, current
 from chaos.ingestion import RunOutcome, ingest
 from ops.incidents.db import open_engine, store_url, transaction
+from ops.incidents.models import Status
 from sluice.settings import get_settings
 
 COMPLETED, FAILED_WITH_INCIDENT = "completed", "failed-with-incident"
@@ -53,6 +54,8 @@ def _incident_check(run: RunOutcome, runbook: str | None = None) -> tuple[bool, 
         incident = incident_for_run(session, run)
         if incident is None:
             return False, f"run {run.label} ended {run.state} and no drill incident is open for it", None
+        if incident.status is Status.RESOLVED:
+            return False, f"{incident.ref} for run {run.label} is already resolved", None
         start = drill.fault_started_at or run.started_at
         delay = (triggered_at(incident, run) - start).total_seconds()
         if runbook is not None and incident.runbook_id != runbook:

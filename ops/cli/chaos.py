@@ -90,9 +90,9 @@ def _print_plan(p: DrillPlan) -> None:
 def _run_flow(experiment: str, env: str, override: bool, live: bool) -> list[dict[str, Any]]:
     from prefect import tags
 
-    from chaos.ingestion import DRILL_TAG
     from chaos.runner import listening
     from flows.chaos_drill import chaos_drill
+    from flows.hooks import DRILL_TAG
     from ops.cli._chaos_view import DrillView
 
     view = DrillView(console)

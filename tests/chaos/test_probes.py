@@ -50,3 +50,17 @@ def test_outcome_judges_each_run_against_what_it_expects(drill):
 
     assert outcome()["status"] == "held"
     assert outcome(expect={"second": ["failed-with-incident"]})["status"] == "broken"
+
+
+def test_alerting_that_is_required_breaks_when_the_fault_failed_no_run(drill):
+    from chaos.drill import Phase
+    from chaos.probes import alerting
+
+    drill.runs.append(RunOutcome("under-fault", "Completed", NOW, NOW))
+    drill.phase = Phase.METHOD
+    assert alerting("lake-disk-full", required=True)["status"] == "held"  # the method may still fail a run
+
+    drill.phase = Phase.AFTER
+    assert alerting("lake-disk-full", required=False)["status"] == "held"
+    found = alerting("lake-disk-full", required=True)
+    assert found["status"] == "broken" and "this fault must fail the run" in found["detail"]
