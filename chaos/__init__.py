@@ -1,1 +1,17 @@
-"""Chaos drills for Sluice (see issue: chaos suite)."""
+"""Chaos drills for Sluice: real faults on loopback, judged against the source itself.
+
+Experiments (``chaos/experiments/*.yaml``) are Chaos Toolkit experiments; this
+package holds what they call and what runs them:
+
+- ``experiment``  loading and validating experiments and their ``sluice`` extension
+- ``guard``       the blast-radius guard (which environments a drill may touch)
+- ``runner``      :func:`~chaos.runner.run_drill`: the toolkit run with Sluice's settings
+- ``control``     the toolkit control: guards, rollbacks always, recovery, verdicts
+- ``aftermath``   verdicts recorded: incident timelines, the journal store, the flow run artifact
+- ``drill``       the drill in progress; ``stack`` its S3, lake and Dask on loopback
+- ``probes`` / ``actions``  the Python providers the experiments name
+- fault injectors: ``proxy`` (TCP faults), ``source`` (deliveries, schema, duplicates,
+  poison), ``workers`` (Dask worker kill), ``prefect_api``, ``disk`` (a full tmpfs)
+- judging: ``census`` (conservation from the source), ``verdicts`` (verdicts, score),
+  ``incidents`` (drill incidents), ``journal`` (the ``chaos_drills`` table), ``report``
+"""

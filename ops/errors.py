@@ -10,7 +10,8 @@
         │   └── PostmortemError a postmortem that does not exist, already exists or cannot be published
         ├── RunbookError        a runbook that does not exist or does not parse
         ├── NotifyError         a notification that cannot be queued or sent as configured
-        └── CorrelateInputError metrics that cannot be correlated with a failure as given
+        ├── CorrelateInputError metrics that cannot be correlated with a failure as given
+        └── ChaosError          an experiment that does not validate, or a drill the guard refuses
 """
 
 from __future__ import annotations
@@ -56,3 +57,7 @@ class NotifyError(OpsError):
 
 class CorrelateInputError(OpsError):
     """Metrics that cannot be correlated with a failure as given (bad file, window, columns or time)."""
+
+
+class ChaosError(OpsError):
+    """A chaos experiment that does not load or validate, or a drill the blast-radius guard refuses."""

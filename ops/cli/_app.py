@@ -6,6 +6,7 @@ from ops.cli import (
     action,
     alerts,
     baseline,
+    chaos,
     correlate,
     doctor,
     incident,
@@ -44,3 +45,4 @@ app.add_typer(action.app, name="action")
 app.command(name="report")(report.report)
 app.add_typer(notify.app, name="notify")
 app.command(name="correlate")(correlate.correlate)
+app.add_typer(chaos.app, name="chaos")

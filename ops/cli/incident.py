@@ -64,11 +64,13 @@ def list_incidents(
     severity: Annotated[list[str] | None, typer.Option("--severity", help="SEV1..SEV4. Repeatable.")] = None,
     since: Annotated[str | None, typer.Option("--since", help="Opened this recently: 1d, 2w.")] = None,
     drills: Annotated[bool, typer.Option("--drills/--no-drills", help="Include chaos drills.")] = True,
+    source: Annotated[list[str] | None, typer.Option("--source", help="alert, flow-failure, chaos-drill or "
+                                                     "manual. Repeatable.")] = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List incidents, newest first."""
     from ops.incidents.db import transaction
-    from ops.incidents.models import Severity, Status
+    from ops.incidents.models import Severity, Source, Status
     from ops.incidents.service import IncidentFilter
     from ops.incidents.service import list_incidents as query
     from ops.incidents.views import summary
@@ -78,9 +80,14 @@ def list_incidents(
         severities = [Severity(s.upper()) for s in severity or []]
     except ValueError:
         raise typer.BadParameter("use SEV1, SEV2, SEV3 or SEV4", param_hint="--severity") from None
+    try:
+        sources = [Source(s.lower()) for s in source or []]
+    except ValueError:
+        raise typer.BadParameter("use alert, flow-failure, chaos-drill or manual", param_hint="--source") from None
     start = _time_range(since, None, None).start if since else None
     with transaction(engine()) as session:
-        views = [summary(i) for i in query(session, IncidentFilter(statuses, severities, start, drills))]
+        views = [summary(i) for i in query(session, IncidentFilter(statuses, severities, start, drills,
+                                                                   sources=sources))]
     if output is OutputFormat.JSON:
         print_json(views)
         return

@@ -153,6 +153,7 @@ class IncidentFilter:
     since: datetime | None = None
     include_drills: bool = True
     limit: int = 200
+    sources: Sequence[Source] = ()
 
 
 def list_incidents(session: Session, f: IncidentFilter = IncidentFilter()) -> list[Incident]:
@@ -165,4 +166,6 @@ def list_incidents(session: Session, f: IncidentFilter = IncidentFilter()) -> li
         query = query.where(Incident.opened_at >= f.since)
     if not f.include_drills:
         query = query.where(Incident.is_drill.is_(False))
+    if f.sources:
+        query = query.where(Incident.source.in_(list(f.sources)))
     return list(session.scalars(query))

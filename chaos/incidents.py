@@ -1,0 +1,77 @@
+"""Drill incidents: the incident a drill's run opened, the drill on its timeline, closing it afterwards.
+
+A failed drill run opens (or adds to) an incident through the flow's failure
+hook, flagged ``is_drill`` with source ``chaos-drill``. The hook writes the
+flow run id into the timeline entry it adds, which is how a run finds its
+incident even when the failure was grouped into an open one. After the drill,
+its actions, rollbacks and verdict are written to that incident's timeline
+(kinds ``chaos-action``, ``chaos-rollback``, ``chaos-verdict``) at the times
+they happened.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, selectinload
+
+from chaos.drill import Drill, Phase
+from chaos.ingestion import RunOutcome
+from ops.incidents.models import Incident, Source, Status
+from ops.incidents.service import record, transition
+
+TIMELINE_SOURCE = "chaos-drill"
+KIND = {Phase.ROLLBACK: "chaos-rollback"}
+
+
+def incident_for_run(session: Session, run: RunOutcome) -> Incident | None:
+    """The drill incident that ``run``'s failure opened or added to, if any."""
+    if not run.flow_run_id:
+        return None
+    query = (sa.select(Incident).where(Incident.is_drill.is_(True), Incident.source == Source.CHAOS_DRILL,
+                                       Incident.last_seen_at >= run.started_at - timedelta(seconds=1))
+             .options(selectinload(Incident.timeline)).order_by(Incident.id))
+    for incident in session.scalars(query):
+        if incident.flow_run_id == run.flow_run_id or any(run.flow_run_id in e.text for e in incident.timeline):
+            return incident
+    return None
+
+
+def triggered_at(incident: Incident, run: RunOutcome) -> datetime:
+    """When ``run``'s failure reached the incident (its own timeline entry, or the opening)."""
+    own = [e.at for e in incident.timeline if run.flow_run_id and run.flow_run_id in e.text]
+    return min(own) if own else incident.opened_at
+
+
+def drill_incidents(session: Session, drill: Drill) -> list[Incident]:
+    """Every incident the drill's runs opened or added to, once each."""
+    found: dict[int, Incident] = {}
+    for run in drill.runs:
+        incident = incident_for_run(session, run)
+        if incident is not None:
+            found.setdefault(incident.id, incident)
+    return list(found.values())
+
+
+def record_drill(session: Session, incident: Incident, drill: Drill, verdict: str) -> None:
+    """Write the drill's actions, rollbacks and verdict on ``incident``'s timeline, at their own times."""
+    for step in drill.steps:
+        if step.type != "action" or step.phase not in (Phase.METHOD, Phase.ROLLBACK):
+            continue
+        text = f"{step.name}: {step.status}" + (f" ({step.detail[:300]})" if step.detail else "")
+        record(session, incident, KIND.get(step.phase, "chaos-action"), TIMELINE_SOURCE,
+               f"drill {drill.id} ({drill.experiment.name}) {text}", at=step.started_at)
+    record(session, incident, "chaos-verdict", TIMELINE_SOURCE,
+           f"drill {drill.id} ({drill.experiment.name}): {verdict}")
+
+
+def resolve_drill_incidents(session: Session, drill: Drill) -> list[str]:
+    """Resolve the drill's open incidents (a drill cleans up after itself); return their refs."""
+    refs = []
+    for incident in drill_incidents(session, drill):
+        if incident.status is not Status.RESOLVED:
+            transition(session, incident, Status.RESOLVED, who=TIMELINE_SOURCE,
+                       text=f"resolved by the rollback of drill {drill.id} ({drill.experiment.name})")
+        refs.append(incident.ref)
+    return refs

@@ -1,0 +1,140 @@
+"""Sluice's probes: Chaos Toolkit Python providers that judge the drill's hypotheses.
+
+Every probe returns ``{"status": "held" | "broken", "detail": "...", ...}``, so
+an experiment states its tolerance as ``tolerance: [held]``. Probes read the
+drill in progress (:func:`chaos.drill.current`) and the drill's stack; they
+never go through the fault proxies.
+
+- :func:`conservation`: every source row exactly once in the lake or the quarantine.
+- :func:`outcome`: every ingestion run of the method ended as expected:
+  ``completed`` (after retries), or ``failed-with-incident`` (failed, with a
+  drill incident open for it).
+- :func:`alerting`: each failed run's incident links the right runbook, in time.
+- :func:`next_run_is_clean`: the recovery check, run after the rollbacks.
+- :func:`lake_written_only_by_drill`: a guard; the drill's lake has no writer but the drill.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chaos.census import take_census
+from chaos.drill import Drill, Phase, current
+from chaos.ingestion import RunOutcome, ingest
+from ops.incidents.db import open_engine, store_url, transaction
+from ops.incidents.models import Status
+from sluice.settings import get_settings
+
+COMPLETED, FAILED_WITH_INCIDENT = "completed", "failed-with-incident"
+
+
+def _verdict(held: bool, detail: str, **facts: Any) -> dict[str, Any]:
+    return {"status": "held" if held else "broken", "detail": detail, **facts}
+
+
+def _required(drill: Drill) -> set[str]:
+    """Files the latest completed run saw at the source: each of their rows must be accounted for."""
+    done = [r for r in drill.runs if r.completed]
+    return set(done[-1].sources) if done else set()
+
+
+def conservation(configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every source row ends up exactly once in the lake or the quarantine (counted from the source)."""
+    drill = current()
+    census = take_census(drill.stack, required=_required(drill))
+    return census.to_output()
+
+
+def _incident_check(run: RunOutcome, runbook: str | None = None) -> tuple[bool, str, float | None]:
+    """Whether ``run`` has a drill incident (with ``runbook``), and how long after the fault it was raised."""
+    from chaos.incidents import incident_for_run, triggered_at
+
+    drill = current()
+    with transaction(open_engine(store_url(get_settings().home))) as session:
+        incident = incident_for_run(session, run)
+        if incident is None:
+            return False, f"run {run.label} ended {run.state} and no drill incident is open for it", None
+        if incident.status is Status.RESOLVED:
+            return False, f"{incident.ref} for run {run.label} is already resolved", None
+        start = drill.fault_started_at or run.started_at
+        delay = (triggered_at(incident, run) - start).total_seconds()
+        if runbook is not None and incident.runbook_id != runbook:
+            return False, f"{incident.ref} links runbook {incident.runbook_id}, not {runbook}", delay
+        return True, f"{incident.ref} ({incident.runbook_id}) {delay:.1f} s after the fault", delay
+
+
+def outcome(expect: dict[str, list[str]] | None = None,
+            configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every run of the method ended Completed, or failed with an incident open; ``expect`` narrows it per run."""
+    drill = current()
+    runs = drill.method_runs()
+    if not runs:
+        return _verdict(True, "no run yet")
+    problems, seen = [], []
+    for run in runs:
+        allowed = (expect or {}).get(run.label, [COMPLETED, FAILED_WITH_INCIDENT])
+        if run.completed:
+            ok, what = COMPLETED in allowed, f"{run.label}: Completed"
+        else:
+            has_incident, why, _ = _incident_check(run)
+            ok, what = FAILED_WITH_INCIDENT in allowed and has_incident, f"{run.label}: {run.state} ({why})"
+        seen.append(what)
+        if not ok:
+            problems.append(f"{what}, expected {' or '.join(allowed)}")
+    return _verdict(not problems, "; ".join(problems or seen), runs=len(runs))
+
+
+def alerting(runbook: str, within_seconds: float = 120.0, required: bool = False,
+             configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Each failed run of the method has an incident linking ``runbook`` within ``within_seconds`` of the fault.
+
+    With ``required``, the fault must fail a run: once the method is over,
+    no failed run means the alarm that should have rung did not.
+    """
+    drill = current()
+    failed = [r for r in drill.method_runs() if r.failed]
+    if not failed:
+        pending = drill.phase in (Phase.SETUP, Phase.BEFORE, Phase.METHOD)
+        if required and not pending:
+            return _verdict(False, "no run failed, so nothing alerted; this fault must fail the run")
+        return _verdict(True, "no run failed: nothing to alert" if not pending else "no failure yet")
+    problems, seen = [], []
+    for run in failed:
+        ok, why, delay = _incident_check(run, runbook)
+        if ok and delay is not None and delay > within_seconds:
+            ok, why = False, f"{why}: later than {within_seconds:.0f} s"
+        (seen if ok else problems).append(f"{run.label}: {why}")
+    return _verdict(not problems, "; ".join(problems or seen), runbook=runbook, within_seconds=within_seconds)
+
+
+def next_run_is_clean(rows: int = 300, configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Recovery: after the rollbacks, a new batch and a normal run complete with every row accounted for."""
+    from chaos import source
+
+    drill = current()
+    source.deliver_orders(drill.stack, rows=rows, files=1, seed=99, name="recovery")
+    run = ingest(drill, label="recovery")
+    if not run.completed or run.files_failed:
+        return _verdict(False, f"the next normal run ended {run.state}: {run.message[:300]}", state=run.state)
+    census = take_census(drill.stack, required=set(run.sources))
+    return _verdict(census.held, f"the next normal run completed; {census.summary()}", state=run.state)
+
+
+def lake_written_only_by_drill(configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Guard: every commit to the drill's lake and quarantine came from one of the drill's own runs."""
+    from sluice.errors import LakeError
+    from sluice.lake import history
+
+    drill = current()
+    ours = {r.flow_run_id for r in drill.runs if r.flow_run_id}
+    strangers = []
+    for uri in (drill.stack.lake_uri, drill.stack.quarantine_uri):
+        try:
+            entries = history(uri)
+        except LakeError:
+            continue  # not written yet
+        strangers += [f"{uri} v{e.version} by {e.run_id or e.operation}" for e in entries
+                      if e.run_id not in ours and not (e.run_id is None and e.operation == "CREATE TABLE")]
+    if strangers:
+        return _verdict(False, "someone else writes the drill's lake: " + "; ".join(strangers[:3]))
+    return _verdict(True, "only the drill's runs wrote the lake")

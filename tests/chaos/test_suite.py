@@ -1,0 +1,66 @@
+"""The first suite against the local staging stack: Prefect test server, Dask LocalCluster, moto S3 behind
+the fault proxy, the drill's own lake. Every drill must pass; each runs once (one of them through the CLI)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chaos.disk import why_no_tmpfs
+from chaos.runner import run_drill
+from ops.incidents.db import open_engine, store_url, transaction
+from ops.incidents.service import ensure_incident
+from tests.ops.factories import invoke
+
+pytestmark = pytest.mark.integration
+ALERTING = {"lake-disk-full": "lake-disk-full", "s3-source-outage": "source-unreachable",
+            "prefect-api-unreachable": "prefect-api-unreachable", "dask-worker-killed": "dask-worker-lost",
+            "poison-records": "source-file-unreadable", "s3-network-degraded": "source-unreachable"}
+DRILLS = ["duplicate-delivery", "s3-network-degraded", "s3-source-outage", "poison-records", "dask-worker-killed",
+          "prefect-api-unreachable", "lake-disk-full"]
+
+
+def incidents(home, refs):
+    with transaction(open_engine(store_url(home))) as session:
+        return [ensure_incident(session, ref) for ref in refs]
+
+
+@pytest.mark.parametrize("name", DRILLS)
+def test_the_drill_passes_on_the_local_staging_stack(name, staging_stack):
+    if name == "lake-disk-full" and (reason := why_no_tmpfs()):
+        pytest.skip(f"no small disk for the lake: {reason}")
+
+    result = run_drill(name, "staging")
+
+    assert result.passed, result.summary
+    assert {v["kind"] for v in result.verdicts} >= {"conservation", "outcome", "recovery", "method", "rollback"}
+    for found in incidents(staging_stack.home, result.incidents):
+        kinds = [e.kind for e in found.timeline]
+        assert found.is_drill and found.source.value == "chaos-drill" and found.status.value == "resolved"
+        assert found.runbook_id == ALERTING[name]
+        assert {"chaos-action", "chaos-rollback", "chaos-verdict"} <= set(kinds)
+    if name == "lake-disk-full":
+        assert result.incidents, "a full disk must fail the run and open an incident"
+        listed = json.loads(invoke("incident", "list", "--source", "chaos-drill", "-o", "json").stdout)
+        assert [i["id"] for i in listed] == result.incidents
+
+
+def test_ops_chaos_run_drills_through_the_flow_and_attaches_the_journal(staging_stack, prefect_api, monkeypatch):
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+
+    result = invoke("chaos", "run", "source-schema-change", "--env", "staging")
+
+    assert result.exit_code == 0, result.output
+    assert "PASSED: 3 of 3 hypotheses held (score 1.00)" in result.stdout
+    (drill,) = json.loads(invoke("chaos", "report", "--last", "1", "-o", "json").stdout)["drills"]
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["chaos-source-schema-change"])))
+    (artifact,) = [a for a in found if str(a.flow_run_id) == drill["flow_run_id"]]
+    assert drill["experiment"] == "source-schema-change" and drill["status"] == "passed"
+    assert "# Chaos drill" in artifact.data and "conservation-every-source-row-once | conservation | SEV1 | held" \
+        in artifact.data
