@@ -86,7 +86,7 @@ def main() -> int:
     started = f"started (pid {server.pid}, log {server.log})" if server.started else "already running"
     console.print(Panel.fit(
         f"Prefect UI: [link={server.ui_url}]{server.ui_url}[/link]  (server {started})\n"
-        f"Deployments: {'registered: ingest-files/orders-dev, customers-dev, lake-maintenance, alerts-evaluate' if deployed else 'not registered (see `prefect deploy --all`)'}\n"
+        f"Deployments: {'registered: ingest-files/orders-dev, customers-dev, lake-maintenance, alerts-evaluate, chaos-drill' if deployed else 'not registered (see `prefect deploy --all`)'}\n"
         f"Lake: {settings.lake_root()}    Quarantine: {settings.quarantine_root()}\n\n"
         f"For ops and prefect commands: [bold]export PREFECT_API_URL={server.api_url}[/]\n"
         "Next: [bold]ops runs list[/]   [bold]ops quarantine list --summary[/]   [bold]ops lake history orders[/]\n"
