@@ -11,7 +11,6 @@ state stands.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from ops.incidents.db import open_engine, store_url, transaction
@@ -19,13 +18,13 @@ from ops.incidents.models import Severity, Source
 from ops.incidents.respond import announce_opened, flush_notifications, raise_incident
 from ops.incidents.service import Opened, Trigger
 from ops.incidents.signature import FailureSignature
-from ops.runbooks.catalog import load_runbooks
+from ops.metrics.prefect_runs import task_key
+from ops.runbooks.catalog import Runbook, load_runbooks
 from ops.runbooks.match import MatchContext, rank
 from sluice.settings import get_settings
 
 logger = logging.getLogger(__name__)
 DRILL_TAG = "chaos-drill"
-TASK_SUFFIX = re.compile(r"-[0-9a-f]{3}$")
 
 
 def _exception(state: Any) -> BaseException | None:
@@ -49,7 +48,7 @@ def failed_task(flow_run_id: Any) -> str | None:
             task_run_filter=TaskRunFilter(state=TaskRunFilterState(
                 type=TaskRunFilterStateType(any_=[StateType.FAILED, StateType.CRASHED]))))
     runs = sorted(runs, key=lambda r: r.expected_start_time or r.created)
-    return TASK_SUFFIX.sub("", runs[0].name) if runs else None
+    return task_key(runs[0].name) if runs else None
 
 
 def flow_run_url(flow_run_id: Any) -> str | None:
@@ -59,7 +58,7 @@ def flow_run_url(flow_run_id: Any) -> str | None:
     return f"{base.rstrip('/')}/runs/flow-run/{flow_run_id}" if base else None
 
 
-def failure_trigger(flow: Any, flow_run: Any, state: Any) -> Trigger:
+def failure_trigger(flow: Any, flow_run: Any, state: Any, books: list[Runbook]) -> Trigger:
     exc = _exception(state)
     try:
         task = failed_task(flow_run.id)
@@ -67,7 +66,6 @@ def failure_trigger(flow: Any, flow_run: Any, state: Any) -> Trigger:
         task = None
     signature = FailureSignature.of(flow.name, task, exc, state.message or "")
     drill = DRILL_TAG in (flow_run.tags or [])
-    books = load_runbooks()
     ranked = rank(MatchContext.of(signature=signature.text, flow_name=flow.name), books)
     severity = Severity(next(b.severity for b in books if b.id == ranked[0].runbook_id)) if ranked else Severity.SEV3
     params = flow_run.parameters or {}
@@ -99,10 +97,11 @@ def _artifact(opened: Opened, flow_run_id: Any) -> None:
 def open_incident(flow: Any, flow_run: Any, state: Any) -> None:
     """``on_failure`` / ``on_crashed`` hook: open or extend the incident for this failure."""
     try:
-        trigger = failure_trigger(flow, flow_run, state)
+        books = load_runbooks()
+        trigger = failure_trigger(flow, flow_run, state, books)
         engine = open_engine(store_url(get_settings().home))
         with transaction(engine) as session:
-            opened = raise_incident(session, trigger)
+            opened = raise_incident(session, trigger, books)
             announce_opened(session, opened)
         flush_notifications(engine)
         logger.warning("flow run %s %s: %s %s (runbook %s)", flow_run.name, state.name.lower(),

@@ -10,7 +10,8 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.hooks import INCIDENT_HOOKS
 from sluice.contracts import available_contracts
-from sluice.lake import open_table, table_uri, vacuum
+from sluice.lake import open_table, table_uri
+from sluice.lake_log import vacuum
 from sluice.settings import get_settings
 
 

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sluice.sample_files import SampleWriter, join
+from sluice.sample_text import as_text, by_style, customer_id, day_first, money, naive_text, null_where
 
 CHUNK_ROWS = 250_000
 ZONE = "Europe/Berlin"  # the orders contract's source time zone
@@ -156,24 +157,8 @@ class _Plan:
 
 # --- text building blocks (pyarrow compute, no per-row Python) -------------------------------------
 
-def _str(values: np.ndarray) -> pa.Array:
-    return pa.array(values).cast(pa.string())
-
-
-def _nulls(values: pa.Array, mask: np.ndarray) -> pa.Array:
-    return pc.if_else(pa.array(mask), pa.scalar(None, pa.string()), values)
-
-
-def _cid(numbers: np.ndarray) -> pa.Array:
-    return join("C", pc.utf8_lpad(_str(numbers), width=6, padding="0"))
-
-
-def _money(cents: np.ndarray) -> pa.Array:
-    return join(_str(cents // 100), ".", pc.utf8_lpad(_str(cents % 100), width=2, padding="0"))
-
-
 def _email(r: _Rand, q: np.ndarray, first: pa.Array, last: pa.Array) -> pa.Array:
-    number = _nulls(_str((r.uniform("email_n", q) * 90 + 10).astype(np.int64)), r.uniform("email_n?", q) < 0.5)
+    number = null_where(as_text((r.uniform("email_n", q) * 90 + 10).astype(np.int64)), r.uniform("email_n?", q) < 0.5)
     local = join(first, ".", pc.replace_substring(last, " ", ""), pc.fill_null(number, ""))
     return join(local, "@", r.choice("domain", q, _DOMAINS, [40, 25, 15, 12, 8]))
 
@@ -185,28 +170,6 @@ def _ambiguous(local: pa.Array) -> np.ndarray:
     return np.asarray(pc.not_equal(early, late).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _naive_text(seconds: np.ndarray, sep: str = " ") -> pa.Array:
-    """``YYYY-MM-DD HH:MM:SS`` of epoch seconds, read as wall-clock time (much faster than strftime)."""
-    text = pa.array(seconds, pa.int64()).cast(pa.timestamp("s")).cast(pa.string())
-    return text if sep == " " else pc.replace_substring(text, " ", sep, max_replacements=1)
-
-
-def _day_first(text: pa.Array, sep: str, with_time: bool) -> pa.Array:
-    """``DD<sep>MM<sep>YYYY[ HH:MM:SS]`` from ``YYYY-MM-DD HH:MM:SS``."""
-    parts = [pc.utf8_slice_codeunits(text, a, b) for a, b in ((8, 10), (5, 7), (0, 4), (10, 19))]
-    return pc.binary_join_element_wise(parts[0], sep, parts[1], sep, parts[2], parts[3] if with_time else "", "")
-
-
-def _by_style(style: np.ndarray, builders: list[Callable[[np.ndarray], pa.Array]]) -> pa.Array:
-    """Build each style's text only for its own rows, then put the rows back in order."""
-    order = np.argsort(style, kind="stable")
-    groups = np.split(order, np.cumsum(np.bincount(style, minlength=len(builders)))[:-1])
-    merged = pa.concat_arrays([build(rows) for build, rows in zip(builders, groups, strict=True)])
-    rank = np.empty(len(style), dtype=np.int64)
-    rank[order] = np.arange(len(style))
-    return merged.take(pa.array(rank))
-
-
 def _order_ts(r: _Rand, q: np.ndarray, t: np.ndarray, ms: np.ndarray) -> pa.Array:
     """Mostly ISO 8601 UTC, some with offsets, some naive local, some day-first, some epoch ms."""
     style = r.pick("ts_style", q, [62, 10, 10, 8, 5, 5])
@@ -214,13 +177,13 @@ def _order_ts(r: _Rand, q: np.ndarray, t: np.ndarray, ms: np.ndarray) -> pa.Arra
     local = pc.local_timestamp(pa.array(t, pa.int64()).cast(pa.timestamp("s", tz=ZONE)))
     style = np.where(np.isin(style, (3, 4)) & _ambiguous(local), 0, style)
     local_text = local.cast(pa.string())
-    return _by_style(style, [
-        lambda i: join(_naive_text(t[i], "T"), "Z"),
-        lambda i: join(_naive_text(t[i], "T"), ".", pc.utf8_lpad(_str(ms[i]), width=3, padding="0"), "Z"),
-        lambda i: join(_naive_text(t[i] + _OFFSETS[1][off[i]], "T"), pa.array(_OFFSETS[0]).take(pa.array(off[i]))),
+    return by_style(style, [
+        lambda i: join(naive_text(t[i], "T"), "Z"),
+        lambda i: join(naive_text(t[i], "T"), ".", pc.utf8_lpad(as_text(ms[i]), width=3, padding="0"), "Z"),
+        lambda i: join(naive_text(t[i] + _OFFSETS[1][off[i]], "T"), pa.array(_OFFSETS[0]).take(pa.array(off[i]))),
         lambda i: local_text.take(pa.array(i)),
-        lambda i: _day_first(local_text.take(pa.array(i)), "/", with_time=True),
-        lambda i: _str(t[i] * 1000 + ms[i]),
+        lambda i: day_first(local_text.take(pa.array(i)), "/", with_time=True),
+        lambda i: as_text(t[i] * 1000 + ms[i]),
     ])
 
 
@@ -231,29 +194,29 @@ def _orders(plan: _Plan, q: np.ndarray) -> dict[str, pa.Array]:
     ms = (r.uniform("ms", q) * 1000).astype(np.int64)
     cents = np.clip(np.rint(np.exp(np.log(4500) + 0.9 * r.normal("amount", q))), 50, 9_999_999).astype(np.int64)
     qty = np.minimum(1 + (-np.log1p(-r.uniform("qty", q)) * 0.9).astype(np.int64), 1000)
-    updated = join(_naive_text(t + (r.uniform("upd", q) * 72 * 3600).astype(np.int64), "T"), "Z")
+    updated = join(naive_text(t + (r.uniform("upd", q) * 72 * 3600).astype(np.int64), "T"), "Z")
     email = _email(r, q, r.choice("first", q, _FIRST), r.choice("last", q, _LAST))
     return {
-        "order_id": _str(1_000_001 + plan.id_offset + q),
-        "customer_id": _cid(1 + (r.uniform("cust", q) * 150_000).astype(np.int64)),
+        "order_id": as_text(1_000_001 + plan.id_offset + q),
+        "customer_id": customer_id(1 + (r.uniform("cust", q) * 150_000).astype(np.int64)),
         "order_ts": _order_ts(r, q, t, ms),
         "status": r.choice("status", q, ["placed", "paid", "shipped", "delivered", "cancelled", "returned"],
                            [10, 25, 20, 35, 6, 4]),
-        "amount": _money(cents),
+        "amount": money(cents),
         "currency": r.choice("currency", q, ["EUR", "USD", "GBP", "CHF"], [70, 12, 10, 8]),
-        "quantity": _str(qty),
+        "quantity": as_text(qty),
         "discount": r.choice("discount", q, [None, "0.05", "0.1", "0.15", "0.2", "0.25", "0.5"],
                              [80, 5, 6, 3, 3, 2, 1]),
         "channel": r.choice("channel", q, ["web", "app", "store", "phone", None], [50, 30, 12, 5, 3]),
         "country": r.choice("country", q, *_COUNTRIES),
-        "email": _nulls(email, r.uniform("email?", q) < 0.06),
-        "updated_at": _nulls(updated, r.uniform("upd?", q) < 0.6),
+        "email": null_where(email, r.uniform("email?", q) < 0.06),
+        "updated_at": null_where(updated, r.uniform("upd?", q) < 0.6),
     }
 
 
 def _customers(plan: _Plan, q: np.ndarray) -> dict[str, pa.Array]:
     r = plan.rand
-    day = _naive_text(plan.start - 86_400 * (1 + (r.uniform("signup", q) * plan.span / 86_400).astype(np.int64)))
+    day = naive_text(plan.start - 86_400 * (1 + (r.uniform("signup", q) * plan.span / 86_400).astype(np.int64)))
     first, last = r.choice("first", q, _FIRST), r.choice("last", q, _LAST)
     given, family = pc.utf8_title(first), pc.utf8_title(last)
     nick = r.choice("nick", q, ["Bob", "Jo", "Max", "Pepe", "Lu"])
@@ -262,15 +225,15 @@ def _customers(plan: _Plan, q: np.ndarray) -> dict[str, pa.Array]:
                           join(given, ' "', nick, '" ', family))
     ltv = np.rint(np.exp(np.log(30_000) + 1.1 * r.normal("ltv", q))).astype(np.int64)
     return {
-        "customer_id": _cid(plan.id_offset + q + 1),
+        "customer_id": customer_id(plan.id_offset + q + 1),
         "signup_date": pc.choose(pa.array(r.pick("sd_style", q, [80, 20]).astype(np.int8)),
-                                 pc.utf8_slice_codeunits(day, 0, 10), _day_first(day, ".", with_time=False)),
+                                 pc.utf8_slice_codeunits(day, 0, 10), day_first(day, ".", with_time=False)),
         "full_name": full_name,
         "email": _email(r, q, first, last),
         "country": r.choice("country", q, *_COUNTRIES),
         "segment": r.choice("segment", q, ["consumer", "business", "vip", None], [75, 20, 3, 2]),
         "marketing_opt_in": r.choice("opt_in", q, ["true", "false", "yes", "no", None], [40, 40, 5, 5, 10]),
-        "lifetime_value": _nulls(_money(ltv), r.uniform("ltv?", q) < 0.1),
+        "lifetime_value": null_where(money(ltv), r.uniform("ltv?", q) < 0.1),
     }
 
 

@@ -26,9 +26,9 @@ class PrefectLogSink:
     """Alert transitions as warnings in the flow run's log (and so in the Prefect UI)."""
 
     def emit(self, event: AlertEvent) -> None:
-        labels = ",".join(f"{k}={v}" for k, v in sorted(event.labels.items()))
         get_run_logger().warning("alert %s: %s [%s] %s{%s} value=%s, runbook %s", event.status.value.upper(),
-                                 event.rule_id, event.severity, event.metric, labels, event.value, event.runbook)
+                                 event.rule_id, event.severity, event.metric, event.labels_text, event.value,
+                                 event.runbook)
 
 
 @task(name="collect-run-metrics", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)

@@ -55,6 +55,11 @@ class AlertEvent:
     started_at: datetime
     at: datetime
 
+    @property
+    def labels_text(self) -> str:
+        """``k=v,k=v`` with the labels sorted, as logs and incident signatures show them."""
+        return ",".join(f"{k}={v}" for k, v in sorted(self.labels.items()))
+
     def to_json(self) -> str:
         data = asdict(self)
         data.update(status=self.status.value, started_at=self.started_at.isoformat(), at=self.at.isoformat())
@@ -80,9 +85,8 @@ class ConsoleSink:
     """Logs each transition on the ``ops.alerts`` logger."""
 
     def emit(self, event: AlertEvent) -> None:
-        labels = ",".join(f"{k}={v}" for k, v in sorted(event.labels.items()))
         logger.warning("alert %s %s [%s] %s{%s} value=%s runbook=%s", event.status.value.upper(), event.rule_id,
-                       event.severity, event.metric, labels, event.value, event.runbook)
+                       event.severity, event.metric, event.labels_text, event.value, event.runbook)
 
 
 class JsonLinesSink:

@@ -79,10 +79,10 @@ def check(
     home = load_settings().home
     if output is OutputFormat.TABLE:
         logging.getLogger("ops.alerts").addHandler(RichHandler(show_path=False, show_time=False))
-    from ops.cli.incident import engine
+    from ops.cli._incident_store import incident_engine
     from ops.incidents.sink import IncidentSink
 
-    sinks = [ConsoleSink(), IncidentSink(engine(), load_settings().env)]
+    sinks = [ConsoleSink(), IncidentSink(incident_engine(), load_settings().env)]
     evaluation = run_check(ruleset, _store(), open_registry(home), home, when, sinks, dry_run=dry_run)
     if output is OutputFormat.JSON:
         print_json(evaluation)

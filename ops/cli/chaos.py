@@ -167,10 +167,10 @@ def report(
     """Drills with their verdicts and resilience score (share of hypotheses held, weighted by severity)."""
     from chaos.journal import journal_of, list_drills, view
     from chaos.report import trend
-    from ops.cli.incident import engine
+    from ops.cli._incident_store import incident_engine
     from ops.incidents.db import transaction
 
-    with transaction(engine()) as session:
+    with transaction(incident_engine()) as session:
         if drill:
             journal = journal_of(session, drill)
             if journal is None:

@@ -152,17 +152,17 @@ def _from_store(scope: Scope, window: Window) -> tuple[WideFrame, CorrelationRes
 
 
 def _incident(ref: str, window: Window, record: bool) -> tuple[WideFrame, CorrelationResult]:
-    from ops.cli.incident import engine
+    from ops.cli._incident_store import incident_engine
     from ops.correlate.service import incident_scope, link_runbook, record_on_incident
     from ops.incidents.db import transaction
     from ops.incidents.service import ensure_incident
 
-    with transaction(engine()) as session:
+    with transaction(incident_engine()) as session:
         found = ensure_incident(session, ref)
         scope = incident_scope(found)
     frame, result = _from_store(scope, window)
     if record:
-        with transaction(engine()) as session:
+        with transaction(incident_engine()) as session:
             found = ensure_incident(session, ref)
             record_on_incident(session, found, result)
             link_runbook(session, found, result)

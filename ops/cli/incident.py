@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.text import Text
 
+from ops.cli._incident_store import incident_engine
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
@@ -27,8 +28,6 @@ from ops.cli._utilities import (
 from ops.cli.metrics import _time_range
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
     from ops.incidents.views import IncidentDetail
 
 app = typer.Typer(help="Incidents: list, show, open, acknowledge, mitigate, resolve, assign, note.",
@@ -38,12 +37,6 @@ IncidentArg = Annotated[str, typer.Argument(help="The incident, e.g. INC-42 or 4
 WhoOption = Annotated[str | None, typer.Option("--who", help="Who acts. (default: the login name)")]
 SEVERITY_STYLE = {"SEV1": "bold white on red", "SEV2": "bold red", "SEV3": "yellow", "SEV4": "dim"}
 STATUS_STYLE = {"triggered": "bold red", "acknowledged": "yellow", "mitigated": "cyan", "resolved": "green"}
-
-
-def engine() -> Engine:
-    from ops.cli._incident_store import incident_engine
-
-    return incident_engine()
 
 
 def _who(who: str | None) -> str:
@@ -70,7 +63,7 @@ def list_incidents(
 ) -> None:
     """List incidents, newest first."""
     from ops.incidents.db import transaction
-    from ops.incidents.models import Severity, Source, Status
+    from ops.incidents.models import Severity, Source
     from ops.incidents.service import IncidentFilter
     from ops.incidents.service import list_incidents as query
     from ops.incidents.views import summary
@@ -85,7 +78,7 @@ def list_incidents(
     except ValueError:
         raise typer.BadParameter("use alert, flow-failure, chaos-drill or manual", param_hint="--source") from None
     start = _time_range(since, None, None).start if since else None
-    with transaction(engine()) as session:
+    with transaction(incident_engine()) as session:
         views = [summary(i) for i in query(session, IncidentFilter(statuses, severities, start, drills,
                                                                    sources=sources))]
     if output is OutputFormat.JSON:
@@ -125,7 +118,7 @@ def show(incident: IncidentArg, *, output: OutputOption = OutputFormat.TABLE) ->
     from ops.incidents.service import ensure_incident
     from ops.incidents.views import detail
 
-    with transaction(engine()) as session:
+    with transaction(incident_engine()) as session:
         view = detail(ensure_incident(session, incident))
     if output is OutputFormat.JSON:
         print_json(view)
@@ -185,7 +178,7 @@ def open_incident(
     t = Trigger(title=title, severity=level, source=Source.MANUAL, dedup_key=f"manual:{uuid.uuid4().hex[:12]}",
                 environment=load_settings().env, text=text, who=_who(who), dataset=dataset, flow_name=flow,
                 runbook_id=runbook, signature=f"title={title.replace(' ', '_')[:60]}")
-    store = engine()
+    store = incident_engine()
     with transaction(store) as session:
         opened = raise_incident(session, t, books)
         announce_opened(session, opened)
@@ -203,7 +196,7 @@ def _move(incident: str, target: str, who: str | None, text: str) -> None:
     from ops.incidents.respond import announce_change, flush_notifications
     from ops.incidents.service import ensure_incident, transition
 
-    store = engine()
+    store = incident_engine()
     with transaction(store) as session:
         found = ensure_incident(session, incident)
         transition(session, found, Status(target), who=_who(who), text=text)
@@ -249,7 +242,7 @@ def assign(incident: IncidentArg, assignee: Annotated[str, typer.Argument(help="
     from ops.incidents.service import assign as do_assign
     from ops.incidents.service import ensure_incident
 
-    with transaction(engine()) as session:
+    with transaction(incident_engine()) as session:
         found = ensure_incident(session, incident)
         do_assign(session, found, assignee, who=_who(who))
         ref = found.ref
@@ -267,7 +260,7 @@ def add_note(incident: IncidentArg, text: Annotated[str, typer.Argument(help="Th
 
     from ops.incidents.respond import announce_change, flush_notifications
 
-    store = engine()
+    store = incident_engine()
     with transaction(store) as session:
         found = ensure_incident(session, incident)
         do_note(session, found, text, who=_who(who))

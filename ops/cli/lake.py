@@ -26,7 +26,7 @@ from ops.cli._utilities import (
 from sluice.errors import LakeError
 
 if TYPE_CHECKING:
-    from sluice.lake import HistoryEntry
+    from sluice.lake_log import HistoryEntry
     from sluice.settings import Settings
 
 app = typer.Typer(help="The Delta lake: commit history and cleanup of unreferenced files.", no_args_is_help=True)
@@ -110,7 +110,7 @@ def history(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Show the commits of a dataset's table: version, time, operation, run and row counts."""
-    from sluice.lake import history as read_history
+    from sluice.lake_log import history as read_history
 
     settings = load_settings()
     uri = require_table(settings, dataset)
@@ -139,7 +139,7 @@ def vacuum(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Remove files of a dataset's table that no commit references (e.g. left by killed writers)."""
-    from sluice.lake import vacuum as vacuum_table
+    from sluice.lake_log import vacuum as vacuum_table
 
     settings = load_settings()
     uri = require_table(settings, dataset)

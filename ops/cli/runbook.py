@@ -65,14 +65,14 @@ def match(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Rank the runbooks for an incident, with the reasons for each."""
-    from ops.cli.incident import engine
+    from ops.cli._incident_store import incident_engine
     from ops.incidents.db import transaction
     from ops.incidents.respond import context_of
     from ops.incidents.service import ensure_incident
     from ops.runbooks.catalog import load_runbooks
     from ops.runbooks.match import rank
 
-    with transaction(engine()) as session:
+    with transaction(incident_engine()) as session:
         found = ensure_incident(session, incident)
         ref, linked, ctx = found.ref, found.runbook_id, context_of(found, resource)
     ranked = rank(ctx, load_runbooks())

@@ -31,7 +31,6 @@ from ops.correlate.models import (
     Evidence,
     Granger,
     Suspect,
-    Timing,
     WideFrame,
 )
 from ops.correlate.resources import resource_of

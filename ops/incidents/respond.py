@@ -55,9 +55,9 @@ def _milestone(n: int) -> bool:
 
 def _pages(incident: Incident) -> bool:
     """Drills never page unless ``SLUICE_CHAOS_PAGE=true``."""
-    import os
+    from chaos.settings import drills_page
 
-    return not incident.is_drill or os.environ.get("SLUICE_CHAOS_PAGE", "").lower() in ("1", "true", "yes")
+    return not incident.is_drill or drills_page()
 
 
 def announce_opened(session: Session, opened: Opened) -> None:

@@ -19,7 +19,7 @@ from ops.incidents.service import Trigger, open_incident_for, record, transition
 
 
 def alert_trigger(event: AlertEvent, environment: str) -> Trigger:
-    labels = ",".join(f"{k}={v}" for k, v in sorted(event.labels.items()))
+    labels = event.labels_text
     where = event.labels.get("dataset") or event.labels.get("host") or event.metric
     return Trigger(
         title=f"{event.summary} ({where})", severity=Severity(event.severity), source=Source.ALERT,

@@ -32,6 +32,11 @@ TASK_SUFFIX = re.compile(r"-[0-9a-f]{3}$")
 FAILED_STATES = {"FAILED", "CRASHED"}
 
 
+def task_key(run_name: str) -> str:
+    """A task run's name without the suffix Prefect adds per run (``stage-file-group-1a2`` -> ``stage-file-group``)."""
+    return TASK_SUFFIX.sub("", run_name)
+
+
 def _state(run: Any) -> str:
     return str(run.state_type.value if run.state_type else "UNKNOWN")
 
@@ -53,7 +58,7 @@ def flow_run_samples(flows: Sequence[Any], names: dict[Any, str], deployments: d
     for task in tasks:
         if task.end_time is None or task.flow_run_id not in by_id:
             continue
-        labels = {"flow": by_id[task.flow_run_id], "task": TASK_SUFFIX.sub("", task.name), "environment": environment}
+        labels = {"flow": by_id[task.flow_run_id], "task": task_key(task.name), "environment": environment}
         samples.append(Sample(TASK_DURATION, labels, utc(task.end_time), task.total_run_time.total_seconds()))
     return samples + error_rates(flows, names, now, environment)
 

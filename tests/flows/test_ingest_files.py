@@ -113,7 +113,8 @@ def test_run_metadata_records_counts_files_and_hashes(prefect_api, dask_address,
 
 
 def test_lake_history_carries_run_id_counts_and_source_hashes(prefect_api, dask_address, sluice_home, tmp_path):
-    from sluice.lake import history, table_uri
+    from sluice.lake import table_uri
+    from sluice.lake_log import history
 
     write_csv(tmp_path / "src" / "x.csv", mixed_orders(5))
     report = run_ingest(dask_address, "orders", str(tmp_path / "src"))

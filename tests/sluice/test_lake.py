@@ -10,7 +10,8 @@ import pyarrow.feather as feather
 from deltalake import DeltaTable
 
 from sluice.contracts import find_contract
-from sluice.lake import commit_partitions, committed_batches, history, lake_schema
+from sluice.lake import commit_partitions, committed_batches, lake_schema
+from sluice.lake_log import history
 from sluice.settings import Settings
 from sluice.sources import batch_id
 

@@ -71,13 +71,13 @@ def test_runbook_match_ranks_with_reasons(monkeypatch, tmp_path):
 
 
 def test_runbook_match_uses_the_resource_of_the_latest_correlation(monkeypatch, tmp_path):
-    from ops.cli.incident import engine
+    from ops.cli._incident_store import incident_engine
     from ops.incidents.db import transaction
     from ops.incidents.service import ensure_incident, record
 
     sluice_home(monkeypatch, tmp_path)
     invoke("incident", "open", "--title", "ingest-files slowed down", "--severity", "SEV3")
-    with transaction(engine()) as session:
+    with transaction(incident_engine()) as session:
         record(session, ensure_incident(session, "INC-1"), "correlation", "ops",
                "correlation: top suspect sluice_process_rss_bytes{worker=w1} (resource=memory); ...")
     matched = json.loads(invoke("runbook", "match", "INC-1", "-o", "json").stdout)
