@@ -4,6 +4,7 @@ the fault proxy, the drill's own lake. Every drill must pass; each runs once (on
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -28,8 +29,8 @@ def incidents(home, refs):
 
 @pytest.mark.parametrize("name", DRILLS)
 def test_the_drill_passes_on_the_local_staging_stack(name, staging_stack):
-    if name == "lake-disk-full" and (reason := why_no_tmpfs()):
-        pytest.skip(f"no small disk for the lake: {reason}")
+    if name == "lake-disk-full" and os.geteuid() != 0 and (reason := why_no_tmpfs()):
+        pytest.skip(f"no small disk for the lake: {reason}")  # as root (CI) a missing tmpfs fails the drill instead
 
     result = run_drill(name, "staging")
 
