@@ -14,8 +14,10 @@ timed, in a child process), then times, in the same run:
     of the flow are.
 
 Peak memory is the summed RSS of this process and its descendants (Dask
-workers), sampled every 0.1 s; the Prefect server's processes are reported
-apart. The last line is a one-line summary.
+workers and the fork server they come from), sampled every 0.1 s; the Prefect
+server's processes are reported apart. RSS counts a page shared by several
+processes once in each, so the summed PSS (each shared page split between its
+sharers, sampled once a second) is printed too. The last line is a one-line summary.
 """
 
 from __future__ import annotations
@@ -39,6 +41,18 @@ GIB = 1024**3
 STEP = 5.0  # seconds per window of the printed RSS timeline
 
 
+def _pss(pid: int) -> int:
+    """Proportional set size in bytes from ``/proc/PID/smaps_rollup`` (0 where unreadable)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 class ProcessMeter:
     """Samples RSS and CPU time of this process and its descendants in a background thread.
 
@@ -48,7 +62,7 @@ class ProcessMeter:
 
     def __init__(self, excluded_roots: set[int] | None = None, interval: float = 0.1) -> None:
         self.excluded_roots, self.interval = excluded_roots or set(), interval
-        self.peak = self.peak_main = self.peak_child = self.peak_excluded = 0
+        self.peak = self.peak_main = self.peak_child = self.peak_excluded = self.peak_pss = 0
         self._cpu: dict[int, tuple[bool, float, float]] = {}  # pid -> (excluded, first seen, last seen)
         self._main, self._ticks, self._t0 = os.getpid(), 0, time.perf_counter()
         self.samples: list[tuple[float, int, int]] = []  # (seconds since start, total RSS, largest child RSS)
@@ -71,12 +85,14 @@ class ProcessMeter:
         if first or self._ticks % 10 == 0:
             self._refresh()
         self._ticks += 1
-        ours = excluded_rss = child = 0
+        ours = excluded_rss = child = pss = 0
         for proc in self._procs:
             try:
                 rss, times = proc.memory_info().rss, proc.cpu_times()
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
+            if self._ticks % 10 == 1 and proc.pid not in self._excluded:
+                pss += _pss(proc.pid)
             cpu = times.user + times.system
             is_excluded = proc.pid in self._excluded
             start = self._cpu.get(proc.pid, (is_excluded, cpu if first else 0.0, 0.0))[1]
@@ -90,6 +106,8 @@ class ProcessMeter:
                 ours, child = ours + rss, max(child, rss)
         self.samples.append((time.perf_counter() - self._t0, ours, child))
         self.peak, self.peak_excluded = max(self.peak, ours), max(self.peak_excluded, excluded_rss)
+        if self._ticks % 10 == 1:
+            self.peak_pss = max(self.peak_pss, pss)
         self.peak_child = max(self.peak_child, child)
 
     def timeline(self, step: float) -> str:
@@ -235,7 +253,8 @@ def compare(report: Any, manifest: Any) -> list[tuple[str, int, int]]:
 def _print_flow(seconds: float, report: Any, mem: ProcessMeter, manifest: Any) -> bool:
     rows = manifest.rows_total
     print(f"(a) sluice ingest_files: {seconds:.1f} s, {rows / seconds:,.0f} rows/s, peak RSS {mem.peak / GIB:.2f} GiB "
-          f"(this process {mem.peak_main / GIB:.2f}, largest child {mem.peak_child / GIB:.2f}), "
+          f"(this process {mem.peak_main / GIB:.2f}, largest child {mem.peak_child / GIB:.2f}; "
+          f"summed PSS {mem.peak_pss / GIB:.2f} GiB), "
           f"CPU {mem.cpu_seconds():.1f} s (this process {mem.cpu_seconds(main_only=True):.1f} s)")
     print(f"    Prefect test server (excluded above): peak RSS {mem.peak_excluded / GIB:.2f} GiB, "
           f"CPU {mem.cpu_seconds(excluded=True):.1f} s")
@@ -286,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
     print(f"ratio a/b={a_rate / b_rate:.2f} sluice={a_rate:,.0f} rows/s pyarrow={b_rate:,.0f} rows/s "
-          f"peak_rss_sluice={a_mem.peak / GIB:.2f}GiB peak_rss_pyarrow={b_peak / GIB:.2f}GiB "
+          f"peak_rss_sluice={a_mem.peak / GIB:.2f}GiB peak_pss_sluice={a_mem.peak_pss / GIB:.2f}GiB "
+          f"peak_rss_pyarrow={b_peak / GIB:.2f}GiB "
           f"rows={manifest.rows_total:,} cpu_s_sluice={a_mem.cpu_seconds():.1f} "
           f"cpu_s_pyarrow={b_cpu:.1f} matched={'yes' if matched else 'no'}")
     return 0 if matched else 1

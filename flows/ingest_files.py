@@ -20,8 +20,8 @@ from sluice.ingest import StageRequest, bucket_bytes, plan_commit, split_evenly
 from sluice.lake import CommitResult, table_uri
 from sluice.runs import FileOutcome, FileStatus, RunReport, ensure_conserved
 from sluice.settings import get_settings
-from sluice.sources import group_files, list_source_files
-from tasks.ingest import commit_dataset, dedup_bucket_group, stage_file_group
+from sluice.sources import group_files
+from tasks.ingest import commit_dataset, dedup_bucket_group, list_source, stage_file_group
 from tasks.records import publish_artifacts, record_run
 
 
@@ -83,7 +83,7 @@ def ingest_files(
                        started_at=datetime.now(timezone.utc))
     opts = _source_options(storage_options, aws_credentials_block)
     clock = time.perf_counter()
-    files = list_source_files(source, pattern, opts)
+    files = list_source(source, pattern, opts)
     run_dir = settings.staging_root() / run_id
     lake_opts = dict(settings.lake_storage_options)
     req = StageRequest(dataset=dataset, contract=contract, run_id=run_id, run_dir=str(run_dir),

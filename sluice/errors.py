@@ -5,11 +5,13 @@
     ├── ContractError          a dataset contract that does not load or validate
     ├── SourceError            a source that cannot be listed or read
     │   ├── SourceNotFoundError
+    │   ├── SourceUnreachableError  the endpoint or mount cannot be reached (transient)
     │   └── UnreadableFileError   corrupt, truncated or undecodable content
     ├── LakeError              the Delta lake cannot be read or written
     └── ConservationError      counts of a run do not add up
 
-Every message says what went wrong and what to do next.
+Every message says what went wrong and what to do next. Errors are permanent
+(``transient = False``) unless a retry may cure them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ class SluiceError(Exception):
     """Base of every error Sluice raises on purpose."""
 
     hint: str = ""
+    transient: bool = False
 
     def __init__(self, message: str, *, hint: str = "") -> None:
         super().__init__(message)
@@ -43,6 +46,12 @@ class SourceError(SluiceError):
 
 class SourceNotFoundError(SourceError):
     """The source path or bucket does not exist, or matches no files."""
+
+
+class SourceUnreachableError(SourceError):
+    """The source's endpoint, bucket or mount cannot be reached: retried with backoff."""
+
+    transient = True
 
 
 class UnreadableFileError(SourceError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
@@ -10,7 +11,7 @@ from typing import Any
 import fsspec
 from fsspec.core import url_to_fs
 
-from sluice.errors import SourceError, SourceNotFoundError
+from sluice.errors import SourceError, SourceNotFoundError, SourceUnreachableError
 
 HASH_BLOCK = 8 * 1024 * 1024
 
@@ -81,15 +82,20 @@ def list_source_files(
     """
     fs, root = filesystem(uri, storage_options)
     try:
-        exists = fs.exists(root)
-    except OSError as exc:
-        raise SourceError(f"cannot reach source {uri}: {exc}", hint="check the endpoint and credentials") from None
-    if not exists:
-        raise SourceNotFoundError(f"source {uri} does not exist", hint="check the path or bucket name")
-    if fs.isfile(root):
-        infos = {root: fs.info(root)}
-    else:
-        infos = fs.glob(f"{root.rstrip('/')}/{pattern}", detail=True)
+        info = fs.info(root)
+        infos = {root: info} if info.get("type") == "file" else fs.glob(f"{root.rstrip('/')}/{pattern}", detail=True)
+    except FileNotFoundError:
+        raise SourceNotFoundError(f"source {uri} does not exist", hint="check the path or bucket name") from None
+    except PermissionError as exc:
+        raise SourceError(f"not allowed to list source {uri}: {exc}", hint="check the credentials or permissions") from None
+    except Exception as exc:
+        if not unreachable(exc):
+            if isinstance(exc, OSError):
+                raise SourceError(f"cannot list source {uri}: {exc}", hint="check the path, mount or bucket") from None
+            raise
+        raise SourceUnreachableError(f"cannot reach source {uri}: {type(exc).__name__}: {exc}",
+                                     hint="check the endpoint, network and credentials; "
+                                          "the listing is retried with backoff") from None
     files = []
     for path, info in sorted(infos.items()):
         if info.get("type") == "directory":
@@ -99,6 +105,24 @@ def list_source_files(
     if not files:
         raise SourceNotFoundError(f"no files match {pattern!r} under {uri}", hint="check --pattern")
     return files
+
+
+_NETWORK_ERRNOS = {errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.ETIMEDOUT,
+                   errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENETDOWN, errno.EPIPE}
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Errors of reaching storage at all (refused, reset, timed out, no route), which a retry may cure."""
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return True
+    if isinstance(exc, OSError) and exc.errno in _NETWORK_ERRNOS:
+        return True
+    try:
+        from botocore.exceptions import ConnectionError as BotoConnectionError
+        from botocore.exceptions import HTTPClientError
+    except ImportError:  # pragma: no cover - s3fs brings botocore
+        return False
+    return isinstance(exc, (BotoConnectionError, HTTPClientError))
 
 
 def sha256_of(uri: str, storage_options: dict[str, Any] | None = None) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
@@ -9,11 +11,17 @@ from prefect.tasks import exponential_backoff
 from sluice.ingest import CommitPlan, StageRequest, commit_run, dedup_buckets, stage_file
 from sluice.lake import CommitResult, DedupedBucket
 from sluice.runs import FileOutcome
-from sluice.sources import SourceFile
+from sluice.sources import SourceFile, list_source_files
 from tasks.retry import retry_transient
 
 _RETRY = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_jitter_factor=0.5,
               retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+
+
+@task(name="list-source", task_run_name="list-{source}", **_RETRY)
+def list_source(source: str, pattern: str, storage_options: dict[str, Any]) -> list[SourceFile]:
+    """The files to ingest; an unreachable source is retried with backoff before the run gives up."""
+    return list_source_files(source, pattern, storage_options)
 
 
 @task(name="stage-file-group", task_run_name="stage-{dataset}-group-{group}", **_RETRY)

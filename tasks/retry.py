@@ -5,16 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from sluice.errors import SluiceError
+from sluice.sources import unreachable
 
 _TRANSIENT_WORDS = ("SlowDown", "Throttl", "ServiceUnavailable", "InternalError", "RequestTimeout",
                     "Connection reset", "timed out", "503", "500 ", "502", "504")
 
 
 def is_transient(exc: BaseException | None) -> bool:
-    """True for errors a retry may cure; Sluice's own errors are permanent."""
-    if exc is None or isinstance(exc, SluiceError):
+    """True for errors a retry may cure; Sluice's own errors only when they say so (``transient``)."""
+    if exc is None:
         return False
-    if isinstance(exc, (ConnectionError, TimeoutError)):
+    if isinstance(exc, SluiceError):
+        return exc.transient
+    if unreachable(exc):
         return True
     text = f"{type(exc).__name__}: {exc}"
     return any(word in text for word in _TRANSIENT_WORDS)

@@ -77,3 +77,49 @@ def test_lake_and_quarantine_on_s3(prefect_api, dask_address, sluice_home, s3_en
     assert second.files[0].status.value == "skipped"
     quarantine = DeltaTable("s3://lake/quarantine", storage_options=delta_options(fs_opts)).to_pyarrow_table()
     assert quarantine.num_rows == batch.bad
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_source_that_is_down_when_the_run_starts_is_listed_again_until_it_is_back(prefect_api, dask_address,
+                                                                                   sluice_home):
+    import threading
+
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    batch = mixed_orders(12)
+
+    def come_back_later() -> None:
+        threading.Event().wait(9.0)  # longer than the S3 client's own retries (about 6 s)
+        server.start()
+        _bucket(endpoint, "late").put_object(Bucket="late", Key="in/a.csv", Body=csv_text(batch).encode())
+
+    thread = threading.Thread(target=come_back_later, daemon=True)
+    thread.start()
+    try:
+        report = run_ingest(dask_address, "orders", "s3://late/in", pattern="*.csv",
+                            storage_options={"key": "testing", "secret": "testing", "endpoint_url": endpoint})
+    finally:
+        thread.join()
+        server.stop()
+
+    assert report.status == "completed"
+    assert report.rows_read == batch.total and report.rows_written == batch.unique_valid
+
+
+def test_an_unreachable_source_is_reported_as_unreachable_not_as_missing():
+    from sluice.errors import SourceUnreachableError
+    from sluice.sources import list_source_files
+
+    endpoint = f"http://127.0.0.1:{_free_port()}"
+    with pytest.raises(SourceUnreachableError, match="cannot reach source s3://gone"):
+        list_source_files("s3://gone", "*.csv", {"key": "testing", "secret": "testing", "endpoint_url": endpoint})

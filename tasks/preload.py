@@ -1,0 +1,13 @@
+"""Imported once by the fork server that Dask's local worker processes are forked from.
+
+Everything a worker needs before its first task: the ingestion tasks (pandas,
+pandera, pyarrow, deltalake) and the Prefect collections that Prefect loads
+when it rebuilds a run's context on a worker (prefect-aws brings boto3).
+Nothing here reads settings: a forked worker must see its run's environment.
+"""
+
+from prefect.plugins import load_prefect_collections
+
+import tasks.ingest  # noqa: F401  (imported for its side effect: the modules are loaded)
+
+load_prefect_collections()

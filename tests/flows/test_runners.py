@@ -1,0 +1,45 @@
+"""The default task runner's LocalCluster: workers forked from the preloaded fork server."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from distributed import Client
+from prefect_dask import DaskTaskRunner
+
+from flows.runners import dask_task_runner, local_cluster
+from sluice.settings import Settings
+
+
+def _worker_view(name: str) -> dict[str, object]:
+    return {"env": os.environ.get(name), "preloaded": "tasks.ingest" in sys.modules, "pid": os.getpid()}
+
+
+def test_local_workers_start_with_the_tasks_imported_and_see_the_callers_environment(monkeypatch):
+    monkeypatch.setenv("SLUICE_RUNNER_PROBE", "first")
+    with local_cluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                       silence_logs=logging.WARNING) as cluster, Client(cluster) as client:
+        first = client.submit(_worker_view, "SLUICE_RUNNER_PROBE", pure=False).result()
+    monkeypatch.setenv("SLUICE_RUNNER_PROBE", "second")  # the fork server is already running now
+    with local_cluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                       silence_logs=logging.WARNING) as cluster, Client(cluster) as client:
+        second = client.submit(_worker_view, "SLUICE_RUNNER_PROBE", pure=False).result()
+
+    assert first["preloaded"] and second["preloaded"]
+    assert (first["env"], second["env"]) == ("first", "second")
+    assert first["pid"] != os.getpid()
+
+
+def test_an_address_in_settings_connects_instead_of_starting_a_cluster():
+    runner = dask_task_runner(Settings(dask_address="tcp://127.0.0.1:8786"))
+
+    assert isinstance(runner, DaskTaskRunner) and runner.address == "tcp://127.0.0.1:8786"
+
+
+def test_without_an_address_the_runner_builds_a_forked_local_cluster_of_the_configured_size():
+    runner = dask_task_runner(Settings(dask_address=None, dask_workers=3))
+
+    assert runner.address is None and runner.cluster_class is local_cluster
+    assert runner.cluster_kwargs["n_workers"] == 3 and runner.cluster_kwargs["threads_per_worker"] == 1
