@@ -79,7 +79,7 @@ def alert_trigger(event: AlertEvent, environment: str, drill: DrillFlag | None =
 
 
 class IncidentSink:
-    """An :class:`~ops.alerts.events.AlertSink` that writes to the incident store (as drill incidents with ``drill``)."""
+    """An :class:`~ops.alerts.events.AlertSink` writing to the incident store (drill incidents with ``drill``)."""
 
     def __init__(self, engine: Engine, environment: str, drill: DrillFlag | None = None) -> None:
         self.engine = engine

@@ -92,7 +92,8 @@ def test_rule_alerting_breaks_when_the_incident_links_another_runbook(faulted):
 
     found = rule_alerting(**EXPECT)
 
-    assert found["status"] == "broken" and "links runbook row-count-anomaly, not quarantine-rate-spike" in found["detail"]
+    assert found["status"] == "broken"
+    assert "links runbook row-count-anomaly, not quarantine-rate-spike" in found["detail"]
 
 
 def test_rule_alerting_breaks_when_the_alert_came_too_late(faulted):

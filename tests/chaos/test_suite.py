@@ -88,4 +88,5 @@ def test_ops_chaos_run_drills_through_the_flow_and_attaches_the_journal(staging_
     assert drill["experiment"] == "source-schema-change" and drill["status"] == "passed"
     assert "# Chaos drill" in artifact.data and "conservation-every-source-row-once | conservation | SEV1 | held" \
         in artifact.data
-    assert_the_rule_alerted("source-schema-change", drill["verdicts"], incidents(staging_stack.home, drill["incidents"]))
+    found_incidents = incidents(staging_stack.home, drill["incidents"])
+    assert_the_rule_alerted("source-schema-change", drill["verdicts"], found_incidents)
