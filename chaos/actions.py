@@ -8,6 +8,7 @@ moment the first fault went in (alerting delays are measured from it).
 Faults: :func:`degrade_network`, :func:`take_source_down`, :func:`change_schema`,
 :func:`redeliver`, :func:`redeliver_partially`, :func:`poison`,
 :func:`kill_dask_worker`, :func:`cut_prefect_api`, :func:`fill_lake_disk`.
+Alerts: :func:`seed_alert_history`, :func:`evaluate_alerts` (on the drill's own stack).
 Rollbacks: :func:`heal`, :func:`resolve_drill_incidents`.
 """
 
@@ -143,6 +144,28 @@ def fill_lake_disk(leave_kb: int = 8, configuration: dict[str, Any] | None = Non
     stack.ballast = fill(stack.mounted, leave_bytes=leave_kb * 1024)
     return {"detail": f"the lake disk is full but {leave_kb} KiB", "ballast": str(stack.ballast),
             "free_kb": leave_kb}
+
+
+def seed_alert_history(runs: int = 48, every: str = "1h", rows: int = 600, seed: int = 0,
+                       configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write the run metrics of ``runs`` clean runs before the drill into its metric store (dynamic rules need them)."""
+    from chaos.alerts import ensure_history, seed_history
+
+    spec = ensure_history(runs=runs, every=every, rows=rows, seed=seed)
+    written = seed_history(current().stack, spec)
+    return {"detail": f"{spec.runs} clean runs of about {spec.rows} rows, one every {every}: {written} samples",
+            "runs": spec.runs, "samples": written}
+
+
+def evaluate_alerts(rules: list[str] | None = None, configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Evaluate the alert rules (every default rule, or ``rules``) on the drill's own run records.
+
+    What fires opens a drill incident linking the rule's runbook, as the
+    ``alerts-evaluate`` flow does for the environment.
+    """
+    from chaos.alerts import ensure_rules, evaluate
+
+    return evaluate(current(), ensure_rules(rules)).to_output()
 
 
 def heal(configuration: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -3,10 +3,12 @@
 A failed drill run opens (or adds to) an incident through the flow's failure
 hook, flagged ``is_drill`` with source ``chaos-drill``. The hook writes the
 flow run id into the timeline entry it adds, which is how a run finds its
-incident even when the failure was grouped into an open one. After the drill,
-its actions, rollbacks and verdict are written to that incident's timeline
-(kinds ``chaos-action``, ``chaos-rollback``, ``chaos-verdict``) at the times
-they happened.
+incident even when the failure was grouped into an open one. An alert rule
+that fires on the drill's own stack (:mod:`chaos.alerts`) opens a drill
+incident too, with a dedup key under the drill's (``drill-<id>/<rule>:…``).
+After the drill, its actions, rollbacks and verdict are written to those
+incidents' timelines (kinds ``chaos-action``, ``chaos-rollback``,
+``chaos-verdict``) at the times they happened.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from chaos.drill import Drill, Phase
 from chaos.ingestion import RunOutcome
 from ops.incidents.models import Incident, Source, Status
 from ops.incidents.service import record, transition
+from ops.incidents.sink import DrillFlag
 
 TIMELINE_SOURCE = "chaos-drill"
 KIND = {Phase.ROLLBACK: "chaos-rollback"}
@@ -44,13 +47,24 @@ def triggered_at(incident: Incident, run: RunOutcome) -> datetime:
     return min(own) if own else incident.opened_at
 
 
+def alert_incidents(session: Session, drill: Drill, rule: str | None = None) -> list[Incident]:
+    """The drill incidents opened by alert rules (or by ``rule``) on the drill's own stack, oldest first."""
+    prefix = DrillFlag(drill.id).rule_prefix(rule)
+    query = (sa.select(Incident).where(Incident.is_drill.is_(True), Incident.source == Source.CHAOS_DRILL,
+                                       Incident.dedup_key.startswith(prefix, autoescape=True))
+             .options(selectinload(Incident.timeline)).order_by(Incident.id))
+    return list(session.scalars(query))
+
+
 def drill_incidents(session: Session, drill: Drill) -> list[Incident]:
-    """Every incident the drill's runs opened or added to, once each."""
+    """Every incident the drill's runs opened or added to, and those its alert rules opened, once each."""
     found: dict[int, Incident] = {}
     for run in drill.runs:
         incident = incident_for_run(session, run)
         if incident is not None:
             found.setdefault(incident.id, incident)
+    for incident in alert_incidents(session, drill):
+        found.setdefault(incident.id, incident)
     return list(found.values())
 
 

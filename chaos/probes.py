@@ -10,20 +10,26 @@ never go through the fault proxies.
   ``completed`` (after retries), or ``failed-with-incident`` (failed, with a
   drill incident open for it).
 - :func:`alerting`: each failed run's incident links the right runbook, in time.
+- :func:`rule_alerting`: an alert rule evaluated on the drill's stack opened an
+  incident linking the right runbook, in time.
 - :func:`next_run_is_clean`: the recovery check, run after the rollbacks.
 - :func:`lake_written_only_by_drill`: a guard; the drill's lake has no writer but the drill.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from chaos.census import take_census
 from chaos.drill import Drill, Phase, current
 from chaos.ingestion import RunOutcome, ingest
 from ops.incidents.db import open_engine, store_url, transaction
-from ops.incidents.models import Status
+from ops.incidents.models import Incident, Status
 from sluice.settings import get_settings
+
+if TYPE_CHECKING:
+    from chaos.alerts import AlertExpectation
 
 COMPLETED, FAILED_WITH_INCIDENT = "completed", "failed-with-incident"
 
@@ -105,6 +111,42 @@ def alerting(runbook: str, within_seconds: float = 120.0, required: bool = False
             ok, why = False, f"{why}: later than {within_seconds:.0f} s"
         (seen if ok else problems).append(f"{run.label}: {why}")
     return _verdict(not problems, "; ".join(problems or seen), runbook=runbook, within_seconds=within_seconds)
+
+
+def _alert_problem(incident: Incident, expect: AlertExpectation, start: datetime) -> tuple[bool, str]:
+    delay = (incident.opened_at - start).total_seconds()
+    what = f"{incident.ref} ({incident.runbook_id}) {delay:.1f} s after the fault"
+    if incident.runbook_id != expect.runbook:
+        return False, f"{incident.ref} links runbook {incident.runbook_id}, not {expect.runbook}"
+    if delay > expect.within_seconds:
+        return False, f"{what}: later than {expect.within_seconds:.0f} s"
+    return True, what
+
+
+def rule_alerting(rule: str, runbook: str, within_seconds: float = 120.0, required: bool = True,
+                  configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Alert rule ``rule``, evaluated on the drill's stack, opened a drill incident linking ``runbook`` in time.
+
+    The delay runs from the first fault to the incident's opening. With
+    ``required``, once the method is over, no incident of the rule means the
+    alarm that should have rung did not.
+    """
+    from chaos.alerts import ensure_expectation
+    from chaos.incidents import alert_incidents
+
+    expect = ensure_expectation(rule=rule, runbook=runbook, within_seconds=within_seconds, required=required)
+    drill = current()
+    start = drill.fault_started_at or drill.started_at
+    with transaction(open_engine(store_url(get_settings().home))) as session:
+        checks = [_alert_problem(i, expect, start) for i in alert_incidents(session, drill, expect.rule)]
+    facts = {"rule": expect.rule, "runbook": expect.runbook, "within_seconds": expect.within_seconds}
+    if not checks:
+        pending = drill.phase in (Phase.SETUP, Phase.BEFORE, Phase.METHOD)
+        if expect.required and not pending:
+            return _verdict(False, f"alert rule {rule} opened no drill incident; this fault must ring it", **facts)
+        return _verdict(True, f"alert rule {rule} " + ("has not fired yet" if pending else "did not fire"), **facts)
+    problems = [why for ok, why in checks if not ok]
+    return _verdict(not problems, "; ".join(problems or [why for _, why in checks]), **facts)
 
 
 def next_run_is_clean(rows: int = 300, configuration: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -7,7 +7,8 @@
 - :func:`change_schema` delivers files whose columns were renamed, dropped, added
   or changed type (one change per file).
 - :func:`poison` delivers files with bad encodings, bytes that decode in no
-  encoding, malformed rows and huge fields, amid ordinary rows.
+  encoding, malformed rows and huge fields, amid ordinary rows, or an export
+  cut short (every row of the file truncated).
 
 Files are CSV under ``s3://drill-<id>/incoming/``.
 """
@@ -28,6 +29,7 @@ from ops.errors import ChaosError
 from sluice.samples import generate_orders
 
 Rows = list[list[str]]
+POISON_KINDS = ("encoding", "invalid-bytes", "malformed", "huge-field", "truncated")
 
 
 @dataclass(frozen=True)
@@ -183,18 +185,19 @@ def poison(stack: DrillStack, *, kinds: list[str], rows_per_file: int = 400, see
 
     Kinds: ``encoding`` (the file is Windows-1252, not UTF-8), ``invalid-bytes``
     (UTF-8 with byte sequences no encoding accepts, deep in the file),
-    ``malformed`` (too few or many fields, stray and unclosed quotes) and
-    ``huge-field`` (fields of megabytes).
+    ``malformed`` (too few or many fields, stray and unclosed quotes),
+    ``huge-field`` (fields of megabytes) and ``truncated`` (an export cut
+    short: every row lost its last two fields, so every row is quarantined).
     """
-    unknown = sorted(set(kinds) - {"encoding", "invalid-bytes", "malformed", "huge-field"})
+    unknown = sorted(set(kinds) - set(POISON_KINDS))
     if unknown or not kinds:
         raise ChaosError(f"unknown poison {', '.join(unknown) or '(none given)'}",
-                         hint="use encoding, invalid-bytes, malformed or huge-field")
+                         hint=f"use {', '.join(POISON_KINDS)}")
     uris, total = [], 0
     for i, (kind, data) in enumerate(zip(kinds, _fresh(stack, rows_per_file * len(kinds), len(kinds), seed),
                                          strict=True)):
         header, rows = _split(data)
-        body = _join(header, rows)
+        body = _join(header, [r[:-2] for r in rows] if kind == "truncated" else rows)
         if kind in ("malformed", "huge-field"):
             first = stack.allocate_ids(20) + 1_000_001
             extra = _poison_rows(header, next(r for r in rows if len(r) == len(header)), first)[kind]

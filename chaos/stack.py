@@ -7,7 +7,9 @@
   directly, so a fault never blinds the judge.
 - **Lake:** the drill's own lake, quarantine, staging folder and run records
   under ``<SLUICE_HOME>/chaos/<drill id>/``, so conservation is judged on the
-  drill's data alone and a drill never touches the environment's lake.
+  drill's data alone and a drill never touches the environment's lake. The
+  drill's metric store, alert state and baselines live there too
+  (:mod:`chaos.alerts`).
 - **Compute:** the Dask scheduler at ``SLUICE_DASK_ADDRESS``, or a LocalCluster
   of two worker processes started for the drill.
 - **Orchestration and incidents:** the environment's Prefect API and incident
@@ -119,11 +121,15 @@ class DrillStack:
     def quarantine_uri(self) -> str:
         return str(self.root / "quarantine")
 
+    @property
+    def metadata_url(self) -> str:
+        """The drill's run records (its own metadata store)."""
+        return f"sqlite:///{self.root / 'sluice.db'}"
+
     def environment(self) -> dict[str, str]:
         """``SLUICE_*`` variables that point a flow run at the drill's lake, quarantine and records."""
         return {"SLUICE_LAKE_URI": str(self.lake_root), "SLUICE_QUARANTINE_URI": self.quarantine_uri,
-                "SLUICE_STAGING_DIR": str(self.root / "staging"),
-                "SLUICE_METADATA_URL": f"sqlite:///{self.root / 'sluice.db'}",
+                "SLUICE_STAGING_DIR": str(self.root / "staging"), "SLUICE_METADATA_URL": self.metadata_url,
                 "SLUICE_METRICS_SAMPLER": "false"}
 
     def allocate_ids(self, rows: int) -> int:

@@ -32,10 +32,15 @@ class AlertStatus(enum.StrEnum):
     RESOLVED = "resolved"
 
 
+def dedup_prefix(rule_id: str) -> str:
+    """What every dedup key of ``rule_id`` starts with: ``<rule id>:``."""
+    return f"{rule_id}:"
+
+
 def dedup_key(rule_id: str, metric: str, labels: dict[str, str]) -> str:
     """``<rule id>:<12 hex digits>`` from the rule and the series: stable across evaluations and hosts."""
     digest = hashlib.sha256(f"{metric}{labels_key(labels)}".encode()).hexdigest()[:12]
-    return f"{rule_id}:{digest}"
+    return f"{dedup_prefix(rule_id)}{digest}"
 
 
 @dataclass(frozen=True)

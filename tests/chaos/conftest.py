@@ -1,4 +1,4 @@
-"""Chaos tests: an isolated Sluice home per test in staging, and the providers' state reset."""
+"""Chaos tests: an isolated Sluice home per test in staging, the providers' state reset, stand-in drills."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from chaos import drill as drills
+from chaos.drill import Drill
 from sluice.settings import Settings, get_settings
 from tests.chaos import providers
+from tests.chaos.factories import begun_drill
 
 
 @pytest.fixture()
@@ -32,3 +35,11 @@ def staging_stack(drill_env, prefect_api, dask_address, monkeypatch: pytest.Monk
     monkeypatch.setenv("SLUICE_DASK_ADDRESS", dask_address)
     monkeypatch.setenv("SLUICE_CHAOS_PROBE_SECONDS", "1.5")
     return get_settings(fresh=True)
+
+
+@pytest.fixture()
+def stand_in_drill(drill_env, tmp_path) -> Iterator[Drill]:
+    """The drill in progress on a stand-in stack (its folder, no servers), in a fresh staging home."""
+    found = begun_drill(tmp_path / "drill")
+    yield found
+    drills.end(found)

@@ -1,11 +1,24 @@
-"""Small experiments for the runner's own tests, written as real Chaos Toolkit YAML files."""
+"""Small experiments for the runner's own tests, written as real Chaos Toolkit YAML files; drills without a stack."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import yaml
+
+from chaos import drill as drills
+from chaos.drill import Drill
+from chaos.experiment import load
+from ops.alerts.events import AlertStatus
+from ops.incidents.db import open_engine, store_url
+from ops.incidents.sink import DrillFlag, IncidentSink
+from sluice.metastore import engine_for, save_run
+from sluice.runs import RunReport
+from sluice.settings import get_settings
+from tests.ops.alerts.factories import alert_event
 
 PROVIDERS = "tests.chaos.providers"
 
@@ -46,3 +59,36 @@ def write_experiment(folder: Path, name: str = "drill", *, method: list[dict[str
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def begun_drill(root: Path, experiment: str = "duplicate-delivery") -> Drill:
+    """The drill in progress, on a stand-in stack: its folder (metrics, alert state, run records) but no servers."""
+    found = Drill(load(experiment), get_settings().env)
+    root.mkdir(parents=True, exist_ok=True)
+    found._stack = SimpleNamespace(root=root, dataset="orders", metadata_url=f"sqlite:///{root / 'sluice.db'}",
+                                   lake_uri=str(root / "lake" / "orders"), quarantine_uri=str(root / "quarantine"),
+                                   close=lambda: None)
+    return drills.begin(found)
+
+
+def drill_run(drill: Drill, finished_at: datetime, *, rows_read: int = 1500, rows_duplicate: int = 30,
+              rows_quarantined: int = 45) -> RunReport:
+    """A completed run in the drill's run records, as its ingestion would have recorded it."""
+    report = RunReport(run_id=f"run-{finished_at.timestamp():.0f}", dataset=drill.stack.dataset,
+                       source=f"s3://drill-{drill.id}/incoming", env=get_settings().env, started_at=finished_at,
+                       finished_at=finished_at, status="completed", rows_read=rows_read,
+                       rows_written=rows_read - rows_duplicate - rows_quarantined, rows_quarantined=rows_quarantined,
+                       rows_duplicate=rows_duplicate)
+    engine = engine_for(drill.stack.metadata_url)
+    with engine.begin() as conn:
+        save_run(conn, report)
+    engine.dispose()
+    return report
+
+
+def drill_alert(drill_id: str | None, at: datetime, *, status: AlertStatus = AlertStatus.FIRING,
+                **event: Any) -> None:
+    """An alert transition into the environment's incident store: the drill's (``drill_id``) or a real one."""
+    sink = IncidentSink(open_engine(store_url(get_settings().home)), get_settings().env,
+                        DrillFlag(drill_id) if drill_id else None)
+    sink.emit(alert_event(at, status=status, **event))

@@ -1,5 +1,6 @@
 """The first suite against the local staging stack: Prefect test server, Dask LocalCluster, moto S3 behind
-the fault proxy, the drill's own lake. Every drill must pass; each runs once (one of them through the CLI)."""
+the fault proxy, the drill's own lake. Every drill must pass; each runs once (one of them through the CLI).
+Drills whose fault should ring an alert rule must have had it open a drill incident with the rule's runbook."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ pytestmark = pytest.mark.integration
 ALERTING = {"lake-disk-full": "lake-disk-full", "s3-source-outage": "source-unreachable",
             "prefect-api-unreachable": "prefect-api-unreachable", "dask-worker-killed": "dask-worker-lost",
             "poison-records": "source-file-unreadable", "s3-network-degraded": "source-unreachable"}
+RULE_ALERTING = {"duplicate-delivery": ("duplicate-surge", "duplicate-surge"),
+                 "poison-records": ("quarantine-rate-high", "quarantine-rate-spike"),
+                 "source-schema-change": ("quarantine-rate-high", "quarantine-rate-spike")}
 DRILLS = ["duplicate-delivery", "s3-network-degraded", "s3-source-outage", "poison-records", "dask-worker-killed",
           "prefect-api-unreachable", "lake-disk-full"]
 
@@ -25,6 +29,22 @@ DRILLS = ["duplicate-delivery", "s3-network-degraded", "s3-source-outage", "pois
 def incidents(home, refs):
     with transaction(open_engine(store_url(home))) as session:
         return [ensure_incident(session, ref) for ref in refs]
+
+
+def rule_of(incident) -> str | None:
+    """The alert rule that opened ``incident`` (from its signature), or None for a failed run's incident."""
+    head = incident.signature.split(" ", 1)[0]
+    return head.removeprefix("alert=") if head.startswith("alert=") else None
+
+
+def assert_the_rule_alerted(name, verdicts, found) -> None:
+    rule, runbook = RULE_ALERTING[name]
+    (verdict,) = [v for v in verdicts if v["name"] == f"alerting-{rule}-runbook-in-time"]
+    assert verdict["held"], verdict["detail"]
+    alerted = [i for i in found if rule_of(i) == rule]
+    assert alerted and all(i.runbook_id == runbook for i in alerted), [(i.ref, i.runbook_id) for i in found]
+    listed = json.loads(invoke("incident", "list", "--source", "chaos-drill", "-o", "json").stdout)
+    assert {i.ref for i in alerted} <= {i["id"] for i in listed}
 
 
 @pytest.mark.parametrize("name", DRILLS)
@@ -36,11 +56,14 @@ def test_the_drill_passes_on_the_local_staging_stack(name, staging_stack):
 
     assert result.passed, result.summary
     assert {v["kind"] for v in result.verdicts} >= {"conservation", "outcome", "recovery", "method", "rollback"}
-    for found in incidents(staging_stack.home, result.incidents):
-        kinds = [e.kind for e in found.timeline]
-        assert found.is_drill and found.source.value == "chaos-drill" and found.status.value == "resolved"
-        assert found.runbook_id == ALERTING[name]
+    found = incidents(staging_stack.home, result.incidents)
+    for incident in found:
+        kinds = [e.kind for e in incident.timeline]
+        assert incident.is_drill and incident.source.value == "chaos-drill" and incident.status.value == "resolved"
+        assert rule_of(incident) is not None or incident.runbook_id == ALERTING[name]
         assert {"chaos-action", "chaos-rollback", "chaos-verdict"} <= set(kinds)
+    if name in RULE_ALERTING:
+        assert_the_rule_alerted(name, result.verdicts, found)
     if name == "lake-disk-full":
         assert result.incidents, "a full disk must fail the run and open an incident"
         listed = json.loads(invoke("incident", "list", "--source", "chaos-drill", "-o", "json").stdout)
@@ -56,7 +79,7 @@ def test_ops_chaos_run_drills_through_the_flow_and_attaches_the_journal(staging_
     result = invoke("chaos", "run", "source-schema-change", "--env", "staging")
 
     assert result.exit_code == 0, result.output
-    assert "PASSED: 3 of 3 hypotheses held (score 1.00)" in result.stdout
+    assert "PASSED: 4 of 4 hypotheses held (score 1.00)" in result.stdout
     (drill,) = json.loads(invoke("chaos", "report", "--last", "1", "-o", "json").stdout)["drills"]
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(artifact_filter=ArtifactFilter(
@@ -65,3 +88,5 @@ def test_ops_chaos_run_drills_through_the_flow_and_attaches_the_journal(staging_
     assert drill["experiment"] == "source-schema-change" and drill["status"] == "passed"
     assert "# Chaos drill" in artifact.data and "conservation-every-source-row-once | conservation | SEV1 | held" \
         in artifact.data
+    found_incidents = incidents(staging_stack.home, drill["incidents"])
+    assert_the_rule_alerted("source-schema-change", drill["verdicts"], found_incidents)

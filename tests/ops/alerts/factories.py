@@ -1,11 +1,13 @@
-"""Builders for alert tests: rules from keyword overrides, series at fixed five-minute steps."""
+"""Builders for alert tests: rules from keyword overrides, series at fixed five-minute steps, alert events."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
+from ops.alerts.events import AlertEvent, AlertStatus, dedup_key
 from ops.alerts.rules import Rule
 from ops.metrics.models import Series
 
@@ -27,3 +29,12 @@ def series(values: list[float] | np.ndarray, *, step: int = 300, start: int = T0
     values = np.asarray(values, dtype=float)
     stamps = (start + np.arange(len(values)) * step) * 1_000_000_000
     return Series(metric, labels or {"dataset": "orders"}, stamps, values)
+
+
+def alert_event(at: datetime, *, status: AlertStatus = AlertStatus.FIRING, rule_id: str = "quarantine-rate-high",
+                runbook: str = "quarantine-rate-spike", metric: str = "sluice_quarantine_rate", value: float = 0.2,
+                started_at: datetime | None = None, **labels: str) -> AlertEvent:
+    """A transition of ``rule_id`` on ``metric`` (labels default to the orders dataset in staging)."""
+    labels = labels or {"dataset": "orders", "environment": "staging"}
+    return AlertEvent(dedup_key(rule_id, metric, labels), status, rule_id, f"{rule_id} summary", "SEV2", runbook,
+                      metric, labels, value, None, None, 0.05, started_at or at, at)

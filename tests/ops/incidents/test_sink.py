@@ -1,14 +1,21 @@
-"""Alert transitions into incidents: firing opens or adds, resolving mitigates."""
+"""Alert transitions into incidents: firing opens or adds, resolving mitigates; a drill's alerts stay drills."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from datetime import timedelta
 
+import pytest
+
 from ops.alerts.events import AlertEvent, AlertStatus, dedup_key
-from ops.incidents.db import transaction
+from ops.errors import IncidentError
+from ops.incidents.db import open_engine, transaction
 from ops.incidents.models import Source, Status
-from ops.incidents.service import ensure_incident, list_incidents
-from ops.incidents.sink import IncidentSink
+from ops.incidents.service import IncidentFilter, ensure_incident, list_incidents
+from ops.incidents.sink import DrillFlag, IncidentSink, alert_trigger
+from ops.notify.receivers import FakeService, slack_ok
+from tests.ops.alerts.factories import alert_event
 from tests.ops.incidents.factories import T0
 
 
@@ -47,3 +54,62 @@ def test_each_series_is_its_own_incident(incident_engine) -> None:
     sink.emit(alert(AlertStatus.FIRING, dataset="customers"))
     with transaction(incident_engine) as session:
         assert len(list_incidents(session)) == 2
+
+
+@pytest.fixture()
+def sqlite_engine(tmp_path):
+    return open_engine(f"sqlite:///{tmp_path / 'incidents.db'}")
+
+
+@pytest.fixture()
+def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeService]:
+    """A local Slack API that records every message: what would have paged someone."""
+    service = FakeService(slack_ok()).start()
+    monkeypatch.setenv("SLUICE_SLACK_BOT_TOKEN", "xoxb-test")
+    monkeypatch.setenv("SLUICE_SLACK_CHANNEL", "C0INCIDENTS")
+    monkeypatch.setenv("SLUICE_SLACK_API_URL", f"{service.url}/api/")
+    monkeypatch.delenv("SLUICE_CHAOS_PAGE", raising=False)
+    yield service
+    service.stop()
+
+
+def test_a_drill_alert_opens_a_drill_incident_apart_from_the_real_one(incident_engine) -> None:
+    drill = DrillFlag("3f9c2a1b7d4e")
+    IncidentSink(incident_engine, "staging").emit(alert_event(T0))
+    IncidentSink(incident_engine, "staging", drill).emit(alert_event(T0))
+    IncidentSink(incident_engine, "staging", drill).emit(alert_event(T0 + timedelta(minutes=5),
+                                                                     status=AlertStatus.RESOLVED))
+    with transaction(incident_engine) as session:
+        real = list_incidents(session, IncidentFilter(sources=[Source.ALERT]))
+        drills = list_incidents(session, IncidentFilter(sources=[Source.CHAOS_DRILL]))
+    assert [(i.is_drill, i.status, i.occurrences) for i in real] == [(False, Status.TRIGGERED, 1)]
+    (ours,) = drills
+    assert ours.is_drill and ours.status is Status.MITIGATED and ours.runbook_id == "quarantine-rate-spike"
+    assert ours.dedup_key == f"drill-3f9c2a1b7d4e/{real[0].dedup_key}"
+    assert ours.dedup_key.startswith(drill.rule_prefix("quarantine-rate-high"))
+
+
+def test_the_drill_trigger_keeps_the_alerts_title_runbook_and_severity() -> None:
+    plain = alert_trigger(alert_event(T0), "staging")
+    flagged = alert_trigger(alert_event(T0), "staging", DrillFlag("3f9c2a1b7d4e"))
+    assert (flagged.source, flagged.is_drill, plain.source, plain.is_drill) == (
+        Source.CHAOS_DRILL, True, Source.ALERT, False)
+    assert (flagged.title, flagged.runbook_id, flagged.severity, flagged.signature) == (
+        plain.title, plain.runbook_id, plain.severity, plain.signature)
+    assert flagged.text.endswith("raised by drill 3f9c2a1b7d4e")
+
+
+def test_a_drill_alert_never_pages_unless_drills_may_page(sqlite_engine, slack, monkeypatch) -> None:
+    drill_sink = IncidentSink(sqlite_engine, "staging", DrillFlag("3f9c2a1b7d4e"))
+    drill_sink.emit(alert_event(T0, dataset="orders"))
+    assert slack.requests == []
+
+    monkeypatch.setenv("SLUICE_CHAOS_PAGE", "true")
+    drill_sink.emit(alert_event(T0, dataset="customers"))
+    assert len(slack.requests) == 1 and "[DRILL]" in json.dumps(slack.bodies()[0])
+
+
+@pytest.mark.parametrize("drill_id", ["", "Drill 1", "a/b", "x" * 65])
+def test_a_drill_id_that_cannot_live_in_a_dedup_key_is_refused(drill_id) -> None:
+    with pytest.raises(IncidentError, match="is not a drill id"):
+        DrillFlag(drill_id)
