@@ -73,6 +73,13 @@ def take_source_down(seconds: float, configuration: dict[str, Any] | None = None
 
 
 @fault
+def stall_source(seconds: float, configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The S3 endpoint accepts connections but answers nothing (blackhole) for ``seconds``, then recovers."""
+    current().stack.proxy.stall(seconds)
+    return {"detail": f"S3 accepts connections but answers nothing for {seconds:g} s", "stalled_for_seconds": seconds}
+
+
+@fault
 def change_schema(changes: list[dict[str, str]], rows_per_file: int = 300,
                   configuration: dict[str, Any] | None = None) -> dict[str, Any]:
     """Deliver files whose columns were renamed, dropped, added or changed type."""

@@ -81,9 +81,15 @@ def record_drill(session: Session, incident: Incident, drill: Drill, verdict: st
 
 
 def resolve_drill_incidents(session: Session, drill: Drill) -> list[str]:
-    """Resolve the drill's open incidents (a drill cleans up after itself); return their refs."""
+    """Resolve the drill's open incidents (a drill cleans up after itself); return their refs.
+
+    Only drill incidents: a failed drill run never adds to a real incident (its
+    dedup key is under ``chaos-drill/``), and a real one is never resolved here.
+    """
     refs = []
     for incident in drill_incidents(session, drill):
+        if not incident.is_drill:
+            continue
         if incident.status is not Status.RESOLVED:
             transition(session, incident, Status.RESOLVED, who=TIMELINE_SOURCE,
                        text=f"resolved by the rollback of drill {drill.id} ({drill.experiment.name})")

@@ -202,10 +202,17 @@ class FaultProxy:
 
     def outage(self, seconds: float) -> threading.Timer:
         """Take the endpoint down now and bring it back after ``seconds`` (other faults are kept)."""
+        return self._for_seconds(seconds, "down", "an outage")
+
+    def stall(self, seconds: float) -> threading.Timer:
+        """Blackhole the endpoint now (connections open, nothing answers) and let it answer after ``seconds``."""
+        return self._for_seconds(seconds, "blackhole", "a stall")
+
+    def _for_seconds(self, seconds: float, fault: str, what: str) -> threading.Timer:
         if seconds <= 0:
-            raise ChaosError(f"an outage lasts more than 0 seconds, not {seconds}")
-        self.inject(down=True)
-        timer = threading.Timer(seconds, lambda: self.inject(down=False))
+            raise ChaosError(f"{what} lasts more than 0 seconds, not {seconds}")
+        self.inject(**{fault: True})
+        timer = threading.Timer(seconds, lambda: self.inject(**{fault: False}))
         timer.daemon = True
         self._timers.append(timer)
         timer.start()

@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 PREFIX = "incoming"
 DATASET = "orders"
 CREDENTIALS = {"aws_access_key_id": "drill", "aws_secret_access_key": "drill"}
+S3_TIMEOUT_SECONDS = 5
 
 
 def _start_s3() -> tuple[Any, str]:
@@ -104,10 +105,16 @@ class DrillStack:
         return f"s3://{self.bucket}/{self.prefix}"
 
     def source_options(self) -> dict[str, Any]:
-        """s3fs options for Sluice: through the fault proxy, without cached listings (runs share a process)."""
+        """s3fs options for Sluice: through the fault proxy, without cached listings (runs share a process).
+
+        Staging's S3 client gives up on a silent endpoint after ``S3_TIMEOUT_SECONDS``
+        (botocore waits 60 s by default), so a stalled connection becomes a
+        timeout that is retried rather than a hang.
+        """
         return {"key": CREDENTIALS["aws_access_key_id"], "secret": CREDENTIALS["aws_secret_access_key"],
                 "endpoint_url": self.proxy.url, "use_listings_cache": False,
-                "client_kwargs": {"region_name": "us-east-1"}}
+                "client_kwargs": {"region_name": "us-east-1"},
+                "config_kwargs": {"connect_timeout": S3_TIMEOUT_SECONDS, "read_timeout": S3_TIMEOUT_SECONDS}}
 
     @property
     def lake_root(self) -> Path:

@@ -72,7 +72,8 @@ def failure_trigger(flow: Any, flow_run: Any, state: Any, books: list[Runbook]) 
     headline = str(exc).strip().splitlines()[0][:160] if exc else (state.message or state.name)
     return Trigger(
         title=f"{flow.name} {state.name.lower()}: {signature.exception_type}: {headline}", severity=severity,
-        source=Source.CHAOS_DRILL if drill else Source.FLOW_FAILURE, dedup_key=signature.dedup_key,
+        source=Source.CHAOS_DRILL if drill else Source.FLOW_FAILURE,
+        dedup_key=f"{DRILL_TAG}/{signature.dedup_key}" if drill else signature.dedup_key,
         environment=get_settings().env, text=f"flow run {flow_run.name} ({flow_run.id}) {state.name.lower()}"
         + (f" in task {task}" if task else "") + f": {headline}", signature=signature.text, is_drill=drill,
         flow_name=flow.name, dataset=params.get("dataset"), flow_run_id=str(flow_run.id),

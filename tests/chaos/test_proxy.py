@@ -89,6 +89,15 @@ def test_an_outage_refuses_connections_then_the_endpoint_comes_back_on_the_same_
     assert proxy.port == port and fetch(proxy) == PAYLOAD
 
 
+def test_a_stall_answers_nothing_then_the_endpoint_answers_again(proxy):
+    proxy.stall(0.5)
+
+    with pytest.raises(TimeoutError):
+        fetch(proxy, timeout=0.3)
+    time.sleep(0.5)
+    assert proxy.faults == Faults() and fetch(proxy) == PAYLOAD
+
+
 def test_heal_ends_every_fault(proxy):
     proxy.inject(blackhole=True, latency=1.0)
     proxy.heal()

@@ -17,13 +17,14 @@ from tests.ops.factories import invoke
 
 pytestmark = pytest.mark.integration
 ALERTING = {"lake-disk-full": "lake-disk-full", "s3-source-outage": "source-unreachable",
+            "s3-source-blackhole": "source-unreachable",
             "prefect-api-unreachable": "prefect-api-unreachable", "dask-worker-killed": "dask-worker-lost",
             "poison-records": "source-file-unreadable", "s3-network-degraded": "source-unreachable"}
 RULE_ALERTING = {"duplicate-delivery": ("duplicate-surge", "duplicate-surge"),
                  "poison-records": ("quarantine-rate-high", "quarantine-rate-spike"),
                  "source-schema-change": ("quarantine-rate-high", "quarantine-rate-spike")}
-DRILLS = ["duplicate-delivery", "s3-network-degraded", "s3-source-outage", "poison-records", "dask-worker-killed",
-          "prefect-api-unreachable", "lake-disk-full"]
+DRILLS = ["duplicate-delivery", "s3-network-degraded", "s3-source-outage", "s3-source-blackhole", "poison-records",
+          "dask-worker-killed", "prefect-api-unreachable", "lake-disk-full"]
 
 
 def incidents(home, refs):

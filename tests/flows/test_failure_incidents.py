@@ -42,6 +42,19 @@ def test_fifty_failures_with_one_signature_make_one_incident_with_its_runbook(pr
     assert [e.kind for e in incident.timeline][:2] == ["opened", "runbook"]
 
 
+def test_a_drill_failure_never_adds_to_the_real_incident_of_the_same_signature(prefect_api, sluice_home):
+    from prefect import tags
+
+    assert failing_ingest(1, return_state=True).is_failed()
+    with tags("chaos-drill"):
+        assert failing_ingest(1, return_state=True).is_failed()
+
+    real, drill = sorted(incidents(sluice_home.home), key=lambda i: i.is_drill)
+    assert (real.is_drill, real.occurrences, real.source.value) == (False, 1, "flow-failure")
+    assert (drill.is_drill, drill.occurrences, drill.source.value) == (True, 1, "chaos-drill")
+    assert drill.dedup_key == f"chaos-drill/{real.dedup_key}"
+
+
 def test_a_failed_run_gets_an_artifact_naming_its_incident(prefect_api, sluice_home):
     from prefect import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from chaos.experiment import suite
 from tests.ops.factories import invoke, sluice_home
 
 
@@ -12,7 +13,7 @@ def test_list_shows_the_suite_with_targets_and_environments(monkeypatch, tmp_pat
 
     listed = json.loads(invoke("chaos", "list", "-o", "json").stdout)
 
-    assert len(listed) == 8
+    assert sorted(e["name"] for e in listed) == sorted(p.stem for p in suite())
     disk = next(e for e in listed if e["name"] == "lake-disk-full")
     assert "lake-disk" in disk["targets"] and disk["environments"] == ["dev", "staging"]
 
@@ -25,7 +26,7 @@ def test_validate_accepts_the_suite_and_names_what_is_wrong_in_a_bad_file(monkey
     good = invoke("chaos", "validate")
     wrong = invoke("chaos", "validate", str(bad))
 
-    assert good.exit_code == 0 and good.stdout.count(": valid") == 8
+    assert good.exit_code == 0 and good.stdout.count(": valid") == len(suite())
     assert wrong.exit_code == 1
     assert "bad.yaml: no `sluice` extension" in wrong.stderr and "hint:" in wrong.stderr
 
