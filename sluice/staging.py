@@ -28,8 +28,10 @@ from sluice.validate import PARTITION
 # columns, held the full bucket in memory.)
 STAGING_COMPRESSION = "lz4"
 # Dates are staged in buckets of this many days: few files even for daily
-# partitions over years, and a bounded key set per deduplication pass.
-BUCKET_DAYS = 8
+# partitions over years, and a bounded key set per deduplication pass (with 8,
+# 20M rows over 30 days peaked in deduplication at 0.89 GiB per worker; with 4,
+# at 0.72 GiB, in staging).
+BUCKET_DAYS = 4
 
 
 @dataclass(frozen=True)
