@@ -51,6 +51,8 @@ def use_forkserver_workers() -> None:
 
 def local_cluster(**kwargs: Any) -> LocalCluster:
     """A LocalCluster whose worker processes fork from the fork server, with the caller's environment."""
+    if level := kwargs.get("silence_logs"):  # Prefect's logging setup lets Dask's INFO chatter through otherwise
+        logging.getLogger("distributed").setLevel(level)
     if kwargs.get("processes", True):
         use_forkserver_workers()
         kwargs["env"] = {**os.environ, **kwargs.get("env", {})}
