@@ -66,13 +66,18 @@ class CleanHistory(BaseModel):
         return value
 
 
+def _problems(exc: ValidationError, whole: str) -> str:
+    """Each bad argument with what is wrong with it (``whole`` where no single argument is at fault)."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or whole}: {e['msg'].removeprefix('Value error, ')}"
+                     for e in exc.errors())
+
+
 def ensure_history(**arguments: Any) -> CleanHistory:
     """The history the arguments describe, or ``ChaosError`` naming each bad argument."""
     try:
         return CleanHistory.model_validate(arguments)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'history'}: {e['msg']}" for e in exc.errors())
-        raise ChaosError(f"invalid clean history: {problems}",
+        raise ChaosError(f"invalid clean history: {_problems(exc, 'history')}",
                          hint=f"e.g. runs: 48 (at least {MIN_RUNS}), every: 1h, rows: 600") from None
 
 
@@ -114,9 +119,7 @@ def ensure_expectation(**arguments: Any) -> AlertExpectation:
     try:
         return AlertExpectation.model_validate(arguments)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
-                             for e in exc.errors())
-        raise ChaosError(f"invalid alert expectation: {problems}",
+        raise ChaosError(f"invalid alert expectation: {_problems(exc, 'expectation')}",
                          hint="e.g. rule: quarantine-rate-high, runbook: quarantine-rate-spike, "
                               "within_seconds: 120") from None
 

@@ -57,11 +57,16 @@ def alert_incidents(session: Session, drill: Drill, rule: str | None = None) -> 
 
 
 def drill_incidents(session: Session, drill: Drill) -> list[Incident]:
-    """Every incident the drill's runs opened or added to, and those its alert rules opened, once each."""
+    """Every drill incident the drill's runs opened or added to, and those its alert rules opened, once each.
+
+    Only drill incidents: a failed drill run never adds to a real incident (its
+    dedup key is under ``chaos-drill/``), and a drill never writes to or
+    resolves a real one.
+    """
     found: dict[int, Incident] = {}
     for run in drill.runs:
         incident = incident_for_run(session, run)
-        if incident is not None:
+        if incident is not None and incident.is_drill:
             found.setdefault(incident.id, incident)
     for incident in alert_incidents(session, drill):
         found.setdefault(incident.id, incident)
@@ -81,15 +86,9 @@ def record_drill(session: Session, incident: Incident, drill: Drill, verdict: st
 
 
 def resolve_drill_incidents(session: Session, drill: Drill) -> list[str]:
-    """Resolve the drill's open incidents (a drill cleans up after itself); return their refs.
-
-    Only drill incidents: a failed drill run never adds to a real incident (its
-    dedup key is under ``chaos-drill/``), and a real one is never resolved here.
-    """
+    """Resolve the drill's open incidents (a drill cleans up after itself); return their refs."""
     refs = []
     for incident in drill_incidents(session, drill):
-        if not incident.is_drill:
-            continue
         if incident.status is not Status.RESOLVED:
             transition(session, incident, Status.RESOLVED, who=TIMELINE_SOURCE,
                        text=f"resolved by the rollback of drill {drill.id} ({drill.experiment.name})")

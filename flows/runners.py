@@ -5,9 +5,8 @@ single-threaded process that imports the worker-side modules (Prefect, the
 ingestion tasks, pandas, pandera, pyarrow) once. Spawned workers would each
 import them again (about 4 s of CPU apiece on first use); forking the flow
 process itself would copy its threads and any import lock one of them holds.
-The fork server is started when a flow run begins, so its imports overlap the
-run's setup, and it lives as long as the process, so later runs start their
-workers in milliseconds.
+The fork server starts with the first local cluster of the process and lives
+as long as the process, so later runs start their workers in milliseconds.
 """
 
 from __future__ import annotations
@@ -29,8 +28,8 @@ WORKER_MODULES = ("distributed", "prefect_dask", "tasks.preload")
 START_METHOD = "forkserver"
 
 
-def start_worker_forkserver(modules: tuple[str, ...] = WORKER_MODULES) -> None:
-    """Start the fork server with ``modules`` imported, if it is not running yet (it returns at once).
+def use_forkserver_workers(modules: tuple[str, ...] = WORKER_MODULES) -> None:
+    """Make Dask fork local workers from the fork server, started with ``modules`` imported if not running yet.
 
     The server starts with Dask's pre-spawn environment (``MALLOC_TRIM_THRESHOLD_``
     and one thread for numeric libraries), as a spawned worker would: those
@@ -40,12 +39,7 @@ def start_worker_forkserver(modules: tuple[str, ...] = WORKER_MODULES) -> None:
     pre_spawn = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
     os.environ.update({key: str(value) for key, value in pre_spawn.items()})
     forkserver.set_forkserver_preload(list(modules))
-    forkserver.ensure_running()
-
-
-def use_forkserver_workers() -> None:
-    """Make Dask fork this process's local worker processes from the preloaded fork server."""
-    start_worker_forkserver()
+    forkserver.ensure_running()  # returns at once; the server imports in the background
     dask.config.set({"distributed.worker.multiprocessing-method": START_METHOD})
 
 
