@@ -60,6 +60,9 @@ def _stage_chunks(src: SourceFile, req: StageRequest, batch: staging.StagedBatch
         out.watermark = max(out.watermark, _latest(result.valid, req.contract.partition.column))
         for key, count in result.warnings.items():
             out.warnings[key] = out.warnings.get(key, 0) + count
+        # Let go of this chunk and its result before the reader builds the
+        # next one: otherwise two chunks' tables are alive at the peak.
+        del chunk, result
     out.blank_lines = getattr(reader, "blank_lines", 0)
     out.missing_columns = list(reader.layout.missing)
     out.extra_columns = list(reader.layout.extra)
