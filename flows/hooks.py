@@ -20,7 +20,7 @@ from ops.incidents.service import Opened, Trigger
 from ops.incidents.signature import FailureSignature
 from ops.metrics.prefect_runs import task_key
 from ops.runbooks.catalog import Runbook, load_runbooks
-from ops.runbooks.match import MatchContext, rank
+from ops.runbooks.match import MatchContext, best
 from sluice.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -66,8 +66,8 @@ def failure_trigger(flow: Any, flow_run: Any, state: Any, books: list[Runbook]) 
         task = None
     signature = FailureSignature.of(flow.name, task, exc, state.message or "")
     drill = DRILL_TAG in (flow_run.tags or [])
-    ranked = rank(MatchContext.of(signature=signature.text, flow_name=flow.name), books)
-    severity = Severity(next(b.severity for b in books if b.id == ranked[0].runbook_id)) if ranked else Severity.SEV3
+    linked = best(MatchContext.of(signature=signature.text, flow_name=flow.name), books)
+    severity = Severity(next(b.severity for b in books if b.id == linked)) if linked else Severity.SEV3
     params = flow_run.parameters or {}
     headline = str(exc).strip().splitlines()[0][:160] if exc else (state.message or state.name)
     return Trigger(
@@ -77,7 +77,7 @@ def failure_trigger(flow: Any, flow_run: Any, state: Any, books: list[Runbook]) 
         environment=get_settings().env, text=f"flow run {flow_run.name} ({flow_run.id}) {state.name.lower()}"
         + (f" in task {task}" if task else "") + f": {headline}", signature=signature.text, is_drill=drill,
         flow_name=flow.name, dataset=params.get("dataset"), flow_run_id=str(flow_run.id),
-        flow_run_url=flow_run_url(flow_run.id), runbook_id=ranked[0].runbook_id if ranked else None)
+        flow_run_url=flow_run_url(flow_run.id), runbook_id=linked)
 
 
 def _artifact(opened: Opened, flow_run_id: Any) -> None:

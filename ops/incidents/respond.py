@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from ops.incidents.models import Incident
 from ops.incidents.service import Opened, Trigger, record, trigger
 from ops.runbooks.catalog import Runbook, load_runbooks
-from ops.runbooks.match import MatchContext, rank
+from ops.runbooks.match import MatchContext, best
 
 
 def correlated_resource(incident: Incident) -> str | None:
@@ -36,9 +36,8 @@ def raise_incident(session: Session, t: Trigger, books: list[Runbook] | None = N
     if t.runbook_id is None:
         ctx = MatchContext.of(title=t.title, signature=t.signature, source=t.source.value, dedup_key=t.dedup_key,
                               flow_name=t.flow_name)
-        ranked = rank(ctx, books if books is not None else load_runbooks())
-        if ranked:
-            t = replace(t, runbook_id=ranked[0].runbook_id)
+        if linked := best(ctx, books if books is not None else load_runbooks()):
+            t = replace(t, runbook_id=linked)
     opened = trigger(session, t)
     if opened.created and opened.incident.runbook_id:
         record(session, opened.incident, "runbook", "ops", f"linked runbook {opened.incident.runbook_id}",

@@ -14,7 +14,11 @@ each other tag found in the title or signature       1
 
 Names compare case-insensitively and by their last dotted part
 (``httpx.ConnectError`` matches ``ConnectError``). Only runbooks with points
-are candidates; the best one is linked to the incident.
+are candidates. The best one with *evidence* (points from anything but the
+flow's name) is linked to the incident. A flow's name says which pipeline
+failed, not why: when nothing else matches, the generic triage runbook
+:data:`FALLBACK` is linked instead of whichever cause-specific runbook of
+that flow comes first by id.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from ops.incidents.signature import signature_fields
 from ops.runbooks.catalog import Runbook
 
 WORD = re.compile(r"[a-z0-9_]+")
+FLOW_POINTS = 2
+FALLBACK = "flow-run-failed"
 RESOURCES = ("cpu", "memory", "network", "disk")
 
 
@@ -55,6 +61,7 @@ class Candidate:
     title: str
     score: int
     reasons: list[str]
+    evidence: int = 0  # points from anything but the flow's name
 
 
 def _name(text: str) -> str:
@@ -81,14 +88,16 @@ def score(book: Runbook, ctx: MatchContext) -> Candidate:
     if ctx.resource and ctx.resource.lower() in tags:
         points += 3
         reasons.append(f"the top correlated suspect is {ctx.resource}")
+    evidence = points
     if ctx.flow_name and ctx.flow_name in m.flows:
-        points += 2
+        points += FLOW_POINTS
         reasons.append(f"flow {ctx.flow_name} is listed")
     for tag in sorted(tags - {ctx.resource or ""}):
         if tag in ctx.words or set(WORD.findall(tag)) <= ctx.words and WORD.findall(tag):
             points += 1
+            evidence += 1
             reasons.append(f"tag {tag!r} appears in the incident")
-    return Candidate(book.id, book.title, points, reasons)
+    return Candidate(book.id, book.title, points, reasons, evidence)
 
 
 def rank(ctx: MatchContext, books: list[Runbook]) -> list[Candidate]:
@@ -98,5 +107,10 @@ def rank(ctx: MatchContext, books: list[Runbook]) -> list[Candidate]:
 
 
 def best(ctx: MatchContext, books: list[Runbook]) -> str | None:
+    """The runbook to link: the best-ranked one with evidence, else :data:`FALLBACK` (if the catalog has it)."""
     ranked = rank(ctx, books)
+    if found := next((c for c in ranked if c.evidence), None):
+        return found.runbook_id
+    if ranked and any(b.id == FALLBACK for b in books):
+        return FALLBACK
     return ranked[0].runbook_id if ranked else None

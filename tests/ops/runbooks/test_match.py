@@ -43,3 +43,32 @@ def test_tags_found_in_the_message_add_a_point_each(tmp_path) -> None:
 
 def test_nothing_in_common_means_no_candidate(tmp_path) -> None:
     assert rank(MatchContext.of(title="coffee machine broken"), books(tmp_path)) == []
+
+
+def test_a_flow_name_alone_links_the_triage_runbook_not_the_first_cause_by_id(tmp_path) -> None:
+    write_runbook(tmp_path, "conservation-violation", exceptions="[ConservationError]", tags="[data-loss]")
+    write_runbook(tmp_path, "flow-run-failed")
+    found = books(tmp_path)
+    sig = FailureSignature.of("ingest-files", None, RuntimeError("Nanny failed to start."))
+    ctx = MatchContext.of(signature=sig.text, flow_name="ingest-files")
+    assert rank(ctx, found)[0].runbook_id == "conservation-violation"  # ties on the flow, first by id
+    assert all(c.evidence == 0 for c in rank(ctx, found))
+    assert best(ctx, found) == "flow-run-failed"
+
+
+def test_any_evidence_beats_the_triage_runbook(tmp_path) -> None:
+    write_runbook(tmp_path, "flow-run-failed")
+    found = books(tmp_path)
+    sig = FailureSignature.of("ingest-files", "stage", RuntimeError("worker ran out of memory"))
+    assert best(MatchContext.of(signature=sig.text, flow_name="ingest-files"), found) == "dask-worker-lost"
+
+
+def test_without_a_triage_runbook_the_flow_match_is_linked(tmp_path) -> None:
+    ctx = MatchContext.of(signature=FailureSignature.of("ingest-files", None, RuntimeError("boom")).text,
+                          flow_name="ingest-files")
+    assert best(ctx, books(tmp_path)) == "dask-worker-lost"
+
+
+def test_the_shipped_catalog_sends_an_unknown_failure_to_triage() -> None:
+    sig = FailureSignature.of("ingest-files", None, RuntimeError("Nanny failed to start."))
+    assert best(MatchContext.of(signature=sig.text, flow_name="ingest-files"), load_runbooks()) == "flow-run-failed"
