@@ -38,6 +38,7 @@ from typing import Any
 import psutil
 
 GIB = 1024**3
+BENCH_DIRS = ("source", "pyarrow-out", "sluice-home", "prefect-home")  # what the bench makes under --workdir
 STEP = 5.0  # seconds per window of the printed RSS timeline
 
 
@@ -144,7 +145,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--files", type=int, default=10, help="number of CSV files (default 10)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=None,
-                        help="where files, lake and output go (default: a new temp dir)")
+                        help="where files, lake and output go; its source, lake and Parquet folders are "
+                             "cleared first (default: a new temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the generated files, lake and Parquet copy")
     return parser.parse_args(argv)
 
@@ -280,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     _configure(work)
     source = work / "source"
-    shutil.rmtree(source, ignore_errors=True)
+    for name in BENCH_DIRS:  # a kept lake from an earlier run would make every file "already committed"
+        shutil.rmtree(work / name, ignore_errors=True)
     started = time.perf_counter()
     manifest = _in_child(generate, source, args.rows, args.files, args.seed)
     size = sum(Path(f).stat().st_size for f in manifest.files)
@@ -300,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     matched = _print_flow(a_seconds, report, a_mem, manifest)
     print(_load())
     if not args.keep:
-        for name in ("source", "pyarrow-out", "sluice-home", "prefect-home"):
+        for name in BENCH_DIRS:
             shutil.rmtree(work / name, ignore_errors=True)
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
