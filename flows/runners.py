@@ -26,18 +26,26 @@ from sluice.settings import Settings, get_settings
 # workers forked later must see the environment of the run, not of the server.
 WORKER_MODULES = ("distributed", "prefect_dask", "tasks.preload")
 START_METHOD = "forkserver"
+# Dask's MALLOC_TRIM_THRESHOLD_ also fixes glibc's mmap threshold at 128 KiB, so
+# every NumPy mask or index array of a chunk was a fresh mmap, page-faulted
+# and zeroed, then unmapped. At 4 MiB those come from the reused heap: about
+# 10 % less CPU to stage a 2M-row file, with the same peak memory.
+WORKER_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(4 * 1024 * 1024)}
 
 
 def use_forkserver_workers(modules: tuple[str, ...] = WORKER_MODULES) -> None:
     """Make Dask fork local workers from the fork server, started with ``modules`` imported if not running yet.
 
     The server starts with Dask's pre-spawn environment (``MALLOC_TRIM_THRESHOLD_``
-    and one thread for numeric libraries), as a spawned worker would: those
+    and one thread for numeric libraries) and :data:`WORKER_MALLOC_ENV` unless
+    already set, as a spawned worker would: those
     are read once, when a process starts, so a forked worker inherits the
     server's. (Dask's nanny sets them in this process's environment too.)
     """
     pre_spawn = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
     os.environ.update({key: str(value) for key, value in pre_spawn.items()})
+    for key, value in WORKER_MALLOC_ENV.items():
+        os.environ.setdefault(key, value)
     forkserver.set_forkserver_preload(list(modules))
     forkserver.ensure_running()  # returns at once; the server imports in the background
     dask.config.set({"distributed.worker.multiprocessing-method": START_METHOD})
