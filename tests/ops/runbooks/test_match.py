@@ -72,3 +72,12 @@ def test_without_a_triage_runbook_the_flow_match_is_linked(tmp_path) -> None:
 def test_the_shipped_catalog_sends_an_unknown_failure_to_triage() -> None:
     sig = FailureSignature.of("ingest-files", None, RuntimeError("Nanny failed to start."))
     assert best(MatchContext.of(signature=sig.text, flow_name="ingest-files"), load_runbooks()) == "flow-run-failed"
+
+
+def test_a_run_that_could_not_take_a_concurrency_slot_links_the_prefect_api_runbook() -> None:
+    from prefect.concurrency._asyncio import ConcurrencySlotAcquisitionError
+
+    exc = ConcurrencySlotAcquisitionError("Unable to acquire concurrency slots on ['tag:chaos-drill']")
+    sig = FailureSignature.of("ingest-files", "stage-file-group", exc)
+    assert best(MatchContext.of(signature=sig.text, flow_name="ingest-files"), load_runbooks()) \
+        == "prefect-api-unreachable"
