@@ -37,10 +37,10 @@ def use_forkserver_workers(modules: tuple[str, ...] = WORKER_MODULES) -> None:
     """Make Dask fork local workers from the fork server, started with ``modules`` imported if not running yet.
 
     The server starts with Dask's pre-spawn environment (``MALLOC_TRIM_THRESHOLD_``
-    and one thread for numeric libraries) and :data:`WORKER_MALLOC_ENV` unless
-    already set, as a spawned worker would: those
-    are read once, when a process starts, so a forked worker inherits the
-    server's. (Dask's nanny sets them in this process's environment too.)
+    and one thread for numeric libraries) and, unless already set,
+    :data:`WORKER_MALLOC_ENV`, as a spawned worker would: those are read once,
+    when a process starts, so a forked worker inherits the server's. (Dask's
+    nanny sets them in this process's environment too.)
     """
     pre_spawn = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
     os.environ.update({key: str(value) for key, value in pre_spawn.items()})

@@ -88,16 +88,15 @@ def score(book: Runbook, ctx: MatchContext) -> Candidate:
     if ctx.resource and ctx.resource.lower() in tags:
         points += 3
         reasons.append(f"the top correlated suspect is {ctx.resource}")
-    evidence = points
-    if ctx.flow_name and ctx.flow_name in m.flows:
+    flow_listed = bool(ctx.flow_name) and ctx.flow_name in m.flows
+    if flow_listed:
         points += FLOW_POINTS
         reasons.append(f"flow {ctx.flow_name} is listed")
     for tag in sorted(tags - {ctx.resource or ""}):
         if tag in ctx.words or set(WORD.findall(tag)) <= ctx.words and WORD.findall(tag):
             points += 1
-            evidence += 1
             reasons.append(f"tag {tag!r} appears in the incident")
-    return Candidate(book.id, book.title, points, reasons, evidence)
+    return Candidate(book.id, book.title, points, reasons, evidence=points - (FLOW_POINTS if flow_listed else 0))
 
 
 def rank(ctx: MatchContext, books: list[Runbook]) -> list[Candidate]:
