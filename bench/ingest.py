@@ -1,23 +1,30 @@
 """Benchmark: the ``ingest-files`` flow against a plain pyarrow CSV-to-Parquet copy of the same files.
 
-    python bench/ingest.py [--rows 5000000] [--files 10] [--workdir DIR] [--keep]
+    python bench/ingest.py [--rows 5000000] [--files 10] [--rounds 1] [--workdir DIR] [--keep]
 
 Generates orders CSV files with :func:`sluice.samples.generate_orders` (not
-timed, in a child process), then times, in the same run:
+timed, in a child process), then times, in the same run, alternately:
 
 (b) pyarrow: every file read with ``pyarrow.csv.read_csv`` (multi-threaded,
     malformed lines skipped) and written with ``pyarrow.parquet.write_table``;
-    no validation, no deduplication (in a child process, so its memory pool
-    does not count towards the flow's);
-(a) Sluice: ``ingest_files("orders", <dir>, "*.csv")`` under Prefect's test
-    harness; the server start is not timed, the Dask cluster start and all
-    of the flow are.
+    no validation, no deduplication;
+(a) Sluice: ``ingest_files("orders", <dir>, "*.csv")`` into an empty lake,
+    under Prefect's test harness; the server start is not timed, the Dask
+    cluster start and all of the flow are.
 
-Peak memory is the summed RSS of this process and its descendants (Dask
-workers and the fork server they come from), sampled every 0.1 s; the Prefect
-server's processes are reported apart. RSS counts a page shared by several
-processes once in each, so the summed PSS (each shared page split between its
-sharers, sampled once a second) is printed too. The last line is a one-line summary.
+Each is run in a fresh child process, so no run inherits another's memory
+or warm processes. (b) runs before and after every (a), and each (a) is
+compared with the mean of the two (b) around it: the machine's speed can
+drift by a third within minutes, and a (b) measured only once, before, would
+carry that drift into the ratio. With ``--rounds N`` the summary line gives
+the median of the N ratios.
+
+Peak memory is the summed RSS of the measured process and its descendants
+(Dask worker processes and the fork server they come from, when the workers
+are processes), sampled every 0.1 s; the Prefect server's processes are
+reported apart. RSS counts a page shared by several processes once in each,
+so the summed PSS (each shared page split between its sharers, sampled once
+a second) is printed too. The last line is a one-line summary.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import statistics
 import os
 import shutil
 import subprocess
@@ -32,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -139,11 +148,33 @@ class ProcessMeter:
         self.sample()
 
 
+@dataclass(frozen=True)
+class Measured:
+    """What a :class:`ProcessMeter` saw, in plain numbers (it crosses process boundaries)."""
+
+    peak: int
+    peak_main: int
+    peak_child: int
+    peak_pss: int
+    peak_excluded: int
+    cpu: float
+    cpu_main: float
+    cpu_excluded: float
+    timeline: str
+
+    @classmethod
+    def of(cls, mem: ProcessMeter) -> Measured:
+        return cls(mem.peak, mem.peak_main, mem.peak_child, mem.peak_pss, mem.peak_excluded, mem.cpu_seconds(),
+                   mem.cpu_seconds(main_only=True), mem.cpu_seconds(excluded=True), mem.timeline(STEP))
+
+
 def _args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rows", type=int, default=5_000_000, help="data rows to generate (default 5,000,000)")
     parser.add_argument("--files", type=int, default=10, help="number of CSV files (default 10)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="(a) runs, each between two (b) runs; the summary gives the median ratio (default 1)")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where files, lake and output go; its source, lake and Parquet folders are "
                              "cleared first (default: a new temp dir)")
@@ -217,6 +248,14 @@ def run_pyarrow(files: list[str], out_dir: Path) -> tuple[float, int, ProcessMet
     return seconds, rows, mem
 
 
+def run_flow_child(source: Path) -> tuple[float, Any, Measured]:
+    """(a) in a child process: seconds, the run report (or the failure as text) and what was measured."""
+    seconds, report, mem = run_flow(source)
+    if isinstance(report, Exception):
+        report = f"{type(report).__name__}: {report}"
+    return seconds, report, Measured.of(mem)
+
+
 def run_flow(source: Path) -> tuple[float, Any, ProcessMeter]:
     """(a): the full ingest-files flow under the Prefect test harness (server start not timed).
 
@@ -252,18 +291,17 @@ def compare(report: Any, manifest: Any) -> list[tuple[str, int, int]]:
     ]
 
 
-def _print_flow(seconds: float, report: Any, mem: ProcessMeter, manifest: Any) -> bool:
+def _print_flow(seconds: float, report: Any, mem: Measured, manifest: Any) -> bool:
     rows = manifest.rows_total
     print(f"(a) sluice ingest_files: {seconds:.1f} s, {rows / seconds:,.0f} rows/s, peak RSS {mem.peak / GIB:.2f} GiB "
-          f"(this process {mem.peak_main / GIB:.2f}, largest child {mem.peak_child / GIB:.2f}; "
-          f"summed PSS {mem.peak_pss / GIB:.2f} GiB), "
-          f"CPU {mem.cpu_seconds():.1f} s (this process {mem.cpu_seconds(main_only=True):.1f} s)")
+          f"(flow process {mem.peak_main / GIB:.2f}, largest child {mem.peak_child / GIB:.2f}; "
+          f"summed PSS {mem.peak_pss / GIB:.2f} GiB), CPU {mem.cpu:.1f} s (flow process {mem.cpu_main:.1f} s)")
     print(f"    Prefect test server (excluded above): peak RSS {mem.peak_excluded / GIB:.2f} GiB, "
-          f"CPU {mem.cpu_seconds(excluded=True):.1f} s")
-    if isinstance(report, Exception):
-        print(f"    FLOW FAILED: {type(report).__name__}: {report}")
+          f"CPU {mem.cpu_excluded:.1f} s")
+    if isinstance(report, str):
+        print(f"    FLOW FAILED: {report}")
         return False
-    print(f"    RSS by {STEP:.0f} s from the flow call, GiB: {mem.timeline(STEP)}")
+    print(f"    RSS by {STEP:.0f} s from the flow call, GiB: {mem.timeline}")
     stages = dict(report.stage_seconds)
     stages["other (cluster start/stop, records, artifacts)"] = seconds - sum(stages.values())
     print("    stages: " + ", ".join(f"{k}={v:.1f}s" for k, v in stages.items()))
@@ -274,6 +312,15 @@ def _print_flow(seconds: float, report: Any, mem: ProcessMeter, manifest: Any) -
         print(f"    {name:<17} reported {got:>11,}  expected {want:>11,}  {'ok' if got == want else 'MISMATCH'}")
     print(f"    result vs manifest: {'MATCHED' if matched else 'DID NOT MATCH'}")
     return matched
+
+
+def _run_b(manifest: Any, work: Path) -> tuple[float, int, float, float]:
+    """One (b) run in a child process, printed; returns seconds, rows, peak RSS and CPU seconds."""
+    shutil.rmtree(work / "pyarrow-out", ignore_errors=True)
+    b_seconds, b_rows, b_peak, b_cpu = _in_child(run_pyarrow_child, manifest.files, work / "pyarrow-out")
+    print(f"(b) pyarrow read_csv + write_table: {b_seconds:.1f} s, {manifest.rows_total / b_seconds:,.0f} rows/s, "
+          f"peak RSS {b_peak / GIB:.2f} GiB, CPU {b_cpu:.1f} s ({b_rows:,} rows parsed; run in a child process)")
+    return b_seconds, b_rows, b_peak, b_cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,25 +340,35 @@ def main(argv: list[str] | None = None) -> int:
           f"duplicate={manifest.rows_duplicate:,} warnings={manifest.warnings:,}")
     print(_code_version())
     print(_load())
-    b_seconds, b_rows, b_peak, b_cpu = _in_child(run_pyarrow_child, manifest.files, work / "pyarrow-out")
-    b_rate = manifest.rows_total / b_seconds
-    print(f"(b) pyarrow read_csv + write_table: {b_seconds:.1f} s, {b_rate:,.0f} rows/s, "
-          f"peak RSS {b_peak / GIB:.2f} GiB, CPU {b_cpu:.1f} s ({b_rows:,} rows parsed; run in a child process)")
-    print(_load())
-    a_seconds, report, a_mem = run_flow(source)
-    a_rate = manifest.rows_total / a_seconds
-    matched = _print_flow(a_seconds, report, a_mem, manifest)
+    b_runs = [_run_b(manifest, work)]
+    a_runs: list[tuple[float, Measured]] = []
+    matched = True
+    for i in range(args.rounds):
+        shutil.rmtree(work / "sluice-home", ignore_errors=True)  # every (a) starts from an empty lake
+        print(f"round {i + 1} of {args.rounds}. {_load()}")
+        a_seconds, report, a_mem = _in_child(run_flow_child, source)
+        matched &= _print_flow(a_seconds, report, a_mem, manifest)
+        a_runs.append((a_seconds, a_mem))
+        b_runs.append(_run_b(manifest, work))
+        b_mean = (b_runs[-2][0] + b_runs[-1][0]) / 2
+        print(f"    ratio a/b={b_mean / a_seconds:.2f} (b: mean {b_mean:.1f} s of the runs before and after)")
     print(_load())
     if not args.keep:
         for name in BENCH_DIRS:
             shutil.rmtree(work / name, ignore_errors=True)
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
-    print(f"ratio a/b={a_rate / b_rate:.2f} sluice={a_rate:,.0f} rows/s pyarrow={b_rate:,.0f} rows/s "
-          f"peak_rss_sluice={a_mem.peak / GIB:.2f}GiB peak_pss_sluice={a_mem.peak_pss / GIB:.2f}GiB "
-          f"peak_rss_pyarrow={b_peak / GIB:.2f}GiB "
-          f"rows={manifest.rows_total:,} cpu_s_sluice={a_mem.cpu_seconds():.1f} "
-          f"cpu_s_pyarrow={b_cpu:.1f} matched={'yes' if matched else 'no'}")
+    ratios = [(b_runs[i][0] + b_runs[i + 1][0]) / 2 / a for i, (a, _m) in enumerate(a_runs)]
+    a_median = statistics.median(a for a, _m in a_runs)
+    b_median = statistics.median(b for b, *_ in b_runs)
+    rows = manifest.rows_total
+    print(f"ratio a/b={statistics.median(ratios):.2f} sluice={rows / a_median:,.0f} rows/s "
+          f"pyarrow={rows / b_median:,.0f} rows/s "
+          f"peak_rss_sluice={max(m.peak for _a, m in a_runs) / GIB:.2f}GiB "
+          f"peak_pss_sluice={max(m.peak_pss for _a, m in a_runs) / GIB:.2f}GiB "
+          f"peak_rss_pyarrow={max(b[2] for b in b_runs) / GIB:.2f}GiB "
+          f"rows={rows:,} rounds={args.rounds} cpu_s_sluice={statistics.median(m.cpu for _a, m in a_runs):.1f} "
+          f"cpu_s_pyarrow={statistics.median(b[3] for b in b_runs):.1f} matched={'yes' if matched else 'no'}")
     return 0 if matched else 1
 
 

@@ -6,22 +6,23 @@ incident. The best-matching runbook is linked, and the flow run gets a
 markdown artifact naming the incident and its runbook. A hook never raises:
 if the incident store is unreachable the failure is logged and the run's own
 state stands.
+
+The incident machinery (SQLAlchemy, Alembic, the runbook catalogue) is
+imported when a run fails, not with the flow: every Dask worker unpickles the
+flow's module before its first task, and those imports cost each one about
+half a second of CPU there.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ops.incidents.db import open_engine, store_url, transaction
-from ops.incidents.models import Severity, Source
-from ops.incidents.respond import announce_opened, flush_notifications, raise_incident
-from ops.incidents.service import Opened, Trigger
-from ops.incidents.signature import FailureSignature
-from ops.metrics.prefect_runs import task_key
-from ops.runbooks.catalog import Runbook, load_runbooks
-from ops.runbooks.match import MatchContext, best
 from sluice.settings import get_settings
+
+if TYPE_CHECKING:
+    from ops.incidents.service import Opened, Trigger
+    from ops.runbooks.catalog import Runbook
 
 logger = logging.getLogger(__name__)
 DRILL_TAG = "chaos-drill"
@@ -42,6 +43,8 @@ def failed_task(flow_run_id: Any) -> str | None:
     from prefect.client.schemas.filters import TaskRunFilterStateType
     from prefect.client.schemas.objects import StateType
 
+    from ops.metrics.prefect_runs import task_key
+
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
@@ -59,6 +62,11 @@ def flow_run_url(flow_run_id: Any) -> str | None:
 
 
 def failure_trigger(flow: Any, flow_run: Any, state: Any, books: list[Runbook]) -> Trigger:
+    from ops.incidents.models import Severity, Source
+    from ops.incidents.service import Trigger
+    from ops.incidents.signature import FailureSignature
+    from ops.runbooks.match import MatchContext, best
+
     exc = _exception(state)
     try:
         task = failed_task(flow_run.id)
@@ -98,6 +106,10 @@ def _artifact(opened: Opened, flow_run_id: Any) -> None:
 def open_incident(flow: Any, flow_run: Any, state: Any) -> None:
     """``on_failure`` / ``on_crashed`` hook: open or extend the incident for this failure."""
     try:
+        from ops.incidents.db import open_engine, store_url, transaction
+        from ops.incidents.respond import announce_opened, flush_notifications, raise_incident
+        from ops.runbooks.catalog import load_runbooks
+
         books = load_runbooks()
         trigger = failure_trigger(flow, flow_run, state, books)
         engine = open_engine(store_url(get_settings().home))

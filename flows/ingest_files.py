@@ -88,7 +88,7 @@ def ingest_files(
     lake_opts = dict(settings.lake_storage_options)
     req = StageRequest(dataset=dataset, contract=contract, run_id=run_id, run_dir=str(run_dir),
                        lake_uri=table_uri(settings.lake_root(), dataset), ingest_date=report.started_at.date(),
-                       encoding=encoding, chunk_rows=settings.chunk_rows, storage_options=opts,
+                       encoding=encoding, chunk_rows=settings.rows_per_chunk(), storage_options=opts,
                        lake_storage_options=lake_opts)
     groups = group_files(files, settings.group_bytes, settings.dask_workers)
     order = {f.uri: i for i, f in enumerate(files)}

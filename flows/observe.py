@@ -14,12 +14,13 @@ import inspect
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
-from ops.metrics.sampler import Sampler
-from ops.metrics.store import Backend, MetricsSettings, open_store
 from sluice.errors import SluiceError
 from sluice.settings import get_settings
+
+if TYPE_CHECKING:
+    from ops.metrics.sampler import Sampler
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -29,6 +30,11 @@ logger = logging.getLogger(__name__)
 @contextmanager
 def sampling(labels: dict[str, str]) -> Iterator[Sampler | None]:
     """Sample the host and this process's Dask workers into the metrics store while the block runs."""
+    # Imported here, not with the flow's module: Dask workers unpickle that
+    # module and would load the metrics store (SQLAlchemy) for nothing.
+    from ops.metrics.sampler import Sampler
+    from ops.metrics.store import Backend, MetricsSettings, open_store
+
     try:
         settings = MetricsSettings.load()
         store = open_store(settings, home=get_settings().home)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import codecs
 
-from charset_normalizer import from_bytes
 
 from sluice.errors import UnreadableFileError
 
@@ -57,6 +56,8 @@ def detect_encoding(sample: bytes, *, path: str) -> str:
         return found
     if is_utf8(sample):
         return "utf-8"
+    from charset_normalizer import from_bytes  # only files that are not UTF-8 need it
+
     best = from_bytes(sample).best()
     if best is not None and _western_tie(sample, best.encoding):
         return "cp1252"

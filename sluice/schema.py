@@ -7,6 +7,7 @@ and lengths. Typing itself happened before, vectorised, in
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 import pandas as pd
@@ -19,6 +20,9 @@ from sluice.quality import Reason
 # Arrow-backed pandas dtypes: the typed Arrow table becomes a DataFrame
 # without copies, and pandera's checks run on Arrow compute kernels.
 PANDAS_DTYPES: dict[ColumnType, object] = {kind: pd.ArrowDtype(arrow) for kind, arrow in ARROW_TYPES.items()}
+
+_register_lock = threading.Lock()
+_registered = False
 
 CHECK_REASONS: dict[str, Reason] = {
     "not_nullable": Reason.NULL_VALUE,
@@ -64,6 +68,23 @@ def _build(contract_json: str) -> pa.DataFrameSchema:
         for spec in contract.columns
     }
     return pa.DataFrameSchema(columns, name=contract.name, strict=False, ordered=False)
+
+
+def register_backends() -> None:
+    """Validate a one-row frame once, so pandera registers its pandas backend and built-in checks.
+
+    pandera does that on a process's first validation, without a lock, and
+    imports its data-synthesis strategies (hypothesis, when installed) on the
+    way. Done here, once, it is neither raced by two thread workers nor paid
+    by every worker process forked after it.
+    """
+    global _registered
+    with _register_lock:
+        if _registered:
+            return
+        schema = pa.DataFrameSchema({"x": pa.Column(PANDAS_DTYPES[ColumnType.INT64], pa.Check.isin([1]))})
+        schema.validate(pd.DataFrame({"x": pd.array([1], dtype=PANDAS_DTYPES[ColumnType.INT64])}), lazy=True)
+        _registered = True
 
 
 def reason_for(check: str) -> Reason:

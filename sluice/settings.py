@@ -15,6 +15,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 Environment = Literal["dev", "staging", "prod"]
 
 
+THREAD_CHUNK_ROWS = 500_000
+PROCESS_CHUNK_ROWS = 250_000
+
+
 class Settings(BaseSettings):
     """Sluice configuration. Every field maps to ``SLUICE_<FIELD>``."""
 
@@ -29,11 +33,27 @@ class Settings(BaseSettings):
     contracts_dir: Path | None = None
     dask_address: str | None = None
     dask_workers: int = 2
-    dask_processes: bool = True  # worker processes (isolated, killable); False: threads in the flow process
-    chunk_rows: int = 250_000
+    # False (the default): a LocalCluster's workers are threads in the flow
+    # process; True: worker processes (isolated, killable) from a fork server.
+    dask_processes: bool = False
+    chunk_rows: int | None = Field(default=None, ge=1)  # None: THREAD_CHUNK_ROWS or PROCESS_CHUNK_ROWS, see rows_per_chunk()
     group_bytes: int = 256 * 1024 * 1024
     storage_options: dict[str, Any] = Field(default_factory=dict)
     lake_storage_options: dict[str, str] = Field(default_factory=dict)
+
+    def rows_per_chunk(self) -> int:
+        """``chunk_rows`` if set; else larger chunks for thread workers than for worker processes.
+
+        Thread workers share one process: its imports once, and a chunk each.
+        A worker process carries its own imports, and a larger chunk in each
+        would take two of them past 2 GiB at 20M rows. Threads also hold the
+        GIL for every chunk's pandas and pandera bookkeeping, so fewer, larger
+        chunks keep them from queueing on it.
+        """
+        if self.chunk_rows is not None:
+            return self.chunk_rows
+        local_threads = self.dask_address is None and not self.dask_processes
+        return THREAD_CHUNK_ROWS if local_threads else PROCESS_CHUNK_ROWS
 
     def lake_root(self) -> str:
         return self.lake_uri or str(self.home / "lake")

@@ -21,7 +21,7 @@ from sluice.coerce import coerce_table
 from sluice.contracts import ColumnType, Contract
 from sluice.quality import FailureLog, Reason
 from sluice.readers import MalformedRow, RawChunk
-from sluice.schema import build_schema, reason_for
+from sluice.schema import build_schema, reason_for, register_backends
 
 PARTITION = "dt"
 BATCH_COL = "_batch_id"
@@ -71,6 +71,7 @@ def _texts(values: pd.Series, missing: str) -> list[str | None]:
 
 def _pandera_failures(typed: pa.Table, contract: Contract, log: FailureLog) -> None:
     frame = typed.to_pandas(types_mapper=pd.ArrowDtype)
+    register_backends()
     try:
         build_schema(contract).validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as exc:

@@ -35,6 +35,25 @@ def test_valid_rows_land_and_bad_rows_are_quarantined_with_exact_counts(prefect_
     assert report.warnings.get("channel:not_allowed_value") == 1
 
 
+def test_the_default_local_cluster_of_thread_workers_ingests_with_exact_counts(prefect_api, sluice_home, tmp_path):
+    from flows.ingest_files import ingest_files
+    from flows.runners import dask_task_runner
+
+    batches = [mixed_orders(20, start=1 + i * 1000) for i in range(3)]
+    for i, batch in enumerate(batches):
+        write_csv(tmp_path / "src" / f"orders-{i}.csv", batch)
+
+    runner = dask_task_runner(sluice_home)  # no address: a LocalCluster of threads in this process
+    report = ingest_files.with_options(task_runner=runner)("orders", str(tmp_path / "src"))
+
+    assert runner.cluster_kwargs["processes"] is False
+    assert report.rows_read == sum(b.total for b in batches)
+    assert report.rows_quarantined == sum(b.bad for b in batches)
+    assert report.rows_duplicate == sum(b.duplicates for b in batches)
+    assert lake_table("orders").num_rows == report.rows_written == sum(b.unique_valid for b in batches)
+    assert quarantine_table().num_rows == report.rows_quarantined
+
+
 def test_quarantine_entries_point_at_the_source_line(prefect_api, dask_address, sluice_home, tmp_path):
     batch = OrderBatch(rows=good_orders(3))
     batch.rows[1].amount = "-1"

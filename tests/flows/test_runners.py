@@ -1,4 +1,4 @@
-"""The default task runner's LocalCluster: workers forked from the preloaded fork server."""
+"""The default task runner's LocalCluster: thread workers, or worker processes forked from the preloaded fork server."""
 
 from __future__ import annotations
 
@@ -38,8 +38,13 @@ def test_an_address_in_settings_connects_instead_of_starting_a_cluster():
     assert isinstance(runner, DaskTaskRunner) and runner.address == "tcp://127.0.0.1:8786"
 
 
-def test_without_an_address_the_runner_builds_a_forked_local_cluster_of_the_configured_size():
+def test_without_an_address_the_runner_builds_a_local_cluster_of_the_configured_size():
     runner = dask_task_runner(Settings(dask_address=None, dask_workers=3))
 
     assert runner.address is None and runner.cluster_class is local_cluster
     assert runner.cluster_kwargs["n_workers"] == 3 and runner.cluster_kwargs["threads_per_worker"] == 1
+
+
+def test_local_workers_are_threads_of_the_flow_process_unless_processes_are_asked_for():
+    assert dask_task_runner(Settings(dask_address=None)).cluster_kwargs["processes"] is False
+    assert dask_task_runner(Settings(dask_address=None, dask_processes=True)).cluster_kwargs["processes"] is True

@@ -53,3 +53,23 @@ def test_valid_rows_carry_partition_date_batch_and_source_row():
     result = validate_chunk(_chunk(good_orders(1)), ORDERS, CTX)
     row = result.valid.to_pylist()[0]
     assert (str(row["dt"]), row["_batch_id"], row["_source_row"]) == ("2024-03-05", "batch-1", 2)
+
+
+def test_chunks_validated_at_once_on_two_threads_match_one_at_a_time():
+    from concurrent.futures import ThreadPoolExecutor
+
+    def chunk_with_failures(seed: int) -> RawChunk:
+        rows = good_orders(400, start=seed * 1000 + 1)
+        for i in range(0, 400, 7):
+            rows[i].amount, rows[(i + 3) % 400].status = "-1", "lost"
+        return _chunk(rows)
+
+    chunks = [chunk_with_failures(s) for s in range(8)]
+    alone = [validate_chunk(c, ORDERS, CTX) for c in chunks]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        together = list(pool.map(lambda c: validate_chunk(c, ORDERS, CTX), chunks))
+
+    for one, other in zip(alone, together, strict=True):
+        assert one.valid.equals(other.valid)
+        assert one.quarantine.drop_columns(["quarantined_at"]).equals(other.quarantine.drop_columns(["quarantined_at"]))
+        assert one.quarantine.num_rows > 0
