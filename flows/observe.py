@@ -1,4 +1,4 @@
-"""Metrics beside every flow run: a psutil sampler of the host and the Dask workers while the flow runs.
+"""Metrics beside every flow run: a psutil sampler of the host, the flow's process and its Dask workers.
 
 The samples go to the metrics store (``sluice_host_*`` and ``sluice_process_*``
 labelled ``flow``, ``dataset`` and ``environment``) every
@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
@@ -22,6 +23,7 @@ from sluice.settings import get_settings
 if TYPE_CHECKING:
     from ops.metrics.sampler import Sampler
 
+FLOW_PROCESS = "flow-process"  # the ``worker`` label of the flow process's own samples
 P = ParamSpec("P")
 R = TypeVar("R")
 logger = logging.getLogger(__name__)
@@ -45,7 +47,10 @@ def sampling(labels: dict[str, str]) -> Iterator[Sampler | None]:
     if not settings.metrics_sampler or settings.metrics_backend is Backend.PROMETHEUS:
         yield None
         return
-    with Sampler(store, interval=settings.metrics_sample_seconds, labels=labels, watch_children=True) as sampler:
+    # The flow process itself too: it commits, and thread workers (the
+    # default LocalCluster) run inside it.
+    with Sampler(store, interval=settings.metrics_sample_seconds, labels=labels, watch_children=True,
+                 processes={FLOW_PROCESS: os.getpid()}) as sampler:
         yield sampler
 
 
