@@ -32,8 +32,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import statistics
 import os
+import statistics
 import shutil
 import subprocess
 import sys
@@ -42,7 +42,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import psutil
 
@@ -314,13 +314,20 @@ def _print_flow(seconds: float, report: Any, mem: Measured, manifest: Any) -> bo
     return matched
 
 
-def _run_b(manifest: Any, work: Path) -> tuple[float, int, float, float]:
-    """One (b) run in a child process, printed; returns seconds, rows, peak RSS and CPU seconds."""
+class PyarrowRun(NamedTuple):
+    seconds: float
+    rows: int
+    peak: float
+    cpu: float
+
+
+def _run_b(manifest: Any, work: Path) -> PyarrowRun:
+    """One (b) run in a child process, printed."""
     shutil.rmtree(work / "pyarrow-out", ignore_errors=True)
-    b_seconds, b_rows, b_peak, b_cpu = _in_child(run_pyarrow_child, manifest.files, work / "pyarrow-out")
-    print(f"(b) pyarrow read_csv + write_table: {b_seconds:.1f} s, {manifest.rows_total / b_seconds:,.0f} rows/s, "
-          f"peak RSS {b_peak / GIB:.2f} GiB, CPU {b_cpu:.1f} s ({b_rows:,} rows parsed; run in a child process)")
-    return b_seconds, b_rows, b_peak, b_cpu
+    b = PyarrowRun(*_in_child(run_pyarrow_child, manifest.files, work / "pyarrow-out"))
+    print(f"(b) pyarrow read_csv + write_table: {b.seconds:.1f} s, {manifest.rows_total / b.seconds:,.0f} rows/s, "
+          f"peak RSS {b.peak / GIB:.2f} GiB, CPU {b.cpu:.1f} s ({b.rows:,} rows parsed; run in a child process)")
+    return b
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -350,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         matched &= _print_flow(a_seconds, report, a_mem, manifest)
         a_runs.append((a_seconds, a_mem))
         b_runs.append(_run_b(manifest, work))
-        b_mean = (b_runs[-2][0] + b_runs[-1][0]) / 2
+        b_mean = (b_runs[-2].seconds + b_runs[-1].seconds) / 2
         print(f"    ratio a/b={b_mean / a_seconds:.2f} (b: mean {b_mean:.1f} s of the runs before and after)")
     print(_load())
     if not args.keep:
@@ -358,17 +365,17 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work / name, ignore_errors=True)
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
-    ratios = [(b_runs[i][0] + b_runs[i + 1][0]) / 2 / a for i, (a, _m) in enumerate(a_runs)]
+    ratios = [(b_runs[i].seconds + b_runs[i + 1].seconds) / 2 / a for i, (a, _m) in enumerate(a_runs)]
     a_median = statistics.median(a for a, _m in a_runs)
-    b_median = statistics.median(b for b, *_ in b_runs)
+    b_median = statistics.median(b.seconds for b in b_runs)
     rows = manifest.rows_total
     print(f"ratio a/b={statistics.median(ratios):.2f} sluice={rows / a_median:,.0f} rows/s "
           f"pyarrow={rows / b_median:,.0f} rows/s "
           f"peak_rss_sluice={max(m.peak for _a, m in a_runs) / GIB:.2f}GiB "
           f"peak_pss_sluice={max(m.peak_pss for _a, m in a_runs) / GIB:.2f}GiB "
-          f"peak_rss_pyarrow={max(b[2] for b in b_runs) / GIB:.2f}GiB "
+          f"peak_rss_pyarrow={max(b.peak for b in b_runs) / GIB:.2f}GiB "
           f"rows={rows:,} rounds={args.rounds} cpu_s_sluice={statistics.median(m.cpu for _a, m in a_runs):.1f} "
-          f"cpu_s_pyarrow={statistics.median(b[3] for b in b_runs):.1f} matched={'yes' if matched else 'no'}")
+          f"cpu_s_pyarrow={statistics.median(b.cpu for b in b_runs):.1f} matched={'yes' if matched else 'no'}")
     return 0 if matched else 1
 
 

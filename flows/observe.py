@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 @contextmanager
 def sampling(labels: dict[str, str]) -> Iterator[Sampler | None]:
-    """Sample the host and this process's Dask workers into the metrics store while the block runs."""
+    """Sample the host, this process and its Dask worker processes into the metrics store while the block runs."""
     # Imported here, not with the flow's module: Dask workers unpickle that
     # module and would load the metrics store (SQLAlchemy) for nothing.
     from ops.metrics.sampler import Sampler

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import codecs
 
-
 from sluice.errors import UnreadableFileError
 
 SAMPLE_BYTES = 256 * 1024

@@ -79,6 +79,8 @@ def register_backends() -> None:
     by every worker process forked after it.
     """
     global _registered
+    if _registered:  # every chunk asks; only the first takes the lock
+        return
     with _register_lock:
         if _registered:
             return

@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     # False (the default): a LocalCluster's workers are threads in the flow
     # process; True: worker processes (isolated, killable) from a fork server.
     dask_processes: bool = False
-    chunk_rows: int | None = Field(default=None, ge=1)  # None: THREAD_CHUNK_ROWS or PROCESS_CHUNK_ROWS, see rows_per_chunk()
+    # None: THREAD_CHUNK_ROWS or PROCESS_CHUNK_ROWS, see rows_per_chunk().
+    chunk_rows: int | None = Field(default=None, ge=1)
     group_bytes: int = 256 * 1024 * 1024
     storage_options: dict[str, Any] = Field(default_factory=dict)
     lake_storage_options: dict[str, str] = Field(default_factory=dict)

@@ -14,4 +14,3 @@ from sluice.schema import register_backends
 
 load_prefect_collections()
 register_backends()
-
