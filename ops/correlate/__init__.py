@@ -31,13 +31,15 @@ named.
    best five suspects on the target, when a target is given and the data
    allow; otherwise the evidence says why there is no test.
 
-**Score** (:mod:`ops.correlate.rank`): ``log10(1 + |z|)``, times 0.5 when a
+**Score** (:mod:`ops.correlate.rank`): ``log10(1 + |z|)``, times 0.1 when a
 resource's usage fell (resources cause failures by running out, so their usage
-rises), times 0.5 when the change lagged the failure, times ``0.5 + 0.5 |r|``
-for the correlation, times 1.25 when Granger is significant, and, for a
-resource whose level moved by less than 2 % of its baseline, times
-``sqrt(change / 2 %)`` (a flat memory series a few pages up is many of its own
-sigmas away, yet it is not what ran out). Every factor is kept in the evidence. One set of settings (:class:`CorrelateConfig`) serves
+rises; free or available bytes that rose count as usage that fell), times 0.5
+when the change lagged the failure, times ``0.5 + 0.5 |r|`` for the
+correlation, times 1.25 when Granger is significant, and, for a resource
+whose level moved by less than 5 % of its baseline, times
+``change / 5 %`` (a flat memory series a few pages up, or a host's memory 1 %
+up, is many of its own sigmas away, yet it is not what ran out). Every factor
+is kept in the evidence. One set of settings (:class:`CorrelateConfig`) serves
 every dataset; nothing is tuned per case.
 
 **Resource.** :func:`resource_of` names the resource a metric measures (cpu,

@@ -29,6 +29,8 @@ class CorrelateConfig:
         timing_tolerance: a change within this share of the rows (at least 2 rows) of the failure is simultaneous.
         max_lag_share: cross-correlation lags go up to this share of the rows either way.
         down_weight: a resource whose usage fell is weighted by this (exhaustion makes usage rise).
+            Strong, because a series still to the page reaches z in the tens of thousands: a worker
+            that returned 400 MB to the system must not outrank the CPU hog next to it.
         lagging_weight: a change after the failure is weighted by this (more likely an effect).
         granger_top: how many of the best suspects get a Granger test (a target is needed).
         granger_max_lag: the longest lag, in rows, the Granger test tries.
@@ -38,8 +40,9 @@ class CorrelateConfig:
         failure_grace_seconds: a failure this long after the last row still counts as inside the data
             (a flow's sampler stops a moment before its failure is recorded).
         material_change: a resource whose level moved by less than this share of its baseline is
-            discounted by ``sqrt(change / material_change)``: a flat memory series that grew by a few
-            pages is far from its own tiny noise, but it is not what ran out.
+            discounted by ``change / material_change``: a flat memory series that grew by a few
+            pages, or a host's memory that grew by 1 %, is far from its own tiny noise (thousands of
+            robust standard deviations when it sat still to the page), but it is not what ran out.
     """
 
     min_rows: int = 20
@@ -47,8 +50,8 @@ class CorrelateConfig:
     segment_share: float = 0.05
     timing_tolerance: float = 0.02
     max_lag_share: float = 0.2
-    down_weight: float = 0.5
-    material_change: float = 0.02
+    down_weight: float = 0.1
+    material_change: float = 0.05
     lagging_weight: float = 0.5
     granger_top: int = 5
     granger_max_lag: int = 5

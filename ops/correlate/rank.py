@@ -4,11 +4,12 @@
 
 * strength = ``log10(1 + |z|)``, z the robust shift from the series' own baseline;
 * direction = ``down_weight`` for a resource (cpu, memory, network, disk) whose usage
-  fell, else 1: resources cause failures by running out, so usage rises;
+  fell, else 1: resources cause failures by running out, so usage rises (for a
+  headroom metric, free or available bytes, usage fell when the metric rose);
 * timing = ``lagging_weight`` when the series changed after the failure, else 1;
 * association = ``0.5 + 0.5 |r|``, r the lagged cross-correlation with the failure signal
   (a step at the failure) or with the target;
-* magnitude = ``min(1, sqrt(relative change / material_change))`` for a resource, else 1;
+* magnitude = ``min(1, relative change / material_change)`` for a resource, else 1;
 * granger = ``granger_weight`` when the suspect's past significantly helps predict the target, else 1.
 
 Each factor is kept in the evidence, so every rank can be read back.
@@ -33,7 +34,7 @@ from ops.correlate.models import (
     Suspect,
     WideFrame,
 )
-from ops.correlate.resources import resource_of
+from ops.correlate.resources import measures_headroom, resource_of
 from ops.correlate.stats import Shifts, evidence_in_blocks, granger, lagged_correlation
 from ops.errors import CorrelateInputError
 from ops.metrics.models import from_ns
@@ -122,9 +123,11 @@ def _evaluate(frame: WideFrame, failure_row: int, failure_at_ns: int, target: np
         lag_seconds = lag * step
     timing = _timings(split, failure_row, n, config)
     resource = np.array([resource_of(name) is not None for name in frame.names], dtype=bool)
+    headroom = np.array([measures_headroom(name) for name in frame.names], dtype=bool)
+    usage_fell = resource & np.where(headroom, shifts.z > 0, shifts.z < 0)
     factors = {
         "strength": np.log10(1.0 + np.abs(shifts.z)),
-        "direction": np.where(resource & (shifts.z < 0), config.down_weight, 1.0),
+        "direction": np.where(usage_fell, config.down_weight, 1.0),
         "timing": np.where(timing == "lagging", config.lagging_weight, 1.0),
         "association": 0.5 + 0.5 * np.abs(r),
         "magnitude": np.where(resource, _materiality(shifts, config.material_change), 1.0),
@@ -134,11 +137,16 @@ def _evaluate(frame: WideFrame, failure_row: int, failure_at_ns: int, target: np
 
 
 def _materiality(shifts: Shifts, material: float) -> np.ndarray:
-    """``min(1, sqrt(relative change / material))``: 1 for a change of at least ``material`` of the baseline."""
+    """``min(1, relative change / material)``: 1 for a change of at least ``material`` of the baseline.
+
+    Linear, not a square root: the strength is the log of a z that a series
+    still to the page can push into the thousands, so a weaker discount let a
+    host's memory that grew by 1 % outrank a CPU hog.
+    """
     with np.errstate(divide="ignore", invalid="ignore"):
         relative = np.abs(shifts.level - shifts.baseline) / np.abs(shifts.baseline)
     relative = np.where(np.isfinite(relative), relative, 1.0)  # a zero baseline: any change is material
-    return np.minimum(1.0, np.sqrt(relative / material))
+    return np.minimum(1.0, relative / material)
 
 
 def _score(factors: dict[str, np.ndarray]) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 The runbook match (:mod:`ops.runbooks.match`) takes the top suspect's
 resource as one of its clues. A metric that measures none of the four
-(latency, load, row counts) has no resource.
+(latency, load, row counts) has no resource. A resource metric that counts
+what is left (``node_memory_MemAvailable_bytes``, ``disk_free_bytes``)
+measures headroom: its usage rises when it falls.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ RESOURCE_WORDS: dict[str, frozenset[str]] = {
     "disk": frozenset({"disk", "disks", "iops", "fs", "filesystem", "inode", "inodes", "volume", "storage",
                        "blkio"}),
 }
+
+HEADROOM_WORDS = frozenset({"free", "available", "avail", "memavailable", "memfree", "remaining", "headroom",
+                            "idle"})
 
 
 def resource_of(metric: str) -> str | None:
@@ -35,3 +40,13 @@ def resource_of(metric: str) -> str | None:
         if any(w in vocabulary for w in words):
             return resource
     return None
+
+
+def measures_headroom(metric: str) -> bool:
+    """Whether the metric counts what is left of its resource rather than what is used.
+
+    Example:
+        >>> measures_headroom("node_memory_MemAvailable_bytes"), measures_headroom("sluice_host_memory_used_bytes")
+        (True, False)
+    """
+    return any(w in HEADROOM_WORDS for w in WORD.findall(metric.split("{", 1)[0].lower()))

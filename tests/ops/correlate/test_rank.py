@@ -27,6 +27,19 @@ def test_the_injected_fault_ranks_first(culprit, size):
     assert top.score == pytest.approx(np.prod(list(top.evidence.factors.values())), rel=1e-3)
 
 
+def test_a_host_memory_that_moves_one_percent_off_a_flat_baseline_does_not_outrank_a_cpu_hog():
+    host_mem = np.full(600, 2.879e9)
+    host_mem[::9] += 4096  # still to the page between samples: MAD 0, quantum one page
+    host_mem[396:] += 27e6  # 0.9 % of the host, a few rows before the failure
+    fault = fault_frame(culprit="db_cpu", size=20.0, extra={"host_mem": host_mem})
+
+    result = correlate_frame(fault.frame, fault.failure_at)
+
+    assert names(result)[0] == "db_cpu"
+    memory = next(s for s in result.suspects if s.metric == "host_mem")
+    assert memory.evidence.factors["magnitude"] < 0.5
+
+
 def test_a_change_well_before_the_failure_is_leading_and_one_after_it_lagging():
     leading = fault_frame(onset=300, failure=400)
     lagging = fault_frame(onset=500, failure=400, culprit="web_cpu")
@@ -45,8 +58,33 @@ def test_a_resource_that_frees_up_is_weighted_down():
 
     suspect = next(s for s in correlate_frame(fault.frame, fault.failure_at).suspects if s.metric == "web_cpu")
 
-    assert suspect.evidence.direction == "down" and suspect.evidence.factors["direction"] == 0.5
+    assert suspect.evidence.direction == "down" and suspect.evidence.factors["direction"] == 0.1
     assert any("usage fell" in r for r in suspect.evidence.reasons)
+
+
+def test_free_memory_that_falls_is_usage_that_rises():
+    available = 8e8 + np.round(np.random.default_rng(5).normal(0, 2, 600)) * 4096
+    fault = fault_frame(culprit="node_memory_MemAvailable_bytes", size=-3e8,
+                        extra={"node_memory_MemAvailable_bytes": available})
+
+    result = correlate_frame(fault.frame, fault.failure_at)
+
+    top = result.suspects[0]
+    assert top.metric == "node_memory_MemAvailable_bytes" and top.evidence.direction == "down"
+    assert top.evidence.factors["direction"] == 1.0
+
+
+def test_a_worker_that_returns_memory_does_not_outrank_a_cpu_hog():
+    rss = np.full(600, 6.076e8)
+    rss[::11] += 4096  # still to the page
+    rss[395:] = 1.671e8  # a worker handed 440 MB back a few seconds before the failure
+    fault = fault_frame(culprit="db_cpu", size=20.0, extra={"worker_rss_bytes": rss})
+
+    result = correlate_frame(fault.frame, fault.failure_at)
+
+    assert names(result)[0] == "db_cpu"
+    freed = next(s for s in result.suspects if s.metric == "worker_rss_bytes")
+    assert freed.evidence.z < -1e4 and freed.evidence.factors["direction"] == 0.1
 
 
 def test_granger_evidence_when_the_suspect_drives_the_target_with_a_lag():
