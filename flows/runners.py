@@ -7,6 +7,11 @@ import them again (about 4 s of CPU apiece on first use); forking the flow
 process itself would copy its threads and any import lock one of them holds.
 The fork server starts with the first local cluster of the process and lives
 as long as the process, so later runs start their workers in milliseconds.
+
+Thread workers (the default) run in this process, so importing this module
+does what the fork server does on start (:mod:`tasks.preload`): otherwise the
+first task on each thread loads Prefect's collections and pandera's backend,
+both threads at once, queued on the import lock while the other stages data.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import dask.config
 from distributed import LocalCluster
 from prefect_dask import DaskTaskRunner
 
+import tasks.preload  # noqa: F401  (thread workers run in this process: prepare it as the fork server is)
 from sluice.settings import Settings, get_settings
 
 # Imported once in the fork server. No module here may read settings at import:

@@ -1,4 +1,5 @@
-"""Imported once by the fork server that Dask's local worker processes are forked from.
+"""Imported once by the fork server that Dask's local worker processes are forked from,
+and by the flow process itself, where thread workers run (see :mod:`flows.runners`).
 
 Everything a worker needs before its first task: the ingestion tasks (pandas,
 pandera, pyarrow, deltalake) and the Prefect collections that Prefect loads
