@@ -37,9 +37,25 @@ def _np(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 def _text(column: pa.Array) -> pa.Array:
-    """Text with empty strings as null."""
+    """Text with empty strings as null.
+
+    Byte lengths, not character counts: only the offsets are read. CSV
+    readers already give empty fields as null, so the column is copied only
+    when it does hold an empty string.
+    """
     text = column.cast(pa.string())
-    return pc.if_else(pc.equal(pc.utf8_length(text), 0), pa.scalar(None, pa.string()), text)
+    empty = pc.equal(pc.binary_length(text), 0)
+    if not pc.any(empty).as_py():
+        return text
+    return pc.if_else(empty, pa.scalar(None, pa.string()), text)
+
+
+def _without_plus(text: pa.Array) -> pa.Array:
+    """``+5`` as ``5``: Arrow's integer cast refuses a leading plus sign."""
+    plus = pc.starts_with(text, "+")
+    if not pc.any(plus).as_py():
+        return text
+    return pc.if_else(plus, pc.utf8_slice_codeunits(text, 1), text)
 
 
 def _by_regex(text: pa.Array, regex: str, target: pa.DataType) -> tuple[pa.Array, np.ndarray]:
@@ -48,20 +64,22 @@ def _by_regex(text: pa.Array, regex: str, target: pa.DataType) -> tuple[pa.Array
     bad = present & ~ok
     if bad.any():
         text = pc.if_else(pa.array(ok), text, pa.scalar(None, pa.string()))
-    return pc.cast(pc.utf8_trim_whitespace(text), target), bad
+    return pc.cast(_without_plus(pc.utf8_trim_whitespace(text)), target), bad
 
 
 def _coerce_int(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """Digits with an optional sign; checked without a regex (it is the hottest path)."""
     trimmed = pc.utf8_trim_whitespace(text)
     unsigned = pc.utf8_ltrim(trimmed, characters="+-")
-    one_sign = pc.less_equal(pc.subtract(pc.utf8_length(trimmed), pc.utf8_length(unsigned)), 1)
-    ok = _np(pc.and_(pc.and_(pc.utf8_is_digit(unsigned), one_sign), pc.less_equal(pc.utf8_length(unsigned), 18)))
+    # Byte lengths: the signs are ASCII, and a non-ASCII digit (more than one
+    # byte) fails the cast below and is settled by the strict regex anyway.
+    one_sign = pc.less_equal(pc.subtract(pc.binary_length(trimmed), pc.binary_length(unsigned)), 1)
+    ok = _np(pc.and_(pc.and_(pc.utf8_is_digit(unsigned), one_sign), pc.less_equal(pc.binary_length(unsigned), 18)))
     bad = _np(pc.is_valid(text)) & ~ok
     if bad.any():
         trimmed = pc.if_else(pa.array(ok), trimmed, pa.scalar(None, pa.string()))
     try:
-        return pc.cast(trimmed, pa.int64()), bad
+        return pc.cast(_without_plus(trimmed), pa.int64()), bad
     except pa.ArrowInvalid:  # non-ASCII digits pass utf8_is_digit; the strict regex settles them
         return _by_regex(text, r"^\s*[+-]?[0-9]{1,18}\s*$", pa.int64())
 

@@ -45,3 +45,16 @@ def test_dates_are_read_without_time_zone_shifts():
     out, fails = _coerce(["2024-03-05", "06.03.2024", "2024-99-01"], spec)
     assert [str(v) for v in out] == ["2024-03-05", "2024-03-06", "None"]
     assert fails[0]["reason"] == "unparseable_date"
+
+
+def test_a_plus_sign_is_read_and_too_many_digits_or_two_signs_are_refused():
+    values = ["+" + "9" * 18, " +5 ", "9" * 19, "+-1", "12", None]
+    out, fails = _coerce(values, ColumnSpec(name="q", type=ColumnType.INT64))
+    assert out == [999_999_999_999_999_999, 5, None, None, 12, None]
+    assert [f["row"] for f in fails] == [2, 3]
+
+
+def test_digits_of_other_scripts_are_refused_and_a_plus_sign_is_still_read():
+    arabic_indic = "\u0661\u0662\u0663"  # digits to Unicode, not to the contract: the strict pattern decides
+    out, fails = _coerce([arabic_indic, "+5"], ColumnSpec(name="q", type=ColumnType.INT64))
+    assert out == [None, 5] and [f["row"] for f in fails] == [0]
