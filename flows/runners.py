@@ -37,6 +37,12 @@ START_METHOD = "forkserver"
 # and zeroed, then unmapped. At 4 MiB those come from the reused heap: about
 # 10 % less CPU to stage a 2M-row file, with the same peak memory.
 WORKER_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(4 * 1024 * 1024)}
+# Nothing reads Dask's statistical profiler from a local cluster (it has no
+# dashboard), and with thread workers it walks their stacks 100 times a second
+# under the GIL. Staging 5M rows took 6.07 s without it against 6.36 s with
+# it (means of nine paired runs; less in seven of them). A cluster at
+# SLUICE_DASK_ADDRESS keeps its own settings.
+LOCAL_WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
 
 
 def use_forkserver_workers(modules: tuple[str, ...] = WORKER_MODULES) -> None:
@@ -58,13 +64,17 @@ def use_forkserver_workers(modules: tuple[str, ...] = WORKER_MODULES) -> None:
 
 
 def local_cluster(**kwargs: Any) -> LocalCluster:
-    """A LocalCluster whose worker processes fork from the fork server, with the caller's environment."""
+    """A LocalCluster whose worker processes fork from the fork server, with the caller's environment.
+
+    Its workers run without Dask's profiler (:data:`LOCAL_WORKER_CONFIG`).
+    """
     if level := kwargs.get("silence_logs"):  # Prefect's logging setup lets Dask's INFO chatter through otherwise
         logging.getLogger("distributed").setLevel(level)
     if kwargs.get("processes", True):
         use_forkserver_workers()
         kwargs["env"] = {**os.environ, **kwargs.get("env", {})}
-    return LocalCluster(**kwargs)
+    with dask.config.set(LOCAL_WORKER_CONFIG):  # workers (and nannies) read it when they are made
+        return LocalCluster(**kwargs)
 
 
 def dask_task_runner(settings: Settings | None = None) -> DaskTaskRunner:

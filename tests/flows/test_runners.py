@@ -48,3 +48,14 @@ def test_without_an_address_the_runner_builds_a_local_cluster_of_the_configured_
 def test_local_workers_are_threads_of_the_flow_process_unless_processes_are_asked_for():
     assert dask_task_runner(Settings(dask_address=None)).cluster_kwargs["processes"] is False
     assert dask_task_runner(Settings(dask_address=None, dask_processes=True)).cluster_kwargs["processes"] is True
+
+
+def _profiling(dask_worker) -> bool:
+    return "profile" in dask_worker.periodic_callbacks
+
+
+def test_local_workers_run_without_dasks_profiler():
+    for processes in (False, True):
+        with local_cluster(n_workers=1, threads_per_worker=1, processes=processes, dashboard_address=None,
+                           silence_logs=logging.WARNING) as cluster, Client(cluster) as client:
+            assert list(client.run(_profiling).values()) == [False], f"processes={processes}"
