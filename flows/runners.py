@@ -41,8 +41,10 @@ WORKER_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(4 * 1024 * 1024)}
 # dashboard), and with thread workers it walks their stacks 100 times a second
 # under the GIL. Staging 5M rows took 6.07 s without it against 6.36 s with
 # it (means of nine paired runs; less in seven of them). A cluster at
-# SLUICE_DASK_ADDRESS keeps its own settings.
+# SLUICE_DASK_ADDRESS keeps its own settings, and so does Dask's own variable
+# DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED when it is set.
 LOCAL_WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
+PROFILE_ENV = "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED"
 
 
 def use_forkserver_workers(modules: tuple[str, ...] = WORKER_MODULES) -> None:
@@ -66,14 +68,16 @@ def use_forkserver_workers(modules: tuple[str, ...] = WORKER_MODULES) -> None:
 def local_cluster(**kwargs: Any) -> LocalCluster:
     """A LocalCluster whose worker processes fork from the fork server, with the caller's environment.
 
-    Its workers run without Dask's profiler (:data:`LOCAL_WORKER_CONFIG`).
+    Its workers run without Dask's profiler (:data:`LOCAL_WORKER_CONFIG`),
+    unless Dask's own environment variable asks for it.
     """
     if level := kwargs.get("silence_logs"):  # Prefect's logging setup lets Dask's INFO chatter through otherwise
         logging.getLogger("distributed").setLevel(level)
     if kwargs.get("processes", True):
         use_forkserver_workers()
         kwargs["env"] = {**os.environ, **kwargs.get("env", {})}
-    with dask.config.set(LOCAL_WORKER_CONFIG):  # workers (and nannies) read it when they are made
+    config = {} if PROFILE_ENV in os.environ else LOCAL_WORKER_CONFIG
+    with dask.config.set(config):  # workers (and nannies) read it when they are made
         return LocalCluster(**kwargs)
 
 

@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 
+import dask.config
 from distributed import Client
 from prefect_dask import DaskTaskRunner
 
@@ -59,3 +60,11 @@ def test_local_workers_run_without_dasks_profiler():
         with local_cluster(n_workers=1, threads_per_worker=1, processes=processes, dashboard_address=None,
                            silence_logs=logging.WARNING) as cluster, Client(cluster) as client:
             assert list(client.run(_profiling).values()) == [False], f"processes={processes}"
+
+
+def test_dasks_own_variable_turns_the_profiler_back_on(monkeypatch):
+    monkeypatch.setenv("DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED", "True")
+    monkeypatch.setattr(dask.config, "config", dask.config.collect())  # as Dask reads its variables at import
+    with local_cluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+                       silence_logs=logging.WARNING) as cluster, Client(cluster) as client:
+        assert list(client.run(_profiling).values()) == [True]
