@@ -349,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     print(_load())
     b_runs = [_run_b(manifest, work)]
     a_runs: list[tuple[float, Measured]] = []
+    ratios: list[float] = []
     matched = True
     for i in range(args.rounds):
         shutil.rmtree(work / "sluice-home", ignore_errors=True)  # every (a) starts from an empty lake
@@ -358,14 +359,14 @@ def main(argv: list[str] | None = None) -> int:
         a_runs.append((a_seconds, a_mem))
         b_runs.append(_run_b(manifest, work))
         b_mean = (b_runs[-2].seconds + b_runs[-1].seconds) / 2
-        print(f"    ratio a/b={b_mean / a_seconds:.2f} (b: mean {b_mean:.1f} s of the runs before and after)")
+        ratios.append(b_mean / a_seconds)
+        print(f"    ratio a/b={ratios[-1]:.2f} (b: mean {b_mean:.1f} s of the runs before and after)")
     print(_load())
     if not args.keep:
         for name in BENCH_DIRS:
             shutil.rmtree(work / name, ignore_errors=True)
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
-    ratios = [(b_runs[i].seconds + b_runs[i + 1].seconds) / 2 / a for i, (a, _m) in enumerate(a_runs)]
     a_median = statistics.median(a for a, _m in a_runs)
     b_median = statistics.median(b.seconds for b in b_runs)
     rows = manifest.rows_total

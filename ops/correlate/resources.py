@@ -35,7 +35,7 @@ def resource_of(metric: str) -> str | None:
         >>> resource_of("sluice_process_rss_bytes{worker=\\"pid-7\\"}"), resource_of("carts_lat_90")
         ('memory', None)
     """
-    words = WORD.findall(metric.split("{", 1)[0].lower())
+    words = _name_words(metric)
     for resource, vocabulary in RESOURCE_WORDS.items():
         if any(w in vocabulary for w in words):
             return resource
@@ -49,4 +49,9 @@ def measures_headroom(metric: str) -> bool:
         >>> measures_headroom("node_memory_MemAvailable_bytes"), measures_headroom("sluice_host_memory_used_bytes")
         (True, False)
     """
-    return any(w in HEADROOM_WORDS for w in WORD.findall(metric.split("{", 1)[0].lower()))
+    return any(w in HEADROOM_WORDS for w in _name_words(metric))
+
+
+def _name_words(metric: str) -> list[str]:
+    """The metric's name (labels dropped), lower-cased and split at anything but letters and digits."""
+    return WORD.findall(metric.split("{", 1)[0].lower())
