@@ -15,7 +15,7 @@ from sluice.contracts import Contract
 from sluice.errors import SourceError, UnreadableFileError
 from sluice.lake import (CommitResult, DedupedBucket, commit_deduped, commit_quarantine, committed_batches,
                          dedup_bucket, existing_days, lake_schema)
-from sluice.readers import _NeedsReencode, open_reader, redetect_encoding
+from sluice.formats import NeedsReencode, open_reader, redetect_encoding
 from sluice.runs import FileOutcome, FileStatus
 from sluice.sources import SourceFile, batch_id, sha256_of
 from sluice.validate import BatchContext, validate_chunk
@@ -89,7 +89,7 @@ def stage_file(src: SourceFile, order: int, req: StageRequest) -> FileOutcome:
                             sha256=out.sha256, batch_id=out.batch_id)
         try:
             _stage_chunks(src, req, batch, encoding, fresh)
-        except _NeedsReencode:
+        except NeedsReencode:
             encoding = redetect_encoding(src, req.storage_options)
             continue
         except (UnreadableFileError, SourceError) as exc:

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from sluice.coerce import coerce_table
 from sluice.contracts import ColumnType, Contract
 from sluice.quality import FailureLog, Reason
-from sluice.readers import MalformedRow, RawChunk
+from sluice.formats import MalformedRow, RawChunk
 from sluice.schema import build_schema, reason_for, register_backends
 
 PARTITION = "dt"

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from sluice.contracts import find_contract
-from sluice.readers import MalformedRow, RawChunk
+from sluice.formats import MalformedRow, RawChunk
 from sluice.quality import Reason
 from sluice.settings import Settings
 from sluice.validate import BatchContext, validate_chunk

@@ -6,7 +6,7 @@ import codecs
 
 import pytest
 
-from sluice.encoding import detect_encoding, is_utf8
+from sluice.formats.encoding import detect_encoding, is_utf8
 from sluice.errors import UnreadableFileError
 
 
@@ -27,7 +27,7 @@ def test_latin1_text_is_recognised_as_a_single_byte_western_encoding():
 
 
 def test_unknown_declared_encoding_is_refused_with_a_hint():
-    from sluice.encoding import normalise_name
+    from sluice.formats.encoding import normalise_name
 
     with pytest.raises(UnreadableFileError, match="unknown encoding"):
         normalise_name("klingon-8")

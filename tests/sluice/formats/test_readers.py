@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sluice.errors import UnreadableFileError
-from sluice.readers import open_reader
+from sluice.formats import open_reader
 from sluice.sources import detect_format, list_source_files
 
 

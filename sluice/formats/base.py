@@ -1,0 +1,92 @@
+"""What every reader shares: raw chunks, malformed rows, the file's layout, opening and failing.
+
+Every reader yields :class:`RawChunk` objects of at most ``chunk_rows`` rows,
+so memory stays flat however large the file. Rows that cannot be parsed at
+all (wrong field count, malformed JSON) come back in ``malformed`` with their
+line number.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from sluice.errors import UnreadableFileError
+from sluice.formats.encoding import SAMPLE_BYTES, detect_encoding, normalise_name
+from sluice.quality import Reason
+from sluice.sources import SourceFile, filesystem
+
+
+@dataclass(frozen=True)
+class MalformedRow:
+    line: int
+    text: str
+    reason: Reason
+    detail: str
+
+
+@dataclass
+class RawChunk:
+    table: pa.Table  # the contract's columns found in the file (others absent)
+    rows: np.ndarray  # int64 source line (or record) number of each row
+    malformed: list[MalformedRow] = field(default_factory=list)
+
+
+@dataclass
+class FileLayout:
+    encoding: str
+    columns: list[str]
+    missing: list[str]
+    extra: list[str]
+
+
+class NeedsReencode(Exception):
+    """UTF-8 was assumed from the sample, but the file says otherwise further in."""
+
+
+def open_source(src: SourceFile, storage_options: dict[str, Any] | None) -> io.BufferedIOBase:
+    fs, path = filesystem(src.uri, storage_options)
+    return fs.open(path, "rb", compression="gzip" if src.gzip else None)
+
+
+def sample_of(src: SourceFile, storage_options: dict[str, Any] | None) -> bytes:
+    with open_source(src, storage_options) as handle:
+        return handle.read(SAMPLE_BYTES)
+
+
+def layout_of(header: list[str], wanted: list[str], encoding: str) -> FileLayout:
+    header = [h.lstrip("\ufeff").strip() for h in header]
+    return FileLayout(
+        encoding=encoding,
+        columns=[c for c in wanted if c in header],
+        missing=[c for c in wanted if c not in header],
+        extra=[h for h in header if h not in wanted],
+    )
+
+
+class TextReader:
+    """What the text formats share: the file, the wanted columns and the encoding."""
+
+    def __init__(self, src: SourceFile, wanted: list[str], *, encoding: str | None, chunk_rows: int,
+                 storage_options: dict[str, Any] | None = None) -> None:
+        self.src, self.wanted, self.chunk_rows, self.opts = src, wanted, chunk_rows, storage_options
+        self.sample = sample_of(src, storage_options)
+        self.encoding = normalise_name(encoding) if encoding else detect_encoding(self.sample, path=src.uri)
+        self.declared = encoding is not None
+
+
+def unreadable(src: SourceFile, exc: BaseException) -> UnreadableFileError:
+    text = str(exc)
+    if src.gzip and ("end-of-stream" in text or "Compressed file ended" in text or isinstance(exc, EOFError)
+                     or "CRC" in text or "gzip" in text.lower()):
+        return UnreadableFileError(f"{src.uri}: gzip stream is truncated or corrupt ({text})",
+                                   hint="re-deliver the file; none of its rows were loaded")
+    if "UTF8" in text or isinstance(exc, UnicodeDecodeError):
+        return UnreadableFileError(f"{src.uri}: bytes do not decode with the chosen encoding ({text})",
+                                   hint="declare the encoding with --encoding")
+    return UnreadableFileError(f"{src.uri}: cannot read file ({type(exc).__name__}: {text})",
+                               hint="check the file is complete; none of its rows were loaded")
