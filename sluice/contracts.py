@@ -11,6 +11,7 @@ time never changes), which is what lets deduplication prune by partition.
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import re
 from datetime import timedelta
@@ -93,6 +94,28 @@ class PartitionSpec(BaseModel):
     granularity: Literal["day"] = "day"
 
 
+class CsvDialect(BaseModel):
+    """How a CSV source splits fields: the ``csv:`` block of a contract (defaults: RFC 4180)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    delimiter: str = ","
+    quote_char: str | None = '"'  # None: fields are never quoted
+    escape_char: str | None = None  # None: no escaping beyond doubled quotes
+    double_quote: bool = True  # a doubled quote character inside a quoted field is one quote
+
+    @model_validator(mode="after")
+    def _single_characters(self) -> CsvDialect:
+        chars = {"delimiter": self.delimiter, "quote_char": self.quote_char, "escape_char": self.escape_char}
+        for name, char in chars.items():
+            if char is not None and (len(char) != 1 or char in "\r\n"):
+                raise ValueError(f"csv.{name} must be one character other than a line break, got {char!r}")
+        given = [c for c in chars.values() if c is not None]
+        if len(set(given)) != len(given):
+            raise ValueError("csv.delimiter, csv.quote_char and csv.escape_char must differ")
+        return self
+
+
 class Contract(BaseModel):
     """A dataset contract."""
 
@@ -107,6 +130,21 @@ class Contract(BaseModel):
     partition: PartitionSpec
     columns: list[ColumnSpec] = Field(min_length=1)
     tags: list[str] = Field(default_factory=list)
+    # The sources' character encoding; None: detected per file. A run's
+    # ``encoding`` parameter overrides it.
+    encoding: str | None = None
+    csv: CsvDialect = Field(default_factory=CsvDialect)
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(f"unknown encoding {value!r} (use a Python codec name such as utf-8, "
+                                 "cp1252 or utf-16)") from None
+        return value
 
     @field_validator("freshness_sla", mode="before")
     @classmethod
@@ -159,6 +197,7 @@ _KNOWN_FIELDS = {
     "contract": set(Contract.model_fields),
     "column": set(ColumnSpec.model_fields),
     "partition": set(PartitionSpec.model_fields),
+    "csv": set(CsvDialect.model_fields),
 }
 
 
@@ -170,7 +209,8 @@ def _describe(error: ValidationError, raw: dict[str, object]) -> str:
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             field = str(loc[-1])
-            kind = "column" if "columns" in loc else "partition" if "partition" in loc else "contract"
+            kind = next((k for k, section in (("column", "columns"), ("partition", "partition"), ("csv", "csv"))
+                         if section in loc), "contract")
             close = difflib.get_close_matches(field, _KNOWN_FIELDS[kind], n=1)
             msg = f"unknown field {field!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
             where = _location(loc[:-1], raw)

@@ -15,10 +15,13 @@ from sluice.contracts import Contract
 from sluice.errors import SourceError, UnreadableFileError
 from sluice.lake import (CommitResult, DedupedBucket, commit_deduped, commit_quarantine, committed_batches,
                          dedup_bucket, existing_days, lake_schema)
-from sluice.formats import NeedsReencode, open_reader, redetect_encoding
+from sluice.formats import EncodingChoice, NeedsReencode, open_reader, redetect_encoding
 from sluice.runs import FileOutcome, FileStatus
 from sluice.sources import SourceFile, batch_id, sha256_of
 from sluice.validate import BatchContext, validate_chunk
+
+
+ENCODING_GUESSED = "encoding:guessed"  # warning: rows decoded under a guessed legacy code page
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,10 @@ def _latest(table: pa.Table, column: str) -> str:
     return value.isoformat() if value is not None else ""
 
 
-def _stage_chunks(src: SourceFile, req: StageRequest, batch: staging.StagedBatch, encoding: str | None,
-                  out: FileOutcome) -> None:
+def _stage_chunks(src: SourceFile, req: StageRequest, batch: staging.StagedBatch,
+                  encoding: str | EncodingChoice | None, out: FileOutcome) -> None:
     reader = open_reader(src, req.contract.column_names, encoding=encoding, chunk_rows=req.chunk_rows,
-                         storage_options=req.storage_options)
+                         storage_options=req.storage_options, dialect=req.contract.csv)
     out.encoding = reader.layout.encoding
     ctx = BatchContext(req.dataset, req.run_id, out.batch_id, src.uri, req.ingest_date)
     for i, chunk in enumerate(reader.chunks()):
@@ -63,6 +66,9 @@ def _stage_chunks(src: SourceFile, req: StageRequest, batch: staging.StagedBatch
         # Let go of this chunk and its result before the reader builds the
         # next one: otherwise two chunks' tables are alive at the peak.
         del chunk, result
+    if reader.layout.guessed:
+        # Every row decoded under a guessed code page is counted: a wrong guess garbles them all.
+        out.warnings[ENCODING_GUESSED] = out.warnings.get(ENCODING_GUESSED, 0) + out.rows_read
     out.blank_lines = getattr(reader, "blank_lines", 0)
     out.missing_columns = list(reader.layout.missing)
     out.extra_columns = list(reader.layout.extra)
@@ -82,16 +88,19 @@ def stage_file(src: SourceFile, order: int, req: StageRequest) -> FileOutcome:
         out.status = FileStatus.SKIPPED
         return out
     batch = staging.batch_dir(Path(req.run_dir), order, out.batch_id)
-    encoding = req.encoding
+    # The run's parameter wins over the contract; a file that turns out not to be UTF-8
+    # after ASCII text is read once more under a flagged guess.
+    encoding: str | EncodingChoice | None = req.encoding or req.contract.encoding
     for _attempt in range(2):
         staging.reset(batch)
         fresh = FileOutcome(uri=src.uri, order=order, status=FileStatus.COMMITTED, bytes=src.size,
                             sha256=out.sha256, batch_id=out.batch_id)
         try:
-            _stage_chunks(src, req, batch, encoding, fresh)
-        except NeedsReencode:
-            encoding = redetect_encoding(src, req.storage_options)
-            continue
+            try:
+                _stage_chunks(src, req, batch, encoding, fresh)
+            except NeedsReencode:
+                encoding = redetect_encoding(src, req.storage_options)
+                continue
         except (UnreadableFileError, SourceError) as exc:
             staging.reset(batch)
             fresh.status, fresh.error = FileStatus.FAILED, str(exc)

@@ -14,6 +14,7 @@ class Reason(StrEnum):
 
     MALFORMED_ROW = "malformed_row"
     MALFORMED_JSON = "malformed_json"
+    UNDECODABLE_BYTES = "undecodable_bytes"
     MISSING_COLUMN = "missing_column"
     UNPARSEABLE_INT = "unparseable_int"
     UNPARSEABLE_FLOAT = "unparseable_float"

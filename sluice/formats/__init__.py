@@ -9,37 +9,59 @@ from __future__ import annotations
 
 from typing import Any
 
+import codecs
+
+from sluice.contracts import CsvDialect
+from sluice.errors import UnreadableFileError
 from sluice.formats.base import FileLayout, MalformedRow, NeedsReencode, RawChunk, open_source, unreadable
 from sluice.formats.delimited import CsvReader
-from sluice.formats.encoding import detect_encoding, first_bad_utf8
+from sluice.formats.encoding import EncodingChoice, guess_legacy
 from sluice.formats.jsonl import JsonLinesReader
 from sluice.formats.parquet import ParquetReader
 from sluice.sources import FileFormat, SourceFile
 
-__all__ = ["CsvReader", "FileLayout", "JsonLinesReader", "MalformedRow", "NeedsReencode", "ParquetReader", "RawChunk",
-           "Reader", "open_reader", "redetect_encoding"]
+__all__ = ["CsvReader", "EncodingChoice", "FileLayout", "JsonLinesReader", "MalformedRow", "NeedsReencode",
+           "ParquetReader", "RawChunk", "Reader", "open_reader", "redetect_encoding"]
 
 Reader = CsvReader | JsonLinesReader | ParquetReader
 
 
-def open_reader(src: SourceFile, wanted: list[str], *, encoding: str | None, chunk_rows: int,
-                storage_options: dict[str, Any] | None = None) -> Reader:
-    """The reader for ``src``'s format."""
-    cls = {FileFormat.CSV: CsvReader, FileFormat.JSONL: JsonLinesReader, FileFormat.PARQUET: ParquetReader}[src.format]
+def open_reader(src: SourceFile, wanted: list[str], *, encoding: str | EncodingChoice | None, chunk_rows: int,
+                storage_options: dict[str, Any] | None = None, dialect: CsvDialect | None = None) -> Reader:
+    """The reader for ``src``'s format.
+
+    Args:
+        encoding: a declared codec name, a choice already made, or None to decide from the file.
+        dialect: how CSV fields are split (the contract's ``csv:`` block); other formats ignore it.
+    """
     try:
+        if src.format is FileFormat.CSV:
+            return CsvReader(src, wanted, encoding=encoding, chunk_rows=chunk_rows, storage_options=storage_options,
+                             dialect=dialect)
+        cls = JsonLinesReader if src.format is FileFormat.JSONL else ParquetReader
         return cls(src, wanted, encoding=encoding, chunk_rows=chunk_rows, storage_options=storage_options)
     except (OSError, EOFError) as exc:
         raise unreadable(src, exc) from None
 
 
-def redetect_encoding(src: SourceFile, storage_options: dict[str, Any] | None) -> str:
-    """Find the first non-UTF-8 bytes and guess the encoding from around them."""
+def redetect_encoding(src: SourceFile, storage_options: dict[str, Any] | None) -> EncodingChoice:
+    """A flagged guess of a legacy code page from the bytes around the first that are not UTF-8.
+
+    For a file whose text is all ASCII before those bytes (see :mod:`sluice.formats.encoding`).
+
+    Raises:
+        UnreadableFileError: no guess fits, or the guess is UTF-8 after all.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
     with open_source(src, storage_options) as handle:
-        offset = 0
         while block := handle.read(4 * 1024 * 1024):
-            bad = first_bad_utf8(block)
-            if bad is not None:
-                window = block[max(0, bad - 32 * 1024): bad + 32 * 1024]
-                return detect_encoding(window, path=src.uri)
-            offset += len(block)
-    return "utf-8"
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                window = block[max(0, exc.start - 32 * 1024): exc.start + 32 * 1024]
+                guess = guess_legacy(window, path=src.uri)
+                if guess != "utf-8":
+                    return EncodingChoice(guess, guessed=True)
+                break
+    raise UnreadableFileError(f"{src.uri}: bytes that are not UTF-8 follow ASCII text, and no code page fits them",
+                              hint="declare the encoding with --encoding or the contract's encoding:")

@@ -8,6 +8,7 @@ line number.
 
 from __future__ import annotations
 
+import base64
 import io
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from sluice.errors import UnreadableFileError
-from sluice.formats.encoding import SAMPLE_BYTES, detect_encoding, normalise_name
+from sluice.formats.encoding import SAMPLE_BYTES, EncodingChoice, choose_encoding
 from sluice.quality import Reason
 from sluice.sources import SourceFile, filesystem
 
@@ -36,16 +37,24 @@ class RawChunk:
     malformed: list[MalformedRow] = field(default_factory=list)
 
 
+def undecodable_row(line: int, raw: bytes, detail: str) -> MalformedRow:
+    """A record whose bytes are not text in the file's encoding; its raw bytes are kept in base64."""
+    return MalformedRow(line, base64.b64encode(raw).decode("ascii"), Reason.UNDECODABLE_BYTES, detail)
+
+
 @dataclass
 class FileLayout:
     encoding: str
     columns: list[str]
     missing: list[str]
     extra: list[str]
+    guessed: bool = False  # the encoding is a guess from a sample (see sluice.formats.encoding)
+    # contract column -> its name as the header spells it (surrounding spaces kept)
+    header_names: dict[str, str] = field(default_factory=dict)
 
 
 class NeedsReencode(Exception):
-    """UTF-8 was assumed from the sample, but the file says otherwise further in."""
+    """The file's text was all ASCII before bytes that are not UTF-8: its encoding must be guessed again."""
 
 
 def open_source(src: SourceFile, storage_options: dict[str, Any] | None) -> io.BufferedIOBase:
@@ -58,25 +67,29 @@ def sample_of(src: SourceFile, storage_options: dict[str, Any] | None) -> bytes:
         return handle.read(SAMPLE_BYTES)
 
 
-def layout_of(header: list[str], wanted: list[str], encoding: str) -> FileLayout:
-    header = [h.lstrip("\ufeff").strip() for h in header]
+def layout_of(header: list[str], wanted: list[str], encoding: str, *, guessed: bool = False) -> FileLayout:
+    names = {h.lstrip("\ufeff").strip(): h for h in reversed(header)}  # the first of equal names wins
     return FileLayout(
         encoding=encoding,
-        columns=[c for c in wanted if c in header],
-        missing=[c for c in wanted if c not in header],
-        extra=[h for h in header if h not in wanted],
+        columns=[c for c in wanted if c in names],
+        missing=[c for c in wanted if c not in names],
+        extra=[h for h in names if h not in wanted][::-1],
+        guessed=guessed,
+        header_names={c: names[c] for c in wanted if c in names},
     )
 
 
 class TextReader:
     """What the text formats share: the file, the wanted columns and the encoding."""
 
-    def __init__(self, src: SourceFile, wanted: list[str], *, encoding: str | None, chunk_rows: int,
-                 storage_options: dict[str, Any] | None = None) -> None:
+    def __init__(self, src: SourceFile, wanted: list[str], *, encoding: str | EncodingChoice | None,
+                 chunk_rows: int, storage_options: dict[str, Any] | None = None) -> None:
         self.src, self.wanted, self.chunk_rows, self.opts = src, wanted, chunk_rows, storage_options
         self.sample = sample_of(src, storage_options)
-        self.encoding = normalise_name(encoding) if encoding else detect_encoding(self.sample, path=src.uri)
-        self.declared = encoding is not None
+        self.choice = encoding if isinstance(encoding, EncodingChoice) else \
+            choose_encoding(self.sample, declared=encoding, path=src.uri)
+        self.encoding = self.choice.name
+        self.declared = self.choice.decided
 
 
 def unreadable(src: SourceFile, exc: BaseException) -> UnreadableFileError:

@@ -1,4 +1,15 @@
-"""CSV files streamed as text columns (no type inference), malformed rows recorded by line."""
+"""CSV files streamed as text columns (no type inference), malformed rows recorded by line.
+
+The dialect (delimiter, quote and escape characters, doubled quotes) comes
+from the contract's ``csv:`` block. The header is checked before any row is
+read: a contract column named twice, or a header that only makes sense with
+another delimiter, fails the file with what to change.
+
+UTF-8 files are read as bytes and every value of every batch is checked:
+a column that is all ASCII passes on one vectorised test, and only a column
+with other bytes is validated as UTF-8. Rows with bytes that are not UTF-8 are
+quarantined as ``undecodable_bytes`` (see :mod:`sluice.formats.encoding`).
+"""
 
 from __future__ import annotations
 
@@ -12,18 +23,59 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pv
 
+from sluice.contracts import CsvDialect
+from sluice.errors import UnreadableFileError
 from sluice.formats.base import (FileLayout, MalformedRow, NeedsReencode, RawChunk, TextReader, layout_of,
-                                 open_source, unreadable)
+                                 open_source, undecodable_row, unreadable)
+from sluice.formats.encoding import EncodingChoice, bad_utf8_positions, first_bad_utf8, has_non_ascii
 from sluice.quality import Reason
 from sluice.sources import SourceFile
 
 CSV_BLOCK = 8 * 1024 * 1024
+HEADER_BYTES = 64 * 1024
+DELIMITERS = (",", ";", "\t", "|")  # what a mis-delimited header is tested against
 
 
-def _csv_header(sample: bytes, encoding: str) -> list[str]:
-    text = codecs.decode(sample[: 64 * 1024], encoding, errors="replace").lstrip("\ufeff")
-    first = next(csv.reader(io.StringIO(text)), [])
-    return first
+def _csv_header(sample: bytes, encoding: str, dialect: CsvDialect) -> tuple[list[str], str]:
+    """The header's fields and its first physical line, from the start of the file (BOM skipped)."""
+    text = codecs.decode(sample[:HEADER_BYTES], encoding, errors="replace").lstrip("\ufeff")
+    quoting = csv.QUOTE_NONE if dialect.quote_char is None else csv.QUOTE_MINIMAL
+    try:
+        first = next(csv.reader(io.StringIO(text, newline=""), delimiter=dialect.delimiter,
+                                quotechar=dialect.quote_char or '"', escapechar=dialect.escape_char,
+                                doublequote=dialect.double_quote, quoting=quoting), [])
+    except csv.Error as exc:
+        raise UnreadableFileError(f"cannot parse the CSV header ({exc})",
+                                  hint="check the header line and the contract's csv: settings") from None
+    return first, text.split("\n", 1)[0]
+
+
+def ensure_header_is_usable(header: list[str], line: str, wanted: list[str], dialect: CsvDialect) -> None:
+    """Refuse a header that names a contract column twice or looks split on the wrong delimiter.
+
+    Raises:
+        UnreadableFileError: with the duplicate's positions, or the delimiter the header suggests.
+    """
+    names = [h.lstrip("\ufeff").strip() for h in header]
+    first_at: dict[str, int] = {}
+    for position, name in enumerate(names, 1):
+        if name in first_at and name in wanted:
+            raise UnreadableFileError(
+                f"column {name!r} appears twice in the header (fields {first_at[name]} and {position})",
+                hint="rename or drop one of them at the source; none of the file's rows were loaded")
+        first_at.setdefault(name, position)
+    if not names or any(n in wanted for n in names):
+        return
+    counts = {d: line.count(d) for d in DELIMITERS if d != dialect.delimiter}
+    likely = max(counts, key=counts.__getitem__)
+    fits = any(n.strip() in wanted for n in line.split(likely))
+    if counts[likely] and (fits or len(names) == 1):
+        plural = "field" if len(names) == 1 else "fields"
+        raise UnreadableFileError(
+            f"the header has {len(names)} {plural} and contains {likely!r} {counts[likely]} times: "
+            f"the file looks {likely!r}-delimited",
+            hint=f"set `csv: {{delimiter: {likely!r}}}` in the contract, or re-deliver the file "
+                 f"{dialect.delimiter!r}-delimited")
 
 
 def _assign_lines(start: int, count: int, bad: set[int]) -> tuple[np.ndarray, int]:
@@ -37,17 +89,40 @@ def _assign_lines(start: int, count: int, bad: set[int]) -> tuple[np.ndarray, in
     return lines, nxt
 
 
+def _raw_record(values: list[bytes | None], dialect: CsvDialect) -> bytes:
+    """A row's fields as CSV bytes in the file's dialect (each field's bytes unchanged)."""
+    delim, quote = dialect.delimiter.encode(), (dialect.quote_char or "").encode()
+    out = []
+    for v in values:
+        v = v or b""
+        if quote and any(c in v for c in (delim, quote, b"\n", b"\r")):
+            v = quote + v.replace(quote, quote + quote) + quote
+        out.append(v)
+    return delim.join(out)
+
+
 class CsvReader(TextReader):
     """Streams a CSV file as text columns, recording malformed rows by line."""
 
-    def __init__(self, src: SourceFile, wanted: list[str], *, encoding: str | None, chunk_rows: int,
-                 storage_options: dict[str, Any] | None = None) -> None:
+    def __init__(self, src: SourceFile, wanted: list[str], *, encoding: str | EncodingChoice | None,
+                 chunk_rows: int, storage_options: dict[str, Any] | None = None,
+                 dialect: CsvDialect | None = None) -> None:
         super().__init__(src, wanted, encoding=encoding, chunk_rows=chunk_rows, storage_options=storage_options)
-        sample = self.sample
-        self.layout = layout_of(_csv_header(sample, self.encoding), wanted, self.encoding) if sample else \
-            FileLayout(self.encoding, [], list(wanted), [])
-        self.empty = not sample.strip()
+        self.dialect = dialect or CsvDialect()
+        body = self.sample[self.choice.bom:]
+        self.empty = not body.strip()
+        self.layout = FileLayout(self.encoding, [], list(wanted), [], guessed=self.choice.guessed)
+        self.probe: str | None = None  # a header field read only to count rows when no contract column is there
+        if not self.empty:
+            try:
+                header, line = _csv_header(body, self.encoding, self.dialect)
+                ensure_header_is_usable(header, line, wanted, self.dialect)
+            except UnreadableFileError as exc:
+                raise UnreadableFileError(f"{src.uri}: {exc.args[0]}", hint=exc.hint) from None
+            self.layout = layout_of(header, wanted, self.encoding, guessed=self.choice.guessed)
+            self.probe = None if self.layout.columns or not header else header[0]
         self.blank_lines = 0
+        self.evidence = self.choice.decided or self.choice.guessed or not body.isascii()
 
     def chunks(self) -> Iterator[RawChunk]:
         if self.empty:
@@ -56,8 +131,29 @@ class CsvReader(TextReader):
             yield from self._stream()
         except NeedsReencode:
             raise
-        except (pa.ArrowInvalid, OSError, EOFError, UnicodeDecodeError) as exc:
+        except (pa.ArrowException, OSError, EOFError, UnicodeError) as exc:
+            if "straddling object straddles two block boundaries" in str(exc):
+                raise UnreadableFileError(
+                    f"{self.src.uri}: a record runs past {CSV_BLOCK // 2**20} MiB: a field is that large, or a "
+                    f"quote character ({self.dialect.quote_char!r}) opens a field that is never closed",
+                    hint="check the quoting at the source or the contract's csv: settings; "
+                         "none of the file's rows were loaded") from None
             raise unreadable(self.src, exc) from None
+
+    def _options(self, on_invalid: Any) -> tuple[pv.ReadOptions, pv.ParseOptions, pv.ConvertOptions]:
+        utf8 = self.encoding == "utf-8"
+        read = pv.ReadOptions(block_size=CSV_BLOCK, use_threads=False, encoding="utf8" if utf8 else self.encoding)
+        d = self.dialect
+        parse = pv.ParseOptions(delimiter=d.delimiter, quote_char=d.quote_char or False, double_quote=d.double_quote,
+                                escape_char=d.escape_char or False, invalid_row_handler=on_invalid,
+                                ignore_empty_lines=False)
+        names = [self.layout.header_names[c] for c in self.layout.columns] or [self.probe]
+        # UTF-8 is read as bytes and checked here, row by row; other encodings arrive transcoded.
+        kind = pa.binary() if utf8 else pa.string()
+        # Only an empty field is null: "NA" is Namibia and "NULL" may be someone's name.
+        convert = pv.ConvertOptions(column_types={c: kind for c in names}, include_columns=names,
+                                    null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False)
+        return read, parse, convert
 
     def _stream(self) -> Iterator[RawChunk]:
         bad: dict[int, MalformedRow] = {}
@@ -72,48 +168,73 @@ class CsvReader(TextReader):
                 bad.setdefault(row.number, MalformedRow(row.number, "", Reason.MALFORMED_ROW, "blank"))
             return "skip"
 
-        read = pv.ReadOptions(block_size=CSV_BLOCK, use_threads=False,
-                              encoding="utf8" if self.encoding == "utf-8" else self.encoding)
-        parse = pv.ParseOptions(invalid_row_handler=on_invalid, ignore_empty_lines=False)
-        cols = self.layout.columns
-        # Only an empty field is null: "NA" is Namibia and "NULL" may be someone's name.
-        convert = pv.ConvertOptions(column_types={c: pa.string() for c in cols}, include_columns=cols,
-                                    null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False)
         next_line, seen_bad = 2, set()  # line 1 is the header
         pending: list[pa.RecordBatch] = []
         pending_lines: list[np.ndarray] = []
+        undecodable: list[MalformedRow] = []
         with open_source(self.src, self.opts) as handle:
+            handle.read(self.choice.bom)  # the byte-order mark is not text
             try:
-                reader = pv.open_csv(handle, read_options=read, parse_options=parse, convert_options=convert)
+                reader = pv.open_csv(handle, *self._options(on_invalid))
             except pa.ArrowInvalid as exc:
                 if "Empty CSV file" in str(exc):
                     return
-                self._maybe_reencode(exc)
                 raise
-            while True:
-                try:
-                    batch = reader.read_next_batch()
-                except StopIteration:
-                    break
-                except pa.ArrowInvalid as exc:
-                    self._maybe_reencode(exc)
-                    raise
+            for batch in reader:
                 new_bad = set(bad) - seen_bad
                 lines, next_line = _assign_lines(next_line, batch.num_rows, new_bad)
                 seen_bad |= {b for b in new_bad if b < next_line}
+                batch, lines = self._as_text(batch, lines, undecodable)
                 pending.append(batch)
                 pending_lines.append(lines)
                 if sum(b.num_rows for b in pending) >= self.chunk_rows:
-                    yield self._flush(pending, pending_lines, bad, next_line)
-                    pending, pending_lines = [], []
-        yield self._flush(pending, pending_lines, bad, None)
+                    yield self._flush(pending, pending_lines, bad, undecodable, next_line)
+                    pending, pending_lines, undecodable = [], [], []
+        yield self._flush(pending, pending_lines, bad, undecodable, None)
+
+    def _as_text(self, batch: pa.RecordBatch, lines: np.ndarray,
+                 undecodable: list[MalformedRow]) -> tuple[pa.RecordBatch, np.ndarray]:
+        """The batch as string columns named as the contract names them; undecodable rows set aside."""
+        if self.encoding == "utf-8":
+            keep = self._check_utf8(batch, lines, undecodable)
+            if keep is not None:
+                batch, lines = batch.filter(pa.array(keep)), lines[keep]
+        columns = [c.view(pa.string()) if c.type == pa.binary() else c for c in batch.columns]
+        names = list(self.layout.columns) or [self.probe or ""]
+        return pa.RecordBatch.from_arrays(columns, names=names), lines
+
+    def _check_utf8(self, batch: pa.RecordBatch, lines: np.ndarray,
+                    undecodable: list[MalformedRow]) -> np.ndarray | None:
+        """Mask of the rows to keep, or None when every value is UTF-8; the others go to ``undecodable``."""
+        wide = [i for i, c in enumerate(batch.columns) if has_non_ascii(c)]
+        broken = {i: p for i in wide if len(p := bad_utf8_positions(batch.column(i)))}
+        if not broken:
+            self.evidence = self.evidence or bool(wide)
+            return None
+        keep = np.ones(batch.num_rows, dtype=bool)
+        keep[np.concatenate(list(broken.values()))] = False
+        if not self.evidence:
+            kept = batch.filter(pa.array(keep))
+            self.evidence = any(has_non_ascii(kept.column(i)) for i in wide)
+            if not self.evidence:
+                raise NeedsReencode()
+        names = list(self.layout.columns) or [self.probe or ""]
+        for position in np.flatnonzero(~keep):
+            values = [batch.column(i)[position].as_py() for i in range(batch.num_columns)]
+            column = next(i for i, v in enumerate(values) if v is not None and first_bad_utf8(v) is not None)
+            at = first_bad_utf8(values[column]) or 0
+            detail = (f"column {names[column]!r} has bytes that are not UTF-8 at byte {at} "
+                      f"({values[column][at:at + 4]!r}); the record's raw bytes are in base64")
+            undecodable.append(undecodable_row(int(lines[position]), _raw_record(values, self.dialect), detail))
+        return keep
 
     def _flush(self, batches: list[pa.RecordBatch], lines: list[np.ndarray], bad: dict[int, MalformedRow],
-               upto: int | None) -> RawChunk:
+               undecodable: list[MalformedRow], upto: int | None) -> RawChunk:
         keys = [k for k in bad if upto is None or k < upto]
         malformed = [bad.pop(k) for k in sorted(keys)]
-        malformed = [m for m in malformed if m.detail != "blank"]
-        schema = pa.schema([(c, pa.string()) for c in self.layout.columns])
+        malformed = sorted([m for m in malformed if m.detail != "blank"] + undecodable, key=lambda m: m.line)
+        names = list(self.layout.columns) or [self.probe or ""]
+        schema = pa.schema([(c, pa.string()) for c in names])
         table = pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
         rows = np.concatenate(lines) if lines else np.zeros(0, dtype=np.int64)
         if table.num_columns and table.num_rows:
@@ -122,8 +243,6 @@ class CsvReader(TextReader):
             if empty.any():
                 self.blank_lines += int(empty.sum())
                 table, rows = table.filter(pa.array(~empty)), rows[~empty]
+        if not self.layout.columns:
+            table = table.select([])
         return RawChunk(table=table, rows=rows, malformed=malformed)
-
-    def _maybe_reencode(self, exc: Exception) -> None:
-        if "invalid UTF8" in str(exc) and not self.declared and self.encoding == "utf-8":
-            raise NeedsReencode() from exc

@@ -46,6 +46,7 @@ class JsonLinesReader(TextReader):
         decoder = codecs.getincrementaldecoder(self.encoding)(errors="strict")
         carry, line = b"", 1
         with open_source(self.src, self.opts) as handle:
+            handle.read(self.choice.bom)  # the byte-order mark is not text
             while True:
                 raw = handle.read(JSON_BLOCK)
                 final = not raw

@@ -12,7 +12,8 @@ from sluice.errors import UnreadableFileError
 
 def test_boms_decide_the_encoding():
     assert detect_encoding(codecs.BOM_UTF8 + b"a,b\n", path="x") == "utf-8"
-    assert detect_encoding("a,b\n".encode("utf-16"), path="x") == "utf-16"
+    assert detect_encoding("a,b\n".encode("utf-16"), path="x") == "utf-16-le"
+    assert detect_encoding(codecs.BOM_UTF16_BE + "a,b\n".encode("utf-16-be"), path="x") == "utf-16-be"
 
 
 def test_plain_utf8_is_utf8_even_when_a_character_is_cut_at_the_sample_end():
