@@ -103,6 +103,7 @@ class CsvDialect(BaseModel):
     quote_char: str | None = '"'  # None: fields are never quoted
     escape_char: str | None = None  # None: no escaping beyond doubled quotes
     double_quote: bool = True  # a doubled quote character inside a quoted field is one quote
+    newlines_in_values: bool = False  # quoted fields may hold line breaks (parsing is slower)
 
     @model_validator(mode="after")
     def _single_characters(self) -> CsvDialect:

@@ -91,15 +91,15 @@ def stage_file(src: SourceFile, order: int, req: StageRequest) -> FileOutcome:
     # The run's parameter wins over the contract; a file that turns out not to be UTF-8
     # after ASCII text is read once more under a flagged guess.
     encoding: str | EncodingChoice | None = req.encoding or req.contract.encoding
-    for _attempt in range(2):
+    for _attempt in range(3):
         staging.reset(batch)
         fresh = FileOutcome(uri=src.uri, order=order, status=FileStatus.COMMITTED, bytes=src.size,
                             sha256=out.sha256, batch_id=out.batch_id)
         try:
             try:
                 _stage_chunks(src, req, batch, encoding, fresh)
-            except NeedsReencode:
-                encoding = redetect_encoding(src, req.storage_options)
+            except NeedsReencode as again:
+                encoding = again.choice or redetect_encoding(src, req.storage_options)
                 continue
         except (UnreadableFileError, SourceError) as exc:
             staging.reset(batch)
@@ -110,7 +110,7 @@ def stage_file(src: SourceFile, order: int, req: StageRequest) -> FileOutcome:
             staging.mark_complete(batch)
         fresh.seconds = time.perf_counter() - started
         return fresh
-    raise UnreadableFileError(f"{src.uri}: encoding changed twice while reading", hint="declare --encoding")
+    raise UnreadableFileError(f"{src.uri}: the encoding changed on every reading", hint="declare --encoding")
 
 
 @dataclass(frozen=True)

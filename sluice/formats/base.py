@@ -54,7 +54,15 @@ class FileLayout:
 
 
 class NeedsReencode(Exception):
-    """The file's text was all ASCII before bytes that are not UTF-8: its encoding must be guessed again."""
+    """The file must be read again from the start.
+
+    ``choice`` says how; None: its text was all ASCII before bytes that are not
+    UTF-8, and its encoding must be guessed again (``redetect_encoding``).
+    """
+
+    def __init__(self, choice: EncodingChoice | None = None) -> None:
+        super().__init__("read the file again" + (f" as {choice}" if choice else " under a guessed encoding"))
+        self.choice = choice
 
 
 def open_source(src: SourceFile, storage_options: dict[str, Any] | None) -> io.BufferedIOBase:

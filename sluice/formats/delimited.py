@@ -17,6 +17,7 @@ import codecs
 import csv
 import io
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,9 @@ def _csv_header(sample: bytes, encoding: str, dialect: CsvDialect) -> tuple[list
     except csv.Error as exc:
         raise UnreadableFileError(f"cannot parse the CSV header ({exc})",
                                   hint="check the header line and the contract's csv: settings") from None
+    if any("\ufffd" in name for name in first):
+        raise UnreadableFileError(f"the header has bytes that are not {encoding}",
+                                  hint="declare the file's encoding with --encoding or the contract's encoding:")
     return first, text.split("\n", 1)[0]
 
 
@@ -70,12 +74,19 @@ def ensure_header_is_usable(header: list[str], line: str, wanted: list[str], dia
     likely = max(counts, key=counts.__getitem__)
     fits = any(n.strip() in wanted for n in line.split(likely))
     if counts[likely] and (fits or len(names) == 1):
-        plural = "field" if len(names) == 1 else "fields"
         raise UnreadableFileError(
-            f"the header has {len(names)} {plural} and contains {likely!r} {counts[likely]} times: "
+            f"the header has {_count(len(names), 'field')} and contains {likely!r} {_count(counts[likely], 'time')}: "
             f"the file looks {likely!r}-delimited",
             hint=f"set `csv: {{delimiter: {likely!r}}}` in the contract, or re-deliver the file "
                  f"{dialect.delimiter!r}-delimited")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _size(n: int) -> str:
+    return f"{n // 2**20} MiB" if n >= 2**20 else f"{n // 2**10} KiB"
 
 
 def _assign_lines(start: int, count: int, bad: set[int]) -> tuple[np.ndarray, int]:
@@ -87,6 +98,13 @@ def _assign_lines(start: int, count: int, bad: set[int]) -> tuple[np.ndarray, in
     lines = candidates[:count]
     nxt = int(lines[-1]) + 1 if count else start
     return lines, nxt
+
+
+def _latin1_to_bytes(column: pa.Array) -> pa.Array:
+    """The original bytes of a column read through Latin-1 (ASCII columns without a copy)."""
+    if not has_non_ascii(column):
+        return column.view(pa.binary())
+    return pa.array([None if v is None else v.encode("latin-1") for v in column.to_pylist()], pa.binary())
 
 
 def _raw_record(values: list[bytes | None], dialect: CsvDialect) -> bytes:
@@ -119,8 +137,9 @@ class CsvReader(TextReader):
                 ensure_header_is_usable(header, line, wanted, self.dialect)
             except UnreadableFileError as exc:
                 raise UnreadableFileError(f"{src.uri}: {exc.args[0]}", hint=exc.hint) from None
+            header = header or [""]  # a blank first line is a header of one unnamed column
             self.layout = layout_of(header, wanted, self.encoding, guessed=self.choice.guessed)
-            self.probe = None if self.layout.columns or not header else header[0]
+            self.probe = None if self.layout.columns else header[0]
         self.blank_lines = 0
         self.evidence = self.choice.decided or self.choice.guessed or not body.isascii()
 
@@ -132,24 +151,43 @@ class CsvReader(TextReader):
         except NeedsReencode:
             raise
         except (pa.ArrowException, OSError, EOFError, UnicodeError) as exc:
-            if "straddling object straddles two block boundaries" in str(exc):
-                raise UnreadableFileError(
-                    f"{self.src.uri}: a record runs past {CSV_BLOCK // 2**20} MiB: a field is that large, or a "
-                    f"quote character ({self.dialect.quote_char!r}) opens a field that is never closed",
-                    hint="check the quoting at the source or the contract's csv: settings; "
-                         "none of the file's rows were loaded") from None
-            raise unreadable(self.src, exc) from None
+            if self._unsplittable_bytes(exc):
+                # pyarrow hands a row it cannot split to Python as UTF-8 text, and fails on one that is
+                # not: read the file again through Latin-1, which turns any bytes into text and back.
+                raise NeedsReencode(replace(self.choice, via_latin1=True)) from None
+            raise self._explain(exc) from None
+
+    def _unsplittable_bytes(self, exc: BaseException) -> bool:
+        return (self.encoding == "utf-8" and not self.choice.via_latin1 and isinstance(exc, pa.ArrowInvalid)
+                and "CSV parse error" in str(exc))
+
+    def _explain(self, exc: BaseException) -> UnreadableFileError:
+        """The error to report for a file Arrow cannot split into records."""
+        text, quote = str(exc), self.dialect.quote_char
+        if "straddling object straddles two block boundaries" in text:
+            unclosed = f", or a quote character ({quote!r}) opens a field that is never closed" if quote else ""
+            return UnreadableFileError(
+                f"{self.src.uri}: a record runs past {_size(CSV_BLOCK)}: a field is that large{unclosed}",
+                hint="check the quoting at the source or the contract's csv: settings; none of the file's rows "
+                     "were loaded")
+        if "got out of sync with chunker" in text:
+            return UnreadableFileError(
+                f"{self.src.uri}: a quoted field holds a line break, or a quote character ({quote!r}) is never "
+                "closed", hint="if fields may hold line breaks, set `csv: {newlines_in_values: true}` in the "
+                               "contract; otherwise fix the quoting at the source")
+        return unreadable(self.src, exc)
 
     def _options(self, on_invalid: Any) -> tuple[pv.ReadOptions, pv.ParseOptions, pv.ConvertOptions]:
         utf8 = self.encoding == "utf-8"
-        read = pv.ReadOptions(block_size=CSV_BLOCK, use_threads=False, encoding="utf8" if utf8 else self.encoding)
+        arrow_encoding = "latin-1" if self.choice.via_latin1 else "utf8" if utf8 else self.encoding
+        read = pv.ReadOptions(block_size=CSV_BLOCK, use_threads=False, encoding=arrow_encoding)
         d = self.dialect
         parse = pv.ParseOptions(delimiter=d.delimiter, quote_char=d.quote_char or False, double_quote=d.double_quote,
-                                escape_char=d.escape_char or False, invalid_row_handler=on_invalid,
-                                ignore_empty_lines=False)
+                                escape_char=d.escape_char or False, newlines_in_values=d.newlines_in_values,
+                                invalid_row_handler=on_invalid, ignore_empty_lines=False)
         names = [self.layout.header_names[c] for c in self.layout.columns] or [self.probe]
         # UTF-8 is read as bytes and checked here, row by row; other encodings arrive transcoded.
-        kind = pa.binary() if utf8 else pa.string()
+        kind = pa.binary() if utf8 and not self.choice.via_latin1 else pa.string()
         # Only an empty field is null: "NA" is Namibia and "NULL" may be someone's name.
         convert = pv.ConvertOptions(column_types={c: kind for c in names}, include_columns=names,
                                     null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False)
@@ -160,10 +198,16 @@ class CsvReader(TextReader):
 
         def on_invalid(row: Any) -> str:
             text = row.text or ""
+            detail = f"expected {row.expected_columns} fields, found {row.actual_columns}"
+            if self.choice.via_latin1 and not text.isascii():
+                raw = text.encode("latin-1")
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    bad[row.number] = undecodable_row(row.number, raw, f"{detail}, and bytes that are not UTF-8")
+                    return "skip"
             if text.strip():  # blank lines are not records
-                bad[row.number] = MalformedRow(
-                    row.number, text, Reason.MALFORMED_ROW,
-                    f"expected {row.expected_columns} fields, found {row.actual_columns}")
+                bad[row.number] = MalformedRow(row.number, text, Reason.MALFORMED_ROW, detail)
             else:
                 bad.setdefault(row.number, MalformedRow(row.number, "", Reason.MALFORMED_ROW, "blank"))
             return "skip"
@@ -195,6 +239,8 @@ class CsvReader(TextReader):
     def _as_text(self, batch: pa.RecordBatch, lines: np.ndarray,
                  undecodable: list[MalformedRow]) -> tuple[pa.RecordBatch, np.ndarray]:
         """The batch as string columns named as the contract names them; undecodable rows set aside."""
+        if self.choice.via_latin1:
+            batch = pa.RecordBatch.from_arrays([_latin1_to_bytes(c) for c in batch.columns], names=batch.schema.names)
         if self.encoding == "utf-8":
             keep = self._check_utf8(batch, lines, undecodable)
             if keep is not None:

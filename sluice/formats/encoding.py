@@ -56,12 +56,15 @@ class EncodingChoice:
         bom: bytes of byte-order mark to skip at the start of the file.
         guessed: the encoding is a guess from a sample, not declared, marked or evidenced.
         decided: declared or marked by a BOM: reading never re-decides it.
+        via_latin1: UTF-8 read through Latin-1, so that a row Arrow cannot split into fields
+            reaches Sluice byte for byte even when it is not UTF-8 (slower; see CsvReader).
     """
 
     name: str
     bom: int = 0
     guessed: bool = False
     decided: bool = False
+    via_latin1: bool = False
 
 
 def normalise_name(name: str) -> str:

@@ -150,3 +150,16 @@ def test_a_declared_utf16_file_with_its_bom_reads_cleanly(tmp_path):
 
     assert (out.encoding, out.missing_columns, out.rows_valid) == ("utf-16-le", [], 4)
     assert lake.column("email").to_pylist()[0].startswith("jürgen.")
+
+
+def test_a_row_with_too_few_fields_and_bytes_that_are_not_utf8_is_quarantined_with_its_bytes(tmp_path):
+    good = [line.encode() for line in _lines(40)]
+    _write(tmp_path / "src" / "short.csv", b"", [*good[:5], b"77,M\xfcller", *good[5:]])
+
+    out, lake, q = _ingest(tmp_path)
+
+    assert (out.status.value, out.rows_valid, out.rows_quarantined) == ("committed", 40, 1)
+    assert all(e.startswith("jürgen.") for e in lake.column("email").to_pylist())
+    entry = q.to_pylist()[0]
+    assert (entry["reason"], entry["source_row"], _raw(entry)) == ("undecodable_bytes", 7, b"77,M\xfcller")
+    assert entry["value"].startswith("expected 12 fields, found 2")
