@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from sluice.errors import UnreadableFileError
-from sluice.formats.encoding import SAMPLE_BYTES, EncodingChoice, choose_encoding
+from sluice.formats.encoding import SAMPLE_BYTES, EncodingChoice, choose_encoding, first_bad_utf8
 from sluice.quality import Reason
 from sluice.sources import SourceFile, filesystem
 
@@ -40,6 +40,24 @@ class RawChunk:
 def undecodable_row(line: int, raw: bytes, detail: str) -> MalformedRow:
     """A record whose bytes are not text in the file's encoding; its raw bytes are kept in base64."""
     return MalformedRow(line, base64.b64encode(raw).decode("ascii"), Reason.UNDECODABLE_BYTES, detail)
+
+
+def blank_undecodable_lines(block: bytes, first_line: int) -> tuple[bytes, list[MalformedRow]]:
+    """A block of UTF-8 lines with each line that is not UTF-8 blanked, and those lines as quarantine entries.
+
+    For line-oriented formats (JSON Lines): blanking keeps every other line's
+    number. A valid block costs one ASCII test, or one UTF-8 check.
+    """
+    if block.isascii() or first_bad_utf8(block) is None:
+        return block, []
+    lines, bad = block.split(b"\n"), []
+    for offset, raw in enumerate(lines):
+        at = first_bad_utf8(raw)
+        if at is not None:
+            bad.append(undecodable_row(first_line + offset, raw,
+                                       f"bytes that are not UTF-8 at byte {at} ({raw[at:at + 4]!r})"))
+            lines[offset] = b""
+    return b"\n".join(lines), bad
 
 
 @dataclass

@@ -5,6 +5,8 @@ from __future__ import annotations
 import codecs
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sluice.formats.encoding import detect_encoding, is_utf8
 from sluice.errors import UnreadableFileError
@@ -32,3 +34,42 @@ def test_unknown_declared_encoding_is_refused_with_a_hint():
 
     with pytest.raises(UnreadableFileError, match="unknown encoding"):
         normalise_name("klingon-8")
+
+
+def test_lines_that_are_not_utf8_are_blanked_and_reported_with_their_bytes_and_line_numbers():
+    import base64
+
+    from sluice.formats.base import blank_undecodable_lines
+
+    block = '{"a": "ü"}\n{"a": "x\xfc"}\n{"a": 1}\n'.encode().replace(b'x\xc3\xbc', b"x\xfc")
+    clean, bad = blank_undecodable_lines(block, 10)
+    assert clean == '{"a": "ü"}\n\n{"a": 1}\n'.encode()
+    assert [(m.line, m.reason.value, base64.b64decode(m.text)) for m in bad] == \
+        [(11, "undecodable_bytes", b'{"a": "x\xfc"}')]
+    assert blank_undecodable_lines(b'{"a": 1}\n', 1) == (b'{"a": 1}\n', [])
+
+
+def test_a_mostly_utf8_sample_is_utf8_and_a_legacy_one_is_a_flagged_guess():
+    from sluice.formats.encoding import choose_encoding
+
+    mostly = ("name\n" + "Jürgen Öztürk\n" * 20).encode() + b"M\xfcller\n"
+    legacy = ("name\n" + "Jürgen Öztürk\n" * 20).encode("latin-1")
+    assert choose_encoding(mostly, declared=None, path="x").name == "utf-8"
+    guess = choose_encoding(legacy, declared=None, path="x")
+    assert guess.guessed and guess.name == "cp1252"
+    assert choose_encoding(b"\xef\xbb\xbfname\n", declared="cp1252", path="x").bom == 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), st.binary(max_size=6), st.text(max_size=4).map(str.encode)),
+                       max_size=400),
+       offset=st.integers(0, 5))
+def test_bad_utf8_positions_finds_exactly_the_values_that_do_not_decode(values, offset):
+    import pyarrow as pa
+
+    from sluice.formats.encoding import bad_utf8_positions, first_bad_utf8, has_non_ascii
+
+    column = pa.array([b"pad"] * offset + values, pa.binary()).slice(offset)
+    expected = [i for i, v in enumerate(values) if v is not None and first_bad_utf8(v) is not None]
+    assert bad_utf8_positions(column).tolist() == expected
+    assert has_non_ascii(column) == any(v is not None and not v.isascii() for v in values)
