@@ -33,7 +33,7 @@ class JsonLinesReader(TextReader):
     def __init__(self, src: SourceFile, wanted: list[str], *, encoding: str | None, chunk_rows: int,
                  storage_options: dict[str, Any] | None = None) -> None:
         super().__init__(src, wanted, encoding=encoding, chunk_rows=chunk_rows, storage_options=storage_options)
-        self.layout = FileLayout(self.encoding, list(wanted), [], [])
+        self.layout = FileLayout(self.encoding, list(wanted), [], [], guessed=self.choice.guessed)
         self._keys: set[str] = set()
 
     def chunks(self) -> Iterator[RawChunk]:

@@ -163,3 +163,20 @@ def test_a_row_with_too_few_fields_and_bytes_that_are_not_utf8_is_quarantined_wi
     entry = q.to_pylist()[0]
     assert (entry["reason"], entry["source_row"], _raw(entry)) == ("undecodable_bytes", 7, b"77,M\xfcller")
     assert entry["value"].startswith("expected 12 fields, found 2")
+
+
+def test_json_lines_with_a_utf16_bom_read_cleanly_and_a_latin1_guess_is_flagged(tmp_path):
+    from sluice.formats import open_reader
+
+    text = '{"a": "zoë"}\n{"a": "müller"}\n'
+    (tmp_path / "bom.jsonl").write_bytes(text.encode("utf-16"))
+    (tmp_path / "latin.jsonl").write_bytes(text.encode("latin-1"))
+    read = {}
+    for name in ("bom", "latin"):
+        reader = open_reader(list_source_files(str(tmp_path), f"{name}.jsonl")[0], ["a"], encoding=None,
+                             chunk_rows=10)
+        chunks = list(reader.chunks())
+        read[name] = ([v for c in chunks for v in c.table.column("a").to_pylist()], reader.layout.guessed,
+                      [m.line for c in chunks for m in c.malformed])
+    assert read["bom"] == (["zoë", "müller"], False, [])
+    assert read["latin"] == (["zoë", "müller"], True, [])
