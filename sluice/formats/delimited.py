@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -110,13 +111,11 @@ def _latin1_to_bytes(column: pa.Array) -> pa.Array:
 def _raw_record(values: list[bytes | None], dialect: CsvDialect) -> bytes:
     """A row's fields as CSV bytes in the file's dialect (each field's bytes unchanged)."""
     delim, quote = dialect.delimiter.encode(), (dialect.quote_char or "").encode()
-    out = []
-    for v in values:
-        v = v or b""
-        if quote and any(c in v for c in (delim, quote, b"\n", b"\r")):
-            v = quote + v.replace(quote, quote + quote) + quote
-        out.append(v)
-    return delim.join(out)
+    if not quote:
+        return delim.join(v or b"" for v in values)
+    special = re.compile(b"[" + re.escape(delim + quote) + b"\r\n]")
+    return delim.join(quote + v.replace(quote, quote + quote) + quote if v and special.search(v) else v or b""
+                      for v in values)
 
 
 class CsvReader(TextReader):
@@ -265,13 +264,14 @@ class CsvReader(TextReader):
             if not self.evidence:
                 raise NeedsReencode()
         names = list(self.layout.columns) or [self.probe or ""]
-        for position in np.flatnonzero(~keep):
-            values = [batch.column(i)[position].as_py() for i in range(batch.num_columns)]
+        positions = np.flatnonzero(~keep)
+        rows = zip(*(c.to_pylist() for c in batch.take(pa.array(positions)).columns), strict=True)
+        for position, values in zip(positions, rows, strict=True):
             column = next(i for i, v in enumerate(values) if v is not None and first_bad_utf8(v) is not None)
             at = first_bad_utf8(values[column]) or 0
             detail = (f"column {names[column]!r} has bytes that are not UTF-8 at byte {at} "
                       f"({values[column][at:at + 4]!r}); the record's raw bytes are in base64")
-            undecodable.append(undecodable_row(int(lines[position]), _raw_record(values, self.dialect), detail))
+            undecodable.append(undecodable_row(int(lines[position]), _raw_record(list(values), self.dialect), detail))
         return keep
 
     def _flush(self, batches: list[pa.RecordBatch], lines: list[np.ndarray], bad: dict[int, MalformedRow],

@@ -214,7 +214,7 @@ def bad_utf8_positions(values: pa.Array) -> np.ndarray:
         part = values.slice(lo, hi - lo)
         if _valid_utf8(part):
             continue
-        if hi - lo <= 64:
+        if hi - lo <= 512:  # a Python loop over a few hundred values costs about one validation
             found += [lo + i for i, v in enumerate(part.to_pylist()) if v is not None and first_bad_utf8(v) is not None]
             continue
         mid = (lo + hi) // 2
