@@ -9,6 +9,9 @@ UTF-8 files are read as bytes and every value of every batch is checked:
 a column that is all ASCII passes on one vectorised test, and only a column
 with other bytes is validated as UTF-8. Rows with bytes that are not UTF-8 are
 quarantined as ``undecodable_bytes`` (see :mod:`sluice.formats.encoding`).
+A row Arrow cannot split into fields reaches Python as UTF-8 text, which
+pyarrow cannot make of bytes that are not UTF-8: when that happens the file is
+read again through Latin-1 (slower), which carries any bytes through intact.
 """
 
 from __future__ import annotations
@@ -142,6 +145,11 @@ class CsvReader(TextReader):
         self.blank_lines = 0
         self.evidence = self.choice.decided or self.choice.guessed or not body.isascii()
 
+    @property
+    def _names(self) -> list[str]:
+        """The columns of the chunks before they are yielded: the contract's found, else the probe."""
+        return list(self.layout.columns) or [self.probe or ""]
+
     def chunks(self) -> Iterator[RawChunk]:
         if self.empty:
             return
@@ -245,8 +253,7 @@ class CsvReader(TextReader):
             if keep is not None:
                 batch, lines = batch.filter(pa.array(keep)), lines[keep]
         columns = [c.view(pa.string()) if c.type == pa.binary() else c for c in batch.columns]
-        names = list(self.layout.columns) or [self.probe or ""]
-        return pa.RecordBatch.from_arrays(columns, names=names), lines
+        return pa.RecordBatch.from_arrays(columns, names=self._names), lines
 
     def _check_utf8(self, batch: pa.RecordBatch, lines: np.ndarray,
                     undecodable: list[MalformedRow]) -> np.ndarray | None:
@@ -263,7 +270,7 @@ class CsvReader(TextReader):
             self.evidence = any(has_non_ascii(kept.column(i)) for i in wide)
             if not self.evidence:
                 raise NeedsReencode()
-        names = list(self.layout.columns) or [self.probe or ""]
+        names = self._names
         positions = np.flatnonzero(~keep)
         rows = zip(*(c.to_pylist() for c in batch.take(pa.array(positions)).columns), strict=True)
         for position, values in zip(positions, rows, strict=True):
@@ -279,8 +286,7 @@ class CsvReader(TextReader):
         keys = [k for k in bad if upto is None or k < upto]
         malformed = [bad.pop(k) for k in sorted(keys)]
         malformed = sorted([m for m in malformed if m.detail != "blank"] + undecodable, key=lambda m: m.line)
-        names = list(self.layout.columns) or [self.probe or ""]
-        schema = pa.schema([(c, pa.string()) for c in names])
+        schema = pa.schema([(c, pa.string()) for c in self._names])
         table = pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
         rows = np.concatenate(lines) if lines else np.zeros(0, dtype=np.int64)
         if table.num_columns and table.num_rows:
