@@ -7,8 +7,8 @@ The decision rule, in order:
 2. **Byte-order mark.** A UTF-8, UTF-16 or UTF-32 BOM decides the encoding
    (UTF-16/32 with the BOM's byte order).
 3. **UTF-8 by evidence.** The first 256 KiB are read: if they are valid UTF-8,
-   or if valid multi-byte UTF-8 characters outnumber the broken sequences in
-   them, the file is UTF-8.
+   or if at least as many of their lines hold valid multi-byte UTF-8 as hold
+   broken sequences, the file is UTF-8.
 4. **A guessed legacy code page.** Otherwise charset-normalizer guesses from
    the sample (cp1252 wins any tie among single-byte Latin code pages). The
    guess is flagged: the file's outcome counts its rows under the warning
@@ -105,12 +105,20 @@ def is_utf8(sample: bytes) -> bool:
 
 
 def utf8_evidence(sample: bytes) -> tuple[int, int]:
-    """(valid multi-byte UTF-8 characters, broken sequences) in ``sample``."""
-    text = sample.decode("utf-8", errors="replace")
-    genuine = sample.count("\ufffd".encode())
-    broken = text.count("\ufffd") - genuine
-    ascii_chars = len(text.encode("ascii", errors="ignore"))
-    return len(text) - ascii_chars - broken, broken
+    """(lines with valid multi-byte UTF-8, lines with broken sequences) in ``sample``.
+
+    Lines, not characters, are counted: a line is what a broken sequence
+    costs (its row is quarantined), and one Latin-1 row full of accents is
+    still one row.
+    """
+    wide = broken = 0
+    for line in sample.split(b"\n"):
+        if not line.isascii():
+            if first_bad_utf8(line) is None:
+                wide += 1
+            else:
+                broken += 1
+    return wide, broken
 
 
 def choose_encoding(sample: bytes, *, declared: str | None, path: str) -> EncodingChoice:

@@ -58,6 +58,8 @@ def test_a_mostly_utf8_sample_is_utf8_and_a_legacy_one_is_a_flagged_guess():
     guess = choose_encoding(legacy, declared=None, path="x")
     assert guess.guessed and guess.name == "cp1252"
     assert choose_encoding(b"\xef\xbb\xbfname\n", declared="cp1252", path="x").bom == 3
+    one_bad_row = "name\nJürgen\nZoë\n".encode() + "Françoise Ødegård-Müller\n".encode("latin-1")
+    assert choose_encoding(one_bad_row, declared=None, path="x").name == "utf-8"  # lines, not characters
 
 
 @settings(max_examples=60, deadline=None)
