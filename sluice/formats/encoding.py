@@ -6,10 +6,12 @@ The decision rule, in order:
    ``encoding:``, is used as given.
 2. **Byte-order mark.** A UTF-8, UTF-16 or UTF-32 BOM decides the encoding
    (UTF-16/32 with the BOM's byte order).
-3. **UTF-8 by evidence.** The first 256 KiB are read: if they are valid UTF-8,
+3. **UTF-16 without a BOM** is told by its NUL bytes (every other byte of
+   Latin text is zero): a guess, flagged as in rule 5.
+4. **UTF-8 by evidence.** The first 256 KiB are read: if they are valid UTF-8,
    or if at least as many of their lines hold valid multi-byte UTF-8 as hold
    broken sequences, the file is UTF-8.
-4. **A guessed legacy code page.** Otherwise charset-normalizer guesses from
+5. **A guessed legacy code page.** Otherwise charset-normalizer guesses from
    the sample (cp1252 wins any tie among single-byte Latin code pages). The
    guess is flagged: the file's outcome counts its rows under the warning
    ``encoding:guessed``. A file no guess fits is refused with a hint to
@@ -135,12 +137,29 @@ def choose_encoding(sample: bytes, *, declared: str | None, path: str) -> Encodi
         return EncodingChoice(name, bom=_bom_length(sample, name), decided=True)
     if found:
         return EncodingChoice(found, bom=_bom_length(sample, found), decided=True)
+    wide_ascii = _utf16_without_bom(sample)
+    if wide_ascii:
+        return EncodingChoice(wide_ascii, guessed=True)
     if is_utf8(sample):
         return EncodingChoice("utf-8")
     wide, broken = utf8_evidence(sample)
     if wide >= broken:
         return EncodingChoice("utf-8")
     return EncodingChoice(guess_legacy(sample, path=path), guessed=True)
+
+
+def _utf16_without_bom(sample: bytes) -> str | None:
+    """UTF-16 with no BOM, told by its NUL bytes: every other byte of Latin text is zero."""
+    head = sample[:4096]
+    half = len(head) // 2
+    if half < 8:
+        return None
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    if odd > 0.4 * half and even < 0.05 * half:
+        return "utf-16-le"
+    if even > 0.4 * half and odd < 0.05 * half:
+        return "utf-16-be"
+    return None
 
 
 def guess_legacy(sample: bytes, *, path: str) -> str:

@@ -75,3 +75,13 @@ def test_bad_utf8_positions_finds_exactly_the_values_that_do_not_decode(values, 
     expected = [i for i, v in enumerate(values) if v is not None and first_bad_utf8(v) is not None]
     assert bad_utf8_positions(column).tolist() == expected
     assert has_non_ascii(column) == any(v is not None and not v.isascii() for v in values)
+
+
+def test_utf16_without_a_bom_is_a_flagged_guess_from_its_nul_bytes():
+    from sluice.formats.encoding import choose_encoding
+
+    text = "order_id,email\n" + "".join(f"{i},zoë.{i}@example.com\n" for i in range(30))
+    for codec in ("utf-16-le", "utf-16-be"):
+        choice = choose_encoding(text.encode(codec), declared=None, path="x")
+        assert (choice.name, choice.guessed, choice.bom) == (codec, True, 0)
+    assert not choose_encoding(text.encode(), declared=None, path="x").guessed
