@@ -7,9 +7,8 @@ file's own types, cast later by the same module.
 
 from __future__ import annotations
 
-from typing import Any
-
 import codecs
+from typing import Any
 
 from sluice.contracts import CsvDialect
 from sluice.errors import UnreadableFileError
