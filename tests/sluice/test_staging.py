@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,34 +16,9 @@ import pytest
 from sluice import staging
 from sluice.errors import ConfigError
 from sluice.staging import OWNER_FILE, RunOwner, claim_run, open_run, read_owner, remove_stale_runs
+from tests.staging_owner import kill, start_owner
 
-REPO = Path(__file__).resolve().parents[2]
 HOUR = 3600.0
-# A process that claims a staging folder, fills it, says so, and waits to be killed.
-CLAIMANT = """
-import sys, time
-from pathlib import Path
-from sluice.staging import claim_run
-run_dir = Path(sys.argv[1])
-claim_run(run_dir)
-(run_dir / "000000-batch" / "valid").mkdir(parents=True)
-(run_dir / "000000-batch" / "valid" / "c00000.arrow").write_bytes(b"x" * int(sys.argv[2]))
-print("ready", flush=True)
-time.sleep(600)
-"""
-
-
-def _claimant(run_dir: Path, size: int = 1000) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", CLAIMANT, str(run_dir), str(size)], stdout=subprocess.PIPE,
-                            text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    return proc
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGKILL)
-    proc.wait()
 
 
 def _run_folder(root: Path, name: str, owner: RunOwner | None, size: int = 10) -> Path:
@@ -76,11 +50,10 @@ def test_claim_writes_this_process_as_the_owner(tmp_path):
 
 def test_the_folder_of_a_killed_run_is_removed_and_a_running_ones_survives(tmp_path):
     root = tmp_path / "staging"
-    killed = _claimant(root / "killed-run", size=50_000)
-    running = _claimant(root / "running-run")
+    killed = start_owner(root / "killed-run", size=50_000)
+    running = start_owner(root / "running-run")
     try:
-        killed.send_signal(signal.SIGKILL)
-        killed.wait()
+        kill(killed)
 
         cleanup = remove_stale_runs(root, stale_hours=24)
 
@@ -90,8 +63,8 @@ def test_the_folder_of_a_killed_run_is_removed_and_a_running_ones_survives(tmp_p
         assert not (root / "killed-run").exists()
         assert (root / "running-run" / "000000-batch" / "valid" / "c00000.arrow").exists()
     finally:
-        _stop(killed)
-        _stop(running)
+        kill(killed)
+        kill(running)
 
 
 def test_a_pid_reused_by_another_process_does_not_keep_the_folder(tmp_path):
