@@ -181,3 +181,45 @@ def test_vacuum_at_the_default_retention_removes_only_orphans_older_than_it(monk
     assert actions == {"dt=2026-03-05/part-old.parquet": "removed", "dt=2026-03-06/part-young.parquet": "kept"}
     assert not old.exists() and young.exists()
     assert len(parquet_files(uri)) == 2  # the committed file and the young orphan
+
+
+def test_vacuum_dry_run_lists_orphans_of_a_lake_on_s3(monkeypatch, tmp_path):
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from sluice.s3 import delta_options
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        creds = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **creds)
+        s3.create_bucket(Bucket="lake")
+        options = delta_options({"key": "testing", "secret": "testing", "endpoint_url": endpoint})
+        settings = sluice_home(monkeypatch, tmp_path, lake_uri="s3://lake/tables",
+                               lake_storage_options=json.dumps(options))
+        monkeypatch.setattr("tests.ops.factories.write_deltalake", _with_options(options))
+        write_lake_commit(settings, "orders", run_id="r1", counts={})
+        s3.put_object(Bucket="lake", Key="tables/orders/dt=2026-03-06/part-orphan.parquet", Body=b"PAR1")
+
+        kept = json.loads(invoke("lake", "vacuum", "orders", "--dry-run", "-o", "json").stdout)
+        due = json.loads(invoke("lake", "vacuum", "orders", "--dry-run", "--retention-hours", "0", "-o", "json").stdout)
+    finally:
+        server.stop()
+
+    assert kept["table"] == "s3://lake/tables/orders"
+    [orphan] = kept["files"]
+    assert orphan["path"] == "dt=2026-03-06/part-orphan.parquet" and orphan["action"] == "keep"
+    assert orphan["bytes"] == 4 and 0 <= orphan["age_hours"] < 1
+    assert [f["action"] for f in due["files"]] == ["remove"]
+
+
+def _with_options(options: dict[str, str]):
+    from deltalake import write_deltalake
+
+    def write(uri, data, **kwargs):
+        return write_deltalake(uri, data, storage_options=options, **kwargs)
+
+    return write
