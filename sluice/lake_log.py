@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import pyarrow.fs as pafs
+from deltalake.exceptions import DeltaError
 
 from sluice.errors import LakeError
 from sluice.lake import META_PREFIX, lake_filesystem, open_table
@@ -65,15 +66,22 @@ def _existing(uri: str, storage_options: dict[str, str] | None) -> DeltaTable:
     return table
 
 
-def _candidates(table: DeltaTable, retention_hours: int) -> list[str]:
-    return list(table.vacuum(retention_hours=retention_hours, dry_run=True, enforce_retention_duration=False,
-                             full=True))
+def _vacuum(table: DeltaTable, retention_hours: int, *, dry_run: bool) -> list[str]:
+    try:
+        return list(table.vacuum(retention_hours=retention_hours, dry_run=dry_run, enforce_retention_duration=False,
+                                 full=True))
+    except (DeltaError, OSError) as exc:
+        raise LakeError(f"cannot list or remove unreferenced files of {table.table_uri}: {exc}",
+                        hint="check the lake path, credentials and permissions") from None
 
 
 def _file_facts(fs: pafs.FileSystem, root: str, path: str, now_ns: int) -> tuple[int | None, float | None]:
     """Size and age in hours of one file of the table; ``(None, None)`` when it is gone."""
     for candidate in dict.fromkeys([path, unquote(path)]):
-        info = fs.get_file_info(f"{root}/{candidate}")
+        try:
+            info = fs.get_file_info(f"{root}/{candidate}")
+        except OSError:
+            continue
         if info.type == pafs.FileType.File:
             age = (now_ns - info.mtime_ns) / 3.6e12 if info.mtime_ns is not None else None
             return info.size, age
@@ -93,8 +101,8 @@ def unreferenced_files(uri: str, *, retention_hours: int, storage_options: dict[
         LakeError: there is no table at ``uri``.
     """
     table = _existing(uri, storage_options)
-    due = set(_candidates(table, retention_hours))
-    every = sorted(set(_candidates(table, 0)) | due)
+    due = set(_vacuum(table, retention_hours, dry_run=True))
+    every = sorted(set(_vacuum(table, 0, dry_run=True)) | due)
     fs, root = lake_filesystem(uri, storage_options)
     now_ns = time.time_ns()
     found = []
@@ -104,11 +112,11 @@ def unreferenced_files(uri: str, *, retention_hours: int, storage_options: dict[
     return sorted(found, key=lambda f: (-(f.age_hours or 0.0), f.path))
 
 
-def vacuum(uri: str, *, retention_hours: int, dry_run: bool, storage_options: dict[str, str] | None = None) -> list[str]:
-    """Remove files no commit references and older than ``retention_hours``: tombstoned ones and orphans of killed writers.
+def vacuum(uri: str, *, retention_hours: int, dry_run: bool,
+           storage_options: dict[str, str] | None = None) -> list[str]:
+    """Remove unreferenced files older than ``retention_hours``: tombstoned ones and orphans of killed writers.
 
     Files younger than the retention stay, so a writer still running keeps
     its files; ``retention_hours=0`` removes every unreferenced file.
     """
-    return list(_existing(uri, storage_options).vacuum(retention_hours=retention_hours, dry_run=dry_run,
-                                                       enforce_retention_duration=False, full=True))
+    return _vacuum(_existing(uri, storage_options), retention_hours, dry_run=dry_run)

@@ -84,6 +84,9 @@ def test_any_name_is_refused_clearly_or_every_derived_path_stays_in_its_root(tmp
     assert local.resolve().parent == lake.resolve()
     assert dataset_uri("s3://bucket/lake", accepted) == f"s3://bucket/lake/{accepted}"
     assert child_path(staging, accepted).resolve().parent == staging.resolve()
+    quarantine = Path(child_uri(str(tmp_path / "quarantine"), f"dataset={accepted}"))
+    assert quarantine.resolve().parent == (tmp_path / "quarantine").resolve()
+    assert child_uri("s3://bucket/q", f"dataset={accepted}") == f"s3://bucket/q/dataset={accepted}"
     assert child_path(contracts, f"{accepted}.yaml").resolve().parent == contracts.resolve()
 
 

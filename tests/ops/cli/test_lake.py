@@ -137,7 +137,7 @@ def orphaned_table(monkeypatch, tmp_path) -> tuple[str, Path, Path]:
 
 
 def test_vacuum_dry_run_lists_orphans_with_their_age_and_what_the_retention_keeps(monkeypatch, tmp_path):
-    uri, old, young = orphaned_table(monkeypatch, tmp_path)
+    uri, _, young = orphaned_table(monkeypatch, tmp_path)
     before = parquet_files(uri)
 
     result = invoke("lake", "vacuum", "orders", "--dry-run", "-o", "json")
