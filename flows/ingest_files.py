@@ -18,6 +18,7 @@ from sluice.contracts import find_contract
 from sluice.errors import SourceError
 from sluice.ingest import StageRequest, bucket_bytes, plan_commit, split_evenly
 from sluice.lake import CommitResult, table_uri
+from sluice.paths import ensure_dataset_name, is_dataset_name, shown
 from sluice.runs import FileOutcome, FileStatus, RunReport, ensure_conserved
 from sluice.settings import get_settings
 from sluice.sources import group_files
@@ -39,6 +40,20 @@ def _source_options(storage_options: dict[str, Any] | None, aws_credentials_bloc
         opts.update(fsspec_options(AwsCredentials.load(aws_credentials_block)))
     opts.update(storage_options or {})
     return opts
+
+
+def _printable(text: str) -> str:
+    return text.replace("\x00", "\\x00")
+
+
+def _record_failure(report: RunReport, exc: Exception, metadata_url: str) -> None:
+    """Record a run that failed before reading any file; a store that cannot be written is logged, not raised."""
+    report.status, report.error = "failed", _printable(str(exc))
+    report.finished_at = datetime.now(timezone.utc)
+    try:
+        record_run(report, metadata_url)
+    except Exception as store_exc:
+        get_run_logger().error("the failed run %s could not be recorded: %s", report.run_id, store_exc)
 
 
 def _finish(report: RunReport, outcomes: list[FileOutcome], result: CommitResult) -> None:
@@ -77,14 +92,21 @@ def ingest_files(
     """
     log = get_run_logger()
     settings = get_settings()
-    contract = find_contract(dataset, settings.contracts_root())
     run_id = str(flow_run.get_id() or f"local-{int(time.time())}")
-    report = RunReport(run_id=run_id, dataset=dataset, source=source, env=settings.env,
-                       started_at=datetime.now(timezone.utc))
-    opts = _source_options(storage_options, aws_credentials_block)
+    report = RunReport(run_id=run_id, dataset=dataset if is_dataset_name(dataset) else shown(dataset),
+                       source=_printable(source), env=settings.env, started_at=datetime.now(timezone.utc))
     clock = time.perf_counter()
-    files = list_source(source, pattern, opts)
-    run_dir = settings.staging_root() / run_id
+    try:
+        contract = find_contract(ensure_dataset_name(dataset), settings.contracts_root())
+        opts = _source_options(storage_options, aws_credentials_block)
+        files = list_source(source, pattern, opts)
+        run_dir, cleanup = staging.open_run(settings.staging_root(), run_id,
+                                            stale_hours=settings.staging_stale_hours)
+    except Exception as exc:
+        _record_failure(report, exc, settings.metadata_db_url())
+        raise
+    if cleanup.removed:
+        log.info("staging: %s", cleanup.summary())
     lake_opts = dict(settings.lake_storage_options)
     req = StageRequest(dataset=dataset, contract=contract, run_id=run_id, run_dir=str(run_dir),
                        lake_uri=table_uri(settings.lake_root(), dataset), ingest_date=report.started_at.date(),

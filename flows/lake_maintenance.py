@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
-import time
-
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.hooks import INCIDENT_HOOKS
+from sluice import staging
 from sluice.contracts import available_contracts
 from sluice.lake import open_table, table_uri
 from sluice.lake_log import vacuum
+from sluice.paths import is_dataset_name
 from sluice.settings import get_settings
 
 
@@ -24,26 +23,31 @@ def vacuum_table(uri: str, retention_hours: int, storage_options: dict[str, str]
 
 
 @task(name="clear-stale-staging", cache_policy=NO_CACHE)
-def clear_stale_staging(max_age_hours: int) -> int:
-    """Remove staging folders of runs older than ``max_age_hours`` (crashed runs)."""
-    root = get_settings().staging_root()
-    if not root.exists():
-        return 0
-    cutoff = time.time() - max_age_hours * 3600
-    stale = [p for p in root.iterdir() if p.is_dir() and p.stat().st_mtime < cutoff]
-    for path in stale:
-        shutil.rmtree(path, ignore_errors=True)
-    return len(stale)
+def clear_stale_staging(stale_hours: float) -> staging.StagingCleanup:
+    """Remove staging folders of runs that are gone (killed runs); never one of a run still running."""
+    cleanup = staging.remove_stale_runs(get_settings().staging_root(), stale_hours=stale_hours)
+    get_run_logger().info("staging: %s", cleanup.summary())
+    return cleanup
 
 
 @flow(name="lake-maintenance", **INCIDENT_HOOKS)
-def lake_maintenance(retention_hours: int = 168, staging_max_age_hours: int = 24) -> dict[str, int]:
-    """Vacuum every dataset table and the quarantine; clear stale staging."""
+def lake_maintenance(retention_hours: int = 168, staging_max_age_hours: float | None = None) -> dict[str, int]:
+    """Vacuum every dataset table and the quarantine; clear stale staging.
+
+    ``staging_max_age_hours`` (default ``SLUICE_STAGING_STALE_HOURS``) applies
+    to folders of runs on other hosts; see :func:`sluice.staging.remove_stale_runs`.
+    """
     settings = get_settings()
+    log = get_run_logger()
     opts = dict(settings.lake_storage_options)
+    names = available_contracts(settings.contracts_root())
+    for name in (n for n in names if not is_dataset_name(n)):
+        log.warning("skipping contract file %r: not a valid dataset name", name)
     removed = {name: vacuum_table(table_uri(settings.lake_root(), name), retention_hours, opts)
-               for name in available_contracts(settings.contracts_root())}
+               for name in names if is_dataset_name(name)}
     removed["quarantine"] = vacuum_table(settings.quarantine_root(), retention_hours, opts)
-    removed["staging_runs"] = clear_stale_staging(staging_max_age_hours)
-    get_run_logger().info("maintenance removed %s", removed)
+    cleanup = clear_stale_staging(staging_max_age_hours or settings.staging_stale_hours)
+    removed["staging_runs"] = len(cleanup.removed)
+    removed["staging_bytes_freed"] = cleanup.bytes_freed
+    log.info("maintenance removed %s", removed)
     return removed

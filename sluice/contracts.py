@@ -22,7 +22,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from sluice.errors import ContractError
+from sluice.errors import ContractError, SluiceError
+from sluice.paths import DATASET_NAME_HINT, child_path, dataset_name_problem, ensure_dataset_name
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -122,7 +123,7 @@ class Contract(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
     description: str = ""
     owner: str
     freshness_sla: timedelta
@@ -145,6 +146,14 @@ class Contract(BaseModel):
             except LookupError:
                 raise ValueError(f"unknown encoding {value!r} (use a Python codec name such as utf-8, "
                                  "cp1252 or utf-16)") from None
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_dataset_name(cls, value: str) -> str:
+        problem = dataset_name_problem(value)
+        if problem is not None:
+            raise ValueError(f"{problem}; {DATASET_NAME_HINT}")
         return value
 
     @field_validator("freshness_sla", mode="before")
@@ -256,23 +265,40 @@ def parse_contract(text: str, *, origin: str = "<string>") -> Contract:
 
 
 def load_contract(path: Path) -> Contract:
-    """Load one contract file."""
+    """Load one contract file; its ``name:`` must equal the file's name without ``.yaml``.
+
+    Raises:
+        ContractError: the file is missing or invalid, or names another dataset.
+    """
     if not path.is_file():
         raise ContractError(f"contract file {path} does not exist")
-    return parse_contract(path.read_text(encoding="utf-8"), origin=str(path))
+    contract = parse_contract(path.read_text(encoding="utf-8"), origin=str(path))
+    if contract.name != path.stem:
+        raise ContractError(
+            f"contract {path} declares name {contract.name!r}, but its file is named for {path.stem!r}",
+            hint=f"a contract's name is its file name: rename the file to {contract.name}.yaml "
+                 f"or set `name: {path.stem}`",
+        )
+    return contract
 
 
 def available_contracts(root: Path) -> list[str]:
+    """Names of the contract files in ``root`` (including any whose name is not a valid dataset name)."""
     return sorted(p.stem for p in root.glob("*.yaml"))
 
 
 def find_contract(name: str, root: Path) -> Contract:
-    """Load the contract named ``name`` from ``root``.
+    """Load the contract named ``name`` from ``root``; the name is checked before any file is touched.
 
     Raises:
-        ContractError: no such contract; the message lists those that exist.
+        ContractError: an invalid dataset name, a path that leaves ``root``,
+            or no such contract (the message lists those that exist).
     """
-    path = root / f"{name}.yaml"
+    ensure_dataset_name(name, error=ContractError)
+    try:
+        path = child_path(root, f"{name}.yaml")
+    except SluiceError as exc:
+        raise ContractError(f"contract {name!r} is not inside {root}: {exc.args[0]}", hint=exc.hint) from None
     if not path.is_file():
         known = available_contracts(root)
         close = difflib.get_close_matches(name, known, n=1)

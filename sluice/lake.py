@@ -35,6 +35,7 @@ from sluice import staging
 from sluice.coerce import arrow_schema
 from sluice.contracts import Contract
 from sluice.errors import LakeError
+from sluice.paths import dataset_uri
 from sluice.validate import BATCH_COL, PARTITION, QUARANTINE_SCHEMA, ROW_COL
 
 META_PREFIX = "sluice."
@@ -54,7 +55,8 @@ class CommitResult:
 
 
 def table_uri(root: str, dataset: str) -> str:
-    return f"{root.rstrip('/')}/{dataset}"
+    """The location of ``dataset``'s table under ``root``; refuses invalid names and paths that leave the lake."""
+    return dataset_uri(root, dataset)
 
 
 def lake_schema(contract: Contract) -> pa.Schema:

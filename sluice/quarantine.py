@@ -23,8 +23,9 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from sluice.contracts import find_contract
-from sluice.errors import ContractError
+from sluice.errors import SluiceError
 from sluice.lake import open_table
+from sluice.paths import ensure_dataset_name
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -43,6 +44,9 @@ class QuarantineQuery:
 
     ``source_file`` matches as a substring, so a file name picks its full URI.
     ``since`` keeps entries ingested on or after that date (the ``dt`` partition).
+
+    Raises:
+        ConfigError: ``dataset`` is not a valid dataset name.
     """
 
     dataset: str | None = None
@@ -51,6 +55,10 @@ class QuarantineQuery:
     since: date | None = None
     source_file: str | None = None
     source_row: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.dataset is not None:
+            ensure_dataset_name(self.dataset)
 
 
 @dataclass(frozen=True)
@@ -163,11 +171,12 @@ def count_by_reason(table: DeltaTable, query: QuarantineQuery | None = None) -> 
 def pii_columns(dataset: str, contracts_root: Path) -> frozenset[str] | None:
     """The columns ``dataset``'s contract marks ``pii``; ``None`` when the contract cannot be loaded.
 
-    ``None`` means "unknown", and :func:`mask_pii` then masks every value.
+    ``None`` means "unknown", and :func:`mask_pii` then masks every value (also
+    for entries whose dataset is not a valid name, left by older versions).
     """
     try:
         return frozenset(find_contract(dataset, contracts_root).pii_columns)
-    except ContractError:
+    except SluiceError:
         return None
 
 

@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     lake_uri: str | None = None
     quarantine_uri: str | None = None
     staging_dir: Path | None = None
+    # A run folder in staging whose owner runs on another host (or that has
+    # no owner file) is stale once nothing in it changed for this long.
+    # Owners on this host are checked directly: a folder is stale as soon as
+    # its process is gone. Set it above the longest run.
+    staging_stale_hours: float = Field(default=24.0, gt=0)
     metadata_url: str | None = None
     contracts_dir: Path | None = None
     dask_address: str | None = None

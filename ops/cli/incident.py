@@ -167,7 +167,10 @@ def open_incident(
     from ops.incidents.service import Trigger
     from ops.incidents.views import summary
     from ops.runbooks.catalog import find_runbook, load_runbooks
+    from sluice.paths import ensure_dataset_name
 
+    if dataset is not None:
+        ensure_dataset_name(dataset)
     try:
         level = Severity(severity.upper())
     except ValueError:

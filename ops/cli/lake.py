@@ -24,6 +24,7 @@ from ops.cli._utilities import (
     with_cli_exception_handling,
 )
 from sluice.errors import LakeError
+from sluice.paths import ensure_dataset_name
 
 if TYPE_CHECKING:
     from sluice.lake_log import HistoryEntry
@@ -65,12 +66,34 @@ class Commit:
 
 
 @dataclass(frozen=True)
+class VacuumFile:
+    """An unreferenced file of the table and what the vacuum does (or would do) with it.
+
+    ``action`` is ``remove`` or ``keep`` in a dry run, ``removed`` or ``kept``
+    otherwise; a file is kept while it is younger than the retention.
+    """
+
+    path: str
+    bytes: int | None
+    age_hours: float | None
+    action: str
+
+
+@dataclass(frozen=True)
 class VacuumResult:
     dataset: str
     table: str
     dry_run: bool
     retention_hours: int
-    files: list[str]
+    files: list[VacuumFile]
+
+    @property
+    def removed(self) -> list[VacuumFile]:
+        return [f for f in self.files if f.action in ("remove", "removed")]
+
+    @property
+    def kept(self) -> list[VacuumFile]:
+        return [f for f in self.files if f.action in ("keep", "kept")]
 
 
 def require_table(settings: Settings, dataset: str) -> str:
@@ -83,6 +106,7 @@ def require_table(settings: Settings, dataset: str) -> str:
     from sluice.contracts import available_contracts
     from sluice.lake import open_table, table_uri
 
+    ensure_dataset_name(dataset)
     uri = table_uri(settings.lake_root(), dataset)
     if open_table(uri, dict(settings.lake_storage_options) or None) is not None:
         return uri
@@ -128,19 +152,71 @@ def history(
     console.print(table)
 
 
+def _size_text(size: int | None) -> str:
+    if size is None:
+        return "-"
+    if size < 1024:
+        return f"{size:,} B"
+    value = size / 1024
+    for unit in ("KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+def _age_text(hours: float | None) -> str:
+    if hours is None:
+        return "-"
+    if hours < 1:
+        return f"{max(hours * 60, 0):.0f} min"
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} d"
+
+
+def _vacuum_files(uri: str, retention_hours: int, dry_run: bool, storage_options: dict[str, str] | None,
+                  ) -> list[VacuumFile]:
+    from sluice.lake_log import unreferenced_files
+    from sluice.lake_log import vacuum as vacuum_table
+
+    found = unreferenced_files(uri, retention_hours=retention_hours, storage_options=storage_options)
+    if dry_run:
+        return [VacuumFile(f.path, f.bytes, f.age_hours, "remove" if f.removable else "keep") for f in found]
+    removed = set(vacuum_table(uri, retention_hours=retention_hours, dry_run=False, storage_options=storage_options))
+    files = [VacuumFile(f.path, f.bytes, f.age_hours, "removed" if f.path in removed else "kept") for f in found]
+    listed = {f.path for f in found}
+    return files + [VacuumFile(p, None, None, "removed") for p in sorted(removed - listed)]
+
+
+def _print_vacuum(result: VacuumResult) -> None:
+    verb = "would remove" if result.dry_run else "removed"
+    table = new_table("File", "Age", "Size", f"At {result.retention_hours} h retention", title=result.table,
+                      fold=("File",))
+    for f in result.files:
+        fate = verb if f.action in ("remove", "removed") else "keep: younger than the retention"
+        table.add_row(cell(f.path), cell(_age_text(f.age_hours)), cell(_size_text(f.bytes)), cell(fate))
+    if result.files:
+        console.print(table)
+    freed = sum(f.bytes or 0 for f in result.removed)
+    note(f"{len(result.files)} unreferenced file(s) in {result.table}: {verb} {len(result.removed)} file(s) "
+         f"({_size_text(freed)}), kept {len(result.kept)} younger than {result.retention_hours} h")
+    if result.dry_run and result.kept:
+        note("younger files may belong to a writer that is still running; once none is, "
+             "--retention-hours with a lower value removes them", style="dim")
+
+
 @app.command("vacuum")
 @with_cli_exception_handling
 def vacuum(
     dataset: DatasetArgument,
     *,
     retention_hours: Annotated[int, typer.Option(min=0, help="Keep unreferenced files younger than this.")] = 168,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the files that would go; remove none.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List every unreferenced file with its age and "
+                                                            "whether the retention removes or keeps it; "
+                                                            "remove none.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Remove files of a dataset's table that no commit references (e.g. left by killed writers)."""
-    from sluice.lake_log import vacuum as vacuum_table
-
     settings = load_settings()
     uri = require_table(settings, dataset)
     if retention_hours < SAFE_RETENTION_HOURS:
@@ -150,13 +226,9 @@ def vacuum(
         prompt = f"Remove unreferenced files older than {retention_hours} h from {uri}?"
         if not typer.confirm(prompt, default=False, err=True):
             exit_with_error("vacuum cancelled; nothing was removed", hint="--dry-run lists what would go")
-    files = vacuum_table(uri, retention_hours=retention_hours, dry_run=dry_run,
-                         storage_options=dict(settings.lake_storage_options) or None)
-    result = VacuumResult(dataset, uri, dry_run, retention_hours, sorted(files))
+    files = _vacuum_files(uri, retention_hours, dry_run, dict(settings.lake_storage_options) or None)
+    result = VacuumResult(dataset, uri, dry_run, retention_hours, files)
     if output is OutputFormat.JSON:
         print_json(result)
         return
-    for path in result.files:
-        console.print(cell(path))
-    verb = "would remove" if dry_run else "removed"
-    note(f"{verb} {len(result.files)} file(s) from {uri}")
+    _print_vacuum(result)

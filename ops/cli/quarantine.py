@@ -26,6 +26,7 @@ from ops.cli._utilities import (
     with_cli_exception_handling,
 )
 from sluice.errors import SluiceError
+from sluice.paths import ensure_dataset_name
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -106,6 +107,8 @@ def list_entries(
     from sluice.quarantine import QuarantineQuery, count_by_reason
     from sluice.quarantine import list_entries as read_entries
 
+    if dataset is not None:
+        ensure_dataset_name(dataset)
     _check_reason(reason)
     settings = load_settings()
     table = _open(settings)
@@ -162,6 +165,7 @@ def show(
     from sluice.quarantine import QuarantineQuery
     from sluice.quarantine import list_entries as read_entries
 
+    ensure_dataset_name(dataset)
     settings = load_settings()
     table = _open(settings)
     if table is None:

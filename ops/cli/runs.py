@@ -107,7 +107,10 @@ def list_runs(
 ) -> None:
     """List recent runs with their row counts and whether those counts add up."""
     from sluice.metastore import list_runs as read_runs
+    from sluice.paths import ensure_dataset_name
 
+    if dataset is not None:
+        ensure_dataset_name(dataset)
     with _metadata_store() as conn:
         runs = [RunSummary.of(r) for r in read_runs(conn, dataset=dataset, limit=limit)]
     if output is OutputFormat.JSON:

@@ -143,8 +143,10 @@ def check_lake(root: str, storage_options: dict[str, str], contracts_root: Path)
     if not _is_local(root):
         from sluice.contracts import available_contracts
         from sluice.lake import table_uri
+        from sluice.paths import is_dataset_name
 
-        probes = {d: table_uri(root, d) for d in available_contracts(contracts_root)}
+        # A contract file with an invalid name is the Contracts check's to report.
+        probes = {d: table_uri(root, d) for d in available_contracts(contracts_root) if is_dataset_name(d)}
         return _remote_location(name, root, probes, storage_options, setting)
     path = _local_path(root)
     tables = sorted(p.name for p in path.iterdir() if (p / "_delta_log").is_dir()) if path.is_dir() else []

@@ -5,8 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from sluice.contracts import ColumnType, available_contracts, find_contract, parse_contract
+from sluice.contracts import (
+    ColumnType,
+    available_contracts,
+    find_contract,
+    parse_contract,
+)
 from sluice.errors import ContractError
 from sluice.settings import Settings
 
@@ -62,3 +69,54 @@ def test_unknown_contract_lists_the_known_ones(tmp_path: Path):
     with pytest.raises(ContractError) as info:
         find_contract("ordrs", ROOT)
     assert "did you mean 'orders'" in str(info.value) and "customers" in str(info.value)
+
+
+def _contracts_with_one_outside(tmp_path: Path) -> Path:
+    """A contracts folder, and beside it ``c2/orders2.yaml``: a valid contract a name could reach with ``..``."""
+    root = tmp_path / "contracts"
+    root.mkdir()
+    (root / "orders.yaml").write_text(_orders_text())
+    (tmp_path / "c2").mkdir()
+    (tmp_path / "c2" / "orders2.yaml").write_text(_orders_text().replace("name: orders", "name: orders2", 1))
+    return root
+
+
+def test_a_name_that_climbs_out_of_the_contracts_folder_is_refused_before_any_file_is_read(tmp_path: Path):
+    root = _contracts_with_one_outside(tmp_path)
+
+    with pytest.raises(ContractError, match="path separator") as info:
+        find_contract("../c2/orders2", root)
+
+    assert "lowercase letter first" in info.value.hint
+
+
+def test_a_contract_whose_name_differs_from_its_file_name_is_refused(tmp_path: Path):
+    root = tmp_path / "contracts"
+    root.mkdir()
+    (root / "sales.yaml").write_text(_orders_text())
+
+    with pytest.raises(ContractError, match=r"declares name 'orders', but its file is named for 'sales'") as info:
+        find_contract("sales", root)
+
+    assert "rename the file to orders.yaml or set `name: sales`" in info.value.hint
+
+
+def test_a_contract_name_must_be_a_dataset_name():
+    with pytest.raises(ContractError, match="64 characters long"):
+        parse_contract(_orders_text().replace("name: orders", "name: " + "o" * 64, 1))
+    with pytest.raises(ContractError, match="uppercase"):
+        parse_contract(_orders_text().replace("name: orders", "name: Orders", 1))
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.one_of(st.text(max_size=70), st.sampled_from(["../c2/orders2", "/etc/passwd", "orders\x00", "c2"])))
+def test_any_name_loads_a_contract_or_raises_a_contract_error(tmp_path: Path, name: str):
+    root = tmp_path / "contracts"
+    if not root.exists():
+        _contracts_with_one_outside(tmp_path)
+    try:
+        contract = find_contract(name, root)
+    except ContractError as exc:
+        assert exc.hint
+        return
+    assert contract.name == name == "orders"

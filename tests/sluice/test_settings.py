@@ -27,3 +27,11 @@ def test_a_chunk_size_that_is_set_wins(monkeypatch):
 def test_a_chunk_size_below_one_row_is_refused():
     with pytest.raises(ValidationError, match="chunk_rows"):
         Settings(chunk_rows=0)
+
+
+def test_staging_stale_hours_default_to_a_day_and_must_be_positive(monkeypatch):
+    monkeypatch.delenv("SLUICE_STAGING_STALE_HOURS", raising=False)
+    assert Settings().staging_stale_hours == 24
+    monkeypatch.setenv("SLUICE_STAGING_STALE_HOURS", "0")
+    with pytest.raises(ValidationError, match="staging_stale_hours"):
+        Settings()
