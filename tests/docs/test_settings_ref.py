@@ -1,0 +1,91 @@
+"""The configuration reference is complete, or the site does not build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tools.sitegen import SiteError
+from tools.sitegen.settings_ref import Note, document, find_settings_classes, load_notes, render_markdown
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Documented(BaseSettings):
+    """Example settings.
+
+    ``SLUICE_EXAMPLE_FROM_DOCSTRING``
+        Described in the class docstring.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SLUICE_EXAMPLE_")
+
+    from_field: int = Field(3, ge=1, le=9, description="Described on the field.")
+    from_docstring: bool = False
+    from_note: SecretStr | None = None
+
+
+class Undocumented(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SLUICE_EXAMPLE_")
+
+    new_knob: int = 1
+
+
+class MachineDefault(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SLUICE_EXAMPLE_")
+
+    where: Path = Field(default_factory=lambda: Path.cwd() / "data", description="A folder.")
+
+
+NOTES = {"SLUICE_EXAMPLE_FROM_NOTE": Note(description="Described in the notes.")}
+
+
+def test_every_field_is_described_from_field_docstring_or_notes() -> None:
+    [group] = document([Documented], NOTES, root=ROOT)
+    rows = {row.env_var: row for row in group.settings}
+    assert rows["SLUICE_EXAMPLE_FROM_FIELD"].description == "Described on the field."
+    assert rows["SLUICE_EXAMPLE_FROM_FIELD"].type == "int (≥ 1, ≤ 9)"
+    assert rows["SLUICE_EXAMPLE_FROM_DOCSTRING"].description == "Described in the class docstring."
+    assert rows["SLUICE_EXAMPLE_FROM_DOCSTRING"].default == "`false`"
+    assert rows["SLUICE_EXAMPLE_FROM_NOTE"].type == "secret string, optional"
+    markdown = render_markdown([group])
+    assert "| `SLUICE_EXAMPLE_FROM_NOTE` | secret string, optional | unset | Described in the notes. |" in markdown
+
+
+def test_a_setting_without_a_description_fails_naming_it() -> None:
+    with pytest.raises(SiteError, match="SLUICE_EXAMPLE_NEW_KNOB .*has no description"):
+        document([Undocumented], {}, root=ROOT)
+
+
+def test_a_note_for_a_setting_that_does_not_exist_fails() -> None:
+    with pytest.raises(SiteError, match="SLUICE_EXAMPLE_GONE is in .* but no settings class has it"):
+        document([Documented], {**NOTES, "SLUICE_EXAMPLE_GONE": Note(description="old")}, root=ROOT)
+
+
+def test_a_default_naming_this_machine_needs_a_note() -> None:
+    with pytest.raises(SiteError, match="SLUICE_EXAMPLE_WHERE: the default .* depends on where it runs"):
+        document([MachineDefault], {}, root=ROOT)
+    [group] = document([MachineDefault], {"SLUICE_EXAMPLE_WHERE": Note(default="`./data`")}, root=ROOT)
+    assert group.settings[0].default == "`./data`"
+
+
+def test_the_project_settings_are_found_and_complete() -> None:
+    classes = find_settings_classes(ROOT)
+    names = {cls.__name__ for cls in classes}
+    assert {"Settings", "NotifySettings", "MetricsSettings", "IncidentSettings", "RunbookSettings",
+            "ChaosSettings"} <= names
+    groups = document(classes, load_notes(), root=ROOT)
+    assert str(ROOT) not in render_markdown(groups)
+
+
+def test_a_broken_notes_file_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.yaml"
+    bad.write_text("SLUICE_X: {descripton: typo}\n", encoding="utf-8")
+    with pytest.raises(SiteError, match="descripton"):
+        load_notes(bad)
+    bad.write_text("- a list\n", encoding="utf-8")
+    with pytest.raises(SiteError, match="must map variable names"):
+        load_notes(bad)
