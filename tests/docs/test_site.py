@@ -99,3 +99,18 @@ def test_broken_link_fails_the_strict_build(tmp_path: Path) -> None:
     done = build(tmp_path / "mkdocs.yml", tmp_path / "site")
     assert done.returncode != 0
     assert "nowhere.md" in done.stdout + done.stderr
+
+
+def test_every_chaos_experiment_is_described(site: Path) -> None:
+    text = page_text(site, "chaos")
+    experiments = [p.stem for p in (ROOT / "chaos" / "experiments").glob("*.yaml")]
+    assert experiments
+    named = [name for name in experiments if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text)]
+    assert sorted(named) == sorted(experiments)
+
+
+def test_every_benchmark_script_has_its_command_on_the_benchmarks_page(site: Path) -> None:
+    text = page_text(site, "benchmarks")
+    scripts = [p.name for p in (ROOT / "bench").glob("*.py") if "__main__" in p.read_text(encoding="utf-8")]
+    assert "ingest.py" in scripts
+    assert [name for name in scripts if f"python bench/{name}" not in text] == []

@@ -251,7 +251,7 @@ def render_markdown(groups: list[SettingsGroup]) -> str:
     """The reference as Markdown: one section per settings class, one table row per field."""
     out = []
     for group in groups:
-        out += [f"## `{group.qualname}`", "", _rst_to_md(group.summary), "",
+        out += [f"## `{group.qualname}` {{#{group.qualname.rsplit('.', 1)[-1].lower()}}}", "", _rst_to_md(group.summary), "",
                 "| variable | type | default | description |", "| --- | --- | --- | --- |"]
         out += [f"| `{row.env_var}` | {_cell(row.type)} | {_cell(row.default)} | {_cell(_rst_to_md(row.description))} |"
                 for row in group.settings]
