@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -89,3 +91,19 @@ def test_a_broken_notes_file_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_text("- a list\n", encoding="utf-8")
     with pytest.raises(SiteError, match="must map variable names"):
         load_notes(bad)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.binary(max_size=200),
+                 st.text(max_size=200).map(str.encode),
+                 st.sampled_from(["SLUICE_X: 2026-13-45", "SLUICE_X: !!python/object:os.system {}",
+                                  "SLUICE_X:\n  description: [1, 2]", "? [a]\n: b", "SLUICE_X: ~"]).map(str.encode)))
+def test_any_notes_file_gives_notes_or_a_clear_error(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
+    path = tmp_path_factory.mktemp("notes") / "notes.yaml"
+    path.write_bytes(data)
+    try:
+        notes = load_notes(path)
+    except SiteError as exc:
+        assert str(path) in str(exc)
+    else:
+        assert all(isinstance(note, Note) for note in notes.values())

@@ -119,7 +119,7 @@ def load_notes(path: Path = NOTES) -> dict[str, Note]:
     """
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, ValueError, yaml.YAMLError) as exc:  # ValueError: undecodable bytes, impossible dates
         raise SiteError(f"{path}: cannot read the settings notes: {exc}", hint="fix the YAML") from None
     if not isinstance(raw, dict):
         raise SiteError(f"{path}: must map variable names to notes", hint="see the example at its top")
