@@ -7,8 +7,9 @@
 - ``runbooks/index.md`` and ``runbooks/<id>.md`` from ``runbooks/``, appended
   to the nav section that holds ``runbooks/index.md``;
 - the configuration reference, in place of the ``<!-- settings-reference -->``
-  line of ``configuration.md``, and the command table in place of
-  ``<!-- ops-commands -->`` in ``ops/index.md``.
+  line of ``configuration.md``; the command table in place of
+  ``<!-- ops-commands -->`` in ``ops/index.md``; and a section per chaos
+  experiment in place of ``<!-- chaos-experiments -->`` in ``chaos.md``.
 
 Anything that keeps a page from being generated (an undocumented setting, a
 runbook ``ops`` would refuse) stops the build with the reason.
@@ -29,10 +30,11 @@ from mkdocs.exceptions import PluginError  # noqa: E402
 from mkdocs.structure.files import File, Files  # noqa: E402
 
 from sluice.errors import SluiceError  # noqa: E402
-from tools.sitegen import cli_ref, runbook_pages, settings_ref  # noqa: E402
+from tools.sitegen import chaos_ref, cli_ref, runbook_pages, settings_ref  # noqa: E402
 
 SETTINGS_MARKER = "<!-- settings-reference -->"
 OPS_MARKER = "<!-- ops-commands -->"
+CHAOS_MARKER = "<!-- chaos-experiments -->"
 OPS_INDEX = "ops/index.md"
 RUNBOOKS_INDEX = "runbooks/index.md"
 
@@ -44,6 +46,7 @@ class Generated:
     groups: list[cli_ref.GroupDoc]
     runbooks: list[runbook_pages.RunbookPage]
     settings: str
+    experiments: str
 
 
 _generated: Generated | None = None
@@ -56,7 +59,8 @@ def generate(root: Path = ROOT) -> Generated:
         SluiceError: a page cannot be generated (an undocumented setting, a broken runbook).
     """
     return Generated(groups=cli_ref.ops_groups(), runbooks=runbook_pages.runbook_pages(root / "runbooks"),
-                     settings=settings_ref.reference_markdown(root))
+                     settings=settings_ref.reference_markdown(root),
+                     experiments=chaos_ref.experiments_markdown(root / "chaos" / "experiments"))
 
 
 def on_config(config: Any) -> Any:
@@ -112,6 +116,8 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
         return _replace_marker(markdown, SETTINGS_MARKER, generated.settings, page.file.src_uri)
     if page.file.src_uri == OPS_INDEX:
         return _replace_marker(markdown, OPS_MARKER, cli_ref.render_index(generated.groups), page.file.src_uri)
+    if page.file.src_uri == "chaos.md":
+        return _replace_marker(markdown, CHAOS_MARKER, generated.experiments, page.file.src_uri)
     return markdown
 
 
