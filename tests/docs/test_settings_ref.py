@@ -107,3 +107,18 @@ def test_any_notes_file_gives_notes_or_a_clear_error(tmp_path_factory: pytest.Te
         assert str(path) in str(exc)
     else:
         assert all(isinstance(note, Note) for note in notes.values())
+
+
+def test_settings_classes_are_found_through_other_settings_classes(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    package = tmp_path / "sitegen_example"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    (package / "base.py").write_text("from pydantic_settings import BaseSettings\n\n"
+                                     "class Base(BaseSettings):\n    a: int = 1\n\n"
+                                     "class Plain:\n    pass\n", encoding="utf-8")
+    (package / "child.py").write_text("from sitegen_example.base import Base\n\n"
+                                      "class Child(Base):\n    b: int = 2\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found = find_settings_classes(tmp_path, ("sitegen_example",))
+    assert [cls.__qualname__ for cls in found] == ["Base", "Child"]

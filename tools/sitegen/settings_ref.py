@@ -74,27 +74,19 @@ class SettingsGroup:
 
 
 def find_settings_classes(root: Path, packages: tuple[str, ...] = PACKAGES) -> list[type[BaseSettings]]:
-    """Every settings class defined under ``root/<package>``, sorted by module and name.
+    """Every settings class defined under ``root/<package>``, by package, then module and name.
 
     Raises:
         SiteError: a module holding one cannot be imported.
     """
-    bases: dict[tuple[str, str], list[str]] = {}
-    for package in packages:
-        for path in sorted((root / package).rglob("*.py")):
-            module = ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-                if isinstance(node, ast.ClassDef):
-                    bases[(module, node.name)] = [_base_name(b) for b in node.bases]
+    bases = _class_bases(root, packages)
     names = {"BaseSettings"}
-    while True:
-        found = {name for (_, name), parents in bases.items() if names.intersection(parents)} | names
-        if found == names:
-            break
-        names = found
+    while grown := {name for (_, name), parents in bases.items() if names.intersection(parents)} - names:
+        names |= grown
+    found = sorted((k for k, parents in bases.items() if names.intersection(parents)),
+                   key=lambda k: (packages.index(k[0].split(".")[0]), k))
     classes = []
-    found_classes = [k for k, parents in bases.items() if names.intersection(parents)]
-    for module, name in sorted(found_classes, key=lambda k: (packages.index(k[0].split(".")[0]), k)):
+    for module, name in found:
         try:
             cls = getattr(importlib.import_module(module), name)
         except ImportError as exc:
@@ -103,6 +95,18 @@ def find_settings_classes(root: Path, packages: tuple[str, ...] = PACKAGES) -> l
         if isinstance(cls, type) and issubclass(cls, BaseSettings):
             classes.append(cls)
     return classes
+
+
+def _class_bases(root: Path, packages: tuple[str, ...]) -> dict[tuple[str, str], list[str]]:
+    """(module, class name) to the names of its bases, for every class in the packages' source."""
+    bases: dict[tuple[str, str], list[str]] = {}
+    for package in packages:
+        for path in sorted((root / package).rglob("*.py")):
+            module = ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+                if isinstance(node, ast.ClassDef):
+                    bases[(module, node.name)] = [_base_name(b) for b in node.bases]
+    return bases
 
 
 def _base_name(node: ast.expr) -> str:
