@@ -5,7 +5,7 @@ PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run fail test bench clean system-deps
+.PHONY: run fail test bench docs clean system-deps
 
 run: $(VENV)/.installed
 	$(BIN)/python -m flows.demo
@@ -25,6 +25,14 @@ system-deps:
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/ingest.py
+
+# The docs site (mkdocs-material) into site/; --strict fails on a broken link or an undocumented setting.
+docs: $(VENV)/.installed-docs
+	NO_MKDOCS_2_WARNING=1 PYTHONPATH=$(CURDIR) $(BIN)/python -m mkdocs build --strict --site-dir site
+
+$(VENV)/.installed-docs: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[docs]'
+	touch $@
 
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
