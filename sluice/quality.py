@@ -14,6 +14,9 @@ class Reason(StrEnum):
 
     MALFORMED_ROW = "malformed_row"
     MALFORMED_JSON = "malformed_json"
+    RECORD_TOO_LARGE = "record_too_large"
+    TOO_DEEPLY_NESTED = "too_deeply_nested"
+    FIELD_TOO_LARGE = "field_too_large"
     MISSING_COLUMN = "missing_column"
     UNPARSEABLE_INT = "unparseable_int"
     UNPARSEABLE_FLOAT = "unparseable_float"
@@ -27,6 +30,7 @@ class Reason(StrEnum):
     PATTERN_MISMATCH = "pattern_mismatch"
     TOO_LONG = "too_long"
     WRONG_TYPE = "wrong_type"
+    TRUNCATED_PRECISION = "truncated_to_microseconds"
     CHECK_FAILED = "check_failed"
 
 
