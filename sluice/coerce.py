@@ -120,12 +120,16 @@ def as_text(column: pa.Array) -> pa.Array:
         column = column.dictionary_decode()
     if column.type == pa.string():
         return column
-    if _nested(column.type) or pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
-        return pa.array([None if v is None else _one_text(v) for v in column.to_pylist()], pa.string())
+    if not (_nested(column.type) or pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
+        try:
+            return column.cast(pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
     try:
-        return column.cast(pa.string())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return pa.array([None if v is None else str(v) for v in column.to_pylist()], pa.string())
+        return pa.array([None if v is None else _one_text(v) for v in column.to_pylist()], pa.string())
+    except (OverflowError, ValueError, pa.ArrowException):  # a value Python cannot hold (year 0, year 300000)
+        return pa.array([None if not column[i].is_valid else column.slice(i, 1).to_string(window=3)
+                         for i in range(len(column))], pa.string())
 
 
 def _one_text(value: object) -> str:
