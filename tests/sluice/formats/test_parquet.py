@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, reject, settings
 from hypothesis import strategies as st
 
 from sluice.contracts import parse_contract
@@ -81,7 +81,7 @@ _TYPES = st.one_of(_SCALARS, _SCALARS.map(pa.list_), _SCALARS.map(lambda t: pa.s
                    _SCALARS.map(lambda t: pa.map_(pa.string(), t)))
 
 
-@settings(max_examples=60, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
+@settings(max_examples=40, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
           suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(data=st.data())
@@ -92,6 +92,10 @@ def test_any_parquet_schema_and_values_land_or_are_quarantined_with_a_reason(tmp
         kind = data.draw(_TYPES)
         cols[name] = data.draw(_arrow_values(kind, n))
     path = tmp_path / "e.parquet"
+    try:
+        pq.write_table(pa.table(cols), path)
+    except pa.ArrowInvalid:  # a value Parquet itself cannot store (seconds past the millisecond range)
+        reject()
     valid, quarantine, _ = _land(path, pa.table(cols))
     assert valid.num_rows + quarantine.num_rows == n
     assert all(r for r in quarantine.column("reason").to_pylist())
