@@ -24,7 +24,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.json as pj
 
-from sluice.formats.base import FileLayout, MalformedRow, RawChunk, TextReader, open_source, unreadable
+from sluice.formats.base import (
+    FileLayout,
+    MalformedRow,
+    RawChunk,
+    TextReader,
+    open_source,
+    unreadable,
+)
 from sluice.formats.json_bytes import BlockScan, rewrite, scan
 from sluice.quality import Reason
 from sluice.settings import RecordLimits, get_settings
