@@ -205,8 +205,7 @@ def rewrite(block: bytes, found: BlockScan) -> tuple[bytes, np.ndarray]:
     bare = (lo < hi) & (head != _QUOTE) & (_DELTA[head] != 1)
     if bare.any():
         idx = np.flatnonzero(bare)
-        ok = np.asarray(pc.match_substring_regex(_spans(block, lo[idx], hi[idx]), _SCALAR)
-                        .to_numpy(zero_copy_only=False), dtype=bool)
+        ok = _literals(_spans(block, lo[idx], hi[idx]))
         refused[found.value_lines[idx[~ok]]] = True
         bare[idx] = ok & (head[idx] != ord("n"))  # null stays null
         bare &= ~refused[found.value_lines]
@@ -223,7 +222,31 @@ def rewrite(block: bytes, found: BlockScan) -> tuple[bytes, np.ndarray]:
     if not len(where):
         return block, refused
     order = np.argsort(where, kind="stable")
-    return np.insert(out, where[order], np.concatenate(marks)[order]).tobytes(), refused
+    return _insert(out, where[order], np.concatenate(marks)[order]), refused
+
+
+def _literals(tokens: pa.Array) -> np.ndarray:
+    """Which tokens are JSON literals; plain integers (the common case) are recognised without a regex."""
+    tokens = tokens.view(pa.large_string())  # cut at ASCII bytes of valid UTF-8: still valid
+    plain = np.asarray(pc.fill_null(pc.and_(pc.ascii_is_decimal(tokens), pc.invert(pc.and_(
+        pc.starts_with(tokens, "0"), pc.greater(pc.binary_length(tokens), 1)))), False)
+        .to_numpy(zero_copy_only=False), dtype=bool)
+    rest = np.flatnonzero(~plain)
+    if len(rest):
+        plain[rest] = np.asarray(pc.match_substring_regex(tokens.take(pa.array(rest)), _SCALAR)
+                                 .to_numpy(zero_copy_only=False), dtype=bool)
+    return plain
+
+
+def _insert(b: np.ndarray, where: np.ndarray, marks: np.ndarray) -> bytes:
+    """``b`` with ``marks[i]`` inserted before byte ``where[i]`` (``where`` sorted)."""
+    out = np.empty(len(b) + len(where), dtype=np.uint8)
+    at = where + np.arange(len(where))
+    kept = np.ones(len(out), dtype=bool)
+    kept[at] = False
+    out[at] = marks
+    out[kept] = b
+    return out.tobytes()
 
 
 def _escapes(b: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
