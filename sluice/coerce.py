@@ -127,7 +127,7 @@ def as_text(column: pa.Array) -> pa.Array:
             pass
     try:
         return pa.array([None if v is None else _one_text(v) for v in column.to_pylist()], pa.string())
-    except (OverflowError, ValueError, pa.ArrowException):  # a value Python cannot hold (year 0, year 300000)
+    except (OverflowError, ValueError, RecursionError, pa.ArrowException):  # year 0 or 300000, nested too deep
         return pa.array([None if not column[i].is_valid else column.slice(i, 1).to_string(window=3)
                          for i in range(len(column))], pa.string())
 
