@@ -1,14 +1,18 @@
-"""Benchmark: the ``ingest-files`` flow against a plain pyarrow CSV-to-Parquet copy of the same files.
+"""Benchmark: the ``ingest-files`` flow against a plain pyarrow copy of the same files to Parquet.
 
-    python bench/ingest.py [--rows 5000000] [--files 10] [--rounds 1] [--workdir DIR] [--keep]
+    python bench/ingest.py [--rows 5000000] [--files 10] [--rounds 1] [--format csv|jsonl] [--workdir DIR] [--keep]
 
 Generates orders CSV files with :func:`sluice.samples.generate_orders` (not
 timed, in a child process), then times, in the same run, alternately:
 
 (b) pyarrow: every file read with ``pyarrow.csv.read_csv`` (multi-threaded,
     malformed lines skipped) and written with ``pyarrow.parquet.write_table``;
-    no validation, no deduplication;
-(a) Sluice: ``ingest_files("orders", <dir>, "*.csv")`` into an empty lake,
+    no validation, no deduplication. With ``--format jsonl`` the files are
+    JSON Lines, which Arrow's reader refuses whole as soon as one line is
+    malformed or a column holds both numbers and text; so (b) reads, with
+    ``pyarrow.json.read_json`` (type inference on), a copy of each file
+    without those lines (made untimed, with the files), and writes it;
+(a) Sluice: ``ingest_files("orders", <dir>, "*.<format>")`` into an empty lake,
     under Prefect's test harness; the server start is not timed, the Dask
     cluster start and all of the flow are.
 
@@ -179,6 +183,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                         help="where files, lake and output go; its source, lake and Parquet folders are "
                              "cleared first (default: a new temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the generated files, lake and Parquet copy")
+    parser.add_argument("--format", choices=["csv", "jsonl"], default="csv",
+                        help="file format of the generated orders (default csv)")
     return parser.parse_args(argv)
 
 
@@ -217,15 +223,19 @@ def _in_child(fn: Any, *args: Any) -> Any:
         return pool.submit(fn, *args).result()
 
 
-def generate(source: Path, rows: int, files: int, seed: int) -> Any:
+def generate(source: Path, rows: int, files: int, seed: int, fmt: str = "csv") -> Any:
     from sluice.samples import generate_orders
 
-    return generate_orders(source, rows=rows, files=files, seed=seed)
+    manifest = generate_orders(source, rows=rows, files=files, seed=seed, fmt=fmt)
+    if fmt == "jsonl":
+        for path in manifest.files:
+            arrow_ready_copy(path)
+    return manifest
 
 
-def run_pyarrow_child(files: list[str], out_dir: Path) -> tuple[float, int, float, float]:
+def run_pyarrow_child(files: list[str], out_dir: Path, fmt: str = "csv") -> tuple[float, int, float, float]:
     """(b) in a child process: seconds, rows, peak RSS (bytes) and CPU seconds."""
-    seconds, rows, mem = run_pyarrow(files, out_dir)
+    seconds, rows, mem = run_pyarrow(files, out_dir) if fmt == "csv" else run_pyarrow_json(files, out_dir)
     return seconds, rows, float(mem.peak), mem.cpu_seconds()
 
 
@@ -248,15 +258,57 @@ def run_pyarrow(files: list[str], out_dir: Path) -> tuple[float, int, ProcessMet
     return seconds, rows, mem
 
 
-def run_flow_child(source: Path) -> tuple[float, Any, Measured]:
+def arrow_ready_copy(path: str) -> str:
+    """A copy of a JSON Lines file without the lines Arrow's reader would refuse the whole file for.
+
+    Kept: JSON objects whose every value has the JSON type the first such
+    line gave its key (null fits any). Written beside, as ``<name>.arrow-ready``.
+    """
+    import json
+
+    kinds: dict[str, type] = {}
+    out_path = path + ".arrow-ready"
+    with open(path, "rb") as src, open(out_path, "wb") as out:
+        for line in src:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(record, dict):
+                continue
+            seen = {k: float if type(v) is int else type(v) for k, v in record.items() if v is not None}
+            if all(kinds.setdefault(k, t) is t for k, t in seen.items()):
+                out.write(line)
+    return out_path
+
+
+def run_pyarrow_json(files: list[str], out_dir: Path) -> tuple[float, int, ProcessMeter]:
+    """(b) for JSON Lines: ``read_json`` of each file's Arrow-ready copy, written as Parquet."""
+    import pyarrow.json as pj
+    import pyarrow.parquet as pq
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = 0
+    with ProcessMeter() as mem:
+        started = time.perf_counter()
+        for path in files:
+            table = pj.read_json(path + ".arrow-ready")
+            pq.write_table(table, out_dir / (Path(path).stem + ".parquet"))
+            rows += table.num_rows
+            del table
+        seconds = time.perf_counter() - started
+    return seconds, rows, mem
+
+
+def run_flow_child(source: Path, fmt: str = "csv") -> tuple[float, Any, Measured]:
     """(a) in a child process: seconds, the run report (or the failure as text) and what was measured."""
-    seconds, report, mem = run_flow(source)
+    seconds, report, mem = run_flow(source, fmt)
     if isinstance(report, Exception):
         report = f"{type(report).__name__}: {report}"
     return seconds, report, Measured.of(mem)
 
 
-def run_flow(source: Path) -> tuple[float, Any, ProcessMeter]:
+def run_flow(source: Path, fmt: str = "csv") -> tuple[float, Any, ProcessMeter]:
     """(a): the full ingest-files flow under the Prefect test harness (server start not timed).
 
     Returns the run report, or the exception if the flow failed.
@@ -273,7 +325,7 @@ def run_flow(source: Path) -> tuple[float, Any, ProcessMeter]:
         with ProcessMeter(excluded_roots=server) as mem:
             started = time.perf_counter()
             try:
-                report = ingest_files("orders", str(source), "*.csv")
+                report = ingest_files("orders", str(source), f"*.{fmt}")
             except Exception as exc:  # measured and reported all the same
                 report = exc
             seconds = time.perf_counter() - started
@@ -321,11 +373,11 @@ class PyarrowRun(NamedTuple):
     cpu: float
 
 
-def _run_b(manifest: Any, work: Path) -> PyarrowRun:
+def _run_b(manifest: Any, work: Path, fmt: str = "csv") -> PyarrowRun:
     """One (b) run in a child process, printed."""
     shutil.rmtree(work / "pyarrow-out", ignore_errors=True)
-    b = PyarrowRun(*_in_child(run_pyarrow_child, manifest.files, work / "pyarrow-out"))
-    print(f"(b) pyarrow read_csv + write_table: {b.seconds:.1f} s, {manifest.rows_total / b.seconds:,.0f} rows/s, "
+    b = PyarrowRun(*_in_child(run_pyarrow_child, manifest.files, work / "pyarrow-out", fmt))
+    print(f"(b) pyarrow read_{'csv' if fmt == 'csv' else 'json'} + write_table: {b.seconds:.1f} s, {manifest.rows_total / b.seconds:,.0f} rows/s, "
           f"peak RSS {b.peak / GIB:.2f} GiB, CPU {b.cpu:.1f} s ({b.rows:,} rows parsed; run in a child process)")
     return b
 
@@ -339,25 +391,25 @@ def main(argv: list[str] | None = None) -> int:
     for name in BENCH_DIRS:  # a kept lake from an earlier run would make every file "already committed"
         shutil.rmtree(work / name, ignore_errors=True)
     started = time.perf_counter()
-    manifest = _in_child(generate, source, args.rows, args.files, args.seed)
+    manifest = _in_child(generate, source, args.rows, args.files, args.seed, args.format)
     size = sum(Path(f).stat().st_size for f in manifest.files)
-    print(f"generated {manifest.rows_total:,} rows, {len(manifest.files)} CSV files, {size / 2**20:,.0f} MiB "
+    print(f"generated {manifest.rows_total:,} rows, {len(manifest.files)} {args.format} files, {size / 2**20:,.0f} MiB "
           f"in {time.perf_counter() - started:.1f} s (not timed)")
     print(f"manifest: unique_valid={manifest.rows_unique_valid:,} bad={manifest.rows_bad:,} "
           f"duplicate={manifest.rows_duplicate:,} warnings={manifest.warnings:,}")
     print(_code_version())
     print(_load())
-    b_runs = [_run_b(manifest, work)]
+    b_runs = [_run_b(manifest, work, args.format)]
     a_runs: list[tuple[float, Measured]] = []
     ratios: list[float] = []
     matched = True
     for i in range(args.rounds):
         shutil.rmtree(work / "sluice-home", ignore_errors=True)  # every (a) starts from an empty lake
         print(f"round {i + 1} of {args.rounds}. {_load()}")
-        a_seconds, report, a_mem = _in_child(run_flow_child, source)
+        a_seconds, report, a_mem = _in_child(run_flow_child, source, args.format)
         matched &= _print_flow(a_seconds, report, a_mem, manifest)
         a_runs.append((a_seconds, a_mem))
-        b_runs.append(_run_b(manifest, work))
+        b_runs.append(_run_b(manifest, work, args.format))
         b_mean = (b_runs[-2].seconds + b_runs[-1].seconds) / 2
         ratios.append(b_mean / a_seconds)
         print(f"    ratio a/b={ratios[-1]:.2f} (b: mean {b_mean:.1f} s of the runs before and after)")
@@ -375,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
           f"peak_rss_sluice={max(m.peak for _a, m in a_runs) / GIB:.2f}GiB "
           f"peak_pss_sluice={max(m.peak_pss for _a, m in a_runs) / GIB:.2f}GiB "
           f"peak_rss_pyarrow={max(b.peak for b in b_runs) / GIB:.2f}GiB "
-          f"rows={rows:,} rounds={args.rounds} cpu_s_sluice={statistics.median(m.cpu for _a, m in a_runs):.1f} "
+          f"rows={rows:,} format={args.format} rounds={args.rounds} cpu_s_sluice={statistics.median(m.cpu for _a, m in a_runs):.1f} "
           f"cpu_s_pyarrow={statistics.median(b.cpu for b in b_runs):.1f} matched={'yes' if matched else 'no'}")
     return 0 if matched else 1
 

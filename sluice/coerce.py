@@ -7,12 +7,15 @@ inferred: a column is read as exactly the type its contract declares.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from sluice.contracts import ColumnSpec, ColumnType, Contract
 from sluice.quality import FailureLog, Reason
+from sluice.settings import RecordLimits, get_settings
 from sluice.timestamps import parse_timestamps
 
 ARROW_TYPES: dict[ColumnType, pa.DataType] = {
@@ -24,6 +27,7 @@ ARROW_TYPES: dict[ColumnType, pa.DataType] = {
     ColumnType.DATE: pa.date32(),
 }
 _FLOAT = r"^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$"
+EXCERPT_CHARS = 1024  # of a value too large to keep whole
 _TRUE = ["true", "t", "yes", "y", "1"]
 _FALSE = ["false", "f", "no", "n", "0"]
 
@@ -110,14 +114,118 @@ def _coerce_bool(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
     return out, bad
 
 
-def coerce_column(column: pa.Array, spec: ColumnSpec, *, default_tz: str, log: FailureLog) -> pa.Array:
-    """Type one raw column; failures go to ``log`` (row positions are chunk-relative)."""
-    target = ARROW_TYPES[spec.type]
-    if column.type == target:
+def as_text(column: pa.Array) -> pa.Array:
+    """Any raw column as text for a quarantine record: nested values as JSON, bytes decoded leniently."""
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    if column.type == pa.string():
         return column
+    if not (_nested(column.type) or pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
+        try:
+            return column.cast(pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+    try:
+        return pa.array([None if v is None else _one_text(v) for v in column.to_pylist()], pa.string())
+    except (OverflowError, ValueError, RecursionError, pa.ArrowException):  # year 0 or 300000, nested too deep
+        return pa.array([None if not column[i].is_valid else column.slice(i, 1).to_string(window=3)
+                         for i in range(len(column))], pa.string())
+
+
+def _one_text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _nested(kind: pa.DataType) -> bool:
+    return pa.types.is_nested(kind) or pa.types.is_union(kind)
+
+
+def _fits_directly(kind: pa.DataType, target: ColumnType) -> bool:
+    """A file type that becomes ``target`` by a plain cast, with no text in between."""
+    if target is ColumnType.INT64:
+        return pa.types.is_integer(kind)
+    if target is ColumnType.FLOAT64:
+        return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
+    if target in (ColumnType.TIMESTAMP, ColumnType.DATE):
+        return pa.types.is_timestamp(kind) or pa.types.is_date(kind)
+    return pa.types.is_null(kind)
+
+
+def _wrong_type(column: pa.Array, spec: ColumnSpec, log: FailureLog) -> pa.Array:
+    """Every present value of a type with no road to ``spec.type`` is a failure naming that type."""
+    idx = np.flatnonzero(_np(pc.is_valid(column)))
+    log.add(idx, column=spec.name, reason=Reason.WRONG_TYPE, check=f"type_{column.type}",
+            values=as_text(column.take(pa.array(idx))), critical=spec.critical)
+    return pa.nulls(len(column), ARROW_TYPES[spec.type])
+
+
+def _decoded(column: pa.Array, spec: ColumnSpec, log: FailureLog) -> pa.Array:
+    """Bytes as UTF-8 text; a value that is not UTF-8 is ``wrong_type`` (and null)."""
+    try:
+        return column.cast(pa.string())
+    except pa.ArrowInvalid:
+        pass
+    texts: list[str | None] = []
+    for value in column.to_pylist():
+        try:
+            texts.append(None if value is None else value.decode("utf-8"))
+        except UnicodeDecodeError:
+            texts.append(None)
+    bad = _np(pc.is_valid(column)) & ~_np(pc.is_valid(pa.array(texts, pa.string())))
+    idx = np.flatnonzero(bad)
+    log.add(idx, column=spec.name, reason=Reason.WRONG_TYPE, check="utf8_text",
+            values=as_text(column.take(pa.array(idx))), critical=spec.critical)
+    return pa.array(texts, pa.string())
+
+
+def _typed(column: pa.Array, spec: ColumnSpec, *, default_tz: str, log: FailureLog) -> pa.Array | None:
+    """A column of the file's own (non-text) type cast to ``spec.type``; None: go through its text."""
+    target = ARROW_TYPES[spec.type]
+    if spec.type in (ColumnType.TIMESTAMP, ColumnType.DATE):
+        return None if not _fits_directly(column.type, spec.type) else \
+            _parsed(column, spec, column, default_tz=default_tz, log=log, failed=Reason.WRONG_TYPE)
+    try:
+        return pc.cast(column, target, safe=not pa.types.is_floating(target))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None  # an integer out of range: its text says which
+
+
+def coerce_column(column: pa.Array, spec: ColumnSpec, *, default_tz: str, log: FailureLog) -> pa.Array:
+    """Type one raw column; failures go to ``log`` (row positions are chunk-relative).
+
+    Text is typed by the contract. A file's own types (Parquet) are cast
+    directly where that loses nothing the contract keeps (integers, floats,
+    timestamps), read through their text otherwise (a failure is then
+    ``wrong_type``), and refused as ``wrong_type`` when they have no text
+    (structs, lists, maps).
+    """
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    if pa.types.is_large_string(column.type):
+        column = column.cast(pa.string())
+    kind = column.type
+    if _nested(kind):
+        return _wrong_type(column, spec, log)
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        column = _decoded(column, spec, log)
+    elif kind != pa.string():
+        if kind == ARROW_TYPES[spec.type] and spec.type is not ColumnType.TIMESTAMP:
+            return column
+        if _fits_directly(kind, spec.type):
+            typed = _typed(column, spec, default_tz=default_tz, log=log)
+            if typed is not None:
+                return typed
+        return _from_text(_text(column), spec, column, default_tz=default_tz, log=log, failed=Reason.WRONG_TYPE)
+    return _from_text(_text(column), spec, column, default_tz=default_tz, log=log, failed=None)
+
+
+def _from_text(text: pa.Array, spec: ColumnSpec, raw: pa.Array, *, default_tz: str, log: FailureLog,
+               failed: Reason | None) -> pa.Array:
+    """Type text by the contract; ``failed`` overrides the reason (values that were not text in the file)."""
     if spec.type is ColumnType.STRING:
-        return _text(column)
-    text = _text(column)
+        return text
     if spec.type is ColumnType.INT64:
         out, bad = _coerce_int(text)
         reason = Reason.UNPARSEABLE_INT
@@ -128,31 +236,80 @@ def coerce_column(column: pa.Array, spec: ColumnSpec, *, default_tz: str, log: F
         out, bad = _coerce_bool(text)
         reason = Reason.UNPARSEABLE_BOOL
     else:
-        tz = "UTC" if spec.type is ColumnType.DATE else (spec.timezone or default_tz)
-        parsed = parse_timestamps(column if not pa.types.is_string(column.type) else text,
-                                  formats=spec.formats, tz=tz)
-        out = parsed.values if spec.type is ColumnType.TIMESTAMP else parsed.values.cast(pa.date32())
-        bad = parsed.unparsed
-        reason = Reason.UNPARSEABLE_TIMESTAMP if spec.type is ColumnType.TIMESTAMP else Reason.UNPARSEABLE_DATE
-        if parsed.ambiguous.any():
-            idx = np.flatnonzero(parsed.ambiguous)
-            log.add(idx, column=spec.name, reason=Reason.AMBIGUOUS_LOCAL_TIME, check="dst_unambiguous",
-                    values=text.take(pa.array(idx)), critical=spec.critical)
+        return _parsed(text, spec, text, default_tz=default_tz, log=log, failed=failed)
     if bad.any():
         idx = np.flatnonzero(bad)
-        log.add(idx, column=spec.name, reason=reason, check=f"parse_{spec.type.value}",
+        log.add(idx, column=spec.name, reason=failed or reason, check=_check_name(spec, raw, failed),
                 values=text.take(pa.array(idx)), critical=spec.critical)
     return out
 
 
-def coerce_table(raw: pa.Table, contract: Contract, log: FailureLog) -> pa.Table:
+def _check_name(spec: ColumnSpec, raw: pa.Array, failed: Reason | None) -> str:
+    return f"parse_{spec.type.value}" if failed is None else f"{spec.type.value}_from_{raw.type}"
+
+
+def _parsed(values: pa.Array, spec: ColumnSpec, text: pa.Array, *, default_tz: str, log: FailureLog,
+            failed: Reason | None) -> pa.Array:
+    """Timestamps and dates: text by the contract's formats, typed values converted to UTC."""
+    tz = "UTC" if spec.type is ColumnType.DATE else (spec.timezone or default_tz)
+    parsed = parse_timestamps(values, formats=spec.formats, tz=tz)
+    out = parsed.values if spec.type is ColumnType.TIMESTAMP else parsed.values.cast(pa.date32())
+    reason = Reason.UNPARSEABLE_TIMESTAMP if spec.type is ColumnType.TIMESTAMP else Reason.UNPARSEABLE_DATE
+    for mask, why, check, critical in (
+            (parsed.unparsed, failed or reason, _check_name(spec, values, failed), spec.critical),
+            (parsed.ambiguous, Reason.AMBIGUOUS_LOCAL_TIME, "dst_unambiguous", spec.critical),
+            (parsed.truncated, Reason.TRUNCATED_PRECISION, "microsecond_precision", False)):
+        if mask.any():
+            idx = np.flatnonzero(mask)
+            log.add(idx, column=spec.name, reason=why, check=check, values=as_text(text.take(pa.array(idx))),
+                    critical=critical)
+    return out
+
+
+def excerpt(values: pa.Array, limit: int = EXCERPT_CHARS) -> pa.Array:
+    """Text values cut to ``limit`` characters."""
+    return pc.utf8_slice_codeunits(values, 0, limit)
+
+
+def _within_field_limit(column: pa.Array, spec: ColumnSpec, limit: int, log: FailureLog) -> pa.Array:
+    """A text value over ``limit`` bytes quarantines its record (an excerpt is kept) and is not typed."""
+    if not (pa.types.is_string(column.type) or pa.types.is_binary(column.type)):
+        return column
+    over = _np(pc.greater(pc.binary_length(column), limit))
+    if not over.any():
+        return column
+    idx = np.flatnonzero(over)
+    log.add(idx, column=spec.name, reason=Reason.FIELD_TOO_LARGE, check=f"field_bytes<={limit}",
+            values=excerpt(as_text(column.take(pa.array(idx)))), critical=True)
+    return pc.if_else(pa.array(over), pa.scalar(None, column.type), column)
+
+
+def _cut_to_max_length(typed: pa.Array, spec: ColumnSpec, log: FailureLog) -> pa.Array:
+    """A warning column's text over ``max_length`` characters is kept cut to it; the breach is counted.
+
+    Critical columns are left to validation, which quarantines the row.
+    """
+    if spec.type is not ColumnType.STRING or not spec.max_length or spec.critical:
+        return typed
+    over = _np(pc.greater(pc.utf8_length(typed), spec.max_length))
+    if not over.any():
+        return typed
+    idx = np.flatnonzero(over)
+    log.add(idx, column=spec.name, reason=Reason.TOO_LONG, check=f"str_length(None, {spec.max_length})",
+            values=typed.take(pa.array(idx)), critical=False)
+    return pc.if_else(pa.array(over), pc.utf8_slice_codeunits(typed, 0, spec.max_length), typed)
+
+
+def coerce_table(raw: pa.Table, contract: Contract, log: FailureLog, limits: RecordLimits | None = None) -> pa.Table:
     """Type every contract column of ``raw``; missing columns are all-null and logged."""
     n = raw.num_rows
+    field_limit = (limits or get_settings().record_limits()).max_field_bytes
     columns = []
     for spec in contract.columns:
         if spec.name in raw.column_names:
-            col = raw.column(spec.name).combine_chunks()
-            columns.append(coerce_column(col, spec, default_tz=contract.source_timezone, log=log))
+            col = _within_field_limit(raw.column(spec.name).combine_chunks(), spec, field_limit, log)
+            typed = coerce_column(col, spec, default_tz=contract.source_timezone, log=log)
+            columns.append(_cut_to_max_length(typed, spec, log))
         else:
             log.add(np.arange(n), column=spec.name, reason=Reason.MISSING_COLUMN, check="column_present",
                     values=None, critical=spec.critical)

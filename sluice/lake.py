@@ -36,7 +36,7 @@ from sluice.coerce import arrow_schema
 from sluice.contracts import Contract
 from sluice.errors import LakeError
 from sluice.paths import dataset_uri
-from sluice.validate import BATCH_COL, PARTITION, QUARANTINE_SCHEMA, ROW_COL
+from sluice.validate import BATCH_COL, PARTITION, QUARANTINE_SCHEMA, ROW_COL, WARNINGS_COL
 
 META_PREFIX = "sluice."
 # A column whose dictionary outgrows this is written plain: dictionary
@@ -62,7 +62,7 @@ def table_uri(root: str, dataset: str) -> str:
 def lake_schema(contract: Contract) -> pa.Schema:
     base = arrow_schema(contract)
     return base.append(pa.field(PARTITION, pa.date32())).append(pa.field(BATCH_COL, pa.string())).append(
-        pa.field(ROW_COL, pa.int64()))
+        pa.field(ROW_COL, pa.int64())).append(pa.field(WARNINGS_COL, pa.string()))
 
 
 def open_table(uri: str, storage_options: dict[str, str] | None = None) -> DeltaTable | None:

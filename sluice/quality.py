@@ -15,6 +15,9 @@ class Reason(StrEnum):
     MALFORMED_ROW = "malformed_row"
     MALFORMED_JSON = "malformed_json"
     UNDECODABLE_BYTES = "undecodable_bytes"
+    RECORD_TOO_LARGE = "record_too_large"
+    TOO_DEEPLY_NESTED = "too_deeply_nested"
+    FIELD_TOO_LARGE = "field_too_large"
     MISSING_COLUMN = "missing_column"
     UNPARSEABLE_INT = "unparseable_int"
     UNPARSEABLE_FLOAT = "unparseable_float"
@@ -28,6 +31,7 @@ class Reason(StrEnum):
     PATTERN_MISMATCH = "pattern_mismatch"
     TOO_LONG = "too_long"
     WRONG_TYPE = "wrong_type"
+    TRUNCATED_PRECISION = "truncated_to_microseconds"
     CHECK_FAILED = "check_failed"
 
 

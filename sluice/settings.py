@@ -5,6 +5,7 @@ Environments (dev, staging, prod) differ only by these values, never by code.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -17,6 +18,15 @@ Environment = Literal["dev", "staging", "prod"]
 
 THREAD_CHUNK_ROWS = 500_000
 PROCESS_CHUNK_ROWS = 250_000
+
+
+@dataclass(frozen=True)
+class RecordLimits:
+    """What one record may take before it is quarantined unread, so it can only hurt itself."""
+
+    max_record_bytes: int = 4 * 1024 * 1024
+    max_nesting_depth: int = 64
+    max_field_bytes: int = 1024 * 1024
 
 
 class Settings(BaseSettings):
@@ -46,6 +56,14 @@ class Settings(BaseSettings):
     group_bytes: int = 256 * 1024 * 1024
     storage_options: dict[str, Any] = Field(default_factory=dict)
     lake_storage_options: dict[str, str] = Field(default_factory=dict)
+    # Per-record limits: a larger or deeper record is quarantined with its
+    # reason and an excerpt, and the rest of its file is read.
+    max_record_bytes: int = Field(default=RecordLimits.max_record_bytes, ge=1024)
+    max_nesting_depth: int = Field(default=RecordLimits.max_nesting_depth, ge=1, le=500)
+    max_field_bytes: int = Field(default=RecordLimits.max_field_bytes, ge=64)
+
+    def record_limits(self) -> RecordLimits:
+        return RecordLimits(self.max_record_bytes, self.max_nesting_depth, self.max_field_bytes)
 
     def rows_per_chunk(self) -> int:
         """``chunk_rows`` if set; else larger chunks for thread workers than for worker processes.

@@ -46,6 +46,11 @@ class ParsedTimestamps:
     values: pa.Array  # timestamp[us, UTC]
     unparsed: np.ndarray  # bool: non-empty text that no format could read
     ambiguous: np.ndarray  # bool: local time that is ambiguous or does not exist
+    truncated: np.ndarray | None = None  # bool: finer than a microsecond in the file, truncated to one
+
+    def __post_init__(self) -> None:
+        if self.truncated is None:
+            object.__setattr__(self, "truncated", np.zeros(len(self.unparsed), dtype=bool))
 
 
 def ensure_timezone(name: str) -> ZoneInfo:
@@ -270,11 +275,30 @@ def _parse_format(text: pa.Array, fmt: str, tz: str) -> tuple[pa.Array, np.ndarr
     return _parse_strptime(text, fmt, tz)
 
 
-def _from_typed(values: pa.Array, tz: str) -> ParsedTimestamps:
+def _to_micros(values: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """Typed timestamps in microseconds: nanoseconds truncated (and flagged), out-of-range values nulled."""
+    unit = values.type.unit
     none = np.zeros(len(values), dtype=bool)
+    target = pa.timestamp("us", tz=values.type.tz)
+    if unit == "us":
+        return values, none, none
+    raw = values.view(pa.int64())
+    if unit == "ns":
+        truncated = _mask(pc.not_equal(pc.subtract(raw, pc.multiply(pc.divide(raw, 1000), 1000)), 0))
+        return values.cast(target, safe=False), none, truncated
+    limit = (2**63 - 1) // (1_000_000 if unit == "s" else 1_000)
+    out = _mask(pc.greater(pc.abs(raw), limit))
+    if out.any():
+        values = pc.if_else(pa.array(out), pa.scalar(None, values.type), values)
+    return values.cast(target), out, none
+
+
+def _from_typed(values: pa.Array, tz: str) -> ParsedTimestamps:
     if pa.types.is_date(values.type):
         values = values.cast(NAIVE_US)
+    values, out, truncated = _to_micros(values)
     if values.type.tz is not None:
-        return ParsedTimestamps(values=values.cast(UTC_US), unparsed=none, ambiguous=none)
-    local, lost = _localise(values.cast(NAIVE_US), tz)
-    return ParsedTimestamps(values=local, unparsed=none, ambiguous=lost)
+        return ParsedTimestamps(values=values.cast(UTC_US), unparsed=out, ambiguous=np.zeros(len(values), bool),
+                                truncated=truncated)
+    local, lost = _localise(values, tz)
+    return ParsedTimestamps(values=local, unparsed=out, ambiguous=lost, truncated=truncated)

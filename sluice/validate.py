@@ -7,6 +7,7 @@ check, column, source file and line, run id and the original values).
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -17,15 +18,19 @@ import pandera.errors
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sluice.coerce import coerce_table
+from sluice.coerce import as_text, coerce_table, excerpt
 from sluice.contracts import ColumnType, Contract
 from sluice.quality import FailureLog, Reason
 from sluice.formats import MalformedRow, RawChunk
 from sluice.schema import build_schema, reason_for, register_backends
+from sluice.settings import get_settings
 
 PARTITION = "dt"
 BATCH_COL = "_batch_id"
 ROW_COL = "_source_row"
+# The original text of each value that failed a warning-level check (and was
+# nulled, cut or kept), as a JSON object {column: text}; null on rows without one.
+WARNINGS_COL = "_warnings"
 
 QUARANTINE_SCHEMA = pa.schema(
     [
@@ -110,13 +115,35 @@ def _records(raw: pa.Table, positions: np.ndarray) -> pa.Array:
         return pa.MapArray.from_arrays(pa.array(np.zeros(k + 1, dtype=np.int32)), pa.array([], pa.string()),
                                        pa.array([], pa.string()))
     take = pa.array(positions)
-    values = pa.concat_arrays([raw.column(c).combine_chunks().take(take).cast(pa.string()) for c in names])
+    values = pa.concat_arrays([_kept_text(raw.column(c).combine_chunks().take(take)) for c in names])
     m = len(names)
     order = (np.arange(m)[None, :] * k + np.arange(k)[:, None]).ravel()
     items = values.take(pa.array(order))
     keys = pa.array(np.tile(np.array(names, dtype=object), k), pa.string())
     offsets = pa.array(np.arange(0, k * m + 1, m, dtype=np.int32))
     return pa.MapArray.from_arrays(offsets, keys, items)
+
+
+def _kept_text(column: pa.Array) -> pa.Array:
+    """A raw value as the quarantine keeps it: whole, unless it is over the field limit."""
+    text = as_text(column)
+    limit = get_settings().max_field_bytes
+    over = pc.greater(pc.binary_length(text), limit)
+    return pc.if_else(over, excerpt(text), text) if pc.any(over).as_py() else text
+
+
+def warning_texts(soft: pd.DataFrame, n: int) -> pa.Array:
+    """Per row, the original text of its failed warning values as a JSON object (null where none)."""
+    out: list[str | None] = [None] * n
+    if len(soft):
+        per_row: dict[int, dict[str, str | None]] = {}
+        for row, column, value in zip(soft["row"].tolist(), soft["column"].tolist(), soft["value"].tolist(),
+                                      strict=True):
+            if isinstance(value, str):  # a missing column has no text to keep
+                per_row.setdefault(row, {}).setdefault(column, value)
+        for row, values in per_row.items():
+            out[row] = json.dumps(values, ensure_ascii=False)
+    return pa.array(out, pa.string())
 
 
 def _quarantine_rows(ctx: BatchContext, rows: np.ndarray, first: pd.DataFrame, summary: pd.Series,
@@ -171,6 +198,7 @@ def validate_chunk(chunk: RawChunk, contract: Contract, ctx: BatchContext) -> Ch
     bad_mask = np.zeros(typed.num_rows, dtype=bool)
     warnings: Counter[str] = Counter()
     parts = [malformed_quarantine(ctx, chunk.malformed)]
+    soft = failures.iloc[0:0]
     if len(failures):
         crit = failures[failures["critical"]]
         bad_mask[crit["row"].to_numpy(dtype=np.int64)] = True
@@ -189,6 +217,7 @@ def validate_chunk(chunk: RawChunk, contract: Contract, ctx: BatchContext) -> Ch
     valid = valid.append_column(PARTITION, partition_dates(valid, contract))
     valid = valid.append_column(BATCH_COL, pa.repeat(ctx.batch_id, valid.num_rows))
     valid = valid.append_column(ROW_COL, pa.array(chunk.rows[~bad_mask], pa.int64()))
+    valid = valid.append_column(WARNINGS_COL, warning_texts(soft, typed.num_rows).filter(keep))
     quarantine = pa.concat_tables(parts)
     return ChunkResult(valid=valid, quarantine=quarantine,
                        rows_read=typed.num_rows + len(chunk.malformed), warnings=warnings)

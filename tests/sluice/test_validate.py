@@ -73,3 +73,39 @@ def test_chunks_validated_at_once_on_two_threads_match_one_at_a_time():
         assert one.valid.equals(other.valid)
         assert one.quarantine.drop_columns(["quarantined_at"]).equals(other.quarantine.drop_columns(["quarantined_at"]))
         assert one.quarantine.num_rows > 0
+
+
+def test_a_failed_warning_value_keeps_its_original_text_in_the_warnings_column():
+    rows = good_orders(3)
+    rows[0].discount, rows[2].channel = "abc", "fax"
+    result = validate_chunk(_chunk(rows), ORDERS, CTX)
+    assert result.valid.num_rows == 3
+    assert result.valid.column("discount").to_pylist()[0] is None
+    assert result.valid.column("_warnings").to_pylist() == ['{"discount": "abc"}', None, '{"channel": "fax"}']
+
+
+def test_a_warning_column_over_max_length_is_kept_cut_and_counted():
+    rows = good_orders(2)
+    rows[1].email = "x" * 300 + "@example.com"
+    result = validate_chunk(_chunk(rows), ORDERS, CTX)
+    assert result.valid.num_rows == 2 and result.warnings == {"email:too_long": 1}
+    assert result.valid.column("email").to_pylist()[1] == "x" * 254
+    assert result.valid.column("_warnings").to_pylist()[1] == '{"email": "' + rows[1].email + '"}'
+
+
+def test_a_field_over_the_field_limit_quarantines_its_row_with_an_excerpt(monkeypatch):
+    monkeypatch.setenv("SLUICE_MAX_FIELD_BYTES", "4096")
+    from sluice.settings import get_settings
+
+    get_settings(fresh=True)
+    try:
+        rows = good_orders(2)
+        rows[0].email = "e" * 10_000
+        result = validate_chunk(_chunk(rows), ORDERS, CTX)
+    finally:
+        monkeypatch.delenv("SLUICE_MAX_FIELD_BYTES")
+        get_settings(fresh=True)
+    assert result.valid.num_rows == 1
+    entry = result.quarantine.to_pylist()[0]
+    assert (entry["reason"], entry["column"], len(entry["value"])) == ("field_too_large", "email", 1024)
+    assert len(dict(entry["record"])["email"]) == 1024
