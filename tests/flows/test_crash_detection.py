@@ -20,6 +20,7 @@ from tests.flows.crash_probe import dead_mark, made_up_run, run_of, start, state
 
 pytestmark = pytest.mark.integration
 NO_GRACE = CrashSettings(grace_seconds=0)
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
 
 def incidents(home: Path):
@@ -140,3 +141,50 @@ def test_a_run_on_another_host_is_judged_by_its_heartbeats(prefect_api, sluice_h
     assert str(run.id) not in [c.flow_run_id for c in early.crashed] and state_of(run.id).is_running()
     assert str(run.id) in [c.flow_run_id for c in sweep(started + timedelta(seconds=91), NO_GRACE).crashed]
     assert state_of(run.id).is_crashed()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def incident_store(request, sluice_home, monkeypatch):
+    """The incident store of ``sluice_home``: its SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield
+        return
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"sluice_crashes_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(f"{POSTGRES}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    monkeypatch.setenv("SLUICE_INCIDENTS_URL", f"{POSTGRES}/{name}")
+    try:
+        yield
+    finally:
+        open_engine(f"{POSTGRES}/{name}").dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_reporters_racing_for_one_crashed_run_write_one_entry(prefect_api, sluice_home, incident_store):
+    from flows.detect_crashes import DeadRunState, FlowRef
+    from flows.hooks import report
+
+    run = made_up_run(dead_mark().labels())
+    start_line = threading.Barrier(6)
+    results = []
+
+    def reporter() -> None:
+        start_line.wait()
+        results.append(report(FlowRef("ingest-files"), run, DeadRunState("process 1 on host 'h' died"), once=True))
+
+    threads = [threading.Thread(target=reporter) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert len(results) == 6 and sum(r is not None for r in results) == 1
+    ((incident, entry),) = entries_for(sluice_home.home, run.id)
+    assert incident.occurrences == 1 and entry.kind == "opened" and incident.runbook_id == "flow-run-crashed"
