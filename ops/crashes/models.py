@@ -62,10 +62,11 @@ class ProcessMark:
         """The mark recorded in a run's labels; None when it has none or it does not parse."""
         found = {k.removeprefix(LABEL_PREFIX): v for k, v in (labels or {}).items() if k.startswith(LABEL_PREFIX)}
         try:
-            return cls(host=str(found["host"]), boot_id=str(found["boot-id"]), pid=int(found["pid"]),
+            mark = cls(host=str(found["host"]), boot_id=str(found["boot-id"]), pid=int(found["pid"]),
                        started=float(found["started"]), heartbeat_seconds=int(found["heartbeat-seconds"]))
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             return None
+        return mark if mark.pid > 0 and mark.heartbeat_seconds >= 0 else None
 
 
 class ProcessState(StrEnum):
