@@ -1,5 +1,10 @@
 """State hooks of every Sluice flow: a failed or crashed run opens an incident, or adds to the open one.
 
+A running flow run is labelled with its process (``on_running``), so that
+``detect-crashes`` can tell when that process died without a word; a crash
+is reported once per run, whether by the run's own hook or by that sweep
+(:mod:`ops.crashes`).
+
 The failure signature (flow, failed task, exception type, normalised
 message) is the dedup key, so a storm of runs failing for one cause is one
 incident. The best-matching runbook is linked, and the flow run gets a
