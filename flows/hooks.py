@@ -115,13 +115,18 @@ def _raise(flow: Any, flow_run: Any, state: Any, *, once: bool) -> Opened | None
     from ops.incidents.respond import announce_opened, flush_notifications, raise_incident
     from ops.runbooks.catalog import load_runbooks
 
+    engine = open_engine(store_url(get_settings().home))
+    run_id, since = str(flow_run.id), getattr(flow_run, "created", None)
+    if once:
+        with transaction(engine) as session:
+            if reported(session, run_id, since=since):  # the common case for a sweep: no lock, no API call
+                return None
     books = load_runbooks()
     trigger = failure_trigger(flow, flow_run, state, books)
-    engine = open_engine(store_url(get_settings().home))
     with transaction(engine) as session:
         if once:
             serialise_reports(session)
-            if reported(session, str(flow_run.id), since=getattr(flow_run, "created", None)):
+            if reported(session, run_id, since=since):
                 return None
         opened = raise_incident(session, trigger, books)
         announce_opened(session, opened)

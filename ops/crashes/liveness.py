@@ -1,8 +1,8 @@
 """Is a flow run's process alive? Its pid on this host, else its heartbeats.
 
-A run whose process was started on this host (same host name and boot) is
-alive exactly while a process with its pid and start time exists: a recycled
-pid belongs to a process started later. A run on another host, or one that
+A run whose process was started on this host (same host name, boot and pid
+namespace) is alive exactly while a process with its pid and start time
+exists: a recycled pid belongs to a process started later. A run on another host, or one that
 recorded no mark, is alive while its heartbeats are fresh: the newest one (or
 the moment it started running) is less than ``missed_heartbeats`` intervals
 old.
@@ -22,14 +22,18 @@ import psutil
 from ops.crashes.models import CrashSettings, ProcessMark, ProcessState, RunView, Verdict
 
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+PID_NAMESPACE = "/proc/self/ns/pid"  # two containers on one host share the boot, not the pids
 START_TOLERANCE = 1.0  # seconds: create times are read at a clock-tick resolution
 
 
 @cache
 def boot_id() -> str:
-    """This boot of this host (Linux); the boot time elsewhere."""
+    """This boot of this host and the pid namespace of this process: where a pid means one process.
+
+    Linux gives the boot's id and the namespace; elsewhere the boot time stands for both.
+    """
     try:
-        return BOOT_ID.read_text().strip()
+        return f"{BOOT_ID.read_text().strip()}/{os.readlink(PID_NAMESPACE)}"
     except OSError:
         return f"boot-{int(psutil.boot_time())}"
 
@@ -45,8 +49,10 @@ def process_state(mark: ProcessMark) -> ProcessState:
     """Whether the process of ``mark`` lives, is gone, or runs on another host (so this one cannot tell)."""
     if mark.host != socket.gethostname():
         return ProcessState.ELSEWHERE
-    if mark.boot_id != boot_id():
+    if mark.boot_id.split("/")[0] != boot_id().split("/")[0]:
         return ProcessState.GONE  # this host rebooted since
+    if mark.boot_id != boot_id():
+        return ProcessState.ELSEWHERE  # another container of this host: its pids are not ours
     try:
         process = psutil.Process(mark.pid)
         same = abs(process.create_time() - mark.started) <= START_TOLERANCE

@@ -29,14 +29,14 @@ def start(module: str, *args: str, prefect_api: str, home: Path) -> subprocess.P
                             stderr=subprocess.DEVNULL)
 
 
-def run_of(pid: int, timeout: float = 120.0) -> Any:
-    """The Running flow run labelled with process ``pid``, once it is (None after ``timeout`` seconds)."""
+def run_of(pid: int, timeout: float = 120.0, running: bool = True) -> Any:
+    """The (Running) flow run labelled with process ``pid``, once it is (None after ``timeout`` seconds)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with get_client(sync_client=True) as client:
             for run in client.read_flow_runs(limit=200, sort=FlowRunSort.START_TIME_DESC):
                 mark = ProcessMark.from_labels(run.labels)
-                if mark and mark.pid == pid and run.state and run.state.is_running():
+                if mark and mark.pid == pid and (not running or (run.state and run.state.is_running())):
                     return run
         time.sleep(0.05)
     return None

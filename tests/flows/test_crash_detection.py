@@ -70,6 +70,20 @@ def test_a_sigkilled_ingest_run_becomes_crashed_and_opens_its_incident_with_the_
     assert entry.kind in ("opened", "repeat") and "died without reporting" in entry.text
 
 
+def test_a_segfaulted_flow_process_leaves_a_running_run_that_the_sweep_crashes(prefect_api, sluice_home):
+    proc = start("tests.flows.segfault_worker", prefect_api=prefect_api, home=sluice_home.home)
+    assert proc.wait(timeout=120) == -signal.SIGSEGV
+    run = run_of(proc.pid, timeout=10, running=False)
+    assert run is not None and state_of(run.id).is_running()
+
+    sweep(settings=NO_GRACE)
+
+    assert state_of(run.id).is_crashed()
+    ((incident, entry),) = entries_for(sluice_home.home, run.id)
+    assert incident.runbook_id == "flow-run-crashed" and incident.flow_name == "segfault-probe"
+    assert f"process {proc.pid}" in entry.text
+
+
 def test_sweeps_twice_and_at_once_open_one_incident_for_a_dead_run(prefect_api, sluice_home):
     run = made_up_run(dead_mark().labels())
     reports = []

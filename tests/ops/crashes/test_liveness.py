@@ -55,6 +55,13 @@ def test_another_boot_of_this_host_means_gone_and_another_host_cannot_tell():
         is ProcessState.ELSEWHERE
 
 
+def test_another_pid_namespace_of_this_boot_cannot_tell():
+    mine = this_process(30)
+    boot = mine.boot_id.split("/")[0]
+    other = ProcessMark(mine.host, f"{boot}/pid:[1]", mine.pid, mine.started, 30)
+    assert process_state(other) is ProcessState.ELSEWHERE
+
+
 def test_a_live_local_process_is_alive_however_old_its_heartbeat():
     verdict = judge(run(this_process(30)), T0 + timedelta(days=2), SETTINGS)
     assert not verdict.dead and "is alive" in verdict.reason
