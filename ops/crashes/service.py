@@ -10,9 +10,16 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from prefect.client.schemas.filters import (FlowRunFilter, FlowRunFilterEndTime, FlowRunFilterId, FlowRunFilterState,
-                                            FlowRunFilterStateType, TaskRunFilter, TaskRunFilterState,
-                                            TaskRunFilterStateType)
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterEndTime,
+    FlowRunFilterId,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    TaskRunFilter,
+    TaskRunFilterState,
+    TaskRunFilterStateType,
+)
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter

@@ -137,8 +137,9 @@ def test_a_live_run_is_never_marked_crashed(prefect_api, sluice_home, tmp_path):
 
 
 def test_a_run_on_another_host_is_judged_by_its_heartbeats(prefect_api, sluice_home):
-    from ops.crashes.service import judge_running
     from prefect import get_client
+
+    from ops.crashes.service import judge_running
 
     mark = ProcessMark("another-host", "boot", 4242, 0.0, 30)
     run = made_up_run(mark.labels())
