@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from prefect import flow
+from prefect import flow, get_run_logger
 
 from flows.hooks import INCIDENT_HOOKS, report
 from ops.crashes.models import CrashedRun, CrashSettings, FlowProcessDied
@@ -86,7 +86,14 @@ def sweep(now: datetime | None = None, settings: CrashSettings | None = None) ->
 @flow(name="detect-crashes", log_prints=False, **INCIDENT_HOOKS)
 def detect_crashes() -> SweepReport:
     """Crash the Running runs whose process died, and open the incidents of Crashed runs (see :func:`sweep`)."""
-    return sweep()
+    found = sweep()
+    log = get_run_logger()
+    for run in found.crashed + found.reported:
+        log.warning("flow run %s (%s) Crashed: %s; incident %s", run.flow_run_name, run.flow_run_id, run.reason,
+                    run.incident_ref or "not opened (see the log above)")
+    log.info("%d Running run(s) judged, %d crashed, %d crashed earlier reported", found.running, len(found.crashed),
+             len(found.reported))
+    return found
 
 
 if __name__ == "__main__":
