@@ -35,9 +35,11 @@ PAGE = 200  # the most flow runs the API returns at once
 
 
 def _utc(value: datetime | None) -> datetime | None:
+    """A plain aware UTC datetime (the API's may be pendulum's, whose arithmetic can drop the zone)."""
     if value is None:
         return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    aware = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    return datetime.fromtimestamp(aware.timestamp(), tz=timezone.utc)
 
 
 def engine_heartbeat_seconds() -> float:

@@ -203,3 +203,27 @@ def test_reporters_racing_for_one_crashed_run_write_one_entry(prefect_api, sluic
     assert len(results) == 6 and sum(r is not None for r in results) == 1
     ((incident, entry),) = entries_for(sluice_home.home, run.id)
     assert incident.occurrences == 1 and entry.kind == "opened" and incident.runbook_id == "flow-run-crashed"
+
+
+def test_a_heartbeat_event_keeps_a_run_elsewhere_alive_until_it_is_missed(prefect_api, sluice_home):
+    from prefect import get_client
+    from prefect.events import emit_event
+
+    from ops.crashes.service import HEARTBEAT_EVENT, judge_running, last_heartbeat
+
+    run = made_up_run(ProcessMark("another-host", "boot", 4242, 0.0, 1).labels())
+    started = state_of(run.id).timestamp
+    time.sleep(1.5)  # the heartbeat comes well after the start: judged from the start, the run would be dead
+    emit_event(event=HEARTBEAT_EVENT, resource={"prefect.resource.id": f"prefect.flow-run.{run.id}"})
+    settings = CrashSettings(missed_heartbeats=2)
+    with get_client(sync_client=True) as client:
+        deadline = time.monotonic() + 60
+        while (beat := last_heartbeat(client, run.id, started)) is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert beat is not None and (beat - started).total_seconds() >= 1.5
+
+        def verdict(at):
+            return {r.id: v for r, _, v in judge_running(client, settings, at)}[run.id]
+
+        alive, dead = verdict(beat + timedelta(seconds=1.5)), verdict(beat + timedelta(seconds=2.5))
+    assert not alive.dead and dead.dead and "expected every 1 s" in dead.reason
