@@ -1,5 +1,10 @@
 """State hooks of every Sluice flow: a failed or crashed run opens an incident, or adds to the open one.
 
+A running flow run is labelled with its process (``on_running``), so that
+``detect-crashes`` can tell when that process died without a word; a crash
+is reported once per run, whether by the run's own hook or by that sweep
+(:mod:`ops.crashes`).
+
 The failure signature (flow, failed task, exception type, normalised
 message) is the dedup key, so a storm of runs failing for one cause is one
 incident. The best-matching runbook is linked, and the flow run gets a
@@ -103,29 +108,83 @@ def _artifact(opened: Opened, flow_run_id: Any) -> None:
                                               description=f"Incident {i.ref}", flow_run_id=flow_run_id))
 
 
-def open_incident(flow: Any, flow_run: Any, state: Any) -> None:
-    """``on_failure`` / ``on_crashed`` hook: open or extend the incident for this failure."""
-    try:
-        from ops.incidents.db import open_engine, store_url, transaction
-        from ops.incidents.respond import announce_opened, flush_notifications, raise_incident
-        from ops.runbooks.catalog import load_runbooks
+def _raise(flow: Any, flow_run: Any, state: Any, *, once: bool) -> Opened | None:
+    """Open or extend the incident of this run's failure; with ``once``, not if an incident names the run."""
+    from ops.crashes.once import reported, serialise_reports
+    from ops.incidents.db import open_engine, store_url, transaction
+    from ops.incidents.respond import announce_opened, flush_notifications, raise_incident
+    from ops.runbooks.catalog import load_runbooks
 
-        books = load_runbooks()
-        trigger = failure_trigger(flow, flow_run, state, books)
-        engine = open_engine(store_url(get_settings().home))
+    engine = open_engine(store_url(get_settings().home))
+    run_id, since = str(flow_run.id), getattr(flow_run, "created", None)
+    if once:
         with transaction(engine) as session:
-            opened = raise_incident(session, trigger, books)
-            announce_opened(session, opened)
-        flush_notifications(engine)
-        logger.warning("flow run %s %s: %s %s (runbook %s)", flow_run.name, state.name.lower(),
-                       "opened" if opened.created else "added to", opened.incident.ref, opened.incident.runbook_id)
+            if reported(session, run_id, since=since):  # the common case for a sweep: no lock, no API call
+                return None
+    books = load_runbooks()
+    trigger = failure_trigger(flow, flow_run, state, books)
+    with transaction(engine) as session:
+        if once:
+            serialise_reports(session)
+            if reported(session, run_id, since=since):
+                return None
+        opened = raise_incident(session, trigger, books)
+        announce_opened(session, opened)
+    flush_notifications(engine)
+    logger.warning("flow run %s %s: %s %s (runbook %s)", flow_run.name, state.name.lower(),
+                   "opened" if opened.created else "added to", opened.incident.ref, opened.incident.runbook_id)
+    return opened
+
+
+def report(flow: Any, flow_run: Any, state: Any, *, once: bool = False) -> Opened | None:
+    """Open or extend the incident for this failed or crashed run, and attach an artifact naming it.
+
+    With ``once``, nothing happens if an incident already names the run, however
+    many reporters race (the run's own hook, sweeps): see :mod:`ops.crashes.once`.
+    Never raises: returns None when nothing was opened or the store is unreachable.
+    """
+    try:
+        opened = _raise(flow, flow_run, state, once=once)
     except Exception:
         logger.exception("could not open an incident for flow run %s", getattr(flow_run, "id", "?"))
-        return
+        return None
+    if opened is None:
+        return None
     try:
         _artifact(opened, flow_run.id)
     except Exception:
         logger.exception("could not attach the incident artifact to flow run %s", flow_run.id)
+    return opened
 
 
-INCIDENT_HOOKS: dict[str, list[Any]] = {"on_failure": [open_incident], "on_crashed": [open_incident]}
+def open_incident(flow: Any, flow_run: Any, state: Any) -> None:
+    """``on_failure`` hook: open or extend the incident for this failure."""
+    report(flow, flow_run, state)
+
+
+def open_crash_incident(flow: Any, flow_run: Any, state: Any) -> None:
+    """``on_crashed`` hook: open or extend the incident for this crash, unless a sweep reported the run already."""
+    report(flow, flow_run, state, once=True)
+
+
+def mark_process(flow: Any, flow_run: Any, state: Any) -> None:
+    """``on_running`` hook: label the run with its process and heartbeat interval, for crash detection.
+
+    A run whose process dies without a word is found by ``detect-crashes``
+    (:mod:`ops.crashes`): on this host by its pid, elsewhere by its heartbeats.
+    """
+    try:
+        from prefect import get_client
+
+        from ops.crashes.liveness import this_process
+        from ops.crashes.service import engine_heartbeat_seconds
+
+        mark = this_process(int(engine_heartbeat_seconds()))
+        with get_client(sync_client=True) as client:
+            client.update_flow_run_labels(flow_run.id, mark.labels())
+    except Exception:
+        logger.warning("could not label flow run %s with its process", getattr(flow_run, "id", "?"), exc_info=True)
+
+
+INCIDENT_HOOKS: dict[str, list[Any]] = {"on_failure": [open_incident], "on_crashed": [open_crash_incident],
+                                        "on_running": [mark_process]}
