@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     # no owner file) is stale once nothing in it changed for this long.
     # Owners on this host are checked directly: a folder is stale as soon as
     # its process is gone. Set it above the longest run.
-    staging_stale_hours: float = Field(default=24.0, gt=0)
+    staging_stale_hours: float = Field(default=24.0, gt=0, description=(
+        "Hours without a change after which a staging folder whose owner cannot be checked (another host, "
+        "no owner file) is stale; folders of dead processes on this host go at once."))
     metadata_url: str | None = None
     contracts_dir: Path | None = None
     dask_address: str | None = None
@@ -58,9 +60,12 @@ class Settings(BaseSettings):
     lake_storage_options: dict[str, str] = Field(default_factory=dict)
     # Per-record limits: a larger or deeper record is quarantined with its
     # reason and an excerpt, and the rest of its file is read.
-    max_record_bytes: int = Field(default=RecordLimits.max_record_bytes, ge=1024)
-    max_nesting_depth: int = Field(default=RecordLimits.max_nesting_depth, ge=1, le=500)
-    max_field_bytes: int = Field(default=RecordLimits.max_field_bytes, ge=64)
+    max_record_bytes: int = Field(default=RecordLimits.max_record_bytes, ge=1024, description=(
+        "A record (a JSON line) larger than this is quarantined as record_too_large, unparsed, with an excerpt."))
+    max_nesting_depth: int = Field(default=RecordLimits.max_nesting_depth, ge=1, le=500, description=(
+        "A record nested deeper than this is quarantined as too_deeply_nested before any parser sees it."))
+    max_field_bytes: int = Field(default=RecordLimits.max_field_bytes, ge=64, description=(
+        "A field larger than this quarantines its row as field_too_large, keeping a 1 KiB excerpt."))
 
     def record_limits(self) -> RecordLimits:
         return RecordLimits(self.max_record_bytes, self.max_nesting_depth, self.max_field_bytes)

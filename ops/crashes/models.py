@@ -27,16 +27,16 @@ class CrashSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SLUICE_CRASH_", extra="ignore")
 
     # The heartbeat interval assumed for a run that did not record its own
-    # (Prefect's PREFECT_FLOWS_HEARTBEAT_FREQUENCY in the flow process; at least 30 s).
-    heartbeat_seconds: float = Field(default=30.0, gt=0)
-    # A run is Crashed after this many intervals without a heartbeat.
-    missed_heartbeats: int = Field(default=3, ge=1)
-    # A Crashed run gets this long for its own on_crashed hook before the sweep reports it.
-    grace_seconds: float = Field(default=60.0, ge=0)
-    # How far back the sweep looks for Crashed runs without an incident.
-    lookback_hours: float = Field(default=24.0, gt=0)
-    # At most this many Running (and Crashed) runs are read per sweep.
-    max_runs: int = Field(default=500, ge=1)
+    heartbeat_seconds: float = Field(default=30.0, gt=0, description=(
+        "The heartbeat interval assumed for a run that did not record its own (at least 30 s)."))
+    missed_heartbeats: int = Field(default=3, ge=1, description=(
+        "A run is Crashed after this many of its heartbeat intervals without a heartbeat."))
+    grace_seconds: float = Field(default=60.0, ge=0, description=(
+        "Seconds a Crashed run is left to its own on_crashed hook before the sweep opens its incident."))
+    lookback_hours: float = Field(default=24.0, gt=0, description=(
+        "How far back the sweep looks for Crashed runs without an incident."))
+    max_runs: int = Field(default=500, ge=1, description=(
+        "The most Running and Crashed runs one sweep reads from the Prefect API."))
 
 
 @dataclass(frozen=True)
