@@ -1,0 +1,114 @@
+"""Many writers at once on SQLite and PostgreSQL: one incident per cause, one page, only valid transitions."""
+
+from __future__ import annotations
+
+import re
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trustme
+from sqlalchemy.engine import Engine
+
+from ops.incidents.db import transaction
+from ops.incidents.models import Notification, Status
+from ops.incidents.service import ALLOWED, ensure_incident, list_incidents, trigger
+from ops.notify.delivery import deliver_pending
+from ops.notify.receivers import FakeService, pagerduty_ok
+from tests.ops.incidents.factories import failure
+from tests.ops.incidents.storm import fail_once, move, run_together, storm_from_processes
+
+TRANSITION = re.compile(r"^(triggered|acknowledged|mitigated|resolved) -> (triggered|acknowledged|mitigated|resolved)$")
+NAMES_A_STATUS = re.compile(r"INC-\d+ is (?:now |already )?(triggered|acknowledged|mitigated|resolved)\b")
+
+
+@pytest.fixture()
+def pagerduty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeService]:
+    """A local PagerDuty Events API over HTTPS, and the settings that page it."""
+    ca = trustme.CA()
+    pem = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(pem))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    service = FakeService(pagerduty_ok, tls=context).start()
+    monkeypatch.setenv("SSL_CERT_FILE", str(pem))
+    monkeypatch.setenv("SLUICE_PAGERDUTY_ROUTING_KEY", "R0UTING0KEY0123456789abcdef")
+    monkeypatch.setenv("SLUICE_PAGERDUTY_EVENTS_URL", service.url)
+    yield service
+    service.stop()
+
+
+def store_url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+def assert_one_incident_of(engine: Engine, failures: int) -> None:
+    with transaction(engine) as session:
+        (incident,) = list_incidents(session)
+        incident = ensure_incident(session, incident.ref)
+        kinds = [e.kind for e in incident.timeline]
+        triggers = session.query(Notification).filter_by(action="trigger").count()
+    assert incident.occurrences == failures
+    assert kinds.count("opened") == 1 and kinds.count("repeat") == failures - 1
+    assert triggers == 1  # one page
+
+
+def test_fifty_simultaneous_failures_of_one_cause_are_one_incident_with_one_page(incident_engine,
+                                                                                 pagerduty) -> None:
+    outcomes = run_together([lambda n=n: fail_once(incident_engine, n) for n in range(50)])
+
+    assert [o.error for o in outcomes if o.error] == []
+    assert [o.value for o in outcomes].count(True) == 1
+    assert_one_incident_of(incident_engine, 50)
+    deliver_pending(incident_engine)
+    assert [r.json["event_action"] for r in pagerduty.requests] == ["trigger"]
+
+
+def test_failures_from_several_processes_at_once_are_one_incident(incident_engine, pagerduty) -> None:
+    outcomes = storm_from_processes(store_url(incident_engine), processes=5, threads=10)
+
+    assert [(o.error, o.message) for o in outcomes if o.error] == []
+    assert [o.value for o in outcomes].count(True) == 1 and len(outcomes) == 50
+    assert_one_incident_of(incident_engine, 50)
+
+
+def recorded_path(engine: Engine, ref: str) -> list[tuple[Status, Status]]:
+    """The (from, to) of every transition on the timeline, in order."""
+    with transaction(engine) as session:
+        events = sorted(ensure_incident(session, ref).timeline, key=lambda e: (e.at, e.id))
+    steps = []
+    for event in events:
+        if event.kind in {s.value for s in Status}:
+            found = TRANSITION.match(event.text)
+            assert found, event.text
+            assert found[2] == event.kind
+            steps.append((Status(found[1]), Status(found[2])))
+    return steps
+
+
+def test_twenty_concurrent_transitions_leave_only_a_valid_path(incident_engine) -> None:
+    with transaction(incident_engine) as session:
+        ref = trigger(session, failure()).incident.ref
+    targets = [Status.ACKNOWLEDGED, Status.MITIGATED, Status.ACKNOWLEDGED, Status.RESOLVED, Status.MITIGATED] * 4
+
+    outcomes = run_together([lambda t=t, n=n: move(incident_engine, ref, t, f"oncall-{n}")
+                             for n, t in enumerate(targets)])
+
+    winners = [o for o in outcomes if o.error is None]
+    losers = [o for o in outcomes if o.error is not None]
+    assert {o.error for o in losers} <= {"TransitionError"}, losers
+    assert all(NAMES_A_STATUS.search(o.message) for o in losers), [o.message for o in losers]
+    path = recorded_path(incident_engine, ref)
+    assert len(path) == len(winners) >= 1
+    assert path[0][0] is Status.TRIGGERED
+    for (_, before), (after, target) in zip(path, path[1:]):
+        assert before is after  # every recorded "from" is the real previous status
+    assert all(target in ALLOWED[source] for source, target in path)
+    with transaction(incident_engine) as session:
+        incident = ensure_incident(session, ref)
+    assert incident.status is path[-1][1]
+    reached = {target for _, target in path}
+    assert (incident.acknowledged_at is not None) == (Status.ACKNOWLEDGED in reached)
+    assert (incident.mitigated_at is not None) == bool(reached & {Status.MITIGATED, Status.RESOLVED})
+    assert (incident.resolved_at is not None) == (incident.status is Status.RESOLVED)
