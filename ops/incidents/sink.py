@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from ops.alerts.events import AlertEvent, AlertStatus, dedup_prefix
-from ops.errors import IncidentError
+from ops.errors import IncidentError, TransitionError
 from ops.incidents.db import transaction
 from ops.incidents.models import Severity, Source, Status
 from ops.incidents.respond import announce_change, announce_opened, flush_notifications, raise_incident
@@ -100,7 +100,11 @@ class IncidentSink:
             return
         text = f"alert {event.rule_id} resolved: {event.metric} = {event.value}"
         if incident.status in (Status.TRIGGERED, Status.ACKNOWLEDGED):
-            transition(session, incident, Status.MITIGATED, at=event.at, text=text)
+            try:
+                transition(session, incident, Status.MITIGATED, at=event.at, text=text)
+            except TransitionError:  # someone moved it meanwhile: the resolution is kept as a fact
+                record(session, incident, "alert", "alert", text, at=event.at)
+                return
             announce_change(session, incident, "mitigated", text)
         else:
             record(session, incident, "alert", "alert", text, at=event.at)
