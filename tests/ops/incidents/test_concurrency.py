@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from ops.incidents.db import transaction
 from ops.incidents.models import Notification, Status
-from ops.incidents.service import ALLOWED, ensure_incident, list_incidents, trigger
+from ops.incidents.service import ALLOWED, assign, ensure_incident, list_incidents, note, trigger
 from ops.notify.delivery import deliver_pending
 from ops.notify.receivers import FakeService, pagerduty_ok
 from tests.ops.incidents.factories import failure
@@ -112,3 +112,26 @@ def test_twenty_concurrent_transitions_leave_only_a_valid_path(incident_engine) 
     assert (incident.acknowledged_at is not None) == (Status.ACKNOWLEDGED in reached)
     assert (incident.mitigated_at is not None) == bool(reached & {Status.MITIGATED, Status.RESOLVED})
     assert (incident.resolved_at is not None) == (incident.status is Status.RESOLVED)
+
+
+def test_concurrent_notes_are_all_kept_and_the_last_recorded_assignment_stands(incident_engine) -> None:
+    with transaction(incident_engine) as session:
+        ref = trigger(session, failure()).incident.ref
+
+    def write(n: int) -> None:
+        with transaction(incident_engine) as session:
+            incident = ensure_incident(session, ref)
+            if n % 2:
+                note(session, incident, f"note {n}", who=f"oncall-{n}")
+            else:
+                assign(session, incident, f"oncall-{n}", who="lead")
+
+    outcomes = run_together([lambda n=n: write(n) for n in range(20)])
+
+    assert [(o.error, o.message) for o in outcomes if o.error] == []
+    with transaction(incident_engine) as session:
+        incident = ensure_incident(session, ref)
+        events = sorted(incident.timeline, key=lambda e: (e.at, e.id))
+    assert sorted(e.text for e in events if e.kind == "note") == sorted(f"note {n}" for n in range(1, 20, 2))
+    assignments = [e.text for e in events if e.kind == "assign"]
+    assert len(assignments) == 10 and assignments[-1] == f"assigned to {incident.assignee}"
