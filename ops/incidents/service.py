@@ -59,6 +59,50 @@ class Trigger:
     flow_run_url: str | None = None
     runbook_id: str | None = None
 
+    def __post_init__(self) -> None:
+        ensure_storable(self.dedup_key, "dedup key", LIMITS["dedup_key"], required=True)
+        ensure_storable(self.title, "title", LIMITS["title"], required=True)
+        ensure_storable(self.environment, "environment", LIMITS["environment"])
+        ensure_storable(self.text, "timeline text")
+        ensure_storable(self.signature, "signature")
+        for name in ("who", "flow_name", "deployment", "dataset", "flow_run_id", "flow_run_url", "runbook_id"):
+            ensure_storable(getattr(self, name) or "", name.replace("_", " "), LIMITS[name])
+
+
+LIMITS = {name: column.type.length for name, column in Incident.__table__.columns.items()
+          if isinstance(column.type, sa.String) and column.type.length}
+LIMITS["who"] = TimelineEvent.__table__.c.who.type.length
+
+
+def ensure_storable(value: str, what: str, limit: int | None = None, *, required: bool = False) -> str:
+    """``value`` if the store can hold it as a trigger's ``what``, else ``IncidentError`` saying why.
+
+    Both stores must keep it unchanged: no NUL character (PostgreSQL refuses
+    it), at most ``limit`` characters (PostgreSQL enforces column lengths),
+    and not blank when ``required``.
+    """
+    if not isinstance(value, str):
+        raise IncidentError(f"the {what} must be text, not {type(value).__name__}")
+    if required and not value.strip():
+        raise IncidentError(f"an incident needs a {what}", hint=f"give a {what} that is not blank")
+    if "\x00" in value:
+        raise IncidentError(f"the {what} contains a NUL character", hint="remove the \\x00 from it")
+    if limit is not None and len(value) > limit:
+        raise IncidentError(f"the {what} is {len(value)} characters long; at most {limit} fit",
+                            hint=f"shorten the {what}")
+    return value
+
+
+def storable(value: str, limit: int | None = None) -> str:
+    """``value`` as a trigger built from untrusted text can store it: NUL shown as ``\\x00``, cut to ``limit``.
+
+    For text a failure or an alert brings along (exception messages, label
+    values), so that odd input still opens its incident; the change is
+    visible (``\\x00``, a closing ``…``), never silent.
+    """
+    text = value.replace("\x00", "\\x00")
+    return text if limit is None or len(text) <= limit else text[:limit - 1] + "…"
+
 
 @dataclass(frozen=True)
 class Opened:

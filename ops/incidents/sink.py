@@ -25,7 +25,7 @@ from ops.errors import IncidentError, TransitionError
 from ops.incidents.db import transaction
 from ops.incidents.models import Severity, Source, Status
 from ops.incidents.respond import announce_change, announce_opened, flush_notifications, raise_incident
-from ops.incidents.service import Trigger, open_incident_for, record, transition
+from ops.incidents.service import Trigger, open_incident_for, record, storable, transition
 
 DRILL_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
@@ -65,13 +65,15 @@ def alert_trigger(event: AlertEvent, environment: str, drill: DrillFlag | None =
     """The trigger of a firing alert; with ``drill``, a drill trigger (source ``chaos-drill``, ``is_drill``)."""
     labels = event.labels_text
     where = event.labels.get("dataset") or event.labels.get("host") or event.metric
+    dataset, flow = event.labels.get("dataset"), event.labels.get("flow")
     found = Trigger(
-        title=f"{event.summary} ({where})", severity=Severity(event.severity), source=Source.ALERT,
-        dedup_key=event.dedup_key, environment=event.labels.get("environment", environment),
-        text=f"alert {event.rule_id} firing: {event.metric}{{{labels}}} = {event.value} "
-             f"(expected {event.expected}, band {event.lower} … {event.upper})",
-        at=event.at, signature=f"alert={event.rule_id} metric={event.metric} labels={labels}",
-        dataset=event.labels.get("dataset"), flow_name=event.labels.get("flow"), runbook_id=event.runbook)
+        title=storable(f"{event.summary} ({where})", 300), severity=Severity(event.severity), source=Source.ALERT,
+        dedup_key=event.dedup_key, environment=storable(event.labels.get("environment", environment), 40),
+        text=storable(f"alert {event.rule_id} firing: {event.metric}{{{labels}}} = {event.value} "
+                      f"(expected {event.expected}, band {event.lower} … {event.upper})"),
+        at=event.at, signature=storable(f"alert={event.rule_id} metric={event.metric} labels={labels}"),
+        dataset=storable(dataset, 200) if dataset else None, flow_name=storable(flow, 200) if flow else None,
+        runbook_id=event.runbook)
     if drill is None:
         return found
     return replace(found, source=Source.CHAOS_DRILL, is_drill=True, dedup_key=incident_key(event, drill),

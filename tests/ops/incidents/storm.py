@@ -8,6 +8,7 @@ worker or an ``ops`` command does.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,7 +70,9 @@ def move(engine: Engine, ref: str, target: Status, who: str) -> str:
         return incident.status.value
 
 
-def _storm_process(url: str, first: int, count: int, barrier: Any, results: Any) -> None:
+def _storm_process(url: str, first: int, count: int, barrier: Any, results: Any, env: dict[str, str]) -> None:
+    os.environ.clear()
+    os.environ.update(env)  # the forkserver keeps the environment it started with; the test's is wanted
     engine = open_engine(url)
     outcomes = run_together([lambda n=n: fail_once(engine, n) for n in range(first, first + count)], barrier)
     results.put([(o.value, o.error, o.message) for o in outcomes])
@@ -82,7 +85,8 @@ def storm_from_processes(url: str, processes: int, threads: int) -> list[Outcome
     context.set_forkserver_preload([__name__])
     barrier = context.Barrier(processes * threads)
     results = context.Queue()
-    workers = [context.Process(target=_storm_process, args=(url, p * threads, threads, barrier, results))
+    env = dict(os.environ)
+    workers = [context.Process(target=_storm_process, args=(url, p * threads, threads, barrier, results, env))
                for p in range(processes)]
     for worker in workers:
         worker.start()
