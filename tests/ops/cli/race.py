@@ -28,8 +28,8 @@ def meet(folder: Path, parties: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    import ops.postmortems.service as service
     from ops.cli import app
+    from ops.postmortems import service
 
     folder, parties, *args = argv
     gather = service.collect_facts

@@ -13,7 +13,6 @@ import pytest
 
 from ops.incidents.db import open_engine, store_url, transaction
 from ops.postmortems.service import list_postmortems
-from tests.ops.incidents.conftest import incident_engine  # noqa: F401  (the store on both backends)
 from tests.ops.factories import closed_port_url, invoke, sluice_home
 from tests.ops.postmortems.factories import save_scripted_runs, scripted_alerts, scripted_incident, write_alerts
 

@@ -41,8 +41,8 @@ def test_duplicate_open_incidents_are_merged_into_the_first_opened_by_the_upgrad
     assert sorted(e.text for e in kept.timeline if e.kind == "merged") == [
         "merged INC-2 into this incident: 3 occurrence(s)", "merged INC-4 into this incident: 1 occurrence(s)"]
     for merged, was in ((incidents[2], "acknowledged"), (incidents[4], "mitigated")):
-        assert [e.text for e in merged.timeline] == [f"{was} -> resolved: merged into INC-3, the open incident "
-                                                     "of its dedup key"]
+        expected = f"{was} -> resolved: merged into INC-3, the open incident of its dedup key"
+        assert [e.text for e in merged.timeline] == [expected]
         assert merged.resolved_at is not None and merged.mitigated_at is not None
     assert incidents[1].occurrences == 4 and incidents[1].timeline == []
     assert incidents[5].occurrences == 7 and incidents[5].timeline == []
