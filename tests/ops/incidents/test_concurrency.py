@@ -12,9 +12,11 @@ import pytest
 import trustme
 from sqlalchemy.engine import Engine
 
+from ops.alerts.events import AlertStatus
+from ops.errors import TransitionError
 from ops.incidents.db import transaction
 from ops.incidents.models import Notification, Status
-from ops.incidents.service import ALLOWED, assign, ensure_incident, list_incidents, note, trigger
+from ops.incidents.service import ALLOWED, assign, ensure_incident, list_incidents, note, transition, trigger
 from ops.notify.delivery import deliver_pending
 from ops.notify.receivers import FakeService, pagerduty_ok, slack_ok
 from tests.ops.incidents.factories import failure
@@ -150,3 +152,50 @@ def test_concurrent_notes_are_all_kept_and_the_last_recorded_assignment_stands(i
     assert sorted(e.text for e in events if e.kind == "note") == sorted(f"note {n}" for n in range(1, 20, 2))
     assignments = [e.text for e in events if e.kind == "assign"]
     assert len(assignments) == 10 and assignments[-1] == f"assigned to {incident.assignee}"
+
+
+def acknowledge_elsewhere(engine: Engine, ref: str) -> None:
+    """Another person's ``ops incident ack``, committed in a transaction of its own."""
+    move(engine, ref, Status.ACKNOWLEDGED, "someone-else")
+
+
+def test_a_transition_decided_on_a_stale_status_is_refused_with_the_current_one(incident_engine) -> None:
+    if incident_engine.dialect.name == "sqlite":
+        pytest.skip("SQLite transactions hold the write lock from their first statement: nothing goes stale")
+    with transaction(incident_engine) as session:
+        ref = trigger(session, failure()).incident.ref
+
+    with pytest.raises(TransitionError) as refused, transaction(incident_engine) as session:
+        incident = ensure_incident(session, ref)  # triggered, as read here
+        acknowledge_elsewhere(incident_engine, ref)
+        transition(session, incident, Status.MITIGATED, who="ana")
+
+    assert str(refused.value.args[0]).startswith(f"{ref} is now acknowledged")
+    assert recorded_path(incident_engine, ref) == [(Status.TRIGGERED, Status.ACKNOWLEDGED)]
+
+
+def test_an_alert_resolving_while_someone_moves_the_incident_is_kept_as_a_fact(incident_engine, monkeypatch) -> None:
+    from ops.incidents import sink as sink_module
+    from ops.incidents.sink import IncidentSink
+    from tests.ops.incidents.test_sink import alert
+
+    if incident_engine.dialect.name == "sqlite":
+        pytest.skip("SQLite transactions hold the write lock from their first statement: nothing goes stale")
+    sink = IncidentSink(incident_engine, "dev")
+    sink.emit(alert(AlertStatus.FIRING))
+    read = sink_module.open_incident_for
+
+    def read_then_lose_the_race(session, key):
+        found = read(session, key)
+        acknowledge_elsewhere(incident_engine, found.ref)
+        return found
+
+    monkeypatch.setattr(sink_module, "open_incident_for", read_then_lose_the_race)
+    sink.emit(alert(AlertStatus.RESOLVED, 30))
+
+    with transaction(incident_engine) as session:
+        (incident,) = list_incidents(session)
+        incident = ensure_incident(session, incident.ref)
+    assert incident.status is Status.ACKNOWLEDGED
+    kinds = [e.kind for e in incident.timeline]
+    assert "mitigated" not in kinds and kinds.count("alert") == 1 and kinds.count("acknowledged") == 1
