@@ -68,7 +68,7 @@ def flow_run_url(flow_run_id: Any) -> str | None:
 
 def failure_trigger(flow: Any, flow_run: Any, state: Any, books: list[Runbook]) -> Trigger:
     from ops.incidents.models import Severity, Source
-    from ops.incidents.service import Trigger
+    from ops.incidents.service import Trigger, storable
     from ops.incidents.signature import FailureSignature
     from ops.runbooks.match import MatchContext, best
 
@@ -82,14 +82,17 @@ def failure_trigger(flow: Any, flow_run: Any, state: Any, books: list[Runbook]) 
     linked = best(MatchContext.of(signature=signature.text, flow_name=flow.name), books)
     severity = Severity(next(b.severity for b in books if b.id == linked)) if linked else Severity.SEV3
     params = flow_run.parameters or {}
-    headline = str(exc).strip().splitlines()[0][:160] if exc else (state.message or state.name)
+    headline = (str(exc).strip().splitlines() or [""])[0][:160] if exc else (state.message or state.name)
+    dataset = params.get("dataset")
     return Trigger(
-        title=f"{flow.name} {state.name.lower()}: {signature.exception_type}: {headline}", severity=severity,
-        source=Source.CHAOS_DRILL if drill else Source.FLOW_FAILURE,
+        title=storable(f"{flow.name} {state.name.lower()}: {signature.exception_type}: {headline}", 300),
+        severity=severity, source=Source.CHAOS_DRILL if drill else Source.FLOW_FAILURE,
         dedup_key=f"{DRILL_TAG}/{signature.dedup_key}" if drill else signature.dedup_key,
-        environment=get_settings().env, text=f"flow run {flow_run.name} ({flow_run.id}) {state.name.lower()}"
-        + (f" in task {task}" if task else "") + f": {headline}", signature=signature.text, is_drill=drill,
-        flow_name=flow.name, dataset=params.get("dataset"), flow_run_id=str(flow_run.id),
+        environment=get_settings().env, text=storable(f"flow run {flow_run.name} ({flow_run.id}) "
+                                                      f"{state.name.lower()}" + (f" in task {task}" if task else "")
+                                                      + f": {headline}"),
+        signature=storable(signature.text), is_drill=drill, flow_name=storable(flow.name, 200),
+        dataset=storable(dataset, 200) if isinstance(dataset, str) else None, flow_run_id=str(flow_run.id),
         flow_run_url=flow_run_url(flow_run.id), runbook_id=linked)
 
 

@@ -82,6 +82,7 @@ def warn(message: str) -> None:
 def with_cli_exception_handling(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn a ``SluiceError`` into ``error:``/``hint:`` lines and exit code 1.
 
+    A database error exits 1 with the driver's first line and never its SQL.
     Unexpected exceptions also exit 1 with a one-line message, unless
     ``SLUICE_CLI_RAISE=1`` is set: then they propagate, so a failing test
     shows the real traceback. Typer's own exits (usage errors, aborts) pass
@@ -99,10 +100,28 @@ def with_cli_exception_handling(fn: Callable[P, R]) -> Callable[P, R]:
         except Exception as exc:
             if os.environ.get(RAISE_ENV) == "1":
                 raise
+            if (problem := database_problem(exc)) is not None:
+                exit_with_error(problem, hint="another command may have changed the same record at the same "
+                                              f"time: run it again (rerun with {RAISE_ENV}=1 to see the traceback)")
             exit_with_error(f"unexpected {type(exc).__name__}: {exc}",
                             hint=f"rerun with {RAISE_ENV}=1 to see the traceback")
 
     return wrapper
+
+
+def database_problem(exc: BaseException) -> str | None:
+    """One line on a SQLAlchemy error without its SQL statement or parameters; None for other errors.
+
+    A SQLAlchemy error's ``str()`` appends the statement and its parameters,
+    which mean nothing to an operator and may carry data: only the driver's
+    first line is kept (e.g. ``UNIQUE constraint failed: postmortems.incident_id``).
+    """
+    if not type(exc).__module__.startswith("sqlalchemy"):
+        return None
+    cause = getattr(exc, "orig", None)
+    detail = str(cause) if cause is not None else str(exc.args[0] if exc.args else "")
+    first = (detail.strip().splitlines() or [""])[0].strip() or type(exc).__name__
+    return f"the store could not complete the change ({type(exc).__name__}): {first}"
 
 
 def load_settings() -> Settings:

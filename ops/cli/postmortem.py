@@ -59,18 +59,28 @@ def create(
     """Write the postmortem draft of INCIDENT and store it with the incident."""
     from ops.doctor.service import prefect_api_url
     from ops.incidents.service import ensure_incident
-    from ops.postmortems.service import FactSources, PostmortemSummary, create_postmortem
+    from ops.postmortems.service import (
+        FactSources,
+        PostmortemSummary,
+        draft_postmortem,
+        ensure_replaceable,
+        save_postmortem,
+    )
 
     settings = load_settings()
     sources = FactSources(settings.home, settings.metadata_db_url(), prefect_api_url())
     with incident_session() as session:
-        drafted = create_postmortem(session, ensure_incident(session, incident), sources, replace=force)
-        summary = PostmortemSummary.of(drafted.postmortem)
-    _warn_missing(drafted.facts)
+        found = ensure_incident(session, incident)
+        ensure_replaceable(found, replace=force)
+    draft = draft_postmortem(found, sources)  # no transaction is open while the facts are read
+    with incident_session() as session:
+        saved = save_postmortem(session, ensure_incident(session, incident), draft.markdown, replace=force)
+        summary = PostmortemSummary.of(saved)
+    _warn_missing(draft.facts)
     if output is OutputFormat.JSON:
         print_json(summary)
         return
-    note(f"wrote the postmortem of {summary.incident}: {len(drafted.facts.timeline)} timeline lines, "
+    note(f"wrote the postmortem of {summary.incident}: {len(draft.facts.timeline)} timeline lines, "
          f"{summary.prompts_left} prompts for the author", style="green")
     note(f"`ops postmortem show {summary.incident}` prints it; `ops postmortem publish {summary.incident}` "
          "writes it to a file and to Prefect", style="dim")

@@ -3,7 +3,20 @@
 ``SLUICE_INCIDENTS_URL`` is a SQLAlchemy URL: SQLite by default
 (``<SLUICE_HOME>/incidents.db``), or PostgreSQL
 (``postgresql+psycopg://user@host/db``). The schema is migrated to the newest
-Alembic revision the first time a process opens the store.
+Alembic revision the first time a process opens the store; on PostgreSQL the
+migration holds an advisory lock, so processes opening a new store at once
+migrate it one after the other.
+
+**Concurrent writers on SQLite.** Every transaction starts with ``BEGIN
+IMMEDIATE``, taking the database's write lock up front, and a connection waits
+up to :data:`SQLITE_BUSY_SECONDS` for it. Writers from several processes
+therefore queue instead of failing with "database is locked", and a
+transaction never reads a state that another writer changes before it
+commits. (Python's ``sqlite3`` would otherwise begin a transaction only at the
+first write, after the reads it decided on.) On PostgreSQL, correctness under
+concurrency comes from the statements themselves: the partial unique index on
+open dedup keys, atomic increments and compare-and-set transitions
+(:mod:`ops.incidents.service`).
 """
 
 from __future__ import annotations
@@ -23,6 +36,10 @@ from sqlalchemy.orm import Session
 MIGRATIONS = Path(__file__).with_name("migrations")
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
+SQLITE_BUSY_SECONDS = 60.0
+"""How long a SQLite connection waits for another writer's lock before giving up."""
+MIGRATION_LOCK = 0x51_7CE_1C1
+"""The PostgreSQL advisory lock key held while the store's schema is migrated."""
 
 
 class IncidentSettings(BaseSettings):
@@ -36,19 +53,39 @@ def store_url(home: Path) -> str:
     return IncidentSettings().incidents_url or f"sqlite:///{home / 'incidents.db'}"
 
 
-def migrate(engine: Engine) -> None:
-    """Upgrade the schema to the newest revision (a no-op when it is current)."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the schema to ``revision``, the newest by default (a no-op when it is current)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
 
-def _sqlite_foreign_keys(dbapi_connection: object, _record: object) -> None:
+def _sqlite_connect(dbapi_connection: object, _record: object) -> None:
+    # SQLAlchemy's "begin" event below emits BEGIN IMMEDIATE; sqlite3 must not begin transactions itself.
+    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_begin(connection: sa.Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_store_engine(url: str) -> Engine:
+    """A new engine on the store at ``url``, set up for concurrent writers, without migrating it."""
+    if sa.engine.make_url(url).get_backend_name() == "sqlite":
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, pool_pre_ping=True, connect_args={"timeout": SQLITE_BUSY_SECONDS})
+        sa.event.listen(engine, "connect", _sqlite_connect)
+        sa.event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
 
 
 def open_engine(url: str) -> Engine:
@@ -56,11 +93,7 @@ def open_engine(url: str) -> Engine:
     with _lock:
         if url in _engines:
             return _engines[url]
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, pool_pre_ping=True)
-        if engine.dialect.name == "sqlite":
-            sa.event.listen(engine, "connect", _sqlite_foreign_keys)
+        engine = create_store_engine(url)
         migrate(engine)
         _engines[url] = engine
         return engine

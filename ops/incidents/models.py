@@ -63,6 +63,10 @@ class ActionType(enum.StrEnum):
     PROCESS = "process"
 
 
+OPEN_ONLY = sa.text("status <> 'resolved'")
+"""The rows of open incidents: at most one of them per dedup key (a partial unique index)."""
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -104,7 +108,11 @@ class Incident(Base):
                                                      cascade="all, delete-orphan")
     postmortem: Mapped[Postmortem | None] = relationship(back_populates="incident", cascade="all, delete-orphan")
 
-    __table_args__ = (sa.Index("ix_incidents_status_opened", "status", "opened_at"),)
+    __table_args__ = (
+        sa.Index("ix_incidents_status_opened", "status", "opened_at"),
+        sa.Index("uq_incidents_open_dedup_key", "dedup_key", unique=True, sqlite_where=OPEN_ONLY,
+                 postgresql_where=OPEN_ONLY),
+    )
 
     @property
     def ref(self) -> str:

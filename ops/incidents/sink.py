@@ -21,11 +21,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from ops.alerts.events import AlertEvent, AlertStatus, dedup_prefix
-from ops.errors import IncidentError
+from ops.errors import IncidentError, TransitionError
 from ops.incidents.db import transaction
 from ops.incidents.models import Severity, Source, Status
 from ops.incidents.respond import announce_change, announce_opened, flush_notifications, raise_incident
-from ops.incidents.service import Trigger, open_incident_for, record, transition
+from ops.incidents.service import Trigger, open_incident_for, record, storable, transition
 
 DRILL_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
@@ -65,13 +65,15 @@ def alert_trigger(event: AlertEvent, environment: str, drill: DrillFlag | None =
     """The trigger of a firing alert; with ``drill``, a drill trigger (source ``chaos-drill``, ``is_drill``)."""
     labels = event.labels_text
     where = event.labels.get("dataset") or event.labels.get("host") or event.metric
+    dataset, flow = event.labels.get("dataset"), event.labels.get("flow")
     found = Trigger(
-        title=f"{event.summary} ({where})", severity=Severity(event.severity), source=Source.ALERT,
-        dedup_key=event.dedup_key, environment=event.labels.get("environment", environment),
-        text=f"alert {event.rule_id} firing: {event.metric}{{{labels}}} = {event.value} "
-             f"(expected {event.expected}, band {event.lower} … {event.upper})",
-        at=event.at, signature=f"alert={event.rule_id} metric={event.metric} labels={labels}",
-        dataset=event.labels.get("dataset"), flow_name=event.labels.get("flow"), runbook_id=event.runbook)
+        title=storable(f"{event.summary} ({where})", 300), severity=Severity(event.severity), source=Source.ALERT,
+        dedup_key=event.dedup_key, environment=storable(event.labels.get("environment", environment), 40),
+        text=storable(f"alert {event.rule_id} firing: {event.metric}{{{labels}}} = {event.value} "
+                      f"(expected {event.expected}, band {event.lower} … {event.upper})"),
+        at=event.at, signature=storable(f"alert={event.rule_id} metric={event.metric} labels={labels}"),
+        dataset=storable(dataset, 200) if dataset else None, flow_name=storable(flow, 200) if flow else None,
+        runbook_id=event.runbook)
     if drill is None:
         return found
     return replace(found, source=Source.CHAOS_DRILL, is_drill=True, dedup_key=incident_key(event, drill),
@@ -100,7 +102,11 @@ class IncidentSink:
             return
         text = f"alert {event.rule_id} resolved: {event.metric} = {event.value}"
         if incident.status in (Status.TRIGGERED, Status.ACKNOWLEDGED):
-            transition(session, incident, Status.MITIGATED, at=event.at, text=text)
+            try:
+                transition(session, incident, Status.MITIGATED, at=event.at, text=text)
+            except TransitionError:  # someone moved it meanwhile: the resolution is kept as a fact
+                record(session, incident, "alert", "alert", text, at=event.at)
+                return
             announce_change(session, incident, "mitigated", text)
         else:
             record(session, incident, "alert", "alert", text, at=event.at)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from ops.errors import ActionItemError
-from ops.incidents.models import ActionItem, ActionType, Incident, utcnow
+from ops.incidents.models import ActionItem, ActionType, Incident, UTCDateTime, utcnow
 
 OPEN = "open"
 DONE = "done"
@@ -131,15 +131,25 @@ def list_actions(session: Session, *, today: date, open_only: bool = False, over
     return list(session.scalars(query))
 
 
+def _already_done(item: ActionItem) -> ActionItemError:
+    since = f" (since {item.done_at:%Y-%m-%d})" if item.done_at else ""
+    return ActionItemError(f"action item #{item.id} is already done{since}",
+                           hint=f"`ops action list --incident INC-{item.incident_id}` shows its items")
+
+
 def complete_action(session: Session, item: ActionItem, *, at: datetime | None = None) -> ActionItem:
-    """Mark ``item`` done.
+    """Mark ``item`` done: a compare-and-set from ``open``, so of concurrent completions exactly one succeeds.
 
     Raises:
-        ActionItemError: it is done already.
+        ActionItemError: it is done already (perhaps a moment ago, by someone else).
     """
     if item.status == DONE:
-        since = f" (since {item.done_at:%Y-%m-%d})" if item.done_at else ""
-        raise ActionItemError(f"action item #{item.id} is already done{since}")
-    item.status, item.done_at = DONE, at or utcnow()
-    session.flush()
+        raise _already_done(item)
+    result = session.execute(
+        sa.update(ActionItem).where(ActionItem.id == item.id, ActionItem.status == OPEN)
+        .values(status=DONE, done_at=sa.literal(at or utcnow(), UTCDateTime()))
+        .execution_options(synchronize_session=False))
+    session.refresh(item, ["status", "done_at"])
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise _already_done(item)
     return item

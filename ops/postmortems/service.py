@@ -6,6 +6,13 @@ Markdown and stores it in the incident's ``Postmortem`` row.
 ``publish_postmortem`` writes the stored Markdown to a file and attaches it
 to Prefect as a markdown artifact. Nothing here commits: the caller's
 transaction does.
+
+A caller that must not hold the store's locks while the facts are read over
+the network drafts with :func:`draft_postmortem` outside any transaction and
+stores the draft with :func:`save_postmortem` in a short one. Of two
+concurrent saves of one incident's first postmortem, one stores it and the
+other is refused (or, replacing, overwrites it), settled by the unique
+postmortem per incident.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from ops.alerts.events import AlertEvent
@@ -50,6 +58,14 @@ class Drafted:
     """A postmortem just written, with the facts it was written from."""
 
     postmortem: Postmortem
+    facts: PostmortemFacts
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A rendered postmortem not stored yet, with the facts it was written from."""
+
+    markdown: str
     facts: PostmortemFacts
 
 
@@ -136,6 +152,13 @@ def collect_facts(incident: Incident, sources: FactSources, *, now: datetime | N
     return assemble_facts(incident, runs=runs, history=history, alerts=alerts, now=now, runs_unavailable=problem)
 
 
+def _exists(incident: Incident, created_at: datetime | None) -> PostmortemError:
+    created = f" (created {created_at:%Y-%m-%d %H:%M} UTC)" if created_at else ""
+    return PostmortemError(f"{incident.ref} already has a postmortem{created}",
+                           hint=f"`ops postmortem show {incident.ref}` prints it; add --force to regenerate it "
+                                "from the current facts")
+
+
 def ensure_replaceable(incident: Incident, *, replace: bool) -> None:
     """Refuse to overwrite an existing postmortem unless ``replace`` is true.
 
@@ -144,9 +167,20 @@ def ensure_replaceable(incident: Incident, *, replace: bool) -> None:
     """
     current = incident.postmortem
     if current is not None and not replace:
-        raise PostmortemError(f"{incident.ref} already has a postmortem (created {current.created_at:%Y-%m-%d})",
-                              hint=f"`ops postmortem show {incident.ref}` prints it; add --force to regenerate "
-                                   "it from the current facts")
+        raise _exists(incident, current.created_at)
+
+
+def _insert(session: Session, incident: Incident, markdown: str, now: datetime) -> Postmortem | None:
+    """The incident's first postmortem, or None when a concurrent save stored one first."""
+    row = Postmortem(incident_id=incident.id, created_at=now, updated_at=now, markdown=markdown)
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return None
+    session.expire(incident, ["postmortem"])
+    return row
 
 
 def save_postmortem(session: Session, incident: Incident, markdown: str, *, replace: bool = False,
@@ -154,17 +188,29 @@ def save_postmortem(session: Session, incident: Incident, markdown: str, *, repl
     """Store ``markdown`` as the incident's postmortem, keeping its creation time when replacing.
 
     Raises:
-        PostmortemError: the incident has a postmortem already and ``replace`` is false.
+        PostmortemError: the incident has a postmortem already (perhaps stored a moment ago by a
+            concurrent save) and ``replace`` is false.
     """
     ensure_replaceable(incident, replace=replace)
     now = now or utcnow()
+    if incident.postmortem is None:
+        if (created := _insert(session, incident, markdown, now)) is not None:
+            return created
+        session.expire(incident, ["postmortem"])
+        ensure_replaceable(incident, replace=replace)
     current = incident.postmortem
-    if current is None:
-        current = Postmortem(incident=incident, created_at=now, updated_at=now, markdown=markdown)
-        session.add(current)
-    else:
-        current.markdown, current.updated_at = markdown, now
+    if current is None:  # stored and deleted again by others meanwhile
+        raise PostmortemError(f"the postmortem of {incident.ref} changed while it was being saved",
+                              hint="run the command again")
+    current.markdown, current.updated_at = markdown, now
+    session.flush()
     return current
+
+
+def draft_postmortem(incident: Incident, sources: FactSources, *, now: datetime | None = None) -> Draft:
+    """Gather the facts of ``incident`` and render its postmortem, without storing it (no session needed)."""
+    facts = collect_facts(incident, sources, now=now or utcnow())
+    return Draft(render_markdown(incident, facts), facts)
 
 
 def create_postmortem(session: Session, incident: Incident, sources: FactSources, *, replace: bool = False,
@@ -172,10 +218,10 @@ def create_postmortem(session: Session, incident: Incident, sources: FactSources
     """Gather the facts of ``incident``, render its postmortem and store it (see :func:`save_postmortem`)."""
     ensure_replaceable(incident, replace=replace)
     now = now or utcnow()
-    facts = collect_facts(incident, sources, now=now)
-    postmortem = save_postmortem(session, incident, render_markdown(incident, facts), replace=replace, now=now)
+    draft = draft_postmortem(incident, sources, now=now)
+    postmortem = save_postmortem(session, incident, draft.markdown, replace=replace, now=now)
     session.flush()
-    return Drafted(postmortem, facts)
+    return Drafted(postmortem, draft.facts)
 
 
 def ensure_postmortem(session: Session, ref: str | int) -> Postmortem:

@@ -92,3 +92,19 @@ def _run(command) -> None:
         command()
     except typer.Exit as exc:
         raise SystemExit(exc.exit_code) from None
+
+
+def test_database_errors_exit_1_without_their_sql(monkeypatch, capsys):
+    import sqlalchemy as sa
+
+    monkeypatch.delenv(_utilities.RAISE_ENV)
+    error = sa.exc.IntegrityError("INSERT INTO postmortems (incident_id) VALUES (?)", (1,),
+                                  Exception("UNIQUE constraint failed: postmortems.incident_id\nDETAIL: more"))
+
+    with pytest.raises(SystemExit) as exit_info:
+        _run(_failing(error))
+
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1
+    assert "UNIQUE constraint failed: postmortems.incident_id" in err and "run it again" in err
+    assert "INSERT" not in err and "[SQL" not in err and "DETAIL" not in err

@@ -84,3 +84,12 @@ def test_runbook_match_uses_the_resource_of_the_latest_correlation(monkeypatch, 
 
     assert matched["candidates"][0]["runbook_id"] == "dask-worker-lost"
     assert "the top correlated suspect is memory" in matched["candidates"][0]["reasons"]
+
+
+def test_a_title_the_store_cannot_hold_is_refused_with_a_reason(monkeypatch, tmp_path):
+    sluice_home(monkeypatch, tmp_path)
+    result = invoke("incident", "open", "--title", "x" * 301)
+
+    assert result.exit_code == 1
+    assert "error: the title is 301 characters long; at most 300 fit" in result.stderr
+    assert "hint: shorten the title" in result.stderr

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from ops.incidents.db import open_engine, store_url, transaction
+from ops.postmortems.service import list_postmortems
 from tests.ops.factories import closed_port_url, invoke, sluice_home
 from tests.ops.postmortems.factories import save_scripted_runs, scripted_alerts, scripted_incident, write_alerts
+
+SQL = re.compile(r"\[SQL:|\b(SELECT|INSERT INTO|UPDATE \w+ SET)\b")
 
 
 @pytest.fixture()
@@ -97,3 +105,48 @@ def test_an_empty_list_says_how_to_start(monkeypatch, tmp_path):
     result = invoke("postmortem", "list")
 
     assert result.exit_code == 0 and "no postmortems yet" in result.stdout
+
+
+def run_together(tmp_path, *commands: list[str]) -> list[subprocess.CompletedProcess]:
+    """Each command as ``ops`` in its own process, all meeting before they store a postmortem."""
+    meeting = tmp_path / "meeting"
+    env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
+    env.pop("SLUICE_CLI_RAISE", None)  # as a person runs it
+    procs = [subprocess.Popen([sys.executable, "-m", "tests.ops.cli.race", str(meeting), str(len(commands)),
+                               *command], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for command in commands]
+    return [subprocess.CompletedProcess(p.args, p.wait(180), *p.communicate()) for p in procs]
+
+
+def test_two_concurrent_creates_store_one_postmortem_and_refuse_the_other(monkeypatch, tmp_path,
+                                                                           incident_engine):
+    settings = sluice_home(monkeypatch, tmp_path, incidents_url=incident_engine.url.render_as_string(False))
+    monkeypatch.setenv("PREFECT_API_URL", closed_port_url())
+    with transaction(incident_engine) as session:
+        scripted_incident(session)
+    save_scripted_runs(settings.metadata_db_url())
+
+    results = run_together(tmp_path, ["postmortem", "create", "INC-1"], ["postmortem", "create", "INC-1"])
+
+    assert sorted(r.returncode for r in results) == [0, 1], [r.stderr for r in results]
+    (loser,) = [r for r in results if r.returncode == 1]
+    assert "error: INC-1 already has a postmortem" in loser.stderr and "--force" in loser.stderr
+    for r in results:
+        assert not SQL.search(r.stdout + r.stderr), r.stdout + r.stderr
+    with transaction(incident_engine) as session:
+        assert len(list_postmortems(session)) == 1
+
+
+def test_two_concurrent_forced_creates_both_succeed_with_one_postmortem(monkeypatch, tmp_path, incident_engine):
+    settings = sluice_home(monkeypatch, tmp_path, incidents_url=incident_engine.url.render_as_string(False))
+    monkeypatch.setenv("PREFECT_API_URL", closed_port_url())
+    with transaction(incident_engine) as session:
+        scripted_incident(session)
+    save_scripted_runs(settings.metadata_db_url())
+
+    results = run_together(tmp_path, ["postmortem", "create", "INC-1", "--force"],
+                           ["postmortem", "create", "INC-1", "--force"])
+
+    assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
+    with transaction(incident_engine) as session:
+        assert len(list_postmortems(session)) == 1

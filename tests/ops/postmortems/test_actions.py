@@ -109,3 +109,20 @@ def test_unknown_action_items_are_refused(incident_engine, ref):
         ensure_action(session, ref)
 
     assert info.value.hint
+
+
+def test_concurrent_completions_of_one_item_mark_it_done_once(incident_engine):
+    from ops.postmortems.actions import complete_action, ensure_action
+    from tests.ops.incidents.storm import run_together
+
+    with transaction(incident_engine) as session:
+        item_id = _add(session, trigger(session, failure()).incident).id
+
+    def done() -> str:
+        with transaction(incident_engine) as session:
+            return complete_action(session, ensure_action(session, item_id)).status
+
+    outcomes = run_together([done] * 8)
+
+    assert [o.value for o in outcomes].count("done") == 1
+    assert {(o.error, "is already done" in o.message) for o in outcomes if o.error} == {("ActionItemError", True)}
