@@ -20,12 +20,20 @@ flush, not every notification's. Other channels carry on.
 **Threads.** A Slack message goes into the thread of the incident's first
 Slack message that has a ``ts`` (a bot posted it); without one it is posted
 on its own and becomes the thread's first message.
+
+**Bounded passes.** ``bounded=True`` is the pass the process that changed an
+incident makes right after its commit: one request per notification with
+``notify_attempt_timeout``, no retries and no waits, no new claim once
+``notify_attempt_budget`` has passed, and a short claim lease. What it could
+not send stays due (or is due when ``Retry-After`` says) for the background
+deliverer (:mod:`ops.notify.background`), which makes full passes.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -131,6 +139,15 @@ class _Channels:
                 built.close()
 
 
+BOUNDED_LEASE = timedelta(seconds=30)
+
+
+def bounded_policy(settings: NotifySettings) -> NotifySettings:
+    """The delivery policy of a bounded pass: one request with the short timeout, never a wait."""
+    return settings.model_copy(update={"notify_attempts": 1, "notify_max_wait_seconds": 0.0,
+                                       "notify_timeout_seconds": settings.notify_attempt_timeout})
+
+
 def _lease(settings: NotifySettings) -> timedelta:
     """Longer than one attempt can take, so a live deliverer never loses its claim."""
     longest_wait = max(settings.notify_max_wait_seconds, settings.notify_backoff_max_seconds)
@@ -165,14 +182,17 @@ def _attempt(row: Notification, channels: _Channels, engine: Engine, settings: N
 
 
 def _settle(engine: Engine, row: Notification, outcome: AttemptOutcome, now: datetime,
-            settings: NotifySettings) -> Outcome:
+            settings: NotifySettings, bounded: bool) -> Outcome:
     common = {"id": row.id, "incident": f"INC-{row.incident_id}", "channel": row.channel, "action": row.action,
               "attempts": row.attempts, "requests": outcome.requests}
     if outcome.sent:
         if not mark_sent(engine, row, outcome.external_ref, utcnow()):
             logger.warning("notification %d was sent, but its claim had expired and was taken over", row.id)
         return Outcome(status=SENT, external_ref=outcome.external_ref, **common)
-    retry_at = now + _retry_delay(settings, row.attempts, outcome.retry_after)
+    if bounded:  # the background deliverer takes over at once, or when Retry-After says
+        retry_at = now + timedelta(seconds=outcome.retry_after or 0.0)
+    else:
+        retry_at = now + _retry_delay(settings, row.attempts, outcome.retry_after)
     error = outcome.error or "not delivered"
     mark_unsent(engine, row, error, permanent=outcome.permanent, retry_at=retry_at, at=utcnow())
     status = FAILED if outcome.permanent else PENDING
@@ -186,21 +206,25 @@ def _due(row: Notification, now: datetime, due_only: bool) -> bool:
 
 
 def deliver_pending(engine: Engine, now: datetime | None = None, *, settings: NotifySettings | None = None,
-                    due_only: bool = True, limit: int = 500,
+                    due_only: bool = True, limit: int = 500, bounded: bool = False,
                     sleep: Callable[[float], None] = time.sleep) -> DeliveryReport:
     """Send every due notification in the outbox, each exactly once, and report what happened.
 
     ``now`` (default: the current time) decides what is due and when a
     failed notification is tried next; ``due_only=False`` also sends pending
     notifications whose next attempt is still ahead (``ops notify flush``
-    does, since an operator asked). ``sleep`` waits between retries.
+    does, since an operator asked). ``bounded=True`` makes the short pass of
+    the module docstring. ``sleep`` waits between retries.
     Call it after the transaction that queued notifications has committed,
     never inside one.
     """
     now = now or utcnow()
     settings = settings or NotifySettings()
+    policy = bounded_policy(settings) if bounded else settings
+    lease = BOUNDED_LEASE if bounded else _lease(settings)
+    deadline = time.monotonic() + settings.notify_attempt_budget if bounded else math.inf
     redact = Redactor.from_settings(settings)
-    channels = _Channels(settings, redact)
+    channels = _Channels(policy, redact)
     held: set[tuple[int, str]] = set()
     down: set[str] = set()
     outcomes: list[Outcome] = []
@@ -209,15 +233,17 @@ def deliver_pending(engine: Engine, now: datetime | None = None, *, settings: No
         for candidate in open_rows(engine, limit):
             group = (candidate.incident_id, candidate.channel)
             row = None
-            if group not in held and candidate.channel not in down and _due(candidate, now, due_only):
-                row = claim(engine, candidate.id, now, _lease(settings), due_only=due_only)
-            if row is None:  # not due, held back, or claimed by another deliverer
+            if (group not in held and candidate.channel not in down and _due(candidate, now, due_only)
+                    and time.monotonic() < deadline):
+                row = claim(engine, candidate.id, now, lease, due_only=due_only)
+            if row is None:  # not due, held back, claimed by another deliverer, or out of time
                 held.add(group)
                 waiting += 1
                 continue
-            outcome = _settle(engine, row, _attempt(row, channels, engine, settings, redact, sleep), now, settings)
+            attempt = _attempt(row, channels, engine, policy, redact, sleep)
+            outcome = _settle(engine, row, attempt, now, settings, bounded)
             outcomes.append(outcome)
-            if outcome.status == PENDING:  # the channel is down or throttling: leave it alone until the next flush
+            if outcome.status == PENDING:  # the channel is down or throttling: leave it alone until the next pass
                 down.add(row.channel)
     finally:
         channels.close()
