@@ -89,8 +89,8 @@ def announce_change(session: Session, incident: Incident, kind: str, text: str =
 def flush_notifications(engine: Engine) -> None:
     """After the commit: one bounded attempt at what is due; a background deliverer sends the rest.
 
-    Returns within about ``SLUICE_NOTIFY_ATTEMPT_BUDGET`` + ``SLUICE_NOTIFY_ATTEMPT_TIMEOUT``
-    (1.5 s) however PagerDuty or Slack behave; see :mod:`ops.notify.background`.
+    Returns within ``SLUICE_NOTIFY_ATTEMPT_BUDGET`` + ``SLUICE_NOTIFY_ATTEMPT_TIMEOUT``
+    (1 s) however PagerDuty or Slack behave; see :mod:`ops.notify.background`.
     """
     import logging
 

@@ -151,23 +151,25 @@ def ensure_background(engine: Engine, settings: NotifySettings | None = None) ->
 def deliver_soon(engine: Engine, settings: NotifySettings | None = None) -> DeliveryReport | None:
     """One bounded pass over what is due, then a background deliverer for what is left.
 
-    Returns the pass's report, or ``None`` when it did not end in time (it
-    goes on in its thread; its claims keep every notification sent once).
-    Never waits longer than ``notify_attempt_budget + notify_attempt_timeout``.
+    Returns the pass's report, or ``None`` when it did not end in time (its
+    last request goes on in its thread, which claims nothing more; claims keep
+    every notification sent once). Never waits longer than
+    ``notify_attempt_budget + notify_attempt_timeout``, imports included.
     """
     settings = settings or NotifySettings()
     done: list[DeliveryReport] = []
+    deadline = time.monotonic() + settings.notify_attempt_budget
 
     def bounded_pass() -> None:
         try:
-            done.append(deliver_pending(engine, settings=settings, bounded=True))
+            done.append(deliver_pending(engine, settings=settings, bounded=True, deadline=deadline))
         except Exception as exc:  # the store or a client failed: the deliverer tries again
             logger.warning("notifications not delivered now (%s); a background deliverer retries",
                            type(exc).__name__)
 
     worker = threading.Thread(target=bounded_pass, name="sluice-notify-bounded-pass", daemon=True)
     worker.start()
-    worker.join(settings.notify_attempt_budget + settings.notify_attempt_timeout)
+    worker.join(max(0.0, deadline + settings.notify_attempt_timeout - time.monotonic()))
     report = done[0] if done else None
     if report is None or report.pending or report.waiting:
         ensure_background(engine, settings)

@@ -207,6 +207,7 @@ def _due(row: Notification, now: datetime, due_only: bool) -> bool:
 
 def deliver_pending(engine: Engine, now: datetime | None = None, *, settings: NotifySettings | None = None,
                     due_only: bool = True, limit: int = 500, bounded: bool = False,
+                    deadline: float | None = None,
                     sleep: Callable[[float], None] = time.sleep) -> DeliveryReport:
     """Send every due notification in the outbox, each exactly once, and report what happened.
 
@@ -214,7 +215,9 @@ def deliver_pending(engine: Engine, now: datetime | None = None, *, settings: No
     failed notification is tried next; ``due_only=False`` also sends pending
     notifications whose next attempt is still ahead (``ops notify flush``
     does, since an operator asked). ``bounded=True`` makes the short pass of
-    the module docstring. ``sleep`` waits between retries.
+    the module docstring; it claims nothing after ``deadline`` (a
+    ``time.monotonic()`` value, default: ``notify_attempt_budget`` from now).
+    ``sleep`` waits between retries.
     Call it after the transaction that queued notifications has committed,
     never inside one.
     """
@@ -222,7 +225,8 @@ def deliver_pending(engine: Engine, now: datetime | None = None, *, settings: No
     settings = settings or NotifySettings()
     policy = bounded_policy(settings) if bounded else settings
     lease = BOUNDED_LEASE if bounded else _lease(settings)
-    deadline = time.monotonic() + settings.notify_attempt_budget if bounded else math.inf
+    if deadline is None:
+        deadline = time.monotonic() + settings.notify_attempt_budget if bounded else math.inf
     redact = Redactor.from_settings(settings)
     channels = _Channels(policy, redact)
     held: set[tuple[int, str]] = set()

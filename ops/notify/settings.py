@@ -80,7 +80,7 @@ class NotifySettings(BaseSettings):
     notify_retry_max_seconds: float = Field(600.0, ge=0)
     notify_timeout_seconds: float = Field(10.0, gt=0)
     notify_attempt_timeout: float = Field(0.5, gt=0, le=5)
-    notify_attempt_budget: float = Field(1.0, gt=0, le=10)
+    notify_attempt_budget: float = Field(0.5, gt=0, le=10)
     notify_background: bool = True
     notify_background_seconds: float = Field(21_600.0, gt=0)
     notify_poll_seconds: float = Field(2.0, gt=0, le=300)
