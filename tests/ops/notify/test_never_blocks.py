@@ -33,6 +33,13 @@ COMMANDS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _default_backoff(monkeypatch) -> None:
+    """Seconds between retries as configured by default, so a caller that retried would be seen waiting."""
+    monkeypatch.setenv("SLUICE_NOTIFY_BACKOFF_SECONDS", "1")
+    monkeypatch.setenv("SLUICE_NOTIFY_BACKOFF_MAX_SECONDS", "30")
+
+
 def timed_commands(commands: list[tuple[str, tuple[str, ...]]]) -> dict[str, float]:
     took = {}
     for name, args in commands:
