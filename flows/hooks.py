@@ -103,20 +103,27 @@ def _artifact(opened: Opened, flow_run_id: Any) -> None:
                                               description=f"Incident {i.ref}", flow_run_id=flow_run_id))
 
 
+def open_failure_incident(trigger: Trigger, books: list[Runbook]) -> Opened:
+    """Open or extend the incident for ``trigger`` and queue its notifications; sending them never holds the
+    run (one bounded attempt, then a background deliverer: see :mod:`ops.notify.background`)."""
+    from ops.incidents.db import open_engine, store_url, transaction
+    from ops.incidents.respond import announce_opened, flush_notifications, raise_incident
+
+    engine = open_engine(store_url(get_settings().home))
+    with transaction(engine) as session:
+        opened = raise_incident(session, trigger, books)
+        announce_opened(session, opened)
+    flush_notifications(engine)
+    return opened
+
+
 def open_incident(flow: Any, flow_run: Any, state: Any) -> None:
     """``on_failure`` / ``on_crashed`` hook: open or extend the incident for this failure."""
     try:
-        from ops.incidents.db import open_engine, store_url, transaction
-        from ops.incidents.respond import announce_opened, flush_notifications, raise_incident
         from ops.runbooks.catalog import load_runbooks
 
         books = load_runbooks()
-        trigger = failure_trigger(flow, flow_run, state, books)
-        engine = open_engine(store_url(get_settings().home))
-        with transaction(engine) as session:
-            opened = raise_incident(session, trigger, books)
-            announce_opened(session, opened)
-        flush_notifications(engine)
+        opened = open_failure_incident(failure_trigger(flow, flow_run, state, books), books)
         logger.warning("flow run %s %s: %s %s (runbook %s)", flow_run.name, state.name.lower(),
                        "opened" if opened.created else "added to", opened.incident.ref, opened.incident.runbook_id)
     except Exception:

@@ -123,10 +123,15 @@ def _reap() -> None:
     _children[:] = [child for child in _children if child.poll() is None]
 
 
+def _reachable_elsewhere(url: URL) -> bool:
+    """Whether another process can open the store (not an in-memory SQLite database)."""
+    return not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"))
+
+
 def ensure_background(engine: Engine, settings: NotifySettings | None = None) -> int | None:
     """Start a detached deliverer for ``engine``'s store unless one runs; the new process's pid, if any."""
     settings = settings or NotifySettings()
-    if not settings.notify_background:
+    if not settings.notify_background or not _reachable_elsewhere(engine.url):
         return None
     lock = DelivererLock.of(engine.url, settings)
     if lock.holder() is not None:
@@ -272,7 +277,8 @@ def run_from(stream: TextIO) -> int:
 
 def main() -> int:
     """Entry point of the detached deliverer: the store's URL arrives on standard input."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    logger.setLevel(logging.INFO)  # its own progress; the clients' request lines stay out of the log
     return run_from(sys.stdin)
 
 

@@ -31,6 +31,8 @@ deliverer (:mod:`ops.notify.background`), which makes full passes.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import logging
 import math
@@ -94,12 +96,22 @@ class DeliveryReport:
         return self.pending + self.failed + self.waiting
 
 
+CLIENT_MODULES = {PAGERDUTY: "ops.notify.pagerduty", SLACK: "ops.notify.slack"}
+
+
 class _Channels:
     """Channels built on first use within one flush; a channel that cannot be built fails each of its rows."""
 
     def __init__(self, settings: NotifySettings, redact: Redactor) -> None:
         self._settings, self._redact = settings, redact
         self._built: dict[str, Channel | SendError] = {}
+
+    @staticmethod
+    def load(name: str) -> None:
+        """Import the channel's client library (no network, no secret); a failure shows when it is built."""
+        if name in CLIENT_MODULES:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(CLIENT_MODULES[name])
 
     def get(self, name: str) -> Channel:
         if name not in self._built:
@@ -205,6 +217,16 @@ def _due(row: Notification, now: datetime, due_only: bool) -> bool:
     return not due_only or row.next_attempt_at <= now
 
 
+def _take(engine: Engine, candidate: Notification, channels: _Channels, now: datetime, lease: timedelta,
+          due_only: bool, deadline: float) -> Notification | None:
+    """Claim ``candidate`` if there is time left. Its channel's client library is imported first, so a slow
+    first import spends a bounded pass's time before a claim, never while holding one."""
+    channels.load(candidate.channel)
+    if time.monotonic() >= deadline:
+        return None
+    return claim(engine, candidate.id, now, lease, due_only=due_only)
+
+
 def deliver_pending(engine: Engine, now: datetime | None = None, *, settings: NotifySettings | None = None,
                     due_only: bool = True, limit: int = 500, bounded: bool = False,
                     deadline: float | None = None,
@@ -237,9 +259,8 @@ def deliver_pending(engine: Engine, now: datetime | None = None, *, settings: No
         for candidate in open_rows(engine, limit):
             group = (candidate.incident_id, candidate.channel)
             row = None
-            if (group not in held and candidate.channel not in down and _due(candidate, now, due_only)
-                    and time.monotonic() < deadline):
-                row = claim(engine, candidate.id, now, lease, due_only=due_only)
+            if group not in held and candidate.channel not in down and _due(candidate, now, due_only):
+                row = _take(engine, candidate, channels, now, lease, due_only, deadline)
             if row is None:  # not due, held back, claimed by another deliverer, or out of time
                 held.add(group)
                 waiting += 1

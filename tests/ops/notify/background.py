@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -87,7 +88,7 @@ def stop_deliverers(run: Path) -> None:
         if child.pid in pids:
             try:
                 child.wait(max(0.1, give_up - time.monotonic()))
-            except Exception:
+            except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
     for pid in pids:
@@ -97,3 +98,5 @@ def stop_deliverers(run: Path) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     background._reap()
+    left = {child.pid: child.args for child in background._children}
+    assert not left, f"deliverers still running after the test: {left}"

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 import trustme
-
 from sqlalchemy.engine import Engine
 
 from ops.incidents.db import open_engine
+from ops.notify.receivers import FakeService, pagerduty_ok, slack_ok
 from tests.ops.incidents.conftest import incident_engine  # noqa: F401  (the store on both backends)
 from tests.ops.notify.factories import BOT_TOKEN, CHANNEL, ROUTING_KEY, RUNBOOKS
-from ops.notify.receivers import FakeService, pagerduty_ok, slack_ok
 
 
 @pytest.fixture(scope="session")

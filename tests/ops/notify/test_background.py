@@ -21,7 +21,12 @@ from ops.incidents.db import open_engine, store_url
 from ops.incidents.models import utcnow
 from ops.incidents.respond import flush_notifications
 from ops.notify import background
-from ops.notify.background import DelivererLock, deliver_soon, ensure_background, run_from
+from ops.notify.background import (
+    DelivererLock,
+    deliver_soon,
+    ensure_background,
+    run_from,
+)
 from ops.notify.delivery import deliver_pending
 from ops.notify.receivers import FakeService, Reply
 from ops.notify.settings import NotifySettings
@@ -169,3 +174,9 @@ def test_a_deliverer_given_an_unusable_store_url_exits_2_and_never_logs_it(url: 
     assert re.fullmatch(r"background deliverer not started: \w+ \(check SLUICE_INCIDENTS_URL and the "
                         r"SLUICE_NOTIFY_\* settings\)", record.getMessage())
     assert "SECRETPW" not in caplog.text
+
+
+def test_an_in_memory_store_gets_no_background_deliverer(deliverers) -> None:
+    import sqlalchemy as sa
+
+    assert ensure_background(sa.create_engine("sqlite://")) is None and not live_deliverers()
