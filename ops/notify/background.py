@@ -130,17 +130,22 @@ def _reachable_elsewhere(url: URL) -> bool:
 
 def ensure_background(engine: Engine, settings: NotifySettings | None = None) -> int | None:
     """Start a detached deliverer for ``engine``'s store unless one runs; the new process's pid, if any."""
-    settings = settings or NotifySettings()
+    settings = settings or NotifySettings.load()
     if not settings.notify_background or not _reachable_elsewhere(engine.url):
         return None
     lock = DelivererLock.of(engine.url, settings)
-    if lock.holder() is not None:
-        return None
-    _reap()
     log = lock.path.with_suffix(".log")
-    with open(log, "ab") as out:
-        child = subprocess.Popen([sys.executable, "-c", BOOT, PACKAGE_ROOT], stdin=subprocess.PIPE, stdout=out,
-                                 stderr=out, start_new_session=True, close_fds=True)
+    try:
+        if lock.holder() is not None:
+            return None
+        _reap()
+        with open(log, "ab") as out:
+            child = subprocess.Popen([sys.executable, "-c", BOOT, PACKAGE_ROOT], stdin=subprocess.PIPE,
+                                     stdout=out, stderr=out, start_new_session=True, close_fds=True)
+    except OSError as exc:  # an unwritable run folder, no processes left: the outbox keeps everything
+        logger.warning("could not start a background notification deliverer (%s: %s); set SLUICE_NOTIFY_RUN_DIR "
+                       "to a writable folder, or run `ops notify serve`", type(exc).__name__, exc.strerror)
+        return None
     _children.append(child)
     try:
         if child.stdin is not None:
@@ -161,7 +166,7 @@ def deliver_soon(engine: Engine, settings: NotifySettings | None = None) -> Deli
     every notification sent once). Never waits longer than
     ``notify_attempt_budget + notify_attempt_timeout``, imports included.
     """
-    settings = settings or NotifySettings()
+    settings = settings or NotifySettings.load()
     done: list[DeliveryReport] = []
     deadline = time.monotonic() + settings.notify_attempt_budget
 
@@ -263,7 +268,7 @@ def run_from(stream: TextIO) -> int:
     url = stream.readline(4096).strip()
     try:
         engine = open_engine(url)
-        settings = NotifySettings()
+        settings = NotifySettings.load()
     except Exception as exc:  # the URL or a setting is unusable: say which kind of problem, never the URL
         logger.error("background deliverer not started: %s (check SLUICE_INCIDENTS_URL and the SLUICE_NOTIFY_* "
                      "settings)", type(exc).__name__)

@@ -244,7 +244,7 @@ def deliver_pending(engine: Engine, now: datetime | None = None, *, settings: No
     never inside one.
     """
     now = now or utcnow()
-    settings = settings or NotifySettings()
+    settings = settings or NotifySettings.load()
     policy = bounded_policy(settings) if bounded else settings
     lease = BOUNDED_LEASE if bounded else _lease(settings)
     if deadline is None:

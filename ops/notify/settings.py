@@ -46,8 +46,10 @@ import os
 import tempfile
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ops.errors import NotifyError
 
 PAGERDUTY = "pagerduty"
 SLACK = "slack"
@@ -110,6 +112,17 @@ class NotifySettings(BaseSettings):
         if not runbook_id or not self.runbook_base_url:
             return None
         return f"{self.runbook_base_url.rstrip('/')}/{runbook_id}.md"
+
+    @classmethod
+    def load(cls) -> NotifySettings:
+        """The settings from the environment, or a ``NotifyError`` naming the variable that is wrong."""
+        try:
+            return cls()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            name = f"SLUICE_{str(first['loc'][0]).upper()}" if first.get("loc") else "a SLUICE_* variable"
+            raise NotifyError(f"{name} is not valid: {first['msg']}",
+                              hint=f"fix or unset {name}; the defaults need no change") from None
 
     def run_dir(self) -> Path:
         """Where background deliverers keep their lock and log files."""

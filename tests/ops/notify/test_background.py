@@ -180,3 +180,29 @@ def test_an_in_memory_store_gets_no_background_deliverer(deliverers) -> None:
     import sqlalchemy as sa
 
     assert ensure_background(sa.create_engine("sqlite://")) is None and not live_deliverers()
+
+
+def test_an_unwritable_run_folder_leaves_the_page_queued_and_says_what_to_do(sqlite_engine, pagerduty,
+                                                                             deliverers, monkeypatch,
+                                                                             tmp_path, caplog) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the run folder should be")
+    monkeypatch.setenv("SLUICE_NOTIFY_RUN_DIR", str(blocker / "run"))
+    pagerduty.stop()
+    open_incident(sqlite_engine)
+
+    flush_notifications(sqlite_engine)
+
+    assert not live_deliverers() and [r.status for r in rows(sqlite_engine)] == ["pending"]
+    assert "set SLUICE_NOTIFY_RUN_DIR to a writable folder" in caplog.text
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "nan"])
+def test_a_bad_notify_setting_is_a_clear_error_naming_the_variable(monkeypatch, value: str) -> None:
+    from ops.errors import NotifyError
+
+    monkeypatch.setenv("SLUICE_NOTIFY_ATTEMPT_TIMEOUT", value)
+
+    with pytest.raises(NotifyError, match="SLUICE_NOTIFY_ATTEMPT_TIMEOUT is not valid") as caught:
+        NotifySettings.load()
+    assert "fix or unset SLUICE_NOTIFY_ATTEMPT_TIMEOUT" in (caught.value.hint or "")
