@@ -45,13 +45,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
 from sqlalchemy.engine import URL, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from ops.notify.delivery import DeliveryReport, deliver_pending
 from ops.notify.outbox import open_rows
@@ -216,19 +216,22 @@ def _pause(engine: Engine, settings: NotifySettings, progressed: bool) -> float 
 
 
 def serve(engine: Engine, settings: NotifySettings, *, until_empty: bool, deadline: float = math.inf,
-          stop: threading.Event | None = None,
-          on_pass: Callable[[DeliveryReport], None] | None = None) -> ServeReport:
+          stop: threading.Event | None = None) -> ServeReport:
     """Make full delivery passes while there is something to send (or forever), until ``stop`` is set or
     ``deadline`` (a ``time.monotonic()`` value) passes. Waits, ``Retry-After`` included, end when
-    ``stop`` is set."""
+    ``stop`` is set; a store that cannot be reached for a while is waited for, not a reason to stop."""
     stop = stop or threading.Event()
     passes = sent = failed = 0
     while not stop.is_set() and time.monotonic() < deadline:
-        report = deliver_pending(engine, settings=settings, sleep=stop.wait)
+        try:
+            report = deliver_pending(engine, settings=settings, sleep=stop.wait)
+            pause = _pause(engine, settings, progressed=bool(report.notifications))
+        except SQLAlchemyError as exc:
+            logger.warning("the incident store cannot be read (%s); trying again in %gs", type(exc).__name__,
+                           settings.notify_poll_seconds)
+            stop.wait(settings.notify_poll_seconds)
+            continue
         passes, sent, failed = passes + 1, sent + report.sent, failed + report.failed
-        if on_pass is not None and report.notifications:
-            on_pass(report)
-        pause = _pause(engine, settings, progressed=bool(report.notifications))
         if pause is None and until_empty:
             break
         stop.wait(min(settings.notify_poll_seconds if pause is None else pause, deadline - time.monotonic()))
@@ -251,9 +254,16 @@ def run_detached(engine: Engine, settings: NotifySettings, stop: threading.Event
         finally:
             lock.release()
         total = ServeReport(total.passes + done.passes, total.sent + done.sent, total.failed + done.failed)
-        if stop.is_set() or time.monotonic() >= deadline or next_due(engine) is None:
+        if stop.is_set() or time.monotonic() >= deadline or not _anything_left(engine):
             break
     return total
+
+
+def _anything_left(engine: Engine) -> bool:
+    try:
+        return next_due(engine) is not None
+    except SQLAlchemyError:  # cannot tell: keep the lock and keep trying until the deadline
+        return True
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
