@@ -78,25 +78,32 @@ def _is_deliverer(pid: int) -> bool:
 
 
 def stop_deliverers(run: Path) -> None:
-    """SIGTERM every deliverer of ``run`` (then SIGKILL one that does not end within 30 s) and reap it."""
-    pids = {pid for pid in live_deliverers() | lock_holders(run) if _is_deliverer(pid)}
-    for pid in pids:
+    """Stop every deliverer this process started and every one holding a lock in ``run``: SIGTERM, then
+    SIGKILL for one still running after 30 s; each is reaped."""
+    ours = [child for child in background._children if child.poll() is None]
+    others = {pid for pid in lock_holders(run) if _is_deliverer(pid)} - {child.pid for child in ours}
+    for pid in [child.pid for child in ours] + sorted(others):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     give_up = time.monotonic() + 30
-    for child in list(background._children):
-        if child.pid in pids:
-            try:
-                child.wait(max(0.1, give_up - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-    for pid in pids:
+    for child in ours:
+        try:
+            child.wait(max(0.1, give_up - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    for pid in others:
         while _is_deliverer(pid) and time.monotonic() < give_up:
             time.sleep(0.1)
         if _is_deliverer(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     background._reap()
-    left = {child.pid: child.args for child in background._children}
+    left = {child.pid: _cmdline(child.pid) for child in background._children}
     assert not left, f"deliverers still running after the test: {left}"
+
+
+def _cmdline(pid: int) -> bytes:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    return b"?"
