@@ -111,6 +111,20 @@ def _artifact(opened: Opened, flow_run_id: Any) -> None:
                                               description=f"Incident {i.ref}", flow_run_id=flow_run_id))
 
 
+def open_failure_incident(trigger: Trigger, books: list[Runbook]) -> Opened:
+    """Open or extend the incident for ``trigger`` and queue its notifications; sending them never holds the
+    run (one bounded attempt, then a background deliverer: see :mod:`ops.notify.background`)."""
+    from ops.incidents.db import open_engine, store_url, transaction
+    from ops.incidents.respond import announce_opened, flush_notifications, raise_incident
+
+    engine = open_engine(store_url(get_settings().home))
+    with transaction(engine) as session:
+        opened = raise_incident(session, trigger, books)
+        announce_opened(session, opened)
+    flush_notifications(engine)
+    return opened
+
+
 def _raise(flow: Any, flow_run: Any, state: Any, *, once: bool) -> Opened | None:
     """Open or extend the incident of this run's failure; with ``once``, not if an incident names the run."""
     from ops.crashes.once import reported, serialise_reports
@@ -126,14 +140,16 @@ def _raise(flow: Any, flow_run: Any, state: Any, *, once: bool) -> Opened | None
                 return None
     books = load_runbooks()
     trigger = failure_trigger(flow, flow_run, state, books)
-    with transaction(engine) as session:
-        if once:
+    if not once:
+        opened = open_failure_incident(trigger, books)
+    else:
+        with transaction(engine) as session:
             serialise_reports(session)
             if reported(session, run_id, since=since):
                 return None
-        opened = raise_incident(session, trigger, books)
-        announce_opened(session, opened)
-    flush_notifications(engine)
+            opened = raise_incident(session, trigger, books)
+            announce_opened(session, opened)
+        flush_notifications(engine)
     logger.warning("flow run %s %s: %s %s (runbook %s)", flow_run.name, state.name.lower(),
                    "opened" if opened.created else "added to", opened.incident.ref, opened.incident.runbook_id)
     return opened

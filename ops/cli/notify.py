@@ -3,8 +3,11 @@
 Notifications to PagerDuty and Slack are queued in the incident store
 (``SLUICE_INCIDENTS_URL``) with the incident change that caused them and sent
 after it; what could not be sent stays ``pending`` with its last error.
-``flush`` sends it now; ``list`` shows the outbox. Secrets never appear in
-either: payloads are stored without them and errors are scrubbed.
+``flush`` sends it now; ``list`` shows the outbox; ``serve`` delivers in the
+foreground until stopped, for a service manager (without it, the process
+that changed an incident starts a background deliverer when something is
+left: see :mod:`ops.notify.background`). Secrets never appear in any of
+them: payloads are stored without them and errors are scrubbed.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ if TYPE_CHECKING:
     from ops.incidents.models import Notification
     from ops.notify.delivery import DeliveryReport
 
-app = typer.Typer(help="Incident notifications (PagerDuty, Slack): flush and list the outbox.",
+app = typer.Typer(help="Incident notifications (PagerDuty, Slack): flush, serve and list the outbox.",
                   no_args_is_help=True)
 
 
@@ -92,6 +95,48 @@ def flush(
         note("undelivered notifications stay in the outbox: `ops notify list --status pending` shows why, "
              "and the next flush tries again", output=output, style="yellow")
         raise typer.Exit(1)
+
+
+@app.command("serve")
+@with_cli_exception_handling
+def serve(
+    *,
+    until_empty: Annotated[bool, typer.Option(
+        "--until-empty", help="Exit once nothing is left to send, instead of waiting for more.")] = False,
+) -> None:
+    """Deliver notifications in the foreground until stopped (SIGTERM, Ctrl-C), with retries and Retry-After.
+
+    For a service manager. While it runs, incident changes on this host start
+    no background deliverer; it waits for one that is still running to finish.
+    """
+    import logging
+    import signal
+    import threading
+
+    from rich.logging import RichHandler
+
+    from ops.notify.background import DelivererLock
+    from ops.notify.background import serve as run
+    from ops.notify.settings import NotifySettings
+
+    engine, settings, stop = _engine(), NotifySettings.load(), threading.Event()
+    logger = logging.getLogger("ops.notify")
+    logger.addHandler(RichHandler(show_path=False))
+    logger.setLevel(logging.INFO)
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    lock = DelivererLock.of(engine.url, settings)
+    try:
+        while not lock.acquire():  # a background deliverer is at work: take over once it is done
+            if stop.wait(settings.notify_poll_seconds):
+                return
+        try:
+            report = run(engine, settings, until_empty=until_empty, stop=stop)
+        finally:
+            lock.release()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    note(f"{report.sent} sent, {report.failed} failed in {report.passes} passes")
 
 
 def _row(n: Notification) -> dict[str, Any]:

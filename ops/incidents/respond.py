@@ -87,16 +87,23 @@ def announce_change(session: Session, incident: Incident, kind: str, text: str =
 
 
 def flush_notifications(engine: Engine) -> None:
-    """Send what the outbox holds (after the commit); what fails stays queued for the next flush."""
+    """After the commit: one bounded attempt at what is due; a background deliverer sends the rest.
+
+    Returns within ``SLUICE_NOTIFY_ATTEMPT_BUDGET`` + ``SLUICE_NOTIFY_ATTEMPT_TIMEOUT``
+    (1 s) however PagerDuty or Slack behave; see :mod:`ops.notify.background`.
+    """
     import logging
 
-    from ops.notify import deliver_pending
+    from ops.notify.background import deliver_soon
 
     try:
-        report = deliver_pending(engine)
+        report = deliver_soon(engine)
     except Exception:  # the incident is stored; a notification problem must not undo or hide it
         logging.getLogger(__name__).exception("could not deliver incident notifications")
         return
-    if report.undelivered:
-        logging.getLogger(__name__).warning("%d notification(s) not delivered yet; `ops notify flush` retries",
-                                            report.undelivered)
+    log = logging.getLogger(__name__)
+    if report is None or report.pending or report.waiting:
+        log.warning("%s notification(s) not delivered yet; a background deliverer retries them "
+                    "(`ops notify list`)", "some" if report is None else report.pending + report.waiting)
+    if report is not None and report.failed:
+        log.warning("%d notification(s) rejected for good (`ops notify list --status failed`)", report.failed)

@@ -20,12 +20,22 @@ flush, not every notification's. Other channels carry on.
 **Threads.** A Slack message goes into the thread of the incident's first
 Slack message that has a ``ts`` (a bot posted it); without one it is posted
 on its own and becomes the thread's first message.
+
+**Bounded passes.** ``bounded=True`` is the pass the process that changed an
+incident makes right after its commit: one request per notification with
+``notify_attempt_timeout``, no retries and no waits, no new claim once
+``notify_attempt_budget`` has passed, and a short claim lease. What it could
+not send stays due (or is due when ``Retry-After`` says) for the background
+deliverer (:mod:`ops.notify.background`), which makes full passes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -86,12 +96,22 @@ class DeliveryReport:
         return self.pending + self.failed + self.waiting
 
 
+CLIENT_MODULES = {PAGERDUTY: "ops.notify.pagerduty", SLACK: "ops.notify.slack"}
+
+
 class _Channels:
     """Channels built on first use within one flush; a channel that cannot be built fails each of its rows."""
 
     def __init__(self, settings: NotifySettings, redact: Redactor) -> None:
         self._settings, self._redact = settings, redact
         self._built: dict[str, Channel | SendError] = {}
+
+    @staticmethod
+    def load(name: str) -> None:
+        """Import the channel's client library (no network, no secret); a failure shows when it is built."""
+        if name in CLIENT_MODULES:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(CLIENT_MODULES[name])
 
     def get(self, name: str) -> Channel:
         if name not in self._built:
@@ -131,6 +151,15 @@ class _Channels:
                 built.close()
 
 
+BOUNDED_LEASE = timedelta(seconds=30)
+
+
+def bounded_policy(settings: NotifySettings) -> NotifySettings:
+    """The delivery policy of a bounded pass: one request with the short timeout, never a wait."""
+    return settings.model_copy(update={"notify_attempts": 1, "notify_max_wait_seconds": 0.0,
+                                       "notify_timeout_seconds": settings.notify_attempt_timeout})
+
+
 def _lease(settings: NotifySettings) -> timedelta:
     """Longer than one attempt can take, so a live deliverer never loses its claim."""
     longest_wait = max(settings.notify_max_wait_seconds, settings.notify_backoff_max_seconds)
@@ -165,14 +194,17 @@ def _attempt(row: Notification, channels: _Channels, engine: Engine, settings: N
 
 
 def _settle(engine: Engine, row: Notification, outcome: AttemptOutcome, now: datetime,
-            settings: NotifySettings) -> Outcome:
+            settings: NotifySettings, bounded: bool) -> Outcome:
     common = {"id": row.id, "incident": f"INC-{row.incident_id}", "channel": row.channel, "action": row.action,
               "attempts": row.attempts, "requests": outcome.requests}
     if outcome.sent:
         if not mark_sent(engine, row, outcome.external_ref, utcnow()):
             logger.warning("notification %d was sent, but its claim had expired and was taken over", row.id)
         return Outcome(status=SENT, external_ref=outcome.external_ref, **common)
-    retry_at = now + _retry_delay(settings, row.attempts, outcome.retry_after)
+    if bounded:  # the background deliverer takes over at once, or when Retry-After says
+        retry_at = now + timedelta(seconds=outcome.retry_after or 0.0)
+    else:
+        retry_at = now + _retry_delay(settings, row.attempts, outcome.retry_after)
     error = outcome.error or "not delivered"
     mark_unsent(engine, row, error, permanent=outcome.permanent, retry_at=retry_at, at=utcnow())
     status = FAILED if outcome.permanent else PENDING
@@ -185,22 +217,40 @@ def _due(row: Notification, now: datetime, due_only: bool) -> bool:
     return not due_only or row.next_attempt_at <= now
 
 
+def _take(engine: Engine, candidate: Notification, channels: _Channels, now: datetime, lease: timedelta,
+          due_only: bool, deadline: float) -> Notification | None:
+    """Claim ``candidate`` if there is time left. Its channel's client library is imported first, so a slow
+    first import spends a bounded pass's time before a claim, never while holding one."""
+    channels.load(candidate.channel)
+    if time.monotonic() >= deadline:
+        return None
+    return claim(engine, candidate.id, now, lease, due_only=due_only)
+
+
 def deliver_pending(engine: Engine, now: datetime | None = None, *, settings: NotifySettings | None = None,
-                    due_only: bool = True, limit: int = 500,
+                    due_only: bool = True, limit: int = 500, bounded: bool = False,
+                    deadline: float | None = None,
                     sleep: Callable[[float], None] = time.sleep) -> DeliveryReport:
     """Send every due notification in the outbox, each exactly once, and report what happened.
 
     ``now`` (default: the current time) decides what is due and when a
     failed notification is tried next; ``due_only=False`` also sends pending
     notifications whose next attempt is still ahead (``ops notify flush``
-    does, since an operator asked). ``sleep`` waits between retries.
+    does, since an operator asked). ``bounded=True`` makes the short pass of
+    the module docstring; it claims nothing after ``deadline`` (a
+    ``time.monotonic()`` value, default: ``notify_attempt_budget`` from now).
+    ``sleep`` waits between retries.
     Call it after the transaction that queued notifications has committed,
     never inside one.
     """
     now = now or utcnow()
-    settings = settings or NotifySettings()
+    settings = settings or NotifySettings.load()
+    policy = bounded_policy(settings) if bounded else settings
+    lease = BOUNDED_LEASE if bounded else _lease(settings)
+    if deadline is None:
+        deadline = time.monotonic() + settings.notify_attempt_budget if bounded else math.inf
     redact = Redactor.from_settings(settings)
-    channels = _Channels(settings, redact)
+    channels = _Channels(policy, redact)
     held: set[tuple[int, str]] = set()
     down: set[str] = set()
     outcomes: list[Outcome] = []
@@ -210,14 +260,15 @@ def deliver_pending(engine: Engine, now: datetime | None = None, *, settings: No
             group = (candidate.incident_id, candidate.channel)
             row = None
             if group not in held and candidate.channel not in down and _due(candidate, now, due_only):
-                row = claim(engine, candidate.id, now, _lease(settings), due_only=due_only)
-            if row is None:  # not due, held back, or claimed by another deliverer
+                row = _take(engine, candidate, channels, now, lease, due_only, deadline)
+            if row is None:  # not due, held back, claimed by another deliverer, or out of time
                 held.add(group)
                 waiting += 1
                 continue
-            outcome = _settle(engine, row, _attempt(row, channels, engine, settings, redact, sleep), now, settings)
+            attempt = _attempt(row, channels, engine, policy, redact, sleep)
+            outcome = _settle(engine, row, attempt, now, settings, bounded)
             outcomes.append(outcome)
-            if outcome.status == PENDING:  # the channel is down or throttling: leave it alone until the next flush
+            if outcome.status == PENDING:  # the channel is down or throttling: leave it alone until the next pass
                 down.add(row.channel)
     finally:
         channels.close()

@@ -70,7 +70,7 @@ def enqueue(session: Session, incident: Incident, action: Action | str, *, text:
     action = ensure_action(action)
     if action is Action.UPDATE and not (text and text.strip()):
         raise NotifyError("an update needs some text", hint="pass the note to post in the incident's thread")
-    settings = settings or NotifySettings()
+    settings = settings or NotifySettings.load()
     for problem in settings.problems():
         logger.warning("%s", problem)
     if incident.id is None:

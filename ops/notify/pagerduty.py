@@ -7,7 +7,10 @@ several seconds — which would hold a flush for minutes while PagerDuty is
 down. Here the client makes exactly one request per call: its
 ``postprocess`` hook raises :class:`~ops.notify.retry.SendError` for any
 unsuccessful response before its own retry logic sees it, and
-``max_network_attempts = 0`` turns a network error into an immediate error.
+``max_network_attempts = 0`` turns a network error into an immediate error;
+its per-status ``retry`` table is emptied as well. Every phase of the one
+request (connecting with the TLS handshake, writing, reading) is bounded by
+``notify_timeout_seconds``, or ``notify_attempt_timeout`` in a bounded pass.
 Retrying, with ``Retry-After`` honoured, is :mod:`ops.notify.retry`'s job.
 
 The routing key is added to the body by the client at send time; it never
@@ -52,8 +55,9 @@ class PagerDutyChannel:
         except pagerduty.UrlError:
             raise SendError(f"SLUICE_PAGERDUTY_EVENTS_URL must be an https:// URL, not "
                             f"{settings.pagerduty_events_url!r}", retry_now=False) from None
-        self._client.timeout = settings.notify_timeout_seconds
+        self._client.timeout = settings.notify_timeout_seconds  # httpx2: each of connect (with TLS), write, read
         self._client.max_network_attempts = 0
+        self._client.retry = {}  # postprocess raises first anyway; no status may loop inside the client
 
     def send(self, event: dict[str, Any], thread_ts: str | None = None) -> str:
         """Send one stored event; returns the dedup key PagerDuty acknowledged."""

@@ -47,6 +47,7 @@ class FakeService:
         self.default = default
         self.tls = tls
         self.requests: list[Received] = []
+        self.answered: list[tuple[Received, Reply]] = []
         self.script: deque[Reply] = deque()
         self.port = 0
         self._server: ThreadingHTTPServer | None = None
@@ -62,10 +63,17 @@ class FakeService:
     def bodies(self) -> list[Any]:
         return [r.json for r in self.requests]
 
+    def accepted(self) -> list[Any]:
+        """The bodies of the requests answered with a 2xx: what the service took, in order."""
+        with self._lock:
+            return [r.json for r, reply in self.answered if 200 <= reply.status < 300]
+
     def answer(self, received: Received) -> Reply:
         with self._lock:
             self.requests.append(received)
-            return self.script.popleft() if self.script else self.default(received)
+            reply = self.script.popleft() if self.script else self.default(received)
+            self.answered.append((received, reply))
+            return reply
 
     def start(self) -> FakeService:
         server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler(self))

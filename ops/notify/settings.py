@@ -26,13 +26,30 @@ requests, waiting ``notify_backoff_seconds`` × 2ⁿ (at most
 for. A ``Retry-After`` longer than ``notify_max_wait_seconds`` is not waited
 out in the process: the notification is rescheduled for then. A notification
 still undelivered after an attempt waits ``notify_retry_seconds`` × 2ⁿ (at
-most ``notify_retry_max_seconds``) before the next flush picks it up.
+most ``notify_retry_max_seconds``) before a deliverer picks it up again.
+
+**Who delivers, and when** (see :mod:`ops.notify.background`). The process
+that changed an incident makes one bounded attempt after its commit: one
+request per due notification, each with ``notify_attempt_timeout`` seconds
+for connecting and for reading, no retries and no waits, and no new request
+once ``notify_attempt_budget`` seconds have passed. Whatever is left is
+delivered by a background deliverer (``notify_background``, on by default):
+a detached process, at most one per store and host, that keeps going with
+the full retry policy, polling at least every ``notify_poll_seconds``, until
+the outbox is empty or ``notify_background_seconds`` have passed. Its lock
+and log live in ``notify_run_dir`` (default: ``<tmp>/sluice-notify-<uid>``).
 """
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+import os
+import tempfile
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ops.errors import NotifyError
 
 PAGERDUTY = "pagerduty"
 SLACK = "slack"
@@ -62,8 +79,14 @@ class NotifySettings(BaseSettings):
     notify_backoff_max_seconds: float = Field(30.0, ge=0)
     notify_max_wait_seconds: float = Field(60.0, ge=0)
     notify_retry_seconds: float = Field(60.0, ge=0)
-    notify_retry_max_seconds: float = Field(3600.0, ge=0)
+    notify_retry_max_seconds: float = Field(600.0, ge=0)
     notify_timeout_seconds: float = Field(10.0, gt=0)
+    notify_attempt_timeout: float = Field(0.5, gt=0, le=5)
+    notify_attempt_budget: float = Field(0.5, gt=0, le=10)
+    notify_background: bool = True
+    notify_background_seconds: float = Field(21_600.0, gt=0)
+    notify_poll_seconds: float = Field(2.0, gt=0, le=300)
+    notify_run_dir: Path | None = None
 
     def pagerduty_configured(self) -> bool:
         return bool(self.pagerduty_routing_key or self.pagerduty_secret_block)
@@ -89,3 +112,19 @@ class NotifySettings(BaseSettings):
         if not runbook_id or not self.runbook_base_url:
             return None
         return f"{self.runbook_base_url.rstrip('/')}/{runbook_id}.md"
+
+    @classmethod
+    def load(cls) -> NotifySettings:
+        """The settings from the environment, or a ``NotifyError`` naming the variable that is wrong."""
+        try:
+            return cls()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            name = f"SLUICE_{str(first['loc'][0]).upper()}" if first.get("loc") else "a SLUICE_* variable"
+            raise NotifyError(f"{name} is not valid: {first['msg']}",
+                              hint=f"fix or unset {name}; the defaults need no change") from None
+
+    def run_dir(self) -> Path:
+        """Where background deliverers keep their lock and log files."""
+        uid = os.getuid() if hasattr(os, "getuid") else 0
+        return self.notify_run_dir or Path(tempfile.gettempdir()) / f"sluice-notify-{uid}"

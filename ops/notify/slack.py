@@ -16,7 +16,6 @@ its URL — a secret — at DEBUG level, so it gets a logger that does not.
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 from urllib.error import URLError
 
@@ -47,7 +46,7 @@ class SlackChannel:
     name = SLACK
 
     def __init__(self, credentials: SlackCredentials, settings: NotifySettings) -> None:
-        timeout = max(1, math.ceil(settings.notify_timeout_seconds))
+        timeout = settings.notify_timeout_seconds  # urllib takes a float, whatever the SDK's hint says
         self._channel = credentials.channel
         self._web: WebClient | None = None
         self._hook: WebhookClient | None = None

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 import trustme
-
 from sqlalchemy.engine import Engine
 
 from ops.incidents.db import open_engine
+from ops.notify.receivers import FakeService, pagerduty_ok, slack_ok
 from tests.ops.incidents.conftest import incident_engine  # noqa: F401  (the store on both backends)
 from tests.ops.notify.factories import BOT_TOKEN, CHANNEL, ROUTING_KEY, RUNBOOKS
-from ops.notify.receivers import FakeService, pagerduty_ok, slack_ok
 
 
 @pytest.fixture(scope="session")
@@ -63,3 +62,21 @@ def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeService]:
     monkeypatch.setenv("SLUICE_SLACK_API_URL", f"{service.url}/api/")
     yield service
     service.stop()
+
+
+QUICK_RETRIES = {"RETRY_SECONDS": "0.2", "RETRY_MAX_SECONDS": "0.5", "TIMEOUT_SECONDS": "1", "POLL_SECONDS": "0.2",
+                 "BACKOFF_MAX_SECONDS": "0.2", "BACKGROUND_SECONDS": "120"}
+
+
+@pytest.fixture()
+def deliverers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Background deliverers that retry within a second, with their locks and logs in a folder of the test's;
+    every one still running when the test ends is stopped (request this fixture after the store's)."""
+    from tests.ops.notify.background import stop_deliverers
+
+    run = tmp_path / "run"
+    monkeypatch.setenv("SLUICE_NOTIFY_RUN_DIR", str(run))
+    for key, value in QUICK_RETRIES.items():
+        monkeypatch.setenv(f"SLUICE_NOTIFY_{key}", value)
+    yield run
+    stop_deliverers(run)
