@@ -12,6 +12,8 @@ import pytest
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# No detached notification deliverer outlives a test: the tests of the deliverer turn it on themselves.
+os.environ.setdefault("SLUICE_NOTIFY_BACKGROUND", "false")
 
 
 @pytest.fixture(scope="session")

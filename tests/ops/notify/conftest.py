@@ -76,6 +76,7 @@ def deliverers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
 
     run = tmp_path / "run"
     monkeypatch.setenv("SLUICE_NOTIFY_RUN_DIR", str(run))
+    monkeypatch.setenv("SLUICE_NOTIFY_BACKGROUND", "true")  # the suite turns it off elsewhere
     for key, value in QUICK_RETRIES.items():
         monkeypatch.setenv(f"SLUICE_NOTIFY_{key}", value)
     yield run
