@@ -9,8 +9,19 @@
 
 from __future__ import annotations
 
-from sluice.errors import SluiceError
 
 
-class SiteError(SluiceError):
-    """The docs site cannot be generated as the code and the docs stand."""
+class SiteError(Exception):
+    """The docs site cannot be generated as the code and the docs stand.
+
+    Not a :class:`sluice.errors.SluiceError`: it stops a docs build, never a
+    flow, so no runbook answers it.
+    """
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        return f"{base}\n  hint: {self.hint}" if self.hint else base
