@@ -1,4 +1,4 @@
-"""The metadata store: run and file records in SQLite (default) or PostgreSQL.
+"""The metadata store: run and file records, and dataset leases, in SQLite (default) or PostgreSQL.
 
 Functions take a SQLAlchemy ``Connection`` and never commit; the caller owns
 the transaction (``with engine.begin() as conn: ...``).
@@ -58,6 +58,19 @@ ingest_files = sa.Table(
     sa.Column("extra_columns", sa.Text, nullable=False, default="[]"),
     sa.Column("missing_columns", sa.Text, nullable=False, default="[]"),
     sa.Column("error", sa.Text, nullable=False, default=""),
+)
+
+
+# One row per dataset: who may commit to its lake table, until when, and a
+# fencing token that grows with every acquisition. A released or expired row
+# stays, so the token never goes back.
+dataset_leases = sa.Table(
+    "dataset_leases", metadata,
+    sa.Column("dataset", sa.String(128), primary_key=True),
+    sa.Column("holder", sa.String(256), nullable=False),
+    sa.Column("token", sa.BigInteger, nullable=False),
+    sa.Column("expires_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("acquired_at_ms", sa.BigInteger, nullable=False),
 )
 
 

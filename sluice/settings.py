@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     group_bytes: int = 256 * 1024 * 1024
     storage_options: dict[str, Any] = Field(default_factory=dict)
     lake_storage_options: dict[str, str] = Field(default_factory=dict)
+    # The commit lease of a dataset (sluice.lease): how long a holder that
+    # stopped renewing keeps it, and how long a run waits for it.
+    lease_ttl_seconds: float = Field(default=60.0, gt=0)
+    lease_wait_seconds: float = Field(default=1800.0, ge=0)
 
     def rows_per_chunk(self) -> int:
         """``chunk_rows`` if set; else larger chunks for thread workers than for worker processes.
