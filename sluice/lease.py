@@ -59,8 +59,8 @@ class Lease:
     expires_at_ms: int
 
 
-def _insert_if_absent(conn: Connection, row: dict[str, object]) -> bool:
-    """Insert ``row`` unless the dataset already has one; True if inserted."""
+def _insert_if_absent(conn: Connection, row: dict[str, object]) -> int | None:
+    """Insert ``row`` unless the dataset already has one; its token if inserted."""
     name = conn.dialect.name
     if name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -68,7 +68,8 @@ def _insert_if_absent(conn: Connection, row: dict[str, object]) -> bool:
         from sqlalchemy.dialects.sqlite import insert
     else:  # pragma: no cover - the store runs on SQLite or PostgreSQL only
         raise NotImplementedError(f"leases need SQLite or PostgreSQL, not {name}")
-    return conn.execute(insert(dataset_leases).values(**row).on_conflict_do_nothing()).rowcount == 1
+    statement = insert(dataset_leases).values(**row).on_conflict_do_nothing().returning(dataset_leases.c.token)
+    return conn.execute(statement).scalar_one_or_none()
 
 
 def try_acquire(conn: Connection, dataset: str, holder: str, *, ttl_ms: int, now: int) -> Lease | None:
@@ -80,14 +81,14 @@ def try_acquire(conn: Connection, dataset: str, holder: str, *, ttl_ms: int, now
     """
     expires = now + ttl_ms
     c = dataset_leases.c
-    taken = conn.execute(
+    token = conn.execute(
         sa.update(dataset_leases).where(c.dataset == dataset, c.expires_at_ms <= now)
-        .values(holder=holder, token=c.token + 1, expires_at_ms=expires, acquired_at_ms=now))
-    if taken.rowcount != 1 and not _insert_if_absent(
-            conn, {"dataset": dataset, "holder": holder, "token": 1, "expires_at_ms": expires, "acquired_at_ms": now}):
-        return None
-    token = conn.execute(sa.select(c.token).where(c.dataset == dataset, c.holder == holder)).scalar_one()
-    return Lease(dataset, holder, int(token), expires)
+        .values(holder=holder, token=c.token + 1, expires_at_ms=expires, acquired_at_ms=now)
+        .returning(c.token)).scalar_one_or_none()
+    if token is None:
+        token = _insert_if_absent(conn, {"dataset": dataset, "holder": holder, "token": 1, "expires_at_ms": expires,
+                                         "acquired_at_ms": now})
+    return Lease(dataset, holder, int(token), expires) if token is not None else None
 
 
 def _mine(lease: Lease) -> sa.ColumnElement[bool]:
@@ -155,8 +156,10 @@ def acquire(engine: Engine, dataset: str, holder: str, *, ttl_s: float, wait_s: 
 class HeldLease:
     """A lease renewed in a background thread until :meth:`close`."""
 
-    def __init__(self, engine: Engine, lease: Lease, *, ttl_s: float, clock: Clock = now_ms) -> None:
+    def __init__(self, engine: Engine, lease: Lease, *, ttl_s: float, clock: Clock = now_ms,
+                 renew_every_s: float | None = None) -> None:
         self.engine, self.ttl_ms, self.clock = engine, int(ttl_s * 1000), clock
+        self.renew_every_s = renew_every_s if renew_every_s is not None else ttl_s / 3
         self._lease = lease
         self._lost: LeaseLostError | None = None
         self._stop = threading.Event()
@@ -172,7 +175,7 @@ class HeldLease:
         return self._lease.token
 
     def _renew_loop(self) -> None:
-        while not self._stop.wait(self.ttl_ms / 3000):
+        while not self._stop.wait(self.renew_every_s):
             try:
                 with self.engine.begin() as conn:
                     self._lease = renew(conn, self._lease, ttl_ms=self.ttl_ms, now=self.clock())

@@ -80,7 +80,13 @@ def engine_for(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url, pool_pre_ping=True)
-    metadata.create_all(engine)
+    for attempt in range(3):
+        try:
+            metadata.create_all(engine)
+            break
+        except sa.exc.DBAPIError:  # another process created a table between the check and the create
+            if attempt == 2:
+                raise
     return engine
 
 
