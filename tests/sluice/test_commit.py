@@ -116,7 +116,9 @@ def test_four_writer_processes_over_overlapping_files_leave_each_key_and_batch_o
 def test_a_writer_whose_table_moved_after_its_plan_replans_and_writes_only_what_is_missing(tmp_path):
     first = write_csv(tmp_path / "src" / "a.csv", OrderBatch(rows=good_orders(50)))
     other = write_csv(tmp_path / "src" / "b.csv", OrderBatch(rows=good_orders(50, start=26)))  # 26..50 overlap
+    seed = write_csv(tmp_path / "src" / "seed.csv", OrderBatch(rows=good_orders(5, start=900)))
     mine, theirs = _spec(tmp_path, "mine", [first]), _spec(tmp_path, "theirs", [other])
+    assert run(dataclasses.replace(_spec(tmp_path, "seed", [seed]), metadata_url=None))["error"] == ""
     req, outcomes = stage(mine)
     plans = []
 
@@ -132,11 +134,11 @@ def test_a_writer_whose_table_moved_after_its_plan_replans_and_writes_only_what_
 
     outcome = commit(dataclasses.replace(mine, metadata_url=None), req, outcomes, dedup=dedup_after_a_foreign_commit)
 
-    assert outcome.attempts == 2 and [p.version for p in plans] == [None, 1]
+    assert outcome.attempts == 2 and [p.version for p in plans] == [1, 2]
     assert (outcome.lake.rows_written, outcome.lake.duplicates_in_lake) == (25, 25)
-    assert sorted(_lake_ids(mine.lake_uri)) == list(range(1, 76))
-    assert [h.operation for h in history(mine.lake_uri)] == ["WRITE", "WRITE", "CREATE TABLE"]
-    assert history(mine.lake_uri)[0].metadata["read_version"] == 1
+    assert sorted(_lake_ids(mine.lake_uri)) == [*range(1, 76), *range(900, 905)]
+    assert [h.operation for h in history(mine.lake_uri)] == ["WRITE", "WRITE", "WRITE", "CREATE TABLE"]
+    assert history(mine.lake_uri)[0].metadata["read_version"] == 2
     assert _data_files(mine.lake_uri) == _referenced(mine.lake_uri)  # the first attempt's files are gone
 
 
