@@ -91,6 +91,39 @@ def try_acquire(conn: Connection, dataset: str, holder: str, *, ttl_ms: int, now
     return Lease(dataset, holder, int(token), expires) if token is not None else None
 
 
+def _crashed_here(holder: str) -> bool:
+    """Whether ``holder`` (from :func:`holder_name`) was a process on this host that no longer runs."""
+    _, _, where = holder.rpartition("@")
+    host, _, pid = where.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def take_from_crashed(conn: Connection, dataset: str, holder: str, *, ttl_ms: int, now: int) -> Lease | None:
+    """Take the lease now if its holder was a process on this host that died, instead of waiting out its TTL.
+
+    A compare-and-set on the token seen: of several waiters, one takes it.
+    """
+    c = dataset_leases.c
+    row = conn.execute(sa.select(c.holder, c.token).where(c.dataset == dataset)).first()
+    if row is None or not _crashed_here(row.holder):
+        return None
+    token = conn.execute(
+        sa.update(dataset_leases).where(c.dataset == dataset, c.token == row.token)
+        .values(holder=holder, token=c.token + 1, expires_at_ms=now + ttl_ms, acquired_at_ms=now)
+        .returning(c.token)).scalar_one_or_none()
+    if token is not None:
+        log.warning("took the lease of %s from %s, a process of this host that no longer runs", dataset, row.holder)
+    return Lease(dataset, holder, int(token), now + ttl_ms) if token is not None else None
+
+
 def _mine(lease: Lease) -> sa.ColumnElement[bool]:
     c = dataset_leases.c
     return sa.and_(c.dataset == lease.dataset, c.holder == lease.holder, c.token == lease.token)
@@ -136,7 +169,9 @@ def acquire(engine: Engine, dataset: str, holder: str, *, ttl_s: float, wait_s: 
     while True:
         try:
             with engine.begin() as conn:
-                lease = try_acquire(conn, dataset, holder, ttl_ms=int(ttl_s * 1000), now=clock())
+                now = clock()
+                lease = (try_acquire(conn, dataset, holder, ttl_ms=int(ttl_s * 1000), now=now)
+                         or take_from_crashed(conn, dataset, holder, ttl_ms=int(ttl_s * 1000), now=now))
         except OperationalError as exc:  # SQLite busy beyond its timeout: contention, try again
             log.debug("lease of %s: store busy (%s)", dataset, exc)
             lease = None

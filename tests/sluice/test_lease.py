@@ -190,3 +190,31 @@ def test_a_holder_taken_over_finds_out_before_it_commits(engine, dataset):
     with engine.connect() as conn:  # closing a lost lease leaves the new holder alone
         row = conn.execute(sa.select(dataset_leases).where(dataset_leases.c.dataset == dataset)).one()
     assert row.holder == "run-b" and row.expires_at_ms > clock.now
+
+
+def test_the_lease_of_a_crashed_process_on_this_host_is_taken_at_once(engine, dataset, tmp_path):
+    import subprocess
+    import sys
+
+    from sluice.lease import holder_name
+
+    proc = subprocess.Popen([sys.executable, "-c", "import os; print(os.getpid())"], stdout=subprocess.PIPE, text=True)
+    dead_pid = int(proc.communicate()[0])
+    crashed = holder_name("run-a").rsplit(":", 1)[0] + f":{dead_pid}"
+    _take(engine, dataset, crashed, now=int(time.time() * 1000))
+
+    lease = acquire(engine, dataset, holder_name("run-b"), ttl_s=60, wait_s=0)
+
+    assert lease.token == 2
+
+
+def test_the_lease_of_a_live_process_or_another_host_is_waited_for(engine, dataset):
+    import os
+
+    from sluice.lease import holder_name
+
+    for holder in [holder_name("run-a").rsplit(":", 1)[0] + f":{os.getpid()}", "run-a@elsewhere:1"]:
+        other = f"{dataset}-{holder[-3:]}"
+        _take(engine, other, holder, now=int(time.time() * 1000))
+        with pytest.raises(LeaseTimeoutError):
+            acquire(engine, other, holder_name("run-b"), ttl_s=60, wait_s=0)
