@@ -217,6 +217,8 @@ def commit_quarantine(uri: str, files: dict[str, list[Path]], *, dataset: str, m
     time, so memory stays flat, and registered in one commit. Returns rows
     added; with nothing left to add, writes no version.
     """
+    if not files:
+        return 0
     for _attempt in range(attempts):
         table = open_or_create(uri, QUARANTINE_SCHEMA, QUARANTINE_PARTITIONS, storage_options)
         todo = {b: f for b, f in files.items() if not _recorded(table, dataset, b)}

@@ -187,6 +187,16 @@ def test_a_rerun_with_nothing_new_writes_no_version_to_the_lake_or_the_quarantin
     assert [o.status for o in outcomes] == [FileStatus.SKIPPED] and outcomes[0].rows_read == 0
 
 
+def test_a_run_without_bad_rows_writes_nothing_to_the_quarantine(tmp_path):
+    spec = _spec(tmp_path, "clean", [write_csv(tmp_path / "src" / "a.csv", OrderBatch(rows=good_orders(10)))])
+    req, outcomes = stage(spec)
+
+    outcome = commit(spec, req, outcomes)
+
+    assert outcome.lake.rows_written == 10 and outcome.quarantined == 0
+    assert not Path(spec.quarantine_uri).exists()
+
+
 def test_a_writer_whose_lease_was_taken_over_commits_nothing(tmp_path):
     spec = _spec(tmp_path, "slow", [write_csv(tmp_path / "src" / "a.csv", mixed_orders(10))])
     req, outcomes = stage(spec)
