@@ -95,13 +95,13 @@ def _crashed_here(holder: str) -> bool:
     """Whether ``holder`` (from :func:`holder_name`) was a process on this host that no longer runs."""
     _, _, where = holder.rpartition("@")
     host, _, pid = where.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+    if host != socket.gethostname() or not (pid.isascii() and pid.isdigit()) or int(pid) < 1:
         return False
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return True
-    except PermissionError:  # alive, another user's
+    except (PermissionError, OverflowError):  # alive but another user's; or no process could have it
         return False
     return False
 

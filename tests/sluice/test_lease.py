@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import uuid
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sluice.errors import LeaseLostError, LeaseTimeoutError
 from sluice.lease import HeldLease, acquire, ensure_held, hold_lease, release, renew, try_acquire
@@ -218,3 +221,17 @@ def test_the_lease_of_a_live_process_or_another_host_is_waited_for(engine, datas
         _take(engine, other, holder, now=int(time.time() * 1000))
         with pytest.raises(LeaseTimeoutError):
             acquire(engine, other, holder_name("run-b"), ttl_s=60, wait_s=0)
+
+
+@given(holder=st.one_of(st.text(max_size=80), st.builds(
+    lambda run, pid: f"{run}@{socket.gethostname()}:{pid}", st.text(max_size=20), st.text(max_size=25)),
+    st.builds(lambda run, pid: f"{run}@{socket.gethostname()}:{pid}", st.text(max_size=20),
+              st.integers(-5, 10**30).map(str))))
+def test_any_holder_text_in_the_store_is_read_without_error_and_never_taken_as_crashed_elsewhere(holder):
+    from sluice.lease import _crashed_here
+
+    crashed = _crashed_here(holder)
+
+    assert isinstance(crashed, bool)
+    if crashed:
+        assert holder.rpartition("@")[2].rpartition(":")[0] == socket.gethostname()
