@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import boto3
@@ -118,7 +119,8 @@ def s3_lake(monkeypatch):
     get_settings(fresh=True)
     try:
         yield env, delta_options(fs_opts), endpoint
-    finally:
+    finally:  # moto keeps its buckets per process, not per server: leave none to later tests
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=30)
         server.stop()
 
 

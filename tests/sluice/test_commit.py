@@ -69,8 +69,12 @@ def _referenced(uri: str) -> set[str]:
     return {str(Path(f).relative_to(Path(uri).resolve())) for f in DeltaTable(uri).file_uris()}
 
 
-def _check_exactly_once(spec: Spec, reports: list[dict[str, object]]) -> None:
-    """Each key once, each batch once, and the summed reports add up to what the tables hold."""
+def _check_exactly_once(spec: Spec, reports: list[dict[str, object]], *, all_finished: bool = True) -> None:
+    """Each key once, each batch once, and the summed reports add up to what the tables hold.
+
+    A writer that gave up may have quarantined batches before its lake commit
+    failed: with one, only the lake is expected to add up to the reports.
+    """
     ids = _lake_ids(spec.lake_uri)
     assert len(ids) == len(np.unique(ids))
     recorded = _recorded_batches(spec.lake_uri)
@@ -79,7 +83,7 @@ def _check_exactly_once(spec: Spec, reports: list[dict[str, object]]) -> None:
     assert sorted(f["batch_id"] for f in committed) == sorted(recorded)
     assert sum(r["rows_written"] for r in reports) == len(ids)
     quarantine = DeltaTable(spec.quarantine_uri).to_pyarrow_table(columns=["batch_id"])
-    assert sum(f["rows_quarantined"] for f in committed) == quarantine.num_rows
+    assert sum(f["rows_quarantined"] for f in committed) == quarantine.num_rows or not all_finished
     q_recorded = _recorded_batches(spec.quarantine_uri)
     assert len(q_recorded) == len(set(q_recorded))
     for r in reports:
@@ -105,7 +109,7 @@ def test_four_writer_processes_over_overlapping_files_leave_each_key_and_batch_o
     failed = [r for r in reports if r["error"]]
     assert all("LakeConflictError" in r["error"] for r in failed)
     assert len(failed) < len(reports)
-    _check_exactly_once(specs[0], [r for r in reports if not r["error"]])
+    _check_exactly_once(specs[0], [r for r in reports if not r["error"]], all_finished=not failed)
     assert set(_recorded_batches(specs[0].lake_uri)) == {f["batch_id"] for r in reports if not r["error"]
                                                          for f in r["files"] if f["status"] == "committed"}
     if lease:  # writers take turns: none fails, and every file is in
