@@ -102,6 +102,10 @@ def test_four_simultaneous_runs_over_overlapping_files_leave_each_key_and_batch_
     assert DeltaTable(table_uri(sluice_home.lake_root(), "orders")).version() == version  # a no-op writes nothing
 
 
+def _reset_moto(endpoint: str) -> None:
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=30)
+
+
 @pytest.fixture()
 def s3_lake(monkeypatch):
     from moto.server import ThreadedMotoServer
@@ -110,6 +114,7 @@ def s3_lake(monkeypatch):
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
+    _reset_moto(endpoint)  # moto keeps buckets per process, not per server: start from none
     boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **CREDS).create_bucket(Bucket="lake")
     fs_opts = {"key": "testing", "secret": "testing", "endpoint_url": endpoint}
     env = {"SLUICE_LAKE_URI": "s3://lake/tables", "SLUICE_QUARANTINE_URI": "s3://lake/quarantine",
@@ -119,8 +124,8 @@ def s3_lake(monkeypatch):
     get_settings(fresh=True)
     try:
         yield env, delta_options(fs_opts), endpoint
-    finally:  # moto keeps its buckets per process, not per server: leave none to later tests
-        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=30)
+    finally:
+        _reset_moto(endpoint)
         server.stop()
 
 
