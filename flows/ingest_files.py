@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +16,18 @@ from flows.hooks import INCIDENT_HOOKS
 from flows.observe import observed
 from flows.runners import dask_task_runner
 from sluice import staging
+from sluice.commit import CommitPlan, CommitTarget
 from sluice.contracts import find_contract
 from sluice.errors import SourceError
-from sluice.ingest import StageRequest, bucket_bytes, plan_commit, split_evenly
-from sluice.lake import CommitResult, table_uri
+from sluice.ingest import StageRequest, bucket_bytes, commit_files, commit_target, split_evenly
+from sluice.lake import CommitResult, DedupedBucket, table_uri
+from sluice.lease import hold_lease, holder_name
+from sluice.metastore import engine_for
 from sluice.paths import ensure_dataset_name, is_dataset_name, shown
 from sluice.runs import FileOutcome, FileStatus, RunReport, ensure_conserved
 from sluice.settings import get_settings
 from sluice.sources import group_files
-from tasks.ingest import commit_dataset, dedup_bucket_group, list_source, stage_file_group
+from tasks.ingest import dedup_bucket_group, list_source, stage_file_group
 from tasks.records import publish_artifacts, record_run
 
 
@@ -54,6 +59,13 @@ def _record_failure(report: RunReport, exc: Exception, metadata_url: str) -> Non
         record_run(report, metadata_url)
     except Exception as store_exc:
         get_run_logger().error("the failed run %s could not be recorded: %s", report.run_id, store_exc)
+
+
+def _dedup_on_workers(target: CommitTarget, parts: int, plan: CommitPlan) -> list[DedupedBucket]:
+    """A plan's deduplication as one task per share of its date buckets, balanced by staged bytes."""
+    shares = split_evenly(list(plan.buckets), parts, bucket_bytes(plan))
+    futures = [dedup_bucket_group.submit(target, plan, names, part=i) for i, names in enumerate(shares)]
+    return [b for fut in futures for b in fut.result()]
 
 
 def _finish(report: RunReport, outcomes: list[FileOutcome], result: CommitResult) -> None:
@@ -119,21 +131,19 @@ def ingest_files(
                for i, g in enumerate(groups)]
     outcomes = [o for fut in futures for o in fut.result()]
     report.stage_seconds["read_validate_stage"] = time.perf_counter() - clock
+    target = commit_target(req, settings.quarantine_root())
     clock = time.perf_counter()
-    committed = [o for o in outcomes if o.status is FileStatus.COMMITTED]
-    metadata = {"run_id": run_id, "dataset": dataset, "env": settings.env,
-                "sources": [{"uri": o.uri, "sha256": o.sha256, "batch_id": o.batch_id} for o in committed],
-                "counts": {"rows_read": sum(o.rows_read for o in committed),
-                           "rows_quarantined": sum(o.rows_quarantined for o in committed)}}
-    plan = plan_commit(req, outcomes)
-    shares = split_evenly(list(plan.buckets), max(settings.dask_workers, 2), bucket_bytes(plan))
-    dedup = [dedup_bucket_group.submit(req, plan, names, part=i) for i, names in enumerate(shares)]
-    deduped = [b for fut in dedup for b in fut.result()]
-    report.stage_seconds["dedup"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    result, _ = commit_dataset(req, plan, deduped, quarantine_uri=settings.quarantine_root(), metadata=metadata)
-    report.stage_seconds["commit"] = time.perf_counter() - clock
-    _finish(report, outcomes, result)
+    # Plan, deduplication and commit hold the dataset's lease; a run with nothing to commit waits for no one.
+    lease = (hold_lease(engine_for(settings.metadata_db_url()), dataset, holder_name(run_id),
+                        ttl_s=settings.lease_ttl_seconds, wait_s=settings.lease_wait_seconds)
+             if any(o.status is FileStatus.COMMITTED for o in outcomes) else contextlib.nullcontext())
+    with lease as held:
+        report.stage_seconds["lease_wait"] = time.perf_counter() - clock
+        outcome = commit_files(target, outcomes, lease=held, metadata={"run_id": run_id, "dataset": dataset,
+                                                                       "env": settings.env},
+                               dedup=partial(_dedup_on_workers, target, max(settings.dask_workers, 2)))
+    report.stage_seconds.update(outcome.seconds)
+    _finish(report, outcomes, outcome.lake)
     report.finished_at = datetime.now(timezone.utc)
     report.status = "failed" if report.files_failed else "completed"
     try:

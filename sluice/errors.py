@@ -8,6 +8,10 @@
     │   ├── SourceUnreachableError  the endpoint or mount cannot be reached (transient)
     │   └── UnreadableFileError   corrupt, truncated or undecodable content
     ├── LakeError              the Delta lake cannot be read or written
+    │   ├── LakeConflictError    another writer committed first, every re-plan included (transient)
+    │   └── LeaseError           the dataset's commit lease
+    │       ├── LeaseTimeoutError  another run held it the whole wait (transient)
+    │       └── LeaseLostError     it expired or was taken over before the commit
     └── ConservationError      counts of a run do not add up
 
 Every message says what went wrong and what to do next. Errors are permanent
@@ -60,6 +64,26 @@ class UnreadableFileError(SourceError):
 
 class LakeError(SluiceError):
     """The Delta lake cannot be read or written."""
+
+
+class LakeConflictError(LakeError):
+    """Another writer committed to the table between this writer's plan and its commit."""
+
+    transient = True
+
+
+class LeaseError(LakeError):
+    """The commit lease of a dataset could not be had or kept."""
+
+
+class LeaseTimeoutError(LeaseError):
+    """Another run held the dataset's commit lease for the whole wait."""
+
+    transient = True
+
+
+class LeaseLostError(LeaseError):
+    """The lease expired or was taken over before the commit."""
 
 
 class ConservationError(SluiceError):

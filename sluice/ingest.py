@@ -1,4 +1,4 @@
-"""The plain functions behind the ingestion tasks: stage one file, commit a run."""
+"""The plain functions behind the file-ingestion tasks: stage one file, commit a run's files."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sluice import staging
+from sluice.commit import CommitOutcome, CommitPlan, CommitTarget, Dedup, Fence, FileBatch, commit_batches
 from sluice.contracts import Contract
 from sluice.errors import SourceError, UnreadableFileError
-from sluice.lake import (CommitResult, DedupedBucket, commit_deduped, commit_quarantine, committed_batches,
-                         dedup_bucket, existing_days, lake_schema)
 from sluice.formats import EncodingChoice, NeedsReencode, open_reader, redetect_encoding
+from sluice.lake import committed_batches
 from sluice.runs import FileOutcome, FileStatus
 from sluice.sources import SourceFile, batch_id, sha256_of
 from sluice.validate import BatchContext, validate_chunk
@@ -113,44 +113,34 @@ def stage_file(src: SourceFile, order: int, req: StageRequest) -> FileOutcome:
     raise UnreadableFileError(f"{src.uri}: the encoding changed on every reading", hint="declare --encoding")
 
 
-@dataclass(frozen=True)
-class CommitPlan:
-    """What a run commits: its complete batches and their staged files by date bucket."""
-
-    batch_ids: list[str]
-    quarantine_files: dict[str, list[Path]]
-    buckets: dict[str, list[Path]]
-    old_days: set[str]
-    work_dir: Path
+def file_batches(outcomes: list[FileOutcome]) -> list[FileBatch]:
+    """The batches a run staged whole: one per file, with the counts staging made."""
+    return [FileBatch(o.uri, o.sha256, o.rows_read, o.rows_quarantined)
+            for o in outcomes if o.status is FileStatus.COMMITTED]
 
 
-def plan_commit(req: StageRequest, outcomes: list[FileOutcome]) -> CommitPlan:
-    run_dir = Path(req.run_dir)
-    done = {o.batch_id for o in outcomes if o.status is FileStatus.COMMITTED}
-    batches = [b for b in staging.completed_batches(run_dir) if b.batch_id in done]
-    q_files = {b.batch_id: staging.quarantine_files([b]) for b in batches}
-    return CommitPlan(batch_ids=[b.batch_id for b in batches], quarantine_files={k: v for k, v in q_files.items() if v},
-                      buckets=staging.bucket_files(batches),
-                      old_days=existing_days(req.lake_uri, req.lake_storage_options),
-                      work_dir=run_dir / "_deduped")
+def commit_target(req: StageRequest, quarantine_uri: str) -> CommitTarget:
+    return CommitTarget(dataset=req.dataset, contract=req.contract, run_id=req.run_id, staging_dir=Path(req.run_dir),
+                        lake_uri=req.lake_uri, quarantine_uri=quarantine_uri,
+                        storage_options=dict(req.lake_storage_options))
 
 
-def dedup_buckets(req: StageRequest, plan: CommitPlan, names: list[str]) -> list[DedupedBucket]:
-    """Deduplicate some buckets of a plan (a worker's share of the commit)."""
-    schema = lake_schema(req.contract)
-    return [dedup_bucket(n, plan.buckets[n], keys=req.contract.primary_key, schema=schema, old_days=plan.old_days,
-                         out_dir=plan.work_dir, table=req.lake_uri, storage_options=req.lake_storage_options)
-            for n in names]
+def skip_committed_elsewhere(outcomes: list[FileOutcome], batch_ids: list[str]) -> None:
+    """Mark files whose batches another run committed first as skipped: their rows are that run's to report."""
+    taken = set(batch_ids)
+    for out in outcomes:
+        if out.status is FileStatus.COMMITTED and out.batch_id in taken:
+            out.status = FileStatus.SKIPPED
+            out.rows_read = out.rows_valid = out.rows_quarantined = 0
+            out.warnings, out.partitions, out.watermark = {}, [], ""
 
 
-def commit_run(req: StageRequest, plan: CommitPlan, deduped: list[DedupedBucket], *, quarantine_uri: str,
-               metadata: dict[str, object]) -> tuple[CommitResult, int]:
-    """Commit the staged quarantine, then the lake; return the lake result and quarantine rows added."""
-    q_rows = commit_quarantine(quarantine_uri, plan.quarantine_files, run_id=req.run_id,
-                               storage_options=req.lake_storage_options)
-    result = commit_deduped(req.lake_uri, req.contract, deduped, batch_ids=plan.batch_ids, metadata=metadata,
-                            storage_options=req.lake_storage_options)
-    return result, q_rows
+def commit_files(target: CommitTarget, outcomes: list[FileOutcome], *, metadata: dict[str, object],
+                 lease: Fence | None = None, dedup: Dedup | None = None) -> CommitOutcome:
+    """Commit a file run's staged batches (:func:`sluice.commit.commit_batches`); mark those others took as skipped."""
+    outcome = commit_batches(target, file_batches(outcomes), metadata=metadata, lease=lease, dedup=dedup)
+    skip_committed_elsewhere(outcomes, outcome.skipped)
+    return outcome
 
 
 def split_evenly(names: list[str], parts: int, weights: dict[str, int] | None = None) -> list[list[str]]:

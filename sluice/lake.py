@@ -1,42 +1,37 @@
-"""The Delta Lake: one table per dataset, partitioned by ``dt=YYYY-MM-DD``.
+"""The Delta Lake: one table per dataset, partitioned by ``dt=YYYY-MM-DD``; reading it and deduplicating for it.
 
-A run commits all its new partitions in one atomic append, and inserts into
-partitions the table already has with a MERGE (insert when not matched), so a
-crash never leaves half a partition visible and a rerun never duplicates.
-Each source batch id is recorded as a Delta application transaction on the
-run's last commit; a batch already recorded is skipped on the next run.
-
-Deduplication on the primary key runs in two passes per partition: first the
-key columns alone decide which rows survive (first occurrence wins, in source
-order), then the surviving rows stream to the writer. Memory is bounded by a
-partition's keys, not by the input.
+Deduplication on the primary key runs in two passes per date bucket: first
+the key columns alone decide which rows survive (first occurrence wins, in
+source order), then the surviving rows stream to the writer. Memory is
+bounded by a bucket's keys, not by the input. Rows of dates the table does
+not have yet are written straight into the table folder, invisible until a
+commit names them; rows of dates it has are staged for the commit, which
+checks them against the table (:mod:`sluice.lake_write`). Each source batch
+id is recorded as a Delta application transaction on the commit that holds
+its rows; :mod:`sluice.commit` runs the whole protocol.
 """
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-from deltalake import CommitProperties, DeltaTable, Transaction
+from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
-from deltalake.transaction import AddAction
 
 from sluice import staging
 from sluice.coerce import arrow_schema
 from sluice.contracts import Contract
 from sluice.errors import LakeError
 from sluice.paths import dataset_uri
-from sluice.validate import BATCH_COL, PARTITION, QUARANTINE_SCHEMA, ROW_COL, WARNINGS_COL
+from sluice.validate import BATCH_COL, PARTITION, ROW_COL, WARNINGS_COL
 
 META_PREFIX = "sluice."
 # A column whose dictionary outgrows this is written plain: dictionary
@@ -175,7 +170,7 @@ def existing_days(uri: str, storage_options: dict[str, str] | None = None) -> se
     return {p[PARTITION] for p in table.partitions()} if table is not None else set()
 
 
-class _DayWriters:
+class DayWriters:
     """One Parquet writer per partition date, opened on first use, in the table folder."""
 
     def __init__(self, fs: pafs.FileSystem, root: str, schema: pa.Schema, tag: str) -> None:
@@ -215,7 +210,7 @@ def lake_filesystem(uri: str, storage_options: dict[str, str] | None = None) -> 
     return fs, uri.removeprefix("s3://").rstrip("/")
 
 
-def _parts_by_day(table: pa.Table, keep: np.ndarray, schema: pa.Schema) -> Iterator[tuple[str, pa.Table]]:
+def parts_by_day(table: pa.Table, keep: np.ndarray, schema: pa.Schema) -> Iterator[tuple[str, pa.Table]]:
     """The rows of ``table`` where ``keep``, one date at a time in date order (source order within a date).
 
     One filter per date rather than one sort of the file: a filter copies
@@ -240,13 +235,13 @@ def dedup_bucket(bucket: str, files: list[Path], *, keys: list[str], schema: pa.
     out_dir.mkdir(parents=True, exist_ok=True)
     fs, root = lake_filesystem(table, storage_options)
     data_schema = schema.remove(schema.get_field_index(PARTITION))
-    writers = _DayWriters(fs, root, data_schema, bucket)
+    writers = DayWriters(fs, root, data_schema, bucket)
     old_path, rows_old, days_old = out_dir / f"{bucket}-old.arrow", 0, set()
     with pa.ipc.new_file(str(old_path), schema) as old_writer:
         for path, mask in zip(files, masks, strict=True):
             if not mask.any():
                 continue
-            for day, part in _parts_by_day(staging.read(path), mask, schema):
+            for day, part in parts_by_day(staging.read(path), mask, schema):
                 if day in old_days:
                     old_writer.write_table(part)
                     rows_old += part.num_rows
@@ -254,126 +249,3 @@ def dedup_bucket(bucket: str, files: list[Path], *, keys: list[str], schema: pa.
                 else:
                     writers.write(day, part.drop_columns([PARTITION]))
     return DedupedBucket(bucket, writers.close(), str(old_path), rows_old, dupes, sorted(days_old))
-
-
-def _stream(schema: pa.Schema, files: list[str]) -> pa.RecordBatchReader:
-    def batches() -> Iterator[pa.RecordBatch]:
-        for path in files:  # plain reads, not memory maps: batches are freed once merged
-            with pa.OSFile(path, "rb") as source:
-                reader = pa.ipc.open_file(source)
-                for i in range(reader.num_record_batches):
-                    yield reader.get_batch(i)
-
-    return pa.RecordBatchReader.from_batches(schema, batches())
-
-
-def _add_actions(buckets: list[DedupedBucket]) -> list[AddAction]:
-    now = int(time.time() * 1000)
-    return [AddAction(f.path, f.size, {PARTITION: f.day}, now, True, json.dumps({"numRecords": f.rows}))
-            for b in buckets for f in b.new_files]
-
-
-def commit_deduped(uri: str, contract: Contract, buckets: list[DedupedBucket], *, batch_ids: list[str],
-                   metadata: dict[str, Any], storage_options: dict[str, str] | None = None) -> CommitResult:
-    """Commit the new files in one transaction, MERGE rows of existing dates; record ``batch_ids`` last."""
-    schema = lake_schema(contract)
-    opts = storage_options or None
-    custom = {f"{META_PREFIX}{k}": v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
-    final = CommitProperties(custom_metadata=custom, app_transactions=[Transaction(b, 1) for b in batch_ids])
-    interim = CommitProperties(custom_metadata={**custom, f"{META_PREFIX}stage": "new-partitions"})
-    old = [b.old_file for b in buckets if b.rows_old]
-    rows_new, rows_old = sum(b.rows_new for b in buckets), sum(b.rows_old for b in buckets)
-    inserted = 0
-    try:
-        table = open_table(uri, storage_options) or DeltaTable.create(
-            uri, schema=schema, partition_by=[PARTITION], mode="ignore", storage_options=opts)
-        actions = _add_actions(buckets)
-        if actions or not old:
-            table.create_write_transaction(actions, mode="append", schema=schema, partition_by=[PARTITION],
-                                           commit_properties=interim if old else final)
-        if old:
-            days = sorted({d for b in buckets for d in b.days_old})
-            target = DeltaTable(uri, storage_options=opts)
-            before = target.version()
-            metrics = target.merge(
-                _stream(schema, old), predicate=_merge_predicate(contract.primary_key, days), source_alias="s",
-                target_alias="t", commit_properties=final).when_not_matched_insert_all().execute()
-            inserted = int(metrics["num_target_rows_inserted"])
-            if DeltaTable(uri, storage_options=opts).version() == before:  # a MERGE that inserts nothing commits
-                target.create_write_transaction([], mode="append", schema=schema, partition_by=[PARTITION],
-                                                commit_properties=final)  # nothing: record the batches anyway
-    except (DeltaError, OSError) as exc:
-        raise LakeError(f"commit to {uri} failed: {exc}",
-                        hint="nothing from this run is visible beyond whole partitions; rerun to complete") from None
-    version = DeltaTable(uri, storage_options=opts).version()
-    days_total = len({f.day for b in buckets for f in b.new_files} | {d for b in buckets for d in b.days_old})
-    return CommitResult(rows_new + inserted, sum(b.duplicates for b in buckets), rows_old - inserted, version,
-                        days_total)
-
-
-def commit_partitions(uri: str, contract: Contract, files_by_bucket: dict[str, list[Path]], *, work_dir: Path,
-                      batch_ids: list[str], metadata: dict[str, Any],
-                      storage_options: dict[str, str] | None = None) -> CommitResult:
-    """Deduplicate every bucket here, then commit: the sequential form of the flow's two stages."""
-    old_days = existing_days(uri, storage_options)
-    schema = lake_schema(contract)
-    buckets = [dedup_bucket(b, files, keys=contract.primary_key, schema=schema, old_days=old_days,
-                            out_dir=work_dir, table=uri, storage_options=storage_options)
-               for b, files in files_by_bucket.items()]
-    return commit_deduped(uri, contract, buckets, batch_ids=batch_ids, metadata=metadata,
-                          storage_options=storage_options)
-
-
-def _merge_predicate(keys: list[str], days: list[str]) -> str:
-    on = " AND ".join(f't."{k}" = s."{k}"' for k in keys)
-    listed = ", ".join(f"'{d}'" for d in days)
-    return f't."{PARTITION}" = s."{PARTITION}" AND {on} AND t."{PARTITION}" IN ({listed})'
-
-
-def _quarantine_file(fs: pafs.FileSystem, root: str, staged: Path) -> tuple[AddAction, int] | None:
-    """Copy one staged quarantine file into the table folder as Parquet (not yet committed)."""
-    part = staging.read(staged).cast(QUARANTINE_SCHEMA)
-    if part.num_rows == 0:
-        return None
-    dataset, day = part.column("dataset")[0].as_py(), str(part.column("dt")[0].as_py())
-    rel = f"dataset={dataset}/dt={day}/part-{uuid.uuid4().hex}.snappy.parquet"
-    fs.create_dir(f"{root}/dataset={dataset}/dt={day}", recursive=True)
-    pq.write_table(part.drop_columns(["dataset", "dt"]), f"{root}/{rel}", filesystem=fs)
-    size = int(fs.get_file_info(f"{root}/{rel}").size)
-    stats = json.dumps({"numRecords": part.num_rows})
-    action = AddAction(rel, size, {"dataset": dataset, "dt": day}, int(time.time() * 1000), True, stats)
-    return action, part.num_rows
-
-
-def commit_quarantine(
-    uri: str, files: dict[str, list[Path]], *, run_id: str, storage_options: dict[str, str] | None = None
-) -> int:
-    """Append staged quarantine entries, skipping batches already recorded there.
-
-    ``files`` maps batch id to its staged quarantine files (each holds one
-    dataset and ingest date). They are copied into the table folder one at a
-    time, so memory stays flat, and registered in one commit. Returns rows added.
-    """
-    done = committed_batches(uri, list(files), storage_options)
-    todo = {b: f for b, f in files.items() if b not in done}
-    if not todo:
-        return 0
-    opts = storage_options or None
-    fs, root = lake_filesystem(uri, storage_options)
-    actions, count = [], 0
-    try:
-        table = open_table(uri, storage_options) or DeltaTable.create(
-            uri, schema=QUARANTINE_SCHEMA, partition_by=["dataset", "dt"], mode="ignore", storage_options=opts)
-        for paths in todo.values():
-            for path in paths:
-                added = _quarantine_file(fs, root, path)
-                if added:
-                    actions.append(added[0])
-                    count += added[1]
-        props = CommitProperties(custom_metadata={f"{META_PREFIX}run_id": run_id},
-                                 app_transactions=[Transaction(b, 1) for b in todo])
-        table.create_write_transaction(actions, mode="append", schema=QUARANTINE_SCHEMA,
-                                       partition_by=["dataset", "dt"], commit_properties=props)
-    except (DeltaError, OSError) as exc:
-        raise LakeError(f"quarantine commit to {uri} failed: {exc}") from None
-    return count

@@ -1,4 +1,4 @@
-"""The metadata store: run and file records in SQLite (default) or PostgreSQL.
+"""The metadata store: run and file records, and dataset leases, in SQLite (default) or PostgreSQL.
 
 Functions take a SQLAlchemy ``Connection`` and never commit; the caller owns
 the transaction (``with engine.begin() as conn: ...``).
@@ -61,13 +61,32 @@ ingest_files = sa.Table(
 )
 
 
+# One row per dataset: who may commit to its lake table, until when, and a
+# fencing token that grows with every acquisition. A released or expired row
+# stays, so the token never goes back.
+dataset_leases = sa.Table(
+    "dataset_leases", metadata,
+    sa.Column("dataset", sa.String(128), primary_key=True),
+    sa.Column("holder", sa.String(256), nullable=False),
+    sa.Column("token", sa.BigInteger, nullable=False),
+    sa.Column("expires_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("acquired_at_ms", sa.BigInteger, nullable=False),
+)
+
+
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> Engine:
     """An engine for ``url``; creates the SQLite folder and the tables if missing."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url, pool_pre_ping=True)
-    metadata.create_all(engine)
+    for attempt in range(3):
+        try:
+            metadata.create_all(engine)
+            break
+        except sa.exc.DBAPIError:  # another process created a table between the check and the create
+            if attempt == 2:
+                raise
     return engine
 
 

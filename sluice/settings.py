@@ -69,6 +69,12 @@ class Settings(BaseSettings):
 
     def record_limits(self) -> RecordLimits:
         return RecordLimits(self.max_record_bytes, self.max_nesting_depth, self.max_field_bytes)
+    # The commit lease of a dataset (sluice.lease): how long a holder that
+    # stopped renewing keeps it, and how long a run waits for it.
+    lease_ttl_seconds: float = Field(default=60.0, gt=0, description=(
+        "Seconds a dataset's commit lease outlives a holder that stopped renewing it."))
+    lease_wait_seconds: float = Field(default=1800.0, ge=0, description=(
+        "Seconds a run waits for its dataset's commit lease before it fails."))
 
     def rows_per_chunk(self) -> int:
         """``chunk_rows`` if set; else larger chunks for thread workers than for worker processes.

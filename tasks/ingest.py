@@ -8,8 +8,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from sluice.ingest import CommitPlan, StageRequest, commit_run, dedup_buckets, stage_file
-from sluice.lake import CommitResult, DedupedBucket
+from sluice.commit import CommitPlan, CommitTarget, dedup_buckets
+from sluice.ingest import StageRequest, stage_file
+from sluice.lake import DedupedBucket
 from sluice.runs import FileOutcome
 from sluice.sources import SourceFile, list_source_files
 from tasks.retry import retry_transient
@@ -31,14 +32,7 @@ def stage_file_group(files: list[tuple[int, SourceFile]], req: StageRequest, *, 
     return [stage_file(src, order, req) for order, src in files]
 
 
-@task(name="dedup-buckets", task_run_name="dedup-{req.dataset}-{part}", **_RETRY)
-def dedup_bucket_group(req: StageRequest, plan: CommitPlan, names: list[str], *, part: int) -> list[DedupedBucket]:
-    """Deduplicate a share of the run's date buckets on a worker."""
-    return dedup_buckets(req, plan, names)
-
-
-@task(name="commit-dataset", task_run_name="commit-{req.dataset}", **_RETRY)
-def commit_dataset(req: StageRequest, plan: CommitPlan, deduped: list[DedupedBucket], *, quarantine_uri: str,
-                   metadata: dict[str, object]) -> tuple[CommitResult, int]:
-    """Commit the run's quarantine entries, then its deduplicated rows, to Delta."""
-    return commit_run(req, plan, deduped, quarantine_uri=quarantine_uri, metadata=metadata)
+@task(name="dedup-buckets", task_run_name="dedup-{target.dataset}-{part}", **_RETRY)
+def dedup_bucket_group(target: CommitTarget, plan: CommitPlan, names: list[str], *, part: int) -> list[DedupedBucket]:
+    """Deduplicate a share of a commit plan's date buckets on a worker."""
+    return dedup_buckets(target, plan, names)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 from sluice.contracts import find_contract
-from sluice.ingest import StageRequest, commit_run, dedup_buckets, plan_commit, split_evenly, stage_file
+from sluice.commit import dedup_buckets
+from sluice.ingest import StageRequest, commit_files, commit_target, split_evenly, stage_file
 from sluice.samples import generate_orders
 from sluice.settings import Settings
 from sluice.sources import list_source_files
@@ -22,10 +23,10 @@ def _request(tmp_path, chunk_rows: int) -> StageRequest:
 
 def _run(req: StageRequest, source: str, shares: int):
     outcomes = [stage_file(src, i, req) for i, src in enumerate(list_source_files(source))]
-    plan = plan_commit(req, outcomes)
-    deduped = [b for names in split_evenly(list(plan.buckets), shares) for b in dedup_buckets(req, plan, names)]
-    result, _ = commit_run(req, plan, deduped, quarantine_uri=str(req.run_dir) + "-q", metadata={})
-    return outcomes, result
+    target = commit_target(req, str(req.run_dir) + "-q")
+    outcome = commit_files(target, outcomes, metadata={}, dedup=lambda plan: [
+        b for names in split_evenly(list(plan.buckets), shares) for b in dedup_buckets(target, plan, names)])
+    return outcomes, outcome.lake
 
 
 def test_every_row_lands_once_as_the_manifest_says_over_mixed_formats(tmp_path):
