@@ -12,7 +12,7 @@ from deltalake import DeltaTable
 
 from sluice.contracts import Contract, find_contract
 from sluice.formats.encoding import SAMPLE_BYTES
-from sluice.ingest import ENCODING_GUESSED, StageRequest, commit_run, dedup_buckets, plan_commit, stage_file
+from sluice.ingest import ENCODING_GUESSED, StageRequest, commit_files, commit_target, stage_file
 from sluice.runs import FileOutcome
 from sluice.settings import Settings
 from sluice.sources import list_source_files
@@ -42,9 +42,7 @@ def _ingest(tmp_path: Path, *, contract: Contract | None = None,
                        lake_uri=str(tmp_path / "lake"), ingest_date=date(2024, 11, 1), encoding=encoding,
                        chunk_rows=2_000)
     out = stage_file(list_source_files(str(tmp_path / "src"))[0], 0, req)
-    plan = plan_commit(req, [out])
-    result, _ = commit_run(req, plan, dedup_buckets(req, plan, list(plan.buckets)),
-                           quarantine_uri=str(tmp_path / "q"), metadata={})
+    result = commit_files(commit_target(req, str(tmp_path / "q")), [out], metadata={}).lake
     lake = DeltaTable(str(tmp_path / "lake")).to_pyarrow_table() if result.rows_written else pa.table({})
     q = DeltaTable(str(tmp_path / "q")).to_pyarrow_table() if out.rows_quarantined else pa.table({})
     return out, lake, q
