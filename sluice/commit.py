@@ -34,7 +34,7 @@ from sluice import staging
 from sluice.contracts import Contract
 from sluice.errors import LakeConflictError
 from sluice.lake import CommitResult, DedupedBucket, dedup_bucket, lake_schema, open_table
-from sluice.lake_write import commit_deduped, commit_quarantine, discard
+from sluice.lake_write import commit_deduped, commit_quarantine, discard, evolve_schema
 from sluice.sources import batch_id
 from sluice.validate import PARTITION
 
@@ -209,6 +209,8 @@ def commit_batches(target: CommitTarget, batches: list[Batch], *, metadata: dict
         LeaseLostError: the lease lapsed before the commit; nothing was committed.
     """
     run_dedup = dedup or (lambda plan: dedup_buckets(target, plan, list(plan.buckets)))
+    if added := evolve_schema(target.lake_uri, lake_schema(target.contract), target.storage_options):
+        log.info("%s: added column(s) %s to the lake table", target.dataset, ", ".join(added))
     tally = _Tally()
     for attempt in range(1, attempts + 1):
         plan = plan_commit(target, batches, attempt)

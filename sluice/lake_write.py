@@ -243,3 +243,31 @@ def commit_quarantine(uri: str, files: dict[str, list[Path]], *, dataset: str, m
             raise LakeError(f"quarantine commit to {uri} failed: {exc}",
                             hint="rerun: batches it recorded are skipped, others are quarantined again") from None
     raise _conflict(uri)
+
+
+def evolve_schema(uri: str, schema: pa.Schema, storage_options: dict[str, str] | None = None) -> list[str]:
+    """Add to an existing table the nullable columns of ``schema`` it lacks; return their names.
+
+    A table written before a column joined the lake schema (``_warnings``)
+    would otherwise take the new files and hide that column from every
+    reader. Only additions are made here; other differences are left to the
+    commit to refuse. Two writers adding the same column: the second finds
+    it there.
+    """
+    from deltalake.schema import Field, PrimitiveType
+
+    table = open_table(uri, storage_options)
+    if table is None:
+        return []
+    have = set(table.schema().to_arrow().names)
+    missing = [f for f in schema if f.name not in have and f.nullable and pa.types.is_string(f.type)]
+    if not missing:
+        return []
+    try:
+        table.alter.add_columns([Field(f.name, PrimitiveType("string"), nullable=True) for f in missing])
+    except (DeltaError, OSError) as exc:
+        again = open_table(uri, storage_options)
+        if again is None or not {f.name for f in missing} <= set(again.schema().to_arrow().names):
+            raise LakeError(f"cannot add columns {[f.name for f in missing]} to {uri}: {exc}",
+                            hint="check the lake path and its permissions") from None
+    return [f.name for f in missing]
