@@ -15,25 +15,16 @@ from hypothesis import strategies as st
 from sluice.errors import LeaseLostError, LeaseTimeoutError
 from sluice.lease import HeldLease, acquire, ensure_held, hold_lease, release, renew, try_acquire
 from sluice.metastore import dataset_leases, engine_for
+from tests.postgres import POSTGRES_URL, postgres_available
 
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TTL_MS = 60_000
-
-
-def _postgres_available() -> bool:
-    try:
-        with sa.create_engine(POSTGRES_URL).connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-        return True
-    except Exception:  # noqa: BLE001 - any failure means "not here"
-        return False
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request, tmp_path) -> sa.Engine:
     if request.param == "sqlite":
         return engine_for(f"sqlite:///{tmp_path / 'meta.db'}")
-    if not _postgres_available():
+    if not postgres_available():
         pytest.fail("PostgreSQL is expected on 127.0.0.1:5432 (database 'test')")
     return engine_for(POSTGRES_URL)
 

@@ -6,29 +6,18 @@ import uuid
 from datetime import datetime, timezone
 
 import pytest
-import sqlalchemy as sa
 
 from sluice.errors import ConfigError
 from sluice.metastore import engine_for, get_run, list_runs, save_run
 from sluice.runs import FileOutcome, FileStatus, RunReport
-
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def _postgres_available() -> bool:
-    try:
-        with sa.create_engine(POSTGRES_URL).connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-        return True
-    except Exception:  # noqa: BLE001 - any failure means "not here"
-        return False
+from tests.postgres import POSTGRES_URL, postgres_available
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'meta.db'}"
-    if not _postgres_available():
+    if not postgres_available():
         pytest.fail("PostgreSQL is expected on 127.0.0.1:5432 (database 'test')")
     return POSTGRES_URL
 

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ops.incidents.db import open_engine
+from tests.ops.channels import pagerduty, slack, tls_ca  # noqa: F401  (local PagerDuty and Slack)
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432"
 

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import re
-import ssl
-from collections.abc import Iterator
 from itertools import pairwise
-from pathlib import Path
 
 import pytest
-import trustme
 from sqlalchemy.engine import Engine
 
 from ops.alerts.events import AlertStatus
@@ -18,39 +14,11 @@ from ops.incidents.db import transaction
 from ops.incidents.models import Notification, Status
 from ops.incidents.service import ALLOWED, assign, ensure_incident, list_incidents, note, transition, trigger
 from ops.notify.delivery import deliver_pending
-from ops.notify.receivers import FakeService, pagerduty_ok, slack_ok
 from tests.ops.incidents.factories import failure
 from tests.ops.incidents.storm import fail_once, move, run_together, storm_from_processes
 
 TRANSITION = re.compile(r"^(triggered|acknowledged|mitigated|resolved) -> (triggered|acknowledged|mitigated|resolved)$")
 NAMES_A_STATUS = re.compile(r"INC-\d+ is (?:now |already )?(triggered|acknowledged|mitigated|resolved)\b")
-
-
-@pytest.fixture()
-def pagerduty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeService]:
-    """A local PagerDuty Events API over HTTPS, and the settings that page it."""
-    ca = trustme.CA()
-    pem = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(pem))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-    service = FakeService(pagerduty_ok, tls=context).start()
-    monkeypatch.setenv("SSL_CERT_FILE", str(pem))
-    monkeypatch.setenv("SLUICE_PAGERDUTY_ROUTING_KEY", "R0UTING0KEY0123456789abcdef")
-    monkeypatch.setenv("SLUICE_PAGERDUTY_EVENTS_URL", service.url)
-    yield service
-    service.stop()
-
-
-@pytest.fixture()
-def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeService]:
-    """A local Slack Web API, and the bot settings that post to it."""
-    service = FakeService(slack_ok()).start()
-    monkeypatch.setenv("SLUICE_SLACK_BOT_TOKEN", "xoxb-1111-2222-BOTTOKEN")
-    monkeypatch.setenv("SLUICE_SLACK_CHANNEL", "C0INCIDENTS")
-    monkeypatch.setenv("SLUICE_SLACK_API_URL", f"{service.url}/api/")
-    yield service
-    service.stop()
 
 
 def store_url(engine: Engine) -> str:
