@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 from tests.ops.factories import invoke, sluice_home, write_lake_commit
@@ -189,6 +190,7 @@ def test_vacuum_dry_run_lists_orphans_of_a_lake_on_s3(monkeypatch, tmp_path):
 
     from sluice.s3 import delta_options
 
+    bucket = f"lake-{uuid.uuid4().hex[:12]}"  # moto's store is one per process: earlier tests' buckets stay
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
     server.start()
     try:
@@ -196,20 +198,20 @@ def test_vacuum_dry_run_lists_orphans_of_a_lake_on_s3(monkeypatch, tmp_path):
         endpoint = f"http://{host}:{port}"
         creds = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **creds)
-        s3.create_bucket(Bucket="lake")
+        s3.create_bucket(Bucket=bucket)
         options = delta_options({"key": "testing", "secret": "testing", "endpoint_url": endpoint})
-        settings = sluice_home(monkeypatch, tmp_path, lake_uri="s3://lake/tables",
+        settings = sluice_home(monkeypatch, tmp_path, lake_uri=f"s3://{bucket}/tables",
                                lake_storage_options=json.dumps(options))
         monkeypatch.setattr("tests.ops.factories.write_deltalake", _with_options(options))
         write_lake_commit(settings, "orders", run_id="r1", counts={})
-        s3.put_object(Bucket="lake", Key="tables/orders/dt=2026-03-06/part-orphan.parquet", Body=b"PAR1")
+        s3.put_object(Bucket=bucket, Key="tables/orders/dt=2026-03-06/part-orphan.parquet", Body=b"PAR1")
 
         kept = json.loads(invoke("lake", "vacuum", "orders", "--dry-run", "-o", "json").stdout)
         due = json.loads(invoke("lake", "vacuum", "orders", "--dry-run", "--retention-hours", "0", "-o", "json").stdout)
     finally:
         server.stop()
 
-    assert kept["table"] == "s3://lake/tables/orders"
+    assert kept["table"] == f"s3://{bucket}/tables/orders"
     [orphan] = kept["files"]
     assert orphan["path"] == "dt=2026-03-06/part-orphan.parquet" and orphan["action"] == "keep"
     assert orphan["bytes"] == 4 and 0 <= orphan["age_hours"] < 1
