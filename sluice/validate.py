@@ -133,16 +133,24 @@ def _kept_text(column: pa.Array) -> pa.Array:
 
 
 def warning_texts(soft: pd.DataFrame, n: int) -> pa.Array:
-    """Per row, the original text of its failed warning values as a JSON object (null where none)."""
-    out: list[str | None] = [None] * n
-    if len(soft):
-        per_row: dict[int, dict[str, str | None]] = {}
-        for row, column, value in zip(soft["row"].tolist(), soft["column"].tolist(), soft["value"].tolist(),
-                                      strict=True):
-            if isinstance(value, str):  # a missing column has no text to keep
-                per_row.setdefault(row, {}).setdefault(column, value)
-        for row, values in per_row.items():
-            out[row] = json.dumps(values, ensure_ascii=False)
+    """Per row, the original text of its failed warning values as a JSON object (null where none).
+
+    Vectorised over the failure cases: each distinct value is JSON-encoded
+    once, and rows with one failed value (nearly all) need no grouping.
+    """
+    out = np.full(n, None, dtype=object)
+    texts = soft[[isinstance(v, str) for v in soft["value"].tolist()]] if len(soft) else soft
+    if len(texts):  # a missing column has no text to keep
+        texts = texts.drop_duplicates(["row", "column"])
+        encoded = {v: json.dumps(v, ensure_ascii=False) for v in texts["value"].unique()}
+        keys = {c: json.dumps(c, ensure_ascii=False) for c in texts["column"].unique()}
+        pieces = texts["column"].map(keys) + ": " + texts["value"].map(encoded)
+        rows = texts["row"].to_numpy(dtype=np.int64)
+        single = ~pd.Series(rows).duplicated(keep=False).to_numpy()
+        out[rows[single]] = ("{" + pieces[single] + "}").to_numpy(dtype=object)
+        if not single.all():
+            joined = pieces[~single].groupby(rows[~single], sort=False).agg(", ".join)
+            out[joined.index.to_numpy(dtype=np.int64)] = ("{" + joined + "}").to_numpy(dtype=object)
     return pa.array(out, pa.string())
 
 
