@@ -33,6 +33,15 @@ def _deploy(api_url: str, home: Path, env_name: str) -> bool:
     return done.returncode == 0
 
 
+def _deployment_names() -> str:
+    """The deployments ``prefect deploy --all`` registers, as prefect.yaml lists them."""
+    import yaml
+
+    project = yaml.safe_load((Path(__file__).resolve().parents[1] / "prefect.yaml").read_text())
+    return ", ".join(f"{d['entrypoint'].rsplit(':', 1)[-1].replace('_', '-')}/{d['name']}"
+                     for d in project.get("deployments", []))
+
+
 def _summary(reports: list, ui_url: str) -> Table:
     table = Table(title="Sluice ingestion", header_style="bold")
     for name in ("dataset", "files", "read", "written", "quarantined", "duplicate", "lake version", "flow run"):
@@ -72,6 +81,10 @@ def main() -> int:
         deployed = _deploy(server.api_url, settings.home.resolve(), settings.env)
     console.print(_summary(reports, server.ui_url))
     for r in reports:
+        if r.files_skipped and not r.files_committed and not r.files_failed:
+            console.print(f"{r.dataset}: nothing new: its {len(r.files_skipped)} file(s) are in the lake from an "
+                          "earlier run (`ops lake history`); remove .sluice to start over")
+            continue
         truth = manifests[r.dataset]
         ok = (r.rows_read, r.rows_written, r.rows_quarantined, r.rows_duplicate) == (
             truth.rows_total, truth.rows_unique_valid, truth.rows_bad, truth.rows_duplicate)
@@ -84,9 +97,10 @@ def main() -> int:
         console.print("  [dim]freshness-sla-breach is right to fire: the sample data ends in October 2024, so the "
                       "newest row is two years old. `ops alerts list` shows what fires.[/]")
     started = f"started (pid {server.pid}, log {server.log})" if server.started else "already running"
+    deployments = f"registered: {_deployment_names()}" if deployed else "not registered (see `prefect deploy --all`)"
     console.print(Panel.fit(
         f"Prefect UI: [link={server.ui_url}]{server.ui_url}[/link]  (server {started})\n"
-        f"Deployments: {'registered: ingest-files/orders-dev, customers-dev, lake-maintenance, alerts-evaluate, chaos-drill' if deployed else 'not registered (see `prefect deploy --all`)'}\n"
+        f"Deployments: {deployments}\n"
         f"Lake: {settings.lake_root()}    Quarantine: {settings.quarantine_root()}\n\n"
         f"For ops and prefect commands: [bold]export PREFECT_API_URL={server.api_url}[/]\n"
         "Next: [bold]ops runs list[/]   [bold]ops quarantine list --summary[/]   [bold]ops lake history orders[/]\n"
