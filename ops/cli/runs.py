@@ -103,9 +103,11 @@ def list_runs(
     *,
     dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="Only runs of this dataset.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many runs, newest first.")] = 20,
+    wide: Annotated[bool, typer.Option("--wide", help="Also show start times and file counts on a narrow terminal.")]
+    = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """List recent runs with their row counts and whether those counts add up."""
+    """List recent runs with their row counts and whether those counts add up (every count whole at 80 columns)."""
     from sluice.metastore import list_runs as read_runs
     from sluice.paths import ensure_dataset_name
 
@@ -118,14 +120,50 @@ def list_runs(
         return
     if not runs:
         exit_with_success("no runs recorded yet" + (f" for {dataset}" if dataset else ""))
-    table = new_table("Run", "Dataset", "Status", "Started", "Read", "Written", "Quarantined", "Duplicate",
-                      "Files c/s/f", "Conserved", fold=("Run",))
+    table, natural = _runs_table(runs, wide=wide or console.width >= WIDE_COLUMNS)
+    # Asked for every column on a narrow terminal: lines run past its edge rather than lose a column.
+    width = console.width
+    console.width = max(width, natural)
+    try:
+        console.print(table, crop=False)
+    finally:
+        console.width = width
+
+
+# Below this width `ops runs list` leaves out the start time and file counts (`--wide` keeps them):
+# the counts are what a person at a terminal reads, and they are never cut.
+WIDE_COLUMNS = 120
+
+
+def _runs_table(runs: list[RunSummary], *, wide: bool) -> tuple[Table, int]:
+    """The table and its natural width; every count is whole (number columns never wrap or cut)."""
+    from rich import box
+
+    rows = []
     for r in runs:
-        status = Text(r.status, style="red" if r.status == "failed" else "")
-        table.add_row(cell(r.run_id[:8]), cell(r.dataset), status, cell(r.started_at), cell(r.rows_read),
-                      cell(r.rows_written), cell(r.rows_quarantined), cell(r.rows_duplicate),
-                      cell(f"{r.files_committed}/{r.files_skipped}/{r.files_failed}"), _conserved_text(r.conserved))
-    console.print(table)
+        counts = [cell(r.rows_read), cell(r.rows_written), cell(r.rows_quarantined), cell(r.rows_duplicate)]
+        rows.append([cell(r.run_id[:8]), cell(r.dataset), Text(r.status, style="red" if r.status == "failed" else ""),
+                     *([cell(r.started_at)] if wide else []), *counts,
+                     *([cell(f"{r.files_committed}/{r.files_skipped}/{r.files_failed}")] if wide else []),
+                     _conserved_text(r.conserved)])
+    headers = ["Run", "Dataset", "Status", *(["Started"] if wide else []), "Read", "Written", "Quarantined",
+               "Duplicate", *(["Files c/s/f"] if wide else []), "OK"]
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0))  # the box divides columns by a space
+    natural = len(headers) + 1  # a space between columns and at each edge
+    for i, header in enumerate(headers):
+        widest = max([len(header), *(len(row[i].plain) for row in rows)])
+        natural += widest
+        if header == "Dataset":
+            table.add_column(header, overflow="fold", min_width=min(widest, 12))
+        else:
+            table.add_column(header, no_wrap=True, min_width=widest,
+                             justify="right" if header in _NUMBER_COLUMNS else "left")
+    for row in rows:
+        table.add_row(*row)
+    return table, natural
+
+
+_NUMBER_COLUMNS = frozenset({"Read", "Written", "Quarantined", "Duplicate", "Files c/s/f"})
 
 
 def _run_table(report: RunReport, conservation: Conservation) -> Table:

@@ -77,3 +77,35 @@ def test_show_unknown_run_fails_with_hint(monkeypatch, tmp_path):
 
     assert result.exit_code == 1
     assert "error: no run 'nope'" in result.stderr and "ops runs list" in result.stderr
+
+
+def _big_runs(settings) -> None:
+    big = run_report("4060bb8f-5ecb", dataset="customers", rows_read=20_000_000, rows_written=19_012_345)
+    big.rows_quarantined, big.rows_duplicate = 600_123, 387_532
+    save_runs(settings, big, run_report("3a590be7", rows_read=11, started_at=T0 + timedelta(hours=1)))
+
+
+def test_list_prints_every_count_whole_within_80_columns(monkeypatch, tmp_path):
+    from ops.cli._utilities import console
+
+    _big_runs(sluice_home(monkeypatch, tmp_path))
+    monkeypatch.setattr(console, "width", 80)
+
+    out = invoke("runs", "list").stdout
+
+    assert max(len(line) for line in out.splitlines()) <= 80
+    for number in ("20,000,000", "19,012,345", "600,123", "387,532"):
+        assert number in out
+    assert "customers" in out and "NO" in out  # the run whose counts do not add up is flagged
+
+
+def test_list_wide_keeps_start_times_and_file_counts_on_a_narrow_terminal(monkeypatch, tmp_path):
+    from ops.cli._utilities import console
+
+    _big_runs(sluice_home(monkeypatch, tmp_path))
+    monkeypatch.setattr(console, "width", 80)
+
+    narrow, wide = invoke("runs", "list").stdout, invoke("runs", "list", "--wide").stdout
+
+    assert "Started" not in narrow and "2026-03-05T10:00:00Z" in wide and "1/0/0" in wide
+    assert "20,000,000" in wide and "customers" in wide and console.width == 80
