@@ -186,3 +186,16 @@ def new_table(*headers: str, fold: Collection[str] = (), **options: Any) -> Tabl
         if column.header in fold:
             column.overflow = "fold"
     return table
+
+
+def print_table(table: Table, natural_width: int) -> None:
+    """Print ``table``; one wider than the terminal (asked for with ``--wide``) runs past its edge, whole."""
+    if natural_width <= console.width:
+        console.print(table)
+        return
+    fixed = console._width  # None: the terminal's width, read anew each time
+    console.width = natural_width
+    try:
+        console.print(table, crop=False)
+    finally:
+        console._width = fixed

@@ -23,6 +23,7 @@ from ops.cli._utilities import (
     new_table,
     note,
     print_json,
+    print_table,
     with_cli_exception_handling,
 )
 from ops.cli.metrics import _labels_text, _store, _time_range
@@ -40,14 +41,39 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:,.4g}"
 
 
-def _results_table(results: list[AlertResult]) -> None:
-    table = new_table("Rule", "Series", "Status", "Value", "Band", "Share", "Runbook", fold=("Series",))
+def _results_table(results: list[AlertResult], *, wide: bool) -> None:
+    """One line per series, firing first. Numbers are never cut; a long series name ends in an ellipsis.
+
+    Below ``WIDE_COLUMNS`` (and without ``--wide``) the share of points outside
+    the band and the runbook are left out; `ops alerts list` shows the
+    runbook of each firing alert.
+    """
+    from rich import box
+    from rich.table import Table
+
+    wide = wide or console.width >= WIDE_COLUMNS
+    rows = []
     for r in sorted(results, key=lambda r: (r.status != "firing", r.rule_id)):
         band = f"{_num(r.lower)} … {_num(r.upper)}" if r.lower is not None or r.upper is not None else "-"
-        table.add_row(cell(r.rule_id), cell(f"{r.metric}{{{_labels_text(r.labels)}}}"),
-                      Text(r.status.upper() if r.status == "firing" else r.status, style=STATUS_STYLE[r.status]),
-                      _num(r.value), band, f"{r.share:.0%} of {r.points}", cell(r.runbook))
-    console.print(table)
+        row = [Text(r.status.upper() if r.status == "firing" else r.status, style=STATUS_STYLE[r.status]),
+               cell(r.rule_id), cell(f"{r.metric}{{{_labels_text(r.labels)}}}"), cell(_num(r.value)), cell(band)]
+        rows.append([*row, *([cell(f"{r.share:.0%} of {r.points}"), cell(r.runbook)] if wide else [])])
+    headers = ["Status", "Rule", "Series", "Value", "Band", *(["Share", "Runbook"] if wide else [])]
+    widths = [max([len(header), *(len(row[i].plain) for row in rows)]) for i, header in enumerate(headers)]
+    series = headers.index("Series")  # the one column that gives way: it ends in an ellipsis
+    room = console.width - (sum(widths) - widths[series]) - (len(headers) + 1)  # a space between and around
+    widths[series] = widths[series] if wide else max(12, min(widths[series], room))
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0))  # the box divides columns by a space
+    for header, width in zip(headers, widths, strict=True):
+        table.add_column(header, no_wrap=True, width=width, overflow="ellipsis",
+                         justify="right" if header in ("Value", "Band", "Share") else "left")
+    for row in rows:
+        table.add_row(*row)
+    print_table(table, sum(widths) + len(headers) + 1)
+
+
+# Below this width `ops alerts check` leaves out the share and the runbook (`--wide` keeps them).
+WIDE_COLUMNS = 120
 
 
 @app.command("check")
@@ -58,6 +84,8 @@ def check(
     at: Annotated[str | None, typer.Option(help="Evaluate as of this instant, ISO 8601. (default: now)")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Evaluate only: keep the state, send nothing.")]
     = False,
+    wide: Annotated[bool, typer.Option("--wide", help="Also show each series' share outside its band and the "
+                                                      "rule's runbook on a narrow terminal.")] = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Evaluate every rule now: fire new alerts, resolve recovered ones, report each series' state.
@@ -88,7 +116,7 @@ def check(
         print_json(evaluation)
         return
     if evaluation.results:
-        _results_table(evaluation.results)
+        _results_table(evaluation.results, wide=wide)
     firing = sum(r.status == "firing" for r in evaluation.results)
     note(f"{len(ruleset.rules)} rules, {len(evaluation.results)} series, {firing} firing, "
          f"{len(evaluation.events)} transitions" + (" (dry run: nothing saved or sent)" if dry_run else ""))

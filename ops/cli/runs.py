@@ -21,6 +21,7 @@ from ops.cli._utilities import (
     load_settings,
     new_table,
     print_json,
+    print_table,
     with_cli_exception_handling,
 )
 from sluice.errors import SluiceError
@@ -121,13 +122,7 @@ def list_runs(
     if not runs:
         exit_with_success("no runs recorded yet" + (f" for {dataset}" if dataset else ""))
     table, natural = _runs_table(runs, wide=wide or console.width >= WIDE_COLUMNS)
-    # Asked for every column on a narrow terminal: lines run past its edge rather than lose a column.
-    width = console.width
-    console.width = max(width, natural)
-    try:
-        console.print(table, crop=False)
-    finally:
-        console.width = width
+    print_table(table, natural)
 
 
 # Below this width `ops runs list` leaves out the start time and file counts (`--wide` keeps them):

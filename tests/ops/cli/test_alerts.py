@@ -71,3 +71,39 @@ def test_a_malformed_rule_file_fails_with_its_location(monkeypatch, tmp_path):
 
     assert result.exit_code == 1
     assert "rules[too-many].trigger.fraction" in result.stderr
+
+
+def test_check_prints_one_line_per_series_firing_first_with_whole_numbers_at_80_columns(monkeypatch, tmp_path):
+    from ops.cli._utilities import console
+
+    settings = sluice_home(monkeypatch, tmp_path)
+    quiet = [series(np.full(15, 5.0), dataset=f"dataset_with_a_long_name_{i}", flow="ingest-files",
+                    environment="staging", worker="tcp://127.0.0.1:40000") for i in range(6)]
+    loud = series(np.r_[np.full(9, 5.0), np.full(6, 1_234_567.0)], dataset="orders", flow="ingest-files")
+    open_store(home=settings.home).write_series([*quiet, loud])
+    (tmp_path / "rules.yaml").write_text(RULES)
+    monkeypatch.setattr(console, "_width", 80)  # a terminal 80 columns wide
+
+    result = invoke("alerts", "check", "--rules", str(tmp_path / "rules.yaml"), "--at", AT, "--dry-run")
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    rows = [line for line in lines if line.lstrip().startswith(("FIRING", "ok", "insufficient"))]
+    assert len(rows) == 7 and rows[0].lstrip().startswith("FIRING") and "1.235e+06" in rows[0]
+    assert max(len(line) for line in lines) <= 80
+
+
+def test_check_wide_keeps_the_share_and_runbook_on_a_narrow_terminal(monkeypatch, tmp_path):
+    from ops.cli._utilities import console
+
+    rules = seeded(monkeypatch, tmp_path)
+    monkeypatch.setattr(console, "_width", 80)  # a terminal 80 columns wide
+
+    narrow = invoke("alerts", "check", "--rules", str(rules), "--at", AT, "--dry-run").stdout
+    wide = invoke("alerts", "check", "--rules", str(rules), "--at", AT, "--dry-run", "--wide").stdout
+
+    def header(out: str) -> str:
+        return next(line for line in out.splitlines() if line.lstrip().startswith("Status"))
+
+    assert "Runbook" not in header(narrow) and "Runbook" in header(wide) and " of " in wide
+    assert console.width == 80

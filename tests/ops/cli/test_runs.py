@@ -89,7 +89,7 @@ def test_list_prints_every_count_whole_within_80_columns(monkeypatch, tmp_path):
     from ops.cli._utilities import console
 
     _big_runs(sluice_home(monkeypatch, tmp_path))
-    monkeypatch.setattr(console, "width", 80)
+    monkeypatch.setattr(console, "_width", 80)  # a terminal 80 columns wide
 
     out = invoke("runs", "list").stdout
 
@@ -103,7 +103,7 @@ def test_list_wide_keeps_start_times_and_file_counts_on_a_narrow_terminal(monkey
     from ops.cli._utilities import console
 
     _big_runs(sluice_home(monkeypatch, tmp_path))
-    monkeypatch.setattr(console, "width", 80)
+    monkeypatch.setattr(console, "_width", 80)  # a terminal 80 columns wide
 
     narrow, wide = invoke("runs", "list").stdout, invoke("runs", "list", "--wide").stdout
 
