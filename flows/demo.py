@@ -42,14 +42,19 @@ def _deployment_names() -> str:
                      for d in project.get("deployments", []))
 
 
-def _summary(reports: list, ui_url: str) -> Table:
-    table = Table(title="Sluice ingestion", header_style="bold")
-    for name in ("dataset", "files", "read", "written", "quarantined", "duplicate", "lake version", "flow run"):
-        table.add_column(name, justify="right" if name not in ("dataset", "flow run") else "left")
+def _summary(reports: list) -> Table:
+    """A row per dataset; every count whole at 80 columns (the flow runs' links are printed below it)."""
+    from rich import box
+
+    table = Table(title="Sluice ingestion", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    widest = max([len("dataset"), *(len(r.dataset) for r in reports)])
+    table.add_column("dataset", overflow="fold", min_width=min(widest, 24))
+    for name in ("files", "read", "written", "quarantined", "duplicate", "version"):
+        table.add_column(name, justify="right", no_wrap=True)
     for r in reports:
-        table.add_row(r.dataset, str(len(r.files)), f"{r.rows_read:,}", f"[green]{r.rows_written:,}",
-                      f"[yellow]{r.rows_quarantined:,}", f"{r.rows_duplicate:,}", str(r.lake_version),
-                      f"{ui_url}/runs/flow-run/{r.run_id}")
+        table.add_row(r.dataset, f"{len(r.files):,}", f"{r.rows_read:,}", f"[green]{r.rows_written:,}",
+                      f"[yellow]{r.rows_quarantined:,}", f"{r.rows_duplicate:,}",
+                      "-" if r.lake_version is None else str(r.lake_version))
     return table
 
 
@@ -79,7 +84,9 @@ def main() -> int:
         alerts = alerts_evaluate()
     with console.status("Registering deployments…"):
         deployed = _deploy(server.api_url, settings.home.resolve(), settings.env)
-    console.print(_summary(reports, server.ui_url))
+    console.print(_summary(reports))
+    for r in reports:
+        console.print(f"{r.dataset} flow run: {server.ui_url}/runs/flow-run/{r.run_id}", soft_wrap=True)
     for r in reports:
         if r.files_skipped and not r.files_committed and not r.files_failed:
             console.print(f"{r.dataset}: nothing new: its {len(r.files_skipped)} file(s) are in the lake from an "
