@@ -53,3 +53,14 @@ def incident_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
             yield engine
         finally:
             engine.dispose()
+
+
+@pytest.fixture()
+def postgres_incident_engine() -> Iterator[Engine]:
+    """The store on PostgreSQL only: for races SQLite cannot have (its transactions lock from the first statement)."""
+    with fresh_postgres_database() as url:
+        engine = open_engine(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()

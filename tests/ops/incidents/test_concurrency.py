@@ -127,9 +127,8 @@ def acknowledge_elsewhere(engine: Engine, ref: str) -> None:
     move(engine, ref, Status.ACKNOWLEDGED, "someone-else")
 
 
-def test_a_transition_decided_on_a_stale_status_is_refused_with_the_current_one(incident_engine) -> None:
-    if incident_engine.dialect.name == "sqlite":
-        pytest.skip("SQLite transactions hold the write lock from their first statement: nothing goes stale")
+def test_a_transition_decided_on_a_stale_status_is_refused_with_the_current_one(postgres_incident_engine) -> None:
+    incident_engine = postgres_incident_engine
     with transaction(incident_engine) as session:
         ref = trigger(session, failure()).incident.ref
 
@@ -142,13 +141,13 @@ def test_a_transition_decided_on_a_stale_status_is_refused_with_the_current_one(
     assert recorded_path(incident_engine, ref) == [(Status.TRIGGERED, Status.ACKNOWLEDGED)]
 
 
-def test_an_alert_resolving_while_someone_moves_the_incident_is_kept_as_a_fact(incident_engine, monkeypatch) -> None:
+def test_an_alert_resolving_while_someone_moves_the_incident_is_kept_as_a_fact(postgres_incident_engine,
+                                                                                 monkeypatch) -> None:
     from ops.incidents import sink as sink_module
     from ops.incidents.sink import IncidentSink
     from tests.ops.incidents.test_sink import alert
 
-    if incident_engine.dialect.name == "sqlite":
-        pytest.skip("SQLite transactions hold the write lock from their first statement: nothing goes stale")
+    incident_engine = postgres_incident_engine
     sink = IncidentSink(incident_engine, "dev")
     sink.emit(alert(AlertStatus.FIRING))
     read = sink_module.open_incident_for
