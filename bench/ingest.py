@@ -2,7 +2,7 @@
 
     python bench/ingest.py [--rows 5000000] [--files 10] [--rounds 1] [--format csv|jsonl] [--workdir DIR] [--keep]
 
-Generates orders CSV files with :func:`sluice.samples.generate_orders` (not
+Generates orders CSV files with :func:`demo.samples.generate_orders` (not
 timed, in a child process), then times, in the same run, alternately:
 
 (b) pyarrow: every file read with ``pyarrow.csv.read_csv`` (multi-threaded,
@@ -36,8 +36,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import statistics
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -106,7 +106,7 @@ def _in_child(fn: Any, *args: Any) -> Any:
 
 
 def generate(source: Path, rows: int, files: int, seed: int, fmt: str = "csv") -> Any:
-    from sluice.samples import generate_orders
+    from demo.samples import generate_orders
 
     manifest = generate_orders(source, rows=rows, files=files, seed=seed, fmt=fmt)
     if fmt == "jsonl":

@@ -5,7 +5,7 @@ The drill's runs keep their run records in the drill's metadata store
 the drill's embedded metric store (``<drill>/metrics``), evaluates the rules
 with the alert state and baselines under the drill's folder, and sends every
 transition to the environment's incident store through an
-:class:`~ops.incidents.sink.IncidentSink` flagged with the drill: a firing
+:class:`~ops.respond.sink.IncidentSink` flagged with the drill: a firing
 alert opens a drill incident (source ``chaos-drill``), which never pages
 unless ``SLUICE_CHAOS_PAGE=true``.
 
@@ -31,17 +31,23 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ops.alerts.rules import Duration, RuleSet, load_rules
 from ops.alerts.service import Evaluation, run_check
 from ops.errors import ChaosError, RuleFileError
-from ops.metrics.collect import RUN_DURATION, SOURCE_LAG, THROUGHPUT, new_samples, run_samples
+from ops.metrics.collect import (
+    RUN_DURATION,
+    SOURCE_LAG,
+    THROUGHPUT,
+    new_samples,
+    run_samples,
+)
 from ops.metrics.models import Sample
 from ops.metrics.store import Backend, MetricsSettings, MetricsStore, open_store
-from sluice.runs import RunReport
+from sluice.runs.records import RunReport
 from sluice.settings import get_settings
 
 if TYPE_CHECKING:
     from chaos.drill import Drill
     from chaos.stack import DrillStack
 
-BAD_SHARE, DUPLICATE_SHARE = 0.03, 0.02  # sluice.samples.generate_orders' defaults, which every delivery uses
+BAD_SHARE, DUPLICATE_SHARE = 0.03, 0.02  # demo.samples.generate_orders' defaults, which every delivery uses
 MIN_RUNS = 24  # the detector needs ~16 points before it has a band; a day of hourly runs leaves a margin
 HOST_METRICS = frozenset({RUN_DURATION, THROUGHPUT, SOURCE_LAG})
 
@@ -183,9 +189,9 @@ def evaluate(drill: Drill, rules: RuleSet, *, now: datetime | None = None) -> Al
     """Collect the drill's run metrics, evaluate ``rules`` on them, and open drill incidents for what fires."""
     from ops.baselines.service import open_registry
     from ops.incidents.db import open_engine, store_url
-    from ops.incidents.sink import DrillFlag, IncidentSink
     from ops.metrics.collect import collect_pipeline_metrics
-    from sluice.metastore import engine_for
+    from ops.respond.sink import DrillFlag, IncidentSink
+    from sluice.runs.metastore import engine_for
 
     stack, at, settings = drill.stack, now or datetime.now(timezone.utc), get_settings()
     store = drill_store(stack)

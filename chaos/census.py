@@ -33,10 +33,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from chaos.stack import DrillStack
-from sluice.contracts import find_contract
-from sluice.lake import committed_batches, open_table
+from sluice.lake.table import committed_batches, open_table
 from sluice.settings import get_settings
-from sluice.sources import batch_id
+from sluice.sources.files import batch_id
+from sluice.validate.contracts import find_contract
 
 csv.field_size_limit(max(csv.field_size_limit(), 256 * 1024 * 1024))  # poison records carry huge fields
 _INTEGER = re.compile(r"[+-]?\d+")

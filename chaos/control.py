@@ -74,8 +74,7 @@ def before_experiment_control(context: Any, experiment: dict[str, Any] | None = 
     drill = _adopt(experiment or context)
     if drill.clearance is None:
         from chaos.guard import ensure_blast_radius
-        from chaos.settings import ChaosSettings
-        from sluice.settings import get_settings
+        from sluice.settings import ChaosSettings, get_settings
 
         try:
             drill.clearance = ensure_blast_radius(drill.experiment.extension, drill.environment,

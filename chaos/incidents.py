@@ -22,7 +22,7 @@ from chaos.drill import Drill, Phase
 from chaos.ingestion import RunOutcome
 from ops.incidents.models import Incident, Source, Status
 from ops.incidents.service import record, transition
-from ops.incidents.sink import DrillFlag
+from ops.respond.sink import DrillFlag
 
 TIMELINE_SOURCE = "chaos-drill"
 KIND = {Phase.ROLLBACK: "chaos-rollback"}

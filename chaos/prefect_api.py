@@ -16,8 +16,12 @@ POLL = 0.1
 def wait_for_running(tag: str, *, timeout: float) -> str:
     """The id of the first flow run tagged ``tag`` in a Running state; raise if none appears in ``timeout`` s."""
     from prefect import get_client
-    from prefect.client.schemas.filters import (FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType,
-                                                FlowRunFilterTags)
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        FlowRunFilterTags,
+    )
     from prefect.client.schemas.objects import StateType
 
     running = FlowRunFilter(tags=FlowRunFilterTags(all_=[tag]),

@@ -165,7 +165,7 @@ def next_run_is_clean(rows: int = 300, configuration: dict[str, Any] | None = No
 def lake_written_only_by_drill(configuration: dict[str, Any] | None = None) -> dict[str, Any]:
     """Guard: every commit to the drill's lake and quarantine came from one of the drill's own runs."""
     from sluice.errors import LakeError
-    from sluice.lake_log import history
+    from sluice.lake.log import history
 
     drill = current()
     ours = {r.flow_run_id for r in drill.runs if r.flow_run_id}

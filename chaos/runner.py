@@ -29,9 +29,8 @@ from chaos import drill as drills
 from chaos.drill import Drill, Listener
 from chaos.experiment import Experiment, load
 from chaos.guard import Clearance, ensure_blast_radius
-from chaos.settings import ChaosSettings
 from ops.errors import ChaosError
-from sluice.settings import get_settings
+from sluice.settings import ChaosSettings, get_settings
 
 RUNTIME = {"runtime": {"rollbacks": {"strategy": "always"}}}
 _listeners: list[Listener] = []

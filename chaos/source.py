@@ -25,8 +25,8 @@ from typing import Literal
 from pydantic import BaseModel, model_validator
 
 from chaos.stack import DrillStack
+from demo.samples import generate_orders
 from ops.errors import ChaosError
-from sluice.samples import generate_orders
 
 Rows = list[list[str]]
 POISON_KINDS = ("encoding", "invalid-bytes", "malformed", "huge-field", "truncated")

@@ -30,7 +30,7 @@ from typing import Any
 
 from chaos.proxy import FaultProxy
 from ops.errors import ChaosError
-from sluice.lake import table_uri
+from sluice.lake.table import table_uri
 from sluice.settings import get_settings
 
 logger = logging.getLogger(__name__)

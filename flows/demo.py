@@ -62,13 +62,13 @@ def main() -> int:
     from sluice.settings import get_settings
 
     settings = get_settings()
-    from sluice.prefect_server import ensure_server
+    from demo.prefect_server import ensure_server
 
     with console.status("Starting the local Prefect server (first start takes ~30 s)…"):
         server = ensure_server(settings.home)
     os.environ["PREFECT_API_URL"] = server.api_url
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from sluice.samples import make_demo_samples
+    from demo.samples import make_demo_samples
 
     with console.status("Generating sample data…"):
         manifests = make_demo_samples(settings.home / "samples")

@@ -22,7 +22,7 @@ console = Console()
 
 
 def main() -> int:
-    from sluice.prefect_server import ensure_server
+    from demo.prefect_server import ensure_server
     from sluice.settings import get_settings
 
     settings = get_settings()

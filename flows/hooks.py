@@ -44,8 +44,13 @@ def _exception(state: Any) -> BaseException | None:
 def failed_task(flow_run_id: Any) -> str | None:
     """The name of the first failed or crashed task run of the flow run (without its run suffix)."""
     from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter, TaskRunFilterState
-    from prefect.client.schemas.filters import TaskRunFilterStateType
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        TaskRunFilter,
+        TaskRunFilterState,
+        TaskRunFilterStateType,
+    )
     from prefect.client.schemas.objects import StateType
 
     from ops.metrics.prefect_runs import task_key
@@ -115,7 +120,7 @@ def open_failure_incident(trigger: Trigger, books: list[Runbook]) -> Opened:
     """Open or extend the incident for ``trigger`` and queue its notifications; sending them never holds the
     run (one bounded attempt, then a background deliverer: see :mod:`ops.notify.background`)."""
     from ops.incidents.db import open_engine, store_url, transaction
-    from ops.incidents.respond import announce_opened, flush_notifications, raise_incident
+    from ops.respond.service import announce_opened, flush_notifications, raise_incident
 
     engine = open_engine(store_url(get_settings().home))
     with transaction(engine) as session:
@@ -129,7 +134,7 @@ def _raise(flow: Any, flow_run: Any, state: Any, *, once: bool) -> Opened | None
     """Open or extend the incident of this run's failure; with ``once``, not if an incident names the run."""
     from ops.crashes.once import reported, serialise_reports
     from ops.incidents.db import open_engine, store_url, transaction
-    from ops.incidents.respond import announce_opened, flush_notifications, raise_incident
+    from ops.respond.service import announce_opened, flush_notifications, raise_incident
     from ops.runbooks.catalog import load_runbooks
 
     engine = open_engine(store_url(get_settings().home))

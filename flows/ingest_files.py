@@ -15,24 +15,26 @@ from prefect.runtime import flow_run
 from flows.hooks import INCIDENT_HOOKS
 from flows.observe import observed
 from flows.runners import dask_task_runner
-from sluice import staging
-from sluice.commit import CommitPlan, CommitTarget
-from sluice.contracts import find_contract
-from sluice.errors import SourceError
-from sluice.ingest import StageRequest, bucket_bytes, commit_files, commit_target, split_evenly
-from sluice.lake import CommitResult, DedupedBucket, table_uri
-from sluice.lease import hold_lease, holder_name
-from sluice.metastore import engine_for
+from sluice.errors import IngestFailed
+from sluice.ingest import (
+    StageRequest,
+    bucket_bytes,
+    commit_files,
+    commit_target,
+    split_evenly,
+)
+from sluice.lake import staging
+from sluice.lake.commit import CommitPlan, CommitTarget
+from sluice.lake.lease import hold_lease, holder_name
+from sluice.lake.table import CommitResult, DedupedBucket, table_uri
 from sluice.paths import ensure_dataset_name, is_dataset_name, shown
-from sluice.runs import FileOutcome, FileStatus, RunReport, ensure_conserved
+from sluice.runs.metastore import engine_for
+from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
 from sluice.settings import get_settings
-from sluice.sources import group_files
+from sluice.sources.files import group_files
+from sluice.validate.contracts import find_contract
 from tasks.ingest import dedup_bucket_group, list_source, stage_file_group
 from tasks.records import publish_artifacts, record_run
-
-
-class IngestFailed(SourceError):
-    """Some files could not be read; the others were committed."""
 
 
 def _source_options(storage_options: dict[str, Any] | None, aws_credentials_block: str | None) -> dict[str, Any]:
@@ -40,7 +42,7 @@ def _source_options(storage_options: dict[str, Any] | None, aws_credentials_bloc
     if aws_credentials_block:
         from prefect_aws import AwsCredentials
 
-        from sluice.s3 import fsspec_options
+        from sluice.sources.s3 import fsspec_options
 
         opts.update(fsspec_options(AwsCredentials.load(aws_credentials_block)))
     opts.update(storage_options or {})

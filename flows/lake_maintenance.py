@@ -6,12 +6,12 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.hooks import INCIDENT_HOOKS
-from sluice import staging
-from sluice.contracts import available_contracts
-from sluice.lake import open_table, table_uri
-from sluice.lake_log import vacuum
+from sluice.lake import staging
+from sluice.lake.log import vacuum
+from sluice.lake.table import open_table, table_uri
 from sluice.paths import is_dataset_name
 from sluice.settings import get_settings
+from sluice.validate.contracts import available_contracts
 
 
 @task(name="vacuum-table", cache_policy=NO_CACHE)
@@ -35,7 +35,7 @@ def lake_maintenance(retention_hours: int = 168, staging_max_age_hours: float | 
     """Vacuum every dataset table and the quarantine; clear stale staging.
 
     ``staging_max_age_hours`` (default ``SLUICE_STAGING_STALE_HOURS``) applies
-    to folders of runs on other hosts; see :func:`sluice.staging.remove_stale_runs`.
+    to folders of runs on other hosts; see :func:`sluice.lake.staging.remove_stale_runs`.
     """
     settings = get_settings()
     log = get_run_logger()

@@ -4,7 +4,8 @@
     ├── ConfigError            settings or arguments that cannot work
     ├── ContractError          a dataset contract that does not load or validate
     ├── SourceError            a source that cannot be listed or read
-    │   ├── SourceNotFoundError
+    │   ├── IngestFailed           some files of a run could not be read; the rest were committed
+│   ├── SourceNotFoundError
     │   ├── SourceUnreachableError  the endpoint or mount cannot be reached (transient)
     │   └── UnreadableFileError   corrupt, truncated or undecodable content
     ├── LakeError              the Delta lake cannot be read or written
@@ -46,6 +47,10 @@ class ContractError(SluiceError):
 
 class SourceError(SluiceError):
     """A source that cannot be listed or read."""
+
+
+class IngestFailed(SourceError):
+    """Some files of a run could not be read; the others were committed."""
 
 
 class SourceNotFoundError(SourceError):

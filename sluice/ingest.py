@@ -10,16 +10,23 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sluice import staging
-from sluice.commit import CommitOutcome, CommitPlan, CommitTarget, Dedup, Fence, FileBatch, commit_batches
-from sluice.contracts import Contract
 from sluice.errors import SourceError, UnreadableFileError
 from sluice.formats import EncodingChoice, NeedsReencode, open_reader, redetect_encoding
-from sluice.lake import committed_batches
-from sluice.runs import FileOutcome, FileStatus
-from sluice.sources import SourceFile, batch_id, sha256_of
-from sluice.validate import BatchContext, validate_chunk
-
+from sluice.lake import staging
+from sluice.lake.commit import (
+    CommitOutcome,
+    CommitPlan,
+    CommitTarget,
+    Dedup,
+    Fence,
+    FileBatch,
+    commit_batches,
+)
+from sluice.lake.table import committed_batches
+from sluice.runs.records import FileOutcome, FileStatus
+from sluice.sources.files import SourceFile, batch_id, sha256_of
+from sluice.validate.chunk import BatchContext, validate_chunk
+from sluice.validate.contracts import Contract
 
 ENCODING_GUESSED = "encoding:guessed"  # warning: rows decoded under a guessed legacy code page
 
@@ -137,7 +144,7 @@ def skip_committed_elsewhere(outcomes: list[FileOutcome], batch_ids: list[str]) 
 
 def commit_files(target: CommitTarget, outcomes: list[FileOutcome], *, metadata: dict[str, object],
                  lease: Fence | None = None, dedup: Dedup | None = None) -> CommitOutcome:
-    """Commit a file run's staged batches (:func:`sluice.commit.commit_batches`); mark those others took as skipped."""
+    """Commit a file run's staged batches (:func:`sluice.lake.commit.commit_batches`); mark those others took as skipped."""
     outcome = commit_batches(target, file_batches(outcomes), metadata=metadata, lease=lease, dedup=dedup)
     skip_committed_elsewhere(outcomes, outcome.skipped)
     return outcome

@@ -69,7 +69,7 @@ class Settings(BaseSettings):
 
     def record_limits(self) -> RecordLimits:
         return RecordLimits(self.max_record_bytes, self.max_nesting_depth, self.max_field_bytes)
-    # The commit lease of a dataset (sluice.lease): how long a holder that
+    # The commit lease of a dataset (sluice.lake.lease): how long a holder that
     # stopped renewing keeps it, and how long a run waits for it.
     lease_ttl_seconds: float = Field(default=60.0, gt=0, description=(
         "Seconds a dataset's commit lease outlives a holder that stopped renewing it."))
@@ -116,3 +116,24 @@ def get_settings(*, fresh: bool = False) -> Settings:
     if fresh:
         _cached.cache_clear()
     return _cached()
+
+
+
+class ChaosSettings(BaseSettings):
+    """Chaos drill configuration. Every field maps to ``SLUICE_CHAOS_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="SLUICE_CHAOS_", extra="ignore")
+
+    environments: list[str] = Field(default_factory=lambda: ["dev", "staging"], description=(
+        "The environments drills may run in (JSON list): prod is refused unless a drill is started with an "
+        "explicit override."))
+    page: bool = Field(default=False, description=(
+        "Whether incidents opened by drills may page anyone; drill incidents are flagged and skip notification "
+        "unless this is true."))
+    probe_seconds: float = Field(default=2.0, gt=0, description=(
+        "How often the steady-state hypothesis is checked while a drill's method runs."))
+
+
+def drills_page() -> bool:
+    """True when drill incidents may page (``SLUICE_CHAOS_PAGE=true``); false by default."""
+    return ChaosSettings().page

@@ -14,11 +14,11 @@ from ops.alerts.rules import load_rules
 from ops.alerts.service import Evaluation, run_check
 from ops.baselines.service import open_registry
 from ops.incidents.db import open_engine, store_url
-from ops.incidents.sink import IncidentSink
 from ops.metrics.collect import collect_pipeline_metrics, collect_prefect_metrics
 from ops.metrics.errors import BackendUnavailableError
 from ops.metrics.store import Backend, MetricsSettings, open_store
-from sluice.metastore import engine_for
+from ops.respond.sink import IncidentSink
+from sluice.runs.metastore import engine_for
 from sluice.settings import get_settings
 
 

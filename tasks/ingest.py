@@ -8,11 +8,11 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from sluice.commit import CommitPlan, CommitTarget, dedup_buckets
 from sluice.ingest import StageRequest, stage_file
-from sluice.lake import DedupedBucket
-from sluice.runs import FileOutcome
-from sluice.sources import SourceFile, list_source_files
+from sluice.lake.commit import CommitPlan, CommitTarget, dedup_buckets
+from sluice.lake.table import DedupedBucket
+from sluice.runs.records import FileOutcome
+from sluice.sources.files import SourceFile, list_source_files
 from tasks.retry import retry_transient
 
 _RETRY = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_jitter_factor=0.5,

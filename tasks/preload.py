@@ -11,7 +11,7 @@ Nothing here reads settings: a forked worker must see its run's environment.
 from prefect.plugins import load_prefect_collections
 
 import tasks.ingest  # noqa: F401  (imported for its side effect: the modules are loaded)
-from sluice.schema import register_backends
+from sluice.validate.schema import register_backends
 
 load_prefect_collections()
 register_backends()

@@ -6,8 +6,8 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from sluice.report import markdown_summary, table_rows
-from sluice.runs import RunReport
+from sluice.runs.records import RunReport
+from sluice.runs.report import markdown_summary, table_rows
 
 
 @task(name="record-run", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
@@ -15,7 +15,7 @@ def record_run(report: RunReport, metadata_url: str) -> None:
     """Write the run and its files to the metadata store."""
     # SQLAlchemy is imported here, in the flow's process: Dask workers load
     # this module with the flow's and never write the store.
-    from sluice.metastore import engine_for, save_run
+    from sluice.runs.metastore import engine_for, save_run
 
     with engine_for(metadata_url).begin() as conn:
         save_run(conn, report)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sluice.errors import SluiceError
-from sluice.sources import unreachable
+from sluice.sources.files import unreachable
 
 _TRANSIENT_WORDS = ("SlowDown", "Throttl", "ServiceUnavailable", "InternalError", "RequestTimeout",
                     "Connection reset", "timed out", "503", "500 ", "502", "504")

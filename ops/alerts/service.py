@@ -9,7 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ops.alerts.events import AlertEvent, AlertSink, AlertStatus, JsonLinesSink, dedup_key
+from ops.alerts.events import (
+    AlertEvent,
+    AlertSink,
+    AlertStatus,
+    JsonLinesSink,
+    dedup_key,
+)
 from ops.alerts.hysteresis import latch, trigger_share
 from ops.alerts.rules import Rule, RuleSet
 from ops.alerts.signals import Signal, dynamic_signals, static_signals

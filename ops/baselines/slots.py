@@ -15,8 +15,8 @@ Medians of many groups at once are computed with one sort of all points by
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np

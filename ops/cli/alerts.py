@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.text import Text
 
+from ops.cli._metric_options import labels_text, metrics_store, parse_time_range
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
@@ -26,7 +27,6 @@ from ops.cli._utilities import (
     print_table,
     with_cli_exception_handling,
 )
-from ops.cli.metrics import _labels_text, _store, _time_range
 
 if TYPE_CHECKING:
     from ops.alerts.service import AlertResult
@@ -56,7 +56,7 @@ def _results_table(results: list[AlertResult], *, wide: bool) -> None:
     for r in sorted(results, key=lambda r: (r.status != "firing", r.rule_id)):
         band = f"{_num(r.lower)} … {_num(r.upper)}" if r.lower is not None or r.upper is not None else "-"
         row = [Text(r.status.upper() if r.status == "firing" else r.status, style=STATUS_STYLE[r.status]),
-               cell(r.rule_id), cell(f"{r.metric}{{{_labels_text(r.labels)}}}"), cell(_num(r.value)), cell(band)]
+               cell(r.rule_id), cell(f"{r.metric}{{{labels_text(r.labels)}}}"), cell(_num(r.value)), cell(band)]
         rows.append([*row, *([cell(f"{r.share:.0%} of {r.points}"), cell(r.runbook)] if wide else [])])
     headers = ["Status", "Rule", "Series", "Value", "Band", *(["Share", "Runbook"] if wide else [])]
     widths = [max([len(header), *(len(row[i].plain) for row in rows)]) for i, header in enumerate(headers)]
@@ -103,15 +103,15 @@ def check(
     from ops.baselines.service import open_registry
 
     ruleset = load_rules(rules)
-    when = _time_range(None, None, at).end
+    when = parse_time_range(None, None, at).end
     home = load_settings().home
     if output is OutputFormat.TABLE:
         logging.getLogger("ops.alerts").addHandler(RichHandler(show_path=False, show_time=False))
-    from ops.cli._incident_store import incident_engine
-    from ops.incidents.sink import IncidentSink
+    from ops.cli._stores import incident_engine
+    from ops.respond.sink import IncidentSink
 
     sinks = [ConsoleSink(), IncidentSink(incident_engine(), load_settings().env)]
-    evaluation = run_check(ruleset, _store(), open_registry(home), home, when, sinks, dry_run=dry_run)
+    evaluation = run_check(ruleset, metrics_store(), open_registry(home), home, when, sinks, dry_run=dry_run)
     if output is OutputFormat.JSON:
         print_json(evaluation)
         return
@@ -150,7 +150,7 @@ def list_alerts(
         table = new_table("Severity", "Rule", "Series", "Since", "Value", "Runbook", fold=("Series",))
         for a in firing:
             table.add_row(Text(a.severity, style="bold red"), cell(a.rule_id),
-                          cell(f"{a.metric}{{{_labels_text(a.labels)}}}"), cell(a.since), _num(a.value),
+                          cell(f"{a.metric}{{{labels_text(a.labels)}}}"), cell(a.since), _num(a.value),
                           cell(a.runbook))
         console.print(table)
     else:
@@ -159,7 +159,7 @@ def list_alerts(
         table = new_table("At", "Status", "Rule", "Series", "Value", fold=("Series",), title="Transitions")
         for e in events:
             table.add_row(cell(e.at), Text(e.status.value, style="red" if e.status.value == "firing" else "green"),
-                          cell(e.rule_id), cell(f"{e.metric}{{{_labels_text(e.labels)}}}"), _num(e.value))
+                          cell(e.rule_id), cell(f"{e.metric}{{{labels_text(e.labels)}}}"), _num(e.value))
         console.print(table)
 
 

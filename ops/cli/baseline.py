@@ -11,6 +11,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ops.cli._metric_options import (
+    SELECTOR_HELP,
+    EndOption,
+    labels_text,
+    metrics_store,
+    parse_selector,
+    parse_time_range,
+)
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
@@ -24,7 +32,6 @@ from ops.cli._utilities import (
     print_json,
     with_cli_exception_handling,
 )
-from ops.cli.metrics import SELECTOR_HELP, EndOption, _labels_text as _labels, _selector, _store, _time_range
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -54,7 +61,7 @@ def _views_table(views: list[BaselineView]) -> None:
         model = v.model + (" (rate)" if v.counter else "")
         if set(v.seasons) - set(v.model.split("+")):
             model += f" [{', '.join(v.seasons)} seen]"
-        table.add_row(cell(f"{v.metric}{{{_labels(v.labels)}}}"), cell(model), _num(v.expected),
+        table.add_row(cell(f"{v.metric}{{{labels_text(v.labels)}}}"), cell(model), _num(v.expected),
                       f"{_num(v.lower)} … {_num(v.upper)}", _num(v.scale), cell(v.version),
                       cell(v.fitted_at.strftime("%m-%d %H:%M")))
     console.print(table)
@@ -83,8 +90,8 @@ def fit(
 
     if method not in ("median", "stl"):
         raise typer.BadParameter("choose median or stl", param_hint="--method")
-    window = _time_range(since, None, end)
-    report = fit_from_store(_store(), _registry(), _selector(selector), window.start, window.end,
+    window = parse_time_range(since, None, end)
+    report = fit_from_store(metrics_store(), _registry(), parse_selector(selector), window.start, window.end,
                             FitConfig(method=method), z)  # type: ignore[arg-type]
     if output is OutputFormat.JSON:
         print_json(report)
@@ -93,7 +100,7 @@ def fit(
             _views_table(report.fitted)
             note(f"saved as version {report.version}: {len(report.fitted):,} series in {report.seconds:.2f} s")
         for r in report.rejected:
-            note(f"not fitted: {r.metric}{{{_labels(r.labels)}}}: {r.reason} ({r.hint})", style="yellow")
+            note(f"not fitted: {r.metric}{{{labels_text(r.labels)}}}: {r.reason} ({r.hint})", style="yellow")
     if not report.fitted:
         exit_with_error(f"no series could be fitted ({len(report.rejected)} rejected)",
                         hint="the reasons are listed above; widen --since or use static rules for them")
@@ -114,8 +121,8 @@ def show(
     """Print the current baselines and their bands."""
     from ops.baselines.service import view
 
-    when = _time_range(None, None, at).end
-    found = _registry().current(_selector(selector), as_of=version)
+    when = parse_time_range(None, None, at).end
+    found = _registry().current(parse_selector(selector), as_of=version)
     views = [view(b, when, z) for b in found]
     if hours and len(found) == 1:
         _hourly(found[0], when, hours, z, output)
@@ -141,7 +148,7 @@ def _hourly(baseline: Baseline, when: datetime, hours: int, z: float, output: Ou
     if output is OutputFormat.JSON:
         print_json(rows)
         return
-    table = new_table("At", "Lower", "Expected", "Upper", title=f"{baseline.metric}{{{_labels(baseline.labels)}}}")
+    table = new_table("At", "Lower", "Expected", "Upper", title=f"{baseline.metric}{{{labels_text(baseline.labels)}}}")
     for row in rows:
         table.add_row(cell(row["at"]), _num(row["lower"]), _num(row["expected"]), _num(row["upper"]))
     console.print(table)
@@ -161,8 +168,8 @@ def plot(
     from ops.baselines.plot import plot_checks
     from ops.baselines.service import check_from_store
 
-    window = _time_range(since, None, end)
-    checks = [c for c in check_from_store(_store(), _registry(), _selector(selector), window.start, window.end, z)
+    window = parse_time_range(since, None, end)
+    checks = [c for c in check_from_store(metrics_store(), _registry(), parse_selector(selector), window.start, window.end, z)
               if len(c.values)]
     if not checks:
         exit_with_error(f"no series matching {selector} has both a baseline and points in the window",

@@ -90,8 +90,8 @@ def _print_plan(p: DrillPlan) -> None:
 def _run_flow(experiment: str, env: str, override: bool, live: bool) -> list[dict[str, Any]]:
     from prefect import tags
 
+    from chaos.flow import chaos_drill
     from chaos.runner import listening
-    from flows.chaos_drill import chaos_drill
     from flows.hooks import DRILL_TAG
     from ops.cli._chaos_view import DrillView
 
@@ -134,7 +134,7 @@ def run(
         return
     from prefect.settings import PREFECT_API_URL
 
-    from sluice.prefect_server import ensure_server
+    from demo.prefect_server import ensure_server
 
     server = ensure_server(load_settings().home, api_url=PREFECT_API_URL.value() or None)
     os.environ["PREFECT_API_URL"] = server.api_url
@@ -167,7 +167,7 @@ def report(
     """Drills with their verdicts and resilience score (share of hypotheses held, weighted by severity)."""
     from chaos.journal import journal_of, list_drills, view
     from chaos.report import trend
-    from ops.cli._incident_store import incident_engine
+    from ops.cli._stores import incident_engine
     from ops.incidents.db import transaction
 
     with transaction(incident_engine()) as session:

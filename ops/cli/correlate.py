@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.text import Text
 
+from ops.cli._metric_options import parse_selector
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
@@ -141,18 +142,17 @@ class Window:
 
 
 def _from_store(scope: Scope, window: Window) -> tuple[WideFrame, CorrelationResult]:
-    from ops.cli.metrics import _selector
     from ops.correlate.service import correlate_scope
     from ops.metrics.store import open_store
 
     store = open_store(home=load_settings().home)
     return correlate_scope(store, scope, before=window.before, after=window.after,
-                           selector=_selector(window.selector) if window.selector else None, step=window.step,
+                           selector=parse_selector(window.selector) if window.selector else None, step=window.step,
                            target=window.target)
 
 
 def _incident(ref: str, window: Window, record: bool) -> tuple[WideFrame, CorrelationResult]:
-    from ops.cli._incident_store import incident_engine
+    from ops.cli._stores import incident_engine
     from ops.correlate.service import incident_scope, link_runbook, record_on_incident
     from ops.incidents.db import transaction
     from ops.incidents.service import ensure_incident

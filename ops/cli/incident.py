@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.text import Text
 
-from ops.cli._incident_store import incident_engine
+from ops.cli._metric_options import parse_time_range
+from ops.cli._stores import incident_engine
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
@@ -25,7 +26,6 @@ from ops.cli._utilities import (
     print_json,
     with_cli_exception_handling,
 )
-from ops.cli.metrics import _time_range
 
 if TYPE_CHECKING:
     from ops.incidents.views import IncidentDetail
@@ -77,7 +77,7 @@ def list_incidents(
         sources = [Source(s.lower()) for s in source or []]
     except ValueError:
         raise typer.BadParameter("use alert, flow-failure, chaos-drill or manual", param_hint="--source") from None
-    start = _time_range(since, None, None).start if since else None
+    start = parse_time_range(since, None, None).start if since else None
     with transaction(incident_engine()) as session:
         views = [summary(i) for i in query(session, IncidentFilter(statuses, severities, start, drills,
                                                                    sources=sources))]
@@ -163,9 +163,9 @@ def open_incident(
     """Open an incident by hand."""
     from ops.incidents.db import transaction
     from ops.incidents.models import Severity, Source
-    from ops.incidents.respond import announce_opened, flush_notifications, raise_incident
     from ops.incidents.service import Trigger
     from ops.incidents.views import summary
+    from ops.respond.service import announce_opened, flush_notifications, raise_incident
     from ops.runbooks.catalog import find_runbook, load_runbooks
     from sluice.paths import ensure_dataset_name
 
@@ -196,8 +196,8 @@ def open_incident(
 def _move(incident: str, target: str, who: str | None, text: str) -> None:
     from ops.incidents.db import transaction
     from ops.incidents.models import Status
-    from ops.incidents.respond import announce_change, flush_notifications
     from ops.incidents.service import ensure_incident, transition
+    from ops.respond.service import announce_change, flush_notifications
 
     store = incident_engine()
     with transaction(store) as session:
@@ -260,8 +260,7 @@ def add_note(incident: IncidentArg, text: Annotated[str, typer.Argument(help="Th
     from ops.incidents.db import transaction
     from ops.incidents.service import ensure_incident
     from ops.incidents.service import note as do_note
-
-    from ops.incidents.respond import announce_change, flush_notifications
+    from ops.respond.service import announce_change, flush_notifications
 
     store = incident_engine()
     with transaction(store) as session:

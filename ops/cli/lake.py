@@ -27,7 +27,7 @@ from sluice.errors import LakeError
 from sluice.paths import ensure_dataset_name
 
 if TYPE_CHECKING:
-    from sluice.lake_log import HistoryEntry
+    from sluice.lake.log import HistoryEntry
     from sluice.settings import Settings
 
 app = typer.Typer(help="The Delta lake: commit history and cleanup of unreferenced files.", no_args_is_help=True)
@@ -103,8 +103,8 @@ def require_table(settings: Settings, dataset: str) -> str:
         LakeError: the table does not exist; the hint tells an unknown dataset
             (with the known ones) from one that was never ingested.
     """
-    from sluice.contracts import available_contracts
-    from sluice.lake import open_table, table_uri
+    from sluice.lake.table import open_table, table_uri
+    from sluice.validate.contracts import available_contracts
 
     ensure_dataset_name(dataset)
     uri = table_uri(settings.lake_root(), dataset)
@@ -134,7 +134,7 @@ def history(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Show the commits of a dataset's table: version, time, operation, run and row counts."""
-    from sluice.lake_log import history as read_history
+    from sluice.lake.log import history as read_history
 
     settings = load_settings()
     uri = require_table(settings, dataset)
@@ -175,8 +175,8 @@ def _age_text(hours: float | None) -> str:
 
 def _vacuum_files(uri: str, retention_hours: int, dry_run: bool, storage_options: dict[str, str] | None,
                   ) -> list[VacuumFile]:
-    from sluice.lake_log import unreferenced_files
-    from sluice.lake_log import vacuum as vacuum_table
+    from sluice.lake.log import unreferenced_files
+    from sluice.lake.log import vacuum as vacuum_table
 
     found = unreferenced_files(uri, retention_hours=retention_hours, storage_options=storage_options)
     if dry_run:

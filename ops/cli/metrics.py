@@ -16,6 +16,18 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from ops.cli._metric_options import (
+    SELECTOR_HELP,
+    EndOption,
+    SinceOption,
+    StartOption,
+    StepOption,
+    labels_text,
+    metrics_store,
+    parse_selector,
+    parse_step,
+    parse_time_range,
+)
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
@@ -31,21 +43,10 @@ from ops.cli._utilities import (
 from sluice.errors import SluiceError
 
 if TYPE_CHECKING:
-    from ops.metrics.models import Selector, Series
-    from ops.metrics.store import MetricsStore
-    from ops.metrics.timerange import TimeRange
+    from ops.metrics.models import Series
 
 app = typer.Typer(help="Pipeline and host metrics: list series, query, export, collect from run records.",
                   no_args_is_help=True)
-
-SELECTOR_HELP = 'A series selector such as sluice_rows_read{dataset="orders"}; =, !=, =~ and !~ match labels.'
-SinceOption = Annotated[str | None, typer.Option(
-    "--since", help="Look back this far from --end or now: 30s, 15m, 1h, 2d, 1w. (default: 1h)")]
-StartOption = Annotated[str | None, typer.Option("--start", help="Start of the range, ISO 8601 (UTC if no offset).")]
-EndOption = Annotated[str | None, typer.Option("--end", help="End of the range, ISO 8601 or 'now'. (default: now)")]
-StepOption = Annotated[str | None, typer.Option(
-    "--step", help="Downsample to one point per step (the last in each step), e.g. 1m. (default: every point)")]
-
 
 @dataclass(frozen=True)
 class SeriesPoints:
@@ -62,49 +63,6 @@ class CollectResult:
 
     samples_written: int
     store: str
-
-
-def _selector(text: str | None) -> Selector:
-    from ops.metrics.errors import SelectorError
-    from ops.metrics.models import Selector
-
-    if text is None:
-        return Selector()
-    try:
-        return Selector.parse(text)
-    except SelectorError as exc:
-        raise typer.BadParameter(f"{exc.args[0]}; {exc.hint}", param_hint="SELECTOR") from None
-
-
-def _time_range(since: str | None, start: str | None, end: str | None) -> TimeRange:
-    from ops.metrics.errors import DurationError
-    from ops.metrics.timerange import TimeRange
-
-    try:
-        return TimeRange.resolve(since=since, start=start, end=end)
-    except DurationError as exc:
-        hint = "--since" if since and not start else "--start/--end"
-        raise typer.BadParameter(f"{exc.args[0]}; {exc.hint}", param_hint=hint) from None
-
-
-def _step(text: str | None) -> timedelta | None:
-    from ops.metrics.errors import DurationError
-    from ops.metrics.timerange import parse_duration
-
-    try:
-        return parse_duration(text) if text else None
-    except DurationError as exc:
-        raise typer.BadParameter(f"{exc.args[0]}; {exc.hint}", param_hint="--step") from None
-
-
-def _store() -> MetricsStore:
-    from ops.metrics.store import open_store
-
-    return open_store(home=load_settings().home)
-
-
-def _labels_text(labels: dict[str, str]) -> str:
-    return ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
 
 
 def _number(value: float | None) -> Text:
@@ -124,9 +82,9 @@ def list_series(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List the series in the store with their point counts and time ranges."""
-    chosen = _selector(selector)
-    window = _time_range(since, None, None) if since else None
-    store = _store()
+    chosen = parse_selector(selector)
+    window = parse_time_range(since, None, None) if since else None
+    store = metrics_store()
     infos = store.series(chosen, start=window.start if window else None, end=window.end if window else None)
     if output is OutputFormat.JSON:
         print_json(infos)
@@ -135,7 +93,7 @@ def list_series(
         exit_with_success(f"no series match {chosen} in {store.location}")
     table = new_table("Metric", "Labels", "Points", "First", "Last", fold=("Metric", "Labels"))
     for info in infos:
-        table.add_row(cell(info.metric), cell(_labels_text(info.labels)), cell(info.points), cell(info.first),
+        table.add_row(cell(info.metric), cell(labels_text(info.labels)), cell(info.points), cell(info.first),
                       cell(info.last))
     console.print(table)
 
@@ -153,8 +111,8 @@ def query(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Show the points of the matching series in a time range (the last hour by default)."""
-    chosen, window, every = _selector(selector), _time_range(since, start, end), _step(step)
-    found = _store().query_range(chosen, window.start, window.end, every)
+    chosen, window, every = parse_selector(selector), parse_time_range(since, start, end), parse_step(step)
+    found = metrics_store().query_range(chosen, window.start, window.end, every)
     if output is OutputFormat.JSON:
         print_json([SeriesPoints(s.metric, s.labels, s.points()) for s in found])
         return
@@ -171,7 +129,7 @@ def _points_table(found: list[Series], tail: int) -> Table:
     table = new_table("Series", "Time", "Value", fold=("Series",))
     table.columns[-1].justify = "right"
     for s in found:
-        name = f"{s.metric}{{{_labels_text(s.labels)}}}"
+        name = f"{s.metric}{{{labels_text(s.labels)}}}"
         for when, value in s.points()[-tail:]:
             table.add_row(cell(name), cell(datetime.fromisoformat(when)), _number(value))
     return table
@@ -199,8 +157,8 @@ def export(
 
     if fmt.lower() not in {f.value for f in ExportFormat}:
         raise typer.BadParameter(f"{fmt!r} is not csv or parquet", param_hint="--format")
-    chosen, window, every = _selector(selector), _time_range(since, start, end), _step(step)
-    found = _store().query_range(chosen, window.start, window.end, every)
+    chosen, window, every = parse_selector(selector), parse_time_range(since, start, end), parse_step(step)
+    found = metrics_store().query_range(chosen, window.start, window.end, every)
     rows = write_export(found, out, ExportFormat(fmt.lower()))
     note(f"wrote {rows:,} points of {len(found):,} series to {out}")
 
@@ -222,14 +180,14 @@ def collect(
     Safe to repeat: samples the store already holds are not written again.
     """
     import os
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timezone
 
-    from ops.cli.runs import _metadata_store
+    from ops.cli._stores import metadata_store
     from ops.metrics.collect import collect_pipeline_metrics, collect_prefect_metrics
 
     begin = _collect_since(since)
-    store = _store()
-    with _metadata_store() as conn:
+    store = metrics_store()
+    with metadata_store() as conn:
         written = collect_pipeline_metrics(conn, store, since=begin)
     if prefect if prefect is not None else bool(os.environ.get("PREFECT_API_URL")):
         start = begin or datetime.now(timezone.utc) - timedelta(days=7)
@@ -268,7 +226,7 @@ def compact(
     """Merge the small part files of the embedded store, one file per metric and day."""
     from ops.metrics.embedded import EmbeddedStore
 
-    store = _store()
+    store = metrics_store()
     if not isinstance(store, EmbeddedStore):
         raise SluiceError(f"only the embedded store is compacted; {store.location} is not one",
                           hint="Prometheus compacts its own storage")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.text import Text
 
-from ops.cli._incident_store import incident_session
+from ops.cli._stores import incident_session
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
@@ -136,7 +136,12 @@ def publish(
 ) -> None:
     """Write the postmortem of INCIDENT to a Markdown file and attach it to Prefect as an artifact."""
     from ops.doctor.service import prefect_api_url
-    from ops.postmortems.service import attach_publication, default_path, ensure_postmortem, publish_postmortem
+    from ops.postmortems.service import (
+        attach_publication,
+        default_path,
+        ensure_postmortem,
+        publish_postmortem,
+    )
 
     home = load_settings().home
     with incident_session() as session:

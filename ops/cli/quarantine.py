@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from deltalake import DeltaTable
 
-    from sluice.quarantine import QuarantineEntry, ReasonCount
+    from sluice.lake.quarantine import QuarantineEntry, ReasonCount
     from sluice.settings import Settings
 
 app = typer.Typer(help="Inspect rows that failed validation.", no_args_is_help=True)
@@ -43,13 +43,13 @@ RunOption = Annotated[str | None, typer.Option("--run", "-r", help="Only entries
 
 
 def _open(settings: Settings) -> DeltaTable | None:
-    from sluice.quarantine import open_quarantine
+    from sluice.lake.quarantine import open_quarantine
 
     return open_quarantine(settings.quarantine_root(), dict(settings.lake_storage_options) or None)
 
 
 def _check_reason(reason: str | None) -> None:
-    from sluice.quality import Reason
+    from sluice.validate.quality import Reason
 
     known = [r.value for r in Reason]
     if reason is not None and reason not in known:
@@ -58,7 +58,7 @@ def _check_reason(reason: str | None) -> None:
 
 
 def _masked(entries: list[QuarantineEntry], contracts_root: Path, reveal: bool) -> list[QuarantineEntry]:
-    from sluice.quarantine import mask_pii, pii_columns
+    from sluice.lake.quarantine import mask_pii, pii_columns
 
     if reveal:
         if entries:
@@ -104,8 +104,8 @@ def list_entries(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List quarantined rows, newest first, or count them with --summary."""
-    from sluice.quarantine import QuarantineQuery, count_by_reason
-    from sluice.quarantine import list_entries as read_entries
+    from sluice.lake.quarantine import QuarantineQuery, count_by_reason
+    from sluice.lake.quarantine import list_entries as read_entries
 
     if dataset is not None:
         ensure_dataset_name(dataset)
@@ -162,8 +162,8 @@ def show(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Show every field of the quarantine entries of one source row, with its original values."""
-    from sluice.quarantine import QuarantineQuery
-    from sluice.quarantine import list_entries as read_entries
+    from sluice.lake.quarantine import QuarantineQuery
+    from sluice.lake.quarantine import list_entries as read_entries
 
     ensure_dataset_name(dataset)
     settings = load_settings()

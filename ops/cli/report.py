@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.text import Text
 
-from ops.cli._incident_store import incident_session
+from ops.cli._stores import incident_session
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,

@@ -65,10 +65,10 @@ def match(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Rank the runbooks for an incident, with the reasons for each."""
-    from ops.cli._incident_store import incident_engine
+    from ops.cli._stores import incident_engine
     from ops.incidents.db import transaction
-    from ops.incidents.respond import context_of
     from ops.incidents.service import ensure_incident
+    from ops.respond.service import context_of
     from ops.runbooks.catalog import load_runbooks
     from ops.runbooks.match import rank
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
@@ -12,13 +10,13 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from ops.cli._stores import metadata_store
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
     cell,
     console,
     exit_with_success,
-    load_settings,
     new_table,
     print_json,
     print_table,
@@ -27,9 +25,8 @@ from ops.cli._utilities import (
 from sluice.errors import SluiceError
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
 
-    from sluice.runs import RunReport
+    from sluice.runs.records import RunReport
 
 app = typer.Typer(help="Ingestion runs: what each read, wrote, quarantined and dropped.", no_args_is_help=True)
 
@@ -73,27 +70,6 @@ class RunSummary:
                    len(r.files_failed), Conservation.of(r).holds)
 
 
-@contextmanager
-def _metadata_store() -> Iterator[Connection]:
-    """A read connection to the metadata store; failures become a ``SluiceError`` with the URL masked."""
-    import sqlalchemy as sa
-    from sqlalchemy.engine import make_url
-
-    from sluice.metastore import engine_for
-
-    url = load_settings().metadata_db_url()
-    try:
-        with engine_for(url).connect() as conn:
-            yield conn
-    except (sa.exc.SQLAlchemyError, ImportError) as exc:
-        parsed = make_url(url)
-        detail = str(exc).strip().splitlines()[0]
-        if parsed.password:
-            detail = detail.replace(parsed.password, "***")
-        raise SluiceError(f"cannot read the metadata store at {parsed.render_as_string(hide_password=True)}: "
-                          f"{detail}", hint="check SLUICE_METADATA_URL; `ops doctor` checks the connection") from None
-
-
 def _conserved_text(holds: bool) -> Text:
     return Text("yes", style="green") if holds else Text("NO", style="bold red")
 
@@ -109,12 +85,12 @@ def list_runs(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List recent runs with their row counts and whether those counts add up (every count whole at 80 columns)."""
-    from sluice.metastore import list_runs as read_runs
     from sluice.paths import ensure_dataset_name
+    from sluice.runs.metastore import list_runs as read_runs
 
     if dataset is not None:
         ensure_dataset_name(dataset)
-    with _metadata_store() as conn:
+    with metadata_store() as conn:
         runs = [RunSummary.of(r) for r in read_runs(conn, dataset=dataset, limit=limit)]
     if output is OutputFormat.JSON:
         print_json(runs)
@@ -197,9 +173,9 @@ def show(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Show one run: its counts, each file with its status and error, and whether the counts add up."""
-    from sluice.metastore import get_run
+    from sluice.runs.metastore import get_run
 
-    with _metadata_store() as conn:
+    with metadata_store() as conn:
         report = get_run(conn, run_id)
     if report is None:
         raise SluiceError(f"no run {run_id!r} in the metadata store", hint="list recent runs with `ops runs list`")

@@ -138,8 +138,8 @@ def record_on_incident(session: Session, incident: Incident, result: Correlation
 
 def link_runbook(session: Session, incident: Incident, result: CorrelationResult) -> str | None:
     """Link the best runbook for the incident, now that its top suspect's resource is known, if none is linked."""
-    from ops.incidents.respond import context_of
     from ops.incidents.service import record
+    from ops.respond.service import context_of
     from ops.runbooks.catalog import load_runbooks
     from ops.runbooks.match import best
 

@@ -19,7 +19,13 @@ from pathlib import Path
 
 import psutil
 
-from ops.crashes.models import CrashSettings, ProcessMark, ProcessState, RunView, Verdict
+from ops.crashes.models import (
+    CrashSettings,
+    ProcessMark,
+    ProcessState,
+    RunView,
+    Verdict,
+)
 
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 PID_NAMESPACE = "/proc/self/ns/pid"  # two containers on one host share the boot, not the pids

@@ -22,11 +22,22 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
-from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
+from prefect.events.filters import (
+    EventFilter,
+    EventNameFilter,
+    EventOccurredFilter,
+    EventResourceFilter,
+)
 from prefect.states import Crashed
 
 from ops.crashes.liveness import judge, process_state
-from ops.crashes.models import CrashSettings, ProcessMark, ProcessState, RunView, Verdict
+from ops.crashes.models import (
+    CrashSettings,
+    ProcessMark,
+    ProcessState,
+    RunView,
+    Verdict,
+)
 
 logger = logging.getLogger(__name__)
 HEARTBEAT_EVENT = "prefect.flow-run.heartbeat"

@@ -121,7 +121,7 @@ def _remote_location(name: str, uri: str, tables: dict[str, str], storage_option
                      setting: str) -> CheckResult:
     """Open each of ``tables`` (label -> URI) to prove the location is readable."""
     from sluice.errors import LakeError
-    from sluice.lake import open_table
+    from sluice.lake.table import open_table
 
     found = []
     try:
@@ -141,9 +141,9 @@ def _local_path(uri: str) -> Path:
 def check_lake(root: str, storage_options: dict[str, str], contracts_root: Path) -> CheckResult:
     name, setting = "Lake", "SLUICE_LAKE_URI"
     if not _is_local(root):
-        from sluice.contracts import available_contracts
-        from sluice.lake import table_uri
+        from sluice.lake.table import table_uri
         from sluice.paths import is_dataset_name
+        from sluice.validate.contracts import available_contracts
 
         # A contract file with an invalid name is the Contracts check's to report.
         probes = {d: table_uri(root, d) for d in available_contracts(contracts_root) if is_dataset_name(d)}
@@ -179,7 +179,7 @@ def check_metadata_store(url: str) -> CheckResult:
         return CheckResult.fail(name, "SLUICE_METADATA_URL is not a valid database URL",
                                 "use e.g. sqlite:////path/sluice.db or postgresql+psycopg://user@host/db")
     shown = parsed.render_as_string(hide_password=True)
-    from sluice.metastore import engine_for
+    from sluice.runs.metastore import engine_for
 
     try:
         with engine_for(url).connect() as conn:
@@ -195,8 +195,8 @@ def check_contracts(root: Path) -> CheckResult:
     hint = "set SLUICE_CONTRACTS_DIR to the folder of contract YAML files"
     if not root.is_dir():
         return CheckResult.fail(name, f"{root} is not a folder", hint)
-    from sluice.contracts import available_contracts, find_contract
     from sluice.errors import ContractError
+    from sluice.validate.contracts import available_contracts, find_contract
 
     names = available_contracts(root)
     if not names:

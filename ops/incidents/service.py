@@ -27,7 +27,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from ops.errors import IncidentError, TransitionError
-from ops.incidents.models import Incident, Severity, Source, Status, TimelineEvent, UTCDateTime, utcnow
+from ops.incidents.models import (
+    Incident,
+    Severity,
+    Source,
+    Status,
+    TimelineEvent,
+    UTCDateTime,
+    utcnow,
+)
 
 ALLOWED: dict[Status, frozenset[Status]] = {
     Status.TRIGGERED: frozenset({Status.ACKNOWLEDGED, Status.MITIGATED, Status.RESOLVED}),

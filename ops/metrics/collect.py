@@ -17,8 +17,8 @@ from sqlalchemy.engine import Connection
 
 from ops.metrics.models import Sample, Selector, labels_key, to_ns, utc
 from ops.metrics.store import MetricsStore
-from sluice.metastore import finished_runs, ingest_runs
-from sluice.runs import RunReport
+from sluice.runs.metastore import finished_runs, ingest_runs
+from sluice.runs.records import RunReport
 
 FLOW = "ingest-files"
 ROWS_READ = "sluice_rows_read"
@@ -87,9 +87,9 @@ def freshness_samples(conn: Connection, now: datetime) -> list[Sample]:
 
 def _freshness_sla(dataset: str) -> float | None:
     """The dataset contract's freshness SLA in seconds, or None when there is no readable contract."""
-    from sluice.contracts import find_contract
     from sluice.errors import ContractError
     from sluice.settings import get_settings
+    from sluice.validate.contracts import find_contract
 
     try:
         return find_contract(dataset, get_settings().contracts_root()).freshness_sla.total_seconds()

@@ -93,7 +93,11 @@ def read_prefect_samples(since: datetime, now: datetime, environment: str, cap: 
         Exception: whatever the Prefect client raises when the API cannot be reached.
     """
     from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterEndTime, FlowRunFilterId
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterEndTime,
+        FlowRunFilterId,
+    )
 
     ended = FlowRunFilter(end_time=FlowRunFilterEndTime(after_=since))
     with get_client(sync_client=True) as client:

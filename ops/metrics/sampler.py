@@ -35,7 +35,11 @@ from typing import Protocol
 from wsgiref.simple_server import WSGIServer
 
 import psutil
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from ops.metrics.errors import MetricsError

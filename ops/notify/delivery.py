@@ -47,7 +47,17 @@ from sqlalchemy.engine import Engine
 from ops.errors import NotifyError
 from ops.incidents.models import Notification, utcnow
 from ops.notify.credentials import Redactor, pagerduty_credentials, slack_credentials
-from ops.notify.outbox import FAILED, PENDING, SENDING, SENT, claim, mark_sent, mark_unsent, open_rows, thread_root
+from ops.notify.outbox import (
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    claim,
+    mark_sent,
+    mark_unsent,
+    open_rows,
+    thread_root,
+)
 from ops.notify.retry import AttemptOutcome, SendError, send_with_retries
 from ops.notify.settings import PAGERDUTY, SLACK, NotifySettings
 

@@ -16,8 +16,8 @@ from ops.alerts.events import AlertEvent, AlertStatus
 from ops.incidents.models import Incident, Severity
 from ops.postmortems.models import Durations, Evidence, Impact, StateHistory
 from ops.postmortems.timeline import is_chaos
-from sluice.metastore import finished_runs, get_run
-from sluice.runs import RunReport
+from sluice.runs.metastore import finished_runs, get_run
+from sluice.runs.records import RunReport
 
 FAILED = "failed"
 COMPLETED = "completed"

@@ -30,12 +30,26 @@ from ops.alerts.events import AlertEvent
 from ops.errors import PostmortemError
 from ops.incidents.models import Incident, Postmortem, utcnow
 from ops.incidents.service import ensure_incident
-from ops.postmortems.flowrun import ArtifactOutcome, publish_artifact, read_state_history
-from ops.postmortems.impact import impact_unavailable, measure_durations, measure_impact, runs_for, window_end
+from ops.postmortems.flowrun import (
+    ArtifactOutcome,
+    publish_artifact,
+    read_state_history,
+)
+from ops.postmortems.impact import (
+    impact_unavailable,
+    measure_durations,
+    measure_impact,
+    runs_for,
+    window_end,
+)
 from ops.postmortems.models import PostmortemFacts, StateHistory
 from ops.postmortems.render import PROMPT, render_markdown
-from ops.postmortems.timeline import alert_transitions, merge_timeline, read_alert_events
-from sluice.runs import RunReport
+from ops.postmortems.timeline import (
+    alert_transitions,
+    merge_timeline,
+    read_alert_events,
+)
+from sluice.runs.records import RunReport
 
 
 @dataclass(frozen=True)
@@ -132,7 +146,7 @@ def assemble_facts(incident: Incident, *, runs: Sequence[RunReport], history: St
 def _read_runs(metadata_url: str, incident: Incident, until: datetime) -> tuple[list[RunReport], str]:
     if not incident.dataset and not incident.flow_run_id:
         return [], "the incident names no dataset and no flow run"
-    from sluice.metastore import engine_for
+    from sluice.runs.metastore import engine_for
 
     try:
         with engine_for(metadata_url).connect() as conn:

@@ -1,7 +1,7 @@
 """Readers that turn one source file into raw Arrow chunks, one module per format.
 
 CSV and JSON Lines columns are read as text; typing happens in
-:mod:`sluice.coerce`, where each failure is recorded. Parquet keeps the
+:mod:`sluice.validate.coerce`, where each failure is recorded. Parquet keeps the
 file's own types, cast later by the same module.
 """
 
@@ -10,14 +10,21 @@ from __future__ import annotations
 import codecs
 from typing import Any
 
-from sluice.contracts import CsvDialect
 from sluice.errors import UnreadableFileError
-from sluice.formats.base import FileLayout, MalformedRow, NeedsReencode, RawChunk, open_source, unreadable
+from sluice.formats.base import (
+    FileLayout,
+    MalformedRow,
+    NeedsReencode,
+    RawChunk,
+    open_source,
+    unreadable,
+)
 from sluice.formats.delimited import CsvReader
 from sluice.formats.encoding import EncodingChoice, guess_legacy
 from sluice.formats.jsonl import JsonLinesReader
 from sluice.formats.parquet import ParquetReader
-from sluice.sources import FileFormat, SourceFile
+from sluice.sources.files import FileFormat, SourceFile
+from sluice.validate.contracts import CsvDialect
 
 __all__ = ["CsvReader", "EncodingChoice", "FileLayout", "JsonLinesReader", "MalformedRow", "NeedsReencode",
            "ParquetReader", "RawChunk", "Reader", "open_reader", "redetect_encoding"]

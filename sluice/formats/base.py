@@ -17,9 +17,14 @@ import numpy as np
 import pyarrow as pa
 
 from sluice.errors import UnreadableFileError
-from sluice.formats.encoding import SAMPLE_BYTES, EncodingChoice, choose_encoding, first_bad_utf8
-from sluice.quality import Reason
-from sluice.sources import SourceFile, filesystem
+from sluice.formats.encoding import (
+    SAMPLE_BYTES,
+    EncodingChoice,
+    choose_encoding,
+    first_bad_utf8,
+)
+from sluice.sources.files import SourceFile, filesystem
+from sluice.validate.quality import Reason
 
 
 @dataclass(frozen=True)

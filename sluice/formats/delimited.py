@@ -28,13 +28,27 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pv
 
-from sluice.contracts import CsvDialect
 from sluice.errors import UnreadableFileError
-from sluice.formats.base import (FileLayout, MalformedRow, NeedsReencode, RawChunk, TextReader, layout_of,
-                                 open_source, undecodable_row, unreadable)
-from sluice.formats.encoding import EncodingChoice, bad_utf8_positions, first_bad_utf8, has_non_ascii
-from sluice.quality import Reason
-from sluice.sources import SourceFile
+from sluice.formats.base import (
+    FileLayout,
+    MalformedRow,
+    NeedsReencode,
+    RawChunk,
+    TextReader,
+    layout_of,
+    open_source,
+    undecodable_row,
+    unreadable,
+)
+from sluice.formats.encoding import (
+    EncodingChoice,
+    bad_utf8_positions,
+    first_bad_utf8,
+    has_non_ascii,
+)
+from sluice.sources.files import SourceFile
+from sluice.validate.contracts import CsvDialect
+from sluice.validate.quality import Reason
 
 CSV_BLOCK = 8 * 1024 * 1024
 HEADER_BYTES = 64 * 1024

@@ -26,17 +26,17 @@ import pyarrow.json as pj
 
 from sluice.formats.base import (
     FileLayout,
-    blank_undecodable_lines,
     MalformedRow,
     RawChunk,
     TextReader,
+    blank_undecodable_lines,
     open_source,
     unreadable,
 )
 from sluice.formats.json_bytes import BlockScan, rewrite, scan
-from sluice.quality import Reason
 from sluice.settings import RecordLimits, get_settings
-from sluice.sources import SourceFile
+from sluice.sources.files import SourceFile
+from sluice.validate.quality import Reason
 
 JSON_BLOCK = 8 * 1024 * 1024
 EXCERPT_BYTES = 1024

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sluice.formats.base import RawChunk, layout_of, unreadable
-from sluice.sources import SourceFile, filesystem
+from sluice.sources.files import SourceFile, filesystem
 
 
 class ParquetReader:

@@ -14,9 +14,9 @@ from chaos.drill import Drill
 from chaos.experiment import load
 from ops.alerts.events import AlertStatus
 from ops.incidents.db import open_engine, store_url
-from ops.incidents.sink import DrillFlag, IncidentSink
-from sluice.metastore import engine_for, save_run
-from sluice.runs import RunReport
+from ops.respond.sink import DrillFlag, IncidentSink
+from sluice.runs.metastore import engine_for, save_run
+from sluice.runs.records import RunReport
 from sluice.settings import get_settings
 from tests.ops.alerts.factories import alert_event
 

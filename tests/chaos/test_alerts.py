@@ -6,7 +6,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from chaos.alerts import drill_store, ensure_expectation, ensure_history, ensure_rules, evaluate, seed_history
+from chaos.alerts import (
+    drill_store,
+    ensure_expectation,
+    ensure_history,
+    ensure_rules,
+    evaluate,
+    seed_history,
+)
 from chaos.incidents import alert_incidents
 from ops.errors import ChaosError
 from ops.incidents.db import open_engine, store_url, transaction

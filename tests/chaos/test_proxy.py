@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from chaos.proxy import Faults, FaultProxy
+from chaos.proxy import FaultProxy, Faults
 from ops.errors import ChaosError
 
 PAYLOAD = b"x" * 200_000

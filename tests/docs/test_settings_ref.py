@@ -11,7 +11,13 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tools.sitegen import SiteError
-from tools.sitegen.settings_ref import Note, document, find_settings_classes, load_notes, render_markdown
+from tools.sitegen.settings_ref import (
+    Note,
+    document,
+    find_settings_classes,
+    load_notes,
+    render_markdown,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,7 @@ import pyarrow as pa
 from deltalake import DeltaTable
 from prefect_dask import DaskTaskRunner
 
-from sluice.lake import table_uri
+from sluice.lake.table import table_uri
 from sluice.settings import get_settings
 
 

@@ -7,8 +7,20 @@ import gzip
 import pytest
 
 from sluice.errors import ContractError, SourceNotFoundError
-from tests.factories import ORDER_HEADER, OrderBatch, csv_text, good_orders, mixed_orders, write_csv
-from tests.flows.helpers import lake_table, quarantine_table, run_ingest, run_ingest_state
+from tests.factories import (
+    ORDER_HEADER,
+    OrderBatch,
+    csv_text,
+    good_orders,
+    mixed_orders,
+    write_csv,
+)
+from tests.flows.helpers import (
+    lake_table,
+    quarantine_table,
+    run_ingest,
+    run_ingest_state,
+)
 
 pytestmark = pytest.mark.integration
 

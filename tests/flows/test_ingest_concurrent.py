@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from deltalake import DeltaTable
 
-from sluice.lake import table_uri
-from sluice.s3 import delta_options
+from sluice.lake.table import table_uri
 from sluice.settings import get_settings
+from sluice.sources.s3 import delta_options
 from tests.factories import OrderBatch, good_orders, mixed_orders, write_csv
 from tests.flows.helpers import run_ingest
 

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
-from sluice.lake import table_uri
-from sluice.lake_log import vacuum
+from sluice.lake.log import vacuum
+from sluice.lake.table import table_uri
 from tests.flows.helpers import lake_table, run_ingest
 
 pytestmark = pytest.mark.integration

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sluice.metastore import engine_for, get_run
+from sluice.runs.metastore import engine_for, get_run
 from tests.factories import OrderBatch, good_orders, mixed_orders, write_csv
 from tests.flows.helpers import lake_table, quarantine_table, run_ingest, sorted_rows
 
@@ -132,8 +132,8 @@ def test_run_metadata_records_counts_files_and_hashes(prefect_api, dask_address,
 
 
 def test_lake_history_carries_run_id_counts_and_source_hashes(prefect_api, dask_address, sluice_home, tmp_path):
-    from sluice.lake import table_uri
-    from sluice.lake_log import history
+    from sluice.lake.log import history
+    from sluice.lake.table import table_uri
 
     write_csv(tmp_path / "src" / "x.csv", mixed_orders(5))
     report = run_ingest(dask_address, "orders", str(tmp_path / "src"))

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sluice.errors import ConfigError, SourceNotFoundError
-from sluice.metastore import engine_for, list_runs
+from sluice.runs.metastore import engine_for, list_runs
 from sluice.settings import get_settings
 from tests.factories import OrderBatch, good_orders, write_csv
 from tests.flows.helpers import lake_table, run_ingest, run_ingest_state

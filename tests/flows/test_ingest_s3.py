@@ -8,8 +8,8 @@ import boto3
 import pytest
 from deltalake import DeltaTable
 
-from sluice.s3 import delta_options
 from sluice.settings import get_settings
+from sluice.sources.s3 import delta_options
 from tests.factories import csv_text, mixed_orders
 from tests.flows.helpers import run_ingest
 
@@ -118,7 +118,7 @@ def test_a_source_that_is_down_when_the_run_starts_is_listed_again_until_it_is_b
 
 def test_an_unreachable_source_is_reported_as_unreachable_not_as_missing():
     from sluice.errors import SourceUnreachableError
-    from sluice.sources import list_source_files
+    from sluice.sources.files import list_source_files
 
     endpoint = f"http://127.0.0.1:{_free_port()}"
     with pytest.raises(SourceUnreachableError, match="cannot reach source s3://gone"):

@@ -11,12 +11,11 @@ import sys
 from datetime import date
 from pathlib import Path
 
-
-from sluice import staging
-from sluice.contracts import find_contract
 from sluice.ingest import StageRequest, stage_file
+from sluice.lake import staging
 from sluice.settings import get_settings
-from sluice.sources import list_source_files
+from sluice.sources.files import list_source_files
+from sluice.validate.contracts import find_contract
 
 
 def _staged(run_dir: Path, column: str, kind: str) -> list[str]:

@@ -14,10 +14,10 @@ from deltalake import CommitProperties, write_deltalake
 from typer.testing import CliRunner, Result
 
 from ops.cli import app
-from sluice.metastore import engine_for, save_run
-from sluice.runs import FileOutcome, FileStatus, RunReport
+from sluice.runs.metastore import engine_for, save_run
+from sluice.runs.records import FileOutcome, FileStatus, RunReport
 from sluice.settings import Settings, get_settings
-from sluice.validate import QUARANTINE_SCHEMA
+from sluice.validate.chunk import QUARANTINE_SCHEMA
 
 T0 = datetime(2026, 3, 5, 10, 0, tzinfo=timezone.utc)
 

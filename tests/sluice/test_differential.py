@@ -24,10 +24,10 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sluice.contracts import Contract, parse_contract
 from sluice.formats import open_reader
-from sluice.sources import list_source_files
-from sluice.validate import BatchContext, validate_chunk
+from sluice.sources.files import list_source_files
+from sluice.validate.chunk import BatchContext, validate_chunk
+from sluice.validate.contracts import Contract, parse_contract
 
 CTX = BatchContext("diff", "run-1", "batch-1", "/in/x", date(2024, 3, 6))
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"]

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from datetime import date
 
-from sluice.contracts import find_contract
-from sluice.commit import dedup_buckets
-from sluice.ingest import StageRequest, commit_files, commit_target, split_evenly, stage_file
-from sluice.samples import generate_orders
+from demo.samples import generate_orders
+from sluice.ingest import (
+    StageRequest,
+    commit_files,
+    commit_target,
+    split_evenly,
+    stage_file,
+)
+from sluice.lake.commit import dedup_buckets
 from sluice.settings import Settings
-from sluice.sources import list_source_files
+from sluice.sources.files import list_source_files
+from sluice.validate.contracts import find_contract
 
 MIXED = {"fmt": ["csv", "csv", "jsonl", "parquet"], "gzip": [False, True, False, False],
          "encoding": ["utf-8", "utf-8", "utf-8", "utf-8"]}

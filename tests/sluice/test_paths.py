@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sluice.errors import ConfigError
-from sluice.lake import table_uri
+from sluice.lake.table import table_uri
 from sluice.paths import (
     DATASET_NAME_HINT,
     child_path,

@@ -16,8 +16,13 @@ import pyarrow.parquet as pq
 import pytest
 
 import sluice
-from sluice.contracts import ColumnType, Contract, find_contract
-from sluice.samples import SampleManifest, generate_customers, generate_orders, make_demo_samples
+from demo.samples import (
+    SampleManifest,
+    generate_customers,
+    generate_orders,
+    make_demo_samples,
+)
+from sluice.validate.contracts import ColumnType, Contract, find_contract
 
 CONTRACTS = Path(sluice.__file__).parent / "contracts"
 MIXED = {"fmt": ["csv", "csv", "jsonl", "parquet"], "gzip": [False, True, False, False],

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 
-
 class SiteError(Exception):
     """The docs site cannot be generated as the code and the docs stand.
 

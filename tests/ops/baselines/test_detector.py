@@ -8,7 +8,13 @@ import pytest
 
 from ops.baselines import DetectorConfig, detect, score_series
 from ops.baselines.seasonality import DAY, WEEK
-from tests.ops.baselines.synthetic import DAY_ROWS, daily, daily_peak_rows, timestamps, weekly
+from tests.ops.baselines.synthetic import (
+    DAY_ROWS,
+    daily,
+    daily_peak_rows,
+    timestamps,
+    weekly,
+)
 
 CONFIG = DetectorConfig()
 DAILY = 1 + DetectorConfig().season.periods.index(DAY)

@@ -7,7 +7,13 @@ import pytest
 
 from ops.baselines.evaluate import check_bands, expected_many
 from ops.baselines.fit import fit_series
-from tests.ops.baselines.fleet import DAY_ROWS, daily_series, noise_series, weekday_series, with_values
+from tests.ops.baselines.fleet import (
+    DAY_ROWS,
+    daily_series,
+    noise_series,
+    weekday_series,
+    with_values,
+)
 
 
 def test_fleet_lookup_matches_each_baseline_on_its_own() -> None:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ops.baselines.seasonality import DAY, SeasonConfig, baseline, same_phase_rows, seasonal_profile
+from ops.baselines.seasonality import (
+    DAY,
+    SeasonConfig,
+    baseline,
+    same_phase_rows,
+    seasonal_profile,
+)
 from tests.ops.baselines.synthetic import DAY_ROWS, daily, timestamps
 
 

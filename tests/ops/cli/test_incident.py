@@ -71,7 +71,7 @@ def test_runbook_match_ranks_with_reasons(monkeypatch, tmp_path):
 
 
 def test_runbook_match_uses_the_resource_of_the_latest_correlation(monkeypatch, tmp_path):
-    from ops.cli._incident_store import incident_engine
+    from ops.cli._stores import incident_engine
     from ops.incidents.db import transaction
     from ops.incidents.service import ensure_incident, record
 

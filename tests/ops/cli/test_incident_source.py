@@ -6,9 +6,9 @@ import json
 
 from ops.incidents.db import open_engine, store_url, transaction
 from ops.incidents.models import Severity, Source
-from ops.incidents.respond import raise_incident
 from ops.incidents.service import Trigger
-from ops.incidents.sink import DrillFlag, IncidentSink
+from ops.respond.service import raise_incident
+from ops.respond.sink import DrillFlag, IncidentSink
 from tests.ops.alerts.factories import alert_event
 from tests.ops.factories import invoke, sluice_home
 from tests.ops.incidents.factories import T0

@@ -188,7 +188,7 @@ def test_vacuum_dry_run_lists_orphans_of_a_lake_on_s3(monkeypatch, tmp_path):
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from sluice.s3 import delta_options
+    from sluice.sources.s3 import delta_options
 
     bucket = f"lake-{uuid.uuid4().hex[:12]}"  # moto's store is one per process: earlier tests' buckets stay
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)

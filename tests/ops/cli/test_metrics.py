@@ -7,7 +7,14 @@ from datetime import timedelta
 import pyarrow.parquet as pq
 import pytest
 
-from tests.ops.factories import T0, closed_port_url, invoke, run_report, save_runs, sluice_home
+from tests.ops.factories import (
+    T0,
+    closed_port_url,
+    invoke,
+    run_report,
+    save_runs,
+    sluice_home,
+)
 
 RANGE = ["--start", "2026-03-05T09:00:00Z", "--end", "2026-03-05T12:00:00Z"]
 

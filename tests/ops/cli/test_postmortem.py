@@ -14,7 +14,12 @@ import pytest
 from ops.incidents.db import open_engine, store_url, transaction
 from ops.postmortems.service import list_postmortems
 from tests.ops.factories import closed_port_url, invoke, sluice_home
-from tests.ops.postmortems.factories import save_scripted_runs, scripted_alerts, scripted_incident, write_alerts
+from tests.ops.postmortems.factories import (
+    save_scripted_runs,
+    scripted_alerts,
+    scripted_incident,
+    write_alerts,
+)
 
 SQL = re.compile(r"\[SQL:|\b(SELECT|INSERT INTO|UPDATE \w+ SET)\b")
 

@@ -3,8 +3,15 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from sluice.runs import FileStatus
-from tests.ops.factories import T0, file_outcome, invoke, run_report, save_runs, sluice_home
+from sluice.runs.records import FileStatus
+from tests.ops.factories import (
+    T0,
+    file_outcome,
+    invoke,
+    run_report,
+    save_runs,
+    sluice_home,
+)
 
 
 def test_list_json_newest_first_with_counts_and_conservation(monkeypatch, tmp_path):

@@ -7,7 +7,12 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from ops.correlate.frame import frame_from_series, parse_instant, prepare_frame, read_metrics_csv
+from ops.correlate.frame import (
+    frame_from_series,
+    parse_instant,
+    prepare_frame,
+    read_metrics_csv,
+)
 from ops.errors import CorrelateInputError
 from ops.metrics.models import Series, to_ns
 from tests.ops.correlate.factories import T0, fault_frame, write_csv

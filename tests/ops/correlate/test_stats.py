@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ops.correlate.stats import change_points, lagged_correlation, masked_median, robust_shifts
+from ops.correlate.stats import (
+    change_points,
+    lagged_correlation,
+    masked_median,
+    robust_shifts,
+)
 
 
 def test_masked_median_per_row():

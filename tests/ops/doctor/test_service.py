@@ -3,7 +3,6 @@ from __future__ import annotations
 from distributed import LocalCluster
 
 from ops.doctor import service
-from tests.ops.factories import closed_port_url
 from ops.doctor.models import Status
 from ops.doctor.service import (
     PREFECT_HINT,
@@ -13,6 +12,7 @@ from ops.doctor.service import (
     check_prefect_api,
     redact_url,
 )
+from tests.ops.factories import closed_port_url
 
 
 def test_unset_prefect_api_warns_about_ephemeral_mode(monkeypatch):

@@ -18,8 +18,8 @@ from sqlalchemy.engine import Engine
 
 from ops.incidents.db import open_engine, transaction
 from ops.incidents.models import Status
-from ops.incidents.respond import announce_opened, raise_incident
 from ops.incidents.service import ensure_incident, transition
+from ops.respond.service import announce_opened, raise_incident
 from tests.ops.incidents.factories import failure
 
 BARRIER_SECONDS = 60

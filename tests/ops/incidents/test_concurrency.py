@@ -12,10 +12,23 @@ from ops.alerts.events import AlertStatus
 from ops.errors import TransitionError
 from ops.incidents.db import transaction
 from ops.incidents.models import Notification, Status
-from ops.incidents.service import ALLOWED, assign, ensure_incident, list_incidents, note, transition, trigger
+from ops.incidents.service import (
+    ALLOWED,
+    assign,
+    ensure_incident,
+    list_incidents,
+    note,
+    transition,
+    trigger,
+)
 from ops.notify.delivery import deliver_pending
 from tests.ops.incidents.factories import failure
-from tests.ops.incidents.storm import fail_once, move, run_together, storm_from_processes
+from tests.ops.incidents.storm import (
+    fail_once,
+    move,
+    run_together,
+    storm_from_processes,
+)
 
 TRANSITION = re.compile(r"^(triggered|acknowledged|mitigated|resolved) -> (triggered|acknowledged|mitigated|resolved)$")
 NAMES_A_STATUS = re.compile(r"INC-\d+ is (?:now |already )?(triggered|acknowledged|mitigated|resolved)\b")
@@ -143,9 +156,9 @@ def test_a_transition_decided_on_a_stale_status_is_refused_with_the_current_one(
 
 def test_an_alert_resolving_while_someone_moves_the_incident_is_kept_as_a_fact(postgres_incident_engine,
                                                                                  monkeypatch) -> None:
-    from ops.incidents import sink as sink_module
-    from ops.incidents.sink import IncidentSink
-    from tests.ops.incidents.test_sink import alert
+    from ops.respond import sink as sink_module
+    from ops.respond.sink import IncidentSink
+    from tests.ops.respond.test_sink import alert
 
     incident_engine = postgres_incident_engine
     sink = IncidentSink(incident_engine, "dev")

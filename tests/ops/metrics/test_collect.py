@@ -7,7 +7,7 @@ import pytest
 from ops.metrics import collect as metrics
 from ops.metrics.collect import collect_pipeline_metrics
 from ops.metrics.models import Selector
-from sluice.metastore import engine_for, save_run
+from sluice.runs.metastore import engine_for, save_run
 from tests.ops.factories import run_report
 from tests.ops.metrics.factories import T0, seconds, store_at
 

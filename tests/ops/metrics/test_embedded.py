@@ -8,7 +8,14 @@ import pytest
 from ops.metrics import models
 from ops.metrics.errors import SelectorError
 from ops.metrics.models import Sample, Selector, Series, to_ns
-from tests.ops.metrics.factories import SECOND_NS, T0, every_second, sample, seconds, store_at
+from tests.ops.metrics.factories import (
+    SECOND_NS,
+    T0,
+    every_second,
+    sample,
+    seconds,
+    store_at,
+)
 
 ALL = Selector()
 

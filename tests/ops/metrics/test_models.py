@@ -8,7 +8,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ops.metrics.errors import DurationError, SelectorError
-from ops.metrics.models import Matcher, MatchOp, Sample, Selector, Series, from_ns, labels_from_key, labels_key, to_ns
+from ops.metrics.models import (
+    Matcher,
+    MatchOp,
+    Sample,
+    Selector,
+    Series,
+    from_ns,
+    labels_from_key,
+    labels_key,
+    to_ns,
+)
 from ops.metrics.timerange import TimeRange, parse_duration, parse_time
 
 NOW = datetime(2026, 3, 5, 12, 0, tzinfo=timezone.utc)

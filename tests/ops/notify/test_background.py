@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 
 from ops.incidents.db import open_engine, store_url
 from ops.incidents.models import utcnow
-from ops.incidents.respond import flush_notifications
 from ops.notify import background
 from ops.notify.background import (
     DelivererLock,
@@ -30,6 +29,7 @@ from ops.notify.background import (
 from ops.notify.delivery import deliver_pending
 from ops.notify.receivers import FakeService, Reply
 from ops.notify.settings import NotifySettings
+from ops.respond.service import flush_notifications
 from tests.ops.factories import sluice_home as home_at
 from tests.ops.notify.background import Outage, all_sent, eventually, live_deliverers
 from tests.ops.notify.factories import open_incident, rows

@@ -8,9 +8,16 @@ import pytest
 
 from ops.notify.credentials import Redactor
 from ops.notify.delivery import deliver_pending
-from ops.notify.settings import NotifySettings
-from tests.ops.notify.factories import ROUTING_KEY, SECRETS, WEBHOOK_PATH, open_incident, queue, rows
 from ops.notify.receivers import Reply
+from ops.notify.settings import NotifySettings
+from tests.ops.notify.factories import (
+    ROUTING_KEY,
+    SECRETS,
+    WEBHOOK_PATH,
+    open_incident,
+    queue,
+    rows,
+)
 
 
 def _stored_text(engine) -> str:

@@ -6,8 +6,16 @@ from datetime import timedelta
 
 from ops.incidents.models import Status
 from ops.notify.delivery import deliver_pending
-from tests.ops.notify.factories import ROUTING_KEY, RUN_URL, later, open_incident, queue, rows, timeline
 from ops.notify.receivers import Reply
+from tests.ops.notify.factories import (
+    ROUTING_KEY,
+    RUN_URL,
+    later,
+    open_incident,
+    queue,
+    rows,
+    timeline,
+)
 
 RUNBOOK_URL = "https://runbooks.example.com/sluice/source-file-unreadable.md"
 

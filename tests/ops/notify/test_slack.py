@@ -8,8 +8,15 @@ import pytest
 
 from ops.incidents.models import Notification, Status
 from ops.notify.delivery import deliver_pending
-from tests.ops.notify.factories import BOT_TOKEN, CHANNEL, WEBHOOK_PATH, open_incident, queue, rows
 from ops.notify.receivers import Reply
+from tests.ops.notify.factories import (
+    BOT_TOKEN,
+    CHANNEL,
+    WEBHOOK_PATH,
+    open_incident,
+    queue,
+    rows,
+)
 
 
 def _payload(row: Notification) -> dict:

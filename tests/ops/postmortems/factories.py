@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 from ops.alerts.events import AlertEvent, AlertStatus, JsonLinesSink
 from ops.incidents.models import Incident, Severity, Source, Status
 from ops.incidents.service import Trigger, record, transition, trigger
-from sluice.metastore import engine_for, save_run
-from sluice.runs import RunReport
+from sluice.runs.metastore import engine_for, save_run
+from sluice.runs.records import RunReport
 from tests.ops.factories import run_report
 from tests.ops.incidents.factories import T0
 

@@ -9,10 +9,15 @@ import pytest
 from ops.incidents.db import transaction
 from ops.incidents.models import Severity, Status
 from ops.incidents.service import transition, trigger
-from ops.postmortems.impact import measure_durations, measure_impact, runs_for, sla_minutes_breached
+from ops.postmortems.impact import (
+    measure_durations,
+    measure_impact,
+    runs_for,
+    sla_minutes_breached,
+)
 from ops.postmortems.models import StateHistory
 from ops.postmortems.timeline import alert_transitions
-from sluice.metastore import engine_for
+from sluice.runs.metastore import engine_for
 from tests.ops.incidents.factories import T0
 from tests.ops.postmortems.factories import (
     KEY,

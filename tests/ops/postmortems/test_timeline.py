@@ -7,9 +7,20 @@ from datetime import timedelta
 from ops.alerts.events import AlertStatus
 from ops.incidents.db import transaction
 from ops.postmortems.models import EntrySource, FlowRunState, StateHistory
-from ops.postmortems.timeline import alert_transitions, merge_timeline, read_alert_events
+from ops.postmortems.timeline import (
+    alert_transitions,
+    merge_timeline,
+    read_alert_events,
+)
 from tests.ops.incidents.factories import T0
-from tests.ops.postmortems.factories import KEY, alert, minutes, scripted_alerts, scripted_incident, write_alerts
+from tests.ops.postmortems.factories import (
+    KEY,
+    alert,
+    minutes,
+    scripted_alerts,
+    scripted_incident,
+    write_alerts,
+)
 
 
 def test_only_the_alert_that_opened_the_incident_and_its_later_transitions_are_kept():

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from sluice.contracts import CsvDialect, parse_contract
 from sluice.errors import ContractError, UnreadableFileError
 from sluice.formats import open_reader
 from sluice.formats.delimited import CSV_BLOCK
-from sluice.sources import list_source_files
+from sluice.sources.files import list_source_files
+from sluice.validate.contracts import CsvDialect, parse_contract
 
 
 def _chunks(path: Path, wanted: list[str], dialect: CsvDialect | None = None, encoding: str | None = None):

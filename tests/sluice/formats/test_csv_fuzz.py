@@ -13,12 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sluice.contracts import CsvDialect, parse_contract
 from sluice.errors import ContractError, UnreadableFileError
 from sluice.formats import NeedsReencode, delimited, open_reader, redetect_encoding
-from sluice.quality import Reason
-from sluice.sources import list_source_files
-from sluice.validate import BatchContext, validate_chunk
+from sluice.sources.files import list_source_files
+from sluice.validate.chunk import BatchContext, validate_chunk
+from sluice.validate.contracts import CsvDialect, parse_contract
+from sluice.validate.quality import Reason
 
 CONTRACT = parse_contract("""
 name: fuzz

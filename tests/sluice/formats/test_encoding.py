@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sluice.formats.encoding import detect_encoding, is_utf8
 from sluice.errors import UnreadableFileError
+from sluice.formats.encoding import detect_encoding, is_utf8
 
 
 def test_boms_decide_the_encoding():
@@ -69,7 +69,11 @@ def test_a_mostly_utf8_sample_is_utf8_and_a_legacy_one_is_a_flagged_guess():
 def test_bad_utf8_positions_finds_exactly_the_values_that_do_not_decode(values, offset):
     import pyarrow as pa
 
-    from sluice.formats.encoding import bad_utf8_positions, first_bad_utf8, has_non_ascii
+    from sluice.formats.encoding import (
+        bad_utf8_positions,
+        first_bad_utf8,
+        has_non_ascii,
+    )
 
     column = pa.array([b"pad"] * offset + values, pa.binary()).slice(offset)
     expected = [i for i, v in enumerate(values) if v is not None and first_bad_utf8(v) is not None]

@@ -16,7 +16,7 @@ from sluice.errors import UnreadableFileError
 from sluice.formats import open_reader
 from sluice.formats.json_bytes import rewrite, scan
 from sluice.settings import RecordLimits
-from sluice.sources import list_source_files
+from sluice.sources.files import list_source_files
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -112,7 +112,7 @@ def test_a_line_nested_100000_levels_deep_is_quarantined_not_a_crash(tmp_path):
     path.write_text("\n".join(['{"a": 1}', '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}", unclosed, odd_quote]))
     done = _run(f"""
         from sluice.formats import open_reader
-        from sluice.sources import list_source_files
+        from sluice.sources.files import list_source_files
         src = list_source_files({str(tmp_path)!r}, "deep.jsonl")[0]
         chunks = list(open_reader(src, ["a"], encoding=None, chunk_rows=100).chunks())
         print(sorted((m.line, m.reason.value) for c in chunks for m in c.malformed))
@@ -134,7 +134,7 @@ def test_a_200_mb_line_streams_past_in_small_memory(tmp_path):
     done = _run(f"""
         import resource
         from sluice.formats import open_reader
-        from sluice.sources import list_source_files
+        from sluice.sources.files import list_source_files
         src = list_source_files({str(tmp_path)!r}, "big.jsonl")[0]
         reader = open_reader(src, ["order_id", "email"], encoding=None, chunk_rows=100)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

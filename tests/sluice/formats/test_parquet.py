@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, Phase, given, reject, settings
 from hypothesis import strategies as st
 
-from sluice.contracts import parse_contract
 from sluice.formats import open_reader
-from sluice.sources import list_source_files
-from sluice.validate import BatchContext, validate_chunk
+from sluice.sources.files import list_source_files
+from sluice.validate.chunk import BatchContext, validate_chunk
+from sluice.validate.contracts import parse_contract
 
 CONTRACT = parse_contract("""
 name: events

@@ -9,7 +9,7 @@ import pytest
 
 from sluice.errors import UnreadableFileError
 from sluice.formats import open_reader
-from sluice.sources import detect_format, list_source_files
+from sluice.sources.files import detect_format, list_source_files
 
 
 def _reader(path: Path, wanted: list[str], chunk_rows: int = 1000, encoding: str | None = None):
@@ -74,7 +74,7 @@ def test_only_empty_fields_are_null_in_csv(tmp_path):
 
 
 def test_small_inputs_are_split_across_workers():
-    from sluice.sources import FileFormat, SourceFile, group_files
+    from sluice.sources.files import FileFormat, SourceFile, group_files
 
     files = [SourceFile(f"/f{i}.csv", 10, FileFormat.CSV, False) for i in range(4)]
     assert [len(g) for g in group_files(files, 1_000_000, workers=2)] == [2, 2]

@@ -10,12 +10,18 @@ from pathlib import Path
 import pyarrow as pa
 from deltalake import DeltaTable
 
-from sluice.contracts import Contract, find_contract
 from sluice.formats.encoding import SAMPLE_BYTES
-from sluice.ingest import ENCODING_GUESSED, StageRequest, commit_files, commit_target, stage_file
-from sluice.runs import FileOutcome
+from sluice.ingest import (
+    ENCODING_GUESSED,
+    StageRequest,
+    commit_files,
+    commit_target,
+    stage_file,
+)
+from sluice.runs.records import FileOutcome
 from sluice.settings import Settings
-from sluice.sources import list_source_files
+from sluice.sources.files import list_source_files
+from sluice.validate.contracts import Contract, find_contract
 from tests.factories import ORDER_HEADER, good_orders
 
 

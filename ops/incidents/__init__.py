@@ -1,0 +1,1 @@
+"""Incidents: one per failure signature, their lifecycle and their store."""

@@ -1,0 +1,1 @@
+"""Responding to a failure: open or update its incident, attach the runbook, notify."""

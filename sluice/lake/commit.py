@@ -1,0 +1,235 @@
+"""The commit protocol: staged batches into a dataset's lake table, each exactly once, under its lease.
+
+A batch is a source and a position range in it, committed atomically with
+its rows: for files, the file URI and its sha256; for the database, CDC and
+stream sources, a cursor range, an LSN range or Kafka offsets. Every source
+stages its batches the same way (:mod:`sluice.lake.staging`) and commits them with
+:func:`commit_batches`:
+
+1. **plan** at the table's current version V: drop the batches V already
+   records (another run committed them: they are reported as skipped), and
+   note the dates V holds;
+2. **deduplicate** the remaining batches' rows within the run (new dates are
+   written straight into the table folder, invisible);
+3. **commit** the quarantine, then the lake as version V+1 only: one Delta
+   transaction with every file, the rows of existing dates that V lacks, and
+   every batch id as an application transaction. If another writer took
+   V+1, nothing of this attempt is visible and the run goes back to 1.
+
+Steps 1-3 run while the caller holds the dataset's lease
+(:mod:`sluice.lake.lease`), so concurrent runs take turns and re-planning is the
+exception; the commit at exactly V+1 keeps the lake exact even without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from sluice.errors import LakeConflictError
+from sluice.lake import staging
+from sluice.lake.table import (
+    CommitResult,
+    DedupedBucket,
+    dedup_bucket,
+    lake_schema,
+    open_table,
+)
+from sluice.lake.write import commit_deduped, commit_quarantine, discard, evolve_schema
+from sluice.sources.files import batch_id
+from sluice.validate.chunk import PARTITION
+from sluice.validate.contracts import Contract
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A source and a position range in it, committed once, atomically with its rows.
+
+    ``rows_read`` and ``rows_quarantined`` are what staging counted; they go
+    into the commit metadata.
+    """
+
+    source: str
+    position: str
+    rows_read: int = 0
+    rows_quarantined: int = 0
+
+    @property
+    def id(self) -> str:
+        return batch_id(self.source, self.position)
+
+    def describe(self) -> dict[str, str]:
+        """How the commit metadata names this batch."""
+        return {"source": self.source, "position": self.position, "batch_id": self.id}
+
+
+@dataclass(frozen=True)
+class FileBatch(Batch):
+    """A whole file: its URI and the sha256 of its bytes."""
+
+    def describe(self) -> dict[str, str]:
+        return {"uri": self.source, "sha256": self.position, "batch_id": self.id}
+
+
+@dataclass(frozen=True)
+class CommitTarget:
+    """Where a run's staged batches go, and where they are staged."""
+
+    dataset: str
+    contract: Contract
+    run_id: str
+    staging_dir: Path
+    lake_uri: str
+    quarantine_uri: str
+    storage_options: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CommitPlan:
+    """What one attempt commits, as read at table version ``version`` (``None``: no table yet)."""
+
+    version: int | None
+    batch_ids: list[str]
+    skipped: list[str]  # batches version already records
+    quarantine_files: dict[str, list[Path]]
+    buckets: dict[str, list[Path]]
+    old_days: set[str]
+    work_dir: Path
+    attempt: int = 1
+
+
+@dataclass
+class _Tally:
+    dedup_s: float = 0.0
+    commit_s: float = 0.0
+    quarantined: int = 0
+
+
+@dataclass(frozen=True)
+class CommitOutcome:
+    """What a run committed: the lake result, quarantine rows added, and whose batches were whose."""
+
+    lake: CommitResult
+    quarantined: int
+    committed: list[str]
+    skipped: list[str]
+    attempts: int
+    seconds: dict[str, float]
+
+
+class Fence(Protocol):
+    """A held lease (:class:`sluice.lake.lease.HeldLease`): its token, and a check that it is still held."""
+
+    @property
+    def token(self) -> int: ...
+
+    def ensure_held(self) -> None: ...
+
+
+Dedup = Callable[[CommitPlan], list[DedupedBucket]]
+
+
+def plan_commit(target: CommitTarget, batches: list[Batch], attempt: int = 1) -> CommitPlan:
+    """Plan at the table's current version: the batches it does not record yet, and the dates it has."""
+    table = open_table(target.lake_uri, target.storage_options)
+    wanted = {b.id for b in batches}
+    done = {b for b in wanted if table is not None and table.transaction_version(b) is not None}
+    staged = [s for s in staging.completed_batches(target.staging_dir) if s.batch_id in wanted - done]
+    q_files = {s.batch_id: staging.quarantine_files([s]) for s in staged}
+    return CommitPlan(version=table.version() if table is not None else None,
+                      batch_ids=[s.batch_id for s in staged], skipped=sorted(done),
+                      quarantine_files={k: v for k, v in q_files.items() if v},
+                      buckets=staging.bucket_files(staged),
+                      old_days={p[PARTITION] for p in table.partitions()} if table is not None else set(),
+                      work_dir=target.staging_dir / "_deduped" / f"attempt-{attempt}", attempt=attempt)
+
+
+def dedup_buckets(target: CommitTarget, plan: CommitPlan, names: list[str]) -> list[DedupedBucket]:
+    """Deduplicate some buckets of a plan (a worker's share of the commit)."""
+    schema = lake_schema(target.contract)
+    return [dedup_bucket(n, plan.buckets[n], keys=target.contract.primary_key, schema=schema,
+                         old_days=plan.old_days, out_dir=plan.work_dir, table=target.lake_uri,
+                         storage_options=target.storage_options)
+            for n in names]
+
+
+def _metadata(base: dict[str, object], batches: list[Batch], plan: CommitPlan,
+              lease: Fence | None) -> dict[str, object]:
+    mine = [b for b in batches if b.id in set(plan.batch_ids)]
+    return {**base, "sources": [b.describe() for b in mine],
+            "counts": {"rows_read": sum(b.rows_read for b in mine),
+                       "rows_quarantined": sum(b.rows_quarantined for b in mine)},
+            "read_version": plan.version, "attempt": plan.attempt,
+            "lease_token": lease.token if lease is not None else None}
+
+
+def _attempt(target: CommitTarget, batches: list[Batch], plan: CommitPlan, dedup: Dedup, lease: Fence | None,
+             metadata: dict[str, object], tally: _Tally) -> CommitResult:
+    clock = time.perf_counter()
+    deduped = dedup(plan)
+    tally.dedup_s += time.perf_counter() - clock
+    clock = time.perf_counter()
+    try:
+        if lease is not None:
+            lease.ensure_held()
+        tally.quarantined += commit_quarantine(
+            target.quarantine_uri, plan.quarantine_files, dataset=target.dataset,
+            metadata={"run_id": target.run_id}, storage_options=target.storage_options)
+        return commit_deduped(target.lake_uri, target.contract, deduped, batch_ids=plan.batch_ids,
+                              metadata=_metadata(metadata, batches, plan, lease), version=plan.version,
+                              storage_options=target.storage_options)
+    except LakeConflictError:
+        # The lake commit did not happen: this attempt's new files are never referenced.
+        discard(target.lake_uri, [f.path for b in deduped for f in b.new_files], target.storage_options)
+        raise
+    finally:
+        tally.commit_s += time.perf_counter() - clock
+
+
+def _outcome(result: CommitResult, tally: _Tally, committed: list[str], plan: CommitPlan,
+             attempt: int) -> CommitOutcome:
+    return CommitOutcome(result, tally.quarantined, committed, plan.skipped, attempt,
+                         {"dedup": tally.dedup_s, "commit": tally.commit_s})
+
+
+def commit_batches(target: CommitTarget, batches: list[Batch], *, metadata: dict[str, object],
+                   lease: Fence | None = None, dedup: Dedup | None = None,
+                   attempts: int = ATTEMPTS) -> CommitOutcome:
+    """Commit the staged ``batches`` to the lake and the quarantine, each batch exactly once.
+
+    ``dedup`` runs a plan's deduplication (by default here, one bucket after
+    another; the flow spreads it over Dask workers). ``lease`` is checked
+    before each commit and its token recorded in the commit metadata. A run
+    whose batches were all committed by others writes no version.
+
+    Raises:
+        LakeConflictError: other writers committed first on every attempt.
+        LeaseLostError: the lease lapsed before the commit; nothing was committed.
+    """
+    run_dedup = dedup or (lambda plan: dedup_buckets(target, plan, list(plan.buckets)))
+    if added := evolve_schema(target.lake_uri, lake_schema(target.contract), target.storage_options):
+        log.info("%s: added column(s) %s to the lake table", target.dataset, ", ".join(added))
+    tally = _Tally()
+    for attempt in range(1, attempts + 1):
+        plan = plan_commit(target, batches, attempt)
+        if not plan.batch_ids:
+            result = CommitResult(0, 0, 0, plan.version, 0)
+            return _outcome(result, tally, [], plan, attempt)
+        try:
+            result = _attempt(target, batches, plan, run_dedup, lease, metadata, tally)
+        except LakeConflictError as exc:
+            log.warning("%s: attempt %d of %d lost to a concurrent commit (%s)", target.dataset, attempt,
+                        attempts, exc)
+            continue
+        return _outcome(result, tally, plan.batch_ids, plan, attempt)
+    raise LakeConflictError(f"{target.dataset}: other writers committed first on all {attempts} attempts",
+                            hint="nothing of this run is visible; check that every writer of the table holds "
+                                 "the dataset's lease (one metadata store for all hosts), then rerun")

@@ -1,0 +1,251 @@
+"""The Delta Lake: one table per dataset, partitioned by ``dt=YYYY-MM-DD``; reading it and deduplicating for it.
+
+Deduplication on the primary key runs in two passes per date bucket: first
+the key columns alone decide which rows survive (first occurrence wins, in
+source order), then the surviving rows stream to the writer. Memory is
+bounded by a bucket's keys, not by the input. Rows of dates the table does
+not have yet are written straight into the table folder, invisible until a
+commit names them; rows of dates it has are staged for the commit, which
+checks them against the table (:mod:`sluice.lake.write`). Each source batch
+id is recorded as a Delta application transaction on the commit that holds
+its rows; :mod:`sluice.lake.commit` runs the whole protocol.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from deltalake import DeltaTable
+from deltalake.exceptions import DeltaError, TableNotFoundError
+
+from sluice.errors import LakeError
+from sluice.lake import staging
+from sluice.paths import dataset_uri
+from sluice.validate.chunk import BATCH_COL, PARTITION, ROW_COL, WARNINGS_COL
+from sluice.validate.coerce import arrow_schema
+from sluice.validate.contracts import Contract
+
+META_PREFIX = "sluice."
+# A column whose dictionary outgrows this is written plain: dictionary
+# encoding keeps paying off for codes and repeated ids, and high-cardinality
+# columns (order ids, e-mails) stop paying for a dictionary they do not use.
+DICTIONARY_PAGE_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    rows_written: int
+    duplicates_in_run: int
+    duplicates_in_lake: int
+    version: int | None
+    partitions: int
+
+
+def table_uri(root: str, dataset: str) -> str:
+    """The location of ``dataset``'s table under ``root``; refuses invalid names and paths that leave the lake."""
+    return dataset_uri(root, dataset)
+
+
+def lake_schema(contract: Contract) -> pa.Schema:
+    base = arrow_schema(contract)
+    return base.append(pa.field(PARTITION, pa.date32())).append(pa.field(BATCH_COL, pa.string())).append(
+        pa.field(ROW_COL, pa.int64())).append(pa.field(WARNINGS_COL, pa.string()))
+
+
+def open_table(uri: str, storage_options: dict[str, str] | None = None) -> DeltaTable | None:
+    try:
+        return DeltaTable(uri, storage_options=storage_options or None)
+    except TableNotFoundError:
+        return None
+    except (DeltaError, OSError) as exc:
+        raise LakeError(f"cannot open Delta table {uri}: {exc}", hint="check the lake path and credentials") from None
+
+
+def committed_batches(uri: str, batch_ids: list[str], storage_options: dict[str, str] | None = None) -> set[str]:
+    """Which of ``batch_ids`` a previous run already committed to the table."""
+    table = open_table(uri, storage_options)
+    if table is None:
+        return set()
+    return {b for b in batch_ids if table.transaction_version(b) is not None}
+
+
+def _key_hashes(keys: pa.Table) -> np.ndarray:
+    import pandas as pd
+
+    return pd.util.hash_pandas_object(keys.to_pandas(date_as_object=False), index=False).to_numpy()
+
+
+def _first_occurrences(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group number of each row (groups numbered by first appearance) and each group's first row.
+
+    ``pandas.factorize`` numbers values in order of first appearance, so a
+    row is a group's first exactly where the running maximum of the numbers
+    grows.
+    """
+    import pandas as pd
+
+    codes, _ = pd.factorize(hashes, sort=False)
+    grows = np.empty(len(codes), dtype=bool)
+    grows[:1] = True
+    np.greater(codes[1:], np.maximum.accumulate(codes)[:-1], out=grows[1:])
+    return codes, np.flatnonzero(grows)
+
+
+def _keep_masks(files: list[Path], keys: list[str]) -> tuple[list[np.ndarray], int]:
+    """Which rows of ``files`` survive: the first occurrence of each key, in source order.
+
+    Keys are hashed to 64 bits and the first occurrence of each hash found
+    with a hash table (flat memory: about 40 bytes a row). Every row the
+    hashes call a duplicate is then compared, exactly, with its first
+    occurrence; groups where different keys share a hash are settled by an
+    exact group-by, so a collision never drops a row nor keeps a duplicate.
+    """
+    parts = [staging.read(f, columns=keys) for f in files]
+    sizes = [p.num_rows for p in parts]
+    table = pa.concat_tables(parts).combine_chunks()
+    inverse, first = _first_occurrences(_key_hashes(table))
+    keep = np.zeros(table.num_rows, dtype=bool)
+    keep[first] = True
+    dupes = np.flatnonzero(~keep)
+    if len(dupes):
+        same = np.ones(len(dupes), dtype=bool)
+        reps = first[inverse[dupes]]
+        for name in keys:
+            col = table.column(name)
+            equal = pc.equal(col.take(pa.array(dupes)), col.take(pa.array(reps)))
+            same &= np.asarray(pc.fill_null(equal, False).to_numpy(zero_copy_only=False), dtype=bool)
+        clashes = np.unique(inverse[dupes[~same]])
+        if len(clashes):  # different keys share a hash: settle those groups exactly
+            members = np.flatnonzero(np.isin(inverse, clashes))
+            sub = table.take(pa.array(members)).append_column("__i", pa.array(members))
+            firsts = sub.group_by(keys, use_threads=False).aggregate([("__i", "min")]).column("__i_min")
+            keep[members] = False
+            keep[firsts.to_numpy()] = True
+    bounds = np.cumsum([0, *sizes])
+    return [keep[bounds[i]:bounds[i + 1]] for i in range(len(files))], int((~keep).sum())
+
+
+@dataclass(frozen=True)
+class NewFile:
+    """A data file written into the table folder, not yet committed (invisible)."""
+
+    path: str  # relative to the table root
+    day: str
+    size: int
+    rows: int
+
+
+@dataclass(frozen=True)
+class DedupedBucket:
+    """One date bucket after deduplication.
+
+    Rows of dates the table does not have yet are already written as Parquet
+    files in the table folder (``new_files``), waiting for the commit; rows of
+    dates it has are staged in ``old_file`` for a MERGE.
+    """
+
+    bucket: str
+    new_files: list[NewFile]
+    old_file: str
+    rows_old: int
+    duplicates: int
+    days_old: list[str]
+
+    @property
+    def rows_new(self) -> int:
+        return sum(f.rows for f in self.new_files)
+
+
+def existing_days(uri: str, storage_options: dict[str, str] | None = None) -> set[str]:
+    """Partition dates the table already holds."""
+    table = open_table(uri, storage_options)
+    return {p[PARTITION] for p in table.partitions()} if table is not None else set()
+
+
+class DayWriters:
+    """One Parquet writer per partition date, opened on first use, in the table folder."""
+
+    def __init__(self, fs: pafs.FileSystem, root: str, schema: pa.Schema, tag: str) -> None:
+        self.fs, self.root, self.schema, self.tag = fs, root, schema, tag
+        self.open: dict[str, tuple[pq.ParquetWriter, str, list[int]]] = {}
+
+    def write(self, day: str, part: pa.Table) -> None:
+        if day not in self.open:
+            rel = f"{PARTITION}={day}/part-{self.tag}-{uuid.uuid4().hex}.snappy.parquet"
+            self.fs.create_dir(f"{self.root}/{PARTITION}={day}", recursive=True)
+            writer = pq.ParquetWriter(f"{self.root}/{rel}", self.schema, filesystem=self.fs,
+                                      dictionary_pagesize_limit=DICTIONARY_PAGE_BYTES)
+            self.open[day] = (writer, rel, [0])
+        writer, _, count = self.open[day]
+        writer.write_table(part)
+        count[0] += part.num_rows
+
+    def close(self) -> list[NewFile]:
+        files = []
+        for day, (writer, rel, count) in sorted(self.open.items()):
+            writer.close()
+            size = self.fs.get_file_info(f"{self.root}/{rel}").size
+            files.append(NewFile(rel, day, int(size), count[0]))
+        return files
+
+
+def lake_filesystem(uri: str, storage_options: dict[str, str] | None = None) -> tuple[pafs.FileSystem, str]:
+    """A pyarrow filesystem and root path for the table at ``uri`` (local or S3)."""
+    if not uri.startswith("s3://"):
+        return pafs.LocalFileSystem(), str(Path(uri.removeprefix("file://")).resolve())
+    opts = storage_options or {}
+    endpoint = opts.get("AWS_ENDPOINT_URL", "")
+    fs = pafs.S3FileSystem(access_key=opts.get("AWS_ACCESS_KEY_ID"), secret_key=opts.get("AWS_SECRET_ACCESS_KEY"),
+                           session_token=opts.get("AWS_SESSION_TOKEN"), region=opts.get("AWS_REGION", "us-east-1"),
+                           endpoint_override=endpoint.split("://", 1)[-1] or None,
+                           scheme="http" if endpoint.startswith("http://") else "https")
+    return fs, uri.removeprefix("s3://").rstrip("/")
+
+
+def parts_by_day(table: pa.Table, keep: np.ndarray, schema: pa.Schema) -> Iterator[tuple[str, pa.Table]]:
+    """The rows of ``table`` where ``keep``, one date at a time in date order (source order within a date).
+
+    One filter per date rather than one sort of the file: a filter copies
+    rows in order, without the random gather of a ``take`` (about 18 % less
+    time on staged files), and only one date's rows are alive at a time.
+    """
+    days = staging.day_numbers(table)
+    for value in np.unique(days[keep]):
+        part = table.filter(pa.array(keep & (days == value))).select(schema.names).cast(schema)
+        yield str(pa.scalar(int(value), pa.int32()).cast(pa.date32())), part
+
+
+def dedup_bucket(bucket: str, files: list[Path], *, keys: list[str], schema: pa.Schema, old_days: set[str],
+                 out_dir: Path, table: str, storage_options: dict[str, str] | None = None) -> DedupedBucket:
+    """Keep the first occurrence of each key in one bucket and write the survivors.
+
+    Keys include the partition date, so a key seen on two dates is kept on both
+    (the contract says a key's date never changes; such rows stay visible).
+    Memory is bounded by the bucket's keys and one staged file at a time.
+    """
+    masks, dupes = _keep_masks(files, [*keys, PARTITION])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fs, root = lake_filesystem(table, storage_options)
+    data_schema = schema.remove(schema.get_field_index(PARTITION))
+    writers = DayWriters(fs, root, data_schema, bucket)
+    old_path, rows_old, days_old = out_dir / f"{bucket}-old.arrow", 0, set()
+    with pa.ipc.new_file(str(old_path), schema) as old_writer:
+        for path, mask in zip(files, masks, strict=True):
+            if not mask.any():
+                continue
+            for day, part in parts_by_day(staging.read(path), mask, schema):
+                if day in old_days:
+                    old_writer.write_table(part)
+                    rows_old += part.num_rows
+                    days_old.add(day)
+                else:
+                    writers.write(day, part.drop_columns([PARTITION]))
+    return DedupedBucket(bucket, writers.close(), str(old_path), rows_old, dupes, sorted(days_old))

@@ -1,0 +1,1 @@
+"""Run records and the metadata store that keeps them."""

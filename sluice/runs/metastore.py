@@ -1,0 +1,178 @@
+"""The metadata store: run and file records, and dataset leases, in SQLite (default) or PostgreSQL.
+
+Functions take a SQLAlchemy ``Connection`` and never commit; the caller owns
+the transaction (``with engine.begin() as conn: ...``).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from sluice.errors import ConfigError
+from sluice.runs.records import FileOutcome, FileStatus, RunReport
+
+metadata = sa.MetaData()
+
+ingest_runs = sa.Table(
+    "ingest_runs", metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("dataset", sa.String(128), nullable=False, index=True),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("env", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("rows_read", sa.BigInteger, nullable=False, default=0),
+    sa.Column("rows_written", sa.BigInteger, nullable=False, default=0),
+    sa.Column("rows_quarantined", sa.BigInteger, nullable=False, default=0),
+    sa.Column("rows_duplicate", sa.BigInteger, nullable=False, default=0),
+    sa.Column("bytes_read", sa.BigInteger, nullable=False, default=0),
+    sa.Column("files_committed", sa.Integer, nullable=False, default=0),
+    sa.Column("files_skipped", sa.Integer, nullable=False, default=0),
+    sa.Column("files_failed", sa.Integer, nullable=False, default=0),
+    sa.Column("lake_version", sa.Integer),
+    sa.Column("watermark", sa.DateTime(timezone=True)),
+    sa.Column("stage_seconds", sa.Text, nullable=False, default="{}"),
+    sa.Column("warnings", sa.Text, nullable=False, default="{}"),
+    sa.Column("error", sa.Text, nullable=False, default=""),
+)
+
+ingest_files = sa.Table(
+    "ingest_files", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("ingest_runs.run_id"), nullable=False, index=True),
+    sa.Column("uri", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False, default=""),
+    sa.Column("batch_id", sa.String(64), nullable=False, default=""),
+    sa.Column("bytes", sa.BigInteger, nullable=False, default=0),
+    sa.Column("encoding", sa.String(32), nullable=False, default=""),
+    sa.Column("rows_read", sa.BigInteger, nullable=False, default=0),
+    sa.Column("rows_quarantined", sa.BigInteger, nullable=False, default=0),
+    sa.Column("extra_columns", sa.Text, nullable=False, default="[]"),
+    sa.Column("missing_columns", sa.Text, nullable=False, default="[]"),
+    sa.Column("error", sa.Text, nullable=False, default=""),
+)
+
+
+# One row per dataset: who may commit to its lake table, until when, and a
+# fencing token that grows with every acquisition. A released or expired row
+# stays, so the token never goes back.
+dataset_leases = sa.Table(
+    "dataset_leases", metadata,
+    sa.Column("dataset", sa.String(128), primary_key=True),
+    sa.Column("holder", sa.String(256), nullable=False),
+    sa.Column("token", sa.BigInteger, nullable=False),
+    sa.Column("expires_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("acquired_at_ms", sa.BigInteger, nullable=False),
+)
+
+
+@lru_cache(maxsize=8)
+def engine_for(url: str) -> Engine:
+    """An engine for ``url``; creates the SQLite folder and the tables if missing."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    for attempt in range(3):
+        try:
+            metadata.create_all(engine)
+            break
+        except sa.exc.DBAPIError:  # another process created a table between the check and the create
+            if attempt == 2:
+                raise
+    return engine
+
+
+def _run_row(report: RunReport) -> dict[str, object]:
+    return {
+        "run_id": report.run_id, "dataset": report.dataset, "source": report.source, "env": report.env,
+        "status": report.status, "started_at": report.started_at, "finished_at": report.finished_at,
+        "rows_read": report.rows_read, "rows_written": report.rows_written,
+        "rows_quarantined": report.rows_quarantined, "rows_duplicate": report.rows_duplicate,
+        "bytes_read": report.bytes_read, "files_committed": len(report.files_committed),
+        "files_skipped": len(report.files_skipped), "files_failed": len(report.files_failed),
+        "lake_version": report.lake_version, "watermark": report.watermark,
+        "stage_seconds": json.dumps(report.stage_seconds), "warnings": json.dumps(report.warnings),
+        "error": report.error,
+    }
+
+
+def _file_row(run_id: str, f: FileOutcome) -> dict[str, object]:
+    return {
+        "run_id": run_id, "uri": f.uri, "status": f.status.value, "sha256": f.sha256, "batch_id": f.batch_id,
+        "bytes": f.bytes, "encoding": f.encoding, "rows_read": f.rows_read, "rows_quarantined": f.rows_quarantined,
+        "extra_columns": json.dumps(f.extra_columns), "missing_columns": json.dumps(f.missing_columns),
+        "error": f.error,
+    }
+
+
+def save_run(conn: Connection, report: RunReport) -> None:
+    """Insert or replace the record of ``report`` and its files."""
+    conn.execute(sa.delete(ingest_files).where(ingest_files.c.run_id == report.run_id))
+    conn.execute(sa.delete(ingest_runs).where(ingest_runs.c.run_id == report.run_id))
+    conn.execute(sa.insert(ingest_runs).values(**_run_row(report)))
+    if report.files:
+        conn.execute(sa.insert(ingest_files), [_file_row(report.run_id, f) for f in report.files])
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def list_runs(conn: Connection, *, dataset: str | None = None, limit: int = 20) -> list[RunReport]:
+    query = sa.select(ingest_runs).order_by(ingest_runs.c.started_at.desc()).limit(limit)
+    if dataset:
+        query = query.where(ingest_runs.c.dataset == dataset)
+    return [_report(conn, row) for row in conn.execute(query).mappings()]
+
+
+def finished_runs(conn: Connection, *, since: datetime | None = None) -> list[RunReport]:
+    """Runs that finished at or after ``since`` (all finished runs without it), oldest first."""
+    query = sa.select(ingest_runs).where(ingest_runs.c.finished_at.is_not(None))
+    if since is not None:
+        query = query.where(ingest_runs.c.finished_at >= _aware(since).astimezone(timezone.utc))
+    return [_report(conn, row) for row in conn.execute(query.order_by(ingest_runs.c.finished_at)).mappings()]
+
+
+def get_run(conn: Connection, run_id: str) -> RunReport | None:
+    """The run with id ``run_id``, or the only one whose id starts with it.
+
+    Raises:
+        ConfigError: the prefix matches several runs.
+    """
+    row = conn.execute(sa.select(ingest_runs).where(ingest_runs.c.run_id == run_id)).mappings().first()
+    if row is None and len(run_id) >= 4:
+        rows = conn.execute(sa.select(ingest_runs).where(ingest_runs.c.run_id.startswith(run_id)).limit(2)).mappings().all()
+        if len(rows) > 1:
+            raise ConfigError(f"run id prefix {run_id!r} matches several runs", hint="give more characters")
+        row = rows[0] if rows else None
+    return _report(conn, row) if row else None
+
+
+def _report(conn: Connection, row: sa.RowMapping) -> RunReport:
+    files = [
+        FileOutcome(uri=f["uri"], order=i, status=FileStatus(f["status"]), sha256=f["sha256"],
+                    batch_id=f["batch_id"], bytes=f["bytes"], encoding=f["encoding"], rows_read=f["rows_read"],
+                    rows_quarantined=f["rows_quarantined"], extra_columns=json.loads(f["extra_columns"]),
+                    missing_columns=json.loads(f["missing_columns"]), error=f["error"])
+        for i, f in enumerate(conn.execute(
+            sa.select(ingest_files).where(ingest_files.c.run_id == row["run_id"]).order_by(ingest_files.c.id)
+        ).mappings())
+    ]
+    return RunReport(
+        run_id=row["run_id"], dataset=row["dataset"], source=row["source"], env=row["env"],
+        started_at=_aware(row["started_at"]), finished_at=_aware(row["finished_at"]), status=row["status"],
+        rows_read=row["rows_read"], rows_written=row["rows_written"], rows_quarantined=row["rows_quarantined"],
+        rows_duplicate=row["rows_duplicate"], bytes_read=row["bytes_read"], lake_version=row["lake_version"],
+        watermark=_aware(row["watermark"]), stage_seconds=json.loads(row["stage_seconds"]),
+        warnings=json.loads(row["warnings"]), files=files, error=row["error"],
+    )

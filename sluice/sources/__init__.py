@@ -1,0 +1,1 @@
+"""Where data comes from: listing and fingerprinting files on local disk or S3."""

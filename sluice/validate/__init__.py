@@ -1,0 +1,1 @@
+"""Contracts and validation: typing raw columns, checking them with pandera, splitting off the quarantine."""

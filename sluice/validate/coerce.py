@@ -1,0 +1,317 @@
+"""Explicit, vectorised typing of raw columns to the contract's types.
+
+A value that cannot be read as its declared type becomes null and is recorded
+in the :class:`~sluice.validate.quality.FailureLog` with a reason code. Nothing is
+inferred: a column is read as exactly the type its contract declares.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sluice.settings import RecordLimits, get_settings
+from sluice.validate.contracts import ColumnSpec, ColumnType, Contract
+from sluice.validate.quality import FailureLog, Reason
+from sluice.validate.timestamps import parse_timestamps
+
+ARROW_TYPES: dict[ColumnType, pa.DataType] = {
+    ColumnType.STRING: pa.string(),
+    ColumnType.INT64: pa.int64(),
+    ColumnType.FLOAT64: pa.float64(),
+    ColumnType.BOOL: pa.bool_(),
+    ColumnType.TIMESTAMP: pa.timestamp("us", tz="UTC"),
+    ColumnType.DATE: pa.date32(),
+}
+_FLOAT = r"^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$"
+EXCERPT_CHARS = 1024  # of a value too large to keep whole
+_TRUE = ["true", "t", "yes", "y", "1"]
+_FALSE = ["false", "f", "no", "n", "0"]
+
+
+def arrow_schema(contract: Contract) -> pa.Schema:
+    return pa.schema([(c.name, ARROW_TYPES[c.type]) for c in contract.columns])
+
+
+def _np(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _text(column: pa.Array) -> pa.Array:
+    """Text with empty strings as null.
+
+    Byte lengths, not character counts: only the offsets are read. CSV
+    readers already give empty fields as null, so the column is copied only
+    when it does hold an empty string.
+    """
+    text = column.cast(pa.string())
+    empty = pc.equal(pc.binary_length(text), 0)
+    if not pc.any(empty).as_py():
+        return text
+    return pc.if_else(empty, pa.scalar(None, pa.string()), text)
+
+
+def _without_plus(text: pa.Array) -> pa.Array:
+    """``+5`` as ``5``: Arrow's integer cast refuses a leading plus sign."""
+    plus = pc.starts_with(text, "+")
+    if not pc.any(plus).as_py():
+        return text
+    return pc.if_else(plus, pc.utf8_slice_codeunits(text, 1), text)
+
+
+def _by_regex(text: pa.Array, regex: str, target: pa.DataType) -> tuple[pa.Array, np.ndarray]:
+    ok = _np(pc.match_substring_regex(text, regex))
+    present = _np(pc.is_valid(text))
+    bad = present & ~ok
+    if bad.any():
+        text = pc.if_else(pa.array(ok), text, pa.scalar(None, pa.string()))
+    return pc.cast(_without_plus(pc.utf8_trim_whitespace(text)), target), bad
+
+
+def _coerce_int(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Digits with an optional sign; checked without a regex (it is the hottest path)."""
+    trimmed = pc.utf8_trim_whitespace(text)
+    unsigned = pc.utf8_ltrim(trimmed, characters="+-")
+    # Byte lengths: the signs are ASCII, and a non-ASCII digit (more than one
+    # byte) fails the cast below and is settled by the strict regex anyway.
+    one_sign = pc.less_equal(pc.subtract(pc.binary_length(trimmed), pc.binary_length(unsigned)), 1)
+    ok = _np(pc.and_(pc.and_(pc.utf8_is_digit(unsigned), one_sign), pc.less_equal(pc.binary_length(unsigned), 18)))
+    bad = _np(pc.is_valid(text)) & ~ok
+    if bad.any():
+        trimmed = pc.if_else(pa.array(ok), trimmed, pa.scalar(None, pa.string()))
+    try:
+        return pc.cast(_without_plus(trimmed), pa.int64()), bad
+    except pa.ArrowInvalid:  # non-ASCII digits pass utf8_is_digit; the strict regex settles them
+        return _by_regex(text, r"^\s*[+-]?[0-9]{1,18}\s*$", pa.int64())
+
+
+def _coerce_float(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Decimals; plain ``123.45`` is recognised without a regex, the rest (signs, exponents) by ``_FLOAT``."""
+    trimmed = pc.utf8_trim_whitespace(text)
+    ok = _np(pc.utf8_is_digit(pc.replace_substring(trimmed, ".", "", max_replacements=1)))
+    present = _np(pc.is_valid(text))
+    rest = present & ~ok
+    if rest.any():
+        ok[np.flatnonzero(rest)] = _np(pc.match_substring_regex(text.filter(pa.array(rest)), _FLOAT))
+    bad = present & ~ok
+    if bad.any():
+        trimmed = pc.if_else(pa.array(ok), trimmed, pa.scalar(None, pa.string()))
+    try:
+        return pc.cast(trimmed, pa.float64()), bad
+    except pa.ArrowInvalid:  # non-ASCII digits pass utf8_is_digit; the strict regex settles them
+        return _by_regex(text, _FLOAT, pa.float64())
+
+
+def _coerce_bool(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    low = pc.utf8_lower(pc.utf8_trim_whitespace(text))
+    is_true = pc.is_in(low, value_set=pa.array(_TRUE))
+    is_false = pc.is_in(low, value_set=pa.array(_FALSE))
+    bad = _np(pc.is_valid(low)) & ~_np(is_true) & ~_np(is_false)
+    out = pc.if_else(is_true, True, pc.if_else(is_false, False, pa.scalar(None, pa.bool_())))
+    return out, bad
+
+
+def as_text(column: pa.Array) -> pa.Array:
+    """Any raw column as text for a quarantine record: nested values as JSON, bytes decoded leniently."""
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    if column.type == pa.string():
+        return column
+    if not (_nested(column.type) or pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
+        try:
+            return column.cast(pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+    try:
+        return pa.array([None if v is None else _one_text(v) for v in column.to_pylist()], pa.string())
+    except (OverflowError, ValueError, RecursionError, pa.ArrowException):  # year 0 or 300000, nested too deep
+        return pa.array([None if not column[i].is_valid else column.slice(i, 1).to_string(window=3)
+                         for i in range(len(column))], pa.string())
+
+
+def _one_text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _nested(kind: pa.DataType) -> bool:
+    return pa.types.is_nested(kind) or pa.types.is_union(kind)
+
+
+def _fits_directly(kind: pa.DataType, target: ColumnType) -> bool:
+    """A file type that becomes ``target`` by a plain cast, with no text in between."""
+    if target is ColumnType.INT64:
+        return pa.types.is_integer(kind)
+    if target is ColumnType.FLOAT64:
+        return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
+    if target in (ColumnType.TIMESTAMP, ColumnType.DATE):
+        return pa.types.is_timestamp(kind) or pa.types.is_date(kind)
+    return pa.types.is_null(kind)
+
+
+def _wrong_type(column: pa.Array, spec: ColumnSpec, log: FailureLog) -> pa.Array:
+    """Every present value of a type with no road to ``spec.type`` is a failure naming that type."""
+    idx = np.flatnonzero(_np(pc.is_valid(column)))
+    log.add(idx, column=spec.name, reason=Reason.WRONG_TYPE, check=f"type_{column.type}",
+            values=as_text(column.take(pa.array(idx))), critical=spec.critical)
+    return pa.nulls(len(column), ARROW_TYPES[spec.type])
+
+
+def _decoded(column: pa.Array, spec: ColumnSpec, log: FailureLog) -> pa.Array:
+    """Bytes as UTF-8 text; a value that is not UTF-8 is ``wrong_type`` (and null)."""
+    try:
+        return column.cast(pa.string())
+    except pa.ArrowInvalid:
+        pass
+    texts: list[str | None] = []
+    for value in column.to_pylist():
+        try:
+            texts.append(None if value is None else value.decode("utf-8"))
+        except UnicodeDecodeError:
+            texts.append(None)
+    bad = _np(pc.is_valid(column)) & ~_np(pc.is_valid(pa.array(texts, pa.string())))
+    idx = np.flatnonzero(bad)
+    log.add(idx, column=spec.name, reason=Reason.WRONG_TYPE, check="utf8_text",
+            values=as_text(column.take(pa.array(idx))), critical=spec.critical)
+    return pa.array(texts, pa.string())
+
+
+def _typed(column: pa.Array, spec: ColumnSpec, *, default_tz: str, log: FailureLog) -> pa.Array | None:
+    """A column of the file's own (non-text) type cast to ``spec.type``; None: go through its text."""
+    target = ARROW_TYPES[spec.type]
+    if spec.type in (ColumnType.TIMESTAMP, ColumnType.DATE):
+        return None if not _fits_directly(column.type, spec.type) else \
+            _parsed(column, spec, column, default_tz=default_tz, log=log, failed=Reason.WRONG_TYPE)
+    try:
+        return pc.cast(column, target, safe=not pa.types.is_floating(target))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None  # an integer out of range: its text says which
+
+
+def coerce_column(column: pa.Array, spec: ColumnSpec, *, default_tz: str, log: FailureLog) -> pa.Array:
+    """Type one raw column; failures go to ``log`` (row positions are chunk-relative).
+
+    Text is typed by the contract. A file's own types (Parquet) are cast
+    directly where that loses nothing the contract keeps (integers, floats,
+    timestamps), read through their text otherwise (a failure is then
+    ``wrong_type``), and refused as ``wrong_type`` when they have no text
+    (structs, lists, maps).
+    """
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    if pa.types.is_large_string(column.type):
+        column = column.cast(pa.string())
+    kind = column.type
+    if _nested(kind):
+        return _wrong_type(column, spec, log)
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        column = _decoded(column, spec, log)
+    elif kind != pa.string():
+        if kind == ARROW_TYPES[spec.type] and spec.type is not ColumnType.TIMESTAMP:
+            return column
+        if _fits_directly(kind, spec.type):
+            typed = _typed(column, spec, default_tz=default_tz, log=log)
+            if typed is not None:
+                return typed
+        return _from_text(_text(column), spec, column, default_tz=default_tz, log=log, failed=Reason.WRONG_TYPE)
+    return _from_text(_text(column), spec, column, default_tz=default_tz, log=log, failed=None)
+
+
+def _from_text(text: pa.Array, spec: ColumnSpec, raw: pa.Array, *, default_tz: str, log: FailureLog,
+               failed: Reason | None) -> pa.Array:
+    """Type text by the contract; ``failed`` overrides the reason (values that were not text in the file)."""
+    if spec.type is ColumnType.STRING:
+        return text
+    if spec.type is ColumnType.INT64:
+        out, bad = _coerce_int(text)
+        reason = Reason.UNPARSEABLE_INT
+    elif spec.type is ColumnType.FLOAT64:
+        out, bad = _coerce_float(text)
+        reason = Reason.UNPARSEABLE_FLOAT
+    elif spec.type is ColumnType.BOOL:
+        out, bad = _coerce_bool(text)
+        reason = Reason.UNPARSEABLE_BOOL
+    else:
+        return _parsed(text, spec, text, default_tz=default_tz, log=log, failed=failed)
+    if bad.any():
+        idx = np.flatnonzero(bad)
+        log.add(idx, column=spec.name, reason=failed or reason, check=_check_name(spec, raw, failed),
+                values=text.take(pa.array(idx)), critical=spec.critical)
+    return out
+
+
+def _check_name(spec: ColumnSpec, raw: pa.Array, failed: Reason | None) -> str:
+    return f"parse_{spec.type.value}" if failed is None else f"{spec.type.value}_from_{raw.type}"
+
+
+def _parsed(values: pa.Array, spec: ColumnSpec, text: pa.Array, *, default_tz: str, log: FailureLog,
+            failed: Reason | None) -> pa.Array:
+    """Timestamps and dates: text by the contract's formats, typed values converted to UTC."""
+    tz = "UTC" if spec.type is ColumnType.DATE else (spec.timezone or default_tz)
+    parsed = parse_timestamps(values, formats=spec.formats, tz=tz)
+    out = parsed.values if spec.type is ColumnType.TIMESTAMP else parsed.values.cast(pa.date32())
+    reason = Reason.UNPARSEABLE_TIMESTAMP if spec.type is ColumnType.TIMESTAMP else Reason.UNPARSEABLE_DATE
+    for mask, why, check, critical in (
+            (parsed.unparsed, failed or reason, _check_name(spec, values, failed), spec.critical),
+            (parsed.ambiguous, Reason.AMBIGUOUS_LOCAL_TIME, "dst_unambiguous", spec.critical),
+            (parsed.truncated, Reason.TRUNCATED_PRECISION, "microsecond_precision", False)):
+        if mask.any():
+            idx = np.flatnonzero(mask)
+            log.add(idx, column=spec.name, reason=why, check=check, values=as_text(text.take(pa.array(idx))),
+                    critical=critical)
+    return out
+
+
+def excerpt(values: pa.Array, limit: int = EXCERPT_CHARS) -> pa.Array:
+    """Text values cut to ``limit`` characters."""
+    return pc.utf8_slice_codeunits(values, 0, limit)
+
+
+def _within_field_limit(column: pa.Array, spec: ColumnSpec, limit: int, log: FailureLog) -> pa.Array:
+    """A text value over ``limit`` bytes quarantines its record (an excerpt is kept) and is not typed."""
+    if not (pa.types.is_string(column.type) or pa.types.is_binary(column.type)):
+        return column
+    over = _np(pc.greater(pc.binary_length(column), limit))
+    if not over.any():
+        return column
+    idx = np.flatnonzero(over)
+    log.add(idx, column=spec.name, reason=Reason.FIELD_TOO_LARGE, check=f"field_bytes<={limit}",
+            values=excerpt(as_text(column.take(pa.array(idx)))), critical=True)
+    return pc.if_else(pa.array(over), pa.scalar(None, column.type), column)
+
+
+def _cut_to_max_length(typed: pa.Array, spec: ColumnSpec, log: FailureLog) -> pa.Array:
+    """A warning column's text over ``max_length`` characters is kept cut to it; the breach is counted.
+
+    Critical columns are left to validation, which quarantines the row.
+    """
+    if spec.type is not ColumnType.STRING or not spec.max_length or spec.critical:
+        return typed
+    over = _np(pc.greater(pc.utf8_length(typed), spec.max_length))
+    if not over.any():
+        return typed
+    idx = np.flatnonzero(over)
+    log.add(idx, column=spec.name, reason=Reason.TOO_LONG, check=f"str_length(None, {spec.max_length})",
+            values=typed.take(pa.array(idx)), critical=False)
+    return pc.if_else(pa.array(over), pc.utf8_slice_codeunits(typed, 0, spec.max_length), typed)
+
+
+def coerce_table(raw: pa.Table, contract: Contract, log: FailureLog, limits: RecordLimits | None = None) -> pa.Table:
+    """Type every contract column of ``raw``; missing columns are all-null and logged."""
+    n = raw.num_rows
+    field_limit = (limits or get_settings().record_limits()).max_field_bytes
+    columns = []
+    for spec in contract.columns:
+        if spec.name in raw.column_names:
+            col = _within_field_limit(raw.column(spec.name).combine_chunks(), spec, field_limit, log)
+            typed = coerce_column(col, spec, default_tz=contract.source_timezone, log=log)
+            columns.append(_cut_to_max_length(typed, spec, log))
+        else:
+            log.add(np.arange(n), column=spec.name, reason=Reason.MISSING_COLUMN, check="column_present",
+                    values=None, critical=spec.critical)
+            columns.append(pa.nulls(n, ARROW_TYPES[spec.type]))
+    return pa.Table.from_arrays(columns, schema=arrow_schema(contract))

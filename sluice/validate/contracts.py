@@ -1,0 +1,322 @@
+"""Dataset contracts: YAML files loaded into pydantic models.
+
+A contract declares a dataset's columns (type, nullability, criticality, allowed
+values, ranges, patterns, PII), its primary key, its partition column and its
+freshness SLA and owner. Critical columns quarantine a row that breaks them;
+warning columns only count the breach.
+
+The partition date must be a function of the primary key (an order's creation
+time never changes), which is what lets deduplication prune by partition.
+"""
+
+from __future__ import annotations
+
+import codecs
+import difflib
+import re
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from sluice.errors import ContractError, SluiceError
+from sluice.paths import (
+    DATASET_NAME_HINT,
+    child_path,
+    dataset_name_problem,
+    ensure_dataset_name,
+)
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+class ColumnType(StrEnum):
+    STRING = "string"
+    INT64 = "int64"
+    FLOAT64 = "float64"
+    BOOL = "bool"
+    TIMESTAMP = "timestamp"
+    DATE = "date"
+
+
+class Criticality(StrEnum):
+    CRITICAL = "critical"
+    WARNING = "warning"
+
+
+class ColumnSpec(BaseModel):
+    """One column of a dataset contract."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    type: ColumnType
+    nullable: bool = False
+    criticality: Criticality = Criticality.CRITICAL
+    description: str = ""
+    allowed_values: list[str] | None = None
+    min: float | None = None
+    max: float | None = None
+    pattern: str | None = None
+    max_length: int | None = None
+    pii: bool = False
+    formats: list[str] = Field(default_factory=lambda: ["ISO8601"])
+    timezone: str | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"pattern {value!r} is not a valid regular expression: {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _checks_fit_type(self) -> ColumnSpec:
+        numeric = {ColumnType.INT64, ColumnType.FLOAT64}
+        if (self.min is not None or self.max is not None) and self.type not in numeric:
+            raise ValueError(f"min/max apply to numeric columns, not {self.type.value}")
+        if (self.pattern or self.max_length) and self.type != ColumnType.STRING:
+            raise ValueError(f"pattern/max_length apply to string columns, not {self.type.value}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+    @property
+    def critical(self) -> bool:
+        return self.criticality == Criticality.CRITICAL
+
+
+class PartitionSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    column: str
+    granularity: Literal["day"] = "day"
+
+
+class CsvDialect(BaseModel):
+    """How a CSV source splits fields: the ``csv:`` block of a contract (defaults: RFC 4180)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    delimiter: str = ","
+    quote_char: str | None = '"'  # None: fields are never quoted
+    escape_char: str | None = None  # None: no escaping beyond doubled quotes
+    double_quote: bool = True  # a doubled quote character inside a quoted field is one quote
+    newlines_in_values: bool = False  # quoted fields may hold line breaks (parsing is slower)
+
+    @model_validator(mode="after")
+    def _single_characters(self) -> CsvDialect:
+        chars = {"delimiter": self.delimiter, "quote_char": self.quote_char, "escape_char": self.escape_char}
+        for name, char in chars.items():
+            if char is not None and (len(char) != 1 or char in "\r\n"):
+                raise ValueError(f"csv.{name} must be one character other than a line break, got {char!r}")
+        given = [c for c in chars.values() if c is not None]
+        if len(set(given)) != len(given):
+            raise ValueError("csv.delimiter, csv.quote_char and csv.escape_char must differ")
+        return self
+
+
+class Contract(BaseModel):
+    """A dataset contract."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str = ""
+    owner: str
+    freshness_sla: timedelta
+    source_timezone: str = "UTC"
+    primary_key: list[str] = Field(min_length=1)
+    partition: PartitionSpec
+    columns: list[ColumnSpec] = Field(min_length=1)
+    tags: list[str] = Field(default_factory=list)
+    # The sources' character encoding; None: detected per file. A run's
+    # ``encoding`` parameter overrides it.
+    encoding: str | None = None
+    csv: CsvDialect = Field(default_factory=CsvDialect)
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(f"unknown encoding {value!r} (use a Python codec name such as utf-8, "
+                                 "cp1252 or utf-16)") from None
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_dataset_name(cls, value: str) -> str:
+        problem = dataset_name_problem(value)
+        if problem is not None:
+            raise ValueError(f"{problem}; {DATASET_NAME_HINT}")
+        return value
+
+    @field_validator("freshness_sla", mode="before")
+    @classmethod
+    def _parse_duration(cls, value: object) -> object:
+        if isinstance(value, str) and not value.startswith("P"):
+            match = _DURATION.match(value)
+            if not match:
+                raise ValueError(f"freshness_sla {value!r} must look like 30m, 6h, 1d or 2w")
+            return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        return value
+
+    @model_validator(mode="after")
+    def _keys_exist(self) -> Contract:
+        names = [c.name for c in self.columns]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"columns declared twice: {', '.join(dupes)}")
+        for key in self.primary_key:
+            col = self._find(key, "primary_key")
+            if col.nullable or not col.critical:
+                raise ValueError(f"primary key column {key!r} must be critical and not nullable")
+        part = self._find(self.partition.column, "partition.column")
+        if part.type not in (ColumnType.TIMESTAMP, ColumnType.DATE) or part.nullable or not part.critical:
+            raise ValueError(
+                f"partition column {part.name!r} must be a critical, non-nullable timestamp or date"
+            )
+        return self
+
+    def _find(self, name: str, where: str) -> ColumnSpec:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        close = difflib.get_close_matches(name, [c.name for c in self.columns], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"{where} names unknown column {name!r}{hint}")
+
+    def column(self, name: str) -> ColumnSpec:
+        return self._find(name, "column")
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def pii_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.pii]
+
+
+_KNOWN_FIELDS = {
+    "contract": set(Contract.model_fields),
+    "column": set(ColumnSpec.model_fields),
+    "partition": set(PartitionSpec.model_fields),
+    "csv": set(CsvDialect.model_fields),
+}
+
+
+def _describe(error: ValidationError, raw: dict[str, object]) -> str:
+    lines = []
+    for err in error.errors():
+        loc = err["loc"]
+        where = _location(loc, raw)
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            field = str(loc[-1])
+            kind = next((k for k, section in (("column", "columns"), ("partition", "partition"), ("csv", "csv"))
+                         if section in loc), "contract")
+            close = difflib.get_close_matches(field, _KNOWN_FIELDS[kind], n=1)
+            msg = f"unknown field {field!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+            where = _location(loc[:-1], raw)
+        lines.append(f"  - {where}: {msg}")
+    return "\n".join(lines)
+
+
+def _location(loc: tuple[object, ...], raw: dict[str, object]) -> str:
+    parts: list[str] = []
+    node: object = raw
+    for step in loc:
+        if isinstance(step, int) and isinstance(node, list) and step < len(node):
+            node = node[step]
+            name = node.get("name") if isinstance(node, dict) else None
+            parts.append(f"[{name or step}]")
+        else:
+            node = node.get(step) if isinstance(node, dict) else None
+            parts.append(f".{step}")
+    return "".join(parts).lstrip(".") or "(top level)"
+
+
+def parse_contract(text: str, *, origin: str = "<string>") -> Contract:
+    """Parse contract YAML text.
+
+    Raises:
+        ContractError: the YAML is malformed or breaks the contract rules; the
+            message lists every problem with its location.
+    """
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ContractError(f"contract {origin} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ContractError(f"contract {origin} must be a YAML mapping, got {type(raw).__name__}")
+    try:
+        return Contract.model_validate(raw)
+    except ValidationError as exc:
+        raise ContractError(
+            f"contract {origin} is invalid:\n{_describe(exc, raw)}",
+            hint="fix the fields above; docs/contracts.md lists every field",
+        ) from None
+
+
+def load_contract(path: Path) -> Contract:
+    """Load one contract file; its ``name:`` must equal the file's name without ``.yaml``.
+
+    Raises:
+        ContractError: the file is missing or invalid, or names another dataset.
+    """
+    if not path.is_file():
+        raise ContractError(f"contract file {path} does not exist")
+    contract = parse_contract(path.read_text(encoding="utf-8"), origin=str(path))
+    if contract.name != path.stem:
+        raise ContractError(
+            f"contract {path} declares name {contract.name!r}, but its file is named for {path.stem!r}",
+            hint=f"a contract's name is its file name: rename the file to {contract.name}.yaml "
+                 f"or set `name: {path.stem}`",
+        )
+    return contract
+
+
+def available_contracts(root: Path) -> list[str]:
+    """Names of the contract files in ``root`` (including any whose name is not a valid dataset name)."""
+    return sorted(p.stem for p in root.glob("*.yaml"))
+
+
+def find_contract(name: str, root: Path) -> Contract:
+    """Load the contract named ``name`` from ``root``; the name is checked before any file is touched.
+
+    Raises:
+        ContractError: an invalid dataset name, a path that leaves ``root``,
+            or no such contract (the message lists those that exist).
+    """
+    ensure_dataset_name(name, error=ContractError)
+    try:
+        path = child_path(root, f"{name}.yaml")
+    except SluiceError as exc:
+        raise ContractError(f"contract {name!r} is not inside {root}: {exc.args[0]}", hint=exc.hint) from None
+    if not path.is_file():
+        known = available_contracts(root)
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ContractError(
+            f"no contract named {name!r} in {root}",
+            hint=f"{hint}known contracts: {', '.join(known) or 'none'}",
+        )
+    return load_contract(path)

@@ -1,0 +1,39 @@
+"""Row conservation: read == written + quarantined + duplicate, or the run fails loudly."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sluice.errors import ConservationError
+from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
+
+
+def _report(read: int, written: int, quarantined: int, duplicate: int, valid: int | None = None) -> RunReport:
+    f = FileOutcome(uri="x", order=0, status=FileStatus.COMMITTED, rows_read=read,
+                    rows_valid=written + duplicate if valid is None else valid, rows_quarantined=quarantined)
+    return RunReport(run_id="r", dataset="orders", source="s", env="dev", started_at=datetime.now(timezone.utc),
+                     rows_read=read, rows_written=written, rows_quarantined=quarantined, rows_duplicate=duplicate,
+                     files=[f])
+
+
+@given(st.integers(0, 10**9), st.integers(0, 10**9), st.integers(0, 10**9))
+def test_any_split_of_the_rows_read_is_conserved(written, quarantined, duplicate):
+    ensure_conserved(_report(written + quarantined + duplicate, written, quarantined, duplicate))
+
+
+@given(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6), st.integers(1, 1000))
+def test_a_lost_or_invented_row_is_always_caught(written, quarantined, duplicate, delta):
+    read = written + quarantined + duplicate
+    for wrong in (read + delta, max(read - delta, 0)):
+        if wrong != read:
+            with pytest.raises(ConservationError, match="does not add up"):
+                ensure_conserved(_report(wrong, written, quarantined, duplicate))
+
+
+def test_staged_rows_that_vanish_before_the_lake_are_caught():
+    with pytest.raises(ConservationError, match="valid rows were staged"):
+        ensure_conserved(_report(10, 5, 3, 2, valid=8))
