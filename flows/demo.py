@@ -23,12 +23,12 @@ console = Console()
 POOL = "sluice-process"
 
 
-def ensure_work_pool(prefect: str, env: dict[str, str]) -> bool:
-    """Create the process work pool unless it exists (an existing pool keeps its settings); True if created."""
-    found = subprocess.run([prefect, "work-pool", "inspect", POOL], env=env, capture_output=True, check=False)
+def ensure_work_pool(prefect: str, env: dict[str, str], pool: str = POOL) -> bool:
+    """Create the process work ``pool`` unless it exists (an existing one keeps its settings); True if created."""
+    found = subprocess.run([prefect, "work-pool", "inspect", pool], env=env, capture_output=True, check=False)
     if found.returncode == 0:
         return False
-    created = subprocess.run([prefect, "work-pool", "create", POOL, "--type", "process"], env=env,
+    created = subprocess.run([prefect, "work-pool", "create", pool, "--type", "process"], env=env,
                              capture_output=True, check=False)
     return created.returncode == 0
 
