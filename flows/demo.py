@@ -20,17 +20,35 @@ from rich.table import Table
 console = Console()
 
 
-def _deploy(api_url: str, home: Path, env_name: str) -> bool:
-    """Register the deployments of prefect.yaml (a process work pool is created if missing)."""
+POOL = "sluice-process"
+
+
+def ensure_work_pool(prefect: str, env: dict[str, str], pool: str = POOL) -> bool:
+    """Create the process work ``pool`` unless it exists (an existing one keeps its settings); True if created."""
+    found = subprocess.run([prefect, "work-pool", "inspect", pool], env=env, capture_output=True, check=False)
+    if found.returncode == 0:
+        return False
+    created = subprocess.run([prefect, "work-pool", "create", pool, "--type", "process"], env=env,
+                             capture_output=True, check=False)
+    return created.returncode == 0
+
+
+def _why_not(output: str) -> str:
+    """The ``error:``/``hint:`` lines of a failed deploy (flows/deploy_check.py), else its last line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    said = [line for line in lines if line.startswith(("error:", "hint:"))]
+    return " ".join(said or lines[-1:]) or "prefect deploy failed"
+
+
+def _deploy(api_url: str, home: Path, env_name: str) -> str | None:
+    """Register the deployments of prefect.yaml (the work pool is created if missing); None, or why not."""
     project = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PREFECT_API_URL": api_url, "SLUICE_HOME": str(home), "SLUICE_ENV": env_name,
-           "PWD": str(project)}
+    env = {**os.environ, "PREFECT_API_URL": api_url, "SLUICE_HOME": str(home), "SLUICE_ENV": env_name}
     prefect = str(Path(sys.executable).parent / "prefect")
-    subprocess.run([prefect, "work-pool", "create", "sluice-process", "--type", "process", "--overwrite"],
-                   env=env, capture_output=True, check=False)
+    ensure_work_pool(prefect, env)
     done = subprocess.run([prefect, "--no-prompt", "deploy", "--all"], env=env, capture_output=True, text=True,
                           check=False, cwd=project)
-    return done.returncode == 0
+    return None if done.returncode == 0 else _why_not(done.stderr + "\n" + done.stdout)
 
 
 def _deployment_names() -> str:
@@ -83,7 +101,7 @@ def main() -> int:
     with console.status("Evaluating alert rules on the runs' metrics…"):
         alerts = alerts_evaluate()
     with console.status("Registering deployments…"):
-        deployed = _deploy(server.api_url, settings.home.resolve(), settings.env)
+        not_deployed = _deploy(server.api_url, settings.home.resolve(), settings.env)
     console.print(_summary(reports))
     for r in reports:
         console.print(f"{r.dataset} flow run: {server.ui_url}/runs/flow-run/{r.run_id}", soft_wrap=True)
@@ -104,7 +122,8 @@ def main() -> int:
         console.print("  [dim]freshness-sla-breach is right to fire: the sample data ends in October 2024, so the "
                       "newest row is two years old. `ops alerts list` shows what fires.[/]")
     started = f"started (pid {server.pid}, log {server.log})" if server.started else "already running"
-    deployments = f"registered: {_deployment_names()}" if deployed else "not registered (see `prefect deploy --all`)"
+    deployments = (f"registered: {_deployment_names()}" if not_deployed is None
+                   else f"not registered: {not_deployed}")
     console.print(Panel.fit(
         f"Prefect UI: [link={server.ui_url}]{server.ui_url}[/link]  (server {started})\n"
         f"Deployments: {deployments}\n"
