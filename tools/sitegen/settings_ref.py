@@ -226,18 +226,19 @@ def _rst_to_md(text: str) -> str:
     return re.sub(r"``(.+?)``", r"`\1`", re.sub(r":\w+:`~?([^`]+)`", r"`\1`", text))
 
 
-def stray_settings(root: Path) -> list[str]:
+def stray_settings(root: Path, packages: tuple[str, ...] = PACKAGES) -> list[str]:
     """Settings classes defined anywhere but as :class:`sluice.settings.Settings`, by qualified name."""
-    return [f"{cls.__module__}.{cls.__qualname__}" for cls in find_settings_classes(root) if cls is not Settings]
+    return [f"{cls.__module__}.{cls.__qualname__}" for cls in find_settings_classes(root, packages)
+            if cls is not Settings]
 
 
-def reference_markdown(root: Path) -> str:
+def reference_markdown(root: Path, packages: tuple[str, ...] = PACKAGES) -> str:
     """The whole generated reference for the project at ``root``.
 
     Raises:
         SiteError: the reference is incomplete, or settings live outside the one model.
     """
-    if stray := stray_settings(root):
+    if stray := stray_settings(root, packages):
         raise SiteError(f"settings classes outside sluice.settings.Settings: {', '.join(stray)}",
                         hint="make each a Section of sluice.settings.Settings, reading the same variables")
     return render_markdown(document(Settings, load_notes(), root=root))
