@@ -57,16 +57,16 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=PREFIX, extra="forbid")
 
-    env: Environment = Field("dev", description=(
+    env: Environment = Field(default="dev", description=(
         "The environment this process runs in. Environments differ only by configuration; chaos drills compare "
         "it with their `--env`."))
     home: Path = Field(default_factory=lambda: Path.cwd() / ".sluice", description=(
         "Root of every local default below (lake, quarantine, staging, metadata, incidents, metrics)."))
-    lake_uri: str | None = Field(None, description=(
+    lake_uri: str | None = Field(default=None, description=(
         "Lake root, one Delta table per dataset. `s3://bucket/prefix` works (see `SLUICE_LAKE_STORAGE_OPTIONS`)."))
-    quarantine_uri: str | None = Field(None, description=(
+    quarantine_uri: str | None = Field(default=None, description=(
         "The quarantine Delta table, where rows that fail validation go with their reason."))
-    staging_dir: Path | None = Field(None, description=(
+    staging_dir: Path | None = Field(default=None, description=(
         "Per-run staging of validated chunks; a run removes its own, the `lake-maintenance` deployment clears what "
         "killed runs left."))
     # A run folder in staging whose owner runs on another host (or that has
@@ -76,22 +76,22 @@ class Settings(BaseSettings):
     staging_stale_hours: float = Field(default=24.0, gt=0, description=(
         "Hours without a change after which a staging folder whose owner cannot be checked (another host, "
         "no owner file) is stale; folders of dead processes on this host go at once."))
-    metadata_url: str | None = Field(None, description=(
+    metadata_url: str | None = Field(default=None, description=(
         "SQLAlchemy URL of the run records; `postgresql+psycopg://user@host/db` for PostgreSQL."))
-    contracts_dir: Path | None = Field(None, description=(
+    contracts_dir: Path | None = Field(default=None, description=(
         "Folder of the dataset contracts, one YAML file per dataset."))
-    dask_address: str | None = Field(None, description=(
+    dask_address: str | None = Field(default=None, description=(
         "`tcp://host:8786` of an existing Dask scheduler. Such a cluster keeps its own settings."))
-    dask_workers: int = Field(2, description=(
+    dask_workers: int = Field(default=2, description=(
         "Workers of the LocalCluster a run starts when `SLUICE_DASK_ADDRESS` is unset."))
-    dask_processes: bool = Field(False, description=(
+    dask_processes: bool = Field(default=False, description=(
         "`false`: the LocalCluster's workers are threads in the flow process (no start-up imports, one copy of "
         "everything in memory; a worker that runs out of memory takes the run with it). `true`: worker processes, "
         "isolated and killable, forked from a fork server that imports Prefect, pandera and the tasks once."))
     # None: THREAD_CHUNK_ROWS or PROCESS_CHUNK_ROWS, see rows_per_chunk().
     chunk_rows: int | None = Field(default=None, ge=1, description=(
         "Rows per validated chunk; bounds each worker's memory."))
-    group_bytes: int = Field(256 * 1024 * 1024, description=(
+    group_bytes: int = Field(default=256 * 1024 * 1024, description=(
         "Bytes of source files per Prefect task (a task stages one group of files)."))
     storage_options: dict[str, Any] = Field(default_factory=dict, description=(
         'fsspec options for the sources, as JSON (for example `{"endpoint_url": "http://127.0.0.1:9000", '

@@ -27,18 +27,18 @@ class MetricsSettings(Section):
     env_prefix = PREFIX
     title = "Metrics"
 
-    metrics_backend: MetricsBackend = Field(MetricsBackend.EMBEDDED, description=(
+    metrics_backend: MetricsBackend = Field(default=MetricsBackend.EMBEDDED, description=(
         "`embedded`: Parquet files under `$SLUICE_HOME/metrics`; `prometheus`: Prometheus's HTTP API at "
         "`SLUICE_PROMETHEUS_URL`."))
-    prometheus_url: str = Field("http://127.0.0.1:9090", description=(
+    prometheus_url: str = Field(default="http://127.0.0.1:9090", description=(
         "Prometheus server used by the `prometheus` backend."))
-    prometheus_timeout: float = Field(10.0, description="Seconds before a request to Prometheus gives up.")
-    metrics_compact_files: int = Field(64, description=(
+    prometheus_timeout: float = Field(default=10.0, description="Seconds before a request to Prometheus gives up.")
+    metrics_compact_files: int = Field(default=64, description=(
         "In the embedded store, a partition with this many part files is compacted into one after a write."))
-    metrics_sampler: bool = Field(True, description=(
+    metrics_sampler: bool = Field(default=True, description=(
         "Whether each `ingest-files` run samples its host, its own process and its Dask workers into the metrics "
         "store. Off with the `prometheus` backend, where Prometheus scrapes the exporter instead."))
-    metrics_sample_seconds: float = Field(2.0, description="Seconds between two samples of the run's sampler.")
+    metrics_sample_seconds: float = Field(default=2.0, description="Seconds between two samples of the run's sampler.")
 
 
 class IncidentSettings(Section):
@@ -47,7 +47,7 @@ class IncidentSettings(Section):
     env_prefix = PREFIX
     title = "Incidents"
 
-    incidents_url: str | None = Field(None, description=(
+    incidents_url: str | None = Field(default=None, description=(
         "SQLAlchemy URL of the incident store; `postgresql+psycopg://user@host/db` for PostgreSQL. The schema is "
         "migrated to the newest revision when a process first opens it."))
 
@@ -62,7 +62,7 @@ class RunbookSettings(Section):
     env_prefix = PREFIX
     title = "Runbooks"
 
-    runbooks_dir: Path = Field(PROJECT_ROOT / "runbooks", description=(
+    runbooks_dir: Path = Field(default=PROJECT_ROOT / "runbooks", description=(
         "Folder of the runbooks `ops runbook` and incident matching read."))
 
 
