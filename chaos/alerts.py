@@ -39,9 +39,9 @@ from ops.metrics.collect import (
     run_samples,
 )
 from ops.metrics.models import Sample
-from ops.metrics.store import Backend, MetricsSettings, MetricsStore, open_store
+from ops.metrics.store import MetricsStore, open_store
 from sluice.runs.records import RunReport
-from sluice.settings import get_settings
+from sluice.settings import MetricsBackend, get_settings
 
 if TYPE_CHECKING:
     from chaos.drill import Drill
@@ -132,7 +132,7 @@ def ensure_expectation(**arguments: Any) -> AlertExpectation:
 
 def drill_store(stack: DrillStack) -> MetricsStore:
     """The drill's own embedded metric store, ``<drill>/metrics`` (whatever backend the environment uses)."""
-    settings = MetricsSettings.load().model_copy(update={"metrics_backend": Backend.EMBEDDED})
+    settings = get_settings().metrics.model_copy(update={"metrics_backend": MetricsBackend.EMBEDDED})
     return open_store(settings, home=stack.root)
 
 

@@ -74,12 +74,12 @@ def before_experiment_control(context: Any, experiment: dict[str, Any] | None = 
     drill = _adopt(experiment or context)
     if drill.clearance is None:
         from chaos.guard import ensure_blast_radius
-        from sluice.settings import ChaosSettings, get_settings
+        from sluice.settings import get_settings
 
         try:
             drill.clearance = ensure_blast_radius(drill.experiment.extension, drill.environment,
                                                   process_env=get_settings().env,
-                                                  allowed=ChaosSettings().environments,
+                                                  allowed=get_settings().chaos.environments,
                                                   experiment=drill.experiment.name)
         except ChaosError as exc:
             drill.errors.append(str(exc))

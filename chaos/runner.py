@@ -30,7 +30,7 @@ from chaos.drill import Drill, Listener
 from chaos.experiment import Experiment, load
 from chaos.guard import Clearance, ensure_blast_radius
 from ops.errors import ChaosError
-from sluice.settings import ChaosSettings, get_settings
+from sluice.settings import get_settings
 
 RUNTIME = {"runtime": {"rollbacks": {"strategy": "always"}}}
 _listeners: list[Listener] = []
@@ -90,7 +90,7 @@ def listening(listener: Listener) -> Iterator[None]:
 def clear(experiment: Experiment, env: str, *, override: bool) -> Clearance:
     """The blast-radius clearance for ``experiment`` in ``env`` (raises ``ChaosError`` when refused)."""
     return ensure_blast_radius(experiment.extension, env, process_env=get_settings().env,
-                               allowed=ChaosSettings().environments, override=override, experiment=experiment.name)
+                               allowed=get_settings().chaos.environments, override=override, experiment=experiment.name)
 
 
 def plan(experiment: str | Path, env: str, *, override: bool = False) -> DrillPlan:
@@ -127,7 +127,7 @@ def _run(drill: Drill) -> dict[str, Any]:
     from chaoslib.experiment import run_experiment
     from chaoslib.types import Schedule, Strategy
 
-    schedule = Schedule(continuous_hypothesis_frequency=ChaosSettings().probe_seconds, fail_fast=False)
+    schedule = Schedule(continuous_hypothesis_frequency=get_settings().chaos.probe_seconds, fail_fast=False)
     with _signals_off_the_main_thread():
         return run_experiment(copy.deepcopy(drill.experiment.data), settings=copy.deepcopy(RUNTIME),
                               strategy=Strategy.CONTINUOUS, schedule=schedule)

@@ -19,7 +19,8 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from flows.hooks import INCIDENT_HOOKS, report
-from ops.crashes.models import CrashedRun, CrashSettings, FlowProcessDied
+from ops.crashes.models import CrashedRun, FlowProcessDied
+from sluice.settings import CrashSettings, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def sweep(now: datetime | None = None, settings: CrashSettings | None = None) ->
     from ops.crashes.service import crashed_runs, judge_running, mark_crashed
 
     now = now or datetime.now(timezone.utc)
-    settings = settings or CrashSettings()
+    settings = settings or get_settings().crash
     crashed: list[CrashedRun] = []
     reported: list[CrashedRun] = []
     with get_client(sync_client=True) as client:

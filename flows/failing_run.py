@@ -34,8 +34,8 @@ def main() -> int:
     from ops.incidents.service import list_incidents
 
     receivers = None
-    if not any(os.environ.get(k) for k in ("SLUICE_PAGERDUTY_ROUTING_KEY", "SLUICE_SLACK_BOT_TOKEN",
-                                             "SLUICE_SLACK_WEBHOOK_URL")):
+    notify = settings.notify
+    if not (notify.pagerduty_routing_key or notify.slack_bot_token or notify.slack_webhook_url):
         from ops.notify.receivers import start_local_receivers
 
         receivers = start_local_receivers(str(settings.home / "local-receivers"))

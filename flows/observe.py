@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from sluice.errors import SluiceError
-from sluice.settings import get_settings
+from sluice.settings import MetricsBackend, get_settings
 
 if TYPE_CHECKING:
     from ops.metrics.sampler import Sampler
@@ -35,16 +35,16 @@ def sampling(labels: dict[str, str]) -> Iterator[Sampler | None]:
     # Imported here, not with the flow's module: Dask workers unpickle that
     # module and would load the metrics store (SQLAlchemy) for nothing.
     from ops.metrics.sampler import Sampler
-    from ops.metrics.store import Backend, MetricsSettings, open_store
+    from ops.metrics.store import open_store
 
     try:
-        settings = MetricsSettings.load()
+        settings = get_settings().metrics
         store = open_store(settings, home=get_settings().home)
     except SluiceError as exc:
         logger.warning("no metrics sampling for this run: %s", exc)
         yield None
         return
-    if not settings.metrics_sampler or settings.metrics_backend is Backend.PROMETHEUS:
+    if not settings.metrics_sampler or settings.metrics_backend is MetricsBackend.PROMETHEUS:
         yield None
         return
     # The flow process itself too: it commits, and thread workers (the

@@ -16,10 +16,10 @@ from ops.baselines.service import open_registry
 from ops.incidents.db import open_engine, store_url
 from ops.metrics.collect import collect_pipeline_metrics, collect_prefect_metrics
 from ops.metrics.errors import BackendUnavailableError
-from ops.metrics.store import Backend, MetricsSettings, open_store
+from ops.metrics.store import open_store
 from ops.respond.sink import IncidentSink
 from sluice.runs.metastore import engine_for
-from sluice.settings import get_settings
+from sluice.settings import MetricsBackend, get_settings
 
 
 class PrefectLogSink:
@@ -34,8 +34,8 @@ class PrefectLogSink:
 @task(name="collect-run-metrics", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
 def collect_run_metrics(home: Path, metadata_url: str, now: datetime, lookback: timedelta) -> int:
     """Derive pipeline metrics from recent run records into the embedded store (Prometheus scrapes instead)."""
-    settings = MetricsSettings.load()
-    if settings.metrics_backend is Backend.PROMETHEUS:
+    settings = get_settings().metrics
+    if settings.metrics_backend is MetricsBackend.PROMETHEUS:
         return 0
     store = open_store(settings, home=home)
     with engine_for(metadata_url).connect() as conn:

@@ -10,7 +10,6 @@ import dataclasses
 import enum
 import functools
 import json
-import os
 from collections.abc import Callable, Collection
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -31,7 +30,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 RAISE_ENV = "SLUICE_CLI_RAISE"
-"""Set to ``1`` to let unexpected exceptions propagate with their traceback (tests do)."""
+"""Set to ``1`` (``get_settings().cli.cli_raise``) to let unexpected exceptions propagate with their traceback."""
 
 console = Console(highlight=False, soft_wrap=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)  # never break a message mid-URL
@@ -98,7 +97,7 @@ def with_cli_exception_handling(fn: Callable[P, R]) -> Callable[P, R]:
         except SluiceError as exc:
             exit_with_error(error_message(exc), hint=exc.hint)
         except Exception as exc:
-            if os.environ.get(RAISE_ENV) == "1":
+            if _raise_unexpected():
                 raise
             if (problem := database_problem(exc)) is not None:
                 exit_with_error(problem, hint="another command may have changed the same record at the same "
@@ -125,16 +124,20 @@ def database_problem(exc: BaseException) -> str | None:
 
 
 def load_settings() -> Settings:
-    """The process settings; an invalid ``SLUICE_*`` value becomes a ``ConfigError``."""
-    from pydantic import ValidationError
+    """The process settings; an invalid ``SLUICE_*`` value is a ``ConfigError`` naming it."""
+    from sluice.settings import get_settings
 
+    return get_settings()
+
+
+def _raise_unexpected() -> bool:
+    """Whether ``SLUICE_CLI_RAISE`` asks for tracebacks; settings that do not load ask for none."""
     from sluice.settings import get_settings
 
     try:
-        return get_settings()
-    except ValidationError as exc:
-        problems = "; ".join(f"SLUICE_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"invalid settings: {problems}", hint="fix or unset the SLUICE_* variables named") from None
+        return get_settings().cli.cli_raise
+    except ConfigError:
+        return False
 
 
 def _jsonable(value: object) -> object:

@@ -19,9 +19,10 @@ _STYLES = {"OK": "green", "WARN": "yellow", "FAIL": "bold red"}
 
 @with_cli_exception_handling
 def doctor(*, output: OutputOption = OutputFormat.TABLE) -> None:
-    """Check the Prefect API, Dask, the lake and quarantine, the metadata store and the contracts.
+    """Check the settings, Prefect API, Dask, lake, quarantine, metadata store and contracts.
 
-    Exits 1 when any check FAILs; WARN alone exits 0.
+    A SLUICE_* variable that no setting reads (a typo) is a WARN naming the
+    closest known name. Exits 1 when any check FAILs; WARN alone exits 0.
     """
     from ops.doctor.models import Status
     from ops.doctor.service import run_checks

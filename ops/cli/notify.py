@@ -117,9 +117,8 @@ def serve(
 
     from ops.notify.background import DelivererLock
     from ops.notify.background import serve as run
-    from ops.notify.settings import NotifySettings
 
-    engine, settings, stop = _engine(), NotifySettings.load(), threading.Event()
+    engine, settings, stop = _engine(), load_settings().notify, threading.Event()
     logger = logging.getLogger("ops.notify")
     logger.addHandler(RichHandler(show_path=False))
     logger.setLevel(logging.INFO)

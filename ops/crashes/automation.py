@@ -25,7 +25,7 @@ from prefect.events.actions import ChangeFlowRunState
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 from prefect.events.schemas.events import ResourceSpecification
 
-from ops.crashes.models import CrashSettings
+from sluice.settings import CrashSettings, get_settings
 
 NAME = "sluice-crash-silent-flow-runs"
 HEARTBEAT = "prefect.flow-run.heartbeat"
@@ -53,7 +53,7 @@ def silent_run_automation(settings: CrashSettings) -> AutomationCore:
 
 def install(client: Any, settings: CrashSettings | None = None) -> UUID:
     """Create the automation, or bring the one of that name up to date; returns its id."""
-    wanted = silent_run_automation(settings or CrashSettings())
+    wanted = silent_run_automation(settings or get_settings().crash)
     found = client.read_automations_by_name(NAME)
     if not found:
         return client.create_automation(wanted)

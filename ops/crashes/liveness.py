@@ -20,12 +20,12 @@ from pathlib import Path
 import psutil
 
 from ops.crashes.models import (
-    CrashSettings,
     ProcessMark,
     ProcessState,
     RunView,
     Verdict,
 )
+from sluice.settings import CrashSettings
 
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 PID_NAMESPACE = "/proc/self/ns/pid"  # two containers on one host share the boot, not the pids

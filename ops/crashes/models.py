@@ -7,9 +7,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from ops.errors import OpsError
 
 LABEL_PREFIX = "sluice.process."
@@ -19,24 +16,6 @@ class FlowProcessDied(OpsError):
     """The process of a flow run died without reporting a final state (segfault, OOM kill, SIGKILL)."""
 
     hint = "rerun the flow; if it dies again, find what killed it (runbook flow-run-crashed)"
-
-
-class CrashSettings(BaseSettings):
-    """Thresholds of crash detection: ``SLUICE_CRASH_<FIELD>``."""
-
-    model_config = SettingsConfigDict(env_prefix="SLUICE_CRASH_", extra="ignore")
-
-    # The heartbeat interval assumed for a run that did not record its own
-    heartbeat_seconds: float = Field(default=30.0, gt=0, description=(
-        "The heartbeat interval assumed for a run that did not record its own (at least 30 s)."))
-    missed_heartbeats: int = Field(default=3, ge=1, description=(
-        "A run is Crashed after this many of its heartbeat intervals without a heartbeat."))
-    grace_seconds: float = Field(default=60.0, ge=0, description=(
-        "Seconds a Crashed run is left to its own on_crashed hook before the sweep opens its incident."))
-    lookback_hours: float = Field(default=24.0, gt=0, description=(
-        "How far back the sweep looks for Crashed runs without an incident."))
-    max_runs: int = Field(default=500, ge=1, description=(
-        "The most Running and Crashed runs one sweep reads from the Prefect API."))
 
 
 @dataclass(frozen=True)

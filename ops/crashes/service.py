@@ -32,12 +32,12 @@ from prefect.states import Crashed
 
 from ops.crashes.liveness import judge, process_state
 from ops.crashes.models import (
-    CrashSettings,
     ProcessMark,
     ProcessState,
     RunView,
     Verdict,
 )
+from sluice.settings import CrashSettings
 
 logger = logging.getLogger(__name__)
 HEARTBEAT_EVENT = "prefect.flow-run.heartbeat"

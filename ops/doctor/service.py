@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from ops.doctor.models import CheckResult
-from sluice.settings import Settings
+from sluice.settings import Settings, unknown_settings
 
 PREFECT_HINT = "start it with `prefect server start` and export PREFECT_API_URL=http://127.0.0.1:4200/api"
 LOW_DISK_BYTES = 1 << 30
@@ -213,18 +213,33 @@ def check_contracts(root: Path) -> CheckResult:
     return CheckResult.ok(name, f"{len(names)} contract(s) load from {root}: {', '.join(names)}")
 
 
-def _guarded(name: str, check: Callable[[], CheckResult]) -> CheckResult:
+def check_settings(environ: Mapping[str, str]) -> list[CheckResult]:
+    """A WARN per ``SLUICE_*`` variable no setting reads (a typo is ignored silently otherwise), or one OK."""
+    name = "Settings"
+    unknown = unknown_settings(environ)
+    if not unknown:
+        count = sum(1 for key in environ if key.upper().startswith("SLUICE_"))
+        return [CheckResult.ok(name, f"{count} SLUICE_* variable(s) set, every one a known setting")]
+    return [CheckResult.warn(name, f"{u.name} is not a Sluice setting: it is ignored",
+                             f"did you mean {u.closest}?" if u.closest else
+                             "unset it; the Configuration page of the docs lists every setting")
+            for u in unknown]
+
+
+def _guarded(name: str, check: Callable[[], CheckResult | list[CheckResult]]) -> list[CheckResult]:
     try:
-        return check()
+        found = check()
     except Exception as exc:  # a crashing check must not hide the others
-        return CheckResult.fail(name, f"the check itself failed: {type(exc).__name__}: {exc}",
-                                "fix the cause above, then rerun `ops doctor`")
+        return [CheckResult.fail(name, f"the check itself failed: {type(exc).__name__}: {exc}",
+                                 "fix the cause above, then rerun `ops doctor`")]
+    return found if isinstance(found, list) else [found]
 
 
 def run_checks(settings: Settings) -> list[CheckResult]:
-    """Every check, in the order an ingestion run meets its dependencies."""
+    """Every check, in the order an ingestion run meets its dependencies, the settings first."""
     lake_opts = dict(settings.lake_storage_options)
-    checks: list[tuple[str, Callable[[], CheckResult]]] = [
+    checks: list[tuple[str, Callable[[], CheckResult | list[CheckResult]]]] = [
+        ("Settings", lambda: check_settings(os.environ)),
         ("Prefect API", lambda: check_prefect_api(prefect_api_url())),
         ("Dask", lambda: check_dask(settings.dask_address, settings.dask_workers)),
         ("Lake", lambda: check_lake(settings.lake_root(), lake_opts, settings.contracts_root())),
@@ -232,4 +247,4 @@ def run_checks(settings: Settings) -> list[CheckResult]:
         ("Metadata store", lambda: check_metadata_store(settings.metadata_db_url())),
         ("Contracts", lambda: check_contracts(settings.contracts_root())),
     ]
-    return [_guarded(name, check) for name, check in checks]
+    return [result for name, check in checks for result in _guarded(name, check)]

@@ -29,9 +29,10 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+
+from sluice.settings import get_settings
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _engines: dict[str, Engine] = {}
@@ -42,15 +43,9 @@ MIGRATION_LOCK = 0x51_7CE_1C1
 """The PostgreSQL advisory lock key held while the store's schema is migrated."""
 
 
-class IncidentSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SLUICE_", extra="ignore")
-
-    incidents_url: str | None = None
-
-
 def store_url(home: Path) -> str:
     """The incident store's URL: ``SLUICE_INCIDENTS_URL``, or SQLite under ``home``."""
-    return IncidentSettings().incidents_url or f"sqlite:///{home / 'incidents.db'}"
+    return get_settings().incidents.store_url(home)
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:

@@ -19,7 +19,7 @@ from ops.metrics.errors import (
     SelectorError,
 )
 from ops.metrics.models import Matcher, MatchOp, MetricInfo, Sample, Selector, Series
-from ops.metrics.store import MetricsSettings, MetricsStore, open_store
+from ops.metrics.store import MetricsStore, open_store
 
 __all__ = [
     "BackendUnavailableError",
@@ -28,7 +28,6 @@ __all__ = [
     "Matcher",
     "MetricInfo",
     "MetricsError",
-    "MetricsSettings",
     "MetricsStore",
     "ReadOnlyStoreError",
     "Sample",

@@ -2,22 +2,19 @@
 
 ``SLUICE_METRICS_BACKEND`` selects ``embedded`` (Parquet under
 ``<SLUICE_HOME>/metrics``, the default) or ``prometheus`` (read from
-``SLUICE_PROMETHEUS_URL``, default ``http://127.0.0.1:9090``).
+``SLUICE_PROMETHEUS_URL``, default ``http://127.0.0.1:9090``); the settings
+are ``get_settings().metrics``.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from pydantic import ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from ops.metrics.models import MetricInfo, Sample, Selector, Series
-from sluice.errors import ConfigError
+from sluice.settings import MetricsBackend, MetricsSettings, get_settings
 
 
 @runtime_checkable
@@ -48,51 +45,22 @@ class MetricsStore(Protocol):
         """
 
 
-class Backend(enum.StrEnum):
-    EMBEDDED = "embedded"
-    PROMETHEUS = "prometheus"
-
-
-class MetricsSettings(BaseSettings):
-    """The metrics settings, from ``SLUICE_METRICS_BACKEND``, ``SLUICE_PROMETHEUS_URL`` and friends."""
-
-    model_config = SettingsConfigDict(env_prefix="SLUICE_", extra="ignore")
-
-    metrics_backend: Backend = Backend.EMBEDDED
-    prometheus_url: str = "http://127.0.0.1:9090"
-    prometheus_timeout: float = 10.0
-    metrics_compact_files: int = 64
-    metrics_sampler: bool = True
-    metrics_sample_seconds: float = 2.0
-
-    @classmethod
-    def load(cls) -> MetricsSettings:
-        """The settings from the environment; an invalid value becomes a ``ConfigError``."""
-        try:
-            return cls()
-        except ValidationError as exc:
-            problems = "; ".join(f"SLUICE_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"invalid metrics settings: {problems}",
-                              hint="SLUICE_METRICS_BACKEND is embedded or prometheus") from None
-
-
 def open_store(settings: MetricsSettings | None = None, *, home: Path | None = None) -> MetricsStore:
     """The store the settings name.
 
     Args:
-        settings: the metrics settings; read from the environment when omitted.
+        settings: the metrics settings; ``get_settings().metrics`` when omitted.
         home: Sluice's home folder (``SLUICE_HOME``); the embedded store lives in ``home/metrics``.
 
     Raises:
-        ConfigError: the settings are invalid.
+        ConfigError: a ``SLUICE_*`` variable is invalid.
     """
-    settings = settings or MetricsSettings.load()
-    if settings.metrics_backend is Backend.PROMETHEUS:
+    settings = settings or get_settings().metrics
+    if settings.metrics_backend is MetricsBackend.PROMETHEUS:
         from ops.metrics.prometheus import PrometheusStore
 
         return PrometheusStore(settings.prometheus_url, timeout=settings.prometheus_timeout)
     from ops.metrics.embedded import EmbeddedStore
-    from sluice.settings import get_settings
 
     root = (home or get_settings().home) / "metrics"
     return EmbeddedStore(root, compact_files=settings.metrics_compact_files)

@@ -14,14 +14,14 @@ and leaves the rest to a background deliverer, which sends each row once, in
 order, retrying 429/5xx with backoff and ``Retry-After``.
 :func:`~ops.notify.delivery.deliver_pending` is one delivery pass
 (``ops notify flush``). Which process delivers what is described in
-:mod:`ops.notify.background`; settings in :mod:`ops.notify.settings`.
+:mod:`ops.notify.background`; settings in :mod:`sluice.settings.notify`
+(``get_settings().notify``).
 """
 
 from ops.notify.background import deliver_soon, ensure_background
 from ops.notify.delivery import DeliveryReport, Outcome, deliver_pending
 from ops.notify.messages import Action
 from ops.notify.outbox import enqueue, list_notifications
-from ops.notify.settings import NotifySettings
 
-__all__ = ["Action", "DeliveryReport", "NotifySettings", "Outcome", "deliver_pending", "deliver_soon",
-           "enqueue", "ensure_background", "list_notifications"]
+__all__ = ["Action", "DeliveryReport", "Outcome", "deliver_pending", "deliver_soon", "enqueue",
+           "ensure_background", "list_notifications"]

@@ -55,7 +55,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ops.notify.delivery import DeliveryReport, deliver_pending
 from ops.notify.outbox import open_rows
-from ops.notify.settings import NotifySettings
+from sluice.settings import NotifySettings, get_settings
 
 logger = logging.getLogger("ops.notify")
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -130,7 +130,7 @@ def _reachable_elsewhere(url: URL) -> bool:
 
 def ensure_background(engine: Engine, settings: NotifySettings | None = None) -> int | None:
     """Start a detached deliverer for ``engine``'s store unless one runs; the new process's pid, if any."""
-    settings = settings or NotifySettings.load()
+    settings = settings or get_settings().notify
     if not settings.notify_background or not _reachable_elsewhere(engine.url):
         return None
     lock = DelivererLock.of(engine.url, settings)
@@ -166,7 +166,7 @@ def deliver_soon(engine: Engine, settings: NotifySettings | None = None) -> Deli
     every notification sent once). Never waits longer than
     ``notify_attempt_budget + notify_attempt_timeout``, imports included.
     """
-    settings = settings or NotifySettings.load()
+    settings = settings or get_settings().notify
     done: list[DeliveryReport] = []
     deadline = time.monotonic() + settings.notify_attempt_budget
 
@@ -278,7 +278,7 @@ def run_from(stream: TextIO) -> int:
     url = stream.readline(4096).strip()
     try:
         engine = open_engine(url)
-        settings = NotifySettings.load()
+        settings = get_settings().notify
     except Exception as exc:  # the URL or a setting is unusable: say which kind of problem, never the URL
         logger.error("background deliverer not started: %s (check SLUICE_INCIDENTS_URL and the SLUICE_NOTIFY_* "
                      "settings)", type(exc).__name__)

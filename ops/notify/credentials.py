@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pydantic import SecretStr
 
 from ops.errors import NotifyError
-from ops.notify.settings import NotifySettings
+from sluice.settings import NotifySettings
 
 MASK = "***"
 

@@ -59,7 +59,7 @@ from ops.notify.outbox import (
     thread_root,
 )
 from ops.notify.retry import AttemptOutcome, SendError, send_with_retries
-from ops.notify.settings import PAGERDUTY, SLACK, NotifySettings
+from sluice.settings import PAGERDUTY, SLACK, NotifySettings, get_settings
 
 logger = logging.getLogger("ops.notify")
 
@@ -254,7 +254,7 @@ def deliver_pending(engine: Engine, now: datetime | None = None, *, settings: No
     never inside one.
     """
     now = now or utcnow()
-    settings = settings or NotifySettings.load()
+    settings = settings or get_settings().notify
     policy = bounded_policy(settings) if bounded else settings
     lease = BOUNDED_LEASE if bounded else _lease(settings)
     if deadline is None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from ops.errors import NotifyError
 from ops.incidents.models import Incident, Severity
-from ops.notify.settings import NotifySettings
+from sluice.settings import NotifySettings
 
 
 class Action(enum.StrEnum):

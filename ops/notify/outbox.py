@@ -37,7 +37,7 @@ from ops.incidents.db import transaction
 from ops.incidents.models import Incident, Notification, utcnow
 from ops.incidents.service import record
 from ops.notify.messages import Action, ensure_action, pagerduty_event, slack_message
-from ops.notify.settings import PAGERDUTY, SLACK, NotifySettings
+from sluice.settings import PAGERDUTY, SLACK, NotifySettings, get_settings
 
 logger = logging.getLogger("ops.notify")
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
@@ -70,7 +70,7 @@ def enqueue(session: Session, incident: Incident, action: Action | str, *, text:
     action = ensure_action(action)
     if action is Action.UPDATE and not (text and text.strip()):
         raise NotifyError("an update needs some text", hint="pass the note to post in the incident's thread")
-    settings = settings or NotifySettings.load()
+    settings = settings or get_settings().notify
     for problem in settings.problems():
         logger.warning("%s", problem)
     if incident.id is None:

@@ -30,7 +30,7 @@ from httpx2 import Response
 
 from ops.notify.credentials import PagerDutyCredentials
 from ops.notify.retry import SendError, http_error
-from ops.notify.settings import PAGERDUTY, NotifySettings
+from sluice.settings import PAGERDUTY, NotifySettings
 
 
 class _SingleRequestEventsClient(pagerduty.EventsApiV2Client):

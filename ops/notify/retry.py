@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from ops.notify.settings import NotifySettings
+from sluice.settings import NotifySettings
 
 logger = logging.getLogger("ops.notify")
 RETRYABLE_STATUS = frozenset({408, 425, 429}) | frozenset(range(500, 600))

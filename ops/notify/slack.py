@@ -25,7 +25,7 @@ from slack_sdk.webhook import WebhookClient
 
 from ops.notify.credentials import SlackCredentials
 from ops.notify.retry import SendError, http_error
-from ops.notify.settings import SLACK, NotifySettings
+from sluice.settings import SLACK, NotifySettings
 
 TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout",
                               "ratelimited", "rate_limited"})

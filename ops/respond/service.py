@@ -54,9 +54,9 @@ def _milestone(n: int) -> bool:
 
 def _pages(incident: Incident) -> bool:
     """Drills never page unless ``SLUICE_CHAOS_PAGE=true``."""
-    from sluice.settings import drills_page
+    from sluice.settings import get_settings
 
-    return not incident.is_drill or drills_page()
+    return not incident.is_drill or get_settings().chaos.page
 
 
 def announce_opened(session: Session, opened: Opened) -> None:

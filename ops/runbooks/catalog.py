@@ -27,20 +27,14 @@ from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ops.errors import RunbookError
+from sluice.settings import get_settings
 
 FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n(.*)\Z", re.S)
 COMMAND = re.compile(r"`((?:ops|prefect)\s[^`]+)`")
 SECTION = re.compile(r"^##\s+(.+?)\s*$", re.M)
 STEP_SECTIONS = ("Diagnose", "Mitigate", "Verify")
-
-
-class RunbookSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SLUICE_", extra="ignore")
-
-    runbooks_dir: Path = Path(__file__).resolve().parents[2] / "runbooks"
 
 
 class Matches(BaseModel):
@@ -80,7 +74,7 @@ class Runbook(BaseModel):
 
 
 def runbooks_dir() -> Path:
-    return RunbookSettings().runbooks_dir
+    return get_settings().runbooks.runbooks_dir
 
 
 def parse_runbook(text: str, origin: str) -> Runbook:

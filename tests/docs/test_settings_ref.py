@@ -8,32 +8,51 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
+from sluice.settings import Section, Settings, variables
+from sluice.settings.sources import FlatEnvSource
 from tools.sitegen import SiteError
 from tools.sitegen.settings_ref import (
     Note,
     document,
+    env_var_of,
     find_settings_classes,
     load_notes,
+    reference_markdown,
     render_markdown,
+    stray_settings,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class Documented(BaseSettings):
-    """Example settings.
+class ExamplePart(Section):
+    """A part of the example."""
 
-    ``SLUICE_EXAMPLE_FROM_DOCSTRING``
-        Described in the class docstring.
-    """
+    env_prefix = "SLUICE_EXAMPLE_PART_"
+    title = "The part"
+
+    knob: SecretStr | None = Field(None, description="Described in the section.")
+
+
+class Example(BaseSettings):
+    """Example settings."""
 
     model_config = SettingsConfigDict(env_prefix="SLUICE_EXAMPLE_")
 
     from_field: int = Field(3, ge=1, le=9, description="Described on the field.")
-    from_docstring: bool = False
-    from_note: SecretStr | None = None
+    flag: bool = Field(False, description="A flag.")
+    part: ExamplePart = Field(default_factory=ExamplePart, description="The part.")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   **_: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, FlatEnvSource(settings_cls)
 
 
 class Undocumented(BaseSettings):
@@ -48,45 +67,76 @@ class MachineDefault(BaseSettings):
     where: Path = Field(default_factory=lambda: Path.cwd() / "data", description="A folder.")
 
 
-NOTES = {"SLUICE_EXAMPLE_FROM_NOTE": Note(description="Described in the notes.")}
-
-
-def test_every_field_is_described_from_field_docstring_or_notes() -> None:
-    [group] = document([Documented], NOTES, root=ROOT)
-    rows = {row.env_var: row for row in group.settings}
+def test_the_core_settings_then_each_section_get_a_heading_and_a_row_per_field() -> None:
+    core, part = document(Example, {}, root=ROOT)
+    rows = {row.env_var: row for row in core.settings + part.settings}
+    assert (core.title, core.anchor, core.accessor) == ("Core", "core", "get_settings()")
+    assert (part.title, part.anchor, part.accessor) == ("The part", "part", "get_settings().part")
     assert rows["SLUICE_EXAMPLE_FROM_FIELD"].description == "Described on the field."
     assert rows["SLUICE_EXAMPLE_FROM_FIELD"].type == "int (≥ 1, ≤ 9)"
-    assert rows["SLUICE_EXAMPLE_FROM_DOCSTRING"].description == "Described in the class docstring."
-    assert rows["SLUICE_EXAMPLE_FROM_DOCSTRING"].default == "`false`"
-    assert rows["SLUICE_EXAMPLE_FROM_NOTE"].type == "secret string, optional"
-    markdown = render_markdown([group])
-    assert "| `SLUICE_EXAMPLE_FROM_NOTE` | secret string, optional | unset | Described in the notes. |" in markdown
+    assert rows["SLUICE_EXAMPLE_FLAG"].default == "`false`"
+    assert rows["SLUICE_EXAMPLE_PART_KNOB"].type == "secret string, optional"
+    markdown = render_markdown([core, part])
+    assert "## The part {#part}" in markdown and "Read in code as `get_settings().part`." in markdown
+    assert "| `SLUICE_EXAMPLE_PART_KNOB` | secret string, optional | unset | Described in the section. |" in markdown
+
+
+def test_a_section_field_is_read_from_its_own_flat_variable(monkeypatch) -> None:
+    monkeypatch.setenv("SLUICE_EXAMPLE_PART_KNOB", "s3cret")
+    monkeypatch.setenv("SLUICE_EXAMPLE_FROM_FIELD", "7")
+
+    example = Example()
+
+    assert example.from_field == 7 and example.part.knob is not None
+    assert example.part.knob.get_secret_value() == "s3cret"
+    assert env_var_of(Example, ("part", "knob")) == "SLUICE_EXAMPLE_PART_KNOB"
 
 
 def test_a_setting_without_a_description_fails_naming_it() -> None:
     with pytest.raises(SiteError, match="SLUICE_EXAMPLE_NEW_KNOB .*has no description"):
-        document([Undocumented], {}, root=ROOT)
+        document(Undocumented, {}, root=ROOT)
+
+
+def test_every_field_of_the_project_model_has_its_own_description() -> None:
+    assert [var.name for var in variables(Settings) if not (var.field.description or "").strip()] == []
 
 
 def test_a_note_for_a_setting_that_does_not_exist_fails() -> None:
-    with pytest.raises(SiteError, match="SLUICE_EXAMPLE_GONE is in .* but no settings class has it"):
-        document([Documented], {**NOTES, "SLUICE_EXAMPLE_GONE": Note(description="old")}, root=ROOT)
+    with pytest.raises(SiteError, match="SLUICE_EXAMPLE_GONE is in .* but no setting has it"):
+        document(Example, {"SLUICE_EXAMPLE_GONE": Note(default="old")}, root=ROOT)
 
 
 def test_a_default_naming_this_machine_needs_a_note() -> None:
     with pytest.raises(SiteError, match="SLUICE_EXAMPLE_WHERE: the default .* depends on where it runs"):
-        document([MachineDefault], {}, root=ROOT)
-    [group] = document([MachineDefault], {"SLUICE_EXAMPLE_WHERE": Note(default="`./data`")}, root=ROOT)
+        document(MachineDefault, {}, root=ROOT)
+    [group] = document(MachineDefault, {"SLUICE_EXAMPLE_WHERE": Note(default="`./data`")}, root=ROOT)
     assert group.settings[0].default == "`./data`"
 
 
-def test_the_project_settings_are_found_and_complete() -> None:
-    classes = find_settings_classes(ROOT)
-    names = {cls.__name__ for cls in classes}
-    assert {"Settings", "NotifySettings", "MetricsSettings", "IncidentSettings", "RunbookSettings",
-            "ChaosSettings"} <= names
-    groups = document(classes, load_notes(), root=ROOT)
-    assert str(ROOT) not in render_markdown(groups)
+def test_the_project_reference_is_one_model_complete_with_a_heading_per_section() -> None:
+    assert [f"{c.__module__}.{c.__qualname__}" for c in find_settings_classes(ROOT)] == ["sluice.settings.model.Settings"]
+    assert stray_settings(ROOT) == []
+    groups = document(Settings, load_notes(), root=ROOT)
+    assert [g.anchor for g in groups] == ["core", "notify", "metrics", "incidents", "runbooks", "crash", "chaos", "cli"]
+    markdown = reference_markdown(ROOT)
+    assert str(ROOT) not in markdown
+    for name in ("SLUICE_HOME", "SLUICE_PAGERDUTY_ROUTING_KEY", "SLUICE_RUNBOOKS_DIR", "SLUICE_PAGERDUTY_EVENTS_URL",
+                 "SLUICE_SLACK_API_URL", "SLUICE_CLI_RAISE", "SLUICE_CRASH_GRACE_SECONDS", "SLUICE_CHAOS_PAGE"):
+        assert f"| `{name}` |" in markdown, name
+
+
+def test_a_settings_class_outside_the_one_model_stops_the_build(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    package = tmp_path / "sitegen_stray"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    (package / "knobs.py").write_text("from pydantic_settings import BaseSettings\n\n"
+                                      "class KnobSettings(BaseSettings):\n    knob: int = 1\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    assert stray_settings(tmp_path, ("sitegen_stray",)) == ["sitegen_stray.knobs.KnobSettings"]
+    with pytest.raises(SiteError, match="outside sluice.settings.Settings: sitegen_stray.knobs.KnobSettings"):
+        reference_markdown(tmp_path, ("sitegen_stray",))
 
 
 def test_a_broken_notes_file_is_a_clear_error(tmp_path: Path) -> None:

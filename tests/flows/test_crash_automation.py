@@ -9,7 +9,7 @@ import pytest
 from prefect import get_client
 
 from ops.crashes.automation import HEARTBEAT, NAME, install
-from ops.crashes.models import CrashSettings
+from sluice.settings import CrashSettings, get_settings
 
 pytestmark = pytest.mark.integration
 
@@ -70,4 +70,4 @@ def test_the_sweep_is_deployed_every_minute_and_every_flow_process_sends_heartbe
     sweep_flow = getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), name)
     assert sweep_flow.name == "detect-crashes" and deployment["schedules"][0]["interval"] <= 120
     env = config["definitions"]["work_pool"]["job_variables"]["env"]
-    assert int(env["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"]) <= CrashSettings().heartbeat_seconds
+    assert int(env["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"]) <= get_settings().crash.heartbeat_seconds

@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 
 from flows.detect_crashes import detect_crashes, sweep
-from ops.crashes.models import CrashSettings, ProcessMark
+from ops.crashes.models import ProcessMark
 from ops.incidents.db import open_engine, store_url, transaction
 from ops.incidents.service import ensure_incident, list_incidents
+from sluice.settings import CrashSettings
 from tests.flows.crash_probe import dead_mark, made_up_run, run_of, start, state_of
 
 pytestmark = pytest.mark.integration

@@ -1,7 +1,7 @@
 """Pages of the docs site generated from the code, so they cannot drift from it.
 
-- :mod:`tools.sitegen.settings_ref`: the configuration reference, from every
-  ``BaseSettings`` class in ``sluice``, ``ops`` and ``chaos``;
+- :mod:`tools.sitegen.settings_ref`: the configuration reference, from the one
+  settings model, :class:`sluice.settings.Settings`, a heading per section;
 - :mod:`tools.sitegen.cli_ref`: one page per ``ops`` command group, from the typer app;
 - :mod:`tools.sitegen.runbook_pages`: one page per runbook in ``runbooks/``;
 - :mod:`tools.sitegen.hooks`: the mkdocs hooks that add those pages at build time.

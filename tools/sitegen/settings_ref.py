@@ -1,21 +1,19 @@
-"""The configuration reference: every ``BaseSettings`` field of Sluice, as a Markdown page.
+"""The configuration reference: every field of :class:`sluice.settings.Settings`, as a Markdown page.
 
-Settings classes are found by reading the source of ``sluice``, ``ops`` and
-``chaos`` (any class deriving from ``BaseSettings``, directly or through another
-settings class), then imported. For each field the page shows its environment
-variable, type, default and description.
+The page has one heading for the core settings (the root's own fields) and
+one per section (``notify``, ``metrics``...), each with a row per field: its
+environment variable, type, default and ``description=``. Defaults the code
+computes where it runs (a folder under the working directory) are replaced by
+readable ones from ``settings_notes.yaml`` beside this module::
 
-A description comes from, in this order: the field's ``description=``; an
-entry for the variable in the class's or module's docstring, written as a
-definition list::
+    SLUICE_HOME:
+      default: "`./.sluice` (in the working directory)"
 
-    ``SLUICE_CHAOS_PAGE``
-        Whether incidents opened by drills may page anyone.
-
-or the notes file ``settings_notes.yaml`` beside this module. A field with no
-description, a note for a variable that no longer exists, or a default that
-names this machine's paths without a note to replace it, is a :class:`SiteError`:
-the site does not build until the reference is complete.
+A field with no description, a note for a variable that does not exist, a
+default that names this machine's paths without a note to replace it, or a
+``BaseSettings`` class anywhere else in ``sluice``, ``ops`` or ``chaos`` (all
+settings belong to the one model) is a :class:`SiteError`: the site does not
+build until the reference is complete.
 """
 
 from __future__ import annotations
@@ -26,8 +24,6 @@ import importlib
 import inspect
 import json
 import re
-import types
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,20 +33,21 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings
 
+from sluice.settings import Settings, variables
+from sluice.settings.describe import render_allowed
+from sluice.settings.sources import section_of
 from tools.sitegen import SiteError
 
 PACKAGES = ("sluice", "ops", "chaos")
 NOTES = Path(__file__).with_name("settings_notes.yaml")
-_DEFINITION = re.compile(r"^\s*``(?P<var>[A-Z][A-Z0-9_]*)``\s*\n(?P<body>(?:[ \t]+\S.*\n?)+)", re.M)
 
 
 class Note(BaseModel):
-    """What the notes file says about one variable."""
+    """What the notes file says about one variable: a readable default."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    description: str = ""
-    default: str | None = None
+    default: str
 
 
 @dataclass(frozen=True)
@@ -66,9 +63,11 @@ class SettingDoc:
 
 @dataclass(frozen=True)
 class SettingsGroup:
-    """One settings class and its rows."""
+    """One heading of the page: the core settings or a section, and its rows."""
 
-    qualname: str
+    title: str
+    anchor: str
+    accessor: str
     summary: str
     settings: tuple[SettingDoc, ...]
 
@@ -130,77 +129,48 @@ def load_notes(path: Path = NOTES) -> dict[str, Note]:
     try:
         return {str(k): Note.model_validate(v) for k, v in raw.items()}
     except ValidationError as exc:
-        raise SiteError(f"{path}: {exc}", hint="each note has only 'description' and 'default'") from None
+        raise SiteError(f"{path}: {exc}", hint="each note has only a 'default'") from None
 
 
-def document(classes: list[type[BaseSettings]], notes: dict[str, Note], *, root: Path) -> list[SettingsGroup]:
-    """The rows of every class, checked for completeness.
+def document(model: type[BaseSettings], notes: dict[str, Note], *, root: Path) -> list[SettingsGroup]:
+    """The rows of ``model``'s core settings, then of each of its sections, checked for completeness.
 
     Raises:
         SiteError: a field without a description, a note for no field, or a
             machine-specific default with no note to replace it; all problems at once.
     """
     problems: list[str] = []
-    groups = []
-    for cls in classes:
-        described = _docstring_entries(cls)
-        rows = []
-        for name, info in cls.model_fields.items():
-            env_var = env_var_of(cls, name, info)
-            note = notes.get(env_var, Note())
-            description = info.description or described.get(env_var) or note.description
-            if not description:
-                problems.append(f"{env_var} ({_qualname(cls)}.{name}) has no description")
-            default = note.default if note.default is not None else render_default(info)
-            if note.default is None and _names_this_machine(default, root):
-                problems.append(f"{env_var}: the default {default} depends on where it runs; "
-                                "give it a 'default' in the notes")
-            kind = render_type(info.annotation) + render_bounds(info)
-            rows.append(SettingDoc(env_var, name, kind, default, " ".join(description.split())))
-        groups.append(SettingsGroup(_qualname(cls), _summary(cls), tuple(rows)))
-    known = {row.env_var for group in groups for row in group.settings}
-    problems += [f"{var} is in {NOTES.name} but no settings class has it" for var in sorted(set(notes) - known)]
+    rows: dict[str, list[SettingDoc]] = {}
+    for var in variables(model):
+        section = var.path[0] if len(var.path) > 1 else ""
+        note = notes.get(var.name)
+        if not var.field.description:
+            problems.append(f"{var.name} ({'.'.join(var.path)}) has no description")
+        default = note.default if note is not None else render_default(var.field)
+        if note is None and _names_this_machine(default, root):
+            problems.append(f"{var.name}: the default {default} depends on where it runs; "
+                            "give it a 'default' in the notes")
+        rows.setdefault(section, []).append(SettingDoc(var.name, var.path[-1], render_allowed(var.field), default,
+                                                       " ".join((var.field.description or "").split())))
+    known = {row.env_var for group in rows.values() for row in group}
+    problems += [f"{var} is in {NOTES.name} but no setting has it" for var in sorted(set(notes) - known)]
     if problems:
         raise SiteError("the configuration reference is incomplete: " + "; ".join(problems),
-                        hint=f"add description= to the field, or a note in tools/sitegen/{NOTES.name}")
-    return groups
+                        hint=f"add description= to the field, or a default in tools/sitegen/{NOTES.name}")
+    return [_group(model, name, tuple(found)) for name, found in rows.items()]
 
 
-def env_var_of(cls: type[BaseSettings], name: str, info: FieldInfo) -> str:
-    """The environment variable a field is read from."""
-    alias = info.validation_alias if isinstance(info.validation_alias, str) else info.alias
-    if alias:
-        return alias.upper()
-    return f"{cls.model_config.get('env_prefix', '')}{name}".upper()
+def _group(model: type[BaseSettings], name: str, rows: tuple[SettingDoc, ...]) -> SettingsGroup:
+    if not name:
+        return SettingsGroup("Core", "core", "get_settings()", _summary(model), rows)
+    section = section_of(model.model_fields[name])
+    assert section is not None
+    return SettingsGroup(section.title or name, name, f"get_settings().{name}", _summary(section), rows)
 
 
-def render_type(annotation: object) -> str:
-    """A reader's name for a field's type: ``int``, ``one of dev, staging, prod``, ``JSON object``."""
-    origin = typing.get_origin(annotation)
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(render_type(a) for a in args) + (", optional" if len(args) < len(typing.get_args(annotation)) else "")
-    if origin is typing.Literal:
-        return "one of " + ", ".join(str(a) for a in typing.get_args(annotation))
-    if origin in (dict, typing.Mapping):
-        return "JSON object"
-    if origin in (list, tuple, set, frozenset):
-        return f"JSON list of {render_type(args[0])}" if args else "JSON list"
-    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        return "one of " + ", ".join(str(m.value) for m in annotation)
-    if annotation is SecretStr:
-        return "secret string"
-    if annotation is Path:
-        return "path"
-    return getattr(annotation, "__name__", str(annotation))
-
-
-def render_bounds(info: FieldInfo) -> str:
-    """The field's numeric bounds, as `` (≥ 1, ≤ 20)``; empty when it has none."""
-    signs = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
-    bounds = [f"{sign} {getattr(item, name)}" for item in info.metadata for name, sign in signs.items()
-              if getattr(item, name, None) is not None]
-    return f" ({', '.join(bounds)})" if bounds else ""
+def env_var_of(model: type[BaseSettings], path: tuple[str, ...]) -> str:
+    """The environment variable the field at ``path`` (``("notify", "notify_attempts")``) is read from."""
+    return next(var.name for var in variables(model) if var.path == path)
 
 
 def render_default(info: FieldInfo) -> str:
@@ -229,22 +199,9 @@ def _names_this_machine(default: str, root: Path) -> bool:
     return any(place in default for place in places if place not in ("/", ""))
 
 
-def _docstring_entries(cls: type) -> dict[str, str]:
-    texts = [inspect.getdoc(cls) or "", inspect.getdoc(inspect.getmodule(cls)) or ""]
-    entries: dict[str, str] = {}
-    for text in texts:
-        for found in _DEFINITION.finditer(text + "\n"):
-            entries.setdefault(found["var"], found["body"])
-    return entries
-
-
 def _summary(cls: type) -> str:
     doc = cls.__dict__.get("__doc__") or inspect.getdoc(inspect.getmodule(cls)) or ""
     return inspect.cleandoc(doc).split("\n\n")[0].replace("\n", " ")
-
-
-def _qualname(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _cell(text: str) -> str:
@@ -252,10 +209,11 @@ def _cell(text: str) -> str:
 
 
 def render_markdown(groups: list[SettingsGroup]) -> str:
-    """The reference as Markdown: one section per settings class, one table row per field."""
+    """The reference as Markdown: one section per group, one table row per field."""
     out = []
     for group in groups:
-        out += [f"## `{group.qualname}` {{#{group.qualname.rsplit('.', 1)[-1].lower()}}}", "", _rst_to_md(group.summary), "",
+        out += [f"## {group.title} {{#{group.anchor}}}", "", _rst_to_md(group.summary), "",
+                f"Read in code as `{group.accessor}`.", "",
                 "| variable | type | default | description |", "| --- | --- | --- | --- |"]
         out += [f"| `{row.env_var}` | {_cell(row.type)} | {_cell(row.default)} | {_cell(_rst_to_md(row.description))} |"
                 for row in group.settings]
@@ -268,6 +226,19 @@ def _rst_to_md(text: str) -> str:
     return re.sub(r"``(.+?)``", r"`\1`", re.sub(r":\w+:`~?([^`]+)`", r"`\1`", text))
 
 
-def reference_markdown(root: Path) -> str:
-    """The whole generated reference for the project at ``root``."""
-    return render_markdown(document(find_settings_classes(root), load_notes(), root=root))
+def stray_settings(root: Path, packages: tuple[str, ...] = PACKAGES) -> list[str]:
+    """Settings classes defined anywhere but as :class:`sluice.settings.Settings`, by qualified name."""
+    return [f"{cls.__module__}.{cls.__qualname__}" for cls in find_settings_classes(root, packages)
+            if cls is not Settings]
+
+
+def reference_markdown(root: Path, packages: tuple[str, ...] = PACKAGES) -> str:
+    """The whole generated reference for the project at ``root``.
+
+    Raises:
+        SiteError: the reference is incomplete, or settings live outside the one model.
+    """
+    if stray := stray_settings(root, packages):
+        raise SiteError(f"settings classes outside sluice.settings.Settings: {', '.join(stray)}",
+                        hint="make each a Section of sluice.settings.Settings, reading the same variables")
+    return render_markdown(document(Settings, load_notes(), root=root))

@@ -5,12 +5,10 @@ import subprocess
 import sys
 
 import pytest
-from pydantic import ValidationError
 
 from ops.cli import _utilities
 from sluice import __version__
 from sluice.errors import ConfigError
-from sluice.settings import get_settings
 from tests.ops.factories import invoke, sluice_home
 
 HEAVY = ("prefect", "deltalake", "pandas", "dask", "distributed", "pyarrow", "sqlalchemy", "httpx")
@@ -44,14 +42,13 @@ def test_bad_arguments_exit_2_with_usage(args):
 def test_invalid_setting_is_reported_as_an_error_with_hint(monkeypatch, tmp_path):
     sluice_home(monkeypatch, tmp_path)
     monkeypatch.setenv("SLUICE_ENV", "moon")
-    with pytest.raises(ValidationError):
-        get_settings(fresh=True)  # also empties the settings cache
 
     result = invoke("runs", "list")
 
     assert result.exit_code == 1
-    assert "error: invalid settings: SLUICE_ENV" in result.stderr
-    assert "hint: fix or unset" in result.stderr
+    assert "error: invalid settings: SLUICE_ENV='moon' is not valid" in result.stderr
+    assert "one of dev, staging, prod" in result.stderr
+    assert "hint: fix or unset SLUICE_ENV" in result.stderr
 
 
 def _failing(exc: Exception):
@@ -77,6 +74,24 @@ def test_unexpected_errors_propagate_when_cli_raise_is_set():
 
 def test_unexpected_errors_exit_1_without_traceback_otherwise(monkeypatch, capsys):
     monkeypatch.delenv(_utilities.RAISE_ENV)
+
+    with pytest.raises(SystemExit) as exit_info:
+        _run(_failing(ZeroDivisionError("boom")))
+
+    assert exit_info.value.code == 1
+    assert "error: unexpected ZeroDivisionError: boom" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["true", "yes"])
+def test_cli_raise_takes_any_boolean_the_settings_take(monkeypatch, value: str):
+    monkeypatch.setenv(_utilities.RAISE_ENV, value)
+
+    with pytest.raises(ZeroDivisionError):
+        _failing(ZeroDivisionError("boom"))()
+
+
+def test_an_unexpected_error_is_one_line_when_the_settings_do_not_load(monkeypatch, capsys):
+    monkeypatch.setenv(_utilities.RAISE_ENV, "sometimes")
 
     with pytest.raises(SystemExit) as exit_info:
         _run(_failing(ZeroDivisionError("boom")))

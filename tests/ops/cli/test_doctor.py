@@ -53,8 +53,8 @@ def test_json_lists_name_status_detail_hint_for_every_check(monkeypatch, tmp_pat
 
     checks = json.loads(invoke("doctor", "-o", "json").stdout)
 
-    assert [c["name"] for c in checks] == ["Prefect API", "Dask", "Lake", "Quarantine", "Metadata store",
-                                           "Contracts"]
+    assert [c["name"] for c in checks] == ["Settings", "Prefect API", "Dask", "Lake", "Quarantine",
+                                           "Metadata store", "Contracts"]
     assert all(set(c) == {"name", "status", "detail", "hint"} for c in checks)
 
 
@@ -106,3 +106,19 @@ def test_metadata_url_password_is_masked(monkeypatch, tmp_path):
     assert checks["Metadata store"]["status"] == "FAIL"
     assert "ops:***@127.0.0.1:1/sluice" in checks["Metadata store"]["detail"]
     assert "s3cret" not in result.output
+
+
+def test_a_mistyped_setting_is_a_warning_row_and_leaves_the_exit_code(monkeypatch, tmp_path):
+    monkeypatch.setenv("COLUMNS", "80")
+    sluice_home(monkeypatch, tmp_path)
+    monkeypatch.setenv("SLUICE_LAKE_URL", str(tmp_path / "elsewhere"))
+    with healthy_prefect_api() as url:
+        monkeypatch.setenv("PREFECT_API_URL", url)
+        table = invoke("doctor")
+        checks = json.loads(invoke("doctor", "-o", "json").stdout)
+
+    assert table.exit_code == 0, table.output
+    assert "SLUICE_LAKE_URL" in table.stdout and "SLUICE_LAKE_URI" in table.stdout
+    assert all(len(line) <= 80 for line in table.stdout.splitlines())
+    [warning] = [c for c in checks if c["name"] == "Settings"]
+    assert warning["status"] == "WARN" and warning["hint"] == "did you mean SLUICE_LAKE_URI?"

@@ -145,13 +145,15 @@ def test_bad_arguments_exit_2_with_usage(monkeypatch, tmp_path, args, fragment):
 
 
 def test_an_invalid_backend_setting_is_an_error_with_hint(monkeypatch, tmp_path):
-    sluice_home(monkeypatch, tmp_path, metrics_backend="influx")
+    sluice_home(monkeypatch, tmp_path)
+    monkeypatch.setenv("SLUICE_METRICS_BACKEND", "influx")
 
     result = invoke("metrics", "list")
 
     assert result.exit_code == 1
-    assert "error: invalid metrics settings: SLUICE_METRICS_BACKEND" in result.stderr
-    assert "hint: SLUICE_METRICS_BACKEND is embedded or prometheus" in result.stderr
+    assert "error: invalid settings: SLUICE_METRICS_BACKEND='influx' is not valid" in result.stderr
+    assert "one of embedded, prometheus" in result.stderr
+    assert "hint: fix or unset SLUICE_METRICS_BACKEND" in result.stderr
 
 
 def test_an_unreachable_prometheus_is_an_error_with_hint(monkeypatch, tmp_path):

@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ops.crashes.liveness import heartbeat_interval, judge, process_state, this_process
-from ops.crashes.models import CrashSettings, ProcessMark, ProcessState, RunView
+from ops.crashes.models import ProcessMark, ProcessState, RunView
+from sluice.settings import CrashSettings
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
 SETTINGS = CrashSettings(heartbeat_seconds=30, missed_heartbeats=3)

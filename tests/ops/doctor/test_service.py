@@ -10,8 +10,11 @@ from ops.doctor.service import (
     check_dask,
     check_lake,
     check_prefect_api,
+    check_settings,
     redact_url,
+    run_checks,
 )
+from sluice.settings import get_settings
 from tests.ops.factories import closed_port_url
 
 
@@ -83,3 +86,35 @@ def test_missing_contract_folder_fails(tmp_path):
 def test_redact_url_hides_only_the_password():
     assert redact_url("http://ops:s3cret@host:4200/api") == "http://ops:***@host:4200/api"
     assert redact_url("http://host:4200/api") == "http://host:4200/api"
+
+
+def test_known_settings_are_ok():
+    [result] = check_settings({"SLUICE_HOME": "/srv", "SLUICE_CHAOS_PAGE": "true", "PATH": "/bin"})
+
+    assert result.status is Status.OK and "2 SLUICE_* variable(s)" in result.detail
+
+
+def test_each_unknown_setting_warns_naming_the_closest_known_name():
+    results = check_settings({"SLUICE_LAKE_URL": "/lake", "SLUICE_CRASH_GRACE_SECS": "5", "SLUICE_WHATEVER": "1",
+                              "SLUICE_HOME": "/srv"})
+
+    assert [r.status for r in results] == [Status.WARN] * 3
+    assert [(r.detail.split()[0], r.hint) for r in results] == [
+        ("SLUICE_CRASH_GRACE_SECS", "did you mean SLUICE_CRASH_GRACE_SECONDS?"),
+        ("SLUICE_LAKE_URL", "did you mean SLUICE_LAKE_URI?"),
+        ("SLUICE_WHATEVER", "unset it; the Configuration page of the docs lists every setting")]
+    assert all("is not a Sluice setting" in r.detail for r in results)
+
+
+def test_the_settings_are_checked_first_from_the_process_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("SLUICE_LAKE_URL", str(tmp_path / "lake"))
+    monkeypatch.setenv("PREFECT_API_URL", closed_port_url())
+    monkeypatch.setenv("SLUICE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SLUICE_CONTRACTS_DIR", str(tmp_path))
+
+    results = run_checks(get_settings(fresh=True))
+
+    assert (results[0].name, results[0].status) == ("Settings", Status.WARN)
+    assert "SLUICE_LAKE_URL" in results[0].detail and results[0].hint == "did you mean SLUICE_LAKE_URI?"
+    assert [r.name for r in results[1:]] == ["Prefect API", "Dask", "Lake", "Quarantine", "Metadata store",
+                                             "Contracts"]

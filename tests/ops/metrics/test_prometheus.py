@@ -10,7 +10,8 @@ import pytest
 from ops.metrics.errors import BackendUnavailableError, MetricsError, ReadOnlyStoreError
 from ops.metrics.models import Selector
 from ops.metrics.prometheus import PrometheusStore
-from ops.metrics.store import Backend, MetricsSettings, open_store
+from ops.metrics.store import open_store
+from sluice.settings import MetricsBackend, MetricsSettings
 from tests.ops.factories import closed_port_url
 from tests.ops.metrics.factories import sample
 
@@ -111,5 +112,5 @@ def test_a_server_that_is_not_prometheus_is_reported():
 
 
 def test_open_store_picks_the_backend_from_settings(tmp_path):
-    assert isinstance(open_store(MetricsSettings(metrics_backend=Backend.PROMETHEUS)), PrometheusStore)
+    assert isinstance(open_store(MetricsSettings(metrics_backend=MetricsBackend.PROMETHEUS)), PrometheusStore)
     assert open_store(MetricsSettings(), home=tmp_path).location == str(tmp_path / "metrics")

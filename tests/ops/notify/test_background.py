@@ -28,8 +28,9 @@ from ops.notify.background import (
 )
 from ops.notify.delivery import deliver_pending
 from ops.notify.receivers import FakeService, Reply
-from ops.notify.settings import NotifySettings
 from ops.respond.service import flush_notifications
+from sluice.errors import ConfigError
+from sluice.settings import get_settings
 from tests.ops.factories import sluice_home as home_at
 from tests.ops.notify.background import Outage, all_sent, eventually, live_deliverers
 from tests.ops.notify.factories import open_incident, rows
@@ -146,7 +147,7 @@ def test_serve_delivers_in_the_foreground_keeps_detached_deliverers_away_and_sto
     serve = subprocess.Popen([sys.executable, "-c", "from ops.cli import main; main()", "notify", "serve"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        eventually(lambda: DelivererLock.of(engine.url, NotifySettings()).holder() == serve.pid,
+        eventually(lambda: DelivererLock.of(engine.url, get_settings().notify).holder() == serve.pid,
                    "serve taking the store's deliverer lock")
         open_incident(engine)
         flush_notifications(engine)  # PagerDuty is down: the bounded pass fails, and serve is already there
@@ -198,11 +199,10 @@ def test_an_unwritable_run_folder_leaves_the_page_queued_and_says_what_to_do(sql
 
 
 @pytest.mark.parametrize("value", ["abc", "-1", "nan"])
-def test_a_bad_notify_setting_is_a_clear_error_naming_the_variable(monkeypatch, value: str) -> None:
-    from ops.errors import NotifyError
-
+def test_a_bad_notify_setting_is_a_clear_error_naming_the_variable(monkeypatch, sqlite_engine, value: str) -> None:
     monkeypatch.setenv("SLUICE_NOTIFY_ATTEMPT_TIMEOUT", value)
 
-    with pytest.raises(NotifyError, match="SLUICE_NOTIFY_ATTEMPT_TIMEOUT is not valid") as caught:
-        NotifySettings.load()
+    with pytest.raises(ConfigError, match=r"SLUICE_NOTIFY_ATTEMPT_TIMEOUT='.*' is not valid.*float \(> 0, ≤ 5\)") \
+            as caught:
+        deliver_soon(sqlite_engine)
     assert "fix or unset SLUICE_NOTIFY_ATTEMPT_TIMEOUT" in (caught.value.hint or "")

@@ -9,7 +9,7 @@ import pytest
 from ops.notify.credentials import Redactor
 from ops.notify.delivery import deliver_pending
 from ops.notify.receivers import Reply
-from ops.notify.settings import NotifySettings
+from sluice.settings import get_settings
 from tests.ops.notify.factories import (
     ROUTING_KEY,
     SECRETS,
@@ -59,7 +59,7 @@ def test_a_webhook_url_stays_out_of_logs(sqlite_engine, slack, monkeypatch, capl
 def test_settings_hold_secrets_that_print_masked(monkeypatch) -> None:
     monkeypatch.setenv("SLUICE_PAGERDUTY_ROUTING_KEY", ROUTING_KEY)
 
-    settings = NotifySettings()
+    settings = get_settings().notify
 
     assert ROUTING_KEY not in repr(settings) and ROUTING_KEY not in str(settings.model_dump())
     assert Redactor.from_settings(settings)(f"key={ROUTING_KEY}!") == "key=***!"

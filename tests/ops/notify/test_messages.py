@@ -9,7 +9,7 @@ import pytest
 from ops.errors import NotifyError
 from ops.incidents.models import Incident, Severity, Source, Status
 from ops.notify.messages import Action, ensure_action, pagerduty_event, slack_message
-from ops.notify.settings import NotifySettings
+from sluice.settings import NotifySettings
 from tests.ops.incidents.factories import T0
 from tests.ops.notify.factories import RUN_URL
 
