@@ -74,7 +74,8 @@ def commands(page: Path, *, name: str | None = None) -> list[Command]:
 
 def shell_script(steps: list[Command]) -> str:
     """One bash script that runs ``steps`` in order and stops at the first failure, naming it."""
-    lines = ["set -u", 'incident="${DOCCHECK_INCIDENT:-}"']
+    lines = ["set -u", 'incident="${DOCCHECK_INCIDENT:-}"', 'answers=$(mktemp)', 'trap \'rm -f "$answers"\' EXIT',
+             'for _ in $(seq 100); do echo y; done > "$answers"']
     for step in steps:
         if step.text in SKIPPED:
             lines.append(f"echo '>>> skipped: {step.text} ({SKIPPED[step.text]})'")
@@ -84,7 +85,7 @@ def shell_script(steps: list[Command]) -> str:
         lines += [
             'if [ -x .venv/bin/python ]; then export PATH="$PWD/.venv/bin:$PATH"; fi',
             f"echo {shlex.quote(f'>>> {where}: {step.text}')}",
-            f"out=$( ( {text} ) < <(yes y) 2>&1 ); rc=$?",
+            f'out=$( ( {text} ) < "$answers" 2>&1 ); rc=$?',
             'printf "%s\\n" "$out"',
             f"if [ $rc -ne 0 ]; then echo {shlex.quote(f'>>> FAILED {where}: {step.text}')} \"(exit $rc)\"; "
             "exit 1; fi",
