@@ -8,7 +8,6 @@ from rich.console import Console
 from flows.failing_run import fail_once
 from ops.incidents.db import open_engine, store_url, transaction
 from ops.notify import list_notifications
-from tests.ops.channels import pagerduty, slack, tls_ca  # noqa: F401  (local PagerDuty and Slack)
 
 pytestmark = pytest.mark.integration
 CHANNEL_VARS = ("SLUICE_PAGERDUTY_ROUTING_KEY", "SLUICE_PAGERDUTY_SECRET_BLOCK", "SLUICE_SLACK_BOT_TOKEN",

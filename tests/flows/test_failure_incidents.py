@@ -9,7 +9,6 @@ from flows.hooks import INCIDENT_HOOKS
 from ops.incidents.db import open_engine, store_url, transaction
 from ops.incidents.service import ensure_incident, list_incidents
 from sluice.errors import SourceNotFoundError
-from tests.ops.channels import pagerduty, slack, tls_ca  # noqa: F401  (local PagerDuty and Slack)
 from tests.ops.notify.factories import CHANNEL
 
 pytestmark = pytest.mark.integration
