@@ -5,7 +5,7 @@ PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run fail test bench docs clean system-deps
+.PHONY: run fail test bench docs lock clean system-deps
 
 run: $(VENV)/.installed
 	$(BIN)/python -m flows.demo
@@ -30,18 +30,33 @@ bench: $(VENV)/.installed
 docs: $(VENV)/.installed-docs
 	NO_MKDOCS_2_WARNING=1 PYTHONPATH=$(CURDIR) $(BIN)/python -m mkdocs build --strict --site-dir site
 
-$(VENV)/.installed-docs: pyproject.toml $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[docs]'
+# The pinned versions everything installs: requirements.lock (runtime and the test extra, which holds
+# the other extras' packages too) and requirements-run.lock (runtime only, the same versions).
+# `make lock` adds what pyproject.toml gained and keeps every other pin; LOCK_FLAGS=--upgrade moves them all.
+LOCK_FLAGS ?=
+COMPILE = $(BIN)/pip-compile --quiet --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
+	--no-emit-trusted-host --annotation-style line $(LOCK_FLAGS)
+
+lock:
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet 'pip-tools>=7.4'
+	$(COMPILE) --extra test --output-file requirements.lock pyproject.toml
+	$(COMPILE) --constraint requirements.lock --output-file requirements-run.lock pyproject.toml
+
+$(VENV)/.installed-docs: pyproject.toml requirements.lock $(VENV)/.installed
+	$(BIN)/pip install --quiet --constraint requirements.lock -e '.[docs]'
 	touch $@
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml requirements-run.lock
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -r requirements-run.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[test]'
+$(VENV)/.installed-test: pyproject.toml requirements.lock $(VENV)/.installed
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e '.[test]'
 	touch $@
 
 clean:

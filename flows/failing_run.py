@@ -3,22 +3,35 @@
 It runs ``ingest-files`` on a source folder that does not exist, under the
 local Prefect server of the main job. The run fails with
 ``SourceNotFoundError``; its failure hook opens an incident linked to the
-``source-unreachable`` runbook and pages. With no PagerDuty or Slack
-configured (``SLUICE_PAGERDUTY_ROUTING_KEY``, ``SLUICE_SLACK_BOT_TOKEN``...),
-the page and the Slack message go to local receivers started for the
-occasion (:mod:`ops.notify.receivers`), and what they received is printed.
+``source-unreachable`` runbook and queues its page and Slack message in the
+notification outbox (:mod:`ops.notify.outbox`) for each channel configured,
+and what was queued is printed with its delivery status. With no PagerDuty or
+Slack configured (``SLUICE_PAGERDUTY_ROUTING_KEY``, ``SLUICE_SLACK_BOT_TOKEN``
+and ``SLUICE_SLACK_CHANNEL``, or ``SLUICE_SLACK_WEBHOOK_URL``) nothing is
+queued: the page and the message the incident would send are printed instead.
 Run it twice and the second failure is added to the same incident. Then
 follow what it prints: ``ops incident list``, ``ops incident show``,
-``ops runbook match``, ``ops postmortem create``.
+``ops notify list``, ``ops runbook match``, ``ops postmortem create``.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from ops.incidents.models import Incident, Notification
 
 console = Console()
+CHANNEL_SETTINGS = ("SLUICE_PAGERDUTY_ROUTING_KEY, or SLUICE_SLACK_BOT_TOKEN and SLUICE_SLACK_CHANNEL, "
+                    "or SLUICE_SLACK_WEBHOOK_URL")
 
 
 def main() -> int:
@@ -29,53 +42,101 @@ def main() -> int:
     with console.status("Starting the local Prefect server…"):
         server = ensure_server(settings.home)
     os.environ["PREFECT_API_URL"] = server.api_url
+    return fail_once(settings.home, console)
+
+
+def fail_once(home: Path, out: Console) -> int:
+    """Ingest from a folder that does not exist; print the incident it opened and what it notifies."""
     from flows.ingest_files import ingest_files
     from ops.incidents.db import open_engine, store_url, transaction
     from ops.incidents.service import list_incidents
 
-    receivers = None
-    notify = settings.notify
-    if not (notify.pagerduty_routing_key or notify.slack_bot_token or notify.slack_webhook_url):
-        from ops.notify.receivers import start_local_receivers
-
-        receivers = start_local_receivers(str(settings.home / "local-receivers"))
-        os.environ.update(receivers.environment)
-        console.print(f"PagerDuty and Slack: local receivers at {receivers.pagerduty.url} and {receivers.slack.url}")
-    missing = settings.home / "samples" / "vanished-feed"
-    console.print(f"[bold]Ingesting orders from {missing}[/], a folder that does not exist…")
+    engine = open_engine(store_url(home))
+    before = _last_notification(engine)
+    missing = home / "samples" / "vanished-feed"
+    out.print(f"[bold]Ingesting orders from {missing}[/], a folder that does not exist…")
     state = ingest_files("orders", str(missing), return_state=True)
-    console.print(f"flow run finished [red]{state.name}[/]: {state.message}")
-    with transaction(open_engine(store_url(settings.home))) as session:
-        found = [i for i in list_incidents(session) if i.flow_run_id == str(state.state_details.flow_run_id)
-                 or i.flow_name == "ingest-files"]
-        incident = found[0] if found else None
-        line = (f"incident {incident.ref} ({incident.severity.value}, {incident.status.value}, seen "
-                f"{incident.occurrences}x), runbook {incident.runbook_id}" if incident else None)
-    if line is None:
-        console.print("[red]no incident was opened; check the flow run's logs[/]")
+    out.print(f"flow run finished [red]{state.name}[/]: {escape(state.message or '')}")
+    run_id = str(state.state_details.flow_run_id)
+    with transaction(engine) as session:
+        known = list_incidents(session)
+    found = [i for i in known if i.flow_run_id == run_id] or [i for i in known if i.flow_name == "ingest-files"]
+    if not found:
+        out.print("[red]no incident was opened; check the flow run's logs[/]")
         return 1
-    console.print(f"[bold]{line}[/]")
-    if receivers is not None:
-        _show_received(receivers)
-        receivers.stop()
-    console.print(f"Next: [bold]ops incident list[/]   [bold]ops incident show {incident.ref}[/]   "
-                  f"[bold]ops runbook match {incident.ref}[/]   [bold]ops postmortem create {incident.ref}[/]")
+    incident = found[0]
+    out.print(f"[bold]incident {incident.ref} ({incident.severity.value}, {incident.status.value}, seen "
+              f"{incident.occurrences}x), runbook {incident.runbook_id}[/]")
+    queued = _queued_since(engine, incident, before)
+    if queued:
+        _show_queued(out, queued)
+    else:
+        _show_unqueued(out, incident)
+    out.print(f"Next: [bold]ops incident list[/]   [bold]ops incident show {incident.ref}[/]   "
+              f"[bold]ops notify list[/]   [bold]ops runbook match {incident.ref}[/]   "
+              f"[bold]ops postmortem create {incident.ref}[/]")
     return 0
 
 
-def _show_received(receivers: object) -> None:
-    from ops.notify.receivers import LocalReceivers
+def _last_notification(engine: Engine) -> int:
+    from ops.incidents.db import transaction
+    from ops.notify import list_notifications
 
-    if not isinstance(receivers, LocalReceivers):
+    with transaction(engine) as session:
+        newest = list_notifications(session, limit=1)
+    return newest[0].id if newest else 0
+
+
+def _queued_since(engine: Engine, incident: Incident, after: int) -> list[Notification]:
+    """The incident's notifications queued after notification ``after``, oldest first."""
+    from ops.incidents.db import transaction
+    from ops.notify import list_notifications
+
+    with transaction(engine) as session:
+        rows = list_notifications(session, limit=50)
+    return sorted((n for n in rows if n.id > after and n.incident_id == incident.id), key=lambda n: n.id)
+
+
+def _gist(channel: str, payload: dict[str, Any]) -> str:
+    """One line of a payload: the PagerDuty summary and severity, or the Slack text."""
+    from sluice.settings import PAGERDUTY
+
+    if channel == PAGERDUTY:
+        body = payload.get("payload", {})
+        detail = f", severity {body['severity']}: {body['summary']}" if body else ""
+        return f"{payload['dedup_key']}{detail}"
+    return str(payload.get("text", ""))
+
+
+def _show_queued(out: Console, queued: list[Notification]) -> None:
+    out.print("Queued in the notification outbox:")
+    for n in queued:
+        error = f" (last error: {n.last_error})" if n.last_error else ""
+        out.print(f"  {n.channel} {n.action}, {n.status}{escape(error)}: "
+                  f"{escape(_gist(n.channel, json.loads(n.payload)))}")
+
+
+def _show_unqueued(out: Console, incident: Incident) -> None:
+    """What the incident would have sent, had a channel been configured; or why it sends nothing."""
+    from ops.notify.messages import Action, channel_payload
+    from ops.respond.service import announcement
+    from sluice.settings import CHANNELS, get_settings
+
+    settings = get_settings(fresh=True).notify
+    if settings.channels():
+        out.print("  [yellow]nothing was queued (a repeat of an open incident only posts at 2, 5, 10, 20... "
+                  "occurrences)[/]")
         return
-    for body in receivers.pagerduty.bodies():
-        console.print(f"  PagerDuty received: {body.get('event_action')} {body.get('dedup_key')} "
-                      f"severity={body.get('payload', {}).get('severity')}: {body.get('payload', {}).get('summary')}")
-    for body in receivers.slack.bodies():
-        console.print(f"  Slack received in {body.get('channel')}: {body.get('text')}")
-    if not receivers.pagerduty.requests and not receivers.slack.requests:
-        console.print("  [yellow]nothing was sent (a repeat of an open incident only posts at 2, 5, 10, 20... "
-                      "occurrences)[/]")
+    found = announcement(incident, created=incident.occurrences == 1)
+    if found is None:
+        out.print("  nothing to announce: a repeat of an open incident only posts at 2, 5, 10, 20... occurrences")
+    else:
+        for channel in CHANNELS:
+            payload = channel_payload(incident, channel, Action(found.action), settings, found.text)
+            if payload is not None:
+                out.print(f"  would send {channel} {found.action}: {escape(_gist(channel, payload))}")
+    out.print(f"  [yellow]no PagerDuty or Slack is configured, so nothing was queued; set {CHANNEL_SETTINGS} "
+              "to page for real[/]")
 
 
 if __name__ == "__main__":

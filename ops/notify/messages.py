@@ -24,7 +24,7 @@ from typing import Any
 
 from ops.errors import NotifyError
 from ops.incidents.models import Incident, Severity
-from sluice.settings import NotifySettings
+from sluice.settings import PAGERDUTY, NotifySettings
 
 
 class Action(enum.StrEnum):
@@ -148,3 +148,11 @@ def slack_message(incident: Incident, action: Action, settings: NotifySettings,
         text += f" — {note}"
     text += "".join(f" | {link['text']}: {link['href']}" for link in links(incident, settings))
     return {"text": _clip(escape(text), SECTION_LIMIT), "blocks": blocks}
+
+
+def channel_payload(incident: Incident, channel: str, action: Action, settings: NotifySettings,
+                    text: str | None = None) -> dict[str, Any] | None:
+    """What ``channel`` is sent for ``action``, configured or not; ``None`` when it does not take the action."""
+    if channel == PAGERDUTY:
+        return pagerduty_event(incident, action, settings)
+    return slack_message(incident, action, settings, note=text)

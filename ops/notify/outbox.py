@@ -36,8 +36,8 @@ from ops.errors import NotifyError
 from ops.incidents.db import transaction
 from ops.incidents.models import Incident, Notification, utcnow
 from ops.incidents.service import record
-from ops.notify.messages import Action, ensure_action, pagerduty_event, slack_message
-from sluice.settings import PAGERDUTY, SLACK, NotifySettings, get_settings
+from ops.notify.messages import Action, channel_payload, ensure_action
+from sluice.settings import SLACK, NotifySettings, get_settings
 
 logger = logging.getLogger("ops.notify")
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
@@ -48,13 +48,6 @@ def ensure_status(status: str) -> str:
     if status not in STATUSES:
         raise NotifyError(f"{status!r} is not a notification status", hint=f"use one of: {' | '.join(STATUSES)}")
     return status
-
-
-def _payload(incident: Incident, channel: str, action: Action, settings: NotifySettings,
-             text: str | None) -> dict[str, object] | None:
-    if channel == PAGERDUTY:
-        return pagerduty_event(incident, action, settings)
-    return slack_message(incident, action, settings, note=text)
 
 
 def enqueue(session: Session, incident: Incident, action: Action | str, *, text: str | None = None,
@@ -78,7 +71,7 @@ def enqueue(session: Session, incident: Incident, action: Action | str, *, text:
     now = utcnow()
     rows = []
     for channel in settings.channels():
-        payload = _payload(incident, channel, action, settings, text)
+        payload = channel_payload(incident, channel, action, settings, text)
         if payload is None:
             continue
         rows.append(Notification(incident_id=incident.id, channel=channel, action=action.value,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -59,17 +59,35 @@ def _pages(incident: Incident) -> bool:
     return not incident.is_drill or get_settings().chaos.page
 
 
+@dataclass(frozen=True)
+class Announcement:
+    """The notification an incident change queues: an action, and the note of an ``update``."""
+
+    action: str
+    text: str | None = None
+
+
+def announcement(incident: Incident, created: bool) -> Announcement | None:
+    """What a new incident (``created``) or a repeat of an open one announces, if anything.
+
+    A new incident triggers; a repeat posts an update at milestone counts
+    only; a drill announces nothing unless ``SLUICE_CHAOS_PAGE=true``.
+    """
+    if not _pages(incident):
+        return None
+    if created:
+        return Announcement("trigger")
+    if incident.occurrences >= 2 and _milestone(incident.occurrences):
+        return Announcement("update", f"failed again: {incident.occurrences} occurrences")
+    return None
+
+
 def announce_opened(session: Session, opened: Opened) -> None:
     """Queue the page and the Slack message of a new incident, or of a milestone repeat of an open one."""
     from ops.notify import enqueue
 
-    incident = opened.incident
-    if not _pages(incident):
-        return
-    if opened.created:
-        enqueue(session, incident, "trigger")
-    elif incident.occurrences >= 2 and _milestone(incident.occurrences):
-        enqueue(session, incident, "update", text=f"failed again: {incident.occurrences} occurrences")
+    if found := announcement(opened.incident, opened.created):
+        enqueue(session, opened.incident, found.action, text=found.text)
 
 
 def announce_change(session: Session, incident: Incident, kind: str, text: str = "") -> None:

@@ -16,13 +16,16 @@
     ---
     # ... with sections Diagnose, Mitigate and Verify
 
-The folder is ``SLUICE_RUNBOOKS_DIR``, by default the project's ``runbooks/``.
+The folder is ``SLUICE_RUNBOOKS_DIR``, by default the ``runbooks/`` installed with
+Sluice: the top-level ``runbooks`` package, whose Markdown files are its package
+data (the repository's ``runbooks/`` in an editable install).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import date
+from importlib import resources
 from pathlib import Path
 
 import yaml
@@ -73,8 +76,26 @@ class Runbook(BaseModel):
                 if parts[i].strip() in STEP_SECTIONS}
 
 
+def packaged_runbooks() -> Path:
+    """The folder of the ``runbooks`` package installed with Sluice.
+
+    Raises:
+        RunbookError: the package is missing, or installed somewhere that is not a folder (a zip file).
+    """
+    try:
+        folder = resources.files("runbooks")
+    except ModuleNotFoundError:
+        raise RunbookError("the runbooks package is not installed",
+                           hint="reinstall Sluice, or set SLUICE_RUNBOOKS_DIR") from None
+    if not isinstance(folder, Path):
+        raise RunbookError(f"the installed runbooks at {folder} are not a folder on disk",
+                           hint="set SLUICE_RUNBOOKS_DIR to a folder of runbooks")
+    return folder
+
+
 def runbooks_dir() -> Path:
-    return get_settings().runbooks.runbooks_dir
+    """``SLUICE_RUNBOOKS_DIR`` if set, else the runbooks installed with Sluice."""
+    return get_settings().runbooks.runbooks_dir or packaged_runbooks()
 
 
 def parse_runbook(text: str, origin: str) -> Runbook:

@@ -13,7 +13,6 @@ from pydantic import Field
 
 from sluice.settings.sources import PREFIX, Section
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class MetricsBackend(enum.StrEnum):
@@ -62,8 +61,9 @@ class RunbookSettings(Section):
     env_prefix = PREFIX
     title = "Runbooks"
 
-    runbooks_dir: Path = Field(default=PROJECT_ROOT / "runbooks", description=(
-        "Folder of the runbooks `ops runbook` and incident matching read."))
+    runbooks_dir: Path | None = Field(default=None, description=(
+        "Folder of the runbooks `ops runbook` and incident matching read; unset, the runbooks installed with "
+        "Sluice."))
 
 
 class CrashSettings(Section):

@@ -9,6 +9,7 @@ from flows.hooks import INCIDENT_HOOKS
 from ops.incidents.db import open_engine, store_url, transaction
 from ops.incidents.service import ensure_incident, list_incidents
 from sluice.errors import SourceNotFoundError
+from tests.ops.notify.factories import CHANNEL
 
 pytestmark = pytest.mark.integration
 
@@ -68,22 +69,14 @@ def test_a_failed_run_gets_an_artifact_naming_its_incident(prefect_api, sluice_h
     assert f"ops incident show {incident.ref}" in artifact.data and "source-unreachable" in artifact.data
 
 
-def test_a_failed_run_pages_and_posts_through_the_real_clients(prefect_api, sluice_home, tmp_path, monkeypatch):
-    from ops.notify.receivers import start_local_receivers
-
-    receivers = start_local_receivers(str(tmp_path / "tls"))
-    for name, value in receivers.environment.items():
-        monkeypatch.setenv(name, value)
-    try:
-        failing_ingest(7, return_state=True)
-        failing_ingest(8, return_state=True)  # the same cause: no second page
-    finally:
-        receivers.stop()
+def test_a_failed_run_pages_and_posts_through_the_real_clients(prefect_api, sluice_home, pagerduty, slack):
+    failing_ingest(7, return_state=True)
+    failing_ingest(8, return_state=True)  # the same cause: no second page
 
     (incident,) = incidents(sluice_home.home)
-    (page, *more) = receivers.pagerduty.bodies()
+    (page, *more) = pagerduty.bodies()
     assert page["event_action"] == "trigger" and page["dedup_key"] == incident.dedup_key
     assert page["payload"]["severity"] == "error" and not more  # SEV2 -> error
-    posts = receivers.slack.bodies()
-    assert posts[0]["channel"] == "#sluice-oncall" and incident.ref in posts[0]["text"]
+    posts = slack.bodies()
+    assert posts[0]["channel"] == CHANNEL and incident.ref in posts[0]["text"]
     assert "thread_ts" in posts[1] and "2 occurrences" in posts[1]["text"]  # the repeat, in the thread

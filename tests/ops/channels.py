@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import trustme
 
-from ops.notify.receivers import FakeService, pagerduty_ok, slack_ok
 from tests.ops.notify.factories import BOT_TOKEN, CHANNEL, ROUTING_KEY
+from tests.standins.pagerduty_slack import FakeService, pagerduty_ok, slack_ok
 
 
 @pytest.fixture(scope="session")

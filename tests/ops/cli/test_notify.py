@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 from ops.incidents.db import open_engine, store_url
-from ops.notify.receivers import Reply
 from tests.ops.factories import invoke, sluice_home
 from tests.ops.notify.conftest import _quick_delivery, pagerduty, slack, tls_ca  # noqa: F401  (fixtures)
 from tests.ops.notify.factories import SECRETS, open_incident
+from tests.standins.pagerduty_slack import Reply
 
 
 def _store(monkeypatch, tmp_path):

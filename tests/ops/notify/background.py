@@ -15,8 +15,8 @@ from sqlalchemy.engine import Engine
 
 from ops.notify import background
 from ops.notify.background import DelivererLock
-from ops.notify.receivers import FakeService, Reply, pagerduty_ok
 from tests.ops.notify.factories import rows
+from tests.standins.pagerduty_slack import FakeService, Reply, pagerduty_ok
 
 OUTAGES = ("refused", "black-holed", "throttled")
 RETRY_AFTER = "3"  # longer than a caller may take: a caller that waited it out would fail the 2 s bound

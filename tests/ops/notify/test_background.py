@@ -27,13 +27,13 @@ from ops.notify.background import (
     run_from,
 )
 from ops.notify.delivery import deliver_pending
-from ops.notify.receivers import FakeService, Reply
 from ops.respond.service import flush_notifications
 from sluice.errors import ConfigError
 from sluice.settings import get_settings
 from tests.ops.factories import sluice_home as home_at
 from tests.ops.notify.background import Outage, all_sent, eventually, live_deliverers
 from tests.ops.notify.factories import open_incident, rows
+from tests.standins.pagerduty_slack import FakeService, Reply
 
 
 def test_a_bounded_pass_makes_one_request_and_never_waits_for_retry_after(sqlite_engine, pagerduty) -> None:

@@ -8,7 +8,6 @@ import pytest
 
 from ops.notify.credentials import Redactor
 from ops.notify.delivery import deliver_pending
-from ops.notify.receivers import Reply
 from sluice.settings import get_settings
 from tests.ops.notify.factories import (
     ROUTING_KEY,
@@ -18,6 +17,7 @@ from tests.ops.notify.factories import (
     queue,
     rows,
 )
+from tests.standins.pagerduty_slack import Reply
 
 
 def _stored_text(engine) -> str:

@@ -16,7 +16,6 @@ import pytest
 from prefect import flow
 
 from ops.incidents.db import open_engine, store_url
-from ops.notify.receivers import FakeService, Reply, slack_ok
 from sluice.errors import SourceNotFoundError
 from tests.ops.factories import invoke
 from tests.ops.factories import sluice_home as home_at
@@ -28,6 +27,7 @@ from tests.ops.notify.background import (
     eventually,
     live_deliverers,
 )
+from tests.standins.pagerduty_slack import FakeService, Reply, slack_ok
 
 # Seconds an incident change may take, whatever the channels do: the bounded attempt (budget 0.5 s plus one
 # request's 0.5 s timeout) and the command's own work, with room for a loaded machine. One retry of a caller

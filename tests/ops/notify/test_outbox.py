@@ -13,9 +13,9 @@ from ops.incidents.models import Incident, Notification, Status, utcnow
 from ops.incidents.service import ensure_incident, trigger
 from ops.notify.delivery import deliver_pending
 from ops.notify.outbox import claim, enqueue
-from ops.notify.receivers import Reply
 from tests.ops.incidents.factories import failure
 from tests.ops.notify.factories import later, open_incident, queue, rows, timeline
+from tests.standins.pagerduty_slack import Reply
 
 
 def test_enqueue_adds_one_row_per_configured_channel_that_takes_the_action(incident_engine, pagerduty,

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 from ops.incidents.models import Status
 from ops.notify.delivery import deliver_pending
-from ops.notify.receivers import Reply
 from tests.ops.notify.factories import (
     ROUTING_KEY,
     RUN_URL,
@@ -16,6 +15,7 @@ from tests.ops.notify.factories import (
     rows,
     timeline,
 )
+from tests.standins.pagerduty_slack import Reply
 
 RUNBOOK_URL = "https://runbooks.example.com/sluice/source-file-unreadable.md"
 

@@ -8,7 +8,6 @@ import pytest
 
 from ops.incidents.models import Notification, Status
 from ops.notify.delivery import deliver_pending
-from ops.notify.receivers import Reply
 from tests.ops.notify.factories import (
     BOT_TOKEN,
     CHANNEL,
@@ -17,6 +16,7 @@ from tests.ops.notify.factories import (
     queue,
     rows,
 )
+from tests.standins.pagerduty_slack import Reply
 
 
 def _payload(row: Notification) -> dict:

@@ -13,10 +13,10 @@ from ops.errors import IncidentError
 from ops.incidents.db import open_engine, transaction
 from ops.incidents.models import Source, Status
 from ops.incidents.service import IncidentFilter, ensure_incident, list_incidents
-from ops.notify.receivers import FakeService, slack_ok
 from ops.respond.sink import DrillFlag, IncidentSink, alert_trigger
 from tests.ops.alerts.factories import alert_event
 from tests.ops.incidents.factories import T0
+from tests.standins.pagerduty_slack import FakeService, slack_ok
 
 
 def alert(status: AlertStatus, minutes: int = 0, **labels: str) -> AlertEvent:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ops.errors import RunbookError
@@ -35,3 +37,26 @@ def test_an_unknown_runbook_suggests_the_closest(tmp_path) -> None:
     with pytest.raises(RunbookError) as info:
         find_runbook("schema-drfit", load_runbooks(tmp_path))
     assert "schema-drift" in info.value.hint
+
+
+def test_by_default_the_runbooks_package_is_read(monkeypatch) -> None:
+    import runbooks
+    from ops.runbooks.catalog import runbooks_dir
+
+    monkeypatch.delenv("SLUICE_RUNBOOKS_DIR", raising=False)
+    assert runbooks_dir() == Path(runbooks.__file__).parent
+    ids = {b.id for b in load_runbooks()}
+    assert {"source-unreachable", "schema-drift"} <= ids and "README" not in ids
+
+
+def test_sluice_runbooks_dir_overrides_the_package(tmp_path, monkeypatch) -> None:
+    write_runbook(tmp_path, "only-here")
+    monkeypatch.setenv("SLUICE_RUNBOOKS_DIR", str(tmp_path))
+    assert [b.id for b in load_runbooks()] == ["only-here"]
+
+
+def test_a_missing_runbooks_folder_names_the_setting(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SLUICE_RUNBOOKS_DIR", str(tmp_path / "absent"))
+    with pytest.raises(RunbookError, match="does not exist") as info:
+        load_runbooks()
+    assert "SLUICE_RUNBOOKS_DIR" in info.value.hint

@@ -1,12 +1,10 @@
-"""Local receivers for the PagerDuty Events API and the Slack API: real HTTP(S) servers that record requests.
+"""Stand-ins for the PagerDuty Events API and the Slack API: real HTTP(S) servers that record requests.
 
-They stand in for the real services where there is no account to page: the
-``make fail`` demo and the tests point the real clients at them. Each answers
-from a script of replies first (``reply(...)``) and then with its default
-success answer, so a test can stage a 429 or an outage and then look at
-exactly what the clients sent. :func:`start_local_receivers` starts both,
-PagerDuty over HTTPS with a throwaway ``trustme`` CA, and returns the
-``SLUICE_*`` settings (and ``SSL_CERT_FILE``) that point Sluice at them.
+The tests point the real clients at them. Each answers from a script of
+replies first (``reply(...)``) and then with its default success answer, so a
+test can stage a 429 or an outage and then look at exactly what the clients
+sent. The fixtures of :mod:`tests.ops.channels` start them, PagerDuty over
+HTTPS with a throwaway ``trustme`` CA.
 """
 
 from __future__ import annotations
@@ -130,36 +128,3 @@ def slack_ok() -> Callable[[Received], Reply]:
         return Reply(200, {"ok": True, "channel": body["channel"], "ts": f"1700000000.{next(counter):06d}"})
 
     return answer
-
-
-@dataclass
-class LocalReceivers:
-    pagerduty: FakeService
-    slack: FakeService
-    environment: dict[str, str]
-
-    def stop(self) -> None:
-        self.pagerduty.stop()
-        self.slack.stop()
-
-
-def start_local_receivers(folder: str) -> LocalReceivers:
-    """Start both receivers; the CA certificate is written to ``folder/ca.pem``."""
-    from pathlib import Path
-
-    import trustme
-
-    ca = trustme.CA()
-    pem = Path(folder) / "ca.pem"
-    pem.parent.mkdir(parents=True, exist_ok=True)
-    ca.cert_pem.write_to_path(str(pem))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-    pagerduty = FakeService(pagerduty_ok, tls=context).start()
-    slack = FakeService(slack_ok()).start()
-    environment = {
-        "SSL_CERT_FILE": str(pem), "SLUICE_PAGERDUTY_ROUTING_KEY": "local-demo-routing-key",
-        "SLUICE_PAGERDUTY_EVENTS_URL": pagerduty.url, "SLUICE_SLACK_BOT_TOKEN": "xoxb-local-demo",
-        "SLUICE_SLACK_CHANNEL": "#sluice-oncall", "SLUICE_SLACK_API_URL": f"{slack.url}/api/",
-    }
-    return LocalReceivers(pagerduty, slack, environment)
