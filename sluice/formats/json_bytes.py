@@ -54,7 +54,8 @@ class BlockScan:
 
     @property
     def lengths(self) -> np.ndarray:
-        return self.ends - self.starts
+        lengths: np.ndarray = self.ends - self.starts
+        return lengths
 
 
 def _line_spans(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

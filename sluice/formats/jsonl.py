@@ -33,6 +33,7 @@ from sluice.formats.base import (
     open_source,
     unreadable,
 )
+from sluice.formats.encoding import EncodingChoice
 from sluice.formats.json_bytes import BlockScan, rewrite, scan
 from sluice.settings import RecordLimits, get_settings
 from sluice.sources.files import SourceFile
@@ -79,7 +80,7 @@ def _rewrite_one(raw: bytes) -> bytes | None:
 class JsonLinesReader(TextReader):
     """Streams JSON Lines in byte blocks; each value arrives as its text."""
 
-    def __init__(self, src: SourceFile, wanted: list[str], *, encoding: str | None, chunk_rows: int,
+    def __init__(self, src: SourceFile, wanted: list[str], *, encoding: str | EncodingChoice | None, chunk_rows: int,
                  storage_options: dict[str, Any] | None = None, limits: RecordLimits | None = None) -> None:
         super().__init__(src, wanted, encoding=encoding, chunk_rows=chunk_rows, storage_options=storage_options)
         self.layout = FileLayout(self.encoding, list(wanted), [], [], guessed=self.choice.guessed)

@@ -28,7 +28,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Transaction
 from deltalake.exceptions import CommitFailedError, DeltaError
-from deltalake.transaction import AddAction
+from deltalake.transaction import AddAction, RemoveAction
 
 from sluice.errors import LakeConflictError, LakeError
 from sluice.lake import staging
@@ -123,7 +123,8 @@ def _insert_missing(table: DeltaTable, contract: Contract, buckets: list[Deduped
     return files, inserted
 
 
-def _add_actions(files: Iterable[NewFile], partition: dict[str, str] | None = None) -> list[AddAction]:
+def _add_actions(files: Iterable[NewFile], partition: dict[str, str] | None = None) -> list[AddAction | RemoveAction]:
+    """Actions adding ``files``, in the list type ``DeltaTable.create_write_transaction`` takes."""
     now = int(time.time() * 1000)
     return [AddAction(f.path, f.size, partition or {PARTITION: f.day}, now, True, json.dumps({"numRecords": f.rows}))
             for f in files]
@@ -198,7 +199,7 @@ def quarantine_app_id(dataset: str, batch: str) -> str:
     return f"{dataset}/{batch}"
 
 
-def _quarantine_file(fs: pafs.FileSystem, root: str, staged: Path) -> tuple[AddAction, int] | None:
+def _quarantine_file(fs: pafs.FileSystem, root: str, staged: Path) -> tuple[AddAction | RemoveAction, int] | None:
     """Copy one staged quarantine file into the table folder as Parquet (not yet committed)."""
     part = staging.read(staged).cast(QUARANTINE_SCHEMA)
     if part.num_rows == 0:
@@ -235,7 +236,7 @@ def commit_quarantine(uri: str, files: dict[str, list[Path]], *, dataset: str, m
         if not todo:
             return 0
         fs, root = lake_filesystem(uri, storage_options)
-        actions: list[AddAction] = []
+        actions: list[AddAction | RemoveAction] = []
         count = 0
         try:
             for added in (_quarantine_file(fs, root, p) for paths in todo.values() for p in paths):

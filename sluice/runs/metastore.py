@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from functools import lru_cache
+from typing import overload
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -122,6 +123,10 @@ def save_run(conn: Connection, report: RunReport) -> None:
         conn.execute(sa.insert(ingest_files), [_file_row(report.run_id, f) for f in report.files])
 
 
+@overload
+def _aware(value: datetime) -> datetime: ...
+@overload
+def _aware(value: None) -> None: ...
 def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)

@@ -62,7 +62,8 @@ def detect_format(uri: str) -> tuple[FileFormat, bool]:
 
 def filesystem(uri: str, storage_options: dict[str, Any] | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
     try:
-        return url_to_fs(uri, **(storage_options or {}))
+        found: tuple[fsspec.AbstractFileSystem, str] = url_to_fs(uri, **(storage_options or {}))
+        return found
     except (ImportError, ValueError) as exc:
         raise SourceError(f"cannot open source {uri}: {exc}") from None
 
