@@ -21,6 +21,7 @@ import math
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 import numpy as np
 
@@ -150,7 +151,8 @@ def _materiality(shifts: Shifts, material: float) -> np.ndarray:
 
 
 def _score(factors: dict[str, np.ndarray]) -> np.ndarray:
-    return np.prod(np.vstack(list(factors.values())), axis=0)
+    score: np.ndarray = np.prod(np.vstack(list(factors.values())), axis=0)
+    return score
 
 
 def _granger_pass(frame: WideFrame, target: np.ndarray | None, batch: _Batch,
@@ -214,7 +216,7 @@ def _suspect(frame: WideFrame, batch: _Batch, j: int, score: float, target: str 
              has_target: bool) -> Suspect:
     s = batch.shifts
     z = float(s.z[j])
-    direction = "flat" if z == 0 else ("up" if z > 0 else "down")
+    direction: Literal["up", "down", "flat"] = "flat" if z == 0 else ("up" if z > 0 else "down")
     offset = float(frame.times[batch.split[j]] - batch.failure_ns) / 1e9
     if has_target and test is None:
         test = Granger(tested=False, note="only the best suspects are tested")

@@ -101,7 +101,8 @@ def evidence_in_blocks(x: np.ndarray, min_size: int, failure_row: int) -> tuple[
 def _standardise(x: np.ndarray) -> np.ndarray:
     centred = x - x.mean(axis=-1, keepdims=True)
     std = np.sqrt((centred ** 2).mean(axis=-1, keepdims=True))
-    return centred / np.where(std > 0, std, np.inf)
+    standard: np.ndarray = centred / np.where(std > 0, std, np.inf)
+    return standard
 
 
 def lagged_correlation(x: np.ndarray, y: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.ndarray]:

@@ -99,7 +99,8 @@ def read_prefect_samples(since: datetime, now: datetime, environment: str, cap: 
         FlowRunFilterId,
     )
 
-    ended = FlowRunFilter(end_time=FlowRunFilterEndTime(after_=since))
+    # Prefect types the bound as its own DateTime (pendulum's on 3.11); an aware datetime validates.
+    ended = FlowRunFilter(end_time=FlowRunFilterEndTime(after_=since))  # type: ignore[arg-type]
     with get_client(sync_client=True) as client:
         flows = _paged(lambda **page: client.read_flow_runs(flow_run_filter=ended, **page), cap)
         names = {f.id: f.name for f in _paged(lambda **page: client.read_flows(**page), cap)}

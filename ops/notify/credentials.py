@@ -25,7 +25,10 @@ def load_secret_block(name: str) -> SecretStr:
     try:
         from prefect.blocks.system import Secret
 
-        value = Secret.load(name).get()
+        block = Secret.load(name)  # typed "block or coroutine": Prefect dispatches on the caller being async
+        if not isinstance(block, Secret):
+            raise TypeError("Secret.load returned an awaitable: called from async code")
+        value = block.get()
     except Exception as exc:  # the Prefect API is down, the block is missing, ...
         raise NotifyError(f"could not load the Prefect Secret block {name!r} ({type(exc).__name__})",
                           hint="check PREFECT_API_URL and `prefect block ls`") from None

@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
@@ -182,7 +183,7 @@ def _retry_delay(settings: NotifySettings, attempts: int, retry_after: float | N
 
 
 def _attempt(row: Notification, channels: _Channels, engine: Engine, settings: NotifySettings,
-             redact: Redactor, sleep: Callable[[float], None]) -> AttemptOutcome:
+             redact: Redactor, sleep: Callable[[float], object]) -> AttemptOutcome:
     label = f"{row.channel} {row.action} for INC-{row.incident_id} (notification {row.id})"
     try:
         channel = channels.get(row.channel)
@@ -205,12 +206,12 @@ def _attempt(row: Notification, channels: _Channels, engine: Engine, settings: N
 
 def _settle(engine: Engine, row: Notification, outcome: AttemptOutcome, now: datetime,
             settings: NotifySettings, bounded: bool) -> Outcome:
-    common = {"id": row.id, "incident": f"INC-{row.incident_id}", "channel": row.channel, "action": row.action,
-              "attempts": row.attempts, "requests": outcome.requests}
+    settled = partial(Outcome, id=row.id, incident=f"INC-{row.incident_id}", channel=row.channel, action=row.action,
+                      attempts=row.attempts, requests=outcome.requests)
     if outcome.sent:
         if not mark_sent(engine, row, outcome.external_ref, utcnow()):
             logger.warning("notification %d was sent, but its claim had expired and was taken over", row.id)
-        return Outcome(status=SENT, external_ref=outcome.external_ref, **common)
+        return settled(status=SENT, external_ref=outcome.external_ref)
     if bounded:  # the background deliverer takes over at once, or when Retry-After says
         retry_at = now + timedelta(seconds=outcome.retry_after or 0.0)
     else:
@@ -218,7 +219,7 @@ def _settle(engine: Engine, row: Notification, outcome: AttemptOutcome, now: dat
     error = outcome.error or "not delivered"
     mark_unsent(engine, row, error, permanent=outcome.permanent, retry_at=retry_at, at=utcnow())
     status = FAILED if outcome.permanent else PENDING
-    return Outcome(status=status, error=error, next_attempt_at=None if outcome.permanent else retry_at, **common)
+    return settled(status=status, error=error, next_attempt_at=None if outcome.permanent else retry_at)
 
 
 def _due(row: Notification, now: datetime, due_only: bool) -> bool:
@@ -240,7 +241,7 @@ def _take(engine: Engine, candidate: Notification, channels: _Channels, now: dat
 def deliver_pending(engine: Engine, now: datetime | None = None, *, settings: NotifySettings | None = None,
                     due_only: bool = True, limit: int = 500, bounded: bool = False,
                     deadline: float | None = None,
-                    sleep: Callable[[float], None] = time.sleep) -> DeliveryReport:
+                    sleep: Callable[[float], object] = time.sleep) -> DeliveryReport:
     """Send every due notification in the outbox, each exactly once, and report what happened.
 
     ``now`` (default: the current time) decides what is due and when a
