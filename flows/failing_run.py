@@ -51,7 +51,7 @@ def main() -> int:
         incident = found[0] if found else None
         line = (f"incident {incident.ref} ({incident.severity.value}, {incident.status.value}, seen "
                 f"{incident.occurrences}x), runbook {incident.runbook_id}" if incident else None)
-    if line is None:
+    if incident is None or line is None:
         console.print("[red]no incident was opened; check the flow run's logs[/]")
         return 1
     console.print(f"[bold]{line}[/]")

@@ -87,7 +87,8 @@ def _finish(report: RunReport, outcomes: list[FileOutcome], result: CommitResult
             report.warnings[key] = report.warnings.get(key, 0) + count
 
 
-@flow(name="ingest-files", task_runner=dask_task_runner(), log_prints=False, **INCIDENT_HOOKS)
+# prefect-dask subclasses a bare TaskRunner, which its type default makes a TaskRunner of thread futures.
+@flow(name="ingest-files", task_runner=dask_task_runner(), log_prints=False, **INCIDENT_HOOKS)  # type: ignore[arg-type]
 @observed("ingest-files", "dataset")
 def ingest_files(
     dataset: str,

@@ -23,7 +23,7 @@ from typing import Any
 
 import dask.config
 from distributed import LocalCluster
-from prefect_dask import DaskTaskRunner
+from prefect_dask.task_runners import DaskTaskRunner
 
 import tasks.preload  # noqa: F401  (thread workers run in this process: prepare it as the fork server is)
 from sluice.settings import Settings, get_settings
