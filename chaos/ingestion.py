@@ -117,7 +117,7 @@ def run_here(request: RunRequest) -> RunOutcome:
         with tags(*request.tags):
             state = flow(request.dataset, request.source, pattern=PATTERN, storage_options=request.storage_options,
                          return_state=True)
-    except Exception as exc:  # the run could not even be created (e.g. the API refused the first call)
+    except Exception as exc:  # noqa: BLE001 - the run could not even be created (e.g. the API refused the first call)
         return RunOutcome(request.label, "NotStarted", started, utcnow(), message=f"{type(exc).__name__}: {exc}")
     return _outcome(request, state, started)
 

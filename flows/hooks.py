@@ -40,7 +40,7 @@ _NO_TIME = datetime.max.replace(tzinfo=timezone.utc)  # a task run without times
 def _exception(state: Any) -> BaseException | None:
     try:
         found = state.result(raise_on_failure=False)
-    except Exception as exc:  # a crashed run's result may be unreadable: the error itself will do
+    except Exception as exc:  # noqa: BLE001 - a crashed run's result may be unreadable: the error itself will do
         return exc
     return found if isinstance(found, BaseException) else None
 
@@ -84,7 +84,7 @@ def failure_trigger(flow: Any, flow_run: Any, state: Any, books: list[Runbook]) 
     exc = _exception(state)
     try:
         task = failed_task(flow_run.id)
-    except Exception:  # the API may be the thing that is down
+    except Exception:  # noqa: BLE001 - the API may be the thing that is down
         task = None
     signature = FailureSignature.of(flow.name, task, exc, state.message or "")
     drill = DRILL_TAG in (flow_run.tags or [])

@@ -59,7 +59,7 @@ def _record_failure(report: RunReport, exc: Exception, metadata_url: str) -> Non
     report.finished_at = datetime.now(timezone.utc)
     try:
         record_run(report, metadata_url)
-    except Exception as store_exc:
+    except Exception as store_exc:  # noqa: BLE001 - the run's own error is the one raised
         get_run_logger().error("the failed run %s could not be recorded: %s", report.run_id, store_exc)
 
 

@@ -17,8 +17,8 @@ both threads at once, queued on the import lock while the other stages data.
 from __future__ import annotations
 
 import logging
-import multiprocessing.forkserver as forkserver
 import os
+from multiprocessing import forkserver
 from typing import Any
 
 import dask.config

@@ -145,7 +145,10 @@ def skip_committed_elsewhere(outcomes: list[FileOutcome], batch_ids: list[str]) 
 
 def commit_files(target: CommitTarget, outcomes: list[FileOutcome], *, metadata: dict[str, object],
                  lease: Fence | None = None, dedup: Dedup | None = None) -> CommitOutcome:
-    """Commit a file run's staged batches (:func:`sluice.lake.commit.commit_batches`); mark those others took as skipped."""
+    """Commit a file run's staged batches (:func:`sluice.lake.commit.commit_batches`).
+
+    Files whose batches another run committed first are marked skipped.
+    """
     outcome = commit_batches(target, file_batches(outcomes), metadata=metadata, lease=lease, dedup=dedup)
     skip_committed_elsewhere(outcomes, outcome.skipped)
     return outcome

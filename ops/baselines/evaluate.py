@@ -121,7 +121,7 @@ def check_bands(baselines: Sequence[Baseline], series: Sequence[Series], z: floa
 
 
 def _when(seconds: float) -> datetime:
-    return from_ns(int(round(seconds * 1e9)))
+    return from_ns(round(seconds * 1e9))
 
 
 def _confirm_shifts(flat: _Flat, expected: np.ndarray, width: np.ndarray, window: int) -> dict[int, tuple[int, float]]:

@@ -128,7 +128,7 @@ def slot_grid(points: Points, rows: int, slot: float) -> SlotGrid:
 
 
 def by_cycle(matrix: np.ndarray, first: int, period: int) -> np.ndarray:
-    """``matrix`` (rows, width) reshaped to (rows, cycles, period) with column ``j`` at phase ``(first + j) mod period``.
+    """``matrix`` (rows, width) reshaped to (rows, cycles, period), column ``j`` at phase ``(first + j) mod period``.
 
     Slots before the grid's first column and after its last are padded with NaN.
     """

@@ -170,8 +170,8 @@ def plot(
     from ops.baselines.service import check_from_store
 
     window = parse_time_range(since, None, end)
-    checks = [c for c in check_from_store(metrics_store(), _registry(), parse_selector(selector), window.start, window.end, z)
-              if len(c.values)]
+    found = check_from_store(metrics_store(), _registry(), parse_selector(selector), window.start, window.end, z)
+    checks = [c for c in found if len(c.values)]
     if not checks:
         exit_with_error(f"no series matching {selector} has both a baseline and points in the window",
                         hint="fit one with `ops baseline fit`, or widen --since")

@@ -216,7 +216,7 @@ def check_contracts(root: Path) -> CheckResult:
 def _guarded(name: str, check: Callable[[], CheckResult]) -> CheckResult:
     try:
         return check()
-    except Exception as exc:  # a crashing check must not hide the others
+    except Exception as exc:  # noqa: BLE001 - a crashing check must not hide the others
         return CheckResult.fail(name, f"the check itself failed: {type(exc).__name__}: {exc}",
                                 "fix the cause above, then rerun `ops doctor`")
 

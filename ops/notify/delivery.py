@@ -133,7 +133,7 @@ class _Channels:
                 self._built[name] = SendError(self._redact(text), retry_now=False)
             except SendError as exc:
                 self._built[name] = exc
-            except Exception as exc:  # a client that cannot be set up must not end the flush with rows claimed
+            except Exception as exc:  # noqa: BLE001 - a client that cannot be set up must not end the flush with rows claimed
                 text = f"could not set up the {name} client ({type(exc).__name__}: {exc})"
                 self._built[name] = SendError(self._redact(text), retry_now=False)
         built = self._built[name]
@@ -198,7 +198,7 @@ def _attempt(row: Notification, channels: _Channels, engine: Engine, settings: N
             return channel.send(payload, thread_ts)
         except SendError:
             raise
-        except Exception as exc:  # a client bug or an answer of an unexpected shape: keep the row, say what
+        except Exception as exc:  # noqa: BLE001 - a client bug or an answer of an unexpected shape: keep the row, say what
             raise SendError(f"unexpected {type(exc).__name__}: {exc}", retry_now=False) from None
 
     return send_with_retries(send, settings, label=label, sleep=sleep, redact=redact)

@@ -249,7 +249,7 @@ class CsvReader(TextReader):
                 new_bad = set(bad) - seen_bad
                 lines, next_line = _assign_lines(next_line, batch.num_rows, new_bad)
                 seen_bad |= {b for b in new_bad if b < next_line}
-                batch, lines = self._as_text(batch, lines, undecodable)
+                batch, lines = self._as_text(batch, lines, undecodable)  # noqa: PLW2901 - frees the raw batch
                 pending.append(batch)
                 pending_lines.append(lines)
                 if sum(b.num_rows for b in pending) >= self.chunk_rows:

@@ -123,8 +123,8 @@ class JsonLinesReader(TextReader):
                 if nl < 0 and not final:
                     continue
                 yield self._shape(pa.table({}), np.zeros(0, dtype=np.int64), [skip.entry(limit)])
-                line, skip, data = line + 1, None, data[nl + 1:] if nl >= 0 else b""
-            data = carry + data
+                line, skip, data = line + 1, None, data[nl + 1:] if nl >= 0 else b""  # noqa: PLW2901
+            data = carry + data  # noqa: PLW2901 - rebound, not renamed: the block read is freed at once
             cut = len(data) if final else data.rfind(b"\n") + 1
             block, carry = data[:cut], data[cut:]
             del data

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.feather as feather
+from pyarrow import feather
 
 from sluice.errors import ConfigError
 from sluice.paths import child_path

@@ -15,6 +15,7 @@ ids fails it; the batch is then found recorded and skipped.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -69,10 +70,12 @@ def open_or_create(uri: str, schema: pa.Schema, partition_by: list[str],
     except CommitFailedError:
         table = open_table(uri, storage_options)
         if table is None:
-            raise LakeError(f"cannot create the Delta table {uri}", hint="check the lake path and its permissions") from None
+            raise LakeError(f"cannot create the Delta table {uri}",
+                            hint="check the lake path and its permissions") from None
         return table
     except (DeltaError, OSError) as exc:
-        raise LakeError(f"cannot create the Delta table {uri}: {exc}", hint="check the lake path and its permissions") from None
+        raise LakeError(f"cannot create the Delta table {uri}: {exc}",
+                        hint="check the lake path and its permissions") from None
 
 
 def table_at(uri: str, version: int | None, schema: pa.Schema, storage_options: dict[str, str] | None) -> DeltaTable:
@@ -85,7 +88,8 @@ def table_at(uri: str, version: int | None, schema: pa.Schema, storage_options: 
     try:
         return DeltaTable(uri, version=version, storage_options=storage_options or None)
     except (DeltaError, OSError) as exc:
-        raise LakeError(f"cannot open {uri} at version {version}: {exc}", hint="check the lake path and credentials") from None
+        raise LakeError(f"cannot open {uri} at version {version}: {exc}",
+                        hint="check the lake path and credentials") from None
 
 
 def _lake_keys(table: DeltaTable, keys: list[str], days: list[str], like: pa.Schema) -> pa.Table:
@@ -138,10 +142,8 @@ def discard(uri: str, paths: Iterable[str], storage_options: dict[str, str] | No
     """Delete data files written for a commit that did not happen (relative paths; missing ones ignored)."""
     fs, root = lake_filesystem(uri, storage_options)
     for rel in paths:
-        try:
+        with contextlib.suppress(OSError):  # an orphan left behind is invisible, and vacuum removes it
             fs.delete_file(f"{root}/{rel}")
-        except (FileNotFoundError, OSError):
-            pass  # an orphan left behind is invisible, and vacuum removes it
 
 
 def commit_deduped(uri: str, contract: Contract, buckets: list[DedupedBucket], *, batch_ids: list[str],

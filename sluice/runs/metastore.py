@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import overload
 from pathlib import Path
+from typing import overload
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -156,7 +156,8 @@ def get_run(conn: Connection, run_id: str) -> RunReport | None:
     """
     row = conn.execute(sa.select(ingest_runs).where(ingest_runs.c.run_id == run_id)).mappings().first()
     if row is None and len(run_id) >= 4:
-        rows = conn.execute(sa.select(ingest_runs).where(ingest_runs.c.run_id.startswith(run_id)).limit(2)).mappings().all()
+        prefixed = sa.select(ingest_runs).where(ingest_runs.c.run_id.startswith(run_id)).limit(2)
+        rows = conn.execute(prefixed).mappings().all()
         if len(rows) > 1:
             raise ConfigError(f"run id prefix {run_id!r} matches several runs", hint="give more characters")
         row = rows[0] if rows else None

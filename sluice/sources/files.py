@@ -88,7 +88,8 @@ def list_source_files(
     except FileNotFoundError:
         raise SourceNotFoundError(f"source {uri} does not exist", hint="check the path or bucket name") from None
     except PermissionError as exc:
-        raise SourceError(f"not allowed to list source {uri}: {exc}", hint="check the credentials or permissions") from None
+        raise SourceError(f"not allowed to list source {uri}: {exc}",
+                          hint="check the credentials or permissions") from None
     except Exception as exc:
         if not unreachable(exc):
             if isinstance(exc, OSError):

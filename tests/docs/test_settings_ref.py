@@ -64,17 +64,17 @@ def test_every_field_is_described_from_field_docstring_or_notes() -> None:
 
 
 def test_a_setting_without_a_description_fails_naming_it() -> None:
-    with pytest.raises(SiteError, match="SLUICE_EXAMPLE_NEW_KNOB .*has no description"):
+    with pytest.raises(SiteError, match=r"SLUICE_EXAMPLE_NEW_KNOB .*has no description"):
         document([Undocumented], {}, root=ROOT)
 
 
 def test_a_note_for_a_setting_that_does_not_exist_fails() -> None:
-    with pytest.raises(SiteError, match="SLUICE_EXAMPLE_GONE is in .* but no settings class has it"):
+    with pytest.raises(SiteError, match=r"SLUICE_EXAMPLE_GONE is in .* but no settings class has it"):
         document([Documented], {**NOTES, "SLUICE_EXAMPLE_GONE": Note(description="old")}, root=ROOT)
 
 
 def test_a_default_naming_this_machine_needs_a_note() -> None:
-    with pytest.raises(SiteError, match="SLUICE_EXAMPLE_WHERE: the default .* depends on where it runs"):
+    with pytest.raises(SiteError, match=r"SLUICE_EXAMPLE_WHERE: the default .* depends on where it runs"):
         document([MachineDefault], {}, root=ROOT)
     [group] = document([MachineDefault], {"SLUICE_EXAMPLE_WHERE": Note(default="`./data`")}, root=ROOT)
     assert group.settings[0].default == "`./data`"

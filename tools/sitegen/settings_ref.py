@@ -179,7 +179,8 @@ def render_type(annotation: object) -> str:
     origin = typing.get_origin(annotation)
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(render_type(a) for a in args) + (", optional" if len(args) < len(typing.get_args(annotation)) else "")
+        optional = ", optional" if len(args) < len(typing.get_args(annotation)) else ""
+        return " or ".join(render_type(a) for a in args) + optional
     if origin is typing.Literal:
         return "one of " + ", ".join(str(a) for a in typing.get_args(annotation))
     if origin in (dict, typing.Mapping):
@@ -255,7 +256,8 @@ def render_markdown(groups: list[SettingsGroup]) -> str:
     """The reference as Markdown: one section per settings class, one table row per field."""
     out = []
     for group in groups:
-        out += [f"## `{group.qualname}` {{#{group.qualname.rsplit('.', 1)[-1].lower()}}}", "", _rst_to_md(group.summary), "",
+        anchor = group.qualname.rsplit(".", 1)[-1].lower()
+        out += [f"## `{group.qualname}` {{#{anchor}}}", "", _rst_to_md(group.summary), "",
                 "| variable | type | default | description |", "| --- | --- | --- | --- |"]
         out += [f"| `{row.env_var}` | {_cell(row.type)} | {_cell(row.default)} | {_cell(_rst_to_md(row.description))} |"
                 for row in group.settings]
