@@ -33,6 +33,7 @@ from ops.correlate.models import (
     Evidence,
     Granger,
     Suspect,
+    Timing,
     WideFrame,
 )
 from ops.correlate.resources import measures_headroom, resource_of
@@ -103,6 +104,9 @@ class _Batch:
     lag_seconds: np.ndarray
     timing: np.ndarray
     factors: dict[str, np.ndarray]
+
+
+_TIMINGS: dict[str, Timing] = {"leading": "leading", "simultaneous": "simultaneous", "lagging": "lagging"}
 
 
 def _timings(split: np.ndarray, failure_row: int, rows: int, config: CorrelateConfig) -> np.ndarray:
@@ -224,7 +228,7 @@ def _suspect(frame: WideFrame, batch: _Batch, j: int, score: float, target: str 
     evidence = Evidence(
         z=_round(z), direction=direction, baseline=_round(float(s.baseline[j])), level=_round(float(s.level[j])),
         peak_z=_round(float(s.peak_z[j])), change_at=from_ns(int(frame.times[batch.split[j]])),
-        change_offset_seconds=round(offset, 3), timing=str(batch.timing[j]),  # type: ignore[arg-type]
+        change_offset_seconds=round(offset, 3), timing=_TIMINGS[str(batch.timing[j])],
         correlation=Correlation(target or "failure", _round(float(batch.r[j])), round(float(batch.lag_seconds[j]), 3)),
         granger=test, rate=bool(frame.rate[j]), factors={k: round(float(v[j]), 4) for k, v in batch.factors.items()},
         reasons=[])
