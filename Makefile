@@ -1,11 +1,11 @@
 # Two commands do everything on a fresh machine with Python 3.11:
 #   make run    set up .venv, start a local Prefect server, ingest the sample data
-#   make test   set up .venv with test extras and run the whole suite
+#   make test   set up .venv with test extras, run `make lint`, then the whole suite
 PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run fail test bench docs lock clean system-deps
+.PHONY: run fail lint test bench docs lock clean system-deps
 
 run: $(VENV)/.installed
 	$(BIN)/python -m flows.demo
@@ -14,7 +14,12 @@ run: $(VENV)/.installed
 fail: $(VENV)/.installed
 	$(BIN)/python -m flows.failing_run
 
-test: $(VENV)/.installed-test system-deps
+# Lint rules and type checks: [tool.ruff] and [tool.mypy] in pyproject.toml (ruff format is not applied).
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: $(VENV)/.installed-test lint system-deps
 	$(BIN)/python -m pytest
 
 # Real servers the tests run against (Debian packages); PostgreSQL is expected on 127.0.0.1:5432.

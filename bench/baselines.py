@@ -37,9 +37,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ops.baselines.evaluate import check_bands  # noqa: E402
-from ops.baselines.fit import fit_many  # noqa: E402
-from ops.metrics.models import Series  # noqa: E402
+from ops.baselines.evaluate import check_bands
+from ops.baselines.fit import fit_many
+from ops.metrics.models import Series
 
 STEP = 300
 DAY_ROWS = 288
@@ -128,8 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     checks = check_bands(pairs, fleet.tomorrow, z=5.0)
     eval_s = time.perf_counter() - start
-    caught = sum(np.isin(hits, np.flatnonzero(c.outside())).sum() for c, hits in zip(checks, fleet.spikes))
-    other = sum(len(np.setdiff1d(np.flatnonzero(c.outside()), hits)) for c, hits in zip(checks, fleet.spikes))
+    flagged = [(np.flatnonzero(c.outside()), hits) for c, hits in zip(checks, fleet.spikes, strict=True)]
+    caught = sum(np.isin(hits, outside).sum() for outside, hits in flagged)
+    other = sum(len(np.setdiff1d(outside, hits)) for outside, hits in flagged)
     injected = sum(len(h) for h in fleet.spikes)
     print(f"evaluate: {eval_s * 1000:.1f} ms, {args.series / eval_s:,.0f} series/s; spikes caught "
           f"{caught}/{injected}; other points flagged {other:,} of {args.series * DAY_ROWS:,}")

@@ -40,8 +40,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ops.correlate import WideFrame, correlate_frame, prepare_frame  # noqa: E402
-from ops.correlate.stats import evidence_in_blocks  # noqa: E402
+from ops.correlate import WideFrame, correlate_frame, prepare_frame
+from ops.correlate.stats import evidence_in_blocks
 
 T0 = datetime(2026, 3, 5, 10, 0, tzinfo=timezone.utc)
 HOG = "host_07_cpu_percent"
@@ -66,7 +66,7 @@ def fleet(series: int, rows: int, step: float, seed: int) -> tuple[WideFrame, in
     latency = 0.1 + rng.gamma(2.0, 0.01, rows)
     latency[hog_start + int(5 / step):] += 0.3
     times = (np.datetime64(T0.replace(tzinfo=None), "ns") + (np.arange(rows) * step * 1e9).astype("timedelta64[ns]"))
-    frame = WideFrame(times.view("int64"), names + ["latency"], np.vstack((values, latency)))
+    frame = WideFrame(times.view("int64"), [*names, "latency"], np.vstack((values, latency)))
     return frame, failure
 
 

@@ -49,7 +49,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.meter import GIB, STEP, Measured, ProcessMeter  # noqa: E402
+from bench.meter import GIB, STEP, Measured, ProcessMeter
 
 BENCH_DIRS = ("source", "pyarrow-out", "sluice-home", "prefect-home")  # what the bench makes under --workdir
 
@@ -208,7 +208,7 @@ def run_flow(source: Path, fmt: str = "csv") -> tuple[float, Any, ProcessMeter]:
             started = time.perf_counter()
             try:
                 report = ingest_files("orders", str(source), f"*.{fmt}")
-            except Exception as exc:  # measured and reported all the same
+            except Exception as exc:  # noqa: BLE001 - measured and reported all the same
                 report = exc
             seconds = time.perf_counter() - started
     return seconds, report, mem
@@ -259,7 +259,8 @@ def _run_b(manifest: Any, work: Path, fmt: str = "csv") -> PyarrowRun:
     """One (b) run in a child process, printed."""
     shutil.rmtree(work / "pyarrow-out", ignore_errors=True)
     b = PyarrowRun(*_in_child(run_pyarrow_child, manifest.files, work / "pyarrow-out", fmt))
-    print(f"(b) pyarrow read_{'csv' if fmt == 'csv' else 'json'} + write_table: {b.seconds:.1f} s, {manifest.rows_total / b.seconds:,.0f} rows/s, "
+    print(f"(b) pyarrow read_{'csv' if fmt == 'csv' else 'json'} + write_table: {b.seconds:.1f} s, "
+          f"{manifest.rows_total / b.seconds:,.0f} rows/s, "
           f"peak RSS {b.peak / GIB:.2f} GiB, CPU {b.cpu:.1f} s ({b.rows:,} rows parsed; run in a child process)")
     return b
 
@@ -309,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
           f"peak_rss_sluice={max(m.peak for _a, m in a_runs) / GIB:.2f}GiB "
           f"peak_pss_sluice={max(m.peak_pss for _a, m in a_runs) / GIB:.2f}GiB "
           f"peak_rss_pyarrow={max(b.peak for b in b_runs) / GIB:.2f}GiB "
-          f"rows={rows:,} format={args.format} rounds={args.rounds} cpu_s_sluice={statistics.median(m.cpu for _a, m in a_runs):.1f} "
+          f"rows={rows:,} format={args.format} rounds={args.rounds} "
+          f"cpu_s_sluice={statistics.median(m.cpu for _a, m in a_runs):.1f} "
           f"cpu_s_pyarrow={statistics.median(b.cpu for b in b_runs):.1f} matched={'yes' if matched else 'no'}")
     return 0 if matched else 1
 

@@ -36,8 +36,8 @@ from scipy.special import erf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import nabscore  # noqa: E402
-from ops.baselines.detector import score_series  # noqa: E402
+from bench import nabscore
+from ops.baselines.detector import score_series
 
 GAUSSIAN_WINDOW = 6400
 STATIC_TRAINING_ROWS = 750
@@ -124,7 +124,7 @@ def run_detector(detector: str, corpus: list[Series], files: list[nabscore.Label
     else:
         outputs = [_score_one(t) for t in tasks]
     elapsed = time.perf_counter() - start
-    scores = {s.name: out for s, out in zip(corpus, outputs)}
+    scores = {s.name: out for s, out in zip(corpus, outputs, strict=True)}
     return Run(detector, nabscore.score_corpus(files, scores), elapsed, scores)
 
 

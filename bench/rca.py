@@ -30,8 +30,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ops.correlate import WideFrame, correlate_frame, read_metrics_csv  # noqa: E402
-from ops.metrics.models import from_ns  # noqa: E402
+from ops.correlate import WideFrame, correlate_frame, read_metrics_csv
+from ops.metrics.models import from_ns
 
 
 @dataclass(frozen=True)

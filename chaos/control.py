@@ -106,7 +106,7 @@ def _check_guards(drill: Drill, configuration: Any, secrets: Any) -> None:
             output = run_activity(guard, configuration, secrets)
             ok = within_tolerance(guard["tolerance"], output, configuration=configuration, secrets=secrets)
             detail = output.get("detail", "") if isinstance(output, dict) else str(output)
-        except Exception as exc:  # a guard that cannot tell is a failed guard
+        except Exception as exc:  # noqa: BLE001 - a guard that cannot tell is a failed guard
             ok, detail = False, f"{type(exc).__name__}: {exc}"
         if not ok:
             reason = f"guard {guard['name']} failed: {detail}"

@@ -140,7 +140,7 @@ def _toolkit_checks(path: Path) -> dict[str, Any]:
         ensure_experiment_is_valid(data)
     except ChaosException as exc:
         raise ChaosError(f"{path}: {exc}", hint=f"fix the file, then `ops chaos validate {path}`") from None
-    except Exception as exc:  # YAML or JSON syntax errors surface as parser exceptions
+    except Exception as exc:  # noqa: BLE001 - YAML or JSON syntax errors surface as parser exceptions
         raise ChaosError(f"{path}: cannot be read as an experiment ({type(exc).__name__}: {exc})",
                          hint="check the YAML syntax") from None
     return data

@@ -105,18 +105,19 @@ def _outcome(request: RunRequest, state: Any, started: datetime) -> RunOutcome:
 def run_here(request: RunRequest) -> RunOutcome:
     """Run ``ingest-files`` in this process with the drill's tags (settings must point at the drill)."""
     from prefect import tags
-    from prefect_dask import DaskTaskRunner
+    from prefect_dask.task_runners import DaskTaskRunner
 
     from flows.ingest_files import ingest_files
 
     started = utcnow()
-    flow = ingest_files.with_options(task_runner=DaskTaskRunner(address=request.dask_address),
+    # prefect-dask subclasses a bare TaskRunner, which its type default makes a TaskRunner of thread futures.
+    flow = ingest_files.with_options(task_runner=DaskTaskRunner(address=request.dask_address),  # type: ignore[arg-type]
                                      flow_run_name=f"chaos-{request.tags[-1]}-{request.label}")
     try:
         with tags(*request.tags):
             state = flow(request.dataset, request.source, pattern=PATTERN, storage_options=request.storage_options,
                          return_state=True)
-    except Exception as exc:  # the run could not even be created (e.g. the API refused the first call)
+    except Exception as exc:  # noqa: BLE001 - the run could not even be created (e.g. the API refused the first call)
         return RunOutcome(request.label, "NotStarted", started, utcnow(), message=f"{type(exc).__name__}: {exc}")
     return _outcome(request, state, started)
 

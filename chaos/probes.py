@@ -76,7 +76,8 @@ def outcome(expect: dict[str, list[str]] | None = None,
     runs = drill.method_runs()
     if not runs:
         return _verdict(True, "no run yet")
-    problems, seen = [], []
+    problems: list[str] = []
+    seen: list[str] = []
     for run in runs:
         allowed = (expect or {}).get(run.label, [COMPLETED, FAILED_WITH_INCIDENT])
         if run.completed:
@@ -104,7 +105,8 @@ def alerting(runbook: str, within_seconds: float = 120.0, required: bool = False
         if required and not pending:
             return _verdict(False, "no run failed, so nothing alerted; this fault must fail the run")
         return _verdict(True, "no run failed: nothing to alert" if not pending else "no failure yet")
-    problems, seen = [], []
+    problems: list[str] = []
+    seen: list[str] = []
     for run in failed:
         ok, why, delay = _incident_check(run, runbook)
         if ok and delay is not None and delay > within_seconds:

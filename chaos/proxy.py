@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import random
@@ -81,18 +82,14 @@ class ProxyStats:
 
 def _reset(sock: socket.socket) -> None:
     """Close with a TCP RST rather than a FIN: the peer sees 'connection reset'."""
-    try:
+    with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass
     _close(sock)
 
 
 def _close(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):
         sock.close()
-    except OSError:
-        pass
 
 
 @dataclass(eq=False)
@@ -239,10 +236,8 @@ class FaultProxy:
         with self._lock:
             sock, self._listener = self._listener, None
         if sock is not None:
-            try:  # wakes a pending accept() and stops listening at once (a plain close may linger)
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            with contextlib.suppress(OSError):  # wakes a pending accept() and stops listening at once
+                sock.shutdown(socket.SHUT_RDWR)  # (a plain close may linger)
             _close(sock)
 
     def _accept_loop(self) -> None:
@@ -253,7 +248,7 @@ class FaultProxy:
                 continue
             try:
                 client, _ = listener.accept()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:  # closed under us: an outage or stop
                 continue

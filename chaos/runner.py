@@ -116,7 +116,7 @@ def _signals_off_the_main_thread() -> Iterator[None]:
         yield
         return
     original = chaoslib.run.exit_signals
-    chaoslib.run.exit_signals = contextlib.nullcontext  # type: ignore[assignment]
+    chaoslib.run.exit_signals = contextlib.nullcontext
     try:
         yield
     finally:

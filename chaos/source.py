@@ -134,7 +134,7 @@ class SchemaChange(BaseModel):
 
     def apply(self, header: list[str], rows: Rows) -> tuple[list[str], Rows]:
         if self.kind == "add":
-            return header + [self.column], [r + [self.value] for r in rows]
+            return [*header, self.column], [[*r, self.value] for r in rows]
         if self.column not in header:
             raise ChaosError(f"the source has no column {self.column!r} to {self.kind}")
         i = header.index(self.column)
@@ -142,7 +142,7 @@ class SchemaChange(BaseModel):
             return [self.to if h == self.column else h for h in header], rows  # type: ignore[misc]
         if self.kind == "drop":
             return header[:i] + header[i + 1:], [r[:i] + r[i + 1:] for r in rows]
-        return header, [r[:i] + [self.template.format(value=r[i]) if r[i] else ""] + r[i + 1:] if len(r) > i else r
+        return header, [[*r[:i], self.template.format(value=r[i]) if r[i] else "", *r[i + 1:]] if len(r) > i else r
                         for r in rows]
 
 

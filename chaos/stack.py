@@ -98,7 +98,9 @@ class DrillStack:
         """A boto3 client straight to the S3 endpoint (never through the fault proxy)."""
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.s3_url, region_name="us-east-1", **CREDENTIALS)
+        return boto3.client("s3", endpoint_url=self.s3_url, region_name="us-east-1",
+                            aws_access_key_id=CREDENTIALS["aws_access_key_id"],
+                            aws_secret_access_key=CREDENTIALS["aws_secret_access_key"])
 
     @property
     def source_uri(self) -> str:

@@ -9,6 +9,7 @@ reschedules the lost task.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -44,10 +45,8 @@ def _kill(client: object, worker: str) -> None:
         pid = client.run(os.getpid, workers=[worker])[worker]  # type: ignore[attr-defined]
         os.kill(pid, signal.SIGKILL)
         return
-    try:
+    with contextlib.suppress(Exception):  # the worker dies before it can answer
         client.run(_die, workers=[worker])  # type: ignore[attr-defined]
-    except Exception:  # noqa: BLE001 - the worker dies before it can answer
-        pass
 
 
 def _busy(processing: dict[str, list[str]], task: str) -> tuple[str, str] | None:

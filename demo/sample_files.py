@@ -27,8 +27,8 @@ def join(*parts: object) -> pa.Array:
 def csv_lines(fields: list[pa.Array], variant: np.ndarray) -> pa.Array:
     """RFC 4180 lines; variant 1 drops the last field, variant 2 adds a stray trailing field."""
     quoted = []
-    for col in fields:
-        col = pc.fill_null(col, "")
+    for field in fields:
+        col = pc.fill_null(field, "")
         special = pc.match_substring_regex(col, '[",\r\n]')
         if pc.any(special).as_py():
             col = pc.if_else(special, join('"', pc.replace_substring(col, '"', '""'), '"'), col)

@@ -151,7 +151,8 @@ class _Plan:
         near = self.rand.uniform("near", p) < 0.6
         back = 1 + (self.rand.uniform("back", p) * np.minimum(p, 5_000)).astype(np.int64)
         far = (self.rand.uniform("far", p) * p).astype(np.int64)
-        return np.where(near, p - back, far)
+        source: np.ndarray = np.where(near, p - back, far)
+        return source
 
     def roots(self, pos: np.ndarray) -> np.ndarray:
         """The original each position emits: itself, or the earlier valid row it duplicates."""

@@ -21,22 +21,26 @@ half a second of CPU there.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from sluice.settings import get_settings
 
 if TYPE_CHECKING:
+    from prefect.flows import FlowStateHook
+
     from ops.incidents.service import Opened, Trigger
     from ops.runbooks.catalog import Runbook
 
 logger = logging.getLogger(__name__)
 DRILL_TAG = "chaos-drill"
+_NO_TIME = datetime.max.replace(tzinfo=timezone.utc)  # a task run without times sorts last
 
 
 def _exception(state: Any) -> BaseException | None:
     try:
         found = state.result(raise_on_failure=False)
-    except Exception as exc:  # a crashed run's result may be unreadable: the error itself will do
+    except Exception as exc:  # noqa: BLE001 - a crashed run's result may be unreadable: the error itself will do
         return exc
     return found if isinstance(found, BaseException) else None
 
@@ -60,7 +64,7 @@ def failed_task(flow_run_id: Any) -> str | None:
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
             task_run_filter=TaskRunFilter(state=TaskRunFilterState(
                 type=TaskRunFilterStateType(any_=[StateType.FAILED, StateType.CRASHED]))))
-    runs = sorted(runs, key=lambda r: r.expected_start_time or r.created)
+    runs = sorted(runs, key=lambda r: r.expected_start_time or r.created or _NO_TIME)
     return task_key(runs[0].name) if runs else None
 
 
@@ -80,7 +84,7 @@ def failure_trigger(flow: Any, flow_run: Any, state: Any, books: list[Runbook]) 
     exc = _exception(state)
     try:
         task = failed_task(flow_run.id)
-    except Exception:  # the API may be the thing that is down
+    except Exception:  # noqa: BLE001 - the API may be the thing that is down
         task = None
     signature = FailureSignature.of(flow.name, task, exc, state.message or "")
     drill = DRILL_TAG in (flow_run.tags or [])
@@ -210,5 +214,13 @@ def mark_process(flow: Any, flow_run: Any, state: Any) -> None:
         logger.warning("could not label flow run %s with its process", getattr(flow_run, "id", "?"), exc_info=True)
 
 
-INCIDENT_HOOKS: dict[str, list[Any]] = {"on_failure": [open_incident], "on_crashed": [open_crash_incident],
-                                        "on_running": [mark_process]}
+class IncidentHooks(TypedDict):
+    """The state hooks every flow takes, as ``@flow(..., **INCIDENT_HOOKS)`` keyword arguments."""
+
+    on_failure: list[FlowStateHook[..., Any]]
+    on_crashed: list[FlowStateHook[..., Any]]
+    on_running: list[FlowStateHook[..., Any]]
+
+
+INCIDENT_HOOKS: IncidentHooks = {"on_failure": [open_incident], "on_crashed": [open_crash_incident],
+                                 "on_running": [mark_process]}

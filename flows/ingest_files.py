@@ -59,7 +59,7 @@ def _record_failure(report: RunReport, exc: Exception, metadata_url: str) -> Non
     report.finished_at = datetime.now(timezone.utc)
     try:
         record_run(report, metadata_url)
-    except Exception as store_exc:
+    except Exception as store_exc:  # noqa: BLE001 - the run's own error is the one raised
         get_run_logger().error("the failed run %s could not be recorded: %s", report.run_id, store_exc)
 
 
@@ -87,7 +87,8 @@ def _finish(report: RunReport, outcomes: list[FileOutcome], result: CommitResult
             report.warnings[key] = report.warnings.get(key, 0) + count
 
 
-@flow(name="ingest-files", task_runner=dask_task_runner(), log_prints=False, **INCIDENT_HOOKS)
+# prefect-dask subclasses a bare TaskRunner, which its type default makes a TaskRunner of thread futures.
+@flow(name="ingest-files", task_runner=dask_task_runner(), log_prints=False, **INCIDENT_HOOKS)  # type: ignore[arg-type]
 @observed("ingest-files", "dataset")
 def ingest_files(
     dataset: str,

@@ -17,13 +17,13 @@ both threads at once, queued on the import lock while the other stages data.
 from __future__ import annotations
 
 import logging
-import multiprocessing.forkserver as forkserver
 import os
+from multiprocessing import forkserver
 from typing import Any
 
 import dask.config
 from distributed import LocalCluster
-from prefect_dask import DaskTaskRunner
+from prefect_dask.task_runners import DaskTaskRunner
 
 import tasks.preload  # noqa: F401  (thread workers run in this process: prepare it as the fork server is)
 from sluice.settings import Settings, get_settings

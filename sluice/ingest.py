@@ -14,6 +14,7 @@ from sluice.errors import SourceError, UnreadableFileError
 from sluice.formats import EncodingChoice, NeedsReencode, open_reader, redetect_encoding
 from sluice.lake import staging
 from sluice.lake.commit import (
+    Batch,
     CommitOutcome,
     CommitPlan,
     CommitTarget,
@@ -120,7 +121,7 @@ def stage_file(src: SourceFile, order: int, req: StageRequest) -> FileOutcome:
     raise UnreadableFileError(f"{src.uri}: the encoding changed on every reading", hint="declare --encoding")
 
 
-def file_batches(outcomes: list[FileOutcome]) -> list[FileBatch]:
+def file_batches(outcomes: list[FileOutcome]) -> list[Batch]:
     """The batches a run staged whole: one per file, with the counts staging made."""
     return [FileBatch(o.uri, o.sha256, o.rows_read, o.rows_quarantined)
             for o in outcomes if o.status is FileStatus.COMMITTED]
@@ -144,7 +145,10 @@ def skip_committed_elsewhere(outcomes: list[FileOutcome], batch_ids: list[str]) 
 
 def commit_files(target: CommitTarget, outcomes: list[FileOutcome], *, metadata: dict[str, object],
                  lease: Fence | None = None, dedup: Dedup | None = None) -> CommitOutcome:
-    """Commit a file run's staged batches (:func:`sluice.lake.commit.commit_batches`); mark those others took as skipped."""
+    """Commit a file run's staged batches (:func:`sluice.lake.commit.commit_batches`).
+
+    Files whose batches another run committed first are marked skipped.
+    """
     outcome = commit_batches(target, file_batches(outcomes), metadata=metadata, lease=lease, dedup=dedup)
     skip_committed_elsewhere(outcomes, outcome.skipped)
     return outcome

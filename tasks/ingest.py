@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypedDict
 
 from prefect import task
-from prefect.cache_policies import NO_CACHE
-from prefect.tasks import exponential_backoff
+from prefect.cache_policies import NO_CACHE, CachePolicy
+from prefect.tasks import RetryConditionCallable, exponential_backoff
 
 from sluice.ingest import StageRequest, stage_file
 from sluice.lake.commit import CommitPlan, CommitTarget, dedup_buckets
@@ -15,8 +16,19 @@ from sluice.runs.records import FileOutcome
 from sluice.sources.files import SourceFile, list_source_files
 from tasks.retry import retry_transient
 
-_RETRY = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_jitter_factor=0.5,
-              retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+
+class _Retries(TypedDict):
+    """The retry settings every task here takes, as ``@task(..., **_RETRY)`` keyword arguments."""
+
+    retries: int
+    retry_delay_seconds: Callable[[int], list[float]]
+    retry_jitter_factor: float
+    retry_condition_fn: RetryConditionCallable
+    cache_policy: CachePolicy
+
+
+_RETRY: _Retries = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_jitter_factor=0.5,
+                        retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 
 
 @task(name="list-source", task_run_name="list-{source}", **_RETRY)

@@ -43,7 +43,8 @@ def latch(seconds: np.ndarray, anomalous: np.ndarray, rule: Rule, at: float, ini
     marks = np.where(fire, 1.0, np.where(calm, 0.0, np.nan))
     state = np.concatenate(([1.0 if initial else 0.0], marks))
     filled = np.maximum.accumulate(np.where(np.isnan(state), 0, np.arange(len(state))))
-    return state[filled][1:] == 1.0
+    firing: np.ndarray = state[filled][1:] == 1.0
+    return firing
 
 
 def trigger_share(seconds: np.ndarray, anomalous: np.ndarray, rule: Rule, at: float) -> tuple[float, int]:

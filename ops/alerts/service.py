@@ -77,7 +77,7 @@ def _onset(states: np.ndarray, signal: Signal, rule: Rule, at: datetime) -> date
     lo = int(np.searchsorted(signal.seconds, fired - rule.trigger.window.total_seconds(), side="right"))
     bad = np.flatnonzero(signal.anomalous[lo:start + 1])
     first = lo + int(bad[0]) if len(bad) else start
-    return from_ns(int(round(signal.seconds[first] * 1e9)))
+    return from_ns(round(signal.seconds[first] * 1e9))
 
 
 def judge(rule: Rule, signal: Signal, at: datetime, previous: ActiveAlert | None

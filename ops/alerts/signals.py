@@ -46,10 +46,13 @@ class Signal:
 def _sided(rule: Rule, deviation: np.ndarray, outside_above: np.ndarray, outside_below: np.ndarray) -> np.ndarray:
     big = np.abs(deviation) >= rule.min_deviation
     if rule.direction is Direction.ABOVE:
-        return outside_above & big
-    if rule.direction is Direction.BELOW:
-        return outside_below & big
-    return (outside_above | outside_below) & big
+        outside = outside_above
+    elif rule.direction is Direction.BELOW:
+        outside = outside_below
+    else:
+        outside = outside_above | outside_below
+    sided: np.ndarray = outside & big
+    return sided
 
 
 def static_signals(rule: Rule, fleet: Sequence[Series]) -> list[Signal]:

@@ -54,7 +54,7 @@ class Components:
 
     @property
     def span(self) -> int:
-        return self.profile.shape[1]
+        return int(self.profile.shape[1])
 
     def seasonal(self, grid: SlotGrid) -> np.ndarray:
         """The seasonal value of every cell of ``grid`` (rows, width)."""
@@ -62,14 +62,16 @@ class Components:
 
     def forecast(self, grid: SlotGrid, columns: np.ndarray) -> np.ndarray:
         """Level plus season at the given absolute slot numbers, for every row: (rows, len(columns))."""
-        return self.level[:, None] + self.profile[:, columns % self.span]
+        forecast: np.ndarray = self.level[:, None] + self.profile[:, columns % self.span]
+        return forecast
 
 
 def nanmedian(a: np.ndarray, axis: int) -> np.ndarray:
     """``np.nanmedian`` without the warning for all-NaN slices (they give NaN)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(a, axis=axis)
+        median: np.ndarray = np.nanmedian(a, axis=axis)
+    return median
 
 
 def rolling_median(matrix: np.ndarray, window: int) -> np.ndarray:
@@ -104,7 +106,8 @@ def seasonal_component(remainder: np.ndarray, first: int, period: int) -> np.nda
     if few.any():
         component[few] = running_median3(component[few])
     component -= nanmedian(component, axis=1)[:, None]
-    return np.nan_to_num(component, nan=0.0)
+    centred: np.ndarray = np.nan_to_num(component, nan=0.0)
+    return centred
 
 
 def decompose(grid: SlotGrid, periods: tuple[int, ...], level_slots: int, method: Method = "median") -> Components:

@@ -43,14 +43,16 @@ class BandCheck:
 
     @property
     def deviation(self) -> np.ndarray:
-        return self.values - self.expected
+        deviation: np.ndarray = self.values - self.expected
+        return deviation
 
     def outside(self, direction: str = "both", min_deviation: float = 0.0) -> np.ndarray:
         """Points beyond the band in ``direction`` (above, below, both) by at least ``min_deviation``."""
         big = np.abs(self.deviation) >= min_deviation
-        above = (self.values > self.upper) & big
-        below = (self.values < self.lower) & big
-        return {"above": above, "below": below}.get(direction, above | below)
+        above: np.ndarray = (self.values > self.upper) & big
+        below: np.ndarray = (self.values < self.lower) & big
+        either: np.ndarray = above | below
+        return {"above": above, "below": below}.get(direction, either)
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,8 @@ def expected_many(baselines: Sequence[Baseline], row: np.ndarray, seconds: np.nd
     k, frac = slot_position(seconds, slot[row], smooth[row])
     span = spans[row]
     base = offsets[row]
-    return level[row] + (1 - frac) * profiles[base + k % span] + frac * profiles[base + (k + 1) % span]
+    expected: np.ndarray = level[row] + (1 - frac) * profiles[base + k % span] + frac * profiles[base + (k + 1) % span]
+    return expected
 
 
 def check_bands(baselines: Sequence[Baseline], series: Sequence[Series], z: float,
@@ -118,7 +121,7 @@ def check_bands(baselines: Sequence[Baseline], series: Sequence[Series], z: floa
 
 
 def _when(seconds: float) -> datetime:
-    return from_ns(int(round(seconds * 1e9)))
+    return from_ns(round(seconds * 1e9))
 
 
 def _confirm_shifts(flat: _Flat, expected: np.ndarray, width: np.ndarray, window: int) -> dict[int, tuple[int, float]]:

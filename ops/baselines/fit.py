@@ -171,7 +171,7 @@ def _fit_group(group: list[_Prepared], slot: float, config: FitConfig, now: date
 def _slots(period: float, slot: float) -> int:
     """A period in slots, or 0 when the slot does not divide it."""
     ratio = period / slot
-    return int(round(ratio)) if abs(ratio - round(ratio)) < 1e-9 and ratio >= 2 else 0
+    return round(ratio) if abs(ratio - round(ratio)) < 1e-9 and ratio >= 2 else 0
 
 
 def candidate_mask(grid: SlotGrid) -> np.ndarray:
@@ -270,7 +270,8 @@ def robust_scale(points: Points, grid: SlotGrid, comps: Components, level: np.nd
     mads = []
     for smooth in (True, False):
         k, w = slot_position(points.seconds, grid.slot, smooth)
-        season = (1 - w) * comps.profile[points.row, k % comps.span] + w * comps.profile[points.row, (k + 1) % comps.span]
+        season = ((1 - w) * comps.profile[points.row, k % comps.span]
+                  + w * comps.profile[points.row, (k + 1) % comps.span])
         remainder = points.values - trend_at - season
         centre, _ = group_medians(points.row, remainder, grid.rows)
         mad, _ = group_medians(points.row, np.abs(remainder - centre[points.row]), grid.rows)

@@ -85,4 +85,5 @@ def expected_values(profile: np.ndarray, level: float | np.ndarray, slot: float 
     """``level + profile`` at the phase of each instant (see :func:`slot_position`)."""
     span = len(profile)
     k, frac = slot_position(seconds, slot, smooth)
-    return level + (1.0 - frac) * profile[k % span] + frac * profile[(k + 1) % span]
+    expected: np.ndarray = level + (1.0 - frac) * profile[k % span] + frac * profile[(k + 1) % span]
+    return expected

@@ -47,7 +47,8 @@ def _panel(ax: Axes, check: BandCheck, z: float) -> None:
     ax.scatter(times[out], check.values[out], color="tab:red", s=14, zorder=3,
                label=f"outside ({int(out.sum())})")
     if check.shifted is not None and check.shifted.rebaselined_at is not None:
-        ax.axvline(np.datetime64(check.shifted.rebaselined_at.replace(tzinfo=None)),
+        # A date on the date axis is converted by matplotlib's units; its stub types x as float only.
+        ax.axvline(np.datetime64(check.shifted.rebaselined_at.replace(tzinfo=None)),  # type: ignore[arg-type]
                    color="tab:orange", ls="--", lw=1, label="re-baselined")
     labels = ",".join(f'{k}="{v}"' for k, v in sorted(b.labels.items()))
     ax.set_title(f"{b.metric}{{{labels}}}  model={b.model} v{b.version}", fontsize=9, loc="left")

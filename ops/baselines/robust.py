@@ -172,7 +172,7 @@ def nanmedian_rows(a: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray
     width = a.shape[1]
     full = valid == width
     if width > SHORT_WINDOW and full.any():  # complete long rows: select, do not sort
-        out = np.empty(len(a))
+        out: np.ndarray = np.empty(len(a))
         mid = a[full]  # a copy, partitioned in place
         mid.partition([(width - 1) // 2, width // 2], axis=1)
         out[full] = 0.5 * (mid[:, (width - 1) // 2] + mid[:, width // 2])
@@ -192,9 +192,10 @@ def nanmedian_rows(a: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray
 
 def _nanmedian3(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Element-wise median of three arrays ignoring NaN, with min/max instead of a sort."""
-    med = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
+    med: np.ndarray = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
     finite = np.isfinite(a).astype(np.int8) + np.isfinite(b) + np.isfinite(c)
     if (finite == 3).all():
         return med
     pair = 0.5 * (np.fmin(np.fmin(a, b), c) + np.fmax(np.fmax(a, b), c))  # mean of the two finite ones
-    return np.where(finite == 3, med, np.where(finite == 2, pair, np.fmax(np.fmax(a, b), c)))
+    mixed: np.ndarray = np.where(finite == 3, med, np.where(finite == 2, pair, np.fmax(np.fmax(a, b), c)))
+    return mixed

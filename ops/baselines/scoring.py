@@ -54,7 +54,8 @@ def read_series(path: Path) -> tuple[pd.Series, np.ndarray]:
 
 def _naive(stamps: pd.Series) -> np.ndarray:
     """UTC instants as naive datetime64[ns]."""
-    return stamps.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    naive: np.ndarray = stamps.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    return naive
 
 
 def season_name(index: int, config: DetectorConfig) -> str:

@@ -56,11 +56,11 @@ class SlotGrid:
 
     @property
     def rows(self) -> int:
-        return self.matrix.shape[0]
+        return int(self.matrix.shape[0])
 
     @property
     def width(self) -> int:
-        return self.matrix.shape[1]
+        return int(self.matrix.shape[1])
 
     def phase(self, period_slots: int) -> np.ndarray:
         """The phase (``k mod period``) of every column."""
@@ -128,7 +128,7 @@ def slot_grid(points: Points, rows: int, slot: float) -> SlotGrid:
 
 
 def by_cycle(matrix: np.ndarray, first: int, period: int) -> np.ndarray:
-    """``matrix`` (rows, width) reshaped to (rows, cycles, period) with column ``j`` at phase ``(first + j) mod period``.
+    """``matrix`` (rows, width) reshaped to (rows, cycles, period), column ``j`` at phase ``(first + j) mod period``.
 
     Slots before the grid's first column and after its last are padded with NaN.
     """
@@ -145,8 +145,11 @@ def running_median3(profile: np.ndarray) -> np.ndarray:
     left = np.roll(profile, 1, axis=-1)
     right = np.roll(profile, -1, axis=-1)
     stacked = np.stack([left, profile, right])
+    median: np.ndarray
     if not np.isnan(stacked).any():
-        return np.median(stacked, axis=0)
+        median = np.median(stacked, axis=0)
+        return median
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices give NaN
-        return np.nanmedian(stacked, axis=0)
+        median = np.nanmedian(stacked, axis=0)
+    return median

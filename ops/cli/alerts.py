@@ -97,7 +97,7 @@ def check(
 
     from rich.logging import RichHandler
 
-    from ops.alerts.events import ConsoleSink
+    from ops.alerts.events import AlertSink, ConsoleSink
     from ops.alerts.rules import load_rules
     from ops.alerts.service import run_check
     from ops.baselines.service import open_registry
@@ -110,7 +110,7 @@ def check(
     from ops.cli._stores import incident_engine
     from ops.respond.sink import IncidentSink
 
-    sinks = [ConsoleSink(), IncidentSink(incident_engine(), load_settings().env)]
+    sinks: list[AlertSink] = [ConsoleSink(), IncidentSink(incident_engine(), load_settings().env)]
     evaluation = run_check(ruleset, metrics_store(), open_registry(home), home, when, sinks, dry_run=dry_run)
     if output is OutputFormat.JSON:
         print_json(evaluation)

@@ -143,14 +143,15 @@ def _hourly(baseline: Baseline, when: datetime, hours: int, z: float, output: Ou
     start = to_ns(when) // 3_600_000_000_000 * 3_600_000_000_000
     stamps = start + np.arange(hours) * 3_600_000_000_000
     lower, expected, upper = baseline.band(stamps / 1e9, z)
-    rows = [{"at": from_ns(int(t)), "lower": float(lo), "expected": float(e), "upper": float(hi)}
-            for t, lo, e, hi in zip(stamps, lower, expected, upper, strict=True)]
+    points = [(from_ns(int(t)), float(lo), float(e), float(hi))
+              for t, lo, e, hi in zip(stamps, lower, expected, upper, strict=True)]
+    rows = [{"at": at, "lower": lo, "expected": e, "upper": hi} for at, lo, e, hi in points]
     if output is OutputFormat.JSON:
         print_json(rows)
         return
     table = new_table("At", "Lower", "Expected", "Upper", title=f"{baseline.metric}{{{labels_text(baseline.labels)}}}")
-    for row in rows:
-        table.add_row(cell(row["at"]), _num(row["lower"]), _num(row["expected"]), _num(row["upper"]))
+    for at, lo, e, hi in points:
+        table.add_row(cell(at), _num(lo), _num(e), _num(hi))
     console.print(table)
 
 
@@ -169,8 +170,8 @@ def plot(
     from ops.baselines.service import check_from_store
 
     window = parse_time_range(since, None, end)
-    checks = [c for c in check_from_store(metrics_store(), _registry(), parse_selector(selector), window.start, window.end, z)
-              if len(c.values)]
+    found = check_from_store(metrics_store(), _registry(), parse_selector(selector), window.start, window.end, z)
+    checks = [c for c in found if len(c.values)]
     if not checks:
         exit_with_error(f"no series matching {selector} has both a baseline and points in the window",
                         hint="fit one with `ops baseline fit`, or widen --since")

@@ -150,7 +150,8 @@ def run(
 def _trend_table(trend: list[Any]) -> Any:
     table = new_table("Week", "Drills", "Passed", "Score", title="Resilience over time")
     for t in trend:
-        table.add_row(cell(t.period), cell(t.drills), cell(t.passed), cell("-" if t.score is None else f"{t.score:.2f}"))
+        score = "-" if t.score is None else f"{t.score:.2f}"
+        table.add_row(cell(t.period), cell(t.drills), cell(t.passed), cell(score))
     return table
 
 

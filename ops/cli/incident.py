@@ -28,6 +28,7 @@ from ops.cli._utilities import (
 )
 
 if TYPE_CHECKING:
+    from ops.incidents.models import Status
     from ops.incidents.views import IncidentDetail
 
 app = typer.Typer(help="Incidents: list, show, open, acknowledge, mitigate, resolve, assign, note.",
@@ -94,10 +95,10 @@ def list_incidents(
     console.print(table)
 
 
-def _statuses(values: list[str]) -> list[object]:
+def _statuses(values: list[str]) -> list[Status]:
     from ops.incidents.models import Status
 
-    out: list[object] = []
+    out: list[Status] = []
     for value in values:
         if value.lower() == "open":
             out += [Status.TRIGGERED, Status.ACKNOWLEDGED, Status.MITIGATED]

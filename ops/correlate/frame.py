@@ -201,9 +201,11 @@ def counter_columns(frame: WideFrame, config: CounterConfig = CounterConfig()) -
     seen = np.isfinite(step).sum(axis=1)
     drops = (step < 0).sum(axis=1)
     rises = (step > 0).sum(axis=1)
-    shaped = (seen >= config.min_rows) & (drops <= config.max_drop_share * seen) & (rises >= config.min_rise_share * seen)
+    shaped = ((seen >= config.min_rows) & (drops <= config.max_drop_share * seen)
+              & (rises >= config.min_rise_share * seen))
     named = np.array([n.split("{", 1)[0].endswith("_total") for n in frame.names], dtype=bool)
-    return shaped | (named & (drops <= config.max_drop_share * np.maximum(seen, 1)))
+    counters: np.ndarray = shaped | (named & (drops <= config.max_drop_share * np.maximum(seen, 1)))
+    return counters
 
 
 def to_rates(times: np.ndarray, values: np.ndarray) -> np.ndarray:

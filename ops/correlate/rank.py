@@ -21,6 +21,7 @@ import math
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 import numpy as np
 
@@ -32,6 +33,7 @@ from ops.correlate.models import (
     Evidence,
     Granger,
     Suspect,
+    Timing,
     WideFrame,
 )
 from ops.correlate.resources import measures_headroom, resource_of
@@ -104,6 +106,9 @@ class _Batch:
     factors: dict[str, np.ndarray]
 
 
+_TIMINGS: dict[str, Timing] = {"leading": "leading", "simultaneous": "simultaneous", "lagging": "lagging"}
+
+
 def _timings(split: np.ndarray, failure_row: int, rows: int, config: CorrelateConfig) -> np.ndarray:
     tolerance = max(2, math.ceil(config.timing_tolerance * rows))
     return np.where(split < failure_row - tolerance, "leading",
@@ -150,7 +155,8 @@ def _materiality(shifts: Shifts, material: float) -> np.ndarray:
 
 
 def _score(factors: dict[str, np.ndarray]) -> np.ndarray:
-    return np.prod(np.vstack(list(factors.values())), axis=0)
+    score: np.ndarray = np.prod(np.vstack(list(factors.values())), axis=0)
+    return score
 
 
 def _granger_pass(frame: WideFrame, target: np.ndarray | None, batch: _Batch,
@@ -214,7 +220,7 @@ def _suspect(frame: WideFrame, batch: _Batch, j: int, score: float, target: str 
              has_target: bool) -> Suspect:
     s = batch.shifts
     z = float(s.z[j])
-    direction = "flat" if z == 0 else ("up" if z > 0 else "down")
+    direction: Literal["up", "down", "flat"] = "flat" if z == 0 else ("up" if z > 0 else "down")
     offset = float(frame.times[batch.split[j]] - batch.failure_ns) / 1e9
     if has_target and test is None:
         test = Granger(tested=False, note="only the best suspects are tested")
@@ -222,7 +228,7 @@ def _suspect(frame: WideFrame, batch: _Batch, j: int, score: float, target: str 
     evidence = Evidence(
         z=_round(z), direction=direction, baseline=_round(float(s.baseline[j])), level=_round(float(s.level[j])),
         peak_z=_round(float(s.peak_z[j])), change_at=from_ns(int(frame.times[batch.split[j]])),
-        change_offset_seconds=round(offset, 3), timing=str(batch.timing[j]),  # type: ignore[arg-type]
+        change_offset_seconds=round(offset, 3), timing=_TIMINGS[str(batch.timing[j])],
         correlation=Correlation(target or "failure", _round(float(batch.r[j])), round(float(batch.lag_seconds[j]), 3)),
         granger=test, rate=bool(frame.rate[j]), factors={k: round(float(v[j]), 4) for k, v in batch.factors.items()},
         reasons=[])

@@ -79,7 +79,7 @@ def flow_run_scope(flow_run_id: str) -> Scope:
             flow = client.read_flow(run.flow_id)
     except ObjectNotFound:
         raise CorrelateInputError(f"no flow run {flow_run_id}", hint="check the id and PREFECT_API_URL") from None
-    except Exception as exc:  # the API may be down: say so rather than fail obscurely
+    except Exception as exc:  # noqa: BLE001 - the API may be down: say so rather than fail obscurely
         raise CorrelateInputError(f"cannot read flow run {flow_run_id} from the Prefect API: {exc}",
                                   hint="start the server or set PREFECT_API_URL") from None
     state = run.state

@@ -101,7 +101,8 @@ def evidence_in_blocks(x: np.ndarray, min_size: int, failure_row: int) -> tuple[
 def _standardise(x: np.ndarray) -> np.ndarray:
     centred = x - x.mean(axis=-1, keepdims=True)
     std = np.sqrt((centred ** 2).mean(axis=-1, keepdims=True))
-    return centred / np.where(std > 0, std, np.inf)
+    standard: np.ndarray = centred / np.where(std > 0, std, np.inf)
+    return standard
 
 
 def lagged_correlation(x: np.ndarray, y: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
@@ -143,7 +144,7 @@ def granger(x: np.ndarray, y: np.ndarray, max_lag: int, alpha: float) -> Granger
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             found = grangercausalitytests(np.column_stack((dy, dx)), maxlag=max_lag)
-    except Exception as exc:  # singular designs and the like: no test, say why
+    except Exception as exc:  # noqa: BLE001 - singular designs and the like: no test, say why
         return Granger(tested=False, note=f"no test: {type(exc).__name__}: {exc}"[:160])
     p_values = {lag: float(result[0]["ssr_ftest"][1]) for lag, result in found.items()}
     lag = min(p_values, key=lambda k: p_values[k])

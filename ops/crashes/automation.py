@@ -17,9 +17,9 @@ Install or update it with ``python -m ops.crashes.automation``.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 from uuid import UUID
 
+from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.objects import StateType
 from prefect.events.actions import ChangeFlowRunState
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
@@ -51,7 +51,7 @@ def silent_run_automation(settings: CrashSettings) -> AutomationCore:
     )
 
 
-def install(client: Any, settings: CrashSettings | None = None) -> UUID:
+def install(client: SyncPrefectClient, settings: CrashSettings | None = None) -> UUID:
     """Create the automation, or bring the one of that name up to date; returns its id."""
     wanted = silent_run_automation(settings or get_settings().crash)
     found = client.read_automations_by_name(NAME)

@@ -82,8 +82,9 @@ def running_runs(client: Any, limit: int) -> list[FlowRun]:
 
 def last_heartbeat(client: Any, flow_run_id: Any, since: datetime) -> datetime | None:
     """When the newest heartbeat event of the flow run occurred (not before ``since``), if any."""
+    # Prefect types these bounds as its own DateTime (pendulum's on 3.11); an aware datetime validates.
     found = client.read_events(filter=EventFilter(
-        occurred=EventOccurredFilter(since=since, until=datetime.now(timezone.utc)),
+        occurred=EventOccurredFilter(since=since, until=datetime.now(timezone.utc)),  # type: ignore[arg-type]
         event=EventNameFilter(name=[HEARTBEAT_EVENT]),
         resource=EventResourceFilter(id=[f"prefect.flow-run.{flow_run_id}"])), limit=1)
     return _utc(max((e.occurred for e in found.events), default=None))
@@ -137,6 +138,7 @@ def judge_running(client: Any, settings: CrashSettings, now: datetime,
 
 def crashed_runs(client: Any, since: datetime, until: datetime, limit: int) -> list[FlowRun]:
     """Flow runs that ended Crashed in ``[since, until]``, oldest first."""
+    # Prefect types these bounds as its own DateTime (pendulum's on 3.11); an aware datetime validates.
     crashed = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.CRASHED])),
-                            end_time=FlowRunFilterEndTime(after_=since, before_=until))
+                            end_time=FlowRunFilterEndTime(after_=since, before_=until))  # type: ignore[arg-type]
     return _read_runs(client, crashed, FlowRunSort.END_TIME_DESC, limit)[::-1]

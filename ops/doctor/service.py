@@ -229,7 +229,7 @@ def check_settings(environ: Mapping[str, str]) -> list[CheckResult]:
 def _guarded(name: str, check: Callable[[], CheckResult | list[CheckResult]]) -> list[CheckResult]:
     try:
         found = check()
-    except Exception as exc:  # a crashing check must not hide the others
+    except Exception as exc:  # noqa: BLE001 - a crashing check must not hide the others
         return [CheckResult.fail(name, f"the check itself failed: {type(exc).__name__}: {exc}",
                                  "fix the cause above, then rerun `ops doctor`")]
     return found if isinstance(found, list) else [found]

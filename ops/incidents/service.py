@@ -77,9 +77,14 @@ class Trigger:
             ensure_storable(getattr(self, name) or "", name.replace("_", " "), LIMITS[name])
 
 
-LIMITS = {name: column.type.length for name, column in Incident.__table__.columns.items()
-          if isinstance(column.type, sa.String) and column.type.length}
-LIMITS["who"] = TimelineEvent.__table__.c.who.type.length
+def _string_lengths(table: sa.FromClause) -> dict[str, int]:
+    """The declared length of each of ``table``'s string columns that has one."""
+    return {name: column.type.length for name, column in table.columns.items()
+            if isinstance(column.type, sa.String) and column.type.length}
+
+
+LIMITS = _string_lengths(Incident.__table__)
+LIMITS["who"] = _string_lengths(TimelineEvent.__table__)["who"]
 
 
 def ensure_storable(value: str, what: str, limit: int | None = None, *, required: bool = False) -> str:

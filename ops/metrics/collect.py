@@ -153,7 +153,7 @@ def collect_prefect_metrics(store: MetricsStore, *, since: datetime, now: dateti
     store.write([])
     try:
         samples = read_prefect_samples(utc(since), now, environment)
-    except Exception as exc:  # httpx, API or settings errors alike: the caller decides what to do
+    except Exception as exc:  # noqa: BLE001 - httpx, API or settings errors alike: the caller decides what to do
         raise BackendUnavailableError(f"cannot read flow runs from the Prefect API: {type(exc).__name__}: {exc}",
                                       hint="check PREFECT_API_URL and that the server answers") from None
     return store.write(new_samples(store, samples))

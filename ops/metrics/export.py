@@ -48,8 +48,8 @@ def long_table(series: Sequence[Series]) -> pa.Table:
 
 def write_export(series: Sequence[Series], out: Path, fmt: ExportFormat) -> int:
     """Write ``series`` to ``out`` in ``fmt``; returns the rows written."""
-    import pyarrow.csv as csv
     import pyarrow.parquet as pq
+    from pyarrow import csv
 
     table = long_table(series)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -118,7 +119,7 @@ class Series:
 
     def points(self) -> list[tuple[str, float | None]]:
         """``(iso_time, value)`` pairs; NaN becomes None so the result is valid JSON."""
-        values = [None if v != v else v for v in self.values.tolist()]
+        values = [None if math.isnan(v) else v for v in self.values.tolist()]
         return list(zip(self.iso_times(), values, strict=True))
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from ops.metrics.models import Sample, utc
@@ -99,14 +100,15 @@ def read_prefect_samples(since: datetime, now: datetime, environment: str, cap: 
         FlowRunFilterId,
     )
 
-    ended = FlowRunFilter(end_time=FlowRunFilterEndTime(after_=since))
+    # Prefect types the bound as its own DateTime (pendulum's on 3.11); an aware datetime validates.
+    ended = FlowRunFilter(end_time=FlowRunFilterEndTime(after_=since))  # type: ignore[arg-type]
     with get_client(sync_client=True) as client:
-        flows = _paged(lambda **page: client.read_flow_runs(flow_run_filter=ended, **page), cap)
-        names = {f.id: f.name for f in _paged(lambda **page: client.read_flows(**page), cap)}
+        flows = _paged(partial(client.read_flow_runs, flow_run_filter=ended), cap)
+        names = {f.id: f.name for f in _paged(client.read_flows, cap)}
         deployment_ids = {r.deployment_id for r in flows if r.deployment_id}
         deployments = {d: client.read_deployment(d).name for d in deployment_ids}
         tasks: list[Any] = []
         for first in range(0, len(flows), PAGE):
             ids = FlowRunFilter(id=FlowRunFilterId(any_=[r.id for r in flows[first:first + PAGE]]))
-            tasks += _paged(lambda **page: client.read_task_runs(flow_run_filter=ids, **page), cap)
+            tasks += _paged(partial(client.read_task_runs, flow_run_filter=ids), cap)
     return flow_run_samples(flows, names, deployments, tasks, now, environment)

@@ -36,7 +36,7 @@ _UNAVAILABLE_HINT = "check SLUICE_PROMETHEUS_URL and that Prometheus runs, or se
 class _Reply(BaseModel):
     status: str
     data: object = None
-    errorType: str = ""  # noqa: N815 - Prometheus's field name
+    errorType: str = ""  # Prometheus's field name
     error: str = ""
 
 

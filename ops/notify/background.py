@@ -173,7 +173,7 @@ def deliver_soon(engine: Engine, settings: NotifySettings | None = None) -> Deli
     def bounded_pass() -> None:
         try:
             done.append(deliver_pending(engine, settings=settings, bounded=True, deadline=deadline))
-        except Exception as exc:  # the store or a client failed: the deliverer tries again
+        except Exception as exc:  # noqa: BLE001 - the store or a client failed: the deliverer tries again
             logger.warning("notifications not delivered now (%s); a background deliverer retries",
                            type(exc).__name__)
 
@@ -279,7 +279,7 @@ def run_from(stream: TextIO) -> int:
     try:
         engine = open_engine(url)
         settings = get_settings().notify
-    except Exception as exc:  # the URL or a setting is unusable: say which kind of problem, never the URL
+    except Exception as exc:  # noqa: BLE001 - the URL or a setting is unusable: say which kind of problem, never the URL
         logger.error("background deliverer not started: %s (check SLUICE_INCIDENTS_URL and the SLUICE_NOTIFY_* "
                      "settings)", type(exc).__name__)
         return 2

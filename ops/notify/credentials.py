@@ -25,8 +25,11 @@ def load_secret_block(name: str) -> SecretStr:
     try:
         from prefect.blocks.system import Secret
 
-        value = Secret.load(name).get()
-    except Exception as exc:  # the Prefect API is down, the block is missing, ...
+        block = Secret.load(name)  # typed "block or coroutine": Prefect dispatches on the caller being async
+        if not isinstance(block, Secret):
+            raise TypeError("Secret.load returned an awaitable: called from async code")
+        value = block.get()
+    except Exception as exc:  # noqa: BLE001 - the Prefect API is down, the block is missing, ...
         raise NotifyError(f"could not load the Prefect Secret block {name!r} ({type(exc).__name__})",
                           hint="check PREFECT_API_URL and `prefect block ls`") from None
     if not isinstance(value, str) or not value:

@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
@@ -132,7 +133,7 @@ class _Channels:
                 self._built[name] = SendError(self._redact(text), retry_now=False)
             except SendError as exc:
                 self._built[name] = exc
-            except Exception as exc:  # a client that cannot be set up must not end the flush with rows claimed
+            except Exception as exc:  # noqa: BLE001 - a client that cannot be set up must not end the flush with rows claimed
                 text = f"could not set up the {name} client ({type(exc).__name__}: {exc})"
                 self._built[name] = SendError(self._redact(text), retry_now=False)
         built = self._built[name]
@@ -182,7 +183,7 @@ def _retry_delay(settings: NotifySettings, attempts: int, retry_after: float | N
 
 
 def _attempt(row: Notification, channels: _Channels, engine: Engine, settings: NotifySettings,
-             redact: Redactor, sleep: Callable[[float], None]) -> AttemptOutcome:
+             redact: Redactor, sleep: Callable[[float], object]) -> AttemptOutcome:
     label = f"{row.channel} {row.action} for INC-{row.incident_id} (notification {row.id})"
     try:
         channel = channels.get(row.channel)
@@ -197,7 +198,7 @@ def _attempt(row: Notification, channels: _Channels, engine: Engine, settings: N
             return channel.send(payload, thread_ts)
         except SendError:
             raise
-        except Exception as exc:  # a client bug or an answer of an unexpected shape: keep the row, say what
+        except Exception as exc:  # noqa: BLE001 - a client bug or an answer of an unexpected shape: keep the row, say what
             raise SendError(f"unexpected {type(exc).__name__}: {exc}", retry_now=False) from None
 
     return send_with_retries(send, settings, label=label, sleep=sleep, redact=redact)
@@ -205,12 +206,12 @@ def _attempt(row: Notification, channels: _Channels, engine: Engine, settings: N
 
 def _settle(engine: Engine, row: Notification, outcome: AttemptOutcome, now: datetime,
             settings: NotifySettings, bounded: bool) -> Outcome:
-    common = {"id": row.id, "incident": f"INC-{row.incident_id}", "channel": row.channel, "action": row.action,
-              "attempts": row.attempts, "requests": outcome.requests}
+    settled = partial(Outcome, id=row.id, incident=f"INC-{row.incident_id}", channel=row.channel, action=row.action,
+                      attempts=row.attempts, requests=outcome.requests)
     if outcome.sent:
         if not mark_sent(engine, row, outcome.external_ref, utcnow()):
             logger.warning("notification %d was sent, but its claim had expired and was taken over", row.id)
-        return Outcome(status=SENT, external_ref=outcome.external_ref, **common)
+        return settled(status=SENT, external_ref=outcome.external_ref)
     if bounded:  # the background deliverer takes over at once, or when Retry-After says
         retry_at = now + timedelta(seconds=outcome.retry_after or 0.0)
     else:
@@ -218,7 +219,7 @@ def _settle(engine: Engine, row: Notification, outcome: AttemptOutcome, now: dat
     error = outcome.error or "not delivered"
     mark_unsent(engine, row, error, permanent=outcome.permanent, retry_at=retry_at, at=utcnow())
     status = FAILED if outcome.permanent else PENDING
-    return Outcome(status=status, error=error, next_attempt_at=None if outcome.permanent else retry_at, **common)
+    return settled(status=status, error=error, next_attempt_at=None if outcome.permanent else retry_at)
 
 
 def _due(row: Notification, now: datetime, due_only: bool) -> bool:
@@ -240,7 +241,7 @@ def _take(engine: Engine, candidate: Notification, channels: _Channels, now: dat
 def deliver_pending(engine: Engine, now: datetime | None = None, *, settings: NotifySettings | None = None,
                     due_only: bool = True, limit: int = 500, bounded: bool = False,
                     deadline: float | None = None,
-                    sleep: Callable[[float], None] = time.sleep) -> DeliveryReport:
+                    sleep: Callable[[float], object] = time.sleep) -> DeliveryReport:
     """Send every due notification in the outbox, each exactly once, and report what happened.
 
     ``now`` (default: the current time) decides what is due and when a

@@ -55,7 +55,8 @@ class PagerDutyChannel:
         except pagerduty.UrlError:
             raise SendError(f"SLUICE_PAGERDUTY_EVENTS_URL must be an https:// URL, not "
                             f"{settings.pagerduty_events_url!r}", retry_now=False) from None
-        self._client.timeout = settings.notify_timeout_seconds  # httpx2: each of connect (with TLS), write, read
+        # httpx2: each of connect (with TLS), write, read; a float, though the client's attribute says int
+        self._client.timeout = settings.notify_timeout_seconds  # type: ignore[assignment]
         self._client.max_network_attempts = 0
         self._client.retry = {}  # postprocess raises first anyway; no status may loop inside the client
 

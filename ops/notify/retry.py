@@ -81,11 +81,11 @@ class AttemptOutcome:
 
 def backoff(settings: NotifySettings, retry: int) -> float:
     """The wait before in-process retry number ``retry`` (1, 2, ...)."""
-    return min(settings.notify_backoff_seconds * 2 ** (retry - 1), settings.notify_backoff_max_seconds)
+    return min(settings.notify_backoff_seconds * 2.0 ** (retry - 1), settings.notify_backoff_max_seconds)
 
 
 def send_with_retries(send: Callable[[], str | None], settings: NotifySettings, *, label: str,
-                      sleep: Callable[[float], None], redact: Callable[[str], str]) -> AttemptOutcome:
+                      sleep: Callable[[float], object], redact: Callable[[str], str]) -> AttemptOutcome:
     """Call ``send`` until it succeeds, fails for good, or ``notify_attempts`` requests were made.
 
     Waits ``Retry-After`` when the server gives one (unless it is longer than

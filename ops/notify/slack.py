@@ -33,10 +33,12 @@ _webhook_logger = logging.getLogger("slack_sdk.webhook.without_url")
 _webhook_logger.setLevel(logging.INFO)  # slack_sdk logs the webhook URL at DEBUG when its logger allows it
 
 
-def _header(headers: Any, name: str) -> str | None:
+def _header(headers: dict[str, Any] | None, name: str) -> str | None:
+    """A response header's value (urllib gives a list per name, the webhook client a string)."""
     for key, value in dict(headers or {}).items():
         if key.lower() == name.lower():
-            return value[0] if isinstance(value, list) else value
+            found: str = value[0] if isinstance(value, list) else value
+            return found
     return None
 
 
@@ -46,17 +48,17 @@ class SlackChannel:
     name = SLACK
 
     def __init__(self, credentials: SlackCredentials, settings: NotifySettings) -> None:
-        timeout = settings.notify_timeout_seconds  # urllib takes a float, whatever the SDK's hint says
+        timeout = settings.notify_timeout_seconds  # urllib takes a float, whatever the SDK's int hint says
         self._channel = credentials.channel
         self._web: WebClient | None = None
         self._hook: WebhookClient | None = None
         if credentials.bot_token is not None:
             base = settings.slack_api_url.rstrip("/") + "/"
-            self._web = WebClient(token=credentials.bot_token.get_secret_value(), base_url=base, timeout=timeout,
-                                  retry_handlers=[])
+            self._web = WebClient(token=credentials.bot_token.get_secret_value(), base_url=base,
+                                  retry_handlers=[], timeout=timeout)  # type: ignore[arg-type]
         elif credentials.webhook_url is not None:
-            self._hook = WebhookClient(credentials.webhook_url.get_secret_value(), timeout=timeout,
-                                       retry_handlers=[], logger=_webhook_logger)
+            self._hook = WebhookClient(credentials.webhook_url.get_secret_value(), retry_handlers=[],
+                                       logger=_webhook_logger, timeout=timeout)  # type: ignore[arg-type]
 
     @property
     def threads(self) -> bool:

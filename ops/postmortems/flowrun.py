@@ -74,7 +74,7 @@ def read_state_history(flow_run_id: str | None, *, api_url: str | None) -> State
             states = client.read_flow_run_states(run_uuid)
     except ObjectNotFound:
         return StateHistory(flow_run_id, unavailable=f"the Prefect API at {api_url} has no flow run {flow_run_id}")
-    except Exception as exc:  # any API failure is reported in the document, not raised
+    except Exception as exc:  # noqa: BLE001 - any API failure is reported in the document, not raised
         return StateHistory(flow_run_id, unavailable=_problem(exc, api_url))
     rows = [FlowRunState(at=s.timestamp, type=s.type.value, name=s.name or s.type.value, message=s.message or "")
             for s in states if s.timestamp is not None]
@@ -104,6 +104,6 @@ def publish_artifact(markdown: str, *, key: str, description: str, flow_run_id: 
                     run_uuid = None
             created = client.create_artifact(ArtifactCreate(type="markdown", key=key, description=description,
                                                             data=markdown, flow_run_id=run_uuid))
-    except Exception as exc:  # the file is published either way; the caller warns
+    except Exception as exc:  # noqa: BLE001 - the file is published either way; the caller warns
         return ArtifactOutcome(key, error=_problem(exc, api_url))
     return ArtifactOutcome(key, str(created.id), str(run_uuid) if run_uuid else None)

@@ -48,7 +48,8 @@ class MatchContext:
     def of(cls, *, title: str = "", signature: str = "", source: str = "", dedup_key: str = "",
            flow_name: str | None = None, resource: str | None = None) -> MatchContext:
         fields = signature_fields(signature)
-        rule = fields.get("alert") or (dedup_key.split(":")[0] if source == "alert" and ":" in dedup_key else None)
+        alert = dedup_key.split(":", maxsplit=1)[0] if source == "alert" and ":" in dedup_key else None
+        rule = fields.get("alert") or alert
         bases = tuple(b for b in fields.get("bases", "").split(",") if b and b != "-")
         return cls(alert_rule=rule, exception_type=fields.get("exception"), bases=bases,
                    flow_name=flow_name or fields.get("flow"), resource=resource,
@@ -93,7 +94,7 @@ def score(book: Runbook, ctx: MatchContext) -> Candidate:
         points += FLOW_POINTS
         reasons.append(f"flow {ctx.flow_name} is listed")
     for tag in sorted(tags - {ctx.resource or ""}):
-        if tag in ctx.words or set(WORD.findall(tag)) <= ctx.words and WORD.findall(tag):
+        if tag in ctx.words or (set(WORD.findall(tag)) <= ctx.words and WORD.findall(tag)):
             points += 1
             reasons.append(f"tag {tag!r} appears in the incident")
     return Candidate(book.id, book.title, points, reasons, evidence=points - (FLOW_POINTS if flow_listed else 0))

@@ -90,7 +90,8 @@ class NeedsReencode(Exception):
 
 def open_source(src: SourceFile, storage_options: dict[str, Any] | None) -> io.BufferedIOBase:
     fs, path = filesystem(src.uri, storage_options)
-    return fs.open(path, "rb", compression="gzip" if src.gzip else None)
+    stream: io.BufferedIOBase = fs.open(path, "rb", compression="gzip" if src.gzip else None)
+    return stream
 
 
 def sample_of(src: SourceFile, storage_options: dict[str, Any] | None) -> bytes:

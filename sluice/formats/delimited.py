@@ -22,7 +22,7 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -58,7 +58,7 @@ DELIMITERS = (",", ";", "\t", "|")  # what a mis-delimited header is tested agai
 def _csv_header(sample: bytes, encoding: str, dialect: CsvDialect) -> tuple[list[str], str]:
     """The header's fields and its first physical line, from the start of the file (BOM skipped)."""
     text = codecs.decode(sample[:HEADER_BYTES], encoding, errors="replace").lstrip("\ufeff")
-    quoting = csv.QUOTE_NONE if dialect.quote_char is None else csv.QUOTE_MINIMAL
+    quoting: Literal[0, 1, 2, 3] = csv.QUOTE_NONE if dialect.quote_char is None else csv.QUOTE_MINIMAL
     try:
         first = next(csv.reader(io.StringIO(text, newline=""), delimiter=dialect.delimiter,
                                 quotechar=dialect.quote_char or '"', escapechar=dialect.escape_char,
@@ -206,7 +206,7 @@ class CsvReader(TextReader):
         parse = pv.ParseOptions(delimiter=d.delimiter, quote_char=d.quote_char or False, double_quote=d.double_quote,
                                 escape_char=d.escape_char or False, newlines_in_values=d.newlines_in_values,
                                 invalid_row_handler=on_invalid, ignore_empty_lines=False)
-        names = [self.layout.header_names[c] for c in self.layout.columns] or [self.probe]
+        names = [self.layout.header_names[c] for c in self.layout.columns] or [self.probe or ""]
         # UTF-8 is read as bytes and checked here, row by row; other encodings arrive transcoded.
         kind = pa.binary() if utf8 and not self.choice.via_latin1 else pa.string()
         # Only an empty field is null: "NA" is Namibia and "NULL" may be someone's name.
@@ -233,7 +233,7 @@ class CsvReader(TextReader):
                 bad.setdefault(row.number, MalformedRow(row.number, "", Reason.MALFORMED_ROW, "blank"))
             return "skip"
 
-        next_line, seen_bad = 2, set()  # line 1 is the header
+        next_line, seen_bad = 2, set[int]()  # line 1 is the header
         pending: list[pa.RecordBatch] = []
         pending_lines: list[np.ndarray] = []
         undecodable: list[MalformedRow] = []
@@ -249,7 +249,7 @@ class CsvReader(TextReader):
                 new_bad = set(bad) - seen_bad
                 lines, next_line = _assign_lines(next_line, batch.num_rows, new_bad)
                 seen_bad |= {b for b in new_bad if b < next_line}
-                batch, lines = self._as_text(batch, lines, undecodable)
+                batch, lines = self._as_text(batch, lines, undecodable)  # noqa: PLW2901 - frees the raw batch
                 pending.append(batch)
                 pending_lines.append(lines)
                 if sum(b.num_rows for b in pending) >= self.chunk_rows:

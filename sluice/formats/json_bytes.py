@@ -54,7 +54,8 @@ class BlockScan:
 
     @property
     def lengths(self) -> np.ndarray:
-        return self.ends - self.starts
+        lengths: np.ndarray = self.ends - self.starts
+        return lengths
 
 
 def _line_spans(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -163,8 +164,8 @@ def _values(b: np.ndarray, starts: np.ndarray, ends: np.ndarray, depth: np.ndarr
     closing = ok & (delta < 0) & (after == 1)
     keep_o, keep_c = shaped[s_line[opening]], shaped[s_line[closing]]
     return BlockScan(starts=starts, ends=ends, depth=depth, plain=shaped & (depth == 1),
-                     value_starts=v_starts, value_ends=v_ends, value_lines=v_lines, nested_starts=s_pos[opening][keep_o],
-                     nested_ends=s_pos[closing][keep_c], shaped=shaped)
+                     value_starts=v_starts, value_ends=v_ends, value_lines=v_lines,
+                     nested_starts=s_pos[opening][keep_o], nested_ends=s_pos[closing][keep_c], shaped=shaped)
 
 
 def _trim(b: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

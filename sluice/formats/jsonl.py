@@ -33,6 +33,7 @@ from sluice.formats.base import (
     open_source,
     unreadable,
 )
+from sluice.formats.encoding import EncodingChoice
 from sluice.formats.json_bytes import BlockScan, rewrite, scan
 from sluice.settings import RecordLimits, get_settings
 from sluice.sources.files import SourceFile
@@ -79,7 +80,7 @@ def _rewrite_one(raw: bytes) -> bytes | None:
 class JsonLinesReader(TextReader):
     """Streams JSON Lines in byte blocks; each value arrives as its text."""
 
-    def __init__(self, src: SourceFile, wanted: list[str], *, encoding: str | None, chunk_rows: int,
+    def __init__(self, src: SourceFile, wanted: list[str], *, encoding: str | EncodingChoice | None, chunk_rows: int,
                  storage_options: dict[str, Any] | None = None, limits: RecordLimits | None = None) -> None:
         super().__init__(src, wanted, encoding=encoding, chunk_rows=chunk_rows, storage_options=storage_options)
         self.layout = FileLayout(self.encoding, list(wanted), [], [], guessed=self.choice.guessed)
@@ -122,8 +123,8 @@ class JsonLinesReader(TextReader):
                 if nl < 0 and not final:
                     continue
                 yield self._shape(pa.table({}), np.zeros(0, dtype=np.int64), [skip.entry(limit)])
-                line, skip, data = line + 1, None, data[nl + 1:] if nl >= 0 else b""
-            data = carry + data
+                line, skip, data = line + 1, None, data[nl + 1:] if nl >= 0 else b""  # noqa: PLW2901
+            data = carry + data  # noqa: PLW2901 - rebound, not renamed: the block read is freed at once
             cut = len(data) if final else data.rfind(b"\n") + 1
             block, carry = data[:cut], data[cut:]
             del data

@@ -10,13 +10,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sluice.formats.base import RawChunk, layout_of, unreadable
+from sluice.formats.encoding import EncodingChoice
 from sluice.sources.files import SourceFile, filesystem
 
 
 class ParquetReader:
     """Streams a Parquet file by row batches; types are kept and cast later."""
 
-    def __init__(self, src: SourceFile, wanted: list[str], *, encoding: str | None, chunk_rows: int,
+    def __init__(self, src: SourceFile, wanted: list[str], *, encoding: str | EncodingChoice | None, chunk_rows: int,
                  storage_options: dict[str, Any] | None = None) -> None:
         self.src, self.wanted, self.chunk_rows, self.opts = src, wanted, chunk_rows, storage_options
         fs, path = filesystem(src.uri, storage_options)

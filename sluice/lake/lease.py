@@ -63,13 +63,16 @@ def _insert_if_absent(conn: Connection, row: dict[str, object]) -> int | None:
     """Insert ``row`` unless the dataset already has one; its token if inserted."""
     name = conn.dialect.name
     if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        statement: sa.Insert = pg_insert(dataset_leases).values(**row).on_conflict_do_nothing()
     elif name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(dataset_leases).values(**row).on_conflict_do_nothing()
     else:  # pragma: no cover - the store runs on SQLite or PostgreSQL only
         raise NotImplementedError(f"leases need SQLite or PostgreSQL, not {name}")
-    statement = insert(dataset_leases).values(**row).on_conflict_do_nothing().returning(dataset_leases.c.token)
-    return conn.execute(statement).scalar_one_or_none()
+    return conn.execute(statement.returning(dataset_leases.c.token)).scalar_one_or_none()
 
 
 def try_acquire(conn: Connection, dataset: str, holder: str, *, ttl_ms: int, now: int) -> Lease | None:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.feather as feather
+from pyarrow import feather
 
 from sluice.errors import ConfigError
 from sluice.paths import child_path
@@ -91,7 +91,8 @@ def bucket_of(days_since_epoch: np.ndarray) -> np.ndarray:
 
 def day_numbers(table: pa.Table) -> np.ndarray:
     """The partition date of each row as days since 1970."""
-    return table.column(PARTITION).combine_chunks().cast(pa.int32()).to_numpy(zero_copy_only=False)
+    days: np.ndarray = table.column(PARTITION).combine_chunks().cast(pa.int32()).to_numpy(zero_copy_only=False)
+    return days
 
 
 def write_valid(batch: StagedBatch, table: pa.Table, chunk: int) -> list[str]:

@@ -15,6 +15,7 @@ ids fails it; the batch is then found recorded and skipped.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -28,7 +29,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Transaction
 from deltalake.exceptions import CommitFailedError, DeltaError
-from deltalake.transaction import AddAction
+from deltalake.transaction import AddAction, RemoveAction
 
 from sluice.errors import LakeConflictError, LakeError
 from sluice.lake import staging
@@ -69,10 +70,12 @@ def open_or_create(uri: str, schema: pa.Schema, partition_by: list[str],
     except CommitFailedError:
         table = open_table(uri, storage_options)
         if table is None:
-            raise LakeError(f"cannot create the Delta table {uri}", hint="check the lake path and its permissions") from None
+            raise LakeError(f"cannot create the Delta table {uri}",
+                            hint="check the lake path and its permissions") from None
         return table
     except (DeltaError, OSError) as exc:
-        raise LakeError(f"cannot create the Delta table {uri}: {exc}", hint="check the lake path and its permissions") from None
+        raise LakeError(f"cannot create the Delta table {uri}: {exc}",
+                        hint="check the lake path and its permissions") from None
 
 
 def table_at(uri: str, version: int | None, schema: pa.Schema, storage_options: dict[str, str] | None) -> DeltaTable:
@@ -85,7 +88,8 @@ def table_at(uri: str, version: int | None, schema: pa.Schema, storage_options: 
     try:
         return DeltaTable(uri, version=version, storage_options=storage_options or None)
     except (DeltaError, OSError) as exc:
-        raise LakeError(f"cannot open {uri} at version {version}: {exc}", hint="check the lake path and credentials") from None
+        raise LakeError(f"cannot open {uri} at version {version}: {exc}",
+                        hint="check the lake path and credentials") from None
 
 
 def _lake_keys(table: DeltaTable, keys: list[str], days: list[str], like: pa.Schema) -> pa.Table:
@@ -123,7 +127,8 @@ def _insert_missing(table: DeltaTable, contract: Contract, buckets: list[Deduped
     return files, inserted
 
 
-def _add_actions(files: Iterable[NewFile], partition: dict[str, str] | None = None) -> list[AddAction]:
+def _add_actions(files: Iterable[NewFile], partition: dict[str, str] | None = None) -> list[AddAction | RemoveAction]:
+    """Actions adding ``files``, in the list type ``DeltaTable.create_write_transaction`` takes."""
     now = int(time.time() * 1000)
     return [AddAction(f.path, f.size, partition or {PARTITION: f.day}, now, True, json.dumps({"numRecords": f.rows}))
             for f in files]
@@ -137,10 +142,8 @@ def discard(uri: str, paths: Iterable[str], storage_options: dict[str, str] | No
     """Delete data files written for a commit that did not happen (relative paths; missing ones ignored)."""
     fs, root = lake_filesystem(uri, storage_options)
     for rel in paths:
-        try:
+        with contextlib.suppress(OSError):  # an orphan left behind is invisible, and vacuum removes it
             fs.delete_file(f"{root}/{rel}")
-        except (FileNotFoundError, OSError):
-            pass  # an orphan left behind is invisible, and vacuum removes it
 
 
 def commit_deduped(uri: str, contract: Contract, buckets: list[DedupedBucket], *, batch_ids: list[str],
@@ -198,7 +201,7 @@ def quarantine_app_id(dataset: str, batch: str) -> str:
     return f"{dataset}/{batch}"
 
 
-def _quarantine_file(fs: pafs.FileSystem, root: str, staged: Path) -> tuple[AddAction, int] | None:
+def _quarantine_file(fs: pafs.FileSystem, root: str, staged: Path) -> tuple[AddAction | RemoveAction, int] | None:
     """Copy one staged quarantine file into the table folder as Parquet (not yet committed)."""
     part = staging.read(staged).cast(QUARANTINE_SCHEMA)
     if part.num_rows == 0:
@@ -235,7 +238,7 @@ def commit_quarantine(uri: str, files: dict[str, list[Path]], *, dataset: str, m
         if not todo:
             return 0
         fs, root = lake_filesystem(uri, storage_options)
-        actions: list[AddAction] = []
+        actions: list[AddAction | RemoveAction] = []
         count = 0
         try:
             for added in (_quarantine_file(fs, root, p) for paths in todo.values() for p in paths):

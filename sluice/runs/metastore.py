@@ -10,6 +10,7 @@ import json
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
+from typing import overload
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -122,6 +123,10 @@ def save_run(conn: Connection, report: RunReport) -> None:
         conn.execute(sa.insert(ingest_files), [_file_row(report.run_id, f) for f in report.files])
 
 
+@overload
+def _aware(value: datetime) -> datetime: ...
+@overload
+def _aware(value: None) -> None: ...
 def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
@@ -151,7 +156,8 @@ def get_run(conn: Connection, run_id: str) -> RunReport | None:
     """
     row = conn.execute(sa.select(ingest_runs).where(ingest_runs.c.run_id == run_id)).mappings().first()
     if row is None and len(run_id) >= 4:
-        rows = conn.execute(sa.select(ingest_runs).where(ingest_runs.c.run_id.startswith(run_id)).limit(2)).mappings().all()
+        prefixed = sa.select(ingest_runs).where(ingest_runs.c.run_id.startswith(run_id)).limit(2)
+        rows = conn.execute(prefixed).mappings().all()
         if len(rows) > 1:
             raise ConfigError(f"run id prefix {run_id!r} matches several runs", hint="give more characters")
         row = rows[0] if rows else None

@@ -14,7 +14,6 @@ from pydantic import Field
 from sluice.settings.sources import PREFIX, Section
 
 
-
 class MetricsBackend(enum.StrEnum):
     EMBEDDED = "embedded"
     PROMETHEUS = "prometheus"

@@ -62,7 +62,8 @@ def detect_format(uri: str) -> tuple[FileFormat, bool]:
 
 def filesystem(uri: str, storage_options: dict[str, Any] | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
     try:
-        return url_to_fs(uri, **(storage_options or {}))
+        found: tuple[fsspec.AbstractFileSystem, str] = url_to_fs(uri, **(storage_options or {}))
+        return found
     except (ImportError, ValueError) as exc:
         raise SourceError(f"cannot open source {uri}: {exc}") from None
 
@@ -87,7 +88,8 @@ def list_source_files(
     except FileNotFoundError:
         raise SourceNotFoundError(f"source {uri} does not exist", hint="check the path or bucket name") from None
     except PermissionError as exc:
-        raise SourceError(f"not allowed to list source {uri}: {exc}", hint="check the credentials or permissions") from None
+        raise SourceError(f"not allowed to list source {uri}: {exc}",
+                          hint="check the credentials or permissions") from None
     except Exception as exc:
         if not unreachable(exc):
             if isinstance(exc, OSError):

@@ -139,18 +139,18 @@ def _one_text(value: object) -> str:
 
 
 def _nested(kind: pa.DataType) -> bool:
-    return pa.types.is_nested(kind) or pa.types.is_union(kind)
+    return bool(pa.types.is_nested(kind) or pa.types.is_union(kind))
 
 
 def _fits_directly(kind: pa.DataType, target: ColumnType) -> bool:
     """A file type that becomes ``target`` by a plain cast, with no text in between."""
     if target is ColumnType.INT64:
-        return pa.types.is_integer(kind)
+        return bool(pa.types.is_integer(kind))
     if target is ColumnType.FLOAT64:
-        return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
+        return bool(pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind))
     if target in (ColumnType.TIMESTAMP, ColumnType.DATE):
-        return pa.types.is_timestamp(kind) or pa.types.is_date(kind)
-    return pa.types.is_null(kind)
+        return bool(pa.types.is_timestamp(kind) or pa.types.is_date(kind))
+    return bool(pa.types.is_null(kind))
 
 
 def _wrong_type(column: pa.Array, spec: ColumnSpec, log: FailureLog) -> pa.Array:

@@ -19,7 +19,7 @@ from sluice.validate.quality import Reason
 
 # Arrow-backed pandas dtypes: the typed Arrow table becomes a DataFrame
 # without copies, and pandera's checks run on Arrow compute kernels.
-PANDAS_DTYPES: dict[ColumnType, object] = {kind: pd.ArrowDtype(arrow) for kind, arrow in ARROW_TYPES.items()}
+PANDAS_DTYPES: dict[ColumnType, pd.ArrowDtype] = {kind: pd.ArrowDtype(arrow) for kind, arrow in ARROW_TYPES.items()}
 
 _register_lock = threading.Lock()
 _registered = False
@@ -85,7 +85,7 @@ def register_backends() -> None:
         if _registered:
             return
         schema = pa.DataFrameSchema({"x": pa.Column(PANDAS_DTYPES[ColumnType.INT64], pa.Check.isin([1]))})
-        schema.validate(pd.DataFrame({"x": pd.array([1], dtype=PANDAS_DTYPES[ColumnType.INT64])}), lazy=True)
+        schema.validate(pd.DataFrame({"x": pd.Series([1], dtype=PANDAS_DTYPES[ColumnType.INT64])}), lazy=True)
         _registered = True
 
 

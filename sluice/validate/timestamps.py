@@ -46,11 +46,7 @@ class ParsedTimestamps:
     values: pa.Array  # timestamp[us, UTC]
     unparsed: np.ndarray  # bool: non-empty text that no format could read
     ambiguous: np.ndarray  # bool: local time that is ambiguous or does not exist
-    truncated: np.ndarray | None = None  # bool: finer than a microsecond in the file, truncated to one
-
-    def __post_init__(self) -> None:
-        if self.truncated is None:
-            object.__setattr__(self, "truncated", np.zeros(len(self.unparsed), dtype=bool))
+    truncated: np.ndarray  # bool: finer than a microsecond in the file, truncated to one
 
 
 def ensure_timezone(name: str) -> ZoneInfo:
@@ -72,7 +68,8 @@ def ensure_formats_valid(formats: list[str]) -> None:
 
 
 def _mask(arr: pa.Array) -> np.ndarray:
-    return pc.fill_null(arr, False).to_numpy(zero_copy_only=False)
+    mask: np.ndarray = pc.fill_null(arr, False).to_numpy(zero_copy_only=False)
+    return mask
 
 
 def _localise(naive: pa.Array, tz: str) -> tuple[pa.Array, np.ndarray]:
@@ -137,7 +134,7 @@ def _has_offset(text: pa.Array, shaped: np.ndarray) -> np.ndarray:
     the suffix: no regex needed for the common ``...Z`` form. The rest of the
     shaped values are matched against ``_OFFSET``.
     """
-    zulu = shaped & _mask(pc.and_(pc.ends_with(text, "Z"), pc.greater(pc.binary_length(text), 10)))
+    zulu: np.ndarray = shaped & _mask(pc.and_(pc.ends_with(text, "Z"), pc.greater(pc.binary_length(text), 10)))
     rest = shaped & ~zulu
     if rest.any():
         zulu[np.flatnonzero(rest)] = _mask(pc.match_substring_regex(_subset(text, rest), _OFFSET))
@@ -263,7 +260,8 @@ def parse_timestamps(values: pa.Array, *, formats: list[str], tz: str) -> Parsed
             placed.put(hit, _subset(parsed, got))
         ambiguous[idx[amb]] = True
         todo[idx[got | amb]] = False
-    return ParsedTimestamps(values=placed.column(), unparsed=todo, ambiguous=ambiguous)
+    return ParsedTimestamps(values=placed.column(), unparsed=todo, ambiguous=ambiguous,
+                            truncated=np.zeros(len(text), dtype=bool))
 
 
 def _parse_format(text: pa.Array, fmt: str, tz: str) -> tuple[pa.Array, np.ndarray]:

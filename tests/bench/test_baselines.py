@@ -19,5 +19,5 @@ def test_small_fleet_prints_every_figure_and_catches_the_injected_spikes(capsys)
 
 def test_fleet_generation_is_deterministic_and_shaped_as_documented() -> None:
     one, two = baselines.make_fleet(5, 14, seed=3), baselines.make_fleet(5, 14, seed=3)
-    assert all((a.values == b.values).all() for a, b in zip(one.history, two.history))
+    assert all((a.values == b.values).all() for a, b in zip(one.history, two.history, strict=True))
     assert {len(s) for s in one.history} == {14 * 288} and {len(s) for s in one.tomorrow} == {288}

@@ -79,7 +79,7 @@ def test_prod_is_refused_before_anything_runs_and_the_override_runs_it(drill_env
 def test_an_invalid_experiment_file_gets_a_clear_error(drill_env, tmp_path):
     path = write_experiment(tmp_path, "broken", method=[activity("action", "x", "no_such_function")])
 
-    with pytest.raises(ChaosError, match="broken.yaml: .*does not expose a function called 'no_such_function'"):
+    with pytest.raises(ChaosError, match=r"broken\.yaml: .*does not expose a function called 'no_such_function'"):
         run_drill(path, "staging")
 
 

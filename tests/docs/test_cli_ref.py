@@ -35,7 +35,7 @@ def example_app() -> typer.Typer:
 
 
 def test_a_group_page_lists_its_commands_with_usage_and_options() -> None:
-    doctor, lake = ops_groups(example_app())
+    _doctor, lake = ops_groups(example_app())
     assert (lake.name, lake.page, [c.path for c in lake.commands]) == ("lake", "ops/lake.md", ["ops lake vacuum"])
     page = render_group(lake)
     assert page.startswith("# ops lake\n\nThe lake &lt;tables&gt;.\n")

@@ -93,7 +93,7 @@ def test_a_section_field_is_read_from_its_own_flat_variable(monkeypatch) -> None
 
 
 def test_a_setting_without_a_description_fails_naming_it() -> None:
-    with pytest.raises(SiteError, match="SLUICE_EXAMPLE_NEW_KNOB .*has no description"):
+    with pytest.raises(SiteError, match=r"SLUICE_EXAMPLE_NEW_KNOB .*has no description"):
         document(Undocumented, {}, root=ROOT)
 
 
@@ -102,19 +102,20 @@ def test_every_field_of_the_project_model_has_its_own_description() -> None:
 
 
 def test_a_note_for_a_setting_that_does_not_exist_fails() -> None:
-    with pytest.raises(SiteError, match="SLUICE_EXAMPLE_GONE is in .* but no setting has it"):
+    with pytest.raises(SiteError, match=r"SLUICE_EXAMPLE_GONE is in .* but no setting has it"):
         document(Example, {"SLUICE_EXAMPLE_GONE": Note(default="old")}, root=ROOT)
 
 
 def test_a_default_naming_this_machine_needs_a_note() -> None:
-    with pytest.raises(SiteError, match="SLUICE_EXAMPLE_WHERE: the default .* depends on where it runs"):
+    with pytest.raises(SiteError, match=r"SLUICE_EXAMPLE_WHERE: the default .* depends on where it runs"):
         document(MachineDefault, {}, root=ROOT)
     [group] = document(MachineDefault, {"SLUICE_EXAMPLE_WHERE": Note(default="`./data`")}, root=ROOT)
     assert group.settings[0].default == "`./data`"
 
 
 def test_the_project_reference_is_one_model_complete_with_a_heading_per_section() -> None:
-    assert [f"{c.__module__}.{c.__qualname__}" for c in find_settings_classes(ROOT)] == ["sluice.settings.model.Settings"]
+    found = [f"{c.__module__}.{c.__qualname__}" for c in find_settings_classes(ROOT)]
+    assert found == ["sluice.settings.model.Settings"]
     assert stray_settings(ROOT) == []
     groups = document(Settings, load_notes(), root=ROOT)
     assert [g.anchor for g in groups] == ["core", "notify", "metrics", "incidents", "runbooks", "crash", "chaos", "cli"]
@@ -135,7 +136,7 @@ def test_a_settings_class_outside_the_one_model_stops_the_build(tmp_path: Path,
     monkeypatch.syspath_prepend(str(tmp_path))
 
     assert stray_settings(tmp_path, ("sitegen_stray",)) == ["sitegen_stray.knobs.KnobSettings"]
-    with pytest.raises(SiteError, match="outside sluice.settings.Settings: sitegen_stray.knobs.KnobSettings"):
+    with pytest.raises(SiteError, match=r"outside sluice\.settings\.Settings: sitegen_stray\.knobs\.KnobSettings"):
         reference_markdown(tmp_path, ("sitegen_stray",))
 
 

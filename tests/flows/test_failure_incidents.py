@@ -64,7 +64,8 @@ def test_a_failed_run_gets_an_artifact_naming_its_incident(prefect_api, sluice_h
     (incident,) = incidents(sluice_home.home)
     with get_client(sync_client=True) as client:
         run_id = state.state_details.flow_run_id
-        found = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
+        of_run = ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+        found = client.read_artifacts(artifact_filter=of_run)
     (artifact,) = [a for a in found if a.key == f"incident-inc-{incident.id}"]
     assert f"ops incident show {incident.ref}" in artifact.data and "source-unreachable" in artifact.data
 

@@ -62,7 +62,8 @@ def _log_lines(uri: str, endpoint: str | None) -> list[dict]:
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **CREDS)
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/_delta_log/")["Contents"]]
-        texts = [s3.get_object(Bucket=bucket, Key=k)["Body"].read().decode() for k in sorted(keys) if k.endswith(".json")]
+        texts = [s3.get_object(Bucket=bucket, Key=k)["Body"].read().decode()
+                 for k in sorted(keys) if k.endswith(".json")]
     return [json.loads(line) for text in texts for line in text.splitlines() if line.strip()]
 
 

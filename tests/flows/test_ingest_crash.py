@@ -24,7 +24,8 @@ ROWS = 400_000
 
 def _write_big_orders(path: Path, rows: int) -> None:
     ids = np.arange(1, rows + 1)
-    days = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(ids % 60, unit="D") + pd.to_timedelta(ids % 86_400, unit="s")
+    days = (pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(ids % 60, unit="D")
+            + pd.to_timedelta(ids % 86_400, unit="s"))
     frame = pd.DataFrame({
         "order_id": ids, "customer_id": [f"C{i:06d}" for i in ids % 1_000_000],
         "order_ts": days.strftime("%Y-%m-%dT%H:%M:%SZ"), "status": "paid", "amount": (ids % 700) + 0.25,

@@ -152,7 +152,8 @@ def test_run_publishes_summary_artifacts_to_prefect(prefect_api, dask_address, s
     report = run_ingest(dask_address, "orders", str(tmp_path / "src"))
 
     with get_client(sync_client=True) as client:
-        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["ingest-orders-summary"])))
+        summaries = ArtifactFilter(key=ArtifactFilterKey(any_=["ingest-orders-summary"]))
+        found = client.read_artifacts(artifact_filter=summaries)
     assert any(str(a.flow_run_id) == report.run_id for a in found)
-    mine = [a for a in found if str(a.flow_run_id) == report.run_id][0]
+    mine = next(a for a in found if str(a.flow_run_id) == report.run_id)
     assert f"{report.rows_read:,}" in mine.data

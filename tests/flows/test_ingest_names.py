@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -39,7 +40,7 @@ def test_a_dataset_name_that_climbs_out_of_the_lake_fails_first_and_is_recorded(
     state = run_ingest_state(dask_address, "../c2/orders2", str(tmp_path / "src"))
 
     assert state.is_failed()
-    with pytest.raises(ConfigError, match="dataset name '../c2/orders2' holds a path separator"):
+    with pytest.raises(ConfigError, match=re.escape("dataset name '../c2/orders2' holds a path separator")):
         state.result()
     assert sorted(p.name for p in (home / "c2").iterdir()) == ["orders2.yaml"]  # no table beside the lake
     assert not (home / "quarantine").exists() and not (home / "lake").exists()

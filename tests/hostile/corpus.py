@@ -158,8 +158,9 @@ CASES: list[Case] = [
          _bytes(_json_lines([_order(1)], [json.dumps(_order(2)).encode().replace(b"ann@", b"\\ud800@")])),
          Expect(rows_read=2, may_fail=True)),
     Case("json line that is not utf-8 in a utf-8 file", "latin1-line.jsonl",
-         _bytes(_json_lines([_order(2)], [json.dumps(_order(1, email="zoë@example.com"), ensure_ascii=False).encode(),
-                                          json.dumps(_order(3, email="søren@example.com"), ensure_ascii=False).encode("latin-1")])),
+         _bytes(_json_lines([_order(2)], [
+             json.dumps(_order(1, email="zoë@example.com"), ensure_ascii=False).encode(),
+             json.dumps(_order(3, email="søren@example.com"), ensure_ascii=False).encode("latin-1")])),
          Expect(rows_read=3, rows_valid=2, reasons=frozenset({"undecodable_bytes"}), emails=("zoë@example.com",))),
     Case("json timestamps keep their offsets", "offsets.jsonl",
          _bytes(_json_lines([_order(1, order_ts="2024-10-01T03:39:15Z"),

@@ -32,7 +32,7 @@ def _stage_all(work: Path, todo: dict[str, Case], env: dict[str, str]) -> dict[s
     results: dict[str, dict[str, object]] = {}
     while todo:
         proc = subprocess.run([sys.executable, "-m", "tests.hostile.stage_cases", str(work), *todo], cwd=ROOT,
-                              env=env, capture_output=True, text=True, timeout=300)
+                              env=env, capture_output=True, text=True, timeout=300, check=False)
         for line in proc.stdout.splitlines():
             if line.startswith("{"):
                 out = json.loads(line)

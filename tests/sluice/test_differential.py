@@ -174,7 +174,7 @@ def _json_value(kind: str, text: str | None) -> object:
     if text is None:
         return None
     if kind in ("int64", "float64") and _JSON_NUMBER.match(text):
-        return json.loads(text, parse_float=lambda s: _Raw(s), parse_int=lambda s: _Raw(s))
+        return json.loads(text, parse_float=_Raw, parse_int=_Raw)
     if kind == "bool" and text in ("true", "false"):
         return text == "true"
     return text

@@ -52,5 +52,5 @@ def test_chunk_size_and_worker_split_do_not_change_the_result(tmp_path):
     for i, (chunk_rows, shares) in enumerate([(500, 1), (100_000, 4)]):
         req = _request(tmp_path / f"r{i}", chunk_rows)
         results.append(_run(req, str(tmp_path / "src"), shares)[1])
-    assert [(r.rows_written, r.duplicates_in_run) for r in results][0] == \
-        [(r.rows_written, r.duplicates_in_run) for r in results][1]
+    small, large = results
+    assert (small.rows_written, small.duplicates_in_run) == (large.rows_written, large.duplicates_in_run)

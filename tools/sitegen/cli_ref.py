@@ -109,7 +109,7 @@ def render_group(group: GroupDoc) -> str:
     out += [f"| [`{c.path}`](#{_anchor(c.path)}) | {_cell(_first_paragraph(c.help))} |" for c in group.commands]
     out.append("")
     for command in group.commands:
-        out += [f"## `{command.path}` {{#{_anchor(command.path)}}}", ""] + _render_command(command)
+        out += [f"## `{command.path}` {{#{_anchor(command.path)}}}", "", *_render_command(command)]
     return "\n".join(out)
 
 
@@ -130,7 +130,7 @@ def render_index(groups: list[GroupDoc]) -> str:
 
 
 def _first_paragraph(text: str) -> str:
-    return text.split("\n\n")[0]
+    return text.split("\n\n", maxsplit=1)[0]
 
 
 def _anchor(path: str) -> str:

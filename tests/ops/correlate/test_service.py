@@ -48,7 +48,7 @@ def test_nothing_in_scope_is_a_clear_error(monkeypatch, tmp_path):
     store, fault = seeded(monkeypatch, tmp_path)
     scope = Scope(fault.failure_at, {"dataset": "invoices"}, "test")
 
-    with pytest.raises(CorrelateInputError, match='no metrics match .*dataset="invoices"'):
+    with pytest.raises(CorrelateInputError, match=r'no metrics match .*dataset="invoices"'):
         correlate_scope(store, scope, before=timedelta(minutes=30), after=timedelta(minutes=10))
 
 

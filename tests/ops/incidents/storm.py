@@ -43,7 +43,7 @@ def run_together(calls: list[Callable[[], Any]], barrier: Any = None) -> list[Ou
         gate.wait(BARRIER_SECONDS)
         try:
             outcomes[n] = Outcome(value=calls[n]())
-        except Exception as exc:  # the test looks at every error, expected or not
+        except Exception as exc:  # noqa: BLE001 - the test looks at every error, expected or not
             outcomes[n] = Outcome(error=type(exc).__name__, message=str(exc))
 
     threads = [threading.Thread(target=run, args=(n,)) for n in range(len(calls))]

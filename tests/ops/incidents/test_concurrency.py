@@ -100,7 +100,7 @@ def test_twenty_concurrent_transitions_leave_only_a_valid_path(incident_engine) 
     path = recorded_path(incident_engine, ref)
     assert len(path) == len(winners) >= 1
     assert path[0][0] is Status.TRIGGERED
-    for (_, before), (after, target) in pairwise(path):
+    for (_, before), (after, _target) in pairwise(path):
         assert before is after  # every recorded "from" is the real previous status
     assert all(target in ALLOWED[source] for source, target in path)
     with transaction(incident_engine) as session:

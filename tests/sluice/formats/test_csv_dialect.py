@@ -121,7 +121,7 @@ def test_quoted_line_breaks_are_read_when_the_contract_allows_them(tmp_path):
 
 def test_undecodable_rows_keep_their_line_numbers_and_raw_bytes(tmp_path):
     path = tmp_path / "x.csv"
-    path.write_bytes("a;b\nü;1\n\xfc;'2;3'\nü;4\n".encode("utf-8").replace(b"\xc3\xbc;'", b"\xfc;'"))
+    path.write_bytes("a;b\nü;1\n\xfc;'2;3'\nü;4\n".encode().replace(b"\xc3\xbc;'", b"\xfc;'"))
 
     _, chunks = _chunks(path, ["a", "b"], CsvDialect(delimiter=";", quote_char="'"))
 

@@ -98,7 +98,8 @@ def test_four_writer_processes_over_overlapping_files_leave_each_key_and_batch_o
     runs = [[0, 1, 2], [1, 2, 3], [0, 3], [0, 1, 2, 3]]
     specs = [_spec(tmp_path, f"run-{i}", [files[j] for j in picked], lease=lease) for i, picked in enumerate(runs)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen([sys.executable, "-m", "tests.sluice.lake.commit_worker", json.dumps(dataclasses.asdict(s))],
+    worker = [sys.executable, "-m", "tests.sluice.lake.commit_worker"]
+    procs = [subprocess.Popen([*worker, json.dumps(dataclasses.asdict(s))],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for s in specs]
     reports = []
     for proc in procs:

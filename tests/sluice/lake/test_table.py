@@ -6,8 +6,8 @@ from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.feather as feather
 from deltalake import DeltaTable
+from pyarrow import feather
 
 from sluice.lake.log import history
 from sluice.lake.table import committed_batches, lake_schema

@@ -36,7 +36,8 @@ def test_shipped_contracts_load_with_keys_partition_and_sla():
 
 def test_misspelled_field_is_named_with_a_suggestion():
     text = _orders_text().replace("nullable: true", "nulable: true", 1)
-    with pytest.raises(ContractError, match=r"columns\[discount\]: unknown field 'nulable' \(did you mean 'nullable'\?\)"):
+    with pytest.raises(ContractError,
+                       match=r"columns\[discount\]: unknown field 'nulable' \(did you mean 'nullable'\?\)"):
         parse_contract(text)
 
 
@@ -46,7 +47,8 @@ def test_primary_key_naming_an_unknown_column_suggests_the_close_one():
 
 
 def test_nullable_primary_key_is_refused():
-    text = _orders_text().replace("  - name: order_id\n    type: int64\n", "  - name: order_id\n    type: int64\n    nullable: true\n")
+    key = "  - name: order_id\n    type: int64\n"
+    text = _orders_text().replace(key, key + "    nullable: true\n")
     with pytest.raises(ContractError, match="must be critical and not nullable"):
         parse_contract(text)
 

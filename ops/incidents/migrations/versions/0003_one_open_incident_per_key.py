@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime, timezone
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -40,17 +41,17 @@ timeline = sa.table(
     sa.column("kind", sa.String), sa.column("source", sa.String), sa.column("text", sa.Text))
 
 
-def _open_duplicates(bind: sa.Connection) -> list[list[sa.Row]]:
+def _open_duplicates(bind: sa.Connection) -> list[list[sa.Row[Any]]]:
     """Groups of open incidents sharing a dedup key, each oldest first."""
     query = (sa.select(incidents).where(incidents.c.status != "resolved")
              .order_by(incidents.c.dedup_key, incidents.c.opened_at, incidents.c.id))
-    groups: dict[str, list[sa.Row]] = defaultdict(list)
+    groups: dict[str, list[sa.Row[Any]]] = defaultdict(list)
     for row in bind.execute(query):
         groups[row.dedup_key].append(row)
     return [rows for rows in groups.values() if len(rows) > 1]
 
 
-def _settle(bind: sa.Connection, group: list[sa.Row], now: datetime) -> None:
+def _settle(bind: sa.Connection, group: list[sa.Row[Any]], now: datetime) -> None:
     kept, *others = group
     events = []
     for other in others:
