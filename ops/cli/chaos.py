@@ -3,8 +3,8 @@
 Experiments are Chaos Toolkit files in ``chaos/experiments`` (``chaos validate
 FILE`` accepts them too). ``ops chaos run`` runs one as a ``chaos-drill`` flow
 run against a Prefect server (``PREFECT_API_URL``, or a local one it starts),
-with a live view of its steps and verdicts. Drill journals are kept with the
-incident store (``SLUICE_INCIDENTS_URL``).
+with a live view of its steps and verdicts. Drill journals are kept in the
+chaos store, in the incident store's database (``SLUICE_INCIDENTS_URL``).
 """
 
 from __future__ import annotations
@@ -167,10 +167,10 @@ def report(
     """Drills with their verdicts and resilience score (share of hypotheses held, weighted by severity)."""
     from chaos.journal import journal_of, list_drills, view
     from chaos.report import trend
-    from ops.cli._stores import incident_engine
+    from ops.cli._stores import chaos_engine
     from ops.incidents.db import transaction
 
-    with transaction(incident_engine()) as session:
+    with transaction(chaos_engine()) as session:
         if drill:
             journal = journal_of(session, drill)
             if journal is None:
