@@ -88,11 +88,9 @@ def unmet(experiment: Experiment) -> list[Missing]:
         for module, attribute, what in STACK_MODULES:
             if problem := _import_problem(module, attribute):
                 missing.append(Missing(what, problem, f"install the chaos extra: {INSTALL_CHAOS}"))
-    if mounts_disk(experiment):
-        if problem := why_no_tmpfs():
-            missing.append(Missing("a small disk (tmpfs) under the drill's lake", problem,
-                                   "run disk drills as root with CAP_SYS_ADMIN, util-linux's mount and umount "
-                                   "on PATH"))
+    if mounts_disk(experiment) and (problem := why_no_tmpfs()):
+        missing.append(Missing("a small disk (tmpfs) under the drill's lake", problem,
+                               "run disk drills as root with CAP_SYS_ADMIN, util-linux's mount and umount on PATH"))
     return missing
 
 

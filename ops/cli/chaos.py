@@ -128,8 +128,7 @@ def run(
 ) -> None:
     """Run one experiment as a drill, with a live view of its steps and verdicts; exit 1 unless it passes.
 
-    A host without what the drill needs (the chaos extra, a tmpfs for the disk drill) exits 2 before
-    anything runs: no drill is recorded and no incident opened. ``--dry-run`` lists what is missing.
+    A host without what the drill needs (the chaos extra; a tmpfs for the disk drill) exits 2 at once.
     """
     from chaos.prerequisites import prerequisites_error
     from chaos.runner import plan
