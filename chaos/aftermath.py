@@ -1,6 +1,7 @@
 """After a drill: judge it, write it on its incidents' timelines, store its journal, attach it to the flow run.
 
-Each part is independent and guarded, so a store that is down does not keep
+Incidents are the incident store's; the journal is the chaos store's
+(:mod:`chaos.store`). Each part is independent and guarded, so a store that is down does not keep
 the verdict from the journal nor the artifact from the flow run; what failed
 is listed in ``journal["sluice"]["errors"]``.
 """
@@ -46,9 +47,10 @@ def _timelines(drill: Drill, judgement: Judgement) -> list[str]:
 
 def _store(drill: Drill, journal: dict[str, Any], judgement: Judgement) -> None:
     from chaos.journal import save_drill
+    from chaos.store import open_chaos_engine
     from ops.incidents.db import transaction
 
-    with transaction(_engine()) as session:
+    with transaction(open_chaos_engine()) as session:
         save_drill(session, drill=drill, journal=journal, judgement=judgement, incidents=drill.incidents)
 
 

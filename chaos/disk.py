@@ -9,6 +9,7 @@ ballast is the rollback; the tmpfs is unmounted when the stack closes.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,12 +18,33 @@ from ops.errors import ChaosError
 BALLAST = ".chaos-ballast"
 
 
+CAP_SYS_ADMIN = 21  # the capability bit mount(2) checks
+TOOLS = ("mount", "umount")
+
+
+def has_capability(bit: int, status: Path = Path("/proc/self/status")) -> bool | None:
+    """Whether this process holds the capability ``bit`` (``CapEff``); None where the kernel does not say."""
+    try:
+        lines = status.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if line.startswith("CapEff:"):
+            return bool(int(line.split(":", 1)[1].strip(), 16) >> bit & 1)
+    return None
+
+
 def why_no_tmpfs() -> str | None:
-    """Why this process cannot mount a tmpfs, or None when it can."""
+    """Why this process cannot mount a tmpfs (root, CAP_SYS_ADMIN, tmpfs, mount and umount), or None when it can."""
     if os.geteuid() != 0:
         return "mounting a tmpfs needs root (or CAP_SYS_ADMIN)"
+    if has_capability(CAP_SYS_ADMIN) is False:
+        return "this process runs as root without CAP_SYS_ADMIN, which mounting needs (a container without it)"
     if not Path("/proc/filesystems").exists() or "tmpfs" not in Path("/proc/filesystems").read_text():
         return "the kernel offers no tmpfs"
+    absent = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if absent:
+        return f"{' and '.join(absent)} not found on PATH ({os.environ.get('PATH', '')})"
     return None
 
 

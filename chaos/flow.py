@@ -38,14 +38,19 @@ def chaos_drill(experiments: list[str] | None = None, env: str = "staging",
     """Run ``experiments`` (names in the suite or files; all of the suite by default) one after the other in ``env``.
 
     The drills share one Dask cluster (``SLUICE_DASK_ADDRESS``, or a local one).
-    A drill refused by the blast-radius guard fails the run before it touches anything.
+    A drill refused by the blast-radius guard fails the run before it touches anything. A host that
+    lacks what any of the drills needs (the ``chaos`` extra, a tmpfs for the disk drill) fails the run
+    with a ``ConfigError`` before the first drill begins: no drill is run or journalled.
     """
-    from chaos.experiment import suite
+    from chaos.experiment import load, suite
+    from chaos.prerequisites import ensure_prerequisites
     from chaos.runner import run_drill
     from chaos.stack import shared_cluster
 
-    log = get_run_logger()
     names = experiments or [p.stem for p in suite()]
+    for name in names:
+        ensure_prerequisites(load(name))
+    log = get_run_logger()
     summaries = []
     with shared_cluster():
         for name in names:

@@ -1,9 +1,9 @@
-"""Drill journals in the incident store: the toolkit's journal plus Sluice's verdicts, one row per drill.
+"""Drill journals in the chaos store: the toolkit's journal plus Sluice's verdicts, one row per drill.
 
-The table ``chaos_drills`` lives beside the incidents (Alembic revision
-``0002``), so ``ops chaos report`` and ``ops incident`` read one store, on
-SQLite or PostgreSQL alike. Service functions take the caller's session and
-never commit.
+The table ``chaos_drills`` is the chaos store's (:mod:`chaos.store`: its own
+declarative base and migrations), in the incident store's database, so
+``ops chaos report`` and ``ops incident`` read one database, on SQLite or
+PostgreSQL alike. Service functions take the caller's session and never commit.
 """
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ops.incidents.models import Base, UTCDateTime, utcnow
+from chaos.store import ChaosBase
+from ops.incidents.models import UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from chaos.drill import Drill
     from chaos.verdicts import Judgement
 
 
-class DrillRecord(Base):
+class DrillRecord(ChaosBase):
     __tablename__ = "chaos_drills"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -10,8 +10,9 @@ It runs the experiment with ``chaoslib.experiment.run_experiment`` and:
   after the method.
 
 The ``chaos.control`` control declared by every experiment does the rest
-(guards, recovery, verdicts, journal, artifact). :func:`plan` is the dry run:
-the same checks, and the steps that would run.
+(guards, recovery, verdicts, journal, artifact). Before a drill begins, the
+host is checked for what it needs (:mod:`chaos.prerequisites`). :func:`plan` is
+the dry run: the same checks, and the steps that would run.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from chaos import drill as drills
 from chaos.drill import Drill, Listener
 from chaos.experiment import Experiment, load
 from chaos.guard import Clearance, ensure_blast_radius
+from chaos.prerequisites import Missing, ensure_prerequisites, unmet
 from ops.errors import ChaosError
 from sluice.settings import get_settings
 
@@ -67,7 +69,11 @@ class PlannedStep:
 
 @dataclass(frozen=True)
 class DrillPlan:
-    """What a drill would do (``--dry-run``): cleared to run, touching these targets, in these steps."""
+    """What a drill would do (``--dry-run``): cleared to run, touching these targets, in these steps.
+
+    ``missing`` lists the prerequisites this host lacks (:mod:`chaos.prerequisites`); the drill runs only
+    when it is empty.
+    """
 
     experiment: str
     title: str
@@ -75,6 +81,7 @@ class DrillPlan:
     overridden: bool
     targets: list[str]
     steps: list[PlannedStep]
+    missing: list[Missing] = field(default_factory=list)
 
 
 @contextlib.contextmanager
@@ -104,7 +111,8 @@ def plan(experiment: str | Path, env: str, *, override: bool = False) -> DrillPl
               for a in data.get("method") or []]
     steps += [PlannedStep("rollback", a["name"], a["type"]) for a in data.get("rollbacks") or []]
     steps += [PlannedStep("recovery", p["name"], "probe") for p in ext.recovery]
-    return DrillPlan(exp.name, exp.title, env, clearance.overridden, [t.value for t in ext.targets], steps)
+    return DrillPlan(exp.name, exp.title, env, clearance.overridden, [t.value for t in ext.targets], steps,
+                     unmet(exp))
 
 
 @contextlib.contextmanager
@@ -144,9 +152,15 @@ def _flow_run_id() -> str | None:
 
 def run_drill(experiment: str | Path, env: str, *, override: bool = False,
               listener: Listener | None = None) -> DrillResult:
-    """Run one drill in ``env`` and return its result; refused drills raise ``ChaosError`` and touch nothing."""
+    """Run one drill in ``env`` and return its result.
+
+    Refused drills raise ``ChaosError``, and drills this host lacks a prerequisite of raise ``ConfigError``
+    (:func:`~chaos.prerequisites.ensure_prerequisites`): neither touches nor records anything.
+    """
     exp = load(experiment)
-    drill = Drill(exp, env, clear(exp, env, override=override), flow_run_id=_flow_run_id())
+    clearance = clear(exp, env, override=override)
+    ensure_prerequisites(exp)
+    drill = Drill(exp, env, clearance, flow_run_id=_flow_run_id())
     drill.listeners.extend([*_listeners, *([listener] if listener else [])])
     drills.begin(drill)
     try:

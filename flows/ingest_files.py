@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run
 
+from flows import progress
 from flows.hooks import INCIDENT_HOOKS
 from flows.observe import observed
 from flows.runners import dask_task_runner
@@ -70,6 +72,16 @@ def _dedup_on_workers(target: CommitTarget, parts: int, plan: CommitPlan) -> lis
     return [b for fut in futures for b in fut.result()]
 
 
+def _staged(futures: list[PrefectFuture[list[FileOutcome]]], dataset: str) -> list[FileOutcome]:
+    """Every group's outcomes, in file order; each group is reported to progress listeners as it finishes."""
+    position = {id(fut): i for i, fut in enumerate(futures)}
+    groups: dict[int, list[FileOutcome]] = {}
+    for fut in as_completed(futures):
+        groups[position[id(fut)]] = group = fut.result()
+        progress.staged(dataset, group)
+    return [o for i in range(len(futures)) for o in groups[i]]
+
+
 def _finish(report: RunReport, outcomes: list[FileOutcome], result: CommitResult) -> None:
     report.files = sorted(outcomes, key=lambda o: o.order)
     done = report.files_committed
@@ -120,6 +132,7 @@ def ingest_files(
     except Exception as exc:
         _record_failure(report, exc, settings.metadata_db_url())
         raise
+    progress.listed(dataset, files)
     if cleanup.removed:
         log.info("staging: %s", cleanup.summary())
     lake_opts = dict(settings.lake_storage_options)
@@ -132,7 +145,7 @@ def ingest_files(
     log.info("ingesting %d file(s) of %s in %d group(s)", len(files), dataset, len(groups))
     futures = [stage_file_group.submit([(order[f.uri], f) for f in g], req, dataset=dataset, group=i)
                for i, g in enumerate(groups)]
-    outcomes = [o for fut in futures for o in fut.result()]
+    outcomes = _staged(futures, dataset)
     report.stage_seconds["read_validate_stage"] = time.perf_counter() - clock
     target = commit_target(req, settings.quarantine_root())
     clock = time.perf_counter()
@@ -147,6 +160,7 @@ def ingest_files(
                                dedup=partial(_dedup_on_workers, target, max(settings.dask_workers, 2)))
     report.stage_seconds.update(outcome.seconds)
     _finish(report, outcomes, outcome.lake)
+    progress.committed(report)
     report.finished_at = datetime.now(timezone.utc)
     report.status = "failed" if report.files_failed else "completed"
     try:

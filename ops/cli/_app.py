@@ -10,6 +10,7 @@ from ops.cli import (
     correlate,
     doctor,
     incident,
+    ingest,
     lake,
     metrics,
     notify,
@@ -23,8 +24,8 @@ from ops.cli import (
 
 app = typer.Typer(
     name="ops",
-    help="On-call tooling for Sluice: health checks, quarantine, lake, runs, metrics, baselines, alerts and "
-         "root-cause correlation.",
+    help="On-call tooling for Sluice: health checks, ingestion, quarantine, lake, runs, metrics, baselines, "
+         "alerts and root-cause correlation.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -32,6 +33,7 @@ app = typer.Typer(
 
 app.command(name="version")(version.version)
 app.command(name="doctor")(doctor.doctor)
+app.command(name="ingest")(ingest.ingest)
 app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(lake.app, name="lake")
 app.add_typer(runs.app, name="runs")

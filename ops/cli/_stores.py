@@ -1,4 +1,4 @@
-"""The stores the commands read: the incident store and the metadata store of run records."""
+"""The stores the commands read: the incident store, the chaos store and the metadata store of run records."""
 
 from __future__ import annotations
 
@@ -42,6 +42,24 @@ def incident_engine() -> Engine:
         raise store_error("cannot open the incident store", url, exc,
                           "check SLUICE_INCIDENTS_URL; the default is <SLUICE_HOME>/incidents.db") from None
     return engine
+
+
+def chaos_engine() -> Engine:
+    """The engine of the chaos store (drill journals, in the incident store's database), migrated.
+
+    Raises:
+        SluiceError: the store cannot be opened (the URL is shown without its password).
+    """
+    import sqlalchemy as sa
+
+    from chaos.store import chaos_store_url, open_chaos_engine
+
+    url = chaos_store_url()
+    try:
+        return open_chaos_engine(url)
+    except (sa.exc.SQLAlchemyError, ImportError) as exc:
+        raise store_error("cannot open the chaos store", url, exc,
+                          "check SLUICE_INCIDENTS_URL: drills are kept in the incident store's database") from None
 
 
 @contextmanager

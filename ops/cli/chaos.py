@@ -3,8 +3,8 @@
 Experiments are Chaos Toolkit files in ``chaos/experiments`` (``chaos validate
 FILE`` accepts them too). ``ops chaos run`` runs one as a ``chaos-drill`` flow
 run against a Prefect server (``PREFECT_API_URL``, or a local one it starts),
-with a live view of its steps and verdicts. Drill journals are kept with the
-incident store (``SLUICE_INCIDENTS_URL``).
+with a live view of its steps and verdicts. Drill journals are kept in the
+chaos store, in the incident store's database (``SLUICE_INCIDENTS_URL``).
 """
 
 from __future__ import annotations
@@ -20,12 +20,14 @@ from ops.cli._utilities import (
     OutputOption,
     cell,
     console,
+    error_message,
     exit_with_error,
     exit_with_success,
     load_settings,
     new_table,
     note,
     print_json,
+    warn,
     with_cli_exception_handling,
 )
 
@@ -84,6 +86,8 @@ def _print_plan(p: DrillPlan) -> None:
     for s in p.steps:
         table.add_row(cell(s.phase), cell(s.name), cell(s.type), cell("yes" if s.background else ""))
     console.print(table)
+    for missing in p.missing:
+        warn(f"cannot run on this host: {missing} ({missing.fix})")
     note("dry run: nothing was touched")
 
 
@@ -122,7 +126,11 @@ def run(
                                            "allow-listed for chaos (SLUICE_CHAOS_ENVIRONMENTS).")] = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """Run one experiment as a drill, with a live view of its steps and verdicts; exit 1 unless it passes."""
+    """Run one experiment as a drill, with a live view of its steps and verdicts; exit 1 unless it passes.
+
+    A host without what the drill needs (the chaos extra; a tmpfs for the disk drill) exits 2 at once.
+    """
+    from chaos.prerequisites import prerequisites_error
     from chaos.runner import plan
 
     checked = plan(experiment, env, override=override)
@@ -132,6 +140,9 @@ def run(
             return
         _print_plan(checked)
         return
+    if checked.missing:
+        problem = prerequisites_error(checked.experiment, checked.missing)
+        exit_with_error(error_message(problem), hint=problem.hint, code=2)
     from prefect.settings import PREFECT_API_URL
 
     from demo.prefect_server import ensure_server
@@ -168,10 +179,10 @@ def report(
     """Drills with their verdicts and resilience score (share of hypotheses held, weighted by severity)."""
     from chaos.journal import journal_of, list_drills, view
     from chaos.report import trend
-    from ops.cli._stores import incident_engine
+    from ops.cli._stores import chaos_engine
     from ops.incidents.db import transaction
 
-    with transaction(incident_engine()) as session:
+    with transaction(chaos_engine()) as session:
         if drill:
             journal = journal_of(session, drill)
             if journal is None:

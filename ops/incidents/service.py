@@ -305,3 +305,16 @@ def list_incidents(session: Session, f: IncidentFilter = IncidentFilter()) -> li
     if f.sources:
         query = query.where(Incident.source.in_(list(f.sources)))
     return list(session.scalars(query))
+
+
+def incident_of_flow_run(session: Session, flow_run_id: str) -> Incident | None:
+    """The incident a flow run's failure opened or added to, if any (the newest, should there be several).
+
+    An incident names the run that opened it; a failure grouped into an open
+    incident names its run in the timeline entry it adds (``... (<id>) failed``).
+    """
+    entries = (sa.select(TimelineEvent.incident_id)
+               .where(TimelineEvent.text.contains(f"({flow_run_id})", autoescape=True)))
+    query = (sa.select(Incident).where(sa.or_(Incident.flow_run_id == flow_run_id, Incident.id.in_(entries)))
+             .order_by(Incident.last_seen_at.desc(), Incident.id.desc()).limit(1))
+    return session.scalars(query).first()

@@ -67,3 +67,41 @@ def _prod_experiment() -> str:
 
     text = (EXPERIMENTS_DIR / "duplicate-delivery.yaml").read_text()
     return text.replace("environments: [dev, staging]", "environments: [staging, prod]")
+
+
+def test_a_host_without_the_chaos_extra_exits_2_and_records_no_drill_and_no_incident(monkeypatch, tmp_path):
+    import sys
+
+    from chaos.journal import list_drills
+    from chaos.store import open_chaos_engine
+    from ops.incidents.db import open_engine, store_url, transaction
+    from ops.incidents.service import list_incidents
+
+    settings = sluice_home(monkeypatch, tmp_path, env="staging")
+    for name in ("moto", "moto.server", "boto3"):
+        monkeypatch.setitem(sys.modules, name, None)
+
+    result = invoke("chaos", "run", "duplicate-delivery", "--env", "staging")
+    planned = invoke("chaos", "run", "duplicate-delivery", "--env", "staging", "--dry-run")
+
+    assert result.exit_code == 2
+    assert "error: drill duplicate-delivery cannot run on this host: moto's S3 server" in result.stderr
+    assert "boto3" in result.stderr and "hint: install the chaos extra: pip install -e '.[chaos]'" in result.stderr
+    assert planned.exit_code == 0 and "warning: cannot run on this host: moto's S3 server" in planned.stderr
+    assert not (settings.home / "incidents.db").exists(), "neither store was opened"
+    assert not (settings.home / "chaos").exists(), "no drill folder: nothing started"
+    with transaction(open_chaos_engine()) as session:
+        assert list_drills(session) == []
+    with transaction(open_engine(store_url(settings.home))) as session:
+        assert list_incidents(session) == []
+
+
+def test_the_disk_drill_without_mount_on_path_exits_2_naming_it(monkeypatch, tmp_path):
+    sluice_home(monkeypatch, tmp_path, env="staging")
+    (tmp_path / "no-tools").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))
+
+    result = invoke("chaos", "run", "lake-disk-full", "--env", "staging", "-o", "json")
+
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "mount and umount not found on PATH" in result.stderr and "CAP_SYS_ADMIN" in result.stderr

@@ -1,0 +1,108 @@
+"""What a drill needs on this host, checked before anything runs or is recorded.
+
+- Sluice's providers (``chaos.actions``, ``chaos.probes``) run on the drill's
+  stack (:mod:`chaos.stack`): an S3 endpoint from moto's server, filled and
+  read back with boto3. Both come with the ``chaos`` extra.
+- A drill that fills the lake's disk (target ``lake-disk``, or the action
+  ``mount_lake_disk``) mounts a tmpfs: root with CAP_SYS_ADMIN, a kernel with
+  tmpfs, and ``mount`` and ``umount`` on PATH (:func:`chaos.disk.why_no_tmpfs`).
+
+A drill that cannot run here is a configuration problem, not a failed drill:
+:func:`ensure_prerequisites` raises a ``ConfigError`` naming everything that
+is missing and how to get it, before a drill is begun, journalled or can
+open an incident.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from chaos.disk import why_no_tmpfs
+from chaos.experiment import Experiment, Target
+from sluice.errors import ConfigError
+
+STACK_PROVIDERS = frozenset({"chaos.actions", "chaos.probes"})
+INSTALL_CHAOS = "pip install -e '.[chaos]'"
+DISK_ACTION = "mount_lake_disk"
+# (module, attribute, what it is for): what the drill's stack imports when it starts.
+STACK_MODULES = (("moto.server", "ThreadedMotoServer", "moto's S3 server, the drill's S3 endpoint"),
+                 ("boto3", "client", "boto3, the drill's S3 client"))
+
+
+@dataclass(frozen=True)
+class Missing:
+    """One prerequisite this host lacks: what it is, why it is unusable, and how to get it."""
+
+    what: str
+    problem: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.what}: {self.problem}"
+
+
+def _activities(experiment: Experiment) -> Iterator[dict[str, Any]]:
+    data, ext = experiment.data, experiment.extension
+    groups = [(data.get("steady-state-hypothesis") or {}).get("probes"), data.get("method"), data.get("rollbacks"),
+              ext.guards, ext.recovery]
+    for group in groups:
+        yield from (a for a in group or [] if isinstance(a, dict))
+
+
+def _providers(experiment: Experiment) -> set[tuple[str, str]]:
+    """``(module, func)`` of every Python provider the experiment calls."""
+    found = set()
+    for activity in _activities(experiment):
+        provider = activity.get("provider") or {}
+        if provider.get("type") == "python":
+            found.add((str(provider.get("module", "")), str(provider.get("func", ""))))
+    return found
+
+
+def uses_stack(experiment: Experiment) -> bool:
+    """Whether the drill calls Sluice's providers, which run on the drill's S3, lake and Dask stack."""
+    return any(module in STACK_PROVIDERS for module, _ in _providers(experiment))
+
+
+def mounts_disk(experiment: Experiment) -> bool:
+    """Whether the drill puts a small disk (a tmpfs) under its lake."""
+    return (Target.LAKE_DISK in experiment.extension.targets
+            or any(func == DISK_ACTION for _, func in _providers(experiment)))
+
+
+def _import_problem(module: str, attribute: str) -> str | None:
+    try:
+        imported = importlib.import_module(module)
+    except ImportError as exc:
+        return f"cannot import {module} ({exc})"
+    return None if hasattr(imported, attribute) else f"{module} has no {attribute} (too old a version?)"
+
+
+def unmet(experiment: Experiment) -> list[Missing]:
+    """Every prerequisite of ``experiment`` this host lacks (none: the drill can run here)."""
+    missing = []
+    if uses_stack(experiment):
+        for module, attribute, what in STACK_MODULES:
+            if problem := _import_problem(module, attribute):
+                missing.append(Missing(what, problem, f"install the chaos extra: {INSTALL_CHAOS}"))
+    if mounts_disk(experiment) and (problem := why_no_tmpfs()):
+        missing.append(Missing("a small disk (tmpfs) under the drill's lake", problem,
+                               "run disk drills as root with CAP_SYS_ADMIN, util-linux's mount and umount on PATH"))
+    return missing
+
+
+def prerequisites_error(name: str, missing: list[Missing]) -> ConfigError:
+    """The ``ConfigError`` of a drill that cannot run here: every missing prerequisite and every fix."""
+    fixes = list(dict.fromkeys(m.fix for m in missing))
+    return ConfigError(f"drill {name} cannot run on this host: " + "; ".join(map(str, missing)),
+                       hint="; ".join(fixes) + "; nothing was run or recorded")
+
+
+def ensure_prerequisites(experiment: Experiment) -> None:
+    """Raise ``ConfigError`` unless this host has everything ``experiment`` needs."""
+    missing = unmet(experiment)
+    if missing:
+        raise prerequisites_error(experiment.name, missing)
