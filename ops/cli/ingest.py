@@ -35,10 +35,10 @@ from ops.cli._utilities import (
     with_cli_exception_handling,
 )
 from sluice.errors import ContractError, SluiceError, SourceError
+from sluice.runs.records import RunReport
 
 if TYPE_CHECKING:
     from ops.cli._flow_runs import PrefectApi, StateChange
-    from sluice.runs.records import RunReport
 
 FLOW_NAME = "ingest-files"
 SOURCE_HINT = "give a folder or a file, or an object store prefix such as s3://bucket/prefix"
@@ -130,12 +130,13 @@ def _ingest_here(dataset: str, source: str, pattern: str, output: OutputFormat) 
     with using(api), _quiet_prefect_console(), listening(view.on_progress), shown:
         state = ingest_files(dataset, source, pattern=pattern, return_state=True)
     run_id = str(state.state_details.flow_run_id)
-    outcome = IngestOutcome(dataset, source, pattern, None, run_id, api.flow_run_url(run_id), state.name)
+    outcome = IngestOutcome(dataset, source, pattern, None, run_id, api.flow_run_url(run_id), state.name or "")
+    found: object
     try:
         found = state.result(raise_on_failure=False)
-    except Exception as exc:  # a crashed run's result may be unreadable: its error will do
+    except Exception as exc:  # noqa: BLE001 - a crashed run's result may be unreadable: its error will do
         found = exc
-    if state.is_completed():
+    if state.is_completed() and isinstance(found, RunReport):
         outcome.report = found
         return outcome
     outcome.error = _error_text(found, state.message)
