@@ -75,6 +75,9 @@ class Settings(BaseSettings):
         "Seconds a dataset's commit lease outlives a holder that stopped renewing it."))
     lease_wait_seconds: float = Field(default=1800.0, ge=0, description=(
         "Seconds a run waits for its dataset's commit lease before it fails."))
+    runbook_base_url: str | None = Field(default=None, description=(
+        "Where runbooks are browsed: Prefect artifacts and notifications link a runbook as `<base>/<id>.md`; "
+        "unset, artifacts link the runbook file itself (`file://`)."))
 
     def rows_per_chunk(self) -> int:
         """``chunk_rows`` if set; else larger chunks for thread workers than for worker processes.
