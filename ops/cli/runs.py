@@ -11,13 +11,13 @@ from rich.table import Table
 from rich.text import Text
 
 from ops.cli._stores import metadata_store
+from ops.cli._tables import key, number, print_fitted, text
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
     cell,
     console,
     exit_with_success,
-    new_table,
     print_json,
     print_table,
     with_cli_exception_handling,
@@ -137,8 +137,7 @@ def _runs_table(runs: list[RunSummary], *, wide: bool) -> tuple[Table, int]:
 _NUMBER_COLUMNS = frozenset({"Read", "Written", "Quarantined", "Duplicate", "Files c/s/f"})
 
 
-def _run_table(report: RunReport, conservation: Conservation) -> Table:
-    table = new_table("Field", "Value", show_header=False, box=None, title=f"run {report.run_id}", fold=("Value",))
+def _print_run(report: RunReport, conservation: Conservation) -> None:
     rows: list[tuple[str, object]] = [
         ("dataset", report.dataset), ("source", report.source), ("env", report.env), ("status", report.status),
         ("started_at", report.started_at), ("finished_at", report.finished_at), ("rows_read", report.rows_read),
@@ -146,23 +145,22 @@ def _run_table(report: RunReport, conservation: Conservation) -> Table:
         ("rows_duplicate", report.rows_duplicate), ("bytes_read", report.bytes_read),
         ("lake_version", report.lake_version), ("watermark", report.watermark),
     ]
-    for name, value in rows:
-        table.add_row(Text(name, style="bold"), cell(value))
+    fields = [[Text(name, style="bold"), cell(value)] for name, value in rows]
     check = f"{conservation.rows_read:,} read, {conservation.rows_accounted:,} written + quarantined + duplicate"
-    table.add_row(Text("conserved", style="bold"), _conserved_text(conservation.holds) + Text(f" ({check})"))
+    fields.append([Text("conserved", style="bold"), _conserved_text(conservation.holds) + Text(f" ({check})")])
     if report.error:
-        table.add_row(Text("error", style="bold"), Text(report.error, style="red"))
-    return table
+        fields.append([Text("error", style="bold"), Text(report.error, style="red")])
+    print_fitted([key("Field"), text("Value")], fields, show_header=False, title=f"run {report.run_id}")
 
 
-def _files_table(report: RunReport) -> Table:
-    table = new_table("File", "Status", "Read", "Quarantined", "Encoding", "Error", title="files",
-                      fold=("File", "Error"))
+def _print_files(report: RunReport) -> None:
+    rows = []
     for f in report.files:
         style = {"failed": "red", "skipped": "dim"}.get(f.status.value, "")
-        table.add_row(cell(f.uri), Text(f.status.value, style=style), cell(f.rows_read), cell(f.rows_quarantined),
-                      cell(f.encoding), Text(f.error, style="red") if f.error else cell(None))
-    return table
+        rows.append([cell(f.uri), Text(f.status.value, style=style), cell(f.rows_read), cell(f.rows_quarantined),
+                     cell(f.encoding), Text(f.error, style="red") if f.error else cell(None)])
+    print_fitted([text("File"), key("Status"), number("Read"), number("Quarantined"), key("Encoding"),
+                  text("Error")], rows, title="files")
 
 
 @app.command("show")
@@ -183,6 +181,6 @@ def show(
     if output is OutputFormat.JSON:
         print_json({**report.to_dict(), "conservation": conservation})
         return
-    console.print(_run_table(report, conservation))
+    _print_run(report, conservation)
     if report.files:
-        console.print(_files_table(report))
+        _print_files(report)
