@@ -8,7 +8,8 @@ A table is declared by its columns, each of one kind:
 - ``text`` (titles, messages, paths, label sets): the columns that give way.
   Their lines wrap between words and break a word only when it is wider
   than the column, and a text column is never narrower than the longest
-  number in it, so a number inside a text is whole too.
+  number in it (so a number inside a text is whole too) nor than a word of
+  its header.
 
 A column marked ``wide`` is secondary: it is shown with ``--wide`` or on a
 terminal at least :data:`WIDE_COLUMNS` wide. Columns are divided by one
@@ -78,21 +79,34 @@ def _longest_number(values: Iterable[Text]) -> int:
     return max((len(word) for v in values for word in v.plain.split() if _NUMBER.fullmatch(word)), default=0)
 
 
-def _share(room: int, naturals: list[int], floors: list[int]) -> list[int]:
-    """``room`` divided among text columns: a column that needs less than a fair share takes what it needs."""
-    widths = [0] * len(naturals)
-    pending = sorted(range(len(naturals)), key=lambda i: naturals[i])
-    while pending:
-        fair = room // len(pending)
-        first = pending[0]
-        if naturals[first] > fair:
-            break
-        widths[first] = naturals[first]
-        room -= naturals[first]
-        pending.pop(0)
-    for n, i in enumerate(pending):
-        fair = room // len(pending) + (1 if n < room % len(pending) else 0)
-        widths[i] = max(floors[i], fair)
+def _longest_word(values: Iterable[Text]) -> int:
+    return max((len(word) for v in values for word in v.plain.split()), default=0)
+
+
+def _grow(widths: list[int], targets: list[int], left: int) -> int:
+    """Widen ``widths`` toward ``targets``, evenly, by at most ``left`` in all; returns what is left."""
+    growing = [i for i, w in enumerate(widths) if w < targets[i]]
+    while left > 0 and growing:
+        step = max(left // len(growing), 1)
+        for i in list(growing):
+            grow = min(step, targets[i] - widths[i], left)
+            widths[i] += grow
+            left -= grow
+            if widths[i] >= targets[i]:
+                growing.remove(i)
+    return left
+
+
+def _share(room: int, naturals: list[int], floors: list[int], words: list[int]) -> list[int]:
+    """``room`` divided among text columns, none narrower than its floor nor wider than its widest cell.
+
+    Columns first grow from their floors toward their longest word (so that
+    lines wrap between words), then toward their widest cell, evenly.
+    """
+    widths = list(floors)
+    left = _grow(widths, [max(f, min(w, n)) for f, w, n in zip(floors, words, naturals, strict=True)],
+                 room - sum(floors))
+    _grow(widths, naturals, left)
     return widths
 
 
@@ -111,8 +125,10 @@ def fit_table(columns: Sequence[Column], rows: Iterable[Sequence[object]], *, wi
     flexible = [n for n, c in enumerate(kept) if c.kind == "text"]
     if flexible and sum(naturals) + spacing > console.width and not wide:
         room = console.width - spacing - sum(w for n, w in enumerate(naturals) if n not in flexible)
-        floors = [max(min(kept[n].min_width, naturals[n]), _longest_number(r[n] for r in body)) for n in flexible]
-        for n, w in zip(flexible, _share(room, [naturals[n] for n in flexible], floors), strict=True):
+        floors = [max(min(kept[n].min_width, naturals[n]), _longest_number(r[n] for r in body),
+                      _longest_word([Text(kept[n].header)])) for n in flexible]
+        words = [_longest_word(r[n] for r in body) for n in flexible]
+        for n, w in zip(flexible, _share(room, [naturals[n] for n in flexible], floors, words), strict=True):
             widths[n] = w
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0), show_edge=False,
                   title_justify="left", **options)

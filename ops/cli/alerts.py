@@ -149,7 +149,7 @@ def list_alerts(
         print_json({"firing": firing, "history": events} if history else firing)
         return
     if firing:
-        print_fitted([key("Severity"), key("Rule"), text("Series"), key("Since"), number("Value"),
+        print_fitted([key("Severity"), text("Rule"), text("Series"), key("Since"), number("Value"),
                       key("Runbook", wide=True)],
                      [[Text(a.severity, style="bold red"), cell(a.rule_id),
                        cell(f"{a.metric}{{{labels_text(a.labels)}}}"), cell(a.since), cell(_num(a.value)),
@@ -157,7 +157,7 @@ def list_alerts(
     else:
         note("no alerts firing", style="green")
     if events:
-        print_fitted([key("At"), key("Status"), key("Rule"), text("Series"), number("Value")],
+        print_fitted([key("At"), key("Status"), text("Rule"), text("Series"), number("Value")],
                      [[cell(e.at), Text(e.status.value, style="red" if e.status.value == "firing" else "green"),
                        cell(e.rule_id), cell(f"{e.metric}{{{labels_text(e.labels)}}}"), cell(_num(e.value))]
                       for e in events], title="Transitions")
@@ -189,7 +189,7 @@ def list_rules(
                    f"≤{r.recovery.fraction:.0%}/{_dur(r.recovery.window.total_seconds())}")
         rows.append([cell(r.id), cell(r.selector), cell(threshold), cell(windows), cell(r.severity.value),
                      cell(r.runbook)])
-    print_fitted([key("Rule"), text("Selector"), text("Threshold", min_width=8), text("Fires / resolves", min_width=8),
+    print_fitted([text("Rule"), text("Selector"), text("Threshold", min_width=8), text("Fires / resolves", min_width=8),
                   key("Severity"), key("Runbook", wide=True)], rows, wide=wide)
 
 

@@ -157,7 +157,8 @@ def report(
     experiment: Annotated[str | None, typer.Option("--experiment", help="Only drills of this experiment.")] = None,
     drill: Annotated[str | None, typer.Option("--drill", help="One drill: its verdicts (and journal with "
                                               "--output json).")] = None,
-    wide: Annotated[bool, typer.Option("--wide", help="Also show each drill's environment on a narrow terminal.")]
+    wide: Annotated[bool, typer.Option("--wide", help="Also show each drill's environment and "
+                                                      "incidents on a narrow terminal.")]
     = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
@@ -192,7 +193,7 @@ def report(
 
 def _print_drills(views: list[Any], *, wide: bool) -> None:
     print_fitted([key("Started"), key("Drill"), text("Experiment"), key("Env", wide=True), key("Status"),
-                  number("Held"), number("Score"), text("Incidents", min_width=8)],
+                  number("Held"), number("Score"), text("Incidents", wide=True)],
                  [[cell(v.started_at), cell(v.drill_id), cell(v.experiment), cell(v.environment),
                    Text(v.status, style=STATUS_STYLE.get(v.status, "")), cell(f"{v.hypotheses_held}/{v.hypotheses_total}"),
                    cell("-" if v.score is None else f"{v.score:.2f}"), cell(", ".join(v.incidents))] for v in views],

@@ -134,7 +134,7 @@ def _print_detail(v: IncidentDetail) -> None:
     facts = [("source", v.source + (" (drill)" if v.is_drill else "")), ("environment", v.environment),
              ("flow", v.flow_name), ("dataset", v.dataset), ("flow run", v.flow_run_url or v.flow_run_id),
              ("runbook", f"runbooks/{v.runbook}.md" if v.runbook else None), ("assignee", v.assignee),
-             ("occurrences", str(v.occurrences)), ("signature", v.signature or None), ("dedup key", v.dedup_key)]
+             ("occurrences", f"{v.occurrences:,}"), ("signature", v.signature or None), ("dedup key", v.dedup_key)]
     for name, value in facts:
         if value:
             console.print(Text.assemble((f"  {name:<12}", "dim"), str(value)))

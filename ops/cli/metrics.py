@@ -32,6 +32,7 @@ from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
     cell,
+    console,
     exit_with_success,
     load_settings,
     note,
@@ -122,11 +123,11 @@ def query(
 
 
 def _print_points(found: list[Series], tail: int) -> None:
-    rows = []
+    """The last ``tail`` points of each series, under its name."""
     for s in found:
-        name = f"{s.metric}{{{labels_text(s.labels)}}}"
-        rows += [[cell(name), cell(datetime.fromisoformat(when)), _number(value)] for when, value in s.points()[-tail:]]
-    print_fitted([text("Series"), key("Time"), number("Value")], rows)
+        console.print(Text(f"{s.metric}{{{labels_text(s.labels)}}}", style="bold"))
+        print_fitted([key("Time"), number("Value")],
+                     [[cell(datetime.fromisoformat(when)), _number(value)] for when, value in s.points()[-tail:]])
 
 
 @app.command("export")

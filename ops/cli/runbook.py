@@ -26,7 +26,12 @@ app = typer.Typer(help="Runbooks: list, show, match to an incident, lint.", no_a
 
 @app.command("list")
 @with_cli_exception_handling
-def list_runbooks(output: OutputOption = OutputFormat.TABLE) -> None:
+def list_runbooks(
+    *,
+    wide: Annotated[bool, typer.Option("--wide", help="Also show the alert rules of each runbook on a narrow "
+                                                      "terminal.")] = False,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
     """List the runbooks."""
     from ops.runbooks.catalog import load_runbooks
 
@@ -34,9 +39,9 @@ def list_runbooks(output: OutputOption = OutputFormat.TABLE) -> None:
     if output is OutputFormat.JSON:
         print_json([b.model_dump(mode="json", exclude={"body"}) for b in books])
         return
-    print_fitted([key("Id"), key("Severity"), text("Title"), text("Alert rules"), key("Reviewed")],
+    print_fitted([key("Id"), key("Severity"), text("Title"), text("Alert rules", wide=True), key("Reviewed")],
                  [[cell(b.id), cell(b.severity), cell(b.title), cell(", ".join(b.matches.alert_rules)),
-                   cell(str(b.last_reviewed))] for b in books])
+                   cell(str(b.last_reviewed))] for b in books], wide=wide)
 
 
 @app.command("show")
