@@ -14,7 +14,7 @@ import typer
 from rich.text import Text
 
 from ops.cli._metric_options import labels_text, metrics_store, parse_time_range
-from ops.cli._tables import key, number, print_fitted, text
+from ops.cli._tables import WIDE_COLUMNS, key, number, print_fitted, text
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
@@ -70,10 +70,6 @@ def _results_table(results: list[AlertResult], *, wide: bool) -> None:
     for row in rows:
         table.add_row(*row)
     print_table(table, sum(widths) + len(headers) + 1)
-
-
-# Below this width `ops alerts check` leaves out the share and the runbook (`--wide` keeps them).
-WIDE_COLUMNS = 120
 
 
 @app.command("check")

@@ -21,10 +21,11 @@ AT = datetime(2026, 3, 5, 10, 0, tzinfo=timezone.utc)
 
 
 def firing(value: float, **changes: object) -> AlertResult:
-    fields = dict(rule_id="row-count-anomaly", severity="SEV3", runbook="row-count-anomaly", metric="sluice_rows_read",
-                  labels={"dataset": "orders"}, status="firing", source="baseline", value=value,
-                  expected=402.1187, lower=12.345678, upper=791.99999, share=1.0, points=6, since=AT,
-                  dedup_key="row-count-anomaly/orders")
+    fields: dict[str, object] = {
+        "rule_id": "row-count-anomaly", "severity": "SEV3", "runbook": "row-count-anomaly",
+        "metric": "sluice_rows_read", "labels": {"dataset": "orders"}, "status": "firing", "source": "baseline",
+        "value": value, "expected": 402.1187, "lower": 12.345678, "upper": 791.99999, "share": 1.0, "points": 6,
+        "since": AT, "dedup_key": "row-count-anomaly/orders"}
     return AlertResult(**{**fields, **changes})
 
 
