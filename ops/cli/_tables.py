@@ -36,7 +36,8 @@ WIDE_COLUMNS = 120
 """From this terminal width on, secondary columns are shown without ``--wide``."""
 
 Kind = Literal["number", "key", "text"]
-_NUMBER = re.compile(r"[-+~≤≥<>(\[]*\d[\d,.]*(e[-+]?\d+)?[%a-zA-Z/)\],;:]*")
+_NUMBER = re.compile(r"[(\[~±+\-<>≤≥]*\d[\d,._:/%]*([eE][+\-]?\d+)?[a-zA-Zσ%]{0,3}[)\],;:.]*")
+"""A word that is a number: digits with their separators, sign, exponent, percent, a short unit and punctuation."""
 
 
 @dataclass(frozen=True)

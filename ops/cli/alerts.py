@@ -101,13 +101,17 @@ def check(
     ruleset = load_rules(rules)
     when = parse_time_range(None, None, at).end
     home = load_settings().home
-    if output is OutputFormat.TABLE:
-        logging.getLogger("ops.alerts").addHandler(RichHandler(show_path=False, show_time=False))
     from ops.cli._stores import incident_engine
     from ops.respond.sink import IncidentSink
 
     sinks = [ConsoleSink(), IncidentSink(incident_engine(), load_settings().env)]
-    evaluation = run_check(ruleset, metrics_store(), open_registry(home), home, when, sinks, dry_run=dry_run)
+    logger, shown = logging.getLogger("ops.alerts"), RichHandler(show_path=False, show_time=False)
+    if output is OutputFormat.TABLE:
+        logger.addHandler(shown)  # transitions on the console, for this check only
+    try:
+        evaluation = run_check(ruleset, metrics_store(), open_registry(home), home, when, sinks, dry_run=dry_run)
+    finally:
+        logger.removeHandler(shown)
     if output is OutputFormat.JSON:
         print_json(evaluation)
         return
