@@ -29,7 +29,7 @@ class PrefectLogSink:
 
     def emit(self, event: AlertEvent) -> None:
         get_run_logger().warning("alert %s: %s [%s] %s{%s} value=%s, runbook %s", event.status.value.upper(),
-                                 event.rule_id, event.severity, event.metric, event.labels_text, event.value,
+                                 event.rule_id, event.severity, event.metric, event.labels_text, readable(event.value),
                                  event.runbook)
 
 
