@@ -62,15 +62,17 @@ def _flow_run_id() -> str | None:
 
 
 def _artifact(drill: Drill, judgement: Judgement) -> None:
-    from prefect.artifacts import create_markdown_artifact
+    """The drill's report on its flow run, keyed ``<env>-drill-<id>-<experiment>``, its summary whole."""
+    from uuid import UUID
 
     from chaos.report import drill_markdown
+    from tasks.artifacts import RunArtifacts, scope_of
 
     if drill.flow_run_id is None:
         return
-    key = f"chaos-{drill.experiment.name}".lower().replace("_", "-")[:60]
-    create_markdown_artifact(drill_markdown(drill, judgement, drill.incidents), key=key,
-                             description=f"Chaos drill {drill.id}: {judgement.summary()[:200]}")
+    artifacts = RunArtifacts(UUID(drill.flow_run_id), scope_of(drill.environment, [drill.tag]))
+    artifacts.markdown(drill_markdown(drill, judgement, drill.incidents), key=artifacts.key(drill.experiment.name),
+                       description=f"Chaos drill {drill.id}: {judgement.summary()}")
 
 
 def conclude(drill: Drill, experiment: dict[str, Any], journal: dict[str, Any],

@@ -3,7 +3,7 @@
 Deployed from ``prefect.yaml`` to run the whole suite (``chaos/experiments``)
 weekly against staging, tagged ``chaos-drill``. Each drill's journal is stored
 with the incident store and attached to this flow run as a markdown artifact
-(``chaos-<experiment>``). The run fails when a drill fails or aborts: a
+(``<env>-drill-<id>-<experiment>``). The run fails when a drill fails or aborts: a
 weakness was found, and the failure hook opens a drill-flagged incident
 (which pages no one unless ``SLUICE_CHAOS_PAGE=true``).
 """

@@ -15,9 +15,9 @@ if TYPE_CHECKING:
 MARK = {True: "held", False: "**BROKEN**"}
 
 
-def _cell(text: str, limit: int = 240) -> str:
-    text = " ".join(text.split()).replace("|", "\\|")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _cell(text: str) -> str:
+    """``text`` whole on one line of a Markdown table cell."""
+    return " ".join(text.split()).replace("|", "\\|")
 
 
 def drill_markdown(drill: Drill, judgement: Judgement, incidents: Sequence[str]) -> str:
@@ -32,7 +32,7 @@ def drill_markdown(drill: Drill, judgement: Judgement, incidents: Sequence[str])
                      f"{_cell(v.detail)} |")
     lines += ["", "| Phase | Step | Status | Started | Detail |", "|---|---|---|---|---|"]
     for s in drill.steps:
-        lines.append(f"| {s.phase.value} | {s.name} | {s.status} | {s.started_at:%H:%M:%S} | {_cell(s.detail, 160)} |")
+        lines.append(f"| {s.phase.value} | {s.name} | {s.status} | {s.started_at:%H:%M:%S} | {_cell(s.detail)} |")
     lines += ["", f"Incidents: {', '.join(incidents) or 'none'}"
               + (" (`ops incident list --source chaos-drill`)" if incidents else ""),
               f"Journal: `ops chaos report --drill {drill.id}`"]

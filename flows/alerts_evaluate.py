@@ -15,6 +15,7 @@ from prefect import flow
 from flows.hooks import INCIDENT_HOOKS
 from sluice.settings import get_settings
 from tasks.alerts import collect_run_metrics, evaluate_alert_rules, publish_alerts
+from tasks.artifacts import RunArtifacts
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ def alerts_evaluate(rules: str | None = None, collect_hours: float = 48.0) -> Al
     now = datetime.now(timezone.utc)
     collected = collect_run_metrics(settings.home, settings.metadata_db_url(), now, timedelta(hours=collect_hours))
     evaluation = evaluate_alert_rules(settings.home, rules, now)
-    publish_alerts(evaluation)
+    publish_alerts(evaluation, RunArtifacts.current(settings.env))
     firing = sorted({r.rule_id for r in evaluation.results if r.status == "firing"})
     return AlertsSummary(len(evaluation.results), sum(r.status == "firing" for r in evaluation.results),
                          len(evaluation.events), collected, firing)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from ops.incidents.service import Opened, Trigger
     from ops.runbooks.catalog import Runbook
+    from tasks.artifacts import RunArtifacts
 
 logger = logging.getLogger(__name__)
 DRILL_TAG = "chaos-drill"
@@ -105,19 +106,27 @@ def failure_trigger(flow: Any, flow_run: Any, state: Any, books: list[Runbook]) 
         flow_run_url=flow_run_url(flow_run.id), runbook_id=linked)
 
 
-def _artifact(opened: Opened, flow_run_id: Any) -> None:
-    from prefect import get_client
-    from prefect.client.schemas.actions import ArtifactCreate
+def incident_artifact_key(artifacts: RunArtifacts, incident_id: int) -> str:
+    """``<scope>-incident-<store>-inc-<id>``: the incident store's identity keeps two stores' INC-3 apart."""
+    from ops.incidents.db import store_identity, store_url
+
+    return artifacts.key("incident", store_identity(store_url(get_settings().home)), "inc", str(incident_id))
+
+
+def _artifact(opened: Opened, flow_run: Any) -> None:
+    from ops.runbooks.links import runbook_link
+    from tasks.artifacts import RunArtifacts
 
     i = opened.incident
+    artifacts = RunArtifacts.of(flow_run, i.environment)
     lines = [f"## Incident {i.ref} ({i.severity.value}, {i.status.value})", "",
              f"{'Opened' if opened.created else 'Added to the open incident'}: {i.title}", "",
-             f"- Runbook: `runbooks/{i.runbook_id}.md` (`ops runbook show {i.runbook_id}`)" if i.runbook_id
+             f"- Runbook: {runbook_link(i.runbook_id)} (`ops runbook show {i.runbook_id}`)" if i.runbook_id
              else "- No runbook matched: `ops runbook match " + i.ref + "`",
+             f"- Occurrences: {i.occurrences:,}",
              f"- Details: `ops incident show {i.ref}`"]
-    with get_client(sync_client=True) as client:
-        client.create_artifact(ArtifactCreate(key=f"incident-inc-{i.id}", type="markdown", data="\n".join(lines),
-                                              description=f"Incident {i.ref}", flow_run_id=flow_run_id))
+    artifacts.markdown("\n".join(lines), key=incident_artifact_key(artifacts, i.id),
+                       description=f"Incident {i.ref} in {i.environment}")
 
 
 def open_failure_incident(trigger: Trigger, books: list[Runbook]) -> Opened:
@@ -179,7 +188,7 @@ def report(flow: Any, flow_run: Any, state: Any, *, once: bool = False) -> Opene
     if opened is None:
         return None
     try:
-        _artifact(opened, flow_run.id)
+        _artifact(opened, flow_run)
     except Exception:
         logger.exception("could not attach the incident artifact to flow run %s", flow_run.id)
     return opened

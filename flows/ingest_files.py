@@ -35,6 +35,7 @@ from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conse
 from sluice.settings import get_settings
 from sluice.sources.files import group_files
 from sluice.validate.contracts import find_contract
+from tasks.artifacts import RunArtifacts
 from tasks.ingest import dedup_bucket_group, list_source, stage_file_group
 from tasks.records import publish_artifacts, record_run
 
@@ -172,7 +173,7 @@ def ingest_files(
     if report.files_failed:
         report.error = "; ".join(f"{f.uri}: {f.error}" for f in report.files_failed)
     record_run(report, settings.metadata_db_url())
-    publish_artifacts(report)
+    publish_artifacts(report, RunArtifacts.current(settings.env))
     staging.remove_run(Path(run_dir))
     log.info("read %d, wrote %d, quarantined %d, duplicate %d", report.rows_read, report.rows_written,
              report.rows_quarantined, report.rows_duplicate)

@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from prefect import get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from ops.alerts.events import AlertEvent
@@ -18,8 +17,11 @@ from ops.metrics.collect import collect_pipeline_metrics, collect_prefect_metric
 from ops.metrics.errors import BackendUnavailableError
 from ops.metrics.store import open_store
 from ops.respond.sink import IncidentSink
+from ops.runbooks.links import runbook_link
+from sluice.display import readable
 from sluice.runs.metastore import engine_for
 from sluice.settings import MetricsBackend, get_settings
+from tasks.artifacts import RunArtifacts
 
 
 class PrefectLogSink:
@@ -27,7 +29,7 @@ class PrefectLogSink:
 
     def emit(self, event: AlertEvent) -> None:
         get_run_logger().warning("alert %s: %s [%s] %s{%s} value=%s, runbook %s", event.status.value.upper(),
-                                 event.rule_id, event.severity, event.metric, event.labels_text, event.value,
+                                 event.rule_id, event.severity, event.metric, event.labels_text, readable(event.value),
                                  event.runbook)
 
 
@@ -55,22 +57,27 @@ def evaluate_alert_rules(home: Path, rules_path: str | None, now: datetime) -> E
 
 
 def alerts_markdown(evaluation: Evaluation) -> str:
+    """What fires, for the flow run's artifact: values to three significant digits, runbooks as links."""
     firing = [r for r in evaluation.results if r.status == "firing"]
     lines = [f"# Alerts at {evaluation.at:%Y-%m-%d %H:%M:%S} UTC", "",
-             f"{len(evaluation.results)} series evaluated, **{len(firing)} firing**, "
-             f"{len(evaluation.events)} transitions.", ""]
+             f"{len(evaluation.results):,} series evaluated, **{len(firing):,} firing**, "
+             f"{len(evaluation.events):,} transitions.", ""]
     if firing:
-        lines += ["| Severity | Rule | Series | Value | Since | Runbook |", "|---|---|---|---|---|---|"]
+        lines += ["| Severity | Rule | Series | Value | Band | Since | Runbook |", "|---|---|---|---:|---:|---|---|"]
         for r in sorted(firing, key=lambda r: r.severity):
             labels = ", ".join(f"{k}={v}" for k, v in sorted(r.labels.items()))
-            lines.append(f"| {r.severity} | {r.rule_id} | {r.metric} {{{labels}}} | {r.value} | {r.since} | "
-                         f"`runbooks/{r.runbook}.md` |")
+            band = f"{readable(r.lower)} to {readable(r.upper)}" if r.lower is not None or r.upper is not None else "-"
+            since = f"{r.since:%Y-%m-%d %H:%M:%S} UTC" if r.since else "-"
+            lines.append(f"| {r.severity} | {r.rule_id} | {r.metric} {{{labels}}} | {readable(r.value)} | {band} | "
+                         f"{since} | {runbook_link(r.runbook)} |")
     if evaluation.unmatched_rules:
         lines += ["", f"No data yet for: {', '.join(evaluation.unmatched_rules)}."]
     return "\n".join(lines)
 
 
 @task(name="publish-alerts", cache_policy=NO_CACHE)
-def publish_alerts(evaluation: Evaluation) -> None:
-    create_markdown_artifact(alerts_markdown(evaluation), key="sluice-alerts",
-                             description="Alert rules evaluated by alerts-evaluate")
+def publish_alerts(evaluation: Evaluation, artifacts: RunArtifacts) -> None:
+    """The alerts on the flow run, as ``<scope>-alerts``."""
+    firing = sum(r.status == "firing" for r in evaluation.results)
+    artifacts.markdown(alerts_markdown(evaluation), key=artifacts.key("alerts"),
+                       description=f"Alert rules evaluated by alerts-evaluate: {firing:,} firing")

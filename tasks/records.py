@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from prefect import task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from sluice.runs.records import RunReport
 from sluice.runs.report import markdown_summary, table_rows
+from tasks.artifacts import RunArtifacts
 
 
 @task(name="record-run", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
@@ -22,9 +22,12 @@ def record_run(report: RunReport, metadata_url: str) -> None:
 
 
 @task(name="publish-run-artifacts", cache_policy=NO_CACHE)
-def publish_artifacts(report: RunReport) -> None:
-    """Publish the run summary as Prefect markdown and table artifacts."""
-    key = f"ingest-{report.dataset}".replace("_", "-").lower()
-    create_markdown_artifact(markdown_summary(report), key=f"{key}-summary",
-                             description=f"Ingestion of {report.dataset}")
-    create_table_artifact(table_rows(report), key=f"{key}-files", description=f"Files of {report.dataset}")
+def publish_artifacts(report: RunReport, artifacts: RunArtifacts) -> None:
+    """Publish the run summary on the flow run.
+
+    Keys: ``<scope>-ingest-<dataset>-summary`` (markdown) and ``<scope>-ingest-<dataset>-files`` (table).
+    """
+    artifacts.markdown(markdown_summary(report), key=artifacts.key("ingest", report.dataset, "summary"),
+                       description=f"Ingestion of {report.dataset} in {report.env}")
+    artifacts.table(table_rows(report), key=artifacts.key("ingest", report.dataset, "files"),
+                    description=f"Files of {report.dataset} in {report.env}")

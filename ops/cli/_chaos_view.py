@@ -85,6 +85,7 @@ class DrillView:
                 steps.add_row(phase, name, Text(status, style=STATUS_STYLE.get(status, "")), Text(detail[:160]))
             verdicts = Table("Hypothesis", "Verdict", "Checks", "Detail", title="Verdicts", title_justify="left",
                              expand=True)
+            verdicts.columns[2].no_wrap, verdicts.columns[2].justify = True, "right"  # a count is never cut
             for name, check in self.checks.items():
                 verdicts.add_row(name, Text(check.status, style=STATUS_STYLE.get(check.status, "")),
                                  str(check.checks), Text(check.detail[:200]))

@@ -9,13 +9,12 @@ import typer
 from rich.text import Text
 
 from ops.cli._stores import incident_session
+from ops.cli._tables import key, number, print_fitted, text
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
     cell,
-    console,
     exit_with_success,
-    new_table,
     note,
     print_json,
     with_cli_exception_handling,
@@ -40,15 +39,15 @@ def _status(a: ActionSummary) -> Text:
     return Text(a.status, style="green" if a.status == "done" else "")
 
 
-def _print_items(items: list[ActionSummary]) -> None:
-    table = new_table("#", "Incident", "Type", "Action", "Owner", "Due", "Status", "Tracker",
-                      fold=("Action", "Tracker"))
+def _print_items(items: list[ActionSummary], *, wide: bool) -> None:
+    columns = [number("#"), key("Incident"), key("Type"), text("Action"), text("Owner", min_width=8), key("Due"),
+               key("Status"), text("Tracker", wide=True)]
+    rows = []
     for a in items:
         style = "red" if a.overdue else ""
-        table.add_row(cell(a.id), cell(a.incident), cell(a.type), Text(a.description, style=style), cell(a.owner),
-                      Text(a.due.isoformat(), style=style) if a.due else cell(None), _status(a),
-                      cell(a.tracker_url))
-    console.print(table)
+        rows.append([cell(a.id), cell(a.incident), cell(a.type), Text(a.description, style=style), cell(a.owner),
+                     Text(a.due.isoformat(), style=style) if a.due else cell(None), _status(a), cell(a.tracker_url)])
+    print_fitted(columns, rows, wide=wide)
 
 
 @app.command("add")
@@ -88,6 +87,8 @@ def list_items(
     open_only: Annotated[bool, typer.Option("--open", help="Only items not done.")] = False,
     overdue: Annotated[bool, typer.Option("--overdue", help="Only open items past their due date.")] = False,
     incident: Annotated[str | None, typer.Option("--incident", help="Only items of this incident.")] = None,
+    wide: Annotated[bool, typer.Option("--wide", help="Also show each item's tracker link on a narrow terminal.")]
+    = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List action items by due date; overdue items are highlighted."""
@@ -104,7 +105,7 @@ def list_items(
         return
     if not items:
         exit_with_success("no overdue action items" if overdue else "no action items")
-    _print_items(items)
+    _print_items(items, wide=wide)
     late = sum(a.overdue for a in items)
     if late:
         note(f"{late} overdue", style="bold red")

@@ -14,6 +14,7 @@ import typer
 from rich.text import Text
 
 from ops.cli._metric_options import labels_text, metrics_store, parse_time_range
+from ops.cli._tables import WIDE_COLUMNS, key, number, print_fitted, text
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
@@ -21,7 +22,6 @@ from ops.cli._utilities import (
     console,
     exit_with_success,
     load_settings,
-    new_table,
     note,
     print_json,
     print_table,
@@ -72,10 +72,6 @@ def _results_table(results: list[AlertResult], *, wide: bool) -> None:
     print_table(table, sum(widths) + len(headers) + 1)
 
 
-# Below this width `ops alerts check` leaves out the share and the runbook (`--wide` keeps them).
-WIDE_COLUMNS = 120
-
-
 @app.command("check")
 @with_cli_exception_handling
 def check(
@@ -105,13 +101,17 @@ def check(
     ruleset = load_rules(rules)
     when = parse_time_range(None, None, at).end
     home = load_settings().home
-    if output is OutputFormat.TABLE:
-        logging.getLogger("ops.alerts").addHandler(RichHandler(show_path=False, show_time=False))
     from ops.cli._stores import incident_engine
     from ops.respond.sink import IncidentSink
 
     sinks: list[AlertSink] = [ConsoleSink(), IncidentSink(incident_engine(), load_settings().env)]
-    evaluation = run_check(ruleset, metrics_store(), open_registry(home), home, when, sinks, dry_run=dry_run)
+    logger, shown = logging.getLogger("ops.alerts"), RichHandler(show_path=False, show_time=False)
+    if output is OutputFormat.TABLE:
+        logger.addHandler(shown)  # transitions on the console, for this check only
+    try:
+        evaluation = run_check(ruleset, metrics_store(), open_registry(home), home, when, sinks, dry_run=dry_run)
+    finally:
+        logger.removeHandler(shown)
     if output is OutputFormat.JSON:
         print_json(evaluation)
         return
@@ -133,6 +133,8 @@ def check(
 def list_alerts(
     *,
     history: Annotated[int, typer.Option(min=0, help="Also show the last N transitions (fired, resolved).")] = 0,
+    wide: Annotated[bool, typer.Option("--wide", help="Also show each alert's runbook on a narrow terminal.")]
+    = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List the alerts firing now (as of the last `ops alerts check`)."""
@@ -147,25 +149,29 @@ def list_alerts(
         print_json({"firing": firing, "history": events} if history else firing)
         return
     if firing:
-        table = new_table("Severity", "Rule", "Series", "Since", "Value", "Runbook", fold=("Series",))
-        for a in firing:
-            table.add_row(Text(a.severity, style="bold red"), cell(a.rule_id),
-                          cell(f"{a.metric}{{{labels_text(a.labels)}}}"), cell(a.since), _num(a.value),
-                          cell(a.runbook))
-        console.print(table)
+        print_fitted([key("Severity"), text("Rule"), text("Series"), key("Since"), number("Value"),
+                      key("Runbook", wide=True)],
+                     [[Text(a.severity, style="bold red"), cell(a.rule_id),
+                       cell(f"{a.metric}{{{labels_text(a.labels)}}}"), cell(a.since), cell(_num(a.value)),
+                       cell(a.runbook)] for a in firing], wide=wide)
     else:
         note("no alerts firing", style="green")
     if events:
-        table = new_table("At", "Status", "Rule", "Series", "Value", fold=("Series",), title="Transitions")
-        for e in events:
-            table.add_row(cell(e.at), Text(e.status.value, style="red" if e.status.value == "firing" else "green"),
-                          cell(e.rule_id), cell(f"{e.metric}{{{labels_text(e.labels)}}}"), _num(e.value))
-        console.print(table)
+        print_fitted([key("At"), key("Status"), text("Rule"), text("Series"), number("Value")],
+                     [[cell(e.at), Text(e.status.value, style="red" if e.status.value == "firing" else "green"),
+                       cell(e.rule_id), cell(f"{e.metric}{{{labels_text(e.labels)}}}"), cell(_num(e.value))]
+                      for e in events], title="Transitions")
 
 
 @app.command("rules")
 @with_cli_exception_handling
-def list_rules(*, rules: RulesOption = None, output: OutputOption = OutputFormat.TABLE) -> None:
+def list_rules(
+    *,
+    rules: RulesOption = None,
+    wide: Annotated[bool, typer.Option("--wide", help="Also show each rule's runbook on a narrow terminal.")]
+    = False,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
     """List the alert rules (validating the file)."""
     from ops.alerts.rules import load_rules
 
@@ -175,14 +181,16 @@ def list_rules(*, rules: RulesOption = None, output: OutputOption = OutputFormat
         return
     if not ruleset.rules:
         exit_with_success("the rule file holds no rules")
-    table = new_table("Rule", "Selector", "Threshold", "Fires / resolves", "Severity", "Runbook", fold=("Selector",))
+    rows = []
     for r in ruleset.rules:
         dyn = r.threshold.dynamic
         threshold = f"{r.direction.value} band z={dyn.z:g}" if dyn else f"{r.direction.value} {r.threshold.static:g}"
         windows = (f"{r.trigger.fraction:.0%}/{_dur(r.trigger.window.total_seconds())} → "
                    f"≤{r.recovery.fraction:.0%}/{_dur(r.recovery.window.total_seconds())}")
-        table.add_row(cell(r.id), cell(r.selector), threshold, windows, cell(r.severity.value), cell(r.runbook))
-    console.print(table)
+        rows.append([cell(r.id), cell(r.selector), cell(threshold), cell(windows), cell(r.severity.value),
+                     cell(r.runbook)])
+    print_fitted([text("Rule"), text("Selector"), text("Threshold", min_width=8), text("Fires / resolves", min_width=8),
+                  key("Severity"), key("Runbook", wide=True)], rows, wide=wide)
 
 
 def _dur(seconds: float) -> str:

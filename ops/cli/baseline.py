@@ -19,15 +19,14 @@ from ops.cli._metric_options import (
     parse_selector,
     parse_time_range,
 )
+from ops.cli._tables import key, number, print_fitted, text
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
     cell,
-    console,
     exit_with_error,
     exit_with_success,
     load_settings,
-    new_table,
     note,
     print_json,
     with_cli_exception_handling,
@@ -56,15 +55,16 @@ def _num(value: float) -> str:
 
 
 def _views_table(views: list[BaselineView]) -> None:
-    table = new_table("Series", "Model", "Expected", "Band", "σ", "Ver", "Fitted", fold=("Series",))
+    rows = []
     for v in views:
         model = v.model + (" (rate)" if v.counter else "")
         if set(v.seasons) - set(v.model.split("+")):
             model += f" [{', '.join(v.seasons)} seen]"
-        table.add_row(cell(f"{v.metric}{{{labels_text(v.labels)}}}"), cell(model), _num(v.expected),
-                      f"{_num(v.lower)} … {_num(v.upper)}", _num(v.scale), cell(v.version),
-                      cell(v.fitted_at.strftime("%m-%d %H:%M")))
-    console.print(table)
+        rows.append([cell(f"{v.metric}{{{labels_text(v.labels)}}}"), cell(model), cell(_num(v.expected)),
+                     cell(f"{_num(v.lower)} … {_num(v.upper)}"), cell(_num(v.scale)), cell(v.version),
+                     cell(v.fitted_at.strftime("%m-%d %H:%M"))])
+    print_fitted([text("Series"), text("Model", min_width=8), number("Expected"), number("Band"), number("σ"),
+                  number("Ver"), key("Fitted")], rows)
 
 
 @app.command("fit")
@@ -149,10 +149,9 @@ def _hourly(baseline: Baseline, when: datetime, hours: int, z: float, output: Ou
     if output is OutputFormat.JSON:
         print_json(rows)
         return
-    table = new_table("At", "Lower", "Expected", "Upper", title=f"{baseline.metric}{{{labels_text(baseline.labels)}}}")
-    for at, lo, e, hi in points:
-        table.add_row(cell(at), _num(lo), _num(e), _num(hi))
-    console.print(table)
+    print_fitted([key("At"), number("Lower"), number("Expected"), number("Upper")],
+                 [[cell(at), cell(_num(lo)), cell(_num(e)), cell(_num(hi))] for at, lo, e, hi in points],
+                 title=f"{baseline.metric}{{{labels_text(baseline.labels)}}}")
 
 
 @app.command("plot")
@@ -189,10 +188,8 @@ def versions(output: OutputOption = OutputFormat.TABLE) -> None:
         return
     if not found:
         exit_with_success("no baselines yet; fit some with `ops baseline fit SELECTOR`")
-    table = new_table("Version", "Series", "Fitted", "File", fold=("File",))
-    for v in found:
-        table.add_row(cell(v.version), cell(v.series), cell(v.fitted_at), cell(v.path))
-    console.print(table)
+    print_fitted([number("Version"), number("Series"), key("Fitted"), text("File")],
+                 [[cell(v.version), cell(v.series), cell(v.fitted_at), cell(v.path)] for v in found])
 
 
 @app.command("score")
@@ -213,7 +210,7 @@ def score(
     if json_summary:
         print_json(summary)
         return
-    table = new_table("rows", "missing", "season", "max score", "rows ≥ 0.5", "written to")
-    table.add_row(f"{summary.rows:,}", f"{summary.missing_values:,}", summary.season, f"{summary.max_score:.3f}",
-                  f"{summary.rows_over_half:,}", summary.output)
-    console.print(table)
+    print_fitted([number("rows"), number("missing"), key("season"), number("max score"), number("rows ≥ 0.5"),
+                  text("written to")],
+                 [[cell(summary.rows), cell(summary.missing_values), cell(summary.season),
+                   cell(f"{summary.max_score:.3f}"), cell(summary.rows_over_half), cell(summary.output)]])

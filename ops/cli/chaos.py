@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.text import Text
 
+from ops.cli._tables import key, number, print_fitted, text
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
@@ -24,7 +25,6 @@ from ops.cli._utilities import (
     exit_with_error,
     exit_with_success,
     load_settings,
-    new_table,
     note,
     print_json,
     warn,
@@ -53,11 +53,9 @@ def list_experiments(*, output: OutputOption = OutputFormat.TABLE) -> None:
     if output is OutputFormat.JSON:
         print_json(rows)
         return
-    table = new_table("Experiment", "Title", "Targets", "Environments", fold=("Title",))
-    for r in rows:
-        table.add_row(cell(r["name"]), cell(r["title"]), cell(", ".join(r["targets"])),
-                      cell(", ".join(r["environments"])))
-    console.print(table)
+    print_fitted([key("Experiment"), text("Title"), text("Targets"), text("Environments", min_width=8)],
+                 [[cell(r["name"]), cell(r["title"]), cell(", ".join(r["targets"])), cell(", ".join(r["environments"]))]
+                  for r in rows])
 
 
 @app.command("validate")
@@ -82,10 +80,8 @@ def _print_plan(p: DrillPlan) -> None:
     cleared = "cleared by override" if p.overridden else "cleared"
     console.print(Text(f"{p.title} ({p.experiment}) in {p.environment}: {cleared}; targets "
                        f"{', '.join(p.targets)}", style="bold"))
-    table = new_table("Phase", "Step", "Type", "Background")
-    for s in p.steps:
-        table.add_row(cell(s.phase), cell(s.name), cell(s.type), cell("yes" if s.background else ""))
-    console.print(table)
+    print_fitted([key("Phase"), text("Step"), key("Type"), key("Background")],
+                 [[cell(s.phase), cell(s.name), cell(s.type), cell("yes" if s.background else "")] for s in p.steps])
     for missing in p.missing:
         warn(f"cannot run on this host: {missing} ({missing.fix})")
     note("dry run: nothing was touched")
@@ -158,12 +154,10 @@ def run(
                         hint="ops chaos report --last 1 shows its verdicts; the journal is in the incident store")
 
 
-def _trend_table(trend: list[Any]) -> Any:
-    table = new_table("Week", "Drills", "Passed", "Score", title="Resilience over time")
-    for t in trend:
-        score = "-" if t.score is None else f"{t.score:.2f}"
-        table.add_row(cell(t.period), cell(t.drills), cell(t.passed), cell(score))
-    return table
+def _print_trend(trend: list[Any]) -> None:
+    print_fitted([key("Week"), number("Drills"), number("Passed"), number("Score")],
+                 [[cell(t.period), cell(t.drills), cell(t.passed), cell("-" if t.score is None else f"{t.score:.2f}")]
+                  for t in trend], title="Resilience over time")
 
 
 @app.command("report")
@@ -174,6 +168,9 @@ def report(
     experiment: Annotated[str | None, typer.Option("--experiment", help="Only drills of this experiment.")] = None,
     drill: Annotated[str | None, typer.Option("--drill", help="One drill: its verdicts (and journal with "
                                               "--output json).")] = None,
+    wide: Annotated[bool, typer.Option("--wide", help="Also show each drill's environment and "
+                                                      "incidents on a narrow terminal.")]
+    = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Drills with their verdicts and resilience score (share of hypotheses held, weighted by severity)."""
@@ -198,28 +195,25 @@ def report(
         return
     if not views:
         exit_with_success("no drills yet: ops chaos run EXPERIMENT --env staging")
-    _print_drills(views)
+    _print_drills(views, wide=wide)
     if drill:
         _print_verdicts(views[0])
     else:
-        console.print(_trend_table(points))
+        _print_trend(points)
 
 
-def _print_drills(views: list[Any]) -> None:
-    table = new_table("Started", "Drill", "Experiment", "Env", "Status", "Held", "Score", "Incidents",
-                      title="Drills, newest first")
-    for v in views:
-        table.add_row(cell(v.started_at), cell(v.drill_id), cell(v.experiment), cell(v.environment),
-                      Text(v.status, style=STATUS_STYLE.get(v.status, "")),
-                      cell(f"{v.hypotheses_held}/{v.hypotheses_total}"),
-                      cell("-" if v.score is None else f"{v.score:.2f}"), cell(", ".join(v.incidents)))
-    console.print(table)
+def _print_drills(views: list[Any], *, wide: bool) -> None:
+    print_fitted([key("Started"), key("Drill"), text("Experiment"), key("Env", wide=True), key("Status"),
+                  number("Held"), number("Score"), text("Incidents", wide=True)],
+                 [[cell(v.started_at), cell(v.drill_id), cell(v.experiment), cell(v.environment),
+                   Text(v.status, style=STATUS_STYLE.get(v.status, "")),
+                   cell(f"{v.hypotheses_held}/{v.hypotheses_total}"),
+                   cell("-" if v.score is None else f"{v.score:.2f}"), cell(", ".join(v.incidents))] for v in views],
+                 wide=wide, title="Drills, newest first")
 
 
 def _print_verdicts(v: Any) -> None:
-    table = new_table("Verdict", "Kind", "Severity", "Result", "Detail", fold=("Detail",), title="Verdicts")
-    for item in v.verdicts:
-        table.add_row(cell(item["name"]), cell(item["kind"]), cell(item["severity"]),
-                      Text("held" if item["held"] else "broken", style="green" if item["held"] else "bold red"),
-                      cell(item["detail"]))
-    console.print(table)
+    print_fitted([text("Verdict"), key("Kind"), key("Severity"), key("Result"), text("Detail")],
+                 [[cell(item["name"]), cell(item["kind"]), cell(item["severity"]),
+                   Text("held" if item["held"] else "broken", style="green" if item["held"] else "bold red"),
+                   cell(item["detail"])] for item in v.verdicts], title="Verdicts")

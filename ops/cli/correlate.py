@@ -16,13 +16,12 @@ import typer
 from rich.text import Text
 
 from ops.cli._metric_options import parse_selector
+from ops.cli._tables import key, number, print_fitted, text
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
     cell,
-    console,
     load_settings,
-    new_table,
     note,
     print_json,
     warn,
@@ -185,16 +184,17 @@ def _show(result: CorrelationResult, top: int, output: OutputFormat) -> None:
         print_json(as_json(result, top))
         _skips(result, output)
         return
-    table = new_table("#", "Metric", "Resource", "Score", "z", "When", "r (lag)", "Granger", fold=("Metric",),
-                      title=f"Suspects for the failure at {result.failure_at.isoformat()}")
+    rows = []
     for i, s in enumerate(result.suspects[:top], 1):
         e = s.evidence
         granger = "-" if e.granger is None or not e.granger.tested else \
             f"p={e.granger.p_value:.2g}" + (" ✓" if e.granger.significant else "")
-        table.add_row(str(i), cell(s.metric), cell(s.resource or "other"), f"{s.score:.3g}", _compact(e.z),
-                      Text(f"{e.timing} {e.change_offset_seconds:+.3g}s", style=TIMING_STYLE[e.timing]),
-                      f"{e.correlation.r:+.2f} {e.correlation.lag_seconds:+.3g}s", granger)
-    console.print(table)
+        rows.append([cell(i), cell(s.metric), cell(s.resource or "other"), cell(f"{s.score:.3g}"), cell(_compact(e.z)),
+                     Text(f"{e.timing} {e.change_offset_seconds:+.3g}s", style=TIMING_STYLE[e.timing]),
+                     cell(f"{e.correlation.r:+.2f} {e.correlation.lag_seconds:+.3g}s"), cell(granger)])
+    print_fitted([number("#"), text("Metric"), key("Resource"), number("Score"), number("z"), text("When", min_width=8),
+                  text("r (lag)", min_width=8), text("Granger", min_width=8)], rows,
+                 title=f"Suspects for the failure at {result.failure_at.isoformat()}")
     if result.top is not None:
         note("why #1: " + "; ".join(result.top.evidence.reasons))
     _skips(result, output)

@@ -3,13 +3,12 @@
 import typer
 from rich.text import Text
 
+from ops.cli._tables import key, print_fitted, text
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
     cell,
-    console,
     load_settings,
-    new_table,
     print_json,
     with_cli_exception_handling,
 )
@@ -32,11 +31,9 @@ def doctor(*, output: OutputOption = OutputFormat.TABLE) -> None:
     if output is OutputFormat.JSON:
         print_json(results)
     else:
-        table = new_table("Check", "Status", "Detail", "What to do next", title=f"Sluice doctor ({settings.env})",
-                      show_lines=True, fold=("Detail", "What to do next"))
-        for result in results:
-            table.add_row(cell(result.name), Text(result.status.value, style=_STYLES[result.status.value]),
-                          cell(result.detail), Text(result.hint) if result.hint else Text(""))
-        console.print(table)
+        print_fitted([key("Check"), key("Status"), text("Detail"), text("What to do next")],
+                     [[cell(result.name), Text(result.status.value, style=_STYLES[result.status.value]),
+                       cell(result.detail), Text(result.hint) if result.hint else Text("")] for result in results],
+                     title=f"Sluice doctor ({settings.env})", show_lines=True)
     if any(r.status is Status.FAIL for r in results):
         raise typer.Exit(1)

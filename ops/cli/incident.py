@@ -14,6 +14,7 @@ from rich.text import Text
 
 from ops.cli._metric_options import parse_time_range
 from ops.cli._stores import incident_engine
+from ops.cli._tables import key, number, print_fitted, text
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
@@ -21,7 +22,6 @@ from ops.cli._utilities import (
     console,
     exit_with_success,
     load_settings,
-    new_table,
     note,
     print_json,
     with_cli_exception_handling,
@@ -60,6 +60,8 @@ def list_incidents(
     drills: Annotated[bool, typer.Option("--drills/--no-drills", help="Include chaos drills.")] = True,
     source: Annotated[list[str] | None, typer.Option("--source", help="alert, flow-failure, chaos-drill or "
                                                      "manual. Repeatable.")] = None,
+    wide: Annotated[bool, typer.Option("--wide", help="Also show each incident's runbook on a narrow terminal.")]
+    = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List incidents, newest first."""
@@ -87,12 +89,12 @@ def list_incidents(
         return
     if not views:
         exit_with_success("no incidents match")
-    table = new_table("Id", "Sev", "Status", "Title", "Runbook", "Seen", "Opened", fold=("Title",))
-    for v in views:
-        table.add_row(cell(v.id), Text(v.severity, style=SEVERITY_STYLE[v.severity]),
-                      Text(v.status, style=STATUS_STYLE[v.status]), cell(v.title + (" [drill]" if v.is_drill else "")),
-                      cell(v.runbook), cell(v.occurrences), cell(v.opened_at))
-    console.print(table)
+    columns = [key("Id"), key("Sev"), key("Status"), text("Title"), key("Runbook", wide=True), number("Seen"),
+               key("Opened")]
+    print_fitted(columns, [[cell(v.id), Text(v.severity, style=SEVERITY_STYLE[v.severity]),
+                            Text(v.status, style=STATUS_STYLE[v.status]),
+                            cell(v.title + (" [drill]" if v.is_drill else "")), cell(v.runbook), cell(v.occurrences),
+                            cell(v.opened_at)] for v in views], wide=wide)
 
 
 def _statuses(values: list[str]) -> list[Status]:
@@ -133,19 +135,17 @@ def _print_detail(v: IncidentDetail) -> None:
     facts = [("source", v.source + (" (drill)" if v.is_drill else "")), ("environment", v.environment),
              ("flow", v.flow_name), ("dataset", v.dataset), ("flow run", v.flow_run_url or v.flow_run_id),
              ("runbook", f"runbooks/{v.runbook}.md" if v.runbook else None), ("assignee", v.assignee),
-             ("occurrences", str(v.occurrences)), ("signature", v.signature or None), ("dedup key", v.dedup_key)]
+             ("occurrences", f"{v.occurrences:,}"), ("signature", v.signature or None), ("dedup key", v.dedup_key)]
     for name, value in facts:
         if value:
             console.print(Text.assemble((f"  {name:<12}", "dim"), str(value)))
-    table = new_table("At", "Kind", "Source", "Who", "Text", fold=("Text",), title="Timeline")
-    for e in v.timeline:
-        table.add_row(cell(e.at), cell(e.kind), cell(e.source), cell(e.who), cell(e.text))
-    console.print(table)
+    print_fitted([key("At"), key("Kind"), text("Source", min_width=8), text("Who", min_width=8), text("Text")],
+                 [[cell(e.at), cell(e.kind), cell(e.source), cell(e.who), cell(e.text)] for e in v.timeline],
+                 title="Timeline")
     if v.actions:
-        actions = new_table("Id", "Type", "Owner", "Due", "Status", "Action", fold=("Action",), title="Action items")
-        for a in v.actions:
-            actions.add_row(cell(a.id), cell(a.type), cell(a.owner), cell(a.due), cell(a.status), cell(a.description))
-        console.print(actions)
+        print_fitted([key("Id"), key("Type"), text("Owner", min_width=8), key("Due"), key("Status"), text("Action")],
+                     [[cell(a.id), cell(a.type), cell(a.owner), cell(a.due), cell(a.status), cell(a.description)]
+                      for a in v.actions], title="Action items")
 
 
 @app.command("open")

@@ -9,14 +9,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ops.cli._tables import key, number, print_fitted, shows_wide, text
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
     cell,
-    console,
     exit_with_error,
     load_settings,
-    new_table,
     note,
     print_json,
     utc_from_ms,
@@ -131,6 +130,8 @@ def history(
     dataset: DatasetArgument,
     *,
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many commits, newest first.")] = 20,
+    wide: Annotated[bool, typer.Option("--wide", help="Show whole run ids on a narrow terminal (8 characters "
+                                                      "otherwise, as `ops runs list`).")] = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Show the commits of a dataset's table: version, time, operation, run and row counts."""
@@ -143,13 +144,14 @@ def history(
     if output is OutputFormat.JSON:
         print_json(commits)
         return
-    table = new_table("Version", "Time", "Operation", "Run", "Counts", "Files", title=uri,
-                      fold=("Operation", "Run", "Counts"))
+    rows = []
     for c in commits:
         operation = f"{c.operation} ({c.stage})" if c.stage else c.operation
-        table.add_row(cell(c.version), cell(c.timestamp), cell(operation), cell(c.run_id),
-                      cell(_counts_text(c.counts)), cell(c.source_files))
-    console.print(table)
+        run = c.run_id if shows_wide(wide) or c.run_id is None else c.run_id[:8]
+        rows.append([cell(c.version), cell(c.timestamp), cell(operation), cell(run), cell(_counts_text(c.counts)),
+                     cell(c.source_files)])
+    print_fitted([number("Version"), key("Time"), text("Operation", min_width=10), key("Run"), text("Counts"),
+                  number("Files")], rows, wide=wide, title=uri)
 
 
 def _size_text(size: int | None) -> str:
@@ -189,13 +191,13 @@ def _vacuum_files(uri: str, retention_hours: int, dry_run: bool, storage_options
 
 def _print_vacuum(result: VacuumResult) -> None:
     verb = "would remove" if result.dry_run else "removed"
-    table = new_table("File", "Age", "Size", f"At {result.retention_hours} h retention", title=result.table,
-                      fold=("File",))
+    rows = []
     for f in result.files:
         fate = verb if f.action in ("remove", "removed") else "keep: younger than the retention"
-        table.add_row(cell(f.path), cell(_age_text(f.age_hours)), cell(_size_text(f.bytes)), cell(fate))
+        rows.append([cell(f.path), cell(_age_text(f.age_hours)), cell(_size_text(f.bytes)), cell(fate)])
     if result.files:
-        console.print(table)
+        print_fitted([text("File"), number("Age"), number("Size"), text(f"At {result.retention_hours} h retention")],
+                     rows, title=result.table)
     freed = sum(f.bytes or 0 for f in result.removed)
     note(f"{len(result.files)} unreferenced file(s) in {result.table}: {verb} {len(result.removed)} file(s) "
          f"({_size_text(freed)}), kept {len(result.kept)} younger than {result.retention_hours} h")

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from ops.cli._metric_options import (
@@ -28,6 +27,7 @@ from ops.cli._metric_options import (
     parse_step,
     parse_time_range,
 )
+from ops.cli._tables import key, number, print_fitted, text
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
@@ -35,7 +35,6 @@ from ops.cli._utilities import (
     console,
     exit_with_success,
     load_settings,
-    new_table,
     note,
     print_json,
     with_cli_exception_handling,
@@ -91,11 +90,9 @@ def list_series(
         return
     if not infos:
         exit_with_success(f"no series match {chosen} in {store.location}")
-    table = new_table("Metric", "Labels", "Points", "First", "Last", fold=("Metric", "Labels"))
-    for info in infos:
-        table.add_row(cell(info.metric), cell(labels_text(info.labels)), cell(info.points), cell(info.first),
-                      cell(info.last))
-    console.print(table)
+    print_fitted([text("Metric"), text("Labels"), number("Points"), key("First"), key("Last")],
+                 [[cell(info.metric), cell(labels_text(info.labels)), cell(info.points), cell(info.first),
+                   cell(info.last)] for info in infos])
 
 
 @app.command("query")
@@ -119,20 +116,18 @@ def query(
     if not found:
         exit_with_success(f"no points of {chosen} between {window.start:%Y-%m-%dT%H:%M:%SZ} "
                           f"and {window.end:%Y-%m-%dT%H:%M:%SZ}")
-    console.print(_points_table(found, tail))
+    _print_points(found, tail)
     hidden = sum(max(0, len(s) - tail) for s in found)
     if hidden:
         note(f"{hidden:,} earlier points not shown; --tail shows more, --output json shows all", style="dim")
 
 
-def _points_table(found: list[Series], tail: int) -> Table:
-    table = new_table("Series", "Time", "Value", fold=("Series",))
-    table.columns[-1].justify = "right"
+def _print_points(found: list[Series], tail: int) -> None:
+    """The last ``tail`` points of each series, under its name."""
     for s in found:
-        name = f"{s.metric}{{{labels_text(s.labels)}}}"
-        for when, value in s.points()[-tail:]:
-            table.add_row(cell(name), cell(datetime.fromisoformat(when)), _number(value))
-    return table
+        console.print(Text(f"{s.metric}{{{labels_text(s.labels)}}}", style="bold"))
+        print_fitted([key("Time"), number("Value")],
+                     [[cell(datetime.fromisoformat(when)), _number(value)] for when, value in s.points()[-tail:]])
 
 
 @app.command("export")

@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.text import Text
 
+from ops.cli._tables import key, number, print_fitted, text
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
     cell,
-    console,
     load_settings,
-    new_table,
     note,
     print_json,
     with_cli_exception_handling,
@@ -57,14 +56,16 @@ def _engine() -> Engine:
     return open_engine(store_url(load_settings().home))
 
 
-def _report_table(report: DeliveryReport) -> None:
-    table = new_table("ID", "Incident", "Channel", "Action", "Status", "Requests", "Next attempt", "Error",
-                      fold=("Error",))
-    for o in report.notifications:
-        table.add_row(cell(o.id), cell(o.incident), cell(o.channel), cell(o.action),
-                      Text(o.status, style=STATUS_STYLE.get(o.status, "")), cell(o.requests),
-                      cell(o.next_attempt_at), cell(o.error))
-    console.print(table)
+WideOption = Annotated[bool, typer.Option("--wide", help="Also show when each notification is next tried (or "
+                                                     "was sent) on a narrow terminal.")]
+
+
+def _report_table(report: DeliveryReport, *, wide: bool) -> None:
+    print_fitted([number("ID"), key("Incident"), key("Channel"), key("Action"), key("Status"), number("Requests"),
+                  key("Next attempt", wide=True), text("Error")],
+                 [[cell(o.id), cell(o.incident), cell(o.channel), cell(o.action),
+                   Text(o.status, style=STATUS_STYLE.get(o.status, "")), cell(o.requests), cell(o.next_attempt_at),
+                   cell(o.error)] for o in report.notifications], wide=wide)
 
 
 @app.command("flush")
@@ -73,6 +74,7 @@ def flush(
     *,
     due_only: Annotated[bool, typer.Option(
         "--due-only", help="Only notifications whose next attempt is due (as automatic flushes do).")] = False,
+    wide: WideOption = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Send the pending notifications now; exits 1 when some could not be delivered (they stay queued)."""
@@ -88,7 +90,7 @@ def flush(
     if output is OutputFormat.JSON:
         print_json(report)
     elif report.notifications:
-        _report_table(report)
+        _report_table(report, wide=wide)
     note(f"{report.sent} sent, {report.pending} still pending, {report.failed} failed, {report.waiting} waiting",
          output=output)
     if report.pending or report.failed:
@@ -152,6 +154,7 @@ def list_notifications(
     status: Annotated[StatusChoice | None, typer.Option("--status", case_sensitive=False,
                                                         help="Only notifications with this status.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 50,
+    wide: WideOption = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List the outbox, newest first: what was sent, what is pending and why."""
@@ -166,11 +169,11 @@ def list_notifications(
     if not rows:
         note("no notifications" + (f" with status {status.value}" if status else ""), style="green")
         return
-    table = new_table("ID", "Incident", "Channel", "Action", "Status", "Attempts", "Sent / next attempt",
-                      "Last error", fold=("Last error",))
+    listed = []
     for r in rows:
         when = r["sent_at"] if r["status"] == "sent" else r["next_attempt_at"] if r["status"] == "pending" else None
-        table.add_row(cell(r["id"]), cell(r["incident"]), cell(r["channel"]), cell(r["action"]),
-                      Text(r["status"], style=STATUS_STYLE.get(r["status"], "")), cell(r["attempts"]), cell(when),
-                      cell(r["last_error"]))
-    console.print(table)
+        listed.append([cell(r["id"]), cell(r["incident"]), cell(r["channel"]), cell(r["action"]),
+                       Text(r["status"], style=STATUS_STYLE.get(r["status"], "")), cell(r["attempts"]), cell(when),
+                       cell(r["last_error"])])
+    print_fitted([number("ID"), key("Incident"), key("Channel"), key("Action"), key("Status"), number("Attempts"),
+                  key("Sent / next attempt", wide=True), text("Last error")], listed, wide=wide)

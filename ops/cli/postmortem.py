@@ -17,6 +17,7 @@ import typer
 from rich.text import Text
 
 from ops.cli._stores import incident_session
+from ops.cli._tables import key, print_fitted, text
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
@@ -24,7 +25,6 @@ from ops.cli._utilities import (
     console,
     exit_with_success,
     load_settings,
-    new_table,
     note,
     print_json,
     warn,
@@ -88,7 +88,12 @@ def create(
 
 @app.command("list")
 @with_cli_exception_handling
-def list_postmortems(*, output: OutputOption = OutputFormat.TABLE) -> None:
+def list_postmortems(
+    *,
+    wide: Annotated[bool, typer.Option("--wide", help="Also show each published file on a narrow terminal.")]
+    = False,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
     """List the stored postmortems, newest first."""
     from ops.postmortems.service import PostmortemSummary
     from ops.postmortems.service import list_postmortems as read_postmortems
@@ -100,12 +105,13 @@ def list_postmortems(*, output: OutputOption = OutputFormat.TABLE) -> None:
         return
     if not rows:
         exit_with_success("no postmortems yet; `ops postmortem create INC-<id>` writes one")
-    table = new_table("Incident", "Severity", "Title", "Updated", "Published", "Path", fold=("Title", "Path"))
+    listed = []
     for r in rows:
         published = Text(f"{r.published_at:%Y-%m-%d}") if r.published_at else Text("draft", style="yellow")
-        table.add_row(cell(r.incident), cell(r.severity), cell(r.title), Text(f"{r.updated_at:%Y-%m-%d %H:%M}"),
-                      published, cell(r.path))
-    console.print(table)
+        listed.append([cell(r.incident), cell(r.severity), cell(r.title), Text(f"{r.updated_at:%Y-%m-%d %H:%M}"),
+                       published, cell(r.path)])
+    print_fitted([key("Incident"), key("Severity"), text("Title"), key("Updated"), key("Published"),
+                  text("Path", wide=True)], listed, wide=wide)
 
 
 @app.command("show")

@@ -9,17 +9,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
+from ops.cli._tables import key, number, print_fitted, text
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
     cell,
-    console,
     exit_with_success,
     load_settings,
-    new_table,
     note,
     print_json,
     warn,
@@ -71,21 +69,16 @@ def _masked(entries: list[QuarantineEntry], contracts_root: Path, reveal: bool) 
     return [mask_pii(e, pii[e.dataset]) for e in entries]
 
 
-def _entries_table(entries: list[QuarantineEntry]) -> Table:
-    table = new_table("Ingested", "Dataset", "Run", "Source", "Reason", "Column", "Value",
-                      fold=("Run", "Source", "Value"))
-    for e in entries:
-        table.add_row(cell(e.dt), cell(e.dataset), cell(e.run_id), Text(f"{e.source_file}:{e.source_row}"),
-                      cell(e.reason), cell(e.column), cell(e.value))
-    return table
+def _print_entries(entries: list[QuarantineEntry], *, wide: bool) -> None:
+    print_fitted([key("Ingested", wide=True), key("Dataset"), key("Run", wide=True), text("Source"), number("Row"),
+                  key("Reason"), text("Column", min_width=8), text("Value")],
+                 [[cell(e.dt), cell(e.dataset), cell(e.run_id), cell(e.source_file), cell(e.source_row),
+                   cell(e.reason), cell(e.column), cell(e.value)] for e in entries], wide=wide)
 
 
-def _summary_table(counts: list[ReasonCount]) -> Table:
-    table = new_table("Dataset", "Reason", "Column", "Rows")
-    for c in counts:
-        table.add_row(cell(c.dataset), cell(c.reason), cell(c.column), cell(c.rows))
-    table.columns[-1].justify = "right"
-    return table
+def _print_summary(counts: list[ReasonCount]) -> None:
+    print_fitted([key("Dataset"), key("Reason"), text("Column"), number("Rows")],
+                 [[cell(c.dataset), cell(c.reason), cell(c.column), cell(c.rows)] for c in counts])
 
 
 @app.command("list")
@@ -101,6 +94,8 @@ def list_entries(
     summary: Annotated[bool, typer.Option("--summary", help="Count entries by dataset, reason and column "
                                                              "instead of listing them (ignores --limit).")] = False,
     reveal_pii: RevealOption = False,
+    wide: Annotated[bool, typer.Option("--wide", help="Also show each entry's ingestion date and run on a narrow "
+                                                      "terminal.")] = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List quarantined rows, newest first, or count them with --summary."""
@@ -123,7 +118,7 @@ def list_entries(
         if output is OutputFormat.JSON:
             print_json(counts)
         else:
-            console.print(_summary_table(counts))
+            _print_summary(counts)
         return
     entries = _masked(read_entries(table, query, limit=limit), settings.contracts_root(), reveal_pii)
     if output is OutputFormat.JSON:
@@ -131,22 +126,21 @@ def list_entries(
         return
     if not entries:
         exit_with_success("no quarantine entries match")
-    console.print(_entries_table(entries))
+    _print_entries(entries, wide=wide)
     if len(entries) == limit:
         note(f"showing the newest {limit}; raise --limit, narrow the filters, or use --summary", style="dim")
 
 
-def _entry_table(entry: QuarantineEntry) -> Table:
-    table = new_table("Field", "Value", show_header=False, box=None, title=f"{entry.source_file}:{entry.source_row}",
-                      fold=("Value",))
-    for name in ("dataset", "dt", "run_id", "batch_id", "source_file", "source_row", "reason", "check",
-                 "column", "value", "failures", "quarantined_at"):
-        table.add_row(Text(name, style="bold"), cell(getattr(entry, name)))
-    record = new_table("Column", "Original value", title="record", title_justify="left", fold=("Original value",))
-    for column, value in entry.record.items():
-        record.add_row(cell(column), Text("null", style="dim") if value is None else Text(value))
-    table.add_row(Text("record", style="bold"), record)
-    return table
+def _print_entry(entry: QuarantineEntry) -> None:
+    """Every field of the entry, then its record: the source row's original values."""
+    names = ("dataset", "dt", "run_id", "batch_id", "source_file", "source_row", "reason", "check", "column", "value",
+             "failures", "quarantined_at")
+    print_fitted([key("Field"), text("Value")],
+                 [[Text(name, style="bold"), cell(getattr(entry, name))] for name in names],
+                 show_header=False, title=f"{entry.source_file}:{entry.source_row}")
+    print_fitted([text("Column"), text("Original value")],
+                 [[cell(column), Text("null", style="dim") if value is None else Text(value)]
+                  for column, value in entry.record.items()], title="record")
 
 
 @app.command("show")
@@ -180,6 +174,6 @@ def show(
         print_json(entries)
         return
     for entry in entries:
-        console.print(_entry_table(entry))
+        _print_entry(entry)
     if len({e.source_file for e in entries}) > 1:
         note("rows of several files match; pick one with --file", style="dim")

@@ -10,12 +10,11 @@ import typer
 from rich.text import Text
 
 from ops.cli._stores import incident_session
+from ops.cli._tables import key, number, print_fitted, text
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
     cell,
-    console,
-    new_table,
     note,
     print_json,
     with_cli_exception_handling,
@@ -29,43 +28,40 @@ def _minutes(value: float | None) -> str:
     return "-" if value is None else f"{value:,.1f} min"
 
 
-def _stats_row(name: str, stats: DurationStats) -> tuple[Text, Text, str, str]:
-    return Text(name, style="bold"), cell(stats.count), _minutes(stats.mean_minutes), _minutes(stats.median_minutes)
+def _stats_row(name: str, stats: DurationStats) -> list[Text]:
+    return [Text(name, style="bold"), cell(stats.count), cell(_minutes(stats.mean_minutes)),
+            cell(_minutes(stats.median_minutes))]
 
 
 def _counts_table(title: str, counts: dict[str, int]) -> None:
-    table = new_table(title, "Incidents", title=f"By {title.lower()}")
-    for name, count in counts.items():
-        table.add_row(cell(name), cell(count) if count else Text("0", style="dim"))
-    console.print(table)
+    print_fitted([text(title), number("Incidents")],
+                 [[cell(name), cell(count) if count else Text("0", style="dim")] for name, count in counts.items()],
+                 title=f"By {title.lower()}")
 
 
 def _print_report(report: Report) -> None:
     drills = "chaos drills included" if report.drills_included else "chaos drills left out"
     note(f"{report.incidents} incident(s) opened {report.since:%Y-%m-%d %H:%M} to {report.until:%Y-%m-%d %H:%M} "
          f"UTC, {report.open_incidents} still open ({drills})")
-    times = new_table("Measure", "Incidents", "Mean", "Median", title="Response times")
-    times.add_row(*_stats_row("MTTA (opened to first response)", report.mtta))
-    times.add_row(*_stats_row("MTTR (opened to resolved)", report.mttr))
-    console.print(times)
+    print_fitted([text("Measure"), number("Incidents"), number("Mean"), number("Median")],
+                 [_stats_row("MTTA (opened to first response)", report.mtta),
+                  _stats_row("MTTR (opened to resolved)", report.mttr)], title="Response times")
     _counts_table("Severity", report.by_severity)
     _counts_table("Source", report.by_source)
     _counts_table("Flow", report.by_flow)
     if report.repeat_offenders:
-        table = new_table("By", "Key", "Incidents", "Occurrences", "Last opened", "Incidents opened",
-                          title="Repeat offenders", fold=("Key", "Incidents opened"))
-        for o in report.repeat_offenders:
-            table.add_row(cell(o.by), cell(o.key), Text(str(o.incidents), style="bold red"), cell(o.occurrences),
-                          cell(o.last_opened_at), cell(", ".join(o.refs)))
-        console.print(table)
+        print_fitted([key("By"), text("Key"), number("Incidents"), number("Occurrences"), key("Last opened"),
+                      text("Incidents opened")],
+                     [[cell(o.by), cell(o.key), Text(f"{o.incidents:,}", style="bold red"), cell(o.occurrences),
+                       cell(o.last_opened_at), cell(", ".join(o.refs))] for o in report.repeat_offenders],
+                     title="Repeat offenders")
     else:
         note("no repeat offenders", style="green")
     if report.overdue_actions:
-        table = new_table("#", "Incident", "Action", "Owner", "Due", title="Overdue action items", fold=("Action",))
-        for a in report.overdue_actions:
-            table.add_row(cell(a.id), cell(a.incident), Text(a.description, style="red"), cell(a.owner),
-                          Text(str(a.due), style="bold red"))
-        console.print(table)
+        print_fitted([number("#"), key("Incident"), text("Action"), text("Owner", min_width=8), key("Due")],
+                     [[cell(a.id), cell(a.incident), Text(a.description, style="red"), cell(a.owner),
+                       Text(str(a.due), style="bold red")] for a in report.overdue_actions],
+                     title="Overdue action items")
     else:
         note("no overdue action items", style="green")
 

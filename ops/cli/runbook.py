@@ -9,13 +9,13 @@ import typer
 from rich.markdown import Markdown
 from rich.text import Text
 
+from ops.cli._tables import key, number, print_fitted, text
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
     cell,
     console,
     exit_with_error,
-    new_table,
     note,
     print_json,
     with_cli_exception_handling,
@@ -26,7 +26,12 @@ app = typer.Typer(help="Runbooks: list, show, match to an incident, lint.", no_a
 
 @app.command("list")
 @with_cli_exception_handling
-def list_runbooks(output: OutputOption = OutputFormat.TABLE) -> None:
+def list_runbooks(
+    *,
+    wide: Annotated[bool, typer.Option("--wide", help="Also show the alert rules of each runbook on a narrow "
+                                                      "terminal.")] = False,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
     """List the runbooks."""
     from ops.runbooks.catalog import load_runbooks
 
@@ -34,11 +39,9 @@ def list_runbooks(output: OutputOption = OutputFormat.TABLE) -> None:
     if output is OutputFormat.JSON:
         print_json([b.model_dump(mode="json", exclude={"body"}) for b in books])
         return
-    table = new_table("Id", "Severity", "Title", "Alert rules", "Reviewed", fold=("Title", "Alert rules"))
-    for b in books:
-        table.add_row(cell(b.id), cell(b.severity), cell(b.title), cell(", ".join(b.matches.alert_rules)),
-                      cell(str(b.last_reviewed)))
-    console.print(table)
+    print_fitted([key("Id"), key("Severity"), text("Title"), text("Alert rules", wide=True), key("Reviewed")],
+                 [[cell(b.id), cell(b.severity), cell(b.title), cell(", ".join(b.matches.alert_rules)),
+                   cell(str(b.last_reviewed))] for b in books], wide=wide)
 
 
 @app.command("show")
@@ -82,11 +85,9 @@ def match(
     if not ranked:
         exit_with_error(f"no runbook matches {ref}", hint="`ops runbook list` shows them all; link one by hand "
                         "with `ops incident open --runbook` next time, or add a match to a runbook")
-    table = new_table("Rank", "Runbook", "Score", "Why", fold=("Why",), title=f"Runbooks for {ref}")
-    for n, c in enumerate(ranked, 1):
-        table.add_row(cell(n), Text(c.runbook_id, style="bold" if c.runbook_id == linked else ""), cell(c.score),
-                      cell("; ".join(c.reasons)))
-    console.print(table)
+    print_fitted([number("Rank"), key("Runbook"), number("Score"), text("Why")],
+                 [[cell(n), Text(c.runbook_id, style="bold" if c.runbook_id == linked else ""), cell(c.score),
+                   cell("; ".join(c.reasons))] for n, c in enumerate(ranked, 1)], title=f"Runbooks for {ref}")
     note(f"linked: {linked or 'none'}; read it with `ops runbook show {ranked[0].runbook_id}`")
 
 

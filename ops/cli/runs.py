@@ -7,19 +7,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from ops.cli._stores import metadata_store
+from ops.cli._tables import key, number, print_fitted, text
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
     cell,
-    console,
     exit_with_success,
-    new_table,
     print_json,
-    print_table,
     with_cli_exception_handling,
 )
 from sluice.errors import SluiceError
@@ -97,48 +94,21 @@ def list_runs(
         return
     if not runs:
         exit_with_success("no runs recorded yet" + (f" for {dataset}" if dataset else ""))
-    table, natural = _runs_table(runs, wide=wide or console.width >= WIDE_COLUMNS)
-    print_table(table, natural)
+    _print_runs(runs, wide=wide)
 
 
-# Below this width `ops runs list` leaves out the start time and file counts (`--wide` keeps them):
-# the counts are what a person at a terminal reads, and they are never cut.
-WIDE_COLUMNS = 120
+def _print_runs(runs: list[RunSummary], *, wide: bool) -> None:
+    """One line per run; every count is whole. Start times and file counts are secondary (``--wide``)."""
+    rows = [[cell(r.run_id[:8]), cell(r.dataset), Text(r.status, style="red" if r.status == "failed" else ""),
+             cell(r.started_at), cell(r.rows_read), cell(r.rows_written), cell(r.rows_quarantined),
+             cell(r.rows_duplicate), cell(f"{r.files_committed}/{r.files_skipped}/{r.files_failed}"),
+             _conserved_text(r.conserved)] for r in runs]
+    print_fitted([key("Run"), text("Dataset"), key("Status"), key("Started", wide=True), number("Read"),
+                  number("Written"), number("Quarantined"), number("Duplicate"), number("Files c/s/f", wide=True),
+                  key("OK")], rows, wide=wide)
 
 
-def _runs_table(runs: list[RunSummary], *, wide: bool) -> tuple[Table, int]:
-    """The table and its natural width; every count is whole (number columns never wrap or cut)."""
-    from rich import box
-
-    rows = []
-    for r in runs:
-        counts = [cell(r.rows_read), cell(r.rows_written), cell(r.rows_quarantined), cell(r.rows_duplicate)]
-        rows.append([cell(r.run_id[:8]), cell(r.dataset), Text(r.status, style="red" if r.status == "failed" else ""),
-                     *([cell(r.started_at)] if wide else []), *counts,
-                     *([cell(f"{r.files_committed}/{r.files_skipped}/{r.files_failed}")] if wide else []),
-                     _conserved_text(r.conserved)])
-    headers = ["Run", "Dataset", "Status", *(["Started"] if wide else []), "Read", "Written", "Quarantined",
-               "Duplicate", *(["Files c/s/f"] if wide else []), "OK"]
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0))  # the box divides columns by a space
-    natural = len(headers) + 1  # a space between columns and at each edge
-    for i, header in enumerate(headers):
-        widest = max([len(header), *(len(row[i].plain) for row in rows)])
-        natural += widest
-        if header == "Dataset":
-            table.add_column(header, overflow="fold", min_width=min(widest, 12))
-        else:
-            table.add_column(header, no_wrap=True, min_width=widest,
-                             justify="right" if header in _NUMBER_COLUMNS else "left")
-    for row in rows:
-        table.add_row(*row)
-    return table, natural
-
-
-_NUMBER_COLUMNS = frozenset({"Read", "Written", "Quarantined", "Duplicate", "Files c/s/f"})
-
-
-def _run_table(report: RunReport, conservation: Conservation) -> Table:
-    table = new_table("Field", "Value", show_header=False, box=None, title=f"run {report.run_id}", fold=("Value",))
+def _print_run(report: RunReport, conservation: Conservation) -> None:
     rows: list[tuple[str, object]] = [
         ("dataset", report.dataset), ("source", report.source), ("env", report.env), ("status", report.status),
         ("started_at", report.started_at), ("finished_at", report.finished_at), ("rows_read", report.rows_read),
@@ -146,23 +116,22 @@ def _run_table(report: RunReport, conservation: Conservation) -> Table:
         ("rows_duplicate", report.rows_duplicate), ("bytes_read", report.bytes_read),
         ("lake_version", report.lake_version), ("watermark", report.watermark),
     ]
-    for name, value in rows:
-        table.add_row(Text(name, style="bold"), cell(value))
+    fields = [[Text(name, style="bold"), cell(value)] for name, value in rows]
     check = f"{conservation.rows_read:,} read, {conservation.rows_accounted:,} written + quarantined + duplicate"
-    table.add_row(Text("conserved", style="bold"), _conserved_text(conservation.holds) + Text(f" ({check})"))
+    fields.append([Text("conserved", style="bold"), _conserved_text(conservation.holds) + Text(f" ({check})")])
     if report.error:
-        table.add_row(Text("error", style="bold"), Text(report.error, style="red"))
-    return table
+        fields.append([Text("error", style="bold"), Text(report.error, style="red")])
+    print_fitted([key("Field"), text("Value")], fields, show_header=False, title=f"run {report.run_id}")
 
 
-def _files_table(report: RunReport) -> Table:
-    table = new_table("File", "Status", "Read", "Quarantined", "Encoding", "Error", title="files",
-                      fold=("File", "Error"))
+def _print_files(report: RunReport) -> None:
+    rows = []
     for f in report.files:
         style = {"failed": "red", "skipped": "dim"}.get(f.status.value, "")
-        table.add_row(cell(f.uri), Text(f.status.value, style=style), cell(f.rows_read), cell(f.rows_quarantined),
-                      cell(f.encoding), Text(f.error, style="red") if f.error else cell(None))
-    return table
+        rows.append([cell(f.uri), Text(f.status.value, style=style), cell(f.rows_read), cell(f.rows_quarantined),
+                     cell(f.encoding), Text(f.error, style="red") if f.error else cell(None)])
+    print_fitted([text("File"), key("Status"), number("Read"), number("Quarantined"), key("Encoding"),
+                  text("Error")], rows, title="files")
 
 
 @app.command("show")
@@ -183,6 +152,6 @@ def show(
     if output is OutputFormat.JSON:
         print_json({**report.to_dict(), "conservation": conservation})
         return
-    console.print(_run_table(report, conservation))
+    _print_run(report, conservation)
     if report.files:
-        console.print(_files_table(report))
+        _print_files(report)

@@ -4,12 +4,11 @@ import platform
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 
+from ops.cli._tables import key, print_fitted
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
     cell,
-    console,
-    new_table,
     print_json,
     with_cli_exception_handling,
 )
@@ -37,7 +36,4 @@ def version(*, output: OutputOption = OutputFormat.TABLE) -> None:
     if output is OutputFormat.JSON:
         print_json(versions)
         return
-    table = new_table("Component", "Version", box=None)
-    for name, ver in versions.items():
-        table.add_row(cell(name), cell(ver))
-    console.print(table)
+    print_fitted([key("Component"), key("Version")], [[cell(name), cell(ver)] for name, ver in versions.items()])

@@ -21,6 +21,7 @@ open dedup keys, atomic increments and compare-and-set transitions
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,6 +47,22 @@ MIGRATION_LOCK = 0x51_7CE_1C1
 def store_url(home: Path) -> str:
     """The incident store's URL: ``SLUICE_INCIDENTS_URL``, or SQLite under ``home``."""
     return get_settings().incidents.store_url(home)
+
+
+def store_identity(url: str | sa.URL) -> str:
+    """Eight hex digits that name the store at ``url``: one value for one database, whatever the driver or login.
+
+    Prefect artifacts of incidents carry it in their keys, so incident 3 of
+    one store never replaces incident 3 of another. A SQLite store is named
+    by its file's absolute path; any other by its host, port and database.
+    """
+    found = sa.engine.make_url(url)
+    backend = found.get_backend_name()
+    if backend == "sqlite":
+        where = str(Path(found.database).resolve()) if found.database and found.database != ":memory:" else ":memory:"
+    else:
+        where = f"{found.host or ''}:{found.port or ''}/{found.database or ''}"
+    return hashlib.sha256(f"{backend}:{where}".encode()).hexdigest()[:8]
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:

@@ -24,10 +24,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, object_session, selectinload
 
 from ops.alerts.events import AlertEvent
 from ops.errors import PostmortemError
+from ops.incidents.db import store_identity
 from ops.incidents.models import Incident, Postmortem, utcnow
 from ops.incidents.service import ensure_incident
 from ops.postmortems.flowrun import (
@@ -49,6 +50,7 @@ from ops.postmortems.timeline import (
     merge_timeline,
     read_alert_events,
 )
+from sluice.display import artifact_key as key_of
 from sluice.runs.records import RunReport
 
 
@@ -123,8 +125,15 @@ class Publication:
 
 
 def artifact_key(incident: Incident) -> str:
-    """The key of the incident's postmortem artifact: ``postmortem-inc-<id>``."""
-    return f"postmortem-inc-{incident.id}"
+    """The key of the incident's postmortem artifact: ``<env>-postmortem-<store>-inc-<id>``.
+
+    ``<store>`` is the identity of the incident's store (:func:`~ops.incidents.db.store_identity`),
+    so the postmortems of INC-3 in two stores are two artifacts.
+    """
+    session = object_session(incident)
+    bind = session.get_bind() if session is not None else None
+    store = store_identity(bind.engine.url) if bind is not None else None
+    return key_of(incident.environment, "postmortem", store, "inc", str(incident.id))
 
 
 def default_path(home: Path, incident: Incident) -> Path:
@@ -286,7 +295,7 @@ def publish_postmortem(session: Session, postmortem: Postmortem, path: Path, *,
 def attach_publication(publication: Publication, *, api_url: str | None) -> Publication:
     """``publication`` with its markdown artifact created on the Prefect API (or the reason it was not).
 
-    The artifact is keyed ``postmortem-inc-<id>`` and linked to the incident's
+    The artifact is keyed ``<env>-postmortem-<store>-inc-<id>`` and linked to the incident's
     flow run when the API knows that run; it never raises.
     """
     artifact = publish_artifact(publication.markdown, key=publication.artifact_key,

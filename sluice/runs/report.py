@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sluice.display import readable
 from sluice.runs.records import RunReport
 
 
@@ -34,5 +35,5 @@ def markdown_summary(report: RunReport) -> str:
     if report.files_failed:
         lines += ["", "## Failed files", ""] + [f"- `{f.uri}`: {f.error}" for f in report.files_failed]
     if report.stage_seconds:
-        lines += ["", "## Stage durations", ""] + [f"- {k}: {v:.2f} s" for k, v in report.stage_seconds.items()]
+        lines += ["", "## Stage durations", ""] + [f"- {k}: {readable(v)} s" for k, v in report.stage_seconds.items()]
     return "\n".join(lines)

@@ -83,7 +83,8 @@ class NotifySettings(Section):
         "Slack Web API base URL (a proxy, or a local server in tests)."))
 
     runbook_base_url: str | None = Field(default=None, description=(
-        "Where runbooks can be browsed; notifications link `<base>/<id>.md`."))
+        "Where runbooks are browsed: notifications and Prefect artifacts link a runbook as `<base>/<id>.md`; "
+        "unset, notifications name it and artifacts link its file (`file://`)."))
 
     notify_attempts: int = Field(default=4, ge=1, le=20, description=(
         "Requests one delivery attempt makes before it gives up for now."))

@@ -82,10 +82,12 @@ def test_ops_chaos_run_drills_through_the_flow_and_attaches_the_journal(staging_
     assert result.exit_code == 0, result.output
     assert "PASSED: 4 of 4 hypotheses held (score 1.00)" in result.stdout
     (drill,) = json.loads(invoke("chaos", "report", "--last", "1", "-o", "json").stdout)["drills"]
+    key = f"staging-drill-{drill['drill_id']}-source-schema-change"
     with get_client(sync_client=True) as client:
-        found = client.read_artifacts(artifact_filter=ArtifactFilter(
-            key=ArtifactFilterKey(any_=["chaos-source-schema-change"])))
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
     (artifact,) = [a for a in found if str(a.flow_run_id) == drill["flow_run_id"]]
+    assert artifact.task_run_id is None and artifact.description == f"Chaos drill {drill['drill_id']}: " \
+        "PASSED: 4 of 4 hypotheses held (score 1.00)"  # the whole summary
     assert drill["experiment"] == "source-schema-change" and drill["status"] == "passed"
     assert "# Chaos drill" in artifact.data and "conservation-every-source-row-once | conservation | SEV1 | held" \
         in artifact.data

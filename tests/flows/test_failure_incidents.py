@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+from urllib.parse import urlparse
+
 import pytest
 from prefect import flow, task
 
 from flows.hooks import INCIDENT_HOOKS
-from ops.incidents.db import open_engine, store_url, transaction
+from ops.incidents.db import open_engine, store_identity, store_url, transaction
 from ops.incidents.service import ensure_incident, list_incidents
 from sluice.errors import SourceNotFoundError
 from tests.ops.notify.factories import CHANNEL
@@ -66,8 +70,32 @@ def test_a_failed_run_gets_an_artifact_naming_its_incident(prefect_api, sluice_h
         run_id = state.state_details.flow_run_id
         of_run = ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
         found = client.read_artifacts(artifact_filter=of_run)
-    (artifact,) = [a for a in found if a.key == f"incident-inc-{incident.id}"]
-    assert f"ops incident show {incident.ref}" in artifact.data and "source-unreachable" in artifact.data
+    store = store_identity(store_url(sluice_home.home))
+    (artifact,) = [a for a in found if a.key == f"{sluice_home.env}-incident-{store}-inc-{incident.id}"]
+    assert artifact.task_run_id is None and str(artifact.flow_run_id) == str(run_id)
+    assert f"ops incident show {incident.ref}" in artifact.data
+    (link,) = re.findall(r"\[source-unreachable\]\((file://[^)]+)\)", artifact.data)  # no base URL: the file
+    assert Path(urlparse(link).path).read_text(encoding="utf-8").startswith("---\nid: source-unreachable")
+
+
+def test_the_incident_artifact_links_the_runbook_under_the_base_url(prefect_api, sluice_home, monkeypatch):
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    from sluice.settings import get_settings
+
+    monkeypatch.setenv("SLUICE_RUNBOOK_BASE_URL", "https://runbooks.example.com/sluice/")
+    get_settings(fresh=True)
+    try:
+        state = failing_ingest(2, return_state=True)
+    finally:
+        monkeypatch.delenv("SLUICE_RUNBOOK_BASE_URL")
+        get_settings(fresh=True)
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+    (artifact,) = [a for a in found if "-incident-" in (a.key or "")]
+    assert "[source-unreachable](https://runbooks.example.com/sluice/source-unreachable.md)" in artifact.data
 
 
 def test_a_failed_run_pages_and_posts_through_the_real_clients(prefect_api, sluice_home, pagerduty, slack):

@@ -144,16 +144,40 @@ def test_lake_history_carries_run_id_counts_and_source_hashes(prefect_api, dask_
     assert latest.metadata["sources"][0]["sha256"] == report.files[0].sha256
 
 
-def test_run_publishes_summary_artifacts_to_prefect(prefect_api, dask_address, sluice_home, tmp_path):
+def _artifacts_of(run_id: str) -> dict[str, object]:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
+    return {a.key: a for a in found}
+
+
+def test_run_publishes_summary_artifacts_on_its_flow_run_keyed_by_environment(prefect_api, dask_address,
+                                                                              sluice_home, tmp_path):
     write_csv(tmp_path / "src" / "x.csv", mixed_orders(5))
     report = run_ingest(dask_address, "orders", str(tmp_path / "src"))
 
-    with get_client(sync_client=True) as client:
-        summaries = ArtifactFilter(key=ArtifactFilterKey(any_=["ingest-orders-summary"]))
-        found = client.read_artifacts(artifact_filter=summaries)
-    assert any(str(a.flow_run_id) == report.run_id for a in found)
-    mine = next(a for a in found if str(a.flow_run_id) == report.run_id)
-    assert f"{report.rows_read:,}" in mine.data
+    found = _artifacts_of(report.run_id)
+    env = sluice_home.env
+    assert set(found) == {f"{env}-ingest-orders-summary", f"{env}-ingest-orders-files"}
+    summary = found[f"{env}-ingest-orders-summary"]
+    assert str(summary.flow_run_id) == report.run_id and summary.task_run_id is None  # the flow run's, not a task's
+    assert f"| {report.rows_read:,} | {report.rows_written:,} |" in summary.data
+    durations = [line.removesuffix(" s").split(": ")[1]
+                 for line in summary.data.split("## Stage durations")[1].strip().splitlines()]
+    assert durations and all(len(d.replace(",", "").replace(".", "").strip("0")) <= 3 for d in durations), durations
+    assert found[f"{env}-ingest-orders-files"].type == "table"
+
+
+def test_a_drill_run_keys_its_artifacts_by_the_drill(prefect_api, dask_address, sluice_home, tmp_path):
+    from prefect import tags
+
+    write_csv(tmp_path / "src" / "x.csv", mixed_orders(3))
+    with tags("chaos-drill", "drill-0a1b2c3d4e5f"):
+        report = run_ingest(dask_address, "orders", str(tmp_path / "src"))
+
+    env = sluice_home.env
+    assert set(_artifacts_of(report.run_id)) == {f"{env}-drill-0a1b2c3d4e5f-ingest-orders-summary",
+                                                 f"{env}-drill-0a1b2c3d4e5f-ingest-orders-files"}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.incidents.db import open_engine, store_url, transaction
+from ops.incidents.db import open_engine, store_identity, store_url, transaction
 from ops.postmortems.service import list_postmortems
 from tests.ops.factories import closed_port_url, invoke, sluice_home
 from tests.ops.postmortems.factories import (
@@ -76,7 +76,9 @@ def test_publish_writes_the_default_file_and_warns_when_prefect_is_down(settings
     publication = json.loads(result.stdout)
     path = settings.home / "postmortems" / "INC-1.md"
     assert publication["path"] == str(path) and path.read_text().startswith("# Postmortem of INC-1")
-    assert publication["artifact"]["key"] == "postmortem-inc-1" and publication["artifact"]["artifact_id"] is None
+    store = store_identity(store_url(settings.home))
+    assert publication["artifact"]["key"] == f"dev-postmortem-{store}-inc-1"
+    assert publication["artifact"]["artifact_id"] is None
     assert "warning: not attached to Prefect" in result.stderr
     (listed,) = json.loads(invoke("postmortem", "list", "-o", "json").stdout)
     assert listed["path"] == str(path) and listed["published_at"] is not None

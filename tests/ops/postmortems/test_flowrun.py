@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from ops.incidents.db import transaction
+from ops.incidents.db import store_identity, transaction
 from ops.incidents.service import trigger
 from ops.postmortems.flowrun import NO_API, publish_artifact, read_state_history
 from ops.postmortems.models import EntrySource
@@ -85,11 +85,11 @@ def test_publishing_attaches_the_postmortem_to_the_flow_run_as_an_artifact(prefe
     with transaction(incident_engine) as session:
         incident = trigger(session, scripted_trigger(flow_run_id=failed_run_id)).incident
         postmortem = create_postmortem(session, incident, sources).postmortem
-        key = f"postmortem-inc-{incident.id}"
+        key = f"{incident.environment}-postmortem-{store_identity(incident_engine.url)}-inc-{incident.id}"
         written = publish_postmortem(session, postmortem, tmp_path / "pm.md")
     publication = attach_publication(written, api_url=prefect_api)
 
-    assert publication.artifact is not None and publication.artifact.error == ""
+    assert publication.artifact is not None and publication.artifact.error == "" and publication.artifact.key == key
     assert publication.artifact.flow_run_id == failed_run_id
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))

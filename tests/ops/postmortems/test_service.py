@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from ops.errors import IncidentError, PostmortemError
-from ops.incidents.db import transaction
+from ops.incidents.db import store_identity, transaction
 from ops.incidents.service import trigger
 from ops.postmortems.actions import add_action
 from ops.postmortems.render import PROMPT, SECTIONS
@@ -166,7 +166,8 @@ def test_publish_writes_the_file_and_reports_a_missing_prefect_api(incident_engi
     assert target.read_text(encoding="utf-8") == postmortem.markdown
     assert postmortem.path == str(target) and postmortem.published_at == minutes(25 * 60)
     assert written.artifact is None and written.flow_run_id == "run-a"
-    assert publication.artifact is not None and publication.artifact.key == "postmortem-inc-1"
+    store = store_identity(incident_engine.url)
+    assert publication.artifact is not None and publication.artifact.key == f"dev-postmortem-{store}-inc-1"
     assert "PREFECT_API_URL is not set" in publication.artifact.error
 
 
