@@ -36,7 +36,8 @@ docs: $(VENV)/.installed-docs
 	NO_MKDOCS_2_WARNING=1 PYTHONPATH=$(CURDIR) $(BIN)/python -m mkdocs build --strict --site-dir site
 
 # The pinned versions everything installs: requirements.lock (runtime and the test extra, which holds
-# the other extras' packages too) and requirements-run.lock (runtime only, the same versions).
+# the other extras' packages too) and requirements-run.lock (runtime and the chaos extra, so the drills of
+# the on-call loop run after `make run`; the same versions).
 # `make lock` adds what pyproject.toml gained and keeps every other pin; LOCK_FLAGS=--upgrade moves them all.
 LOCK_FLAGS ?=
 COMPILE = $(BIN)/pip-compile --quiet --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
@@ -46,7 +47,7 @@ lock:
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet 'pip-tools>=7.4'
 	$(COMPILE) --extra test --output-file requirements.lock pyproject.toml
-	$(COMPILE) --constraint requirements.lock --output-file requirements-run.lock pyproject.toml
+	$(COMPILE) --extra chaos --constraint requirements.lock --output-file requirements-run.lock pyproject.toml
 
 $(VENV)/.installed-docs: pyproject.toml requirements.lock $(VENV)/.installed
 	$(BIN)/pip install --quiet --constraint requirements.lock -e '.[docs]'
@@ -56,7 +57,7 @@ $(VENV)/.installed: pyproject.toml requirements-run.lock
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-run.lock
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet --no-deps -e '.[chaos]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml requirements.lock $(VENV)/.installed

@@ -10,8 +10,10 @@ that runs this check.
 
     python -m tools.doccheck [--clone DIR] [PAGE ...]
 
-Exit 0 when every command exits 0; otherwise 1, naming the first that failed
-and the end of its output.
+Each page is a new user's session: the first starts from the fresh clone, each
+later one from a clean tree that keeps only the first's ``.venv``. Exit 0 when
+every command exits 0; otherwise 1, naming the first that failed and the end of
+its output.
 """
 
 from __future__ import annotations
@@ -129,6 +131,33 @@ def run_pages(clone: Path, pages: list[str], *, env: dict[str, str] | None = Non
     return text
 
 
+def user_environment(prefect_home: Path) -> dict[str, str]:
+    """A new user's shell: this one without Sluice, Prefect or virtualenv settings, Prefect's home apart."""
+    dropped = ("SLUICE_", "PREFECT_", "VIRTUAL_ENV", "PYTHONPATH", "PYTEST_", "COV_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
+    env["PREFECT_HOME"] = str(prefect_home)
+    return env
+
+
+def check_pages(clone: Path, pages: list[str], *, env: dict[str, str], echo: bool = False) -> str:
+    """Run each page in ``clone`` as a new user would; the transcripts, or the first failure.
+
+    The first page starts from the fresh clone. Each later page starts from a
+    clean tree again (``git clean``, the server of the page before stopped) that
+    keeps only the ``.venv`` the first page installed.
+    """
+    transcripts = []
+    try:
+        for n, page in enumerate(pages):
+            if n:
+                stop_server(clone)
+                subprocess.run(["git", "clean", "-xdfq", "-e", ".venv"], cwd=clone, check=True)
+            transcripts.append(run_pages(clone, [page], env=env, echo=echo))
+    finally:
+        stop_server(clone)
+    return "".join(transcripts)
+
+
 def stop_server(clone: Path) -> None:
     """Stop a Prefect server the commands started and left running (its pid is in ``.sluice``)."""
     pid_file = clone / ".sluice" / "prefect-server.pid"
@@ -144,12 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     clone = fresh_clone(ROOT, args.clone or Path(tempfile.mkdtemp(prefix="sluice-doccheck-")) / "sluice")
     try:
-        run_pages(clone, args.pages, echo=True)
+        check_pages(clone, args.pages, env=user_environment(clone.parent / "prefect-home"), echo=True)
     except DocCheckError as exc:
         print(exc.args[0][-600:], file=sys.stderr)
         return 1
-    finally:
-        stop_server(clone)
     print(f"every command of {', '.join(args.pages)} ran in {clone}")
     return 0
 

@@ -87,3 +87,29 @@ def test_the_clone_holds_only_what_is_committed(tmp_path: Path) -> None:
     (source / "loose.txt").write_text("not committed")
     clone = fresh_clone(source, tmp_path / "clone")
     assert (clone / "kept.txt").exists() and not (clone / "loose.txt").exists()
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(2400)
+def test_every_command_of_the_readme_and_getting_started_runs_as_written_on_a_fresh_clone(tmp_path: Path) -> None:
+    """``make run``, the tour, ``make fail``, the on-call loop, a chaos drill and ``make docs``, as a user types them.
+
+    The clone holds what is committed; its ``.venv`` is installed by the page's own ``make run``.
+    """
+    from tools.doccheck import PAGES, ROOT, check_pages, fresh_clone, user_environment
+
+    if not _port_free(4200):
+        pytest.skip("port 4200 is in use: the documented commands start their Prefect server there")
+    clone = fresh_clone(ROOT, tmp_path / "sluice")
+    transcript = check_pages(clone, list(PAGES), env=user_environment(tmp_path / "prefect-home"))
+    ran = [line for line in transcript.splitlines() if line.startswith(">>> ") and "skipped" not in line]
+    documented = [c for page in PAGES for c in commands(clone / page) if c.text != "make test"]
+    assert len(ran) == len(documented)
+    assert "matches the generator's ground truth" in transcript
