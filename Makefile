@@ -14,9 +14,10 @@ run: $(VENV)/.installed
 fail: $(VENV)/.installed
 	$(BIN)/python -m flows.failing_run
 
-# Lint rules and type checks: [tool.ruff] and [tool.mypy] in pyproject.toml (ruff format is not applied).
+# Lint rules, formatting and type checks: [tool.ruff] and [tool.mypy] in pyproject.toml.
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 test: $(VENV)/.installed-test lint system-deps

@@ -76,7 +76,7 @@ def make_fleet(count: int, days: int, seed: int) -> Fleet:
         past = rng.choice(rows, 8, replace=False)
         values[past] += rng.choice([-1, 1], 8) * rng.uniform(8, 20, 8) * noise  # training anomalies
         if rng.random() < 0.2:
-            values[rng.integers(rows // 2, rows - DAY_ROWS):] += rng.uniform(5, 10) * noise  # a lasting level shift
+            values[rng.integers(rows // 2, rows - DAY_ROWS) :] += rng.uniform(5, 10) * noise  # a lasting level shift
         hits = rows + rng.choice(DAY_ROWS, 3, replace=False)
         values[hits] += rng.uniform(12, 25, 3) * noise
         labels = {"series": str(i)}
@@ -110,18 +110,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     fleet = make_fleet(args.series, args.days, args.seed)
     points = sum(len(s) for s in fleet.history)
-    print(f"{args.series:,} series x {args.days} days at 5 min = {points:,} points; peak RSS after generation "
-          f"{peak_rss_gib():.2f} GiB")
+    print(
+        f"{args.series:,} series x {args.days} days at 5 min = {points:,} points; peak RSS after generation "
+        f"{peak_rss_gib():.2f} GiB"
+    )
 
     import statsmodels.tsa.stattools  # noqa: F401  # import cost is not fit cost
+
     start = time.perf_counter()
     result = fit_many(fleet.history)
     fit_s = time.perf_counter() - start
     models: dict[str, int] = {}
     for b in result.baselines:
         models[b.model] = models.get(b.model, 0) + 1
-    print(f"fit: {fit_s:.2f} s, {args.series / fit_s:,.0f} series/s; models {dict(sorted(models.items()))}; "
-          f"rejected {len(result.rejected)}")
+    print(
+        f"fit: {fit_s:.2f} s, {args.series / fit_s:,.0f} series/s; models {dict(sorted(models.items()))}; "
+        f"rejected {len(result.rejected)}"
+    )
 
     by_key = {b.key: b for b in result.baselines}
     pairs = [by_key[f"{s.metric}{s.key}"] for s in fleet.tomorrow]
@@ -132,17 +137,21 @@ def main(argv: list[str] | None = None) -> int:
     caught = sum(np.isin(hits, outside).sum() for outside, hits in flagged)
     other = sum(len(np.setdiff1d(outside, hits)) for outside, hits in flagged)
     injected = sum(len(h) for h in fleet.spikes)
-    print(f"evaluate: {eval_s * 1000:.1f} ms, {args.series / eval_s:,.0f} series/s; spikes caught "
-          f"{caught}/{injected}; other points flagged {other:,} of {args.series * DAY_ROWS:,}")
+    print(
+        f"evaluate: {eval_s * 1000:.1f} ms, {args.series / eval_s:,.0f} series/s; spikes caught "
+        f"{caught}/{injected}; other points flagged {other:,} of {args.series * DAY_ROWS:,}"
+    )
 
     sample = fleet.history[: args.stl_sample]
     stl_s = stl_loop(sample)
     stl_rate = len(sample) / stl_s
     print(f"per-series STL (period 288) on {len(sample)} series: {stl_s:.2f} s, {stl_rate:.2f} series/s")
     fit_rate, eval_rate = args.series / fit_s, args.series / eval_s
-    print(f"ratio fit/stl={fit_rate / stl_rate:,.0f}x fit={fit_rate:,.0f} series/s eval={eval_rate:,.0f} series/s "
-          f"peak_rss={peak_rss_gib():.2f}GiB series={args.series:,} targets fit>=100 eval>=10000 "
-          f"met={'yes' if fit_rate >= 100 and eval_rate >= 10_000 else 'no'}")
+    print(
+        f"ratio fit/stl={fit_rate / stl_rate:,.0f}x fit={fit_rate:,.0f} series/s eval={eval_rate:,.0f} series/s "
+        f"peak_rss={peak_rss_gib():.2f}GiB series={args.series:,} targets fit>=100 eval>=10000 "
+        f"met={'yes' if fit_rate >= 100 and eval_rate >= 10_000 else 'no'}"
+    )
     return 0
 
 

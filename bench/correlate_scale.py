@@ -56,16 +56,18 @@ def fleet(series: int, rows: int, step: float, seed: int) -> tuple[WideFrame, in
     values = np.where(kinds[:, None] == 2, np.round(values * 3) * 4096.0, values)
     values = np.where(kinds[:, None] == 3, np.cumsum(np.abs(noise) * 100, axis=1), values)  # counters
     values += rng.uniform(10, 1000, series)[:, None]
-    names = [f"host_{j:02d}_cpu_percent" if j < 100 else f"m{j:04d}_{('gauge', 'walk', 'mem_bytes', 'total')[k]}"
-             for j, k in enumerate(kinds)]
+    names = [
+        f"host_{j:02d}_cpu_percent" if j < 100 else f"m{j:04d}_{('gauge', 'walk', 'mem_bytes', 'total')[k]}"
+        for j, k in enumerate(kinds)
+    ]
     failure = rows - rows // 8  # 15 minutes before the end of two hours
     hog_start = failure - rows // 12  # 10 minutes before the failure
     j = names.index(HOG)
     values[j] = 20 + rng.normal(0, 2, rows)
     values[j, hog_start:] += 75
     latency = 0.1 + rng.gamma(2.0, 0.01, rows)
-    latency[hog_start + int(5 / step):] += 0.3
-    times = (np.datetime64(T0.replace(tzinfo=None), "ns") + (np.arange(rows) * step * 1e9).astype("timedelta64[ns]"))
+    latency[hog_start + int(5 / step) :] += 0.3
+    times = np.datetime64(T0.replace(tzinfo=None), "ns") + (np.arange(rows) * step * 1e9).astype("timedelta64[ns]")
     frame = WideFrame(times.view("int64"), [*names, "latency"], np.vstack((values, latency)))
     return frame, failure
 
@@ -116,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = int(args.hours * 3600 / args.step)
     frame, failure = fleet(args.series, rows, args.step, args.seed)
     failure_at = T0 + timedelta(seconds=failure * args.step)
-    print(f"{args.series:,} series x {rows:,} rows ({args.hours:g} h at {args.step:g} s), "
-          f"failure at row {failure:,}\n")
+    print(f"{args.series:,} series x {rows:,} rows ({args.hours:g} h at {args.step:g} s), failure at row {failure:,}\n")
     correlate_frame(frame, failure_at, target="latency")  # imports (statsmodels: ~3 s) outside the clock
     plain, seconds, peak = timed(args.repeat, correlate_frame, frame, failure_at)
     targeted, t_seconds, t_peak = timed(args.repeat, correlate_frame, frame, failure_at, target="latency")
@@ -130,13 +131,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'Sluice, failure signal':<34}{seconds:>8.2f}s{peak / 2**20:>10.0f}MB  {plain.suspects[0].metric}")
     print(f"{'Sluice, --target latency':<34}{t_seconds:>8.2f}s{t_peak / 2**20:>10.0f}MB  {targeted.suspects[0].metric}")
     print(f"{'  of which the same statistics':<34}{blocks:>8.2f}s{'':>12}  change point, shift, peak")
-    print(f"{'pandas loop over columns':<34}{loop:>8.2f}s{'':>12}  the same statistics "
-          f"(from {args.loop_sample} columns)")
+    print(
+        f"{'pandas loop over columns':<34}{loop:>8.2f}s{'':>12}  the same statistics (from {args.loop_sample} columns)"
+    )
     print(f"\nprocess peak RSS {rss:.2f} GiB")
-    print(f"correlate scale: {args.series:,} series x {rows:,} rows in {seconds:.2f} s "
-          f"({t_seconds:.2f} s with a target); its statistics {blocks:.2f} s vs {loop:.2f} s in a pandas loop "
-          f"({loop / blocks:.1f}x); "
-          f"peak alloc {max(peak, t_peak) / 2**20:.0f} MB; top suspect {plain.suspects[0].metric}")
+    print(
+        f"correlate scale: {args.series:,} series x {rows:,} rows in {seconds:.2f} s "
+        f"({t_seconds:.2f} s with a target); its statistics {blocks:.2f} s vs {loop:.2f} s in a pandas loop "
+        f"({loop / blocks:.1f}x); "
+        f"peak alloc {max(peak, t_peak) / 2**20:.0f} MB; top suspect {plain.suspects[0].metric}"
+    )
     return 0
 
 

@@ -59,14 +59,23 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=5_000_000, help="data rows to generate (default 5,000,000)")
     parser.add_argument("--files", type=int, default=10, help="number of CSV files (default 10)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="(a) runs, each between two (b) runs; the summary gives the median ratio (default 1)")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="where files, lake and output go; its source, lake and Parquet folders are "
-                             "cleared first (default: a new temp dir)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="(a) runs, each between two (b) runs; the summary gives the median ratio (default 1)",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="where files, lake and output go; its source, lake and Parquet folders are "
+        "cleared first (default: a new temp dir)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the generated files, lake and Parquet copy")
-    parser.add_argument("--format", choices=["csv", "jsonl"], default="csv",
-                        help="file format of the generated orders (default csv)")
+    parser.add_argument(
+        "--format", choices=["csv", "jsonl"], default="csv", help="file format of the generated orders (default csv)"
+    )
     return parser.parse_args(argv)
 
 
@@ -82,10 +91,16 @@ def _code_version() -> str:
     """The commit the bench runs on, and whether the work tree differs from it."""
     root = Path(__file__).resolve().parent.parent
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "code: unknown (not a git checkout)"
     return f"code: {head}" + (" with uncommitted changes" if dirty else "")
@@ -227,11 +242,15 @@ def compare(report: Any, manifest: Any) -> list[tuple[str, int, int]]:
 
 def _print_flow(seconds: float, report: Any, mem: Measured, manifest: Any) -> bool:
     rows = manifest.rows_total
-    print(f"(a) sluice ingest_files: {seconds:.1f} s, {rows / seconds:,.0f} rows/s, peak RSS {mem.peak / GIB:.2f} GiB "
-          f"(flow process {mem.peak_main / GIB:.2f}, largest child {mem.peak_child / GIB:.2f}; "
-          f"summed PSS {mem.peak_pss / GIB:.2f} GiB), CPU {mem.cpu:.1f} s (flow process {mem.cpu_main:.1f} s)")
-    print(f"    Prefect test server (excluded above): peak RSS {mem.peak_excluded / GIB:.2f} GiB, "
-          f"CPU {mem.cpu_excluded:.1f} s")
+    print(
+        f"(a) sluice ingest_files: {seconds:.1f} s, {rows / seconds:,.0f} rows/s, peak RSS {mem.peak / GIB:.2f} GiB "
+        f"(flow process {mem.peak_main / GIB:.2f}, largest child {mem.peak_child / GIB:.2f}; "
+        f"summed PSS {mem.peak_pss / GIB:.2f} GiB), CPU {mem.cpu:.1f} s (flow process {mem.cpu_main:.1f} s)"
+    )
+    print(
+        f"    Prefect test server (excluded above): peak RSS {mem.peak_excluded / GIB:.2f} GiB, "
+        f"CPU {mem.cpu_excluded:.1f} s"
+    )
     if isinstance(report, str):
         print(f"    FLOW FAILED: {report}")
         return False
@@ -259,9 +278,11 @@ def _run_b(manifest: Any, work: Path, fmt: str = "csv") -> PyarrowRun:
     """One (b) run in a child process, printed."""
     shutil.rmtree(work / "pyarrow-out", ignore_errors=True)
     b = PyarrowRun(*_in_child(run_pyarrow_child, manifest.files, work / "pyarrow-out", fmt))
-    print(f"(b) pyarrow read_{'csv' if fmt == 'csv' else 'json'} + write_table: {b.seconds:.1f} s, "
-          f"{manifest.rows_total / b.seconds:,.0f} rows/s, "
-          f"peak RSS {b.peak / GIB:.2f} GiB, CPU {b.cpu:.1f} s ({b.rows:,} rows parsed; run in a child process)")
+    print(
+        f"(b) pyarrow read_{'csv' if fmt == 'csv' else 'json'} + write_table: {b.seconds:.1f} s, "
+        f"{manifest.rows_total / b.seconds:,.0f} rows/s, "
+        f"peak RSS {b.peak / GIB:.2f} GiB, CPU {b.cpu:.1f} s ({b.rows:,} rows parsed; run in a child process)"
+    )
     return b
 
 
@@ -276,10 +297,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     manifest = _in_child(generate, source, args.rows, args.files, args.seed, args.format)
     size = sum(Path(f).stat().st_size for f in manifest.files)
-    print(f"generated {manifest.rows_total:,} rows, {len(manifest.files)} {args.format} files, {size / 2**20:,.0f} MiB "
-          f"in {time.perf_counter() - started:.1f} s (not timed)")
-    print(f"manifest: unique_valid={manifest.rows_unique_valid:,} bad={manifest.rows_bad:,} "
-          f"duplicate={manifest.rows_duplicate:,} warnings={manifest.warnings:,}")
+    print(
+        f"generated {manifest.rows_total:,} rows, {len(manifest.files)} {args.format} files, {size / 2**20:,.0f} MiB "
+        f"in {time.perf_counter() - started:.1f} s (not timed)"
+    )
+    print(
+        f"manifest: unique_valid={manifest.rows_unique_valid:,} bad={manifest.rows_bad:,} "
+        f"duplicate={manifest.rows_duplicate:,} warnings={manifest.warnings:,}"
+    )
     print(_code_version())
     print(_load())
     b_runs = [_run_b(manifest, work, args.format)]
@@ -305,14 +330,16 @@ def main(argv: list[str] | None = None) -> int:
     a_median = statistics.median(a for a, _m in a_runs)
     b_median = statistics.median(b.seconds for b in b_runs)
     rows = manifest.rows_total
-    print(f"ratio a/b={statistics.median(ratios):.2f} sluice={rows / a_median:,.0f} rows/s "
-          f"pyarrow={rows / b_median:,.0f} rows/s "
-          f"peak_rss_sluice={max(m.peak for _a, m in a_runs) / GIB:.2f}GiB "
-          f"peak_pss_sluice={max(m.peak_pss for _a, m in a_runs) / GIB:.2f}GiB "
-          f"peak_rss_pyarrow={max(b.peak for b in b_runs) / GIB:.2f}GiB "
-          f"rows={rows:,} format={args.format} rounds={args.rounds} "
-          f"cpu_s_sluice={statistics.median(m.cpu for _a, m in a_runs):.1f} "
-          f"cpu_s_pyarrow={statistics.median(b.cpu for b in b_runs):.1f} matched={'yes' if matched else 'no'}")
+    print(
+        f"ratio a/b={statistics.median(ratios):.2f} sluice={rows / a_median:,.0f} rows/s "
+        f"pyarrow={rows / b_median:,.0f} rows/s "
+        f"peak_rss_sluice={max(m.peak for _a, m in a_runs) / GIB:.2f}GiB "
+        f"peak_pss_sluice={max(m.peak_pss for _a, m in a_runs) / GIB:.2f}GiB "
+        f"peak_rss_pyarrow={max(b.peak for b in b_runs) / GIB:.2f}GiB "
+        f"rows={rows:,} format={args.format} rounds={args.rounds} "
+        f"cpu_s_sluice={statistics.median(m.cpu for _a, m in a_runs):.1f} "
+        f"cpu_s_pyarrow={statistics.median(b.cpu for b in b_runs):.1f} matched={'yes' if matched else 'no'}"
+    )
     return 0 if matched else 1
 
 

@@ -92,8 +92,11 @@ class ProcessMeter:
         return " ".join(f"{v / GIB:.1f}" for _k, v in sorted(windows.items())) + f" (peak at {at:.0f} s)"
 
     def cpu_seconds(self, *, excluded: bool = False, main_only: bool = False) -> float:
-        return sum(last - start for pid, (ex, start, last) in self._cpu.items()
-                   if ex == excluded and (pid == self._main or not main_only))
+        return sum(
+            last - start
+            for pid, (ex, start, last) in self._cpu.items()
+            if ex == excluded and (pid == self._main or not main_only)
+        )
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -127,5 +130,14 @@ class Measured:
 
     @classmethod
     def of(cls, mem: ProcessMeter) -> Measured:
-        return cls(mem.peak, mem.peak_main, mem.peak_child, mem.peak_pss, mem.peak_excluded, mem.cpu_seconds(),
-                   mem.cpu_seconds(main_only=True), mem.cpu_seconds(excluded=True), mem.timeline(STEP))
+        return cls(
+            mem.peak,
+            mem.peak_main,
+            mem.peak_child,
+            mem.peak_pss,
+            mem.peak_excluded,
+            mem.cpu_seconds(),
+            mem.cpu_seconds(main_only=True),
+            mem.cpu_seconds(excluded=True),
+            mem.timeline(STEP),
+        )

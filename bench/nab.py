@@ -63,7 +63,7 @@ def static_threshold(timestamps: np.ndarray, values: np.ndarray) -> np.ndarray:
     hi = np.full(len(values), np.nan)
     lo[: len(head)] = head.expanding(min_periods=10).quantile(0.01).shift(1).to_numpy()
     hi[: len(head)] = head.expanding(min_periods=10).quantile(0.99).shift(1).to_numpy()
-    lo[len(head):], hi[len(head):] = lo[len(head) - 1], hi[len(head) - 1]  # frozen after training
+    lo[len(head) :], hi[len(head) :] = lo[len(head) - 1], hi[len(head) - 1]  # frozen after training
     width = np.fmax(hi - lo, 1e-9 * (1.0 + np.abs(hi)))
     out = np.fmax(values - hi, lo - values) / width
     out = np.where(np.isfinite(out), np.maximum(out, 0.0), 0.0)
@@ -139,8 +139,10 @@ def print_table(runs: list[Run], files: int, rows: int) -> None:
 def print_details(runs: list[Run]) -> None:
     print("\nthreshold per profile (windows detected / missed, false positives):")
     for run in runs:
-        parts = [f"{r.profile.name} {r.best.threshold:.4f} "
-                 f"({r.best.detected}/{r.best.missed}, {r.best.false_positives})" for r in run.results]
+        parts = [
+            f"{r.profile.name} {r.best.threshold:.4f} ({r.best.detected}/{r.best.missed}, {r.best.false_positives})"
+            for r in run.results
+        ]
         print(f"  {run.detector:<18} " + "; ".join(parts))
 
 
@@ -174,8 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.per_file:
         print_per_file(runs[0], files)
     sluice = runs[0].results
-    print("\nSluice NAB: " + ", ".join(f"{r.profile.name} {r.normalized:.1f}" for r in sluice)
-          + f" ({len(corpus)} files, {len(corpus) / runs[0].seconds:.1f} files/s)")
+    print(
+        "\nSluice NAB: "
+        + ", ".join(f"{r.profile.name} {r.normalized:.1f}" for r in sluice)
+        + f" ({len(corpus)} files, {len(corpus) / runs[0].seconds:.1f} files/s)"
+    )
     return 0
 
 

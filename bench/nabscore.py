@@ -134,16 +134,17 @@ def row_weights(rows: int, windows: Sequence[tuple[int, int]], profile: Profile)
     for k, (lo, hi) in enumerate(windows):
         width = hi - lo + 1
         i = np.arange(lo, hi + 1)
-        weight[lo:hi + 1] = scaled_sigmoid(-(hi - i + 1) / width) * profile.a_tp / max_tp
-        window[lo:hi + 1] = k
+        weight[lo : hi + 1] = scaled_sigmoid(-(hi - i + 1) / width) * profile.a_tp / max_tp
+        window[lo : hi + 1] = k
         nxt = windows[k + 1][0] if k + 1 < len(windows) else rows
         j = np.arange(hi + 1, nxt)
-        weight[hi + 1:nxt] = scaled_sigmoid(np.abs(j - hi) / max(width - 1, 1)) * profile.a_fp
+        weight[hi + 1 : nxt] = scaled_sigmoid(np.abs(j - hi) / max(width - 1, 1)) * profile.a_fp
     return weight, window
 
 
-def _scorable(files: Sequence[LabelledFile], scores: Mapping[str, np.ndarray],
-              profile: Profile) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def _scorable(
+    files: Sequence[LabelledFile], scores: Mapping[str, np.ndarray], profile: Profile
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Scores, weights and corpus-wide window ids of every scored row; and the window count."""
     all_scores, all_weights, all_windows, offset = [], [], [], 0
     for f in files:
@@ -193,8 +194,10 @@ def sweep(files: Sequence[LabelledFile], scores: Mapping[str, np.ndarray], profi
     top = float(s[0]) + 1.0 if len(s) else 1.0
     points = [SweepPoint(max(top, 1.0 + 1e-9), base, 0, n_windows, 0)]
     ends = np.flatnonzero(np.r_[s[1:] != s[:-1], True]) if len(s) else np.empty(0, int)
-    points += [SweepPoint(float(s[e]), float(total[e]), int(detected[e]), n_windows - int(detected[e]),
-                          int(fps[e])) for e in ends]
+    points += [
+        SweepPoint(float(s[e]), float(total[e]), int(detected[e]), n_windows - int(detected[e]), int(fps[e]))
+        for e in ends
+    ]
     return points
 
 
@@ -228,8 +231,9 @@ def score_profile(files: Sequence[LabelledFile], scores: Mapping[str, np.ndarray
     )
 
 
-def score_corpus(files: Sequence[LabelledFile], scores: Mapping[str, np.ndarray],
-                 profiles: Sequence[Profile] = PROFILES) -> list[ProfileResult]:
+def score_corpus(
+    files: Sequence[LabelledFile], scores: Mapping[str, np.ndarray], profiles: Sequence[Profile] = PROFILES
+) -> list[ProfileResult]:
     """Every profile's result, each with its own optimal threshold."""
     return [score_profile(files, scores, p) for p in profiles]
 

@@ -63,14 +63,18 @@ def load_case(run_dir: Path, root: Path) -> Case:
     anomalous = read_metrics_csv(run_dir / "anomalous.csv")
     if normal.names != anomalous.names:
         raise SystemExit(f"{run_dir}: normal.csv and anomalous.csv have different columns")
-    frame = WideFrame(np.concatenate((normal.times, anomalous.times)), normal.names,
-                      np.concatenate((normal.values, anomalous.values), axis=1))
+    frame = WideFrame(
+        np.concatenate((normal.times, anomalous.times)),
+        normal.names,
+        np.concatenate((normal.values, anomalous.values), axis=1),
+    )
     return Case(run_dir.relative_to(root).as_posix(), truth_of(run_dir), frame, normal.rows)
 
 
 def load_cases(root: Path) -> list[Case]:
-    return [load_case(p.parent, root) for p in sorted(root.rglob("normal.csv"))
-            if (p.parent / "anomalous.csv").exists()]
+    return [
+        load_case(p.parent, root) for p in sorted(root.rglob("normal.csv")) if (p.parent / "anomalous.csv").exists()
+    ]
 
 
 def rank_of(order: list[str], truth: str) -> int:
@@ -80,7 +84,7 @@ def rank_of(order: list[str], truth: str) -> int:
 def z_jump_order(case: Case) -> list[str]:
     """Columns by their largest |z| after the failure (mean and std from before it; a zero std counts as 1,
     as scikit-learn's ``StandardScaler`` has it)."""
-    before, after = case.frame.values[:, : case.failure_row], case.frame.values[:, case.failure_row:]
+    before, after = case.frame.values[:, : case.failure_row], case.frame.values[:, case.failure_row :]
     mean, std = np.nanmean(before, axis=1), np.nanstd(before, axis=1)
     z = np.nanmax(np.abs(after - mean[:, None]), axis=1) / np.where(std > 0, std, 1.0)
     z = np.where(np.isfinite(z), z, 0.0)
@@ -102,8 +106,9 @@ def run_case(case: Case) -> Outcome:
     result = correlate_frame(case.frame, failure_at)
     seconds = time.perf_counter() - start
     order = [s.metric for s in result.suspects]
-    return Outcome(case.name, case.truth, rank_of(order, case.truth), order[0], seconds,
-                   rank_of(z_jump_order(case), case.truth))
+    return Outcome(
+        case.name, case.truth, rank_of(order, case.truth), order[0], seconds, rank_of(z_jump_order(case), case.truth)
+    )
 
 
 def accuracy(ranks: list[int]) -> tuple[float, float]:
@@ -132,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, (t1, t3) in (("Sluice", sluice), ("largest |z| jump", z_jump), (f"random ({args.seeds} seeds)", rand)):
         print(f"{name:<22}{t1:>7.2f}{t3:>7.2f}")
     per_case = np.mean([o.seconds for o in outcomes]) * 1000
-    print(f"\nSluice RCA: top-1 {sluice[0]:.2f}, top-3 {sluice[1]:.2f} over {len(cases)} cases "
-          f"({per_case:.1f} ms per case); |z| jump {z_jump[0]:.2f}/{z_jump[1]:.2f}; random {rand[0]:.2f}/{rand[1]:.2f}")
+    print(
+        f"\nSluice RCA: top-1 {sluice[0]:.2f}, top-3 {sluice[1]:.2f} over {len(cases)} cases "
+        f"({per_case:.1f} ms per case); |z| jump {z_jump[0]:.2f}/{z_jump[1]:.2f}; random {rand[0]:.2f}/{rand[1]:.2f}"
+    )
     return 0
 
 

@@ -40,14 +40,14 @@ def fault(fn: Callable[P, R]) -> Callable[P, R]:
     return run
 
 
-def deliver_orders(rows: int, files: int = 1, seed: int = 0, name: str = "batch",
-                   configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+def deliver_orders(
+    rows: int, files: int = 1, seed: int = 0, name: str = "batch", configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Deliver ``rows`` new orders in ``files`` CSV files to the drill's S3 source."""
     return source.deliver_orders(current().stack, rows=rows, files=files, seed=seed, name=name).to_output()
 
 
-def run_ingest(label: str, isolated_api: bool = False,
-               configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+def run_ingest(label: str, isolated_api: bool = False, configuration: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run ``ingest-files`` over the source once; a failed flow run is an outcome, not an action failure.
 
     With ``isolated_api`` the run happens in a child process that reaches the
@@ -57,11 +57,17 @@ def run_ingest(label: str, isolated_api: bool = False,
 
 
 @fault
-def degrade_network(latency: float = 0.0, bandwidth: int | None = None, reset_probability: float = 0.0,
-                    reset_after_bytes: int = 0, configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+def degrade_network(
+    latency: float = 0.0,
+    bandwidth: int | None = None,
+    reset_probability: float = 0.0,
+    reset_after_bytes: int = 0,
+    configuration: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Slow the S3 source down and reset some connections mid-response (through the fault proxy)."""
-    faults = current().stack.proxy.inject(latency=latency, bandwidth=bandwidth,
-                                          reset_probability=reset_probability, reset_after_bytes=reset_after_bytes)
+    faults = current().stack.proxy.inject(
+        latency=latency, bandwidth=bandwidth, reset_probability=reset_probability, reset_after_bytes=reset_after_bytes
+    )
     return {"detail": f"S3 through the proxy: {faults}", "faults": dataclasses.asdict(faults)}
 
 
@@ -80,8 +86,9 @@ def stall_source(seconds: float, configuration: dict[str, Any] | None = None) ->
 
 
 @fault
-def change_schema(changes: list[dict[str, str]], rows_per_file: int = 300,
-                  configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+def change_schema(
+    changes: list[dict[str, str]], rows_per_file: int = 300, configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Deliver files whose columns were renamed, dropped, added or changed type."""
     return source.change_schema(current().stack, changes=changes, rows_per_file=rows_per_file).to_output()
 
@@ -93,8 +100,9 @@ def redeliver(suffix: str = "again", configuration: dict[str, Any] | None = None
 
 
 @fault
-def redeliver_partially(share: float = 0.5, new_rows: int = 200,
-                        configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+def redeliver_partially(
+    share: float = 0.5, new_rows: int = 200, configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Deliver part of an earlier file again, mixed with new rows."""
     return source.redeliver_partially(current().stack, share=share, new_rows=new_rows).to_output()
 
@@ -106,8 +114,9 @@ def poison(kinds: list[str], rows_per_file: int = 400, configuration: dict[str, 
 
 
 @fault
-def kill_dask_worker(task: str = "stage_file_group", timeout: float = 120,
-                     configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+def kill_dask_worker(
+    task: str = "stage_file_group", timeout: float = 120, configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Wait for a task matching ``task`` to run, then SIGKILL its worker process (run it in the background)."""
     from chaos.workers import kill_worker_when_busy
 
@@ -115,8 +124,9 @@ def kill_dask_worker(task: str = "stage_file_group", timeout: float = 120,
 
 
 @fault
-def cut_prefect_api(seconds: float, after_running: float = 0.5, timeout: float = 120,
-                    configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+def cut_prefect_api(
+    seconds: float, after_running: float = 0.5, timeout: float = 120, configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Once a drill run is Running, make the Prefect API unreachable (through its proxy) for ``seconds``."""
     from chaos.prefect_api import wait_for_running
 
@@ -125,8 +135,11 @@ def cut_prefect_api(seconds: float, after_running: float = 0.5, timeout: float =
     run_id = wait_for_running(drill.tag, timeout=timeout)
     time.sleep(after_running)
     proxy.outage(seconds)
-    return {"detail": f"Prefect API down for {seconds:g} s while flow run {run_id} ran", "flow_run_id": run_id,
-            "down_for_seconds": seconds}
+    return {
+        "detail": f"Prefect API down for {seconds:g} s while flow run {run_id} ran",
+        "flow_run_id": run_id,
+        "down_for_seconds": seconds,
+    }
 
 
 def mount_lake_disk(size_mb: int = 16, configuration: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -136,8 +149,11 @@ def mount_lake_disk(size_mb: int = 16, configuration: dict[str, Any] | None = No
     stack = current().stack
     mount_tmpfs(stack.lake_root, size_mb)
     stack.mounted = stack.lake_root
-    return {"detail": f"a {size_mb} MiB tmpfs under {stack.lake_root}", "mounted": str(stack.lake_root),
-            "size_mb": size_mb}
+    return {
+        "detail": f"a {size_mb} MiB tmpfs under {stack.lake_root}",
+        "mounted": str(stack.lake_root),
+        "size_mb": size_mb,
+    }
 
 
 @fault
@@ -149,19 +165,22 @@ def fill_lake_disk(leave_kb: int = 8, configuration: dict[str, Any] | None = Non
     if stack.mounted is None:
         raise ChaosError("the lake has no small disk to fill", hint="run mount_lake_disk before the first run")
     stack.ballast = fill(stack.mounted, leave_bytes=leave_kb * 1024)
-    return {"detail": f"the lake disk is full but {leave_kb} KiB", "ballast": str(stack.ballast),
-            "free_kb": leave_kb}
+    return {"detail": f"the lake disk is full but {leave_kb} KiB", "ballast": str(stack.ballast), "free_kb": leave_kb}
 
 
-def seed_alert_history(runs: int = 48, every: str = "1h", rows: int = 600, seed: int = 0,
-                       configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+def seed_alert_history(
+    runs: int = 48, every: str = "1h", rows: int = 600, seed: int = 0, configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Write the run metrics of ``runs`` clean runs before the drill into its metric store (dynamic rules need them)."""
     from chaos.alerts import ensure_history, seed_history
 
     spec = ensure_history(runs=runs, every=every, rows=rows, seed=seed)
     written = seed_history(current().stack, spec)
-    return {"detail": f"{spec.runs} clean runs of about {spec.rows} rows, one every {every}: {written} samples",
-            "runs": spec.runs, "samples": written}
+    return {
+        "detail": f"{spec.runs} clean runs of about {spec.rows} rows, one every {every}: {written} samples",
+        "runs": spec.runs,
+        "samples": written,
+    }
 
 
 def evaluate_alerts(rules: list[str] | None = None, configuration: dict[str, Any] | None = None) -> dict[str, Any]:

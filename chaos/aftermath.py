@@ -71,26 +71,43 @@ def _artifact(drill: Drill, judgement: Judgement) -> None:
     if drill.flow_run_id is None:
         return
     artifacts = RunArtifacts(UUID(drill.flow_run_id), scope_of(drill.environment, [drill.tag]))
-    artifacts.markdown(drill_markdown(drill, judgement, drill.incidents), key=artifacts.key(drill.experiment.name),
-                       description=f"Chaos drill {drill.id}: {judgement.summary()}")
+    artifacts.markdown(
+        drill_markdown(drill, judgement, drill.incidents),
+        key=artifacts.key(drill.experiment.name),
+        description=f"Chaos drill {drill.id}: {judgement.summary()}",
+    )
 
 
-def conclude(drill: Drill, experiment: dict[str, Any], journal: dict[str, Any],
-             recovery: list[dict[str, Any]]) -> Judgement:
+def conclude(
+    drill: Drill, experiment: dict[str, Any], journal: dict[str, Any], recovery: list[dict[str, Any]]
+) -> Judgement:
     """Judge the drill, then record it everywhere it belongs; return the judgement."""
     judgement = judge(experiment, journal, drill.experiment.extension, recovery)
     drill.judgement = judgement
     drill.flow_run_id = drill.flow_run_id or _guarded(journal, "flow run", _flow_run_id)
-    journal["sluice"].update(judgement.to_dict(), environment=drill.environment, experiment=drill.experiment.name,
-                             steps=[{"phase": s.phase.value, "name": s.name, "type": s.type, "status": s.status,
-                                     "started_at": s.started_at.isoformat(), "detail": s.detail}
-                                    for s in drill.steps],
-                             runs=[r.to_dict() for r in drill.runs])
+    journal["sluice"].update(
+        judgement.to_dict(),
+        environment=drill.environment,
+        experiment=drill.experiment.name,
+        steps=[
+            {
+                "phase": s.phase.value,
+                "name": s.name,
+                "type": s.type,
+                "status": s.status,
+                "started_at": s.started_at.isoformat(),
+                "detail": s.detail,
+            }
+            for s in drill.steps
+        ],
+        runs=[r.to_dict() for r in drill.runs],
+    )
     drill.incidents = _guarded(journal, "incident timelines", lambda: _timelines(drill, judgement)) or []
     journal["sluice"]["incidents"] = drill.incidents
     _guarded(journal, "journal store", lambda: _store(drill, journal, judgement))
     _guarded(journal, "flow run artifact", lambda: _artifact(drill, judgement))
     drill.phase = Phase.DONE
-    drill.emit("finished", drill.experiment.name, judgement.status.value, judgement.summary(),
-               judgement=judgement.to_dict())
+    drill.emit(
+        "finished", drill.experiment.name, judgement.status.value, judgement.summary(), judgement=judgement.to_dict()
+    )
     return judgement

@@ -74,8 +74,9 @@ class CleanHistory(BaseModel):
 
 def _problems(exc: ValidationError, whole: str) -> str:
     """Each bad argument with what is wrong with it (``whole`` where no single argument is at fault)."""
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or whole}: {e['msg'].removeprefix('Value error, ')}"
-                     for e in exc.errors())
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or whole}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
+    )
 
 
 def ensure_history(**arguments: Any) -> CleanHistory:
@@ -83,8 +84,10 @@ def ensure_history(**arguments: Any) -> CleanHistory:
     try:
         return CleanHistory.model_validate(arguments)
     except ValidationError as exc:
-        raise ChaosError(f"invalid clean history: {_problems(exc, 'history')}",
-                         hint=f"e.g. runs: 48 (at least {MIN_RUNS}), every: 1h, rows: 600") from None
+        raise ChaosError(
+            f"invalid clean history: {_problems(exc, 'history')}",
+            hint=f"e.g. runs: 48 (at least {MIN_RUNS}), every: 1h, rows: 600",
+        ) from None
 
 
 def ensure_rules(ids: list[str] | None = None) -> RuleSet:
@@ -125,9 +128,10 @@ def ensure_expectation(**arguments: Any) -> AlertExpectation:
     try:
         return AlertExpectation.model_validate(arguments)
     except ValidationError as exc:
-        raise ChaosError(f"invalid alert expectation: {_problems(exc, 'expectation')}",
-                         hint="e.g. rule: quarantine-rate-high, runbook: quarantine-rate-spike, "
-                              "within_seconds: 120") from None
+        raise ChaosError(
+            f"invalid alert expectation: {_problems(exc, 'expectation')}",
+            hint="e.g. rule: quarantine-rate-high, runbook: quarantine-rate-spike, within_seconds: 120",
+        ) from None
 
 
 def drill_store(stack: DrillStack) -> MetricsStore:
@@ -145,10 +149,21 @@ def clean_runs(spec: CleanHistory, dataset: str, environment: str, end: datetime
         read = max(1, round(rng.normal(spec.rows, spec.rows * 0.1)))
         bad = int(rng.binomial(read, spec.bad_share))
         duplicate = int(rng.binomial(read - bad, spec.duplicate_share))
-        reports.append(RunReport(run_id=f"history-{k:04d}", dataset=dataset, source="clean history",
-                                 env=environment, started_at=finished, finished_at=finished, status="completed",
-                                 rows_read=read, rows_written=read - bad - duplicate, rows_quarantined=bad,
-                                 rows_duplicate=duplicate))
+        reports.append(
+            RunReport(
+                run_id=f"history-{k:04d}",
+                dataset=dataset,
+                source="clean history",
+                env=environment,
+                started_at=finished,
+                finished_at=finished,
+                status="completed",
+                rows_read=read,
+                rows_written=read - bad - duplicate,
+                rows_quarantined=bad,
+                rows_duplicate=duplicate,
+            )
+        )
     return reports
 
 
@@ -177,12 +192,20 @@ class AlertRound:
 
     def to_output(self) -> dict[str, Any]:
         results = self.evaluation.results
-        seen = "; ".join(f"{r.rule_id} {r.status} ({r.metric} = {r.value:.4g})" if r.value is not None
-                         else f"{r.rule_id} {r.status}" for r in results)
-        detail = (f"{seen or 'no series to evaluate'}; {len(self.evaluation.events)} transition(s); "
-                  f"{self.collected} sample(s) collected")
-        return {"detail": detail, "firing": self.firing, "transitions": len(self.evaluation.events),
-                "collected": self.collected}
+        seen = "; ".join(
+            f"{r.rule_id} {r.status} ({r.metric} = {r.value:.4g})" if r.value is not None else f"{r.rule_id} {r.status}"
+            for r in results
+        )
+        detail = (
+            f"{seen or 'no series to evaluate'}; {len(self.evaluation.events)} transition(s); "
+            f"{self.collected} sample(s) collected"
+        )
+        return {
+            "detail": detail,
+            "firing": self.firing,
+            "transitions": len(self.evaluation.events),
+            "collected": self.collected,
+        }
 
 
 def evaluate(drill: Drill, rules: RuleSet, *, now: datetime | None = None) -> AlertRound:

@@ -79,12 +79,17 @@ class Census:
         return self.lost == 0 and self.doubled == 0 and self.strangers == 0
 
     def summary(self) -> str:
-        head = (f"{self.records:,} source rows in {self.files_required} of {self.files} file(s) ({self.scope}): "
-                f"{self.landed:,} in the lake, {self.quarantined:,} quarantined")
+        head = (
+            f"{self.records:,} source rows in {self.files_required} of {self.files} file(s) ({self.scope}): "
+            f"{self.landed:,} in the lake, {self.quarantined:,} quarantined"
+        )
         if self.held:
             return head + "; none lost, doubled or invented"
-        return (head + f"; LOST {self.lost:,}, DOUBLED {self.doubled:,}, STRANGERS {self.strangers:,}: "
-                + "; ".join(self.examples))
+        return (
+            head
+            + f"; LOST {self.lost:,}, DOUBLED {self.doubled:,}, STRANGERS {self.strangers:,}: "
+            + "; ".join(self.examples)
+        )
 
     def to_output(self) -> dict[str, Any]:
         return {"status": "held" if self.held else "broken", "detail": self.summary(), **asdict(self)}
@@ -150,12 +155,14 @@ def _quarantined(stack: DrillStack) -> Counter[tuple[str, int]]:
     if table is None:
         return Counter()
     found = table.to_pyarrow_dataset(partitions=[("dataset", "=", stack.dataset)]).to_table(
-        columns=["source_file", "source_row"])
+        columns=["source_file", "source_row"]
+    )
     return Counter(zip(found.column("source_file").to_pylist(), found.column("source_row").to_pylist(), strict=True))
 
 
-def count(files: list[SourceFile], lake: Counter[Key], quarantine: Counter[tuple[str, int]],
-          required: set[str]) -> Census:
+def count(
+    files: list[SourceFile], lake: Counter[Key], quarantine: Counter[tuple[str, int]], required: set[str]
+) -> Census:
     """Judge conservation: each record of a ``required`` file exactly once in ``lake`` or ``quarantine``."""
     needed = [f for f in files if f.uri in required]
     examples: list[str] = []
@@ -177,11 +184,21 @@ def count(files: list[SourceFile], lake: Counter[Key], quarantine: Counter[tuple
     strangers += sum(n for k, n in quarantine.items() if k not in source_lines)
     examples += [f"key {k} in the lake but at no source" for k in lake if k not in source_keys][:EXAMPLES]
     examples += [f"quarantined {f} line {n} is at no source" for f, n in quarantine if (f, n) not in source_lines][
-        :EXAMPLES]
+        :EXAMPLES
+    ]
     scope = "every file" if len(needed) == len(files) else "files the lake committed or a completed run saw"
-    return Census(scope=scope, files=len(files), files_required=len(needed),
-                  records=sum(len(f.records) for f in needed), landed=landed, quarantined=quarantined, lost=lost,
-                  doubled=doubled, strangers=strangers, examples=examples)
+    return Census(
+        scope=scope,
+        files=len(files),
+        files_required=len(needed),
+        records=sum(len(f.records) for f in needed),
+        landed=landed,
+        quarantined=quarantined,
+        lost=lost,
+        doubled=doubled,
+        strangers=strangers,
+        examples=examples,
+    )
 
 
 def take_census(stack: DrillStack, *, required: set[str]) -> Census:

@@ -43,8 +43,11 @@ _lock = threading.Lock()
 def _role(context: Any, experiment: dict[str, Any] | None) -> str | None:
     if not isinstance(context, dict) or experiment is None:
         return None
-    for role, activities in (("method", experiment.get("method")), ("rollback", experiment.get("rollbacks")),
-                             ("hypothesis", (experiment.get("steady-state-hypothesis") or {}).get("probes"))):
+    for role, activities in (
+        ("method", experiment.get("method")),
+        ("rollback", experiment.get("rollbacks")),
+        ("hypothesis", (experiment.get("steady-state-hypothesis") or {}).get("probes")),
+    ):
         if any(a is context for a in activities or []):
             return role
     return None
@@ -57,8 +60,9 @@ def _adopt(experiment: dict[str, Any]) -> Drill:
         return found
     from sluice.settings import get_settings
 
-    ext = SluiceExtension.model_validate(next(e for e in experiment.get("extensions", [])
-                                              if e.get("name") == EXTENSION))
+    ext = SluiceExtension.model_validate(
+        next(e for e in experiment.get("extensions", []) if e.get("name") == EXTENSION)
+    )
     name = re.sub(r"[^a-z0-9]+", "-", str(experiment.get("title", "experiment")).lower()).strip("-")[:60]
     drill = Drill(Experiment(name, Path(name), experiment, ext), get_settings().env)
     drill.owned_by_control = True
@@ -77,10 +81,13 @@ def before_experiment_control(context: Any, experiment: dict[str, Any] | None = 
         from sluice.settings import get_settings
 
         try:
-            drill.clearance = ensure_blast_radius(drill.experiment.extension, drill.environment,
-                                                  process_env=get_settings().env,
-                                                  allowed=get_settings().chaos.environments,
-                                                  experiment=drill.experiment.name)
+            drill.clearance = ensure_blast_radius(
+                drill.experiment.extension,
+                drill.environment,
+                process_env=get_settings().env,
+                allowed=get_settings().chaos.environments,
+                experiment=drill.experiment.name,
+            )
         except ChaosError as exc:
             drill.errors.append(str(exc))
             raise InterruptExecution(str(exc)) from None
@@ -116,8 +123,9 @@ def _check_guards(drill: Drill, configuration: Any, secrets: Any) -> None:
             raise InterruptExecution(f"drill aborted: {reason}")
 
 
-def before_activity_control(context: Any, experiment: dict[str, Any] | None = None, configuration: Any = None,
-                            secrets: Any = None, **_: Any) -> None:
+def before_activity_control(
+    context: Any, experiment: dict[str, Any] | None = None, configuration: Any = None, secrets: Any = None, **_: Any
+) -> None:
     drill = drills.current_or_none()
     role = _role(context, experiment)
     if drill is None or role == "hypothesis" or (role is None and drill.phase is not Phase.RECOVERY):
@@ -163,8 +171,9 @@ def after_hypothesis_control(context: Any, state: dict[str, Any] | None = None, 
         drill.emit("hypothesis", run["activity"]["name"], "held" if held else "broken", str(detail)[:400])
 
 
-def _ensure_rollbacks(drill: Drill, experiment: dict[str, Any], journal: dict[str, Any], configuration: Any,
-                      secrets: Any) -> None:
+def _ensure_rollbacks(
+    drill: Drill, experiment: dict[str, Any], journal: dict[str, Any], configuration: Any, secrets: Any
+) -> None:
     """Rollbacks always run: play them here when the toolkit's strategy skipped them."""
     if not experiment.get("rollbacks") or journal.get("rollbacks"):
         return
@@ -181,16 +190,26 @@ def _recover(drill: Drill, experiment: dict[str, Any], configuration: Any, secre
     for probe in drill.experiment.extension.recovery:
         run = execute_activity(experiment, probe, configuration, secrets, None)
         run["tolerance_met"] = run.get("status") == "succeeded" and within_tolerance(
-            probe["tolerance"], run.get("output"), configuration=configuration, secrets=secrets)
-        drill.emit("hypothesis", probe["name"], "held" if run["tolerance_met"] else "broken",
-                   _step_detail(run) if run.get("status") != "succeeded" else str(run["output"].get("detail", "")))
+            probe["tolerance"], run.get("output"), configuration=configuration, secrets=secrets
+        )
+        drill.emit(
+            "hypothesis",
+            probe["name"],
+            "held" if run["tolerance_met"] else "broken",
+            _step_detail(run) if run.get("status") != "succeeded" else str(run["output"].get("detail", "")),
+        )
         runs.append(run)
     return runs
 
 
-def after_experiment_control(context: Any, state: dict[str, Any] | None = None,
-                             experiment: dict[str, Any] | None = None, configuration: Any = None,
-                             secrets: Any = None, **_: Any) -> None:
+def after_experiment_control(
+    context: Any,
+    state: dict[str, Any] | None = None,
+    experiment: dict[str, Any] | None = None,
+    configuration: Any = None,
+    secrets: Any = None,
+    **_: Any,
+) -> None:
     from chaos.aftermath import conclude
 
     drill = drills.current_or_none()
@@ -203,8 +222,10 @@ def after_experiment_control(context: Any, state: dict[str, Any] | None = None,
         sluice["abort_reason"] = drill.abort_reason
     recovery: list[dict[str, Any]] = []
     if drill.clearance is not None:
-        for name, step in (("rollbacks", lambda: _ensure_rollbacks(drill, experiment, state, configuration, secrets)),
-                           ("recovery", lambda: recovery.extend(_recover(drill, experiment, configuration, secrets)))):
+        for name, step in (
+            ("rollbacks", lambda: _ensure_rollbacks(drill, experiment, state, configuration, secrets)),
+            ("recovery", lambda: recovery.extend(_recover(drill, experiment, configuration, secrets))),
+        ):
             try:
                 step()
             except Exception as exc:

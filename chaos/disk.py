@@ -56,11 +56,17 @@ def mount_tmpfs(path: Path, size_mb: int) -> None:
     path.mkdir(parents=True, exist_ok=True)
     if any(path.iterdir()):
         raise ChaosError(f"{path} is not empty: mount the small disk before the first run writes the lake")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0755", "tmpfs", str(path)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0755", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
-        raise ChaosError(f"mount of a tmpfs on {path} failed: {done.stderr.strip() or done.returncode}",
-                         hint="the container may lack CAP_SYS_ADMIN")
+        raise ChaosError(
+            f"mount of a tmpfs on {path} failed: {done.stderr.strip() or done.returncode}",
+            hint="the container may lack CAP_SYS_ADMIN",
+        )
 
 
 def fill(path: Path, *, leave_bytes: int) -> Path:

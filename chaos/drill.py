@@ -151,8 +151,10 @@ def begin(drill: Drill) -> Drill:
     global _current
     with _current_lock:
         if _current is not None and _current is not drill:
-            raise ChaosError(f"drill {_current.id} ({_current.experiment.name}) is still running",
-                             hint="drills run one at a time in a process")
+            raise ChaosError(
+                f"drill {_current.id} ({_current.experiment.name}) is still running",
+                hint="drills run one at a time in a process",
+            )
         _current = drill
     return drill
 
@@ -160,8 +162,10 @@ def begin(drill: Drill) -> Drill:
 def current() -> Drill:
     """The drill in progress, for Sluice's probes and actions."""
     if _current is None:
-        raise ChaosError("no drill is running", hint="Sluice's probes and actions run inside `ops chaos run`, "
-                         "`chaos run` or the chaos-drill flow")
+        raise ChaosError(
+            "no drill is running",
+            hint="Sluice's probes and actions run inside `ops chaos run`, `chaos run` or the chaos-drill flow",
+        )
     return _current
 
 

@@ -62,8 +62,14 @@ class Target(enum.StrEnum):
     LAKE_DISK = "lake-disk"
 
 
-DEFAULT_SEVERITY = {Kind.CONSERVATION: Severity.SEV1, Kind.OUTCOME: Severity.SEV2, Kind.ALERTING: Severity.SEV2,
-                    Kind.RECOVERY: Severity.SEV2, Kind.METHOD: Severity.SEV2, Kind.ROLLBACK: Severity.SEV2}
+DEFAULT_SEVERITY = {
+    Kind.CONSERVATION: Severity.SEV1,
+    Kind.OUTCOME: Severity.SEV2,
+    Kind.ALERTING: Severity.SEV2,
+    Kind.RECOVERY: Severity.SEV2,
+    Kind.METHOD: Severity.SEV2,
+    Kind.ROLLBACK: Severity.SEV2,
+}
 
 
 class SluiceExtension(BaseModel):
@@ -141,16 +147,19 @@ def _toolkit_checks(path: Path) -> dict[str, Any]:
     except ChaosException as exc:
         raise ChaosError(f"{path}: {exc}", hint=f"fix the file, then `ops chaos validate {path}`") from None
     except Exception as exc:  # noqa: BLE001 - YAML or JSON syntax errors surface as parser exceptions
-        raise ChaosError(f"{path}: cannot be read as an experiment ({type(exc).__name__}: {exc})",
-                         hint="check the YAML syntax") from None
+        raise ChaosError(
+            f"{path}: cannot be read as an experiment ({type(exc).__name__}: {exc})", hint="check the YAML syntax"
+        ) from None
     return data
 
 
 def _extension(path: Path, data: dict[str, Any]) -> SluiceExtension:
     found = [e for e in data.get("extensions") or [] if e.get("name") == EXTENSION]
     if not found:
-        raise ChaosError(f"{path}: no `{EXTENSION}` extension",
-                         hint="declare its targets and environments under extensions: - name: sluice")
+        raise ChaosError(
+            f"{path}: no `{EXTENSION}` extension",
+            hint="declare its targets and environments under extensions: - name: sluice",
+        )
     try:
         return SluiceExtension.model_validate(found[0])
     except ValidationError as exc:
@@ -165,13 +174,17 @@ def ensure_sluice_rules(path: Path, data: dict[str, Any], ext: SluiceExtension) 
 
     controls = [c.get("provider", {}).get("module") for c in data.get("controls") or []]
     if CONTROL_MODULE not in controls:
-        raise ChaosError(f"{path}: the `{CONTROL_MODULE}` control is not declared",
-                         hint="add controls: - name: sluice-drill, provider: {type: python, module: chaos.control}")
+        raise ChaosError(
+            f"{path}: the `{CONTROL_MODULE}` control is not declared",
+            hint="add controls: - name: sluice-drill, provider: {type: python, module: chaos.control}",
+        )
     probes = (data.get("steady-state-hypothesis") or {}).get("probes") or []
     for probe in probes:
         if kind_of(probe.get("name", "")) is None:
-            raise ChaosError(f"{path}: hypothesis probe {probe.get('name')!r} does not name its kind",
-                             hint="start its name with conservation-, outcome- or alerting-")
+            raise ChaosError(
+                f"{path}: hypothesis probe {probe.get('name')!r} does not name its kind",
+                hint="start its name with conservation-, outcome- or alerting-",
+            )
     for role, activities in (("guard", ext.guards), ("recovery", ext.recovery)):
         for activity in activities:
             try:

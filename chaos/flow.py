@@ -33,8 +33,9 @@ class DrillSummary:
 
 
 @flow(name="chaos-drill", log_prints=False, **INCIDENT_HOOKS)
-def chaos_drill(experiments: list[str] | None = None, env: str = "staging",
-                override_blast_radius: bool = False) -> list[DrillSummary]:
+def chaos_drill(
+    experiments: list[str] | None = None, env: str = "staging", override_blast_radius: bool = False
+) -> list[DrillSummary]:
     """Run ``experiments`` (names in the suite or files; all of the suite by default) one after the other in ``env``.
 
     The drills share one Dask cluster (``SLUICE_DASK_ADDRESS``, or a local one).
@@ -56,13 +57,18 @@ def chaos_drill(experiments: list[str] | None = None, env: str = "staging",
         for name in names:
             result = run_drill(name, env, override=override_blast_radius)
             log.info("drill %s (%s): %s", result.drill_id, name, result.summary)
-            summaries.append(DrillSummary(result.drill_id, result.experiment, result.status, result.score,
-                                          result.summary, result.incidents))
+            summaries.append(
+                DrillSummary(
+                    result.drill_id, result.experiment, result.status, result.score, result.summary, result.incidents
+                )
+            )
     weak = [s for s in summaries if s.status != "passed"]
     if weak:
-        raise DrillsFailed(f"{len(weak)} of {len(summaries)} drill(s) did not pass: "
-                           + "; ".join(f"{s.experiment} {s.status}" for s in weak),
-                           hint=f"ops chaos report --last {len(summaries)}")
+        raise DrillsFailed(
+            f"{len(weak)} of {len(summaries)} drill(s) did not pass: "
+            + "; ".join(f"{s.experiment} {s.status}" for s in weak),
+            hint=f"ops chaos report --last {len(summaries)}",
+        )
     return summaries
 
 

@@ -34,17 +34,28 @@ class Clearance:
     overridden: bool
 
 
-def ensure_blast_radius(ext: SluiceExtension, env: str, *, process_env: str, allowed: list[str],
-                        override: bool = False, experiment: str = "the experiment") -> Clearance:
+def ensure_blast_radius(
+    ext: SluiceExtension,
+    env: str,
+    *,
+    process_env: str,
+    allowed: list[str],
+    override: bool = False,
+    experiment: str = "the experiment",
+) -> Clearance:
     """Return the clearance to run ``experiment`` in ``env``, or raise ``ChaosError`` saying why not."""
     if env not in KNOWN:
         raise ChaosError(f"unknown environment {env!r}", hint=f"use one of: {', '.join(KNOWN)}")
     if env != process_env:
-        raise ChaosError(f"refusing to drill {env}: this process runs with SLUICE_ENV={process_env}",
-                         hint=f"run the drill where SLUICE_ENV={env}, or pass --env {process_env}")
+        raise ChaosError(
+            f"refusing to drill {env}: this process runs with SLUICE_ENV={process_env}",
+            hint=f"run the drill where SLUICE_ENV={env}, or pass --env {process_env}",
+        )
     if env not in ext.environments:
-        raise ChaosError(f"{experiment} may not run in {env}: it declares only {', '.join(ext.environments)}",
-                         hint="the experiment's `sluice` extension lists where it may run")
+        raise ChaosError(
+            f"{experiment} may not run in {env}: it declares only {', '.join(ext.environments)}",
+            hint="the experiment's `sluice` extension lists where it may run",
+        )
     if env in allowed:
         return Clearance(env, overridden=False)
     if not override:
@@ -52,5 +63,6 @@ def ensure_blast_radius(ext: SluiceExtension, env: str, *, process_env: str, all
             f"refusing to drill {env}: it is not allow-listed for chaos "
             f"(SLUICE_CHAOS_ENVIRONMENTS={','.join(allowed) or 'none'}); targets: "
             f"{', '.join(t.value for t in ext.targets)}",
-            hint=f"drill staging instead; only if you mean it, pass {OVERRIDE_FLAG}")
+            hint=f"drill staging instead; only if you mean it, pass {OVERRIDE_FLAG}",
+        )
     return Clearance(env, overridden=True)

@@ -32,9 +32,16 @@ def incident_for_run(session: Session, run: RunOutcome) -> Incident | None:
     """The drill incident that ``run``'s failure opened or added to, if any."""
     if not run.flow_run_id:
         return None
-    query = (sa.select(Incident).where(Incident.is_drill.is_(True), Incident.source == Source.CHAOS_DRILL,
-                                       Incident.last_seen_at >= run.started_at - timedelta(seconds=1))
-             .options(selectinload(Incident.timeline)).order_by(Incident.id))
+    query = (
+        sa.select(Incident)
+        .where(
+            Incident.is_drill.is_(True),
+            Incident.source == Source.CHAOS_DRILL,
+            Incident.last_seen_at >= run.started_at - timedelta(seconds=1),
+        )
+        .options(selectinload(Incident.timeline))
+        .order_by(Incident.id)
+    )
     for incident in session.scalars(query):
         if incident.flow_run_id == run.flow_run_id or any(run.flow_run_id in e.text for e in incident.timeline):
             return incident
@@ -50,9 +57,16 @@ def triggered_at(incident: Incident, run: RunOutcome) -> datetime:
 def alert_incidents(session: Session, drill: Drill, rule: str | None = None) -> list[Incident]:
     """The drill incidents opened by alert rules (or by ``rule``) on the drill's own stack, oldest first."""
     prefix = DrillFlag(drill.id).rule_prefix(rule)
-    query = (sa.select(Incident).where(Incident.is_drill.is_(True), Incident.source == Source.CHAOS_DRILL,
-                                       Incident.dedup_key.startswith(prefix, autoescape=True))
-             .options(selectinload(Incident.timeline)).order_by(Incident.id))
+    query = (
+        sa.select(Incident)
+        .where(
+            Incident.is_drill.is_(True),
+            Incident.source == Source.CHAOS_DRILL,
+            Incident.dedup_key.startswith(prefix, autoescape=True),
+        )
+        .options(selectinload(Incident.timeline))
+        .order_by(Incident.id)
+    )
     return list(session.scalars(query))
 
 
@@ -79,10 +93,17 @@ def record_drill(session: Session, incident: Incident, drill: Drill, verdict: st
         if step.type != "action" or step.phase not in (Phase.METHOD, Phase.ROLLBACK):
             continue
         text = f"{step.name}: {step.status}" + (f" ({step.detail[:300]})" if step.detail else "")
-        record(session, incident, KIND.get(step.phase, "chaos-action"), TIMELINE_SOURCE,
-               f"drill {drill.id} ({drill.experiment.name}) {text}", at=step.started_at)
-    record(session, incident, "chaos-verdict", TIMELINE_SOURCE,
-           f"drill {drill.id} ({drill.experiment.name}): {verdict}")
+        record(
+            session,
+            incident,
+            KIND.get(step.phase, "chaos-action"),
+            TIMELINE_SOURCE,
+            f"drill {drill.id} ({drill.experiment.name}) {text}",
+            at=step.started_at,
+        )
+    record(
+        session, incident, "chaos-verdict", TIMELINE_SOURCE, f"drill {drill.id} ({drill.experiment.name}): {verdict}"
+    )
 
 
 def resolve_drill_incidents(session: Session, drill: Drill) -> list[str]:
@@ -90,7 +111,12 @@ def resolve_drill_incidents(session: Session, drill: Drill) -> list[str]:
     refs = []
     for incident in drill_incidents(session, drill):
         if incident.status is not Status.RESOLVED:
-            transition(session, incident, Status.RESOLVED, who=TIMELINE_SOURCE,
-                       text=f"resolved by the rollback of drill {drill.id} ({drill.experiment.name})")
+            transition(
+                session,
+                incident,
+                Status.RESOLVED,
+                who=TIMELINE_SOURCE,
+                text=f"resolved by the rollback of drill {drill.id} ({drill.experiment.name})",
+            )
         refs.append(incident.ref)
     return refs

@@ -88,13 +88,20 @@ class RunRequest:
 
 
 def request_for(stack: DrillStack, label: str, drill_tag: str) -> RunRequest:
-    return RunRequest(label, stack.dataset, stack.source_uri, stack.source_options(), stack.dask_address,
-                      (DRILL_TAG, drill_tag))
+    return RunRequest(
+        label, stack.dataset, stack.source_uri, stack.source_options(), stack.dask_address, (DRILL_TAG, drill_tag)
+    )
 
 
 def _outcome(request: RunRequest, state: Any, started: datetime) -> RunOutcome:
-    out = RunOutcome(request.label, state.name, started, utcnow(), message=(state.message or "")[:500],
-                     flow_run_id=str(state.state_details.flow_run_id) if state.state_details.flow_run_id else None)
+    out = RunOutcome(
+        request.label,
+        state.name,
+        started,
+        utcnow(),
+        message=(state.message or "")[:500],
+        flow_run_id=str(state.state_details.flow_run_id) if state.state_details.flow_run_id else None,
+    )
     if state.is_completed():
         report = state.result(raise_on_failure=False)
         out.rows_read = int(getattr(report, "rows_read", 0))
@@ -111,12 +118,19 @@ def run_here(request: RunRequest) -> RunOutcome:
 
     started = utcnow()
     # prefect-dask subclasses a bare TaskRunner, which its type default makes a TaskRunner of thread futures.
-    flow = ingest_files.with_options(task_runner=DaskTaskRunner(address=request.dask_address),  # type: ignore[arg-type]
-                                     flow_run_name=f"chaos-{request.tags[-1]}-{request.label}")
+    flow = ingest_files.with_options(
+        task_runner=DaskTaskRunner(address=request.dask_address),  # type: ignore[arg-type]
+        flow_run_name=f"chaos-{request.tags[-1]}-{request.label}",
+    )
     try:
         with tags(*request.tags):
-            state = flow(request.dataset, request.source, pattern=PATTERN, storage_options=request.storage_options,
-                         return_state=True)
+            state = flow(
+                request.dataset,
+                request.source,
+                pattern=PATTERN,
+                storage_options=request.storage_options,
+                return_state=True,
+            )
     except Exception as exc:  # noqa: BLE001 - the run could not even be created (e.g. the API refused the first call)
         return RunOutcome(request.label, "NotStarted", started, utcnow(), message=f"{type(exc).__name__}: {exc}")
     return _outcome(request, state, started)
@@ -127,12 +141,22 @@ def run_ingest(stack: DrillStack, request: RunRequest, *, api_url: str | None = 
     if api_url is None:
         with drill_environment(stack):
             return run_here(request)
-    env = {**os.environ, **stack.environment(), "PREFECT_API_URL": api_url,
-           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        **stack.environment(),
+        "PREFECT_API_URL": api_url,
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]),
+    }
     started = utcnow()
     try:
-        done = subprocess.run([sys.executable, "-m", "chaos.ingestion", json.dumps(dataclasses.asdict(request))],
-                              env=env, capture_output=True, text=True, timeout=ISOLATED_TIMEOUT, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "chaos.ingestion", json.dumps(dataclasses.asdict(request))],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=ISOLATED_TIMEOUT,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return RunOutcome(request.label, "TimedOut", started, utcnow(), message="the isolated run did not finish")
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]

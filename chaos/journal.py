@@ -64,22 +64,44 @@ class DrillView:
 
 
 def view(record: DrillRecord) -> DrillView:
-    return DrillView(record.drill_id, record.experiment, record.title, record.environment, record.status,
-                     record.score, record.hypotheses_held, record.hypotheses_total, record.started_at,
-                     record.ended_at, record.flow_run_id, [r for r in record.incidents.split(",") if r],
-                     json.loads(record.verdicts))
+    return DrillView(
+        record.drill_id,
+        record.experiment,
+        record.title,
+        record.environment,
+        record.status,
+        record.score,
+        record.hypotheses_held,
+        record.hypotheses_total,
+        record.started_at,
+        record.ended_at,
+        record.flow_run_id,
+        [r for r in record.incidents.split(",") if r],
+        json.loads(record.verdicts),
+    )
 
 
-def save_drill(session: Session, *, drill: Drill, journal: dict[str, Any], judgement: Judgement,
-               incidents: list[str]) -> DrillRecord:
+def save_drill(
+    session: Session, *, drill: Drill, journal: dict[str, Any], judgement: Judgement, incidents: list[str]
+) -> DrillRecord:
     """Add the drill's record (journal and verdicts as JSON) to the session."""
     held = [v for v in judgement.hypotheses if v.held]
     record = DrillRecord(
-        drill_id=drill.id, experiment=drill.experiment.name, title=drill.experiment.title[:300],
-        environment=drill.environment, status=judgement.status.value, score=judgement.score,
-        hypotheses_held=len(held), hypotheses_total=len(judgement.hypotheses), started_at=drill.started_at,
-        ended_at=utcnow(), flow_run_id=drill.flow_run_id, incidents=",".join(incidents)[:500],
-        verdicts=json.dumps(judgement.to_dict()["verdicts"]), journal=json.dumps(journal, default=str))
+        drill_id=drill.id,
+        experiment=drill.experiment.name,
+        title=drill.experiment.title[:300],
+        environment=drill.environment,
+        status=judgement.status.value,
+        score=judgement.score,
+        hypotheses_held=len(held),
+        hypotheses_total=len(judgement.hypotheses),
+        started_at=drill.started_at,
+        ended_at=utcnow(),
+        flow_run_id=drill.flow_run_id,
+        incidents=",".join(incidents)[:500],
+        verdicts=json.dumps(judgement.to_dict()["verdicts"]),
+        journal=json.dumps(journal, default=str),
+    )
     session.add(record)
     session.flush()
     return record

@@ -24,8 +24,10 @@ def wait_for_running(tag: str, *, timeout: float) -> str:
     )
     from prefect.client.schemas.objects import StateType
 
-    running = FlowRunFilter(tags=FlowRunFilterTags(all_=[tag]),
-                            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING])))
+    running = FlowRunFilter(
+        tags=FlowRunFilterTags(all_=[tag]),
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING])),
+    )
     deadline = time.monotonic() + timeout
     with get_client(sync_client=True) as client:
         while time.monotonic() < deadline:
@@ -33,5 +35,7 @@ def wait_for_running(tag: str, *, timeout: float) -> str:
             if runs:
                 return str(runs[0].id)
             time.sleep(POLL)
-    raise ChaosError(f"no flow run tagged {tag} started running within {timeout:.0f} s",
-                     hint="start the run right after this action (it runs in the background)")
+    raise ChaosError(
+        f"no flow run tagged {tag} started running within {timeout:.0f} s",
+        hint="start the run right after this action (it runs in the background)",
+    )

@@ -28,8 +28,10 @@ STACK_PROVIDERS = frozenset({"chaos.actions", "chaos.probes"})
 INSTALL_CHAOS = "pip install -e '.[chaos]'"
 DISK_ACTION = "mount_lake_disk"
 # (module, attribute, what it is for): what the drill's stack imports when it starts.
-STACK_MODULES = (("moto.server", "ThreadedMotoServer", "moto's S3 server, the drill's S3 endpoint"),
-                 ("boto3", "client", "boto3, the drill's S3 client"))
+STACK_MODULES = (
+    ("moto.server", "ThreadedMotoServer", "moto's S3 server, the drill's S3 endpoint"),
+    ("boto3", "client", "boto3, the drill's S3 client"),
+)
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,13 @@ class Missing:
 
 def _activities(experiment: Experiment) -> Iterator[dict[str, Any]]:
     data, ext = experiment.data, experiment.extension
-    groups = [(data.get("steady-state-hypothesis") or {}).get("probes"), data.get("method"), data.get("rollbacks"),
-              ext.guards, ext.recovery]
+    groups = [
+        (data.get("steady-state-hypothesis") or {}).get("probes"),
+        data.get("method"),
+        data.get("rollbacks"),
+        ext.guards,
+        ext.recovery,
+    ]
     for group in groups:
         yield from (a for a in group or [] if isinstance(a, dict))
 
@@ -69,8 +76,9 @@ def uses_stack(experiment: Experiment) -> bool:
 
 def mounts_disk(experiment: Experiment) -> bool:
     """Whether the drill puts a small disk (a tmpfs) under its lake."""
-    return (Target.LAKE_DISK in experiment.extension.targets
-            or any(func == DISK_ACTION for _, func in _providers(experiment)))
+    return Target.LAKE_DISK in experiment.extension.targets or any(
+        func == DISK_ACTION for _, func in _providers(experiment)
+    )
 
 
 def _import_problem(module: str, attribute: str) -> str | None:
@@ -89,16 +97,23 @@ def unmet(experiment: Experiment) -> list[Missing]:
             if problem := _import_problem(module, attribute):
                 missing.append(Missing(what, problem, f"install the chaos extra: {INSTALL_CHAOS}"))
     if mounts_disk(experiment) and (problem := why_no_tmpfs()):
-        missing.append(Missing("a small disk (tmpfs) under the drill's lake", problem,
-                               "run disk drills as root with CAP_SYS_ADMIN, util-linux's mount and umount on PATH"))
+        missing.append(
+            Missing(
+                "a small disk (tmpfs) under the drill's lake",
+                problem,
+                "run disk drills as root with CAP_SYS_ADMIN, util-linux's mount and umount on PATH",
+            )
+        )
     return missing
 
 
 def prerequisites_error(name: str, missing: list[Missing]) -> ConfigError:
     """The ``ConfigError`` of a drill that cannot run here: every missing prerequisite and every fix."""
     fixes = list(dict.fromkeys(m.fix for m in missing))
-    return ConfigError(f"drill {name} cannot run on this host: " + "; ".join(map(str, missing)),
-                       hint="; ".join(fixes) + "; nothing was run or recorded")
+    return ConfigError(
+        f"drill {name} cannot run on this host: " + "; ".join(map(str, missing)),
+        hint="; ".join(fixes) + "; nothing was run or recorded",
+    )
 
 
 def ensure_prerequisites(experiment: Experiment) -> None:

@@ -69,8 +69,7 @@ def _incident_check(run: RunOutcome, runbook: str | None = None) -> tuple[bool, 
         return True, f"{incident.ref} ({incident.runbook_id}) {delay:.1f} s after the fault", delay
 
 
-def outcome(expect: dict[str, list[str]] | None = None,
-            configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+def outcome(expect: dict[str, list[str]] | None = None, configuration: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every run of the method ended Completed, or failed with an incident open; ``expect`` narrows it per run."""
     drill = current()
     runs = drill.method_runs()
@@ -91,8 +90,9 @@ def outcome(expect: dict[str, list[str]] | None = None,
     return _verdict(not problems, "; ".join(problems or seen), runs=len(runs))
 
 
-def alerting(runbook: str, within_seconds: float = 120.0, required: bool = False,
-             configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+def alerting(
+    runbook: str, within_seconds: float = 120.0, required: bool = False, configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Each failed run of the method has an incident linking ``runbook`` within ``within_seconds`` of the fault.
 
     With ``required``, the fault must fail a run: once the method is over,
@@ -125,8 +125,13 @@ def _alert_problem(incident: Incident, expect: AlertExpectation, start: datetime
     return True, what
 
 
-def rule_alerting(rule: str, runbook: str, within_seconds: float = 120.0, required: bool = True,
-                  configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+def rule_alerting(
+    rule: str,
+    runbook: str,
+    within_seconds: float = 120.0,
+    required: bool = True,
+    configuration: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Alert rule ``rule``, evaluated on the drill's stack, opened a drill incident linking ``runbook`` in time.
 
     The delay runs from the first fault to the incident's opening. With
@@ -177,8 +182,11 @@ def lake_written_only_by_drill(configuration: dict[str, Any] | None = None) -> d
             entries = history(uri)
         except LakeError:
             continue  # not written yet
-        strangers += [f"{uri} v{e.version} by {e.run_id or e.operation}" for e in entries
-                      if e.run_id not in ours and not (e.run_id is None and e.operation == "CREATE TABLE")]
+        strangers += [
+            f"{uri} v{e.version} by {e.run_id or e.operation}"
+            for e in entries
+            if e.run_id not in ours and not (e.run_id is None and e.operation == "CREATE TABLE")
+        ]
     if strangers:
         return _verdict(False, "someone else writes the drill's lake: " + "; ".join(strangers[:3]))
     return _verdict(True, "only the drill's runs wrote the lake")

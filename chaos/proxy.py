@@ -128,8 +128,9 @@ class _Link:
 class FaultProxy:
     """Forward ``host:port`` to ``upstream_host:upstream_port``, injecting :class:`Faults`."""
 
-    def __init__(self, upstream_host: str, upstream_port: int, *, host: str = "127.0.0.1", port: int = 0,
-                 seed: int | None = None) -> None:
+    def __init__(
+        self, upstream_host: str, upstream_port: int, *, host: str = "127.0.0.1", port: int = 0, seed: int | None = None
+    ) -> None:
         self.upstream = (upstream_host, int(upstream_port))
         self.host, self.port = host, port
         self.stats = ProxyStats()
@@ -224,8 +225,10 @@ class FaultProxy:
             sock.bind((self.host, self.port))
         except OSError as exc:
             _close(sock)
-            raise ChaosError(f"the fault proxy cannot listen on {self.host}:{self.port}: {exc}",
-                             hint="another process took the port during the outage; rerun the drill") from None
+            raise ChaosError(
+                f"the fault proxy cannot listen on {self.host}:{self.port}: {exc}",
+                hint="another process took the port during the outage; rerun the drill",
+            ) from None
         sock.listen(64)
         sock.settimeout(POLL)
         self.port = sock.getsockname()[1]

@@ -23,19 +23,28 @@ def _cell(text: str) -> str:
 def drill_markdown(drill: Drill, judgement: Judgement, incidents: Sequence[str]) -> str:
     """The drill as a markdown artifact: verdicts, steps, incidents, how to read the journal."""
     score = "-" if judgement.score is None else f"{judgement.score:.2f}"
-    lines = [f"# Chaos drill: {drill.experiment.title}", "",
-             f"**{judgement.status.value.upper()}**, resilience score **{score}**, in {drill.environment} "
-             f"(drill `{drill.id}`, experiment `{drill.experiment.name}`).", "",
-             "| Verdict | Kind | Severity | Result | Checks | Detail |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"# Chaos drill: {drill.experiment.title}",
+        "",
+        f"**{judgement.status.value.upper()}**, resilience score **{score}**, in {drill.environment} "
+        f"(drill `{drill.id}`, experiment `{drill.experiment.name}`).",
+        "",
+        "| Verdict | Kind | Severity | Result | Checks | Detail |",
+        "|---|---|---|---|---|---|",
+    ]
     for v in judgement.verdicts:
-        lines.append(f"| {v.name} | {v.kind.value} | {v.severity.value} | {MARK[v.held]} | {v.checks} | "
-                     f"{_cell(v.detail)} |")
+        lines.append(
+            f"| {v.name} | {v.kind.value} | {v.severity.value} | {MARK[v.held]} | {v.checks} | {_cell(v.detail)} |"
+        )
     lines += ["", "| Phase | Step | Status | Started | Detail |", "|---|---|---|---|---|"]
     for s in drill.steps:
         lines.append(f"| {s.phase.value} | {s.name} | {s.status} | {s.started_at:%H:%M:%S} | {_cell(s.detail)} |")
-    lines += ["", f"Incidents: {', '.join(incidents) or 'none'}"
-              + (" (`ops incident list --source chaos-drill`)" if incidents else ""),
-              f"Journal: `ops chaos report --drill {drill.id}`"]
+    lines += [
+        "",
+        f"Incidents: {', '.join(incidents) or 'none'}"
+        + (" (`ops incident list --source chaos-drill`)" if incidents else ""),
+        f"Journal: `ops chaos report --drill {drill.id}`",
+    ]
     return "\n".join(lines)
 
 
@@ -63,6 +72,12 @@ def trend(drills: Sequence[DrillView]) -> list[TrendPoint]:
     for period in sorted(weeks):
         group = weeks[period]
         scores = [d.score for d in group if d.score is not None]
-        points.append(TrendPoint(period, len(group), sum(d.status == "passed" for d in group),
-                                 round(sum(scores) / len(scores), 4) if scores else None))
+        points.append(
+            TrendPoint(
+                period,
+                len(group),
+                sum(d.status == "passed" for d in group),
+                round(sum(scores) / len(scores), 4) if scores else None,
+            )
+        )
     return points

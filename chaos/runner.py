@@ -96,8 +96,14 @@ def listening(listener: Listener) -> Iterator[None]:
 
 def clear(experiment: Experiment, env: str, *, override: bool) -> Clearance:
     """The blast-radius clearance for ``experiment`` in ``env`` (raises ``ChaosError`` when refused)."""
-    return ensure_blast_radius(experiment.extension, env, process_env=get_settings().env,
-                               allowed=get_settings().chaos.environments, override=override, experiment=experiment.name)
+    return ensure_blast_radius(
+        experiment.extension,
+        env,
+        process_env=get_settings().env,
+        allowed=get_settings().chaos.environments,
+        override=override,
+        experiment=experiment.name,
+    )
 
 
 def plan(experiment: str | Path, env: str, *, override: bool = False) -> DrillPlan:
@@ -107,12 +113,13 @@ def plan(experiment: str | Path, env: str, *, override: bool = False) -> DrillPl
     data, ext = exp.data, exp.extension
     steps = [PlannedStep("hypothesis", p["name"], "probe") for p in exp.hypothesis_probes()]
     steps += [PlannedStep("guard", g["name"], "probe") for g in ext.guards]
-    steps += [PlannedStep("method", a.get("name", a.get("ref", "?")), a.get("type", "ref"), bool(a.get("background")))
-              for a in data.get("method") or []]
+    steps += [
+        PlannedStep("method", a.get("name", a.get("ref", "?")), a.get("type", "ref"), bool(a.get("background")))
+        for a in data.get("method") or []
+    ]
     steps += [PlannedStep("rollback", a["name"], a["type"]) for a in data.get("rollbacks") or []]
     steps += [PlannedStep("recovery", p["name"], "probe") for p in ext.recovery]
-    return DrillPlan(exp.name, exp.title, env, clearance.overridden, [t.value for t in ext.targets], steps,
-                     unmet(exp))
+    return DrillPlan(exp.name, exp.title, env, clearance.overridden, [t.value for t in ext.targets], steps, unmet(exp))
 
 
 @contextlib.contextmanager
@@ -137,8 +144,12 @@ def _run(drill: Drill) -> dict[str, Any]:
 
     schedule = Schedule(continuous_hypothesis_frequency=get_settings().chaos.probe_seconds, fail_fast=False)
     with _signals_off_the_main_thread():
-        return run_experiment(copy.deepcopy(drill.experiment.data), settings=copy.deepcopy(RUNTIME),
-                              strategy=Strategy.CONTINUOUS, schedule=schedule)
+        return run_experiment(
+            copy.deepcopy(drill.experiment.data),
+            settings=copy.deepcopy(RUNTIME),
+            strategy=Strategy.CONTINUOUS,
+            schedule=schedule,
+        )
 
 
 def _flow_run_id() -> str | None:
@@ -150,8 +161,9 @@ def _flow_run_id() -> str | None:
     return str(context.flow_run.id) if context is not None and context.flow_run is not None else None
 
 
-def run_drill(experiment: str | Path, env: str, *, override: bool = False,
-              listener: Listener | None = None) -> DrillResult:
+def run_drill(
+    experiment: str | Path, env: str, *, override: bool = False, listener: Listener | None = None
+) -> DrillResult:
     """Run one drill in ``env`` and return its result.
 
     Refused drills raise ``ChaosError``, and drills this host lacks a prerequisite of raise ``ConfigError``
@@ -168,7 +180,19 @@ def run_drill(experiment: str | Path, env: str, *, override: bool = False,
     finally:
         drills.end(drill)
     if drill.judgement is None:
-        raise ChaosError(f"drill {drill.id} ended without verdicts: the chaos.control control did not run",
-                         hint=f"check the controls of {exp.path}; errors: {'; '.join(drill.errors) or 'none'}")
-    return DrillResult(drill.id, exp.name, exp.title, env, drill.judgement.status.value, drill.judgement.score,
-                       drill.judgement.summary(), drill.judgement.to_dict()["verdicts"], drill.incidents, journal)
+        raise ChaosError(
+            f"drill {drill.id} ended without verdicts: the chaos.control control did not run",
+            hint=f"check the controls of {exp.path}; errors: {'; '.join(drill.errors) or 'none'}",
+        )
+    return DrillResult(
+        drill.id,
+        exp.name,
+        exp.title,
+        env,
+        drill.judgement.status.value,
+        drill.judgement.score,
+        drill.judgement.summary(),
+        drill.judgement.to_dict()["verdicts"],
+        drill.incidents,
+        journal,
+    )

@@ -41,8 +41,11 @@ class Delivery:
 
     def to_output(self) -> dict[str, object]:
         names = ", ".join(f.rsplit("/", 1)[-1] for f in self.files[:4]) + (" …" if len(self.files) > 4 else "")
-        return {"detail": f"{self.rows:,} rows in {len(self.files)} file(s): {names}", "files": self.files,
-                "rows": self.rows}
+        return {
+            "detail": f"{self.rows:,} rows in {len(self.files)} file(s): {names}",
+            "files": self.files,
+            "rows": self.rows,
+        }
 
 
 def upload(stack: DrillStack, name: str, data: bytes) -> str:
@@ -86,8 +89,9 @@ def deliver_orders(stack: DrillStack, *, rows: int, files: int = 1, seed: int = 
     if rows < files or files < 1:
         raise ChaosError(f"cannot deliver {rows} row(s) in {files} file(s)")
     existing = len([k for k in delivered(stack) if Path(k).name.startswith(f"{name}-")])
-    uris = [upload(stack, f"{name}-{existing + i:03d}.csv", data)
-            for i, data in enumerate(_fresh(stack, rows, files, seed))]
+    uris = [
+        upload(stack, f"{name}-{existing + i:03d}.csv", data) for i, data in enumerate(_fresh(stack, rows, files, seed))
+    ]
     return Delivery(uris, rows)
 
 
@@ -141,18 +145,21 @@ class SchemaChange(BaseModel):
         if self.kind == "rename":
             return [self.to if h == self.column else h for h in header], rows  # type: ignore[misc]
         if self.kind == "drop":
-            return header[:i] + header[i + 1:], [r[:i] + r[i + 1:] for r in rows]
-        return header, [[*r[:i], self.template.format(value=r[i]) if r[i] else "", *r[i + 1:]] if len(r) > i else r
-                        for r in rows]
+            return header[:i] + header[i + 1 :], [r[:i] + r[i + 1 :] for r in rows]
+        return header, [
+            [*r[:i], self.template.format(value=r[i]) if r[i] else "", *r[i + 1 :]] if len(r) > i else r for r in rows
+        ]
 
 
-def change_schema(stack: DrillStack, *, changes: list[dict[str, str]], rows_per_file: int = 300,
-                  seed: int = 3) -> Delivery:
+def change_schema(
+    stack: DrillStack, *, changes: list[dict[str, str]], rows_per_file: int = 300, seed: int = 3
+) -> Delivery:
     """Deliver one new file per change, each with that change applied to its header and rows."""
     parsed = [SchemaChange.model_validate(c) for c in changes]
     uris, total = [], 0
-    for i, (change, data) in enumerate(zip(parsed, _fresh(stack, rows_per_file * len(parsed), len(parsed), seed),
-                                           strict=True)):
+    for i, (change, data) in enumerate(
+        zip(parsed, _fresh(stack, rows_per_file * len(parsed), len(parsed), seed), strict=True)
+    ):
         header, rows = change.apply(*_split(data))
         uris.append(upload(stack, f"schema-{change.kind}-{i:03d}.csv", _join(header, rows).encode()))
         total += len(rows)
@@ -161,15 +168,19 @@ def change_schema(stack: DrillStack, *, changes: list[dict[str, str]], rows_per_
 
 def _poison_rows(header: list[str], template: list[str], first_id: int) -> dict[str, list[str]]:
     """Raw lines per kind of poison, each with its own new order id (the template gives the other values)."""
+
     def line(i: int, **raw: str) -> str:
         cells = {h: _quoted(v) for h, v in zip(header, template, strict=True)} | {"order_id": str(first_id + i)}
         return ",".join((cells | raw)[h] for h in header)
 
     short = ",".join(line(0).split(",")[:-3])
     return {
-        "malformed": [short, line(1) + ",surplus,fields",  # too few, too many fields
-                      line(2, customer_id='C00"0042'),  # a stray quote inside a field
-                      line(3, status='"paid')],  # a quoted field that never closes: kept as the last line
+        "malformed": [
+            short,
+            line(1) + ",surplus,fields",  # too few, too many fields
+            line(2, customer_id='C00"0042'),  # a stray quote inside a field
+            line(3, status='"paid'),
+        ],  # a quoted field that never closes: kept as the last line
         "huge-field": [line(10, email="x" * 3_000_000 + "@example.com"), line(11, customer_id="C" * 1_000_000)],
     }
 
@@ -191,11 +202,13 @@ def poison(stack: DrillStack, *, kinds: list[str], rows_per_file: int = 400, see
     """
     unknown = sorted(set(kinds) - set(POISON_KINDS))
     if unknown or not kinds:
-        raise ChaosError(f"unknown poison {', '.join(unknown) or '(none given)'}",
-                         hint=f"use {', '.join(POISON_KINDS)}")
+        raise ChaosError(
+            f"unknown poison {', '.join(unknown) or '(none given)'}", hint=f"use {', '.join(POISON_KINDS)}"
+        )
     uris, total = [], 0
-    for i, (kind, data) in enumerate(zip(kinds, _fresh(stack, rows_per_file * len(kinds), len(kinds), seed),
-                                         strict=True)):
+    for i, (kind, data) in enumerate(
+        zip(kinds, _fresh(stack, rows_per_file * len(kinds), len(kinds), seed), strict=True)
+    ):
         header, rows = _split(data)
         body = _join(header, [r[:-2] for r in rows] if kind == "truncated" else rows)
         if kind in ("malformed", "huge-field"):

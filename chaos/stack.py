@@ -54,8 +54,9 @@ def _start_s3() -> tuple[Any, str]:
 def _start_cluster() -> Any:
     from distributed import LocalCluster
 
-    return LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                        silence_logs=logging.WARNING)
+    return LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.WARNING
+    )
 
 
 @dataclass
@@ -89,8 +90,15 @@ class DrillStack:
         if not address:
             cluster = _start_cluster()
             address = cluster.scheduler_address
-        stack = cls(root=root, s3_server=server, s3_url=url, proxy=proxy, dask_address=address, cluster=cluster,
-                    bucket=f"drill-{drill_id}")
+        stack = cls(
+            root=root,
+            s3_server=server,
+            s3_url=url,
+            proxy=proxy,
+            dask_address=address,
+            cluster=cluster,
+            bucket=f"drill-{drill_id}",
+        )
         stack.s3().create_bucket(Bucket=stack.bucket)
         return stack
 
@@ -98,9 +106,13 @@ class DrillStack:
         """A boto3 client straight to the S3 endpoint (never through the fault proxy)."""
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.s3_url, region_name="us-east-1",
-                            aws_access_key_id=CREDENTIALS["aws_access_key_id"],
-                            aws_secret_access_key=CREDENTIALS["aws_secret_access_key"])
+        return boto3.client(
+            "s3",
+            endpoint_url=self.s3_url,
+            region_name="us-east-1",
+            aws_access_key_id=CREDENTIALS["aws_access_key_id"],
+            aws_secret_access_key=CREDENTIALS["aws_secret_access_key"],
+        )
 
     @property
     def source_uri(self) -> str:
@@ -113,10 +125,14 @@ class DrillStack:
         (botocore waits 60 s by default), so a stalled connection becomes a
         timeout that is retried rather than a hang.
         """
-        return {"key": CREDENTIALS["aws_access_key_id"], "secret": CREDENTIALS["aws_secret_access_key"],
-                "endpoint_url": self.proxy.url, "use_listings_cache": False,
-                "client_kwargs": {"region_name": "us-east-1"},
-                "config_kwargs": {"connect_timeout": S3_TIMEOUT_SECONDS, "read_timeout": S3_TIMEOUT_SECONDS}}
+        return {
+            "key": CREDENTIALS["aws_access_key_id"],
+            "secret": CREDENTIALS["aws_secret_access_key"],
+            "endpoint_url": self.proxy.url,
+            "use_listings_cache": False,
+            "client_kwargs": {"region_name": "us-east-1"},
+            "config_kwargs": {"connect_timeout": S3_TIMEOUT_SECONDS, "read_timeout": S3_TIMEOUT_SECONDS},
+        }
 
     @property
     def lake_root(self) -> Path:
@@ -137,9 +153,13 @@ class DrillStack:
 
     def environment(self) -> dict[str, str]:
         """``SLUICE_*`` variables that point a flow run at the drill's lake, quarantine and records."""
-        return {"SLUICE_LAKE_URI": str(self.lake_root), "SLUICE_QUARANTINE_URI": self.quarantine_uri,
-                "SLUICE_STAGING_DIR": str(self.root / "staging"), "SLUICE_METADATA_URL": self.metadata_url,
-                "SLUICE_METRICS_SAMPLER": "false"}
+        return {
+            "SLUICE_LAKE_URI": str(self.lake_root),
+            "SLUICE_QUARANTINE_URI": self.quarantine_uri,
+            "SLUICE_STAGING_DIR": str(self.root / "staging"),
+            "SLUICE_METADATA_URL": self.metadata_url,
+            "SLUICE_METRICS_SAMPLER": "false",
+        }
 
     def allocate_ids(self, rows: int) -> int:
         """A fresh range of order ids for ``rows`` new rows: deliveries never collide by accident."""
@@ -156,8 +176,10 @@ class DrillStack:
 
             url = urlparse(str(PREFECT_API_URL.value() or ""))
             if not url.hostname or not url.port:
-                raise ChaosError("PREFECT_API_URL names no host and port to put a fault proxy in front of",
-                                 hint="run the drill against a Prefect server (ops chaos run starts one)")
+                raise ChaosError(
+                    "PREFECT_API_URL names no host and port to put a fault proxy in front of",
+                    hint="run the drill against a Prefect server (ops chaos run starts one)",
+                )
             self.api_proxy = FaultProxy(url.hostname, url.port).start()
         return self.api_proxy
 
@@ -190,9 +212,13 @@ class DrillStack:
         """Take the stack down; the drill's folder is removed once its tmpfs is unmounted."""
         from chaos.disk import unmount
 
-        for stop in (self.proxy.stop, self._empty_bucket, self.s3_server.stop,
-                     *(p.stop for p in [self.api_proxy] if p is not None),
-                     *(c.close for c in [self.cluster] if c is not None)):
+        for stop in (
+            self.proxy.stop,
+            self._empty_bucket,
+            self.s3_server.stop,
+            *(p.stop for p in [self.api_proxy] if p is not None),
+            *(c.close for c in [self.cluster] if c is not None),
+        ):
             try:
                 stop()
             except Exception:

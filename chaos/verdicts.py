@@ -64,8 +64,12 @@ class Judgement:
         return head + (f"; {'; '.join(self.reasons)}" if self.reasons else "")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status.value, "score": self.score, "reasons": self.reasons,
-                "verdicts": [{**asdict(v), "kind": v.kind.value, "severity": v.severity.value} for v in self.verdicts]}
+        return {
+            "status": self.status.value,
+            "score": self.score,
+            "reasons": self.reasons,
+            "verdicts": [{**asdict(v), "kind": v.kind.value, "severity": v.severity.value} for v in self.verdicts],
+        }
 
 
 def score(verdicts: list[Verdict]) -> float | None:
@@ -105,24 +109,40 @@ def verdict_of(name: str, kind: Kind, severity: Severity, runs: list[dict[str, A
 def _method(journal: dict[str, Any], ext: SluiceExtension) -> Verdict:
     runs = journal.get("run") or []
     failed = [r for r in runs if r.get("status") != "succeeded"]
-    detail = (f"{failed[0]['activity']['name']} failed: {_detail(failed[0])}" if failed
-              else f"{len(runs)} step(s) succeeded" if runs else "the method did not run")
-    return Verdict("method-every-action-succeeded", Kind.METHOD, ext.severity_of(Kind.METHOD),
-                   bool(runs) and not failed, len(runs), detail)
+    detail = (
+        f"{failed[0]['activity']['name']} failed: {_detail(failed[0])}"
+        if failed
+        else f"{len(runs)} step(s) succeeded"
+        if runs
+        else "the method did not run"
+    )
+    return Verdict(
+        "method-every-action-succeeded",
+        Kind.METHOD,
+        ext.severity_of(Kind.METHOD),
+        bool(runs) and not failed,
+        len(runs),
+        detail,
+    )
 
 
 def _rollbacks(journal: dict[str, Any], declared: int, ext: SluiceExtension) -> Verdict:
     runs = journal.get("rollbacks") or []
     failed = [r for r in runs if r.get("status") != "succeeded"]
     held = len(runs) == declared and not failed
-    detail = (f"{failed[0]['activity']['name']} failed: {_detail(failed[0])}" if failed
-              else f"{len(runs)} of {declared} rollback(s) ran")
-    return Verdict("rollback-every-rollback-succeeded", Kind.ROLLBACK, ext.severity_of(Kind.ROLLBACK), held,
-                   len(runs), detail)
+    detail = (
+        f"{failed[0]['activity']['name']} failed: {_detail(failed[0])}"
+        if failed
+        else f"{len(runs)} of {declared} rollback(s) ran"
+    )
+    return Verdict(
+        "rollback-every-rollback-succeeded", Kind.ROLLBACK, ext.severity_of(Kind.ROLLBACK), held, len(runs), detail
+    )
 
 
-def judge(experiment: dict[str, Any], journal: dict[str, Any], ext: SluiceExtension,
-          recovery: list[dict[str, Any]]) -> Judgement:
+def judge(
+    experiment: dict[str, Any], journal: dict[str, Any], ext: SluiceExtension, recovery: list[dict[str, Any]]
+) -> Judgement:
     """Every verdict of a drill from its journal and its recovery checks."""
     checks = _checks(journal)
     verdicts = []

@@ -30,8 +30,12 @@ class Kill:
     after_seconds: float
 
     def to_output(self) -> dict[str, object]:
-        return {"detail": f"killed {self.worker} while it ran {self.task}", "worker": self.worker,
-                "task": self.task, "after_seconds": round(self.after_seconds, 2)}
+        return {
+            "detail": f"killed {self.worker} while it ran {self.task}",
+            "worker": self.worker,
+            "task": self.task,
+            "after_seconds": round(self.after_seconds, 2),
+        }
 
 
 def _die() -> None:  # runs inside the worker process
@@ -71,8 +75,10 @@ def kill_worker_when_busy(address: str, *, task: str, timeout: float) -> Kill:
                 _wait_gone(client, worker)
                 return Kill(worker, key, time.monotonic() - started)
             time.sleep(POLL)
-    raise ChaosError(f"no task matching {task!r} ran on the cluster at {address} within {timeout:.0f} s",
-                     hint="start the run right after this action (it runs in the background)")
+    raise ChaosError(
+        f"no task matching {task!r} ran on the cluster at {address} within {timeout:.0f} s",
+        hint="start the run right after this action (it runs in the background)",
+    )
 
 
 def _wait_gone(client: object, worker: str, timeout: float = 15) -> None:

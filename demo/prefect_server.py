@@ -44,15 +44,22 @@ def ensure_server(home: Path, *, api_url: str | None = None, wait_seconds: float
     if healthy(url):
         return ServerInfo(url, ui, started=False, pid=None, log=None)
     if url != DEFAULT_API:
-        raise ConfigError(f"the Prefect API at {url} is not answering",
-                          hint="start it, or unset PREFECT_API_URL to let Sluice start a local server")
+        raise ConfigError(
+            f"the Prefect API at {url} is not answering",
+            hint="start it, or unset PREFECT_API_URL to let Sluice start a local server",
+        )
     home.mkdir(parents=True, exist_ok=True)
     log = home / "prefect-server.log"
     prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
     env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_API_URL": url}
     with log.open("ab") as out:
-        proc = subprocess.Popen([prefect, "server", "start", "--host", "127.0.0.1", "--port", "4200"],
-                                stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            [prefect, "server", "start", "--host", "127.0.0.1", "--port", "4200"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
     (home / "prefect-server.pid").write_text(str(proc.pid))
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:

@@ -59,25 +59,35 @@ def buffer(lines: pa.Array) -> memoryview:
     """The concatenated text of a string array, without copying."""
     if len(lines) == 0:
         return memoryview(b"")
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset:lines.offset + len(lines) + 1]
-    return memoryview(lines.buffers()[2])[offsets[0]:offsets[-1]]
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset : lines.offset + len(lines) + 1]
+    return memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]]
 
 
 class SampleWriter:
     """Appends chunks to one file: CSV or JSON Lines (any codec, optionally gzip) or Parquet."""
 
-    def __init__(self, path: Path, fmt: str, gz: bool, encoding: str, columns: list[str],
-                 json_numeric: frozenset[str], stack: ExitStack) -> None:
+    def __init__(
+        self,
+        path: Path,
+        fmt: str,
+        gz: bool,
+        encoding: str,
+        columns: list[str],
+        json_numeric: frozenset[str],
+        stack: ExitStack,
+    ) -> None:
         self.fmt, self.json_numeric = fmt, json_numeric
         if fmt == "parquet":
             schema = pa.schema([(c, pa.string()) for c in columns])
             self.parquet = stack.enter_context(pq.ParquetWriter(path, schema))
             return
         raw = stack.enter_context(path.open("wb"))
-        self.handle = stack.enter_context(gzip_module.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)) \
-            if gz else raw
-        self.encoder = None if codecs.lookup(encoding).name == "utf-8" else \
-            codecs.getincrementalencoder(encoding)(errors="strict")
+        self.handle = (
+            stack.enter_context(gzip_module.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)) if gz else raw
+        )
+        self.encoder = (
+            None if codecs.lookup(encoding).name == "utf-8" else codecs.getincrementalencoder(encoding)(errors="strict")
+        )
         if fmt == "csv":
             self._put(memoryview(",".join(columns).encode() + b"\n"))
 

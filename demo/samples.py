@@ -43,13 +43,57 @@ CHUNK_ROWS = 250_000
 ZONE = "Europe/Berlin"  # the orders contract's source time zone
 DEFAULT_START = datetime(2024, 10, 1, tzinfo=UTC)  # 30 days span the October DST change
 _M1, _M2, _GOLDEN = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB), np.uint64(0x9E3779B97F4A7C15)
-_FIRST = ["anna", "josé", "zoë", "björn", "françois", "søren", "maría", "jürgen", "lukas", "emma", "noah",
-          "léa", "mia", "chloé", "andré", "inès", "mohamed", "oliver", "sofia", "åsa", "paul", "hannah"]
-_LAST = ["müller", "schmidt", "garcía", "núñez", "dubois", "østergaard", "jensen", "rossi", "smith", "kowalski",
-         "nowak", "böhm", "lefèvre", "martin", "weiß", "fernández", "costa", "andersson", "o'brien", "meyer"]
+_FIRST = [
+    "anna",
+    "josé",
+    "zoë",
+    "björn",
+    "françois",
+    "søren",
+    "maría",
+    "jürgen",
+    "lukas",
+    "emma",
+    "noah",
+    "léa",
+    "mia",
+    "chloé",
+    "andré",
+    "inès",
+    "mohamed",
+    "oliver",
+    "sofia",
+    "åsa",
+    "paul",
+    "hannah",
+]
+_LAST = [
+    "müller",
+    "schmidt",
+    "garcía",
+    "núñez",
+    "dubois",
+    "østergaard",
+    "jensen",
+    "rossi",
+    "smith",
+    "kowalski",
+    "nowak",
+    "böhm",
+    "lefèvre",
+    "martin",
+    "weiß",
+    "fernández",
+    "costa",
+    "andersson",
+    "o'brien",
+    "meyer",
+]
 _DOMAINS = ["example.com", "mail.example.de", "post.example.fr", "example.co.uk", "example.ch"]
-_COUNTRIES = (["DE", "AT", "CH", "FR", "NL", "GB", "US", "IT", "ES", "PL", "SE", "DK"],
-              [40, 10, 8, 9, 7, 8, 6, 4, 3, 2, 2, 1])
+_COUNTRIES = (
+    ["DE", "AT", "CH", "FR", "NL", "GB", "US", "IT", "ES", "PL", "SE", "DK"],
+    [40, 10, 8, 9, 7, 8, 6, 4, 3, 2, 2, 1],
+)
 _OFFSETS = (["+01:00", "+02:00", "-05:00", "+05:30", "+00:00"], np.array([3600, 7200, -18000, 19800, 0]))
 
 
@@ -108,8 +152,9 @@ class _Rand:
         cum = np.cumsum(weights, dtype=np.float64)
         return np.minimum(np.searchsorted(cum / cum[-1], self.uniform(stream, idx), side="right"), len(cum) - 1)
 
-    def choice(self, stream: str, idx: np.ndarray, values: Sequence[str | None],
-               weights: Sequence[float] | None = None) -> pa.Array:
+    def choice(
+        self, stream: str, idx: np.ndarray, values: Sequence[str | None], weights: Sequence[float] | None = None
+    ) -> pa.Array:
         chosen = self.pick(stream, idx, weights or [1.0] * len(values))
         return pa.array(values, pa.string()).take(pa.array(chosen))
 
@@ -121,9 +166,20 @@ class _Rand:
 class _Plan:
     """Which row is what: kinds of originals, duplicates and their sources."""
 
-    def __init__(self, spec: _Spec, rows: int, fmts: list[str], *, seed: int, bad_fraction: float,
-                 duplicate_fraction: float, warning_fraction: float, days: int, start: datetime,
-                 id_offset: int) -> None:
+    def __init__(
+        self,
+        spec: _Spec,
+        rows: int,
+        fmts: list[str],
+        *,
+        seed: int,
+        bad_fraction: float,
+        duplicate_fraction: float,
+        warning_fraction: float,
+        days: int,
+        start: datetime,
+        id_offset: int,
+    ) -> None:
         self.rand, self.rows, self.dup_fraction = _Rand(seed), rows, duplicate_fraction
         self.start, self.span, self.id_offset = int(start.timestamp()), days * 86_400, id_offset
         files = len(fmts)
@@ -166,6 +222,7 @@ class _Plan:
 
 # --- text building blocks (pyarrow compute, no per-row Python) -------------------------------------
 
+
 def _email(r: _Rand, q: np.ndarray, first: pa.Array, last: pa.Array) -> pa.Array:
     number = null_where(as_text((r.uniform("email_n", q) * 90 + 10).astype(np.int64)), r.uniform("email_n?", q) < 0.5)
     local = join(first, ".", pc.replace_substring(last, " ", ""), pc.fill_null(number, ""))
@@ -186,14 +243,17 @@ def _order_ts(r: _Rand, q: np.ndarray, t: np.ndarray, ms: np.ndarray) -> pa.Arra
     local = pc.local_timestamp(pa.array(t, pa.int64()).cast(pa.timestamp("s", tz=ZONE)))
     style = np.where(np.isin(style, (3, 4)) & _ambiguous(local), 0, style)
     local_text = local.cast(pa.string())
-    return by_style(style, [
-        lambda i: join(naive_text(t[i], "T"), "Z"),
-        lambda i: join(naive_text(t[i], "T"), ".", pc.utf8_lpad(as_text(ms[i]), width=3, padding="0"), "Z"),
-        lambda i: join(naive_text(t[i] + _OFFSETS[1][off[i]], "T"), pa.array(_OFFSETS[0]).take(pa.array(off[i]))),
-        lambda i: local_text.take(pa.array(i)),
-        lambda i: day_first(local_text.take(pa.array(i)), "/", with_time=True),
-        lambda i: as_text(t[i] * 1000 + ms[i]),
-    ])
+    return by_style(
+        style,
+        [
+            lambda i: join(naive_text(t[i], "T"), "Z"),
+            lambda i: join(naive_text(t[i], "T"), ".", pc.utf8_lpad(as_text(ms[i]), width=3, padding="0"), "Z"),
+            lambda i: join(naive_text(t[i] + _OFFSETS[1][off[i]], "T"), pa.array(_OFFSETS[0]).take(pa.array(off[i]))),
+            lambda i: local_text.take(pa.array(i)),
+            lambda i: day_first(local_text.take(pa.array(i)), "/", with_time=True),
+            lambda i: as_text(t[i] * 1000 + ms[i]),
+        ],
+    )
 
 
 def _orders(plan: _Plan, q: np.ndarray) -> dict[str, pa.Array]:
@@ -209,13 +269,15 @@ def _orders(plan: _Plan, q: np.ndarray) -> dict[str, pa.Array]:
         "order_id": as_text(1_000_001 + plan.id_offset + q),
         "customer_id": customer_id(1 + (r.uniform("cust", q) * 150_000).astype(np.int64)),
         "order_ts": _order_ts(r, q, t, ms),
-        "status": r.choice("status", q, ["placed", "paid", "shipped", "delivered", "cancelled", "returned"],
-                           [10, 25, 20, 35, 6, 4]),
+        "status": r.choice(
+            "status", q, ["placed", "paid", "shipped", "delivered", "cancelled", "returned"], [10, 25, 20, 35, 6, 4]
+        ),
         "amount": money(cents),
         "currency": r.choice("currency", q, ["EUR", "USD", "GBP", "CHF"], [70, 12, 10, 8]),
         "quantity": as_text(qty),
-        "discount": r.choice("discount", q, [None, "0.05", "0.1", "0.15", "0.2", "0.25", "0.5"],
-                             [80, 5, 6, 3, 3, 2, 1]),
+        "discount": r.choice(
+            "discount", q, [None, "0.05", "0.1", "0.15", "0.2", "0.25", "0.5"], [80, 5, 6, 3, 3, 2, 1]
+        ),
         "channel": r.choice("channel", q, ["web", "app", "store", "phone", None], [50, 30, 12, 5, 3]),
         "country": r.choice("country", q, *_COUNTRIES),
         "email": null_where(email, r.uniform("email?", q) < 0.06),
@@ -229,14 +291,20 @@ def _customers(plan: _Plan, q: np.ndarray) -> dict[str, pa.Array]:
     first, last = r.choice("first", q, _FIRST), r.choice("last", q, _LAST)
     given, family = pc.utf8_title(first), pc.utf8_title(last)
     nick = r.choice("nick", q, ["Bob", "Jo", "Max", "Pepe", "Lu"])
-    full_name = pc.choose(pa.array(r.pick("name_style", q, [75, 20, 5]).astype(np.int8)),
-                          join(given, " ", family), join(family, ", ", given),
-                          join(given, ' "', nick, '" ', family))
+    full_name = pc.choose(
+        pa.array(r.pick("name_style", q, [75, 20, 5]).astype(np.int8)),
+        join(given, " ", family),
+        join(family, ", ", given),
+        join(given, ' "', nick, '" ', family),
+    )
     ltv = np.rint(np.exp(np.log(30_000) + 1.1 * r.normal("ltv", q))).astype(np.int64)
     return {
         "customer_id": customer_id(plan.id_offset + q + 1),
-        "signup_date": pc.choose(pa.array(r.pick("sd_style", q, [80, 20]).astype(np.int8)),
-                                 pc.utf8_slice_codeunits(day, 0, 10), day_first(day, ".", with_time=False)),
+        "signup_date": pc.choose(
+            pa.array(r.pick("sd_style", q, [80, 20]).astype(np.int8)),
+            pc.utf8_slice_codeunits(day, 0, 10),
+            day_first(day, ".", with_time=False),
+        ),
         "full_name": full_name,
         "email": _email(r, q, first, last),
         "country": r.choice("country", q, *_COUNTRIES),
@@ -248,12 +316,27 @@ def _customers(plan: _Plan, q: np.ndarray) -> dict[str, pa.Array]:
 
 ORDERS = _Spec(
     name="orders",
-    columns=["order_id", "customer_id", "order_ts", "status", "amount", "currency", "quantity", "discount",
-             "channel", "country", "email", "updated_at"],
+    columns=[
+        "order_id",
+        "customer_id",
+        "order_ts",
+        "status",
+        "amount",
+        "currency",
+        "quantity",
+        "discount",
+        "channel",
+        "country",
+        "email",
+        "updated_at",
+    ],
     render=_orders,
     bad={
-        "unparseable_timestamp": ("order_ts", 18, ["N/A", "unknown", "0000-00-00 00:00:00", "31/02/2024 10:00:00",
-                                                   "yesterday", None]),
+        "unparseable_timestamp": (
+            "order_ts",
+            18,
+            ["N/A", "unknown", "0000-00-00 00:00:00", "31/02/2024 10:00:00", "yesterday", None],
+        ),
         "negative_amount": ("amount", 13, ["-12.50", "-0.01", "-199.00"]),
         "unknown_status": ("status", 13, ["PAID", "refunded", "pending", "Delivered"]),
         "bad_customer_id": ("customer_id", 13, ["C12345", "c004711", "CUST-004711", None]),
@@ -273,8 +356,16 @@ ORDERS = _Spec(
 
 CUSTOMERS = _Spec(
     name="customers",
-    columns=["customer_id", "signup_date", "full_name", "email", "country", "segment", "marketing_opt_in",
-             "lifetime_value"],
+    columns=[
+        "customer_id",
+        "signup_date",
+        "full_name",
+        "email",
+        "country",
+        "segment",
+        "marketing_opt_in",
+        "lifetime_value",
+    ],
     render=_customers,
     bad={
         "bad_customer_id": ("customer_id", 20, ["C12345", "c004711", "CUST-004711", None]),
@@ -327,8 +418,18 @@ def _write_chunk(spec: _Spec, plan: _Plan, pos: np.ndarray, out: SampleWriter, m
             target[plan.names[code]] = target.get(plan.names[code], 0) + int(count)
 
 
-def _generate(spec: _Spec, dest_dir: str | Path, *, rows: int, files: int, fmt: Any, gzip: Any, encoding: Any,
-              chunk_rows: int, **plan_options: Any) -> SampleManifest:
+def _generate(
+    spec: _Spec,
+    dest_dir: str | Path,
+    *,
+    rows: int,
+    files: int,
+    fmt: Any,
+    gzip: Any,
+    encoding: Any,
+    chunk_rows: int,
+    **plan_options: Any,
+) -> SampleManifest:
     fmts, gzs, encs = (_per_file(v, files, n) for v, n in ((fmt, "fmt"), (gzip, "gzip"), (encoding, "encoding")))
     if not 1 <= files <= rows or chunk_rows < 1 or any(f not in ("csv", "jsonl", "parquet") for f in fmts):
         raise ValueError("need 1 <= files <= rows, chunk_rows >= 1 and formats among csv, jsonl, parquet")
@@ -348,11 +449,23 @@ def _generate(spec: _Spec, dest_dir: str | Path, *, rows: int, files: int, fmt: 
     return manifest
 
 
-def generate_orders(dest_dir: str | Path, *, rows: int, files: int = 1, seed: int = 0, bad_fraction: float = 0.03,
-                    duplicate_fraction: float = 0.02, warning_fraction: float = 0.01, days: int = 30,
-                    fmt: str | Sequence[str] = "csv", gzip: bool | Sequence[bool] = False,
-                    encoding: str | Sequence[str] = "utf-8", chunk_rows: int = CHUNK_ROWS, id_offset: int = 0,
-                    start: datetime = DEFAULT_START) -> SampleManifest:
+def generate_orders(
+    dest_dir: str | Path,
+    *,
+    rows: int,
+    files: int = 1,
+    seed: int = 0,
+    bad_fraction: float = 0.03,
+    duplicate_fraction: float = 0.02,
+    warning_fraction: float = 0.01,
+    days: int = 30,
+    fmt: str | Sequence[str] = "csv",
+    gzip: bool | Sequence[bool] = False,
+    encoding: str | Sequence[str] = "utf-8",
+    chunk_rows: int = CHUNK_ROWS,
+    id_offset: int = 0,
+    start: datetime = DEFAULT_START,
+) -> SampleManifest:
     """Write ``rows`` orders into ``files`` files named ``orders-NNN.<fmt>[.gz]`` under ``dest_dir``.
 
     ``fmt``, ``gzip`` and ``encoding`` take one value or one per file. Parquet
@@ -363,11 +476,23 @@ def generate_orders(dest_dir: str | Path, *, rows: int, files: int = 1, seed: in
     return _generate(ORDERS, **locals())
 
 
-def generate_customers(dest_dir: str | Path, *, rows: int, files: int = 1, seed: int = 0,
-                       bad_fraction: float = 0.03, duplicate_fraction: float = 0.02, warning_fraction: float = 0.01,
-                       days: int = 3 * 365, fmt: str | Sequence[str] = "csv", gzip: bool | Sequence[bool] = False,
-                       encoding: str | Sequence[str] = "utf-8", chunk_rows: int = CHUNK_ROWS, id_offset: int = 0,
-                       start: datetime = DEFAULT_START) -> SampleManifest:
+def generate_customers(
+    dest_dir: str | Path,
+    *,
+    rows: int,
+    files: int = 1,
+    seed: int = 0,
+    bad_fraction: float = 0.03,
+    duplicate_fraction: float = 0.02,
+    warning_fraction: float = 0.01,
+    days: int = 3 * 365,
+    fmt: str | Sequence[str] = "csv",
+    gzip: bool | Sequence[bool] = False,
+    encoding: str | Sequence[str] = "utf-8",
+    chunk_rows: int = CHUNK_ROWS,
+    id_offset: int = 0,
+    start: datetime = DEFAULT_START,
+) -> SampleManifest:
     """Write ``rows`` customers like :func:`generate_orders`; sign-up dates fall in the ``days`` before ``start``.
 
     Customer ids are ``C`` and six digits (``id_offset + position + 1``), so at most 999,999.
@@ -381,9 +506,16 @@ def make_demo_samples(dest: str | Path) -> dict[str, SampleManifest]:
     """A small demo set: ``dest/orders`` holds three CSV files of 20k rows (UTF-8, gzip, Latin-1) and a
     JSON Lines file; ``dest/customers`` a CSV with a UTF-8 byte-order mark and a Parquet file."""
     root = Path(dest)
-    orders = generate_orders(root / "orders", rows=80_000, files=4, seed=7,
-                             fmt=["csv", "csv", "csv", "jsonl"], gzip=[False, True, False, False],
-                             encoding=["utf-8", "utf-8", "latin-1", "utf-8"])
-    customers = generate_customers(root / "customers", rows=30_000, files=2, seed=7, fmt=["csv", "parquet"],
-                                   encoding=["utf-8-sig", "utf-8"])
+    orders = generate_orders(
+        root / "orders",
+        rows=80_000,
+        files=4,
+        seed=7,
+        fmt=["csv", "csv", "csv", "jsonl"],
+        gzip=[False, True, False, False],
+        encoding=["utf-8", "utf-8", "latin-1", "utf-8"],
+    )
+    customers = generate_customers(
+        root / "customers", rows=30_000, files=2, seed=7, fmt=["csv", "parquet"], encoding=["utf-8-sig", "utf-8"]
+    )
     return {"orders": orders, "customers": customers}

@@ -36,8 +36,13 @@ def alerts_evaluate(rules: str | None = None, collect_hours: float = 48.0) -> Al
     evaluation = evaluate_alert_rules(settings.home, rules, now)
     publish_alerts(evaluation, RunArtifacts.current(settings.env))
     firing = sorted({r.rule_id for r in evaluation.results if r.status == "firing"})
-    return AlertsSummary(len(evaluation.results), sum(r.status == "firing" for r in evaluation.results),
-                         len(evaluation.events), collected, firing)
+    return AlertsSummary(
+        len(evaluation.results),
+        sum(r.status == "firing" for r in evaluation.results),
+        len(evaluation.events),
+        collected,
+        firing,
+    )
 
 
 if __name__ == "__main__":

@@ -28,8 +28,9 @@ def ensure_work_pool(prefect: str, env: dict[str, str], pool: str = POOL) -> boo
     found = subprocess.run([prefect, "work-pool", "inspect", pool], env=env, capture_output=True, check=False)
     if found.returncode == 0:
         return False
-    created = subprocess.run([prefect, "work-pool", "create", pool, "--type", "process"], env=env,
-                             capture_output=True, check=False)
+    created = subprocess.run(
+        [prefect, "work-pool", "create", pool, "--type", "process"], env=env, capture_output=True, check=False
+    )
     return created.returncode == 0
 
 
@@ -46,8 +47,9 @@ def _deploy(api_url: str, home: Path, env_name: str) -> str | None:
     env = {**os.environ, "PREFECT_API_URL": api_url, "SLUICE_HOME": str(home), "SLUICE_ENV": env_name}
     prefect = str(Path(sys.executable).parent / "prefect")
     ensure_work_pool(prefect, env)
-    done = subprocess.run([prefect, "--no-prompt", "deploy", "--all"], env=env, capture_output=True, text=True,
-                          check=False, cwd=project)
+    done = subprocess.run(
+        [prefect, "--no-prompt", "deploy", "--all"], env=env, capture_output=True, text=True, check=False, cwd=project
+    )
     return None if done.returncode == 0 else _why_not(done.stderr + "\n" + done.stdout)
 
 
@@ -56,8 +58,9 @@ def _deployment_names() -> str:
     import yaml
 
     project = yaml.safe_load((Path(__file__).resolve().parents[1] / "prefect.yaml").read_text())
-    return ", ".join(f"{d['entrypoint'].rsplit(':', 1)[-1].replace('_', '-')}/{d['name']}"
-                     for d in project.get("deployments", []))
+    return ", ".join(
+        f"{d['entrypoint'].rsplit(':', 1)[-1].replace('_', '-')}/{d['name']}" for d in project.get("deployments", [])
+    )
 
 
 def _summary(reports: list) -> Table:
@@ -70,9 +73,15 @@ def _summary(reports: list) -> Table:
     for name in ("files", "read", "written", "quarantined", "duplicate", "version"):
         table.add_column(name, justify="right", no_wrap=True)
     for r in reports:
-        table.add_row(r.dataset, f"{len(r.files):,}", f"{r.rows_read:,}", f"[green]{r.rows_written:,}",
-                      f"[yellow]{r.rows_quarantined:,}", f"{r.rows_duplicate:,}",
-                      "-" if r.lake_version is None else str(r.lake_version))
+        table.add_row(
+            r.dataset,
+            f"{len(r.files):,}",
+            f"{r.rows_read:,}",
+            f"[green]{r.rows_written:,}",
+            f"[yellow]{r.rows_quarantined:,}",
+            f"{r.rows_duplicate:,}",
+            "-" if r.lake_version is None else str(r.lake_version),
+        )
     return table
 
 
@@ -107,32 +116,46 @@ def main() -> int:
         console.print(f"{r.dataset} flow run: {server.ui_url}/runs/flow-run/{r.run_id}", soft_wrap=True)
     for r in reports:
         if r.files_skipped and not r.files_committed and not r.files_failed:
-            console.print(f"{r.dataset}: nothing new: its {len(r.files_skipped)} file(s) are in the lake from an "
-                          "earlier run (`ops lake history`); remove .sluice to start over")
+            console.print(
+                f"{r.dataset}: nothing new: its {len(r.files_skipped)} file(s) are in the lake from an "
+                "earlier run (`ops lake history`); remove .sluice to start over"
+            )
             continue
         truth = manifests[r.dataset]
         ok = (r.rows_read, r.rows_written, r.rows_quarantined, r.rows_duplicate) == (
-            truth.rows_total, truth.rows_unique_valid, truth.rows_bad, truth.rows_duplicate)
-        console.print(f"{r.dataset}: {r.rows_read:,} read = {r.rows_written:,} written + "
-                      f"{r.rows_quarantined:,} quarantined + {r.rows_duplicate:,} duplicate "
-                      + ("[green]matches the generator's ground truth" if ok else "[red]DIFFERS from the ground truth"))
-    console.print(f"alerts: {alerts.samples_collected:,} run metrics collected, {alerts.series:,} series checked, "
-                  f"{alerts.firing} firing: {', '.join(alerts.firing_rules) or 'none'}")
+            truth.rows_total,
+            truth.rows_unique_valid,
+            truth.rows_bad,
+            truth.rows_duplicate,
+        )
+        console.print(
+            f"{r.dataset}: {r.rows_read:,} read = {r.rows_written:,} written + "
+            f"{r.rows_quarantined:,} quarantined + {r.rows_duplicate:,} duplicate "
+            + ("[green]matches the generator's ground truth" if ok else "[red]DIFFERS from the ground truth")
+        )
+    console.print(
+        f"alerts: {alerts.samples_collected:,} run metrics collected, {alerts.series:,} series checked, "
+        f"{alerts.firing} firing: {', '.join(alerts.firing_rules) or 'none'}"
+    )
     if "freshness-sla-breach" in alerts.firing_rules:
-        console.print("  [dim]freshness-sla-breach is right to fire: the sample data ends in October 2024, so the "
-                      "newest row is two years old. `ops alerts list` shows what fires.[/]")
+        console.print(
+            "  [dim]freshness-sla-breach is right to fire: the sample data ends in October 2024, so the "
+            "newest row is two years old. `ops alerts list` shows what fires.[/]"
+        )
     started = f"started (pid {server.pid}, log {server.log})" if server.started else "already running"
-    deployments = (f"registered: {_deployment_names()}" if not_deployed is None
-                   else f"not registered: {not_deployed}")
-    console.print(Panel.fit(
-        f"Prefect UI: [link={server.ui_url}]{server.ui_url}[/link]  (server {started})\n"
-        f"Deployments: {deployments}\n"
-        f"Lake: {settings.lake_root()}    Quarantine: {settings.quarantine_root()}\n\n"
-        f"For ops and prefect commands: [bold]export PREFECT_API_URL={server.api_url}[/]\n"
-        "Next: [bold]ops runs list[/]   [bold]ops quarantine list --summary[/]   [bold]ops lake history orders[/]\n"
-        "      [bold]ops metrics list[/]   [bold]ops alerts check[/]\n"
-        f"Stop the server: kill $(cat {settings.home / 'prefect-server.pid'})",
-        title="Where to look"))
+    deployments = f"registered: {_deployment_names()}" if not_deployed is None else f"not registered: {not_deployed}"
+    console.print(
+        Panel.fit(
+            f"Prefect UI: [link={server.ui_url}]{server.ui_url}[/link]  (server {started})\n"
+            f"Deployments: {deployments}\n"
+            f"Lake: {settings.lake_root()}    Quarantine: {settings.quarantine_root()}\n\n"
+            f"For ops and prefect commands: [bold]export PREFECT_API_URL={server.api_url}[/]\n"
+            "Next: [bold]ops runs list[/]   [bold]ops quarantine list --summary[/]   [bold]ops lake history orders[/]\n"
+            "      [bold]ops metrics list[/]   [bold]ops alerts check[/]\n"
+            f"Stop the server: kill $(cat {settings.home / 'prefect-server.pid'})",
+            title="Where to look",
+        )
+    )
     return 0
 
 

@@ -52,8 +52,10 @@ def _environment(environ: Mapping[str, str]) -> str:
     if not env:
         return DEFAULT_ENV
     if env not in ENVIRONMENTS:
-        raise ConfigError(f"SLUICE_ENV={env!r} is not an environment Sluice knows ({', '.join(ENVIRONMENTS)})",
-                          hint="export SLUICE_ENV=staging (or dev, prod; unset means dev), then deploy again")
+        raise ConfigError(
+            f"SLUICE_ENV={env!r} is not an environment Sluice knows ({', '.join(ENVIRONMENTS)})",
+            hint="export SLUICE_ENV=staging (or dev, prod; unset means dev), then deploy again",
+        )
     return env
 
 
@@ -63,10 +65,11 @@ def _home(environ: Mapping[str, str], env: str, project: Path) -> Path:
         return (project / Path(home).expanduser()).resolve()
     if env == DEFAULT_ENV:
         return project / ".sluice"
-    raise ConfigError(f"SLUICE_HOME is not set: a {env} deploy needs the folder of {env}'s lake, quarantine "
-                      "and run records (only dev defaults to ./.sluice)",
-                      hint=f"export SLUICE_HOME={EXAMPLE_HOME} (an absolute path on the workers' host), "
-                           "then deploy again")
+    raise ConfigError(
+        f"SLUICE_HOME is not set: a {env} deploy needs the folder of {env}'s lake, quarantine "
+        "and run records (only dev defaults to ./.sluice)",
+        hint=f"export SLUICE_HOME={EXAMPLE_HOME} (an absolute path on the workers' host), then deploy again",
+    )
 
 
 def resolve(environ: Mapping[str, str], project: Path, *, runs_in: str | None = None) -> DeployValues:
@@ -80,12 +83,16 @@ def resolve(environ: Mapping[str, str], project: Path, *, runs_in: str | None = 
     env = _environment(environ)
     home = _home(environ, env, project)
     if runs_in is not None and runs_in not in ENVIRONMENTS:
-        raise ConfigError(f"runs_in={runs_in!r} is not an environment Sluice knows ({', '.join(ENVIRONMENTS)})",
-                          hint="fix the deployment's build step in prefect.yaml")
+        raise ConfigError(
+            f"runs_in={runs_in!r} is not an environment Sluice knows ({', '.join(ENVIRONMENTS)})",
+            hint="fix the deployment's build step in prefect.yaml",
+        )
     if runs_in is not None and runs_in != env and env == "prod":
-        raise ConfigError(f"this deployment runs as {runs_in}; a prod deploy would run it on prod's workers",
-                          hint=f"deploy it with SLUICE_ENV={runs_in} (or dev), and the others by name: "
-                               "prefect --no-prompt deploy --name NAME ...")
+        raise ConfigError(
+            f"this deployment runs as {runs_in}; a prod deploy would run it on prod's workers",
+            hint=f"deploy it with SLUICE_ENV={runs_in} (or dev), and the others by name: "
+            "prefect --no-prompt deploy --name NAME ...",
+        )
     return DeployValues(env=env, home=str(home), project=str(project))
 
 

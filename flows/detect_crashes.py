@@ -50,8 +50,9 @@ class SweepReport:
 
 def _report(client: Any, run: Any, flow_name: str, reason: str) -> CrashedRun:
     opened = report(FlowRef(flow_name), run, DeadRunState(reason), once=True)
-    return CrashedRun(str(run.id), run.name, reason, opened.incident.ref if opened else None,
-                      bool(opened and opened.created))
+    return CrashedRun(
+        str(run.id), run.name, reason, opened.incident.ref if opened else None, bool(opened and opened.created)
+    )
 
 
 def sweep(now: datetime | None = None, settings: CrashSettings | None = None) -> SweepReport:
@@ -90,10 +91,19 @@ def detect_crashes() -> SweepReport:
     found = sweep()
     log = get_run_logger()
     for run in found.crashed + found.reported:
-        log.warning("flow run %s (%s) Crashed: %s; incident %s", run.flow_run_name, run.flow_run_id, run.reason,
-                    run.incident_ref or "not opened (see the log above)")
-    log.info("%d Running run(s) judged, %d crashed, %d crashed earlier reported", found.running, len(found.crashed),
-             len(found.reported))
+        log.warning(
+            "flow run %s (%s) Crashed: %s; incident %s",
+            run.flow_run_name,
+            run.flow_run_id,
+            run.reason,
+            run.incident_ref or "not opened (see the log above)",
+        )
+    log.info(
+        "%d Running run(s) judged, %d crashed, %d crashed earlier reported",
+        found.running,
+        len(found.crashed),
+        len(found.reported),
+    )
     return found
 
 

@@ -30,8 +30,9 @@ if TYPE_CHECKING:
     from ops.incidents.models import Incident, Notification
 
 console = Console()
-CHANNEL_SETTINGS = ("SLUICE_PAGERDUTY_ROUTING_KEY, or SLUICE_SLACK_BOT_TOKEN and SLUICE_SLACK_CHANNEL, "
-                    "or SLUICE_SLACK_WEBHOOK_URL")
+CHANNEL_SETTINGS = (
+    "SLUICE_PAGERDUTY_ROUTING_KEY, or SLUICE_SLACK_BOT_TOKEN and SLUICE_SLACK_CHANNEL, or SLUICE_SLACK_WEBHOOK_URL"
+)
 
 
 def main() -> int:
@@ -65,16 +66,20 @@ def fail_once(home: Path, out: Console) -> int:
         out.print("[red]no incident was opened; check the flow run's logs[/]")
         return 1
     incident = found[0]
-    out.print(f"[bold]incident {incident.ref} ({incident.severity.value}, {incident.status.value}, seen "
-              f"{incident.occurrences}x), runbook {incident.runbook_id}[/]")
+    out.print(
+        f"[bold]incident {incident.ref} ({incident.severity.value}, {incident.status.value}, seen "
+        f"{incident.occurrences}x), runbook {incident.runbook_id}[/]"
+    )
     queued = _queued_since(engine, incident, before)
     if queued:
         _show_queued(out, queued)
     else:
         _show_unqueued(out, incident)
-    out.print(f"Next: [bold]ops incident list[/]   [bold]ops incident show {incident.ref}[/]   "
-              f"[bold]ops notify list[/]   [bold]ops runbook match {incident.ref}[/]   "
-              f"[bold]ops postmortem create {incident.ref}[/]")
+    out.print(
+        f"Next: [bold]ops incident list[/]   [bold]ops incident show {incident.ref}[/]   "
+        f"[bold]ops notify list[/]   [bold]ops runbook match {incident.ref}[/]   "
+        f"[bold]ops postmortem create {incident.ref}[/]"
+    )
     return 0
 
 
@@ -112,8 +117,9 @@ def _show_queued(out: Console, queued: list[Notification]) -> None:
     out.print("Queued in the notification outbox:")
     for n in queued:
         error = f" (last error: {n.last_error})" if n.last_error else ""
-        out.print(f"  {n.channel} {n.action}, {n.status}{escape(error)}: "
-                  f"{escape(_gist(n.channel, json.loads(n.payload)))}")
+        out.print(
+            f"  {n.channel} {n.action}, {n.status}{escape(error)}: {escape(_gist(n.channel, json.loads(n.payload)))}"
+        )
 
 
 def _show_unqueued(out: Console, incident: Incident) -> None:
@@ -124,8 +130,9 @@ def _show_unqueued(out: Console, incident: Incident) -> None:
 
     settings = get_settings(fresh=True).notify
     if settings.channels():
-        out.print("  [yellow]nothing was queued (a repeat of an open incident only posts at 2, 5, 10, 20... "
-                  "occurrences)[/]")
+        out.print(
+            "  [yellow]nothing was queued (a repeat of an open incident only posts at 2, 5, 10, 20... occurrences)[/]"
+        )
         return
     found = announcement(incident, created=incident.occurrences == 1)
     if found is None:
@@ -135,8 +142,10 @@ def _show_unqueued(out: Console, incident: Incident) -> None:
             payload = channel_payload(incident, channel, Action(found.action), settings, found.text)
             if payload is not None:
                 out.print(f"  would send {channel} {found.action}: {escape(_gist(channel, payload))}")
-    out.print(f"  [yellow]no PagerDuty or Slack is configured, so nothing was queued; set {CHANNEL_SETTINGS} "
-              "to page for real[/]")
+    out.print(
+        f"  [yellow]no PagerDuty or Slack is configured, so nothing was queued; set {CHANNEL_SETTINGS} "
+        "to page for real[/]"
+    )
 
 
 if __name__ == "__main__":

@@ -63,8 +63,10 @@ def failed_task(flow_run_id: Any) -> str | None:
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
-            task_run_filter=TaskRunFilter(state=TaskRunFilterState(
-                type=TaskRunFilterStateType(any_=[StateType.FAILED, StateType.CRASHED]))))
+            task_run_filter=TaskRunFilter(
+                state=TaskRunFilterState(type=TaskRunFilterStateType(any_=[StateType.FAILED, StateType.CRASHED]))
+            ),
+        )
     runs = sorted(runs, key=lambda r: r.expected_start_time or r.created or _NO_TIME)
     return task_key(runs[0].name) if runs else None
 
@@ -96,14 +98,22 @@ def failure_trigger(flow: Any, flow_run: Any, state: Any, books: list[Runbook]) 
     dataset = params.get("dataset")
     return Trigger(
         title=storable(f"{flow.name} {state.name.lower()}: {signature.exception_type}: {headline}", 300),
-        severity=severity, source=Source.CHAOS_DRILL if drill else Source.FLOW_FAILURE,
+        severity=severity,
+        source=Source.CHAOS_DRILL if drill else Source.FLOW_FAILURE,
         dedup_key=f"{DRILL_TAG}/{signature.dedup_key}" if drill else signature.dedup_key,
-        environment=get_settings().env, text=storable(f"flow run {flow_run.name} ({flow_run.id}) "
-                                                      f"{state.name.lower()}" + (f" in task {task}" if task else "")
-                                                      + f": {headline}"),
-        signature=storable(signature.text), is_drill=drill, flow_name=storable(flow.name, 200),
-        dataset=storable(dataset, 200) if isinstance(dataset, str) else None, flow_run_id=str(flow_run.id),
-        flow_run_url=flow_run_url(flow_run.id), runbook_id=linked)
+        environment=get_settings().env,
+        text=storable(
+            f"flow run {flow_run.name} ({flow_run.id}) "
+            f"{state.name.lower()}" + (f" in task {task}" if task else "") + f": {headline}"
+        ),
+        signature=storable(signature.text),
+        is_drill=drill,
+        flow_name=storable(flow.name, 200),
+        dataset=storable(dataset, 200) if isinstance(dataset, str) else None,
+        flow_run_id=str(flow_run.id),
+        flow_run_url=flow_run_url(flow_run.id),
+        runbook_id=linked,
+    )
 
 
 def incident_artifact_key(artifacts: RunArtifacts, incident_id: int) -> str:
@@ -119,14 +129,20 @@ def _artifact(opened: Opened, flow_run: Any) -> None:
 
     i = opened.incident
     artifacts = RunArtifacts.of(flow_run, i.environment)
-    lines = [f"## Incident {i.ref} ({i.severity.value}, {i.status.value})", "",
-             f"{'Opened' if opened.created else 'Added to the open incident'}: {i.title}", "",
-             f"- Runbook: {runbook_link(i.runbook_id)} (`ops runbook show {i.runbook_id}`)" if i.runbook_id
-             else "- No runbook matched: `ops runbook match " + i.ref + "`",
-             f"- Occurrences: {i.occurrences:,}",
-             f"- Details: `ops incident show {i.ref}`"]
-    artifacts.markdown("\n".join(lines), key=incident_artifact_key(artifacts, i.id),
-                       description=f"Incident {i.ref} in {i.environment}")
+    lines = [
+        f"## Incident {i.ref} ({i.severity.value}, {i.status.value})",
+        "",
+        f"{'Opened' if opened.created else 'Added to the open incident'}: {i.title}",
+        "",
+        f"- Runbook: {runbook_link(i.runbook_id)} (`ops runbook show {i.runbook_id}`)"
+        if i.runbook_id
+        else "- No runbook matched: `ops runbook match " + i.ref + "`",
+        f"- Occurrences: {i.occurrences:,}",
+        f"- Details: `ops incident show {i.ref}`",
+    ]
+    artifacts.markdown(
+        "\n".join(lines), key=incident_artifact_key(artifacts, i.id), description=f"Incident {i.ref} in {i.environment}"
+    )
 
 
 def open_failure_incident(trigger: Trigger, books: list[Runbook]) -> Opened:
@@ -168,8 +184,14 @@ def _raise(flow: Any, flow_run: Any, state: Any, *, once: bool) -> Opened | None
             opened = raise_incident(session, trigger, books)
             announce_opened(session, opened)
         flush_notifications(engine)
-    logger.warning("flow run %s %s: %s %s (runbook %s)", flow_run.name, state.name.lower(),
-                   "opened" if opened.created else "added to", opened.incident.ref, opened.incident.runbook_id)
+    logger.warning(
+        "flow run %s %s: %s %s (runbook %s)",
+        flow_run.name,
+        state.name.lower(),
+        "opened" if opened.created else "added to",
+        opened.incident.ref,
+        opened.incident.runbook_id,
+    )
     return opened
 
 
@@ -231,5 +253,8 @@ class IncidentHooks(TypedDict):
     on_running: list[FlowStateHook[..., Any]]
 
 
-INCIDENT_HOOKS: IncidentHooks = {"on_failure": [open_incident], "on_crashed": [open_crash_incident],
-                                 "on_running": [mark_process]}
+INCIDENT_HOOKS: IncidentHooks = {
+    "on_failure": [open_incident],
+    "on_crashed": [open_crash_incident],
+    "on_running": [mark_process],
+}

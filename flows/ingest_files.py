@@ -121,15 +121,19 @@ def ingest_files(
     log = get_run_logger()
     settings = get_settings()
     run_id = str(flow_run.get_id() or f"local-{int(time.time())}")
-    report = RunReport(run_id=run_id, dataset=dataset if is_dataset_name(dataset) else shown(dataset),
-                       source=_printable(source), env=settings.env, started_at=datetime.now(timezone.utc))
+    report = RunReport(
+        run_id=run_id,
+        dataset=dataset if is_dataset_name(dataset) else shown(dataset),
+        source=_printable(source),
+        env=settings.env,
+        started_at=datetime.now(timezone.utc),
+    )
     clock = time.perf_counter()
     try:
         contract = find_contract(ensure_dataset_name(dataset), settings.contracts_root())
         opts = _source_options(storage_options, aws_credentials_block)
         files = list_source(source, pattern, opts)
-        run_dir, cleanup = staging.open_run(settings.staging_root(), run_id,
-                                            stale_hours=settings.staging_stale_hours)
+        run_dir, cleanup = staging.open_run(settings.staging_root(), run_id, stale_hours=settings.staging_stale_hours)
     except Exception as exc:
         _record_failure(report, exc, settings.metadata_db_url())
         raise
@@ -137,28 +141,50 @@ def ingest_files(
     if cleanup.removed:
         log.info("staging: %s", cleanup.summary())
     lake_opts = dict(settings.lake_storage_options)
-    req = StageRequest(dataset=dataset, contract=contract, run_id=run_id, run_dir=str(run_dir),
-                       lake_uri=table_uri(settings.lake_root(), dataset), ingest_date=report.started_at.date(),
-                       encoding=encoding, chunk_rows=settings.rows_per_chunk(), storage_options=opts,
-                       lake_storage_options=lake_opts)
+    req = StageRequest(
+        dataset=dataset,
+        contract=contract,
+        run_id=run_id,
+        run_dir=str(run_dir),
+        lake_uri=table_uri(settings.lake_root(), dataset),
+        ingest_date=report.started_at.date(),
+        encoding=encoding,
+        chunk_rows=settings.rows_per_chunk(),
+        storage_options=opts,
+        lake_storage_options=lake_opts,
+    )
     groups = group_files(files, settings.group_bytes, settings.dask_workers)
     order = {f.uri: i for i, f in enumerate(files)}
     log.info("ingesting %d file(s) of %s in %d group(s)", len(files), dataset, len(groups))
-    futures = [stage_file_group.submit([(order[f.uri], f) for f in g], req, dataset=dataset, group=i)
-               for i, g in enumerate(groups)]
+    futures = [
+        stage_file_group.submit([(order[f.uri], f) for f in g], req, dataset=dataset, group=i)
+        for i, g in enumerate(groups)
+    ]
     outcomes = _staged(futures, dataset)
     report.stage_seconds["read_validate_stage"] = time.perf_counter() - clock
     target = commit_target(req, settings.quarantine_root())
     clock = time.perf_counter()
     # Plan, deduplication and commit hold the dataset's lease; a run with nothing to commit waits for no one.
-    lease = (hold_lease(engine_for(settings.metadata_db_url()), dataset, holder_name(run_id),
-                        ttl_s=settings.lease_ttl_seconds, wait_s=settings.lease_wait_seconds)
-             if any(o.status is FileStatus.COMMITTED for o in outcomes) else contextlib.nullcontext())
+    lease = (
+        hold_lease(
+            engine_for(settings.metadata_db_url()),
+            dataset,
+            holder_name(run_id),
+            ttl_s=settings.lease_ttl_seconds,
+            wait_s=settings.lease_wait_seconds,
+        )
+        if any(o.status is FileStatus.COMMITTED for o in outcomes)
+        else contextlib.nullcontext()
+    )
     with lease as held:
         report.stage_seconds["lease_wait"] = time.perf_counter() - clock
-        outcome = commit_files(target, outcomes, lease=held, metadata={"run_id": run_id, "dataset": dataset,
-                                                                       "env": settings.env},
-                               dedup=partial(_dedup_on_workers, target, max(settings.dask_workers, 2)))
+        outcome = commit_files(
+            target,
+            outcomes,
+            lease=held,
+            metadata={"run_id": run_id, "dataset": dataset, "env": settings.env},
+            dedup=partial(_dedup_on_workers, target, max(settings.dask_workers, 2)),
+        )
     report.stage_seconds.update(outcome.seconds)
     _finish(report, outcomes, outcome.lake)
     progress.committed(report)
@@ -175,9 +201,16 @@ def ingest_files(
     record_run(report, settings.metadata_db_url())
     publish_artifacts(report, RunArtifacts.current(settings.env))
     staging.remove_run(Path(run_dir))
-    log.info("read %d, wrote %d, quarantined %d, duplicate %d", report.rows_read, report.rows_written,
-             report.rows_quarantined, report.rows_duplicate)
+    log.info(
+        "read %d, wrote %d, quarantined %d, duplicate %d",
+        report.rows_read,
+        report.rows_written,
+        report.rows_quarantined,
+        report.rows_duplicate,
+    )
     if report.files_failed:
-        raise IngestFailed(f"{len(report.files_failed)} file(s) of {dataset} could not be read: {report.error}",
-                           hint="the other files were committed; fix or re-deliver these and rerun")
+        raise IngestFailed(
+            f"{len(report.files_failed)} file(s) of {dataset} could not be read: {report.error}",
+            hint="the other files were committed; fix or re-deliver these and rerun",
+        )
     return report

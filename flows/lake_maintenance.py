@@ -43,8 +43,11 @@ def lake_maintenance(retention_hours: int = 168, staging_max_age_hours: float | 
     names = available_contracts(settings.contracts_root())
     for name in (n for n in names if not is_dataset_name(n)):
         log.warning("skipping contract file %r: not a valid dataset name", name)
-    removed = {name: vacuum_table(table_uri(settings.lake_root(), name), retention_hours, opts)
-               for name in names if is_dataset_name(name)}
+    removed = {
+        name: vacuum_table(table_uri(settings.lake_root(), name), retention_hours, opts)
+        for name in names
+        if is_dataset_name(name)
+    }
     removed["quarantine"] = vacuum_table(settings.quarantine_root(), retention_hours, opts)
     cleanup = clear_stale_staging(staging_max_age_hours or settings.staging_stale_hours)
     removed["staging_runs"] = len(cleanup.removed)

@@ -49,8 +49,13 @@ def sampling(labels: dict[str, str]) -> Iterator[Sampler | None]:
         return
     # The flow process itself too: it commits, and thread workers (the
     # default LocalCluster) run inside it.
-    with Sampler(store, interval=settings.metrics_sample_seconds, labels=labels, watch_children=True,
-                 processes={FLOW_PROCESS: os.getpid()}) as sampler:
+    with Sampler(
+        store,
+        interval=settings.metrics_sample_seconds,
+        labels=labels,
+        watch_children=True,
+        processes={FLOW_PROCESS: os.getpid()},
+    ) as sampler:
         yield sampler
 
 

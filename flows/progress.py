@@ -77,16 +77,32 @@ def listed(dataset: str, files: list[SourceFile]) -> None:
 
 
 def staged(dataset: str, outcomes: list[FileOutcome]) -> None:
-    emit(IngestProgress(Stage.STAGED, dataset, files=len(outcomes), bytes=sum(o.bytes for o in outcomes),
-                        rows_read=sum(o.rows_read for o in outcomes),
-                        rows_quarantined=sum(o.rows_quarantined for o in outcomes),
-                        files_failed=sum(o.status is FileStatus.FAILED for o in outcomes),
-                        files_skipped=sum(o.status is FileStatus.SKIPPED for o in outcomes)))
+    emit(
+        IngestProgress(
+            Stage.STAGED,
+            dataset,
+            files=len(outcomes),
+            bytes=sum(o.bytes for o in outcomes),
+            rows_read=sum(o.rows_read for o in outcomes),
+            rows_quarantined=sum(o.rows_quarantined for o in outcomes),
+            files_failed=sum(o.status is FileStatus.FAILED for o in outcomes),
+            files_skipped=sum(o.status is FileStatus.SKIPPED for o in outcomes),
+        )
+    )
 
 
 def committed(report: RunReport) -> None:
-    emit(IngestProgress(Stage.COMMITTED, report.dataset, files=len(report.files_committed),
-                        rows_read=report.rows_read, rows_quarantined=report.rows_quarantined,
-                        files_failed=len(report.files_failed), files_skipped=len(report.files_skipped),
-                        rows_written=report.rows_written, rows_duplicate=report.rows_duplicate,
-                        lake_version=report.lake_version))
+    emit(
+        IngestProgress(
+            Stage.COMMITTED,
+            report.dataset,
+            files=len(report.files_committed),
+            rows_read=report.rows_read,
+            rows_quarantined=report.rows_quarantined,
+            files_failed=len(report.files_failed),
+            files_skipped=len(report.files_skipped),
+            rows_written=report.rows_written,
+            rows_duplicate=report.rows_duplicate,
+            lake_version=report.lake_version,
+        )
+    )

@@ -1,17 +1,17 @@
 """Errors of the ``ops`` package.
 
-    SluiceError                 (sluice.errors)
-    └── OpsError
-        ├── BaselineInputError  a series that cannot be scored or fitted
-        ├── RuleFileError       an alert rule file that does not load or validate
-        ├── IncidentError       an incident that does not exist or cannot change as asked
-        │   ├── TransitionError a status change the lifecycle does not allow
-        │   ├── ActionItemError an action item that does not exist or does not validate
-        │   └── PostmortemError a postmortem that does not exist, already exists or cannot be published
-        ├── RunbookError        a runbook that does not exist or does not parse
-        ├── NotifyError         a notification that cannot be queued or sent as configured
-        ├── CorrelateInputError metrics that cannot be correlated with a failure as given
-        └── ChaosError          an experiment that does not validate, or a drill the guard refuses
+SluiceError                 (sluice.errors)
+└── OpsError
+    ├── BaselineInputError  a series that cannot be scored or fitted
+    ├── RuleFileError       an alert rule file that does not load or validate
+    ├── IncidentError       an incident that does not exist or cannot change as asked
+    │   ├── TransitionError a status change the lifecycle does not allow
+    │   ├── ActionItemError an action item that does not exist or does not validate
+    │   └── PostmortemError a postmortem that does not exist, already exists or cannot be published
+    ├── RunbookError        a runbook that does not exist or does not parse
+    ├── NotifyError         a notification that cannot be queued or sent as configured
+    ├── CorrelateInputError metrics that cannot be correlated with a failure as given
+    └── ChaosError          an experiment that does not validate, or a drill the guard refuses
 """
 
 from __future__ import annotations

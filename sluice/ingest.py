@@ -55,10 +55,21 @@ def _latest(table: pa.Table, column: str) -> str:
     return value.isoformat() if value is not None else ""
 
 
-def _stage_chunks(src: SourceFile, req: StageRequest, batch: staging.StagedBatch,
-                  encoding: str | EncodingChoice | None, out: FileOutcome) -> None:
-    reader = open_reader(src, req.contract.column_names, encoding=encoding, chunk_rows=req.chunk_rows,
-                         storage_options=req.storage_options, dialect=req.contract.csv)
+def _stage_chunks(
+    src: SourceFile,
+    req: StageRequest,
+    batch: staging.StagedBatch,
+    encoding: str | EncodingChoice | None,
+    out: FileOutcome,
+) -> None:
+    reader = open_reader(
+        src,
+        req.contract.column_names,
+        encoding=encoding,
+        chunk_rows=req.chunk_rows,
+        storage_options=req.storage_options,
+        dialect=req.contract.csv,
+    )
     out.encoding = reader.layout.encoding
     ctx = BatchContext(req.dataset, req.run_id, out.batch_id, src.uri, req.ingest_date)
     for i, chunk in enumerate(reader.chunks()):
@@ -101,8 +112,14 @@ def stage_file(src: SourceFile, order: int, req: StageRequest) -> FileOutcome:
     encoding: str | EncodingChoice | None = req.encoding or req.contract.encoding
     for _attempt in range(3):
         staging.reset(batch)
-        fresh = FileOutcome(uri=src.uri, order=order, status=FileStatus.COMMITTED, bytes=src.size,
-                            sha256=out.sha256, batch_id=out.batch_id)
+        fresh = FileOutcome(
+            uri=src.uri,
+            order=order,
+            status=FileStatus.COMMITTED,
+            bytes=src.size,
+            sha256=out.sha256,
+            batch_id=out.batch_id,
+        )
         try:
             try:
                 _stage_chunks(src, req, batch, encoding, fresh)
@@ -123,14 +140,23 @@ def stage_file(src: SourceFile, order: int, req: StageRequest) -> FileOutcome:
 
 def file_batches(outcomes: list[FileOutcome]) -> list[Batch]:
     """The batches a run staged whole: one per file, with the counts staging made."""
-    return [FileBatch(o.uri, o.sha256, o.rows_read, o.rows_quarantined)
-            for o in outcomes if o.status is FileStatus.COMMITTED]
+    return [
+        FileBatch(o.uri, o.sha256, o.rows_read, o.rows_quarantined)
+        for o in outcomes
+        if o.status is FileStatus.COMMITTED
+    ]
 
 
 def commit_target(req: StageRequest, quarantine_uri: str) -> CommitTarget:
-    return CommitTarget(dataset=req.dataset, contract=req.contract, run_id=req.run_id, staging_dir=Path(req.run_dir),
-                        lake_uri=req.lake_uri, quarantine_uri=quarantine_uri,
-                        storage_options=dict(req.lake_storage_options))
+    return CommitTarget(
+        dataset=req.dataset,
+        contract=req.contract,
+        run_id=req.run_id,
+        staging_dir=Path(req.run_dir),
+        lake_uri=req.lake_uri,
+        quarantine_uri=quarantine_uri,
+        storage_options=dict(req.lake_storage_options),
+    )
 
 
 def skip_committed_elsewhere(outcomes: list[FileOutcome], batch_ids: list[str]) -> None:
@@ -143,8 +169,14 @@ def skip_committed_elsewhere(outcomes: list[FileOutcome], batch_ids: list[str]) 
             out.warnings, out.partitions, out.watermark = {}, [], ""
 
 
-def commit_files(target: CommitTarget, outcomes: list[FileOutcome], *, metadata: dict[str, object],
-                 lease: Fence | None = None, dedup: Dedup | None = None) -> CommitOutcome:
+def commit_files(
+    target: CommitTarget,
+    outcomes: list[FileOutcome],
+    *,
+    metadata: dict[str, object],
+    lease: Fence | None = None,
+    dedup: Dedup | None = None,
+) -> CommitOutcome:
     """Commit a file run's staged batches (:func:`sluice.lake.commit.commit_batches`).
 
     Files whose batches another run committed first are marked skipped.

@@ -18,8 +18,10 @@ from sluice.errors import ConfigError, SluiceError
 
 DATASET_NAME_PATTERN = r"[a-z][a-z0-9_]{0,62}"
 DATASET_NAME_MAX = 63
-DATASET_NAME_HINT = ("a dataset name is 1 to 63 characters: a lowercase letter first, then lowercase letters, "
-                     "digits or underscores (e.g. orders, web_events_v2)")
+DATASET_NAME_HINT = (
+    "a dataset name is 1 to 63 characters: a lowercase letter first, then lowercase letters, "
+    "digits or underscores (e.g. orders, web_events_v2)"
+)
 _DATASET_NAME = re.compile(DATASET_NAME_PATTERN)
 _SHOWN_CHARS = 80
 
@@ -78,11 +80,15 @@ def ensure_segment(segment: str) -> str:
         ConfigError: empty, ``.`` or ``..``, or holding ``/``, ``\\`` or NUL.
     """
     if not isinstance(segment, str) or segment in ("", ".", ".."):
-        raise ConfigError(f"path segment {shown(str(segment))} is empty, '.' or '..'",
-                          hint="a path below a root is built from plain names")
+        raise ConfigError(
+            f"path segment {shown(str(segment))} is empty, '.' or '..'",
+            hint="a path below a root is built from plain names",
+        )
     if any(sep in segment for sep in ("/", "\\", "\x00")):
-        raise ConfigError(f"path segment {shown(segment)} holds '/', '\\' or NUL",
-                          hint="a path below a root is built from plain names")
+        raise ConfigError(
+            f"path segment {shown(segment)} holds '/', '\\' or NUL",
+            hint="a path below a root is built from plain names",
+        )
     return segment
 
 
@@ -109,8 +115,10 @@ def child_path(root: Path | str, *segments: str) -> Path:
     real_base = base.resolve()
     real_target = target.resolve()
     if not segments or real_target == real_base or not real_target.is_relative_to(real_base):
-        raise ConfigError(f"path {shown(str(target))} leaves its root {shown(str(base))}",
-                          hint="names below a root must not lead outside it (no '..', no symbolic link out)")
+        raise ConfigError(
+            f"path {shown(str(target))} leaves its root {shown(str(base))}",
+            hint="names below a root must not lead outside it (no '..', no symbolic link out)",
+        )
     return target
 
 
@@ -120,8 +128,10 @@ def _object_key(root: str) -> tuple[str, str, list[str]]:
     bucket, _, prefix = rest.partition("/")
     parts = prefix.rstrip("/").split("/") if prefix.rstrip("/") else []
     if not bucket or any(p in ("", ".", "..") or "\\" in p or "\x00" in p for p in [bucket, *parts]):
-        raise ConfigError(f"root {shown(root)} is not a clean {scheme}://bucket/prefix location",
-                          hint="use a root without '..', '.', '//' or backslashes, e.g. s3://lake-bucket/sluice")
+        raise ConfigError(
+            f"root {shown(root)} is not a clean {scheme}://bucket/prefix location",
+            hint="use a root without '..', '.', '//' or backslashes, e.g. s3://lake-bucket/sluice",
+        )
     return scheme, bucket, parts
 
 
@@ -145,8 +155,9 @@ def child_uri(root: str, *segments: str) -> str:
     prefix = "/".join(parts)
     key = "/".join([*parts, *segments])
     if not segments or (prefix and not key.startswith(prefix + "/")):
-        raise ConfigError(f"location {shown(key)} leaves its root {shown(root)}",
-                          hint="names below a root must not lead outside it")
+        raise ConfigError(
+            f"location {shown(key)} leaves its root {shown(root)}", hint="names below a root must not lead outside it"
+        )
     return f"{scheme}://{bucket}/{key}"
 
 

@@ -28,9 +28,16 @@ class PrefectLogSink:
     """Alert transitions as warnings in the flow run's log (and so in the Prefect UI)."""
 
     def emit(self, event: AlertEvent) -> None:
-        get_run_logger().warning("alert %s: %s [%s] %s{%s} value=%s, runbook %s", event.status.value.upper(),
-                                 event.rule_id, event.severity, event.metric, event.labels_text, readable(event.value),
-                                 event.runbook)
+        get_run_logger().warning(
+            "alert %s: %s [%s] %s{%s} value=%s, runbook %s",
+            event.status.value.upper(),
+            event.rule_id,
+            event.severity,
+            event.metric,
+            event.labels_text,
+            readable(event.value),
+            event.runbook,
+        )
 
 
 @task(name="collect-run-metrics", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
@@ -59,17 +66,23 @@ def evaluate_alert_rules(home: Path, rules_path: str | None, now: datetime) -> E
 def alerts_markdown(evaluation: Evaluation) -> str:
     """What fires, for the flow run's artifact: values to three significant digits, runbooks as links."""
     firing = [r for r in evaluation.results if r.status == "firing"]
-    lines = [f"# Alerts at {evaluation.at:%Y-%m-%d %H:%M:%S} UTC", "",
-             f"{len(evaluation.results):,} series evaluated, **{len(firing):,} firing**, "
-             f"{len(evaluation.events):,} transitions.", ""]
+    lines = [
+        f"# Alerts at {evaluation.at:%Y-%m-%d %H:%M:%S} UTC",
+        "",
+        f"{len(evaluation.results):,} series evaluated, **{len(firing):,} firing**, "
+        f"{len(evaluation.events):,} transitions.",
+        "",
+    ]
     if firing:
         lines += ["| Severity | Rule | Series | Value | Band | Since | Runbook |", "|---|---|---|---:|---:|---|---|"]
         for r in sorted(firing, key=lambda r: r.severity):
             labels = ", ".join(f"{k}={v}" for k, v in sorted(r.labels.items()))
             band = f"{readable(r.lower)} to {readable(r.upper)}" if r.lower is not None or r.upper is not None else "-"
             since = f"{r.since:%Y-%m-%d %H:%M:%S} UTC" if r.since else "-"
-            lines.append(f"| {r.severity} | {r.rule_id} | {r.metric} {{{labels}}} | {readable(r.value)} | {band} | "
-                         f"{since} | {runbook_link(r.runbook)} |")
+            lines.append(
+                f"| {r.severity} | {r.rule_id} | {r.metric} {{{labels}}} | {readable(r.value)} | {band} | "
+                f"{since} | {runbook_link(r.runbook)} |"
+            )
     if evaluation.unmatched_rules:
         lines += ["", f"No data yet for: {', '.join(evaluation.unmatched_rules)}."]
     return "\n".join(lines)
@@ -79,5 +92,8 @@ def alerts_markdown(evaluation: Evaluation) -> str:
 def publish_alerts(evaluation: Evaluation, artifacts: RunArtifacts) -> None:
     """The alerts on the flow run, as ``<scope>-alerts``."""
     firing = sum(r.status == "firing" for r in evaluation.results)
-    artifacts.markdown(alerts_markdown(evaluation), key=artifacts.key("alerts"),
-                       description=f"Alert rules evaluated by alerts-evaluate: {firing:,} firing")
+    artifacts.markdown(
+        alerts_markdown(evaluation),
+        key=artifacts.key("alerts"),
+        description=f"Alert rules evaluated by alerts-evaluate: {firing:,} firing",
+    )

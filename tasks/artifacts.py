@@ -69,6 +69,7 @@ class RunArtifacts:
         from prefect.client.schemas.actions import ArtifactCreate
 
         with get_client(sync_client=True) as client:
-            created = client.create_artifact(ArtifactCreate(type=kind, key=key, data=data, description=description,
-                                                            flow_run_id=self.flow_run_id))
+            created = client.create_artifact(
+                ArtifactCreate(type=kind, key=key, data=data, description=description, flow_run_id=self.flow_run_id)
+            )
         return created.id

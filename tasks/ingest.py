@@ -27,8 +27,13 @@ class _Retries(TypedDict):
     cache_policy: CachePolicy
 
 
-_RETRY: _Retries = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_jitter_factor=0.5,
-                        retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+_RETRY: _Retries = dict(
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=retry_transient,
+    cache_policy=NO_CACHE,
+)
 
 
 @task(name="list-source", task_run_name="list-{source}", **_RETRY)
@@ -38,8 +43,9 @@ def list_source(source: str, pattern: str, storage_options: dict[str, Any]) -> l
 
 
 @task(name="stage-file-group", task_run_name="stage-{dataset}-group-{group}", **_RETRY)
-def stage_file_group(files: list[tuple[int, SourceFile]], req: StageRequest, *, dataset: str,
-                     group: int) -> list[FileOutcome]:
+def stage_file_group(
+    files: list[tuple[int, SourceFile]], req: StageRequest, *, dataset: str, group: int
+) -> list[FileOutcome]:
     """Read, validate and stage one group of files (one task per group, never per row)."""
     return [stage_file(src, order, req) for order, src in files]
 

@@ -27,7 +27,13 @@ def publish_artifacts(report: RunReport, artifacts: RunArtifacts) -> None:
 
     Keys: ``<scope>-ingest-<dataset>-summary`` (markdown) and ``<scope>-ingest-<dataset>-files`` (table).
     """
-    artifacts.markdown(markdown_summary(report), key=artifacts.key("ingest", report.dataset, "summary"),
-                       description=f"Ingestion of {report.dataset} in {report.env}")
-    artifacts.table(table_rows(report), key=artifacts.key("ingest", report.dataset, "files"),
-                    description=f"Files of {report.dataset} in {report.env}")
+    artifacts.markdown(
+        markdown_summary(report),
+        key=artifacts.key("ingest", report.dataset, "summary"),
+        description=f"Ingestion of {report.dataset} in {report.env}",
+    )
+    artifacts.table(
+        table_rows(report),
+        key=artifacts.key("ingest", report.dataset, "files"),
+        description=f"Files of {report.dataset} in {report.env}",
+    )

@@ -7,8 +7,19 @@ from typing import Any
 from sluice.errors import SluiceError
 from sluice.sources.files import unreachable
 
-_TRANSIENT_WORDS = ("SlowDown", "Throttl", "ServiceUnavailable", "InternalError", "RequestTimeout",
-                    "Connection reset", "timed out", "503", "500 ", "502", "504")
+_TRANSIENT_WORDS = (
+    "SlowDown",
+    "Throttl",
+    "ServiceUnavailable",
+    "InternalError",
+    "RequestTimeout",
+    "Connection reset",
+    "timed out",
+    "503",
+    "500 ",
+    "502",
+    "504",
+)
 
 
 def is_transient(exc: BaseException | None) -> bool:

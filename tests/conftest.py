@@ -33,8 +33,9 @@ def dask_address() -> str:
 
     from distributed import LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=logging.WARNING)
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.WARNING
+    )
     try:
         yield cluster.scheduler_address
     finally:
@@ -48,8 +49,15 @@ def sluice_home(tmp_path, monkeypatch):
 
     home = tmp_path / "home"
     monkeypatch.setenv("SLUICE_HOME", str(home))
-    for var in ("SLUICE_LAKE_URI", "SLUICE_QUARANTINE_URI", "SLUICE_METADATA_URL", "SLUICE_STAGING_DIR",
-                "SLUICE_DASK_ADDRESS", "SLUICE_STORAGE_OPTIONS", "SLUICE_LAKE_STORAGE_OPTIONS"):
+    for var in (
+        "SLUICE_LAKE_URI",
+        "SLUICE_QUARANTINE_URI",
+        "SLUICE_METADATA_URL",
+        "SLUICE_STAGING_DIR",
+        "SLUICE_DASK_ADDRESS",
+        "SLUICE_STORAGE_OPTIONS",
+        "SLUICE_LAKE_STORAGE_OPTIONS",
+    ):
         monkeypatch.delenv(var, raising=False)
     settings = get_settings(fresh=True)
     yield settings

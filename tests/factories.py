@@ -6,8 +6,20 @@ import gzip
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ORDER_HEADER = ["order_id", "customer_id", "order_ts", "status", "amount", "currency", "quantity", "discount",
-                "channel", "country", "email", "updated_at"]
+ORDER_HEADER = [
+    "order_id",
+    "customer_id",
+    "order_ts",
+    "status",
+    "amount",
+    "currency",
+    "quantity",
+    "discount",
+    "channel",
+    "country",
+    "email",
+    "updated_at",
+]
 
 
 @dataclass
@@ -48,8 +60,16 @@ class OrderBatch:
 
 
 def good_orders(n: int, *, start: int = 1, day: str = "2024-03-05") -> list[OrderRow]:
-    return [OrderRow(order_id=str(i), customer_id=f"C{i % 1_000_000:06d}", order_ts=f"{day}T{i % 24:02d}:00:00Z",
-                     amount=f"{(i % 500) + 0.5:.2f}", quantity=str((i % 9) + 1)) for i in range(start, start + n)]
+    return [
+        OrderRow(
+            order_id=str(i),
+            customer_id=f"C{i % 1_000_000:06d}",
+            order_ts=f"{day}T{i % 24:02d}:00:00Z",
+            amount=f"{(i % 500) + 0.5:.2f}",
+            quantity=str((i % 9) + 1),
+        )
+        for i in range(start, start + n)
+    ]
 
 
 def mixed_orders(n_good: int = 20, *, start: int = 1) -> OrderBatch:
@@ -85,8 +105,9 @@ def csv_text(batch: OrderBatch, *, header: list[str] | None = None) -> str:
     return "\n".join(lines + body) + "\n"
 
 
-def write_csv(path: Path, batch: OrderBatch, *, encoding: str = "utf-8", gz: bool = False,
-              header: list[str] | None = None) -> Path:
+def write_csv(
+    path: Path, batch: OrderBatch, *, encoding: str = "utf-8", gz: bool = False, header: list[str] | None = None
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     data = csv_text(batch, header=header).encode(encoding)
     if gz:

@@ -18,9 +18,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 def start_owner(run_dir: Path, size: int = 1000) -> subprocess.Popen:
     """Start an owner of ``run_dir`` in another process; returns once the folder is claimed and filled."""
-    proc = subprocess.Popen([sys.executable, "-m", "tests.staging_owner", str(run_dir), str(size)],
-                            stdout=subprocess.PIPE, text=True, cwd=REPO,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.staging_owner", str(run_dir), str(size)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
     return proc
 

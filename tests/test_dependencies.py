@@ -43,8 +43,10 @@ class Declared:
     @classmethod
     def of(cls, pyproject: Path) -> Declared:
         project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
-        extras = {name: frozenset(map(requirement_name, reqs))
-                  for name, reqs in project.get("optional-dependencies", {}).items()}
+        extras = {
+            name: frozenset(map(requirement_name, reqs))
+            for name, reqs in project.get("optional-dependencies", {}).items()
+        }
         return cls(frozenset(map(requirement_name, project["dependencies"])), extras)
 
     def allowed(self, nested: bool) -> frozenset[str]:
@@ -62,6 +64,7 @@ class Imported:
 
 def imports_of(path: Path, origin: str) -> Iterator[Imported]:
     """The top-level name of every absolute import in ``path``, and whether it sits inside a function."""
+
     def visit(node: ast.AST, nested: bool) -> Iterator[Imported]:
         for child in ast.iter_child_nodes(node):
             inner = nested or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
@@ -75,8 +78,9 @@ def imports_of(path: Path, origin: str) -> Iterator[Imported]:
     yield from visit(ast.parse(path.read_text(encoding="utf-8"), str(path)), False)
 
 
-def undeclared(root: Path, packages: tuple[str, ...], declared: Declared,
-               distributions: dict[str, list[str]]) -> list[str]:
+def undeclared(
+    root: Path, packages: tuple[str, ...], declared: Declared, distributions: dict[str, list[str]]
+) -> list[str]:
     """One line per import that is neither stdlib, first-party, nor a declared distribution."""
     problems = []
     for package in packages:
@@ -101,11 +105,13 @@ def test_every_library_the_product_imports_is_declared() -> None:
 def test_the_check_reports_undeclared_module_level_and_extra_only_imports(tmp_path) -> None:
     (tmp_path / "pyproject.toml").write_text(
         '[project]\nname = "x"\ndependencies = ["PyYAML>=6"]\n'
-        '[project.optional-dependencies]\nchaos = ["moto[server]>=5"]\ntest = ["pytest"]\n')
+        '[project.optional-dependencies]\nchaos = ["moto[server]>=5"]\ntest = ["pytest"]\n'
+    )
     (tmp_path / "ops").mkdir()
     (tmp_path / "ops" / "m.py").write_text(
         "import json\nimport yaml\nfrom sluice.errors import SluiceError\nfrom . import sibling\nimport moto\n"
-        "def lazy():\n    import moto.server\n    import pytest\n    import left_pad\n")
+        "def lazy():\n    import moto.server\n    import pytest\n    import left_pad\n"
+    )
     distributions = {"yaml": ["PyYAML"], "moto": ["moto"], "pytest": ["pytest"]}
 
     problems = undeclared(tmp_path, ("ops",), Declared.of(tmp_path / "pyproject.toml"), distributions)

@@ -13,8 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_no_package_imports_a_layer_above_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-    assert lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True) == 0, \
+    assert lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True) == 0, (
         "a module imports a layer above its own: see the layers in pyproject.toml ([tool.importlinter])"
+    )
 
 
 def _private_cli_imports(path: Path) -> list[str]:
@@ -47,7 +48,8 @@ def test_the_layer_contract_catches_an_upward_import(tmp_path: Path, monkeypatch
     (tmp_path / "sluice" / "upward.py").write_text("def f():\n    import flows.hooks\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    for name in [m for m in __import__("sys").modules if m.split(".")[0] in ("sluice", "demo", "ops", "chaos",
-                                                                               "tasks", "flows")]:
+    for name in [
+        m for m in __import__("sys").modules if m.split(".")[0] in ("sluice", "demo", "ops", "chaos", "tasks", "flows")
+    ]:
         monkeypatch.delitem(__import__("sys").modules, name)
     assert lint_imports(config_filename=str(tmp_path / "pyproject.toml"), no_cache=True) == 1

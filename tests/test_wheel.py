@@ -42,11 +42,13 @@ print("REPORT " + json.dumps(counts))
 """
 
 
-def run(args: Sequence[str | Path], *, env: dict[str, str], cwd: Path,
-        timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run(
+    args: Sequence[str | Path], *, env: dict[str, str], cwd: Path, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     """Run a command to the end; fail with its output when it exits non-zero."""
-    done = subprocess.run([str(a) for a in args], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    done = subprocess.run(
+        [str(a) for a in args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
     if done.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, args))} exited {done.returncode}\n{done.stdout}\n{done.stderr}")
     return done
@@ -54,10 +56,19 @@ def run(args: Sequence[str | Path], *, env: dict[str, str], cwd: Path,
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment without anything that points Python, Prefect or Sluice at the checkout or its settings."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PYTHON", "SLUICE_", "PREFECT_", "VIRTUAL_ENV", "PIP_REQUIRE"))}
-    env.update({"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "PREFECT_LOGGING_LEVEL": "WARNING",
-                "SLUICE_NOTIFY_BACKGROUND": "false"})
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTHON", "SLUICE_", "PREFECT_", "VIRTUAL_ENV", "PIP_REQUIRE"))
+    }
+    env.update(
+        {
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+            "PREFECT_LOGGING_LEVEL": "WARNING",
+            "SLUICE_NOTIFY_BACKGROUND": "false",
+        }
+    )
     env.update(extra)
     return env
 
@@ -85,8 +96,24 @@ def build_wheel(work: Path, cache: Path) -> Path:
         shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, src / name)
-    run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-index", "--find-links", cache,
-         "--wheel-dir", work / "dist", src], env=clean_env(), cwd=work)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            "--find-links",
+            cache,
+            "--wheel-dir",
+            work / "dist",
+            src,
+        ],
+        env=clean_env(),
+        cwd=work,
+    )
     (wheel,) = (work / "dist").glob("sluice-*.whl")
     return wheel
 
@@ -106,8 +133,12 @@ class Installed:
         return self.venv / "bin" / "ops"
 
     def env(self, home: Path, prefect_api: str) -> dict[str, str]:
-        return clean_env(SLUICE_HOME=str(home), PREFECT_HOME=str(home / "prefect"), PREFECT_API_URL=prefect_api,
-                         PATH=f"{self.venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
+        return clean_env(
+            SLUICE_HOME=str(home),
+            PREFECT_HOME=str(home / "prefect"),
+            PREFECT_API_URL=prefect_api,
+            PATH=f"{self.venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        )
 
 
 @pytest.fixture(scope="module")
@@ -117,9 +148,27 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     wheel = build_wheel(work, cache)
     venv = work / "venv"
     run([sys.executable, "-m", "venv", "--without-pip", venv], env=clean_env(), cwd=work)
-    run([sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", "--quiet", "--no-compile",
-         "--no-index", "--find-links", cache, "-r", ROOT / "requirements-run.lock", wheel],
-        env=clean_env(), cwd=work, timeout=900)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            venv / "bin" / "python",
+            "install",
+            "--quiet",
+            "--no-compile",
+            "--no-index",
+            "--find-links",
+            cache,
+            "-r",
+            ROOT / "requirements-run.lock",
+            wheel,
+        ],
+        env=clean_env(),
+        cwd=work,
+        timeout=900,
+    )
     return Installed(wheel, venv, work)
 
 
@@ -131,13 +180,14 @@ def test_the_wheel_holds_the_runbooks_and_no_test_code(installed: Installed) -> 
     assert not [n for n in names if n.startswith("tests/") or "receivers" in n]
 
 
-def test_the_installed_package_imports_from_its_venv_and_brings_no_test_library(installed: Installed,
-                                                                                 tmp_path) -> None:
-    probe = ("import importlib, importlib.util, json; from ops.runbooks.catalog import runbooks_dir; "
-             f"mods = {list(PACKAGES)!r}; "
-             "print(json.dumps({'files': {m: importlib.import_module(m).__file__ for m in mods}, "
-             "'runbooks': str(runbooks_dir()), "
-             "'absent': [m for m in ('trustme', 'pytest', 'tests') if importlib.util.find_spec(m) is None]}))")
+def test_the_installed_package_imports_from_its_venv_and_brings_no_test_library(installed: Installed, tmp_path) -> None:
+    probe = (
+        "import importlib, importlib.util, json; from ops.runbooks.catalog import runbooks_dir; "
+        f"mods = {list(PACKAGES)!r}; "
+        "print(json.dumps({'files': {m: importlib.import_module(m).__file__ for m in mods}, "
+        "'runbooks': str(runbooks_dir()), "
+        "'absent': [m for m in ('trustme', 'pytest', 'tests') if importlib.util.find_spec(m) is None]}))"
+    )
     found = json.loads(run([installed.python, "-c", probe], env=clean_env(), cwd=tmp_path).stdout)
 
     site = installed.venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
@@ -158,8 +208,9 @@ def test_ops_runbook_lint_passes_on_the_installed_runbooks(installed: Installed,
     assert all(Path(b["path"]).is_relative_to(installed.venv) for b in listed)
 
 
-def test_an_ingest_from_the_installed_package_accounts_for_every_row(installed: Installed, tmp_path,
-                                                                     prefect_api) -> None:
+def test_an_ingest_from_the_installed_package_accounts_for_every_row(
+    installed: Installed, tmp_path, prefect_api
+) -> None:
     batch = mixed_orders(40)
     write_csv(tmp_path / "drop" / "orders.csv", batch)
     env = installed.env(tmp_path / "home", prefect_api)
@@ -167,8 +218,12 @@ def test_an_ingest_from_the_installed_package_accounts_for_every_row(installed: 
     done = run([installed.python, "-c", INGEST, tmp_path / "drop"], env=env, cwd=tmp_path)
     (line,) = [x for x in done.stdout.splitlines() if x.startswith("REPORT ")]
     counts = json.loads(line.removeprefix("REPORT "))
-    assert counts == {"rows_read": batch.total, "rows_written": batch.unique_valid, "rows_quarantined": batch.bad,
-                      "rows_duplicate": batch.duplicates}
+    assert counts == {
+        "rows_read": batch.total,
+        "rows_written": batch.unique_valid,
+        "rows_quarantined": batch.bad,
+        "rows_duplicate": batch.duplicates,
+    }
     runs = json.loads(run([installed.ops, "runs", "list", "--output", "json"], env=env, cwd=tmp_path).stdout)
     assert [(r["dataset"], r["rows_written"], r["conserved"]) for r in runs] == [("orders", batch.unique_valid, True)]
 
@@ -177,8 +232,7 @@ def test_a_failing_run_opens_an_incident_with_its_runbook(installed: Installed, 
     env = {**installed.env(tmp_path / "home", prefect_api), "COLUMNS": "200"}
 
     done = run([installed.python, "-m", "flows.failing_run"], env=env, cwd=tmp_path)
-    incidents = json.loads(run([installed.ops, "incident", "list", "--output", "json"], env=env,
-                               cwd=tmp_path).stdout)
+    incidents = json.loads(run([installed.ops, "incident", "list", "--output", "json"], env=env, cwd=tmp_path).stdout)
 
     assert "would send pagerduty trigger" in done.stdout and "ops notify list" in done.stdout
     assert [(i["flow_name"], i["runbook"]) for i in incidents] == [("ingest-files", "source-unreachable")]

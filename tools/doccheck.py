@@ -76,8 +76,13 @@ def commands(page: Path, *, name: str | None = None) -> list[Command]:
 
 def shell_script(steps: list[Command]) -> str:
     """One bash script that runs ``steps`` in order and stops at the first failure, naming it."""
-    lines = ["set -u", 'incident="${DOCCHECK_INCIDENT:-}"', 'answers=$(mktemp)', 'trap \'rm -f "$answers"\' EXIT',
-             'for _ in $(seq 100); do echo y; done > "$answers"']
+    lines = [
+        "set -u",
+        'incident="${DOCCHECK_INCIDENT:-}"',
+        "answers=$(mktemp)",
+        "trap 'rm -f \"$answers\"' EXIT",
+        'for _ in $(seq 100); do echo y; done > "$answers"',
+    ]
     for step in steps:
         if step.text in SKIPPED:
             lines.append(f"echo '>>> skipped: {step.text} ({SKIPPED[step.text]})'")
@@ -89,8 +94,7 @@ def shell_script(steps: list[Command]) -> str:
             f"echo {shlex.quote(f'>>> {where}: {step.text}')}",
             f'out=$( ( {text} ) < "$answers" 2>&1 ); rc=$?',
             'printf "%s\\n" "$out"',
-            f"if [ $rc -ne 0 ]; then echo {shlex.quote(f'>>> FAILED {where}: {step.text}')} \"(exit $rc)\"; "
-            "exit 1; fi",
+            f'if [ $rc -ne 0 ]; then echo {shlex.quote(f">>> FAILED {where}: {step.text}")} "(exit $rc)"; exit 1; fi',
         ]
         if step.text.startswith("make fail"):
             lines.append('incident=$(printf "%s" "$out" | grep -oE "\\bINC-[0-9]+\\b" | head -1)')
@@ -104,16 +108,24 @@ def fresh_clone(source: Path, into: Path) -> Path:
     return into
 
 
-def run_pages(clone: Path, pages: list[str], *, env: dict[str, str] | None = None, timeout: float = 2400,
-              echo: bool = False) -> str:
+def run_pages(
+    clone: Path, pages: list[str], *, env: dict[str, str] | None = None, timeout: float = 2400, echo: bool = False
+) -> str:
     """Run every page's commands in ``clone``; return the transcript, or raise naming the failed command.
 
     ``echo`` prints the transcript as it comes, so a command that hangs is seen hanging.
     """
     steps = [c for page in pages for c in commands(clone / page, name=page)]
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as transcript:
-        proc = subprocess.Popen(["bash", "-c", shell_script(steps)], cwd=clone, env=env or dict(os.environ),
-                                text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, errors="replace")
+        proc = subprocess.Popen(
+            ["bash", "-c", shell_script(steps)],
+            cwd=clone,
+            env=env or dict(os.environ),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            errors="replace",
+        )
         timer = threading.Timer(timeout, proc.kill)
         timer.start()
         try:
@@ -162,8 +174,7 @@ def stop_server(clone: Path) -> None:
     """Stop a Prefect server the commands started and left running (its pid is in ``.sluice``)."""
     pid_file = clone / ".sluice" / "prefect-server.pid"
     if pid_file.exists():
-        subprocess.run(["bash", "-c", f'kill "$(cat {shlex.quote(str(pid_file))})"'], check=False,
-                       capture_output=True)
+        subprocess.run(["bash", "-c", f'kill "$(cat {shlex.quote(str(pid_file))})"'], check=False, capture_output=True)
 
 
 def main(argv: list[str] | None = None) -> int:

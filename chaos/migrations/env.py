@@ -8,7 +8,8 @@ import chaos.journal  # noqa: F401  (registers the chaos tables on ChaosBase.met
 from chaos.store import VERSION_TABLE, ChaosBase
 
 connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=ChaosBase.metadata, render_as_batch=True,
-                  version_table=VERSION_TABLE)
+context.configure(
+    connection=connection, target_metadata=ChaosBase.metadata, render_as_batch=True, version_table=VERSION_TABLE
+)
 with context.begin_transaction():
     context.run_migrations()

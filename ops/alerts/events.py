@@ -73,8 +73,11 @@ class AlertEvent:
     @classmethod
     def from_json(cls, text: str) -> AlertEvent:
         data = json.loads(text)
-        data.update(status=AlertStatus(data["status"]), started_at=datetime.fromisoformat(data["started_at"]),
-                    at=datetime.fromisoformat(data["at"]))
+        data.update(
+            status=AlertStatus(data["status"]),
+            started_at=datetime.fromisoformat(data["started_at"]),
+            at=datetime.fromisoformat(data["at"]),
+        )
         return cls(**data)
 
 
@@ -90,8 +93,16 @@ class ConsoleSink:
     """Logs each transition on the ``ops.alerts`` logger."""
 
     def emit(self, event: AlertEvent) -> None:
-        logger.warning("alert %s %s [%s] %s{%s} value=%s runbook=%s", event.status.value.upper(), event.rule_id,
-                       event.severity, event.metric, event.labels_text, event.value, event.runbook)
+        logger.warning(
+            "alert %s %s [%s] %s{%s} value=%s runbook=%s",
+            event.status.value.upper(),
+            event.rule_id,
+            event.severity,
+            event.metric,
+            event.labels_text,
+            event.value,
+            event.runbook,
+        )
 
 
 class JsonLinesSink:

@@ -20,8 +20,9 @@ import numpy as np
 from ops.alerts.rules import Rule, Window
 
 
-def window_shares(seconds: np.ndarray, anomalous: np.ndarray, at: np.ndarray,
-                  window: Window) -> tuple[np.ndarray, np.ndarray]:
+def window_shares(
+    seconds: np.ndarray, anomalous: np.ndarray, at: np.ndarray, window: Window
+) -> tuple[np.ndarray, np.ndarray]:
     """Share of anomalous points and the number of points in ``(t - window, t]`` for each ``t`` in ``at``."""
     width = window.window.total_seconds()
     hi = np.searchsorted(seconds, at, side="right")

@@ -140,8 +140,10 @@ class Rule(_Model):
     @model_validator(mode="after")
     def _hysteresis(self) -> Rule:
         if self.recovery.fraction >= self.trigger.fraction:
-            raise ValueError(f"recovery.fraction ({self.recovery.fraction}) must be below trigger.fraction "
-                             f"({self.trigger.fraction}), or the alert would flap")
+            raise ValueError(
+                f"recovery.fraction ({self.recovery.fraction}) must be below trigger.fraction "
+                f"({self.trigger.fraction}), or the alert would flap"
+            )
         return self
 
     @property
@@ -171,12 +173,19 @@ class RuleSet(_Model):
             if rule.id == rule_id:
                 return rule
         close = difflib.get_close_matches(rule_id, [r.id for r in self.rules], n=1)
-        raise RuleFileError(f"no alert rule {rule_id!r}", hint=f"did you mean {close[0]!r}?" if close else
-                            "`ops alerts rules` lists them")
+        raise RuleFileError(
+            f"no alert rule {rule_id!r}",
+            hint=f"did you mean {close[0]!r}?" if close else "`ops alerts rules` lists them",
+        )
 
 
-_FIELDS = {"rule": set(Rule.model_fields), "threshold": set(Threshold.model_fields),
-           "dynamic": set(Dynamic.model_fields), "window": set(Window.model_fields), "rules": {"rules"}}
+_FIELDS = {
+    "rule": set(Rule.model_fields),
+    "threshold": set(Threshold.model_fields),
+    "dynamic": set(Dynamic.model_fields),
+    "window": set(Window.model_fields),
+    "rules": {"rules"},
+}
 
 
 def _where(loc: tuple[object, ...], raw: object) -> str:
@@ -218,13 +227,17 @@ def parse_rules(text: str, *, origin: str = "<string>") -> RuleSet:
     except yaml.YAMLError as exc:
         raise RuleFileError(f"rule file {origin} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict) or "rules" not in raw:
-        raise RuleFileError(f"rule file {origin} must be a mapping with a 'rules' list",
-                            hint="start the file with `rules:` and one item per rule")
+        raise RuleFileError(
+            f"rule file {origin} must be a mapping with a 'rules' list",
+            hint="start the file with `rules:` and one item per rule",
+        )
     try:
         return RuleSet.model_validate(raw)
     except ValidationError as exc:
-        raise RuleFileError(f"rule file {origin} is invalid:\n{_describe(exc, raw)}",
-                            hint="fix the fields above; ops/alerts/rules.py documents every field") from None
+        raise RuleFileError(
+            f"rule file {origin} is invalid:\n{_describe(exc, raw)}",
+            hint="fix the fields above; ops/alerts/rules.py documents every field",
+        ) from None
 
 
 def load_rules(path: Path | None = None) -> RuleSet:

@@ -75,13 +75,14 @@ def _onset(states: np.ndarray, signal: Signal, rule: Rule, at: datetime) -> date
         return at
     fired = signal.seconds[start]
     lo = int(np.searchsorted(signal.seconds, fired - rule.trigger.window.total_seconds(), side="right"))
-    bad = np.flatnonzero(signal.anomalous[lo:start + 1])
+    bad = np.flatnonzero(signal.anomalous[lo : start + 1])
     first = lo + int(bad[0]) if len(bad) else start
     return from_ns(round(signal.seconds[first] * 1e9))
 
 
-def judge(rule: Rule, signal: Signal, at: datetime, previous: ActiveAlert | None
-          ) -> tuple[AlertResult, AlertEvent | None, ActiveAlert | None]:
+def judge(
+    rule: Rule, signal: Signal, at: datetime, previous: ActiveAlert | None
+) -> tuple[AlertResult, AlertEvent | None, ActiveAlert | None]:
     """The result, the transition (if any) and the new active alert (if firing) for one series."""
     key = dedup_key(rule.id, signal.metric, signal.labels)
     at_s = to_ns(at) / 1e9
@@ -93,18 +94,60 @@ def judge(rule: Rule, signal: Signal, at: datetime, previous: ActiveAlert | None
         firing = bool(states[-1])
         since = (previous.since if previous else _onset(states, signal, rule, at)) if firing else None
     value, expected = _last(signal.values), _last(signal.expected)
-    result = AlertResult(rule.id, rule.severity.value, rule.runbook, signal.metric, signal.labels,
-                         "firing" if firing else ("insufficient" if signal.source == "insufficient" else "ok"),
-                         signal.source, value, expected, _last(signal.lower), _last(signal.upper), share, points,
-                         since, key)
+    result = AlertResult(
+        rule.id,
+        rule.severity.value,
+        rule.runbook,
+        signal.metric,
+        signal.labels,
+        "firing" if firing else ("insufficient" if signal.source == "insufficient" else "ok"),
+        signal.source,
+        value,
+        expected,
+        _last(signal.lower),
+        _last(signal.upper),
+        share,
+        points,
+        since,
+        key,
+    )
     event = None
     if firing != (previous is not None):
         status = AlertStatus.FIRING if firing else AlertStatus.RESOLVED
         started = since if firing else (previous.since if previous else None)
-        event = AlertEvent(key, status, rule.id, rule.summary, rule.severity.value, rule.runbook, signal.metric,
-                           signal.labels, value, expected, result.lower, result.upper, started or at, at)
-    active = ActiveAlert(key, rule.id, rule.summary, rule.severity.value, rule.runbook, signal.metric,
-                         signal.labels, since or at, value, expected, at) if firing else None
+        event = AlertEvent(
+            key,
+            status,
+            rule.id,
+            rule.summary,
+            rule.severity.value,
+            rule.runbook,
+            signal.metric,
+            signal.labels,
+            value,
+            expected,
+            result.lower,
+            result.upper,
+            started or at,
+            at,
+        )
+    active = (
+        ActiveAlert(
+            key,
+            rule.id,
+            rule.summary,
+            rule.severity.value,
+            rule.runbook,
+            signal.metric,
+            signal.labels,
+            since or at,
+            value,
+            expected,
+            at,
+        )
+        if firing
+        else None
+    )
     return result, event, active
 
 
@@ -118,8 +161,9 @@ def signals_for(rule: Rule, store: MetricsStore, registry: BaselineRegistry, at:
     return dynamic_signals(rule, store.query_range(selector, at - history, at), baselines)
 
 
-def evaluate_rules(rules: RuleSet, store: MetricsStore, registry: BaselineRegistry, at: datetime,
-                   firing: dict[str, ActiveAlert]) -> Evaluation:
+def evaluate_rules(
+    rules: RuleSet, store: MetricsStore, registry: BaselineRegistry, at: datetime, firing: dict[str, ActiveAlert]
+) -> Evaluation:
     """Evaluate every rule at ``at``; ``firing`` is the state left by the previous evaluation."""
     results: list[AlertResult] = []
     events: list[AlertEvent] = []
@@ -147,8 +191,16 @@ def evaluate_rules(rules: RuleSet, store: MetricsStore, registry: BaselineRegist
     return Evaluation(at, results, events, now_firing, unmatched, shifted)
 
 
-def run_check(rules: RuleSet, store: MetricsStore, registry: BaselineRegistry, home: Path, at: datetime,
-              sinks: Sequence[AlertSink] = (), *, dry_run: bool = False) -> Evaluation:
+def run_check(
+    rules: RuleSet,
+    store: MetricsStore,
+    registry: BaselineRegistry,
+    home: Path,
+    at: datetime,
+    sinks: Sequence[AlertSink] = (),
+    *,
+    dry_run: bool = False,
+) -> Evaluation:
     """Evaluate, then (unless ``dry_run``) save the state and send each transition to every sink."""
     state = AlertState(alerts_dir(home) / "state.json")
     evaluation = evaluate_rules(rules, store, registry, at, state.load())

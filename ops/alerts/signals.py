@@ -65,13 +65,25 @@ def static_signals(rule: Rule, fleet: Sequence[Series]) -> list[Signal]:
         flags = _sided(rule, x - threshold, x > threshold, x < threshold)
         upper = np.full(len(x), threshold if rule.direction is not Direction.BELOW else np.inf)
         lower = np.full(len(x), threshold if rule.direction is not Direction.ABOVE else -np.inf)
-        out.append(Signal(s.metric, s.labels, "static", s.timestamps / 1e9, x, np.full(len(x), np.nan), lower,
-                          upper, flags & np.isfinite(x)))
+        out.append(
+            Signal(
+                s.metric,
+                s.labels,
+                "static",
+                s.timestamps / 1e9,
+                x,
+                np.full(len(x), np.nan),
+                lower,
+                upper,
+                flags & np.isfinite(x),
+            )
+        )
     return out
 
 
-def dynamic_signals(rule: Rule, fleet: Sequence[Series], baselines: Sequence[Baseline],
-                    detector: DetectorConfig = DetectorConfig()) -> list[Signal]:
+def dynamic_signals(
+    rule: Rule, fleet: Sequence[Series], baselines: Sequence[Baseline], detector: DetectorConfig = DetectorConfig()
+) -> list[Signal]:
     spec = rule.threshold.dynamic
     if spec is None:
         raise ValueError(f"rule {rule.id} has a static threshold")
@@ -90,19 +102,39 @@ def dynamic_signals(rule: Rule, fleet: Sequence[Series], baselines: Sequence[Bas
 def _from_check(rule: Rule, check: BandCheck) -> Signal:
     b = check.baseline
     flags = _sided(rule, check.deviation, check.values > check.upper, check.values < check.lower)
-    return Signal(b.metric, b.labels, "baseline", check.seconds, check.values, check.expected, check.lower,
-                  check.upper, flags, check.shifted)
+    return Signal(
+        b.metric,
+        b.labels,
+        "baseline",
+        check.seconds,
+        check.values,
+        check.expected,
+        check.lower,
+        check.upper,
+        flags,
+        check.shifted,
+    )
 
 
 def _from_detector(rule: Rule, s: Series, z: float, config: DetectorConfig) -> Signal:
     seconds = s.timestamps / 1e9
     if np.isfinite(s.values).sum() <= config.min_history:
         nan = np.full(len(s), np.nan)
-        return Signal(s.metric, s.labels, "insufficient", seconds, s.values, nan, nan, nan,
-                      np.zeros(len(s), dtype=bool))
+        return Signal(
+            s.metric, s.labels, "insufficient", seconds, s.values, nan, nan, nan, np.zeros(len(s), dtype=bool)
+        )
     found = detect(seconds, s.values, config)
     deviation = found.z * found.scale
     flags = _sided(rule, deviation, found.z > z, found.z < -z)
     values = found.forecast + deviation  # rates for counters, as the detector scores them
-    return Signal(s.metric, s.labels, "detector", seconds, np.where(np.isfinite(values), values, s.values),
-                  found.forecast, found.forecast - z * found.scale, found.forecast + z * found.scale, flags)
+    return Signal(
+        s.metric,
+        s.labels,
+        "detector",
+        seconds,
+        np.where(np.isfinite(values), values, s.values),
+        found.forecast,
+        found.forecast - z * found.scale,
+        found.forecast + z * found.scale,
+        flags,
+    )

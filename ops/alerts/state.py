@@ -40,8 +40,9 @@ class AlertState:
         raw = json.loads(self.path.read_text(encoding="utf-8"))
         out = {}
         for key, item in raw.items():
-            item.update(since=datetime.fromisoformat(item["since"]),
-                        updated_at=datetime.fromisoformat(item["updated_at"]))
+            item.update(
+                since=datetime.fromisoformat(item["since"]), updated_at=datetime.fromisoformat(item["updated_at"])
+            )
             out[key] = ActiveAlert(**item)
         return out
 

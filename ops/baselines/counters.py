@@ -36,8 +36,9 @@ def counter_rows(values: np.ndarray, config: CounterConfig = CounterConfig()) ->
     drops = np.concatenate(([0], np.cumsum(ok & (step < 0))))
     rises = np.concatenate(([0], np.cumsum(ok & (step > 0))))
     seen = np.maximum(steps, 1)
-    return ((steps >= config.min_rows) & (drops <= config.max_drop_share * seen)
-            & (rises >= config.min_rise_share * seen))
+    return (
+        (steps >= config.min_rows) & (drops <= config.max_drop_share * seen) & (rises >= config.min_rise_share * seen)
+    )
 
 
 def as_rates(seconds: np.ndarray, values: np.ndarray, is_counter: np.ndarray) -> np.ndarray:

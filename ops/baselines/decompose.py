@@ -93,7 +93,7 @@ def rolling_median(matrix: np.ndarray, window: int) -> np.ndarray:
     before = window // 2  # a centred window spans [c - before, c + window - 1 - before]
     after = window - 1 - before
     out[:, :before] = out[:, [before]]
-    out[:, width - after:] = out[:, [width - 1 - after]]
+    out[:, width - after :] = out[:, [width - 1 - after]]
     return out
 
 

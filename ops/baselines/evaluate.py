@@ -95,8 +95,9 @@ def expected_many(baselines: Sequence[Baseline], row: np.ndarray, seconds: np.nd
     return expected
 
 
-def check_bands(baselines: Sequence[Baseline], series: Sequence[Series], z: float,
-                shift_points: int = 12) -> list[BandCheck]:
+def check_bands(
+    baselines: Sequence[Baseline], series: Sequence[Series], z: float, shift_points: int = 12
+) -> list[BandCheck]:
     """Judge ``series[i]`` against ``baselines[i]`` with a band of ``z`` robust sigmas."""
     if len(baselines) != len(series):
         raise ValueError("one baseline per series")
@@ -107,7 +108,7 @@ def check_bands(baselines: Sequence[Baseline], series: Sequence[Series], z: floa
     scale = np.fromiter((b.scale for b in baselines), dtype=float, count=len(baselines))[flat.row]
     shifted = _confirm_shifts(flat, expected, z * scale, shift_points)
     for r, (at, delta) in shifted.items():
-        expected[at + 1:flat.starts[r + 1]] += delta
+        expected[at + 1 : flat.starts[r + 1]] += delta
     out = []
     for r, b in enumerate(baselines):
         lo, hi = flat.starts[r], flat.starts[r + 1]

@@ -98,16 +98,21 @@ def ensure_fittable(series: Series, config: FitConfig) -> _Prepared:
     back = np.flatnonzero(np.diff(seconds) <= 0)
     if len(back):
         at = from_ns(int(series.timestamps[back[0] + 1])).isoformat()
-        raise BaselineInputError(f"timestamps do not increase at point {back[0] + 1} ({at})",
-                                 hint="sort the points by time and drop duplicate timestamps")
+        raise BaselineInputError(
+            f"timestamps do not increase at point {back[0] + 1} ({at})",
+            hint="sort the points by time and drop duplicate timestamps",
+        )
     finite = values[np.isfinite(values)]
     if len(finite) < config.min_points:
         raise BaselineInputError(
             f"too little history: {len(finite)} points, a baseline needs at least {config.min_points}",
-            hint="a daily season needs 2 days of history and a weekly one 2 weeks; collect more and refit")
+            hint="a daily season needs 2 days of history and a weekly one 2 weeks; collect more and refit",
+        )
     if finite.min() == finite.max():
-        raise BaselineInputError(f"constant series (every value is {finite[0]:g}): a dynamic band has no width",
-                                 hint="use a static threshold rule for this metric")
+        raise BaselineInputError(
+            f"constant series (every value is {finite[0]:g}): a dynamic band has no width",
+            hint="use a static threshold rule for this metric",
+        )
     counter = bool(counter_rows(values, config.counter)[-1])
     if counter:
         values = as_rates(seconds, values, np.ones(len(values), dtype=bool))
@@ -120,8 +125,9 @@ def fit_series(series: Series, config: FitConfig = FitConfig(), now: datetime | 
     return result.baselines[0]
 
 
-def fit_many(fleet: Sequence[Series], config: FitConfig = FitConfig(), now: datetime | None = None, *,
-             strict: bool = False) -> FitResult:
+def fit_many(
+    fleet: Sequence[Series], config: FitConfig = FitConfig(), now: datetime | None = None, *, strict: bool = False
+) -> FitResult:
     """Fit every series; those that cannot be fitted are listed in ``rejected`` (or raise, when ``strict``)."""
     now = now or datetime.now(timezone.utc)
     prepared: dict[float, list[_Prepared]] = {}
@@ -139,7 +145,7 @@ def fit_many(fleet: Sequence[Series], config: FitConfig = FitConfig(), now: date
     baselines: list[Baseline] = []
     for slot, group in prepared.items():
         for first in range(0, len(group), config.batch_series):  # bounded memory, whatever the fleet's size
-            baselines.extend(_fit_group(group[first:first + config.batch_series], slot, config, now))
+            baselines.extend(_fit_group(group[first : first + config.batch_series], slot, config, now))
     return FitResult(baselines, rejected)
 
 
@@ -164,8 +170,13 @@ def _fit_group(group: list[_Prepared], slot: float, config: FitConfig, now: date
         trend[rows], level[rows] = comps.trend, comps.level
     whole = Components((profile_span,), profile, trend, level)
     scale, smooth = robust_scale(points, grid, whole, level, config)
-    return [replace(_baseline(p, r, grid, chosen[r], profile[r], level[r], scale[r], errors[r], config, now),
-                    smooth=bool(smooth[r])) for r, p in enumerate(group)]
+    return [
+        replace(
+            _baseline(p, r, grid, chosen[r], profile[r], level[r], scale[r], errors[r], config, now),
+            smooth=bool(smooth[r]),
+        )
+        for r, p in enumerate(group)
+    ]
 
 
 def _slots(period: float, slot: float) -> int:
@@ -189,7 +200,7 @@ def candidate_mask(grid: SlotGrid) -> np.ndarray:
         usable = [p for p in periods if p and span[r] >= 2 * p]
         if not usable:
             continue
-        y = grid.matrix[r, first[r]:last[r] + 1]
+        y = grid.matrix[r, first[r] : last[r] + 1]
         bound = 1.96 / math.sqrt(np.isfinite(y).sum())
         coefficients = acf(y, nlags=max(usable), missing="conservative")
         for p in usable:
@@ -253,8 +264,9 @@ def choose(errors: np.ndarray, gain: float) -> np.ndarray:
     return chosen
 
 
-def robust_scale(points: Points, grid: SlotGrid, comps: Components, level: np.ndarray,
-                 config: FitConfig) -> tuple[np.ndarray, np.ndarray]:
+def robust_scale(
+    points: Points, grid: SlotGrid, comps: Components, level: np.ndarray, config: FitConfig
+) -> tuple[np.ndarray, np.ndarray]:
     """Per row: 1.4826 * MAD of the remainder at full resolution, floored; and whether the profile is smooth.
 
     The remainder is computed twice, with the profile interpolated between
@@ -270,15 +282,15 @@ def robust_scale(points: Points, grid: SlotGrid, comps: Components, level: np.nd
     mads = []
     for smooth in (True, False):
         k, w = slot_position(points.seconds, grid.slot, smooth)
-        season = ((1 - w) * comps.profile[points.row, k % comps.span]
-                  + w * comps.profile[points.row, (k + 1) % comps.span])
+        season = (1 - w) * comps.profile[points.row, k % comps.span] + w * comps.profile[
+            points.row, (k + 1) % comps.span
+        ]
         remainder = points.values - trend_at - season
         centre, _ = group_medians(points.row, remainder, grid.rows)
         mad, _ = group_medians(points.row, np.abs(remainder - centre[points.row]), grid.rows)
         mads.append(np.nan_to_num(mad, nan=0.0))
     smooth = mads[0] <= mads[1]
-    floor = np.fmax(np.fmax(quantum(points, grid.rows), config.relative_floor * np.abs(level)),
-                    config.absolute_floor)
+    floor = np.fmax(np.fmax(quantum(points, grid.rows), config.relative_floor * np.abs(level)), config.absolute_floor)
     return np.fmax(MAD_TO_SIGMA * np.where(smooth, mads[0], mads[1]), floor), smooth
 
 
@@ -293,20 +305,43 @@ def quantum(points: Points, rows: int) -> np.ndarray:
     return np.where(np.isfinite(smallest), smallest, 0.0)
 
 
-def _baseline(p: _Prepared, r: int, grid: SlotGrid, chosen: int, profile: np.ndarray, level: float, scale: float,
-              errors: np.ndarray, config: FitConfig, now: datetime) -> Baseline:
+def _baseline(
+    p: _Prepared,
+    r: int,
+    grid: SlotGrid,
+    chosen: int,
+    profile: np.ndarray,
+    level: float,
+    scale: float,
+    errors: np.ndarray,
+    config: FitConfig,
+    now: datetime,
+) -> Baseline:
     candidate = CANDIDATES[chosen]
     span = max((_slots(q, grid.slot) for q in candidate), default=1)
-    seasons = [name for name, period in (("daily", DAY), ("weekly", WEEK))
-               if period in candidate or (period == DAY and errors[1] < config.selection_gain * errors[0])]
+    seasons = [
+        name
+        for name, period in (("daily", DAY), ("weekly", WEEK))
+        if period in candidate or (period == DAY and errors[1] < config.selection_gain * errors[0])
+    ]
     present = grid.counts[r] > 0
     first, last = int(np.argmax(present)), grid.width - 1 - int(np.argmax(present[::-1]))
     return Baseline(
-        metric=p.series.metric, labels=dict(p.series.labels), model=MODEL_NAMES[candidate], method=config.method,
-        seasons=tuple(seasons), slot_seconds=grid.slot, step_seconds=p.step,
-        profile=profile[:span].copy() if candidate else np.zeros(1), level=float(level), scale=float(scale),
-        counter=p.counter, points=int(np.isfinite(p.values).sum()),
-        coverage=float(present[first:last + 1].mean()),
-        train_start=from_ns(int(p.series.timestamps[0])), train_end=from_ns(int(p.series.timestamps[-1])),
-        fitted_at=now, backtest={MODEL_NAMES[c]: float(e) for c, e in zip(CANDIDATES, errors, strict=True)
-                                 if np.isfinite(e)})
+        metric=p.series.metric,
+        labels=dict(p.series.labels),
+        model=MODEL_NAMES[candidate],
+        method=config.method,
+        seasons=tuple(seasons),
+        slot_seconds=grid.slot,
+        step_seconds=p.step,
+        profile=profile[:span].copy() if candidate else np.zeros(1),
+        level=float(level),
+        scale=float(scale),
+        counter=p.counter,
+        points=int(np.isfinite(p.values).sum()),
+        coverage=float(present[first : last + 1].mean()),
+        train_start=from_ns(int(p.series.timestamps[0])),
+        train_end=from_ns(int(p.series.timestamps[-1])),
+        fitted_at=now,
+        backtest={MODEL_NAMES[c]: float(e) for c, e in zip(CANDIDATES, errors, strict=True) if np.isfinite(e)},
+    )

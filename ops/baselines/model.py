@@ -53,8 +53,9 @@ class Baseline:
 
     def expected(self, seconds: np.ndarray) -> np.ndarray:
         """The expected value at each instant (seconds since the epoch)."""
-        return expected_values(self.profile, self.level, self.slot_seconds, np.asarray(seconds, dtype=float),
-                               self.smooth)
+        return expected_values(
+            self.profile, self.level, self.slot_seconds, np.asarray(seconds, dtype=float), self.smooth
+        )
 
     def band(self, seconds: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(lower, expected, upper)`` at each instant for a band of ``z`` robust sigmas."""
@@ -66,8 +67,9 @@ class Baseline:
         return replace(self, level=self.level + delta, rebaselined_at=at)
 
 
-def slot_position(seconds: np.ndarray, slot: float | np.ndarray, smooth: bool | np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def slot_position(
+    seconds: np.ndarray, slot: float | np.ndarray, smooth: bool | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """The slot number ``k`` of each instant and its weight ``frac`` toward slot ``k + 1``.
 
     Smooth profiles interpolate linearly between slot centres (a wave has no
@@ -80,8 +82,9 @@ def slot_position(seconds: np.ndarray, slot: float | np.ndarray, smooth: bool | 
     return k.astype(np.int64), frac
 
 
-def expected_values(profile: np.ndarray, level: float | np.ndarray, slot: float | np.ndarray,
-                    seconds: np.ndarray, smooth: bool = True) -> np.ndarray:
+def expected_values(
+    profile: np.ndarray, level: float | np.ndarray, slot: float | np.ndarray, seconds: np.ndarray, smooth: bool = True
+) -> np.ndarray:
     """``level + profile`` at the phase of each instant (see :func:`slot_position`)."""
     span = len(profile)
     k, frac = slot_position(seconds, slot, smooth)

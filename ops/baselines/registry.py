@@ -27,15 +27,30 @@ from ops.metrics.models import Selector, labels_from_key, labels_key
 
 VERSION_FILE = re.compile(r"v(\d{6,})\.parquet")
 
-SCHEMA = pa.schema([
-    ("version", pa.int64()), ("metric", pa.string()), ("labels", pa.string()), ("model", pa.string()),
-    ("method", pa.string()), ("seasons", pa.list_(pa.string())), ("slot_seconds", pa.float64()),
-    ("step_seconds", pa.float64()), ("profile", pa.list_(pa.float64())), ("level", pa.float64()),
-    ("scale", pa.float64()), ("counter", pa.bool_()), ("points", pa.int64()), ("coverage", pa.float64()),
-    ("train_start", pa.timestamp("us", tz="UTC")), ("train_end", pa.timestamp("us", tz="UTC")),
-    ("fitted_at", pa.timestamp("us", tz="UTC")), ("backtest", pa.string()),
-    ("rebaselined_at", pa.timestamp("us", tz="UTC")), ("smooth", pa.bool_()),
-])
+SCHEMA = pa.schema(
+    [
+        ("version", pa.int64()),
+        ("metric", pa.string()),
+        ("labels", pa.string()),
+        ("model", pa.string()),
+        ("method", pa.string()),
+        ("seasons", pa.list_(pa.string())),
+        ("slot_seconds", pa.float64()),
+        ("step_seconds", pa.float64()),
+        ("profile", pa.list_(pa.float64())),
+        ("level", pa.float64()),
+        ("scale", pa.float64()),
+        ("counter", pa.bool_()),
+        ("points", pa.int64()),
+        ("coverage", pa.float64()),
+        ("train_start", pa.timestamp("us", tz="UTC")),
+        ("train_end", pa.timestamp("us", tz="UTC")),
+        ("fitted_at", pa.timestamp("us", tz="UTC")),
+        ("backtest", pa.string()),
+        ("rebaselined_at", pa.timestamp("us", tz="UTC")),
+        ("smooth", pa.bool_()),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -107,19 +122,38 @@ class BaselineRegistry:
 
 def _row(b: Baseline, version: int) -> dict[str, object]:
     return {
-        "version": version, "metric": b.metric, "labels": labels_key(b.labels), "model": b.model,
-        "method": b.method, "seasons": list(b.seasons), "slot_seconds": b.slot_seconds,
-        "step_seconds": b.step_seconds, "profile": np.asarray(b.profile, dtype=float).tolist(), "level": b.level,
-        "scale": b.scale, "counter": b.counter, "points": b.points, "coverage": b.coverage,
-        "train_start": b.train_start, "train_end": b.train_end, "fitted_at": b.fitted_at,
-        "backtest": json.dumps(b.backtest, sort_keys=True), "rebaselined_at": b.rebaselined_at,
+        "version": version,
+        "metric": b.metric,
+        "labels": labels_key(b.labels),
+        "model": b.model,
+        "method": b.method,
+        "seasons": list(b.seasons),
+        "slot_seconds": b.slot_seconds,
+        "step_seconds": b.step_seconds,
+        "profile": np.asarray(b.profile, dtype=float).tolist(),
+        "level": b.level,
+        "scale": b.scale,
+        "counter": b.counter,
+        "points": b.points,
+        "coverage": b.coverage,
+        "train_start": b.train_start,
+        "train_end": b.train_end,
+        "fitted_at": b.fitted_at,
+        "backtest": json.dumps(b.backtest, sort_keys=True),
+        "rebaselined_at": b.rebaselined_at,
         "smooth": b.smooth,
     }
 
 
 def _baseline(row: dict[str, object], labels: dict[str, str]) -> Baseline:
     fields = dict(row)
-    fields.update(labels=labels, seasons=tuple(row["seasons"] or ()),  # type: ignore[arg-type]
-                  profile=np.asarray(row["profile"], dtype=float), backtest=json.loads(str(row["backtest"])))
-    return replace(Baseline(**{k: v for k, v in fields.items() if k != "version"}),  # type: ignore[arg-type]
-                   version=int(row["version"]))  # type: ignore[call-overload]
+    fields.update(
+        labels=labels,
+        seasons=tuple(row["seasons"] or ()),  # type: ignore[arg-type]
+        profile=np.asarray(row["profile"], dtype=float),
+        backtest=json.loads(str(row["backtest"])),
+    )
+    return replace(
+        Baseline(**{k: v for k, v in fields.items() if k != "version"}),  # type: ignore[arg-type]
+        version=int(row["version"]),
+    )  # type: ignore[call-overload]

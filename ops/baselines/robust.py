@@ -101,7 +101,7 @@ def trailing_max(x: np.ndarray, window: int) -> np.ndarray:
     if n == 0:
         return np.empty(0)
     padded = np.full(-(-(n + window) // window) * window, -np.inf)
-    padded[window: window + n] = np.where(np.isnan(x), -np.inf, x)  # padded[t + window] = x[t]
+    padded[window : window + n] = np.where(np.isnan(x), -np.inf, x)  # padded[t + window] = x[t]
     blocks = padded.reshape(-1, window)
     prefix = np.maximum.accumulate(blocks, axis=1).ravel()
     suffix = np.maximum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].ravel()

@@ -37,8 +37,10 @@ def read_series(path: Path) -> tuple[pd.Series, np.ndarray]:
         raise BaselineInputError(f"{path} is not a readable CSV: {exc}") from None
     missing = {"timestamp", "value"} - set(frame.columns)
     if missing:
-        raise BaselineInputError(f"{path} lacks column(s) {sorted(missing)}; found {list(frame.columns)}",
-                                 hint="the header must be timestamp,value")
+        raise BaselineInputError(
+            f"{path} lacks column(s) {sorted(missing)}; found {list(frame.columns)}",
+            hint="the header must be timestamp,value",
+        )
     if frame.empty:
         raise BaselineInputError(f"{path} has no rows")
     stamps = pd.to_datetime(frame["timestamp"], utc=True, errors="coerce", format="mixed")
@@ -68,13 +70,17 @@ def season_name(index: int, config: DetectorConfig) -> str:
 def _ensure_timestamps(stamps: pd.Series, raw: pd.Series) -> None:
     if stamps.isna().any():
         first = int(np.flatnonzero(stamps.isna().to_numpy())[0])
-        raise BaselineInputError(f"unparseable timestamp {raw.iloc[first]!r} at line {first + 2}",
-                                 hint="use ISO 8601, e.g. 2024-03-05 10:00:00")
+        raise BaselineInputError(
+            f"unparseable timestamp {raw.iloc[first]!r} at line {first + 2}",
+            hint="use ISO 8601, e.g. 2024-03-05 10:00:00",
+        )
     backwards = np.flatnonzero(np.diff(_naive(stamps).astype(np.int64)) < 0)
     if len(backwards):
         line = int(backwards[0]) + 3
-        raise BaselineInputError(f"timestamps go backwards at line {line} ({raw.iloc[line - 2]!r})",
-                                 hint="sort the file by timestamp; the detector reads rows in time order")
+        raise BaselineInputError(
+            f"timestamps go backwards at line {line} ({raw.iloc[line - 2]!r})",
+            hint="sort the file by timestamp; the detector reads rows in time order",
+        )
 
 
 def score_csv(source: Path, target: Path, config: DetectorConfig = DetectorConfig()) -> ScoreSummary:
@@ -86,7 +92,11 @@ def score_csv(source: Path, target: Path, config: DetectorConfig = DetectorConfi
     target.parent.mkdir(parents=True, exist_ok=True)
     raw.to_csv(target, index=False)
     seasons = pd.Series(result.season).dropna()
-    return ScoreSummary(rows=len(values), missing_values=int(np.isnan(values).sum()),
-                        season=season_name(int(seasons.iloc[-1]), config) if len(seasons) else "none",
-                        max_score=float(result.score.max()), rows_over_half=int((result.score >= 0.5).sum()),
-                        output=str(target))
+    return ScoreSummary(
+        rows=len(values),
+        missing_values=int(np.isnan(values).sum()),
+        season=season_name(int(seasons.iloc[-1]), config) if len(seasons) else "none",
+        max_score=float(result.score.max()),
+        rows_over_half=int((result.score >= 0.5).sum()),
+        output=str(target),
+    )

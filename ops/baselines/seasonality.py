@@ -80,8 +80,9 @@ def same_phase_rows(seconds: np.ndarray, offset: float, tolerance: float) -> np.
     return np.where(ok, nearest, -1)
 
 
-def seasonal_profile(seconds: np.ndarray, values: np.ndarray, period: float, cycles: int,
-                     tolerance: float) -> np.ndarray:
+def seasonal_profile(
+    seconds: np.ndarray, values: np.ndarray, period: float, cycles: int, tolerance: float
+) -> np.ndarray:
     """Median of the values one, two, ... ``cycles`` periods earlier (NaN where none was recorded)."""
     stack = np.empty((len(values), cycles))
     for k in range(1, cycles + 1):

@@ -51,11 +51,27 @@ class BaselineView:
 def view(baseline: Baseline, at: datetime, z: float) -> BaselineView:
     lower, expected, upper = (float(a[0]) for a in baseline.band(np.array([to_ns(at) / 1e9]), z))
     return BaselineView(
-        metric=baseline.metric, labels=baseline.labels, version=baseline.version, model=baseline.model,
-        method=baseline.method, seasons=list(baseline.seasons), counter=baseline.counter, level=baseline.level,
-        scale=baseline.scale, at=at, expected=expected, lower=lower, upper=upper, points=baseline.points,
-        coverage=baseline.coverage, train_start=baseline.train_start, train_end=baseline.train_end,
-        fitted_at=baseline.fitted_at, rebaselined_at=baseline.rebaselined_at, backtest=baseline.backtest)
+        metric=baseline.metric,
+        labels=baseline.labels,
+        version=baseline.version,
+        model=baseline.model,
+        method=baseline.method,
+        seasons=list(baseline.seasons),
+        counter=baseline.counter,
+        level=baseline.level,
+        scale=baseline.scale,
+        at=at,
+        expected=expected,
+        lower=lower,
+        upper=upper,
+        points=baseline.points,
+        coverage=baseline.coverage,
+        train_start=baseline.train_start,
+        train_end=baseline.train_end,
+        fitted_at=baseline.fitted_at,
+        rebaselined_at=baseline.rebaselined_at,
+        backtest=baseline.backtest,
+    )
 
 
 @dataclass(frozen=True)
@@ -66,8 +82,15 @@ class FitReport:
     seconds: float
 
 
-def fit_from_store(store: MetricsStore, registry: BaselineRegistry, selector: Selector, start: datetime,
-                   end: datetime, config: FitConfig, z: float) -> FitReport:
+def fit_from_store(
+    store: MetricsStore,
+    registry: BaselineRegistry,
+    selector: Selector,
+    start: datetime,
+    end: datetime,
+    config: FitConfig,
+    z: float,
+) -> FitReport:
     """Fit every series ``selector`` matches over ``[start, end]`` and save them as a new version.
 
     Raises:
@@ -77,9 +100,11 @@ def fit_from_store(store: MetricsStore, registry: BaselineRegistry, selector: Se
 
     fleet = store.query_range(selector, start, end)
     if not fleet:
-        raise BaselineInputError(f"no points of {selector} between {start:%Y-%m-%dT%H:%M:%SZ} and "
-                                 f"{end:%Y-%m-%dT%H:%M:%SZ} in {store.location}",
-                                 hint="check the selector with `ops metrics list`, or widen --since")
+        raise BaselineInputError(
+            f"no points of {selector} between {start:%Y-%m-%dT%H:%M:%SZ} and "
+            f"{end:%Y-%m-%dT%H:%M:%SZ} in {store.location}",
+            hint="check the selector with `ops metrics list`, or widen --since",
+        )
     began = time.perf_counter()
     result = fit_many(fleet, config, end)
     version = registry.save(result.baselines)
@@ -96,11 +121,11 @@ def pair_with_baselines(baselines: list[Baseline], fleet: list[Series]) -> tuple
     return [b for b, _ in found], [s for _, s in found]
 
 
-def check_from_store(store: MetricsStore, registry: BaselineRegistry, selector: Selector, start: datetime,
-                     end: datetime, z: float) -> list[BandCheck]:
+def check_from_store(
+    store: MetricsStore, registry: BaselineRegistry, selector: Selector, start: datetime, end: datetime, z: float
+) -> list[BandCheck]:
     """Judge the points of ``[start, end]`` against the current baselines; save any re-baselined ones."""
     baselines, fleet = pair_with_baselines(registry.current(selector), store.query_range(selector, start, end))
     checks = check_bands(baselines, fleet, z)
     registry.save([c.shifted for c in checks if c.shifted is not None])
     return checks
-

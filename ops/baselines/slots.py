@@ -37,8 +37,7 @@ class Points:
         lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
         row = np.repeat(np.arange(len(values)), lengths)
         empty = np.empty(0)
-        return cls(row, np.concatenate([*seconds, empty]).astype(float),
-                   np.concatenate([*values, empty]).astype(float))
+        return cls(row, np.concatenate([*seconds, empty]).astype(float), np.concatenate([*values, empty]).astype(float))
 
 
 @dataclass(frozen=True)
@@ -136,7 +135,7 @@ def by_cycle(matrix: np.ndarray, first: int, period: int) -> np.ndarray:
     lead = first % period
     cycles = -(-(lead + width) // period)
     padded = np.full((rows, cycles * period), np.nan)
-    padded[:, lead:lead + width] = matrix
+    padded[:, lead : lead + width] = matrix
     return padded.reshape(rows, cycles, period)
 
 

@@ -25,7 +25,7 @@ from ops.cli import (
 app = typer.Typer(
     name="ops",
     help="On-call tooling for Sluice: health checks, ingestion, quarantine, lake, runs, metrics, baselines, "
-         "alerts and root-cause correlation.",
+    "alerts and root-cause correlation.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,

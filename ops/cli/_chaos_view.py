@@ -11,8 +11,16 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-STATUS_STYLE = {"running": "cyan", "succeeded": "green", "failed": "bold red", "held": "green",
-                "broken": "bold red", "not run": "dim", "passed": "bold green", "aborted": "bold yellow"}
+STATUS_STYLE = {
+    "running": "cyan",
+    "succeeded": "green",
+    "failed": "bold red",
+    "held": "green",
+    "broken": "bold red",
+    "not run": "dim",
+    "passed": "bold green",
+    "aborted": "bold yellow",
+}
 
 
 @dataclass
@@ -53,8 +61,9 @@ class DrillView:
             elif event.kind == "hypothesis":
                 self._check(event)
             elif event.kind == "finished":
-                self.finished.append({"experiment": event.name, "status": event.status, "summary": event.detail,
-                                      **event.payload})
+                self.finished.append(
+                    {"experiment": event.name, "status": event.status, "summary": event.detail, **event.payload}
+                )
             elif event.kind == "message":
                 self.title = event.detail or self.title
         if self._live is not None:
@@ -79,16 +88,28 @@ class DrillView:
 
     def render(self) -> Group:
         with self._lock:
-            steps = Table("Phase", "Step", "Status", "Detail", title=Text(self.title, style="bold"),
-                          title_justify="left", expand=True)
+            steps = Table(
+                "Phase",
+                "Step",
+                "Status",
+                "Detail",
+                title=Text(self.title, style="bold"),
+                title_justify="left",
+                expand=True,
+            )
             for phase, name, status, detail in self.steps[-25:]:
                 steps.add_row(phase, name, Text(status, style=STATUS_STYLE.get(status, "")), Text(detail[:160]))
-            verdicts = Table("Hypothesis", "Verdict", "Checks", "Detail", title="Verdicts", title_justify="left",
-                             expand=True)
+            verdicts = Table(
+                "Hypothesis", "Verdict", "Checks", "Detail", title="Verdicts", title_justify="left", expand=True
+            )
             verdicts.columns[2].no_wrap, verdicts.columns[2].justify = True, "right"  # a count is never cut
             for name, check in self.checks.items():
-                verdicts.add_row(name, Text(check.status, style=STATUS_STYLE.get(check.status, "")),
-                                 str(check.checks), Text(check.detail[:200]))
+                verdicts.add_row(
+                    name,
+                    Text(check.status, style=STATUS_STYLE.get(check.status, "")),
+                    str(check.checks),
+                    Text(check.detail[:200]),
+                )
             parts: list[Any] = [steps, verdicts]
             for done in self.finished:
                 parts.append(Text(done["summary"], style=STATUS_STYLE.get(done["status"], "bold red")))

@@ -54,9 +54,11 @@ def running_api() -> PrefectApi:
 
     url = PREFECT_API_URL.value() or DEFAULT_API
     if not healthy(url):
-        raise ConfigError(f"the Prefect API at {url} is not answering",
-                          hint="start the server the deployments are registered on (`make run` starts one and "
-                               "registers them) or set PREFECT_API_URL")
+        raise ConfigError(
+            f"the Prefect API at {url} is not answering",
+            hint="start the server the deployments are registered on (`make run` starts one and "
+            "registers them) or set PREFECT_API_URL",
+        )
     return PrefectApi(url, url.removesuffix("/api"))
 
 
@@ -70,13 +72,19 @@ def using(api: PrefectApi) -> Iterator[None]:
 
 
 def _change(state: Any) -> StateChange:
-    return StateChange(at=state.timestamp, type=state.type.value, name=state.name, message=state.message or "",
-                       final=state.is_final())
+    return StateChange(
+        at=state.timestamp, type=state.type.value, name=state.name, message=state.message or "", final=state.is_final()
+    )
 
 
-def follow(flow_run_id: UUID, on_change: Callable[[StateChange], None], *,
-           on_stall: Callable[[StateChange], None] | None = None, poll: float | None = None,
-           stall_seconds: float | None = None) -> StateChange:
+def follow(
+    flow_run_id: UUID,
+    on_change: Callable[[StateChange], None],
+    *,
+    on_stall: Callable[[StateChange], None] | None = None,
+    poll: float | None = None,
+    stall_seconds: float | None = None,
+) -> StateChange:
     """Read the run's state every ``poll`` seconds until it is final; report every change, and a long wait once.
 
     ``on_stall`` is called once when the run stays Scheduled for ``stall_seconds`` (no worker took it).
@@ -95,8 +103,12 @@ def follow(flow_run_id: UUID, on_change: Callable[[StateChange], None], *,
                 last, since = change, time.monotonic()
             if change.final:
                 return change
-            if (on_stall is not None and not stalled and change.type == "SCHEDULED"
-                    and time.monotonic() - since >= stall_seconds):
+            if (
+                on_stall is not None
+                and not stalled
+                and change.type == "SCHEDULED"
+                and time.monotonic() - since >= stall_seconds
+            ):
                 on_stall(change)
                 stalled = True
             time.sleep(poll)

@@ -50,11 +50,21 @@ class IngestOutcome:
         return self.waited and not self.error
 
     def to_json(self) -> dict[str, object]:
-        return {"dataset": self.dataset, "source": self.source, "pattern": self.pattern,
-                "deployment": self.deployment, "flow_run_id": self.flow_run_id, "flow_run_url": self.flow_run_url,
-                "state": self.state, "waited": self.waited, "completed": self.completed,
-                "run": self.report.to_dict() if self.report is not None else None, "incident": self.incident,
-                "error": self.error or None, "next": self.next}
+        return {
+            "dataset": self.dataset,
+            "source": self.source,
+            "pattern": self.pattern,
+            "deployment": self.deployment,
+            "flow_run_id": self.flow_run_id,
+            "flow_run_url": self.flow_run_url,
+            "state": self.state,
+            "waited": self.waited,
+            "completed": self.completed,
+            "run": self.report.to_dict() if self.report is not None else None,
+            "incident": self.incident,
+            "error": self.error or None,
+            "next": self.next,
+        }
 
 
 def _incident_of(flow_run_id: str, wait_seconds: float) -> str | None:
@@ -92,9 +102,13 @@ def summary_table(report: RunReport) -> tuple[Table, int]:
     """The run's row counts and lake version, and the table's natural width; every number whole."""
     from rich import box
 
-    columns = [("Read", report.rows_read), ("Written", report.rows_written),
-               ("Quarantined", report.rows_quarantined), ("Duplicate", report.rows_duplicate),
-               ("Lake version", report.lake_version)]
+    columns = [
+        ("Read", report.rows_read),
+        ("Written", report.rows_written),
+        ("Quarantined", report.rows_quarantined),
+        ("Duplicate", report.rows_duplicate),
+        ("Lake version", report.lake_version),
+    ]
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0))  # the box divides columns by a space
     cells = [cell(value) for _, value in columns]
     natural = len(columns) + 1
@@ -121,8 +135,10 @@ def _print_summary(outcome: IngestOutcome) -> None:
     if report is not None:
         table, natural = summary_table(report)
         print_table(table, natural)
-        console.print(f"files: {len(report.files_committed):,} committed, {len(report.files_skipped):,} skipped, "
-                      f"{len(report.files_failed):,} failed")
+        console.print(
+            f"files: {len(report.files_committed):,} committed, {len(report.files_skipped):,} skipped, "
+            f"{len(report.files_failed):,} failed"
+        )
         for failed in report.files_failed:
             console.print(Text(f"failed: {failed.uri}: {failed.error}", style="red"), soft_wrap=True)
     elif outcome.flow_run_id:
@@ -152,7 +168,9 @@ def finish(outcome: IngestOutcome, output: OutputFormat) -> None:
     hints = [outcome.hint] if outcome.hint else []
     if outcome.incident:
         hints.append(f"its incident is {outcome.incident}: ops incident show {outcome.incident}")
-    hints.append(f"ops runs show {outcome.flow_run_id}" if outcome.report is not None
-                 else f"prefect flow-run logs {outcome.flow_run_id}")
-    exit_with_error(f"ingestion of {outcome.dataset} {outcome.state.lower()}: {outcome.error}",
-                    hint="; ".join(hints))
+    hints.append(
+        f"ops runs show {outcome.flow_run_id}"
+        if outcome.report is not None
+        else f"prefect flow-run logs {outcome.flow_run_id}"
+    )
+    exit_with_error(f"ingestion of {outcome.dataset} {outcome.state.lower()}: {outcome.error}", hint="; ".join(hints))

@@ -65,8 +65,11 @@ class IngestView:
                     self.lake = "committing"
             elif event.stage == "committed":
                 version = "" if event.lake_version is None else f"version {event.lake_version:,}: "
-                self.lake = (f"{version}{event.rows_written:,} written, {event.rows_duplicate:,} duplicate"
-                             if event.files else "nothing new to commit")
+                self.lake = (
+                    f"{version}{event.rows_written:,} written, {event.rows_duplicate:,} duplicate"
+                    if event.files
+                    else "nothing new to commit"
+                )
         if self._live is not None:
             self._live.update(self.render())
 
@@ -74,8 +77,15 @@ class IngestView:
         if self.files_total is None:
             return "listing the source"
         staged = self.files_staged - self.files_failed - self.files_skipped
-        parts = [f"{n:,} {what}" for n, what in ((staged, "staged"), (self.files_skipped, "already in the lake"),
-                                                  (self.files_failed, "failed")) if n]
+        parts = [
+            f"{n:,} {what}"
+            for n, what in (
+                (staged, "staged"),
+                (self.files_skipped, "already in the lake"),
+                (self.files_failed, "failed"),
+            )
+            if n
+        ]
         done = f"{self.files_staged:,} of {self.files_total:,} ({_size(self.bytes_total)})"
         return f"{done}: {', '.join(parts)}" if parts else done
 

@@ -15,12 +15,18 @@ if TYPE_CHECKING:
     from ops.metrics.timerange import TimeRange
 
 SELECTOR_HELP = 'A series selector such as sluice_rows_read{dataset="orders"}; =, !=, =~ and !~ match labels.'
-SinceOption = Annotated[str | None, typer.Option(
-    "--since", help="Look back this far from --end or now: 30s, 15m, 1h, 2d, 1w. (default: 1h)")]
+SinceOption = Annotated[
+    str | None,
+    typer.Option("--since", help="Look back this far from --end or now: 30s, 15m, 1h, 2d, 1w. (default: 1h)"),
+]
 StartOption = Annotated[str | None, typer.Option("--start", help="Start of the range, ISO 8601 (UTC if no offset).")]
 EndOption = Annotated[str | None, typer.Option("--end", help="End of the range, ISO 8601 or 'now'. (default: now)")]
-StepOption = Annotated[str | None, typer.Option(
-    "--step", help="Downsample to one point per step (the last in each step), e.g. 1m. (default: every point)")]
+StepOption = Annotated[
+    str | None,
+    typer.Option(
+        "--step", help="Downsample to one point per step (the last in each step), e.g. 1m. (default: every point)"
+    ),
+]
 
 
 def parse_selector(text: str | None) -> Selector:

@@ -39,8 +39,12 @@ def incident_engine() -> Engine:
     try:
         engine = open_engine(url)
     except (sa.exc.SQLAlchemyError, ImportError) as exc:
-        raise store_error("cannot open the incident store", url, exc,
-                          "check SLUICE_INCIDENTS_URL; the default is <SLUICE_HOME>/incidents.db") from None
+        raise store_error(
+            "cannot open the incident store",
+            url,
+            exc,
+            "check SLUICE_INCIDENTS_URL; the default is <SLUICE_HOME>/incidents.db",
+        ) from None
     return engine
 
 
@@ -58,8 +62,12 @@ def chaos_engine() -> Engine:
     try:
         return open_chaos_engine(url)
     except (sa.exc.SQLAlchemyError, ImportError) as exc:
-        raise store_error("cannot open the chaos store", url, exc,
-                          "check SLUICE_INCIDENTS_URL: drills are kept in the incident store's database") from None
+        raise store_error(
+            "cannot open the chaos store",
+            url,
+            exc,
+            "check SLUICE_INCIDENTS_URL: drills are kept in the incident store's database",
+        ) from None
 
 
 @contextmanager
@@ -83,5 +91,6 @@ def metadata_store() -> Iterator[Connection]:
         with engine_for(url).connect() as conn:
             yield conn
     except (sa.exc.SQLAlchemyError, ImportError) as exc:
-        raise store_error("cannot read the metadata store", url, exc,
-                          "check SLUICE_METADATA_URL; `ops doctor` checks the connection") from None
+        raise store_error(
+            "cannot read the metadata store", url, exc, "check SLUICE_METADATA_URL; `ops doctor` checks the connection"
+        ) from None

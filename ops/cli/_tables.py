@@ -105,14 +105,16 @@ def _share(room: int, naturals: list[int], floors: list[int], words: list[int]) 
     lines wrap between words), then toward their widest cell, evenly.
     """
     widths = list(floors)
-    left = _grow(widths, [max(f, min(w, n)) for f, w, n in zip(floors, words, naturals, strict=True)],
-                 room - sum(floors))
+    left = _grow(
+        widths, [max(f, min(w, n)) for f, w, n in zip(floors, words, naturals, strict=True)], room - sum(floors)
+    )
     _grow(widths, naturals, left)
     return widths
 
 
-def fit_table(columns: Sequence[Column], rows: Iterable[Sequence[object]], *, wide: bool = False,
-              **options: Any) -> tuple[Table, int]:
+def fit_table(
+    columns: Sequence[Column], rows: Iterable[Sequence[object]], *, wide: bool = False, **options: Any
+) -> tuple[Table, int]:
     """The table of the shown ``columns`` and its width; every row holds one value per column of ``columns``.
 
     ``options`` go to :class:`rich.table.Table` (``title``, ``show_header``, ``show_lines``...).
@@ -126,23 +128,34 @@ def fit_table(columns: Sequence[Column], rows: Iterable[Sequence[object]], *, wi
     flexible = [n for n, c in enumerate(kept) if c.kind == "text"]
     if flexible and sum(naturals) + spacing > console.width and not wide:
         room = console.width - spacing - sum(w for n, w in enumerate(naturals) if n not in flexible)
-        floors = [max(min(kept[n].min_width, naturals[n]), _longest_number(r[n] for r in body),
-                      _longest_word([Text(kept[n].header)])) for n in flexible]
+        floors = [
+            max(
+                min(kept[n].min_width, naturals[n]),
+                _longest_number(r[n] for r in body),
+                _longest_word([Text(kept[n].header)]),
+            )
+            for n in flexible
+        ]
         words = [_longest_word(r[n] for r in body) for n in flexible]
         for n, w in zip(flexible, _share(room, [naturals[n] for n in flexible], floors, words), strict=True):
             widths[n] = w
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0), show_edge=False,
-                  title_justify="left", **options)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0), show_edge=False, title_justify="left", **options)
     for c, w in zip(kept, widths, strict=True):
-        table.add_column(c.header, width=w, no_wrap=c.kind != "text", overflow="fold",
-                         justify="right" if c.kind == "number" else "left")
+        table.add_column(
+            c.header,
+            width=w,
+            no_wrap=c.kind != "text",
+            overflow="fold",
+            justify="right" if c.kind == "number" else "left",
+        )
     for row in body:
         table.add_row(*row)
     return table, sum(widths) + spacing
 
 
-def print_fitted(columns: Sequence[Column], rows: Iterable[Sequence[object]], *, wide: bool = False,
-                 **options: Any) -> None:
+def print_fitted(
+    columns: Sequence[Column], rows: Iterable[Sequence[object]], *, wide: bool = False, **options: Any
+) -> None:
     """Print the fitted table (see :func:`fit_table`)."""
     table, width = fit_table(columns, list(rows), wide=wide, **options)
     print_table(table, width)

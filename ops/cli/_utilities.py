@@ -43,8 +43,9 @@ class OutputFormat(enum.StrEnum):
 
 OutputOption = Annotated[
     OutputFormat,
-    typer.Option("--output", "-o", case_sensitive=False,
-                 help="Table for people, or JSON for scripts (only JSON on stdout)."),
+    typer.Option(
+        "--output", "-o", case_sensitive=False, help="Table for people, or JSON for scripts (only JSON on stdout)."
+    ),
 ]
 
 
@@ -100,10 +101,14 @@ def with_cli_exception_handling(fn: Callable[P, R]) -> Callable[P, R]:
             if _raise_unexpected():
                 raise
             if (problem := database_problem(exc)) is not None:
-                exit_with_error(problem, hint="another command may have changed the same record at the same "
-                                              f"time: run it again (rerun with {RAISE_ENV}=1 to see the traceback)")
-            exit_with_error(f"unexpected {type(exc).__name__}: {exc}",
-                            hint=f"rerun with {RAISE_ENV}=1 to see the traceback")
+                exit_with_error(
+                    problem,
+                    hint="another command may have changed the same record at the same "
+                    f"time: run it again (rerun with {RAISE_ENV}=1 to see the traceback)",
+                )
+            exit_with_error(
+                f"unexpected {type(exc).__name__}: {exc}", hint=f"rerun with {RAISE_ENV}=1 to see the traceback"
+            )
 
     return wrapper
 

@@ -40,13 +40,31 @@ def _status(a: ActionSummary) -> Text:
 
 
 def _print_items(items: list[ActionSummary], *, wide: bool) -> None:
-    columns = [number("#"), key("Incident"), key("Type"), text("Action"), text("Owner", min_width=8), key("Due"),
-               key("Status"), text("Tracker", wide=True)]
+    columns = [
+        number("#"),
+        key("Incident"),
+        key("Type"),
+        text("Action"),
+        text("Owner", min_width=8),
+        key("Due"),
+        key("Status"),
+        text("Tracker", wide=True),
+    ]
     rows = []
     for a in items:
         style = "red" if a.overdue else ""
-        rows.append([cell(a.id), cell(a.incident), cell(a.type), Text(a.description, style=style), cell(a.owner),
-                     Text(a.due.isoformat(), style=style) if a.due else cell(None), _status(a), cell(a.tracker_url)])
+        rows.append(
+            [
+                cell(a.id),
+                cell(a.incident),
+                cell(a.type),
+                Text(a.description, style=style),
+                cell(a.owner),
+                Text(a.due.isoformat(), style=style) if a.due else cell(None),
+                _status(a),
+                cell(a.tracker_url),
+            ]
+        )
     print_fitted(columns, rows, wide=wide)
 
 
@@ -56,8 +74,14 @@ def add(
     incident: Annotated[str, typer.Argument(help="The incident: INC-42 or 42.", show_default=False)],
     text: Annotated[list[str], typer.Argument(help="What is to be done.", show_default=False)],
     *,
-    kind: Annotated[str, typer.Option("--type", metavar="|".join(ACTION_TYPES),
-                                      help="mitigate (limit harm), prevent (stop a recurrence) or process.")],
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--type",
+            metavar="|".join(ACTION_TYPES),
+            help="mitigate (limit harm), prevent (stop a recurrence) or process.",
+        ),
+    ],
     owner: Annotated[str, typer.Option("--owner", help="Who does it.")],
     due: Annotated[str, typer.Option("--due", metavar="YYYY-MM-DD", help="When it is due.")],
     tracker: Annotated[str | None, typer.Option("--tracker", metavar="URL", help="Its ticket.")] = None,
@@ -68,14 +92,23 @@ def add(
     from ops.postmortems.actions import ActionSummary, add_action
 
     with incident_session() as session:
-        item = add_action(session, ensure_incident(session, incident), type=kind, owner=owner, due=due,
-                          text=" ".join(text), tracker_url=tracker)
+        item = add_action(
+            session,
+            ensure_incident(session, incident),
+            type=kind,
+            owner=owner,
+            due=due,
+            text=" ".join(text),
+            tracker_url=tracker,
+        )
         summary = ActionSummary.of(item, _today().date())
     if output is OutputFormat.JSON:
         print_json(summary)
         return
-    note(f"added action item #{summary.id} to {summary.incident}: {summary.type}, {summary.owner}, due "
-         f"{summary.due}", style="green")
+    note(
+        f"added action item #{summary.id} to {summary.incident}: {summary.type}, {summary.owner}, due {summary.due}",
+        style="green",
+    )
     if summary.overdue:
         note("it is overdue already", style="yellow")
 
@@ -87,8 +120,9 @@ def list_items(
     open_only: Annotated[bool, typer.Option("--open", help="Only items not done.")] = False,
     overdue: Annotated[bool, typer.Option("--overdue", help="Only open items past their due date.")] = False,
     incident: Annotated[str | None, typer.Option("--incident", help="Only items of this incident.")] = None,
-    wide: Annotated[bool, typer.Option("--wide", help="Also show each item's tracker link on a narrow terminal.")]
-    = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Also show each item's tracker link on a narrow terminal.")
+    ] = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List action items by due date; overdue items are highlighted."""
@@ -98,8 +132,10 @@ def list_items(
     today = _today().date()
     with incident_session() as session:
         scope = ensure_incident(session, incident) if incident else None
-        items = [ActionSummary.of(a, today) for a in
-                 list_actions(session, today=today, open_only=open_only, overdue_only=overdue, incident=scope)]
+        items = [
+            ActionSummary.of(a, today)
+            for a in list_actions(session, today=today, open_only=open_only, overdue_only=overdue, incident=scope)
+        ]
     if output is OutputFormat.JSON:
         print_json(items)
         return
@@ -126,8 +162,7 @@ def done(
     with incident_session() as session:
         before = ActionSummary.of(ensure_action(session, action_id), today)
     if not yes:
-        typer.confirm(f"Mark #{before.id} of {before.incident} done: {before.description!r}?", abort=True,
-                      err=True)
+        typer.confirm(f"Mark #{before.id} of {before.incident} done: {before.description!r}?", abort=True, err=True)
     with incident_session() as session:
         summary = ActionSummary.of(complete_action(session, ensure_action(session, action_id)), today)
     if output is OutputFormat.JSON:

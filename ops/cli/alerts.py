@@ -55,8 +55,13 @@ def _results_table(results: list[AlertResult], *, wide: bool) -> None:
     rows = []
     for r in sorted(results, key=lambda r: (r.status != "firing", r.rule_id)):
         band = f"{_num(r.lower)} … {_num(r.upper)}" if r.lower is not None or r.upper is not None else "-"
-        row = [Text(r.status.upper() if r.status == "firing" else r.status, style=STATUS_STYLE[r.status]),
-               cell(r.rule_id), cell(f"{r.metric}{{{labels_text(r.labels)}}}"), cell(_num(r.value)), cell(band)]
+        row = [
+            Text(r.status.upper() if r.status == "firing" else r.status, style=STATUS_STYLE[r.status]),
+            cell(r.rule_id),
+            cell(f"{r.metric}{{{labels_text(r.labels)}}}"),
+            cell(_num(r.value)),
+            cell(band),
+        ]
         rows.append([*row, *([cell(f"{r.share:.0%} of {r.points}"), cell(r.runbook)] if wide else [])])
     headers = ["Status", "Rule", "Series", "Value", "Band", *(["Share", "Runbook"] if wide else [])]
     widths = [max([len(header), *(len(row[i].plain) for row in rows)]) for i, header in enumerate(headers)]
@@ -65,8 +70,13 @@ def _results_table(results: list[AlertResult], *, wide: bool) -> None:
     widths[series] = widths[series] if wide else max(12, min(widths[series], room))
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0))  # the box divides columns by a space
     for header, width in zip(headers, widths, strict=True):
-        table.add_column(header, no_wrap=True, width=width, overflow="ellipsis",
-                         justify="right" if header in ("Value", "Band", "Share") else "left")
+        table.add_column(
+            header,
+            no_wrap=True,
+            width=width,
+            overflow="ellipsis",
+            justify="right" if header in ("Value", "Band", "Share") else "left",
+        )
     for row in rows:
         table.add_row(*row)
     print_table(table, sum(widths) + len(headers) + 1)
@@ -78,10 +88,13 @@ def check(
     *,
     rules: RulesOption = None,
     at: Annotated[str | None, typer.Option(help="Evaluate as of this instant, ISO 8601. (default: now)")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Evaluate only: keep the state, send nothing.")]
-    = False,
-    wide: Annotated[bool, typer.Option("--wide", help="Also show each series' share outside its band and the "
-                                                      "rule's runbook on a narrow terminal.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Evaluate only: keep the state, send nothing.")] = False,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide", help="Also show each series' share outside its band and the rule's runbook on a narrow terminal."
+        ),
+    ] = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Evaluate every rule now: fire new alerts, resolve recovered ones, report each series' state.
@@ -118,14 +131,21 @@ def check(
     if evaluation.results:
         _results_table(evaluation.results, wide=wide)
     firing = sum(r.status == "firing" for r in evaluation.results)
-    note(f"{len(ruleset.rules)} rules, {len(evaluation.results)} series, {firing} firing, "
-         f"{len(evaluation.events)} transitions" + (" (dry run: nothing saved or sent)" if dry_run else ""))
+    note(
+        f"{len(ruleset.rules)} rules, {len(evaluation.results)} series, {firing} firing, "
+        f"{len(evaluation.events)} transitions" + (" (dry run: nothing saved or sent)" if dry_run else "")
+    )
     if evaluation.unmatched_rules:
-        note(f"no data yet for: {', '.join(evaluation.unmatched_rules)} "
-             "(`ops metrics collect` records run metrics)", style="dim")
+        note(
+            f"no data yet for: {', '.join(evaluation.unmatched_rules)} (`ops metrics collect` records run metrics)",
+            style="dim",
+        )
     if any(r.status == "insufficient" for r in evaluation.results):
-        note("insufficient: too few points for a dynamic band; fit a baseline (`ops baseline fit`) or wait for "
-             "more runs", style="yellow")
+        note(
+            "insufficient: too few points for a dynamic band; fit a baseline (`ops baseline fit`) or wait for "
+            "more runs",
+            style="yellow",
+        )
 
 
 @app.command("list")
@@ -133,8 +153,7 @@ def check(
 def list_alerts(
     *,
     history: Annotated[int, typer.Option(min=0, help="Also show the last N transitions (fired, resolved).")] = 0,
-    wide: Annotated[bool, typer.Option("--wide", help="Also show each alert's runbook on a narrow terminal.")]
-    = False,
+    wide: Annotated[bool, typer.Option("--wide", help="Also show each alert's runbook on a narrow terminal.")] = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List the alerts firing now (as of the last `ops alerts check`)."""
@@ -149,18 +168,38 @@ def list_alerts(
         print_json({"firing": firing, "history": events} if history else firing)
         return
     if firing:
-        print_fitted([key("Severity"), text("Rule"), text("Series"), key("Since"), number("Value"),
-                      key("Runbook", wide=True)],
-                     [[Text(a.severity, style="bold red"), cell(a.rule_id),
-                       cell(f"{a.metric}{{{labels_text(a.labels)}}}"), cell(a.since), cell(_num(a.value)),
-                       cell(a.runbook)] for a in firing], wide=wide)
+        print_fitted(
+            [key("Severity"), text("Rule"), text("Series"), key("Since"), number("Value"), key("Runbook", wide=True)],
+            [
+                [
+                    Text(a.severity, style="bold red"),
+                    cell(a.rule_id),
+                    cell(f"{a.metric}{{{labels_text(a.labels)}}}"),
+                    cell(a.since),
+                    cell(_num(a.value)),
+                    cell(a.runbook),
+                ]
+                for a in firing
+            ],
+            wide=wide,
+        )
     else:
         note("no alerts firing", style="green")
     if events:
-        print_fitted([key("At"), key("Status"), text("Rule"), text("Series"), number("Value")],
-                     [[cell(e.at), Text(e.status.value, style="red" if e.status.value == "firing" else "green"),
-                       cell(e.rule_id), cell(f"{e.metric}{{{labels_text(e.labels)}}}"), cell(_num(e.value))]
-                      for e in events], title="Transitions")
+        print_fitted(
+            [key("At"), key("Status"), text("Rule"), text("Series"), number("Value")],
+            [
+                [
+                    cell(e.at),
+                    Text(e.status.value, style="red" if e.status.value == "firing" else "green"),
+                    cell(e.rule_id),
+                    cell(f"{e.metric}{{{labels_text(e.labels)}}}"),
+                    cell(_num(e.value)),
+                ]
+                for e in events
+            ],
+            title="Transitions",
+        )
 
 
 @app.command("rules")
@@ -168,8 +207,7 @@ def list_alerts(
 def list_rules(
     *,
     rules: RulesOption = None,
-    wide: Annotated[bool, typer.Option("--wide", help="Also show each rule's runbook on a narrow terminal.")]
-    = False,
+    wide: Annotated[bool, typer.Option("--wide", help="Also show each rule's runbook on a narrow terminal.")] = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List the alert rules (validating the file)."""
@@ -185,12 +223,25 @@ def list_rules(
     for r in ruleset.rules:
         dyn = r.threshold.dynamic
         threshold = f"{r.direction.value} band z={dyn.z:g}" if dyn else f"{r.direction.value} {r.threshold.static:g}"
-        windows = (f"{r.trigger.fraction:.0%}/{_dur(r.trigger.window.total_seconds())} → "
-                   f"≤{r.recovery.fraction:.0%}/{_dur(r.recovery.window.total_seconds())}")
-        rows.append([cell(r.id), cell(r.selector), cell(threshold), cell(windows), cell(r.severity.value),
-                     cell(r.runbook)])
-    print_fitted([text("Rule"), text("Selector"), text("Threshold", min_width=8), text("Fires / resolves", min_width=8),
-                  key("Severity"), key("Runbook", wide=True)], rows, wide=wide)
+        windows = (
+            f"{r.trigger.fraction:.0%}/{_dur(r.trigger.window.total_seconds())} → "
+            f"≤{r.recovery.fraction:.0%}/{_dur(r.recovery.window.total_seconds())}"
+        )
+        rows.append(
+            [cell(r.id), cell(r.selector), cell(threshold), cell(windows), cell(r.severity.value), cell(r.runbook)]
+        )
+    print_fitted(
+        [
+            text("Rule"),
+            text("Selector"),
+            text("Threshold", min_width=8),
+            text("Fires / resolves", min_width=8),
+            key("Severity"),
+            key("Runbook", wide=True),
+        ],
+        rows,
+        wide=wide,
+    )
 
 
 def _dur(seconds: float) -> str:

@@ -60,11 +60,29 @@ def _views_table(views: list[BaselineView]) -> None:
         model = v.model + (" (rate)" if v.counter else "")
         if set(v.seasons) - set(v.model.split("+")):
             model += f" [{', '.join(v.seasons)} seen]"
-        rows.append([cell(f"{v.metric}{{{labels_text(v.labels)}}}"), cell(model), cell(_num(v.expected)),
-                     cell(f"{_num(v.lower)} … {_num(v.upper)}"), cell(_num(v.scale)), cell(v.version),
-                     cell(v.fitted_at.strftime("%m-%d %H:%M"))])
-    print_fitted([text("Series"), text("Model", min_width=8), number("Expected"), number("Band"), number("σ"),
-                  number("Ver"), key("Fitted")], rows)
+        rows.append(
+            [
+                cell(f"{v.metric}{{{labels_text(v.labels)}}}"),
+                cell(model),
+                cell(_num(v.expected)),
+                cell(f"{_num(v.lower)} … {_num(v.upper)}"),
+                cell(_num(v.scale)),
+                cell(v.version),
+                cell(v.fitted_at.strftime("%m-%d %H:%M")),
+            ]
+        )
+    print_fitted(
+        [
+            text("Series"),
+            text("Model", min_width=8),
+            number("Expected"),
+            number("Band"),
+            number("σ"),
+            number("Ver"),
+            key("Fitted"),
+        ],
+        rows,
+    )
 
 
 @app.command("fit")
@@ -74,8 +92,9 @@ def fit(
     *,
     since: Annotated[str, typer.Option("--since", help="History to learn from: 7d, 2w, 28d.")] = "28d",
     end: EndOption = None,
-    method: Annotated[str, typer.Option(help="median (fast, robust) or stl (statsmodels STL/MSTL per series).")]
-    = "median",
+    method: Annotated[
+        str, typer.Option(help="median (fast, robust) or stl (statsmodels STL/MSTL per series).")
+    ] = "median",
     z: ZOption = 4.0,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
@@ -91,8 +110,9 @@ def fit(
     if method not in ("median", "stl"):
         raise typer.BadParameter("choose median or stl", param_hint="--method")
     window = parse_time_range(since, None, end)
-    report = fit_from_store(metrics_store(), _registry(), parse_selector(selector), window.start, window.end,
-                            FitConfig(method=method), z)  # type: ignore[arg-type]
+    report = fit_from_store(
+        metrics_store(), _registry(), parse_selector(selector), window.start, window.end, FitConfig(method=method), z
+    )  # type: ignore[arg-type]
     if output is OutputFormat.JSON:
         print_json(report)
     else:
@@ -102,8 +122,10 @@ def fit(
         for r in report.rejected:
             note(f"not fitted: {r.metric}{{{labels_text(r.labels)}}}: {r.reason} ({r.hint})", style="yellow")
     if not report.fitted:
-        exit_with_error(f"no series could be fitted ({len(report.rejected)} rejected)",
-                        hint="the reasons are listed above; widen --since or use static rules for them")
+        exit_with_error(
+            f"no series could be fitted ({len(report.rejected)} rejected)",
+            hint="the reasons are listed above; widen --since or use static rules for them",
+        )
 
 
 @app.command("show")
@@ -113,8 +135,7 @@ def show(
     *,
     version: Annotated[int | None, typer.Option(help="Show the baselines as of this version.")] = None,
     at: Annotated[str | None, typer.Option(help="Show the band at this instant, ISO 8601. (default: now)")] = None,
-    hours: Annotated[int, typer.Option(min=0, max=168, help="With one series: its band hour by hour for N hours.")]
-    = 0,
+    hours: Annotated[int, typer.Option(min=0, max=168, help="With one series: its band hour by hour for N hours.")] = 0,
     z: ZOption = 4.0,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
@@ -143,15 +164,19 @@ def _hourly(baseline: Baseline, when: datetime, hours: int, z: float, output: Ou
     start = to_ns(when) // 3_600_000_000_000 * 3_600_000_000_000
     stamps = start + np.arange(hours) * 3_600_000_000_000
     lower, expected, upper = baseline.band(stamps / 1e9, z)
-    points = [(from_ns(int(t)), float(lo), float(e), float(hi))
-              for t, lo, e, hi in zip(stamps, lower, expected, upper, strict=True)]
+    points = [
+        (from_ns(int(t)), float(lo), float(e), float(hi))
+        for t, lo, e, hi in zip(stamps, lower, expected, upper, strict=True)
+    ]
     rows = [{"at": at, "lower": lo, "expected": e, "upper": hi} for at, lo, e, hi in points]
     if output is OutputFormat.JSON:
         print_json(rows)
         return
-    print_fitted([key("At"), number("Lower"), number("Expected"), number("Upper")],
-                 [[cell(at), cell(_num(lo)), cell(_num(e)), cell(_num(hi))] for at, lo, e, hi in points],
-                 title=f"{baseline.metric}{{{labels_text(baseline.labels)}}}")
+    print_fitted(
+        [key("At"), number("Lower"), number("Expected"), number("Upper")],
+        [[cell(at), cell(_num(lo)), cell(_num(e)), cell(_num(hi))] for at, lo, e, hi in points],
+        title=f"{baseline.metric}{{{labels_text(baseline.labels)}}}",
+    )
 
 
 @app.command("plot")
@@ -172,8 +197,10 @@ def plot(
     found = check_from_store(metrics_store(), _registry(), parse_selector(selector), window.start, window.end, z)
     checks = [c for c in found if len(c.values)]
     if not checks:
-        exit_with_error(f"no series matching {selector} has both a baseline and points in the window",
-                        hint="fit one with `ops baseline fit`, or widen --since")
+        exit_with_error(
+            f"no series matching {selector} has both a baseline and points in the window",
+            hint="fit one with `ops baseline fit`, or widen --since",
+        )
     drawn = plot_checks(checks, out, z, title=selector)
     note(f"wrote {out} ({drawn} of {len(checks)} series)")
 
@@ -188,8 +215,10 @@ def versions(output: OutputOption = OutputFormat.TABLE) -> None:
         return
     if not found:
         exit_with_success("no baselines yet; fit some with `ops baseline fit SELECTOR`")
-    print_fitted([number("Version"), number("Series"), key("Fitted"), text("File")],
-                 [[cell(v.version), cell(v.series), cell(v.fitted_at), cell(v.path)] for v in found])
+    print_fitted(
+        [number("Version"), number("Series"), key("Fitted"), text("File")],
+        [[cell(v.version), cell(v.series), cell(v.fitted_at), cell(v.path)] for v in found],
+    )
 
 
 @app.command("score")
@@ -210,7 +239,23 @@ def score(
     if json_summary:
         print_json(summary)
         return
-    print_fitted([number("rows"), number("missing"), key("season"), number("max score"), number("rows ≥ 0.5"),
-                  text("written to")],
-                 [[cell(summary.rows), cell(summary.missing_values), cell(summary.season),
-                   cell(f"{summary.max_score:.3f}"), cell(summary.rows_over_half), cell(summary.output)]])
+    print_fitted(
+        [
+            number("rows"),
+            number("missing"),
+            key("season"),
+            number("max score"),
+            number("rows ≥ 0.5"),
+            text("written to"),
+        ],
+        [
+            [
+                cell(summary.rows),
+                cell(summary.missing_values),
+                cell(summary.season),
+                cell(f"{summary.max_score:.3f}"),
+                cell(summary.rows_over_half),
+                cell(summary.output),
+            ]
+        ],
+    )

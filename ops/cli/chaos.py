@@ -34,8 +34,10 @@ from ops.cli._utilities import (
 if TYPE_CHECKING:
     from chaos.runner import DrillPlan
 
-app = typer.Typer(help="Chaos drills: list, validate and run experiments; report verdicts and resilience scores.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Chaos drills: list, validate and run experiments; report verdicts and resilience scores.",
+    no_args_is_help=True,
+)
 
 ExperimentArg = Annotated[str, typer.Argument(help="An experiment of the suite (e.g. duplicate-delivery) or a file.")]
 STATUS_STYLE = {"passed": "bold green", "failed": "bold red", "aborted": "bold yellow"}
@@ -48,21 +50,37 @@ def list_experiments(*, output: OutputOption = OutputFormat.TABLE) -> None:
     from chaos.experiment import load, suite
 
     found = [load(path) for path in suite()]
-    rows = [{"name": e.name, "title": e.title, "targets": [t.value for t in e.extension.targets],
-             "environments": e.extension.environments, "path": str(e.path)} for e in found]
+    rows = [
+        {
+            "name": e.name,
+            "title": e.title,
+            "targets": [t.value for t in e.extension.targets],
+            "environments": e.extension.environments,
+            "path": str(e.path),
+        }
+        for e in found
+    ]
     if output is OutputFormat.JSON:
         print_json(rows)
         return
-    print_fitted([key("Experiment"), text("Title"), text("Targets"), text("Environments", min_width=8)],
-                 [[cell(r["name"]), cell(r["title"]), cell(", ".join(r["targets"])), cell(", ".join(r["environments"]))]
-                  for r in rows])
+    print_fitted(
+        [key("Experiment"), text("Title"), text("Targets"), text("Environments", min_width=8)],
+        [
+            [cell(r["name"]), cell(r["title"]), cell(", ".join(r["targets"])), cell(", ".join(r["environments"]))]
+            for r in rows
+        ],
+    )
 
 
 @app.command("validate")
 @with_cli_exception_handling
-def validate(experiments: Annotated[list[str] | None, typer.Argument(help="Experiments or files. "
-                                                                     "(default: the whole suite)")] = None,
-             *, output: OutputOption = OutputFormat.TABLE) -> None:
+def validate(
+    experiments: Annotated[
+        list[str] | None, typer.Argument(help="Experiments or files. (default: the whole suite)")
+    ] = None,
+    *,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
     """Check experiments with the Chaos Toolkit and with Sluice's rules; exit 1 at the first invalid one."""
     from chaos.experiment import load, suite
 
@@ -72,16 +90,21 @@ def validate(experiments: Annotated[list[str] | None, typer.Argument(help="Exper
         print_json([{"name": e.name, "path": str(e.path), "valid": True} for e in checked])
         return
     for e in checked:
-        note(f"{e.path}: valid ({len(e.hypothesis_probes())} hypotheses, "
-             f"{len(e.data.get('method') or [])} steps, {len(e.data.get('rollbacks') or [])} rollbacks)")
+        note(
+            f"{e.path}: valid ({len(e.hypothesis_probes())} hypotheses, "
+            f"{len(e.data.get('method') or [])} steps, {len(e.data.get('rollbacks') or [])} rollbacks)"
+        )
 
 
 def _print_plan(p: DrillPlan) -> None:
     cleared = "cleared by override" if p.overridden else "cleared"
-    console.print(Text(f"{p.title} ({p.experiment}) in {p.environment}: {cleared}; targets "
-                       f"{', '.join(p.targets)}", style="bold"))
-    print_fitted([key("Phase"), text("Step"), key("Type"), key("Background")],
-                 [[cell(s.phase), cell(s.name), cell(s.type), cell("yes" if s.background else "")] for s in p.steps])
+    console.print(
+        Text(f"{p.title} ({p.experiment}) in {p.environment}: {cleared}; targets {', '.join(p.targets)}", style="bold")
+    )
+    print_fitted(
+        [key("Phase"), text("Step"), key("Type"), key("Background")],
+        [[cell(s.phase), cell(s.name), cell(s.type), cell("yes" if s.background else "")] for s in p.steps],
+    )
     for missing in p.missing:
         warn(f"cannot run on this host: {missing} ({missing.fix})")
     note("dry run: nothing was touched")
@@ -99,14 +122,16 @@ def _run_flow(experiment: str, env: str, override: bool, live: bool) -> list[dic
     with listening(view.on_event), tags(DRILL_TAG):
         if live:
             with view:
-                state = chaos_drill(experiments=[experiment], env=env, override_blast_radius=override,
-                                    return_state=True)
+                state = chaos_drill(
+                    experiments=[experiment], env=env, override_blast_radius=override, return_state=True
+                )
         else:
-            state = chaos_drill(experiments=[experiment], env=env, override_blast_radius=override,
-                                return_state=True)
+            state = chaos_drill(experiments=[experiment], env=env, override_blast_radius=override, return_state=True)
     if not view.finished:
-        exit_with_error(f"the drill did not run: {state.message or state.name}",
-                        hint="ops chaos run EXPERIMENT --env ENV --dry-run checks it without running")
+        exit_with_error(
+            f"the drill did not run: {state.message or state.name}",
+            hint="ops chaos run EXPERIMENT --env ENV --dry-run checks it without running",
+        )
     return view.finished
 
 
@@ -116,10 +141,16 @@ def run(
     experiment: ExperimentArg,
     *,
     env: Annotated[str, typer.Option("--env", help="The environment to drill: dev, staging or prod.")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and clear the drill, show its steps, "
-                                          "touch nothing.")] = False,
-    override: Annotated[bool, typer.Option("--override-blast-radius", help="Drill an environment that is not "
-                                           "allow-listed for chaos (SLUICE_CHAOS_ENVIRONMENTS).")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and clear the drill, show its steps, touch nothing.")
+    ] = False,
+    override: Annotated[
+        bool,
+        typer.Option(
+            "--override-blast-radius",
+            help="Drill an environment that is not allow-listed for chaos (SLUICE_CHAOS_ENVIRONMENTS).",
+        ),
+    ] = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Run one experiment as a drill, with a live view of its steps and verdicts; exit 1 unless it passes.
@@ -150,14 +181,21 @@ def run(
         print_json(done)
     result = done[-1]
     if result["status"] != "passed":
-        exit_with_error(f"drill {result['status']}: {result['summary']}",
-                        hint="ops chaos report --last 1 shows its verdicts; the journal is in the incident store")
+        exit_with_error(
+            f"drill {result['status']}: {result['summary']}",
+            hint="ops chaos report --last 1 shows its verdicts; the journal is in the incident store",
+        )
 
 
 def _print_trend(trend: list[Any]) -> None:
-    print_fitted([key("Week"), number("Drills"), number("Passed"), number("Score")],
-                 [[cell(t.period), cell(t.drills), cell(t.passed), cell("-" if t.score is None else f"{t.score:.2f}")]
-                  for t in trend], title="Resilience over time")
+    print_fitted(
+        [key("Week"), number("Drills"), number("Passed"), number("Score")],
+        [
+            [cell(t.period), cell(t.drills), cell(t.passed), cell("-" if t.score is None else f"{t.score:.2f}")]
+            for t in trend
+        ],
+        title="Resilience over time",
+    )
 
 
 @app.command("report")
@@ -166,11 +204,12 @@ def report(
     *,
     last: Annotated[int, typer.Option("--last", min=1, help="How many of the latest drills.")] = 10,
     experiment: Annotated[str | None, typer.Option("--experiment", help="Only drills of this experiment.")] = None,
-    drill: Annotated[str | None, typer.Option("--drill", help="One drill: its verdicts (and journal with "
-                                              "--output json).")] = None,
-    wide: Annotated[bool, typer.Option("--wide", help="Also show each drill's environment and "
-                                                      "incidents on a narrow terminal.")]
-    = False,
+    drill: Annotated[
+        str | None, typer.Option("--drill", help="One drill: its verdicts (and journal with --output json).")
+    ] = None,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Also show each drill's environment and incidents on a narrow terminal.")
+    ] = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Drills with their verdicts and resilience score (share of hypotheses held, weighted by severity)."""
@@ -203,17 +242,47 @@ def report(
 
 
 def _print_drills(views: list[Any], *, wide: bool) -> None:
-    print_fitted([key("Started"), key("Drill"), text("Experiment"), key("Env", wide=True), key("Status"),
-                  number("Held"), number("Score"), text("Incidents", wide=True)],
-                 [[cell(v.started_at), cell(v.drill_id), cell(v.experiment), cell(v.environment),
-                   Text(v.status, style=STATUS_STYLE.get(v.status, "")),
-                   cell(f"{v.hypotheses_held}/{v.hypotheses_total}"),
-                   cell("-" if v.score is None else f"{v.score:.2f}"), cell(", ".join(v.incidents))] for v in views],
-                 wide=wide, title="Drills, newest first")
+    print_fitted(
+        [
+            key("Started"),
+            key("Drill"),
+            text("Experiment"),
+            key("Env", wide=True),
+            key("Status"),
+            number("Held"),
+            number("Score"),
+            text("Incidents", wide=True),
+        ],
+        [
+            [
+                cell(v.started_at),
+                cell(v.drill_id),
+                cell(v.experiment),
+                cell(v.environment),
+                Text(v.status, style=STATUS_STYLE.get(v.status, "")),
+                cell(f"{v.hypotheses_held}/{v.hypotheses_total}"),
+                cell("-" if v.score is None else f"{v.score:.2f}"),
+                cell(", ".join(v.incidents)),
+            ]
+            for v in views
+        ],
+        wide=wide,
+        title="Drills, newest first",
+    )
 
 
 def _print_verdicts(v: Any) -> None:
-    print_fitted([text("Verdict"), key("Kind"), key("Severity"), key("Result"), text("Detail")],
-                 [[cell(item["name"]), cell(item["kind"]), cell(item["severity"]),
-                   Text("held" if item["held"] else "broken", style="green" if item["held"] else "bold red"),
-                   cell(item["detail"])] for item in v.verdicts], title="Verdicts")
+    print_fitted(
+        [text("Verdict"), key("Kind"), key("Severity"), key("Result"), text("Detail")],
+        [
+            [
+                cell(item["name"]),
+                cell(item["kind"]),
+                cell(item["severity"]),
+                Text("held" if item["held"] else "broken", style="green" if item["held"] else "bold red"),
+                cell(item["detail"]),
+            ]
+            for item in v.verdicts
+        ],
+        title="Verdicts",
+    )

@@ -55,46 +55,74 @@ def _instant(text: str) -> datetime:
         raise typer.BadParameter(f"{exc.args[0]}; {exc.hint}", param_hint="--failure-at") from None
 
 
-def ensure_one_way_in(incident: str | None, flow_run: str | None, metrics: Path | None,
-                      failure_at: str | None) -> None:
+def ensure_one_way_in(incident: str | None, flow_run: str | None, metrics: Path | None, failure_at: str | None) -> None:
     """Exactly one of INCIDENT, --flow-run, --metrics; --failure-at with --metrics only (usage errors, exit 2)."""
-    given = [name for name, value in (("INCIDENT", incident), ("--flow-run", flow_run), ("--metrics", metrics))
-             if value is not None]
+    given = [
+        name
+        for name, value in (("INCIDENT", incident), ("--flow-run", flow_run), ("--metrics", metrics))
+        if value is not None
+    ]
     if len(given) != 1:
-        raise typer.BadParameter("give exactly one of INCIDENT, --flow-run ID or --metrics FILE"
-                                 + (f" (got {', '.join(given)})" if given else ""))
+        raise typer.BadParameter(
+            "give exactly one of INCIDENT, --flow-run ID or --metrics FILE"
+            + (f" (got {', '.join(given)})" if given else "")
+        )
     if metrics is not None and failure_at is None:
-        raise typer.BadParameter("--metrics needs --failure-at TIME (unix seconds or ISO 8601)",
-                                 param_hint="--failure-at")
+        raise typer.BadParameter(
+            "--metrics needs --failure-at TIME (unix seconds or ISO 8601)", param_hint="--failure-at"
+        )
     if metrics is None and failure_at is not None:
-        raise typer.BadParameter("--failure-at goes with --metrics; incidents and runs carry their own",
-                                 param_hint="--failure-at")
+        raise typer.BadParameter(
+            "--failure-at goes with --metrics; incidents and runs carry their own", param_hint="--failure-at"
+        )
 
 
 @with_cli_exception_handling
 def correlate(
-    incident: Annotated[str | None, typer.Argument(help="The incident, e.g. INC-42: its opening time and labels.")]
-    = None,
+    incident: Annotated[
+        str | None, typer.Argument(help="The incident, e.g. INC-42: its opening time and labels.")
+    ] = None,
     *,
-    flow_run: Annotated[str | None, typer.Option("--flow-run", help="A flow run id: its failure (or end) time "
-                                                 "and labels, from the Prefect API.")] = None,
-    metrics: Annotated[Path | None, typer.Option("--metrics", help="A wide CSV: a time column (unix seconds or "
-                                                 "ISO 8601) and one column per metric.")] = None,
-    failure_at: Annotated[str | None, typer.Option("--failure-at", help="With --metrics: when the failure "
-                                                   "showed, unix seconds or ISO 8601.")] = None,
-    target: Annotated[str | None, typer.Option("--target", help="A column that is the failure's own signal "
-                                               "(a latency, an error rate): correlate and Granger-test against "
-                                               "it. (default: a step at the failure)")] = None,
+    flow_run: Annotated[
+        str | None,
+        typer.Option("--flow-run", help="A flow run id: its failure (or end) time and labels, from the Prefect API."),
+    ] = None,
+    metrics: Annotated[
+        Path | None,
+        typer.Option(
+            "--metrics", help="A wide CSV: a time column (unix seconds or ISO 8601) and one column per metric."
+        ),
+    ] = None,
+    failure_at: Annotated[
+        str | None,
+        typer.Option("--failure-at", help="With --metrics: when the failure showed, unix seconds or ISO 8601."),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            help="A column that is the failure's own signal "
+            "(a latency, an error rate): correlate and Granger-test against "
+            "it. (default: a step at the failure)",
+        ),
+    ] = None,
     before: Annotated[str, typer.Option("--before", help="Store data to read before the failure.")] = "30m",
     after: Annotated[str, typer.Option("--after", help="Store data to read after the failure.")] = "10m",
-    step: Annotated[str | None, typer.Option("--step", help="Grid step for store data. (default: the "
-                                             "sampling interval)")] = None,
-    selector: Annotated[str | None, typer.Option("--selector", help="Store series to consider. (default: "
-                                                 "sluice_host_* and sluice_process_* of the run's labels)")] = None,
+    step: Annotated[
+        str | None, typer.Option("--step", help="Grid step for store data. (default: the sampling interval)")
+    ] = None,
+    selector: Annotated[
+        str | None,
+        typer.Option(
+            "--selector",
+            help="Store series to consider. (default: sluice_host_* and sluice_process_* of the run's labels)",
+        ),
+    ] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Suspects to show.")] = 10,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write a PNG of the top suspects here.")] = None,
-    record: Annotated[bool, typer.Option("--record/--no-record", help="With INCIDENT: add the result to its "
-                                         "timeline.")] = True,
+    record: Annotated[
+        bool, typer.Option("--record/--no-record", help="With INCIDENT: add the result to its timeline.")
+    ] = True,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Rank infrastructure metrics as root-cause suspects for a failure, with the evidence for each.
@@ -103,8 +131,13 @@ def correlate(
     lagged cross-correlation with the failure (or --target), and a Granger test where the data allow.
     """
     ensure_one_way_in(incident, flow_run, metrics, failure_at)
-    window = Window(_duration(before, "--before"), _duration(after, "--after"),
-                    _duration(step, "--step") if step else None, selector, target)
+    window = Window(
+        _duration(before, "--before"),
+        _duration(after, "--after"),
+        _duration(step, "--step") if step else None,
+        selector,
+        target,
+    )
     if metrics is not None:
         frame, result = _offline(metrics, _instant(failure_at or ""), target)
     elif flow_run is not None:
@@ -145,9 +178,15 @@ def _from_store(scope: Scope, window: Window) -> tuple[WideFrame, CorrelationRes
     from ops.metrics.store import open_store
 
     store = open_store(home=load_settings().home)
-    return correlate_scope(store, scope, before=window.before, after=window.after,
-                           selector=parse_selector(window.selector) if window.selector else None, step=window.step,
-                           target=window.target)
+    return correlate_scope(
+        store,
+        scope,
+        before=window.before,
+        after=window.after,
+        selector=parse_selector(window.selector) if window.selector else None,
+        step=window.step,
+        target=window.target,
+    )
 
 
 def _incident(ref: str, window: Window, record: bool) -> tuple[WideFrame, CorrelationResult]:
@@ -172,11 +211,22 @@ def as_json(result: CorrelationResult, top: int) -> dict[str, Any]:
     """The stable shape: ``{"failure_at", "suspects": [{"metric", "score", "evidence"}, ...], ...}``, best first."""
     from dataclasses import asdict
 
-    return {"failure_at": result.failure_at, "target": result.target,
-            "window": {"start": result.start, "end": result.end, "rows": result.rows, "series": result.series},
-            "suspects": [{"metric": s.metric, "score": s.score, "resource": s.resource, "labels": s.labels,
-                          "evidence": asdict(s.evidence)} for s in result.suspects[:top]],
-            "skipped": [asdict(s) for s in result.skipped]}
+    return {
+        "failure_at": result.failure_at,
+        "target": result.target,
+        "window": {"start": result.start, "end": result.end, "rows": result.rows, "series": result.series},
+        "suspects": [
+            {
+                "metric": s.metric,
+                "score": s.score,
+                "resource": s.resource,
+                "labels": s.labels,
+                "evidence": asdict(s.evidence),
+            }
+            for s in result.suspects[:top]
+        ],
+        "skipped": [asdict(s) for s in result.skipped],
+    }
 
 
 def _show(result: CorrelationResult, top: int, output: OutputFormat) -> None:
@@ -187,14 +237,37 @@ def _show(result: CorrelationResult, top: int, output: OutputFormat) -> None:
     rows = []
     for i, s in enumerate(result.suspects[:top], 1):
         e = s.evidence
-        granger = "-" if e.granger is None or not e.granger.tested else \
-            f"p={e.granger.p_value:.2g}" + (" ✓" if e.granger.significant else "")
-        rows.append([cell(i), cell(s.metric), cell(s.resource or "other"), cell(f"{s.score:.3g}"), cell(_compact(e.z)),
-                     Text(f"{e.timing} {e.change_offset_seconds:+.3g}s", style=TIMING_STYLE[e.timing]),
-                     cell(f"{e.correlation.r:+.2f} {e.correlation.lag_seconds:+.3g}s"), cell(granger)])
-    print_fitted([number("#"), text("Metric"), key("Resource"), number("Score"), number("z"), text("When", min_width=8),
-                  text("r (lag)", min_width=8), text("Granger", min_width=8)], rows,
-                 title=f"Suspects for the failure at {result.failure_at.isoformat()}")
+        granger = (
+            "-"
+            if e.granger is None or not e.granger.tested
+            else f"p={e.granger.p_value:.2g}" + (" ✓" if e.granger.significant else "")
+        )
+        rows.append(
+            [
+                cell(i),
+                cell(s.metric),
+                cell(s.resource or "other"),
+                cell(f"{s.score:.3g}"),
+                cell(_compact(e.z)),
+                Text(f"{e.timing} {e.change_offset_seconds:+.3g}s", style=TIMING_STYLE[e.timing]),
+                cell(f"{e.correlation.r:+.2f} {e.correlation.lag_seconds:+.3g}s"),
+                cell(granger),
+            ]
+        )
+    print_fitted(
+        [
+            number("#"),
+            text("Metric"),
+            key("Resource"),
+            number("Score"),
+            number("z"),
+            text("When", min_width=8),
+            text("r (lag)", min_width=8),
+            text("Granger", min_width=8),
+        ],
+        rows,
+        title=f"Suspects for the failure at {result.failure_at.isoformat()}",
+    )
     if result.top is not None:
         note("why #1: " + "; ".join(result.top.evidence.reasons))
     _skips(result, output)

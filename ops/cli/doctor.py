@@ -31,9 +31,19 @@ def doctor(*, output: OutputOption = OutputFormat.TABLE) -> None:
     if output is OutputFormat.JSON:
         print_json(results)
     else:
-        print_fitted([key("Check"), key("Status"), text("Detail"), text("What to do next")],
-                     [[cell(result.name), Text(result.status.value, style=_STYLES[result.status.value]),
-                       cell(result.detail), Text(result.hint) if result.hint else Text("")] for result in results],
-                     title=f"Sluice doctor ({settings.env})", show_lines=True)
+        print_fitted(
+            [key("Check"), key("Status"), text("Detail"), text("What to do next")],
+            [
+                [
+                    cell(result.name),
+                    Text(result.status.value, style=_STYLES[result.status.value]),
+                    cell(result.detail),
+                    Text(result.hint) if result.hint else Text(""),
+                ]
+                for result in results
+            ],
+            title=f"Sluice doctor ({settings.env})",
+            show_lines=True,
+        )
     if any(r.status is Status.FAIL for r in results):
         raise typer.Exit(1)

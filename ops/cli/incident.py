@@ -31,8 +31,9 @@ if TYPE_CHECKING:
     from ops.incidents.models import Status
     from ops.incidents.views import IncidentDetail
 
-app = typer.Typer(help="Incidents: list, show, open, acknowledge, mitigate, resolve, assign, note.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Incidents: list, show, open, acknowledge, mitigate, resolve, assign, note.", no_args_is_help=True
+)
 
 IncidentArg = Annotated[str, typer.Argument(help="The incident, e.g. INC-42 or 42.")]
 WhoOption = Annotated[str | None, typer.Option("--who", help="Who acts. (default: the login name)")]
@@ -53,15 +54,21 @@ def _who(who: str | None) -> str:
 @with_cli_exception_handling
 def list_incidents(
     *,
-    status: Annotated[list[str] | None, typer.Option("--status", help="triggered, acknowledged, mitigated, "
-                                                     "resolved, or open (all but resolved). Repeatable.")] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status", help="triggered, acknowledged, mitigated, resolved, or open (all but resolved). Repeatable."
+        ),
+    ] = None,
     severity: Annotated[list[str] | None, typer.Option("--severity", help="SEV1..SEV4. Repeatable.")] = None,
     since: Annotated[str | None, typer.Option("--since", help="Opened this recently: 1d, 2w.")] = None,
     drills: Annotated[bool, typer.Option("--drills/--no-drills", help="Include chaos drills.")] = True,
-    source: Annotated[list[str] | None, typer.Option("--source", help="alert, flow-failure, chaos-drill or "
-                                                     "manual. Repeatable.")] = None,
-    wide: Annotated[bool, typer.Option("--wide", help="Also show each incident's runbook on a narrow terminal.")]
-    = False,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="alert, flow-failure, chaos-drill or manual. Repeatable.")
+    ] = None,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Also show each incident's runbook on a narrow terminal.")
+    ] = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List incidents, newest first."""
@@ -82,19 +89,39 @@ def list_incidents(
         raise typer.BadParameter("use alert, flow-failure, chaos-drill or manual", param_hint="--source") from None
     start = parse_time_range(since, None, None).start if since else None
     with transaction(incident_engine()) as session:
-        views = [summary(i) for i in query(session, IncidentFilter(statuses, severities, start, drills,
-                                                                   sources=sources))]
+        views = [
+            summary(i) for i in query(session, IncidentFilter(statuses, severities, start, drills, sources=sources))
+        ]
     if output is OutputFormat.JSON:
         print_json(views)
         return
     if not views:
         exit_with_success("no incidents match")
-    columns = [key("Id"), key("Sev"), key("Status"), text("Title"), key("Runbook", wide=True), number("Seen"),
-               key("Opened")]
-    print_fitted(columns, [[cell(v.id), Text(v.severity, style=SEVERITY_STYLE[v.severity]),
-                            Text(v.status, style=STATUS_STYLE[v.status]),
-                            cell(v.title + (" [drill]" if v.is_drill else "")), cell(v.runbook), cell(v.occurrences),
-                            cell(v.opened_at)] for v in views], wide=wide)
+    columns = [
+        key("Id"),
+        key("Sev"),
+        key("Status"),
+        text("Title"),
+        key("Runbook", wide=True),
+        number("Seen"),
+        key("Opened"),
+    ]
+    print_fitted(
+        columns,
+        [
+            [
+                cell(v.id),
+                Text(v.severity, style=SEVERITY_STYLE[v.severity]),
+                Text(v.status, style=STATUS_STYLE[v.status]),
+                cell(v.title + (" [drill]" if v.is_drill else "")),
+                cell(v.runbook),
+                cell(v.occurrences),
+                cell(v.opened_at),
+            ]
+            for v in views
+        ],
+        wide=wide,
+    )
 
 
 def _statuses(values: list[str]) -> list[Status]:
@@ -108,8 +135,9 @@ def _statuses(values: list[str]) -> list[Status]:
         try:
             out.append(Status(value.lower()))
         except ValueError:
-            raise typer.BadParameter("use triggered, acknowledged, mitigated, resolved or open",
-                                     param_hint="--status") from None
+            raise typer.BadParameter(
+                "use triggered, acknowledged, mitigated, resolved or open", param_hint="--status"
+            ) from None
     return out
 
 
@@ -130,22 +158,44 @@ def show(incident: IncidentArg, *, output: OutputOption = OutputFormat.TABLE) ->
 
 
 def _print_detail(v: IncidentDetail) -> None:
-    console.print(Text.assemble((f"{v.id} ", "bold"), (v.severity, SEVERITY_STYLE[v.severity]), " ",
-                               (v.status, STATUS_STYLE[v.status]), f"  {v.title}"))
-    facts = [("source", v.source + (" (drill)" if v.is_drill else "")), ("environment", v.environment),
-             ("flow", v.flow_name), ("dataset", v.dataset), ("flow run", v.flow_run_url or v.flow_run_id),
-             ("runbook", f"runbooks/{v.runbook}.md" if v.runbook else None), ("assignee", v.assignee),
-             ("occurrences", f"{v.occurrences:,}"), ("signature", v.signature or None), ("dedup key", v.dedup_key)]
+    console.print(
+        Text.assemble(
+            (f"{v.id} ", "bold"),
+            (v.severity, SEVERITY_STYLE[v.severity]),
+            " ",
+            (v.status, STATUS_STYLE[v.status]),
+            f"  {v.title}",
+        )
+    )
+    facts = [
+        ("source", v.source + (" (drill)" if v.is_drill else "")),
+        ("environment", v.environment),
+        ("flow", v.flow_name),
+        ("dataset", v.dataset),
+        ("flow run", v.flow_run_url or v.flow_run_id),
+        ("runbook", f"runbooks/{v.runbook}.md" if v.runbook else None),
+        ("assignee", v.assignee),
+        ("occurrences", f"{v.occurrences:,}"),
+        ("signature", v.signature or None),
+        ("dedup key", v.dedup_key),
+    ]
     for name, value in facts:
         if value:
             console.print(Text.assemble((f"  {name:<12}", "dim"), str(value)))
-    print_fitted([key("At"), key("Kind"), text("Source", min_width=8), text("Who", min_width=8), text("Text")],
-                 [[cell(e.at), cell(e.kind), cell(e.source), cell(e.who), cell(e.text)] for e in v.timeline],
-                 title="Timeline")
+    print_fitted(
+        [key("At"), key("Kind"), text("Source", min_width=8), text("Who", min_width=8), text("Text")],
+        [[cell(e.at), cell(e.kind), cell(e.source), cell(e.who), cell(e.text)] for e in v.timeline],
+        title="Timeline",
+    )
     if v.actions:
-        print_fitted([key("Id"), key("Type"), text("Owner", min_width=8), key("Due"), key("Status"), text("Action")],
-                     [[cell(a.id), cell(a.type), cell(a.owner), cell(a.due), cell(a.status), cell(a.description)]
-                      for a in v.actions], title="Action items")
+        print_fitted(
+            [key("Id"), key("Type"), text("Owner", min_width=8), key("Due"), key("Status"), text("Action")],
+            [
+                [cell(a.id), cell(a.type), cell(a.owner), cell(a.due), cell(a.status), cell(a.description)]
+                for a in v.actions
+            ],
+            title="Action items",
+        )
 
 
 @app.command("open")
@@ -179,9 +229,19 @@ def open_incident(
     books = load_runbooks()
     if runbook:
         find_runbook(runbook, books)
-    t = Trigger(title=title, severity=level, source=Source.MANUAL, dedup_key=f"manual:{uuid.uuid4().hex[:12]}",
-                environment=load_settings().env, text=text, who=_who(who), dataset=dataset, flow_name=flow,
-                runbook_id=runbook, signature=f"title={title.replace(' ', '_')[:60]}")
+    t = Trigger(
+        title=title,
+        severity=level,
+        source=Source.MANUAL,
+        dedup_key=f"manual:{uuid.uuid4().hex[:12]}",
+        environment=load_settings().env,
+        text=text,
+        who=_who(who),
+        dataset=dataset,
+        flow_name=flow,
+        runbook_id=runbook,
+        signature=f"title={title.replace(' ', '_')[:60]}",
+    )
     store = incident_engine()
     with transaction(store) as session:
         opened = raise_incident(session, t, books)
@@ -212,25 +272,37 @@ def _move(incident: str, target: str, who: str | None, text: str) -> None:
 
 @app.command("ack")
 @with_cli_exception_handling
-def ack(incident: IncidentArg, *, who: WhoOption = None,
-        text: Annotated[str, typer.Option("--note", help="A line for the timeline.")] = "") -> None:
+def ack(
+    incident: IncidentArg,
+    *,
+    who: WhoOption = None,
+    text: Annotated[str, typer.Option("--note", help="A line for the timeline.")] = "",
+) -> None:
     """Acknowledge: someone is on it."""
     _move(incident, "acknowledged", who, text)
 
 
 @app.command("mitigate")
 @with_cli_exception_handling
-def mitigate(incident: IncidentArg, *, who: WhoOption = None,
-             text: Annotated[str, typer.Option("--note", help="What stopped the bleeding.")] = "") -> None:
+def mitigate(
+    incident: IncidentArg,
+    *,
+    who: WhoOption = None,
+    text: Annotated[str, typer.Option("--note", help="What stopped the bleeding.")] = "",
+) -> None:
     """Mark as mitigated: the impact has stopped, the cause may remain."""
     _move(incident, "mitigated", who, text)
 
 
 @app.command("resolve")
 @with_cli_exception_handling
-def resolve(incident: IncidentArg, *, who: WhoOption = None,
-            text: Annotated[str, typer.Option("--note", help="How it was resolved.")] = "",
-            yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False) -> None:
+def resolve(
+    incident: IncidentArg,
+    *,
+    who: WhoOption = None,
+    text: Annotated[str, typer.Option("--note", help="How it was resolved.")] = "",
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
     """Resolve: closed for good (a new failure opens a new incident). Asks for confirmation."""
     if not yes and not typer.confirm(f"Resolve {incident}? It cannot be reopened", default=False):
         raise typer.Abort()
@@ -239,8 +311,9 @@ def resolve(incident: IncidentArg, *, who: WhoOption = None,
 
 @app.command("assign")
 @with_cli_exception_handling
-def assign(incident: IncidentArg, assignee: Annotated[str, typer.Argument(help="Who owns it now.")], *,
-           who: WhoOption = None) -> None:
+def assign(
+    incident: IncidentArg, assignee: Annotated[str, typer.Argument(help="Who owns it now.")], *, who: WhoOption = None
+) -> None:
     """Assign the incident to someone."""
     from ops.incidents.db import transaction
     from ops.incidents.service import assign as do_assign
@@ -255,8 +328,9 @@ def assign(incident: IncidentArg, assignee: Annotated[str, typer.Argument(help="
 
 @app.command("note")
 @with_cli_exception_handling
-def add_note(incident: IncidentArg, text: Annotated[str, typer.Argument(help="The note.")], *,
-             who: WhoOption = None) -> None:
+def add_note(
+    incident: IncidentArg, text: Annotated[str, typer.Argument(help="The note.")], *, who: WhoOption = None
+) -> None:
     """Add a note to the timeline."""
     from ops.incidents.db import transaction
     from ops.incidents.service import ensure_incident

@@ -113,8 +113,11 @@ def _local_api(output: OutputFormat) -> PrefectApi:
         note("starting a local Prefect server (the first start takes about 30 s)", output=output, style="dim")
     server = ensure_server(load_settings().home, api_url=url)
     if server.started:
-        note(f"started a local Prefect server at {server.ui_url} (pid {server.pid}, log {server.log})",
-             output=output, style="dim")
+        note(
+            f"started a local Prefect server at {server.ui_url} (pid {server.pid}, log {server.log})",
+            output=output,
+            style="dim",
+        )
     return PrefectApi(server.api_url, server.ui_url)
 
 
@@ -147,8 +150,11 @@ def _ingest_here(dataset: str, source: str, pattern: str, output: OutputFormat) 
 
 def _error_text(found: object, message: str | None) -> str:
     if isinstance(found, BaseException):
-        kind = type(found).__qualname__ if type(found).__module__ == "builtins" else (
-            f"{type(found).__module__}.{type(found).__qualname__}")
+        kind = (
+            type(found).__qualname__
+            if type(found).__module__ == "builtins"
+            else (f"{type(found).__module__}.{type(found).__qualname__}")
+        )
         text = error_message(found) if isinstance(found, SluiceError) else f"{kind}: {found}"
         return text.strip().splitlines()[0] if text.strip() else type(found).__name__
     return message or "the run did not complete"
@@ -158,9 +164,11 @@ def _deployment_name(deployment: str) -> str:
     """``orders-dev`` or ``ingest-files/orders-dev`` as Prefect names it; exit 2 for another flow's."""
     flow, _, name = deployment.rpartition("/")
     if (flow and flow != FLOW_NAME) or not name.strip():
-        exit_with_error(f"{deployment!r} is not a deployment of {FLOW_NAME}",
-                        hint=f"give its name (orders-dev) or {FLOW_NAME}/NAME; `prefect deployment ls` lists them",
-                        code=2)
+        exit_with_error(
+            f"{deployment!r} is not a deployment of {FLOW_NAME}",
+            hint=f"give its name (orders-dev) or {FLOW_NAME}/NAME; `prefect deployment ls` lists them",
+            code=2,
+        )
     return f"{FLOW_NAME}/{name}"
 
 
@@ -171,9 +179,11 @@ def _create_run(name: str, parameters: dict[str, str]) -> Any:
     try:
         return run_deployment(name, parameters=parameters, timeout=0, as_subflow=False)
     except ObjectNotFound:
-        exit_with_error(f"no deployment {name} on this Prefect server",
-                        hint="`prefect deployment ls` lists them; `make run` registers orders-dev and customers-dev",
-                        code=2)
+        exit_with_error(
+            f"no deployment {name} on this Prefect server",
+            hint="`prefect deployment ls` lists them; `make run` registers orders-dev and customers-dev",
+            code=2,
+        )
 
 
 @dataclass
@@ -189,12 +199,16 @@ class _Follower:
 
     def stalled(self, change: StateChange) -> None:
         pool = f" --pool {self.pool}" if self.pool else ""
-        note(f"still {change.name}: no worker took the run yet; start one with `prefect worker start{pool}`",
-             output=self.output, style="yellow")
+        note(
+            f"still {change.name}: no worker took the run yet; start one with `prefect worker start{pool}`",
+            output=self.output,
+            style="yellow",
+        )
 
 
-def _ingest_by_deployment(name: str, dataset: str, source: str, pattern: str, *, wait: bool,
-                          output: OutputFormat) -> IngestOutcome:
+def _ingest_by_deployment(
+    name: str, dataset: str, source: str, pattern: str, *, wait: bool, output: OutputFormat
+) -> IngestOutcome:
     import httpx
 
     from ops.cli._flow_runs import follow, running_api, using
@@ -202,8 +216,15 @@ def _ingest_by_deployment(name: str, dataset: str, source: str, pattern: str, *,
     api = running_api()
     with using(api):
         run = _create_run(name, {"dataset": dataset, "source": source, "pattern": pattern})
-        outcome = IngestOutcome(dataset, source, pattern, name, str(run.id), api.flow_run_url(run.id),
-                                run.state.name if run.state else "Scheduled")
+        outcome = IngestOutcome(
+            dataset,
+            source,
+            pattern,
+            name,
+            str(run.id),
+            api.flow_run_url(run.id),
+            run.state.name if run.state else "Scheduled",
+        )
         note(f"flow run {run.name} ({run.id}) of {name}: {outcome.flow_run_url}", output=output)
         if not wait:
             outcome.waited = False
@@ -212,8 +233,10 @@ def _ingest_by_deployment(name: str, dataset: str, source: str, pattern: str, *,
         try:
             final = follow(run.id, follower.changed, on_stall=follower.stalled)
         except httpx.HTTPError as exc:
-            raise SluiceError(f"lost the Prefect API while following flow run {run.id}: {exc}",
-                              hint=f"the run goes on without this command: {outcome.flow_run_url}") from None
+            raise SluiceError(
+                f"lost the Prefect API while following flow run {run.id}: {exc}",
+                hint=f"the run goes on without this command: {outcome.flow_run_url}",
+            ) from None
     outcome.state = final.name
     if not final.completed:
         outcome.error = final.message or f"the flow run ended {final.name}"
@@ -238,11 +261,21 @@ def ingest(
     source: Annotated[str, typer.Argument(help="A folder or a file, or an object store prefix (s3://bucket/prefix).")],
     *,
     pattern: Annotated[str, typer.Option("--pattern", "-p", help="Only files whose names match this glob.")] = "*",
-    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="With --deployment: follow the run to its final "
-                                       "state, or only create it and print its id and URL.")] = True,
-    deployment: Annotated[str | None, typer.Option("--deployment", "-D", help="Run through this deployment of "
-                                                   "ingest-files (e.g. orders-dev) on a worker, not in this "
-                                                   "process.")] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait",
+            help="With --deployment: follow the run to its final state, or only create it and print its id and URL.",
+        ),
+    ] = True,
+    deployment: Annotated[
+        str | None,
+        typer.Option(
+            "--deployment",
+            "-D",
+            help="Run through this deployment of ingest-files (e.g. orders-dev) on a worker, not in this process.",
+        ),
+    ] = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Ingest SOURCE into DATASET now: valid rows land in its Delta table, invalid rows in the quarantine.
@@ -252,8 +285,11 @@ def ingest(
     _ensure_known_dataset(dataset)
     if deployment is None:
         if not wait:
-            exit_with_error("--no-wait needs --deployment: a run in this process ends with the command",
-                            hint=f"ops ingest {dataset} SOURCE --deployment NAME --no-wait", code=2)
+            exit_with_error(
+                "--no-wait needs --deployment: a run in this process ends with the command",
+                hint=f"ops ingest {dataset} SOURCE --deployment NAME --no-wait",
+                code=2,
+            )
         _ensure_openable_source(source, here=True)
         outcome = _ingest_here(dataset, source, pattern, output)
     else:

@@ -111,17 +111,21 @@ def require_table(settings: Settings, dataset: str) -> str:
         return uri
     known = available_contracts(settings.contracts_root())
     if dataset in known:
-        raise LakeError(f"dataset {dataset!r} has no table at {uri} yet",
-                        hint=f"run an ingestion of {dataset} first, or check SLUICE_LAKE_URI")
+        raise LakeError(
+            f"dataset {dataset!r} has no table at {uri} yet",
+            hint=f"run an ingestion of {dataset} first, or check SLUICE_LAKE_URI",
+        )
     close = difflib.get_close_matches(dataset, known, n=1)
     guess = f"did you mean {close[0]!r}? " if close else ""
-    raise LakeError(f"unknown dataset {dataset!r}: no table at {uri}",
-                    hint=f"{guess}known datasets: {', '.join(known) or 'none'}")
+    raise LakeError(
+        f"unknown dataset {dataset!r}: no table at {uri}", hint=f"{guess}known datasets: {', '.join(known) or 'none'}"
+    )
 
 
 def _counts_text(counts: dict[str, int]) -> str:
-    return ", ".join(f"{k.removeprefix('rows_')} {v:,}" if isinstance(v, int) else f"{k} {v}"
-                     for k, v in counts.items())
+    return ", ".join(
+        f"{k.removeprefix('rows_')} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in counts.items()
+    )
 
 
 @app.command("history")
@@ -130,8 +134,12 @@ def history(
     dataset: DatasetArgument,
     *,
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many commits, newest first.")] = 20,
-    wide: Annotated[bool, typer.Option("--wide", help="Show whole run ids on a narrow terminal (8 characters "
-                                                      "otherwise, as `ops runs list`).")] = False,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide", help="Show whole run ids on a narrow terminal (8 characters otherwise, as `ops runs list`)."
+        ),
+    ] = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Show the commits of a dataset's table: version, time, operation, run and row counts."""
@@ -139,8 +147,10 @@ def history(
 
     settings = load_settings()
     uri = require_table(settings, dataset)
-    commits = [Commit.of(e) for e in read_history(uri, limit=limit,
-                                                  storage_options=dict(settings.lake_storage_options) or None)]
+    commits = [
+        Commit.of(e)
+        for e in read_history(uri, limit=limit, storage_options=dict(settings.lake_storage_options) or None)
+    ]
     if output is OutputFormat.JSON:
         print_json(commits)
         return
@@ -148,10 +158,22 @@ def history(
     for c in commits:
         operation = f"{c.operation} ({c.stage})" if c.stage else c.operation
         run = c.run_id if shows_wide(wide) or c.run_id is None else c.run_id[:8]
-        rows.append([cell(c.version), cell(c.timestamp), cell(operation), cell(run), cell(_counts_text(c.counts)),
-                     cell(c.source_files)])
-    print_fitted([number("Version"), key("Time"), text("Operation", min_width=10), key("Run"), text("Counts"),
-                  number("Files")], rows, wide=wide, title=uri)
+        rows.append(
+            [
+                cell(c.version),
+                cell(c.timestamp),
+                cell(operation),
+                cell(run),
+                cell(_counts_text(c.counts)),
+                cell(c.source_files),
+            ]
+        )
+    print_fitted(
+        [number("Version"), key("Time"), text("Operation", min_width=10), key("Run"), text("Counts"), number("Files")],
+        rows,
+        wide=wide,
+        title=uri,
+    )
 
 
 def _size_text(size: int | None) -> str:
@@ -175,8 +197,12 @@ def _age_text(hours: float | None) -> str:
     return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} d"
 
 
-def _vacuum_files(uri: str, retention_hours: int, dry_run: bool, storage_options: dict[str, str] | None,
-                  ) -> list[VacuumFile]:
+def _vacuum_files(
+    uri: str,
+    retention_hours: int,
+    dry_run: bool,
+    storage_options: dict[str, str] | None,
+) -> list[VacuumFile]:
     from sluice.lake.log import unreferenced_files
     from sluice.lake.log import vacuum as vacuum_table
 
@@ -196,14 +222,22 @@ def _print_vacuum(result: VacuumResult) -> None:
         fate = verb if f.action in ("remove", "removed") else "keep: younger than the retention"
         rows.append([cell(f.path), cell(_age_text(f.age_hours)), cell(_size_text(f.bytes)), cell(fate)])
     if result.files:
-        print_fitted([text("File"), number("Age"), number("Size"), text(f"At {result.retention_hours} h retention")],
-                     rows, title=result.table)
+        print_fitted(
+            [text("File"), number("Age"), number("Size"), text(f"At {result.retention_hours} h retention")],
+            rows,
+            title=result.table,
+        )
     freed = sum(f.bytes or 0 for f in result.removed)
-    note(f"{len(result.files)} unreferenced file(s) in {result.table}: {verb} {len(result.removed)} file(s) "
-         f"({_size_text(freed)}), kept {len(result.kept)} younger than {result.retention_hours} h")
+    note(
+        f"{len(result.files)} unreferenced file(s) in {result.table}: {verb} {len(result.removed)} file(s) "
+        f"({_size_text(freed)}), kept {len(result.kept)} younger than {result.retention_hours} h"
+    )
     if result.dry_run and result.kept:
-        note("younger files may belong to a writer that is still running; once none is, "
-             "--retention-hours with a lower value removes them", style="dim")
+        note(
+            "younger files may belong to a writer that is still running; once none is, "
+            "--retention-hours with a lower value removes them",
+            style="dim",
+        )
 
 
 @app.command("vacuum")
@@ -212,9 +246,15 @@ def vacuum(
     dataset: DatasetArgument,
     *,
     retention_hours: Annotated[int, typer.Option(min=0, help="Keep unreferenced files younger than this.")] = 168,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="List every unreferenced file with its age and "
-                                                            "whether the retention removes or keeps it; "
-                                                            "remove none.")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="List every unreferenced file with its age and "
+            "whether the retention removes or keeps it; "
+            "remove none.",
+        ),
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
@@ -222,8 +262,10 @@ def vacuum(
     settings = load_settings()
     uri = require_table(settings, dataset)
     if retention_hours < SAFE_RETENTION_HOURS:
-        warn(f"retention under {SAFE_RETENTION_HOURS} h: time travel to older versions will fail, and a "
-             "writer still running may lose files")
+        warn(
+            f"retention under {SAFE_RETENTION_HOURS} h: time travel to older versions will fail, and a "
+            "writer still running may lose files"
+        )
     if not dry_run and not yes:
         prompt = f"Remove unreferenced files older than {retention_hours} h from {uri}?"
         if not typer.confirm(prompt, default=False, err=True):

@@ -44,8 +44,10 @@ from sluice.errors import SluiceError
 if TYPE_CHECKING:
     from ops.metrics.models import Series
 
-app = typer.Typer(help="Pipeline and host metrics: list series, query, export, collect from run records.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Pipeline and host metrics: list series, query, export, collect from run records.", no_args_is_help=True
+)
+
 
 @dataclass(frozen=True)
 class SeriesPoints:
@@ -90,9 +92,13 @@ def list_series(
         return
     if not infos:
         exit_with_success(f"no series match {chosen} in {store.location}")
-    print_fitted([text("Metric"), text("Labels"), number("Points"), key("First"), key("Last")],
-                 [[cell(info.metric), cell(labels_text(info.labels)), cell(info.points), cell(info.first),
-                   cell(info.last)] for info in infos])
+    print_fitted(
+        [text("Metric"), text("Labels"), number("Points"), key("First"), key("Last")],
+        [
+            [cell(info.metric), cell(labels_text(info.labels)), cell(info.points), cell(info.first), cell(info.last)]
+            for info in infos
+        ],
+    )
 
 
 @app.command("query")
@@ -114,8 +120,9 @@ def query(
         print_json([SeriesPoints(s.metric, s.labels, s.points()) for s in found])
         return
     if not found:
-        exit_with_success(f"no points of {chosen} between {window.start:%Y-%m-%dT%H:%M:%SZ} "
-                          f"and {window.end:%Y-%m-%dT%H:%M:%SZ}")
+        exit_with_success(
+            f"no points of {chosen} between {window.start:%Y-%m-%dT%H:%M:%SZ} and {window.end:%Y-%m-%dT%H:%M:%SZ}"
+        )
     _print_points(found, tail)
     hidden = sum(max(0, len(s) - tail) for s in found)
     if hidden:
@@ -126,8 +133,10 @@ def _print_points(found: list[Series], tail: int) -> None:
     """The last ``tail`` points of each series, under its name."""
     for s in found:
         console.print(Text(f"{s.metric}{{{labels_text(s.labels)}}}", style="bold"))
-        print_fitted([key("Time"), number("Value")],
-                     [[cell(datetime.fromisoformat(when)), _number(value)] for when, value in s.points()[-tail:]])
+        print_fitted(
+            [key("Time"), number("Value")],
+            [[cell(datetime.fromisoformat(when)), _number(value)] for when, value in s.points()[-tail:]],
+        )
 
 
 @app.command("export")
@@ -136,8 +145,7 @@ def export(
     selector: Annotated[str, typer.Argument(help=SELECTOR_HELP)],
     *,
     fmt: Annotated[str, typer.Option("--format", "-f", help="csv or parquet.", case_sensitive=False)] = "csv",
-    out: Annotated[Path, typer.Option("--out", help="The file to write (replaced if it exists).",
-                                      dir_okay=False)],
+    out: Annotated[Path, typer.Option("--out", help="The file to write (replaced if it exists).", dir_okay=False)],
     since: SinceOption = None,
     start: StartOption = None,
     end: EndOption = None,
@@ -162,11 +170,19 @@ def export(
 @with_cli_exception_handling
 def collect(
     *,
-    since: Annotated[str | None, typer.Option(
-        "--since", help="Only runs finished this recently (1d) or since this ISO time. (default: every run)")] = None,
-    prefect: Annotated[bool | None, typer.Option(
-        "--prefect/--no-prefect", help="Also read flow and task runs from the Prefect API. "
-        "(default: when PREFECT_API_URL is set)")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", help="Only runs finished this recently (1d) or since this ISO time. (default: every run)"
+        ),
+    ] = None,
+    prefect: Annotated[
+        bool | None,
+        typer.Option(
+            "--prefect/--no-prefect",
+            help="Also read flow and task runs from the Prefect API. (default: when PREFECT_API_URL is set)",
+        ),
+    ] = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Derive pipeline metrics (rows, quarantine rate, duration, freshness, source lag...) from the run records,
@@ -207,8 +223,9 @@ def _collect_since(since: str | None) -> datetime | None:
     try:
         return parse_time(since)
     except DurationError as exc:
-        raise typer.BadParameter(f"{since!r} is neither a duration nor a time; {exc.hint}",
-                                 param_hint="--since") from None
+        raise typer.BadParameter(
+            f"{since!r} is neither a duration nor a time; {exc.hint}", param_hint="--since"
+        ) from None
 
 
 @app.command("compact")
@@ -223,8 +240,10 @@ def compact(
 
     store = metrics_store()
     if not isinstance(store, EmbeddedStore):
-        raise SluiceError(f"only the embedded store is compacted; {store.location} is not one",
-                          hint="Prometheus compacts its own storage")
+        raise SluiceError(
+            f"only the embedded store is compacted; {store.location} is not one",
+            hint="Prometheus compacts its own storage",
+        )
     result = store.compact(min_files=min_files)
     if output is OutputFormat.JSON:
         print_json(result)

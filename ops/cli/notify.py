@@ -36,8 +36,9 @@ if TYPE_CHECKING:
     from ops.incidents.models import Notification
     from ops.notify.delivery import DeliveryReport
 
-app = typer.Typer(help="Incident notifications (PagerDuty, Slack): flush, serve and list the outbox.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Incident notifications (PagerDuty, Slack): flush, serve and list the outbox.", no_args_is_help=True
+)
 
 
 class StatusChoice(enum.StrEnum):
@@ -56,24 +57,48 @@ def _engine() -> Engine:
     return open_engine(store_url(load_settings().home))
 
 
-WideOption = Annotated[bool, typer.Option("--wide", help="Also show when each notification is next tried (or "
-                                                     "was sent) on a narrow terminal.")]
+WideOption = Annotated[
+    bool,
+    typer.Option("--wide", help="Also show when each notification is next tried (or was sent) on a narrow terminal."),
+]
 
 
 def _report_table(report: DeliveryReport, *, wide: bool) -> None:
-    print_fitted([number("ID"), key("Incident"), key("Channel"), key("Action"), key("Status"), number("Requests"),
-                  key("Next attempt", wide=True), text("Error")],
-                 [[cell(o.id), cell(o.incident), cell(o.channel), cell(o.action),
-                   Text(o.status, style=STATUS_STYLE.get(o.status, "")), cell(o.requests), cell(o.next_attempt_at),
-                   cell(o.error)] for o in report.notifications], wide=wide)
+    print_fitted(
+        [
+            number("ID"),
+            key("Incident"),
+            key("Channel"),
+            key("Action"),
+            key("Status"),
+            number("Requests"),
+            key("Next attempt", wide=True),
+            text("Error"),
+        ],
+        [
+            [
+                cell(o.id),
+                cell(o.incident),
+                cell(o.channel),
+                cell(o.action),
+                Text(o.status, style=STATUS_STYLE.get(o.status, "")),
+                cell(o.requests),
+                cell(o.next_attempt_at),
+                cell(o.error),
+            ]
+            for o in report.notifications
+        ],
+        wide=wide,
+    )
 
 
 @app.command("flush")
 @with_cli_exception_handling
 def flush(
     *,
-    due_only: Annotated[bool, typer.Option(
-        "--due-only", help="Only notifications whose next attempt is due (as automatic flushes do).")] = False,
+    due_only: Annotated[
+        bool, typer.Option("--due-only", help="Only notifications whose next attempt is due (as automatic flushes do).")
+    ] = False,
     wide: WideOption = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
@@ -91,11 +116,17 @@ def flush(
         print_json(report)
     elif report.notifications:
         _report_table(report, wide=wide)
-    note(f"{report.sent} sent, {report.pending} still pending, {report.failed} failed, {report.waiting} waiting",
-         output=output)
+    note(
+        f"{report.sent} sent, {report.pending} still pending, {report.failed} failed, {report.waiting} waiting",
+        output=output,
+    )
     if report.pending or report.failed:
-        note("undelivered notifications stay in the outbox: `ops notify list --status pending` shows why, "
-             "and the next flush tries again", output=output, style="yellow")
+        note(
+            "undelivered notifications stay in the outbox: `ops notify list --status pending` shows why, "
+            "and the next flush tries again",
+            output=output,
+            style="yellow",
+        )
         raise typer.Exit(1)
 
 
@@ -103,8 +134,9 @@ def flush(
 @with_cli_exception_handling
 def serve(
     *,
-    until_empty: Annotated[bool, typer.Option(
-        "--until-empty", help="Exit once nothing is left to send, instead of waiting for more.")] = False,
+    until_empty: Annotated[
+        bool, typer.Option("--until-empty", help="Exit once nothing is left to send, instead of waiting for more.")
+    ] = False,
 ) -> None:
     """Deliver notifications in the foreground until stopped (SIGTERM, Ctrl-C), with retries and Retry-After.
 
@@ -141,18 +173,29 @@ def serve(
 
 
 def _row(n: Notification) -> dict[str, Any]:
-    return {"id": n.id, "incident": f"INC-{n.incident_id}", "channel": n.channel, "action": n.action,
-            "status": n.status, "attempts": n.attempts, "next_attempt_at": n.next_attempt_at,
-            "last_error": n.last_error, "external_ref": n.external_ref, "created_at": n.created_at,
-            "sent_at": n.sent_at, "payload": json.loads(n.payload)}
+    return {
+        "id": n.id,
+        "incident": f"INC-{n.incident_id}",
+        "channel": n.channel,
+        "action": n.action,
+        "status": n.status,
+        "attempts": n.attempts,
+        "next_attempt_at": n.next_attempt_at,
+        "last_error": n.last_error,
+        "external_ref": n.external_ref,
+        "created_at": n.created_at,
+        "sent_at": n.sent_at,
+        "payload": json.loads(n.payload),
+    }
 
 
 @app.command("list")
 @with_cli_exception_handling
 def list_notifications(
     *,
-    status: Annotated[StatusChoice | None, typer.Option("--status", case_sensitive=False,
-                                                        help="Only notifications with this status.")] = None,
+    status: Annotated[
+        StatusChoice | None, typer.Option("--status", case_sensitive=False, help="Only notifications with this status.")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 50,
     wide: WideOption = False,
     output: OutputOption = OutputFormat.TABLE,
@@ -172,8 +215,29 @@ def list_notifications(
     listed = []
     for r in rows:
         when = r["sent_at"] if r["status"] == "sent" else r["next_attempt_at"] if r["status"] == "pending" else None
-        listed.append([cell(r["id"]), cell(r["incident"]), cell(r["channel"]), cell(r["action"]),
-                       Text(r["status"], style=STATUS_STYLE.get(r["status"], "")), cell(r["attempts"]), cell(when),
-                       cell(r["last_error"])])
-    print_fitted([number("ID"), key("Incident"), key("Channel"), key("Action"), key("Status"), number("Attempts"),
-                  key("Sent / next attempt", wide=True), text("Last error")], listed, wide=wide)
+        listed.append(
+            [
+                cell(r["id"]),
+                cell(r["incident"]),
+                cell(r["channel"]),
+                cell(r["action"]),
+                Text(r["status"], style=STATUS_STYLE.get(r["status"], "")),
+                cell(r["attempts"]),
+                cell(when),
+                cell(r["last_error"]),
+            ]
+        )
+    print_fitted(
+        [
+            number("ID"),
+            key("Incident"),
+            key("Channel"),
+            key("Action"),
+            key("Status"),
+            number("Attempts"),
+            key("Sent / next attempt", wide=True),
+            text("Last error"),
+        ],
+        listed,
+        wide=wide,
+    )

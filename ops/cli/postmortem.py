@@ -34,8 +34,7 @@ from ops.cli._utilities import (
 if TYPE_CHECKING:
     from ops.postmortems.models import PostmortemFacts
 
-app = typer.Typer(help="Postmortems: write a draft from what Sluice knows, list, show, publish.",
-                  no_args_is_help=True)
+app = typer.Typer(help="Postmortems: write a draft from what Sluice knows, list, show, publish.", no_args_is_help=True)
 
 IncidentArgument = Annotated[str, typer.Argument(help="The incident: INC-42 or 42.", show_default=False)]
 
@@ -52,8 +51,9 @@ def _warn_missing(facts: PostmortemFacts) -> None:
 def create(
     incident: IncidentArgument,
     *,
-    force: Annotated[bool, typer.Option("--force", help="Regenerate an existing postmortem (replaces its text).")]
-    = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Regenerate an existing postmortem (replaces its text).")
+    ] = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Write the postmortem draft of INCIDENT and store it with the incident."""
@@ -80,18 +80,23 @@ def create(
     if output is OutputFormat.JSON:
         print_json(summary)
         return
-    note(f"wrote the postmortem of {summary.incident}: {len(draft.facts.timeline)} timeline lines, "
-         f"{summary.prompts_left} prompts for the author", style="green")
-    note(f"`ops postmortem show {summary.incident}` prints it; `ops postmortem publish {summary.incident}` "
-         "writes it to a file and to Prefect", style="dim")
+    note(
+        f"wrote the postmortem of {summary.incident}: {len(draft.facts.timeline)} timeline lines, "
+        f"{summary.prompts_left} prompts for the author",
+        style="green",
+    )
+    note(
+        f"`ops postmortem show {summary.incident}` prints it; `ops postmortem publish {summary.incident}` "
+        "writes it to a file and to Prefect",
+        style="dim",
+    )
 
 
 @app.command("list")
 @with_cli_exception_handling
 def list_postmortems(
     *,
-    wide: Annotated[bool, typer.Option("--wide", help="Also show each published file on a narrow terminal.")]
-    = False,
+    wide: Annotated[bool, typer.Option("--wide", help="Also show each published file on a narrow terminal.")] = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List the stored postmortems, newest first."""
@@ -108,10 +113,21 @@ def list_postmortems(
     listed = []
     for r in rows:
         published = Text(f"{r.published_at:%Y-%m-%d}") if r.published_at else Text("draft", style="yellow")
-        listed.append([cell(r.incident), cell(r.severity), cell(r.title), Text(f"{r.updated_at:%Y-%m-%d %H:%M}"),
-                       published, cell(r.path)])
-    print_fitted([key("Incident"), key("Severity"), text("Title"), key("Updated"), key("Published"),
-                  text("Path", wide=True)], listed, wide=wide)
+        listed.append(
+            [
+                cell(r.incident),
+                cell(r.severity),
+                cell(r.title),
+                Text(f"{r.updated_at:%Y-%m-%d %H:%M}"),
+                published,
+                cell(r.path),
+            ]
+        )
+    print_fitted(
+        [key("Incident"), key("Severity"), text("Title"), key("Updated"), key("Published"), text("Path", wide=True)],
+        listed,
+        wide=wide,
+    )
 
 
 @app.command("show")
@@ -136,8 +152,10 @@ def show(incident: IncidentArgument, *, output: OutputOption = OutputFormat.TABL
 def publish(
     incident: IncidentArgument,
     *,
-    out: Annotated[Path | None, typer.Option("--out", help="Write here. (default: <SLUICE_HOME>/postmortems/"
-                                             "INC-<id>.md)", dir_okay=False)] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write here. (default: <SLUICE_HOME>/postmortems/INC-<id>.md)", dir_okay=False),
+    ] = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Write the postmortem of INCIDENT to a Markdown file and attach it to Prefect as an artifact."""

@@ -51,8 +51,9 @@ def _check_reason(reason: str | None) -> None:
 
     known = [r.value for r in Reason]
     if reason is not None and reason not in known:
-        raise typer.BadParameter(f"{reason!r} is not a reason code; use one of: {', '.join(known)}",
-                                 param_hint="--reason")
+        raise typer.BadParameter(
+            f"{reason!r} is not a reason code; use one of: {', '.join(known)}", param_hint="--reason"
+        )
 
 
 def _masked(entries: list[QuarantineEntry], contracts_root: Path, reveal: bool) -> list[QuarantineEntry]:
@@ -70,15 +71,39 @@ def _masked(entries: list[QuarantineEntry], contracts_root: Path, reveal: bool) 
 
 
 def _print_entries(entries: list[QuarantineEntry], *, wide: bool) -> None:
-    print_fitted([key("Ingested", wide=True), key("Dataset"), key("Run", wide=True), text("Source"), number("Row"),
-                  key("Reason"), text("Column", min_width=8), text("Value")],
-                 [[cell(e.dt), cell(e.dataset), cell(e.run_id), cell(e.source_file), cell(e.source_row),
-                   cell(e.reason), cell(e.column), cell(e.value)] for e in entries], wide=wide)
+    print_fitted(
+        [
+            key("Ingested", wide=True),
+            key("Dataset"),
+            key("Run", wide=True),
+            text("Source"),
+            number("Row"),
+            key("Reason"),
+            text("Column", min_width=8),
+            text("Value"),
+        ],
+        [
+            [
+                cell(e.dt),
+                cell(e.dataset),
+                cell(e.run_id),
+                cell(e.source_file),
+                cell(e.source_row),
+                cell(e.reason),
+                cell(e.column),
+                cell(e.value),
+            ]
+            for e in entries
+        ],
+        wide=wide,
+    )
 
 
 def _print_summary(counts: list[ReasonCount]) -> None:
-    print_fitted([key("Dataset"), key("Reason"), text("Column"), number("Rows")],
-                 [[cell(c.dataset), cell(c.reason), cell(c.column), cell(c.rows)] for c in counts])
+    print_fitted(
+        [key("Dataset"), key("Reason"), text("Column"), number("Rows")],
+        [[cell(c.dataset), cell(c.reason), cell(c.column), cell(c.rows)] for c in counts],
+    )
 
 
 @app.command("list")
@@ -88,14 +113,20 @@ def list_entries(
     dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="Only entries of this dataset.")] = None,
     run: RunOption = None,
     reason: Annotated[str | None, typer.Option(help="Only entries with this reason code, e.g. out_of_range.")] = None,
-    since: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"],
-                                                   help="Only entries ingested on or after this date.")] = None,
+    since: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Only entries ingested on or after this date.")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many entries, newest first.")] = 50,
-    summary: Annotated[bool, typer.Option("--summary", help="Count entries by dataset, reason and column "
-                                                             "instead of listing them (ignores --limit).")] = False,
+    summary: Annotated[
+        bool,
+        typer.Option(
+            "--summary", help="Count entries by dataset, reason and column instead of listing them (ignores --limit)."
+        ),
+    ] = False,
     reveal_pii: RevealOption = False,
-    wide: Annotated[bool, typer.Option("--wide", help="Also show each entry's ingestion date and run on a narrow "
-                                                      "terminal.")] = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Also show each entry's ingestion date and run on a narrow terminal.")
+    ] = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List quarantined rows, newest first, or count them with --summary."""
@@ -110,8 +141,7 @@ def list_entries(
     if table is None:
         if output is OutputFormat.JSON:
             print_json([])
-        exit_with_success(f"no quarantine yet at {settings.quarantine_root()}; run an ingestion first",
-                          output=output)
+        exit_with_success(f"no quarantine yet at {settings.quarantine_root()}; run an ingestion first", output=output)
     query = QuarantineQuery(dataset=dataset, run_id=run, reason=reason, since=since.date() if since else None)
     if summary:
         counts = count_by_reason(table, query)
@@ -133,14 +163,34 @@ def list_entries(
 
 def _print_entry(entry: QuarantineEntry) -> None:
     """Every field of the entry, then its record: the source row's original values."""
-    names = ("dataset", "dt", "run_id", "batch_id", "source_file", "source_row", "reason", "check", "column", "value",
-             "failures", "quarantined_at")
-    print_fitted([key("Field"), text("Value")],
-                 [[Text(name, style="bold"), cell(getattr(entry, name))] for name in names],
-                 show_header=False, title=f"{entry.source_file}:{entry.source_row}")
-    print_fitted([text("Column"), text("Original value")],
-                 [[cell(column), Text("null", style="dim") if value is None else Text(value)]
-                  for column, value in entry.record.items()], title="record")
+    names = (
+        "dataset",
+        "dt",
+        "run_id",
+        "batch_id",
+        "source_file",
+        "source_row",
+        "reason",
+        "check",
+        "column",
+        "value",
+        "failures",
+        "quarantined_at",
+    )
+    print_fitted(
+        [key("Field"), text("Value")],
+        [[Text(name, style="bold"), cell(getattr(entry, name))] for name in names],
+        show_header=False,
+        title=f"{entry.source_file}:{entry.source_row}",
+    )
+    print_fitted(
+        [text("Column"), text("Original value")],
+        [
+            [cell(column), Text("null", style="dim") if value is None else Text(value)]
+            for column, value in entry.record.items()
+        ],
+        title="record",
+    )
 
 
 @app.command("show")
@@ -149,8 +199,9 @@ def show(
     dataset: Annotated[str, typer.Argument(help="The dataset the row belongs to.")],
     source_row: Annotated[int, typer.Argument(help="The row's line (or record) number in its source file.")],
     *,
-    file: Annotated[str | None, typer.Option("--file", "-f", help="A substring of the source file URI, "
-                                                                    "e.g. its name.")] = None,
+    file: Annotated[
+        str | None, typer.Option("--file", "-f", help="A substring of the source file URI, e.g. its name.")
+    ] = None,
     run: RunOption = None,
     reveal_pii: RevealOption = False,
     output: OutputOption = OutputFormat.TABLE,
@@ -168,8 +219,10 @@ def show(
     entries = _masked(read_entries(table, query, limit=None), settings.contracts_root(), reveal_pii)
     if not entries:
         where = "".join([f" in files matching {file!r}" if file else "", f" in run {run!r}" if run else ""])
-        raise SluiceError(f"no quarantine entry for row {source_row} of {dataset}{where}",
-                          hint=f"find entries with `ops quarantine list --dataset {dataset}`")
+        raise SluiceError(
+            f"no quarantine entry for row {source_row} of {dataset}{where}",
+            hint=f"find entries with `ops quarantine list --dataset {dataset}`",
+        )
     if output is OutputFormat.JSON:
         print_json(entries)
         return

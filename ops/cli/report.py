@@ -29,39 +29,79 @@ def _minutes(value: float | None) -> str:
 
 
 def _stats_row(name: str, stats: DurationStats) -> list[Text]:
-    return [Text(name, style="bold"), cell(stats.count), cell(_minutes(stats.mean_minutes)),
-            cell(_minutes(stats.median_minutes))]
+    return [
+        Text(name, style="bold"),
+        cell(stats.count),
+        cell(_minutes(stats.mean_minutes)),
+        cell(_minutes(stats.median_minutes)),
+    ]
 
 
 def _counts_table(title: str, counts: dict[str, int]) -> None:
-    print_fitted([text(title), number("Incidents")],
-                 [[cell(name), cell(count) if count else Text("0", style="dim")] for name, count in counts.items()],
-                 title=f"By {title.lower()}")
+    print_fitted(
+        [text(title), number("Incidents")],
+        [[cell(name), cell(count) if count else Text("0", style="dim")] for name, count in counts.items()],
+        title=f"By {title.lower()}",
+    )
 
 
 def _print_report(report: Report) -> None:
     drills = "chaos drills included" if report.drills_included else "chaos drills left out"
-    note(f"{report.incidents} incident(s) opened {report.since:%Y-%m-%d %H:%M} to {report.until:%Y-%m-%d %H:%M} "
-         f"UTC, {report.open_incidents} still open ({drills})")
-    print_fitted([text("Measure"), number("Incidents"), number("Mean"), number("Median")],
-                 [_stats_row("MTTA (opened to first response)", report.mtta),
-                  _stats_row("MTTR (opened to resolved)", report.mttr)], title="Response times")
+    note(
+        f"{report.incidents} incident(s) opened {report.since:%Y-%m-%d %H:%M} to {report.until:%Y-%m-%d %H:%M} "
+        f"UTC, {report.open_incidents} still open ({drills})"
+    )
+    print_fitted(
+        [text("Measure"), number("Incidents"), number("Mean"), number("Median")],
+        [
+            _stats_row("MTTA (opened to first response)", report.mtta),
+            _stats_row("MTTR (opened to resolved)", report.mttr),
+        ],
+        title="Response times",
+    )
     _counts_table("Severity", report.by_severity)
     _counts_table("Source", report.by_source)
     _counts_table("Flow", report.by_flow)
     if report.repeat_offenders:
-        print_fitted([key("By"), text("Key"), number("Incidents"), number("Occurrences"), key("Last opened"),
-                      text("Incidents opened")],
-                     [[cell(o.by), cell(o.key), Text(f"{o.incidents:,}", style="bold red"), cell(o.occurrences),
-                       cell(o.last_opened_at), cell(", ".join(o.refs))] for o in report.repeat_offenders],
-                     title="Repeat offenders")
+        print_fitted(
+            [
+                key("By"),
+                text("Key"),
+                number("Incidents"),
+                number("Occurrences"),
+                key("Last opened"),
+                text("Incidents opened"),
+            ],
+            [
+                [
+                    cell(o.by),
+                    cell(o.key),
+                    Text(f"{o.incidents:,}", style="bold red"),
+                    cell(o.occurrences),
+                    cell(o.last_opened_at),
+                    cell(", ".join(o.refs)),
+                ]
+                for o in report.repeat_offenders
+            ],
+            title="Repeat offenders",
+        )
     else:
         note("no repeat offenders", style="green")
     if report.overdue_actions:
-        print_fitted([number("#"), key("Incident"), text("Action"), text("Owner", min_width=8), key("Due")],
-                     [[cell(a.id), cell(a.incident), Text(a.description, style="red"), cell(a.owner),
-                       Text(str(a.due), style="bold red")] for a in report.overdue_actions],
-                     title="Overdue action items")
+        print_fitted(
+            [number("#"), key("Incident"), text("Action"), text("Owner", min_width=8), key("Due")],
+            [
+                [
+                    cell(a.id),
+                    cell(a.incident),
+                    Text(a.description, style="red"),
+                    cell(a.owner),
+                    Text(str(a.due), style="bold red"),
+                ]
+                for a in report.overdue_actions
+            ],
+            title="Overdue action items",
+        )
     else:
         note("no overdue action items", style="green")
 
@@ -71,8 +111,9 @@ def report(
     *,
     since: Annotated[str, typer.Option("--since", help="How far back: 7d, 30d, 12w, 24h.")] = "30d",
     drills: Annotated[bool, typer.Option("--drills", help="Include chaos-drill incidents.")] = False,
-    plot: Annotated[Path | None, typer.Option("--plot", metavar="PNG", help="Also draw the report to this PNG.",
-                                              dir_okay=False)] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", metavar="PNG", help="Also draw the report to this PNG.", dir_okay=False)
+    ] = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Report on incidents: MTTA and MTTR, counts by severity, source and flow, repeat offenders, overdue items."""

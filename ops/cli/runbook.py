@@ -28,8 +28,9 @@ app = typer.Typer(help="Runbooks: list, show, match to an incident, lint.", no_a
 @with_cli_exception_handling
 def list_runbooks(
     *,
-    wide: Annotated[bool, typer.Option("--wide", help="Also show the alert rules of each runbook on a narrow "
-                                                      "terminal.")] = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Also show the alert rules of each runbook on a narrow terminal.")
+    ] = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List the runbooks."""
@@ -39,15 +40,27 @@ def list_runbooks(
     if output is OutputFormat.JSON:
         print_json([b.model_dump(mode="json", exclude={"body"}) for b in books])
         return
-    print_fitted([key("Id"), key("Severity"), text("Title"), text("Alert rules", wide=True), key("Reviewed")],
-                 [[cell(b.id), cell(b.severity), cell(b.title), cell(", ".join(b.matches.alert_rules)),
-                   cell(str(b.last_reviewed))] for b in books], wide=wide)
+    print_fitted(
+        [key("Id"), key("Severity"), text("Title"), text("Alert rules", wide=True), key("Reviewed")],
+        [
+            [
+                cell(b.id),
+                cell(b.severity),
+                cell(b.title),
+                cell(", ".join(b.matches.alert_rules)),
+                cell(str(b.last_reviewed)),
+            ]
+            for b in books
+        ],
+        wide=wide,
+    )
 
 
 @app.command("show")
 @with_cli_exception_handling
-def show(runbook: Annotated[str, typer.Argument(help="Runbook id.")], *,
-         output: OutputOption = OutputFormat.TABLE) -> None:
+def show(
+    runbook: Annotated[str, typer.Argument(help="Runbook id.")], *, output: OutputOption = OutputFormat.TABLE
+) -> None:
     """Show a runbook."""
     from ops.runbooks.catalog import find_runbook, load_runbooks
 
@@ -63,8 +76,9 @@ def show(runbook: Annotated[str, typer.Argument(help="Runbook id.")], *,
 def match(
     incident: Annotated[str, typer.Argument(help="The incident, e.g. INC-42.")],
     *,
-    resource: Annotated[str | None, typer.Option(help="Resource of the top correlated suspect: cpu, memory, "
-                                                  "network, disk.")] = None,
+    resource: Annotated[
+        str | None, typer.Option(help="Resource of the top correlated suspect: cpu, memory, network, disk.")
+    ] = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Rank the runbooks for an incident, with the reasons for each."""
@@ -83,11 +97,24 @@ def match(
         print_json({"incident": ref, "linked": linked, "candidates": ranked})
         return
     if not ranked:
-        exit_with_error(f"no runbook matches {ref}", hint="`ops runbook list` shows them all; link one by hand "
-                        "with `ops incident open --runbook` next time, or add a match to a runbook")
-    print_fitted([number("Rank"), key("Runbook"), number("Score"), text("Why")],
-                 [[cell(n), Text(c.runbook_id, style="bold" if c.runbook_id == linked else ""), cell(c.score),
-                   cell("; ".join(c.reasons))] for n, c in enumerate(ranked, 1)], title=f"Runbooks for {ref}")
+        exit_with_error(
+            f"no runbook matches {ref}",
+            hint="`ops runbook list` shows them all; link one by hand "
+            "with `ops incident open --runbook` next time, or add a match to a runbook",
+        )
+    print_fitted(
+        [number("Rank"), key("Runbook"), number("Score"), text("Why")],
+        [
+            [
+                cell(n),
+                Text(c.runbook_id, style="bold" if c.runbook_id == linked else ""),
+                cell(c.score),
+                cell("; ".join(c.reasons)),
+            ]
+            for n, c in enumerate(ranked, 1)
+        ],
+        title=f"Runbooks for {ref}",
+    )
     note(f"linked: {linked or 'none'}; read it with `ops runbook show {ranked[0].runbook_id}`")
 
 
@@ -109,7 +136,6 @@ def lint(output: OutputOption = OutputFormat.TABLE) -> None:
     else:
         for i in issues:
             console.print(Text(f"{i.level}: {i.runbook}: {i.message}", style="red" if i.level == "error" else "yellow"))
-        note(f"{len(errors)} error(s), {len(issues) - len(errors)} warning(s)",
-             style="red" if errors else "green")
+        note(f"{len(errors)} error(s), {len(issues) - len(errors)} warning(s)", style="red" if errors else "green")
     if errors:
         raise typer.Exit(1)

@@ -22,7 +22,6 @@ from ops.cli._utilities import (
 from sluice.errors import SluiceError
 
 if TYPE_CHECKING:
-
     from sluice.runs.records import RunReport
 
 app = typer.Typer(help="Ingestion runs: what each read, wrote, quarantined and dropped.", no_args_is_help=True)
@@ -62,9 +61,21 @@ class RunSummary:
 
     @classmethod
     def of(cls, r: RunReport) -> RunSummary:
-        return cls(r.run_id, r.dataset, r.status, r.started_at, r.finished_at, r.rows_read, r.rows_written,
-                   r.rows_quarantined, r.rows_duplicate, len(r.files_committed), len(r.files_skipped),
-                   len(r.files_failed), Conservation.of(r).holds)
+        return cls(
+            r.run_id,
+            r.dataset,
+            r.status,
+            r.started_at,
+            r.finished_at,
+            r.rows_read,
+            r.rows_written,
+            r.rows_quarantined,
+            r.rows_duplicate,
+            len(r.files_committed),
+            len(r.files_skipped),
+            len(r.files_failed),
+            Conservation.of(r).holds,
+        )
 
 
 def _conserved_text(holds: bool) -> Text:
@@ -77,8 +88,9 @@ def list_runs(
     *,
     dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="Only runs of this dataset.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many runs, newest first.")] = 20,
-    wide: Annotated[bool, typer.Option("--wide", help="Also show start times and file counts on a narrow terminal.")]
-    = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Also show start times and file counts on a narrow terminal.")
+    ] = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List recent runs with their row counts and whether those counts add up (every count whole at 80 columns)."""
@@ -99,22 +111,54 @@ def list_runs(
 
 def _print_runs(runs: list[RunSummary], *, wide: bool) -> None:
     """One line per run; every count is whole. Start times and file counts are secondary (``--wide``)."""
-    rows = [[cell(r.run_id[:8]), cell(r.dataset), Text(r.status, style="red" if r.status == "failed" else ""),
-             cell(r.started_at), cell(r.rows_read), cell(r.rows_written), cell(r.rows_quarantined),
-             cell(r.rows_duplicate), cell(f"{r.files_committed}/{r.files_skipped}/{r.files_failed}"),
-             _conserved_text(r.conserved)] for r in runs]
-    print_fitted([key("Run"), text("Dataset"), key("Status"), key("Started", wide=True), number("Read"),
-                  number("Written"), number("Quarantined"), number("Duplicate"), number("Files c/s/f", wide=True),
-                  key("OK")], rows, wide=wide)
+    rows = [
+        [
+            cell(r.run_id[:8]),
+            cell(r.dataset),
+            Text(r.status, style="red" if r.status == "failed" else ""),
+            cell(r.started_at),
+            cell(r.rows_read),
+            cell(r.rows_written),
+            cell(r.rows_quarantined),
+            cell(r.rows_duplicate),
+            cell(f"{r.files_committed}/{r.files_skipped}/{r.files_failed}"),
+            _conserved_text(r.conserved),
+        ]
+        for r in runs
+    ]
+    print_fitted(
+        [
+            key("Run"),
+            text("Dataset"),
+            key("Status"),
+            key("Started", wide=True),
+            number("Read"),
+            number("Written"),
+            number("Quarantined"),
+            number("Duplicate"),
+            number("Files c/s/f", wide=True),
+            key("OK"),
+        ],
+        rows,
+        wide=wide,
+    )
 
 
 def _print_run(report: RunReport, conservation: Conservation) -> None:
     rows: list[tuple[str, object]] = [
-        ("dataset", report.dataset), ("source", report.source), ("env", report.env), ("status", report.status),
-        ("started_at", report.started_at), ("finished_at", report.finished_at), ("rows_read", report.rows_read),
-        ("rows_written", report.rows_written), ("rows_quarantined", report.rows_quarantined),
-        ("rows_duplicate", report.rows_duplicate), ("bytes_read", report.bytes_read),
-        ("lake_version", report.lake_version), ("watermark", report.watermark),
+        ("dataset", report.dataset),
+        ("source", report.source),
+        ("env", report.env),
+        ("status", report.status),
+        ("started_at", report.started_at),
+        ("finished_at", report.finished_at),
+        ("rows_read", report.rows_read),
+        ("rows_written", report.rows_written),
+        ("rows_quarantined", report.rows_quarantined),
+        ("rows_duplicate", report.rows_duplicate),
+        ("bytes_read", report.bytes_read),
+        ("lake_version", report.lake_version),
+        ("watermark", report.watermark),
     ]
     fields = [[Text(name, style="bold"), cell(value)] for name, value in rows]
     check = f"{conservation.rows_read:,} read, {conservation.rows_accounted:,} written + quarantined + duplicate"
@@ -128,10 +172,21 @@ def _print_files(report: RunReport) -> None:
     rows = []
     for f in report.files:
         style = {"failed": "red", "skipped": "dim"}.get(f.status.value, "")
-        rows.append([cell(f.uri), Text(f.status.value, style=style), cell(f.rows_read), cell(f.rows_quarantined),
-                     cell(f.encoding), Text(f.error, style="red") if f.error else cell(None)])
-    print_fitted([text("File"), key("Status"), number("Read"), number("Quarantined"), key("Encoding"),
-                  text("Error")], rows, title="files")
+        rows.append(
+            [
+                cell(f.uri),
+                Text(f.status.value, style=style),
+                cell(f.rows_read),
+                cell(f.rows_quarantined),
+                cell(f.encoding),
+                Text(f.error, style="red") if f.error else cell(None),
+            ]
+        )
+    print_fitted(
+        [text("File"), key("Status"), number("Read"), number("Quarantined"), key("Encoding"), text("Error")],
+        rows,
+        title="files",
+    )
 
 
 @app.command("show")

@@ -41,8 +41,9 @@ def parse_instant(text: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
     except ValueError:
-        raise CorrelateInputError(f"{text!r} is not a time",
-                                  hint="give unix seconds (1652565600) or ISO 8601 (2022-05-14T22:00:00Z)") from None
+        raise CorrelateInputError(
+            f"{text!r} is not a time", hint="give unix seconds (1652565600) or ISO 8601 (2022-05-14T22:00:00Z)"
+        ) from None
     return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
 
 
@@ -63,17 +64,19 @@ def ensure_header_is_valid(header: list[str], path: Path) -> str:
     names = [h.strip() for h in header]
     repeated = sorted(n for n, k in Counter(names).items() if k > 1)
     if repeated:
-        raise CorrelateInputError(f"{path}: column names repeat: {', '.join(repeated)}",
-                                  hint="give every metric column its own name")
+        raise CorrelateInputError(
+            f"{path}: column names repeat: {', '.join(repeated)}", hint="give every metric column its own name"
+        )
     if any(not n for n in names):
         raise CorrelateInputError(f"{path}: a column has no name", hint="name every column in the header line")
     time_name = next((n for n in names if n.lower() in TIME_COLUMNS), None)
     if time_name is None:
-        raise CorrelateInputError(f"{path} has no time column (columns: {', '.join(names[:8])})",
-                                  hint="the first line must name a 'time' column: unix seconds or ISO 8601")
+        raise CorrelateInputError(
+            f"{path} has no time column (columns: {', '.join(names[:8])})",
+            hint="the first line must name a 'time' column: unix seconds or ISO 8601",
+        )
     if len(names) < 2:
-        raise CorrelateInputError(f"{path} has a time column but no metric columns",
-                                  hint="add one column per metric")
+        raise CorrelateInputError(f"{path} has a time column but no metric columns", hint="add one column per metric")
     return time_name
 
 
@@ -88,8 +91,10 @@ def read_metrics_csv(path: Path) -> WideFrame:
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=True, skipinitialspace=True, encoding="utf-8-sig")
     except pd.errors.ParserError as exc:
-        raise CorrelateInputError(f"{path}: rows do not match the header: {exc}".strip(),
-                                  hint="every line needs as many fields as the header names") from None
+        raise CorrelateInputError(
+            f"{path}: rows do not match the header: {exc}".strip(),
+            hint="every line needs as many fields as the header names",
+        ) from None
     except pd.errors.EmptyDataError:
         raise CorrelateInputError(f"{path} is empty", hint="the first line names the columns") from None
     table.columns = [c.strip() for c in table.columns]
@@ -113,8 +118,10 @@ def _parse_times(column: pd.Series, path: Path) -> np.ndarray:
     bad = parsed.isna().to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise CorrelateInputError(f"{path}: time {column.iloc[row]!r} on data row {row + 1} does not parse",
-                                  hint="times are unix seconds or ISO 8601, one form for the whole column")
+        raise CorrelateInputError(
+            f"{path}: time {column.iloc[row]!r} on data row {row + 1} does not parse",
+            hint="times are unix seconds or ISO 8601, one form for the whole column",
+        )
     return parsed.dt.tz_localize(None).to_numpy("datetime64[ns]").view("int64")
 
 
@@ -129,9 +136,10 @@ def _numeric(table: pd.DataFrame, path: Path) -> np.ndarray:
             problems.append(f"{name} ({table[name].iloc[row]!r} on data row {row + 1})")
         out[j] = parsed.to_numpy(dtype="float64")
     if problems:
-        raise CorrelateInputError(f"{path}: non-numeric values in {len(problems)} column(s): {'; '.join(problems[:5])}",
-                                  hint="metric columns hold numbers only (empty means missing); "
-                                       "drop label or text columns")
+        raise CorrelateInputError(
+            f"{path}: non-numeric values in {len(problems)} column(s): {'; '.join(problems[:5])}",
+            hint="metric columns hold numbers only (empty means missing); drop label or text columns",
+        )
     return out
 
 
@@ -139,8 +147,10 @@ def ensure_times_unique(times: np.ndarray, path: Path | str) -> None:
     repeated = np.flatnonzero(np.diff(times) == 0)
     if len(repeated):
         at = from_ns(int(times[repeated[0]])).isoformat()
-        raise CorrelateInputError(f"{path}: {len(repeated)} time(s) repeat, the first {at}",
-                                  hint="give one row per instant (aggregate or drop duplicates first)")
+        raise CorrelateInputError(
+            f"{path}: {len(repeated)} time(s) repeat, the first {at}",
+            hint="give one row per instant (aggregate or drop duplicates first)",
+        )
 
 
 def column_name(series: Series, varying: Sequence[str]) -> str:
@@ -167,9 +177,10 @@ def frame_from_series(series: Sequence[Series], step_ns: int | None = None) -> W
     """
     series = [s for s in series if len(s)]
     if not series:
-        raise CorrelateInputError("no metric points in the window",
-                                  hint="check the selector and the window (--before/--after); "
-                                       "`ops metrics list` shows what the store holds")
+        raise CorrelateInputError(
+            "no metric points in the window",
+            hint="check the selector and the window (--before/--after); `ops metrics list` shows what the store holds",
+        )
     first = min(int(s.timestamps[0]) for s in series)
     last = max(int(s.timestamps[-1]) for s in series)
     step = step_ns or _step_ns(series, last - first)
@@ -201,8 +212,9 @@ def counter_columns(frame: WideFrame, config: CounterConfig = CounterConfig()) -
     seen = np.isfinite(step).sum(axis=1)
     drops = (step < 0).sum(axis=1)
     rises = (step > 0).sum(axis=1)
-    shaped = ((seen >= config.min_rows) & (drops <= config.max_drop_share * seen)
-              & (rises >= config.min_rise_share * seen))
+    shaped = (
+        (seen >= config.min_rows) & (drops <= config.max_drop_share * seen) & (rises >= config.min_rise_share * seen)
+    )
     named = np.array([n.split("{", 1)[0].endswith("_total") for n in frame.names], dtype=bool)
     counters: np.ndarray = shaped | (named & (drops <= config.max_drop_share * np.maximum(seen, 1)))
     return counters
@@ -219,8 +231,11 @@ def to_rates(times: np.ndarray, values: np.ndarray) -> np.ndarray:
 def prepare_frame(frame: WideFrame, min_values: int = 20) -> WideFrame:
     """Counters as rates, gaps filled; empty, sparse and constant columns left out and listed in ``skipped``."""
     values = np.where(np.isfinite(frame.values), frame.values, np.nan)
-    counters = counter_columns(WideFrame(frame.times, frame.names, values)) if frame.rows > 2 else \
-        np.zeros(len(frame.names), dtype=bool)
+    counters = (
+        counter_columns(WideFrame(frame.times, frame.names, values))
+        if frame.rows > 2
+        else np.zeros(len(frame.names), dtype=bool)
+    )
     if counters.any():
         values[counters] = to_rates(frame.times, values[counters])
     count = np.isfinite(values).sum(axis=1)

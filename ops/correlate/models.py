@@ -104,8 +104,14 @@ class WideFrame:
         """The frame with only the columns where ``keep`` is True (skips carried over)."""
         idx = np.flatnonzero(keep)
         assert self.rate is not None
-        return WideFrame(self.times, [self.names[i] for i in idx], self.values[idx],
-                         [self.labels[i] for i in idx], self.rate[idx], list(self.skipped))
+        return WideFrame(
+            self.times,
+            [self.names[i] for i in idx],
+            self.values[idx],
+            [self.labels[i] for i in idx],
+            self.rate[idx],
+            list(self.skipped),
+        )
 
 
 @dataclass(frozen=True)

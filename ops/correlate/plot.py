@@ -35,8 +35,12 @@ def plot_suspects(frame: WideFrame, result: CorrelationResult, target: Path, top
         else:
             change = x[int(np.searchsorted(frame.times, to_ns(suspect.evidence.change_at)))]
             ax.axvline(change, color="tab:orange", ls="--", lw=1, label=f"change ({suspect.evidence.timing})")
-            ax.set_title(f"#{names.index(name) + (0 if result.target else 1)} {name}  score {suspect.score:.3g}  "
-                         f"z {suspect.evidence.z:+.3g}  {suspect.resource or 'other'}", fontsize=9, loc="left")
+            ax.set_title(
+                f"#{names.index(name) + (0 if result.target else 1)} {name}  score {suspect.score:.3g}  "
+                f"z {suspect.evidence.z:+.3g}  {suspect.resource or 'other'}",
+                fontsize=9,
+                loc="left",
+            )
         ax.legend(fontsize=7, loc="upper left")
         ax.tick_params(labelsize=7)
     axes[-1, 0].set_xlabel(label, fontsize=8)

@@ -48,8 +48,10 @@ def ensure_target_is_valid(frame: WideFrame, target: str | None) -> None:
         return
     skipped = next((s for s in frame.skipped if s.column == target), None)
     if skipped is not None:
-        raise CorrelateInputError(f"the target {target!r} cannot be used: {skipped.reason}",
-                                  hint="choose a target column that varies in the window")
+        raise CorrelateInputError(
+            f"the target {target!r} cannot be used: {skipped.reason}",
+            hint="choose a target column that varies in the window",
+        )
     near = ", ".join(sorted(frame.names, key=lambda n: (target.lower() not in n.lower(), n))[:5])
     raise CorrelateInputError(f"no column {target!r} in the metrics", hint=f"columns include: {near}")
 
@@ -64,7 +66,8 @@ def ensure_failure_is_inside(frame: WideFrame, failure_at: datetime, config: Cor
     if at <= int(frame.times[0]) or at > int(frame.times[-1]) + grace:
         raise CorrelateInputError(
             f"the failure time {failure_at.isoformat()} is outside the data ({first.isoformat()} … {last.isoformat()})",
-            hint="give a failure time after the first row and within the data, or widen the window")
+            hint="give a failure time after the first row and within the data, or widen the window",
+        )
     return int(np.searchsorted(frame.times, at, side="left"))
 
 
@@ -76,16 +79,20 @@ def ensure_window_is_long_enough(frame: WideFrame, failure_row: int, config: Cor
         raise CorrelateInputError(
             f"too short a window: {frame.rows} rows, {failure_row} before the failure; correlation needs at least "
             f"{config.min_rows} rows with {config.min_before} before the failure",
-            hint=f"read more data before the failure (about {need:g} s more at one row per {step:g} s)" if need
-            else "read a longer window, or sample more often")
+            hint=f"read more data before the failure (about {need:g} s more at one row per {step:g} s)"
+            if need
+            else "read a longer window, or sample more often",
+        )
 
 
 def ensure_suspects_exist(frame: WideFrame, target: str | None) -> None:
     if not [n for n in frame.names if n != target]:
         reasons = "; ".join(f"{s.column}: {s.reason}" for s in frame.skipped[:5])
-        raise CorrelateInputError("no metric varies in the window, so there is nothing to rank"
-                                  + (f" (skipped {reasons})" if reasons else ""),
-                                  hint="widen the window, or check that the metrics were sampled")
+        raise CorrelateInputError(
+            "no metric varies in the window, so there is nothing to rank"
+            + (f" (skipped {reasons})" if reasons else ""),
+            hint="widen the window, or check that the metrics were sampled",
+        )
 
 
 def _step_seconds(frame: WideFrame) -> float:
@@ -111,12 +118,14 @@ _TIMINGS: dict[str, Timing] = {"leading": "leading", "simultaneous": "simultaneo
 
 def _timings(split: np.ndarray, failure_row: int, rows: int, config: CorrelateConfig) -> np.ndarray:
     tolerance = max(2, math.ceil(config.timing_tolerance * rows))
-    return np.where(split < failure_row - tolerance, "leading",
-                    np.where(split > failure_row + tolerance, "lagging", "simultaneous"))
+    return np.where(
+        split < failure_row - tolerance, "leading", np.where(split > failure_row + tolerance, "lagging", "simultaneous")
+    )
 
 
-def _evaluate(frame: WideFrame, failure_row: int, failure_at_ns: int, target: np.ndarray | None,
-              config: CorrelateConfig) -> _Batch:
+def _evaluate(
+    frame: WideFrame, failure_row: int, failure_at_ns: int, target: np.ndarray | None, config: CorrelateConfig
+) -> _Batch:
     n = frame.rows
     min_size = min(max(2, math.ceil(config.segment_share * n)), n // 2)
     split, r_step, shifts = evidence_in_blocks(frame.values, min_size, failure_row)
@@ -159,8 +168,9 @@ def _score(factors: dict[str, np.ndarray]) -> np.ndarray:
     return score
 
 
-def _granger_pass(frame: WideFrame, target: np.ndarray | None, batch: _Batch,
-                  config: CorrelateConfig) -> dict[int, Granger]:
+def _granger_pass(
+    frame: WideFrame, target: np.ndarray | None, batch: _Batch, config: CorrelateConfig
+) -> dict[int, Granger]:
     if target is None:
         return {}
     order = np.argsort(-_score(batch.factors), kind="stable")
@@ -180,8 +190,9 @@ def _granger_rows(rows: int, failure_row: int, most: int) -> slice:
     return slice(start, min(rows, start + most))
 
 
-def correlate_frame(frame: WideFrame, failure_at: datetime, *, target: str | None = None,
-                    config: CorrelateConfig = CorrelateConfig()) -> CorrelationResult:
+def correlate_frame(
+    frame: WideFrame, failure_at: datetime, *, target: str | None = None, config: CorrelateConfig = CorrelateConfig()
+) -> CorrelationResult:
     """Rank every metric of ``frame`` as a suspect for the failure at ``failure_at``.
 
     The frame is prepared first (:func:`ops.correlate.frame.prepare_frame`);
@@ -194,8 +205,9 @@ def correlate_frame(frame: WideFrame, failure_at: datetime, *, target: str | Non
     return correlate_prepared(prepare_frame(frame, config.min_rows), failure_at, target=target, config=config)
 
 
-def correlate_prepared(frame: WideFrame, failure_at: datetime, *, target: str | None = None,
-                       config: CorrelateConfig = CorrelateConfig()) -> CorrelationResult:
+def correlate_prepared(
+    frame: WideFrame, failure_at: datetime, *, target: str | None = None, config: CorrelateConfig = CorrelateConfig()
+) -> CorrelationResult:
     """:func:`correlate_frame` on a frame that :func:`prepare_frame` returned."""
     started = time.perf_counter()
     failure_row = ensure_failure_is_inside(frame, failure_at, config)
@@ -208,16 +220,26 @@ def correlate_prepared(frame: WideFrame, failure_at: datetime, *, target: str | 
     tests = _granger_pass(suspects, y, batch, config)
     scores = _score(batch.factors)
     order = np.argsort(-scores, kind="stable")
-    ranked = [_suspect(suspects, batch, int(j), float(scores[j]), target, tests.get(int(j)), y is not None)
-              for j in order]
+    ranked = [
+        _suspect(suspects, batch, int(j), float(scores[j]), target, tests.get(int(j)), y is not None) for j in order
+    ]
     start, end = window_bounds(frame)
-    return CorrelationResult(failure_at=failure_at, target=target, suspects=ranked, skipped=list(frame.skipped),
-                             start=start, end=end, rows=frame.rows, series=len(suspects.names),
-                             seconds=time.perf_counter() - started)
+    return CorrelationResult(
+        failure_at=failure_at,
+        target=target,
+        suspects=ranked,
+        skipped=list(frame.skipped),
+        start=start,
+        end=end,
+        rows=frame.rows,
+        series=len(suspects.names),
+        seconds=time.perf_counter() - started,
+    )
 
 
-def _suspect(frame: WideFrame, batch: _Batch, j: int, score: float, target: str | None, test: Granger | None,
-             has_target: bool) -> Suspect:
+def _suspect(
+    frame: WideFrame, batch: _Batch, j: int, score: float, target: str | None, test: Granger | None, has_target: bool
+) -> Suspect:
     s = batch.shifts
     z = float(s.z[j])
     direction: Literal["up", "down", "flat"] = "flat" if z == 0 else ("up" if z > 0 else "down")
@@ -226,16 +248,25 @@ def _suspect(frame: WideFrame, batch: _Batch, j: int, score: float, target: str 
         test = Granger(tested=False, note="only the best suspects are tested")
     assert frame.rate is not None
     evidence = Evidence(
-        z=_round(z), direction=direction, baseline=_round(float(s.baseline[j])), level=_round(float(s.level[j])),
-        peak_z=_round(float(s.peak_z[j])), change_at=from_ns(int(frame.times[batch.split[j]])),
-        change_offset_seconds=round(offset, 3), timing=_TIMINGS[str(batch.timing[j])],
+        z=_round(z),
+        direction=direction,
+        baseline=_round(float(s.baseline[j])),
+        level=_round(float(s.level[j])),
+        peak_z=_round(float(s.peak_z[j])),
+        change_at=from_ns(int(frame.times[batch.split[j]])),
+        change_offset_seconds=round(offset, 3),
+        timing=_TIMINGS[str(batch.timing[j])],
         correlation=Correlation(target or "failure", _round(float(batch.r[j])), round(float(batch.lag_seconds[j]), 3)),
-        granger=test, rate=bool(frame.rate[j]), factors={k: round(float(v[j]), 4) for k, v in batch.factors.items()},
-        reasons=[])
+        granger=test,
+        rate=bool(frame.rate[j]),
+        factors={k: round(float(v[j]), 4) for k, v in batch.factors.items()},
+        reasons=[],
+    )
     metric = frame.names[j]
     evidence.reasons.extend(reasons_for(metric, evidence))
-    return Suspect(metric=metric, score=round(score, 4), resource=resource_of(metric), labels=frame.labels[j],
-                   evidence=evidence)
+    return Suspect(
+        metric=metric, score=round(score, 4), resource=resource_of(metric), labels=frame.labels[j], evidence=evidence
+    )
 
 
 def _round(value: float) -> float:
@@ -245,19 +276,27 @@ def _round(value: float) -> float:
 def reasons_for(metric: str, e: Evidence) -> list[str]:
     """The evidence in words, one line per factor."""
     unit = "/s (rate)" if e.rate else ""
-    lines = [f"{'rose' if e.z > 0 else 'fell' if e.z < 0 else 'did not move'} {abs(e.z):,.3g} robust σ "
-             f"from its baseline ({e.baseline:,.4g}{unit} → {e.level:,.4g}{unit}; peak {e.peak_z:,.3g} σ)"]
+    lines = [
+        f"{'rose' if e.z > 0 else 'fell' if e.z < 0 else 'did not move'} {abs(e.z):,.3g} robust σ "
+        f"from its baseline ({e.baseline:,.4g}{unit} → {e.level:,.4g}{unit}; peak {e.peak_z:,.3g} σ)"
+    ]
     if e.factors.get("direction", 1.0) < 1.0:
         lines.append("usage fell: a resource that frees up is more likely an effect than the cause")
     when = {"leading": "before", "lagging": "after", "simultaneous": "at about the time of"}[e.timing]
-    lines.append(f"changed {abs(e.change_offset_seconds):,.3g} s {'before' if e.change_offset_seconds < 0 else 'after'}"
-                 f" the failure ({e.timing}: {when} it)")
+    lines.append(
+        f"changed {abs(e.change_offset_seconds):,.3g} s {'before' if e.change_offset_seconds < 0 else 'after'}"
+        f" the failure ({e.timing}: {when} it)"
+    )
     c = e.correlation
-    lines.append(f"correlation with the {'failure signal' if c.signal == 'failure' else c.signal} {c.r:+.2f}, "
-                 f"{'suspect first by' if c.lag_seconds > 0 else 'suspect later by' if c.lag_seconds < 0 else 'lag'} "
-                 f"{abs(c.lag_seconds):g} s")
+    lines.append(
+        f"correlation with the {'failure signal' if c.signal == 'failure' else c.signal} {c.r:+.2f}, "
+        f"{'suspect first by' if c.lag_seconds > 0 else 'suspect later by' if c.lag_seconds < 0 else 'lag'} "
+        f"{abs(c.lag_seconds):g} s"
+    )
     if e.granger is not None and e.granger.tested:
         verdict = "helps" if e.granger.significant else "does not help"
-        lines.append(f"Granger: its past {verdict} predict {c.signal} (p={e.granger.p_value:.3g}, "
-                     f"best lag {e.granger.lag_rows} rows)")
+        lines.append(
+            f"Granger: its past {verdict} predict {c.signal} (p={e.granger.p_value:.3g}, "
+            f"best lag {e.granger.lag_rows} rows)"
+        )
     return lines

@@ -15,14 +15,13 @@ WORD = re.compile(r"[a-z0-9]+")
 RESOURCE_WORDS: dict[str, frozenset[str]] = {
     "cpu": frozenset({"cpu", "cpus", "processor", "cores", "throttled", "throttling"}),
     "memory": frozenset({"mem", "memory", "rss", "heap", "swap", "oom", "vms", "pss", "uss"}),
-    "network": frozenset({"net", "network", "rx", "tx", "tcp", "udp", "socket", "sockets", "packets",
-                          "bandwidth", "nic"}),
-    "disk": frozenset({"disk", "disks", "iops", "fs", "filesystem", "inode", "inodes", "volume", "storage",
-                       "blkio"}),
+    "network": frozenset(
+        {"net", "network", "rx", "tx", "tcp", "udp", "socket", "sockets", "packets", "bandwidth", "nic"}
+    ),
+    "disk": frozenset({"disk", "disks", "iops", "fs", "filesystem", "inode", "inodes", "volume", "storage", "blkio"}),
 }
 
-HEADROOM_WORDS = frozenset({"free", "available", "avail", "memavailable", "memfree", "remaining", "headroom",
-                            "idle"})
+HEADROOM_WORDS = frozenset({"free", "available", "avail", "memavailable", "memfree", "remaining", "headroom", "idle"})
 
 
 def resource_of(metric: str) -> str | None:

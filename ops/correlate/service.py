@@ -71,8 +71,9 @@ def flow_run_scope(flow_run_id: str) -> Scope:
     try:
         run_id = uuid.UUID(flow_run_id)
     except ValueError:
-        raise CorrelateInputError(f"{flow_run_id!r} is not a flow run id",
-                                  hint="flow run ids are UUIDs; `ops runs list` shows them") from None
+        raise CorrelateInputError(
+            f"{flow_run_id!r} is not a flow run id", hint="flow run ids are UUIDs; `ops runs list` shows them"
+        ) from None
     try:
         with get_client(sync_client=True) as client:
             run = client.read_flow_run(run_id)
@@ -80,8 +81,10 @@ def flow_run_scope(flow_run_id: str) -> Scope:
     except ObjectNotFound:
         raise CorrelateInputError(f"no flow run {flow_run_id}", hint="check the id and PREFECT_API_URL") from None
     except Exception as exc:  # noqa: BLE001 - the API may be down: say so rather than fail obscurely
-        raise CorrelateInputError(f"cannot read flow run {flow_run_id} from the Prefect API: {exc}",
-                                  hint="start the server or set PREFECT_API_URL") from None
+        raise CorrelateInputError(
+            f"cannot read flow run {flow_run_id} from the Prefect API: {exc}",
+            hint="start the server or set PREFECT_API_URL",
+        ) from None
     state = run.state
     failed = state is not None and (state.is_failed() or state.is_crashed())
     at = state.timestamp if failed and state is not None else (run.end_time or (state.timestamp if state else None))
@@ -92,8 +95,15 @@ def flow_run_scope(flow_run_id: str) -> Scope:
     return Scope(at, labels, f"flow run {run.name}", run.start_time)
 
 
-def read_window(store: MetricsStore, scope: Scope, *, before: timedelta, after: timedelta,
-                selector: Selector | None = None, step: timedelta | None = None) -> WideFrame:
+def read_window(
+    store: MetricsStore,
+    scope: Scope,
+    *,
+    before: timedelta,
+    after: timedelta,
+    selector: Selector | None = None,
+    step: timedelta | None = None,
+) -> WideFrame:
     """The scope's series in ``[failure - before, failure + after]`` on one grid, prepared for ranking.
 
     Raises:
@@ -103,16 +113,26 @@ def read_window(store: MetricsStore, scope: Scope, *, before: timedelta, after: 
     start = max(scope.failure_at - before, scope.start) if scope.start else scope.failure_at - before
     series = store.query_range(wanted, start, scope.failure_at + after)
     if not series:
-        raise CorrelateInputError(f"no metrics match {wanted} around {scope.failure_at.isoformat()}",
-                                  hint="widen --before/--after, or check that the run was sampled "
-                                       "(SLUICE_METRICS_SAMPLER) with `ops metrics list`")
+        raise CorrelateInputError(
+            f"no metrics match {wanted} around {scope.failure_at.isoformat()}",
+            hint="widen --before/--after, or check that the run was sampled "
+            "(SLUICE_METRICS_SAMPLER) with `ops metrics list`",
+        )
     step_ns = int(step.total_seconds() * 1e9) if step else None
     return prepare_frame(frame_from_series(series, step_ns))
 
 
-def correlate_scope(store: MetricsStore, scope: Scope, *, before: timedelta, after: timedelta,
-                    selector: Selector | None = None, step: timedelta | None = None, target: str | None = None,
-                    config: CorrelateConfig | None = None) -> tuple[WideFrame, CorrelationResult]:
+def correlate_scope(
+    store: MetricsStore,
+    scope: Scope,
+    *,
+    before: timedelta,
+    after: timedelta,
+    selector: Selector | None = None,
+    step: timedelta | None = None,
+    target: str | None = None,
+    config: CorrelateConfig | None = None,
+) -> tuple[WideFrame, CorrelationResult]:
     """Read the scope's window from ``store`` and rank its series; returns the prepared frame and the result."""
     config = config or CorrelateConfig(failure_grace_seconds=GRACE.total_seconds())
     frame = read_window(store, scope, before=before, after=after, selector=selector, step=step)
@@ -124,8 +144,10 @@ def timeline_text(result: CorrelationResult, top: int = 3) -> str:
     best = result.top
     if best is None:
         return "correlation: no suspect (no metric varied in the window)"
-    listed = "; ".join(f"{i}. {s.metric} score {s.score:.3g} ({s.evidence.timing}, z {s.evidence.z:+.3g})"
-                       for i, s in enumerate(result.suspects[:top], 1))
+    listed = "; ".join(
+        f"{i}. {s.metric} score {s.score:.3g} ({s.evidence.timing}, z {s.evidence.z:+.3g})"
+        for i, s in enumerate(result.suspects[:top], 1)
+    )
     return f"correlation: top suspect {best.metric} (resource={best.resource or 'other'}); {listed}"
 
 
@@ -154,11 +176,16 @@ def link_runbook(session: Session, incident: Incident, result: CorrelationResult
 
 def postmortem_section(result: CorrelationResult, top: int = 5) -> str:
     """Markdown for a postmortem's *Supporting information*: the top suspects and their evidence."""
-    lines = [f"**Correlation** with the failure at {result.failure_at.isoformat()} "
-             f"({result.series} series, {result.start.isoformat()} … {result.end.isoformat()}):", ""]
+    lines = [
+        f"**Correlation** with the failure at {result.failure_at.isoformat()} "
+        f"({result.series} series, {result.start.isoformat()} … {result.end.isoformat()}):",
+        "",
+    ]
     for i, s in enumerate(result.suspects[:top], 1):
-        lines.append(f"{i}. `{s.metric}` (resource {s.resource or 'other'}, score {s.score:.3g}): "
-                     + "; ".join(s.evidence.reasons))
+        lines.append(
+            f"{i}. `{s.metric}` (resource {s.resource or 'other'}, score {s.score:.3g}): "
+            + "; ".join(s.evidence.reasons)
+        )
     if result.skipped:
         lines += ["", f"Skipped: {', '.join(f'`{s.column}` ({s.reason})' for s in result.skipped[:10])}"]
     return "\n".join(lines)

@@ -40,7 +40,7 @@ def change_points(x: np.ndarray, min_size: int) -> tuple[np.ndarray, np.ndarray]
     """
     n = x.shape[1]
     centred = x - x.mean(axis=1, keepdims=True)
-    std = np.sqrt((centred ** 2).mean(axis=1))
+    std = np.sqrt((centred**2).mean(axis=1))
     split = np.arange(min_size, n - min_size + 1)
     cumulative = np.cumsum(centred, axis=1)[:, split - 1]
     r = -cumulative / np.sqrt(split * (n - split))[None, :] / np.where(std > 0, std, np.inf)[:, None]
@@ -91,7 +91,7 @@ def evidence_in_blocks(x: np.ndarray, min_size: int, failure_row: int) -> tuple[
     over blocks of ``CHUNK`` rows: the temporaries of a block stay in cache, which a whole fleet's do not."""
     parts = []
     for start in range(0, len(x), CHUNK):
-        block = x[start:start + CHUNK]
+        block = x[start : start + CHUNK]
         split, r = change_points(block, min_size)
         parts.append((split, r, robust_shifts(block, np.minimum(split, failure_row))))
     shifts = Shifts(*(np.concatenate([getattr(p[2], f) for p in parts]) for f in Shifts.__dataclass_fields__))
@@ -100,7 +100,7 @@ def evidence_in_blocks(x: np.ndarray, min_size: int, failure_row: int) -> tuple[
 
 def _standardise(x: np.ndarray) -> np.ndarray:
     centred = x - x.mean(axis=-1, keepdims=True)
-    std = np.sqrt((centred ** 2).mean(axis=-1, keepdims=True))
+    std = np.sqrt((centred**2).mean(axis=-1, keepdims=True))
     standard: np.ndarray = centred / np.where(std > 0, std, np.inf)
     return standard
 
@@ -119,11 +119,11 @@ def lagged_correlation(x: np.ndarray, y: np.ndarray, max_lag: int) -> tuple[np.n
     picks = lags % size
     best_r, best_lag = np.empty(len(x)), np.empty(len(x), dtype=int)
     for start in range(0, len(x), CHUNK):
-        block = scipy.fft.rfft(_standardise(x[start:start + CHUNK]), size, axis=1)
+        block = scipy.fft.rfft(_standardise(x[start : start + CHUNK]), size, axis=1)
         cross = scipy.fft.irfft(np.conj(block) * target[None, :], size, axis=1)[:, picks] / n
         k = np.argmax(np.abs(cross), axis=1)
-        best_r[start:start + CHUNK] = cross[np.arange(len(k)), k]
-        best_lag[start:start + CHUNK] = lags[k]
+        best_r[start : start + CHUNK] = cross[np.arange(len(k)), k]
+        best_lag[start : start + CHUNK] = lags[k]
     return best_r, best_lag
 
 

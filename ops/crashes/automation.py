@@ -29,8 +29,12 @@ from sluice.settings import CrashSettings, get_settings
 
 NAME = "sluice-crash-silent-flow-runs"
 HEARTBEAT = "prefect.flow-run.heartbeat"
-FINAL_EVENTS = ("prefect.flow-run.Completed", "prefect.flow-run.Failed", "prefect.flow-run.Cancelled",
-                "prefect.flow-run.Crashed")
+FINAL_EVENTS = (
+    "prefect.flow-run.Completed",
+    "prefect.flow-run.Failed",
+    "prefect.flow-run.Cancelled",
+    "prefect.flow-run.Crashed",
+)
 
 
 def silent_run_automation(settings: CrashSettings) -> AutomationCore:
@@ -38,16 +42,25 @@ def silent_run_automation(settings: CrashSettings) -> AutomationCore:
     window = settings.heartbeat_seconds * settings.missed_heartbeats
     return AutomationCore(
         name=NAME,
-        description=(f"Crash a flow run that sent no heartbeat for {window:.0f} s: its process died "
-                     "(segfault, OOM kill, SIGKILL). The detect-crashes flow opens its incident."),
+        description=(
+            f"Crash a flow run that sent no heartbeat for {window:.0f} s: its process died "
+            "(segfault, OOM kill, SIGKILL). The detect-crashes flow opens its incident."
+        ),
         enabled=True,
         trigger=EventTrigger(
             match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
-            after={HEARTBEAT}, expect={HEARTBEAT, *FINAL_EVENTS}, for_each={"prefect.resource.id"},
-            posture=Posture.Proactive, threshold=1, within=timedelta(seconds=window)),
-        actions=[ChangeFlowRunState(
-            state=StateType.CRASHED,
-            message=f"the flow process stopped sending heartbeats: none for {window:.0f} s")],
+            after={HEARTBEAT},
+            expect={HEARTBEAT, *FINAL_EVENTS},
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=window),
+        ),
+        actions=[
+            ChangeFlowRunState(
+                state=StateType.CRASHED, message=f"the flow process stopped sending heartbeats: none for {window:.0f} s"
+            )
+        ],
     )
 
 

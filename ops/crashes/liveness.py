@@ -47,8 +47,13 @@ def boot_id() -> str:
 def this_process(heartbeat_seconds: int | None) -> ProcessMark:
     """The mark of the calling process, which sends heartbeats every ``heartbeat_seconds`` (None: never)."""
     pid = os.getpid()
-    return ProcessMark(host=socket.gethostname(), boot_id=boot_id(), pid=pid,
-                       started=psutil.Process(pid).create_time(), heartbeat_seconds=heartbeat_seconds or 0)
+    return ProcessMark(
+        host=socket.gethostname(),
+        boot_id=boot_id(),
+        pid=pid,
+        started=psutil.Process(pid).create_time(),
+        heartbeat_seconds=heartbeat_seconds or 0,
+    )
 
 
 def process_state(mark: ProcessMark) -> ProcessState:
@@ -76,8 +81,14 @@ def heartbeat_interval(mark: ProcessMark | None, settings: CrashSettings, engine
     return max(settings.heartbeat_seconds, engine_default)
 
 
-def judge(run: RunView, now: datetime, settings: CrashSettings, *, engine_default: float = 0.0,
-          state_of: Callable[[ProcessMark], ProcessState] = process_state) -> Verdict:
+def judge(
+    run: RunView,
+    now: datetime,
+    settings: CrashSettings,
+    *,
+    engine_default: float = 0.0,
+    state_of: Callable[[ProcessMark], ProcessState] = process_state,
+) -> Verdict:
     """Whether the Running ``run`` is dead at ``now``, and why, in words for its Crashed state."""
     if run.mark is not None:
         state = state_of(run.mark)
@@ -93,6 +104,9 @@ def judge(run: RunView, now: datetime, settings: CrashSettings, *, engine_defaul
     silent = (now - last).total_seconds()
     limit = interval * settings.missed_heartbeats
     if silent > limit:
-        return Verdict(True, f"the flow process stopped sending heartbeats: none for {silent:.0f} s "
-                             f"(expected every {interval:.0f} s, Crashed after {limit:.0f} s)")
+        return Verdict(
+            True,
+            f"the flow process stopped sending heartbeats: none for {silent:.0f} s "
+            f"(expected every {interval:.0f} s, Crashed after {limit:.0f} s)",
+        )
     return Verdict(False, f"last heartbeat {silent:.0f} s ago (Crashed after {limit:.0f} s)")

@@ -32,17 +32,26 @@ class ProcessMark:
     heartbeat_seconds: int
 
     def labels(self) -> dict[str, str | int | float]:
-        return {f"{LABEL_PREFIX}host": self.host, f"{LABEL_PREFIX}boot-id": self.boot_id,
-                f"{LABEL_PREFIX}pid": self.pid, f"{LABEL_PREFIX}started": self.started,
-                f"{LABEL_PREFIX}heartbeat-seconds": self.heartbeat_seconds}
+        return {
+            f"{LABEL_PREFIX}host": self.host,
+            f"{LABEL_PREFIX}boot-id": self.boot_id,
+            f"{LABEL_PREFIX}pid": self.pid,
+            f"{LABEL_PREFIX}started": self.started,
+            f"{LABEL_PREFIX}heartbeat-seconds": self.heartbeat_seconds,
+        }
 
     @classmethod
     def from_labels(cls, labels: dict[str, Any] | None) -> ProcessMark | None:
         """The mark recorded in a run's labels; None when it has none or it does not parse."""
         found = {k.removeprefix(LABEL_PREFIX): v for k, v in (labels or {}).items() if k.startswith(LABEL_PREFIX)}
         try:
-            mark = cls(host=str(found["host"]), boot_id=str(found["boot-id"]), pid=int(found["pid"]),
-                       started=float(found["started"]), heartbeat_seconds=int(found["heartbeat-seconds"]))
+            mark = cls(
+                host=str(found["host"]),
+                boot_id=str(found["boot-id"]),
+                pid=int(found["pid"]),
+                started=float(found["started"]),
+                heartbeat_seconds=int(found["heartbeat-seconds"]),
+            )
         except (KeyError, TypeError, ValueError, OverflowError):
             return None
         return mark if mark.pid > 0 and mark.heartbeat_seconds >= 0 else None

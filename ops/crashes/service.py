@@ -66,8 +66,9 @@ def _read_runs(client: Any, runs: FlowRunFilter, sort: FlowRunSort, limit: int) 
     """Up to ``limit`` flow runs, read a page (the API's largest) at a time."""
     found: list[FlowRun] = []
     while len(found) < limit:
-        page = client.read_flow_runs(flow_run_filter=runs, sort=sort, offset=len(found),
-                                     limit=min(PAGE, limit - len(found)))
+        page = client.read_flow_runs(
+            flow_run_filter=runs, sort=sort, offset=len(found), limit=min(PAGE, limit - len(found))
+        )
         found.extend(page)
         if len(page) < PAGE:
             break
@@ -83,10 +84,14 @@ def running_runs(client: Any, limit: int) -> list[FlowRun]:
 def last_heartbeat(client: Any, flow_run_id: Any, since: datetime) -> datetime | None:
     """When the newest heartbeat event of the flow run occurred (not before ``since``), if any."""
     # Prefect types these bounds as its own DateTime (pendulum's on 3.11); an aware datetime validates.
-    found = client.read_events(filter=EventFilter(
-        occurred=EventOccurredFilter(since=since, until=datetime.now(timezone.utc)),  # type: ignore[arg-type]
-        event=EventNameFilter(name=[HEARTBEAT_EVENT]),
-        resource=EventResourceFilter(id=[f"prefect.flow-run.{flow_run_id}"])), limit=1)
+    found = client.read_events(
+        filter=EventFilter(
+            occurred=EventOccurredFilter(since=since, until=datetime.now(timezone.utc)),  # type: ignore[arg-type]
+            event=EventNameFilter(name=[HEARTBEAT_EVENT]),
+            resource=EventResourceFilter(id=[f"prefect.flow-run.{flow_run_id}"]),
+        ),
+        limit=1,
+    )
     return _utc(max((e.occurred for e in found.events), default=None))
 
 
@@ -94,13 +99,23 @@ def view(client: Any, run: FlowRun, flow_names: dict[Any, str]) -> RunView:
     """What the judgement needs of ``run``: its process mark, and its newest heartbeat if the mark cannot tell."""
     if run.flow_id not in flow_names:
         flow_names[run.flow_id] = client.read_flow(run.flow_id).name
-    since = (_utc(run.start_time) or _utc(run.state.timestamp if run.state else None) or _utc(run.created)
-             or datetime.now(timezone.utc))
+    since = (
+        _utc(run.start_time)
+        or _utc(run.state.timestamp if run.state else None)
+        or _utc(run.created)
+        or datetime.now(timezone.utc)
+    )
     mark = ProcessMark.from_labels(run.labels)
     local = mark is not None and process_state(mark) is not ProcessState.ELSEWHERE
     heartbeat = None if local else last_heartbeat(client, run.id, since)
-    return RunView(id=str(run.id), name=run.name, flow_name=flow_names[run.flow_id], running_since=since,
-                   last_heartbeat=heartbeat, mark=mark)
+    return RunView(
+        id=str(run.id),
+        name=run.name,
+        flow_name=flow_names[run.flow_id],
+        running_since=since,
+        last_heartbeat=heartbeat,
+        mark=mark,
+    )
 
 
 def mark_crashed(client: Any, flow_run_id: Any, message: str) -> bool:
@@ -114,8 +129,10 @@ def mark_crashed(client: Any, flow_run_id: Any, message: str) -> bool:
         return False
     tasks = client.read_task_runs(
         flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
-        task_run_filter=TaskRunFilter(state=TaskRunFilterState(type=TaskRunFilterStateType(
-            any_=[StateType.RUNNING, StateType.PENDING]))))
+        task_run_filter=TaskRunFilter(
+            state=TaskRunFilterState(type=TaskRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING]))
+        ),
+    )
     for task in tasks:
         try:
             client.set_task_run_state(task.id, Crashed(message=f"its flow run crashed: {message}"), force=True)
@@ -124,8 +141,9 @@ def mark_crashed(client: Any, flow_run_id: Any, message: str) -> bool:
     return True
 
 
-def judge_running(client: Any, settings: CrashSettings, now: datetime,
-                  decide: Callable[..., Verdict] = judge) -> list[tuple[FlowRun, RunView, Verdict]]:
+def judge_running(
+    client: Any, settings: CrashSettings, now: datetime, decide: Callable[..., Verdict] = judge
+) -> list[tuple[FlowRun, RunView, Verdict]]:
     """Every Running run with its verdict at ``now``."""
     names: dict[Any, str] = {}
     default = engine_heartbeat_seconds()
@@ -139,6 +157,8 @@ def judge_running(client: Any, settings: CrashSettings, now: datetime,
 def crashed_runs(client: Any, since: datetime, until: datetime, limit: int) -> list[FlowRun]:
     """Flow runs that ended Crashed in ``[since, until]``, oldest first."""
     # Prefect types these bounds as its own DateTime (pendulum's on 3.11); an aware datetime validates.
-    crashed = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.CRASHED])),
-                            end_time=FlowRunFilterEndTime(after_=since, before_=until))  # type: ignore[arg-type]
+    crashed = FlowRunFilter(
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.CRASHED])),
+        end_time=FlowRunFilterEndTime(after_=since, before_=until),
+    )  # type: ignore[arg-type]
     return _read_runs(client, crashed, FlowRunSort.END_TIME_DESC, limit)[::-1]

@@ -53,10 +53,16 @@ def check_prefect_api(url: str | None, *, timeout: float = 3.0) -> CheckResult:
         except httpx.HTTPError:
             local = False
         if local:
-            return CheckResult.warn(name, f"a server answers at {LOCAL_API}, but PREFECT_API_URL is not set",
-                                    f"export PREFECT_API_URL={LOCAL_API}")
-        return CheckResult.warn(name, "PREFECT_API_URL is not set: each flow run starts a temporary ephemeral "
-                                      "server, and its runs are not kept", PREFECT_HINT)
+            return CheckResult.warn(
+                name,
+                f"a server answers at {LOCAL_API}, but PREFECT_API_URL is not set",
+                f"export PREFECT_API_URL={LOCAL_API}",
+            )
+        return CheckResult.warn(
+            name,
+            "PREFECT_API_URL is not set: each flow run starts a temporary ephemeral server, and its runs are not kept",
+            PREFECT_HINT,
+        )
 
     shown = redact_url(url)
     try:
@@ -64,16 +70,20 @@ def check_prefect_api(url: str | None, *, timeout: float = 3.0) -> CheckResult:
     except httpx.HTTPError as exc:
         return CheckResult.fail(name, f"{shown} is unreachable: {type(exc).__name__}: {exc}", PREFECT_HINT)
     if response.status_code != 200:
-        return CheckResult.fail(name, f"{shown}/health answered HTTP {response.status_code}",
-                                "check that PREFECT_API_URL ends in /api and points at a Prefect server")
+        return CheckResult.fail(
+            name,
+            f"{shown}/health answered HTTP {response.status_code}",
+            "check that PREFECT_API_URL ends in /api and points at a Prefect server",
+        )
     return CheckResult.ok(name, f"{shown} is healthy")
 
 
 def check_dask(address: str | None, workers: int, *, timeout: float = 5.0) -> CheckResult:
     name = "Dask"
     if not address:
-        return CheckResult.ok(name, f"SLUICE_DASK_ADDRESS is not set: a LocalCluster with {workers} worker(s) "
-                                    "starts per run")
+        return CheckResult.ok(
+            name, f"SLUICE_DASK_ADDRESS is not set: a LocalCluster with {workers} worker(s) starts per run"
+        )
     from distributed import Client
 
     hint = "check SLUICE_DASK_ADDRESS and that the scheduler is running, or unset it to use a LocalCluster"
@@ -83,8 +93,9 @@ def check_dask(address: str | None, workers: int, *, timeout: float = 5.0) -> Ch
     except (OSError, TimeoutError, ValueError) as exc:
         return CheckResult.fail(name, f"scheduler at {address} is unreachable: {exc}", hint)
     if count == 0:
-        return CheckResult.fail(name, f"scheduler at {address} has no workers",
-                                f"start workers with `dask worker {address}`; {hint}")
+        return CheckResult.fail(
+            name, f"scheduler at {address} has no workers", f"start workers with `dask worker {address}`; {hint}"
+        )
     return CheckResult.ok(name, f"scheduler at {address} has {count} worker(s)")
 
 
@@ -117,8 +128,9 @@ def _local_location(name: str, path: Path, detail: str, setting: str) -> CheckRe
     return CheckResult.ok(name, detail)
 
 
-def _remote_location(name: str, uri: str, tables: dict[str, str], storage_options: dict[str, str],
-                     setting: str) -> CheckResult:
+def _remote_location(
+    name: str, uri: str, tables: dict[str, str], storage_options: dict[str, str], setting: str
+) -> CheckResult:
     """Open each of ``tables`` (label -> URI) to prove the location is readable."""
     from sluice.errors import LakeError
     from sluice.lake.table import open_table
@@ -129,8 +141,9 @@ def _remote_location(name: str, uri: str, tables: dict[str, str], storage_option
             if open_table(table_uri, storage_options) is not None:
                 found.append(label)
     except LakeError as exc:
-        return CheckResult.fail(name, f"{uri}: {exc.args[0]}",
-                                f"check {setting}, SLUICE_LAKE_STORAGE_OPTIONS and the credentials")
+        return CheckResult.fail(
+            name, f"{uri}: {exc.args[0]}", f"check {setting}, SLUICE_LAKE_STORAGE_OPTIONS and the credentials"
+        )
     return CheckResult.ok(name, f"{uri}: " + (f"tables {', '.join(found)}" if found else "no tables yet"))
 
 
@@ -176,8 +189,11 @@ def check_metadata_store(url: str) -> CheckResult:
     try:
         parsed = make_url(url)
     except sa.exc.ArgumentError:
-        return CheckResult.fail(name, "SLUICE_METADATA_URL is not a valid database URL",
-                                "use e.g. sqlite:////path/sluice.db or postgresql+psycopg://user@host/db")
+        return CheckResult.fail(
+            name,
+            "SLUICE_METADATA_URL is not a valid database URL",
+            "use e.g. sqlite:////path/sluice.db or postgresql+psycopg://user@host/db",
+        )
     shown = parsed.render_as_string(hide_password=True)
     from sluice.runs.metastore import engine_for
 
@@ -185,8 +201,11 @@ def check_metadata_store(url: str) -> CheckResult:
         with engine_for(url).connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except (sa.exc.SQLAlchemyError, ImportError, OSError) as exc:
-        return CheckResult.fail(name, f"{shown}: {_scrub(str(exc), parsed.password)}",
-                                "check SLUICE_METADATA_URL and that the database accepts connections")
+        return CheckResult.fail(
+            name,
+            f"{shown}: {_scrub(str(exc), parsed.password)}",
+            "check SLUICE_METADATA_URL and that the database accepts connections",
+        )
     return CheckResult.ok(name, f"{shown} answers")
 
 
@@ -208,8 +227,11 @@ def check_contracts(root: Path) -> CheckResult:
         except ContractError as exc:
             errors.append(str(exc.args[0]))
     if errors:
-        return CheckResult.fail(name, f"{len(errors)} of {len(names)} contract(s) do not load:\n" + "\n".join(errors),
-                                "fix the fields named above; `git diff` the contract folder for recent edits")
+        return CheckResult.fail(
+            name,
+            f"{len(errors)} of {len(names)} contract(s) do not load:\n" + "\n".join(errors),
+            "fix the fields named above; `git diff` the contract folder for recent edits",
+        )
     return CheckResult.ok(name, f"{len(names)} contract(s) load from {root}: {', '.join(names)}")
 
 
@@ -220,18 +242,29 @@ def check_settings(environ: Mapping[str, str]) -> list[CheckResult]:
     if not unknown:
         count = sum(1 for key in environ if key.upper().startswith("SLUICE_"))
         return [CheckResult.ok(name, f"{count} SLUICE_* variable(s) set, every one a known setting")]
-    return [CheckResult.warn(name, f"{u.name} is not a Sluice setting: it is ignored",
-                             f"did you mean {u.closest}?" if u.closest else
-                             "unset it; the Configuration page of the docs lists every setting")
-            for u in unknown]
+    return [
+        CheckResult.warn(
+            name,
+            f"{u.name} is not a Sluice setting: it is ignored",
+            f"did you mean {u.closest}?"
+            if u.closest
+            else "unset it; the Configuration page of the docs lists every setting",
+        )
+        for u in unknown
+    ]
 
 
 def _guarded(name: str, check: Callable[[], CheckResult | list[CheckResult]]) -> list[CheckResult]:
     try:
         found = check()
     except Exception as exc:  # noqa: BLE001 - a crashing check must not hide the others
-        return [CheckResult.fail(name, f"the check itself failed: {type(exc).__name__}: {exc}",
-                                 "fix the cause above, then rerun `ops doctor`")]
+        return [
+            CheckResult.fail(
+                name,
+                f"the check itself failed: {type(exc).__name__}: {exc}",
+                "fix the cause above, then rerun `ops doctor`",
+            )
+        ]
     return found if isinstance(found, list) else [found]
 
 

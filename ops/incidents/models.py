@@ -72,8 +72,9 @@ class Base(DeclarativeBase):
 
 
 def _enum(kind: type[enum.StrEnum]) -> sa.Enum:
-    return sa.Enum(kind, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e],
-                   validate_strings=True)
+    return sa.Enum(
+        kind, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e], validate_strings=True
+    )
 
 
 class Incident(Base):
@@ -102,16 +103,19 @@ class Incident(Base):
     mitigated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    timeline: Mapped[list[TimelineEvent]] = relationship(back_populates="incident", order_by="TimelineEvent.at",
-                                                          cascade="all, delete-orphan")
-    actions: Mapped[list[ActionItem]] = relationship(back_populates="incident", order_by="ActionItem.id",
-                                                     cascade="all, delete-orphan")
+    timeline: Mapped[list[TimelineEvent]] = relationship(
+        back_populates="incident", order_by="TimelineEvent.at", cascade="all, delete-orphan"
+    )
+    actions: Mapped[list[ActionItem]] = relationship(
+        back_populates="incident", order_by="ActionItem.id", cascade="all, delete-orphan"
+    )
     postmortem: Mapped[Postmortem | None] = relationship(back_populates="incident", cascade="all, delete-orphan")
 
     __table_args__ = (
         sa.Index("ix_incidents_status_opened", "status", "opened_at"),
-        sa.Index("uq_incidents_open_dedup_key", "dedup_key", unique=True, sqlite_where=OPEN_ONLY,
-                 postgresql_where=OPEN_ONLY),
+        sa.Index(
+            "uq_incidents_open_dedup_key", "dedup_key", unique=True, sqlite_where=OPEN_ONLY, postgresql_where=OPEN_ONLY
+        ),
     )
 
     @property

@@ -79,8 +79,11 @@ class Trigger:
 
 def _string_lengths(table: sa.FromClause) -> dict[str, int]:
     """The declared length of each of ``table``'s string columns that has one."""
-    return {name: column.type.length for name, column in table.columns.items()
-            if isinstance(column.type, sa.String) and column.type.length}
+    return {
+        name: column.type.length
+        for name, column in table.columns.items()
+        if isinstance(column.type, sa.String) and column.type.length
+    }
 
 
 LIMITS = _string_lengths(Incident.__table__)
@@ -101,8 +104,9 @@ def ensure_storable(value: str, what: str, limit: int | None = None, *, required
     if "\x00" in value:
         raise IncidentError(f"the {what} contains a NUL character", hint="remove the \\x00 from it")
     if limit is not None and len(value) > limit:
-        raise IncidentError(f"the {what} is {len(value)} characters long; at most {limit} fit",
-                            hint=f"shorten the {what}")
+        raise IncidentError(
+            f"the {what} is {len(value)} characters long; at most {limit} fit", hint=f"shorten the {what}"
+        )
     return value
 
 
@@ -114,7 +118,7 @@ def storable(value: str, limit: int | None = None) -> str:
     visible (``\\x00``, a closing ``…``), never silent.
     """
     text = value.replace("\x00", "\\x00")
-    return text if limit is None or len(text) <= limit else text[:limit - 1] + "…"
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -128,9 +132,11 @@ def ensure_incident(session: Session, ref: str | int) -> Incident:
     text = str(ref).strip().upper().removeprefix("INC-")
     if not text.isdigit():
         raise IncidentError(f"{ref!r} is not an incident id", hint="incident ids look like INC-42 or 42")
-    query = (sa.select(Incident).where(Incident.id == int(text))
-             .options(selectinload(Incident.timeline), selectinload(Incident.actions),
-                      selectinload(Incident.postmortem)))
+    query = (
+        sa.select(Incident)
+        .where(Incident.id == int(text))
+        .options(selectinload(Incident.timeline), selectinload(Incident.actions), selectinload(Incident.postmortem))
+    )
     found = session.scalars(query).one_or_none()
     if found is None:
         raise IncidentError(f"no incident INC-{text}", hint="`ops incident list` shows the incidents")
@@ -139,13 +145,25 @@ def ensure_incident(session: Session, ref: str | int) -> Incident:
 
 def open_incident_for(session: Session, dedup_key: str) -> Incident | None:
     """The open (not resolved) incident with this dedup key, if any."""
-    query = (sa.select(Incident).where(Incident.dedup_key == dedup_key, Incident.status != Status.RESOLVED)
-             .order_by(Incident.opened_at.desc()).limit(1))
+    query = (
+        sa.select(Incident)
+        .where(Incident.dedup_key == dedup_key, Incident.status != Status.RESOLVED)
+        .order_by(Incident.opened_at.desc())
+        .limit(1)
+    )
     return session.scalars(query).first()
 
 
-def record(session: Session, incident: Incident, kind: str, source: str, text: str, *,
-           at: datetime | None = None, who: str | None = None) -> TimelineEvent:
+def record(
+    session: Session,
+    incident: Incident,
+    kind: str,
+    source: str,
+    text: str,
+    *,
+    at: datetime | None = None,
+    who: str | None = None,
+) -> TimelineEvent:
     event = TimelineEvent(incident=incident, at=at or utcnow(), kind=kind, source=source, text=text, who=who)
     session.add(event)
     return event
@@ -160,10 +178,15 @@ def _bump(session: Session, t: Trigger) -> Incident | None:
     """
     seen = sa.literal(t.at, UTCDateTime())
     result = session.execute(
-        sa.update(Incident).where(Incident.dedup_key == t.dedup_key, Incident.status != Status.RESOLVED)
-        .values(occurrences=Incident.occurrences + 1,
-                last_seen_at=sa.case((Incident.last_seen_at < seen, seen), else_=Incident.last_seen_at))
-        .returning(Incident.id).execution_options(synchronize_session=False))
+        sa.update(Incident)
+        .where(Incident.dedup_key == t.dedup_key, Incident.status != Status.RESOLVED)
+        .values(
+            occurrences=Incident.occurrences + 1,
+            last_seen_at=sa.case((Incident.last_seen_at < seen, seen), else_=Incident.last_seen_at),
+        )
+        .returning(Incident.id)
+        .execution_options(synchronize_session=False)
+    )
     found = result.scalar_one_or_none()
     if found is None:
         return None
@@ -173,10 +196,24 @@ def _bump(session: Session, t: Trigger) -> Incident | None:
 def _insert(session: Session, t: Trigger) -> Incident | None:
     """Open a new incident for ``t``; None if a concurrent trigger opened the one of its key first."""
     incident = Incident(
-        title=t.title, severity=t.severity, environment=t.environment, source=t.source, status=Status.TRIGGERED,
-        dedup_key=t.dedup_key, signature=t.signature, is_drill=t.is_drill, flow_name=t.flow_name,
-        deployment=t.deployment, dataset=t.dataset, flow_run_id=t.flow_run_id, flow_run_url=t.flow_run_url,
-        runbook_id=t.runbook_id, occurrences=1, opened_at=t.at, last_seen_at=t.at)
+        title=t.title,
+        severity=t.severity,
+        environment=t.environment,
+        source=t.source,
+        status=Status.TRIGGERED,
+        dedup_key=t.dedup_key,
+        signature=t.signature,
+        is_drill=t.is_drill,
+        flow_name=t.flow_name,
+        deployment=t.deployment,
+        dataset=t.dataset,
+        flow_run_id=t.flow_run_id,
+        flow_run_url=t.flow_run_url,
+        runbook_id=t.runbook_id,
+        occurrences=1,
+        opened_at=t.at,
+        last_seen_at=t.at,
+    )
     try:
         with session.begin_nested():
             session.add(incident)
@@ -190,8 +227,7 @@ def _insert(session: Session, t: Trigger) -> Incident | None:
 
 def _repeat(session: Session, current: Incident, t: Trigger) -> None:
     if current.severity > t.severity:  # SEV1 < SEV2 as strings: a worse trigger raises the severity
-        record(session, current, "severity", t.source.value, f"severity {current.severity} -> {t.severity}",
-               at=t.at)
+        record(session, current, "severity", t.source.value, f"severity {current.severity} -> {t.severity}", at=t.at)
         current.severity = t.severity
     if current.status is Status.MITIGATED:
         transition(session, current, Status.TRIGGERED, who=t.who, at=t.at, text="failed again after mitigation")
@@ -219,21 +255,34 @@ def trigger(session: Session, t: Trigger, *, attempts: int = 5) -> Opened:
         opened = _insert(session, t)
         if opened is not None:
             return Opened(opened, created=True)
-    raise IncidentError(f"could not record the failure {t.dedup_key!r}: its incident changed under every try",
-                        hint="run it again; if it keeps happening, look for a process resolving incidents in a loop")
+    raise IncidentError(
+        f"could not record the failure {t.dedup_key!r}: its incident changed under every try",
+        hint="run it again; if it keeps happening, look for a process resolving incidents in a loop",
+    )
 
 
 def _refuse(incident: Incident, target: Status) -> TransitionError:
     if target is incident.status:
-        return TransitionError(f"{incident.ref} is already {target.value}",
-                               hint=f"`ops incident show {incident.ref}` shows who moved it and when")
+        return TransitionError(
+            f"{incident.ref} is already {target.value}",
+            hint=f"`ops incident show {incident.ref}` shows who moved it and when",
+        )
     allowed = ", ".join(sorted(s.value for s in ALLOWED[incident.status])) or "nothing (it is closed)"
-    return TransitionError(f"{incident.ref} is {incident.status.value}; it cannot become {target.value}",
-                           hint=f"from {incident.status.value} it can become: {allowed}")
+    return TransitionError(
+        f"{incident.ref} is {incident.status.value}; it cannot become {target.value}",
+        hint=f"from {incident.status.value} it can become: {allowed}",
+    )
 
 
-def transition(session: Session, incident: Incident, target: Status, *, who: str | None = None,
-               at: datetime | None = None, text: str = "") -> Incident:
+def transition(
+    session: Session,
+    incident: Incident,
+    target: Status,
+    *,
+    who: str | None = None,
+    at: datetime | None = None,
+    text: str = "",
+) -> Incident:
     """Move ``incident`` from the status it has to ``target``, or raise ``TransitionError``.
 
     The move is a compare-and-set on the status: ``UPDATE … WHERE status =
@@ -255,22 +304,31 @@ def transition(session: Session, incident: Incident, target: Status, *, who: str
         if target is status or (target is Status.RESOLVED and status is Status.MITIGATED):
             values[column] = sa.func.coalesce(getattr(Incident, column), stamped)
     result = session.execute(
-        sa.update(Incident).where(Incident.id == incident.id, Incident.status == previous).values(**values)
-        .execution_options(synchronize_session=False))
+        sa.update(Incident)
+        .where(Incident.id == incident.id, Incident.status == previous)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
     session.refresh(incident, ["status", *STAMP.values()])
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise TransitionError(
             f"{incident.ref} is now {incident.status.value}: it changed from {previous.value} while it was "
-            f"being moved to {target.value}", hint=f"`ops incident show {incident.ref}` shows the change; run the "
-                                                   "command again if it still should happen")
+            f"being moved to {target.value}",
+            hint=f"`ops incident show {incident.ref}` shows the change; run the "
+            "command again if it still should happen",
+        )
     record(session, incident, target.value, "ops", text or f"{previous.value} -> {target.value}", at=at, who=who)
     return incident
 
 
 def assign(session: Session, incident: Incident, assignee: str, *, who: str | None = None) -> Incident:
     """Give ``incident`` to ``assignee``; of two concurrent assignments, the later-recorded one stands."""
-    session.execute(sa.update(Incident).where(Incident.id == incident.id).values(assignee=assignee)
-                    .execution_options(synchronize_session=False))
+    session.execute(
+        sa.update(Incident)
+        .where(Incident.id == incident.id)
+        .values(assignee=assignee)
+        .execution_options(synchronize_session=False)
+    )
     session.refresh(incident, ["assignee"])
     record(session, incident, "assign", "ops", f"assigned to {assignee}", who=who)  # stamped after the row lock
     return incident
@@ -313,8 +371,13 @@ def incident_of_flow_run(session: Session, flow_run_id: str) -> Incident | None:
     An incident names the run that opened it; a failure grouped into an open
     incident names its run in the timeline entry it adds (``... (<id>) failed``).
     """
-    entries = (sa.select(TimelineEvent.incident_id)
-               .where(TimelineEvent.text.contains(f"({flow_run_id})", autoescape=True)))
-    query = (sa.select(Incident).where(sa.or_(Incident.flow_run_id == flow_run_id, Incident.id.in_(entries)))
-             .order_by(Incident.last_seen_at.desc(), Incident.id.desc()).limit(1))
+    entries = sa.select(TimelineEvent.incident_id).where(
+        TimelineEvent.text.contains(f"({flow_run_id})", autoescape=True)
+    )
+    query = (
+        sa.select(Incident)
+        .where(sa.or_(Incident.flow_run_id == flow_run_id, Incident.id.in_(entries)))
+        .order_by(Incident.last_seen_at.desc(), Incident.id.desc())
+        .limit(1)
+    )
     return session.scalars(query).first()

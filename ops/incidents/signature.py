@@ -58,8 +58,7 @@ class FailureSignature:
     def text(self) -> str:
         """``flow=… task=… exception=… bases=… message=…`` (the form stored on the incident)."""
         bases = ",".join(self.bases) or "-"
-        return (f"flow={self.flow} task={self.task} exception={self.exception_type} bases={bases} "
-                f"message={self.message}")
+        return f"flow={self.flow} task={self.task} exception={self.exception_type} bases={bases} message={self.message}"
 
 
 def signature_fields(text: str) -> dict[str, str]:

@@ -63,12 +63,29 @@ class IncidentDetail(IncidentView):
 
 def summary(i: Incident) -> IncidentView:
     return IncidentView(
-        id=i.ref, title=i.title, severity=i.severity.value, status=i.status.value, source=i.source.value,
-        environment=i.environment, is_drill=i.is_drill, dedup_key=i.dedup_key, signature=i.signature,
-        occurrences=i.occurrences, flow_name=i.flow_name, deployment=i.deployment, dataset=i.dataset,
-        flow_run_id=i.flow_run_id, flow_run_url=i.flow_run_url, runbook=i.runbook_id, assignee=i.assignee,
-        opened_at=i.opened_at, last_seen_at=i.last_seen_at, acknowledged_at=i.acknowledged_at,
-        mitigated_at=i.mitigated_at, resolved_at=i.resolved_at)
+        id=i.ref,
+        title=i.title,
+        severity=i.severity.value,
+        status=i.status.value,
+        source=i.source.value,
+        environment=i.environment,
+        is_drill=i.is_drill,
+        dedup_key=i.dedup_key,
+        signature=i.signature,
+        occurrences=i.occurrences,
+        flow_name=i.flow_name,
+        deployment=i.deployment,
+        dataset=i.dataset,
+        flow_run_id=i.flow_run_id,
+        flow_run_url=i.flow_run_url,
+        runbook=i.runbook_id,
+        assignee=i.assignee,
+        opened_at=i.opened_at,
+        last_seen_at=i.last_seen_at,
+        acknowledged_at=i.acknowledged_at,
+        mitigated_at=i.mitigated_at,
+        resolved_at=i.resolved_at,
+    )
 
 
 def event_view(e: TimelineEvent) -> EventView:
@@ -76,11 +93,13 @@ def event_view(e: TimelineEvent) -> EventView:
 
 
 def action_view(a: ActionItem) -> ActionView:
-    return ActionView(a.id, f"INC-{a.incident_id}", a.type.value, a.description, a.owner, a.due, a.status,
-                      a.tracker_url)
+    return ActionView(
+        a.id, f"INC-{a.incident_id}", a.type.value, a.description, a.owner, a.due, a.status, a.tracker_url
+    )
 
 
 def detail(i: Incident) -> IncidentDetail:
     base = summary(i)
-    return IncidentDetail(**base.__dict__, timeline=[event_view(e) for e in i.timeline],
-                          actions=[action_view(a) for a in i.actions])
+    return IncidentDetail(
+        **base.__dict__, timeline=[event_view(e) for e in i.timeline], actions=[action_view(a) for a in i.actions]
+    )

@@ -32,8 +32,18 @@ THROUGHPUT = "sluice_throughput_rows_per_second"
 FRESHNESS = "sluice_freshness_seconds"
 FRESHNESS_SLA_RATIO = "sluice_freshness_sla_ratio"
 SOURCE_LAG = "sluice_source_lag_seconds"
-PIPELINE_METRICS = (ROWS_READ, ROWS_WRITTEN, ROWS_QUARANTINED, ROWS_DUPLICATE, QUARANTINE_RATE, RUN_DURATION,
-                    RUN_FAILED, THROUGHPUT, FRESHNESS, FRESHNESS_SLA_RATIO)
+PIPELINE_METRICS = (
+    ROWS_READ,
+    ROWS_WRITTEN,
+    ROWS_QUARANTINED,
+    ROWS_DUPLICATE,
+    QUARANTINE_RATE,
+    RUN_DURATION,
+    RUN_FAILED,
+    THROUGHPUT,
+    FRESHNESS,
+    FRESHNESS_SLA_RATIO,
+)
 
 
 def pipeline_labels(dataset: str, environment: str) -> dict[str, str]:
@@ -52,9 +62,12 @@ def run_samples(report: RunReport) -> list[Sample]:
     labels = pipeline_labels(report.dataset, report.env)
     seconds = (report.finished_at - report.started_at).total_seconds()
     values: dict[str, float] = {
-        ROWS_READ: report.rows_read, ROWS_WRITTEN: report.rows_written,
-        ROWS_QUARANTINED: report.rows_quarantined, ROWS_DUPLICATE: report.rows_duplicate,
-        RUN_DURATION: seconds, RUN_FAILED: 1.0 if report.status == "failed" else 0.0,
+        ROWS_READ: report.rows_read,
+        ROWS_WRITTEN: report.rows_written,
+        ROWS_QUARANTINED: report.rows_quarantined,
+        ROWS_DUPLICATE: report.rows_duplicate,
+        RUN_DURATION: seconds,
+        RUN_FAILED: 1.0 if report.status == "failed" else 0.0,
     }
     if report.rows_read:
         values[QUARANTINE_RATE] = report.rows_quarantined / report.rows_read
@@ -72,8 +85,11 @@ def freshness_samples(conn: Connection, now: datetime) -> list[Sample]:
     it is written too (``sluice_freshness_sla_ratio``; above 1 is a breach).
     """
     newest = sa.func.max(ingest_runs.c.watermark).label("watermark")
-    query = (sa.select(ingest_runs.c.dataset, ingest_runs.c.env, newest)
-             .where(ingest_runs.c.watermark.is_not(None)).group_by(ingest_runs.c.dataset, ingest_runs.c.env))
+    query = (
+        sa.select(ingest_runs.c.dataset, ingest_runs.c.env, newest)
+        .where(ingest_runs.c.watermark.is_not(None))
+        .group_by(ingest_runs.c.dataset, ingest_runs.c.env)
+    )
     samples = []
     for row in conn.execute(query):
         labels = pipeline_labels(row.dataset, row.env)
@@ -116,8 +132,9 @@ def new_samples(store: MetricsStore, samples: Iterable[Sample]) -> list[Sample]:
     return fresh
 
 
-def collect_pipeline_metrics(conn: Connection, store: MetricsStore, *, since: datetime | None = None,
-                             now: datetime | None = None) -> int:
+def collect_pipeline_metrics(
+    conn: Connection, store: MetricsStore, *, since: datetime | None = None, now: datetime | None = None
+) -> int:
     """Write the pipeline metrics of the runs finished since ``since`` to ``store``; returns the samples written.
 
     Collecting the same runs again writes nothing new (freshness is stamped at
@@ -139,8 +156,9 @@ def collect_pipeline_metrics(conn: Connection, store: MetricsStore, *, since: da
     return store.write(new_samples(store, samples))
 
 
-def collect_prefect_metrics(store: MetricsStore, *, since: datetime, now: datetime | None = None,
-                            environment: str = "dev") -> int:
+def collect_prefect_metrics(
+    store: MetricsStore, *, since: datetime, now: datetime | None = None, environment: str = "dev"
+) -> int:
     """Write flow and task run metrics from the Prefect API (:mod:`ops.metrics.prefect_runs`); returns samples written.
 
     Raises:
@@ -154,6 +172,8 @@ def collect_prefect_metrics(store: MetricsStore, *, since: datetime, now: dateti
     try:
         samples = read_prefect_samples(utc(since), now, environment)
     except Exception as exc:  # noqa: BLE001 - httpx, API or settings errors alike: the caller decides what to do
-        raise BackendUnavailableError(f"cannot read flow runs from the Prefect API: {type(exc).__name__}: {exc}",
-                                      hint="check PREFECT_API_URL and that the server answers") from None
+        raise BackendUnavailableError(
+            f"cannot read flow runs from the Prefect API: {type(exc).__name__}: {exc}",
+            hint="check PREFECT_API_URL and that the server answers",
+        ) from None
     return store.write(new_samples(store, samples))

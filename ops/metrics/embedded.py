@@ -85,12 +85,14 @@ class EmbeddedStore:
 
     def write(self, samples: Iterable[Sample]) -> int:
         rows = list(samples)
-        table = pa.table({
-            "metric": pa.array([s.metric for s in rows], pa.string()),
-            "series": pa.array([labels_key(s.labels) for s in rows], pa.string()),
-            "ts": np.fromiter((to_ns(s.ts) for s in rows), dtype="int64", count=len(rows)),
-            "value": np.fromiter((s.value for s in rows), dtype="float64", count=len(rows)),
-        })
+        table = pa.table(
+            {
+                "metric": pa.array([s.metric for s in rows], pa.string()),
+                "series": pa.array([labels_key(s.labels) for s in rows], pa.string()),
+                "ts": np.fromiter((to_ns(s.ts) for s in rows), dtype="int64", count=len(rows)),
+                "value": np.fromiter((s.value for s in rows), dtype="float64", count=len(rows)),
+            }
+        )
         return self._append(table)
 
     def write_series(self, series: Iterable[Series]) -> int:
@@ -98,34 +100,44 @@ class EmbeddedStore:
         for s in items:
             ensure_metric_name(s.metric)
         owner = pa.array(np.repeat(np.arange(len(items), dtype="int32"), [len(s) for s in items]), pa.int32())
-        table = pa.table({
-            "metric": _repeat(owner, [s.metric for s in items]),
-            "series": _repeat(owner, [s.key for s in items]),
-            "ts": np.concatenate([s.timestamps for s in items]) if items else np.empty(0, "int64"),
-            "value": np.concatenate([s.values for s in items]) if items else np.empty(0, "float64"),
-        })
+        table = pa.table(
+            {
+                "metric": _repeat(owner, [s.metric for s in items]),
+                "series": _repeat(owner, [s.key for s in items]),
+                "ts": np.concatenate([s.timestamps for s in items]) if items else np.empty(0, "int64"),
+                "value": np.concatenate([s.values for s in items]) if items else np.empty(0, "float64"),
+            }
+        )
         return self._append(table)
 
-    def series(self, selector: Selector, *, start: datetime | None = None,
-               end: datetime | None = None) -> list[MetricInfo]:
+    def series(
+        self, selector: Selector, *, start: datetime | None = None, end: datetime | None = None
+    ) -> list[MetricInfo]:
         table = self._read(selector, start, end, columns=["metric", "series", "ts"])
         table = table.set_column(table.schema.get_field_index("ts"), "ts", pc.cast(table["ts"], pa.int64()))
-        summary = table.group_by(["metric", "series"]).aggregate(
-            [("ts", "count_distinct"), ("ts", "min"), ("ts", "max")]).sort_by([("metric", "ascending"),
-                                                                             ("series", "ascending")])
-        return [MetricInfo(metric, labels_from_key(key), points, from_ns(first), from_ns(last))
-                for metric, key, points, first, last in zip(
-                    *(summary[c].to_pylist() for c in ("metric", "series", "ts_count_distinct", "ts_min", "ts_max")),
-                    strict=True)]
+        summary = (
+            table.group_by(["metric", "series"])
+            .aggregate([("ts", "count_distinct"), ("ts", "min"), ("ts", "max")])
+            .sort_by([("metric", "ascending"), ("series", "ascending")])
+        )
+        return [
+            MetricInfo(metric, labels_from_key(key), points, from_ns(first), from_ns(last))
+            for metric, key, points, first, last in zip(
+                *(summary[c].to_pylist() for c in ("metric", "series", "ts_count_distinct", "ts_min", "ts_max")),
+                strict=True,
+            )
+        ]
 
-    def query_range(self, selector: Selector, start: datetime, end: datetime,
-                    step: timedelta | None = None) -> list[Series]:
+    def query_range(
+        self, selector: Selector, start: datetime, end: datetime, step: timedelta | None = None
+    ) -> list[Series]:
         lo = start - step + timedelta(microseconds=1) if step else start
         table = _last_written(self._read(selector, lo, end, columns=["metric", "series", "ts", "value"]))
         ids, ts, values = _columns(table)
         if step is not None:
-            ids, ts, values = _last_per_step(ids, ts, values, to_ns(start), to_ns(end),
-                                             step // timedelta(microseconds=1) * 1_000)
+            ids, ts, values = _last_per_step(
+                ids, ts, values, to_ns(start), to_ns(end), step // timedelta(microseconds=1) * 1_000
+            )
         return _split(ids, ts, values)
 
     def compact(self, *, min_files: int = 2) -> CompactionResult:
@@ -144,7 +156,8 @@ class EmbeddedStore:
             return 0
         day = pc.divide(pc.cast(table["ts"], pa.int64()), NS_PER_DAY)
         table = table.append_column("day", day).sort_by(
-            [("metric", "ascending"), ("day", "ascending"), ("series", "ascending"), ("ts", "ascending")])
+            [("metric", "ascending"), ("day", "ascending"), ("series", "ascending"), ("ts", "ascending")]
+        )
         metric_codes = pc.dictionary_encode(table["metric"]).combine_chunks().indices.to_numpy()
         days = table["day"].to_numpy()
         starts = np.flatnonzero(np.r_[True, (metric_codes[1:] != metric_codes[:-1]) | (days[1:] != days[:-1])])
@@ -152,8 +165,13 @@ class EmbeddedStore:
         for first, stop in zip(starts, np.r_[starts[1:], table.num_rows], strict=True):
             group = table.slice(first, stop - first)
             folder = self.root / f"metric={group['metric'][0].as_py()}" / f"date={_day_name(int(days[first]))}"
-            _write_part(folder, pa.table({"series": group["series"], "ts": pc.cast(group["ts"], TIMESTAMP),
-                                          "value": group["value"]}, schema=POINTS))
+            _write_part(
+                folder,
+                pa.table(
+                    {"series": group["series"], "ts": pc.cast(group["ts"], TIMESTAMP), "value": group["value"]},
+                    schema=POINTS,
+                ),
+            )
             touched.append(folder)
         for folder in touched:
             if len(_part_files(folder)) >= self.compact_files:
@@ -166,13 +184,15 @@ class EmbeddedStore:
             return []
         first = utc(start).date().isoformat() if start else ""
         last = utc(end).date().isoformat() if end else "9999-12-31"
-        return [day for metric in sorted(self.root.glob("metric=*"))
-                if metric.is_dir() and selector.name_matches(metric.name.removeprefix("metric="))
-                for day in sorted(metric.glob("date=*"))
-                if day.is_dir() and first <= day.name.removeprefix("date=") <= last]
+        return [
+            day
+            for metric in sorted(self.root.glob("metric=*"))
+            if metric.is_dir() and selector.name_matches(metric.name.removeprefix("metric="))
+            for day in sorted(metric.glob("date=*"))
+            if day.is_dir() and first <= day.name.removeprefix("date=") <= last
+        ]
 
-    def _read(self, selector: Selector, start: datetime | None, end: datetime | None,
-              columns: list[str]) -> pa.Table:
+    def _read(self, selector: Selector, start: datetime | None, end: datetime | None, columns: list[str]) -> pa.Table:
         """The points of the series ``selector`` matches in ``[start, end]``, in the order they were written."""
         condition = ds.scalar(True)
         if start is not None:
@@ -182,9 +202,13 @@ class EmbeddedStore:
         for attempt in range(_READ_ATTEMPTS):
             files = [str(f) for folder in self._partitions(selector, start, end) for f in _part_files(folder)]
             try:
-                table = ds.dataset(files, schema=DATASET, format="parquet", partition_base_dir=str(self.root),
-                                   partitioning=ds.partitioning(PARTITIONS, flavor="hive")
-                                   ).to_table(columns=columns, filter=condition)
+                table = ds.dataset(
+                    files,
+                    schema=DATASET,
+                    format="parquet",
+                    partition_base_dir=str(self.root),
+                    partitioning=ds.partitioning(PARTITIONS, flavor="hive"),
+                ).to_table(columns=columns, filter=condition)
                 break
             except FileNotFoundError:  # a compaction replaced a file between listing and reading
                 if attempt == _READ_ATTEMPTS - 1:
@@ -256,8 +280,11 @@ def _matching(table: pa.Table, selector: Selector) -> pa.Table:
     if not any(m.label != "__name__" for m in selector.matchers) or table.num_rows == 0:
         return table
     ids = _series_ids(table)
-    wanted = [i for i in pc.unique(ids).to_pylist()
-              if selector.matches(i.split(_SEP, 1)[0], labels_from_key(i.split(_SEP, 1)[1]))]
+    wanted = [
+        i
+        for i in pc.unique(ids).to_pylist()
+        if selector.matches(i.split(_SEP, 1)[0], labels_from_key(i.split(_SEP, 1)[1]))
+    ]
     return table.filter(pc.is_in(ids, value_set=pa.array(wanted, pa.string())))
 
 
@@ -279,8 +306,9 @@ def _columns(table: pa.Table) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     return ids, ts, table["value"].to_numpy()
 
 
-def _last_per_step(ids: pa.Array, ts: np.ndarray, values: np.ndarray, start: int, end: int,
-                   step: int) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+def _last_per_step(
+    ids: pa.Array, ts: np.ndarray, values: np.ndarray, start: int, end: int, step: int
+) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     """Per series, the latest point in each step ``(start + (k-1)·step, start + k·step]``, stamped at its end."""
     k = -((start - ts) // step)  # ceil((ts - start) / step) in integers
     codes = pc.dictionary_encode(ids).indices.to_numpy(zero_copy_only=False)

@@ -41,7 +41,8 @@ def long_table(series: Sequence[Series]) -> pa.Table:
     }
     for name in label_names:
         columns[name if name not in ("timestamp", "metric", "value") else f"label_{name}"] = repeated(
-            [s.labels.get(name, "") for s in series])
+            [s.labels.get(name, "") for s in series]
+        )
     columns["value"] = pa.array(_concat([s.values for s in series], "float64"), pa.float64())
     return pa.table(columns)
 
@@ -63,8 +64,14 @@ def write_export(series: Sequence[Series], out: Path, fmt: ExportFormat) -> int:
 def _iso(timestamps: pa.ChunkedArray) -> pa.ChunkedArray:
     """ISO 8601 text, with only as many fractional digits as the timestamps need."""
     ns = pc.cast(timestamps, pa.int64())
-    unit = next((u for u, size in (("s", 10**9), ("ms", 10**6), ("us", 10**3))
-                 if len(ns) == 0 or pc.all(pc.equal(pc.remainder(ns, size), 0)).as_py()), "ns")
+    unit = next(
+        (
+            u
+            for u, size in (("s", 10**9), ("ms", 10**6), ("us", 10**3))
+            if len(ns) == 0 or pc.all(pc.equal(pc.remainder(ns, size), 0)).as_py()
+        ),
+        "ns",
+    )
     coarse = pc.cast(timestamps, pa.timestamp(unit, tz="UTC"))
     return pc.strftime(coarse, format="%Y-%m-%dT%H:%M:%SZ")
 

@@ -44,8 +44,10 @@ def labels_from_key(key: str) -> dict[str, str]:
 def ensure_metric_name(name: str) -> str:
     """Return ``name`` if it is a valid metric name, else raise ``SelectorError``."""
     if not METRIC_NAME.fullmatch(name):
-        raise SelectorError(f"invalid metric name {name!r}",
-                            hint="metric names are letters, digits, '_' and ':', not starting with a digit")
+        raise SelectorError(
+            f"invalid metric name {name!r}",
+            hint="metric names are letters, digits, '_' and ':', not starting with a digit",
+        )
     return name
 
 
@@ -162,8 +164,10 @@ class Matcher:
         try:
             return re.compile(f"(?s:{self.value})")
         except re.error as exc:
-            raise SelectorError(f"invalid regular expression {self.value!r} for label {self.label!r}: {exc}",
-                                hint="regular expressions are anchored at both ends, as in PromQL") from None
+            raise SelectorError(
+                f"invalid regular expression {self.value!r} for label {self.label!r}: {exc}",
+                hint="regular expressions are anchored at both ends, as in PromQL",
+            ) from None
 
     def matches(self, value: str) -> bool:
         match self.op:
@@ -211,7 +215,8 @@ class Selector:
     def matches(self, metric: str, labels: Mapping[str, str]) -> bool:
         """Whether the series ``metric{labels}`` is selected."""
         return self.name_matches(metric) and all(
-            m.matches(labels.get(m.label, "")) for m in self.matchers if m.label != NAME_LABEL)
+            m.matches(labels.get(m.label, "")) for m in self.matchers if m.label != NAME_LABEL
+        )
 
     def promql(self) -> str:
         """The selector as PromQL; the empty selector becomes ``{__name__=~".+"}``."""
@@ -283,7 +288,7 @@ class _SelectorParser:
         if not op:
             raise self.fail("one of =, !=, =~, !~")
         self.skip_space()
-        quote = self.text[self.pos:self.pos + 1]
+        quote = self.text[self.pos : self.pos + 1]
         value = self.take(_STRING[quote]) if quote in _STRING else None
         if not value:
             raise self.fail(f"a quoted value after {label[0]}{op[0]}")

@@ -42,8 +42,14 @@ def _state(run: Any) -> str:
     return str(run.state_type.value if run.state_type else "UNKNOWN")
 
 
-def flow_run_samples(flows: Sequence[Any], names: dict[Any, str], deployments: dict[Any, str],
-                     tasks: Sequence[Any], now: datetime, environment: str) -> list[Sample]:
+def flow_run_samples(
+    flows: Sequence[Any],
+    names: dict[Any, str],
+    deployments: dict[Any, str],
+    tasks: Sequence[Any],
+    now: datetime,
+    environment: str,
+) -> list[Sample]:
     """Samples of flow runs and their task runs (Prefect API objects), plus the error rate per flow."""
     samples: list[Sample] = []
     by_id = {}
@@ -69,8 +75,10 @@ def error_rates(flows: Sequence[Any], names: dict[Any, str], now: datetime, envi
     for run in flows:
         if run.end_time is not None and now - ERROR_WINDOW < utc(run.end_time) <= now:
             recent.setdefault(names.get(run.flow_id, "unknown"), []).append(_state(run) in FAILED_STATES)
-    return [Sample(ERROR_RATE, {"flow": flow, "environment": environment}, now, sum(fails) / len(fails))
-            for flow, fails in sorted(recent.items())]
+    return [
+        Sample(ERROR_RATE, {"flow": flow, "environment": environment}, now, sum(fails) / len(fails))
+        for flow, fails in sorted(recent.items())
+    ]
 
 
 PAGE = 200  # the API's largest page
@@ -109,6 +117,6 @@ def read_prefect_samples(since: datetime, now: datetime, environment: str, cap: 
         deployments = {d: client.read_deployment(d).name for d in deployment_ids}
         tasks: list[Any] = []
         for first in range(0, len(flows), PAGE):
-            ids = FlowRunFilter(id=FlowRunFilterId(any_=[r.id for r in flows[first:first + PAGE]]))
+            ids = FlowRunFilter(id=FlowRunFilterId(any_=[r.id for r in flows[first : first + PAGE]]))
             tasks += _paged(partial(client.read_task_runs, flow_run_filter=ids), cap)
     return flow_run_samples(flows, names, deployments, tasks, now, environment)

@@ -78,12 +78,14 @@ class PrometheusStore:
     def write_series(self, series: Iterable[Series]) -> int:
         raise self._read_only()
 
-    def series(self, selector: Selector, *, start: datetime | None = None,
-               end: datetime | None = None) -> list[MetricInfo]:
+    def series(
+        self, selector: Selector, *, start: datetime | None = None, end: datetime | None = None
+    ) -> list[MetricInfo]:
         end = end or datetime.now(timezone.utc)
         start = start or end - ALL_TIME
-        label_sets = _LABEL_SETS.validate_python(self._get("/api/v1/series", {
-            "match[]": selector.promql(), "start": _seconds(start), "end": _seconds(end)}))
+        label_sets = _LABEL_SETS.validate_python(
+            self._get("/api/v1/series", {"match[]": selector.promql(), "start": _seconds(start), "end": _seconds(end)})
+        )
         infos = []
         for name in sorted({labels[NAME_LABEL] for labels in label_sets}):
             named = _named(selector, name)
@@ -92,23 +94,41 @@ class PrometheusStore:
             for labels in sorted((_without_name(ls) for ls in label_sets if ls[NAME_LABEL] == name), key=str):
                 key = tuple(sorted(labels.items()))
                 last = latest.get(key)
-                infos.append(MetricInfo(name, labels, int(counts.get(key, 0)), None,
-                                        datetime.fromtimestamp(last, tz=timezone.utc) if last else None))
+                infos.append(
+                    MetricInfo(
+                        name,
+                        labels,
+                        int(counts.get(key, 0)),
+                        None,
+                        datetime.fromtimestamp(last, tz=timezone.utc) if last else None,
+                    )
+                )
         return infos
 
-    def query_range(self, selector: Selector, start: datetime, end: datetime,
-                    step: timedelta | None = None) -> list[Series]:
+    def query_range(
+        self, selector: Selector, start: datetime, end: datetime, step: timedelta | None = None
+    ) -> list[Series]:
         if step is None:
-            data = self._get("/api/v1/query", {"query": f"{selector.promql()}[{_duration(end - start)}]",
-                                               "time": _seconds(end)})
+            data = self._get(
+                "/api/v1/query", {"query": f"{selector.promql()}[{_duration(end - start)}]", "time": _seconds(end)}
+            )
             return sorted((_series(r, None) for r in self._matrix(data)), key=_order)
-        label_sets = _LABEL_SETS.validate_python(self._get("/api/v1/series", {
-            "match[]": selector.promql(), "start": _seconds(start - step), "end": _seconds(end)}))
+        label_sets = _LABEL_SETS.validate_python(
+            self._get(
+                "/api/v1/series", {"match[]": selector.promql(), "start": _seconds(start - step), "end": _seconds(end)}
+            )
+        )
         result: list[Series] = []
         for name in sorted({labels[NAME_LABEL] for labels in label_sets}):
-            data = self._get("/api/v1/query_range", {
-                "query": f"last_over_time({_named(selector, name)}[{_duration(step)}])",
-                "start": _seconds(start), "end": _seconds(end), "step": step.total_seconds()})
+            data = self._get(
+                "/api/v1/query_range",
+                {
+                    "query": f"last_over_time({_named(selector, name)}[{_duration(step)}])",
+                    "start": _seconds(start),
+                    "end": _seconds(end),
+                    "step": step.total_seconds(),
+                },
+            )
             result.extend(_series(r, name) for r in self._matrix(data))
         return sorted(result, key=_order)
 
@@ -119,15 +139,18 @@ class PrometheusStore:
         return ReadOnlyStoreError(
             f"the Prometheus store at {self.url} is written by scraping, not through the metrics store",
             hint="run the exporter (ops.metrics.sampler.start_exporter) and add it to Prometheus's scrape_configs; "
-                 "or set SLUICE_METRICS_BACKEND=embedded to keep metrics in Parquet")
+            "or set SLUICE_METRICS_BACKEND=embedded to keep metrics in Parquet",
+        )
 
     def _instant(self, query: str, at: datetime) -> dict[tuple[tuple[str, str], ...], float]:
         """An instant query's result, keyed by sorted label pairs (the metric name is dropped)."""
         data = self._get("/api/v1/query", {"query": query, "time": _seconds(at)})
         if not isinstance(data, dict) or data.get("resultType") != "vector":
             raise MetricsError(f"Prometheus answered {query!r} with no vector")
-        return {tuple(sorted(_without_name(s.metric).items())): float(s.value[1])
-                for s in _VECTOR.validate_python(data.get("result", []))}
+        return {
+            tuple(sorted(_without_name(s.metric).items())): float(s.value[1])
+            for s in _VECTOR.validate_python(data.get("result", []))
+        }
 
     def _matrix(self, data: object) -> list[_RangeSeries]:
         if not isinstance(data, dict) or data.get("resultType") != "matrix":
@@ -145,16 +168,20 @@ class PrometheusStore:
             response = self._client.get(path, params=params)
             reply = _Reply.model_validate_json(response.content)
         except httpx.HTTPError as exc:
-            raise BackendUnavailableError(f"cannot reach Prometheus at {self.url}: {exc}",
-                                          hint=_UNAVAILABLE_HINT) from None
+            raise BackendUnavailableError(
+                f"cannot reach Prometheus at {self.url}: {exc}", hint=_UNAVAILABLE_HINT
+            ) from None
         except ValidationError:
             raise BackendUnavailableError(
                 f"{self.url}{path} answered HTTP {response.status_code} that is not Prometheus's API",
-                hint=_UNAVAILABLE_HINT) from None
+                hint=_UNAVAILABLE_HINT,
+            ) from None
         if reply.status != "success":
-            raise MetricsError(f"Prometheus rejected {params.get('query') or params.get('match[]')!r}: "
-                               f"{reply.errorType}: {reply.error}",
-                               hint="check the selector; Prometheus uses RE2 regular expressions")
+            raise MetricsError(
+                f"Prometheus rejected {params.get('query') or params.get('match[]')!r}: "
+                f"{reply.errorType}: {reply.error}",
+                hint="check the selector; Prometheus uses RE2 regular expressions",
+            )
         return reply.data
 
 
@@ -185,4 +212,3 @@ def _seconds(ts: datetime) -> float:
 def _duration(span: timedelta) -> str:
     """A PromQL duration of at least one millisecond."""
     return f"{max(1, int(span / timedelta(milliseconds=1)))}ms"
-

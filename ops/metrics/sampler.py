@@ -65,15 +65,29 @@ HOST_CPU = MetricSpec("sluice_host_cpu_percent", Kind.GAUGE, "Host CPU busy perc
 HOST_MEMORY_USED = MetricSpec("sluice_host_memory_used_bytes", Kind.GAUGE, "Host memory in use, bytes.")
 HOST_MEMORY_PERCENT = MetricSpec("sluice_host_memory_percent", Kind.GAUGE, "Host memory in use, percent.")
 NET_SENT = MetricSpec("sluice_host_network_sent_bytes_total", Kind.COUNTER, "Bytes sent on all interfaces.")
-NET_RECEIVED = MetricSpec("sluice_host_network_received_bytes_total", Kind.COUNTER,
-                          "Bytes received on all interfaces.")
+NET_RECEIVED = MetricSpec("sluice_host_network_received_bytes_total", Kind.COUNTER, "Bytes received on all interfaces.")
 DISK_READ = MetricSpec("sluice_host_disk_read_bytes_total", Kind.COUNTER, "Bytes read from all disks.")
 DISK_WRITTEN = MetricSpec("sluice_host_disk_written_bytes_total", Kind.COUNTER, "Bytes written to all disks.")
 PROCESS_RSS = MetricSpec("sluice_process_rss_bytes", Kind.GAUGE, "Resident memory of a watched process, bytes.")
-PROCESS_CPU = MetricSpec("sluice_process_cpu_percent", Kind.GAUGE,
-                         "CPU percent of a watched process since the previous reading (100 = one core).")
-SPECS = {s.name: s for s in (HOST_CPU, HOST_MEMORY_USED, HOST_MEMORY_PERCENT, NET_SENT, NET_RECEIVED, DISK_READ,
-                             DISK_WRITTEN, PROCESS_RSS, PROCESS_CPU)}
+PROCESS_CPU = MetricSpec(
+    "sluice_process_cpu_percent",
+    Kind.GAUGE,
+    "CPU percent of a watched process since the previous reading (100 = one core).",
+)
+SPECS = {
+    s.name: s
+    for s in (
+        HOST_CPU,
+        HOST_MEMORY_USED,
+        HOST_MEMORY_PERCENT,
+        NET_SENT,
+        NET_RECEIVED,
+        DISK_READ,
+        DISK_WRITTEN,
+        PROCESS_RSS,
+        PROCESS_CPU,
+    )
+}
 
 
 def _busy_and_total() -> tuple[float, float]:
@@ -125,8 +139,13 @@ class Probe:
         self._cpu = (busy, total)
         memory = psutil.virtual_memory()
         net = psutil.net_io_counters()
-        values = {HOST_CPU.name: cpu, HOST_MEMORY_USED.name: memory.used, HOST_MEMORY_PERCENT.name: memory.percent,
-                  NET_SENT.name: net.bytes_sent, NET_RECEIVED.name: net.bytes_recv}
+        values = {
+            HOST_CPU.name: cpu,
+            HOST_MEMORY_USED.name: memory.used,
+            HOST_MEMORY_PERCENT.name: memory.percent,
+            NET_SENT.name: net.bytes_sent,
+            NET_RECEIVED.name: net.bytes_recv,
+        }
         disk = psutil.disk_io_counters()
         if disk is not None:  # None in some containers
             values |= {DISK_READ.name: disk.read_bytes, DISK_WRITTEN.name: disk.write_bytes}
@@ -297,8 +316,14 @@ class Exporter:
         self.close()
 
 
-def start_exporter(port: int = 0, registry: CollectorRegistry | None = None, *, addr: str = "127.0.0.1",
-                   labels: Mapping[str, str] | None = None, processes: Mapping[str, int] | None = None) -> Exporter:
+def start_exporter(
+    port: int = 0,
+    registry: CollectorRegistry | None = None,
+    *,
+    addr: str = "127.0.0.1",
+    labels: Mapping[str, str] | None = None,
+    processes: Mapping[str, int] | None = None,
+) -> Exporter:
     """Serve the sampler's metrics on ``http://addr:port/metrics``, read afresh at each scrape.
 
     Args:
@@ -320,7 +345,9 @@ def start_exporter(port: int = 0, registry: CollectorRegistry | None = None, *, 
         server, thread = start_http_server(port, addr=addr, registry=registry)
     except OSError as exc:
         registry.unregister(collector)
-        raise MetricsError(f"cannot serve metrics on {addr}:{port}: {exc.strerror or exc}",
-                           hint="pick another port, or 0 for any free one") from None
+        raise MetricsError(
+            f"cannot serve metrics on {addr}:{port}: {exc.strerror or exc}",
+            hint="pick another port, or 0 for any free one",
+        ) from None
     bound = server.server_port
     return Exporter(f"http://{addr}:{bound}/metrics", bound, registry, collector, server, thread)

@@ -31,12 +31,14 @@ class MetricsStore(Protocol):
     def write_series(self, series: Iterable[Series]) -> int:
         """Append whole series at once (no per-point work); returns how many points were written."""
 
-    def series(self, selector: Selector, *, start: datetime | None = None,
-               end: datetime | None = None) -> list[MetricInfo]:
+    def series(
+        self, selector: Selector, *, start: datetime | None = None, end: datetime | None = None
+    ) -> list[MetricInfo]:
         """The series ``selector`` matches, with their point counts and time ranges."""
 
-    def query_range(self, selector: Selector, start: datetime, end: datetime,
-                    step: timedelta | None = None) -> list[Series]:
+    def query_range(
+        self, selector: Selector, start: datetime, end: datetime, step: timedelta | None = None
+    ) -> list[Series]:
         """The points of every matching series in ``[start, end]``.
 
         Without ``step`` every stored point is returned. With ``step`` each series has at

@@ -9,8 +9,14 @@ from datetime import datetime, timedelta, timezone
 from ops.metrics.errors import DurationError
 from ops.metrics.models import utc
 
-_UNITS = {"ms": timedelta(milliseconds=1), "s": timedelta(seconds=1), "m": timedelta(minutes=1),
-          "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+_UNITS = {
+    "ms": timedelta(milliseconds=1),
+    "s": timedelta(seconds=1),
+    "m": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+    "w": timedelta(weeks=1),
+}
 _DURATION = re.compile(r"(?:\d+(?:ms|s|m|h|d|w))+")
 _PART = re.compile(r"(\d+)(ms|s|m|h|d|w)")
 
@@ -52,8 +58,15 @@ class TimeRange:
     end: datetime
 
     @classmethod
-    def resolve(cls, *, since: str | None, start: str | None, end: str | None,
-                default_since: timedelta = timedelta(hours=1), now: datetime | None = None) -> TimeRange:
+    def resolve(
+        cls,
+        *,
+        since: str | None,
+        start: str | None,
+        end: str | None,
+        default_since: timedelta = timedelta(hours=1),
+        now: datetime | None = None,
+    ) -> TimeRange:
         """The range that ``--since`` or ``--start``/``--end`` describe; by default the last ``default_since``.
 
         Raises:
@@ -61,14 +74,18 @@ class TimeRange:
         """
         now = now or datetime.now(timezone.utc)
         if since is not None and start is not None:
-            raise DurationError("give either --since or --start, not both",
-                                hint="--since 1h means from an hour ago until now (or --end)")
+            raise DurationError(
+                "give either --since or --start, not both",
+                hint="--since 1h means from an hour ago until now (or --end)",
+            )
         stop = parse_time(end, now=now) if end else now
         if start is not None:
             begin = parse_time(start, now=now)
         else:
             begin = stop - (parse_duration(since) if since else default_since)
         if begin > stop:
-            raise DurationError(f"the range starts ({begin.isoformat()}) after it ends ({stop.isoformat()})",
-                                hint="swap --start and --end")
+            raise DurationError(
+                f"the range starts ({begin.isoformat()}) after it ends ({stop.isoformat()})",
+                hint="swap --start and --end",
+            )
         return cls(begin, stop)

@@ -23,5 +23,13 @@ from ops.notify.delivery import DeliveryReport, Outcome, deliver_pending
 from ops.notify.messages import Action
 from ops.notify.outbox import enqueue, list_notifications
 
-__all__ = ["Action", "DeliveryReport", "Outcome", "deliver_pending", "deliver_soon", "enqueue",
-           "ensure_background", "list_notifications"]
+__all__ = [
+    "Action",
+    "DeliveryReport",
+    "Outcome",
+    "deliver_pending",
+    "deliver_soon",
+    "enqueue",
+    "ensure_background",
+    "list_notifications",
+]

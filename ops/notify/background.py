@@ -140,11 +140,21 @@ def ensure_background(engine: Engine, settings: NotifySettings | None = None) ->
             return None
         _reap()
         with open(log, "ab") as out:
-            child = subprocess.Popen([sys.executable, "-c", BOOT, PACKAGE_ROOT], stdin=subprocess.PIPE,
-                                     stdout=out, stderr=out, start_new_session=True, close_fds=True)
+            child = subprocess.Popen(
+                [sys.executable, "-c", BOOT, PACKAGE_ROOT],
+                stdin=subprocess.PIPE,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+                close_fds=True,
+            )
     except OSError as exc:  # an unwritable run folder, no processes left: the outbox keeps everything
-        logger.warning("could not start a background notification deliverer (%s: %s); set SLUICE_NOTIFY_RUN_DIR "
-                       "to a writable folder, or run `ops notify serve`", type(exc).__name__, exc.strerror)
+        logger.warning(
+            "could not start a background notification deliverer (%s: %s); set SLUICE_NOTIFY_RUN_DIR "
+            "to a writable folder, or run `ops notify serve`",
+            type(exc).__name__,
+            exc.strerror,
+        )
         return None
     _children.append(child)
     try:
@@ -174,8 +184,7 @@ def deliver_soon(engine: Engine, settings: NotifySettings | None = None) -> Deli
         try:
             done.append(deliver_pending(engine, settings=settings, bounded=True, deadline=deadline))
         except Exception as exc:  # noqa: BLE001 - the store or a client failed: the deliverer tries again
-            logger.warning("notifications not delivered now (%s); a background deliverer retries",
-                           type(exc).__name__)
+            logger.warning("notifications not delivered now (%s); a background deliverer retries", type(exc).__name__)
 
     worker = threading.Thread(target=bounded_pass, name="sluice-notify-bounded-pass", daemon=True)
     worker.start()
@@ -215,8 +224,14 @@ def _pause(engine: Engine, settings: NotifySettings, progressed: bool) -> float 
     return wait if progressed else max(wait, min(IDLE_FLOOR, settings.notify_poll_seconds))
 
 
-def serve(engine: Engine, settings: NotifySettings, *, until_empty: bool, deadline: float = math.inf,
-          stop: threading.Event | None = None) -> ServeReport:
+def serve(
+    engine: Engine,
+    settings: NotifySettings,
+    *,
+    until_empty: bool,
+    deadline: float = math.inf,
+    stop: threading.Event | None = None,
+) -> ServeReport:
     """Make full delivery passes while there is something to send (or forever), until ``stop`` is set or
     ``deadline`` (a ``time.monotonic()`` value) passes. Waits, ``Retry-After`` included, end when
     ``stop`` is set; a store that cannot be reached for a while is waited for, not a reason to stop."""
@@ -227,8 +242,11 @@ def serve(engine: Engine, settings: NotifySettings, *, until_empty: bool, deadli
             report = deliver_pending(engine, settings=settings, sleep=stop.wait)
             pause = _pause(engine, settings, progressed=bool(report.notifications))
         except SQLAlchemyError as exc:
-            logger.warning("the incident store cannot be read (%s); trying again in %gs", type(exc).__name__,
-                           settings.notify_poll_seconds)
+            logger.warning(
+                "the incident store cannot be read (%s); trying again in %gs",
+                type(exc).__name__,
+                settings.notify_poll_seconds,
+            )
             stop.wait(settings.notify_poll_seconds)
             continue
         passes, sent, failed = passes + 1, sent + report.sent, failed + report.failed
@@ -280,8 +298,10 @@ def run_from(stream: TextIO) -> int:
         engine = open_engine(url)
         settings = get_settings().notify
     except Exception as exc:  # noqa: BLE001 - the URL or a setting is unusable: say which kind of problem, never the URL
-        logger.error("background deliverer not started: %s (check SLUICE_INCIDENTS_URL and the SLUICE_NOTIFY_* "
-                     "settings)", type(exc).__name__)
+        logger.error(
+            "background deliverer not started: %s (check SLUICE_INCIDENTS_URL and the SLUICE_NOTIFY_* settings)",
+            type(exc).__name__,
+        )
         return 2
     stop = threading.Event()
     _stop_on_signals(stop)

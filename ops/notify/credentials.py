@@ -30,8 +30,10 @@ def load_secret_block(name: str) -> SecretStr:
             raise TypeError("Secret.load returned an awaitable: called from async code")
         value = block.get()
     except Exception as exc:  # noqa: BLE001 - the Prefect API is down, the block is missing, ...
-        raise NotifyError(f"could not load the Prefect Secret block {name!r} ({type(exc).__name__})",
-                          hint="check PREFECT_API_URL and `prefect block ls`") from None
+        raise NotifyError(
+            f"could not load the Prefect Secret block {name!r} ({type(exc).__name__})",
+            hint="check PREFECT_API_URL and `prefect block ls`",
+        ) from None
     if not isinstance(value, str) or not value:
         raise NotifyError(f"the Prefect Secret block {name!r} does not hold a non-empty string")
     return SecretStr(value)
@@ -60,8 +62,9 @@ class SlackCredentials:
 def pagerduty_credentials(settings: NotifySettings) -> PagerDutyCredentials:
     key = _resolve(settings.pagerduty_routing_key, settings.pagerduty_secret_block)
     if key is None:
-        raise NotifyError("PagerDuty is not configured",
-                          hint="set SLUICE_PAGERDUTY_ROUTING_KEY or SLUICE_PAGERDUTY_SECRET_BLOCK")
+        raise NotifyError(
+            "PagerDuty is not configured", hint="set SLUICE_PAGERDUTY_ROUTING_KEY or SLUICE_PAGERDUTY_SECRET_BLOCK"
+        )
     return PagerDutyCredentials(key)
 
 
@@ -71,9 +74,11 @@ def slack_credentials(settings: NotifySettings) -> SlackCredentials:
         return SlackCredentials(bot_token=token, channel=settings.slack_channel)
     if settings.slack_webhook_configured():
         return SlackCredentials(webhook_url=_resolve(settings.slack_webhook_url, settings.slack_webhook_secret_block))
-    raise NotifyError("Slack is not configured",
-                      hint="set SLUICE_SLACK_BOT_TOKEN (or SLUICE_SLACK_SECRET_BLOCK) with SLUICE_SLACK_CHANNEL, "
-                           "or SLUICE_SLACK_WEBHOOK_URL (or SLUICE_SLACK_WEBHOOK_SECRET_BLOCK)")
+    raise NotifyError(
+        "Slack is not configured",
+        hint="set SLUICE_SLACK_BOT_TOKEN (or SLUICE_SLACK_SECRET_BLOCK) with SLUICE_SLACK_CHANNEL, "
+        "or SLUICE_SLACK_WEBHOOK_URL (or SLUICE_SLACK_WEBHOOK_SECRET_BLOCK)",
+    )
 
 
 @dataclass

@@ -167,8 +167,13 @@ BOUNDED_LEASE = timedelta(seconds=30)
 
 def bounded_policy(settings: NotifySettings) -> NotifySettings:
     """The delivery policy of a bounded pass: one request with the short timeout, never a wait."""
-    return settings.model_copy(update={"notify_attempts": 1, "notify_max_wait_seconds": 0.0,
-                                       "notify_timeout_seconds": settings.notify_attempt_timeout})
+    return settings.model_copy(
+        update={
+            "notify_attempts": 1,
+            "notify_max_wait_seconds": 0.0,
+            "notify_timeout_seconds": settings.notify_attempt_timeout,
+        }
+    )
 
 
 def _lease(settings: NotifySettings) -> timedelta:
@@ -182,8 +187,14 @@ def _retry_delay(settings: NotifySettings, attempts: int, retry_after: float | N
     return timedelta(seconds=max(backoff, retry_after or 0.0))
 
 
-def _attempt(row: Notification, channels: _Channels, engine: Engine, settings: NotifySettings,
-             redact: Redactor, sleep: Callable[[float], object]) -> AttemptOutcome:
+def _attempt(
+    row: Notification,
+    channels: _Channels,
+    engine: Engine,
+    settings: NotifySettings,
+    redact: Redactor,
+    sleep: Callable[[float], object],
+) -> AttemptOutcome:
     label = f"{row.channel} {row.action} for INC-{row.incident_id} (notification {row.id})"
     try:
         channel = channels.get(row.channel)
@@ -204,10 +215,18 @@ def _attempt(row: Notification, channels: _Channels, engine: Engine, settings: N
     return send_with_retries(send, settings, label=label, sleep=sleep, redact=redact)
 
 
-def _settle(engine: Engine, row: Notification, outcome: AttemptOutcome, now: datetime,
-            settings: NotifySettings, bounded: bool) -> Outcome:
-    settled = partial(Outcome, id=row.id, incident=f"INC-{row.incident_id}", channel=row.channel, action=row.action,
-                      attempts=row.attempts, requests=outcome.requests)
+def _settle(
+    engine: Engine, row: Notification, outcome: AttemptOutcome, now: datetime, settings: NotifySettings, bounded: bool
+) -> Outcome:
+    settled = partial(
+        Outcome,
+        id=row.id,
+        incident=f"INC-{row.incident_id}",
+        channel=row.channel,
+        action=row.action,
+        attempts=row.attempts,
+        requests=outcome.requests,
+    )
     if outcome.sent:
         if not mark_sent(engine, row, outcome.external_ref, utcnow()):
             logger.warning("notification %d was sent, but its claim had expired and was taken over", row.id)
@@ -228,8 +247,15 @@ def _due(row: Notification, now: datetime, due_only: bool) -> bool:
     return not due_only or row.next_attempt_at <= now
 
 
-def _take(engine: Engine, candidate: Notification, channels: _Channels, now: datetime, lease: timedelta,
-          due_only: bool, deadline: float) -> Notification | None:
+def _take(
+    engine: Engine,
+    candidate: Notification,
+    channels: _Channels,
+    now: datetime,
+    lease: timedelta,
+    due_only: bool,
+    deadline: float,
+) -> Notification | None:
     """Claim ``candidate`` if there is time left. Its channel's client library is imported first, so a slow
     first import spends a bounded pass's time before a claim, never while holding one."""
     channels.load(candidate.channel)
@@ -238,10 +264,17 @@ def _take(engine: Engine, candidate: Notification, channels: _Channels, now: dat
     return claim(engine, candidate.id, now, lease, due_only=due_only)
 
 
-def deliver_pending(engine: Engine, now: datetime | None = None, *, settings: NotifySettings | None = None,
-                    due_only: bool = True, limit: int = 500, bounded: bool = False,
-                    deadline: float | None = None,
-                    sleep: Callable[[float], object] = time.sleep) -> DeliveryReport:
+def deliver_pending(
+    engine: Engine,
+    now: datetime | None = None,
+    *,
+    settings: NotifySettings | None = None,
+    due_only: bool = True,
+    limit: int = 500,
+    bounded: bool = False,
+    deadline: float | None = None,
+    sleep: Callable[[float], object] = time.sleep,
+) -> DeliveryReport:
     """Send every due notification in the outbox, each exactly once, and report what happened.
 
     ``now`` (default: the current time) decides what is due and when a
@@ -284,5 +317,6 @@ def deliver_pending(engine: Engine, now: datetime | None = None, *, settings: No
     finally:
         channels.close()
     count = {s: sum(o.status == s for o in outcomes) for s in (SENT, PENDING, FAILED)}
-    return DeliveryReport(sent=count[SENT], pending=count[PENDING], failed=count[FAILED], waiting=waiting,
-                          notifications=outcomes)
+    return DeliveryReport(
+        sent=count[SENT], pending=count[PENDING], failed=count[FAILED], waiting=waiting, notifications=outcomes
+    )

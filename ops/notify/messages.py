@@ -34,13 +34,25 @@ class Action(enum.StrEnum):
     UPDATE = "update"
 
 
-PAGERDUTY_SEVERITY = {Severity.SEV1: "critical", Severity.SEV2: "error", Severity.SEV3: "warning",
-                      Severity.SEV4: "info"}
+PAGERDUTY_SEVERITY = {
+    Severity.SEV1: "critical",
+    Severity.SEV2: "error",
+    Severity.SEV3: "warning",
+    Severity.SEV4: "info",
+}
 PAGERDUTY_ACTIONS = frozenset({Action.TRIGGER, Action.ACKNOWLEDGE, Action.RESOLVE})
-HEADLINE = {Action.TRIGGER: "triggered", Action.ACKNOWLEDGE: "acknowledged", Action.RESOLVE: "resolved",
-            Action.UPDATE: "update"}
-SEVERITY_ICON = {Severity.SEV1: ":red_circle:", Severity.SEV2: ":large_orange_circle:",
-                 Severity.SEV3: ":large_yellow_circle:", Severity.SEV4: ":white_circle:"}
+HEADLINE = {
+    Action.TRIGGER: "triggered",
+    Action.ACKNOWLEDGE: "acknowledged",
+    Action.RESOLVE: "resolved",
+    Action.UPDATE: "update",
+}
+SEVERITY_ICON = {
+    Severity.SEV1: ":red_circle:",
+    Severity.SEV2: ":large_orange_circle:",
+    Severity.SEV3: ":large_yellow_circle:",
+    Severity.SEV4: ":white_circle:",
+}
 SUMMARY_LIMIT = 1024  # PagerDuty's limit for payload.summary
 SECTION_LIMIT = 3000  # Slack's limit for a section's text
 
@@ -74,11 +86,19 @@ def links(incident: Incident, settings: NotifySettings) -> list[dict[str, str]]:
 
 def custom_details(incident: Incident) -> dict[str, Any]:
     return {
-        "incident": incident.ref, "status": incident.status.value, "signature": incident.signature,
-        "occurrences": incident.occurrences, "dataset": incident.dataset, "flow": incident.flow_name,
-        "deployment": incident.deployment, "flow_run_id": incident.flow_run_id,
-        "environment": incident.environment, "drill": incident.is_drill, "source": incident.source.value,
-        "runbook": incident.runbook_id, "opened_at": incident.opened_at.isoformat(),
+        "incident": incident.ref,
+        "status": incident.status.value,
+        "signature": incident.signature,
+        "occurrences": incident.occurrences,
+        "dataset": incident.dataset,
+        "flow": incident.flow_name,
+        "deployment": incident.deployment,
+        "flow_run_id": incident.flow_run_id,
+        "environment": incident.environment,
+        "drill": incident.is_drill,
+        "source": incident.source.value,
+        "runbook": incident.runbook_id,
+        "opened_at": incident.opened_at.isoformat(),
     }
 
 
@@ -91,8 +111,10 @@ def pagerduty_event(incident: Incident, action: Action, settings: NotifySettings
         return event
     payload = {
         "summary": _clip(f"{_drill(incident)}{incident.ref}: {incident.title}", SUMMARY_LIMIT),
-        "source": f"sluice-{incident.environment}", "severity": PAGERDUTY_SEVERITY[incident.severity],
-        "timestamp": incident.opened_at.isoformat(), "class": incident.source.value,
+        "source": f"sluice-{incident.environment}",
+        "severity": PAGERDUTY_SEVERITY[incident.severity],
+        "timestamp": incident.opened_at.isoformat(),
+        "class": incident.source.value,
         "custom_details": custom_details(incident),
     }
     payload.update({k: v for k, v in (("component", incident.dataset), ("group", incident.flow_name)) if v})
@@ -115,9 +137,14 @@ def _headline(incident: Incident, action: Action) -> str:
 
 
 def _fields(incident: Incident) -> list[dict[str, str]]:
-    pairs = [("Severity", incident.severity.value), ("Status", incident.status.value),
-             ("Environment", incident.environment), ("Occurrences", str(incident.occurrences)),
-             ("Dataset", incident.dataset), ("Flow", incident.flow_name)]
+    pairs = [
+        ("Severity", incident.severity.value),
+        ("Status", incident.status.value),
+        ("Environment", incident.environment),
+        ("Occurrences", str(incident.occurrences)),
+        ("Dataset", incident.dataset),
+        ("Flow", incident.flow_name),
+    ]
     return [{"type": "mrkdwn", "text": f"*{name}*\n{escape(value)}"} for name, value in pairs if value]
 
 
@@ -128,14 +155,20 @@ def _link_line(incident: Incident, settings: NotifySettings) -> str:
     return "  ·  ".join(parts)
 
 
-def slack_message(incident: Incident, action: Action, settings: NotifySettings,
-                  note: str | None = None) -> dict[str, Any]:
+def slack_message(
+    incident: Incident, action: Action, settings: NotifySettings, note: str | None = None
+) -> dict[str, Any]:
     """``{"text", "blocks"}`` for ``chat.postMessage`` or a webhook (thread and channel are added at send time)."""
     headline = _headline(incident, action)
     icon = SEVERITY_ICON[incident.severity]
     blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": _clip(
-            f"{icon} *{escape(headline)}*\n{escape(incident.title)}", SECTION_LIMIT)}},
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": _clip(f"{icon} *{escape(headline)}*\n{escape(incident.title)}", SECTION_LIMIT),
+            },
+        },
         {"type": "section", "fields": _fields(incident)},
     ]
     if note:
@@ -150,8 +183,9 @@ def slack_message(incident: Incident, action: Action, settings: NotifySettings,
     return {"text": _clip(escape(text), SECTION_LIMIT), "blocks": blocks}
 
 
-def channel_payload(incident: Incident, channel: str, action: Action, settings: NotifySettings,
-                    text: str | None = None) -> dict[str, Any] | None:
+def channel_payload(
+    incident: Incident, channel: str, action: Action, settings: NotifySettings, text: str | None = None
+) -> dict[str, Any] | None:
     """What ``channel`` is sent for ``action``, configured or not; ``None`` when it does not take the action."""
     if channel == PAGERDUTY:
         return pagerduty_event(incident, action, settings)

@@ -50,8 +50,14 @@ def ensure_status(status: str) -> str:
     return status
 
 
-def enqueue(session: Session, incident: Incident, action: Action | str, *, text: str | None = None,
-            settings: NotifySettings | None = None) -> list[Notification]:
+def enqueue(
+    session: Session,
+    incident: Incident,
+    action: Action | str,
+    *,
+    text: str | None = None,
+    settings: NotifySettings | None = None,
+) -> list[Notification]:
     """Queue ``action`` for ``incident`` on every configured channel, in the caller's transaction.
 
     One ``pending`` row per channel that takes the action: PagerDuty takes
@@ -74,9 +80,18 @@ def enqueue(session: Session, incident: Incident, action: Action | str, *, text:
         payload = channel_payload(incident, channel, action, settings, text)
         if payload is None:
             continue
-        rows.append(Notification(incident_id=incident.id, channel=channel, action=action.value,
-                                 payload=json.dumps(payload, sort_keys=True), status=PENDING, attempts=0,
-                                 next_attempt_at=now, created_at=now))
+        rows.append(
+            Notification(
+                incident_id=incident.id,
+                channel=channel,
+                action=action.value,
+                payload=json.dumps(payload, sort_keys=True),
+                status=PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
     session.add_all(rows)
     return rows
 
@@ -84,13 +99,18 @@ def enqueue(session: Session, incident: Incident, action: Action | str, *, text:
 def open_rows(engine: Engine, limit: int) -> list[Notification]:
     """Rows not yet settled (``pending`` or ``sending``), oldest first."""
     with transaction(engine) as session:
-        query = (sa.select(Notification).where(Notification.status.in_([PENDING, SENDING]))
-                 .order_by(Notification.id).limit(limit))
+        query = (
+            sa.select(Notification)
+            .where(Notification.status.in_([PENDING, SENDING]))
+            .order_by(Notification.id)
+            .limit(limit)
+        )
         return list(session.scalars(query))
 
 
-def claim(engine: Engine, notification_id: int, now: datetime, lease: timedelta, *,
-          due_only: bool = True) -> Notification | None:
+def claim(
+    engine: Engine, notification_id: int, now: datetime, lease: timedelta, *, due_only: bool = True
+) -> Notification | None:
     """Take the row for sending, or ``None`` when another deliverer has it, it is settled, or not due."""
     pending = Notification.status == PENDING
     if due_only:
@@ -98,9 +118,11 @@ def claim(engine: Engine, notification_id: int, now: datetime, lease: timedelta,
     expired = sa.and_(Notification.status == SENDING, Notification.next_attempt_at <= now)
     with transaction(engine) as session:
         result = session.execute(
-            sa.update(Notification).where(Notification.id == notification_id, sa.or_(pending, expired))
+            sa.update(Notification)
+            .where(Notification.id == notification_id, sa.or_(pending, expired))
             .values(status=SENDING, attempts=Notification.attempts + 1, next_attempt_at=now + lease)
-            .execution_options(synchronize_session=False))
+            .execution_options(synchronize_session=False)
+        )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return None
         return session.get(Notification, notification_id)
@@ -110,7 +132,9 @@ def _settle(session: Session, row: Notification, **values: object) -> bool:
     result = session.execute(
         sa.update(Notification)
         .where(Notification.id == row.id, Notification.status == SENDING, Notification.attempts == row.attempts)
-        .values(**values).execution_options(synchronize_session=False))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
     return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
 
 
@@ -126,8 +150,9 @@ def mark_sent(engine: Engine, row: Notification, external_ref: str | None, at: d
         return True
 
 
-def mark_unsent(engine: Engine, row: Notification, error: str, *, permanent: bool, retry_at: datetime,
-                at: datetime) -> bool:
+def mark_unsent(
+    engine: Engine, row: Notification, error: str, *, permanent: bool, retry_at: datetime, at: datetime
+) -> bool:
     """Put the row back as ``pending`` until ``retry_at``, or settle it as ``failed`` when ``permanent``."""
     with transaction(engine) as session:
         status = FAILED if permanent else PENDING
@@ -135,18 +160,26 @@ def mark_unsent(engine: Engine, row: Notification, error: str, *, permanent: boo
             return False
         incident = session.get(Incident, row.incident_id)
         if permanent and incident is not None:
-            record(session, incident, "notify-failed", row.channel,
-                   f"{row.channel} {row.action} rejected: {error}", at=at)
+            record(
+                session, incident, "notify-failed", row.channel, f"{row.channel} {row.action} rejected: {error}", at=at
+            )
         return True
 
 
 def thread_root(engine: Engine, incident_id: int) -> str | None:
     """The ``ts`` of the incident's first Slack message that was posted with a ``ts``, if any."""
     with transaction(engine) as session:
-        query = (sa.select(Notification.external_ref)
-                 .where(Notification.incident_id == incident_id, Notification.channel == SLACK,
-                        Notification.status == SENT, Notification.external_ref.is_not(None))
-                 .order_by(Notification.id).limit(1))
+        query = (
+            sa.select(Notification.external_ref)
+            .where(
+                Notification.incident_id == incident_id,
+                Notification.channel == SLACK,
+                Notification.status == SENT,
+                Notification.external_ref.is_not(None),
+            )
+            .order_by(Notification.id)
+            .limit(1)
+        )
         return session.scalars(query).first()
 
 

@@ -50,11 +50,14 @@ class PagerDutyChannel:
 
     def __init__(self, credentials: PagerDutyCredentials, settings: NotifySettings) -> None:
         try:
-            self._client = _SingleRequestEventsClient(credentials.routing_key.get_secret_value(),
-                                                      base_url=settings.pagerduty_events_url)
+            self._client = _SingleRequestEventsClient(
+                credentials.routing_key.get_secret_value(), base_url=settings.pagerduty_events_url
+            )
         except pagerduty.UrlError:
-            raise SendError(f"SLUICE_PAGERDUTY_EVENTS_URL must be an https:// URL, not "
-                            f"{settings.pagerduty_events_url!r}", retry_now=False) from None
+            raise SendError(
+                f"SLUICE_PAGERDUTY_EVENTS_URL must be an https:// URL, not {settings.pagerduty_events_url!r}",
+                retry_now=False,
+            ) from None
         # httpx2: each of connect (with TLS), write, read; a float, though the client's attribute says int
         self._client.timeout = settings.notify_timeout_seconds  # type: ignore[assignment]
         self._client.max_network_attempts = 0
@@ -66,8 +69,14 @@ class PagerDutyChannel:
         try:
             if action == "trigger":
                 body = event["payload"]
-                return self._client.trigger(body["summary"], body["source"], dedup_key=key,
-                                            severity=body["severity"], payload=body, links=event.get("links"))
+                return self._client.trigger(
+                    body["summary"],
+                    body["source"],
+                    dedup_key=key,
+                    severity=body["severity"],
+                    payload=body,
+                    links=event.get("links"),
+                )
             if action == "acknowledge":
                 return self._client.acknowledge(key)
             if action == "resolve":

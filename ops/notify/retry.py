@@ -33,8 +33,9 @@ class SendError(Exception):
     for missing configuration, say, which only an operator can fix).
     """
 
-    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None,
-                 retry_now: bool = True) -> None:
+    def __init__(
+        self, message: str, *, permanent: bool = False, retry_after: float | None = None, retry_now: bool = True
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.permanent = permanent
@@ -84,8 +85,14 @@ def backoff(settings: NotifySettings, retry: int) -> float:
     return min(settings.notify_backoff_seconds * 2.0 ** (retry - 1), settings.notify_backoff_max_seconds)
 
 
-def send_with_retries(send: Callable[[], str | None], settings: NotifySettings, *, label: str,
-                      sleep: Callable[[float], object], redact: Callable[[str], str]) -> AttemptOutcome:
+def send_with_retries(
+    send: Callable[[], str | None],
+    settings: NotifySettings,
+    *,
+    label: str,
+    sleep: Callable[[float], object],
+    redact: Callable[[str], str],
+) -> AttemptOutcome:
     """Call ``send`` until it succeeds, fails for good, or ``notify_attempts`` requests were made.
 
     Waits ``Retry-After`` when the server gives one (unless it is longer than
@@ -105,9 +112,11 @@ def send_with_retries(send: Callable[[], str | None], settings: NotifySettings, 
             too_long = exc.retry_after is not None and exc.retry_after > settings.notify_max_wait_seconds
             if last or too_long:
                 logger.warning("%s not delivered: %s", label, error)
-                return AttemptOutcome(sent=False, requests=request, error=error, permanent=exc.permanent,
-                                      retry_after=exc.retry_after)
+                return AttemptOutcome(
+                    sent=False, requests=request, error=error, permanent=exc.permanent, retry_after=exc.retry_after
+                )
             wait = exc.retry_after if exc.retry_after is not None else backoff(settings, request)
-            logger.info("%s: %s; retrying in %gs (request %d of %d)", label, error, wait, request,
-                        settings.notify_attempts)
+            logger.info(
+                "%s: %s; retrying in %gs (request %d of %d)", label, error, wait, request, settings.notify_attempts
+            )
             sleep(wait)

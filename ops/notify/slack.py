@@ -27,8 +27,9 @@ from ops.notify.credentials import SlackCredentials
 from ops.notify.retry import SendError, http_error
 from sluice.settings import SLACK, NotifySettings
 
-TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout",
-                              "ratelimited", "rate_limited"})
+TRANSIENT_ERRORS = frozenset(
+    {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited", "rate_limited"}
+)
 _webhook_logger = logging.getLogger("slack_sdk.webhook.without_url")
 _webhook_logger.setLevel(logging.INFO)  # slack_sdk logs the webhook URL at DEBUG when its logger allows it
 
@@ -54,11 +55,13 @@ class SlackChannel:
         self._hook: WebhookClient | None = None
         if credentials.bot_token is not None:
             base = settings.slack_api_url.rstrip("/") + "/"
-            self._web = WebClient(token=credentials.bot_token.get_secret_value(), base_url=base,
-                                  retry_handlers=[], timeout=timeout)  # type: ignore[arg-type]
+            self._web = WebClient(
+                token=credentials.bot_token.get_secret_value(), base_url=base, retry_handlers=[], timeout=timeout
+            )  # type: ignore[arg-type]
         elif credentials.webhook_url is not None:
-            self._hook = WebhookClient(credentials.webhook_url.get_secret_value(), retry_handlers=[],
-                                       logger=_webhook_logger, timeout=timeout)  # type: ignore[arg-type]
+            self._hook = WebhookClient(
+                credentials.webhook_url.get_secret_value(), retry_handlers=[], logger=_webhook_logger, timeout=timeout
+            )  # type: ignore[arg-type]
 
     @property
     def threads(self) -> bool:
@@ -84,8 +87,9 @@ class SlackChannel:
 
 def _post(client: WebClient, channel: str, message: dict[str, Any], thread_ts: str | None) -> str:
     try:
-        response = client.chat_postMessage(channel=channel, text=message["text"], blocks=message["blocks"],
-                                           thread_ts=thread_ts)
+        response = client.chat_postMessage(
+            channel=channel, text=message["text"], blocks=message["blocks"], thread_ts=thread_ts
+        )
     except SlackApiError as exc:
         status, error = exc.response.status_code, exc.response.get("error", "")
         if status != 200:
@@ -97,5 +101,9 @@ def _post(client: WebClient, channel: str, message: dict[str, Any], thread_ts: s
 def _post_webhook(client: WebhookClient, message: dict[str, Any]) -> None:
     response = client.send(text=message["text"], blocks=message["blocks"])
     if response.status_code != 200:
-        raise http_error("Slack webhook", response.status_code, _header(response.headers, "Retry-After"),
-                         " ".join((response.body or "").split())[:200])
+        raise http_error(
+            "Slack webhook",
+            response.status_code,
+            _header(response.headers, "Retry-After"),
+            " ".join((response.body or "").split())[:200],
+        )

@@ -41,8 +41,19 @@ class ActionSummary:
 
     @classmethod
     def of(cls, item: ActionItem, today: date) -> ActionSummary:
-        return cls(item.id, f"INC-{item.incident_id}", item.type.value, item.description, item.owner, item.due,
-                   item.status, is_overdue(item, today), item.tracker_url, item.created_at, item.done_at)
+        return cls(
+            item.id,
+            f"INC-{item.incident_id}",
+            item.type.value,
+            item.description,
+            item.owner,
+            item.due,
+            item.status,
+            is_overdue(item, today),
+            item.tracker_url,
+            item.created_at,
+            item.done_at,
+        )
 
 
 def ensure_action_type(value: str | ActionType) -> ActionType:
@@ -69,8 +80,10 @@ def ensure_tracker_url(value: str | None) -> str | None:
         return None
     parts = urlsplit(value.strip())
     if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise ActionItemError(f"{value!r} is not a tracker URL",
-                              hint="give the ticket's address, such as https://tracker.example.com/OPS-12")
+        raise ActionItemError(
+            f"{value!r} is not a tracker URL",
+            hint="give the ticket's address, such as https://tracker.example.com/OPS-12",
+        )
     return value.strip()
 
 
@@ -86,17 +99,32 @@ def is_overdue(item: ActionItem, today: date) -> bool:
     return item.status == OPEN and item.due is not None and item.due < today
 
 
-def add_action(session: Session, incident: Incident, *, type: str | ActionType, owner: str,
-               due: str | date | None, text: str, tracker_url: str | None = None,
-               now: datetime | None = None) -> ActionItem:
+def add_action(
+    session: Session,
+    incident: Incident,
+    *,
+    type: str | ActionType,
+    owner: str,
+    due: str | date | None,
+    text: str,
+    tracker_url: str | None = None,
+    now: datetime | None = None,
+) -> ActionItem:
     """Add an open action item to ``incident`` after validating every field.
 
     Raises:
         ActionItemError: a field does not validate.
     """
-    item = ActionItem(incident=incident, type=ensure_action_type(type), owner=ensure_text(owner, "an owner"),
-                      due=None if due is None else ensure_due_date(due), description=ensure_text(text, "a text"),
-                      tracker_url=ensure_tracker_url(tracker_url), status=OPEN, created_at=now or utcnow())
+    item = ActionItem(
+        incident=incident,
+        type=ensure_action_type(type),
+        owner=ensure_text(owner, "an owner"),
+        due=None if due is None else ensure_due_date(due),
+        description=ensure_text(text, "a text"),
+        tracker_url=ensure_tracker_url(tracker_url),
+        status=OPEN,
+        created_at=now or utcnow(),
+    )
     session.add(item)
     session.flush()
     return item
@@ -117,8 +145,14 @@ def ensure_action(session: Session, ref: int | str) -> ActionItem:
     return item
 
 
-def list_actions(session: Session, *, today: date, open_only: bool = False, overdue_only: bool = False,
-                 incident: Incident | None = None) -> list[ActionItem]:
+def list_actions(
+    session: Session,
+    *,
+    today: date,
+    open_only: bool = False,
+    overdue_only: bool = False,
+    incident: Incident | None = None,
+) -> list[ActionItem]:
     """Action items by due date (undated last), then id; overdue implies open."""
     query = sa.select(ActionItem).options(selectinload(ActionItem.incident))
     if open_only or overdue_only:
@@ -133,8 +167,10 @@ def list_actions(session: Session, *, today: date, open_only: bool = False, over
 
 def _already_done(item: ActionItem) -> ActionItemError:
     since = f" (since {item.done_at:%Y-%m-%d})" if item.done_at else ""
-    return ActionItemError(f"action item #{item.id} is already done{since}",
-                           hint=f"`ops action list --incident INC-{item.incident_id}` shows its items")
+    return ActionItemError(
+        f"action item #{item.id} is already done{since}",
+        hint=f"`ops action list --incident INC-{item.incident_id}` shows its items",
+    )
 
 
 def complete_action(session: Session, item: ActionItem, *, at: datetime | None = None) -> ActionItem:
@@ -146,9 +182,11 @@ def complete_action(session: Session, item: ActionItem, *, at: datetime | None =
     if item.status == DONE:
         raise _already_done(item)
     result = session.execute(
-        sa.update(ActionItem).where(ActionItem.id == item.id, ActionItem.status == OPEN)
+        sa.update(ActionItem)
+        .where(ActionItem.id == item.id, ActionItem.status == OPEN)
         .values(status=DONE, done_at=sa.literal(at or utcnow(), UTCDateTime()))
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)
+    )
     session.refresh(item, ["status", "done_at"])
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise _already_done(item)

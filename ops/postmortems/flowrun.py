@@ -76,13 +76,17 @@ def read_state_history(flow_run_id: str | None, *, api_url: str | None) -> State
         return StateHistory(flow_run_id, unavailable=f"the Prefect API at {api_url} has no flow run {flow_run_id}")
     except Exception as exc:  # noqa: BLE001 - any API failure is reported in the document, not raised
         return StateHistory(flow_run_id, unavailable=_problem(exc, api_url))
-    rows = [FlowRunState(at=s.timestamp, type=s.type.value, name=s.name or s.type.value, message=s.message or "")
-            for s in states if s.timestamp is not None]
+    rows = [
+        FlowRunState(at=s.timestamp, type=s.type.value, name=s.name or s.type.value, message=s.message or "")
+        for s in states
+        if s.timestamp is not None
+    ]
     return StateHistory(flow_run_id, tuple(sorted(rows, key=lambda s: s.at)))
 
 
-def publish_artifact(markdown: str, *, key: str, description: str, flow_run_id: str | None,
-                     api_url: str | None) -> ArtifactOutcome:
+def publish_artifact(
+    markdown: str, *, key: str, description: str, flow_run_id: str | None, api_url: str | None
+) -> ArtifactOutcome:
     """Create a markdown artifact ``key``, linked to ``flow_run_id`` when the API knows that run.
 
     This is the request ``create_markdown_artifact`` makes, sent through a
@@ -102,8 +106,9 @@ def publish_artifact(markdown: str, *, key: str, description: str, flow_run_id: 
                     client.read_flow_run(run_uuid)
                 except ObjectNotFound:
                     run_uuid = None
-            created = client.create_artifact(ArtifactCreate(type="markdown", key=key, description=description,
-                                                            data=markdown, flow_run_id=run_uuid))
+            created = client.create_artifact(
+                ArtifactCreate(type="markdown", key=key, description=description, data=markdown, flow_run_id=run_uuid)
+            )
     except Exception as exc:  # noqa: BLE001 - the file is published either way; the caller warns
         return ArtifactOutcome(key, error=_problem(exc, api_url))
     return ArtifactOutcome(key, str(created.id), str(run_uuid) if run_uuid else None)

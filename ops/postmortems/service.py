@@ -102,8 +102,17 @@ class PostmortemSummary:
     @classmethod
     def of(cls, postmortem: Postmortem) -> PostmortemSummary:
         i = postmortem.incident
-        return cls(i.ref, i.title, i.severity.value, i.status.value, postmortem.created_at, postmortem.updated_at,
-                   postmortem.published_at, postmortem.path, postmortem.markdown.count(PROMPT))
+        return cls(
+            i.ref,
+            i.title,
+            i.severity.value,
+            i.status.value,
+            postmortem.created_at,
+            postmortem.updated_at,
+            postmortem.published_at,
+            postmortem.path,
+            postmortem.markdown.count(PROMPT),
+        )
 
 
 @dataclass(frozen=True)
@@ -141,15 +150,30 @@ def default_path(home: Path, incident: Incident) -> Path:
     return home / "postmortems" / f"{incident.ref}.md"
 
 
-def assemble_facts(incident: Incident, *, runs: Sequence[RunReport], history: StateHistory,
-                   alerts: Sequence[AlertEvent], now: datetime, runs_unavailable: str = "") -> PostmortemFacts:
+def assemble_facts(
+    incident: Incident,
+    *,
+    runs: Sequence[RunReport],
+    history: StateHistory,
+    alerts: Sequence[AlertEvent],
+    now: datetime,
+    runs_unavailable: str = "",
+) -> PostmortemFacts:
     """The facts of a postmortem from what was already read; ``runs_unavailable`` says why runs are missing."""
-    impact = (impact_unavailable(incident, runs_unavailable, now=now) if runs_unavailable
-              else measure_impact(incident, runs, now=now))
+    impact = (
+        impact_unavailable(incident, runs_unavailable, now=now)
+        if runs_unavailable
+        else measure_impact(incident, runs, now=now)
+    )
     rules = tuple(dict.fromkeys(a.rule_id for a in alerts))
-    return PostmortemFacts(generated_at=now, timeline=tuple(merge_timeline(incident, history, alerts)),
-                           history=history, impact=impact,
-                           durations=measure_durations(incident, runs, history, alerts), alert_rules=rules)
+    return PostmortemFacts(
+        generated_at=now,
+        timeline=tuple(merge_timeline(incident, history, alerts)),
+        history=history,
+        impact=impact,
+        durations=measure_durations(incident, runs, history, alerts),
+        alert_rules=rules,
+    )
 
 
 def _read_runs(metadata_url: str, incident: Incident, until: datetime) -> tuple[list[RunReport], str]:
@@ -177,9 +201,10 @@ def collect_facts(incident: Incident, sources: FactSources, *, now: datetime | N
 
 def _exists(incident: Incident, created_at: datetime | None) -> PostmortemError:
     created = f" (created {created_at:%Y-%m-%d %H:%M} UTC)" if created_at else ""
-    return PostmortemError(f"{incident.ref} already has a postmortem{created}",
-                           hint=f"`ops postmortem show {incident.ref}` prints it; add --force to regenerate it "
-                                "from the current facts")
+    return PostmortemError(
+        f"{incident.ref} already has a postmortem{created}",
+        hint=f"`ops postmortem show {incident.ref}` prints it; add --force to regenerate it from the current facts",
+    )
 
 
 def ensure_replaceable(incident: Incident, *, replace: bool) -> None:
@@ -206,8 +231,9 @@ def _insert(session: Session, incident: Incident, markdown: str, now: datetime) 
     return row
 
 
-def save_postmortem(session: Session, incident: Incident, markdown: str, *, replace: bool = False,
-                    now: datetime | None = None) -> Postmortem:
+def save_postmortem(
+    session: Session, incident: Incident, markdown: str, *, replace: bool = False, now: datetime | None = None
+) -> Postmortem:
     """Store ``markdown`` as the incident's postmortem, keeping its creation time when replacing.
 
     Raises:
@@ -223,8 +249,9 @@ def save_postmortem(session: Session, incident: Incident, markdown: str, *, repl
         ensure_replaceable(incident, replace=replace)
     current = incident.postmortem
     if current is None:  # stored and deleted again by others meanwhile
-        raise PostmortemError(f"the postmortem of {incident.ref} changed while it was being saved",
-                              hint="run the command again")
+        raise PostmortemError(
+            f"the postmortem of {incident.ref} changed while it was being saved", hint="run the command again"
+        )
     current.markdown, current.updated_at = markdown, now
     session.flush()
     return current
@@ -236,8 +263,9 @@ def draft_postmortem(incident: Incident, sources: FactSources, *, now: datetime 
     return Draft(render_markdown(incident, facts), facts)
 
 
-def create_postmortem(session: Session, incident: Incident, sources: FactSources, *, replace: bool = False,
-                      now: datetime | None = None) -> Drafted:
+def create_postmortem(
+    session: Session, incident: Incident, sources: FactSources, *, replace: bool = False, now: datetime | None = None
+) -> Drafted:
     """Gather the facts of ``incident``, render its postmortem and store it (see :func:`save_postmortem`)."""
     ensure_replaceable(incident, replace=replace)
     now = now or utcnow()
@@ -256,20 +284,25 @@ def ensure_postmortem(session: Session, ref: str | int) -> Postmortem:
     """
     incident = ensure_incident(session, ref)
     if incident.postmortem is None:
-        raise PostmortemError(f"{incident.ref} has no postmortem yet",
-                              hint=f"`ops postmortem create {incident.ref}` writes one")
+        raise PostmortemError(
+            f"{incident.ref} has no postmortem yet", hint=f"`ops postmortem create {incident.ref}` writes one"
+        )
     return incident.postmortem
 
 
 def list_postmortems(session: Session) -> list[Postmortem]:
     """Every postmortem, newest first, with its incident loaded."""
-    query = (sa.select(Postmortem).options(selectinload(Postmortem.incident))
-             .order_by(Postmortem.created_at.desc(), Postmortem.id.desc()))
+    query = (
+        sa.select(Postmortem)
+        .options(selectinload(Postmortem.incident))
+        .order_by(Postmortem.created_at.desc(), Postmortem.id.desc())
+    )
     return list(session.scalars(query))
 
 
-def publish_postmortem(session: Session, postmortem: Postmortem, path: Path, *,
-                       now: datetime | None = None) -> Publication:
+def publish_postmortem(
+    session: Session, postmortem: Postmortem, path: Path, *, now: datetime | None = None
+) -> Publication:
     """Write the stored Markdown to ``path`` and record the publication on the row.
 
     Attach it to Prefect with :func:`attach_publication` once the transaction
@@ -284,12 +317,20 @@ def publish_postmortem(session: Session, postmortem: Postmortem, path: Path, *,
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(postmortem.markdown, encoding="utf-8")
     except OSError as exc:
-        raise PostmortemError(f"cannot write {path}: {exc.strerror or exc}",
-                              hint="choose another file with --out") from None
+        raise PostmortemError(
+            f"cannot write {path}: {exc.strerror or exc}", hint="choose another file with --out"
+        ) from None
     postmortem.path, postmortem.published_at = str(path), now
     session.flush()
-    return Publication(incident.ref, path, now, artifact_key(incident), incident.flow_run_id,
-                       f"Postmortem of {incident.ref}: {incident.title}", postmortem.markdown)
+    return Publication(
+        incident.ref,
+        path,
+        now,
+        artifact_key(incident),
+        incident.flow_run_id,
+        f"Postmortem of {incident.ref}: {incident.title}",
+        postmortem.markdown,
+    )
 
 
 def attach_publication(publication: Publication, *, api_url: str | None) -> Publication:
@@ -298,7 +339,11 @@ def attach_publication(publication: Publication, *, api_url: str | None) -> Publ
     The artifact is keyed ``<env>-postmortem-<store>-inc-<id>`` and linked to the incident's
     flow run when the API knows that run; it never raises.
     """
-    artifact = publish_artifact(publication.markdown, key=publication.artifact_key,
-                                description=publication.description, flow_run_id=publication.flow_run_id,
-                                api_url=api_url)
+    artifact = publish_artifact(
+        publication.markdown,
+        key=publication.artifact_key,
+        description=publication.description,
+        flow_run_id=publication.flow_run_id,
+        api_url=api_url,
+    )
     return replace(publication, artifact=artifact)

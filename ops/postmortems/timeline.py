@@ -38,8 +38,9 @@ def read_alert_events(home: Path) -> list[AlertEvent]:
     return JsonLinesSink(events_path(home)).read()
 
 
-def alert_transitions(events: Iterable[AlertEvent], dedup_key: str, opened_at: datetime,
-                      until: datetime) -> list[AlertEvent]:
+def alert_transitions(
+    events: Iterable[AlertEvent], dedup_key: str, opened_at: datetime, until: datetime
+) -> list[AlertEvent]:
     """The transitions of the alert behind an incident.
 
     An alert's dedup key is the same for every firing of a rule on a series,
@@ -48,8 +49,10 @@ def alert_transitions(events: Iterable[AlertEvent], dedup_key: str, opened_at: d
     the key after it, up to ``until``.
     """
     mine = sorted((e for e in events if e.dedup_key == dedup_key), key=lambda e: e.at)
-    start = next((i for i in range(len(mine) - 1, -1, -1)
-                  if mine[i].status is AlertStatus.FIRING and mine[i].at <= opened_at), None)
+    start = next(
+        (i for i in range(len(mine) - 1, -1, -1) if mine[i].status is AlertStatus.FIRING and mine[i].at <= opened_at),
+        None,
+    )
     if start is None:
         start = next((i for i, e in enumerate(mine) if e.at >= opened_at), len(mine))
     return [e for e in mine[start:] if e.at <= until]
@@ -57,23 +60,35 @@ def alert_transitions(events: Iterable[AlertEvent], dedup_key: str, opened_at: d
 
 def _incident_entry(event: TimelineEvent) -> TimelineEntry:
     source = EntrySource.CHAOS if is_chaos(event) else EntrySource.INCIDENT
-    return TimelineEntry(at=event.at, source=source, kind=event.kind, text=event.text, origin=event.source,
-                         who=event.who)
+    return TimelineEntry(
+        at=event.at, source=source, kind=event.kind, text=event.text, origin=event.source, who=event.who
+    )
 
 
 def _alert_entry(event: AlertEvent) -> TimelineEntry:
-    figures = [f"{name} {value:g}" for name, value in (("value", event.value), ("expected", event.expected))
-               if value is not None]
+    figures = [
+        f"{name} {value:g}"
+        for name, value in (("value", event.value), ("expected", event.expected))
+        if value is not None
+    ]
     detail = f" ({', '.join(figures)})" if figures else ""
     text = f"{event.status.value} [{event.severity}] {event.summary}{detail}"
-    return TimelineEntry(at=event.at, source=EntrySource.ALERT, kind=event.status.value, text=text,
-                         origin=event.rule_id)
+    return TimelineEntry(
+        at=event.at, source=EntrySource.ALERT, kind=event.status.value, text=text, origin=event.rule_id
+    )
 
 
 def _state_entries(history: StateHistory) -> list[TimelineEntry]:
-    return [TimelineEntry(at=s.at, source=EntrySource.PREFECT, kind=s.type,
-                          text=s.name + (f": {s.message}" if s.message else ""), origin="flow run")
-            for s in history.states]
+    return [
+        TimelineEntry(
+            at=s.at,
+            source=EntrySource.PREFECT,
+            kind=s.type,
+            text=s.name + (f": {s.message}" if s.message else ""),
+            origin="flow run",
+        )
+        for s in history.states
+    ]
 
 
 def merge_timeline(incident: Incident, history: StateHistory, alerts: Sequence[AlertEvent]) -> list[TimelineEntry]:

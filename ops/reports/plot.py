@@ -36,8 +36,9 @@ def _response(ax: Axes, report: Report) -> None:
     positions = range(len(labels))
     ax.bar([p - 0.2 for p in positions], means, width=0.4, label="mean", color="tab:orange")
     ax.bar([p + 0.2 for p in positions], medians, width=0.4, label="median", color="tab:green")
-    ax.set_xticks(list(positions), [f"{name} (n={s.count})" for name, s in zip(labels, (report.mtta, report.mttr),
-                                                                                strict=True)])
+    ax.set_xticks(
+        list(positions), [f"{name} (n={s.count})" for name, s in zip(labels, (report.mtta, report.mttr), strict=True)]
+    )
     ax.set_ylabel("minutes", fontsize=8)
     ax.set_title("Response times", fontsize=10, loc="left")
     ax.legend(fontsize=8)
@@ -57,8 +58,10 @@ def plot_report(report: Report, target: Path) -> Path:
     _bars(axes[1][0], report.by_source, "Incidents by source")
     flows = dict(list(report.by_flow.items())[:MAX_FLOWS])
     _bars(axes[1][1], flows, f"Incidents by flow (top {MAX_FLOWS})", horizontal=True)
-    figure.suptitle(f"{report.incidents} incident(s) opened {report.since:%Y-%m-%d %H:%M} to "
-                    f"{report.until:%Y-%m-%d %H:%M} UTC" + (" (drills included)" if report.drills_included else ""))
+    figure.suptitle(
+        f"{report.incidents} incident(s) opened {report.since:%Y-%m-%d %H:%M} to "
+        f"{report.until:%Y-%m-%d %H:%M} UTC" + (" (drills included)" if report.drills_included else "")
+    )
     figure.tight_layout()
     target.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(target, dpi=100)

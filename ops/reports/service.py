@@ -35,9 +35,15 @@ def tally(values: Iterable[str], *, every: Sequence[str] = ()) -> dict[str, int]
 
 def _offender(by: str, key: str, group: Sequence[Incident]) -> RepeatOffender:
     group = sorted(group, key=lambda i: i.opened_at)
-    return RepeatOffender(by=by, key=key, incidents=len(group), occurrences=sum(i.occurrences for i in group),
-                          refs=tuple(i.ref for i in group), first_opened_at=group[0].opened_at,
-                          last_opened_at=group[-1].opened_at)
+    return RepeatOffender(
+        by=by,
+        key=key,
+        incidents=len(group),
+        occurrences=sum(i.occurrences for i in group),
+        refs=tuple(i.ref for i in group),
+        first_opened_at=group[0].opened_at,
+        last_opened_at=group[-1].opened_at,
+    )
 
 
 def _groups(incidents: Iterable[Incident], key: Callable[[Incident], str]) -> dict[str, list[Incident]]:
@@ -54,15 +60,18 @@ def repeat_offenders(incidents: Sequence[Incident]) -> list[RepeatOffender]:
     A signature whose incidents all share one dedup key adds nothing to that
     key's line, so it is left out.
     """
-    found = [_offender("dedup_key", k, g) for k, g in _groups(incidents, lambda i: i.dedup_key).items()
-             if len(g) >= 2]
-    found += [_offender("signature", s, g) for s, g in _groups(incidents, lambda i: i.signature.strip()).items()
-              if len(g) >= 2 and len({i.dedup_key for i in g}) > 1]
+    found = [_offender("dedup_key", k, g) for k, g in _groups(incidents, lambda i: i.dedup_key).items() if len(g) >= 2]
+    found += [
+        _offender("signature", s, g)
+        for s, g in _groups(incidents, lambda i: i.signature.strip()).items()
+        if len(g) >= 2 and len({i.dedup_key for i in g}) > 1
+    ]
     return sorted(found, key=lambda o: (-o.incidents, -o.last_opened_at.timestamp(), o.by, o.key))
 
 
-def build_report(session: Session, *, since: datetime, now: datetime | None = None,
-                 include_drills: bool = False) -> Report:
+def build_report(
+    session: Session, *, since: datetime, now: datetime | None = None, include_drills: bool = False
+) -> Report:
     """The report of incidents opened between ``since`` and ``now`` (chaos drills only if asked)."""
     now = now or utcnow()
     found = list_incidents(session, IncidentFilter(since=since, include_drills=include_drills, limit=MAX_INCIDENTS))
@@ -70,10 +79,16 @@ def build_report(session: Session, *, since: datetime, now: datetime | None = No
     mtta, mttr = response_stats(incidents)
     overdue = list_actions(session, today=now.date(), overdue_only=True)
     return Report(
-        since=since, until=now, drills_included=include_drills, incidents=len(incidents),
-        open_incidents=sum(i.status is not Status.RESOLVED for i in incidents), mtta=mtta, mttr=mttr,
+        since=since,
+        until=now,
+        drills_included=include_drills,
+        incidents=len(incidents),
+        open_incidents=sum(i.status is not Status.RESOLVED for i in incidents),
+        mtta=mtta,
+        mttr=mttr,
         by_severity=tally((i.severity.value for i in incidents), every=[s.value for s in Severity]),
         by_source=tally((i.source.value for i in incidents), every=[s.value for s in Source]),
         by_flow=tally(i.flow_name or NO_FLOW for i in incidents),
         repeat_offenders=tuple(repeat_offenders(incidents)),
-        overdue_actions=tuple(ActionSummary.of(a, now.date()) for a in overdue))
+        overdue_actions=tuple(ActionSummary.of(a, now.date()) for a in overdue),
+    )

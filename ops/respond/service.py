@@ -26,22 +26,27 @@ def correlated_resource(incident: Incident) -> str | None:
 
 def context_of(incident: Incident, resource: str | None = None) -> MatchContext:
     """What runbook matching knows of ``incident``; the resource defaults to the latest correlation's."""
-    return MatchContext.of(title=incident.title, signature=incident.signature, source=incident.source.value,
-                           dedup_key=incident.dedup_key, flow_name=incident.flow_name,
-                           resource=resource or correlated_resource(incident))
+    return MatchContext.of(
+        title=incident.title,
+        signature=incident.signature,
+        source=incident.source.value,
+        dedup_key=incident.dedup_key,
+        flow_name=incident.flow_name,
+        resource=resource or correlated_resource(incident),
+    )
 
 
 def raise_incident(session: Session, t: Trigger, books: list[Runbook] | None = None) -> Opened:
     """Open (or append to) the incident for ``t``, linking the best-matching runbook when none is given."""
     if t.runbook_id is None:
-        ctx = MatchContext.of(title=t.title, signature=t.signature, source=t.source.value, dedup_key=t.dedup_key,
-                              flow_name=t.flow_name)
+        ctx = MatchContext.of(
+            title=t.title, signature=t.signature, source=t.source.value, dedup_key=t.dedup_key, flow_name=t.flow_name
+        )
         if linked := best(ctx, books if books is not None else load_runbooks()):
             t = replace(t, runbook_id=linked)
     opened = trigger(session, t)
     if opened.created and opened.incident.runbook_id:
-        record(session, opened.incident, "runbook", "ops", f"linked runbook {opened.incident.runbook_id}",
-               at=t.at)
+        record(session, opened.incident, "runbook", "ops", f"linked runbook {opened.incident.runbook_id}", at=t.at)
     return opened
 
 
@@ -121,7 +126,9 @@ def flush_notifications(engine: Engine) -> None:
         return
     log = logging.getLogger(__name__)
     if report is None or report.pending or report.waiting:
-        log.warning("%s notification(s) not delivered yet; a background deliverer retries them "
-                    "(`ops notify list`)", "some" if report is None else report.pending + report.waiting)
+        log.warning(
+            "%s notification(s) not delivered yet; a background deliverer retries them (`ops notify list`)",
+            "some" if report is None else report.pending + report.waiting,
+        )
     if report is not None and report.failed:
         log.warning("%d notification(s) rejected for good (`ops notify list --status failed`)", report.failed)

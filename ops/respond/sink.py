@@ -44,8 +44,10 @@ DRILL_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 def ensure_drill_id(value: str) -> str:
     """``value`` if it can name a drill in a dedup key (lower-case letters, digits, '-'), else ``IncidentError``."""
     if not isinstance(value, str) or not DRILL_ID.fullmatch(value):
-        raise IncidentError(f"{value!r} is not a drill id",
-                            hint="drill ids are 1 to 64 lower-case letters, digits and '-', e.g. 3f9c2a1b7d4e")
+        raise IncidentError(
+            f"{value!r} is not a drill id",
+            hint="drill ids are 1 to 64 lower-case letters, digits and '-', e.g. 3f9c2a1b7d4e",
+        )
     return value
 
 
@@ -78,17 +80,30 @@ def alert_trigger(event: AlertEvent, environment: str, drill: DrillFlag | None =
     where = event.labels.get("dataset") or event.labels.get("host") or event.metric
     dataset, flow = event.labels.get("dataset"), event.labels.get("flow")
     found = Trigger(
-        title=storable(f"{event.summary} ({where})", 300), severity=Severity(event.severity), source=Source.ALERT,
-        dedup_key=event.dedup_key, environment=storable(event.labels.get("environment", environment), 40),
-        text=storable(f"alert {event.rule_id} firing: {event.metric}{{{labels}}} = {event.value} "
-                      f"(expected {event.expected}, band {event.lower} … {event.upper})"),
-        at=event.at, signature=storable(f"alert={event.rule_id} metric={event.metric} labels={labels}"),
-        dataset=storable(dataset, 200) if dataset else None, flow_name=storable(flow, 200) if flow else None,
-        runbook_id=event.runbook)
+        title=storable(f"{event.summary} ({where})", 300),
+        severity=Severity(event.severity),
+        source=Source.ALERT,
+        dedup_key=event.dedup_key,
+        environment=storable(event.labels.get("environment", environment), 40),
+        text=storable(
+            f"alert {event.rule_id} firing: {event.metric}{{{labels}}} = {event.value} "
+            f"(expected {event.expected}, band {event.lower} … {event.upper})"
+        ),
+        at=event.at,
+        signature=storable(f"alert={event.rule_id} metric={event.metric} labels={labels}"),
+        dataset=storable(dataset, 200) if dataset else None,
+        flow_name=storable(flow, 200) if flow else None,
+        runbook_id=event.runbook,
+    )
     if drill is None:
         return found
-    return replace(found, source=Source.CHAOS_DRILL, is_drill=True, dedup_key=incident_key(event, drill),
-                   text=f"{found.text}; raised by drill {drill.drill_id}")
+    return replace(
+        found,
+        source=Source.CHAOS_DRILL,
+        is_drill=True,
+        dedup_key=incident_key(event, drill),
+        text=f"{found.text}; raised by drill {drill.drill_id}",
+    )
 
 
 class IncidentSink:

@@ -72,8 +72,11 @@ class Runbook(BaseModel):
     def steps(self) -> dict[str, str]:
         """The text of each Diagnose / Mitigate / Verify section."""
         parts = SECTION.split(self.body)
-        return {parts[i].strip(): parts[i + 1].strip() for i in range(1, len(parts) - 1, 2)
-                if parts[i].strip() in STEP_SECTIONS}
+        return {
+            parts[i].strip(): parts[i + 1].strip()
+            for i in range(1, len(parts) - 1, 2)
+            if parts[i].strip() in STEP_SECTIONS
+        }
 
 
 def packaged_runbooks() -> Path:
@@ -85,11 +88,14 @@ def packaged_runbooks() -> Path:
     try:
         folder = resources.files("runbooks")
     except ModuleNotFoundError:
-        raise RunbookError("the runbooks package is not installed",
-                           hint="reinstall Sluice, or set SLUICE_RUNBOOKS_DIR") from None
+        raise RunbookError(
+            "the runbooks package is not installed", hint="reinstall Sluice, or set SLUICE_RUNBOOKS_DIR"
+        ) from None
     if not isinstance(folder, Path):
-        raise RunbookError(f"the installed runbooks at {folder} are not a folder on disk",
-                           hint="set SLUICE_RUNBOOKS_DIR to a folder of runbooks")
+        raise RunbookError(
+            f"the installed runbooks at {folder} are not a folder on disk",
+            hint="set SLUICE_RUNBOOKS_DIR to a folder of runbooks",
+        )
     return folder
 
 
@@ -125,8 +131,11 @@ def load_runbooks(folder: Path | None = None) -> list[Runbook]:
     folder = folder or runbooks_dir()
     if not folder.is_dir():
         raise RunbookError(f"runbook folder {folder} does not exist", hint="set SLUICE_RUNBOOKS_DIR")
-    books = [parse_runbook(p.read_text(encoding="utf-8"), str(p)) for p in sorted(folder.glob("*.md"))
-             if p.name.lower() != "readme.md"]
+    books = [
+        parse_runbook(p.read_text(encoding="utf-8"), str(p))
+        for p in sorted(folder.glob("*.md"))
+        if p.name.lower() != "readme.md"
+    ]
     return sorted(books, key=lambda b: b.id)
 
 
@@ -137,5 +146,6 @@ def find_runbook(runbook_id: str, books: list[Runbook]) -> Runbook:
     import difflib
 
     close = difflib.get_close_matches(runbook_id, [b.id for b in books], n=1)
-    raise RunbookError(f"no runbook {runbook_id!r}",
-                       hint=f"did you mean {close[0]!r}?" if close else "`ops runbook list` shows them")
+    raise RunbookError(
+        f"no runbook {runbook_id!r}", hint=f"did you mean {close[0]!r}?" if close else "`ops runbook list` shows them"
+    )

@@ -71,8 +71,9 @@ def check_command(command: str, cli: Any) -> str | None:
     return None
 
 
-def lint(books: list[Runbook], rules: RuleSet, cli: Any, today: date,
-         failures: list[type[BaseException]] | None = None) -> list[LintIssue]:
+def lint(
+    books: list[Runbook], rules: RuleSet, cli: Any, today: date, failures: list[type[BaseException]] | None = None
+) -> list[LintIssue]:
     issues = [i for book in books for i in _lint_book(book, cli, today)]
     seen: dict[str, str] = {}
     for book in books:

@@ -45,15 +45,28 @@ class MatchContext:
     words: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
-    def of(cls, *, title: str = "", signature: str = "", source: str = "", dedup_key: str = "",
-           flow_name: str | None = None, resource: str | None = None) -> MatchContext:
+    def of(
+        cls,
+        *,
+        title: str = "",
+        signature: str = "",
+        source: str = "",
+        dedup_key: str = "",
+        flow_name: str | None = None,
+        resource: str | None = None,
+    ) -> MatchContext:
         fields = signature_fields(signature)
         alert = dedup_key.split(":", maxsplit=1)[0] if source == "alert" and ":" in dedup_key else None
         rule = fields.get("alert") or alert
         bases = tuple(b for b in fields.get("bases", "").split(",") if b and b != "-")
-        return cls(alert_rule=rule, exception_type=fields.get("exception"), bases=bases,
-                   flow_name=flow_name or fields.get("flow"), resource=resource,
-                   words=frozenset(WORD.findall(f"{title} {signature}".lower())))
+        return cls(
+            alert_rule=rule,
+            exception_type=fields.get("exception"),
+            bases=bases,
+            flow_name=flow_name or fields.get("flow"),
+            resource=resource,
+            words=frozenset(WORD.findall(f"{title} {signature}".lower())),
+        )
 
 
 @dataclass(frozen=True)

@@ -26,14 +26,32 @@ from sluice.formats.parquet import ParquetReader
 from sluice.sources.files import FileFormat, SourceFile
 from sluice.validate.contracts import CsvDialect
 
-__all__ = ["CsvReader", "EncodingChoice", "FileLayout", "JsonLinesReader", "MalformedRow", "NeedsReencode",
-           "ParquetReader", "RawChunk", "Reader", "open_reader", "redetect_encoding"]
+__all__ = [
+    "CsvReader",
+    "EncodingChoice",
+    "FileLayout",
+    "JsonLinesReader",
+    "MalformedRow",
+    "NeedsReencode",
+    "ParquetReader",
+    "RawChunk",
+    "Reader",
+    "open_reader",
+    "redetect_encoding",
+]
 
 Reader = CsvReader | JsonLinesReader | ParquetReader
 
 
-def open_reader(src: SourceFile, wanted: list[str], *, encoding: str | EncodingChoice | None, chunk_rows: int,
-                storage_options: dict[str, Any] | None = None, dialect: CsvDialect | None = None) -> Reader:
+def open_reader(
+    src: SourceFile,
+    wanted: list[str],
+    *,
+    encoding: str | EncodingChoice | None,
+    chunk_rows: int,
+    storage_options: dict[str, Any] | None = None,
+    dialect: CsvDialect | None = None,
+) -> Reader:
     """The reader for ``src``'s format.
 
     Args:
@@ -42,8 +60,9 @@ def open_reader(src: SourceFile, wanted: list[str], *, encoding: str | EncodingC
     """
     try:
         if src.format is FileFormat.CSV:
-            return CsvReader(src, wanted, encoding=encoding, chunk_rows=chunk_rows, storage_options=storage_options,
-                             dialect=dialect)
+            return CsvReader(
+                src, wanted, encoding=encoding, chunk_rows=chunk_rows, storage_options=storage_options, dialect=dialect
+            )
         cls = JsonLinesReader if src.format is FileFormat.JSONL else ParquetReader
         return cls(src, wanted, encoding=encoding, chunk_rows=chunk_rows, storage_options=storage_options)
     except (OSError, EOFError) as exc:
@@ -64,10 +83,12 @@ def redetect_encoding(src: SourceFile, storage_options: dict[str, Any] | None) -
             try:
                 decoder.decode(block)
             except UnicodeDecodeError as exc:
-                window = block[max(0, exc.start - 32 * 1024): exc.start + 32 * 1024]
+                window = block[max(0, exc.start - 32 * 1024) : exc.start + 32 * 1024]
                 guess = guess_legacy(window, path=src.uri)
                 if guess != "utf-8":
                     return EncodingChoice(guess, guessed=True)
                 break
-    raise UnreadableFileError(f"{src.uri}: bytes that are not UTF-8 follow ASCII text, and no code page fits them",
-                              hint="declare the encoding with --encoding or the contract's encoding:")
+    raise UnreadableFileError(
+        f"{src.uri}: bytes that are not UTF-8 follow ASCII text, and no code page fits them",
+        hint="declare the encoding with --encoding or the contract's encoding:",
+    )

@@ -59,8 +59,11 @@ def blank_undecodable_lines(block: bytes, first_line: int) -> tuple[bytes, list[
     for offset, raw in enumerate(lines):
         at = first_bad_utf8(raw)
         if at is not None:
-            bad.append(undecodable_row(first_line + offset, raw,
-                                       f"bytes that are not UTF-8 at byte {at} ({raw[at:at + 4]!r})"))
+            bad.append(
+                undecodable_row(
+                    first_line + offset, raw, f"bytes that are not UTF-8 at byte {at} ({raw[at : at + 4]!r})"
+                )
+            )
             lines[offset] = b""
     return b"\n".join(lines), bad
 
@@ -114,24 +117,45 @@ def layout_of(header: list[str], wanted: list[str], encoding: str, *, guessed: b
 class TextReader:
     """What the text formats share: the file, the wanted columns and the encoding."""
 
-    def __init__(self, src: SourceFile, wanted: list[str], *, encoding: str | EncodingChoice | None,
-                 chunk_rows: int, storage_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        src: SourceFile,
+        wanted: list[str],
+        *,
+        encoding: str | EncodingChoice | None,
+        chunk_rows: int,
+        storage_options: dict[str, Any] | None = None,
+    ) -> None:
         self.src, self.wanted, self.chunk_rows, self.opts = src, wanted, chunk_rows, storage_options
         self.sample = sample_of(src, storage_options)
-        self.choice = encoding if isinstance(encoding, EncodingChoice) else \
-            choose_encoding(self.sample, declared=encoding, path=src.uri)
+        self.choice = (
+            encoding
+            if isinstance(encoding, EncodingChoice)
+            else choose_encoding(self.sample, declared=encoding, path=src.uri)
+        )
         self.encoding = self.choice.name
         self.declared = self.choice.decided
 
 
 def unreadable(src: SourceFile, exc: BaseException) -> UnreadableFileError:
     text = str(exc)
-    if src.gzip and ("end-of-stream" in text or "Compressed file ended" in text or isinstance(exc, EOFError)
-                     or "CRC" in text or "gzip" in text.lower()):
-        return UnreadableFileError(f"{src.uri}: gzip stream is truncated or corrupt ({text})",
-                                   hint="re-deliver the file; none of its rows were loaded")
+    if src.gzip and (
+        "end-of-stream" in text
+        or "Compressed file ended" in text
+        or isinstance(exc, EOFError)
+        or "CRC" in text
+        or "gzip" in text.lower()
+    ):
+        return UnreadableFileError(
+            f"{src.uri}: gzip stream is truncated or corrupt ({text})",
+            hint="re-deliver the file; none of its rows were loaded",
+        )
     if "UTF8" in text or isinstance(exc, UnicodeDecodeError):
-        return UnreadableFileError(f"{src.uri}: bytes do not decode with the chosen encoding ({text})",
-                                   hint="declare the encoding with --encoding")
-    return UnreadableFileError(f"{src.uri}: cannot read file ({type(exc).__name__}: {text})",
-                               hint="check the file is complete; none of its rows were loaded")
+        return UnreadableFileError(
+            f"{src.uri}: bytes do not decode with the chosen encoding ({text})",
+            hint="declare the encoding with --encoding",
+        )
+    return UnreadableFileError(
+        f"{src.uri}: cannot read file ({type(exc).__name__}: {text})",
+        hint="check the file is complete; none of its rows were loaded",
+    )

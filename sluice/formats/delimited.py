@@ -60,15 +60,26 @@ def _csv_header(sample: bytes, encoding: str, dialect: CsvDialect) -> tuple[list
     text = codecs.decode(sample[:HEADER_BYTES], encoding, errors="replace").lstrip("\ufeff")
     quoting: Literal[0, 1, 2, 3] = csv.QUOTE_NONE if dialect.quote_char is None else csv.QUOTE_MINIMAL
     try:
-        first = next(csv.reader(io.StringIO(text, newline=""), delimiter=dialect.delimiter,
-                                quotechar=dialect.quote_char or '"', escapechar=dialect.escape_char,
-                                doublequote=dialect.double_quote, quoting=quoting), [])
+        first = next(
+            csv.reader(
+                io.StringIO(text, newline=""),
+                delimiter=dialect.delimiter,
+                quotechar=dialect.quote_char or '"',
+                escapechar=dialect.escape_char,
+                doublequote=dialect.double_quote,
+                quoting=quoting,
+            ),
+            [],
+        )
     except csv.Error as exc:
-        raise UnreadableFileError(f"cannot parse the CSV header ({exc})",
-                                  hint="check the header line and the contract's csv: settings") from None
+        raise UnreadableFileError(
+            f"cannot parse the CSV header ({exc})", hint="check the header line and the contract's csv: settings"
+        ) from None
     if any("\ufffd" in name for name in first):
-        raise UnreadableFileError(f"the header has bytes that are not {encoding}",
-                                  hint="declare the file's encoding with --encoding or the contract's encoding:")
+        raise UnreadableFileError(
+            f"the header has bytes that are not {encoding}",
+            hint="declare the file's encoding with --encoding or the contract's encoding:",
+        )
     return first, text.split("\n", 1)[0]
 
 
@@ -84,7 +95,8 @@ def ensure_header_is_usable(header: list[str], line: str, wanted: list[str], dia
         if name in first_at and name in wanted:
             raise UnreadableFileError(
                 f"column {name!r} appears twice in the header (fields {first_at[name]} and {position})",
-                hint="rename or drop one of them at the source; none of the file's rows were loaded")
+                hint="rename or drop one of them at the source; none of the file's rows were loaded",
+            )
         first_at.setdefault(name, position)
     if not names or any(n in wanted for n in names):
         return
@@ -96,7 +108,8 @@ def ensure_header_is_usable(header: list[str], line: str, wanted: list[str], dia
             f"the header has {_count(len(names), 'field')} and contains {likely!r} {_count(counts[likely], 'time')}: "
             f"the file looks {likely!r}-delimited",
             hint=f"set `csv: {{delimiter: {likely!r}}}` in the contract, or re-deliver the file "
-                 f"{dialect.delimiter!r}-delimited")
+            f"{dialect.delimiter!r}-delimited",
+        )
 
 
 def _count(n: int, noun: str) -> str:
@@ -131,19 +144,27 @@ def _raw_record(values: list[bytes | None], dialect: CsvDialect) -> bytes:
     if not quote:
         return delim.join(v or b"" for v in values)
     special = re.compile(b"[" + re.escape(delim + quote) + b"\r\n]")
-    return delim.join(quote + v.replace(quote, quote + quote) + quote if v and special.search(v) else v or b""
-                      for v in values)
+    return delim.join(
+        quote + v.replace(quote, quote + quote) + quote if v and special.search(v) else v or b"" for v in values
+    )
 
 
 class CsvReader(TextReader):
     """Streams a CSV file as text columns, recording malformed rows by line."""
 
-    def __init__(self, src: SourceFile, wanted: list[str], *, encoding: str | EncodingChoice | None,
-                 chunk_rows: int, storage_options: dict[str, Any] | None = None,
-                 dialect: CsvDialect | None = None) -> None:
+    def __init__(
+        self,
+        src: SourceFile,
+        wanted: list[str],
+        *,
+        encoding: str | EncodingChoice | None,
+        chunk_rows: int,
+        storage_options: dict[str, Any] | None = None,
+        dialect: CsvDialect | None = None,
+    ) -> None:
         super().__init__(src, wanted, encoding=encoding, chunk_rows=chunk_rows, storage_options=storage_options)
         self.dialect = dialect or CsvDialect()
-        body = self.sample[self.choice.bom:]
+        body = self.sample[self.choice.bom :]
         self.empty = not body.strip()
         self.layout = FileLayout(self.encoding, [], list(wanted), [], guessed=self.choice.guessed)
         self.probe: str | None = None  # a header field read only to count rows when no contract column is there
@@ -179,8 +200,12 @@ class CsvReader(TextReader):
             raise self._explain(exc) from None
 
     def _unsplittable_bytes(self, exc: BaseException) -> bool:
-        return (self.encoding == "utf-8" and not self.choice.via_latin1 and isinstance(exc, pa.ArrowInvalid)
-                and "CSV parse error" in str(exc))
+        return (
+            self.encoding == "utf-8"
+            and not self.choice.via_latin1
+            and isinstance(exc, pa.ArrowInvalid)
+            and "CSV parse error" in str(exc)
+        )
 
     def _explain(self, exc: BaseException) -> UnreadableFileError:
         """The error to report for a file Arrow cannot split into records."""
@@ -190,12 +215,14 @@ class CsvReader(TextReader):
             return UnreadableFileError(
                 f"{self.src.uri}: a record runs past {_size(CSV_BLOCK)}: a field is that large{unclosed}",
                 hint="check the quoting at the source or the contract's csv: settings; none of the file's rows "
-                     "were loaded")
+                "were loaded",
+            )
         if "got out of sync with chunker" in text:
             return UnreadableFileError(
-                f"{self.src.uri}: a quoted field holds a line break, or a quote character ({quote!r}) is never "
-                "closed", hint="if fields may hold line breaks, set `csv: {newlines_in_values: true}` in the "
-                               "contract; otherwise fix the quoting at the source")
+                f"{self.src.uri}: a quoted field holds a line break, or a quote character ({quote!r}) is never closed",
+                hint="if fields may hold line breaks, set `csv: {newlines_in_values: true}` in the "
+                "contract; otherwise fix the quoting at the source",
+            )
         return unreadable(self.src, exc)
 
     def _options(self, on_invalid: Any) -> tuple[pv.ReadOptions, pv.ParseOptions, pv.ConvertOptions]:
@@ -203,15 +230,26 @@ class CsvReader(TextReader):
         arrow_encoding = "latin-1" if self.choice.via_latin1 else "utf8" if utf8 else self.encoding
         read = pv.ReadOptions(block_size=CSV_BLOCK, use_threads=False, encoding=arrow_encoding)
         d = self.dialect
-        parse = pv.ParseOptions(delimiter=d.delimiter, quote_char=d.quote_char or False, double_quote=d.double_quote,
-                                escape_char=d.escape_char or False, newlines_in_values=d.newlines_in_values,
-                                invalid_row_handler=on_invalid, ignore_empty_lines=False)
+        parse = pv.ParseOptions(
+            delimiter=d.delimiter,
+            quote_char=d.quote_char or False,
+            double_quote=d.double_quote,
+            escape_char=d.escape_char or False,
+            newlines_in_values=d.newlines_in_values,
+            invalid_row_handler=on_invalid,
+            ignore_empty_lines=False,
+        )
         names = [self.layout.header_names[c] for c in self.layout.columns] or [self.probe or ""]
         # UTF-8 is read as bytes and checked here, row by row; other encodings arrive transcoded.
         kind = pa.binary() if utf8 and not self.choice.via_latin1 else pa.string()
         # Only an empty field is null: "NA" is Namibia and "NULL" may be someone's name.
-        convert = pv.ConvertOptions(column_types={c: kind for c in names}, include_columns=names,
-                                    null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False)
+        convert = pv.ConvertOptions(
+            column_types={c: kind for c in names},
+            include_columns=names,
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        )
         return read, parse, convert
 
     def _stream(self) -> Iterator[RawChunk]:
@@ -257,8 +295,9 @@ class CsvReader(TextReader):
                     pending, pending_lines, undecodable = [], [], []
         yield self._flush(pending, pending_lines, bad, undecodable, None)
 
-    def _as_text(self, batch: pa.RecordBatch, lines: np.ndarray,
-                 undecodable: list[MalformedRow]) -> tuple[pa.RecordBatch, np.ndarray]:
+    def _as_text(
+        self, batch: pa.RecordBatch, lines: np.ndarray, undecodable: list[MalformedRow]
+    ) -> tuple[pa.RecordBatch, np.ndarray]:
         """The batch as string columns named as the contract names them; undecodable rows set aside."""
         if self.choice.via_latin1:
             batch = pa.RecordBatch.from_arrays([_latin1_to_bytes(c) for c in batch.columns], names=batch.schema.names)
@@ -269,8 +308,9 @@ class CsvReader(TextReader):
         columns = [c.view(pa.string()) if c.type == pa.binary() else c for c in batch.columns]
         return pa.RecordBatch.from_arrays(columns, names=self._names), lines
 
-    def _check_utf8(self, batch: pa.RecordBatch, lines: np.ndarray,
-                    undecodable: list[MalformedRow]) -> np.ndarray | None:
+    def _check_utf8(
+        self, batch: pa.RecordBatch, lines: np.ndarray, undecodable: list[MalformedRow]
+    ) -> np.ndarray | None:
         """Mask of the rows to keep, or None when every value is UTF-8; the others go to ``undecodable``."""
         wide = [i for i, c in enumerate(batch.columns) if has_non_ascii(c)]
         broken = {i: p for i in wide if len(p := bad_utf8_positions(batch.column(i)))}
@@ -290,13 +330,21 @@ class CsvReader(TextReader):
         for position, values in zip(positions, rows, strict=True):
             column = next(i for i, v in enumerate(values) if v is not None and first_bad_utf8(v) is not None)
             at = first_bad_utf8(values[column]) or 0
-            detail = (f"column {names[column]!r} has bytes that are not UTF-8 at byte {at} "
-                      f"({values[column][at:at + 4]!r}); the record's raw bytes are in base64")
+            detail = (
+                f"column {names[column]!r} has bytes that are not UTF-8 at byte {at} "
+                f"({values[column][at : at + 4]!r}); the record's raw bytes are in base64"
+            )
             undecodable.append(undecodable_row(int(lines[position]), _raw_record(list(values), self.dialect), detail))
         return keep
 
-    def _flush(self, batches: list[pa.RecordBatch], lines: list[np.ndarray], bad: dict[int, MalformedRow],
-               undecodable: list[MalformedRow], upto: int | None) -> RawChunk:
+    def _flush(
+        self,
+        batches: list[pa.RecordBatch],
+        lines: list[np.ndarray],
+        bad: dict[int, MalformedRow],
+        undecodable: list[MalformedRow],
+        upto: int | None,
+    ) -> RawChunk:
         keys = [k for k in bad if upto is None or k < upto]
         malformed = [bad.pop(k) for k in sorted(keys)]
         malformed = sorted([m for m in malformed if m.detail != "blank"] + undecodable, key=lambda m: m.line)

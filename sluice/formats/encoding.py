@@ -215,7 +215,7 @@ def has_non_ascii(values: pa.Array) -> bool:
     _, offsets, data = values.buffers()[:3]
     width = np.int64 if pa.types.is_large_binary(values.type) or pa.types.is_large_string(values.type) else np.int32
     ends = np.frombuffer(offsets, dtype=width, count=len(values) + 1, offset=values.offset * np.dtype(width).itemsize)
-    used = np.frombuffer(data, dtype=np.uint8)[int(ends[0]):int(ends[-1])] if data is not None else np.zeros(0)
+    used = np.frombuffer(data, dtype=np.uint8)[int(ends[0]) : int(ends[-1])] if data is not None else np.zeros(0)
     return bool(used.size) and int(used.max()) > 0x7F
 
 

@@ -120,9 +120,17 @@ def scan(block: bytes) -> BlockScan:
     return _values(b, starts, ends, depth, shaped, s_pos, s_ch, s_line, after, delta)
 
 
-def _line_depths(b: np.ndarray, starts: np.ndarray, ends: np.ndarray, s_ch: np.ndarray, s_line: np.ndarray,
-                 first: np.ndarray, after: np.ndarray, delta: np.ndarray,
-                 odd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _line_depths(
+    b: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    s_ch: np.ndarray,
+    s_line: np.ndarray,
+    first: np.ndarray,
+    after: np.ndarray,
+    delta: np.ndarray,
+    odd: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     n = len(starts)
     depth = np.zeros(n, dtype=np.int64)
     shaped = np.zeros(n, dtype=bool)
@@ -136,16 +144,26 @@ def _line_depths(b: np.ndarray, starts: np.ndarray, ends: np.ndarray, s_ch: np.n
         nonempty = ends > starts
         framed = np.zeros(n, dtype=bool)
         framed[nonempty] = (b[starts[nonempty]] == _OPEN[0]) & (b[ends[nonempty] - 1] == _CLOSE[0])
-        shaped[lines] = (lowest >= 0) & (after[last] == 0) & (closes_to_zero == 1) & framed[lines] & \
-            (s_ch[groups] == _OPEN[0])
+        shaped[lines] = (
+            (lowest >= 0) & (after[last] == 0) & (closes_to_zero == 1) & framed[lines] & (s_ch[groups] == _OPEN[0])
+        )
     depth[odd] = -1
     shaped &= ~odd
     return depth, shaped
 
 
-def _values(b: np.ndarray, starts: np.ndarray, ends: np.ndarray, depth: np.ndarray, shaped: np.ndarray,
-            s_pos: np.ndarray, s_ch: np.ndarray, s_line: np.ndarray, after: np.ndarray,
-            delta: np.ndarray) -> BlockScan:
+def _values(
+    b: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    depth: np.ndarray,
+    shaped: np.ndarray,
+    s_pos: np.ndarray,
+    s_ch: np.ndarray,
+    s_line: np.ndarray,
+    after: np.ndarray,
+    delta: np.ndarray,
+) -> BlockScan:
     """Pair each top-level colon with the comma or brace after it; find nested top-level values."""
     ok = shaped[s_line]
     colon = ok & (s_ch == _COLON) & (after == 1)
@@ -163,9 +181,18 @@ def _values(b: np.ndarray, starts: np.ndarray, ends: np.ndarray, depth: np.ndarr
     opening = ok & (delta > 0) & (after == 2)
     closing = ok & (delta < 0) & (after == 1)
     keep_o, keep_c = shaped[s_line[opening]], shaped[s_line[closing]]
-    return BlockScan(starts=starts, ends=ends, depth=depth, plain=shaped & (depth == 1),
-                     value_starts=v_starts, value_ends=v_ends, value_lines=v_lines,
-                     nested_starts=s_pos[opening][keep_o], nested_ends=s_pos[closing][keep_c], shaped=shaped)
+    return BlockScan(
+        starts=starts,
+        ends=ends,
+        depth=depth,
+        plain=shaped & (depth == 1),
+        value_starts=v_starts,
+        value_ends=v_ends,
+        value_lines=v_lines,
+        nested_starts=s_pos[opening][keep_o],
+        nested_ends=s_pos[closing][keep_c],
+        shaped=shaped,
+    )
 
 
 def _trim(b: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -186,8 +213,9 @@ def _spans(block: bytes, lo: np.ndarray, hi: np.ndarray) -> pa.Array:
         return pa.array([], pa.large_binary())
     offsets = np.empty(2 * k, dtype=np.int64)
     offsets[0::2], offsets[1::2] = lo, hi
-    spans = pa.LargeBinaryArray.from_buffers(pa.large_binary(), 2 * k - 1,
-                                             [None, pa.py_buffer(offsets), pa.py_buffer(block)])
+    spans = pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), 2 * k - 1, [None, pa.py_buffer(offsets), pa.py_buffer(block)]
+    )
     return spans.take(pa.array(np.arange(0, 2 * k - 1, 2, dtype=np.int64)))
 
 
@@ -229,13 +257,21 @@ def rewrite(block: bytes, found: BlockScan) -> tuple[bytes, np.ndarray]:
 def _literals(tokens: pa.Array) -> np.ndarray:
     """Which tokens are JSON literals; plain integers (the common case) are recognised without a regex."""
     tokens = tokens.view(pa.large_string())  # cut at ASCII bytes of valid UTF-8: still valid
-    plain = np.asarray(pc.fill_null(pc.and_(pc.ascii_is_decimal(tokens), pc.invert(pc.and_(
-        pc.starts_with(tokens, "0"), pc.greater(pc.binary_length(tokens), 1)))), False)
-        .to_numpy(zero_copy_only=False), dtype=bool)
+    plain = np.asarray(
+        pc.fill_null(
+            pc.and_(
+                pc.ascii_is_decimal(tokens),
+                pc.invert(pc.and_(pc.starts_with(tokens, "0"), pc.greater(pc.binary_length(tokens), 1))),
+            ),
+            False,
+        ).to_numpy(zero_copy_only=False),
+        dtype=bool,
+    )
     rest = np.flatnonzero(~plain)
     if len(rest):
-        plain[rest] = np.asarray(pc.match_substring_regex(tokens.take(pa.array(rest)), _SCALAR)
-                                 .to_numpy(zero_copy_only=False), dtype=bool)
+        plain[rest] = np.asarray(
+            pc.match_substring_regex(tokens.take(pa.array(rest)), _SCALAR).to_numpy(zero_copy_only=False), dtype=bool
+        )
     return plain
 
 

@@ -57,8 +57,12 @@ class _Oversize:
     size: int
 
     def entry(self, limit: int) -> MalformedRow:
-        return MalformedRow(self.line, excerpt(self.head), Reason.RECORD_TOO_LARGE,
-                            f"record is at least {self.size:,} bytes; the limit is {limit:,} (SLUICE_MAX_RECORD_BYTES)")
+        return MalformedRow(
+            self.line,
+            excerpt(self.head),
+            Reason.RECORD_TOO_LARGE,
+            f"record is at least {self.size:,} bytes; the limit is {limit:,} (SLUICE_MAX_RECORD_BYTES)",
+        )
 
 
 @dataclass
@@ -80,8 +84,16 @@ def _rewrite_one(raw: bytes) -> bytes | None:
 class JsonLinesReader(TextReader):
     """Streams JSON Lines in byte blocks; each value arrives as its text."""
 
-    def __init__(self, src: SourceFile, wanted: list[str], *, encoding: str | EncodingChoice | None, chunk_rows: int,
-                 storage_options: dict[str, Any] | None = None, limits: RecordLimits | None = None) -> None:
+    def __init__(
+        self,
+        src: SourceFile,
+        wanted: list[str],
+        *,
+        encoding: str | EncodingChoice | None,
+        chunk_rows: int,
+        storage_options: dict[str, Any] | None = None,
+        limits: RecordLimits | None = None,
+    ) -> None:
         super().__init__(src, wanted, encoding=encoding, chunk_rows=chunk_rows, storage_options=storage_options)
         self.layout = FileLayout(self.encoding, list(wanted), [], [], guessed=self.choice.guessed)
         self.limits = limits or get_settings().record_limits()
@@ -106,7 +118,7 @@ class JsonLinesReader(TextReader):
                 # UTF-8 is checked line by line in _stream: a line that is not UTF-8 is quarantined alone
                 data = raw if self.encoding == "utf-8" else decoder.decode(raw, final=final).encode("utf-8")
                 if first and data.startswith(codecs.BOM_UTF8):
-                    data = data[len(codecs.BOM_UTF8):]
+                    data = data[len(codecs.BOM_UTF8) :]
                 first = False
                 yield data
                 if final:
@@ -123,7 +135,7 @@ class JsonLinesReader(TextReader):
                 if nl < 0 and not final:
                     continue
                 yield self._shape(pa.table({}), np.zeros(0, dtype=np.int64), [skip.entry(limit)])
-                line, skip, data = line + 1, None, data[nl + 1:] if nl >= 0 else b""  # noqa: PLW2901
+                line, skip, data = line + 1, None, data[nl + 1 :] if nl >= 0 else b""  # noqa: PLW2901
             data = carry + data  # noqa: PLW2901 - rebound, not renamed: the block read is freed at once
             cut = len(data) if final else data.rfind(b"\n") + 1
             block, carry = data[:cut], data[cut:]
@@ -161,29 +173,50 @@ class JsonLinesReader(TextReader):
         big = np.flatnonzero(found.lengths > limits.max_record_bytes)
         deep = np.flatnonzero((found.depth > limits.max_nesting_depth) & (found.lengths <= limits.max_record_bytes))
         for i in big:
-            raw = block[found.starts[i]: found.starts[i] + EXCERPT_BYTES]
-            out.append(MalformedRow(int(numbers[i]), excerpt(raw), Reason.RECORD_TOO_LARGE,
-                                    f"record is {int(found.lengths[i]):,} bytes; the limit is "
-                                    f"{limits.max_record_bytes:,} (SLUICE_MAX_RECORD_BYTES)"))
+            raw = block[found.starts[i] : found.starts[i] + EXCERPT_BYTES]
+            out.append(
+                MalformedRow(
+                    int(numbers[i]),
+                    excerpt(raw),
+                    Reason.RECORD_TOO_LARGE,
+                    f"record is {int(found.lengths[i]):,} bytes; the limit is "
+                    f"{limits.max_record_bytes:,} (SLUICE_MAX_RECORD_BYTES)",
+                )
+            )
         for i in deep:
-            raw = block[found.starts[i]: found.starts[i] + EXCERPT_BYTES]
-            out.append(MalformedRow(int(numbers[i]), excerpt(raw), Reason.TOO_DEEPLY_NESTED,
-                                    f"nested {int(found.depth[i])} levels deep; the limit is "
-                                    f"{limits.max_nesting_depth} (SLUICE_MAX_NESTING_DEPTH)"))
+            raw = block[found.starts[i] : found.starts[i] + EXCERPT_BYTES]
+            out.append(
+                MalformedRow(
+                    int(numbers[i]),
+                    excerpt(raw),
+                    Reason.TOO_DEEPLY_NESTED,
+                    f"nested {int(found.depth[i])} levels deep; the limit is "
+                    f"{limits.max_nesting_depth} (SLUICE_MAX_NESTING_DEPTH)",
+                )
+            )
         return out
 
     def _read(self, data: bytes | None) -> pa.Table | None:
         if data is None:
             return None
         try:
-            return pj.read_json(io.BytesIO(data), read_options=pj.ReadOptions(block_size=len(data) + 1),
-                                parse_options=pj.ParseOptions(explicit_schema=self._schema,
-                                                              unexpected_field_behavior="infer"))
+            return pj.read_json(
+                io.BytesIO(data),
+                read_options=pj.ReadOptions(block_size=len(data) + 1),
+                parse_options=pj.ParseOptions(explicit_schema=self._schema, unexpected_field_behavior="infer"),
+            )
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None
 
-    def _slow_block(self, block: bytes, text: bytes, found: BlockScan, numbers: np.ndarray,
-                    refused: list[MalformedRow], odd_values: np.ndarray) -> RawChunk:
+    def _slow_block(
+        self,
+        block: bytes,
+        text: bytes,
+        found: BlockScan,
+        numbers: np.ndarray,
+        refused: list[MalformedRow],
+        odd_values: np.ndarray,
+    ) -> RawChunk:
         """Lines the scan doubts are checked by Python's parser (their depth is safe by now); all read together."""
         malformed = list(refused)
         dropped = np.zeros(len(numbers), dtype=bool)
@@ -193,30 +226,37 @@ class JsonLinesReader(TextReader):
         t_starts, t_ends = np.r_[0, nl + 1], np.r_[nl, len(text)]
         own: dict[int, bytes] = {}  # doubted lines that are fine, by index, as they are to be read
         for i in np.flatnonzero(~trusted & ~dropped).tolist():
-            raw = block[found.starts[i]: found.ends[i]].strip()
+            raw = block[found.starts[i] : found.ends[i]].strip()
             problem = _json_problem(raw) if raw else "blank"
             if problem:
                 if raw:
                     malformed.append(MalformedRow(int(numbers[i]), excerpt(raw), Reason.MALFORMED_JSON, problem))
                 continue
-            rewritten = text[t_starts[i]: t_ends[i]] if found.shaped[i] and not odd_values[i] else None
+            rewritten = text[t_starts[i] : t_ends[i]] if found.shaped[i] and not odd_values[i] else None
             own[i] = rewritten if rewritten is not None else _rewrite_one(raw) or b""
         keep = trusted.copy()
         keep[list(own)] = True
         pieces, prev = [], 0
         for i in np.flatnonzero(~trusted).tolist():  # few: rebuild around them
-            pieces.append(text[t_starts[prev]: t_starts[i]] if prev < i else b"")
+            pieces.append(text[t_starts[prev] : t_starts[i]] if prev < i else b"")
             if i in own:
                 pieces.append(own[i] + b"\n")
             prev = i + 1
         if prev < len(numbers):
-            pieces.append(text[t_starts[prev]:])
+            pieces.append(text[t_starts[prev] :])
         joined = b"".join(pieces)
         table = self._read(joined) if keep.any() else pa.table({})
         rows = numbers[keep]
         if table is None or table.num_rows != len(rows):
-            lines = [_Line(int(numbers[i]), own.get(i, text[t_starts[i]: t_ends[i]]),
-                           block[found.starts[i]: found.ends[i]], i in own) for i in np.flatnonzero(keep).tolist()]
+            lines = [
+                _Line(
+                    int(numbers[i]),
+                    own.get(i, text[t_starts[i] : t_ends[i]]),
+                    block[found.starts[i] : found.ends[i]],
+                    i in own,
+                )
+                for i in np.flatnonzero(keep).tolist()
+            ]
             table, rows, more = self._read_lines(lines)
             malformed.extend(more)
         malformed.sort(key=lambda m: m.line)
@@ -234,9 +274,14 @@ class JsonLinesReader(TextReader):
         for k in kept:
             one = self._read(k.text) if k.text else None
             if one is None or one.num_rows != 1:
-                malformed.append(MalformedRow(k.number, excerpt(k.raw), Reason.MALFORMED_JSON,
-                                              "a JSON object the reader cannot take (duplicate keys or an unusual"
-                                              " layout)"))
+                malformed.append(
+                    MalformedRow(
+                        k.number,
+                        excerpt(k.raw),
+                        Reason.MALFORMED_JSON,
+                        "a JSON object the reader cannot take (duplicate keys or an unusual layout)",
+                    )
+                )
                 continue
             tables.append(self._shape(one, np.array([k.number]), []).table)
             rows.append(k.number)
@@ -257,8 +302,9 @@ class JsonLinesReader(TextReader):
     def _shape(self, table: pa.Table, rows: np.ndarray, malformed: list[MalformedRow]) -> RawChunk:
         self._keys.update(table.column_names)
         n = len(rows)
-        cols = {c: _as_text(table.column(c)) if c in table.column_names else pa.nulls(n, pa.string())
-                for c in self.wanted}
+        cols = {
+            c: _as_text(table.column(c)) if c in table.column_names else pa.nulls(n, pa.string()) for c in self.wanted
+        }
         return RawChunk(table=pa.table(cols), rows=rows, malformed=malformed)
 
 

@@ -17,8 +17,15 @@ from sluice.sources.files import SourceFile, filesystem
 class ParquetReader:
     """Streams a Parquet file by row batches; types are kept and cast later."""
 
-    def __init__(self, src: SourceFile, wanted: list[str], *, encoding: str | EncodingChoice | None, chunk_rows: int,
-                 storage_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        src: SourceFile,
+        wanted: list[str],
+        *,
+        encoding: str | EncodingChoice | None,
+        chunk_rows: int,
+        storage_options: dict[str, Any] | None = None,
+    ) -> None:
         self.src, self.wanted, self.chunk_rows, self.opts = src, wanted, chunk_rows, storage_options
         fs, path = filesystem(src.uri, storage_options)
         self._handle = fs.open(path, "rb")

@@ -144,35 +144,62 @@ def plan_commit(target: CommitTarget, batches: list[Batch], attempt: int = 1) ->
     done = {b for b in wanted if table is not None and table.transaction_version(b) is not None}
     staged = [s for s in staging.completed_batches(target.staging_dir) if s.batch_id in wanted - done]
     q_files = {s.batch_id: staging.quarantine_files([s]) for s in staged}
-    return CommitPlan(version=table.version() if table is not None else None,
-                      batch_ids=[s.batch_id for s in staged], skipped=sorted(done),
-                      quarantine_files={k: v for k, v in q_files.items() if v},
-                      buckets=staging.bucket_files(staged),
-                      old_days={p[PARTITION] for p in table.partitions()} if table is not None else set(),
-                      work_dir=target.staging_dir / "_deduped" / f"attempt-{attempt}", attempt=attempt)
+    return CommitPlan(
+        version=table.version() if table is not None else None,
+        batch_ids=[s.batch_id for s in staged],
+        skipped=sorted(done),
+        quarantine_files={k: v for k, v in q_files.items() if v},
+        buckets=staging.bucket_files(staged),
+        old_days={p[PARTITION] for p in table.partitions()} if table is not None else set(),
+        work_dir=target.staging_dir / "_deduped" / f"attempt-{attempt}",
+        attempt=attempt,
+    )
 
 
 def dedup_buckets(target: CommitTarget, plan: CommitPlan, names: list[str]) -> list[DedupedBucket]:
     """Deduplicate some buckets of a plan (a worker's share of the commit)."""
     schema = lake_schema(target.contract)
-    return [dedup_bucket(n, plan.buckets[n], keys=target.contract.primary_key, schema=schema,
-                         old_days=plan.old_days, out_dir=plan.work_dir, table=target.lake_uri,
-                         storage_options=target.storage_options)
-            for n in names]
+    return [
+        dedup_bucket(
+            n,
+            plan.buckets[n],
+            keys=target.contract.primary_key,
+            schema=schema,
+            old_days=plan.old_days,
+            out_dir=plan.work_dir,
+            table=target.lake_uri,
+            storage_options=target.storage_options,
+        )
+        for n in names
+    ]
 
 
-def _metadata(base: dict[str, object], batches: list[Batch], plan: CommitPlan,
-              lease: Fence | None) -> dict[str, object]:
+def _metadata(
+    base: dict[str, object], batches: list[Batch], plan: CommitPlan, lease: Fence | None
+) -> dict[str, object]:
     mine = [b for b in batches if b.id in set(plan.batch_ids)]
-    return {**base, "sources": [b.describe() for b in mine],
-            "counts": {"rows_read": sum(b.rows_read for b in mine),
-                       "rows_quarantined": sum(b.rows_quarantined for b in mine)},
-            "read_version": plan.version, "attempt": plan.attempt,
-            "lease_token": lease.token if lease is not None else None}
+    return {
+        **base,
+        "sources": [b.describe() for b in mine],
+        "counts": {
+            "rows_read": sum(b.rows_read for b in mine),
+            "rows_quarantined": sum(b.rows_quarantined for b in mine),
+        },
+        "read_version": plan.version,
+        "attempt": plan.attempt,
+        "lease_token": lease.token if lease is not None else None,
+    }
 
 
-def _attempt(target: CommitTarget, batches: list[Batch], plan: CommitPlan, dedup: Dedup, lease: Fence | None,
-             metadata: dict[str, object], tally: _Tally) -> CommitResult:
+def _attempt(
+    target: CommitTarget,
+    batches: list[Batch],
+    plan: CommitPlan,
+    dedup: Dedup,
+    lease: Fence | None,
+    metadata: dict[str, object],
+    tally: _Tally,
+) -> CommitResult:
     clock = time.perf_counter()
     deduped = dedup(plan)
     tally.dedup_s += time.perf_counter() - clock
@@ -181,11 +208,21 @@ def _attempt(target: CommitTarget, batches: list[Batch], plan: CommitPlan, dedup
         if lease is not None:
             lease.ensure_held()
         tally.quarantined += commit_quarantine(
-            target.quarantine_uri, plan.quarantine_files, dataset=target.dataset,
-            metadata={"run_id": target.run_id}, storage_options=target.storage_options)
-        return commit_deduped(target.lake_uri, target.contract, deduped, batch_ids=plan.batch_ids,
-                              metadata=_metadata(metadata, batches, plan, lease), version=plan.version,
-                              storage_options=target.storage_options)
+            target.quarantine_uri,
+            plan.quarantine_files,
+            dataset=target.dataset,
+            metadata={"run_id": target.run_id},
+            storage_options=target.storage_options,
+        )
+        return commit_deduped(
+            target.lake_uri,
+            target.contract,
+            deduped,
+            batch_ids=plan.batch_ids,
+            metadata=_metadata(metadata, batches, plan, lease),
+            version=plan.version,
+            storage_options=target.storage_options,
+        )
     except LakeConflictError:
         # The lake commit did not happen: this attempt's new files are never referenced.
         discard(target.lake_uri, [f.path for b in deduped for f in b.new_files], target.storage_options)
@@ -194,15 +231,23 @@ def _attempt(target: CommitTarget, batches: list[Batch], plan: CommitPlan, dedup
         tally.commit_s += time.perf_counter() - clock
 
 
-def _outcome(result: CommitResult, tally: _Tally, committed: list[str], plan: CommitPlan,
-             attempt: int) -> CommitOutcome:
-    return CommitOutcome(result, tally.quarantined, committed, plan.skipped, attempt,
-                         {"dedup": tally.dedup_s, "commit": tally.commit_s})
+def _outcome(
+    result: CommitResult, tally: _Tally, committed: list[str], plan: CommitPlan, attempt: int
+) -> CommitOutcome:
+    return CommitOutcome(
+        result, tally.quarantined, committed, plan.skipped, attempt, {"dedup": tally.dedup_s, "commit": tally.commit_s}
+    )
 
 
-def commit_batches(target: CommitTarget, batches: list[Batch], *, metadata: dict[str, object],
-                   lease: Fence | None = None, dedup: Dedup | None = None,
-                   attempts: int = ATTEMPTS) -> CommitOutcome:
+def commit_batches(
+    target: CommitTarget,
+    batches: list[Batch],
+    *,
+    metadata: dict[str, object],
+    lease: Fence | None = None,
+    dedup: Dedup | None = None,
+    attempts: int = ATTEMPTS,
+) -> CommitOutcome:
     """Commit the staged ``batches`` to the lake and the quarantine, each batch exactly once.
 
     ``dedup`` runs a plan's deduplication (by default here, one bucket after
@@ -226,10 +271,11 @@ def commit_batches(target: CommitTarget, batches: list[Batch], *, metadata: dict
         try:
             result = _attempt(target, batches, plan, run_dedup, lease, metadata, tally)
         except LakeConflictError as exc:
-            log.warning("%s: attempt %d of %d lost to a concurrent commit (%s)", target.dataset, attempt,
-                        attempts, exc)
+            log.warning("%s: attempt %d of %d lost to a concurrent commit (%s)", target.dataset, attempt, attempts, exc)
             continue
         return _outcome(result, tally, plan.batch_ids, plan, attempt)
-    raise LakeConflictError(f"{target.dataset}: other writers committed first on all {attempts} attempts",
-                            hint="nothing of this run is visible; check that every writer of the table holds "
-                                 "the dataset's lease (one metadata store for all hosts), then rerun")
+    raise LakeConflictError(
+        f"{target.dataset}: other writers committed first on all {attempts} attempts",
+        hint="nothing of this run is visible; check that every writer of the table holds "
+        "the dataset's lease (one metadata store for all hosts), then rerun",
+    )

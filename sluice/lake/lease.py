@@ -85,12 +85,15 @@ def try_acquire(conn: Connection, dataset: str, holder: str, *, ttl_ms: int, now
     expires = now + ttl_ms
     c = dataset_leases.c
     token = conn.execute(
-        sa.update(dataset_leases).where(c.dataset == dataset, c.expires_at_ms <= now)
+        sa.update(dataset_leases)
+        .where(c.dataset == dataset, c.expires_at_ms <= now)
         .values(holder=holder, token=c.token + 1, expires_at_ms=expires, acquired_at_ms=now)
-        .returning(c.token)).scalar_one_or_none()
+        .returning(c.token)
+    ).scalar_one_or_none()
     if token is None:
-        token = _insert_if_absent(conn, {"dataset": dataset, "holder": holder, "token": 1, "expires_at_ms": expires,
-                                         "acquired_at_ms": now})
+        token = _insert_if_absent(
+            conn, {"dataset": dataset, "holder": holder, "token": 1, "expires_at_ms": expires, "acquired_at_ms": now}
+        )
     return Lease(dataset, holder, int(token), expires) if token is not None else None
 
 
@@ -119,9 +122,11 @@ def take_from_crashed(conn: Connection, dataset: str, holder: str, *, ttl_ms: in
     if row is None or not _crashed_here(row.holder):
         return None
     token = conn.execute(
-        sa.update(dataset_leases).where(c.dataset == dataset, c.token == row.token)
+        sa.update(dataset_leases)
+        .where(c.dataset == dataset, c.token == row.token)
         .values(holder=holder, token=c.token + 1, expires_at_ms=now + ttl_ms, acquired_at_ms=now)
-        .returning(c.token)).scalar_one_or_none()
+        .returning(c.token)
+    ).scalar_one_or_none()
     if token is not None:
         log.warning("took the lease of %s from %s, a process of this host that no longer runs", dataset, row.holder)
     return Lease(dataset, holder, int(token), now + ttl_ms) if token is not None else None
@@ -135,8 +140,9 @@ def _mine(lease: Lease) -> sa.ColumnElement[bool]:
 def renew(conn: Connection, lease: Lease, *, ttl_ms: int, now: int) -> Lease:
     """Extend a lease still held; raises :class:`LeaseLostError` if it expired or was taken over."""
     c = dataset_leases.c
-    updated = conn.execute(sa.update(dataset_leases).where(_mine(lease), c.expires_at_ms > now)
-                           .values(expires_at_ms=now + ttl_ms))
+    updated = conn.execute(
+        sa.update(dataset_leases).where(_mine(lease), c.expires_at_ms > now).values(expires_at_ms=now + ttl_ms)
+    )
     if updated.rowcount != 1:
         raise _lost(lease)
     return Lease(lease.dataset, lease.holder, lease.token, now + ttl_ms)
@@ -157,11 +163,20 @@ def release(conn: Connection, lease: Lease) -> None:
 def _lost(lease: Lease) -> LeaseLostError:
     return LeaseLostError(
         f"the commit lease of {lease.dataset} (token {lease.token}) expired or was taken over",
-        hint="another run may be committing this dataset; nothing of this attempt was committed, rerun it")
+        hint="another run may be committing this dataset; nothing of this attempt was committed, rerun it",
+    )
 
 
-def acquire(engine: Engine, dataset: str, holder: str, *, ttl_s: float, wait_s: float,
-            clock: Clock = now_ms, poll_s: float = 0.2) -> Lease:
+def acquire(
+    engine: Engine,
+    dataset: str,
+    holder: str,
+    *,
+    ttl_s: float,
+    wait_s: float,
+    clock: Clock = now_ms,
+    poll_s: float = 0.2,
+) -> Lease:
     """Wait up to ``wait_s`` seconds for the lease of ``dataset``.
 
     Raises:
@@ -173,8 +188,9 @@ def acquire(engine: Engine, dataset: str, holder: str, *, ttl_s: float, wait_s: 
         try:
             with engine.begin() as conn:
                 now = clock()
-                lease = (try_acquire(conn, dataset, holder, ttl_ms=int(ttl_s * 1000), now=now)
-                         or take_from_crashed(conn, dataset, holder, ttl_ms=int(ttl_s * 1000), now=now))
+                lease = try_acquire(conn, dataset, holder, ttl_ms=int(ttl_s * 1000), now=now) or take_from_crashed(
+                    conn, dataset, holder, ttl_ms=int(ttl_s * 1000), now=now
+                )
         except OperationalError as exc:  # SQLite busy beyond its timeout: contention, try again
             log.debug("lease of %s: store busy (%s)", dataset, exc)
             lease = None
@@ -184,9 +200,11 @@ def acquire(engine: Engine, dataset: str, holder: str, *, ttl_s: float, wait_s: 
             with engine.connect() as conn:
                 row = conn.execute(sa.select(dataset_leases).where(dataset_leases.c.dataset == dataset)).first()
             who = f"{row.holder} (token {row.token})" if row else "another run"
-            raise LeaseTimeoutError(f"the commit lease of {dataset} is held by {who}; waited {wait_s:.0f} s",
-                                    hint="wait for that run to finish, or raise SLUICE_LEASE_WAIT_SECONDS; "
-                                         "a crashed holder's lease expires after SLUICE_LEASE_TTL_SECONDS")
+            raise LeaseTimeoutError(
+                f"the commit lease of {dataset} is held by {who}; waited {wait_s:.0f} s",
+                hint="wait for that run to finish, or raise SLUICE_LEASE_WAIT_SECONDS; "
+                "a crashed holder's lease expires after SLUICE_LEASE_TTL_SECONDS",
+            )
         time.sleep(delay)
         delay = min(delay * 1.5, 2.0)
 
@@ -194,8 +212,9 @@ def acquire(engine: Engine, dataset: str, holder: str, *, ttl_s: float, wait_s: 
 class HeldLease:
     """A lease renewed in a background thread until :meth:`close`."""
 
-    def __init__(self, engine: Engine, lease: Lease, *, ttl_s: float, clock: Clock = now_ms,
-                 renew_every_s: float | None = None) -> None:
+    def __init__(
+        self, engine: Engine, lease: Lease, *, ttl_s: float, clock: Clock = now_ms, renew_every_s: float | None = None
+    ) -> None:
         self.engine, self.ttl_ms, self.clock = engine, int(ttl_s * 1000), clock
         self.renew_every_s = renew_every_s if renew_every_s is not None else ttl_s / 3
         self._lease = lease
@@ -239,16 +258,18 @@ class HeldLease:
 
 
 @contextlib.contextmanager
-def hold_lease(engine: Engine, dataset: str, holder: str, *, ttl_s: float, wait_s: float,
-               clock: Clock = now_ms) -> Iterator[HeldLease]:
+def hold_lease(
+    engine: Engine, dataset: str, holder: str, *, ttl_s: float, wait_s: float, clock: Clock = now_ms
+) -> Iterator[HeldLease]:
     """Acquire the lease of ``dataset``, keep it renewed inside the block, release it at the end.
 
     Example:
         >>> with hold_lease(engine_for(url), "orders", holder_name(run_id), ttl_s=60, wait_s=600) as lease:
         ...     commit_batches(target, batches, lease=lease, metadata={})
     """
-    held = HeldLease(engine, acquire(engine, dataset, holder, ttl_s=ttl_s, wait_s=wait_s, clock=clock),
-                     ttl_s=ttl_s, clock=clock)
+    held = HeldLease(
+        engine, acquire(engine, dataset, holder, ttl_s=ttl_s, wait_s=wait_s, clock=clock), ttl_s=ttl_s, clock=clock
+    )
     try:
         yield held
     finally:

@@ -38,8 +38,15 @@ def history(uri: str, *, limit: int | None = None, storage_options: dict[str, st
                     meta[key.removeprefix(META_PREFIX)] = json.loads(value) if isinstance(value, str) else value
                 except json.JSONDecodeError:
                     meta[key.removeprefix(META_PREFIX)] = value
-        entries.append(HistoryEntry(int(item.get("version", -1)), int(item.get("timestamp", 0)),
-                                    str(item.get("operation", "")), meta.get("run_id"), meta))
+        entries.append(
+            HistoryEntry(
+                int(item.get("version", -1)),
+                int(item.get("timestamp", 0)),
+                str(item.get("operation", "")),
+                meta.get("run_id"),
+                meta,
+            )
+        )
     return entries
 
 
@@ -68,11 +75,14 @@ def _existing(uri: str, storage_options: dict[str, str] | None) -> DeltaTable:
 
 def _vacuum(table: DeltaTable, retention_hours: int, *, dry_run: bool) -> list[str]:
     try:
-        return list(table.vacuum(retention_hours=retention_hours, dry_run=dry_run, enforce_retention_duration=False,
-                                 full=True))
+        return list(
+            table.vacuum(retention_hours=retention_hours, dry_run=dry_run, enforce_retention_duration=False, full=True)
+        )
     except (DeltaError, OSError) as exc:
-        raise LakeError(f"cannot list or remove unreferenced files of {table.table_uri}: {exc}",
-                        hint="check the lake path, credentials and permissions") from None
+        raise LakeError(
+            f"cannot list or remove unreferenced files of {table.table_uri}: {exc}",
+            hint="check the lake path, credentials and permissions",
+        ) from None
 
 
 def _file_facts(fs: pafs.FileSystem, root: str, path: str, now_ns: int) -> tuple[int | None, float | None]:
@@ -88,8 +98,12 @@ def _file_facts(fs: pafs.FileSystem, root: str, path: str, now_ns: int) -> tuple
     return None, None
 
 
-def unreferenced_files(uri: str, *, retention_hours: int, storage_options: dict[str, str] | None = None,
-                       ) -> list[UnreferencedFile]:
+def unreferenced_files(
+    uri: str,
+    *,
+    retention_hours: int,
+    storage_options: dict[str, str] | None = None,
+) -> list[UnreferencedFile]:
     """Every file of the table at ``uri`` no commit of its current version references, oldest first.
 
     This includes files removed by earlier commits and orphans of writers
@@ -112,8 +126,9 @@ def unreferenced_files(uri: str, *, retention_hours: int, storage_options: dict[
     return sorted(found, key=lambda f: (-(f.age_hours or 0.0), f.path))
 
 
-def vacuum(uri: str, *, retention_hours: int, dry_run: bool,
-           storage_options: dict[str, str] | None = None) -> list[str]:
+def vacuum(
+    uri: str, *, retention_hours: int, dry_run: bool, storage_options: dict[str, str] | None = None
+) -> list[str]:
     """Remove unreferenced files older than ``retention_hours``: tombstoned ones and orphans of killed writers.
 
     Files younger than the retention stay, so a writer still running keeps

@@ -34,8 +34,12 @@ MASK = "***"
 RAW_LINE_KEY = "_raw"
 """The ``record`` key under which a row that could not be split keeps its whole source line."""
 
-_ORDER = [("quarantined_at", "descending"), ("dataset", "ascending"), ("source_file", "ascending"),
-          ("source_row", "ascending")]
+_ORDER = [
+    ("quarantined_at", "descending"),
+    ("dataset", "ascending"),
+    ("source_file", "ascending"),
+    ("source_row", "ascending"),
+]
 
 
 @dataclass(frozen=True)
@@ -141,8 +145,9 @@ def _entry(row: dict[str, Any]) -> QuarantineEntry:
     return QuarantineEntry(**row, record=dict(pairs))
 
 
-def list_entries(table: DeltaTable, query: QuarantineQuery | None = None, *,
-                 limit: int | None = 50) -> list[QuarantineEntry]:
+def list_entries(
+    table: DeltaTable, query: QuarantineQuery | None = None, *, limit: int | None = 50
+) -> list[QuarantineEntry]:
     """Entries matching ``query``, newest first, at most ``limit`` (``None``: all).
 
     Example:
@@ -186,6 +191,7 @@ def mask_pii(entry: QuarantineEntry, pii: Collection[str] | None) -> QuarantineE
     With ``pii=None`` (contract unknown) every value is masked. The whole source
     line of an unsplittable row is masked when the dataset has any PII column.
     """
+
     def hide(column: str | None) -> bool:
         if pii is None:
             return True

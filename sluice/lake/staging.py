@@ -201,8 +201,10 @@ class StagingCleanup:
 
     def summary(self) -> str:
         runs = ", ".join(f"{r.run_id} ({r.reason})" for r in self.removed) or "none"
-        return (f"removed {len(self.removed)} stale staging run(s), {self.bytes_freed:,} bytes freed, "
-                f"kept {self.kept}: {runs}")
+        return (
+            f"removed {len(self.removed)} stale staging run(s), {self.bytes_freed:,} bytes freed, "
+            f"kept {self.kept}: {runs}"
+        )
 
 
 def claim_run(run_dir: Path, owner: RunOwner | None = None) -> RunOwner:
@@ -269,8 +271,9 @@ def stale_reason(run_dir: Path, *, host: str, stale_after_s: float, now: float) 
     return f"untouched for {idle / 3600:.1f} h, {who}"
 
 
-def remove_stale_runs(root: Path, *, stale_hours: float, host: str | None = None,
-                      now: float | None = None) -> StagingCleanup:
+def remove_stale_runs(
+    root: Path, *, stale_hours: float, host: str | None = None, now: float | None = None
+) -> StagingCleanup:
     """Remove the run folders under ``root`` whose runs are gone; never one that may still run.
 
     Args:

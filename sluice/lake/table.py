@@ -56,8 +56,12 @@ def table_uri(root: str, dataset: str) -> str:
 
 def lake_schema(contract: Contract) -> pa.Schema:
     base = arrow_schema(contract)
-    return base.append(pa.field(PARTITION, pa.date32())).append(pa.field(BATCH_COL, pa.string())).append(
-        pa.field(ROW_COL, pa.int64())).append(pa.field(WARNINGS_COL, pa.string()))
+    return (
+        base.append(pa.field(PARTITION, pa.date32()))
+        .append(pa.field(BATCH_COL, pa.string()))
+        .append(pa.field(ROW_COL, pa.int64()))
+        .append(pa.field(WARNINGS_COL, pa.string()))
+    )
 
 
 def open_table(uri: str, storage_options: dict[str, str] | None = None) -> DeltaTable | None:
@@ -130,7 +134,7 @@ def _keep_masks(files: list[Path], keys: list[str]) -> tuple[list[np.ndarray], i
             keep[members] = False
             keep[firsts.to_numpy()] = True
     bounds = np.cumsum([0, *sizes])
-    return [keep[bounds[i]:bounds[i + 1]] for i in range(len(files))], int((~keep).sum())
+    return [keep[bounds[i] : bounds[i + 1]] for i in range(len(files))], int((~keep).sum())
 
 
 @dataclass(frozen=True)
@@ -181,8 +185,9 @@ class DayWriters:
         if day not in self.open:
             rel = f"{PARTITION}={day}/part-{self.tag}-{uuid.uuid4().hex}.snappy.parquet"
             self.fs.create_dir(f"{self.root}/{PARTITION}={day}", recursive=True)
-            writer = pq.ParquetWriter(f"{self.root}/{rel}", self.schema, filesystem=self.fs,
-                                      dictionary_pagesize_limit=DICTIONARY_PAGE_BYTES)
+            writer = pq.ParquetWriter(
+                f"{self.root}/{rel}", self.schema, filesystem=self.fs, dictionary_pagesize_limit=DICTIONARY_PAGE_BYTES
+            )
             self.open[day] = (writer, rel, [0])
         writer, _, count = self.open[day]
         writer.write_table(part)
@@ -203,10 +208,14 @@ def lake_filesystem(uri: str, storage_options: dict[str, str] | None = None) -> 
         return pafs.LocalFileSystem(), str(Path(uri.removeprefix("file://")).resolve())
     opts = storage_options or {}
     endpoint = opts.get("AWS_ENDPOINT_URL", "")
-    fs = pafs.S3FileSystem(access_key=opts.get("AWS_ACCESS_KEY_ID"), secret_key=opts.get("AWS_SECRET_ACCESS_KEY"),
-                           session_token=opts.get("AWS_SESSION_TOKEN"), region=opts.get("AWS_REGION", "us-east-1"),
-                           endpoint_override=endpoint.split("://", 1)[-1] or None,
-                           scheme="http" if endpoint.startswith("http://") else "https")
+    fs = pafs.S3FileSystem(
+        access_key=opts.get("AWS_ACCESS_KEY_ID"),
+        secret_key=opts.get("AWS_SECRET_ACCESS_KEY"),
+        session_token=opts.get("AWS_SESSION_TOKEN"),
+        region=opts.get("AWS_REGION", "us-east-1"),
+        endpoint_override=endpoint.split("://", 1)[-1] or None,
+        scheme="http" if endpoint.startswith("http://") else "https",
+    )
     return fs, uri.removeprefix("s3://").rstrip("/")
 
 
@@ -223,8 +232,17 @@ def parts_by_day(table: pa.Table, keep: np.ndarray, schema: pa.Schema) -> Iterat
         yield str(pa.scalar(int(value), pa.int32()).cast(pa.date32())), part
 
 
-def dedup_bucket(bucket: str, files: list[Path], *, keys: list[str], schema: pa.Schema, old_days: set[str],
-                 out_dir: Path, table: str, storage_options: dict[str, str] | None = None) -> DedupedBucket:
+def dedup_bucket(
+    bucket: str,
+    files: list[Path],
+    *,
+    keys: list[str],
+    schema: pa.Schema,
+    old_days: set[str],
+    out_dir: Path,
+    table: str,
+    storage_options: dict[str, str] | None = None,
+) -> DedupedBucket:
     """Keep the first occurrence of each key in one bucket and write the survivors.
 
     Keys include the partition date, so a key seen on two dates is kept on both

@@ -52,30 +52,40 @@ QUARANTINE_PARTITIONS = ["dataset", "dt"]
 
 
 def _conflict(uri: str) -> LakeConflictError:
-    return LakeConflictError(f"another writer committed to {uri} after this run read it",
-                             hint="the run re-plans against the new version; if this persists, another "
-                                  "process writes the table without the dataset's lease")
+    return LakeConflictError(
+        f"another writer committed to {uri} after this run read it",
+        hint="the run re-plans against the new version; if this persists, another "
+        "process writes the table without the dataset's lease",
+    )
 
 
-def open_or_create(uri: str, schema: pa.Schema, partition_by: list[str],
-                   storage_options: dict[str, str] | None = None) -> DeltaTable:
+def open_or_create(
+    uri: str, schema: pa.Schema, partition_by: list[str], storage_options: dict[str, str] | None = None
+) -> DeltaTable:
     """The table at ``uri``, created empty if missing; of several concurrent creators one wins, the rest open it."""
     table = open_table(uri, storage_options)
     if table is not None:
         return table
     try:
-        return DeltaTable.create(uri, schema=schema, partition_by=partition_by, mode="ignore",
-                                 storage_options=storage_options or None,
-                                 commit_properties=CommitProperties(max_commit_retries=0))
+        return DeltaTable.create(
+            uri,
+            schema=schema,
+            partition_by=partition_by,
+            mode="ignore",
+            storage_options=storage_options or None,
+            commit_properties=CommitProperties(max_commit_retries=0),
+        )
     except CommitFailedError:
         table = open_table(uri, storage_options)
         if table is None:
-            raise LakeError(f"cannot create the Delta table {uri}",
-                            hint="check the lake path and its permissions") from None
+            raise LakeError(
+                f"cannot create the Delta table {uri}", hint="check the lake path and its permissions"
+            ) from None
         return table
     except (DeltaError, OSError) as exc:
-        raise LakeError(f"cannot create the Delta table {uri}: {exc}",
-                        hint="check the lake path and its permissions") from None
+        raise LakeError(
+            f"cannot create the Delta table {uri}: {exc}", hint="check the lake path and its permissions"
+        ) from None
 
 
 def table_at(uri: str, version: int | None, schema: pa.Schema, storage_options: dict[str, str] | None) -> DeltaTable:
@@ -88,8 +98,9 @@ def table_at(uri: str, version: int | None, schema: pa.Schema, storage_options: 
     try:
         return DeltaTable(uri, version=version, storage_options=storage_options or None)
     except (DeltaError, OSError) as exc:
-        raise LakeError(f"cannot open {uri} at version {version}: {exc}",
-                        hint="check the lake path and credentials") from None
+        raise LakeError(
+            f"cannot open {uri} at version {version}: {exc}", hint="check the lake path and credentials"
+        ) from None
 
 
 def _lake_keys(table: DeltaTable, keys: list[str], days: list[str], like: pa.Schema) -> pa.Table:
@@ -109,8 +120,14 @@ def _absent(rows: pa.Table, lake: pa.Table, keys: list[str]) -> np.ndarray:
     return mask
 
 
-def _insert_missing(table: DeltaTable, contract: Contract, buckets: list[DedupedBucket], schema: pa.Schema,
-                    fs: pafs.FileSystem, root: str) -> tuple[list[NewFile], int]:
+def _insert_missing(
+    table: DeltaTable,
+    contract: Contract,
+    buckets: list[DedupedBucket],
+    schema: pa.Schema,
+    fs: pafs.FileSystem,
+    root: str,
+) -> tuple[list[NewFile], int]:
     """Write, as new files, the staged rows of existing dates whose keys the table (at its version) lacks."""
     files, inserted = [], 0
     for bucket in buckets:
@@ -130,8 +147,10 @@ def _insert_missing(table: DeltaTable, contract: Contract, buckets: list[Deduped
 def _add_actions(files: Iterable[NewFile], partition: dict[str, str] | None = None) -> list[AddAction | RemoveAction]:
     """Actions adding ``files``, in the list type ``DeltaTable.create_write_transaction`` takes."""
     now = int(time.time() * 1000)
-    return [AddAction(f.path, f.size, partition or {PARTITION: f.day}, now, True, json.dumps({"numRecords": f.rows}))
-            for f in files]
+    return [
+        AddAction(f.path, f.size, partition or {PARTITION: f.day}, now, True, json.dumps({"numRecords": f.rows}))
+        for f in files
+    ]
 
 
 def _custom(metadata: dict[str, Any]) -> dict[str, str]:
@@ -146,9 +165,16 @@ def discard(uri: str, paths: Iterable[str], storage_options: dict[str, str] | No
             fs.delete_file(f"{root}/{rel}")
 
 
-def commit_deduped(uri: str, contract: Contract, buckets: list[DedupedBucket], *, batch_ids: list[str],
-                   metadata: dict[str, Any], version: int | None,
-                   storage_options: dict[str, str] | None = None) -> CommitResult:
+def commit_deduped(
+    uri: str,
+    contract: Contract,
+    buckets: list[DedupedBucket],
+    *,
+    batch_ids: list[str],
+    metadata: dict[str, Any],
+    version: int | None,
+    storage_options: dict[str, str] | None = None,
+) -> CommitResult:
     """Commit a plan's deduplicated buckets and record ``batch_ids``, as version ``version + 1`` only.
 
     Raises:
@@ -163,37 +189,62 @@ def commit_deduped(uri: str, contract: Contract, buckets: list[DedupedBucket], *
     try:
         inserted, count = _insert_missing(table, contract, buckets, schema, fs, root)
         written += inserted
-        props = CommitProperties(custom_metadata=_custom(metadata), max_commit_retries=0,
-                                 app_transactions=[Transaction(b, 1) for b in batch_ids])
-        table.create_write_transaction(_add_actions(written), mode="append", schema=schema,
-                                       partition_by=[PARTITION], commit_properties=props)
+        props = CommitProperties(
+            custom_metadata=_custom(metadata),
+            max_commit_retries=0,
+            app_transactions=[Transaction(b, 1) for b in batch_ids],
+        )
+        table.create_write_transaction(
+            _add_actions(written), mode="append", schema=schema, partition_by=[PARTITION], commit_properties=props
+        )
     except CommitFailedError:
         discard(uri, [f.path for f in written], storage_options)
         raise _conflict(uri) from None
     except (DeltaError, OSError, pa.ArrowException) as exc:
         # The commit may have landed before the error reached us: its files stay (vacuum removes orphans).
-        raise LakeError(f"commit to {uri} failed: {exc}",
-                        hint="rerun: a batch this commit recorded is skipped, any other is committed again; "
-                             "`ops lake vacuum` removes files no commit references") from None
+        raise LakeError(
+            f"commit to {uri} failed: {exc}",
+            hint="rerun: a batch this commit recorded is skipped, any other is committed again; "
+            "`ops lake vacuum` removes files no commit references",
+        ) from None
     rows_new, rows_old = sum(b.rows_new for b in buckets), sum(b.rows_old for b in buckets)
     days = {f.day for f in written} | {d for b in buckets for d in b.days_old}
-    return CommitResult(rows_new + count, sum(b.duplicates for b in buckets), rows_old - count,
-                        table.version() + 1, len(days))
+    return CommitResult(
+        rows_new + count, sum(b.duplicates for b in buckets), rows_old - count, table.version() + 1, len(days)
+    )
 
 
-def commit_partitions(uri: str, contract: Contract, files_by_bucket: dict[str, list[Path]], *, work_dir: Path,
-                      batch_ids: list[str], metadata: dict[str, Any],
-                      storage_options: dict[str, str] | None = None) -> CommitResult:
+def commit_partitions(
+    uri: str,
+    contract: Contract,
+    files_by_bucket: dict[str, list[Path]],
+    *,
+    work_dir: Path,
+    batch_ids: list[str],
+    metadata: dict[str, Any],
+    storage_options: dict[str, str] | None = None,
+) -> CommitResult:
     """Deduplicate every bucket here, then commit at the version read first: the protocol without a lease."""
     table = open_table(uri, storage_options)
     version = table.version() if table is not None else None
     old_days = {p[PARTITION] for p in table.partitions()} if table is not None else set()
     schema = lake_schema(contract)
-    buckets = [dedup_bucket(b, files, keys=contract.primary_key, schema=schema, old_days=old_days,
-                            out_dir=work_dir, table=uri, storage_options=storage_options)
-               for b, files in files_by_bucket.items()]
-    return commit_deduped(uri, contract, buckets, batch_ids=batch_ids, metadata=metadata, version=version,
-                          storage_options=storage_options)
+    buckets = [
+        dedup_bucket(
+            b,
+            files,
+            keys=contract.primary_key,
+            schema=schema,
+            old_days=old_days,
+            out_dir=work_dir,
+            table=uri,
+            storage_options=storage_options,
+        )
+        for b, files in files_by_bucket.items()
+    ]
+    return commit_deduped(
+        uri, contract, buckets, batch_ids=batch_ids, metadata=metadata, version=version, storage_options=storage_options
+    )
 
 
 def quarantine_app_id(dataset: str, batch: str) -> str:
@@ -217,12 +268,21 @@ def _quarantine_file(fs: pafs.FileSystem, root: str, staged: Path) -> tuple[AddA
 
 def _recorded(table: DeltaTable, dataset: str, batch: str) -> bool:
     # Quarantine commits before namespaced ids recorded the bare batch id.
-    return (table.transaction_version(quarantine_app_id(dataset, batch)) is not None
-            or table.transaction_version(batch) is not None)
+    return (
+        table.transaction_version(quarantine_app_id(dataset, batch)) is not None
+        or table.transaction_version(batch) is not None
+    )
 
 
-def commit_quarantine(uri: str, files: dict[str, list[Path]], *, dataset: str, metadata: dict[str, Any],
-                      storage_options: dict[str, str] | None = None, attempts: int = 3) -> int:
+def commit_quarantine(
+    uri: str,
+    files: dict[str, list[Path]],
+    *,
+    dataset: str,
+    metadata: dict[str, Any],
+    storage_options: dict[str, str] | None = None,
+    attempts: int = 3,
+) -> int:
     """Append staged quarantine entries of ``dataset``, skipping batches the quarantine already records.
 
     ``files`` maps batch id to its staged quarantine files (each holds one
@@ -245,16 +305,25 @@ def commit_quarantine(uri: str, files: dict[str, list[Path]], *, dataset: str, m
                 if added:
                     actions.append(added[0])
                     count += added[1]
-            props = CommitProperties(custom_metadata=_custom(metadata),
-                                     app_transactions=[Transaction(quarantine_app_id(dataset, b), 1) for b in todo])
-            table.create_write_transaction(actions, mode="append", schema=QUARANTINE_SCHEMA,
-                                           partition_by=QUARANTINE_PARTITIONS, commit_properties=props)
+            props = CommitProperties(
+                custom_metadata=_custom(metadata),
+                app_transactions=[Transaction(quarantine_app_id(dataset, b), 1) for b in todo],
+            )
+            table.create_write_transaction(
+                actions,
+                mode="append",
+                schema=QUARANTINE_SCHEMA,
+                partition_by=QUARANTINE_PARTITIONS,
+                commit_properties=props,
+            )
             return count
         except CommitFailedError:  # a concurrent commit recorded one of these batches: look again
             discard(uri, [a.path for a in actions], storage_options)
         except (DeltaError, OSError, pa.ArrowException) as exc:
-            raise LakeError(f"quarantine commit to {uri} failed: {exc}",
-                            hint="rerun: batches it recorded are skipped, others are quarantined again") from None
+            raise LakeError(
+                f"quarantine commit to {uri} failed: {exc}",
+                hint="rerun: batches it recorded are skipped, others are quarantined again",
+            ) from None
     raise _conflict(uri)
 
 
@@ -281,6 +350,8 @@ def evolve_schema(uri: str, schema: pa.Schema, storage_options: dict[str, str] |
     except (DeltaError, OSError) as exc:
         again = open_table(uri, storage_options)
         if again is None or not {f.name for f in missing} <= set(again.schema().to_arrow().names):
-            raise LakeError(f"cannot add columns {[f.name for f in missing]} to {uri}: {exc}",
-                            hint="check the lake path and its permissions") from None
+            raise LakeError(
+                f"cannot add columns {[f.name for f in missing]} to {uri}: {exc}",
+                hint="check the lake path and its permissions",
+            ) from None
     return [f.name for f in missing]

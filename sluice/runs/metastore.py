@@ -21,7 +21,8 @@ from sluice.runs.records import FileOutcome, FileStatus, RunReport
 metadata = sa.MetaData()
 
 ingest_runs = sa.Table(
-    "ingest_runs", metadata,
+    "ingest_runs",
+    metadata,
     sa.Column("run_id", sa.String(64), primary_key=True),
     sa.Column("dataset", sa.String(128), nullable=False, index=True),
     sa.Column("source", sa.Text, nullable=False),
@@ -45,7 +46,8 @@ ingest_runs = sa.Table(
 )
 
 ingest_files = sa.Table(
-    "ingest_files", metadata,
+    "ingest_files",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("run_id", sa.String(64), sa.ForeignKey("ingest_runs.run_id"), nullable=False, index=True),
     sa.Column("uri", sa.Text, nullable=False),
@@ -66,7 +68,8 @@ ingest_files = sa.Table(
 # fencing token that grows with every acquisition. A released or expired row
 # stays, so the token never goes back.
 dataset_leases = sa.Table(
-    "dataset_leases", metadata,
+    "dataset_leases",
+    metadata,
     sa.Column("dataset", sa.String(128), primary_key=True),
     sa.Column("holder", sa.String(256), nullable=False),
     sa.Column("token", sa.BigInteger, nullable=False),
@@ -93,23 +96,42 @@ def engine_for(url: str) -> Engine:
 
 def _run_row(report: RunReport) -> dict[str, object]:
     return {
-        "run_id": report.run_id, "dataset": report.dataset, "source": report.source, "env": report.env,
-        "status": report.status, "started_at": report.started_at, "finished_at": report.finished_at,
-        "rows_read": report.rows_read, "rows_written": report.rows_written,
-        "rows_quarantined": report.rows_quarantined, "rows_duplicate": report.rows_duplicate,
-        "bytes_read": report.bytes_read, "files_committed": len(report.files_committed),
-        "files_skipped": len(report.files_skipped), "files_failed": len(report.files_failed),
-        "lake_version": report.lake_version, "watermark": report.watermark,
-        "stage_seconds": json.dumps(report.stage_seconds), "warnings": json.dumps(report.warnings),
+        "run_id": report.run_id,
+        "dataset": report.dataset,
+        "source": report.source,
+        "env": report.env,
+        "status": report.status,
+        "started_at": report.started_at,
+        "finished_at": report.finished_at,
+        "rows_read": report.rows_read,
+        "rows_written": report.rows_written,
+        "rows_quarantined": report.rows_quarantined,
+        "rows_duplicate": report.rows_duplicate,
+        "bytes_read": report.bytes_read,
+        "files_committed": len(report.files_committed),
+        "files_skipped": len(report.files_skipped),
+        "files_failed": len(report.files_failed),
+        "lake_version": report.lake_version,
+        "watermark": report.watermark,
+        "stage_seconds": json.dumps(report.stage_seconds),
+        "warnings": json.dumps(report.warnings),
         "error": report.error,
     }
 
 
 def _file_row(run_id: str, f: FileOutcome) -> dict[str, object]:
     return {
-        "run_id": run_id, "uri": f.uri, "status": f.status.value, "sha256": f.sha256, "batch_id": f.batch_id,
-        "bytes": f.bytes, "encoding": f.encoding, "rows_read": f.rows_read, "rows_quarantined": f.rows_quarantined,
-        "extra_columns": json.dumps(f.extra_columns), "missing_columns": json.dumps(f.missing_columns),
+        "run_id": run_id,
+        "uri": f.uri,
+        "status": f.status.value,
+        "sha256": f.sha256,
+        "batch_id": f.batch_id,
+        "bytes": f.bytes,
+        "encoding": f.encoding,
+        "rows_read": f.rows_read,
+        "rows_quarantined": f.rows_quarantined,
+        "extra_columns": json.dumps(f.extra_columns),
+        "missing_columns": json.dumps(f.missing_columns),
         "error": f.error,
     }
 
@@ -166,19 +188,43 @@ def get_run(conn: Connection, run_id: str) -> RunReport | None:
 
 def _report(conn: Connection, row: sa.RowMapping) -> RunReport:
     files = [
-        FileOutcome(uri=f["uri"], order=i, status=FileStatus(f["status"]), sha256=f["sha256"],
-                    batch_id=f["batch_id"], bytes=f["bytes"], encoding=f["encoding"], rows_read=f["rows_read"],
-                    rows_quarantined=f["rows_quarantined"], extra_columns=json.loads(f["extra_columns"]),
-                    missing_columns=json.loads(f["missing_columns"]), error=f["error"])
-        for i, f in enumerate(conn.execute(
-            sa.select(ingest_files).where(ingest_files.c.run_id == row["run_id"]).order_by(ingest_files.c.id)
-        ).mappings())
+        FileOutcome(
+            uri=f["uri"],
+            order=i,
+            status=FileStatus(f["status"]),
+            sha256=f["sha256"],
+            batch_id=f["batch_id"],
+            bytes=f["bytes"],
+            encoding=f["encoding"],
+            rows_read=f["rows_read"],
+            rows_quarantined=f["rows_quarantined"],
+            extra_columns=json.loads(f["extra_columns"]),
+            missing_columns=json.loads(f["missing_columns"]),
+            error=f["error"],
+        )
+        for i, f in enumerate(
+            conn.execute(
+                sa.select(ingest_files).where(ingest_files.c.run_id == row["run_id"]).order_by(ingest_files.c.id)
+            ).mappings()
+        )
     ]
     return RunReport(
-        run_id=row["run_id"], dataset=row["dataset"], source=row["source"], env=row["env"],
-        started_at=_aware(row["started_at"]), finished_at=_aware(row["finished_at"]), status=row["status"],
-        rows_read=row["rows_read"], rows_written=row["rows_written"], rows_quarantined=row["rows_quarantined"],
-        rows_duplicate=row["rows_duplicate"], bytes_read=row["bytes_read"], lake_version=row["lake_version"],
-        watermark=_aware(row["watermark"]), stage_seconds=json.loads(row["stage_seconds"]),
-        warnings=json.loads(row["warnings"]), files=files, error=row["error"],
+        run_id=row["run_id"],
+        dataset=row["dataset"],
+        source=row["source"],
+        env=row["env"],
+        started_at=_aware(row["started_at"]),
+        finished_at=_aware(row["finished_at"]),
+        status=row["status"],
+        rows_read=row["rows_read"],
+        rows_written=row["rows_written"],
+        rows_quarantined=row["rows_quarantined"],
+        rows_duplicate=row["rows_duplicate"],
+        bytes_read=row["bytes_read"],
+        lake_version=row["lake_version"],
+        watermark=_aware(row["watermark"]),
+        stage_seconds=json.loads(row["stage_seconds"]),
+        warnings=json.loads(row["warnings"]),
+        files=files,
+        error=row["error"],
     )

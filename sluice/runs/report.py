@@ -8,8 +8,16 @@ from sluice.runs.records import RunReport
 
 def table_rows(report: RunReport) -> list[dict[str, object]]:
     return [
-        {"file": f.uri, "status": f.status.value, "rows_read": f.rows_read, "valid": f.rows_valid,
-         "quarantined": f.rows_quarantined, "encoding": f.encoding, "sha256": f.sha256[:12], "error": f.error}
+        {
+            "file": f.uri,
+            "status": f.status.value,
+            "rows_read": f.rows_read,
+            "valid": f.rows_valid,
+            "quarantined": f.rows_quarantined,
+            "encoding": f.encoding,
+            "sha256": f.sha256[:12],
+            "error": f.error,
+        }
         for f in report.files
     ]
 

@@ -40,8 +40,12 @@ def render_type(annotation: object) -> str:
 def render_bounds(info: FieldInfo) -> str:
     """The field's numeric bounds, as `` (≥ 1, ≤ 20)``; empty when it has none."""
     signs = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
-    bounds = [f"{sign} {getattr(item, name)}" for item in info.metadata for name, sign in signs.items()
-              if getattr(item, name, None) is not None]
+    bounds = [
+        f"{sign} {getattr(item, name)}"
+        for item in info.metadata
+        for name, sign in signs.items()
+        if getattr(item, name, None) is not None
+    ]
     return f" ({', '.join(bounds)})" if bounds else ""
 
 

@@ -57,61 +57,114 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=PREFIX, extra="forbid")
 
-    env: Environment = Field(default="dev", description=(
-        "The environment this process runs in. Environments differ only by configuration; chaos drills compare "
-        "it with their `--env`."))
-    home: Path = Field(default_factory=lambda: Path.cwd() / ".sluice", description=(
-        "Root of every local default below (lake, quarantine, staging, metadata, incidents, metrics)."))
-    lake_uri: str | None = Field(default=None, description=(
-        "Lake root, one Delta table per dataset. `s3://bucket/prefix` works (see `SLUICE_LAKE_STORAGE_OPTIONS`)."))
-    quarantine_uri: str | None = Field(default=None, description=(
-        "The quarantine Delta table, where rows that fail validation go with their reason."))
-    staging_dir: Path | None = Field(default=None, description=(
-        "Per-run staging of validated chunks; a run removes its own, the `lake-maintenance` deployment clears what "
-        "killed runs left."))
+    env: Environment = Field(
+        default="dev",
+        description=(
+            "The environment this process runs in. Environments differ only by configuration; chaos drills compare "
+            "it with their `--env`."
+        ),
+    )
+    home: Path = Field(
+        default_factory=lambda: Path.cwd() / ".sluice",
+        description=("Root of every local default below (lake, quarantine, staging, metadata, incidents, metrics)."),
+    )
+    lake_uri: str | None = Field(
+        default=None,
+        description=(
+            "Lake root, one Delta table per dataset. `s3://bucket/prefix` works (see `SLUICE_LAKE_STORAGE_OPTIONS`)."
+        ),
+    )
+    quarantine_uri: str | None = Field(
+        default=None, description=("The quarantine Delta table, where rows that fail validation go with their reason.")
+    )
+    staging_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Per-run staging of validated chunks; a run removes its own, the `lake-maintenance` deployment clears what "
+            "killed runs left."
+        ),
+    )
     # A run folder in staging whose owner runs on another host (or that has
     # no owner file) is stale once nothing in it changed for this long.
     # Owners on this host are checked directly: a folder is stale as soon as
     # its process is gone. Set it above the longest run.
-    staging_stale_hours: float = Field(default=24.0, gt=0, description=(
-        "Hours without a change after which a staging folder whose owner cannot be checked (another host, "
-        "no owner file) is stale; folders of dead processes on this host go at once."))
-    metadata_url: str | None = Field(default=None, description=(
-        "SQLAlchemy URL of the run records; `postgresql+psycopg://user@host/db` for PostgreSQL."))
-    contracts_dir: Path | None = Field(default=None, description=(
-        "Folder of the dataset contracts, one YAML file per dataset."))
-    dask_address: str | None = Field(default=None, description=(
-        "`tcp://host:8786` of an existing Dask scheduler. Such a cluster keeps its own settings."))
-    dask_workers: int = Field(default=2, description=(
-        "Workers of the LocalCluster a run starts when `SLUICE_DASK_ADDRESS` is unset."))
-    dask_processes: bool = Field(default=False, description=(
-        "`false`: the LocalCluster's workers are threads in the flow process (no start-up imports, one copy of "
-        "everything in memory; a worker that runs out of memory takes the run with it). `true`: worker processes, "
-        "isolated and killable, forked from a fork server that imports Prefect, pandera and the tasks once."))
+    staging_stale_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description=(
+            "Hours without a change after which a staging folder whose owner cannot be checked (another host, "
+            "no owner file) is stale; folders of dead processes on this host go at once."
+        ),
+    )
+    metadata_url: str | None = Field(
+        default=None,
+        description=("SQLAlchemy URL of the run records; `postgresql+psycopg://user@host/db` for PostgreSQL."),
+    )
+    contracts_dir: Path | None = Field(
+        default=None, description=("Folder of the dataset contracts, one YAML file per dataset.")
+    )
+    dask_address: str | None = Field(
+        default=None,
+        description=("`tcp://host:8786` of an existing Dask scheduler. Such a cluster keeps its own settings."),
+    )
+    dask_workers: int = Field(
+        default=2, description=("Workers of the LocalCluster a run starts when `SLUICE_DASK_ADDRESS` is unset.")
+    )
+    dask_processes: bool = Field(
+        default=False,
+        description=(
+            "`false`: the LocalCluster's workers are threads in the flow process (no start-up imports, one copy of "
+            "everything in memory; a worker that runs out of memory takes the run with it). `true`: worker processes, "
+            "isolated and killable, forked from a fork server that imports Prefect, pandera and the tasks once."
+        ),
+    )
     # None: THREAD_CHUNK_ROWS or PROCESS_CHUNK_ROWS, see rows_per_chunk().
-    chunk_rows: int | None = Field(default=None, ge=1, description=(
-        "Rows per validated chunk; bounds each worker's memory."))
-    group_bytes: int = Field(default=256 * 1024 * 1024, description=(
-        "Bytes of source files per Prefect task (a task stages one group of files)."))
-    storage_options: dict[str, Any] = Field(default_factory=dict, description=(
-        'fsspec options for the sources, as JSON (for example `{"endpoint_url": "http://127.0.0.1:9000", '
-        '"key": "…", "secret": "…"}`).'))
-    lake_storage_options: dict[str, str] = Field(default_factory=dict, description=(
-        "delta-rs storage options as a JSON object of strings, when the lake is on S3."))
+    chunk_rows: int | None = Field(
+        default=None, ge=1, description=("Rows per validated chunk; bounds each worker's memory.")
+    )
+    group_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        description=("Bytes of source files per Prefect task (a task stages one group of files)."),
+    )
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            'fsspec options for the sources, as JSON (for example `{"endpoint_url": "http://127.0.0.1:9000", '
+            '"key": "…", "secret": "…"}`).'
+        ),
+    )
+    lake_storage_options: dict[str, str] = Field(
+        default_factory=dict,
+        description=("delta-rs storage options as a JSON object of strings, when the lake is on S3."),
+    )
     # Per-record limits: a larger or deeper record is quarantined with its
     # reason and an excerpt, and the rest of its file is read.
-    max_record_bytes: int = Field(default=RecordLimits.max_record_bytes, ge=1024, description=(
-        "A record (a JSON line) larger than this is quarantined as record_too_large, unparsed, with an excerpt."))
-    max_nesting_depth: int = Field(default=RecordLimits.max_nesting_depth, ge=1, le=500, description=(
-        "A record nested deeper than this is quarantined as too_deeply_nested before any parser sees it."))
-    max_field_bytes: int = Field(default=RecordLimits.max_field_bytes, ge=64, description=(
-        "A field larger than this quarantines its row as field_too_large, keeping a 1 KiB excerpt."))
+    max_record_bytes: int = Field(
+        default=RecordLimits.max_record_bytes,
+        ge=1024,
+        description=(
+            "A record (a JSON line) larger than this is quarantined as record_too_large, unparsed, with an excerpt."
+        ),
+    )
+    max_nesting_depth: int = Field(
+        default=RecordLimits.max_nesting_depth,
+        ge=1,
+        le=500,
+        description=("A record nested deeper than this is quarantined as too_deeply_nested before any parser sees it."),
+    )
+    max_field_bytes: int = Field(
+        default=RecordLimits.max_field_bytes,
+        ge=64,
+        description=("A field larger than this quarantines its row as field_too_large, keeping a 1 KiB excerpt."),
+    )
     # The commit lease of a dataset (sluice.lake.lease): how long a holder that
     # stopped renewing keeps it, and how long a run waits for it.
-    lease_ttl_seconds: float = Field(default=60.0, gt=0, description=(
-        "Seconds a dataset's commit lease outlives a holder that stopped renewing it."))
-    lease_wait_seconds: float = Field(default=1800.0, ge=0, description=(
-        "Seconds a run waits for its dataset's commit lease before it fails."))
+    lease_ttl_seconds: float = Field(
+        default=60.0, gt=0, description=("Seconds a dataset's commit lease outlives a holder that stopped renewing it.")
+    )
+    lease_wait_seconds: float = Field(
+        default=1800.0, ge=0, description=("Seconds a run waits for its dataset's commit lease before it fails.")
+    )
 
     notify: NotifySettings = Field(default_factory=NotifySettings, description="Notification channels and delivery.")
     metrics: MetricsSettings = Field(default_factory=MetricsSettings, description="The metrics store and sampler.")
@@ -122,11 +175,14 @@ class Settings(BaseSettings):
     cli: CliSettings = Field(default_factory=CliSettings, description="The `ops` command line.")
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-                                   env_settings: PydanticBaseSettingsSource,
-                                   dotenv_settings: PydanticBaseSettingsSource,
-                                   file_secret_settings: PydanticBaseSettingsSource,
-                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Arguments first, then one flat ``SLUICE_*`` variable per field, sections included."""
         return init_settings, FlatEnvSource(settings_cls)
 

@@ -61,61 +61,129 @@ class NotifySettings(Section):
     env_prefix = PREFIX
     title = "Notifications"
 
-    pagerduty_routing_key: SecretStr | None = Field(default=None, description=(
-        "PagerDuty Events API v2 routing key. Never logged or printed."))
-    pagerduty_secret_block: str | None = Field(default=None, description=(
-        "Name of a Prefect Secret block holding the routing key, read when `SLUICE_PAGERDUTY_ROUTING_KEY` is unset."))
-    pagerduty_events_url: str = Field(default="https://events.pagerduty.com", description=(
-        "PagerDuty Events API endpoint (a regional endpoint or a proxy); `https://` only. `SSL_CERT_FILE` names "
-        "extra CAs."))
+    pagerduty_routing_key: SecretStr | None = Field(
+        default=None, description=("PagerDuty Events API v2 routing key. Never logged or printed.")
+    )
+    pagerduty_secret_block: str | None = Field(
+        default=None,
+        description=(
+            "Name of a Prefect Secret block holding the routing key, read when `SLUICE_PAGERDUTY_ROUTING_KEY` is unset."
+        ),
+    )
+    pagerduty_events_url: str = Field(
+        default="https://events.pagerduty.com",
+        description=(
+            "PagerDuty Events API endpoint (a regional endpoint or a proxy); `https://` only. `SSL_CERT_FILE` names "
+            "extra CAs."
+        ),
+    )
 
-    slack_bot_token: SecretStr | None = Field(default=None, description=(
-        "Slack bot token (`xoxb-…`); messages about one incident thread under its first. Needs "
-        "`SLUICE_SLACK_CHANNEL`."))
-    slack_secret_block: str | None = Field(default=None, description=(
-        "Name of a Prefect Secret block holding the bot token, read when `SLUICE_SLACK_BOT_TOKEN` is unset."))
+    slack_bot_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Slack bot token (`xoxb-…`); messages about one incident thread under its first. Needs "
+            "`SLUICE_SLACK_CHANNEL`."
+        ),
+    )
+    slack_secret_block: str | None = Field(
+        default=None,
+        description=(
+            "Name of a Prefect Secret block holding the bot token, read when `SLUICE_SLACK_BOT_TOKEN` is unset."
+        ),
+    )
     slack_channel: str | None = Field(default=None, description="The Slack channel the bot posts to.")
-    slack_webhook_url: SecretStr | None = Field(default=None, description=(
-        "A Slack incoming-webhook URL, instead of a bot (no threads)."))
-    slack_webhook_secret_block: str | None = Field(default=None, description=(
-        "Name of a Prefect Secret block holding the webhook URL, read when `SLUICE_SLACK_WEBHOOK_URL` is unset."))
-    slack_api_url: str = Field(default="https://slack.com/api/", description=(
-        "Slack Web API base URL (a proxy, or a local server in tests)."))
+    slack_webhook_url: SecretStr | None = Field(
+        default=None, description=("A Slack incoming-webhook URL, instead of a bot (no threads).")
+    )
+    slack_webhook_secret_block: str | None = Field(
+        default=None,
+        description=(
+            "Name of a Prefect Secret block holding the webhook URL, read when `SLUICE_SLACK_WEBHOOK_URL` is unset."
+        ),
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", description=("Slack Web API base URL (a proxy, or a local server in tests).")
+    )
 
-    runbook_base_url: str | None = Field(default=None, description=(
-        "Where runbooks are browsed: notifications and Prefect artifacts link a runbook as `<base>/<id>.md`; "
-        "unset, notifications name it and artifacts link its file (`file://`)."))
+    runbook_base_url: str | None = Field(
+        default=None,
+        description=(
+            "Where runbooks are browsed: notifications and Prefect artifacts link a runbook as `<base>/<id>.md`; "
+            "unset, notifications name it and artifacts link its file (`file://`)."
+        ),
+    )
 
-    notify_attempts: int = Field(default=4, ge=1, le=20, description=(
-        "Requests one delivery attempt makes before it gives up for now."))
-    notify_backoff_seconds: float = Field(default=1.0, ge=0, description=(
-        "First wait between two requests of an attempt; doubles each time (or what `Retry-After` asks for)."))
-    notify_backoff_max_seconds: float = Field(default=30.0, ge=0, description=(
-        "Longest wait between two requests of an attempt."))
-    notify_max_wait_seconds: float = Field(default=60.0, ge=0, description=(
-        "A `Retry-After` longer than this is not waited out; the notification is rescheduled for then."))
-    notify_retry_seconds: float = Field(default=60.0, ge=0, description=(
-        "After a failed attempt, the notification waits this long (doubling each time) before the next flush "
-        "sends it."))
-    notify_retry_max_seconds: float = Field(default=600.0, ge=0, description=(
-        "Longest wait of an undelivered notification between two attempts."))
-    notify_timeout_seconds: float = Field(default=10.0, gt=0, description=(
-        "Seconds before one request to PagerDuty or Slack gives up."))
-    notify_attempt_timeout: float = Field(default=0.5, gt=0, le=5, description=(
-        "Seconds one request of the bounded attempt made right after an incident change may take; what it does "
-        "not deliver goes to the background deliverer."))
-    notify_attempt_budget: float = Field(default=0.5, gt=0, le=10, description=(
-        "Seconds after which the bounded attempt claims no further notification: an incident change never waits "
-        "longer than this plus one request."))
-    notify_background: bool = Field(default=True, description=(
-        "Start a detached background deliverer (at most one per store and host) for what the bounded attempt "
-        "left; off, it waits for the next change, `ops notify flush` or `ops notify serve`."))
-    notify_background_seconds: float = Field(default=21_600.0, gt=0, description=(
-        "Seconds a detached deliverer keeps retrying before it gives up (the outbox keeps what is left)."))
-    notify_poll_seconds: float = Field(default=2.0, gt=0, le=300, description=(
-        "Seconds between two looks at the outbox by a background or `ops notify serve` deliverer."))
-    notify_run_dir: Path | None = Field(default=None, description=(
-        "Folder of the background deliverers' lock files and logs."))
+    notify_attempts: int = Field(
+        default=4, ge=1, le=20, description=("Requests one delivery attempt makes before it gives up for now.")
+    )
+    notify_backoff_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description=(
+            "First wait between two requests of an attempt; doubles each time (or what `Retry-After` asks for)."
+        ),
+    )
+    notify_backoff_max_seconds: float = Field(
+        default=30.0, ge=0, description=("Longest wait between two requests of an attempt.")
+    )
+    notify_max_wait_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description=("A `Retry-After` longer than this is not waited out; the notification is rescheduled for then."),
+    )
+    notify_retry_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description=(
+            "After a failed attempt, the notification waits this long (doubling each time) before the next flush "
+            "sends it."
+        ),
+    )
+    notify_retry_max_seconds: float = Field(
+        default=600.0, ge=0, description=("Longest wait of an undelivered notification between two attempts.")
+    )
+    notify_timeout_seconds: float = Field(
+        default=10.0, gt=0, description=("Seconds before one request to PagerDuty or Slack gives up.")
+    )
+    notify_attempt_timeout: float = Field(
+        default=0.5,
+        gt=0,
+        le=5,
+        description=(
+            "Seconds one request of the bounded attempt made right after an incident change may take; what it does "
+            "not deliver goes to the background deliverer."
+        ),
+    )
+    notify_attempt_budget: float = Field(
+        default=0.5,
+        gt=0,
+        le=10,
+        description=(
+            "Seconds after which the bounded attempt claims no further notification: an incident change never waits "
+            "longer than this plus one request."
+        ),
+    )
+    notify_background: bool = Field(
+        default=True,
+        description=(
+            "Start a detached background deliverer (at most one per store and host) for what the bounded attempt "
+            "left; off, it waits for the next change, `ops notify flush` or `ops notify serve`."
+        ),
+    )
+    notify_background_seconds: float = Field(
+        default=21_600.0,
+        gt=0,
+        description=("Seconds a detached deliverer keeps retrying before it gives up (the outbox keeps what is left)."),
+    )
+    notify_poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=300,
+        description=("Seconds between two looks at the outbox by a background or `ops notify serve` deliverer."),
+    )
+    notify_run_dir: Path | None = Field(
+        default=None, description=("Folder of the background deliverers' lock files and logs.")
+    )
 
     def pagerduty_configured(self) -> bool:
         return bool(self.pagerduty_routing_key or self.pagerduty_secret_block)

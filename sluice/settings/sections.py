@@ -25,17 +25,30 @@ class MetricsSettings(Section):
     env_prefix = PREFIX
     title = "Metrics"
 
-    metrics_backend: MetricsBackend = Field(default=MetricsBackend.EMBEDDED, description=(
-        "`embedded`: Parquet files under `$SLUICE_HOME/metrics`; `prometheus`: Prometheus's HTTP API at "
-        "`SLUICE_PROMETHEUS_URL`."))
-    prometheus_url: str = Field(default="http://127.0.0.1:9090", description=(
-        "Prometheus server used by the `prometheus` backend."))
+    metrics_backend: MetricsBackend = Field(
+        default=MetricsBackend.EMBEDDED,
+        description=(
+            "`embedded`: Parquet files under `$SLUICE_HOME/metrics`; `prometheus`: Prometheus's HTTP API at "
+            "`SLUICE_PROMETHEUS_URL`."
+        ),
+    )
+    prometheus_url: str = Field(
+        default="http://127.0.0.1:9090", description=("Prometheus server used by the `prometheus` backend.")
+    )
     prometheus_timeout: float = Field(default=10.0, description="Seconds before a request to Prometheus gives up.")
-    metrics_compact_files: int = Field(default=64, description=(
-        "In the embedded store, a partition with this many part files is compacted into one after a write."))
-    metrics_sampler: bool = Field(default=True, description=(
-        "Whether each `ingest-files` run samples its host, its own process and its Dask workers into the metrics "
-        "store. Off with the `prometheus` backend, where Prometheus scrapes the exporter instead."))
+    metrics_compact_files: int = Field(
+        default=64,
+        description=(
+            "In the embedded store, a partition with this many part files is compacted into one after a write."
+        ),
+    )
+    metrics_sampler: bool = Field(
+        default=True,
+        description=(
+            "Whether each `ingest-files` run samples its host, its own process and its Dask workers into the metrics "
+            "store. Off with the `prometheus` backend, where Prometheus scrapes the exporter instead."
+        ),
+    )
     metrics_sample_seconds: float = Field(default=2.0, description="Seconds between two samples of the run's sampler.")
 
 
@@ -45,9 +58,13 @@ class IncidentSettings(Section):
     env_prefix = PREFIX
     title = "Incidents"
 
-    incidents_url: str | None = Field(default=None, description=(
-        "SQLAlchemy URL of the incident store; `postgresql+psycopg://user@host/db` for PostgreSQL. The schema is "
-        "migrated to the newest revision when a process first opens it."))
+    incidents_url: str | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy URL of the incident store; `postgresql+psycopg://user@host/db` for PostgreSQL. The schema is "
+            "migrated to the newest revision when a process first opens it."
+        ),
+    )
 
     def store_url(self, home: Path) -> str:
         """``incidents_url``, or SQLite under ``home``."""
@@ -60,9 +77,13 @@ class RunbookSettings(Section):
     env_prefix = PREFIX
     title = "Runbooks"
 
-    runbooks_dir: Path | None = Field(default=None, description=(
-        "Folder of the runbooks `ops runbook` and incident matching read; unset, the runbooks installed with "
-        "Sluice."))
+    runbooks_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Folder of the runbooks `ops runbook` and incident matching read; unset, the runbooks installed with "
+            "Sluice."
+        ),
+    )
 
 
 class CrashSettings(Section):
@@ -71,16 +92,27 @@ class CrashSettings(Section):
     env_prefix = f"{PREFIX}CRASH_"
     title = "Crash detection"
 
-    heartbeat_seconds: float = Field(default=30.0, gt=0, description=(
-        "The heartbeat interval assumed for a run that did not record its own (at least 30 s)."))
-    missed_heartbeats: int = Field(default=3, ge=1, description=(
-        "A run is Crashed after this many of its heartbeat intervals without a heartbeat."))
-    grace_seconds: float = Field(default=60.0, ge=0, description=(
-        "Seconds a Crashed run is left to its own on_crashed hook before the sweep opens its incident."))
-    lookback_hours: float = Field(default=24.0, gt=0, description=(
-        "How far back the sweep looks for Crashed runs without an incident."))
-    max_runs: int = Field(default=500, ge=1, description=(
-        "The most Running and Crashed runs one sweep reads from the Prefect API."))
+    heartbeat_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description=("The heartbeat interval assumed for a run that did not record its own (at least 30 s)."),
+    )
+    missed_heartbeats: int = Field(
+        default=3,
+        ge=1,
+        description=("A run is Crashed after this many of its heartbeat intervals without a heartbeat."),
+    )
+    grace_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description=("Seconds a Crashed run is left to its own on_crashed hook before the sweep opens its incident."),
+    )
+    lookback_hours: float = Field(
+        default=24.0, gt=0, description=("How far back the sweep looks for Crashed runs without an incident.")
+    )
+    max_runs: int = Field(
+        default=500, ge=1, description=("The most Running and Crashed runs one sweep reads from the Prefect API.")
+    )
 
 
 class ChaosSettings(Section):
@@ -89,14 +121,23 @@ class ChaosSettings(Section):
     env_prefix = f"{PREFIX}CHAOS_"
     title = "Chaos drills"
 
-    environments: list[str] = Field(default_factory=lambda: ["dev", "staging"], description=(
-        "The environments drills may run in (JSON list): prod is refused unless a drill is started with an "
-        "explicit override."))
-    page: bool = Field(default=False, description=(
-        "Whether incidents opened by drills may page anyone; drill incidents are flagged and skip notification "
-        "unless this is true."))
-    probe_seconds: float = Field(default=2.0, gt=0, description=(
-        "How often the steady-state hypothesis is checked while a drill's method runs."))
+    environments: list[str] = Field(
+        default_factory=lambda: ["dev", "staging"],
+        description=(
+            "The environments drills may run in (JSON list): prod is refused unless a drill is started with an "
+            "explicit override."
+        ),
+    )
+    page: bool = Field(
+        default=False,
+        description=(
+            "Whether incidents opened by drills may page anyone; drill incidents are flagged and skip notification "
+            "unless this is true."
+        ),
+    )
+    probe_seconds: float = Field(
+        default=2.0, gt=0, description=("How often the steady-state hypothesis is checked while a drill's method runs.")
+    )
 
 
 class CliSettings(Section):
@@ -105,6 +146,10 @@ class CliSettings(Section):
     env_prefix = PREFIX
     title = "The ops CLI"
 
-    cli_raise: bool = Field(default=False, description=(
-        "`true` (or `1`): an unexpected exception in an `ops` command propagates with its traceback instead of "
-        "a one-line error (tests set it)."))
+    cli_raise: bool = Field(
+        default=False,
+        description=(
+            "`true` (or `1`): an unexpected exception in an `ops` command propagates with its traceback instead of "
+            "a one-line error (tests set it)."
+        ),
+    )

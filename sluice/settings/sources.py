@@ -78,10 +78,10 @@ class FlatEnvSource(EnvSettingsSource):
             try:
                 value = self.prepare_field_value(var.path[-1], var.field, raw, False)
             except ValueError:  # a list or object that is not JSON
-                raise ConfigError(f"invalid settings: {var.name} is not valid JSON; it takes "
-                                  f"{render_allowed(var.field)}",
-                                  hint=f"fix or unset {var.name}, e.g. {var.name}='{_json_example(var.field)}'"
-                                  ) from None
+                raise ConfigError(
+                    f"invalid settings: {var.name} is not valid JSON; it takes {render_allowed(var.field)}",
+                    hint=f"fix or unset {var.name}, e.g. {var.name}='{_json_example(var.field)}'",
+                ) from None
             target = data
             for part in var.path[:-1]:
                 target = target.setdefault(part, {})
@@ -107,16 +107,19 @@ def invalid_settings(exc: ValidationError, model: type[BaseSettings]) -> ConfigE
         if var is None:
             problems.append(f"{'.'.join(loc) or 'settings'}: {error['msg']}")
             continue
-        inner = loc[len(var.path):]
+        inner = loc[len(var.path) :]
         where = f" (at {'.'.join(inner)})" if inner else ""
         shown = _shown(error.get("input"), var.field) if not inner else ""
-        problems.append(f"{var.name}{shown} is not valid{where}: {error['msg'][:1].lower()}{error['msg'][1:]}; "
-                        f"it takes {render_allowed(var.field)}")
+        problems.append(
+            f"{var.name}{shown} is not valid{where}: {error['msg'][:1].lower()}{error['msg'][1:]}; "
+            f"it takes {render_allowed(var.field)}"
+        )
         names.append(var.name)
     unique = list(dict.fromkeys(names))
-    return ConfigError("invalid settings: " + "; ".join(problems),
-                       hint=f"fix or unset {', '.join(unique) or 'the SLUICE_* variables named'}; "
-                            "the defaults need no change")
+    return ConfigError(
+        "invalid settings: " + "; ".join(problems),
+        hint=f"fix or unset {', '.join(unique) or 'the SLUICE_* variables named'}; the defaults need no change",
+    )
 
 
 def _shown(value: object, info: FieldInfo) -> str:

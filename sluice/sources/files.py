@@ -73,9 +73,7 @@ def _with_protocol(fs: fsspec.AbstractFileSystem, path: str) -> str:
     return path if protocol in ("file", "local") else f"{protocol}://{path}"
 
 
-def list_source_files(
-    uri: str, pattern: str = "*", storage_options: dict[str, Any] | None = None
-) -> list[SourceFile]:
+def list_source_files(uri: str, pattern: str = "*", storage_options: dict[str, Any] | None = None) -> list[SourceFile]:
     """Files under ``uri`` matching the glob ``pattern``, in name order.
 
     Raises:
@@ -88,16 +86,18 @@ def list_source_files(
     except FileNotFoundError:
         raise SourceNotFoundError(f"source {uri} does not exist", hint="check the path or bucket name") from None
     except PermissionError as exc:
-        raise SourceError(f"not allowed to list source {uri}: {exc}",
-                          hint="check the credentials or permissions") from None
+        raise SourceError(
+            f"not allowed to list source {uri}: {exc}", hint="check the credentials or permissions"
+        ) from None
     except Exception as exc:
         if not unreachable(exc):
             if isinstance(exc, OSError):
                 raise SourceError(f"cannot list source {uri}: {exc}", hint="check the path, mount or bucket") from None
             raise
-        raise SourceUnreachableError(f"cannot reach source {uri}: {type(exc).__name__}: {exc}",
-                                     hint="check the endpoint, network and credentials; "
-                                          "the listing is retried with backoff") from None
+        raise SourceUnreachableError(
+            f"cannot reach source {uri}: {type(exc).__name__}: {exc}",
+            hint="check the endpoint, network and credentials; the listing is retried with backoff",
+        ) from None
     files = []
     for path, info in sorted(infos.items()):
         if info.get("type") == "directory":
@@ -109,8 +109,16 @@ def list_source_files(
     return files
 
 
-_NETWORK_ERRNOS = {errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.ETIMEDOUT,
-                   errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENETDOWN, errno.EPIPE}
+_NETWORK_ERRNOS = {
+    errno.ECONNREFUSED,
+    errno.ECONNRESET,
+    errno.ECONNABORTED,
+    errno.ETIMEDOUT,
+    errno.EHOSTUNREACH,
+    errno.ENETUNREACH,
+    errno.ENETDOWN,
+    errno.EPIPE,
+}
 
 
 def unreachable(exc: BaseException) -> bool:

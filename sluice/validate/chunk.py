@@ -50,6 +50,7 @@ QUARANTINE_SCHEMA = pa.schema(
     ]
 )
 
+
 @dataclass(frozen=True)
 class BatchContext:
     """Where a chunk came from, stamped on every row and quarantine entry."""
@@ -82,18 +83,30 @@ def _pandera_failures(typed: pa.Table, contract: Contract, log: FailureLog) -> N
     except pandera.errors.SchemaErrors as exc:
         cases = exc.failure_cases
         critical = {c.name: c.critical for c in contract.columns}
-        missing = {c.name: "NaT" if c.type in (ColumnType.TIMESTAMP, ColumnType.DATE) else "<NA>"
-                   for c in contract.columns}
+        missing = {
+            c.name: "NaT" if c.type in (ColumnType.TIMESTAMP, ColumnType.DATE) else "<NA>" for c in contract.columns
+        }
         schema_level = cases["index"].isna()
         if schema_level.any():
             first = cases[schema_level].iloc[0]
-            log.add(np.arange(typed.num_rows), column=str(first["column"]), reason=Reason.WRONG_TYPE,
-                    check=str(first["check"]), values=None, critical=True)
+            log.add(
+                np.arange(typed.num_rows),
+                column=str(first["column"]),
+                reason=Reason.WRONG_TYPE,
+                check=str(first["check"]),
+                values=None,
+                critical=True,
+            )
         cases = cases[~schema_level]
         for (column, check), group in cases.groupby(["column", "check"], sort=False):
-            log.add(group["index"].to_numpy(dtype=np.int64), column=str(column), reason=reason_for(str(check)),
-                    check=str(check), values=_texts(group["failure_case"], missing.get(str(column), "<NA>")),
-                    critical=critical.get(str(column), True))
+            log.add(
+                group["index"].to_numpy(dtype=np.int64),
+                column=str(column),
+                reason=reason_for(str(check)),
+                check=str(check),
+                values=_texts(group["failure_case"], missing.get(str(column), "<NA>")),
+                critical=critical.get(str(column), True),
+            )
 
 
 def _summaries(failures: pd.DataFrame) -> pd.Series:
@@ -112,8 +125,9 @@ def _records(raw: pa.Table, positions: np.ndarray) -> pa.Array:
     """The original values of the rows at ``positions`` as map<column, text>."""
     k, names = len(positions), raw.column_names
     if k == 0 or not names:
-        return pa.MapArray.from_arrays(pa.array(np.zeros(k + 1, dtype=np.int32)), pa.array([], pa.string()),
-                                       pa.array([], pa.string()))
+        return pa.MapArray.from_arrays(
+            pa.array(np.zeros(k + 1, dtype=np.int32)), pa.array([], pa.string()), pa.array([], pa.string())
+        )
     take = pa.array(positions)
     values = pa.concat_arrays([_kept_text(raw.column(c).combine_chunks().take(take)) for c in names])
     m = len(names)
@@ -154,8 +168,9 @@ def warning_texts(soft: pd.DataFrame, n: int) -> pa.Array:
     return pa.array(out, pa.string())
 
 
-def _quarantine_rows(ctx: BatchContext, rows: np.ndarray, first: pd.DataFrame, summary: pd.Series,
-                     records: pa.Array) -> pa.Table:
+def _quarantine_rows(
+    ctx: BatchContext, rows: np.ndarray, first: pd.DataFrame, summary: pd.Series, records: pa.Array
+) -> pa.Table:
     n = len(rows)
     now = datetime.now(timezone.utc)
     return pa.table(
@@ -169,8 +184,9 @@ def _quarantine_rows(ctx: BatchContext, rows: np.ndarray, first: pd.DataFrame, s
             "reason": pa.array(first["reason"].to_numpy(dtype=object), pa.string()),
             "check": pa.array(first["check"].to_numpy(dtype=object), pa.string()),
             "column": pa.array(first["column"].to_numpy(dtype=object), pa.string()),
-            "value": pa.array(first["value"].astype(object).where(first["value"].notna(), None).to_numpy(),
-                              pa.string()),
+            "value": pa.array(
+                first["value"].astype(object).where(first["value"].notna(), None).to_numpy(), pa.string()
+            ),
             "failures": pa.array(summary.to_numpy(dtype=object), pa.string()),
             "record": records,
             "quarantined_at": pa.repeat(pa.scalar(now, pa.timestamp("us", tz="UTC")), n),
@@ -183,9 +199,14 @@ def malformed_quarantine(ctx: BatchContext, malformed: list[MalformedRow]) -> pa
     """Quarantine entries for rows that could not be split into fields at all."""
     if not malformed:
         return QUARANTINE_SCHEMA.empty_table()
-    first = pd.DataFrame({"reason": [m.reason.value for m in malformed],
-                          "check": ["parse_record"] * len(malformed), "column": [""] * len(malformed),
-                          "value": [m.detail for m in malformed]})
+    first = pd.DataFrame(
+        {
+            "reason": [m.reason.value for m in malformed],
+            "check": ["parse_record"] * len(malformed),
+            "column": [""] * len(malformed),
+            "value": [m.detail for m in malformed],
+        }
+    )
     summary = pd.Series([f"record:{m.reason.value}" for m in malformed])
     raw = pa.table({"_raw": pa.array([m.text for m in malformed], pa.string())})
     rows = np.array([m.line for m in malformed], dtype=np.int64)
@@ -219,8 +240,7 @@ def validate_chunk(chunk: RawChunk, contract: Contract, ctx: BatchContext) -> Ch
             first = ordered.drop_duplicates("row").set_index("row").sort_index()
             summary = _summaries(ordered)
             positions = first.index.to_numpy(dtype=np.int64)
-            parts.append(_quarantine_rows(ctx, chunk.rows[positions], first, summary,
-                                          _records(chunk.table, positions)))
+            parts.append(_quarantine_rows(ctx, chunk.rows[positions], first, summary, _records(chunk.table, positions)))
     keep = pa.array(~bad_mask)
     valid = typed.filter(keep)
     valid = valid.append_column(PARTITION, partition_dates(valid, contract))
@@ -228,5 +248,6 @@ def validate_chunk(chunk: RawChunk, contract: Contract, ctx: BatchContext) -> Ch
     valid = valid.append_column(ROW_COL, pa.array(chunk.rows[~bad_mask], pa.int64()))
     valid = valid.append_column(WARNINGS_COL, warning_texts(soft, typed.num_rows).filter(keep))
     quarantine = pa.concat_tables(parts)
-    return ChunkResult(valid=valid, quarantine=quarantine,
-                       rows_read=typed.num_rows + len(chunk.malformed), warnings=warnings)
+    return ChunkResult(
+        valid=valid, quarantine=quarantine, rows_read=typed.num_rows + len(chunk.malformed), warnings=warnings
+    )

@@ -128,8 +128,10 @@ def as_text(column: pa.Array) -> pa.Array:
     try:
         return pa.array([None if v is None else _one_text(v) for v in column.to_pylist()], pa.string())
     except (OverflowError, ValueError, RecursionError, pa.ArrowException):  # year 0 or 300000, nested too deep
-        return pa.array([None if not column[i].is_valid else column.slice(i, 1).to_string(window=3)
-                         for i in range(len(column))], pa.string())
+        return pa.array(
+            [None if not column[i].is_valid else column.slice(i, 1).to_string(window=3) for i in range(len(column))],
+            pa.string(),
+        )
 
 
 def _one_text(value: object) -> str:
@@ -156,8 +158,14 @@ def _fits_directly(kind: pa.DataType, target: ColumnType) -> bool:
 def _wrong_type(column: pa.Array, spec: ColumnSpec, log: FailureLog) -> pa.Array:
     """Every present value of a type with no road to ``spec.type`` is a failure naming that type."""
     idx = np.flatnonzero(_np(pc.is_valid(column)))
-    log.add(idx, column=spec.name, reason=Reason.WRONG_TYPE, check=f"type_{column.type}",
-            values=as_text(column.take(pa.array(idx))), critical=spec.critical)
+    log.add(
+        idx,
+        column=spec.name,
+        reason=Reason.WRONG_TYPE,
+        check=f"type_{column.type}",
+        values=as_text(column.take(pa.array(idx))),
+        critical=spec.critical,
+    )
     return pa.nulls(len(column), ARROW_TYPES[spec.type])
 
 
@@ -175,8 +183,14 @@ def _decoded(column: pa.Array, spec: ColumnSpec, log: FailureLog) -> pa.Array:
             texts.append(None)
     bad = _np(pc.is_valid(column)) & ~_np(pc.is_valid(pa.array(texts, pa.string())))
     idx = np.flatnonzero(bad)
-    log.add(idx, column=spec.name, reason=Reason.WRONG_TYPE, check="utf8_text",
-            values=as_text(column.take(pa.array(idx))), critical=spec.critical)
+    log.add(
+        idx,
+        column=spec.name,
+        reason=Reason.WRONG_TYPE,
+        check="utf8_text",
+        values=as_text(column.take(pa.array(idx))),
+        critical=spec.critical,
+    )
     return pa.array(texts, pa.string())
 
 
@@ -184,8 +198,11 @@ def _typed(column: pa.Array, spec: ColumnSpec, *, default_tz: str, log: FailureL
     """A column of the file's own (non-text) type cast to ``spec.type``; None: go through its text."""
     target = ARROW_TYPES[spec.type]
     if spec.type in (ColumnType.TIMESTAMP, ColumnType.DATE):
-        return None if not _fits_directly(column.type, spec.type) else \
-            _parsed(column, spec, column, default_tz=default_tz, log=log, failed=Reason.WRONG_TYPE)
+        return (
+            None
+            if not _fits_directly(column.type, spec.type)
+            else _parsed(column, spec, column, default_tz=default_tz, log=log, failed=Reason.WRONG_TYPE)
+        )
     try:
         return pc.cast(column, target, safe=not pa.types.is_floating(target))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -221,8 +238,9 @@ def coerce_column(column: pa.Array, spec: ColumnSpec, *, default_tz: str, log: F
     return _from_text(_text(column), spec, column, default_tz=default_tz, log=log, failed=None)
 
 
-def _from_text(text: pa.Array, spec: ColumnSpec, raw: pa.Array, *, default_tz: str, log: FailureLog,
-               failed: Reason | None) -> pa.Array:
+def _from_text(
+    text: pa.Array, spec: ColumnSpec, raw: pa.Array, *, default_tz: str, log: FailureLog, failed: Reason | None
+) -> pa.Array:
     """Type text by the contract; ``failed`` overrides the reason (values that were not text in the file)."""
     if spec.type is ColumnType.STRING:
         return text
@@ -239,8 +257,14 @@ def _from_text(text: pa.Array, spec: ColumnSpec, raw: pa.Array, *, default_tz: s
         return _parsed(text, spec, text, default_tz=default_tz, log=log, failed=failed)
     if bad.any():
         idx = np.flatnonzero(bad)
-        log.add(idx, column=spec.name, reason=failed or reason, check=_check_name(spec, raw, failed),
-                values=text.take(pa.array(idx)), critical=spec.critical)
+        log.add(
+            idx,
+            column=spec.name,
+            reason=failed or reason,
+            check=_check_name(spec, raw, failed),
+            values=text.take(pa.array(idx)),
+            critical=spec.critical,
+        )
     return out
 
 
@@ -248,21 +272,29 @@ def _check_name(spec: ColumnSpec, raw: pa.Array, failed: Reason | None) -> str:
     return f"parse_{spec.type.value}" if failed is None else f"{spec.type.value}_from_{raw.type}"
 
 
-def _parsed(values: pa.Array, spec: ColumnSpec, text: pa.Array, *, default_tz: str, log: FailureLog,
-            failed: Reason | None) -> pa.Array:
+def _parsed(
+    values: pa.Array, spec: ColumnSpec, text: pa.Array, *, default_tz: str, log: FailureLog, failed: Reason | None
+) -> pa.Array:
     """Timestamps and dates: text by the contract's formats, typed values converted to UTC."""
     tz = "UTC" if spec.type is ColumnType.DATE else (spec.timezone or default_tz)
     parsed = parse_timestamps(values, formats=spec.formats, tz=tz)
     out = parsed.values if spec.type is ColumnType.TIMESTAMP else parsed.values.cast(pa.date32())
     reason = Reason.UNPARSEABLE_TIMESTAMP if spec.type is ColumnType.TIMESTAMP else Reason.UNPARSEABLE_DATE
     for mask, why, check, critical in (
-            (parsed.unparsed, failed or reason, _check_name(spec, values, failed), spec.critical),
-            (parsed.ambiguous, Reason.AMBIGUOUS_LOCAL_TIME, "dst_unambiguous", spec.critical),
-            (parsed.truncated, Reason.TRUNCATED_PRECISION, "microsecond_precision", False)):
+        (parsed.unparsed, failed or reason, _check_name(spec, values, failed), spec.critical),
+        (parsed.ambiguous, Reason.AMBIGUOUS_LOCAL_TIME, "dst_unambiguous", spec.critical),
+        (parsed.truncated, Reason.TRUNCATED_PRECISION, "microsecond_precision", False),
+    ):
         if mask.any():
             idx = np.flatnonzero(mask)
-            log.add(idx, column=spec.name, reason=why, check=check, values=as_text(text.take(pa.array(idx))),
-                    critical=critical)
+            log.add(
+                idx,
+                column=spec.name,
+                reason=why,
+                check=check,
+                values=as_text(text.take(pa.array(idx))),
+                critical=critical,
+            )
     return out
 
 
@@ -279,8 +311,14 @@ def _within_field_limit(column: pa.Array, spec: ColumnSpec, limit: int, log: Fai
     if not over.any():
         return column
     idx = np.flatnonzero(over)
-    log.add(idx, column=spec.name, reason=Reason.FIELD_TOO_LARGE, check=f"field_bytes<={limit}",
-            values=excerpt(as_text(column.take(pa.array(idx)))), critical=True)
+    log.add(
+        idx,
+        column=spec.name,
+        reason=Reason.FIELD_TOO_LARGE,
+        check=f"field_bytes<={limit}",
+        values=excerpt(as_text(column.take(pa.array(idx)))),
+        critical=True,
+    )
     return pc.if_else(pa.array(over), pa.scalar(None, column.type), column)
 
 
@@ -295,8 +333,14 @@ def _cut_to_max_length(typed: pa.Array, spec: ColumnSpec, log: FailureLog) -> pa
     if not over.any():
         return typed
     idx = np.flatnonzero(over)
-    log.add(idx, column=spec.name, reason=Reason.TOO_LONG, check=f"str_length(None, {spec.max_length})",
-            values=typed.take(pa.array(idx)), critical=False)
+    log.add(
+        idx,
+        column=spec.name,
+        reason=Reason.TOO_LONG,
+        check=f"str_length(None, {spec.max_length})",
+        values=typed.take(pa.array(idx)),
+        critical=False,
+    )
     return pc.if_else(pa.array(over), pc.utf8_slice_codeunits(typed, 0, spec.max_length), typed)
 
 
@@ -311,7 +355,13 @@ def coerce_table(raw: pa.Table, contract: Contract, log: FailureLog, limits: Rec
             typed = coerce_column(col, spec, default_tz=contract.source_timezone, log=log)
             columns.append(_cut_to_max_length(typed, spec, log))
         else:
-            log.add(np.arange(n), column=spec.name, reason=Reason.MISSING_COLUMN, check="column_present",
-                    values=None, critical=spec.critical)
+            log.add(
+                np.arange(n),
+                column=spec.name,
+                reason=Reason.MISSING_COLUMN,
+                check="column_present",
+                values=None,
+                critical=spec.critical,
+            )
             columns.append(pa.nulls(n, ARROW_TYPES[spec.type]))
     return pa.Table.from_arrays(columns, schema=arrow_schema(contract))

@@ -156,8 +156,9 @@ class Contract(BaseModel):
             try:
                 codecs.lookup(value)
             except LookupError:
-                raise ValueError(f"unknown encoding {value!r} (use a Python codec name such as utf-8, "
-                                 "cp1252 or utf-16)") from None
+                raise ValueError(
+                    f"unknown encoding {value!r} (use a Python codec name such as utf-8, cp1252 or utf-16)"
+                ) from None
         return value
 
     @field_validator("name")
@@ -190,9 +191,7 @@ class Contract(BaseModel):
                 raise ValueError(f"primary key column {key!r} must be critical and not nullable")
         part = self._find(self.partition.column, "partition.column")
         if part.type not in (ColumnType.TIMESTAMP, ColumnType.DATE) or part.nullable or not part.critical:
-            raise ValueError(
-                f"partition column {part.name!r} must be a critical, non-nullable timestamp or date"
-            )
+            raise ValueError(f"partition column {part.name!r} must be a critical, non-nullable timestamp or date")
         return self
 
     def _find(self, name: str, where: str) -> ColumnSpec:
@@ -231,8 +230,14 @@ def _describe(error: ValidationError, raw: dict[str, object]) -> str:
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             field = str(loc[-1])
-            kind = next((k for k, section in (("column", "columns"), ("partition", "partition"), ("csv", "csv"))
-                         if section in loc), "contract")
+            kind = next(
+                (
+                    k
+                    for k, section in (("column", "columns"), ("partition", "partition"), ("csv", "csv"))
+                    if section in loc
+                ),
+                "contract",
+            )
             close = difflib.get_close_matches(field, _KNOWN_FIELDS[kind], n=1)
             msg = f"unknown field {field!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
             where = _location(loc[:-1], raw)
@@ -289,7 +294,7 @@ def load_contract(path: Path) -> Contract:
         raise ContractError(
             f"contract {path} declares name {contract.name!r}, but its file is named for {path.stem!r}",
             hint=f"a contract's name is its file name: rename the file to {contract.name}.yaml "
-                 f"or set `name: {path.stem}`",
+            f"or set `name: {path.stem}`",
         )
     return contract
 

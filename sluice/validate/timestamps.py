@@ -62,9 +62,7 @@ def ensure_formats_valid(formats: list[str]) -> None:
     """Reject a format that is neither a keyword nor a strptime pattern."""
     for fmt in formats:
         if fmt not in _KEYWORDS and not _FORMAT_CHARS.search(fmt):
-            raise ContractError(
-                f"timestamp format {fmt!r} is not ISO8601, epoch_s, epoch_ms or a strptime pattern"
-            )
+            raise ContractError(f"timestamp format {fmt!r} is not ISO8601, epoch_s, epoch_ms or a strptime pattern")
 
 
 def _mask(arr: pa.Array) -> np.ndarray:
@@ -95,8 +93,9 @@ def _cast_iso(text: pa.Array, target: pa.DataType) -> pa.Array:
         return pc.cast(text, target)
     except pa.ArrowInvalid:
         pass
-    dated = _mask(pc.is_valid(pc.strptime(pc.utf8_slice_codeunits(text, 0, 10), format="%Y-%m-%d", unit="s",
-                                          error_is_null=True)))
+    dated = _mask(
+        pc.is_valid(pc.strptime(pc.utf8_slice_codeunits(text, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True))
+    )
     out = _Placed(len(text), target)
     if dated.any():
         out.put(dated, _cast_blocks(_subset(text, dated), target))
@@ -192,8 +191,7 @@ def _verify_strptime(text: pa.Array, parsed: pa.Array, fmt: str) -> pa.Array:
         idx, subset = idx[~same], subset.filter(pa.array(~same))
         if not len(idx):
             return parsed
-    exact = pd.to_datetime(pd.Series(subset.to_pylist(), dtype=object), format=fmt, errors="coerce",
-                           utc="%z" in fmt)
+    exact = pd.to_datetime(pd.Series(subset.to_pylist(), dtype=object), format=fmt, errors="coerce", utc="%z" in fmt)
     wrong = np.zeros(len(text), dtype=bool)
     wrong[idx[exact.isna().to_numpy()]] = True
     return pc.if_else(pa.array(wrong), pa.scalar(None, parsed.type), parsed)
@@ -260,8 +258,9 @@ def parse_timestamps(values: pa.Array, *, formats: list[str], tz: str) -> Parsed
             placed.put(hit, _subset(parsed, got))
         ambiguous[idx[amb]] = True
         todo[idx[got | amb]] = False
-    return ParsedTimestamps(values=placed.column(), unparsed=todo, ambiguous=ambiguous,
-                            truncated=np.zeros(len(text), dtype=bool))
+    return ParsedTimestamps(
+        values=placed.column(), unparsed=todo, ambiguous=ambiguous, truncated=np.zeros(len(text), dtype=bool)
+    )
 
 
 def _parse_format(text: pa.Array, fmt: str, tz: str) -> tuple[pa.Array, np.ndarray]:
@@ -296,7 +295,8 @@ def _from_typed(values: pa.Array, tz: str) -> ParsedTimestamps:
         values = values.cast(NAIVE_US)
     values, out, truncated = _to_micros(values)
     if values.type.tz is not None:
-        return ParsedTimestamps(values=values.cast(UTC_US), unparsed=out, ambiguous=np.zeros(len(values), bool),
-                                truncated=truncated)
+        return ParsedTimestamps(
+            values=values.cast(UTC_US), unparsed=out, ambiguous=np.zeros(len(values), bool), truncated=truncated
+        )
     local, lost = _localise(values, tz)
     return ParsedTimestamps(values=local, unparsed=out, ambiguous=lost, truncated=truncated)

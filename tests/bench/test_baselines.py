@@ -11,8 +11,11 @@ def test_small_fleet_prints_every_figure_and_catches_the_injected_spikes(capsys)
     assert baselines.main(["--series", "24", "--days", "14", "--stl-sample", "1"]) == 0
     out = capsys.readouterr().out
     last = out.strip().splitlines()[-1]
-    assert re.fullmatch(r"ratio fit/stl=[\d,]+x fit=[\d,]+ series/s eval=[\d,]+ series/s peak_rss=[\d.]+GiB "
-                        r"series=24 targets fit>=100 eval>=10000 met=(yes|no)", last)
+    assert re.fullmatch(
+        r"ratio fit/stl=[\d,]+x fit=[\d,]+ series/s eval=[\d,]+ series/s peak_rss=[\d.]+GiB "
+        r"series=24 targets fit>=100 eval>=10000 met=(yes|no)",
+        last,
+    )
     caught, injected = map(int, re.search(r"spikes caught (\d+)/(\d+)", out).groups())
     assert injected == 24 * 3 and caught >= 0.9 * injected
 

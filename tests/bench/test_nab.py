@@ -28,8 +28,9 @@ def write_corpus(root: Path) -> tuple[Path, Path]:
         pd.DataFrame({"timestamp": ts.strftime("%Y-%m-%d %H:%M:%S"), "value": values}).to_csv(data / name, index=False)
         windows[name] = [[str(ts[spike - 20]), str(ts[spike + 20])]]
     quiet = 10 + rng.normal(0, 0.2, ROWS)
-    pd.DataFrame({"timestamp": ts.strftime("%Y-%m-%d %H:%M:%S"), "value": quiet}).to_csv(data / "synthetic/quiet.csv",
-                                                                                         index=False)
+    pd.DataFrame({"timestamp": ts.strftime("%Y-%m-%d %H:%M:%S"), "value": quiet}).to_csv(
+        data / "synthetic/quiet.csv", index=False
+    )
     windows["synthetic/quiet.csv"] = []
     path = root / "windows.json"
     path.write_text(json.dumps(windows))

@@ -10,8 +10,9 @@ from bench import nabscore as ns
 ROWS = 1000  # probation: the first 150 rows
 
 
-def make_file(name: str = "a/f.csv", rows: int = ROWS,
-              windows: tuple[tuple[int, int], ...] = ((400, 499),)) -> ns.LabelledFile:
+def make_file(
+    name: str = "a/f.csv", rows: int = ROWS, windows: tuple[tuple[int, int], ...] = ((400, 499),)
+) -> ns.LabelledFile:
     ts = np.datetime64("2024-01-01T00:00") + np.arange(rows) * np.timedelta64(5, "m")
     return ns.LabelledFile(name, ts, windows)
 
@@ -41,8 +42,11 @@ def test_probation_is_15_percent_capped_at_750_rows() -> None:
 
 @pytest.mark.parametrize("profile", ns.PROFILES, ids=lambda p: p.name)
 def test_perfect_detector_scores_100_and_null_detector_0(profile: ns.Profile) -> None:
-    files = [make_file("a/1.csv"), make_file("a/2.csv", windows=((300, 349), (700, 799))),
-             make_file("a/3.csv", windows=())]
+    files = [
+        make_file("a/1.csv"),
+        make_file("a/2.csv", windows=((300, 349), (700, 799))),
+        make_file("a/3.csv", windows=()),
+    ]
     perfect = ns.perfect_scores(files)
     null = {f.name: np.zeros(f.rows) for f in files}
     assert normalized(files, perfect, profile) == pytest.approx(100.0)
@@ -111,9 +115,11 @@ def test_threshold_is_optimised_for_the_whole_corpus() -> None:
 
 def test_sweep_agrees_with_scoring_every_threshold_directly() -> None:
     rng = np.random.default_rng(7)
-    files = [make_file("a/1.csv", windows=((200, 260), (500, 560), (900, 960))),
-             make_file("a/2.csv", rows=700, windows=((300, 380),)),
-             make_file("a/3.csv", rows=500, windows=())]
+    files = [
+        make_file("a/1.csv", windows=((200, 260), (500, 560), (900, 960))),
+        make_file("a/2.csv", rows=700, windows=((300, 380),)),
+        make_file("a/3.csv", rows=500, windows=()),
+    ]
     scores = {f.name: np.round(rng.random(f.rows), 2) for f in files}
     for profile in ns.PROFILES:
         for point in ns.sweep(files, scores, profile)[1:]:

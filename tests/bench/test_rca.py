@@ -40,8 +40,11 @@ def test_rca_benchmark_ranks_every_injected_fault_and_prints_a_summary(tmp_path,
     out = capsys.readouterr().out.strip().splitlines()
     assert out[0].startswith("6 cases under")
     assert any(line.startswith("shop/carts-cpu/1") and "carts_cpu" in line for line in out)
-    summary = re.match(r"Sluice RCA: top-1 ([\d.]+), top-3 ([\d.]+) over 6 cases \(([\d.]+) ms per case\); "
-                       r"\|z\| jump [\d.]+/[\d.]+; random [\d.]+/[\d.]+", out[-1])
+    summary = re.match(
+        r"Sluice RCA: top-1 ([\d.]+), top-3 ([\d.]+) over 6 cases \(([\d.]+) ms per case\); "
+        r"\|z\| jump [\d.]+/[\d.]+; random [\d.]+/[\d.]+",
+        out[-1],
+    )
     assert summary is not None, out[-1]
     assert float(summary[1]) == 1.0 and float(summary[2]) == 1.0
 

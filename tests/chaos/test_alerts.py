@@ -87,15 +87,25 @@ def test_evaluating_again_while_the_alert_fires_opens_no_second_incident(drill):
     assert len(incidents_of(drill)) == 1
 
 
-@pytest.mark.parametrize(("check", "arguments", "message"), [
-    (ensure_history, {"runs": 5}, "runs"),
-    (ensure_history, {"every": "0s"}, "every"),
-    (ensure_history, {"rows": 600, "colour": "red"}, "colour"),
-    (ensure_expectation, {"rule": "quarantine-rate-hihg", "runbook": "quarantine-rate-spike"}, "quarantine-rate-high"),
-    (ensure_expectation, {"rule": "duplicate-surge", "runbook": "Duplicate Surge"}, "runbook"),
-    (ensure_expectation, {"rule": "duplicate-surge", "runbook": "duplicate-surge", "within_seconds": 0},
-     "within_seconds"),
-])
+@pytest.mark.parametrize(
+    ("check", "arguments", "message"),
+    [
+        (ensure_history, {"runs": 5}, "runs"),
+        (ensure_history, {"every": "0s"}, "every"),
+        (ensure_history, {"rows": 600, "colour": "red"}, "colour"),
+        (
+            ensure_expectation,
+            {"rule": "quarantine-rate-hihg", "runbook": "quarantine-rate-spike"},
+            "quarantine-rate-high",
+        ),
+        (ensure_expectation, {"rule": "duplicate-surge", "runbook": "Duplicate Surge"}, "runbook"),
+        (
+            ensure_expectation,
+            {"rule": "duplicate-surge", "runbook": "duplicate-surge", "within_seconds": 0},
+            "within_seconds",
+        ),
+    ],
+)
 def test_bad_arguments_are_refused_with_what_to_fix(check, arguments, message):
     with pytest.raises(ChaosError, match=message):
         check(**arguments)

@@ -13,10 +13,17 @@ SUITE = suite()
 
 
 def test_the_suite_has_one_experiment_per_fault():
-    assert {p.stem for p in SUITE} == {"s3-network-degraded", "s3-source-outage", "s3-source-blackhole",
-                                       "source-schema-change",
-                                       "duplicate-delivery", "poison-records", "dask-worker-killed",
-                                       "prefect-api-unreachable", "lake-disk-full"}
+    assert {p.stem for p in SUITE} == {
+        "s3-network-degraded",
+        "s3-source-outage",
+        "s3-source-blackhole",
+        "source-schema-change",
+        "duplicate-delivery",
+        "poison-records",
+        "dask-worker-killed",
+        "prefect-api-unreachable",
+        "lake-disk-full",
+    }
 
 
 @pytest.mark.parametrize("path", SUITE, ids=lambda p: p.stem)

@@ -35,11 +35,14 @@ def test_the_override_clears_an_environment_outside_the_allow_list():
     assert clearance.overridden
 
 
-@pytest.mark.parametrize(("declared", "env", "process", "message"), [
-    (("staging",), "prod", "prod", "may not run in prod: it declares only staging"),
-    (("staging",), "staging", "prod", "this process runs with SLUICE_ENV=prod"),
-    (("staging",), "qa", "qa", "unknown environment 'qa'"),
-])
+@pytest.mark.parametrize(
+    ("declared", "env", "process", "message"),
+    [
+        (("staging",), "prod", "prod", "may not run in prod: it declares only staging"),
+        (("staging",), "staging", "prod", "this process runs with SLUICE_ENV=prod"),
+        (("staging",), "qa", "qa", "unknown environment 'qa'"),
+    ],
+)
 def test_the_override_never_lifts_the_other_refusals(declared, env, process, message):
     with pytest.raises(ChaosError, match=message):
         ensure_blast_radius(ext(*declared), env, process_env=process, allowed=ALLOWED, override=True)

@@ -16,8 +16,9 @@ NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 def test_the_rollback_resolves_the_drills_alert_incidents_and_leaves_the_others(stand_in_drill):
     drill_alert(stand_in_drill.id, NOW)
-    drill_alert(stand_in_drill.id, NOW, rule_id="duplicate-surge", runbook="duplicate-surge",
-                metric="sluice_rows_duplicate")
+    drill_alert(
+        stand_in_drill.id, NOW, rule_id="duplicate-surge", runbook="duplicate-surge", metric="sluice_rows_duplicate"
+    )
     drill_alert("0123456789ab", NOW)
     drill_alert(None, NOW)
     engine = open_engine(store_url(get_settings().home))

@@ -76,7 +76,7 @@ def test_the_capability_is_read_from_the_effective_set(tmp_path):
     status = tmp_path / "status"
     status.write_text("Name:\tpython\nCapEff:\t000001fffeffffff\n")
     without = tmp_path / "status-without"
-    without.write_text(f"CapEff:\t{0x1fffeffffff & ~(1 << CAP_SYS_ADMIN):016x}\n")
+    without.write_text(f"CapEff:\t{0x1FFFEFFFFFF & ~(1 << CAP_SYS_ADMIN):016x}\n")
 
     assert has_capability(CAP_SYS_ADMIN, status) is True
     assert has_capability(CAP_SYS_ADMIN, without) is False
@@ -93,8 +93,9 @@ def test_run_drill_raises_a_config_error_and_journals_nothing(drill_env, monkeyp
     assert not (drill_env.home / "chaos").exists(), "no drill folder: the stack never started"
 
 
-def test_the_chaos_drill_flow_fails_with_a_config_error_before_its_first_drill(drill_env, prefect_api, tmp_path,
-                                                                             monkeypatch):
+def test_the_chaos_drill_flow_fails_with_a_config_error_before_its_first_drill(
+    drill_env, prefect_api, tmp_path, monkeypatch
+):
     from prefect import tags
 
     from chaos.flow import chaos_drill

@@ -25,16 +25,21 @@ FAULT = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=1)
 @pytest.fixture()
 def drill(tmp_path):
     found = Drill(load("duplicate-delivery"), "staging")
-    found._stack = SimpleNamespace(lake_uri=str(tmp_path / "lake" / "orders"),
-                                   quarantine_uri=str(tmp_path / "quarantine"), close=lambda: None)
+    found._stack = SimpleNamespace(
+        lake_uri=str(tmp_path / "lake" / "orders"), quarantine_uri=str(tmp_path / "quarantine"), close=lambda: None
+    )
     drills.begin(found)
     yield found
     drills.end(found)
 
 
 def commit(uri: str, run_id: str) -> None:
-    write_deltalake(uri, pa.table({"order_id": [1]}), mode="append",
-                    commit_properties=CommitProperties(custom_metadata={"sluice.run_id": run_id}))
+    write_deltalake(
+        uri,
+        pa.table({"order_id": [1]}),
+        mode="append",
+        commit_properties=CommitProperties(custom_metadata={"sluice.run_id": run_id}),
+    )
 
 
 def test_the_guard_holds_while_only_the_drill_writes_and_breaks_for_someone_else(drill):

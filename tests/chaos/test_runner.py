@@ -51,8 +51,9 @@ def test_a_failed_action_fails_the_drill_and_rollbacks_still_run(drill_env, tmp_
 
 def test_a_failing_guard_halts_the_drill_before_its_next_step(drill_env, tmp_path):
     guard = activity("probe", "guard-no-intruder", "flag_down", flag="intruder")
-    path = write_experiment(tmp_path, guards=[guard], method=[action("intrude", "raise_flag", flag="intruder"),
-                                                              action("never-runs")])
+    path = write_experiment(
+        tmp_path, guards=[guard], method=[action("intrude", "raise_flag", flag="intruder"), action("never-runs")]
+    )
 
     result = run_drill(path, "staging")
 
@@ -85,8 +86,7 @@ def test_an_invalid_experiment_file_gets_a_clear_error(drill_env, tmp_path):
 
 def test_drills_are_stored_and_reported_with_their_score(drill_env, tmp_path):
     passed = run_drill(write_experiment(tmp_path, "good"), "staging")
-    failed = run_drill(write_experiment(tmp_path, "bad", method=[action("b", "raise_flag", flag="broken")]),
-                       "staging")
+    failed = run_drill(write_experiment(tmp_path, "bad", method=[action("b", "raise_flag", flag="broken")]), "staging")
 
     listed = json.loads(invoke("chaos", "report", "--last", "5", "-o", "json").stdout)
     journal = json.loads(invoke("chaos", "report", "--drill", failed.drill_id, "-o", "json").stdout)

@@ -32,8 +32,13 @@ def engines() -> Iterator[list[Engine]]:
 def _save(engine: Engine, experiment: str = "duplicate-delivery") -> str:
     drill = Drill(load(experiment), "staging")
     with transaction(engine) as session:
-        save_drill(session, drill=drill, journal={"status": "completed"},
-                   judgement=Judgement(DrillStatus.PASSED, [], 1.0, []), incidents=["INC-7"])
+        save_drill(
+            session,
+            drill=drill,
+            journal={"status": "completed"},
+            judgement=Judgement(DrillStatus.PASSED, [], 1.0, []),
+            incidents=["INC-7"],
+        )
     return drill.id
 
 

@@ -16,15 +16,30 @@ from ops.incidents.service import ensure_incident
 from tests.ops.factories import invoke
 
 pytestmark = pytest.mark.integration
-ALERTING = {"lake-disk-full": "lake-disk-full", "s3-source-outage": "source-unreachable",
-            "s3-source-blackhole": "source-unreachable",
-            "prefect-api-unreachable": "prefect-api-unreachable", "dask-worker-killed": "dask-worker-lost",
-            "poison-records": "source-file-unreadable", "s3-network-degraded": "source-unreachable"}
-RULE_ALERTING = {"duplicate-delivery": ("duplicate-surge", "duplicate-surge"),
-                 "poison-records": ("quarantine-rate-high", "quarantine-rate-spike"),
-                 "source-schema-change": ("quarantine-rate-high", "quarantine-rate-spike")}
-DRILLS = ["duplicate-delivery", "s3-network-degraded", "s3-source-outage", "s3-source-blackhole", "poison-records",
-          "dask-worker-killed", "prefect-api-unreachable", "lake-disk-full"]
+ALERTING = {
+    "lake-disk-full": "lake-disk-full",
+    "s3-source-outage": "source-unreachable",
+    "s3-source-blackhole": "source-unreachable",
+    "prefect-api-unreachable": "prefect-api-unreachable",
+    "dask-worker-killed": "dask-worker-lost",
+    "poison-records": "source-file-unreadable",
+    "s3-network-degraded": "source-unreachable",
+}
+RULE_ALERTING = {
+    "duplicate-delivery": ("duplicate-surge", "duplicate-surge"),
+    "poison-records": ("quarantine-rate-high", "quarantine-rate-spike"),
+    "source-schema-change": ("quarantine-rate-high", "quarantine-rate-spike"),
+}
+DRILLS = [
+    "duplicate-delivery",
+    "s3-network-degraded",
+    "s3-source-outage",
+    "s3-source-blackhole",
+    "poison-records",
+    "dask-worker-killed",
+    "prefect-api-unreachable",
+    "lake-disk-full",
+]
 
 
 def incidents(home, refs):
@@ -86,10 +101,14 @@ def test_ops_chaos_run_drills_through_the_flow_and_attaches_the_journal(staging_
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
     (artifact,) = [a for a in found if str(a.flow_run_id) == drill["flow_run_id"]]
-    assert artifact.task_run_id is None and artifact.description == f"Chaos drill {drill['drill_id']}: " \
-        "PASSED: 4 of 4 hypotheses held (score 1.00)"  # the whole summary
+    assert (
+        artifact.task_run_id is None
+        and artifact.description == f"Chaos drill {drill['drill_id']}: PASSED: 4 of 4 hypotheses held (score 1.00)"
+    )  # the whole summary
     assert drill["experiment"] == "source-schema-change" and drill["status"] == "passed"
-    assert "# Chaos drill" in artifact.data and "conservation-every-source-row-once | conservation | SEV1 | held" \
-        in artifact.data
+    assert (
+        "# Chaos drill" in artifact.data
+        and "conservation-every-source-row-once | conservation | SEV1 | held" in artifact.data
+    )
     found_incidents = incidents(staging_stack.home, drill["incidents"])
     assert_the_rule_alerted("source-schema-change", drill["verdicts"], found_incidents)

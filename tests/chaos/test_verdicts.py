@@ -7,22 +7,33 @@ from chaos.verdicts import DrillStatus, Verdict, judge, score
 from ops.incidents.models import Severity
 
 EXT = SluiceExtension(targets=["lake"], environments=["staging"], severity={Kind.ALERTING: Severity.SEV3})
-EXPERIMENT = {"steady-state-hypothesis": {"probes": [{"name": "conservation-x"}, {"name": "alerting-y"}]},
-              "rollbacks": [{"name": "heal"}]}
+EXPERIMENT = {
+    "steady-state-hypothesis": {"probes": [{"name": "conservation-x"}, {"name": "alerting-y"}]},
+    "rollbacks": [{"name": "heal"}],
+}
 
 
 def check(name: str, held: bool, detail: str = "") -> dict:
-    return {"activity": {"name": name}, "status": "succeeded", "tolerance_met": held,
-            "output": {"status": "held" if held else "broken", "detail": detail}}
+    return {
+        "activity": {"name": name},
+        "status": "succeeded",
+        "tolerance_met": held,
+        "output": {"status": "held" if held else "broken", "detail": detail},
+    }
 
 
 def journal(*, during_broken: bool = False, status: str = "completed", action_status: str = "succeeded") -> dict:
-    return {"status": status, "deviated": False,
-            "steady_states": {"before": {"probes": [check("conservation-x", True), check("alerting-y", True)]},
-                              "during": [{"probes": [check("conservation-x", not during_broken, "2 lost")]}],
-                              "after": {"probes": [check("conservation-x", True), check("alerting-y", True)]}},
-            "run": [{"activity": {"name": "inject"}, "status": action_status, "exception": ["RuntimeError: no"]}],
-            "rollbacks": [{"activity": {"name": "heal"}, "status": "succeeded"}]}
+    return {
+        "status": status,
+        "deviated": False,
+        "steady_states": {
+            "before": {"probes": [check("conservation-x", True), check("alerting-y", True)]},
+            "during": [{"probes": [check("conservation-x", not during_broken, "2 lost")]}],
+            "after": {"probes": [check("conservation-x", True), check("alerting-y", True)]},
+        },
+        "run": [{"activity": {"name": "inject"}, "status": action_status, "exception": ["RuntimeError: no"]}],
+        "rollbacks": [{"activity": {"name": "heal"}, "status": "succeeded"}],
+    }
 
 
 def test_a_drill_where_everything_held_passes_with_score_one():
@@ -52,8 +63,10 @@ def test_an_interrupted_drill_is_aborted():
 
 
 def test_score_weights_severities_8_4_2_1():
-    verdicts = [Verdict(k, Kind.CONSERVATION, s, held, 1, "") for k, s, held in
-                [("a", Severity.SEV1, True), ("b", Severity.SEV2, False), ("c", Severity.SEV4, True)]]
+    verdicts = [
+        Verdict(k, Kind.CONSERVATION, s, held, 1, "")
+        for k, s, held in [("a", Severity.SEV1, True), ("b", Severity.SEV2, False), ("c", Severity.SEV4, True)]
+    ]
 
     assert score(verdicts) == round(9 / 13, 4)
     assert score([]) is None

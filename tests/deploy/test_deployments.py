@@ -52,16 +52,30 @@ def checkout(tmp_path: Path) -> Path:
 def shell(api_url: str, checkout: Path, **extra: str) -> dict[str, str]:
     """The environment of a deploying shell: no SLUICE_* variable unless given, the copy's code first."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
-    env.update({"PREFECT_API_URL": api_url, "PREFECT_HOME": str(checkout.parent / "prefect-home"),
-                "PYTHONPATH": str(checkout), "SLUICE_NOTIFY_BACKGROUND": "false"}, **extra)
+    env.update(
+        {
+            "PREFECT_API_URL": api_url,
+            "PREFECT_HOME": str(checkout.parent / "prefect-home"),
+            "PYTHONPATH": str(checkout),
+            "SLUICE_NOTIFY_BACKGROUND": "false",
+        },
+        **extra,
+    )
     return env
 
 
 def deploy(api_url: str, checkout: Path, **extra: str) -> subprocess.CompletedProcess[str]:
     env = shell(api_url, checkout, **extra)
     ensure_work_pool(PREFECT, env)
-    return subprocess.run([PREFECT, "--no-prompt", "deploy", "--all"], cwd=checkout, env=env, capture_output=True,
-                          text=True, timeout=180, check=False)
+    return subprocess.run(
+        [PREFECT, "--no-prompt", "deploy", "--all"],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
 
 
 @pytest.fixture()
@@ -70,9 +84,14 @@ def worker(prefect_api: str, checkout: Path) -> Iterator[Path]:
     log = checkout.parent / "worker.log"
     env = shell(prefect_api, checkout, SLUICE_ENV="dev", PREFECT_WORKER_QUERY_SECONDS="2")
     with log.open("wb") as out:
-        proc = subprocess.Popen([PREFECT, "worker", "start", "--pool", "sluice-process", "--type", "process"],
-                                cwd=checkout.parent, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [PREFECT, "worker", "start", "--pool", "sluice-process", "--type", "process"],
+            cwd=checkout.parent,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         yield log
     finally:
@@ -94,8 +113,9 @@ def wait_final(run_ids: list[UUID], log: Path) -> dict[UUID, FlowRun]:
                 return runs
             if time.monotonic() > deadline:
                 states = {r.name: r.state.name if r.state else None for r in runs.values()}
-                pytest.fail(f"runs not final after {RUNS_WITHIN_SECONDS} s: {states}\n"
-                            f"worker log:\n{log.read_text()[-3000:]}")
+                pytest.fail(
+                    f"runs not final after {RUNS_WITHIN_SECONDS} s: {states}\nworker log:\n{log.read_text()[-3000:]}"
+                )
             time.sleep(2)
 
 
@@ -119,8 +139,9 @@ def test_deployments_registered_from_a_bare_shell_run_to_completion(prefect_api,
     assert ingest.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": str(checkout)}}]
     assert drill.job_variables["env"]["SLUICE_ENV"] == "staging"
 
-    prod = run_deployment("chaos-drill/chaos-drill", parameters={"experiments": [QUICK_DRILL], "env": "prod"},
-                          timeout=0)
+    prod = run_deployment(
+        "chaos-drill/chaos-drill", parameters={"experiments": [QUICK_DRILL], "env": "prod"}, timeout=0
+    )
     ingest_run = run_deployment("ingest-files/orders-dev", timeout=0)
     (refused,) = wait_final([prod.id], worker).values()
     drill_run = run_deployment("chaos-drill/chaos-drill", parameters={"experiments": [QUICK_DRILL]}, timeout=0)

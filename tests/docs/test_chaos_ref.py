@@ -34,8 +34,9 @@ def test_an_experiment_section_shows_what_it_touches_and_checks(tmp_path: Path) 
     assert "- hypotheses: `conservation-every-source-row-once`" in text
 
 
-@pytest.mark.parametrize("content", [b"title: [unclosed", b"- a list", b"description: no title", b"\xff\xfe",
-                                     b"title: x\nwhen: 2026-13-45"])
+@pytest.mark.parametrize(
+    "content", [b"title: [unclosed", b"- a list", b"description: no title", b"\xff\xfe", b"title: x\nwhen: 2026-13-45"]
+)
 def test_a_file_that_is_not_an_experiment_stops_the_build_naming_it(tmp_path: Path, content: bytes) -> None:
     (tmp_path / "broken.yaml").write_bytes(content)
     with pytest.raises(SiteError, match=re.escape("experiment broken.yaml")):

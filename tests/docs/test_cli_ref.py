@@ -14,9 +14,11 @@ def example_app() -> typer.Typer:
     lake = typer.Typer(help="The lake <tables>.")
 
     @lake.command("vacuum")
-    def vacuum(dataset: Annotated[str, typer.Argument(help="The dataset.")],
-               hours: Annotated[int, typer.Option(min=0, help="Keep files younger than this, x|y.")] = 168,
-               dry_run: Annotated[bool, typer.Option("--dry-run", help="List only.")] = False) -> None:
+    def vacuum(
+        dataset: Annotated[str, typer.Argument(help="The dataset.")],
+        hours: Annotated[int, typer.Option(min=0, help="Keep files younger than this, x|y.")] = 168,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="List only.")] = False,
+    ) -> None:
         """Remove unreferenced files.
 
         Asks first.

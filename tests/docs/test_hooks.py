@@ -11,8 +11,10 @@ from tools.sitegen.hooks import _extend_section, _replace_marker
 
 
 def test_generated_pages_join_the_section_that_lists_their_index() -> None:
-    nav = [{"Home": "index.md"}, {"Reference": [{"Configuration": "configuration.md"},
-                                                {"ops commands": ["ops/index.md"]}]}]
+    nav = [
+        {"Home": "index.md"},
+        {"Reference": [{"Configuration": "configuration.md"}, {"ops commands": ["ops/index.md"]}]},
+    ]
     _extend_section(nav, "ops/index.md", [{"ops lake": "ops/lake.md"}])
     _extend_section(nav, "ops/index.md", [{"ops lake": "ops/lake.md"}])  # a rebuild adds nothing twice
     assert nav[1]["Reference"][1] == {"ops commands": ["ops/index.md", {"ops lake": "ops/lake.md"}]}

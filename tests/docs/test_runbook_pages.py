@@ -55,8 +55,15 @@ def test_every_project_runbook_becomes_a_page() -> None:
     assert [p.page.removeprefix("runbooks/") for p in pages[1:]] == files
 
 
-@pytest.mark.parametrize("data", [b"# no front matter\n", GOOD.replace("SEV2", "SEV9").encode(),
-                                  GOOD.replace("2026-11-25", "2026-13-45").encode(), b"---\n\xff\xfe\n---\n"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"# no front matter\n",
+        GOOD.replace("SEV2", "SEV9").encode(),
+        GOOD.replace("2026-11-25", "2026-13-45").encode(),
+        b"---\n\xff\xfe\n---\n",
+    ],
+)
 def test_a_runbook_ops_would_refuse_stops_the_build_naming_it(tmp_path: Path, data: bytes) -> None:
     with pytest.raises(SiteError, match=re.escape("broken.md cannot be published")):
         runbook_pages(folder_with(tmp_path, **{"broken.md": data}))
@@ -68,10 +75,13 @@ def test_a_folder_without_its_index_is_refused(tmp_path: Path) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.one_of(st.binary(max_size=300),
-                 st.text(alphabet=string.printable + "é—\x00", max_size=300)
-                 .map(lambda t: f"---\n{t}\n---\n# x\n".encode()),
-                 st.text(max_size=40).map(lambda t: GOOD.replace("The disk is full", t, 1).encode())))
+@given(
+    st.one_of(
+        st.binary(max_size=300),
+        st.text(alphabet=string.printable + "é—\x00", max_size=300).map(lambda t: f"---\n{t}\n---\n# x\n".encode()),
+        st.text(max_size=40).map(lambda t: GOOD.replace("The disk is full", t, 1).encode()),
+    )
+)
 def test_any_file_content_gives_a_page_or_a_clear_error(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
     folder = folder_with(tmp_path_factory.mktemp("runbooks"), **{"any.md": data})
     try:

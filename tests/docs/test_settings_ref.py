@@ -50,8 +50,12 @@ class Example(BaseSettings):
     part: ExamplePart = Field(default_factory=ExamplePart, description="The part.")
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-                                   **_: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        **_: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, FlatEnvSource(settings_cls)
 
 
@@ -121,18 +125,29 @@ def test_the_project_reference_is_one_model_complete_with_a_heading_per_section(
     assert [g.anchor for g in groups] == ["core", "notify", "metrics", "incidents", "runbooks", "crash", "chaos", "cli"]
     markdown = reference_markdown(ROOT)
     assert str(ROOT) not in markdown
-    for name in ("SLUICE_HOME", "SLUICE_PAGERDUTY_ROUTING_KEY", "SLUICE_RUNBOOKS_DIR", "SLUICE_PAGERDUTY_EVENTS_URL",
-                 "SLUICE_SLACK_API_URL", "SLUICE_CLI_RAISE", "SLUICE_CRASH_GRACE_SECONDS", "SLUICE_CHAOS_PAGE"):
+    for name in (
+        "SLUICE_HOME",
+        "SLUICE_PAGERDUTY_ROUTING_KEY",
+        "SLUICE_RUNBOOKS_DIR",
+        "SLUICE_PAGERDUTY_EVENTS_URL",
+        "SLUICE_SLACK_API_URL",
+        "SLUICE_CLI_RAISE",
+        "SLUICE_CRASH_GRACE_SECONDS",
+        "SLUICE_CHAOS_PAGE",
+    ):
         assert f"| `{name}` |" in markdown, name
 
 
-def test_a_settings_class_outside_the_one_model_stops_the_build(tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_settings_class_outside_the_one_model_stops_the_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     package = tmp_path / "sitegen_stray"
     package.mkdir()
     (package / "__init__.py").write_text("", encoding="utf-8")
-    (package / "knobs.py").write_text("from pydantic_settings import BaseSettings\n\n"
-                                      "class KnobSettings(BaseSettings):\n    knob: int = 1\n", encoding="utf-8")
+    (package / "knobs.py").write_text(
+        "from pydantic_settings import BaseSettings\n\nclass KnobSettings(BaseSettings):\n    knob: int = 1\n",
+        encoding="utf-8",
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
 
     assert stray_settings(tmp_path, ("sitegen_stray",)) == ["sitegen_stray.knobs.KnobSettings"]
@@ -151,10 +166,21 @@ def test_a_broken_notes_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.one_of(st.binary(max_size=200),
-                 st.text(max_size=200).map(str.encode),
-                 st.sampled_from(["SLUICE_X: 2026-13-45", "SLUICE_X: !!python/object:os.system {}",
-                                  "SLUICE_X:\n  description: [1, 2]", "? [a]\n: b", "SLUICE_X: ~"]).map(str.encode)))
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        st.text(max_size=200).map(str.encode),
+        st.sampled_from(
+            [
+                "SLUICE_X: 2026-13-45",
+                "SLUICE_X: !!python/object:os.system {}",
+                "SLUICE_X:\n  description: [1, 2]",
+                "? [a]\n: b",
+                "SLUICE_X: ~",
+            ]
+        ).map(str.encode),
+    )
+)
 def test_any_notes_file_gives_notes_or_a_clear_error(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
     path = tmp_path_factory.mktemp("notes") / "notes.yaml"
     path.write_bytes(data)
@@ -166,16 +192,21 @@ def test_any_notes_file_gives_notes_or_a_clear_error(tmp_path_factory: pytest.Te
         assert all(isinstance(note, Note) for note in notes.values())
 
 
-def test_settings_classes_are_found_through_other_settings_classes(tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_classes_are_found_through_other_settings_classes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     package = tmp_path / "sitegen_example"
     package.mkdir()
     (package / "__init__.py").write_text("", encoding="utf-8")
-    (package / "base.py").write_text("from pydantic_settings import BaseSettings\n\n"
-                                     "class Base(BaseSettings):\n    a: int = 1\n\n"
-                                     "class Plain:\n    pass\n", encoding="utf-8")
-    (package / "child.py").write_text("from sitegen_example.base import Base\n\n"
-                                      "class Child(Base):\n    b: int = 2\n", encoding="utf-8")
+    (package / "base.py").write_text(
+        "from pydantic_settings import BaseSettings\n\n"
+        "class Base(BaseSettings):\n    a: int = 1\n\n"
+        "class Plain:\n    pass\n",
+        encoding="utf-8",
+    )
+    (package / "child.py").write_text(
+        "from sitegen_example.base import Base\n\nclass Child(Base):\n    b: int = 2\n", encoding="utf-8"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     found = find_settings_classes(tmp_path, ("sitegen_example",))
     assert [cls.__qualname__ for cls in found] == ["Base", "Child"]

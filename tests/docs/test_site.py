@@ -16,16 +16,28 @@ from tools.sitegen.cli_ref import ops_groups
 
 ROOT = Path(__file__).resolve().parents[2]
 # Any download attempt during the build goes to a closed port and fails the build.
-NO_NETWORK = {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
-              "ALL_PROXY": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9",
-              "https_proxy": "http://127.0.0.1:9", "NO_PROXY": "", "no_proxy": ""}
+NO_NETWORK = {
+    "HTTP_PROXY": "http://127.0.0.1:9",
+    "HTTPS_PROXY": "http://127.0.0.1:9",
+    "ALL_PROXY": "http://127.0.0.1:9",
+    "http_proxy": "http://127.0.0.1:9",
+    "https_proxy": "http://127.0.0.1:9",
+    "NO_PROXY": "",
+    "no_proxy": "",
+}
 
 
 def build(config: Path, out: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **NO_NETWORK, "PYTHONPATH": str(ROOT), "NO_MKDOCS_2_WARNING": "1"}
-    return subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(config),
-                           "--site-dir", str(out)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(config), "--site-dir", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +55,21 @@ def page_text(site: Path, page: str) -> str:
 
 
 def test_site_builds_strict_with_every_section(site: Path) -> None:
-    for page in ("getting-started", "concepts/contracts", "concepts/ingestion", "concepts/lake",
-                 "on-call/incidents", "on-call/metrics", "on-call/correlation", "configuration",
-                 "deployments", "chaos", "benchmarks", "ops", "runbooks"):
+    for page in (
+        "getting-started",
+        "concepts/contracts",
+        "concepts/ingestion",
+        "concepts/lake",
+        "on-call/incidents",
+        "on-call/metrics",
+        "on-call/correlation",
+        "configuration",
+        "deployments",
+        "chaos",
+        "benchmarks",
+        "ops",
+        "runbooks",
+    ):
         assert (site / page / "index.html").is_file(), page
 
 

@@ -25,8 +25,9 @@ def ingest_placeholder(dataset: str = "orders") -> None:
 
 def start(module: str, *args: str, prefect_api: str, home: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PREFECT_API_URL": prefect_api, "SLUICE_HOME": str(home), "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", module, *args], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 def run_of(pid: int, timeout: float = 120.0, running: bool = True) -> Any:

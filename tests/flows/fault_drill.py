@@ -68,4 +68,5 @@ def fault_drill(dataset: str, fault: str, baseline_seconds: float = 5.0, fault_s
 def run_drill(address: str, fault: str, **kwargs: float):
     """Run the drill on the Dask scheduler at ``address``; returns its final state."""
     return fault_drill.with_options(task_runner=DaskTaskRunner(address=address))(
-        "drill", fault, return_state=True, **kwargs)
+        "drill", fault, return_state=True, **kwargs
+    )

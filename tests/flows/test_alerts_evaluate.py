@@ -17,8 +17,9 @@ from tests.ops.factories import run_report, save_runs
 pytestmark = pytest.mark.integration
 
 
-def test_an_ingest_run_samples_its_host_and_workers_into_the_store(prefect_api, dask_address, sluice_home,
-                                                                   tmp_path, monkeypatch):
+def test_an_ingest_run_samples_its_host_and_workers_into_the_store(
+    prefect_api, dask_address, sluice_home, tmp_path, monkeypatch
+):
     monkeypatch.setenv("SLUICE_METRICS_SAMPLE_SECONDS", "0.1")
     write_csv(tmp_path / "src" / "orders-1.csv", mixed_orders(20))
     before = datetime.now(timezone.utc)
@@ -38,8 +39,9 @@ def test_alerts_evaluate_collects_run_metrics_and_fires_on_failing_runs(prefect_
     from flows.alerts_evaluate import alerts_evaluate
 
     recent = datetime.now(timezone.utc) - timedelta(minutes=20)
-    failed = [replace(run_report(f"run-{i}", started_at=recent + timedelta(minutes=5 * i)), status="failed")
-              for i in range(3)]
+    failed = [
+        replace(run_report(f"run-{i}", started_at=recent + timedelta(minutes=5 * i)), status="failed") for i in range(3)
+    ]
     save_runs(sluice_home, *failed)
 
     summary = alerts_evaluate()

@@ -24,16 +24,19 @@ def sampled(monkeypatch, dask_address):
 
 def explain(result) -> str:
     """The top suspects with their reasons, for a failure message."""
-    return "\n".join(f"{s['metric']} {s['score']}: {'; '.join(s['evidence']['reasons'][:2])}"
-                     for s in json.loads(result.stdout)["suspects"])
+    return "\n".join(
+        f"{s['metric']} {s['score']}: {'; '.join(s['evidence']['reasons'][:2])}"
+        for s in json.loads(result.stdout)["suspects"]
+    )
 
 
 def ranking(result) -> list[tuple[str, float]]:
     return [(s["metric"], s["score"]) for s in json.loads(result.stdout)["suspects"]]
 
 
-def test_a_memory_balloon_in_a_worker_ranks_memory_first_on_the_incident(prefect_api, dask_address, sluice_home,
-                                                                         sampled, monkeypatch):
+def test_a_memory_balloon_in_a_worker_ranks_memory_first_on_the_incident(
+    prefect_api, dask_address, sluice_home, sampled, monkeypatch
+):
     state = run_drill(dask_address, "memory")
     assert state.is_failed()
     with transaction(open_engine(store_url(sluice_home.home))) as session:

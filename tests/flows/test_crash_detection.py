@@ -36,20 +36,34 @@ def entries_for(home: Path, run_id) -> list:
 
 def _orders(path: Path, rows: int) -> None:
     ids = np.arange(1, rows + 1)
-    frame = pd.DataFrame({
-        "order_id": ids, "customer_id": [f"C{i:06d}" for i in ids], "order_ts": "2024-01-01T10:00:00Z",
-        "status": "paid", "amount": (ids % 700) + 0.25, "currency": "EUR", "quantity": 1, "discount": "",
-        "channel": "web", "country": "DE", "email": "x@example.com", "updated_at": ""})
+    frame = pd.DataFrame(
+        {
+            "order_id": ids,
+            "customer_id": [f"C{i:06d}" for i in ids],
+            "order_ts": "2024-01-01T10:00:00Z",
+            "status": "paid",
+            "amount": (ids % 700) + 0.25,
+            "currency": "EUR",
+            "quantity": 1,
+            "discount": "",
+            "channel": "web",
+            "country": "DE",
+            "email": "x@example.com",
+            "updated_at": "",
+        }
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
 
 
 def test_a_sigkilled_ingest_run_becomes_crashed_and_opens_its_incident_with_the_runbook(
-        prefect_api, dask_address, sluice_home, tmp_path):
+    prefect_api, dask_address, sluice_home, tmp_path
+):
     src = tmp_path / "src"
     _orders(src / "big.csv", 400_000)
-    proc = start("tests.flows.crash_worker", dask_address, "orders", str(src), prefect_api=prefect_api,
-                 home=sluice_home.home)
+    proc = start(
+        "tests.flows.crash_worker", dask_address, "orders", str(src), prefect_api=prefect_api, home=sluice_home.home
+    )
     run = run_of(proc.pid)
     assert run is not None, "the ingest run never reached Running with its process recorded"
 
@@ -147,6 +161,7 @@ def test_a_run_on_another_host_is_judged_by_its_heartbeats(prefect_api, sluice_h
     started = state_of(run.id).timestamp
     settings = CrashSettings(missed_heartbeats=3)
     with get_client(sync_client=True) as client:
+
         def verdict(at):
             return {r.id: v for r, _, v in judge_running(client, settings, at)}[run.id]
 

@@ -18,8 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_a_bare_shell_deploys_dev_with_the_home_in_the_project(tmp_path: Path) -> None:
     values = resolve({}, tmp_path)
 
-    assert (values.env, values.home, values.project) == ("dev", str(tmp_path.resolve() / ".sluice"),
-                                                         str(tmp_path.resolve()))
+    assert (values.env, values.home, values.project) == (
+        "dev",
+        str(tmp_path.resolve() / ".sluice"),
+        str(tmp_path.resolve()),
+    )
 
 
 def test_explicit_values_are_kept_and_a_relative_home_is_made_absolute(tmp_path: Path) -> None:
@@ -69,8 +72,9 @@ def test_the_build_step_ends_the_deploy_with_what_to_set(tmp_path: Path, monkeyp
 def test_the_command_prints_what_a_deploy_from_this_shell_would_register(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "SLUICE_HOME": str(tmp_path / "home")}
 
-    done = subprocess.run([sys.executable, "-m", "flows.deploy_check"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.deploy_check"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["env: dev", f"home: {(tmp_path / 'home').resolve()}", f"project: {ROOT}"]

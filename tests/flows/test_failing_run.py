@@ -10,8 +10,14 @@ from ops.incidents.db import open_engine, store_url, transaction
 from ops.notify import list_notifications
 
 pytestmark = pytest.mark.integration
-CHANNEL_VARS = ("SLUICE_PAGERDUTY_ROUTING_KEY", "SLUICE_PAGERDUTY_SECRET_BLOCK", "SLUICE_SLACK_BOT_TOKEN",
-                "SLUICE_SLACK_SECRET_BLOCK", "SLUICE_SLACK_WEBHOOK_URL", "SLUICE_SLACK_WEBHOOK_SECRET_BLOCK")
+CHANNEL_VARS = (
+    "SLUICE_PAGERDUTY_ROUTING_KEY",
+    "SLUICE_PAGERDUTY_SECRET_BLOCK",
+    "SLUICE_SLACK_BOT_TOKEN",
+    "SLUICE_SLACK_SECRET_BLOCK",
+    "SLUICE_SLACK_WEBHOOK_URL",
+    "SLUICE_SLACK_WEBHOOK_SECRET_BLOCK",
+)
 
 
 def run_demo(home) -> tuple[int, str]:

@@ -92,8 +92,9 @@ def test_the_incident_artifact_links_the_runbook_under_the_base_url(prefect_api,
         monkeypatch.delenv("SLUICE_RUNBOOK_BASE_URL")
         get_settings(fresh=True)
     with get_client(sync_client=True) as client:
-        found = client.read_artifacts(artifact_filter=ArtifactFilter(
-            flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]))
+        )
     (artifact,) = [a for a in found if "-incident-" in (a.key or "")]
     assert "[source-unreachable](https://runbooks.example.com/sluice/source-unreachable.md)" in artifact.data
 

@@ -49,8 +49,9 @@ def test_wrong_header_quarantines_every_row_with_missing_column(prefect_api, das
     assert dict(q.to_pylist()[0]["record"])["customer_id"].startswith("C")
 
 
-def test_truncated_gzip_fails_the_run_clearly_after_committing_the_good_files(prefect_api, dask_address,
-                                                                              sluice_home, tmp_path):
+def test_truncated_gzip_fails_the_run_clearly_after_committing_the_good_files(
+    prefect_api, dask_address, sluice_home, tmp_path
+):
     src = tmp_path / "src"
     write_csv(src / "a.csv", OrderBatch(rows=good_orders(5)))
     whole = gzip.compress(csv_text(OrderBatch(rows=good_orders(2000, start=100))).encode())
@@ -64,8 +65,7 @@ def test_truncated_gzip_fails_the_run_clearly_after_committing_the_good_files(pr
     assert lake_table("orders").num_rows == 5  # the good file landed; nothing of the broken one
 
 
-def test_latin1_file_without_declared_encoding_is_detected_and_read(prefect_api, dask_address, sluice_home,
-                                                                    tmp_path):
+def test_latin1_file_without_declared_encoding_is_detected_and_read(prefect_api, dask_address, sluice_home, tmp_path):
     rows = good_orders(3)
     rows[0].email = "josé.müller@example.com"
     write_csv(tmp_path / "src" / "latin.csv", OrderBatch(rows=rows), encoding="latin-1")

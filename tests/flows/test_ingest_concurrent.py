@@ -37,11 +37,23 @@ def _sources(src: Path) -> int:
 
 
 def _run_four(prefect_api: str, dask_address: str, src: Path, env_extra: dict[str, str]) -> list[dict]:
-    env = {**os.environ, **env_extra, "PREFECT_API_URL": prefect_api,
-           "SLUICE_HOME": os.environ["SLUICE_HOME"], "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen([sys.executable, "-m", "tests.flows.concurrent_worker", dask_address, "orders",
-                               str(src), pattern], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for pattern in PATTERNS]
+    env = {
+        **os.environ,
+        **env_extra,
+        "PREFECT_API_URL": prefect_api,
+        "SLUICE_HOME": os.environ["SLUICE_HOME"],
+        "PYTHONPATH": str(ROOT),
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.flows.concurrent_worker", dask_address, "orders", str(src), pattern],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for pattern in PATTERNS
+    ]
     reports = []
     for proc in procs:
         out, err = proc.communicate(timeout=900)
@@ -62,8 +74,9 @@ def _log_lines(uri: str, endpoint: str | None) -> list[dict]:
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **CREDS)
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/_delta_log/")["Contents"]]
-        texts = [s3.get_object(Bucket=bucket, Key=k)["Body"].read().decode()
-                 for k in sorted(keys) if k.endswith(".json")]
+        texts = [
+            s3.get_object(Bucket=bucket, Key=k)["Body"].read().decode() for k in sorted(keys) if k.endswith(".json")
+        ]
     return [json.loads(line) for text in texts for line in text.splitlines() if line.strip()]
 
 
@@ -72,8 +85,9 @@ def _batches_recorded(uri: str, endpoint: str | None) -> list[str]:
     return [a["txn"]["appId"] for a in _log_lines(uri, endpoint) if "txn" in a]
 
 
-def _check(reports: list[dict], uri: str, lake: DeltaTable, quarantine: DeltaTable, distinct: int,
-           endpoint: str | None = None) -> None:
+def _check(
+    reports: list[dict], uri: str, lake: DeltaTable, quarantine: DeltaTable, distinct: int, endpoint: str | None = None
+) -> None:
     ids = lake.to_pyarrow_table(columns=["order_id"]).column("order_id").to_numpy()
     assert len(ids) == len(np.unique(ids)) == distinct
     recorded = _batches_recorded(uri, endpoint)
@@ -88,8 +102,9 @@ def _check(reports: list[dict], uri: str, lake: DeltaTable, quarantine: DeltaTab
     assert sum(r["files_skipped"] for r in reports) == sum(len(r["files"]) for r in reports) - 4
 
 
-def test_four_simultaneous_runs_over_overlapping_files_leave_each_key_and_batch_once(prefect_api, dask_address,
-                                                                                    sluice_home, tmp_path):
+def test_four_simultaneous_runs_over_overlapping_files_leave_each_key_and_batch_once(
+    prefect_api, dask_address, sluice_home, tmp_path
+):
     distinct = _sources(tmp_path / "src")
 
     reports = _run_four(prefect_api, dask_address, tmp_path / "src", {})
@@ -118,8 +133,11 @@ def s3_lake(monkeypatch):
     _reset_moto(endpoint)  # moto keeps buckets per process, not per server: start from none
     boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **CREDS).create_bucket(Bucket="lake")
     fs_opts = {"key": "testing", "secret": "testing", "endpoint_url": endpoint}
-    env = {"SLUICE_LAKE_URI": "s3://lake/tables", "SLUICE_QUARANTINE_URI": "s3://lake/quarantine",
-           "SLUICE_LAKE_STORAGE_OPTIONS": json.dumps(delta_options(fs_opts))}
+    env = {
+        "SLUICE_LAKE_URI": "s3://lake/tables",
+        "SLUICE_QUARANTINE_URI": "s3://lake/quarantine",
+        "SLUICE_LAKE_STORAGE_OPTIONS": json.dumps(delta_options(fs_opts)),
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     get_settings(fresh=True)
@@ -130,13 +148,20 @@ def s3_lake(monkeypatch):
         server.stop()
 
 
-def test_four_simultaneous_runs_into_a_lake_on_s3_leave_each_key_and_batch_once(prefect_api, dask_address,
-                                                                               sluice_home, tmp_path, s3_lake):
+def test_four_simultaneous_runs_into_a_lake_on_s3_leave_each_key_and_batch_once(
+    prefect_api, dask_address, sluice_home, tmp_path, s3_lake
+):
     env, opts, endpoint = s3_lake
     distinct = _sources(tmp_path / "src")
 
     reports = _run_four(prefect_api, dask_address, tmp_path / "src", env)
 
     lake = DeltaTable("s3://lake/tables/orders", storage_options=opts)
-    _check(reports, "s3://lake/tables/orders", lake, DeltaTable("s3://lake/quarantine", storage_options=opts),
-           distinct, endpoint)
+    _check(
+        reports,
+        "s3://lake/tables/orders",
+        lake,
+        DeltaTable("s3://lake/quarantine", storage_options=opts),
+        distinct,
+        endpoint,
+    )

@@ -24,14 +24,27 @@ ROWS = 400_000
 
 def _write_big_orders(path: Path, rows: int) -> None:
     ids = np.arange(1, rows + 1)
-    days = (pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(ids % 60, unit="D")
-            + pd.to_timedelta(ids % 86_400, unit="s"))
-    frame = pd.DataFrame({
-        "order_id": ids, "customer_id": [f"C{i:06d}" for i in ids % 1_000_000],
-        "order_ts": days.strftime("%Y-%m-%dT%H:%M:%SZ"), "status": "paid", "amount": (ids % 700) + 0.25,
-        "currency": "EUR", "quantity": (ids % 5) + 1, "discount": "", "channel": "web", "country": "DE",
-        "email": "x@example.com", "updated_at": "",
-    })
+    days = (
+        pd.Timestamp("2024-01-01", tz="UTC")
+        + pd.to_timedelta(ids % 60, unit="D")
+        + pd.to_timedelta(ids % 86_400, unit="s")
+    )
+    frame = pd.DataFrame(
+        {
+            "order_id": ids,
+            "customer_id": [f"C{i:06d}" for i in ids % 1_000_000],
+            "order_ts": days.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "status": "paid",
+            "amount": (ids % 700) + 0.25,
+            "currency": "EUR",
+            "quantity": (ids % 5) + 1,
+            "discount": "",
+            "channel": "web",
+            "country": "DE",
+            "email": "x@example.com",
+            "updated_at": "",
+        }
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
 
@@ -52,15 +65,22 @@ def _kill_during_commit(proc: subprocess.Popen, table_dir: Path, timeout: float 
     return False
 
 
-def test_sigkill_mid_write_leaves_no_visible_rows_and_rerun_completes(prefect_api, dask_address, sluice_home,
-                                                                     tmp_path):
+def test_sigkill_mid_write_leaves_no_visible_rows_and_rerun_completes(prefect_api, dask_address, sluice_home, tmp_path):
     src = tmp_path / "src"
     _write_big_orders(src / "big.csv", ROWS)
     table_dir = Path(table_uri(sluice_home.lake_root(), "orders"))
-    env = {**os.environ, "PREFECT_API_URL": prefect_api, "SLUICE_HOME": str(sluice_home.home),
-           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    proc = subprocess.Popen([sys.executable, "-m", "tests.flows.crash_worker", dask_address, "orders", str(src)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": prefect_api,
+        "SLUICE_HOME": str(sluice_home.home),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.flows.crash_worker", dask_address, "orders", str(src)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
     killed = _kill_during_commit(proc, table_dir)
 

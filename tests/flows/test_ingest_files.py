@@ -11,8 +11,9 @@ from tests.flows.helpers import lake_table, quarantine_table, run_ingest, sorted
 pytestmark = pytest.mark.integration
 
 
-def test_valid_rows_land_and_bad_rows_are_quarantined_with_exact_counts(prefect_api, dask_address, sluice_home,
-                                                                       tmp_path):
+def test_valid_rows_land_and_bad_rows_are_quarantined_with_exact_counts(
+    prefect_api, dask_address, sluice_home, tmp_path
+):
     batch = mixed_orders(20)
     write_csv(tmp_path / "src" / "orders-1.csv", batch)
 
@@ -28,8 +29,15 @@ def test_valid_rows_land_and_bad_rows_are_quarantined_with_exact_counts(prefect_
     quarantine = quarantine_table()
     assert quarantine.num_rows == batch.bad
     reasons = set(quarantine.column("reason").to_pylist())
-    assert {"unparseable_timestamp", "out_of_range", "not_allowed_value", "pattern_mismatch",
-            "unparseable_int", "null_value", "malformed_row"} <= reasons
+    assert {
+        "unparseable_timestamp",
+        "out_of_range",
+        "not_allowed_value",
+        "pattern_mismatch",
+        "unparseable_int",
+        "null_value",
+        "malformed_row",
+    } <= reasons
     assert set(quarantine.column("run_id").to_pylist()) == {report.run_id}
     assert report.warnings.get("discount:out_of_range") == 1
     assert report.warnings.get("channel:not_allowed_value") == 1
@@ -85,8 +93,9 @@ def test_rerun_of_the_same_input_leaves_identical_lake(prefect_api, dask_address
     assert first.rows_written == len(before)
 
 
-def test_redelivered_rows_under_a_new_name_are_deduplicated_against_the_lake(prefect_api, dask_address,
-                                                                             sluice_home, tmp_path):
+def test_redelivered_rows_under_a_new_name_are_deduplicated_against_the_lake(
+    prefect_api, dask_address, sluice_home, tmp_path
+):
     write_csv(tmp_path / "day1" / "orders.csv", OrderBatch(rows=good_orders(50)))
     run_ingest(dask_address, "orders", str(tmp_path / "day1"))
     overlap = OrderBatch(rows=good_orders(30, start=41))  # 41..70: 10 already in the lake
@@ -101,8 +110,9 @@ def test_redelivered_rows_under_a_new_name_are_deduplicated_against_the_lake(pre
     assert sorted(ids) == list(range(1, 71))
 
 
-def test_a_file_whose_rows_are_all_in_the_lake_is_recorded_and_not_read_again(prefect_api, dask_address,
-                                                                               sluice_home, tmp_path):
+def test_a_file_whose_rows_are_all_in_the_lake_is_recorded_and_not_read_again(
+    prefect_api, dask_address, sluice_home, tmp_path
+):
     write_csv(tmp_path / "src" / "orders.csv", OrderBatch(rows=good_orders(20)))
     run_ingest(dask_address, "orders", str(tmp_path / "src"))
     write_csv(tmp_path / "src" / "orders-copy.csv", OrderBatch(rows=good_orders(20)))  # nothing new in it
@@ -125,7 +135,11 @@ def test_run_metadata_records_counts_files_and_hashes(prefect_api, dask_address,
         stored = get_run(conn, report.run_id)
     assert stored is not None
     assert (stored.rows_read, stored.rows_written, stored.rows_quarantined, stored.rows_duplicate) == (
-        batch.total, batch.unique_valid, batch.bad, batch.duplicates)
+        batch.total,
+        batch.unique_valid,
+        batch.bad,
+        batch.duplicates,
+    )
     assert stored.rows_read == stored.rows_written + stored.rows_quarantined + stored.rows_duplicate
     assert len(stored.files) == 1 and len(stored.files[0].sha256) == 64
     assert stored.watermark is not None
@@ -149,13 +163,15 @@ def _artifacts_of(run_id: str) -> dict[str, object]:
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
     with get_client(sync_client=True) as client:
-        found = client.read_artifacts(artifact_filter=ArtifactFilter(
-            flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+        )
     return {a.key: a for a in found}
 
 
-def test_run_publishes_summary_artifacts_on_its_flow_run_keyed_by_environment(prefect_api, dask_address,
-                                                                              sluice_home, tmp_path):
+def test_run_publishes_summary_artifacts_on_its_flow_run_keyed_by_environment(
+    prefect_api, dask_address, sluice_home, tmp_path
+):
     write_csv(tmp_path / "src" / "x.csv", mixed_orders(5))
     report = run_ingest(dask_address, "orders", str(tmp_path / "src"))
 
@@ -165,8 +181,10 @@ def test_run_publishes_summary_artifacts_on_its_flow_run_keyed_by_environment(pr
     summary = found[f"{env}-ingest-orders-summary"]
     assert str(summary.flow_run_id) == report.run_id and summary.task_run_id is None  # the flow run's, not a task's
     assert f"| {report.rows_read:,} | {report.rows_written:,} |" in summary.data
-    durations = [line.removesuffix(" s").split(": ")[1]
-                 for line in summary.data.split("## Stage durations")[1].strip().splitlines()]
+    durations = [
+        line.removesuffix(" s").split(": ")[1]
+        for line in summary.data.split("## Stage durations")[1].strip().splitlines()
+    ]
     assert durations and all(len(d.replace(",", "").replace(".", "").strip("0")) <= 3 for d in durations), durations
     assert found[f"{env}-ingest-orders-files"].type == "table"
 
@@ -179,5 +197,7 @@ def test_a_drill_run_keys_its_artifacts_by_the_drill(prefect_api, dask_address, 
         report = run_ingest(dask_address, "orders", str(tmp_path / "src"))
 
     env = sluice_home.env
-    assert set(_artifacts_of(report.run_id)) == {f"{env}-drill-0a1b2c3d4e5f-ingest-orders-summary",
-                                                 f"{env}-drill-0a1b2c3d4e5f-ingest-orders-files"}
+    assert set(_artifacts_of(report.run_id)) == {
+        f"{env}-drill-0a1b2c3d4e5f-ingest-orders-summary",
+        f"{env}-drill-0a1b2c3d4e5f-ingest-orders-files",
+    }

@@ -24,8 +24,9 @@ def _runs(dataset: str | None = None):
         return list_runs(conn, dataset=dataset)
 
 
-def test_a_dataset_name_that_climbs_out_of_the_lake_fails_first_and_is_recorded(prefect_api, dask_address,
-                                                                                 sluice_home, tmp_path, monkeypatch):
+def test_a_dataset_name_that_climbs_out_of_the_lake_fails_first_and_is_recorded(
+    prefect_api, dask_address, sluice_home, tmp_path, monkeypatch
+):
     home = sluice_home.home
     contracts = home / "contracts"
     contracts.mkdir(parents=True)
@@ -50,8 +51,9 @@ def test_a_dataset_name_that_climbs_out_of_the_lake_fails_first_and_is_recorded(
     assert "holds a path separator" in run.error and run.finished_at is not None
 
 
-def test_a_run_whose_source_cannot_be_listed_leaves_a_failed_record_that_ops_runs_lists(prefect_api, dask_address,
-                                                                                       sluice_home, tmp_path):
+def test_a_run_whose_source_cannot_be_listed_leaves_a_failed_record_that_ops_runs_lists(
+    prefect_api, dask_address, sluice_home, tmp_path
+):
     from ops.cli import app
 
     state = run_ingest_state(dask_address, "orders", str(tmp_path / "nope"))
@@ -67,8 +69,9 @@ def test_a_run_whose_source_cannot_be_listed_leaves_a_failed_record_that_ops_run
     assert (row["run_id"], row["status"]) == (run.run_id, "failed")
 
 
-def test_a_run_removes_the_staging_of_a_killed_run_and_spares_a_running_one(prefect_api, dask_address, sluice_home,
-                                                                           tmp_path):
+def test_a_run_removes_the_staging_of_a_killed_run_and_spares_a_running_one(
+    prefect_api, dask_address, sluice_home, tmp_path
+):
     root = sluice_home.staging_root()
     killed = start_owner(root / "killed-run", size=200_000)
     running = start_owner(root / "running-run")

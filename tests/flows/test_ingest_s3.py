@@ -37,8 +37,9 @@ def _bucket(endpoint: str, name: str):
     return s3
 
 
-def test_files_in_s3_are_ingested_through_a_prefect_aws_credentials_block(prefect_api, dask_address, sluice_home,
-                                                                         s3_endpoint):
+def test_files_in_s3_are_ingested_through_a_prefect_aws_credentials_block(
+    prefect_api, dask_address, sluice_home, s3_endpoint
+):
     from prefect_aws import AwsCredentials
     from prefect_aws.client_parameters import AwsClientParameters
 
@@ -46,11 +47,13 @@ def test_files_in_s3_are_ingested_through_a_prefect_aws_credentials_block(prefec
     batch = mixed_orders(15)
     s3.put_object(Bucket="landing", Key="orders/2024-03-05/a.csv", Body=csv_text(batch).encode())
     s3.put_object(Bucket="landing", Key="orders/2024-03-05/b.csv", Body=csv_text(mixed_orders(5, start=500)).encode())
-    AwsCredentials(**CREDS, region_name="us-east-1",
-                   aws_client_parameters=AwsClientParameters(endpoint_url=s3_endpoint)).save("moto", overwrite=True)
+    AwsCredentials(
+        **CREDS, region_name="us-east-1", aws_client_parameters=AwsClientParameters(endpoint_url=s3_endpoint)
+    ).save("moto", overwrite=True)
 
-    report = run_ingest(dask_address, "orders", "s3://landing/orders/2024-03-05", pattern="*.csv",
-                        aws_credentials_block="moto")
+    report = run_ingest(
+        dask_address, "orders", "s3://landing/orders/2024-03-05", pattern="*.csv", aws_credentials_block="moto"
+    )
 
     other = mixed_orders(5, start=500)
     assert report.rows_read == batch.total + other.total
@@ -87,8 +90,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_a_source_that_is_down_when_the_run_starts_is_listed_again_until_it_is_back(prefect_api, dask_address,
-                                                                                   sluice_home):
+def test_a_source_that_is_down_when_the_run_starts_is_listed_again_until_it_is_back(
+    prefect_api, dask_address, sluice_home
+):
     import threading
 
     from moto.server import ThreadedMotoServer
@@ -106,8 +110,13 @@ def test_a_source_that_is_down_when_the_run_starts_is_listed_again_until_it_is_b
     thread = threading.Thread(target=come_back_later, daemon=True)
     thread.start()
     try:
-        report = run_ingest(dask_address, "orders", "s3://late/in", pattern="*.csv",
-                            storage_options={"key": "testing", "secret": "testing", "endpoint_url": endpoint})
+        report = run_ingest(
+            dask_address,
+            "orders",
+            "s3://late/in",
+            pattern="*.csv",
+            storage_options={"key": "testing", "secret": "testing", "endpoint_url": endpoint},
+        )
     finally:
         thread.join()
         server.stop()

@@ -27,8 +27,9 @@ def _orphan(table: str, name: str, age_hours: float) -> Path:
     return path
 
 
-def test_maintenance_removes_old_orphans_and_stale_staging_and_spares_what_may_still_run(prefect_api, sluice_home,
-                                                                                       monkeypatch):
+def test_maintenance_removes_old_orphans_and_stale_staging_and_spares_what_may_still_run(
+    prefect_api, sluice_home, monkeypatch
+):
     from flows.lake_maintenance import lake_maintenance
 
     contracts = sluice_home.home / "contracts"

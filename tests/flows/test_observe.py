@@ -16,7 +16,10 @@ def test_a_run_samples_the_memory_of_its_own_process(sluice_home, monkeypatch):
         time.sleep(1.0)
 
     assert sampler is not None and sampler.written > 0
-    rss = [i for i in open_store(home=sluice_home.home).series(Selector.parse("sluice_process_rss_bytes"))
-           if i.labels.get("worker") == FLOW_PROCESS]
+    rss = [
+        i
+        for i in open_store(home=sluice_home.home).series(Selector.parse("sluice_process_rss_bytes"))
+        if i.labels.get("worker") == FLOW_PROCESS
+    ]
     assert len(rss) == 1 and rss[0].points >= 3
     assert rss[0].labels["flow"] == "ingest-files"

@@ -20,12 +20,20 @@ def _worker_view(name: str) -> dict[str, object]:
 
 def test_local_workers_start_with_the_tasks_imported_and_see_the_callers_environment(monkeypatch):
     monkeypatch.setenv("SLUICE_RUNNER_PROBE", "first")
-    with local_cluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
-                       silence_logs=logging.WARNING) as cluster, Client(cluster) as client:
+    with (
+        local_cluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.WARNING
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         first = client.submit(_worker_view, "SLUICE_RUNNER_PROBE", pure=False).result()
     monkeypatch.setenv("SLUICE_RUNNER_PROBE", "second")  # the fork server is already running now
-    with local_cluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
-                       silence_logs=logging.WARNING) as cluster, Client(cluster) as client:
+    with (
+        local_cluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.WARNING
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         second = client.submit(_worker_view, "SLUICE_RUNNER_PROBE", pure=False).result()
 
     assert first["preloaded"] and second["preloaded"]
@@ -57,14 +65,26 @@ def _profiling(dask_worker) -> bool:
 
 def test_local_workers_run_without_dasks_profiler():
     for processes in (False, True):
-        with local_cluster(n_workers=1, threads_per_worker=1, processes=processes, dashboard_address=None,
-                           silence_logs=logging.WARNING) as cluster, Client(cluster) as client:
+        with (
+            local_cluster(
+                n_workers=1,
+                threads_per_worker=1,
+                processes=processes,
+                dashboard_address=None,
+                silence_logs=logging.WARNING,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
             assert list(client.run(_profiling).values()) == [False], f"processes={processes}"
 
 
 def test_dasks_own_variable_turns_the_profiler_back_on(monkeypatch):
     monkeypatch.setenv("DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED", "True")
     monkeypatch.setattr(dask.config, "config", dask.config.collect())  # as Dask reads its variables at import
-    with local_cluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
-                       silence_logs=logging.WARNING) as cluster, Client(cluster) as client:
+    with (
+        local_cluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None, silence_logs=logging.WARNING
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         assert list(client.run(_profiling).values()) == [True]

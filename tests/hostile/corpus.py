@@ -109,6 +109,7 @@ def _invalid_in_utf8(path: Path) -> None:
 def _parquet(table: pa.Table) -> Callable[[Path], None]:
     def write(path: Path) -> None:
         pq.write_table(table, path)
+
     return write
 
 
@@ -141,63 +142,145 @@ def _truncated_parquet() -> bytes:
 
 
 CASES: list[Case] = [
-    Case("json nested 100,000 deep", "deep.jsonl",
-         _bytes(_json_lines([_order(1), _order(2)], [_deep_line(100_000, "extra")])),
-         Expect(rows_read=3, rows_valid=2, reasons=frozenset({"too_deeply_nested"}))),
-    Case("json nested 3,000 deep in a contract column", "deep-email.jsonl",
-         _bytes(_json_lines([_order(1)], [_deep_line(3_000, "email")])),
-         Expect(rows_read=2, rows_valid=1, reasons=frozenset({"too_deeply_nested"}))),
-    Case("json line over the record limit", "huge.jsonl",
-         _bytes(_json_lines([_order(1), _order(2, email="a" * 3_000_000 + "@example.com"), _order(3)])),
-         Expect(rows_read=3, rows_valid=2, reasons=frozenset({"record_too_large"})),
-         env={"SLUICE_MAX_RECORD_BYTES": "1000000"}),
-    Case("json top-level array and scalar lines", "shapes.jsonl",
-         _bytes(_json_lines([_order(1)], [b"[1, 2]", b"42", b'"text"', b"{\"order_id\": "])),
-         Expect(rows_read=5, rows_valid=1, reasons=frozenset({"malformed_json"}))),
-    Case("json lone surrogate escape", "surrogate.jsonl",
-         _bytes(_json_lines([_order(1)], [json.dumps(_order(2)).encode().replace(b"ann@", b"\\ud800@")])),
-         Expect(rows_read=2, may_fail=True)),
-    Case("json line that is not utf-8 in a utf-8 file", "latin1-line.jsonl",
-         _bytes(_json_lines([_order(2)], [
-             json.dumps(_order(1, email="zoë@example.com"), ensure_ascii=False).encode(),
-             json.dumps(_order(3, email="søren@example.com"), ensure_ascii=False).encode("latin-1")])),
-         Expect(rows_read=3, rows_valid=2, reasons=frozenset({"undecodable_bytes"}), emails=("zoë@example.com",))),
-    Case("json timestamps keep their offsets", "offsets.jsonl",
-         _bytes(_json_lines([_order(1, order_ts="2024-10-01T03:39:15Z"),
-                             _order(2, order_ts="2024-10-01T03:39:15+01:00")])),
-         Expect(rows_read=2, rows_valid=2, order_ts=("2024-10-01 03:39:15+00:00", "2024-10-01 02:39:15+00:00"))),
-    Case("parquet nanoseconds that are not whole microseconds", "ns.parquet", _parquet(_ns_timestamps()),
-         Expect(rows_read=3, rows_valid=3, order_ts=("2024-03-05 10:00:00.123456+00:00",
-                                                     "2024-03-05 10:00:00.123456+00:00",
-                                                     "2024-03-05 10:00:00.123456+00:00"))),
-    Case("parquet struct in a string column", "struct.parquet", _parquet(_struct_in_string()),
-         Expect(rows_read=3, rows_valid=0, reasons=frozenset({"wrong_type"}))),
+    Case(
+        "json nested 100,000 deep",
+        "deep.jsonl",
+        _bytes(_json_lines([_order(1), _order(2)], [_deep_line(100_000, "extra")])),
+        Expect(rows_read=3, rows_valid=2, reasons=frozenset({"too_deeply_nested"})),
+    ),
+    Case(
+        "json nested 3,000 deep in a contract column",
+        "deep-email.jsonl",
+        _bytes(_json_lines([_order(1)], [_deep_line(3_000, "email")])),
+        Expect(rows_read=2, rows_valid=1, reasons=frozenset({"too_deeply_nested"})),
+    ),
+    Case(
+        "json line over the record limit",
+        "huge.jsonl",
+        _bytes(_json_lines([_order(1), _order(2, email="a" * 3_000_000 + "@example.com"), _order(3)])),
+        Expect(rows_read=3, rows_valid=2, reasons=frozenset({"record_too_large"})),
+        env={"SLUICE_MAX_RECORD_BYTES": "1000000"},
+    ),
+    Case(
+        "json top-level array and scalar lines",
+        "shapes.jsonl",
+        _bytes(_json_lines([_order(1)], [b"[1, 2]", b"42", b'"text"', b'{"order_id": '])),
+        Expect(rows_read=5, rows_valid=1, reasons=frozenset({"malformed_json"})),
+    ),
+    Case(
+        "json lone surrogate escape",
+        "surrogate.jsonl",
+        _bytes(_json_lines([_order(1)], [json.dumps(_order(2)).encode().replace(b"ann@", b"\\ud800@")])),
+        Expect(rows_read=2, may_fail=True),
+    ),
+    Case(
+        "json line that is not utf-8 in a utf-8 file",
+        "latin1-line.jsonl",
+        _bytes(
+            _json_lines(
+                [_order(2)],
+                [
+                    json.dumps(_order(1, email="zoë@example.com"), ensure_ascii=False).encode(),
+                    json.dumps(_order(3, email="søren@example.com"), ensure_ascii=False).encode("latin-1"),
+                ],
+            )
+        ),
+        Expect(rows_read=3, rows_valid=2, reasons=frozenset({"undecodable_bytes"}), emails=("zoë@example.com",)),
+    ),
+    Case(
+        "json timestamps keep their offsets",
+        "offsets.jsonl",
+        _bytes(
+            _json_lines([_order(1, order_ts="2024-10-01T03:39:15Z"), _order(2, order_ts="2024-10-01T03:39:15+01:00")])
+        ),
+        Expect(rows_read=2, rows_valid=2, order_ts=("2024-10-01 03:39:15+00:00", "2024-10-01 02:39:15+00:00")),
+    ),
+    Case(
+        "parquet nanoseconds that are not whole microseconds",
+        "ns.parquet",
+        _parquet(_ns_timestamps()),
+        Expect(
+            rows_read=3,
+            rows_valid=3,
+            order_ts=(
+                "2024-03-05 10:00:00.123456+00:00",
+                "2024-03-05 10:00:00.123456+00:00",
+                "2024-03-05 10:00:00.123456+00:00",
+            ),
+        ),
+    ),
+    Case(
+        "parquet struct in a string column",
+        "struct.parquet",
+        _parquet(_struct_in_string()),
+        Expect(rows_read=3, rows_valid=0, reasons=frozenset({"wrong_type"})),
+    ),
     Case("parquet file cut short", "cut.parquet", _bytes(_truncated_parquet()), Expect(error=("cut.parquet",))),
-    Case("utf-8 file with one latin-1 row past the sample", "late-latin1.csv", _utf8_then_latin1,
-         Expect(rows_read=5_001, rows_valid=5_000, reasons=frozenset({"undecodable_bytes"}),
-                emails=("jürgen1@example.com", "jürgen5000@example.com"))),
-    Case("bom and a late latin-1 row", "bom-late.csv", _bom_then_latin1,
-         Expect(rows_read=4_001, rows_valid=4_000, reasons=frozenset({"undecodable_bytes"}))),
-    Case("invalid utf-8 in an otherwise ascii file is a flagged guess", "invalid-utf8.csv", _invalid_utf8,
-         Expect(rows_read=4, rows_valid=4, warnings=("encoding:guessed",))),
-    Case("invalid utf-8 in a utf-8 file", "invalid-in-utf8.csv", _invalid_in_utf8,
-         Expect(rows_read=5, rows_valid=4, reasons=frozenset({"undecodable_bytes"}), emails=("zoë@example.com",))),
-    Case("duplicated header column", "dup-header.csv",
-         _bytes((",".join([*ORDER_HEADER, "status"]) + "\n" + ",".join([*good_orders(1)[0].cells(), "paid"])
-                 + "\n").encode()),
-         Expect(error=("status", "twice"))),
-    Case("semicolon-delimited file", "semicolons.csv", _bytes(_good_csv(5).replace(",", ";").encode()),
-         Expect(error=("';'",))),
+    Case(
+        "utf-8 file with one latin-1 row past the sample",
+        "late-latin1.csv",
+        _utf8_then_latin1,
+        Expect(
+            rows_read=5_001,
+            rows_valid=5_000,
+            reasons=frozenset({"undecodable_bytes"}),
+            emails=("jürgen1@example.com", "jürgen5000@example.com"),
+        ),
+    ),
+    Case(
+        "bom and a late latin-1 row",
+        "bom-late.csv",
+        _bom_then_latin1,
+        Expect(rows_read=4_001, rows_valid=4_000, reasons=frozenset({"undecodable_bytes"})),
+    ),
+    Case(
+        "invalid utf-8 in an otherwise ascii file is a flagged guess",
+        "invalid-utf8.csv",
+        _invalid_utf8,
+        Expect(rows_read=4, rows_valid=4, warnings=("encoding:guessed",)),
+    ),
+    Case(
+        "invalid utf-8 in a utf-8 file",
+        "invalid-in-utf8.csv",
+        _invalid_in_utf8,
+        Expect(rows_read=5, rows_valid=4, reasons=frozenset({"undecodable_bytes"}), emails=("zoë@example.com",)),
+    ),
+    Case(
+        "duplicated header column",
+        "dup-header.csv",
+        _bytes(
+            (
+                ",".join([*ORDER_HEADER, "status"]) + "\n" + ",".join([*good_orders(1)[0].cells(), "paid"]) + "\n"
+            ).encode()
+        ),
+        Expect(error=("status", "twice")),
+    ),
+    Case(
+        "semicolon-delimited file",
+        "semicolons.csv",
+        _bytes(_good_csv(5).replace(",", ";").encode()),
+        Expect(error=("';'",)),
+    ),
     Case("truncated gzip", "cut.csv.gz", _bytes(_truncated_gzip()), Expect(error=("truncated or corrupt",))),
     Case("empty file", "empty.csv", _bytes(b""), Expect(rows_read=0)),
     Case("header only", "header.csv", _bytes((",".join(ORDER_HEADER) + "\n").encode()), Expect(rows_read=0)),
-    Case("nul bytes inside fields", "nul.csv", _bytes(_good_csv(3).replace("ann@", "a\x00n@").encode()),
-         Expect(rows_read=3)),
-    Case("unterminated quote at the end", "quote.csv", _bytes((_good_csv(3) + '4,"C000004,2024').encode()),
-         Expect(may_fail=True)),
-    Case("binary garbage named csv", "garbage.csv", _bytes(bytes(range(256)) * 64),
-         Expect(may_fail=True)),
-    Case("integers too large and in exponent form", "bigint.csv",
-         _bytes(_good_csv(2).replace("\n1,", "\n99999999999999999999,").replace("\n2,", "\n1e400,").encode()),
-         Expect(rows_read=2, rows_valid=0, reasons=frozenset({"unparseable_int"}))),
+    Case(
+        "nul bytes inside fields",
+        "nul.csv",
+        _bytes(_good_csv(3).replace("ann@", "a\x00n@").encode()),
+        Expect(rows_read=3),
+    ),
+    Case(
+        "unterminated quote at the end",
+        "quote.csv",
+        _bytes((_good_csv(3) + '4,"C000004,2024').encode()),
+        Expect(may_fail=True),
+    ),
+    Case("binary garbage named csv", "garbage.csv", _bytes(bytes(range(256)) * 64), Expect(may_fail=True)),
+    Case(
+        "integers too large and in exponent form",
+        "bigint.csv",
+        _bytes(_good_csv(2).replace("\n1,", "\n99999999999999999999,").replace("\n2,", "\n1e400,").encode()),
+        Expect(rows_read=2, rows_valid=0, reasons=frozenset({"unparseable_int"})),
+    ),
 ]

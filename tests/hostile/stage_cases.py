@@ -34,16 +34,34 @@ def main(work: Path, sources: list[str]) -> None:
     for order, uri in enumerate(sources):
         print(f"starting {uri}", file=sys.stderr, flush=True)
         run_dir = work / "runs" / Path(uri).parent.name
-        req = StageRequest(dataset="orders", contract=contract, run_id=f"hostile-{order}", run_dir=str(run_dir),
-                           lake_uri=str(work / "lake" / "orders"), ingest_date=date(2024, 11, 1),
-                           chunk_rows=settings.rows_per_chunk())
+        req = StageRequest(
+            dataset="orders",
+            contract=contract,
+            run_id=f"hostile-{order}",
+            run_dir=str(run_dir),
+            lake_uri=str(work / "lake" / "orders"),
+            ingest_date=date(2024, 11, 1),
+            chunk_rows=settings.rows_per_chunk(),
+        )
         src = next(s for s in list_source_files(str(Path(uri).parent), Path(uri).name) if s.uri.endswith(uri))
         out = stage_file(src, order, req)
-        print(json.dumps({"uri": uri, "status": out.status.value, "error": out.error, "rows_read": out.rows_read,
-                          "rows_valid": out.rows_valid, "rows_quarantined": out.rows_quarantined,
-                          "reasons": sorted(set(_staged(run_dir, "reason", "quarantine"))),
-                          "warnings": out.warnings, "emails": _staged(run_dir, "email", "valid"),
-                          "order_ts": _staged(run_dir, "order_ts", "valid")}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "uri": uri,
+                    "status": out.status.value,
+                    "error": out.error,
+                    "rows_read": out.rows_read,
+                    "rows_valid": out.rows_valid,
+                    "rows_quarantined": out.rows_quarantined,
+                    "reasons": sorted(set(_staged(run_dir, "reason", "quarantine"))),
+                    "warnings": out.warnings,
+                    "emails": _staged(run_dir, "email", "valid"),
+                    "order_ts": _staged(run_dir, "order_ts", "valid"),
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

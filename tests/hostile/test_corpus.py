@@ -31,8 +31,15 @@ def _stage_all(work: Path, todo: dict[str, Case], env: dict[str, str]) -> dict[s
     """Stage ``todo`` in child processes; a child that dies marks its current case and a new one goes on."""
     results: dict[str, dict[str, object]] = {}
     while todo:
-        proc = subprocess.run([sys.executable, "-m", "tests.hostile.stage_cases", str(work), *todo], cwd=ROOT,
-                              env=env, capture_output=True, text=True, timeout=300, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-m", "tests.hostile.stage_cases", str(work), *todo],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         for line in proc.stdout.splitlines():
             if line.startswith("{"):
                 out = json.loads(line)

@@ -55,8 +55,14 @@ class QuarantineRow:
     column: str | None = "country"
     value: str | None = "Germany"
     failures: str = "country:pattern_mismatch"
-    record: dict[str, str | None] = field(default_factory=lambda: {
-        "customer_id": "C000001", "full_name": "Ann Smith", "email": "ann@example.com", "country": "Germany"})
+    record: dict[str, str | None] = field(
+        default_factory=lambda: {
+            "customer_id": "C000001",
+            "full_name": "Ann Smith",
+            "email": "ann@example.com",
+            "country": "Germany",
+        }
+    )
     quarantined_at: datetime = T0
 
     def arrow(self) -> dict[str, object]:
@@ -72,8 +78,9 @@ def write_quarantine(settings: Settings, rows: list[QuarantineRow]) -> str:
     return uri
 
 
-def write_lake_commit(settings: Settings, dataset: str, *, run_id: str, counts: dict[str, int],
-                      sources: int = 1, mode: str = "append") -> str:
+def write_lake_commit(
+    settings: Settings, dataset: str, *, run_id: str, counts: dict[str, int], sources: int = 1, mode: str = "append"
+) -> str:
     """Commit a few rows to ``dataset``'s table with the metadata a Sluice run records."""
     uri = f"{settings.lake_root()}/{dataset}"
     metadata = {
@@ -82,24 +89,50 @@ def write_lake_commit(settings: Settings, dataset: str, *, run_id: str, counts: 
         "sluice.sources": json.dumps([{"uri": f"s3://drop/{i}.csv"} for i in range(sources)]),
     }
     rows = pa.table({"id": pa.array(["a", "b"]), "dt": pa.array([date(2026, 3, 5)] * 2)})
-    write_deltalake(uri, rows, mode=mode, partition_by=["dt"],  # type: ignore[call-overload]
-                    commit_properties=CommitProperties(custom_metadata=metadata))
+    write_deltalake(
+        uri,
+        rows,
+        mode=mode,
+        partition_by=["dt"],  # type: ignore[call-overload]
+        commit_properties=CommitProperties(custom_metadata=metadata),
+    )
     return uri
 
 
-def run_report(run_id: str = "run-1", *, dataset: str = "orders", rows_read: int = 10, rows_written: int = 7,
-               rows_quarantined: int = 2, rows_duplicate: int = 1, started_at: datetime = T0,
-               files: list[FileOutcome] | None = None) -> RunReport:
+def run_report(
+    run_id: str = "run-1",
+    *,
+    dataset: str = "orders",
+    rows_read: int = 10,
+    rows_written: int = 7,
+    rows_quarantined: int = 2,
+    rows_duplicate: int = 1,
+    started_at: datetime = T0,
+    files: list[FileOutcome] | None = None,
+) -> RunReport:
     return RunReport(
-        run_id=run_id, dataset=dataset, source="s3://drop/orders", env="dev", started_at=started_at,
-        finished_at=started_at + timedelta(seconds=42), status="completed", rows_read=rows_read,
-        rows_written=rows_written, rows_quarantined=rows_quarantined, rows_duplicate=rows_duplicate,
+        run_id=run_id,
+        dataset=dataset,
+        source="s3://drop/orders",
+        env="dev",
+        started_at=started_at,
+        finished_at=started_at + timedelta(seconds=42),
+        status="completed",
+        rows_read=rows_read,
+        rows_written=rows_written,
+        rows_quarantined=rows_quarantined,
+        rows_duplicate=rows_duplicate,
         files=files if files is not None else [file_outcome()],
     )
 
 
-def file_outcome(uri: str = "s3://drop/orders/a.csv", *, status: FileStatus = FileStatus.COMMITTED,
-                 error: str = "", rows_read: int = 10) -> FileOutcome:
+def file_outcome(
+    uri: str = "s3://drop/orders/a.csv",
+    *,
+    status: FileStatus = FileStatus.COMMITTED,
+    error: str = "",
+    rows_read: int = 10,
+) -> FileOutcome:
     return FileOutcome(uri=uri, order=0, status=status, encoding="utf-8", rows_read=rows_read, error=error)
 
 

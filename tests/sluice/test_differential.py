@@ -56,7 +56,8 @@ _MOMENT = st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2035, 
 
 def _int_cell() -> st.SearchStrategy[Cell]:
     good = st.integers(-(10**15), 10**15).flatmap(
-        lambda k: st.sampled_from([Cell(str(k), k, None), Cell(f"+{abs(k)}", abs(k), None)]))
+        lambda k: st.sampled_from([Cell(str(k), k, None), Cell(f"+{abs(k)}", abs(k), None)])
+    )
     bad = st.sampled_from(["abc", "1.5", "1e3", "--1", "0x10"]).map(lambda t: Cell(t, None, "unparseable_int"))
     return st.one_of(good, bad)
 
@@ -84,17 +85,24 @@ def _ts_cell(zone: str) -> st.SearchStrategy[Cell]:
         stamp = f"{shifted:%Y-%m-%dT%H:%M:%S}" + (f".{micros:06d}" if micros else "")
         sep = " " if micros % 2 else "T"
         naive = moment.strftime(f"%Y-%m-%d{sep}%H:%M:%S")
-        return st.sampled_from([
-            Cell(f"{utc:%Y-%m-%dT%H:%M:%S}" + (f".{micros:06d}" if micros else "") + "Z", utc, None),
-            Cell(f"{stamp}{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}", utc, None),
-            _local(naive, moment.replace(microsecond=0), zone),
-            _local(moment.strftime("%Y-%m-%d"), datetime(moment.year, moment.month, moment.day), zone),
-        ])
+        return st.sampled_from(
+            [
+                Cell(f"{utc:%Y-%m-%dT%H:%M:%S}" + (f".{micros:06d}" if micros else "") + "Z", utc, None),
+                Cell(f"{stamp}{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}", utc, None),
+                _local(naive, moment.replace(microsecond=0), zone),
+                _local(moment.strftime("%Y-%m-%d"), datetime(moment.year, moment.month, moment.day), zone),
+            ]
+        )
 
-    good = st.builds(lambda m, o, u: (m, o, u), _MOMENT, st.sampled_from([0, 60, -300, 330, 840, -720]),
-                     st.sampled_from([0, 0, 123456, 1])).flatmap(lambda a: forms(*a))
+    good = st.builds(
+        lambda m, o, u: (m, o, u),
+        _MOMENT,
+        st.sampled_from([0, 60, -300, 330, 840, -720]),
+        st.sampled_from([0, 0, 123456, 1]),
+    ).flatmap(lambda a: forms(*a))
     bad = st.sampled_from(["garbage", "2024-13-01T00:00:00Z", "2024-02-30", "24/10/01"]).map(
-        lambda t: Cell(t, None, "unparseable_timestamp"))
+        lambda t: Cell(t, None, "unparseable_timestamp")
+    )
     return st.one_of(good, bad)
 
 
@@ -109,14 +117,21 @@ def _local(text: str, naive: datetime, zone: str) -> Cell:
 
 def _date_cell() -> st.SearchStrategy[Cell]:
     good = st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 12, 31)).map(
-        lambda d: Cell(d.isoformat(), d, None))
+        lambda d: Cell(d.isoformat(), d, None)
+    )
     bad = st.sampled_from(["2024-02-30", "2024-13-01", "tomorrow"]).map(lambda t: Cell(t, None, "unparseable_date"))
     return st.one_of(good, bad)
 
 
 def _cell(kind: str, zone: str) -> st.SearchStrategy[Cell]:
-    valued = {"string": _TEXT.map(lambda t: Cell(t, t, None)), "int64": _int_cell(), "float64": _float_cell(),
-              "bool": _bool_cell(), "timestamp": _ts_cell(zone), "date": _date_cell()}[kind]
+    valued = {
+        "string": _TEXT.map(lambda t: Cell(t, t, None)),
+        "int64": _int_cell(),
+        "float64": _float_cell(),
+        "bool": _bool_cell(),
+        "timestamp": _ts_cell(zone),
+        "date": _date_cell(),
+    }[kind]
     return st.one_of(valued, st.just(Cell(None, None, None)))
 
 
@@ -126,10 +141,17 @@ def cases(draw: st.DrawFn) -> tuple[Contract, list[Col], list[list[Cell]], str]:
     cols = [Col("id", "int64", False, True), Col("ts", "timestamp", False, True)]
     for i in range(draw(st.integers(1, 4))):
         cols.append(Col(f"c{i}", draw(st.sampled_from(KINDS)), draw(st.booleans()), draw(st.booleans())))
-    yaml = "\n".join([f"name: diff\nowner: d@x.example\nfreshness_sla: 1d\nsource_timezone: {zone}",
-                      "primary_key: [id]\npartition: {column: ts}\ncolumns:"]
-                     + [f"  - {{name: {c.name}, type: {c.kind}, nullable: {str(c.nullable).lower()}, "
-                        f"criticality: {'critical' if c.critical else 'warning'}}}" for c in cols])
+    yaml = "\n".join(
+        [
+            f"name: diff\nowner: d@x.example\nfreshness_sla: 1d\nsource_timezone: {zone}",
+            "primary_key: [id]\npartition: {column: ts}\ncolumns:",
+        ]
+        + [
+            f"  - {{name: {c.name}, type: {c.kind}, nullable: {str(c.nullable).lower()}, "
+            f"criticality: {'critical' if c.critical else 'warning'}}}"
+            for c in cols
+        ]
+    )
     n = draw(st.integers(1, 8))
     rows = []
     for r in range(n):
@@ -202,10 +224,16 @@ def _write(dirpath: Path, cols: list[Col], rows: list[list[Cell]], encoding: str
             parts.append(f"{json.dumps(col.name)}: {body}")
         lines.append("{" + ", ".join(parts) + "}")
     (dirpath / "c.jsonl").write_bytes(("\n".join(lines) + "\n").encode(encoding))
-    pq.write_table(pa.table({c.name: pa.array([row[i].text for row in rows], pa.string())
-                             for i, c in enumerate(cols)}), dirpath / "d.parquet")
-    files = {"csv": (dirpath / "a.csv", 2), "csv.gz": (dirpath / "b.csv.gz", 2), "jsonl": (dirpath / "c.jsonl", 1),
-             "parquet": (dirpath / "d.parquet", 1)}
+    pq.write_table(
+        pa.table({c.name: pa.array([row[i].text for row in rows], pa.string()) for i, c in enumerate(cols)}),
+        dirpath / "d.parquet",
+    )
+    files = {
+        "csv": (dirpath / "a.csv", 2),
+        "csv.gz": (dirpath / "b.csv.gz", 2),
+        "jsonl": (dirpath / "c.jsonl", 1),
+        "parquet": (dirpath / "d.parquet", 1),
+    }
     return files
 
 
@@ -214,20 +242,26 @@ def _land(path: Path, contract: Contract, encoding: str | None, first: int) -> t
     reader = open_reader(src, contract.column_names, encoding=encoding, chunk_rows=1000)
     results = [validate_chunk(chunk, contract, CTX) for chunk in reader.chunks()]
     valid = pa.concat_tables([r.valid for r in results])
-    valid = valid.set_column(valid.schema.get_field_index("_source_row"), "_source_row",
-                             pa.compute.subtract(valid.column("_source_row"), first - 1))
+    valid = valid.set_column(
+        valid.schema.get_field_index("_source_row"),
+        "_source_row",
+        pa.compute.subtract(valid.column("_source_row"), first - 1),
+    )
     quarantine = pa.concat_tables([r.quarantine for r in results]).to_pylist()
     return valid, {q["source_row"] - first + 1: set(q["failures"].split("; ")) for q in quarantine}
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(case=cases())
 def test_every_format_and_encoding_lands_the_same_rows_as_the_contract_types_them(tmp_path_factory, case):
     contract, cols, rows, encoding = case
     files = _write(tmp_path_factory.mktemp("d"), cols, rows, encoding)
-    landed = {fmt: _land(path, contract, None if fmt == "parquet" else encoding, first)
-              for fmt, (path, first) in files.items()}
+    landed = {
+        fmt: _land(path, contract, None if fmt == "parquet" else encoding, first)
+        for fmt, (path, first) in files.items()
+    }
     valid, quarantined = _expected(cols, rows)
     for fmt, (table, q) in landed.items():
         assert q == quarantined, fmt
@@ -241,13 +275,17 @@ def test_every_format_and_encoding_lands_the_same_rows_as_the_contract_types_the
 
 def test_an_explicit_offset_wins_over_the_source_zone_in_every_format(tmp_path):
     cols = [Col("id", "int64", False, True), Col("ts", "timestamp", False, True), Col("s", "string", True, True)]
-    rows = [[Cell("1", 1, None), Cell("2024-10-01T03:39:15Z", None, None), Cell("2024-01-01", None, None)],
-            [Cell("2", 2, None), Cell("2024-10-01T03:39:15+01:00", None, None), Cell("x", None, None)],
-            [Cell("3", 3, None), Cell("2024-10-01 03:39:15", None, None), Cell(None, None, None)]]
-    contract = parse_contract("name: diff\nowner: d@x.example\nfreshness_sla: 1d\nsource_timezone: Europe/Berlin\n"
-                              "primary_key: [id]\npartition: {column: ts}\ncolumns:\n"
-                              "  - {name: id, type: int64}\n  - {name: ts, type: timestamp}\n"
-                              "  - {name: s, type: string, nullable: true}\n")
+    rows = [
+        [Cell("1", 1, None), Cell("2024-10-01T03:39:15Z", None, None), Cell("2024-01-01", None, None)],
+        [Cell("2", 2, None), Cell("2024-10-01T03:39:15+01:00", None, None), Cell("x", None, None)],
+        [Cell("3", 3, None), Cell("2024-10-01 03:39:15", None, None), Cell(None, None, None)],
+    ]
+    contract = parse_contract(
+        "name: diff\nowner: d@x.example\nfreshness_sla: 1d\nsource_timezone: Europe/Berlin\n"
+        "primary_key: [id]\npartition: {column: ts}\ncolumns:\n"
+        "  - {name: id, type: int64}\n  - {name: ts, type: timestamp}\n"
+        "  - {name: s, type: string, nullable: true}\n"
+    )
     for fmt, (path, first) in _write(tmp_path, cols, rows, "utf-8").items():
         table, _ = _land(path, contract, None, first)
         stamps = [v.isoformat() for v in table.column("ts").to_pylist()]

@@ -17,21 +17,37 @@ from sluice.settings import Settings
 from sluice.sources.files import list_source_files
 from sluice.validate.contracts import find_contract
 
-MIXED = {"fmt": ["csv", "csv", "jsonl", "parquet"], "gzip": [False, True, False, False],
-         "encoding": ["utf-8", "utf-8", "utf-8", "utf-8"]}
+MIXED = {
+    "fmt": ["csv", "csv", "jsonl", "parquet"],
+    "gzip": [False, True, False, False],
+    "encoding": ["utf-8", "utf-8", "utf-8", "utf-8"],
+}
 
 
 def _request(tmp_path, chunk_rows: int) -> StageRequest:
-    return StageRequest(dataset="orders", contract=find_contract("orders", Settings().contracts_root()),
-                        run_id="test", run_dir=str(tmp_path / "staging"), lake_uri=str(tmp_path / "lake" / "orders"),
-                        ingest_date=date(2024, 11, 1), encoding=None, chunk_rows=chunk_rows)
+    return StageRequest(
+        dataset="orders",
+        contract=find_contract("orders", Settings().contracts_root()),
+        run_id="test",
+        run_dir=str(tmp_path / "staging"),
+        lake_uri=str(tmp_path / "lake" / "orders"),
+        ingest_date=date(2024, 11, 1),
+        encoding=None,
+        chunk_rows=chunk_rows,
+    )
 
 
 def _run(req: StageRequest, source: str, shares: int):
     outcomes = [stage_file(src, i, req) for i, src in enumerate(list_source_files(source))]
     target = commit_target(req, str(req.run_dir) + "-q")
-    outcome = commit_files(target, outcomes, metadata={}, dedup=lambda plan: [
-        b for names in split_evenly(list(plan.buckets), shares) for b in dedup_buckets(target, plan, names)])
+    outcome = commit_files(
+        target,
+        outcomes,
+        metadata={},
+        dedup=lambda plan: [
+            b for names in split_evenly(list(plan.buckets), shares) for b in dedup_buckets(target, plan, names)
+        ],
+    )
     return outcomes, outcome.lake
 
 

@@ -21,12 +21,41 @@ from sluice.paths import (
     is_dataset_name,
 )
 
-HOSTILE = ["", ".", "..", "../c2/orders2", "/etc/passwd", "orders/../../x", "a\\b", "..\\x", "x\x00y", "Orders",
-           "ORDERS", "\u043erders", "orders\u200b", "ｏrders", "1orders", "_orders", "orders-2", "orders.v2",
-           "orders\n", " orders", "a" * 64, "a" * 1000, "C:\\lake", "~root", "orders%2f..", "s3://b/k"]
+HOSTILE = [
+    "",
+    ".",
+    "..",
+    "../c2/orders2",
+    "/etc/passwd",
+    "orders/../../x",
+    "a\\b",
+    "..\\x",
+    "x\x00y",
+    "Orders",
+    "ORDERS",
+    "\u043erders",
+    "orders\u200b",
+    "ｏrders",
+    "1orders",
+    "_orders",
+    "orders-2",
+    "orders.v2",
+    "orders\n",
+    " orders",
+    "a" * 64,
+    "a" * 1000,
+    "C:\\lake",
+    "~root",
+    "orders%2f..",
+    "s3://b/k",
+]
 valid_names = st.from_regex(r"\A[a-z][a-z0-9_]{0,62}\Z")
-names = st.one_of(st.text(max_size=80), st.sampled_from(HOSTILE), valid_names,
-                  st.builds(lambda a, b: f"{a}/{b}", st.sampled_from(["..", ".", "", "x"]), valid_names))
+names = st.one_of(
+    st.text(max_size=80),
+    st.sampled_from(HOSTILE),
+    valid_names,
+    st.builds(lambda a, b: f"{a}/{b}", st.sampled_from(["..", ".", "", "x"]), valid_names),
+)
 
 
 @pytest.mark.parametrize("name", ["orders", "a", "web_events_v2", "a" * 63, "x_1_"])
@@ -43,11 +72,18 @@ def test_hostile_names_are_refused_saying_what_a_valid_name_is(name):
     assert "\x00" not in str(caught.value) and len(str(caught.value).splitlines()[0]) < 200
 
 
-@pytest.mark.parametrize(("name", "why"), [
-    ("", "empty"), ("a" * 64, "64 characters long"), ("../c2/orders2", "path separator"),
-    ("Orders", "uppercase"), ("1orders", "does not start with a lowercase letter"),
-    ("\u043erders", "'\\u043e'; only a-z, 0-9 and _"), ("orders\n", "'\\n'"),
-])
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("", "empty"),
+        ("a" * 64, "64 characters long"),
+        ("../c2/orders2", "path separator"),
+        ("Orders", "uppercase"),
+        ("1orders", "does not start with a lowercase letter"),
+        ("\u043erders", "'\\u043e'; only a-z, 0-9 and _"),
+        ("orders\n", "'\\n'"),
+    ],
+)
 def test_the_error_says_what_is_wrong(name, why):
     with pytest.raises(ConfigError, match="dataset name") as caught:
         ensure_dataset_name(name)
@@ -111,8 +147,9 @@ def test_unusable_segments_are_refused(segment):
         ensure_segment(segment)
 
 
-@pytest.mark.parametrize("root", ["s3://bucket/../other", "s3://bucket/a//b", "s3:///prefix", "s3://bucket/./x",
-                                  "s3://bucket/a\\b"])
+@pytest.mark.parametrize(
+    "root", ["s3://bucket/../other", "s3://bucket/a//b", "s3:///prefix", "s3://bucket/./x", "s3://bucket/a\\b"]
+)
 def test_object_store_roots_with_dot_segments_or_empty_parts_are_refused(root):
     with pytest.raises(ConfigError, match="not a clean"):
         child_uri(root, "orders")

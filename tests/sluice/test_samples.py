@@ -25,8 +25,11 @@ from demo.samples import (
 from sluice.validate.contracts import ColumnType, Contract, find_contract
 
 CONTRACTS = Path(sluice.__file__).parent / "contracts"
-MIXED = {"fmt": ["csv", "csv", "jsonl", "parquet"], "gzip": [False, True, False, False],
-         "encoding": ["utf-8", "utf-8", "latin-1", "utf-8"]}
+MIXED = {
+    "fmt": ["csv", "csv", "jsonl", "parquet"],
+    "gzip": [False, True, False, False],
+    "encoding": ["utf-8", "utf-8", "latin-1", "utf-8"],
+}
 
 
 def _file_bytes(manifest: SampleManifest) -> list[bytes]:
@@ -163,9 +166,11 @@ def test_quoting_bom_and_latin1_round_trip(tmp_path):
     assert any(", " in n for n in names) and any('"' in n for n in names)
     assert all(ch in "".join(names) for ch in "éüöñø")
     _, rows = _read_csv_records(Path(m.files[0]), "utf-8-sig")
-    table = pv.read_csv(m.files[0], parse_options=pv.ParseOptions(invalid_row_handler=lambda row: "skip"),
-                        convert_options=pv.ConvertOptions(strings_can_be_null=False,
-                                                          column_types={"full_name": pa.string()}))
+    table = pv.read_csv(
+        m.files[0],
+        parse_options=pv.ParseOptions(invalid_row_handler=lambda row: "skip"),
+        convert_options=pv.ConvertOptions(strings_can_be_null=False, column_types={"full_name": pa.string()}),
+    )
     assert table.column_names[0] == "customer_id"
     assert table.column("full_name").to_pylist() == [r[2] for r in rows if len(r) == 8]
 
@@ -187,8 +192,12 @@ def test_demo_samples(tmp_path):
     manifests = make_demo_samples(tmp_path)
     assert set(manifests) == {"orders", "customers"}
     orders = manifests["orders"]
-    assert [Path(f).name for f in orders.files] == ["orders-000.csv", "orders-001.csv.gz", "orders-002.csv",
-                                                   "orders-003.jsonl"]
+    assert [Path(f).name for f in orders.files] == [
+        "orders-000.csv",
+        "orders-001.csv.gz",
+        "orders-002.csv",
+        "orders-003.jsonl",
+    ]
     assert Path(orders.files[2]).read_bytes().decode("latin-1").count("é") > 100
     assert Path(manifests["customers"].files[0]).read_bytes().startswith(b"\xef\xbb\xbf")
     for manifest in manifests.values():

@@ -148,22 +148,39 @@ def test_arguments_override_the_environment_section_by_section(monkeypatch) -> N
     assert (settings.notify.notify_attempts, settings.notify.slack_channel) == (2, "#oncall")
 
 
-@pytest.mark.parametrize(("name", "raw", "says"), [
-    ("SLUICE_ENV", "moon", "SLUICE_ENV='moon' is not valid: input should be 'dev', 'staging' or 'prod'; "
-                           "it takes one of dev, staging, prod"),
-    ("SLUICE_NOTIFY_ATTEMPTS", "0", "SLUICE_NOTIFY_ATTEMPTS='0' is not valid: input should be greater than or "
-                                    "equal to 1; it takes int (≥ 1, ≤ 20)"),
-    ("SLUICE_CRASH_MAX_RUNS", "many", "SLUICE_CRASH_MAX_RUNS='many' is not valid: input should be a valid "
-                                      "integer"),
-    ("SLUICE_METRICS_BACKEND", "influx", "it takes one of embedded, prometheus"),
-    ("SLUICE_CHAOS_ENVIRONMENTS", "dev,staging", "SLUICE_CHAOS_ENVIRONMENTS is not valid JSON; it takes "
-                                                 "JSON list of str"),
-    ("SLUICE_CHAOS_ENVIRONMENTS", "[1]", "SLUICE_CHAOS_ENVIRONMENTS is not valid (at 0): input should be a valid "
-                                         "string"),
-    ("SLUICE_LAKE_STORAGE_OPTIONS", '{"region": 1}', "SLUICE_LAKE_STORAGE_OPTIONS is not valid (at region)"),
-])
-def test_a_bad_value_is_a_config_error_naming_the_variable_and_what_it_takes(monkeypatch, name: str, raw: str,
-                                                                            says: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "raw", "says"),
+    [
+        (
+            "SLUICE_ENV",
+            "moon",
+            "SLUICE_ENV='moon' is not valid: input should be 'dev', 'staging' or 'prod'; "
+            "it takes one of dev, staging, prod",
+        ),
+        (
+            "SLUICE_NOTIFY_ATTEMPTS",
+            "0",
+            "SLUICE_NOTIFY_ATTEMPTS='0' is not valid: input should be greater than or "
+            "equal to 1; it takes int (≥ 1, ≤ 20)",
+        ),
+        ("SLUICE_CRASH_MAX_RUNS", "many", "SLUICE_CRASH_MAX_RUNS='many' is not valid: input should be a valid integer"),
+        ("SLUICE_METRICS_BACKEND", "influx", "it takes one of embedded, prometheus"),
+        (
+            "SLUICE_CHAOS_ENVIRONMENTS",
+            "dev,staging",
+            "SLUICE_CHAOS_ENVIRONMENTS is not valid JSON; it takes JSON list of str",
+        ),
+        (
+            "SLUICE_CHAOS_ENVIRONMENTS",
+            "[1]",
+            "SLUICE_CHAOS_ENVIRONMENTS is not valid (at 0): input should be a valid string",
+        ),
+        ("SLUICE_LAKE_STORAGE_OPTIONS", '{"region": 1}', "SLUICE_LAKE_STORAGE_OPTIONS is not valid (at region)"),
+    ],
+)
+def test_a_bad_value_is_a_config_error_naming_the_variable_and_what_it_takes(
+    monkeypatch, name: str, raw: str, says: str
+) -> None:
     monkeypatch.setenv(name, raw)
 
     with pytest.raises(ConfigError) as caught:
@@ -188,12 +205,22 @@ def test_every_bad_variable_is_named_at_once_and_secrets_are_not_repeated(monkey
 
 
 def test_an_unknown_variable_is_found_with_the_closest_known_name() -> None:
-    found = unknown_settings({"SLUICE_LAKE_URL": "/x", "SLUICE_NOTIFY_ATEMPTS": "3", "SLUICE_ZZZZZZ": "1",
-                              "SLUICE_HOME": "/h", "sluice_home": "/h", "HOME": "/root"})
+    found = unknown_settings(
+        {
+            "SLUICE_LAKE_URL": "/x",
+            "SLUICE_NOTIFY_ATEMPTS": "3",
+            "SLUICE_ZZZZZZ": "1",
+            "SLUICE_HOME": "/h",
+            "sluice_home": "/h",
+            "HOME": "/root",
+        }
+    )
 
-    assert [(u.name, u.closest) for u in found] == [("SLUICE_LAKE_URL", "SLUICE_LAKE_URI"),
-                                                    ("SLUICE_NOTIFY_ATEMPTS", "SLUICE_NOTIFY_ATTEMPTS"),
-                                                    ("SLUICE_ZZZZZZ", None)]
+    assert [(u.name, u.closest) for u in found] == [
+        ("SLUICE_LAKE_URL", "SLUICE_LAKE_URI"),
+        ("SLUICE_NOTIFY_ATEMPTS", "SLUICE_NOTIFY_ATTEMPTS"),
+        ("SLUICE_ZZZZZZ", None),
+    ]
 
 
 def test_the_process_environment_is_checked_by_default(monkeypatch) -> None:

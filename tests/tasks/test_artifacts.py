@@ -22,10 +22,22 @@ AT = datetime(2026, 3, 5, 10, 0, tzinfo=timezone.utc)
 
 def firing(value: float, **changes: object) -> AlertResult:
     fields: dict[str, object] = {
-        "rule_id": "row-count-anomaly", "severity": "SEV3", "runbook": "row-count-anomaly",
-        "metric": "sluice_rows_read", "labels": {"dataset": "orders"}, "status": "firing", "source": "baseline",
-        "value": value, "expected": 402.1187, "lower": 12.345678, "upper": 791.99999, "share": 1.0, "points": 6,
-        "since": AT, "dedup_key": "row-count-anomaly/orders"}
+        "rule_id": "row-count-anomaly",
+        "severity": "SEV3",
+        "runbook": "row-count-anomaly",
+        "metric": "sluice_rows_read",
+        "labels": {"dataset": "orders"},
+        "status": "firing",
+        "source": "baseline",
+        "value": value,
+        "expected": 402.1187,
+        "lower": 12.345678,
+        "upper": 791.99999,
+        "share": 1.0,
+        "points": 6,
+        "since": AT,
+        "dedup_key": "row-count-anomaly/orders",
+    }
     return AlertResult(**{**fields, **changes})
 
 
@@ -42,8 +54,9 @@ def artifacts_of(flow_run_id: str) -> dict[str, object]:
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
     with get_client(sync_client=True) as client:
-        found = client.read_artifacts(artifact_filter=ArtifactFilter(
-            flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
     return {a.key: a for a in found}
 
 
@@ -90,6 +103,9 @@ def test_a_drill_runs_artifacts_are_keyed_by_its_drill(prefect_api):
         run_id = publish_probe(Evaluation(AT, [firing(1_234_567.891)], [], {}), report())
 
     found = artifacts_of(run_id)
-    assert set(found) == {"staging-drill-feedc0ffee00-alerts", "staging-drill-feedc0ffee00-ingest-orders-summary",
-                          "staging-drill-feedc0ffee00-ingest-orders-files"}
+    assert set(found) == {
+        "staging-drill-feedc0ffee00-alerts",
+        "staging-drill-feedc0ffee00-ingest-orders-summary",
+        "staging-drill-feedc0ffee00-ingest-orders-files",
+    }
     assert "| 1,230,000 |" in found["staging-drill-feedc0ffee00-alerts"].data

@@ -36,7 +36,11 @@ def test_only_bash_blocks_give_commands_with_their_line(tmp_path: Path) -> None:
     page.write_text(PAGE)
     found = commands(page)
     assert [(c.line, c.text) for c in found] == [
-        (4, "make fail"), (5, 'echo "seen INC-3"'), (6, "echo 'a # in quotes'"), (7, "make test")]
+        (4, "make fail"),
+        (5, 'echo "seen INC-3"'),
+        (6, "echo 'a # in quotes'"),
+        (7, "make test"),
+    ]
 
 
 def _checkout(tmp_path: Path, page: str, fail_target: str) -> Path:
@@ -69,7 +73,7 @@ def test_make_fail_without_an_incident_id_fails_the_check(tmp_path: Path) -> Non
 
 
 def test_a_command_that_asks_is_answered_yes(tmp_path: Path) -> None:
-    page = "```bash\nread -r answer && [ \"$answer\" = y ]\n```\n"
+    page = '```bash\nread -r answer && [ "$answer" = y ]\n```\n'
     clone = _checkout(tmp_path, page, "@true")
     run_pages(clone, ["page.md"])
 
@@ -82,8 +86,9 @@ def test_the_clone_holds_only_what_is_committed(tmp_path: Path) -> None:
     subprocess.run(["git", "init", "-q", str(source)], check=True)
     (source / "kept.txt").write_text("committed")
     subprocess.run(["git", "-C", str(source), "add", "kept.txt"], check=True)
-    subprocess.run(["git", "-C", str(source), "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "x"],
-                   check=True)
+    subprocess.run(
+        ["git", "-C", str(source), "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "x"], check=True
+    )
     (source / "loose.txt").write_text("not committed")
     clone = fresh_clone(source, tmp_path / "clone")
     assert (clone / "kept.txt").exists() and not (clone / "loose.txt").exists()

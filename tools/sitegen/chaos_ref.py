@@ -28,24 +28,33 @@ def experiments_markdown(folder: Path) -> str:
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except (OSError, ValueError, yaml.YAMLError) as exc:
-            raise SiteError(f"experiment {path.name} cannot be read: {exc}",
-                            hint="`ops chaos validate` shows what is wrong") from None
+            raise SiteError(
+                f"experiment {path.name} cannot be read: {exc}", hint="`ops chaos validate` shows what is wrong"
+            ) from None
         if not isinstance(data, dict) or not data.get("title"):
-            raise SiteError(f"experiment {path.name} has no title",
-                            hint="an experiment is a mapping with at least a title")
+            raise SiteError(
+                f"experiment {path.name} has no title", hint="an experiment is a mapping with at least a title"
+            )
         sections.append(_section(path.stem, data))
     return "\n".join(sections)
 
 
 def _section(name: str, data: dict[str, Any]) -> str:
-    extension = next((e for e in data.get("extensions") or [] if isinstance(e, dict) and e.get("name") == "sluice"),
-                     {})
+    extension = next((e for e in data.get("extensions") or [] if isinstance(e, dict) and e.get("name") == "sluice"), {})
     hypothesis = data.get("steady-state-hypothesis") or {}
     probes = [p.get("name", "") for p in hypothesis.get("probes") or [] if isinstance(p, dict)]
-    facts = [("touches", _codes(extension.get("targets"))), ("may run in", _codes(extension.get("environments"))),
-             ("hypotheses", _codes(probes))]
-    lines = [f"### `{name}` {{#experiment-{name}}}", "", f"**{str(data['title']).strip().rstrip('.')}.**",
-             " ".join(str(data.get("description", "")).split()), ""]
+    facts = [
+        ("touches", _codes(extension.get("targets"))),
+        ("may run in", _codes(extension.get("environments"))),
+        ("hypotheses", _codes(probes)),
+    ]
+    lines = [
+        f"### `{name}` {{#experiment-{name}}}",
+        "",
+        f"**{str(data['title']).strip().rstrip('.')}.**",
+        " ".join(str(data.get("description", "")).split()),
+        "",
+    ]
     lines += [f"- {label}: {value}" for label, value in facts if value]
     return "\n".join(lines) + "\n"
 

@@ -58,9 +58,12 @@ def generate(root: Path = ROOT) -> Generated:
     Raises:
         SluiceError: a page cannot be generated (an undocumented setting, a broken runbook).
     """
-    return Generated(groups=cli_ref.ops_groups(), runbooks=runbook_pages.runbook_pages(root / "runbooks"),
-                     settings=settings_ref.reference_markdown(root),
-                     experiments=chaos_ref.experiments_markdown(root / "chaos" / "experiments"))
+    return Generated(
+        groups=cli_ref.ops_groups(),
+        runbooks=runbook_pages.runbook_pages(root / "runbooks"),
+        settings=settings_ref.reference_markdown(root),
+        experiments=chaos_ref.experiments_markdown(root / "chaos" / "experiments"),
+    )
 
 
 def on_config(config: Any) -> Any:

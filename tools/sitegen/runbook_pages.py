@@ -45,8 +45,9 @@ def runbook_pages(folder: Path) -> list[RunbookPage]:
         try:
             book = parse_runbook(path.read_text(encoding="utf-8"), f"runbooks/{path.name}")
         except (RunbookError, ValueError) as exc:  # ValueError: undecodable bytes, impossible dates
-            raise SiteError(f"runbook {path.name} cannot be published: {exc}",
-                            hint="`ops runbook lint` shows what is wrong") from None
+            raise SiteError(
+                f"runbook {path.name} cannot be published: {exc}", hint="`ops runbook lint` shows what is wrong"
+            ) from None
         pages.append(RunbookPage(f"runbooks/{path.name}", book.title, render_runbook(book, path.name)))
     return pages
 
@@ -54,10 +55,17 @@ def runbook_pages(folder: Path) -> list[RunbookPage]:
 def render_runbook(book: Runbook, file_name: str) -> str:
     """The runbook's page: its title, what links incidents to it, then its body."""
     title, body = _split_title(book.body)
-    rows = [("id", f"`{book.id}`"), ("severity", book.severity), ("owners", ", ".join(book.owners)),
-            ("alert rules", _codes(book.matches.alert_rules)), ("exceptions", _codes(book.matches.exceptions)),
-            ("flows", _codes(book.matches.flows)), ("tags", _codes(book.matches.tags)),
-            ("last reviewed", book.last_reviewed.isoformat()), ("source", f"`runbooks/{file_name}`")]
+    rows = [
+        ("id", f"`{book.id}`"),
+        ("severity", book.severity),
+        ("owners", ", ".join(book.owners)),
+        ("alert rules", _codes(book.matches.alert_rules)),
+        ("exceptions", _codes(book.matches.exceptions)),
+        ("flows", _codes(book.matches.flows)),
+        ("tags", _codes(book.matches.tags)),
+        ("last reviewed", book.last_reviewed.isoformat()),
+        ("source", f"`runbooks/{file_name}`"),
+    ]
     table = ["| | |", "| --- | --- |"] + [f"| {key} | {value} |" for key, value in rows if value]
     return "\n".join([f"# {title or book.title}", "", *table, "", body.strip(), ""])
 

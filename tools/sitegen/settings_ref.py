@@ -82,15 +82,19 @@ def find_settings_classes(root: Path, packages: tuple[str, ...] = PACKAGES) -> l
     names = {"BaseSettings"}
     while grown := {name for (_, name), parents in bases.items() if names.intersection(parents)} - names:
         names |= grown
-    found = sorted((k for k, parents in bases.items() if names.intersection(parents)),
-                   key=lambda k: (packages.index(k[0].split(".")[0]), k))
+    found = sorted(
+        (k for k, parents in bases.items() if names.intersection(parents)),
+        key=lambda k: (packages.index(k[0].split(".")[0]), k),
+    )
     classes = []
     for module, name in found:
         try:
             cls = getattr(importlib.import_module(module), name)
         except ImportError as exc:
-            raise SiteError(f"cannot import {module} for the configuration reference: {exc}",
-                            hint="run the build from the project's virtualenv") from exc
+            raise SiteError(
+                f"cannot import {module} for the configuration reference: {exc}",
+                hint="run the build from the project's virtualenv",
+            ) from exc
         if isinstance(cls, type) and issubclass(cls, BaseSettings):
             classes.append(cls)
     return classes
@@ -148,15 +152,25 @@ def document(model: type[BaseSettings], notes: dict[str, Note], *, root: Path) -
             problems.append(f"{var.name} ({'.'.join(var.path)}) has no description")
         default = note.default if note is not None else render_default(var.field)
         if note is None and _names_this_machine(default, root):
-            problems.append(f"{var.name}: the default {default} depends on where it runs; "
-                            "give it a 'default' in the notes")
-        rows.setdefault(section, []).append(SettingDoc(var.name, var.path[-1], render_allowed(var.field), default,
-                                                       " ".join((var.field.description or "").split())))
+            problems.append(
+                f"{var.name}: the default {default} depends on where it runs; give it a 'default' in the notes"
+            )
+        rows.setdefault(section, []).append(
+            SettingDoc(
+                var.name,
+                var.path[-1],
+                render_allowed(var.field),
+                default,
+                " ".join((var.field.description or "").split()),
+            )
+        )
     known = {row.env_var for group in rows.values() for row in group}
     problems += [f"{var} is in {NOTES.name} but no setting has it" for var in sorted(set(notes) - known)]
     if problems:
-        raise SiteError("the configuration reference is incomplete: " + "; ".join(problems),
-                        hint=f"add description= to the field, or a default in tools/sitegen/{NOTES.name}")
+        raise SiteError(
+            "the configuration reference is incomplete: " + "; ".join(problems),
+            hint=f"add description= to the field, or a default in tools/sitegen/{NOTES.name}",
+        )
     return [_group(model, name, tuple(found)) for name, found in rows.items()]
 
 
@@ -212,11 +226,20 @@ def render_markdown(groups: list[SettingsGroup]) -> str:
     """The reference as Markdown: one section per group, one table row per field."""
     out = []
     for group in groups:
-        out += [f"## {group.title} {{#{group.anchor}}}", "", _rst_to_md(group.summary), "",
-                f"Read in code as `{group.accessor}`.", "",
-                "| variable | type | default | description |", "| --- | --- | --- | --- |"]
-        out += [f"| `{row.env_var}` | {_cell(row.type)} | {_cell(row.default)} | {_cell(_rst_to_md(row.description))} |"
-                for row in group.settings]
+        out += [
+            f"## {group.title} {{#{group.anchor}}}",
+            "",
+            _rst_to_md(group.summary),
+            "",
+            f"Read in code as `{group.accessor}`.",
+            "",
+            "| variable | type | default | description |",
+            "| --- | --- | --- | --- |",
+        ]
+        out += [
+            f"| `{row.env_var}` | {_cell(row.type)} | {_cell(row.default)} | {_cell(_rst_to_md(row.description))} |"
+            for row in group.settings
+        ]
         out.append("")
     return "\n".join(out)
 
@@ -228,8 +251,9 @@ def _rst_to_md(text: str) -> str:
 
 def stray_settings(root: Path, packages: tuple[str, ...] = PACKAGES) -> list[str]:
     """Settings classes defined anywhere but as :class:`sluice.settings.Settings`, by qualified name."""
-    return [f"{cls.__module__}.{cls.__qualname__}" for cls in find_settings_classes(root, packages)
-            if cls is not Settings]
+    return [
+        f"{cls.__module__}.{cls.__qualname__}" for cls in find_settings_classes(root, packages) if cls is not Settings
+    ]
 
 
 def reference_markdown(root: Path, packages: tuple[str, ...] = PACKAGES) -> str:
@@ -239,6 +263,8 @@ def reference_markdown(root: Path, packages: tuple[str, ...] = PACKAGES) -> str:
         SiteError: the reference is incomplete, or settings live outside the one model.
     """
     if stray := stray_settings(root, packages):
-        raise SiteError(f"settings classes outside sluice.settings.Settings: {', '.join(stray)}",
-                        hint="make each a Section of sluice.settings.Settings, reading the same variables")
+        raise SiteError(
+            f"settings classes outside sluice.settings.Settings: {', '.join(stray)}",
+            hint="make each a Section of sluice.settings.Settings, reading the same variables",
+        )
     return render_markdown(document(Settings, load_notes(), root=root))

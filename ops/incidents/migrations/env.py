@@ -7,7 +7,8 @@ from alembic import context
 from ops.incidents.models import Base
 
 connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True,
-                  version_table="incident_store_version")
+context.configure(
+    connection=connection, target_metadata=Base.metadata, render_as_batch=True, version_table="incident_store_version"
+)
 with context.begin_transaction():
     context.run_migrations()

@@ -19,28 +19,42 @@ def test_default_rules_load_and_each_names_a_runbook_that_exists() -> None:
     assert missing == []
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("rules: [", "not valid YAML"),
-    ("- id: x", "must be a mapping with a 'rules' list"),
-    ("rules:\n  - id: a\n    summary: s\n    selector: m\n    threshold: {static: 1}\n"
-     "    trigger: {window: 15m, fraction: 0.5}\n    recovery: {window: 15m, fraction: 0.5}\n"
-     "    severity: SEV3\n    runbook: r\n", "rules[a]: recovery.fraction (0.5) must be below trigger.fraction"),
-    ("rules:\n  - id: a\n    summary: s\n    selector: 'm{'\n    threshold: {static: 1}\n"
-     "    trigger: {window: 15m, fraction: 0.5}\n    recovery: {window: 15m, fraction: 0}\n"
-     "    severity: SEV3\n    runbook: r\n", "rules[a].selector"),
-    ("rules:\n  - id: a\n    summary: s\n    selector: m\n    threshold: {static: 1, dynamic: {z: 3}}\n"
-     "    trigger: {window: 15 minutes, fraction: 0.5}\n    recovery: {window: 15m, fraction: 0}\n"
-     "    severity: SEV9\n    runbok: r\n", "exactly one of dynamic or static"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("rules: [", "not valid YAML"),
+        ("- id: x", "must be a mapping with a 'rules' list"),
+        (
+            "rules:\n  - id: a\n    summary: s\n    selector: m\n    threshold: {static: 1}\n"
+            "    trigger: {window: 15m, fraction: 0.5}\n    recovery: {window: 15m, fraction: 0.5}\n"
+            "    severity: SEV3\n    runbook: r\n",
+            "rules[a]: recovery.fraction (0.5) must be below trigger.fraction",
+        ),
+        (
+            "rules:\n  - id: a\n    summary: s\n    selector: 'm{'\n    threshold: {static: 1}\n"
+            "    trigger: {window: 15m, fraction: 0.5}\n    recovery: {window: 15m, fraction: 0}\n"
+            "    severity: SEV3\n    runbook: r\n",
+            "rules[a].selector",
+        ),
+        (
+            "rules:\n  - id: a\n    summary: s\n    selector: m\n    threshold: {static: 1, dynamic: {z: 3}}\n"
+            "    trigger: {window: 15 minutes, fraction: 0.5}\n    recovery: {window: 15m, fraction: 0}\n"
+            "    severity: SEV9\n    runbok: r\n",
+            "exactly one of dynamic or static",
+        ),
+    ],
+)
 def test_malformed_rule_files_are_refused_with_the_location(text: str, message: str) -> None:
     with pytest.raises(RuleFileError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
         parse_rules(text, origin="rules.yaml")
 
 
 def test_every_problem_of_a_rule_is_listed_with_a_suggestion() -> None:
-    text = ("rules:\n  - id: a\n    summary: s\n    selector: m\n    threshold: {static: 1}\n"
-            "    trigger: {window: 15 minutes, fraction: 0.5}\n    recovery: {window: 15m, fraction: 0}\n"
-            "    severity: SEV9\n    runbok: r\n")
+    text = (
+        "rules:\n  - id: a\n    summary: s\n    selector: m\n    threshold: {static: 1}\n"
+        "    trigger: {window: 15 minutes, fraction: 0.5}\n    recovery: {window: 15m, fraction: 0}\n"
+        "    severity: SEV9\n    runbok: r\n"
+    )
     with pytest.raises(RuleFileError) as info:
         parse_rules(text, origin="rules.yaml")
     message = str(info.value)

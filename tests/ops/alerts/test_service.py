@@ -44,7 +44,9 @@ def test_static_rule_fires_once_then_resolves_with_the_same_dedup_key(tmp_path: 
     assert fired.at == from_ns(int(stamps[13])) and fired.started_at == from_ns(int(stamps[12]))
     assert resolved.started_at == fired.started_at and fired.runbook == "row-count-anomaly"
     assert [e.status for e in JsonLinesSink(tmp_path / "alerts" / "events.jsonl").read()] == [
-        AlertStatus.FIRING, AlertStatus.RESOLVED]
+        AlertStatus.FIRING,
+        AlertStatus.RESOLVED,
+    ]
 
 
 def test_repeated_checks_while_firing_emit_nothing_new(tmp_path: Path) -> None:
@@ -81,8 +83,13 @@ def test_dynamic_rule_without_a_baseline_falls_back_on_the_detector(tmp_path: Pa
     values = 100 + np.random.default_rng(1).normal(0, 2, 300)
     values[-4:] = 300.0
     store.write_series([series(values), series([1.0, 2.0, 3.0], dataset="young")])
-    evaluation = run_check(RuleSet(rules=[rule(threshold={"dynamic": {"z": 4}})]), store, registry, tmp_path,
-                           from_ns(int(series(values).timestamps[-1])))
+    evaluation = run_check(
+        RuleSet(rules=[rule(threshold={"dynamic": {"z": 4}})]),
+        store,
+        registry,
+        tmp_path,
+        from_ns(int(series(values).timestamps[-1])),
+    )
     by_dataset = {r.labels["dataset"]: r for r in evaluation.results}
     assert by_dataset["orders"].source == "detector" and by_dataset["orders"].status == "firing"
     assert by_dataset["young"].status == "insufficient"

@@ -19,8 +19,9 @@ def hours(rows: int, step: int = FIVE_MIN) -> np.ndarray:
     return (np.arange(rows) * step / 3600) % 24
 
 
-def daily_series(days: int = 14, *, noise: float = 3.0, seed: int = 0, name: str = "daily",
-                 offset_days: int = 0) -> Series:
+def daily_series(
+    days: int = 14, *, noise: float = 3.0, seed: int = 0, name: str = "daily", offset_days: int = 0
+) -> Series:
     """Five-minute points: 100 plus a daily wave of amplitude 40 peaking at 14:00, plus noise."""
     rows = days * DAY_ROWS
     start = START + np.timedelta64(offset_days, "D")
@@ -51,7 +52,7 @@ def counter_series(days: int = 7, *, rate: float = 20.0, seed: int = 0) -> Serie
     rows = days * DAY_ROWS
     steps = np.random.default_rng(seed).poisson(rate * FIVE_MIN, rows).astype(float)
     values = np.cumsum(steps)
-    values[rows // 2:] -= values[rows // 2 - 1]  # the process restarted
+    values[rows // 2 :] -= values[rows // 2 - 1]  # the process restarted
     return Series("sluice_host_network_sent_bytes_total", {"host": "w1"}, stamps(rows), values)
 
 

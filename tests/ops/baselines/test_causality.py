@@ -15,8 +15,9 @@ def assert_prefix_stable(ts: np.ndarray, x: np.ndarray, cuts: list[int]) -> None
     for cut in cuts:
         part = detect(ts[:cut], x[:cut])
         for name in ("score", "forecast", "scale", "z", "season", "counter"):
-            np.testing.assert_array_equal(getattr(part, name), getattr(full, name)[:cut],
-                                          err_msg=f"{name} at cut {cut}")
+            np.testing.assert_array_equal(
+                getattr(part, name), getattr(full, name)[:cut], err_msg=f"{name} at cut {cut}"
+            )
 
 
 def messy_daily() -> tuple[np.ndarray, np.ndarray]:
@@ -24,7 +25,7 @@ def messy_daily() -> tuple[np.ndarray, np.ndarray]:
     ts, x = daily(days=9, seed=21)
     rng = np.random.default_rng(22)
     x[rng.choice(len(x), 20, replace=False)] += 25
-    x[5 * DAY_ROWS:] += 10
+    x[5 * DAY_ROWS :] += 10
     keep = rng.random(len(x)) > 0.1
     ts, x = ts[keep], x[keep]
     x[rng.choice(len(x), 30, replace=False)] = np.nan
@@ -64,8 +65,9 @@ def test_future_rows_do_not_change_past_scores() -> None:
     scale=st.sampled_from([1e-9, 1.0, 1e9]),
     gaps=st.booleans(),
 )
-def test_prefix_property_and_bounds_on_random_series(seed: int, rows: int, cut: float, scale: float,
-                                                     gaps: bool) -> None:
+def test_prefix_property_and_bounds_on_random_series(
+    seed: int, rows: int, cut: float, scale: float, gaps: bool
+) -> None:
     rng = np.random.default_rng(seed)
     x = np.cumsum(rng.standard_t(2, rows)) * scale
     x[rng.random(rows) < 0.05] = np.nan

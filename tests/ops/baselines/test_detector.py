@@ -25,7 +25,7 @@ def normal_rows(rows: int, start: int, anomalies: list[int], after: int = 6) -> 
     mask = np.zeros(rows, dtype=bool)
     mask[start:] = True
     for a in anomalies:
-        mask[a:a + after] = False
+        mask[a : a + after] = False
     return mask
 
 
@@ -34,7 +34,7 @@ def test_daily_spikes_score_high_and_daily_peaks_do_not() -> None:
     spikes = [6 * DAY_ROWS + 60, 8 * DAY_ROWS + 170, 10 * DAY_ROWS + 175, 12 * DAY_ROWS + 250]
     x[spikes] += np.array([10.0, -10.0, 10.0, 10.0])  # 10 sigma, two of them on the daily peak
     d = detect(ts, x)
-    assert (d.season[5 * DAY_ROWS:] == DAILY).all()
+    assert (d.season[5 * DAY_ROWS :] == DAILY).all()
     assert d.score[spikes].min() > 0.8
     normal = normal_rows(len(x), 5 * DAY_ROWS, spikes)
     peaks = np.intersect1d(np.flatnonzero(normal), daily_peak_rows(len(x)))
@@ -45,9 +45,9 @@ def test_daily_spikes_score_high_and_daily_peaks_do_not() -> None:
 def test_weekly_season_is_learned_and_a_missing_business_day_is_flagged() -> None:
     ts, x = weekly(weeks=10)
     wednesday = (7 * 7 + 2) * 24
-    x[wednesday + 8: wednesday + 18] -= 60  # a weekday that looks like a weekend
+    x[wednesday + 8 : wednesday + 18] -= 60  # a weekday that looks like a weekend
     d = detect(ts, x)
-    assert (d.season[3 * 7 * 24:] == WEEKLY).all()
+    assert (d.season[3 * 7 * 24 :] == WEEKLY).all()
     assert d.score[wednesday + 8] > 0.9
     normal = normal_rows(len(x), 3 * 7 * 24, [wednesday], after=36)
     assert d.score[normal].max() < 0.5
@@ -57,7 +57,7 @@ def test_noise_without_season_uses_no_seasonal_profile() -> None:
     rows = 14 * DAY_ROWS
     x = np.random.default_rng(3).normal(10, 1, rows)
     d = detect(timestamps(rows), x)
-    assert (d.season[DAY_ROWS * 3:] == 0).mean() > 0.95
+    assert (d.season[DAY_ROWS * 3 :] == 0).mean() > 0.95
 
 
 def test_level_shift_is_rebaselined() -> None:
@@ -99,7 +99,7 @@ def test_missing_rows_and_missing_values_are_tolerated() -> None:
     assert np.isfinite(d.score).all()
     assert (d.score[blank] == 0).all()
     assert d.score[at] > 0.8
-    assert (d.season[6 * DAY_ROWS:] == DAILY).mean() > 0.9
+    assert (d.season[6 * DAY_ROWS :] == DAILY).mean() > 0.9
     normal = normal_rows(len(x), 6 * DAY_ROWS, [at])
     assert np.quantile(d.score[normal], 0.99) < 0.2
 

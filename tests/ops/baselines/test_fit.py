@@ -64,7 +64,7 @@ def test_missing_points_and_a_gap_still_fit() -> None:
     series = daily_series(seed=4)
     values = series.values.copy()
     values[np.random.default_rng(5).random(len(values)) < 0.3] = np.nan
-    values[5 * DAY_ROWS: 5 * DAY_ROWS + 72] = np.nan  # six hours with nothing
+    values[5 * DAY_ROWS : 5 * DAY_ROWS + 72] = np.nan  # six hours with nothing
     keep = ~np.isnan(values) | (np.arange(len(values)) % 2 == 0)  # some absent, some present as NaN
     gappy = Series(series.metric, series.labels, series.timestamps[keep], values[keep])
     baseline = fit_series(gappy)
@@ -91,13 +91,16 @@ def test_sparse_low_volume_counts_get_a_band_of_at_least_one_count() -> None:
     assert check.outside().mean() < 0.01
 
 
-@pytest.mark.parametrize(("values", "message"), [
-    (np.full(100, 7.0), "constant series"),
-    (np.arange(10.0), "needs at least 24"),
-])
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (np.full(100, 7.0), "constant series"),
+        (np.arange(10.0), "needs at least 24"),
+    ],
+)
 def test_unfittable_series_are_refused_with_the_reason(values: np.ndarray, message: str) -> None:
     series = with_values(noise_series(), np.full(len(noise_series()), np.nan))
-    series = Series(series.metric, series.labels, series.timestamps[:len(values)], values)
+    series = Series(series.metric, series.labels, series.timestamps[: len(values)], values)
     with pytest.raises(BaselineInputError, match=message) as info:
         fit_series(series)
     assert info.value.hint

@@ -11,7 +11,7 @@ from ops.baselines import robust
 def brute(x: np.ndarray, window: int, stat, min_periods: int = 1) -> np.ndarray:
     out = np.full(len(x), np.nan)
     for t in range(len(x)):
-        past = x[max(0, t - window):t]
+        past = x[max(0, t - window) : t]
         past = past[np.isfinite(past)]
         if len(past) >= min_periods and len(past):
             out[t] = stat(past)
@@ -41,7 +41,7 @@ def test_trailing_block_median(series: np.ndarray, min_periods: int) -> None:
             expected = np.median(past) if len(past) >= min_periods and len(past) else np.nan
         else:
             k = t // block
-            cells = [series[j * block:(j + 1) * block] for j in range(max(0, k - blocks), k)]
+            cells = [series[j * block : (j + 1) * block] for j in range(max(0, k - blocks), k)]
             medians = [np.median(c[np.isfinite(c)]) for c in cells if np.isfinite(c).any()]
             enough = sum(np.isfinite(c).sum() for c in cells) >= min_periods
             expected = np.median(medians) if medians and enough else np.nan
@@ -56,7 +56,7 @@ def test_trailing_max(series: np.ndarray, window: int) -> None:
 def test_trailing_mean_and_counts(series: np.ndarray) -> None:
     mean, count = robust.trailing_mean(series, 40)
     np.testing.assert_allclose(mean, brute(series, 40, np.mean), rtol=1e-9, atol=1e-9)
-    expected = [np.isfinite(series[max(0, t - 40):t]).sum() for t in range(len(series))]
+    expected = [np.isfinite(series[max(0, t - 40) : t]).sum() for t in range(len(series))]
     np.testing.assert_array_equal(count, expected)
     np.testing.assert_array_equal(robust.trailing_counts(series, 40), expected)
 

@@ -32,13 +32,16 @@ def test_scores_written_match_the_detector_row_for_row(tmp_path):
     assert int(out["anomaly_score"].idxmax()) == 1_500
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ("timestamp,value\n2024-01-02,1\n2024-01-01,2\n", "go backwards at line 3"),
-    ("timestamp,value\n2024-01-01,1\n2024-01-02,abc\n", "non-numeric values at line"),
-    ("time,value\n2024-01-01,1\n", "lacks column"),
-    ("timestamp,value\nyesterday,1\n", "unparseable timestamp"),
-    ("timestamp,value\n", "has no rows"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("timestamp,value\n2024-01-02,1\n2024-01-01,2\n", "go backwards at line 3"),
+        ("timestamp,value\n2024-01-01,1\n2024-01-02,abc\n", "non-numeric values at line"),
+        ("time,value\n2024-01-01,1\n", "lacks column"),
+        ("timestamp,value\nyesterday,1\n", "unparseable timestamp"),
+        ("timestamp,value\n", "has no rows"),
+    ],
+)
 def test_bad_input_is_refused_with_the_line(tmp_path, body, message):
     (tmp_path / "in.csv").write_text(body)
     with pytest.raises(BaselineInputError, match=message):

@@ -51,6 +51,6 @@ def test_season_is_chosen_only_once_it_forecasts_better() -> None:
     ts, x = daily(days=8)
     b = baseline(seconds(ts), x, SeasonConfig())
     assert (b.season[:DAY_ROWS] == 0).all()  # no full cycle yet
-    assert (b.season[3 * DAY_ROWS:] == 1).all()
+    assert (b.season[3 * DAY_ROWS :] == 1).all()
     flat = np.random.default_rng(0).normal(0, 1, len(x))
     assert (baseline(seconds(ts), flat, SeasonConfig()).season == 0).mean() > 0.95

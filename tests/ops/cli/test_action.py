@@ -29,8 +29,19 @@ def test_the_type_choices_are_the_action_types():
 
 
 def test_add_then_list_as_json(settings):
-    added = invoke(*ADD, "--due", "2099-01-31", "--tracker", "https://tracker.example.com/OPS-3",
-                   "alert", "on", "missing", "files", "-o", "json")
+    added = invoke(
+        *ADD,
+        "--due",
+        "2099-01-31",
+        "--tracker",
+        "https://tracker.example.com/OPS-3",
+        "alert",
+        "on",
+        "missing",
+        "files",
+        "-o",
+        "json",
+    )
 
     assert added.exit_code == 0, added.output
     item = json.loads(added.stdout)
@@ -74,29 +85,56 @@ def test_done_with_yes_prints_the_item_as_json(settings):
     assert item["status"] == "done" and item["done_at"] and item["overdue"] is False
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("action", "add", "INC-1", "--type", "fix", "--owner", "bo", "--due", "2026-03-01", "x"),
-     "error: 'fix' is not an action type"),
-    (("action", "add", "INC-1", "--type", "prevent", "--owner", "bo", "--due", "03/01/2026", "x"),
-     "error: '03/01/2026' is not a date"),
-    (("action", "add", "INC-7", "--type", "prevent", "--owner", "bo", "--due", "2026-03-01", "x"),
-     "error: no incident INC-7"),
-    (("action", "add", "INC-1", "--type", "prevent", "--owner", "bo", "--due", "2026-03-01", "--tracker", "OPS-1",
-      "x"), "error: 'OPS-1' is not a tracker URL"),
-    (("action", "done", "5", "--yes"), "error: no action item #5"),
-    (("action", "list", "--incident", "INC-7"), "error: no incident INC-7"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("action", "add", "INC-1", "--type", "fix", "--owner", "bo", "--due", "2026-03-01", "x"),
+            "error: 'fix' is not an action type",
+        ),
+        (
+            ("action", "add", "INC-1", "--type", "prevent", "--owner", "bo", "--due", "03/01/2026", "x"),
+            "error: '03/01/2026' is not a date",
+        ),
+        (
+            ("action", "add", "INC-7", "--type", "prevent", "--owner", "bo", "--due", "2026-03-01", "x"),
+            "error: no incident INC-7",
+        ),
+        (
+            (
+                "action",
+                "add",
+                "INC-1",
+                "--type",
+                "prevent",
+                "--owner",
+                "bo",
+                "--due",
+                "2026-03-01",
+                "--tracker",
+                "OPS-1",
+                "x",
+            ),
+            "error: 'OPS-1' is not a tracker URL",
+        ),
+        (("action", "done", "5", "--yes"), "error: no action item #5"),
+        (("action", "list", "--incident", "INC-7"), "error: no incident INC-7"),
+    ],
+)
 def test_bad_input_exits_1_with_a_clear_message(settings, args, message):
     result = invoke(*args)
 
     assert result.exit_code == 1 and message in result.stderr and "hint:" in result.stderr
 
 
-@pytest.mark.parametrize("args", [
-    ("action", "add", "INC-1", "--type", "prevent", "--due", "2026-03-01", "x"),
-    ("action", "add", "INC-1", "--type", "prevent", "--owner", "bo", "--due", "2026-03-01"),
-    ("action", "done", "first"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("action", "add", "INC-1", "--type", "prevent", "--due", "2026-03-01", "x"),
+        ("action", "add", "INC-1", "--type", "prevent", "--owner", "bo", "--due", "2026-03-01"),
+        ("action", "done", "first"),
+    ],
+)
 def test_missing_or_malformed_arguments_exit_2_with_usage(settings, args):
     result = invoke(*args)
 

@@ -77,8 +77,16 @@ def test_check_prints_one_line_per_series_firing_first_with_whole_numbers_at_80_
     from ops.cli._utilities import console
 
     settings = sluice_home(monkeypatch, tmp_path)
-    quiet = [series(np.full(15, 5.0), dataset=f"dataset_with_a_long_name_{i}", flow="ingest-files",
-                    environment="staging", worker="tcp://127.0.0.1:40000") for i in range(6)]
+    quiet = [
+        series(
+            np.full(15, 5.0),
+            dataset=f"dataset_with_a_long_name_{i}",
+            flow="ingest-files",
+            environment="staging",
+            worker="tcp://127.0.0.1:40000",
+        )
+        for i in range(6)
+    ]
     loud = series(np.r_[np.full(9, 5.0), np.full(6, 1_234_567.0)], dataset="orders", flow="ingest-files")
     open_store(home=settings.home).write_series([*quiet, loud])
     (tmp_path / "rules.yaml").write_text(RULES)

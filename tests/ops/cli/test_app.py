@@ -30,8 +30,15 @@ def test_version_json_names_sluice_and_its_libraries():
     assert {"prefect", "dask", "deltalake", "pandera", "pyarrow"} <= set(versions)
 
 
-@pytest.mark.parametrize("args", [["runs", "list", "--limit", "zero"], ["lake", "history"], ["doctor", "--bogus"],
-                                  ["runs", "list", "--output", "yaml"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["runs", "list", "--limit", "zero"],
+        ["lake", "history"],
+        ["doctor", "--bogus"],
+        ["runs", "list", "--output", "yaml"],
+    ],
+)
 def test_bad_arguments_exit_2_with_usage(args):
     result = invoke(*args)
 
@@ -113,8 +120,11 @@ def test_database_errors_exit_1_without_their_sql(monkeypatch, capsys):
     import sqlalchemy as sa
 
     monkeypatch.delenv(_utilities.RAISE_ENV)
-    error = sa.exc.IntegrityError("INSERT INTO postmortems (incident_id) VALUES (?)", (1,),
-                                  Exception("UNIQUE constraint failed: postmortems.incident_id\nDETAIL: more"))
+    error = sa.exc.IntegrityError(
+        "INSERT INTO postmortems (incident_id) VALUES (?)",
+        (1,),
+        Exception("UNIQUE constraint failed: postmortems.incident_id\nDETAIL: more"),
+    )
 
     with pytest.raises(SystemExit) as exit_info:
         _run(_failing(error))

@@ -37,8 +37,19 @@ def test_show_prints_the_current_band_and_an_hourly_table(monkeypatch, tmp_path)
     seeded(monkeypatch, tmp_path)
     invoke("baseline", "fit", 'sluice_rows_read{dataset="daily"}', "--since", "14d", "--end", END)
     shown = json.loads(invoke("baseline", "show", "--at", "2026-03-16T14:00:00Z", "-o", "json").stdout)
-    hourly = json.loads(invoke("baseline", "show", 'sluice_rows_read{dataset="daily"}', "--at",
-                               "2026-03-16T00:00:00Z", "--hours", "24", "-o", "json").stdout)
+    hourly = json.loads(
+        invoke(
+            "baseline",
+            "show",
+            'sluice_rows_read{dataset="daily"}',
+            "--at",
+            "2026-03-16T00:00:00Z",
+            "--hours",
+            "24",
+            "-o",
+            "json",
+        ).stdout
+    )
 
     assert 130 < shown[0]["expected"] < 150  # the daily peak at 14:00
     assert len(hourly) == 24

@@ -18,8 +18,14 @@ from tests.ops.incidents.factories import failure
 def offline(tmp_path, *extra: str, **fault_args) -> tuple[object, list[str]]:
     fault = fault_frame(**fault_args)
     path = write_csv(fault, tmp_path / "metrics.csv")
-    return fault, ["correlate", "--metrics", str(path), "--failure-at", str(int(fault.frame.times[fault.failure]
-                                                                                  // 1_000_000_000)), *extra]
+    return fault, [
+        "correlate",
+        "--metrics",
+        str(path),
+        "--failure-at",
+        str(int(fault.frame.times[fault.failure] // 1_000_000_000)),
+        *extra,
+    ]
 
 
 def test_offline_json_has_the_stable_shape_best_first(tmp_path):
@@ -48,8 +54,19 @@ def test_offline_with_a_target_and_iso_failure_time(tmp_path):
     fault = fault_frame(extra={"latency": latency})
     path = write_csv(fault, tmp_path / "m.csv", iso=True)
 
-    result = invoke("correlate", "--metrics", str(path), "--failure-at", "2026-03-05T10:06:40Z", "--target",
-                    "latency", "--top", "3", "-o", "json")
+    result = invoke(
+        "correlate",
+        "--metrics",
+        str(path),
+        "--failure-at",
+        "2026-03-05T10:06:40Z",
+        "--target",
+        "latency",
+        "--top",
+        "3",
+        "-o",
+        "json",
+    )
 
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
@@ -77,11 +94,14 @@ def test_plot_is_written(tmp_path):
     assert (tmp_path / "out" / "suspects.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("fault_args,failure_at,message", [
-    ({}, "1000", "error: the failure time 1970-01-01T00:16:40+00:00 is outside the data"),
-    ({"failure": 4}, None, "error: too short a window: 600 rows, 4 before the failure"),
-    ({"rows": 12, "failure": 8}, None, "error: too short a window: 12 rows"),
-])
+@pytest.mark.parametrize(
+    "fault_args,failure_at,message",
+    [
+        ({}, "1000", "error: the failure time 1970-01-01T00:16:40+00:00 is outside the data"),
+        ({"failure": 4}, None, "error: too short a window: 600 rows, 4 before the failure"),
+        ({"rows": 12, "failure": 8}, None, "error: too short a window: 12 rows"),
+    ],
+)
 def test_bad_windows_exit_1_with_a_reason(tmp_path, fault_args, failure_at, message):
     _, args = offline(tmp_path, **fault_args)
     if failure_at:
@@ -93,12 +113,17 @@ def test_bad_windows_exit_1_with_a_reason(tmp_path, fault_args, failure_at, mess
     assert message in result.stderr and "hint:" in result.stderr and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("text,message", [
-    ("time,a,b\n1,2,x\n2,3,4\n", "non-numeric values"),
-    ("time,a\n1,2\n2,3,4\n", "rows do not match the header"),
-    ("time," + ",".join(f"c{i}" for i in range(3)) + "\n" + "".join(f"{t},1,2,3\n" for t in range(50)),
-     "no metric varies in the window, so there is nothing to rank (skipped c0: constant"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("time,a,b\n1,2,x\n2,3,4\n", "non-numeric values"),
+        ("time,a\n1,2\n2,3,4\n", "rows do not match the header"),
+        (
+            "time," + ",".join(f"c{i}" for i in range(3)) + "\n" + "".join(f"{t},1,2,3\n" for t in range(50)),
+            "no metric varies in the window, so there is nothing to rank (skipped c0: constant",
+        ),
+    ],
+)
 def test_bad_files_exit_1_with_a_reason(tmp_path, text, message):
     (tmp_path / "m.csv").write_text(text)
 
@@ -107,14 +132,17 @@ def test_bad_files_exit_1_with_a_reason(tmp_path, text, message):
     assert result.exit_code == 1 and message in result.stderr
 
 
-@pytest.mark.parametrize("args", [
-    ["correlate"],
-    ["correlate", "INC-1", "--flow-run", "abc"],
-    ["correlate", "--metrics", "m.csv"],
-    ["correlate", "INC-1", "--failure-at", "1"],
-    ["correlate", "--metrics", "m.csv", "--failure-at", "last tuesday"],
-    ["correlate", "INC-1", "--before", "forever"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["correlate"],
+        ["correlate", "INC-1", "--flow-run", "abc"],
+        ["correlate", "--metrics", "m.csv"],
+        ["correlate", "INC-1", "--failure-at", "1"],
+        ["correlate", "--metrics", "m.csv", "--failure-at", "last tuesday"],
+        ["correlate", "INC-1", "--before", "forever"],
+    ],
+)
 def test_usage_errors_exit_2(args, monkeypatch, tmp_path):
     sluice_home(monkeypatch, tmp_path)
 

@@ -53,8 +53,15 @@ def test_json_lists_name_status_detail_hint_for_every_check(monkeypatch, tmp_pat
 
     checks = json.loads(invoke("doctor", "-o", "json").stdout)
 
-    assert [c["name"] for c in checks] == ["Settings", "Prefect API", "Dask", "Lake", "Quarantine",
-                                           "Metadata store", "Contracts"]
+    assert [c["name"] for c in checks] == [
+        "Settings",
+        "Prefect API",
+        "Dask",
+        "Lake",
+        "Quarantine",
+        "Metadata store",
+        "Contracts",
+    ]
     assert all(set(c) == {"name", "status", "detail", "hint"} for c in checks)
 
 
@@ -67,7 +74,8 @@ def test_fresh_home_is_ok_for_lake_quarantine_metadata_and_contracts(monkeypatch
 
     found = statuses(result.stdout)
     assert {k: found[k] for k in ("Dask", "Lake", "Quarantine", "Metadata store", "Contracts")} == dict.fromkeys(
-        ("Dask", "Lake", "Quarantine", "Metadata store", "Contracts"), "OK")
+        ("Dask", "Lake", "Quarantine", "Metadata store", "Contracts"), "OK"
+    )
     lake = next(c for c in json.loads(result.stdout) if c["name"] == "Lake")
     assert "orders" in lake["detail"] and "GiB free" in lake["detail"]
 

@@ -9,8 +9,21 @@ from tests.ops.factories import invoke, sluice_home
 
 def opened(monkeypatch, tmp_path, *extra: str) -> dict:
     sluice_home(monkeypatch, tmp_path)
-    result = invoke("incident", "open", "--title", "orders files missing_column after a schema change",
-                    "--severity", "SEV2", "--dataset", "orders", "--who", "ana", *extra, "-o", "json")
+    result = invoke(
+        "incident",
+        "open",
+        "--title",
+        "orders files missing_column after a schema change",
+        "--severity",
+        "SEV2",
+        "--dataset",
+        "orders",
+        "--who",
+        "ana",
+        *extra,
+        "-o",
+        "json",
+    )
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -33,8 +46,15 @@ def test_lifecycle_commands_fill_the_timeline(monkeypatch, tmp_path):
     shown = json.loads(invoke("incident", "show", "INC-1", "-o", "json").stdout)
 
     assert shown["status"] == "resolved" and shown["assignee"] == "bo"
-    assert [e["kind"] for e in shown["timeline"]] == ["opened", "runbook", "acknowledged", "assign", "note",
-                                                      "mitigated", "resolved"]
+    assert [e["kind"] for e in shown["timeline"]] == [
+        "opened",
+        "runbook",
+        "acknowledged",
+        "assign",
+        "note",
+        "mitigated",
+        "resolved",
+    ]
 
 
 def test_resolve_asks_first_and_stops_on_no(monkeypatch, tmp_path):
@@ -78,8 +98,13 @@ def test_runbook_match_uses_the_resource_of_the_latest_correlation(monkeypatch, 
     sluice_home(monkeypatch, tmp_path)
     invoke("incident", "open", "--title", "ingest-files slowed down", "--severity", "SEV3")
     with transaction(incident_engine()) as session:
-        record(session, ensure_incident(session, "INC-1"), "correlation", "ops",
-               "correlation: top suspect sluice_process_rss_bytes{worker=w1} (resource=memory); ...")
+        record(
+            session,
+            ensure_incident(session, "INC-1"),
+            "correlation",
+            "ops",
+            "correlation: top suspect sluice_process_rss_bytes{worker=w1} (resource=memory); ...",
+        )
     matched = json.loads(invoke("runbook", "match", "INC-1", "-o", "json").stdout)
 
     assert matched["candidates"][0]["runbook_id"] == "dask-worker-lost"

@@ -15,8 +15,16 @@ from tests.ops.incidents.factories import T0
 
 
 def _raise(home, source: Source, key: str, *, drill: bool) -> None:
-    t = Trigger(title=f"ingest-files failed ({key})", severity=Severity.SEV3, source=source, dedup_key=key,
-                environment="staging", text="flow run failed", is_drill=drill, flow_name="ingest-files")
+    t = Trigger(
+        title=f"ingest-files failed ({key})",
+        severity=Severity.SEV3,
+        source=source,
+        dedup_key=key,
+        environment="staging",
+        text="flow run failed",
+        is_drill=drill,
+        flow_name="ingest-files",
+    )
     with transaction(open_engine(store_url(home))) as session:
         raise_incident(session, t)
 
@@ -27,8 +35,9 @@ def test_source_filter_lists_only_drill_incidents(monkeypatch, tmp_path):
     _raise(settings.home, Source.CHAOS_DRILL, "k2", drill=True)
 
     drills = json.loads(invoke("incident", "list", "--source", "chaos-drill", "-o", "json").stdout)
-    both = json.loads(invoke("incident", "list", "--source", "chaos-drill", "--source", "flow-failure",
-                             "-o", "json").stdout)
+    both = json.loads(
+        invoke("incident", "list", "--source", "chaos-drill", "--source", "flow-failure", "-o", "json").stdout
+    )
 
     assert [(i["source"], i["is_drill"]) for i in drills] == [("chaos-drill", True)]
     assert len(both) == 2
@@ -53,5 +62,6 @@ def test_alert_incidents_a_drill_raised_are_listed_with_the_drill_incidents(monk
     alerts = json.loads(invoke("incident", "list", "--source", "alert", "-o", "json").stdout)
 
     assert [(i["source"], i["is_drill"], i["dedup_key"].split("/")[0]) for i in drills] == [
-        ("chaos-drill", True, "drill-3f9c2a1b7d4e")]
+        ("chaos-drill", True, "drill-3f9c2a1b7d4e")
+    ]
     assert [(i["source"], i["is_drill"]) for i in alerts] == [("alert", False)]

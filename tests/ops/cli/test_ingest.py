@@ -54,8 +54,12 @@ def incidents(settings) -> list:
 
 def counts(batches: list[OrderBatch]) -> tuple[int, int, int, int]:
     """Read, written, quarantined and duplicate rows of a first ingestion of ``batches``."""
-    return (sum(b.total for b in batches), sum(b.unique_valid for b in batches), sum(b.bad for b in batches),
-            sum(b.duplicates for b in batches))
+    return (
+        sum(b.total for b in batches),
+        sum(b.unique_valid for b in batches),
+        sum(b.bad for b in batches),
+        sum(b.duplicates for b in batches),
+    )
 
 
 def summary_row(stdout: str, numbers: tuple[int, ...]) -> re.Match[str] | None:
@@ -119,8 +123,13 @@ def test_no_wait_without_a_deployment_and_another_flows_deployment_exit_2(monkey
 
 def test_the_summary_keeps_every_number_whole_at_80_columns(monkeypatch, capsys):
     monkeypatch.setattr(console, "_width", 80)
-    report = run_report("0b7e6c1a-2f4d-4c55-9a51-7d0e1e5b3c21", rows_read=9_876_543_210, rows_written=9_765_432_109,
-                        rows_quarantined=98_765_432, rows_duplicate=12_345_669)
+    report = run_report(
+        "0b7e6c1a-2f4d-4c55-9a51-7d0e1e5b3c21",
+        rows_read=9_876_543_210,
+        rows_written=9_765_432_109,
+        rows_quarantined=98_765_432,
+        rows_duplicate=12_345_669,
+    )
     report.lake_version = 12_345
     outcome = IngestOutcome("orders", "/data/orders", "*", None, report.run_id, None, "Completed", report=report)
 
@@ -167,10 +176,18 @@ def test_json_has_the_run_its_flow_run_and_the_next_steps_only_on_stdout(prefect
     assert result.exit_code == 0, result.stderr
     found = json.loads(result.stdout)
     assert (found["state"], found["completed"], found["deployment"], found["incident"]) == (
-        "Completed", True, None, None)
+        "Completed",
+        True,
+        None,
+        None,
+    )
     run = found["run"]
     assert (run["rows_read"], run["rows_written"], run["rows_quarantined"], run["rows_duplicate"]) == (
-        read, written, quarantined, duplicate)
+        read,
+        written,
+        quarantined,
+        duplicate,
+    )
     assert run["run_id"] == found["flow_run_id"] and found["flow_run_url"].endswith(found["flow_run_id"])
     assert found["next"][0] == f"ops runs show {found['flow_run_id']}"
 
@@ -227,12 +244,19 @@ def worker(api_url: str, deployment: str) -> Iterator[list[int]]:
         with temporary_settings(updates={PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                runs = client.read_flow_runs(deployment_filter=DeploymentFilter(
-                    name=DeploymentFilterName(any_=[deployment])))
+                runs = client.read_flow_runs(
+                    deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment]))
+                )
                 if runs:
                     env = {**os.environ, "PREFECT_API_URL": api_url, "PYTHONPATH": str(ROOT)}
-                    done = subprocess.run([sys.executable, "-m", "prefect.engine", str(runs[0].id)], cwd=ROOT,
-                                          env=env, capture_output=True, timeout=300, check=False)
+                    done = subprocess.run(
+                        [sys.executable, "-m", "prefect.engine", str(runs[0].id)],
+                        cwd=ROOT,
+                        env=env,
+                        capture_output=True,
+                        timeout=300,
+                        check=False,
+                    )
                     exits.append(done.returncode)
                     return
                 time.sleep(0.2)
@@ -256,8 +280,18 @@ def flow_run(flow_run_id: str):
 def test_no_wait_creates_the_deployments_run_with_its_parameters_and_exits_0(deployment, monkeypatch, tmp_path):
     settings = sluice_home(monkeypatch, tmp_path)
 
-    result = invoke("ingest", "orders", "s3://drop/orders", "--pattern", "*.csv", "--deployment", deployment,
-                    "--no-wait", "-o", "json")
+    result = invoke(
+        "ingest",
+        "orders",
+        "s3://drop/orders",
+        "--pattern",
+        "*.csv",
+        "--deployment",
+        deployment,
+        "--no-wait",
+        "-o",
+        "json",
+    )
 
     assert result.exit_code == 0, result.stderr
     found = json.loads(result.stdout)
@@ -266,8 +300,10 @@ def test_no_wait_creates_the_deployments_run_with_its_parameters_and_exits_0(dep
     assert run.state.is_scheduled() and (found["state"], found["waited"]) == ("Scheduled", False)
     assert found["deployment"] == f"ingest-files/{deployment}" and found["run"] is None
     assert f"({found['flow_run_id']}) of ingest-files/{deployment}" in result.stderr
-    assert found["next"] == [f"prefect flow-run inspect {found['flow_run_id']}",
-                             f"ops runs show {found['flow_run_id']} (once it has run)"]
+    assert found["next"] == [
+        f"prefect flow-run inspect {found['flow_run_id']}",
+        f"ops runs show {found['flow_run_id']} (once it has run)",
+    ]
     assert recorded_runs(settings) == []
 
 
@@ -300,8 +336,9 @@ def test_wait_follows_the_run_to_completed_and_prints_its_summary(prefect_api, d
 
 
 @pytest.mark.integration
-def test_wait_on_a_run_that_fails_exits_1_naming_the_incident_its_worker_opened(prefect_api, deployment,
-                                                                                monkeypatch, tmp_path):
+def test_wait_on_a_run_that_fails_exits_1_naming_the_incident_its_worker_opened(
+    prefect_api, deployment, monkeypatch, tmp_path
+):
     settings = sluice_home(monkeypatch, tmp_path)
     missing = tmp_path / "no-such-folder"  # resolved on the worker's host: the run itself fails
 

@@ -200,8 +200,9 @@ def test_vacuum_dry_run_lists_orphans_of_a_lake_on_s3(monkeypatch, tmp_path):
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **creds)
         s3.create_bucket(Bucket=bucket)
         options = delta_options({"key": "testing", "secret": "testing", "endpoint_url": endpoint})
-        settings = sluice_home(monkeypatch, tmp_path, lake_uri=f"s3://{bucket}/tables",
-                               lake_storage_options=json.dumps(options))
+        settings = sluice_home(
+            monkeypatch, tmp_path, lake_uri=f"s3://{bucket}/tables", lake_storage_options=json.dumps(options)
+        )
         monkeypatch.setattr("tests.ops.factories.write_deltalake", _with_options(options))
         write_lake_commit(settings, "orders", run_id="r1", counts={})
         s3.put_object(Bucket=bucket, Key="tables/orders/dt=2026-03-06/part-orphan.parquet", Body=b"PAR1")

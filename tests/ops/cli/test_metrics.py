@@ -23,8 +23,12 @@ RANGE = ["--start", "2026-03-05T09:00:00Z", "--end", "2026-03-05T12:00:00Z"]
 def collected(monkeypatch, tmp_path):
     """Two runs of orders and one of customers, collected into the embedded store."""
     settings = sluice_home(monkeypatch, tmp_path)
-    save_runs(settings, run_report("a"), run_report("b", started_at=T0 + timedelta(hours=1), rows_read=20,
-                                                   rows_written=17), run_report("c", dataset="customers"))
+    save_runs(
+        settings,
+        run_report("a"),
+        run_report("b", started_at=T0 + timedelta(hours=1), rows_read=20, rows_written=17),
+        run_report("c", dataset="customers"),
+    )
     result = invoke("metrics", "collect", "-o", "json")
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
@@ -40,10 +44,15 @@ def test_collect_json_counts_new_samples_and_names_the_store(collected, tmp_path
 def test_list_json_has_point_counts_and_time_ranges(collected):
     result = invoke("metrics", "list", 'sluice_rows_read{dataset="orders"}', "-o", "json")
 
-    assert json.loads(result.stdout) == [{
-        "metric": "sluice_rows_read", "labels": {"dataset": "orders", "environment": "dev", "flow": "ingest-files"},
-        "points": 2, "first": "2026-03-05T10:00:42+00:00", "last": "2026-03-05T11:00:42+00:00",
-    }]
+    assert json.loads(result.stdout) == [
+        {
+            "metric": "sluice_rows_read",
+            "labels": {"dataset": "orders", "environment": "dev", "flow": "ingest-files"},
+            "points": 2,
+            "first": "2026-03-05T10:00:42+00:00",
+            "last": "2026-03-05T11:00:42+00:00",
+        }
+    ]
 
 
 def test_list_without_selector_lists_every_series(collected):
@@ -55,15 +64,29 @@ def test_list_without_selector_lists_every_series(collected):
 def test_query_json_is_series_with_iso_points(collected):
     result = invoke("metrics", "query", 'sluice_rows_read{dataset="orders"}', *RANGE, "-o", "json")
 
-    assert json.loads(result.stdout) == [{
-        "metric": "sluice_rows_read", "labels": {"dataset": "orders", "environment": "dev", "flow": "ingest-files"},
-        "points": [["2026-03-05T10:00:42+00:00", 10.0], ["2026-03-05T11:00:42+00:00", 20.0]],
-    }]
+    assert json.loads(result.stdout) == [
+        {
+            "metric": "sluice_rows_read",
+            "labels": {"dataset": "orders", "environment": "dev", "flow": "ingest-files"},
+            "points": [["2026-03-05T10:00:42+00:00", 10.0], ["2026-03-05T11:00:42+00:00", 20.0]],
+        }
+    ]
 
 
 def test_query_with_step_and_since_relative_to_end(collected):
-    result = invoke("metrics", "query", 'sluice_rows_written{dataset=~"ord.*"}', "--since", "3h", "--end",
-                    "2026-03-05T12:00:00Z", "--step", "1h", "-o", "json")
+    result = invoke(
+        "metrics",
+        "query",
+        'sluice_rows_written{dataset=~"ord.*"}',
+        "--since",
+        "3h",
+        "--end",
+        "2026-03-05T12:00:00Z",
+        "--step",
+        "1h",
+        "-o",
+        "json",
+    )
 
     [series] = json.loads(result.stdout)
     assert series["points"] == [["2026-03-05T11:00:00+00:00", 7.0], ["2026-03-05T12:00:00+00:00", 17.0]]
@@ -95,8 +118,14 @@ def test_export_csv_is_long_with_one_column_per_label(collected, tmp_path):
     assert result.exit_code == 0 and "wrote 6 points of 4 series" in result.stdout
     rows = list(csv.DictReader(out.open()))
     assert list(rows[0]) == ["timestamp", "metric", "dataset", "environment", "flow", "value"]
-    assert rows[0] == {"timestamp": "2026-03-05T10:00:42Z", "metric": "sluice_rows_read", "dataset": "customers",
-                       "environment": "dev", "flow": "ingest-files", "value": "10"}
+    assert rows[0] == {
+        "timestamp": "2026-03-05T10:00:42Z",
+        "metric": "sluice_rows_read",
+        "dataset": "customers",
+        "environment": "dev",
+        "flow": "ingest-files",
+        "value": "10",
+    }
 
 
 def test_export_parquet_keeps_typed_timestamps(collected, tmp_path):
@@ -124,17 +153,20 @@ def test_list_on_an_empty_store(monkeypatch, tmp_path):
     assert "no series match {} in" in invoke("metrics", "list").stdout
 
 
-@pytest.mark.parametrize(("args", "fragment"), [
-    (["query", "sluice_rows_read{dataset=orders}"], "expected a quoted value"),
-    (["list", "rows read"], "bad selector"),
-    (["query", "m", "--since", "an hour"], "invalid duration"),
-    (["query", "m", "--since", "1h", "--start", "2026-03-05T00:00:00Z"], "either --since or --start"),
-    (["query", "m", "--start", "2026-03-05T12:00:00Z", "--end", "2026-03-05T11:00:00Z"], "after it ends"),
-    (["query", "m", "--step", "0s"], "is zero"),
-    (["export", "m", "--out", "x.csv", "--format", "xlsx"], "is not csv or parquet"),
-    (["export", "m"], "Missing option"),
-    (["collect", "--since", "last week"], "neither a duration nor a time"),
-])
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["query", "sluice_rows_read{dataset=orders}"], "expected a quoted value"),
+        (["list", "rows read"], "bad selector"),
+        (["query", "m", "--since", "an hour"], "invalid duration"),
+        (["query", "m", "--since", "1h", "--start", "2026-03-05T00:00:00Z"], "either --since or --start"),
+        (["query", "m", "--start", "2026-03-05T12:00:00Z", "--end", "2026-03-05T11:00:00Z"], "after it ends"),
+        (["query", "m", "--step", "0s"], "is zero"),
+        (["export", "m", "--out", "x.csv", "--format", "xlsx"], "is not csv or parquet"),
+        (["export", "m"], "Missing option"),
+        (["collect", "--since", "last week"], "neither a duration nor a time"),
+    ],
+)
 def test_bad_arguments_exit_2_with_usage(monkeypatch, tmp_path, args, fragment):
     sluice_home(monkeypatch, tmp_path)
 
@@ -157,8 +189,13 @@ def test_an_invalid_backend_setting_is_an_error_with_hint(monkeypatch, tmp_path)
 
 
 def test_an_unreachable_prometheus_is_an_error_with_hint(monkeypatch, tmp_path):
-    sluice_home(monkeypatch, tmp_path, metrics_backend="prometheus",
-                prometheus_url=closed_port_url().removesuffix("/api"), prometheus_timeout="2")
+    sluice_home(
+        monkeypatch,
+        tmp_path,
+        metrics_backend="prometheus",
+        prometheus_url=closed_port_url().removesuffix("/api"),
+        prometheus_timeout="2",
+    )
 
     result = invoke("metrics", "query", "up", "-o", "json")
 
@@ -168,8 +205,9 @@ def test_an_unreachable_prometheus_is_an_error_with_hint(monkeypatch, tmp_path):
 
 
 def test_collect_into_prometheus_explains_that_it_is_scraped(monkeypatch, tmp_path):
-    settings = sluice_home(monkeypatch, tmp_path, metrics_backend="prometheus",
-                           prometheus_url=closed_port_url().removesuffix("/api"))
+    settings = sluice_home(
+        monkeypatch, tmp_path, metrics_backend="prometheus", prometheus_url=closed_port_url().removesuffix("/api")
+    )
     save_runs(settings, run_report("a"))
 
     result = invoke("metrics", "collect")

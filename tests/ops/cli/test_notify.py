@@ -25,11 +25,12 @@ def test_flush_sends_the_outbox_and_list_shows_it_sent(monkeypatch, tmp_path, pa
     assert flushed.exit_code == 0, flushed.output
     report = json.loads(flushed.stdout)
     assert (report["sent"], report["pending"], report["failed"], report["waiting"]) == (2, 0, 0, 0)
-    assert [(n["channel"], n["status"]) for n in report["notifications"]] == [("pagerduty", "sent"),
-                                                                              ("slack", "sent")]
+    assert [(n["channel"], n["status"]) for n in report["notifications"]] == [("pagerduty", "sent"), ("slack", "sent")]
     sent = json.loads(listed.stdout)
-    assert [(n["incident"], n["channel"], n["action"]) for n in sent] == [("INC-1", "slack", "trigger"),
-                                                                          ("INC-1", "pagerduty", "trigger")]
+    assert [(n["incident"], n["channel"], n["action"]) for n in sent] == [
+        ("INC-1", "slack", "trigger"),
+        ("INC-1", "pagerduty", "trigger"),
+    ]
     assert sent[1]["payload"]["dedup_key"] == "flow-failure:0" and "routing_key" not in sent[1]["payload"]
     assert json.loads(invoke("notify", "flush", "-o", "json").stdout)["notifications"] == []
     for secret in SECRETS:

@@ -94,12 +94,15 @@ def test_publish_writes_where_out_says(settings, tmp_path, monkeypatch):
     assert "published the postmortem of INC-1" in result.stdout
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("postmortem", "create", "INC-9"), "error: no incident INC-9"),
-    (("postmortem", "show", "INC-1"), "error: INC-1 has no postmortem yet"),
-    (("postmortem", "publish", "INC-1"), "error: INC-1 has no postmortem yet"),
-    (("postmortem", "show", "latest"), "error: 'latest' is not an incident id"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("postmortem", "create", "INC-9"), "error: no incident INC-9"),
+        (("postmortem", "show", "INC-1"), "error: INC-1 has no postmortem yet"),
+        (("postmortem", "publish", "INC-1"), "error: INC-1 has no postmortem yet"),
+        (("postmortem", "show", "latest"), "error: 'latest' is not an incident id"),
+    ],
+)
 def test_unknown_incidents_and_missing_postmortems_exit_1_with_a_hint(settings, args, message):
     result = invoke(*args)
 
@@ -119,14 +122,20 @@ def run_together(tmp_path, *commands: list[str]) -> list[subprocess.CompletedPro
     meeting = tmp_path / "meeting"
     env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
     env.pop("SLUICE_CLI_RAISE", None)  # as a person runs it
-    procs = [subprocess.Popen([sys.executable, "-m", "tests.ops.cli.race", str(meeting), str(len(commands)),
-                               *command], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for command in commands]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.ops.cli.race", str(meeting), str(len(commands)), *command],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for command in commands
+    ]
     return [subprocess.CompletedProcess(p.args, p.wait(180), *p.communicate()) for p in procs]
 
 
-def test_two_concurrent_creates_store_one_postmortem_and_refuse_the_other(monkeypatch, tmp_path,
-                                                                           incident_engine):
+def test_two_concurrent_creates_store_one_postmortem_and_refuse_the_other(monkeypatch, tmp_path, incident_engine):
     settings = sluice_home(monkeypatch, tmp_path, incidents_url=incident_engine.url.render_as_string(False))
     monkeypatch.setenv("PREFECT_API_URL", closed_port_url())
     with transaction(incident_engine) as session:
@@ -151,8 +160,9 @@ def test_two_concurrent_forced_creates_both_succeed_with_one_postmortem(monkeypa
         scripted_incident(session)
     save_scripted_runs(settings.metadata_db_url())
 
-    results = run_together(tmp_path, ["postmortem", "create", "INC-1", "--force"],
-                           ["postmortem", "create", "INC-1", "--force"])
+    results = run_together(
+        tmp_path, ["postmortem", "create", "INC-1", "--force"], ["postmortem", "create", "INC-1", "--force"]
+    )
 
     assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
     with transaction(incident_engine) as session:

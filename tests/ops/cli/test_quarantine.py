@@ -11,13 +11,28 @@ from tests.ops.factories import QuarantineRow, invoke, sluice_home, write_quaran
 def three_entries() -> list[QuarantineRow]:
     return [
         QuarantineRow(source_row=2),
-        QuarantineRow(source_row=5, reason="too_long", check="str_length", column="email", value="x" * 300,
-                      failures="email:too_long", run_id="run-2", dt=date(2026, 3, 7),
-                      quarantined_at=datetime(2026, 3, 7, tzinfo=timezone.utc)),
-        QuarantineRow(dataset="orders", source_file="s3://drop/orders/o.csv", source_row=9, column="amount",
-                      reason="out_of_range", check="greater_than_or_equal_to(0)", value="-5",
-                      failures="amount:out_of_range", record={"order_id": "9", "amount": "-5",
-                                                              "email": "bob@example.com"}),
+        QuarantineRow(
+            source_row=5,
+            reason="too_long",
+            check="str_length",
+            column="email",
+            value="x" * 300,
+            failures="email:too_long",
+            run_id="run-2",
+            dt=date(2026, 3, 7),
+            quarantined_at=datetime(2026, 3, 7, tzinfo=timezone.utc),
+        ),
+        QuarantineRow(
+            dataset="orders",
+            source_file="s3://drop/orders/o.csv",
+            source_row=9,
+            column="amount",
+            reason="out_of_range",
+            check="greater_than_or_equal_to(0)",
+            value="-5",
+            failures="amount:out_of_range",
+            record={"order_id": "9", "amount": "-5", "email": "bob@example.com"},
+        ),
     ]
 
 
@@ -37,8 +52,21 @@ def test_list_json_has_every_field_with_iso_dates_newest_first(monkeypatch, tmp_
     entries = json.loads(invoke("quarantine", "list", "-o", "json").stdout)
 
     assert [e["source_row"] for e in entries] == [5, 2, 9]
-    assert set(entries[0]) == {"dataset", "dt", "run_id", "batch_id", "source_file", "source_row", "reason",
-                               "check", "column", "value", "failures", "record", "quarantined_at"}
+    assert set(entries[0]) == {
+        "dataset",
+        "dt",
+        "run_id",
+        "batch_id",
+        "source_file",
+        "source_row",
+        "reason",
+        "check",
+        "column",
+        "value",
+        "failures",
+        "record",
+        "quarantined_at",
+    }
     assert entries[0]["dt"] == "2026-03-07"
     assert entries[0]["quarantined_at"] == "2026-03-07T00:00:00+00:00"
 
@@ -49,8 +77,7 @@ def test_list_masks_pii_columns_of_each_dataset_contract(monkeypatch, tmp_path):
     entries = json.loads(invoke("quarantine", "list", "-o", "json").stdout)
 
     by_row = {e["source_row"]: e for e in entries}
-    assert by_row[2]["record"] == {"customer_id": "C000001", "full_name": "***", "email": "***",
-                                   "country": "Germany"}
+    assert by_row[2]["record"] == {"customer_id": "C000001", "full_name": "***", "email": "***", "country": "Germany"}
     assert by_row[5]["value"] == "***"  # the failing column is itself PII
     assert by_row[9]["record"]["email"] == "***" and by_row[9]["record"]["amount"] == "-5"
 
@@ -76,13 +103,16 @@ def test_unknown_dataset_contract_masks_every_value(monkeypatch, tmp_path):
     assert "legacy" in result.stderr
 
 
-@pytest.mark.parametrize(("args", "rows"), [
-    (["--dataset", "orders"], [9]),
-    (["--run", "run-2"], [5]),
-    (["--reason", "pattern_mismatch"], [2]),
-    (["--since", "2026-03-06"], [5]),
-    (["--limit", "1"], [5]),
-])
+@pytest.mark.parametrize(
+    ("args", "rows"),
+    [
+        (["--dataset", "orders"], [9]),
+        (["--run", "run-2"], [5]),
+        (["--reason", "pattern_mismatch"], [2]),
+        (["--since", "2026-03-06"], [5]),
+        (["--limit", "1"], [5]),
+    ],
+)
 def test_list_filters(monkeypatch, tmp_path, args, rows):
     write_quarantine(sluice_home(monkeypatch, tmp_path), three_entries())
 
@@ -112,7 +142,7 @@ def test_list_table_shows_source_and_reason(monkeypatch, tmp_path):
 
     assert result.exit_code == 0
     (row,) = [line.split() for line in result.stdout.splitlines() if "s3://drop/orders/o.csv" in line]
-    assert row[row.index("s3://drop/orders/o.csv") + 1:][:2] == ["9", "out_of_range"]  # the source, its row, why
+    assert row[row.index("s3://drop/orders/o.csv") + 1 :][:2] == ["9", "out_of_range"]  # the source, its row, why
     assert "bob@example.com" not in result.stdout
 
 
@@ -159,8 +189,14 @@ def test_show_of_a_missing_row_fails_with_hint(monkeypatch, tmp_path):
 
 
 def test_whole_line_of_an_unsplittable_row_is_masked_when_the_dataset_has_pii(monkeypatch, tmp_path):
-    row = QuarantineRow(reason="malformed_row", check="parse_record", column="", value="expected 8 fields, found 2",
-                        failures="record:malformed_row", record={"_raw": "C000009,ann@example.com"})
+    row = QuarantineRow(
+        reason="malformed_row",
+        check="parse_record",
+        column="",
+        value="expected 8 fields, found 2",
+        failures="record:malformed_row",
+        record={"_raw": "C000009,ann@example.com"},
+    )
     write_quarantine(sluice_home(monkeypatch, tmp_path), [row])
 
     [entry] = json.loads(invoke("quarantine", "list", "-o", "json").stdout)

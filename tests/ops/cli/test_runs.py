@@ -24,16 +24,30 @@ def test_list_json_newest_first_with_counts_and_conservation(monkeypatch, tmp_pa
     runs = json.loads(result.stdout)
     assert [(r["run_id"], r["conserved"]) for r in runs] == [("new", False), ("old", True)]
     assert runs[1] == {
-        "run_id": "old", "dataset": "orders", "status": "completed", "started_at": "2026-03-05T10:00:00+00:00",
-        "finished_at": "2026-03-05T10:00:42+00:00", "rows_read": 10, "rows_written": 7, "rows_quarantined": 2,
-        "rows_duplicate": 1, "files_committed": 1, "files_skipped": 0, "files_failed": 0, "conserved": True,
+        "run_id": "old",
+        "dataset": "orders",
+        "status": "completed",
+        "started_at": "2026-03-05T10:00:00+00:00",
+        "finished_at": "2026-03-05T10:00:42+00:00",
+        "rows_read": 10,
+        "rows_written": 7,
+        "rows_quarantined": 2,
+        "rows_duplicate": 1,
+        "files_committed": 1,
+        "files_skipped": 0,
+        "files_failed": 0,
+        "conserved": True,
     }
 
 
 def test_list_filters_by_dataset_and_limit(monkeypatch, tmp_path):
     settings = sluice_home(monkeypatch, tmp_path)
-    save_runs(settings, run_report("a", dataset="orders"), run_report("b", dataset="customers"),
-              run_report("c", dataset="orders", started_at=T0 + timedelta(minutes=1)))
+    save_runs(
+        settings,
+        run_report("a", dataset="orders"),
+        run_report("b", dataset="customers"),
+        run_report("c", dataset="orders", started_at=T0 + timedelta(minutes=1)),
+    )
 
     only_orders = json.loads(invoke("runs", "list", "--dataset", "orders", "-o", "json").stdout)
     latest = json.loads(invoke("runs", "list", "--limit", "1", "-o", "json").stdout)
@@ -50,15 +64,19 @@ def test_list_with_no_runs_is_empty(monkeypatch, tmp_path):
 
 def test_show_json_has_files_with_status_and_conservation(monkeypatch, tmp_path):
     settings = sluice_home(monkeypatch, tmp_path)
-    files = [file_outcome("s3://drop/a.csv"),
-             file_outcome("s3://drop/b.csv", status=FileStatus.FAILED, error="truncated gzip", rows_read=0)]
+    files = [
+        file_outcome("s3://drop/a.csv"),
+        file_outcome("s3://drop/b.csv", status=FileStatus.FAILED, error="truncated gzip", rows_read=0),
+    ]
     save_runs(settings, run_report("r1", rows_read=12, files=files))
 
     result = invoke("runs", "show", "r1", "-o", "json")
 
     run = json.loads(result.stdout)
     assert [(f["uri"], f["status"], f["error"]) for f in run["files"]] == [
-        ("s3://drop/a.csv", "committed", ""), ("s3://drop/b.csv", "failed", "truncated gzip")]
+        ("s3://drop/a.csv", "committed", ""),
+        ("s3://drop/b.csv", "failed", "truncated gzip"),
+    ]
     assert run["files_failed"] == 1
     assert run["conservation"] == {"holds": False, "rows_read": 12, "rows_accounted": 10}
     assert run["started_at"] == "2026-03-05T10:00:00+00:00"

@@ -45,8 +45,15 @@ def background(rows: int, seed: int = 0) -> dict[str, np.ndarray]:
     }
 
 
-def fault_frame(rows: int = 600, failure: int = 400, onset: int | None = None, culprit: str = "db_cpu",
-                size: float = 40.0, seed: int = 0, extra: dict[str, np.ndarray] | None = None) -> Fault:
+def fault_frame(
+    rows: int = 600,
+    failure: int = 400,
+    onset: int | None = None,
+    culprit: str = "db_cpu",
+    size: float = 40.0,
+    seed: int = 0,
+    extra: dict[str, np.ndarray] | None = None,
+) -> Fault:
     """Background columns; ``culprit`` steps up by ``size`` from ``onset`` (default: the failure) on."""
     columns = background(rows, seed) | (extra or {})
     onset = failure if onset is None else onset
@@ -67,5 +74,7 @@ def write_csv(fault: Fault, path: Path, *, iso: bool = False) -> Path:
 
 def as_series(fault: Fault, labels: dict[str, str]) -> list[Series]:
     """The frame as store series ``sluice_host_<column>`` with ``labels``."""
-    return [Series(f"sluice_host_{name}", dict(labels), fault.frame.times, fault.frame.values[j])
-            for j, name in enumerate(fault.frame.names)]
+    return [
+        Series(f"sluice_host_{name}", dict(labels), fault.frame.times, fault.frame.values[j])
+        for j, name in enumerate(fault.frame.names)
+    ]

@@ -37,17 +37,20 @@ def test_rows_are_sorted_by_time(tmp_path):
     assert frame.values.tolist() == [[10.0, 20.0, 30.0]]
 
 
-@pytest.mark.parametrize("text,message", [
-    ("time,a,b\n1,2,x\n2,3,4\n", r"non-numeric values in 1 column\(s\): b \('x' on data row 1\)"),
-    ("time,a\n1,2\n2,3,4\n", "rows do not match the header"),
-    ("a,b\n1,2\n", "no time column"),
-    ("time,a,a\n1,2,3\n", "column names repeat: a"),
-    ("time,a\nnot-a-time,2\n", "time 'not-a-time' on data row 1 does not parse"),
-    ("time,a\n1,2\n1,3\n", "1 time\\(s\\) repeat"),
-    ("", "is empty"),
-    ("time,a\n", "a header but no rows"),
-    ("time\n1\n", "no metric columns"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("time,a,b\n1,2,x\n2,3,4\n", r"non-numeric values in 1 column\(s\): b \('x' on data row 1\)"),
+        ("time,a\n1,2\n2,3,4\n", "rows do not match the header"),
+        ("a,b\n1,2\n", "no time column"),
+        ("time,a,a\n1,2,3\n", "column names repeat: a"),
+        ("time,a\nnot-a-time,2\n", "time 'not-a-time' on data row 1 does not parse"),
+        ("time,a\n1,2\n1,3\n", "1 time\\(s\\) repeat"),
+        ("", "is empty"),
+        ("time,a\n", "a header but no rows"),
+        ("time\n1\n", "no metric columns"),
+    ],
+)
 def test_bad_files_are_refused_with_a_reason(tmp_path, text, message):
     (tmp_path / "m.csv").write_text(text)
 
@@ -60,12 +63,15 @@ def test_a_missing_file_is_refused(tmp_path):
         read_metrics_csv(tmp_path / "nope.csv")
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("1652565600", datetime(2022, 5, 14, 22, 0, tzinfo=timezone.utc)),
-    ("2022-05-14T22:00:00Z", datetime(2022, 5, 14, 22, 0, tzinfo=timezone.utc)),
-    ("2022-05-15T00:00:00+02:00", datetime(2022, 5, 14, 22, 0, tzinfo=timezone.utc)),
-    ("2022-05-14 22:00:00", datetime(2022, 5, 14, 22, 0, tzinfo=timezone.utc)),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("1652565600", datetime(2022, 5, 14, 22, 0, tzinfo=timezone.utc)),
+        ("2022-05-14T22:00:00Z", datetime(2022, 5, 14, 22, 0, tzinfo=timezone.utc)),
+        ("2022-05-15T00:00:00+02:00", datetime(2022, 5, 14, 22, 0, tzinfo=timezone.utc)),
+        ("2022-05-14 22:00:00", datetime(2022, 5, 14, 22, 0, tzinfo=timezone.utc)),
+    ],
+)
 def test_instants_are_unix_seconds_or_iso(text, expected):
     assert parse_instant(text) == expected
 

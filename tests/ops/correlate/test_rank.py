@@ -64,8 +64,9 @@ def test_a_resource_that_frees_up_is_weighted_down():
 
 def test_free_memory_that_falls_is_usage_that_rises():
     available = 8e8 + np.round(np.random.default_rng(5).normal(0, 2, 600)) * 4096
-    fault = fault_frame(culprit="node_memory_MemAvailable_bytes", size=-3e8,
-                        extra={"node_memory_MemAvailable_bytes": available})
+    fault = fault_frame(
+        culprit="node_memory_MemAvailable_bytes", size=-3e8, extra={"node_memory_MemAvailable_bytes": available}
+    )
 
     result = correlate_frame(fault.frame, fault.failure_at)
 
@@ -121,8 +122,9 @@ def test_granger_says_why_when_the_data_do_not_allow_a_test():
     latency = np.random.default_rng(1).normal(1, 0.1, 600)
     fault = fault_frame(extra={"latency": latency})
 
-    result = correlate_frame(fault.frame, fault.failure_at, target="latency",
-                             config=CorrelateConfig(granger_max_lag=5, granger_rows=20))
+    result = correlate_frame(
+        fault.frame, fault.failure_at, target="latency", config=CorrelateConfig(granger_max_lag=5, granger_rows=20)
+    )
 
     granger = result.suspects[0].evidence.granger
     assert granger is not None and not granger.tested and "too few rows" in granger.note

@@ -72,8 +72,9 @@ def test_the_timeline_entry_names_the_top_suspect_and_its_resource(monkeypatch, 
 
 def test_postmortem_section_lists_suspects_with_their_reasons(monkeypatch, tmp_path):
     store, fault = seeded(monkeypatch, tmp_path)
-    _, result = correlate_scope(store, Scope(fault.failure_at, {"dataset": "orders"}), before=timedelta(hours=1),
-                                after=timedelta(hours=1))
+    _, result = correlate_scope(
+        store, Scope(fault.failure_at, {"dataset": "orders"}), before=timedelta(hours=1), after=timedelta(hours=1)
+    )
 
     section = postmortem_section(result, top=2)
 

@@ -20,8 +20,9 @@ SETTINGS = CrashSettings(heartbeat_seconds=30, missed_heartbeats=3)
 
 
 def run(mark: ProcessMark | None, last_heartbeat: datetime | None = None) -> RunView:
-    return RunView(id="r1", name="brave-fox", flow_name="ingest-files", running_since=T0,
-                   last_heartbeat=last_heartbeat, mark=mark)
+    return RunView(
+        id="r1", name="brave-fox", flow_name="ingest-files", running_since=T0, last_heartbeat=last_heartbeat, mark=mark
+    )
 
 
 def exited_mark() -> ProcessMark:
@@ -52,8 +53,9 @@ def test_a_recycled_pid_is_not_the_run_s_process():
 def test_another_boot_of_this_host_means_gone_and_another_host_cannot_tell():
     mine = this_process(30)
     assert process_state(ProcessMark(mine.host, "another-boot", mine.pid, mine.started, 30)) is ProcessState.GONE
-    assert process_state(ProcessMark("another-host", mine.boot_id, mine.pid, mine.started, 30)) \
-        is ProcessState.ELSEWHERE
+    assert (
+        process_state(ProcessMark("another-host", mine.boot_id, mine.pid, mine.started, 30)) is ProcessState.ELSEWHERE
+    )
 
 
 def test_another_pid_namespace_of_this_boot_cannot_tell():
@@ -95,9 +97,11 @@ def test_a_run_elsewhere_that_sends_no_heartbeats_is_never_judged_dead():
 
 hostile = st.one_of(st.text(max_size=30), st.integers(), st.floats(), st.booleans(), st.none())
 labels = st.one_of(
-    st.fixed_dictionaries({f"sluice.process.{k}": hostile
-                           for k in ("host", "boot-id", "pid", "started", "heartbeat-seconds")}),
-    st.dictionaries(st.text(max_size=30), hostile, max_size=6))
+    st.fixed_dictionaries(
+        {f"sluice.process.{k}": hostile for k in ("host", "boot-id", "pid", "started", "heartbeat-seconds")}
+    ),
+    st.dictionaries(st.text(max_size=30), hostile, max_size=6),
+)
 
 
 @given(labels)

@@ -95,14 +95,16 @@ def test_known_settings_are_ok():
 
 
 def test_each_unknown_setting_warns_naming_the_closest_known_name():
-    results = check_settings({"SLUICE_LAKE_URL": "/lake", "SLUICE_CRASH_GRACE_SECS": "5", "SLUICE_WHATEVER": "1",
-                              "SLUICE_HOME": "/srv"})
+    results = check_settings(
+        {"SLUICE_LAKE_URL": "/lake", "SLUICE_CRASH_GRACE_SECS": "5", "SLUICE_WHATEVER": "1", "SLUICE_HOME": "/srv"}
+    )
 
     assert [r.status for r in results] == [Status.WARN] * 3
     assert [(r.detail.split()[0], r.hint) for r in results] == [
         ("SLUICE_CRASH_GRACE_SECS", "did you mean SLUICE_CRASH_GRACE_SECONDS?"),
         ("SLUICE_LAKE_URL", "did you mean SLUICE_LAKE_URI?"),
-        ("SLUICE_WHATEVER", "unset it; the Configuration page of the docs lists every setting")]
+        ("SLUICE_WHATEVER", "unset it; the Configuration page of the docs lists every setting"),
+    ]
     assert all("is not a Sluice setting" in r.detail for r in results)
 
 
@@ -116,5 +118,4 @@ def test_the_settings_are_checked_first_from_the_process_environment(monkeypatch
 
     assert (results[0].name, results[0].status) == ("Settings", Status.WARN)
     assert "SLUICE_LAKE_URL" in results[0].detail and results[0].hint == "did you mean SLUICE_LAKE_URI?"
-    assert [r.name for r in results[1:]] == ["Prefect API", "Dask", "Lake", "Quarantine", "Metadata store",
-                                             "Contracts"]
+    assert [r.name for r in results[1:]] == ["Prefect API", "Dask", "Lake", "Quarantine", "Metadata store", "Contracts"]

@@ -86,8 +86,10 @@ def storm_from_processes(url: str, processes: int, threads: int) -> list[Outcome
     barrier = context.Barrier(processes * threads)
     results = context.Queue()
     env = dict(os.environ)
-    workers = [context.Process(target=_storm_process, args=(url, p * threads, threads, barrier, results, env))
-               for p in range(processes)]
+    workers = [
+        context.Process(target=_storm_process, args=(url, p * threads, threads, barrier, results, env))
+        for p in range(processes)
+    ]
     for worker in workers:
         worker.start()
     collected = [results.get(timeout=240) for _ in workers]

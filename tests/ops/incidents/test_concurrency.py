@@ -49,8 +49,9 @@ def assert_one_incident_of(engine: Engine, failures: int) -> None:
     assert len(triggers) == len(set(triggers)) <= 2 and "pagerduty" in triggers  # one page (and one Slack post)
 
 
-def test_fifty_simultaneous_failures_of_one_cause_are_one_incident_with_one_page(incident_engine, pagerduty,
-                                                                                 slack) -> None:
+def test_fifty_simultaneous_failures_of_one_cause_are_one_incident_with_one_page(
+    incident_engine, pagerduty, slack
+) -> None:
     outcomes = run_together([lambda n=n: fail_once(incident_engine, n) for n in range(50)])
 
     assert [o.error for o in outcomes if o.error] == []
@@ -90,8 +91,9 @@ def test_twenty_concurrent_transitions_leave_only_a_valid_path(incident_engine) 
         ref = trigger(session, failure()).incident.ref
     targets = [Status.ACKNOWLEDGED, Status.MITIGATED, Status.ACKNOWLEDGED, Status.RESOLVED, Status.MITIGATED] * 4
 
-    outcomes = run_together([lambda t=t, n=n: move(incident_engine, ref, t, f"oncall-{n}")
-                             for n, t in enumerate(targets)])
+    outcomes = run_together(
+        [lambda t=t, n=n: move(incident_engine, ref, t, f"oncall-{n}") for n, t in enumerate(targets)]
+    )
 
     winners = [o for o in outcomes if o.error is None]
     losers = [o for o in outcomes if o.error is not None]
@@ -154,8 +156,9 @@ def test_a_transition_decided_on_a_stale_status_is_refused_with_the_current_one(
     assert recorded_path(incident_engine, ref) == [(Status.TRIGGERED, Status.ACKNOWLEDGED)]
 
 
-def test_an_alert_resolving_while_someone_moves_the_incident_is_kept_as_a_fact(postgres_incident_engine,
-                                                                                 monkeypatch) -> None:
+def test_an_alert_resolving_while_someone_moves_the_incident_is_kept_as_a_fact(
+    postgres_incident_engine, monkeypatch
+) -> None:
     from ops.respond import sink as sink_module
     from ops.respond.sink import IncidentSink
     from tests.ops.respond.test_sink import alert

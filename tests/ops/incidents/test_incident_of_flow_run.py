@@ -16,8 +16,9 @@ def test_the_run_that_opened_an_incident_and_a_run_grouped_into_it_both_find_it(
     with transaction(incident_engine) as session:
         opened = trigger(session, failure(0, flow_run_id="run-a", text=grouped_text("run-a"))).incident
         trigger(session, failure(1, flow_run_id="run-b", text=grouped_text("run-b")))
-        other = trigger(session, failure(2, dedup_key="flow-failure:other", flow_run_id="run-c",
-                                         text=grouped_text("run-c"))).incident
+        other = trigger(
+            session, failure(2, dedup_key="flow-failure:other", flow_run_id="run-c", text=grouped_text("run-c"))
+        ).incident
 
     with transaction(incident_engine) as session:
         assert incident_of_flow_run(session, "run-a").ref == opened.ref

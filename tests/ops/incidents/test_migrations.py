@@ -16,30 +16,54 @@ from tests.ops.incidents.storm import run_together
 
 
 def row(key: str, status: str, minutes: int, occurrences: int) -> dict[str, object]:
-    return {"title": f"{key} failed", "severity": "SEV2", "environment": "dev", "source": "flow-failure",
-            "status": status, "dedup_key": key, "signature": "", "is_drill": False, "occurrences": occurrences,
-            "opened_at": T0 + timedelta(minutes=minutes), "last_seen_at": T0 + timedelta(minutes=minutes + 5),
-            "resolved_at": T0 if status == "resolved" else None}
+    return {
+        "title": f"{key} failed",
+        "severity": "SEV2",
+        "environment": "dev",
+        "source": "flow-failure",
+        "status": status,
+        "dedup_key": key,
+        "signature": "",
+        "is_drill": False,
+        "occurrences": occurrences,
+        "opened_at": T0 + timedelta(minutes=minutes),
+        "last_seen_at": T0 + timedelta(minutes=minutes + 5),
+        "resolved_at": T0 if status == "resolved" else None,
+    }
 
 
 def test_duplicate_open_incidents_are_merged_into_the_first_opened_by_the_upgrade(blank_store_url) -> None:
     engine = create_store_engine(blank_store_url)
     migrate(engine, "0002")
     with engine.begin() as conn:
-        conn.execute(sa.insert(Incident.__table__), [
-            row("a", "resolved", -60, 4), row("a", "acknowledged", 1, 3), row("a", "triggered", 0, 2),
-            row("a", "mitigated", 2, 1), row("b", "triggered", 0, 7)])
+        conn.execute(
+            sa.insert(Incident.__table__),
+            [
+                row("a", "resolved", -60, 4),
+                row("a", "acknowledged", 1, 3),
+                row("a", "triggered", 0, 2),
+                row("a", "mitigated", 2, 1),
+                row("b", "triggered", 0, 7),
+            ],
+        )
 
     migrate(engine)
 
     with transaction(engine) as session:
         incidents = {i.id: i for i in (ensure_incident(session, n) for n in range(1, 6))}
-    assert [i.status for i in incidents.values()] == [Status.RESOLVED, Status.RESOLVED, Status.TRIGGERED,
-                                                      Status.RESOLVED, Status.TRIGGERED]
+    assert [i.status for i in incidents.values()] == [
+        Status.RESOLVED,
+        Status.RESOLVED,
+        Status.TRIGGERED,
+        Status.RESOLVED,
+        Status.TRIGGERED,
+    ]
     kept = incidents[3]
     assert kept.occurrences == 6 and kept.last_seen_at == T0 + timedelta(minutes=7)
     assert sorted(e.text for e in kept.timeline if e.kind == "merged") == [
-        "merged INC-2 into this incident: 3 occurrence(s)", "merged INC-4 into this incident: 1 occurrence(s)"]
+        "merged INC-2 into this incident: 3 occurrence(s)",
+        "merged INC-4 into this incident: 1 occurrence(s)",
+    ]
     for merged, was in ((incidents[2], "acknowledged"), (incidents[4], "mitigated")):
         expected = f"{was} -> resolved: merged into INC-3, the open incident of its dedup key"
         assert [e.text for e in merged.timeline] == [expected]

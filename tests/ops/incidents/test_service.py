@@ -57,11 +57,14 @@ def test_lifecycle_transitions_are_stamped_and_recorded(incident_engine) -> None
         assert [e.kind for e in incident.timeline] == ["opened", "acknowledged", "mitigated", "assign", "note"]
 
 
-@pytest.mark.parametrize(("path", "target"), [
-    ((Status.RESOLVED,), Status.ACKNOWLEDGED),
-    ((Status.ACKNOWLEDGED,), Status.TRIGGERED),
-    ((Status.ACKNOWLEDGED,), Status.ACKNOWLEDGED),
-])
+@pytest.mark.parametrize(
+    ("path", "target"),
+    [
+        ((Status.RESOLVED,), Status.ACKNOWLEDGED),
+        ((Status.ACKNOWLEDGED,), Status.TRIGGERED),
+        ((Status.ACKNOWLEDGED,), Status.ACKNOWLEDGED),
+    ],
+)
 def test_bad_transitions_are_refused_with_what_is_allowed(incident_engine, path, target) -> None:
     with transaction(incident_engine) as session:
         incident = trigger(session, failure()).incident

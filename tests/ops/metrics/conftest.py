@@ -37,8 +37,11 @@ def _binary() -> str:
     for candidate in candidates:
         if candidate and os.access(candidate, os.X_OK):
             return candidate
-    pytest.fail(f"the prometheus binary is missing{f' at {configured}' if configured else ''}: install it with "
-                f"`apt-get install -y prometheus` (Debian/Ubuntu) or point {BINARY_ENV} at it", pytrace=False)
+    pytest.fail(
+        f"the prometheus binary is missing{f' at {configured}' if configured else ''}: install it with "
+        f"`apt-get install -y prometheus` (Debian/Ubuntu) or point {BINARY_ENV} at it",
+        pytrace=False,
+    )
 
 
 def _free_port() -> int:
@@ -67,8 +70,9 @@ def _wait_for(check, what: str, process: subprocess.Popen[bytes], log: Path, tim
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"prometheus exited with {process.returncode} before {what}:\n{log.read_text()[-2000:]}",
-                        pytrace=False)
+            pytest.fail(
+                f"prometheus exited with {process.returncode} before {what}:\n{log.read_text()[-2000:]}", pytrace=False
+            )
         try:
             if check():
                 return
@@ -94,8 +98,16 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusS
     log = folder / "prometheus.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [binary, f"--config.file={_config(folder, exporter.port)}", f"--storage.tsdb.path={folder / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"], stdout=out, stderr=subprocess.STDOUT)
+            [
+                binary,
+                f"--config.file={_config(folder, exporter.port)}",
+                f"--storage.tsdb.path={folder / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         _wait_for(lambda: httpx.get(f"{url}/-/ready", timeout=2).status_code == 200, "readiness", process, log)
         _wait_for(lambda: _scrapes(url) >= MIN_SCRAPES, f"{MIN_SCRAPES} scrapes", process, log)

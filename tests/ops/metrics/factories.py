@@ -18,13 +18,13 @@ def store_at(tmp_path: Path, **options: int) -> EmbeddedStore:
     return EmbeddedStore(tmp_path / "metrics", **options)
 
 
-def sample(metric: str = "sluice_rows_read", value: float = 1.0, *, at: datetime = T0,
-           **labels: str) -> Sample:
+def sample(metric: str = "sluice_rows_read", value: float = 1.0, *, at: datetime = T0, **labels: str) -> Sample:
     return Sample(metric, labels or {"dataset": "orders"}, at, value)
 
 
-def every_second(metric: str, labels: dict[str, str], values: list[float] | np.ndarray, *,
-                 start: datetime = T0) -> Series:
+def every_second(
+    metric: str, labels: dict[str, str], values: list[float] | np.ndarray, *, start: datetime = T0
+) -> Series:
     """A series with one point per second from ``start``."""
     values = np.asarray(values, dtype="float64")
     return Series(metric, labels, to_ns(start) + np.arange(len(values), dtype="int64") * SECOND_NS, values)

@@ -46,9 +46,15 @@ def test_one_sample_per_run_metric_at_the_finish_time(metastore, tmp_path):
     assert written == 11  # nine run metrics, the freshness and its ratio to the orders contract's SLA
     values = {m: _latest(store, m) for m in metrics.PIPELINE_METRICS}
     assert values == {
-        metrics.ROWS_READ: 100, metrics.ROWS_WRITTEN: 80, metrics.ROWS_QUARANTINED: 15, metrics.ROWS_DUPLICATE: 5,
-        metrics.QUARANTINE_RATE: 0.15, metrics.RUN_DURATION: 42, metrics.RUN_FAILED: 0,
-        metrics.THROUGHPUT: pytest.approx(100 / 42), metrics.FRESHNESS: 4 * 3600,
+        metrics.ROWS_READ: 100,
+        metrics.ROWS_WRITTEN: 80,
+        metrics.ROWS_QUARANTINED: 15,
+        metrics.ROWS_DUPLICATE: 5,
+        metrics.QUARANTINE_RATE: 0.15,
+        metrics.RUN_DURATION: 42,
+        metrics.RUN_FAILED: 0,
+        metrics.THROUGHPUT: pytest.approx(100 / 42),
+        metrics.FRESHNESS: 4 * 3600,
         metrics.FRESHNESS_SLA_RATIO: pytest.approx(4 / 6),  # orders.yaml: freshness_sla 6h
     }
     assert _latest(store, metrics.SOURCE_LAG) == 3600 + 42  # the watermark an hour before the start
@@ -80,8 +86,7 @@ def test_new_runs_are_added_to_what_was_collected(metastore, tmp_path):
 
 def test_failed_running_and_empty_runs(metastore, tmp_path):
     store = store_at(tmp_path)
-    failed = run_report("failed", dataset="orders", rows_read=0, rows_written=0, rows_quarantined=0,
-                        rows_duplicate=0)
+    failed = run_report("failed", dataset="orders", rows_read=0, rows_written=0, rows_quarantined=0, rows_duplicate=0)
     failed.status = "failed"
     running = run_report("running", dataset="customers")
     running.finished_at, running.status = None, "running"
@@ -106,8 +111,11 @@ def test_since_keeps_only_runs_finished_since(metastore, tmp_path):
 
 def test_freshness_uses_the_newest_watermark_of_each_dataset(metastore, tmp_path):
     store = store_at(tmp_path)
-    older, newer, other = run_report("a"), run_report("b", started_at=T0 + seconds(60)), run_report(
-        "c", dataset="customers")
+    older, newer, other = (
+        run_report("a"),
+        run_report("b", started_at=T0 + seconds(60)),
+        run_report("c", dataset="customers"),
+    )
     older.watermark, newer.watermark, other.watermark = NOW - timedelta(hours=5), NOW - timedelta(hours=2), None
     _save(metastore, older, newer, other)
 

@@ -29,8 +29,13 @@ def test_written_samples_read_back_exactly(tmp_path):
     store = store_at(tmp_path)
     at = datetime(2026, 3, 5, 10, 0, 0, 123456, tzinfo=timezone.utc)
 
-    written = store.write([sample(value=10, at=at), sample(value=12.5, at=at + seconds(60)),
-                           sample("sluice_rows_written", 7, at=at, dataset="orders")])
+    written = store.write(
+        [
+            sample(value=10, at=at),
+            sample(value=12.5, at=at + seconds(60)),
+            sample("sluice_rows_written", 7, at=at, dataset="orders"),
+        ]
+    )
 
     assert written == 3
     [series] = store.query_range(Selector.parse("sluice_rows_read"), T0, T0 + seconds(3600))
@@ -51,15 +56,18 @@ def test_series_lists_points_and_time_range(tmp_path):
     assert store.series(ALL, start=T0 + seconds(1), end=T0 + seconds(1))[0].points == 1
 
 
-@pytest.mark.parametrize(("selector", "datasets"), [
-    ('m{dataset="orders"}', ["orders"]),
-    ('m{dataset!="orders"}', ["customers", "payments"]),
-    ('m{dataset=~"c.*|p.*"}', ["customers", "payments"]),
-    ('m{dataset!~"c.*"}', ["orders", "payments"]),
-    ('m{dataset=~"c.*",environment="prod"}', []),
-    ('{dataset="payments"}', ["payments"]),
-    ("m", ["customers", "orders", "payments"]),
-])
+@pytest.mark.parametrize(
+    ("selector", "datasets"),
+    [
+        ('m{dataset="orders"}', ["orders"]),
+        ('m{dataset!="orders"}', ["customers", "payments"]),
+        ('m{dataset=~"c.*|p.*"}', ["customers", "payments"]),
+        ('m{dataset!~"c.*"}', ["orders", "payments"]),
+        ('m{dataset=~"c.*",environment="prod"}', []),
+        ('{dataset="payments"}', ["payments"]),
+        ("m", ["customers", "orders", "payments"]),
+    ],
+)
 def test_label_matchers_select_series(tmp_path, selector, datasets):
     store = store_at(tmp_path)
     store.write([sample("m", 1, dataset=d, environment="dev") for d in ("orders", "customers", "payments")])
@@ -88,7 +96,9 @@ def test_time_range_is_closed_and_crosses_day_partitions(tmp_path):
 
     assert list(values.values()) == [[-2.0, -1.0, 0.0, 1.0, 2.0]]
     assert sorted(p.name for p in (tmp_path / "metrics" / "metric=sluice_rows_read").iterdir()) == [
-        "date=2026-03-05", "date=2026-03-06"]
+        "date=2026-03-05",
+        "date=2026-03-06",
+    ]
 
 
 def test_step_keeps_the_last_point_of_each_step_stamped_at_its_end(tmp_path):
@@ -123,8 +133,14 @@ def test_the_last_write_of_a_point_wins_and_is_counted_once(tmp_path):
 def test_thousands_of_series_round_trip_with_whole_array_operations(tmp_path, monkeypatch):
     store = store_at(tmp_path)
     n_series, n_points = 2_000, 100
-    written = [every_second("sluice_throughput_rows_per_second", {"dataset": f"d{i:04d}", "host": f"h{i % 4}"},
-                            np.arange(n_points) * 10.0 + i) for i in range(n_series)]
+    written = [
+        every_second(
+            "sluice_throughput_rows_per_second",
+            {"dataset": f"d{i:04d}", "host": f"h{i % 4}"},
+            np.arange(n_points) * 10.0 + i,
+        )
+        for i in range(n_series)
+    ]
 
     def no_per_point_objects(self: Sample) -> None:
         raise AssertionError("a Sample was built: the store looped over points")

@@ -27,23 +27,32 @@ NOW = datetime(2026, 3, 5, 12, 0, tzinfo=timezone.utc)
 def test_selector_parses_metric_and_all_four_operators():
     selector = Selector.parse('sluice_rows_read{ dataset="orders", env!="dev",host=~"web-.*" , worker!~"w[0-9]",}')
 
-    assert selector == Selector("sluice_rows_read", (
-        Matcher("dataset", MatchOp.EQUAL, "orders"), Matcher("env", MatchOp.NOT_EQUAL, "dev"),
-        Matcher("host", MatchOp.REGEX, "web-.*"), Matcher("worker", MatchOp.NOT_REGEX, "w[0-9]")))
+    assert selector == Selector(
+        "sluice_rows_read",
+        (
+            Matcher("dataset", MatchOp.EQUAL, "orders"),
+            Matcher("env", MatchOp.NOT_EQUAL, "dev"),
+            Matcher("host", MatchOp.REGEX, "web-.*"),
+            Matcher("worker", MatchOp.NOT_REGEX, "w[0-9]"),
+        ),
+    )
 
 
-@pytest.mark.parametrize(("text", "metric", "labels", "expected"), [
-    ('m{dataset="orders"}', "m", {"dataset": "orders"}, True),
-    ('m{dataset="orders"}', "other", {"dataset": "orders"}, False),
-    ('m{dataset!="orders"}', "m", {"dataset": "orders"}, False),
-    ('m{dataset!="orders"}', "m", {}, True),
-    ('m{host=~"web-.*"}', "m", {"host": "web-1"}, True),
-    ('m{host=~"web"}', "m", {"host": "web-1"}, False),  # anchored at both ends, as in PromQL
-    ('m{host!~"web-.*"}', "m", {"host": "db-1"}, True),
-    ('m{worker=""}', "m", {"host": "a"}, True),  # an absent label matches as ""
-    ('{__name__=~"sluice_.*"}', "sluice_rows_read", {}, True),
-    ('{__name__=~"sluice_.*"}', "up", {}, False),
-])
+@pytest.mark.parametrize(
+    ("text", "metric", "labels", "expected"),
+    [
+        ('m{dataset="orders"}', "m", {"dataset": "orders"}, True),
+        ('m{dataset="orders"}', "other", {"dataset": "orders"}, False),
+        ('m{dataset!="orders"}', "m", {"dataset": "orders"}, False),
+        ('m{dataset!="orders"}', "m", {}, True),
+        ('m{host=~"web-.*"}', "m", {"host": "web-1"}, True),
+        ('m{host=~"web"}', "m", {"host": "web-1"}, False),  # anchored at both ends, as in PromQL
+        ('m{host!~"web-.*"}', "m", {"host": "db-1"}, True),
+        ('m{worker=""}', "m", {"host": "a"}, True),  # an absent label matches as ""
+        ('{__name__=~"sluice_.*"}', "sluice_rows_read", {}, True),
+        ('{__name__=~"sluice_.*"}', "up", {}, False),
+    ],
+)
 def test_selector_matching(text, metric, labels, expected):
     assert Selector.parse(text).matches(metric, labels) is expected
 
@@ -56,16 +65,19 @@ def test_selector_unescapes_quoted_values_and_accepts_single_quotes():
     assert not selector.matches("m", {"a": 'say "hi"', "b": "it's", "c": "xzy"})
 
 
-@pytest.mark.parametrize(("text", "fragment"), [
-    ("", "empty selector"),
-    ("m{", "expected a label name at position 2"),
-    ("m{dataset}", "expected one of =, !=, =~, !~"),
-    ("m{dataset=orders}", "expected a quoted value after dataset="),
-    ('m{a="x" b="y"}', "expected ',' or '}'"),
-    ("1metric", "expected a metric name or '{'"),
-    ('m{a="x"} trailing', "expected '{' or the end"),
-    ('m{a=~"("}', "invalid regular expression"),
-])
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("", "empty selector"),
+        ("m{", "expected a label name at position 2"),
+        ("m{dataset}", "expected one of =, !=, =~, !~"),
+        ("m{dataset=orders}", "expected a quoted value after dataset="),
+        ('m{a="x" b="y"}', "expected ',' or '}'"),
+        ("1metric", "expected a metric name or '{'"),
+        ('m{a="x"} trailing', "expected '{' or the end"),
+        ('m{a=~"("}', "invalid regular expression"),
+    ],
+)
 def test_bad_selectors_say_where_and_what(text, fragment):
     with pytest.raises(SelectorError) as raised:
         Selector.parse(text)
@@ -125,10 +137,17 @@ def test_series_points_are_iso_and_nan_is_none():
     assert series.points() == [("2026-03-05T12:00:00.000+00:00", 1.0), ("2026-03-05T12:00:01.500+00:00", None)]
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("30s", timedelta(seconds=30)), ("5m", timedelta(minutes=5)), ("1h30m", timedelta(minutes=90)),
-    ("2d", timedelta(days=2)), ("1w", timedelta(weeks=1)), ("250ms", timedelta(milliseconds=250)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("30s", timedelta(seconds=30)),
+        ("5m", timedelta(minutes=5)),
+        ("1h30m", timedelta(minutes=90)),
+        ("2d", timedelta(days=2)),
+        ("1w", timedelta(weeks=1)),
+        ("250ms", timedelta(milliseconds=250)),
+    ],
+)
 def test_parse_duration(text, expected):
     assert parse_duration(text) == expected
 
@@ -141,17 +160,21 @@ def test_parse_duration_rejects(text):
 
 def test_time_range_from_since_start_end_and_now():
     assert TimeRange.resolve(since="2h", start=None, end=None, now=NOW) == TimeRange(NOW - timedelta(hours=2), NOW)
-    assert TimeRange.resolve(since=None, start="2026-03-05T09:00:00", end="2026-03-05T10:00:00+01:00",
-                             now=NOW) == TimeRange(NOW - timedelta(hours=3), NOW - timedelta(hours=3))
+    assert TimeRange.resolve(
+        since=None, start="2026-03-05T09:00:00", end="2026-03-05T10:00:00+01:00", now=NOW
+    ) == TimeRange(NOW - timedelta(hours=3), NOW - timedelta(hours=3))
     assert TimeRange.resolve(since=None, start=None, end=None, now=NOW).start == NOW - timedelta(hours=1)
     assert parse_time("now", now=NOW) == NOW
 
 
-@pytest.mark.parametrize(("since", "start", "end", "fragment"), [
-    ("1h", "2026-03-05T09:00:00Z", None, "either --since or --start"),
-    (None, "2026-03-05T11:00:00Z", "2026-03-05T10:00:00Z", "starts"),
-    (None, "yesterday", None, "invalid time"),
-])
+@pytest.mark.parametrize(
+    ("since", "start", "end", "fragment"),
+    [
+        ("1h", "2026-03-05T09:00:00Z", None, "either --since or --start"),
+        (None, "2026-03-05T11:00:00Z", "2026-03-05T10:00:00Z", "starts"),
+        (None, "yesterday", None, "invalid time"),
+    ],
+)
 def test_time_range_rejects(since, start, end, fragment):
     with pytest.raises(DurationError, match=fragment):
         TimeRange.resolve(since=since, start=start, end=end, now=NOW)

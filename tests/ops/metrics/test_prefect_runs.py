@@ -52,6 +52,8 @@ def test_flow_and_task_runs_become_duration_state_and_error_rate_samples(prefect
 def test_an_unreachable_prefect_api_is_a_clear_error(tmp_path):
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    with temporary_settings({PREFECT_API_URL: closed_port_url() + "/api"}), \
-            pytest.raises(BackendUnavailableError, match="cannot read flow runs from the Prefect API"):
+    with (
+        temporary_settings({PREFECT_API_URL: closed_port_url() + "/api"}),
+        pytest.raises(BackendUnavailableError, match="cannot read flow runs from the Prefect API"),
+    ):
         collect_prefect_metrics(store_at(tmp_path), since=datetime.now(timezone.utc) - timedelta(hours=1))

@@ -26,8 +26,12 @@ def test_series_lists_the_scraped_exporter_metrics(prometheus):
     infos = store.series(Selector.parse('{__name__=~"sluice_.*",job="sluice"}'), start=_now() - timedelta(minutes=5))
 
     names = {i.metric for i in infos}
-    assert {"sluice_host_cpu_percent", "sluice_host_memory_used_bytes", "sluice_host_network_sent_bytes_total",
-            "sluice_process_rss_bytes"} <= names
+    assert {
+        "sluice_host_cpu_percent",
+        "sluice_host_memory_used_bytes",
+        "sluice_host_network_sent_bytes_total",
+        "sluice_process_rss_bytes",
+    } <= names
     memory = next(i for i in infos if i.metric == "sluice_host_memory_used_bytes")
     assert memory.labels["environment"] == "test" and memory.labels["job"] == "sluice"
     assert memory.points is not None and memory.points >= 3
@@ -54,8 +58,11 @@ def test_query_range_returns_raw_samples_and_steps(prometheus):
 
 def test_query_range_across_several_metrics(prometheus):
     found = PrometheusStore(prometheus.url).query_range(
-        Selector.parse('{__name__=~"sluice_host_(cpu|memory)_percent"}'), _now() - timedelta(seconds=30), _now(),
-        timedelta(seconds=5))
+        Selector.parse('{__name__=~"sluice_host_(cpu|memory)_percent"}'),
+        _now() - timedelta(seconds=30),
+        _now(),
+        timedelta(seconds=5),
+    )
 
     assert [s.metric for s in found] == ["sluice_host_cpu_percent", "sluice_host_memory_percent"]
     assert all(len(s) > 0 and ((s.values >= 0) & (s.values <= 100)).all() for s in found)
@@ -65,8 +72,9 @@ def test_a_query_prometheus_rejects_is_an_error_with_its_reason(prometheus):
     store = PrometheusStore(prometheus.url)
 
     with pytest.raises(MetricsError, match="Prometheus rejected") as raised:
-        store.query_range(Selector.parse('sluice_host_cpu_percent{host=~"(?=x)"}'), _now() - timedelta(minutes=1),
-                          _now())  # lookahead: Python accepts it, RE2 does not
+        store.query_range(
+            Selector.parse('sluice_host_cpu_percent{host=~"(?=x)"}'), _now() - timedelta(minutes=1), _now()
+        )  # lookahead: Python accepts it, RE2 does not
 
     assert "RE2" in raised.value.hint
 

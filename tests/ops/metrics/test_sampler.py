@@ -16,22 +16,33 @@ from tests.ops.metrics.factories import store_at
 def test_sampler_writes_host_and_process_samples_in_the_background(tmp_path):
     store = store_at(tmp_path)
 
-    with Sampler(store, interval=0.2, flush_interval=0.5, labels={"environment": "test"},
-                 processes={"self": os.getpid()}) as sampler:
+    with Sampler(
+        store, interval=0.2, flush_interval=0.5, labels={"environment": "test"}, processes={"self": os.getpid()}
+    ) as sampler:
         time.sleep(1.5)
 
     infos = {i.metric: i for i in store.series(Selector())}
     assert sampler.written > 0 and sampler.failed_writes == 0
-    assert {"sluice_host_cpu_percent", "sluice_host_memory_used_bytes", "sluice_host_memory_percent",
-            "sluice_host_network_sent_bytes_total", "sluice_process_rss_bytes"} <= set(infos)
+    assert {
+        "sluice_host_cpu_percent",
+        "sluice_host_memory_used_bytes",
+        "sluice_host_memory_percent",
+        "sluice_host_network_sent_bytes_total",
+        "sluice_process_rss_bytes",
+    } <= set(infos)
     assert infos["sluice_host_cpu_percent"].points >= 5
     assert infos["sluice_host_cpu_percent"].labels == {"host": os.uname().nodename, "environment": "test"}
     assert infos["sluice_process_rss_bytes"].labels["worker"] == "self"
-    [cpu] = store.query_range(Selector.parse("sluice_host_cpu_percent"), infos["sluice_host_cpu_percent"].first,
-                              infos["sluice_host_cpu_percent"].last)
-    [memory] = store.query_range(Selector.parse("sluice_host_memory_used_bytes"),
-                                 infos["sluice_host_memory_used_bytes"].first,
-                                 infos["sluice_host_memory_used_bytes"].last)
+    [cpu] = store.query_range(
+        Selector.parse("sluice_host_cpu_percent"),
+        infos["sluice_host_cpu_percent"].first,
+        infos["sluice_host_cpu_percent"].last,
+    )
+    [memory] = store.query_range(
+        Selector.parse("sluice_host_memory_used_bytes"),
+        infos["sluice_host_memory_used_bytes"].first,
+        infos["sluice_host_memory_used_bytes"].last,
+    )
     assert ((cpu.values >= 0) & (cpu.values <= 100)).all()
     assert (memory.values > 0).all()
 

@@ -28,8 +28,14 @@ def _quick_delivery(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SLUICE_NOTIFY_TIMEOUT_SECONDS", "5")
 
 
-QUICK_RETRIES = {"RETRY_SECONDS": "0.2", "RETRY_MAX_SECONDS": "0.5", "TIMEOUT_SECONDS": "1", "POLL_SECONDS": "0.2",
-                 "BACKOFF_MAX_SECONDS": "0.2", "BACKGROUND_SECONDS": "120"}
+QUICK_RETRIES = {
+    "RETRY_SECONDS": "0.2",
+    "RETRY_MAX_SECONDS": "0.5",
+    "TIMEOUT_SECONDS": "1",
+    "POLL_SECONDS": "0.2",
+    "BACKOFF_MAX_SECONDS": "0.2",
+    "BACKGROUND_SECONDS": "120",
+}
 
 
 @pytest.fixture()

@@ -24,8 +24,12 @@ RUN_URL = "https://prefect.example.com/runs/flow-run/run-0"
 
 def open_incident(engine: Engine, n: int = 0, **overrides: Any) -> str:
     """Trigger an incident (with a runbook and a flow-run link), queue its ``trigger``; returns its ref."""
-    spec: dict[str, Any] = {"runbook_id": "source-file-unreadable", "flow_run_url": RUN_URL,
-                            "signature": "SourceNotFoundError: s3://drop/orders/", "dedup_key": f"flow-failure:{n}"}
+    spec: dict[str, Any] = {
+        "runbook_id": "source-file-unreadable",
+        "flow_run_url": RUN_URL,
+        "signature": "SourceNotFoundError: s3://drop/orders/",
+        "dedup_key": f"flow-failure:{n}",
+    }
     spec.update(overrides)
     with transaction(engine) as session:
         incident = trigger(session, failure(n, **spec)).incident

@@ -49,8 +49,9 @@ def test_a_bounded_pass_makes_one_request_and_never_waits_for_retry_after(sqlite
     assert (row.status, row.next_attempt_at) == ("pending", now + timedelta(seconds=7))
 
 
-def test_a_server_error_in_a_bounded_pass_is_one_request_and_leaves_the_page_due_at_once(sqlite_engine,
-                                                                                       pagerduty) -> None:
+def test_a_server_error_in_a_bounded_pass_is_one_request_and_leaves_the_page_due_at_once(
+    sqlite_engine, pagerduty
+) -> None:
     open_incident(sqlite_engine)
     pagerduty.reply(Reply(503, "unavailable"), Reply(503, "unavailable"))
     now = utcnow()
@@ -63,8 +64,9 @@ def test_a_server_error_in_a_bounded_pass_is_one_request_and_leaves_the_page_due
     assert deliver_pending(sqlite_engine, now).sent == 1  # due at once for the background deliverer
 
 
-def test_a_bounded_pass_claims_nothing_more_once_its_budget_is_spent(sqlite_engine, pagerduty, slack,
-                                                                     monkeypatch) -> None:
+def test_a_bounded_pass_claims_nothing_more_once_its_budget_is_spent(
+    sqlite_engine, pagerduty, slack, monkeypatch
+) -> None:
     monkeypatch.setenv("SLUICE_NOTIFY_ATTEMPT_BUDGET", "0.3")  # shorter than one black-holed request
     open_incident(sqlite_engine)
     down = Outage("black-holed", pagerduty)
@@ -78,7 +80,8 @@ def test_a_bounded_pass_claims_nothing_more_once_its_budget_is_spent(sqlite_engi
 
 
 def test_the_caller_waits_no_longer_than_budget_and_timeout_even_for_a_pass_that_hangs(
-        sqlite_engine, pagerduty, deliverers, monkeypatch) -> None:
+    sqlite_engine, pagerduty, deliverers, monkeypatch
+) -> None:
     release = threading.Event()
     pagerduty.stop()  # so the deliverer started for the page stays until the test looks
     open_incident(sqlite_engine)
@@ -94,8 +97,9 @@ def test_the_caller_waits_no_longer_than_budget_and_timeout_even_for_a_pass_that
     assert live_deliverers()  # what the stuck pass did not send is the background deliverer's
 
 
-def test_without_background_delivery_nothing_is_started_and_the_page_waits(sqlite_engine, pagerduty, deliverers,
-                                                                           monkeypatch) -> None:
+def test_without_background_delivery_nothing_is_started_and_the_page_waits(
+    sqlite_engine, pagerduty, deliverers, monkeypatch
+) -> None:
     monkeypatch.setenv("SLUICE_NOTIFY_BACKGROUND", "false")
     pagerduty.stop()
     open_incident(sqlite_engine)
@@ -106,7 +110,8 @@ def test_without_background_delivery_nothing_is_started_and_the_page_waits(sqlit
 
 
 def test_concurrent_deliverers_and_a_flush_send_each_notification_exactly_once(
-        incident_engine, pagerduty: FakeService, slack: FakeService, deliverers: Path) -> None:
+    incident_engine, pagerduty: FakeService, slack: FakeService, deliverers: Path
+) -> None:
     pagerduty.stop()
     for n in range(4):
         open_incident(incident_engine, n)
@@ -124,7 +129,8 @@ def test_concurrent_deliverers_and_a_flush_send_each_notification_exactly_once(
 
 
 def test_a_deliverer_that_gave_up_leaves_its_pages_to_the_next_incident_change(
-        sqlite_engine, pagerduty: FakeService, deliverers: Path, monkeypatch) -> None:
+    sqlite_engine, pagerduty: FakeService, deliverers: Path, monkeypatch
+) -> None:
     monkeypatch.setenv("SLUICE_NOTIFY_BACKGROUND_SECONDS", "1")
     pagerduty.stop()
     open_incident(sqlite_engine, 0)
@@ -141,14 +147,21 @@ def test_a_deliverer_that_gave_up_leaves_its_pages_to_the_next_incident_change(
 
 
 def test_serve_delivers_in_the_foreground_keeps_detached_deliverers_away_and_stops_on_sigterm(
-        monkeypatch, tmp_path: Path, pagerduty: FakeService, deliverers: Path) -> None:
+    monkeypatch, tmp_path: Path, pagerduty: FakeService, deliverers: Path
+) -> None:
     engine = open_engine(store_url(home_at(monkeypatch, tmp_path).home))
     pagerduty.stop()
-    serve = subprocess.Popen([sys.executable, "-c", "from ops.cli import main; main()", "notify", "serve"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    serve = subprocess.Popen(
+        [sys.executable, "-c", "from ops.cli import main; main()", "notify", "serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        eventually(lambda: DelivererLock.of(engine.url, get_settings().notify).holder() == serve.pid,
-                   "serve taking the store's deliverer lock")
+        eventually(
+            lambda: DelivererLock.of(engine.url, get_settings().notify).holder() == serve.pid,
+            "serve taking the store's deliverer lock",
+        )
         open_incident(engine)
         flush_notifications(engine)  # PagerDuty is down: the bounded pass fails, and serve is already there
         assert not live_deliverers()
@@ -163,17 +176,25 @@ def test_serve_delivers_in_the_foreground_keeps_detached_deliverers_away_and_sto
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(url=st.one_of(st.text(max_size=120).filter(lambda s: "://" not in s),
-                     st.sampled_from(["", "nosuch+driver://u:SECRETPW@127.0.0.1/x", "sqlite",
-                                      "postgresql+psycopg://u:SECRETPW@127.0.0.1:1/x"])))
+@given(
+    url=st.one_of(
+        st.text(max_size=120).filter(lambda s: "://" not in s),
+        st.sampled_from(
+            ["", "nosuch+driver://u:SECRETPW@127.0.0.1/x", "sqlite", "postgresql+psycopg://u:SECRETPW@127.0.0.1:1/x"]
+        ),
+    )
+)
 def test_a_deliverer_given_an_unusable_store_url_exits_2_and_never_logs_it(url: str, caplog) -> None:
     caplog.clear()
     with caplog.at_level(logging.ERROR, logger="ops.notify"):
         assert run_from(io.StringIO(url + "\n")) == 2
 
     (record,) = [r for r in caplog.records if r.name == "ops.notify"]
-    assert re.fullmatch(r"background deliverer not started: \w+ \(check SLUICE_INCIDENTS_URL and the "
-                        r"SLUICE_NOTIFY_\* settings\)", record.getMessage())
+    assert re.fullmatch(
+        r"background deliverer not started: \w+ \(check SLUICE_INCIDENTS_URL and the "
+        r"SLUICE_NOTIFY_\* settings\)",
+        record.getMessage(),
+    )
     assert "SECRETPW" not in caplog.text
 
 
@@ -183,9 +204,9 @@ def test_an_in_memory_store_gets_no_background_deliverer(deliverers) -> None:
     assert ensure_background(sa.create_engine("sqlite://")) is None and not live_deliverers()
 
 
-def test_an_unwritable_run_folder_leaves_the_page_queued_and_says_what_to_do(sqlite_engine, pagerduty,
-                                                                             deliverers, monkeypatch,
-                                                                             tmp_path, caplog) -> None:
+def test_an_unwritable_run_folder_leaves_the_page_queued_and_says_what_to_do(
+    sqlite_engine, pagerduty, deliverers, monkeypatch, tmp_path, caplog
+) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the run folder should be")
     monkeypatch.setenv("SLUICE_NOTIFY_RUN_DIR", str(blocker / "run"))
@@ -202,7 +223,8 @@ def test_an_unwritable_run_folder_leaves_the_page_queued_and_says_what_to_do(sql
 def test_a_bad_notify_setting_is_a_clear_error_naming_the_variable(monkeypatch, sqlite_engine, value: str) -> None:
     monkeypatch.setenv("SLUICE_NOTIFY_ATTEMPT_TIMEOUT", value)
 
-    with pytest.raises(ConfigError, match=r"SLUICE_NOTIFY_ATTEMPT_TIMEOUT='.*' is not valid.*float \(> 0, ≤ 5\)") \
-            as caught:
+    with pytest.raises(
+        ConfigError, match=r"SLUICE_NOTIFY_ATTEMPT_TIMEOUT='.*' is not valid.*float \(> 0, ≤ 5\)"
+    ) as caught:
         deliver_soon(sqlite_engine)
     assert "fix or unset SLUICE_NOTIFY_ATTEMPT_TIMEOUT" in (caught.value.hint or "")

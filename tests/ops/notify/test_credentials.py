@@ -24,8 +24,7 @@ def _stored_text(engine) -> str:
     return "\n".join(f"{r.payload} {r.last_error} {r.external_ref}" for r in rows(engine))
 
 
-def test_no_secret_is_stored_or_logged_even_when_a_server_echoes_it(incident_engine, pagerduty, slack,
-                                                                    caplog) -> None:
+def test_no_secret_is_stored_or_logged_even_when_a_server_echoes_it(incident_engine, pagerduty, slack, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     ref = open_incident(incident_engine)
     queue(incident_engine, ref, "update", text="still looking")
@@ -65,8 +64,7 @@ def test_settings_hold_secrets_that_print_masked(monkeypatch) -> None:
     assert Redactor.from_settings(settings)(f"key={ROUTING_KEY}!") == "key=***!"
 
 
-def test_an_unloadable_secret_block_keeps_the_notification_pending(sqlite_engine, pagerduty,
-                                                                   monkeypatch) -> None:
+def test_an_unloadable_secret_block_keeps_the_notification_pending(sqlite_engine, pagerduty, monkeypatch) -> None:
     monkeypatch.delenv("SLUICE_PAGERDUTY_ROUTING_KEY")
     monkeypatch.setenv("SLUICE_PAGERDUTY_SECRET_BLOCK", "pagerduty-routing-key")
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # nothing listens there

@@ -19,19 +19,33 @@ RUNBOOK_URL = "https://runbooks.example.com/sluice/source-file-unreadable.md"
 
 def incident(**overrides: Any) -> Incident:
     spec: dict[str, Any] = {
-        "id": 42, "title": "ingest-files failed: SourceNotFoundError", "severity": Severity.SEV2,
-        "environment": "prod", "source": Source.FLOW_FAILURE, "status": Status.TRIGGERED,
-        "dedup_key": "flow-failure:abc", "signature": "SourceNotFoundError: s3://drop/orders/", "is_drill": False,
-        "flow_name": "ingest-files", "deployment": "ingest-files/prod", "dataset": "orders",
-        "flow_run_id": "run-7", "flow_run_url": RUN_URL, "runbook_id": "source-file-unreadable",
-        "occurrences": 3, "opened_at": T0, "last_seen_at": T0,
+        "id": 42,
+        "title": "ingest-files failed: SourceNotFoundError",
+        "severity": Severity.SEV2,
+        "environment": "prod",
+        "source": Source.FLOW_FAILURE,
+        "status": Status.TRIGGERED,
+        "dedup_key": "flow-failure:abc",
+        "signature": "SourceNotFoundError: s3://drop/orders/",
+        "is_drill": False,
+        "flow_name": "ingest-files",
+        "deployment": "ingest-files/prod",
+        "dataset": "orders",
+        "flow_run_id": "run-7",
+        "flow_run_url": RUN_URL,
+        "runbook_id": "source-file-unreadable",
+        "occurrences": 3,
+        "opened_at": T0,
+        "last_seen_at": T0,
     }
     spec.update(overrides)
     return Incident(**spec)
 
 
-@pytest.mark.parametrize(("severity", "expected"), [(Severity.SEV1, "critical"), (Severity.SEV2, "error"),
-                                                     (Severity.SEV3, "warning"), (Severity.SEV4, "info")])
+@pytest.mark.parametrize(
+    ("severity", "expected"),
+    [(Severity.SEV1, "critical"), (Severity.SEV2, "error"), (Severity.SEV3, "warning"), (Severity.SEV4, "info")],
+)
 def test_severity_maps_to_pagerduty_severity(severity: Severity, expected: str) -> None:
     event = pagerduty_event(incident(severity=severity), Action.TRIGGER, SETTINGS)
 
@@ -43,26 +57,45 @@ def test_trigger_event_carries_dedup_key_links_and_custom_details() -> None:
         "event_action": "trigger",
         "dedup_key": "flow-failure:abc",
         "payload": {
-            "summary": "INC-42: ingest-files failed: SourceNotFoundError", "source": "sluice-prod",
-            "severity": "error", "timestamp": "2026-03-05T03:00:00+00:00", "class": "flow-failure",
-            "component": "orders", "group": "ingest-files",
+            "summary": "INC-42: ingest-files failed: SourceNotFoundError",
+            "source": "sluice-prod",
+            "severity": "error",
+            "timestamp": "2026-03-05T03:00:00+00:00",
+            "class": "flow-failure",
+            "component": "orders",
+            "group": "ingest-files",
             "custom_details": {
-                "incident": "INC-42", "status": "triggered", "signature": "SourceNotFoundError: s3://drop/orders/",
-                "occurrences": 3, "dataset": "orders", "flow": "ingest-files", "deployment": "ingest-files/prod",
-                "flow_run_id": "run-7", "environment": "prod", "drill": False, "source": "flow-failure",
-                "runbook": "source-file-unreadable", "opened_at": "2026-03-05T03:00:00+00:00",
+                "incident": "INC-42",
+                "status": "triggered",
+                "signature": "SourceNotFoundError: s3://drop/orders/",
+                "occurrences": 3,
+                "dataset": "orders",
+                "flow": "ingest-files",
+                "deployment": "ingest-files/prod",
+                "flow_run_id": "run-7",
+                "environment": "prod",
+                "drill": False,
+                "source": "flow-failure",
+                "runbook": "source-file-unreadable",
+                "opened_at": "2026-03-05T03:00:00+00:00",
             },
         },
-        "links": [{"href": RUNBOOK_URL, "text": "Runbook: source-file-unreadable"},
-                  {"href": RUN_URL, "text": "Prefect flow run"}],
+        "links": [
+            {"href": RUNBOOK_URL, "text": "Runbook: source-file-unreadable"},
+            {"href": RUN_URL, "text": "Prefect flow run"},
+        ],
     }
 
 
 def test_acknowledge_and_resolve_carry_only_the_dedup_key_and_update_is_not_for_pagerduty() -> None:
     assert pagerduty_event(incident(), Action.ACKNOWLEDGE, SETTINGS) == {
-        "event_action": "acknowledge", "dedup_key": "flow-failure:abc"}
+        "event_action": "acknowledge",
+        "dedup_key": "flow-failure:abc",
+    }
     assert pagerduty_event(incident(), Action.RESOLVE, SETTINGS) == {
-        "event_action": "resolve", "dedup_key": "flow-failure:abc"}
+        "event_action": "resolve",
+        "dedup_key": "flow-failure:abc",
+    }
     assert pagerduty_event(incident(), Action.UPDATE, SETTINGS) is None
 
 
@@ -85,18 +118,38 @@ def test_slack_trigger_has_blocks_with_title_severity_status_and_links_and_a_tex
     message = slack_message(incident(occurrences=1), Action.TRIGGER, SETTINGS)
 
     assert message == {
-        "text": ("[SEV2] INC-42 triggered: ingest-files failed: SourceNotFoundError (status triggered)"
-                 f" | Runbook: source-file-unreadable: {RUNBOOK_URL} | Prefect flow run: {RUN_URL}"),
+        "text": (
+            "[SEV2] INC-42 triggered: ingest-files failed: SourceNotFoundError (status triggered)"
+            f" | Runbook: source-file-unreadable: {RUNBOOK_URL} | Prefect flow run: {RUN_URL}"
+        ),
         "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": (
-                ":large_orange_circle: *INC-42 triggered*\ningest-files failed: SourceNotFoundError")}},
-            {"type": "section", "fields": [
-                {"type": "mrkdwn", "text": "*Severity*\nSEV2"}, {"type": "mrkdwn", "text": "*Status*\ntriggered"},
-                {"type": "mrkdwn", "text": "*Environment*\nprod"}, {"type": "mrkdwn", "text": "*Occurrences*\n1"},
-                {"type": "mrkdwn", "text": "*Dataset*\norders"}, {"type": "mrkdwn", "text": "*Flow*\ningest-files"},
-            ]},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": (
-                f"<{RUNBOOK_URL}|Runbook: source-file-unreadable>  ·  <{RUN_URL}|Prefect flow run>")}]},
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": (":large_orange_circle: *INC-42 triggered*\ningest-files failed: SourceNotFoundError"),
+                },
+            },
+            {
+                "type": "section",
+                "fields": [
+                    {"type": "mrkdwn", "text": "*Severity*\nSEV2"},
+                    {"type": "mrkdwn", "text": "*Status*\ntriggered"},
+                    {"type": "mrkdwn", "text": "*Environment*\nprod"},
+                    {"type": "mrkdwn", "text": "*Occurrences*\n1"},
+                    {"type": "mrkdwn", "text": "*Dataset*\norders"},
+                    {"type": "mrkdwn", "text": "*Flow*\ningest-files"},
+                ],
+            },
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": (f"<{RUNBOOK_URL}|Runbook: source-file-unreadable>  ·  <{RUN_URL}|Prefect flow run>"),
+                    }
+                ],
+            },
         ],
     }
 

@@ -34,8 +34,23 @@ from tests.standins.pagerduty_slack import FakeService, Reply, slack_ok
 # that waited would add the 3 s backoff below and cross it.
 BOUND = 2.5
 COMMANDS = [
-    ("open", ("incident", "open", "--title", "orders files missing_column after a schema change", "--severity",
-              "SEV2", "--dataset", "orders", "--who", "ana", "-o", "json")),
+    (
+        "open",
+        (
+            "incident",
+            "open",
+            "--title",
+            "orders files missing_column after a schema change",
+            "--severity",
+            "SEV2",
+            "--dataset",
+            "orders",
+            "--who",
+            "ana",
+            "-o",
+            "json",
+        ),
+    ),
     ("ack", ("incident", "ack", "INC-1", "--who", "ana")),
     ("note", ("incident", "note", "INC-1", "paused the feed", "--who", "bo")),
     ("mitigate", ("incident", "mitigate", "INC-1", "--who", "bo", "--note", "feed paused")),
@@ -62,8 +77,8 @@ def timed_commands(commands: list[tuple[str, tuple[str, ...]]]) -> dict[str, flo
 
 @pytest.mark.parametrize("outage", OUTAGES)
 def test_incident_commands_return_at_once_and_each_page_goes_out_once_when_pagerduty_is_back(
-        outage: str, monkeypatch, tmp_path: Path, pagerduty: FakeService, slack: FakeService,
-        deliverers: Path) -> None:
+    outage: str, monkeypatch, tmp_path: Path, pagerduty: FakeService, slack: FakeService, deliverers: Path
+) -> None:
     engine = open_engine(store_url(home_at(monkeypatch, tmp_path).home))
     down = Outage(outage, pagerduty)
 
@@ -74,13 +89,15 @@ def test_incident_commands_return_at_once_and_each_page_goes_out_once_when_pager
     down.end()
     eventually(lambda: all_sent(engine), "delivery of every notification")
     assert [(b["event_action"], b["dedup_key"]) for b in pagerduty.accepted()] == [
-        (action, pagerduty.accepted()[0]["dedup_key"]) for action in ("trigger", "acknowledge", "resolve")]
+        (action, pagerduty.accepted()[0]["dedup_key"]) for action in ("trigger", "acknowledge", "resolve")
+    ]
     assert len(slack.accepted()) == 5  # trigger, ack, note, mitigate, resolve: each once
     eventually(lambda: not live_deliverers(), "the deliverer exiting once the outbox is empty")
 
 
 def test_a_throttled_first_slack_message_is_not_overtaken_and_all_go_out_in_order(
-        monkeypatch, tmp_path: Path, slack: FakeService, deliverers: Path) -> None:
+    monkeypatch, tmp_path: Path, slack: FakeService, deliverers: Path
+) -> None:
     engine = open_engine(store_url(home_at(monkeypatch, tmp_path).home))
     slack.default = lambda _: Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": RETRY_AFTER})
 
@@ -105,8 +122,8 @@ def failing_probe(n: int) -> None:
 @pytest.mark.integration
 @pytest.mark.parametrize("outage", OUTAGES)
 def test_the_failure_hook_returns_at_once_and_the_page_goes_out_once_when_pagerduty_is_back(
-        outage: str, prefect_api: str, sluice_home, pagerduty: FakeService, slack: FakeService,
-        deliverers: Path) -> None:
+    outage: str, prefect_api: str, sluice_home, pagerduty: FakeService, slack: FakeService, deliverers: Path
+) -> None:
     from prefect import get_client
 
     from flows.hooks import failure_trigger, open_failure_incident

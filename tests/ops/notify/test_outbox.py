@@ -18,13 +18,15 @@ from tests.ops.notify.factories import later, open_incident, queue, rows, timeli
 from tests.standins.pagerduty_slack import Reply
 
 
-def test_enqueue_adds_one_row_per_configured_channel_that_takes_the_action(incident_engine, pagerduty,
-                                                                           slack) -> None:
+def test_enqueue_adds_one_row_per_configured_channel_that_takes_the_action(incident_engine, pagerduty, slack) -> None:
     ref = open_incident(incident_engine)
     queue(incident_engine, ref, "update", text="looking")
 
     assert [(r.channel, r.action, r.status, r.attempts) for r in rows(incident_engine)] == [
-        ("pagerduty", "trigger", "pending", 0), ("slack", "trigger", "pending", 0), ("slack", "update", "pending", 0)]
+        ("pagerduty", "trigger", "pending", 0),
+        ("slack", "trigger", "pending", 0),
+        ("slack", "update", "pending", 0),
+    ]
     assert pagerduty.requests == [] and slack.requests == []
 
 
@@ -54,8 +56,10 @@ def test_enqueue_is_part_of_the_callers_transaction(incident_engine, pagerduty) 
         assert session.query(Incident).count() == 0 and session.query(Notification).count() == 0
 
 
-@pytest.mark.parametrize(("action", "text", "message"), [("page", None, "'page' is not a notification action"),
-                                                         ("update", "  ", "an update needs some text")])
+@pytest.mark.parametrize(
+    ("action", "text", "message"),
+    [("page", None, "'page' is not a notification action"), ("update", "  ", "an update needs some text")],
+)
 def test_enqueue_refuses_what_it_cannot_send(incident_engine, pagerduty, action, text, message) -> None:
     with transaction(incident_engine) as session:
         incident = trigger(session, failure()).incident
@@ -63,8 +67,7 @@ def test_enqueue_refuses_what_it_cannot_send(incident_engine, pagerduty, action,
             enqueue(session, incident, action, text=text)
 
 
-def test_the_outbox_survives_an_outage_and_sends_each_notification_once(incident_engine, pagerduty,
-                                                                        slack) -> None:
+def test_the_outbox_survives_an_outage_and_sends_each_notification_once(incident_engine, pagerduty, slack) -> None:
     pagerduty.stop()
     slack.stop()
     ref = open_incident(incident_engine)
@@ -126,8 +129,9 @@ def test_concurrent_flushes_send_each_notification_exactly_once(incident_engine,
     assert {r.status for r in rows(incident_engine)} == {"sent"}
 
 
-def test_an_undelivered_notification_holds_back_its_incident_and_its_channel_only(incident_engine, pagerduty,
-                                                                                 slack) -> None:
+def test_an_undelivered_notification_holds_back_its_incident_and_its_channel_only(
+    incident_engine, pagerduty, slack
+) -> None:
     first = open_incident(incident_engine, 0)
     queue(incident_engine, first, "resolve", status=Status.RESOLVED)
     open_incident(incident_engine, 1)
@@ -136,8 +140,11 @@ def test_an_undelivered_notification_holds_back_its_incident_and_its_channel_onl
     report = deliver_pending(incident_engine, sleep=lambda _: None)
 
     assert [(o.incident, o.channel, o.action, o.status) for o in report.notifications] == [
-        ("INC-1", "pagerduty", "trigger", "pending"), ("INC-1", "slack", "trigger", "sent"),
-        ("INC-1", "slack", "resolve", "sent"), ("INC-2", "slack", "trigger", "sent")]
+        ("INC-1", "pagerduty", "trigger", "pending"),
+        ("INC-1", "slack", "trigger", "sent"),
+        ("INC-1", "slack", "resolve", "sent"),
+        ("INC-2", "slack", "trigger", "sent"),
+    ]
     assert report.waiting == 2  # INC-1's resolve behind its trigger; INC-2's trigger while PagerDuty is down
     assert len(pagerduty.requests) == 4
     assert deliver_pending(incident_engine, later()).sent == 3

@@ -31,27 +31,46 @@ def test_trigger_acknowledge_resolve_send_these_exact_events(incident_engine, pa
     assert [r.path for r in pagerduty.requests] == ["/v2/enqueue"] * 3
     trigger, ack, resolve = pagerduty.bodies()
     assert trigger == {
-        "routing_key": ROUTING_KEY, "event_action": "trigger", "dedup_key": "flow-failure:0",
+        "routing_key": ROUTING_KEY,
+        "event_action": "trigger",
+        "dedup_key": "flow-failure:0",
         "payload": {
-            "summary": "INC-1: ingest-files failed: SourceNotFoundError", "source": "sluice-dev",
-            "severity": "error", "timestamp": "2026-03-05T03:00:00+00:00", "class": "flow-failure",
-            "component": "orders", "group": "ingest-files",
+            "summary": "INC-1: ingest-files failed: SourceNotFoundError",
+            "source": "sluice-dev",
+            "severity": "error",
+            "timestamp": "2026-03-05T03:00:00+00:00",
+            "class": "flow-failure",
+            "component": "orders",
+            "group": "ingest-files",
             "custom_details": {
-                "incident": "INC-1", "status": "triggered", "signature": "SourceNotFoundError: s3://drop/orders/",
-                "occurrences": 1, "dataset": "orders", "flow": "ingest-files", "deployment": None,
-                "flow_run_id": "run-0", "environment": "dev", "drill": False, "source": "flow-failure",
-                "runbook": "source-file-unreadable", "opened_at": "2026-03-05T03:00:00+00:00",
+                "incident": "INC-1",
+                "status": "triggered",
+                "signature": "SourceNotFoundError: s3://drop/orders/",
+                "occurrences": 1,
+                "dataset": "orders",
+                "flow": "ingest-files",
+                "deployment": None,
+                "flow_run_id": "run-0",
+                "environment": "dev",
+                "drill": False,
+                "source": "flow-failure",
+                "runbook": "source-file-unreadable",
+                "opened_at": "2026-03-05T03:00:00+00:00",
             },
         },
-        "links": [{"href": RUNBOOK_URL, "text": "Runbook: source-file-unreadable"},
-                  {"href": RUN_URL, "text": "Prefect flow run"}],
+        "links": [
+            {"href": RUNBOOK_URL, "text": "Runbook: source-file-unreadable"},
+            {"href": RUN_URL, "text": "Prefect flow run"},
+        ],
     }
     assert ack == {"routing_key": ROUTING_KEY, "event_action": "acknowledge", "dedup_key": "flow-failure:0"}
     assert resolve == {"routing_key": ROUTING_KEY, "event_action": "resolve", "dedup_key": "flow-failure:0"}
     stored = rows(incident_engine)
     assert [(r.action, r.status, r.attempts, r.external_ref) for r in stored] == [
-        ("trigger", "sent", 1, "flow-failure:0"), ("acknowledge", "sent", 1, "flow-failure:0"),
-        ("resolve", "sent", 1, "flow-failure:0")]
+        ("trigger", "sent", 1, "flow-failure:0"),
+        ("acknowledge", "sent", 1, "flow-failure:0"),
+        ("resolve", "sent", 1, "flow-failure:0"),
+    ]
     assert all(r.sent_at is not None and r.last_error is None for r in stored)
     notify = [text for kind, text in timeline(incident_engine, ref) if kind == "notify"]
     assert notify == [f"pagerduty {a} delivered (flow-failure:0)" for a in ("trigger", "acknowledge", "resolve")]

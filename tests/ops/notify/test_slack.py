@@ -41,16 +41,20 @@ def test_the_first_message_opens_a_thread_and_later_ones_reply_in_it(incident_en
     assert resolve == {"channel": CHANNEL, "thread_ts": "1700000000.000001", **_payload(stored[3])}
     assert "thread_ts" not in other_first and other_first["text"].startswith("[SEV2] INC-2 triggered")
     assert note["blocks"][2] == {"type": "section", "text": {"type": "mrkdwn", "text": "rolled back the source change"}}
-    assert resolve["text"].startswith("[SEV2] INC-1 resolved: ingest-files failed: SourceNotFoundError "
-                                      "(status resolved) | Runbook: source-file-unreadable: https://")
+    assert resolve["text"].startswith(
+        "[SEV2] INC-1 resolved: ingest-files failed: SourceNotFoundError "
+        "(status resolved) | Runbook: source-file-unreadable: https://"
+    )
     assert [r.external_ref for r in stored.values()] == [f"1700000000.00000{n}" for n in range(1, 5)]
 
 
 def test_429_waits_for_retry_after_and_5xx_backs_off(sqlite_engine, slack, monkeypatch) -> None:
     monkeypatch.setenv("SLUICE_NOTIFY_BACKOFF_SECONDS", "0.25")
     open_incident(sqlite_engine)
-    slack.reply(Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "3"}),
-                Reply(503, "<html>unavailable</html>", {"Content-Type": "text/html"}))
+    slack.reply(
+        Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "3"}),
+        Reply(503, "<html>unavailable</html>", {"Content-Type": "text/html"}),
+    )
     sleeps: list[float] = []
 
     report = deliver_pending(sqlite_engine, sleep=sleeps.append)

@@ -39,10 +39,19 @@ def minutes(n: float) -> datetime:
 
 def scripted_trigger(**overrides: object) -> Trigger:
     spec: dict[str, object] = {
-        "title": "rows-low firing for orders", "severity": Severity.SEV2, "source": Source.ALERT, "dedup_key": KEY,
-        "environment": "dev", "text": "alert rows-low fired", "at": T0, "flow_name": "ingest-files",
-        "dataset": "orders", "flow_run_id": "run-a", "runbook_id": "row-count-anomaly",
-        "signature": "SourceNotFoundError: s3://drop/orders/a.csv"}
+        "title": "rows-low firing for orders",
+        "severity": Severity.SEV2,
+        "source": Source.ALERT,
+        "dedup_key": KEY,
+        "environment": "dev",
+        "text": "alert rows-low fired",
+        "at": T0,
+        "flow_name": "ingest-files",
+        "dataset": "orders",
+        "flow_run_id": "run-a",
+        "runbook_id": "row-count-anomaly",
+        "signature": "SourceNotFoundError: s3://drop/orders/a.csv",
+    }
     spec.update(overrides)
     return Trigger(**spec)  # type: ignore[arg-type]
 
@@ -76,10 +85,25 @@ def save_scripted_runs(url: str) -> None:
             save_run(conn, report)
 
 
-def alert(status: AlertStatus, at: datetime, *, key: str = KEY, started_at: datetime | None = None,
-          rule_id: str = "rows-low") -> AlertEvent:
-    return AlertEvent(key, status, rule_id, "Rows read far below the baseline", "SEV2", "row-count-anomaly",
-                      "sluice_rows_read", {"dataset": "orders"}, 12.0, 400.0, 250.0, 550.0, started_at or at, at)
+def alert(
+    status: AlertStatus, at: datetime, *, key: str = KEY, started_at: datetime | None = None, rule_id: str = "rows-low"
+) -> AlertEvent:
+    return AlertEvent(
+        key,
+        status,
+        rule_id,
+        "Rows read far below the baseline",
+        "SEV2",
+        "row-count-anomaly",
+        "sluice_rows_read",
+        {"dataset": "orders"},
+        12.0,
+        400.0,
+        250.0,
+        550.0,
+        started_at or at,
+        at,
+    )
 
 
 def scripted_alerts() -> list[AlertEvent]:

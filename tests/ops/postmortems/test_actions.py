@@ -77,14 +77,17 @@ def test_lists_can_be_limited_to_one_incident(incident_engine):
         assert list_actions(session, today=TODAY, incident=first) == [mine]
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("type", "fix", "'fix' is not an action type"),
-    ("due", "31/03/2026", "'31/03/2026' is not a date"),
-    ("due", "2026-02-30", "'2026-02-30' is not a date"),
-    ("tracker_url", "OPS-12", "'OPS-12' is not a tracker URL"),
-    ("owner", "  ", "the action item needs an owner"),
-    ("text", "", "the action item needs a text"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("type", "fix", "'fix' is not an action type"),
+        ("due", "31/03/2026", "'31/03/2026' is not a date"),
+        ("due", "2026-02-30", "'2026-02-30' is not a date"),
+        ("tracker_url", "OPS-12", "'OPS-12' is not a tracker URL"),
+        ("owner", "  ", "the action item needs an owner"),
+        ("text", "", "the action item needs a text"),
+    ],
+)
 def test_bad_fields_are_refused_with_what_a_good_one_looks_like(incident_engine, field, value, message):
     with transaction(incident_engine) as session:
         incident = trigger(session, failure()).incident

@@ -76,8 +76,9 @@ def test_the_postmortem_timeline_holds_the_flow_runs_states(prefect_api, failed_
 
 
 @pytest.mark.integration
-def test_publishing_attaches_the_postmortem_to_the_flow_run_as_an_artifact(prefect_api, failed_run_id,
-                                                                         incident_engine, tmp_path):
+def test_publishing_attaches_the_postmortem_to_the_flow_run_as_an_artifact(
+    prefect_api, failed_run_id, incident_engine, tmp_path
+):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 

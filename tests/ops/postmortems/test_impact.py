@@ -59,7 +59,10 @@ def test_detection_runs_from_the_earliest_evidence_and_response_times_from_openi
     assert durations.first_evidence.what == "chaos action: deleted s3://drop/orders/a.csv"
     assert durations.detection == timedelta(minutes=4)
     assert (durations.to_acknowledge, durations.to_mitigate, durations.to_resolve) == (
-        timedelta(minutes=3), timedelta(minutes=12), timedelta(minutes=40))
+        timedelta(minutes=3),
+        timedelta(minutes=12),
+        timedelta(minutes=40),
+    )
 
 
 def test_without_earlier_evidence_detection_is_zero_and_open_stages_are_none(incident_engine):
@@ -82,8 +85,10 @@ def test_a_failed_run_is_evidence_when_nothing_came_earlier(incident_engine, tmp
     assert durations.detection == timedelta(seconds=78)
 
 
-@pytest.mark.parametrize(("severity", "mitigated", "expected"), [
-    (Severity.SEV1, 30, 30.0), (Severity.SEV2, None, 90.0), (Severity.SEV3, 30, 0.0), (Severity.SEV4, None, 0.0)])
+@pytest.mark.parametrize(
+    ("severity", "mitigated", "expected"),
+    [(Severity.SEV1, 30, 30.0), (Severity.SEV2, None, 90.0), (Severity.SEV3, 30, 0.0), (Severity.SEV4, None, 0.0)],
+)
 def test_sla_minutes_count_for_sev1_and_sev2_until_mitigation(incident_engine, severity, mitigated, expected):
     with transaction(incident_engine) as session:
         incident = trigger(session, scripted_trigger(severity=severity)).incident

@@ -9,11 +9,18 @@ import pytest
 from ops.postmortems.render import escape, prompt, span, table
 
 
-@pytest.mark.parametrize(("delta", "text"), [
-    (None, "-"), (timedelta(0), "0s"), (timedelta(seconds=45), "45s"), (timedelta(minutes=12, seconds=5), "12m 5s"),
-    (timedelta(hours=3, minutes=20, seconds=9), "3h 20m"), (timedelta(days=2, hours=4), "2d 4h"),
-    (timedelta(minutes=-3), "-3m"),
-])
+@pytest.mark.parametrize(
+    ("delta", "text"),
+    [
+        (None, "-"),
+        (timedelta(0), "0s"),
+        (timedelta(seconds=45), "45s"),
+        (timedelta(minutes=12, seconds=5), "12m 5s"),
+        (timedelta(hours=3, minutes=20, seconds=9), "3h 20m"),
+        (timedelta(days=2, hours=4), "2d 4h"),
+        (timedelta(minutes=-3), "-3m"),
+    ],
+)
 def test_spans_show_the_two_largest_units(delta, text):
     assert span(delta) == text
 

@@ -53,8 +53,15 @@ def _section(markdown: str, title: str) -> str:
 def _written(incident_engine, sources) -> str:
     with transaction(incident_engine) as session:
         incident = scripted_incident(session)
-        add_action(session, incident, type="prevent", owner="bo", due=date(2026, 3, 1),
-                   text="alert when a source file disappears", tracker_url="https://tracker.example.com/OPS-7")
+        add_action(
+            session,
+            incident,
+            type="prevent",
+            owner="bo",
+            due=date(2026, 3, 1),
+            text="alert when a source file disappears",
+            tracker_url="https://tracker.example.com/OPS-7",
+        )
         return create_postmortem(session, incident, sources, now=NOW).postmortem.markdown
 
 
@@ -64,7 +71,10 @@ def test_the_postmortem_has_every_section_of_the_template_in_order(incident_engi
     headings = re.findall(r"^## (.+)$", markdown, flags=re.M)
     assert headings == list(SECTIONS)
     assert re.findall(r"^### (.+)$", markdown, flags=re.M) == [
-        "What went well", "What went wrong", "Where we got lucky"]
+        "What went well",
+        "What went wrong",
+        "Where we got lucky",
+    ]
     assert markdown.startswith("# Postmortem of INC-1: rows-low firing for orders\n")
 
 
@@ -84,8 +94,15 @@ def test_the_timeline_merges_incident_chaos_and_alert_lines_with_their_source(in
 
     rows = [line for line in timeline.splitlines() if line.startswith("| 2026")]
     assert [row.split(" | ")[1] for row in rows] == [
-        "chaos (drill)", "alert (rows-low)", "incident (alert)", "incident (ops)", "incident (ops)", "incident (ops)",
-        "alert (rows-low)", "incident (ops)"]
+        "chaos (drill)",
+        "alert (rows-low)",
+        "incident (alert)",
+        "incident (ops)",
+        "incident (ops)",
+        "incident (ops)",
+        "alert (rows-low)",
+        "incident (ops)",
+    ]
     assert rows[0].startswith("| 2026-03-05 02:56:00 | chaos (drill) | chaos-inject: deleted s3://drop/orders/a.csv")
     assert "> Prefect state history unavailable: 'run-a' is not a Prefect flow-run id." in timeline
 
@@ -107,8 +124,10 @@ def test_action_items_are_a_table_with_type_owner_due_status_and_tracker(inciden
     actions = _section(_written(incident_engine, sources), "Action Items")
 
     assert "| # | Action | Type | Owner | Due | Status | Tracker |" in actions
-    assert ("| #1 | alert when a source file disappears | prevent | bo | 2026-03-01 | open (overdue) | "
-            "https://tracker.example.com/OPS-7 |") in actions
+    assert (
+        "| #1 | alert when a source file disappears | prevent | bo | 2026-03-01 | open (overdue) | "
+        "https://tracker.example.com/OPS-7 |"
+    ) in actions
 
 
 def test_supporting_information_names_the_run_the_runbook_and_the_signature(incident_engine, sources):
@@ -197,8 +216,14 @@ def test_correlation_results_on_the_timeline_are_supporting_information(incident
 
     with transaction(incident_engine) as session:
         incident = scripted_incident(session)
-        record(session, incident, "correlation", "ops", "correlation: top suspect worker_mem (resource=memory)",
-               at=minutes(30))
+        record(
+            session,
+            incident,
+            "correlation",
+            "ops",
+            "correlation: top suspect worker_mem (resource=memory)",
+            at=minutes(30),
+        )
         markdown = create_postmortem(session, incident, sources, now=NOW).postmortem.markdown
 
     support = _section(markdown, "Supporting information")

@@ -26,8 +26,10 @@ from tests.ops.postmortems.factories import (
 def test_only_the_alert_that_opened_the_incident_and_its_later_transitions_are_kept():
     kept = alert_transitions(scripted_alerts(), KEY, T0, minutes(40))
 
-    assert [(e.status, e.at) for e in kept] == [(AlertStatus.FIRING, minutes(-0.5)),
-                                                (AlertStatus.RESOLVED, minutes(35))]
+    assert [(e.status, e.at) for e in kept] == [
+        (AlertStatus.FIRING, minutes(-0.5)),
+        (AlertStatus.RESOLVED, minutes(35)),
+    ]
 
 
 def test_without_a_firing_before_opening_the_transitions_start_at_the_opening():
@@ -46,8 +48,13 @@ def test_alert_events_are_read_from_the_jsonl_history(tmp_path):
 
 
 def test_the_timeline_merges_every_source_in_time_order(incident_engine):
-    history = StateHistory("run-a", (FlowRunState(minutes(-2), "RUNNING", "Running"),
-                                     FlowRunState(minutes(-1.3), "FAILED", "Failed", "source file vanished")))
+    history = StateHistory(
+        "run-a",
+        (
+            FlowRunState(minutes(-2), "RUNNING", "Running"),
+            FlowRunState(minutes(-1.3), "FAILED", "Failed", "source file vanished"),
+        ),
+    )
     alerts = alert_transitions(scripted_alerts(), KEY, T0, minutes(40))
     with transaction(incident_engine) as session:
         incident = scripted_incident(session)

@@ -26,10 +26,28 @@ from ops.postmortems.actions import add_action, complete_action
 SIGNATURE = "TimeoutError: talking to S3"
 
 
-def _incident(session: Session, at: datetime, severity: Severity, source: Source, flow: str | None, key: str,
-              steps: dict[Status, int], **extra: object) -> Incident:
-    spec = Trigger(title=f"{key} trouble", severity=severity, source=source, dedup_key=key, environment="dev",
-                   text="opened", at=at, flow_name=flow, dataset="orders", **extra)  # type: ignore[arg-type]
+def _incident(
+    session: Session,
+    at: datetime,
+    severity: Severity,
+    source: Source,
+    flow: str | None,
+    key: str,
+    steps: dict[Status, int],
+    **extra: object,
+) -> Incident:
+    spec = Trigger(
+        title=f"{key} trouble",
+        severity=severity,
+        source=source,
+        dedup_key=key,
+        environment="dev",
+        text="opened",
+        at=at,
+        flow_name=flow,
+        dataset="orders",
+        **extra,
+    )  # type: ignore[arg-type]
     incident = trigger(session, spec).incident
     for status, after in steps.items():
         transition(session, incident, status, at=at + timedelta(minutes=after))
@@ -43,13 +61,23 @@ def scripted_incidents(session: Session, base: datetime) -> list[Incident]:
     made = [
         _incident(session, base - 40 * day, Severity.SEV2, flow_failure, ingest, "A", {ack: 5, res: 50}),
         _incident(session, base, Severity.SEV1, flow_failure, ingest, "A", {ack: 2, res: 30}),
-        _incident(session, base + day, Severity.SEV2, Source.ALERT, None, "B", {ack: 4, mit: 10, res: 60},
-                  signature=SIGNATURE),
+        _incident(
+            session, base + day, Severity.SEV2, Source.ALERT, None, "B", {ack: 4, mit: 10, res: 60}, signature=SIGNATURE
+        ),
         _incident(session, base + 2 * day, Severity.SEV2, flow_failure, ingest, "A", {ack: 9}),
-        _incident(session, base + 3 * day, Severity.SEV3, Source.MANUAL, "alerts-evaluate", "C", {res: 20},
-                  signature=SIGNATURE),
-        _incident(session, base + 4 * day, Severity.SEV4, Source.CHAOS_DRILL, ingest, "D", {ack: 1, res: 5},
-                  is_drill=True),
+        _incident(
+            session,
+            base + 3 * day,
+            Severity.SEV3,
+            Source.MANUAL,
+            "alerts-evaluate",
+            "C",
+            {res: 20},
+            signature=SIGNATURE,
+        ),
+        _incident(
+            session, base + 4 * day, Severity.SEV4, Source.CHAOS_DRILL, ingest, "D", {ack: 1, res: 5}, is_drill=True
+        ),
     ]
     add_action(session, made[0], type="prevent", owner="ana", due=(base + day).date(), text="retry S3 reads")
     add_action(session, made[1], type="mitigate", owner="bo", due=(base + 20 * day).date(), text="page earlier")

@@ -11,11 +11,20 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def _report(**overrides) -> Report:
-    spec = dict(since=datetime(2026, 2, 1, tzinfo=timezone.utc), until=datetime(2026, 3, 3, tzinfo=timezone.utc),
-                drills_included=False, incidents=3, open_incidents=1, mtta=DurationStats(3, 5.0, 4.0),
-                mttr=DurationStats(2, 40.0, 40.0), by_severity={"SEV1": 1, "SEV2": 2, "SEV3": 0, "SEV4": 0},
-                by_source={"alert": 1, "flow-failure": 2}, by_flow={"ingest-files": 3}, repeat_offenders=(),
-                overdue_actions=())
+    spec = dict(
+        since=datetime(2026, 2, 1, tzinfo=timezone.utc),
+        until=datetime(2026, 3, 3, tzinfo=timezone.utc),
+        drills_included=False,
+        incidents=3,
+        open_incidents=1,
+        mtta=DurationStats(3, 5.0, 4.0),
+        mttr=DurationStats(2, 40.0, 40.0),
+        by_severity={"SEV1": 1, "SEV2": 2, "SEV3": 0, "SEV4": 0},
+        by_source={"alert": 1, "flow-failure": 2},
+        by_flow={"ingest-files": 3},
+        repeat_offenders=(),
+        overdue_actions=(),
+    )
     spec.update(overrides)
     return Report(**spec)
 

@@ -21,9 +21,22 @@ from tests.standins.pagerduty_slack import FakeService, slack_ok
 
 def alert(status: AlertStatus, minutes: int = 0, **labels: str) -> AlertEvent:
     labels = labels or {"dataset": "orders", "environment": "prod"}
-    return AlertEvent(dedup_key("quarantine-rate-spike", "sluice_quarantine_rate", labels), status,
-                      "quarantine-rate-spike", "More rows quarantined than usual", "SEV3", "quarantine-rate-spike",
-                      "sluice_quarantine_rate", labels, 0.2, 0.01, 0.0, 0.05, T0, T0 + timedelta(minutes=minutes))
+    return AlertEvent(
+        dedup_key("quarantine-rate-spike", "sluice_quarantine_rate", labels),
+        status,
+        "quarantine-rate-spike",
+        "More rows quarantined than usual",
+        "SEV3",
+        "quarantine-rate-spike",
+        "sluice_quarantine_rate",
+        labels,
+        0.2,
+        0.01,
+        0.0,
+        0.05,
+        T0,
+        T0 + timedelta(minutes=minutes),
+    )
 
 
 def test_firing_opens_an_incident_with_the_rules_runbook_and_resolving_mitigates_it(incident_engine) -> None:
@@ -77,8 +90,9 @@ def test_a_drill_alert_opens_a_drill_incident_apart_from_the_real_one(incident_e
     drill = DrillFlag("3f9c2a1b7d4e")
     IncidentSink(incident_engine, "staging").emit(alert_event(T0))
     IncidentSink(incident_engine, "staging", drill).emit(alert_event(T0))
-    IncidentSink(incident_engine, "staging", drill).emit(alert_event(T0 + timedelta(minutes=5),
-                                                                     status=AlertStatus.RESOLVED))
+    IncidentSink(incident_engine, "staging", drill).emit(
+        alert_event(T0 + timedelta(minutes=5), status=AlertStatus.RESOLVED)
+    )
     with transaction(incident_engine) as session:
         real = list_incidents(session, IncidentFilter(sources=[Source.ALERT]))
         drills = list_incidents(session, IncidentFilter(sources=[Source.CHAOS_DRILL]))
@@ -93,9 +107,17 @@ def test_the_drill_trigger_keeps_the_alerts_title_runbook_and_severity() -> None
     plain = alert_trigger(alert_event(T0), "staging")
     flagged = alert_trigger(alert_event(T0), "staging", DrillFlag("3f9c2a1b7d4e"))
     assert (flagged.source, flagged.is_drill, plain.source, plain.is_drill) == (
-        Source.CHAOS_DRILL, True, Source.ALERT, False)
+        Source.CHAOS_DRILL,
+        True,
+        Source.ALERT,
+        False,
+    )
     assert (flagged.title, flagged.runbook_id, flagged.severity, flagged.signature) == (
-        plain.title, plain.runbook_id, plain.severity, plain.signature)
+        plain.title,
+        plain.runbook_id,
+        plain.severity,
+        plain.signature,
+    )
     assert flagged.text.endswith("raised by drill 3f9c2a1b7d4e")
 
 

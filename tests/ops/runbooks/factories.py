@@ -18,11 +18,21 @@ BODY = """
 """
 
 
-def runbook_text(rid: str, *, rules: str = "[]", exceptions: str = "[]", flows: str = "[ingest-files]",
-                 tags: str = "[]", reviewed: str = "2026-11-01", body: str | None = None) -> str:
-    return (f"---\nid: {rid}\ntitle: {rid.replace('-', ' ').title()}\nowners: [data-platform]\nseverity: SEV3\n"
-            f"matches:\n  alert_rules: {rules}\n  exceptions: {exceptions}\n  flows: {flows}\n  tags: {tags}\n"
-            f"last_reviewed: {reviewed}\n---\n" + (body if body is not None else BODY.format(title=rid)))
+def runbook_text(
+    rid: str,
+    *,
+    rules: str = "[]",
+    exceptions: str = "[]",
+    flows: str = "[ingest-files]",
+    tags: str = "[]",
+    reviewed: str = "2026-11-01",
+    body: str | None = None,
+) -> str:
+    return (
+        f"---\nid: {rid}\ntitle: {rid.replace('-', ' ').title()}\nowners: [data-platform]\nseverity: SEV3\n"
+        f"matches:\n  alert_rules: {rules}\n  exceptions: {exceptions}\n  flows: {flows}\n  tags: {tags}\n"
+        f"last_reviewed: {reviewed}\n---\n" + (body if body is not None else BODY.format(title=rid))
+    )
 
 
 def write_runbook(folder: Path, rid: str, **kwargs: str) -> Path:

@@ -16,17 +16,23 @@ def test_a_runbook_has_its_front_matter_sections_and_commands(tmp_path) -> None:
     (book,) = load_runbooks(tmp_path)
     assert book.matches.exceptions == ["SourceNotFoundError"]
     assert book.sections == ["Diagnose", "Mitigate", "Verify"]
-    assert book.commands() == ["ops runs list --dataset DATASET", "prefect deployment run 'ingest-files/orders-dev'",
-                               "ops alerts list"]
+    assert book.commands() == [
+        "ops runs list --dataset DATASET",
+        "prefect deployment run 'ingest-files/orders-dev'",
+        "ops alerts list",
+    ]
     assert set(book.steps()) == {"Diagnose", "Mitigate", "Verify"}
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("# no front matter\n", "no YAML front matter"),
-    ("---\nid: [\n---\nbody", "not valid YAML"),
-    (runbook_text("x").replace("severity: SEV3", "severity: high"), "severity"),
-    (runbook_text("x").replace("owners: [data-platform]\n", ""), "owners"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("# no front matter\n", "no YAML front matter"),
+        ("---\nid: [\n---\nbody", "not valid YAML"),
+        (runbook_text("x").replace("severity: SEV3", "severity: high"), "severity"),
+        (runbook_text("x").replace("owners: [data-platform]\n", ""), "owners"),
+    ],
+)
 def test_malformed_runbooks_are_refused_with_the_reason(text: str, message: str) -> None:
     with pytest.raises(RunbookError, match=message):
         parse_runbook(text, "runbooks/x.md")

@@ -64,8 +64,9 @@ def test_any_evidence_beats_the_triage_runbook(tmp_path) -> None:
 
 
 def test_without_a_triage_runbook_the_flow_match_is_linked(tmp_path) -> None:
-    ctx = MatchContext.of(signature=FailureSignature.of("ingest-files", None, RuntimeError("boom")).text,
-                          flow_name="ingest-files")
+    ctx = MatchContext.of(
+        signature=FailureSignature.of("ingest-files", None, RuntimeError("boom")).text, flow_name="ingest-files"
+    )
     assert best(ctx, books(tmp_path)) == "dask-worker-lost"
 
 
@@ -79,5 +80,7 @@ def test_a_run_that_could_not_take_a_concurrency_slot_links_the_prefect_api_runb
 
     exc = ConcurrencySlotAcquisitionError("Unable to acquire concurrency slots on ['tag:chaos-drill']")
     sig = FailureSignature.of("ingest-files", "stage-file-group", exc)
-    assert best(MatchContext.of(signature=sig.text, flow_name="ingest-files"), load_runbooks()) \
+    assert (
+        best(MatchContext.of(signature=sig.text, flow_name="ingest-files"), load_runbooks())
         == "prefect-api-unreachable"
+    )

@@ -104,7 +104,7 @@ def test_header_names_with_spaces_and_a_bom_match_the_contract(tmp_path):
 def test_a_record_larger_than_a_block_fails_with_a_clear_reason(tmp_path):
     path = tmp_path / "x.csv"
     rows = b"1,2\n" * (CSV_BLOCK // 4 + 10)
-    path.write_bytes(b"a,b\n" + rows + b"3,\"" + b"x" * (3 * CSV_BLOCK) + b"\"\n4,5\n")
+    path.write_bytes(b"a,b\n" + rows + b'3,"' + b"x" * (3 * CSV_BLOCK) + b'"\n4,5\n')
 
     with pytest.raises(UnreadableFileError, match="a record runs past 8 MiB"):
         _chunks(path, ["a", "b"])
@@ -131,11 +131,14 @@ def test_undecodable_rows_keep_their_line_numbers_and_raw_bytes(tmp_path):
     assert [r for c in chunks for r in c.rows.tolist()] == [2, 4] and _values(chunks, "a") == ["ü", "ü"]
 
 
-@pytest.mark.parametrize(("block", "problem"), [
-    ("delimiter: ';;'", "csv.delimiter must be one character"),
-    ("delimiter: ','\n  quote_char: ','", "must differ"),
-    ("delimter: ';'", "unknown field 'delimter' (did you mean 'delimiter'?)"),
-])
+@pytest.mark.parametrize(
+    ("block", "problem"),
+    [
+        ("delimiter: ';;'", "csv.delimiter must be one character"),
+        ("delimiter: ','\n  quote_char: ','", "must differ"),
+        ("delimter: ';'", "unknown field 'delimter' (did you mean 'delimiter'?)"),
+    ],
+)
 def test_a_bad_csv_block_in_a_contract_is_refused_with_its_location(block, problem):
     text = f"""
 name: t

@@ -55,9 +55,12 @@ FIELDS = st.one_of(
 
 @st.composite
 def csv_files(draw: st.DrawFn) -> tuple[bytes, CsvDialect, str | None]:
-    dialect = CsvDialect(delimiter=draw(st.sampled_from([",", ";", "\t", "|"])),
-                         quote_char=draw(st.sampled_from(['"', "'", None])),
-                         escape_char=draw(st.sampled_from([None, "\\"])), double_quote=draw(st.booleans()))
+    dialect = CsvDialect(
+        delimiter=draw(st.sampled_from([",", ";", "\t", "|"])),
+        quote_char=draw(st.sampled_from(['"', "'", None])),
+        escape_char=draw(st.sampled_from([None, "\\"])),
+        double_quote=draw(st.booleans()),
+    )
     file_delim = draw(st.sampled_from([dialect.delimiter, dialect.delimiter, ",", ";"])).encode()
     header = file_delim.join(n.encode() for n in draw(st.lists(NAMES, min_size=1, max_size=5)))
     rows = draw(st.lists(st.lists(FIELDS, max_size=5).map(file_delim.join), max_size=30))

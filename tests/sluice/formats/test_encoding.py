@@ -41,11 +41,12 @@ def test_lines_that_are_not_utf8_are_blanked_and_reported_with_their_bytes_and_l
 
     from sluice.formats.base import blank_undecodable_lines
 
-    block = '{"a": "ü"}\n{"a": "x\xfc"}\n{"a": 1}\n'.encode().replace(b'x\xc3\xbc', b"x\xfc")
+    block = '{"a": "ü"}\n{"a": "x\xfc"}\n{"a": 1}\n'.encode().replace(b"x\xc3\xbc", b"x\xfc")
     clean, bad = blank_undecodable_lines(block, 10)
     assert clean == '{"a": "ü"}\n\n{"a": 1}\n'.encode()
-    assert [(m.line, m.reason.value, base64.b64decode(m.text)) for m in bad] == \
-        [(11, "undecodable_bytes", b'{"a": "x\xfc"}')]
+    assert [(m.line, m.reason.value, base64.b64decode(m.text)) for m in bad] == [
+        (11, "undecodable_bytes", b'{"a": "x\xfc"}')
+    ]
     assert blank_undecodable_lines(b'{"a": 1}\n', 1) == (b'{"a": 1}\n', [])
 
 
@@ -63,9 +64,10 @@ def test_a_mostly_utf8_sample_is_utf8_and_a_legacy_one_is_a_flagged_guess():
 
 
 @settings(max_examples=60, deadline=None)
-@given(values=st.lists(st.one_of(st.none(), st.binary(max_size=6), st.text(max_size=4).map(str.encode)),
-                       max_size=400),
-       offset=st.integers(0, 5))
+@given(
+    values=st.lists(st.one_of(st.none(), st.binary(max_size=6), st.text(max_size=4).map(str.encode)), max_size=400),
+    offset=st.integers(0, 5),
+)
 def test_bad_utf8_positions_finds_exactly_the_values_that_do_not_decode(values, offset):
     import pyarrow as pa
 

@@ -35,22 +35,24 @@ def _read(path: Path, wanted: list[str], limits: RecordLimits | None = None):
 
 def test_every_top_level_value_is_its_literal_text(tmp_path):
     path = tmp_path / "x.jsonl"
-    path.write_text('{"a": 1.50, "b": "2024-01-01", "c": true, "d": {"x": [1, "q\\""]}, "e": null, "f": -0e+5}\n'
-                    '{"a": 12345678901234567890123, "b": "2024-10-01T03:39:15Z", "c": false, "d": [ ], "f": 1E2}\n')
+    path.write_text(
+        '{"a": 1.50, "b": "2024-01-01", "c": true, "d": {"x": [1, "q\\""]}, "e": null, "f": -0e+5}\n'
+        '{"a": 12345678901234567890123, "b": "2024-10-01T03:39:15Z", "c": false, "d": [ ], "f": 1E2}\n'
+    )
     table, rows, bad, _ = _read(path, list("abcdef"))
     assert table.to_pylist() == [
         {"a": "1.50", "b": "2024-01-01", "c": "true", "d": '{"x": [1, "q\\""]}', "e": None, "f": "-0e+5"},
-        {"a": "12345678901234567890123", "b": "2024-10-01T03:39:15Z", "c": "false", "d": "[ ]", "e": None,
-         "f": "1E2"},
+        {"a": "12345678901234567890123", "b": "2024-10-01T03:39:15Z", "c": "false", "d": "[ ]", "e": None, "f": "1E2"},
     ]
     assert (rows, bad) == ([1, 2], [])
 
 
 def test_a_block_with_a_bad_line_reads_the_others_exactly_as_a_clean_block(tmp_path):
-    lines = [json.dumps({"a": i * 1.25, "b": f"2024-10-01T0{i % 10}:00:00+01:00", "n": {"k": [i, None]}})
-             for i in range(50)]
+    lines = [
+        json.dumps({"a": i * 1.25, "b": f"2024-10-01T0{i % 10}:00:00+01:00", "n": {"k": [i, None]}}) for i in range(50)
+    ]
     (tmp_path / "clean.jsonl").write_text("\n".join(lines) + "\n")
-    dirty = [*lines[:20], '{"a": 1, "b": ', "   ", '{"a": tru}', '[1, 2]', '{"a": 1}{"a": 2}', *lines[20:]]
+    dirty = [*lines[:20], '{"a": 1, "b": ', "   ", '{"a": tru}', "[1, 2]", '{"a": 1}{"a": 2}', *lines[20:]]
     (tmp_path / "dirty.jsonl").write_text("\r\n".join(dirty) + "\r\n")
     clean, clean_rows, _, _ = _read(tmp_path / "clean.jsonl", ["a", "b", "n"])
     got, rows, bad, _ = _read(tmp_path / "dirty.jsonl", ["a", "b", "n"])
@@ -101,8 +103,15 @@ def test_the_byte_scan_finds_exact_depths_around_escapes_and_strings():
 
 def _run(code: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a fresh interpreter, so a crash fails the test instead of killing pytest."""
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, check=False,
-                          timeout=timeout, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
 
 
 def test_a_line_nested_100000_levels_deep_is_quarantined_not_a_crash(tmp_path):
@@ -119,8 +128,10 @@ def test_a_line_nested_100000_levels_deep_is_quarantined_not_a_crash(tmp_path):
         print([v for c in chunks for v in c.table.column("a").to_pylist()])
     """)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.splitlines() == ["[(2, 'too_deeply_nested'), (3, 'too_deeply_nested'), (4, 'malformed_json')]",
-                                      "['1']"]
+    assert done.stdout.splitlines() == [
+        "[(2, 'too_deeply_nested'), (3, 'too_deeply_nested'), (4, 'malformed_json')]",
+        "['1']",
+    ]
 
 
 def test_a_200_mb_line_streams_past_in_small_memory(tmp_path):
@@ -151,11 +162,39 @@ def test_a_200_mb_line_streams_past_in_small_memory(tmp_path):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=st.one_of(
-    st.binary(max_size=400),
-    st.lists(st.sampled_from([b'{', b'}', b'[', b']', b'"', b'\\', b':', b',', b'\n', b' ', b'"a"', b'1', b'-',
-                              b'e', b'true', b'null', b'\xc3\xa9', b'\r', b'\t', b'1.5', b'{"a":']),
-             max_size=80).map(b"".join)))
+@given(
+    body=st.one_of(
+        st.binary(max_size=400),
+        st.lists(
+            st.sampled_from(
+                [
+                    b"{",
+                    b"}",
+                    b"[",
+                    b"]",
+                    b'"',
+                    b"\\",
+                    b":",
+                    b",",
+                    b"\n",
+                    b" ",
+                    b'"a"',
+                    b"1",
+                    b"-",
+                    b"e",
+                    b"true",
+                    b"null",
+                    b"\xc3\xa9",
+                    b"\r",
+                    b"\t",
+                    b"1.5",
+                    b'{"a":',
+                ]
+            ),
+            max_size=80,
+        ).map(b"".join),
+    )
+)
 def test_hostile_json_lines_end_in_rows_quarantine_or_a_clear_error(tmp_path, body):
     path = tmp_path / "h.jsonl"
     path.write_bytes(body)

@@ -35,8 +35,10 @@ CTX = BatchContext("events", "run-1", "batch-1", "/in/e.parquet", date(2024, 3, 
 def _land(path: Path, table: pa.Table):
     pq.write_table(table, path)
     src = list_source_files(str(path.parent), path.name)[0]
-    results = [validate_chunk(c, CONTRACT, CTX) for c in open_reader(src, CONTRACT.column_names, encoding=None,
-                                                                        chunk_rows=1000).chunks()]
+    results = [
+        validate_chunk(c, CONTRACT, CTX)
+        for c in open_reader(src, CONTRACT.column_names, encoding=None, chunk_rows=1000).chunks()
+    ]
     valid = pa.concat_tables([r.valid for r in results])
     quarantine = pa.concat_tables([r.quarantine for r in results])
     warnings = sum((r.warnings for r in results), start=__import__("collections").Counter())
@@ -45,18 +47,26 @@ def _land(path: Path, table: pa.Table):
 
 def test_nanosecond_timestamps_are_truncated_to_microseconds_with_a_counted_warning(tmp_path):
     ts = np.array(["2024-10-01T03:39:15.123456789", "2024-10-01T03:39:15"], dtype="datetime64[ns]")
-    table = pa.table({"id": [1, 2], "ts": pa.array(ts).cast(pa.timestamp("ns", tz="UTC")), "note": ["a", "b"],
-                      "score": [0.5, None]})
+    table = pa.table(
+        {"id": [1, 2], "ts": pa.array(ts).cast(pa.timestamp("ns", tz="UTC")), "note": ["a", "b"], "score": [0.5, None]}
+    )
     valid, quarantine, warnings = _land(tmp_path / "e.parquet", table)
-    assert [v.isoformat() for v in valid.column("ts").to_pylist()] == ["2024-10-01T03:39:15.123456+00:00",
-                                                                      "2024-10-01T03:39:15+00:00"]
+    assert [v.isoformat() for v in valid.column("ts").to_pylist()] == [
+        "2024-10-01T03:39:15.123456+00:00",
+        "2024-10-01T03:39:15+00:00",
+    ]
     assert quarantine.num_rows == 0 and warnings == {"ts:truncated_to_microseconds": 1}
 
 
 def test_a_struct_in_a_string_column_is_quarantined_as_wrong_type_naming_the_file_type(tmp_path):
-    table = pa.table({"id": [1, 2], "ts": pa.array([1, 2], pa.timestamp("s", tz="UTC")),
-                      "note": pa.array([{"x": 1}, None], pa.struct([("x", pa.int64())])),
-                      "score": pa.array(["0.5", "abc"])})
+    table = pa.table(
+        {
+            "id": [1, 2],
+            "ts": pa.array([1, 2], pa.timestamp("s", tz="UTC")),
+            "note": pa.array([{"x": 1}, None], pa.struct([("x", pa.int64())])),
+            "score": pa.array(["0.5", "abc"]),
+        }
+    )
     valid, quarantine, warnings = _land(tmp_path / "e.parquet", table)
     assert valid.column("id").to_pylist() == [2]
     entry = quarantine.to_pylist()[0]
@@ -67,23 +77,50 @@ def test_a_struct_in_a_string_column_is_quarantined_as_wrong_type_naming_the_fil
 
 
 def test_naive_file_timestamps_are_read_in_the_source_zone_and_aware_ones_kept(tmp_path):
-    table = pa.table({"id": [1], "ts": pa.array([np.datetime64("2024-10-01T03:39:15", "us")]), "note": ["a"],
-                      "score": pa.array([1], pa.int32())})
+    table = pa.table(
+        {
+            "id": [1],
+            "ts": pa.array([np.datetime64("2024-10-01T03:39:15", "us")]),
+            "note": ["a"],
+            "score": pa.array([1], pa.int32()),
+        }
+    )
     valid, _, _ = _land(tmp_path / "e.parquet", table)
     assert valid.column("ts")[0].as_py().isoformat() == "2024-10-01T01:39:15+00:00"
     assert valid.column("score").to_pylist() == [1.0]
 
 
-_SCALARS = st.sampled_from([pa.int8(), pa.int64(), pa.uint64(), pa.float32(), pa.float64(), pa.bool_(), pa.string(),
-                            pa.binary(), pa.date32(), pa.timestamp("s"), pa.timestamp("ns", tz="UTC"),
-                            pa.timestamp("ms", tz="Asia/Kolkata"), pa.decimal128(10, 3)])
-_TYPES = st.one_of(_SCALARS, _SCALARS.map(pa.list_), _SCALARS.map(lambda t: pa.struct([("f", t)])),
-                   _SCALARS.map(lambda t: pa.map_(pa.string(), t)))
+_SCALARS = st.sampled_from(
+    [
+        pa.int8(),
+        pa.int64(),
+        pa.uint64(),
+        pa.float32(),
+        pa.float64(),
+        pa.bool_(),
+        pa.string(),
+        pa.binary(),
+        pa.date32(),
+        pa.timestamp("s"),
+        pa.timestamp("ns", tz="UTC"),
+        pa.timestamp("ms", tz="Asia/Kolkata"),
+        pa.decimal128(10, 3),
+    ]
+)
+_TYPES = st.one_of(
+    _SCALARS,
+    _SCALARS.map(pa.list_),
+    _SCALARS.map(lambda t: pa.struct([("f", t)])),
+    _SCALARS.map(lambda t: pa.map_(pa.string(), t)),
+)
 
 
-@settings(max_examples=40, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
-          suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+@settings(
+    max_examples=40,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_any_parquet_schema_and_values_land_or_are_quarantined_with_a_reason(tmp_path, data):
     n = data.draw(st.integers(1, 6))
@@ -104,16 +141,39 @@ def test_any_parquet_schema_and_values_land_or_are_quarantined_with_a_reason(tmp
 def _arrow_values(kind: pa.DataType, n: int) -> st.SearchStrategy[pa.Array]:
     leaf = kind
     while pa.types.is_nested(leaf):
-        leaf = leaf.value_type if hasattr(leaf, "value_type") and not pa.types.is_map(leaf) else \
-            leaf.item_type if pa.types.is_map(leaf) else leaf.field(0).type
+        leaf = (
+            leaf.value_type
+            if hasattr(leaf, "value_type") and not pa.types.is_map(leaf)
+            else leaf.item_type
+            if pa.types.is_map(leaf)
+            else leaf.field(0).type
+        )
     values = {
-        "int": st.integers(-(2**63), 2**63 - 1), "float": st.floats(allow_nan=True, allow_infinity=True),
-        "bool": st.booleans(), "text": st.text(max_size=8), "bytes": st.binary(max_size=8),
-        "day": st.integers(-700_000, 2_900_000), "stamp": st.integers(-(2**62), 2**62)}
-    pick = ("bool" if pa.types.is_boolean(leaf) else "int" if pa.types.is_integer(leaf)
-            else "float" if pa.types.is_floating(leaf) else "text" if pa.types.is_string(leaf)
-            else "bytes" if pa.types.is_binary(leaf) else "day" if pa.types.is_date(leaf)
-            else "stamp" if pa.types.is_timestamp(leaf) else "int")
+        "int": st.integers(-(2**63), 2**63 - 1),
+        "float": st.floats(allow_nan=True, allow_infinity=True),
+        "bool": st.booleans(),
+        "text": st.text(max_size=8),
+        "bytes": st.binary(max_size=8),
+        "day": st.integers(-700_000, 2_900_000),
+        "stamp": st.integers(-(2**62), 2**62),
+    }
+    pick = (
+        "bool"
+        if pa.types.is_boolean(leaf)
+        else "int"
+        if pa.types.is_integer(leaf)
+        else "float"
+        if pa.types.is_floating(leaf)
+        else "text"
+        if pa.types.is_string(leaf)
+        else "bytes"
+        if pa.types.is_binary(leaf)
+        else "day"
+        if pa.types.is_date(leaf)
+        else "stamp"
+        if pa.types.is_timestamp(leaf)
+        else "int"
+    )
 
     def build(raw: list) -> pa.Array:
         try:

@@ -42,11 +42,19 @@ def _write(path: Path, head: bytes, body: list[bytes]) -> Path:
     return path
 
 
-def _ingest(tmp_path: Path, *, contract: Contract | None = None,
-            encoding: str | None = None) -> tuple[FileOutcome, pa.Table, pa.Table]:
-    req = StageRequest(dataset="orders", contract=contract or _orders(), run_id="t", run_dir=str(tmp_path / "stg"),
-                       lake_uri=str(tmp_path / "lake"), ingest_date=date(2024, 11, 1), encoding=encoding,
-                       chunk_rows=2_000)
+def _ingest(
+    tmp_path: Path, *, contract: Contract | None = None, encoding: str | None = None
+) -> tuple[FileOutcome, pa.Table, pa.Table]:
+    req = StageRequest(
+        dataset="orders",
+        contract=contract or _orders(),
+        run_id="t",
+        run_dir=str(tmp_path / "stg"),
+        lake_uri=str(tmp_path / "lake"),
+        ingest_date=date(2024, 11, 1),
+        encoding=encoding,
+        chunk_rows=2_000,
+    )
     out = stage_file(list_source_files(str(tmp_path / "src"))[0], 0, req)
     result = commit_files(commit_target(req, str(tmp_path / "q")), [out], metadata={}).lake
     lake = DeltaTable(str(tmp_path / "lake")).to_pyarrow_table() if result.rows_written else pa.table({})
@@ -177,10 +185,12 @@ def test_json_lines_with_a_utf16_bom_read_cleanly_and_a_latin1_guess_is_flagged(
     (tmp_path / "latin.jsonl").write_bytes(text.encode("latin-1"))
     read = {}
     for name in ("bom", "latin"):
-        reader = open_reader(list_source_files(str(tmp_path), f"{name}.jsonl")[0], ["a"], encoding=None,
-                             chunk_rows=10)
+        reader = open_reader(list_source_files(str(tmp_path), f"{name}.jsonl")[0], ["a"], encoding=None, chunk_rows=10)
         chunks = list(reader.chunks())
-        read[name] = ([v for c in chunks for v in c.table.column("a").to_pylist()], reader.layout.guessed,
-                      [m.line for c in chunks for m in c.malformed])
+        read[name] = (
+            [v for c in chunks for v in c.table.column("a").to_pylist()],
+            reader.layout.guessed,
+            [m.line for c in chunks for m in c.malformed],
+        )
     assert read["bom"] == (["zoë", "müller"], False, [])
     assert read["latin"] == (["zoë", "müller"], True, [])

@@ -38,10 +38,16 @@ class Spec:
 
 
 def stage(spec: Spec) -> tuple[StageRequest, list[FileOutcome]]:
-    req = StageRequest(dataset=spec.dataset, contract=ORDERS, run_id=spec.run_id,
-                       run_dir=str(Path(spec.staging) / spec.run_id), lake_uri=spec.lake_uri,
-                       ingest_date=date(2024, 11, 1), chunk_rows=1_000,
-                       lake_storage_options=dict(spec.storage_options or {}))
+    req = StageRequest(
+        dataset=spec.dataset,
+        contract=ORDERS,
+        run_id=spec.run_id,
+        run_dir=str(Path(spec.staging) / spec.run_id),
+        lake_uri=spec.lake_uri,
+        ingest_date=date(2024, 11, 1),
+        chunk_rows=1_000,
+        lake_storage_options=dict(spec.storage_options or {}),
+    )
     sources = [src for f in spec.files for src in list_source_files(f)]
     return req, [stage_file(src, i, req) for i, src in enumerate(sources)]
 
@@ -60,12 +66,25 @@ def run(spec: Spec) -> dict[str, object]:
         outcome = commit(spec, req, outcomes)
     except Exception as exc:  # noqa: BLE001 - reported to the test
         return {"run_id": spec.run_id, "error": f"{type(exc).__name__}: {exc}"}
-    return {"run_id": spec.run_id, "error": "",
-            "files": [{"batch_id": o.batch_id, "status": o.status.value, "rows_read": o.rows_read,
-                       "rows_valid": o.rows_valid, "rows_quarantined": o.rows_quarantined} for o in outcomes],
-            "rows_written": outcome.lake.rows_written,
-            "rows_duplicate": outcome.lake.duplicates_in_run + outcome.lake.duplicates_in_lake,
-            "committed": outcome.committed, "skipped": outcome.skipped, "attempts": outcome.attempts}
+    return {
+        "run_id": spec.run_id,
+        "error": "",
+        "files": [
+            {
+                "batch_id": o.batch_id,
+                "status": o.status.value,
+                "rows_read": o.rows_read,
+                "rows_valid": o.rows_valid,
+                "rows_quarantined": o.rows_quarantined,
+            }
+            for o in outcomes
+        ],
+        "rows_written": outcome.lake.rows_written,
+        "rows_duplicate": outcome.lake.duplicates_in_run + outcome.lake.duplicates_in_lake,
+        "committed": outcome.committed,
+        "skipped": outcome.skipped,
+        "attempts": outcome.attempts,
+    }
 
 
 if __name__ == "__main__":

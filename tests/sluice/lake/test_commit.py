@@ -30,9 +30,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _spec(tmp_path: Path, run_id: str, files: list[Path], *, lease: bool = True) -> Spec:
-    return Spec(run_id=run_id, files=[str(f) for f in files], staging=str(tmp_path / "staging"),
-                lake_uri=str(tmp_path / "lake" / "orders"), quarantine_uri=str(tmp_path / "quarantine"),
-                metadata_url=f"sqlite:///{tmp_path / 'meta.db'}" if lease else None)
+    return Spec(
+        run_id=run_id,
+        files=[str(f) for f in files],
+        staging=str(tmp_path / "staging"),
+        lake_uri=str(tmp_path / "lake" / "orders"),
+        quarantine_uri=str(tmp_path / "quarantine"),
+        metadata_url=f"sqlite:///{tmp_path / 'meta.db'}" if lease else None,
+    )
 
 
 def _sources(tmp_path: Path) -> list[Path]:
@@ -99,8 +104,16 @@ def test_four_writer_processes_over_overlapping_files_leave_each_key_and_batch_o
     specs = [_spec(tmp_path, f"run-{i}", [files[j] for j in picked], lease=lease) for i, picked in enumerate(runs)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     worker = [sys.executable, "-m", "tests.sluice.lake.commit_worker"]
-    procs = [subprocess.Popen([*worker, json.dumps(dataclasses.asdict(s))],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for s in specs]
+    procs = [
+        subprocess.Popen(
+            [*worker, json.dumps(dataclasses.asdict(s))],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for s in specs
+    ]
     reports = []
     for proc in procs:
         out, err = proc.communicate(timeout=600)
@@ -111,8 +124,9 @@ def test_four_writer_processes_over_overlapping_files_leave_each_key_and_batch_o
     assert all("LakeConflictError" in r["error"] for r in failed)
     assert len(failed) < len(reports)
     _check_exactly_once(specs[0], [r for r in reports if not r["error"]], all_finished=not failed)
-    assert set(_recorded_batches(specs[0].lake_uri)) == {f["batch_id"] for r in reports if not r["error"]
-                                                         for f in r["files"] if f["status"] == "committed"}
+    assert set(_recorded_batches(specs[0].lake_uri)) == {
+        f["batch_id"] for r in reports if not r["error"] for f in r["files"] if f["status"] == "committed"
+    }
     if lease:  # writers take turns: none fails, and every file is in
         assert failed == []
         assert len(_lake_ids(specs[0].lake_uri)) == 3 * mixed_orders(40).unique_valid
@@ -148,8 +162,9 @@ def test_a_writer_whose_table_moved_after_its_plan_replans_and_writes_only_what_
 
 
 def test_a_writer_that_loses_every_attempt_fails_clearly_and_nothing_of_it_is_visible(tmp_path):
-    mine = _spec(tmp_path, "mine", [write_csv(tmp_path / "src" / "a.csv", OrderBatch(rows=good_orders(30)))],
-                 lease=False)
+    mine = _spec(
+        tmp_path, "mine", [write_csv(tmp_path / "src" / "a.csv", OrderBatch(rows=good_orders(30)))], lease=False
+    )
     req, outcomes = stage(mine)
     foreign: list[int] = []
 
@@ -164,8 +179,13 @@ def test_a_writer_that_loses_every_attempt_fails_clearly_and_nothing_of_it_is_vi
         schema = lake_schema(req.contract)
         table = open_or_create(mine.lake_uri, schema, ["dt"])
         foreign.append(len(foreign))
-        table.create_write_transaction([], mode="append", schema=schema, partition_by=["dt"], commit_properties=(
-            CommitProperties(app_transactions=[Transaction(f"foreign-{foreign[-1]}", 1)])))
+        table.create_write_transaction(
+            [],
+            mode="append",
+            schema=schema,
+            partition_by=["dt"],
+            commit_properties=(CommitProperties(app_transactions=[Transaction(f"foreign-{foreign[-1]}", 1)])),
+        )
         return dedup_buckets(commit_target(req, mine.quarantine_uri), plan, list(plan.buckets))
 
     with pytest.raises(LakeConflictError, match=f"all {ATTEMPTS} attempts") as caught:
@@ -234,8 +254,10 @@ def test_the_lease_token_is_recorded_in_the_commit(tmp_path):
 
 
 def _quarantine_files(tmp_path: Path, dataset: str, name: str) -> tuple[str, list[Path]]:
-    spec = dataclasses.replace(_spec(tmp_path, f"run-{dataset}-{name}", [
-        write_csv(tmp_path / "src" / f"{name}.csv", mixed_orders(5))]), dataset=dataset)
+    spec = dataclasses.replace(
+        _spec(tmp_path, f"run-{dataset}-{name}", [write_csv(tmp_path / "src" / f"{name}.csv", mixed_orders(5))]),
+        dataset=dataset,
+    )
     _, outcomes = stage(spec)
     staged = Path(spec.staging) / spec.run_id
     return outcomes[0].batch_id, sorted(staged.glob("*/quarantine/*.arrow"))
@@ -265,8 +287,10 @@ def test_quarantine_commits_of_two_datasets_at_once_both_land(tmp_path):
     a_id, a_files = _quarantine_files(tmp_path, "orders", "a")
     b_id, b_files = _quarantine_files(tmp_path, "orders_eu", "b")
 
-    added = _concurrently(lambda: commit_quarantine(uri, {a_id: a_files}, dataset="orders", metadata={}),
-                          lambda: commit_quarantine(uri, {b_id: b_files}, dataset="orders_eu", metadata={}))
+    added = _concurrently(
+        lambda: commit_quarantine(uri, {a_id: a_files}, dataset="orders", metadata={}),
+        lambda: commit_quarantine(uri, {b_id: b_files}, dataset="orders_eu", metadata={}),
+    )
 
     table = DeltaTable(uri)
     assert added == [mixed_orders(5).bad, mixed_orders(5).bad]

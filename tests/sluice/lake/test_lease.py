@@ -150,8 +150,9 @@ def test_a_waiter_gets_the_lease_once_the_holder_releases_it(engine, dataset):
     with hold_lease(engine, dataset, "run-a", ttl_s=60, wait_s=1) as held:
         token = held.token
         got: list[int] = []
-        waiter = threading.Thread(target=lambda: got.append(
-            acquire(engine, dataset, "run-b", ttl_s=60, wait_s=30, poll_s=0.05).token))
+        waiter = threading.Thread(
+            target=lambda: got.append(acquire(engine, dataset, "run-b", ttl_s=60, wait_s=30, poll_s=0.05).token)
+        )
         waiter.start()
         time.sleep(0.3)
         assert got == []
@@ -222,10 +223,17 @@ def test_the_lease_of_a_live_process_or_another_host_is_waited_for(engine, datas
             acquire(engine, other, holder_name("run-b"), ttl_s=60, wait_s=0)
 
 
-@given(holder=st.one_of(st.text(max_size=80), st.builds(
-    lambda run, pid: f"{run}@{socket.gethostname()}:{pid}", st.text(max_size=20), st.text(max_size=25)),
-    st.builds(lambda run, pid: f"{run}@{socket.gethostname()}:{pid}", st.text(max_size=20),
-              st.integers(-5, 10**30).map(str))))
+@given(
+    holder=st.one_of(
+        st.text(max_size=80),
+        st.builds(lambda run, pid: f"{run}@{socket.gethostname()}:{pid}", st.text(max_size=20), st.text(max_size=25)),
+        st.builds(
+            lambda run, pid: f"{run}@{socket.gethostname()}:{pid}",
+            st.text(max_size=20),
+            st.integers(-5, 10**30).map(str),
+        ),
+    )
+)
 def test_any_holder_text_in_the_store_is_read_without_error_and_never_taken_as_crashed_elsewhere(holder):
     from sluice.lake.lease import _crashed_here
 

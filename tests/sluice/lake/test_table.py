@@ -37,8 +37,9 @@ def test_duplicates_within_a_run_keep_the_first_occurrence_in_source_order(tmp_p
     b = _staged(tmp_path / "s" / "b.arrow", [3, 4], "2024-03-05", "second")
     uri = str(tmp_path / "lake" / "orders")
 
-    result = commit_partitions(uri, ORDERS, {"b1": [a, b]}, work_dir=tmp_path / "w1", batch_ids=["b1"],
-                               metadata={"run_id": "r1"})
+    result = commit_partitions(
+        uri, ORDERS, {"b1": [a, b]}, work_dir=tmp_path / "w1", batch_ids=["b1"], metadata={"run_id": "r1"}
+    )
 
     assert (result.rows_written, result.duplicates_in_run, result.duplicates_in_lake) == (4, 2, 0)
     rows = {r["order_id"]: r["status"] for r in DeltaTable(uri).to_pyarrow_table().to_pylist()}
@@ -49,20 +50,30 @@ def test_a_key_seen_on_two_dates_is_kept_on_both(tmp_path):
     a = _staged(tmp_path / "a.arrow", [5], "2024-03-05", "x")
     b = _staged(tmp_path / "b.arrow", [5], "2024-03-07", "y")
     uri = str(tmp_path / "lake" / "orders")
-    result = commit_partitions(uri, ORDERS, {"b": [a, b]}, work_dir=tmp_path / "w3", batch_ids=["b1"],
-                               metadata={})
+    result = commit_partitions(uri, ORDERS, {"b": [a, b]}, work_dir=tmp_path / "w3", batch_ids=["b1"], metadata={})
     assert (result.rows_written, result.duplicates_in_run) == (2, 0)
 
 
 def test_rows_already_in_an_existing_partition_are_merged_not_duplicated(tmp_path):
     uri = str(tmp_path / "lake" / "orders")
-    commit_partitions(uri, ORDERS, {"b": [_staged(tmp_path / "1.arrow", [1, 2], "2024-03-05", "x")]},
-                      work_dir=tmp_path / "w1", batch_ids=["b1"], metadata={})
-    again = {"b": [_staged(tmp_path / "2.arrow", [2, 3], "2024-03-05", "y"),
-                   _staged(tmp_path / "3.arrow", [9], "2024-03-06", "y")]}
+    commit_partitions(
+        uri,
+        ORDERS,
+        {"b": [_staged(tmp_path / "1.arrow", [1, 2], "2024-03-05", "x")]},
+        work_dir=tmp_path / "w1",
+        batch_ids=["b1"],
+        metadata={},
+    )
+    again = {
+        "b": [
+            _staged(tmp_path / "2.arrow", [2, 3], "2024-03-05", "y"),
+            _staged(tmp_path / "3.arrow", [9], "2024-03-06", "y"),
+        ]
+    }
 
-    result = commit_partitions(uri, ORDERS, again, work_dir=tmp_path / "w2", batch_ids=["b2"],
-                               metadata={"run_id": "r2"})
+    result = commit_partitions(
+        uri, ORDERS, again, work_dir=tmp_path / "w2", batch_ids=["b2"], metadata={"run_id": "r2"}
+    )
 
     assert (result.rows_written, result.duplicates_in_lake) == (2, 1)
     assert sorted(DeltaTable(uri).to_pyarrow_table().column("order_id").to_pylist()) == [1, 2, 3, 9]

@@ -20,13 +20,20 @@ from tests.factories import OrderBatch, good_orders, write_csv
 def test_a_table_without_the_warnings_column_gains_it_and_keeps_the_failed_text(tmp_path: Path) -> None:
     contract = find_contract("orders", Settings().contracts_root())
     old = lake_schema(contract)
-    DeltaTable.create(str(tmp_path / "lake"), schema=old.remove(old.get_field_index(WARNINGS_COL)),
-                      partition_by=[PARTITION])
+    DeltaTable.create(
+        str(tmp_path / "lake"), schema=old.remove(old.get_field_index(WARNINGS_COL)), partition_by=[PARTITION]
+    )
     rows = good_orders(3)
     rows[1].discount = "abc"
     write_csv(tmp_path / "src" / "a.csv", OrderBatch(rows=rows))
-    req = StageRequest(dataset="orders", contract=contract, run_id="r", run_dir=str(tmp_path / "staging"),
-                       lake_uri=str(tmp_path / "lake"), ingest_date=date(2024, 11, 1))
+    req = StageRequest(
+        dataset="orders",
+        contract=contract,
+        run_id="r",
+        run_dir=str(tmp_path / "staging"),
+        lake_uri=str(tmp_path / "lake"),
+        ingest_date=date(2024, 11, 1),
+    )
     staged = stage_file(list_source_files(str(tmp_path / "src"))[0], 0, req)
 
     result = commit_files(commit_target(req, str(tmp_path / "q")), [staged], metadata={}).lake

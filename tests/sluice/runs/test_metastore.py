@@ -23,12 +23,31 @@ def store_url(request, tmp_path) -> str:
 
 
 def _report(dataset: str, **counts: int) -> RunReport:
-    files = [FileOutcome(uri="s3://b/a.csv", order=0, status=FileStatus.COMMITTED, sha256="ab" * 32,
-                         batch_id="sluice-x", rows_read=5, extra_columns=["x"]),
-             FileOutcome(uri="s3://b/b.csv.gz", order=1, status=FileStatus.FAILED, error="truncated")]
-    return RunReport(run_id=str(uuid.uuid4()), dataset=dataset, source="s3://b", env="dev",
-                     started_at=datetime.now(timezone.utc), finished_at=datetime.now(timezone.utc),
-                     status="failed", files=files, stage_seconds={"commit": 0.5}, warnings={"a:b": 1}, **counts)
+    files = [
+        FileOutcome(
+            uri="s3://b/a.csv",
+            order=0,
+            status=FileStatus.COMMITTED,
+            sha256="ab" * 32,
+            batch_id="sluice-x",
+            rows_read=5,
+            extra_columns=["x"],
+        ),
+        FileOutcome(uri="s3://b/b.csv.gz", order=1, status=FileStatus.FAILED, error="truncated"),
+    ]
+    return RunReport(
+        run_id=str(uuid.uuid4()),
+        dataset=dataset,
+        source="s3://b",
+        env="dev",
+        started_at=datetime.now(timezone.utc),
+        finished_at=datetime.now(timezone.utc),
+        status="failed",
+        files=files,
+        stage_seconds={"commit": 0.5},
+        warnings={"a:b": 1},
+        **counts,
+    )
 
 
 def test_a_saved_run_reads_back_with_its_files_and_counts(store_url):

@@ -13,11 +13,26 @@ from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conse
 
 
 def _report(read: int, written: int, quarantined: int, duplicate: int, valid: int | None = None) -> RunReport:
-    f = FileOutcome(uri="x", order=0, status=FileStatus.COMMITTED, rows_read=read,
-                    rows_valid=written + duplicate if valid is None else valid, rows_quarantined=quarantined)
-    return RunReport(run_id="r", dataset="orders", source="s", env="dev", started_at=datetime.now(timezone.utc),
-                     rows_read=read, rows_written=written, rows_quarantined=quarantined, rows_duplicate=duplicate,
-                     files=[f])
+    f = FileOutcome(
+        uri="x",
+        order=0,
+        status=FileStatus.COMMITTED,
+        rows_read=read,
+        rows_valid=written + duplicate if valid is None else valid,
+        rows_quarantined=quarantined,
+    )
+    return RunReport(
+        run_id="r",
+        dataset="orders",
+        source="s",
+        env="dev",
+        started_at=datetime.now(timezone.utc),
+        rows_read=read,
+        rows_written=written,
+        rows_quarantined=quarantined,
+        rows_duplicate=duplicate,
+        files=[f],
+    )
 
 
 @given(st.integers(0, 10**9), st.integers(0, 10**9), st.integers(0, 10**9))

@@ -18,8 +18,10 @@ def _coerce(values, spec: ColumnSpec):
 def test_integers_are_read_strictly_and_failures_keep_the_raw_value():
     out, fails = _coerce(["1", " 42 ", "-7", "3.5", "two", "", None], ColumnSpec(name="q", type=ColumnType.INT64))
     assert out == [1, 42, -7, None, None, None, None]
-    assert [(f["row"], f["reason"], f["value"]) for f in fails] == [(3, "unparseable_int", "3.5"),
-                                                                    (4, "unparseable_int", "two")]
+    assert [(f["row"], f["reason"], f["value"]) for f in fails] == [
+        (3, "unparseable_int", "3.5"),
+        (4, "unparseable_int", "two"),
+    ]
 
 
 def test_floats_accept_exponents_and_refuse_words():

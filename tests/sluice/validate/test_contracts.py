@@ -36,8 +36,9 @@ def test_shipped_contracts_load_with_keys_partition_and_sla():
 
 def test_misspelled_field_is_named_with_a_suggestion():
     text = _orders_text().replace("nullable: true", "nulable: true", 1)
-    with pytest.raises(ContractError,
-                       match=r"columns\[discount\]: unknown field 'nulable' \(did you mean 'nullable'\?\)"):
+    with pytest.raises(
+        ContractError, match=r"columns\[discount\]: unknown field 'nulable' \(did you mean 'nullable'\?\)"
+    ):
         parse_contract(text)
 
 

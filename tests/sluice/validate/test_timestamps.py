@@ -18,14 +18,27 @@ def _parse(values, tz="Europe/Berlin"):
 
 
 def test_mixed_formats_and_offsets_normalise_to_utc():
-    got = _parse(["2024-03-05T10:00:00Z", "2024-03-05 10:00:00", "2024-03-05T10:00:00+02:00",
-                  "05/03/2024 11:00:00", "1709632800000", "2024-03-05T10:00:00.5-0500", "2024-03-05"])
+    got = _parse(
+        [
+            "2024-03-05T10:00:00Z",
+            "2024-03-05 10:00:00",
+            "2024-03-05T10:00:00+02:00",
+            "05/03/2024 11:00:00",
+            "1709632800000",
+            "2024-03-05T10:00:00.5-0500",
+            "2024-03-05",
+        ]
+    )
     utc = timezone.utc
     assert got.values.to_pylist() == [
-        datetime(2024, 3, 5, 10, tzinfo=utc), datetime(2024, 3, 5, 9, tzinfo=utc),
-        datetime(2024, 3, 5, 8, tzinfo=utc), datetime(2024, 3, 5, 10, tzinfo=utc),
-        datetime(2024, 3, 5, 10, tzinfo=utc), datetime(2024, 3, 5, 15, 0, 0, 500000, tzinfo=utc),
-        datetime(2024, 3, 4, 23, tzinfo=utc)]
+        datetime(2024, 3, 5, 10, tzinfo=utc),
+        datetime(2024, 3, 5, 9, tzinfo=utc),
+        datetime(2024, 3, 5, 8, tzinfo=utc),
+        datetime(2024, 3, 5, 10, tzinfo=utc),
+        datetime(2024, 3, 5, 10, tzinfo=utc),
+        datetime(2024, 3, 5, 15, 0, 0, 500000, tzinfo=utc),
+        datetime(2024, 3, 4, 23, tzinfo=utc),
+    ]
     assert not got.unparsed.any() and not got.ambiguous.any()
 
 
@@ -47,13 +60,19 @@ def test_epoch_values_outside_a_sane_range_are_not_accepted():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2199, 12, 31), timezones=st.just(timezone.utc)),
-       st.integers(min_value=-12 * 60, max_value=14 * 60).map(lambda m: timedelta(minutes=m - m % 15)))
+@given(
+    st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2199, 12, 31), timezones=st.just(timezone.utc)),
+    st.integers(min_value=-12 * 60, max_value=14 * 60).map(lambda m: timedelta(minutes=m - m % 15)),
+)
 def test_any_instant_written_with_any_offset_parses_back_to_the_same_utc_instant(instant, offset):
     instant = instant.replace(microsecond=0)
     local = instant.astimezone(timezone(offset))
-    texts = [local.isoformat(), local.isoformat().replace("T", " "), instant.strftime("%Y-%m-%dT%H:%M:%SZ"),
-             str(int(instant.timestamp() * 1000))]
+    texts = [
+        local.isoformat(),
+        local.isoformat().replace("T", " "),
+        instant.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        str(int(instant.timestamp() * 1000)),
+    ]
     got = parse_timestamps(pa.array(texts), formats=FORMATS, tz="UTC")
     assert got.values.to_pylist() == [instant] * 4
 

@@ -47,8 +47,9 @@ def upgrade() -> None:
     op.create_table(
         "timeline_events",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False,
-                  index=True),
+        sa.Column(
+            "incident_id", sa.Integer, sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False, index=True
+        ),
         sa.Column("at", UTCDateTime, nullable=False),
         sa.Column("kind", sa.String(40), nullable=False),
         sa.Column("source", sa.String(60), nullable=False),
@@ -58,8 +59,9 @@ def upgrade() -> None:
     op.create_table(
         "action_items",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False,
-                  index=True),
+        sa.Column(
+            "incident_id", sa.Integer, sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False, index=True
+        ),
         sa.Column("type", sa.String(16), nullable=False),
         sa.Column("description", sa.Text, nullable=False),
         sa.Column("owner", sa.String(200), nullable=False),
@@ -72,8 +74,9 @@ def upgrade() -> None:
     op.create_table(
         "postmortems",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False,
-                  unique=True),
+        sa.Column(
+            "incident_id", sa.Integer, sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False, unique=True
+        ),
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("updated_at", UTCDateTime, nullable=False),
         sa.Column("published_at", UTCDateTime),
@@ -83,8 +86,9 @@ def upgrade() -> None:
     op.create_table(
         "notifications",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False,
-                  index=True),
+        sa.Column(
+            "incident_id", sa.Integer, sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False, index=True
+        ),
         sa.Column("channel", sa.String(20), nullable=False),
         sa.Column("action", sa.String(20), nullable=False),
         sa.Column("payload", sa.Text, nullable=False),
