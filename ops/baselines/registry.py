@@ -155,5 +155,5 @@ def _baseline(row: dict[str, object], labels: dict[str, str]) -> Baseline:
     )
     return replace(
         Baseline(**{k: v for k, v in fields.items() if k != "version"}),  # type: ignore[arg-type]
-        version=int(row["version"]),
-    )  # type: ignore[call-overload]
+        version=int(row["version"]),  # type: ignore[call-overload]
+    )

@@ -110,9 +110,8 @@ def fit(
     if method not in ("median", "stl"):
         raise typer.BadParameter("choose median or stl", param_hint="--method")
     window = parse_time_range(since, None, end)
-    report = fit_from_store(
-        metrics_store(), _registry(), parse_selector(selector), window.start, window.end, FitConfig(method=method), z
-    )  # type: ignore[arg-type]
+    config = FitConfig(method=method)  # type: ignore[arg-type]  # checked against the two methods above
+    report = fit_from_store(metrics_store(), _registry(), parse_selector(selector), window.start, window.end, config, z)
     if output is OutputFormat.JSON:
         print_json(report)
     else:

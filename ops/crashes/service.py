@@ -159,6 +159,6 @@ def crashed_runs(client: Any, since: datetime, until: datetime, limit: int) -> l
     # Prefect types these bounds as its own DateTime (pendulum's on 3.11); an aware datetime validates.
     crashed = FlowRunFilter(
         state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.CRASHED])),
-        end_time=FlowRunFilterEndTime(after_=since, before_=until),
-    )  # type: ignore[arg-type]
+        end_time=FlowRunFilterEndTime(after_=since, before_=until),  # type: ignore[arg-type]
+    )
     return _read_runs(client, crashed, FlowRunSort.END_TIME_DESC, limit)[::-1]

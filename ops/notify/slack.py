@@ -56,12 +56,18 @@ class SlackChannel:
         if credentials.bot_token is not None:
             base = settings.slack_api_url.rstrip("/") + "/"
             self._web = WebClient(
-                token=credentials.bot_token.get_secret_value(), base_url=base, retry_handlers=[], timeout=timeout
-            )  # type: ignore[arg-type]
+                token=credentials.bot_token.get_secret_value(),
+                base_url=base,
+                retry_handlers=[],
+                timeout=timeout,  # type: ignore[arg-type]
+            )
         elif credentials.webhook_url is not None:
             self._hook = WebhookClient(
-                credentials.webhook_url.get_secret_value(), retry_handlers=[], logger=_webhook_logger, timeout=timeout
-            )  # type: ignore[arg-type]
+                credentials.webhook_url.get_secret_value(),
+                retry_handlers=[],
+                logger=_webhook_logger,
+                timeout=timeout,  # type: ignore[arg-type]
+            )
 
     @property
     def threads(self) -> bool:
