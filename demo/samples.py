@@ -16,8 +16,7 @@ memory and their content does not depend on the chunk size. Each data row is:
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from demo.sample_files import SampleWriter, join
+from demo.sample_plan import Plan, Rand, Spec
 from demo.sample_text import (
     as_text,
     by_style,
@@ -42,7 +42,6 @@ from demo.sample_text import (
 CHUNK_ROWS = 250_000
 ZONE = "Europe/Berlin"  # the orders contract's source time zone
 DEFAULT_START = datetime(2024, 10, 1, tzinfo=UTC)  # 30 days span the October DST change
-_M1, _M2, _GOLDEN = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB), np.uint64(0x9E3779B97F4A7C15)
 _FIRST = [
     "anna",
     "josé",
@@ -121,109 +120,10 @@ class SampleManifest:
             raise AssertionError(f"manifest of {self.dataset} does not add up: {self}")
 
 
-Problem = tuple[str | None, float, list[str | None]]  # column (None: malformed record), weight, values
-
-
-@dataclass(frozen=True)
-class _Spec:
-    name: str
-    columns: list[str]
-    render: Callable[[_Plan, np.ndarray], dict[str, pa.Array]]
-    bad: dict[str, Problem]
-    warn: dict[str, Problem]
-    json_numeric: frozenset[str]
-    parquet_fallback: str  # the bad kind used instead of "malformed" in Parquet files
-
-
-class _Rand:
-    """Counter-based random numbers: the value for (stream, index) never depends on chunking."""
-
-    def __init__(self, seed: int) -> None:
-        self.seed = seed
-
-    def uniform(self, stream: str, idx: np.ndarray) -> np.ndarray:
-        key = hashlib.blake2b(f"{self.seed}/{stream}".encode(), digest_size=8).digest()
-        x = idx.astype(np.uint64) * _GOLDEN + np.uint64(int.from_bytes(key, "little"))
-        x = (x ^ (x >> np.uint64(30))) * _M1
-        x = (x ^ (x >> np.uint64(27))) * _M2
-        return ((x ^ (x >> np.uint64(31))) >> np.uint64(11)).astype(np.float64) * 2.0**-53
-
-    def pick(self, stream: str, idx: np.ndarray, weights: Sequence[float]) -> np.ndarray:
-        cum = np.cumsum(weights, dtype=np.float64)
-        return np.minimum(np.searchsorted(cum / cum[-1], self.uniform(stream, idx), side="right"), len(cum) - 1)
-
-    def choice(
-        self, stream: str, idx: np.ndarray, values: Sequence[str | None], weights: Sequence[float] | None = None
-    ) -> pa.Array:
-        chosen = self.pick(stream, idx, weights or [1.0] * len(values))
-        return pa.array(values, pa.string()).take(pa.array(chosen))
-
-    def normal(self, stream: str, idx: np.ndarray) -> np.ndarray:
-        u1, u2 = 1.0 - self.uniform(stream + "/1", idx), self.uniform(stream + "/2", idx)
-        return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
-
-
-class _Plan:
-    """Which row is what: kinds of originals, duplicates and their sources."""
-
-    def __init__(
-        self,
-        spec: _Spec,
-        rows: int,
-        fmts: list[str],
-        *,
-        seed: int,
-        bad_fraction: float,
-        duplicate_fraction: float,
-        warning_fraction: float,
-        days: int,
-        start: datetime,
-        id_offset: int,
-    ) -> None:
-        self.rand, self.rows, self.dup_fraction = _Rand(seed), rows, duplicate_fraction
-        self.start, self.span, self.id_offset = int(start.timestamp()), days * 86_400, id_offset
-        files = len(fmts)
-        self.bounds = np.array([rows * i // files for i in range(files + 1)], dtype=np.int64)
-        self.names = ["valid", *spec.bad, *spec.warn]
-        self.n_bad = len(spec.bad)
-        shares = [bad_fraction * w / sum(p[1] for p in spec.bad.values()) for _c, w, _v in spec.bad.values()]
-        shares += [warning_fraction * w / sum(p[1] for p in spec.warn.values()) for _c, w, _v in spec.warn.values()]
-        self.cum = np.cumsum(shares)
-        self.parquet = np.array([f == "parquet" for f in fmts])
-        self.malformed = self.names.index("malformed")
-        self.fallback = self.names.index(spec.parquet_fallback)
-
-    def kind(self, q: np.ndarray) -> np.ndarray:
-        """Kind code of the originals at positions ``q``: 0 valid, then bad kinds, then warning kinds."""
-        idx = np.searchsorted(self.cum, self.rand.uniform("kind", q), side="right")
-        code = np.where(idx == len(self.cum), 0, idx + 1)
-        in_parquet = self.parquet[np.searchsorted(self.bounds, q, side="right") - 1]
-        return np.where((code == self.malformed) & in_parquet, self.fallback, code)
-
-    def is_bad(self, code: np.ndarray) -> np.ndarray:
-        return np.asarray((code >= 1) & (code <= self.n_bad))
-
-    def _source(self, p: np.ndarray) -> np.ndarray:
-        near = self.rand.uniform("near", p) < 0.6
-        back = 1 + (self.rand.uniform("back", p) * np.minimum(p, 5_000)).astype(np.int64)
-        far = (self.rand.uniform("far", p) * p).astype(np.int64)
-        source: np.ndarray = np.where(near, p - back, far)
-        return source
-
-    def roots(self, pos: np.ndarray) -> np.ndarray:
-        """The original each position emits: itself, or the earlier valid row it duplicates."""
-        out = pos.copy()
-        dup = (self.rand.uniform("dup", pos) < self.dup_fraction) & (pos > 0)
-        if dup.any():
-            src = self.roots(self._source(pos[dup]))
-            out[dup] = np.where(self.is_bad(self.kind(src)), pos[dup], src)
-        return out
-
-
 # --- text building blocks (pyarrow compute, no per-row Python) -------------------------------------
 
 
-def _email(r: _Rand, q: np.ndarray, first: pa.Array, last: pa.Array) -> pa.Array:
+def _email(r: Rand, q: np.ndarray, first: pa.Array, last: pa.Array) -> pa.Array:
     number = null_where(as_text((r.uniform("email_n", q) * 90 + 10).astype(np.int64)), r.uniform("email_n?", q) < 0.5)
     local = join(first, ".", pc.replace_substring(last, " ", ""), pc.fill_null(number, ""))
     return join(local, "@", r.choice("domain", q, _DOMAINS, [40, 25, 15, 12, 8]))
@@ -236,7 +136,7 @@ def _ambiguous(local: pa.Array) -> np.ndarray:
     return np.asarray(pc.not_equal(early, late).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _order_ts(r: _Rand, q: np.ndarray, t: np.ndarray, ms: np.ndarray) -> pa.Array:
+def _order_ts(r: Rand, q: np.ndarray, t: np.ndarray, ms: np.ndarray) -> pa.Array:
     """Mostly ISO 8601 UTC, some with offsets, some naive local, some day-first, some epoch ms."""
     style = r.pick("ts_style", q, [62, 10, 10, 8, 5, 5])
     off = r.pick("ts_offset", q, [30, 40, 15, 5, 10])
@@ -256,7 +156,7 @@ def _order_ts(r: _Rand, q: np.ndarray, t: np.ndarray, ms: np.ndarray) -> pa.Arra
     )
 
 
-def _orders(plan: _Plan, q: np.ndarray) -> dict[str, pa.Array]:
+def _orders(plan: Plan, q: np.ndarray) -> dict[str, pa.Array]:
     r = plan.rand
     jitter = np.clip(r.normal("t", q) * 1800, -10_000, 10_000)  # out of order, by up to ~3 hours
     t = plan.start + 10_800 + ((q + 0.5) / plan.rows * (plan.span - 21_600) + jitter).astype(np.int64)
@@ -285,7 +185,7 @@ def _orders(plan: _Plan, q: np.ndarray) -> dict[str, pa.Array]:
     }
 
 
-def _customers(plan: _Plan, q: np.ndarray) -> dict[str, pa.Array]:
+def _customers(plan: Plan, q: np.ndarray) -> dict[str, pa.Array]:
     r = plan.rand
     day = naive_text(plan.start - 86_400 * (1 + (r.uniform("signup", q) * plan.span / 86_400).astype(np.int64)))
     first, last = r.choice("first", q, _FIRST), r.choice("last", q, _LAST)
@@ -314,7 +214,7 @@ def _customers(plan: _Plan, q: np.ndarray) -> dict[str, pa.Array]:
     }
 
 
-ORDERS = _Spec(
+ORDERS = Spec(
     name="orders",
     columns=[
         "order_id",
@@ -354,7 +254,7 @@ ORDERS = _Spec(
     parquet_fallback="empty_order_id",
 )
 
-CUSTOMERS = _Spec(
+CUSTOMERS = Spec(
     name="customers",
     columns=[
         "customer_id",
@@ -394,7 +294,7 @@ def _per_file(value: Any, files: int, what: str) -> list[Any]:
     return values
 
 
-def _write_chunk(spec: _Spec, plan: _Plan, pos: np.ndarray, out: SampleWriter, manifest: SampleManifest) -> None:
+def _write_chunk(spec: Spec, plan: Plan, pos: np.ndarray, out: SampleWriter, manifest: SampleManifest) -> None:
     roots = plan.roots(pos)
     kinds = plan.kind(roots)
     cols = spec.render(plan, roots)
@@ -419,7 +319,7 @@ def _write_chunk(spec: _Spec, plan: _Plan, pos: np.ndarray, out: SampleWriter, m
 
 
 def _generate(
-    spec: _Spec,
+    spec: Spec,
     dest_dir: str | Path,
     *,
     rows: int,
@@ -433,7 +333,7 @@ def _generate(
     fmts, gzs, encs = (_per_file(v, files, n) for v, n in ((fmt, "fmt"), (gzip, "gzip"), (encoding, "encoding")))
     if not 1 <= files <= rows or chunk_rows < 1 or any(f not in ("csv", "jsonl", "parquet") for f in fmts):
         raise ValueError("need 1 <= files <= rows, chunk_rows >= 1 and formats among csv, jsonl, parquet")
-    plan = _Plan(spec, rows, fmts, **plan_options)
+    plan = Plan(spec, rows, fmts, **plan_options)
     Path(dest_dir).mkdir(parents=True, exist_ok=True)
     manifest = SampleManifest(dataset=spec.name)
     for i in range(files):
