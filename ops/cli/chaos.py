@@ -170,13 +170,14 @@ def run(
     if checked.missing:
         problem = prerequisites_error(checked.experiment, checked.missing)
         exit_with_error(error_message(problem), hint=problem.hint, code=2)
-    from prefect.settings import PREFECT_API_URL
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from demo.prefect_server import ensure_server
 
     server = ensure_server(load_settings().home, api_url=PREFECT_API_URL.value() or None)
-    os.environ["PREFECT_API_URL"] = server.api_url
-    done = _run_flow(experiment, env, override, live=output is OutputFormat.TABLE)
+    os.environ["PREFECT_API_URL"] = server.api_url  # for the drill's child processes
+    with temporary_settings({PREFECT_API_URL: server.api_url}):  # this process read its settings at import
+        done = _run_flow(experiment, env, override, live=output is OutputFormat.TABLE)
     if output is OutputFormat.JSON:
         print_json(done)
     result = done[-1]

@@ -118,3 +118,4 @@ def test_every_command_of_the_readme_and_getting_started_runs_as_written_on_a_fr
     documented = [c for page in PAGES for c in commands(clone / page) if c.text != "make test"]
     assert len(ran) == len(documented)
     assert "matches the generator's ground truth" in transcript
+    assert "Starting temporary server" not in transcript, "a command ran against a throwaway Prefect server"
