@@ -28,6 +28,9 @@ system-deps:
 	@command -v prometheus >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
 	  else echo "install Prometheus first: sudo apt-get install -y prometheus"; exit 1; fi; }
+	@test -f /usr/lib/postgresql/15/lib/wal2json.so || { \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15-wal2json >/dev/null; \
+	  else echo "install wal2json first: sudo apt-get install -y postgresql-15-wal2json"; exit 1; fi; }
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/ingest.py

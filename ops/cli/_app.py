@@ -6,6 +6,7 @@ from ops.cli import (
     action,
     alerts,
     baseline,
+    cdc,
     chaos,
     correlate,
     doctor,
@@ -36,6 +37,7 @@ app.command(name="doctor")(doctor.doctor)
 app.command(name="ingest")(ingest.ingest)
 app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(lake.app, name="lake")
+app.add_typer(cdc.app, name="cdc")
 app.add_typer(runs.app, name="runs")
 app.add_typer(baseline.app, name="baseline")
 app.add_typer(metrics.app, name="metrics")

@@ -1,0 +1,37 @@
+"""`ops cdc slots|status|drop-slot` against a private cluster with logical decoding."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from ops.cli import app
+from tests.pgcluster import pg_logical  # noqa: F401 - the session fixture
+from tests.sluice.sources.cdc.conftest import CdcSource, cdc_source  # noqa: F401
+
+runner = CliRunner()
+
+
+def test_slots_status_and_drop(cdc_source: CdcSource, sluice_home) -> None:
+    with cdc_source.connect() as conn:
+        conn.execute("INSERT INTO accounts (id, name) VALUES (1, 'a')")
+    found = runner.invoke(app, ["cdc", "slots", "--dsn", cdc_source.dsn, "--output", "json"])
+    assert found.exit_code == 0, found.output
+    (mine,) = [s for s in json.loads(found.stdout) if s["name"] == cdc_source.slot]
+    assert mine["lag_bytes"] > 0 and mine["plugin"] == "wal2json"
+    shown = runner.invoke(app, ["cdc", "status", cdc_source.slot, "--dsn", cdc_source.dsn, "--dataset", "accounts"])
+    assert shown.exit_code == 0 and "lag_bytes" in shown.stdout
+    assert max(len(line) for line in shown.stdout.splitlines()) <= 80, shown.stdout
+    dropped = runner.invoke(app, ["cdc", "drop-slot", cdc_source.slot, "--dsn", cdc_source.dsn, "--yes"])
+    assert dropped.exit_code == 0
+    missing = runner.invoke(app, ["cdc", "status", cdc_source.slot, "--dsn", cdc_source.dsn])
+    assert missing.exit_code == 1 and "does not exist" in missing.output and "Traceback" not in missing.output
+
+
+def test_wal_level_replica_is_refused_with_a_hint(sluice_home) -> None:
+    from tests.postgres import POSTGRES_URL
+
+    dsn = POSTGRES_URL.replace("+psycopg", "")
+    shown = runner.invoke(app, ["cdc", "status", "any", "--dsn", dsn])
+    assert shown.exit_code == 1 and "wal_level" in shown.output and "hint" in shown.output
