@@ -21,7 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRST_PARTY = ("sluice", "demo", "ops", "chaos", "flows", "tasks", "runbooks")
-PRODUCT_EXTRAS = ("postgres", "chaos")
+PRODUCT_EXTRAS = ("chaos",)
 LOCKFILES = {"requirements.lock": None, "requirements-run.lock": ()}  # None: every extra; (): runtime only
 
 
