@@ -63,6 +63,7 @@ class ApplyResult:
     files_added: int
     files_removed: int
     partitions: int
+    skipped: tuple[str, ...] = ()  # batch ids the table already recorded: their rows were left out
 
     def as_commit_result(self) -> CommitResult:
         return CommitResult(
@@ -174,8 +175,11 @@ def apply_batches(
     """Apply ``rows`` (see the module doc for their columns) to the keyed table at ``uri`` as version ``version + 1``.
 
     ``version`` is the table version the caller planned at (``None``: no
-    table yet); ``batch_ids`` are recorded in the same commit. A run that
-    changes no row still records its batch ids (one version without data).
+    table yet); ``batch_ids`` are recorded in the same commit. Rows of
+    batches the table at ``version`` already records are left out (replaying
+    a batch changes nothing); with none left, nothing is committed and the
+    result's ``version`` is ``version``. A run that changes no row still
+    records its batch ids (one version without data).
 
     Raises:
         LakeConflictError: another writer committed after ``version``; nothing of this is visible.
@@ -185,6 +189,12 @@ def apply_batches(
         raise LakeError(f"{contract.name} is an append table", hint="append tables commit through commit_batches")
     schema = lake_schema(contract)
     table = table_at(uri, version, schema, storage_options)
+    done = tuple(b for b in batch_ids if table.transaction_version(b) is not None)
+    if done:
+        rows = rows.filter(pc.invert(pc.is_in(rows.column(BATCH_COL), pa.array(done, pa.string()))))
+        batch_ids = [b for b in batch_ids if b not in done]
+        if not batch_ids:
+            return ApplyResult(table.version(), 0, 0, 0, 0, 0, 0, 0, 0, done)
     fs, root = lake_filesystem(uri, storage_options)
     writers = DayWriters(fs, root, schema.remove(schema.get_field_index(PARTITION)), "apply")
     written: list[NewFile] = []
@@ -227,4 +237,5 @@ def apply_batches(
         len(written),
         len(removed),
         len(days),
+        done,
     )

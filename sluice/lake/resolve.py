@@ -13,9 +13,17 @@ table holds (a replay) changes nothing.
 - **scd2**: every version of each key, one per ``order_by`` value (the
   greatest on a tie), with ``valid_from`` (its ``order_by`` value),
   ``valid_to`` (the next version's ``valid_from``, null for the latest) and
-  ``is_current`` (the latest). A version that arrives late lands at its place
-  and closes the interval before it. A delete closes the version before it;
-  under ``hard`` the delete row itself is not kept, under ``tombstone`` it is.
+  ``is_current`` (no ``valid_to``). A version that arrives late lands at its
+  place and closes the interval before it. A delete closes the version before
+  it; under ``hard`` the delete row itself is not kept, under ``tombstone`` it
+  is (and is current).
+
+Under ``deletes: hard`` the table keeps no trace of a delete, so a version
+older than a delete that arrives after the delete was committed is applied
+as if the delete had not happened (upsert: the key comes back; scd2: the
+version stays open). Sources that can deliver that (files redelivered out of
+order) use ``tombstone``; CDC and cursor reads deliver a key's versions in
+order and are exact under both.
 
 Every incoming row is counted once: ``inserted`` (a key the table did not
 have), ``updated`` (a new version of a key it had), ``deleted`` (a delete
@@ -162,18 +170,25 @@ def _distinct_keys(keys: pa.Table) -> pa.Table:
 
 
 def _intervals(contract: Contract, history: pa.Table, schema: pa.Schema) -> pa.Table:
-    """Each key's versions (sorted by key, then ``order_by``) with their validity intervals."""
+    """Each key's versions (sorted by key, then ``order_by``) with their validity intervals.
+
+    A version ends where the next one starts, or earlier where the table
+    already ended it (a hard delete, whose row is not kept, closed it).
+    """
     assert contract.order_by is not None
     valid_from, valid_to, is_current = SCD2_COLUMNS
     n = history.num_rows
     last = _boundaries(history, contract.primary_key)
     start = history.column(contract.order_by).combine_chunks()
+    ended = history.column(valid_to).combine_chunks()
     following = pa.concat_arrays([start.slice(1), pa.nulls(1, start.type)]) if n else start
-    ends = pc.if_else(pa.array(last), pa.nulls(n, start.type), following)
+    nxt = pc.if_else(pa.array(last), pa.nulls(n, start.type), following)
+    sooner = pc.or_(pc.is_null(ended), pc.fill_null(pc.less(nxt, ended), False))
+    ends = pc.if_else(sooner, nxt, ended)
     rows = (
         history.set_column(history.schema.get_field_index(valid_from), valid_from, start)
         .set_column(history.schema.get_field_index(valid_to), valid_to, ends)
-        .set_column(history.schema.get_field_index(is_current), is_current, pa.array(last))
+        .set_column(history.schema.get_field_index(is_current), is_current, pc.is_null(ends))
     )
     if contract.deletes is DeleteMode.HARD:
         rows = rows.filter(pa.array(~_is_delete(rows)))
