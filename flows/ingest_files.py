@@ -91,6 +91,8 @@ def _finish(report: RunReport, outcomes: list[FileOutcome], result: CommitResult
     report.rows_written = result.rows_written
     report.duplicates_in_run, report.duplicates_in_lake = result.duplicates_in_run, result.duplicates_in_lake
     report.rows_duplicate = result.duplicates_in_run + result.duplicates_in_lake
+    report.rows_updated, report.rows_deleted = result.rows_updated, result.rows_deleted
+    report.rows_unchanged = result.rows_unchanged
     report.bytes_read = sum(f.bytes for f in done)
     report.lake_version, report.partitions = result.version, result.partitions
     marks = [f.watermark for f in done if f.watermark]

@@ -16,6 +16,11 @@ stages its batches the same way (:mod:`sluice.lake.staging`) and commits them wi
    every batch id as an application transaction. If another writer took
    V+1, nothing of this attempt is visible and the run goes back to 1.
 
+Keyed tables (contract ``mode: upsert`` or ``scd2``) skip step 2: step 3
+resolves the run's rows against the table's versions of their keys and
+rewrites the files holding changed keys (:mod:`sluice.lake.apply`), in the
+same single commit at V+1 with the batch ids.
+
 Steps 1-3 run while the caller holds the dataset's lease
 (:mod:`sluice.lake.lease`), so concurrent runs take turns and re-planning is the
 exception; the commit at exactly V+1 keeps the lake exact even without it.
@@ -30,8 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import pyarrow as pa
+
 from sluice.errors import LakeConflictError
 from sluice.lake import staging
+from sluice.lake.apply import apply_batches
 from sluice.lake.table import (
     CommitResult,
     DedupedBucket,
@@ -191,6 +199,29 @@ def _metadata(
     }
 
 
+def _staged_rows(plan: CommitPlan) -> pa.Table | None:
+    """Every valid row a plan's batches staged (keyed tables resolve a run's rows together)."""
+    parts = [staging.read(p) for paths in plan.buckets.values() for p in paths]
+    return pa.concat_tables(parts, promote_options="default") if parts else None
+
+
+def _apply(
+    target: CommitTarget, batches: list[Batch], plan: CommitPlan, lease: Fence | None, metadata: dict[str, object]
+) -> CommitResult:
+    """A keyed table's commit (:func:`sluice.lake.apply.apply_batches`): upsert or scd2, at ``plan.version + 1``."""
+    rows = _staged_rows(plan)
+    schema = lake_schema(target.contract)
+    return apply_batches(
+        target.lake_uri,
+        target.contract,
+        rows if rows is not None else schema.empty_table(),
+        batch_ids=plan.batch_ids,
+        version=plan.version,
+        metadata=_metadata(metadata, batches, plan, lease),
+        storage_options=target.storage_options,
+    ).as_commit_result()
+
+
 def _attempt(
     target: CommitTarget,
     batches: list[Batch],
@@ -201,7 +232,7 @@ def _attempt(
     tally: _Tally,
 ) -> CommitResult:
     clock = time.perf_counter()
-    deduped = dedup(plan)
+    deduped = [] if target.contract.keyed else dedup(plan)
     tally.dedup_s += time.perf_counter() - clock
     clock = time.perf_counter()
     try:
@@ -214,6 +245,8 @@ def _attempt(
             metadata={"run_id": target.run_id},
             storage_options=target.storage_options,
         )
+        if target.contract.keyed:
+            return _apply(target, batches, plan, lease, metadata)
         return commit_deduped(
             target.lake_uri,
             target.contract,

@@ -31,7 +31,7 @@ from sluice.lake import staging
 from sluice.paths import dataset_uri
 from sluice.validate.chunk import BATCH_COL, PARTITION, ROW_COL, WARNINGS_COL
 from sluice.validate.coerce import arrow_schema
-from sluice.validate.contracts import Contract
+from sluice.validate.contracts import SCD2_COLUMNS, ApplyMode, Contract
 
 META_PREFIX = "sluice."
 # A column whose dictionary outgrows this is written plain: dictionary
@@ -47,6 +47,11 @@ class CommitResult:
     duplicates_in_lake: int
     version: int | None
     partitions: int
+    # Keyed tables (upsert, scd2; :mod:`sluice.lake.apply`): rows that replaced a
+    # key's version, rows that deleted a key, rows older than or equal to what the table holds.
+    rows_updated: int = 0
+    rows_deleted: int = 0
+    rows_unchanged: int = 0
 
 
 def table_uri(root: str, dataset: str) -> str:
@@ -56,12 +61,18 @@ def table_uri(root: str, dataset: str) -> str:
 
 def lake_schema(contract: Contract) -> pa.Schema:
     base = arrow_schema(contract)
-    return (
+    schema = (
         base.append(pa.field(PARTITION, pa.date32()))
         .append(pa.field(BATCH_COL, pa.string()))
         .append(pa.field(ROW_COL, pa.int64()))
         .append(pa.field(WARNINGS_COL, pa.string()))
     )
+    if contract.mode is ApplyMode.SCD2 and contract.order_by is not None:
+        order = base.field(contract.order_by).type
+        valid_from, valid_to, is_current = SCD2_COLUMNS
+        schema = schema.append(pa.field(valid_from, order)).append(pa.field(valid_to, order))
+        schema = schema.append(pa.field(is_current, pa.bool_()))
+    return schema
 
 
 def open_table(uri: str, storage_options: dict[str, str] | None = None) -> DeltaTable | None:

@@ -34,6 +34,9 @@ ingest_runs = sa.Table(
     sa.Column("rows_written", sa.BigInteger, nullable=False, default=0),
     sa.Column("rows_quarantined", sa.BigInteger, nullable=False, default=0),
     sa.Column("rows_duplicate", sa.BigInteger, nullable=False, default=0),
+    sa.Column("rows_updated", sa.BigInteger, nullable=False, default=0, server_default="0"),
+    sa.Column("rows_deleted", sa.BigInteger, nullable=False, default=0, server_default="0"),
+    sa.Column("rows_unchanged", sa.BigInteger, nullable=False, default=0, server_default="0"),
     sa.Column("bytes_read", sa.BigInteger, nullable=False, default=0),
     sa.Column("files_committed", sa.Integer, nullable=False, default=0),
     sa.Column("files_skipped", sa.Integer, nullable=False, default=0),
@@ -87,11 +90,28 @@ def engine_for(url: str) -> Engine:
     for attempt in range(3):
         try:
             metadata.create_all(engine)
+            _add_missing_columns(engine)
             break
-        except sa.exc.DBAPIError:  # another process created a table between the check and the create
+        except sa.exc.DBAPIError:  # another process created a table or column between the check and the create
             if attempt == 2:
                 raise
     return engine
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Add to existing tables the columns added to their definitions since (each with its server default)."""
+    inspector = sa.inspect(engine)
+    for table in metadata.sorted_tables:
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have or column.server_default is None:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            default = column.server_default.arg  # type: ignore[attr-defined]
+            with engine.begin() as conn:
+                conn.execute(
+                    sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind} NOT NULL DEFAULT {default}")
+                )
 
 
 def _run_row(report: RunReport) -> dict[str, object]:
@@ -107,6 +127,9 @@ def _run_row(report: RunReport) -> dict[str, object]:
         "rows_written": report.rows_written,
         "rows_quarantined": report.rows_quarantined,
         "rows_duplicate": report.rows_duplicate,
+        "rows_updated": report.rows_updated,
+        "rows_deleted": report.rows_deleted,
+        "rows_unchanged": report.rows_unchanged,
         "bytes_read": report.bytes_read,
         "files_committed": len(report.files_committed),
         "files_skipped": len(report.files_skipped),
@@ -220,6 +243,9 @@ def _report(conn: Connection, row: sa.RowMapping) -> RunReport:
         rows_written=row["rows_written"],
         rows_quarantined=row["rows_quarantined"],
         rows_duplicate=row["rows_duplicate"],
+        rows_updated=row["rows_updated"],
+        rows_deleted=row["rows_deleted"],
+        rows_unchanged=row["rows_unchanged"],
         bytes_read=row["bytes_read"],
         lake_version=row["lake_version"],
         watermark=_aware(row["watermark"]),

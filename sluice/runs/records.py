@@ -1,7 +1,10 @@
 """What every run read, wrote, quarantined and dropped, and the rule they obey.
 
-``rows_read == rows_written + rows_quarantined + rows_duplicate`` for every
-run; :func:`ensure_conserved` raises when it does not hold.
+``rows_read == rows_written + rows_updated + rows_deleted + rows_unchanged +
+rows_quarantined + rows_duplicate`` for every run; :func:`ensure_conserved`
+raises when it does not hold. Append tables only write (``rows_written``,
+new keys) or drop duplicates; keyed tables (upsert, scd2) also update,
+delete and leave rows unchanged (:mod:`sluice.lake.resolve` defines each).
 """
 
 from __future__ import annotations
@@ -58,6 +61,9 @@ class RunReport:
     rows_written: int = 0
     rows_quarantined: int = 0
     rows_duplicate: int = 0
+    rows_updated: int = 0
+    rows_deleted: int = 0
+    rows_unchanged: int = 0
     duplicates_in_run: int = 0
     duplicates_in_lake: int = 0
     bytes_read: int = 0
@@ -89,19 +95,32 @@ class RunReport:
         return data
 
 
+def applied(report: RunReport) -> int:
+    """Valid rows the commit accounted for: written, updated, deleted, unchanged or duplicate."""
+    return (
+        report.rows_written + report.rows_updated + report.rows_deleted + report.rows_unchanged + report.rows_duplicate
+    )
+
+
 def ensure_conserved(report: RunReport) -> None:
     """Raise unless every row read is accounted for exactly once."""
-    accounted = report.rows_written + report.rows_quarantined + report.rows_duplicate
+    accounted = applied(report) + report.rows_quarantined
     if report.rows_read != accounted:
+        changed = (
+            f"updated {report.rows_updated:,} + deleted {report.rows_deleted:,} + "
+            f"unchanged {report.rows_unchanged:,} + "
+            if report.rows_updated or report.rows_deleted or report.rows_unchanged
+            else ""
+        )
         raise ConservationError(
             f"run {report.run_id} of {report.dataset} does not add up: read {report.rows_read:,} but "
-            f"written {report.rows_written:,} + quarantined {report.rows_quarantined:,} + "
+            f"written {report.rows_written:,} + {changed}quarantined {report.rows_quarantined:,} + "
             f"duplicate {report.rows_duplicate:,} = {accounted:,}",
             hint="do not trust this run's output; open an incident and check `ops lake history`",
         )
     staged_valid = sum(f.rows_valid for f in report.files_committed)
-    if staged_valid != report.rows_written + report.rows_duplicate:
+    if staged_valid != applied(report):
         raise ConservationError(
             f"run {report.run_id}: {staged_valid:,} valid rows were staged but "
-            f"{report.rows_written + report.rows_duplicate:,} were written or deduplicated",
+            f"{applied(report):,} were written, applied or deduplicated",
         )

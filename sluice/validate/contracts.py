@@ -100,6 +100,28 @@ class ColumnSpec(BaseModel):
         return self.criticality == Criticality.CRITICAL
 
 
+class ApplyMode(StrEnum):
+    """How the lake keeps a dataset's rows (:mod:`sluice.lake.apply`)."""
+
+    APPEND = "append"  # events: the first occurrence of a key wins, later ones are duplicates
+    UPSERT = "upsert"  # the latest version of each key by ``order_by``
+    SCD2 = "scd2"  # every version of each key, with valid_from, valid_to and is_current
+
+
+class DeleteMode(StrEnum):
+    HARD = "hard"  # a delete removes the key's row
+    TOMBSTONE = "tombstone"  # a delete replaces the key's row with the delete row itself
+
+
+# A row whose ``_op`` column holds ``d`` deletes its key (upsert and scd2 tables).
+# A contract that takes deletes declares ``_op`` as a string column; CDC sources
+# fill it with ``i``, ``u`` or ``d``.
+OP_COLUMN = "_op"
+DELETE_OP = "d"
+SCD2_COLUMNS = ("valid_from", "valid_to", "is_current")
+_ORDER_TYPES = (ColumnType.TIMESTAMP, ColumnType.DATE, ColumnType.INT64)
+
+
 class PartitionSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -148,6 +170,10 @@ class Contract(BaseModel):
     # ``encoding`` parameter overrides it.
     encoding: str | None = None
     csv: CsvDialect = Field(default_factory=CsvDialect)
+    # How the lake keeps the rows; upsert and scd2 order a key's versions by ``order_by``.
+    mode: ApplyMode = ApplyMode.APPEND
+    order_by: str | None = None
+    deletes: DeleteMode = DeleteMode.HARD
 
     @field_validator("encoding")
     @classmethod
@@ -192,7 +218,34 @@ class Contract(BaseModel):
         part = self._find(self.partition.column, "partition.column")
         if part.type not in (ColumnType.TIMESTAMP, ColumnType.DATE) or part.nullable or not part.critical:
             raise ValueError(f"partition column {part.name!r} must be a critical, non-nullable timestamp or date")
+        self._mode_fits()
         return self
+
+    def _mode_fits(self) -> None:
+        if self.mode is ApplyMode.APPEND:
+            if self.order_by is not None:
+                raise ValueError("order_by applies to mode upsert or scd2, not append")
+            return
+        if self.order_by is None:
+            raise ValueError(f"mode {self.mode.value} needs order_by: the column that orders a key's versions")
+        order = self._find(self.order_by, "order_by")
+        if order.type not in _ORDER_TYPES or order.nullable or not order.critical:
+            raise ValueError(
+                f"order_by column {order.name!r} must be a critical, non-nullable timestamp, date or int64"
+            )
+        if OP_COLUMN in self.column_names and self.column(OP_COLUMN).type != ColumnType.STRING:
+            raise ValueError(f"the delete marker column {OP_COLUMN!r} must be a string column")
+        if self.mode is ApplyMode.SCD2 and (taken := sorted(set(SCD2_COLUMNS) & set(self.column_names))):
+            raise ValueError(f"mode scd2 adds the columns {', '.join(SCD2_COLUMNS)}; rename {', '.join(taken)}")
+
+    @property
+    def keyed(self) -> bool:
+        """Whether the lake applies changes by key (upsert, scd2) rather than appending."""
+        return self.mode is not ApplyMode.APPEND
+
+    @property
+    def has_deletes(self) -> bool:
+        return OP_COLUMN in self.column_names
 
     def _find(self, name: str, where: str) -> ColumnSpec:
         for col in self.columns:

@@ -87,3 +87,21 @@ def test_a_unique_prefix_finds_the_run_and_an_ambiguous_one_is_refused(tmp_path)
         assert get_run(conn, "abcd1").run_id == "abcd1111"
         with pytest.raises(ConfigError, match="matches several runs"):
             get_run(conn, "abcd")
+
+
+def test_a_store_made_before_the_keyed_counts_gains_their_columns(tmp_path):
+    import sqlalchemy as sa
+
+    from sluice.runs.metastore import engine_for, ingest_runs
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = sa.create_engine(url)
+    with old.begin() as conn:  # the run table as it was, without rows_updated/deleted/unchanged
+        columns = [c for c in ingest_runs.columns if c.name not in {"rows_updated", "rows_deleted", "rows_unchanged"}]
+        defs = ", ".join(f"{c.name} {c.type.compile(dialect=old.dialect)}" for c in columns)
+        conn.execute(sa.text(f"CREATE TABLE ingest_runs ({defs})"))
+
+    engine_for(url)
+
+    names = {c["name"] for c in sa.inspect(old).get_columns("ingest_runs")}
+    assert {"rows_updated", "rows_deleted", "rows_unchanged"} <= names

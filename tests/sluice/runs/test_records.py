@@ -52,3 +52,15 @@ def test_a_lost_or_invented_row_is_always_caught(written, quarantined, duplicate
 def test_staged_rows_that_vanish_before_the_lake_are_caught():
     with pytest.raises(ConservationError, match="valid rows were staged"):
         ensure_conserved(_report(10, 5, 3, 2, valid=8))
+
+
+@given(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 3))
+def test_a_keyed_run_adds_up_with_its_updated_deleted_and_unchanged_rows(written, updated, deleted, unchanged, lost):
+    valid = written + updated + deleted + unchanged
+    report = _report(valid + 2, written, 2, 0, valid=valid)
+    report.rows_updated, report.rows_deleted, report.rows_unchanged = updated, deleted, unchanged
+    ensure_conserved(report)
+    if lost:
+        report.rows_unchanged += lost
+        with pytest.raises(ConservationError, match=f"unchanged {unchanged + lost:,}"):
+            ensure_conserved(report)

@@ -1,0 +1,195 @@
+"""What a keyed table holds after a run: pure Arrow functions, no I/O (:mod:`sluice.lake.apply` does the I/O).
+
+A key's versions are ordered by the contract's ``order_by`` column, then by
+``_batch_id``, then by ``_source_row``: a total order that does not depend on
+the order in which batches arrive (a batch id is a hash of its source and
+position), so ties on ``order_by`` are broken the same way by every writer
+and on every replay. The greatest version wins; a version equal to one the
+table holds (a replay) changes nothing.
+
+- **upsert**: one row per key, its greatest version. A greatest version
+  whose ``_op`` is ``d`` deletes the key: under ``deletes: hard`` the key has
+  no row, under ``deletes: tombstone`` the delete row stays as the key's row.
+- **scd2**: every version of each key, one per ``order_by`` value (the
+  greatest on a tie), with ``valid_from`` (its ``order_by`` value),
+  ``valid_to`` (the next version's ``valid_from``, null for the latest) and
+  ``is_current`` (no ``valid_to``). A version that arrives late lands at its
+  place and closes the interval before it. A delete closes the version before
+  it; under ``hard`` the delete row itself is not kept, under ``tombstone`` it
+  is (and is current).
+
+Under ``deletes: hard`` the table keeps no trace of a delete, so a version
+older than a delete that arrives after the delete was committed is applied
+as if the delete had not happened (upsert: the key comes back; scd2: the
+version stays open). Sources that can deliver that (files redelivered out of
+order) use ``tombstone``; CDC and cursor reads deliver a key's versions in
+order and are exact under both.
+
+Every incoming row is counted once: ``inserted`` (a key the table did not
+have), ``updated`` (a new version of a key it had), ``deleted`` (a delete
+that took effect), ``unchanged`` (not newer than what the table holds, or a
+delete of a key it does not have under ``hard``), ``superseded`` (a greater
+version of the same key, or in scd2 of the same key and ``order_by`` value,
+came in the same run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sluice.validate.chunk import BATCH_COL, ROW_COL
+from sluice.validate.contracts import DELETE_OP, OP_COLUMN, SCD2_COLUMNS, ApplyMode, Contract, DeleteMode
+
+_SRC = "__lake"  # 1 on rows the table holds, 0 on incoming rows: the table wins an exact tie
+_IDX = "__i"  # row numbers in semi-joins
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The new rows of the keys a run changes, which keys those are, and what each incoming row did."""
+
+    rows: pa.Table  # every row the changed keys now have (lake schema)
+    changed: pa.Table  # the changed keys (key columns only)
+    inserted: int
+    updated: int
+    deleted: int
+    unchanged: int
+    superseded: int
+
+
+def order_columns(contract: Contract) -> list[str]:
+    assert contract.order_by is not None
+    return [contract.order_by, BATCH_COL, ROW_COL]
+
+
+def _boundaries(table: pa.Table, columns: list[str]) -> np.ndarray:
+    """For a table sorted by ``columns``: True on the last row of each run of equal values."""
+    n = table.num_rows
+    last = np.ones(n, dtype=bool)
+    if n > 1:
+        same = np.ones(n - 1, dtype=bool)
+        for name in columns:
+            col = table.column(name).combine_chunks()
+            equal = pc.equal(col.slice(0, n - 1), col.slice(1))
+            same &= np.asarray(pc.fill_null(equal, False).to_numpy(zero_copy_only=False), dtype=bool)
+        last[:-1] = ~same
+    return last
+
+
+def _is_delete(table: pa.Table) -> np.ndarray:
+    if OP_COLUMN not in table.column_names:
+        return np.zeros(table.num_rows, dtype=bool)
+    marks = pc.equal(table.column(OP_COLUMN), DELETE_OP)
+    return np.asarray(pc.fill_null(marks, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def aligned(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with exactly ``schema``'s columns: missing ones (scd2 intervals, newer columns) as nulls."""
+    columns = [
+        table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _tagged(table: pa.Table, schema: pa.Schema, lake: int) -> pa.Table:
+    data = aligned(table, schema)
+    return data.append_column(_SRC, pa.array(np.full(data.num_rows, lake, dtype=np.int8)))
+
+
+def _sorted(table: pa.Table, columns: list[str]) -> pa.Table:
+    return table.sort_by([(c, "ascending") for c in columns])
+
+
+def contains_keys(rows: pa.Table, keys: pa.Table, names: list[str]) -> np.ndarray:
+    """Which of ``rows`` have their key in ``keys`` (an exact hash semi-join)."""
+    probe = rows.select(names).append_column(_IDX, pa.array(np.arange(rows.num_rows, dtype=np.int64)))
+    hit = probe.join(keys.select(names), keys=names, join_type="left semi", use_threads=False)
+    mask = np.zeros(rows.num_rows, dtype=bool)
+    mask[hit.column(_IDX).to_numpy()] = True
+    return mask
+
+
+def resolve(contract: Contract, current: pa.Table, incoming: pa.Table, schema: pa.Schema) -> Resolution:
+    """The new state of the keys ``incoming`` touches, given every row the table holds for them (``current``)."""
+    if contract.mode is ApplyMode.SCD2:
+        return _resolve_scd2(contract, current, incoming, schema)
+    return _resolve_upsert(contract, current, incoming, schema)
+
+
+def _resolve_upsert(contract: Contract, current: pa.Table, incoming: pa.Table, schema: pa.Schema) -> Resolution:
+    keys, order = contract.primary_key, order_columns(contract)
+    runs = _sorted(_tagged(incoming, schema, 0), [*keys, *order])
+    best = runs.filter(pa.array(_boundaries(runs, keys)))  # the run's greatest version of each key
+    superseded = incoming.num_rows - best.num_rows
+    both = _sorted(pa.concat_tables([best, _tagged(current, schema, 1)]), [*keys, *order, _SRC])
+    final = both.filter(pa.array(_boundaries(both, keys)))
+    new = final.filter(pc.equal(final.column(_SRC), 0))  # keys whose greatest version is incoming
+    known = contains_keys(new, current, keys)
+    deletes = _is_delete(new)
+    tombstone = contract.deletes is DeleteMode.TOMBSTONE
+    inserted = int((~known & ~deletes).sum())
+    updated = int((known & ~deletes).sum())
+    deleted = int((deletes & (known | tombstone)).sum())
+    unchanged = incoming.num_rows - superseded - inserted - updated - deleted
+    changed = new.filter(pa.array(known | ~deletes | tombstone))
+    kept = changed if tombstone else changed.filter(pa.array(~_is_delete(changed)))
+    return Resolution(
+        kept.select(schema.names), changed.select(keys), inserted, updated, deleted, unchanged, superseded
+    )
+
+
+def _resolve_scd2(contract: Contract, current: pa.Table, incoming: pa.Table, schema: pa.Schema) -> Resolution:
+    keys = contract.primary_key
+    assert contract.order_by is not None
+    version = [*keys, contract.order_by]
+    runs = _sorted(_tagged(incoming, schema, 0), [*version, BATCH_COL, ROW_COL])
+    best = runs.filter(pa.array(_boundaries(runs, version)))  # one row per key and order_by value
+    superseded = incoming.num_rows - best.num_rows
+    both = _sorted(pa.concat_tables([best, _tagged(current, schema, 1)]), [*version, BATCH_COL, ROW_COL, _SRC])
+    final = both.filter(pa.array(_boundaries(both, version)))
+    won = final.filter(pc.equal(final.column(_SRC), 0))
+    known = contains_keys(won, current, keys)
+    deletes = _is_delete(won)
+    inserted = int((~known & ~deletes).sum())
+    updated = int((known & ~deletes).sum())
+    deleted = int(deletes.sum())
+    unchanged = incoming.num_rows - superseded - inserted - updated - deleted
+    changed = _distinct_keys(won.select(keys))
+    history = final.filter(pa.array(contains_keys(final, changed, keys)))
+    return Resolution(_intervals(contract, history, schema), changed, inserted, updated, deleted, unchanged, superseded)
+
+
+def _distinct_keys(keys: pa.Table) -> pa.Table:
+    names = keys.column_names
+    return keys.group_by(names, use_threads=False).aggregate([]).select(names)
+
+
+def _intervals(contract: Contract, history: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Each key's versions (sorted by key, then ``order_by``) with their validity intervals.
+
+    A version ends where the next one starts, or earlier where the table
+    already ended it (a hard delete, whose row is not kept, closed it).
+    """
+    assert contract.order_by is not None
+    valid_from, valid_to, is_current = SCD2_COLUMNS
+    n = history.num_rows
+    last = _boundaries(history, contract.primary_key)
+    start = history.column(contract.order_by).combine_chunks()
+    ended = history.column(valid_to).combine_chunks()
+    following = pa.concat_arrays([start.slice(1), pa.nulls(1, start.type)]) if n else start
+    nxt = pc.if_else(pa.array(last), pa.nulls(n, start.type), following)
+    sooner = pc.or_(pc.is_null(ended), pc.fill_null(pc.less(nxt, ended), False))
+    ends = pc.if_else(sooner, nxt, ended)
+    rows = (
+        history.set_column(history.schema.get_field_index(valid_from), valid_from, start)
+        .set_column(history.schema.get_field_index(valid_to), valid_to, ends)
+        .set_column(history.schema.get_field_index(is_current), is_current, pc.is_null(ends))
+    )
+    if contract.deletes is DeleteMode.HARD:
+        rows = rows.filter(pa.array(~_is_delete(rows)))
+    return rows.select(schema.names).cast(schema)
