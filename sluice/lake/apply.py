@@ -45,7 +45,7 @@ from deltalake.transaction import AddAction, RemoveAction
 from sluice.errors import LakeError
 from sluice.lake.resolve import Resolution, aligned, contains_keys, resolve
 from sluice.lake.table import CommitResult, DayWriters, NewFile, lake_filesystem, lake_schema
-from sluice.lake.write import _add_actions, _conflict, _custom, discard, table_at
+from sluice.lake.write import add_actions, commit_metadata, conflict_error, discard, table_at
 from sluice.validate.chunk import BATCH_COL, PARTITION, ROW_COL
 from sluice.validate.contracts import Contract
 
@@ -206,12 +206,12 @@ def apply_batches(
         removed = _rewrite(found, resolution, contract.primary_key, writers)
         written = writers.close()
         props = CommitProperties(
-            custom_metadata=_custom({**metadata, "mode": contract.mode.value}),
+            custom_metadata=commit_metadata({**metadata, "mode": contract.mode.value}),
             max_commit_retries=0,
             app_transactions=[Transaction(b, 1) for b in batch_ids],
         )
         table.create_write_transaction(
-            [*_add_actions(written), *_remove_actions(removed)],
+            [*add_actions(written), *_remove_actions(removed)],
             mode="append",
             schema=schema,
             partition_by=[PARTITION],
@@ -219,7 +219,7 @@ def apply_batches(
         )
     except CommitFailedError:
         discard(uri, [f.path for f in written], storage_options)
-        raise _conflict(uri) from None
+        raise conflict_error(uri) from None
     except (DeltaError, OSError, pa.ArrowException) as exc:
         raise LakeError(
             f"apply to {uri} failed: {exc}",

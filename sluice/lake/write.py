@@ -51,7 +51,7 @@ from sluice.validate.contracts import Contract
 QUARANTINE_PARTITIONS = ["dataset", "dt"]
 
 
-def _conflict(uri: str) -> LakeConflictError:
+def conflict_error(uri: str) -> LakeConflictError:
     return LakeConflictError(
         f"another writer committed to {uri} after this run read it",
         hint="the run re-plans against the new version; if this persists, another "
@@ -93,7 +93,7 @@ def table_at(uri: str, version: int | None, schema: pa.Schema, storage_options: 
     if version is None:
         table = open_or_create(uri, schema, [PARTITION], storage_options)
         if table.version() != 0:
-            raise _conflict(uri)
+            raise conflict_error(uri)
         return table
     try:
         return DeltaTable(uri, version=version, storage_options=storage_options or None)
@@ -144,7 +144,7 @@ def _insert_missing(
     return files, inserted
 
 
-def _add_actions(files: Iterable[NewFile], partition: dict[str, str] | None = None) -> list[AddAction | RemoveAction]:
+def add_actions(files: Iterable[NewFile], partition: dict[str, str] | None = None) -> list[AddAction | RemoveAction]:
     """Actions adding ``files``, in the list type ``DeltaTable.create_write_transaction`` takes."""
     now = int(time.time() * 1000)
     return [
@@ -153,7 +153,7 @@ def _add_actions(files: Iterable[NewFile], partition: dict[str, str] | None = No
     ]
 
 
-def _custom(metadata: dict[str, Any]) -> dict[str, str]:
+def commit_metadata(metadata: dict[str, Any]) -> dict[str, str]:
     return {f"{META_PREFIX}{k}": v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
 
 
@@ -190,16 +190,16 @@ def commit_deduped(
         inserted, count = _insert_missing(table, contract, buckets, schema, fs, root)
         written += inserted
         props = CommitProperties(
-            custom_metadata=_custom(metadata),
+            custom_metadata=commit_metadata(metadata),
             max_commit_retries=0,
             app_transactions=[Transaction(b, 1) for b in batch_ids],
         )
         table.create_write_transaction(
-            _add_actions(written), mode="append", schema=schema, partition_by=[PARTITION], commit_properties=props
+            add_actions(written), mode="append", schema=schema, partition_by=[PARTITION], commit_properties=props
         )
     except CommitFailedError:
         discard(uri, [f.path for f in written], storage_options)
-        raise _conflict(uri) from None
+        raise conflict_error(uri) from None
     except (DeltaError, OSError, pa.ArrowException) as exc:
         # The commit may have landed before the error reached us: its files stay (vacuum removes orphans).
         raise LakeError(
@@ -263,7 +263,7 @@ def _quarantine_file(fs: pafs.FileSystem, root: str, staged: Path) -> tuple[AddA
     pq.write_table(part.drop_columns(["dataset", "dt"]), f"{root}/{rel}", filesystem=fs)
     size = int(fs.get_file_info(f"{root}/{rel}").size)
     new = NewFile(rel, day, size, part.num_rows)
-    return _add_actions([new], {"dataset": dataset, "dt": day})[0], part.num_rows
+    return add_actions([new], {"dataset": dataset, "dt": day})[0], part.num_rows
 
 
 def _recorded(table: DeltaTable, dataset: str, batch: str) -> bool:
@@ -306,7 +306,7 @@ def commit_quarantine(
                     actions.append(added[0])
                     count += added[1]
             props = CommitProperties(
-                custom_metadata=_custom(metadata),
+                custom_metadata=commit_metadata(metadata),
                 app_transactions=[Transaction(quarantine_app_id(dataset, b), 1) for b in todo],
             )
             table.create_write_transaction(
@@ -324,7 +324,7 @@ def commit_quarantine(
                 f"quarantine commit to {uri} failed: {exc}",
                 hint="rerun: batches it recorded are skipped, others are quarantined again",
             ) from None
-    raise _conflict(uri)
+    raise conflict_error(uri)
 
 
 def evolve_schema(uri: str, schema: pa.Schema, storage_options: dict[str, str] | None = None) -> list[str]:
