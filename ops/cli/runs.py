@@ -27,9 +27,15 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Ingestion runs: what each read, wrote, quarantined and dropped.", no_args_is_help=True)
 
 
+KEYED_COUNTS = ("rows_updated", "rows_deleted", "rows_unchanged")  # upsert and scd2 runs
+
+
 @dataclass(frozen=True)
 class Conservation:
-    """Whether every row a run read is accounted for: read == written + quarantined + duplicate."""
+    """Whether every row a run read is accounted for.
+
+    read == written + updated + deleted + unchanged + quarantined + duplicate (the last four are 0 on append).
+    """
 
     holds: bool
     rows_read: int
@@ -37,7 +43,9 @@ class Conservation:
 
     @classmethod
     def of(cls, report: RunReport) -> Conservation:
-        accounted = report.rows_written + report.rows_quarantined + report.rows_duplicate
+        from sluice.runs.records import applied
+
+        accounted = applied(report) + report.rows_quarantined
         return cls(report.rows_read == accounted, report.rows_read, accounted)
 
 
@@ -156,12 +164,14 @@ def _print_run(report: RunReport, conservation: Conservation) -> None:
         ("rows_written", report.rows_written),
         ("rows_quarantined", report.rows_quarantined),
         ("rows_duplicate", report.rows_duplicate),
+        *[(name, getattr(report, name)) for name in KEYED_COUNTS if getattr(report, name)],
         ("bytes_read", report.bytes_read),
         ("lake_version", report.lake_version),
         ("watermark", report.watermark),
     ]
     fields = [[Text(name, style="bold"), cell(value)] for name, value in rows]
-    check = f"{conservation.rows_read:,} read, {conservation.rows_accounted:,} written + quarantined + duplicate"
+    keyed = " + updated + deleted + unchanged" if any(getattr(report, n) for n in KEYED_COUNTS) else ""
+    check = f"{conservation.rows_read:,} read, {conservation.rows_accounted:,} written{keyed} + quarantined + duplicate"
     fields.append([Text("conserved", style="bold"), _conserved_text(conservation.holds) + Text(f" ({check})")])
     if report.error:
         fields.append([Text("error", style="bold"), Text(report.error, style="red")])

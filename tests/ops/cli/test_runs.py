@@ -134,3 +134,19 @@ def test_list_wide_keeps_start_times_and_file_counts_on_a_narrow_terminal(monkey
 
     assert "Started" not in narrow and "2026-03-05T10:00:00Z" in wide and "1/0/0" in wide
     assert "20,000,000" in wide and "customers" in wide and console.width == 80
+
+
+def test_an_upsert_run_counts_updated_deleted_and_unchanged_rows_as_accounted_for(monkeypatch, tmp_path):
+    from dataclasses import replace
+
+    monkeypatch.setenv("COLUMNS", "200")
+    settings = sluice_home(monkeypatch, tmp_path)
+    keyed = replace(run_report("u1", rows_read=20, rows_written=4), rows_updated=9, rows_deleted=2, rows_unchanged=2)
+    save_runs(settings, keyed)
+
+    listed = json.loads(invoke("runs", "list", "--output", "json").stdout)
+    shown = invoke("runs", "show", "u1").stdout
+
+    assert [r["conserved"] for r in listed] == [True]
+    assert "rows_updated" in shown and "rows_deleted" in shown and "rows_unchanged" in shown
+    assert "yes (20 read, 20 written + updated + deleted + unchanged + quarantined + duplicate)" in shown
