@@ -154,7 +154,8 @@ _UNREACHABLE = (
     "lost connection",
     "terminating connection",
 )
-_AUTH = ("password authentication failed", "access denied for user", "authentication failed")
+# MariaDB: 1045 "Access denied for user ... (using password: YES)" is the login; 1044 "... to database" a grant.
+_AUTH = ("password authentication failed", "(using password:", "authentication failed")
 _NOT_FOUND = ("does not exist", "doesn't exist", "unknown table", "unknown database")
 _PERMISSION = ("permission denied", "command denied", "access denied")
 
