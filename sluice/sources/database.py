@@ -1,9 +1,8 @@
 """Databases as sources: connections, the errors a connection can end in, and identifiers.
 
 A connection is a SQLAlchemy-style URL (``postgresql://user:pw@host:5432/db``,
-``mysql://root@127.0.0.1:3306/test``). It is given literally, or by name: the
-name ``orders_db`` is read from the variable ``SLUICE_DB_ORDERS_DB_URL`` (the
-flow also takes a Prefect Secret block name). A password is never logged:
+``mysql://root@127.0.0.1:3306/test``). It is given literally, or by a name of
+``SLUICE_DATABASES`` (the flow also takes a Prefect Secret block name). A password is never logged:
 every message shows :meth:`DatabaseUrl.shown`, which hides it.
 
 Driver errors end in one of the errors below, one line each with a hint.
@@ -11,8 +10,8 @@ Driver errors end in one of the errors below, one line each with a hint.
 
 from __future__ import annotations
 
-import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -28,7 +27,6 @@ from sluice.errors import (
 )
 
 CONNECT_TIMEOUT_S = 10
-URL_VARIABLE = "SLUICE_DB_{name}_URL"
 
 
 class Dialect(StrEnum):
@@ -127,18 +125,17 @@ def parse_url(text: str) -> DatabaseUrl:
     )
 
 
-def resolve_connection(connection: str, environ: dict[str, str] | None = None) -> DatabaseUrl:
-    """A literal URL, or the name of one: ``orders_db`` reads ``SLUICE_DB_ORDERS_DB_URL``."""
+def resolve_connection(connection: str, named: Mapping[str, str]) -> DatabaseUrl:
+    """A literal URL, or the name of one in ``named`` (``SLUICE_DATABASES``)."""
     if "://" in connection:
         return parse_url(connection)
-    env = os.environ if environ is None else environ
-    var = URL_VARIABLE.format(name=re.sub(r"[^A-Za-z0-9]", "_", connection).upper())
-    if var not in env:
+    if connection not in named:
+        known = ", ".join(sorted(named)) or "none"
         raise ConfigError(
-            f"no database connection named {connection!r}",
-            hint=f"set {var} to its URL, or pass a URL or a Prefect Secret block name",
+            f"no database connection named {connection!r} (configured: {known})",
+            hint='add it to SLUICE_DATABASES ({"NAME": "postgresql://..."}), or pass a URL or a Prefect Secret block',
         )
-    return parse_url(env[var])
+    return parse_url(named[connection])
 
 
 _UNREACHABLE = (
@@ -175,7 +172,7 @@ def classify(exc: BaseException, url: DatabaseUrl, what: str) -> SourceError | C
     if any(s in low for s in _AUTH) or ("role" in low and "does not exist" in low):
         return DatabaseAuthError(
             f"{where} refused the credentials: {line}",
-            hint="check the user and password of the connection (its SLUICE_DB_*_URL or Secret block)",
+            hint="check the user and password of the connection (SLUICE_DATABASES or its Secret block)",
         )
     if any(s in low for s in _UNREACHABLE):
         return DatabaseUnreachableError(

@@ -15,6 +15,7 @@ occurrence of a key wins.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -34,6 +35,7 @@ from sluice.lake import staging
 from sluice.lake.commit import Batch, CommitOutcome, CommitTarget, Dedup, Fence, commit_batches
 from sluice.lake.table import committed_batches, open_table
 from sluice.runs.records import FileOutcome, FileStatus
+from sluice.sources.database import Dialect
 from sluice.sources.database_keyset import Position, keyset_read, parse_position
 from sluice.sources.database_read import KeyRange, Snapshot, TableSpec, describe, pg_snapshot, read_range
 from sluice.sources.database_types import SourceColumn
@@ -185,15 +187,24 @@ def threads(workers: int) -> Mapper:
     return run
 
 
-def snapshot_table(req: TableRequest, parts: int, run: Mapper | None = None) -> list[FileOutcome]:
-    """Stage a whole table inside one snapshot, ``parts`` key ranges read in parallel (PostgreSQL)."""
-    from sluice.sources.database import Dialect
+@contextlib.contextmanager
+def held_snapshot(req: TableRequest, parts: int) -> Iterator[Snapshot]:
+    """The snapshot a table's readers share, held while they run, and its key ranges.
 
-    mapper = run or threads(parts)
-    if req.spec.dialect is Dialect.MARIADB:  # no shared snapshot: one reader, one consistent view
-        snap = Snapshot(None, f"mariadb-snapshot {req.run_id}", [KeyRange()])
-        return list(mapper(lambda rng, i: stage_range(req, snap, rng, i), snap.ranges))
+    PostgreSQL: an exported snapshot split into ``parts`` primary-key ranges.
+    MariaDB: no snapshot can be shared, so one reader and one range, consistent in itself.
+    """
+    if req.spec.dialect is Dialect.MARIADB:
+        yield Snapshot(None, f"mariadb-snapshot {req.run_id}", [KeyRange()])
+        return
     with pg_snapshot(req.spec, req.columns, parts) as snap:
+        yield snap
+
+
+def snapshot_table(req: TableRequest, parts: int, run: Mapper | None = None) -> list[FileOutcome]:
+    """Stage a whole table inside one snapshot, its key ranges read in parallel (threads by default)."""
+    mapper = run or threads(parts)
+    with held_snapshot(req, parts) as snap:
         return list(mapper(lambda rng, i: stage_range(req, snap, rng, i), snap.ranges))
 
 

@@ -179,10 +179,10 @@ def test_missing_contract_column(pg_table):
         describe(spec(PG_URL, contract(), table=pg_table))
 
 
-def test_connection_by_name(monkeypatch):
-    assert resolve_connection("shop_db", {"SLUICE_DB_SHOP_DB_URL": PG_URL}).port == 5432
-    with pytest.raises(ConfigError, match="SLUICE_DB_OTHER_URL"):
-        resolve_connection("other", {})
+def test_connection_by_name():
+    assert resolve_connection("shop_db", {"shop_db": PG_URL}).port == 5432
+    with pytest.raises(ConfigError, match="SLUICE_DATABASES"):
+        resolve_connection("other", {"shop_db": PG_URL})
     with pytest.raises(ConfigError):
         parse_url("oracle://x@h/db")
 
