@@ -60,7 +60,7 @@ class TableRequest:
 def _flush(req: TableRequest, batch: staging.StagedBatch, out: FileOutcome, table: pa.Table, i: int) -> None:
     ctx = BatchContext(req.dataset, req.run_id, out.batch_id, out.uri, req.ingest_date)
     rows = np.arange(out.rows_read + 1, out.rows_read + 1 + table.num_rows, dtype=np.int64)
-    result = validate_chunk(RawChunk(table, rows), req.spec.contract, ctx)
+    result = validate_chunk(RawChunk(table, rows), req.spec.contract, ctx, keep_empty=True)
     out.partitions = sorted(set(out.partitions) | set(staging.write_valid(batch, result.valid, i)))
     staging.write_quarantine(batch, result.quarantine, i)
     out.rows_read += result.rows_read
