@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.meter import GIB, Measured, ProcessMeter  # noqa: E402
+from bench.meter import GIB, Measured, ProcessMeter
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 COLUMNS = (
@@ -51,11 +51,11 @@ FILL = """
 INSERT INTO {t} SELECT g, 'C' || lpad((g % 999999)::text, 6, '0'),
   timestamptz '2026-01-01 00:00+00' + (g % 2592000) * interval '1 second',
   (ARRAY['placed','paid','shipped','delivered','cancelled','returned'])[1 + g % 6],
-  ((g * 7919) % 1000000) / 100.0, (ARRAY['EUR','USD','GBP','CHF'])[1 + g % 4], 1 + g % 50,
+  ((g::bigint * 7919) % 1000000) / 100.0, (ARRAY['EUR','USD','GBP','CHF'])[1 + g % 4], 1 + g % 50,
   CASE WHEN g % 5 = 0 THEN NULL ELSE (g % 100) / 100.0 END,
   (ARRAY['web','app','store','phone'])[1 + g % 4], (ARRAY['DE','FR','GB','US','CH'])[1 + g % 5],
   'user' || g || '@example.com', timestamptz '2026-02-01 00:00+00' + g * interval '1 millisecond'
-FROM generate_series(1, {n}) g
+FROM generate_series(1::bigint, {n}::bigint) g
 """
 
 
@@ -109,10 +109,13 @@ def _sluice_child(table: str, work: str, parts: int) -> tuple[float, int, int, i
             chunk_rows=settings.rows_per_chunk(),
         )
         outcomes = snapshot_table(req, parts)
+        staged = time.perf_counter() - started
         target = CommitTarget("orders", spec.contract, "bench", run_dir, req.lake_uri, settings.quarantine_root())
         result = commit_table(target, spec.source, outcomes, metadata={"run_id": "bench"})
         seconds = time.perf_counter() - started
     read = sum(o.rows_read for o in outcomes)
+    steps = {"read_validate_stage": staged, **result.seconds}
+    print("      stages: " + ", ".join(f"{k}={v:.1f}s" for k, v in steps.items()), flush=True)
     return seconds, read, result.lake.rows_written, result.quarantined, Measured.of(mem)
 
 
