@@ -27,6 +27,7 @@ from sluice.errors import (
 )
 
 CONNECT_TIMEOUT_S = 10
+APPLICATION_NAME = "sluice"  # how PostgreSQL's pg_stat_activity names Sluice's sessions
 
 
 class Dialect(StrEnum):
@@ -80,7 +81,7 @@ class DatabaseUrl:
         return f"{self.dialect.value}://{who}{self.host}:{self.port}/{self.database}"
 
     def libpq(self) -> str:
-        """The URL as libpq (psycopg, ADBC) takes it, password included."""
+        """The URL as libpq (psycopg, ADBC) takes it, password included; sessions are named ``sluice``."""
         url = URL.create(
             "postgresql",
             username=self.user or None,
@@ -88,7 +89,7 @@ class DatabaseUrl:
             host=self.host,
             port=self.port,
             database=self.database,
-            query=dict(self.query),
+            query={"application_name": APPLICATION_NAME, **dict(self.query)},
         )
         return url.render_as_string(hide_password=False)
 
@@ -186,6 +187,11 @@ def classify(exc: BaseException, url: DatabaseUrl, what: str) -> SourceError | C
         return DatabaseTableNotFoundError(
             f"{what} not found in {where}: {line}",
             hint="check the table name (schema.table) and that the connection's database holds it",
+        )
+    if "invalid snapshot identifier" in low:
+        return SourceError(
+            f"{where}: the snapshot of {what} ended before its readers had it: {line}",
+            hint="its coordinator's connection was closed (killed, server restarted); nothing was committed, rerun",
         )
     if any(s in low for s in _PERMISSION):
         return DatabasePermissionError(

@@ -170,3 +170,25 @@ def test_concurrent_snapshot_runs_commit_every_row_once(sluice_home, pg_table):
     assert len(results) == 3
     assert sum(r.lake.rows_written for r in results.values()) == 3000
     assert lake_rows(sluice_home) == expected(rows)
+
+
+def test_a_snapshot_whose_coordinator_is_killed_fails_and_commits_nothing(sluice_home, pg_table):
+    from sluice.errors import SourceError
+
+    _fill_pg(pg_table, _rows(200))
+    req = request(sluice_home, spec(PG_URL, contract(), table=pg_table), "run-1")
+
+    def kill_then_read(fn, ranges):
+        killed = pg_exec(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'sluice' "
+            "AND pid <> pg_backend_pid() AND state = 'idle in transaction'"
+        )
+        assert killed
+        yield from threads(2)(fn, ranges)
+
+    with pytest.raises(SourceError) as err:
+        snapshot_table(req, 2, kill_then_read)
+    assert "\n" not in str(err.value).split("\n  hint:")[0]
+    assert "snapshot" in str(err.value) and "rerun" in err.value.hint
+    outcome = commit(sluice_home, req, [])
+    assert outcome.committed == [] and outcome.lake.version is None
