@@ -15,6 +15,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from sluice.settings.databases import DatabaseSettings
 from sluice.settings.notify import NotifySettings
 from sluice.settings.sections import (
     ChaosSettings,
@@ -173,6 +174,7 @@ class Settings(BaseSettings):
     crash: CrashSettings = Field(default_factory=CrashSettings, description="Crash detection thresholds.")
     chaos: ChaosSettings = Field(default_factory=ChaosSettings, description="Chaos drills.")
     cli: CliSettings = Field(default_factory=CliSettings, description="The `ops` command line.")
+    databases: DatabaseSettings = Field(default_factory=DatabaseSettings, description="Database sources.")
 
     @classmethod
     def settings_customise_sources(

@@ -219,10 +219,13 @@ def partition_dates(typed: pa.Table, contract: Contract) -> pa.Array:
     return col.cast(pa.date32()) if spec.type is ColumnType.TIMESTAMP else col
 
 
-def validate_chunk(chunk: RawChunk, contract: Contract, ctx: BatchContext) -> ChunkResult:
-    """Type and validate ``chunk``; return the valid rows and the quarantine entries."""
+def validate_chunk(chunk: RawChunk, contract: Contract, ctx: BatchContext, *, keep_empty: bool = False) -> ChunkResult:
+    """Type and validate ``chunk``; return the valid rows and the quarantine entries.
+
+    ``keep_empty``: empty strings are values, not missing ones (typed sources: databases).
+    """
     log = FailureLog()
-    typed = coerce_table(chunk.table, contract, log)
+    typed = coerce_table(chunk.table, contract, log, keep_empty=keep_empty)
     _pandera_failures(typed, contract, log)
     failures = log.table().to_pandas()
     bad_mask = np.zeros(typed.num_rows, dtype=bool)

@@ -209,7 +209,9 @@ def _typed(column: pa.Array, spec: ColumnSpec, *, default_tz: str, log: FailureL
         return None  # an integer out of range: its text says which
 
 
-def coerce_column(column: pa.Array, spec: ColumnSpec, *, default_tz: str, log: FailureLog) -> pa.Array:
+def coerce_column(
+    column: pa.Array, spec: ColumnSpec, *, default_tz: str, log: FailureLog, keep_empty: bool = False
+) -> pa.Array:
     """Type one raw column; failures go to ``log`` (row positions are chunk-relative).
 
     Text is typed by the contract. A file's own types (Parquet) are cast
@@ -235,6 +237,8 @@ def coerce_column(column: pa.Array, spec: ColumnSpec, *, default_tz: str, log: F
             if typed is not None:
                 return typed
         return _from_text(_text(column), spec, column, default_tz=default_tz, log=log, failed=Reason.WRONG_TYPE)
+    if keep_empty and spec.type is ColumnType.STRING:
+        return column
     return _from_text(_text(column), spec, column, default_tz=default_tz, log=log, failed=None)
 
 
@@ -344,15 +348,23 @@ def _cut_to_max_length(typed: pa.Array, spec: ColumnSpec, log: FailureLog) -> pa
     return pc.if_else(pa.array(over), pc.utf8_slice_codeunits(typed, 0, spec.max_length), typed)
 
 
-def coerce_table(raw: pa.Table, contract: Contract, log: FailureLog, limits: RecordLimits | None = None) -> pa.Table:
-    """Type every contract column of ``raw``; missing columns are all-null and logged."""
+def coerce_table(
+    raw: pa.Table,
+    contract: Contract,
+    log: FailureLog,
+    limits: RecordLimits | None = None,
+    *,
+    keep_empty: bool = False,
+) -> pa.Table:
+    """Type every contract column of ``raw``; missing columns are all-null and logged (``keep_empty``: see
+    :func:`coerce_column`)."""
     n = raw.num_rows
     field_limit = (limits or get_settings().record_limits()).max_field_bytes
     columns = []
     for spec in contract.columns:
         if spec.name in raw.column_names:
             col = _within_field_limit(raw.column(spec.name).combine_chunks(), spec, field_limit, log)
-            typed = coerce_column(col, spec, default_tz=contract.source_timezone, log=log)
+            typed = coerce_column(col, spec, default_tz=contract.source_timezone, log=log, keep_empty=keep_empty)
             columns.append(_cut_to_max_length(typed, spec, log))
         else:
             log.add(

@@ -122,7 +122,17 @@ def test_the_project_reference_is_one_model_complete_with_a_heading_per_section(
     assert found == ["sluice.settings.model.Settings"]
     assert stray_settings(ROOT) == []
     groups = document(Settings, load_notes(), root=ROOT)
-    assert [g.anchor for g in groups] == ["core", "notify", "metrics", "incidents", "runbooks", "crash", "chaos", "cli"]
+    assert [g.anchor for g in groups] == [
+        "core",
+        "notify",
+        "metrics",
+        "incidents",
+        "runbooks",
+        "crash",
+        "chaos",
+        "cli",
+        "databases",
+    ]
     markdown = reference_markdown(ROOT)
     assert str(ROOT) not in markdown
     for name in (

@@ -84,6 +84,14 @@ NAMES: dict[str, tuple[str, str, object]] = {
     "SLUICE_CHAOS_PAGE": ("chaos.page", "true", True),
     "SLUICE_CHAOS_PROBE_SECONDS": ("chaos.probe_seconds", "0.2", 0.2),
     "SLUICE_CLI_RAISE": ("cli.cli_raise", "1", True),
+    "SLUICE_DATABASES": (
+        "databases.databases",
+        '{"shop": "postgresql://app@db/shop"}',
+        {"shop": SecretStr("postgresql://app@db/shop")},
+    ),
+    "SLUICE_DB_LOOKBACK_SECONDS": ("databases.db_lookback_seconds", "30", 30.0),
+    "SLUICE_DB_FETCH_ROWS": ("databases.db_fetch_rows", "1000", 1000),
+    "SLUICE_DB_SNAPSHOT_PARTS": ("databases.db_snapshot_parts", "8", 8),
 }
 
 

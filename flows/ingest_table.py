@@ -1,0 +1,183 @@
+"""Flow ``ingest-table``: a PostgreSQL or MariaDB table (or query) into the dataset's Delta table.
+
+``mode="snapshot"`` reads the whole table inside one snapshot, its primary-key
+ranges in parallel on Dask; ``mode="incremental"`` reads the rows after the
+position the lake records (by the ``cursor`` column, with a look-back).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+
+from flows.hooks import INCIDENT_HOOKS
+from flows.observe import observed
+from flows.runners import dask_task_runner
+from sluice.errors import ConfigError
+from sluice.lake import staging
+from sluice.lake.commit import CommitTarget
+from sluice.lake.lease import hold_lease, holder_name
+from sluice.lake.table import CommitResult, table_uri
+from sluice.paths import ensure_dataset_name, is_dataset_name, shown
+from sluice.runs.metastore import engine_for
+from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
+from sluice.settings import Settings, get_settings
+from sluice.sources.database import DatabaseUrl, parse_url, resolve_connection
+from sluice.sources.database_read import TableSpec
+from sluice.sources.database_stage import TableRequest, commit_table, held_snapshot, last_position
+from sluice.validate.contracts import find_contract
+from tasks.artifacts import RunArtifacts
+from tasks.database import describe_source, secret_url, stage_increment, stage_key_range
+from tasks.records import publish_artifacts, record_run
+
+MODES = ("snapshot", "incremental")
+
+
+def _url(connection: str, secret_block: str | None, settings: Settings) -> DatabaseUrl:
+    if secret_block:
+        return parse_url(secret_url(secret_block))
+    named = {k: v.get_secret_value() for k, v in settings.databases.databases.items()}
+    return resolve_connection(connection, named)
+
+
+def _record_failure(report: RunReport, exc: Exception, metadata_url: str) -> None:
+    report.status, report.error = "failed", str(exc).replace("\x00", "\\x00")
+    report.finished_at = datetime.now(timezone.utc)
+    try:
+        record_run(report, metadata_url)
+    except Exception as store_exc:  # noqa: BLE001 - the run's own error is the one raised
+        get_run_logger().error("the failed run %s could not be recorded: %s", report.run_id, store_exc)
+
+
+def _stage(req: TableRequest, mode: str, lookback: float, parts: int) -> list[FileOutcome]:
+    if mode == "incremental":
+        previous = last_position(req.lake_uri, req.spec.source, req.lake_storage_options)
+        out = stage_increment(req, previous, lookback, dataset=req.dataset)
+        return [out] if out is not None else []
+    with held_snapshot(req, parts) as snap:
+        futures = [stage_key_range.submit(req, snap, rng, i, dataset=req.dataset) for i, rng in enumerate(snap.ranges)]
+        return [f.result() for f in futures]
+
+
+def _finish(report: RunReport, outcomes: list[FileOutcome], result: CommitResult) -> None:
+    report.files = sorted(outcomes, key=lambda o: o.order)
+    done = report.files_committed
+    report.rows_read = sum(f.rows_read for f in done)
+    report.rows_quarantined = sum(f.rows_quarantined for f in done)
+    report.rows_written = result.rows_written
+    report.duplicates_in_run, report.duplicates_in_lake = result.duplicates_in_run, result.duplicates_in_lake
+    report.rows_duplicate = result.duplicates_in_run + result.duplicates_in_lake
+    report.lake_version, report.partitions = result.version, result.partitions
+    marks = [f.watermark for f in done if f.watermark]
+    report.watermark = datetime.fromisoformat(max(marks)) if marks else None
+    for f in done:
+        for key, count in f.warnings.items():
+            report.warnings[key] = report.warnings.get(key, 0) + count
+
+
+def _commit(req: TableRequest, settings: Settings, outcomes: list[FileOutcome]) -> CommitResult:
+    target = CommitTarget(
+        dataset=req.dataset,
+        contract=req.spec.contract,
+        run_id=req.run_id,
+        staging_dir=Path(req.run_dir),
+        lake_uri=req.lake_uri,
+        quarantine_uri=settings.quarantine_root(),
+        storage_options=dict(req.lake_storage_options),
+    )
+    lease = (
+        hold_lease(
+            engine_for(settings.metadata_db_url()),
+            req.dataset,
+            holder_name(req.run_id),
+            ttl_s=settings.lease_ttl_seconds,
+            wait_s=settings.lease_wait_seconds,
+        )
+        if any(o.status is FileStatus.COMMITTED for o in outcomes)
+        else contextlib.nullcontext()
+    )
+    with lease as held:
+        meta: dict[str, object] = {"run_id": req.run_id, "dataset": req.dataset, "env": settings.env}
+        return commit_table(target, req.spec.source, outcomes, lease=held, metadata=meta).lake
+
+
+# prefect-dask subclasses a bare TaskRunner, which its type default makes a TaskRunner of thread futures.
+@flow(name="ingest-table", task_runner=dask_task_runner(), log_prints=False, **INCIDENT_HOOKS)  # type: ignore[arg-type]
+@observed("ingest-table", "dataset")
+def ingest_table(
+    dataset: str,
+    connection: str = "",
+    table: str | None = None,
+    query: str | None = None,
+    mode: str = "snapshot",
+    cursor: str | None = None,
+    lookback_seconds: float | None = None,
+    secret_block: str | None = None,
+) -> RunReport:
+    """Ingest a database table (or query) into ``dataset``, validated by its contract.
+
+    ``connection`` is a URL or a name of ``SLUICE_DATABASES``; ``secret_block``
+    names a Prefect Secret holding the URL instead. Fails, before reading a
+    row, on a type without a mapping; fails if the run's counts do not add up.
+    """
+    settings = get_settings()
+    run_id = str(flow_run.get_id() or f"local-{int(time.time())}")
+    started = datetime.now(timezone.utc)
+    report = RunReport(run_id, dataset if is_dataset_name(dataset) else shown(dataset), "", settings.env, started)
+    clock = time.perf_counter()
+    db = settings.databases
+    try:
+        if mode not in MODES:
+            raise ConfigError(f"mode {mode!r} is not one of {', '.join(MODES)}", hint="--mode snapshot or incremental")
+        contract = find_contract(ensure_dataset_name(dataset), settings.contracts_root())
+        url = _url(connection, secret_block, settings)
+        spec = TableSpec(url, contract, table=table, query=query, cursor=cursor, fetch_rows=db.db_fetch_rows)
+        report.source = spec.source
+        columns = describe_source(spec)
+        run_dir, _ = staging.open_run(settings.staging_root(), run_id, stale_hours=settings.staging_stale_hours)
+    except Exception as exc:
+        _record_failure(report, exc, settings.metadata_db_url())
+        raise
+    req = TableRequest(
+        spec=spec,
+        columns=columns,
+        dataset=dataset,
+        run_id=run_id,
+        run_dir=str(run_dir),
+        lake_uri=table_uri(settings.lake_root(), dataset),
+        ingest_date=started.date(),
+        chunk_rows=settings.rows_per_chunk(),
+        lake_storage_options=dict(settings.lake_storage_options),
+    )
+    lookback = db.db_lookback_seconds if lookback_seconds is None else lookback_seconds
+    try:
+        outcomes = _stage(req, mode, lookback, db.db_snapshot_parts or 2 * max(settings.dask_workers, 1))
+    except Exception as exc:
+        _record_failure(report, exc, settings.metadata_db_url())
+        raise
+    report.stage_seconds["read_validate_stage"] = time.perf_counter() - clock
+    result = _commit(req, settings, outcomes)
+    _finish(report, outcomes, result)
+    report.finished_at, report.status = datetime.now(timezone.utc), "completed"
+    try:
+        ensure_conserved(report)
+    except Exception as exc:
+        report.status, report.error = "failed", str(exc)
+        record_run(report, settings.metadata_db_url())
+        raise
+    record_run(report, settings.metadata_db_url())
+    publish_artifacts(report, RunArtifacts.current(settings.env))
+    staging.remove_run(Path(run_dir))
+    get_run_logger().info(
+        "read %d, wrote %d, quarantined %d, duplicate %d",
+        report.rows_read,
+        report.rows_written,
+        report.rows_quarantined,
+        report.rows_duplicate,
+    )
+    return report

@@ -1,0 +1,226 @@
+"""Databases as sources: connections, the errors a connection can end in, and identifiers.
+
+A connection is a SQLAlchemy-style URL (``postgresql://user:pw@host:5432/db``,
+``mysql://root@127.0.0.1:3306/test``). It is given literally, or by a name of
+``SLUICE_DATABASES`` (the flow also takes a Prefect Secret block name). A password is never logged:
+every message shows :meth:`DatabaseUrl.shown`, which hides it.
+
+Driver errors end in one of the errors below, one line each with a hint.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from sluice.errors import (
+    ConfigError,
+    ContractError,
+    SourceError,
+    SourceNotFoundError,
+    SourceUnreachableError,
+)
+
+CONNECT_TIMEOUT_S = 10
+APPLICATION_NAME = "sluice"  # how PostgreSQL's pg_stat_activity names Sluice's sessions
+
+
+class Dialect(StrEnum):
+    POSTGRESQL = "postgresql"
+    MARIADB = "mariadb"
+
+
+class DatabaseUnreachableError(SourceUnreachableError):
+    """The database server cannot be reached (refused, unknown host, timeout): retried with backoff."""
+
+
+class DatabaseAuthError(ConfigError):
+    """The server refused the credentials of the connection."""
+
+
+class DatabaseTableNotFoundError(SourceNotFoundError):
+    """The table (or a relation of the query) does not exist."""
+
+
+class DatabasePermissionError(SourceError):
+    """The connection's user may not read the table."""
+
+
+class UnmappedColumnError(ContractError):
+    """A source column whose type has no mapping to its contract type."""
+
+
+_DIALECTS = {
+    "postgresql": Dialect.POSTGRESQL,
+    "postgres": Dialect.POSTGRESQL,
+    "mysql": Dialect.MARIADB,
+    "mariadb": Dialect.MARIADB,
+}
+_DEFAULT_PORTS = {Dialect.POSTGRESQL: 5432, Dialect.MARIADB: 3306}
+
+
+@dataclass(frozen=True)
+class DatabaseUrl:
+    """A parsed connection URL; its ``repr`` and :meth:`shown` never include the password."""
+
+    dialect: Dialect
+    host: str
+    port: int
+    database: str
+    user: str
+    password: str = field(default="", repr=False)
+    query: tuple[tuple[str, str], ...] = ()
+
+    def shown(self) -> str:
+        who = f"{self.user}@" if self.user else ""
+        return f"{self.dialect.value}://{who}{self.host}:{self.port}/{self.database}"
+
+    def libpq(self) -> str:
+        """The URL as libpq (psycopg, ADBC) takes it, password included; sessions are named ``sluice``."""
+        url = URL.create(
+            "postgresql",
+            username=self.user or None,
+            password=self.password or None,
+            host=self.host,
+            port=self.port,
+            database=self.database,
+            query={"application_name": APPLICATION_NAME, **dict(self.query)},
+        )
+        return url.render_as_string(hide_password=False)
+
+
+def parse_url(text: str) -> DatabaseUrl:
+    """Parse a SQLAlchemy-style URL; ``postgresql+psycopg`` and ``mysql+pymysql`` forms are accepted.
+
+    Raises:
+        ConfigError: not a URL, or a database other than PostgreSQL or MariaDB/MySQL.
+    """
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise ConfigError(
+            "the database connection is not a URL",
+            hint="give dialect://user:password@host:port/database, e.g. postgresql://app@db:5432/shop",
+        ) from None
+    dialect = _DIALECTS.get(url.get_backend_name())
+    if dialect is None:
+        raise ConfigError(
+            f"database kind {url.get_backend_name()!r} is not supported",
+            hint="use a postgresql:// or mysql:// (MariaDB) URL",
+        )
+    if not url.database:
+        raise ConfigError(f"the URL {url.render_as_string()} names no database", hint="end the URL with /DATABASE")
+    return DatabaseUrl(
+        dialect=dialect,
+        host=url.host or "localhost",
+        port=url.port or _DEFAULT_PORTS[dialect],
+        database=url.database,
+        user=url.username or "",
+        password=url.password if isinstance(url.password, str) else "",
+        query=tuple((k, str(v)) for k, v in sorted(url.query.items())),
+    )
+
+
+def resolve_connection(connection: str, named: Mapping[str, str]) -> DatabaseUrl:
+    """A literal URL, or the name of one in ``named`` (``SLUICE_DATABASES``)."""
+    if "://" in connection:
+        return parse_url(connection)
+    if connection not in named:
+        known = ", ".join(sorted(named)) or "none"
+        raise ConfigError(
+            f"no database connection named {connection!r} (configured: {known})",
+            hint='add it to SLUICE_DATABASES ({"NAME": "postgresql://..."}), or pass a URL or a Prefect Secret block',
+        )
+    return parse_url(named[connection])
+
+
+_UNREACHABLE = (
+    "connection refused",
+    "could not translate host name",
+    "name or service not known",
+    "timeout expired",
+    "timed out",
+    "no route to host",
+    "can't connect to",
+    "network is unreachable",
+    "server closed the connection",
+    "lost connection",
+    "terminating connection",
+)
+# MariaDB: 1045 "Access denied for user ... (using password: YES)" is the login; 1044 "... to database" a grant.
+_AUTH = ("password authentication failed", "(using password:", "authentication failed")
+_NOT_FOUND = ("does not exist", "doesn't exist", "unknown table", "unknown database")
+_PERMISSION = ("permission denied", "command denied", "access denied")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    line = text[0] if text else type(exc).__name__
+    # ADBC prefixes the driver's message with its status and an error code.
+    return re.sub(r"^(?:[A-Z_]+: )?(?:\[libpq\] )?", "", line).strip()
+
+
+def classify(exc: BaseException, url: DatabaseUrl, what: str) -> SourceError | ConfigError:
+    """The one-line Sluice error for a driver error met while reading ``what`` (a table or query)."""
+    line = _first_line(exc)
+    low = line.lower()
+    where = url.shown()
+    if any(s in low for s in _AUTH) or ("role" in low and "does not exist" in low):
+        return DatabaseAuthError(
+            f"{where} refused the credentials: {line}",
+            hint="check the user and password of the connection (SLUICE_DATABASES or its Secret block)",
+        )
+    if any(s in low for s in _UNREACHABLE):
+        return DatabaseUnreachableError(
+            f"cannot reach {where}: {line}",
+            hint="check that the server is up and reachable from this host (firewall, DNS, port); runbook "
+            "database-unreachable",
+        )
+    if "database" in low and any(s in low for s in _NOT_FOUND):
+        return DatabaseTableNotFoundError(f"{where}: {line}", hint="check the database name at the end of the URL")
+    if any(s in low for s in _NOT_FOUND):
+        return DatabaseTableNotFoundError(
+            f"{what} not found in {where}: {line}",
+            hint="check the table name (schema.table) and that the connection's database holds it",
+        )
+    if "invalid snapshot identifier" in low:
+        return SourceError(
+            f"{where}: the snapshot of {what} ended before its readers had it: {line}",
+            hint="its coordinator's connection was closed (killed, server restarted); nothing was committed, rerun",
+        )
+    if any(s in low for s in _PERMISSION):
+        return DatabasePermissionError(
+            f"{where}: no permission to read {what}: {line}",
+            hint=f"GRANT SELECT on {what} to {url.user or 'the connection user'}",
+        )
+    return SourceError(f"{where}: reading {what} failed: {line}", hint="see the database server's log")
+
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+
+
+def split_name(table: str) -> list[str]:
+    """``schema.table`` as its parts; each part is a plain identifier (no quoting games)."""
+    parts = table.split(".")
+    if not 1 <= len(parts) <= 2 or not all(_IDENT.match(p) for p in parts):
+        raise ConfigError(
+            f"table name {table!r} is not [schema.]name of letters, digits and underscores",
+            hint="for anything else, give a query instead of a table",
+        )
+    return parts
+
+
+def quote(dialect: Dialect, name: str) -> str:
+    """One identifier quoted for ``dialect``."""
+    if dialect is Dialect.POSTGRESQL:
+        return '"' + name.replace('"', '""') + '"'
+    return "`" + name.replace("`", "``") + "`"
+
+
+def quoted_table(dialect: Dialect, table: str) -> str:
+    return ".".join(quote(dialect, p) for p in split_name(table))

@@ -1,0 +1,213 @@
+"""Database reads into the staging of the commit protocol, and their commit.
+
+A snapshot stages one batch per key range (source: the table, position: the
+snapshot and the range); an incremental run stages one batch whose position
+is its keyset end (:mod:`sluice.sources.database_keyset`). Rows are
+validated by the contract ``chunk_rows`` at a time and staged like a file's
+(:mod:`sluice.lake.staging`), so memory stays flat whatever the table's size,
+and the batches are committed together, exactly once
+(:func:`sluice.lake.commit.commit_batches`).
+
+How the lake keeps the rows is the ``apply`` callable of :func:`commit_table`
+(an :class:`ApplyBatches`): by default the append path, where the first
+occurrence of a key wins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sluice.formats import RawChunk
+from sluice.ingest import skip_committed_elsewhere
+from sluice.lake import staging
+from sluice.lake.commit import Batch, CommitOutcome, CommitTarget, Dedup, Fence, commit_batches
+from sluice.lake.table import committed_batches, open_table
+from sluice.runs.records import FileOutcome, FileStatus
+from sluice.sources.database import Dialect
+from sluice.sources.database_keyset import Position, keyset_read, parse_position
+from sluice.sources.database_read import KeyRange, Snapshot, TableSpec, describe, pg_snapshot, read_range
+from sluice.sources.database_types import SourceColumn
+from sluice.validate.chunk import BatchContext, validate_chunk
+
+
+@dataclass(frozen=True)
+class TableRequest:
+    """Everything a worker needs to stage a share of a table (small and picklable)."""
+
+    spec: TableSpec
+    columns: dict[str, SourceColumn]
+    dataset: str
+    run_id: str
+    run_dir: str
+    lake_uri: str
+    ingest_date: date
+    chunk_rows: int = 250_000
+    lake_storage_options: dict[str, str] = field(default_factory=dict)
+
+
+def _flush(req: TableRequest, batch: staging.StagedBatch, out: FileOutcome, table: pa.Table, i: int) -> None:
+    ctx = BatchContext(req.dataset, req.run_id, out.batch_id, out.uri, req.ingest_date)
+    rows = np.arange(out.rows_read + 1, out.rows_read + 1 + table.num_rows, dtype=np.int64)
+    result = validate_chunk(RawChunk(table, rows), req.spec.contract, ctx, keep_empty=True)
+    out.partitions = sorted(set(out.partitions) | set(staging.write_valid(batch, result.valid, i)))
+    staging.write_quarantine(batch, result.quarantine, i)
+    out.rows_read += result.rows_read
+    out.rows_valid += result.valid.num_rows
+    out.rows_quarantined += result.quarantine.num_rows
+    for key, count in result.warnings.items():
+        out.warnings[key] = out.warnings.get(key, 0) + count
+    if result.valid.num_rows:
+        latest = pc.max(result.valid.column(req.spec.contract.partition.column)).as_py()
+        out.watermark = max(out.watermark, latest.isoformat() if latest is not None else "")
+
+
+def stage_tables(tables: Iterable[pa.Table], req: TableRequest, batch: staging.StagedBatch, out: FileOutcome) -> None:
+    """Validate and stage driver batches, ``chunk_rows`` rows at a time (the batch is complete after)."""
+    staging.reset(batch)
+    pending: list[pa.Table] = []
+    held = chunk = 0
+    for table in tables:
+        pending.append(table)
+        held += table.num_rows
+        if held >= req.chunk_rows:
+            _flush(req, batch, out, pa.concat_tables(pending), chunk)
+            pending, held, chunk = [], 0, chunk + 1
+    if held:
+        _flush(req, batch, out, pa.concat_tables(pending), chunk)
+    staging.mark_complete(batch)
+
+
+def _outcome(req: TableRequest, order: int, label: str, position: str) -> FileOutcome:
+    b = Batch(req.spec.source, position)
+    out = FileOutcome(uri=f"{req.spec.source} {label}", order=order, status=FileStatus.COMMITTED)
+    out.sha256, out.batch_id = position, b.id
+    if committed_batches(req.lake_uri, [b.id], req.lake_storage_options):
+        out.status = FileStatus.SKIPPED
+    return out
+
+
+def _timed(out: FileOutcome, started: float, stage: Callable[[], None]) -> FileOutcome:
+    if out.status is FileStatus.COMMITTED:
+        stage()
+    out.seconds = time.perf_counter() - started
+    return out
+
+
+def stage_range(req: TableRequest, snapshot: Snapshot, rng: KeyRange, order: int) -> FileOutcome:
+    """Read and stage one key range of a snapshot (skipped if a run committed that very batch)."""
+    started = time.perf_counter()
+    out = _outcome(req, order, f"pk {rng.label()}", f"{snapshot.label} pk {rng.label()}")
+    batch = staging.batch_dir(Path(req.run_dir), order, out.batch_id)
+    return _timed(out, started, lambda: stage_tables(read_range(req.spec, req.columns, snapshot, rng), req, batch, out))
+
+
+def stage_incremental(req: TableRequest, previous: Position | None, lookback: float) -> FileOutcome | None:
+    """Read and stage the rows after ``previous`` (and the look-back before it); None: the table is empty."""
+    started = time.perf_counter()
+    with keyset_read(req.spec, req.columns, previous, lookback) as (plan, pages):
+        if plan.end is None:
+            return None
+        out = _outcome(req, 0, f"cursor {req.spec.cursor} to {plan.end.values()}", plan.position())
+        batch = staging.batch_dir(Path(req.run_dir), 0, out.batch_id)
+        return _timed(out, started, lambda: stage_tables(pages(), req, batch, out))
+
+
+def last_position(lake_uri: str, source: str, storage_options: dict[str, str] | None = None) -> Position | None:
+    """The end of the newest keyset batch of ``source`` the lake holds (None: none yet)."""
+    table = open_table(lake_uri, storage_options)
+    if table is None:
+        return None
+    for entry in table.history():
+        raw = entry.get("sluice.sources")
+        for described in json.loads(raw) if isinstance(raw, str) else []:
+            if described.get("source") == source and (pos := parse_position(str(described.get("position", "")))):
+                return pos
+    return None
+
+
+def table_batches(outcomes: list[FileOutcome], source: str) -> list[Batch]:
+    """The batches a run staged whole, with the counts staging made."""
+    return [
+        Batch(source, o.sha256, o.rows_read, o.rows_quarantined) for o in outcomes if o.status is FileStatus.COMMITTED
+    ]
+
+
+class ApplyBatches(Protocol):
+    """How staged batches become the lake's rows: :func:`commit_batches` (append, first key wins) by default."""
+
+    def __call__(
+        self,
+        target: CommitTarget,
+        batches: list[Batch],
+        *,
+        metadata: dict[str, object],
+        lease: Fence | None = None,
+        dedup: Dedup | None = None,
+    ) -> CommitOutcome: ...
+
+
+def commit_table(
+    target: CommitTarget,
+    source: str,
+    outcomes: list[FileOutcome],
+    *,
+    metadata: dict[str, object],
+    lease: Fence | None = None,
+    dedup: Dedup | None = None,
+    apply: ApplyBatches = commit_batches,
+) -> CommitOutcome:
+    """Commit a run's staged batches; batches another run committed first are marked skipped."""
+    outcome = apply(target, table_batches(outcomes, source), metadata=metadata, lease=lease, dedup=dedup)
+    skip_committed_elsewhere(outcomes, outcome.skipped)
+    return outcome
+
+
+Mapper = Callable[[Callable[[KeyRange, int], FileOutcome], list[KeyRange]], Iterator[FileOutcome]]
+
+
+def threads(workers: int) -> Mapper:
+    """Run the ranges on a thread pool (the flow runs them as Dask tasks instead)."""
+
+    def run(fn: Callable[[KeyRange, int], FileOutcome], ranges: list[KeyRange]) -> Iterator[FileOutcome]:
+        with ThreadPoolExecutor(max(workers, 1)) as pool:
+            yield from pool.map(fn, ranges, range(len(ranges)))
+
+    return run
+
+
+@contextlib.contextmanager
+def held_snapshot(req: TableRequest, parts: int) -> Iterator[Snapshot]:
+    """The snapshot a table's readers share, held while they run, and its key ranges.
+
+    PostgreSQL: an exported snapshot split into ``parts`` primary-key ranges.
+    MariaDB: no snapshot can be shared, so one reader and one range, consistent in itself.
+    """
+    if req.spec.dialect is Dialect.MARIADB:
+        yield Snapshot(None, f"mariadb-snapshot {req.run_id}", [KeyRange()])
+        return
+    with pg_snapshot(req.spec, req.columns, parts) as snap:
+        yield snap
+
+
+def snapshot_table(req: TableRequest, parts: int, run: Mapper | None = None) -> list[FileOutcome]:
+    """Stage a whole table inside one snapshot, its key ranges read in parallel (threads by default)."""
+    mapper = run or threads(parts)
+    with held_snapshot(req, parts) as snap:
+        return list(mapper(lambda rng, i: stage_range(req, snap, rng, i), snap.ranges))
+
+
+def prepare(spec: TableSpec, **fields: object) -> TableRequest:
+    """Describe the source (every contract column must map) and build the request for its workers."""
+    return TableRequest(spec=spec, columns=describe(spec), **fields)  # type: ignore[arg-type]
