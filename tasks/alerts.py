@@ -22,7 +22,7 @@ from ops.runbooks.links import runbook_link
 from sluice.display import readable
 from sluice.runs.metastore import engine_for
 from sluice.settings import MetricsBackend, get_settings
-from sluice.sources.cdc.errors import CdcError
+from sluice.sources.cdc.errors import CdcError, CdcUnreachableError
 from tasks.artifacts import RunArtifacts
 
 
@@ -66,8 +66,8 @@ def collect_slot_lag(home: Path, dsn: str, now: datetime) -> int:
         return 0
     try:
         return collect_slot_metrics(open_store(settings.metrics, home=home), dsn, now=now, environment=settings.env)
-    except CdcError as exc:
-        get_run_logger().warning("slot lag not collected: %s (%s)", exc, exc.hint)
+    except (CdcError, CdcUnreachableError) as exc:
+        get_run_logger().warning("slot lag not collected: %s", exc)
         return 0
 
 

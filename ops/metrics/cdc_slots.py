@@ -47,7 +47,8 @@ def collect_slot_metrics(
     """Write the lag of every logical slot of the server at ``dsn`` to ``store``; returns the samples written.
 
     Raises:
-        CdcError: the server cannot be reached or read (one line, with a hint).
+        CdcUnreachableError: the server cannot be reached.
+        CdcError: the server cannot be read (one line, with a hint).
         ReadOnlyStoreError: the store is Prometheus, which scrapes rather than receives.
     """
     from sluice.sources.cdc.service import list_slots
