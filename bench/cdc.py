@@ -19,8 +19,8 @@ Peak memory is the summed RSS of the child process tree (bench/meter.py).
 With ``--lag-seconds`` > 0 it then measures end-to-end lag (source commit to
 lake commit) at a steady ``--rate`` of single-row transactions, once with a
 following capture (poll every 0.2 s) and once with a drain every 10 s (what
-a frequent schedule does, before any flow-run start-up cost), and prints
-p50/p99 of each. The last line is a one-line summary.
+a frequent schedule does: each drain stops at the server's position when it
+started; before any flow-run start-up cost), and prints p50/p99 of each. The last line is a one-line summary.
 """
 
 from __future__ import annotations
@@ -130,6 +130,16 @@ def recv_side(dsn: str, slot: str, endpos: str, out: Path) -> tuple[float, Measu
     return seconds, measured, changes
 
 
+def drain(conn: object, spec: object, sink: object, target: int | None) -> None:
+    """Capture batches until the slot is empty or, with ``target``, has passed it (what a bounded drain run does)."""
+    from sluice.sources.cdc.capture import capture_batch
+
+    while True:
+        report = capture_batch(conn, spec, sink)  # type: ignore[arg-type]
+        if not report.transactions or (target is not None and (report.slot_lsn or 0) >= target):
+            return
+
+
 def lag_run(
     dsn: str, workdir: Path, seconds: float, rate: int, poll_s: float, drain_every: float | None
 ) -> list[float]:
@@ -137,7 +147,7 @@ def lag_run(
     import psycopg
 
     from sluice.sources.cdc import slots
-    from sluice.sources.cdc.capture import CaptureSpec, capture_batch
+    from sluice.sources.cdc.capture import CaptureSpec
     from sluice.sources.cdc.decode import TableRef
     from sluice.sources.cdc.sink import ChangesTable
     from sluice.validate.contracts import parse_contract
@@ -170,8 +180,7 @@ def lag_run(
 
     writer = threading.Thread(target=write)
     with slots.connect(dsn, spec.slot) as conn:
-        while capture_batch(conn, spec, sink).transactions:  # what the slot holds from before: not measured
-            pass
+        drain(conn, spec, sink, None)  # what the slot holds from before: not measured
         lags.clear()
         writer.start()
         last = time.perf_counter()
@@ -180,8 +189,7 @@ def lag_run(
             if drain_every is not None:
                 time.sleep(max(0.0, last + drain_every - time.perf_counter()))
                 last = time.perf_counter()
-            while capture_batch(conn, spec, sink).transactions:
-                pass
+            drain(conn, spec, sink, slots.slot_info(conn, spec.slot).current_lsn if drain_every else None)
             if done:
                 break
             if drain_every is None:

@@ -1,10 +1,11 @@
 """Tasks of the ``capture-changes`` flow: make sure the slot exists, capture into the lake, read the slot's lag.
 
-The capture task drains the slot (``follow_s=0``: until it has nothing more)
-or follows it for ``follow_s`` seconds (``None``: until the run is
-cancelled), polling every ``idle_sleep_s`` when idle and writing a heartbeat
-when a quiet slot lags ``heartbeat_bytes`` or more. Every batch is the
-capture's protocol: peek, commit to the lake, only then advance the slot
+The capture task drains the slot (``follow_s=0``: up to the server's WAL
+position when it starts, so it ends under a steady write load too) or
+follows it for ``follow_s`` seconds (``None``: until the run is cancelled),
+polling every ``idle_sleep_s`` when idle and writing a heartbeat when a
+quiet slot lags ``heartbeat_bytes`` or more. Every batch is the capture's
+protocol: peek, commit to the lake, only then advance the slot
 (:mod:`sluice.sources.cdc.capture`), so a run killed anywhere loses and
 doubles nothing.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -86,26 +88,43 @@ def prepare_slot(dsn: str, slot: str, create: bool) -> bool:
 
 
 def follow(spec: CaptureSpec, sink: ChangeSink, req: CaptureRequest) -> CaptureOutcome:
-    """Capture batches until the slot is empty (``follow_s=0``), ``follow_s`` seconds pass, or forever."""
+    """Capture until the slot reaches the server's position at the start (``follow_s=0``), or for ``follow_s``
+    seconds (``None``: forever). Either way the run ends under a steady write load."""
     out, clock = CaptureOutcome(), time.monotonic()
-    deadline = None if req.follow_s is None else clock + req.follow_s
     with slots.connect(spec.dsn, spec.slot) as conn:
         slots.check_server(conn)
-        while True:
-            report = capture_batch(conn, spec, sink)
-            if report.transactions:
-                out.batches.append(report)
-                continue
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            info = slots.slot_info(conn, spec.slot)
-            if info.lag_bytes is not None and info.lag_bytes >= req.heartbeat_bytes:
-                slots.heartbeat(conn)
-                out.heartbeats += 1
-            left = req.idle_sleep_s if deadline is None else deadline - time.monotonic()
-            time.sleep(max(0.0, min(req.idle_sleep_s, left)))
+        if req.follow_s == 0:
+            _drain(conn, spec, sink, slots.slot_info(conn, spec.slot).current_lsn, out)
+        else:
+            _follow(conn, spec, sink, req, None if req.follow_s is None else clock + req.follow_s, out)
     out.seconds = time.monotonic() - clock
     return out
+
+
+def _drain(conn: Any, spec: CaptureSpec, sink: ChangeSink, target: int, out: CaptureOutcome) -> None:
+    while True:
+        report = capture_batch(conn, spec, sink)
+        if not report.transactions:
+            return
+        out.batches.append(report)
+        if report.slot_lsn is not None and report.slot_lsn >= target:
+            return
+
+
+def _follow(
+    conn: Any, spec: CaptureSpec, sink: ChangeSink, req: CaptureRequest, deadline: float | None, out: CaptureOutcome
+) -> None:
+    while deadline is None or time.monotonic() < deadline:
+        report = capture_batch(conn, spec, sink)
+        if report.transactions:
+            out.batches.append(report)
+            continue
+        info = slots.slot_info(conn, spec.slot)
+        if info.lag_bytes is not None and info.lag_bytes >= req.heartbeat_bytes:
+            slots.heartbeat(conn)
+            out.heartbeats += 1
+        left = req.idle_sleep_s if deadline is None else deadline - time.monotonic()
+        time.sleep(max(0.0, min(req.idle_sleep_s, left)))
 
 
 @task(name="capture-changes", task_run_name="capture-{req.slot}", **_RETRY)  # type: ignore[call-overload]
