@@ -121,3 +121,31 @@ def test_a_slot_held_by_another_consumer_fails_after_retries_with_the_cdc_runboo
     assert state.is_failed()
     (incident,) = incidents(get_settings().home)
     assert incident.runbook_id == "cdc-slot-lag" and "SlotInUseError" in incident.signature
+
+
+def test_drain_and_follow_runs_end_under_a_steady_write_load(prefect_api, source) -> None:
+    stop = threading.Event()
+
+    def load() -> None:
+        with source.connect() as conn:
+            i = 1_000_000
+            while not stop.wait(0.005):  # about 200 transactions a second, as long as the test runs
+                conn.execute("INSERT INTO accounts (id, name) VALUES (%s, 'load')", (i,))
+                i += 1
+
+    writer = threading.Thread(target=load)
+    writer.start()
+    try:
+        time.sleep(1.0)
+        clock = time.monotonic()
+        drained = capture_changes("accounts", source.slot, dsn=source.dsn, batch_changes=100)
+        drain_s = time.monotonic() - clock
+        clock = time.monotonic()
+        followed = capture_changes("accounts", source.slot, dsn=source.dsn, batch_changes=100, follow_seconds=3.0)
+        follow_s = time.monotonic() - clock
+    finally:
+        stop.set()
+        writer.join()
+
+    assert drained.rows_read > 0 and drained.rows_read == drained.rows_written and drain_s < 30
+    assert followed.rows_read > 0 and followed.rows_read == followed.rows_written and follow_s < 30
