@@ -149,3 +149,21 @@ def test_drain_and_follow_runs_end_under_a_steady_write_load(prefect_api, source
 
     assert drained.rows_read > 0 and drained.rows_read == drained.rows_written and drain_s < 30
     assert followed.rows_read > 0 and followed.rows_read == followed.rows_written and follow_s < 30
+
+
+def test_a_dropped_contract_column_stops_the_capture_with_the_schema_change_runbook(prefect_api, source) -> None:
+    write_changes(source, 5)
+    with source.connect() as conn:
+        conn.execute("ALTER TABLE accounts DROP COLUMN name")
+        conn.execute("INSERT INTO accounts (id) VALUES (999)")
+
+    state = capture_changes("accounts", source.slot, dsn=source.dsn, return_state=True)
+
+    assert state.is_failed()
+    (incident,) = incidents(get_settings().home)
+    assert incident.runbook_id == "source-schema-change" and "SourceSchemaChangeError" in incident.signature
+    with source.connect() as conn:  # the slot stopped before the change: nothing after it is lost
+        (pending,) = conn.execute(
+            "SELECT count(*) FROM pg_logical_slot_peek_changes(%s, NULL, NULL)", (source.slot,)
+        ).fetchone()
+    assert pending > 0
