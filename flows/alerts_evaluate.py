@@ -7,6 +7,7 @@ alert firing or resolving) are logged on the flow run and appended to
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -14,7 +15,7 @@ from prefect import flow
 
 from flows.hooks import INCIDENT_HOOKS
 from sluice.settings import get_settings
-from tasks.alerts import collect_run_metrics, evaluate_alert_rules, publish_alerts
+from tasks.alerts import collect_run_metrics, collect_slot_lag, evaluate_alert_rules, publish_alerts
 from tasks.artifacts import RunArtifacts
 
 
@@ -28,11 +29,17 @@ class AlertsSummary:
 
 
 @flow(name="alerts-evaluate", log_prints=False, **INCIDENT_HOOKS)
-def alerts_evaluate(rules: str | None = None, collect_hours: float = 48.0) -> AlertsSummary:
-    """Evaluate ``rules`` (a YAML file; Sluice's default rules when omitted) against the metrics store."""
+def alerts_evaluate(rules: str | None = None, collect_hours: float = 48.0, cdc_dsn: str | None = None) -> AlertsSummary:
+    """Evaluate ``rules`` (a YAML file; Sluice's default rules when omitted) against the metrics store.
+
+    The replication slots of ``cdc_dsn`` (``SLUICE_CDC_DSN`` when omitted; none when neither) are sampled first.
+    """
     settings = get_settings()
     now = datetime.now(timezone.utc)
     collected = collect_run_metrics(settings.home, settings.metadata_db_url(), now, timedelta(hours=collect_hours))
+    dsn = cdc_dsn or os.environ.get("SLUICE_CDC_DSN")
+    if dsn:
+        collected += collect_slot_lag(settings.home, dsn, now)
     evaluation = evaluate_alert_rules(settings.home, rules, now)
     publish_alerts(evaluation, RunArtifacts.current(settings.env))
     firing = sorted({r.rule_id for r in evaluation.results if r.status == "firing"})

@@ -13,6 +13,7 @@ from ops.alerts.rules import load_rules
 from ops.alerts.service import Evaluation, run_check
 from ops.baselines.service import open_registry
 from ops.incidents.db import open_engine, store_url
+from ops.metrics.cdc_slots import collect_slot_metrics
 from ops.metrics.collect import collect_pipeline_metrics, collect_prefect_metrics
 from ops.metrics.errors import BackendUnavailableError
 from ops.metrics.store import open_store
@@ -21,6 +22,7 @@ from ops.runbooks.links import runbook_link
 from sluice.display import readable
 from sluice.runs.metastore import engine_for
 from sluice.settings import MetricsBackend, get_settings
+from sluice.sources.cdc.errors import CdcError, CdcUnreachableError
 from tasks.artifacts import RunArtifacts
 
 
@@ -54,6 +56,19 @@ def collect_run_metrics(home: Path, metadata_url: str, now: datetime, lookback: 
     except BackendUnavailableError as exc:
         get_run_logger().warning("flow and task run metrics not collected: %s", exc)
     return written
+
+
+@task(name="collect-slot-lag", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def collect_slot_lag(home: Path, dsn: str, now: datetime) -> int:
+    """Sample the lag of every change-capture slot of the server at ``dsn`` into the embedded store."""
+    settings = get_settings()
+    if settings.metrics.metrics_backend is MetricsBackend.PROMETHEUS:
+        return 0
+    try:
+        return collect_slot_metrics(open_store(settings.metrics, home=home), dsn, now=now, environment=settings.env)
+    except (CdcError, CdcUnreachableError) as exc:
+        get_run_logger().warning("slot lag not collected: %s", exc)
+        return 0
 
 
 @task(name="evaluate-alert-rules", cache_policy=NO_CACHE)

@@ -13,6 +13,7 @@ from ops.metrics.store import open_store
 from tests.factories import mixed_orders, write_csv
 from tests.flows.helpers import run_ingest
 from tests.ops.factories import run_report, save_runs
+from tests.pgcluster import pg_logical  # noqa: F401 - the session fixture
 
 pytestmark = pytest.mark.integration
 
@@ -53,3 +54,25 @@ def test_alerts_evaluate_collects_run_metrics_and_fires_on_failing_runs(prefect_
     assert [e["status"] for e in fired] == ["firing"] and fired[0]["runbook"] == "source-unreachable"
     again = alerts_evaluate()
     assert again.transitions == 0 and "run-failures" in again.firing_rules
+
+
+def test_alerts_evaluate_samples_the_lag_of_the_cdc_servers_slots(prefect_api, sluice_home, pg_logical):
+    from flows.alerts_evaluate import alerts_evaluate
+    from tests.sluice.sources.cdc.conftest import ACCOUNTS, ACCOUNTS_DDL, make_source
+
+    sources = make_source(pg_logical, ACCOUNTS_DDL, ACCOUNTS)
+    source = next(sources)
+    try:
+        with source.connect() as conn:
+            conn.execute("INSERT INTO accounts (id) SELECT generate_series(1, 100)")
+        before = datetime.now(timezone.utc) - timedelta(seconds=1)
+
+        alerts_evaluate(cdc_dsn=source.dsn)
+
+        store = open_store(home=sluice_home.home)
+        (lag,) = store.query_range(
+            Selector.parse(f'sluice_cdc_slot_lag_bytes{{slot="{source.slot}"}}'), before, datetime.now(timezone.utc)
+        )
+        assert lag.labels["environment"] == sluice_home.env and float(lag.values[-1]) > 1_000
+    finally:
+        sources.close()

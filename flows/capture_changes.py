@@ -1,0 +1,135 @@
+"""Flow ``capture-changes``: a PostgreSQL table's changes (logical decoding, wal2json) into the lake, exactly once.
+
+Two ways to run it:
+
+- **drain** (``follow_seconds=0``, the default): capture what the slot holds,
+  then stop; for a frequent schedule;
+- **follow** (``follow_seconds`` > 0, or ``None`` until cancelled): keep
+  capturing, polling when idle and writing a heartbeat so a quiet database
+  still frees its WAL.
+
+Each run is recorded like a file ingestion (``ops runs``): one entry per
+batch, ``rows_read`` the changes decoded, ``rows_written`` those the lake
+took, ``rows_duplicate`` those it already held. A failure opens an incident
+(runbook ``cdc-slot-lag``, or ``source-schema-change`` for a table the
+contract cannot take).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timezone
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+
+from flows.hooks import INCIDENT_HOOKS
+from sluice.errors import ConfigError
+from sluice.paths import ensure_dataset_name
+from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
+from sluice.settings import get_settings
+from sluice.sources.cdc.capture import BatchReport
+from sluice.sources.cdc.sink import source_name
+from sluice.validate.contracts import find_contract
+from tasks.artifacts import RunArtifacts
+from tasks.cdc import CaptureRequest, capture_into_lake, prepare_slot, read_slot_lag
+from tasks.records import publish_artifacts, record_run
+
+DSN_ENV = "SLUICE_CDC_DSN"
+
+
+def _dsn(dsn: str | None) -> str:
+    found = dsn or os.environ.get(DSN_ENV, "")
+    if not found:
+        raise ConfigError(
+            "capture-changes needs the source database",
+            hint=f"pass dsn=postgresql://user@host/db or set {DSN_ENV} on the worker",
+        )
+    return found
+
+
+def batch_outcome(slot: str, order: int, batch: BatchReport) -> FileOutcome:
+    """A batch as a run-record entry: its changes read and valid; skipped when the lake held all of it."""
+    lsn = batch.as_dict()["slot_lsn"]
+    return FileOutcome(
+        uri=f"{source_name(slot)}@{lsn}#{order}",
+        order=order,
+        status=FileStatus.COMMITTED if batch.changes else FileStatus.SKIPPED,
+        rows_read=batch.changes,
+        rows_valid=batch.changes,
+    )
+
+
+def fill_report(report: RunReport, slot: str, batches: list[BatchReport]) -> None:
+    """The run's counts from its batches: read = written + duplicate (the lake held those already)."""
+    report.files = [batch_outcome(slot, i, b) for i, b in enumerate(batches)]
+    report.rows_read = sum(b.changes for b in batches)
+    report.rows_written = sum(b.rows_written for b in batches)
+    report.duplicates_in_lake = report.rows_read - report.rows_written
+    report.rows_duplicate = report.duplicates_in_lake
+
+
+def _fail(report: RunReport, exc: Exception, metadata_url: str) -> None:
+    report.status, report.error = "failed", str(exc)
+    report.finished_at = datetime.now(timezone.utc)
+    try:
+        record_run(report, metadata_url)
+    except Exception as store_exc:  # noqa: BLE001 - the run's own error is the one raised
+        get_run_logger().error("the failed run %s could not be recorded: %s", report.run_id, store_exc)
+
+
+@flow(name="capture-changes", log_prints=False, **INCIDENT_HOOKS)
+def capture_changes(
+    dataset: str,
+    slot: str,
+    table: str | None = None,
+    dsn: str | None = None,
+    follow_seconds: float | None = 0.0,
+    create_slot: bool = True,
+    batch_changes: int = 10_000,
+    idle_sleep_seconds: float = 1.0,
+) -> RunReport:
+    """Capture the changes of ``table`` (``schema.table``; ``public.<dataset>`` by default) into ``dataset``.
+
+    ``dsn`` is a libpq URL (``SLUICE_CDC_DSN`` when omitted). Changes land in
+    ``<dataset>_changes``; the slot advances only past what the lake holds.
+    """
+    settings = get_settings()
+    run_id = str(flow_run.get_id() or f"local-{int(time.time())}")
+    schema, _, name = (table or f"public.{dataset}").rpartition(".")
+    report = RunReport(
+        run_id, dataset, f"{source_name(slot)}:{schema or 'public'}.{name}", settings.env, datetime.now(timezone.utc)
+    )
+    try:
+        contract = find_contract(ensure_dataset_name(dataset), settings.contracts_root())
+        source = _dsn(dsn)
+        if prepare_slot(source, slot, create_slot):
+            get_run_logger().info("created replication slot %s", slot)
+        req = CaptureRequest(source, slot, schema or "public", name, batch_changes, follow_seconds, idle_sleep_seconds)
+        outcome = capture_into_lake(req, contract)
+    except Exception as exc:
+        _fail(report, exc, settings.metadata_db_url())
+        raise
+    fill_report(report, slot, outcome.batches)
+    report.stage_seconds["capture"] = outcome.seconds
+    report.finished_at, report.status = datetime.now(timezone.utc), "completed"
+    try:
+        ensure_conserved(report)
+    except Exception as exc:
+        _fail(report, exc, settings.metadata_db_url())
+        raise
+    record_run(report, settings.metadata_db_url())
+    publish_artifacts(report, RunArtifacts.current(settings.env))
+    get_run_logger().info(
+        "captured %d change(s) in %d transaction(s) (%d already in the lake), wrote %d, duplicate %d",
+        report.rows_read,
+        sum(b.transactions for b in outcome.batches),
+        sum(b.skipped for b in outcome.batches),
+        report.rows_written,
+        report.rows_duplicate,
+    )
+    lag = read_slot_lag(source, slot, return_state=True)  # the capture is recorded: a lag not read is no failure
+    if lag.is_completed():
+        get_run_logger().info("slot %s lags %s byte(s)", slot, lag.result().lag_bytes)
+    return report

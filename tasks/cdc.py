@@ -1,0 +1,149 @@
+"""Tasks of the ``capture-changes`` flow: make sure the slot exists, capture into the lake, read the slot's lag.
+
+The capture task drains the slot (``follow_s=0``: up to the server's WAL
+position when it starts, so it ends under a steady write load too) or
+follows it for ``follow_s`` seconds (``None``: until the run is cancelled),
+polling every ``idle_sleep_s`` when idle and writing a heartbeat when a
+quiet slot lags ``heartbeat_bytes`` or more. Every batch is the capture's
+protocol: peek, commit to the lake, only then advance the slot
+(:mod:`sluice.sources.cdc.capture`), so a run killed anywhere loses and
+doubles nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+
+from sluice.settings import get_settings
+from sluice.sources.cdc import slots
+from sluice.sources.cdc.capture import BatchReport, CaptureSpec, capture_batch
+from sluice.sources.cdc.decode import TableRef
+from sluice.sources.cdc.sink import ChangeSink, make_sink
+from sluice.sources.cdc.slots import SlotInfo
+from sluice.validate.contracts import Contract
+from tasks.retry import retry_transient
+
+_RETRY = dict(
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=retry_transient,
+    cache_policy=NO_CACHE,
+)
+
+
+@dataclass(frozen=True)
+class CaptureRequest:
+    """One capture: the server, slot, table, how long to run, and the batch size in decoded rows."""
+
+    dsn: str
+    slot: str
+    schema: str
+    table: str
+    batch_changes: int = 10_000
+    follow_s: float | None = 0.0  # 0: drain and stop; None: until cancelled
+    idle_sleep_s: float = 1.0
+    heartbeat_bytes: int = 1 << 20
+
+
+@dataclass
+class CaptureOutcome:
+    """What a capture task did: its batches, and the heartbeats it wrote on a quiet slot."""
+
+    batches: list[BatchReport] = field(default_factory=list)
+    heartbeats: int = 0
+    seconds: float = 0.0
+
+
+def lake_sink(contract: Contract) -> ChangeSink:
+    """The sink of the dataset's changes in this environment's lake, under its lease."""
+    from sluice.runs.metastore import engine_for
+
+    settings = get_settings()
+    return make_sink(
+        contract,
+        lake_root=settings.lake_root(),
+        staging_root=settings.staging_root(),
+        quarantine_uri=settings.quarantine_root(),
+        engine=engine_for(settings.metadata_db_url()),
+        storage_options=dict(settings.lake_storage_options) or None,
+    )
+
+
+@task(name="prepare-slot", task_run_name="prepare-slot-{slot}", **_RETRY)  # type: ignore[call-overload]
+def prepare_slot(dsn: str, slot: str, create: bool) -> bool:
+    """Check the server can decode, and create the wal2json slot if asked and missing; True when created."""
+    with slots.connect(dsn, slot) as conn:
+        slots.check_server(conn)
+        if create:
+            return slots.create_slot(conn, slot)
+        slots.slot_info(conn, slot)  # a missing slot fails here, with how to create it
+        return False
+
+
+def follow(spec: CaptureSpec, sink: ChangeSink, req: CaptureRequest) -> CaptureOutcome:
+    """Capture until the slot reaches the server's position at the start (``follow_s=0``), or for ``follow_s``
+    seconds (``None``: forever). Either way the run ends under a steady write load."""
+    out, clock = CaptureOutcome(), time.monotonic()
+    with slots.connect(spec.dsn, spec.slot) as conn:
+        slots.check_server(conn)
+        if req.follow_s == 0:
+            _drain(conn, spec, sink, slots.slot_info(conn, spec.slot).current_lsn, out)
+        else:
+            _follow(conn, spec, sink, req, None if req.follow_s is None else clock + req.follow_s, out)
+    out.seconds = time.monotonic() - clock
+    return out
+
+
+def _drain(conn: Any, spec: CaptureSpec, sink: ChangeSink, target: int, out: CaptureOutcome) -> None:
+    while True:
+        report = capture_batch(conn, spec, sink)
+        if not report.transactions:
+            return
+        out.batches.append(report)
+        if report.slot_lsn is not None and report.slot_lsn >= target:
+            return
+
+
+def _follow(
+    conn: Any, spec: CaptureSpec, sink: ChangeSink, req: CaptureRequest, deadline: float | None, out: CaptureOutcome
+) -> None:
+    while deadline is None or time.monotonic() < deadline:
+        report = capture_batch(conn, spec, sink)
+        if report.transactions:
+            out.batches.append(report)
+            continue
+        info = slots.slot_info(conn, spec.slot)
+        if info.lag_bytes is not None and info.lag_bytes >= req.heartbeat_bytes:
+            slots.heartbeat(conn)
+            out.heartbeats += 1
+        left = req.idle_sleep_s if deadline is None else deadline - time.monotonic()
+        time.sleep(max(0.0, min(req.idle_sleep_s, left)))
+
+
+@task(name="capture-changes", task_run_name="capture-{req.slot}", **_RETRY)  # type: ignore[call-overload]
+def capture_into_lake(req: CaptureRequest, contract: Contract) -> CaptureOutcome:
+    """Capture the slot's changes of one table into the dataset's lake table (see the module doc)."""
+    spec = CaptureSpec(req.dsn, req.slot, TableRef(req.schema, req.table, contract), req.batch_changes)
+    outcome = follow(spec, lake_sink(contract), req)
+    get_run_logger().info(
+        "slot %s: %d batch(es), %d change(s), %d heartbeat(s)",
+        req.slot,
+        len(outcome.batches),
+        sum(b.changes for b in outcome.batches),
+        outcome.heartbeats,
+    )
+    return outcome
+
+
+@task(name="read-slot-lag", task_run_name="lag-{slot}", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+def read_slot_lag(dsn: str, slot: str) -> SlotInfo:
+    """The slot's lag in bytes and seconds, as the capture leaves it."""
+    with slots.connect(dsn, slot) as conn:
+        return slots.slot_info(conn, slot, with_seconds=True)
