@@ -201,11 +201,33 @@ def drop_slot(conn: psycopg.Connection[Any], name: str) -> None:
 
 
 def advance(conn: psycopg.Connection[Any], name: str, lsn: int) -> int:
-    """Move the slot's confirmed position to ``lsn`` (never back); return where it is now."""
-    row = conn.execute(
-        "SELECT end_lsn::text FROM pg_replication_slot_advance(%s, %s::pg_lsn)", (name, format_lsn(lsn))
-    ).fetchone()
+    """Move the slot's confirmed position to ``lsn`` (never back); return where it is now.
+
+    A slot another capture already moved past ``lsn`` stays where it is: the server refuses to move a slot
+    back, and that is no error here.
+    """
+    import psycopg
+
+    current = confirmed_lsn(conn, name)
+    if current is not None and current >= lsn:
+        return current
+    try:
+        row = conn.execute(
+            "SELECT end_lsn::text FROM pg_replication_slot_advance(%s, %s::pg_lsn)", (name, format_lsn(lsn))
+        ).fetchone()
+    except psycopg.Error as exc:
+        if "minimum is" not in str(exc):
+            raise
+        return confirmed_lsn(conn, name) or lsn
     return parse_lsn(str(row[0])) if row and row[0] else lsn
+
+
+def confirmed_lsn(conn: psycopg.Connection[Any], name: str) -> int | None:
+    """The slot's confirmed flush position, or None when the slot has none (or does not exist)."""
+    row = conn.execute(
+        "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s", (name,)
+    ).fetchone()
+    return parse_lsn(str(row[0])) if row and row[0] else None
 
 
 def heartbeat(conn: psycopg.Connection[Any], content: str = "") -> int:

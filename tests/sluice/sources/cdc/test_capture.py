@@ -99,3 +99,16 @@ def test_restart_skips_what_the_lake_holds(cdc_source: CdcSource, sluice_home) -
     assert sorted(rows.column("id").to_pylist()) == [0, 1, 2, 3, 4, 99]
     with cdc_source.connect() as conn:
         assert slots.slot_info(conn, cdc_source.slot).confirmed_lsn == sink.position(cdc_source.slot)
+
+
+def test_advancing_a_slot_to_a_position_behind_it_leaves_it_where_it_is(cdc_source: CdcSource) -> None:
+    with cdc_source.connect() as conn:
+        conn.execute("INSERT INTO accounts (id, name, balance) VALUES (1, 'a', 1)")
+        conn.execute("INSERT INTO accounts (id, name, balance) VALUES (2, 'b', 2)")
+        ahead = parse_lsn(str(conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]))  # type: ignore[index]
+        moved = slots.advance(conn, cdc_source.slot, ahead)
+        start = slots.confirmed_lsn(conn, cdc_source.slot)
+
+        assert moved == ahead == start
+        assert slots.advance(conn, cdc_source.slot, ahead - 1) == ahead  # another capture got there first
+        assert slots.confirmed_lsn(conn, cdc_source.slot) == ahead
