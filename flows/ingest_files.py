@@ -23,12 +23,13 @@ from sluice.ingest import (
     bucket_bytes,
     commit_files,
     commit_target,
+    finish_report,
     split_evenly,
 )
 from sluice.lake import staging
 from sluice.lake.commit import CommitPlan, CommitTarget
 from sluice.lake.lease import hold_lease, holder_name
-from sluice.lake.table import CommitResult, DedupedBucket, table_uri
+from sluice.lake.table import DedupedBucket, table_uri
 from sluice.paths import ensure_dataset_name, is_dataset_name, shown
 from sluice.runs.metastore import engine_for
 from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
@@ -81,25 +82,6 @@ def _staged(futures: list[PrefectFuture[list[FileOutcome]]], dataset: str) -> li
         groups[position[id(fut)]] = group = fut.result()
         progress.staged(dataset, group)
     return [o for i in range(len(futures)) for o in groups[i]]
-
-
-def _finish(report: RunReport, outcomes: list[FileOutcome], result: CommitResult) -> None:
-    report.files = sorted(outcomes, key=lambda o: o.order)
-    done = report.files_committed
-    report.rows_read = sum(f.rows_read for f in done)
-    report.rows_quarantined = sum(f.rows_quarantined for f in done)
-    report.rows_written = result.rows_written
-    report.duplicates_in_run, report.duplicates_in_lake = result.duplicates_in_run, result.duplicates_in_lake
-    report.rows_duplicate = result.duplicates_in_run + result.duplicates_in_lake
-    report.rows_updated, report.rows_deleted = result.rows_updated, result.rows_deleted
-    report.rows_unchanged = result.rows_unchanged
-    report.bytes_read = sum(f.bytes for f in done)
-    report.lake_version, report.partitions = result.version, result.partitions
-    marks = [f.watermark for f in done if f.watermark]
-    report.watermark = datetime.fromisoformat(max(marks)) if marks else None
-    for f in done:
-        for key, count in f.warnings.items():
-            report.warnings[key] = report.warnings.get(key, 0) + count
 
 
 # prefect-dask subclasses a bare TaskRunner, which its type default makes a TaskRunner of thread futures.
@@ -188,7 +170,7 @@ def ingest_files(
             dedup=partial(_dedup_on_workers, target, max(settings.dask_workers, 2)),
         )
     report.stage_seconds.update(outcome.seconds)
-    _finish(report, outcomes, outcome.lake)
+    finish_report(report, outcomes, outcome.lake)
     progress.committed(report)
     report.finished_at = datetime.now(timezone.utc)
     report.status = "failed" if report.files_failed else "completed"

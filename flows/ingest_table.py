@@ -19,6 +19,7 @@ from flows.hooks import INCIDENT_HOOKS
 from flows.observe import observed
 from flows.runners import dask_task_runner
 from sluice.errors import ConfigError
+from sluice.ingest import finish_report
 from sluice.lake import staging
 from sluice.lake.commit import CommitTarget
 from sluice.lake.lease import hold_lease, holder_name
@@ -62,22 +63,6 @@ def _stage(req: TableRequest, mode: str, lookback: float, parts: int) -> list[Fi
     with held_snapshot(req, parts) as snap:
         futures = [stage_key_range.submit(req, snap, rng, i, dataset=req.dataset) for i, rng in enumerate(snap.ranges)]
         return [f.result() for f in futures]
-
-
-def _finish(report: RunReport, outcomes: list[FileOutcome], result: CommitResult) -> None:
-    report.files = sorted(outcomes, key=lambda o: o.order)
-    done = report.files_committed
-    report.rows_read = sum(f.rows_read for f in done)
-    report.rows_quarantined = sum(f.rows_quarantined for f in done)
-    report.rows_written = result.rows_written
-    report.duplicates_in_run, report.duplicates_in_lake = result.duplicates_in_run, result.duplicates_in_lake
-    report.rows_duplicate = result.duplicates_in_run + result.duplicates_in_lake
-    report.lake_version, report.partitions = result.version, result.partitions
-    marks = [f.watermark for f in done if f.watermark]
-    report.watermark = datetime.fromisoformat(max(marks)) if marks else None
-    for f in done:
-        for key, count in f.warnings.items():
-            report.warnings[key] = report.warnings.get(key, 0) + count
 
 
 def _commit(req: TableRequest, settings: Settings, outcomes: list[FileOutcome]) -> CommitResult:
@@ -162,7 +147,7 @@ def ingest_table(
         raise
     report.stage_seconds["read_validate_stage"] = time.perf_counter() - clock
     result = _commit(req, settings, outcomes)
-    _finish(report, outcomes, result)
+    finish_report(report, outcomes, result)
     report.finished_at, report.status = datetime.now(timezone.utc), "completed"
     try:
         ensure_conserved(report)

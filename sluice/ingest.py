@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -23,8 +23,8 @@ from sluice.lake.commit import (
     FileBatch,
     commit_batches,
 )
-from sluice.lake.table import committed_batches
-from sluice.runs.records import FileOutcome, FileStatus
+from sluice.lake.table import CommitResult, committed_batches
+from sluice.runs.records import FileOutcome, FileStatus, RunReport
 from sluice.sources.files import SourceFile, batch_id, sha256_of
 from sluice.validate.chunk import BatchContext, validate_chunk
 from sluice.validate.contracts import Contract
@@ -206,3 +206,23 @@ def split_evenly(names: list[str], parts: int, weights: dict[str, int] | None = 
 def bucket_bytes(plan: CommitPlan) -> dict[str, int]:
     """Staged bytes per date bucket of a plan: the weight of its deduplication."""
     return {name: sum(p.stat().st_size for p in paths) for name, paths in plan.buckets.items()}
+
+
+def finish_report(report: RunReport, outcomes: list[FileOutcome], result: CommitResult) -> None:
+    """Fill a run's report from its staged outcomes and the lake commit: every count the run records."""
+    report.files = sorted(outcomes, key=lambda o: o.order)
+    done = report.files_committed
+    report.rows_read = sum(f.rows_read for f in done)
+    report.rows_quarantined = sum(f.rows_quarantined for f in done)
+    report.rows_written = result.rows_written
+    report.duplicates_in_run, report.duplicates_in_lake = result.duplicates_in_run, result.duplicates_in_lake
+    report.rows_duplicate = result.duplicates_in_run + result.duplicates_in_lake
+    report.rows_updated, report.rows_deleted = result.rows_updated, result.rows_deleted
+    report.rows_unchanged = result.rows_unchanged
+    report.bytes_read = sum(f.bytes for f in done)
+    report.lake_version, report.partitions = result.version, result.partitions
+    marks = [f.watermark for f in done if f.watermark]
+    report.watermark = datetime.fromisoformat(max(marks)) if marks else None
+    for f in done:
+        for key, count in f.warnings.items():
+            report.warnings[key] = report.warnings.get(key, 0) + count

@@ -18,7 +18,6 @@ from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.tasks import exponential_backoff
 
 from sluice.settings import get_settings
 from sluice.sources.cdc import slots
@@ -27,15 +26,7 @@ from sluice.sources.cdc.decode import TableRef
 from sluice.sources.cdc.sink import ChangeSink, make_sink
 from sluice.sources.cdc.slots import SlotInfo
 from sluice.validate.contracts import Contract
-from tasks.retry import retry_transient
-
-_RETRY = dict(
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=2),
-    retry_jitter_factor=0.5,
-    retry_condition_fn=retry_transient,
-    cache_policy=NO_CACHE,
-)
+from tasks.retry import TRANSIENT_RETRIES
 
 
 @dataclass(frozen=True)
@@ -76,7 +67,7 @@ def lake_sink(contract: Contract) -> ChangeSink:
     )
 
 
-@task(name="prepare-slot", task_run_name="prepare-slot-{slot}", **_RETRY)  # type: ignore[call-overload]
+@task(name="prepare-slot", task_run_name="prepare-slot-{slot}", **TRANSIENT_RETRIES)
 def prepare_slot(dsn: str, slot: str, create: bool) -> bool:
     """Check the server can decode, and create the wal2json slot if asked and missing; True when created."""
     with slots.connect(dsn, slot) as conn:
@@ -127,7 +118,7 @@ def _follow(
         time.sleep(max(0.0, min(req.idle_sleep_s, left)))
 
 
-@task(name="capture-changes", task_run_name="capture-{req.slot}", **_RETRY)  # type: ignore[call-overload]
+@task(name="capture-changes", task_run_name="capture-{req.slot}", **TRANSIENT_RETRIES)
 def capture_into_lake(req: CaptureRequest, contract: Contract) -> CaptureOutcome:
     """Capture the slot's changes of one table into the dataset's lake table (see the module doc)."""
     spec = CaptureSpec(req.dsn, req.slot, TableRef(req.schema, req.table, contract), req.batch_changes)

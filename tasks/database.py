@@ -2,37 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypedDict
-
 from prefect import task
-from prefect.cache_policies import NO_CACHE, CachePolicy
-from prefect.tasks import RetryConditionCallable, exponential_backoff
+from prefect.cache_policies import NO_CACHE
 
 from sluice.runs.records import FileOutcome
 from sluice.sources.database_keyset import Position
 from sluice.sources.database_read import KeyRange, Snapshot, TableSpec, describe
 from sluice.sources.database_stage import TableRequest, stage_incremental, stage_range
 from sluice.sources.database_types import SourceColumn
-from tasks.retry import retry_transient
-
-
-class _Retries(TypedDict):
-    retries: int
-    retry_delay_seconds: Callable[[int], list[float]]
-    retry_jitter_factor: float
-    retry_condition_fn: RetryConditionCallable
-    cache_policy: CachePolicy
-
+from tasks.retry import TRANSIENT_RETRIES
 
 # Only transient errors (an unreachable server) are retried; credentials, missing tables and types are not.
-_RETRY: _Retries = dict(
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=2),
-    retry_jitter_factor=0.5,
-    retry_condition_fn=retry_transient,
-    cache_policy=NO_CACHE,
-)
 
 
 @task(name="secret-url", cache_policy=NO_CACHE)
@@ -46,19 +26,19 @@ def secret_url(block: str) -> str:
     return str(secret.get())
 
 
-@task(name="describe-table", task_run_name="describe-{spec.contract.name}", **_RETRY)
+@task(name="describe-table", task_run_name="describe-{spec.contract.name}", **TRANSIENT_RETRIES)
 def describe_source(spec: TableSpec) -> dict[str, SourceColumn]:
     """Every contract column's source column: a type without a mapping fails here, before any row is read."""
     return describe(spec)
 
 
-@task(name="stage-key-range", task_run_name="stage-{dataset}-range-{order}", **_RETRY)
+@task(name="stage-key-range", task_run_name="stage-{dataset}-range-{order}", **TRANSIENT_RETRIES)
 def stage_key_range(req: TableRequest, snapshot: Snapshot, rng: KeyRange, order: int, *, dataset: str) -> FileOutcome:
     """Read, validate and stage one primary-key range inside the run's snapshot."""
     return stage_range(req, snapshot, rng, order)
 
 
-@task(name="stage-increment", task_run_name="stage-{dataset}-increment", **_RETRY)
+@task(name="stage-increment", task_run_name="stage-{dataset}-increment", **TRANSIENT_RETRIES)
 def stage_increment(
     req: TableRequest, previous: Position | None, lookback: float, *, dataset: str
 ) -> FileOutcome | None:

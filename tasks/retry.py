@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypedDict
+
+from prefect.cache_policies import NO_CACHE, CachePolicy
+from prefect.tasks import RetryConditionCallable, exponential_backoff
 
 from sluice.errors import SluiceError
 from sluice.sources.files import unreachable
@@ -41,3 +45,23 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
     except BaseException as exc:  # noqa: BLE001 - the state carries any exception
         return is_transient(exc)
     return False
+
+
+class Retries(TypedDict):
+    """Retry settings as ``@task(..., **TRANSIENT_RETRIES)`` keyword arguments."""
+
+    retries: int
+    retry_delay_seconds: Callable[[int], list[float]]
+    retry_jitter_factor: float
+    retry_condition_fn: RetryConditionCallable
+    cache_policy: CachePolicy
+
+
+# Three retries with jittered exponential backoff, of transient failures only.
+TRANSIENT_RETRIES: Retries = dict(
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=retry_transient,
+    cache_policy=NO_CACHE,
+)
