@@ -32,6 +32,7 @@ from demo.samples import generate_orders
 from flows.demo import ensure_work_pool
 from ops.incidents.db import open_engine, store_url, transaction
 from sluice.lake.table import table_uri
+from tests.sluice.sources.dbfixtures import PG_URL, pg_exec, unique
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +40,27 @@ PREFECT = str(Path(sys.executable).parent / "prefect")
 NOT_COPIED = (".git", ".venv", ".sluice", "site", "__pycache__", ".pytest_cache", "tests", "docs", "bench")
 QUICK_DRILL = "source-schema-change"
 RUNS_WITHIN_SECONDS = 150
+SHOP_ORDERS = 500
+ORDERS_DDL = """CREATE TABLE {t} (
+    order_id bigint PRIMARY KEY, customer_id text NOT NULL, order_ts timestamptz NOT NULL, status text,
+    amount double precision, currency text, quantity bigint, discount double precision, channel text,
+    country text, email text, updated_at timestamptz NOT NULL)"""
+
+
+@pytest.fixture()
+def shop_orders() -> Iterator[str]:
+    """A shop database's orders table on the test PostgreSQL: order ids far above the generated files' ones."""
+    schema = unique("shop")
+    table = f"{schema}.orders"
+    pg_exec(f"CREATE SCHEMA {schema}")
+    pg_exec(ORDERS_DDL.format(t=table))
+    pg_exec(
+        f"INSERT INTO {table} SELECT 900000 + g, 'C' || lpad(g::text, 6, '0'), now() - g * interval '1 minute', "
+        "'paid', g * 1.5, 'EUR', 1 + g %% 5, NULL, 'web', 'DE', NULL, now() FROM generate_series(1, %s) g",
+        (SHOP_ORDERS,),
+    )
+    yield table
+    pg_exec(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture()
@@ -124,7 +146,7 @@ def registered(name: str):
         return client.read_deployment_by_name(name)
 
 
-def test_deployments_registered_from_a_bare_shell_run_to_completion(prefect_api, checkout, worker):
+def test_deployments_registered_from_a_bare_shell_run_to_completion(prefect_api, checkout, worker, shop_orders):
     home = checkout / ".sluice"
     orders = generate_orders(home / "samples" / "orders", rows=2_000, files=2, seed=11)
 
@@ -138,6 +160,8 @@ def test_deployments_registered_from_a_bare_shell_run_to_completion(prefect_api,
     assert ingest.parameters["source"] == str(home / "samples" / "orders")
     assert ingest.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": str(checkout)}}]
     assert drill.job_variables["env"]["SLUICE_ENV"] == "staging"
+    table = registered("ingest-table/orders-table")
+    assert (table.parameters["mode"], table.parameters["cursor"]) == ("incremental", "order_id")
 
     prod = run_deployment(
         "chaos-drill/chaos-drill", parameters={"experiments": [QUICK_DRILL], "env": "prod"}, timeout=0
@@ -152,6 +176,14 @@ def test_deployments_registered_from_a_bare_shell_run_to_completion(prefect_api,
         assert run.state.is_completed(), f"{run.name}: {run.state}\nworker log:\n{worker.read_text()[-3000:]}"
     lake = DeltaTable(table_uri(str(home / "lake"), "orders")).to_pyarrow_table()
     assert lake.num_rows == orders.rows_unique_valid > 0
+    # The database deployment, pointed at the shop table, adds its rows to the same orders table.
+    table_run = run_deployment(
+        "ingest-table/orders-table", parameters={"connection": PG_URL, "table": shop_orders}, timeout=0
+    )
+    (done_table,) = wait_final([table_run.id], worker).values()
+    assert done_table.state.is_completed(), f"{done_table.state}\nworker log:\n{worker.read_text()[-3000:]}"
+    lake = DeltaTable(table_uri(str(home / "lake"), "orders")).to_pyarrow_table()
+    assert lake.num_rows == orders.rows_unique_valid + SHOP_ORDERS
     with transaction(open_engine(store_url(home))) as session:
         drills = [(d.experiment, d.environment, d.status, d.flow_run_id) for d in list_drills(session)]
     assert drills == [(QUICK_DRILL, "staging", "passed", str(drill_run.id))]
