@@ -187,7 +187,9 @@ def _orders(plan: Plan, q: np.ndarray) -> dict[str, pa.Array]:
 
 def _customers(plan: Plan, q: np.ndarray) -> dict[str, pa.Array]:
     r = plan.rand
-    day = naive_text(plan.start - 86_400 * (1 + (r.uniform("signup", q) * plan.span / 86_400).astype(np.int64)))
+    signup = plan.start - 86_400 * (1 + (r.uniform("signup", q) * plan.span / 86_400).astype(np.int64))
+    day = naive_text(signup)
+    changed = signup + ((plan.start - signup) * r.uniform("upd", q)).astype(np.int64)  # last change, before start
     first, last = r.choice("first", q, _FIRST), r.choice("last", q, _LAST)
     given, family = pc.utf8_title(first), pc.utf8_title(last)
     nick = r.choice("nick", q, ["Bob", "Jo", "Max", "Pepe", "Lu"])
@@ -211,6 +213,7 @@ def _customers(plan: Plan, q: np.ndarray) -> dict[str, pa.Array]:
         "segment": r.choice("segment", q, ["consumer", "business", "vip", None], [75, 20, 3, 2]),
         "marketing_opt_in": r.choice("opt_in", q, ["true", "false", "yes", "no", None], [40, 40, 5, 5, 10]),
         "lifetime_value": null_where(money(ltv), r.uniform("ltv?", q) < 0.1),
+        "updated_at": join(naive_text(changed, "T"), "Z"),
     }
 
 
@@ -265,6 +268,7 @@ CUSTOMERS = Spec(
         "segment",
         "marketing_opt_in",
         "lifetime_value",
+        "updated_at",
     ],
     render=_customers,
     bad={
@@ -273,6 +277,7 @@ CUSTOMERS = Spec(
         "missing_full_name": ("full_name", 15, [None]),
         "missing_email": ("email", 15, [None]),
         "bad_country": ("country", 15, ["Germany", "de", "D"]),
+        "unparseable_updated_at": ("updated_at", 10, ["never", "2024-13-01T00:00:00Z", None]),
         "malformed": (None, 15, []),
     },
     warn={
