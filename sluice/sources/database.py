@@ -5,15 +5,24 @@ A connection is a SQLAlchemy-style URL (``postgresql://user:pw@host:5432/db``,
 ``SLUICE_DATABASES`` (the flow also takes a Prefect Secret block name). A password is never logged:
 every message shows :meth:`DatabaseUrl.shown`, which hides it.
 
+Query parameters of the URL: libpq's TLS parameters (``sslmode``, ``sslrootcert``,
+``sslcert``, ``sslkey``), which PostgreSQL connections pass to libpq and MariaDB
+connections turn into PyMySQL's TLS context; and ``ssh=ssh://user@bastion:22``
+with ``ssh_key=/path/to/key``, an SSH bastion the connection is tunneled through
+(:mod:`sluice.sources.database_tunnel`).
+
 Driver errors end in one of the errors below, one line each with a hint.
 """
 
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -55,6 +64,10 @@ class UnmappedColumnError(ContractError):
     """A source column whose type has no mapping to its contract type."""
 
 
+class DatabaseTlsError(ConfigError):
+    """The TLS handshake failed: a certificate missing, expired, untrusted or for another name."""
+
+
 _DIALECTS = {
     "postgresql": Dialect.POSTGRESQL,
     "postgres": Dialect.POSTGRESQL,
@@ -62,11 +75,49 @@ _DIALECTS = {
     "mariadb": Dialect.MARIADB,
 }
 _DEFAULT_PORTS = {Dialect.POSTGRESQL: 5432, Dialect.MARIADB: 3306}
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+@dataclass(frozen=True)
+class Bastion:
+    """An SSH server the database connection is tunneled through, and the private key that logs in."""
+
+    user: str
+    host: str
+    port: int = 22
+    key_path: str = ""  # a private key file; neither this nor key_text: the user's default keys
+    key_text: str = field(default="", repr=False)  # the private key itself (from a Prefect Secret)
+
+    def shown(self) -> str:
+        return f"ssh://{self.user}@{self.host}:{self.port}"
+
+
+def parse_bastion(text: str, key_path: str = "") -> Bastion:
+    """``ssh://user@host[:port]`` as a :class:`Bastion`.
+
+    Raises:
+        ConfigError: another scheme, or no user or host.
+    """
+    parts = urlsplit(text)
+    try:
+        port = parts.port or 22
+    except ValueError:
+        port = 0
+    if parts.scheme != "ssh" or not parts.username or not parts.hostname or not port or parts.password:
+        raise ConfigError(
+            f"the SSH bastion {text!r} is not ssh://user@host[:port]",
+            hint="give ssh=ssh://USER@BASTION:22 and ssh_key=/path/to/private_key (no password in the URL)",
+        )
+    return Bastion(user=parts.username, host=parts.hostname, port=port, key_path=key_path)
 
 
 @dataclass(frozen=True)
 class DatabaseUrl:
-    """A parsed connection URL; its ``repr`` and :meth:`shown` never include the password."""
+    """A parsed connection URL; its ``repr`` and :meth:`shown` never include the password.
+
+    ``connect_host``/``connect_port``, when set, are where the TCP connection is opened instead (the local end
+    of a tunnel); ``host`` stays the name TLS verifies and the name every message and batch source shows.
+    """
 
     dialect: Dialect
     host: str
@@ -75,30 +126,94 @@ class DatabaseUrl:
     user: str
     password: str = field(default="", repr=False)
     query: tuple[tuple[str, str], ...] = ()
+    bastion: Bastion | None = None
+    connect_host: str = ""
+    connect_port: int = 0
 
     def shown(self) -> str:
         who = f"{self.user}@" if self.user else ""
         return f"{self.dialect.value}://{who}{self.host}:{self.port}/{self.database}"
 
+    def param(self, name: str) -> str:
+        return dict(self.query).get(name, "")
+
+    def ensure_tls_files(self) -> None:
+        """Every TLS file the URL names exists (libpq would go on without a missing client certificate).
+
+        Raises:
+            DatabaseTlsError: one of them does not.
+        """
+        for name in ("sslrootcert", "sslcert", "sslkey"):
+            path = self.param(name)
+            if path and path != "system" and not Path(path).is_file():
+                raise DatabaseTlsError(
+                    f"{self.shown()}: {name} {path} is not a file",
+                    hint=f"give {name}= the path of a PEM file this worker can read",
+                )
+
     def libpq(self) -> str:
-        """The URL as libpq (psycopg, ADBC) takes it, password included; sessions are named ``sluice``."""
+        """The URL as libpq (psycopg, ADBC) takes it, password included; sessions are named ``sluice``.
+
+        Raises:
+            DatabaseTlsError: a TLS file the URL names does not exist.
+        """
+        self.ensure_tls_files()
+        query = {"application_name": APPLICATION_NAME, **dict(self.query)}
+        if self.connect_host:  # libpq opens the socket at hostaddr and verifies the certificate against host
+            query["hostaddr"] = self.connect_host
         url = URL.create(
             "postgresql",
             username=self.user or None,
             password=self.password or None,
             host=self.host,
-            port=self.port,
+            port=self.connect_port or self.port,
             database=self.database,
-            query={"application_name": APPLICATION_NAME, **dict(self.query)},
+            query=query,
         )
         return url.render_as_string(hide_password=False)
+
+    def mariadb_tls(self) -> ssl.SSLContext | None:
+        """The TLS context of a MariaDB connection from the libpq-named parameters (None: plain TCP).
+
+        ``require`` encrypts without verifying, ``verify-ca`` checks the server's certificate against
+        ``sslrootcert``, ``verify-full`` its name too; ``sslcert``/``sslkey`` are the client's certificate.
+
+        Raises:
+            DatabaseTlsError: a certificate or key file that cannot be loaded.
+        """
+        mode = self.param("sslmode") or ("require" if self.param("sslcert") else "disable")
+        if mode in ("disable", "allow", "prefer"):
+            return None
+        self.ensure_tls_files()
+        try:
+            ctx = ssl.create_default_context(cafile=self.param("sslrootcert") or None)
+            ctx.check_hostname = mode == "verify-full"
+            ctx.verify_mode = ssl.CERT_NONE if mode == "require" else ssl.CERT_REQUIRED
+            if self.param("sslcert"):
+                ctx.load_cert_chain(self.param("sslcert"), self.param("sslkey") or None)
+        except (OSError, ssl.SSLError) as exc:
+            raise DatabaseTlsError(
+                f"{self.shown()}: cannot load the TLS files of the connection: {_first_line(exc)}",
+                hint="check the sslrootcert, sslcert and sslkey paths of the URL (PEM files the worker can read)",
+            ) from None
+        return ctx
+
+
+def _ensure_tls_params(query: dict[str, str]) -> None:
+    mode = query.get("sslmode")
+    if mode is not None and mode not in SSL_MODES:
+        raise ConfigError(
+            f"sslmode {mode!r} is not one of {', '.join(SSL_MODES)}",
+            hint="use sslmode=verify-full with sslrootcert=CA.pem to check the server's certificate and name",
+        )
 
 
 def parse_url(text: str) -> DatabaseUrl:
     """Parse a SQLAlchemy-style URL; ``postgresql+psycopg`` and ``mysql+pymysql`` forms are accepted.
 
     Raises:
-        ConfigError: not a URL, or a database other than PostgreSQL or MariaDB/MySQL.
+        ConfigError: not a URL, a database other than PostgreSQL or MariaDB/MySQL, an unknown ``sslmode`` or a
+            malformed ``ssh`` bastion.
     """
     try:
         url = make_url(text)
@@ -115,6 +230,11 @@ def parse_url(text: str) -> DatabaseUrl:
         )
     if not url.database:
         raise ConfigError(f"the URL {url.render_as_string()} names no database", hint="end the URL with /DATABASE")
+    query = {k: str(v) for k, v in url.query.items()}
+    _ensure_tls_params(query)
+    ssh, ssh_key = query.pop("ssh", ""), query.pop("ssh_key", "")
+    if ssh_key and not ssh:
+        raise ConfigError("ssh_key is given without ssh", hint="add ssh=ssh://USER@BASTION:22 to the URL")
     return DatabaseUrl(
         dialect=dialect,
         host=url.host or "localhost",
@@ -122,7 +242,8 @@ def parse_url(text: str) -> DatabaseUrl:
         database=url.database,
         user=url.username or "",
         password=url.password if isinstance(url.password, str) else "",
-        query=tuple((k, str(v)) for k, v in sorted(url.query.items())),
+        query=tuple(sorted(query.items())),
+        bastion=parse_bastion(ssh, ssh_key) if ssh else None,
     )
 
 
@@ -137,6 +258,31 @@ def resolve_connection(connection: str, named: Mapping[str, str]) -> DatabaseUrl
             hint='add it to SLUICE_DATABASES ({"NAME": "postgresql://..."}), or pass a URL or a Prefect Secret block',
         )
     return parse_url(named[connection])
+
+
+def from_secret(value: object) -> DatabaseUrl:
+    """The connection a Prefect Secret holds: the URL, or ``{"url": URL, "ssh_private_key": KEY}``.
+
+    Raises:
+        ConfigError: neither form, or a URL :func:`parse_url` refuses.
+    """
+    if isinstance(value, str):
+        return parse_url(value)
+    if isinstance(value, dict) and isinstance(value.get("url"), str) and set(value) <= {"url", "ssh_private_key"}:
+        url = parse_url(value["url"])
+        key = value.get("ssh_private_key")
+        if isinstance(key, str) and key:
+            if url.bastion is None:
+                raise ConfigError(
+                    "the Secret holds an SSH key but its URL names no bastion",
+                    hint="add ssh=ssh://USER@BASTION:22 to the URL in the Secret",
+                )
+            return replace(url, bastion=replace(url.bastion, key_text=key))
+        return url
+    raise ConfigError(
+        'the Secret block holds neither a connection URL nor {"url": ..., "ssh_private_key": ...}',
+        hint="store the URL as the Secret's value, or a JSON object with those keys",
+    )
 
 
 _UNREACHABLE = (
@@ -165,11 +311,63 @@ def _first_line(exc: BaseException) -> str:
     return re.sub(r"^(?:[A-Z_]+: )?(?:\[libpq\] )?", "", line).strip()
 
 
+# What a failed TLS handshake says (libpq, the server, OpenSSL, PyMySQL) and what to do about it; first match wins.
+_TLS_HINTS = (
+    ("does not match host name", "the server's certificate names another host: connect by a name it lists"),
+    (
+        "certificate has expired",
+        "a certificate has expired: renew it (`openssl x509 -enddate -noout -in FILE` shows when)",
+    ),
+    ("certificate expired", "the client certificate has expired: renew it (sslcert=)"),
+    (
+        "certificate verify failed",
+        "the server's certificate is not signed by the CA of sslrootcert (or has expired): point sslrootcert at "
+        "the CA that signed it",
+    ),
+    (
+        "requires a valid client certificate",
+        "the server requires a client certificate: add sslcert=CERT.pem&sslkey=KEY.pem, CN = the user",
+    ),
+    (
+        "alert unknown ca",
+        "the server does not trust the client certificate: use one signed by the CA of the server's ssl_ca_file",
+    ),
+    ("alert bad certificate", "the server refused the client certificate: use one its ssl_ca_file's CA signed"),
+    ("alert certificate unknown", "the server refused the client certificate: use one its ssl_ca_file's CA signed"),
+    (
+        "certificate authentication failed",
+        "the client certificate's CN is not the connection's user: use that user's certificate",
+    ),
+    ("root certificate file", "sslrootcert names no readable file: give the path of the CA's PEM certificate"),
+    ("could not open certificate file", "sslcert names no readable file: give the client certificate's PEM path"),
+    ("could not load private key file", "sslkey names no readable key: give the client key's PEM path"),
+    ("private key file", "the client key (sslkey) must be readable by its owner only: chmod 0600 it"),
+    ("certificate present, but not private key", "add sslkey=KEY.pem next to sslcert"),
+    ("does not support ssl", "the server offers no TLS: turn ssl on in its configuration, or drop sslmode"),
+    ("ssl is required", "the server offers no TLS: turn ssl on in its configuration, or drop sslmode"),
+    ("no encryption", "the server accepts only TLS here: add sslmode=verify-full&sslrootcert=CA.pem"),
+    ("ssl error", "the TLS handshake failed: check sslmode, sslrootcert, sslcert and sslkey against the server's"),
+)
+
+
+def tls_error(exc: BaseException, where: str) -> DatabaseTlsError | None:
+    """The one-line error of a failed TLS handshake, or None when ``exc`` is about something else."""
+    line = _first_line(exc)
+    low = line.lower()
+    for needle, hint in _TLS_HINTS:
+        if needle in low:
+            return DatabaseTlsError(f"{where}: TLS connection refused: {line}", hint=hint)
+    return None
+
+
 def classify(exc: BaseException, url: DatabaseUrl, what: str) -> SourceError | ConfigError:
     """The one-line Sluice error for a driver error met while reading ``what`` (a table or query)."""
     line = _first_line(exc)
     low = line.lower()
     where = url.shown()
+    tls = tls_error(exc, where)
+    if tls is not None:
+        return tls
     if any(s in low for s in _AUTH) or ("role" in low and "does not exist" in low):
         return DatabaseAuthError(
             f"{where} refused the credentials: {line}",
