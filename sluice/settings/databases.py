@@ -19,7 +19,7 @@ class DatabaseSettings(Section):
             'Named database connections as a JSON object, `{"shop": "postgresql://app:PW@db:5432/shop"}`; a run\'s '
             "`connection` names one. URLs are never logged. A Prefect Secret block name works too. TLS: libpq's "
             "`sslmode`, `sslrootcert`, `sslcert`, `sslkey` query parameters (MariaDB too); an SSH bastion: "
-            "`ssh=ssh://USER@BASTION:22&ssh_key=/path/to/key`."
+            "`ssh_host=BASTION&ssh_user=USER&ssh_key=/path/to/key` (and `ssh_port`, 22 by default)."
         ),
     )
     db_ssh_known_hosts: str = Field(

@@ -7,8 +7,8 @@ every message shows :meth:`DatabaseUrl.shown`, which hides it.
 
 Query parameters of the URL: libpq's TLS parameters (``sslmode``, ``sslrootcert``,
 ``sslcert``, ``sslkey``), which PostgreSQL connections pass to libpq and MariaDB
-connections turn into PyMySQL's TLS context; and ``ssh=ssh://user@bastion:22``
-with ``ssh_key=/path/to/key``, an SSH bastion the connection is tunneled through
+connections turn into PyMySQL's TLS context; and ``ssh_host``, ``ssh_user``,
+``ssh_port`` (22) and ``ssh_key`` (a private key file), an SSH bastion the connection is tunneled through
 (:mod:`sluice.sources.database_tunnel`).
 
 Driver errors end in one of the errors below, one line each with a hint.
@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -92,23 +91,25 @@ class Bastion:
         return f"ssh://{self.user}@{self.host}:{self.port}"
 
 
-def parse_bastion(text: str, key_path: str = "") -> Bastion:
-    """``ssh://user@host[:port]`` as a :class:`Bastion`.
+SSH_PARAMS = ("ssh_host", "ssh_user", "ssh_port", "ssh_key")
+
+
+def parse_bastion(params: Mapping[str, str]) -> Bastion | None:
+    """The bastion the ``ssh_*`` query parameters name, or None when they name none.
 
     Raises:
-        ConfigError: another scheme, or no user or host.
+        ConfigError: ``ssh_*`` parameters without ``ssh_host`` and ``ssh_user``, or a port that is not a number.
     """
-    parts = urlsplit(text)
-    try:
-        port = parts.port or 22
-    except ValueError:
-        port = 0
-    if parts.scheme != "ssh" or not parts.username or not parts.hostname or not port or parts.password:
+    given = {k: v for k, v in params.items() if k in SSH_PARAMS and v}
+    if not given:
+        return None
+    port = given.get("ssh_port", "22")
+    if not given.get("ssh_host") or not given.get("ssh_user") or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(
-            f"the SSH bastion {text!r} is not ssh://user@host[:port]",
-            hint="give ssh=ssh://USER@BASTION:22 and ssh_key=/path/to/private_key (no password in the URL)",
+            f"the SSH bastion of the URL is incomplete: {', '.join(f'{k}={v}' for k, v in sorted(given.items()))}",
+            hint="give ssh_host=BASTION&ssh_user=USER (ssh_port=22 and ssh_key=/path/to/private_key are optional)",
         )
-    return Bastion(user=parts.username, host=parts.hostname, port=port, key_path=key_path)
+    return Bastion(given["ssh_user"], given["ssh_host"], int(port), given.get("ssh_key", ""))
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,7 @@ def parse_url(text: str) -> DatabaseUrl:
 
     Raises:
         ConfigError: not a URL, a database other than PostgreSQL or MariaDB/MySQL, an unknown ``sslmode`` or a
-            malformed ``ssh`` bastion.
+            incomplete SSH bastion.
     """
     try:
         url = make_url(text)
@@ -232,9 +233,9 @@ def parse_url(text: str) -> DatabaseUrl:
         raise ConfigError(f"the URL {url.render_as_string()} names no database", hint="end the URL with /DATABASE")
     query = {k: str(v) for k, v in url.query.items()}
     _ensure_tls_params(query)
-    ssh, ssh_key = query.pop("ssh", ""), query.pop("ssh_key", "")
-    if ssh_key and not ssh:
-        raise ConfigError("ssh_key is given without ssh", hint="add ssh=ssh://USER@BASTION:22 to the URL")
+    bastion = parse_bastion(query)
+    for name in SSH_PARAMS:  # Sluice's, not the driver's
+        query.pop(name, None)
     return DatabaseUrl(
         dialect=dialect,
         host=url.host or "localhost",
@@ -243,7 +244,7 @@ def parse_url(text: str) -> DatabaseUrl:
         user=url.username or "",
         password=url.password if isinstance(url.password, str) else "",
         query=tuple(sorted(query.items())),
-        bastion=parse_bastion(ssh, ssh_key) if ssh else None,
+        bastion=bastion,
     )
 
 
@@ -275,7 +276,7 @@ def from_secret(value: object) -> DatabaseUrl:
             if url.bastion is None:
                 raise ConfigError(
                     "the Secret holds an SSH key but its URL names no bastion",
-                    hint="add ssh=ssh://USER@BASTION:22 to the URL in the Secret",
+                    hint="add ssh_host=BASTION&ssh_user=USER to the URL in the Secret",
                 )
             return replace(url, bastion=replace(url.bastion, key_text=key))
         return url

@@ -35,9 +35,7 @@ def source_rows(conninfo: str, table: str) -> list[dict[str, Any]]:
     with psycopg.connect(conninfo) as conn:
         cur = conn.execute(f'SELECT {", ".join(COLUMNS)} FROM "{table}" ORDER BY id')
         rows = cur.fetchall()
-    return [
-        dict(zip(COLUMNS, (*r[:3], None if r[3] is None else float(r[3]), *r[4:]), strict=True)) for r in rows
-    ]
+    return [dict(zip(COLUMNS, (*r[:3], None if r[3] is None else float(r[3]), *r[4:]), strict=True)) for r in rows]
 
 
 def lake_rows(settings: Settings, dataset: str = "dbtest") -> list[dict[str, Any]]:
