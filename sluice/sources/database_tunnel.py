@@ -32,7 +32,7 @@ LOCAL_HOST = "127.0.0.1"
 
 
 class BastionUnreachableError(DatabaseUnreachableError):
-    """The SSH bastion cannot be reached (refused, unknown host, timeout): retried with backoff."""
+    """The SSH bastion cannot be reached (refused, unknown host, timeout): transient, a later run may pass."""
 
 
 class BastionAuthError(ConfigError):
