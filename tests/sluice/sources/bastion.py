@@ -25,6 +25,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,7 +173,7 @@ def bastion_network() -> Iterator[BastionNet]:
     if reason:
         pytest.skip(reason)
     _ensure_sshd()
-    n, tag = _subnet(), f"{os.getpid() % 65536:04x}"
+    n, tag = _subnet(), uuid.uuid4().hex[:4]  # unique: every module importing the fixture sets up its own
     folder = Path(tempfile.mkdtemp(prefix="sluice-bastion-"))
     try:
         _keys(folder)
