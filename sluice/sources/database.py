@@ -11,7 +11,8 @@ connections turn into PyMySQL's TLS context; and ``ssh_host``, ``ssh_user``,
 ``ssh_port`` (22) and ``ssh_key`` (a private key file), an SSH bastion the connection is tunneled through
 (:mod:`sluice.sources.database_tunnel`).
 
-Driver errors end in one of the errors below, one line each with a hint.
+Driver errors end in one of the errors below (a failed TLS handshake in
+:class:`~sluice.sources.database_tls.DatabaseTlsError`), one line each with a hint.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -32,6 +32,13 @@ from sluice.errors import (
     SourceError,
     SourceNotFoundError,
     SourceUnreachableError,
+)
+from sluice.sources.database_tls import (
+    ensure_sslmode,
+    ensure_tls_files,
+    first_line,
+    tls_context,
+    tls_error,
 )
 
 CONNECT_TIMEOUT_S = 10
@@ -63,10 +70,6 @@ class UnmappedColumnError(ContractError):
     """A source column whose type has no mapping to its contract type."""
 
 
-class DatabaseTlsError(ConfigError):
-    """The TLS handshake failed: a certificate missing, expired, untrusted or for another name."""
-
-
 _DIALECTS = {
     "postgresql": Dialect.POSTGRESQL,
     "postgres": Dialect.POSTGRESQL,
@@ -74,7 +77,6 @@ _DIALECTS = {
     "mariadb": Dialect.MARIADB,
 }
 _DEFAULT_PORTS = {Dialect.POSTGRESQL: 5432, Dialect.MARIADB: 3306}
-SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
 @dataclass(frozen=True)
@@ -144,13 +146,7 @@ class DatabaseUrl:
         Raises:
             DatabaseTlsError: one of them does not.
         """
-        for name in ("sslrootcert", "sslcert", "sslkey"):
-            path = self.param(name)
-            if path and path != "system" and not Path(path).is_file():
-                raise DatabaseTlsError(
-                    f"{self.shown()}: {name} {path} is not a file",
-                    hint=f"give {name}= the path of a PEM file this worker can read",
-                )
+        ensure_tls_files(dict(self.query), self.shown())
 
     def libpq(self) -> str:
         """The URL as libpq (psycopg, ADBC) takes it, password included; sessions are named ``sluice``.
@@ -174,39 +170,8 @@ class DatabaseUrl:
         return url.render_as_string(hide_password=False)
 
     def mariadb_tls(self) -> ssl.SSLContext | None:
-        """The TLS context of a MariaDB connection from the libpq-named parameters (None: plain TCP).
-
-        ``require`` encrypts without verifying, ``verify-ca`` checks the server's certificate against
-        ``sslrootcert``, ``verify-full`` its name too; ``sslcert``/``sslkey`` are the client's certificate.
-
-        Raises:
-            DatabaseTlsError: a certificate or key file that cannot be loaded.
-        """
-        mode = self.param("sslmode") or ("require" if self.param("sslcert") else "disable")
-        if mode in ("disable", "allow", "prefer"):
-            return None
-        self.ensure_tls_files()
-        try:
-            ctx = ssl.create_default_context(cafile=self.param("sslrootcert") or None)
-            ctx.check_hostname = mode == "verify-full"
-            ctx.verify_mode = ssl.CERT_NONE if mode == "require" else ssl.CERT_REQUIRED
-            if self.param("sslcert"):
-                ctx.load_cert_chain(self.param("sslcert"), self.param("sslkey") or None)
-        except (OSError, ssl.SSLError) as exc:
-            raise DatabaseTlsError(
-                f"{self.shown()}: cannot load the TLS files of the connection: {_first_line(exc)}",
-                hint="check the sslrootcert, sslcert and sslkey paths of the URL (PEM files the worker can read)",
-            ) from None
-        return ctx
-
-
-def _ensure_tls_params(query: dict[str, str]) -> None:
-    mode = query.get("sslmode")
-    if mode is not None and mode not in SSL_MODES:
-        raise ConfigError(
-            f"sslmode {mode!r} is not one of {', '.join(SSL_MODES)}",
-            hint="use sslmode=verify-full with sslrootcert=CA.pem to check the server's certificate and name",
-        )
+        """The TLS context of a MariaDB connection from the libpq-named parameters (None: plain TCP)."""
+        return tls_context(dict(self.query), self.shown())
 
 
 def parse_url(text: str) -> DatabaseUrl:
@@ -232,7 +197,7 @@ def parse_url(text: str) -> DatabaseUrl:
     if not url.database:
         raise ConfigError(f"the URL {url.render_as_string()} names no database", hint="end the URL with /DATABASE")
     query = {k: str(v) for k, v in url.query.items()}
-    _ensure_tls_params(query)
+    ensure_sslmode(query.get("sslmode"))
     bastion = parse_bastion(query)
     for name in SSH_PARAMS:  # Sluice's, not the driver's
         query.pop(name, None)
@@ -305,65 +270,9 @@ _NOT_FOUND = ("does not exist", "doesn't exist", "unknown table", "unknown datab
 _PERMISSION = ("permission denied", "command denied", "access denied")
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
-    # ADBC prefixes the driver's message with its status and an error code.
-    return re.sub(r"^(?:[A-Z_]+: )?(?:\[libpq\] )?", "", line).strip()
-
-
-# What a failed TLS handshake says (libpq, the server, OpenSSL, PyMySQL) and what to do about it; first match wins.
-_TLS_HINTS = (
-    ("does not match host name", "the server's certificate names another host: connect by a name it lists"),
-    (
-        "certificate has expired",
-        "a certificate has expired: renew it (`openssl x509 -enddate -noout -in FILE` shows when)",
-    ),
-    ("certificate expired", "the client certificate has expired: renew it (sslcert=)"),
-    (
-        "certificate verify failed",
-        "the server's certificate is not signed by the CA of sslrootcert (or has expired): point sslrootcert at "
-        "the CA that signed it",
-    ),
-    (
-        "requires a valid client certificate",
-        "the server requires a client certificate: add sslcert=CERT.pem&sslkey=KEY.pem, CN = the user",
-    ),
-    (
-        "alert unknown ca",
-        "the server does not trust the client certificate: use one signed by the CA of the server's ssl_ca_file",
-    ),
-    ("alert bad certificate", "the server refused the client certificate: use one its ssl_ca_file's CA signed"),
-    ("alert certificate unknown", "the server refused the client certificate: use one its ssl_ca_file's CA signed"),
-    (
-        "certificate authentication failed",
-        "the client certificate's CN is not the connection's user: use that user's certificate",
-    ),
-    ("root certificate file", "sslrootcert names no readable file: give the path of the CA's PEM certificate"),
-    ("could not open certificate file", "sslcert names no readable file: give the client certificate's PEM path"),
-    ("could not load private key file", "sslkey names no readable key: give the client key's PEM path"),
-    ("private key file", "the client key (sslkey) must be readable by its owner only: chmod 0600 it"),
-    ("certificate present, but not private key", "add sslkey=KEY.pem next to sslcert"),
-    ("does not support ssl", "the server offers no TLS: turn ssl on in its configuration, or drop sslmode"),
-    ("ssl is required", "the server offers no TLS: turn ssl on in its configuration, or drop sslmode"),
-    ("no encryption", "the server accepts only TLS here: add sslmode=verify-full&sslrootcert=CA.pem"),
-    ("ssl error", "the TLS handshake failed: check sslmode, sslrootcert, sslcert and sslkey against the server's"),
-)
-
-
-def tls_error(exc: BaseException, where: str) -> DatabaseTlsError | None:
-    """The one-line error of a failed TLS handshake, or None when ``exc`` is about something else."""
-    line = _first_line(exc)
-    low = line.lower()
-    for needle, hint in _TLS_HINTS:
-        if needle in low:
-            return DatabaseTlsError(f"{where}: TLS connection refused: {line}", hint=hint)
-    return None
-
-
 def classify(exc: BaseException, url: DatabaseUrl, what: str) -> SourceError | ConfigError:
     """The one-line Sluice error for a driver error met while reading ``what`` (a table or query)."""
-    line = _first_line(exc)
+    line = first_line(exc)
     low = line.lower()
     where = url.shown()
     tls = tls_error(exc, where)

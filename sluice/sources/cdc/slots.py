@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sluice.errors import SluiceError
 from sluice.sources.cdc.errors import CdcError, CdcUnreachableError, SlotInUseError
 from sluice.sources.cdc.positions import format_lsn, parse_lsn
-from sluice.sources.database import tls_error
+from sluice.sources.database_tls import tls_error
 
 if TYPE_CHECKING:
     import psycopg

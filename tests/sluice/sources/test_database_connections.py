@@ -7,7 +7,8 @@ import ssl
 import pytest
 
 from sluice.errors import ConfigError
-from sluice.sources.database import Bastion, DatabaseTlsError, from_secret, parse_url, tls_error
+from sluice.sources.database import Bastion, from_secret, parse_url
+from sluice.sources.database_tls import DatabaseTlsError, tls_error
 
 
 def test_tls_parameters_reach_libpq_and_bastion_parameters_do_not():

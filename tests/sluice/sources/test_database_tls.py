@@ -20,8 +20,9 @@ import trustme
 from sluice.errors import SluiceError
 from sluice.sources.cdc import slots
 from sluice.sources.cdc.errors import CdcUnreachableError
-from sluice.sources.database import DatabaseTlsError, parse_url
+from sluice.sources.database import parse_url
 from sluice.sources.database_read import describe
+from sluice.sources.database_tls import DatabaseTlsError
 from tests.pgcluster import ClusterOptions, PgCluster, running_cluster
 from tests.sluice.sources.connfixtures import fill_table, lake_rows, snapshot_into_lake, source_rows
 from tests.sluice.sources.dbfixtures import MARIADB_URL, contract, spec
