@@ -23,7 +23,8 @@ lint: $(VENV)/.installed-test
 test: $(VENV)/.installed-test lint system-deps
 	$(BIN)/python -m pytest
 
-# Real servers the tests run against (Debian packages); PostgreSQL is expected on 127.0.0.1:5432.
+# Real servers the tests run against (Debian packages); PostgreSQL is expected on 127.0.0.1:5432. sshd is the
+# bastion of the SSH tunnel tests (run in a network namespace by the tests, never as the host's service).
 system-deps:
 	@command -v prometheus >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
@@ -31,6 +32,9 @@ system-deps:
 	@test -f /usr/lib/postgresql/15/lib/wal2json.so || { \
 	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15-wal2json >/dev/null; \
 	  else echo "install wal2json first: sudo apt-get install -y postgresql-15-wal2json"; exit 1; fi; }
+	@test -x /usr/sbin/sshd || { \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null; \
+	  else echo "install sshd first (the SSH bastion tests): sudo apt-get install -y openssh-server"; exit 1; fi; }
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/ingest.py

@@ -28,22 +28,26 @@ from sluice.paths import ensure_dataset_name, is_dataset_name, shown
 from sluice.runs.metastore import engine_for
 from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
 from sluice.settings import Settings, get_settings
-from sluice.sources.database import DatabaseUrl, parse_url, resolve_connection
+from sluice.sources.database import DatabaseUrl, resolve_connection
 from sluice.sources.database_read import TableSpec
 from sluice.sources.database_stage import TableRequest, commit_table, held_snapshot, last_position
+from sluice.sources.database_tunnel import TunnelOptions, tunneled
 from sluice.validate.contracts import find_contract
 from tasks.artifacts import RunArtifacts
-from tasks.database import describe_source, secret_url, stage_increment, stage_key_range
+from tasks.database import describe_source, secret_connection, stage_increment, stage_key_range
 from tasks.records import publish_artifacts, record_run
 
 MODES = ("snapshot", "incremental")
 
 
-def _url(connection: str, secret_block: str | None, settings: Settings) -> DatabaseUrl:
+def _url(connection: str, secret_block: str | None, settings: Settings, tunnel: contextlib.ExitStack) -> DatabaseUrl:
+    """The run's connection; one behind an SSH bastion is reached through a forward ``tunnel`` holds open."""
+    db = settings.databases
     if secret_block:
-        return parse_url(secret_url(secret_block))
-    named = {k: v.get_secret_value() for k, v in settings.databases.databases.items()}
-    return resolve_connection(connection, named)
+        url = secret_connection(secret_block)
+    else:
+        url = resolve_connection(connection, {k: v.get_secret_value() for k, v in db.databases.items()})
+    return tunnel.enter_context(tunneled(url, TunnelOptions(db.db_ssh_known_hosts, db.db_ssh_timeout_seconds)))
 
 
 def _record_failure(report: RunReport, exc: Exception, metadata_url: str) -> None:
@@ -116,16 +120,18 @@ def ingest_table(
     report = RunReport(run_id, dataset if is_dataset_name(dataset) else shown(dataset), "", settings.env, started)
     clock = time.perf_counter()
     db = settings.databases
+    tunnel = contextlib.ExitStack()  # the SSH forward to a database behind a bastion, open until staging ends
     try:
         if mode not in MODES:
             raise ConfigError(f"mode {mode!r} is not one of {', '.join(MODES)}", hint="--mode snapshot or incremental")
         contract = find_contract(ensure_dataset_name(dataset), settings.contracts_root())
-        url = _url(connection, secret_block, settings)
+        url = _url(connection, secret_block, settings, tunnel)
         spec = TableSpec(url, contract, table=table, query=query, cursor=cursor, fetch_rows=db.db_fetch_rows)
         report.source = spec.source
         columns = describe_source(spec)
         run_dir, _ = staging.open_run(settings.staging_root(), run_id, stale_hours=settings.staging_stale_hours)
     except Exception as exc:
+        tunnel.close()
         _record_failure(report, exc, settings.metadata_db_url())
         raise
     req = TableRequest(
@@ -145,6 +151,8 @@ def ingest_table(
     except Exception as exc:
         _record_failure(report, exc, settings.metadata_db_url())
         raise
+    finally:
+        tunnel.close()
     report.stage_seconds["read_validate_stage"] = time.perf_counter() - clock
     result = _commit(req, settings, outcomes)
     finish_report(report, outcomes, result)

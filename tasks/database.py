@@ -1,11 +1,13 @@
-"""Tasks of the table-ingestion flow: describe a source, stage a key range or an increment, load a Secret."""
+"""Tasks of the table-ingestion flow: load a connection from a Secret, describe a source, stage a range or increment."""
 
 from __future__ import annotations
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from sluice.errors import ConfigError
 from sluice.runs.records import FileOutcome
+from sluice.sources.database import DatabaseUrl, from_secret
 from sluice.sources.database_keyset import Position
 from sluice.sources.database_read import KeyRange, Snapshot, TableSpec, describe
 from sluice.sources.database_stage import TableRequest, stage_incremental, stage_range
@@ -15,15 +17,24 @@ from tasks.retry import TRANSIENT_RETRIES
 # Only transient errors (an unreachable server) are retried; credentials, missing tables and types are not.
 
 
-@task(name="secret-url", cache_policy=NO_CACHE)
-def secret_url(block: str) -> str:
-    """The connection URL kept in a Prefect Secret block (never logged)."""
+@task(name="secret-connection", cache_policy=NO_CACHE, persist_result=False)
+def secret_connection(block: str) -> DatabaseUrl:
+    """The connection kept in a Prefect Secret block: its URL, or a JSON object with the URL and an SSH key.
+
+    The value is never logged, and the result is not persisted (it holds the password).
+    """
     from prefect.blocks.system import Secret
 
-    secret = Secret.load(block)  # typed "block or coroutine": Prefect dispatches on the caller being async
+    try:
+        secret = Secret.load(block)  # typed "block or coroutine": Prefect dispatches on the caller being async
+    except ValueError:
+        raise ConfigError(
+            f"no Prefect Secret block named {block!r}",
+            hint="create it (prefect block create secret, or Secret(value=URL).save(NAME)) or fix secret_block",
+        ) from None
     if not isinstance(secret, Secret):
         raise TypeError("Secret.load returned an awaitable: called from async code")
-    return str(secret.get())
+    return from_secret(secret.get())
 
 
 @task(name="describe-table", task_run_name="describe-{spec.contract.name}", **TRANSIENT_RETRIES)

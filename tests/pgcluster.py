@@ -5,7 +5,10 @@ needs ``logical``. :class:`PgCluster` runs ``initdb`` and ``pg_ctl`` from
 Debian's ``postgresql-15`` on a free loopback port, in a temporary folder
 owned by the ``postgres`` OS user when the tests run as root, and removes it
 all afterwards. Use the session-scoped ``pg_logical`` fixture (tests/conftest.py
-imports it) or :func:`running_cluster` directly.
+imports it) or :func:`running_cluster` directly. A :class:`ClusterOptions`
+listens elsewhere (an address of a network namespace the server runs in),
+puts files in the data folder (TLS certificates) and puts ``pg_hba.conf``
+lines before initdb's.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -43,6 +46,7 @@ class PgCluster:
 
     root: Path
     port: int
+    host: str = "127.0.0.1"
 
     @property
     def data(self) -> Path:
@@ -50,11 +54,15 @@ class PgCluster:
 
     def url(self, database: str = "postgres") -> str:
         """A libpq URL (psycopg, ``psql``)."""
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+        return f"postgresql://postgres@{self.host}:{self.port}/{database}"
 
     def sa_url(self, database: str = "postgres") -> str:
         """A SQLAlchemy URL with the psycopg 3 driver."""
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+        return f"postgresql+psycopg://postgres@{self.host}:{self.port}/{database}"
+
+    def socket_url(self, database: str = "postgres") -> str:
+        """A libpq URL through the Unix socket in the cluster's folder (trusted, whatever ``pg_hba`` says of TCP)."""
+        return f"postgresql://postgres@/{database}?host={self.root}&port={self.port}"
 
     def pg_ctl(self, *args: str) -> None:
         subprocess.run(
@@ -65,28 +73,58 @@ class PgCluster:
         self.pg_ctl("restart", "-m", "fast", "-w")
 
 
-def _start(root: Path, port: int, settings: dict[str, str]) -> PgCluster:
+@dataclass(frozen=True)
+class ClusterOptions:
+    """Where a private cluster listens and what it holds beyond initdb's defaults."""
+
+    listen: str = "127.0.0.1"
+    netns: str | None = None  # a network namespace (`ip netns`) the server runs in
+    hba: tuple[str, ...] = ()  # pg_hba.conf lines matched before initdb's
+    files: Mapping[str, bytes] = field(default_factory=dict)  # into the data folder, postgres's, mode 0600
+
+
+def _chown_postgres(path: Path) -> None:
     if os.geteuid() == 0:
         user = pwd.getpwnam("postgres")
-        os.chown(root, user.pw_uid, user.pw_gid)
-    cluster = PgCluster(root, port)
+        os.chown(path, user.pw_uid, user.pw_gid)
+
+
+def _prepare(cluster: PgCluster, options: ClusterOptions) -> None:
+    for name, body in options.files.items():
+        path = cluster.data / name
+        path.write_bytes(body)
+        path.chmod(0o600)
+        _chown_postgres(path)
+    if options.hba:
+        hba = cluster.data / "pg_hba.conf"
+        hba.write_text("\n".join(options.hba) + "\n" + hba.read_text())
+
+
+def _start(root: Path, port: int, settings: dict[str, str], options: ClusterOptions) -> PgCluster:
+    _chown_postgres(root)
+    cluster = PgCluster(root, port, options.listen)
     init = [str(PG_BIN / "initdb"), "-D", str(cluster.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
     subprocess.run(_as_postgres([*init, "--no-sync"]), check=True, capture_output=True)
-    opts = " ".join(f"-c {k}={v}" for k, v in {"listen_addresses": "127.0.0.1", **settings}.items())
+    _prepare(cluster, options)
+    opts = " ".join(f"-c {k}={v}" for k, v in {"listen_addresses": options.listen, **settings}.items())
     log = root / "server.log"
-    cluster.pg_ctl("-o", f"-p {port} -k {root} {opts}", "-l", str(log), "-w", "-t", "60", "start")
+    start = [str(PG_BIN / "pg_ctl"), "-D", str(cluster.data), "-o", f"-p {port} -k {root} {opts}", "-l", str(log)]
+    netns = ["ip", "netns", "exec", options.netns] if options.netns else []
+    subprocess.run([*netns, *_as_postgres([*start, "-w", "-t", "60", "start"])], check=True, capture_output=True)
     return cluster
 
 
 @contextlib.contextmanager
-def running_cluster(settings: dict[str, str] | None = None) -> Iterator[PgCluster]:
+def running_cluster(
+    settings: dict[str, str] | None = None, options: ClusterOptions | None = None
+) -> Iterator[PgCluster]:
     """Start a private cluster with ``settings`` (``-c name=value``), yield it, stop and remove it."""
     if not (PG_BIN / "initdb").exists():
         pytest.skip("PostgreSQL 15 server binaries are not installed (apt-get install postgresql-15)")
     root = Path(tempfile.mkdtemp(prefix="sluice-pg-"))
     cluster: PgCluster | None = None
     try:
-        cluster = _start(root, free_port(), settings or {})
+        cluster = _start(root, free_port(), settings or {}, options or ClusterOptions())
         yield cluster
     finally:
         if cluster is not None:

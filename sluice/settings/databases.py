@@ -1,4 +1,4 @@
-"""Database sources: named connections, the look-back of incremental runs, fetch and split sizes."""
+"""Database sources: named connections, SSH bastions, the look-back of incremental runs, fetch and split sizes."""
 
 from __future__ import annotations
 
@@ -17,8 +17,20 @@ class DatabaseSettings(Section):
         default_factory=dict,
         description=(
             'Named database connections as a JSON object, `{"shop": "postgresql://app:PW@db:5432/shop"}`; a run\'s '
-            "`connection` names one. URLs are never logged. A Prefect Secret block name works too."
+            "`connection` names one. URLs are never logged. A Prefect Secret block name works too. TLS: libpq's "
+            "`sslmode`, `sslrootcert`, `sslcert`, `sslkey` query parameters (MariaDB too); an SSH bastion: "
+            "`ssh_host=BASTION&ssh_user=USER&ssh_key=/path/to/key` (and `ssh_port`, 22 by default)."
         ),
+    )
+    db_ssh_known_hosts: str = Field(
+        default="",
+        description=(
+            "The known_hosts file an SSH bastion's host key is checked against (empty: `~/.ssh/known_hosts`). A "
+            "bastion whose key it does not hold is refused."
+        ),
+    )
+    db_ssh_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="How long connecting and logging in to an SSH bastion may take (seconds)."
     )
     db_lookback_seconds: float = Field(
         default=300.0,

@@ -5,14 +5,22 @@ A connection is a SQLAlchemy-style URL (``postgresql://user:pw@host:5432/db``,
 ``SLUICE_DATABASES`` (the flow also takes a Prefect Secret block name). A password is never logged:
 every message shows :meth:`DatabaseUrl.shown`, which hides it.
 
-Driver errors end in one of the errors below, one line each with a hint.
+Query parameters of the URL: libpq's TLS parameters (``sslmode``, ``sslrootcert``,
+``sslcert``, ``sslkey``), which PostgreSQL connections pass to libpq and MariaDB
+connections turn into PyMySQL's TLS context; and ``ssh_host``, ``ssh_user``,
+``ssh_port`` (22) and ``ssh_key`` (a private key file), an SSH bastion the connection is tunneled through
+(:mod:`sluice.sources.database_tunnel`).
+
+Driver errors end in one of the errors below (a failed TLS handshake in
+:class:`~sluice.sources.database_tls.DatabaseTlsError`), one line each with a hint.
 """
 
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from sqlalchemy.engine import URL, make_url
@@ -24,6 +32,13 @@ from sluice.errors import (
     SourceError,
     SourceNotFoundError,
     SourceUnreachableError,
+)
+from sluice.sources.database_tls import (
+    ensure_sslmode,
+    ensure_tls_files,
+    first_line,
+    tls_context,
+    tls_error,
 )
 
 CONNECT_TIMEOUT_S = 10
@@ -65,8 +80,47 @@ _DEFAULT_PORTS = {Dialect.POSTGRESQL: 5432, Dialect.MARIADB: 3306}
 
 
 @dataclass(frozen=True)
+class Bastion:
+    """An SSH server the database connection is tunneled through, and the private key that logs in."""
+
+    user: str
+    host: str
+    port: int = 22
+    key_path: str = ""  # a private key file; neither this nor key_text: the user's default keys
+    key_text: str = field(default="", repr=False)  # the private key itself (from a Prefect Secret)
+
+    def shown(self) -> str:
+        return f"ssh://{self.user}@{self.host}:{self.port}"
+
+
+SSH_PARAMS = ("ssh_host", "ssh_user", "ssh_port", "ssh_key")
+
+
+def parse_bastion(params: Mapping[str, str]) -> Bastion | None:
+    """The bastion the ``ssh_*`` query parameters name, or None when they name none.
+
+    Raises:
+        ConfigError: ``ssh_*`` parameters without ``ssh_host`` and ``ssh_user``, or a port that is not a number.
+    """
+    given = {k: v for k, v in params.items() if k in SSH_PARAMS and v}
+    if not given:
+        return None
+    port = given.get("ssh_port", "22")
+    if not given.get("ssh_host") or not given.get("ssh_user") or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(
+            f"the SSH bastion of the URL is incomplete: {', '.join(f'{k}={v}' for k, v in sorted(given.items()))}",
+            hint="give ssh_host=BASTION&ssh_user=USER (ssh_port=22 and ssh_key=/path/to/private_key are optional)",
+        )
+    return Bastion(given["ssh_user"], given["ssh_host"], int(port), given.get("ssh_key", ""))
+
+
+@dataclass(frozen=True)
 class DatabaseUrl:
-    """A parsed connection URL; its ``repr`` and :meth:`shown` never include the password."""
+    """A parsed connection URL; its ``repr`` and :meth:`shown` never include the password.
+
+    ``connect_host``/``connect_port``, when set, are where the TCP connection is opened instead (the local end
+    of a tunnel); ``host`` stays the name TLS verifies and the name every message and batch source shows.
+    """
 
     dialect: Dialect
     host: str
@@ -75,30 +129,57 @@ class DatabaseUrl:
     user: str
     password: str = field(default="", repr=False)
     query: tuple[tuple[str, str], ...] = ()
+    bastion: Bastion | None = None
+    connect_host: str = ""
+    connect_port: int = 0
 
     def shown(self) -> str:
         who = f"{self.user}@" if self.user else ""
         return f"{self.dialect.value}://{who}{self.host}:{self.port}/{self.database}"
 
+    def param(self, name: str) -> str:
+        return dict(self.query).get(name, "")
+
+    def ensure_tls_files(self) -> None:
+        """Every TLS file the URL names exists (libpq would go on without a missing client certificate).
+
+        Raises:
+            DatabaseTlsError: one of them does not.
+        """
+        ensure_tls_files(dict(self.query), self.shown())
+
     def libpq(self) -> str:
-        """The URL as libpq (psycopg, ADBC) takes it, password included; sessions are named ``sluice``."""
+        """The URL as libpq (psycopg, ADBC) takes it, password included; sessions are named ``sluice``.
+
+        Raises:
+            DatabaseTlsError: a TLS file the URL names does not exist.
+        """
+        self.ensure_tls_files()
+        query = {"application_name": APPLICATION_NAME, **dict(self.query)}
+        if self.connect_host:  # libpq opens the socket at hostaddr and verifies the certificate against host
+            query["hostaddr"] = self.connect_host
         url = URL.create(
             "postgresql",
             username=self.user or None,
             password=self.password or None,
             host=self.host,
-            port=self.port,
+            port=self.connect_port or self.port,
             database=self.database,
-            query={"application_name": APPLICATION_NAME, **dict(self.query)},
+            query=query,
         )
         return url.render_as_string(hide_password=False)
+
+    def mariadb_tls(self) -> ssl.SSLContext | None:
+        """The TLS context of a MariaDB connection from the libpq-named parameters (None: plain TCP)."""
+        return tls_context(dict(self.query), self.shown())
 
 
 def parse_url(text: str) -> DatabaseUrl:
     """Parse a SQLAlchemy-style URL; ``postgresql+psycopg`` and ``mysql+pymysql`` forms are accepted.
 
     Raises:
-        ConfigError: not a URL, or a database other than PostgreSQL or MariaDB/MySQL.
+        ConfigError: not a URL, a database other than PostgreSQL or MariaDB/MySQL, an unknown ``sslmode`` or a
+            incomplete SSH bastion.
     """
     try:
         url = make_url(text)
@@ -115,6 +196,11 @@ def parse_url(text: str) -> DatabaseUrl:
         )
     if not url.database:
         raise ConfigError(f"the URL {url.render_as_string()} names no database", hint="end the URL with /DATABASE")
+    query = {k: str(v) for k, v in url.query.items()}
+    ensure_sslmode(query.get("sslmode"))
+    bastion = parse_bastion(query)
+    for name in SSH_PARAMS:  # Sluice's, not the driver's
+        query.pop(name, None)
     return DatabaseUrl(
         dialect=dialect,
         host=url.host or "localhost",
@@ -122,7 +208,8 @@ def parse_url(text: str) -> DatabaseUrl:
         database=url.database,
         user=url.username or "",
         password=url.password if isinstance(url.password, str) else "",
-        query=tuple((k, str(v)) for k, v in sorted(url.query.items())),
+        query=tuple(sorted(query.items())),
+        bastion=bastion,
     )
 
 
@@ -137,6 +224,31 @@ def resolve_connection(connection: str, named: Mapping[str, str]) -> DatabaseUrl
             hint='add it to SLUICE_DATABASES ({"NAME": "postgresql://..."}), or pass a URL or a Prefect Secret block',
         )
     return parse_url(named[connection])
+
+
+def from_secret(value: object) -> DatabaseUrl:
+    """The connection a Prefect Secret holds: the URL, or ``{"url": URL, "ssh_private_key": KEY}``.
+
+    Raises:
+        ConfigError: neither form, or a URL :func:`parse_url` refuses.
+    """
+    if isinstance(value, str):
+        return parse_url(value)
+    if isinstance(value, dict) and isinstance(value.get("url"), str) and set(value) <= {"url", "ssh_private_key"}:
+        url = parse_url(value["url"])
+        key = value.get("ssh_private_key")
+        if isinstance(key, str) and key:
+            if url.bastion is None:
+                raise ConfigError(
+                    "the Secret holds an SSH key but its URL names no bastion",
+                    hint="add ssh_host=BASTION&ssh_user=USER to the URL in the Secret",
+                )
+            return replace(url, bastion=replace(url.bastion, key_text=key))
+        return url
+    raise ConfigError(
+        'the Secret block holds neither a connection URL nor {"url": ..., "ssh_private_key": ...}',
+        hint="store the URL as the Secret's value, or a JSON object with those keys",
+    )
 
 
 _UNREACHABLE = (
@@ -158,18 +270,14 @@ _NOT_FOUND = ("does not exist", "doesn't exist", "unknown table", "unknown datab
 _PERMISSION = ("permission denied", "command denied", "access denied")
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
-    # ADBC prefixes the driver's message with its status and an error code.
-    return re.sub(r"^(?:[A-Z_]+: )?(?:\[libpq\] )?", "", line).strip()
-
-
 def classify(exc: BaseException, url: DatabaseUrl, what: str) -> SourceError | ConfigError:
     """The one-line Sluice error for a driver error met while reading ``what`` (a table or query)."""
-    line = _first_line(exc)
+    line = first_line(exc)
     low = line.lower()
     where = url.shown()
+    tls = tls_error(exc, where)
+    if tls is not None:
+        return tls
     if any(s in low for s in _AUTH) or ("role" in low and "does not exist" in low):
         return DatabaseAuthError(
             f"{where} refused the credentials: {line}",

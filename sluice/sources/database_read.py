@@ -144,8 +144,8 @@ def mariadb_connect(url: DatabaseUrl, *, streaming: bool = False) -> Any:
     import pymysql.cursors
 
     return pymysql.connect(
-        host=url.host,
-        port=url.port,
+        host=url.connect_host or url.host,
+        port=url.connect_port or url.port,
         user=url.user or None,
         password=url.password,
         database=url.database,
@@ -153,6 +153,7 @@ def mariadb_connect(url: DatabaseUrl, *, streaming: bool = False) -> Any:
         charset="utf8mb4",
         init_command="SET time_zone = '+00:00'",
         cursorclass=pymysql.cursors.SSCursor if streaming else pymysql.cursors.Cursor,
+        ssl=url.mariadb_tls(),
     )
 
 

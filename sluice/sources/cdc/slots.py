@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sluice.errors import SluiceError
 from sluice.sources.cdc.errors import CdcError, CdcUnreachableError, SlotInUseError
 from sluice.sources.cdc.positions import format_lsn, parse_lsn
+from sluice.sources.database_tls import tls_error
 
 if TYPE_CHECKING:
     import psycopg
@@ -103,8 +104,8 @@ def connect(dsn: str, slot: str = "") -> Iterator[psycopg.Connection[Any]]:
 
     try:
         conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
-    except psycopg.Error as exc:
-        raise _translate(exc, slot) from None
+    except psycopg.Error as exc:  # a failed TLS handshake is the connection's settings, not the network
+        raise (tls_error(exc, "PostgreSQL") or _translate(exc, slot)) from None
     try:
         with conn:
             yield conn
