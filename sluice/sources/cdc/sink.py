@@ -69,9 +69,12 @@ _CHANGE_SPECS = [
 ]
 
 
+SOURCE_PREFIX = "postgres-cdc:"
+
+
 def source_name(slot: str) -> str:
     """The batch source of a slot's changes (with the LSN range, it makes the batch id)."""
-    return f"postgres-cdc:{slot}"
+    return f"{SOURCE_PREFIX}{slot}"
 
 
 def changes_contract(contract: Contract) -> Contract:
