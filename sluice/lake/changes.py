@@ -57,23 +57,37 @@ def _carried_columns(contract: Contract, schema: pa.Schema) -> list[str]:
     return [f.name for f in schema if f.name not in fixed and not f.name.startswith("_")] + [PARTITION]
 
 
-def _unsent(contract: Contract, raw: pa.Table, columns: list[str]) -> dict[str, np.ndarray]:
-    """Per column, the incoming rows that did not send it."""
+def _key_changes(raw: pa.Table) -> dict[int, int]:
+    """The updates that changed their key: the row of the ``u`` and of the ``d`` at the same ``_lsn``."""
+    if _LSN not in raw.column_names:
+        return {}
+    lsns = raw.column(_LSN).to_pylist()
+    deletes = {lsns[i]: i for i in np.flatnonzero(ops(raw, DELETE_OP))}
+    return {int(i): int(deletes[lsns[i]]) for i in np.flatnonzero(ops(raw, "u")) if lsns[i] in deletes}
+
+
+def _unsent(
+    contract: Contract, raw: pa.Table, columns: list[str], moved: dict[int, int]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per column, the incoming rows that did not send it: those that take it from the key's previous version,
+    and the key changes (``moved``), which take it from the old key's."""
     n = raw.num_rows
     masks: dict[str, np.ndarray] = {}
+    from_old: dict[str, np.ndarray] = {}
     if UNCHANGED_COLUMN in raw.column_names:
         updates = ops(raw, "u")
         for i, text in enumerate(raw.column(UNCHANGED_COLUMN).to_pylist()):
             if text and updates[i]:
                 for name in json.loads(text):
                     if name in columns:
-                        masks.setdefault(name, np.zeros(n, dtype=bool))[i] = True
+                        found = from_old if i in moved else masks
+                        found.setdefault(name, np.zeros(n, dtype=bool))[i] = True
     part = raw.column(contract.partition.column)
     key_only = ops(raw, DELETE_OP) & np.asarray(pc.is_null(part).to_numpy(zero_copy_only=False), dtype=bool)
     if key_only.any():
         for name in columns:
             masks[name] = masks.get(name, np.zeros(n, dtype=bool)) | key_only
-    return masks
+    return masks, from_old
 
 
 def _group_starts(sorted_keys: pa.Table) -> np.ndarray:
@@ -98,9 +112,10 @@ def carried(contract: Contract, current: pa.Table, incoming: pa.Table, aligned_i
     is the same rows as delivered (with ``_unchanged``).
     """
     schema = aligned_incoming.schema
-    masks = _unsent(contract, incoming, _carried_columns(contract, schema))
+    moved = _key_changes(incoming)
+    masks, from_old = _unsent(contract, incoming, _carried_columns(contract, schema), moved)
     if not masks:
-        return aligned_incoming
+        return _from_old_key(aligned_incoming, from_old, moved)
     both = pa.concat_tables([current.select(schema.names).cast(schema), aligned_incoming])
     n, n_cur = both.num_rows, current.num_rows
     sort_keys = [(c, "ascending") for c in [*contract.primary_key, *_order(contract)]]
@@ -117,7 +132,18 @@ def carried(contract: Contract, current: pa.Table, incoming: pa.Table, aligned_i
         source = np.where(unsent & (last_sent >= starts), last_sent, np.arange(n))
         values = both.column(name).take(pa.array(order[source]))
         out = out.set_column(schema.get_field_index(name), name, values.take(pa.array(back[n_cur:])))
-    return out
+    return _from_old_key(out, from_old, moved)
+
+
+def _from_old_key(rows: pa.Table, from_old: dict[str, np.ndarray], moved: dict[int, int]) -> pa.Table:
+    """Rows whose key changed with the values they did not send taken from the old key's (completed) ``d`` row."""
+    source = np.arange(rows.num_rows)
+    for new, old in moved.items():
+        source[new] = old
+    for name, mask in from_old.items():
+        col = rows.column(name)
+        rows = rows.set_column(rows.schema.get_field_index(name), name, col.take(pa.array(np.where(mask, source, np.arange(rows.num_rows)))))
+    return rows
 
 
 def _before(table: pa.Table, order: list[str], at: dict[str, object]) -> np.ndarray:
