@@ -17,8 +17,9 @@ SNAPSHOT`` is per connection, so a MariaDB snapshot is read by ONE reader
 **Snapshot position.** A keyed contract ordered by ``_lsn`` (the one change
 capture applies, :mod:`sluice.sources.cdc.sink`) is filled by the snapshot
 too: its ``_lsn`` is not read but stamped with the WAL insert position when
-the snapshot is taken (and a keyed contract's ``_op``, the change marker, is
-stamped null by every read). The snapshot is
+the snapshot is taken, less one (the next change record starts exactly at
+that position, and a record is longer than a byte), and a keyed contract's
+``_op``, the change marker, is stamped null by every read. The snapshot is
 taken while a second connection holds ``LOCK TABLE ... IN SHARE MODE`` (it
 waits for the table's writers to finish and holds new ones back for that
 instant only): every change the snapshot sees is then before that position
@@ -288,7 +289,7 @@ def exported(spec: TableSpec, conn: Any) -> tuple[str, str, int | None]:
             "SELECT pg_export_snapshot(), pg_current_snapshot()::text, "
             "pg_current_wal_insert_lsn() - '0/0'::pg_lsn"
         ).fetchone()
-    return str(snapshot_id), str(label), int(lsn) if LSN_COLUMN in stamped_columns(spec.contract) else None
+    return str(snapshot_id), str(label), int(lsn) - 1 if LSN_COLUMN in stamped_columns(spec.contract) else None
 
 
 @contextlib.contextmanager
