@@ -102,7 +102,8 @@ def _group_starts(sorted_keys: pa.Table) -> np.ndarray:
             same &= np.asarray(eq.to_numpy(zero_copy_only=False), dtype=bool)
         first[1:] = ~same
     starts = np.flatnonzero(first)
-    return starts[np.cumsum(first) - 1]
+    found: np.ndarray = starts[np.cumsum(first) - 1]
+    return found
 
 
 def carried(contract: Contract, current: pa.Table, incoming: pa.Table, aligned_incoming: pa.Table) -> pa.Table:
@@ -142,7 +143,11 @@ def _from_old_key(rows: pa.Table, from_old: dict[str, np.ndarray], moved: dict[i
         source[new] = old
     for name, mask in from_old.items():
         col = rows.column(name)
-        rows = rows.set_column(rows.schema.get_field_index(name), name, col.take(pa.array(np.where(mask, source, np.arange(rows.num_rows)))))
+        rows = rows.set_column(
+            rows.schema.get_field_index(name),
+            name,
+            col.take(pa.array(np.where(mask, source, np.arange(rows.num_rows)))),
+        )
     return rows
 
 
@@ -169,7 +174,9 @@ def _present(contract: Contract, pool: pa.Table, truncate: dict[str, object]) ->
     valid_to = SCD2_COLUMNS[1]
     if valid_to in latest.column_names:
         at = pa.scalar(truncate[contract.order_by or ""], latest.column(valid_to).type)
-        open_then = pc.fill_null(pc.or_kleene(pc.is_null(latest.column(valid_to)), pc.greater(latest.column(valid_to), at)), True)
+        open_then = pc.fill_null(
+            pc.or_kleene(pc.is_null(latest.column(valid_to)), pc.greater(latest.column(valid_to), at)), True
+        )
         alive &= np.asarray(open_then.to_numpy(zero_copy_only=False), dtype=bool)
     return latest.filter(pa.array(alive))
 
@@ -183,15 +190,23 @@ def expand_truncates(contract: Contract, current: pa.Table, incoming: pa.Table) 
     if not marks.any():
         return incoming, 0
     truncates = incoming.filter(pa.array(marks)).sort_by([(c, "ascending") for c in _order(contract)])
-    pool = pa.concat_tables([current.select(incoming.schema.names).cast(incoming.schema), incoming.filter(pa.array(~marks))])
+    pool = pa.concat_tables(
+        [current.select(incoming.schema.names).cast(incoming.schema), incoming.filter(pa.array(~marks))]
+    )
     stamped = [OP_COLUMN, *_order(contract), *([_LSN] if _LSN in incoming.column_names else [])]
     cleared = list(SCD2_COLUMNS) if SCD2_COLUMNS[0] in incoming.column_names else []
     for t in truncates.to_pylist():
         rows = _present(contract, pool, t)
         for name in stamped:
-            rows = rows.set_column(rows.schema.get_field_index(name), name, pa.repeat(pa.scalar(t[name], rows.schema.field(name).type), rows.num_rows))
+            rows = rows.set_column(
+                rows.schema.get_field_index(name),
+                name,
+                pa.repeat(pa.scalar(t[name], rows.schema.field(name).type), rows.num_rows),
+            )
         for name in cleared:
-            rows = rows.set_column(rows.schema.get_field_index(name), name, pa.nulls(rows.num_rows, rows.schema.field(name).type))
+            rows = rows.set_column(
+                rows.schema.get_field_index(name), name, pa.nulls(rows.num_rows, rows.schema.field(name).type)
+            )
         pool = pa.concat_tables([pool, rows])
     generated = pool.slice(current.num_rows)
     return generated, truncates.num_rows

@@ -88,7 +88,7 @@ def _boundaries(table: pa.Table, columns: list[str]) -> np.ndarray:
 
 
 def _is_delete(table: pa.Table) -> np.ndarray:
-    return ops(table, DELETE_OP) | ops(table, TRUNCATE_OP)
+    return np.logical_or(ops(table, DELETE_OP), ops(table, TRUNCATE_OP))
 
 
 def _truncates(rows: pa.Table) -> int:

@@ -233,7 +233,9 @@ def describe(spec: TableSpec) -> dict[str, SourceColumn]:
     """
     with translated(spec):
         columns = _pg_columns(spec) if spec.dialect is Dialect.POSTGRESQL else _mariadb_columns(spec)
-    read = spec.contract.model_copy(update={"columns": [c for c in spec.contract.columns if c.name in spec.read_columns]})
+    read = spec.contract.model_copy(
+        update={"columns": [c for c in spec.contract.columns if c.name in spec.read_columns]}
+    )
     mapped = check_mapping(read, columns, spec.what)
     if spec.cursor is not None:
         cursor_col = mapped.get(spec.cursor)
@@ -286,8 +288,7 @@ def exported(spec: TableSpec, conn: Any) -> tuple[str, str, int | None]:
     """Export the transaction's snapshot: its id, its label, and its WAL position when the contract stamps one."""
     with writers_held(spec):
         snapshot_id, label, lsn = conn.execute(
-            "SELECT pg_export_snapshot(), pg_current_snapshot()::text, "
-            "pg_current_wal_insert_lsn() - '0/0'::pg_lsn"
+            "SELECT pg_export_snapshot(), pg_current_snapshot()::text, pg_current_wal_insert_lsn() - '0/0'::pg_lsn"
         ).fetchone()
     return str(snapshot_id), str(label), int(lsn) - 1 if LSN_COLUMN in stamped_columns(spec.contract) else None
 

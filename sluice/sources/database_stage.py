@@ -104,11 +104,11 @@ def stamped(tables: Iterable[pa.Table], spec: TableSpec, lsn: int | None) -> Ite
     """Driver batches with the columns the contract stamps: ``_lsn`` the snapshot's position, ``_op`` null."""
     names = stamped_columns(spec.contract)
     for table in tables:
-        n = table.num_rows
+        n, out = table.num_rows, table
         for name in names:
             value = pa.array([lsn] * n, pa.int64()) if name == LSN_COLUMN else pa.nulls(n, pa.string())
-            table = table.append_column(name, value)
-        yield table
+            out = out.append_column(name, value)
+        yield out
 
 
 def _outcome(req: TableRequest, order: int, label: str, position: str) -> FileOutcome:

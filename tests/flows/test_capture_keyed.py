@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable
 
 from flows.capture_changes import capture_changes
 from sluice.runs.metastore import engine_for, list_runs
-from sluice.settings import get_settings
+from sluice.runs.records import RunReport
+from sluice.settings import Settings, get_settings
 from tests.pgcluster import PgCluster, pg_logical  # noqa: F401 - the session fixture
 from tests.sluice.sources.cdc.conftest import CdcSource
 from tests.sluice.sources.cdc.test_keyed import KEYED, keyed_source, lake_current, source_rows
@@ -18,7 +20,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture()
-def source(pg_logical: PgCluster, sluice_home, tmp_path, monkeypatch) -> Iterator[CdcSource]:
+def source(
+    pg_logical: PgCluster, sluice_home: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[CdcSource]:
     contracts = tmp_path / "contracts"
     contracts.mkdir()
     (contracts / "accounts.yaml").write_text(KEYED.format(mode="upsert", order="_lsn", deletes="hard"), "utf-8")
@@ -27,12 +31,12 @@ def source(pg_logical: PgCluster, sluice_home, tmp_path, monkeypatch) -> Iterato
     yield from keyed_source(pg_logical, "upsert")
 
 
-def recorded(run_id: str):
+def recorded(run_id: str) -> RunReport:
     with engine_for(get_settings().metadata_db_url()).connect() as conn:
         return {r.run_id: r for r in list_runs(conn, dataset="accounts")}[run_id]
 
 
-def test_a_run_applies_changes_and_its_counts_add_up(prefect_api, source) -> None:
+def test_a_run_applies_changes_and_its_counts_add_up(prefect_api: object, source: CdcSource) -> None:
     with source.connect() as conn:
         conn.execute("INSERT INTO accounts (id, name) SELECT g, 'n' || g FROM generate_series(1, 20) g")
         conn.execute("UPDATE accounts SET name = name || '!' WHERE id % 2 = 0")
@@ -48,7 +52,7 @@ def test_a_run_applies_changes_and_its_counts_add_up(prefect_api, source) -> Non
     assert (stored.rows_written, stored.rows_updated, stored.rows_deleted) == (20, 10, 4)
 
 
-def test_a_run_failing_after_some_batches_records_what_it_committed(prefect_api, source) -> None:
+def test_a_run_failing_after_some_batches_records_what_it_committed(prefect_api: object, source: CdcSource) -> None:
     with source.connect() as conn:
         conn.execute("INSERT INTO accounts (id, name) SELECT g, 'n' FROM generate_series(1, 5) g")
         conn.execute("UPDATE accounts SET name = 'm' WHERE id = 1")

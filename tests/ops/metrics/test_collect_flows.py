@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -27,7 +28,7 @@ def test_the_flow_is_told_by_the_run_source(source: str, flow: str) -> None:
     assert run_flow(source) == flow
 
 
-def test_capture_and_table_runs_are_not_labelled_as_file_ingestion(tmp_path) -> None:
+def test_capture_and_table_runs_are_not_labelled_as_file_ingestion(tmp_path: Path) -> None:
     engine = engine_for(f"sqlite:///{tmp_path / 'sluice.db'}")
     store = store_at(tmp_path)
     with engine.begin() as conn:

@@ -24,6 +24,7 @@ first snapshot, and reads stamp their snapshot's WAL position
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import random
 import string
@@ -131,7 +132,9 @@ class Source:
         ident, roll = self.rng.choice(ids), self.rng.random()
         stamp = self.value(self.now())
         if roll < 0.5:  # the body stays as it is: a TOASTed one is not sent
-            self.execute(f"UPDATE {self.q} SET name = %s, updated_at = %s WHERE id = %s", (f"u{roll:.4f}", stamp, ident))
+            self.execute(
+                f"UPDATE {self.q} SET name = %s, updated_at = %s WHERE id = %s", (f"u{roll:.4f}", stamp, ident)
+            )
         elif roll < 0.65:
             new, self.next_id = self.next_id, self.next_id + 1
             self.ever.add(new)
@@ -248,7 +251,8 @@ def play(source: Source, runs: Runs, steps: int, check: Callable[[], None]) -> N
 
 
 def lake_table(settings: Settings, name: str) -> list[dict[str, Any]]:
-    return DeltaTable(table_uri(settings.lake_root(), name)).to_pyarrow_table().to_pylist()
+    rows: list[dict[str, Any]] = DeltaTable(table_uri(settings.lake_root(), name)).to_pyarrow_table().to_pylist()
+    return rows
 
 
 def as_row(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -276,7 +280,7 @@ def check_intervals(rows: list[dict[str, Any]]) -> None:
         by_key.setdefault(r["id"], []).append(r)
     for key, versions in by_key.items():
         versions.sort(key=lambda r: r["valid_from"])
-        for here, after in zip(versions, versions[1:], strict=False):
+        for here, after in itertools.pairwise(versions):
             assert here["valid_to"] is not None and not here["is_current"], f"key {key}: an open version before another"
             assert here["valid_from"] < here["valid_to"] <= after["valid_from"], f"key {key}: intervals overlap"
         last = versions[-1]
@@ -339,14 +343,14 @@ def pg_source(cluster: PgCluster, seed: int) -> Iterator[tuple[Source, CaptureSp
 
 
 @pytest.mark.parametrize("mode", ["upsert", "scd2", "append"])
-def test_postgresql_lake_equals_source_after_any_mix_of_runs(pg_logical: PgCluster, sluice_home, mode: str) -> None:
+def test_postgresql_lake_equals_source_after_any_mix_of_runs(
+    pg_logical: PgCluster, sluice_home: Settings, mode: str
+) -> None:
     c = contract("items", mode, "_lsn")
     with pg_source(pg_logical, seed=SEEDS[mode]) as (source, base_spec, witness):
         capture_spec = CaptureSpec(base_spec.dsn, base_spec.slot, TableRef("public", "items", c), batch_changes=8)
         runs = Runs(sluice_home, source, c, capture_spec)
-        check = (
-            (lambda: check_keyed(sluice_home, source, c, exact=True)) if mode != "append" else (lambda: None)
-        )
+        check = (lambda: check_keyed(sluice_home, source, c, exact=True)) if mode != "append" else (lambda: None)
         play(source, runs, STEPS, check)
         runs.snapshot()
         runs.capture()
@@ -360,7 +364,9 @@ def test_postgresql_lake_equals_source_after_any_mix_of_runs(pg_logical: PgClust
 
 
 @pytest.mark.parametrize("mode", ["upsert", "scd2", "append"])
-def test_mariadb_lake_equals_source_after_any_mix_of_snapshots_and_incremental_runs(sluice_home, mode: str) -> None:
+def test_mariadb_lake_equals_source_after_any_mix_of_snapshots_and_incremental_runs(
+    sluice_home: Settings, mode: str
+) -> None:
     table = unique("sl_mix")
     maria_exec(
         f"CREATE TABLE `{table}` (id bigint PRIMARY KEY, created_at timestamp(6) NOT NULL, "
@@ -368,7 +374,9 @@ def test_mariadb_lake_equals_source_after_any_mix_of_snapshots_and_incremental_r
     )
     try:
         c = contract("items", mode, "updated_at")
-        source = Source("maria", MARIADB_URL, table, lambda q, p: maria_exec(q, p or None), random.Random(SEEDS[mode] + 1))
+        source = Source(
+            "maria", MARIADB_URL, table, lambda q, p: maria_exec(q, p or None), random.Random(SEEDS[mode] + 1)
+        )
         runs = Runs(sluice_home, source, c)
         play(source, runs, STEPS, lambda: None)
         runs.snapshot()  # a late row out of the look-back's reach is read by a snapshot

@@ -9,6 +9,7 @@ import pytest
 from deltalake import DeltaTable
 
 from sluice.errors import ContractError
+from sluice.settings import Settings
 from sluice.sources.cdc import slots
 from sluice.sources.cdc.capture import capture, capture_batch
 from sluice.sources.cdc.sink import KeyedTable, make_sink
@@ -47,7 +48,7 @@ def keyed_source(cluster: PgCluster, mode: str, order: str = "_lsn", deletes: st
 
 
 @pytest.fixture(params=["upsert-hard", "upsert-tombstone", "scd2-hard", "scd2-tombstone"])
-def keyed(request, pg_logical: PgCluster) -> Iterator[CdcSource]:
+def keyed(request: pytest.FixtureRequest, pg_logical: PgCluster) -> Iterator[CdcSource]:
     mode, deletes = request.param.split("-")
     yield from keyed_source(pg_logical, mode, deletes=deletes)
 
@@ -86,7 +87,7 @@ def write_everything(source: CdcSource) -> None:
         conn.execute("UPDATE accounts SET name = 'again2', updated_at = clock_timestamp() WHERE id = 2")  # TOAST
 
 
-def test_the_keyed_table_equals_the_source_after_every_kind_of_change(keyed: CdcSource, sluice_home) -> None:
+def test_the_keyed_table_equals_the_source_after_every_kind_of_change(keyed: CdcSource, sluice_home: Settings) -> None:
     home = sluice_home.home
     with keyed.connect() as conn:
         conn.execute("INSERT INTO accounts (id, name, body) VALUES (7, 'x', %s)", (BIG,))
@@ -106,7 +107,9 @@ def test_the_keyed_table_equals_the_source_after_every_kind_of_change(keyed: Cdc
     assert all(r.rows_duplicate >= 0 for r in reports)
 
 
-def test_a_tombstone_keeps_the_last_values_of_the_key_in_its_partition(pg_logical: PgCluster, sluice_home) -> None:
+def test_a_tombstone_keeps_the_last_values_of_the_key_in_its_partition(
+    pg_logical: PgCluster, sluice_home: Settings
+) -> None:
     for source in keyed_source(pg_logical, "upsert", deletes="tombstone"):
         with source.connect() as conn:
             conn.execute("INSERT INTO accounts (id, name, body, created_at) VALUES (1, 'a', %s, '2024-05-06')", (BIG,))
@@ -121,7 +124,7 @@ def test_a_tombstone_keeps_the_last_values_of_the_key_in_its_partition(pg_logica
 
 
 def test_scd2_history_is_contiguous_and_a_truncate_closes_every_current_version(
-    pg_logical: PgCluster, sluice_home
+    pg_logical: PgCluster, sluice_home: Settings
 ) -> None:
     for source in keyed_source(pg_logical, "scd2"):
         with source.connect() as conn:
@@ -140,7 +143,7 @@ def test_scd2_history_is_contiguous_and_a_truncate_closes_every_current_version(
         assert rows[-1]["valid_to"] == ones[1]["valid_to"]  # both closed at the truncate's LSN
 
 
-def test_ordered_by_updated_at_a_delete_takes_its_commit_time(pg_logical: PgCluster, sluice_home) -> None:
+def test_ordered_by_updated_at_a_delete_takes_its_commit_time(pg_logical: PgCluster, sluice_home: Settings) -> None:
     for source in keyed_source(pg_logical, "upsert", order="updated_at"):
         write_everything(source)
         out = sink(source, sluice_home.home)
@@ -148,7 +151,7 @@ def test_ordered_by_updated_at_a_delete_takes_its_commit_time(pg_logical: PgClus
         assert lake_current(out.uri, "upsert", False) == source_rows(source)
 
 
-def test_a_replayed_batch_changes_nothing_and_the_slot_catches_up(keyed: CdcSource, sluice_home) -> None:
+def test_a_replayed_batch_changes_nothing_and_the_slot_catches_up(keyed: CdcSource, sluice_home: Settings) -> None:
     with keyed.connect() as conn:
         conn.execute("INSERT INTO accounts (id, name) SELECT g, 'n' FROM generate_series(1, 5) g")
         conn.execute("UPDATE accounts SET name = 'm' WHERE id <= 2")
@@ -156,11 +159,11 @@ def test_a_replayed_batch_changes_nothing_and_the_slot_catches_up(keyed: CdcSour
     spec = keyed.spec()
     with keyed.connect() as conn:
         real_advance = slots.advance
-        slots.advance = lambda *a, **k: 0  # type: ignore[assignment]  # the crash: commit, no advance
+        slots.advance = lambda *a, **k: 0  # the crash: commit, no advance
         try:
             first = capture_batch(conn, spec, out)
         finally:
-            slots.advance = real_advance  # type: ignore[assignment]
+            slots.advance = real_advance
         version = DeltaTable(out.uri).version()
         again = capture_batch(conn, spec, sink(keyed, sluice_home.home))  # a new run: catch up, nothing to read
     assert (first.changes, first.rows_written + first.rows_duplicate) == (7, 7)
@@ -168,7 +171,7 @@ def test_a_replayed_batch_changes_nothing_and_the_slot_catches_up(keyed: CdcSour
     assert lake_current(out.uri, keyed.contract.mode.value, False) == source_rows(keyed)
 
 
-def test_a_keyed_contract_without_op_or_with_an_integer_order_is_refused(sluice_home) -> None:
+def test_a_keyed_contract_without_op_or_with_an_integer_order_is_refused(sluice_home: Settings) -> None:
     no_op = KEYED.format(mode="upsert", order="_lsn", deletes="hard").replace(
         "  - {name: _op, type: string, nullable: true}\n", ""
     )
@@ -177,4 +180,3 @@ def test_a_keyed_contract_without_op_or_with_an_integer_order_is_refused(sluice_
     by_int = KEYED.format(mode="upsert", order="_lsn", deletes="hard").replace("_lsn", "version")
     with pytest.raises(ContractError, match="integer column"):
         make_sink(parse_contract(by_int), lake_root="l", staging_root=Path("s"), quarantine_uri="q", engine=None)
-
