@@ -88,7 +88,8 @@ def _boundaries(table: pa.Table, columns: list[str]) -> np.ndarray:
 
 
 def _is_delete(table: pa.Table) -> np.ndarray:
-    return np.logical_or(ops(table, DELETE_OP), ops(table, TRUNCATE_OP))
+    marks: np.ndarray = ops(table, DELETE_OP) | ops(table, TRUNCATE_OP)
+    return marks
 
 
 def _truncates(rows: pa.Table) -> int:

@@ -224,7 +224,7 @@ def ensure_keyed_contract(contract: Contract) -> None:
     if problems:
         raise ContractError(
             f"changes cannot be applied to {contract.name}: {'; '.join(problems)}",
-            hint="see docs/sources/cdc.md, keyed tables",
+            hint="see docs/sources/postgres-cdc.md, keyed tables",
         )
 
 
