@@ -8,11 +8,18 @@ Two ways to run it:
   capturing, polling when idle and writing a heartbeat so a quiet database
   still frees its WAL.
 
+Changes of an append contract go to ``<dataset>_changes``; those of an
+upsert or scd2 contract are applied to ``<dataset>`` itself
+(:mod:`sluice.sources.cdc.sink`).
+
 Each run is recorded like a file ingestion (``ops runs``): one entry per
-batch, ``rows_read`` the changes decoded, ``rows_written`` those the lake
-took, ``rows_duplicate`` those it already held. A failure opens an incident
-(runbook ``cdc-slot-lag``, or ``source-schema-change`` for a table the
-contract cannot take).
+batch, ``rows_read`` the changes decoded, ``rows_written`` the new rows
+(new keys of a keyed table), ``rows_updated``, ``rows_deleted`` and
+``rows_unchanged`` what a keyed table did with the rest, ``rows_duplicate``
+those the lake already held or a later change of the key in the same batch
+superseded. A run that fails records the batches it committed before the
+failure. A failure opens an incident (runbook ``cdc-slot-lag``, or
+``source-schema-change`` for a table the contract cannot take).
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from sluice.sources.cdc.capture import BatchReport
 from sluice.sources.cdc.sink import source_name
 from sluice.validate.contracts import find_contract
 from tasks.artifacts import RunArtifacts
-from tasks.cdc import CaptureRequest, capture_into_lake, prepare_slot, read_slot_lag
+from tasks.cdc import CaptureLedger, CaptureRequest, capture_into_lake, prepare_slot, read_slot_lag
 from tasks.records import publish_artifacts, record_run
 
 DSN_ENV = "SLUICE_CDC_DSN"
@@ -62,11 +69,14 @@ def batch_outcome(slot: str, order: int, batch: BatchReport) -> FileOutcome:
 
 
 def fill_report(report: RunReport, slot: str, batches: list[BatchReport]) -> None:
-    """The run's counts from its batches: read = written + duplicate (the lake held those already)."""
+    """The run's counts from its batches: read = written + updated + deleted + unchanged + duplicate."""
     report.files = [batch_outcome(slot, i, b) for i, b in enumerate(batches)]
     report.rows_read = sum(b.changes for b in batches)
     report.rows_written = sum(b.rows_written for b in batches)
-    report.duplicates_in_lake = report.rows_read - report.rows_written
+    report.rows_updated = sum(b.rows_updated for b in batches)
+    report.rows_deleted = sum(b.rows_deleted for b in batches)
+    report.rows_unchanged = sum(b.rows_unchanged for b in batches)
+    report.duplicates_in_lake = sum(b.rows_duplicate for b in batches)
     report.rows_duplicate = report.duplicates_in_lake
 
 
@@ -93,7 +103,8 @@ def capture_changes(
     """Capture the changes of ``table`` (``schema.table``; ``public.<dataset>`` by default) into ``dataset``.
 
     ``dsn`` is a libpq URL (``SLUICE_CDC_DSN`` when omitted). Changes land in
-    ``<dataset>_changes``; the slot advances only past what the lake holds.
+    ``<dataset>_changes`` (append contracts) or are applied to ``<dataset>``
+    (upsert, scd2); the slot advances only past what the lake holds.
     """
     settings = get_settings()
     run_id = str(flow_run.get_id() or f"local-{int(time.time())}")
@@ -101,14 +112,16 @@ def capture_changes(
     report = RunReport(
         run_id, dataset, f"{source_name(slot)}:{schema or 'public'}.{name}", settings.env, datetime.now(timezone.utc)
     )
+    ledger = CaptureLedger()
     try:
         contract = find_contract(ensure_dataset_name(dataset), settings.contracts_root())
         source = _dsn(dsn)
         if prepare_slot(source, slot, create_slot):
             get_run_logger().info("created replication slot %s", slot)
         req = CaptureRequest(source, slot, schema or "public", name, batch_changes, follow_seconds, idle_sleep_seconds)
-        outcome = capture_into_lake(req, contract)
+        outcome = capture_into_lake(req, contract, ledger, run_id)
     except Exception as exc:
+        fill_report(report, slot, ledger.batches)  # what was committed before the failure
         _fail(report, exc, settings.metadata_db_url())
         raise
     fill_report(report, slot, outcome.batches)

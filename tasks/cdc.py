@@ -7,7 +7,9 @@ polling every ``idle_sleep_s`` when idle and writing a heartbeat when a
 quiet slot lags ``heartbeat_bytes`` or more. Every batch is the capture's
 protocol: peek, commit to the lake, only then advance the slot
 (:mod:`sluice.sources.cdc.capture`), so a run killed anywhere loses and
-doubles nothing.
+doubles nothing. Each committed batch goes into the flow's
+:class:`CaptureLedger` as soon as it is committed, so a run that fails after
+committing some batches (on any retry) records what it committed.
 """
 
 from __future__ import annotations
@@ -52,7 +54,22 @@ class CaptureOutcome:
     seconds: float = 0.0
 
 
-def lake_sink(contract: Contract) -> ChangeSink:
+class CaptureLedger:
+    """Every batch a flow run's capture committed, over all of the task's attempts, failed ones included.
+
+    A plain class on purpose: Prefect passes it to the task as it is (it
+    rebuilds dataclasses and lists among task parameters), so the flow reads
+    what the task added even when the task fails.
+    """
+
+    def __init__(self) -> None:
+        self.batches: list[BatchReport] = []
+
+    def add(self, report: BatchReport) -> None:
+        self.batches.append(report)
+
+
+def lake_sink(contract: Contract, run_id: str | None = None) -> ChangeSink:
     """The sink of the dataset's changes in this environment's lake, under its lease."""
     from sluice.runs.metastore import engine_for
 
@@ -64,6 +81,7 @@ def lake_sink(contract: Contract) -> ChangeSink:
         quarantine_uri=settings.quarantine_root(),
         engine=engine_for(settings.metadata_db_url()),
         storage_options=dict(settings.lake_storage_options) or None,
+        run_id=run_id,
     )
 
 
@@ -78,37 +96,52 @@ def prepare_slot(dsn: str, slot: str, create: bool) -> bool:
         return False
 
 
-def follow(spec: CaptureSpec, sink: ChangeSink, req: CaptureRequest) -> CaptureOutcome:
+def follow(
+    spec: CaptureSpec, sink: ChangeSink, req: CaptureRequest, ledger: CaptureLedger | None = None
+) -> CaptureOutcome:
     """Capture until the slot reaches the server's position at the start (``follow_s=0``), or for ``follow_s``
-    seconds (``None``: forever). Either way the run ends under a steady write load."""
+    seconds (``None``: forever). Either way the run ends under a steady write load.
+
+    Each committed batch is also added to ``ledger`` at once."""
     out, clock = CaptureOutcome(), time.monotonic()
+    keep = ledger or CaptureLedger()
     with slots.connect(spec.dsn, spec.slot) as conn:
         slots.check_server(conn)
         if req.follow_s == 0:
-            _drain(conn, spec, sink, slots.slot_info(conn, spec.slot).current_lsn, out)
+            _drain(conn, spec, sink, slots.slot_info(conn, spec.slot).current_lsn, out, keep)
         else:
-            _follow(conn, spec, sink, req, None if req.follow_s is None else clock + req.follow_s, out)
+            _follow(conn, spec, sink, req, None if req.follow_s is None else clock + req.follow_s, out, keep)
     out.seconds = time.monotonic() - clock
     return out
 
 
-def _drain(conn: Any, spec: CaptureSpec, sink: ChangeSink, target: int, out: CaptureOutcome) -> None:
+def _drain(
+    conn: Any, spec: CaptureSpec, sink: ChangeSink, target: int, out: CaptureOutcome, ledger: CaptureLedger
+) -> None:
     while True:
         report = capture_batch(conn, spec, sink)
         if not report.transactions:
             return
         out.batches.append(report)
+        ledger.add(report)
         if report.slot_lsn is not None and report.slot_lsn >= target:
             return
 
 
 def _follow(
-    conn: Any, spec: CaptureSpec, sink: ChangeSink, req: CaptureRequest, deadline: float | None, out: CaptureOutcome
+    conn: Any,
+    spec: CaptureSpec,
+    sink: ChangeSink,
+    req: CaptureRequest,
+    deadline: float | None,
+    out: CaptureOutcome,
+    ledger: CaptureLedger,
 ) -> None:
     while deadline is None or time.monotonic() < deadline:
         report = capture_batch(conn, spec, sink)
         if report.transactions:
             out.batches.append(report)
+            ledger.add(report)
             continue
         info = slots.slot_info(conn, spec.slot)
         if info.lag_bytes is not None and info.lag_bytes >= req.heartbeat_bytes:
@@ -119,10 +152,12 @@ def _follow(
 
 
 @task(name="capture-changes", task_run_name="capture-{req.slot}", **TRANSIENT_RETRIES)
-def capture_into_lake(req: CaptureRequest, contract: Contract) -> CaptureOutcome:
+def capture_into_lake(
+    req: CaptureRequest, contract: Contract, ledger: CaptureLedger | None = None, run_id: str | None = None
+) -> CaptureOutcome:
     """Capture the slot's changes of one table into the dataset's lake table (see the module doc)."""
     spec = CaptureSpec(req.dsn, req.slot, TableRef(req.schema, req.table, contract), req.batch_changes)
-    outcome = follow(spec, lake_sink(contract), req)
+    outcome = follow(spec, lake_sink(contract, run_id), req, ledger)
     get_run_logger().info(
         "slot %s: %d batch(es), %d change(s), %d heartbeat(s)",
         req.slot,

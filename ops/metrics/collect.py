@@ -1,9 +1,10 @@
 """Pipeline metrics derived from the run records of the metadata store.
 
 Every finished run gives one sample of each run metric, stamped at its finish
-time and labelled ``dataset``, ``flow="ingest-files"`` and ``environment``.
-``sluice_freshness_seconds`` is stamped at collection time: how old each
-dataset's newest watermark is then. Collection is idempotent: a sample whose
+time and labelled ``dataset``, ``flow`` (the flow that made the run:
+``ingest-files``, ``ingest-table`` or ``capture-changes``, told by its
+source) and ``environment``. ``sluice_freshness_seconds`` is stamped at
+collection time: how old each dataset's newest watermark is then, per flow. Collection is idempotent: a sample whose
 ``(metric, labels, ts)`` the store already holds is not written again.
 """
 
@@ -19,8 +20,12 @@ from ops.metrics.models import Sample, Selector, labels_key, to_ns, utc
 from ops.metrics.store import MetricsStore
 from sluice.runs.metastore import finished_runs, ingest_runs
 from sluice.runs.records import RunReport
+from sluice.sources.cdc.sink import SOURCE_PREFIX as CDC_SOURCE_PREFIX
+from sluice.sources.database import Dialect
 
 FLOW = "ingest-files"
+TABLE_FLOW = "ingest-table"
+CDC_FLOW = "capture-changes"
 ROWS_READ = "sluice_rows_read"
 ROWS_WRITTEN = "sluice_rows_written"
 ROWS_QUARANTINED = "sluice_rows_quarantined"
@@ -46,8 +51,17 @@ PIPELINE_METRICS = (
 )
 
 
-def pipeline_labels(dataset: str, environment: str) -> dict[str, str]:
-    return {"dataset": dataset, "flow": FLOW, "environment": environment}
+def run_flow(source: str) -> str:
+    """The flow whose runs record ``source``: change capture (``postgres-cdc:``), a database URL, or files."""
+    if source.startswith(CDC_SOURCE_PREFIX):
+        return CDC_FLOW
+    if any(source.startswith(f"{d.value}://") for d in Dialect):
+        return TABLE_FLOW
+    return FLOW
+
+
+def pipeline_labels(dataset: str, environment: str, flow: str = FLOW) -> dict[str, str]:
+    return {"dataset": dataset, "flow": flow, "environment": environment}
 
 
 def run_samples(report: RunReport) -> list[Sample]:
@@ -59,7 +73,7 @@ def run_samples(report: RunReport) -> list[Sample]:
     """
     if report.finished_at is None:
         return []
-    labels = pipeline_labels(report.dataset, report.env)
+    labels = pipeline_labels(report.dataset, report.env, run_flow(report.source))
     seconds = (report.finished_at - report.started_at).total_seconds()
     values: dict[str, float] = {
         ROWS_READ: report.rows_read,
@@ -86,16 +100,20 @@ def freshness_samples(conn: Connection, now: datetime) -> list[Sample]:
     """
     newest = sa.func.max(ingest_runs.c.watermark).label("watermark")
     query = (
-        sa.select(ingest_runs.c.dataset, ingest_runs.c.env, newest)
+        sa.select(ingest_runs.c.dataset, ingest_runs.c.env, ingest_runs.c.source, newest)
         .where(ingest_runs.c.watermark.is_not(None))
-        .group_by(ingest_runs.c.dataset, ingest_runs.c.env)
+        .group_by(ingest_runs.c.dataset, ingest_runs.c.env, ingest_runs.c.source)
     )
-    samples = []
+    latest: dict[tuple[str, str, str], datetime] = {}
     for row in conn.execute(query):
-        labels = pipeline_labels(row.dataset, row.env)
-        age = (now - utc(row.watermark)).total_seconds()
+        key = (row.dataset, row.env, run_flow(row.source))
+        latest[key] = max(latest.get(key, utc(row.watermark)), utc(row.watermark))
+    samples = []
+    for (dataset, env, flow), watermark in sorted(latest.items()):
+        labels = pipeline_labels(dataset, env, flow)
+        age = (now - watermark).total_seconds()
         samples.append(Sample(FRESHNESS, labels, now, age))
-        sla = _freshness_sla(row.dataset)
+        sla = _freshness_sla(dataset)
         if sla:
             samples.append(Sample(FRESHNESS_SLA_RATIO, labels, now, age / sla))
     return samples

@@ -11,7 +11,9 @@ lacks are read as nulls):
 - ``dt`` (the partition date), ``_batch_id`` (the batch's id, the second
   tie-breaker) and ``_source_row`` (the row's position in its batch, the
   third), as :func:`sluice.validate.chunk.validate_chunk` stamps them, or
-  :func:`lake_rows` for frames that did not go through it.
+  :func:`lake_rows` for frames that did not go through it;
+- for change rows (:mod:`sluice.lake.changes`): ``_op`` ``t`` (TRUNCATE) and
+  ``_unchanged`` (columns an update did not send).
 
 How versions are chosen and counted: :mod:`sluice.lake.resolve`.
 
@@ -22,7 +24,8 @@ action) by files of its unchanged rows plus the keys' new rows. Added and
 removed files and the batch ids go into one Delta transaction committed as
 V+1 only (``max_commit_retries=0``): another writer in between makes it fail
 with :class:`~sluice.errors.LakeConflictError`, nothing of it visible, and
-the caller re-plans. Keys are matched across all dates, so a key whose
+the caller re-plans. A run holding a TRUNCATE reads and resolves every file
+(it deletes every key present before it). Keys are matched across all dates, so a key whose
 partition date changes moves to its new date: the table stays partitioned by
 ``dt`` for readers, and every run pays one scan of the key columns.
 """
@@ -43,6 +46,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.transaction import AddAction, RemoveAction
 
 from sluice.errors import LakeError
+from sluice.lake.changes import TRUNCATE_OP, ops
 from sluice.lake.resolve import Resolution, aligned, contains_keys, resolve
 from sluice.lake.table import CommitResult, DayWriters, NewFile, lake_filesystem, lake_schema
 from sluice.lake.write import add_actions, commit_metadata, conflict_error, discard, table_at
@@ -121,12 +125,13 @@ def _holding(rows: pa.Table, keys: pa.Table, names: list[str]) -> bool:
 def _candidates(
     table: DeltaTable, incoming: pa.Table, contract: Contract, schema: pa.Schema, fs: pafs.FileSystem, root: str
 ) -> dict[str, tuple[_LakeFile, pa.Table]]:
-    """The table's files holding any incoming key, read whole (a keys-only scan finds them)."""
+    """The table's files holding any incoming key, read whole (a keys-only scan finds them); all with a TRUNCATE."""
     keys = contract.primary_key
     wanted = incoming.select(keys).cast(pa.schema([schema.field(k) for k in keys]))
+    every = bool(ops(incoming, TRUNCATE_OP).any())
     found: dict[str, tuple[_LakeFile, pa.Table]] = {}
     for file in _files(table):
-        if _holding(_read(fs, root, file, schema, keys), wanted, keys):
+        if every or _holding(_read(fs, root, file, schema, keys), wanted, keys):
             found[file.path] = (file, _read(fs, root, file, schema, schema.names))
     return found
 
@@ -199,10 +204,9 @@ def apply_batches(
     writers = DayWriters(fs, root, schema.remove(schema.get_field_index(PARTITION)), "apply")
     written: list[NewFile] = []
     try:
-        incoming = aligned(rows, schema)
-        found = _candidates(table, incoming, contract, schema, fs, root)
+        found = _candidates(table, rows, contract, schema, fs, root)
         current = pa.concat_tables([t for _, t in found.values()]) if found else schema.empty_table()
-        resolution = resolve(contract, current, incoming, schema)
+        resolution = resolve(contract, current, rows, schema)
         removed = _rewrite(found, resolution, contract.primary_key, writers)
         written = writers.close()
         props = CommitProperties(

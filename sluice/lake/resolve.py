@@ -25,12 +25,18 @@ version stays open). Sources that can deliver that (files redelivered out of
 order) use ``tombstone``; CDC and cursor reads deliver a key's versions in
 order and are exact under both.
 
+Change rows that do not hold a whole version (an update's TOASTed columns
+left out, a key-only delete, a TRUNCATE) are first completed from the key's
+previous version, and a TRUNCATE becomes a delete of every key present
+before it (:mod:`sluice.lake.changes`); ``_op`` ``t`` rows are deletes.
+
 Every incoming row is counted once: ``inserted`` (a key the table did not
 have), ``updated`` (a new version of a key it had), ``deleted`` (a delete
 that took effect), ``unchanged`` (not newer than what the table holds, or a
 delete of a key it does not have under ``hard``), ``superseded`` (a greater
 version of the same key, or in scd2 of the same key and ``order_by`` value,
-came in the same run).
+came in the same run). A TRUNCATE is one row: ``deleted`` when it deleted a
+key, ``unchanged`` otherwise.
 """
 
 from __future__ import annotations
@@ -41,8 +47,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sluice.lake.changes import TRUNCATE_OP, carried, expand_truncates, ops
 from sluice.validate.chunk import BATCH_COL, ROW_COL
-from sluice.validate.contracts import DELETE_OP, OP_COLUMN, SCD2_COLUMNS, ApplyMode, Contract, DeleteMode
+from sluice.validate.contracts import DELETE_OP, SCD2_COLUMNS, ApplyMode, Contract, DeleteMode
 
 _SRC = "__lake"  # 1 on rows the table holds, 0 on incoming rows: the table wins an exact tie
 _IDX = "__i"  # row numbers in semi-joins
@@ -81,10 +88,14 @@ def _boundaries(table: pa.Table, columns: list[str]) -> np.ndarray:
 
 
 def _is_delete(table: pa.Table) -> np.ndarray:
-    if OP_COLUMN not in table.column_names:
-        return np.zeros(table.num_rows, dtype=bool)
-    marks = pc.equal(table.column(OP_COLUMN), DELETE_OP)
-    return np.asarray(pc.fill_null(marks, False).to_numpy(zero_copy_only=False), dtype=bool)
+    marks: np.ndarray = ops(table, DELETE_OP) | ops(table, TRUNCATE_OP)
+    return marks
+
+
+def _truncates(rows: pa.Table) -> int:
+    """How many TRUNCATEs the generated ``t`` rows come from (one batch id and row each)."""
+    cleared = rows.filter(pa.array(ops(rows, TRUNCATE_OP)))
+    return _distinct_keys(cleared.select([BATCH_COL, ROW_COL])).num_rows if cleared.num_rows else 0
 
 
 def aligned(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -115,17 +126,26 @@ def contains_keys(rows: pa.Table, keys: pa.Table, names: list[str]) -> np.ndarra
 
 
 def resolve(contract: Contract, current: pa.Table, incoming: pa.Table, schema: pa.Schema) -> Resolution:
-    """The new state of the keys ``incoming`` touches, given every row the table holds for them (``current``)."""
+    """The new state of the keys ``incoming`` touches, given every row the table holds for them (``current``).
+
+    ``incoming`` may hold change rows (:mod:`sluice.lake.changes`); with a
+    TRUNCATE among them, ``current`` must be the whole table.
+    """
+    lake = aligned(current, schema)
+    rows, truncates = expand_truncates(contract, lake, carried(contract, lake, incoming, aligned(incoming, schema)))
     if contract.mode is ApplyMode.SCD2:
-        return _resolve_scd2(contract, current, incoming, schema)
-    return _resolve_upsert(contract, current, incoming, schema)
+        return _resolve_scd2(contract, lake, rows, schema, truncates)
+    return _resolve_upsert(contract, lake, rows, schema, truncates)
 
 
-def _resolve_upsert(contract: Contract, current: pa.Table, incoming: pa.Table, schema: pa.Schema) -> Resolution:
+def _resolve_upsert(
+    contract: Contract, current: pa.Table, incoming: pa.Table, schema: pa.Schema, truncates: int
+) -> Resolution:
     keys, order = contract.primary_key, order_columns(contract)
     runs = _sorted(_tagged(incoming, schema, 0), [*keys, *order])
     best = runs.filter(pa.array(_boundaries(runs, keys)))  # the run's greatest version of each key
-    superseded = incoming.num_rows - best.num_rows
+    generated = int(ops(incoming, TRUNCATE_OP).sum())
+    superseded = (incoming.num_rows - generated) - (best.num_rows - int(ops(best, TRUNCATE_OP).sum()))
     both = _sorted(pa.concat_tables([best, _tagged(current, schema, 1)]), [*keys, *order, _SRC])
     final = both.filter(pa.array(_boundaries(both, keys)))
     new = final.filter(pc.equal(final.column(_SRC), 0))  # keys whose greatest version is incoming
@@ -134,8 +154,10 @@ def _resolve_upsert(contract: Contract, current: pa.Table, incoming: pa.Table, s
     tombstone = contract.deletes is DeleteMode.TOMBSTONE
     inserted = int((~known & ~deletes).sum())
     updated = int((known & ~deletes).sum())
-    deleted = int((deletes & (known | tombstone)).sum())
-    unchanged = incoming.num_rows - superseded - inserted - updated - deleted
+    took = deletes & (known | tombstone)
+    cleared = ops(new, TRUNCATE_OP)
+    deleted = int((took & ~cleared).sum()) + _truncates(new.filter(pa.array(took)))
+    unchanged = incoming.num_rows - generated + truncates - superseded - inserted - updated - deleted
     changed = new.filter(pa.array(known | ~deletes | tombstone))
     kept = changed if tombstone else changed.filter(pa.array(~_is_delete(changed)))
     return Resolution(
@@ -143,13 +165,16 @@ def _resolve_upsert(contract: Contract, current: pa.Table, incoming: pa.Table, s
     )
 
 
-def _resolve_scd2(contract: Contract, current: pa.Table, incoming: pa.Table, schema: pa.Schema) -> Resolution:
+def _resolve_scd2(
+    contract: Contract, current: pa.Table, incoming: pa.Table, schema: pa.Schema, truncates: int
+) -> Resolution:
     keys = contract.primary_key
     assert contract.order_by is not None
     version = [*keys, contract.order_by]
     runs = _sorted(_tagged(incoming, schema, 0), [*version, BATCH_COL, ROW_COL])
     best = runs.filter(pa.array(_boundaries(runs, version)))  # one row per key and order_by value
-    superseded = incoming.num_rows - best.num_rows
+    generated = int(ops(incoming, TRUNCATE_OP).sum())
+    superseded = (incoming.num_rows - generated) - (best.num_rows - int(ops(best, TRUNCATE_OP).sum()))
     both = _sorted(pa.concat_tables([best, _tagged(current, schema, 1)]), [*version, BATCH_COL, ROW_COL, _SRC])
     final = both.filter(pa.array(_boundaries(both, version)))
     won = final.filter(pc.equal(final.column(_SRC), 0))
@@ -157,8 +182,8 @@ def _resolve_scd2(contract: Contract, current: pa.Table, incoming: pa.Table, sch
     deletes = _is_delete(won)
     inserted = int((~known & ~deletes).sum())
     updated = int((known & ~deletes).sum())
-    deleted = int(deletes.sum())
-    unchanged = incoming.num_rows - superseded - inserted - updated - deleted
+    deleted = int((deletes & ~ops(won, TRUNCATE_OP)).sum()) + _truncates(won)
+    unchanged = incoming.num_rows - generated + truncates - superseded - inserted - updated - deleted
     changed = _distinct_keys(won.select(keys))
     history = final.filter(pa.array(contains_keys(final, changed, keys)))
     return Resolution(_intervals(contract, history, schema), changed, inserted, updated, deleted, unchanged, superseded)

@@ -27,7 +27,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -38,6 +38,7 @@ from sluice.errors import ConfigError
 from sluice.sources.database import Dialect
 from sluice.sources.database_read import (
     TableSpec,
+    exported,
     fetch_mariadb,
     mariadb_connect,
     pg_connect,
@@ -89,6 +90,7 @@ class KeysetPlan:
     read_from: Any | None
     end: Position | None  # None: no rows at all
     window: str
+    lsn: int | None = None  # the WAL position its rows take as _lsn (:mod:`sluice.sources.database_read`)
 
     def position(self) -> str:
         end = [encode(v) for v in self.end.values()] if self.end else None
@@ -200,8 +202,8 @@ def keyset_read(
     if spec.dialect is Dialect.POSTGRESQL:
         with translated(spec), pg_connect(spec.url) as conn:
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            snapshot_id = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
-            plan = _plan(lambda q: conn.execute(q).fetchall(), sql, kind, previous, lookback)
+            snapshot_id, _, lsn = exported(spec, conn)
+            plan = replace(_plan(lambda q: conn.execute(q).fetchall(), sql, kind, previous, lookback), lsn=lsn)
             lower = sql.lower(plan.after, plan.read_from)
             yield plan, (lambda: read_pg(spec, sql.data(lower, plan.end), snapshot_id) if plan.end else iter(()))
             conn.rollback()

@@ -13,6 +13,19 @@ SNAPSHOT``: all readers see exactly the rows committed before the export.
 MariaDB has no shared snapshot: ``START TRANSACTION WITH CONSISTENT
 SNAPSHOT`` is per connection, so a MariaDB snapshot is read by ONE reader
 (consistent, not parallel).
+
+**Snapshot position.** A keyed contract ordered by ``_lsn`` (the one change
+capture applies, :mod:`sluice.sources.cdc.sink`) is filled by the snapshot
+too: its ``_lsn`` is not read but stamped with the WAL insert position when
+the snapshot is taken, less one (the next change record starts exactly at
+that position, and a record is longer than a byte), and a keyed contract's
+``_op``, the change marker, is stamped null by every read. The snapshot is
+taken while a second connection holds ``LOCK TABLE ... IN SHARE MODE`` (it
+waits for the table's writers to finish and holds new ones back for that
+instant only): every change the snapshot sees is then before that position
+and every change it misses after it, which is what lets captured changes
+and snapshot rows meet in one table. The lock needs UPDATE, DELETE or
+TRUNCATE privilege on the table.
 """
 
 from __future__ import annotations
@@ -40,6 +53,14 @@ from sluice.sources.database_types import Kind, SourceColumn, check_mapping, mar
 from sluice.validate.contracts import Contract
 
 _SNAPSHOT_ID = re.compile(r"^[0-9A-Fa-f-]+$")
+LSN_COLUMN = "_lsn"
+LOCK_TIMEOUT = "60s"
+
+
+def stamped_columns(contract: Contract) -> list[str]:
+    """The contract's columns a read stamps rather than reads: ``_lsn``, and ``_op`` of a keyed contract."""
+    names = [LSN_COLUMN] if LSN_COLUMN in contract.column_names else []
+    return names + (["_op"] if contract.keyed and "_op" in contract.column_names else [])
 
 
 @dataclass(frozen=True)
@@ -60,6 +81,12 @@ class TableSpec:
             split_name(self.table)
         if self.query is not None and self.url.dialect is Dialect.MARIADB:
             raise ConfigError("MariaDB sources read tables, not queries", hint="create a view and name it as table")
+        lsn = LSN_COLUMN in stamped_columns(self.contract)
+        if lsn and (self.url.dialect is not Dialect.POSTGRESQL or self.table is None):
+            raise ConfigError(
+                f"{self.contract.name} is ordered by _lsn, which only a PostgreSQL table read can stamp",
+                hint="read the PostgreSQL table (not a query), or order the contract by a column such as updated_at",
+            )
 
     @property
     def dialect(self) -> Dialect:
@@ -83,8 +110,14 @@ class TableSpec:
     def q(self, name: str) -> str:
         return quote(self.dialect, name)
 
+    @property
+    def read_columns(self) -> list[str]:
+        """The contract's columns read from the source (all but the stamped ones)."""
+        stamped = stamped_columns(self.contract)
+        return [c for c in self.contract.column_names if c not in stamped]
+
     def select_list(self) -> str:
-        return ", ".join(self.q(c) for c in self.contract.column_names)
+        return ", ".join(self.q(c) for c in self.read_columns)
 
 
 @dataclass(frozen=True)
@@ -112,6 +145,7 @@ class Snapshot:
     snapshot_id: str | None
     label: str  # the same for two snapshots only when they hold the same rows
     ranges: list[KeyRange]
+    lsn: int | None = None  # the WAL position the snapshot's rows take as _lsn (see the module doc)
 
 
 def _driver_errors() -> tuple[type[BaseException], ...]:
@@ -200,7 +234,10 @@ def describe(spec: TableSpec) -> dict[str, SourceColumn]:
     """
     with translated(spec):
         columns = _pg_columns(spec) if spec.dialect is Dialect.POSTGRESQL else _mariadb_columns(spec)
-    mapped = check_mapping(spec.contract, columns, spec.what)
+    read = spec.contract.model_copy(
+        update={"columns": [c for c in spec.contract.columns if c.name in spec.read_columns]}
+    )
+    mapped = check_mapping(read, columns, spec.what)
     if spec.cursor is not None:
         cursor_col = mapped.get(spec.cursor)
         if cursor_col is None or cursor_col.kind not in CURSOR_KINDS:
@@ -236,16 +273,38 @@ def splittable(spec: TableSpec, columns: dict[str, SourceColumn]) -> bool:
 
 
 @contextlib.contextmanager
+def writers_held(spec: TableSpec) -> Iterator[None]:
+    """While inside, no transaction writes the table and none is writing it (a SHARE lock; for ``_lsn`` reads)."""
+    if LSN_COLUMN not in stamped_columns(spec.contract):
+        yield
+        return
+    with pg_connect(spec.url) as lock:
+        lock.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
+        lock.execute(f"LOCK TABLE {spec.relation()} IN SHARE MODE")
+        yield
+        lock.rollback()
+
+
+def exported(spec: TableSpec, conn: Any) -> tuple[str, str, int | None]:
+    """Export the transaction's snapshot: its id, its label, and its WAL position when the contract stamps one."""
+    with writers_held(spec):
+        snapshot_id, label, lsn = conn.execute(
+            "SELECT pg_export_snapshot(), pg_current_snapshot()::text, pg_current_wal_insert_lsn() - '0/0'::pg_lsn"
+        ).fetchone()
+    return str(snapshot_id), str(label), int(lsn) - 1 if LSN_COLUMN in stamped_columns(spec.contract) else None
+
+
+@contextlib.contextmanager
 def pg_snapshot(spec: TableSpec, columns: dict[str, SourceColumn], parts: int) -> Iterator[Snapshot]:
     """Hold a PostgreSQL snapshot open while its readers run; its key ranges split the primary key evenly."""
     with translated(spec), pg_connect(spec.url) as conn:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        snapshot_id, label = conn.execute("SELECT pg_export_snapshot(), pg_current_snapshot()::text").fetchone()
+        snapshot_id, label, lsn = exported(spec, conn)
         lo = hi = None
         if splittable(spec, columns) and parts > 1:
             pk = spec.q(spec.contract.primary_key[0])
             lo, hi = conn.execute(f"SELECT min({pk}), max({pk}) FROM {spec.relation()}").fetchone()
-        yield Snapshot(snapshot_id, f"pg-snapshot {label}", _ranges(lo, hi, parts))
+        yield Snapshot(snapshot_id, f"pg-snapshot {label}", _ranges(lo, hi, parts), lsn)
         conn.rollback()
 
 
@@ -302,7 +361,7 @@ def _arrow_column(values: list[Any], kind: Kind) -> pa.Array:
 
 
 def mariadb_rows_to_arrow(rows: list[tuple[Any, ...]], spec: TableSpec, columns: dict[str, SourceColumn]) -> pa.Table:
-    names = spec.contract.column_names
+    names = spec.read_columns
     data = list(zip(*rows, strict=True)) if rows else [() for _ in names]
     return pa.table({n: _arrow_column(list(vals), columns[n].kind) for n, vals in zip(names, data, strict=True)})
 

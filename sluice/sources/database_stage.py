@@ -9,8 +9,10 @@ and the batches are committed together, exactly once
 (:func:`sluice.lake.commit.commit_batches`).
 
 How the lake keeps the rows is the ``apply`` callable of :func:`commit_table`
-(an :class:`ApplyBatches`): by default the append path, where the first
-occurrence of a key wins.
+(an :class:`ApplyBatches`): by default :func:`commit_batches`, which appends
+(the first occurrence of a key wins) or, for an upsert or scd2 contract,
+applies by key. Rows of a contract ordered by ``_lsn`` are stamped with
+their snapshot's WAL position (:mod:`sluice.sources.database_read`).
 """
 
 from __future__ import annotations
@@ -37,7 +39,16 @@ from sluice.lake.table import committed_batches, open_table
 from sluice.runs.records import FileOutcome, FileStatus
 from sluice.sources.database import Dialect
 from sluice.sources.database_keyset import Position, keyset_read, parse_position
-from sluice.sources.database_read import KeyRange, Snapshot, TableSpec, describe, pg_snapshot, read_range
+from sluice.sources.database_read import (
+    LSN_COLUMN,
+    KeyRange,
+    Snapshot,
+    TableSpec,
+    describe,
+    pg_snapshot,
+    read_range,
+    stamped_columns,
+)
 from sluice.sources.database_types import SourceColumn
 from sluice.validate.chunk import BatchContext, validate_chunk
 
@@ -89,6 +100,17 @@ def stage_tables(tables: Iterable[pa.Table], req: TableRequest, batch: staging.S
     staging.mark_complete(batch)
 
 
+def stamped(tables: Iterable[pa.Table], spec: TableSpec, lsn: int | None) -> Iterator[pa.Table]:
+    """Driver batches with the columns the contract stamps: ``_lsn`` the snapshot's position, ``_op`` null."""
+    names = stamped_columns(spec.contract)
+    for table in tables:
+        n, out = table.num_rows, table
+        for name in names:
+            value = pa.array([lsn] * n, pa.int64()) if name == LSN_COLUMN else pa.nulls(n, pa.string())
+            out = out.append_column(name, value)
+        yield out
+
+
 def _outcome(req: TableRequest, order: int, label: str, position: str) -> FileOutcome:
     b = Batch(req.spec.source, position)
     out = FileOutcome(uri=f"{req.spec.source} {label}", order=order, status=FileStatus.COMMITTED)
@@ -110,7 +132,8 @@ def stage_range(req: TableRequest, snapshot: Snapshot, rng: KeyRange, order: int
     started = time.perf_counter()
     out = _outcome(req, order, f"pk {rng.label()}", f"{snapshot.label} pk {rng.label()}")
     batch = staging.batch_dir(Path(req.run_dir), order, out.batch_id)
-    return _timed(out, started, lambda: stage_tables(read_range(req.spec, req.columns, snapshot, rng), req, batch, out))
+    rows = stamped(read_range(req.spec, req.columns, snapshot, rng), req.spec, snapshot.lsn)
+    return _timed(out, started, lambda: stage_tables(rows, req, batch, out))
 
 
 def stage_incremental(req: TableRequest, previous: Position | None, lookback: float) -> FileOutcome | None:
@@ -121,7 +144,7 @@ def stage_incremental(req: TableRequest, previous: Position | None, lookback: fl
             return None
         out = _outcome(req, 0, f"cursor {req.spec.cursor} to {plan.end.values()}", plan.position())
         batch = staging.batch_dir(Path(req.run_dir), 0, out.batch_id)
-        return _timed(out, started, lambda: stage_tables(pages(), req, batch, out))
+        return _timed(out, started, lambda: stage_tables(stamped(pages(), req.spec, plan.lsn), req, batch, out))
 
 
 def last_position(lake_uri: str, source: str, storage_options: dict[str, str] | None = None) -> Position | None:

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sluice.lake.table import CommitResult
 from sluice.sources.cdc import slots
 from sluice.sources.cdc.decode import TableRef, Transaction, to_frame, transactions
 from sluice.sources.cdc.errors import SlotInUseError
@@ -45,13 +46,26 @@ class CaptureSpec:
 
 @dataclass(frozen=True)
 class BatchReport:
-    """What one batch did: transactions read, skipped (already in the lake), changes committed, slot position."""
+    """What one batch did: transactions read, skipped (already in the lake), changes committed, slot position.
+
+    ``rows_written`` are new rows (new keys of a keyed table); a keyed table
+    also updates, deletes and leaves rows unchanged (:mod:`sluice.lake.resolve`).
+    The rest of ``changes`` the lake held already, or a later change of the
+    same key in the batch superseded.
+    """
 
     transactions: int
     skipped: int
     changes: int
     rows_written: int
     slot_lsn: int | None
+    rows_updated: int = 0
+    rows_deleted: int = 0
+    rows_unchanged: int = 0
+
+    @property
+    def rows_duplicate(self) -> int:
+        return self.changes - self.rows_written - self.rows_updated - self.rows_deleted - self.rows_unchanged
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -59,6 +73,9 @@ class BatchReport:
             "skipped": self.skipped,
             "changes": self.changes,
             "rows_written": self.rows_written,
+            "rows_updated": self.rows_updated,
+            "rows_deleted": self.rows_deleted,
+            "rows_unchanged": self.rows_unchanged,
             "slot_lsn": format_lsn(self.slot_lsn) if self.slot_lsn is not None else None,
         }
 
@@ -107,11 +124,20 @@ def capture_batch(conn: Any, spec: CaptureSpec, sink: ChangeSink) -> BatchReport
         return BatchReport(0, 0, 0, 0, None)
     fresh = [t for t in txns if held is None or t.commit_lsn > held]
     frame = to_frame(fresh, spec.ref.contract)
-    written = 0
+    done = CommitResult(0, 0, 0, None, 0)
     if frame.num_rows:
-        written = sink.write(frame, LakePosition(spec.slot, fresh[0].commit_lsn, fresh[-1].commit_lsn))
+        done = sink.write(frame, LakePosition(spec.slot, fresh[0].commit_lsn, fresh[-1].commit_lsn))
     moved = slots.advance(conn, spec.slot, txns[-1].commit_lsn)
-    return BatchReport(len(txns), len(txns) - len(fresh), frame.num_rows, written, moved)
+    return BatchReport(
+        len(txns),
+        len(txns) - len(fresh),
+        frame.num_rows,
+        done.rows_written,
+        moved,
+        done.rows_updated,
+        done.rows_deleted,
+        done.rows_unchanged,
+    )
 
 
 def capture(

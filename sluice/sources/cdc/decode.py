@@ -19,6 +19,10 @@ message (heartbeats; ignored). A frame holds the contract's columns and:
 An update that changes the primary key becomes a ``d`` of the old key and a
 ``u`` of the new one, both at the change's LSN. A delete carries the replica
 identity: the key columns under DEFAULT, every column under FULL.
+
+A contract that applies changes to a keyed table (``mode: upsert`` or
+``scd2``) declares ``_op`` and may declare ``_lsn`` (its ``order_by``) among
+its columns: those are filled from the change, never read from the table.
 """
 
 from __future__ import annotations
@@ -150,6 +154,11 @@ def _typed(ref: TableRef, found: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def source_columns(contract: Contract) -> list[str]:
+    """The contract's columns the source table holds: all but the change columns it declares (``_op``, ``_lsn``)."""
+    return [n for n in contract.column_names if n not in CHANGE_COLUMNS]
+
+
 def _extra(ref: TableRef, columns: dict[str, Any]) -> dict[str, Any]:
     extra = {k: v for k, v in columns.items() if k not in set(ref.contract.column_names)}
     if extra and ref.additive == "stop":
@@ -158,7 +167,7 @@ def _extra(ref: TableRef, columns: dict[str, Any]) -> dict[str, Any]:
 
 
 def _row_change(raw: dict[str, Any], lsn: int, ref: TableRef) -> list[Change]:
-    action, names = raw["action"], ref.contract.column_names
+    action, names = raw["action"], source_columns(ref.contract)
     if action == "D":
         return [Change("d", lsn, _typed(ref, _columns(raw, "identity")))]
     new = _columns(raw, "columns")
@@ -225,10 +234,9 @@ def transactions(rows: Iterable[tuple[str, Any, str]], ref: TableRef) -> list[Tr
 
 
 def change_schema(contract: Contract) -> pa.Schema:
-    """The columns of a frame of changes: the contract's, then the change columns."""
-    return pa.schema(
-        [*((c.name, ARROW_TYPES[c.type]) for c in contract.columns), *((n, t) for n, t in CHANGE_COLUMNS.items())]
-    )
+    """The columns of a frame of changes: the contract's source columns, then the change columns."""
+    own = [(c.name, ARROW_TYPES[c.type]) for c in contract.columns if c.name not in CHANGE_COLUMNS]
+    return pa.schema([*own, *((n, t) for n, t in CHANGE_COLUMNS.items())])
 
 
 def _json(value: object) -> str | None:
@@ -238,7 +246,7 @@ def _json(value: object) -> str | None:
 def to_frame(txns: list[Transaction], contract: Contract) -> pa.Table:
     """The changes of ``txns``, in commit order, as one Arrow table (see the module doc for the columns)."""
     rows = [(t, c) for t in txns for c in t.changes]
-    data: dict[str, list[Any]] = {c.name: [ch.values.get(c.name) for _, ch in rows] for c in contract.columns}
+    data: dict[str, list[Any]] = {n: [ch.values.get(n) for _, ch in rows] for n in source_columns(contract)}
     data["_op"] = [c.op for _, c in rows]
     data["_lsn"] = [c.lsn for _, c in rows]
     data["_xid"] = [t.xid for t, _ in rows]
