@@ -150,7 +150,7 @@ _ASPECTS = (
     ),
     _Aspect(
         "values",
-        lambda f: sorted(f.symbols) if f.symbols is not None else None,
+        lambda f: tuple(sorted(f.symbols)) if f.symbols is not None else None,
         lambda r, w: _enforced(r, w, r.symbols is None or (w.symbols is not None and w.symbols <= r.symbols)),
     ),
     _Aspect("min", lambda f: f.minimum, lambda r, w: _enforced(r, w, _within(r.minimum, w.minimum, low=True))),
