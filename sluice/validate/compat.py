@@ -10,8 +10,8 @@ built on:
 
 - a reader reads data written with a writer's schema when every reader field
   is either in the writer's schema, with a type the writer's type promotes to
-  and values the reader accepts, or optional for the reader (nullable, with a
-  default, or not enforced); writer fields the reader lacks are ignored;
+  and values the reader accepts, or optional for the reader (with a default,
+  or not enforced); writer fields the reader lacks are ignored;
 - promotions: ``int`` to ``long``, ``float`` or ``double``; ``long`` to
   ``float`` or ``double``; ``float`` to ``double``; ``string`` to and from
   ``bytes``; every other type only to itself;
@@ -107,8 +107,12 @@ class Field:
 
     @property
     def optional(self) -> bool:
-        """Whether a reader of this field reads data that lacks it."""
-        return self.nullable or self.has_default or not self.enforced
+        """Whether a reader of this field reads data that lacks it: with a default, or not enforced.
+
+        Nullable is not enough, as in Avro (a union with null needs ``"default": null``)
+        and in contracts (a file that lacks a critical column quarantines its rows).
+        """
+        return self.has_default or not self.enforced
 
     @property
     def restricted(self) -> bool:

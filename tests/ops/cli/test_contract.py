@@ -24,7 +24,7 @@ ITEMS: dict[str, Any] = {
         {"name": "amount", "type": "int64", "min": 0},
     ],
 }
-OPTIONAL = {"name": "tag", "type": "string", "nullable": True}
+OPTIONAL = {"name": "tag", "type": "string", "nullable": True, "criticality": "warning"}
 REQUIRED = {"name": "tag", "type": "string"}
 
 
@@ -125,7 +125,7 @@ def test_a_key_change_fails_at_every_level_and_against_an_explicit_revision(repo
 def test_a_transitive_level_is_judged_against_every_version_in_the_history(repo: ContractRepo) -> None:
     repo.write(2, columns=ITEMS["columns"][:2])  # amount removed: BACKWARD
     repo.commit("no amount")
-    back = {"name": "amount", "type": "string", "nullable": True}
+    back = {"name": "amount", "type": "string", "nullable": True, "criticality": "warning"}
     repo.write(3, compatibility="BACKWARD_TRANSITIVE", add=(back,), columns=ITEMS["columns"][:2])
 
     code, report = _check()

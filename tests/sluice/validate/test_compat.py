@@ -22,11 +22,12 @@ def _level(old: list[Field], new: list[Field]) -> str:
 @pytest.mark.parametrize(
     ("old", "new", "level"),
     [
-        ([], [Field("x", T.STRING, nullable=True)], "FULL"),  # an optional column: both ways
-        ([], [Field("x", T.STRING, has_default=True)], "FULL"),  # a required one with a default too
+        ([], [Field("x", T.STRING, has_default=True)], "FULL"),  # a field with a default: both ways
+        ([], [Field("x", T.STRING, nullable=True)], "FORWARD"),  # nullable without a default: Avro needs one
         ([], [Field("x", T.STRING, enforced=False)], "FULL"),  # a warning column never refuses a row
         ([], [Field("x", T.STRING)], "FORWARD"),  # a required one: old data lacks it
-        ([Field("x", T.STRING, nullable=True)], [], "FULL"),
+        ([Field("x", T.STRING, has_default=True)], [], "FULL"),
+        ([Field("x", T.STRING, nullable=True)], [], "BACKWARD"),
         ([Field("x", T.STRING)], [], "BACKWARD"),  # old readers need it
         ([replace(LONG, type=T.INT)], [LONG], "BACKWARD"),  # int -> long widens
         ([LONG], [replace(LONG, type=T.DOUBLE)], "BACKWARD"),
@@ -66,7 +67,7 @@ def test_promotions_follow_avro() -> None:
 def test_a_transitive_level_judges_every_earlier_version_and_the_plain_one_only_the_last() -> None:
     v1 = [Field("id", T.LONG), Field("x", T.INT)]
     v2 = [Field("id", T.LONG)]  # x removed: BACKWARD
-    v3 = [Field("id", T.LONG), Field("x", T.STRING, nullable=True)]  # x back as an optional string: BACKWARD
+    v3 = [Field("id", T.LONG), Field("x", T.STRING, has_default=True)]  # x back as a string with a default
 
     assert breaking_changes(v3, [v1, v2], Compatibility.BACKWARD) == []
     broken = breaking_changes(v3, [v1, v2], Compatibility.BACKWARD_TRANSITIVE)

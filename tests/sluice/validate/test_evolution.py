@@ -25,6 +25,8 @@ columns:
   - {name: amount, type: int64, min: 0}
   - {name: note, type: string, nullable: true, criticality: warning}
 """
+TAG = {"name": "tag", "type": "string", "nullable": True, "criticality": "warning"}
+AMOUNT_TEXT = {"name": "amount", "type": "string", "nullable": True, "criticality": "warning"}
 
 
 def items(**changes: Any) -> Contract:
@@ -63,8 +65,13 @@ def test_a_warning_column_is_a_field_that_is_not_enforced() -> None:
 
 
 def test_an_optional_column_added_with_a_new_version_keeps_backward() -> None:
-    diff = diff_contracts(items(), items(version=2, add=[{"name": "tag", "type": "string", "nullable": True}]))
+    diff = diff_contracts(items(), items(version=2, add=[TAG]))
     assert diff.ok and diff.level == "FULL" and diff.problems == []
+
+
+def test_a_nullable_critical_column_added_breaks_backward_as_files_without_it_are_quarantined() -> None:
+    diff = diff_contracts(items(), items(version=2, add=[{"name": "tag", "type": "string", "nullable": True}]))
+    assert diff.level == "FORWARD" and not diff.ok
 
 
 def test_a_required_column_added_breaks_backward_but_not_forward() -> None:
@@ -74,7 +81,7 @@ def test_a_required_column_added_breaks_backward_but_not_forward() -> None:
 
 
 def test_a_schema_change_that_keeps_its_version_fails() -> None:
-    diff = diff_contracts(items(), items(add=[{"name": "tag", "type": "string", "nullable": True}]))
+    diff = diff_contracts(items(), items(add=[TAG]))
     assert not diff.ok and diff.problems == ["the schema changed but version is still 1: raise it"]
 
 
@@ -120,12 +127,16 @@ def test_a_rename_is_a_removal_and_an_addition() -> None:
 def test_a_transitive_level_judges_every_earlier_version() -> None:
     v1 = items()
     v2 = items(version=2, drop=["amount"])
-    v3 = items(version=3, add=[{"name": "amount", "type": "string", "nullable": True}], drop=["amount"])
+    v3 = items(
+        version=3,
+        add=[AMOUNT_TEXT],
+        drop=["amount"],
+    )
     assert diff_contracts(v2, v3, [v1]).ok  # BACKWARD: v3 against v2 only
     v3t = items(
         version=3,
         compatibility="BACKWARD_TRANSITIVE",
-        add=[{"name": "amount", "type": "string", "nullable": True}],
+        add=[AMOUNT_TEXT],
         drop=["amount"],
     )
     diff = diff_contracts(v2, v3t, [v1])
