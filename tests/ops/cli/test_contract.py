@@ -202,3 +202,15 @@ def test_list_and_show_give_the_version_and_the_declared_level(repo: ContractRep
     ]
     assert (shown["version"], shown["compatibility"], earlier["version"]) == (4, "FULL", 1)
     assert "items version 4, FULL" in table.stdout and "range 0..-" in table.stdout
+
+
+def test_a_contract_that_does_not_load_fails_and_a_removed_one_is_listed(repo: ContractRepo) -> None:
+    (repo.folder / "extra.yaml").write_text(yaml.safe_dump({**ITEMS, "name": "extra"}), encoding="utf-8")
+    repo.commit("extra")
+    (repo.folder / "extra.yaml").unlink()
+    (repo.folder / "items.yaml").write_text("name: items\ncolumns: []\n", encoding="utf-8")
+
+    code, report = _check()
+
+    statuses = {c["name"]: (c["status"], c["ok"]) for c in report["contracts"]}
+    assert code == 1 and statuses == {"items": ("invalid", False), "extra": ("removed", True)}
