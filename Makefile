@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine with Python 3.11:
 #   make run    set up .venv, start a local Prefect server, ingest the sample data
-#   make test   set up .venv with test extras, run `make lint`, then the whole suite
+#   make test   set up .venv with test extras, run `make lint` (with the contract gate), then the whole suite
 PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -14,11 +14,13 @@ run: $(VENV)/.installed
 fail: $(VENV)/.installed
 	$(BIN)/python -m flows.failing_run
 
-# Lint rules, formatting and type checks: [tool.ruff] and [tool.mypy] in pyproject.toml.
+# Lint rules, formatting and type checks: [tool.ruff] and [tool.mypy] in pyproject.toml; then the contract gate:
+# every contract change keeps its declared compatibility and raises its version (docs/concepts/contracts.md).
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then $(BIN)/ops contract check; else echo "not a git checkout: contract gate skipped"; fi
 
 test: $(VENV)/.installed-test lint system-deps
 	$(BIN)/python -m pytest

@@ -8,6 +8,7 @@ from ops.cli import (
     baseline,
     cdc,
     chaos,
+    contract,
     correlate,
     doctor,
     incident,
@@ -25,7 +26,7 @@ from ops.cli import (
 
 app = typer.Typer(
     name="ops",
-    help="On-call tooling for Sluice: health checks, ingestion, quarantine, lake, runs, metrics, baselines, "
+    help="On-call tooling for Sluice: health checks, ingestion, contracts, quarantine, lake, runs, metrics, baselines, "
     "alerts and root-cause correlation.",
     no_args_is_help=True,
     add_completion=False,
@@ -38,6 +39,7 @@ app.command(name="ingest")(ingest.ingest)
 app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(lake.app, name="lake")
 app.add_typer(cdc.app, name="cdc")
+app.add_typer(contract.app, name="contract")
 app.add_typer(runs.app, name="runs")
 app.add_typer(baseline.app, name="baseline")
 app.add_typer(metrics.app, name="metrics")

@@ -330,23 +330,27 @@ def commit_quarantine(
 def evolve_schema(uri: str, schema: pa.Schema, storage_options: dict[str, str] | None = None) -> list[str]:
     """Add to an existing table the nullable columns of ``schema`` it lacks; return their names.
 
-    A table written before a column joined the lake schema (``_warnings``)
-    would otherwise take the new files and hide that column from every
-    reader. Only additions are made here; other differences are left to the
-    commit to refuse. Two writers adding the same column: the second finds
-    it there.
+    Delta schema evolution for appends: a column a contract gains (or one
+    that joined the lake schema later, such as ``_warnings``) is added to the
+    table's schema before the commit, so the new files' values are visible
+    and the older rows read as null. Without it the table would take the new
+    files and hide the column from every reader. Only additions are made
+    here: a column the contract dropped stays in the table (its older rows
+    keep their values, newer rows hold null), and other differences are left
+    to the commit to refuse. Two writers adding the same column: the second
+    finds it there.
     """
-    from deltalake.schema import Field, PrimitiveType
+    from deltalake.schema import Schema
 
     table = open_table(uri, storage_options)
     if table is None:
         return []
     have = set(table.schema().to_arrow().names)
-    missing = [f for f in schema if f.name not in have and f.nullable and pa.types.is_string(f.type)]
+    missing = [f for f in schema if f.name not in have and f.nullable]
     if not missing:
         return []
     try:
-        table.alter.add_columns([Field(f.name, PrimitiveType("string"), nullable=True) for f in missing])
+        table.alter.add_columns(list(Schema.from_arrow(pa.schema(missing)).fields))
     except (DeltaError, OSError) as exc:
         again = open_table(uri, storage_options)
         if again is None or not {f.name for f in missing} <= set(again.schema().to_arrow().names):

@@ -36,6 +36,7 @@ from sluice.paths import (
     dataset_name_problem,
     ensure_dataset_name,
 )
+from sluice.validate.compat import Compatibility
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -122,6 +123,13 @@ SCD2_COLUMNS = ("valid_from", "valid_to", "is_current")
 _ORDER_TYPES = (ColumnType.TIMESTAMP, ColumnType.DATE, ColumnType.INT64)
 
 
+class RemovedColumns(StrEnum):
+    """What removing a column from the contract does (:mod:`sluice.validate.evolution`)."""
+
+    KEEP = "keep"  # the lake table keeps the column: older rows keep their values, newer ones hold null
+    REFUSE = "refuse"  # a contract change that removes (or renames) a column fails `ops contract check`
+
+
 class PartitionSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -158,6 +166,11 @@ class Contract(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
+    # The contract's version: `ops contract check` wants it raised with every schema change,
+    # which is then judged by the declared compatibility level.
+    version: int = Field(default=1, ge=1)
+    compatibility: Compatibility = Compatibility.BACKWARD
+    removed_columns: RemovedColumns = RemovedColumns.KEEP
     description: str = ""
     owner: str
     freshness_sla: timedelta
@@ -186,6 +199,11 @@ class Contract(BaseModel):
                     f"unknown encoding {value!r} (use a Python codec name such as utf-8, cp1252 or utf-16)"
                 ) from None
         return value
+
+    @field_validator("compatibility", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("name")
     @classmethod

@@ -306,6 +306,29 @@ def chaos(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     ]
 
 
+def contracts(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Shown]:
+    import shutil
+
+    import yaml
+
+    before, now = tmp_path / "contracts-before", tmp_path / "contracts-now"
+    shutil.copytree(settings.contracts_root(), before)
+    shutil.copytree(settings.contracts_root(), now)
+    orders = yaml.safe_load((before / "orders.yaml").read_text())
+    orders["version"] = 123
+    orders["columns"] += [{"name": "loyalty_programme_membership_tier_code", "type": "string"}]
+    orders["columns"][4]["type"] = "int64"
+    orders["columns"][4]["allowed_values"] = None
+    (now / "orders.yaml").write_text(yaml.safe_dump(orders))
+    monkeypatch.setenv("SLUICE_CONTRACTS_DIR", str(now))
+    return [
+        Shown(("contract", "list"), ("123", "13")),
+        Shown(("contract", "show", "orders"), ("123",)),
+        Shown(("contract", "diff", str(before / "orders.yaml"), "orders"), ("123",)),
+        Shown(("contract", "check", "--previous", str(before)), ("123",), exit_codes=(1,)),
+    ]
+
+
 def everything_else(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Shown]:
     monkeypatch.setenv("PREFECT_API_URL", closed_port_url())  # the doctor's first check fails: exit 1
     return [Shown(("runbook", "list")), Shown(("version",)), Shown(("doctor",), exit_codes=(1,))]
@@ -323,5 +346,6 @@ BUILDERS = (
     quarantine,
     lake,
     chaos,
+    contracts,
     everything_else,
 )
