@@ -224,6 +224,8 @@ class AvroReader:
         Raises:
             Refused: the payload is truncated, corrupt, or nested too deep.
         """
+        if len(value) <= HEADER_BYTES:
+            raise Refused(MessageReason.PAYLOAD_TRUNCATED, "the value ends with its 5-byte header")
         if shape.recursive:
             self._depth_first(value, shape)
         try:
