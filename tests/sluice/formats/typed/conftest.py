@@ -27,7 +27,8 @@ def producer_client(registry) -> SchemaRegistryClient:
 
 
 def config_for(url: str, **changes) -> RegistryConfig:
-    return RegistryConfig(url=url, timeout_seconds=2.0, retries=0, retry_wait_seconds=0.05, **changes)
+    quick = {"timeout_seconds": 2.0, "retries": 0, "retry_wait_seconds": 0.05}
+    return RegistryConfig(url=url, **{**quick, **changes})
 
 
 def decoder_for(url: str, kind: str, *, columns=None, limits: RecordLimits | None = None, **changes) -> TypedDecoder:
