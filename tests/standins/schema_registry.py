@@ -24,7 +24,8 @@ format conversions (``?format=serialized`` of a Protobuf schema given as
 registers the serialized form, so its clients get what they expect.
 
 A test can require HTTP basic auth, stall every answer (a registry that
-hangs), stop the server (a registry that is down) and count the requests.
+hangs), fail every answer with a status (``failing = 503``), stop the server
+(a registry that is down) and count the requests.
 """
 
 from __future__ import annotations
@@ -148,6 +149,7 @@ class SchemaRegistryStandIn:
         self.state = RegistryState()
         self.basic_auth = basic_auth
         self.stall_seconds = 0.0
+        self.failing: int | None = None  # answer every request with this status (a registry in trouble)
         self.seen: list[Seen] = []
         self.port = 0
         self._server: ThreadingHTTPServer | None = None
@@ -182,6 +184,8 @@ class SchemaRegistryStandIn:
             self.seen.append(Seen(method, unquote(path), parse_qs(parts.query)))
         if self.stall_seconds:
             time.sleep(self.stall_seconds)
+        if self.failing is not None:
+            return self.failing, {"error_code": self.failing * 100 + 1, "message": "stand-in failing on purpose"}
         if self.basic_auth is not None and not _authorized(headers, self.basic_auth):
             return 401, {"error_code": 401, "message": "Unauthorized"}
         for verb, pattern, name in _ROUTES:

@@ -6,6 +6,8 @@ import json
 
 import pyarrow as pa
 import pytest
+from confluent_kafka.schema_registry import Schema, SchemaReference
+from confluent_kafka.schema_registry.avro import AvroSerializer
 
 from sluice.formats.typed import MessageReason
 from sluice.settings import RecordLimits
@@ -16,7 +18,12 @@ from tests.sluice.formats.typed.messages import (
     ORDER_V2,
     avro_order,
     avro_writer,
+    context,
+    message_classes,
     order_columns,
+    order_proto,
+    proto_order,
+    protobuf_writer,
 )
 
 
@@ -88,8 +95,6 @@ def test_a_field_whose_type_changed_between_versions_arrives_as_text(registry, p
 
 
 def test_a_protobuf_schema_id_in_an_avro_stream_is_schema_incompatible(registry, producer_client) -> None:
-    from tests.sluice.formats.typed.messages import message_classes, order_proto, proto_order, protobuf_writer
-
     classes = message_classes(order_proto())
     value = protobuf_writer(producer_client, classes["Order"])(proto_order(classes, 1))
 
@@ -158,3 +163,54 @@ def test_an_array_of_items_that_take_no_bytes_is_refused_before_a_block_count_ca
 
     assert [r.reason for r in batch.rejected] == [MessageReason.SCHEMA_INCOMPATIBLE]
     assert "take no bytes" in batch.rejected[0].detail
+
+
+def _register_with_reference(client, topic: str, referenced: dict, record: dict):
+    """A writer of ``record``, whose schema names a type of ``referenced``, registered on its own."""
+    name = f"{referenced['namespace']}.{referenced['name']}"
+    client.register_schema(name, Schema(json.dumps(referenced), "AVRO"))
+    schema = Schema(json.dumps(record), "AVRO", [SchemaReference(name, name, 1)])
+    serializer = AvroSerializer(client, schema)
+    return lambda value: serializer(value, context(topic))
+
+
+def test_a_type_from_a_referenced_schema_decodes(registry, producer_client) -> None:
+    address = {"type": "record", "name": "Address", "namespace": "shop", "fields": [{"name": "city", "type": "string"}]}
+    order = {
+        "type": "record",
+        "name": "Order",
+        "namespace": "shop",
+        "fields": [{"name": "order_id", "type": "long"}, {"name": "address", "type": "shop.Address"}],
+    }
+    write = _register_with_reference(producer_client, "with-refs", address, order)
+
+    batch = decoder_for(registry.url, "avro", columns=order_columns()[:1] + order_columns()[5:6]).decode(
+        [write({"order_id": 4, "address": {"city": "Ulm"}})]
+    )
+
+    assert batch.rejected == []
+    assert batch.table["order_id"].to_pylist() == [4]
+    assert json.loads(batch.table["address"][0].as_py()) == {"city": "Ulm"}
+
+
+def test_a_recursive_type_from_a_referenced_schema_is_guarded_too(registry, producer_client) -> None:
+    node = {
+        "type": "record",
+        "name": "Node",
+        "namespace": "shop",
+        "fields": [{"name": "next", "type": ["null", "shop.Node"]}],
+    }
+    order = {
+        "type": "record",
+        "name": "Order",
+        "namespace": "shop",
+        "fields": [{"name": "order_id", "type": "long"}, {"name": "chain", "type": "shop.Node"}],
+    }
+    write = _register_with_reference(producer_client, "chained", node, order)
+    header = write({"order_id": 1, "chain": {"next": None}})[:5]
+
+    batch = decoder_for(registry.url, "avro", columns=order_columns()[:1]).decode(
+        [header + b"\x02" + b"\x02" * 200_000 + b"\x00"]
+    )
+
+    assert [r.reason for r in batch.rejected] == [MessageReason.TOO_DEEPLY_NESTED]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pyarrow as pa
+from google.protobuf import descriptor_pb2, descriptor_pool
+from google.protobuf.message_factory import GetMessageClass
 
 from sluice.formats.typed import MessageReason
 from sluice.validate.contracts import ColumnSpec, ColumnType
@@ -100,3 +102,32 @@ def test_an_avro_schema_id_in_a_protobuf_stream_is_schema_incompatible(registry,
 
     assert [r.reason for r in batch.rejected] == [MessageReason.SCHEMA_INCOMPATIBLE]
     assert "AVRO" in batch.rejected[0].detail
+
+
+def test_a_type_imported_from_another_file_is_read_through_the_registered_reference(registry, producer_client) -> None:
+    field = descriptor_pb2.FieldDescriptorProto
+    common = descriptor_pb2.FileDescriptorProto(name="shop/common.proto", package="shop.common", syntax="proto3")
+    city = common.message_type.add(name="Address")
+    city.field.add(name="city", number=1, type=field.TYPE_STRING, label=field.LABEL_OPTIONAL)
+    main = descriptor_pb2.FileDescriptorProto(name="shop/order.proto", package="shop", syntax="proto3")
+    main.dependency.append("shop/common.proto")
+    order = main.message_type.add(name="Order")
+    order.field.add(name="order_id", number=1, type=field.TYPE_INT64, label=field.LABEL_OPTIONAL)
+    order.field.add(
+        name="address", number=2, type=field.TYPE_MESSAGE, type_name=".shop.common.Address", label=field.LABEL_OPTIONAL
+    )
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(common)
+    pool.Add(main)
+    kind = GetMessageClass(pool.FindMessageTypeByName("shop.Order"))
+    message = kind(order_id=3)
+    message.address.city = "Ulm"  # type: ignore[attr-defined]
+    value = protobuf_writer(producer_client, kind, topic="with-imports")(message)
+
+    columns = [order_columns()[0], ColumnSpec(name="address", type=ColumnType.STRING)]
+    batch = decoder_for(registry.url, "protobuf", columns=columns).decode([value])
+
+    assert registry.requests("POST", "/subjects/shop/common.proto/versions")  # registered as a reference
+    assert batch.rejected == []
+    assert batch.table["order_id"].to_pylist() == [3]
+    assert json.loads(batch.table["address"][0].as_py()) == {"city": "Ulm"}

@@ -124,3 +124,15 @@ def test_urls_in_messages_never_carry_credentials() -> None:
     found = check_registry(config)
 
     assert "pw" not in found.detail and found.url == "http://127.0.0.1:1"
+
+
+def test_a_registry_answering_5xx_fails_the_batch_after_its_retries(registry, producer_client) -> None:
+    value = avro_writer(producer_client, ORDER_V1)(avro_order(1))
+    decoder = decoder_for(registry.url, "avro", retries=2, retry_wait_seconds=0.01)
+    registry.failing = 503
+    asked = len(registry.requests("GET", "/schemas/ids/"))
+
+    with pytest.raises(SchemaRegistryUnavailable, match="HTTP 503"):
+        decoder.decode([value])
+
+    assert len(registry.requests("GET", "/schemas/ids/")) - asked == 3  # the first attempt and two retries
