@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import fastavro
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient, dual_schema_id_deserializer
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
-from confluent_kafka.serialization import SerializationContext, SerializationError
+from confluent_kafka.serialization import SerializationError
 from fastavro import _read_py
 
-from sluice.formats.typed.wire import HEADER_BYTES, MessageReason, Refused
+from sluice.formats.typed.wire import HEADER_BYTES, Framing, MessageReason, Refused
 from sluice.settings import RecordLimits
 
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
@@ -41,27 +41,6 @@ DECODE_ERRORS = (
     struct.error,
     SerializationError,
 )
-
-
-class Framing:
-    """The deserializers' ``schema.id.deserializer``: confluent's own, keeping the stream it hands on.
-
-    After a failure, the stream says whether the reader ran out of bytes
-    (truncated) or stopped inside them (corrupt), and after a success whether
-    bytes were left over.
-    """
-
-    def __init__(self) -> None:
-        self.stream = io.BytesIO()
-        self.start = 0
-
-    def __call__(self, data: bytes, ctx: SerializationContext | None, schema_id: Any) -> io.BytesIO:
-        stream: io.BytesIO = dual_schema_id_deserializer(data, ctx, schema_id)
-        self.stream, self.start = stream, stream.tell()
-        return stream
-
-    def left(self) -> int:
-        return len(self.stream.getbuffer()) - self.stream.tell()
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,7 @@ class TypedDecoder:
         self.reader: AvroReader | ProtobufReader = (
             AvroReader(registry.client, self.limits)
             if self.kind is TypedFormat.AVRO
-            else ProtobufReader(registry.client)
+            else ProtobufReader(registry.client, frozenset(c.name for c in self.columns))
         )
         self._shapes: dict[int, Shape | Refused] = {}
         self._required = {c.name for c in self.columns if not c.nullable}
@@ -138,8 +138,7 @@ class TypedDecoder:
         return shapes
 
     def _row(self, value: bytes, shape: Shape) -> dict[str, Any]:
-        with asking(self.registry.config, "a schema while decoding"):
-            row = self.reader.read(value, shape)  # type: ignore[arg-type]
+        row = self.reader.read(value, shape)  # type: ignore[arg-type]
         missing = sorted(self._required - row.keys())
         if missing:
             raise Refused(
@@ -179,13 +178,15 @@ class TypedDecoder:
         rows: list[int] = []
         rejected: list[Rejected] = []
         used: Counter[int] = Counter()
-        for index, (value, head) in enumerate(zip(values, ids, strict=True)):
-            outcome = self._one(value, head, shapes)
-            if isinstance(outcome, Refused):
-                rejected.append(Rejected(index, outcome.reason, outcome.detail, excerpt(value)))
-                continue
-            found.append(outcome)
-            rows.append(index)
-            used[head] += 1  # type: ignore[index]
+        with asking(self.registry.config, "a schema while decoding"):  # a reference not yet fetched
+            for index, (value, head) in enumerate(zip(values, ids, strict=True)):
+                outcome = self._one(value, head, shapes)
+                if isinstance(outcome, Refused):
+                    rejected.append(Rejected(index, outcome.reason, outcome.detail, excerpt(value)))
+                    continue
+                found.append(outcome)
+                rows.append(index)
+                if isinstance(head, int):
+                    used[head] += 1
         table = pa.table({c.name: column_of([r.get(c.name) for r in found]) for c in self.columns})
         return DecodedBatch(table, np.asarray(rows, dtype=np.int64), rejected, dict(used))

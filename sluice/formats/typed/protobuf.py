@@ -28,8 +28,7 @@ from google.protobuf.descriptor_pool import DescriptorPool
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.message_factory import GetMessageClass
 
-from sluice.formats.typed.avro import Framing
-from sluice.formats.typed.wire import MessageReason, Refused, protobuf_ends_early, read_message_indexes
+from sluice.formats.typed.wire import Framing, MessageReason, Refused, protobuf_ends_early, read_message_indexes
 
 _WRAPPERS = {
     f"google.protobuf.{n}Value"
@@ -122,17 +121,35 @@ def _one(fd: Any, value: Any) -> Any:
     return _json(json_format.MessageToDict(value, preserving_proto_field_name=True))
 
 
-def message_row(message: Message) -> dict[str, Any]:
-    """The top-level fields of ``message`` as values a column takes (see the module's docstring)."""
-    row: dict[str, Any] = {}
-    for fd in message.DESCRIPTOR.fields:
-        value = getattr(message, fd.name)
+_MAP, _LIST, _OPTIONAL, _SINGLE = range(4)
+
+
+def field_plan(kind: Descriptor, wanted: frozenset[str]) -> list[tuple[Any, int]]:
+    """The fields of ``kind`` named in ``wanted``, each with how its value is read."""
+    plan = []
+    for fd in kind.fields:
+        if fd.name not in wanted:
+            continue
         if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
+            plan.append((fd, _MAP))
+        elif fd.is_repeated:
+            plan.append((fd, _LIST))
+        else:
+            plan.append((fd, _OPTIONAL if fd.has_presence else _SINGLE))
+    return plan
+
+
+def message_row(message: Message, plan: list[tuple[Any, int]]) -> dict[str, Any]:
+    """The fields of ``plan`` as values a column takes (see the module's docstring)."""
+    row: dict[str, Any] = {}
+    for fd, how in plan:
+        value = getattr(message, fd.name)
+        if how == _MAP:
             entry = fd.message_type.fields_by_name["value"]
             row[fd.name] = _json({str(k): _plain(entry, v) for k, v in value.items()})
-        elif fd.is_repeated:
+        elif how == _LIST:
             row[fd.name] = _json([_plain(fd, v) for v in value])
-        elif fd.has_presence and not message.HasField(fd.name):
+        elif how == _OPTIONAL and not message.HasField(fd.name):
             row[fd.name] = None
         else:
             row[fd.name] = _one(fd, value)
@@ -153,10 +170,11 @@ class ProtobufReader:
 
     schema_type = "PROTOBUF"
 
-    def __init__(self, client: SchemaRegistryClient) -> None:
-        self.client = client
+    def __init__(self, client: SchemaRegistryClient, wanted: frozenset[str]) -> None:
+        self.client, self.wanted = client, wanted
         self.framing = Framing()
         self._deserializers: dict[tuple[int, tuple[int, ...]], ProtobufDeserializer] = {}
+        self._plans: dict[tuple[int, tuple[int, ...]], list[tuple[Any, int]]] = {}
 
     def shape(self, schema_id: int, schema: Schema) -> ProtobufShape:
         return protobuf_shape(schema_id, schema, self.client)
@@ -168,10 +186,11 @@ class ProtobufReader:
             self._deserializers[key] = ProtobufDeserializer(
                 kind, {"schema.id.deserializer": self.framing}, schema_registry_client=self.client
             )
+            self._plans[key] = field_plan(shape.message_type(path), self.wanted)
         return self._deserializers[key]
 
     def read(self, value: bytes, shape: ProtobufShape) -> dict[str, Any]:
-        """The top-level fields of a framed value written with ``shape``'s schema.
+        """The wanted top-level fields of a framed value written with ``shape``'s schema.
 
         Raises:
             Refused: the message-index path or the payload is truncated or corrupt.
@@ -190,4 +209,4 @@ class ProtobufReader:
             ) from None
         if not isinstance(message, Message):
             raise Refused(MessageReason.PAYLOAD_CORRUPT, "the deserializer returned no message")
-        return message_row(message)
+        return message_row(message, self._plans[(shape.schema_id, path)])

@@ -101,10 +101,10 @@ class RegistryConfig:
 @contextmanager
 def asking(config: RegistryConfig, what: str) -> Iterator[None]:
     """Registry failures as Sluice errors: a refusal of the credentials is a ConfigError, the rest unavailability."""
-    url = shown_url(config.url)
     try:
         yield
     except SchemaRegistryError as exc:
+        url = shown_url(config.url)
         if exc.http_status_code in _REFUSED:
             raise ConfigError(
                 f"schema registry {url} refused {what}: HTTP {exc.http_status_code} {exc.error_message}",
@@ -114,11 +114,14 @@ def asking(config: RegistryConfig, what: str) -> Iterator[None]:
             f"schema registry {url} failed {what}: HTTP {exc.http_status_code} {exc.error_message}"
         ) from None
     except (httpx.TransportError, httpx2.TransportError) as exc:
+        cause = f"{type(exc).__name__}: {exc or 'no answer'}"
         raise SchemaRegistryUnavailable(
-            f"schema registry {url} cannot be reached for {what} ({type(exc).__name__}: {exc or 'no answer'})"
+            f"schema registry {shown_url(config.url)} cannot be reached for {what} ({cause})"
         ) from None
     except ValueError as exc:  # a 2xx whose body is not the registry's JSON: not a registry at that URL
-        raise SchemaRegistryUnavailable(f"schema registry {url} gave no registry answer for {what} ({exc})") from None
+        raise SchemaRegistryUnavailable(
+            f"schema registry {shown_url(config.url)} gave no registry answer for {what} ({exc})"
+        ) from None
 
 
 class SchemaRegistry:

@@ -5,15 +5,22 @@ then, for Protobuf, the message-index array (zigzag varints: a count, then
 the path of the message type in its file; a lone 0 means the first message),
 then the Avro binary or Protobuf encoding of the record. :func:`read_header`
 reads the first two parts before any deserializer runs, so a batch's schema
-ids are known, and looked up, once per batch.
+ids are known, and looked up, once per batch. :class:`Framing` is the hook
+through which confluent-kafka's deserializers read the header, keeping the
+stream so that a failure can say whether the payload ran out.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import struct
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
+
+from confluent_kafka.schema_registry import dual_schema_id_deserializer
+from confluent_kafka.serialization import SerializationContext
 
 MAGIC = 0
 HEADER_BYTES = 5
@@ -149,3 +156,24 @@ def read_message_indexes(value: bytes, at: int = HEADER_BYTES) -> tuple[tuple[in
             raise Refused(MessageReason.PAYLOAD_CORRUPT, f"message index {index} is negative")
         path.append(index)
     return tuple(path), at
+
+
+class Framing:
+    """The deserializers' ``schema.id.deserializer``: confluent's own, keeping the stream it hands on.
+
+    After a failure, the stream says whether the reader ran out of bytes
+    (truncated) or stopped inside them (corrupt), and after a success whether
+    bytes were left over.
+    """
+
+    def __init__(self) -> None:
+        self.stream = io.BytesIO()
+        self.start = 0
+
+    def __call__(self, data: bytes, ctx: SerializationContext | None, schema_id: Any) -> io.BytesIO:
+        stream: io.BytesIO = dual_schema_id_deserializer(data, ctx, schema_id)
+        self.stream, self.start = stream, stream.tell()
+        return stream
+
+    def left(self) -> int:
+        return len(self.stream.getbuffer()) - self.stream.tell()
