@@ -7,6 +7,7 @@
     │   ├── IngestFailed           some files of a run could not be read; the rest were committed
 │   ├── SourceNotFoundError
     │   ├── SourceUnreachableError  the endpoint or mount cannot be reached (transient)
+    │   │   └── SchemaRegistryUnavailable  the schema registry cannot be reached or refuses Sluice
     │   └── UnreadableFileError   corrupt, truncated or undecodable content
     ├── LakeError              the Delta lake cannot be read or written
     │   ├── LakeConflictError    another writer committed first, every re-plan included (transient)
@@ -61,6 +62,12 @@ class SourceUnreachableError(SourceError):
     """The source's endpoint, bucket or mount cannot be reached: retried with backoff."""
 
     transient = True
+
+
+class SchemaRegistryUnavailable(SourceUnreachableError):
+    """The schema registry of typed messages cannot be reached, or refuses the request: the batch is not decoded."""
+
+    hint = "check SLUICE_SCHEMA_REGISTRY_URL and that the registry is up; the batch is read again on the next try"
 
 
 class UnreadableFileError(SourceError):

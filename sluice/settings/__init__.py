@@ -19,6 +19,7 @@ from sluice.settings.model import (
     unknown_settings,
 )
 from sluice.settings.notify import CHANNELS, PAGERDUTY, SLACK, NotifySettings
+from sluice.settings.registry import RegistrySettings
 from sluice.settings.sections import (
     ChaosSettings,
     CliSettings,
@@ -45,6 +46,7 @@ __all__ = [
     "MetricsSettings",
     "NotifySettings",
     "RecordLimits",
+    "RegistrySettings",
     "RunbookSettings",
     "Section",
     "Settings",

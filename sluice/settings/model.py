@@ -17,6 +17,7 @@ from pydantic_settings import (
 
 from sluice.settings.databases import DatabaseSettings
 from sluice.settings.notify import NotifySettings
+from sluice.settings.registry import RegistrySettings
 from sluice.settings.sections import (
     ChaosSettings,
     CliSettings,
@@ -175,6 +176,9 @@ class Settings(BaseSettings):
     chaos: ChaosSettings = Field(default_factory=ChaosSettings, description="Chaos drills.")
     cli: CliSettings = Field(default_factory=CliSettings, description="The `ops` command line.")
     databases: DatabaseSettings = Field(default_factory=DatabaseSettings, description="Database sources.")
+    registry: RegistrySettings = Field(
+        default_factory=RegistrySettings, description="The schema registry of typed stream messages."
+    )
 
     @classmethod
     def settings_customise_sources(
