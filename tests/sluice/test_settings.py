@@ -92,6 +92,8 @@ NAMES: dict[str, tuple[str, str, object]] = {
     "SLUICE_DB_LOOKBACK_SECONDS": ("databases.db_lookback_seconds", "30", 30.0),
     "SLUICE_DB_FETCH_ROWS": ("databases.db_fetch_rows", "1000", 1000),
     "SLUICE_DB_SNAPSHOT_PARTS": ("databases.db_snapshot_parts", "8", 8),
+    "SLUICE_DB_SSH_KNOWN_HOSTS": ("databases.db_ssh_known_hosts", "/etc/ssh/known", "/etc/ssh/known"),
+    "SLUICE_DB_SSH_TIMEOUT_SECONDS": ("databases.db_ssh_timeout_seconds", "4", 4.0),
     "SLUICE_SCHEMA_REGISTRY_URL": ("registry.schema_registry_url", "http://sr:8081", "http://sr:8081"),
     "SLUICE_SCHEMA_REGISTRY_BASIC_AUTH": ("registry.schema_registry_basic_auth", "key:secret", "key:secret"),
     "SLUICE_SCHEMA_REGISTRY_CA_FILE": ("registry.schema_registry_ca_file", "/etc/ca.pem", Path("/etc/ca.pem")),
