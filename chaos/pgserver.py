@@ -31,7 +31,6 @@ LOGICAL = {
     "max_replication_slots": "10",
     "max_wal_senders": "10",
     "fsync": "off",
-    "synchronous_commit": "off",
     "full_page_writes": "off",
 }
 START_TIMEOUT_S = 60
@@ -82,6 +81,7 @@ class PgServer:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}" + (f"?{params}" if params else "")
 
     def pg_ctl(self, *args: str) -> None:
+        """Run ``pg_ctl``; a starting server must be given ``-l`` (it would hold a captured stdout open)."""
         done = subprocess.run(
             _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), *args]),
             capture_output=True,
@@ -98,7 +98,7 @@ class PgServer:
 
     def restart(self) -> None:
         """A fast restart: every session is cut, the server is back when this returns."""
-        self.pg_ctl("-w", "-t", str(START_TIMEOUT_S), "-m", "fast", "restart")
+        self.pg_ctl("-l", str(self.log), "-w", "-t", str(START_TIMEOUT_S), "-m", "fast", "restart")
 
     def stop(self) -> None:
         """Stop the server (immediately) and remove its folder."""
