@@ -123,7 +123,7 @@ class DrillDatabase:
             ]
             names = [c for c in _EXPRESSIONS if c in present]
             conn.execute(
-                f"INSERT INTO {self.table} ({', '.join(names)}) "  # type: ignore[arg-type]
+                f"INSERT INTO {self.table} ({', '.join(names)}) "
                 f"SELECT {', '.join(_EXPRESSIONS[c] for c in names)} FROM generate_series(%s::bigint, %s::bigint) g",
                 (first, last),
             )
@@ -134,7 +134,7 @@ class DrillDatabase:
         """Ship every ``every``-th order and change its amount, in one transaction; returns the rows updated."""
         with self.connect() as conn:
             done = conn.execute(
-                f"UPDATE {self.table} SET status = %s, amount = amount + 1, updated_at = clock_timestamp() "  # type: ignore[arg-type]
+                f"UPDATE {self.table} SET status = %s, amount = amount + 1, updated_at = clock_timestamp() "
                 "WHERE order_id %% %s = 0",
                 (status, every),
             ).rowcount
@@ -145,7 +145,7 @@ class DrillDatabase:
         """Delete every ``every``-th order (from ``offset``), in one transaction; returns the rows deleted."""
         with self.connect() as conn:
             done = conn.execute(
-                f"DELETE FROM {self.table} WHERE order_id %% %s = %s",  # type: ignore[arg-type]
+                f"DELETE FROM {self.table} WHERE order_id %% %s = %s",
                 (every, offset % every),
             ).rowcount
         self._wrote()
@@ -157,12 +157,12 @@ class DrillDatabase:
         made = self.insert(rows)
         with self.connect() as conn:
             made += conn.execute(
-                f"UPDATE {self.table} SET status = 'paid', updated_at = clock_timestamp() "  # type: ignore[arg-type]
+                f"UPDATE {self.table} SET status = 'paid', updated_at = clock_timestamp() "
                 "WHERE order_id >= %s AND order_id %% 3 = 0",
                 (first,),
             ).rowcount
             made += conn.execute(
-                f"DELETE FROM {self.table} WHERE order_id >= %s AND order_id %% 7 = 0",  # type: ignore[arg-type]
+                f"DELETE FROM {self.table} WHERE order_id >= %s AND order_id %% 7 = 0",
                 (first,),
             ).rowcount
         self._wrote()
@@ -171,14 +171,14 @@ class DrillDatabase:
     def alter(self, statement: str) -> None:
         """Run one ``ALTER TABLE`` statement on the source table (``statement`` follows the table's name)."""
         with self.connect() as conn:
-            conn.execute(f"ALTER TABLE {self.table} {statement}")  # type: ignore[arg-type]
+            conn.execute(f"ALTER TABLE {self.table} {statement}")
         self._wrote()
 
     def rows(self) -> Rows:
         """The source table by primary key, over the contract's columns (every one must still exist)."""
         columns = ", ".join(self.contract.column_names)
         with self.connect() as conn:
-            cur = conn.execute(f"SELECT {columns} FROM {self.table}")  # type: ignore[arg-type]
+            cur = conn.execute(f"SELECT {columns} FROM {self.table}")
             names = [d.name for d in cur.description or []]
             found, _ = keyed((dict(zip(names, r, strict=True)) for r in cur.fetchall()), self.contract)
         return found
@@ -244,10 +244,10 @@ def _create(server: PgServer, contract: Contract) -> DrillDatabase:
     import psycopg
 
     with psycopg.connect(server.url(), autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {DATABASE}")  # type: ignore[arg-type]
+        admin.execute(f"CREATE DATABASE {DATABASE}")
     db = DrillDatabase(server, contract)
     with db.connect() as conn:
-        conn.execute(DDL.replace("orders", contract.name, 1))  # type: ignore[arg-type]
+        conn.execute(DDL.replace("orders", contract.name, 1))
         conn.execute("SELECT pg_create_logical_replication_slot(%s, 'wal2json')", (db.slot,))
     return db
 

@@ -23,6 +23,7 @@ from chaos.dbruns import run_capture, run_table
 from chaos.drill import current
 from ops.errors import ChaosError
 
+
 def _db() -> DrillDatabase:
     return ensure_database(current().stack)
 
@@ -43,7 +44,9 @@ def write_changes(rounds: int = 1, rows: int = 300, configuration: dict[str, Any
     return {"detail": f"{made:,} row changes in {rounds} round(s) of {rows} inserts", "changes": made}
 
 
-def keep_writing(seconds: float, every_seconds: float = 0.02, configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+def keep_writing(
+    seconds: float, every_seconds: float = 0.02, configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """An application writing small transactions for ``seconds`` (run it in the background)."""
     writer = Writer(_db(), every_seconds).start()
     time.sleep(seconds)
@@ -81,7 +84,9 @@ def kill_snapshot_sessions(timeout: float = 60, configuration: dict[str, Any] | 
     db = _db()
     seen = db.watch(_reading, timeout)
     if not seen:
-        raise ChaosError(f"no snapshot reader within {timeout:g} s", hint="the run never got that far: see its flow run")
+        raise ChaosError(
+            f"no snapshot reader within {timeout:g} s", hint="the run never got that far: see its flow run"
+        )
     killed = db.terminate_sessions()
     if not killed:
         raise ChaosError("the snapshot's sessions were gone before they could be killed", hint="write more rows")
@@ -102,7 +107,9 @@ def restart_database(
     """
     db = _db()
     if not db.watch(bool, timeout, poll_s=0.05):
-        raise ChaosError(f"no sluice session within {timeout:g} s", hint="the capture never connected: see its flow run")
+        raise ChaosError(
+            f"no sluice session within {timeout:g} s", hint="the capture never connected: see its flow run"
+        )
     time.sleep(after_seconds)
     clock = time.monotonic()
     db.restart()
@@ -154,7 +161,7 @@ def add_column(
     db.alter(f"ADD COLUMN {_ident(column)} {_ident(type)}")
     with db.connect() as conn:
         filled = conn.execute(
-            f"UPDATE {db.table} SET {_ident(column)} = %s WHERE order_id %% %s = 0",  # type: ignore[arg-type]
+            f"UPDATE {db.table} SET {_ident(column)} = %s WHERE order_id %% %s = 0",
             (value, every),
         ).rowcount
     db.last_write_at = datetime.now(timezone.utc)

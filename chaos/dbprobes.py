@@ -68,7 +68,9 @@ def conservation(via: str = "changes", configuration: dict[str, Any] | None = No
         return _verdict(held, detail, **facts)
     if parity.duplicates or not pending or _caught_up(drill, db):
         return _verdict(False, parity.summary(), **facts)
-    return _verdict(True, f"{parity.where} is behind the source while it is written to: the next run catches up", **facts)
+    return _verdict(
+        True, f"{parity.where} is behind the source while it is written to: the next run catches up", **facts
+    )
 
 
 def _clean(drill: Drill, db: DrillDatabase, via: Via, run: Any) -> dict[str, Any]:

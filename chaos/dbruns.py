@@ -67,9 +67,7 @@ def run_table(drill: Drill, *, label: str, mode: str = "snapshot", cursor: str |
     return _finish(drill, label, started, state)
 
 
-def run_capture(
-    drill: Drill, *, label: str, follow_seconds: float = 0.0, batch_changes: int = 2_000
-) -> RunOutcome:
+def run_capture(drill: Drill, *, label: str, follow_seconds: float = 0.0, batch_changes: int = 2_000) -> RunOutcome:
     """One ``capture-changes`` run of the drill's slot: drain it (``follow_seconds=0``) or follow it for a while."""
     from prefect import tags
 

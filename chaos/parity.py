@@ -72,7 +72,9 @@ class Parity:
             shown = "; ".join(f"{_shown(k)}: {why}" for k, why in self.different[:SHOWN])
             parts.append(f"{len(self.different)} row(s) differ ({shown})")
         if self.duplicates:
-            parts.append(f"{len(self.duplicates)} key(s) held twice (e.g. {', '.join(map(_shown, self.duplicates[:SHOWN]))})")
+            parts.append(
+                f"{len(self.duplicates)} key(s) held twice (e.g. {', '.join(map(_shown, self.duplicates[:SHOWN]))})"
+            )
         return (
             f"{self.where} does not equal the source ({self.source_rows:,} source row(s), {self.lake_rows:,} in the "
             f"lake): " + "; ".join(parts)

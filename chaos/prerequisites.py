@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chaos.disk import why_no_tmpfs
-from chaos.pgserver import INSTALL_HINT, why_no_server
 from chaos.experiment import Experiment, Target
+from chaos.pgserver import INSTALL_HINT, why_no_server
 from sluice.errors import ConfigError
 
 STACK_PROVIDERS = frozenset({"chaos.actions", "chaos.probes", "chaos.dbactions", "chaos.dbprobes"})

@@ -22,9 +22,7 @@ SlotOption = Annotated[
     list[str] | None,
     typer.Option("--slot", help="A replication slot SLUICE_CDC_DSN must hold (repeat for more); default: list all."),
 ]
-PublicationOption = Annotated[
-    str | None, typer.Option("--publication", help="A publication SLUICE_CDC_DSN must hold.")
-]
+PublicationOption = Annotated[str | None, typer.Option("--publication", help="A publication SLUICE_CDC_DSN must hold.")]
 
 
 def _names(slots: list[str] | None, publication: str | None) -> tuple[str, ...]:

@@ -139,7 +139,9 @@ def _publication(name: str, conn: Any, publication: str) -> CheckResult:
     return CheckResult.ok(name, f"publication {publication} exists")
 
 
-def _capture_checks(name: str, conn: Any, url: DatabaseUrl, slots: Sequence[str], publication: str | None) -> list[CheckResult]:
+def _capture_checks(
+    name: str, conn: Any, url: DatabaseUrl, slots: Sequence[str], publication: str | None
+) -> list[CheckResult]:
     import psycopg
 
     try:
@@ -168,7 +170,10 @@ def check_database(
         if not capture:
             return [reached]
         if url.dialect is not Dialect.POSTGRESQL:
-            return [reached, CheckResult.fail(name, f"{url.shown()} is not PostgreSQL", "change capture reads PostgreSQL")]
+            return [
+                reached,
+                CheckResult.fail(name, f"{url.shown()} is not PostgreSQL", "change capture reads PostgreSQL"),
+            ]
         return [reached, *_capture_checks(name, conn, url, slots, publication)]
     finally:
         conn.close()

@@ -49,9 +49,7 @@ def test_a_capture_server_without_logical_decoding_warns_with_the_setting_to_cha
 
 
 def test_a_logical_capture_server_with_its_slot_and_publication_passes(pg_logical, slot):
-    results = check_database(
-        "Capture source", pg_logical.url(), capture=True, slots=[slot], publication="doctor_pub"
-    )
+    results = check_database("Capture source", pg_logical.url(), capture=True, slots=[slot], publication="doctor_pub")
 
     assert [r.status for r in results] == [Status.OK] * 4, results
     assert "wal_level is logical" in results[1].detail
