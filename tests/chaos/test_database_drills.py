@@ -24,9 +24,7 @@ DRILLS = {
 }
 # A killed snapshot fails with "invalid snapshot identifier", which sluice.sources.database.classify makes a plain
 # SourceError: its incident links source-unreachable (the S3 runbook), not database-unreachable.
-SNAPSHOT_RUNBOOK = pytest.mark.xfail(
-    strict=True, reason="a killed snapshot's incident links source-unreachable, not database-unreachable"
-)
+KNOWN_GAP = {"db-backend-killed-mid-snapshot": "links runbook source-unreachable, not database-unreachable"}
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +39,7 @@ def step_output(journal, name: str) -> str:
     return str(step["output"]["detail"])
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=SNAPSHOT_RUNBOOK) if "snapshot" in n else n for n in DRILLS])
+@pytest.mark.parametrize("name", list(DRILLS))
 def test_the_database_drill_passes_and_the_lake_equals_the_source(name, staging_stack):
     fault_step, fault_said, runbook = DRILLS[name]
     clock = time.monotonic()
@@ -56,5 +54,8 @@ def test_the_database_drill_passes_and_the_lake_equals_the_source(name, staging_
     assert all(i.is_drill and i.status.value == "resolved" for i in found)
     if runbook is not None:
         assert runbook in {i.runbook_id for i in found}, [(i.ref, i.runbook_id) for i in found]
-    assert result.passed, result.summary
     assert seconds < SECONDS, f"{name} took {seconds:.0f} s"
+    broken = [v for v in result.verdicts if not v["held"]]
+    if name in KNOWN_GAP and [v["kind"] for v in broken] == ["alerting"] and KNOWN_GAP[name] in broken[0]["detail"]:
+        pytest.xfail(f"the failure incident {KNOWN_GAP[name]}")
+    assert result.passed, result.summary
