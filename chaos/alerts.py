@@ -226,3 +226,38 @@ def evaluate(drill: Drill, rules: RuleSet, *, now: datetime | None = None) -> Al
         records.dispose()
     sink = IncidentSink(open_engine(store_url(settings.home)), settings.env, DrillFlag(drill.id))
     return AlertRound(collected, run_check(rules, store, open_registry(stack.root), stack.root, at, [sink]))
+
+
+def scaled_rule(rule_id: str, *, threshold: float, window: str) -> RuleSet:
+    """Sluice's rule ``rule_id`` at a drill's scale: its static threshold and both windows replaced.
+
+    A drill lasts a minute, not the fifteen the slot-lag rules wait for, and
+    its database holds megabytes, not the gigabyte they ring at. The rule keeps
+    its id, selector, direction, trigger and recovery fractions, severity and
+    runbook: what rings is the same rule, only sooner.
+
+    Raises:
+        ChaosError: no such rule, a rule without a static threshold, or a bad threshold or window.
+    """
+    rule = ensure_rules([rule_id]).rules[0]
+    if rule.threshold.static is None:
+        raise ChaosError(f"alert rule {rule_id} has a dynamic threshold", hint="scale only rules with a static one")
+    try:
+        scaled = rule.model_validate(
+            {
+                **rule.model_dump(),
+                "threshold": {"static": threshold},
+                "trigger": {**rule.trigger.model_dump(), "window": window},
+                "recovery": {**rule.recovery.model_dump(), "window": window},
+            }
+        )
+    except ValidationError as exc:
+        raise ChaosError(f"cannot scale alert rule {rule_id}: {_problems(exc, 'rule')}") from None
+    return RuleSet(rules=[scaled])
+
+
+def sample_slot_lag(stack: DrillStack, dsn: str, *, now: datetime | None = None) -> int:
+    """Sample the lag of every replication slot at ``dsn`` into the drill's store, as ``alerts-evaluate`` does."""
+    from ops.metrics.cdc_slots import collect_slot_metrics
+
+    return collect_slot_metrics(drill_store(stack), dsn, now=now, environment=get_settings().env)

@@ -60,6 +60,8 @@ class Target(enum.StrEnum):
     DASK_WORKERS = "dask-workers"
     PREFECT_API = "prefect-api"
     LAKE_DISK = "lake-disk"
+    DATABASE_SOURCE = "database-source"
+    REPLICATION_SLOT = "replication-slot"
 
 
 DEFAULT_SEVERITY = {

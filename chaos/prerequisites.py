@@ -6,6 +6,9 @@
 - A drill that fills the lake's disk (target ``lake-disk``, or the action
   ``mount_lake_disk``) mounts a tmpfs: root with CAP_SYS_ADMIN, a kernel with
   tmpfs, and ``mount`` and ``umount`` on PATH (:func:`chaos.disk.why_no_tmpfs`).
+- A database drill (target ``database-source``, or the ``chaos.dbactions`` and
+  ``chaos.dbprobes`` providers) starts a PostgreSQL 15 server of its own with
+  wal2json (:func:`chaos.pgserver.why_no_server`).
 
 A drill that cannot run here is a configuration problem, not a failed drill:
 :func:`ensure_prerequisites` raises a ``ConfigError`` naming everything that
@@ -22,9 +25,11 @@ from typing import Any
 
 from chaos.disk import why_no_tmpfs
 from chaos.experiment import Experiment, Target
+from chaos.pgserver import INSTALL_HINT, why_no_server
 from sluice.errors import ConfigError
 
-STACK_PROVIDERS = frozenset({"chaos.actions", "chaos.probes"})
+STACK_PROVIDERS = frozenset({"chaos.actions", "chaos.probes", "chaos.dbactions", "chaos.dbprobes"})
+DATABASE_PROVIDERS = frozenset({"chaos.dbactions", "chaos.dbprobes"})
 INSTALL_CHAOS = "pip install -e '.[chaos]'"
 DISK_ACTION = "mount_lake_disk"
 # (module, attribute, what it is for): what the drill's stack imports when it starts.
@@ -81,6 +86,13 @@ def mounts_disk(experiment: Experiment) -> bool:
     )
 
 
+def uses_database(experiment: Experiment) -> bool:
+    """Whether the drill runs a PostgreSQL server of its own as its database source."""
+    return Target.DATABASE_SOURCE in experiment.extension.targets or any(
+        module in DATABASE_PROVIDERS for module, _ in _providers(experiment)
+    )
+
+
 def _import_problem(module: str, attribute: str) -> str | None:
     try:
         imported = importlib.import_module(module)
@@ -96,6 +108,8 @@ def unmet(experiment: Experiment) -> list[Missing]:
         for module, attribute, what in STACK_MODULES:
             if problem := _import_problem(module, attribute):
                 missing.append(Missing(what, problem, f"install the chaos extra: {INSTALL_CHAOS}"))
+    if uses_database(experiment) and (problem := why_no_server()):
+        missing.append(Missing("a PostgreSQL 15 server with wal2json for the drill's source", problem, INSTALL_HINT))
     if mounts_disk(experiment) and (problem := why_no_tmpfs()):
         missing.append(
             Missing(

@@ -10,6 +10,9 @@
   drill's data alone and a drill never touches the environment's lake. The
   drill's metric store, alert state and baselines live there too
   (:mod:`chaos.alerts`).
+- **Database source** (database drills only): a private PostgreSQL server
+  with the drill's source table and replication slot (:mod:`chaos.database`),
+  started by the first step that needs it.
 - **Compute:** the Dask scheduler at ``SLUICE_DASK_ADDRESS``, or a LocalCluster
   of two worker processes started for the drill.
 - **Orchestration and incidents:** the environment's Prefect API and incident
@@ -22,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -75,6 +79,8 @@ class DrillStack:
     api_proxy: FaultProxy | None = None
     mounted: Path | None = None
     ballast: Path | None = None
+    database: Any = None  # a chaos.database.DrillDatabase, started by the first database step
+    lock: threading.Lock = field(default_factory=threading.Lock)
     _next_id: int = 0
     _extra: list[Any] = field(default_factory=list)
 
@@ -218,6 +224,7 @@ class DrillStack:
             self.s3_server.stop,
             *(p.stop for p in [self.api_proxy] if p is not None),
             *(c.close for c in [self.cluster] if c is not None),
+            *(d.close for d in [self.database] if d is not None),
         ):
             try:
                 stop()

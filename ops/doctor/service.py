@@ -1,5 +1,7 @@
 """The checks behind ``ops doctor``: one function per dependency of an ingestion run.
 
+The source databases' checks are in :mod:`ops.doctor.databases`.
+
 Each check returns a :class:`CheckResult` and never raises; a check that
 crashes is reported as FAIL. Heavy clients (httpx, distributed, SQLAlchemy,
 deltalake) are imported inside the check that needs them.
@@ -14,6 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from ops.doctor.databases import CDC_DSN, check_databases
 from ops.doctor.models import CheckResult
 from sluice.settings import Settings, unknown_settings
 
@@ -238,7 +241,7 @@ def check_contracts(root: Path) -> CheckResult:
 def check_settings(environ: Mapping[str, str]) -> list[CheckResult]:
     """A WARN per ``SLUICE_*`` variable no setting reads (a typo is ignored silently otherwise), or one OK."""
     name = "Settings"
-    unknown = unknown_settings(environ)
+    unknown = [u for u in unknown_settings(environ) if u.name != CDC_DSN]  # read by change capture itself
     if not unknown:
         count = sum(1 for key in environ if key.upper().startswith("SLUICE_"))
         return [CheckResult.ok(name, f"{count} SLUICE_* variable(s) set, every one a known setting")]
@@ -268,9 +271,13 @@ def _guarded(name: str, check: Callable[[], CheckResult | list[CheckResult]]) ->
     return found if isinstance(found, list) else [found]
 
 
-def run_checks(settings: Settings) -> list[CheckResult]:
-    """Every check, in the order an ingestion run meets its dependencies, the settings first."""
+def run_checks(settings: Settings, *, slots: tuple[str, ...] = (), publication: str | None = None) -> list[CheckResult]:
+    """Every check, in the order an ingestion run meets its dependencies, the settings first.
+
+    ``slots`` and ``publication`` name what change capture's server (``SLUICE_CDC_DSN``) must hold.
+    """
     lake_opts = dict(settings.lake_storage_options)
+    databases = {name: url.get_secret_value() for name, url in settings.databases.databases.items()}
     checks: list[tuple[str, Callable[[], CheckResult | list[CheckResult]]]] = [
         ("Settings", lambda: check_settings(os.environ)),
         ("Prefect API", lambda: check_prefect_api(prefect_api_url())),
@@ -279,5 +286,9 @@ def run_checks(settings: Settings) -> list[CheckResult]:
         ("Quarantine", lambda: check_quarantine(settings.quarantine_root(), lake_opts)),
         ("Metadata store", lambda: check_metadata_store(settings.metadata_db_url())),
         ("Contracts", lambda: check_contracts(settings.contracts_root())),
+        (
+            "Databases",
+            lambda: check_databases(databases, os.environ.get(CDC_DSN), slots=slots, publication=publication),
+        ),
     ]
     return [result for name, check in checks for result in _guarded(name, check)]

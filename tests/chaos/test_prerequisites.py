@@ -114,3 +114,19 @@ def test_the_chaos_drill_flow_fails_with_a_config_error_before_its_first_drill(
     assert CALLS == [] and drills_journalled() == [], "no drill ran, not even the one that could"
     (title,) = incidents()  # the flow run failed: its hook opens a drill incident naming the ConfigError
     assert "chaos-drill failed: ConfigError" in title
+
+
+def test_a_database_drill_needs_the_postgresql_server_binaries_and_only_database_drills_do(
+    drill_env, tmp_path, monkeypatch
+):
+    from chaos import pgserver
+
+    monkeypatch.setattr(pgserver, "PG_BIN", tmp_path / "no-postgres")
+
+    (missing,) = unmet(load("pg-restart-mid-capture"))
+
+    assert missing.problem == f"no PostgreSQL 15 server binaries in {tmp_path / 'no-postgres'}"
+    assert "postgresql-15-wal2json" in missing.fix
+    assert unmet(load("duplicate-delivery")) == []
+    with pytest.raises(ConfigError, match="drill cdc-consumer-stalled cannot run on this host"):
+        run_drill("cdc-consumer-stalled", "staging")

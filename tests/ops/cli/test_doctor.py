@@ -130,3 +130,36 @@ def test_a_mistyped_setting_is_a_warning_row_and_leaves_the_exit_code(monkeypatc
     assert all(len(line) <= 80 for line in table.stdout.splitlines())
     [warning] = [c for c in checks if c["name"] == "Settings"]
     assert warning["status"] == "WARN" and warning["hint"] == "did you mean SLUICE_LAKE_URI?"
+
+
+def test_each_configured_database_is_a_row_and_an_unreachable_one_fails_the_exit_code(monkeypatch, tmp_path):
+    sluice_home(monkeypatch, tmp_path)
+    dead = closed_port_url().rsplit(":", 1)[1].split("/")[0]
+    monkeypatch.setenv(
+        "SLUICE_DATABASES",
+        json.dumps(
+            {"shop": "postgresql://postgres@127.0.0.1:5432/test", "old": f"postgresql://u:pw@127.0.0.1:{dead}/x"}
+        ),
+    )
+    monkeypatch.setenv("SLUICE_CDC_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+    with healthy_prefect_api() as url:
+        monkeypatch.setenv("PREFECT_API_URL", url)
+        result = invoke("doctor", "-o", "json")
+
+    assert result.exit_code == 1
+    rows = [(c["name"], c["status"]) for c in json.loads(result.stdout)]
+    assert ("Database old", "FAIL") in rows and ("Database shop", "OK") in rows
+    assert ("Capture source", "WARN") in rows  # the shared server runs wal_level=replica
+    assert ("Settings", "OK") in rows  # SLUICE_CDC_DSN is read by change capture, not a typo
+    assert ":pw@" not in result.stdout
+
+
+def test_a_bad_slot_name_is_a_one_line_error(monkeypatch, tmp_path):
+    sluice_home(monkeypatch, tmp_path)
+
+    result = invoke("doctor", "--slot", "Bad-Slot;")
+
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert lines[0] == "error: slot name 'Bad-Slot;' is not a PostgreSQL slot name"
+    assert lines[1].startswith("hint: use 1 to 63 lower-case letters") and len(lines) == 2
