@@ -54,6 +54,12 @@ class DatabaseUnreachableError(SourceUnreachableError):
     """The database server cannot be reached (refused, unknown host, timeout): retried with backoff."""
 
 
+class DatabaseSnapshotLostError(DatabaseUnreachableError):
+    """The run's exported snapshot ended with its coordinator's session: a retry of a reader cannot cure it."""
+
+    transient = False
+
+
 class DatabaseAuthError(ConfigError):
     """The server refused the credentials of the connection."""
 
@@ -297,9 +303,10 @@ def classify(exc: BaseException, url: DatabaseUrl, what: str) -> SourceError | C
             hint="check the table name (schema.table) and that the connection's database holds it",
         )
     if "invalid snapshot identifier" in low:
-        return SourceError(
+        return DatabaseSnapshotLostError(
             f"{where}: the snapshot of {what} ended before its readers had it: {line}",
-            hint="its coordinator's connection was closed (killed, server restarted); nothing was committed, rerun",
+            hint="its coordinator's connection was closed (killed, server restarted); nothing was committed, rerun; "
+            "runbook database-unreachable",
         )
     if any(s in low for s in _PERMISSION):
         return DatabasePermissionError(

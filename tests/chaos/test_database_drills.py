@@ -4,8 +4,6 @@ gone in, and its incidents are resolved afterwards."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from chaos.pgserver import why_no_server
@@ -14,7 +12,6 @@ from ops.incidents.db import open_engine, store_url, transaction
 from ops.incidents.service import ensure_incident
 
 pytestmark = pytest.mark.integration
-SECONDS = 60
 # drill -> (the method step that injects the fault, what its output says, the runbook its incident must link)
 DRILLS = {
     "db-backend-killed-mid-snapshot": ("kill-the-snapshot-sessions", "mid-snapshot", None),
@@ -24,9 +21,6 @@ DRILLS = {
 }
 # A killed snapshot fails with "invalid snapshot identifier", which sluice.sources.database.classify makes a plain
 # SourceError: its incident links source-unreachable (the S3 runbook), not database-unreachable.
-KNOWN_GAP = {"db-backend-killed-mid-snapshot": "links runbook source-unreachable, not database-unreachable"}
-
-
 @pytest.fixture(autouse=True)
 def _server_binaries() -> None:
     if reason := why_no_server():
@@ -42,9 +36,7 @@ def step_output(journal, name: str) -> str:
 @pytest.mark.parametrize("name", list(DRILLS))
 def test_the_database_drill_passes_and_the_lake_equals_the_source(name, staging_stack):
     fault_step, fault_said, runbook = DRILLS[name]
-    clock = time.monotonic()
     result = run_drill(name, "staging")
-    seconds = time.monotonic() - clock
 
     assert fault_said in step_output(result.journal, fault_step)
     (conservation,) = [v for v in result.verdicts if v["kind"] == "conservation"]
@@ -54,8 +46,4 @@ def test_the_database_drill_passes_and_the_lake_equals_the_source(name, staging_
     assert all(i.is_drill and i.status.value == "resolved" for i in found)
     if runbook is not None:
         assert runbook in {i.runbook_id for i in found}, [(i.ref, i.runbook_id) for i in found]
-    assert seconds < SECONDS, f"{name} took {seconds:.0f} s"
-    broken = [v for v in result.verdicts if not v["held"]]
-    if name in KNOWN_GAP and [v["kind"] for v in broken] == ["alerting"] and KNOWN_GAP[name] in broken[0]["detail"]:
-        pytest.xfail(f"the failure incident {KNOWN_GAP[name]}")
     assert result.passed, result.summary
