@@ -19,6 +19,8 @@ DRILLS = {
     "cdc-consumer-stalled": ("stall-the-capture-until-the-slot-lag-alarm", "cdc-slot-lag-bytes rang", "cdc-slot-lag"),
     "source-alter-table-mid-stream": ("drop-a-contract-column", "dropped contract column", "source-schema-change"),
 }
+
+
 # A killed snapshot fails with "invalid snapshot identifier", which sluice.sources.database.classify makes a plain
 # SourceError: its incident links source-unreachable (the S3 runbook), not database-unreachable.
 @pytest.fixture(autouse=True)
