@@ -70,7 +70,8 @@ class PgCluster:
         )
 
     def restart(self) -> None:
-        self.pg_ctl("restart", "-m", "fast", "-w")
+        # -l: the restarted server must not inherit pg_ctl's captured output, or the capture never ends.
+        self.pg_ctl("restart", "-m", "fast", "-w", "-l", str(self.root / "server.log"))
 
 
 @dataclass(frozen=True)
