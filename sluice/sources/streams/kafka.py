@@ -2,7 +2,8 @@
 
 The consumer never commits on its own (``enable.auto.commit=false``):
 :meth:`KafkaSource.acknowledge` commits, per partition, the offset after the
-batch's last message once the batch is in the lake. When the group assigns
+batch's last message once the batch is in the lake (queued: the polling
+thread commits them, as a consumer has one owner thread). When the group assigns
 a partition, the consumer starts at the lake's position + 1 where the lake
 holds one (it may be ahead of the group's offset after a crash between the
 two commits), else at the group's committed offset (``auto.offset.reset``
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,6 +83,7 @@ class KafkaSource:
         self._carry: list[Message] = []
         self._paused = False
         self._assigned: list[TopicPartition] = []
+        self._acks: deque[TopicPartition] = deque()
         try:
             self._consumer = Consumer(config.consumer_config())
         except KafkaException as exc:
@@ -121,6 +124,7 @@ class KafkaSource:
         return found
 
     def poll(self, limits: BatchLimits) -> StreamBatch:
+        self._commit_acks()
         if self._paused:
             self._consumer.consume(num_messages=1, timeout=min(limits.max_wait_s, 0.2))  # paused: returns none
             return StreamBatch()
@@ -143,14 +147,22 @@ class KafkaSource:
         return batch
 
     def acknowledge(self, batch: StreamBatch) -> None:
-        offsets = []
+        """Queue the batch's offsets; the thread that polls commits them (a consumer has one owner thread)."""
         for name, span in batch.ranges.items():
             topic, _, part = name.rpartition("/")
-            offsets.append(TopicPartition(topic, int(part), span.last.major + 1))
-        if not offsets:
+            self._acks.append(TopicPartition(topic, int(part), span.last.major + 1))
+
+    def _commit_acks(self) -> None:
+        latest: dict[tuple[str, int], TopicPartition] = {}
+        while self._acks:
+            tp = self._acks.popleft()
+            seen = latest.get((tp.topic, tp.partition))
+            if seen is None or tp.offset > seen.offset:
+                latest[(tp.topic, tp.partition)] = tp
+        if not latest:
             return
         try:
-            self._consumer.commit(offsets=offsets, asynchronous=False)
+            self._consumer.commit(offsets=list(latest.values()), asynchronous=False)
         except KafkaException as exc:
             # A partition moved to another member: its next owner starts from the lake's position.
             log.warning("kafka: committing offsets failed (the lake holds the batch): %s", exc)
@@ -166,4 +178,6 @@ class KafkaSource:
             self._consumer.resume(self._assigned)
 
     def close(self) -> None:
+        """Commit the acknowledged offsets and leave the group (call it once polling has stopped)."""
+        self._commit_acks()
         self._consumer.close()
