@@ -46,3 +46,18 @@ def lake_ids(home: Path, dataset: str = "events") -> list[int]:
     if not (table / "_delta_log").exists():
         return []
     return [int(v) for v in DeltaTable(str(table)).to_pyarrow_table(columns=["id"]).column("id").to_pylist()]
+
+
+def padded_events(count: int, pad_bytes: int) -> list[bytes]:
+    """Valid events of about ``pad_bytes`` each (the contract ignores the ``pad`` field)."""
+    pad = "x" * pad_bytes
+    return [
+        f'{{"id": {i}, "at": "2024-03-05T10:00:00Z", "kind": "view", "pad": "{pad}"}}'.encode() for i in range(count)
+    ]
+
+
+def produce_redis_url(url: str, stream: str, values: list[bytes]) -> None:
+    client = redis.Redis.from_url(url)
+    for i in range(0, len(values), 1000):
+        produce_redis(client, stream, values[i : i + 1000])
+    client.close()
