@@ -21,7 +21,7 @@ from sluice.validate.contracts import Contract
 from tests.sluice.sources.streams.brokers import kafka_source, redis_source
 from tests.sluice.sources.streams.conftest import REDIS_URL, ROOT, event, make_sink
 
-MESSAGES, VALUE_BYTES = 12_000, 8_000  # about 96 MB waiting on the broker
+MESSAGES, VALUE_BYTES = 8_000, 8_000  # about 64 MB waiting on the broker
 MB = 1024 * 1024
 
 
@@ -56,7 +56,7 @@ def _bounded_while_paused(source_of: Callable[[StreamSink], StreamSource], home:
     spec = ConsumeSpec(
         BatchLimits(max_records=200, max_wait_s=0.2),
         BufferLimits(max_records=1_000, max_bytes=4 * MB),
-        follow_s=6.0,
+        follow_s=4.0,
     )
     source = source_of(sink)
     before = psutil.Process().memory_info().rss

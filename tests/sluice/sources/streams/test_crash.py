@@ -68,7 +68,7 @@ def _kill_repeatedly(broker: str, address: str, name: str, home: Path, send: Cal
         ctx = _forkserver()
         for _ in range(KILLS):
             worker = _worker(ctx, broker, address, name, home)
-            time.sleep(rng.uniform(0.2, 2.5))  # a Kafka group join takes 0-2 s of it; commits follow
+            time.sleep(rng.uniform(0.2, 2.0))  # a Kafka group join takes 0-2 s of it; commits follow
             if not worker.is_alive():
                 pytest.fail(f"the worker died on its own (exit code {worker.exitcode})")
             os.kill(worker.pid, signal.SIGKILL)
