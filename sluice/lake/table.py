@@ -13,10 +13,12 @@ its rows; :mod:`sluice.lake.commit` runs the whole protocol.
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -82,6 +84,26 @@ def open_table(uri: str, storage_options: dict[str, str] | None = None) -> Delta
         return None
     except (DeltaError, OSError) as exc:
         raise LakeError(f"cannot open Delta table {uri}: {exc}", hint="check the lake path and credentials") from None
+
+
+def newest_metadata(
+    uri: str, key: str, matches: Callable[[dict[str, Any]], bool], storage_options: dict[str, str] | None = None
+) -> dict[str, Any] | None:
+    """The commit metadata under ``key`` of the newest commit for which ``matches`` holds (``None``: no such commit).
+
+    Sources that record their position in each commit (change capture, streams)
+    read it back here: the history is read newest first and stops at the first match.
+    """
+    table = open_table(uri, storage_options)
+    if table is None:
+        return None
+    for entry in table.history():
+        raw = entry.get(f"{META_PREFIX}{key}")
+        if isinstance(raw, str):
+            meta = json.loads(raw)
+            if isinstance(meta, dict) and matches(meta):
+                return meta
+    return None
 
 
 def committed_batches(uri: str, batch_ids: list[str], storage_options: dict[str, str] | None = None) -> set[str]:

@@ -9,11 +9,10 @@ resumes, whatever the slot says.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
-from sluice.lake.table import META_PREFIX, open_table
+from sluice.lake.table import newest_metadata
 from sluice.sources.cdc.errors import CdcDecodeError
 
 _LSN = re.compile(r"^([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})$")
@@ -57,20 +56,7 @@ class LakePosition:
 def lake_lsn(uri: str, slot: str, storage_options: dict[str, str] | None = None) -> int | None:
     """The highest commit LSN of ``slot`` the table at ``uri`` holds; ``None`` when it holds none.
 
-    Commit LSNs of one slot only grow, so the newest commit that names the slot
-    has it; the history is read newest first and stops there.
+    Commit LSNs of one slot only grow, so the newest commit that names the slot has it.
     """
-    table = open_table(uri, storage_options)
-    if table is None:
-        return None
-    best: int | None = None
-    for entry in table.history():
-        raw = entry.get(f"{META_PREFIX}{CDC_META}")
-        if not isinstance(raw, str):
-            continue
-        meta = json.loads(raw)
-        if meta.get("slot") == slot:
-            lsn = parse_lsn(str(meta["to"]))
-            best = lsn if best is None else max(best, lsn)
-            break
-    return best
+    meta = newest_metadata(uri, CDC_META, lambda m: m.get("slot") == slot, storage_options)
+    return parse_lsn(str(meta["to"])) if meta is not None else None

@@ -1,0 +1,145 @@
+"""The stream-source interface: micro-batches of messages with their positions, acknowledged after the commit.
+
+A position is where a message sits in its partition: a Kafka offset, or a
+Redis Streams entry id (``<ms>-<seq>``). Both order as a pair of integers
+(:class:`Offset`). A partition is named by its source: ``<topic>/<n>`` for
+Kafka, the stream key for Redis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sluice.errors import ConfigError
+
+
+@dataclass(frozen=True, order=True)
+class Offset:
+    """A position in a partition: a Kafka offset (``minor`` 0) or a Redis entry id ``major-minor``."""
+
+    major: int
+    minor: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> Offset:
+        """``"41"`` or ``"1700000000000-3"``.
+
+        Raises:
+            ConfigError: ``text`` is neither.
+        """
+        head, _, tail = text.partition("-")
+        if not head.isdigit() or (tail and not tail.isdigit()):
+            raise ConfigError(f"{text!r} is not a stream position", hint="a position is 41 or 1700000000000-3")
+        return cls(int(head), int(tail or 0))
+
+    def text(self) -> str:
+        """``"41"``, or ``"1700000000000-3"`` (an entry id whose sequence is 0 reads as its milliseconds)."""
+        return f"{self.major}-{self.minor}" if self.minor else str(self.major)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message: where it sits, its key, value bytes, headers and broker timestamp (ms since the epoch)."""
+
+    partition: str
+    offset: Offset
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+    timestamp_ms: int | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes the message holds (key, value and headers): what the byte bound counts."""
+        heads = sum(len(k) + len(v) for k, v in self.headers)
+        return len(self.key or b"") + len(self.value or b"") + heads
+
+
+@dataclass(frozen=True)
+class Range:
+    """The first and last position of a batch's messages in one partition."""
+
+    first: Offset
+    last: Offset
+
+
+@dataclass
+class StreamBatch:
+    """A micro-batch: its messages in the order read, and the range of positions per partition."""
+
+    messages: list[Message] = field(default_factory=list)
+
+    @property
+    def ranges(self) -> dict[str, Range]:
+        out: dict[str, Range] = {}
+        for m in self.messages:
+            seen = out.get(m.partition)
+            out[m.partition] = (
+                Range(m.offset, m.offset)
+                if seen is None
+                else Range(min(seen.first, m.offset), max(seen.last, m.offset))
+            )
+        return out
+
+    @property
+    def size(self) -> int:
+        return sum(m.size for m in self.messages)
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    """What bounds one micro-batch: records, bytes (keys, values and headers) and the wait for the first one."""
+
+    max_records: int = 10_000
+    max_bytes: int = 16 * 1024 * 1024
+    max_wait_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        ensure_positive(self.max_records, "max_records")
+        ensure_positive(self.max_bytes, "max_bytes")
+        if self.max_wait_s < 0:
+            raise ConfigError(f"max_wait_s is {self.max_wait_s}", hint="wait 0 seconds or more for a batch")
+
+
+def ensure_positive(value: int, name: str) -> None:
+    """Raise unless ``value`` is at least 1."""
+    if value < 1:
+        raise ConfigError(f"{name} is {value}", hint=f"set {name} to 1 or more")
+
+
+class HeldPositions(Protocol):
+    """The last position per partition the lake holds for a source (a partition absent: none)."""
+
+    def __call__(self) -> dict[str, Offset]: ...
+
+
+class StreamSource(Protocol):
+    """What the consume loop needs of a broker.
+
+    ``poll`` returns at most ``limits.max_records`` messages and about
+    ``limits.max_bytes`` (a message is never split), waiting at most
+    ``limits.max_wait_s`` for the first; while paused it returns none.
+    ``acknowledge`` tells the broker a batch is in the lake (Kafka commits the
+    offsets after each partition's last; Redis XACKs the entries). The source
+    starts from the lake's positions (``held``, given at construction): the
+    broker's own offsets may be behind them after a crash.
+    """
+
+    @property
+    def name(self) -> str:
+        """The source as batch ids and commit metadata name it: ``kafka:<group>/<topic>``, ``redis:...``."""
+        ...
+
+    def poll(self, limits: BatchLimits) -> StreamBatch: ...
+
+    def acknowledge(self, batch: StreamBatch) -> None: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def close(self) -> None: ...

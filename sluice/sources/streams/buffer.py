@@ -1,0 +1,116 @@
+"""The bounded buffer between the broker and the lake, and the fetcher that fills it.
+
+The fetcher thread polls micro-batches into the buffer. When the buffer holds
+``max_records`` messages or ``max_bytes`` bytes, the fetcher pauses the source
+(Kafka ``pause``: no more fetching; Redis: no more ``XREADGROUP``) and goes on
+polling only to keep its group membership; once the writer has taken the
+buffer below half of both bounds it resumes. The buffer therefore never holds
+more than its bounds plus one batch, however much faster the stream is than the lake.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+from sluice.sources.streams.base import BatchLimits, StreamBatch, StreamSource, ensure_positive
+
+
+@dataclass(frozen=True)
+class BufferLimits:
+    """How much the buffer holds before the fetcher pauses the source."""
+
+    max_records: int = 50_000
+    max_bytes: int = 64 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        ensure_positive(self.max_records, "buffer max_records")
+        ensure_positive(self.max_bytes, "buffer max_bytes")
+
+
+class BoundedBuffer:
+    """Batches waiting for the lake, counted in messages and bytes."""
+
+    def __init__(self, limits: BufferLimits) -> None:
+        self.limits = limits
+        self._batches: deque[tuple[StreamBatch, int]] = deque()
+        self._records = 0
+        self._bytes = 0
+        self._ready = threading.Condition()
+        self.pauses = 0  # times the fetcher paused the source because the buffer was full
+
+    @property
+    def records(self) -> int:
+        return self._records
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
+
+    def full(self) -> bool:
+        return self._records >= self.limits.max_records or self._bytes >= self.limits.max_bytes
+
+    def drained(self) -> bool:
+        """Below half of both bounds: the fetcher may resume."""
+        return self._records <= self.limits.max_records // 2 and self._bytes <= self.limits.max_bytes // 2
+
+    def put(self, batch: StreamBatch) -> None:
+        size = batch.size
+        with self._ready:
+            self._batches.append((batch, size))
+            self._records += len(batch)
+            self._bytes += size
+            self._ready.notify_all()
+
+    def take(self, timeout_s: float) -> StreamBatch | None:
+        """The oldest batch, waiting up to ``timeout_s`` for one (``None``: none came)."""
+        with self._ready:
+            if not self._batches and not self._ready.wait_for(lambda: bool(self._batches), timeout_s):
+                return None
+            batch, size = self._batches.popleft()
+            self._records -= len(batch)
+            self._bytes -= size
+            self._ready.notify_all()
+            return batch
+
+    def wait_for_room(self, timeout_s: float) -> None:
+        with self._ready:
+            self._ready.wait_for(self.drained, timeout_s)
+
+
+class Fetcher(threading.Thread):
+    """Polls ``source`` into ``buffer`` until stopped, pausing the source while the buffer is full."""
+
+    def __init__(self, source: StreamSource, buffer: BoundedBuffer, limits: BatchLimits) -> None:
+        super().__init__(name="stream-fetcher", daemon=True)
+        self.source, self.buffer, self.limits = source, buffer, limits
+        self.stopping = threading.Event()
+        self.error: BaseException | None = None
+        self.paused = False
+        self.last_message_at: float | None = None
+
+    def run(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                self._step()
+        except BaseException as exc:  # noqa: BLE001 - handed to the writer, which raises it
+            self.error = exc
+
+    def _step(self) -> None:
+        if self.buffer.full() and not self.paused:
+            self.source.pause()
+            self.paused = True
+            self.buffer.pauses += 1
+        elif self.paused and self.buffer.drained():
+            self.source.resume()
+            self.paused = False
+        if self.paused:
+            self.buffer.wait_for_room(min(self.limits.max_wait_s, 0.2))
+        batch = self.source.poll(self.limits)  # while paused: keeps the group membership, returns nothing
+        if len(batch):
+            self.buffer.put(batch)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join()

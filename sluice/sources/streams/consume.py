@@ -1,0 +1,106 @@
+"""The consume loop: micro-batches from a stream source into the lake, acknowledged only after the commit.
+
+The fetcher thread fills a bounded buffer (:mod:`sluice.sources.streams.buffer`);
+this loop takes one batch at a time, commits it with its positions
+(:class:`sluice.sources.streams.sink.StreamSink`), and only then acknowledges
+it to the broker. A crash before the commit loses nothing (the broker
+redelivers: at-least-once); a crash between the commit and the
+acknowledgement redelivers messages the lake holds, and the sink drops them
+by position: exactly once into the lake.
+
+It runs until the source is idle for ``idle_s`` (``follow_s=0``), for
+``follow_s`` seconds, or until cancelled (``follow_s=None``). On the way out it
+stops the fetcher, commits what the buffer still holds, and closes the source.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sluice.sources.streams.base import BatchLimits, StreamBatch, StreamSource
+from sluice.sources.streams.buffer import BoundedBuffer, BufferLimits, Fetcher
+from sluice.sources.streams.sink import BatchOutcome, StreamSink
+
+
+@dataclass(frozen=True)
+class ConsumeSpec:
+    """How long to run and how large batches and the buffer are."""
+
+    limits: BatchLimits = field(default_factory=BatchLimits)
+    buffer: BufferLimits = field(default_factory=BufferLimits)
+    follow_s: float | None = 0.0  # 0: until idle for idle_s; None: until cancelled
+    idle_s: float = 5.0
+
+
+@dataclass
+class ConsumeOutcome:
+    """What a consume run did: each batch's outcome, how often the buffer paused the source, and its duration."""
+
+    batches: list[BatchOutcome] = field(default_factory=list)
+    pauses: int = 0
+    seconds: float = 0.0
+
+
+def _done(spec: ConsumeSpec, started: float, last_batch: float) -> bool:
+    now = time.monotonic()
+    if spec.follow_s is None:
+        return False
+    if spec.follow_s == 0:
+        return now - last_batch >= spec.idle_s
+    return now - started >= spec.follow_s
+
+
+def _commit(
+    source: StreamSource,
+    sink: StreamSink,
+    batch: StreamBatch,
+    out: ConsumeOutcome,
+    on_batch: Callable[[BatchOutcome], None] | None,
+) -> None:
+    outcome = sink.write(source.name, batch)
+    source.acknowledge(batch)
+    out.batches.append(outcome)
+    if on_batch is not None:
+        on_batch(outcome)
+
+
+def consume(
+    source: StreamSource,
+    sink: StreamSink,
+    spec: ConsumeSpec | None = None,
+    *,
+    on_batch: Callable[[BatchOutcome], None] | None = None,
+) -> ConsumeOutcome:
+    """Consume ``source`` into ``sink`` (see the module doc); the source is closed on return.
+
+    Raises:
+        Whatever the fetcher or the commit raised (the source's error first); nothing unacknowledged is lost.
+    """
+    spec = spec or ConsumeSpec()
+    out, started = ConsumeOutcome(), time.monotonic()
+    buffer = BoundedBuffer(spec.buffer)
+    fetcher = Fetcher(source, buffer, spec.limits)
+    fetcher.start()
+    last_batch = started
+    try:
+        while not _done(spec, started, last_batch):
+            batch = buffer.take(timeout_s=0.1)
+            if fetcher.error is not None:
+                raise fetcher.error
+            if batch is None:
+                continue
+            _commit(source, sink, batch, out, on_batch)
+            last_batch = time.monotonic()
+        fetcher.stop()
+        if fetcher.error is not None:
+            raise fetcher.error
+        while (batch := buffer.take(timeout_s=0)) is not None:
+            _commit(source, sink, batch, out, on_batch)
+    finally:
+        fetcher.stop()
+        source.close()
+    out.pauses = buffer.pauses
+    out.seconds = time.monotonic() - started
+    return out

@@ -1,0 +1,142 @@
+"""Message values into the contract's columns: a raw chunk that :func:`sluice.validate.chunk.validate_chunk` types.
+
+A :class:`Decoder` turns a batch's messages into a :class:`sluice.formats.RawChunk`:
+one row per message it can read (every value as its text, typed later like a
+file's), and one malformed entry, with its reason, per message it cannot. The
+row number of a message is its place in the batch. :class:`JsonDecoder` reads
+a JSON object per value; other formats (Avro, Protobuf) plug in as other
+decoders.
+
+A value is refused, unparsed, when it is missing (a tombstone), over
+``max_record_bytes``, not UTF-8, or nested deeper than
+``max_nesting_depth``; then when it is not one JSON object. A message
+without a key is refused when the decoder requires keys.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Protocol
+
+import numpy as np
+import pyarrow as pa
+
+from sluice.formats import MalformedRow, RawChunk
+from sluice.formats.base import undecodable_row
+from sluice.settings import RecordLimits, get_settings
+from sluice.sources.streams.base import Message
+from sluice.validate.contracts import Contract
+from sluice.validate.quality import Reason
+
+EXCERPT_BYTES = 1024
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+class Decoder(Protocol):
+    """Reads a batch's messages into the contract's columns."""
+
+    def decode(self, messages: list[Message], contract: Contract) -> RawChunk: ...
+
+
+class _Refused(Exception):
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
+def _excerpt(raw: bytes) -> str:
+    return raw[:EXCERPT_BYTES].decode("utf-8", "replace")
+
+
+def nesting_depth(raw: bytes) -> int:
+    """How deep the brackets of a JSON text nest, outside its strings (a flat object is 1)."""
+    bare = np.frombuffer(_STRINGS.sub(b'""', raw), dtype=np.uint8)
+    steps = (np.isin(bare, (123, 91)).astype(np.int64)) - np.isin(bare, (125, 93)).astype(np.int64)
+    return int(np.cumsum(steps).max()) if len(steps) else 0
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _as_text(value: object) -> str | None:
+    """A top-level JSON value as the file readers keep it: numbers their literal, nested values their JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class JsonDecoder:
+    """One JSON object per message value; ``key_column`` and ``timestamp_column`` take the key and broker time.
+
+    ``require_key``: a message without a key is quarantined (keyed topics).
+    """
+
+    require_key: bool = False
+    key_column: str | None = None
+    timestamp_column: str | None = None
+    limits: RecordLimits = field(default_factory=lambda: get_settings().record_limits())
+
+    def _object(self, message: Message) -> dict[str, object]:
+        if self.require_key and message.key is None:
+            raise _Refused(Reason.MALFORMED_ROW, "the message has no key; this source requires one")
+        raw = message.value
+        if raw is None:
+            raise _Refused(Reason.MALFORMED_ROW, "the message has no value (a tombstone)")
+        if len(raw) > self.limits.max_record_bytes:
+            raise _Refused(
+                Reason.RECORD_TOO_LARGE,
+                f"value is {len(raw):,} bytes; the limit is {self.limits.max_record_bytes:,} (SLUICE_MAX_RECORD_BYTES)",
+            )
+        depth = nesting_depth(raw)
+        if depth > self.limits.max_nesting_depth:
+            raise _Refused(
+                Reason.TOO_DEEPLY_NESTED,
+                f"nested {depth} levels deep; the limit is {self.limits.max_nesting_depth} (SLUICE_MAX_NESTING_DEPTH)",
+            )
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _Refused(Reason.UNDECODABLE_BYTES, f"not UTF-8: {exc.reason} at byte {exc.start}") from None
+        try:
+            found = json.loads(text, parse_int=str, parse_float=str, parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as exc:
+            raise _Refused(Reason.MALFORMED_JSON, f"not JSON: {exc}") from None
+        if not isinstance(found, dict):
+            raise _Refused(Reason.MALFORMED_JSON, f"a JSON {type(found).__name__}, not an object")
+        return found
+
+    def _row(self, message: Message, found: dict[str, object], names: list[str]) -> list[str | None]:
+        row = [_as_text(found.get(n)) for n in names]
+        if self.key_column in names and message.key is not None:
+            row[names.index(self.key_column)] = message.key.decode("utf-8", "replace")
+        if self.timestamp_column in names and message.timestamp_ms is not None:
+            at = datetime.fromtimestamp(message.timestamp_ms / 1000, timezone.utc)
+            row[names.index(self.timestamp_column)] = at.isoformat()
+        return row
+
+    def decode(self, messages: list[Message], contract: Contract) -> RawChunk:
+        names = contract.column_names
+        rows: list[list[str | None]] = []
+        numbers: list[int] = []
+        malformed: list[MalformedRow] = []
+        for i, message in enumerate(messages):
+            try:
+                found = self._object(message)
+            except _Refused as refused:
+                raw = message.value or b""
+                if refused.reason is Reason.UNDECODABLE_BYTES:
+                    malformed.append(undecodable_row(i, raw[:EXCERPT_BYTES], refused.detail))
+                else:
+                    malformed.append(MalformedRow(i, _excerpt(raw), refused.reason, refused.detail))
+                continue
+            rows.append(self._row(message, found, names))
+            numbers.append(i)
+        columns = {n: pa.array([r[j] for r in rows], pa.string()) for j, n in enumerate(names)}
+        return RawChunk(pa.table(columns), np.asarray(numbers, dtype=np.int64), malformed)

@@ -1,0 +1,183 @@
+"""Kafka topics through confluent-kafka: a consumer group, offsets committed only after the lake commit.
+
+The consumer never commits on its own (``enable.auto.commit=false``):
+:meth:`KafkaSource.acknowledge` commits, per partition, the offset after the
+batch's last message once the batch is in the lake (queued: the polling
+thread commits them, as a consumer has one owner thread). When the group assigns
+a partition, the consumer starts at the lake's position + 1 where the lake
+holds one (it may be ahead of the group's offset after a crash between the
+two commits), else at the group's committed offset (``auto.offset.reset``
+for a new group). A batch holds at most ``max_bytes``: a message that would
+overflow it, and those fetched with it, are carried to the next batch: never split, never lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Message as KafkaMessage
+
+from sluice.sources.streams.base import BatchLimits, HeldPositions, Message, Offset, StreamBatch
+from sluice.sources.streams.errors import StreamError
+
+log = logging.getLogger(__name__)
+_FATAL = (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED)
+CONSUME_CHUNK = 500  # messages asked of librdkafka per call within one batch
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    """The brokers, topic and consumer group; ``options`` are passed to librdkafka as they are."""
+
+    bootstrap_servers: str
+    topic: str
+    group: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def consumer_config(self) -> dict[str, Any]:
+        return {
+            "bootstrap.servers": self.bootstrap_servers,
+            "group.id": self.group,
+            "auto.offset.reset": "earliest",
+            # librdkafka's own prefetch queue, bounded so a paused consumer's memory stays flat.
+            "queued.max.messages.kbytes": 16 * 1024,
+            **self.options,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+        }
+
+
+def partition_name(topic: str, partition: int) -> str:
+    return f"{topic}/{partition}"
+
+
+def _bytes(value: str | bytes | None) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value
+
+
+def _message(msg: KafkaMessage) -> Message:
+    kind, stamp = msg.timestamp()
+    pairs: Any = msg.headers() or []
+    headers = tuple((str(k), v.encode() if isinstance(v, str) else v or b"") for k, v in pairs)
+    return Message(
+        partition=partition_name(msg.topic() or "", msg.partition() or 0),
+        offset=Offset(msg.offset() or 0),
+        key=_bytes(msg.key()),
+        value=_bytes(msg.value()),
+        headers=headers,
+        timestamp_ms=stamp if kind != 0 else None,  # 0: TIMESTAMP_NOT_AVAILABLE
+    )
+
+
+class KafkaSource:
+    """A consumer of one topic in a consumer group (see the module doc)."""
+
+    def __init__(self, config: KafkaConfig, held: HeldPositions) -> None:
+        self.config, self._held = config, held
+        self._carry: list[Message] = []
+        self._paused = False
+        self._assigned: list[TopicPartition] = []
+        self._acks: deque[TopicPartition] = deque()
+        try:
+            self._consumer = Consumer(config.consumer_config())
+        except KafkaException as exc:
+            raise StreamError(f"cannot create a Kafka consumer: {exc}", hint="check the consumer options") from None
+        self._consumer.subscribe([config.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
+
+    @property
+    def name(self) -> str:
+        return f"kafka:{self.config.topic}"
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        held = self._held()
+        for tp in partitions:
+            at = held.get(partition_name(tp.topic, tp.partition))
+            if at is not None:
+                tp.offset = at.major + 1
+        consumer.assign(partitions)
+        self._assigned = list(partitions)
+        if self._paused:
+            consumer.pause(partitions)
+        log.info("assigned %s", ", ".join(f"{p.topic}/{p.partition}@{p.offset}" for p in partitions))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assigned = []
+        self._carry = []  # the partition's next owner reads it again from the committed offset
+        consumer.unassign()
+
+    def _fetch(self, wanted: int, timeout_s: float) -> list[Message]:
+        found = []
+        for msg in self._consumer.consume(num_messages=wanted, timeout=timeout_s):
+            err = msg.error()
+            if err is None:
+                found.append(_message(msg))
+            elif err.fatal() or err.code() in _FATAL:
+                raise StreamError(f"Kafka consumer failed: {err.str()}", hint="check the topic, group and ACLs")
+            else:
+                log.warning("kafka: %s", err.str())
+        return found
+
+    def poll(self, limits: BatchLimits) -> StreamBatch:
+        self._commit_acks()
+        if self._paused:
+            self._consumer.consume(num_messages=1, timeout=min(limits.max_wait_s, 0.2))  # paused: returns none
+            return StreamBatch()
+        batch, size = StreamBatch(), 0
+        deadline = time.monotonic() + limits.max_wait_s
+        while len(batch) < limits.max_records:
+            if self._carry:
+                found, self._carry = self._carry, []
+            else:
+                wait = max(0.0, deadline - time.monotonic()) if not batch.messages else 0.0
+                found = self._fetch(min(CONSUME_CHUNK, limits.max_records - len(batch)), wait)
+                if not found:
+                    return batch
+            for i, message in enumerate(found):
+                if len(batch) >= limits.max_records or (batch.messages and size + message.size > limits.max_bytes):
+                    self._carry = found[i:]
+                    return batch
+                batch.messages.append(message)
+                size += message.size
+        return batch
+
+    def acknowledge(self, batch: StreamBatch) -> None:
+        """Queue the batch's offsets; the thread that polls commits them (a consumer has one owner thread)."""
+        for name, span in batch.ranges.items():
+            topic, _, part = name.rpartition("/")
+            self._acks.append(TopicPartition(topic, int(part), span.last.major + 1))
+
+    def _commit_acks(self) -> None:
+        latest: dict[tuple[str, int], TopicPartition] = {}
+        while self._acks:
+            tp = self._acks.popleft()
+            seen = latest.get((tp.topic, tp.partition))
+            if seen is None or tp.offset > seen.offset:
+                latest[(tp.topic, tp.partition)] = tp
+        if not latest:
+            return
+        try:
+            self._consumer.commit(offsets=list(latest.values()), asynchronous=False)
+        except KafkaException as exc:
+            # A partition moved to another member: its next owner starts from the lake's position.
+            log.warning("kafka: committing offsets failed (the lake holds the batch): %s", exc)
+
+    def pause(self) -> None:
+        self._paused = True
+        if self._assigned:
+            self._consumer.pause(self._assigned)
+
+    def resume(self) -> None:
+        self._paused = False
+        if self._assigned:
+            self._consumer.resume(self._assigned)
+
+    def close(self) -> None:
+        """Commit the acknowledged offsets and leave the group (call it once polling has stopped)."""
+        self._commit_acks()
+        self._consumer.close()

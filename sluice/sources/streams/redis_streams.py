@@ -1,0 +1,165 @@
+"""Redis Streams through redis-py: a consumer group, XACK only after the lake commit, XAUTOCLAIM to take over.
+
+An entry's fields hold the message: ``value`` its bytes, ``key`` its key
+(optional), every other field a header; its id is its position and its
+timestamp. The group is created at the stream's start when missing.
+
+Entries reach the lake in id order, which is what lets the lake's last id
+stand for everything before it. So each poll reads, first, this consumer's
+own pending entries (delivered before a restart under the same name), then
+entries other consumers left pending for ``claim_idle_ms`` or longer
+(``XAUTOCLAIM``: a dead consumer's), and only when no other consumer holds
+pending entries, new ones (``XREADGROUP >``). Entries at or below the lake's
+id are acknowledged without being written (:mod:`sluice.sources.streams.sink`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from sluice.sources.streams.base import BatchLimits, Message, Offset, StreamBatch
+from sluice.sources.streams.errors import StreamError, StreamUnreachableError
+
+VALUE_FIELD = b"value"
+KEY_FIELD = b"key"
+ACK_CHUNK = 1_000
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    """The server, stream, consumer group and this consumer's name; pending entries idle this long are taken over."""
+
+    url: str
+    stream: str
+    group: str
+    consumer: str
+    claim_idle_ms: int = 30_000
+
+
+def entry_offset(entry_id: bytes | str) -> Offset:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    return Offset.parse(text)
+
+
+def _message(stream: str, entry_id: bytes, fields: dict[bytes, bytes]) -> Message:
+    at = entry_offset(entry_id)
+    headers = tuple((k.decode("utf-8", "replace"), v) for k, v in fields.items() if k not in (VALUE_FIELD, KEY_FIELD))
+    return Message(stream, at, fields.get(KEY_FIELD), fields.get(VALUE_FIELD), headers, at.major)
+
+
+class RedisSource:
+    """A consumer of one stream in a consumer group (see the module doc)."""
+
+    def __init__(self, config: RedisConfig, client: redis.Redis | None = None) -> None:
+        self.config = config
+        self._client = client or redis.Redis.from_url(config.url)
+        self._history: str | None = "0"  # own pending entries first, then new ones
+        self._paused = False
+        try:
+            self._client.xgroup_create(config.stream, config.group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise StreamError(f"cannot create group {config.group}: {exc}", hint="check the stream key") from None
+        except redis.ConnectionError as exc:
+            raise StreamUnreachableError(f"Redis at {config.url}: {exc}", hint="check the server is up") from None
+
+    @property
+    def name(self) -> str:
+        return f"redis:{self.config.stream}"
+
+    def _entries(self, found: Any) -> list[Message]:
+        out = []
+        for entry_id, fields in found:
+            if fields is not None:  # None: an entry trimmed away while pending
+                out.append(_message(self.config.stream, entry_id, fields))
+        return out
+
+    def _own_pending(self, count: int) -> list[Message] | None:
+        if self._history is None:
+            return None
+        reply: Any = self._client.xreadgroup(
+            self.config.group, self.config.consumer, {self.config.stream: self._history}, count=count
+        )
+        raw = reply[0][1] if reply else []
+        if not raw:
+            self._history = None
+            return None
+        self._history = (raw[-1][0]).decode()
+        trimmed = [e for e, f in raw if not f]
+        if trimmed:
+            self._client.xack(self.config.stream, self.config.group, *trimmed)
+        return self._entries(raw)
+
+    def _others_pending(self) -> int:
+        summary: Any = self._client.xpending(self.config.stream, self.config.group)
+        mine = self.config.consumer.encode()
+        return sum(int(c["pending"]) for c in summary.get("consumers") or [] if c["name"] not in (mine, mine.decode()))
+
+    def _claimed(self, count: int) -> list[Message]:
+        claimed: Any = self._client.xautoclaim(
+            self.config.stream,
+            self.config.group,
+            self.config.consumer,
+            min_idle_time=self.config.claim_idle_ms,
+            start_id="0-0",
+            count=count,
+        )
+        raw, deleted = claimed[1], claimed[2]
+        if deleted:
+            self._client.xack(self.config.stream, self.config.group, *deleted)
+        return self._entries(raw)
+
+    def _read(self, limits: BatchLimits) -> list[Message]:
+        count = limits.max_records
+        own = self._own_pending(count)
+        if own is not None:
+            return own
+        if self._others_pending():
+            claimed = self._claimed(count)
+            if not claimed:  # another consumer holds entries not yet idle long enough: wait, keep the order
+                time.sleep(min(limits.max_wait_s, 0.1))
+            return claimed
+        reply: Any = self._client.xreadgroup(
+            self.config.group,
+            self.config.consumer,
+            {self.config.stream: ">"},
+            count=count,
+            block=max(1, int(limits.max_wait_s * 1000)),
+        )
+        return self._entries(reply[0][1]) if reply else []
+
+    def poll(self, limits: BatchLimits) -> StreamBatch:
+        if self._paused:
+            time.sleep(min(limits.max_wait_s, 0.1))
+            return StreamBatch()
+        try:
+            found = self._read(limits)
+        except redis.ConnectionError as exc:
+            raise StreamUnreachableError(f"Redis at {self.config.url}: {exc}", hint="check the server is up") from None
+        batch, size = StreamBatch(), 0
+        for message in found:
+            if batch.messages and size + message.size > limits.max_bytes:
+                break  # delivered and pending: read again as own pending entries
+            batch.messages.append(message)
+            size += message.size
+        if len(batch) < len(found):
+            self._history = batch.messages[-1].offset.text()  # the rest: own pending entries after it
+        return batch
+
+    def acknowledge(self, batch: StreamBatch) -> None:
+        ids = [f"{m.offset.major}-{m.offset.minor}" for m in batch.messages]
+        for i in range(0, len(ids), ACK_CHUNK):
+            self._client.xack(self.config.stream, self.config.group, *ids[i : i + ACK_CHUNK])
+
+    def pause(self) -> None:
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+
+    def close(self) -> None:
+        self._client.close()

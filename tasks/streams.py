@@ -1,0 +1,91 @@
+"""The task of the ``ingest-stream`` flow: consume a Kafka topic or Redis stream into the dataset's lake table.
+
+A thin task over :func:`sluice.sources.streams.consume.consume`: it builds
+the source and the sink (this environment's lake, under the dataset's lease)
+and runs until the stream is idle, for ``follow_s`` seconds, or until the run
+is cancelled. Every batch is committed with its positions before the broker
+is told, so a run killed anywhere loses and doubles nothing.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from typing import Literal
+
+from prefect import get_run_logger, task
+
+from sluice.lake.frames import LeaseSpec
+from sluice.settings import get_settings
+from sluice.sources.streams.base import BatchLimits, StreamSource
+from sluice.sources.streams.consume import ConsumeOutcome, ConsumeSpec, consume
+from sluice.sources.streams.decode import JsonDecoder
+from sluice.sources.streams.sink import StreamSink
+from sluice.validate.contracts import Contract
+from tasks.retry import TRANSIENT_RETRIES
+
+Broker = Literal["kafka", "redis"]
+
+
+@dataclass(frozen=True)
+class StreamRequest:
+    """One consume run: the broker and where it is, the topic or stream, the group, and the run's bounds."""
+
+    broker: Broker
+    address: str  # Kafka bootstrap servers, or a redis:// URL
+    topic: str  # the Kafka topic or the Redis stream key
+    group: str = "sluice"
+    consumer: str = ""  # Redis: this consumer's name in the group (default: the host's name)
+    follow_s: float | None = 0.0
+    idle_s: float = 5.0
+    limits: BatchLimits = field(default_factory=BatchLimits)
+    require_key: bool = False
+    claim_idle_ms: int = 30_000
+
+
+def make_source(req: StreamRequest, sink: StreamSink) -> StreamSource:
+    if req.broker == "kafka":
+        from sluice.sources.streams.kafka import KafkaConfig, KafkaSource
+
+        config = KafkaConfig(req.address, req.topic, req.group)
+        return KafkaSource(config, lambda: sink.positions(f"kafka:{req.topic}"))
+    from sluice.sources.streams.redis_streams import RedisConfig, RedisSource
+
+    consumer = req.consumer or socket.gethostname()
+    return RedisSource(RedisConfig(req.address, req.topic, req.group, consumer, req.claim_idle_ms))
+
+
+def lake_sink(contract: Contract, run_id: str, require_key: bool) -> StreamSink:
+    """The sink of the dataset in this environment's lake, under its lease."""
+    from sluice.runs.metastore import engine_for
+
+    settings = get_settings()
+    return StreamSink(
+        contract,
+        settings.lake_root(),
+        settings.staging_root(),
+        settings.quarantine_root(),
+        decoder=JsonDecoder(require_key=require_key),
+        lease=LeaseSpec(
+            engine_for(settings.metadata_db_url()), settings.lease_ttl_seconds, settings.lease_wait_seconds
+        ),
+        run_id=run_id,
+        storage_options=dict(settings.lake_storage_options),
+    )
+
+
+@task(name="ingest-stream", task_run_name="consume-{req.broker}-{req.topic}", **TRANSIENT_RETRIES)
+def consume_into_lake(req: StreamRequest, contract: Contract, run_id: str) -> ConsumeOutcome:
+    """Consume the topic or stream into the dataset's lake table (see the module doc)."""
+    sink = lake_sink(contract, run_id, req.require_key)
+    spec = ConsumeSpec(req.limits, follow_s=req.follow_s, idle_s=req.idle_s)
+    outcome = consume(make_source(req, sink), sink, spec)
+    get_run_logger().info(
+        "%s %s: %d batch(es), %d message(s), paused %d time(s)",
+        req.broker,
+        req.topic,
+        len(outcome.batches),
+        sum(b.read for b in outcome.batches),
+        outcome.pauses,
+    )
+    return outcome

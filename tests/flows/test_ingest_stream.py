@@ -1,0 +1,57 @@
+"""The ``ingest-stream`` flow on the Prefect test server: a Redis stream into the lake, counts that add up."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from flows.ingest_stream import ingest_stream
+from sluice.errors import ConfigError
+from sluice.runs.metastore import engine_for, list_runs
+from sluice.settings import get_settings
+from tests.sluice.sources.streams.brokers import lake_ids, produce_redis
+from tests.sluice.sources.streams.conftest import EVENTS, REDIS_URL, event, redis_stream  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture()
+def events_home(sluice_home, tmp_path, monkeypatch) -> Iterator[None]:
+    contracts = tmp_path / "contracts"
+    contracts.mkdir()
+    (contracts / "events.yaml").write_text(EVENTS, encoding="utf-8")
+    monkeypatch.setenv("SLUICE_CONTRACTS_DIR", str(contracts))
+    get_settings(fresh=True)
+    yield
+
+
+def test_a_run_until_idle_commits_valid_messages_quarantines_the_rest_and_adds_up(
+    prefect_api, events_home, redis_stream: tuple[redis.Redis, str]
+) -> None:
+    client, stream = redis_stream
+    values = [event(i) for i in range(50)] + [b"not json", event(50, kind="refund"), event(3)]
+    produce_redis(client, stream, values)
+    args = {"dataset": "events", "broker": "redis", "topic": stream, "address": REDIS_URL, "idle_seconds": 1.0}
+
+    first = ingest_stream(**args, max_records=20)
+    produce_redis(client, stream, [event(i) for i in range(60, 70)])
+    second = ingest_stream(**args)
+
+    assert (first.status, first.rows_read, first.rows_written) == ("completed", 53, 50)
+    assert (first.rows_quarantined, first.rows_duplicate) == (2, 1)  # id 3 twice: the key keeps one
+    assert len(first.files) == 3
+    assert (second.rows_read, second.rows_written, second.rows_quarantined) == (10, 10, 0)
+    assert sorted(lake_ids(Path(get_settings().lake_root()).parent)) == [*range(50), *range(60, 70)]
+    with engine_for(get_settings().metadata_db_url()).connect() as conn:
+        recorded = {r.run_id: r for r in list_runs(conn, dataset="events")}
+    assert recorded[first.run_id].rows_quarantined == 2 and recorded[second.run_id].status == "completed"
+    assert int(client.xpending(stream, "sluice")["pending"]) == 0
+
+
+def test_a_missing_address_fails_with_what_to_set(prefect_api, events_home, monkeypatch) -> None:
+    monkeypatch.delenv("SLUICE_REDIS_URL", raising=False)
+    with pytest.raises(ConfigError, match="SLUICE_REDIS_URL"):
+        ingest_stream("events", "redis", "nowhere")

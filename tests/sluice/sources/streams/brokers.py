@@ -1,0 +1,63 @@
+"""Producing test messages, and building sources and sinks the same way in tests and worker processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import redis
+from confluent_kafka import Producer
+
+from sluice.sources.streams.kafka import KafkaConfig, KafkaSource
+from sluice.sources.streams.redis_streams import RedisConfig, RedisSource
+from sluice.sources.streams.sink import StreamSink
+
+FAST_GROUP = {"session.timeout.ms": 1000, "heartbeat.interval.ms": 100}  # a killed member's partitions move in ~2 s
+
+
+def produce_kafka(bootstrap: str, topic: str, values: list[bytes], keys: list[bytes | None] | None = None) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    for i, value in enumerate(values):
+        producer.produce(topic, value=value, key=keys[i] if keys else str(i).encode())
+        if i % 1000 == 999:
+            producer.poll(0)
+    assert producer.flush(30) == 0, "the mock cluster did not take every message"
+
+
+def produce_redis(client: redis.Redis, stream: str, values: list[bytes]) -> list[bytes]:
+    pipe = client.pipeline(transaction=False)
+    for i, value in enumerate(values):
+        pipe.xadd(stream, {"value": value, "key": str(i)})
+    return list(pipe.execute())
+
+
+def kafka_source(bootstrap: str, topic: str, sink: StreamSink, group: str = "sluice") -> KafkaSource:
+    config = KafkaConfig(bootstrap, topic, group, options=FAST_GROUP)
+    return KafkaSource(config, lambda: sink.positions(f"kafka:{topic}"))
+
+
+def redis_source(url: str, stream: str, consumer: str = "c1", claim_idle_ms: int = 30_000) -> RedisSource:
+    return RedisSource(RedisConfig(url, stream, "sluice", consumer, claim_idle_ms))
+
+
+def lake_ids(home: Path, dataset: str = "events") -> list[int]:
+    from deltalake import DeltaTable
+
+    table = home / "lake" / dataset
+    if not (table / "_delta_log").exists():
+        return []
+    return [int(v) for v in DeltaTable(str(table)).to_pyarrow_table(columns=["id"]).column("id").to_pylist()]
+
+
+def padded_events(count: int, pad_bytes: int) -> list[bytes]:
+    """Valid events of about ``pad_bytes`` each (the contract ignores the ``pad`` field)."""
+    pad = "x" * pad_bytes
+    return [
+        f'{{"id": {i}, "at": "2024-03-05T10:00:00Z", "kind": "view", "pad": "{pad}"}}'.encode() for i in range(count)
+    ]
+
+
+def produce_redis_url(url: str, stream: str, values: list[bytes]) -> None:
+    client = redis.Redis.from_url(url)
+    for i in range(0, len(values), 1000):
+        produce_redis(client, stream, values[i : i + 1000])
+    client.close()

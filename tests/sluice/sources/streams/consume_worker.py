@@ -1,0 +1,27 @@
+"""A consumer of a Kafka topic or Redis stream that runs until killed, for the SIGKILL tests.
+
+The tests start it through a forkserver that has imported this module, so a
+worker is up in milliseconds instead of the seconds the imports take.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sluice.lake.frames import LeaseSpec
+from sluice.runs.metastore import engine_for
+from sluice.sources.streams.base import BatchLimits
+from sluice.sources.streams.consume import ConsumeSpec, consume
+from sluice.validate.contracts import parse_contract
+from tests.sluice.sources.streams.brokers import kafka_source, redis_source
+from tests.sluice.sources.streams.conftest import EVENTS, make_sink
+
+
+def run(broker: str, address: str, name: str, home: Path, ready: Any) -> None:
+    """Consume forever into ``home``'s lake, leased through ``home``'s metadata store; ``ready`` set once connected."""
+    lease = LeaseSpec(engine_for(f"sqlite:///{home / 'sluice.db'}"), ttl_s=5, wait_s=60)
+    sink = make_sink(home, parse_contract(EVENTS), lease=lease)
+    source = kafka_source(address, name, sink) if broker == "kafka" else redis_source(address, name, "worker")
+    ready.set()
+    consume(source, sink, ConsumeSpec(BatchLimits(max_records=37, max_wait_s=0.05), follow_s=None))

@@ -1,0 +1,71 @@
+"""Redis Streams: XACK after the lake commit, entries the lake holds acked unwritten, dead consumers taken over."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import redis
+from deltalake import DeltaTable
+
+from sluice.sources.streams.base import BatchLimits
+from sluice.sources.streams.consume import ConsumeSpec, consume
+from sluice.validate.contracts import Contract
+from tests.sluice.sources.streams.brokers import lake_ids, produce_redis, redis_source
+from tests.sluice.sources.streams.conftest import REDIS_URL, event, make_sink
+
+SPEC = ConsumeSpec(BatchLimits(max_records=25, max_wait_s=0.1), follow_s=0, idle_s=0.8)
+
+
+def _pending(client: redis.Redis, stream: str) -> int:
+    return int(client.xpending(stream, "sluice")["pending"])
+
+
+def test_entries_land_once_and_are_acknowledged(
+    redis_stream: tuple[redis.Redis, str], events_contract: Contract, tmp_path: Path
+) -> None:
+    client, stream = redis_stream
+    ids = produce_redis(client, stream, [event(i) for i in range(100)])
+    sink = make_sink(tmp_path, events_contract)
+    out = consume(redis_source(REDIS_URL, stream), sink, SPEC)
+    assert sorted(lake_ids(tmp_path)) == list(range(100))
+    assert all(b.read <= 25 for b in out.batches)
+    assert _pending(client, stream) == 0
+    assert sink.positions(f"redis:{stream}")[stream].text() == ids[-1].decode().removesuffix("-0")
+
+
+def test_entries_the_lake_holds_are_acknowledged_without_writing(
+    redis_stream: tuple[redis.Redis, str], events_contract: Contract, tmp_path: Path
+) -> None:
+    client, stream = redis_stream
+    produce_redis(client, stream, [event(i) for i in range(30)])
+    sink = make_sink(tmp_path, events_contract)
+    source = redis_source(REDIS_URL, stream)
+    batch = source.poll(BatchLimits(max_records=30))
+    sink.write(source.name, batch)  # committed, then the consumer dies before XACK
+    source.close()
+    assert _pending(client, stream) == 30
+    out = consume(redis_source(REDIS_URL, stream), sink, SPEC)  # same consumer name: its pending entries first
+    assert sum(b.duplicate for b in out.batches) == 30
+    assert sum(b.written for b in out.batches) == 0
+    assert _pending(client, stream) == 0
+    assert sorted(lake_ids(tmp_path)) == list(range(30))
+
+
+def test_a_dead_consumers_pending_entries_are_claimed_before_new_ones(
+    redis_stream: tuple[redis.Redis, str], events_contract: Contract, tmp_path: Path
+) -> None:
+    client, stream = redis_stream
+    produce_redis(client, stream, [event(i) for i in range(20)])
+    dead = redis_source(REDIS_URL, stream, consumer="dead")
+    assert len(dead.poll(BatchLimits(max_records=20))) == 20  # delivered, never committed
+    dead.close()
+    produce_redis(client, stream, [event(i) for i in range(20, 40)])
+    sink = make_sink(tmp_path, events_contract)
+    out = consume(redis_source(REDIS_URL, stream, consumer="heir", claim_idle_ms=300), sink, SPEC)
+    assert sorted(lake_ids(tmp_path)) == list(range(40))
+    first = DeltaTable(str(tmp_path / "lake" / "events"), version=0).to_pyarrow_table(columns=["id"])
+    assert set(first.column("id").to_pylist()) <= set(range(20)), "new entries overtook the dead consumer's"
+    assert sum(b.written for b in out.batches) == 40
+    assert _pending(client, stream) == 0
+    claimed = client.xinfo_consumers(stream, "sluice")
+    assert {c["name"].decode(): c["pending"] for c in claimed} == {"dead": 0, "heir": 0}
