@@ -16,7 +16,6 @@ batch; ``rows_read`` = ``rows_written`` + ``rows_quarantined`` +
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import datetime, timezone
 
@@ -27,7 +26,7 @@ from flows.hooks import INCIDENT_HOOKS
 from sluice.errors import ConfigError
 from sluice.paths import ensure_dataset_name
 from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
-from sluice.settings import get_settings
+from sluice.settings import StreamSettings, get_settings
 from sluice.sources.streams.base import BatchLimits
 from sluice.sources.streams.sink import BatchOutcome
 from sluice.validate.contracts import find_contract
@@ -38,10 +37,16 @@ from tasks.streams import Broker, StreamRequest, consume_into_lake
 ADDRESS_ENV = {"kafka": "SLUICE_KAFKA_BOOTSTRAP_SERVERS", "redis": "SLUICE_REDIS_URL"}
 
 
-def _address(broker: str, address: str | None) -> str:
+def _configured(broker: str, streams: StreamSettings) -> str:
+    if broker == "kafka":
+        return streams.kafka_bootstrap_servers or ""
+    return streams.redis_url.get_secret_value() if streams.redis_url is not None else ""
+
+
+def _address(broker: str, address: str | None, streams: StreamSettings) -> str:
     if broker not in ADDRESS_ENV:
         raise ConfigError(f"unknown broker {broker!r}", hint="ingest-stream reads from broker=kafka or broker=redis")
-    found = address or os.environ.get(ADDRESS_ENV[broker], "")
+    found = address or _configured(broker, streams)
     if not found:
         raise ConfigError(
             f"ingest-stream needs the {broker} address",
@@ -117,7 +122,15 @@ def ingest_stream(
         contract = find_contract(ensure_dataset_name(dataset), settings.contracts_root())
         limits = BatchLimits(max_records, max_bytes, max_wait_seconds)
         req = StreamRequest(
-            broker, _address(broker, address), topic, group, consumer, follow_seconds, idle_seconds, limits, require_key
+            broker,
+            _address(broker, address, settings.streams),
+            topic,
+            group,
+            consumer,
+            follow_seconds,
+            idle_seconds,
+            limits,
+            require_key,
         )
         outcome = consume_into_lake(req, contract, run_id)
         fill_report(report, source, outcome.batches)

@@ -30,6 +30,7 @@ from sluice.settings.sections import (
     RunbookSettings,
 )
 from sluice.settings.sources import Section, UnknownVariable, Variable, variables
+from sluice.settings.streams import StreamSettings
 
 __all__ = [
     "CHANNELS",
@@ -50,6 +51,7 @@ __all__ = [
     "RunbookSettings",
     "Section",
     "Settings",
+    "StreamSettings",
     "UnknownVariable",
     "Variable",
     "get_settings",

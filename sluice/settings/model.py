@@ -33,6 +33,7 @@ from sluice.settings.sources import (
     invalid_settings,
     unknown_variables,
 )
+from sluice.settings.streams import StreamSettings
 
 Environment = Literal["dev", "staging", "prod"]
 
@@ -179,6 +180,7 @@ class Settings(BaseSettings):
     registry: RegistrySettings = Field(
         default_factory=RegistrySettings, description="The schema registry of typed stream messages."
     )
+    streams: StreamSettings = Field(default_factory=StreamSettings, description="Stream sources.")
 
     @classmethod
     def settings_customise_sources(

@@ -100,6 +100,8 @@ NAMES: dict[str, tuple[str, str, object]] = {
     "SLUICE_SCHEMA_REGISTRY_TIMEOUT_SECONDS": ("registry.schema_registry_timeout_seconds", "3", 3.0),
     "SLUICE_SCHEMA_REGISTRY_RETRIES": ("registry.schema_registry_retries", "0", 0),
     "SLUICE_SCHEMA_REGISTRY_RETRY_WAIT_SECONDS": ("registry.schema_registry_retry_wait_seconds", "1.5", 1.5),
+    "SLUICE_KAFKA_BOOTSTRAP_SERVERS": ("streams.kafka_bootstrap_servers", "k1:9092,k2:9092", "k1:9092,k2:9092"),
+    "SLUICE_REDIS_URL": ("streams.redis_url", "redis://:pw@r:6379/0", "redis://:pw@r:6379/0"),
 }
 
 
