@@ -18,6 +18,7 @@ from sluice.settings.model import (
     get_settings,
     unknown_settings,
 )
+from sluice.settings.manifests import ManifestSettings
 from sluice.settings.notify import CHANNELS, PAGERDUTY, SLACK, NotifySettings
 from sluice.settings.registry import RegistrySettings
 from sluice.settings.sections import (
@@ -42,6 +43,7 @@ __all__ = [
     "CrashSettings",
     "Environment",
     "IncidentSettings",
+    "ManifestSettings",
     "MetricsBackend",
     "MetricsSettings",
     "NotifySettings",

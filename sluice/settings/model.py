@@ -16,6 +16,7 @@ from pydantic_settings import (
 )
 
 from sluice.settings.databases import DatabaseSettings
+from sluice.settings.manifests import ManifestSettings
 from sluice.settings.notify import NotifySettings
 from sluice.settings.registry import RegistrySettings
 from sluice.settings.sections import (
@@ -178,6 +179,9 @@ class Settings(BaseSettings):
     databases: DatabaseSettings = Field(default_factory=DatabaseSettings, description="Database sources.")
     registry: RegistrySettings = Field(
         default_factory=RegistrySettings, description="The schema registry of typed stream messages."
+    )
+    manifests: ManifestSettings = Field(
+        default_factory=ManifestSettings, description="Signing and verification of run manifests."
     )
 
     @classmethod

@@ -100,6 +100,11 @@ NAMES: dict[str, tuple[str, str, object]] = {
     "SLUICE_SCHEMA_REGISTRY_TIMEOUT_SECONDS": ("registry.schema_registry_timeout_seconds", "3", 3.0),
     "SLUICE_SCHEMA_REGISTRY_RETRIES": ("registry.schema_registry_retries", "0", 0),
     "SLUICE_SCHEMA_REGISTRY_RETRY_WAIT_SECONDS": ("registry.schema_registry_retry_wait_seconds", "1.5", 1.5),
+    "SLUICE_MANIFEST_SIGNING_KEY": ("manifests.signing_key", "/etc/sluice/sign.pem", Path("/etc/sluice/sign.pem")),
+    "SLUICE_MANIFEST_SIGNING_KEY_BLOCK": ("manifests.signing_key_block", "manifest-key", "manifest-key"),
+    "SLUICE_MANIFEST_SIGNING_KEY_PASSPHRASE": ("manifests.signing_key_passphrase", "pass", "pass"),
+    "SLUICE_MANIFEST_PUBLIC_KEYS_DIR": ("manifests.public_keys_dir", "/etc/sluice/keys", Path("/etc/sluice/keys")),
+    "SLUICE_MANIFEST_REQUIRE_SIGNING": ("manifests.require_signing", "true", True),
 }
 
 
