@@ -83,7 +83,9 @@ def read_commit(uri: str, version: int, storage_options: dict[str, str] | None =
             text = bytes(stream.read(MAX_ENTRY_BYTES)).decode("utf-8")
         return parse_entry(version, text)
     except (OSError, pa.ArrowException) as exc:
-        raise LakeError(f"cannot read version {version} of {uri}: {exc}", hint="check the lake path and credentials") from None
+        raise LakeError(
+            f"cannot read version {version} of {uri}: {exc}", hint="check the lake path and credentials"
+        ) from None
     except (ValueError, KeyError, TypeError) as exc:
         raise LakeError(
             f"version {version} of {uri} is not a readable Delta log entry: {exc}", hint="check the table's _delta_log"

@@ -34,7 +34,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 import sluice
 from sluice.errors import ManifestError
 from sluice.lake.commit_log import read_commit
-from sluice.lake.manifest_keys import ALGORITHM, Signer
+from sluice.lake.manifest_keys import Signer
 from sluice.lake.table import lake_filesystem
 from sluice.validate.contracts import Contract
 
@@ -59,7 +59,7 @@ def ensure_table_path(path: str) -> str:
         or any(seg in ("", ".", "..") for seg in path.split("/"))
     )
     if bad:
-        raise ValueError(f"file name {ascii(path[:120])} is not a path inside the table")
+        raise ValueError(f"file name {path[:120]!a} is not a path inside the table")
     return path
 
 
@@ -119,7 +119,7 @@ class Manifest(_Model):
 
 
 class Signature(_Model):
-    algorithm: Literal["ed25519"] = ALGORITHM
+    algorithm: Literal["ed25519"] = "ed25519"
     key_id: str
     value: str
 
@@ -334,4 +334,3 @@ def parse_manifest(body: bytes, where: str) -> tuple[dict[str, Any], SignedManif
         raise ManifestError(
             f"{where} is not a valid manifest ({exc.error_count()} problem(s)); {at}: {first['msg'][:200]}", hint=hint
         ) from None
-

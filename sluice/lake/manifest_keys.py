@@ -17,7 +17,6 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
 from pydantic import SecretStr
 
 from sluice.errors import ConfigError
@@ -78,7 +77,9 @@ def generate_key(path: Path, passphrase: str | None = None) -> tuple[str, Path]:
             out.write(private)
         public_path.write_bytes(public_pem(key.public_key()))
     except OSError as exc:
-        raise ConfigError(f"cannot write the key to {path}: {exc}", hint="check the folder and its permissions") from None
+        raise ConfigError(
+            f"cannot write the key to {path}: {exc}", hint="check the folder and its permissions"
+        ) from None
     return key_id(key.public_key()), public_path
 
 
@@ -176,7 +177,9 @@ def trusted_keys(settings: ManifestSettings, signer: Signer | None = None) -> di
     folder = settings.public_keys_dir
     if folder is not None:
         if not folder.is_dir():
-            raise ConfigError(f"the public keys folder {folder} does not exist", hint="fix SLUICE_MANIFEST_PUBLIC_KEYS_DIR")
+            raise ConfigError(
+                f"the public keys folder {folder} does not exist", hint="fix SLUICE_MANIFEST_PUBLIC_KEYS_DIR"
+            )
         for path in sorted(p for p in folder.iterdir() if p.suffix in PUBLIC_SUFFIXES and p.is_file()):
             key = _public_key(path)
             keys[key_id(key)] = key

@@ -78,7 +78,9 @@ class Verification:
         self.problems.append(Problem(kind, message))
 
 
-def _signature(found: Verification, raw: dict[str, Any], signed: SignedManifest, keys: dict[str, Ed25519PublicKey]):
+def _signature(
+    found: Verification, raw: dict[str, Any], signed: SignedManifest, keys: dict[str, Ed25519PublicKey]
+) -> None:
     sig = signed.signature
     if sig is None:
         return
@@ -114,7 +116,9 @@ def _against_log(found: Verification, m: Manifest, entry: CommitEntry) -> None:
 
 def _current_files(uri: str, storage_options: dict[str, str] | None) -> set[str]:
     table = open_table(uri, storage_options)
-    return set(table.files()) if table is not None else set()
+    if table is None:
+        return set()
+    return {str(p) for p in pa.table(table.get_add_actions(flatten=True)).column("path").to_pylist()}
 
 
 def _files(found: Verification, m: Manifest, uri: str, storage_options: dict[str, str] | None) -> None:
@@ -143,7 +147,14 @@ def _files(found: Verification, m: Manifest, uri: str, storage_options: dict[str
             found.notes.append(f"{path} is gone: a later commit removed it and a vacuum deleted it")
 
 
-def _checked(found: Verification, uri: str, version: int, options: dict[str, str] | None, keys, require: bool):
+def _checked(
+    found: Verification,
+    uri: str,
+    version: int,
+    options: dict[str, str] | None,
+    keys: dict[str, Ed25519PublicKey],
+    require: bool,
+) -> None:
     try:
         body = read_stored(uri, version, options)
         if body is None:
@@ -165,7 +176,9 @@ def _checked(found: Verification, uri: str, version: int, options: dict[str, str
             found.notes.append("the manifest is unsigned: its files are checked, its origin is not")
     _signature(found, raw, signed, keys)
     if m.version != version or m.dataset != found.dataset:
-        found.fail(Check.MANIFEST_EDITED, f"it names {m.dataset}@{m.version} but is stored for {found.dataset}@{version}")
+        found.fail(
+            Check.MANIFEST_EDITED, f"it names {m.dataset}@{m.version} but is stored for {found.dataset}@{version}"
+        )
     entry = read_commit(uri, version, options)
     if entry is None:
         found.notes.append(f"the Delta log no longer holds version {version} (log cleanup): not compared with it")
@@ -196,7 +209,9 @@ def verify(
     return found
 
 
-def run_commits(lake_root: str, dataset: str, run_id: str, storage_options: dict[str, str] | None) -> list[tuple[str, int]]:
+def run_commits(
+    lake_root: str, dataset: str, run_id: str, storage_options: dict[str, str] | None
+) -> list[tuple[str, int]]:
     """The (table dataset, version) of every commit ``run_id`` made to ``dataset`` or ``<dataset>_changes``.
 
     Raises:

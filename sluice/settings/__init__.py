@@ -9,6 +9,7 @@ per area above it (``get_settings().notify.pagerduty_routing_key``,
 it, and :func:`unknown_settings` finds ``SLUICE_*`` names no field reads.
 """
 
+from sluice.settings.manifests import ManifestSettings
 from sluice.settings.model import (
     PROCESS_CHUNK_ROWS,
     THREAD_CHUNK_ROWS,
@@ -18,7 +19,6 @@ from sluice.settings.model import (
     get_settings,
     unknown_settings,
 )
-from sluice.settings.manifests import ManifestSettings
 from sluice.settings.notify import CHANNELS, PAGERDUTY, SLACK, NotifySettings
 from sluice.settings.registry import RegistrySettings
 from sluice.settings.sections import (
