@@ -73,10 +73,10 @@ def _commits(settings: Settings, target: str) -> list[Commit]:
         raise LakeError(
             f"no run {target!r} in the run records", hint="`ops runs list` shows runs; or use DATASET@VERSION"
         )
-    found = run_commits(settings.lake_root(), report.dataset, target, _options(settings))
+    found = run_commits(settings.lake_root(), report.dataset, report.run_id, _options(settings))
     if not found:
         raise LakeError(
-            f"run {target} committed nothing to {report.dataset}'s table",
+            f"run {report.run_id} committed nothing to {report.dataset}'s table",
             hint="a run whose batches were all committed before writes no version, and so no manifest",
         )
     return [Commit(dataset, version) for dataset, version in found]
