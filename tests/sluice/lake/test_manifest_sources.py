@@ -1,4 +1,4 @@
-"""Manifests of database commits: cursor positions as inputs, keyed rewrites with their removed files."""
+"""Manifests of database and change-capture commits: positions as inputs, keyed rewrites with removed files."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from sluice.lake.log import vacuum
 from sluice.lake.manifest_verify import Check, verify
 from sluice.lake.table import table_uri
 from sluice.sources.database_stage import last_position, stage_incremental
+from tests.pgcluster import pg_logical  # noqa: F401 - the session fixture
+from tests.sluice.sources.cdc.conftest import cdc_source  # noqa: F401 - fixture
 from tests.sluice.sources.dbfixtures import (
     PG_DDL,
     PG_URL,
@@ -75,3 +77,23 @@ def test_a_keyed_rewrite_lists_its_removed_files_and_a_vacuumed_one_is_a_note(sl
     assert after.problems == [] and any("a vacuum deleted it" in n for n in after.notes)
     (Path(uri) / second["files"][0]["path"]).unlink()
     assert [p.kind for p in verify(uri, "dbtest", 2, None, {}).problems] == [Check.MISSING_FILE]
+
+
+def test_each_commit_of_a_change_capture_gets_a_manifest_with_its_lsn_range(cdc_source, sluice_home):
+    from deltalake import DeltaTable
+
+    from sluice.sources.cdc.capture import capture
+
+    with cdc_source.connect() as conn:
+        for i in range(1, 7):
+            conn.execute("INSERT INTO accounts (id, name) VALUES (%s, %s)", (i, f"n{i}"))
+    sink = cdc_source.sink(sluice_home.home)
+
+    reports = capture(cdc_source.spec(batch_changes=2), sink)
+
+    latest = DeltaTable(sink.uri).version()
+    found = [verify(sink.uri, sink.target_contract.name, v, None, {}) for v in range(1, latest + 1)]
+    assert len(reports) > 1 and len(found) == len(reports)
+    assert [(f.status, f.problems) for f in found] == [("unsigned", [])] * len(found)
+    inputs = [i for v in range(1, latest + 1) for i in _manifest(sink.uri, v)["inputs"]]
+    assert all(i["source"] == f"postgres-cdc:{cdc_source.slot}" and i["position"] for i in inputs)
