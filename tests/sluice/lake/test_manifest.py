@@ -373,3 +373,17 @@ def test_keygen_never_overwrites_a_key(tmp_path):
     with pytest.raises(ConfigError, match="exists already"):
         generate_key(tmp_path / "k")
     assert oct((tmp_path / "k").stat().st_mode & 0o777) == "0o600"
+
+
+def test_an_encrypted_key_loads_only_with_its_passphrase(tmp_path, monkeypatch):
+    made, _ = generate_key(tmp_path / "k", "s3cret-phrase")
+    monkeypatch.setenv("SLUICE_MANIFEST_SIGNING_KEY", str(tmp_path / "k"))
+
+    with pytest.raises(ConfigError, match="encrypted and no passphrase is set"):
+        load_signer(get_settings(fresh=True).manifests)
+    monkeypatch.setenv("SLUICE_MANIFEST_SIGNING_KEY_PASSPHRASE", "wrong")
+    with pytest.raises(ConfigError, match="passphrase is wrong"):
+        load_signer(get_settings(fresh=True).manifests)
+    monkeypatch.setenv("SLUICE_MANIFEST_SIGNING_KEY_PASSPHRASE", "s3cret-phrase")
+    signer = load_signer(get_settings(fresh=True).manifests)
+    assert signer is not None and signer.key_id == made
