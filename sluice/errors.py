@@ -11,9 +11,10 @@
     │   └── UnreadableFileError   corrupt, truncated or undecodable content
     ├── LakeError              the Delta lake cannot be read or written
     │   ├── LakeConflictError    another writer committed first, every re-plan included (transient)
-    │   └── LeaseError           the dataset's commit lease
-    │       ├── LeaseTimeoutError  another run held it the whole wait (transient)
-    │       └── LeaseLostError     it expired or was taken over before the commit
+    │   ├── LeaseError           the dataset's commit lease
+    │   │   ├── LeaseTimeoutError  another run held it the whole wait (transient)
+    │   │   └── LeaseLostError     it expired or was taken over before the commit
+    │   └── ManifestError        a commit's run manifest that cannot be read, written or signed
     └── ConservationError      counts of a run do not add up
 
 Every message says what went wrong and what to do next. Errors are permanent
@@ -96,6 +97,10 @@ class LeaseTimeoutError(LeaseError):
 
 class LeaseLostError(LeaseError):
     """The lease expired or was taken over before the commit."""
+
+
+class ManifestError(LakeError):
+    """A commit's run manifest that cannot be found, read, written or signed."""
 
 
 class ConservationError(SluiceError):

@@ -14,6 +14,7 @@ from ops.cli import (
     incident,
     ingest,
     lake,
+    manifest,
     metrics,
     notify,
     postmortem,
@@ -26,8 +27,8 @@ from ops.cli import (
 
 app = typer.Typer(
     name="ops",
-    help="On-call tooling for Sluice: health checks, ingestion, contracts, quarantine, lake, runs, metrics, baselines, "
-    "alerts and root-cause correlation.",
+    help="On-call tooling for Sluice: health checks, ingestion, contracts, quarantine, lake, manifests, runs, metrics, "
+    "baselines, alerts and root-cause correlation.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -38,6 +39,7 @@ app.command(name="doctor")(doctor.doctor)
 app.command(name="ingest")(ingest.ingest)
 app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(lake.app, name="lake")
+app.add_typer(manifest.app, name="manifest")
 app.add_typer(cdc.app, name="cdc")
 app.add_typer(contract.app, name="contract")
 app.add_typer(runs.app, name="runs")

@@ -40,6 +40,8 @@ import pyarrow as pa
 from sluice.errors import LakeConflictError
 from sluice.lake import staging
 from sluice.lake.apply import apply_batches
+from sluice.lake.manifest import provenance
+from sluice.lake.manifest_write import manifest_writer
 from sluice.lake.table import (
     CommitResult,
     DedupedBucket,
@@ -286,13 +288,16 @@ def commit_batches(
     ``dedup`` runs a plan's deduplication (by default here, one bucket after
     another; the flow spreads it over Dask workers). ``lease`` is checked
     before each commit and its token recorded in the commit metadata. A run
-    whose batches were all committed by others writes no version.
+    whose batches were all committed by others writes no version. Each
+    version written gets its signed manifest (:mod:`sluice.lake.manifest_write`).
 
     Raises:
         LakeConflictError: other writers committed first on every attempt.
         LeaseLostError: the lease lapsed before the commit; nothing was committed.
     """
     run_dedup = dedup or (lambda plan: dedup_buckets(target, plan, list(plan.buckets)))
+    manifests = manifest_writer()  # a signing key that cannot be loaded fails the run before it commits
+    metadata = {"dataset": target.dataset, **metadata, **provenance(target.contract)}
     if added := evolve_schema(target.lake_uri, lake_schema(target.contract), target.storage_options):
         log.info("%s: added column(s) %s to the lake table", target.dataset, ", ".join(added))
     tally = _Tally()
@@ -306,6 +311,7 @@ def commit_batches(
         except LakeConflictError as exc:
             log.warning("%s: attempt %d of %d lost to a concurrent commit (%s)", target.dataset, attempt, attempts, exc)
             continue
+        manifests.record(target.dataset, target.lake_uri, result.version, target.storage_options)
         return _outcome(result, tally, plan.batch_ids, plan, attempt)
     raise LakeConflictError(
         f"{target.dataset}: other writers committed first on all {attempts} attempts",

@@ -9,6 +9,7 @@ per area above it (``get_settings().notify.pagerduty_routing_key``,
 it, and :func:`unknown_settings` finds ``SLUICE_*`` names no field reads.
 """
 
+from sluice.settings.manifests import ManifestSettings
 from sluice.settings.model import (
     PROCESS_CHUNK_ROWS,
     THREAD_CHUNK_ROWS,
@@ -43,6 +44,7 @@ __all__ = [
     "CrashSettings",
     "Environment",
     "IncidentSettings",
+    "ManifestSettings",
     "MetricsBackend",
     "MetricsSettings",
     "NotifySettings",

@@ -16,6 +16,7 @@ from pydantic_settings import (
 )
 
 from sluice.settings.databases import DatabaseSettings
+from sluice.settings.manifests import ManifestSettings
 from sluice.settings.notify import NotifySettings
 from sluice.settings.registry import RegistrySettings
 from sluice.settings.sections import (
@@ -181,6 +182,9 @@ class Settings(BaseSettings):
         default_factory=RegistrySettings, description="The schema registry of typed stream messages."
     )
     streams: StreamSettings = Field(default_factory=StreamSettings, description="Stream sources.")
+    manifests: ManifestSettings = Field(
+        default_factory=ManifestSettings, description="Signing and verification of run manifests."
+    )
 
     @classmethod
     def settings_customise_sources(
