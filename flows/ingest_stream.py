@@ -29,6 +29,7 @@ from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conse
 from sluice.settings import StreamSettings, get_settings
 from sluice.sources.streams.base import BatchLimits
 from sluice.sources.streams.sink import BatchOutcome
+from sluice.sources.streams.typed import VALUE_FORMATS
 from sluice.validate.contracts import find_contract
 from tasks.artifacts import RunArtifacts
 from tasks.records import publish_artifacts, record_run
@@ -53,6 +54,20 @@ def _address(broker: str, address: str | None, streams: StreamSettings) -> str:
             hint=f"pass address=... or set {ADDRESS_ENV[broker]} on the worker",
         )
     return found
+
+
+def ensure_value_format(value_format: str) -> str:
+    """``value_format`` if Sluice reads it.
+
+    Raises:
+        ConfigError: an unknown format.
+    """
+    if value_format not in VALUE_FORMATS:
+        raise ConfigError(
+            f"value_format {value_format!r} is not one of {', '.join(VALUE_FORMATS)}",
+            hint="json for JSON objects; avro or protobuf in the Confluent wire format (SLUICE_SCHEMA_REGISTRY_URL)",
+        )
+    return value_format
 
 
 def batch_outcome(source: str, order: int, batch: BatchOutcome) -> FileOutcome:
@@ -108,11 +123,14 @@ def ingest_stream(
     max_bytes: int = 16 * 1024 * 1024,
     max_wait_seconds: float = 1.0,
     require_key: bool = False,
+    value_format: str = "json",
 ) -> RunReport:
     """Consume ``topic`` (a Kafka topic, or a Redis stream key) of ``broker`` into ``dataset``.
 
     ``address`` is the Kafka bootstrap servers or a ``redis://`` URL
     (``SLUICE_KAFKA_BOOTSTRAP_SERVERS`` / ``SLUICE_REDIS_URL`` when omitted).
+    ``value_format`` is ``json``, or ``avro`` / ``protobuf`` in the Confluent
+    wire format with schemas from ``SLUICE_SCHEMA_REGISTRY_URL``.
     """
     settings = get_settings()
     run_id = str(flow_run.get_id() or f"local-{int(time.time())}")
@@ -131,6 +149,7 @@ def ingest_stream(
             idle_seconds,
             limits,
             require_key,
+            value_format=ensure_value_format(value_format),
         )
         outcome = consume_into_lake(req, contract, run_id)
         fill_report(report, source, outcome.batches)

@@ -19,7 +19,7 @@ from sluice.lake.frames import LeaseSpec
 from sluice.settings import get_settings
 from sluice.sources.streams.base import BatchLimits, StreamSource
 from sluice.sources.streams.consume import ConsumeOutcome, ConsumeSpec, consume
-from sluice.sources.streams.decode import JsonDecoder
+from sluice.sources.streams.decode import Decoder, JsonDecoder
 from sluice.sources.streams.sink import StreamSink
 from sluice.validate.contracts import Contract
 from tasks.retry import TRANSIENT_RETRIES
@@ -41,6 +41,7 @@ class StreamRequest:
     limits: BatchLimits = field(default_factory=BatchLimits)
     require_key: bool = False
     claim_idle_ms: int = 30_000
+    value_format: str = "json"  # json, or avro / protobuf in the Confluent wire format (the schema registry)
 
 
 def make_source(req: StreamRequest, sink: StreamSink) -> StreamSource:
@@ -55,7 +56,17 @@ def make_source(req: StreamRequest, sink: StreamSink) -> StreamSource:
     return RedisSource(RedisConfig(req.address, req.topic, req.group, consumer, req.claim_idle_ms))
 
 
-def lake_sink(contract: Contract, run_id: str, require_key: bool) -> StreamSink:
+def value_decoder(value_format: str, require_key: bool) -> Decoder:
+    """How the stream's values are read: JSON objects, or Avro / Protobuf through the configured registry."""
+    if value_format == "json":
+        return JsonDecoder(require_key=require_key)
+    from sluice.formats.typed import SchemaRegistry, TypedFormat
+    from sluice.sources.streams.typed import TypedValues
+
+    return TypedValues(TypedFormat(value_format), SchemaRegistry.from_settings())
+
+
+def lake_sink(contract: Contract, run_id: str, decoder: Decoder) -> StreamSink:
     """The sink of the dataset in this environment's lake, under its lease."""
     from sluice.runs.metastore import engine_for
 
@@ -65,7 +76,7 @@ def lake_sink(contract: Contract, run_id: str, require_key: bool) -> StreamSink:
         settings.lake_root(),
         settings.staging_root(),
         settings.quarantine_root(),
-        decoder=JsonDecoder(require_key=require_key),
+        decoder=decoder,
         lease=LeaseSpec(
             engine_for(settings.metadata_db_url()), settings.lease_ttl_seconds, settings.lease_wait_seconds
         ),
@@ -77,7 +88,7 @@ def lake_sink(contract: Contract, run_id: str, require_key: bool) -> StreamSink:
 @task(name="ingest-stream", task_run_name="consume-{req.broker}-{req.topic}", **TRANSIENT_RETRIES)
 def consume_into_lake(req: StreamRequest, contract: Contract, run_id: str) -> ConsumeOutcome:
     """Consume the topic or stream into the dataset's lake table (see the module doc)."""
-    sink = lake_sink(contract, run_id, req.require_key)
+    sink = lake_sink(contract, run_id, value_decoder(req.value_format, req.require_key))
     spec = ConsumeSpec(req.limits, follow_s=req.follow_s, idle_s=req.idle_s)
     outcome = consume(make_source(req, sink), sink, spec)
     get_run_logger().info(

@@ -33,6 +33,12 @@ class Reason(StrEnum):
     WRONG_TYPE = "wrong_type"
     TRUNCATED_PRECISION = "truncated_to_microseconds"
     CHECK_FAILED = "check_failed"
+    # Typed (Avro, Protobuf) stream messages: sluice.formats.typed.
+    NO_VALUE = "no_value"
+    PAYLOAD_TRUNCATED = "payload_truncated"
+    PAYLOAD_CORRUPT = "payload_corrupt"
+    SCHEMA_UNKNOWN = "schema_unknown"
+    SCHEMA_INCOMPATIBLE = "schema_incompatible"
 
 
 FAILURE_SCHEMA = pa.schema(

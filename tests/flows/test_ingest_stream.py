@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 import redis
+from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from flows.ingest_stream import ingest_stream
 from sluice.errors import ConfigError
 from sluice.runs.metastore import engine_for, list_runs
 from sluice.settings import get_settings
+from tests.sluice.formats.typed.messages import avro_writer
 from tests.sluice.sources.streams.brokers import lake_ids, produce_redis
 from tests.sluice.sources.streams.conftest import EVENTS, REDIS_URL, event, redis_stream  # noqa: F401
+from tests.standins.schema_registry import SchemaRegistryStandIn
 
 pytestmark = pytest.mark.integration
 
@@ -55,3 +59,41 @@ def test_a_missing_address_fails_with_what_to_set(prefect_api, events_home, monk
     monkeypatch.delenv("SLUICE_REDIS_URL", raising=False)
     with pytest.raises(ConfigError, match="SLUICE_REDIS_URL"):
         ingest_stream("events", "redis", "nowhere")
+
+
+def test_an_unknown_value_format_fails_with_the_formats_it_reads(prefect_api, events_home) -> None:
+    with pytest.raises(ConfigError, match="json, avro, protobuf"):
+        ingest_stream("events", "redis", "nowhere", address=REDIS_URL, value_format="xml")
+
+
+EVENT_AVRO = {
+    "type": "record",
+    "name": "Event",
+    "fields": [
+        {"name": "id", "type": "long"},
+        {"name": "at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+        {"name": "kind", "type": "string"},
+        {"name": "amount", "type": ["null", "double"], "default": None},
+    ],
+}
+
+
+def test_avro_values_are_read_through_the_configured_registry(
+    prefect_api, events_home, monkeypatch, redis_stream: tuple[redis.Redis, str]
+) -> None:
+    client, stream = redis_stream
+    standin = SchemaRegistryStandIn().start()
+    try:
+        write = avro_writer(SchemaRegistryClient({"url": standin.url}), EVENT_AVRO, stream)
+        at = datetime(2024, 3, 5, 10, 0, tzinfo=timezone.utc)
+        values = [write({"id": i, "at": at, "kind": "view", "amount": None}) for i in range(40)]
+        produce_redis(client, stream, [*values, b"\x00\x00\x00"])
+        monkeypatch.setenv("SLUICE_SCHEMA_REGISTRY_URL", standin.url)
+        get_settings(fresh=True)
+        args = {"broker": "redis", "topic": stream, "address": REDIS_URL, "idle_seconds": 1.0}
+        report = ingest_stream("events", **args, value_format="avro")
+    finally:
+        standin.stop()
+
+    assert (report.rows_read, report.rows_written, report.rows_quarantined) == (41, 40, 1)
+    assert sorted(lake_ids(Path(get_settings().lake_root()).parent)) == list(range(40))

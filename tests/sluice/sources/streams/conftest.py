@@ -18,7 +18,7 @@ from sluice.validate.contracts import Contract, parse_contract
 
 ROOT = Path(__file__).resolve().parents[4]
 REDIS_URL = os.environ.get("SLUICE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-KAFKA_TOPICS = [f"t{i}" for i in range(12)]  # one per test that needs Kafka: a topic is never shared
+KAFKA_TOPICS = [f"t{i}" for i in range(16)]  # one per test that needs Kafka: a topic is never shared
 
 EVENTS = """
 name: events
