@@ -11,11 +11,13 @@ from ops.cli import (
     contract,
     correlate,
     doctor,
+    glossary,
     incident,
     ingest,
     lake,
     metrics,
     notify,
+    pii,
     postmortem,
     quarantine,
     report,
@@ -40,6 +42,8 @@ app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(lake.app, name="lake")
 app.add_typer(cdc.app, name="cdc")
 app.add_typer(contract.app, name="contract")
+app.add_typer(glossary.app, name="glossary")
+app.add_typer(pii.app, name="pii")
 app.add_typer(runs.app, name="runs")
 app.add_typer(baseline.app, name="baseline")
 app.add_typer(metrics.app, name="metrics")

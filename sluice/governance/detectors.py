@@ -40,8 +40,8 @@ from stdnum.us import ssn as us_ssn
 from sluice.governance.classes import PiiClass
 from sluice.governance.names import person_names
 
-# National (not +-prefixed) phone numbers are tried in these numbering plans.
-PHONE_REGIONS = ("DE", "AT", "CH", "GB", "FR", "NL", "BE", "IT", "ES", "DK", "SE", "PL", "IE", "US")
+# Phone numbers in national notation (a trunk 0, no +) are tried in these numbering plans.
+PHONE_REGIONS = ("DE", "AT", "CH", "GB", "FR", "NL", "BE", "IT", "ES", "DK", "SE", "PL", "IE")
 _DATE_LIKE = r"^\d{1,4}[./\-]\d{1,2}[./\-]\d{1,4}$"
 _NON_DIGITS = re.compile(r"\D")
 
@@ -81,7 +81,11 @@ def _regex(values: pa.Array, pattern: str, ignore_case: bool) -> np.ndarray:
 
 def _phone(value: str) -> bool:
     text = "+" + value[2:] if value.startswith("00") else value
-    for region in (None,) if text.startswith("+") else PHONE_REGIONS:
+    if text.startswith("+"):
+        regions: tuple[str | None, ...] = (None,)
+    else:  # a trunk 0 is national notation in Europe; without it, the North American plan
+        regions = PHONE_REGIONS if text.startswith("0") else ("US", "CA")
+    for region in regions:
         try:
             number = phonenumbers.parse(text, region)
         except phonenumbers.NumberParseException:
@@ -165,7 +169,8 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(PiiClass.PERSON_NAME, "", vectorised=person_names),
 )
 
-# When two classes match a column equally, the one whose check is stricter wins.
+# When several classes reach the threshold in a column, the one whose check is stricter wins:
+# a Swedish personnummer (YYMMDD-NNNN) is also a well-formed North American phone number.
 SPECIFICITY = (
     PiiClass.IBAN,
     PiiClass.CARD,

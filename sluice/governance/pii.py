@@ -7,9 +7,10 @@ disagree with what the sample holds:
 - ``not found``: a tagged column in which nothing was found;
 - ``other class``: a column tagged with one class (``pii: email``) holding another.
 
-``pii: true`` agrees with whatever class is found. A column is proposed the
-class with the highest confidence (the share of its non-null sampled values
-that match) when that reaches :data:`THRESHOLD`. :func:`scan_new_columns`
+``pii: true`` agrees with whatever class is found. A column is proposed a
+class with its confidence (the share of its non-null sampled values
+that match) when that reaches :data:`THRESHOLD` (of several, the most
+specific). :func:`scan_new_columns`
 scans only the columns a contract version adds, for ingestion to call on a
 schema change.
 """
@@ -23,7 +24,7 @@ import pyarrow as pa
 
 from sluice.errors import ConfigError, LakeError
 from sluice.governance.classes import PiiClass
-from sluice.governance.detectors import ColumnEvidence, confidences
+from sluice.governance.detectors import SPECIFICITY, ColumnEvidence, confidences
 from sluice.validate.contracts import ColumnSpec, ColumnType, Contract
 
 # The least confidence a class needs to be proposed. Chosen by 5-fold cross-validation over
@@ -79,9 +80,17 @@ def ensure_sample_rows(rows: int) -> int:
 
 
 def propose(evidence: ColumnEvidence, threshold: float = THRESHOLD) -> tuple[PiiClass | None, float]:
-    """The class to propose for a column (None below ``threshold``), and its confidence."""
-    best, confidence = evidence.best()
-    return (best if best is not None and confidence >= threshold else None), confidence
+    """The class to propose for a column, and its confidence.
+
+    Of the classes whose confidence reaches ``threshold``, the most specific
+    (:data:`~sluice.governance.detectors.SPECIFICITY`); None when none does,
+    with the best confidence found.
+    """
+    reached = [c for c, share in evidence.confidences.items() if share >= threshold]
+    if not reached:
+        return None, evidence.best()[1]
+    chosen = min(reached, key=SPECIFICITY.index)
+    return chosen, evidence.confidences[chosen]
 
 
 def judge(tag: bool | PiiClass, proposed: PiiClass | None, values: int) -> Verdict:

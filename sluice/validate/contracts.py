@@ -41,6 +41,7 @@ from sluice.validate.compat import Compatibility
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+GLOSSARY_FILE = "glossary.yaml"  # the business glossary beside the contracts (sluice.governance.glossary)
 _BOOL_WORDS = {"true", "false", "yes", "no", "on", "off", "y", "n", "t", "f", "1", "0"}  # what pydantic takes as bool
 
 
@@ -382,8 +383,11 @@ def load_contract(path: Path) -> Contract:
 
 
 def available_contracts(root: Path) -> list[str]:
-    """Names of the contract files in ``root`` (including any whose name is not a valid dataset name)."""
-    return sorted(p.stem for p in root.glob("*.yaml"))
+    """Names of the contract files in ``root`` (including any whose name is not a valid dataset name).
+
+    The glossary (:data:`GLOSSARY_FILE`) shares the folder and is no contract.
+    """
+    return sorted(p.stem for p in root.glob("*.yaml") if p.name != GLOSSARY_FILE)
 
 
 def find_contract(name: str, root: Path) -> Contract:
