@@ -97,9 +97,7 @@ def baseline_evidence(values: pa.Array) -> ColumnEvidence:
 
 
 def records(seeds: Sequence[int], rows: int, scan: Callable[[pa.Array], ColumnEvidence] = confidences) -> list[Record]:
-    return [
-        Record(seed, f"{c.table}.{c.name}", c.label, scan(c.values)) for seed in seeds for c in corpus(seed, rows)
-    ]
+    return [Record(seed, f"{c.table}.{c.name}", c.label, scan(c.values)) for seed in seeds for c in corpus(seed, rows)]
 
 
 def scores(found: Sequence[Record], threshold: float) -> dict[PiiClass, Score]:

@@ -38,10 +38,7 @@ def list_terms(*, output: OutputOption = OutputFormat.TABLE) -> None:
         return
     print_fitted(
         [key("Term"), key("Type"), key("PII"), text("Owner"), text("Synonyms")],
-        [
-            [cell(t.name), cell(t.type), cell(t.pii), cell(t.owner), cell(", ".join(t.synonyms))]
-            for t in glossary.terms
-        ],
+        [[cell(t.name), cell(t.type), cell(t.pii), cell(t.owner), cell(", ".join(t.synonyms))] for t in glossary.terms],
     )
 
 

@@ -31,7 +31,7 @@ DEFAULT_SAMPLE = 10_000  # sluice.governance.pii.SAMPLE_ROWS, without importing 
 
 
 def _confidence(scan: ColumnScan) -> str:
-    return "-" if scan.values == 0 else f"{scan.confidence:.1%}"
+    return f"{scan.confidence:.1%}" if scan.confidences else "-"
 
 
 def _json(scan: PiiScan) -> dict[str, Any]:

@@ -68,7 +68,9 @@ class Detector:
             return hit
         distinct = pc.unique(values.filter(pa.array(hit)))
         valid = pa.array([v for v in distinct.to_pylist() if self.check(v)], pa.string())
-        return hit & pc.fill_null(pc.is_in(values, value_set=valid), False).to_numpy(zero_copy_only=False)
+        known = pc.fill_null(pc.is_in(values, value_set=valid), False).to_numpy(zero_copy_only=False)
+        found: np.ndarray = hit & np.asarray(known, dtype=bool)
+        return found
 
 
 def _regex(values: pa.Array, pattern: str, ignore_case: bool) -> np.ndarray:

@@ -160,7 +160,9 @@ def _by_term(uses: list[_Use], glossary: Glossary) -> list[Finding]:
         if term is None:
             close = difflib.get_close_matches(name, [t.name for t in glossary.terms], n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            found.append(Finding(FindingKind.UNKNOWN_TERM, name, f"not in the glossary{hint}", [u.where for u in group]))
+            found.append(
+                Finding(FindingKind.UNKNOWN_TERM, name, f"not in the glossary{hint}", [u.where for u in group])
+            )
             continue
         names = {u.column for u in group}
         strangers = sorted(names - term.names)

@@ -29,7 +29,7 @@ from sluice.validate.contracts import ColumnSpec, ColumnType, Contract
 
 # The least confidence a class needs to be proposed. Chosen by 5-fold cross-validation over
 # seeds of generated data (bench/pii.py prints the choice, in-sample and out-of-fold).
-THRESHOLD = 0.35
+THRESHOLD = 0.3
 SAMPLE_ROWS = 10_000
 SCANNED_TYPES = (ColumnType.STRING, ColumnType.INT64)  # identifiers are sometimes stored as integers
 

@@ -27,7 +27,7 @@ def contract(name: str = "people", columns: list[dict[str, Any]] | None = None) 
 
 EMAILS = [f"person{i}@example.com" for i in range(40)]
 NAMES = ["Anna Müller", "José García", "Zoë Dubois", "Paul Smith", "Mia Rossi", "Noah Jensen", "Léa Martin"] * 6
-PHONES = [f"+49 151 {2345670 + i}" for i in range(40)]
+PHONES = [f"+49 151 {23456700 + i}" for i in range(40)]
 SKUS = [f"SKU-{10000 + i}-AB" for i in range(40)]
 
 
