@@ -1,6 +1,7 @@
 """PII discovery: precision and recall per class on generated data, in-sample against held-out seeds, and scan speed.
 
     .venv/bin/python bench/pii.py [--train-seeds 20] [--held-out-seeds 10] [--rows 1000] [--speed-rows 200000]
+    .venv/bin/python bench/pii.py --build-lexicon   # rewrite sluice/governance/names/*.txt from Faker
 
 1. Builds the labelled corpus (``tests/sluice/governance/corpus.py``) for
    training seeds ``0..N-1`` and held-out seeds ``1000..``: per seed the demo
@@ -182,7 +183,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--held-out-seeds", type=int, default=10)
     parser.add_argument("--rows", type=int, default=1000, help="rows per generated table")
     parser.add_argument("--speed-rows", type=int, default=200_000)
+    parser.add_argument("--build-lexicon", action="store_true", help="rewrite the shipped name word lists and stop")
     args = parser.parse_args(argv)
+    if args.build_lexicon:
+        from bench.pii_names import build
+
+        build()
+        return
 
     train_seeds = range(args.train_seeds)
     held_seeds = range(HELD_OUT_FIRST_SEED, HELD_OUT_FIRST_SEED + args.held_out_seeds)

@@ -1,21 +1,17 @@
-"""Build the person-name word lists of :mod:`sluice.governance.names` from Faker's person providers.
+"""The person-name word lists of :mod:`sluice.governance.names`, built from Faker's person providers.
 
-    .venv/bin/python bench/pii_names.py
-
-Writes ``sluice/governance/names/given.txt`` and ``family.txt`` from every
-locale of Faker's person provider but those in :data:`HELD_OUT_LOCALES`:
-those are never read here: the evaluation (``bench/pii.py``, the tests) draws
-names from them to measure the detector on names it has not seen.
+``bench/pii.py --build-lexicon`` calls :func:`build`, which writes
+``sluice/governance/names/given.txt`` and ``family.txt`` from every locale of
+Faker's person provider but those in :data:`HELD_OUT_LOCALES`. Those are never
+read here: the evaluation (``bench/pii.py``, the tests) draws names from them
+to measure the detector on names it has not seen.
 """
 
 from __future__ import annotations
 
 import importlib
-import sys
 from collections.abc import Iterable
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sluice.governance.names import fold
 
@@ -34,7 +30,7 @@ def lexicon_locales() -> tuple[str, ...]:
 OUT = Path(__file__).resolve().parents[1] / "sluice" / "governance" / "names"
 
 NOTICE = """# {what} names, folded (no accents, lower case), one a line: sluice.governance.names.
-# Derived by bench/pii_names.py from the person providers of Faker, {locales}.
+# Derived by bench/pii.py --build-lexicon (bench/pii_names.py) from the person providers of Faker, {locales}.
 # Faker: Copyright (c) 2012 Daniele Faraglia. Released under the MIT License:
 # Permission is hereby granted, free of charge, to any person obtaining a copy of this software and
 # associated documentation files (the "Software"), to deal in the Software without restriction,
@@ -71,7 +67,7 @@ def words(names: Iterable[str]) -> set[str]:
     return found
 
 
-def main() -> None:
+def build() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     used = lexicon_locales()
     locales = "every locale but " + ", ".join(HELD_OUT_LOCALES)
@@ -81,7 +77,3 @@ def main() -> None:
             NOTICE.format(what=what, locales=locales) + "\n".join(sorted(found)) + "\n", encoding="utf-8"
         )
         print(f"{name}: {len(found)} words")
-
-
-if __name__ == "__main__":
-    main()

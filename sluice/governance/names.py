@@ -3,7 +3,7 @@
 The word lists (``names/given.txt``, ``names/family.txt``) ship with Sluice:
 they were derived from the person providers of the Faker package (MIT
 licence, notice in each file) for the locales listed in their header, by
-``bench/pii.py lexicon``. Words are folded (accents removed, lower case)
+``bench/pii.py --build-lexicon``. Words are folded (accents removed, lower case)
 on both sides, so ``Zoë`` matches ``zoe``.
 
 A value counts as a person name when it has the shape of one (two to four

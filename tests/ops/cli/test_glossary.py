@@ -34,7 +34,7 @@ def test_a_renamed_column_and_a_retyped_one_are_findings_and_exit_1(monkeypatch,
     orders = root / "orders.yaml"
     text = orders.read_text(encoding="utf-8")
     text = text.replace("  - name: email\n", "  - name: mail_addr\n")  # still linked to the term email
-    text = text.replace("    term: updated_at\n    type: timestamp\n", "    term: updated_at\n    type: date\n")
+    text = text.replace("    type: timestamp\n    term: updated_at\n", "    type: date\n    term: updated_at\n")
     orders.write_text(text, encoding="utf-8")
     sluice_home(monkeypatch, tmp_path, contracts_dir=str(root))
     monkeypatch.setattr(console, "_width", 80)
