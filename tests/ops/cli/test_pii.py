@@ -60,9 +60,7 @@ def test_the_shipped_contract_agrees_with_its_data_and_exits_0(monkeypatch, tmp_
 
 
 def test_an_untagged_email_column_is_a_disagreement_and_exits_1(monkeypatch, tmp_path):
-    root = contracts_with(
-        tmp_path, "    term: email\n    pii: email\n", "    term: email\n"
-    )
+    root = contracts_with(tmp_path, "    term: email\n    pii: email\n", "    term: email\n")
     settings = sluice_home(monkeypatch, tmp_path, contracts_dir=str(root))
     lake_customers(settings, tmp_path)
 
