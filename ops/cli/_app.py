@@ -11,12 +11,14 @@ from ops.cli import (
     contract,
     correlate,
     doctor,
+    glossary,
     incident,
     ingest,
     lake,
     manifest,
     metrics,
     notify,
+    pii,
     postmortem,
     quarantine,
     report,
@@ -42,6 +44,8 @@ app.add_typer(lake.app, name="lake")
 app.add_typer(manifest.app, name="manifest")
 app.add_typer(cdc.app, name="cdc")
 app.add_typer(contract.app, name="contract")
+app.add_typer(glossary.app, name="glossary")
+app.add_typer(pii.app, name="pii")
 app.add_typer(runs.app, name="runs")
 app.add_typer(baseline.app, name="baseline")
 app.add_typer(metrics.app, name="metrics")

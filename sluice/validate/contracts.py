@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from sluice.errors import ContractError, SluiceError
+from sluice.governance.classes import PiiClass
 from sluice.paths import (
     DATASET_NAME_HINT,
     child_path,
@@ -40,6 +41,8 @@ from sluice.validate.compat import Compatibility
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+GLOSSARY_FILE = "glossary.yaml"  # the business glossary beside the contracts (sluice.governance.glossary)
+_BOOL_WORDS = {"true", "false", "yes", "no", "on", "off", "y", "n", "t", "f", "1", "0"}  # what pydantic takes as bool
 
 
 class ColumnType(StrEnum):
@@ -71,7 +74,9 @@ class ColumnSpec(BaseModel):
     max: float | None = None
     pattern: str | None = None
     max_length: int | None = None
-    pii: bool = False
+    # true, or the class of personal data (email, phone, person_name...; sluice.governance.classes).
+    pii: bool | PiiClass = False
+    term: str | None = None  # the glossary term (sluice/contracts/glossary.yaml) the column holds
     formats: list[str] = Field(default_factory=lambda: ["ISO8601"])
     timezone: str | None = None
 
@@ -83,6 +88,13 @@ class ColumnSpec(BaseModel):
                 re.compile(value)
             except re.error as exc:
                 raise ValueError(f"pattern {value!r} is not a valid regular expression: {exc}") from exc
+        return value
+
+    @field_validator("pii", mode="before")
+    @classmethod
+    def _pii_tag(cls, value: object) -> object:
+        if isinstance(value, str) and value not in set(PiiClass) and value.lower() not in _BOOL_WORDS:
+            raise ValueError(f"pii {value!r} must be true, false or a class: {', '.join(PiiClass)}")
         return value
 
     @model_validator(mode="after")
@@ -371,8 +383,11 @@ def load_contract(path: Path) -> Contract:
 
 
 def available_contracts(root: Path) -> list[str]:
-    """Names of the contract files in ``root`` (including any whose name is not a valid dataset name)."""
-    return sorted(p.stem for p in root.glob("*.yaml"))
+    """Names of the contract files in ``root`` (including any whose name is not a valid dataset name).
+
+    The glossary (:data:`GLOSSARY_FILE`) shares the folder and is no contract.
+    """
+    return sorted(p.stem for p in root.glob("*.yaml") if p.name != GLOSSARY_FILE)
 
 
 def find_contract(name: str, root: Path) -> Contract:

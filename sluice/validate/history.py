@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sluice.errors import ContractError
-from sluice.validate.contracts import Contract, available_contracts, find_contract, load_contract, parse_contract
+from sluice.validate.contracts import (
+    GLOSSARY_FILE,
+    Contract,
+    available_contracts,
+    find_contract,
+    load_contract,
+    parse_contract,
+)
 from sluice.validate.evolution import ContractDiff, diff_contracts
 
 MAIN_BRANCHES = ("origin/main", "main")
@@ -85,7 +92,9 @@ class Repo:
         prefix = f"{self.folder}/" if self.folder else ""
         done = _git(self.top, "ls-tree", "--name-only", sha, prefix or ".")
         files = [line.removeprefix(prefix) for line in done.stdout.splitlines()]
-        return sorted(f.removesuffix(".yaml") for f in files if f.endswith(".yaml") and "/" not in f)
+        return sorted(
+            f.removesuffix(".yaml") for f in files if f.endswith(".yaml") and "/" not in f and f != GLOSSARY_FILE
+        )
 
     def dirty(self) -> bool:
         done = _git(self.top, "status", "--porcelain", "--", self.folder or ".")
