@@ -41,7 +41,7 @@ DICTIONARY_PAGE_BYTES = 256 * 1024
 # A date's rows are gathered up to this many bytes and written as one row group.
 # Staged files hold a few thousand rows of each date; a row group for each of
 # them made the files about a quarter larger and slower to write and to read.
-ROW_GROUP_BYTES = 64 * 1024 * 1024
+ROW_GROUP_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
