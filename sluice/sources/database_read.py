@@ -86,9 +86,10 @@ class TableSpec:
     def select_list(self, columns: dict[str, SourceColumn] | None = None) -> str:
         """The contract's columns; with their source types, PostgreSQL numerics are sent as text.
 
-        The text is what the driver would make of them (ADBC decodes ``numeric`` to
-        the same decimal text, in the client); the server's ``numeric_out`` costs
-        about a third of the client's decoding, and validation types the text either way.
+        ADBC decodes a binary ``numeric`` to the same decimal text in the client,
+        at three times the client's CPU of taking the server's text (0.35 s
+        against 0.11 s for 1M values); validation types the text either way.
+        Only ``NaN`` and the infinities read differently (PostgreSQL's spelling).
         """
         if columns is None or self.dialect is not Dialect.POSTGRESQL:
             return ", ".join(self.q(c) for c in self.contract.column_names)

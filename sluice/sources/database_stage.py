@@ -171,8 +171,8 @@ class ApplyBatches(Protocol):
 def threaded_dedup(target: CommitTarget, workers: int) -> Dedup:
     """A plan's deduplication, one date bucket per task on ``workers`` threads, results in bucket order.
 
-    Hashing the keys, filtering the staged rows and encoding Parquet run in
-    Arrow and pandas kernels that release the GIL, so the buckets use every core.
+    Filtering the staged rows and encoding Parquet, most of the work, run in
+    Arrow kernels that release the GIL, so the buckets share the cores.
     """
 
     def run(plan: CommitPlan) -> list[DedupedBucket]:
