@@ -1,6 +1,6 @@
 """Benchmark: PostgreSQL change capture into the lake against ``pg_recvlogical`` writing the raw stream to a file.
 
-    python bench/cdc.py [--changes 200000] [--lag-seconds 30] [--rate 200] [--workdir DIR]
+    python bench/cdc.py [--changes 200000] [--lag-seconds 30] [--rate 200] [--tx-rows 1] [--workdir DIR]
 
 Starts a private PostgreSQL 15 cluster (``wal_level=logical``, wal2json; as
 the tests do, :mod:`tests.pgcluster`), creates a table and three wal2json
@@ -17,10 +17,13 @@ alternately, each in a fresh child process:
 
 Peak memory is the summed RSS of the child process tree (bench/meter.py).
 With ``--lag-seconds`` > 0 it then measures end-to-end lag (source commit to
-lake commit) at a steady ``--rate`` of single-row transactions, once with a
+lake commit) at a steady ``--rate`` of inserts a second, ``--tx-rows`` to a
+transaction, written on schedule by a process of their own; once with a
 following capture (poll every 0.2 s) and once with a drain every 10 s (what
 a frequent schedule does: each drain stops at the server's position when it
-started; before any flow-run start-up cost), and prints p50/p99 of each. The last line is a one-line summary.
+started; before any flow-run start-up cost). It prints p50/p99 of each, and
+the rate the writer reached and how far it fell behind its schedule at worst
+(a rate the machine cannot sustain shows there). The last line is a one-line summary.
 """
 
 from __future__ import annotations
@@ -32,9 +35,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -73,7 +77,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--changes", type=int, default=200_000, help="changes to capture (default 200,000)")
     parser.add_argument("--lag-seconds", type=float, default=30.0, help="seconds of steady load per lag run (0: none)")
-    parser.add_argument("--rate", type=int, default=200, help="transactions per second in the lag runs")
+    parser.add_argument("--rate", type=int, default=200, help="changes (inserts) per second in the lag runs")
+    parser.add_argument("--tx-rows", type=int, default=1, help="rows per transaction in the lag runs (default 1)")
     parser.add_argument("--workdir", type=Path, help="where the lake goes (default: a temporary folder)")
     parser.add_argument("--side", choices=["sluice"], help=argparse.SUPPRESS)
     parser.add_argument("--dsn", help=argparse.SUPPRESS)
@@ -140,11 +145,46 @@ def drain(conn: object, spec: object, sink: object, target: int | None) -> None:
             return
 
 
-def lag_run(
-    dsn: str, workdir: Path, seconds: float, rate: int, poll_s: float, drain_every: float | None
-) -> list[float]:
-    """Lag of every change, source commit to lake commit, while ``rate`` single-row transactions a second run."""
+@dataclass(frozen=True)
+class Load:
+    """What the lag runs' writer did: rows, seconds, and how far it fell behind its schedule at worst."""
+
+    rows: int
+    seconds: float
+    worst_late_s: float
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+def write_load(dsn: str, seconds: float, rate: int, tx_rows: int, out: Connection) -> None:
+    """Child process: insert ``rate`` rows a second for ``seconds``, ``tx_rows`` per transaction, on schedule.
+
+    A process of its own, so the capture's work in the bench process never holds it back.
+    """
     import psycopg
+
+    rows, worst = 0, 0.0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        first = int(conn.execute("SELECT coalesce(max(id), 0) + 1 FROM accounts").fetchone()[0])  # type: ignore[index]
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            ids = list(range(first + rows, first + rows + tx_rows))
+            conn.execute("INSERT INTO accounts (id, name) SELECT unnest(%s::bigint[]), 'lag'", (ids,))
+            rows += tx_rows
+            due = start + rows / rate
+            worst = max(worst, time.perf_counter() - due)
+            time.sleep(max(0.0, due - time.perf_counter()))
+        out.send(Load(rows, time.perf_counter() - start, worst))
+
+
+def lag_run(
+    dsn: str, workdir: Path, load: tuple[float, int, int], poll_s: float, drain_every: float | None
+) -> tuple[list[float], Load]:
+    """Lag of every change, source commit to lake commit, while ``load`` (seconds, rows a second, rows a
+    transaction) inserts run in another process."""
+    import multiprocessing
 
     from sluice.sources.cdc import slots
     from sluice.sources.cdc.capture import CaptureSpec
@@ -164,28 +204,16 @@ def lag_run(
 
     sink = Timed(contract, str(workdir / "lag-lake"), workdir / "lag-staging", str(workdir / "lag-quarantine"))
     spec = CaptureSpec(dsn, "bench_lag", TableRef("public", "accounts", contract))
-    stop = threading.Event()
-
-    def write() -> None:
-        try:
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                first = int(conn.execute("SELECT coalesce(max(id), 0) + 1 FROM accounts").fetchone()[0])  # type: ignore[index]
-                i, start = first, time.perf_counter()
-                while time.perf_counter() - start < seconds:
-                    conn.execute("INSERT INTO accounts (id, name) VALUES (%s, 'lag')", (i,))
-                    i += 1
-                    time.sleep(max(0.0, start + (i - first) / rate - time.perf_counter()))
-        finally:
-            stop.set()
-
-    writer = threading.Thread(target=write)
+    ctx = multiprocessing.get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    writer = ctx.Process(target=write_load, args=(dsn, *load, send))
     with slots.connect(dsn, spec.slot) as conn:
         drain(conn, spec, sink, None)  # what the slot holds from before: not measured
         lags.clear()
         writer.start()
         last = time.perf_counter()
         while True:
-            done = stop.is_set()
+            done = not writer.is_alive()
             if drain_every is not None:
                 time.sleep(max(0.0, last + drain_every - time.perf_counter()))
                 last = time.perf_counter()
@@ -195,7 +223,9 @@ def lag_run(
             if drain_every is None:
                 time.sleep(poll_s)
     writer.join()
-    return lags
+    if writer.exitcode or not receive.poll():
+        raise SystemExit(f"the lag writer failed (exit code {writer.exitcode})")
+    return lags, receive.recv()
 
 
 def pct(values: list[float], q: float) -> float:
@@ -237,10 +267,13 @@ def main(argv: list[str] | None = None) -> None:
             matched = counts["changes"] == counts["written"] == made == b1[2] == b2[2]
             lag_line = ""
             if args.lag_seconds > 0:
-                follow = lag_run(dsn, workdir, args.lag_seconds, args.rate, 0.2, None)
-                drain = lag_run(dsn, workdir, args.lag_seconds, args.rate, 0.2, 10.0)
-                for name, lags in (("follow (poll 0.2 s)", follow), ("drain every 10 s", drain)):
-                    print(f"lag {name}: {len(lags):,} changes, p50 {pct(lags, 50):.2f} s, p99 {pct(lags, 99):.2f} s")
+                load = (args.lag_seconds, args.rate, args.tx_rows)
+                follow, load_f = lag_run(dsn, workdir, load, 0.2, None)
+                drain, load_d = lag_run(dsn, workdir, load, 0.2, 10.0)
+                for name, lags, done in (("follow (poll 0.2 s)", follow, load_f), ("drain every 10 s", drain, load_d)):
+                    print(f"lag {name}: {len(lags):,} changes, p50 {pct(lags, 50):.2f} s, p99 {pct(lags, 99):.2f} s; "
+                          f"load {done.rate:,.0f} changes/s over {done.seconds:.1f} s (asked {args.rate:,}, "
+                          f"{args.tx_rows} a transaction), at worst {done.worst_late_s:.2f} s behind")  # fmt: skip
                 lag_line = (f", lag p50/p99 follow {pct(follow, 50):.2f}/{pct(follow, 99):.2f} s, "
                             f"drain-10s {pct(drain, 50):.2f}/{pct(drain, 99):.2f} s")  # fmt: skip
             print(f"summary: {made:,} changes, a/b {ratio:.2f}, Sluice {a_s:.1f} s, pg_recvlogical "

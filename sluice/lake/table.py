@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,11 @@ META_PREFIX = "sluice."
 # encoding keeps paying off for codes and repeated ids, and high-cardinality
 # columns (order ids, e-mails) stop paying for a dictionary they do not use.
 DICTIONARY_PAGE_BYTES = 256 * 1024
+# A date's rows are gathered up to this many bytes and written as one row group.
+# Staged files hold a few thousand rows of each date; a row group for each of
+# them made the files about a quarter larger (1M orders rows: 46 MB in groups
+# of 8,000 rows, 36 MB in one).
+ROW_GROUP_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -207,12 +212,29 @@ def existing_days(uri: str, storage_options: dict[str, str] | None = None) -> se
     return {p[PARTITION] for p in table.partitions()} if table is not None else set()
 
 
+@dataclass
+class _DayFile:
+    writer: pq.ParquetWriter
+    rel: str
+    rows: int = 0
+    pending: list[pa.Table] = field(default_factory=list)
+    pending_bytes: int = 0
+
+    def flush(self) -> None:
+        if self.pending:
+            self.writer.write_table(pa.concat_tables(self.pending))
+            self.pending, self.pending_bytes = [], 0
+
+
 class DayWriters:
-    """One Parquet writer per partition date, opened on first use, in the table folder."""
+    """One Parquet writer per partition date, opened on first use, in the table folder.
+
+    A date's rows are held until they reach :data:`ROW_GROUP_BYTES` and written as one row group.
+    """
 
     def __init__(self, fs: pafs.FileSystem, root: str, schema: pa.Schema, tag: str) -> None:
         self.fs, self.root, self.schema, self.tag = fs, root, schema, tag
-        self.open: dict[str, tuple[pq.ParquetWriter, str, list[int]]] = {}
+        self.open: dict[str, _DayFile] = {}
 
     def write(self, day: str, part: pa.Table) -> None:
         if day not in self.open:
@@ -221,17 +243,21 @@ class DayWriters:
             writer = pq.ParquetWriter(
                 f"{self.root}/{rel}", self.schema, filesystem=self.fs, dictionary_pagesize_limit=DICTIONARY_PAGE_BYTES
             )
-            self.open[day] = (writer, rel, [0])
-        writer, _, count = self.open[day]
-        writer.write_table(part)
-        count[0] += part.num_rows
+            self.open[day] = _DayFile(writer, rel)
+        file = self.open[day]
+        file.pending.append(part)
+        file.pending_bytes += part.nbytes
+        file.rows += part.num_rows
+        if file.pending_bytes >= ROW_GROUP_BYTES:
+            file.flush()
 
     def close(self) -> list[NewFile]:
         files = []
-        for day, (writer, rel, count) in sorted(self.open.items()):
-            writer.close()
-            size = self.fs.get_file_info(f"{self.root}/{rel}").size
-            files.append(NewFile(rel, day, int(size), count[0]))
+        for day, file in sorted(self.open.items()):
+            file.flush()
+            file.writer.close()
+            size = self.fs.get_file_info(f"{self.root}/{file.rel}").size
+            files.append(NewFile(file.rel, day, int(size), file.rows))
         return files
 
 

@@ -116,8 +116,18 @@ class TableSpec:
         stamped = stamped_columns(self.contract)
         return [c for c in self.contract.column_names if c not in stamped]
 
-    def select_list(self) -> str:
-        return ", ".join(self.q(c) for c in self.read_columns)
+    def select_list(self, columns: dict[str, SourceColumn] | None = None) -> str:
+        """The columns read; with their source types, PostgreSQL numerics are sent as text.
+
+        ADBC decodes a binary ``numeric`` to the same decimal text in the client,
+        at three times the client's CPU of taking the server's text (0.35 s
+        against 0.11 s for 1M values); validation types the text either way.
+        Only ``NaN`` and the infinities read differently (PostgreSQL's spelling).
+        """
+        if columns is None or self.dialect is not Dialect.POSTGRESQL:
+            return ", ".join(self.q(c) for c in self.read_columns)
+        decimal = {name for name, col in columns.items() if col.kind is Kind.DECIMAL}
+        return ", ".join(f"{self.q(c)}::text AS {self.q(c)}" if c in decimal else self.q(c) for c in self.read_columns)
 
 
 @dataclass(frozen=True)
@@ -384,18 +394,18 @@ def read_mariadb(spec: TableSpec, columns: dict[str, SourceColumn], sql: str) ->
         conn.rollback()
 
 
-def snapshot_sql(spec: TableSpec, rng: KeyRange) -> str:
+def snapshot_sql(spec: TableSpec, rng: KeyRange, columns: dict[str, SourceColumn] | None = None) -> str:
     where = rng.predicate(spec) if rng != KeyRange() else "TRUE"
     if spec.dialect is Dialect.MARIADB:
         where = where.replace("TRUE", "1=1")
-    return f"SELECT {spec.select_list()} FROM {spec.relation()} WHERE {where}"
+    return f"SELECT {spec.select_list(columns)} FROM {spec.relation()} WHERE {where}"
 
 
 def read_range(
     spec: TableSpec, columns: dict[str, SourceColumn], snapshot: Snapshot, rng: KeyRange
 ) -> Iterator[pa.Table]:
     """The rows of one key range of a snapshot, as Arrow tables of at most a driver batch each."""
-    sql = snapshot_sql(spec, rng)
+    sql = snapshot_sql(spec, rng, columns)
     if spec.dialect is Dialect.POSTGRESQL:
         return read_pg(spec, sql, snapshot.snapshot_id)
     return read_mariadb(spec, columns, sql)

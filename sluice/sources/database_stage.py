@@ -34,9 +34,19 @@ import pyarrow.compute as pc
 from sluice.formats import RawChunk
 from sluice.ingest import skip_committed_elsewhere
 from sluice.lake import staging
-from sluice.lake.commit import Batch, CommitOutcome, CommitTarget, Dedup, Fence, commit_batches
-from sluice.lake.table import committed_batches, open_table
+from sluice.lake.commit import (
+    Batch,
+    CommitOutcome,
+    CommitPlan,
+    CommitTarget,
+    Dedup,
+    Fence,
+    commit_batches,
+    dedup_buckets,
+)
+from sluice.lake.table import DedupedBucket, committed_batches, open_table
 from sluice.runs.records import FileOutcome, FileStatus
+from sluice.settings import get_settings
 from sluice.sources.database import Dialect
 from sluice.sources.database_keyset import Position, keyset_read, parse_position
 from sluice.sources.database_read import (
@@ -181,6 +191,23 @@ class ApplyBatches(Protocol):
     ) -> CommitOutcome: ...
 
 
+def threaded_dedup(target: CommitTarget, workers: int) -> Dedup:
+    """A plan's deduplication, one date bucket per task on ``workers`` threads, results in bucket order.
+
+    Filtering the staged rows and encoding Parquet, most of the work, run in
+    Arrow kernels that release the GIL, so the buckets share the cores.
+    """
+
+    def run(plan: CommitPlan) -> list[DedupedBucket]:
+        names = list(plan.buckets)
+        if workers <= 1 or len(names) <= 1:
+            return dedup_buckets(target, plan, names)
+        with ThreadPoolExecutor(min(workers, len(names))) as pool:
+            return [b for done in pool.map(lambda n: dedup_buckets(target, plan, [n]), names) for b in done]
+
+    return run
+
+
 def commit_table(
     target: CommitTarget,
     source: str,
@@ -191,8 +218,12 @@ def commit_table(
     dedup: Dedup | None = None,
     apply: ApplyBatches = commit_batches,
 ) -> CommitOutcome:
-    """Commit a run's staged batches; batches another run committed first are marked skipped."""
-    outcome = apply(target, table_batches(outcomes, source), metadata=metadata, lease=lease, dedup=dedup)
+    """Commit a run's staged batches; batches another run committed first are marked skipped.
+
+    ``dedup`` defaults to :func:`threaded_dedup` on ``SLUICE_DASK_WORKERS`` threads.
+    """
+    run_dedup = dedup or threaded_dedup(target, get_settings().dask_workers)
+    outcome = apply(target, table_batches(outcomes, source), metadata=metadata, lease=lease, dedup=run_dedup)
     skip_committed_elsewhere(outcomes, outcome.skipped)
     return outcome
 

@@ -152,19 +152,20 @@ def warning_texts(soft: pd.DataFrame, n: int) -> pa.Array:
     Vectorised over the failure cases: each distinct value is JSON-encoded
     once, and rows with one failed value (nearly all) need no grouping.
     """
-    out = np.full(n, None, dtype=object)
     texts = soft[[isinstance(v, str) for v in soft["value"].tolist()]] if len(soft) else soft
-    if len(texts):  # a missing column has no text to keep
-        texts = texts.drop_duplicates(["row", "column"])
-        encoded = {v: json.dumps(v, ensure_ascii=False) for v in texts["value"].unique()}
-        keys = {c: json.dumps(c, ensure_ascii=False) for c in texts["column"].unique()}
-        pieces = texts["column"].map(keys) + ": " + texts["value"].map(encoded)
-        rows = texts["row"].to_numpy(dtype=np.int64)
-        single = ~pd.Series(rows).duplicated(keep=False).to_numpy()
-        out[rows[single]] = ("{" + pieces[single] + "}").to_numpy(dtype=object)
-        if not single.all():
-            joined = pieces[~single].groupby(rows[~single], sort=False).agg(", ".join)
-            out[joined.index.to_numpy(dtype=np.int64)] = ("{" + joined + "}").to_numpy(dtype=object)
+    if not len(texts):  # no failed warning value with a text (a missing column has none)
+        return pa.nulls(n, pa.string())
+    out = np.full(n, None, dtype=object)
+    texts = texts.drop_duplicates(["row", "column"])
+    encoded = {v: json.dumps(v, ensure_ascii=False) for v in texts["value"].unique()}
+    keys = {c: json.dumps(c, ensure_ascii=False) for c in texts["column"].unique()}
+    pieces = texts["column"].map(keys) + ": " + texts["value"].map(encoded)
+    rows = texts["row"].to_numpy(dtype=np.int64)
+    single = ~pd.Series(rows).duplicated(keep=False).to_numpy()
+    out[rows[single]] = ("{" + pieces[single] + "}").to_numpy(dtype=object)
+    if not single.all():
+        joined = pieces[~single].groupby(rows[~single], sort=False).agg(", ".join)
+        out[joined.index.to_numpy(dtype=np.int64)] = ("{" + joined + "}").to_numpy(dtype=object)
     return pa.array(out, pa.string())
 
 
@@ -244,12 +245,15 @@ def validate_chunk(chunk: RawChunk, contract: Contract, ctx: BatchContext, *, ke
             summary = _summaries(ordered)
             positions = first.index.to_numpy(dtype=np.int64)
             parts.append(_quarantine_rows(ctx, chunk.rows[positions], first, summary, _records(chunk.table, positions)))
+    # A filter copies every column: skipped when no row goes to quarantine (nearly every chunk).
+    clean = not bad_mask.any()
     keep = pa.array(~bad_mask)
-    valid = typed.filter(keep)
+    valid = typed if clean else typed.filter(keep)
+    texts = warning_texts(soft, typed.num_rows)
     valid = valid.append_column(PARTITION, partition_dates(valid, contract))
     valid = valid.append_column(BATCH_COL, pa.repeat(ctx.batch_id, valid.num_rows))
-    valid = valid.append_column(ROW_COL, pa.array(chunk.rows[~bad_mask], pa.int64()))
-    valid = valid.append_column(WARNINGS_COL, warning_texts(soft, typed.num_rows).filter(keep))
+    valid = valid.append_column(ROW_COL, pa.array(chunk.rows if clean else chunk.rows[~bad_mask], pa.int64()))
+    valid = valid.append_column(WARNINGS_COL, texts if clean else texts.filter(keep))
     quarantine = pa.concat_tables(parts)
     return ChunkResult(
         valid=valid, quarantine=quarantine, rows_read=typed.num_rows + len(chunk.malformed), warnings=warnings

@@ -311,9 +311,11 @@ def _within_field_limit(column: pa.Array, spec: ColumnSpec, limit: int, log: Fai
     """A text value over ``limit`` bytes quarantines its record (an excerpt is kept) and is not typed."""
     if not (pa.types.is_string(column.type) or pa.types.is_binary(column.type)):
         return column
-    over = _np(pc.greater(pc.binary_length(column), limit))
-    if not over.any():
+    lengths = pc.binary_length(column)
+    longest = pc.max(lengths).as_py()
+    if longest is None or longest <= limit:  # nearly always: one pass, no mask
         return column
+    over = _np(pc.greater(lengths, limit))
     idx = np.flatnonzero(over)
     log.add(
         idx,
@@ -332,6 +334,9 @@ def _cut_to_max_length(typed: pa.Array, spec: ColumnSpec, log: FailureLog) -> pa
     Critical columns are left to validation, which quarantines the row.
     """
     if spec.type is not ColumnType.STRING or not spec.max_length or spec.critical:
+        return typed
+    longest = pc.max(pc.binary_length(typed)).as_py()
+    if longest is None or longest <= spec.max_length:  # no more characters than bytes: nothing to count
         return typed
     over = _np(pc.greater(pc.utf8_length(typed), spec.max_length))
     if not over.any():

@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -52,6 +53,9 @@ CHANGE_COLUMNS = {
     "_extra": pa.string(),
 }
 Additive = Literal["carry", "stop"]
+# Numbers with a fraction as Decimal: exact, whatever the column's type. One decoder for every row
+# (``json.loads`` with arguments builds a new one per call).
+_JSON = json.JSONDecoder(parse_float=Decimal)
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,15 @@ class TableRef:
     def qualified(self) -> str:
         return f"{self.schema}.{self.table}"
 
+    @cached_property
+    def ordered(self) -> tuple[str, ...]:
+        """The contract's columns the table holds, in order (looked up once, not for every change)."""
+        return tuple(source_columns(self.contract))
+
+    @cached_property
+    def names(self) -> frozenset[str]:
+        return frozenset(self.ordered)
+
 
 def _bad(row: object, why: str) -> CdcDecodeError:
     shown = repr(row)
@@ -109,6 +122,8 @@ def typed_value(value: Any, spec: ColumnSpec, zone: str) -> Any:
     if value is None:
         return None
     kind = spec.type
+    if kind is ColumnType.INT64 and type(value) is int:  # what wal2json sends for integer columns
+        return value
     if kind is ColumnType.STRING:
         return value if isinstance(value, str) else json.dumps(value) if isinstance(value, bool) else str(value)
     if isinstance(value, bool) != (kind is ColumnType.BOOL):
@@ -131,9 +146,15 @@ def typed_value(value: Any, spec: ColumnSpec, zone: str) -> Any:
 
 def _columns(raw: dict[str, Any], key: str) -> dict[str, Any]:
     items = raw.get(key) or []
-    if not isinstance(items, list) or not all(isinstance(c, dict) and isinstance(c.get("name"), str) for c in items):
+    if not isinstance(items, list):
         raise _bad(raw, f"{key} is not a list of named columns")
-    return {c["name"]: c.get("value") for c in items}
+    out = {}
+    for c in items:
+        name = c.get("name") if isinstance(c, dict) else None
+        if not isinstance(name, str):
+            raise _bad(raw, f"{key} is not a list of named columns")
+        out[name] = c.get("value")
+    return out
 
 
 def _schema_change(ref: TableRef, what: str) -> SourceSchemaChangeError:
@@ -160,14 +181,16 @@ def source_columns(contract: Contract) -> list[str]:
 
 
 def _extra(ref: TableRef, columns: dict[str, Any]) -> dict[str, Any]:
-    extra = {k: v for k, v in columns.items() if k not in set(ref.contract.column_names)}
+    if len(columns) <= len(ref.names) and ref.names.issuperset(columns):  # nearly always: no extra column
+        return {}
+    extra = {k: v for k, v in columns.items() if k not in ref.names}
     if extra and ref.additive == "stop":
         raise _schema_change(ref, f"new column(s) {', '.join(sorted(extra))} the contract does not have")
     return extra
 
 
 def _row_change(raw: dict[str, Any], lsn: int, ref: TableRef) -> list[Change]:
-    action, names = raw["action"], source_columns(ref.contract)
+    action, names = raw["action"], ref.ordered
     if action == "D":
         return [Change("d", lsn, _typed(ref, _columns(raw, "identity")))]
     new = _columns(raw, "columns")
@@ -206,7 +229,7 @@ def transactions(rows: Iterable[tuple[str, Any, str]], ref: TableRef) -> list[Tr
     open_txn: Transaction | None = None
     for lsn_text, xid, data in rows:
         try:
-            raw = json.loads(data, parse_float=Decimal)
+            raw = _JSON.decode(data) if isinstance(data, str) else json.loads(data, parse_float=Decimal)
         except (ValueError, TypeError, RecursionError):
             raise _bad(data, "not JSON") from None
         if not isinstance(raw, dict) or not isinstance(raw.get("action"), str):

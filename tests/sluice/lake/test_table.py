@@ -6,11 +6,13 @@ from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from pyarrow import feather
 
 from sluice.lake.log import history
-from sluice.lake.table import committed_batches, lake_schema
+from sluice.lake.table import DayWriters, committed_batches, lake_schema
 from sluice.lake.write import commit_partitions
 from sluice.settings import Settings
 from sluice.sources.files import batch_id
@@ -106,3 +108,18 @@ def test_a_hash_collision_never_drops_a_distinct_key(tmp_path, monkeypatch):
 
     assert (result.rows_written, result.duplicates_in_run) == (3, 1)
     assert sorted(DeltaTable(uri).to_pyarrow_table().column("order_id").to_pylist()) == [1, 2, 3]
+
+
+def test_a_dates_rows_from_many_small_parts_are_one_row_group_in_source_order(tmp_path):
+    schema = pa.schema([("order_id", pa.int64())])
+    writers = DayWriters(pafs.LocalFileSystem(), str(tmp_path), schema, "t")
+    for start in range(0, 5000, 100):
+        writers.write("2024-03-05", pa.table({"order_id": pa.array(range(start, start + 100), pa.int64())}))
+    writers.write("2024-03-06", pa.table({"order_id": pa.array([7], pa.int64())}))
+
+    files = writers.close()
+
+    assert [(f.day, f.rows) for f in files] == [("2024-03-05", 5000), ("2024-03-06", 1)]
+    first = pq.ParquetFile(tmp_path / files[0].path)
+    assert first.metadata.num_row_groups == 1
+    assert first.read().column("order_id").to_pylist() == list(range(5000))

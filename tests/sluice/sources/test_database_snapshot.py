@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from deltalake import DeltaTable
 
+from sluice.sources.database_read import KeyRange, snapshot_sql
 from sluice.sources.database_stage import snapshot_table, threads
 from tests.sluice.sources.dbfixtures import (
     MARIA_DDL,
@@ -192,3 +193,16 @@ def test_a_snapshot_whose_coordinator_is_killed_fails_and_commits_nothing(sluice
     assert "snapshot" in str(err.value) and "rerun" in err.value.hint
     outcome = commit(sluice_home, req, [])
     assert outcome.committed == [] and outcome.lake.version is None
+
+
+def test_pg_numeric_under_a_string_contract_keeps_the_servers_digits(sluice_home, pg_table):
+    rows = [(1, "C000001", T0, Decimal("10.50"), None, T0), (2, "C000002", T0, Decimal("-0.05"), None, T0)]
+    _fill_pg(pg_table, rows)
+    columns = [{**c, "type": "string"} if c["name"] == "amount" else c for c in contract().model_dump()["columns"]]
+    as_text = contract(columns=columns)
+    req = request(sluice_home, spec(PG_URL, as_text, table=pg_table), "run-text")
+    assert '"amount"::text AS "amount"' in snapshot_sql(req.spec, KeyRange(), req.columns)
+
+    commit(sluice_home, req, snapshot_table(req, 1))
+
+    assert [r["amount"] for r in lake_rows(sluice_home)] == ["10.50", "-0.05"]
