@@ -135,7 +135,7 @@ class ColumnSpec(BaseModel):
         """
         if self.path is not None:
             return [tuple(self.path.split(NESTED_PATH_SEPARATOR))]
-        paths = [(self.name,)]
+        paths: list[tuple[str, ...]] = [(self.name,)]
         parts = tuple(self.name.split(separator))
         if len(parts) > 1 and all(parts):
             paths.append(parts)
