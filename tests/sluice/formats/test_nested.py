@@ -244,7 +244,7 @@ def test_a_wrong_shape_is_the_quarantined_rows_first_reason(tmp_path):
 
 def test_invalid_json_inside_a_nested_value_quarantines_its_record_as_malformed(tmp_path):
     path = _write(
-        tmp_path, ['{"id": 1, "ts": "%s", "address": {"city": tru}}' % TS, person(2, address={"city": "Ulm"})]
+        tmp_path, [f'{{"id": 1, "ts": "{TS}", "address": {{"city": tru}}}}', person(2, address={"city": "Ulm"})]
     )
     (result,) = validated(path, people())
     assert result.valid.column("address_city").to_pylist() == ["Ulm"]
