@@ -5,8 +5,11 @@ parser sees it: a line deeper than ``max_nesting_depth`` or longer than
 ``max_record_bytes`` is quarantined with an excerpt, unparsed. The rest is
 rewritten so that every top-level value is a JSON string (a number its
 literal text, ``true``/``false`` their words, a nested value its JSON text,
-null stays null) and read by Arrow's JSON reader with an all-string schema,
-so no type is guessed. A line that is over the record limit is never held
+null stays null, a nested value its JSON text under its key marked as
+nested) and read by Arrow's JSON reader with an all-string schema, so no
+type is guessed. The contract's columns are then taken from those keys by
+:mod:`sluice.formats.nested`: nested paths resolved, arrays read as lists,
+values of the wrong shape refused with a reason. A line that is over the record limit is never held
 whole: once the pending line passes the limit, its bytes are dropped up to
 the next newline, keeping only an excerpt.
 """
