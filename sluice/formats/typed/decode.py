@@ -33,8 +33,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from sluice.formats.nested import ABSENT, ColumnPaths, WrongShape, typed_value
+from sluice.formats.nested import ColumnPaths
 from sluice.formats.typed.avro import AvroReader, AvroShape
+from sluice.formats.typed.paths import ABSENT, WrongShape, typed_value
 from sluice.formats.typed.protobuf import ProtobufReader, ProtobufShape
 from sluice.formats.typed.registry import SchemaRegistry, asking
 from sluice.formats.typed.wire import MessageReason, Refused, Rejected, excerpt, read_header
