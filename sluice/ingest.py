@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sluice.errors import SourceError, UnreadableFileError
-from sluice.formats import EncodingChoice, NeedsReencode, open_reader, redetect_encoding
+from sluice.formats import ColumnPaths, EncodingChoice, NeedsReencode, open_reader, redetect_encoding
 from sluice.lake import staging
 from sluice.lake.commit import (
     Batch,
@@ -69,6 +69,7 @@ def _stage_chunks(
         chunk_rows=req.chunk_rows,
         storage_options=req.storage_options,
         dialect=req.contract.csv,
+        paths=ColumnPaths.of(req.contract),
     )
     out.encoding = reader.layout.encoding
     ctx = BatchContext(req.dataset, req.run_id, out.batch_id, src.uri, req.ingest_date)

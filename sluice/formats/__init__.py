@@ -22,11 +22,13 @@ from sluice.formats.base import (
 from sluice.formats.delimited import CsvReader
 from sluice.formats.encoding import EncodingChoice, guess_legacy
 from sluice.formats.jsonl import JsonLinesReader
+from sluice.formats.nested import ColumnPaths
 from sluice.formats.parquet import ParquetReader
 from sluice.sources.files import FileFormat, SourceFile
 from sluice.validate.contracts import CsvDialect
 
 __all__ = [
+    "ColumnPaths",
     "CsvReader",
     "EncodingChoice",
     "FileLayout",
@@ -51,20 +53,26 @@ def open_reader(
     chunk_rows: int,
     storage_options: dict[str, Any] | None = None,
     dialect: CsvDialect | None = None,
+    paths: ColumnPaths | None = None,
 ) -> Reader:
     """The reader for ``src``'s format.
 
     Args:
         encoding: a declared codec name, a choice already made, or None to decide from the file.
         dialect: how CSV fields are split (the contract's ``csv:`` block); other formats ignore it.
+        paths: where JSON Lines values sit in nested records, and which columns are lists
+            (default: each wanted name a top-level key of text); other formats ignore it.
     """
     try:
         if src.format is FileFormat.CSV:
             return CsvReader(
                 src, wanted, encoding=encoding, chunk_rows=chunk_rows, storage_options=storage_options, dialect=dialect
             )
-        cls = JsonLinesReader if src.format is FileFormat.JSONL else ParquetReader
-        return cls(src, wanted, encoding=encoding, chunk_rows=chunk_rows, storage_options=storage_options)
+        if src.format is FileFormat.JSONL:
+            return JsonLinesReader(
+                src, wanted, encoding=encoding, chunk_rows=chunk_rows, storage_options=storage_options, paths=paths
+            )
+        return ParquetReader(src, wanted, encoding=encoding, chunk_rows=chunk_rows, storage_options=storage_options)
     except (OSError, EOFError) as exc:
         raise unreadable(src, exc) from None
 

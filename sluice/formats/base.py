@@ -24,7 +24,7 @@ from sluice.formats.encoding import (
     first_bad_utf8,
 )
 from sluice.sources.files import SourceFile, filesystem
-from sluice.validate.quality import Reason
+from sluice.validate.quality import FailureLog, Reason
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,8 @@ class RawChunk:
     table: pa.Table  # the contract's columns found in the file (others absent)
     rows: np.ndarray  # int64 source line (or record) number of each row
     malformed: list[MalformedRow] = field(default_factory=list)
+    # Values the reader refused (a nested value of the wrong shape), by row position in ``table``
+    failures: FailureLog = field(default_factory=FailureLog)
 
 
 def undecodable_row(line: int, raw: bytes, detail: str) -> MalformedRow:

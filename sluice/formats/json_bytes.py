@@ -8,7 +8,8 @@ value starts and ends.
 
 :func:`rewrite` then turns every top-level value into a JSON string: a number
 or ``true``/``false`` becomes its literal text, a nested object or array its
-JSON text, and ``null`` stays null. Arrow's JSON reader, given an all-string
+JSON text under its key with :data:`NESTED_MARK` appended (so the reader knows
+it from a string that looks like JSON), and ``null`` stays null. Arrow's JSON reader, given an all-string
 schema, then has no type to guess, and the text it returns is the text the
 file holds.
 """
@@ -33,6 +34,10 @@ _DELTA = np.zeros(256, dtype=np.int64)
 _DELTA[list(_OPEN)], _DELTA[list(_CLOSE)] = 1, -1
 _SPACE = np.zeros(256, dtype=bool)
 _SPACE[[32, _TAB, 10, _CR]] = True
+# The suffix a nested top-level value's key gets from :func:`rewrite`, so that its
+# JSON text never passes for a string value; no key of real data ends with it.
+NESTED_MARK = "\x00"
+_MARK_ESCAPE = b"\\u0000"
 _SCALAR = r"^(?:-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null)$"
 
 
@@ -242,6 +247,11 @@ def rewrite(block: bytes, found: BlockScan) -> tuple[bytes, np.ndarray]:
     nested = ~refused[n_lines]
     at = [lo[bare], hi[bare], found.nested_starts[nested], found.nested_ends[nested] + 1]
     marks = [np.full(len(a), _QUOTE, dtype=np.uint8) for a in at]
+    if nested.any():  # the key of each nested value gets NESTED_MARK
+        quotes = _key_quotes(b, found, lo, found.nested_starts[nested])
+        for byte in _MARK_ESCAPE:
+            at.append(quotes)
+            marks.append(np.full(len(quotes), byte, dtype=np.uint8))
     out = b
     if nested.any():
         out, esc_at, esc = _escapes(b, found.nested_starts[nested], found.nested_ends[nested])
@@ -252,6 +262,15 @@ def rewrite(block: bytes, found: BlockScan) -> tuple[bytes, np.ndarray]:
         return block, refused
     order = np.argsort(where, kind="stable")
     return _insert(out, where[order], np.concatenate(marks)[order]), refused
+
+
+def _key_quotes(b: np.ndarray, found: BlockScan, lo: np.ndarray, nested_starts: np.ndarray) -> np.ndarray:
+    """The closing quote of the key of each nested top-level value."""
+    colon = found.value_starts[np.searchsorted(lo, nested_starts)] - 1
+    quote = colon - 1
+    while (space := _SPACE[b[quote]]).any():
+        quote[space] -= 1
+    return quote
 
 
 def _literals(tokens: pa.Array) -> np.ndarray:

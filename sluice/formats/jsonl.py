@@ -5,8 +5,11 @@ parser sees it: a line deeper than ``max_nesting_depth`` or longer than
 ``max_record_bytes`` is quarantined with an excerpt, unparsed. The rest is
 rewritten so that every top-level value is a JSON string (a number its
 literal text, ``true``/``false`` their words, a nested value its JSON text,
-null stays null) and read by Arrow's JSON reader with an all-string schema,
-so no type is guessed. A line that is over the record limit is never held
+null stays null, a nested value its JSON text under its key marked as
+nested) and read by Arrow's JSON reader with an all-string schema, so no
+type is guessed. The contract's columns are then taken from those keys by
+:mod:`sluice.formats.nested`: nested paths resolved, arrays read as lists,
+values of the wrong shape refused with a reason. A line that is over the record limit is never held
 whole: once the pending line passes the limit, its bytes are dropped up to
 the next newline, keeping only an excerpt.
 """
@@ -34,7 +37,8 @@ from sluice.formats.base import (
     unreadable,
 )
 from sluice.formats.encoding import EncodingChoice
-from sluice.formats.json_bytes import BlockScan, rewrite, scan
+from sluice.formats.json_bytes import NESTED_MARK, BlockScan, rewrite, scan
+from sluice.formats.nested import ColumnPaths, resolve_json
 from sluice.settings import RecordLimits, get_settings
 from sluice.sources.files import SourceFile
 from sluice.validate.quality import Reason
@@ -93,12 +97,16 @@ class JsonLinesReader(TextReader):
         chunk_rows: int,
         storage_options: dict[str, Any] | None = None,
         limits: RecordLimits | None = None,
+        paths: ColumnPaths | None = None,
     ) -> None:
         super().__init__(src, wanted, encoding=encoding, chunk_rows=chunk_rows, storage_options=storage_options)
         self.layout = FileLayout(self.encoding, list(wanted), [], [], guessed=self.choice.guessed)
         self.limits = limits or get_settings().record_limits()
+        self.paths = paths or ColumnPaths.text_columns(wanted)
         self._keys: set[str] = set()
-        self._schema = pa.schema([(c, pa.string()) for c in wanted])
+        # Each top-level key a column reads: its scalar values' text, and its nested values' JSON text.
+        self._heads = self.paths.heads
+        self._schema = pa.schema([(h + mark, pa.string()) for h in self._heads for mark in ("", NESTED_MARK)])
 
     def chunks(self) -> Iterator[RawChunk]:
         try:
@@ -153,7 +161,7 @@ class JsonLinesReader(TextReader):
                 skip, carry = _Oversize(line, carry[:EXCERPT_BYTES], len(carry)), b""
         if skip is not None:
             yield self._shape(pa.table({}), np.zeros(0, dtype=np.int64), [skip.entry(limit)])
-        self.layout.extra = sorted(self._keys - set(self.wanted))
+        self.layout.extra = sorted({k.removesuffix(NESTED_MARK) for k in self._keys} - set(self._heads))
 
     def _parse_block(self, block: bytes, first_line: int) -> RawChunk:
         found = scan(block)
@@ -283,7 +291,7 @@ class JsonLinesReader(TextReader):
                     )
                 )
                 continue
-            tables.append(self._shape(one, np.array([k.number]), []).table)
+            tables.append(self._top(one))
             rows.append(k.number)
         table = pa.concat_tables(tables) if tables else pa.table({})
         return table, np.asarray(rows, dtype=np.int64), malformed
@@ -299,13 +307,20 @@ class JsonLinesReader(TextReader):
                 out.append(_Line(k.number, k.text, k.raw, True))
         return out
 
-    def _shape(self, table: pa.Table, rows: np.ndarray, malformed: list[MalformedRow]) -> RawChunk:
+    def _top(self, table: pa.Table) -> pa.Table:
+        """The top-level keys the columns read, as text; the file's other keys are noted for the layout."""
         self._keys.update(table.column_names)
-        n = len(rows)
-        cols = {
-            c: _as_text(table.column(c)) if c in table.column_names else pa.nulls(n, pa.string()) for c in self.wanted
-        }
-        return RawChunk(table=pa.table(cols), rows=rows, malformed=malformed)
+        n = table.num_rows
+        return pa.table(
+            {
+                c: _as_text(table.column(c)) if c in table.column_names else pa.nulls(n, pa.string())
+                for c in self._schema.names
+            }
+        )
+
+    def _shape(self, table: pa.Table, rows: np.ndarray, malformed: list[MalformedRow]) -> RawChunk:
+        resolved, failures = resolve_json(self._top(table), self.paths)
+        return RawChunk(table=resolved, rows=rows, malformed=malformed, failures=failures)
 
 
 def _as_text(column: pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:

@@ -226,6 +226,7 @@ def validate_chunk(chunk: RawChunk, contract: Contract, ctx: BatchContext, *, ke
     ``keep_empty``: empty strings are values, not missing ones (typed sources: databases).
     """
     log = FailureLog()
+    log.extend(chunk.failures)  # values the reader refused come first: theirs is the row's reason
     typed = coerce_table(chunk.table, contract, log, keep_empty=keep_empty)
     _pandera_failures(typed, contract, log)
     failures = log.table().to_pandas()

@@ -32,8 +32,15 @@ _TRUE = ["true", "t", "yes", "y", "1"]
 _FALSE = ["false", "f", "no", "n", "0"]
 
 
+def arrow_type(spec: ColumnSpec) -> pa.DataType:
+    """The Arrow type of a column; a list column is a list of its items' type."""
+    if spec.type is ColumnType.LIST:
+        return pa.list_(ARROW_TYPES[spec.items or ColumnType.STRING])
+    return ARROW_TYPES[spec.type]
+
+
 def arrow_schema(contract: Contract) -> pa.Schema:
-    return pa.schema([(c.name, ARROW_TYPES[c.type]) for c in contract.columns])
+    return pa.schema([(c.name, arrow_type(c)) for c in contract.columns])
 
 
 def _np(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -166,7 +173,7 @@ def _wrong_type(column: pa.Array, spec: ColumnSpec, log: FailureLog) -> pa.Array
         values=as_text(column.take(pa.array(idx))),
         critical=spec.critical,
     )
-    return pa.nulls(len(column), ARROW_TYPES[spec.type])
+    return pa.nulls(len(column), arrow_type(spec))
 
 
 def _decoded(column: pa.Array, spec: ColumnSpec, log: FailureLog) -> pa.Array:
@@ -224,6 +231,8 @@ def coerce_column(
         column = column.dictionary_decode()
     if pa.types.is_large_string(column.type):
         column = column.cast(pa.string())
+    if spec.type is ColumnType.LIST:
+        return coerce_list(column, spec, default_tz=default_tz, log=log)
     kind = column.type
     if _nested(kind):
         return _wrong_type(column, spec, log)
@@ -380,5 +389,25 @@ def coerce_table(
                 values=None,
                 critical=spec.critical,
             )
-            columns.append(pa.nulls(n, ARROW_TYPES[spec.type]))
+            columns.append(pa.nulls(n, arrow_type(spec)))
     return pa.Table.from_arrays(columns, schema=arrow_schema(contract))
+
+
+def coerce_list(column: pa.Array, spec: ColumnSpec, *, default_tz: str, log: FailureLog) -> pa.Array:
+    """A list column's items typed as ``spec.items``; a failed item fails its row (and becomes null).
+
+    Only lists are lists: any other present value is ``wrong_type``.
+    """
+    if pa.types.is_null(column.type):
+        return pa.nulls(len(column), arrow_type(spec))
+    if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)):
+        return _wrong_type(column, spec, log)
+    column = column.cast(pa.list_(column.type.value_type)) if pa.types.is_large_list(column.type) else column
+    item = spec.model_copy(update={"type": spec.items or ColumnType.STRING, "items": None, "nullable": True})
+    item_log = FailureLog()
+    typed = coerce_column(pc.list_flatten(column), item, default_tz=default_tz, log=item_log)
+    parents = np.asarray(pc.list_parent_indices(column).to_numpy(zero_copy_only=False), dtype=np.int64)
+    for part in item_log.parts:
+        log.parts.append(part.set_column(0, "row", pa.array(parents[part.column("row").to_numpy()], pa.int64())))
+    offsets = pc.subtract(column.offsets, column.offsets[0])
+    return pa.ListArray.from_arrays(offsets, typed, mask=pc.is_null(column))

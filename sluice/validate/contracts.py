@@ -52,6 +52,10 @@ class ColumnType(StrEnum):
     BOOL = "bool"
     TIMESTAMP = "timestamp"
     DATE = "date"
+    LIST = "list"  # a JSON array or a typed list, its items of the column's ``items`` type
+
+
+NESTED_PATH_SEPARATOR = "."  # between the keys of a column's ``path``
 
 
 class Criticality(StrEnum):
@@ -79,6 +83,10 @@ class ColumnSpec(BaseModel):
     term: str | None = None  # the glossary term (sluice/contracts/glossary.yaml) the column holds
     formats: list[str] = Field(default_factory=lambda: ["ISO8601"])
     timezone: str | None = None
+    # Where the value sits in a nested source record, keys joined by dots
+    # (``address.city``); None: see :meth:`source_paths`.
+    path: str | None = None
+    items: ColumnType | None = None  # the type of a list column's items
 
     @field_validator("pattern")
     @classmethod
@@ -97,6 +105,24 @@ class ColumnSpec(BaseModel):
             raise ValueError(f"pii {value!r} must be true, false or a class: {', '.join(PiiClass)}")
         return value
 
+    @field_validator("path")
+    @classmethod
+    def _path_has_keys(cls, value: str | None) -> str | None:
+        if value is not None and not all(value.split(NESTED_PATH_SEPARATOR)):
+            raise ValueError(f"path {value!r} must be keys joined by dots, such as address.city")
+        return value
+
+    @model_validator(mode="after")
+    def _list_has_items(self) -> ColumnSpec:
+        if self.type is ColumnType.LIST:
+            if self.items is None or self.items is ColumnType.LIST:
+                raise ValueError("a list column needs items: string, int64, float64, bool, timestamp or date")
+            if self.allowed_values is not None:
+                raise ValueError("allowed_values applies to scalar columns, not lists")
+        elif self.items is not None:
+            raise ValueError(f"items applies to list columns, not {self.type.value}")
+        return self
+
     @model_validator(mode="after")
     def _checks_fit_type(self) -> ColumnSpec:
         numeric = {ColumnType.INT64, ColumnType.FLOAT64}
@@ -111,6 +137,21 @@ class ColumnSpec(BaseModel):
     @property
     def critical(self) -> bool:
         return self.criticality == Criticality.CRITICAL
+
+    def source_paths(self, separator: str = "_") -> list[tuple[str, ...]]:
+        """Where the column's value may sit in a nested record, in the order tried.
+
+        ``path`` when given; else the name as a top-level key and then, for a
+        name holding ``separator``, the path its parts spell
+        (``address_city``: ``address.city``).
+        """
+        if self.path is not None:
+            return [tuple(self.path.split(NESTED_PATH_SEPARATOR))]
+        paths: list[tuple[str, ...]] = [(self.name,)]
+        parts = tuple(self.name.split(separator))
+        if len(parts) > 1 and all(parts):
+            paths.append(parts)
+        return paths
 
 
 class ApplyMode(StrEnum):
@@ -172,6 +213,14 @@ class CsvDialect(BaseModel):
         return self
 
 
+class NestedSpec(BaseModel):
+    """How nested source records map onto columns: the ``nested:`` block of a contract."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    separator: str = Field(default="_", min_length=1)  # joins a struct's keys into a column name
+
+
 class Contract(BaseModel):
     """A dataset contract."""
 
@@ -195,6 +244,7 @@ class Contract(BaseModel):
     # ``encoding`` parameter overrides it.
     encoding: str | None = None
     csv: CsvDialect = Field(default_factory=CsvDialect)
+    nested: NestedSpec = Field(default_factory=NestedSpec)
     # How the lake keeps the rows; upsert and scd2 order a key's versions by ``order_by``.
     mode: ApplyMode = ApplyMode.APPEND
     order_by: str | None = None
@@ -243,6 +293,8 @@ class Contract(BaseModel):
             raise ValueError(f"columns declared twice: {', '.join(dupes)}")
         for key in self.primary_key:
             col = self._find(key, "primary_key")
+            if col.type is ColumnType.LIST:
+                raise ValueError(f"primary key column {key!r} must be a scalar, not a list")
             if col.nullable or not col.critical:
                 raise ValueError(f"primary key column {key!r} must be critical and not nullable")
         part = self._find(self.partition.column, "partition.column")
@@ -302,6 +354,7 @@ _KNOWN_FIELDS = {
     "column": set(ColumnSpec.model_fields),
     "partition": set(PartitionSpec.model_fields),
     "csv": set(CsvDialect.model_fields),
+    "nested": set(NestedSpec.model_fields),
 }
 
 
@@ -316,7 +369,12 @@ def _describe(error: ValidationError, raw: dict[str, object]) -> str:
             kind = next(
                 (
                     k
-                    for k, section in (("column", "columns"), ("partition", "partition"), ("csv", "csv"))
+                    for k, section in (
+                        ("column", "columns"),
+                        ("partition", "partition"),
+                        ("csv", "csv"),
+                        ("nested", "nested"),
+                    )
                     if section in loc
                 ),
                 "contract",

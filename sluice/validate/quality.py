@@ -31,6 +31,7 @@ class Reason(StrEnum):
     PATTERN_MISMATCH = "pattern_mismatch"
     TOO_LONG = "too_long"
     WRONG_TYPE = "wrong_type"
+    WRONG_SHAPE = "wrong_shape"  # a nested value where a scalar is expected, or the reverse
     TRUNCATED_PRECISION = "truncated_to_microseconds"
     CHECK_FAILED = "check_failed"
     # Typed (Avro, Protobuf) stream messages: sluice.formats.typed.

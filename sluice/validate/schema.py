@@ -13,7 +13,7 @@ from functools import lru_cache
 import pandas as pd
 import pandera.pandas as pa
 
-from sluice.validate.coerce import ARROW_TYPES
+from sluice.validate.coerce import ARROW_TYPES, arrow_type
 from sluice.validate.contracts import ColumnSpec, ColumnType, Contract
 from sluice.validate.quality import Reason
 
@@ -63,7 +63,7 @@ def _build(contract_json: str) -> pa.DataFrameSchema:
     contract = Contract.model_validate_json(contract_json)
     columns = {
         spec.name: pa.Column(
-            PANDAS_DTYPES[spec.type], checks=_checks(spec), nullable=spec.nullable, required=True, coerce=False
+            pd.ArrowDtype(arrow_type(spec)), checks=_checks(spec), nullable=spec.nullable, required=True, coerce=False
         )
         for spec in contract.columns
     }

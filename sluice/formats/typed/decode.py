@@ -6,12 +6,15 @@ decoder has not met before (see :mod:`sluice.formats.typed.registry`); then
 each value with confluent-kafka's deserializer for its writer's schema. The
 contract's columns are taken from each record's top-level fields by name; a
 column the writer's schema lacks is null, or, when the contract does not let
-it be null, the message is quarantined as ``schema_incompatible``. Nested
-records, lists and maps arrive as JSON text. Each column keeps the values'
-own Arrow type (``long`` as int64, ``timestamp-millis`` as a UTC timestamp),
-typed to the contract later by :mod:`sluice.validate.coerce`; a column whose
-values have no common type (schema versions that changed a field's type)
-arrives as text.
+it be null, the message is quarantined as ``schema_incompatible``. A column
+may read a nested field by its path (``address.city``, or a flattened name
+such as ``address_city``; see :mod:`sluice.formats.nested`), and a list column
+takes a list of scalars; a record, list or map where a scalar is wanted, or
+anything but a list of one kind of scalar where a list is, quarantines the
+message as ``wrong_shape``. Each column keeps the values' own Arrow type
+(``long`` as int64, ``timestamp-millis`` as a UTC timestamp), typed to the
+contract later by :mod:`sluice.validate.coerce`; a column whose values have
+no common type (schema versions that changed a field's type) arrives as text.
 
 A registry that is down fails the batch with ``SchemaRegistryUnavailable``
 before any value is read; nothing of it is quarantined.
@@ -30,12 +33,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from sluice.formats.nested import ColumnPaths
 from sluice.formats.typed.avro import AvroReader, AvroShape
+from sluice.formats.typed.paths import ABSENT, WrongShape, typed_value
 from sluice.formats.typed.protobuf import ProtobufReader, ProtobufShape
 from sluice.formats.typed.registry import SchemaRegistry, asking
 from sluice.formats.typed.wire import MessageReason, Refused, Rejected, excerpt, read_header
 from sluice.settings import RecordLimits, get_settings
-from sluice.validate.contracts import ColumnSpec
+from sluice.validate.contracts import ColumnSpec, ColumnType
 
 Shape = AvroShape | ProtobufShape
 
@@ -83,6 +88,18 @@ def column_of(values: list[Any]) -> pa.Array:
         return pa.array([None if v is None else _text(v) for v in cells], pa.string())
 
 
+def list_column_of(values: list[Any]) -> pa.Array:
+    """A list column: the items' own Arrow type, or text when they have none in common."""
+    try:
+        column = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+        column = None
+    if column is not None and (pa.types.is_list(column.type) or pa.types.is_null(column.type)):
+        return column
+    texts = [None if v is None else [None if i is None else _text(_cell(i)) for i in v] for v in values]
+    return pa.array(texts, pa.list_(pa.string()))
+
+
 class TypedDecoder:
     """Decodes batches of Confluent-framed Avro or Protobuf values into ``columns``.
 
@@ -97,15 +114,17 @@ class TypedDecoder:
         registry: SchemaRegistry,
         *,
         limits: RecordLimits | None = None,
+        separator: str = "_",
     ) -> None:
         self.kind = TypedFormat(kind)
         self.columns = list(columns)
+        self.paths = ColumnPaths(tuple(self.columns), separator)
         self.registry = registry
         self.limits = limits or get_settings().record_limits()
         self.reader: AvroReader | ProtobufReader = (
             AvroReader(registry.client, self.limits)
             if self.kind is TypedFormat.AVRO
-            else ProtobufReader(registry.client, frozenset(c.name for c in self.columns))
+            else ProtobufReader(registry.client, frozenset(self.paths.heads))
         )
         self._shapes: dict[int, Shape | Refused] = {}
         self._required = {c.name for c in self.columns if not c.nullable}
@@ -138,7 +157,15 @@ class TypedDecoder:
         return shapes
 
     def _row(self, value: bytes, shape: Shape) -> dict[str, Any]:
-        row = self.reader.read(value, shape)  # type: ignore[arg-type]
+        record = self.reader.read(value, shape)  # type: ignore[arg-type]
+        row: dict[str, Any] = {}
+        for spec in self.columns:
+            try:
+                found = typed_value(record, spec, self.paths.candidates(spec))
+            except WrongShape as exc:
+                raise Refused(MessageReason.WRONG_SHAPE, f"{spec.name}: {exc}") from None
+            if found is not ABSENT:
+                row[spec.name] = found
         missing = sorted(self._required - row.keys())
         if missing:
             raise Refused(
@@ -188,5 +215,10 @@ class TypedDecoder:
                 rows.append(index)
                 if isinstance(head, int):
                     used[head] += 1
-        table = pa.table({c.name: column_of([r.get(c.name) for r in found]) for c in self.columns})
+        table = pa.table(
+            {
+                c.name: (list_column_of if c.type is ColumnType.LIST else column_of)([r.get(c.name) for r in found])
+                for c in self.columns
+            }
+        )
         return DecodedBatch(table, np.asarray(rows, dtype=np.int64), rejected, dict(used))

@@ -5,15 +5,14 @@ registered as references) is built into a descriptor pool once per schema
 id; the message-index path of each value picks the message type, and one
 deserializer per (schema id, path) parses it. A value becomes a row of its
 top-level fields: scalars as they are, enums by name, ``Timestamp`` as a UTC
-time, wrapper types as their value, and nested messages, lists and maps as
-JSON text. A field without presence (a proto3 scalar not marked
+time, wrapper types as their value, nested messages and maps as dicts (their
+JSON mapping) and repeated fields as lists. A field without presence (a proto3 scalar not marked
 ``optional``) reads as its default when the writer left it unset, as
 Protobuf defines.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import timezone
 from typing import Any
@@ -102,10 +101,6 @@ def protobuf_shape(schema_id: int, schema: Schema, client: SchemaRegistryClient)
     return ProtobufShape(schema_id, file)
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
 def _one(fd: Any, value: Any) -> Any:
     """A singular field's value (``fd`` is a ``FieldDescriptor``, of the pure-Python or the upb flavour)."""
     if fd.enum_type is not None:
@@ -118,7 +113,7 @@ def _one(fd: Any, value: Any) -> Any:
         return value.ToDatetime(tzinfo=timezone.utc)
     if name in _WRAPPERS:
         return value.value
-    return _json(json_format.MessageToDict(value, preserving_proto_field_name=True))
+    return json_format.MessageToDict(value, preserving_proto_field_name=True)
 
 
 _MAP, _LIST, _OPTIONAL, _SINGLE = range(4)
@@ -146,9 +141,9 @@ def message_row(message: Message, plan: list[tuple[Any, int]]) -> dict[str, Any]
         value = getattr(message, fd.name)
         if how == _MAP:
             entry = fd.message_type.fields_by_name["value"]
-            row[fd.name] = _json({str(k): _plain(entry, v) for k, v in value.items()})
+            row[fd.name] = {str(k): _plain(entry, v) for k, v in value.items()}
         elif how == _LIST:
-            row[fd.name] = _json([_plain(fd, v) for v in value])
+            row[fd.name] = [_plain(fd, v) for v in value]
         elif how == _OPTIONAL and not message.HasField(fd.name):
             row[fd.name] = None
         else:

@@ -37,6 +37,7 @@ class MessageReason(StrEnum):
     SCHEMA_UNKNOWN = "schema_unknown"
     SCHEMA_INCOMPATIBLE = "schema_incompatible"
     TOO_DEEPLY_NESTED = "too_deeply_nested"
+    WRONG_SHAPE = "wrong_shape"  # a record, list or map where the contract wants a scalar, or the reverse
 
 
 @dataclass(frozen=True)

@@ -33,18 +33,32 @@ def _read(path: Path, wanted: list[str], limits: RecordLimits | None = None):
     return table, rows, bad, reader
 
 
-def test_every_top_level_value_is_its_literal_text(tmp_path):
+def test_every_top_level_scalar_is_its_literal_text_and_a_nested_value_is_never_text(tmp_path):
     path = tmp_path / "x.jsonl"
     path.write_text(
         '{"a": 1.50, "b": "2024-01-01", "c": true, "d": {"x": [1, "q\\""]}, "e": null, "f": -0e+5}\n'
         '{"a": 12345678901234567890123, "b": "2024-10-01T03:39:15Z", "c": false, "d": [ ], "f": 1E2}\n'
+        '{"a": 1, "d": "{\\"x\\": 1}"}\n'
     )
-    table, rows, bad, _ = _read(path, list("abcdef"))
-    assert table.to_pylist() == [
-        {"a": "1.50", "b": "2024-01-01", "c": "true", "d": '{"x": [1, "q\\""]}', "e": None, "f": "-0e+5"},
-        {"a": "12345678901234567890123", "b": "2024-10-01T03:39:15Z", "c": "false", "d": "[ ]", "e": None, "f": "1E2"},
+    src = list_source_files(str(tmp_path), "x.jsonl")[0]
+    (chunk,) = open_reader(src, list("abcdef"), encoding=None, chunk_rows=1000).chunks()
+    assert chunk.table.to_pylist() == [
+        {"a": "1.50", "b": "2024-01-01", "c": "true", "d": None, "e": None, "f": "-0e+5"},
+        {"a": "12345678901234567890123", "b": "2024-10-01T03:39:15Z", "c": "false", "d": None, "e": None, "f": "1E2"},
+        {"a": "1", "b": None, "c": None, "d": '{"x": 1}', "e": None, "f": None},
     ]
-    assert (rows, bad) == ([1, 2], [])
+    refused = chunk.failures.table().select(["row", "column", "reason", "check", "value"]).to_pylist()
+    assert refused == [
+        {
+            "row": 0,
+            "column": "d",
+            "reason": "wrong_shape",
+            "check": "shape: scalar, found object",
+            "value": '{"x": [1, "q\\""]}',
+        },
+        {"row": 1, "column": "d", "reason": "wrong_shape", "check": "shape: scalar, found array", "value": "[ ]"},
+    ]
+    assert (chunk.rows.tolist(), chunk.malformed) == ([1, 2, 3], [])
 
 
 def test_a_block_with_a_bad_line_reads_the_others_exactly_as_a_clean_block(tmp_path):
@@ -98,7 +112,7 @@ def test_the_byte_scan_finds_exact_depths_around_escapes_and_strings():
     assert found.depth.tolist() == [1, 1, 3, -1, 1]
     assert found.shaped.tolist() == [True, True, True, False, True]
     text, odd = rewrite(block, found)
-    assert not odd.any() and b'"a": "[[1]]"' in text
+    assert not odd.any() and b'"a\\u0000": "[[1]]"' in text  # a nested value: its key marked
 
 
 def _run(code: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -51,7 +51,7 @@ def order_columns(*, discount_nullable: bool = True) -> list[ColumnSpec]:
         ColumnSpec(name="order_ts", type=ColumnType.TIMESTAMP),
         ColumnSpec(name="amount", type=ColumnType.FLOAT64),
         ColumnSpec(name="status", type=ColumnType.STRING),
-        ColumnSpec(name="address", type=ColumnType.STRING, nullable=True),
+        ColumnSpec(name="address_city", type=ColumnType.STRING, nullable=True),  # address.city, flattened
         ColumnSpec(name="discount", type=ColumnType.FLOAT64, nullable=discount_nullable),
     ]
 

@@ -40,7 +40,7 @@ def test_records_round_trip_into_the_contract_columns_with_their_own_types(regis
     assert batch.table["order_id"].type == pa.int64()
     assert batch.table["order_ts"].to_pylist() == [AT] * 3
     assert batch.table["status"].to_pylist() == ["paid"] * 3
-    assert [json.loads(a) for a in batch.table["address"].to_pylist()] == [{"city": "Berlin"}] * 3
+    assert batch.table["address_city"].to_pylist() == ["Berlin"] * 3
     assert batch.table["discount"].null_count == 3  # not in v1: null
 
 
@@ -190,7 +190,7 @@ def test_a_type_from_a_referenced_schema_decodes(registry, producer_client) -> N
 
     assert batch.rejected == []
     assert batch.table["order_id"].to_pylist() == [4]
-    assert json.loads(batch.table["address"][0].as_py()) == {"city": "Ulm"}
+    assert batch.table["address_city"].to_pylist() == ["Ulm"]
 
 
 def test_a_recursive_type_from_a_referenced_schema_is_guarded_too(registry, producer_client) -> None:
