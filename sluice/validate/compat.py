@@ -67,6 +67,7 @@ class FieldType(StrEnum):
     BYTES = "bytes"
     DATE = "date"
     TIMESTAMP = "timestamp"
+    ARRAY = "array"  # of ``Field.items``
 
 
 _PROMOTIONS: dict[FieldType, frozenset[FieldType]] = {
@@ -104,6 +105,7 @@ class Field:
     maximum: float | None = None
     max_length: int | None = None
     pattern: str | None = None
+    items: FieldType | None = None  # the item type of an array
 
     @property
     def optional(self) -> bool:
@@ -143,8 +145,18 @@ def _enforced(reader: Field, writer: Field, check: bool) -> bool:
     return not reader.enforced or check
 
 
+def _type_shown(field: Field) -> str:
+    return f"array<{field.items.value}>" if field.items is not None else field.type.value
+
+
+def _type_reads(reader: Field, writer: Field) -> bool:
+    if reader.items is None or writer.items is None:
+        return reader.items is writer.items and promotes(writer.type, reader.type)
+    return reader.type == writer.type and promotes(writer.items, reader.items)
+
+
 _ASPECTS = (
-    _Aspect("type", lambda f: f.type.value, lambda r, w: promotes(w.type, r.type)),
+    _Aspect("type", _type_shown, _type_reads),
     _Aspect("nullable", lambda f: f.nullable, lambda r, w: _enforced(r, w, r.nullable or not w.nullable)),
     _Aspect("default", lambda f: f.has_default, lambda r, w: True),
     _Aspect(

@@ -30,6 +30,7 @@ FIELD_TYPES = {
     ColumnType.BOOL: FieldType.BOOLEAN,
     ColumnType.TIMESTAMP: FieldType.TIMESTAMP,
     ColumnType.DATE: FieldType.DATE,
+    ColumnType.LIST: FieldType.ARRAY,
 }
 _LAYOUT = ("primary_key", "partition", "mode", "order_by", "deletes")
 _SCHEMA_KEYS = {"name", "version", "columns", *_LAYOUT}
@@ -58,6 +59,7 @@ def column_field(column: ColumnSpec) -> Field:
         maximum=column.max,
         max_length=column.max_length,
         pattern=column.pattern,
+        items=FIELD_TYPES[column.items] if column.items is not None else None,
     )
 
 

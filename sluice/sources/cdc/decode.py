@@ -40,7 +40,7 @@ import pyarrow as pa
 
 from sluice.sources.cdc.errors import CdcDecodeError, SourceSchemaChangeError
 from sluice.sources.cdc.positions import parse_lsn
-from sluice.validate.coerce import ARROW_TYPES
+from sluice.validate.coerce import arrow_type
 from sluice.validate.contracts import ColumnSpec, ColumnType, Contract
 
 CHANGE_COLUMNS = {
@@ -258,7 +258,7 @@ def transactions(rows: Iterable[tuple[str, Any, str]], ref: TableRef) -> list[Tr
 
 def change_schema(contract: Contract) -> pa.Schema:
     """The columns of a frame of changes: the contract's source columns, then the change columns."""
-    own = [(c.name, ARROW_TYPES[c.type]) for c in contract.columns if c.name not in CHANGE_COLUMNS]
+    own = [(c.name, arrow_type(c)) for c in contract.columns if c.name not in CHANGE_COLUMNS]
     return pa.schema([*own, *((n, t) for n, t in CHANGE_COLUMNS.items())])
 
 

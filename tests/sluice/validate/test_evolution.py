@@ -149,3 +149,16 @@ def test_the_shipped_orders_contract_against_itself_is_unchanged() -> None:
     orders = find_contract("orders", Settings().contracts_root())
     diff = diff_contracts(orders, orders)
     assert diff.ok and not diff.schema_changed and diff.other == ()
+
+
+TAGS = {"name": "tags", "type": "list", "items": "string", "nullable": True, "criticality": "warning"}
+
+
+def test_a_list_column_added_keeps_backward_and_its_item_type_is_judged() -> None:
+    with_tags = items(version=2, add=[TAGS])
+    assert diff_contracts(items(), with_tags).ok
+    assert column_field(with_tags.column("tags")).items is not None
+    retyped = items(version=3, add=[{**TAGS, "items": "int64"}])
+    diff = diff_contracts(with_tags, retyped)
+    assert not diff.ok
+    assert diff_contracts(with_tags, items(version=3, add=[TAGS])).ok
