@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ops.doctor.databases import CDC_DSN, check_databases
 from ops.doctor.models import CheckResult
+from ops.doctor.streams import check_streams
 from sluice.settings import Settings, unknown_settings
 
 PREFECT_HINT = "start it with `prefect server start` and export PREFECT_API_URL=http://127.0.0.1:4200/api"
@@ -290,5 +291,6 @@ def run_checks(settings: Settings, *, slots: tuple[str, ...] = (), publication: 
             "Databases",
             lambda: check_databases(databases, os.environ.get(CDC_DSN), slots=slots, publication=publication),
         ),
+        ("Streams", lambda: check_streams(settings.streams, settings.registry)),
     ]
     return [result for name, check in checks for result in _guarded(name, check)]
