@@ -66,6 +66,7 @@ class Resolution:
     deleted: int
     unchanged: int
     superseded: int
+    truncates: frozenset[tuple[str, int]] = frozenset()  # the TRUNCATEs (batch id, row) that deleted a key
 
 
 def order_columns(contract: Contract) -> list[str]:
@@ -92,10 +93,13 @@ def _is_delete(table: pa.Table) -> np.ndarray:
     return marks
 
 
-def _truncates(rows: pa.Table) -> int:
-    """How many TRUNCATEs the generated ``t`` rows come from (one batch id and row each)."""
+def _truncates(rows: pa.Table) -> frozenset[tuple[str, int]]:
+    """The TRUNCATEs (batch id and row) the generated ``t`` rows come from."""
     cleared = rows.filter(pa.array(ops(rows, TRUNCATE_OP)))
-    return _distinct_keys(cleared.select([BATCH_COL, ROW_COL])).num_rows if cleared.num_rows else 0
+    if not cleared.num_rows:
+        return frozenset()
+    found = _distinct_keys(cleared.select([BATCH_COL, ROW_COL]))
+    return frozenset(zip(found.column(BATCH_COL).to_pylist(), found.column(ROW_COL).to_pylist(), strict=True))
 
 
 def aligned(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -156,12 +160,13 @@ def _resolve_upsert(
     updated = int((known & ~deletes).sum())
     took = deletes & (known | tombstone)
     cleared = ops(new, TRUNCATE_OP)
-    deleted = int((took & ~cleared).sum()) + _truncates(new.filter(pa.array(took)))
+    truncated = _truncates(new.filter(pa.array(took)))
+    deleted = int((took & ~cleared).sum()) + len(truncated)
     unchanged = incoming.num_rows - generated + truncates - superseded - inserted - updated - deleted
     changed = new.filter(pa.array(known | ~deletes | tombstone))
     kept = changed if tombstone else changed.filter(pa.array(~_is_delete(changed)))
     return Resolution(
-        kept.select(schema.names), changed.select(keys), inserted, updated, deleted, unchanged, superseded
+        kept.select(schema.names), changed.select(keys), inserted, updated, deleted, unchanged, superseded, truncated
     )
 
 
@@ -182,11 +187,13 @@ def _resolve_scd2(
     deletes = _is_delete(won)
     inserted = int((~known & ~deletes).sum())
     updated = int((known & ~deletes).sum())
-    deleted = int((deletes & ~ops(won, TRUNCATE_OP)).sum()) + _truncates(won)
+    truncated = _truncates(won)
+    deleted = int((deletes & ~ops(won, TRUNCATE_OP)).sum()) + len(truncated)
     unchanged = incoming.num_rows - generated + truncates - superseded - inserted - updated - deleted
     changed = _distinct_keys(won.select(keys))
     history = final.filter(pa.array(contains_keys(final, changed, keys)))
-    return Resolution(_intervals(contract, history, schema), changed, inserted, updated, deleted, unchanged, superseded)
+    rows = _intervals(contract, history, schema)
+    return Resolution(rows, changed, inserted, updated, deleted, unchanged, superseded, truncated)
 
 
 def _distinct_keys(keys: pa.Table) -> pa.Table:
