@@ -219,7 +219,9 @@ def _resolve_groups(
         resolution = resolve(contract, held, arriving, schema)
         tally.add(resolution)
         _write_by_day(writers, resolution.rows)
-        hit = contains_keys(held, resolution.changed, keys)
+        hit = resolution.replaced
+        if hit is None:
+            hit = contains_keys(held, resolution.changed, keys)
         tally.removed.update(pc.unique(held.column(_FILE).filter(pa.array(hit))).to_pylist())
         kept.add(held.filter(pa.array(~hit)), np.full(int((~hit).sum()), index, dtype=np.int32))
     return tally, kept
@@ -237,12 +239,17 @@ def _rewrite(kept: Spill, removed: set[int], writers: DayWriters) -> None:
 
 
 def _write_by_day(writers: DayWriters, rows: pa.Table) -> None:
+    """Write ``rows`` to their date's file: one gather into date order, then a slice per date."""
     if rows.num_rows == 0:
         return
-    days = rows.column(PARTITION).combine_chunks()
-    for day in days.unique().to_pylist():
-        part = rows.filter(pc.equal(days, pa.scalar(day, pa.date32())))
-        writers.write(str(day), part.drop_columns([PARTITION]))
+    days = rows.column(PARTITION).combine_chunks().dictionary_encode(null_encoding="encode")
+    codes = days.indices.to_numpy(zero_copy_only=False)
+    order = np.argsort(codes, kind="stable")
+    ordered = rows.drop_columns([PARTITION]).take(pa.array(order))
+    starts = np.searchsorted(codes[order], np.arange(len(days.dictionary) + 1))
+    for code, day in enumerate(days.dictionary.to_pylist()):
+        if starts[code + 1] > starts[code]:
+            writers.write(str(day), ordered.slice(int(starts[code]), int(starts[code + 1] - starts[code])))
 
 
 def _remove_actions(files: list[_LakeFile]) -> list[AddAction | RemoveAction]:
