@@ -110,7 +110,12 @@ def capture_changes(
     run_id = str(flow_run.get_id() or f"local-{int(time.time())}")
     schema, _, name = (table or f"public.{dataset}").rpartition(".")
     report = RunReport(
-        run_id, dataset, f"{source_name(slot)}:{schema or 'public'}.{name}", settings.env, datetime.now(timezone.utc)
+        run_id,
+        dataset,
+        f"{source_name(slot)}:{schema or 'public'}.{name}",
+        settings.env,
+        datetime.now(timezone.utc),
+        flow="capture-changes",
     )
     ledger = CaptureLedger()
     try:
