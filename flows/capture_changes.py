@@ -12,6 +12,14 @@ Changes of an append contract go to ``<dataset>_changes``; those of an
 upsert or scd2 contract are applied to ``<dataset>`` itself
 (:mod:`sluice.sources.cdc.sink`).
 
+The source is reached as ``ingest-table`` reaches it: a URL or the name of
+one in ``SLUICE_DATABASES``, or a Prefect Secret block (``secret_block``),
+with libpq's TLS parameters and, for a database behind an SSH bastion,
+``ssh_host``, ``ssh_user``, ``ssh_port`` and ``ssh_key``: the run opens the
+port forward (:mod:`sluice.sources.database_tunnel`) before it touches the
+slot and closes it when it ends. A libpq ``key=value`` string is used as it
+is (no tunnel).
+
 Each run is recorded like a file ingestion (``ops runs``): one entry per
 batch, ``rows_read`` the changes decoded, ``rows_written`` the new rows
 (new keys of a keyed table), ``rows_updated``, ``rows_deleted`` and
@@ -24,6 +32,7 @@ failure. A failure opens an incident (runbook ``cdc-slot-lag``, or
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from datetime import datetime, timezone
@@ -35,25 +44,42 @@ from flows.hooks import INCIDENT_HOOKS
 from sluice.errors import ConfigError
 from sluice.paths import ensure_dataset_name
 from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
-from sluice.settings import get_settings
+from sluice.settings import Settings, get_settings
 from sluice.sources.cdc.capture import BatchReport
 from sluice.sources.cdc.sink import source_name
+from sluice.sources.database import Dialect, resolve_connection
+from sluice.sources.database_tunnel import TunnelOptions, tunneled
 from sluice.validate.contracts import find_contract
 from tasks.artifacts import RunArtifacts
-from tasks.cdc import CaptureLedger, CaptureRequest, capture_into_lake, prepare_slot, read_slot_lag
+from tasks.cdc import CaptureLedger, CaptureOutcome, CaptureRequest, capture_into_lake, prepare_slot, read_slot_lag
+from tasks.database import secret_connection
 from tasks.records import publish_artifacts, record_run
 
 DSN_ENV = "SLUICE_CDC_DSN"
 
 
-def _dsn(dsn: str | None) -> str:
+def _dsn(dsn: str | None, secret_block: str | None, settings: Settings, tunnel: contextlib.ExitStack) -> str:
+    """The libpq URL the capture connects with; a database behind a bastion through a forward ``tunnel`` holds."""
     found = dsn or os.environ.get(DSN_ENV, "")
-    if not found:
+    if not found and not secret_block:
         raise ConfigError(
             "capture-changes needs the source database",
-            hint=f"pass dsn=postgresql://user@host/db or set {DSN_ENV} on the worker",
+            hint=f"pass dsn=postgresql://user@host/db (or secret_block=NAME) or set {DSN_ENV} on the worker",
         )
-    return found
+    db = settings.databases
+    if secret_block:
+        url = secret_connection(secret_block)
+    elif "://" not in found and "=" in found:
+        return found  # a libpq key=value string
+    else:
+        url = resolve_connection(found, {k: v.get_secret_value() for k, v in db.databases.items()})
+    if url.dialect is not Dialect.POSTGRESQL:
+        raise ConfigError(
+            f"change capture reads PostgreSQL, not {url.dialect.value} ({url.shown()})",
+            hint="give a postgresql:// URL; MariaDB tables are read with ingest-table (incremental)",
+        )
+    opened = tunnel.enter_context(tunneled(url, TunnelOptions(db.db_ssh_known_hosts, db.db_ssh_timeout_seconds)))
+    return opened.libpq()
 
 
 def batch_outcome(slot: str, order: int, batch: BatchReport) -> FileOutcome:
@@ -99,10 +125,13 @@ def capture_changes(
     create_slot: bool = True,
     batch_changes: int = 10_000,
     idle_sleep_seconds: float = 1.0,
+    secret_block: str | None = None,
 ) -> RunReport:
     """Capture the changes of ``table`` (``schema.table``; ``public.<dataset>`` by default) into ``dataset``.
 
-    ``dsn`` is a libpq URL (``SLUICE_CDC_DSN`` when omitted). Changes land in
+    ``dsn`` is a PostgreSQL URL, with TLS and SSH bastion parameters, or a
+    connection name (``SLUICE_CDC_DSN`` when omitted); ``secret_block`` a
+    Prefect Secret holding the connection, as ``ingest-table`` takes it. Changes land in
     ``<dataset>_changes`` (append contracts) or are applied to ``<dataset>``
     (upsert, scd2); the slot advances only past what the lake holds.
     """
@@ -110,20 +139,37 @@ def capture_changes(
     run_id = str(flow_run.get_id() or f"local-{int(time.time())}")
     schema, _, name = (table or f"public.{dataset}").rpartition(".")
     report = RunReport(
-        run_id, dataset, f"{source_name(slot)}:{schema or 'public'}.{name}", settings.env, datetime.now(timezone.utc)
+        run_id,
+        dataset,
+        f"{source_name(slot)}:{schema or 'public'}.{name}",
+        settings.env,
+        datetime.now(timezone.utc),
+        flow="capture-changes",
     )
     ledger = CaptureLedger()
-    try:
-        contract = find_contract(ensure_dataset_name(dataset), settings.contracts_root())
-        source = _dsn(dsn)
-        if prepare_slot(source, slot, create_slot):
-            get_run_logger().info("created replication slot %s", slot)
-        req = CaptureRequest(source, slot, schema or "public", name, batch_changes, follow_seconds, idle_sleep_seconds)
-        outcome = capture_into_lake(req, contract, ledger, run_id)
-    except Exception as exc:
-        fill_report(report, slot, ledger.batches)  # what was committed before the failure
-        _fail(report, exc, settings.metadata_db_url())
-        raise
+    with contextlib.ExitStack() as tunnel:  # the SSH forward to a database behind a bastion, open for the run
+        try:
+            contract = find_contract(ensure_dataset_name(dataset), settings.contracts_root())
+            source = _dsn(dsn, secret_block, settings, tunnel)
+            if prepare_slot(source, slot, create_slot):
+                get_run_logger().info("created replication slot %s", slot)
+            req = CaptureRequest(
+                source, slot, schema or "public", name, batch_changes, follow_seconds, idle_sleep_seconds
+            )
+            outcome = capture_into_lake(req, contract, ledger, run_id)
+        except Exception as exc:
+            fill_report(report, slot, ledger.batches)  # what was committed before the failure
+            _fail(report, exc, settings.metadata_db_url())
+            raise
+        _finish(report, slot, outcome, settings)
+        lag = read_slot_lag(source, slot, return_state=True)  # the capture is recorded: a lag not read is no failure
+    if lag.is_completed():
+        get_run_logger().info("slot %s lags %s byte(s)", slot, lag.result().lag_bytes)
+    return report
+
+
+def _finish(report: RunReport, slot: str, outcome: CaptureOutcome, settings: Settings) -> None:
+    """Fill, check and record a capture that ended well."""
     fill_report(report, slot, outcome.batches)
     report.stage_seconds["capture"] = outcome.seconds
     report.finished_at, report.status = datetime.now(timezone.utc), "completed"
@@ -142,7 +188,3 @@ def capture_changes(
         report.rows_written,
         report.rows_duplicate,
     )
-    lag = read_slot_lag(source, slot, return_state=True)  # the capture is recorded: a lag not read is no failure
-    if lag.is_completed():
-        get_run_logger().info("slot %s lags %s byte(s)", slot, lag.result().lag_bytes)
-    return report

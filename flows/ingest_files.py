@@ -111,6 +111,7 @@ def ingest_files(
         source=_printable(source),
         env=settings.env,
         started_at=datetime.now(timezone.utc),
+        flow="ingest-files",
     )
     clock = time.perf_counter()
     try:

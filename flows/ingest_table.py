@@ -117,7 +117,8 @@ def ingest_table(
     settings = get_settings()
     run_id = str(flow_run.get_id() or f"local-{int(time.time())}")
     started = datetime.now(timezone.utc)
-    report = RunReport(run_id, dataset if is_dataset_name(dataset) else shown(dataset), "", settings.env, started)
+    shown_name = dataset if is_dataset_name(dataset) else shown(dataset)
+    report = RunReport(run_id, shown_name, "", settings.env, started, flow="ingest-table")
     clock = time.perf_counter()
     db = settings.databases
     tunnel = contextlib.ExitStack()  # the SSH forward to a database behind a bastion, open until staging ends

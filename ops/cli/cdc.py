@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,6 +16,9 @@ from ops.cli._utilities import (
     print_json,
     with_cli_exception_handling,
 )
+
+if TYPE_CHECKING:
+    from sluice.settings import Settings
 
 app = typer.Typer(help="PostgreSQL change data capture: replication slots and their lag.", no_args_is_help=True)
 
@@ -48,21 +51,43 @@ def list_slots(dsn: DsnOption, output: OutputOption = OutputFormat.TABLE) -> Non
     print_fitted([key("Slot"), number("PID"), key("Confirmed"), number("Lag bytes"), number("Lag s")], rows)
 
 
+def _captured_table(dataset: str, settings: Settings) -> str:
+    """The lake table a capture of ``dataset`` writes: the keyed table itself, or ``<dataset>_changes``.
+
+    Without a contract for ``dataset`` (the capture needs one), the changes table is read.
+    """
+    from sluice.errors import ContractError
+    from sluice.lake.table import table_uri
+    from sluice.paths import ensure_dataset_name
+    from sluice.sources.cdc.sink import CHANGES_SUFFIX
+    from sluice.validate.contracts import find_contract
+
+    try:
+        keyed = find_contract(ensure_dataset_name(dataset), settings.contracts_root()).keyed
+    except ContractError:
+        keyed = False
+    return table_uri(settings.lake_root(), dataset if keyed else f"{dataset}{CHANGES_SUFFIX}")
+
+
 @app.command("status")
 @with_cli_exception_handling
 def status(
     slot: SlotArgument,
     dsn: DsnOption,
-    dataset: Annotated[str | None, typer.Option(help="The captured dataset: compare with its changes table.")] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(help="The captured dataset: compare with the table the capture writes (keyed or _changes)."),
+    ] = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """Show one slot: consumer, confirmed LSN, lag, and the LSN the dataset's changes table holds."""
-    from sluice.lake.table import table_uri
+    """Show one slot: consumer, confirmed LSN, lag, and the LSN the dataset's lake table holds.
+
+    The lake table is the dataset's own when its contract is keyed (upsert, scd2), else ``<dataset>_changes``.
+    """
     from sluice.sources.cdc.service import status as read_status
-    from sluice.sources.cdc.sink import CHANGES_SUFFIX
 
     settings = load_settings()
-    uri = table_uri(settings.lake_root(), f"{dataset}{CHANGES_SUFFIX}") if dataset else None
+    uri = _captured_table(dataset, settings) if dataset else None
     found = read_status(dsn, slot, uri, dict(settings.lake_storage_options) or None).as_dict()
     if output is OutputFormat.JSON:
         print_json(found)

@@ -2,7 +2,8 @@
 
 Every finished run gives one sample of each run metric, stamped at its finish
 time and labelled ``dataset``, ``flow`` (the flow that made the run:
-``ingest-files``, ``ingest-table`` or ``capture-changes``, told by its
+``ingest-files``, ``ingest-table`` or ``capture-changes``, as the run
+recorded it; for runs recorded before runs named their flow, told by the
 source) and ``environment``. ``sluice_freshness_seconds`` is stamped at
 collection time: how old each dataset's newest watermark is then, per flow. Collection is idempotent: a sample whose
 ``(metric, labels, ts)`` the store already holds is not written again.
@@ -60,6 +61,11 @@ def run_flow(source: str) -> str:
     return FLOW
 
 
+def report_flow(report: RunReport) -> str:
+    """The flow a run recorded, or for a run that recorded none, the one its source tells."""
+    return report.flow or run_flow(report.source)
+
+
 def pipeline_labels(dataset: str, environment: str, flow: str = FLOW) -> dict[str, str]:
     return {"dataset": dataset, "flow": flow, "environment": environment}
 
@@ -73,7 +79,7 @@ def run_samples(report: RunReport) -> list[Sample]:
     """
     if report.finished_at is None:
         return []
-    labels = pipeline_labels(report.dataset, report.env, run_flow(report.source))
+    labels = pipeline_labels(report.dataset, report.env, report_flow(report))
     seconds = (report.finished_at - report.started_at).total_seconds()
     values: dict[str, float] = {
         ROWS_READ: report.rows_read,
@@ -100,13 +106,13 @@ def freshness_samples(conn: Connection, now: datetime) -> list[Sample]:
     """
     newest = sa.func.max(ingest_runs.c.watermark).label("watermark")
     query = (
-        sa.select(ingest_runs.c.dataset, ingest_runs.c.env, ingest_runs.c.source, newest)
+        sa.select(ingest_runs.c.dataset, ingest_runs.c.env, ingest_runs.c.flow, ingest_runs.c.source, newest)
         .where(ingest_runs.c.watermark.is_not(None))
-        .group_by(ingest_runs.c.dataset, ingest_runs.c.env, ingest_runs.c.source)
+        .group_by(ingest_runs.c.dataset, ingest_runs.c.env, ingest_runs.c.flow, ingest_runs.c.source)
     )
     latest: dict[tuple[str, str, str], datetime] = {}
     for row in conn.execute(query):
-        key = (row.dataset, row.env, run_flow(row.source))
+        key = (row.dataset, row.env, row.flow or run_flow(row.source))
         latest[key] = max(latest.get(key, utc(row.watermark)), utc(row.watermark))
     samples = []
     for (dataset, env, flow), watermark in sorted(latest.items()):

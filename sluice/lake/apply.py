@@ -17,23 +17,42 @@ lacks are read as nulls):
 
 How versions are chosen and counted: :mod:`sluice.lake.resolve`.
 
-The table is rewritten file by file: a keys-only scan of the table at V finds
-the files holding any incoming key; those are read whole, resolved with the
-incoming rows, and every one that holds a changed key is replaced (remove
-action) by files of its unchanged rows plus the keys' new rows. Added and
-removed files and the batch ids go into one Delta transaction committed as
-V+1 only (``max_commit_retries=0``): another writer in between makes it fail
-with :class:`~sluice.errors.LakeConflictError`, nothing of it visible, and
-the caller re-plans. A run holding a TRUNCATE reads and resolves every file
-(it deletes every key present before it). Keys are matched across all dates, so a key whose
-partition date changes moves to its new date: the table stays partitioned by
-``dt`` for readers, and every run pays one scan of the key columns.
+The table is rewritten file by file, and the run is resolved one group of
+key buckets at a time (:mod:`sluice.lake.groups`), so memory holds one
+group's rows, within ``group_bytes``, however large the run and the table:
+
+1. the run's rows are read once and split by the hash of their key into
+   buckets (in memory while they fit, then in Arrow IPC files of a work
+   folder); a TRUNCATE goes to every group, and the two keys of a key change
+   (a ``d`` and a ``u`` at one ``_lsn``) are put in one group;
+2. a keys-only scan of the table at V, matched bucket group by bucket group
+   against the run's keys, finds the files holding any incoming key (every
+   file, with a TRUNCATE in the run);
+3. those files are read once, their rows split into the same buckets;
+4. each group (whole buckets, packed up to the budget) resolves its incoming
+   rows with the table's rows of the same keys (:mod:`sluice.lake.resolve`):
+   the changed keys' new rows are written, and the other rows read are kept
+   aside with the file they came from;
+5. every file holding a changed key is replaced (remove action) by files of
+   its unchanged rows (written from what step 4 kept aside) plus the keys'
+   new rows.
+
+Added and removed files of every group and the batch ids go into one Delta
+transaction committed as V+1 only (``max_commit_retries=0``): another writer
+in between makes it fail with :class:`~sluice.errors.LakeConflictError`,
+nothing of it visible, and the caller re-plans. Keys are matched across all
+dates, so a key whose partition date changes moves to its new date: the table
+stays partitioned by ``dt`` for readers, and every run pays one scan of the
+key columns.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,12 +65,19 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.transaction import AddAction, RemoveAction
 
 from sluice.errors import LakeError
-from sluice.lake.changes import TRUNCATE_OP, ops
+from sluice.lake.groups import Incoming, Spill, collect, input_schema, key_buckets, pack
 from sluice.lake.resolve import Resolution, aligned, contains_keys, resolve
 from sluice.lake.table import CommitResult, DayWriters, NewFile, lake_filesystem, lake_schema
 from sluice.lake.write import add_actions, commit_metadata, conflict_error, discard, table_at
 from sluice.validate.chunk import BATCH_COL, PARTITION, ROW_COL
 from sluice.validate.contracts import Contract
+
+# Rows resolved at once are held within this many bytes of Arrow data (more
+# only when one key bucket alone is larger: :mod:`sluice.lake.groups`); the
+# rest wait in Arrow IPC files of the apply's work folder.
+GROUP_BYTES = 256 * 2**20
+_SCAN_ROWS = 256 * 1024  # rows per record batch when a table file is read
+_FILE = "__file"  # which file (index) a row of the table was read from
 
 
 @dataclass(frozen=True)
@@ -68,6 +94,7 @@ class ApplyResult:
     files_removed: int
     partitions: int
     skipped: tuple[str, ...] = ()  # batch ids the table already recorded: their rows were left out
+    groups: int = 0  # bucket groups resolved one after another (memory holds one at a time)
 
     def as_commit_result(self) -> CommitResult:
         return CommitResult(
@@ -109,57 +136,120 @@ def _files(table: DeltaTable) -> list[_LakeFile]:
     ]
 
 
-def _read(fs: pafs.FileSystem, root: str, file: _LakeFile, schema: pa.Schema, columns: list[str]) -> pa.Table:
-    """Some columns of one data file, typed by ``schema`` (columns the file predates as nulls), with its date."""
+def _batches(
+    fs: pafs.FileSystem, root: str, file: _LakeFile, schema: pa.Schema, columns: list[str]
+) -> Iterator[pa.Table]:
+    """Some columns of one data file, a batch at a time, typed by ``schema`` (columns it predates as nulls)."""
     data_schema = pa.schema([schema.field(c) for c in columns if c != PARTITION])
-    found = ds.dataset(f"{root}/{file.path}", format="parquet", filesystem=fs, schema=data_schema).to_table()
-    day = pa.array([file.day] * found.num_rows, pa.string()).cast(pa.date32())
-    return aligned(found.append_column(PARTITION, day), pa.schema([schema.field(c) for c in columns]))
-
-
-def _holding(rows: pa.Table, keys: pa.Table, names: list[str]) -> bool:
-    hits: int = rows.select(names).join(keys, keys=names, join_type="left semi", use_threads=False).num_rows
-    return hits > 0
+    wanted = pa.schema([schema.field(c) for c in columns])
+    found = ds.dataset(f"{root}/{file.path}", format="parquet", filesystem=fs, schema=data_schema)
+    for batch in found.to_batches(batch_size=_SCAN_ROWS):
+        day = pa.array([file.day] * batch.num_rows, pa.string()).cast(pa.date32())
+        yield aligned(pa.Table.from_batches([batch]).append_column(PARTITION, day), wanted)
 
 
 def _candidates(
-    table: DeltaTable, incoming: pa.Table, contract: Contract, schema: pa.Schema, fs: pafs.FileSystem, root: str
-) -> dict[str, tuple[_LakeFile, pa.Table]]:
-    """The table's files holding any incoming key, read whole (a keys-only scan finds them); all with a TRUNCATE."""
-    keys = contract.primary_key
-    wanted = incoming.select(keys).cast(pa.schema([schema.field(k) for k in keys]))
-    every = bool(ops(incoming, TRUNCATE_OP).any())
-    found: dict[str, tuple[_LakeFile, pa.Table]] = {}
-    for file in _files(table):
-        if every or _holding(_read(fs, root, file, schema, keys), wanted, keys):
-            found[file.path] = (file, _read(fs, root, file, schema, schema.names))
-    return found
-
-
-def _rewrite(
-    found: dict[str, tuple[_LakeFile, pa.Table]],
-    resolution: Resolution,
-    keys: list[str],
-    writers: DayWriters,
+    files: list[_LakeFile], incoming: Incoming, keys: list[str], schema: pa.Schema, io: _Io
 ) -> list[_LakeFile]:
-    """Write the kept rows of every file holding a changed key, and the changed keys' rows; the files to remove."""
-    removed = []
-    for file, rows in found.values():
-        hit = contains_keys(rows, resolution.changed, keys)
-        if hit.any():
-            removed.append(file)
-            _write_by_day(writers, rows.filter(pa.array(~hit)))
-    _write_by_day(writers, resolution.rows)
-    return removed
+    """The files holding any incoming key (a keys-only scan, matched bucket group by bucket group); all with a
+    TRUNCATE."""
+    if incoming.truncates.num_rows:
+        return files
+    scan = io.spill(pa.schema([*[schema.field(k) for k in keys], pa.field(_FILE, pa.int32())]), "keys")
+    wanted = incoming.spill.rows > 0
+    for i, file in enumerate(files):
+        for part in _batches(io.fs, io.root, file, schema, keys):
+            bucket = key_buckets(part, keys)
+            mine = wanted[bucket]
+            tagged = part.append_column(_FILE, pa.array(np.full(part.num_rows, i, dtype=np.int32)))
+            scan.add(tagged.filter(pa.array(mine)), bucket[mine])
+    found: set[int] = set()
+    for group in pack(scan.sizes + incoming.spill.sizes, io.budget):
+        held = scan.read(group)
+        if held.num_rows:
+            run = incoming.spill.read(group).select(keys)
+            hit = held.join(run, keys=keys, join_type="left semi", use_threads=False)
+            found.update(pc.unique(hit.column(_FILE)).to_pylist())
+    return [files[i] for i in sorted(found)]
+
+
+def _current(files: list[_LakeFile], keys: list[str], schema: pa.Schema, io: _Io) -> Spill:
+    """Every row of ``files``, tagged with its file's index, by key bucket."""
+    spill = io.spill(schema.append(pa.field(_FILE, pa.int32())), "current")
+    for i, file in enumerate(files):
+        for part in _batches(io.fs, io.root, file, schema, schema.names):
+            tagged = part.append_column(_FILE, pa.array(np.full(part.num_rows, i, dtype=np.int32)))
+            spill.add(tagged, key_buckets(part, keys))
+    return spill
+
+
+@dataclass
+class _Tally:
+    """What the groups resolved, summed; a TRUNCATE that deleted keys in several groups counts once."""
+
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0  # deletes of a key, TRUNCATEs left out
+    superseded: int = 0
+    truncates: set[tuple[str, int]] = field(default_factory=set)
+    removed: set[int] = field(default_factory=set)  # indexes of the files holding a changed key
+    groups: int = 0
+
+    def add(self, r: Resolution) -> None:
+        self.inserted += r.inserted
+        self.updated += r.updated
+        self.deleted += r.deleted - len(r.truncates)
+        self.superseded += r.superseded
+        self.truncates |= r.truncates
+        self.groups += 1
+
+
+def _resolve_groups(
+    contract: Contract, incoming: Incoming, current: Spill, schema: pa.Schema, io: _Io, writers: DayWriters
+) -> tuple[_Tally, Spill]:
+    """Resolve the run group by group: write each group's new rows; keep aside the unchanged rows of the files read."""
+    keys, tally = contract.primary_key, _Tally()
+    kept = io.spill(current.schema, "kept")
+    for index, group in enumerate(pack(incoming.spill.sizes + current.sizes, io.budget, incoming.links)):
+        arriving = pa.concat_tables([incoming.spill.read(group), incoming.truncates])
+        held = current.read(group)
+        if arriving.num_rows == 0:
+            kept.add(held, np.full(held.num_rows, index, dtype=np.int32))
+            continue
+        resolution = resolve(contract, held, arriving, schema)
+        tally.add(resolution)
+        _write_by_day(writers, resolution.rows)
+        hit = resolution.replaced
+        if hit is None:
+            hit = contains_keys(held, resolution.changed, keys)
+        tally.removed.update(pc.unique(held.column(_FILE).filter(pa.array(hit))).to_pylist())
+        kept.add(held.filter(pa.array(~hit)), np.full(int((~hit).sum()), index, dtype=np.int32))
+    return tally, kept
+
+
+def _rewrite(kept: Spill, removed: set[int], writers: DayWriters) -> None:
+    """Write the unchanged rows of every file that is replaced (it held a changed key)."""
+    if not removed:
+        return
+    gone = pa.array(sorted(removed), pa.int32())
+    for group in range(kept.buckets):
+        if kept.rows[group]:
+            rows = kept.read([group])
+            _write_by_day(writers, rows.filter(pc.is_in(rows.column(_FILE), gone)).drop_columns([_FILE]))
 
 
 def _write_by_day(writers: DayWriters, rows: pa.Table) -> None:
+    """Write ``rows`` to their date's file: one gather into date order, then a slice per date."""
     if rows.num_rows == 0:
         return
-    days = rows.column(PARTITION).combine_chunks()
-    for day in days.unique().to_pylist():
-        part = rows.filter(pc.equal(days, pa.scalar(day, pa.date32())))
-        writers.write(str(day), part.drop_columns([PARTITION]))
+    days = rows.column(PARTITION).combine_chunks().dictionary_encode(null_encoding="encode")
+    codes = days.indices.to_numpy(zero_copy_only=False)
+    order = np.argsort(codes, kind="stable")
+    ordered = rows.drop_columns([PARTITION]).take(pa.array(order))
+    starts = np.searchsorted(codes[order], np.arange(len(days.dictionary) + 1))
+    for code, day in enumerate(days.dictionary.to_pylist()):
+        if starts[code + 1] > starts[code]:
+            writers.write(str(day), ordered.slice(int(starts[code]), int(starts[code + 1] - starts[code])))
 
 
 def _remove_actions(files: list[_LakeFile]) -> list[AddAction | RemoveAction]:
@@ -167,24 +257,42 @@ def _remove_actions(files: list[_LakeFile]) -> list[AddAction | RemoveAction]:
     return [RemoveAction(f.path, True, now, f.size, {PARTITION: f.day}) for f in files]
 
 
+@dataclass(frozen=True)
+class _Io:
+    """Where the table's files are, and where and within what budget a run's rows are held by group."""
+
+    fs: pafs.FileSystem
+    root: str
+    folder: Path
+    budget: int
+
+    def spill(self, schema: pa.Schema, name: str) -> Spill:
+        return Spill(schema, self.folder / name, self.budget // 2)
+
+
 def apply_batches(
     uri: str,
     contract: Contract,
-    rows: pa.Table,
+    rows: pa.Table | Iterable[pa.Table],
     *,
     batch_ids: list[str],
     version: int | None,
     metadata: dict[str, Any],
     storage_options: dict[str, str] | None = None,
+    group_bytes: int = GROUP_BYTES,
+    work_dir: Path | None = None,
 ) -> ApplyResult:
     """Apply ``rows`` (see the module doc for their columns) to the keyed table at ``uri`` as version ``version + 1``.
 
-    ``version`` is the table version the caller planned at (``None``: no
-    table yet); ``batch_ids`` are recorded in the same commit. Rows of
-    batches the table at ``version`` already records are left out (replaying
-    a batch changes nothing); with none left, nothing is committed and the
-    result's ``version`` is ``version``. A run that changes no row still
-    records its batch ids (one version without data).
+    ``rows`` is one table or parts of the run read one after another (each
+    read once). ``version`` is the table version the caller planned at
+    (``None``: no table yet); ``batch_ids`` are recorded in the same commit.
+    Rows of batches the table at ``version`` already records are left out
+    (replaying a batch changes nothing); with none left, nothing is committed
+    and the result's ``version`` is ``version``. A run that changes no row
+    still records its batch ids (one version without data). ``group_bytes``
+    bounds the rows resolved at once; rows past it are held in ``work_dir``
+    (a temporary folder of its own, removed after).
 
     Raises:
         LakeConflictError: another writer committed after ``version``; nothing of this is visible.
@@ -195,32 +303,24 @@ def apply_batches(
     schema = lake_schema(contract)
     table = table_at(uri, version, schema, storage_options)
     done = tuple(b for b in batch_ids if table.transaction_version(b) is not None)
-    if done:
-        rows = rows.filter(pc.invert(pc.is_in(rows.column(BATCH_COL), pa.array(done, pa.string()))))
-        batch_ids = [b for b in batch_ids if b not in done]
-        if not batch_ids:
-            return ApplyResult(table.version(), 0, 0, 0, 0, 0, 0, 0, 0, done)
+    batch_ids = [b for b in batch_ids if b not in done]
+    if done and not batch_ids:
+        return ApplyResult(table.version(), 0, 0, 0, 0, 0, 0, 0, 0, done)
+    parts = [rows] if isinstance(rows, pa.Table) else rows
     fs, root = lake_filesystem(uri, storage_options)
     writers = DayWriters(fs, root, schema.remove(schema.get_field_index(PARTITION)), "apply")
     written: list[NewFile] = []
     try:
-        found = _candidates(table, rows, contract, schema, fs, root)
-        current = pa.concat_tables([t for _, t in found.values()]) if found else schema.empty_table()
-        resolution = resolve(contract, current, rows, schema)
-        removed = _rewrite(found, resolution, contract.primary_key, writers)
+        with tempfile.TemporaryDirectory(prefix="sluice-apply-", dir=work_dir) as folder:
+            io = _Io(fs, root, Path(folder), group_bytes)
+            keys = contract.primary_key
+            incoming = collect(parts, done, keys, io.spill(input_schema(schema), "incoming"))
+            files = _candidates(_files(table), incoming, keys, schema, io)
+            tally, kept = _resolve_groups(contract, incoming, _current(files, keys, schema, io), schema, io, writers)
+            _rewrite(kept, tally.removed, writers)
         written = writers.close()
-        props = CommitProperties(
-            custom_metadata=commit_metadata({**metadata, "mode": contract.mode.value}),
-            max_commit_retries=0,
-            app_transactions=[Transaction(b, 1) for b in batch_ids],
-        )
-        table.create_write_transaction(
-            [*add_actions(written), *_remove_actions(removed)],
-            mode="append",
-            schema=schema,
-            partition_by=[PARTITION],
-            commit_properties=props,
-        )
+        removed = [files[i] for i in sorted(tally.removed)]
+        _commit(table, contract, written, removed, batch_ids, metadata)
     except CommitFailedError:
         discard(uri, [f.path for f in written], storage_options)
         raise conflict_error(uri) from None
@@ -230,16 +330,41 @@ def apply_batches(
             hint="rerun: a batch this commit recorded is skipped, any other is applied again; "
             "`ops lake vacuum` removes files no commit references",
         ) from None
-    days = {f.day for f in written} | {f.day for f in removed}
+    deleted = tally.deleted + len(tally.truncates)
+    changed = tally.inserted + tally.updated + deleted + tally.superseded
     return ApplyResult(
         table.version() + 1,
-        resolution.inserted,
-        resolution.updated,
-        resolution.deleted,
-        resolution.unchanged,
-        resolution.superseded,
+        tally.inserted,
+        tally.updated,
+        deleted,
+        incoming.rows - changed,
+        tally.superseded,
         len(written),
         len(removed),
-        len(days),
+        len({f.day for f in written} | {f.day for f in removed}),
         done,
+        tally.groups,
+    )
+
+
+def _commit(
+    table: DeltaTable,
+    contract: Contract,
+    written: list[NewFile],
+    removed: list[_LakeFile],
+    batch_ids: list[str],
+    metadata: dict[str, Any],
+) -> None:
+    """One Delta transaction at the next version only: the added and removed files and the batch ids."""
+    props = CommitProperties(
+        custom_metadata=commit_metadata({**metadata, "mode": contract.mode.value}),
+        max_commit_retries=0,
+        app_transactions=[Transaction(b, 1) for b in batch_ids],
+    )
+    table.create_write_transaction(
+        [*add_actions(written), *_remove_actions(removed)],
+        mode="append",
+        schema=lake_schema(contract),
+        partition_by=[PARTITION],
+        commit_properties=props,
     )

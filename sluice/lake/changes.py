@@ -36,7 +36,7 @@ from sluice.validate.contracts import DELETE_OP, OP_COLUMN, SCD2_COLUMNS, Contra
 
 TRUNCATE_OP = "t"
 UNCHANGED_COLUMN = "_unchanged"
-_LSN = "_lsn"
+LSN_COLUMN = "_lsn"
 
 
 def ops(table: pa.Table, op: str) -> np.ndarray:
@@ -53,16 +53,16 @@ def _order(contract: Contract) -> list[str]:
 
 
 def _carried_columns(contract: Contract, schema: pa.Schema) -> list[str]:
-    fixed = {*contract.primary_key, contract.order_by, OP_COLUMN, _LSN, *SCD2_COLUMNS, BATCH_COL, ROW_COL}
+    fixed = {*contract.primary_key, contract.order_by, OP_COLUMN, LSN_COLUMN, *SCD2_COLUMNS, BATCH_COL, ROW_COL}
     return [f.name for f in schema if f.name not in fixed and not f.name.startswith("_")] + [PARTITION]
 
 
 def _key_changes(raw: pa.Table) -> dict[int, int]:
     """The updates that changed their key: the row of the ``u`` and of the ``d`` at the same ``_lsn``."""
-    if _LSN not in raw.column_names:
+    if LSN_COLUMN not in raw.column_names:
         return {}
-    lsns = raw.column(_LSN).to_pylist()
-    deletes = {lsns[i]: i for i in np.flatnonzero(ops(raw, DELETE_OP))}
+    lsns = raw.column(LSN_COLUMN).to_pylist()
+    deletes = {lsns[i]: i for i in np.flatnonzero(ops(raw, DELETE_OP)) if lsns[i] is not None}
     return {int(i): int(deletes[lsns[i]]) for i in np.flatnonzero(ops(raw, "u")) if lsns[i] in deletes}
 
 
@@ -193,7 +193,7 @@ def expand_truncates(contract: Contract, current: pa.Table, incoming: pa.Table) 
     pool = pa.concat_tables(
         [current.select(incoming.schema.names).cast(incoming.schema), incoming.filter(pa.array(~marks))]
     )
-    stamped = [OP_COLUMN, *_order(contract), *([_LSN] if _LSN in incoming.column_names else [])]
+    stamped = [OP_COLUMN, *_order(contract), *([LSN_COLUMN] if LSN_COLUMN in incoming.column_names else [])]
     cleared = list(SCD2_COLUMNS) if SCD2_COLUMNS[0] in incoming.column_names else []
     for t in truncates.to_pylist():
         rows = _present(contract, pool, t)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -201,27 +201,31 @@ def _metadata(
     }
 
 
-def _staged_rows(plan: CommitPlan) -> pa.Table | None:
-    """Every valid row a plan's batches staged (keyed tables resolve a run's rows together)."""
-    parts = [staging.read(p) for paths in plan.buckets.values() for p in paths]
-    return pa.concat_tables(parts, promote_options="default") if parts else None
+def _staged_rows(plan: CommitPlan) -> Iterator[pa.Table]:
+    """Every valid row a plan's batches staged, one staged file at a time (keyed tables resolve a run's rows
+    together, a group of keys at a time)."""
+    return (staging.read(p) for paths in plan.buckets.values() for p in paths)
 
 
 def _apply(
     target: CommitTarget, batches: list[Batch], plan: CommitPlan, lease: Fence | None, metadata: dict[str, object]
 ) -> CommitResult:
     """A keyed table's commit (:func:`sluice.lake.apply.apply_batches`): upsert or scd2, at ``plan.version + 1``."""
-    rows = _staged_rows(plan)
-    schema = lake_schema(target.contract)
     return apply_batches(
         target.lake_uri,
         target.contract,
-        rows if rows is not None else schema.empty_table(),
+        _staged_rows(plan),
         batch_ids=plan.batch_ids,
         version=plan.version,
         metadata=_metadata(metadata, batches, plan, lease),
         storage_options=target.storage_options,
+        work_dir=_work_dir(plan),
     ).as_commit_result()
+
+
+def _work_dir(plan: CommitPlan) -> Path:
+    plan.work_dir.mkdir(parents=True, exist_ok=True)
+    return plan.work_dir
 
 
 def _attempt(

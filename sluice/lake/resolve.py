@@ -66,6 +66,8 @@ class Resolution:
     deleted: int
     unchanged: int
     superseded: int
+    truncates: frozenset[tuple[str, int]] = frozenset()  # the TRUNCATEs (batch id, row) that deleted a key
+    replaced: np.ndarray | None = None  # which rows of ``current`` hold a changed key (None: not worked out)
 
 
 def order_columns(contract: Contract) -> list[str]:
@@ -92,10 +94,13 @@ def _is_delete(table: pa.Table) -> np.ndarray:
     return marks
 
 
-def _truncates(rows: pa.Table) -> int:
-    """How many TRUNCATEs the generated ``t`` rows come from (one batch id and row each)."""
+def _truncates(rows: pa.Table) -> frozenset[tuple[str, int]]:
+    """The TRUNCATEs (batch id and row) the generated ``t`` rows come from."""
     cleared = rows.filter(pa.array(ops(rows, TRUNCATE_OP)))
-    return _distinct_keys(cleared.select([BATCH_COL, ROW_COL])).num_rows if cleared.num_rows else 0
+    if not cleared.num_rows:
+        return frozenset()
+    found = _distinct_keys(cleared.select([BATCH_COL, ROW_COL]))
+    return frozenset(zip(found.column(BATCH_COL).to_pylist(), found.column(ROW_COL).to_pylist(), strict=True))
 
 
 def aligned(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -138,30 +143,70 @@ def resolve(contract: Contract, current: pa.Table, incoming: pa.Table, schema: p
     return _resolve_upsert(contract, lake, rows, schema, truncates)
 
 
+def _sort_order(table: pa.Table, columns: list[str]) -> np.ndarray:
+    """Row indices that sort ``table`` by ``columns`` (only those columns are touched)."""
+    found: np.ndarray = pc.sort_indices(table.select(columns), sort_keys=[(c, "ascending") for c in columns]).to_numpy()
+    return found
+
+
+def _newest(contract: Contract, best: pa.Table, current: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For the run's greatest version of each key (``best``) against the table's rows (``current``): which rows of
+    ``best`` are newer than the key's row in the table, whether that key has one, and each current row's position
+    among the keys (an index into the first array, -1 for keys no newer version came for)."""
+    keys, order = contract.primary_key, order_columns(contract)
+    probe = pa.concat_tables([best.select([*keys, *order]), current.select([*keys, *order])])
+    source = np.r_[np.zeros(best.num_rows, dtype=np.int8), np.ones(current.num_rows, dtype=np.int8)]
+    probe = probe.append_column(_SRC, pa.array(source))
+    idx = _sort_order(probe, [*keys, *order, _SRC])  # the table wins an exact tie: it sorts last
+    last = _boundaries(probe.select(keys).take(pa.array(idx)), keys)
+    first = np.r_[True, last[:-1]] if len(last) else last
+    group = np.cumsum(first) - 1
+    held = np.zeros(int(first.sum()), dtype=bool)
+    held[group[source[idx] == 1]] = True
+    winners = idx[last]
+    newer = source[winners] == 0
+    slot = np.full(int(first.sum()), -1, dtype=np.int64)
+    slot[np.flatnonzero(newer)] = np.arange(int(newer.sum()))
+    rows_of_current = idx[source[idx] == 1] - best.num_rows
+    position = np.empty(current.num_rows, dtype=np.int64)
+    position[rows_of_current] = slot[group[source[idx] == 1]]
+    return winners[newer], held[newer], position
+
+
 def _resolve_upsert(
     contract: Contract, current: pa.Table, incoming: pa.Table, schema: pa.Schema, truncates: int
 ) -> Resolution:
     keys, order = contract.primary_key, order_columns(contract)
-    runs = _sorted(_tagged(incoming, schema, 0), [*keys, *order])
-    best = runs.filter(pa.array(_boundaries(runs, keys)))  # the run's greatest version of each key
+    arriving = aligned(incoming, schema)
+    idx = _sort_order(arriving, [*keys, *order])
+    best = arriving.take(pa.array(idx[_boundaries(arriving.select(keys).take(pa.array(idx)), keys)]))
     generated = int(ops(incoming, TRUNCATE_OP).sum())
     superseded = (incoming.num_rows - generated) - (best.num_rows - int(ops(best, TRUNCATE_OP).sum()))
-    both = _sorted(pa.concat_tables([best, _tagged(current, schema, 1)]), [*keys, *order, _SRC])
-    final = both.filter(pa.array(_boundaries(both, keys)))
-    new = final.filter(pc.equal(final.column(_SRC), 0))  # keys whose greatest version is incoming
-    known = contains_keys(new, current, keys)
+    winners, known, position = _newest(contract, best, aligned(current, schema))
+    new = best.take(pa.array(winners))  # keys whose greatest version is incoming
     deletes = _is_delete(new)
     tombstone = contract.deletes is DeleteMode.TOMBSTONE
     inserted = int((~known & ~deletes).sum())
     updated = int((known & ~deletes).sum())
     took = deletes & (known | tombstone)
     cleared = ops(new, TRUNCATE_OP)
-    deleted = int((took & ~cleared).sum()) + _truncates(new.filter(pa.array(took)))
+    truncated = _truncates(new.filter(pa.array(took)))
+    deleted = int((took & ~cleared).sum()) + len(truncated)
     unchanged = incoming.num_rows - generated + truncates - superseded - inserted - updated - deleted
-    changed = new.filter(pa.array(known | ~deletes | tombstone))
+    changes = known | ~deletes | tombstone
+    changed = new.filter(pa.array(changes))
     kept = changed if tombstone else changed.filter(pa.array(~_is_delete(changed)))
+    replaced = (position >= 0) & np.r_[changes, False][position]
     return Resolution(
-        kept.select(schema.names), changed.select(keys), inserted, updated, deleted, unchanged, superseded
+        kept.select(schema.names),
+        changed.select(keys),
+        inserted,
+        updated,
+        deleted,
+        unchanged,
+        superseded,
+        truncated,
+        replaced,
     )
 
 
@@ -182,11 +227,13 @@ def _resolve_scd2(
     deletes = _is_delete(won)
     inserted = int((~known & ~deletes).sum())
     updated = int((known & ~deletes).sum())
-    deleted = int((deletes & ~ops(won, TRUNCATE_OP)).sum()) + _truncates(won)
+    truncated = _truncates(won)
+    deleted = int((deletes & ~ops(won, TRUNCATE_OP)).sum()) + len(truncated)
     unchanged = incoming.num_rows - generated + truncates - superseded - inserted - updated - deleted
     changed = _distinct_keys(won.select(keys))
     history = final.filter(pa.array(contains_keys(final, changed, keys)))
-    return Resolution(_intervals(contract, history, schema), changed, inserted, updated, deleted, unchanged, superseded)
+    rows = _intervals(contract, history, schema)
+    return Resolution(rows, changed, inserted, updated, deleted, unchanged, superseded, truncated)
 
 
 def _distinct_keys(keys: pa.Table) -> pa.Table:

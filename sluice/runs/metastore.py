@@ -46,6 +46,8 @@ ingest_runs = sa.Table(
     sa.Column("stage_seconds", sa.Text, nullable=False, default="{}"),
     sa.Column("warnings", sa.Text, nullable=False, default="{}"),
     sa.Column("error", sa.Text, nullable=False, default=""),
+    # Rows written before the column existed hold "": readers tell their flow by the source.
+    sa.Column("flow", sa.String(64), nullable=False, default="", server_default=sa.text("''")),
 )
 
 ingest_files = sa.Table(
@@ -139,6 +141,7 @@ def _run_row(report: RunReport) -> dict[str, object]:
         "stage_seconds": json.dumps(report.stage_seconds),
         "warnings": json.dumps(report.warnings),
         "error": report.error,
+        "flow": report.flow,
     }
 
 
@@ -253,4 +256,5 @@ def _report(conn: Connection, row: sa.RowMapping) -> RunReport:
         warnings=json.loads(row["warnings"]),
         files=files,
         error=row["error"],
+        flow=row["flow"],
     )

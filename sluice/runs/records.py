@@ -74,6 +74,7 @@ class RunReport:
     warnings: dict[str, int] = field(default_factory=dict)
     files: list[FileOutcome] = field(default_factory=list)
     error: str = ""
+    flow: str = ""  # the flow that made the run (ingest-files, ingest-table, capture-changes); "" if not recorded
 
     @property
     def files_committed(self) -> list[FileOutcome]:

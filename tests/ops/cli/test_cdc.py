@@ -35,3 +35,24 @@ def test_wal_level_replica_is_refused_with_a_hint(sluice_home) -> None:
     dsn = POSTGRES_URL.replace("+psycopg", "")
     shown = runner.invoke(app, ["cdc", "status", "any", "--dsn", dsn])
     assert shown.exit_code == 1 and "wal_level" in shown.output and "hint" in shown.output
+
+
+def test_status_of_a_keyed_dataset_reads_the_keyed_table(pg_logical, sluice_home, tmp_path, monkeypatch) -> None:
+    from sluice.settings import get_settings
+    from sluice.sources.cdc.capture import capture
+    from tests.sluice.sources.cdc.test_keyed import KEYED, keyed_source, sink
+
+    contracts = tmp_path / "contracts"
+    contracts.mkdir()
+    (contracts / "accounts.yaml").write_text(KEYED.format(mode="upsert", order="_lsn", deletes="hard"))
+    monkeypatch.setenv("SLUICE_CONTRACTS_DIR", str(contracts))
+    settings = get_settings(fresh=True)
+    for source in keyed_source(pg_logical, "upsert"):
+        with source.connect() as conn:
+            conn.execute("INSERT INTO accounts (id, name) VALUES (1, 'a'), (2, 'b')")
+        capture(source.spec(), sink(source, settings.home))
+        args = ["cdc", "status", source.slot, "--dsn", source.dsn, "--dataset", "accounts", "-o", "json"]
+        shown = runner.invoke(app, args)
+        assert shown.exit_code == 0, shown.output
+        found = json.loads(shown.stdout)
+        assert found["lake_uri"].endswith("/accounts") and found["lake_lsn"] is not None, found

@@ -42,3 +42,20 @@ def test_capture_and_table_runs_are_not_labelled_as_file_ingestion(tmp_path: Pat
     flows = {i.labels["flow"] for i in store.series(Selector.parse("sluice_rows_read"))}
     fresh = {i.labels["flow"] for i in store.series(Selector.parse("sluice_freshness_seconds"))}
     assert flows == fresh == {"ingest-files", "ingest-table", "capture-changes"}
+
+
+def test_a_run_is_labelled_with_the_flow_it_recorded_and_an_older_run_by_its_source(tmp_path: Path) -> None:
+    engine = engine_for(f"sqlite:///{tmp_path / 'sluice.db'}")
+    store = store_at(tmp_path)
+    recorded = replace(run_report("new", started_at=T0), source="", flow="ingest-table", dataset="a")
+    older = replace(run_report("old", started_at=T0), source="postgres-cdc:s:public.b", dataset="b")
+    with engine.begin() as conn:
+        for report in (recorded, older):
+            report.watermark = T0
+            save_run(conn, report)
+    with engine.connect() as conn:
+        collect_pipeline_metrics(conn, store, now=T0 + timedelta(hours=1))
+
+    for metric in ("sluice_rows_read", "sluice_freshness_seconds"):
+        labels = {(i.labels["dataset"], i.labels["flow"]) for i in store.series(Selector.parse(metric))}
+        assert labels == {("a", "ingest-table"), ("b", "capture-changes")}

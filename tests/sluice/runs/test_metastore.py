@@ -105,3 +105,48 @@ def test_a_store_made_before_the_keyed_counts_gains_their_columns(tmp_path):
 
     names = {c["name"] for c in sa.inspect(old).get_columns("ingest_runs")}
     assert {"rows_updated", "rows_deleted", "rows_unchanged"} <= names
+
+
+def test_a_run_reads_back_with_the_flow_that_made_it(store_url):
+    engine = engine_for(store_url)
+    report = _report("flows")
+    report.flow = "capture-changes"
+    with engine.begin() as conn:
+        save_run(conn, report)
+    with engine.connect() as conn:
+        found = get_run(conn, report.run_id)
+    assert found is not None and found.flow == "capture-changes"
+
+
+def test_a_store_made_before_runs_named_their_flow_gains_the_column_and_its_rows_read_without_one(tmp_path):
+    import sqlalchemy as sa
+
+    from sluice.runs.metastore import ingest_runs
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = sa.create_engine(url)
+    before = _report("old")
+    with old.begin() as conn:  # the run table as it was, without flow, and one run in it
+        columns = [c for c in ingest_runs.columns if c.name != "flow"]
+        defs = ", ".join(f"{c.name} {c.type.compile(dialect=old.dialect)}" for c in columns)
+        conn.execute(sa.text(f"CREATE TABLE ingest_runs ({defs})"))
+        row = {c.name: None for c in columns} | {
+            "run_id": before.run_id,
+            "dataset": "old",
+            "source": "s3://b",
+            "env": "dev",
+            "status": "ok",
+            "started_at": before.started_at,
+            "stage_seconds": "{}",
+            "warnings": "{}",
+            "error": "",
+        }
+        row |= {c.name: 0 for c in columns if c.name.startswith(("rows_", "bytes_", "files_"))}
+        conn.execute(sa.insert(sa.table("ingest_runs", *[sa.column(c.name) for c in columns])).values(**row))
+
+    engine = engine_for(url)
+
+    assert "flow" in {c["name"] for c in sa.inspect(old).get_columns("ingest_runs")}
+    with engine.connect() as conn:
+        found = get_run(conn, before.run_id)
+    assert found is not None and found.flow == ""

@@ -167,8 +167,9 @@ def _sshd(folder: Path, netns: str, host: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def bastion_network() -> Iterator[BastionNet]:
-    """The whole setup, torn down after (skips where network namespaces cannot be made)."""
+def bastion_network(settings: dict[str, str] | None = None) -> Iterator[BastionNet]:
+    """The whole setup, torn down after (skips where network namespaces cannot be made); ``settings`` are the
+    database's (``-c name=value``)."""
     reason = _netns_permitted()
     if reason:
         pytest.skip(reason)
@@ -181,7 +182,10 @@ def bastion_network() -> Iterator[BastionNet]:
         (folder / "known_hosts").write_text(f"[10.213.{n}.2]:{SSH_PORT} {host_key[0]} {host_key[1]}\n")
         with _namespaces(tag, n) as (bastion_ns, db_ns):
             options = ClusterOptions(listen=f"10.213.{n}.6", netns=db_ns, hba=(f"host all all 10.213.{n}.4/30 trust",))
-            with running_cluster({"fsync": "off"}, options) as cluster, _sshd(folder, bastion_ns, f"10.213.{n}.2"):
+            with (
+                running_cluster(settings or {"fsync": "off"}, options) as cluster,
+                _sshd(folder, bastion_ns, f"10.213.{n}.2"),
+            ):
                 yield BastionNet(
                     cluster=cluster,
                     bastion_host=f"10.213.{n}.2",
