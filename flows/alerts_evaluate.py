@@ -7,7 +7,6 @@ alert firing or resolving) are logged on the flow run and appended to
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -37,7 +36,8 @@ def alerts_evaluate(rules: str | None = None, collect_hours: float = 48.0, cdc_d
     settings = get_settings()
     now = datetime.now(timezone.utc)
     collected = collect_run_metrics(settings.home, settings.metadata_db_url(), now, timedelta(hours=collect_hours))
-    dsn = cdc_dsn or os.environ.get("SLUICE_CDC_DSN")
+    configured = settings.databases.cdc_dsn
+    dsn = cdc_dsn or (configured.get_secret_value() if configured is not None else None)
     if dsn:
         collected += collect_slot_lag(settings.home, dsn, now)
     evaluation = evaluate_alert_rules(settings.home, rules, now)

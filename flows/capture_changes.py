@@ -33,7 +33,6 @@ failure. A failure opens an incident (runbook ``cdc-slot-lag``, or
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from datetime import datetime, timezone
 
@@ -60,7 +59,8 @@ DSN_ENV = "SLUICE_CDC_DSN"
 
 def _dsn(dsn: str | None, secret_block: str | None, settings: Settings, tunnel: contextlib.ExitStack) -> str:
     """The libpq URL the capture connects with; a database behind a bastion through a forward ``tunnel`` holds."""
-    found = dsn or os.environ.get(DSN_ENV, "")
+    configured = settings.databases.cdc_dsn
+    found = dsn or (configured.get_secret_value() if configured is not None else "")
     if not found and not secret_block:
         raise ConfigError(
             "capture-changes needs the source database",

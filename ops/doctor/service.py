@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from ops.doctor.databases import CDC_DSN, check_databases
+from ops.doctor.databases import check_databases
 from ops.doctor.models import CheckResult
 from ops.doctor.streams import check_streams
 from sluice.settings import Settings, unknown_settings
@@ -242,7 +242,7 @@ def check_contracts(root: Path) -> CheckResult:
 def check_settings(environ: Mapping[str, str]) -> list[CheckResult]:
     """A WARN per ``SLUICE_*`` variable no setting reads (a typo is ignored silently otherwise), or one OK."""
     name = "Settings"
-    unknown = [u for u in unknown_settings(environ) if u.name != CDC_DSN]  # read by change capture itself
+    unknown = unknown_settings(environ)
     if not unknown:
         count = sum(1 for key in environ if key.upper().startswith("SLUICE_"))
         return [CheckResult.ok(name, f"{count} SLUICE_* variable(s) set, every one a known setting")]
@@ -279,6 +279,7 @@ def run_checks(settings: Settings, *, slots: tuple[str, ...] = (), publication: 
     """
     lake_opts = dict(settings.lake_storage_options)
     databases = {name: url.get_secret_value() for name, url in settings.databases.databases.items()}
+    cdc_dsn = settings.databases.cdc_dsn.get_secret_value() if settings.databases.cdc_dsn is not None else None
     checks: list[tuple[str, Callable[[], CheckResult | list[CheckResult]]]] = [
         ("Settings", lambda: check_settings(os.environ)),
         ("Prefect API", lambda: check_prefect_api(prefect_api_url())),
@@ -289,7 +290,7 @@ def run_checks(settings: Settings, *, slots: tuple[str, ...] = (), publication: 
         ("Contracts", lambda: check_contracts(settings.contracts_root())),
         (
             "Databases",
-            lambda: check_databases(databases, os.environ.get(CDC_DSN), slots=slots, publication=publication),
+            lambda: check_databases(databases, cdc_dsn, slots=slots, publication=publication),
         ),
         ("Streams", lambda: check_streams(settings.streams, settings.registry)),
     ]

@@ -32,6 +32,14 @@ class DatabaseSettings(Section):
     db_ssh_timeout_seconds: float = Field(
         default=10.0, gt=0, description="How long connecting and logging in to an SSH bastion may take (seconds)."
     )
+    cdc_dsn: SecretStr | None = Field(
+        default=None,
+        description=(
+            "The PostgreSQL server `capture-changes` reads when a run names none, a libpq URL "
+            "(`postgresql://app:PW@db:5432/shop`) or a name of `SLUICE_DATABASES`; `alerts-evaluate` samples its "
+            "replication slots. Never logged."
+        ),
+    )
     db_lookback_seconds: float = Field(
         default=300.0,
         ge=0,

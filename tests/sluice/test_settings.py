@@ -94,6 +94,7 @@ NAMES: dict[str, tuple[str, str, object]] = {
     "SLUICE_DB_SNAPSHOT_PARTS": ("databases.db_snapshot_parts", "8", 8),
     "SLUICE_DB_SSH_KNOWN_HOSTS": ("databases.db_ssh_known_hosts", "/etc/ssh/known", "/etc/ssh/known"),
     "SLUICE_DB_SSH_TIMEOUT_SECONDS": ("databases.db_ssh_timeout_seconds", "4", 4.0),
+    "SLUICE_CDC_DSN": ("databases.cdc_dsn", "postgresql://app@db/shop", "postgresql://app@db/shop"),
     "SLUICE_SCHEMA_REGISTRY_URL": ("registry.schema_registry_url", "http://sr:8081", "http://sr:8081"),
     "SLUICE_SCHEMA_REGISTRY_BASIC_AUTH": ("registry.schema_registry_basic_auth", "key:secret", "key:secret"),
     "SLUICE_SCHEMA_REGISTRY_CA_FILE": ("registry.schema_registry_ca_file", "/etc/ca.pem", Path("/etc/ca.pem")),

@@ -150,7 +150,7 @@ def test_each_configured_database_is_a_row_and_an_unreachable_one_fails_the_exit
     rows = [(c["name"], c["status"]) for c in json.loads(result.stdout)]
     assert ("Database old", "FAIL") in rows and ("Database shop", "OK") in rows
     assert ("Capture source", "WARN") in rows  # the shared server runs wal_level=replica
-    assert ("Settings", "OK") in rows  # SLUICE_CDC_DSN is read by change capture, not a typo
+    assert ("Settings", "OK") in rows  # SLUICE_CDC_DSN is a setting, not a typo
     assert ":pw@" not in result.stdout
 
 
