@@ -79,7 +79,7 @@ def emit(settings: LineageSettings, build: Callable[[], RunEvent]) -> bool:
             return False
         event = build()
         client.emit(event)
-    except Exception:  # noqa: BLE001 - lineage is never worth a run
+    except Exception:
         logger.warning("could not send an OpenLineage event (%s transport)", settings.transport.value, exc_info=True)
         return False
     return True

@@ -19,11 +19,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import ClassVar
 
 import attr
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import (
+    DatasetFacet,
+    OutputDatasetFacet,
     RunFacet,
     column_lineage_dataset,
     data_quality_metrics_input_dataset,
@@ -48,15 +49,15 @@ FAILED_STATUSES = frozenset({"failed", "crashed"})
 class CountsRunFacet(RunFacet):
     """Every count of the run record (:class:`sluice.runs.records.RunReport`), under the run facet ``sluice_counts``."""
 
-    rowsRead: int  # noqa: N815 - OpenLineage facets are camelCase
-    rowsWritten: int  # noqa: N815
-    rowsUpdated: int  # noqa: N815
-    rowsDeleted: int  # noqa: N815
-    rowsUnchanged: int  # noqa: N815
-    rowsQuarantined: int  # noqa: N815
-    rowsDuplicate: int  # noqa: N815
-    bytesRead: int  # noqa: N815
-    lakeVersion: int | None = None  # noqa: N815
+    rowsRead: int
+    rowsWritten: int
+    rowsUpdated: int
+    rowsDeleted: int
+    rowsUnchanged: int
+    rowsQuarantined: int
+    rowsDuplicate: int
+    bytesRead: int
+    lakeVersion: int | None = None
     status: str = ""
 
     @staticmethod
@@ -129,7 +130,7 @@ def _column_lineage(contract: Contract, source: DatasetName) -> column_lineage_d
 
 
 def _table(datasets: RunDatasets, contract: Contract | None, rows: int | None) -> OutputDataset:
-    facets: dict[str, object] = {}
+    facets: dict[str, DatasetFacet] = {}
     if contract is not None:
         facets["schema"] = _schema(contract)
         facets["ownership"] = ownership_dataset.OwnershipDatasetFacet(
@@ -137,13 +138,13 @@ def _table(datasets: RunDatasets, contract: Contract | None, rows: int | None) -
         )
         if datasets.source is not None:
             facets["columnLineage"] = _column_lineage(contract, datasets.source)
-    stats = {}
+    stats: dict[str, OutputDatasetFacet] = {}
     if rows is not None:
         stats["outputStatistics"] = output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
             rowCount=rows, producer=PRODUCER
         )
     table = datasets.table
-    return OutputDataset(namespace=table.namespace, name=table.name, facets=facets, outputFacets=stats)  # type: ignore[arg-type]
+    return OutputDataset(namespace=table.namespace, name=table.name, facets=facets, outputFacets=stats)
 
 
 def _outputs(datasets: RunDatasets, contract: Contract | None, report: RunReport | None) -> list[OutputDataset]:
@@ -208,7 +209,7 @@ def end_event(
     return RunEvent(
         eventType=RunState.FAIL if failed else RunState.COMPLETE,
         eventTime=finished.isoformat(),
-        run=Run(runId=run_uuid(report.run_id), facets=facets),  # type: ignore[arg-type]
+        run=Run(runId=run_uuid(report.run_id), facets=facets),
         job=_job(namespace, flow_name, report.dataset),
         inputs=_inputs(datasets.source, report),
         outputs=_outputs(datasets, contract, report),

@@ -27,7 +27,7 @@ def lineage_receiver(status: int = 200) -> Iterator[Received]:
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             with lock:
                 got.events.append(json.loads(body))

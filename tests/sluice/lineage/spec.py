@@ -47,6 +47,6 @@ def spec_errors(event: dict[str, Any]) -> list[str]:
     known = {uri for uri, _ in registry().items()}
     for facet in _facets(event):
         url = str(facet.get("_schemaURL", ""))
-        if url.split("#")[0] in known:
+        if url.split("#", maxsplit=1)[0] in known:
             errors.extend(f"{url}: {e}" for e in _errors(facet, url))
     return errors
