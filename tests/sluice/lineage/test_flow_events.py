@@ -12,6 +12,7 @@ from tests.factories import mixed_orders, write_csv
 from tests.flows.helpers import run_ingest, run_ingest_state
 from tests.sluice.lineage.receiver import Received, lineage_receiver
 from tests.sluice.lineage.spec import spec_errors
+from tests.sluice.sources.dbfixtures import PG_DDL, PG_URL, contract, pg_exec, pg_table  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -72,3 +73,37 @@ def test_a_run_completes_when_the_lineage_backend_is_down(
     report = run_ingest(dask_address, "orders", str(tmp_path / "src"))
 
     assert report.status == "completed" and report.rows_read == batch.total
+
+
+def test_a_table_run_names_its_postgres_table_as_the_input(
+    prefect_api, dask_address, backend, pg_table, tmp_path, monkeypatch
+):
+    import yaml
+    from prefect_dask import DaskTaskRunner
+
+    from flows.ingest_table import ingest_table
+
+    folder = tmp_path / "contracts"
+    folder.mkdir()
+    body = contract().model_dump(mode="json", exclude_defaults=True)
+    body["freshness_sla"] = "1d"
+    (folder / "dbtest.yaml").write_text(yaml.safe_dump(body))
+    monkeypatch.setenv("SLUICE_CONTRACTS_DIR", str(folder))
+    monkeypatch.setenv("SLUICE_DATABASES", f'{{"shop": "{PG_URL}"}}')
+    get_settings(fresh=True)
+    pg_exec(PG_DDL.format(t=f'"{pg_table}"'))
+    pg_exec(
+        f"INSERT INTO \"{pg_table}\" SELECT g, 'C' || lpad(g::text, 6, '0'), now(), g / 4.0, NULL, now() "
+        "FROM generate_series(1, 50) g"
+    )
+
+    report = ingest_table.with_options(task_runner=DaskTaskRunner(address=dask_address))(
+        "dbtest", connection="shop", table=pg_table
+    )
+
+    assert [e["eventType"] for e in backend.events] == ["START", "COMPLETE"]
+    assert all(spec_errors(e) == [] for e in backend.events)
+    (source,) = backend.events[1]["inputs"]
+    assert (source["namespace"], source["name"]) == ("postgres://127.0.0.1:5432", f"test.public.{pg_table}")
+    assert source["inputFacets"]["dataQualityMetrics"]["rowCount"] == report.rows_read == 50
+    assert backend.events[1]["job"]["name"] == "ingest-table.dbtest"
