@@ -245,6 +245,16 @@ def mark_process(flow: Any, flow_run: Any, state: Any) -> None:
         logger.warning("could not label flow run %s with its process", getattr(flow_run, "id", "?"), exc_info=True)
 
 
+def lineage_start(flow: Any, flow_run: Any, state: Any) -> None:
+    """``on_running`` hook: send the run's OpenLineage START event (:mod:`sluice.lineage`); never raises."""
+    try:
+        from sluice.lineage.run import emit_start
+
+        emit_start(flow.name, str(flow_run.id), flow_run.parameters or {})
+    except Exception:
+        logger.warning("could not send the lineage START of flow run %s", getattr(flow_run, "id", "?"), exc_info=True)
+
+
 class IncidentHooks(TypedDict):
     """The state hooks every flow takes, as ``@flow(..., **INCIDENT_HOOKS)`` keyword arguments."""
 
@@ -256,5 +266,5 @@ class IncidentHooks(TypedDict):
 INCIDENT_HOOKS: IncidentHooks = {
     "on_failure": [open_incident],
     "on_crashed": [open_crash_incident],
-    "on_running": [mark_process],
+    "on_running": [mark_process, lineage_start],
 }

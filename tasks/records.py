@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import prefect.runtime
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -12,13 +13,15 @@ from tasks.artifacts import RunArtifacts
 
 @task(name="record-run", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
 def record_run(report: RunReport, metadata_url: str) -> None:
-    """Write the run and its files to the metadata store."""
-    # SQLAlchemy is imported here, in the flow's process: Dask workers load
+    """Write the run and its files to the metadata store, then send its OpenLineage COMPLETE or FAIL event."""
+    # SQLAlchemy and the OpenLineage client are imported here, in the flow's process: Dask workers load
     # this module with the flow's and never write the store.
+    from sluice.lineage.run import emit_end
     from sluice.runs.metastore import engine_for, save_run
 
     with engine_for(metadata_url).begin() as conn:
         save_run(conn, report)
+    emit_end(prefect.runtime.flow_run.flow_name or "sluice", report)
 
 
 @task(name="publish-run-artifacts", cache_policy=NO_CACHE)

@@ -15,6 +15,7 @@ from ops.cli import (
     incident,
     ingest,
     lake,
+    lineage,
     manifest,
     metrics,
     notify,
@@ -41,6 +42,7 @@ app.command(name="doctor")(doctor.doctor)
 app.command(name="ingest")(ingest.ingest)
 app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(lake.app, name="lake")
+app.add_typer(lineage.app, name="lineage")
 app.add_typer(manifest.app, name="manifest")
 app.add_typer(cdc.app, name="cdc")
 app.add_typer(contract.app, name="contract")

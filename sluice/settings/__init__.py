@@ -9,6 +9,7 @@ per area above it (``get_settings().notify.pagerduty_routing_key``,
 it, and :func:`unknown_settings` finds ``SLUICE_*`` names no field reads.
 """
 
+from sluice.settings.lineage import LineageSettings, LineageTransport
 from sluice.settings.manifests import ManifestSettings
 from sluice.settings.model import (
     PROCESS_CHUNK_ROWS,
@@ -44,6 +45,8 @@ __all__ = [
     "CrashSettings",
     "Environment",
     "IncidentSettings",
+    "LineageSettings",
+    "LineageTransport",
     "ManifestSettings",
     "MetricsBackend",
     "MetricsSettings",

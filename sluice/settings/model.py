@@ -16,6 +16,7 @@ from pydantic_settings import (
 )
 
 from sluice.settings.databases import DatabaseSettings
+from sluice.settings.lineage import LineageSettings
 from sluice.settings.manifests import ManifestSettings
 from sluice.settings.notify import NotifySettings
 from sluice.settings.registry import RegistrySettings
@@ -185,6 +186,7 @@ class Settings(BaseSettings):
     manifests: ManifestSettings = Field(
         default_factory=ManifestSettings, description="Signing and verification of run manifests."
     )
+    lineage: LineageSettings = Field(default_factory=LineageSettings, description="OpenLineage run events.")
 
     @classmethod
     def settings_customise_sources(

@@ -154,6 +154,9 @@ class Contract(BaseModel):
     mode: ApplyMode = ApplyMode.APPEND
     order_by: str | None = None
     deletes: DeleteMode = DeleteMode.HARD
+    # Datasets fed by this one that Sluice cannot see in its run records (built outside it, or from a copy):
+    # `ops lineage impact` lists them, and what they feed, as downstream.
+    downstream: list[str] = Field(default_factory=list)
 
     @field_validator("encoding")
     @classmethod
@@ -178,6 +181,15 @@ class Contract(BaseModel):
         problem = dataset_name_problem(value)
         if problem is not None:
             raise ValueError(f"{problem}; {DATASET_NAME_HINT}")
+        return value
+
+    @field_validator("downstream")
+    @classmethod
+    def _downstream_are_dataset_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            problem = dataset_name_problem(name)
+            if problem is not None:
+                raise ValueError(f"downstream {name!r}: {problem}; {DATASET_NAME_HINT}")
         return value
 
     @field_validator("freshness_sla", mode="before")

@@ -108,6 +108,13 @@ NAMES: dict[str, tuple[str, str, object]] = {
     "SLUICE_MANIFEST_SIGNING_KEY_PASSPHRASE": ("manifests.signing_key_passphrase", "pass", "pass"),
     "SLUICE_MANIFEST_PUBLIC_KEYS_DIR": ("manifests.public_keys_dir", "/etc/sluice/keys", Path("/etc/sluice/keys")),
     "SLUICE_MANIFEST_REQUIRE_SIGNING": ("manifests.require_signing", "true", True),
+    "SLUICE_LINEAGE_TRANSPORT": ("lineage.transport", "http", "http"),
+    "SLUICE_LINEAGE_URL": ("lineage.url", "http://marquez:5000", "http://marquez:5000"),
+    "SLUICE_LINEAGE_ENDPOINT": ("lineage.endpoint", "api/v2/lineage", "api/v2/lineage"),
+    "SLUICE_LINEAGE_API_KEY": ("lineage.api_key", "k3y", "k3y"),
+    "SLUICE_LINEAGE_FILE": ("lineage.file", "/var/log/ol.jsonl", "/var/log/ol.jsonl"),
+    "SLUICE_LINEAGE_NAMESPACE": ("lineage.namespace", "sluice-prod", "sluice-prod"),
+    "SLUICE_LINEAGE_TIMEOUT_SECONDS": ("lineage.timeout_seconds", "2", 2.0),
 }
 
 
