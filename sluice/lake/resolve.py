@@ -173,6 +173,29 @@ def _newest(contract: Contract, best: pa.Table, current: pa.Table) -> tuple[np.n
     return winners[newer], held[newer], position
 
 
+def _equal(a: pa.ChunkedArray | pa.Array, b: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Element-wise equality with null equal to null (lists compared as values)."""
+    if pa.types.is_nested(a.type):
+        return np.array([x == y for x, y in zip(a.to_pylist(), b.to_pylist(), strict=True)], dtype=bool)
+    same = pc.fill_null(pc.equal(a, b), False).to_numpy(zero_copy_only=False)
+    nulls = pc.and_(pc.is_null(a), pc.is_null(b)).to_numpy(zero_copy_only=False)
+    return np.asarray(same | nulls, dtype=bool)
+
+
+def _as_held(contract: Contract, new: pa.Table, current: pa.Table, position: np.ndarray) -> np.ndarray:
+    """Which rows of ``new`` hold exactly the values the table holds for their key: a version seen again."""
+    same = np.zeros(new.num_rows, dtype=bool)
+    held = np.flatnonzero(position >= 0)
+    if not len(held):
+        return same
+    stored, arriving = current.take(pa.array(held)), new.take(pa.array(position[held]))
+    equal = np.ones(len(held), dtype=bool)
+    for name in contract.column_names:
+        equal &= _equal(stored.column(name), arriving.column(name))
+    same[position[held][equal]] = True
+    return same
+
+
 def _resolve_upsert(
     contract: Contract, current: pa.Table, incoming: pa.Table, schema: pa.Schema, truncates: int
 ) -> Resolution:
@@ -186,14 +209,15 @@ def _resolve_upsert(
     new = best.take(pa.array(winners))  # keys whose greatest version is incoming
     deletes = _is_delete(new)
     tombstone = contract.deletes is DeleteMode.TOMBSTONE
+    seen = _as_held(contract, new, aligned(current, schema), position) & known & ~deletes  # the same values again
     inserted = int((~known & ~deletes).sum())
-    updated = int((known & ~deletes).sum())
+    updated = int((known & ~deletes & ~seen).sum())
     took = deletes & (known | tombstone)
     cleared = ops(new, TRUNCATE_OP)
     truncated = _truncates(new.filter(pa.array(took)))
     deleted = int((took & ~cleared).sum()) + len(truncated)
     unchanged = incoming.num_rows - generated + truncates - superseded - inserted - updated - deleted
-    changes = known | ~deletes | tombstone
+    changes = (known | ~deletes | tombstone) & ~seen
     changed = new.filter(pa.array(changes))
     kept = changed if tombstone else changed.filter(pa.array(~_is_delete(changed)))
     replaced = (position >= 0) & np.r_[changes, False][position]

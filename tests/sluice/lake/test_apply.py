@@ -110,6 +110,18 @@ def test_an_older_version_arriving_later_never_overwrites_a_newer_one(tmp_path):
     assert lake_upsert(uri) == [(1, 5, "u", "new"), (2, 1, "i", "x")]
 
 
+@pytest.mark.parametrize("second", ["a0", "z9"])  # batch ids sorting before and after the first one
+def test_the_same_version_in_another_batch_is_unchanged_and_rewrites_no_file(tmp_path, second):
+    c, uri = contract("upsert"), str(tmp_path / "lake")
+    _apply_all(uri, c, [("m5", [Change(1, 5, "u", "same"), Change(2, 5, "u", "other")])])
+    files = {p.name for p in Path(uri).rglob("*.parquet")}
+    again = _apply_all(uri, c, [(second, [Change(1, 5, "u", "same"), Change(2, 5, "u", "changed")])])
+    assert (again[0].updated, again[0].unchanged) == ((1, 1) if second == "z9" else (0, 2))
+    if second == "a0":
+        assert {p.name for p in Path(uri).rglob("*.parquet")} == files
+    assert lake_upsert(uri)[0] == (1, 5, "u", "same")
+
+
 def test_a_late_change_splits_the_interval_it_falls_into(tmp_path):
     c, uri = contract("scd2"), str(tmp_path / "lake")
     _apply_all(uri, c, [("b1", [Change(1, 1, "i", "a"), Change(1, 5, "u", "c")])])
