@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pika
 import redis
 from confluent_kafka import Producer
 
 from sluice.sources.streams.kafka import KafkaConfig, KafkaSource
+from sluice.sources.streams.rabbitmq import RabbitConfig, RabbitSource
 from sluice.sources.streams.redis_streams import RedisConfig, RedisSource
 from sluice.sources.streams.sink import StreamSink
 
@@ -61,3 +63,18 @@ def produce_redis_url(url: str, stream: str, values: list[bytes]) -> None:
     for i in range(0, len(values), 1000):
         produce_redis(client, stream, values[i : i + 1000])
     client.close()
+
+
+def produce_rabbit(url: str, queue: str, values: list[bytes], ids: list[str] | None = None) -> None:
+    """Publish ``values`` to ``queue`` persistently with publisher confirms, each with its id as ``message_id``."""
+    conn = pika.BlockingConnection(pika.URLParameters(url))
+    channel = conn.channel()
+    channel.confirm_delivery()
+    for i, value in enumerate(values):
+        props = pika.BasicProperties(delivery_mode=2, message_id=ids[i] if ids else None)
+        channel.basic_publish("", queue, value, props)
+    conn.close()
+
+
+def rabbit_source(url: str, queue: str, **kw: int) -> RabbitSource:
+    return RabbitSource(RabbitConfig(url, queue, **kw))  # type: ignore[arg-type]

@@ -1,0 +1,108 @@
+"""RabbitMQ quorum queues: acked after the lake commit, redeliveries the lake holds acked unwritten, poison dead-lettered."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from pika.adapters.blocking_connection import BlockingChannel
+
+from sluice.sources.streams.base import BatchLimits
+from sluice.sources.streams.consume import ConsumeSpec, consume
+from sluice.sources.streams.errors import StreamError
+from sluice.sources.streams.rabbitmq import RabbitConfig, dead_letters
+from sluice.validate.contracts import Contract
+from tests.sluice.sources.streams.brokers import lake_ids, produce_rabbit, rabbit_source
+from tests.sluice.sources.streams.conftest import event, make_sink
+
+SPEC = ConsumeSpec(BatchLimits(max_records=25, max_wait_s=0.1), follow_s=0, idle_s=0.8)
+Queue = tuple[BlockingChannel, RabbitConfig]
+
+
+def _ready(channel: BlockingChannel, queue: str, expected: int = 0) -> int:
+    """Messages ready in the queue, waited for up to 3 s to become ``expected`` (returns to a queue are asynchronous)."""
+    deadline = time.monotonic() + 3
+    while True:
+        count = int(channel.queue_declare(queue, passive=True).method.message_count)
+        if count == expected or time.monotonic() > deadline:
+            return count
+        time.sleep(0.05)
+
+
+def _ids(n: int, start: int = 0) -> list[str]:
+    return [f"m-{i}" for i in range(start, start + n)]
+
+
+def test_messages_land_once_and_are_acknowledged(rabbit_queue: Queue, events_contract: Contract, tmp_path: Path) -> None:
+    channel, config = rabbit_queue
+    produce_rabbit(config.url, config.queue, [event(i) for i in range(100)], _ids(100))
+    sink = make_sink(tmp_path, events_contract)
+    out = consume(rabbit_source(config.url, config.queue, prefetch=40), sink, SPEC)
+    assert sorted(lake_ids(tmp_path)) == list(range(100))
+    assert all(b.read <= 25 for b in out.batches)
+    assert sum(b.written for b in out.batches) == 100
+    assert _ready(channel, config.queue) == 0
+
+
+@pytest.mark.parametrize("with_ids", [True, False], ids=["message-id", "body-hash"])
+def test_redelivered_messages_the_lake_holds_are_acknowledged_without_writing(
+    rabbit_queue: Queue, events_contract: Contract, tmp_path: Path, with_ids: bool
+) -> None:
+    channel, config = rabbit_queue
+    produce_rabbit(config.url, config.queue, [event(i) for i in range(30)], _ids(30) if with_ids else None)
+    sink = make_sink(tmp_path, events_contract)
+    source = rabbit_source(config.url, config.queue)
+    batch = source.poll(BatchLimits(max_records=30, max_wait_s=2))
+    assert len(batch) == 30 and not any(m.redelivered for m in batch.messages)
+    sink.write(source.name, batch)  # committed, then the consumer dies before its ack
+    source.close()
+    assert _ready(channel, config.queue, 30) == 30
+    produce_rabbit(config.url, config.queue, [event(i) for i in range(30, 40)], _ids(10, 30) if with_ids else None)
+    out = consume(rabbit_source(config.url, config.queue), sink, SPEC)
+    assert sum(b.duplicate for b in out.batches) == 30
+    assert sum(b.written for b in out.batches) == 10
+    assert sorted(lake_ids(tmp_path)) == list(range(40))
+    assert _ready(channel, config.queue) == 0
+
+
+def test_an_undecodable_message_is_quarantined_and_acknowledged(
+    rabbit_queue: Queue, events_contract: Contract, tmp_path: Path
+) -> None:
+    channel, config = rabbit_queue
+    produce_rabbit(config.url, config.queue, [event(0), b"{not json", event(2)], _ids(3))
+    out = consume(rabbit_source(config.url, config.queue), make_sink(tmp_path, events_contract), SPEC)
+    assert sum(b.quarantined for b in out.batches) == 1
+    assert sorted(lake_ids(tmp_path)) == [0, 2]
+    assert _ready(channel, config.queue) == 0
+    assert dead_letters(channel, config) == 0
+
+
+def test_a_message_delivered_max_deliveries_times_goes_to_the_dead_letter_exchange(
+    rabbit_queue: Queue, events_contract: Contract, tmp_path: Path
+) -> None:
+    channel, config = rabbit_queue
+    produce_rabbit(config.url, config.queue, [event(7)], ["poison"])
+    for _ in range(2):  # a consumer that fails on it and dies, twice
+        failing = rabbit_source(config.url, config.queue, max_deliveries=2)
+        assert len(failing.poll(BatchLimits(max_wait_s=2))) == 1
+        failing.close()
+    produce_rabbit(config.url, config.queue, [event(8)], ["fine"])
+    source = rabbit_source(config.url, config.queue, max_deliveries=2)
+    out = consume(source, make_sink(tmp_path, events_contract), SPEC)
+    assert source.dead_lettered == 1
+    assert sum(b.written for b in out.batches) == 1
+    assert lake_ids(tmp_path) == [8]
+    assert dead_letters(channel, config) == 1
+    assert _ready(channel, config.queue) == 0
+
+
+def test_a_queue_declared_otherwise_is_refused_with_a_hint(rabbit_queue: Queue) -> None:
+    channel, config = rabbit_queue
+    other = f"{config.queue}-classic"
+    channel.queue_declare(other, durable=True)
+    try:
+        with pytest.raises(StreamError, match="quorum"):
+            rabbit_source(config.url, other)
+    finally:
+        channel.queue_delete(other)
