@@ -78,3 +78,16 @@ def produce_rabbit(url: str, queue: str, values: list[bytes], ids: list[str] | N
 
 def rabbit_source(url: str, queue: str, **kw: int) -> RabbitSource:
     return RabbitSource(RabbitConfig(url, queue, **kw))  # type: ignore[arg-type]
+
+
+def committed_digests(home: Path, dataset: str = "events") -> list[str]:
+    """The ident digests every commit of a queue's batches recorded, in commit order (a digest twice: written twice)."""
+    from sluice.lake.log import history
+    from sluice.sources.streams.positions import STREAM_META
+
+    out: list[str] = []
+    for entry in reversed(history(str(home / "lake" / dataset))):
+        meta = entry.metadata.get(STREAM_META)
+        if isinstance(meta, dict):
+            out.extend(meta.get("ids", []))
+    return out

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from pika.adapters.blocking_connection import BlockingChannel
 
-from sluice.sources.streams.base import BatchLimits
+from sluice.sources.streams.base import BatchLimits, StreamBatch
 from sluice.sources.streams.consume import ConsumeSpec, consume
 from sluice.sources.streams.errors import StreamError
-from sluice.sources.streams.rabbitmq import RabbitConfig, dead_letters
+from sluice.sources.streams.rabbitmq import RabbitConfig, RabbitSource, dead_letters
 from sluice.validate.contracts import Contract
-from tests.sluice.sources.streams.brokers import lake_ids, produce_rabbit, rabbit_source
+from tests.sluice.sources.streams.brokers import committed_digests, lake_ids, produce_rabbit, rabbit_source
 from tests.sluice.sources.streams.conftest import event, make_sink
 
 SPEC = ConsumeSpec(BatchLimits(max_records=25, max_wait_s=0.1), follow_s=0, idle_s=0.8)
@@ -28,6 +28,15 @@ def _ready(channel: BlockingChannel, queue: str, expected: int = 0) -> int:
         if count == expected or time.monotonic() > deadline:
             return count
         time.sleep(0.05)
+
+
+def _poll_all(source: RabbitSource, count: int) -> StreamBatch:
+    """``count`` messages, over as many polls as their arrival takes."""
+    batch, deadline = StreamBatch(), time.monotonic() + 5
+    while len(batch) < count and time.monotonic() < deadline:
+        batch.messages.extend(source.poll(BatchLimits(max_records=count - len(batch), max_wait_s=0.5)).messages)
+    assert len(batch) == count
+    return batch
 
 
 def _ids(n: int, start: int = 0) -> list[str]:
@@ -53,8 +62,8 @@ def test_redelivered_messages_the_lake_holds_are_acknowledged_without_writing(
     produce_rabbit(config.url, config.queue, [event(i) for i in range(30)], _ids(30) if with_ids else None)
     sink = make_sink(tmp_path, events_contract)
     source = rabbit_source(config.url, config.queue)
-    batch = source.poll(BatchLimits(max_records=30, max_wait_s=2))
-    assert len(batch) == 30 and not any(m.redelivered for m in batch.messages)
+    batch = _poll_all(source, 30)
+    assert not any(m.redelivered for m in batch.messages)
     sink.write(source.name, batch)  # committed, then the consumer dies before its ack
     source.close()
     assert _ready(channel, config.queue, 30) == 30
@@ -63,6 +72,8 @@ def test_redelivered_messages_the_lake_holds_are_acknowledged_without_writing(
     assert sum(b.duplicate for b in out.batches) == 30
     assert sum(b.written for b in out.batches) == 10
     assert sorted(lake_ids(tmp_path)) == list(range(40))
+    digests = committed_digests(tmp_path)
+    assert len(digests) == len(set(digests)) == 40, "a redelivered message was committed again"
     assert _ready(channel, config.queue) == 0
 
 
@@ -85,7 +96,7 @@ def test_a_message_delivered_max_deliveries_times_goes_to_the_dead_letter_exchan
     produce_rabbit(config.url, config.queue, [event(7)], ["poison"])
     for _ in range(2):  # a consumer that fails on it and dies, twice
         failing = rabbit_source(config.url, config.queue, max_deliveries=2)
-        assert len(failing.poll(BatchLimits(max_wait_s=2))) == 1
+        _poll_all(failing, 1)
         failing.close()
     produce_rabbit(config.url, config.queue, [event(8)], ["fine"])
     source = rabbit_source(config.url, config.queue, max_deliveries=2)
