@@ -6,6 +6,8 @@ worker is up in milliseconds instead of the seconds the imports take.
 
 from __future__ import annotations
 
+import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +16,23 @@ from sluice.runs.metastore import engine_for
 from sluice.sources.streams.base import BatchLimits
 from sluice.sources.streams.consume import ConsumeSpec, consume
 from sluice.validate.contracts import parse_contract
-from sluice.sources.streams.base import StreamSource
+from sluice.sources.streams.base import StreamBatch, StreamSource
+from sluice.sources.streams.rabbitmq import RabbitSource
 from tests.sluice.sources.streams.brokers import kafka_source, rabbit_source, redis_source
 from tests.sluice.sources.streams.conftest import EVENTS, make_sink
+
+
+class LateAcks:
+    """A source whose acknowledgements follow the commit by up to 150 ms, so that kills land between the two."""
+
+    def __init__(self, source: RabbitSource) -> None:
+        self.source = source
+        self.name = source.name
+        self.poll, self.pause, self.resume, self.close = source.poll, source.pause, source.resume, source.close
+
+    def acknowledge(self, batch: StreamBatch) -> None:
+        time.sleep(random.uniform(0, 0.15))
+        self.source.acknowledge(batch)
 
 
 def run(broker: str, address: str, name: str, home: Path, ready: Any) -> None:
@@ -27,7 +43,7 @@ def run(broker: str, address: str, name: str, home: Path, ready: Any) -> None:
     if broker == "kafka":
         source = kafka_source(address, name, sink)
     elif broker == "rabbitmq":
-        source = rabbit_source(address, name)
+        source = LateAcks(rabbit_source(address, name))  # type: ignore[assignment]
     else:
         source = redis_source(address, name, "worker")
     ready.set()
