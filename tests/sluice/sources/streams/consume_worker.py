@@ -13,11 +13,10 @@ from typing import Any
 
 from sluice.lake.frames import LeaseSpec
 from sluice.runs.metastore import engine_for
-from sluice.sources.streams.base import BatchLimits
+from sluice.sources.streams.base import BatchLimits, StreamBatch, StreamSource
 from sluice.sources.streams.consume import ConsumeSpec, consume
-from sluice.validate.contracts import parse_contract
-from sluice.sources.streams.base import StreamBatch, StreamSource
 from sluice.sources.streams.rabbitmq import RabbitSource
+from sluice.validate.contracts import parse_contract
 from tests.sluice.sources.streams.brokers import kafka_source, rabbit_source, redis_source
 from tests.sluice.sources.streams.conftest import EVENTS, make_sink
 

@@ -1,4 +1,4 @@
-"""RabbitMQ quorum queues: acked after the lake commit, redeliveries the lake holds acked unwritten, poison dead-lettered."""
+"""RabbitMQ quorum queues: acked after the commit, redeliveries the lake holds acked unwritten, poison dead-lettered."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ Queue = tuple[BlockingChannel, RabbitConfig]
 
 
 def _ready(channel: BlockingChannel, queue: str, expected: int = 0) -> int:
-    """Messages ready in the queue, waited for up to 3 s to become ``expected`` (returns to a queue are asynchronous)."""
+    """Messages ready in the queue, waited for up to 3 s to become ``expected`` (returns to it are asynchronous)."""
     deadline = time.monotonic() + 3
     while True:
         count = int(channel.queue_declare(queue, passive=True).method.message_count)
@@ -43,7 +43,9 @@ def _ids(n: int, start: int = 0) -> list[str]:
     return [f"m-{i}" for i in range(start, start + n)]
 
 
-def test_messages_land_once_and_are_acknowledged(rabbit_queue: Queue, events_contract: Contract, tmp_path: Path) -> None:
+def test_messages_land_once_and_are_acknowledged(
+    rabbit_queue: Queue, events_contract: Contract, tmp_path: Path
+) -> None:
     channel, config = rabbit_queue
     produce_rabbit(config.url, config.queue, [event(i) for i in range(100)], _ids(100))
     sink = make_sink(tmp_path, events_contract)
