@@ -16,7 +16,7 @@ from sluice.runs.metastore import engine_for, list_runs
 from sluice.settings import get_settings
 from sluice.sources.streams.rabbitmq import RabbitConfig
 from tests.sluice.formats.typed.messages import avro_writer
-from tests.sluice.sources.streams.brokers import lake_ids, produce_rabbit, produce_redis
+from tests.sluice.sources.streams.brokers import lake_ids, produce_rabbit, produce_redis, queue_ready
 from tests.sluice.sources.streams.conftest import EVENTS, REDIS_URL, event, rabbit_queue, redis_stream  # noqa: F401
 from tests.standins.schema_registry import SchemaRegistryStandIn
 
@@ -59,7 +59,7 @@ def test_a_run_until_idle_commits_valid_messages_quarantines_the_rest_and_adds_u
 def test_a_rabbitmq_queue_from_the_configured_url_lands_once_and_is_emptied(
     prefect_api, events_home, monkeypatch, rabbit_queue: tuple[object, RabbitConfig]
 ) -> None:
-    _, config = rabbit_queue
+    channel, config = rabbit_queue
     monkeypatch.setenv("SLUICE_RABBITMQ_URL", config.url)
     get_settings(fresh=True)
     produce_rabbit(
@@ -71,6 +71,7 @@ def test_a_rabbitmq_queue_from_the_configured_url_lands_once_and_is_emptied(
     assert sorted(lake_ids(Path(get_settings().lake_root()).parent)) == list(range(40))
     again = ingest_stream("events", "rabbitmq", config.queue, idle_seconds=0.5)
     assert again.rows_read == 0
+    assert queue_ready(channel, config.queue) == 0  # type: ignore[arg-type]
 
 
 def test_a_missing_address_fails_with_what_to_set(prefect_api, events_home, monkeypatch) -> None:

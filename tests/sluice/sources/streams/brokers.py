@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pika
 import redis
 from confluent_kafka import Producer
+from pika.adapters.blocking_connection import BlockingChannel
 
 from sluice.sources.streams.kafka import KafkaConfig, KafkaSource
 from sluice.sources.streams.rabbitmq import RabbitConfig, RabbitSource
@@ -91,3 +93,17 @@ def committed_digests(home: Path, dataset: str = "events") -> list[str]:
         if isinstance(meta, dict):
             out.extend(meta.get("ids", []))
     return out
+
+
+def queue_ready(channel: BlockingChannel, queue: str, expected: int = 0) -> int:
+    """Messages ready in the queue once no consumer holds any: what it returns arrives asynchronously, so the
+    count is read after the consumers are gone and a settling pause, until it is ``expected`` or 3 s passed."""
+    deadline = time.monotonic() + 3
+    while channel.queue_declare(queue, passive=True).method.consumer_count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    while True:
+        count = int(channel.queue_declare(queue, passive=True).method.message_count)
+        if count == expected or time.monotonic() > deadline:
+            return count
+        time.sleep(0.05)

@@ -35,6 +35,7 @@ from tests.sluice.sources.streams.brokers import (
     produce_kafka,
     produce_rabbit,
     produce_redis,
+    queue_ready,
     rabbit_source,
     redis_source,
 )
@@ -167,5 +168,5 @@ def test_rabbitmq_consumer_killed_at_random_points_lands_every_message_once(
     digests = committed_digests(home)
     assert len(digests) == len(set(digests)) == MESSAGES, "idents alone did not keep each message to one commit"
     assert kills > 0, "no worker committed before its kill: the kills tested nothing"
-    assert int(channel.queue_declare(config.queue, passive=True).method.message_count) == 0
+    assert queue_ready(channel, config.queue) == 0
     assert int(channel.queue_declare(config.dead_letter_queue, passive=True).method.message_count) == 0

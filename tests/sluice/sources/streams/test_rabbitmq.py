@@ -13,21 +13,17 @@ from sluice.sources.streams.consume import ConsumeSpec, consume
 from sluice.sources.streams.errors import StreamError
 from sluice.sources.streams.rabbitmq import RabbitConfig, RabbitSource, dead_letters
 from sluice.validate.contracts import Contract
-from tests.sluice.sources.streams.brokers import committed_digests, lake_ids, produce_rabbit, rabbit_source
+from tests.sluice.sources.streams.brokers import (
+    committed_digests,
+    lake_ids,
+    produce_rabbit,
+    queue_ready,
+    rabbit_source,
+)
 from tests.sluice.sources.streams.conftest import event, make_sink
 
 SPEC = ConsumeSpec(BatchLimits(max_records=25, max_wait_s=0.1), follow_s=0, idle_s=0.8)
 Queue = tuple[BlockingChannel, RabbitConfig]
-
-
-def _ready(channel: BlockingChannel, queue: str, expected: int = 0) -> int:
-    """Messages ready in the queue, waited for up to 3 s to become ``expected`` (returns to it are asynchronous)."""
-    deadline = time.monotonic() + 3
-    while True:
-        count = int(channel.queue_declare(queue, passive=True).method.message_count)
-        if count == expected or time.monotonic() > deadline:
-            return count
-        time.sleep(0.05)
 
 
 def _poll_all(source: RabbitSource, count: int) -> StreamBatch:
@@ -53,7 +49,7 @@ def test_messages_land_once_and_are_acknowledged(
     assert sorted(lake_ids(tmp_path)) == list(range(100))
     assert all(b.read <= 25 for b in out.batches)
     assert sum(b.written for b in out.batches) == 100
-    assert _ready(channel, config.queue) == 0
+    assert queue_ready(channel, config.queue) == 0
 
 
 @pytest.mark.parametrize("with_ids", [True, False], ids=["message-id", "body-hash"])
@@ -68,7 +64,7 @@ def test_redelivered_messages_the_lake_holds_are_acknowledged_without_writing(
     assert not any(m.redelivered for m in batch.messages)
     sink.write(source.name, batch)  # committed, then the consumer dies before its ack
     source.close()
-    assert _ready(channel, config.queue, 30) == 30
+    assert queue_ready(channel, config.queue, 30) == 30
     produce_rabbit(config.url, config.queue, [event(i) for i in range(30, 40)], _ids(10, 30) if with_ids else None)
     out = consume(rabbit_source(config.url, config.queue), sink, SPEC)
     assert sum(b.duplicate for b in out.batches) == 30
@@ -76,7 +72,7 @@ def test_redelivered_messages_the_lake_holds_are_acknowledged_without_writing(
     assert sorted(lake_ids(tmp_path)) == list(range(40))
     digests = committed_digests(tmp_path)
     assert len(digests) == len(set(digests)) == 40, "a redelivered message was committed again"
-    assert _ready(channel, config.queue) == 0
+    assert queue_ready(channel, config.queue) == 0
 
 
 def test_an_undecodable_message_is_quarantined_and_acknowledged(
@@ -87,7 +83,7 @@ def test_an_undecodable_message_is_quarantined_and_acknowledged(
     out = consume(rabbit_source(config.url, config.queue), make_sink(tmp_path, events_contract), SPEC)
     assert sum(b.quarantined for b in out.batches) == 1
     assert sorted(lake_ids(tmp_path)) == [0, 2]
-    assert _ready(channel, config.queue) == 0
+    assert queue_ready(channel, config.queue) == 0
     assert dead_letters(channel, config) == 0
 
 
@@ -107,7 +103,7 @@ def test_a_message_delivered_max_deliveries_times_goes_to_the_dead_letter_exchan
     assert sum(b.written for b in out.batches) == 1
     assert lake_ids(tmp_path) == [8]
     assert dead_letters(channel, config) == 1
-    assert _ready(channel, config.queue) == 0
+    assert queue_ready(channel, config.queue) == 0
 
 
 def test_a_queue_declared_otherwise_is_refused_with_a_hint(rabbit_queue: Queue) -> None:
@@ -119,3 +115,13 @@ def test_a_queue_declared_otherwise_is_refused_with_a_hint(rabbit_queue: Queue) 
             rabbit_source(config.url, other)
     finally:
         channel.queue_delete(other)
+
+
+def test_acknowledgements_still_queued_are_sent_on_close(rabbit_queue: Queue) -> None:
+    channel, config = rabbit_queue
+    produce_rabbit(config.url, config.queue, [event(i) for i in range(10)], _ids(10))
+    source = rabbit_source(config.url, config.queue)
+    batch = _poll_all(source, 10)
+    source.acknowledge(batch)  # handed to the polling thread, which polls no more
+    source.close()
+    assert queue_ready(channel, config.queue) == 0
