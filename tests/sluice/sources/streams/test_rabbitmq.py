@@ -115,6 +115,8 @@ def test_a_queue_declared_otherwise_is_refused_with_a_hint(rabbit_queue: Queue) 
             rabbit_source(config.url, other)
     finally:
         channel.queue_delete(other)
+        channel.queue_delete(f"{other}.dead")
+        channel.exchange_delete(f"{other}.dlx")
 
 
 def test_acknowledgements_still_queued_are_sent_on_close(rabbit_queue: Queue) -> None:
