@@ -1,8 +1,9 @@
-"""Flow ``ingest-stream``: a Kafka topic or Redis stream into the dataset's lake table, exactly once.
+"""Flow ``ingest-stream``: a Kafka topic, Redis stream or RabbitMQ queue into the dataset's lake table, exactly once.
 
 Micro-batches bounded by records, bytes and time are validated against the
-dataset's contract and committed with their positions in the same Delta
-commit; only then does the broker learn (Kafka offsets, Redis XACK). Two
+dataset's contract and committed with their positions (a queue's: its
+messages' idents) in the same Delta commit; only then does the broker learn
+(Kafka offsets, Redis XACK, RabbitMQ ack). Two
 ways to run it:
 
 - **until idle** (``follow_seconds=0``, the default): consume until nothing
@@ -35,18 +36,23 @@ from tasks.artifacts import RunArtifacts
 from tasks.records import publish_artifacts, record_run
 from tasks.streams import Broker, StreamRequest, consume_into_lake
 
-ADDRESS_ENV = {"kafka": "SLUICE_KAFKA_BOOTSTRAP_SERVERS", "redis": "SLUICE_REDIS_URL"}
+ADDRESS_ENV = {
+    "kafka": "SLUICE_KAFKA_BOOTSTRAP_SERVERS",
+    "redis": "SLUICE_REDIS_URL",
+    "rabbitmq": "SLUICE_RABBITMQ_URL",
+}
 
 
 def _configured(broker: str, streams: StreamSettings) -> str:
     if broker == "kafka":
         return streams.kafka_bootstrap_servers or ""
-    return streams.redis_url.get_secret_value() if streams.redis_url is not None else ""
+    secret = streams.redis_url if broker == "redis" else streams.rabbitmq_url
+    return secret.get_secret_value() if secret is not None else ""
 
 
 def _address(broker: str, address: str | None, streams: StreamSettings) -> str:
     if broker not in ADDRESS_ENV:
-        raise ConfigError(f"unknown broker {broker!r}", hint="ingest-stream reads from broker=kafka or broker=redis")
+        raise ConfigError(f"unknown broker {broker!r}", hint="ingest-stream reads from broker=kafka, redis or rabbitmq")
     found = address or _configured(broker, streams)
     if not found:
         raise ConfigError(
@@ -124,17 +130,20 @@ def ingest_stream(
     max_wait_seconds: float = 1.0,
     require_key: bool = False,
     value_format: str = "json",
+    max_deliveries: int = 5,
 ) -> RunReport:
-    """Consume ``topic`` (a Kafka topic, or a Redis stream key) of ``broker`` into ``dataset``.
+    """Consume ``topic`` (a Kafka topic, a Redis stream key, or a RabbitMQ quorum queue) of ``broker`` into ``dataset``.
 
-    ``address`` is the Kafka bootstrap servers or a ``redis://`` URL
-    (``SLUICE_KAFKA_BOOTSTRAP_SERVERS`` / ``SLUICE_REDIS_URL`` when omitted).
+    ``address`` is the Kafka bootstrap servers, a ``redis://`` or an ``amqp://``
+    URL (``SLUICE_KAFKA_BOOTSTRAP_SERVERS`` / ``SLUICE_REDIS_URL`` /
+    ``SLUICE_RABBITMQ_URL`` when omitted). RabbitMQ: a message the queue
+    delivered ``max_deliveries`` times before goes to its dead-letter exchange.
     ``value_format`` is ``json``, or ``avro`` / ``protobuf`` in the Confluent
     wire format with schemas from ``SLUICE_SCHEMA_REGISTRY_URL``.
     """
     settings = get_settings()
     run_id = str(flow_run.get_id() or f"local-{int(time.time())}")
-    source = f"{'kafka' if broker == 'kafka' else 'redis'}:{topic}"
+    source = f"{broker}:{topic}"
     report = RunReport(run_id, dataset, source, settings.env, datetime.now(timezone.utc))
     try:
         contract = find_contract(ensure_dataset_name(dataset), settings.contracts_root())
@@ -150,6 +159,7 @@ def ingest_stream(
             limits,
             require_key,
             value_format=ensure_value_format(value_format),
+            max_deliveries=max_deliveries,
         )
         outcome = consume_into_lake(req, contract, run_id)
         fill_report(report, source, outcome.batches)

@@ -1,4 +1,4 @@
-"""The task of the ``ingest-stream`` flow: consume a Kafka topic or Redis stream into the dataset's lake table.
+"""The task of the ``ingest-stream`` flow: a Kafka topic, Redis stream or RabbitMQ queue into the dataset's lake table.
 
 A thin task over :func:`sluice.sources.streams.consume.consume`: it builds
 the source and the sink (this environment's lake, under the dataset's lease)
@@ -24,7 +24,7 @@ from sluice.sources.streams.sink import StreamSink
 from sluice.validate.contracts import Contract
 from tasks.retry import TRANSIENT_RETRIES
 
-Broker = Literal["kafka", "redis"]
+Broker = Literal["kafka", "redis", "rabbitmq"]
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,8 @@ class StreamRequest:
     """One consume run: the broker and where it is, the topic or stream, the group, and the run's bounds."""
 
     broker: Broker
-    address: str  # Kafka bootstrap servers, or a redis:// URL
-    topic: str  # the Kafka topic or the Redis stream key
+    address: str  # Kafka bootstrap servers, a redis:// URL, or an amqp:// URL
+    topic: str  # the Kafka topic, the Redis stream key, or the RabbitMQ queue
     group: str = "sluice"
     consumer: str = ""  # Redis: this consumer's name in the group (default: the host's name)
     follow_s: float | None = 0.0
@@ -42,6 +42,7 @@ class StreamRequest:
     require_key: bool = False
     claim_idle_ms: int = 30_000
     value_format: str = "json"  # json, or avro / protobuf in the Confluent wire format (the schema registry)
+    max_deliveries: int = 5  # RabbitMQ: a message delivered this often before is dead-lettered
 
 
 def make_source(req: StreamRequest, sink: StreamSink) -> StreamSource:
@@ -50,6 +51,11 @@ def make_source(req: StreamRequest, sink: StreamSink) -> StreamSource:
 
         config = KafkaConfig(req.address, req.topic, req.group)
         return KafkaSource(config, lambda: sink.positions(f"kafka:{req.topic}"))
+    if req.broker == "rabbitmq":
+        from sluice.sources.streams.rabbitmq import MAX_PREFETCH, RabbitConfig, RabbitSource
+
+        prefetch = min(2 * req.limits.max_records, MAX_PREFETCH)  # a batch being committed, the next one arriving
+        return RabbitSource(RabbitConfig(req.address, req.topic, prefetch, req.max_deliveries))
     from sluice.sources.streams.redis_streams import RedisConfig, RedisSource
 
     consumer = req.consumer or socket.gethostname()

@@ -1,4 +1,4 @@
-"""Stream sources: where the brokers are (Kafka, Redis Streams)."""
+"""Stream sources: where the brokers are (Kafka, Redis Streams, RabbitMQ)."""
 
 from __future__ import annotations
 
@@ -21,5 +21,12 @@ class StreamSettings(Section):
         default=None,
         description=(
             "Redis URL, `redis://:PASSWORD@host:6379/0`, for `ingest-stream` runs with `broker=redis`. Never logged."
+        ),
+    )
+    rabbitmq_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "RabbitMQ URL, `amqp://USER:PASSWORD@host:5672/%2F`, for `ingest-stream` runs with `broker=rabbitmq`."
+            " Never logged."
         ),
     )

@@ -1,4 +1,4 @@
-"""The ``ingest-stream`` flow on the Prefect test server: a Redis stream into the lake, counts that add up."""
+"""The ``ingest-stream`` flow: a Redis stream or RabbitMQ queue into the lake, counts that add up."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from flows.ingest_stream import ingest_stream
 from sluice.errors import ConfigError
 from sluice.runs.metastore import engine_for, list_runs
 from sluice.settings import get_settings
+from sluice.sources.streams.rabbitmq import RabbitConfig
 from tests.sluice.formats.typed.messages import avro_writer
-from tests.sluice.sources.streams.brokers import lake_ids, produce_redis
-from tests.sluice.sources.streams.conftest import EVENTS, REDIS_URL, event, redis_stream  # noqa: F401
+from tests.sluice.sources.streams.brokers import lake_ids, produce_rabbit, produce_redis, queue_ready
+from tests.sluice.sources.streams.conftest import EVENTS, REDIS_URL, event, rabbit_queue, redis_stream  # noqa: F401
 from tests.standins.schema_registry import SchemaRegistryStandIn
 
 pytestmark = pytest.mark.integration
@@ -53,6 +54,24 @@ def test_a_run_until_idle_commits_valid_messages_quarantines_the_rest_and_adds_u
         recorded = {r.run_id: r for r in list_runs(conn, dataset="events")}
     assert recorded[first.run_id].rows_quarantined == 2 and recorded[second.run_id].status == "completed"
     assert int(client.xpending(stream, "sluice")["pending"]) == 0
+
+
+def test_a_rabbitmq_queue_from_the_configured_url_lands_once_and_is_emptied(
+    prefect_api, events_home, monkeypatch, rabbit_queue: tuple[object, RabbitConfig]
+) -> None:
+    channel, config = rabbit_queue
+    monkeypatch.setenv("SLUICE_RABBITMQ_URL", config.url)
+    get_settings(fresh=True)
+    produce_rabbit(
+        config.url, config.queue, [event(i) for i in range(40)] + [b"not json"], [f"m{i}" for i in range(41)]
+    )
+    report = ingest_stream("events", "rabbitmq", config.queue, idle_seconds=1.0, max_records=15)
+    assert (report.status, report.rows_read, report.rows_written, report.rows_quarantined) == ("completed", 41, 40, 1)
+    assert report.source == f"rabbitmq:{config.queue}"
+    assert sorted(lake_ids(Path(get_settings().lake_root()).parent)) == list(range(40))
+    again = ingest_stream("events", "rabbitmq", config.queue, idle_seconds=0.5)
+    assert again.rows_read == 0
+    assert queue_ready(channel, config.queue) == 0  # type: ignore[arg-type]
 
 
 def test_a_missing_address_fails_with_what_to_set(prefect_api, events_home, monkeypatch) -> None:

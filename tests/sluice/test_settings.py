@@ -103,6 +103,7 @@ NAMES: dict[str, tuple[str, str, object]] = {
     "SLUICE_SCHEMA_REGISTRY_RETRY_WAIT_SECONDS": ("registry.schema_registry_retry_wait_seconds", "1.5", 1.5),
     "SLUICE_KAFKA_BOOTSTRAP_SERVERS": ("streams.kafka_bootstrap_servers", "k1:9092,k2:9092", "k1:9092,k2:9092"),
     "SLUICE_REDIS_URL": ("streams.redis_url", "redis://:pw@r:6379/0", "redis://:pw@r:6379/0"),
+    "SLUICE_RABBITMQ_URL": ("streams.rabbitmq_url", "amqp://u:pw@q:5672/%2F", "amqp://u:pw@q:5672/%2F"),
     "SLUICE_MANIFEST_SIGNING_KEY": ("manifests.signing_key", "/etc/sluice/sign.pem", Path("/etc/sluice/sign.pem")),
     "SLUICE_MANIFEST_SIGNING_KEY_BLOCK": ("manifests.signing_key_block", "manifest-key", "manifest-key"),
     "SLUICE_MANIFEST_SIGNING_KEY_PASSPHRASE": ("manifests.signing_key_passphrase", "pass", "pass"),

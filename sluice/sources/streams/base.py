@@ -4,6 +4,11 @@ A position is where a message sits in its partition: a Kafka offset, or a
 Redis Streams entry id (``<ms>-<seq>``). Both order as a pair of integers
 (:class:`Offset`). A partition is named by its source: ``<topic>/<n>`` for
 Kafka, the stream key for Redis.
+
+A queue (RabbitMQ) has no replayable positions: its messages carry an
+``ident`` instead (the producer's message id, or a hash of the body), and
+``redelivered`` when the broker may have delivered them before. The lake
+deduplicates such batches by ident (:mod:`sluice.sources.streams.delivered`).
 """
 
 from __future__ import annotations
@@ -40,7 +45,10 @@ class Offset:
 
 @dataclass(frozen=True)
 class Message:
-    """One message: where it sits, its key, value bytes, headers and broker timestamp (ms since the epoch)."""
+    """One message: where it sits, its key, value bytes, headers and broker timestamp (ms since the epoch).
+
+    ``ident`` and ``redelivered`` are set by queue sources only (see the module doc).
+    """
 
     partition: str
     offset: Offset
@@ -48,6 +56,8 @@ class Message:
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
     timestamp_ms: int | None = None
+    ident: str | None = None
+    redelivered: bool = False
 
     @property
     def size(self) -> int:
@@ -85,6 +95,11 @@ class StreamBatch:
     @property
     def size(self) -> int:
         return sum(m.size for m in self.messages)
+
+    @property
+    def by_ident(self) -> bool:
+        """Whether the batch comes from a queue: its messages deduplicate by ident, not by position."""
+        return bool(self.messages) and all(m.ident is not None for m in self.messages)
 
     def __len__(self) -> int:
         return len(self.messages)

@@ -7,6 +7,8 @@ validates the rest, and commits the valid rows, the quarantine entries and
 the new positions in one Delta commit (:mod:`sluice.lake.frames`). Holding
 the lease from the read of the positions to the commit is what makes two
 consumers that read the same messages (a rebalance, a takeover) write them once.
+A queue's batch (no positions) is deduplicated by its messages' idents instead
+(:mod:`sluice.sources.streams.delivered`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sluice.lake.frames import LeaseSpec, commit_frame, dataset_lease
 from sluice.lake.table import table_uri
 from sluice.sources.streams.base import Offset, StreamBatch
 from sluice.sources.streams.decode import Decoder, JsonDecoder
+from sluice.sources.streams.delivered import DEFAULT_WINDOW, DeliveredIds, recent_digests, unseen_ids
 from sluice.sources.streams.positions import LakePositions, lake_positions, unseen
 from sluice.validate.chunk import BatchContext, validate_chunk
 from sluice.validate.contracts import Contract
@@ -55,6 +58,7 @@ class StreamSink:
     lease: LeaseSpec = field(default_factory=LeaseSpec)
     run_id: str = field(default_factory=lambda: f"stream-{uuid.uuid4().hex[:12]}")
     storage_options: dict[str, str] = field(default_factory=dict)
+    ident_window: int = DEFAULT_WINDOW  # queues: the commits a redelivered message is looked for in
 
     def __post_init__(self) -> None:
         self.uri = table_uri(self.lake_root, self.contract.name)
@@ -74,14 +78,23 @@ class StreamSink:
             self.storage_options,
         )
 
+    def _unseen(self, source: str, batch: StreamBatch) -> tuple[StreamBatch, int, LakePositions | DeliveredIds]:
+        """The messages the table does not hold yet, how many it held, and what the commit records of them."""
+        if batch.by_ident:
+            suspect = any(m.redelivered for m in batch.messages)
+            digests = recent_digests(self.uri, source, self.ident_window, self.storage_options) if suspect else set()
+            fresh, dropped = unseen_ids(batch, digests)
+            return fresh, dropped, DeliveredIds.of(source, fresh)
+        held = self.positions(source)
+        fresh, dropped = unseen(batch, held)
+        return fresh, dropped, LakePositions.after(source, fresh, held)
+
     def write(self, source: str, batch: StreamBatch) -> BatchOutcome:
         """Commit the messages of ``batch`` the table does not hold yet, with the positions (see the module doc)."""
         with dataset_lease(self.lease, self.contract.name, self.run_id) as held_lease:
-            held = self.positions(source)
-            fresh, dropped = unseen(batch, held)
+            fresh, dropped, position = self._unseen(source, batch)
             if not len(fresh):
                 return BatchOutcome(read=len(batch), valid=len(batch), duplicate=len(batch))
-            position = LakePositions.after(source, fresh, held)
             chunk = self.decoder.decode(fresh.messages, self.contract)
             batch_id = Batch(source, position.range).id
             ctx = BatchContext(self.contract.name, self.run_id, batch_id, source, datetime.now(timezone.utc).date())

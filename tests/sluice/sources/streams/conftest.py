@@ -10,14 +10,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pika
 import pytest
 import redis
 
+from sluice.sources.streams.rabbitmq import RabbitConfig, declare_queue
 from sluice.sources.streams.sink import StreamSink
 from sluice.validate.contracts import Contract, parse_contract
 
 ROOT = Path(__file__).resolve().parents[4]
 REDIS_URL = os.environ.get("SLUICE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+RABBIT_URL = os.environ.get("SLUICE_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 KAFKA_TOPICS = [f"t{i}" for i in range(16)]  # one per test that needs Kafka: a topic is never shared
 
 EVENTS = """
@@ -94,3 +97,19 @@ def redis_stream() -> Iterator[tuple[redis.Redis, str]]:
     finally:
         client.delete(key)
         client.close()
+
+
+@pytest.fixture
+def rabbit_queue() -> Iterator[tuple[pika.adapters.blocking_connection.BlockingChannel, RabbitConfig]]:
+    """A channel and a quorum queue of this test's own (with its dead-letter exchange and queue), deleted after it."""
+    conn = pika.BlockingConnection(pika.URLParameters(RABBIT_URL))
+    channel = conn.channel()
+    config = RabbitConfig(RABBIT_URL, f"sluice-test-{uuid.uuid4().hex[:12]}")
+    declare_queue(channel, config)
+    try:
+        yield channel, config
+    finally:
+        channel.queue_delete(config.queue)
+        channel.queue_delete(config.dead_letter_queue)
+        channel.exchange_delete(config.dead_letter_exchange)
+        conn.close()

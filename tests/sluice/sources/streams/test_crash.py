@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import multiprocessing
 import os
 import random
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 import redis
+from pika.adapters.blocking_connection import BlockingChannel
 
 from sluice.lake.frames import LeaseSpec
 from sluice.lake.log import history
@@ -23,9 +25,20 @@ from sluice.runs.metastore import engine_for
 from sluice.sources.streams.base import BatchLimits, Offset
 from sluice.sources.streams.consume import ConsumeSpec, consume
 from sluice.sources.streams.positions import STREAM_META
+from sluice.sources.streams.rabbitmq import RabbitConfig
 from sluice.validate.contracts import Contract
 from tests.sluice.sources.streams import consume_worker
-from tests.sluice.sources.streams.brokers import kafka_source, lake_ids, produce_kafka, produce_redis, redis_source
+from tests.sluice.sources.streams.brokers import (
+    committed_digests,
+    kafka_source,
+    lake_ids,
+    produce_kafka,
+    produce_rabbit,
+    produce_redis,
+    queue_ready,
+    rabbit_source,
+    redis_source,
+)
 from tests.sluice.sources.streams.conftest import REDIS_URL, event, make_sink
 
 KILLS = int(os.environ.get("SLUICE_STREAM_KILLS", "10"))
@@ -133,3 +146,27 @@ def test_redis_consumer_killed_at_random_points_lands_every_message_once(
     _drain(lambda _sink: redis_source(REDIS_URL, stream, "worker"), home, events_contract)
     _assert_each_once(home, kills)
     assert int(client.xpending(stream, "sluice")["pending"]) == 0
+
+
+@pytest.mark.timeout(300)
+def test_rabbitmq_consumer_killed_at_random_points_lands_every_message_once(
+    rabbit_queue: tuple[BlockingChannel, RabbitConfig], events_contract: Contract, tmp_path: Path
+) -> None:
+    channel, config = rabbit_queue
+    home = tmp_path / "home"
+    home.mkdir()
+
+    def send(values: list[bytes]) -> None:
+        ids = [f"event-{json.loads(v)['id']}" for v in values]
+        produce_rabbit(config.url, config.queue, values, ids)
+
+    kills = _kill_repeatedly("rabbitmq", config.url, config.queue, home, send)
+    _drain(lambda _sink: rabbit_source(config.url, config.queue), home, events_contract)
+    counts = Counter(lake_ids(home))
+    assert [i for i, n in counts.items() if n > 1] == [], "a message landed twice"
+    assert sorted(counts) == list(range(MESSAGES)), f"{MESSAGES - len(counts)} message(s) lost"
+    digests = committed_digests(home)
+    assert len(digests) == len(set(digests)) == MESSAGES, "idents alone did not keep each message to one commit"
+    assert kills > 0, "no worker committed before its kill: the kills tested nothing"
+    assert queue_ready(channel, config.queue) == 0
+    assert int(channel.queue_declare(config.dead_letter_queue, passive=True).method.message_count) == 0
