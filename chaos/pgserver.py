@@ -56,7 +56,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _as_postgres(cmd: list[str]) -> list[str]:
+def as_postgres(cmd: list[str]) -> list[str]:
+    """``cmd`` run as the ``postgres`` OS user when this process is root (the server refuses to run as root)."""
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
@@ -83,7 +84,7 @@ class PgServer:
     def pg_ctl(self, *args: str) -> None:
         """Run ``pg_ctl``; a starting server must be given ``-l`` (it would hold a captured stdout open)."""
         done = subprocess.run(
-            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), *args]),
+            as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), *args]),
             capture_output=True,
             text=True,
             check=False,
@@ -119,7 +120,7 @@ def start_server() -> PgServer:
     server = PgServer(root, free_port())
     init = [str(PG_BIN / "initdb"), "-D", str(server.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
     try:
-        subprocess.run(_as_postgres([*init, "--no-sync"]), check=True, capture_output=True)
+        subprocess.run(as_postgres([*init, "--no-sync"]), check=True, capture_output=True)
         server.start()
     except (subprocess.CalledProcessError, ConfigError):
         server.stop()

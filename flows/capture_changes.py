@@ -52,7 +52,7 @@ from sluice.validate.contracts import find_contract
 from tasks.artifacts import RunArtifacts
 from tasks.cdc import CaptureLedger, CaptureOutcome, CaptureRequest, capture_into_lake, prepare_slot, read_slot_lag
 from tasks.database import secret_connection
-from tasks.records import publish_artifacts, record_run
+from tasks.records import publish_artifacts, record_failure, record_run
 
 DSN_ENV = "SLUICE_CDC_DSN"
 
@@ -106,15 +106,6 @@ def fill_report(report: RunReport, slot: str, batches: list[BatchReport]) -> Non
     report.rows_duplicate = report.duplicates_in_lake
 
 
-def _fail(report: RunReport, exc: Exception, metadata_url: str) -> None:
-    report.status, report.error = "failed", str(exc)
-    report.finished_at = datetime.now(timezone.utc)
-    try:
-        record_run(report, metadata_url)
-    except Exception as store_exc:  # noqa: BLE001 - the run's own error is the one raised
-        get_run_logger().error("the failed run %s could not be recorded: %s", report.run_id, store_exc)
-
-
 @flow(name="capture-changes", log_prints=False, **INCIDENT_HOOKS)
 def capture_changes(
     dataset: str,
@@ -159,7 +150,7 @@ def capture_changes(
             outcome = capture_into_lake(req, contract, ledger, run_id)
         except Exception as exc:
             fill_report(report, slot, ledger.batches)  # what was committed before the failure
-            _fail(report, exc, settings.metadata_db_url())
+            record_failure(report, exc, settings.metadata_db_url())
             raise
         _finish(report, slot, outcome, settings)
         lag = read_slot_lag(source, slot, return_state=True)  # the capture is recorded: a lag not read is no failure
@@ -176,7 +167,7 @@ def _finish(report: RunReport, slot: str, outcome: CaptureOutcome, settings: Set
     try:
         ensure_conserved(report)
     except Exception as exc:
-        _fail(report, exc, settings.metadata_db_url())
+        record_failure(report, exc, settings.metadata_db_url())
         raise
     record_run(report, settings.metadata_db_url())
     publish_artifacts(report, RunArtifacts.current(settings.env))

@@ -38,7 +38,7 @@ from sluice.sources.files import group_files
 from sluice.validate.contracts import find_contract
 from tasks.artifacts import RunArtifacts
 from tasks.ingest import dedup_bucket_group, list_source, stage_file_group
-from tasks.records import publish_artifacts, record_run
+from tasks.records import publish_artifacts, record_failure, record_run
 
 
 def _source_options(storage_options: dict[str, Any] | None, aws_credentials_block: str | None) -> dict[str, Any]:
@@ -55,16 +55,6 @@ def _source_options(storage_options: dict[str, Any] | None, aws_credentials_bloc
 
 def _printable(text: str) -> str:
     return text.replace("\x00", "\\x00")
-
-
-def _record_failure(report: RunReport, exc: Exception, metadata_url: str) -> None:
-    """Record a run that failed before reading any file; a store that cannot be written is logged, not raised."""
-    report.status, report.error = "failed", _printable(str(exc))
-    report.finished_at = datetime.now(timezone.utc)
-    try:
-        record_run(report, metadata_url)
-    except Exception as store_exc:  # noqa: BLE001 - the run's own error is the one raised
-        get_run_logger().error("the failed run %s could not be recorded: %s", report.run_id, store_exc)
 
 
 def _dedup_on_workers(target: CommitTarget, parts: int, plan: CommitPlan) -> list[DedupedBucket]:
@@ -120,7 +110,7 @@ def ingest_files(
         files = list_source(source, pattern, opts)
         run_dir, cleanup = staging.open_run(settings.staging_root(), run_id, stale_hours=settings.staging_stale_hours)
     except Exception as exc:
-        _record_failure(report, exc, settings.metadata_db_url())
+        record_failure(report, exc, settings.metadata_db_url())
         raise
     progress.listed(dataset, files)
     if cleanup.removed:

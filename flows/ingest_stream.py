@@ -33,7 +33,7 @@ from sluice.sources.streams.sink import BatchOutcome
 from sluice.sources.streams.typed import VALUE_FORMATS
 from sluice.validate.contracts import find_contract
 from tasks.artifacts import RunArtifacts
-from tasks.records import publish_artifacts, record_run
+from tasks.records import publish_artifacts, record_failure, record_run
 from tasks.streams import Broker, StreamRequest, consume_into_lake
 
 ADDRESS_ENV = {
@@ -106,15 +106,6 @@ def fill_report(report: RunReport, source: str, batches: list[BatchOutcome]) -> 
             report.warnings[key] = report.warnings.get(key, 0) + count
 
 
-def _fail(report: RunReport, exc: Exception, metadata_url: str) -> None:
-    report.status, report.error = "failed", str(exc)
-    report.finished_at = datetime.now(timezone.utc)
-    try:
-        record_run(report, metadata_url)
-    except Exception as store_exc:  # noqa: BLE001 - the run's own error is the one raised
-        get_run_logger().error("the failed run %s could not be recorded: %s", report.run_id, store_exc)
-
-
 @flow(name="ingest-stream", log_prints=False, **INCIDENT_HOOKS)
 def ingest_stream(
     dataset: str,
@@ -167,7 +158,7 @@ def ingest_stream(
         report.finished_at, report.status = datetime.now(timezone.utc), "completed"
         ensure_conserved(report)
     except Exception as exc:
-        _fail(report, exc, settings.metadata_db_url())
+        record_failure(report, exc, settings.metadata_db_url())
         raise
     record_run(report, settings.metadata_db_url())
     publish_artifacts(report, RunArtifacts.current(settings.env))

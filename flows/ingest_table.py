@@ -35,7 +35,7 @@ from sluice.sources.database_tunnel import TunnelOptions, tunneled
 from sluice.validate.contracts import find_contract
 from tasks.artifacts import RunArtifacts
 from tasks.database import describe_source, secret_connection, stage_increment, stage_key_range
-from tasks.records import publish_artifacts, record_run
+from tasks.records import publish_artifacts, record_failure, record_run
 
 MODES = ("snapshot", "incremental")
 
@@ -48,15 +48,6 @@ def _url(connection: str, secret_block: str | None, settings: Settings, tunnel: 
     else:
         url = resolve_connection(connection, {k: v.get_secret_value() for k, v in db.databases.items()})
     return tunnel.enter_context(tunneled(url, TunnelOptions(db.db_ssh_known_hosts, db.db_ssh_timeout_seconds)))
-
-
-def _record_failure(report: RunReport, exc: Exception, metadata_url: str) -> None:
-    report.status, report.error = "failed", str(exc).replace("\x00", "\\x00")
-    report.finished_at = datetime.now(timezone.utc)
-    try:
-        record_run(report, metadata_url)
-    except Exception as store_exc:  # noqa: BLE001 - the run's own error is the one raised
-        get_run_logger().error("the failed run %s could not be recorded: %s", report.run_id, store_exc)
 
 
 def _stage(req: TableRequest, mode: str, lookback: float, parts: int) -> list[FileOutcome]:
@@ -133,7 +124,7 @@ def ingest_table(
         run_dir, _ = staging.open_run(settings.staging_root(), run_id, stale_hours=settings.staging_stale_hours)
     except Exception as exc:
         tunnel.close()
-        _record_failure(report, exc, settings.metadata_db_url())
+        record_failure(report, exc, settings.metadata_db_url())
         raise
     req = TableRequest(
         spec=spec,
@@ -150,7 +141,7 @@ def ingest_table(
     try:
         outcomes = _stage(req, mode, lookback, db.db_snapshot_parts or 2 * max(settings.dask_workers, 1))
     except Exception as exc:
-        _record_failure(report, exc, settings.metadata_db_url())
+        record_failure(report, exc, settings.metadata_db_url())
         raise
     finally:
         tunnel.close()

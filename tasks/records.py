@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import prefect.runtime
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from sluice.runs.records import RunReport
@@ -22,6 +24,19 @@ def record_run(report: RunReport, metadata_url: str) -> None:
     with engine_for(metadata_url).begin() as conn:
         save_run(conn, report)
     emit_end(prefect.runtime.flow_run.flow_name or "sluice", report)
+
+
+def record_failure(report: RunReport, exc: BaseException, metadata_url: str) -> None:
+    """Mark ``report`` failed with ``exc`` and record it; a store that cannot be written is logged, not raised.
+
+    The run's own error is the one its flow raises; NUL characters of the message are escaped (stores refuse them).
+    """
+    report.status, report.error = "failed", str(exc).replace("\x00", "\\x00")
+    report.finished_at = datetime.now(timezone.utc)
+    try:
+        record_run(report, metadata_url)
+    except Exception as store_exc:  # noqa: BLE001 - the run's own error is the one raised
+        get_run_logger().error("the failed run %s could not be recorded: %s", report.run_id, store_exc)
 
 
 @task(name="publish-run-artifacts", cache_policy=NO_CACHE)

@@ -17,7 +17,6 @@ import contextlib
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -26,18 +25,11 @@ from pathlib import Path
 
 import pytest
 
+from chaos.pgserver import as_postgres as _as_postgres
+from chaos.pgserver import free_port
+
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 WAL2JSON = Path("/usr/lib/postgresql/15/lib/wal2json.so")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _as_postgres(cmd: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
 @dataclass(frozen=True)
