@@ -11,6 +11,7 @@ value it cannot default fails before registering anything.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -33,6 +34,8 @@ from flows.demo import ensure_work_pool
 from ops.incidents.db import open_engine, store_url, transaction
 from sluice.lake.table import table_uri
 from tests.sluice.sources.dbfixtures import PG_URL, pg_exec, unique
+from tests.sluice.sources.streams.brokers import produce_kafka
+from tests.sluice.sources.streams.conftest import KafkaCluster, kafka_cluster  # noqa: F401 - the session fixture
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +44,7 @@ NOT_COPIED = (".git", ".venv", ".sluice", "site", "__pycache__", ".pytest_cache"
 QUICK_DRILL = "source-schema-change"
 RUNS_WITHIN_SECONDS = 150
 SHOP_ORDERS = 500
+STREAM_ORDERS = 120
 ORDERS_DDL = """CREATE TABLE {t} (
     order_id bigint PRIMARY KEY, customer_id text NOT NULL, order_ts timestamptz NOT NULL, status text,
     amount double precision, currency text, quantity bigint, discount double precision, channel text,
@@ -146,7 +150,23 @@ def registered(name: str):
         return client.read_deployment_by_name(name)
 
 
-def test_deployments_registered_from_a_bare_shell_run_to_completion(prefect_api, checkout, worker, shop_orders):
+def order_event(order_id: int) -> bytes:
+    body = {
+        "order_id": order_id,
+        "customer_id": "C000042",
+        "order_ts": "2024-03-05T10:00:00Z",
+        "status": "paid",
+        "amount": 12.5,
+        "currency": "EUR",
+        "quantity": 2,
+        "country": "DE",
+    }
+    return json.dumps(body).encode()
+
+
+def test_deployments_registered_from_a_bare_shell_run_to_completion(
+    prefect_api, checkout, worker, shop_orders, kafka_cluster: KafkaCluster
+):
     home = checkout / ".sluice"
     orders = generate_orders(home / "samples" / "orders", rows=2_000, files=2, seed=11)
 
@@ -162,6 +182,8 @@ def test_deployments_registered_from_a_bare_shell_run_to_completion(prefect_api,
     assert drill.job_variables["env"]["SLUICE_ENV"] == "staging"
     table = registered("ingest-table/orders-table")
     assert (table.parameters["mode"], table.parameters["cursor"]) == ("incremental", "order_id")
+    stream = registered("ingest-stream/orders-stream")
+    assert (stream.parameters["broker"], stream.parameters["topic"]) == ("kafka", "orders")
 
     prod = run_deployment(
         "chaos-drill/chaos-drill", parameters={"experiments": [QUICK_DRILL], "env": "prod"}, timeout=0
@@ -184,6 +206,18 @@ def test_deployments_registered_from_a_bare_shell_run_to_completion(prefect_api,
     assert done_table.state.is_completed(), f"{done_table.state}\nworker log:\n{worker.read_text()[-3000:]}"
     lake = DeltaTable(table_uri(str(home / "lake"), "orders")).to_pyarrow_table()
     assert lake.num_rows == orders.rows_unique_valid + SHOP_ORDERS
+    # The stream deployment, pointed at the mock Kafka cluster, adds the topic's orders.
+    topic = kafka_cluster.topic()
+    produce_kafka(kafka_cluster.bootstrap, topic, [order_event(700_000 + i) for i in range(STREAM_ORDERS)])
+    stream_run = run_deployment(
+        "ingest-stream/orders-stream",
+        parameters={"address": kafka_cluster.bootstrap, "topic": topic, "follow_seconds": 0, "idle_seconds": 3},
+        timeout=0,
+    )
+    (done_stream,) = wait_final([stream_run.id], worker).values()
+    assert done_stream.state.is_completed(), f"{done_stream.state}\nworker log:\n{worker.read_text()[-3000:]}"
+    lake = DeltaTable(table_uri(str(home / "lake"), "orders")).to_pyarrow_table()
+    assert lake.num_rows == orders.rows_unique_valid + SHOP_ORDERS + STREAM_ORDERS
     with transaction(open_engine(store_url(home))) as session:
         drills = [(d.experiment, d.environment, d.status, d.flow_run_id) for d in list_drills(session)]
     assert drills == [(QUICK_DRILL, "staging", "passed", str(drill_run.id))]
