@@ -1,0 +1,166 @@
+"""How far a consumer group is behind its broker, per Kafka partition, Redis stream or RabbitMQ queue.
+
+Kafka: the partition's high watermark minus the group's committed offset (a
+partition the group never committed lags by everything the broker still
+holds: high minus low watermark). Redis: ``XINFO GROUPS`` ``lag`` (entries not
+yet delivered to the group; unknown after deletions in the middle of the
+stream) and ``pending`` (delivered, not acknowledged). RabbitMQ: the queue's
+ready messages from a passive declare. Every reader only looks: nothing is
+consumed, committed or acknowledged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sluice.sources.streams.errors import StreamError, StreamUnreachableError
+
+BROKERS = ("kafka", "redis", "rabbitmq")
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    """One partition's (stream's, queue's) end on the broker, the group's position and the lag between them.
+
+    ``end`` and ``position`` are broker positions as text (``None``: the broker has none, the group none yet);
+    ``lag`` is in messages (``None``: the broker cannot tell); ``pending`` counts delivered, unacknowledged
+    messages and ``consumers`` the group's consumers where the broker reports them.
+    """
+
+    broker: str
+    topic: str
+    partition: str
+    end: str | None
+    position: str | None
+    lag: int | None
+    pending: int | None = None
+    consumers: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def kafka_lag(
+    bootstrap_servers: str,
+    topic: str,
+    group: str,
+    options: Mapping[str, Any] | None = None,
+    timeout_s: float = 10.0,
+) -> list[PartitionLag]:
+    """Per partition of ``topic``: high watermark, the group's committed offset, and the lag.
+
+    Raises:
+        StreamUnreachableError: the brokers do not answer within ``timeout_s``.
+        StreamError: the topic does not exist.
+    """
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+    config = {"bootstrap.servers": bootstrap_servers, "group.id": group, "enable.auto.commit": False, **(options or {})}
+    consumer = Consumer(config)
+    try:
+        meta = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+        if meta is None or meta.error is not None or not meta.partitions:
+            raise StreamError(f"Kafka topic {topic!r} not found", hint="check the topic name and the brokers")
+        wanted = [TopicPartition(topic, p) for p in sorted(meta.partitions)]
+        committed = {tp.partition: tp.offset for tp in consumer.committed(wanted, timeout=timeout_s)}
+        found = []
+        for tp in wanted:
+            low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s, cached=False)
+            at = committed.get(tp.partition, -1)
+            lag = max(high - (at if at >= 0 else low), 0)
+            found.append(PartitionLag("kafka", topic, f"{topic}/{tp.partition}", str(high), _offset(at), lag))
+        return found
+    except KafkaException as exc:
+        raise StreamUnreachableError(
+            f"Kafka at {bootstrap_servers}: {exc.args[0].str() if exc.args else exc}",
+            hint="check the brokers are up and the address",
+        ) from None
+    finally:
+        consumer.close()
+
+
+def _offset(committed: int) -> str | None:
+    return str(committed) if committed >= 0 else None
+
+
+def _text(value: object) -> str | None:
+    return value.decode() if isinstance(value, bytes) else None if value is None else str(value)
+
+
+def redis_lag(url: str, stream: str, group: str) -> list[PartitionLag]:
+    """The stream's last entry id, the group's last delivered id, its lag, pending entries and consumers.
+
+    Raises:
+        StreamUnreachableError: the server cannot be reached.
+        StreamError: the stream or the group does not exist.
+    """
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        info = client.xinfo_stream(stream)
+        groups = {_text(g["name"]): g for g in client.xinfo_groups(stream)}
+    except redis.ConnectionError as exc:
+        raise StreamUnreachableError(f"Redis at {url}: {exc}", hint="check the server is up") from None
+    except redis.ResponseError as exc:
+        raise StreamError(f"Redis stream {stream!r}: {exc}", hint="check the stream key") from None
+    finally:
+        client.close()
+    if group not in groups:
+        raise StreamError(f"Redis stream {stream!r} has no group {group!r}", hint="check the consumer group name")
+    found = groups[group]
+    lag = found.get("lag")
+    return [
+        PartitionLag(
+            "redis",
+            stream,
+            stream,
+            _text(info.get("last-generated-id")),
+            _text(found.get("last-delivered-id")),
+            None if lag is None else int(lag),
+            int(found.get("pending", 0)),
+            int(found.get("consumers", 0)),
+        )
+    ]
+
+
+def rabbit_lag(url: str, queue: str) -> list[PartitionLag]:
+    """The queue's ready messages (its lag: a queue has no positions) and its consumers.
+
+    Raises:
+        StreamUnreachableError: the broker cannot be reached.
+        StreamError: the queue does not exist.
+    """
+    import pika
+
+    try:
+        conn = pika.BlockingConnection(pika.URLParameters(url))
+    except pika.exceptions.AMQPConnectionError as exc:
+        raise StreamUnreachableError(f"RabbitMQ: {exc!r}", hint="check the broker is up and the URL") from None
+    try:
+        method = conn.channel().queue_declare(queue, passive=True).method
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        raise StreamError(f"RabbitMQ queue {queue!r}: {exc.reply_text}", hint="check the queue name") from None
+    finally:
+        if conn.is_open:
+            conn.close()
+    count = int(method.message_count)
+    return [PartitionLag("rabbitmq", queue, queue, None, None, count, consumers=int(method.consumer_count))]
+
+
+def stream_lag(broker: str, address: str, topic: str, group: str) -> list[PartitionLag]:
+    """The lag of ``topic`` (a Kafka topic, Redis stream or RabbitMQ queue) at ``address`` for ``group``.
+
+    Raises:
+        StreamError: ``broker`` is not one of :data:`BROKERS`, or as the broker's reader.
+        StreamUnreachableError: the broker cannot be reached.
+    """
+    if broker == "kafka":
+        return kafka_lag(address, topic, group)
+    if broker == "redis":
+        return redis_lag(address, topic, group)
+    if broker == "rabbitmq":
+        return rabbit_lag(address, topic)
+    raise StreamError(f"unknown broker {broker!r}", hint=f"use one of {', '.join(BROKERS)}")
