@@ -25,6 +25,7 @@ from ops.cli import (
     report,
     runbook,
     runs,
+    stream,
     version,
 )
 
@@ -45,6 +46,7 @@ app.add_typer(lake.app, name="lake")
 app.add_typer(lineage.app, name="lineage")
 app.add_typer(manifest.app, name="manifest")
 app.add_typer(cdc.app, name="cdc")
+app.add_typer(stream.app, name="stream")
 app.add_typer(contract.app, name="contract")
 app.add_typer(glossary.app, name="glossary")
 app.add_typer(pii.app, name="pii")

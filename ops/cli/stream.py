@@ -1,0 +1,87 @@
+"""``ops stream``: stream sources against the lake: positions, the broker's end, the lag, consumers."""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ops.cli._tables import key, number, print_fitted, text
+from ops.cli._utilities import OutputFormat, OutputOption, cell, load_settings, print_json, with_cli_exception_handling
+
+if TYPE_CHECKING:
+    from sluice.settings import Settings
+
+app = typer.Typer(help="Stream sources (Kafka, Redis Streams, RabbitMQ): positions and lag.", no_args_is_help=True)
+
+
+class Broker(enum.StrEnum):
+    KAFKA = "kafka"
+    REDIS = "redis"
+    RABBITMQ = "rabbitmq"
+
+
+def _address(broker: Broker, settings: Settings) -> str:
+    """The broker's address from the stream settings (``SLUICE_KAFKA_BOOTSTRAP_SERVERS``, ``SLUICE_REDIS_URL``,
+    ``SLUICE_RABBITMQ_URL``).
+
+    Raises:
+        StreamError: the settings name none.
+    """
+    from sluice.sources.streams.errors import StreamError
+
+    streams = settings.streams
+    found: Any = {
+        Broker.KAFKA: streams.kafka_bootstrap_servers,
+        Broker.REDIS: streams.redis_url,
+        Broker.RABBITMQ: streams.rabbitmq_url,
+    }[broker]
+    if found is None:
+        setting = "SLUICE_KAFKA_BOOTSTRAP_SERVERS" if broker is Broker.KAFKA else f"SLUICE_{broker.upper()}_URL"
+        raise StreamError(f"no address for {broker}", hint=f"pass --address or set {setting}")
+    return str(found) if isinstance(found, str) else str(found.get_secret_value())
+
+
+def _lake_positions(broker: Broker, topic: str, dataset: str, settings: Settings) -> dict[str, str]:
+    """The last position per partition the dataset's lake table holds from ``broker:topic``."""
+    from sluice.lake.table import table_uri
+    from sluice.paths import ensure_dataset_name
+    from sluice.sources.streams.positions import lake_positions
+
+    uri = table_uri(settings.lake_root(), ensure_dataset_name(dataset))
+    held = lake_positions(uri, f"{broker}:{topic}", dict(settings.lake_storage_options) or None)
+    return {partition: at.text() for partition, at in held.items()}
+
+
+@app.command("status")
+@with_cli_exception_handling
+def status(
+    broker: Annotated[Broker, typer.Option(help="The broker kind.")],
+    topic: Annotated[str, typer.Option(help="The Kafka topic, Redis stream or RabbitMQ queue.")],
+    address: Annotated[
+        str | None, typer.Option(help="Bootstrap servers or URL (default: the stream settings).", show_default=False)
+    ] = None,
+    group: Annotated[str, typer.Option(help="The consumer group (Kafka, Redis).")] = "sluice",
+    dataset: Annotated[
+        str | None, typer.Option(help="The dataset the stream lands in: show the lake's position per partition.")
+    ] = None,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Per partition: the lake's position, the group's, the broker's end, the lag, pending messages, consumers.
+
+    Lag is in messages the group has not consumed; a RabbitMQ queue has no positions, only its ready messages.
+    """
+    from sluice.sources.streams.lag import stream_lag
+
+    settings = load_settings()
+    found = stream_lag(broker.value, address or _address(broker, settings), topic, group)
+    lake = _lake_positions(broker, topic, dataset, settings) if dataset else {}
+    rows = [{**p.as_dict(), "lake": lake.get(p.partition)} for p in found]
+    if output is OutputFormat.JSON:
+        print_json(rows)
+        return
+    columns = [key("Partition"), text("Lake", min_width=6), text("Group", min_width=6), text("End", min_width=6),
+               number("Lag"), number("Pending"), number("Consumers")]  # fmt: skip
+    fields = ("partition", "lake", "position", "end", "lag", "pending", "consumers")
+    print_fitted(columns, [[cell(r[f]) for f in fields] for r in rows])
