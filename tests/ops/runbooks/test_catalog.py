@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import runbooks
 from ops.errors import RunbookError
 from ops.runbooks.catalog import find_runbook, load_runbooks, parse_runbook
 from tests.ops.runbooks.factories import runbook_text, write_runbook
@@ -66,3 +67,10 @@ def test_a_missing_runbooks_folder_names_the_setting(tmp_path, monkeypatch) -> N
     with pytest.raises(RunbookError, match="does not exist") as info:
         load_runbooks()
     assert "SLUICE_RUNBOOKS_DIR" in info.value.hint
+
+
+def test_the_runbooks_readme_indexes_every_shipped_runbook_with_its_title_and_severity():
+    folder = Path(runbooks.__file__).parent
+    index = (folder / "README.md").read_text(encoding="utf-8")
+    for book in load_runbooks(folder):
+        assert f"| [{book.id}]({book.id}.md) | {book.title} | {book.severity} |" in index, book.id
