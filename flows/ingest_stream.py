@@ -29,6 +29,7 @@ from sluice.paths import ensure_dataset_name
 from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
 from sluice.settings import StreamSettings, get_settings
 from sluice.sources.streams.base import BatchLimits
+from sluice.sources.streams.rabbitmq import MAX_DELIVERIES
 from sluice.sources.streams.sink import BatchOutcome
 from sluice.sources.streams.typed import VALUE_FORMATS
 from sluice.validate.contracts import find_contract
@@ -121,7 +122,7 @@ def ingest_stream(
     max_wait_seconds: float = 1.0,
     require_key: bool = False,
     value_format: str = "json",
-    max_deliveries: int = 5,
+    max_deliveries: int = MAX_DELIVERIES,
 ) -> RunReport:
     """Consume ``topic`` (a Kafka topic, a Redis stream key, or a RabbitMQ quorum queue) of ``broker`` into ``dataset``.
 

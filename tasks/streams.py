@@ -20,6 +20,7 @@ from sluice.settings import get_settings
 from sluice.sources.streams.base import BatchLimits, StreamSource
 from sluice.sources.streams.consume import ConsumeOutcome, ConsumeSpec, consume
 from sluice.sources.streams.decode import Decoder, JsonDecoder
+from sluice.sources.streams.rabbitmq import MAX_DELIVERIES
 from sluice.sources.streams.sink import StreamSink
 from sluice.validate.contracts import Contract
 from tasks.retry import TRANSIENT_RETRIES
@@ -42,7 +43,7 @@ class StreamRequest:
     require_key: bool = False
     claim_idle_ms: int = 30_000
     value_format: str = "json"  # json, or avro / protobuf in the Confluent wire format (the schema registry)
-    max_deliveries: int = 5  # RabbitMQ: a message delivered this often before is dead-lettered
+    max_deliveries: int = MAX_DELIVERIES  # RabbitMQ: a message delivered this often before is dead-lettered
 
 
 def make_source(req: StreamRequest, sink: StreamSink) -> StreamSource:

@@ -44,6 +44,9 @@ from sluice.sources.streams.errors import StreamError, StreamUnreachableError
 
 MAX_PREFETCH = 65_535  # AMQP's prefetch count is 16 bits
 DELIVERY_COUNT = "x-delivery-count"
+# Every consumer that dies holding a message counts a delivery, a whole prefetch window at a time: a crash loop
+# of the consumer itself must not send healthy messages to the dead letters, a message that kills every consumer must.
+MAX_DELIVERIES = 20
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ class RabbitConfig:
     url: str
     queue: str
     prefetch: int = 2_000
-    max_deliveries: int = 5
+    max_deliveries: int = MAX_DELIVERIES
     declare: bool = True
 
     def __post_init__(self) -> None:
