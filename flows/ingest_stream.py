@@ -28,8 +28,7 @@ from sluice.errors import ConfigError
 from sluice.paths import ensure_dataset_name
 from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
 from sluice.settings import StreamSettings, get_settings
-from sluice.sources.streams.base import BatchLimits
-from sluice.sources.streams.rabbitmq import MAX_DELIVERIES
+from sluice.sources.streams.base import MAX_DELIVERIES, BatchLimits
 from sluice.sources.streams.sink import BatchOutcome
 from sluice.sources.streams.typed import VALUE_FORMATS
 from sluice.validate.contracts import find_contract

@@ -17,10 +17,9 @@ from prefect import get_run_logger, task
 
 from sluice.lake.frames import LeaseSpec
 from sluice.settings import get_settings
-from sluice.sources.streams.base import BatchLimits, StreamSource
+from sluice.sources.streams.base import MAX_DELIVERIES, BatchLimits, StreamSource
 from sluice.sources.streams.consume import ConsumeOutcome, ConsumeSpec, consume
 from sluice.sources.streams.decode import Decoder, JsonDecoder
-from sluice.sources.streams.rabbitmq import MAX_DELIVERIES
 from sluice.sources.streams.sink import StreamSink
 from sluice.validate.contracts import Contract
 from tasks.retry import TRANSIENT_RETRIES

@@ -205,11 +205,12 @@ def _resolve_upsert(
     best = arriving.take(pa.array(idx[_boundaries(arriving.select(keys).take(pa.array(idx)), keys)]))
     generated = int(ops(incoming, TRUNCATE_OP).sum())
     superseded = (incoming.num_rows - generated) - (best.num_rows - int(ops(best, TRUNCATE_OP).sum()))
-    winners, known, position = _newest(contract, best, aligned(current, schema))
+    held = aligned(current, schema)
+    winners, known, position = _newest(contract, best, held)
     new = best.take(pa.array(winners))  # keys whose greatest version is incoming
     deletes = _is_delete(new)
     tombstone = contract.deletes is DeleteMode.TOMBSTONE
-    seen = _as_held(contract, new, aligned(current, schema), position) & known & ~deletes  # the same values again
+    seen = _as_held(contract, new, held, position) & known & ~deletes  # the same values again
     inserted = int((~known & ~deletes).sum())
     updated = int((known & ~deletes & ~seen).sum())
     took = deletes & (known | tombstone)

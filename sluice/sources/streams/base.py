@@ -18,6 +18,10 @@ from typing import Protocol
 
 from sluice.errors import ConfigError
 
+# Every consumer that dies holding a message counts a delivery, a whole prefetch window at a time: a crash loop
+# of the consumer itself must not send healthy messages to the dead letters, a message that kills every consumer must.
+MAX_DELIVERIES = 20
+
 
 @dataclass(frozen=True, order=True)
 class Offset:

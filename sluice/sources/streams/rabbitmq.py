@@ -38,15 +38,12 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.spec import Basic, BasicProperties
 
-from sluice.sources.streams.base import BatchLimits, Message, Offset, StreamBatch
+from sluice.sources.streams.base import MAX_DELIVERIES, BatchLimits, Message, Offset, StreamBatch
 from sluice.sources.streams.delivered import body_ident
 from sluice.sources.streams.errors import StreamError, StreamUnreachableError
 
 MAX_PREFETCH = 65_535  # AMQP's prefetch count is 16 bits
 DELIVERY_COUNT = "x-delivery-count"
-# Every consumer that dies holding a message counts a delivery, a whole prefetch window at a time: a crash loop
-# of the consumer itself must not send healthy messages to the dead letters, a message that kills every consumer must.
-MAX_DELIVERIES = 20
 
 
 @dataclass(frozen=True)

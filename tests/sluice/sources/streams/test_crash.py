@@ -22,10 +22,10 @@ from pika.adapters.blocking_connection import BlockingChannel
 from sluice.lake.frames import LeaseSpec
 from sluice.lake.log import history
 from sluice.runs.metastore import engine_for
-from sluice.sources.streams.base import BatchLimits, Offset
+from sluice.sources.streams.base import MAX_DELIVERIES, BatchLimits, Offset
 from sluice.sources.streams.consume import ConsumeSpec, consume
 from sluice.sources.streams.positions import STREAM_META
-from sluice.sources.streams.rabbitmq import MAX_DELIVERIES, RabbitConfig
+from sluice.sources.streams.rabbitmq import RabbitConfig
 from sluice.validate.contracts import Contract
 from tests.sluice.sources.streams import consume_worker
 from tests.sluice.sources.streams.brokers import (
