@@ -6,6 +6,7 @@ from ops.cli import (
     action,
     alerts,
     baseline,
+    catalog,
     cdc,
     chaos,
     contract,
@@ -49,6 +50,7 @@ app.add_typer(cdc.app, name="cdc")
 app.add_typer(stream.app, name="stream")
 app.add_typer(contract.app, name="contract")
 app.add_typer(glossary.app, name="glossary")
+app.add_typer(catalog.app, name="catalog")
 app.add_typer(pii.app, name="pii")
 app.add_typer(runs.app, name="runs")
 app.add_typer(baseline.app, name="baseline")

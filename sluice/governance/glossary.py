@@ -82,8 +82,18 @@ def load_glossary(path: Path) -> Glossary:
     """
     if not path.is_file():
         return Glossary()
+    return parse_glossary(path.read_text(encoding="utf-8"), str(path))
+
+
+def parse_glossary(text: str, origin: str) -> Glossary:
+    """The glossary in ``text`` (the content of ``glossary.yaml``; ``origin`` names it in errors).
+
+    Raises:
+        ContractError: not valid YAML, or breaks the glossary's rules.
+    """
+    path = origin
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.safe_load(text) or {}
         return Glossary.model_validate(raw)
     except yaml.YAMLError as exc:
         raise ContractError(f"glossary {path} is not valid YAML: {exc}") from None

@@ -100,6 +100,18 @@ class Repo:
         done = _git(self.top, "status", "--porcelain", "--", self.folder or ".")
         return bool(done.stdout.strip())
 
+    def last_before(self, when: str) -> tuple[str, str] | None:
+        """The newest commit at or before ``when`` (ISO 8601) that touched the folder: its sha and commit date."""
+        done = _git(self.top, "log", "-1", f"--before={when}", "--format=%H %cI", "HEAD", "--", self.folder or ".")
+        sha, _, date = done.stdout.strip().partition(" ")
+        return (sha, date) if done.returncode == 0 and sha else None
+
+    def first_commit_date(self) -> str | None:
+        """The date of the oldest commit that touched the folder."""
+        done = _git(self.top, "log", "--reverse", "--format=%cI", "HEAD", "--", self.folder or ".")
+        lines = done.stdout.split()
+        return lines[0] if done.returncode == 0 and lines else None
+
     def touching(self, sha: str, name: str) -> list[str]:
         """Commits up to ``sha`` that changed the contract's file, newest first."""
         done = _git(self.top, "log", f"-{HISTORY_COMMITS}", "--format=%H", sha, "--", self.path(name))

@@ -139,3 +139,15 @@ def test_every_benchmark_script_has_its_command_on_the_benchmarks_page(site: Pat
     scripts = [p.name for p in (ROOT / "bench").glob("*.py") if "__main__" in p.read_text(encoding="utf-8")]
     assert "ingest.py" in scripts
     assert [name for name in scripts if f"python bench/{name}" not in text] == []
+
+
+def test_every_contract_has_a_catalog_page(site: Path) -> None:
+    contracts = [p.stem for p in (ROOT / "sluice" / "contracts").glob("*.yaml") if p.stem != "glossary"]
+    assert contracts
+    for name in contracts:
+        text = page_text(site, f"catalog/{name}")
+        assert "Columns" in text and "Lineage" in text and "freshness SLA" in text, name
+    customers = page_text(site, "catalog/customers")
+    assert "person_name" in customers and "crm-data@sluice.example" in customers
+    index = page_text(site, "catalog")
+    assert all(name in index for name in contracts)

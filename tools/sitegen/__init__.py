@@ -4,6 +4,7 @@
   settings model, :class:`sluice.settings.Settings`, a heading per section;
 - :mod:`tools.sitegen.cli_ref`: one page per ``ops`` command group, from the typer app;
 - :mod:`tools.sitegen.runbook_pages`: one page per runbook in ``runbooks/``;
+- :mod:`tools.sitegen.catalog_pages`: the catalog, a page per dataset from its contract;
 - :mod:`tools.sitegen.hooks`: the mkdocs hooks that add those pages at build time.
 """
 

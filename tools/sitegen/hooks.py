@@ -6,6 +6,8 @@
   section that holds ``ops/index.md``;
 - ``runbooks/index.md`` and ``runbooks/<id>.md`` from ``runbooks/``, appended
   to the nav section that holds ``runbooks/index.md``;
+- ``catalog/index.md`` and ``catalog/<dataset>.md`` from the contracts, appended
+  to the nav section that holds ``catalog/index.md``;
 - the configuration reference, in place of the ``<!-- settings-reference -->``
   line of ``configuration.md``; the command table in place of
   ``<!-- ops-commands -->`` in ``ops/index.md``; and a section per chaos
@@ -30,7 +32,7 @@ from mkdocs.exceptions import PluginError  # noqa: E402
 from mkdocs.structure.files import File, Files  # noqa: E402
 
 from sluice.errors import SluiceError  # noqa: E402
-from tools.sitegen import chaos_ref, cli_ref, runbook_pages, settings_ref  # noqa: E402
+from tools.sitegen import catalog_pages, chaos_ref, cli_ref, runbook_pages, settings_ref  # noqa: E402
 
 SETTINGS_MARKER = "<!-- settings-reference -->"
 OPS_MARKER = "<!-- ops-commands -->"
@@ -47,6 +49,7 @@ class Generated:
     runbooks: list[runbook_pages.RunbookPage]
     settings: str
     experiments: str
+    catalog: list[catalog_pages.CatalogPage]
 
 
 _generated: Generated | None = None
@@ -63,6 +66,7 @@ def generate(root: Path = ROOT) -> Generated:
         runbooks=runbook_pages.runbook_pages(root / "runbooks"),
         settings=settings_ref.reference_markdown(root),
         experiments=chaos_ref.experiments_markdown(root / "chaos" / "experiments"),
+        catalog=catalog_pages.catalog_pages(root / "sluice" / "contracts", catalog_pages.recorded_runs()),
     )
 
 
@@ -75,6 +79,7 @@ def on_config(config: Any) -> Any:
     nav = config["nav"] or []
     _extend_section(nav, OPS_INDEX, [{f"ops {g.name}": g.page} for g in _generated.groups])
     _extend_section(nav, RUNBOOKS_INDEX, [{Path(p.page).stem: p.page} for p in _generated.runbooks[1:]])
+    _extend_section(nav, catalog_pages.INDEX, [{p.title: p.page} for p in _generated.catalog[1:]])
     return config
 
 
@@ -110,6 +115,8 @@ def on_files(files: Files, config: Any) -> Files:
         files.append(File.generated(config, group.page, content=cli_ref.render_group(group)))
     for page in generated.runbooks:
         files.append(File.generated(config, page.page, content=page.markdown))
+    for entry in generated.catalog:
+        files.append(File.generated(config, entry.page, content=entry.markdown))
     return files
 
 

@@ -1,0 +1,38 @@
+"""The catalog of this Sluice (its contracts, glossary, lineage and run records), now or at a date."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sluice.catalog.asof import MetadataAt, metadata_as_of
+from sluice.catalog.entries import CatalogEntry, build_catalog
+from sluice.governance.glossary import glossary_path, load_glossary
+from sluice.lineage.graph import build_graph
+from sluice.lineage.known import contracts, deployments, known_graph
+from sluice.runs.metastore import engine_for, list_runs
+from sluice.runs.records import RunReport
+from sluice.settings import Settings
+
+RECENT_RUNS = 5  # runs per dataset whose figures an entry shows
+
+
+def recent_runs(settings: Settings, datasets: list[str], limit: int = RECENT_RUNS) -> dict[str, list[RunReport]]:
+    """The newest ``limit`` runs of each dataset, newest first."""
+    with engine_for(settings.metadata_db_url()).connect() as conn:
+        return {d: list_runs(conn, dataset=d, limit=limit) for d in datasets}
+
+
+def known_catalog(settings: Settings) -> list[CatalogEntry]:
+    """Every dataset with a contract: its entry with lineage, deployments and recent runs."""
+    root = settings.contracts_root()
+    found = contracts(root)
+    runs = recent_runs(settings, [c.name for c in found])
+    return build_catalog(found, load_glossary(glossary_path(root)), known_graph(settings), runs)
+
+
+def catalog_as_of(settings: Settings, when: datetime) -> tuple[MetadataAt, list[CatalogEntry]]:
+    """The catalog as the committed contracts and glossary described it at ``when`` (lineage from contracts only,
+    no run figures: those are today's)."""
+    then = metadata_as_of(settings.contracts_root(), when)
+    graph = build_graph(then.contracts, [], {}, deployments())
+    return then, build_catalog(then.contracts, then.glossary, graph)
