@@ -12,6 +12,7 @@ from ops.cli import (
     contract,
     correlate,
     doctor,
+    dpia,
     glossary,
     incident,
     ingest,
@@ -51,6 +52,7 @@ app.add_typer(stream.app, name="stream")
 app.add_typer(contract.app, name="contract")
 app.add_typer(glossary.app, name="glossary")
 app.add_typer(catalog.app, name="catalog")
+app.add_typer(dpia.app, name="dpia")
 app.add_typer(pii.app, name="pii")
 app.add_typer(runs.app, name="runs")
 app.add_typer(baseline.app, name="baseline")

@@ -62,6 +62,7 @@ class CatalogEntry:
     downstream: tuple[str, ...] = ()
     deployments: tuple[str, ...] = ()
     quality: tuple[QualityFigure, ...] = field(default_factory=tuple)
+    purposes: tuple[str, ...] = ()
 
     @property
     def pii_columns(self) -> tuple[str, ...]:
@@ -131,6 +132,7 @@ def build_entry(
         downstream=tuple(down),
         deployments=graph.deployments.get(contract.name, ()) if graph else (),
         quality=quality_figures(runs),
+        purposes=tuple(contract.purposes),
     )
 
 

@@ -6,6 +6,8 @@ from datetime import datetime
 
 from sluice.catalog.asof import MetadataAt, metadata_as_of
 from sluice.catalog.entries import CatalogEntry, build_catalog
+from sluice.errors import ContractError
+from sluice.governance.dpia import DpiaFacts
 from sluice.governance.glossary import glossary_path, load_glossary
 from sluice.lineage.graph import build_graph
 from sluice.lineage.known import contracts, deployments, known_graph
@@ -36,3 +38,32 @@ def catalog_as_of(settings: Settings, when: datetime) -> tuple[MetadataAt, list[
     then = metadata_as_of(settings.contracts_root(), when)
     graph = build_graph(then.contracts, [], {}, deployments())
     return then, build_catalog(then.contracts, then.glossary, graph)
+
+
+def safeguards(settings: Settings) -> tuple[str, ...]:
+    """The platform-wide measures this configuration applies, in words a DPIA can quote."""
+    signed = settings.manifests.signing_key or settings.manifests.signing_key_block
+    return (
+        "Every record is validated against the contract; rows that break it are quarantined with their reason.",
+        "`ops quarantine` hides PII columns unless `--reveal-pii` is given.",
+        "Run manifests are signed with Ed25519 (`ops manifest verify`)."
+        if signed
+        else "Run manifests are written but not signed: set SLUICE_MANIFEST_SIGNING_KEY.",
+        f"OpenLineage run events go to the `{settings.lineage.transport}` transport."
+        if str(settings.lineage.transport) != "none"
+        else "No OpenLineage transport is configured (SLUICE_LINEAGE_TRANSPORT).",
+    )
+
+
+def dpia_facts(settings: Settings, dataset: str) -> DpiaFacts:
+    """What a DPIA of ``dataset`` can say from this Sluice's contracts, glossary, lineage and settings.
+
+    Raises:
+        ContractError: no contract of that name.
+    """
+    entries = {e.dataset: e for e in known_catalog(settings)}
+    if dataset not in entries:
+        raise ContractError(
+            f"no contract named {dataset!r}", hint=f"datasets with a contract: {', '.join(entries) or 'none'}"
+        )
+    return DpiaFacts(entries[dataset], safeguards=safeguards(settings))

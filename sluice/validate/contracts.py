@@ -138,6 +138,8 @@ class Contract(BaseModel):
     compatibility: Compatibility = Compatibility.BACKWARD
     removed_columns: RemovedColumns = RemovedColumns.KEEP
     description: str = ""
+    # Why the data is processed, in the words of its owner (a DPIA's starting point: `ops dpia draft`).
+    purposes: list[str] = Field(default_factory=list)
     owner: str
     freshness_sla: timedelta
     source_timezone: str = "UTC"
