@@ -227,3 +227,4 @@ def finish_report(report: RunReport, outcomes: list[FileOutcome], result: Commit
     for f in done:
         for key, count in f.warnings.items():
             report.warnings[key] = report.warnings.get(key, 0) + count
+    report.warnings.update(result.pii_warnings)

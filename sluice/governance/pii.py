@@ -185,3 +185,43 @@ def scan_dataset(
     ensure_sample_rows(sample)
     names = [c.name for c in contract.columns if c.type in SCANNED_TYPES]
     return scan_table(contract, read_sample(uri, names, sample, storage_options), threshold)
+
+
+def scan_added_columns(
+    contract: Contract,
+    uri: str,
+    added: list[str],
+    *,
+    sample: int = SAMPLE_ROWS,
+    storage_options: dict[str, str] | None = None,
+    threshold: float = THRESHOLD,
+) -> list[ColumnScan]:
+    """Scan the contract columns a commit just added to the lake table at ``uri``, in their non-null values.
+
+    Called by the commit when the table's schema grows, so a new column that
+    holds PII without a tag (or with another class) is reported by the run
+    that brought it, not at the next full scan.
+    """
+    import pyarrow.compute as pc
+
+    from sluice.lake.table import open_table
+
+    specs = [c for c in contract.columns if c.name in set(added) and c.type in SCANNED_TYPES]
+    table = open_table(uri, storage_options) if specs else None
+    if table is None:
+        return []
+    dataset = table.to_pyarrow_dataset()
+    scans = []
+    for spec in specs:
+        values = dataset.scanner(columns=[spec.name], filter=pc.field(spec.name).is_valid()).head(sample)
+        scans.append(scan_column(spec, values.column(spec.name), threshold))
+    return scans
+
+
+def run_warnings(scans: list[ColumnScan]) -> dict[str, int]:
+    """A run's warnings for the disagreements among ``scans``: ``column:pii <verdict> <class>`` by values seen."""
+    return {
+        f"{s.column}:pii {s.verdict}{f' {s.proposed}' if s.proposed else ''}": s.values
+        for s in scans
+        if s.verdict.disagrees
+    }

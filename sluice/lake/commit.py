@@ -28,6 +28,7 @@ exception; the commit at exactly V+1 keeps the lake exact even without it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -36,8 +37,10 @@ from pathlib import Path
 from typing import Protocol
 
 import pyarrow as pa
+from deltalake.exceptions import DeltaError
 
 from sluice.errors import LakeConflictError
+from sluice.governance.pii import run_warnings, scan_added_columns
 from sluice.lake import staging
 from sluice.lake.apply import apply_batches
 from sluice.lake.manifest import provenance
@@ -278,6 +281,26 @@ def _outcome(
     )
 
 
+def _scan_added(target: CommitTarget, added: list[str]) -> dict[str, int]:
+    """The PII scan of the columns a commit added; a scan that fails is logged, never fails the committed run."""
+    try:
+        scans = scan_added_columns(target.contract, target.lake_uri, added, storage_options=target.storage_options)
+    except (OSError, pa.ArrowException, DeltaError) as exc:
+        log.warning("%s: the PII scan of new column(s) %s failed: %s", target.dataset, ", ".join(added), exc)
+        return {}
+    found = run_warnings(scans)
+    for key in found:
+        column, _, what = key.partition(":")
+        log.warning(
+            "%s: new column %s: %s; tag it in the contract (pii: CLASS) or check with `ops pii scan %s`",
+            target.dataset,
+            column,
+            what,
+            target.dataset,
+        )
+    return found
+
+
 def commit_batches(
     target: CommitTarget,
     batches: list[Batch],
@@ -316,6 +339,8 @@ def commit_batches(
             log.warning("%s: attempt %d of %d lost to a concurrent commit (%s)", target.dataset, attempt, attempts, exc)
             continue
         manifests.record(target.dataset, target.lake_uri, result.version, target.storage_options)
+        if added:
+            result = dataclasses.replace(result, pii_warnings=_scan_added(target, added))
         return _outcome(result, tally, plan.batch_ids, plan, attempt)
     raise LakeConflictError(
         f"{target.dataset}: other writers committed first on all {attempts} attempts",

@@ -59,6 +59,8 @@ class CommitResult:
     rows_updated: int = 0
     rows_deleted: int = 0
     rows_unchanged: int = 0
+    # Disagreements of the PII scan of columns this commit added to the table (sluice.governance.pii.run_warnings).
+    pii_warnings: dict[str, int] = field(default_factory=dict)
 
 
 def table_uri(root: str, dataset: str) -> str:

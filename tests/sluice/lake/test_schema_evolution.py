@@ -11,6 +11,7 @@ from deltalake import DeltaTable
 
 from sluice.ingest import StageRequest, commit_files, commit_target, stage_file
 from sluice.lake.apply import apply_batches
+from sluice.lake.commit import CommitOutcome
 from sluice.lake.table import lake_schema
 from sluice.lake.write import evolve_schema
 from sluice.settings import Settings
@@ -33,7 +34,7 @@ def _changed(base: Contract, *, add: tuple[dict[str, object], ...] = (), drop: t
     return parse_contract(yaml.safe_dump(raw))
 
 
-def _ingest(tmp_path: Path, run: str, c: Contract, csv_text: str) -> None:
+def _ingest(tmp_path: Path, run: str, c: Contract, csv_text: str) -> CommitOutcome:
     src = tmp_path / f"src-{run}" / "orders.csv"
     src.parent.mkdir(parents=True)
     src.write_text(csv_text, encoding="utf-8")
@@ -48,6 +49,7 @@ def _ingest(tmp_path: Path, run: str, c: Contract, csv_text: str) -> None:
     staged = stage_file(list_source_files(str(src.parent))[0], 0, req)
     outcome = commit_files(commit_target(req, str(tmp_path / "q")), [staged], metadata={})
     assert outcome.quarantined == 0
+    return outcome
 
 
 def _csv(header: list[str], lines: list[list[str]]) -> str:
@@ -123,3 +125,34 @@ def test_a_keyed_table_gains_an_added_column_and_its_untouched_keys_read_null(tm
 
     got = {r["id"]: (r["v"], r["score"]) for r in DeltaTable(uri).to_pyarrow_table().to_pylist()}
     assert got == {1: ("a", None), 2: ("c", 0.5)}
+
+
+def test_a_new_column_holding_untagged_emails_is_reported_by_the_run_that_added_it(tmp_path: Path) -> None:
+    v1 = _orders()
+    v2 = _changed(
+        v1,
+        add=(
+            {"name": "backup_contact", "type": "string", "nullable": True, "criticality": "warning"},
+            {"name": "gift_email", "type": "string", "nullable": True, "criticality": "warning", "pii": "email"},
+        ),
+    )
+    write_csv(tmp_path / "v1.csv", OrderBatch(rows=good_orders(2, start=1)))
+    first = _ingest(tmp_path, "r1", v1, (tmp_path / "v1.csv").read_text())
+    newer = [
+        [*r.cells(), f"someone{i}@example.org", f"gift{i}@example.com"] for i, r in enumerate(good_orders(20, start=3))
+    ]
+
+    second = _ingest(tmp_path, "r2", v2, _csv([*ORDER_HEADER, "backup_contact", "gift_email"], newer))
+    third = _ingest(
+        tmp_path,
+        "r3",
+        v2,
+        _csv(
+            [*ORDER_HEADER, "backup_contact", "gift_email"],
+            [[*r.cells(), "x@example.org", "y@example.com"] for r in good_orders(1, start=40)],
+        ),
+    )
+
+    assert first.lake.pii_warnings == {}
+    assert second.lake.pii_warnings == {"backup_contact:pii missing tag email": 20}  # the tagged one agrees
+    assert third.lake.pii_warnings == {}  # the columns are there now: nothing added, nothing scanned
