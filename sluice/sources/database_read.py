@@ -49,6 +49,7 @@ from sluice.sources.database import (
     quoted_table,
     split_name,
 )
+from sluice.sources.database_tunnel import forwarded_socket
 from sluice.sources.database_types import Kind, SourceColumn, check_mapping, mariadb_column, pg_column
 from sluice.validate.contracts import Contract
 
@@ -187,9 +188,10 @@ def mariadb_connect(url: DatabaseUrl, *, streaming: bool = False) -> Any:
     import pymysql
     import pymysql.cursors
 
-    return pymysql.connect(
-        host=url.connect_host or url.host,
-        port=url.connect_port or url.port,
+    # host is the name TLS verifies; through a tunnel the socket is opened at the forward's end instead.
+    conn = pymysql.connect(
+        host=url.host,
+        port=url.port,
         user=url.user or None,
         password=url.password,
         database=url.database,
@@ -198,7 +200,12 @@ def mariadb_connect(url: DatabaseUrl, *, streaming: bool = False) -> Any:
         init_command="SET time_zone = '+00:00'",
         cursorclass=pymysql.cursors.SSCursor if streaming else pymysql.cursors.Cursor,
         ssl=url.mariadb_tls(),
+        ssl_disabled=url.param("sslmode") == "disable",  # else PyMySQL tries TLS unverified, and would be refused
+        defer_connect=bool(url.connect_host),
     )
+    if url.connect_host:
+        conn.connect(forwarded_socket(url, CONNECT_TIMEOUT_S))
+    return conn
 
 
 _PG_COLUMNS = """

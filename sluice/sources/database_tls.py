@@ -86,6 +86,8 @@ def tls_context(params: Mapping[str, str], where: str) -> ssl.SSLContext | None:
 # What a failed TLS handshake says (libpq, the server, OpenSSL, PyMySQL) and what to do about it; first match wins.
 _TLS_HINTS = (
     ("does not match host name", "the server's certificate names another host: connect by a name it lists"),
+    ("hostname mismatch", "the server's certificate names another host: connect by a name it lists"),
+    ("ip address mismatch", "the server's certificate names another host: connect by a name it lists"),
     (
         "certificate has expired",
         "a certificate has expired: renew it (`openssl x509 -enddate -noout -in FILE` shows when)",
