@@ -49,6 +49,7 @@ from sluice.sources.database import (
     quoted_table,
     split_name,
 )
+from sluice.sources.database_tls import refused_client_certificate
 from sluice.sources.database_tunnel import forwarded_socket
 from sluice.sources.database_types import Kind, SourceColumn, check_mapping, mariadb_column, pg_column
 from sluice.validate.contracts import Contract
@@ -201,10 +202,13 @@ def mariadb_connect(url: DatabaseUrl, *, streaming: bool = False) -> Any:
         cursorclass=pymysql.cursors.SSCursor if streaming else pymysql.cursors.Cursor,
         ssl=url.mariadb_tls(),
         ssl_disabled=url.param("sslmode") == "disable",  # else PyMySQL tries TLS unverified, and would be refused
-        defer_connect=bool(url.connect_host),
+        defer_connect=True,
     )
-    if url.connect_host:
-        conn.connect(forwarded_socket(url, CONNECT_TIMEOUT_S))
+    try:
+        conn.connect(forwarded_socket(url, CONNECT_TIMEOUT_S) if url.connect_host else None)
+    except pymysql.err.OperationalError as exc:
+        refused = refused_client_certificate(exc, url.shown()) if url.param("sslcert") else None
+        raise (refused or exc) from None
     return conn
 
 

@@ -132,3 +132,20 @@ def tls_error(exc: BaseException, where: str) -> DatabaseTlsError | None:
         if needle in low:
             return DatabaseTlsError(f"{where}: TLS connection refused: {line}", hint=hint)
     return None
+
+
+# A TLS 1.3 server checks the client's certificate after the client has finished its handshake: when it refuses the
+# certificate, the client reads its alert (matched above) or, as often, only the connection it closed.
+_CLOSED_AT_LOGIN = ("eof occurred in violation of protocol", "connection reset by peer")
+
+
+def refused_client_certificate(exc: BaseException, where: str) -> DatabaseTlsError | None:
+    """The error of a login over TLS with a client certificate that the server closed unexplained, else None."""
+    line = first_line(exc)
+    if not any(needle in line.lower() for needle in _CLOSED_AT_LOGIN):
+        return None
+    return DatabaseTlsError(
+        f"{where}: the server closed the TLS connection at login, refusing the client certificate: {line}",
+        hint="renew sslcert= if it has expired, or use one signed by the CA of the server's ssl_ca "
+        "(`openssl x509 -noout -enddate -issuer -in CERT` shows both)",
+    )

@@ -68,5 +68,7 @@ def fill_maria_table(server: MariaDbServer, database: str, table: str, rows: int
 def maria_source_rows(server: MariaDbServer, database: str, table: str) -> list[dict[str, Any]]:
     """The table's rows as the lake should hold them (decimal as float, times in UTC), by id."""
     found = server.execute(f"SELECT {', '.join(COLUMNS)} FROM `{table}` ORDER BY id", database=database)
-    utc = [(r[0], r[1], r[2].replace(tzinfo=timezone.utc), r[3], r[4], r[5].replace(tzinfo=timezone.utc)) for r in found]
+    utc = [
+        (r[0], r[1], r[2].replace(tzinfo=timezone.utc), r[3], r[4], r[5].replace(tzinfo=timezone.utc)) for r in found
+    ]
     return [dict(zip(COLUMNS, (*r[:3], None if r[3] is None else float(r[3]), *r[4:]), strict=True)) for r in utc]
