@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import psycopg
+import trustme
+from cryptography import x509
 from deltalake import DeltaTable
 
 from sluice.settings import Settings
@@ -72,3 +75,17 @@ def maria_source_rows(server: MariaDbServer, database: str, table: str) -> list[
         (r[0], r[1], r[2].replace(tzinfo=timezone.utc), r[3], r[4], r[5].replace(tzinfo=timezone.utc)) for r in found
     ]
     return [dict(zip(COLUMNS, (*r[:3], None if r[3] is None else float(r[3]), *r[4:]), strict=True)) for r in utc]
+
+
+def write_client(folder: Path, name: str, cert: trustme.LeafCert) -> None:
+    """A client certificate and its key as ``folder/name.pem`` and ``folder/name.key`` (mode 0600)."""
+    cert.cert_chain_pems[0].write_to_path(folder / f"{name}.pem")
+    key = folder / f"{name}.key"
+    cert.private_key_pem.write_to_path(key)
+    key.chmod(0o600)  # libpq refuses a key others may read
+
+
+def x509_subject(pem: Path) -> str:
+    """A certificate's subject as MariaDB's ``REQUIRE SUBJECT`` spells it: ``/O=.../OU=.../CN=...``."""
+    name = x509.load_pem_x509_certificate(pem.read_bytes()).subject
+    return "".join(f"/{attr.rfc4514_attribute_name}={attr.value}" for attr in name)

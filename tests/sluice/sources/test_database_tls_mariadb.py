@@ -19,14 +19,20 @@ from urllib.parse import urlencode
 import pymysql
 import pytest
 import trustme
-from cryptography import x509
 
 from sluice.errors import SluiceError
 from sluice.sources.database import DatabaseAuthError, parse_url
 from sluice.sources.database_read import TableSpec, describe, mariadb_connect
 from sluice.sources.database_tls import DatabaseTlsError, refused_client_certificate
 from tests.mariadbserver import MariaDbOptions, MariaDbServer, running_mariadb
-from tests.sluice.sources.connfixtures import fill_maria_table, lake_rows, maria_source_rows, snapshot_into_lake
+from tests.sluice.sources.connfixtures import (
+    fill_maria_table,
+    lake_rows,
+    maria_source_rows,
+    snapshot_into_lake,
+    write_client,
+    x509_subject,
+)
 from tests.sluice.sources.dbfixtures import contract, spec
 
 TABLE = "orders_tls"
@@ -55,30 +61,17 @@ class TlsServer:
         return {"sslcert": str(self.certs / f"{name}.pem"), "sslkey": str(self.certs / f"{name}.key")}
 
 
-def _write_client(folder: Path, name: str, cert: trustme.LeafCert) -> None:
-    cert.cert_chain_pems[0].write_to_path(folder / f"{name}.pem")
-    key = folder / f"{name}.key"
-    cert.private_key_pem.write_to_path(key)
-    key.chmod(0o600)
-
-
-def subject(pem: Path) -> str:
-    """A certificate's subject as MariaDB's ``REQUIRE SUBJECT`` spells it: ``/O=.../OU=.../CN=...``."""
-    name = x509.load_pem_x509_certificate(pem.read_bytes()).subject
-    return "".join(f"/{attr.rfc4514_attribute_name}={attr.value}" for attr in name)
-
-
 def _certificates(folder: Path) -> dict[str, bytes]:
     """The client certificates into ``folder``; the server's files, for its folder."""
     ca, other_ca = trustme.CA(), trustme.CA()
     ca.cert_pem.write_to_path(folder / "ca.pem")
     other_ca.cert_pem.write_to_path(folder / "other-ca.pem")
-    _write_client(folder, "app", ca.issue_cert("app", common_name="app"))
-    _write_client(folder, "stranger", other_ca.issue_cert("app", common_name="app"))
-    _write_client(folder, "somebody", ca.issue_cert("somebody", common_name="somebody"))
+    write_client(folder, "app", ca.issue_cert("app", common_name="app"))
+    write_client(folder, "stranger", other_ca.issue_cert("app", common_name="app"))
+    write_client(folder, "somebody", ca.issue_cert("somebody", common_name="somebody"))
     past = datetime.now(timezone.utc) - timedelta(days=30)
     expired = ca.issue_cert("app", common_name="app", not_before=past, not_after=past + timedelta(days=1))
-    _write_client(folder, "expired", expired)
+    write_client(folder, "expired", expired)
     server = ca.issue_cert("localhost", "db.internal")  # not 127.0.0.1: the name checked is the URL's
     return {
         "server.pem": server.cert_chain_pems[0].bytes(),
@@ -93,7 +86,7 @@ def tls_server(tmp_path_factory) -> Iterator[TlsServer]:
     options = MariaDbOptions(files=_certificates(certs), args=SERVER_TLS)
     with running_mariadb(options) as server:
         fill_maria_table(server, DATABASE, TABLE, 400)
-        server.execute("CREATE USER 'app'@'%%' REQUIRE SUBJECT %s", (subject(certs / "app.pem"),))
+        server.execute("CREATE USER 'app'@'%%' REQUIRE SUBJECT %s", (x509_subject(certs / "app.pem"),))
         server.execute("CREATE USER 'plain'@'%' IDENTIFIED BY 'pw'")
         for user in ("app", "plain"):
             server.execute(f"GRANT SELECT ON `{DATABASE}`.* TO '{user}'@'%'")
