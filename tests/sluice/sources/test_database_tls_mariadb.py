@@ -22,7 +22,8 @@ import trustme
 
 from sluice.errors import SluiceError
 from sluice.sources.database import DatabaseAuthError, parse_url
-from sluice.sources.database_read import TableSpec, describe, mariadb_connect
+from sluice.sources.database_connect import mariadb_connect
+from sluice.sources.database_read import TableSpec, describe
 from sluice.sources.database_tls import DatabaseTlsError, refused_client_certificate
 from tests.mariadbserver import MariaDbOptions, MariaDbServer, running_mariadb
 from tests.sluice.sources.connfixtures import (
