@@ -1,4 +1,4 @@
-"""A PostgreSQL server only an SSH bastion reaches, built of network namespaces, for the tunnel tests.
+"""A database server only an SSH bastion reaches, built of network namespaces, for the tunnel tests.
 
 ::
 
@@ -9,9 +9,10 @@ The root namespace has an ``unreachable`` route for the database's subnet, so
 a direct connection fails at once ("No route to host") and the bastion, which
 forwards nothing at the IP level, is the only way in. sshd is Debian's
 ``openssh-server`` (installed when missing, as root), run with a host key,
-an authorized key and a config of its own on port 2222; the database is a
-private cluster (:mod:`tests.pgcluster`) started inside the db namespace. The
-fixture removes the namespaces, the route and every process afterwards. It
+an authorized key and a config of its own on port 2222; :func:`bastion_network`
+starts a private PostgreSQL cluster (:mod:`tests.pgcluster`) inside the db
+namespace, and :func:`far_side` leaves it empty for another database (a private
+MariaDB, :mod:`tests.mariadbserver`). The fixture removes the namespaces, the route and every process afterwards. It
 skips, with the reason, only where ``ip netns`` is not permitted.
 """
 
