@@ -8,6 +8,7 @@ its address only, so a check against the tunnel's 127.0.0.1 would fail.
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import uuid
 from collections.abc import Iterator
@@ -18,8 +19,9 @@ from urllib.parse import urlencode
 import pytest
 import trustme
 
+from chaos.pgserver import free_port
 from sluice.sources.database import DatabaseUnreachableError, parse_url
-from sluice.sources.database_read import describe
+from sluice.sources.database_read import TableSpec, describe
 from sluice.sources.database_tunnel import TunnelOptions, tunneled
 from tests.mariadbserver import MariaDbOptions, MariaDbServer, running_mariadb
 from tests.sluice.sources.bastion import SSH_PORT, FarSide, far_side
@@ -94,3 +96,13 @@ def test_a_verify_full_snapshot_through_the_bastion_equals_the_source(sluice_hom
     assert len(lake_rows(sluice_home)) == 300
     with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", local_port), timeout=2):
         pass  # the forward is closed with its run
+
+
+def test_a_closed_forward_is_unreachable_not_a_driver_traceback():
+    """No fixture: the forward's port is closed, as after its tunnel ends."""
+    url = dataclasses.replace(parse_url("mysql://app@db.internal:3306/shop"), connect_host="127.0.0.1")
+    url = dataclasses.replace(url, connect_port=free_port())
+    with pytest.raises(DatabaseUnreachableError) as err:
+        describe(TableSpec(url=url, contract=contract(), table=TABLE))
+    assert "through the forward at 127.0.0.1" in str(err.value) and "rerun" in err.value.hint
+    assert err.value.transient

@@ -19,12 +19,14 @@ from urllib.parse import urlencode
 import pymysql
 import pytest
 import trustme
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sluice.errors import SluiceError
 from sluice.sources.database import DatabaseAuthError, parse_url
 from sluice.sources.database_connect import mariadb_connect
 from sluice.sources.database_read import TableSpec, describe
-from sluice.sources.database_tls import DatabaseTlsError, refused_client_certificate
+from sluice.sources.database_tls import DatabaseTlsError, refused_client_certificate, tls_error
 from tests.mariadbserver import MariaDbOptions, MariaDbServer, running_mariadb
 from tests.sluice.sources.connfixtures import (
     fill_maria_table,
@@ -211,3 +213,13 @@ def test_a_login_the_server_closes_with_a_client_certificate_is_a_tls_error():
     assert err is not None and "refusing the client certificate" in str(err) and "renew" in err.hint
     one_line(err)
     assert refused_client_certificate(pymysql.err.OperationalError(1045, "Access denied"), "db") is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(), code=st.integers(min_value=0, max_value=9999))
+def test_any_driver_error_text_becomes_one_line_or_none(text, code):
+    """Hostile driver messages: a TLS error is always one line with a hint, whatever the text holds."""
+    exc = pymysql.err.OperationalError(code, text)
+    for err in (refused_client_certificate(exc, "mariadb://app@db:3306/shop"), tls_error(exc, "db")):
+        if err is not None:
+            one_line(err)
