@@ -276,6 +276,19 @@ _NOT_FOUND = ("does not exist", "doesn't exist", "unknown table", "unknown datab
 _PERMISSION = ("permission denied", "command denied", "access denied")
 
 
+def _auth_hint(url: DatabaseUrl) -> str:
+    """MariaDB refuses a missing or wrong client certificate, and plain TCP under ``require_secure_transport``,
+    with the words of a wrong password (1045 "Access denied"): the hint names what the URL may lack."""
+    hint = "check the user and password of the connection (SLUICE_DATABASES or its Secret block)"
+    if url.dialect is not Dialect.MARIADB:
+        return hint
+    if url.param("sslcert"):
+        return f"{hint}; a user created REQUIRE SUBJECT/ISSUER takes only the certificate they name (sslcert=)"
+    if url.param("sslmode") == "disable":
+        return f"{hint}; or the server takes only TLS: drop sslmode=disable (sslmode=verify-full&sslrootcert=CA.pem)"
+    return f"{hint}; or the user requires a client certificate (REQUIRE X509): add sslcert=CERT.pem&sslkey=KEY.pem"
+
+
 def classify(exc: BaseException, url: DatabaseUrl, what: str) -> SourceError | ConfigError:
     """The one-line Sluice error for a driver error met while reading ``what`` (a table or query)."""
     line = first_line(exc)
@@ -285,10 +298,7 @@ def classify(exc: BaseException, url: DatabaseUrl, what: str) -> SourceError | C
     if tls is not None:
         return tls
     if any(s in low for s in _AUTH) or ("role" in low and "does not exist" in low):
-        return DatabaseAuthError(
-            f"{where} refused the credentials: {line}",
-            hint="check the user and password of the connection (SLUICE_DATABASES or its Secret block)",
-        )
+        return DatabaseAuthError(f"{where} refused the credentials: {line}", hint=_auth_hint(url))
     if any(s in low for s in _UNREACHABLE):
         return DatabaseUnreachableError(
             f"cannot reach {where}: {line}",

@@ -36,12 +36,11 @@ import pyarrow as pa
 
 from sluice.errors import ConfigError
 from sluice.sources.database import Dialect
+from sluice.sources.database_connect import mariadb_connect, pg_connect
 from sluice.sources.database_read import (
     TableSpec,
     exported,
     fetch_mariadb,
-    mariadb_connect,
-    pg_connect,
     read_pg,
     translated,
 )

@@ -41,7 +41,6 @@ import pyarrow as pa
 
 from sluice.errors import ConfigError, SluiceError
 from sluice.sources.database import (
-    CONNECT_TIMEOUT_S,
     DatabaseUrl,
     Dialect,
     classify,
@@ -49,6 +48,7 @@ from sluice.sources.database import (
     quoted_table,
     split_name,
 )
+from sluice.sources.database_connect import mariadb_connect, pg_connect
 from sluice.sources.database_types import Kind, SourceColumn, check_mapping, mariadb_column, pg_column
 from sluice.validate.contracts import Contract
 
@@ -175,30 +175,6 @@ def translated(spec: TableSpec) -> Iterator[None]:
         raise
     except _driver_errors() as exc:
         raise classify(exc, spec.url, spec.what) from None
-
-
-def pg_connect(url: DatabaseUrl, *, autocommit: bool = False) -> Any:
-    import psycopg
-
-    return psycopg.connect(url.libpq(), connect_timeout=CONNECT_TIMEOUT_S, autocommit=autocommit)
-
-
-def mariadb_connect(url: DatabaseUrl, *, streaming: bool = False) -> Any:
-    import pymysql
-    import pymysql.cursors
-
-    return pymysql.connect(
-        host=url.connect_host or url.host,
-        port=url.connect_port or url.port,
-        user=url.user or None,
-        password=url.password,
-        database=url.database,
-        connect_timeout=CONNECT_TIMEOUT_S,
-        charset="utf8mb4",
-        init_command="SET time_zone = '+00:00'",
-        cursorclass=pymysql.cursors.SSCursor if streaming else pymysql.cursors.Cursor,
-        ssl=url.mariadb_tls(),
-    )
 
 
 _PG_COLUMNS = """

@@ -86,6 +86,8 @@ def tls_context(params: Mapping[str, str], where: str) -> ssl.SSLContext | None:
 # What a failed TLS handshake says (libpq, the server, OpenSSL, PyMySQL) and what to do about it; first match wins.
 _TLS_HINTS = (
     ("does not match host name", "the server's certificate names another host: connect by a name it lists"),
+    ("hostname mismatch", "the server's certificate names another host: connect by a name it lists"),
+    ("ip address mismatch", "the server's certificate names another host: connect by a name it lists"),
     (
         "certificate has expired",
         "a certificate has expired: renew it (`openssl x509 -enddate -noout -in FILE` shows when)",
@@ -130,3 +132,20 @@ def tls_error(exc: BaseException, where: str) -> DatabaseTlsError | None:
         if needle in low:
             return DatabaseTlsError(f"{where}: TLS connection refused: {line}", hint=hint)
     return None
+
+
+# A TLS 1.3 server checks the client's certificate after the client has finished its handshake: when it refuses the
+# certificate, the client reads its alert (matched above) or, as often, only the connection it closed.
+_CLOSED_AT_LOGIN = ("eof occurred in violation of protocol", "connection reset by peer")
+
+
+def refused_client_certificate(exc: BaseException, where: str) -> DatabaseTlsError | None:
+    """The error of a login over TLS with a client certificate that the server closed unexplained, else None."""
+    line = first_line(exc)
+    if not any(needle in line.lower() for needle in _CLOSED_AT_LOGIN):
+        return None
+    return DatabaseTlsError(
+        f"{where}: the server closed the TLS connection at login, refusing the client certificate: {line}",
+        hint="renew sslcert= if it has expired, or use one signed by the CA of the server's ssl_ca "
+        "(`openssl x509 -noout -enddate -issuer -in CERT` shows both)",
+    )

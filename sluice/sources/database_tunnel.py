@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import socket
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -162,3 +163,24 @@ def tunneled(url: DatabaseUrl, options: TunnelOptions | None = None) -> Iterator
             loop.run(_close(conn, listener))
     finally:
         loop.stop()
+
+
+def forwarded_socket(url: DatabaseUrl, timeout_s: float) -> socket.socket:
+    """A TCP connection to the local end of ``url``'s forward, for a driver that takes an open socket (PyMySQL).
+
+    The driver keeps ``url.host`` as the name its TLS verifies, as libpq does with ``hostaddr``.
+
+    Raises:
+        DatabaseUnreachableError: the forward refused the connection (its tunnel closed).
+    """
+    port = url.connect_port or url.port
+    try:
+        sock = socket.create_connection((url.connect_host, port), timeout_s)
+    except OSError as exc:
+        raise DatabaseUnreachableError(
+            f"cannot reach {url.shown()} through the forward at {url.connect_host}:{port}: {exc}",
+            hint="the tunnel of the run is closed or its bastion went away: rerun; runbook database-unreachable",
+        ) from None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    return sock

@@ -1,4 +1,4 @@
-"""A PostgreSQL server only an SSH bastion reaches, built of network namespaces, for the tunnel tests.
+"""A database server only an SSH bastion reaches, built of network namespaces, for the tunnel tests.
 
 ::
 
@@ -9,9 +9,10 @@ The root namespace has an ``unreachable`` route for the database's subnet, so
 a direct connection fails at once ("No route to host") and the bastion, which
 forwards nothing at the IP level, is the only way in. sshd is Debian's
 ``openssh-server`` (installed when missing, as root), run with a host key,
-an authorized key and a config of its own on port 2222; the database is a
-private cluster (:mod:`tests.pgcluster`) started inside the db namespace. The
-fixture removes the namespaces, the route and every process afterwards. It
+an authorized key and a config of its own on port 2222; :func:`bastion_network`
+starts a private PostgreSQL cluster (:mod:`tests.pgcluster`) inside the db
+namespace, and :func:`far_side` leaves it empty for another database (a private
+MariaDB, :mod:`tests.mariadbserver`). The fixture removes the namespaces, the route and every process afterwards. It
 skips, with the reason, only where ``ip netns`` is not permitted.
 """
 
@@ -166,10 +167,21 @@ def _sshd(folder: Path, netns: str, host: str) -> Iterator[None]:
             process.wait()
 
 
+@dataclass(frozen=True)
+class FarSide:
+    """The namespaces with sshd running in the bastion's: where a database is to listen, and how to log in."""
+
+    db_ns: str  # the network namespace the database runs in, listening on db_host
+    bastion_host: str
+    db_host: str
+    key: Path
+    other_key: Path
+    known_hosts: Path
+
+
 @contextlib.contextmanager
-def bastion_network(settings: dict[str, str] | None = None) -> Iterator[BastionNet]:
-    """The whole setup, torn down after (skips where network namespaces cannot be made); ``settings`` are the
-    database's (``-c name=value``)."""
+def far_side() -> Iterator[FarSide]:
+    """The namespaces, route and sshd, torn down after (skips where network namespaces cannot be made)."""
     reason = _netns_permitted()
     if reason:
         pytest.skip(reason)
@@ -180,22 +192,34 @@ def bastion_network(settings: dict[str, str] | None = None) -> Iterator[BastionN
         _keys(folder)
         host_key = (folder / "host_key.pub").read_text().split()
         (folder / "known_hosts").write_text(f"[10.213.{n}.2]:{SSH_PORT} {host_key[0]} {host_key[1]}\n")
-        with _namespaces(tag, n) as (bastion_ns, db_ns):
-            options = ClusterOptions(listen=f"10.213.{n}.6", netns=db_ns, hba=(f"host all all 10.213.{n}.4/30 trust",))
-            with (
-                running_cluster(settings or {"fsync": "off"}, options) as cluster,
-                _sshd(folder, bastion_ns, f"10.213.{n}.2"),
-            ):
-                yield BastionNet(
-                    cluster=cluster,
-                    bastion_host=f"10.213.{n}.2",
-                    db_host=f"10.213.{n}.6",
-                    key=folder / "client_key",
-                    other_key=folder / "other_key",
-                    known_hosts=folder / "known_hosts",
-                )
+        with _namespaces(tag, n) as (bastion_ns, db_ns), _sshd(folder, bastion_ns, f"10.213.{n}.2"):
+            yield FarSide(
+                db_ns=db_ns,
+                bastion_host=f"10.213.{n}.2",
+                db_host=f"10.213.{n}.6",
+                key=folder / "client_key",
+                other_key=folder / "other_key",
+                known_hosts=folder / "known_hosts",
+            )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def bastion_network(settings: dict[str, str] | None = None) -> Iterator[BastionNet]:
+    """The whole setup with PostgreSQL, torn down after; ``settings`` are the database's (``-c name=value``)."""
+    with far_side() as far:
+        subnet = far.db_host.rsplit(".", 1)[0] + ".4/30"
+        options = ClusterOptions(listen=far.db_host, netns=far.db_ns, hba=(f"host all all {subnet} trust",))
+        with running_cluster(settings or {"fsync": "off"}, options) as cluster:
+            yield BastionNet(
+                cluster=cluster,
+                bastion_host=far.bastion_host,
+                db_host=far.db_host,
+                key=far.key,
+                other_key=far.other_key,
+                known_hosts=far.known_hosts,
+            )
 
 
 @pytest.fixture(scope="session")
