@@ -78,7 +78,9 @@ def query(
         typer.Option("--where", help="Keep rows matching: country = 'DE' AND segment IN ('vip', 'business')."),
     ] = None,
     columns: Annotated[str | None, typer.Option("--columns", help="Comma-separated columns to return.")] = None,
-    token: Annotated[str | None, typer.Option("--token", help="Your OIDC ID token (visible to other users' ps).")] = None,
+    token: Annotated[
+        str | None, typer.Option("--token", help="Your OIDC ID token (visible to other users' ps).")
+    ] = None,
     token_file: Annotated[
         Path | None, typer.Option("--token-file", help="A file holding your ID token; - reads standard input.")
     ] = None,
@@ -97,15 +99,15 @@ def query(
     id_token = read_token(token, token_file)
     chosen = _columns(columns)
     who = principal_of(settings, id_token)
-    result = governed_read(
-        dataset, who, columns=chosen, where=where, reason=reason, limit=limit, settings=settings
-    )
+    result = governed_read(dataset, who, columns=chosen, where=where, reason=reason, limit=limit, settings=settings)
     rows = result.table.to_pylist()
     if output is OutputFormat.JSON:
         print_json({"dataset": dataset, "rule": result.rule, "masks": result.plan.masks, "rows": rows})
         return
     shown = rows[:SHOWN_ROWS]
-    _print_rows(result.table.column_names, shown, f"{dataset}: {len(rows):,} row(s) for {who.subject} (rule {result.rule})")
+    _print_rows(
+        result.table.column_names, shown, f"{dataset}: {len(rows):,} row(s) for {who.subject} (rule {result.rule})"
+    )
     if len(rows) > len(shown):
         note(f"showing {len(shown)} of {len(rows):,} rows; --output json returns them all", style="dim")
     if result.plan.masks:

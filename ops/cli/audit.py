@@ -33,9 +33,7 @@ app = typer.Typer(
 
 DatasetOption = Annotated[str | None, typer.Option("--dataset", help="Only this dataset.")]
 PrincipalOption = Annotated[str | None, typer.Option("--principal", help="Only this subject (the token's sub).")]
-SinceOption = Annotated[
-    str | None, typer.Option("--since", help="Only this recently (1h, 7d) or since this ISO time.")
-]
+SinceOption = Annotated[str | None, typer.Option("--since", help="Only this recently (1h, 7d) or since this ISO time.")]
 ActionOption = Annotated[
     str | None, typer.Option("--action", help="Only read, denied, reveal_pii, decrypt or policy_change.")
 ]
@@ -60,9 +58,7 @@ def _since(value: str | None) -> datetime | None:
         raise typer.BadParameter(f"{exc.args[0]}: give a duration (7d) or an ISO time", param_hint="--since") from None
 
 
-def _records(
-    dataset: str | None, principal: str | None, since: str | None, action: str | None
-) -> list[AccessRecord]:
+def _records(dataset: str | None, principal: str | None, since: str | None, action: str | None) -> list[AccessRecord]:
     from sluice.access.audit import AccessAction, read_audit
 
     try:

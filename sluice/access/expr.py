@@ -161,7 +161,9 @@ def render(expr: Expr) -> str:
     if isinstance(expr, Not):
         return f"NOT ({render(expr.part)})"
     joiner = " AND " if isinstance(expr, And) else " OR "
-    return "(" + joiner.join(render(p) for p in expr.parts) + ")" if expr.parts else render(Const(isinstance(expr, And)))
+    return (
+        "(" + joiner.join(render(p) for p in expr.parts) + ")" if expr.parts else render(Const(isinstance(expr, And)))
+    )
 
 
 def _literal(value: Scalar) -> str:
@@ -306,7 +308,8 @@ class _Parser:
             value: Scalar = token.text[1:-1].replace("''", "'")
         elif token.kind == "number":
             value = int(token.text) if re.fullmatch(r"-?\d+", token.text) else float(token.text)
-            if isinstance(value, float) and not math.isfinite(value) or isinstance(value, int) and abs(value) >= 2**63:
+            too_big = isinstance(value, int) and abs(value) >= 2**63
+            if too_big or (isinstance(value, float) and not math.isfinite(value)):
                 self.fail("expected a number within 64 bits")
         elif token.kind == "keyword" and token.text in ("true", "false"):
             value = token.text == "true"

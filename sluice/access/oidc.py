@@ -87,9 +87,13 @@ class OidcVerifier:
         try:
             key = self.jwks_client().get_signing_key_from_jwt(token)
         except jwt.PyJWKClientConnectionError:
-            raise TokenError("cannot fetch the issuer's signing keys (JWKS)", hint="check the issuer is reachable")
+            raise TokenError(
+                "cannot fetch the issuer's signing keys (JWKS)", hint="check the issuer is reachable"
+            ) from None
         except (jwt.PyJWKClientError, jwt.DecodeError):
-            raise TokenError("the token's key id (kid) is not among the issuer's signing keys", hint=TOKEN_HINT)
+            raise TokenError(
+                "the token's key id (kid) is not among the issuer's signing keys", hint=TOKEN_HINT
+            ) from None
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -187,4 +191,6 @@ def principal_from_claims(claims: Mapping[str, Any], settings: AccessSettings) -
             name=_text(claims, "name") or _text(claims, "preferred_username"),
         )
     except ValidationError as exc:
-        raise TokenError(f"the token's claims do not name a principal: {exc.errors()[0]['msg']}", hint=TOKEN_HINT) from None
+        raise TokenError(
+            f"the token's claims do not name a principal: {exc.errors()[0]['msg']}", hint=TOKEN_HINT
+        ) from None

@@ -70,8 +70,13 @@ def _check_rule(rule: Rule, schema: pa.Schema) -> None:
             hint="fix the policy to use the dataset's column names (see its contract)",
         )
     for column, mask in rule.masks.items():
-        if mask_name(mask) in ("hash", "partial") and not pa.types.is_string(schema.field(column).type) and not (
-            pa.types.is_large_string(schema.field(column).type) or pa.types.is_string_view(schema.field(column).type)
+        if (
+            mask_name(mask) in ("hash", "partial")
+            and not pa.types.is_string(schema.field(column).type)
+            and not (
+                pa.types.is_large_string(schema.field(column).type)
+                or pa.types.is_string_view(schema.field(column).type)
+            )
         ):
             raise PolicyError(
                 f"rule {rule.name!r} masks {column!r} with {mask_name(mask)}, which needs a text column",
@@ -112,7 +117,8 @@ def plan_read(
             hint=f"the columns you can read: {', '.join(shown) or 'none'}",
         )
     masked = ", ".join(f"{_mask_sql(c, rule.mask_of(c))} AS {quote_ident(c)}" for c in shown) or "NULL AS _none"
-    sql = f"SELECT {', '.join(quote_ident(c) for c in requested)} FROM (SELECT {masked} FROM source WHERE {policy_sql}) AS governed"
+    chosen = ", ".join(quote_ident(c) for c in requested)
+    sql = f"SELECT {chosen} FROM (SELECT {masked} FROM source WHERE {policy_sql}) AS governed"
     where_text = None
     if where is not None:
         expr = parse_where(where)

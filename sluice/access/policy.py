@@ -230,9 +230,7 @@ def parse_policy(data: bytes, path: Path, dataset: str) -> Policy:
     try:
         policy = Policy.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'policy'}: {e['msg']}" for e in exc.errors()[:3]
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'policy'}: {e['msg']}" for e in exc.errors()[:3])
         raise PolicyError(f"policy {path} is invalid: {problems}", hint=POLICY_HINT) from None
     if policy.dataset != dataset:
         raise PolicyError(

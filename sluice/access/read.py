@@ -25,7 +25,10 @@ from sluice.lake.table import open_table, table_uri
 from sluice.paths import ensure_dataset_name
 from sluice.settings import Settings, get_settings
 
-_DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+_DUCKDB_CONFIG: dict[str, str | bool | int | float | list[str]] = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,14 @@ def run_plan(source: pads.Dataset, plan: ReadPlan) -> pa.Table:
         con.close()
 
 
-def _deny(exc: AccessDenied, dataset: str, principal: Principal, loaded: LoadedPolicy | None, reason: str | None,
-          settings: Settings) -> None:
+def _deny(
+    exc: AccessDenied,
+    dataset: str,
+    principal: Principal,
+    loaded: LoadedPolicy | None,
+    reason: str | None,
+    settings: Settings,
+) -> None:
     record = AccessRecord(
         action=AccessAction.DENIED,
         subject=principal.subject,

@@ -73,7 +73,8 @@ class AccessSettings(Section):
         refused = [alg for alg in value if alg not in ALLOWED_ALGORITHMS]
         if refused or not value:
             raise ValueError(
-                f"{refused or 'an empty list'} not allowed: use asymmetric algorithms among {sorted(ALLOWED_ALGORITHMS)}"
+                f"{refused or 'an empty list'} not allowed: "
+                f"use asymmetric algorithms among {sorted(ALLOWED_ALGORITHMS)}"
             )
         return value
 

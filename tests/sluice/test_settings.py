@@ -118,7 +118,11 @@ NAMES: dict[str, tuple[str, str, object]] = {
     "SLUICE_LINEAGE_TIMEOUT_SECONDS": ("lineage.timeout_seconds", "2", 2.0),
     "SLUICE_ACCESS_POLICIES_DIR": ("access.policies_dir", "/srv/policies", Path("/srv/policies")),
     "SLUICE_ACCESS_AUDIT_URI": ("access.audit_uri", "s3://lake/audit", "s3://lake/audit"),
-    "SLUICE_ACCESS_OIDC_ISSUER": ("access.oidc_issuer", "https://idp.test/oauth2/default", "https://idp.test/oauth2/default"),
+    "SLUICE_ACCESS_OIDC_ISSUER": (
+        "access.oidc_issuer",
+        "https://idp.test/oauth2/default",
+        "https://idp.test/oauth2/default",
+    ),
     "SLUICE_ACCESS_OIDC_AUDIENCE": ("access.oidc_audience", "sluice", "sluice"),
     "SLUICE_ACCESS_OIDC_ALGORITHMS": ("access.oidc_algorithms", '["RS256", "ES256"]', ["RS256", "ES256"]),
     "SLUICE_ACCESS_OIDC_JWKS_URI": ("access.oidc_jwks_uri", "https://idp.test/keys", "https://idp.test/keys"),
@@ -129,7 +133,6 @@ NAMES: dict[str, tuple[str, str, object]] = {
     "SLUICE_ACCESS_REGION_CLAIM": ("access.region_claim", "geo", "geo"),
     "SLUICE_ACCESS_CLEARANCE_CLAIM": ("access.clearance_claim", "level", "level"),
 }
-
 
 
 @pytest.fixture(autouse=True)

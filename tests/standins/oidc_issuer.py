@@ -39,7 +39,7 @@ def new_key() -> rsa.RSAPrivateKey:
 
 @dataclass
 class OidcIssuer:
-    """The issuer at ``url``; ``path`` is the issuer path (``/oauth2/default`` for Okta, ``/<tenant>/v2.0`` for Azure)."""
+    """The issuer at ``url`` + ``path`` (``/oauth2/default`` for Okta, ``/<tenant>/v2.0`` for Azure AD)."""
 
     path: str = "/oauth2/default"
     key: rsa.RSAPrivateKey = field(default_factory=new_key)

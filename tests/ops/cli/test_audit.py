@@ -15,11 +15,28 @@ NOW = datetime.now(timezone.utc)
 
 def seed(settings) -> None:
     record_access(
-        AccessRecord(AccessAction.READ, "ana", "https://idp.test", dataset="customers", columns=("email", "country"),
-                     rows=12, where="country = 'DE'", reason="churn, Q3", at=NOW - timedelta(days=3)),
+        AccessRecord(
+            AccessAction.READ,
+            "ana",
+            "https://idp.test",
+            dataset="customers",
+            columns=("email", "country"),
+            rows=12,
+            where="country = 'DE'",
+            reason="churn, Q3",
+            at=NOW - timedelta(days=3),
+        ),
         AccessRecord(AccessAction.DENIED, "eve", "https://idp.test", dataset="customers", at=NOW - timedelta(hours=2)),
-        AccessRecord(AccessAction.REVEAL_PII, "oncall", "local", dataset="orders", columns=("email",), rows=1,
-                     reason="INC-9", at=NOW - timedelta(hours=1)),
+        AccessRecord(
+            AccessAction.REVEAL_PII,
+            "oncall",
+            "local",
+            dataset="orders",
+            columns=("email",),
+            rows=1,
+            reason="INC-9",
+            at=NOW - timedelta(hours=1),
+        ),
         settings=settings,
     )
 

@@ -34,8 +34,19 @@ def test_a_support_agent_reads_masked_rows_of_their_region_as_json(home, issuer,
     (tmp_path / "token").write_text(token + "\n", encoding="utf-8")
 
     result = invoke(
-        "lake", "query", "customers", "--token-file", str(tmp_path / "token"), "--where", "country = 'CH'",
-        "--columns", "customer_id,email,lifetime_value", "--reason", "ticket 4711", "-o", "json",
+        "lake",
+        "query",
+        "customers",
+        "--token-file",
+        str(tmp_path / "token"),
+        "--where",
+        "country = 'CH'",
+        "--columns",
+        "customer_id,email,lifetime_value",
+        "--reason",
+        "ticket 4711",
+        "-o",
+        "json",
     )
 
     assert result.exit_code == 0, result.output

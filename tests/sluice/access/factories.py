@@ -41,7 +41,9 @@ def customers_table(tmp_path: Path, rows: int = 400, seed: int = 5) -> pa.Table:
     table = raw.set_column(raw.schema.get_field_index("signup_date"), "signup_date", signup)
     table = table.set_column(table.schema.get_field_index("marketing_opt_in"), "marketing_opt_in", opt_in)
     table = table.set_column(
-        table.schema.get_field_index("updated_at"), "updated_at", pc.cast(table["updated_at"], pa.timestamp("us", "UTC"))
+        table.schema.get_field_index("updated_at"),
+        "updated_at",
+        pc.cast(table["updated_at"], pa.timestamp("us", "UTC")),
     )
     return (
         table.append_column(PARTITION, signup)

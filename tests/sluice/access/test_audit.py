@@ -49,7 +49,7 @@ def test_the_audit_table_refuses_deletes(monkeypatch, tmp_path):
     record_access(AccessRecord(AccessAction.DECRYPT, "svc", "https://idp.test", dataset="customers"))
 
     table = DeltaTable(settings.audit_root())
-    with pytest.raises(Exception, match="(?i)append"):
+    with pytest.raises(Exception, match=r"(?i)append"):
         table.delete("subject = 'svc'")
     assert len(read_audit(settings)) == 1
 
@@ -57,8 +57,9 @@ def test_the_audit_table_refuses_deletes(monkeypatch, tmp_path):
 def test_record_access_is_the_hook_for_reveals_and_decryptions(monkeypatch, tmp_path):
     settings = sluice_home(monkeypatch, tmp_path)
     record_access(
-        AccessRecord(AccessAction.REVEAL_PII, "oncall", "local", dataset="orders", columns=("email",), rows=3,
-                     reason="INC-12"),
+        AccessRecord(
+            AccessAction.REVEAL_PII, "oncall", "local", dataset="orders", columns=("email",), rows=3, reason="INC-12"
+        ),
         AccessRecord(AccessAction.DECRYPT, "svc", "local", dataset="customers", columns=("full_name",), rows=1),
     )
 
@@ -84,7 +85,12 @@ def test_a_changed_policy_file_is_recorded_before_the_next_read(monkeypatch, tmp
     read_dataset("customers", analyst)
 
     actions = [r.action for r in read_audit(settings)]
-    assert actions == [AccessAction.POLICY_CHANGE, AccessAction.READ, AccessAction.READ,
-                       AccessAction.POLICY_CHANGE, AccessAction.READ]
+    assert actions == [
+        AccessAction.POLICY_CHANGE,
+        AccessAction.READ,
+        AccessAction.READ,
+        AccessAction.POLICY_CHANGE,
+        AccessAction.READ,
+    ]
     first, second = (r for r in read_audit(settings) if r.action is AccessAction.POLICY_CHANGE)
     assert json.loads(second.detail or "{}")["previous_sha256"] == first.policy_sha256 != second.policy_sha256

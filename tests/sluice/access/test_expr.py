@@ -32,10 +32,12 @@ def run(where: str) -> list[str]:
 def test_the_grammar_reads_comparisons_lists_nulls_likes_and_precedence():
     expr = parse_where("country = 'DE' and not segment is null or lifetime_value >= 1e2 and email LIKE '%y%'")
 
-    assert expr == Or((
-        And((Compare("country", "=", "DE"), Not(IsNull("segment")))),
-        And((Compare("lifetime_value", ">=", 100.0), Compare("email", "like", "%y%"))),
-    ))
+    assert expr == Or(
+        (
+            And((Compare("country", "=", "DE"), Not(IsNull("segment")))),
+            And((Compare("lifetime_value", ">=", 100.0), Compare("email", "like", "%y%"))),
+        )
+    )
     assert parse_where("segment NOT IN ('vip', 'business')") == InList("segment", ("vip", "business"), True)
 
 
@@ -63,7 +65,7 @@ def test_conditions_select_the_rows_they_say(where, emails):
         "country = x'00'",
         "read_csv('/etc/passwd') IS NULL",
         "country = 'DE' UNION SELECT * FROM t",
-        "country = \"DE\"",
+        'country = "DE"',
         "country = 'unterminated",
         "",
         "(" * 40 + "country = 'DE'" + ")" * 40,
@@ -95,7 +97,9 @@ def test_any_text_either_parses_to_a_tree_or_is_refused(text):
     assert parse_where(render(expr)) == expr
 
 
-values = st.one_of(st.text(st.characters(exclude_characters="\x00"), max_size=30), st.integers(-(2**62), 2**62), st.booleans())
+values = st.one_of(
+    st.text(st.characters(exclude_characters="\x00"), max_size=30), st.integers(-(2**62), 2**62), st.booleans()
+)
 
 
 @settings(max_examples=200, deadline=None)

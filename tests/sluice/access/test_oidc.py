@@ -29,8 +29,9 @@ def okta_verifier(okta: OidcIssuer) -> OidcVerifier:
 
 
 def test_an_okta_token_maps_groups_and_profile_attributes(okta, okta_verifier):
-    token = okta.okta_token("00u1ana", groups=["analyst", "Everyone"], department="marketing", region="EU",
-                            clearance="Internal")
+    token = okta.okta_token(
+        "00u1ana", groups=["analyst", "Everyone"], department="marketing", region="EU", clearance="Internal"
+    )
 
     who = okta_verifier.principal(token)
 
@@ -42,7 +43,10 @@ def test_an_azure_ad_token_maps_app_roles_and_the_object_id():
     with running_issuer(f"/{TENANT}/v2.0") as azure:
         verifier = OidcVerifier(
             AccessSettings(
-                oidc_issuer=azure.issuer, oidc_audience=AUDIENCE, subject_claim="oid", roles_claims=["roles"],
+                oidc_issuer=azure.issuer,
+                oidc_audience=AUDIENCE,
+                subject_claim="oid",
+                roles_claims=["roles"],
                 department_claim="extn_department",
             )
         )
@@ -82,9 +86,19 @@ def _hostile(okta: OidcIssuer) -> dict[str, tuple[str, str]]:
 
 
 CASES = [
-    "expired", "wrong audience", "wrong issuer", "alg none", "HS256 keyed with the public key", "unknown kid",
-    "right kid, other key", "no exp", "garbage", "garbage in three parts", "empty",
-    "a list of roles that is not a list of names", "unknown clearance",
+    "expired",
+    "wrong audience",
+    "wrong issuer",
+    "alg none",
+    "HS256 keyed with the public key",
+    "unknown kid",
+    "right kid, other key",
+    "no exp",
+    "garbage",
+    "garbage in three parts",
+    "empty",
+    "a list of roles that is not a list of names",
+    "unknown clearance",
 ]
 
 
@@ -127,4 +141,3 @@ def test_hmac_algorithms_cannot_be_configured():
         AccessSettings(oidc_algorithms=["RS256", "HS256"])
     with pytest.raises(ConfigError, match="no OIDC issuer"):
         OidcVerifier(AccessSettings())
-
