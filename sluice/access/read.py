@@ -10,7 +10,7 @@ before the rows are handed back; a read the audit cannot record fails.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import duckdb
 import pyarrow as pa
@@ -82,6 +82,19 @@ def _deny(
     record_access(record, settings=settings)
 
 
+def _read_record(principal: Principal, plan: ReadPlan, reason: str | None, loaded: LoadedPolicy) -> AccessRecord:
+    return AccessRecord(
+        action=AccessAction.READ,
+        subject=principal.subject,
+        issuer=principal.issuer,
+        columns=plan.columns,
+        where=plan.where,
+        row_filter=plan.row_filter,
+        reason=reason,
+        policy_sha256=loaded.sha256,
+    )
+
+
 def governed_read(
     dataset: str,
     principal: Principal,
@@ -117,18 +130,11 @@ def governed_read(
     plan = plan_read(rule, principal, source.schema, columns=columns, where=where, limit=limit)
     table = run_plan(source, plan)
     change = policy_change(dataset, loaded.sha256, str(loaded.path), principal.subject, principal.issuer, settings)
-    read = AccessRecord(
-        action=AccessAction.READ,
-        subject=principal.subject,
-        issuer=principal.issuer,
+    read = replace(
+        _read_record(principal, plan, reason, loaded),
         dataset=dataset,
-        columns=plan.columns,
         rows=table.num_rows,
-        where=plan.where,
-        row_filter=plan.row_filter,
         rule=rule.name,
-        reason=reason,
-        policy_sha256=loaded.sha256,
         detail=f"table version {delta.version()}",
     )
     record_access(*([change] if change else []), read, settings=settings)
