@@ -2,7 +2,9 @@
 
 :func:`record_access` appends one row; it is the hook other modules call
 (``--reveal-pii``, decryptions). The table is created with the Delta
-property ``delta.appendOnly`` so no writer may delete or update its rows.
+property ``delta.appendOnly`` so no writer may delete or update its rows,
+and partitioned by action, so finding a dataset's last policy change reads
+the policy changes only.
 Concurrent appends are blind appends that Delta commits one after another;
 a creation race (two first writers) is retried.
 """
@@ -114,6 +116,7 @@ def record_access(*records: AccessRecord, settings: Settings | None = None) -> N
                 uri,
                 data,
                 mode="append",
+                partition_by=["action"],
                 storage_options=_options(settings),
                 configuration={"delta.appendOnly": "true"},
             )
@@ -179,9 +182,14 @@ def _record(row: dict[str, object]) -> AccessRecord:
 
 
 def last_policy_hash(dataset: str, settings: Settings | None = None) -> str | None:
-    """The policy hash the newest audit row of ``dataset`` carries, or ``None`` before its first governed read."""
-    hashes = [r.policy_sha256 for r in read_audit(settings, dataset=dataset) if r.policy_sha256]
-    return hashes[-1] if hashes else None
+    """The policy hash of ``dataset``'s newest ``policy_change`` row; ``None`` before its first governed read.
+
+    Every read whose policy file differs from this one is preceded by such a
+    row, so it is the hash the last audited read used. The table is
+    partitioned by action: this reads the policy changes only.
+    """
+    changes = read_audit(settings, dataset=dataset, action=AccessAction.POLICY_CHANGE)
+    return changes[-1].policy_sha256 if changes else None
 
 
 def policy_change(
