@@ -15,6 +15,11 @@
     │   │   ├── LeaseTimeoutError  another run held it the whole wait (transient)
     │   │   └── LeaseLostError     it expired or was taken over before the commit
     │   └── ManifestError        a commit's run manifest that cannot be read, written or signed
+    ├── AccessError            a governed read that cannot be allowed or run
+    │   ├── TokenError           an identity token that does not validate
+    │   ├── AccessDenied         no policy rule grants the principal the dataset (default deny)
+    │   ├── PolicyError          a policy file that does not load or does not fit its table
+    │   └── QueryError           a --where or --columns that cannot be parsed or used
     └── ConservationError      counts of a run do not add up
 
 Every message says what went wrong and what to do next. Errors are permanent
@@ -101,6 +106,26 @@ class LeaseLostError(LeaseError):
 
 class ManifestError(LakeError):
     """A commit's run manifest that cannot be found, read, written or signed."""
+
+
+class AccessError(SluiceError):
+    """A governed read that cannot be allowed or run."""
+
+
+class TokenError(AccessError):
+    """An identity token that does not validate: signature, issuer, audience, expiry or shape."""
+
+
+class AccessDenied(AccessError):
+    """No rule of the dataset's policy grants the principal a read: access is denied by default."""
+
+
+class PolicyError(AccessError):
+    """A policy file that does not load, validate, or fit the columns of its table."""
+
+
+class QueryError(AccessError):
+    """A ``--where`` or ``--columns`` that cannot be parsed, or names a column the reader cannot see."""
 
 
 class ConservationError(SluiceError):

@@ -5,6 +5,7 @@ import typer
 from ops.cli import (
     action,
     alerts,
+    audit,
     baseline,
     catalog,
     cdc,
@@ -45,6 +46,7 @@ app.command(name="doctor")(doctor.doctor)
 app.command(name="ingest")(ingest.ingest)
 app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(lake.app, name="lake")
+app.add_typer(audit.app, name="audit")
 app.add_typer(lineage.app, name="lineage")
 app.add_typer(manifest.app, name="manifest")
 app.add_typer(cdc.app, name="cdc")

@@ -276,3 +276,12 @@ def vacuum(
         print_json(result)
         return
     _print_vacuum(result)
+
+
+def _register_query() -> None:
+    from ops.cli._lake_query import query
+
+    app.command("query")(query)
+
+
+_register_query()

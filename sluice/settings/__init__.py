@@ -9,6 +9,7 @@ per area above it (``get_settings().notify.pagerduty_routing_key``,
 it, and :func:`unknown_settings` finds ``SLUICE_*`` names no field reads.
 """
 
+from sluice.settings.access import AccessSettings
 from sluice.settings.lineage import LineageSettings, LineageTransport
 from sluice.settings.manifests import ManifestSettings
 from sluice.settings.model import (
@@ -40,6 +41,7 @@ __all__ = [
     "PROCESS_CHUNK_ROWS",
     "SLACK",
     "THREAD_CHUNK_ROWS",
+    "AccessSettings",
     "ChaosSettings",
     "CliSettings",
     "CrashSettings",

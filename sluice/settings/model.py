@@ -15,6 +15,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from sluice.settings.access import AccessSettings
 from sluice.settings.databases import DatabaseSettings
 from sluice.settings.lineage import LineageSettings
 from sluice.settings.manifests import ManifestSettings
@@ -187,6 +188,9 @@ class Settings(BaseSettings):
         default_factory=ManifestSettings, description="Signing and verification of run manifests."
     )
     lineage: LineageSettings = Field(default_factory=LineageSettings, description="OpenLineage run events.")
+    access: AccessSettings = Field(
+        default_factory=AccessSettings, description="Governed reads: policies, the OIDC issuer, the access audit."
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -243,6 +247,9 @@ class Settings(BaseSettings):
 
     def contracts_root(self) -> Path:
         return self.contracts_dir or Path(__file__).parents[1] / "contracts"
+
+    def audit_root(self) -> str:
+        return self.access.audit_uri or str(self.home / "audit" / "access")
 
 
 _cached: tuple[tuple[tuple[str, str], ...], Settings] | None = None

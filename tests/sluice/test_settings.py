@@ -116,6 +116,22 @@ NAMES: dict[str, tuple[str, str, object]] = {
     "SLUICE_LINEAGE_FILE": ("lineage.file", "/var/log/ol.jsonl", "/var/log/ol.jsonl"),
     "SLUICE_LINEAGE_NAMESPACE": ("lineage.namespace", "sluice-prod", "sluice-prod"),
     "SLUICE_LINEAGE_TIMEOUT_SECONDS": ("lineage.timeout_seconds", "2", 2.0),
+    "SLUICE_ACCESS_POLICIES_DIR": ("access.policies_dir", "/srv/policies", Path("/srv/policies")),
+    "SLUICE_ACCESS_AUDIT_URI": ("access.audit_uri", "s3://lake/audit", "s3://lake/audit"),
+    "SLUICE_ACCESS_OIDC_ISSUER": (
+        "access.oidc_issuer",
+        "https://idp.test/oauth2/default",
+        "https://idp.test/oauth2/default",
+    ),
+    "SLUICE_ACCESS_OIDC_AUDIENCE": ("access.oidc_audience", "sluice", "sluice"),
+    "SLUICE_ACCESS_OIDC_ALGORITHMS": ("access.oidc_algorithms", '["RS256", "ES256"]', ["RS256", "ES256"]),
+    "SLUICE_ACCESS_OIDC_JWKS_URI": ("access.oidc_jwks_uri", "https://idp.test/keys", "https://idp.test/keys"),
+    "SLUICE_ACCESS_OIDC_LEEWAY_SECONDS": ("access.oidc_leeway_seconds", "5", 5.0),
+    "SLUICE_ACCESS_SUBJECT_CLAIM": ("access.subject_claim", "oid", "oid"),
+    "SLUICE_ACCESS_ROLES_CLAIMS": ("access.roles_claims", '["roles"]', ["roles"]),
+    "SLUICE_ACCESS_DEPARTMENT_CLAIM": ("access.department_claim", "dept", "dept"),
+    "SLUICE_ACCESS_REGION_CLAIM": ("access.region_claim", "geo", "geo"),
+    "SLUICE_ACCESS_CLEARANCE_CLAIM": ("access.clearance_claim", "level", "level"),
 }
 
 

@@ -1,0 +1,1 @@
+"""Governed reads: policies in git, principals from OIDC ID tokens, and an append-only access audit."""
