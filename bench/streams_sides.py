@@ -59,7 +59,12 @@ def plain_side(bootstrap: str, topic: str, group: str, n: int, batch: int, out: 
 
     out.mkdir(parents=True, exist_ok=True)
     consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False}
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
     )
     consumer.subscribe([topic])
     got, part, start = 0, 0, time.perf_counter()
