@@ -49,6 +49,8 @@ from bench.meter import GIB, Measured, ProcessMeter
 from bench.streams_sides import LATENCY_GROUP, ORDERS, order, plain_side, sluice_side, window_latencies
 
 PARTITIONS = 3
+# The mock cluster keeps about 5 MiB a partition (older messages are dropped): the throughput topic gets enough.
+PARTITION_BYTES = 4 * 1024 * 1024
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -68,8 +70,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def start_cluster(topics: list[str]) -> tuple[subprocess.Popen[str], str]:
-    cmd = [sys.executable, "-m", "tests.sluice.sources.streams.mock_cluster", *(f"{t}:{PARTITIONS}" for t in topics)]
+def start_cluster(topics: list[tuple[str, int]]) -> tuple[subprocess.Popen[str], str]:
+    cmd = [sys.executable, "-m", "tests.sluice.sources.streams.mock_cluster", *(f"{t}:{n}" for t, n in topics)]
     root = Path(__file__).resolve().parent.parent
     proc = subprocess.Popen(cmd, cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     bootstrap = (proc.stdout.readline() if proc.stdout else "").strip()
@@ -124,11 +126,11 @@ def side(kind: str, bootstrap: str, topic: str, group: str, args: argparse.Names
     return found
 
 
-def throughput(args: argparse.Namespace, bootstrap: str, work: Path) -> float:
+def throughput(args: argparse.Namespace, bootstrap: str, partitions: int, work: Path) -> float:
     clock = time.perf_counter()
     size = produce_all(bootstrap, "orders", args.messages)
     print(
-        f"produced {args.messages:,} orders ({size / 2**20:.0f} MiB) in {time.perf_counter() - clock:.1f} s (not timed)"
+        f"produced {args.messages:,} orders to {partitions} partitions ({size / 2**20:.0f} MiB) in {time.perf_counter() - clock:.1f} s (not timed)"
     )
     b1 = side("plain", bootstrap, "orders", "plain-1", args, work / "plain-1")
     a = side("sluice", bootstrap, "orders", "sluice", args, work / "sluice")
@@ -207,13 +209,14 @@ def main(argv: list[str] | None = None) -> None:
         return
     rates = args.rates.split(",")
     topics = ["orders", *(f"latency{i}" for i in range(len(rates)))]
+    partitions = max(PARTITIONS, -(-args.messages * len(order(args.messages, 0)) // PARTITION_BYTES))
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-streams-"))
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    cluster, bootstrap = start_cluster(topics)
+    cluster, bootstrap = start_cluster([(topics[0], partitions), *((t, PARTITIONS) for t in topics[1:])])
     try:
         if args.messages:
-            throughput(args, bootstrap, work)
+            throughput(args, bootstrap, partitions, work)
         if args.seconds > 0:
             latency(args, bootstrap, topics[1:], work)
     finally:
