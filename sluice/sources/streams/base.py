@@ -80,9 +80,13 @@ class Range:
 
 @dataclass
 class StreamBatch:
-    """A micro-batch: its messages in the order read, and the range of positions per partition."""
+    """A micro-batch: its messages in the order read, and the range of positions per partition.
+
+    ``fetched_ns`` is when the poll that read it started and ended (``time.time_ns()``; 0: not recorded).
+    """
 
     messages: list[Message] = field(default_factory=list)
+    fetched_ns: tuple[int, int] = (0, 0)
 
     @property
     def ranges(self) -> dict[str, Range]:
