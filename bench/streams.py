@@ -61,6 +61,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=20.0, help="produce time per rate (0: no latency runs)")
     p.add_argument("--bound", type=float, default=5.0, help="latency bound (s) a sustained rate keeps")
     p.add_argument("--max-wait", type=float, default=1.0, help="latency runs: wait for a batch's first message (s)")
+    p.add_argument("--spread-days", type=int, default=0, help="created_at over this many days (0: produce time)")
     p.add_argument("--workdir", type=Path)
     p.add_argument("--side", choices=["plain", "sluice"], help=argparse.SUPPRESS)
     p.add_argument("--bootstrap", help=argparse.SUPPRESS)
@@ -94,11 +95,11 @@ def producer(bootstrap: str, linger_ms: int) -> object:
     )
 
 
-def produce_all(bootstrap: str, topic: str, n: int) -> int:
+def produce_all(bootstrap: str, topic: str, n: int, spread_days: int) -> int:
     prod = producer(bootstrap, 50)
     size = 0
     for i in range(n):
-        value = order(i, int(time.time() * 1000))
+        value = order(i, int(time.time() * 1000), spread_days=spread_days)
         size += len(value)
         prod.produce(topic, value, key=str(i).encode())  # type: ignore[attr-defined]
         if i % 10_000 == 0:
@@ -128,7 +129,7 @@ def side(kind: str, bootstrap: str, topic: str, group: str, args: argparse.Names
 
 def throughput(args: argparse.Namespace, bootstrap: str, partitions: int, work: Path) -> float:
     clock = time.perf_counter()
-    size = produce_all(bootstrap, "orders", args.messages)
+    size = produce_all(bootstrap, "orders", args.messages, args.spread_days)
     took = time.perf_counter() - clock
     print(f"produced {args.messages:,} orders to {partitions} partitions ({size / 2**20:.0f} MiB) in {took:.1f} s")
     b1 = side("plain", bootstrap, "orders", "plain-1", args, work / "plain-1")

@@ -7,6 +7,7 @@ import io
 import json
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -37,10 +38,18 @@ _STATUS = ("placed", "paid", "shipped", "cancelled")
 _COUNTRY = ("DE", "FR", "US", "GB", "NL", "ES")
 
 
-def order(i: int, produced_ms: int) -> bytes:
-    """An order as one JSON object; ``produced_ms`` is when it was produced (ms since the epoch)."""
+def order(i: int, produced_ms: int, *, spread_days: int = 0) -> bytes:
+    """An order as one JSON object, ``produced_ms`` when it was produced (ms since the epoch).
+
+    ``created_at`` is the produce time (an order event arrives as it happens), or with ``spread_days``
+    spread over that many days (every batch then touches every day's partition of the table).
+    """
+    if spread_days:
+        created = f"2026-11-{1 + i % spread_days:02d}T10:{i % 60:02d}:00Z"
+    else:
+        created = datetime.fromtimestamp(produced_ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return (
-        f'{{"order_id": {i}, "customer_id": {i % 9973}, "created_at": "2026-11-{1 + i % 28:02d}T10:{i % 60:02d}:00Z", '
+        f'{{"order_id": {i}, "customer_id": {i % 9973}, "created_at": "{created}", '
         f'"status": "{_STATUS[i % 4]}", "amount": {(i % 5000) / 7:.2f}, "currency": "EUR", '
         f'"country": "{_COUNTRY[i % 6]}", "sku": "SKU-{i % 1000:04d}", "quantity": {1 + i % 9}, '
         f'"email": "buyer{i % 9973}@example.com", "produced_ms": {produced_ms}}}'

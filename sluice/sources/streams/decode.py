@@ -134,12 +134,13 @@ class JsonDecoder:
         """The batch read at once (see the module doc), or ``None`` when any message needs a closer look."""
         values = [m.value for m in messages]
         keyed = not self.require_key or all(m.key is not None for m in messages)
-        if not values or not keyed or self.limits.max_nesting_depth < 1:
+        if not values or not keyed or self.limits.max_nesting_depth < 1 or None in values:
             return None
-        limit = self.limits.max_record_bytes
-        if any(v is None or len(v) > limit or b"\n" in v or b"\r" in v for v in values):
+        if max(map(len, values)) > self.limits.max_record_bytes:  # type: ignore[arg-type]  # None ruled out
             return None
-        block = b"\n".join(values)  # type: ignore[arg-type]  # None was ruled out above
+        block = b"\n".join(values)  # type: ignore[arg-type]
+        if block.count(b"\n") != len(values) - 1 or b"\r" in block:  # a value holding a line break
+            return None
         try:
             block.decode("utf-8")
         except UnicodeDecodeError:
