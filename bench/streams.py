@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -165,16 +166,31 @@ def produce_at(bootstrap: str, topic: str, rate: int, seconds: float) -> tuple[i
 
 
 def latency_step(args: argparse.Namespace, bootstrap: str, topic: str, rate: int, work: Path) -> bool:
-    follow = args.seconds + args.bound + 5
+    idle = args.bound + 10  # the consumer waits this long for the first message, and stops once idle this long
     cmd = [sys.executable, __file__, "--side", "sluice", "--bootstrap", bootstrap, "--topic", topic]
-    cmd += ["--group", LATENCY_GROUP, "--batch", str(args.batch), "--workdir", str(work), "--follow", str(follow)]
+    cmd += [
+        "--group",
+        f"{LATENCY_GROUP}-{topic}",
+        "--batch",
+        str(args.batch),
+        "--workdir",
+        str(work),
+        "--follow",
+        str(idle),
+    ]
     cmd += ["--max-wait", str(args.max_wait), "--messages", "0"]
-    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(5)  # the child's imports and its group join
+    work.mkdir(parents=True, exist_ok=True)
+    log = (work / "consumer.log").open("w")
+    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
+    if child.stdout is None or child.stdout.readline().strip() != "ready":
+        raise SystemExit("latency consumer did not start")
+    time.sleep(3)  # its group join
+    load = os.getloadavg()[0]
     sent, took = produce_at(bootstrap, topic, rate, args.seconds)
-    _, err = child.communicate()
+    child.communicate()
+    log.close()
     if child.returncode:
-        raise SystemExit(f"latency consumer failed: {err.strip()[-800:]}")
+        raise SystemExit(f"latency consumer failed: {(work / 'consumer.log').read_text().strip()[-800:]}")
     lat = window_latencies(work / "lake" / ORDERS)
     reached = sent / took
     p50, p99, worst = lat.quantile(0.5), lat.quantile(0.99), lat.worst
@@ -182,7 +198,7 @@ def latency_step(args: argparse.Namespace, bootstrap: str, topic: str, rate: int
     print(
         f"rate {rate:>6,}/s: produced {sent:,} at {reached:,.0f}/s, in lake {lat.count:,}, "
         f"latency p50={p50:.2f}s p99={p99:.2f}s max={worst:.2f}s over {lat.versions} commits: "
-        f"{'sustained' if ok else 'NOT sustained'}",
+        f"{'sustained' if ok else 'NOT sustained'} (load average {load:.1f})",
         flush=True,
     )
     return ok

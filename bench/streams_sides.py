@@ -93,7 +93,7 @@ def plain_side(bootstrap: str, topic: str, group: str, n: int, batch: int, out: 
 def sluice_side(
     bootstrap: str, topic: str, group: str, n: int, batch: int, work: Path, args: argparse.Namespace
 ) -> None:
-    """(a): the ingest-stream path (KafkaSource, consume, StreamSink); ``n`` 0 follows for ``args.follow`` s."""
+    """(a): the ingest-stream path (KafkaSource, consume, StreamSink); ``n`` 0: until idle for ``args.follow`` s."""
     from sluice.sources.streams.base import BatchLimits
     from sluice.sources.streams.consume import ConsumeSpec, consume
     from sluice.sources.streams.kafka import KafkaConfig, KafkaSource
@@ -114,7 +114,9 @@ def sluice_side(
         last[0] = time.perf_counter()
 
     limits = BatchLimits(max_records=batch, max_wait_s=args.max_wait if n == 0 else 1.0)
-    spec = ConsumeSpec(limits, follow_s=args.follow if n == 0 else 0.0, idle_s=5.0)
+    # n 0 (latency): until the stream has been idle args.follow seconds, so a slow consumer still drains it all.
+    spec = ConsumeSpec(limits, follow_s=0.0, idle_s=args.follow if n == 0 else 5.0)
+    print("ready", flush=True)
     consume(source, sink, spec, on_batch=on_batch)
     _done(last[0] - start, counts["read"], written=counts["written"], quarantined=counts["quarantined"])
 

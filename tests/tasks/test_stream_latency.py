@@ -22,8 +22,7 @@ from sluice.sources.streams.sink import BatchOutcome
 from sluice.validate.contracts import Contract
 from tasks.streams import latency_recorder
 from tests.sluice.sources.streams.brokers import redis_source
-from tests.sluice.sources.streams.conftest import REDIS_URL, event, make_sink
-from tests.sluice.sources.streams.conftest import events_contract, redis_stream  # noqa: F401 - fixtures
+from tests.sluice.sources.streams.conftest import REDIS_URL, event, events_contract, make_sink, redis_stream  # noqa: F401 - fixtures
 
 SPEC = ConsumeSpec(BatchLimits(max_records=50, max_wait_s=0.1), follow_s=0, idle_s=0.8)
 OLD_S, NEWER_S = 120, 60  # how long before the run the entries' ids say they were produced

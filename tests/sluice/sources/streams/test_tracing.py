@@ -127,7 +127,13 @@ def _child(stream: str, home: Path, endpoint: str | None) -> str:
     if endpoint:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, stream, str(home)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", CHILD, stream, str(home)],
+        check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout.strip().splitlines()[-1]
