@@ -4,27 +4,35 @@ A thin task over :func:`sluice.sources.streams.consume.consume`: it builds
 the source and the sink (this environment's lake, under the dataset's lease)
 and runs until the stream is idle, for ``follow_s`` seconds, or until the run
 is cancelled. Every batch is committed with its positions before the broker
-is told, so a run killed anywhere loses and doubles nothing.
+is told, so a run killed anywhere loses and doubles nothing. Each batch's
+end-to-end latency (produce time to commit) goes to the metrics store as
+``sluice_stream_latency_seconds`` (:mod:`ops.metrics.streams`) as it commits.
 """
 
 from __future__ import annotations
 
+import logging
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from prefect import get_run_logger, task
 
+from ops.metrics.errors import MetricsError, ReadOnlyStoreError
+from ops.metrics.store import MetricsStore, open_store
+from ops.metrics.streams import latency_samples
 from sluice.lake.frames import LeaseSpec
 from sluice.settings import get_settings
 from sluice.sources.streams.base import MAX_DELIVERIES, BatchLimits, StreamSource
 from sluice.sources.streams.consume import ConsumeOutcome, ConsumeSpec, consume
 from sluice.sources.streams.decode import Decoder, JsonDecoder
-from sluice.sources.streams.sink import StreamSink
+from sluice.sources.streams.sink import BatchOutcome, StreamSink
 from sluice.validate.contracts import Contract
 from tasks.retry import TRANSIENT_RETRIES
 
 Broker = Literal["kafka", "redis", "rabbitmq"]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -91,12 +99,37 @@ def lake_sink(contract: Contract, run_id: str, decoder: Decoder) -> StreamSink:
     )
 
 
+def latency_recorder(
+    source: str, dataset: str, environment: str, store: MetricsStore
+) -> Callable[[BatchOutcome], None]:
+    """Writes each committed batch's latency quantiles to ``store``; a store that refuses them is logged, not raised.
+
+    A Prometheus store takes no writes (it scrapes): the latency is then not kept, and said once.
+    """
+    refused: list[str] = []
+
+    def record(outcome: BatchOutcome) -> None:
+        if outcome.latency is None or refused:
+            return
+        try:
+            store.write(latency_samples(source, dataset, outcome.latency, environment=environment))
+        except ReadOnlyStoreError as exc:
+            refused.append(str(exc))
+            log.warning("stream latency is not recorded: %s", exc)
+        except (MetricsError, OSError) as exc:
+            log.warning("stream latency of a batch not recorded: %s", exc)
+
+    return record
+
+
 @task(name="ingest-stream", task_run_name="consume-{req.broker}-{req.topic}", **TRANSIENT_RETRIES)
 def consume_into_lake(req: StreamRequest, contract: Contract, run_id: str) -> ConsumeOutcome:
     """Consume the topic or stream into the dataset's lake table (see the module doc)."""
     sink = lake_sink(contract, run_id, value_decoder(req.value_format, req.require_key))
     spec = ConsumeSpec(req.limits, follow_s=req.follow_s, idle_s=req.idle_s)
-    outcome = consume(make_source(req, sink), sink, spec)
+    settings = get_settings()
+    record = latency_recorder(f"{req.broker}:{req.topic}", contract.name, settings.env, open_store(home=settings.home))
+    outcome = consume(make_source(req, sink), sink, spec, on_batch=record)
     get_run_logger().info(
         "%s %s: %d batch(es), %d message(s), paused %d time(s)",
         req.broker,

@@ -11,6 +11,9 @@ import redis
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from flows.ingest_stream import ingest_stream
+from ops.metrics.models import Selector
+from ops.metrics.store import open_store
+from ops.metrics.streams import STREAM_LATENCY_SECONDS
 from sluice.errors import ConfigError
 from sluice.runs.metastore import engine_for, list_runs
 from sluice.settings import get_settings
@@ -54,6 +57,11 @@ def test_a_run_until_idle_commits_valid_messages_quarantines_the_rest_and_adds_u
         recorded = {r.run_id: r for r in list_runs(conn, dataset="events")}
     assert recorded[first.run_id].rows_quarantined == 2 and recorded[second.run_id].status == "completed"
     assert int(client.xpending(stream, "sluice")["pending"]) == 0
+    since = datetime(2000, 1, 1, tzinfo=timezone.utc)
+    selector = Selector.parse(f'{STREAM_LATENCY_SECONDS}{{topic="{stream}"}}')
+    latency = open_store(home=get_settings().home).query_range(selector, since, datetime.now(timezone.utc))
+    assert {s.labels["quantile"]: len(s.values) for s in latency} == {"0.5": 4, "0.99": 4}  # one point a batch
+    assert all(s.labels["dataset"] == "events" and (s.values > 0).all() for s in latency)
 
 
 def test_a_rabbitmq_queue_from_the_configured_url_lands_once_and_is_emptied(

@@ -66,7 +66,7 @@ class Message:
     @property
     def size(self) -> int:
         """Bytes the message holds (key, value and headers): what the byte bound counts."""
-        heads = sum(len(k) + len(v) for k, v in self.headers)
+        heads = sum(len(k) + len(v) for k, v in self.headers) if self.headers else 0
         return len(self.key or b"") + len(self.value or b"") + heads
 
 
@@ -80,21 +80,27 @@ class Range:
 
 @dataclass
 class StreamBatch:
-    """A micro-batch: its messages in the order read, and the range of positions per partition."""
+    """A micro-batch: its messages in the order read, and the range of positions per partition.
+
+    ``fetched_ns`` is when the poll that read it started and ended (``time.time_ns()``; 0: not recorded).
+    """
 
     messages: list[Message] = field(default_factory=list)
+    fetched_ns: tuple[int, int] = (0, 0)
 
     @property
     def ranges(self) -> dict[str, Range]:
-        out: dict[str, Range] = {}
+        spans: dict[str, list[tuple[int, int]]] = {}
         for m in self.messages:
-            seen = out.get(m.partition)
-            out[m.partition] = (
-                Range(m.offset, m.offset)
-                if seen is None
-                else Range(min(seen.first, m.offset), max(seen.last, m.offset))
-            )
-        return out
+            at = (m.offset.major, m.offset.minor)
+            seen = spans.get(m.partition)
+            if seen is None:
+                spans[m.partition] = [at, at]
+            elif at > seen[1]:
+                seen[1] = at
+            elif at < seen[0]:
+                seen[0] = at
+        return {p: Range(Offset(*first), Offset(*last)) for p, (first, last) in spans.items()}
 
     @property
     def size(self) -> int:

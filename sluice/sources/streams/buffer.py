@@ -11,6 +11,7 @@ more than its bounds plus one batch, however much faster the stream is than the 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 
@@ -107,8 +108,10 @@ class Fetcher(threading.Thread):
             self.paused = False
         if self.paused:
             self.buffer.wait_for_room(min(self.limits.max_wait_s, 0.2))
+        started = time.time_ns()
         batch = self.source.poll(self.limits)  # while paused: keeps the group membership, returns nothing
         if len(batch):
+            batch.fetched_ns = (started, time.time_ns())
             self.buffer.put(batch)
 
     def stop(self) -> None:

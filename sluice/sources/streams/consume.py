@@ -19,9 +19,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from opentelemetry.trace import Span, SpanKind
+
 from sluice.sources.streams.base import BatchLimits, StreamBatch, StreamSource
 from sluice.sources.streams.buffer import BoundedBuffer, BufferLimits, Fetcher
 from sluice.sources.streams.sink import BatchOutcome, StreamSink
+from sluice.telemetry import producer_links, tracer
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,25 @@ def _done(spec: ConsumeSpec, started: float, last_batch: float) -> bool:
     return now - started >= spec.follow_s
 
 
+def _describe(span: Span, broker: str, topic: str, batch: StreamBatch) -> None:
+    """The batch span's attributes, its links to the producers' traces, and the consume span of its poll."""
+    span.set_attributes(
+        {
+            "messaging.system": broker,
+            "messaging.destination.name": topic,
+            "messaging.batch.message_count": len(batch),
+            "sluice.stream.partitions": sorted({m.partition for m in batch.messages}),
+        }
+    )
+    for link in producer_links(m.headers for m in batch.messages):
+        span.add_link(link.context)
+    started, ended = batch.fetched_ns
+    if started:
+        consumed = tracer().start_span("stream.consume", start_time=started)
+        consumed.set_attribute("messaging.batch.message_count", len(batch))
+        consumed.end(end_time=ended)
+
+
 def _commit(
     source: StreamSource,
     sink: StreamSink,
@@ -59,8 +81,17 @@ def _commit(
     out: ConsumeOutcome,
     on_batch: Callable[[BatchOutcome], None] | None,
 ) -> None:
-    outcome = sink.write(source.name, batch)
-    source.acknowledge(batch)
+    broker, _, topic = source.name.partition(":")
+    with tracer().start_as_current_span("stream.batch", kind=SpanKind.CONSUMER) as span:
+        if span.is_recording():
+            _describe(span, broker, topic, batch)
+        outcome = sink.write(source.name, batch)
+        with tracer().start_as_current_span("stream.acknowledge"):
+            source.acknowledge(batch)
+        span.set_attribute("sluice.stream.quarantined", outcome.quarantined)
+        span.set_attribute("sluice.stream.duplicate", outcome.duplicate)
+        if outcome.version is not None:
+            span.set_attribute("sluice.lake.version", outcome.version)
     out.batches.append(outcome)
     if on_batch is not None:
         on_batch(outcome)

@@ -63,8 +63,8 @@ def _bytes(value: str | bytes | None) -> bytes | None:
 
 def _message(msg: KafkaMessage) -> Message:
     kind, stamp = msg.timestamp()
-    pairs: Any = msg.headers() or []
-    headers = tuple((str(k), v.encode() if isinstance(v, str) else v or b"") for k, v in pairs)
+    pairs: Any = msg.headers()
+    headers = tuple((str(k), v.encode() if isinstance(v, str) else v or b"") for k, v in pairs) if pairs else ()
     return Message(
         partition=partition_name(msg.topic() or "", msg.partition() or 0),
         offset=Offset(msg.offset() or 0),

@@ -13,6 +13,7 @@ A queue's batch (no positions) is deduplicated by its messages' idents instead
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,7 +25,9 @@ from sluice.lake.table import table_uri
 from sluice.sources.streams.base import Offset, StreamBatch
 from sluice.sources.streams.decode import Decoder, JsonDecoder
 from sluice.sources.streams.delivered import DEFAULT_WINDOW, DeliveredIds, recent_digests, unseen_ids
+from sluice.sources.streams.latency import BatchLatency, batch_latency
 from sluice.sources.streams.positions import LakePositions, lake_positions, unseen
+from sluice.telemetry import tracer
 from sluice.validate.chunk import BatchContext, validate_chunk
 from sluice.validate.contracts import Contract
 
@@ -44,6 +47,7 @@ class BatchOutcome:
     version: int | None = None
     position: str = ""  # the batch's ranges per partition, as the commit records them
     warnings: dict[str, int] = field(default_factory=dict)
+    latency: BatchLatency | None = None  # produce time to commit of the messages written (None: none carried a time)
 
 
 @dataclass
@@ -95,19 +99,27 @@ class StreamSink:
             fresh, dropped, position = self._unseen(source, batch)
             if not len(fresh):
                 return BatchOutcome(read=len(batch), valid=len(batch), duplicate=len(batch))
-            chunk = self.decoder.decode(fresh.messages, self.contract)
-            batch_id = Batch(source, position.range).id
-            ctx = BatchContext(self.contract.name, self.run_id, batch_id, source, datetime.now(timezone.utc).date())
-            result = validate_chunk(chunk, self.contract, ctx)
+            with tracer().start_as_current_span("stream.validate") as span:
+                chunk = self.decoder.decode(fresh.messages, self.contract)
+                batch_id = Batch(source, position.range).id
+                ctx = BatchContext(self.contract.name, self.run_id, batch_id, source, datetime.now(timezone.utc).date())
+                result = validate_chunk(chunk, self.contract, ctx)
+                span.set_attribute("sluice.stream.records", len(fresh))
+                span.set_attribute("sluice.stream.quarantined", result.quarantine.num_rows)
             commit = Batch(source, position.range, len(fresh), result.quarantine.num_rows)
-            outcome = commit_frame(
-                self._target(),
-                commit,
-                result.valid,
-                result.quarantine,
-                metadata={"run_id": self.run_id, "dataset": self.contract.name, **position.metadata()},
-                lease=held_lease,
-            )
+            with tracer().start_as_current_span("stream.commit") as span:
+                outcome = commit_frame(
+                    self._target(),
+                    commit,
+                    result.valid,
+                    result.quarantine,
+                    metadata={"run_id": self.run_id, "dataset": self.contract.name, **position.metadata()},
+                    lease=held_lease,
+                )
+                if outcome.lake.version is not None:
+                    span.set_attribute("sluice.lake.version", outcome.lake.version)
+                span.set_attribute("sluice.lake.table", self.contract.name)
+            latency = batch_latency(fresh.messages, int(time.time() * 1000))
         valid, lake = result.valid.num_rows, outcome.lake
         applied = lake.rows_written + lake.rows_updated + lake.rows_deleted + lake.rows_unchanged
         return BatchOutcome(
@@ -122,4 +134,5 @@ class StreamSink:
             version=outcome.lake.version,
             position=position.range,
             warnings=dict(result.warnings),
+            latency=latency,
         )
