@@ -13,8 +13,11 @@ deduplicates such batches by ident (:mod:`sluice.sources.streams.delivered`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol, overload
+
+import numpy as np
 
 from sluice.errors import ConfigError
 
@@ -78,18 +81,132 @@ class Range:
     last: Offset
 
 
-@dataclass
+def _span(first: int, last: int) -> Range:
+    return Range(Offset(first), Offset(last))
+
+
+@dataclass(frozen=True, eq=False)
+class MessageColumns(Sequence[Message]):
+    """Kafka messages as columns, one entry per message; items are :class:`Message` views built on demand.
+
+    ``part`` indexes ``names`` (each message's partition); ``stamps`` holds the
+    broker timestamp in ms, -1 where none; ``headers`` is ``None`` when no
+    message has any; ``sizes`` is what :attr:`Message.size` counts.
+    """
+
+    names: tuple[str, ...]
+    part: np.ndarray
+    offsets: np.ndarray
+    keys: list[bytes | None]
+    values: list[bytes | None]
+    stamps: np.ndarray
+    headers: list[tuple[tuple[str, bytes], ...]] | None
+    sizes: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @overload
+    def __getitem__(self, index: int) -> Message: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> MessageColumns: ...
+
+    def __getitem__(self, index: int | slice) -> Message | MessageColumns:
+        if isinstance(index, slice):
+            return self.take(np.arange(len(self))[index])
+        stamp = int(self.stamps[index])
+        return Message(
+            partition=self.names[self.part[index]],
+            offset=Offset(int(self.offsets[index])),
+            key=self.keys[index],
+            value=self.values[index],
+            headers=self.headers[index] if self.headers is not None else (),
+            timestamp_ms=stamp if stamp >= 0 else None,
+        )
+
+    def __iter__(self) -> Iterator[Message]:
+        return (self[i] for i in range(len(self)))
+
+    def take(self, rows: np.ndarray) -> MessageColumns:
+        """The messages at ``rows`` (positions in this sequence), in that order."""
+        keys, values = self.keys, self.values
+        return MessageColumns(
+            self.names,
+            self.part[rows],
+            self.offsets[rows],
+            [keys[i] for i in rows.tolist()],
+            [values[i] for i in rows.tolist()],
+            self.stamps[rows],
+            None if self.headers is None else [self.headers[i] for i in rows.tolist()],
+            self.sizes[rows],
+        )
+
+    @classmethod
+    def concat(cls, chunks: list[MessageColumns]) -> MessageColumns:
+        """The chunks one after the other (at least one)."""
+        if len(chunks) == 1:
+            return chunks[0]
+        names = tuple(sorted({n for c in chunks for n in c.names}))
+        place = {n: i for i, n in enumerate(names)}
+        parts = [np.asarray([place[n] for n in c.names], dtype=np.int64)[c.part] for c in chunks]
+        plain = all(c.headers is None for c in chunks)
+        return cls(
+            names,
+            np.concatenate(parts),
+            np.concatenate([c.offsets for c in chunks]),
+            [k for c in chunks for k in c.keys],
+            [v for c in chunks for v in c.values],
+            np.concatenate([c.stamps for c in chunks]),
+            None if plain else [h for c in chunks for h in (c.headers or [()] * len(c))],
+            np.concatenate([c.sizes for c in chunks]),
+        )
+
+    def ranges(self) -> dict[str, Range]:
+        """The first and last offset per partition, from the columns' minima and maxima."""
+        out: dict[str, Range] = {}
+        for i, name in enumerate(self.names):
+            mine = self.offsets[self.part == i]
+            if len(mine):
+                out[name] = _span(int(mine.min()), int(mine.max()))
+        return out
+
+
 class StreamBatch:
     """A micro-batch: its messages in the order read, and the range of positions per partition.
 
+    A batch holds a list of :class:`Message` (Redis, RabbitMQ) or, from Kafka,
+    :class:`MessageColumns` (``columns``); ``messages`` is then materialised on
+    first use, and :attr:`view` reads the columns without materialising them.
     ``fetched_ns`` is when the poll that read it started and ended (``time.time_ns()``; 0: not recorded).
     """
 
-    messages: list[Message] = field(default_factory=list)
-    fetched_ns: tuple[int, int] = (0, 0)
+    def __init__(
+        self,
+        messages: list[Message] | None = None,
+        fetched_ns: tuple[int, int] = (0, 0),
+        *,
+        columns: MessageColumns | None = None,
+    ) -> None:
+        self._messages = messages if messages is not None else ([] if columns is None else None)
+        self.columns = columns
+        self.fetched_ns = fetched_ns
+
+    @property
+    def messages(self) -> list[Message]:
+        if self._messages is None:
+            self._messages = list(self.columns or ())
+        return self._messages
+
+    @property
+    def view(self) -> Sequence[Message]:
+        """The messages, as columns where the batch has them (nothing materialised)."""
+        return self.columns if self.columns is not None else self.messages
 
     @property
     def ranges(self) -> dict[str, Range]:
+        if self.columns is not None:
+            return self.columns.ranges()
         spans: dict[str, list[tuple[int, int]]] = {}
         for m in self.messages:
             at = (m.offset.major, m.offset.minor)
@@ -104,15 +221,49 @@ class StreamBatch:
 
     @property
     def size(self) -> int:
+        if self.columns is not None:
+            return int(self.columns.sizes.sum())
         return sum(m.size for m in self.messages)
 
     @property
     def by_ident(self) -> bool:
         """Whether the batch comes from a queue: its messages deduplicate by ident, not by position."""
+        if self.columns is not None:
+            return False
         return bool(self.messages) and all(m.ident is not None for m in self.messages)
 
+    def partitions(self) -> set[str]:
+        """The partitions the batch's messages come from."""
+        if self.columns is not None:
+            return {self.columns.names[i] for i in np.unique(self.columns.part).tolist()}
+        return {m.partition for m in self.messages}
+
+    def headers(self) -> Iterable[tuple[tuple[str, bytes], ...]]:
+        """Each message's headers, in order."""
+        if self.columns is not None:
+            return self.columns.headers or ()
+        return (m.headers for m in self.messages)
+
     def __len__(self) -> int:
-        return len(self.messages)
+        return len(self.columns) if self.columns is not None else len(self.messages)
+
+
+def values_of(messages: Sequence[Message]) -> list[bytes | None]:
+    """Each message's value, read from the columns where ``messages`` has them."""
+    return messages.values if isinstance(messages, MessageColumns) else [m.value for m in messages]
+
+
+def keys_of(messages: Sequence[Message]) -> list[bytes | None]:
+    """Each message's key, read from the columns where ``messages`` has them."""
+    return messages.keys if isinstance(messages, MessageColumns) else [m.key for m in messages]
+
+
+def stamps_of(messages: Sequence[Message]) -> np.ndarray:
+    """Each message's broker timestamp in ms (int64), -1 where it has none."""
+    if isinstance(messages, MessageColumns):
+        return messages.stamps
+    found = [-1 if m.timestamp_ms is None else m.timestamp_ms for m in messages]
+    return np.asarray(found, dtype=np.int64)
 
 
 @dataclass(frozen=True)

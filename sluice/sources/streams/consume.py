@@ -62,10 +62,10 @@ def _describe(span: Span, broker: str, topic: str, batch: StreamBatch) -> None:
             "messaging.system": broker,
             "messaging.destination.name": topic,
             "messaging.batch.message_count": len(batch),
-            "sluice.stream.partitions": sorted({m.partition for m in batch.messages}),
+            "sluice.stream.partitions": sorted(batch.partitions()),
         }
     )
-    for link in producer_links(m.headers for m in batch.messages):
+    for link in producer_links(batch.headers()):
         span.add_link(link.context)
     started, ended = batch.fetched_ns
     if started:

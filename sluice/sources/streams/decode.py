@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Protocol
@@ -36,7 +37,7 @@ from sluice.formats import MalformedRow, RawChunk
 from sluice.formats.base import undecodable_row
 from sluice.formats.json_bytes import rewrite, scan
 from sluice.settings import RecordLimits, get_settings
-from sluice.sources.streams.base import Message
+from sluice.sources.streams.base import Message, keys_of, values_of
 from sluice.validate.contracts import Contract
 from sluice.validate.quality import Reason
 
@@ -47,7 +48,7 @@ _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 class Decoder(Protocol):
     """Reads a batch's messages into the contract's columns."""
 
-    def decode(self, messages: list[Message], contract: Contract) -> RawChunk: ...
+    def decode(self, messages: Sequence[Message], contract: Contract) -> RawChunk: ...
 
 
 class _Refused(Exception):
@@ -130,10 +131,10 @@ class JsonDecoder:
             row[names.index(self.timestamp_column)] = at.isoformat()
         return row
 
-    def _whole(self, messages: list[Message], names: list[str]) -> RawChunk | None:
+    def _whole(self, messages: Sequence[Message], names: list[str]) -> RawChunk | None:
         """The batch read at once (see the module doc), or ``None`` when any message needs a closer look."""
-        values = [m.value for m in messages]
-        keyed = not self.require_key or all(m.key is not None for m in messages)
+        values = values_of(messages)
+        keyed = not self.require_key or None not in keys_of(messages)
         if not values or not keyed or self.limits.max_nesting_depth < 1 or None in values:
             return None
         if max(map(len, values)) > self.limits.max_record_bytes:  # type: ignore[arg-type]  # None ruled out
@@ -166,7 +167,7 @@ class JsonDecoder:
             self._broker_columns(table.combine_chunks(), messages), np.arange(len(values), dtype=np.int64), []
         )
 
-    def _broker_columns(self, table: pa.Table, messages: list[Message]) -> pa.Table:
+    def _broker_columns(self, table: pa.Table, messages: Sequence[Message]) -> pa.Table:
         """``key_column`` and ``timestamp_column`` filled from the messages, as the per-message path does."""
         names = table.column_names
         if self.key_column in names:
@@ -187,12 +188,12 @@ class JsonDecoder:
             table = table.set_column(names.index(self.timestamp_column), self.timestamp_column, col)
         return table
 
-    def decode(self, messages: list[Message], contract: Contract) -> RawChunk:
+    def decode(self, messages: Sequence[Message], contract: Contract) -> RawChunk:
         names = contract.column_names
         whole = self._whole(messages, names)
         return whole if whole is not None else self.decode_each(messages, contract)
 
-    def decode_each(self, messages: list[Message], contract: Contract) -> RawChunk:
+    def decode_each(self, messages: Sequence[Message], contract: Contract) -> RawChunk:
         """The per-message path: each value checked and parsed on its own (what a doubted batch takes)."""
         names = contract.column_names
         rows: list[list[str | None]] = []

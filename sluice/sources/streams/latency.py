@@ -10,11 +10,12 @@ Messages without a time, and those the lake held already, are not counted.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from sluice.sources.streams.base import Message
+from sluice.sources.streams.base import Message, stamps_of
 
 QUANTILES = (0.5, 0.99)
 
@@ -33,9 +34,10 @@ class BatchLatency:
         return {0.5: self.p50, 0.99: self.p99}
 
 
-def batch_latency(messages: list[Message], committed_ms: int) -> BatchLatency | None:
+def batch_latency(messages: Sequence[Message], committed_ms: int) -> BatchLatency | None:
     """The latency of ``messages`` committed at ``committed_ms`` (``None``: no message carries a time)."""
-    stamps = np.fromiter((m.timestamp_ms for m in messages if m.timestamp_ms is not None), dtype=np.int64)
+    stamps = stamps_of(messages)
+    stamps = stamps[stamps >= 0]
     if not len(stamps):
         return None
     seconds = (committed_ms - stamps) / 1000.0

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import numpy as np
+
 from sluice.lake.table import newest_metadata
 from sluice.sources.streams.base import Offset, Range, StreamBatch
 
@@ -64,5 +66,12 @@ def lake_positions(uri: str, source: str, storage_options: dict[str, str] | None
 
 def unseen(batch: StreamBatch, held: dict[str, Offset]) -> tuple[StreamBatch, int]:
     """The messages of ``batch`` past what the lake holds for their partition, and how many were dropped."""
+    cols = batch.columns
+    if cols is not None:  # Kafka: offsets with no minor part, compared as columns
+        floor = np.asarray([held[n].major if n in held else -1 for n in cols.names], dtype=np.int64)
+        keep = cols.offsets > floor[cols.part]
+        if keep.all():
+            return batch, 0
+        return StreamBatch(columns=cols.take(np.flatnonzero(keep))), int(len(keep) - keep.sum())
     fresh = [m for m in batch.messages if m.partition not in held or m.offset > held[m.partition]]
     return StreamBatch(fresh), len(batch) - len(fresh)

@@ -100,7 +100,7 @@ class StreamSink:
             if not len(fresh):
                 return BatchOutcome(read=len(batch), valid=len(batch), duplicate=len(batch))
             with tracer().start_as_current_span("stream.validate") as span:
-                chunk = self.decoder.decode(fresh.messages, self.contract)
+                chunk = self.decoder.decode(fresh.view, self.contract)
                 batch_id = Batch(source, position.range).id
                 ctx = BatchContext(self.contract.name, self.run_id, batch_id, source, datetime.now(timezone.utc).date())
                 result = validate_chunk(chunk, self.contract, ctx)
@@ -119,7 +119,7 @@ class StreamSink:
                 if outcome.lake.version is not None:
                     span.set_attribute("sluice.lake.version", outcome.lake.version)
                 span.set_attribute("sluice.lake.table", self.contract.name)
-            latency = batch_latency(fresh.messages, int(time.time() * 1000))
+            latency = batch_latency(fresh.view, int(time.time() * 1000))
         valid, lake = result.valid.num_rows, outcome.lake
         applied = lake.rows_written + lake.rows_updated + lake.rows_deleted + lake.rows_unchanged
         return BatchOutcome(

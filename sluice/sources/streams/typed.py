@@ -11,6 +11,7 @@ acknowledged), it never quarantines the messages.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,7 +19,7 @@ import numpy as np
 from sluice.formats import MalformedRow, RawChunk
 from sluice.formats.typed.decode import TypedDecoder, TypedFormat
 from sluice.formats.typed.registry import SchemaRegistry
-from sluice.sources.streams.base import Message
+from sluice.sources.streams.base import Message, values_of
 from sluice.validate.contracts import Contract
 from sluice.validate.quality import Reason
 
@@ -38,7 +39,7 @@ class TypedValues:
             self._decoders[contract.name] = TypedDecoder(self.kind, contract.columns, self.registry)
         return self._decoders[contract.name]
 
-    def decode(self, messages: list[Message], contract: Contract) -> RawChunk:
-        out = self._decoder(contract).decode([m.value for m in messages])
+    def decode(self, messages: Sequence[Message], contract: Contract) -> RawChunk:
+        out = self._decoder(contract).decode(values_of(messages))
         malformed = [MalformedRow(r.index, r.excerpt, Reason(r.reason.value), r.detail) for r in out.rejected]
         return RawChunk(out.table, np.asarray(out.rows, dtype=np.int64), malformed)
