@@ -142,10 +142,11 @@ class JsonDecoder:
         block = b"\n".join(values)  # type: ignore[arg-type]
         if block.count(b"\n") != len(values) - 1 or b"\r" in block:  # a value holding a line break
             return None
-        try:
-            block.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
+        if not block.isascii():  # ASCII is UTF-8: only other bytes need the decode
+            try:
+                block.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
         found = scan(block)
         if len(found.starts) != len(values) or not (found.plain.all() and (found.depth == 1).all()):
             return None
