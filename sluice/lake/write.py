@@ -16,7 +16,9 @@ ids fails it; the batch is then found recorded and skipped.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import operator
 import time
 import uuid
 from collections.abc import Iterable
@@ -25,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Transaction
@@ -103,10 +106,27 @@ def table_at(uri: str, version: int | None, schema: pa.Schema, storage_options: 
         ) from None
 
 
-def _lake_keys(table: DeltaTable, keys: list[str], days: list[str], like: pa.Schema) -> pa.Table:
-    """The key columns (and date) of the table's rows on ``days``, typed like ``like``."""
+def _key_ranges(rows: pa.Table, keys: list[str]) -> pc.Expression | None:
+    """Each key column within the range ``rows`` hold: only lake rows inside can match (statistics prune the rest)."""
+    bounds: list[pc.Expression] = []
+    for name in keys:
+        kind = rows.schema.field(name).type
+        if not (pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_temporal(kind)):
+            continue  # floats (NaN) and others: read every key of the day
+        low, high = pc.min_max(rows.column(name)).values()
+        if low.is_valid and high.is_valid:
+            bounds.append((pc.field(name) >= low) & (pc.field(name) <= high))
+    return functools.reduce(operator.and_, bounds) if bounds else None
+
+
+def _lake_keys(table: DeltaTable, rows: pa.Table, keys: list[str], days: list[str], like: pa.Schema) -> pa.Table:
+    """The key columns (and date) of the table's rows on ``days`` whose keys lie in the ranges of ``rows``.
+
+    Typed like ``like``; keys outside a column's range in ``rows`` cannot match any of them, so they are not read.
+    """
     names = [*keys, PARTITION]
-    found = table.to_pyarrow_dataset(partitions=[(PARTITION, "in", days)]).to_table(columns=names)
+    dataset = table.to_pyarrow_dataset(partitions=[(PARTITION, "in", days)])
+    found = dataset.to_table(columns=names, filter=_key_ranges(rows, keys))
     return found.select(names).cast(pa.schema([like.field(n) for n in names]))
 
 
@@ -134,7 +154,8 @@ def _insert_missing(
         if not bucket.rows_old:
             continue
         rows = staging.read(Path(bucket.old_file))
-        keep = _absent(rows, _lake_keys(table, contract.primary_key, bucket.days_old, schema), contract.primary_key)
+        lake = _lake_keys(table, rows, contract.primary_key, bucket.days_old, schema)
+        keep = _absent(rows, lake, contract.primary_key)
         writers = DayWriters(fs, root, schema.remove(schema.get_field_index(PARTITION)), f"{bucket.bucket}-in")
         for day, part in parts_by_day(rows, keep, schema):
             writers.write(day, part.drop_columns([PARTITION]))
