@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sluice.access.policy import Rule, load_policy
 from sluice.catalog.asof import MetadataAt, metadata_as_of
 from sluice.catalog.entries import CatalogEntry, build_catalog
-from sluice.errors import ContractError
+from sluice.errors import AccessDenied, ContractError
 from sluice.governance.dpia import DpiaFacts
 from sluice.governance.glossary import glossary_path, load_glossary
 from sluice.lineage.graph import build_graph
@@ -66,4 +67,36 @@ def dpia_facts(settings: Settings, dataset: str) -> DpiaFacts:
         raise ContractError(
             f"no contract named {dataset!r}", hint=f"datasets with a contract: {', '.join(entries) or 'none'}"
         )
-    return DpiaFacts(entries[dataset], safeguards=safeguards(settings))
+    return DpiaFacts(entries[dataset], policies=access_rules(settings, dataset), safeguards=safeguards(settings))
+
+
+def _rule_text(rule: Rule) -> str:
+    who = [
+        f"{name} {', '.join(values)}"
+        for name, values in (
+            ("roles", rule.when.roles),
+            ("department", rule.when.department),
+            ("region", rule.when.region),
+            ("subjects", rule.when.subjects),
+        )
+        if values
+    ]
+    if rule.when.min_clearance:
+        who.append(f"clearance at least {rule.when.min_clearance}")
+    masks = [f"{c} {m if isinstance(m, str) else 'partial'}" for c, m in sorted(rule.masks.items())]
+    return (
+        f"`{rule.name}`: for {'; '.join(who) or 'every authenticated reader'}; "
+        f"rows: {'filtered on ' + ', '.join(sorted(rule.rows.columns())) if rule.rows else 'all'}; "
+        f"columns: {', '.join(rule.columns) if rule.columns is not None else 'all'}; "
+        f"masks: {', '.join(masks) or 'none'}"
+    )
+
+
+def access_rules(settings: Settings, dataset: str) -> tuple[str, ...]:
+    """The rules of the dataset's access policy in words, first match first; () when it has none (no access)."""
+    try:
+        loaded = load_policy(settings.access.policies_root(), dataset)
+    except AccessDenied:
+        return ()
+    denied = "Any other reader is denied; every read and denial is recorded in the access audit (`ops audit list`)."
+    return (*(_rule_text(r) for r in loaded.policy.rules), denied)
