@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sluice.access.policy import Rule, load_policy
+from sluice.access.policy import describe_rules, load_policy
 from sluice.catalog.asof import MetadataAt, metadata_as_of
 from sluice.catalog.entries import CatalogEntry, build_catalog
 from sluice.errors import AccessDenied, ContractError
@@ -30,15 +30,17 @@ def known_catalog(settings: Settings) -> list[CatalogEntry]:
     root = settings.contracts_root()
     found = contracts(root)
     runs = recent_runs(settings, [c.name for c in found])
-    return build_catalog(found, load_glossary(glossary_path(root)), known_graph(settings), runs)
+    access = {c.name: access_rules(settings, c.name) for c in found}
+    return build_catalog(found, load_glossary(glossary_path(root)), known_graph(settings), runs, access)
 
 
 def catalog_as_of(settings: Settings, when: datetime) -> tuple[MetadataAt, list[CatalogEntry]]:
-    """The catalog as the committed contracts and glossary described it at ``when`` (lineage from contracts only,
-    no run figures: those are today's)."""
-    then = metadata_as_of(settings.contracts_root(), when)
+    """The catalog as the committed contracts, glossary and policies described it at ``when`` (lineage from
+    contracts only, no run figures: those are today's)."""
+    then = metadata_as_of(settings.contracts_root(), when, settings.access.policies_root())
     graph = build_graph(then.contracts, [], {}, deployments())
-    return then, build_catalog(then.contracts, then.glossary, graph)
+    access = {name: describe_rules(policy) for name, policy in then.policies.items()}
+    return then, build_catalog(then.contracts, then.glossary, graph, access=access)
 
 
 def safeguards(settings: Settings) -> tuple[str, ...]:
@@ -67,29 +69,7 @@ def dpia_facts(settings: Settings, dataset: str) -> DpiaFacts:
         raise ContractError(
             f"no contract named {dataset!r}", hint=f"datasets with a contract: {', '.join(entries) or 'none'}"
         )
-    return DpiaFacts(entries[dataset], policies=access_rules(settings, dataset), safeguards=safeguards(settings))
-
-
-def _rule_text(rule: Rule) -> str:
-    who = [
-        f"{name} {', '.join(values)}"
-        for name, values in (
-            ("roles", rule.when.roles),
-            ("department", rule.when.department),
-            ("region", rule.when.region),
-            ("subjects", rule.when.subjects),
-        )
-        if values
-    ]
-    if rule.when.min_clearance:
-        who.append(f"clearance at least {rule.when.min_clearance}")
-    masks = [f"{c} {m if isinstance(m, str) else 'partial'}" for c, m in sorted(rule.masks.items())]
-    return (
-        f"`{rule.name}`: for {'; '.join(who) or 'every authenticated reader'}; "
-        f"rows: {'filtered on ' + ', '.join(sorted(rule.rows.columns())) if rule.rows else 'all'}; "
-        f"columns: {', '.join(rule.columns) if rule.columns is not None else 'all'}; "
-        f"masks: {', '.join(masks) or 'none'}"
-    )
+    return DpiaFacts(entries[dataset], policies=entries[dataset].access, safeguards=safeguards(settings))
 
 
 def access_rules(settings: Settings, dataset: str) -> tuple[str, ...]:
@@ -98,5 +78,4 @@ def access_rules(settings: Settings, dataset: str) -> tuple[str, ...]:
         loaded = load_policy(settings.access.policies_root(), dataset)
     except AccessDenied:
         return ()
-    denied = "Any other reader is denied; every read and denial is recorded in the access audit (`ops audit list`)."
-    return (*(_rule_text(r) for r in loaded.policy.rules), denied)
+    return describe_rules(loaded.policy)
