@@ -28,6 +28,7 @@ from sluice.errors import ConfigError
 from sluice.paths import ensure_dataset_name
 from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
 from sluice.settings import StreamSettings, get_settings
+from sluice.settings.streams import BROKER_SETTINGS
 from sluice.sources.streams.base import MAX_DELIVERIES, BatchLimits
 from sluice.sources.streams.sink import BatchOutcome
 from sluice.sources.streams.typed import VALUE_FORMATS
@@ -36,24 +37,13 @@ from tasks.artifacts import RunArtifacts
 from tasks.records import publish_artifacts, record_failure, record_run
 from tasks.streams import Broker, StreamRequest, consume_into_lake
 
-ADDRESS_ENV = {
-    "kafka": "SLUICE_KAFKA_BOOTSTRAP_SERVERS",
-    "redis": "SLUICE_REDIS_URL",
-    "rabbitmq": "SLUICE_RABBITMQ_URL",
-}
-
-
-def _configured(broker: str, streams: StreamSettings) -> str:
-    if broker == "kafka":
-        return streams.kafka_bootstrap_servers or ""
-    secret = streams.redis_url if broker == "redis" else streams.rabbitmq_url
-    return secret.get_secret_value() if secret is not None else ""
+ADDRESS_ENV = BROKER_SETTINGS
 
 
 def _address(broker: str, address: str | None, streams: StreamSettings) -> str:
     if broker not in ADDRESS_ENV:
         raise ConfigError(f"unknown broker {broker!r}", hint="ingest-stream reads from broker=kafka, redis or rabbitmq")
-    found = address or _configured(broker, streams)
+    found = address or streams.address(broker)
     if not found:
         raise ConfigError(
             f"ingest-stream needs the {broker} address",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -31,16 +31,12 @@ def _address(broker: Broker, settings: Settings) -> str:
     """
     from sluice.sources.streams.errors import StreamError
 
-    streams = settings.streams
-    found: Any = {
-        Broker.KAFKA: streams.kafka_bootstrap_servers,
-        Broker.REDIS: streams.redis_url,
-        Broker.RABBITMQ: streams.rabbitmq_url,
-    }[broker]
+    from sluice.settings.streams import BROKER_SETTINGS
+
+    found = settings.streams.address(broker.value)
     if found is None:
-        setting = "SLUICE_KAFKA_BOOTSTRAP_SERVERS" if broker is Broker.KAFKA else f"SLUICE_{broker.upper()}_URL"
-        raise StreamError(f"no address for {broker}", hint=f"pass --address or set {setting}")
-    return str(found) if isinstance(found, str) else str(found.get_secret_value())
+        raise StreamError(f"no address for {broker}", hint=f"pass --address or set {BROKER_SETTINGS[broker.value]}")
+    return found
 
 
 def _lake_positions(broker: Broker, topic: str, dataset: str, settings: Settings) -> dict[str, str]:

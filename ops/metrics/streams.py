@@ -9,14 +9,19 @@ collection time and labelled ``broker``, ``topic``, ``partition`` and
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from ops.metrics.models import Sample, utc
 from ops.metrics.store import MetricsStore
-from sluice.sources.streams.lag import PartitionLag, stream_lag
+from sluice.sources.streams.errors import StreamError, StreamUnreachableError
+from sluice.sources.streams.lag import PartitionLag, StreamTarget, stream_lag
 
 STREAM_LAG_MESSAGES = "sluice_stream_lag_messages"
-STREAM_METRICS = (STREAM_LAG_MESSAGES,)
+STREAM_CONSUMERS = "sluice_stream_consumers"
+STREAM_PAUSED = "sluice_stream_partition_paused"
+STREAM_METRICS = (STREAM_LAG_MESSAGES, STREAM_CONSUMERS, STREAM_PAUSED)
 
 
 def lag_samples(found: list[PartitionLag], now: datetime, *, environment: str) -> list[Sample]:
@@ -54,3 +59,55 @@ def collect_stream_metrics(
     store.write([])
     found = stream_lag(broker, address, topic, group)
     return store.write(lag_samples(found, now, environment=environment))
+
+
+@dataclass
+class LagCollection:
+    """What one sampling of the watched streams did: samples written, and one line per stream that failed."""
+
+    written: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+def collect_watched_lag(
+    store: MetricsStore,
+    targets: Sequence[StreamTarget],
+    address: Callable[[str], str | None],
+    *,
+    now: datetime | None = None,
+    environment: str = "dev",
+) -> LagCollection:
+    """Sample the lag of every stream of ``targets`` (``address`` gives a broker's address, None: unset).
+
+    A stream whose broker has no address, cannot be reached or lacks the
+    topic or group is reported in ``failed`` and the others are still sampled.
+    """
+    out = LagCollection()
+    for target in targets:
+        where = address(target.broker)
+        if not where:
+            out.failed.append(f"{target.text()}: no address configured for {target.broker}")
+            continue
+        try:
+            out.written += collect_stream_metrics(
+                store, target.broker, where, target.topic, target.group, now=now, environment=environment
+            )
+        except (StreamError, StreamUnreachableError) as exc:
+            out.failed.append(f"{target.text()}: {exc}")
+    return out
+
+
+def stream_labels(target: StreamTarget, environment: str) -> dict[str, str]:
+    return {"broker": target.broker, "topic": target.topic, "group": target.group, "environment": environment}
+
+
+def consumer_samples(
+    target: StreamTarget, consumers: int, paused: dict[str, bool], now: datetime, *, environment: str
+) -> list[Sample]:
+    """How many consumer tasks run on ``target``, and per partition whether a consumer holds it paused (1) or not."""
+    labels = stream_labels(target, environment)
+    out = [Sample(STREAM_CONSUMERS, labels, now, float(consumers))]
+    out += [
+        Sample(STREAM_PAUSED, {**labels, "partition": p}, now, 1.0 if held else 0.0) for p, held in sorted(paused.items())
+    ]
+    return out

@@ -18,6 +18,32 @@ from typing import Any
 from sluice.sources.streams.errors import StreamError, StreamUnreachableError
 
 BROKERS = ("kafka", "redis", "rabbitmq")
+DEFAULT_GROUP = "sluice"
+
+
+@dataclass(frozen=True)
+class StreamTarget:
+    """A stream whose lag is watched: the broker kind, the topic (stream key, queue) and the consumer group."""
+
+    broker: str
+    topic: str
+    group: str = DEFAULT_GROUP
+
+    @classmethod
+    def parse(cls, text: str) -> StreamTarget:
+        """``"redis:orders"`` or ``"kafka:clicks@web"`` (the group ``sluice`` when omitted).
+
+        Raises:
+            StreamError: not ``broker:topic[@group]`` with a known broker.
+        """
+        broker, _, rest = text.partition(":")
+        topic, _, group = rest.partition("@")
+        if broker not in BROKERS or not topic:
+            raise StreamError(f"{text!r} is not a stream", hint=f"write broker:topic[@group], broker one of {BROKERS}")
+        return cls(broker, topic, group or DEFAULT_GROUP)
+
+    def text(self) -> str:
+        return f"{self.broker}:{self.topic}@{self.group}"
 
 
 @dataclass(frozen=True)
