@@ -29,9 +29,8 @@ def _address(broker: Broker, settings: Settings) -> str:
     Raises:
         StreamError: the settings name none.
     """
-    from sluice.sources.streams.errors import StreamError
-
     from sluice.settings.streams import BROKER_SETTINGS
+    from sluice.sources.streams.errors import StreamError
 
     found = settings.streams.address(broker.value)
     if found is None:

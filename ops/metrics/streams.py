@@ -101,13 +101,14 @@ def stream_labels(target: StreamTarget, environment: str) -> dict[str, str]:
     return {"broker": target.broker, "topic": target.topic, "group": target.group, "environment": environment}
 
 
-def consumer_samples(
-    target: StreamTarget, consumers: int, paused: dict[str, bool], now: datetime, *, environment: str
+def consumer_samples(target: StreamTarget, consumers: int, now: datetime, *, environment: str) -> list[Sample]:
+    """How many consumer tasks Sluice runs on ``target`` at ``now``."""
+    return [Sample(STREAM_CONSUMERS, stream_labels(target, environment), now, float(consumers))]
+
+
+def paused_samples(
+    target: StreamTarget, partitions: Sequence[str], paused: bool, now: datetime, *, environment: str
 ) -> list[Sample]:
-    """How many consumer tasks run on ``target``, and per partition whether a consumer holds it paused (1) or not."""
+    """Per partition of ``partitions``: a consumer holds it paused for backpressure (1) or resumed it (0)."""
     labels = stream_labels(target, environment)
-    out = [Sample(STREAM_CONSUMERS, labels, now, float(consumers))]
-    out += [
-        Sample(STREAM_PAUSED, {**labels, "partition": p}, now, 1.0 if held else 0.0) for p, held in sorted(paused.items())
-    ]
-    return out
+    return [Sample(STREAM_PAUSED, {**labels, "partition": p}, now, 1.0 if paused else 0.0) for p in sorted(partitions)]

@@ -44,7 +44,7 @@ class StreamSettings(Section):
         default_factory=list,
         description=(
             "The streams whose consumer lag `alerts-evaluate` samples on every run (JSON list of `broker:topic` or "
-            "`broker:topic@group`, the group `sluice` when omitted), e.g. `[\"redis:orders\", \"kafka:clicks@web\"]`."
+            '`broker:topic@group`, the group `sluice` when omitted), e.g. `["redis:orders", "kafka:clicks@web"]`.'
         ),
     )
 

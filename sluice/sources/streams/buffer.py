@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sluice.sources.streams.base import BatchLimits, StreamBatch, StreamSource, ensure_positive
@@ -82,9 +83,16 @@ class BoundedBuffer:
 class Fetcher(threading.Thread):
     """Polls ``source`` into ``buffer`` until stopped, pausing the source while the buffer is full."""
 
-    def __init__(self, source: StreamSource, buffer: BoundedBuffer, limits: BatchLimits) -> None:
+    def __init__(
+        self,
+        source: StreamSource,
+        buffer: BoundedBuffer,
+        limits: BatchLimits,
+        on_pause: Callable[[list[str], bool], None] | None = None,
+    ) -> None:
         super().__init__(name="stream-fetcher", daemon=True)
         self.source, self.buffer, self.limits = source, buffer, limits
+        self.on_pause = on_pause  # told the partitions the source pauses (True) or resumes (False)
         self.stopping = threading.Event()
         self.error: BaseException | None = None
         self.paused = False
@@ -102,14 +110,21 @@ class Fetcher(threading.Thread):
             self.source.pause()
             self.paused = True
             self.buffer.pauses += 1
+            self.tell(self.source.paused_partitions(), True)
         elif self.paused and self.buffer.drained():
+            held = self.source.paused_partitions()
             self.source.resume()
             self.paused = False
+            self.tell(held, False)
         if self.paused:
             self.buffer.wait_for_room(min(self.limits.max_wait_s, 0.2))
         batch = self.source.poll(self.limits)  # while paused: keeps the group membership, returns nothing
         if len(batch):
             self.buffer.put(batch)
+
+    def tell(self, partitions: list[str], paused: bool) -> None:
+        if self.on_pause is not None and partitions:
+            self.on_pause(partitions, paused)
 
     def stop(self) -> None:
         self.stopping.set()
