@@ -5,15 +5,20 @@ group has not consumed yet (see :mod:`sluice.sources.streams.lag`); a
 partition whose lag the broker cannot tell is left out. Samples are stamped at
 collection time and labelled ``broker``, ``topic``, ``partition`` and
 ``environment`` (never the address: a URL may carry a password).
+
+A consumer run also records ``sluice_stream_consumers`` (the consumer tasks
+it runs, 0 when it ends) and ``sluice_stream_partition_paused`` (1 when its
+buffer pauses a partition for backpressure, 0 when it resumes), labelled
+``broker``, ``topic``, ``group`` and ``environment`` (and ``partition``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-from ops.metrics.models import Sample, utc
+from ops.metrics.models import Matcher, MatchOp, Sample, Selector, utc
 from ops.metrics.store import MetricsStore
 from sluice.sources.streams.errors import StreamError, StreamUnreachableError
 from sluice.sources.streams.lag import PartitionLag, StreamTarget, stream_lag
@@ -22,6 +27,7 @@ STREAM_LAG_MESSAGES = "sluice_stream_lag_messages"
 STREAM_CONSUMERS = "sluice_stream_consumers"
 STREAM_PAUSED = "sluice_stream_partition_paused"
 STREAM_METRICS = (STREAM_LAG_MESSAGES, STREAM_CONSUMERS, STREAM_PAUSED)
+PAUSED_WITHIN = timedelta(minutes=15)  # an older pause sample is a consumer gone, not a paused partition
 
 
 def lag_samples(found: list[PartitionLag], now: datetime, *, environment: str) -> list[Sample]:
@@ -112,3 +118,13 @@ def paused_samples(
     """Per partition of ``partitions``: a consumer holds it paused for backpressure (1) or resumed it (0)."""
     labels = stream_labels(target, environment)
     return [Sample(STREAM_PAUSED, {**labels, "partition": p}, now, 1.0 if paused else 0.0) for p in sorted(partitions)]
+
+
+def paused_now(
+    store: MetricsStore, target: StreamTarget, *, now: datetime, within: timedelta = PAUSED_WITHIN, environment: str
+) -> set[str]:
+    """The partitions of ``target`` whose newest pause sample within ``within`` of ``now`` says paused."""
+    labels = stream_labels(target, environment)
+    selector = Selector(STREAM_PAUSED, tuple(Matcher(k, MatchOp.EQUAL, v) for k, v in sorted(labels.items())))
+    found = store.query_range(selector, now - within, now)
+    return {s.labels["partition"] for s in found if len(s) and s.values[-1] > 0}

@@ -71,3 +71,17 @@ def test_rabbit_lag_is_the_queues_ready_messages(
     assert (lag.partition, lag.lag, lag.consumers) == (config.queue, 7, 0)
     with pytest.raises(StreamError, match="missing-queue"):
         rabbit_lag(config.url, f"{config.queue}-missing-queue")
+
+
+def test_partition_owners_name_the_member_each_partition_is_assigned_to() -> None:
+    from confluent_kafka import ConsumerGroupState, TopicPartition
+    from confluent_kafka.admin import ConsumerGroupDescription, MemberAssignment, MemberDescription
+
+    from sluice.sources.streams.lag import partition_owners
+
+    members = [
+        MemberDescription("m-1", "sluice-a", "/h1", MemberAssignment([TopicPartition("t", 0), TopicPartition("t", 2)])),
+        MemberDescription("m-2", "", "/h2", MemberAssignment([TopicPartition("t", 1), TopicPartition("other", 1)])),
+    ]
+    described = ConsumerGroupDescription("g", False, members, "range", ConsumerGroupState.STABLE, None)
+    assert partition_owners(described, "t") == {0: ["sluice-a"], 1: ["m-2"], 2: ["sluice-a"]}
