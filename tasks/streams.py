@@ -19,7 +19,7 @@ from typing import Literal
 from prefect import get_run_logger, task
 
 from ops.metrics.store import MetricsStore, open_store
-from ops.metrics.streams import consumer_samples, paused_samples
+from ops.metrics.streams import consumer_samples, paused_samples, reason_samples
 from sluice.lake.frames import LeaseSpec
 from sluice.settings import MetricsBackend, get_settings
 from sluice.sources.streams.base import MAX_DELIVERIES, BatchLimits, StreamSource
@@ -113,12 +113,20 @@ class StreamRecorder:
     target: StreamTarget
     environment: str
     store: MetricsStore | None
+    dataset: str = ""
 
     @classmethod
-    def current(cls, target: StreamTarget) -> StreamRecorder:
+    def current(cls, target: StreamTarget, dataset: str = "") -> StreamRecorder:
         settings = get_settings()
         embedded = settings.metrics.metrics_backend is not MetricsBackend.PROMETHEUS
-        return cls(target, settings.env, open_store(settings.metrics, home=settings.home) if embedded else None)
+        store = open_store(settings.metrics, home=settings.home) if embedded else None
+        return cls(target, settings.env, store, dataset)
+
+    def batch(self, outcome: BatchOutcome) -> None:
+        """A committed batch's quarantined messages per reason (nothing for a batch that quarantined none)."""
+        if self.store is not None and outcome.reasons:
+            now = datetime.now(timezone.utc)
+            self.store.write(reason_samples(self.dataset, outcome.reasons, now, environment=self.environment))
 
     def paused(self, partitions: list[str], held: bool) -> None:
         if self.store is not None:
@@ -149,13 +157,18 @@ def _consume_one(req: StreamRequest, contract: Contract, run_id: str, recorder: 
     sink = lake_sink(contract, run_id, value_decoder(req.value_format, req.require_key))
     recorder.consumers(1, None)
     spec = ConsumeSpec(req.limits, follow_s=req.follow_s, idle_s=req.idle_s)
-    return consume(make_source(req, sink), sink, spec, on_pause=recorder.paused)
+    return consume(make_source(req, sink), sink, spec, on_batch=recorder.batch, on_pause=recorder.paused)
 
 
 def _consume_scaled(req: StreamRequest, contract: Contract, run_id: str, recorder: StreamRecorder) -> ConsumeOutcome:
-    def run(index: int, stop: threading.Event, on_batch: Callable[[BatchOutcome], None]) -> ConsumeOutcome:
+    def run(index: int, stop: threading.Event, counted: Callable[[BatchOutcome], None]) -> ConsumeOutcome:
         sink = lake_sink(contract, run_id, value_decoder(req.value_format, req.require_key), index)
         spec = ConsumeSpec(req.limits, follow_s=None, idle_s=req.idle_s)
+
+        def on_batch(outcome: BatchOutcome) -> None:
+            counted(outcome)
+            recorder.batch(outcome)
+
         return consume(
             make_source(req, sink, index), sink, spec, on_batch=on_batch, on_pause=recorder.paused, stop=stop
         )
@@ -173,7 +186,7 @@ def consume_into_lake(req: StreamRequest, contract: Contract, run_id: str) -> Co
     With ``req.scaling.max_consumers`` above 1, a supervisor runs between the bounds' consumers by the lag
     (:mod:`sluice.sources.streams.scale`); the consumer count and paused partitions go to the metrics store.
     """
-    recorder = StreamRecorder.current(req.target)
+    recorder = StreamRecorder.current(req.target, contract.name)
     scaled = req.scaling.max_consumers > 1
     outcome = (_consume_scaled if scaled else _consume_one)(req, contract, run_id, recorder)
     recorder.consumers(0, None)

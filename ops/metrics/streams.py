@@ -9,7 +9,10 @@ collection time and labelled ``broker``, ``topic``, ``partition`` and
 A consumer run also records ``sluice_stream_consumers`` (the consumer tasks
 it runs, 0 when it ends) and ``sluice_stream_partition_paused`` (1 when its
 buffer pauses a partition for backpressure, 0 when it resumes), labelled
-``broker``, ``topic``, ``group`` and ``environment`` (and ``partition``).
+``broker``, ``topic``, ``group`` and ``environment`` (and ``partition``), and
+for every batch that quarantined messages, ``sluice_rows_quarantined_by_reason``
+(the batch's count per ``reason``, labelled ``dataset``, ``flow``, ``reason``
+and ``environment``: the ``schema-incompatible`` rule reads it).
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from sluice.sources.streams.lag import PartitionLag, StreamTarget, stream_lag
 STREAM_LAG_MESSAGES = "sluice_stream_lag_messages"
 STREAM_CONSUMERS = "sluice_stream_consumers"
 STREAM_PAUSED = "sluice_stream_partition_paused"
-STREAM_METRICS = (STREAM_LAG_MESSAGES, STREAM_CONSUMERS, STREAM_PAUSED)
+QUARANTINED_BY_REASON = "sluice_rows_quarantined_by_reason"
+STREAM_METRICS = (STREAM_LAG_MESSAGES, STREAM_CONSUMERS, STREAM_PAUSED, QUARANTINED_BY_REASON)
 PAUSED_WITHIN = timedelta(minutes=15)  # an older pause sample is a consumer gone, not a paused partition
 
 
@@ -128,3 +132,15 @@ def paused_now(
     selector = Selector(STREAM_PAUSED, tuple(Matcher(k, MatchOp.EQUAL, v) for k, v in sorted(labels.items())))
     found = store.query_range(selector, now - within, now)
     return {s.labels["partition"] for s in found if len(s) and s.values[-1] > 0}
+
+
+def reason_samples(
+    dataset: str, reasons: dict[str, int], now: datetime, *, flow: str = "ingest-stream", environment: str
+) -> list[Sample]:
+    """One batch's quarantined rows per reason code, stamped at ``now``."""
+    labels = {"dataset": dataset, "flow": flow, "environment": environment}
+    return [
+        Sample(QUARANTINED_BY_REASON, {**labels, "reason": reason}, now, float(count))
+        for reason, count in sorted(reasons.items())
+        if count
+    ]
