@@ -28,7 +28,9 @@ from sluice.errors import ConfigError
 from sluice.paths import ensure_dataset_name
 from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
 from sluice.settings import StreamSettings, get_settings
+from sluice.settings.streams import BROKER_SETTINGS
 from sluice.sources.streams.base import MAX_DELIVERIES, BatchLimits
+from sluice.sources.streams.scale import ScalingPolicy
 from sluice.sources.streams.sink import BatchOutcome
 from sluice.sources.streams.typed import VALUE_FORMATS
 from sluice.validate.contracts import find_contract
@@ -36,24 +38,13 @@ from tasks.artifacts import RunArtifacts
 from tasks.records import publish_artifacts, record_failure, record_run
 from tasks.streams import Broker, StreamRequest, consume_into_lake
 
-ADDRESS_ENV = {
-    "kafka": "SLUICE_KAFKA_BOOTSTRAP_SERVERS",
-    "redis": "SLUICE_REDIS_URL",
-    "rabbitmq": "SLUICE_RABBITMQ_URL",
-}
-
-
-def _configured(broker: str, streams: StreamSettings) -> str:
-    if broker == "kafka":
-        return streams.kafka_bootstrap_servers or ""
-    secret = streams.redis_url if broker == "redis" else streams.rabbitmq_url
-    return secret.get_secret_value() if secret is not None else ""
+ADDRESS_ENV = BROKER_SETTINGS
 
 
 def _address(broker: str, address: str | None, streams: StreamSettings) -> str:
     if broker not in ADDRESS_ENV:
         raise ConfigError(f"unknown broker {broker!r}", hint="ingest-stream reads from broker=kafka, redis or rabbitmq")
-    found = address or _configured(broker, streams)
+    found = address or streams.address(broker)
     if not found:
         raise ConfigError(
             f"ingest-stream needs the {broker} address",
@@ -122,6 +113,13 @@ def ingest_stream(
     require_key: bool = False,
     value_format: str = "json",
     max_deliveries: int = MAX_DELIVERIES,
+    min_consumers: int = 1,
+    max_consumers: int = 1,
+    lag_high_water: int = 1_000,
+    lag_low_water: int = 100,
+    scale_interval_seconds: float = 5.0,
+    scale_sustain_samples: int = 3,
+    scale_cooldown_samples: int = 3,
 ) -> RunReport:
     """Consume ``topic`` (a Kafka topic, a Redis stream key, or a RabbitMQ quorum queue) of ``broker`` into ``dataset``.
 
@@ -131,6 +129,10 @@ def ingest_stream(
     delivered ``max_deliveries`` times before goes to its dead-letter exchange.
     ``value_format`` is ``json``, or ``avro`` / ``protobuf`` in the Confluent
     wire format with schemas from ``SLUICE_SCHEMA_REGISTRY_URL``.
+
+    With ``max_consumers`` above 1 the run scales its consumers (one group) by the lag, read every
+    ``scale_interval_seconds``: one more after ``scale_sustain_samples`` samples above ``lag_high_water``
+    messages, one fewer after as many below ``lag_low_water``, never twice within ``scale_cooldown_samples``.
     """
     settings = get_settings()
     run_id = str(flow_run.get_id() or f"local-{int(time.time())}")
@@ -151,6 +153,15 @@ def ingest_stream(
             require_key,
             value_format=ensure_value_format(value_format),
             max_deliveries=max_deliveries,
+            scaling=ScalingPolicy(
+                min_consumers,
+                max_consumers,
+                lag_high_water,
+                lag_low_water,
+                scale_sustain_samples,
+                scale_cooldown_samples,
+            ),
+            scale_interval_s=scale_interval_seconds,
         )
         outcome = consume_into_lake(req, contract, run_id)
         fill_report(report, source, outcome.batches)

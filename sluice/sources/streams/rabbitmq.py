@@ -177,6 +177,9 @@ class RabbitSource:
     def resume(self) -> None:
         self._paused = False
 
+    def paused_partitions(self) -> list[str]:
+        return [self.config.queue] if self._paused else []
+
     def close(self) -> None:
         """Send the acknowledgements still queued, then close (unacknowledged messages go back to the queue)."""
         try:

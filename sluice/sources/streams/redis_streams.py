@@ -161,5 +161,8 @@ class RedisSource:
     def resume(self) -> None:
         self._paused = False
 
+    def paused_partitions(self) -> list[str]:
+        return [self.config.stream] if self._paused else []
+
     def close(self) -> None:
         self._client.close()

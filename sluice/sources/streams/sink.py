@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from sluice.lake.commit import Batch, CommitTarget
 from sluice.lake.frames import LeaseSpec, commit_frame, dataset_lease
 from sluice.lake.table import table_uri
@@ -48,6 +51,15 @@ class BatchOutcome:
     position: str = ""  # the batch's ranges per partition, as the commit records them
     warnings: dict[str, int] = field(default_factory=dict)
     latency: BatchLatency | None = None  # produce time to commit of the messages written (None: none carried a time)
+    reasons: dict[str, int] = field(default_factory=dict)  # quarantined messages per reason code
+
+
+def reason_counts(quarantine: pa.Table) -> dict[str, int]:
+    """How many quarantine entries of ``quarantine`` name each reason."""
+    if not quarantine.num_rows:
+        return {}
+    counted = pc.value_counts(quarantine.column("reason")).to_pylist()
+    return {str(c["values"]): int(c["counts"]) for c in counted}
 
 
 @dataclass
@@ -135,4 +147,5 @@ class StreamSink:
             position=position.range,
             warnings=dict(result.warnings),
             latency=latency,
+            reasons=reason_counts(result.quarantine),
         )
