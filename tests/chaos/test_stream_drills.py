@@ -90,4 +90,5 @@ def test_the_stream_drill_passes_and_the_lake_holds_each_produced_message_once(
     assert judged["produced"] and sorted(lake) == sorted(judged["produced"])
     assert max(lake.values()) == 1
     assert not judged["poison"] & set(lake)
-    assert result.passed, result.summary
+    runs = [f"{r['activity']['name']}: {r['output'].get('detail')}" for r in result.journal["run"] if r.get("output")]
+    assert result.passed, f"{result.summary}; steps: {runs}"

@@ -152,8 +152,14 @@ class RedisSource:
 
     def acknowledge(self, batch: StreamBatch) -> None:
         ids = [f"{m.offset.major}-{m.offset.minor}" for m in batch.messages]
-        for i in range(0, len(ids), ACK_CHUNK):
-            self._client.xack(self.config.stream, self.config.group, *ids[i : i + ACK_CHUNK])
+        try:
+            for i in range(0, len(ids), ACK_CHUNK):
+                self._client.xack(self.config.stream, self.config.group, *ids[i : i + ACK_CHUNK])
+        except redis.ConnectionError as exc:  # the entries stay pending: read again, and skipped by position
+            raise StreamUnreachableError(
+                f"Redis at {self.config.url}: {exc} (a committed batch is not acknowledged yet)",
+                hint="check the server is up; the entries stay pending and the lake skips them by position",
+            ) from None
 
     def pause(self) -> None:
         self._paused = True
