@@ -116,7 +116,9 @@ def _stream_missing(experiment: Experiment) -> list[Missing]:
     missing = []
     for broker in sorted(stream_brokers(experiment)):
         if problem := why_no_broker(broker):
-            missing.append(Missing(f"the {broker} broker of the drill's stream", problem, f"set {ADDRESS_SETTING[broker]}"))
+            missing.append(
+                Missing(f"the {broker} broker of the drill's stream", problem, f"set {ADDRESS_SETTING[broker]}")
+            )
     schema = any(func == SCHEMA_ACTION for _, func in _providers(experiment))
     if schema and not get_settings().registry.schema_registry_url:
         missing.append(

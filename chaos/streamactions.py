@@ -188,7 +188,11 @@ def dead_letter_poison(
 
 @fault
 def produce_incompatible_schema(
-    broker: str = "redis", before: int = 40, incompatible: int = 10, after: int = 40, drop: str = "currency",
+    broker: str = "redis",
+    before: int = 40,
+    incompatible: int = 10,
+    after: int = 40,
+    drop: str = "currency",
     configuration: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Avro orders: ``before`` of the registered schema, ``incompatible`` of a new version without ``drop``

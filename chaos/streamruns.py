@@ -77,7 +77,7 @@ def run_here(request: StreamRunRequest) -> RunOutcome:
         with tags(*request.tags):
             state = flow(
                 request.dataset,
-                request.broker,  # type: ignore[arg-type]
+                request.broker,
                 request.topic,
                 address=request.address,
                 idle_seconds=request.idle_seconds,
@@ -91,7 +91,7 @@ def run_here(request: StreamRunRequest) -> RunOutcome:
         return RunOutcome(request.label, "NotStarted", started, utcnow(), message=f"{type(exc).__name__}: {exc}"[:500])
     out = RunOutcome(
         request.label,
-        state.name,
+        str(state.name),
         started,
         utcnow(),
         message=(state.message or "")[:500],
@@ -121,7 +121,7 @@ def start_child(drill: Drill, stream: DrillStream, *, label: str, max_records: i
         "PREFECT_API_URL": str(PREFECT_API_URL.value() or ""),
         "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]),
     }
-    stream.child = subprocess.Popen(  # noqa: S603 - this interpreter, this module
+    stream.child = subprocess.Popen(
         [sys.executable, "-m", "chaos.streamruns", json.dumps(dataclasses.asdict(request))],
         env=env,
         stdout=subprocess.PIPE,
