@@ -35,6 +35,7 @@ STREAM_PROVIDERS = frozenset({"chaos.streamactions", "chaos.streamprobes"})
 STACK_PROVIDERS = frozenset({"chaos.actions", "chaos.probes", "chaos.dbactions", "chaos.dbprobes", *STREAM_PROVIDERS})
 DATABASE_PROVIDERS = frozenset({"chaos.dbactions", "chaos.dbprobes"})
 SCHEMA_ACTION = "produce_incompatible_schema"
+DEFAULT_BROKER = {SCHEMA_ACTION: "redis", "dead_letter_poison": "rabbitmq"}  # stream actions with a default broker
 INSTALL_CHAOS = "pip install -e '.[chaos]'"
 DISK_ACTION = "mount_lake_disk"
 # (module, attribute, what it is for): what the drill's stack imports when it starts.
@@ -104,8 +105,9 @@ def stream_brokers(experiment: Experiment) -> set[str]:
     for activity in _activities(experiment):
         provider = activity.get("provider") or {}
         if provider.get("module") in STREAM_PROVIDERS:
-            args = provider.get("arguments") or {}
-            found.add(str(args.get("broker", "redis" if provider.get("func") == SCHEMA_ACTION else "rabbitmq")))
+            broker = (provider.get("arguments") or {}).get("broker", DEFAULT_BROKER.get(str(provider.get("func"))))
+            if broker:
+                found.add(str(broker))
     return found
 
 
