@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import redis
 from deltalake import DeltaTable
 
@@ -69,3 +70,23 @@ def test_a_dead_consumers_pending_entries_are_claimed_before_new_ones(
     assert _pending(client, stream) == 0
     claimed = client.xinfo_consumers(stream, "sluice")
     assert {c["name"].decode(): c["pending"] for c in claimed} == {"dead": 0, "heir": 0}
+
+
+def test_a_server_lost_before_the_acknowledgement_is_a_retried_unreachable_error(
+    redis_stream: tuple[redis.Redis, str],
+) -> None:
+    from chaos.proxy import FaultProxy
+    from sluice.sources.streams.errors import StreamUnreachableError
+    from tasks.retry import is_transient
+
+    client, stream = redis_stream
+    produce_redis(client, stream, [event(i) for i in range(5)])
+    with FaultProxy("127.0.0.1", 6379) as proxy:
+        source = redis_source(f"redis://127.0.0.1:{proxy.port}/0", stream)
+        batch = source.poll(BatchLimits(max_records=5, max_wait_s=0.5))
+        proxy.inject(down=True)
+        with pytest.raises(StreamUnreachableError, match="not acknowledged yet") as caught:
+            source.acknowledge(batch)
+        source.close()
+    assert len(batch) == 5 and is_transient(caught.value)
+    assert _pending(client, stream) == 5
