@@ -15,6 +15,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from sluice.sources.streams.errors import StreamError, StreamUnreachableError
 
@@ -171,7 +172,10 @@ def redis_lag(url: str, stream: str, group: str) -> list[PartitionLag]:
             else ()
         )
     except redis.ConnectionError as exc:
-        raise StreamUnreachableError(f"Redis at {url}: {exc}", hint="check the server is up") from None
+        where = urlsplit(url)  # host and port only: the URL may carry a password
+        raise StreamUnreachableError(
+            f"Redis at {where.hostname}:{where.port or 6379}: {exc}", hint="check the server is up"
+        ) from None
     except redis.ResponseError as exc:
         raise StreamError(f"Redis stream {stream!r}: {exc}", hint="check the stream key") from None
     finally:

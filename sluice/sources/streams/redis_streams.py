@@ -72,7 +72,9 @@ class RedisSource:
             if "BUSYGROUP" not in str(exc):
                 raise StreamError(f"cannot create group {config.group}: {exc}", hint="check the stream key") from None
         except redis.ConnectionError as exc:
-            raise StreamUnreachableError(f"Redis at {config.url}: {exc}", hint="check the server is up") from None
+            raise StreamUnreachableError(
+                f"Redis at {_where(config.url)}: {exc}", hint="check the server is up"
+            ) from None
 
     @property
     def name(self) -> str:
@@ -146,7 +148,9 @@ class RedisSource:
         try:
             found = self._read(limits)
         except redis.ConnectionError as exc:
-            raise StreamUnreachableError(f"Redis at {self.config.url}: {exc}", hint="check the server is up") from None
+            raise StreamUnreachableError(
+                f"Redis at {_where(self.config.url)}: {exc}", hint="check the server is up"
+            ) from None
         batch, size = StreamBatch(), 0
         for message in found:
             if batch.messages and size + message.size > limits.max_bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,21 @@ def test_a_server_lost_before_the_acknowledgement_is_a_retried_unreachable_error
         source.close()
     assert len(batch) == 5 and is_transient(caught.value)
     assert _pending(client, stream) == 5
+
+
+def test_an_unreachable_server_is_named_by_host_and_port_never_by_its_password() -> None:
+    from sluice.sources.streams.errors import StreamUnreachableError
+    from sluice.sources.streams.lag import stream_lag
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"redis://:hunter2-secret@127.0.0.1:{port}/0"
+
+    with pytest.raises(StreamUnreachableError) as connecting:
+        redis_source(url, "orders")
+    with pytest.raises(StreamUnreachableError) as lagging:
+        stream_lag("redis", url, "orders", "sluice")
+
+    for raised in (connecting, lagging):
+        assert f"127.0.0.1:{port}" in str(raised.value) and "hunter2" not in str(raised.value)
