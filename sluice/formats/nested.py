@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from sluice.formats.json_bytes import NESTED_MARK, rewrite, scan
-from sluice.validate.contracts import ColumnSpec, ColumnType, Contract
+from sluice.validate.contracts import NESTED_PATH_SEPARATOR, ColumnSpec, ColumnType, Contract
 from sluice.validate.quality import FailureLog, Reason
 
 EXCERPT_CHARS = 1024
@@ -53,10 +53,11 @@ class ColumnPaths:
 
     columns: tuple[ColumnSpec, ...]
     separator: str = "_"
+    arrays: tuple[str, ...] = ()  # keys of arrays exploded into child datasets, given as their JSON text
 
     @classmethod
     def of(cls, contract: Contract) -> ColumnPaths:
-        return cls(tuple(contract.columns), contract.nested.separator)
+        return cls(tuple(contract.columns), contract.nested.separator, tuple(contract.explode))
 
     @classmethod
     def text_columns(cls, names: Sequence[str]) -> ColumnPaths:
@@ -66,22 +67,21 @@ class ColumnPaths:
     def candidates(self, spec: ColumnSpec) -> list[tuple[str, ...]]:
         return spec.source_paths(self.separator)
 
+    def _all_paths(self) -> list[tuple[str, ...]]:
+        paths = [path for spec in self.columns for path in self.candidates(spec)]
+        return paths + [tuple(key.split(NESTED_PATH_SEPARATOR)) for key in self.arrays]
+
     @property
     def heads(self) -> list[str]:
-        """The top-level keys the columns read, in column order."""
-        seen: dict[str, None] = {}
-        for spec in self.columns:
-            for path in self.candidates(spec):
-                seen.setdefault(path[0], None)
-        return list(seen)
+        """The top-level keys the columns (and exploded arrays) read, in column order."""
+        return list(dict.fromkeys(path[0] for path in self._all_paths()))
 
     def keys_under(self) -> dict[tuple[str, ...], list[str]]:
         """For each prefix of a path (the top level is ``()``), the keys read below it."""
         under: dict[tuple[str, ...], dict[str, None]] = {}
-        for spec in self.columns:
-            for path in self.candidates(spec):
-                for depth in range(len(path)):
-                    under.setdefault(path[:depth], {}).setdefault(path[depth], None)
+        for path in self._all_paths():
+            for depth in range(len(path)):
+                under.setdefault(path[:depth], {}).setdefault(path[depth], None)
         return {prefix: list(keys) for prefix, keys in under.items()}
 
 
@@ -371,4 +371,21 @@ def resolve_json(top: pa.Table, paths: ColumnPaths) -> tuple[pa.Table, FailureLo
     levels = _JsonLevels(top, paths)
     log = FailureLog()
     columns = {spec.name: _resolve_column(levels, spec, paths.candidates(spec), log) for spec in paths.columns}
+    for key in paths.arrays:
+        columns[key] = _resolve_array(levels, key, log)
     return pa.table(columns), log
+
+
+def _resolve_array(levels: _JsonLevels, key: str, log: FailureLog) -> pa.Array:
+    """An exploded array's JSON text (null where absent or null); any other value fails its row."""
+    spec = ColumnSpec(name=key, type=ColumnType.STRING, nullable=True, path=key)
+    chosen = _choose(levels, spec, [tuple(key.split(NESTED_PATH_SEPARATOR))])
+    wrong, has_nested = dict(chosen.wrong), _np(pc.is_valid(chosen.nested))
+    is_array = has_nested & _np(pc.starts_with(chosen.nested, "["))
+    for i in np.flatnonzero(_np(pc.is_valid(chosen.scalar))).tolist():
+        wrong[i] = ("shape: array to explode, found scalar", chosen.scalar[i].as_py())
+    for i in np.flatnonzero(has_nested & ~is_array).tolist():
+        wrong[i] = ("shape: array to explode, found object", chosen.nested[i].as_py())
+    _log_rows(log, spec, chosen.broken, Reason.MALFORMED_JSON, critical=True)
+    _log_rows(log, spec, wrong, Reason.WRONG_SHAPE, critical=True)
+    return pc.if_else(pa.array(is_array), chosen.nested, pa.scalar(None, _TEXT))

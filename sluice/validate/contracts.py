@@ -38,6 +38,7 @@ from sluice.paths import (
 )
 from sluice.validate.columns import NESTED_PATH_SEPARATOR, ColumnSpec, ColumnType, Criticality
 from sluice.validate.compat import Compatibility
+from sluice.validate.explode import ExplodeSpec, explode_problems
 
 __all__ = [
     "NESTED_PATH_SEPARATOR",
@@ -157,6 +158,8 @@ class Contract(BaseModel):
     # Datasets fed by this one that Sluice cannot see in its run records (built outside it, or from a copy):
     # `ops lineage impact` lists them, and what they feed, as downstream.
     downstream: list[str] = Field(default_factory=list)
+    # Arrays whose elements land in child datasets, by the array's key (sluice.validate.explode).
+    explode: dict[str, ExplodeSpec] = Field(default_factory=dict)
 
     @field_validator("encoding")
     @classmethod
@@ -218,6 +221,8 @@ class Contract(BaseModel):
         if part.type not in (ColumnType.TIMESTAMP, ColumnType.DATE) or part.nullable or not part.critical:
             raise ValueError(f"partition column {part.name!r} must be a critical, non-nullable timestamp or date")
         self._mode_fits()
+        if problems := explode_problems(self):
+            raise ValueError("; ".join(problems))
         return self
 
     def _mode_fits(self) -> None:
@@ -266,12 +271,15 @@ class Contract(BaseModel):
         return [c.name for c in self.columns if c.pii]
 
 
+ExplodeSpec.model_rebuild(_types_namespace={"Contract": Contract})
+
 _KNOWN_FIELDS = {
     "contract": set(Contract.model_fields),
     "column": set(ColumnSpec.model_fields),
     "partition": set(PartitionSpec.model_fields),
     "csv": set(CsvDialect.model_fields),
     "nested": set(NestedSpec.model_fields),
+    "explode": set(ExplodeSpec.model_fields),
 }
 
 
@@ -291,6 +299,7 @@ def _describe(error: ValidationError, raw: dict[str, object]) -> str:
                         ("partition", "partition"),
                         ("csv", "csv"),
                         ("nested", "nested"),
+                        ("explode", "explode"),
                     )
                     if section in loc
                 ),
@@ -354,7 +363,26 @@ def load_contract(path: Path) -> Contract:
             hint=f"a contract's name is its file name: rename the file to {contract.name}.yaml "
             f"or set `name: {path.stem}`",
         )
-    return contract
+    return _with_children(contract, path)
+
+
+def _with_children(contract: Contract, path: Path) -> Contract:
+    """The contract with each child contract named by reference loaded from its file beside ``path``."""
+    if not any(isinstance(s.contract, str) for s in contract.explode.values()):
+        return contract
+    specs = {
+        key: spec
+        if not isinstance(spec.contract, str)
+        else spec.model_copy(update={"contract": find_contract(spec.contract, path.parent)})
+        for key, spec in contract.explode.items()
+    }
+    loaded = contract.model_copy(update={"explode": specs})
+    if problems := explode_problems(loaded):
+        raise ContractError(
+            f"contract {path} is invalid:\n" + "\n".join(f"  - explode: {p}" for p in problems),
+            hint="docs/concepts/contracts.md#arrays-exploded-into-child-datasets describes explode",
+        )
+    return loaded
 
 
 def available_contracts(root: Path) -> list[str]:
