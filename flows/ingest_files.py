@@ -17,8 +17,8 @@ from flows import progress
 from flows.hooks import INCIDENT_HOOKS
 from flows.observe import observed
 from flows.runners import dask_task_runner
-from sluice.errors import IngestFailed
 from sluice import ingest
+from sluice.errors import IngestFailed
 from sluice.ingest import (
     StageRequest,
     bucket_bytes,
@@ -92,7 +92,7 @@ def _children(
     """Commit the child datasets of the contract's exploded arrays after the parent; one run record each."""
     if not uris:
         return []
-    metadata = {"run_id": report.run_id, "env": settings.env}
+    metadata: dict[str, object] = {"run_id": report.run_id, "env": settings.env}
     results = ingest.commit_children(
         target, outcomes, uris, metadata=metadata, lease=partial(_lease, settings, report.run_id)
     )

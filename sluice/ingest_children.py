@@ -57,7 +57,11 @@ def open_children(contract: Contract, run_dir: Path, parent: FileOutcome) -> lis
         batch = staging.batch_dir(child_run_dir(run_dir, spec.dataset), parent.order, parent.batch_id)
         staging.reset(batch)
         outcome = FileOutcome(
-            uri=parent.uri, order=parent.order, status=FileStatus.COMMITTED, sha256=parent.sha256, batch_id=parent.batch_id
+            uri=parent.uri,
+            order=parent.order,
+            status=FileStatus.COMMITTED,
+            sha256=parent.sha256,
+            batch_id=parent.batch_id,
         )
         stages.append(ChildStage(key, spec, batch, outcome))
     return stages
@@ -69,24 +73,34 @@ def _orphans(chunk: RawChunk, result: ChunkResult, owners: np.ndarray) -> np.nda
     return np.flatnonzero(~kept[owners])
 
 
+def validate_children(
+    chunk: RawChunk, result: ChunkResult, ctx: BatchContext, key: str, spec: ExplodeSpec
+) -> ChunkResult:
+    """The child rows of one validated parent chunk's arrays under ``key``, validated by the child contract.
+
+    A child of a parent row that did not stay valid fails as ``parent_quarantined``.
+    """
+    children = explode_chunk(chunk, key, spec)
+    orphans = _orphans(chunk, result, children.parent)
+    if len(orphans):
+        children.chunk.failures.add(
+            orphans,
+            column=spec.parent_key[0],
+            reason=Reason.PARENT_QUARANTINED,
+            check="parent_row_valid",
+            values=None,
+            critical=True,
+        )
+    child_ctx = BatchContext(spec.dataset, ctx.run_id, ctx.batch_id, ctx.source_file, ctx.ingest_date)
+    return validate_chunk(children.chunk, spec.child, child_ctx)
+
+
 def stage_chunk_children(
     stages: list[ChildStage], chunk: RawChunk, result: ChunkResult, ctx: BatchContext, index: int
 ) -> None:
     """Explode one validated parent chunk into each child: validate the child rows and stage them."""
     for stage in stages:
-        children = explode_chunk(chunk, stage.key, stage.spec)
-        orphans = _orphans(chunk, result, children.parent)
-        if len(orphans):
-            children.chunk.failures.add(
-                orphans,
-                column=stage.spec.parent_key[0],
-                reason=Reason.PARENT_QUARANTINED,
-                check="parent_row_valid",
-                values=None,
-                critical=True,
-            )
-        child_ctx = BatchContext(stage.spec.dataset, ctx.run_id, ctx.batch_id, ctx.source_file, ctx.ingest_date)
-        child = validate_chunk(children.chunk, stage.spec.child, child_ctx)
+        child = validate_children(chunk, result, ctx, stage.key, stage.spec)
         out = stage.outcome
         out.partitions = sorted(set(out.partitions) | set(staging.write_valid(stage.batch, child.valid, index)))
         staging.write_quarantine(stage.batch, child.quarantine, index)
@@ -138,4 +152,3 @@ def child_report(parent: RunReport, index: int, dataset: str) -> RunReport:
         started_at=parent.started_at,
         flow=parent.flow,
     )
-

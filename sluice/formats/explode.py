@@ -105,7 +105,9 @@ def _fast(
         if table is not None and table.num_rows == len(texts):
             lists = table.column("v").combine_chunks()
             flat = pc.list_flatten(lists)
-            return {c: flat if c == spec.value_column else pa.nulls(len(flat), _TEXT) for c in spec.element_columns()}, lists
+            return {
+                c: flat if c == spec.value_column else pa.nulls(len(flat), _TEXT) for c in spec.element_columns()
+            }, lists
     return None
 
 

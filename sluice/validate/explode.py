@@ -92,9 +92,10 @@ def _child_problems(parent: Contract, key: str, spec: ExplodeSpec) -> list[str]:
         index = child.column(spec.index_column)
         if index.type is not ColumnType.INT64 or index.nullable or not index.critical:
             out.append(f"index column {spec.index_column!r} must be a critical, non-nullable int64")
-    if set(child.primary_key) != {*spec.parent_key, spec.index_column} or len(child.primary_key) != len(
-        spec.parent_key
-    ) + 1:
+    if (
+        set(child.primary_key) != {*spec.parent_key, spec.index_column}
+        or len(child.primary_key) != len(spec.parent_key) + 1
+    ):
         out.append(f"the child's primary_key must be {[*spec.parent_key, spec.index_column]}")
     if spec.value_column is not None and (
         spec.value_column not in spec.element_columns() or child.column(spec.value_column).type is ColumnType.LIST

@@ -22,6 +22,7 @@ from sluice.lake.commit import Batch, CommitTarget
 from sluice.lake.frames import LeaseSpec, commit_frame, dataset_lease
 from sluice.lake.table import table_uri
 from sluice.sources.streams.base import Offset, StreamBatch
+from sluice.sources.streams.children import ChildOutcome, commit_children
 from sluice.sources.streams.decode import Decoder, JsonDecoder
 from sluice.sources.streams.delivered import DEFAULT_WINDOW, DeliveredIds, recent_digests, unseen_ids
 from sluice.sources.streams.positions import LakePositions, lake_positions, unseen
@@ -44,6 +45,7 @@ class BatchOutcome:
     version: int | None = None
     position: str = ""  # the batch's ranges per partition, as the commit records them
     warnings: dict[str, int] = field(default_factory=dict)
+    children: dict[str, ChildOutcome] = field(default_factory=dict)  # by child dataset of an exploded array
 
 
 @dataclass
@@ -100,6 +102,7 @@ class StreamSink:
             ctx = BatchContext(self.contract.name, self.run_id, batch_id, source, datetime.now(timezone.utc).date())
             result = validate_chunk(chunk, self.contract, ctx)
             commit = Batch(source, position.range, len(fresh), result.quarantine.num_rows)
+            children = commit_children(self._target(), self.lake_root, self.lease, commit, chunk, result, ctx)
             outcome = commit_frame(
                 self._target(),
                 commit,
@@ -122,4 +125,5 @@ class StreamSink:
             version=outcome.lake.version,
             position=position.range,
             warnings=dict(result.warnings),
+            children=children,
         )
