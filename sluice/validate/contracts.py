@@ -312,10 +312,15 @@ def _describe(error: ValidationError, raw: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
+_UNION_TAGS = ("name", "inline")
+
+
 def _location(loc: tuple[object, ...], raw: dict[str, object]) -> str:
     parts: list[str] = []
     node: object = raw
     for step in loc:
+        if step in _UNION_TAGS and isinstance(node, dict) and step not in node:
+            continue  # which form of a field pydantic tried (explode's contract: a name or inline), not a key
         if isinstance(step, int) and isinstance(node, list) and step < len(node):
             node = node[step]
             name = node.get("name") if isinstance(node, dict) else None

@@ -21,9 +21,9 @@ partition column, say, for the child's partition).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 from sluice.paths import DATASET_NAME_HINT, dataset_name_problem
 from sluice.validate.columns import NESTED_PATH_SEPARATOR, ColumnType
@@ -41,7 +41,10 @@ class ExplodeSpec(BaseModel):
     parent_key: list[str] = Field(min_length=1)
     index_column: str
     # A contract's name (its file beside the parent's), or the child contract itself.
-    contract: str | Contract
+    contract: Annotated[
+        Annotated[str, Tag("name")] | Annotated[Contract, Tag("inline")],
+        Discriminator(lambda v: "name" if isinstance(v, str) else "inline"),
+    ]
     carry: list[str] = Field(default_factory=list)  # further parent columns copied onto each child row
     value_column: str | None = None  # the child column a scalar element fills (None: elements are objects)
 
