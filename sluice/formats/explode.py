@@ -25,7 +25,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sluice.formats.base import RawChunk
-from sluice.formats.nested import ColumnPaths, _json_text, _lines, _read, _scalar_text, read_objects, resolve_json
+from sluice.formats.nested import (
+    ColumnPaths,
+    json_text,
+    read_block,
+    read_objects,
+    resolve_json,
+    scalar_text,
+    text_lines,
+)
 from sluice.validate.columns import ColumnSpec, ColumnType
 from sluice.validate.explode import ExplodeSpec
 from sluice.validate.quality import FailureLog, Reason
@@ -87,10 +95,10 @@ def _fast(
     texts: pa.Array, paths: ColumnPaths, spec: ExplodeSpec, where: str, log: FailureLog
 ) -> tuple[dict[str, pa.Array], pa.Array] | None:
     """Element columns and each array as a list, read by Arrow; None when Arrow refuses."""
-    block = _lines(pc.binary_join_element_wise('{"v":', pc.fill_null(texts, "null"), "}", ""))
+    block = text_lines(pc.binary_join_element_wise('{"v":', pc.fill_null(texts, "null"), "}", ""))
     struct = _struct_type(paths)
     if struct is not None:
-        table = _read(block, pa.schema([("v", pa.list_(struct))]))
+        table = read_block(block, pa.schema([("v", pa.list_(struct))]))
         if table is not None and table.num_rows == len(texts):
             lists = table.column("v").combine_chunks()
             flat = pc.list_flatten(lists)
@@ -101,7 +109,7 @@ def _fast(
             return _element_columns(flat, paths), lists
     if spec.value_column is not None:
         value = spec.child.column(spec.value_column)
-        table = _read(block, pa.schema([("v", pa.list_(_json_type(value)))]))
+        table = read_block(block, pa.schema([("v", pa.list_(_json_type(value)))]))
         if table is not None and table.num_rows == len(texts):
             lists = table.column("v").combine_chunks()
             flat = pc.list_flatten(lists)
@@ -136,12 +144,12 @@ def _parse_arrays(texts: pa.Array, spec: ExplodeSpec) -> _Parsed:
             out.parent.append(row)
             out.index.append(index)
             is_object = isinstance(item, dict)
-            out.objects.append(_json_text(item) if is_object else None)
+            out.objects.append(json_text(item) if is_object else None)
             fits = is_object or (scalars_fit and not isinstance(item, list))
-            out.scalars.append(_scalar_text(item) if fits and not is_object else None)
+            out.scalars.append(scalar_text(item) if fits and not is_object else None)
             if not fits:
                 want = "object or scalar" if scalars_fit else "object"
-                out.wrong[len(out.index) - 1] = (f"shape: {want} element, found {_kind(item)}", _json_text(item))
+                out.wrong[len(out.index) - 1] = (f"shape: {want} element, found {_kind(item)}", json_text(item))
     return out
 
 

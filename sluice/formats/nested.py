@@ -89,7 +89,7 @@ def _np(mask: pa.Array) -> np.ndarray:
     return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _lines(values: pa.Array) -> bytes:
+def text_lines(values: pa.Array) -> bytes:
     """String values, each followed by a newline, as one block of bytes."""
     joined = pc.binary_join_element_wise(values, pa.scalar("\n"), "")
     offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32)[joined.offset : joined.offset + len(joined) + 1]
@@ -97,7 +97,7 @@ def _lines(values: pa.Array) -> bytes:
     return b"" if data is None else data.to_pybytes()[int(offsets[0]) : int(offsets[-1])]
 
 
-def _read(block: bytes, schema: pa.Schema) -> pa.Table | None:
+def read_block(block: bytes, schema: pa.Schema) -> pa.Table | None:
     try:
         return pj.read_json(
             io.BytesIO(block),
@@ -112,14 +112,14 @@ def _nulls(schema: pa.Schema, n: int) -> pa.Table:
     return pa.table([pa.nulls(n, f.type) for f in schema], schema=schema)
 
 
-def _scalar_text(value: Any) -> str | None:
+def scalar_text(value: Any) -> str | None:
     """A parsed JSON scalar as the text the reader gives scalars."""
     if value is None or isinstance(value, str):
         return value
     return json.dumps(value)
 
 
-def _json_text(value: Any) -> str:
+def json_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -203,11 +203,11 @@ def read_objects(texts: pa.Array, objects: np.ndarray, keys: list[str]) -> tuple
     schema = pa.schema([(k + suffix, _TEXT) for k in keys for suffix in ("", NESTED_MARK)])
     if not objects.any():
         return _nulls(schema, n), {}
-    block = _lines(pc.if_else(pa.array(objects), texts, pa.scalar("{}")))
+    block = text_lines(pc.if_else(pa.array(objects), texts, pa.scalar("{}")))
     found = scan(block)
     text, odd = rewrite(block, found)
     if len(found.starts) == n and found.shaped.all() and not odd.any():
-        table = _read(text, schema)
+        table = read_block(text, schema)
         if table is not None and table.num_rows == n:
             return table, {}
     columns: dict[str, list[str | None]] = {name: [None] * n for name in schema.names}
@@ -220,9 +220,9 @@ def read_objects(texts: pa.Array, objects: np.ndarray, keys: list[str]) -> tuple
         for key in keys:
             item = value.get(key)
             if isinstance(item, dict | list):
-                columns[key + NESTED_MARK][i] = _json_text(item)
+                columns[key + NESTED_MARK][i] = json_text(item)
             else:
-                columns[key][i] = _scalar_text(item)
+                columns[key][i] = scalar_text(item)
     return pa.table({k: pa.array(v, _TEXT) for k, v in columns.items()}, schema=schema), broken
 
 
@@ -262,8 +262,8 @@ def read_arrays(texts: pa.Array, arrays: np.ndarray, items: ColumnType) -> _List
     """
     n = len(texts)
     kept = pc.if_else(pa.array(arrays), texts, pa.scalar(None, _TEXT))
-    block = _lines(pc.binary_join_element_wise('{"v":', pc.fill_null(kept, "null"), "}", ""))
-    table = _read(block, pa.schema([("v", pa.list_(_ITEM_JSON_TYPES.get(items, _TEXT)))]))
+    block = text_lines(pc.binary_join_element_wise('{"v":', pc.fill_null(kept, "null"), "}", ""))
+    table = read_block(block, pa.schema([("v", pa.list_(_ITEM_JSON_TYPES.get(items, _TEXT)))]))
     if table is not None and table.num_rows == n:
         return _Lists(table.column("v").combine_chunks(), {}, {})
     out: list[list[str | None] | None] = [None] * n
@@ -276,7 +276,7 @@ def read_arrays(texts: pa.Array, arrays: np.ndarray, items: ColumnType) -> _List
         elif problem := item_problem(value):
             lists.wrong[i] = (f"shape: list of {items.value}, found {problem}", text)
         else:
-            out[i] = [_scalar_text(v) for v in value]
+            out[i] = [scalar_text(v) for v in value]
     lists.values = pa.array(out, pa.list_(_TEXT))
     return lists
 

@@ -384,7 +384,7 @@ def _with_children(contract: Contract, path: Path) -> Contract:
     loaded = contract.model_copy(update={"explode": specs})
     if problems := explode_problems(loaded):
         raise ContractError(
-            f"contract {path} is invalid:\n" + "\n".join(f"  - explode: {p}" for p in problems),
+            f"contract {path} is invalid:\n" + "\n".join(f"  - {p}" for p in problems),
             hint="docs/concepts/contracts.md#arrays-exploded-into-child-datasets describes explode",
         )
     return loaded
