@@ -38,7 +38,7 @@ from sluice.paths import (
 )
 from sluice.validate.columns import NESTED_PATH_SEPARATOR, ColumnSpec, ColumnType, Criticality
 from sluice.validate.compat import Compatibility
-from sluice.validate.explode import ExplodeSpec, explode_problems
+from sluice.validate.explode import ExplodeSpec, explode_problems, with_children
 
 __all__ = [
     "NESTED_PATH_SEPARATOR",
@@ -368,26 +368,7 @@ def load_contract(path: Path) -> Contract:
             hint=f"a contract's name is its file name: rename the file to {contract.name}.yaml "
             f"or set `name: {path.stem}`",
         )
-    return _with_children(contract, path)
-
-
-def _with_children(contract: Contract, path: Path) -> Contract:
-    """The contract with each child contract named by reference loaded from its file beside ``path``."""
-    if not any(isinstance(s.contract, str) for s in contract.explode.values()):
-        return contract
-    specs = {
-        key: spec
-        if not isinstance(spec.contract, str)
-        else spec.model_copy(update={"contract": find_contract(spec.contract, path.parent)})
-        for key, spec in contract.explode.items()
-    }
-    loaded = contract.model_copy(update={"explode": specs})
-    if problems := explode_problems(loaded):
-        raise ContractError(
-            f"contract {path} is invalid:\n" + "\n".join(f"  - {p}" for p in problems),
-            hint="docs/concepts/contracts.md#arrays-exploded-into-child-datasets describes explode",
-        )
-    return loaded
+    return with_children(contract, lambda name: find_contract(name, path.parent), origin=str(path))
 
 
 def available_contracts(root: Path) -> list[str]:

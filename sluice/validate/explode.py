@@ -21,10 +21,12 @@ partition column, say, for the child's partition).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
+from sluice.errors import ContractError
 from sluice.paths import DATASET_NAME_HINT, dataset_name_problem
 from sluice.validate.columns import NESTED_PATH_SEPARATOR, ColumnType
 
@@ -125,3 +127,24 @@ def explode_problems(parent: Contract) -> list[str]:
         if not isinstance(spec.contract, str):
             out.extend(_child_problems(parent, key, spec))
     return out
+
+
+def with_children(contract: Contract, load: Callable[[str], Contract], *, origin: str) -> Contract:
+    """``contract`` with each child contract named by reference loaded by ``load`` and checked against it.
+
+    Raises:
+        ContractError: a child contract cannot be loaded, or does not fit its parent.
+    """
+    if not any(isinstance(s.contract, str) for s in contract.explode.values()):
+        return contract
+    specs = {
+        key: spec if not isinstance(spec.contract, str) else spec.model_copy(update={"contract": load(spec.contract)})
+        for key, spec in contract.explode.items()
+    }
+    loaded = contract.model_copy(update={"explode": specs})
+    if problems := explode_problems(loaded):
+        raise ContractError(
+            f"contract {origin} is invalid:\n" + "\n".join(f"  - {p}" for p in problems),
+            hint="docs/concepts/contracts.md#arrays-exploded-into-child-datasets describes explode",
+        )
+    return loaded
