@@ -97,6 +97,35 @@ def fill_report(report: RunReport, source: str, batches: list[BatchOutcome]) -> 
             report.warnings[key] = report.warnings.get(key, 0) + count
 
 
+def child_reports(report: RunReport, batches: list[BatchOutcome]) -> list[RunReport]:
+    """One run record per child dataset of an exploded array: the parent run's id with the child's number."""
+    datasets = list(dict.fromkeys(name for b in batches for name in b.children))
+    reports = []
+    for i, dataset in enumerate(datasets, start=1):
+        child = RunReport(f"{report.run_id}.{i}", dataset, report.source, report.env, report.started_at)
+        mine = [b.children[dataset] for b in batches if dataset in b.children]
+        child.files = [
+            FileOutcome(
+                uri=f"{report.source}#{k}",
+                order=k,
+                status=FileStatus.COMMITTED,
+                rows_read=c.read,
+                rows_valid=c.valid,
+                rows_quarantined=c.quarantined,
+            )
+            for k, c in enumerate(mine)
+        ]
+        child.rows_read = sum(c.read for c in mine)
+        child.rows_written = sum(c.written for c in mine)
+        child.rows_quarantined = sum(c.quarantined for c in mine)
+        child.rows_duplicate = child.duplicates_in_lake = sum(c.duplicate for c in mine)
+        versions = [c.version for c in mine if c.version is not None]
+        child.lake_version = max(versions) if versions else None
+        child.finished_at, child.status = datetime.now(timezone.utc), "completed"
+        reports.append(child)
+    return reports
+
+
 @flow(name="ingest-stream", log_prints=False, **INCIDENT_HOOKS)
 def ingest_stream(
     dataset: str,
@@ -168,10 +197,15 @@ def ingest_stream(
         report.stage_seconds["consume"] = outcome.seconds
         report.finished_at, report.status = datetime.now(timezone.utc), "completed"
         ensure_conserved(report)
+        children = child_reports(report, outcome.batches)
+        for child in children:
+            ensure_conserved(child)
     except Exception as exc:
         record_failure(report, exc, settings.metadata_db_url())
         raise
     record_run(report, settings.metadata_db_url())
+    for child in children:
+        record_run(child, settings.metadata_db_url())
     publish_artifacts(report, RunArtifacts.current(settings.env))
     get_run_logger().info(
         "read %d message(s) in %d batch(es): wrote %d, quarantined %d, duplicate %d; paused %d time(s)",

@@ -38,6 +38,7 @@ from sluice.paths import (
 )
 from sluice.validate.columns import NESTED_PATH_SEPARATOR, ColumnSpec, ColumnType, Criticality
 from sluice.validate.compat import Compatibility
+from sluice.validate.explode import ExplodeSpec, explode_problems, with_children
 
 __all__ = [
     "NESTED_PATH_SEPARATOR",
@@ -159,6 +160,8 @@ class Contract(BaseModel):
     # Datasets fed by this one that Sluice cannot see in its run records (built outside it, or from a copy):
     # `ops lineage impact` lists them, and what they feed, as downstream.
     downstream: list[str] = Field(default_factory=list)
+    # Arrays whose elements land in child datasets, by the array's key (sluice.validate.explode).
+    explode: dict[str, ExplodeSpec] = Field(default_factory=dict)
 
     @field_validator("encoding")
     @classmethod
@@ -220,6 +223,8 @@ class Contract(BaseModel):
         if part.type not in (ColumnType.TIMESTAMP, ColumnType.DATE) or part.nullable or not part.critical:
             raise ValueError(f"partition column {part.name!r} must be a critical, non-nullable timestamp or date")
         self._mode_fits()
+        if problems := explode_problems(self):
+            raise ValueError("; ".join(problems))
         return self
 
     def _mode_fits(self) -> None:
@@ -268,12 +273,15 @@ class Contract(BaseModel):
         return [c.name for c in self.columns if c.pii]
 
 
+ExplodeSpec.model_rebuild(_types_namespace={"Contract": Contract})
+
 _KNOWN_FIELDS = {
     "contract": set(Contract.model_fields),
     "column": set(ColumnSpec.model_fields),
     "partition": set(PartitionSpec.model_fields),
     "csv": set(CsvDialect.model_fields),
     "nested": set(NestedSpec.model_fields),
+    "explode": set(ExplodeSpec.model_fields),
 }
 
 
@@ -293,6 +301,7 @@ def _describe(error: ValidationError, raw: dict[str, object]) -> str:
                         ("partition", "partition"),
                         ("csv", "csv"),
                         ("nested", "nested"),
+                        ("explode", "explode"),
                     )
                     if section in loc
                 ),
@@ -305,10 +314,15 @@ def _describe(error: ValidationError, raw: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
+_UNION_TAGS = ("name", "inline")
+
+
 def _location(loc: tuple[object, ...], raw: dict[str, object]) -> str:
     parts: list[str] = []
     node: object = raw
     for step in loc:
+        if step in _UNION_TAGS and isinstance(node, dict) and step not in node:
+            continue  # which form of a field pydantic tried (explode's contract: a name or inline), not a key
         if isinstance(step, int) and isinstance(node, list) and step < len(node):
             node = node[step]
             name = node.get("name") if isinstance(node, dict) else None
@@ -356,7 +370,7 @@ def load_contract(path: Path) -> Contract:
             hint=f"a contract's name is its file name: rename the file to {contract.name}.yaml "
             f"or set `name: {path.stem}`",
         )
-    return contract
+    return with_children(contract, lambda name: find_contract(name, path.parent), origin=str(path))
 
 
 def available_contracts(root: Path) -> list[str]:

@@ -26,6 +26,7 @@ from sluice.lake.commit import Batch, CommitTarget
 from sluice.lake.frames import LeaseSpec, commit_frame, dataset_lease
 from sluice.lake.table import table_uri
 from sluice.sources.streams.base import Offset, StreamBatch
+from sluice.sources.streams.children import ChildOutcome, commit_children
 from sluice.sources.streams.decode import Decoder, JsonDecoder
 from sluice.sources.streams.delivered import DEFAULT_WINDOW, DeliveredIds, recent_digests, unseen_ids
 from sluice.sources.streams.latency import BatchLatency, batch_latency
@@ -52,6 +53,7 @@ class BatchOutcome:
     warnings: dict[str, int] = field(default_factory=dict)
     latency: BatchLatency | None = None  # produce time to commit of the messages written (None: none carried a time)
     reasons: dict[str, int] = field(default_factory=dict)  # quarantined messages per reason code
+    children: dict[str, ChildOutcome] = field(default_factory=dict)  # by child dataset of an exploded array
 
 
 def reason_counts(quarantine: pa.Table) -> dict[str, int]:
@@ -119,6 +121,7 @@ class StreamSink:
                 span.set_attribute("sluice.stream.records", len(fresh))
                 span.set_attribute("sluice.stream.quarantined", result.quarantine.num_rows)
             commit = Batch(source, position.range, len(fresh), result.quarantine.num_rows)
+            children = commit_children(self._target(), self.lake_root, self.lease, commit, chunk, result, ctx)
             with tracer().start_as_current_span("stream.commit") as span:
                 outcome = commit_frame(
                     self._target(),
@@ -148,4 +151,5 @@ class StreamSink:
             warnings=dict(result.warnings),
             latency=latency,
             reasons=reason_counts(result.quarantine),
+            children=children,
         )
