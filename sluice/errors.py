@@ -103,5 +103,9 @@ class ManifestError(LakeError):
     """A commit's run manifest that cannot be found, read, written or signed."""
 
 
+class ErasureBlockedError(SluiceError):
+    """An erasure or retention delete that a legal hold forbids."""
+
+
 class ConservationError(SluiceError):
     """rows_read != rows_written + rows_quarantined + rows_duplicate."""

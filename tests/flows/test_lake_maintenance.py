@@ -46,7 +46,7 @@ def test_maintenance_removes_old_orphans_and_stale_staging_and_spares_what_may_s
     try:
         kill(killed)
 
-        removed = lake_maintenance()
+        removed = lake_maintenance().removed
 
         assert removed["orders"] == 1 and not old.exists() and young.exists()
         assert removed["staging_runs"] == 1 and removed["staging_bytes_freed"] >= 300_000
