@@ -12,7 +12,9 @@ from ops.cli import (
     contract,
     correlate,
     doctor,
+    erase,
     glossary,
+    hold,
     incident,
     ingest,
     lake,
@@ -33,7 +35,7 @@ from ops.cli import (
 app = typer.Typer(
     name="ops",
     help="On-call tooling for Sluice: health checks, ingestion, contracts, quarantine, lake, manifests, runs, metrics, "
-    "baselines, alerts and root-cause correlation.",
+    "baselines, alerts, root-cause correlation, legal holds and erasure.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -51,6 +53,8 @@ app.add_typer(stream.app, name="stream")
 app.add_typer(contract.app, name="contract")
 app.add_typer(glossary.app, name="glossary")
 app.add_typer(catalog.app, name="catalog")
+app.add_typer(hold.app, name="hold")
+app.add_typer(erase.app, name="erase")
 app.add_typer(pii.app, name="pii")
 app.add_typer(runs.app, name="runs")
 app.add_typer(baseline.app, name="baseline")

@@ -51,18 +51,22 @@ def typed_values(values: list[str], kind: pa.DataType) -> pa.Array | None:
         return None
 
 
+def _plain_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([f.with_type(plain_type(f.type)) for f in schema], metadata=schema.metadata)
+
+
 def column_matcher(values_by_column: dict[str, list[str]]) -> Matcher:
     """Rows where one of the columns holds one of its values (compared in the column's own type)."""
 
-    def typed(schema: pa.Schema) -> dict[str, tuple[pa.DataType, pa.Array]]:
+    def typed(schema: pa.Schema) -> dict[str, pa.Array]:
         out = {}
         for name, values in values_by_column.items():
             if name in schema.names and (cast := typed_values(values, schema.field(name).type)) is not None:
-                out[name] = (plain_type(schema.field(name).type), cast)
+                out[name] = cast
         return out
 
     def row_filter(schema: pa.Schema) -> ds.Expression | None:
-        parts = [ds.field(name).cast(kind).isin(values) for name, (kind, values) in typed(schema).items()]
+        parts = [ds.field(name).isin(values) for name, values in typed(schema).items()]
         if not parts:
             return ds.scalar(False)
         combined = parts[0]
@@ -72,8 +76,8 @@ def column_matcher(values_by_column: dict[str, list[str]]) -> Matcher:
 
     def mask(batch: pa.RecordBatch) -> pa.Array:
         hit = pa.array([False] * batch.num_rows)
-        for name, (kind, values) in typed(batch.schema).items():
-            found = pc.is_in(batch.column(name).cast(kind), value_set=values)
+        for name, values in typed(batch.schema).items():
+            found = pc.is_in(batch.column(name), value_set=values)
             hit = pc.or_kleene(hit, pc.fill_null(found, False))
         return hit
 
@@ -118,14 +122,15 @@ def iter_matches(
     if fs.get_file_info(path).type != pafs.FileType.File:
         return []
     dataset = ds.dataset(path, format="parquet", filesystem=fs)
+    # Files rewritten by a Delta MERGE hold view types, which the scan's filter cannot take: read them as plain.
+    dataset = ds.dataset(path, format="parquet", filesystem=fs, schema=_plain_schema(dataset.schema))
     wanted = [c for c in dict.fromkeys([*matcher.columns, *(extra or [])]) if c in dataset.schema.names]
     found = []
     for batch in dataset.to_batches(
         columns=wanted, filter=matcher.row_filter(dataset.schema), batch_size=BATCH_ROWS, use_threads=False
     ):
         if batch.num_rows and pc.any(mask := matcher.mask(batch)).as_py():
-            plain = pa.schema([f.with_type(plain_type(f.type)) for f in batch.schema])
-            found.append(batch.cast(plain).filter(mask))
+            found.append(batch.filter(mask))
     return found
 
 
