@@ -10,6 +10,8 @@ from pathlib import Path
 import pyarrow as pa
 from deltalake import DeltaTable
 
+from sluice.lake.lease import hold_lease, holder_name
+from sluice.runs.metastore import engine_for
 from sluice.ingest import StageRequest, commit_files, commit_target, stage_file
 from sluice.settings import Settings
 from sluice.sources.files import list_source_files
@@ -81,7 +83,9 @@ def ingest(settings: Settings, dataset: str, rows: list[dict[str, object]], *, t
         ingest_date=date(2026, 3, 1),
     )
     outcomes = [stage_file(s, i, req) for i, s in enumerate(list_source_files(str(src)))]
-    commit_files(commit_target(req, settings.quarantine_root()), outcomes, metadata={"run_id": run})
+    engine = engine_for(settings.metadata_db_url())
+    with hold_lease(engine, dataset, holder_name(run), ttl_s=30, wait_s=120) as lease:
+        commit_files(commit_target(req, settings.quarantine_root()), outcomes, metadata={"run_id": run}, lease=lease)
 
 
 def customers(emails: list[str], *, day: str = "2026-02-01", start: int = 1) -> list[dict[str, object]]:
