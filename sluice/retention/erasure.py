@@ -263,7 +263,6 @@ def complete_pending(cert: Certificate, now: datetime, opts: dict[str, str] | No
     places = []
     for place in cert.places:
         due = place.files_removed_at is None and place.pending_until is not None and place.pending_until <= now
-        if due and open_table(place.uri, opts) is not None and remove_files(place.uri, place.files, opts):
-            place = place.model_copy(update={"files_removed_at": now, "pending_until": None})
-        places.append(place)
+        removed = due and open_table(place.uri, opts) is not None and remove_files(place.uri, place.files, opts)
+        places.append(place.model_copy(update={"files_removed_at": now, "pending_until": None}) if removed else place)
     return cert.model_copy(update={"places": places})

@@ -94,7 +94,9 @@ def quarantine_matcher(keys: list[str], values: list[str]) -> Matcher:
 
     def mask(batch: pa.RecordBatch) -> pa.Array:
         record, column, value = batch.column("record"), batch.column("column"), batch.column("value")
-        hit = pc.and_kleene(pc.is_in(column, value_set=pa.array(keys, pa.string())), pc.is_in(value, value_set=value_set))
+        hit = pc.and_kleene(
+            pc.is_in(column, value_set=pa.array(keys, pa.string())), pc.is_in(value, value_set=value_set)
+        )
         for key in keys:
             hit = pc.or_kleene(hit, pc.is_in(pc.map_lookup(record, key, "first"), value_set=value_set))
         raw = pc.map_lookup(record, RAW_LINE_KEY, "first")
@@ -111,7 +113,7 @@ def _local(fs: pafs.FileSystem, uri: str) -> str:
 
 
 def file_exists(fs: pafs.FileSystem, uri: str) -> bool:
-    return fs.get_file_info(_local(fs, uri)).type == pafs.FileType.File
+    return bool(fs.get_file_info(_local(fs, uri)).type == pafs.FileType.File)
 
 
 def iter_matches(

@@ -59,7 +59,7 @@ def ensure_subject(text: str) -> Subject:
 
 def subject_columns(contract: Contract, key: str) -> list[str]:
     """The columns of ``contract`` that hold the subject attribute ``key``: by name or by glossary term."""
-    return [c.name for c in contract.columns if c.name == key or c.term == key]
+    return [c.name for c in contract.columns if key in (c.name, c.term)]
 
 
 def stored_values(contract: Contract, column: str, value: str) -> list[str]:

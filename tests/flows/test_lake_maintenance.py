@@ -90,7 +90,10 @@ def test_maintenance_applies_retention_except_under_a_hold_and_completes_due_era
 
     customers_uri = f"{settings.lake_root()}/customers"
     assert [(r.dataset, r.held_by) for r in held.held] == [("customers", (f"{hold.hold_id}: audit 2026",))]
-    assert held.certificates_completed == [cert.certificate_id] and load_certificate(settings.home, cert.certificate_id).complete
+    assert (
+        held.certificates_completed == [cert.certificate_id]
+        and load_certificate(settings.home, cert.certificate_id).complete
+    )
     assert not any(holds_value(t, "x@y.z") for t in every_version(f"{settings.lake_root()}/tickets").values())
     assert next(r for r in applied.retention if r.dataset == "customers").rows_deleted == 1 and applied.held == []
     assert not any(holds_value(t, "old@example.com") for t in every_version(customers_uri).values())

@@ -28,7 +28,9 @@ def filled(tmp_path, monkeypatch):
 
 
 def test_a_hold_blocks_the_erasure_with_exit_1_until_released(filled):
-    added = invoke("hold", "add", "--dataset", "tickets", "--subject", f"email={JANE}", "--reason", "case 7", "-o", "json")
+    added = invoke(
+        "hold", "add", "--dataset", "tickets", "--subject", f"email={JANE}", "--reason", "case 7", "-o", "json"
+    )
     hold = json.loads(added.stdout)
 
     blocked = invoke("erase", "--subject", f"email={JANE}", "--reason", "req 1")
@@ -47,7 +49,9 @@ def test_a_hold_blocks_the_erasure_with_exit_1_until_released(filled):
 
 
 def test_the_certificate_shows_and_lists_in_80_columns_and_a_repeat_finds_nothing(filled):
-    first = invoke("erase", "--subject", f"email={JANE}", "--subject", "customer_id=C000001", "--reason", "r", "-o", "json")
+    first = invoke(
+        "erase", "--subject", f"email={JANE}", "--subject", "customer_id=C000001", "--reason", "r", "-o", "json"
+    )
     cert_id = json.loads(first.stdout)["certificate_id"]
 
     shown = invoke("erase", "show", cert_id)

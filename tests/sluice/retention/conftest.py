@@ -7,7 +7,7 @@ import pytest
 from sluice.settings import Settings, get_settings
 from tests.sluice.retention.lake import customers, ingest, write_contracts
 
-JANE = "jane.o'neil+\"x\"@example.com"  # quotes on purpose: a value is data, never SQL text
+JANE = 'jane.o\'neil+"x"@example.com'  # quotes on purpose: a value is data, never SQL text
 
 
 @pytest.fixture()

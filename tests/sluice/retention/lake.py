@@ -10,9 +10,9 @@ from pathlib import Path
 import pyarrow as pa
 from deltalake import DeltaTable
 
+from sluice.ingest import StageRequest, commit_files, commit_target, stage_file
 from sluice.lake.lease import hold_lease, holder_name
 from sluice.runs.metastore import engine_for
-from sluice.ingest import StageRequest, commit_files, commit_target, stage_file
 from sluice.settings import Settings
 from sluice.sources.files import list_source_files
 from sluice.validate.contracts import find_contract

@@ -32,7 +32,9 @@ HOSTILE = [
 
 
 def _emails(settings) -> list[str]:
-    return sorted(pa.table(DeltaTable(f"{settings.lake_root()}/customers").to_pyarrow_table()).column("email").to_pylist())
+    return sorted(
+        pa.table(DeltaTable(f"{settings.lake_root()}/customers").to_pyarrow_table()).column("email").to_pylist()
+    )
 
 
 def test_an_ingest_running_during_the_erasure_neither_resurrects_the_subject_nor_loses_rows(filled):
@@ -84,7 +86,7 @@ def _sizes(settings) -> dict[str, int]:
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(value=st.one_of(st.sampled_from(HOSTILE), st.text(min_size=1, max_size=300)))
 def test_hostile_subject_values_delete_nothing_else(shared_lake, value):
-    if value in (JANE, "bob@example.com", "carl@example.com") or len(value) >= 3 and value in JANE:
+    if value in (JANE, "bob@example.com", "carl@example.com") or (len(value) >= 3 and value in JANE):
         return  # a real subject (or part of one, found inside a raw source line) is no hostile value
     before = _sizes(shared_lake)
 

@@ -76,4 +76,6 @@ def test_before_the_vacuum_time_travel_still_reaches_the_deleted_rows(aged):
 
     versions = every_version(uri)
 
-    assert any(rows is not None and "old1@example.com" in rows.column("email").to_pylist() for rows in versions.values())
+    assert any(
+        rows is not None and "old1@example.com" in rows.column("email").to_pylist() for rows in versions.values()
+    )
