@@ -36,6 +36,7 @@ from sluice.retention.scan import (
     TableScan,
     column_matcher,
     file_exists,
+    local_path,
     partition_of,
     quarantine_matcher,
     typed_values,
@@ -197,18 +198,16 @@ def _delete_quarantine(found: Found, opts: dict[str, str] | None) -> tuple[int, 
 
 
 def remove_files(uri: str, files: list[str], opts: dict[str, str] | None) -> bool:
-    """Vacuum the table's deleted files and remove any of ``files`` the current version no longer references.
+    """Remove those of ``files`` the table's current version no longer references; whether all of them are gone.
 
-    Only files a commit removed are touched (never a running writer's uncommitted files).
-    Returns whether every one of ``files`` is gone.
+    Only these files go: other versions of the table keep their files (a later vacuum skips the missing ones),
+    and a file the current version still references, or one a writer has not committed, is never touched.
     """
-    table = DeltaTable(uri, storage_options=opts)
-    table.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False, full=False)
-    live = set(table.file_uris())
+    live = set(DeltaTable(uri, storage_options=opts).file_uris())
     fs, _root = lake_filesystem(uri, opts)
     for file in files:
         if file not in live and file_exists(fs, file):
-            fs.delete_file(file.removeprefix("s3://").removeprefix("file://"))
+            fs.delete_file(local_path(fs, file))
     return not any(file_exists(fs, f) for f in files)
 
 

@@ -107,20 +107,20 @@ def quarantine_matcher(keys: list[str], values: list[str]) -> Matcher:
     return Matcher(["record", "column", "value"], mask)
 
 
-def _local(fs: pafs.FileSystem, uri: str) -> str:
+def local_path(fs: pafs.FileSystem, uri: str) -> str:
     path = uri.removeprefix("s3://").removeprefix("file://")
     return unquote(path) if isinstance(fs, pafs.LocalFileSystem) else path
 
 
 def file_exists(fs: pafs.FileSystem, uri: str) -> bool:
-    return bool(fs.get_file_info(_local(fs, uri)).type == pafs.FileType.File)
+    return bool(fs.get_file_info(local_path(fs, uri)).type == pafs.FileType.File)
 
 
 def iter_matches(
     fs: pafs.FileSystem, uri: str, matcher: Matcher, extra: list[str] | None = None
 ) -> list[pa.RecordBatch]:
     """The matching rows of one data file (``matcher.columns`` and ``extra`` columns); none when it is gone."""
-    path = _local(fs, uri)
+    path = local_path(fs, uri)
     if fs.get_file_info(path).type != pafs.FileType.File:
         return []
     dataset = ds.dataset(path, format="parquet", filesystem=fs)
