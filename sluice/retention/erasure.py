@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -46,6 +46,7 @@ from sluice.retention.subjects import Subject, stored_values, subject_columns
 from sluice.validate.contracts import Contract, available_contracts, find_contract
 
 QUARANTINE = "quarantine"
+QUARANTINE_LEASE = "quarantine:erasure"  # erasures of the quarantine take turns (ingestion only appends to it)
 _QUARANTINE_KEYS = ["dataset", "run_id", "source_file", "source_row"]
 ATTEMPTS = 5
 Lock = Callable[[str], AbstractContextManager[object]]
@@ -79,6 +80,11 @@ class Found:
     values_by_column: dict[str, list[str]]
     datasets: list[str]
     scan: TableScan
+    matcher: Matcher
+    extra: list[str] = field(default_factory=list)  # columns read besides the matcher's (quarantine keys)
+
+    def rescan(self, opts: dict[str, str] | None) -> Found:
+        return replace(self, scan=_scan_table(self.uri, self.matcher, extra=self.extra, storage_options=opts))
 
 
 def _no_lock(_dataset: str) -> AbstractContextManager[object]:
@@ -112,16 +118,17 @@ def find(side: Lakeside, subjects: list[Subject]) -> list[Found]:
         uri = table_uri(side.lake_root, contract.name)
         if not by_column or open_table(uri, opts) is None:
             continue
-        scan = _scan_table(uri, column_matcher(by_column), storage_options=opts)
+        lake_matcher = column_matcher(by_column)
+        scan = _scan_table(uri, lake_matcher, storage_options=opts)
         if scan.versions:
-            found.append(Found(contract.name, uri, by_column, [contract.name], scan))
+            found.append(Found(contract.name, uri, by_column, [contract.name], scan, lake_matcher))
     values.update(dict.fromkeys(s.value for s in subjects))
     if open_table(side.quarantine_root, opts) is not None:
         matcher: Matcher = quarantine_matcher(list(keys), list(values))
         scan = _scan_table(side.quarantine_root, matcher, extra=_QUARANTINE_KEYS[1:], storage_options=opts)
         if scan.versions:
             datasets = sorted({partition_of(f, "dataset") or "" for f in scan.files} - {""})
-            found.append(Found(QUARANTINE, side.quarantine_root, {}, datasets, scan))
+            found.append(Found(QUARANTINE, side.quarantine_root, {}, datasets, scan, matcher, _QUARANTINE_KEYS[1:]))
     return found
 
 
@@ -212,23 +219,29 @@ def remove_files(uri: str, files: list[str], opts: dict[str, str] | None) -> boo
 
 
 def _erase_place(found: Found, request: ErasureRequest, lock: Lock, opts: dict[str, str] | None) -> Place:
-    with lock(found.table) if found.table != QUARANTINE else contextlib.nullcontext():
-        if found.scan.rows_now == 0:  # only past versions hold it: nothing to delete, files to remove
-            rows, version = 0, None
-        elif found.table == QUARANTINE:
-            rows, version = _delete_quarantine(found, opts)
+    """Delete and remove files under the table's lease; the table is scanned again there.
+
+    The scan under the lease sees what other erasures committed since :func:`find`; the scan after the
+    delete names every file that held the subject, also one a concurrent commit wrote before the delete.
+    """
+    with lock(found.table if found.table != QUARANTINE else QUARANTINE_LEASE):
+        fresh = found.rescan(opts)
+        if fresh.scan.rows_now == 0:  # only past versions hold it: nothing to delete, files to remove
+            rows, version, after = 0, None, fresh.scan
         else:
-            rows, version = _delete_lake(found, opts)
+            delete = _delete_quarantine if found.table == QUARANTINE else _delete_lake
+            rows, version = delete(fresh, opts)
+            after = fresh.rescan(opts).scan
         now = datetime.now(timezone.utc)
-        removed = now if request.vacuum_now and remove_files(found.uri, found.scan.files, opts) else None
+        removed = now if request.vacuum_now and remove_files(found.uri, after.files, opts) else None
     return Place(
         table=found.table,
         uri=found.uri,
         columns=list(found.values_by_column) or ["record", "value"],
         datasets=found.datasets,
-        rows=max(rows, found.scan.rows_now),
-        versions=found.scan.versions,
-        files=found.scan.files,
+        rows=max(rows, fresh.scan.rows_now),
+        versions=after.versions,
+        files=after.files,
         deleted_in_version=version,
         deleted_at=now,
         files_removed_at=removed,

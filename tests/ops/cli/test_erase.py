@@ -85,3 +85,23 @@ def test_bad_input_is_one_error_line_with_a_hint(filled, args, code):
 
     assert result.exit_code == code, result.output
     assert "error:" in result.stderr and "Traceback" not in result.output
+
+
+def test_hold_list_fits_80_columns_with_long_reasons_and_shows_released_ones_with_all(tmp_path, monkeypatch):
+    from ops.cli._utilities import console
+    from tests.ops.factories import sluice_home
+
+    sluice_home(monkeypatch, tmp_path)
+    monkeypatch.setattr(console, "_width", 80)
+    reason = "preservation order of the district court in the matter of a very long case title 2026-0114-b"
+    first = invoke("hold", "add", "--dataset", "customer_support_tickets_archive", "--reason", reason, "-o", "json")
+    invoke("hold", "add", "--dataset", "orders", "--subject", "customer_id=C000001", "--reason", "dispute")
+    invoke("hold", "release", json.loads(first.stdout)["hold_id"])
+
+    active = invoke("hold", "list")
+    every = invoke("hold", "list", "--all", "--output", "json")
+
+    assert active.exit_code == 0 and "customer_id=sha256:" in active.stdout and "C000001" not in active.stdout
+    assert "customer_support_tickets_archive" not in active.stdout
+    assert max(len(line) for line in active.stdout.splitlines()) <= 80
+    assert [h["released_at"] is not None for h in json.loads(every.stdout)] == [True, False]

@@ -111,3 +111,18 @@ def test_a_subject_value_made_of_sql_is_erased_exactly_when_it_is_the_stored_val
     cert = run_erasure(home, ErasureRequest([ensure_subject(f"email={nasty}")], "r", vacuum_now=True))
 
     assert [p.rows for p in cert.places] == [1] and _emails(home) == ["bob@example.com"]
+
+
+def test_two_erasures_at_once_each_remove_their_subject_and_keep_everyone_else(filled):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def erase(value: str):
+        return run_erasure(filled, ErasureRequest([ensure_subject(f"email={value}")], "r", vacuum_now=True))
+
+    with ThreadPoolExecutor(2) as pool:
+        certs = list(pool.map(erase, [JANE, "bob@example.com"]))
+
+    assert all(c.complete and c.places for c in certs) and certs[0].certificate_id != certs[1].certificate_id
+    assert _emails(filled) == ["carl@example.com"]
+    tickets = every_version(f"{filled.lake_root()}/tickets").values()
+    assert not any(holds_value(t, JANE) or holds_value(t, "bob@example.com") for t in tickets)
