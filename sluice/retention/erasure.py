@@ -27,6 +27,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError
 
 from sluice.errors import ErasureBlockedError, LakeConflictError
+from sluice.governance.glossary import Glossary, glossary_path, load_glossary
 from sluice.lake.table import lake_filesystem, open_table, table_uri
 from sluice.paths import is_dataset_name
 from sluice.retention.certificate import Certificate, Place, SubjectRecord, new_certificate_id
@@ -42,7 +43,7 @@ from sluice.retention.scan import (
     typed_values,
 )
 from sluice.retention.scan import scan_table as _scan_table
-from sluice.retention.subjects import Subject, stored_values, subject_columns
+from sluice.retention.subjects import Subject, key_names, stored_values, subject_columns
 from sluice.validate.contracts import Contract, available_contracts, find_contract
 
 QUARANTINE = "quarantine"
@@ -91,10 +92,10 @@ def _no_lock(_dataset: str) -> AbstractContextManager[object]:
     return contextlib.nullcontext()
 
 
-def _lake_values(contract: Contract, subjects: list[Subject]) -> dict[str, list[str]]:
+def _lake_values(contract: Contract, subjects: list[Subject], glossary: Glossary) -> dict[str, list[str]]:
     values: dict[str, list[str]] = {}
     for subject in subjects:
-        for column in subject_columns(contract, subject.key):
+        for column in subject_columns(contract, subject.key, glossary):
             values.setdefault(column, [])
             values[column].extend(stored_values(contract, column, subject.value))
     return {c: list(dict.fromkeys(v)) for c, v in values.items()}
@@ -110,8 +111,11 @@ def find(side: Lakeside, subjects: list[Subject]) -> list[Found]:
     opts = side.storage_options or None
     keys: dict[str, None] = dict.fromkeys(s.key for s in subjects)
     values: dict[str, None] = {}
+    glossary = load_glossary(glossary_path(side.contracts_root))
+    for subject in subjects:
+        keys.update(dict.fromkeys(sorted(key_names(subject.key, glossary))))
     for contract in _contracts(side.contracts_root):
-        by_column = _lake_values(contract, subjects)
+        by_column = _lake_values(contract, subjects, glossary)
         keys.update(dict.fromkeys(by_column))
         for column_values in by_column.values():
             values.update(dict.fromkeys(column_values))

@@ -10,6 +10,7 @@ import hashlib
 from dataclasses import dataclass
 
 from sluice.errors import ConfigError
+from sluice.governance.glossary import Glossary
 from sluice.validate.contracts import Contract
 
 MAX_VALUE_BYTES = 64 * 1024
@@ -57,9 +58,16 @@ def ensure_subject(text: str) -> Subject:
     return Subject(key, value)
 
 
-def subject_columns(contract: Contract, key: str) -> list[str]:
-    """The columns of ``contract`` that hold the subject attribute ``key``: by name or by glossary term."""
-    return [c.name for c in contract.columns if key in (c.name, c.term)]
+def key_names(key: str, glossary: Glossary) -> set[str]:
+    """The names ``key`` goes by: itself and, when it names a glossary term or a synonym, the term and its synonyms."""
+    term = next((t for t in glossary.terms if key in t.names), None)
+    return {key, *(term.names if term else ())}
+
+
+def subject_columns(contract: Contract, key: str, glossary: Glossary | None = None) -> list[str]:
+    """The columns of ``contract`` that hold the subject attribute ``key``: by name or glossary term (or synonym)."""
+    names = key_names(key, glossary or Glossary())
+    return [c.name for c in contract.columns if c.name in names or c.term in names]
 
 
 def stored_values(contract: Contract, column: str, value: str) -> list[str]:

@@ -117,3 +117,24 @@ def test_holds_elsewhere_do_not_block(filled):
         add_hold(conn, "inventory", "a dataset the subject is not in")
 
     assert run_erasure(filled, _request()).complete
+
+
+def test_a_column_named_by_a_glossary_synonym_of_the_subject_key_is_searched(filled, tmp_path):
+    from tests.sluice.retention.lake import ingest
+
+    contracts = filled.contracts_root()
+    (contracts / "glossary.yaml").write_text(
+        "terms:\n  - {name: email, owner: dpo@example.com, definition: An e-mail address., type: string,"
+        " synonyms: [e_mail]}\n"
+    )
+    (contracts / "leads.yaml").write_text(
+        "name: leads\nowner: sales@example.com\nfreshness_sla: 1d\nprimary_key: [lead_id]\n"
+        "partition: {column: seen}\ncolumns:\n  - {name: lead_id, type: string}\n  - {name: seen, type: date}\n"
+        "  - {name: e_mail, type: string}\n"
+    )
+    ingest(filled, "leads", [{"lead_id": "L1", "seen": "2026-02-01", "e_mail": JANE}])
+
+    cert = run_erasure(filled, _request())
+
+    assert {p.table: p.columns for p in cert.places}["leads"] == ["e_mail"]
+    assert not any(holds_value(t, JANE) for t in every_version(f"{filled.lake_root()}/leads").values())
