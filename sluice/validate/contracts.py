@@ -94,6 +94,26 @@ class PartitionSpec(BaseModel):
 
     column: str
     granularity: Literal["day"] = "day"
+    # Rows whose partition date is older than this are deleted by the lake-maintenance flow
+    # (sluice.retention.policies); None keeps them. Whole days: 400d, 8w.
+    retention: timedelta | None = None
+
+    @field_validator("retention", mode="before")
+    @classmethod
+    def _parse_retention(cls, value: object) -> object:
+        if isinstance(value, str) and not value.startswith("P"):
+            match = _DURATION.match(value)
+            if not match or match.group(2) not in "dw":
+                raise ValueError(f"retention {value!r} must be whole days or weeks, like 400d or 8w")
+            return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        return value
+
+    @field_validator("retention")
+    @classmethod
+    def _whole_days(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and (value < timedelta(days=1) or value % timedelta(days=1)):
+            raise ValueError(f"retention must be a whole number of days, at least 1d, got {value}")
+        return value
 
 
 class CsvDialect(BaseModel):
