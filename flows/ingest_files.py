@@ -18,6 +18,7 @@ from flows.hooks import INCIDENT_HOOKS
 from flows.observe import observed
 from flows.runners import dask_task_runner
 from sluice.errors import IngestFailed
+from sluice.governance.protect import protector_for
 from sluice.ingest import (
     StageRequest,
     bucket_bytes,
@@ -106,6 +107,7 @@ def ingest_files(
     clock = time.perf_counter()
     try:
         contract = find_contract(ensure_dataset_name(dataset), settings.contracts_root())
+        protector = protector_for(contract, settings)
         opts = _source_options(storage_options, aws_credentials_block)
         files = list_source(source, pattern, opts)
         run_dir, cleanup = staging.open_run(settings.staging_root(), run_id, stale_hours=settings.staging_stale_hours)
@@ -127,6 +129,7 @@ def ingest_files(
         chunk_rows=settings.rows_per_chunk(),
         storage_options=opts,
         lake_storage_options=lake_opts,
+        protector=protector,
     )
     groups = group_files(files, settings.group_bytes, settings.dask_workers)
     order = {f.uri: i for i, f in enumerate(files)}

@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 
 from sluice.errors import SourceError, UnreadableFileError
 from sluice.formats import ColumnPaths, EncodingChoice, NeedsReencode, open_reader, redetect_encoding
+from sluice.governance.protect import Protector
 from sluice.lake import staging
 from sluice.lake.commit import (
     Batch,
@@ -46,6 +47,7 @@ class StageRequest:
     chunk_rows: int = 250_000
     storage_options: dict[str, str] = field(default_factory=dict)
     lake_storage_options: dict[str, str] = field(default_factory=dict)
+    protector: Protector | None = None  # the keys of the contract's protected columns (sluice.governance.protect)
 
 
 def _latest(table: pa.Table, column: str) -> str:
@@ -74,7 +76,7 @@ def _stage_chunks(
     out.encoding = reader.layout.encoding
     ctx = BatchContext(req.dataset, req.run_id, out.batch_id, src.uri, req.ingest_date)
     for i, chunk in enumerate(reader.chunks()):
-        result = validate_chunk(chunk, req.contract, ctx)
+        result = validate_chunk(chunk, req.contract, ctx, protector=req.protector)
         out.partitions = sorted(set(out.partitions) | set(staging.write_valid(batch, result.valid, i)))
         staging.write_quarantine(batch, result.quarantine, i)
         out.rows_read += result.rows_read
