@@ -21,6 +21,7 @@ from ops.cli import (
     notify,
     pii,
     postmortem,
+    protect,
     quarantine,
     report,
     runbook,
@@ -50,6 +51,7 @@ app.add_typer(stream.app, name="stream")
 app.add_typer(contract.app, name="contract")
 app.add_typer(glossary.app, name="glossary")
 app.add_typer(pii.app, name="pii")
+app.add_typer(protect.app, name="protect")
 app.add_typer(runs.app, name="runs")
 app.add_typer(baseline.app, name="baseline")
 app.add_typer(metrics.app, name="metrics")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fcntl
 import getpass
-import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
