@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -69,17 +70,16 @@ def _spellings(value: str) -> list[bytes]:
 
 
 def _anchored(values: set[str]) -> dict[bytes, set[bytes]]:
-    """The spellings of ``values`` by a word each contains: '@' for e-mails, each word of a name.
+    """The spellings of ``values`` by an anchor each contains: its longest ASCII word (of an e-mail's local part).
 
-    A file holds a value only where it holds one of its words, so only the bytes around
-    each occurrence of a word are searched for the values that contain it.
+    A file holds a value only where it holds the value's anchor, so only the bytes around each
+    occurrence of an anchor (a few dozen distinct names) are searched for the values that have it.
     """
     anchors: dict[bytes, set[bytes]] = {}
     for value in values:
-        words = ["@"] if "@" in value else [w for w in value.replace(",", " ").replace('"', " ").split() if w]
-        for word in words:
-            for spelling in _spellings(word):
-                anchors.setdefault(spelling, set()).update(_spellings(value))
+        words = re.findall(r"[A-Za-z]+", value.split("@")[0])
+        anchor = max(words, key=len).encode()
+        anchors.setdefault(anchor, set()).update(_spellings(value))
     return anchors
 
 
@@ -125,6 +125,7 @@ def _ingest(dask_address: str, dataset: str, source: Path) -> str:
     return _prefect_texts(state.state_details.flow_run_id)
 
 
+@pytest.mark.timeout(1500)  # two ingestions on the shared cluster: slow on a loaded machine
 def test_no_generated_email_or_name_is_on_disk_in_clear_text_and_joins_on_tokens_still_match(
     prefect_api, dask_address, sluice_home, tmp_path, monkeypatch
 ):
@@ -136,11 +137,11 @@ def test_no_generated_email_or_name_is_on_disk_in_clear_text_and_joins_on_tokens
     monkeypatch.setenv("SLUICE_PROTECT_KEK_PROVIDER", "file")
     monkeypatch.setenv("SLUICE_PROTECT_KEK_FILE", str(tmp_path / "keys" / "kek.json"))
     src = tmp_path / "src"
-    customers = generate_customers(src / "customers", rows=3_000, files=2, seed=4242, fmt=["csv", "parquet"])
-    orders = generate_orders(src / "orders", rows=4_000, files=2, seed=4242, fmt=["csv", "jsonl"])
+    customers = generate_customers(src / "customers", rows=2_000, files=2, seed=4242, fmt=["csv", "parquet"])
+    orders = generate_orders(src / "orders", rows=3_000, files=2, seed=4242, fmt=["csv", "jsonl"])
     emails = _source_values(customers.files, "email") | _source_values(orders.files, "email")
     names = _source_values(customers.files, "full_name")
-    assert len(emails) > 1_000 and len(names) > 500  # the needles are real
+    assert len(emails) > 1_000 and len(names) > 400  # the needles are real
 
     logged = _ingest(dask_address, "customers", src / "customers") + _ingest(dask_address, "orders", src / "orders")
 
