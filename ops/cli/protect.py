@@ -83,9 +83,7 @@ def keys(datasets: DatasetsArgument = None, output: OutputOption = OutputFormat.
     for dataset in _datasets(datasets):
         for key_id in store.key_ids(dataset):
             wrapped = store.read(dataset, key_id)
-            rows.append(
-                DataKeyRow(dataset, key_id, wrapped.provider, wrapped.version, wrapped.wrapped_at.isoformat())
-            )
+            rows.append(DataKeyRow(dataset, key_id, wrapped.provider, wrapped.version, wrapped.wrapped_at.isoformat()))
     if output is OutputFormat.JSON:
         print_json(rows)
         return

@@ -108,12 +108,20 @@ class VaultTransitKek:
         return WrappedKey(provider=self.provider, version=text.split(":")[1], wrapped=text)
 
     def unwrap(self, wrapped: WrappedKey, *, context: bytes) -> bytes:
-        reply = self.client.secrets.transit.decrypt_data(
-            name=self.key_name,
-            ciphertext=wrapped.wrapped,
-            associated_data=base64.b64encode(context).decode(),
-            mount_point=self.mount,
-        )
+        from hvac.exceptions import VaultError
+
+        try:
+            reply = self.client.secrets.transit.decrypt_data(
+                name=self.key_name,
+                ciphertext=wrapped.wrapped,
+                associated_data=base64.b64encode(context).decode(),
+                mount_point=self.mount,
+            )
+        except VaultError as exc:
+            raise ConfigError(
+                f"Vault transit key {self.key_name!r} refused to unwrap a data key: {str(exc).splitlines()[0]}",
+                hint="the key file was changed or moved, or the Vault token may not decrypt with this key",
+            ) from None
         return base64.b64decode(reply["data"]["plaintext"])
 
 

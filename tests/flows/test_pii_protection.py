@@ -164,8 +164,12 @@ def test_no_generated_email_or_name_is_on_disk_in_clear_text_and_joins_on_tokens
     cust, ords = lake_table("customers"), lake_table("orders")
     assert set(cust.column("email").to_pylist()) <= set(of_token)
     on_tokens = ords.select(["order_id", "email"]).join(cust.select(["customer_id", "email"]), "email")
-    clear_orders = pa.table({"order_id": ords["order_id"], "email": [of_token.get(t) for t in ords["email"].to_pylist()]})
-    clear_cust = pa.table({"customer_id": cust["customer_id"], "email": [of_token[t] for t in cust["email"].to_pylist()]})
+    clear_orders = pa.table(
+        {"order_id": ords["order_id"], "email": [of_token.get(t) for t in ords["email"].to_pylist()]}
+    )
+    clear_cust = pa.table(
+        {"customer_id": cust["customer_id"], "email": [of_token[t] for t in cust["email"].to_pylist()]}
+    )
     on_values = clear_orders.join(clear_cust, "email")
     assert on_tokens.num_rows > 0
     pairs = sorted(zip(on_tokens["order_id"].to_pylist(), on_tokens["customer_id"].to_pylist(), strict=True))
