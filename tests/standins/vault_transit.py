@@ -77,7 +77,7 @@ class TransitStandIn:
         self.keys[name] = [AESGCM.generate_key(bit_length=256)]
 
     def answer(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        parts = path.split("?")[0].strip("/").split("/")  # v1, mount, action, name[, rotate]
+        parts = path.split("?", maxsplit=1)[0].strip("/").split("/")  # v1, mount, action, name[, rotate]
         if len(parts) < 4 or parts[1] != self.mount or parts[3] not in self.keys:
             return 404, {"errors": ["no handler for route"]}
         action, name = parts[2], parts[3]

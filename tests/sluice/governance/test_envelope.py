@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from sluice.errors import ConfigError
 from sluice.governance.envelope import (
     DataKey,
-    DecryptionError,
     Decrypter,
+    DecryptionError,
     KeyStore,
     current_data_key,
     decrypt_value,
@@ -26,7 +26,6 @@ from sluice.governance.envelope import (
 )
 from sluice.governance.kek import KeyringKek
 from sluice.governance.keyring import Keyring, new_keyring
-
 
 _KEY = DataKey("customers", "k1", bytes(range(32)))
 
