@@ -19,6 +19,7 @@ from flows.observe import observed
 from flows.runners import dask_task_runner
 from sluice import ingest
 from sluice.errors import IngestFailed
+from sluice.governance.protect import protector_for
 from sluice.ingest import (
     StageRequest,
     bucket_bytes,
@@ -139,6 +140,7 @@ def ingest_files(
     clock = time.perf_counter()
     try:
         contract = find_contract(ensure_dataset_name(dataset), settings.contracts_root())
+        protector = protector_for(contract, settings)
         opts = _source_options(storage_options, aws_credentials_block)
         files = list_source(source, pattern, opts)
         run_dir, cleanup = staging.open_run(settings.staging_root(), run_id, stale_hours=settings.staging_stale_hours)
@@ -161,6 +163,7 @@ def ingest_files(
         storage_options=opts,
         lake_storage_options=lake_opts,
         child_lake_uris={s.dataset: table_uri(settings.lake_root(), s.dataset) for s in contract.explode.values()},
+        protector=protector,
     )
     groups = group_files(files, settings.group_bytes, settings.dask_workers)
     order = {f.uri: i for i, f in enumerate(files)}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -11,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.hooks import INCIDENT_HOOKS
 from sluice.lake import staging
 from sluice.lake.log import vacuum
+from sluice.lake.quarantine import purge_before
 from sluice.lake.table import open_table, table_uri
 from sluice.paths import is_dataset_name
 from sluice.retention.policies import RetentionOutcome
@@ -56,6 +57,15 @@ def complete_erasure_certificates() -> list[str]:
     return complete_certificates(get_settings())
 
 
+@task(name="purge-quarantine", cache_policy=NO_CACHE)
+def purge_quarantine(uri: str, retention_days: int, storage_options: dict[str, str]) -> int:
+    """Delete quarantine entries ingested more than ``retention_days`` ago; the vacuum then removes their files."""
+    cutoff = datetime.now(timezone.utc).date() - timedelta(days=retention_days)
+    deleted = purge_before(uri, cutoff, storage_options)
+    get_run_logger().info("quarantine: deleted %d entries ingested before %s", deleted, cutoff)
+    return deleted
+
+
 @task(name="clear-stale-staging", cache_policy=NO_CACHE)
 def clear_stale_staging(stale_hours: float) -> staging.StagingCleanup:
     """Remove staging folders of runs that are gone (killed runs); never one of a run still running."""
@@ -68,6 +78,10 @@ def clear_stale_staging(stale_hours: float) -> staging.StagingCleanup:
 def lake_maintenance(retention_hours: int = 168, staging_max_age_hours: float | None = None) -> MaintenanceResult:
     """Apply retention policies, vacuum every dataset table and the quarantine, complete erasure certificates,
     clear stale staging.
+
+    With ``SLUICE_QUARANTINE_RETENTION_DAYS`` set, quarantine entries ingested
+    earlier than that are deleted first; their files go with the vacuum once
+    ``retention_hours`` have passed.
 
     ``staging_max_age_hours`` (default ``SLUICE_STAGING_STALE_HOURS``) applies
     to folders of runs on other hosts; see :func:`sluice.lake.staging.remove_stale_runs`.
@@ -84,6 +98,10 @@ def lake_maintenance(retention_hours: int = 168, staging_max_age_hours: float | 
         for name in names
         if is_dataset_name(name)
     }
+    if settings.quarantine_retention_days is not None:
+        removed["quarantine_purged"] = purge_quarantine(
+            settings.quarantine_root(), settings.quarantine_retention_days, opts
+        )
     removed["quarantine"] = vacuum_table(settings.quarantine_root(), retention_hours, opts)
     completed = complete_erasure_certificates()
     cleanup = clear_stale_staging(staging_max_age_hours or settings.staging_stale_hours)

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from sluice.errors import SourceError, UnreadableFileError
 from sluice.formats import ColumnPaths, EncodingChoice, NeedsReencode, open_reader, redetect_encoding
+from sluice.governance.protect import Protector
 from sluice.ingest_children import (
     ChildStage,
     child_outcomes,
@@ -57,6 +58,7 @@ class StageRequest:
     chunk_rows: int = 250_000
     storage_options: dict[str, str] = field(default_factory=dict)
     lake_storage_options: dict[str, str] = field(default_factory=dict)
+    protector: Protector | None = None  # the keys of the contract's protected columns (sluice.governance.protect)
     # The lake table of each child dataset of an exploded array, by dataset.
     child_lake_uris: dict[str, str] = field(default_factory=dict)
 
@@ -93,7 +95,7 @@ def _stage_chunks(
     out.encoding = reader.layout.encoding
     ctx = BatchContext(req.dataset, req.run_id, out.batch_id, src.uri, req.ingest_date)
     for i, chunk in enumerate(reader.chunks()):
-        result = validate_chunk(chunk, req.contract, ctx)
+        result = validate_chunk(chunk, req.contract, ctx, protector=req.protector)
         stage_chunk_children(children, chunk, result, ctx, i)
         out.partitions = sorted(set(out.partitions) | set(staging.write_valid(batch, result.valid, i)))
         staging.write_quarantine(batch, result.quarantine, i)

@@ -26,6 +26,7 @@ from ops.cli import (
     notify,
     pii,
     postmortem,
+    protect,
     quarantine,
     report,
     runbook,
@@ -60,6 +61,7 @@ app.add_typer(dpia.app, name="dpia")
 app.add_typer(hold.app, name="hold")
 app.add_typer(erase.app, name="erase")
 app.add_typer(pii.app, name="pii")
+app.add_typer(protect.app, name="protect")
 app.add_typer(runs.app, name="runs")
 app.add_typer(baseline.app, name="baseline")
 app.add_typer(metrics.app, name="metrics")

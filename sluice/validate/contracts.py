@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from sluice.errors import ContractError, SluiceError
+from sluice.governance.classes import Protection
 from sluice.paths import (
     DATASET_NAME_HINT,
     child_path,
@@ -245,7 +246,19 @@ class Contract(BaseModel):
         self._mode_fits()
         if problems := explode_problems(self):
             raise ValueError("; ".join(problems))
+        self._protected_columns_are_values()
         return self
+
+    def _protected_columns_are_values(self) -> None:
+        """A protected column holds values only: keys, partitions and version order need the clear text."""
+        roles = {"primary_key": self.primary_key, "partition.column": [self.partition.column]}
+        if self.order_by is not None:
+            roles["order_by"] = [self.order_by]
+        for role, names in roles.items():
+            for name in names:
+                col = self._find(name, role)
+                if col.protect is not None:
+                    raise ValueError(f"{role} column {name!r} cannot be protected (protect: {col.protect.value})")
 
     def _mode_fits(self) -> None:
         if self.mode is ApplyMode.APPEND:
@@ -291,6 +304,11 @@ class Contract(BaseModel):
     @property
     def pii_columns(self) -> list[str]:
         return [c.name for c in self.columns if c.pii]
+
+    @property
+    def protected_columns(self) -> dict[str, Protection]:
+        """The columns ingestion tokenises or encrypts, with how."""
+        return {c.name: c.protect for c in self.columns if c.protect is not None}
 
 
 ExplodeSpec.model_rebuild(_types_namespace={"Contract": Contract})

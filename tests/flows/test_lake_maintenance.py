@@ -98,3 +98,31 @@ def test_maintenance_applies_retention_except_under_a_hold_and_completes_due_era
     assert next(r for r in applied.retention if r.dataset == "customers").rows_deleted == 1 and applied.held == []
     assert not any(holds_value(t, "old@example.com") for t in every_version(customers_uri).values())
     assert any(holds_value(t, "new@example.com") for t in every_version(customers_uri).values())
+
+
+def test_maintenance_deletes_quarantine_entries_past_their_retention_and_vacuums_their_files(
+    prefect_api, sluice_home, monkeypatch
+):
+    from datetime import date, timedelta
+
+    from deltalake import DeltaTable
+
+    from flows.lake_maintenance import lake_maintenance
+    from tests.ops.factories import QuarantineRow, write_quarantine
+
+    contracts = sluice_home.home / "contracts"
+    contracts.mkdir(parents=True)
+    monkeypatch.setenv("SLUICE_CONTRACTS_DIR", str(contracts))
+    monkeypatch.setenv("SLUICE_QUARANTINE_RETENTION_DAYS", "30")
+    settings = get_settings(fresh=True)
+    today = date.today()
+    uri = write_quarantine(
+        settings,
+        [QuarantineRow(dt=today - timedelta(days=40), run_id="old"), QuarantineRow(dt=today, run_id="new")],
+    )
+    old_files = list(Path(uri).glob(f"dataset=customers/dt={today - timedelta(days=40)}/*.parquet"))
+
+    removed = lake_maintenance(retention_hours=0)
+
+    assert removed.removed["quarantine_purged"] == 1 and old_files and not any(p.exists() for p in old_files)
+    assert DeltaTable(uri).to_pyarrow_table().column("run_id").to_pylist() == ["new"]

@@ -137,6 +137,17 @@ NAMES: dict[str, tuple[str, str, object]] = {
     "SLUICE_ACCESS_DEPARTMENT_CLAIM": ("access.department_claim", "dept", "dept"),
     "SLUICE_ACCESS_REGION_CLAIM": ("access.region_claim", "geo", "geo"),
     "SLUICE_ACCESS_CLEARANCE_CLAIM": ("access.clearance_claim", "level", "level"),
+    "SLUICE_QUARANTINE_RETENTION_DAYS": ("quarantine_retention_days", "30", 30),
+    "SLUICE_PROTECT_TOKEN_KEYS_BLOCK": ("protect.token_keys_block", "token-keys", "token-keys"),
+    "SLUICE_PROTECT_TOKEN_KEYS_FILE": ("protect.token_keys_file", "/etc/sluice/t.json", Path("/etc/sluice/t.json")),
+    "SLUICE_PROTECT_KEK_PROVIDER": ("protect.kek_provider", "vault", "vault"),
+    "SLUICE_PROTECT_KEK_BLOCK": ("protect.kek_block", "kek", "kek"),
+    "SLUICE_PROTECT_KEK_FILE": ("protect.kek_file", "/etc/sluice/k.json", Path("/etc/sluice/k.json")),
+    "SLUICE_PROTECT_VAULT_URL": ("protect.vault_url", "https://vault:8200", "https://vault:8200"),
+    "SLUICE_PROTECT_VAULT_TOKEN": ("protect.vault_token", "s.token", "s.token"),
+    "SLUICE_PROTECT_VAULT_TRANSIT_KEY": ("protect.vault_transit_key", "lake", "lake"),
+    "SLUICE_PROTECT_VAULT_MOUNT": ("protect.vault_mount", "transit2", "transit2"),
+    "SLUICE_PROTECT_AUDIT_DIR": ("protect.audit_dir", "/srv/audit", Path("/srv/audit")),
 }
 
 
