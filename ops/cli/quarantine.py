@@ -65,12 +65,25 @@ def _check_reason(reason: str | None) -> None:
         )
 
 
+def _audit_reveal(entries: list[QuarantineEntry], contracts_root: Path, purpose: str) -> None:
+    """Record the clear PII columns about to be shown, per dataset, before anything is shown."""
+    from sluice.governance.audit import REVEAL_PII, record_access
+    from sluice.lake.quarantine import pii_columns
+
+    for dataset in sorted({e.dataset for e in entries}):
+        columns = pii_columns(dataset, contracts_root)
+        shown = sorted(columns) if columns is not None else ["(every column: no contract)"]
+        rows = sum(e.dataset == dataset for e in entries)
+        record_access(action=REVEAL_PII, dataset=dataset, columns=shown, rows=rows, purpose=purpose)
+
+
 def _masked(entries: list[QuarantineEntry], contracts_root: Path, reveal: bool, purpose: str) -> list[QuarantineEntry]:
     from sluice.governance.reveal import reveal_entries
     from sluice.lake.quarantine import mask_pii, pii_columns
 
     if reveal:
         if entries:
+            _audit_reveal(entries, contracts_root, purpose)
             entries = reveal_entries(entries, purpose=purpose)
             warn("showing PII values; do not paste this output into tickets or chat")
         return entries

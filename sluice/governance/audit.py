@@ -1,49 +1,49 @@
-"""The access audit: an append-only JSON Lines file of every reveal of protected values.
+"""Reveals of protected values, recorded in the one access audit (:mod:`sluice.access.audit`).
 
-``record_access`` appends one line per access (who, what, which columns, how
-many rows, why) to ``<audit dir>/access.jsonl`` (``SLUICE_PROTECT_AUDIT_DIR``,
-default ``$SLUICE_HOME/audit``). Each record is written whole with one
-``write`` under an exclusive lock, so concurrent writers never interleave;
-nothing in Sluice rewrites or truncates the file.
+Decrypting encrypted values (:mod:`sluice.governance.reveal`) and showing
+clear PII that ``ops`` otherwise masks (``--reveal-pii``) each append a row to
+the append-only audit table that governed reads write to, so ``ops audit
+list`` shows every access in one place: who (the OS user here, with issuer
+``os-user``; callers that know the principal pass it), which dataset and
+columns, how many rows, and why (the purpose). When the row cannot be
+written, the access must not happen: the caller gets the error first.
 """
 
 from __future__ import annotations
 
-import fcntl
 import getpass
 import os
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from sluice.errors import ConfigError
-from sluice.settings import Settings, get_settings
+from sluice.access.audit import AccessAction, read_audit
+from sluice.access.audit import AccessRecord as AuditRow
+from sluice.access.audit import record_access as append_rows
+from sluice.settings import Settings
 
-AUDIT_FILE = "access.jsonl"
+OS_ISSUER = "os-user"  # the issuer of principals named by their operating-system user
+DECRYPT = "reveal"  # encrypted values decrypted (reveal, reveal_entries)
+REVEAL_PII = "reveal_pii"  # clear PII shown unmasked (--reveal-pii)
+_ACTIONS = {DECRYPT: AccessAction.DECRYPT, REVEAL_PII: AccessAction.REVEAL_PII}
 
 
 class AccessRecord(BaseModel):
-    """One access to protected data."""
+    """One access to protected data, as the audit holds it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    at: datetime
     principal: str
-    action: str  # "reveal" (decryption)
+    action: str  # DECRYPT or REVEAL_PII
     dataset: str
     columns: list[str]
     rows: int
     purpose: str = ""
 
 
-def audit_path(settings: Settings | None = None) -> Path:
-    settings = settings or get_settings()
-    return settings.protect.audit_root(settings.home) / AUDIT_FILE
-
-
 def current_principal() -> str:
-    """Who runs this process, by OS user name (callers that know the principal pass it)."""
+    """Who runs this process, by OS user name."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):
@@ -59,48 +59,38 @@ def record_access(
     purpose: str = "",
     principal: str | None = None,
     settings: Settings | None = None,
-) -> AccessRecord:
-    """Append an access record; returns it.
+) -> None:
+    """Append one reveal to the access audit.
 
     Raises:
-        ConfigError: the audit file cannot be written (the access must then not happen).
+        LakeError: the audit cannot be written (the access must then not happen).
     """
-    record = AccessRecord(
-        principal=principal or current_principal(),
-        action=action,
+    row = AuditRow(
+        action=_ACTIONS[action],
+        subject=principal or current_principal(),
+        issuer=OS_ISSUER,
         dataset=dataset,
-        columns=sorted(columns),
+        columns=tuple(sorted(columns)),
         rows=rows,
-        purpose=purpose,
+        reason=purpose or None,
     )
-    path = audit_path(settings)
-    line = (record.model_dump_json() + "\n").encode("utf-8")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            os.write(fd, line)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot append to the access audit {path}: {exc.strerror or exc}",
-            hint="fix SLUICE_PROTECT_AUDIT_DIR or its permissions; no protected value is shown without an audit record",
-        ) from None
-    return record
+    append_rows(row, settings=settings)
 
 
 def read_access(settings: Settings | None = None) -> list[AccessRecord]:
-    """Every access record, oldest first; a line that does not parse is skipped."""
-    path = audit_path(settings)
-    if not path.is_file():
-        return []
-    records = []
-    with path.open(encoding="utf-8", errors="replace") as src:
-        for line in src:
-            try:
-                records.append(AccessRecord.model_validate_json(line))
-            except ValidationError:
-                continue
-    return records
+    """Every reveal the audit records, oldest first."""
+    found = []
+    for action, audited in _ACTIONS.items():
+        for row in read_audit(settings, action=audited):
+            found.append(
+                AccessRecord(
+                    at=row.at,
+                    principal=row.subject,
+                    action=action,
+                    dataset=row.dataset or "",
+                    columns=list(row.columns),
+                    rows=row.rows or 0,
+                    purpose=row.reason or "",
+                )
+            )
+    return sorted(found, key=lambda r: r.at)

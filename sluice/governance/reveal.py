@@ -47,7 +47,8 @@ def reveal(
     """``table`` with the encrypted values of ``columns`` decrypted; the access is audited first.
 
     Raises:
-        ConfigError: the audit cannot be written, or the KEK cannot be loaded.
+        LakeError: the access audit cannot be written (nothing is decrypted then).
+        ConfigError: the KEK cannot be loaded.
         DecryptionError: a value does not decrypt (changed on disk, or moved from another column).
     """
     settings = settings or get_settings()

@@ -1,4 +1,4 @@
-"""The ``protect`` section: the keys that tokenise and encrypt PII columns, the access audit, quarantine retention."""
+"""The ``protect`` section: the keys that tokenise and encrypt PII columns, quarantine retention."""
 
 from __future__ import annotations
 
@@ -58,10 +58,3 @@ class ProtectionSettings(Section):
         default="sluice", description="Name of the Vault transit key that wraps data keys (`vault` provider)."
     )
     vault_mount: str = Field(default="transit", description="Mount point of Vault's transit engine.")
-    audit_dir: Path | None = Field(
-        default=None,
-        description="Folder of the append-only access audit (`access.jsonl`); default `$SLUICE_HOME/audit`.",
-    )
-
-    def audit_root(self, home: Path) -> Path:
-        return self.audit_dir or home / "audit"

@@ -147,7 +147,6 @@ NAMES: dict[str, tuple[str, str, object]] = {
     "SLUICE_PROTECT_VAULT_TOKEN": ("protect.vault_token", "s.token", "s.token"),
     "SLUICE_PROTECT_VAULT_TRANSIT_KEY": ("protect.vault_transit_key", "lake", "lake"),
     "SLUICE_PROTECT_VAULT_MOUNT": ("protect.vault_mount", "transit2", "transit2"),
-    "SLUICE_PROTECT_AUDIT_DIR": ("protect.audit_dir", "/srv/audit", Path("/srv/audit")),
 }
 
 

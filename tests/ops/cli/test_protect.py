@@ -75,7 +75,8 @@ def test_reveal_pii_decrypts_only_encrypted_fields_and_records_the_access(monkey
     shown = json.loads(result.stdout)[0]["record"]
     assert result.exit_code == 0 and (shown["full_name"], shown["email"]) == ("Ann Lee", email)
     assert [(r.action, r.dataset, r.columns, r.rows, r.purpose) for r in read_access()] == [
-        ("reveal", "customers", ["full_name"], 1, "ticket 7")
+        ("reveal_pii", "customers", ["email", "full_name"], 1, "ticket 7"),  # the PII columns shown unmasked
+        ("reveal", "customers", ["full_name"], 1, "ticket 7"),  # the one encrypted field decrypted
     ]
 
 

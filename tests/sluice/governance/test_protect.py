@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from sluice.errors import ConfigError, ContractError
+from sluice.errors import ConfigError, ContractError, LakeError
 from sluice.formats import MalformedRow, RawChunk
 from sluice.governance.audit import read_access
 from sluice.governance.keyring import new_keyring, read_keyring_file, write_keyring_file
@@ -103,9 +103,9 @@ def test_quarantine_entries_keep_no_clear_pii_and_reveal_decrypts_only_encrypted
 def test_an_unwritable_audit_stops_the_reveal_before_anything_is_decrypted(keys, tmp_path, monkeypatch) -> None:
     valid = validate_chunk(_chunk(), parse_contract(CONTRACT), CTX).valid
     (tmp_path / "audit-is-a-file").write_text("")
-    monkeypatch.setenv("SLUICE_PROTECT_AUDIT_DIR", str(tmp_path / "audit-is-a-file"))
+    monkeypatch.setenv("SLUICE_ACCESS_AUDIT_URI", str(tmp_path / "audit-is-a-file"))
 
-    with pytest.raises(ConfigError, match="cannot append to the access audit"):
+    with pytest.raises(LakeError, match="cannot append to the access audit"):
         reveal(valid, "people", ["full_name"], purpose="x", settings=get_settings())
 
 
