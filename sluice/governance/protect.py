@@ -141,7 +141,16 @@ def protector_for(contract: Contract, settings: Settings | None = None) -> Prote
     if not columns:
         return None
     settings = settings or get_settings()
-    cache_key = (contract.name, repr(sorted(columns.items())), settings.protect.model_dump_json(), settings.lake_root())
+    # A key file rewritten in place (a rotation) is read again: its modification time is part of the key.
+    files = [settings.protect.token_keys_file, settings.protect.kek_file]
+    stamps = ",".join(str(f.stat().st_mtime_ns) if f is not None and f.is_file() else "-" for f in files)
+    cache_key = (
+        contract.name,
+        repr(sorted(columns.items())),
+        settings.protect.model_dump_json(),
+        settings.lake_root(),
+        stamps,
+    )
     if cache_key in _CACHE:
         return _CACHE[cache_key]
     opts = dict(settings.lake_storage_options)

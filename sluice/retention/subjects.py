@@ -9,8 +9,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+import pyarrow as pa
+
 from sluice.errors import ConfigError
+from sluice.governance.classes import Protection
 from sluice.governance.glossary import Glossary
+from sluice.governance.kek import load_token_keyring
+from sluice.governance.tokens import tokenise
+from sluice.settings import Settings, get_settings
 from sluice.validate.contracts import Contract
 
 MAX_VALUE_BYTES = 64 * 1024
@@ -70,11 +76,23 @@ def subject_columns(contract: Contract, key: str, glossary: Glossary | None = No
     return [c.name for c in contract.columns if c.name in names or c.term in names]
 
 
-def stored_values(contract: Contract, column: str, value: str) -> list[str]:
-    """The values the lake stores in ``column`` of ``contract``'s dataset for the subject value ``value``.
+def stored_values(contract: Contract, column: str, value: str, settings: Settings | None = None) -> list[str]:
+    """The values the lake may store in ``column`` of ``contract``'s dataset for the subject value ``value``.
 
-    The value itself today; a column whose values are tokenised stores the token instead, and this
-    is the one place that turns a subject value into what to look for.
+    A tokenised column (``protect: token``) stores the value's token: under
+    every key version of the keyring, since rows written before a rotation
+    keep their older tokens. The value itself is looked for too (rows written
+    before the column was protected). An encrypted column's ciphertext differs
+    for every write and cannot be matched: those rows are found through
+    another of the subject's keys (the dataset's primary key, a tokenised
+    e-mail), and the docs say so.
+
+    Raises:
+        ConfigError: the column is tokenised and no tokenisation keyring is configured.
     """
-    del contract, column
-    return [value]
+    spec = next((c for c in contract.columns if c.name == column), None)
+    if spec is None or spec.protect is not Protection.TOKEN:
+        return [value]
+    keyring = load_token_keyring((settings or get_settings()).protect)
+    values = pa.array([value], pa.string())
+    return [value, *(str(tokenise(values, keyring, version)[0]) for version in sorted(keyring.keys))]
