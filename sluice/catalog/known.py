@@ -8,6 +8,7 @@ from sluice.access.policy import describe_rules, load_policy
 from sluice.catalog.asof import MetadataAt, metadata_as_of
 from sluice.catalog.entries import CatalogEntry, build_catalog
 from sluice.errors import AccessDenied, ContractError
+from sluice.governance.classes import Protection
 from sluice.governance.dpia import DpiaFacts
 from sluice.governance.glossary import glossary_path, load_glossary
 from sluice.lineage.graph import build_graph
@@ -15,7 +16,12 @@ from sluice.lineage.known import contracts, deployments, known_graph
 from sluice.runs.metastore import engine_for, list_runs
 from sluice.runs.records import RunReport
 from sluice.settings import Settings
+from sluice.validate.contracts import find_contract
 
+PROTECTIONS = {
+    Protection.TOKEN: "tokenised at ingestion (HMAC-SHA256 under a versioned key)",
+    Protection.ENCRYPT: "encrypted at ingestion (AES-GCM, data key wrapped by the key-encryption key)",
+}
 RECENT_RUNS = 5  # runs per dataset whose figures an entry shows
 
 
@@ -69,7 +75,18 @@ def dpia_facts(settings: Settings, dataset: str) -> DpiaFacts:
         raise ContractError(
             f"no contract named {dataset!r}", hint=f"datasets with a contract: {', '.join(entries) or 'none'}"
         )
-    return DpiaFacts(entries[dataset], policies=entries[dataset].access, safeguards=safeguards(settings))
+    contract = find_contract(dataset, settings.contracts_root())
+    kept = contract.partition.retention
+    return DpiaFacts(
+        entries[dataset],
+        retention=f"rows are deleted {kept.days} days after their {contract.partition.column} "
+        "(the lake-maintenance flow; legal holds suspend it)"
+        if kept
+        else None,
+        protections={name: PROTECTIONS[mode] for name, mode in contract.protected_columns.items()},
+        policies=entries[dataset].access,
+        safeguards=safeguards(settings),
+    )
 
 
 def access_rules(settings: Settings, dataset: str) -> tuple[str, ...]:
