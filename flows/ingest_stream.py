@@ -34,6 +34,7 @@ from sluice.sources.streams.scale import ScalingPolicy
 from sluice.sources.streams.sink import BatchOutcome
 from sluice.sources.streams.typed import VALUE_FORMATS
 from sluice.validate.contracts import find_contract
+from sluice.validate.explode import ensure_explodable
 from tasks.artifacts import RunArtifacts
 from tasks.records import publish_artifacts, record_failure, record_run
 from tasks.streams import Broker, StreamRequest, consume_into_lake
@@ -169,6 +170,7 @@ def ingest_stream(
     report = RunReport(run_id, dataset, source, settings.env, datetime.now(timezone.utc))
     try:
         contract = find_contract(ensure_dataset_name(dataset), settings.contracts_root())
+        ensure_explodable(contract, value_format, source)
         limits = BatchLimits(max_records, max_bytes, max_wait_seconds)
         req = StreamRequest(
             broker,

@@ -40,6 +40,7 @@ from sluice.runs.records import FileOutcome, FileStatus, RunReport
 from sluice.sources.files import SourceFile, batch_id, sha256_of
 from sluice.validate.chunk import BatchContext, validate_chunk
 from sluice.validate.contracts import Contract
+from sluice.validate.explode import ensure_explodable
 
 ENCODING_GUESSED = "encoding:guessed"  # warning: rows decoded under a guessed legacy code page
 
@@ -83,6 +84,7 @@ def _stage_chunks(
     out: FileOutcome,
     children: list[ChildStage],
 ) -> None:
+    ensure_explodable(req.contract, src.format.value, src.uri)
     reader = open_reader(
         src,
         req.contract.column_names,

@@ -148,3 +148,20 @@ def with_children(contract: Contract, load: Callable[[str], Contract], *, origin
             hint="docs/concepts/contracts.md#arrays-exploded-into-child-datasets describes explode",
         )
     return loaded
+
+
+EXPLODABLE_FORMATS = ("jsonl", "json")  # the file format and the stream value format whose arrays are exploded
+
+
+def ensure_explodable(contract: Contract, source_format: str, where: str) -> None:
+    """Refuse a source whose arrays the contract explodes but Sluice cannot explode (its rows would lose them).
+
+    Raises:
+        ContractError: the contract explodes arrays and ``source_format`` is not JSON Lines or JSON.
+    """
+    if contract.explode and source_format not in EXPLODABLE_FORMATS:
+        raise ContractError(
+            f"{where}: contract {contract.name} explodes {', '.join(sorted(contract.explode))} into child datasets, "
+            f"but {source_format} sources are not exploded",
+            hint="explode reads JSON Lines files and JSON stream messages: deliver those, or remove explode",
+        )

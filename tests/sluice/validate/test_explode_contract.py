@@ -125,3 +125,16 @@ def test_an_upsert_parent_cannot_explode():
 
     with pytest.raises(ContractError, match="explode applies to append-mode datasets"):
         parse_contract(text)
+
+
+@pytest.mark.parametrize("source_format", ["parquet", "csv", "avro", "protobuf"])
+def test_a_source_whose_arrays_cannot_be_exploded_is_refused_rather_than_losing_them(source_format):
+    from sluice.validate.explode import ensure_explodable
+
+    contract = parse_contract(_inline())
+
+    with pytest.raises(ContractError, match=f"{source_format} sources are not exploded"):
+        ensure_explodable(contract, source_format, "s3://drop/b.x")
+    ensure_explodable(contract, "jsonl", "s3://drop/b.jsonl")
+    ensure_explodable(contract, "json", "kafka:baskets")
+    ensure_explodable(parse_contract(PARENT.split("explode:")[0]), source_format, "s3://drop/b.x")
