@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import codecs
 import difflib
-import re
 from datetime import timedelta
-from enum import StrEnum
 from pathlib import Path
-from typing import Literal
 
 import yaml
 from pydantic import (
@@ -39,113 +36,44 @@ from sluice.paths import (
 )
 from sluice.validate.columns import NESTED_PATH_SEPARATOR, ColumnSpec, ColumnType, Criticality
 from sluice.validate.compat import Compatibility
+from sluice.validate.contract_parts import (
+    DELETE_OP,
+    DURATION,
+    GLOSSARY_FILE,
+    OP_COLUMN,
+    ORDER_TYPES,
+    SCD2_COLUMNS,
+    UNITS,
+    ApplyMode,
+    CsvDialect,
+    DeleteMode,
+    NestedSpec,
+    PartitionSpec,
+    RemovedColumns,
+)
 from sluice.validate.explode import ExplodeSpec, explode_problems, with_children
 
 __all__ = [
+    "DELETE_OP",
+    "GLOSSARY_FILE",
     "NESTED_PATH_SEPARATOR",
+    "OP_COLUMN",
+    "SCD2_COLUMNS",
     "ApplyMode",
     "ColumnSpec",
     "ColumnType",
     "Contract",
     "Criticality",
+    "CsvDialect",
     "DeleteMode",
+    "NestedSpec",
     "PartitionSpec",
+    "RemovedColumns",
     "available_contracts",
     "find_contract",
     "load_contract",
     "parse_contract",
 ]
-
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-GLOSSARY_FILE = "glossary.yaml"  # the business glossary beside the contracts (sluice.governance.glossary)
-
-
-class ApplyMode(StrEnum):
-    """How the lake keeps a dataset's rows (:mod:`sluice.lake.apply`)."""
-
-    APPEND = "append"  # events: the first occurrence of a key wins, later ones are duplicates
-    UPSERT = "upsert"  # the latest version of each key by ``order_by``
-    SCD2 = "scd2"  # every version of each key, with valid_from, valid_to and is_current
-
-
-class DeleteMode(StrEnum):
-    HARD = "hard"  # a delete removes the key's row
-    TOMBSTONE = "tombstone"  # a delete replaces the key's row with the delete row itself
-
-
-# A row whose ``_op`` column holds ``d`` deletes its key (upsert and scd2 tables).
-# A contract that takes deletes declares ``_op`` as a string column; CDC sources
-# fill it with ``i``, ``u`` or ``d``.
-OP_COLUMN = "_op"
-DELETE_OP = "d"
-SCD2_COLUMNS = ("valid_from", "valid_to", "is_current")
-_ORDER_TYPES = (ColumnType.TIMESTAMP, ColumnType.DATE, ColumnType.INT64)
-
-
-class RemovedColumns(StrEnum):
-    """What removing a column from the contract does (:mod:`sluice.validate.evolution`)."""
-
-    KEEP = "keep"  # the lake table keeps the column: older rows keep their values, newer ones hold null
-    REFUSE = "refuse"  # a contract change that removes (or renames) a column fails `ops contract check`
-
-
-class PartitionSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    column: str
-    granularity: Literal["day"] = "day"
-    # Rows whose partition date is older than this are deleted by the lake-maintenance flow
-    # (sluice.retention.policies); None keeps them. Whole days: 400d, 8w.
-    retention: timedelta | None = None
-
-    @field_validator("retention", mode="before")
-    @classmethod
-    def _parse_retention(cls, value: object) -> object:
-        if isinstance(value, str) and not value.startswith("P"):
-            match = _DURATION.match(value)
-            if not match or match.group(2) not in "dw":
-                raise ValueError(f"retention {value!r} must be whole days or weeks, like 400d or 8w")
-            return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-        return value
-
-    @field_validator("retention")
-    @classmethod
-    def _whole_days(cls, value: timedelta | None) -> timedelta | None:
-        if value is not None and (value < timedelta(days=1) or value % timedelta(days=1)):
-            raise ValueError(f"retention must be a whole number of days, at least 1d, got {value}")
-        return value
-
-
-class CsvDialect(BaseModel):
-    """How a CSV source splits fields: the ``csv:`` block of a contract (defaults: RFC 4180)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    delimiter: str = ","
-    quote_char: str | None = '"'  # None: fields are never quoted
-    escape_char: str | None = None  # None: no escaping beyond doubled quotes
-    double_quote: bool = True  # a doubled quote character inside a quoted field is one quote
-    newlines_in_values: bool = False  # quoted fields may hold line breaks (parsing is slower)
-
-    @model_validator(mode="after")
-    def _single_characters(self) -> CsvDialect:
-        chars = {"delimiter": self.delimiter, "quote_char": self.quote_char, "escape_char": self.escape_char}
-        for name, char in chars.items():
-            if char is not None and (len(char) != 1 or char in "\r\n"):
-                raise ValueError(f"csv.{name} must be one character other than a line break, got {char!r}")
-        given = [c for c in chars.values() if c is not None]
-        if len(set(given)) != len(given):
-            raise ValueError("csv.delimiter, csv.quote_char and csv.escape_char must differ")
-        return self
-
-
-class NestedSpec(BaseModel):
-    """How nested source records map onto columns: the ``nested:`` block of a contract."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    separator: str = Field(default="_", min_length=1)  # joins a struct's keys into a column name
 
 
 class Contract(BaseModel):
@@ -222,10 +150,10 @@ class Contract(BaseModel):
     @classmethod
     def _parse_duration(cls, value: object) -> object:
         if isinstance(value, str) and not value.startswith("P"):
-            match = _DURATION.match(value)
+            match = DURATION.match(value)
             if not match:
                 raise ValueError(f"freshness_sla {value!r} must look like 30m, 6h, 1d or 2w")
-            return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+            return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
         return value
 
     @model_validator(mode="after")
@@ -268,7 +196,7 @@ class Contract(BaseModel):
         if self.order_by is None:
             raise ValueError(f"mode {self.mode.value} needs order_by: the column that orders a key's versions")
         order = self._find(self.order_by, "order_by")
-        if order.type not in _ORDER_TYPES or order.nullable or not order.critical:
+        if order.type not in ORDER_TYPES or order.nullable or not order.critical:
             raise ValueError(
                 f"order_by column {order.name!r} must be a critical, non-nullable timestamp, date or int64"
             )

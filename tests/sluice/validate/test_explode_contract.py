@@ -137,4 +137,4 @@ def test_a_source_whose_arrays_cannot_be_exploded_is_refused_rather_than_losing_
         ensure_explodable(contract, source_format, "s3://drop/b.x")
     ensure_explodable(contract, "jsonl", "s3://drop/b.jsonl")
     ensure_explodable(contract, "json", "kafka:baskets")
-    ensure_explodable(parse_contract(PARENT.split("explode:")[0]), source_format, "s3://drop/b.x")
+    ensure_explodable(parse_contract(PARENT.split("explode:", maxsplit=1)[0]), source_format, "s3://drop/b.x")
