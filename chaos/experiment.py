@@ -62,6 +62,7 @@ class Target(enum.StrEnum):
     LAKE_DISK = "lake-disk"
     DATABASE_SOURCE = "database-source"
     REPLICATION_SLOT = "replication-slot"
+    STREAM_BROKER = "stream-broker"
 
 
 DEFAULT_SEVERITY = {

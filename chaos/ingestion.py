@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 PATTERN = "*.csv"
 ISOLATED_TIMEOUT = 600
+KILLED = "Killed"  # the state of a run whose process the drill SIGKILLed
 
 
 def utcnow() -> datetime:
@@ -61,6 +62,11 @@ class RunOutcome:
     @property
     def failed(self) -> bool:
         return not self.completed
+
+    @property
+    def killed(self) -> bool:
+        """The drill SIGKILLed the run's process on purpose (a fault, not a failure Sluice reports)."""
+        return self.state == KILLED
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

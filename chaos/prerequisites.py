@@ -3,6 +3,9 @@
 - Sluice's providers (``chaos.actions``, ``chaos.probes``) run on the drill's
   stack (:mod:`chaos.stack`): an S3 endpoint from moto's server, filled and
   read back with boto3. Both come with the ``chaos`` extra.
+- A stream drill (the ``chaos.streamactions`` and ``chaos.streamprobes``
+  providers) needs the brokers it disturbs (``SLUICE_RABBITMQ_URL``,
+  ``SLUICE_REDIS_URL``) and, to publish Avro, ``SLUICE_SCHEMA_REGISTRY_URL``.
 - A drill that fills the lake's disk (target ``lake-disk``, or the action
   ``mount_lake_disk``) mounts a tmpfs: root with CAP_SYS_ADMIN, a kernel with
   tmpfs, and ``mount`` and ``umount`` on PATH (:func:`chaos.disk.why_no_tmpfs`).
@@ -28,8 +31,11 @@ from chaos.experiment import Experiment, Target
 from chaos.pgserver import INSTALL_HINT, why_no_server
 from sluice.errors import ConfigError
 
-STACK_PROVIDERS = frozenset({"chaos.actions", "chaos.probes", "chaos.dbactions", "chaos.dbprobes"})
+STREAM_PROVIDERS = frozenset({"chaos.streamactions", "chaos.streamprobes"})
+STACK_PROVIDERS = frozenset({"chaos.actions", "chaos.probes", "chaos.dbactions", "chaos.dbprobes", *STREAM_PROVIDERS})
 DATABASE_PROVIDERS = frozenset({"chaos.dbactions", "chaos.dbprobes"})
+SCHEMA_ACTION = "produce_incompatible_schema"
+DEFAULT_BROKER = {SCHEMA_ACTION: "redis", "dead_letter_poison": "rabbitmq"}  # stream actions with a default broker
 INSTALL_CHAOS = "pip install -e '.[chaos]'"
 DISK_ACTION = "mount_lake_disk"
 # (module, attribute, what it is for): what the drill's stack imports when it starts.
@@ -93,6 +99,40 @@ def uses_database(experiment: Experiment) -> bool:
     )
 
 
+def stream_brokers(experiment: Experiment) -> set[str]:
+    """The brokers the drill's stream actions produce to and disturb."""
+    found = set()
+    for activity in _activities(experiment):
+        provider = activity.get("provider") or {}
+        if provider.get("module") in STREAM_PROVIDERS:
+            broker = (provider.get("arguments") or {}).get("broker", DEFAULT_BROKER.get(str(provider.get("func"))))
+            if broker:
+                found.add(str(broker))
+    return found
+
+
+def _stream_missing(experiment: Experiment) -> list[Missing]:
+    from chaos.streams import ADDRESS_SETTING, why_no_broker
+    from sluice.settings import get_settings
+
+    missing = []
+    for broker in sorted(stream_brokers(experiment)):
+        if problem := why_no_broker(broker):
+            missing.append(
+                Missing(f"the {broker} broker of the drill's stream", problem, f"set {ADDRESS_SETTING[broker]}")
+            )
+    schema = any(func == SCHEMA_ACTION for _, func in _providers(experiment))
+    if schema and not get_settings().registry.schema_registry_url:
+        missing.append(
+            Missing(
+                "the schema registry of the drill's Avro stream",
+                "SLUICE_SCHEMA_REGISTRY_URL is unset",
+                "set SLUICE_SCHEMA_REGISTRY_URL to the registry the stream's producers use",
+            )
+        )
+    return missing
+
+
 def _import_problem(module: str, attribute: str) -> str | None:
     try:
         imported = importlib.import_module(module)
@@ -110,6 +150,7 @@ def unmet(experiment: Experiment) -> list[Missing]:
                 missing.append(Missing(what, problem, f"install the chaos extra: {INSTALL_CHAOS}"))
     if uses_database(experiment) and (problem := why_no_server()):
         missing.append(Missing("a PostgreSQL 15 server with wal2json for the drill's source", problem, INSTALL_HINT))
+    missing += _stream_missing(experiment)
     if mounts_disk(experiment) and (problem := why_no_tmpfs()):
         missing.append(
             Missing(

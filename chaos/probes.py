@@ -31,7 +31,7 @@ from sluice.settings import get_settings
 if TYPE_CHECKING:
     from chaos.alerts import AlertExpectation
 
-COMPLETED, FAILED_WITH_INCIDENT = "completed", "failed-with-incident"
+COMPLETED, FAILED_WITH_INCIDENT, KILLED = "completed", "failed-with-incident", "killed"
 
 
 def _verdict(held: bool, detail: str, **facts: Any) -> dict[str, Any]:
@@ -70,7 +70,10 @@ def _incident_check(run: RunOutcome, runbook: str | None = None) -> tuple[bool, 
 
 
 def outcome(expect: dict[str, list[str]] | None = None, configuration: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Every run of the method ended Completed, or failed with an incident open; ``expect`` narrows it per run."""
+    """Every run of the method ended Completed, or failed with an incident open; ``expect`` narrows it per run.
+
+    A run whose process the drill SIGKILLed passes only where ``expect`` allows ``killed`` for its label.
+    """
     drill = current()
     runs = drill.method_runs()
     if not runs:
@@ -81,6 +84,8 @@ def outcome(expect: dict[str, list[str]] | None = None, configuration: dict[str,
         allowed = (expect or {}).get(run.label, [COMPLETED, FAILED_WITH_INCIDENT])
         if run.completed:
             ok, what = COMPLETED in allowed, f"{run.label}: Completed"
+        elif run.killed:
+            ok, what = KILLED in allowed, f"{run.label}: killed by the drill"
         else:
             has_incident, why, _ = _incident_check(run)
             ok, what = FAILED_WITH_INCIDENT in allowed and has_incident, f"{run.label}: {run.state} ({why})"
@@ -99,7 +104,7 @@ def alerting(
     no failed run means the alarm that should have rung did not.
     """
     drill = current()
-    failed = [r for r in drill.method_runs() if r.failed]
+    failed = [r for r in drill.method_runs() if r.failed and not r.killed]
     if not failed:
         pending = drill.phase in (Phase.SETUP, Phase.BEFORE, Phase.METHOD)
         if required and not pending:

@@ -13,6 +13,8 @@
 - **Database source** (database drills only): a private PostgreSQL server
   with the drill's source table and replication slot (:mod:`chaos.database`),
   started by the first step that needs it.
+- **Stream sources** (stream drills only): a RabbitMQ queue or Redis stream
+  of the drill's own behind a fault proxy of its own (:mod:`chaos.streams`).
 - **Compute:** the Dask scheduler at ``SLUICE_DASK_ADDRESS``, or a LocalCluster
   of two worker processes started for the drill.
 - **Orchestration and incidents:** the environment's Prefect API and incident
@@ -80,6 +82,7 @@ class DrillStack:
     mounted: Path | None = None
     ballast: Path | None = None
     database: Any = None  # a chaos.database.DrillDatabase, started by the first database step
+    streams: dict[str, Any] = field(default_factory=dict)  # broker -> chaos.streams.DrillStream, on first use
     lock: threading.Lock = field(default_factory=threading.Lock)
     _next_id: int = 0
     _extra: list[Any] = field(default_factory=list)
@@ -203,6 +206,8 @@ class DrillStack:
         self.proxy.heal()
         if self.api_proxy is not None:
             self.api_proxy.heal()
+        for stream in self.streams.values():
+            stream.proxy.heal()
         if self.ballast is not None:
             self.ballast.unlink(missing_ok=True)
             self.ballast = None
@@ -225,6 +230,7 @@ class DrillStack:
             *(p.stop for p in [self.api_proxy] if p is not None),
             *(c.close for c in [self.cluster] if c is not None),
             *(d.close for d in [self.database] if d is not None),
+            *(s.close for s in self.streams.values()),
         ):
             try:
                 stop()

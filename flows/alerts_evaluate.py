@@ -1,6 +1,10 @@
 """Flow ``alerts-evaluate``: collect run metrics, evaluate the alert rules, publish what fires.
 
-Deployed from ``prefect.yaml`` to run every five minutes. Transitions (an
+Deployed from ``prefect.yaml`` to run every five minutes. Before the rules
+are evaluated it samples the consumer lag of every watched stream
+(``SLUICE_STREAM_LAG_TARGETS``, or the ``streams`` parameter), so the
+``stream-lag`` rule sees a backlog on this schedule even while no consumer
+runs. Transitions (an
 alert firing or resolving) are logged on the flow run and appended to
 ``<SLUICE_HOME>/alerts/events.jsonl``; ``ops alerts list`` shows what fires.
 """
@@ -14,7 +18,7 @@ from prefect import flow
 
 from flows.hooks import INCIDENT_HOOKS
 from sluice.settings import get_settings
-from tasks.alerts import collect_run_metrics, collect_slot_lag, evaluate_alert_rules, publish_alerts
+from tasks.alerts import collect_run_metrics, collect_slot_lag, collect_stream_lag, evaluate_alert_rules, publish_alerts
 from tasks.artifacts import RunArtifacts
 
 
@@ -28,10 +32,16 @@ class AlertsSummary:
 
 
 @flow(name="alerts-evaluate", log_prints=False, **INCIDENT_HOOKS)
-def alerts_evaluate(rules: str | None = None, collect_hours: float = 48.0, cdc_dsn: str | None = None) -> AlertsSummary:
+def alerts_evaluate(
+    rules: str | None = None,
+    collect_hours: float = 48.0,
+    cdc_dsn: str | None = None,
+    streams: list[str] | None = None,
+) -> AlertsSummary:
     """Evaluate ``rules`` (a YAML file; Sluice's default rules when omitted) against the metrics store.
 
-    The replication slots of ``cdc_dsn`` (``SLUICE_CDC_DSN`` when omitted; none when neither) are sampled first.
+    The replication slots of ``cdc_dsn`` (``SLUICE_CDC_DSN`` when omitted; none when neither) and the lag of
+    ``streams`` (``broker:topic[@group]``; ``SLUICE_STREAM_LAG_TARGETS`` when omitted) are sampled first.
     """
     settings = get_settings()
     now = datetime.now(timezone.utc)
@@ -40,6 +50,8 @@ def alerts_evaluate(rules: str | None = None, collect_hours: float = 48.0, cdc_d
     dsn = cdc_dsn or (configured.get_secret_value() if configured is not None else None)
     if dsn:
         collected += collect_slot_lag(settings.home, dsn, now)
+    watched = settings.streams.stream_lag_targets if streams is None else streams
+    collected += collect_stream_lag(settings.home, list(watched), now)
     evaluation = evaluate_alert_rules(settings.home, rules, now)
     publish_alerts(evaluation, RunArtifacts.current(settings.env))
     firing = sorted({r.rule_id for r in evaluation.results if r.status == "firing"})

@@ -17,7 +17,9 @@ from flows import progress
 from flows.hooks import INCIDENT_HOOKS
 from flows.observe import observed
 from flows.runners import dask_task_runner
+from sluice import ingest
 from sluice.errors import IngestFailed
+from sluice.governance.protect import protector_for
 from sluice.ingest import (
     StageRequest,
     bucket_bytes,
@@ -26,14 +28,15 @@ from sluice.ingest import (
     finish_report,
     split_evenly,
 )
+from sluice.ingest_children import child_outcomes, child_report
 from sluice.lake import staging
 from sluice.lake.commit import CommitPlan, CommitTarget
-from sluice.lake.lease import hold_lease, holder_name
+from sluice.lake.lease import HeldLease, hold_lease, holder_name
 from sluice.lake.table import DedupedBucket, table_uri
 from sluice.paths import ensure_dataset_name, is_dataset_name, shown
 from sluice.runs.metastore import engine_for
 from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
-from sluice.settings import get_settings
+from sluice.settings import Settings, get_settings
 from sluice.sources.files import group_files
 from sluice.validate.contracts import find_contract
 from tasks.artifacts import RunArtifacts
@@ -74,6 +77,37 @@ def _staged(futures: list[PrefectFuture[list[FileOutcome]]], dataset: str) -> li
     return [o for i in range(len(futures)) for o in groups[i]]
 
 
+def _lease(settings: Settings, run_id: str, dataset: str) -> contextlib.AbstractContextManager[HeldLease]:
+    return hold_lease(
+        engine_for(settings.metadata_db_url()),
+        dataset,
+        holder_name(run_id),
+        ttl_s=settings.lease_ttl_seconds,
+        wait_s=settings.lease_wait_seconds,
+    )
+
+
+def _children(
+    settings: Settings, report: RunReport, target: CommitTarget, outcomes: list[FileOutcome], uris: dict[str, str]
+) -> list[RunReport]:
+    """Commit the child datasets of the contract's exploded arrays after the parent; one run record each."""
+    if not uris:
+        return []
+    metadata: dict[str, object] = {"run_id": report.run_id, "env": settings.env}
+    results = ingest.commit_children(
+        target, outcomes, uris, metadata=metadata, lease=partial(_lease, settings, report.run_id)
+    )
+    reports = []
+    for i, (dataset, outcome) in enumerate(results.items(), start=1):
+        child = child_report(report, i, dataset)
+        finish_report(child, child_outcomes(outcomes, dataset), outcome.lake)
+        child.finished_at, child.status = datetime.now(timezone.utc), "completed"
+        ensure_conserved(child)
+        record_run(child, settings.metadata_db_url())
+        reports.append(child)
+    return reports
+
+
 # prefect-dask subclasses a bare TaskRunner, which its type default makes a TaskRunner of thread futures.
 @flow(name="ingest-files", task_runner=dask_task_runner(), log_prints=False, **INCIDENT_HOOKS)  # type: ignore[arg-type]
 @observed("ingest-files", "dataset")
@@ -106,6 +140,7 @@ def ingest_files(
     clock = time.perf_counter()
     try:
         contract = find_contract(ensure_dataset_name(dataset), settings.contracts_root())
+        protector = protector_for(contract, settings)
         opts = _source_options(storage_options, aws_credentials_block)
         files = list_source(source, pattern, opts)
         run_dir, cleanup = staging.open_run(settings.staging_root(), run_id, stale_hours=settings.staging_stale_hours)
@@ -127,6 +162,8 @@ def ingest_files(
         chunk_rows=settings.rows_per_chunk(),
         storage_options=opts,
         lake_storage_options=lake_opts,
+        child_lake_uris={s.dataset: table_uri(settings.lake_root(), s.dataset) for s in contract.explode.values()},
+        protector=protector,
     )
     groups = group_files(files, settings.group_bytes, settings.dask_workers)
     order = {f.uri: i for i, f in enumerate(files)}
@@ -141,13 +178,7 @@ def ingest_files(
     clock = time.perf_counter()
     # Plan, deduplication and commit hold the dataset's lease; a run with nothing to commit waits for no one.
     lease = (
-        hold_lease(
-            engine_for(settings.metadata_db_url()),
-            dataset,
-            holder_name(run_id),
-            ttl_s=settings.lease_ttl_seconds,
-            wait_s=settings.lease_wait_seconds,
-        )
+        _lease(settings, run_id, dataset)
         if any(o.status is FileStatus.COMMITTED for o in outcomes)
         else contextlib.nullcontext()
     )
@@ -161,6 +192,7 @@ def ingest_files(
             dedup=partial(_dedup_on_workers, target, max(settings.dask_workers, 2)),
         )
     report.stage_seconds.update(outcome.seconds)
+    children = _children(settings, report, target, outcomes, req.child_lake_uris)
     finish_report(report, outcomes, outcome.lake)
     progress.committed(report)
     report.finished_at = datetime.now(timezone.utc)
@@ -176,13 +208,15 @@ def ingest_files(
     record_run(report, settings.metadata_db_url())
     publish_artifacts(report, RunArtifacts.current(settings.env))
     staging.remove_run(Path(run_dir))
-    log.info(
-        "read %d, wrote %d, quarantined %d, duplicate %d",
-        report.rows_read,
-        report.rows_written,
-        report.rows_quarantined,
-        report.rows_duplicate,
-    )
+    for r in [report, *children]:
+        log.info(
+            "%s: read %d, wrote %d, quarantined %d, duplicate %d",
+            r.dataset,
+            r.rows_read,
+            r.rows_written,
+            r.rows_quarantined,
+            r.rows_duplicate,
+        )
     if report.files_failed:
         raise IngestFailed(
             f"{len(report.files_failed)} file(s) of {dataset} could not be read: {report.error}",

@@ -28,32 +28,24 @@ from sluice.errors import ConfigError
 from sluice.paths import ensure_dataset_name
 from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
 from sluice.settings import StreamSettings, get_settings
+from sluice.settings.streams import BROKER_SETTINGS
 from sluice.sources.streams.base import MAX_DELIVERIES, BatchLimits
+from sluice.sources.streams.scale import ScalingPolicy
 from sluice.sources.streams.sink import BatchOutcome
 from sluice.sources.streams.typed import VALUE_FORMATS
 from sluice.validate.contracts import find_contract
+from sluice.validate.explode import ensure_explodable
 from tasks.artifacts import RunArtifacts
 from tasks.records import publish_artifacts, record_failure, record_run
 from tasks.streams import Broker, StreamRequest, consume_into_lake
 
-ADDRESS_ENV = {
-    "kafka": "SLUICE_KAFKA_BOOTSTRAP_SERVERS",
-    "redis": "SLUICE_REDIS_URL",
-    "rabbitmq": "SLUICE_RABBITMQ_URL",
-}
-
-
-def _configured(broker: str, streams: StreamSettings) -> str:
-    if broker == "kafka":
-        return streams.kafka_bootstrap_servers or ""
-    secret = streams.redis_url if broker == "redis" else streams.rabbitmq_url
-    return secret.get_secret_value() if secret is not None else ""
+ADDRESS_ENV = BROKER_SETTINGS
 
 
 def _address(broker: str, address: str | None, streams: StreamSettings) -> str:
     if broker not in ADDRESS_ENV:
         raise ConfigError(f"unknown broker {broker!r}", hint="ingest-stream reads from broker=kafka, redis or rabbitmq")
-    found = address or _configured(broker, streams)
+    found = address or streams.address(broker)
     if not found:
         raise ConfigError(
             f"ingest-stream needs the {broker} address",
@@ -106,6 +98,35 @@ def fill_report(report: RunReport, source: str, batches: list[BatchOutcome]) -> 
             report.warnings[key] = report.warnings.get(key, 0) + count
 
 
+def child_reports(report: RunReport, batches: list[BatchOutcome]) -> list[RunReport]:
+    """One run record per child dataset of an exploded array: the parent run's id with the child's number."""
+    datasets = list(dict.fromkeys(name for b in batches for name in b.children))
+    reports = []
+    for i, dataset in enumerate(datasets, start=1):
+        child = RunReport(f"{report.run_id}.{i}", dataset, report.source, report.env, report.started_at)
+        mine = [b.children[dataset] for b in batches if dataset in b.children]
+        child.files = [
+            FileOutcome(
+                uri=f"{report.source}#{k}",
+                order=k,
+                status=FileStatus.COMMITTED,
+                rows_read=c.read,
+                rows_valid=c.valid,
+                rows_quarantined=c.quarantined,
+            )
+            for k, c in enumerate(mine)
+        ]
+        child.rows_read = sum(c.read for c in mine)
+        child.rows_written = sum(c.written for c in mine)
+        child.rows_quarantined = sum(c.quarantined for c in mine)
+        child.rows_duplicate = child.duplicates_in_lake = sum(c.duplicate for c in mine)
+        versions = [c.version for c in mine if c.version is not None]
+        child.lake_version = max(versions) if versions else None
+        child.finished_at, child.status = datetime.now(timezone.utc), "completed"
+        reports.append(child)
+    return reports
+
+
 @flow(name="ingest-stream", log_prints=False, **INCIDENT_HOOKS)
 def ingest_stream(
     dataset: str,
@@ -122,6 +143,13 @@ def ingest_stream(
     require_key: bool = False,
     value_format: str = "json",
     max_deliveries: int = MAX_DELIVERIES,
+    min_consumers: int = 1,
+    max_consumers: int = 1,
+    lag_high_water: int = 1_000,
+    lag_low_water: int = 100,
+    scale_interval_seconds: float = 5.0,
+    scale_sustain_samples: int = 3,
+    scale_cooldown_samples: int = 3,
 ) -> RunReport:
     """Consume ``topic`` (a Kafka topic, a Redis stream key, or a RabbitMQ quorum queue) of ``broker`` into ``dataset``.
 
@@ -131,6 +159,10 @@ def ingest_stream(
     delivered ``max_deliveries`` times before goes to its dead-letter exchange.
     ``value_format`` is ``json``, or ``avro`` / ``protobuf`` in the Confluent
     wire format with schemas from ``SLUICE_SCHEMA_REGISTRY_URL``.
+
+    With ``max_consumers`` above 1 the run scales its consumers (one group) by the lag, read every
+    ``scale_interval_seconds``: one more after ``scale_sustain_samples`` samples above ``lag_high_water``
+    messages, one fewer after as many below ``lag_low_water``, never twice within ``scale_cooldown_samples``.
     """
     settings = get_settings()
     run_id = str(flow_run.get_id() or f"local-{int(time.time())}")
@@ -138,6 +170,7 @@ def ingest_stream(
     report = RunReport(run_id, dataset, source, settings.env, datetime.now(timezone.utc))
     try:
         contract = find_contract(ensure_dataset_name(dataset), settings.contracts_root())
+        ensure_explodable(contract, value_format, source)
         limits = BatchLimits(max_records, max_bytes, max_wait_seconds)
         req = StreamRequest(
             broker,
@@ -151,16 +184,30 @@ def ingest_stream(
             require_key,
             value_format=ensure_value_format(value_format),
             max_deliveries=max_deliveries,
+            scaling=ScalingPolicy(
+                min_consumers,
+                max_consumers,
+                lag_high_water,
+                lag_low_water,
+                scale_sustain_samples,
+                scale_cooldown_samples,
+            ),
+            scale_interval_s=scale_interval_seconds,
         )
         outcome = consume_into_lake(req, contract, run_id)
         fill_report(report, source, outcome.batches)
         report.stage_seconds["consume"] = outcome.seconds
         report.finished_at, report.status = datetime.now(timezone.utc), "completed"
         ensure_conserved(report)
+        children = child_reports(report, outcome.batches)
+        for child in children:
+            ensure_conserved(child)
     except Exception as exc:
         record_failure(report, exc, settings.metadata_db_url())
         raise
     record_run(report, settings.metadata_db_url())
+    for child in children:
+        record_run(child, settings.metadata_db_url())
     publish_artifacts(report, RunArtifacts.current(settings.env))
     get_run_logger().info(
         "read %d message(s) in %d batch(es): wrote %d, quarantined %d, duplicate %d; paused %d time(s)",

@@ -19,6 +19,7 @@ from flows.hooks import INCIDENT_HOOKS
 from flows.observe import observed
 from flows.runners import dask_task_runner
 from sluice.errors import ConfigError
+from sluice.governance.protect import protector_for
 from sluice.ingest import finish_report
 from sluice.lake import staging
 from sluice.lake.commit import CommitTarget
@@ -136,6 +137,7 @@ def ingest_table(
         ingest_date=started.date(),
         chunk_rows=settings.rows_per_chunk(),
         lake_storage_options=dict(settings.lake_storage_options),
+        protector=protector_for(spec.contract, settings),
     )
     lookback = db.db_lookback_seconds if lookback_seconds is None else lookback_seconds
     try:

@@ -1,6 +1,9 @@
-"""Flow ``lake-maintenance``: vacuum orphaned files and clear stale staging runs."""
+"""Flow ``lake-maintenance``: retention deletes, vacuum of orphaned files, erasure certificates, stale staging."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -8,10 +11,36 @@ from prefect.cache_policies import NO_CACHE
 from flows.hooks import INCIDENT_HOOKS
 from sluice.lake import staging
 from sluice.lake.log import vacuum
+from sluice.lake.quarantine import purge_before
 from sluice.lake.table import open_table, table_uri
 from sluice.paths import is_dataset_name
+from sluice.retention.policies import RetentionOutcome
+from sluice.retention.service import complete_certificates, retention_pass
 from sluice.settings import get_settings
 from sluice.validate.contracts import available_contracts
+
+
+@dataclass(frozen=True)
+class MaintenanceResult:
+    """Files removed per table (and staging), retention per dataset, erasure certificates completed."""
+
+    removed: dict[str, int]
+    retention: list[RetentionOutcome] = field(default_factory=list)
+    certificates_completed: list[str] = field(default_factory=list)
+
+    @property
+    def held(self) -> list[RetentionOutcome]:
+        return [r for r in self.retention if r.held_by]
+
+
+@task(name="apply-retention", cache_policy=NO_CACHE)
+def apply_retention_policies() -> list[RetentionOutcome]:
+    """Delete rows older than each dataset's policy, except in datasets under a legal hold."""
+    outcomes = retention_pass(get_settings(), datetime.now(timezone.utc).date())
+    log = get_run_logger()
+    for outcome in outcomes:
+        (log.warning if outcome.held_by else log.info)("retention: %s", outcome.summary)
+    return outcomes
 
 
 @task(name="vacuum-table", cache_policy=NO_CACHE)
@@ -20,6 +49,21 @@ def vacuum_table(uri: str, retention_hours: int, storage_options: dict[str, str]
     if open_table(uri, storage_options) is None:
         return 0
     return len(vacuum(uri, retention_hours=retention_hours, dry_run=False, storage_options=storage_options))
+
+
+@task(name="complete-erasure-certificates", cache_policy=NO_CACHE)
+def complete_erasure_certificates() -> list[str]:
+    """Mark removed the files of erasures whose retention has passed (the vacuum removed them)."""
+    return complete_certificates(get_settings())
+
+
+@task(name="purge-quarantine", cache_policy=NO_CACHE)
+def purge_quarantine(uri: str, retention_days: int, storage_options: dict[str, str]) -> int:
+    """Delete quarantine entries ingested more than ``retention_days`` ago; the vacuum then removes their files."""
+    cutoff = datetime.now(timezone.utc).date() - timedelta(days=retention_days)
+    deleted = purge_before(uri, cutoff, storage_options)
+    get_run_logger().info("quarantine: deleted %d entries ingested before %s", deleted, cutoff)
+    return deleted
 
 
 @task(name="clear-stale-staging", cache_policy=NO_CACHE)
@@ -31,8 +75,13 @@ def clear_stale_staging(stale_hours: float) -> staging.StagingCleanup:
 
 
 @flow(name="lake-maintenance", **INCIDENT_HOOKS)
-def lake_maintenance(retention_hours: int = 168, staging_max_age_hours: float | None = None) -> dict[str, int]:
-    """Vacuum every dataset table and the quarantine; clear stale staging.
+def lake_maintenance(retention_hours: int = 168, staging_max_age_hours: float | None = None) -> MaintenanceResult:
+    """Apply retention policies, vacuum every dataset table and the quarantine, complete erasure certificates,
+    clear stale staging.
+
+    With ``SLUICE_QUARANTINE_RETENTION_DAYS`` set, quarantine entries ingested
+    earlier than that are deleted first; their files go with the vacuum once
+    ``retention_hours`` have passed.
 
     ``staging_max_age_hours`` (default ``SLUICE_STAGING_STALE_HOURS``) applies
     to folders of runs on other hosts; see :func:`sluice.lake.staging.remove_stale_runs`.
@@ -43,14 +92,20 @@ def lake_maintenance(retention_hours: int = 168, staging_max_age_hours: float | 
     names = available_contracts(settings.contracts_root())
     for name in (n for n in names if not is_dataset_name(n)):
         log.warning("skipping contract file %r: not a valid dataset name", name)
+    retention = apply_retention_policies()
     removed = {
         name: vacuum_table(table_uri(settings.lake_root(), name), retention_hours, opts)
         for name in names
         if is_dataset_name(name)
     }
+    if settings.quarantine_retention_days is not None:
+        removed["quarantine_purged"] = purge_quarantine(
+            settings.quarantine_root(), settings.quarantine_retention_days, opts
+        )
     removed["quarantine"] = vacuum_table(settings.quarantine_root(), retention_hours, opts)
+    completed = complete_erasure_certificates()
     cleanup = clear_stale_staging(staging_max_age_hours or settings.staging_stale_hours)
     removed["staging_runs"] = len(cleanup.removed)
     removed["staging_bytes_freed"] = cleanup.bytes_freed
-    log.info("maintenance removed %s", removed)
-    return removed
+    log.info("maintenance removed %s; certificates completed: %s", removed, completed or "none")
+    return MaintenanceResult(removed, retention, completed)

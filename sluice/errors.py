@@ -20,6 +20,7 @@
     │   ├── AccessDenied         no policy rule grants the principal the dataset (default deny)
     │   ├── PolicyError          a policy file that does not load or does not fit its table
     │   └── QueryError           a --where or --columns that cannot be parsed or used
+    ├── ErasureBlockedError    a legal hold forbids an erasure or a retention delete
     └── ConservationError      counts of a run do not add up
 
 Every message says what went wrong and what to do next. Errors are permanent
@@ -126,6 +127,10 @@ class PolicyError(AccessError):
 
 class QueryError(AccessError):
     """A ``--where`` or ``--columns`` that cannot be parsed, or names a column the reader cannot see."""
+
+
+class ErasureBlockedError(SluiceError):
+    """An erasure or retention delete that a legal hold forbids."""
 
 
 class ConservationError(SluiceError):

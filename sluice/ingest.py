@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -12,6 +15,15 @@ import pyarrow.compute as pc
 
 from sluice.errors import SourceError, UnreadableFileError
 from sluice.formats import ColumnPaths, EncodingChoice, NeedsReencode, open_reader, redetect_encoding
+from sluice.governance.protect import Protector
+from sluice.ingest_children import (
+    ChildStage,
+    child_outcomes,
+    child_target,
+    finish_children,
+    open_children,
+    stage_chunk_children,
+)
 from sluice.lake import staging
 from sluice.lake.commit import (
     Batch,
@@ -28,6 +40,7 @@ from sluice.runs.records import FileOutcome, FileStatus, RunReport
 from sluice.sources.files import SourceFile, batch_id, sha256_of
 from sluice.validate.chunk import BatchContext, validate_chunk
 from sluice.validate.contracts import Contract
+from sluice.validate.explode import ensure_explodable
 
 ENCODING_GUESSED = "encoding:guessed"  # warning: rows decoded under a guessed legacy code page
 
@@ -46,6 +59,14 @@ class StageRequest:
     chunk_rows: int = 250_000
     storage_options: dict[str, str] = field(default_factory=dict)
     lake_storage_options: dict[str, str] = field(default_factory=dict)
+    protector: Protector | None = None  # the keys of the contract's protected columns (sluice.governance.protect)
+    # The lake table of each child dataset of an exploded array, by dataset.
+    child_lake_uris: dict[str, str] = field(default_factory=dict)
+
+    def committed(self, batch: str) -> bool:
+        """Whether the parent's table and every child's table record ``batch``."""
+        uris = [self.lake_uri, *self.child_lake_uris.values()]
+        return all(committed_batches(uri, [batch], self.lake_storage_options) for uri in uris)
 
 
 def _latest(table: pa.Table, column: str) -> str:
@@ -61,7 +82,9 @@ def _stage_chunks(
     batch: staging.StagedBatch,
     encoding: str | EncodingChoice | None,
     out: FileOutcome,
+    children: list[ChildStage],
 ) -> None:
+    ensure_explodable(req.contract, src.format.value, src.uri)
     reader = open_reader(
         src,
         req.contract.column_names,
@@ -74,7 +97,8 @@ def _stage_chunks(
     out.encoding = reader.layout.encoding
     ctx = BatchContext(req.dataset, req.run_id, out.batch_id, src.uri, req.ingest_date)
     for i, chunk in enumerate(reader.chunks()):
-        result = validate_chunk(chunk, req.contract, ctx)
+        result = validate_chunk(chunk, req.contract, ctx, protector=req.protector)
+        stage_chunk_children(children, chunk, result, ctx, i)
         out.partitions = sorted(set(out.partitions) | set(staging.write_valid(batch, result.valid, i)))
         staging.write_quarantine(batch, result.quarantine, i)
         out.rows_read += result.rows_read
@@ -104,7 +128,7 @@ def stage_file(src: SourceFile, order: int, req: StageRequest) -> FileOutcome:
     out = FileOutcome(uri=src.uri, order=order, status=FileStatus.COMMITTED, bytes=src.size)
     out.sha256 = sha256_of(src.uri, req.storage_options)
     out.batch_id = batch_id(src.uri, out.sha256)
-    if committed_batches(req.lake_uri, [out.batch_id], req.lake_storage_options):
+    if req.committed(out.batch_id):
         out.status = FileStatus.SKIPPED
         return out
     batch = staging.batch_dir(Path(req.run_dir), order, out.batch_id)
@@ -121,9 +145,10 @@ def stage_file(src: SourceFile, order: int, req: StageRequest) -> FileOutcome:
             sha256=out.sha256,
             batch_id=out.batch_id,
         )
+        children = open_children(req.contract, Path(req.run_dir), fresh)
         try:
             try:
-                _stage_chunks(src, req, batch, encoding, fresh)
+                _stage_chunks(src, req, batch, encoding, fresh, children)
             except NeedsReencode as again:
                 encoding = again.choice or redetect_encoding(src, req.storage_options)
                 continue
@@ -134,6 +159,7 @@ def stage_file(src: SourceFile, order: int, req: StageRequest) -> FileOutcome:
             fresh.partitions = []
         if fresh.status is FileStatus.COMMITTED:
             staging.mark_complete(batch)
+        finish_children(children, fresh)
         fresh.seconds = time.perf_counter() - started
         return fresh
     raise UnreadableFileError(f"{src.uri}: the encoding changed on every reading", hint="declare --encoding")
@@ -185,6 +211,34 @@ def commit_files(
     outcome = commit_batches(target, file_batches(outcomes), metadata=metadata, lease=lease, dedup=dedup)
     skip_committed_elsewhere(outcomes, outcome.skipped)
     return outcome
+
+
+def commit_children(
+    target: CommitTarget,
+    outcomes: list[FileOutcome],
+    lake_uris: dict[str, str],
+    *,
+    metadata: dict[str, object],
+    lease: Callable[[str], AbstractContextManager[Fence | None]],
+) -> dict[str, CommitOutcome]:
+    """Commit each child dataset's staged batches after the parent's, each under the child's own lease.
+
+    The child's commit carries the file's batch id: a batch its table holds
+    already is skipped (:func:`commit_files`), so a rerun after a stop between
+    the parent's commit and the child's commits each child row exactly once.
+    """
+    results = {}
+    for spec in target.contract.explode.values():
+        mine = child_outcomes(outcomes, spec.dataset)
+        staged = any(o.status is FileStatus.COMMITTED for o in mine)
+        with lease(spec.dataset) if staged else contextlib.nullcontext() as held:
+            results[spec.dataset] = commit_files(
+                child_target(target, spec, lake_uris[spec.dataset]),
+                mine,
+                metadata={**metadata, "dataset": spec.dataset, "parent": target.dataset},
+                lease=held,
+            )
+    return results
 
 
 def split_evenly(names: list[str], parts: int, weights: dict[str, int] | None = None) -> list[list[str]]:

@@ -17,12 +17,14 @@ from ops.metrics.cdc_slots import collect_slot_metrics
 from ops.metrics.collect import collect_pipeline_metrics, collect_prefect_metrics
 from ops.metrics.errors import BackendUnavailableError
 from ops.metrics.store import open_store
+from ops.metrics.streams import collect_watched_lag
 from ops.respond.sink import IncidentSink
 from ops.runbooks.links import runbook_link
 from sluice.display import readable
 from sluice.runs.metastore import engine_for
 from sluice.settings import MetricsBackend, get_settings
 from sluice.sources.cdc.errors import CdcError, CdcUnreachableError
+from sluice.sources.streams.lag import StreamTarget
 from tasks.artifacts import RunArtifacts
 
 
@@ -69,6 +71,24 @@ def collect_slot_lag(home: Path, dsn: str, now: datetime) -> int:
     except (CdcError, CdcUnreachableError) as exc:
         get_run_logger().warning("slot lag not collected: %s", exc)
         return 0
+
+
+@task(name="collect-stream-lag", cache_policy=NO_CACHE)
+def collect_stream_lag(home: Path, targets: list[str], now: datetime) -> int:
+    """Sample the consumer lag of every watched stream (``SLUICE_STREAM_LAG_TARGETS``) into the embedded store.
+
+    A stream that cannot be sampled is a warning on the run; the others are still sampled.
+    """
+    settings = get_settings()
+    if settings.metrics.metrics_backend is MetricsBackend.PROMETHEUS or not targets:
+        return 0
+    store = open_store(settings.metrics, home=home)
+    found = collect_watched_lag(
+        store, [StreamTarget.parse(t) for t in targets], settings.streams.address, now=now, environment=settings.env
+    )
+    for line in found.failed:
+        get_run_logger().warning("stream lag not collected: %s", line)
+    return found.written
 
 
 @task(name="evaluate-alert-rules", cache_policy=NO_CACHE)

@@ -13,20 +13,25 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Literal
 
 from prefect import get_run_logger, task
 
 from ops.metrics.errors import MetricsError, ReadOnlyStoreError
 from ops.metrics.store import MetricsStore, open_store
-from ops.metrics.streams import latency_samples
+from ops.metrics.streams import consumer_samples, latency_samples, paused_samples, reason_samples
 from sluice.lake.frames import LeaseSpec
-from sluice.settings import get_settings
+from sluice.settings import MetricsBackend, get_settings
 from sluice.sources.streams.base import MAX_DELIVERIES, BatchLimits, StreamSource
 from sluice.sources.streams.consume import ConsumeOutcome, ConsumeSpec, consume
 from sluice.sources.streams.decode import Decoder, JsonDecoder
+from sluice.sources.streams.errors import StreamError, StreamUnreachableError
+from sluice.sources.streams.lag import StreamTarget, stream_lag
+from sluice.sources.streams.scale import ScalingPolicy, SuperviseSpec, supervise
 from sluice.sources.streams.sink import BatchOutcome, StreamSink
 from sluice.validate.contracts import Contract
 from tasks.retry import TRANSIENT_RETRIES
@@ -51,9 +56,15 @@ class StreamRequest:
     claim_idle_ms: int = 30_000
     value_format: str = "json"  # json, or avro / protobuf in the Confluent wire format (the schema registry)
     max_deliveries: int = MAX_DELIVERIES  # RabbitMQ: a message delivered this often before is dead-lettered
+    scaling: ScalingPolicy = field(default_factory=ScalingPolicy)  # max_consumers 1: one consumer, no supervisor
+    scale_interval_s: float = 5.0  # how often the supervisor reads the lag
+
+    @property
+    def target(self) -> StreamTarget:
+        return StreamTarget(self.broker, self.topic, self.group)
 
 
-def make_source(req: StreamRequest, sink: StreamSink) -> StreamSource:
+def make_source(req: StreamRequest, sink: StreamSink, index: int = 0) -> StreamSource:
     if req.broker == "kafka":
         from sluice.sources.streams.kafka import KafkaConfig, KafkaSource
 
@@ -67,6 +78,7 @@ def make_source(req: StreamRequest, sink: StreamSink) -> StreamSource:
     from sluice.sources.streams.redis_streams import RedisConfig, RedisSource
 
     consumer = req.consumer or socket.gethostname()
+    consumer = f"{consumer}-{index}" if index else consumer  # a supervisor's consumers each have a name
     return RedisSource(RedisConfig(req.address, req.topic, req.group, consumer, req.claim_idle_ms))
 
 
@@ -80,15 +92,15 @@ def value_decoder(value_format: str, require_key: bool) -> Decoder:
     return TypedValues(TypedFormat(value_format), SchemaRegistry.from_settings())
 
 
-def lake_sink(contract: Contract, run_id: str, decoder: Decoder) -> StreamSink:
-    """The sink of the dataset in this environment's lake, under its lease."""
+def lake_sink(contract: Contract, run_id: str, decoder: Decoder, index: int = 0) -> StreamSink:
+    """The sink of the dataset in this environment's lake, under its lease (consumer ``index`` stages apart)."""
     from sluice.runs.metastore import engine_for
 
     settings = get_settings()
     return StreamSink(
         contract,
         settings.lake_root(),
-        settings.staging_root(),
+        settings.staging_root() / f"consumer-{index}" if index else settings.staging_root(),
         settings.quarantine_root(),
         decoder=decoder,
         lease=LeaseSpec(
@@ -99,37 +111,104 @@ def lake_sink(contract: Contract, run_id: str, decoder: Decoder) -> StreamSink:
     )
 
 
-def latency_recorder(
-    source: str, dataset: str, environment: str, store: MetricsStore
-) -> Callable[[BatchOutcome], None]:
-    """Writes each committed batch's latency quantiles to ``store``; a store that refuses them is logged, not raised.
+@dataclass
+class StreamRecorder:
+    """Writes the consumer count and the paused partitions of one stream to the metrics store (None: not kept)."""
 
-    A Prometheus store takes no writes (it scrapes): the latency is then not kept, and said once.
-    """
-    refused: list[str] = []
+    target: StreamTarget
+    environment: str
+    store: MetricsStore | None
+    dataset: str = ""
 
-    def record(outcome: BatchOutcome) -> None:
-        if outcome.latency is None or refused:
+    @classmethod
+    def current(cls, target: StreamTarget, dataset: str = "") -> StreamRecorder:
+        settings = get_settings()
+        embedded = settings.metrics.metrics_backend is not MetricsBackend.PROMETHEUS
+        store = open_store(settings.metrics, home=settings.home) if embedded else None
+        return cls(target, settings.env, store, dataset)
+
+    def batch(self, outcome: BatchOutcome) -> None:
+        """A committed batch's latency quantiles, and its quarantined messages per reason (when it has any)."""
+        if self.store is None:
             return
-        try:
-            store.write(latency_samples(source, dataset, outcome.latency, environment=environment))
-        except ReadOnlyStoreError as exc:
-            refused.append(str(exc))
-            log.warning("stream latency is not recorded: %s", exc)
-        except (MetricsError, OSError) as exc:
-            log.warning("stream latency of a batch not recorded: %s", exc)
+        samples = []
+        if outcome.latency is not None:
+            source = f"{self.target.broker}:{self.target.topic}"
+            samples += latency_samples(source, self.dataset, outcome.latency, environment=self.environment)
+        if outcome.reasons:
+            now = datetime.now(timezone.utc)
+            samples += reason_samples(self.dataset, outcome.reasons, now, environment=self.environment)
+        if samples:
+            try:
+                self.store.write(samples)
+            except ReadOnlyStoreError as exc:  # a store that scrapes (Prometheus): said once, then not tried again
+                self.store = None
+                log.warning("stream batch metrics are not recorded: %s", exc)
+            except (MetricsError, OSError) as exc:
+                log.warning("stream metrics of a batch not recorded: %s", exc)
 
-    return record
+    def paused(self, partitions: list[str], held: bool) -> None:
+        if self.store is not None:
+            now = datetime.now(timezone.utc)
+            self.store.write(paused_samples(self.target, partitions, held, now, environment=self.environment))
+
+    def consumers(self, count: int, lag: int | None) -> None:
+        if self.store is not None:
+            now = datetime.now(timezone.utc)
+            self.store.write(consumer_samples(self.target, count, now, environment=self.environment))
+
+
+def total_lag(req: StreamRequest) -> Callable[[], int | None]:
+    """The group's lag summed over the stream's partitions (None: a partition's is unknown or the broker failed)."""
+
+    def read() -> int | None:
+        try:
+            found: Sequence[int | None] = [p.lag for p in stream_lag(req.broker, req.address, req.topic, req.group)]
+        except (StreamError, StreamUnreachableError) as exc:
+            get_run_logger().warning("lag not read, the consumer count stays: %s", exc)
+            return None
+        return None if any(lag is None for lag in found) else sum(lag or 0 for lag in found)
+
+    return read
+
+
+def _consume_one(req: StreamRequest, contract: Contract, run_id: str, recorder: StreamRecorder) -> ConsumeOutcome:
+    sink = lake_sink(contract, run_id, value_decoder(req.value_format, req.require_key))
+    recorder.consumers(1, None)
+    spec = ConsumeSpec(req.limits, follow_s=req.follow_s, idle_s=req.idle_s)
+    return consume(make_source(req, sink), sink, spec, on_batch=recorder.batch, on_pause=recorder.paused)
+
+
+def _consume_scaled(req: StreamRequest, contract: Contract, run_id: str, recorder: StreamRecorder) -> ConsumeOutcome:
+    def run(index: int, stop: threading.Event, counted: Callable[[BatchOutcome], None]) -> ConsumeOutcome:
+        sink = lake_sink(contract, run_id, value_decoder(req.value_format, req.require_key), index)
+        spec = ConsumeSpec(req.limits, follow_s=None, idle_s=req.idle_s)
+
+        def on_batch(outcome: BatchOutcome) -> None:
+            counted(outcome)
+            recorder.batch(outcome)
+
+        return consume(
+            make_source(req, sink, index), sink, spec, on_batch=on_batch, on_pause=recorder.paused, stop=stop
+        )
+
+    watch = SuperviseSpec(req.scale_interval_s, req.follow_s, req.idle_s)
+    found = supervise(run, total_lag(req), req.scaling, watch, on_sample=recorder.consumers)
+    get_run_logger().info("consumers after each lag sample: %s", found.counts)
+    return found.outcome
 
 
 @task(name="ingest-stream", task_run_name="consume-{req.broker}-{req.topic}", **TRANSIENT_RETRIES)
 def consume_into_lake(req: StreamRequest, contract: Contract, run_id: str) -> ConsumeOutcome:
-    """Consume the topic or stream into the dataset's lake table (see the module doc)."""
-    sink = lake_sink(contract, run_id, value_decoder(req.value_format, req.require_key))
-    spec = ConsumeSpec(req.limits, follow_s=req.follow_s, idle_s=req.idle_s)
-    settings = get_settings()
-    record = latency_recorder(f"{req.broker}:{req.topic}", contract.name, settings.env, open_store(home=settings.home))
-    outcome = consume(make_source(req, sink), sink, spec, on_batch=record)
+    """Consume the topic or stream into the dataset's lake table (see the module doc).
+
+    With ``req.scaling.max_consumers`` above 1, a supervisor runs between the bounds' consumers by the lag
+    (:mod:`sluice.sources.streams.scale`); the consumer count and paused partitions go to the metrics store.
+    """
+    recorder = StreamRecorder.current(req.target, contract.name)
+    scaled = req.scaling.max_consumers > 1
+    outcome = (_consume_scaled if scaled else _consume_one)(req, contract, run_id, recorder)
+    recorder.consumers(0, None)
     get_run_logger().info(
         "%s %s: %d batch(es), %d message(s), paused %d time(s)",
         req.broker,

@@ -14,7 +14,9 @@ from ops.cli import (
     correlate,
     doctor,
     dpia,
+    erase,
     glossary,
+    hold,
     incident,
     ingest,
     lake,
@@ -24,6 +26,7 @@ from ops.cli import (
     notify,
     pii,
     postmortem,
+    protect,
     quarantine,
     report,
     runbook,
@@ -35,7 +38,7 @@ from ops.cli import (
 app = typer.Typer(
     name="ops",
     help="On-call tooling for Sluice: health checks, ingestion, contracts, quarantine, lake, manifests, runs, metrics, "
-    "baselines, alerts and root-cause correlation.",
+    "baselines, alerts, root-cause correlation, legal holds and erasure.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -55,7 +58,10 @@ app.add_typer(contract.app, name="contract")
 app.add_typer(glossary.app, name="glossary")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(dpia.app, name="dpia")
+app.add_typer(hold.app, name="hold")
+app.add_typer(erase.app, name="erase")
 app.add_typer(pii.app, name="pii")
+app.add_typer(protect.app, name="protect")
 app.add_typer(runs.app, name="runs")
 app.add_typer(baseline.app, name="baseline")
 app.add_typer(metrics.app, name="metrics")

@@ -112,8 +112,8 @@ def show(
 ) -> None:
     """Show a dataset: its columns with terms and PII tags, owner, freshness, lineage and recent runs.
 
-    With --as-of, the contract and glossary of the newest commit at or before DATE ("what did we believe
-    then"); lineage comes from those contracts, and run figures are left out.
+    With --as-of, the contract, glossary and access policy of the newest commit at or before DATE ("what did
+    we believe then"); lineage comes from those contracts, and run figures are left out.
     """
     from sluice.catalog.known import catalog_as_of, known_catalog
 
@@ -137,6 +137,7 @@ def _print(e: CatalogEntry, origin: str) -> None:
     head.append(f"\ntags: {', '.join(e.tags) or '-'}")
     head.append(f"\nupstream: {', '.join(e.upstream) or '-'} · downstream: {', '.join(e.downstream) or '-'}")
     head.append(f"\ndeployments: {', '.join(e.deployments) or '-'}")
+    head.append("\naccess: " + ("\n  ".join(["", *e.access]) if e.access else "no policy: governed reads are denied"))
     console.print(head)
     print_fitted(
         [key("Column"), key("Type"), key("PII"), key("Term"), text("Meaning", min_width=16)],

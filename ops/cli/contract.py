@@ -108,6 +108,10 @@ def show(contract: ContractArgument, *, output: OutputOption = OutputFormat.TABL
             for c in found.columns
         ],
     )
+    for array, spec in found.explode.items():
+        note(
+            f"explodes {array} into {spec.dataset}: parent key {', '.join(spec.parent_key)}, index {spec.index_column}"
+        )
 
 
 def _diff_json(diff: ContractDiff) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """``ops quarantine``: the rows that failed validation, why, and their original values.
 
-Values of columns a contract marks ``pii`` are masked unless ``--reveal-pii``.
+Values of columns a contract marks ``pii`` are masked unless ``--reveal-pii``, which
+decrypts the encrypted ones (tokens stay tokens) and records the access in the audit.
 """
 
 from __future__ import annotations
@@ -36,7 +37,15 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Inspect rows that failed validation.", no_args_is_help=True)
 
-RevealOption = Annotated[bool, typer.Option("--reveal-pii", help="Show values of PII columns instead of ***.")]
+RevealOption = Annotated[
+    bool,
+    typer.Option(
+        "--reveal-pii", help="Show values of PII columns instead of ***, decrypting encrypted ones (audited)."
+    ),
+]
+PurposeOption = Annotated[
+    str, typer.Option("--purpose", help="Why PII is revealed; recorded in the access audit with --reveal-pii.")
+]
 RunOption = Annotated[str | None, typer.Option("--run", "-r", help="Only entries of this run id.")]
 
 
@@ -56,11 +65,26 @@ def _check_reason(reason: str | None) -> None:
         )
 
 
-def _masked(entries: list[QuarantineEntry], contracts_root: Path, reveal: bool) -> list[QuarantineEntry]:
+def _audit_reveal(entries: list[QuarantineEntry], contracts_root: Path, purpose: str) -> None:
+    """Record the clear PII columns about to be shown, per dataset, before anything is shown."""
+    from sluice.governance.audit import REVEAL_PII, record_access
+    from sluice.lake.quarantine import pii_columns
+
+    for dataset in sorted({e.dataset for e in entries}):
+        columns = pii_columns(dataset, contracts_root)
+        shown = sorted(columns) if columns is not None else ["(every column: no contract)"]
+        rows = sum(e.dataset == dataset for e in entries)
+        record_access(action=REVEAL_PII, dataset=dataset, columns=shown, rows=rows, purpose=purpose)
+
+
+def _masked(entries: list[QuarantineEntry], contracts_root: Path, reveal: bool, purpose: str) -> list[QuarantineEntry]:
+    from sluice.governance.reveal import reveal_entries
     from sluice.lake.quarantine import mask_pii, pii_columns
 
     if reveal:
         if entries:
+            _audit_reveal(entries, contracts_root, purpose)
+            entries = reveal_entries(entries, purpose=purpose)
             warn("showing PII values; do not paste this output into tickets or chat")
         return entries
     pii = {d: pii_columns(d, contracts_root) for d in sorted({e.dataset for e in entries})}
@@ -124,6 +148,7 @@ def list_entries(
         ),
     ] = False,
     reveal_pii: RevealOption = False,
+    purpose: PurposeOption = "ops quarantine list",
     wide: Annotated[
         bool, typer.Option("--wide", help="Also show each entry's ingestion date and run on a narrow terminal.")
     ] = False,
@@ -150,7 +175,7 @@ def list_entries(
         else:
             _print_summary(counts)
         return
-    entries = _masked(read_entries(table, query, limit=limit), settings.contracts_root(), reveal_pii)
+    entries = _masked(read_entries(table, query, limit=limit), settings.contracts_root(), reveal_pii, purpose)
     if output is OutputFormat.JSON:
         print_json(entries)
         return
@@ -204,6 +229,7 @@ def show(
     ] = None,
     run: RunOption = None,
     reveal_pii: RevealOption = False,
+    purpose: PurposeOption = "ops quarantine show",
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Show every field of the quarantine entries of one source row, with its original values."""
@@ -216,7 +242,7 @@ def show(
     if table is None:
         raise SluiceError(f"no quarantine yet at {settings.quarantine_root()}", hint="run an ingestion first")
     query = QuarantineQuery(dataset=dataset, run_id=run, source_file=file, source_row=source_row)
-    entries = _masked(read_entries(table, query, limit=None), settings.contracts_root(), reveal_pii)
+    entries = _masked(read_entries(table, query, limit=None), settings.contracts_root(), reveal_pii, purpose)
     if not entries:
         where = "".join([f" in files matching {file!r}" if file else "", f" in run {run!r}" if run else ""])
         raise SluiceError(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -29,18 +29,13 @@ def _address(broker: Broker, settings: Settings) -> str:
     Raises:
         StreamError: the settings name none.
     """
+    from sluice.settings.streams import BROKER_SETTINGS
     from sluice.sources.streams.errors import StreamError
 
-    streams = settings.streams
-    found: Any = {
-        Broker.KAFKA: streams.kafka_bootstrap_servers,
-        Broker.REDIS: streams.redis_url,
-        Broker.RABBITMQ: streams.rabbitmq_url,
-    }[broker]
+    found = settings.streams.address(broker.value)
     if found is None:
-        setting = "SLUICE_KAFKA_BOOTSTRAP_SERVERS" if broker is Broker.KAFKA else f"SLUICE_{broker.upper()}_URL"
-        raise StreamError(f"no address for {broker}", hint=f"pass --address or set {setting}")
-    return str(found) if isinstance(found, str) else str(found.get_secret_value())
+        raise StreamError(f"no address for {broker}", hint=f"pass --address or set {BROKER_SETTINGS[broker.value]}")
+    return found
 
 
 def _lake_positions(broker: Broker, topic: str, dataset: str, settings: Settings) -> dict[str, str]:
@@ -52,6 +47,22 @@ def _lake_positions(broker: Broker, topic: str, dataset: str, settings: Settings
     uri = table_uri(settings.lake_root(), ensure_dataset_name(dataset))
     held = lake_positions(uri, f"{broker}:{topic}", dict(settings.lake_storage_options) or None)
     return {partition: at.text() for partition, at in held.items()}
+
+
+def _paused(broker: Broker, topic: str, group: str, settings: Settings) -> set[str]:
+    """The partitions a Sluice consumer of the stream holds paused for backpressure, as it recorded them."""
+    from datetime import datetime, timezone
+
+    from ops.metrics.store import open_store
+    from ops.metrics.streams import paused_now
+    from sluice.settings import MetricsBackend
+    from sluice.sources.streams.lag import StreamTarget
+
+    if settings.metrics.metrics_backend is MetricsBackend.PROMETHEUS:
+        return set()
+    store = open_store(settings.metrics, home=settings.home)
+    target = StreamTarget(broker.value, topic, group)
+    return paused_now(store, target, now=datetime.now(timezone.utc), environment=settings.env)
 
 
 @app.command("status")
@@ -68,20 +79,24 @@ def status(
     ] = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """Per partition: the lake's position, the group's, the broker's end, the lag, pending messages, consumers.
+    """Per partition: the lake's position, the group's, the broker's end, the lag, pending messages, consumers,
+    and whether a Sluice consumer holds it paused for backpressure.
 
     Lag is in messages the group has not consumed; a RabbitMQ queue has no positions, only its ready messages.
+    Consumers are the group's members that own the partition (Kafka), the group's consumers (Redis) or the
+    queue's (RabbitMQ); ``--output json`` names them in ``members``.
     """
     from sluice.sources.streams.lag import stream_lag
 
     settings = load_settings()
     found = stream_lag(broker.value, address or _address(broker, settings), topic, group)
     lake = _lake_positions(broker, topic, dataset, settings) if dataset else {}
-    rows = [{**p.as_dict(), "lake": lake.get(p.partition)} for p in found]
+    paused = _paused(broker, topic, group, settings)
+    rows = [{**p.as_dict(), "lake": lake.get(p.partition), "paused": p.partition in paused} for p in found]
     if output is OutputFormat.JSON:
         print_json(rows)
         return
     columns = [key("Partition"), text("Lake", min_width=6), text("Group", min_width=6), text("End", min_width=6),
-               number("Lag"), number("Pending"), number("Consumers")]  # fmt: skip
+               number("Lag"), number("Pending"), number("Consumers"), text("Paused", min_width=6)]  # fmt: skip
     fields = ("partition", "lake", "position", "end", "lag", "pending", "consumers")
-    print_fitted(columns, [[cell(r[f]) for f in fields] for r in rows])
+    print_fitted(columns, [[*(cell(r[f]) for f in fields), "paused" if r["paused"] else ""] for r in rows])

@@ -1,7 +1,7 @@
-"""The stream checks of ``ops doctor``: the configured Kafka brokers, Redis and schema registry answer.
+"""The stream checks of ``ops doctor``: the configured Kafka brokers, Redis, RabbitMQ and schema registry answer.
 
 Each is checked only when its setting is present (``SLUICE_KAFKA_BOOTSTRAP_SERVERS``,
-``SLUICE_REDIS_URL``, ``SLUICE_SCHEMA_REGISTRY_URL``); one line each, with
+``SLUICE_REDIS_URL``, ``SLUICE_RABBITMQ_URL``, ``SLUICE_SCHEMA_REGISTRY_URL``); one line each, with
 what to do in its hint, never a password. Every check gives up after
 ``TIMEOUT_S`` seconds.
 """
@@ -56,6 +56,32 @@ def check_redis(url: str, *, timeout: float = TIMEOUT_S) -> CheckResult:
     return CheckResult.ok(name, f"{where} answers")
 
 
+def check_rabbitmq(url: str, *, timeout: float = TIMEOUT_S) -> CheckResult:
+    """The RabbitMQ broker accepts a connection with the URL's credentials."""
+    import pika
+
+    name = "RabbitMQ"
+    try:
+        params = pika.URLParameters(url)
+    except ValueError as exc:
+        return CheckResult.fail(name, f"the URL is not valid: {exc}", "fix SLUICE_RABBITMQ_URL (amqp://USER:PW@host)")
+    params.socket_timeout = params.blocked_connection_timeout = timeout
+    params.connection_attempts, params.retry_delay = 1, 0
+    where = f"amqp://{params.host}:{params.port}"
+    try:
+        conn = pika.BlockingConnection(params)
+    except pika.exceptions.ProbableAuthenticationError:
+        return CheckResult.fail(
+            name, f"{where} refused the credentials", "fix the user or password in SLUICE_RABBITMQ_URL"
+        )
+    except pika.exceptions.AMQPError as exc:
+        return CheckResult.fail(
+            name, f"{where} did not answer: {type(exc).__name__}", "check SLUICE_RABBITMQ_URL and that RabbitMQ is up"
+        )
+    conn.close()
+    return CheckResult.ok(name, f"{where} answers")
+
+
 def check_schema_registry(settings: RegistrySettings) -> CheckResult:
     """The schema registry answers its subject list."""
     name = "Schema registry"
@@ -78,6 +104,8 @@ def check_streams(streams: StreamSettings, registry: RegistrySettings) -> list[C
         results.append(check_kafka(streams.kafka_bootstrap_servers))
     if streams.redis_url is not None:
         results.append(check_redis(streams.redis_url.get_secret_value()))
+    if streams.rabbitmq_url is not None:
+        results.append(check_rabbitmq(streams.rabbitmq_url.get_secret_value()))
     if registry.schema_registry_url:
         results.append(check_schema_registry(registry))
     return results

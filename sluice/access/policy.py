@@ -238,3 +238,32 @@ def parse_policy(data: bytes, path: Path, dataset: str) -> Policy:
             hint="name each policy file after its dataset",
         )
     return policy
+
+
+def describe_rule(rule: Rule) -> str:
+    """The rule in words: who it is for, which rows, columns and masks (DPIAs and the catalog quote it)."""
+    who = [
+        f"{name} {', '.join(values)}"
+        for name, values in (
+            ("roles", rule.when.roles),
+            ("department", rule.when.department),
+            ("region", rule.when.region),
+            ("subjects", rule.when.subjects),
+        )
+        if values
+    ]
+    if rule.when.min_clearance:
+        who.append(f"clearance at least {rule.when.min_clearance}")
+    masks = [f"{c} {m if isinstance(m, str) else 'partial'}" for c, m in sorted(rule.masks.items())]
+    return (
+        f"`{rule.name}`: for {'; '.join(who) or 'every authenticated reader'}; "
+        f"rows: {'filtered on ' + ', '.join(sorted(rule.rows.columns())) if rule.rows else 'all'}; "
+        f"columns: {', '.join(rule.columns) if rule.columns is not None else 'all'}; "
+        f"masks: {', '.join(masks) or 'none'}"
+    )
+
+
+def describe_rules(policy: Policy) -> tuple[str, ...]:
+    """Every rule in words, first match first, and the default: everyone else is denied."""
+    denied = "Any other reader is denied; every read and denial is recorded in the access audit (`ops audit list`)."
+    return (*(describe_rule(r) for r in policy.rules), denied)

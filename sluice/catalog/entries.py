@@ -6,6 +6,7 @@ the lineage graph and the run records); nothing in it is typed twice.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -63,6 +64,7 @@ class CatalogEntry:
     deployments: tuple[str, ...] = ()
     quality: tuple[QualityFigure, ...] = field(default_factory=tuple)
     purposes: tuple[str, ...] = ()
+    access: tuple[str, ...] = ()  # the access policy's rules in words; () without a policy (reads are denied)
 
     @property
     def pii_columns(self) -> tuple[str, ...]:
@@ -141,7 +143,12 @@ def build_catalog(
     glossary: Glossary,
     graph: LineageGraph | None = None,
     runs: Mapping[str, list[RunReport]] | None = None,
+    access: Mapping[str, tuple[str, ...]] | None = None,
 ) -> list[CatalogEntry]:
-    """Every dataset's entry, by name."""
-    found = runs or {}
-    return sorted((build_entry(c, glossary, graph, found.get(c.name, ())) for c in contracts), key=lambda e: e.dataset)
+    """Every dataset's entry, by name; ``access`` gives each dataset's policy rules in words."""
+    found, rules = runs or {}, access or {}
+    entries = [
+        dataclasses.replace(build_entry(c, glossary, graph, found.get(c.name, ())), access=rules.get(c.name, ()))
+        for c in contracts
+    ]
+    return sorted(entries, key=lambda e: e.dataset)

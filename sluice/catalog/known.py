@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sluice.access.policy import describe_rules, load_policy
 from sluice.catalog.asof import MetadataAt, metadata_as_of
 from sluice.catalog.entries import CatalogEntry, build_catalog
-from sluice.errors import ContractError
+from sluice.errors import AccessDenied, ContractError
+from sluice.governance.classes import Protection
 from sluice.governance.dpia import DpiaFacts
 from sluice.governance.glossary import glossary_path, load_glossary
 from sluice.lineage.graph import build_graph
@@ -14,7 +16,12 @@ from sluice.lineage.known import contracts, deployments, known_graph
 from sluice.runs.metastore import engine_for, list_runs
 from sluice.runs.records import RunReport
 from sluice.settings import Settings
+from sluice.validate.contracts import find_contract
 
+PROTECTIONS = {
+    Protection.TOKEN: "tokenised at ingestion (HMAC-SHA256 under a versioned key)",
+    Protection.ENCRYPT: "encrypted at ingestion (AES-GCM, data key wrapped by the key-encryption key)",
+}
 RECENT_RUNS = 5  # runs per dataset whose figures an entry shows
 
 
@@ -29,15 +36,17 @@ def known_catalog(settings: Settings) -> list[CatalogEntry]:
     root = settings.contracts_root()
     found = contracts(root)
     runs = recent_runs(settings, [c.name for c in found])
-    return build_catalog(found, load_glossary(glossary_path(root)), known_graph(settings), runs)
+    access = {c.name: access_rules(settings, c.name) for c in found}
+    return build_catalog(found, load_glossary(glossary_path(root)), known_graph(settings), runs, access)
 
 
 def catalog_as_of(settings: Settings, when: datetime) -> tuple[MetadataAt, list[CatalogEntry]]:
-    """The catalog as the committed contracts and glossary described it at ``when`` (lineage from contracts only,
-    no run figures: those are today's)."""
-    then = metadata_as_of(settings.contracts_root(), when)
+    """The catalog as the committed contracts, glossary and policies described it at ``when`` (lineage from
+    contracts only, no run figures: those are today's)."""
+    then = metadata_as_of(settings.contracts_root(), when, settings.access.policies_root())
     graph = build_graph(then.contracts, [], {}, deployments())
-    return then, build_catalog(then.contracts, then.glossary, graph)
+    access = {name: describe_rules(policy) for name, policy in then.policies.items()}
+    return then, build_catalog(then.contracts, then.glossary, graph, access=access)
 
 
 def safeguards(settings: Settings) -> tuple[str, ...]:
@@ -66,4 +75,24 @@ def dpia_facts(settings: Settings, dataset: str) -> DpiaFacts:
         raise ContractError(
             f"no contract named {dataset!r}", hint=f"datasets with a contract: {', '.join(entries) or 'none'}"
         )
-    return DpiaFacts(entries[dataset], safeguards=safeguards(settings))
+    contract = find_contract(dataset, settings.contracts_root())
+    kept = contract.partition.retention
+    return DpiaFacts(
+        entries[dataset],
+        retention=f"rows are deleted {kept.days} days after their {contract.partition.column} "
+        "(the lake-maintenance flow; legal holds suspend it)"
+        if kept
+        else None,
+        protections={name: PROTECTIONS[mode] for name, mode in contract.protected_columns.items()},
+        policies=entries[dataset].access,
+        safeguards=safeguards(settings),
+    )
+
+
+def access_rules(settings: Settings, dataset: str) -> tuple[str, ...]:
+    """The rules of the dataset's access policy in words, first match first; () when it has none (no access)."""
+    try:
+        loaded = load_policy(settings.access.policies_root(), dataset)
+    except AccessDenied:
+        return ()
+    return describe_rules(loaded.policy)

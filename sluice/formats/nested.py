@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from sluice.formats.json_bytes import NESTED_MARK, rewrite, scan
-from sluice.validate.contracts import ColumnSpec, ColumnType, Contract
+from sluice.validate.contracts import NESTED_PATH_SEPARATOR, ColumnSpec, ColumnType, Contract
 from sluice.validate.quality import FailureLog, Reason
 
 EXCERPT_CHARS = 1024
@@ -53,10 +53,11 @@ class ColumnPaths:
 
     columns: tuple[ColumnSpec, ...]
     separator: str = "_"
+    arrays: tuple[str, ...] = ()  # keys of arrays exploded into child datasets, given as their JSON text
 
     @classmethod
     def of(cls, contract: Contract) -> ColumnPaths:
-        return cls(tuple(contract.columns), contract.nested.separator)
+        return cls(tuple(contract.columns), contract.nested.separator, tuple(contract.explode))
 
     @classmethod
     def text_columns(cls, names: Sequence[str]) -> ColumnPaths:
@@ -66,22 +67,21 @@ class ColumnPaths:
     def candidates(self, spec: ColumnSpec) -> list[tuple[str, ...]]:
         return spec.source_paths(self.separator)
 
+    def _all_paths(self) -> list[tuple[str, ...]]:
+        paths = [path for spec in self.columns for path in self.candidates(spec)]
+        return paths + [tuple(key.split(NESTED_PATH_SEPARATOR)) for key in self.arrays]
+
     @property
     def heads(self) -> list[str]:
-        """The top-level keys the columns read, in column order."""
-        seen: dict[str, None] = {}
-        for spec in self.columns:
-            for path in self.candidates(spec):
-                seen.setdefault(path[0], None)
-        return list(seen)
+        """The top-level keys the columns (and exploded arrays) read, in column order."""
+        return list(dict.fromkeys(path[0] for path in self._all_paths()))
 
     def keys_under(self) -> dict[tuple[str, ...], list[str]]:
         """For each prefix of a path (the top level is ``()``), the keys read below it."""
         under: dict[tuple[str, ...], dict[str, None]] = {}
-        for spec in self.columns:
-            for path in self.candidates(spec):
-                for depth in range(len(path)):
-                    under.setdefault(path[:depth], {}).setdefault(path[depth], None)
+        for path in self._all_paths():
+            for depth in range(len(path)):
+                under.setdefault(path[:depth], {}).setdefault(path[depth], None)
         return {prefix: list(keys) for prefix, keys in under.items()}
 
 
@@ -89,7 +89,7 @@ def _np(mask: pa.Array) -> np.ndarray:
     return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _lines(values: pa.Array) -> bytes:
+def text_lines(values: pa.Array) -> bytes:
     """String values, each followed by a newline, as one block of bytes."""
     joined = pc.binary_join_element_wise(values, pa.scalar("\n"), "")
     offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32)[joined.offset : joined.offset + len(joined) + 1]
@@ -97,7 +97,7 @@ def _lines(values: pa.Array) -> bytes:
     return b"" if data is None else data.to_pybytes()[int(offsets[0]) : int(offsets[-1])]
 
 
-def _read(block: bytes, schema: pa.Schema) -> pa.Table | None:
+def read_block(block: bytes, schema: pa.Schema) -> pa.Table | None:
     try:
         return pj.read_json(
             io.BytesIO(block),
@@ -112,14 +112,14 @@ def _nulls(schema: pa.Schema, n: int) -> pa.Table:
     return pa.table([pa.nulls(n, f.type) for f in schema], schema=schema)
 
 
-def _scalar_text(value: Any) -> str | None:
+def scalar_text(value: Any) -> str | None:
     """A parsed JSON scalar as the text the reader gives scalars."""
     if value is None or isinstance(value, str):
         return value
     return json.dumps(value)
 
 
-def _json_text(value: Any) -> str:
+def json_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -203,11 +203,11 @@ def read_objects(texts: pa.Array, objects: np.ndarray, keys: list[str]) -> tuple
     schema = pa.schema([(k + suffix, _TEXT) for k in keys for suffix in ("", NESTED_MARK)])
     if not objects.any():
         return _nulls(schema, n), {}
-    block = _lines(pc.if_else(pa.array(objects), texts, pa.scalar("{}")))
+    block = text_lines(pc.if_else(pa.array(objects), texts, pa.scalar("{}")))
     found = scan(block)
     text, odd = rewrite(block, found)
     if len(found.starts) == n and found.shaped.all() and not odd.any():
-        table = _read(text, schema)
+        table = read_block(text, schema)
         if table is not None and table.num_rows == n:
             return table, {}
     columns: dict[str, list[str | None]] = {name: [None] * n for name in schema.names}
@@ -220,9 +220,9 @@ def read_objects(texts: pa.Array, objects: np.ndarray, keys: list[str]) -> tuple
         for key in keys:
             item = value.get(key)
             if isinstance(item, dict | list):
-                columns[key + NESTED_MARK][i] = _json_text(item)
+                columns[key + NESTED_MARK][i] = json_text(item)
             else:
-                columns[key][i] = _scalar_text(item)
+                columns[key][i] = scalar_text(item)
     return pa.table({k: pa.array(v, _TEXT) for k, v in columns.items()}, schema=schema), broken
 
 
@@ -262,8 +262,8 @@ def read_arrays(texts: pa.Array, arrays: np.ndarray, items: ColumnType) -> _List
     """
     n = len(texts)
     kept = pc.if_else(pa.array(arrays), texts, pa.scalar(None, _TEXT))
-    block = _lines(pc.binary_join_element_wise('{"v":', pc.fill_null(kept, "null"), "}", ""))
-    table = _read(block, pa.schema([("v", pa.list_(_ITEM_JSON_TYPES.get(items, _TEXT)))]))
+    block = text_lines(pc.binary_join_element_wise('{"v":', pc.fill_null(kept, "null"), "}", ""))
+    table = read_block(block, pa.schema([("v", pa.list_(_ITEM_JSON_TYPES.get(items, _TEXT)))]))
     if table is not None and table.num_rows == n:
         return _Lists(table.column("v").combine_chunks(), {}, {})
     out: list[list[str | None] | None] = [None] * n
@@ -276,7 +276,7 @@ def read_arrays(texts: pa.Array, arrays: np.ndarray, items: ColumnType) -> _List
         elif problem := item_problem(value):
             lists.wrong[i] = (f"shape: list of {items.value}, found {problem}", text)
         else:
-            out[i] = [_scalar_text(v) for v in value]
+            out[i] = [scalar_text(v) for v in value]
     lists.values = pa.array(out, pa.list_(_TEXT))
     return lists
 
@@ -371,4 +371,21 @@ def resolve_json(top: pa.Table, paths: ColumnPaths) -> tuple[pa.Table, FailureLo
     levels = _JsonLevels(top, paths)
     log = FailureLog()
     columns = {spec.name: _resolve_column(levels, spec, paths.candidates(spec), log) for spec in paths.columns}
+    for key in paths.arrays:
+        columns[key] = _resolve_array(levels, key, log)
     return pa.table(columns), log
+
+
+def _resolve_array(levels: _JsonLevels, key: str, log: FailureLog) -> pa.Array:
+    """An exploded array's JSON text (null where absent or null); any other value fails its row."""
+    spec = ColumnSpec(name=key, type=ColumnType.STRING, nullable=True, path=key)
+    chosen = _choose(levels, spec, [tuple(key.split(NESTED_PATH_SEPARATOR))])
+    wrong, has_nested = dict(chosen.wrong), _np(pc.is_valid(chosen.nested))
+    is_array = has_nested & _np(pc.starts_with(chosen.nested, "["))
+    for i in np.flatnonzero(_np(pc.is_valid(chosen.scalar))).tolist():
+        wrong[i] = ("shape: array to explode, found scalar", chosen.scalar[i].as_py())
+    for i in np.flatnonzero(has_nested & ~is_array).tolist():
+        wrong[i] = ("shape: array to explode, found object", chosen.nested[i].as_py())
+    _log_rows(log, spec, chosen.broken, Reason.MALFORMED_JSON, critical=True)
+    _log_rows(log, spec, wrong, Reason.WRONG_SHAPE, critical=True)
+    return pc.if_else(pa.array(is_array), chosen.nested, pa.scalar(None, _TEXT))

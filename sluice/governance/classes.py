@@ -1,4 +1,4 @@
-"""The classes of personal data a contract may tag a column with, and a scan may find.
+"""The classes of personal data a contract may tag a column with, and a scan may find; how a column is protected.
 
 Kept free of other Sluice imports: :mod:`sluice.validate.contracts` takes
 its ``pii:`` values from here.
@@ -17,6 +17,13 @@ class PiiClass(StrEnum):
     IP = "ip"
     NATIONAL_ID = "national_id"
     PERSON_NAME = "person_name"
+
+
+class Protection(StrEnum):
+    """How ingestion protects a PII column's values (:mod:`sluice.governance.protect`)."""
+
+    TOKEN = "token"  # deterministic HMAC token: joins and counts work, the value is gone
+    ENCRYPT = "encrypt"  # AES-GCM under the dataset's data key: recoverable through an audited reveal
 
 
 def tag_text(tag: bool | PiiClass) -> str:

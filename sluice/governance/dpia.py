@@ -101,7 +101,7 @@ def generated_sections(f: DpiaFacts) -> dict[str, tuple[str, str]]:
         "personal-data": ("Personal data", _personal_data(f)),
         "lineage": ("Where the data comes from and goes", _lineage(f)),
         "retention": ("Retention", _retention(f)),
-        "access": ("Access", _bullets(f.policies, "no access policy governs reads of this dataset")),
+        "access": ("Access", _bullets(f.policies, "no access policy: governed reads of this dataset are denied")),
         "safeguards": ("Safeguards Sluice applies", _bullets(f.safeguards, "none recorded")),
     }
 

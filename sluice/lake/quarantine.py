@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from sluice.errors import SluiceError
+from sluice.errors import LakeError, SluiceError
 from sluice.lake.table import open_table
 from sluice.paths import ensure_dataset_name
 from sluice.validate.contracts import find_contract
@@ -200,3 +200,32 @@ def mask_pii(entry: QuarantineEntry, pii: Collection[str] | None) -> QuarantineE
     record = {k: (MASK if v is not None and hide(k) else v) for k, v in entry.record.items()}
     value = MASK if entry.value is not None and hide(entry.column) else entry.value
     return dataclasses.replace(entry, record=record, value=value)
+
+
+def purge_before(uri: str, cutoff: date, storage_options: dict[str, str] | None = None, *, attempts: int = 5) -> int:
+    """Delete the quarantine entries ingested before ``cutoff`` (the ``dt`` partition); returns how many.
+
+    Writers that quarantine rows meanwhile may commit first: the delete is
+    planned again on the new version, so their entries stay and the old ones
+    still go. The deleted entries' files stay reachable by time travel until
+    the lake-maintenance flow vacuums them.
+
+    Raises:
+        LakeError: the quarantine cannot be read or written, or every attempt lost to a concurrent commit.
+    """
+    from deltalake.exceptions import CommitFailedError, DeltaError
+
+    from sluice.lake.write import conflict_error
+
+    for _attempt in range(attempts):
+        table = open_quarantine(uri, storage_options)
+        if table is None:
+            return 0
+        try:
+            metrics = table.delete(f"dt < '{cutoff.isoformat()}'")
+        except CommitFailedError:
+            continue
+        except (DeltaError, OSError) as exc:
+            raise LakeError(f"cannot purge the quarantine at {uri}: {exc}", hint="check the path") from None
+        return int(metrics.get("num_deleted_rows", 0) or 0)
+    raise conflict_error(uri)

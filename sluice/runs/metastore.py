@@ -1,4 +1,4 @@
-"""The metadata store: run and file records, and dataset leases, in SQLite (default) or PostgreSQL.
+"""The metadata store: run and file records, dataset leases and legal holds, in SQLite (default) or PostgreSQL.
 
 Functions take a SQLAlchemy ``Connection`` and never commit; the caller owns
 the transaction (``with engine.begin() as conn: ...``).
@@ -80,6 +80,21 @@ dataset_leases = sa.Table(
     sa.Column("token", sa.BigInteger, nullable=False),
     sa.Column("expires_at_ms", sa.BigInteger, nullable=False),
     sa.Column("acquired_at_ms", sa.BigInteger, nullable=False),
+)
+
+
+# Legal holds (sluice.retention.holds): a hold on a dataset blocks retention deletes and erasure there; with a
+# subject (its column and the sha256 of its value, never the value) it blocks that subject's erasure there.
+legal_holds = sa.Table(
+    "legal_holds",
+    metadata,
+    sa.Column("hold_id", sa.String(32), primary_key=True),
+    sa.Column("dataset", sa.String(128), nullable=False, index=True),
+    sa.Column("subject_key", sa.String(128), nullable=False, default=""),
+    sa.Column("subject_hash", sa.String(64), nullable=False, default=""),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("released_at", sa.DateTime(timezone=True)),
 )
 
 

@@ -44,6 +44,8 @@ class FileOutcome:
     seconds: float = 0.0
     partitions: list[str] = field(default_factory=list)  # partition dates of its valid rows
     watermark: str = ""  # latest partition-column value among valid rows (ISO 8601)
+    # The file's rows in each child dataset of an exploded array (sluice.ingest_children), by dataset.
+    children: dict[str, FileOutcome] = field(default_factory=dict)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from sluice.settings.model import (
     unknown_settings,
 )
 from sluice.settings.notify import CHANNELS, PAGERDUTY, SLACK, NotifySettings
+from sluice.settings.protection import KekProvider, ProtectionSettings
 from sluice.settings.registry import RegistrySettings
 from sluice.settings.sections import (
     ChaosSettings,
@@ -47,12 +48,14 @@ __all__ = [
     "CrashSettings",
     "Environment",
     "IncidentSettings",
+    "KekProvider",
     "LineageSettings",
     "LineageTransport",
     "ManifestSettings",
     "MetricsBackend",
     "MetricsSettings",
     "NotifySettings",
+    "ProtectionSettings",
     "RecordLimits",
     "RegistrySettings",
     "RunbookSettings",

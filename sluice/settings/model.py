@@ -20,6 +20,7 @@ from sluice.settings.databases import DatabaseSettings
 from sluice.settings.lineage import LineageSettings
 from sluice.settings.manifests import ManifestSettings
 from sluice.settings.notify import NotifySettings
+from sluice.settings.protection import ProtectionSettings
 from sluice.settings.registry import RegistrySettings
 from sluice.settings.sections import (
     ChaosSettings,
@@ -82,6 +83,14 @@ class Settings(BaseSettings):
     )
     quarantine_uri: str | None = Field(
         default=None, description=("The quarantine Delta table, where rows that fail validation go with their reason.")
+    )
+    quarantine_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Quarantine entries ingested more than this many days ago are deleted by the `lake-maintenance` flow "
+            "(and their files vacuumed after its retention); unset keeps them."
+        ),
     )
     staging_dir: Path | None = Field(
         default=None,
@@ -190,6 +199,9 @@ class Settings(BaseSettings):
     lineage: LineageSettings = Field(default_factory=LineageSettings, description="OpenLineage run events.")
     access: AccessSettings = Field(
         default_factory=AccessSettings, description="Governed reads: policies, the OIDC issuer, the access audit."
+    )
+    protect: ProtectionSettings = Field(
+        default_factory=ProtectionSettings, description="Tokenisation and encryption keys of PII columns."
     )
 
     @classmethod

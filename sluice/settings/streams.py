@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+import re
+
+from pydantic import Field, SecretStr, field_validator
 
 from sluice.settings.sources import PREFIX, Section
+
+BROKER_SETTINGS = {
+    "kafka": "SLUICE_KAFKA_BOOTSTRAP_SERVERS",
+    "redis": "SLUICE_REDIS_URL",
+    "rabbitmq": "SLUICE_RABBITMQ_URL",
+}
+# broker:topic, or broker:topic@group (the group defaults to sluice)
+_TARGET = re.compile(r"^(kafka|redis|rabbitmq):[^@\s]+(@[^@\s]+)?$")
 
 
 class StreamSettings(Section):
@@ -30,3 +40,25 @@ class StreamSettings(Section):
             " Never logged."
         ),
     )
+    stream_lag_targets: list[str] = Field(
+        default_factory=list,
+        description=(
+            "The streams whose consumer lag `alerts-evaluate` samples on every run (JSON list of `broker:topic` or "
+            '`broker:topic@group`, the group `sluice` when omitted), e.g. `["redis:orders", "kafka:clicks@web"]`.'
+        ),
+    )
+
+    @field_validator("stream_lag_targets")
+    @classmethod
+    def _targets(cls, value: list[str]) -> list[str]:
+        for target in value:
+            if not _TARGET.match(target):
+                raise ValueError(f"{target!r} is not broker:topic or broker:topic@group (kafka, redis or rabbitmq)")
+        return value
+
+    def address(self, broker: str) -> str | None:
+        """The configured address of ``broker`` (bootstrap servers or URL), or None when none is set."""
+        if broker == "kafka":
+            return self.kafka_bootstrap_servers or None
+        secret = {"redis": self.redis_url, "rabbitmq": self.rabbitmq_url}.get(broker)
+        return secret.get_secret_value() if secret is not None else None

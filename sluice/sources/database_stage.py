@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sluice.formats import RawChunk
+from sluice.governance.protect import Protector
 from sluice.ingest import skip_committed_elsewhere
 from sluice.lake import staging
 from sluice.lake.commit import (
@@ -76,12 +77,13 @@ class TableRequest:
     ingest_date: date
     chunk_rows: int = 250_000
     lake_storage_options: dict[str, str] = field(default_factory=dict)
+    protector: Protector | None = None  # the keys of the contract's protected columns (sluice.governance.protect)
 
 
 def _flush(req: TableRequest, batch: staging.StagedBatch, out: FileOutcome, table: pa.Table, i: int) -> None:
     ctx = BatchContext(req.dataset, req.run_id, out.batch_id, out.uri, req.ingest_date)
     rows = np.arange(out.rows_read + 1, out.rows_read + 1 + table.num_rows, dtype=np.int64)
-    result = validate_chunk(RawChunk(table, rows), req.spec.contract, ctx, keep_empty=True)
+    result = validate_chunk(RawChunk(table, rows), req.spec.contract, ctx, keep_empty=True, protector=req.protector)
     out.partitions = sorted(set(out.partitions) | set(staging.write_valid(batch, result.valid, i)))
     staging.write_quarantine(batch, result.quarantine, i)
     out.rows_read += result.rows_read

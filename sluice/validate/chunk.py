@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sluice.formats import MalformedRow, RawChunk
+from sluice.governance.protect import Protector, protector_for
 from sluice.settings import get_settings
 from sluice.validate.coerce import as_text, coerce_table, excerpt
 from sluice.validate.contracts import ColumnType, Contract
@@ -220,10 +221,19 @@ def partition_dates(typed: pa.Table, contract: Contract) -> pa.Array:
     return col.cast(pa.date32()) if spec.type is ColumnType.TIMESTAMP else col
 
 
-def validate_chunk(chunk: RawChunk, contract: Contract, ctx: BatchContext, *, keep_empty: bool = False) -> ChunkResult:
+def validate_chunk(
+    chunk: RawChunk,
+    contract: Contract,
+    ctx: BatchContext,
+    *,
+    keep_empty: bool = False,
+    protector: Protector | None = None,
+) -> ChunkResult:
     """Type and validate ``chunk``; return the valid rows and the quarantine entries.
 
     ``keep_empty``: empty strings are values, not missing ones (typed sources: databases).
+    The columns the contract protects leave protected (:mod:`sluice.governance.protect`),
+    by ``protector`` or, when none is given, the one this process's settings make.
     """
     log = FailureLog()
     log.extend(chunk.failures)  # values the reader refused come first: theirs is the row's reason
@@ -256,6 +266,10 @@ def validate_chunk(chunk: RawChunk, contract: Contract, ctx: BatchContext, *, ke
     valid = valid.append_column(ROW_COL, pa.array(chunk.rows if clean else chunk.rows[~bad_mask], pa.int64()))
     valid = valid.append_column(WARNINGS_COL, texts if clean else texts.filter(keep))
     quarantine = pa.concat_tables(parts)
+    if contract.protected_columns:
+        guard = protector or protector_for(contract)
+        if guard is not None:
+            valid, quarantine = guard.protect_valid(valid), guard.protect_quarantine(quarantine)
     return ChunkResult(
         valid=valid, quarantine=quarantine, rows_read=typed.num_rows + len(chunk.malformed), warnings=warnings
     )

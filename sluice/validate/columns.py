@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sluice.governance.classes import PiiClass
+from sluice.governance.classes import PiiClass, Protection
 
 _BOOL_WORDS = {"true", "false", "yes", "no", "on", "off", "y", "n", "t", "f", "1", "0"}  # what pydantic takes as bool
 
@@ -47,6 +47,8 @@ class ColumnSpec(BaseModel):
     max_length: int | None = None
     # true, or the class of personal data (email, phone, person_name...; sluice.governance.classes).
     pii: bool | PiiClass = False
+    # How ingestion protects the values of a pii column: token or encrypt; None keeps them in the clear.
+    protect: Protection | None = None
     term: str | None = None  # the glossary term (sluice/contracts/glossary.yaml) the column holds
     formats: list[str] = Field(default_factory=lambda: ["ISO8601"])
     timezone: str | None = None
@@ -88,6 +90,16 @@ class ColumnSpec(BaseModel):
                 raise ValueError("allowed_values applies to scalar columns, not lists")
         elif self.items is not None:
             raise ValueError(f"items applies to list columns, not {self.type.value}")
+        return self
+
+    @model_validator(mode="after")
+    def _protect_fits(self) -> ColumnSpec:
+        if self.protect is None:
+            return self
+        if self.pii is False:
+            raise ValueError(f"protect: {self.protect.value} applies to pii columns; tag the column with pii: first")
+        if self.type is not ColumnType.STRING:
+            raise ValueError(f"protect applies to string columns, not {self.type.value}")
         return self
 
     @model_validator(mode="after")

@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import codecs
 import difflib
-import re
 from datetime import timedelta
-from enum import StrEnum
 from pathlib import Path
-from typing import Literal
 
 import yaml
 from pydantic import (
@@ -30,6 +27,7 @@ from pydantic import (
 )
 
 from sluice.errors import ContractError, SluiceError
+from sluice.governance.classes import Protection
 from sluice.paths import (
     DATASET_NAME_HINT,
     child_path,
@@ -38,92 +36,44 @@ from sluice.paths import (
 )
 from sluice.validate.columns import NESTED_PATH_SEPARATOR, ColumnSpec, ColumnType, Criticality
 from sluice.validate.compat import Compatibility
+from sluice.validate.contract_parts import (
+    DELETE_OP,
+    DURATION,
+    GLOSSARY_FILE,
+    OP_COLUMN,
+    ORDER_TYPES,
+    SCD2_COLUMNS,
+    UNITS,
+    ApplyMode,
+    CsvDialect,
+    DeleteMode,
+    NestedSpec,
+    PartitionSpec,
+    RemovedColumns,
+)
+from sluice.validate.explode import ExplodeSpec, explode_problems, with_children
 
 __all__ = [
+    "DELETE_OP",
+    "GLOSSARY_FILE",
     "NESTED_PATH_SEPARATOR",
+    "OP_COLUMN",
+    "SCD2_COLUMNS",
     "ApplyMode",
     "ColumnSpec",
     "ColumnType",
     "Contract",
     "Criticality",
+    "CsvDialect",
     "DeleteMode",
+    "NestedSpec",
     "PartitionSpec",
+    "RemovedColumns",
     "available_contracts",
     "find_contract",
     "load_contract",
     "parse_contract",
 ]
-
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-GLOSSARY_FILE = "glossary.yaml"  # the business glossary beside the contracts (sluice.governance.glossary)
-
-
-class ApplyMode(StrEnum):
-    """How the lake keeps a dataset's rows (:mod:`sluice.lake.apply`)."""
-
-    APPEND = "append"  # events: the first occurrence of a key wins, later ones are duplicates
-    UPSERT = "upsert"  # the latest version of each key by ``order_by``
-    SCD2 = "scd2"  # every version of each key, with valid_from, valid_to and is_current
-
-
-class DeleteMode(StrEnum):
-    HARD = "hard"  # a delete removes the key's row
-    TOMBSTONE = "tombstone"  # a delete replaces the key's row with the delete row itself
-
-
-# A row whose ``_op`` column holds ``d`` deletes its key (upsert and scd2 tables).
-# A contract that takes deletes declares ``_op`` as a string column; CDC sources
-# fill it with ``i``, ``u`` or ``d``.
-OP_COLUMN = "_op"
-DELETE_OP = "d"
-SCD2_COLUMNS = ("valid_from", "valid_to", "is_current")
-_ORDER_TYPES = (ColumnType.TIMESTAMP, ColumnType.DATE, ColumnType.INT64)
-
-
-class RemovedColumns(StrEnum):
-    """What removing a column from the contract does (:mod:`sluice.validate.evolution`)."""
-
-    KEEP = "keep"  # the lake table keeps the column: older rows keep their values, newer ones hold null
-    REFUSE = "refuse"  # a contract change that removes (or renames) a column fails `ops contract check`
-
-
-class PartitionSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    column: str
-    granularity: Literal["day"] = "day"
-
-
-class CsvDialect(BaseModel):
-    """How a CSV source splits fields: the ``csv:`` block of a contract (defaults: RFC 4180)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    delimiter: str = ","
-    quote_char: str | None = '"'  # None: fields are never quoted
-    escape_char: str | None = None  # None: no escaping beyond doubled quotes
-    double_quote: bool = True  # a doubled quote character inside a quoted field is one quote
-    newlines_in_values: bool = False  # quoted fields may hold line breaks (parsing is slower)
-
-    @model_validator(mode="after")
-    def _single_characters(self) -> CsvDialect:
-        chars = {"delimiter": self.delimiter, "quote_char": self.quote_char, "escape_char": self.escape_char}
-        for name, char in chars.items():
-            if char is not None and (len(char) != 1 or char in "\r\n"):
-                raise ValueError(f"csv.{name} must be one character other than a line break, got {char!r}")
-        given = [c for c in chars.values() if c is not None]
-        if len(set(given)) != len(given):
-            raise ValueError("csv.delimiter, csv.quote_char and csv.escape_char must differ")
-        return self
-
-
-class NestedSpec(BaseModel):
-    """How nested source records map onto columns: the ``nested:`` block of a contract."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    separator: str = Field(default="_", min_length=1)  # joins a struct's keys into a column name
 
 
 class Contract(BaseModel):
@@ -159,6 +109,8 @@ class Contract(BaseModel):
     # Datasets fed by this one that Sluice cannot see in its run records (built outside it, or from a copy):
     # `ops lineage impact` lists them, and what they feed, as downstream.
     downstream: list[str] = Field(default_factory=list)
+    # Arrays whose elements land in child datasets, by the array's key (sluice.validate.explode).
+    explode: dict[str, ExplodeSpec] = Field(default_factory=dict)
 
     @field_validator("encoding")
     @classmethod
@@ -198,10 +150,10 @@ class Contract(BaseModel):
     @classmethod
     def _parse_duration(cls, value: object) -> object:
         if isinstance(value, str) and not value.startswith("P"):
-            match = _DURATION.match(value)
+            match = DURATION.match(value)
             if not match:
                 raise ValueError(f"freshness_sla {value!r} must look like 30m, 6h, 1d or 2w")
-            return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+            return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
         return value
 
     @model_validator(mode="after")
@@ -220,7 +172,21 @@ class Contract(BaseModel):
         if part.type not in (ColumnType.TIMESTAMP, ColumnType.DATE) or part.nullable or not part.critical:
             raise ValueError(f"partition column {part.name!r} must be a critical, non-nullable timestamp or date")
         self._mode_fits()
+        if problems := explode_problems(self):
+            raise ValueError("; ".join(problems))
+        self._protected_columns_are_values()
         return self
+
+    def _protected_columns_are_values(self) -> None:
+        """A protected column holds values only: keys, partitions and version order need the clear text."""
+        roles = {"primary_key": self.primary_key, "partition.column": [self.partition.column]}
+        if self.order_by is not None:
+            roles["order_by"] = [self.order_by]
+        for role, names in roles.items():
+            for name in names:
+                col = self._find(name, role)
+                if col.protect is not None:
+                    raise ValueError(f"{role} column {name!r} cannot be protected (protect: {col.protect.value})")
 
     def _mode_fits(self) -> None:
         if self.mode is ApplyMode.APPEND:
@@ -230,7 +196,7 @@ class Contract(BaseModel):
         if self.order_by is None:
             raise ValueError(f"mode {self.mode.value} needs order_by: the column that orders a key's versions")
         order = self._find(self.order_by, "order_by")
-        if order.type not in _ORDER_TYPES or order.nullable or not order.critical:
+        if order.type not in ORDER_TYPES or order.nullable or not order.critical:
             raise ValueError(
                 f"order_by column {order.name!r} must be a critical, non-nullable timestamp, date or int64"
             )
@@ -267,6 +233,13 @@ class Contract(BaseModel):
     def pii_columns(self) -> list[str]:
         return [c.name for c in self.columns if c.pii]
 
+    @property
+    def protected_columns(self) -> dict[str, Protection]:
+        """The columns ingestion tokenises or encrypts, with how."""
+        return {c.name: c.protect for c in self.columns if c.protect is not None}
+
+
+ExplodeSpec.model_rebuild(_types_namespace={"Contract": Contract})
 
 _KNOWN_FIELDS = {
     "contract": set(Contract.model_fields),
@@ -274,6 +247,7 @@ _KNOWN_FIELDS = {
     "partition": set(PartitionSpec.model_fields),
     "csv": set(CsvDialect.model_fields),
     "nested": set(NestedSpec.model_fields),
+    "explode": set(ExplodeSpec.model_fields),
 }
 
 
@@ -293,6 +267,7 @@ def _describe(error: ValidationError, raw: dict[str, object]) -> str:
                         ("partition", "partition"),
                         ("csv", "csv"),
                         ("nested", "nested"),
+                        ("explode", "explode"),
                     )
                     if section in loc
                 ),
@@ -305,10 +280,15 @@ def _describe(error: ValidationError, raw: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
+_UNION_TAGS = ("name", "inline")
+
+
 def _location(loc: tuple[object, ...], raw: dict[str, object]) -> str:
     parts: list[str] = []
     node: object = raw
     for step in loc:
+        if step in _UNION_TAGS and isinstance(node, dict) and step not in node:
+            continue  # which form of a field pydantic tried (explode's contract: a name or inline), not a key
         if isinstance(step, int) and isinstance(node, list) and step < len(node):
             node = node[step]
             name = node.get("name") if isinstance(node, dict) else None
@@ -356,7 +336,7 @@ def load_contract(path: Path) -> Contract:
             hint=f"a contract's name is its file name: rename the file to {contract.name}.yaml "
             f"or set `name: {path.stem}`",
         )
-    return contract
+    return with_children(contract, lambda name: find_contract(name, path.parent), origin=str(path))
 
 
 def available_contracts(root: Path) -> list[str]:

@@ -153,7 +153,7 @@ def describe(change: Change) -> str:
 def _lake_breaks(old: Contract, new: Contract, changes: Sequence[Change]) -> list[LakeBreak]:
     breaks = []
     for key in _LAYOUT:
-        before, after = getattr(old, key), getattr(new, key)
+        before, after = _layout(old, key), _layout(new, key)
         if before != after:
             reason = "the lake lays out and matches rows by it: it takes a new table"
             breaks.append(LakeBreak(None, key, _plain(before), _plain(after), reason))
@@ -163,6 +163,12 @@ def _lake_breaks(old: Contract, new: Contract, changes: Sequence[Change]) -> lis
         elif c.what == "removed" and new.removed_columns is RemovedColumns.REFUSE:
             breaks.append(LakeBreak(c.field, "removed", c.old, None, "the contract says removed_columns: refuse"))
     return breaks
+
+
+def _layout(contract: Contract, key: str) -> object:
+    """What of ``key`` lays out the lake: a partition's retention (a policy, not a layout) is left out."""
+    value = getattr(contract, key)
+    return value.model_copy(update={"retention": None}) if key == "partition" else value
 
 
 def _plain(value: object) -> object:
@@ -175,6 +181,8 @@ def _plain(value: object) -> object:
 def _other_changes(old: Contract, new: Contract) -> list[str]:
     before, after = old.model_dump(mode="json"), new.model_dump(mode="json")
     names = [k for k in after if k not in _SCHEMA_KEYS and before.get(k) != after.get(k)]
+    if before["partition"].get("retention") != after["partition"].get("retention"):
+        names.append("partition.retention")
     old_columns = {c["name"]: c for c in before["columns"]}
     for column in after["columns"]:
         was = old_columns.get(column["name"])

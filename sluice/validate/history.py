@@ -101,8 +101,8 @@ class Repo:
         return bool(done.stdout.strip())
 
     def last_before(self, when: str) -> tuple[str, str] | None:
-        """The newest commit at or before ``when`` (ISO 8601) that touched the folder: its sha and commit date."""
-        done = _git(self.top, "log", "-1", f"--before={when}", "--format=%H %cI", "HEAD", "--", self.folder or ".")
+        """The newest commit at or before ``when`` (ISO 8601): its sha and commit date (None: none that early)."""
+        done = _git(self.top, "log", "-1", f"--before={when}", "--format=%H %cI", "HEAD")
         sha, _, date = done.stdout.strip().partition(" ")
         return (sha, date) if done.returncode == 0 and sha else None
 

@@ -34,6 +34,7 @@ class Reason(StrEnum):
     WRONG_SHAPE = "wrong_shape"  # a nested value where a scalar is expected, or the reverse
     TRUNCATED_PRECISION = "truncated_to_microseconds"
     CHECK_FAILED = "check_failed"
+    PARENT_QUARANTINED = "parent_quarantined"  # a child row of an exploded array whose parent row was quarantined
     # Typed (Avro, Protobuf) stream messages: sluice.formats.typed.
     NO_VALUE = "no_value"
     PAYLOAD_TRUNCATED = "payload_truncated"

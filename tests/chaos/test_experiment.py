@@ -27,6 +27,10 @@ def test_the_suite_has_one_experiment_per_fault():
         "pg-restart-mid-capture",
         "cdc-consumer-stalled",
         "source-alter-table-mid-stream",
+        "broker-unreachable-mid-batch",
+        "stream-consumer-killed-mid-batch",
+        "stream-poison-message",
+        "stream-incompatible-schema",
     }
 
 

@@ -130,3 +130,16 @@ def test_a_database_drill_needs_the_postgresql_server_binaries_and_only_database
     assert unmet(load("duplicate-delivery")) == []
     with pytest.raises(ConfigError, match="drill cdc-consumer-stalled cannot run on this host"):
         run_drill("cdc-consumer-stalled", "staging")
+
+
+def test_a_stream_drill_needs_its_brokers_and_the_schema_drill_the_registry(drill_env, monkeypatch):
+    monkeypatch.setenv("SLUICE_REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens on port 1
+    get_settings(fresh=True)
+    found = {m.what: m for m in unmet(load("stream-incompatible-schema"))}
+    assert set(found) == {"the redis broker of the drill's stream", "the schema registry of the drill's Avro stream"}
+    assert "cannot be reached" in found["the redis broker of the drill's stream"].problem
+    poison = {m.what: m for m in unmet(load("stream-poison-message"))}
+    assert poison["the rabbitmq broker of the drill's stream"].fix == "set SLUICE_RABBITMQ_URL"
+    with pytest.raises(ConfigError, match="drill stream-poison-message cannot run on this host"):
+        run_drill("stream-poison-message", "staging")
+    assert drills_journalled() == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -76,3 +77,35 @@ def test_alerts_evaluate_samples_the_lag_of_the_cdc_servers_slots(prefect_api, s
         assert lag.labels["environment"] == sluice_home.env and float(lag.values[-1]) > 1_000
     finally:
         sources.close()
+
+
+def test_alerts_evaluate_samples_the_lag_of_every_watched_stream(prefect_api, sluice_home, monkeypatch):
+    import redis
+
+    from flows.alerts_evaluate import alerts_evaluate
+    from sluice.settings import get_settings
+    from tests.sluice.sources.streams.conftest import REDIS_URL
+
+    client = redis.Redis.from_url(REDIS_URL)
+    stream = f"sluice-test-lag-{uuid.uuid4().hex[:12]}"
+    client.xgroup_create(stream, "sluice", id="0", mkstream=True)
+    try:
+        for i in range(40):
+            client.xadd(stream, {"value": f'{{"id": {i}}}'.encode()})
+        monkeypatch.setenv("SLUICE_REDIS_URL", REDIS_URL)
+        # a stream without the group fails alone: the watched one is still sampled
+        monkeypatch.setenv("SLUICE_STREAM_LAG_TARGETS", json.dumps([f"redis:{stream}-missing", f"redis:{stream}"]))
+        get_settings(fresh=True)
+        before = datetime.now(timezone.utc) - timedelta(seconds=1)
+
+        summary = alerts_evaluate()
+
+        store = open_store(home=sluice_home.home)
+        found = store.query_range(
+            Selector.parse(f'sluice_stream_lag_messages{{topic="{stream}"}}'), before, datetime.now(timezone.utc)
+        )
+        assert [(s.labels["broker"], float(s.values[-1])) for s in found] == [("redis", 40.0)]
+        assert summary.samples_collected >= 1
+    finally:
+        client.delete(stream, f"{stream}-missing")
+        client.close()

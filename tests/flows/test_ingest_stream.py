@@ -124,3 +124,44 @@ def test_avro_values_are_read_through_the_configured_registry(
 
     assert (report.rows_read, report.rows_written, report.rows_quarantined) == (41, 40, 1)
     assert sorted(lake_ids(Path(get_settings().lake_root()).parent)) == list(range(40))
+
+
+def test_a_protected_column_of_a_stream_lands_as_tokens_and_no_e_mail_reaches_the_disk(
+    prefect_api, sluice_home, tmp_path, monkeypatch, redis_stream: tuple[redis.Redis, str]
+) -> None:
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from deltalake import DeltaTable
+
+    from sluice.governance.keyring import new_keyring, write_keyring_file
+    from sluice.governance.tokens import tokenise
+
+    contracts = tmp_path / "contracts"
+    contracts.mkdir()
+    protected = EVENTS + "  - {name: email, type: string, pii: email, protect: token, nullable: true}\n"
+    (contracts / "events.yaml").write_text(protected, encoding="utf-8")
+    keyring = new_keyring("test")
+    write_keyring_file(tmp_path / "token-keys.json", keyring)
+    monkeypatch.setenv("SLUICE_CONTRACTS_DIR", str(contracts))
+    monkeypatch.setenv("SLUICE_PROTECT_TOKEN_KEYS_FILE", str(tmp_path / "token-keys.json"))
+    home = get_settings(fresh=True).home
+    client, stream = redis_stream
+    emails = [f"stream.person{i}@example.org" for i in range(30)]
+    values = [json.dumps({**json.loads(event(i)), "email": emails[i]}).encode() for i in range(30)]
+    bad = json.dumps({**json.loads(event(99, kind="refund")), "email": "bad.person@example.org"}).encode()
+    produce_redis(client, stream, [*values, bad])
+
+    report = ingest_stream("events", "redis", stream, address=REDIS_URL, idle_seconds=1.0)
+
+    assert (report.status, report.rows_written, report.rows_quarantined) == ("completed", 30, 1)
+    stored = DeltaTable(str(Path(get_settings().lake_root()) / "events")).to_pyarrow_table()
+    by_id = dict(zip(stored.column("id").to_pylist(), stored.column("email").to_pylist(), strict=True))
+    tokens = tokenise(pa.array(emails), keyring).to_pylist()
+    assert by_id == dict(enumerate(tokens))  # the join key analysts see: the same token the files path writes
+    for path in (p for p in Path(home).rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        assert b"@example.org" not in data, path  # no e-mail in the lake, the quarantine, staging or the stores
+        if path.suffix == ".parquet":  # compressed pages hide bytes: read the values back too
+            assert "@example.org" not in str(pq.read_table(path).to_pylist()), path

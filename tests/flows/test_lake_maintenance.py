@@ -46,7 +46,7 @@ def test_maintenance_removes_old_orphans_and_stale_staging_and_spares_what_may_s
     try:
         kill(killed)
 
-        removed = lake_maintenance()
+        removed = lake_maintenance().removed
 
         assert removed["orders"] == 1 and not old.exists() and young.exists()
         assert removed["staging_runs"] == 1 and removed["staging_bytes_freed"] >= 300_000
@@ -55,3 +55,74 @@ def test_maintenance_removes_old_orphans_and_stale_staging_and_spares_what_may_s
     finally:
         kill(running)
         kill(killed)
+
+
+def test_maintenance_applies_retention_except_under_a_hold_and_completes_due_erasure_certificates(
+    prefect_api, tmp_path, monkeypatch
+):
+    from datetime import date, timedelta
+
+    from flows.lake_maintenance import lake_maintenance
+    from sluice.retention.certificate import load_certificate
+    from sluice.retention.erasure import ErasureRequest
+    from sluice.retention.holds import add_hold, release_hold
+    from sluice.retention.service import run_erasure
+    from sluice.retention.subjects import ensure_subject
+    from sluice.runs.metastore import engine_for
+    from tests.sluice.retention.lake import customers, every_version, holds_value, ingest, write_contracts
+
+    monkeypatch.setenv("SLUICE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SLUICE_CONTRACTS_DIR", str(write_contracts(tmp_path / "contracts", customer_retention="30d")))
+    settings = get_settings(fresh=True)
+    old, recent = (date.today() - timedelta(days=d) for d in (100, 1))
+    ingest(settings, "customers", customers(["old@example.com"], day=old.isoformat()))
+    ingest(settings, "customers", customers(["new@example.com"], start=2, day=recent.isoformat()))
+    ingest(settings, "tickets", [{"ticket_id": "T1", "opened": recent.isoformat(), "contact": "x@y.z", "priority": 1}])
+    cert = run_erasure(settings, ErasureRequest([ensure_subject("email=x@y.z")], "r", retention_hours=0))
+    engine = engine_for(settings.metadata_db_url())
+    with engine.begin() as conn:
+        hold = add_hold(conn, "customers", "audit 2026")
+
+    held = lake_maintenance(retention_hours=0)
+    with engine.begin() as conn:
+        release_hold(conn, hold.hold_id)
+    applied = lake_maintenance(retention_hours=0)
+
+    customers_uri = f"{settings.lake_root()}/customers"
+    assert [(r.dataset, r.held_by) for r in held.held] == [("customers", (f"{hold.hold_id}: audit 2026",))]
+    assert (
+        held.certificates_completed == [cert.certificate_id]
+        and load_certificate(settings.home, cert.certificate_id).complete
+    )
+    assert not any(holds_value(t, "x@y.z") for t in every_version(f"{settings.lake_root()}/tickets").values())
+    assert next(r for r in applied.retention if r.dataset == "customers").rows_deleted == 1 and applied.held == []
+    assert not any(holds_value(t, "old@example.com") for t in every_version(customers_uri).values())
+    assert any(holds_value(t, "new@example.com") for t in every_version(customers_uri).values())
+
+
+def test_maintenance_deletes_quarantine_entries_past_their_retention_and_vacuums_their_files(
+    prefect_api, sluice_home, monkeypatch
+):
+    from datetime import date, timedelta
+
+    from deltalake import DeltaTable
+
+    from flows.lake_maintenance import lake_maintenance
+    from tests.ops.factories import QuarantineRow, write_quarantine
+
+    contracts = sluice_home.home / "contracts"
+    contracts.mkdir(parents=True)
+    monkeypatch.setenv("SLUICE_CONTRACTS_DIR", str(contracts))
+    monkeypatch.setenv("SLUICE_QUARANTINE_RETENTION_DAYS", "30")
+    settings = get_settings(fresh=True)
+    today = date.today()
+    uri = write_quarantine(
+        settings,
+        [QuarantineRow(dt=today - timedelta(days=40), run_id="old"), QuarantineRow(dt=today, run_id="new")],
+    )
+    old_files = list(Path(uri).glob(f"dataset=customers/dt={today - timedelta(days=40)}/*.parquet"))
+
+    removed = lake_maintenance(retention_hours=0)
+
+    assert removed.removed["quarantine_purged"] == 1 and old_files and not any(p.exists() for p in old_files)
+    assert DeltaTable(uri).to_pyarrow_table().column("run_id").to_pylist() == ["new"]

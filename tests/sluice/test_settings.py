@@ -104,6 +104,11 @@ NAMES: dict[str, tuple[str, str, object]] = {
     "SLUICE_KAFKA_BOOTSTRAP_SERVERS": ("streams.kafka_bootstrap_servers", "k1:9092,k2:9092", "k1:9092,k2:9092"),
     "SLUICE_REDIS_URL": ("streams.redis_url", "redis://:pw@r:6379/0", "redis://:pw@r:6379/0"),
     "SLUICE_RABBITMQ_URL": ("streams.rabbitmq_url", "amqp://u:pw@q:5672/%2F", "amqp://u:pw@q:5672/%2F"),
+    "SLUICE_STREAM_LAG_TARGETS": (
+        "streams.stream_lag_targets",
+        '["redis:orders", "kafka:clicks@web"]',
+        ["redis:orders", "kafka:clicks@web"],
+    ),
     "SLUICE_MANIFEST_SIGNING_KEY": ("manifests.signing_key", "/etc/sluice/sign.pem", Path("/etc/sluice/sign.pem")),
     "SLUICE_MANIFEST_SIGNING_KEY_BLOCK": ("manifests.signing_key_block", "manifest-key", "manifest-key"),
     "SLUICE_MANIFEST_SIGNING_KEY_PASSPHRASE": ("manifests.signing_key_passphrase", "pass", "pass"),
@@ -132,6 +137,16 @@ NAMES: dict[str, tuple[str, str, object]] = {
     "SLUICE_ACCESS_DEPARTMENT_CLAIM": ("access.department_claim", "dept", "dept"),
     "SLUICE_ACCESS_REGION_CLAIM": ("access.region_claim", "geo", "geo"),
     "SLUICE_ACCESS_CLEARANCE_CLAIM": ("access.clearance_claim", "level", "level"),
+    "SLUICE_QUARANTINE_RETENTION_DAYS": ("quarantine_retention_days", "30", 30),
+    "SLUICE_PROTECT_TOKEN_KEYS_BLOCK": ("protect.token_keys_block", "token-keys", "token-keys"),
+    "SLUICE_PROTECT_TOKEN_KEYS_FILE": ("protect.token_keys_file", "/etc/sluice/t.json", Path("/etc/sluice/t.json")),
+    "SLUICE_PROTECT_KEK_PROVIDER": ("protect.kek_provider", "vault", "vault"),
+    "SLUICE_PROTECT_KEK_BLOCK": ("protect.kek_block", "kek", "kek"),
+    "SLUICE_PROTECT_KEK_FILE": ("protect.kek_file", "/etc/sluice/k.json", Path("/etc/sluice/k.json")),
+    "SLUICE_PROTECT_VAULT_URL": ("protect.vault_url", "https://vault:8200", "https://vault:8200"),
+    "SLUICE_PROTECT_VAULT_TOKEN": ("protect.vault_token", "s.token", "s.token"),
+    "SLUICE_PROTECT_VAULT_TRANSIT_KEY": ("protect.vault_transit_key", "lake", "lake"),
+    "SLUICE_PROTECT_VAULT_MOUNT": ("protect.vault_mount", "transit2", "transit2"),
 }
 
 
@@ -224,6 +239,7 @@ def test_arguments_override_the_environment_section_by_section(monkeypatch) -> N
             "SLUICE_CHAOS_ENVIRONMENTS is not valid (at 0): input should be a valid string",
         ),
         ("SLUICE_LAKE_STORAGE_OPTIONS", '{"region": 1}', "SLUICE_LAKE_STORAGE_OPTIONS is not valid (at region)"),
+        ("SLUICE_STREAM_LAG_TARGETS", '["mqtt:orders"]', "SLUICE_STREAM_LAG_TARGETS is not valid"),
     ],
 )
 def test_a_bad_value_is_a_config_error_naming_the_variable_and_what_it_takes(

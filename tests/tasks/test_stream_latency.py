@@ -17,10 +17,11 @@ from ops.metrics.prometheus import PrometheusStore
 from ops.metrics.streams import STREAM_LATENCY_SECONDS
 from sluice.sources.streams.base import BatchLimits, Message, Offset
 from sluice.sources.streams.consume import ConsumeSpec, consume
+from sluice.sources.streams.lag import StreamTarget
 from sluice.sources.streams.latency import batch_latency
 from sluice.sources.streams.sink import BatchOutcome
 from sluice.validate.contracts import Contract
-from tasks.streams import latency_recorder
+from tasks.streams import StreamRecorder
 from tests.sluice.sources.streams.brokers import redis_source
 from tests.sluice.sources.streams.conftest import REDIS_URL, event, events_contract, make_sink, redis_stream  # noqa: F401 - fixtures
 
@@ -42,7 +43,7 @@ def test_each_batch_writes_p50_and_p99_bounded_by_the_injected_age(
     store = EmbeddedStore(tmp_path / "metrics")
     started_ms = int(time.time() * 1000)
     _add_aged(client, stream, started_ms)
-    record = latency_recorder(f"redis:{stream}", "events", "test", store)
+    record = StreamRecorder(StreamTarget("redis", stream), "test", store, "events").batch
     out = consume(redis_source(REDIS_URL, stream), make_sink(tmp_path, events_contract), SPEC, on_batch=record)
     run_s = (time.time() * 1000 - started_ms) / 1000  # every commit happened within the run
     assert [b.read for b in out.batches] == [50, 50]
@@ -66,7 +67,7 @@ def test_messages_without_a_time_and_batches_the_lake_held_record_nothing(tmp_pa
     untimed = [Message("q", Offset(i), None, b"{}") for i in range(3)]
     assert batch_latency(untimed, 1_000) is None
     store = EmbeddedStore(tmp_path / "metrics")
-    latency_recorder("rabbitmq:q", "events", "test", store)(BatchOutcome(read=3, duplicate=3))
+    StreamRecorder(StreamTarget("rabbitmq", "q"), "test", store, "events").batch(BatchOutcome(read=3, duplicate=3))
     assert store.series(Selector(STREAM_LATENCY_SECONDS)) == []
 
 
@@ -74,7 +75,7 @@ def test_a_store_that_takes_no_writes_leaves_the_batches_alone(caplog: pytest.Lo
     timed = [Message("s", Offset(i), None, b"{}", (), 1_000 + i) for i in range(4)]
     latency = batch_latency(timed, 3_000)
     assert latency is not None and latency.p50 == pytest.approx(1.9985) and latency.worst == pytest.approx(2.0)
-    record = latency_recorder("redis:s", "events", "test", PrometheusStore("http://127.0.0.1:9"))
+    record = StreamRecorder(StreamTarget("redis", "s"), "test", PrometheusStore("http://127.0.0.1:9"), "events").batch
     record(BatchOutcome(read=4, written=4, latency=latency))
     record(BatchOutcome(read=4, written=4, latency=latency))
     assert sum("not recorded" in r.getMessage() for r in caplog.records) == 1

@@ -13,11 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from sluice.access.policy import PolicyError
 from sluice.catalog.entries import CatalogEntry, build_catalog
+from sluice.catalog.known import access_rules
 from sluice.governance.glossary import glossary_path, load_glossary
 from sluice.lineage.graph import build_graph
 from sluice.lineage.known import contracts, deployments
 from sluice.runs.records import RunReport
+from sluice.settings import get_settings
+from tools.sitegen import SiteError
 
 INDEX = "catalog/index.md"
 
@@ -83,6 +87,10 @@ def render(e: CatalogEntry, known: set[str]) -> str:
         "",
         f"`ops lineage impact {e.dataset}` adds what the run records know.",
         "",
+        "## Access",
+        "",
+        *([f"- {rule}" for rule in e.access] or ["No access policy: governed reads of this dataset are denied."]),
+        "",
         "## Recent quality",
         "",
     ]
@@ -112,7 +120,12 @@ def catalog_pages(contracts_root: Path, runs: Mapping[str, list[RunReport]] | No
     """The index page, then a page per dataset by name."""
     found = contracts(contracts_root)
     graph = build_graph(found, [], {}, deployments())
-    entries = build_catalog(found, load_glossary(glossary_path(contracts_root)), graph, runs)
+    settings = get_settings()
+    try:
+        access = {c.name: access_rules(settings, c.name) for c in found}
+    except PolicyError as exc:
+        raise SiteError(str(exc), hint="fix the policy file; `ops lake query` refuses it too") from None
+    entries = build_catalog(found, load_glossary(glossary_path(contracts_root)), graph, runs, access)
     known = {e.dataset for e in entries}
     return [CatalogPage(INDEX, "Catalog", render_index(entries))] + [
         CatalogPage(f"catalog/{e.dataset}.md", e.dataset, render(e, known)) for e in entries

@@ -32,7 +32,7 @@ from mkdocs.exceptions import PluginError  # noqa: E402
 from mkdocs.structure.files import File, Files  # noqa: E402
 
 from sluice.errors import SluiceError  # noqa: E402
-from tools.sitegen import catalog_pages, chaos_ref, cli_ref, runbook_pages, settings_ref  # noqa: E402
+from tools.sitegen import SiteError, catalog_pages, chaos_ref, cli_ref, runbook_pages, settings_ref  # noqa: E402
 
 SETTINGS_MARKER = "<!-- settings-reference -->"
 OPS_MARKER = "<!-- ops-commands -->"
@@ -74,7 +74,7 @@ def on_config(config: Any) -> Any:
     global _generated
     try:
         _generated = generate()
-    except SluiceError as exc:
+    except (SluiceError, SiteError) as exc:
         raise PluginError(str(exc)) from None
     nav = config["nav"] or []
     _extend_section(nav, OPS_INDEX, [{f"ops {g.name}": g.page} for g in _generated.groups])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sluice.sources.streams.base import BatchLimits, StreamBatch, StreamSource, ensure_positive
@@ -83,9 +84,16 @@ class BoundedBuffer:
 class Fetcher(threading.Thread):
     """Polls ``source`` into ``buffer`` until stopped, pausing the source while the buffer is full."""
 
-    def __init__(self, source: StreamSource, buffer: BoundedBuffer, limits: BatchLimits) -> None:
+    def __init__(
+        self,
+        source: StreamSource,
+        buffer: BoundedBuffer,
+        limits: BatchLimits,
+        on_pause: Callable[[list[str], bool], None] | None = None,
+    ) -> None:
         super().__init__(name="stream-fetcher", daemon=True)
         self.source, self.buffer, self.limits = source, buffer, limits
+        self.on_pause = on_pause  # told the partitions the source pauses (True) or resumes (False)
         self.stopping = threading.Event()
         self.error: BaseException | None = None
         self.paused = False
@@ -103,9 +111,12 @@ class Fetcher(threading.Thread):
             self.source.pause()
             self.paused = True
             self.buffer.pauses += 1
+            self.tell(self.source.paused_partitions(), True)
         elif self.paused and self.buffer.drained():
+            held = self.source.paused_partitions()
             self.source.resume()
             self.paused = False
+            self.tell(held, False)
         if self.paused:
             self.buffer.wait_for_room(min(self.limits.max_wait_s, 0.2))
         started = time.time_ns()
@@ -113,6 +124,10 @@ class Fetcher(threading.Thread):
         if len(batch):
             batch.fetched_ns = (started, time.time_ns())
             self.buffer.put(batch)
+
+    def tell(self, partitions: list[str], paused: bool) -> None:
+        if self.on_pause is not None and partitions:
+            self.on_pause(partitions, paused)
 
     def stop(self) -> None:
         self.stopping.set()

@@ -9,12 +9,14 @@ acknowledgement redelivers messages the lake holds, and the sink drops them
 by position: exactly once into the lake.
 
 It runs until the source is idle for ``idle_s`` (``follow_s=0``), for
-``follow_s`` seconds, or until cancelled (``follow_s=None``). On the way out it
+``follow_s`` seconds, until cancelled (``follow_s=None``), or until its
+``stop`` event is set (a supervisor removing the consumer). On the way out it
 stops the fetcher, commits what the buffer still holds, and closes the source.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,8 +48,10 @@ class ConsumeOutcome:
     seconds: float = 0.0
 
 
-def _done(spec: ConsumeSpec, started: float, last_batch: float) -> bool:
+def _done(spec: ConsumeSpec, started: float, last_batch: float, stop: threading.Event | None) -> bool:
     now = time.monotonic()
+    if stop is not None and stop.is_set():
+        return True
     if spec.follow_s is None:
         return False
     if spec.follow_s == 0:
@@ -103,8 +107,13 @@ def consume(
     spec: ConsumeSpec | None = None,
     *,
     on_batch: Callable[[BatchOutcome], None] | None = None,
+    on_pause: Callable[[list[str], bool], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> ConsumeOutcome:
     """Consume ``source`` into ``sink`` (see the module doc); the source is closed on return.
+
+    ``on_pause`` is told the partitions the source pauses (``True``) and resumes (``False``) for backpressure,
+    from the fetcher's thread; on return every partition still paused is told resumed.
 
     Raises:
         Whatever the fetcher or the commit raised (the source's error first); nothing unacknowledged is lost.
@@ -112,11 +121,11 @@ def consume(
     spec = spec or ConsumeSpec()
     out, started = ConsumeOutcome(), time.monotonic()
     buffer = BoundedBuffer(spec.buffer)
-    fetcher = Fetcher(source, buffer, spec.limits)
+    fetcher = Fetcher(source, buffer, spec.limits, on_pause)
     fetcher.start()
     last_batch = started
     try:
-        while not _done(spec, started, last_batch):
+        while not _done(spec, started, last_batch, stop):
             batch = buffer.take(timeout_s=0.1)
             if fetcher.error is not None:
                 raise fetcher.error
@@ -131,6 +140,8 @@ def consume(
             _commit(source, sink, batch, out, on_batch)
     finally:
         fetcher.stop()
+        if fetcher.paused:
+            fetcher.tell(source.paused_partitions(), False)
         source.close()
     out.pauses = buffer.pauses
     out.seconds = time.monotonic() - started

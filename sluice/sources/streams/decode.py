@@ -31,6 +31,7 @@ from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from sluice.formats import MalformedRow, RawChunk
@@ -39,7 +40,7 @@ from sluice.formats.json_bytes import rewrite, scan
 from sluice.settings import RecordLimits, get_settings
 from sluice.sources.streams.base import Message, keys_of, values_of
 from sluice.validate.contracts import Contract
-from sluice.validate.quality import Reason
+from sluice.validate.quality import FailureLog, Reason
 
 EXCERPT_BYTES = 1024
 _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -123,7 +124,7 @@ class JsonDecoder:
         return found
 
     def _row(self, message: Message, found: dict[str, object], names: list[str]) -> list[str | None]:
-        row = [_as_text(found.get(n)) for n in names]
+        row = [_as_text(_at(found, n)) for n in names]
         if self.key_column in names and message.key is not None:
             row[names.index(self.key_column)] = message.key.decode("utf-8", "replace")
         if self.timestamp_column in names and message.timestamp_ms is not None:
@@ -190,16 +191,17 @@ class JsonDecoder:
         return table
 
     def decode(self, messages: Sequence[Message], contract: Contract) -> RawChunk:
-        names = contract.column_names
+        names = [*contract.column_names, *contract.explode]  # an exploded array arrives as its JSON text
         whole = self._whole(messages, names)
         return whole if whole is not None else self.decode_each(messages, contract)
 
     def decode_each(self, messages: Sequence[Message], contract: Contract) -> RawChunk:
         """The per-message path: each value checked and parsed on its own (what a doubted batch takes)."""
-        names = contract.column_names
+        names = [*contract.column_names, *contract.explode]
         rows: list[list[str | None]] = []
         numbers: list[int] = []
         malformed: list[MalformedRow] = []
+        lists: list[list[bool]] = []
         for i, message in enumerate(messages):
             try:
                 found = self._object(message)
@@ -211,6 +213,31 @@ class JsonDecoder:
                     malformed.append(MalformedRow(i, _excerpt(raw), refused.reason, refused.detail))
                 continue
             rows.append(self._row(message, found, names))
+            lists.append([isinstance(_at(found, key), list) for key in contract.explode])
             numbers.append(i)
         columns = {n: pa.array([r[j] for r in rows], pa.string()) for j, n in enumerate(names)}
-        return RawChunk(pa.table(columns), np.asarray(numbers, dtype=np.int64), malformed)
+        failures = FailureLog()
+        for j, key in enumerate(contract.explode):
+            columns[key] = _arrays_only(columns[key], np.array([r[j] for r in lists], dtype=bool), key, failures)
+        return RawChunk(pa.table(columns), np.asarray(numbers, dtype=np.int64), malformed, failures)
+
+
+def _at(found: dict[str, object], name: str) -> object:
+    """A top-level key's value; a dotted name (an exploded array's key) is followed through objects."""
+    if name in found or "." not in name:
+        return found.get(name)
+    value: object = found
+    for key in name.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _arrays_only(texts: pa.Array, arrays: np.ndarray, key: str, log: FailureLog) -> pa.Array:
+    """An exploded array's JSON text (rows where ``arrays``); any other value fails its row (``wrong_shape``)."""
+    other = pc.is_valid(texts).to_numpy(zero_copy_only=False) & ~arrays
+    if other.any():
+        rows = np.flatnonzero(other)
+        values = [texts[int(i)].as_py() for i in rows]
+        check = "shape: array to explode, found another value"
+        log.add(rows, column=key, reason=Reason.WRONG_SHAPE, check=check, values=values, critical=True)
+    return pc.if_else(pa.array(arrays, pa.bool_()), texts, pa.scalar(None, pa.string()))

@@ -198,6 +198,9 @@ class KafkaSource:
         if self._assigned:
             self._consumer.resume(self._assigned)
 
+    def paused_partitions(self) -> list[str]:
+        return [partition_name(tp.topic, tp.partition) for tp in self._assigned] if self._paused else []
+
     def close(self) -> None:
         """Commit the acknowledged offsets and leave the group (call it once polling has stopped)."""
         self._commit_acks()

@@ -11,13 +11,43 @@ consumed, committed or acknowledged.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from sluice.sources.streams.errors import StreamError, StreamUnreachableError
 
+log = logging.getLogger(__name__)
+
 BROKERS = ("kafka", "redis", "rabbitmq")
+DEFAULT_GROUP = "sluice"
+
+
+@dataclass(frozen=True)
+class StreamTarget:
+    """A stream whose lag is watched: the broker kind, the topic (stream key, queue) and the consumer group."""
+
+    broker: str
+    topic: str
+    group: str = DEFAULT_GROUP
+
+    @classmethod
+    def parse(cls, text: str) -> StreamTarget:
+        """``"redis:orders"`` or ``"kafka:clicks@web"`` (the group ``sluice`` when omitted).
+
+        Raises:
+            StreamError: not ``broker:topic[@group]`` with a known broker.
+        """
+        broker, _, rest = text.partition(":")
+        topic, _, group = rest.partition("@")
+        if broker not in BROKERS or not topic:
+            raise StreamError(f"{text!r} is not a stream", hint=f"write broker:topic[@group], broker one of {BROKERS}")
+        return cls(broker, topic, group or DEFAULT_GROUP)
+
+    def text(self) -> str:
+        return f"{self.broker}:{self.topic}@{self.group}"
 
 
 @dataclass(frozen=True)
@@ -26,7 +56,8 @@ class PartitionLag:
 
     ``end`` and ``position`` are broker positions as text (``None``: the broker has none, the group none yet);
     ``lag`` is in messages (``None``: the broker cannot tell); ``pending`` counts delivered, unacknowledged
-    messages and ``consumers`` the group's consumers where the broker reports them.
+    messages and ``consumers`` the group's consumers of the partition where the broker reports them;
+    ``members`` names them (Kafka: the group member's client id that owns the partition; Redis: the consumers).
     """
 
     broker: str
@@ -37,6 +68,7 @@ class PartitionLag:
     lag: int | None
     pending: int | None = None
     consumers: int | None = None
+    members: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,12 +97,16 @@ def kafka_lag(
             raise StreamError(f"Kafka topic {topic!r} not found", hint="check the topic name and the brokers")
         wanted = [TopicPartition(topic, p) for p in sorted(meta.partitions)]
         committed = {tp.partition: tp.offset for tp in consumer.committed(wanted, timeout=timeout_s)}
+        owners = kafka_owners(config, topic, group, timeout_s)
         found = []
         for tp in wanted:
             low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s, cached=False)
             at = committed.get(tp.partition, -1)
             lag = max(high - (at if at >= 0 else low), 0)
-            found.append(PartitionLag("kafka", topic, f"{topic}/{tp.partition}", str(high), _offset(at), lag))
+            members = tuple(owners.get(tp.partition, ())) if owners is not None else ()
+            count = len(members) if owners is not None else None
+            name = f"{topic}/{tp.partition}"
+            found.append(PartitionLag("kafka", topic, name, str(high), _offset(at), lag, None, count, members))
         return found
     except KafkaException as exc:
         raise StreamUnreachableError(
@@ -79,6 +115,34 @@ def kafka_lag(
         ) from None
     finally:
         consumer.close()
+
+
+def kafka_owners(config: Mapping[str, Any], topic: str, group: str, timeout_s: float) -> dict[int, list[str]] | None:
+    """Per partition of ``topic``, the client ids of the group's members it is assigned to (AdminClient).
+
+    None when the brokers cannot describe the group (librdkafka's mock cluster lacks DescribeGroups).
+    """
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({k: v for k, v in config.items() if k not in ("group.id", "enable.auto.commit")})
+    try:
+        found = admin.describe_consumer_groups([group], request_timeout=timeout_s)[group]
+        return partition_owners(found.result(timeout=timeout_s), topic)
+    except KafkaException as exc:
+        log.info("kafka: group %s not described: %s", group, exc)
+        return None
+
+
+def partition_owners(described: Any, topic: str) -> dict[int, list[str]]:
+    """Per partition of ``topic``, the members of a ``ConsumerGroupDescription`` assigned to it (client id)."""
+    owners: dict[int, list[str]] = {}
+    for member in described.members:
+        assigned = member.assignment.topic_partitions if member.assignment is not None else []
+        for tp in assigned:
+            if tp.topic == topic:
+                owners.setdefault(tp.partition, []).append(member.client_id or member.member_id)
+    return owners
 
 
 def _offset(committed: int) -> str | None:
@@ -102,8 +166,16 @@ def redis_lag(url: str, stream: str, group: str) -> list[PartitionLag]:
     try:
         info = client.xinfo_stream(stream)
         groups = {_text(g["name"]): g for g in client.xinfo_groups(stream)}
+        names = (
+            tuple(sorted(_text(c["name"]) or "" for c in client.xinfo_consumers(stream, group)))
+            if group in groups
+            else ()
+        )
     except redis.ConnectionError as exc:
-        raise StreamUnreachableError(f"Redis at {url}: {exc}", hint="check the server is up") from None
+        where = urlsplit(url)  # host and port only: the URL may carry a password
+        raise StreamUnreachableError(
+            f"Redis at {where.hostname}:{where.port or 6379}: {exc}", hint="check the server is up"
+        ) from None
     except redis.ResponseError as exc:
         raise StreamError(f"Redis stream {stream!r}: {exc}", hint="check the stream key") from None
     finally:
@@ -122,6 +194,7 @@ def redis_lag(url: str, stream: str, group: str) -> list[PartitionLag]:
             None if lag is None else int(lag),
             int(found.get("pending", 0)),
             int(found.get("consumers", 0)),
+            names,
         )
     ]
 

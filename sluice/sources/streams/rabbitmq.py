@@ -169,13 +169,22 @@ class RabbitSource:
             return
         last = max(m.offset.major for m in batch.messages)
         ack = functools.partial(self._channel.basic_ack, delivery_tag=last, multiple=True)
-        self._conn.add_callback_threadsafe(ack)
+        try:
+            self._conn.add_callback_threadsafe(ack)
+        except pika.exceptions.AMQPError as exc:  # the connection closed under the batch: it is redelivered
+            raise StreamUnreachableError(
+                f"RabbitMQ closed the connection before a committed batch was acknowledged: {exc!r}",
+                hint="check the broker is up; the queue redelivers the batch and the lake skips it by ident",
+            ) from None
 
     def pause(self) -> None:
         self._paused = True
 
     def resume(self) -> None:
         self._paused = False
+
+    def paused_partitions(self) -> list[str]:
+        return [self.config.queue] if self._paused else []
 
     def close(self) -> None:
         """Send the acknowledgements still queued, then close (unacknowledged messages go back to the queue)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 
@@ -38,6 +39,12 @@ class RedisConfig:
     group: str
     consumer: str
     claim_idle_ms: int = 30_000
+
+
+def _where(url: str) -> str:
+    """``host:port`` of a Redis URL, without the password it may carry."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or 6379}"
 
 
 def entry_offset(entry_id: bytes | str) -> Offset:
@@ -65,7 +72,9 @@ class RedisSource:
             if "BUSYGROUP" not in str(exc):
                 raise StreamError(f"cannot create group {config.group}: {exc}", hint="check the stream key") from None
         except redis.ConnectionError as exc:
-            raise StreamUnreachableError(f"Redis at {config.url}: {exc}", hint="check the server is up") from None
+            raise StreamUnreachableError(
+                f"Redis at {_where(config.url)}: {exc}", hint="check the server is up"
+            ) from None
 
     @property
     def name(self) -> str:
@@ -139,7 +148,9 @@ class RedisSource:
         try:
             found = self._read(limits)
         except redis.ConnectionError as exc:
-            raise StreamUnreachableError(f"Redis at {self.config.url}: {exc}", hint="check the server is up") from None
+            raise StreamUnreachableError(
+                f"Redis at {_where(self.config.url)}: {exc}", hint="check the server is up"
+            ) from None
         batch, size = StreamBatch(), 0
         for message in found:
             if batch.messages and size + message.size > limits.max_bytes:
@@ -152,14 +163,23 @@ class RedisSource:
 
     def acknowledge(self, batch: StreamBatch) -> None:
         ids = [f"{m.offset.major}-{m.offset.minor}" for m in batch.messages]
-        for i in range(0, len(ids), ACK_CHUNK):
-            self._client.xack(self.config.stream, self.config.group, *ids[i : i + ACK_CHUNK])
+        try:
+            for i in range(0, len(ids), ACK_CHUNK):
+                self._client.xack(self.config.stream, self.config.group, *ids[i : i + ACK_CHUNK])
+        except redis.ConnectionError as exc:  # the entries stay pending: read again, and skipped by position
+            raise StreamUnreachableError(
+                f"Redis at {_where(self.config.url)}: {exc} (a committed batch is not acknowledged yet)",
+                hint="check the server is up; the entries stay pending and the lake skips them by position",
+            ) from None
 
     def pause(self) -> None:
         self._paused = True
 
     def resume(self) -> None:
         self._paused = False
+
+    def paused_partitions(self) -> list[str]:
+        return [self.config.stream] if self._paused else []
 
     def close(self) -> None:
         self._client.close()

@@ -19,10 +19,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from sluice.lake.commit import Batch, CommitTarget
 from sluice.lake.frames import LeaseSpec, commit_frame, dataset_lease
 from sluice.lake.table import table_uri
 from sluice.sources.streams.base import Offset, StreamBatch
+from sluice.sources.streams.children import ChildOutcome, commit_children
 from sluice.sources.streams.decode import Decoder, JsonDecoder
 from sluice.sources.streams.delivered import DEFAULT_WINDOW, DeliveredIds, recent_digests, unseen_ids
 from sluice.sources.streams.latency import BatchLatency, batch_latency
@@ -48,6 +52,16 @@ class BatchOutcome:
     position: str = ""  # the batch's ranges per partition, as the commit records them
     warnings: dict[str, int] = field(default_factory=dict)
     latency: BatchLatency | None = None  # produce time to commit of the messages written (None: none carried a time)
+    reasons: dict[str, int] = field(default_factory=dict)  # quarantined messages per reason code
+    children: dict[str, ChildOutcome] = field(default_factory=dict)  # by child dataset of an exploded array
+
+
+def reason_counts(quarantine: pa.Table) -> dict[str, int]:
+    """How many quarantine entries of ``quarantine`` name each reason."""
+    if not quarantine.num_rows:
+        return {}
+    counted = pc.value_counts(quarantine.column("reason")).to_pylist()
+    return {str(c["values"]): int(c["counts"]) for c in counted}
 
 
 @dataclass
@@ -107,6 +121,7 @@ class StreamSink:
                 span.set_attribute("sluice.stream.records", len(fresh))
                 span.set_attribute("sluice.stream.quarantined", result.quarantine.num_rows)
             commit = Batch(source, position.range, len(fresh), result.quarantine.num_rows)
+            children = commit_children(self._target(), self.lake_root, self.lease, commit, chunk, result, ctx)
             with tracer().start_as_current_span("stream.commit") as span:
                 outcome = commit_frame(
                     self._target(),
@@ -135,4 +150,6 @@ class StreamSink:
             position=position.range,
             warnings=dict(result.warnings),
             latency=latency,
+            reasons=reason_counts(result.quarantine),
+            children=children,
         )

@@ -30,6 +30,7 @@ def test_list_and_show_fit_80_columns_and_show_recent_runs(monkeypatch, tmp_path
     assert listed.exit_code == 0 and "customers" in listed.stdout and "orders" in listed.stdout
     assert shown.exit_code == 0, shown.output
     assert "person_name" in shown.stdout and "run-cust-1" in shown.stdout
+    assert "privacy-officers" in shown.stdout  # the shipped policy's rules
     assert max(len(line) for line in (listed.stdout + shown.stdout).splitlines()) <= 80
 
 

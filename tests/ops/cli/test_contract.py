@@ -214,3 +214,19 @@ def test_a_contract_that_does_not_load_fails_and_a_removed_one_is_listed(repo: C
 
     statuses = {c["name"]: (c["status"], c["ok"]) for c in report["contracts"]}
     assert code == 1 and statuses == {"items": ("invalid", False), "extra": ("removed", True)}
+
+
+def test_show_names_each_exploded_array_and_its_child_dataset(repo: ContractRepo) -> None:
+    child = {
+        **ITEMS,
+        "name": "item_parts",
+        "primary_key": ["id", "part_no"],
+        "columns": [*ITEMS["columns"][:2], {"name": "part_no", "type": "int64"}, {"name": "part", "type": "string"}],
+    }
+    explode = {"parts": {"dataset": "item_parts", "parent_key": ["id"], "index_column": "part_no", "carry": ["ts"]}}
+    repo.write(2, explode={"parts": {**explode["parts"], "contract": child}})
+
+    table = invoke("contract", "show", "items")
+
+    assert table.exit_code == 0, table.stdout
+    assert "explodes parts into item_parts: parent key id, index part_no" in table.stdout

@@ -44,3 +44,34 @@ def test_an_unknown_dataset_or_an_empty_folder_is_a_clear_error(monkeypatch, tmp
     assert unknown.exit_code == 1 and "no contract named 'nope'" in unknown.output
     assert traversal.exit_code in (1, 2) and not (tmp_path / "etc.md").exists()
     assert empty.exit_code == 1 and "no DPIA files" in empty.output
+
+
+def test_the_access_section_lists_the_policy_rules_and_a_dataset_without_policy_is_denied(monkeypatch, tmp_path):
+    root = tmp_path / "contracts"
+    shutil.copytree(SHIPPED, root)
+    (root / "shop.yaml").write_text((root / "orders.yaml").read_text().replace("name: orders", "name: shop", 1))
+    sluice_home(monkeypatch, tmp_path, contracts_dir=str(root))
+
+    customers = invoke("dpia", "draft", "customers", "--stdout")
+    shop = invoke("dpia", "draft", "shop", "--stdout")
+
+    access = customers.stdout.split("<!-- sluice:begin access -->")[1].split("<!-- sluice:end access -->")[0]
+    assert "`analysts`: for roles analyst, data-scientist" in access
+    assert "masks: customer_id hash, email hash" in access and "Any other reader is denied" in access
+    assert "governed reads of this dataset are denied" in shop.stdout
+
+
+def test_retention_and_protection_come_from_the_contract(monkeypatch, tmp_path):
+    root = tmp_path / "contracts"
+    shutil.copytree(SHIPPED, root)
+    contract = root / "customers.yaml"
+    text = contract.read_text().replace("  column: signup_date\n", "  column: signup_date\n  retention: 400d\n")
+    contract.write_text(text.replace("    pii: email\n", "    pii: email\n    protect: token\n", 1))
+    sluice_home(monkeypatch, tmp_path, contracts_dir=str(root))
+
+    drafted = invoke("dpia", "draft", "customers", "--stdout")
+
+    assert drafted.exit_code == 0, drafted.output
+    assert "rows are deleted 400 days after their signup_date" in drafted.stdout
+    assert "| `email` | email | email |" in drafted.stdout and "tokenised at ingestion" in drafted.stdout
+    assert "| `full_name` | person_name |" in drafted.stdout and "stored in clear" in drafted.stdout

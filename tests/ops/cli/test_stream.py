@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pika
@@ -13,6 +14,7 @@ from ops.cli import app
 from sluice.settings import Settings
 from sluice.sources.streams.base import BatchLimits
 from sluice.sources.streams.consume import ConsumeSpec, consume
+from sluice.sources.streams.lag import StreamTarget
 from sluice.sources.streams.rabbitmq import RabbitConfig
 from sluice.sources.streams.sink import StreamSink
 from sluice.validate.contracts import Contract
@@ -84,3 +86,67 @@ def test_redis_and_rabbitmq_status(
 def test_no_address_is_one_line_naming_the_setting(sluice_home: Settings) -> None:
     shown = runner.invoke(app, ["stream", "status", "--broker", "redis", "--topic", "s"])
     assert shown.exit_code == 1 and "SLUICE_REDIS_URL" in shown.output and "Traceback" not in shown.output
+
+
+def test_kafka_consumers_are_unknown_where_the_brokers_cannot_describe_the_group(
+    kafka: tuple[str, str], events_contract: Contract, sluice_home: Settings, tmp_path: Path
+) -> None:
+    bootstrap, topic = kafka
+    produce_kafka(bootstrap, topic, [event(i) for i in range(30)])
+    sink = StreamSink(events_contract, sluice_home.lake_root(), tmp_path / "staging", str(tmp_path / "quarantine"))
+    source = kafka_source(bootstrap, topic, sink)
+    try:
+        for _ in range(50):  # until the group assigned the partitions
+            if len(source.poll(BatchLimits(max_records=10, max_wait_s=0.2))):
+                break
+        args = ["stream", "status", "--broker", "kafka", "--topic", topic, "--address", bootstrap, "-o", "json"]
+        shown = runner.invoke(app, args)
+    finally:
+        source.close()
+    assert shown.exit_code == 0, shown.output
+    rows = json.loads(shown.stdout)
+    # librdkafka's mock cluster answers DescribeGroups with "unsupported": unknown, not 0
+    assert [(r["consumers"], r["members"]) for r in rows] == [(None, [])] * 3
+    assert not any(r["paused"] for r in rows)
+
+
+def test_status_shows_the_partitions_a_consumer_paused_for_backpressure(
+    redis_stream: tuple[redis.Redis, str], events_contract: Contract, sluice_home: Settings, tmp_path: Path
+) -> None:
+    from ops.metrics.models import Selector
+    from ops.metrics.store import open_store
+    from sluice.sources.streams.buffer import BufferLimits
+    from tasks.streams import StreamRecorder
+    from tests.sluice.sources.streams.brokers import redis_source
+
+    client, key = redis_stream
+    produce_redis(client, key, [event(i) for i in range(200)])
+    recorder = StreamRecorder.current(StreamTarget("redis", key, "sluice"))
+    told: list[tuple[list[str], bool]] = []
+
+    def paused(partitions: list[str], held: bool) -> None:
+        told.append((partitions, held))
+        recorder.paused(partitions, held)
+
+    sink = StreamSink(events_contract, sluice_home.lake_root(), tmp_path / "staging", str(tmp_path / "quarantine"))
+    spec = ConsumeSpec(BatchLimits(max_records=10, max_wait_s=0.2), BufferLimits(max_records=10), idle_s=1.0)
+    outcome = consume(redis_source(REDIS_URL, key), sink, spec, on_pause=paused)
+    args = ["stream", "status", "--broker", "redis", "--topic", key, "--address", REDIS_URL, "-o", "json"]
+
+    assert outcome.pauses >= 1 and ([key], True) in told and told[-1] == ([key], False)
+    store, since = open_store(home=sluice_home.home), datetime.now(timezone.utc) - timedelta(minutes=5)
+    (series,) = store.query_range(Selector.parse(f'sluice_stream_partition_paused{{topic="{key}"}}'), since, now())
+    assert 1.0 in series.values.tolist() and series.values[-1] == 0.0
+    ((row,),) = [json.loads(runner.invoke(app, args).stdout)]
+    assert row["paused"] is False and row["members"] == ["c1"]
+
+    recorder.paused([key], True)  # a consumer paused now, its buffer full
+    ((row,),) = [json.loads(runner.invoke(app, args).stdout)]
+    assert row["paused"] is True
+    table = runner.invoke(app, args[:-2])
+    assert table.exit_code == 0 and "paused" in table.stdout
+    assert max(len(line) for line in table.stdout.splitlines()) <= 80, table.stdout
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)

@@ -44,14 +44,19 @@ def git(folder: Path, *args: str, date: str | None = None) -> None:
 
 
 def committed_contracts(tmp_path: Path, versions: list[tuple[str, dict[str, str]]]) -> Path:
-    """A git repository whose ``contracts/`` folder gets one commit per ``(date, files)``; returns the folder."""
+    """A git repository whose ``contracts/`` folder gets one commit per ``(date, files)``; returns the folder.
+
+    A file name with a slash is relative to the repository (``policies/shop.yaml``).
+    """
     repo = tmp_path / "repo"
     folder = repo / "contracts"
     folder.mkdir(parents=True)
     git(repo, "init", "-q", "-b", "main")
     for date, files in versions:
         for name, text in files.items():
-            (folder / name).write_text(text, encoding="utf-8")
+            path = repo / name if "/" in name else folder / name  # "policies/x.yaml": beside contracts/
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
         git(repo, "add", "-A")
         git(repo, "commit", "-q", "-m", f"contracts of {date}", date=date)
     return folder
@@ -61,3 +66,7 @@ def shipped_copy(tmp_path: Path) -> Path:
     root = tmp_path / "contracts"
     shutil.copytree(SHIPPED, root)
     return root
+
+
+def policy_yaml(name: str, role: str) -> str:
+    return f"dataset: {name}\nrules:\n  - name: {role}s\n    when: {{roles: [{role}]}}\n    masks: {{contact: hash}}\n"

@@ -8,7 +8,7 @@ import pytest
 
 from sluice.catalog.asof import metadata_as_of
 from sluice.errors import ContractError
-from tests.sluice.catalog.factories import GLOSSARY, committed_contracts, contract_yaml
+from tests.sluice.catalog.factories import GLOSSARY, committed_contracts, contract_yaml, policy_yaml
 
 JAN = "2026-01-01T12:00:00+00:00"
 FEB = "2026-02-01T12:00:00+00:00"
@@ -51,3 +51,23 @@ def test_a_date_before_the_history_is_a_clear_error_naming_where_it_starts(histo
 def test_a_folder_outside_git_is_a_clear_error(tmp_path):
     with pytest.raises(ContractError, match="not in a git checkout"):
         metadata_as_of(tmp_path, datetime(2026, 1, 1, tzinfo=timezone.utc))
+
+
+def test_the_access_policy_of_that_date_comes_with_the_contracts(tmp_path):
+    folder = committed_contracts(
+        tmp_path,
+        [
+            (JAN, {"shop.yaml": contract_yaml("shop"), "policies/shop.yaml": policy_yaml("shop", "analyst")}),
+            (FEB, {"policies/shop.yaml": policy_yaml("shop", "auditor")}),
+            ("2026-03-01T12:00:00+00:00", {"policies/shop.yaml": "dataset: shop\nrules: [oops"}),
+        ],
+    )
+    policies = folder.parent / "policies"
+
+    jan = metadata_as_of(folder, datetime(2026, 1, 15, tzinfo=timezone.utc), policies)
+    feb = metadata_as_of(folder, datetime(2026, 2, 15, tzinfo=timezone.utc), policies)
+    mar = metadata_as_of(folder, datetime(2026, 3, 15, tzinfo=timezone.utc), policies)
+
+    assert [r.name for r in jan.policies["shop"].rules] == ["analysts"]
+    assert [r.name for r in feb.policies["shop"].rules] == ["auditors"]  # a policy-only commit counts too
+    assert "shop" not in mar.policies and "not valid YAML" in mar.unreadable["policy shop"]

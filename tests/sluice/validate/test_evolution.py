@@ -162,3 +162,11 @@ def test_a_list_column_added_keeps_backward_and_its_item_type_is_judged() -> Non
     diff = diff_contracts(with_tags, retyped)
     assert not diff.ok
     assert diff_contracts(with_tags, items(version=3, add=[TAGS])).ok
+
+
+def test_a_retention_policy_is_no_layout_change_and_is_listed_among_the_other_changes() -> None:
+    diff = diff_contracts(items(), items(partition={"column": "ts", "retention": "400d"}))
+    moved = diff_contracts(items(), items(partition={"column": "day"}, add=[{"name": "day", "type": "date"}]))
+
+    assert diff.ok and not diff.schema_changed and diff.other == ("partition.retention",)
+    assert moved.lake  # the partition column itself still lays out the lake

@@ -28,6 +28,7 @@ class LateAcks:
         self.source = source
         self.name = source.name
         self.poll, self.pause, self.resume, self.close = source.poll, source.pause, source.resume, source.close
+        self.paused_partitions = source.paused_partitions
 
     def acknowledge(self, batch: StreamBatch) -> None:
         time.sleep(random.uniform(0, 0.15))

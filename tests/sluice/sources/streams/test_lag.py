@@ -6,9 +6,11 @@ import pika
 import pytest
 import redis
 from confluent_kafka import Consumer, TopicPartition
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sluice.sources.streams.errors import StreamError, StreamUnreachableError
-from sluice.sources.streams.lag import kafka_lag, rabbit_lag, redis_lag, stream_lag
+from sluice.sources.streams.lag import BROKERS, StreamTarget, kafka_lag, rabbit_lag, redis_lag, stream_lag
 from sluice.sources.streams.rabbitmq import RabbitConfig
 from tests.sluice.sources.streams.brokers import produce_kafka, produce_rabbit, produce_redis
 from tests.sluice.sources.streams.conftest import REDIS_URL, event
@@ -71,3 +73,33 @@ def test_rabbit_lag_is_the_queues_ready_messages(
     assert (lag.partition, lag.lag, lag.consumers) == (config.queue, 7, 0)
     with pytest.raises(StreamError, match="missing-queue"):
         rabbit_lag(config.url, f"{config.queue}-missing-queue")
+
+
+def test_partition_owners_name_the_member_each_partition_is_assigned_to() -> None:
+    from confluent_kafka import ConsumerGroupState, TopicPartition
+    from confluent_kafka.admin import ConsumerGroupDescription, MemberAssignment, MemberDescription
+
+    from sluice.sources.streams.lag import partition_owners
+
+    members = [
+        MemberDescription("m-1", "sluice-a", "/h1", MemberAssignment([TopicPartition("t", 0), TopicPartition("t", 2)])),
+        MemberDescription("m-2", "", "/h2", MemberAssignment([TopicPartition("t", 1), TopicPartition("other", 1)])),
+    ]
+    described = ConsumerGroupDescription("g", False, members, "range", ConsumerGroupState.STABLE, None)
+    assert partition_owners(described, "t") == {0: ["sluice-a"], 1: ["m-2"], 2: ["sluice-a"]}
+
+
+@given(st.text(max_size=60))
+def test_any_text_is_a_stream_target_or_one_stream_error(text: str) -> None:
+    try:
+        found = StreamTarget.parse(text)
+    except StreamError as exc:
+        assert exc.hint and "\n" not in exc.args[0]
+        return
+    assert found.broker in BROKERS and found.topic and found.group
+    assert StreamTarget.parse(found.text()) == found
+
+
+def test_a_stream_target_names_its_broker_topic_and_group() -> None:
+    assert StreamTarget.parse("redis:orders") == StreamTarget("redis", "orders", "sluice")
+    assert StreamTarget.parse("kafka:clicks@web") == StreamTarget("kafka", "clicks", "web")

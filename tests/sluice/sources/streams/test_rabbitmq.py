@@ -127,3 +127,18 @@ def test_acknowledgements_still_queued_are_sent_on_close(rabbit_queue: Queue) ->
     source.acknowledge(batch)  # handed to the polling thread, which polls no more
     source.close()
     assert queue_ready(channel, config.queue) == 0
+
+
+def test_a_connection_lost_before_the_acknowledgement_is_a_retried_unreachable_error(rabbit_queue: Queue) -> None:
+    from sluice.sources.streams.errors import StreamUnreachableError
+    from tasks.retry import is_transient
+
+    channel, config = rabbit_queue
+    produce_rabbit(config.url, config.queue, [event(i) for i in range(10)], _ids(10))
+    source = rabbit_source(config.url, config.queue)
+    batch = _poll_all(source, 10)
+    source.close()  # the connection is gone, as when the broker dropped it under the fetcher
+    with pytest.raises(StreamUnreachableError, match="before a committed batch was acknowledged") as caught:
+        source.acknowledge(batch)
+    assert is_transient(caught.value)
+    assert queue_ready(channel, config.queue, expected=10) == 10

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
+import pytest
 import redis
 from deltalake import DeltaTable
 
@@ -69,3 +71,41 @@ def test_a_dead_consumers_pending_entries_are_claimed_before_new_ones(
     assert _pending(client, stream) == 0
     claimed = client.xinfo_consumers(stream, "sluice")
     assert {c["name"].decode(): c["pending"] for c in claimed} == {"dead": 0, "heir": 0}
+
+
+def test_a_server_lost_before_the_acknowledgement_is_a_retried_unreachable_error(
+    redis_stream: tuple[redis.Redis, str],
+) -> None:
+    from chaos.proxy import FaultProxy
+    from sluice.sources.streams.errors import StreamUnreachableError
+    from tasks.retry import is_transient
+
+    client, stream = redis_stream
+    produce_redis(client, stream, [event(i) for i in range(5)])
+    with FaultProxy("127.0.0.1", 6379) as proxy:
+        source = redis_source(f"redis://127.0.0.1:{proxy.port}/0", stream)
+        batch = source.poll(BatchLimits(max_records=5, max_wait_s=0.5))
+        proxy.inject(down=True)
+        with pytest.raises(StreamUnreachableError, match="not acknowledged yet") as caught:
+            source.acknowledge(batch)
+        source.close()
+    assert len(batch) == 5 and is_transient(caught.value)
+    assert _pending(client, stream) == 5
+
+
+def test_an_unreachable_server_is_named_by_host_and_port_never_by_its_password() -> None:
+    from sluice.sources.streams.errors import StreamUnreachableError
+    from sluice.sources.streams.lag import stream_lag
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"redis://:hunter2-secret@127.0.0.1:{port}/0"
+
+    with pytest.raises(StreamUnreachableError) as connecting:
+        redis_source(url, "orders")
+    with pytest.raises(StreamUnreachableError) as lagging:
+        stream_lag("redis", url, "orders", "sluice")
+
+    for raised in (connecting, lagging):
+        assert f"127.0.0.1:{port}" in str(raised.value) and "hunter2" not in str(raised.value)

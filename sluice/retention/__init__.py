@@ -1,0 +1,1 @@
+"""Retention policies, legal holds and erasure of data subjects, with certificates."""

@@ -1,0 +1,94 @@
+"""The stream drills against the local staging stack and the real brokers (RabbitMQ, Redis) and, for the Avro
+drill, the schema registry stand-in: each drill passes, its fault went in, and the lake holds each produced message
+exactly once (the drill's own conservation verdict, and this test's own count of the lake against what the drill
+produced)."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from chaos import drill as drills
+from chaos.runner import run_drill
+from sluice.settings import Settings, get_settings
+from tests.standins.schema_registry import SchemaRegistryStandIn
+
+pytestmark = pytest.mark.integration
+REDIS_URL = os.environ.get("SLUICE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+RABBIT_URL = os.environ.get("SLUICE_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+# drill -> the method steps that inject its faults, and what each step's output says
+DRILLS = {
+    "broker-unreachable-mid-batch": {
+        "cut-rabbitmq-3s-mid-run": "rabbitmq cut mid-stream",
+        "cut-redis-3s-mid-run": "redis cut mid-stream",
+    },
+    "stream-consumer-killed-mid-batch": {
+        "kill-the-rabbitmq-consumer-mid-run": "SIGKILLed the consumer",
+        "kill-the-redis-consumer-mid-run": "SIGKILLed the consumer",
+    },
+    "stream-poison-message": {
+        "a-message-every-consumer-dies-holding": "died holding it",
+        "poison-the-rabbitmq-queue": "2 poison message(s)",
+        "poison-the-redis-stream": "2 poison message(s)",
+    },
+    "stream-incompatible-schema": {"publish-an-incompatible-schema-mid-stream": "of the incompatible id"},
+}
+
+
+@pytest.fixture()
+def stream_stack(staging_stack: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """The staging stack with the brokers and a schema registry (stand-in) configured as an environment would."""
+    registry = SchemaRegistryStandIn().start()
+    monkeypatch.setenv("SLUICE_REDIS_URL", REDIS_URL)
+    monkeypatch.setenv("SLUICE_RABBITMQ_URL", RABBIT_URL)
+    monkeypatch.setenv("SLUICE_SCHEMA_REGISTRY_URL", registry.url)
+    yield get_settings(fresh=True)
+    registry.stop()
+
+
+def step_output(journal: dict[str, Any], name: str) -> str:
+    (step,) = [r for r in journal["run"] if r["activity"]["name"] == name]
+    assert step["status"] == "succeeded", step
+    return str(step["output"]["detail"])
+
+
+@pytest.fixture()
+def judged(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """What the lake held against what the drill produced, read just before the drill's stack is taken down."""
+    seen: dict[str, Any] = {}
+    end = drills.end
+
+    def keep(drill: drills.Drill) -> None:
+        if drill.has_stack and drill.stack.streams:
+            from chaos.streamparity import lake_ids
+
+            seen["lake"] = lake_ids(drill.stack)
+            seen["produced"] = [i for s in drill.stack.streams.values() for i in s.produced]
+            seen["poison"] = {i for s in drill.stack.streams.values() for i in s.poison_ids}
+        end(drill)
+
+    monkeypatch.setattr(drills, "end", keep)
+    return seen
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("name", list(DRILLS))
+def test_the_stream_drill_passes_and_the_lake_holds_each_produced_message_once(
+    name: str, stream_stack: Settings, judged: dict[str, Any]
+) -> None:
+    result = run_drill(name, "staging")
+
+    for step, said in DRILLS[name].items():
+        assert said in step_output(result.journal, step)
+    (conservation,) = [v for v in result.verdicts if v["kind"] == "conservation"]
+    assert conservation["held"] and "once" in conservation["detail"], conservation["detail"]
+    lake: Counter[int] = judged["lake"]
+    assert judged["produced"] and sorted(lake) == sorted(judged["produced"])
+    assert max(lake.values()) == 1
+    assert not judged["poison"] & set(lake)
+    runs = [f"{r['activity']['name']}: {r['output'].get('detail')}" for r in result.journal["run"] if r.get("output")]
+    assert result.passed, f"{result.summary}; steps: {runs}"
