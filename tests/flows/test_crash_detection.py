@@ -125,7 +125,8 @@ def test_a_run_crashed_elsewhere_gets_one_incident_after_the_grace(prefect_api, 
         client.set_flow_run_state(run.id, Crashed(message="Flow run infrastructure exited with status 137"))
     now = datetime.now(timezone.utc)
 
-    assert sweep(now, CrashSettings(grace_seconds=60)).reported == []  # its own hook may still be reporting
+    early = sweep(now, CrashSettings(grace_seconds=60)).reported  # runs of other tests may be reported: shared server
+    assert str(run.id) not in [r.flow_run_id for r in early]  # its own hook may still be reporting
     later = now + timedelta(seconds=61)
     first, second = sweep(later, CrashSettings(grace_seconds=60)), sweep(later, CrashSettings(grace_seconds=60))
 
