@@ -61,7 +61,7 @@ def check_command(command: str, cli: Any) -> str | None:
             return f"`{' '.join(path)}` has no command {words[0]!r}"
         path.append(words.pop(0))
         node = child
-    if getattr(node, "commands", None) is not None:
+    if getattr(node, "commands", None) is not None and not getattr(node, "invoke_without_command", False):
         return f"`{' '.join(path)}` needs a subcommand"
     options = {o for p in node.params for o in (*p.opts, *getattr(p, "secondary_opts", ()))}
     for word in words:

@@ -29,6 +29,9 @@ def test_commands_and_options_are_checked_against_the_real_cli() -> None:
     assert check_command("ops runs explode", CLI) == "`ops runs` has no command 'explode'"
     assert check_command("ops runs list --colour", CLI) == "`ops runs list` has no option --colour"
     assert check_command("ops runs", CLI) == "`ops runs` needs a subcommand"
+    # a group that runs on its own (ops erase erases; its subcommands read certificates)
+    assert check_command("ops erase --subject email=a@b.c --reason r", CLI) is None
+    assert check_command("ops erase --colour", CLI) == "`ops erase` has no option --colour"
 
 
 def test_lint_reports_bad_commands_missing_sections_rules_and_failures(tmp_path) -> None:
