@@ -13,6 +13,7 @@ from flows.ingest_stream import ingest_stream
 from ops.metrics.models import Selector
 from ops.metrics.store import open_store
 from sluice.lake.log import history
+from sluice.runs.records import RunReport
 from sluice.settings import get_settings
 from sluice.sources.streams.base import Offset
 from sluice.sources.streams.positions import STREAM_META
@@ -42,27 +43,7 @@ def test_a_burst_raises_the_consumer_count_and_the_drain_lowers_it_with_every_me
     produce_redis(client, stream, [event(i) for i in range(BURST)])
     before = datetime.now(timezone.utc) - timedelta(seconds=1)
 
-    report = ingest_stream(
-        "events",
-        "redis",
-        stream,
-        address=REDIS_URL,
-        idle_seconds=2.0,
-        max_records=25,
-        min_consumers=1,
-        max_consumers=3,
-        lag_high_water=100,
-        lag_low_water=20,
-        scale_interval_seconds=0.2,
-        scale_sustain_samples=1,
-        scale_cooldown_samples=1,
-    )
-
-    store = open_store(home=get_settings().home)
-    (series,) = store.query_range(
-        Selector.parse(f'sluice_stream_consumers{{topic="{stream}"}}'), before, datetime.now(timezone.utc)
-    )
-    counts = [int(v) for v in series.values]
+    report, counts = _scaled_run("redis", stream, REDIS_URL, before)
     peak = counts.index(max(counts))
     assert max(counts) == 3  # the burst's lag added consumers up to the bound
     assert 1 in counts[peak:], counts  # the drained lag took them back to the floor
@@ -81,11 +62,24 @@ def test_kafka_partitions_are_split_among_the_added_consumers_and_each_message_l
     produce_kafka(bootstrap, topic, [event(i) for i in range(BURST)])
     before = datetime.now(timezone.utc) - timedelta(seconds=1)
 
+    report, counts = _scaled_run("kafka", topic, bootstrap, before)
+    peak = counts.index(max(counts))
+    assert max(counts) >= 2 and 1 in counts[peak:] and counts[-1] == 0, counts
+    assert report.status == "completed"
+    lake = Path(get_settings().lake_root()) / "events"
+    assert sorted(lake_ids(lake.parent.parent)) == list(range(BURST))
+    for partition, spans in committed_ranges(lake).items():  # positions alone kept each message to one commit
+        spans.sort()
+        assert all(b[0] > a[1] for a, b in itertools.pairwise(spans)), partition
+
+
+def _scaled_run(broker: str, topic: str, address: str, before: datetime) -> tuple[RunReport, list[int]]:
+    """One run of 1 to 3 consumers scaled on a lag of 100/20, sampled every 0.2 s; its report and consumer counts."""
     report = ingest_stream(
         "events",
-        "kafka",
+        broker,
         topic,
-        address=bootstrap,
+        address=address,
         idle_seconds=2.0,
         max_records=25,
         min_consumers=1,
@@ -101,15 +95,7 @@ def test_kafka_partitions_are_split_among_the_added_consumers_and_each_message_l
     (series,) = store.query_range(
         Selector.parse(f'sluice_stream_consumers{{topic="{topic}"}}'), before, datetime.now(timezone.utc)
     )
-    counts = [int(v) for v in series.values]
-    peak = counts.index(max(counts))
-    assert max(counts) >= 2 and 1 in counts[peak:] and counts[-1] == 0, counts
-    assert report.status == "completed"
-    lake = Path(get_settings().lake_root()) / "events"
-    assert sorted(lake_ids(lake.parent.parent)) == list(range(BURST))
-    for partition, spans in committed_ranges(lake).items():  # positions alone kept each message to one commit
-        spans.sort()
-        assert all(b[0] > a[1] for a, b in itertools.pairwise(spans)), partition
+    return report, [int(v) for v in series.values]
 
 
 def committed_ranges(table: Path) -> dict[str, list[tuple[Offset, Offset]]]:

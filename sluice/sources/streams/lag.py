@@ -15,7 +15,6 @@ import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from sluice.sources.streams.errors import StreamError, StreamUnreachableError
 
@@ -162,6 +161,8 @@ def redis_lag(url: str, stream: str, group: str) -> list[PartitionLag]:
     """
     import redis
 
+    from sluice.sources.streams.redis_streams import redis_address
+
     client = redis.Redis.from_url(url)
     try:
         info = client.xinfo_stream(stream)
@@ -172,10 +173,7 @@ def redis_lag(url: str, stream: str, group: str) -> list[PartitionLag]:
             else ()
         )
     except redis.ConnectionError as exc:
-        where = urlsplit(url)  # host and port only: the URL may carry a password
-        raise StreamUnreachableError(
-            f"Redis at {where.hostname}:{where.port or 6379}: {exc}", hint="check the server is up"
-        ) from None
+        raise StreamUnreachableError(f"Redis at {redis_address(url)}: {exc}", hint="check the server is up") from None
     except redis.ResponseError as exc:
         raise StreamError(f"Redis stream {stream!r}: {exc}", hint="check the stream key") from None
     finally:

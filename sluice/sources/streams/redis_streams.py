@@ -41,7 +41,7 @@ class RedisConfig:
     claim_idle_ms: int = 30_000
 
 
-def _where(url: str) -> str:
+def redis_address(url: str) -> str:
     """``host:port`` of a Redis URL, without the password it may carry."""
     parts = urlsplit(url)
     return f"{parts.hostname}:{parts.port or 6379}"
@@ -73,7 +73,7 @@ class RedisSource:
                 raise StreamError(f"cannot create group {config.group}: {exc}", hint="check the stream key") from None
         except redis.ConnectionError as exc:
             raise StreamUnreachableError(
-                f"Redis at {_where(config.url)}: {exc}", hint="check the server is up"
+                f"Redis at {redis_address(config.url)}: {exc}", hint="check the server is up"
             ) from None
 
     @property
@@ -149,7 +149,7 @@ class RedisSource:
             found = self._read(limits)
         except redis.ConnectionError as exc:
             raise StreamUnreachableError(
-                f"Redis at {_where(self.config.url)}: {exc}", hint="check the server is up"
+                f"Redis at {redis_address(self.config.url)}: {exc}", hint="check the server is up"
             ) from None
         batch, size = StreamBatch(), 0
         for message in found:
@@ -168,7 +168,7 @@ class RedisSource:
                 self._client.xack(self.config.stream, self.config.group, *ids[i : i + ACK_CHUNK])
         except redis.ConnectionError as exc:  # the entries stay pending: read again, and skipped by position
             raise StreamUnreachableError(
-                f"Redis at {_where(self.config.url)}: {exc} (a committed batch is not acknowledged yet)",
+                f"Redis at {redis_address(self.config.url)}: {exc} (a committed batch is not acknowledged yet)",
                 hint="check the server is up; the entries stay pending and the lake skips them by position",
             ) from None
 
