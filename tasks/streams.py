@@ -159,11 +159,11 @@ class StreamRecorder:
 
 
 def total_lag(req: StreamRequest) -> Callable[[], int | None]:
-    """The group's lag summed over the stream's partitions (None: a partition's is unknown or the broker failed)."""
+    """The group's backlog (lag and pending) summed over the partitions (None: one is unknown, or the broker failed)."""
 
     def read() -> int | None:
         try:
-            found: Sequence[int | None] = [p.lag for p in stream_lag(req.broker, req.address, req.topic, req.group)]
+            found: Sequence[int | None] = [p.backlog for p in stream_lag(req.broker, req.address, req.topic, req.group)]
         except (StreamError, StreamUnreachableError) as exc:
             get_run_logger().warning("lag not read, the consumer count stays: %s", exc)
             return None

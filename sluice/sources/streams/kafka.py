@@ -6,7 +6,7 @@ batch's last message once the batch is in the lake (queued: the polling
 thread commits them, as a consumer has one owner thread). When the group assigns
 a partition, the consumer starts at the lake's position + 1 where the lake
 holds one (it may be ahead of the group's offset after a crash between the
-two commits), else at the group's committed offset (``auto.offset.reset``
+two commits, and the group's offset is then moved up to it), else at the group's committed offset (``auto.offset.reset``
 for a new group). A batch holds at most ``max_bytes``: a message that would
 overflow it, and those fetched with it, are carried to the next batch: never split, never lost.
 """
@@ -117,6 +117,9 @@ class KafkaSource:
             at = held.get(partition_name(tp.topic, tp.partition))
             if at is not None:
                 tp.offset = at.major + 1
+                # The group's offset may lag the lake (a commit lost to a crash or a rebalance):
+                # move it up, or the group's lag never drains for a partition with nothing new.
+                self._acks.append(TopicPartition(tp.topic, tp.partition, tp.offset))
         consumer.assign(partitions)
         self._assigned = list(partitions)
         if self._paused:

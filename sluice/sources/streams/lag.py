@@ -69,6 +69,15 @@ class PartitionLag:
     consumers: int | None = None
     members: tuple[str, ...] = ()
 
+    @property
+    def backlog(self) -> int | None:
+        """Messages not yet in the lake: the lag plus those delivered and unacknowledged (Redis pending).
+
+        Kafka's lag already counts read-ahead messages, as offsets are committed after the lake; a
+        Redis group's lag does not, so a consumer's prefetch would hide the work it holds.
+        """
+        return None if self.lag is None else self.lag + (self.pending or 0)
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 

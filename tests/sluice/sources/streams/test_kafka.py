@@ -47,7 +47,7 @@ class _Forgetful(KafkaSource):
         return None
 
 
-def test_restart_starts_at_the_lake_position_when_the_group_offset_is_behind(
+def test_restart_starts_at_the_lake_position_and_moves_the_group_offset_up_to_it(
     kafka: tuple[str, str], events_contract: Contract, tmp_path: Path
 ) -> None:
     bootstrap, topic = kafka
@@ -61,6 +61,9 @@ def test_restart_starts_at_the_lake_position_when_the_group_offset_is_behind(
     again = consume(kafka_source(bootstrap, topic, sink), sink, spec)
     assert sum(b.read for b in again.batches) == 0, "the restart read messages the lake holds"
     assert sorted(lake_ids(tmp_path)) == list(range(120))
+    held = sink.positions(f"kafka:{topic}")
+    committed = _committed(bootstrap, topic)  # else the group's lag never drains and a scaled run never ends
+    assert {f"{topic}/{p}": o - 1 for p, o in committed.items() if o >= 0} == {p: o.major for p, o in held.items()}
 
 
 def test_a_batch_stays_within_its_byte_bound_and_loses_no_message(
