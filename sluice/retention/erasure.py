@@ -222,6 +222,31 @@ def remove_files(uri: str, files: list[str], opts: dict[str, str] | None) -> boo
     return not any(file_exists(fs, f) for f in files)
 
 
+def _delete_until_gone(fresh: Found, opts: dict[str, str] | None) -> tuple[int, int | None, TableScan]:
+    """Delete the subject's current rows until a scan after the delete finds none; rows, last version, that scan.
+
+    Ingestion appends to the quarantine under its dataset's lease, not the quarantine's: an entry that
+    lands while the delete runs is found by the scan after it and deleted in the next round.
+
+    Raises:
+        LakeConflictError: the subject's rows were still arriving after ``ATTEMPTS`` deletes.
+    """
+    if fresh.scan.rows_now == 0:  # only past versions hold it: nothing to delete, files to remove
+        return 0, None, fresh.scan
+    delete = _delete_quarantine if fresh.table == QUARANTINE else _delete_lake
+    rows, version = 0, None
+    for _round in range(ATTEMPTS):
+        deleted, committed = delete(fresh, opts)
+        rows, version = rows + deleted, committed if committed is not None else version
+        fresh = fresh.rescan(opts)
+        if fresh.scan.rows_now == 0:
+            return rows, version, fresh.scan
+    raise LakeConflictError(
+        f"{fresh.table}: rows of the subject were still being written after {ATTEMPTS} deletes",
+        hint="stop the ingestion that writes them, then run the erasure again",
+    )
+
+
 def _erase_place(found: Found, request: ErasureRequest, lock: Lock, opts: dict[str, str] | None) -> Place:
     """Delete and remove files under the table's lease; the table is scanned again there.
 
@@ -230,12 +255,7 @@ def _erase_place(found: Found, request: ErasureRequest, lock: Lock, opts: dict[s
     """
     with lock(found.table if found.table != QUARANTINE else QUARANTINE_LEASE):
         fresh = found.rescan(opts)
-        if fresh.scan.rows_now == 0:  # only past versions hold it: nothing to delete, files to remove
-            rows, version, after = 0, None, fresh.scan
-        else:
-            delete = _delete_quarantine if found.table == QUARANTINE else _delete_lake
-            rows, version = delete(fresh, opts)
-            after = fresh.rescan(opts).scan
+        rows, version, after = _delete_until_gone(fresh, opts)
         now = datetime.now(timezone.utc)
         removed = now if request.vacuum_now and remove_files(found.uri, after.files, opts) else None
     return Place(

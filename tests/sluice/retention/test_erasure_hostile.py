@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sluice.errors import ConfigError
+from sluice.retention import erasure
 from sluice.retention.erasure import ErasureRequest
 from sluice.retention.service import run_erasure
 from sluice.retention.subjects import MAX_VALUE_BYTES, ensure_subject
@@ -57,6 +58,27 @@ def test_an_ingest_running_during_the_erasure_neither_resurrects_the_subject_nor
     assert _emails(filled) == sorted(["bob@example.com", "carl@example.com", *added])
     assert "customers" in {p.table for p in cert.places}
     assert not any(holds_value(t, JANE) for t in every_version(f"{filled.lake_root()}/customers").values())
+
+
+def test_a_quarantine_entry_written_while_the_erasure_deletes_is_erased_too(filled, monkeypatch):
+    real, rounds = erasure._delete_quarantine, []
+
+    def racing(found, opts):  # an ingest quarantines one more of Jane's rows after the erasure's scan
+        if not rounds:
+            late = {"ticket_id": "T9", "opened": "2026-02-04", "contact": JANE, "priority": 8}
+            ingest(filled, "tickets", [late], tag="late")
+        rounds.append(found)
+        return real(found, opts)
+
+    monkeypatch.setattr(erasure, "_delete_quarantine", racing)
+    cert = run_erasure(filled, ErasureRequest([ensure_subject(f"email={JANE}")], "r", vacuum_now=True))
+
+    assert len(rounds) == 2  # the scan after the first delete found the late entry
+    quarantine = pa.table(DeltaTable(filled.quarantine_root()).to_pyarrow_table())
+    assert not holds_value(quarantine, JANE)
+    assert holds_value(quarantine, "bob@example.com")  # only the subject's entries went
+    (place,) = [p for p in cert.places if p.table == "quarantine"]
+    assert place.rows == 2
 
 
 @pytest.fixture(scope="module")
