@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from datetime import date, datetime, timezone
 
 from sluice.lake.lease import hold_lease, holder_name
+from sluice.lake.manifest_write import manifest_writer
 from sluice.lake.table import table_uri
 from sluice.paths import is_dataset_name
 from sluice.retention.certificate import Certificate, list_certificates, save_certificate
-from sluice.retention.erasure import ErasureRequest, Lakeside, Lock, complete_pending, erase
+from sluice.retention.erasure import QUARANTINE, ErasureRequest, Lakeside, Lock, complete_pending, erase
 from sluice.retention.holds import Hold, list_holds
 from sluice.retention.policies import RetentionOutcome, apply_retention
 from sluice.runs.metastore import engine_for
@@ -51,18 +52,25 @@ def lease_lock(settings: Settings, holder: str) -> Lock:
 
 
 def run_erasure(settings: Settings, request: ErasureRequest) -> Certificate:
-    """Erase under the datasets' leases and save the certificate.
+    """Erase under the datasets' leases, sign a manifest of each dataset's delete, and save the certificate.
 
     Raises:
         ErasureBlockedError: a legal hold covers a place where the subject was found (nothing is deleted).
+        ConfigError: manifests must be signed and the signing key cannot be loaded (nothing is deleted).
     """
+    writer = manifest_writer(settings)
     cert = erase(lakeside(settings), request, active_holds(settings), lease_lock(settings, "erasure"))
+    opts = dict(settings.lake_storage_options)
+    for place in cert.places:
+        if place.table != QUARANTINE:  # the quarantine keeps no manifests, as at ingestion
+            writer.record(place.table, place.uri, place.deleted_in_version, opts)
     save_certificate(settings.home, cert)
     return cert
 
 
 def retention_pass(settings: Settings, today: date) -> list[RetentionOutcome]:
-    """Apply every dataset's retention policy (each delete under the dataset's lease)."""
+    """Apply every dataset's retention policy (each delete under the dataset's lease, its manifest signed)."""
+    writer = manifest_writer(settings)
     holds = active_holds(settings)
     lock = lease_lock(settings, "retention")
     opts = dict(settings.lake_storage_options) or None
@@ -74,8 +82,12 @@ def retention_pass(settings: Settings, today: date) -> list[RetentionOutcome]:
         if contract.partition.retention is None:
             outcomes.append(RetentionOutcome(name))
             continue
+        uri = table_uri(settings.lake_root(), name)
         with lock(name):
-            outcomes.append(apply_retention(contract, table_uri(settings.lake_root(), name), holds, today, opts))
+            outcome = apply_retention(contract, uri, holds, today, opts)
+            if outcome.rows_deleted:
+                writer.record(name, uri, outcome.version, opts or {})
+        outcomes.append(outcome)
     return outcomes
 
 
