@@ -170,9 +170,9 @@ def redis_lag(url: str, stream: str, group: str) -> list[PartitionLag]:
     """
     import redis
 
-    from sluice.sources.streams.redis_streams import redis_address
+    from sluice.sources.streams.redis_streams import REDIS_ERRORS, redis_address, redis_client
 
-    client = redis.Redis.from_url(url)
+    client = redis_client(url, 10.0)
     try:
         info = client.xinfo_stream(stream)
         groups = {_text(g["name"]): g for g in client.xinfo_groups(stream)}
@@ -181,8 +181,10 @@ def redis_lag(url: str, stream: str, group: str) -> list[PartitionLag]:
             if group in groups
             else ()
         )
-    except redis.ConnectionError as exc:
-        raise StreamUnreachableError(f"Redis at {redis_address(url)}: {exc}", hint="check the server is up") from None
+    except REDIS_ERRORS as exc:
+        raise StreamUnreachableError(
+            f"Redis at {redis_address(url)}: {exc or type(exc).__name__}", hint="check the server is up"
+        ) from None
     except redis.ResponseError as exc:
         raise StreamError(f"Redis stream {stream!r}: {exc}", hint="check the stream key") from None
     finally:

@@ -30,15 +30,28 @@ KEY_FIELD = b"key"
 ACK_CHUNK = 1_000
 
 
+REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+
+
 @dataclass(frozen=True)
 class RedisConfig:
-    """The server, stream, consumer group and this consumer's name; pending entries idle this long are taken over."""
+    """The server, stream, consumer group and this consumer's name; pending entries idle this long are taken over.
+
+    ``timeout_s`` bounds connecting and every reply (a blocking read waits less than it), so a server that
+    stops answering without closing the connection is an error, never a hang.
+    """
 
     url: str
     stream: str
     group: str
     consumer: str
     claim_idle_ms: int = 30_000
+    timeout_s: float = 30.0
+
+
+def redis_client(url: str, timeout_s: float) -> redis.Redis:
+    """A client whose connects and replies time out after ``timeout_s`` (connects after at most 10 s)."""
+    return redis.Redis.from_url(url, socket_connect_timeout=min(timeout_s, 10.0), socket_timeout=timeout_s)
 
 
 def redis_address(url: str) -> str:
@@ -63,7 +76,7 @@ class RedisSource:
 
     def __init__(self, config: RedisConfig, client: redis.Redis | None = None) -> None:
         self.config = config
-        self._client = client or redis.Redis.from_url(config.url)
+        self._client = client or redis_client(config.url, config.timeout_s)
         self._history: str | None = "0"  # own pending entries first, then new ones
         self._paused = False
         try:
@@ -71,9 +84,9 @@ class RedisSource:
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise StreamError(f"cannot create group {config.group}: {exc}", hint="check the stream key") from None
-        except redis.ConnectionError as exc:
+        except REDIS_ERRORS as exc:
             raise StreamUnreachableError(
-                f"Redis at {redis_address(config.url)}: {exc}", hint="check the server is up"
+                f"Redis at {redis_address(config.url)}: {exc or type(exc).__name__}", hint="check the server is up"
             ) from None
 
     @property
@@ -137,7 +150,7 @@ class RedisSource:
             self.config.consumer,
             {self.config.stream: ">"},
             count=count,
-            block=max(1, int(limits.max_wait_s * 1000)),
+            block=max(1, int(min(limits.max_wait_s, self.config.timeout_s / 2) * 1000)),
         )
         return self._entries(reply[0][1]) if reply else []
 
@@ -147,9 +160,10 @@ class RedisSource:
             return StreamBatch()
         try:
             found = self._read(limits)
-        except redis.ConnectionError as exc:
+        except REDIS_ERRORS as exc:
             raise StreamUnreachableError(
-                f"Redis at {redis_address(self.config.url)}: {exc}", hint="check the server is up"
+                f"Redis at {redis_address(self.config.url)}: {exc or type(exc).__name__}",
+                hint="check the server is up",
             ) from None
         batch, size = StreamBatch(), 0
         for message in found:
@@ -166,7 +180,7 @@ class RedisSource:
         try:
             for i in range(0, len(ids), ACK_CHUNK):
                 self._client.xack(self.config.stream, self.config.group, *ids[i : i + ACK_CHUNK])
-        except redis.ConnectionError as exc:  # the entries stay pending: read again, and skipped by position
+        except REDIS_ERRORS as exc:  # the entries stay pending: read again, and skipped by position
             raise StreamUnreachableError(
                 f"Redis at {redis_address(self.config.url)}: {exc} (a committed batch is not acknowledged yet)",
                 hint="check the server is up; the entries stay pending and the lake skips them by position",

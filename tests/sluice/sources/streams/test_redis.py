@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,40 @@ def test_an_unreachable_server_is_named_by_host_and_port_never_by_its_password()
 
     for raised in (connecting, lagging):
         assert f"127.0.0.1:{port}" in str(raised.value) and "hunter2" not in str(raised.value)
+
+
+class _SilentServer:
+    """Accepts connections and never answers: a server hung, or blackholed behind a firewall."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            self._held.append(conn)
+
+    def close(self) -> None:
+        self._listener.close()
+        for conn in self._held:
+            conn.close()
+
+
+def test_a_server_that_stops_answering_is_an_unreachable_error_not_a_hang() -> None:
+    from sluice.sources.streams.errors import StreamUnreachableError
+    from sluice.sources.streams.redis_streams import RedisConfig, RedisSource
+
+    server = _SilentServer()
+    try:
+        url = f"redis://127.0.0.1:{server.port}/0"
+        with pytest.raises(StreamUnreachableError, match=f"127.0.0.1:{server.port}"):
+            RedisSource(RedisConfig(url, "orders", "sluice", "c1", timeout_s=0.5))
+    finally:
+        server.close()
