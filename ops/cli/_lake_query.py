@@ -42,9 +42,9 @@ def read_token(token: str | None, token_file: Path | None) -> str:
 
 
 def principal_of(settings: Settings, token: str) -> Principal:
-    from sluice.access.oidc import OidcVerifier
+    from sluice.access.oidc import TokenVerifier
 
-    return OidcVerifier(settings.access).principal(token)
+    return TokenVerifier(settings.access).principal(token)
 
 
 def _columns(value: str | None) -> list[str] | None:

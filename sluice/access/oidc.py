@@ -9,6 +9,11 @@ are required and checked. Claims map to a :class:`Principal` by the claim
 names of the settings (Okta sends ``groups``; Azure AD sends ``roles``).
 Every failure is a :class:`TokenError` of one line; the token is never
 repeated in it.
+
+:class:`TokenVerifier` accepts the tokens of several issuers (say Okta for
+employees and Azure AD for a subsidiary): it reads the token's ``iss``
+unverified only to pick the issuer's :class:`OidcVerifier`, which then
+verifies everything, ``iss`` included, with that issuer's keys and claim names.
 """
 
 from __future__ import annotations
@@ -194,3 +199,57 @@ def principal_from_claims(claims: Mapping[str, Any], settings: AccessSettings) -
         raise TokenError(
             f"the token's claims do not name a principal: {exc.errors()[0]['msg']}", hint=TOKEN_HINT
         ) from None
+
+
+@dataclass
+class TokenVerifier:
+    """Verifies ID tokens of every trusted issuer (see the module doc); one :class:`OidcVerifier` per issuer."""
+
+    settings: AccessSettings
+    timeout: float = 10.0
+    _by_issuer: dict[str, OidcVerifier] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for one in self.settings.issuers():
+            verifier = OidcVerifier(one, self.timeout)
+            if verifier.issuer in self._by_issuer:
+                raise ConfigError(
+                    f"the OIDC issuer {verifier.issuer} is configured twice",
+                    hint="list each issuer once in SLUICE_ACCESS_OIDC_ISSUER and SLUICE_ACCESS_OIDC_TRUSTED_ISSUERS",
+                )
+            self._by_issuer[verifier.issuer] = verifier
+        if not self._by_issuer:
+            raise ConfigError(
+                "no OIDC issuer is configured, so no token can be verified",
+                hint="set SLUICE_ACCESS_OIDC_ISSUER and SLUICE_ACCESS_OIDC_AUDIENCE",
+            )
+
+    @property
+    def issuers(self) -> list[str]:
+        return list(self._by_issuer)
+
+    def _verifier(self, token: object) -> OidcVerifier:
+        if len(self._by_issuer) == 1:  # the verifier says what is wrong with a token of another issuer
+            return next(iter(self._by_issuer.values()))
+        if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
+            raise TokenError("the token is not a signed JWT (header.payload.signature)", hint=TOKEN_HINT)
+        try:
+            unverified = jwt.decode(token.strip(), options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise TokenError("the token is not a signed JWT: its claims do not decode", hint=TOKEN_HINT) from None
+        issuer = unverified.get("iss")
+        found = self._by_issuer.get(issuer) if isinstance(issuer, str) else None
+        if found is None:
+            raise TokenError(
+                f"the token's issuer {ascii(issuer)[:80]} is not trusted (trusted: {', '.join(self._by_issuer)})",
+                hint="sign in with one of the trusted issuers, or ask to have the issuer added",
+            )
+        return found
+
+    def claims(self, token: str) -> dict[str, Any]:
+        """The verified claims of ``token``, by its issuer. Raises TokenError as :meth:`OidcVerifier.claims`."""
+        return self._verifier(token).claims(token)
+
+    def principal(self, token: str) -> Principal:
+        """The principal ``token`` names, its claims mapped by its issuer's claim names."""
+        return self._verifier(token).principal(token)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sluice.settings.sources import PREFIX, Section
 
@@ -13,6 +13,36 @@ from sluice.settings.sources import PREFIX, Section
 ALLOWED_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
+
+
+def _ensure_asymmetric(value: list[str]) -> list[str]:
+    refused = [alg for alg in value if alg not in ALLOWED_ALGORITHMS]
+    if refused or not value:
+        raise ValueError(
+            f"{refused or 'an empty list'} not allowed: use asymmetric algorithms among {sorted(ALLOWED_ALGORITHMS)}"
+        )
+    return value
+
+
+class TrustedIssuer(BaseModel):
+    """One more OIDC issuer whose ID tokens are accepted; a field left out takes the section's value."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    issuer: str = Field(min_length=1, max_length=512)
+    audience: str = Field(min_length=1, max_length=512)
+    algorithms: list[str] | None = None
+    jwks_uri: str | None = None
+    subject_claim: str | None = None
+    roles_claims: list[str] | None = None
+    department_claim: str | None = None
+    region_claim: str | None = None
+    clearance_claim: str | None = None
+
+    @field_validator("algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _ensure_asymmetric(value)
 
 
 class AccessSettings(Section):
@@ -50,6 +80,15 @@ class AccessSettings(Section):
     oidc_jwks_uri: str | None = Field(
         default=None, description="The JWKS URL, when it should not be read from the issuer's discovery document."
     )
+    oidc_trusted_issuers: list[TrustedIssuer] = Field(
+        default_factory=list,
+        description=(
+            'More issuers whose ID tokens are accepted, as JSON, e.g. `[{"issuer": "https://login.microsoftonline'
+            '.com/<tenant>/v2.0", "audience": "<client id>", "subject_claim": "oid", "roles_claims": '
+            '["roles"]}]`. A token is verified by the issuer its `iss` names; `algorithms`, `jwks_uri` and the '
+            "claim names left out take the values above."
+        ),
+    )
     oidc_leeway_seconds: float = Field(
         default=30.0, ge=0, le=300, description="Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds."
     )
@@ -70,13 +109,24 @@ class AccessSettings(Section):
     @field_validator("oidc_algorithms")
     @classmethod
     def _asymmetric_only(cls, value: list[str]) -> list[str]:
-        refused = [alg for alg in value if alg not in ALLOWED_ALGORITHMS]
-        if refused or not value:
-            raise ValueError(
-                f"{refused or 'an empty list'} not allowed: "
-                f"use asymmetric algorithms among {sorted(ALLOWED_ALGORITHMS)}"
-            )
-        return value
+        return _ensure_asymmetric(value)
+
+    def issuers(self) -> list[AccessSettings]:
+        """The settings of each trusted issuer: the one above (when set), then each of ``oidc_trusted_issuers``.
+
+        Each is a copy of this section with that issuer's fields in place, so a verifier reads one issuer.
+        """
+        found = [self] if self.oidc_issuer else []
+        for extra in self.oidc_trusted_issuers:
+            update: dict[str, object] = {"oidc_issuer": extra.issuer, "oidc_audience": extra.audience}
+            update["oidc_jwks_uri"] = extra.jwks_uri
+            if extra.algorithms is not None:
+                update["oidc_algorithms"] = extra.algorithms
+            for name in ("subject_claim", "roles_claims", "department_claim", "region_claim", "clearance_claim"):
+                if getattr(extra, name) is not None:
+                    update[name] = getattr(extra, name)
+            found.append(self.model_copy(update={**update, "oidc_trusted_issuers": []}))
+        return found
 
     def policies_root(self) -> Path:
         return self.policies_dir or Path(__file__).parents[1] / "policies"

@@ -21,6 +21,7 @@ from sluice.settings import (
     unknown_settings,
     variables,
 )
+from sluice.settings.access import TrustedIssuer
 
 # Every variable Sluice has read, by the name users set: (field path, a value it takes, what the field holds then).
 NAMES: dict[str, tuple[str, str, object]] = {
@@ -131,6 +132,11 @@ NAMES: dict[str, tuple[str, str, object]] = {
     "SLUICE_ACCESS_OIDC_AUDIENCE": ("access.oidc_audience", "sluice", "sluice"),
     "SLUICE_ACCESS_OIDC_ALGORITHMS": ("access.oidc_algorithms", '["RS256", "ES256"]', ["RS256", "ES256"]),
     "SLUICE_ACCESS_OIDC_JWKS_URI": ("access.oidc_jwks_uri", "https://idp.test/keys", "https://idp.test/keys"),
+    "SLUICE_ACCESS_OIDC_TRUSTED_ISSUERS": (
+        "access.oidc_trusted_issuers",
+        '[{"issuer": "https://idp.test/v2.0", "audience": "sluice"}]',
+        [TrustedIssuer(issuer="https://idp.test/v2.0", audience="sluice")],
+    ),
     "SLUICE_ACCESS_OIDC_LEEWAY_SECONDS": ("access.oidc_leeway_seconds", "5", 5.0),
     "SLUICE_ACCESS_SUBJECT_CLAIM": ("access.subject_claim", "oid", "oid"),
     "SLUICE_ACCESS_ROLES_CLAIMS": ("access.roles_claims", '["roles"]', ["roles"]),
