@@ -79,7 +79,7 @@ def check_quarantine_spike(run: RunPoint, earlier: list[RunPoint], spec: VerifyS
         not spike,
         f"{share:.1%} of {run.rows_read:,} rows quarantined against a usual {usual:.1%}"
         + (
-            f" (over {spec.quarantine_factor:g} times the usual and {spec.quarantine_floor:.0%} above it)"
+            f" ({spec.quarantine_factor:g} times the usual or more, and {spec.quarantine_floor:.0%} above it)"
             if spike
             else ""
         ),
