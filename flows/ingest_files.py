@@ -42,6 +42,7 @@ from sluice.validate.contracts import find_contract
 from tasks.artifacts import RunArtifacts
 from tasks.ingest import dedup_bucket_group, list_source, stage_file_group
 from tasks.records import publish_artifacts, record_failure, record_run
+from tasks.verify import verify_commit
 
 
 def _source_options(storage_options: dict[str, Any] | None, aws_credentials_block: str | None) -> dict[str, Any]:
@@ -205,6 +206,10 @@ def ingest_files(
         raise
     if report.files_failed:
         report.error = "; ".join(f"{f.uri}: {f.error}" for f in report.files_failed)
+    # A commit that fails a check of the contract's verify block is rolled back; the run fails with the reason.
+    review = verify_commit(report, contract, target.lake_uri) if outcome.committed else None
+    if review is not None and review.failed:
+        review.apply(report)
     record_run(report, settings.metadata_db_url())
     publish_artifacts(report, RunArtifacts.current(settings.env))
     staging.remove_run(Path(run_dir))
@@ -217,6 +222,8 @@ def ingest_files(
             r.rows_quarantined,
             r.rows_duplicate,
         )
+    if review is not None and review.failed:
+        raise review.error(dataset, report.lake_version)
     if report.files_failed:
         raise IngestFailed(
             f"{len(report.files_failed)} file(s) of {dataset} could not be read: {report.error}",

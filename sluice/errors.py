@@ -14,7 +14,8 @@
     │   ├── LeaseError           the dataset's commit lease
     │   │   ├── LeaseTimeoutError  another run held it the whole wait (transient)
     │   │   └── LeaseLostError     it expired or was taken over before the commit
-    │   └── ManifestError        a commit's run manifest that cannot be read, written or signed
+    │   ├── ManifestError        a commit's run manifest that cannot be read, written or signed
+    │   └── CommitVerificationError  a run's commit failed a check of its contract's verify block
     ├── AccessError            a governed read that cannot be allowed or run
     │   ├── TokenError           an identity token that does not validate
     │   ├── AccessDenied         no policy rule grants the principal the dataset (default deny)
@@ -89,6 +90,13 @@ class LakeConflictError(LakeError):
     """Another writer committed to the table between this writer's plan and its commit."""
 
     transient = True
+
+
+class CommitVerificationError(LakeError):
+    """A run's commit failed a check of its contract's ``verify:`` block; it was rolled back unless another
+    writer had committed after it (:mod:`sluice.lake.rollback`)."""
+
+    hint = "see the runbook lake-commit-rolled-back: `ops lake history DATASET` shows the rollback and its reason"
 
 
 class LeaseError(LakeError):

@@ -1,4 +1,4 @@
-"""``ops lake``: a dataset table's commit history, and removal of unreferenced files."""
+"""``ops lake``: a dataset table's commit history, its rollback, and removal of unreferenced files."""
 
 from __future__ import annotations
 
@@ -29,7 +29,10 @@ if TYPE_CHECKING:
     from sluice.lake.log import HistoryEntry
     from sluice.settings import Settings
 
-app = typer.Typer(help="The Delta lake: commit history and cleanup of unreferenced files.", no_args_is_help=True)
+app = typer.Typer(
+    help="The Delta lake: commit history, rollback to an earlier version, cleanup of unreferenced files.",
+    no_args_is_help=True,
+)
 
 DatasetArgument = Annotated[str, typer.Argument(help="The dataset, as named by its contract.")]
 SAFE_RETENTION_HOURS = 168
@@ -46,6 +49,7 @@ class Commit:
     counts: dict[str, int]
     source_files: int | None
     stage: str | None
+    rollback: RollbackNote | None = None
 
     @classmethod
     def of(cls, entry: HistoryEntry) -> Commit:
@@ -61,7 +65,41 @@ class Commit:
             counts={str(k): v for k, v in counts.items()} if isinstance(counts, dict) else {},
             source_files=len(sources) if isinstance(sources, list) else None,
             stage=str(stage) if stage else None,
+            rollback=RollbackNote.of(meta.get("rollback")),
         )
+
+    @property
+    def operation_text(self) -> str:
+        if self.rollback is not None:
+            return f"{self.operation} ({self.rollback.text})"
+        return f"{self.operation} ({self.stage})" if self.stage else self.operation
+
+
+@dataclass(frozen=True)
+class RollbackNote:
+    """What a rollback commit records (:mod:`sluice.lake.rollback`): the versions it undid, why and by whom."""
+
+    to_version: int
+    undone: list[int]
+    reason: str
+    by: str
+
+    @classmethod
+    def of(cls, raw: object) -> RollbackNote | None:
+        if not isinstance(raw, dict):
+            return None
+        undone = raw.get("undone")
+        return cls(
+            to_version=int(raw.get("to_version", -1)),
+            undone=[int(v) for v in undone] if isinstance(undone, list) else [],
+            reason=str(raw.get("reason", "")),
+            by=str(raw.get("by", "")),
+        )
+
+    @property
+    def text(self) -> str:
+        undone = ", ".join(str(v) for v in self.undone)
+        return f"rollback of {undone} to {self.to_version} by {self.by}: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -156,7 +194,7 @@ def history(
         return
     rows = []
     for c in commits:
-        operation = f"{c.operation} ({c.stage})" if c.stage else c.operation
+        operation = c.operation_text
         run = c.run_id if shows_wide(wide) or c.run_id is None else c.run_id[:8]
         rows.append(
             [
@@ -280,8 +318,10 @@ def vacuum(
 
 def _register_query() -> None:
     from ops.cli._lake_query import query
+    from ops.cli._lake_rollback import rollback
 
     app.command("query")(query)
+    app.command("rollback")(rollback)
 
 
 _register_query()

@@ -48,6 +48,9 @@ ingest_runs = sa.Table(
     sa.Column("error", sa.Text, nullable=False, default=""),
     # Rows written before the column existed hold "": readers tell their flow by the source.
     sa.Column("flow", sa.String(64), nullable=False, default="", server_default=sa.text("''")),
+    sa.Column("rows_rolled_back", sa.BigInteger, nullable=False, default=0, server_default="0"),
+    # The version of the rollback commit that undid the run's commit; 0: none (a rollback is never version 0).
+    sa.Column("rollback_version", sa.Integer, nullable=False, default=0, server_default="0"),
 )
 
 ingest_files = sa.Table(
@@ -157,6 +160,8 @@ def _run_row(report: RunReport) -> dict[str, object]:
         "warnings": json.dumps(report.warnings),
         "error": report.error,
         "flow": report.flow,
+        "rows_rolled_back": report.rows_rolled_back,
+        "rollback_version": report.rollback_version or 0,
     }
 
 
@@ -184,6 +189,20 @@ def save_run(conn: Connection, report: RunReport) -> None:
     conn.execute(sa.insert(ingest_runs).values(**_run_row(report)))
     if report.files:
         conn.execute(sa.insert(ingest_files), [_file_row(report.run_id, f) for f in report.files])
+
+
+def mark_rolled_back(conn: Connection, run_id: str, version: int) -> bool:
+    """Record that the rollback commit ``version`` undid run ``run_id``'s commit; False if there is no such run.
+
+    Every row the run wrote, updated or deleted counts as rolled back; the other counts stay, so they still add up.
+    """
+    c = ingest_runs.c
+    updated = conn.execute(
+        sa.update(ingest_runs)
+        .where(c.run_id == run_id)
+        .values(rows_rolled_back=c.rows_written + c.rows_updated + c.rows_deleted, rollback_version=version)
+    )
+    return updated.rowcount == 1
 
 
 @overload
@@ -272,4 +291,6 @@ def _report(conn: Connection, row: sa.RowMapping) -> RunReport:
         files=files,
         error=row["error"],
         flow=row["flow"],
+        rows_rolled_back=row["rows_rolled_back"],
+        rollback_version=row["rollback_version"] or None,
     )

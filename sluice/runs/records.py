@@ -2,7 +2,9 @@
 
 ``rows_read == rows_written + rows_updated + rows_deleted + rows_unchanged +
 rows_quarantined + rows_duplicate`` for every run; :func:`ensure_conserved`
-raises when it does not hold. Append tables only write (``rows_written``,
+raises when it does not hold. A run whose commit was rolled back keeps these
+counts; ``rows_rolled_back`` (at most written + updated + deleted) says how
+many of those changes the rollback undid. Append tables only write (``rows_written``,
 new keys) or drop duplicates; keyed tables (upsert, scd2) also update,
 delete and leave rows unchanged (:mod:`sluice.lake.resolve` defines each).
 """
@@ -77,6 +79,10 @@ class RunReport:
     files: list[FileOutcome] = field(default_factory=list)
     error: str = ""
     flow: str = ""  # the flow that made the run (ingest-files, ingest-table, capture-changes); "" if not recorded
+    # Of the rows written, updated and deleted, how many a rollback of the run's commit undid
+    # (sluice.lake.rollback), and the version of that rollback commit.
+    rows_rolled_back: int = 0
+    rollback_version: int | None = None
 
     @property
     def files_committed(self) -> list[FileOutcome]:
@@ -105,8 +111,19 @@ def applied(report: RunReport) -> int:
     )
 
 
+def rows_changed(report: RunReport) -> int:
+    """Rows whose change the run's commit made to the table: written, updated or deleted (what a rollback undoes)."""
+    return report.rows_written + report.rows_updated + report.rows_deleted
+
+
 def ensure_conserved(report: RunReport) -> None:
-    """Raise unless every row read is accounted for exactly once."""
+    """Raise unless every row read is accounted for exactly once, and a rollback undid no more than was changed."""
+    if not 0 <= report.rows_rolled_back <= rows_changed(report):
+        raise ConservationError(
+            f"run {report.run_id} of {report.dataset}: {report.rows_rolled_back:,} rows rolled back, but the run "
+            f"changed {rows_changed(report):,}",
+            hint="do not trust this run's record; check `ops lake history` for its rollback",
+        )
     accounted = applied(report) + report.rows_quarantined
     if report.rows_read != accounted:
         changed = (

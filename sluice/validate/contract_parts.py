@@ -102,3 +102,24 @@ class NestedSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     separator: str = Field(default="_", min_length=1)  # joins a struct's keys into a column name
+
+
+class VerifySpec(BaseModel):
+    """Checks of each commit of an ingestion run: the ``verify:`` block of a contract.
+
+    A check that fails rolls the commit back (:mod:`sluice.lake.rollback`) and fails the run.
+    The contract check is on by default: rows that break their own contract's critical rules
+    are never right, so it cannot raise a false alarm. The anomaly checks are off by default:
+    a genuine backfill or a real change in volume would be rolled back, and they need
+    ``min_runs`` earlier runs of history to judge by; a dataset opts in once its volume is steady.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    contract: bool = True  # re-read the committed rows and validate them against this contract
+    row_count: bool = False  # rows written far outside the baseline of earlier runs (ops.baselines detector)
+    quarantine_spike: bool = False  # quarantined share far above the usual share of earlier runs
+    min_runs: int = Field(default=10, ge=3)  # earlier runs an anomaly check needs before it judges
+    max_score: float = Field(default=0.95, gt=0.5, lt=1.0)  # anomaly score at or above which rows written fail
+    quarantine_factor: float = Field(default=5.0, gt=1.0)  # a spike: this many times the usual share...
+    quarantine_floor: float = Field(default=0.05, gt=0.0, lt=1.0)  # ...and at least this share above it

@@ -50,6 +50,7 @@ from sluice.validate.contract_parts import (
     NestedSpec,
     PartitionSpec,
     RemovedColumns,
+    VerifySpec,
 )
 from sluice.validate.explode import ExplodeSpec, explode_problems, with_children
 
@@ -69,6 +70,7 @@ __all__ = [
     "NestedSpec",
     "PartitionSpec",
     "RemovedColumns",
+    "VerifySpec",
     "available_contracts",
     "find_contract",
     "load_contract",
@@ -111,6 +113,8 @@ class Contract(BaseModel):
     downstream: list[str] = Field(default_factory=list)
     # Arrays whose elements land in child datasets, by the array's key (sluice.validate.explode).
     explode: dict[str, ExplodeSpec] = Field(default_factory=dict)
+    # Checks of each commit; one that fails rolls the commit back (sluice.lake.rollback).
+    verify: VerifySpec = Field(default_factory=VerifySpec)
 
     @field_validator("encoding")
     @classmethod

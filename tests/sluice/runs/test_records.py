@@ -64,3 +64,14 @@ def test_a_keyed_run_adds_up_with_its_updated_deleted_and_unchanged_rows(written
         report.rows_unchanged += lost
         with pytest.raises(ConservationError, match=f"unchanged {unchanged + lost:,}"):
             ensure_conserved(report)
+
+
+@given(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6))
+def test_a_rolled_back_run_still_adds_up_when_the_rollback_undid_at_most_what_it_wrote(written, quarantined, undone):
+    report = _report(written + quarantined, written, quarantined, 0)
+    report.rows_rolled_back = undone
+    if undone <= written:
+        ensure_conserved(report)
+    else:
+        with pytest.raises(ConservationError, match="rolled back"):
+            ensure_conserved(report)
