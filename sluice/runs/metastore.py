@@ -48,6 +48,26 @@ ingest_runs = sa.Table(
     sa.Column("error", sa.Text, nullable=False, default=""),
     # Rows written before the column existed hold "": readers tell their flow by the source.
     sa.Column("flow", sa.String(64), nullable=False, default="", server_default=sa.text("''")),
+    # What the run cost (sluice.runs.usage); rows written before these columns hold "" and 0.
+    sa.Column("source_kind", sa.String(32), nullable=False, default="", server_default=sa.text("''")),
+    sa.Column("source_region", sa.String(64), nullable=False, default="", server_default=sa.text("''")),
+    sa.Column("read_measure", sa.String(64), nullable=False, default="", server_default=sa.text("''")),
+    sa.Column("bytes_written", sa.BigInteger, nullable=False, default=0, server_default="0"),
+    sa.Column("cpu_seconds", sa.Float, nullable=False, default=0.0, server_default="0"),
+    sa.Column("peak_memory_bytes", sa.BigInteger, nullable=False, default=0, server_default="0"),
+    sa.Column("workers", sa.Integer, nullable=False, default=0, server_default="0"),
+    sa.Column("worker_memory_bytes", sa.BigInteger, nullable=False, default=0, server_default="0"),
+)
+
+USAGE_FIELDS = (
+    "source_kind",
+    "source_region",
+    "read_measure",
+    "bytes_written",
+    "cpu_seconds",
+    "peak_memory_bytes",
+    "workers",
+    "worker_memory_bytes",
 )
 
 ingest_files = sa.Table(
@@ -157,6 +177,7 @@ def _run_row(report: RunReport) -> dict[str, object]:
         "warnings": json.dumps(report.warnings),
         "error": report.error,
         "flow": report.flow,
+        **{name: getattr(report, name) for name in USAGE_FIELDS},
     }
 
 
@@ -272,4 +293,5 @@ def _report(conn: Connection, row: sa.RowMapping) -> RunReport:
         files=files,
         error=row["error"],
         flow=row["flow"],
+        **{name: row[name] for name in USAGE_FIELDS},
     )
