@@ -31,11 +31,13 @@ from sluice.ingest import (
 from sluice.ingest_children import child_outcomes, child_report
 from sluice.lake import staging
 from sluice.lake.commit import CommitPlan, CommitTarget
+from sluice.lake.commit_size import commit_bytes
 from sluice.lake.lease import HeldLease, hold_lease, holder_name
 from sluice.lake.table import DedupedBucket, table_uri
 from sluice.paths import ensure_dataset_name, is_dataset_name, shown
 from sluice.runs.metastore import engine_for
 from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
+from sluice.runs.usage import add_usage, bucket_region, read_measure, source_kind
 from sluice.settings import Settings, get_settings
 from sluice.sources.files import group_files
 from sluice.validate.contracts import find_contract
@@ -137,12 +139,15 @@ def ingest_files(
         env=settings.env,
         started_at=datetime.now(timezone.utc),
         flow="ingest-files",
+        source_kind=source_kind(source),
     )
+    report.read_measure = read_measure(report.source_kind)
     clock = time.perf_counter()
     try:
         contract = find_contract(ensure_dataset_name(dataset), settings.contracts_root())
         protector = protector_for(contract, settings)
         opts = _source_options(storage_options, aws_credentials_block)
+        report.source_region = bucket_region(source, opts)
         files = list_source(source, pattern, opts)
         run_dir, cleanup = staging.open_run(settings.staging_root(), run_id, stale_hours=settings.staging_stale_hours)
     except Exception as exc:
@@ -185,6 +190,7 @@ def ingest_files(
     )
     with lease as held:
         report.stage_seconds["lease_wait"] = time.perf_counter() - clock
+        commit_cpu = time.thread_time()
         outcome = commit_files(
             target,
             outcomes,
@@ -192,9 +198,12 @@ def ingest_files(
             metadata={"run_id": run_id, "dataset": dataset, "env": settings.env},
             dedup=partial(_dedup_on_workers, target, max(settings.dask_workers, 2)),
         )
+        commit_cpu = time.thread_time() - commit_cpu
     report.stage_seconds.update(outcome.seconds)
     children = _children(settings, report, target, outcomes, req.child_lake_uris)
     finish_report(report, outcomes, outcome.lake)
+    add_usage(report, commit_cpu)
+    report.bytes_written = commit_bytes(req.lake_uri, report.lake_version, run_id, lake_opts)
     progress.committed(report)
     report.finished_at = datetime.now(timezone.utc)
     report.status = "failed" if report.files_failed else "completed"

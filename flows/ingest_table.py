@@ -23,11 +23,13 @@ from sluice.governance.protect import protector_for
 from sluice.ingest import finish_report
 from sluice.lake import staging
 from sluice.lake.commit import CommitTarget
+from sluice.lake.commit_size import commit_bytes
 from sluice.lake.lease import hold_lease, holder_name
 from sluice.lake.table import CommitResult, table_uri
 from sluice.paths import ensure_dataset_name, is_dataset_name, shown
 from sluice.runs.metastore import engine_for
 from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
+from sluice.runs.usage import add_usage, read_measure, source_kind
 from sluice.settings import Settings, get_settings
 from sluice.sources.database import DatabaseUrl, resolve_connection
 from sluice.sources.database_read import TableSpec
@@ -121,6 +123,8 @@ def ingest_table(
         url = _url(connection, secret_block, settings, tunnel)
         spec = TableSpec(url, contract, table=table, query=query, cursor=cursor, fetch_rows=db.db_fetch_rows)
         report.source = spec.source
+        report.source_kind = source_kind(spec.source)
+        report.read_measure = read_measure(report.source_kind)
         columns = describe_source(spec)
         run_dir, _ = staging.open_run(settings.staging_root(), run_id, stale_hours=settings.staging_stale_hours)
     except Exception as exc:
@@ -148,8 +152,11 @@ def ingest_table(
     finally:
         tunnel.close()
     report.stage_seconds["read_validate_stage"] = time.perf_counter() - clock
+    commit_cpu = time.thread_time()
     result = _commit(req, settings, outcomes)
     finish_report(report, outcomes, result)
+    add_usage(report, time.thread_time() - commit_cpu)
+    report.bytes_written = commit_bytes(req.lake_uri, report.lake_version, run_id, req.lake_storage_options)
     report.finished_at, report.status = datetime.now(timezone.utc), "completed"
     try:
         ensure_conserved(report)

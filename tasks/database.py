@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from sluice.errors import ConfigError
 from sluice.runs.records import FileOutcome
+from sluice.runs.usage import measured
 from sluice.sources.database import DatabaseUrl, from_secret
 from sluice.sources.database_keyset import Position
 from sluice.sources.database_read import KeyRange, Snapshot, TableSpec, describe
@@ -46,7 +49,7 @@ def describe_source(spec: TableSpec) -> dict[str, SourceColumn]:
 @task(name="stage-key-range", task_run_name="stage-{dataset}-range-{order}", **TRANSIENT_RETRIES)
 def stage_key_range(req: TableRequest, snapshot: Snapshot, rng: KeyRange, order: int, *, dataset: str) -> FileOutcome:
     """Read, validate and stage one primary-key range inside the run's snapshot."""
-    return stage_range(req, snapshot, rng, order)
+    return measured(partial(stage_range, req, snapshot, rng, order))
 
 
 @task(name="stage-increment", task_run_name="stage-{dataset}-increment", **TRANSIENT_RETRIES)
@@ -54,4 +57,4 @@ def stage_increment(
     req: TableRequest, previous: Position | None, lookback: float, *, dataset: str
 ) -> FileOutcome | None:
     """Read, validate and stage the rows after the lake's position (and its look-back)."""
-    return stage_incremental(req, previous, lookback)
+    return measured(partial(stage_incremental, req, previous, lookback))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from prefect import task
@@ -10,6 +11,7 @@ from sluice.ingest import StageRequest, stage_file
 from sluice.lake.commit import CommitPlan, CommitTarget, dedup_buckets
 from sluice.lake.table import DedupedBucket
 from sluice.runs.records import FileOutcome
+from sluice.runs.usage import measured
 from sluice.sources.files import SourceFile, list_source_files
 from tasks.retry import TRANSIENT_RETRIES
 
@@ -24,8 +26,8 @@ def list_source(source: str, pattern: str, storage_options: dict[str, Any]) -> l
 def stage_file_group(
     files: list[tuple[int, SourceFile]], req: StageRequest, *, dataset: str, group: int
 ) -> list[FileOutcome]:
-    """Read, validate and stage one group of files (one task per group, never per row)."""
-    return [stage_file(src, order, req) for order, src in files]
+    """Read, validate and stage one group of files (one task per group, never per row), each measured."""
+    return [measured(partial(stage_file, src, order, req)) for order, src in files]
 
 
 @task(name="dedup-buckets", task_run_name="dedup-{target.dataset}-{part}", **TRANSIENT_RETRIES)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.text import Text
 
+from ops.cli import _report_cost
 from ops.cli._stores import incident_session
 from ops.cli._tables import key, number, print_fitted, text
 from ops.cli._utilities import (
@@ -22,6 +23,13 @@ from ops.cli._utilities import (
 
 if TYPE_CHECKING:
     from ops.reports.models import DurationStats, Report
+
+app = typer.Typer(
+    help="Reports: incidents over a period (with no command), what runs cost, how to size their workers.",
+    invoke_without_command=True,
+)
+app.command(name="cost")(_report_cost.cost)
+app.command(name="rightsize")(_report_cost.rightsize)
 
 
 def _minutes(value: float | None) -> str:
@@ -106,8 +114,10 @@ def _print_report(report: Report) -> None:
         note("no overdue action items", style="green")
 
 
+@app.callback()
 @with_cli_exception_handling
 def report(
+    ctx: typer.Context,
     *,
     since: Annotated[str, typer.Option("--since", help="How far back: 7d, 30d, 12w, 24h.")] = "30d",
     drills: Annotated[bool, typer.Option("--drills", help="Include chaos-drill incidents.")] = False,
@@ -117,6 +127,8 @@ def report(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Report on incidents: MTTA and MTTR, counts by severity, source and flow, repeat offenders, overdue items."""
+    if ctx.invoked_subcommand is not None:
+        return
     from ops.metrics.timerange import parse_duration
     from ops.reports.service import build_report
 

@@ -51,6 +51,26 @@ ingest_runs = sa.Table(
     sa.Column("rows_rolled_back", sa.BigInteger, nullable=False, default=0, server_default="0"),
     # The version of the rollback commit that undid the run's commit; 0: none (a rollback is never version 0).
     sa.Column("rollback_version", sa.Integer, nullable=False, default=0, server_default="0"),
+    # What the run cost (sluice.runs.usage); rows written before these columns hold "" and 0.
+    sa.Column("source_kind", sa.String(32), nullable=False, default="", server_default=sa.text("''")),
+    sa.Column("source_region", sa.String(64), nullable=False, default="", server_default=sa.text("''")),
+    sa.Column("read_measure", sa.String(64), nullable=False, default="", server_default=sa.text("''")),
+    sa.Column("bytes_written", sa.BigInteger, nullable=False, default=0, server_default="0"),
+    sa.Column("cpu_seconds", sa.Float, nullable=False, default=0.0, server_default="0"),
+    sa.Column("peak_memory_bytes", sa.BigInteger, nullable=False, default=0, server_default="0"),
+    sa.Column("workers", sa.Integer, nullable=False, default=0, server_default="0"),
+    sa.Column("worker_memory_bytes", sa.BigInteger, nullable=False, default=0, server_default="0"),
+)
+
+USAGE_FIELDS = (
+    "source_kind",
+    "source_region",
+    "read_measure",
+    "bytes_written",
+    "cpu_seconds",
+    "peak_memory_bytes",
+    "workers",
+    "worker_memory_bytes",
 )
 
 ingest_files = sa.Table(
@@ -162,6 +182,7 @@ def _run_row(report: RunReport) -> dict[str, object]:
         "flow": report.flow,
         "rows_rolled_back": report.rows_rolled_back,
         "rollback_version": report.rollback_version or 0,
+        **{name: getattr(report, name) for name in USAGE_FIELDS},
     }
 
 
@@ -293,4 +314,5 @@ def _report(conn: Connection, row: sa.RowMapping) -> RunReport:
         flow=row["flow"],
         rows_rolled_back=row["rows_rolled_back"],
         rollback_version=row["rollback_version"] or None,
+        **{name: row[name] for name in USAGE_FIELDS},
     )

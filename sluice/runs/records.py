@@ -46,6 +46,12 @@ class FileOutcome:
     seconds: float = 0.0
     partitions: list[str] = field(default_factory=list)  # partition dates of its valid rows
     watermark: str = ""  # latest partition-column value among valid rows (ISO 8601)
+    # What staging it took (sluice.runs.usage): the task thread's CPU seconds, the peak resident memory of the
+    # process it ran in, and the Dask worker with its memory limit ("" and 0 outside a Dask worker).
+    cpu_seconds: float = 0.0
+    peak_memory_bytes: int = 0
+    worker: str = ""
+    worker_memory_bytes: int = 0
     # The file's rows in each child dataset of an exploded array (sluice.ingest_children), by dataset.
     children: dict[str, FileOutcome] = field(default_factory=dict)
 
@@ -83,6 +89,22 @@ class RunReport:
     # (sluice.lake.rollback), and the version of that rollback commit.
     rows_rolled_back: int = 0
     rollback_version: int | None = None
+    # What the run cost, measured (sluice.runs.usage): the source's kind (files, s3, postgresql...) and region,
+    # how bytes_read was measured, the sizes of the files its Delta commit added, the CPU seconds of its tasks,
+    # the highest peak memory a staging task saw, and the workers (with the largest memory limit) that staged.
+    source_kind: str = ""
+    source_region: str = ""
+    read_measure: str = ""
+    bytes_written: int = 0
+    cpu_seconds: float = 0.0
+    peak_memory_bytes: int = 0
+    workers: int = 0
+    worker_memory_bytes: int = 0
+
+    @property
+    def wall_seconds(self) -> float:
+        """Seconds from start to finish; 0 while running."""
+        return (self.finished_at - self.started_at).total_seconds() if self.finished_at else 0.0
 
     @property
     def files_committed(self) -> list[FileOutcome]:

@@ -10,6 +10,7 @@ it, and :func:`unknown_settings` finds ``SLUICE_*`` names no field reads.
 """
 
 from sluice.settings.access import AccessSettings
+from sluice.settings.cost import CostSettings
 from sluice.settings.lineage import LineageSettings, LineageTransport
 from sluice.settings.manifests import ManifestSettings
 from sluice.settings.model import (
@@ -45,6 +46,7 @@ __all__ = [
     "AccessSettings",
     "ChaosSettings",
     "CliSettings",
+    "CostSettings",
     "CrashSettings",
     "Environment",
     "IncidentSettings",

@@ -16,6 +16,7 @@ from pydantic_settings import (
 )
 
 from sluice.settings.access import AccessSettings
+from sluice.settings.cost import CostSettings
 from sluice.settings.databases import DatabaseSettings
 from sluice.settings.lineage import LineageSettings
 from sluice.settings.manifests import ManifestSettings
@@ -203,6 +204,7 @@ class Settings(BaseSettings):
     protect: ProtectionSettings = Field(
         default_factory=ProtectionSettings, description="Tokenisation and encryption keys of PII columns."
     )
+    cost: CostSettings = Field(default_factory=CostSettings, description="The rates runs are priced at.")
 
     @classmethod
     def settings_customise_sources(

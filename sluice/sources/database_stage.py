@@ -103,6 +103,7 @@ def stage_tables(tables: Iterable[pa.Table], req: TableRequest, batch: staging.S
     held = chunk = 0
     for table in tables:
         pending.append(table)
+        out.bytes += table.nbytes  # the Arrow batches' size: no driver here reports the bytes it received
         held += table.num_rows
         if held >= req.chunk_rows:
             _flush(req, batch, out, pa.concat_tables(pending), chunk)

@@ -153,6 +153,11 @@ NAMES: dict[str, tuple[str, str, object]] = {
     "SLUICE_PROTECT_VAULT_TOKEN": ("protect.vault_token", "s.token", "s.token"),
     "SLUICE_PROTECT_VAULT_TRANSIT_KEY": ("protect.vault_transit_key", "lake", "lake"),
     "SLUICE_PROTECT_VAULT_MOUNT": ("protect.vault_mount", "transit2", "transit2"),
+    "SLUICE_COST_CURRENCY": ("cost.currency", "EUR", "EUR"),
+    "SLUICE_COST_READ_PER_GB": ("cost.read_per_gb", '{"s3:eu-west-1": 0.02}', {"s3:eu-west-1": 0.02}),
+    "SLUICE_COST_WRITTEN_PER_GB": ("cost.written_per_gb", "0.03", 0.03),
+    "SLUICE_COST_CPU_HOUR": ("cost.cpu_hour", "0.04", 0.04),
+    "SLUICE_COST_MEMORY_GB_HOUR": ("cost.memory_gb_hour", "0.006", 0.006),
 }
 
 
