@@ -18,6 +18,7 @@ from pydantic_settings import (
 from sluice.settings.access import AccessSettings
 from sluice.settings.databases import DatabaseSettings
 from sluice.settings.lineage import LineageSettings
+from sluice.settings.maintenance import MaintenanceSettings
 from sluice.settings.manifests import ManifestSettings
 from sluice.settings.notify import NotifySettings
 from sluice.settings.protection import ProtectionSettings
@@ -202,6 +203,9 @@ class Settings(BaseSettings):
     )
     protect: ProtectionSettings = Field(
         default_factory=ProtectionSettings, description="Tokenisation and encryption keys of PII columns."
+    )
+    maintain: MaintenanceSettings = Field(
+        default_factory=MaintenanceSettings, description="Compaction of the lake tables."
     )
 
     @classmethod

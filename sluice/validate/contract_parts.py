@@ -102,3 +102,17 @@ class NestedSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     separator: str = Field(default="_", min_length=1)  # joins a struct's keys into a column name
+
+
+class MaintenanceSpec(BaseModel):
+    """How the lake-maintenance flow lays out a dataset's files (:mod:`sluice.lake.maintain`).
+
+    ``zorder`` names columns whose rows are clustered together across a date's
+    files, so a query filtering on them skips files by their min/max;
+    ``target_file_mb`` overrides ``SLUICE_MAINTAIN_TARGET_FILE_MB``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    zorder: list[str] = Field(default_factory=list)
+    target_file_mb: int | None = Field(default=None, ge=1)

@@ -47,6 +47,7 @@ from sluice.validate.contract_parts import (
     ApplyMode,
     CsvDialect,
     DeleteMode,
+    MaintenanceSpec,
     NestedSpec,
     PartitionSpec,
     RemovedColumns,
@@ -66,6 +67,7 @@ __all__ = [
     "Criticality",
     "CsvDialect",
     "DeleteMode",
+    "MaintenanceSpec",
     "NestedSpec",
     "PartitionSpec",
     "RemovedColumns",
@@ -111,6 +113,8 @@ class Contract(BaseModel):
     downstream: list[str] = Field(default_factory=list)
     # Arrays whose elements land in child datasets, by the array's key (sluice.validate.explode).
     explode: dict[str, ExplodeSpec] = Field(default_factory=dict)
+    # File layout kept by the lake-maintenance flow: Z-order columns, target file size (sluice.lake.maintain).
+    maintenance: MaintenanceSpec = Field(default_factory=MaintenanceSpec)
 
     @field_validator("encoding")
     @classmethod
@@ -172,6 +176,8 @@ class Contract(BaseModel):
         if part.type not in (ColumnType.TIMESTAMP, ColumnType.DATE) or part.nullable or not part.critical:
             raise ValueError(f"partition column {part.name!r} must be a critical, non-nullable timestamp or date")
         self._mode_fits()
+        for name in self.maintenance.zorder:
+            self._find(name, "maintenance.zorder")
         if problems := explode_problems(self):
             raise ValueError("; ".join(problems))
         self._protected_columns_are_values()
