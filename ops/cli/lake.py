@@ -1,4 +1,4 @@
-"""``ops lake``: a dataset table's commit history, and removal of unreferenced files."""
+"""``ops lake``: a dataset table's commit history, statistics, compaction, and removal of unreferenced files."""
 
 from __future__ import annotations
 
@@ -284,4 +284,11 @@ def _register_query() -> None:
     app.command("query")(query)
 
 
+def _register_maintenance() -> None:
+    from ops.cli._lake_maintain import register
+
+    register(app)
+
+
 _register_query()
+_register_maintenance()
