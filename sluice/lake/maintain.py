@@ -55,9 +55,9 @@ class Layout:
     bytes: int
     per_partition: dict[str, int]
 
-    def crowded(self) -> list[str]:
-        """Partitions with more than one file: the ones a rewrite can change."""
-        return sorted(day for day, count in self.per_partition.items() if count > 1)
+    def crowded(self, *, every: bool = False) -> list[str]:
+        """Partitions with more than one file (the ones compaction changes); ``every``: all partitions."""
+        return sorted(day for day, count in self.per_partition.items() if count > 1 or (every and count))
 
 
 @dataclass(frozen=True)
@@ -175,17 +175,19 @@ def _attempt_rewrite(
     metadata: dict[str, object],
     before_commit: Callable[[], None],
     attempts: int,
+    every: bool = False,
 ) -> _Rewrite:
     """Rewrite the crowded partitions, re-reading the table after a conflict."""
     for attempt in range(1, attempts + 1):
         table = _existing(uri, storage_options)
         ensure_zorder_columns(table, zorder)
         before = layout(uri, storage_options)
-        if not before.crowded():
+        days = before.crowded(every=every and bool(zorder))
+        if not days:
             return _Rewrite(before, attempt)
         before_commit()
         try:
-            metrics = _rewrite(table, zorder, target_size, before.crowded(), {**metadata, "attempt": attempt})
+            metrics = _rewrite(table, zorder, target_size, days, {**metadata, "attempt": attempt})
         except CommitFailedError as exc:
             log.warning("%s: optimize attempt %d of %d lost to a concurrent commit (%s)", uri, attempt, attempts, exc)
             continue
@@ -208,11 +210,14 @@ def optimize_table(
     metadata: dict[str, object] | None = None,
     before_commit: Callable[[], None] = lambda: None,
     attempts: int = ATTEMPTS,
+    every_partition: bool = False,
 ) -> OptimizeResult:
     """Compact (or Z-order on ``zorder``) every partition of ``uri`` holding more than one file, then checkpoint.
 
     ``before_commit`` runs before each rewrite (a lease check); ``metadata``
-    goes into the commit under ``sluice.``.
+    goes into the commit under ``sluice.``. With ``every_partition``, a
+    Z-order rewrites partitions held in one file too (a table compacted
+    before it had Z-order columns).
 
     Raises:
         LakeError: no table at ``uri``, a Z-order column the table lacks (or its partition column).
@@ -220,7 +225,9 @@ def optimize_table(
     """
     columns = list(zorder or [])
     clock = time.perf_counter()
-    done = _attempt_rewrite(uri, columns, target_size, storage_options, metadata or {}, before_commit, attempts)
+    done = _attempt_rewrite(
+        uri, columns, target_size, storage_options, metadata or {}, before_commit, attempts, every_partition
+    )
     if done.version is not None:
         _existing(uri, storage_options).create_checkpoint()
     after = layout(uri, storage_options)
@@ -235,7 +242,7 @@ def optimize_table(
         files_after=after.files,
         bytes_before=before.bytes,
         bytes_after=after.bytes,
-        partitions_touched=before.crowded() if done.version is not None else [],
+        partitions_touched=before.crowded(every=every_partition and bool(columns)) if done.version is not None else [],
         files_removed=done.removed,
         files_added=done.added,
         checkpointed=done.version is not None,

@@ -22,6 +22,7 @@ class LayoutPlan:
     dataset: str
     zorder: list[str]
     target_size: int
+    every_partition: bool = False  # Z-order dates held in one file too (asked for by hand)
 
 
 def layout_plan(
@@ -35,7 +36,7 @@ def layout_plan(
     spec = find_contract(dataset, settings.contracts_root()).maintenance
     columns = list(spec.zorder) if zorder is None else list(zorder)
     size = target_mb or spec.target_file_mb or settings.maintain.target_file_mb
-    return LayoutPlan(dataset, columns, size * MIB)
+    return LayoutPlan(dataset, columns, size * MIB, every_partition=zorder is not None)
 
 
 def optimize_dataset(settings: Settings, plan: LayoutPlan, *, run_id: str) -> OptimizeResult:
@@ -66,6 +67,7 @@ def optimize_dataset(settings: Settings, plan: LayoutPlan, *, run_id: str) -> Op
             storage_options=opts or None,
             metadata={"dataset": plan.dataset, "run_id": run_id, "lease_token": held.token},
             before_commit=held.ensure_held,
+            every_partition=plan.every_partition,
         )
         if result.changed:
             manifests.record(plan.dataset, uri, result.version_after, opts)
