@@ -1,4 +1,5 @@
-"""Flow ``lake-maintenance``: retention deletes, vacuum of orphaned files, erasure certificates, stale staging."""
+"""Flow ``lake-maintenance``: retention deletes, compaction and Z-order, vacuum of orphaned files, erasure certificates,
+stale staging."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ from datetime import datetime, timedelta, timezone
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 
 from flows.hooks import INCIDENT_HOOKS
+from sluice.errors import LakeError
 from sluice.lake import staging
 from sluice.lake.log import vacuum
+from sluice.lake.maintain import OptimizeResult
+from sluice.lake.maintain_dataset import layout_plan, optimize_dataset
 from sluice.lake.quarantine import purge_before
 from sluice.lake.table import open_table, table_uri
 from sluice.paths import is_dataset_name
@@ -27,6 +32,7 @@ class MaintenanceResult:
     removed: dict[str, int]
     retention: list[RetentionOutcome] = field(default_factory=list)
     certificates_completed: list[str] = field(default_factory=list)
+    optimized: dict[str, OptimizeResult] = field(default_factory=dict)
 
     @property
     def held(self) -> list[RetentionOutcome]:
@@ -41,6 +47,31 @@ def apply_retention_policies() -> list[RetentionOutcome]:
     for outcome in outcomes:
         (log.warning if outcome.held_by else log.info)("retention: %s", outcome.summary)
     return outcomes
+
+
+@task(name="optimize-table", cache_policy=NO_CACHE)
+def optimize_table_task(dataset: str) -> OptimizeResult | None:
+    """Compact (or Z-order, as the contract says) a dataset's crowded dates under its lease, then checkpoint."""
+    settings = get_settings()
+    if open_table(table_uri(settings.lake_root(), dataset), dict(settings.lake_storage_options)) is None:
+        return None
+    run_id = str(flow_run.id) if flow_run.id else "lake-maintenance"
+    result = optimize_dataset(settings, layout_plan(settings, dataset), run_id=run_id)
+    get_run_logger().info("%s: %s", dataset, result.summary)
+    return result
+
+
+def _optimize_all(names: list[str]) -> tuple[dict[str, OptimizeResult], list[str]]:
+    """Optimize each dataset; one that fails (its hint logged) does not stop the others."""
+    done, failed = {}, []
+    for name in names:
+        state = optimize_table_task(name, return_state=True)
+        if state.is_failed():
+            failed.append(name)
+            continue
+        if (result := state.result()) is not None:
+            done[name] = result
+    return done, failed
 
 
 @task(name="vacuum-table", cache_policy=NO_CACHE)
@@ -75,9 +106,15 @@ def clear_stale_staging(stale_hours: float) -> staging.StagingCleanup:
 
 
 @flow(name="lake-maintenance", **INCIDENT_HOOKS)
-def lake_maintenance(retention_hours: int = 168, staging_max_age_hours: float | None = None) -> MaintenanceResult:
-    """Apply retention policies, vacuum every dataset table and the quarantine, complete erasure certificates,
-    clear stale staging.
+def lake_maintenance(
+    retention_hours: int = 168, staging_max_age_hours: float | None = None, optimize: bool = True
+) -> MaintenanceResult:
+    """Apply retention policies, compact every dataset table, vacuum them and the quarantine, complete erasure
+    certificates, clear stale staging.
+
+    ``optimize`` compacts each table's dates that hold several files (Z-ordered
+    on the contract's ``maintenance.zorder``) and checkpoints it; a dataset
+    whose optimize fails fails the run after the other steps ran.
 
     With ``SLUICE_QUARANTINE_RETENTION_DAYS`` set, quarantine entries ingested
     earlier than that are deleted first; their files go with the vacuum once
@@ -93,11 +130,9 @@ def lake_maintenance(retention_hours: int = 168, staging_max_age_hours: float | 
     for name in (n for n in names if not is_dataset_name(n)):
         log.warning("skipping contract file %r: not a valid dataset name", name)
     retention = apply_retention_policies()
-    removed = {
-        name: vacuum_table(table_uri(settings.lake_root(), name), retention_hours, opts)
-        for name in names
-        if is_dataset_name(name)
-    }
+    datasets = [n for n in names if is_dataset_name(n)]
+    optimized, failed = _optimize_all(datasets) if optimize else ({}, [])
+    removed = {name: vacuum_table(table_uri(settings.lake_root(), name), retention_hours, opts) for name in datasets}
     if settings.quarantine_retention_days is not None:
         removed["quarantine_purged"] = purge_quarantine(
             settings.quarantine_root(), settings.quarantine_retention_days, opts
@@ -108,4 +143,9 @@ def lake_maintenance(retention_hours: int = 168, staging_max_age_hours: float | 
     removed["staging_runs"] = len(cleanup.removed)
     removed["staging_bytes_freed"] = cleanup.bytes_freed
     log.info("maintenance removed %s; certificates completed: %s", removed, completed or "none")
-    return MaintenanceResult(removed, retention, completed)
+    if failed:
+        raise LakeError(
+            f"optimizing {', '.join(failed)} failed; every other step ran",
+            hint="the optimize-table task's log says why; `ops lake optimize DATASET` retries one by hand",
+        )
+    return MaintenanceResult(removed, retention, completed, optimized)

@@ -1,4 +1,4 @@
-"""``ops lake``: a dataset table's commit history, its rollback, and removal of unreferenced files."""
+"""``ops lake``: a table's history, statistics, compaction, rollback, and removal of unreferenced files."""
 
 from __future__ import annotations
 
@@ -324,4 +324,11 @@ def _register_query() -> None:
     app.command("rollback")(rollback)
 
 
+def _register_maintenance() -> None:
+    from ops.cli._lake_maintain import register
+
+    register(app)
+
+
 _register_query()
+_register_maintenance()

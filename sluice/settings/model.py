@@ -19,6 +19,7 @@ from sluice.settings.access import AccessSettings
 from sluice.settings.cost import CostSettings
 from sluice.settings.databases import DatabaseSettings
 from sluice.settings.lineage import LineageSettings
+from sluice.settings.maintenance import MaintenanceSettings
 from sluice.settings.manifests import ManifestSettings
 from sluice.settings.notify import NotifySettings
 from sluice.settings.protection import ProtectionSettings
@@ -205,6 +206,9 @@ class Settings(BaseSettings):
         default_factory=ProtectionSettings, description="Tokenisation and encryption keys of PII columns."
     )
     cost: CostSettings = Field(default_factory=CostSettings, description="The rates runs are priced at.")
+    maintain: MaintenanceSettings = Field(
+        default_factory=MaintenanceSettings, description="Compaction of the lake tables."
+    )
 
     @classmethod
     def settings_customise_sources(

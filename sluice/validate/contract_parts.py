@@ -124,3 +124,17 @@ class VerifySpec(BaseModel):
     max_score: float = Field(default=0.95, gt=0.5, lt=1.0)  # anomaly score at or above which rows written fail
     quarantine_factor: float = Field(default=5.0, gt=1.0)  # a spike: this many times the usual share...
     quarantine_floor: float = Field(default=0.05, gt=0.0, lt=1.0)  # ...and at least this share above it
+
+
+class MaintenanceSpec(BaseModel):
+    """How the lake-maintenance flow lays out a dataset's files (:mod:`sluice.lake.maintain`).
+
+    ``zorder`` names columns whose rows are clustered together across a date's
+    files, so a query filtering on them skips files by their min/max;
+    ``target_file_mb`` overrides ``SLUICE_MAINTAIN_TARGET_FILE_MB``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    zorder: list[str] = Field(default_factory=list)
+    target_file_mb: int | None = Field(default=None, ge=1)

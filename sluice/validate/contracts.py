@@ -47,6 +47,7 @@ from sluice.validate.contract_parts import (
     ApplyMode,
     CsvDialect,
     DeleteMode,
+    MaintenanceSpec,
     NestedSpec,
     PartitionSpec,
     RemovedColumns,
@@ -67,6 +68,7 @@ __all__ = [
     "Criticality",
     "CsvDialect",
     "DeleteMode",
+    "MaintenanceSpec",
     "NestedSpec",
     "PartitionSpec",
     "RemovedColumns",
@@ -115,6 +117,8 @@ class Contract(BaseModel):
     explode: dict[str, ExplodeSpec] = Field(default_factory=dict)
     # Checks of each commit; one that fails rolls the commit back (sluice.lake.rollback).
     verify: VerifySpec = Field(default_factory=VerifySpec)
+    # File layout kept by the lake-maintenance flow: Z-order columns, target file size (sluice.lake.maintain).
+    maintenance: MaintenanceSpec = Field(default_factory=MaintenanceSpec)
 
     @field_validator("encoding")
     @classmethod
@@ -176,6 +180,8 @@ class Contract(BaseModel):
         if part.type not in (ColumnType.TIMESTAMP, ColumnType.DATE) or part.nullable or not part.critical:
             raise ValueError(f"partition column {part.name!r} must be a critical, non-nullable timestamp or date")
         self._mode_fits()
+        for name in self.maintenance.zorder:
+            self._find(name, "maintenance.zorder")
         if problems := explode_problems(self):
             raise ValueError("; ".join(problems))
         self._protected_columns_are_values()

@@ -139,6 +139,7 @@ def test_the_project_reference_is_one_model_complete_with_a_heading_per_section(
         "access",
         "protect",
         "cost",
+        "maintain",
     ]
     markdown = reference_markdown(ROOT)
     assert str(ROOT) not in markdown

@@ -126,3 +126,71 @@ def test_maintenance_deletes_quarantine_entries_past_their_retention_and_vacuums
 
     assert removed.removed["quarantine_purged"] == 1 and old_files and not any(p.exists() for p in old_files)
     assert DeltaTable(uri).to_pyarrow_table().column("run_id").to_pylist() == ["new"]
+
+
+def _contracts_with_layout(root: Path, source: Path, *, zorder: list[str], extra_column: str | None = None) -> Path:
+    import yaml
+
+    contract = yaml.safe_load((source / "orders.yaml").read_text())
+    contract["maintenance"] = {"zorder": zorder, "target_file_mb": 16}
+    if extra_column is not None:  # a column the contract has and the table does not have yet
+        contract["columns"].append({"name": extra_column, "type": "string", "nullable": True})
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "orders.yaml").write_text(yaml.safe_dump(contract))
+    return root
+
+
+def _orders_runs(settings, tmp_path: Path, runs: int) -> str:
+    import dataclasses
+
+    from sluice.lake.table import table_uri
+    from tests.sluice.lake.commit_worker import run
+    from tests.sluice.lake.maintained import order_file, run_spec
+
+    uri = table_uri(settings.lake_root(), "orders")
+    for i in range(runs):
+        spec = dataclasses.replace(run_spec(tmp_path, f"run-{i}", [order_file(tmp_path, i, rows=4)]), lake_uri=uri)
+        assert run(spec)["error"] == ""
+    return uri
+
+
+def test_maintenance_z_orders_each_crowded_date_as_the_contract_says_and_checkpoints(
+    prefect_api, sluice_home, tmp_path, monkeypatch
+):
+    from flows.lake_maintenance import lake_maintenance
+    from tests.sluice.lake.maintained import files_per_day, rows
+
+    contracts = _contracts_with_layout(tmp_path / "contracts", sluice_home.contracts_root(), zorder=["customer_id"])
+    monkeypatch.setenv("SLUICE_CONTRACTS_DIR", str(contracts))
+    uri = _orders_runs(get_settings(fresh=True), tmp_path, 3)
+    before = rows(uri)
+
+    result = lake_maintenance()
+
+    optimized = result.optimized["orders"]
+    assert optimized.zorder == ["customer_id"] and optimized.target_size == 16 * 1024 * 1024
+    assert (optimized.files_before, optimized.files_after) == (6, 2) and optimized.checkpointed
+    assert rows(uri) == before and set(files_per_day(uri).values()) == {1}
+    assert result.removed["orders"] == 0  # the replaced files are younger than the retention: kept
+
+
+def test_a_z_order_column_the_table_lacks_fails_the_run_after_every_other_step_ran(
+    prefect_api, sluice_home, tmp_path, monkeypatch
+):
+    from flows.lake_maintenance import lake_maintenance
+    from tests.sluice.lake.maintained import files_per_day
+
+    uri = _orders_runs(sluice_home, tmp_path, 2)
+    contracts = _contracts_with_layout(
+        tmp_path / "contracts", sluice_home.contracts_root(), zorder=["channel_v2"], extra_column="channel_v2"
+    )
+    monkeypatch.setenv("SLUICE_CONTRACTS_DIR", str(contracts))
+    get_settings(fresh=True)
+    old = _orphan(uri, "part-old.parquet", 200)
+
+    state = lake_maintenance(return_state=True)
+
+    assert state.is_failed()
+    assert "optimizing orders failed" in str(state.message) or "optimizing orders failed" in repr(state)
+    assert not old.exists()  # the vacuum still ran
+    assert set(files_per_day(uri).values()) == {2}  # nothing was rewritten

@@ -115,6 +115,7 @@ NAMES: dict[str, tuple[str, str, object]] = {
     "SLUICE_MANIFEST_SIGNING_KEY_PASSPHRASE": ("manifests.signing_key_passphrase", "pass", "pass"),
     "SLUICE_MANIFEST_PUBLIC_KEYS_DIR": ("manifests.public_keys_dir", "/etc/sluice/keys", Path("/etc/sluice/keys")),
     "SLUICE_MANIFEST_REQUIRE_SIGNING": ("manifests.require_signing", "true", True),
+    "SLUICE_MAINTAIN_TARGET_FILE_MB": ("maintain.target_file_mb", "64", 64),
     "SLUICE_LINEAGE_TRANSPORT": ("lineage.transport", "http", "http"),
     "SLUICE_LINEAGE_URL": ("lineage.url", "http://marquez:5000", "http://marquez:5000"),
     "SLUICE_LINEAGE_ENDPOINT": ("lineage.endpoint", "api/v2/lineage", "api/v2/lineage"),

@@ -1,0 +1,68 @@
+"""``ops lake stats`` and ``ops lake optimize``: figures from the log, compaction by hand, bad columns exit 2."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from sluice.lake.table import table_uri
+from tests.ops.factories import invoke, sluice_home
+from tests.sluice.lake.commit_worker import run
+from tests.sluice.lake.maintained import files_per_day, order_file, rows, run_spec
+
+
+def _three_runs(monkeypatch, tmp_path) -> str:
+    settings = sluice_home(monkeypatch, tmp_path)
+    uri = table_uri(settings.lake_root(), "orders")
+    for i in range(3):
+        spec = dataclasses.replace(run_spec(tmp_path, f"run-{i}", [order_file(tmp_path, i, rows=4)]), lake_uri=uri)
+        assert run(spec)["error"] == ""
+    return uri
+
+
+def test_optimize_z_orders_by_hand_and_stats_then_show_one_file_a_date_with_column_bounds(monkeypatch, tmp_path):
+    uri = _three_runs(monkeypatch, tmp_path)
+    before = rows(uri)
+    stats = json.loads(invoke("lake", "stats", "orders", "-o", "json").stdout)
+    assert (stats["rows"], stats["files"], stats["largest_partition_files"]) == (24, 6, 3)
+
+    result = invoke("lake", "optimize", "orders", "--zorder", "customer_id", "--target-size", "8", "-o", "json")
+
+    assert result.exit_code == 0, result.output
+    done = json.loads(result.stdout)
+    assert (done["files_before"], done["files_after"], done["target_size"]) == (6, 2, 8 * 1024 * 1024)
+    assert done["zorder"] == ["customer_id"] and done["lease_token"] is not None
+    assert rows(uri) == before and set(files_per_day(uri).values()) == {1}
+    after = json.loads(invoke("lake", "stats", "orders", "-o", "json").stdout)
+    order_id = next(c for c in after["columns"] if c["name"] == "order_id")
+    assert (after["files"], order_id["nulls"], order_id["complete"]) == (2, 0, True)
+
+
+def test_stats_table_fits_80_columns_and_says_what_to_do_about_files_without_statistics(monkeypatch, tmp_path):
+    _three_runs(monkeypatch, tmp_path)
+    monkeypatch.setenv("COLUMNS", "80")
+
+    result = invoke("lake", "stats", "orders")
+
+    assert result.exit_code == 0
+    assert "24 rows in 6 file(s)" in result.stdout and "ops lake optimize" in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+
+
+def test_a_z_order_column_the_table_lacks_exits_2_with_a_guess_and_changes_nothing(monkeypatch, tmp_path):
+    uri = _three_runs(monkeypatch, tmp_path)
+    before = files_per_day(uri)
+
+    result = invoke("lake", "optimize", "orders", "--zorder", "customer")
+
+    assert result.exit_code == 2
+    assert "did you mean 'customer_id'" in result.output and "ops lake stats" in result.output
+    assert files_per_day(uri) == before
+
+
+def test_stats_of_an_unknown_dataset_exits_1_with_the_known_ones(monkeypatch, tmp_path):
+    sluice_home(monkeypatch, tmp_path)
+
+    result = invoke("lake", "stats", "ordres")
+
+    assert result.exit_code == 1 and "did you mean 'orders'" in result.output
