@@ -10,7 +10,8 @@ The flow body runs in a span named after the flow (a child of Prefect's
 flow-run span), with the run id, flow and dataset as attributes, which
 Prefect's flow-run span gets too. Tracing is configured when this module is
 imported (:func:`sluice.telemetry.configure`): before Prefect opens its first
-flow-run span, so that span is exported too.
+flow-run span, so that span is exported too. So is the log format
+(:func:`sluice.telemetry.logs.configure_logging`, ``SLUICE_LOG_FORMAT``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sluice import telemetry
 from sluice.errors import SluiceError
 from sluice.settings import MetricsBackend, get_settings
 from sluice.telemetry import stages
+from sluice.telemetry.logs import configure_logging
 
 if TYPE_CHECKING:
     from ops.metrics.sampler import Sampler
@@ -39,6 +41,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 logger = logging.getLogger(__name__)
 telemetry.configure()
+configure_logging()
 
 
 @contextmanager

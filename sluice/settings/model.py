@@ -38,6 +38,7 @@ from sluice.settings.sources import (
     unknown_variables,
 )
 from sluice.settings.streams import StreamSettings
+from sluice.settings.telemetry import TelemetrySettings
 
 Environment = Literal["dev", "staging", "prod"]
 
@@ -203,6 +204,7 @@ class Settings(BaseSettings):
     protect: ProtectionSettings = Field(
         default_factory=ProtectionSettings, description="Tokenisation and encryption keys of PII columns."
     )
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings, description="Log format.")
 
     @classmethod
     def settings_customise_sources(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TypeVar
 
 from opentelemetry.trace import Span
@@ -29,6 +30,7 @@ DATASET = "sluice.dataset"
 FLOW = "sluice.flow"
 ROWS = "sluice.rows"
 T = TypeVar("T")
+current_stage: ContextVar[str] = ContextVar("sluice_stage", default="")  # for the JSON logs' ``stage``
 
 
 @contextmanager
@@ -36,8 +38,12 @@ def stage(name: str, run_id: str, dataset: str, **extra: AttributeValue) -> Iter
     """A span for one stage of a run, current while the block runs."""
     attributes: dict[str, AttributeValue] = {RUN_ID: run_id, DATASET: dataset}
     attributes.update({f"sluice.{key}": value for key, value in extra.items()})
-    with tracer().start_as_current_span(name, attributes=attributes) as span:
-        yield span
+    token = current_stage.set(name)
+    try:
+        with tracer().start_as_current_span(name, attributes=attributes) as span:
+            yield span
+    finally:
+        current_stage.reset(token)
 
 
 def traced_reads(chunks: Iterable[T], run_id: str, dataset: str, rows: Callable[[T], int]) -> Iterator[T]:

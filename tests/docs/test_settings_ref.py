@@ -138,6 +138,7 @@ def test_the_project_reference_is_one_model_complete_with_a_heading_per_section(
         "lineage",
         "access",
         "protect",
+        "telemetry",
     ]
     markdown = reference_markdown(ROOT)
     assert str(ROOT) not in markdown
