@@ -38,6 +38,7 @@ from sluice.lake.commit import (
 from sluice.lake.table import CommitResult, committed_batches
 from sluice.runs.records import FileOutcome, FileStatus, RunReport
 from sluice.sources.files import SourceFile, batch_id, sha256_of
+from sluice.telemetry import stages
 from sluice.validate.chunk import BatchContext, validate_chunk
 from sluice.validate.contracts import Contract
 from sluice.validate.explode import ensure_explodable
@@ -96,11 +97,15 @@ def _stage_chunks(
     )
     out.encoding = reader.layout.encoding
     ctx = BatchContext(req.dataset, req.run_id, out.batch_id, src.uri, req.ingest_date)
-    for i, chunk in enumerate(reader.chunks()):
-        result = validate_chunk(chunk, req.contract, ctx, protector=req.protector)
-        stage_chunk_children(children, chunk, result, ctx, i)
-        out.partitions = sorted(set(out.partitions) | set(staging.write_valid(batch, result.valid, i)))
-        staging.write_quarantine(batch, result.quarantine, i)
+    chunks = stages.traced_reads(reader.chunks(), req.run_id, req.dataset, lambda c: c.table.num_rows)
+    for i, chunk in enumerate(chunks):
+        with stages.stage(stages.VALIDATE, req.run_id, req.dataset) as span:
+            result = validate_chunk(chunk, req.contract, ctx, protector=req.protector)
+            span.set_attributes({stages.ROWS: result.rows_read, "sluice.quarantined": result.quarantine.num_rows})
+        with stages.stage(stages.WRITE, req.run_id, req.dataset, rows=result.valid.num_rows):
+            stage_chunk_children(children, chunk, result, ctx, i)
+            out.partitions = sorted(set(out.partitions) | set(staging.write_valid(batch, result.valid, i)))
+            staging.write_quarantine(batch, result.quarantine, i)
         out.rows_read += result.rows_read
         out.rows_valid += result.valid.num_rows
         out.rows_quarantined += result.quarantine.num_rows
@@ -123,7 +128,15 @@ def stage_file(src: SourceFile, order: int, req: StageRequest) -> FileOutcome:
 
     Transient I/O errors propagate so the task can retry; permanent ones
     (truncated gzip, undecodable bytes) become a FAILED outcome with the reason.
+    One :data:`sluice.telemetry.stages.BATCH` span covers it.
     """
+    with stages.stage(stages.BATCH, req.run_id, req.dataset, source=src.uri) as span:
+        out = _stage_file(src, order, req)
+        span.set_attributes({"sluice.status": out.status.value, stages.ROWS: out.rows_read})
+        return out
+
+
+def _stage_file(src: SourceFile, order: int, req: StageRequest) -> FileOutcome:
     started = time.perf_counter()
     out = FileOutcome(uri=src.uri, order=order, status=FileStatus.COMMITTED, bytes=src.size)
     out.sha256 = sha256_of(src.uri, req.storage_options)
@@ -208,7 +221,10 @@ def commit_files(
 
     Files whose batches another run committed first are marked skipped.
     """
-    outcome = commit_batches(target, file_batches(outcomes), metadata=metadata, lease=lease, dedup=dedup)
+    batches = file_batches(outcomes)
+    with stages.stage(stages.COMMIT, target.run_id, target.dataset, batches=len(batches)) as span:
+        outcome = commit_batches(target, batches, metadata=metadata, lease=lease, dedup=dedup)
+        span.set_attribute("sluice.skipped", len(outcome.skipped))
     skip_committed_elsewhere(outcomes, outcome.skipped)
     return outcome
 

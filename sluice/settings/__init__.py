@@ -36,6 +36,7 @@ from sluice.settings.sections import (
 )
 from sluice.settings.sources import Section, UnknownVariable, Variable, variables
 from sluice.settings.streams import StreamSettings
+from sluice.settings.telemetry import LogFormat, TelemetrySettings
 
 __all__ = [
     "CHANNELS",
@@ -53,6 +54,7 @@ __all__ = [
     "KekProvider",
     "LineageSettings",
     "LineageTransport",
+    "LogFormat",
     "ManifestSettings",
     "MetricsBackend",
     "MetricsSettings",
@@ -64,6 +66,7 @@ __all__ = [
     "Section",
     "Settings",
     "StreamSettings",
+    "TelemetrySettings",
     "UnknownVariable",
     "Variable",
     "get_settings",

@@ -40,6 +40,7 @@ from sluice.settings.sources import (
     unknown_variables,
 )
 from sluice.settings.streams import StreamSettings
+from sluice.settings.telemetry import TelemetrySettings
 
 Environment = Literal["dev", "staging", "prod"]
 
@@ -209,6 +210,7 @@ class Settings(BaseSettings):
     maintain: MaintenanceSettings = Field(
         default_factory=MaintenanceSettings, description="Compaction of the lake tables."
     )
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings, description="Log format.")
 
     @classmethod
     def settings_customise_sources(

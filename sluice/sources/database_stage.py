@@ -61,6 +61,7 @@ from sluice.sources.database_read import (
     stamped_columns,
 )
 from sluice.sources.database_types import SourceColumn
+from sluice.telemetry import stages
 from sluice.validate.chunk import BatchContext, validate_chunk
 
 
@@ -83,9 +84,13 @@ class TableRequest:
 def _flush(req: TableRequest, batch: staging.StagedBatch, out: FileOutcome, table: pa.Table, i: int) -> None:
     ctx = BatchContext(req.dataset, req.run_id, out.batch_id, out.uri, req.ingest_date)
     rows = np.arange(out.rows_read + 1, out.rows_read + 1 + table.num_rows, dtype=np.int64)
-    result = validate_chunk(RawChunk(table, rows), req.spec.contract, ctx, keep_empty=True, protector=req.protector)
-    out.partitions = sorted(set(out.partitions) | set(staging.write_valid(batch, result.valid, i)))
-    staging.write_quarantine(batch, result.quarantine, i)
+    with stages.stage(stages.VALIDATE, req.run_id, req.dataset) as span:
+        chunk = RawChunk(table, rows)
+        result = validate_chunk(chunk, req.spec.contract, ctx, keep_empty=True, protector=req.protector)
+        span.set_attributes({stages.ROWS: result.rows_read, "sluice.quarantined": result.quarantine.num_rows})
+    with stages.stage(stages.WRITE, req.run_id, req.dataset, rows=result.valid.num_rows):
+        out.partitions = sorted(set(out.partitions) | set(staging.write_valid(batch, result.valid, i)))
+        staging.write_quarantine(batch, result.quarantine, i)
     out.rows_read += result.rows_read
     out.rows_valid += result.valid.num_rows
     out.rows_quarantined += result.quarantine.num_rows
@@ -101,7 +106,7 @@ def stage_tables(tables: Iterable[pa.Table], req: TableRequest, batch: staging.S
     staging.reset(batch)
     pending: list[pa.Table] = []
     held = chunk = 0
-    for table in tables:
+    for table in stages.traced_reads(tables, req.run_id, req.dataset, lambda t: t.num_rows):
         pending.append(table)
         out.bytes += table.nbytes  # the Arrow batches' size: no driver here reports the bytes it received
         held += table.num_rows
@@ -133,9 +138,11 @@ def _outcome(req: TableRequest, order: int, label: str, position: str) -> FileOu
     return out
 
 
-def _timed(out: FileOutcome, started: float, stage: Callable[[], None]) -> FileOutcome:
-    if out.status is FileStatus.COMMITTED:
-        stage()
+def _timed(req: TableRequest, out: FileOutcome, started: float, stage: Callable[[], None]) -> FileOutcome:
+    with stages.stage(stages.BATCH, req.run_id, req.dataset, source=out.uri) as span:
+        if out.status is FileStatus.COMMITTED:
+            stage()
+        span.set_attributes({"sluice.status": out.status.value, stages.ROWS: out.rows_read})
     out.seconds = time.perf_counter() - started
     return out
 
@@ -146,7 +153,7 @@ def stage_range(req: TableRequest, snapshot: Snapshot, rng: KeyRange, order: int
     out = _outcome(req, order, f"pk {rng.label()}", f"{snapshot.label} pk {rng.label()}")
     batch = staging.batch_dir(Path(req.run_dir), order, out.batch_id)
     rows = stamped(read_range(req.spec, req.columns, snapshot, rng), req.spec, snapshot.lsn)
-    return _timed(out, started, lambda: stage_tables(rows, req, batch, out))
+    return _timed(req, out, started, lambda: stage_tables(rows, req, batch, out))
 
 
 def stage_incremental(req: TableRequest, previous: Position | None, lookback: float) -> FileOutcome | None:
@@ -157,7 +164,7 @@ def stage_incremental(req: TableRequest, previous: Position | None, lookback: fl
             return None
         out = _outcome(req, 0, f"cursor {req.spec.cursor} to {plan.end.values()}", plan.position())
         batch = staging.batch_dir(Path(req.run_dir), 0, out.batch_id)
-        return _timed(out, started, lambda: stage_tables(stamped(pages(), req.spec, plan.lsn), req, batch, out))
+        return _timed(req, out, started, lambda: stage_tables(stamped(pages(), req.spec, plan.lsn), req, batch, out))
 
 
 def last_position(lake_uri: str, source: str, storage_options: dict[str, str] | None = None) -> Position | None:
@@ -226,7 +233,10 @@ def commit_table(
     ``dedup`` defaults to :func:`threaded_dedup` on ``SLUICE_DASK_WORKERS`` threads.
     """
     run_dedup = dedup or threaded_dedup(target, get_settings().dask_workers)
-    outcome = apply(target, table_batches(outcomes, source), metadata=metadata, lease=lease, dedup=run_dedup)
+    batches = table_batches(outcomes, source)
+    with stages.stage(stages.COMMIT, target.run_id, target.dataset, batches=len(batches)) as span:
+        outcome = apply(target, batches, metadata=metadata, lease=lease, dedup=run_dedup)
+        span.set_attribute("sluice.skipped", len(outcome.skipped))
     skip_committed_elsewhere(outcomes, outcome.skipped)
     return outcome
 

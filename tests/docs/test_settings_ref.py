@@ -140,6 +140,7 @@ def test_the_project_reference_is_one_model_complete_with_a_heading_per_section(
         "protect",
         "cost",
         "maintain",
+        "telemetry",
     ]
     markdown = reference_markdown(ROOT)
     assert str(ROOT) not in markdown

@@ -123,6 +123,7 @@ NAMES: dict[str, tuple[str, str, object]] = {
     "SLUICE_LINEAGE_FILE": ("lineage.file", "/var/log/ol.jsonl", "/var/log/ol.jsonl"),
     "SLUICE_LINEAGE_NAMESPACE": ("lineage.namespace", "sluice-prod", "sluice-prod"),
     "SLUICE_LINEAGE_TIMEOUT_SECONDS": ("lineage.timeout_seconds", "2", 2.0),
+    "SLUICE_LOG_FORMAT": ("telemetry.log_format", "json", "json"),
     "SLUICE_ACCESS_POLICIES_DIR": ("access.policies_dir", "/srv/policies", Path("/srv/policies")),
     "SLUICE_ACCESS_AUDIT_URI": ("access.audit_uri", "s3://lake/audit", "s3://lake/audit"),
     "SLUICE_ACCESS_OIDC_ISSUER": (
