@@ -8,6 +8,11 @@ batch is the slot and the LSN range of its transactions, its id and the
 range are recorded in the same commit as the rows, so a batch read twice
 changes nothing the second time.
 
+Columns the contract protects (``protect: token`` or ``encrypt``) are
+protected before the frame is staged, as a file or table ingestion protects
+them (:mod:`sluice.governance.protect`); ``<dataset>_changes`` has its own
+data key, its values bound to that table.
+
 - :class:`ChangesTable` (``mode: append``): every change is a row of
   ``<dataset>_changes``, whose key ``(_lsn, _op)`` makes a change land once.
 - :class:`KeyedTable` (``mode: upsert`` or ``scd2``): the changes are applied
@@ -48,6 +53,7 @@ import pyarrow.compute as pc
 from sqlalchemy.engine import Engine
 
 from sluice.errors import ContractError
+from sluice.governance.protect import protector_for
 from sluice.lake import staging
 from sluice.lake.commit import Batch, CommitOutcome, CommitTarget, commit_batches
 from sluice.lake.lease import hold_lease, holder_name
@@ -155,6 +161,11 @@ class _LakeSink:
     def _rows(self, frame: pa.Table, batch: Batch) -> pa.Table:
         raise NotImplementedError
 
+    def _protected(self, rows: pa.Table) -> pa.Table:
+        """``rows`` with the columns the contract protects tokenised or encrypted, bound to the target table."""
+        guard = protector_for(self.target_contract)
+        return rows if guard is None else guard.protect_valid(rows)
+
     def write(self, frame: pa.Table, position: LakePosition) -> CommitResult:
         batch = Batch(source_name(position.slot), position.range, rows_read=frame.num_rows)
         run_dir = self.staging_root / self.run_id
@@ -163,7 +174,7 @@ class _LakeSink:
         staging.reset(staged)
         contract = self.target_contract
         try:
-            staging.write_valid(staged, self._rows(frame, batch), 0)
+            staging.write_valid(staged, self._protected(self._rows(frame, batch)), 0)
             staging.mark_complete(staged)
             target = CommitTarget(
                 contract.name, contract, self.run_id, run_dir, self.uri, self.quarantine_uri, self.storage_options

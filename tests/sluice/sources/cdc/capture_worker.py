@@ -20,6 +20,7 @@ if __name__ == "__main__":
     engine = engine_for(f"sqlite:///{home / 'sluice.db'}")
     sink = ChangesTable(contract, str(home / "lake"), home / "staging", str(home / "quarantine"), engine=engine)
     spec = CaptureSpec(dsn, slot, TableRef("public", "accounts", contract), batch_changes=int(sys.argv[4]))
+    print("ready", flush=True)  # imports done: the test's kill clock starts here, however loaded the machine
     while True:
         try:
             capture(spec, sink, idle_stop=False, idle_sleep_s=0.05)

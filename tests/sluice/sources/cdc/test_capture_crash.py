@@ -49,7 +49,9 @@ def _start_worker(source: CdcSource, home: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     args = [source.dsn, source.slot, str(home), "50"]
     module = "tests.sluice.sources.cdc.capture_worker"
-    return subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, env=env, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
 
 
 def _drain(source: CdcSource, home: Path) -> None:
@@ -76,7 +78,9 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(cdc_source: CdcSo
     try:
         for _ in range(KILLS):
             worker = _start_worker(cdc_source, home)
-            time.sleep(rng.uniform(1.0, 4.0))  # start-up takes about a second: kills land mid-capture
+            assert worker.stdout is not None
+            worker.stdout.readline()  # "ready" once imported (or "" if it died: reported below)
+            time.sleep(rng.uniform(0.0, 3.0))  # from then on, kills land mid-capture
             if worker.poll() is not None:
                 pytest.fail(f"the capture worker died on its own: {worker.stderr.read().decode()[-2000:]}")
             worker.send_signal(signal.SIGKILL)
