@@ -139,7 +139,9 @@ def test_list_wide_keeps_start_times_and_file_counts_on_a_narrow_terminal(monkey
 def test_an_upsert_run_counts_updated_deleted_and_unchanged_rows_as_accounted_for(monkeypatch, tmp_path):
     from dataclasses import replace
 
-    monkeypatch.setenv("COLUMNS", "200")
+    from ops.cli._utilities import console
+
+    monkeypatch.setattr(console, "_width", 200)  # a wide terminal: the conservation line stays on one line
     settings = sluice_home(monkeypatch, tmp_path)
     keyed = replace(run_report("u1", rows_read=20, rows_written=4), rows_updated=9, rows_deleted=2, rows_unchanged=2)
     save_runs(settings, keyed)
