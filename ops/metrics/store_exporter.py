@@ -77,20 +77,26 @@ class StoreCollector(Collector):
 
 
 def _family(name: str, found: list[Series]) -> GaugeMetricFamily:
-    label_names = sorted({k for s in found for k in s.labels})
-    family = GaugeMetricFamily(name, f"{name}: the newest sample in the Sluice metrics store.", labels=label_names)
+    """One gauge per label set as Prometheus sees it (an empty value is no label), at its newest value."""
+    newest: dict[tuple[tuple[str, str], ...], tuple[int, float]] = {}
     for series in found:
-        value = _newest(series)
-        if value is not None:
-            family.add_metric([series.labels.get(k, "") for k in label_names], value)
+        point = _newest(series)
+        key = tuple(sorted((k, v) for k, v in series.labels.items() if v))
+        if point is not None and (key not in newest or point[0] >= newest[key][0]):
+            newest[key] = point
+    label_names = sorted({k for key in newest for k, _ in key})
+    family = GaugeMetricFamily(name, f"{name}: the newest sample in the Sluice metrics store.", labels=label_names)
+    for key, (_, value) in newest.items():
+        labels = dict(key)
+        family.add_metric([labels.get(k, "") for k in label_names], value)
     return family
 
 
-def _newest(series: Series) -> float | None:
-    """The newest value of ``series`` that is a number, or None."""
-    for value in reversed(series.values.tolist()):
+def _newest(series: Series) -> tuple[int, float] | None:
+    """The time (ns) and value of the newest point of ``series`` that is a number, or None."""
+    for ts, value in zip(reversed(series.timestamps.tolist()), reversed(series.values.tolist()), strict=True):
         if not math.isnan(value):
-            return float(value)
+            return int(ts), float(value)
     return None
 
 

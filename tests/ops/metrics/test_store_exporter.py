@@ -1,16 +1,26 @@
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import httpx
 import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ops.metrics.models import Series, to_ns
+from ops.metrics.models import Sample, Series, to_ns
 from ops.metrics.store_exporter import StoreCollector, start_store_exporter
 from tests.ops.metrics.factories import T0, sample, store_at
 
 NOW = T0 + timedelta(hours=1)
+
+
+def _registry(collector: StoreCollector) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return registry
 
 
 def _served(collector: StoreCollector) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -77,3 +87,28 @@ def test_the_exporter_serves_store_and_host_metrics_over_http(tmp_path):
     [freshness] = families["sluice_freshness_seconds"].samples
     assert freshness.labels == {"dataset": "orders", "flow": "ingest-files"} and freshness.value == 60.0
     assert families["sluice_host_cpu_percent"].samples[0].labels["environment"] == "test"
+
+
+_label_names = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True).filter(lambda n: not n.startswith("__"))
+_label_values = st.one_of(st.just(""), st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12))
+_numbers = st.floats(allow_nan=True, allow_infinity=True)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.dictionaries(_label_names, _label_values, max_size=4), _numbers), min_size=1, max_size=6))
+def test_any_labels_and_values_give_an_exposition_prometheus_parses(tmp_path_factory, points):
+    store = store_at(tmp_path_factory.mktemp("hostile"))
+    store.write([Sample("sluice_rows_written", labels, T0, value) for labels, value in points])
+
+    text = generate_latest(_registry(StoreCollector(store, clock=lambda: NOW))).decode()
+    [family] = [f for f in text_string_to_metric_families(text) if f.name == "sluice_rows_written"] or [None]
+
+    newest = {tuple(sorted(labels.items())): value for labels, value in points}  # one point per series: last wins
+    expected = {_set(dict(key)) for key, value in newest.items() if not math.isnan(value)}
+    served = [] if family is None else [_set(s.labels) for s in family.samples]
+    assert sorted(served) == sorted(expected)  # each label set once: Prometheus refuses a duplicate series
+
+
+def _set(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """A label set as Prometheus sees it: an empty value is no label."""
+    return tuple(sorted((k, v) for k, v in labels.items() if v))
