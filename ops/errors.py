@@ -11,7 +11,8 @@ SluiceError                 (sluice.errors)
     ├── RunbookError        a runbook that does not exist or does not parse
     ├── NotifyError         a notification that cannot be queued or sent as configured
     ├── CorrelateInputError metrics that cannot be correlated with a failure as given
-    └── ChaosError          an experiment that does not validate, or a drill the guard refuses
+    ├── ChaosError          an experiment that does not validate, or a drill the guard refuses
+    └── HealthCheckFailedError a scheduled health check found a dependency failing
 """
 
 from __future__ import annotations
@@ -61,3 +62,9 @@ class CorrelateInputError(OpsError):
 
 class ChaosError(OpsError):
     """A chaos experiment that does not load or validate, or a drill the blast-radius guard refuses."""
+
+
+class HealthCheckFailedError(OpsError):
+    """A scheduled health check (the ``ops doctor`` checks) found at least one check failing."""
+
+    hint = "run `ops doctor` where the worker runs: it names each failing check and what to do next"

@@ -249,3 +249,44 @@ def compact(
         print_json(result)
         return
     note(f"compacted {result.partitions:,} partitions: {result.files_before:,} files into {result.files_after:,}")
+
+
+@app.command("serve")
+@with_cli_exception_handling
+def serve(
+    *,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="The port of /metrics; 0 picks a free one.")] = 9464,
+    addr: Annotated[
+        str, typer.Option("--addr", help="The address to listen on; 0.0.0.0 when Prometheus scrapes from another host.")
+    ] = "127.0.0.1",
+    window: Annotated[
+        str, typer.Option("--window", help="Serve a series only while its newest sample is this recent (1d, 6h).")
+    ] = "1d",
+) -> None:
+    """Serve the host metrics and the embedded store's pipeline metrics on /metrics for Prometheus, until Ctrl-C.
+
+    Each scrape reads, per pipeline series (runs, freshness, streams, change capture, Prefect runs), its newest
+    sample within --window. Keep `ops metrics collect` (or the alerts-evaluate deployment) writing them.
+    """
+    import threading
+
+    from ops.metrics.embedded import EmbeddedStore
+    from ops.metrics.store_exporter import start_store_exporter
+    from ops.metrics.timerange import parse_duration
+
+    store = metrics_store()
+    if not isinstance(store, EmbeddedStore):
+        raise SluiceError(
+            f"only the embedded store is served; {store.location} is Prometheus itself",
+            hint="set SLUICE_METRICS_BACKEND=embedded where `ops metrics collect` runs, and serve that store",
+        )
+    exporter = start_store_exporter(
+        store, port, addr=addr, labels={"environment": load_settings().env}, window=parse_duration(window)
+    )
+    note(f"serving {exporter.url} (add it to Prometheus's scrape_configs); Ctrl-C stops")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        exporter.close()

@@ -151,3 +151,12 @@ def test_every_contract_has_a_catalog_page(site: Path) -> None:
     assert "person_name" in customers and "crm-data@sluice.example" in customers
     index = page_text(site, "catalog")
     assert all(name in index for name in contracts)
+
+
+def test_every_dashboard_is_shipped_in_the_site(site: Path) -> None:
+    dashboards = sorted((ROOT / "dashboards").glob("*.json"))
+    assert dashboards
+    for dashboard in dashboards:
+        assert (site / "dashboards" / dashboard.name).read_text() == dashboard.read_text(), dashboard.name
+    telemetry = page_text(site, "on-call/telemetry")
+    assert all(d.stem in telemetry for d in dashboards)

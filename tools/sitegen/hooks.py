@@ -11,7 +11,8 @@
 - the configuration reference, in place of the ``<!-- settings-reference -->``
   line of ``configuration.md``; the command table in place of
   ``<!-- ops-commands -->`` in ``ops/index.md``; and a section per chaos
-  experiment in place of ``<!-- chaos-experiments -->`` in ``chaos.md``.
+  experiment in place of ``<!-- chaos-experiments -->`` in ``chaos.md``;
+- ``dashboards/<name>.json``, the Grafana dashboards of ``dashboards/``, as files to download.
 
 Anything that keeps a page from being generated (an undocumented setting, a
 runbook ``ops`` would refuse) stops the build with the reason.
@@ -39,6 +40,7 @@ OPS_MARKER = "<!-- ops-commands -->"
 CHAOS_MARKER = "<!-- chaos-experiments -->"
 OPS_INDEX = "ops/index.md"
 RUNBOOKS_INDEX = "runbooks/index.md"
+DASHBOARDS = "dashboards"
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,8 @@ def on_files(files: Files, config: Any) -> Files:
         files.append(File.generated(config, page.page, content=page.markdown))
     for entry in generated.catalog:
         files.append(File.generated(config, entry.page, content=entry.markdown))
+    for dashboard in sorted((ROOT / DASHBOARDS).glob("*.json")):
+        files.append(File.generated(config, f"{DASHBOARDS}/{dashboard.name}", content=dashboard.read_text()))
     return files
 
 

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,11 +89,13 @@ def _scrapes(url: str) -> int:
     return int(float(result[0]["value"][1])) if result else 0
 
 
-@pytest.fixture(scope="session")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+@contextmanager
+def scraping(folder: Path, target_port: int) -> Iterator[str]:
+    """A Prometheus server scraping ``127.0.0.1:target_port`` every second, storing under ``folder``; yields its URL.
+
+    It is ready once it has scraped the target ``MIN_SCRAPES`` times; it is stopped on exit.
+    """
     binary = _binary()
-    folder = tmp_path_factory.mktemp("prometheus")
-    exporter = start_exporter(0, labels={"environment": "test"}, processes={"pytest": os.getpid()})
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = folder / "prometheus.log"
@@ -100,7 +103,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusS
         process = subprocess.Popen(
             [
                 binary,
-                f"--config.file={_config(folder, exporter.port)}",
+                f"--config.file={_config(folder, target_port)}",
                 f"--storage.tsdb.path={folder / 'data'}",
                 f"--web.listen-address=127.0.0.1:{port}",
                 "--log.level=warn",
@@ -111,7 +114,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusS
     try:
         _wait_for(lambda: httpx.get(f"{url}/-/ready", timeout=2).status_code == 200, "readiness", process, log)
         _wait_for(lambda: _scrapes(url) >= MIN_SCRAPES, f"{MIN_SCRAPES} scrapes", process, log)
-        yield PrometheusServer(url, exporter)
+        yield url
     finally:
         process.terminate()
         try:
@@ -119,4 +122,14 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusS
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    folder = tmp_path_factory.mktemp("prometheus")
+    exporter = start_exporter(0, labels={"environment": "test"}, processes={"pytest": os.getpid()})
+    try:
+        with scraping(folder, exporter.port) as url:
+            yield PrometheusServer(url, exporter)
+    finally:
         exporter.close()
