@@ -189,7 +189,7 @@ def supervise(
             if batches != seen_batches:
                 seen_batches, last_seen = batches, now
             at_floor = wanted == policy.min_consumers
-            if _finished(spec, now - started, now - last_seen, found, at_floor):
+            if run_finished(spec, now - started, now - last_seen, found, at_floor):
                 break
     finally:
         out.outcome = pool.finish()
@@ -199,10 +199,18 @@ def supervise(
     return out
 
 
-def _finished(spec: SuperviseSpec, running_s: float, quiet_s: float, lag: int | None, at_floor: bool) -> bool:
-    """Past ``follow_s``; or with ``follow_s=0``, idle: no lag, no batch for ``idle_s``, scaled back to the floor."""
+UNKNOWN_LAG_QUIET = 3  # idle periods without a batch that stand for a drained stream when the lag is unknown
+
+
+def run_finished(spec: SuperviseSpec, running_s: float, quiet_s: float, lag: int | None, at_floor: bool) -> bool:
+    """Past ``follow_s``; or with ``follow_s=0``, idle: no lag, no batch for ``idle_s``, scaled back to the floor.
+
+    A lag that could not be read (``None``: the broker did not answer in time) is not a drained
+    stream: the run then ends only after ``UNKNOWN_LAG_QUIET`` idle periods without a batch.
+    """
     if spec.follow_s is None:
         return False
     if spec.follow_s == 0:
-        return quiet_s >= spec.idle_s and not lag and at_floor
+        drained = lag == 0 or (lag is None and quiet_s >= UNKNOWN_LAG_QUIET * spec.idle_s)
+        return quiet_s >= spec.idle_s and drained and at_floor
     return running_s >= spec.follow_s

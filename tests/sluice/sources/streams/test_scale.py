@@ -68,3 +68,14 @@ def test_any_history_gives_a_count_in_bounds_at_most_one_step_from_a_bounded_one
     assert policy.min_consumers <= found <= policy.max_consumers
     if policy.min_consumers <= current <= policy.max_consumers:
         assert abs(found - current) <= 1
+
+
+def test_an_idle_run_ends_only_once_the_lag_is_read_as_zero() -> None:
+    from sluice.sources.streams.scale import UNKNOWN_LAG_QUIET, SuperviseSpec, run_finished
+
+    spec = SuperviseSpec(interval_s=0.2, follow_s=0.0, idle_s=2.0)
+    assert run_finished(spec, 30.0, 2.5, 0, at_floor=True)
+    assert not run_finished(spec, 30.0, 2.5, 40, at_floor=True)  # a backlog: consumers will commit again
+    assert not run_finished(spec, 30.0, 2.5, None, at_floor=True)  # unread is not drained
+    assert run_finished(spec, 60.0, UNKNOWN_LAG_QUIET * 2.0, None, at_floor=True)  # but nothing came for long
+    assert not run_finished(spec, 30.0, 2.5, 0, at_floor=False)
