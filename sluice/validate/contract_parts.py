@@ -125,6 +125,11 @@ class VerifySpec(BaseModel):
     quarantine_factor: float = Field(default=5.0, gt=1.0)  # a spike: this many times the usual share...
     quarantine_floor: float = Field(default=0.05, gt=0.0, lt=1.0)  # ...and at least this share above it
 
+    @property
+    def checks_on(self) -> list[str]:
+        """The checks this block turns on, as the contract names them."""
+        return [name for name in ("contract", "row_count", "quarantine_spike") if getattr(self, name)]
+
 
 class MaintenanceSpec(BaseModel):
     """How the lake-maintenance flow lays out a dataset's files (:mod:`sluice.lake.maintain`).
