@@ -107,7 +107,9 @@ class NestedSpec(BaseModel):
 class VerifySpec(BaseModel):
     """Checks of each commit of an ingestion run: the ``verify:`` block of a contract.
 
-    A check that fails rolls the commit back (:mod:`sluice.lake.rollback`) and fails the run.
+    A check that fails rolls the commit back (:mod:`sluice.lake.rollback`) and fails the run
+    (ingest-files, ingest-table); capture-changes and ingest-stream refuse the block
+    (:func:`sluice.lake.verify.ensure_verifiable`).
     Every check is off by default. The contract check cannot raise a false alarm (rows that break
     their own contract's critical rules are never right), but it reads every committed row a
     second time in the flow's process; a dataset turns it on where that is worth it. The anomaly checks:
