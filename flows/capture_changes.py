@@ -41,6 +41,7 @@ from prefect.runtime import flow_run
 
 from flows.hooks import INCIDENT_HOOKS
 from sluice.errors import ConfigError
+from sluice.lake.verify import ensure_verifiable
 from sluice.paths import ensure_dataset_name
 from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
 from sluice.settings import Settings, get_settings
@@ -141,6 +142,7 @@ def capture_changes(
     with contextlib.ExitStack() as tunnel:  # the SSH forward to a database behind a bastion, open for the run
         try:
             contract = find_contract(ensure_dataset_name(dataset), settings.contracts_root())
+            ensure_verifiable(contract, "capture-changes")  # refused before the slot is touched
             source = _dsn(dsn, secret_block, settings, tunnel)
             if prepare_slot(source, slot, create_slot):
                 get_run_logger().info("created replication slot %s", slot)

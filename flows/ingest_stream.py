@@ -25,6 +25,7 @@ from prefect.runtime import flow_run
 
 from flows.hooks import INCIDENT_HOOKS
 from sluice.errors import ConfigError
+from sluice.lake.verify import ensure_verifiable
 from sluice.paths import ensure_dataset_name
 from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
 from sluice.settings import StreamSettings, get_settings
@@ -170,6 +171,7 @@ def ingest_stream(
     report = RunReport(run_id, dataset, source, settings.env, datetime.now(timezone.utc))
     try:
         contract = find_contract(ensure_dataset_name(dataset), settings.contracts_root())
+        ensure_verifiable(contract, "ingest-stream")  # refused before a message is consumed
         ensure_explodable(contract, value_format, source)
         limits = BatchLimits(max_records, max_bytes, max_wait_seconds)
         req = StreamRequest(

@@ -22,10 +22,10 @@ from sluice.errors import ConfigError
 from sluice.governance.protect import protector_for
 from sluice.ingest import finish_report
 from sluice.lake import staging
-from sluice.lake.commit import CommitTarget
+from sluice.lake.commit import CommitOutcome, CommitTarget
 from sluice.lake.commit_size import commit_bytes
 from sluice.lake.lease import hold_lease, holder_name
-from sluice.lake.table import CommitResult, table_uri
+from sluice.lake.table import table_uri
 from sluice.paths import ensure_dataset_name, is_dataset_name, shown
 from sluice.runs.metastore import engine_for
 from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
@@ -39,6 +39,7 @@ from sluice.validate.contracts import find_contract
 from tasks.artifacts import RunArtifacts
 from tasks.database import describe_source, secret_connection, stage_increment, stage_key_range
 from tasks.records import publish_artifacts, record_failure, record_run
+from tasks.verify import verify_commit
 
 MODES = ("snapshot", "incremental")
 
@@ -63,7 +64,7 @@ def _stage(req: TableRequest, mode: str, lookback: float, parts: int) -> list[Fi
         return [f.result() for f in futures]
 
 
-def _commit(req: TableRequest, settings: Settings, outcomes: list[FileOutcome]) -> CommitResult:
+def _commit(req: TableRequest, settings: Settings, outcomes: list[FileOutcome]) -> CommitOutcome:
     target = CommitTarget(
         dataset=req.dataset,
         contract=req.spec.contract,
@@ -86,7 +87,7 @@ def _commit(req: TableRequest, settings: Settings, outcomes: list[FileOutcome]) 
     )
     with lease as held:
         meta: dict[str, object] = {"run_id": req.run_id, "dataset": req.dataset, "env": settings.env}
-        return commit_table(target, req.spec.source, outcomes, lease=held, metadata=meta).lake
+        return commit_table(target, req.spec.source, outcomes, lease=held, metadata=meta)
 
 
 # prefect-dask subclasses a bare TaskRunner, which its type default makes a TaskRunner of thread futures.
@@ -153,8 +154,8 @@ def ingest_table(
         tunnel.close()
     report.stage_seconds["read_validate_stage"] = time.perf_counter() - clock
     commit_cpu = time.thread_time()
-    result = _commit(req, settings, outcomes)
-    finish_report(report, outcomes, result)
+    committed = _commit(req, settings, outcomes)
+    finish_report(report, outcomes, committed.lake)
     add_usage(report, time.thread_time() - commit_cpu)
     report.bytes_written = commit_bytes(req.lake_uri, report.lake_version, run_id, req.lake_storage_options)
     report.finished_at, report.status = datetime.now(timezone.utc), "completed"
@@ -164,6 +165,10 @@ def ingest_table(
         report.status, report.error = "failed", str(exc)
         record_run(report, settings.metadata_db_url())
         raise
+    # A commit that fails a check of the contract's verify block is rolled back; the run fails with the reason.
+    review = verify_commit(report, spec.contract, req.lake_uri) if committed.committed else None
+    if review is not None and review.failed:
+        review.apply(report)
     record_run(report, settings.metadata_db_url())
     publish_artifacts(report, RunArtifacts.current(settings.env))
     staging.remove_run(Path(run_dir))
@@ -174,4 +179,6 @@ def ingest_table(
         report.rows_quarantined,
         report.rows_duplicate,
     )
+    if review is not None and review.failed:
+        raise review.error(shown_name, report.lake_version)
     return report

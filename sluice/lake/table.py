@@ -93,6 +93,35 @@ def open_table(uri: str, storage_options: dict[str, str] | None = None) -> Delta
         raise LakeError(f"cannot open Delta table {uri}: {exc}", hint="check the lake path and credentials") from None
 
 
+ROLLBACK_META = f"{META_PREFIX}rollback"  # a rollback commit's record (:mod:`sluice.lake.rollback`)
+
+
+def undone_by(entry: dict[str, Any]) -> list[int]:
+    """The versions a history entry's rollback undid (none when it is not a rollback)."""
+    raw = entry.get(ROLLBACK_META)
+    try:
+        meta = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return []
+    undone = meta.get("undone") if isinstance(meta, dict) else None
+    return [v for v in undone if isinstance(v, int)] if isinstance(undone, list) else []
+
+
+def kept_history(entries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The entries of a table's history (newest first) whose commits no later rollback undid.
+
+    A source position recorded by an undone commit is not held by the table any
+    more; reading positions from these entries resumes before the undone rows.
+    A rollback that was itself undone undoes nothing.
+    """
+    undone: set[int] = set()
+    for entry in entries:
+        if entry.get("version") in undone:
+            continue
+        undone.update(undone_by(entry))
+        yield entry
+
+
 def newest_metadata(
     uri: str, key: str, matches: Callable[[dict[str, Any]], bool], storage_options: dict[str, str] | None = None
 ) -> dict[str, Any] | None:

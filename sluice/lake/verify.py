@@ -17,13 +17,44 @@ import pandera.errors
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sluice.errors import LakeError
+from sluice.errors import ContractError, LakeError
 from sluice.lake.commit_log import read_commit
 from sluice.lake.table import lake_filesystem
 from sluice.validate.contracts import Contract
 from sluice.validate.schema import build_schema, register_backends
 
 SHOWN_FAILURES = 3
+
+
+# Flows that acknowledge their source as soon as the lake holds a batch: a rollback afterwards would leave rows
+# the source no longer holds for them, so a contract with a verify block is refused before anything is read.
+UNVERIFIABLE = {
+    "capture-changes": (
+        "the replication slot is advanced past each batch right after its lake commit, and PostgreSQL frees the "
+        "changes behind it: a rolled-back batch could never be captured again"
+    ),
+    "ingest-stream": (
+        "the broker is acknowledged (Kafka offsets, Redis XACK, RabbitMQ ack) right after each lake commit: a "
+        "rolled-back batch's messages would not be delivered again"
+    ),
+}
+
+
+def ensure_verifiable(contract: Contract, flow: str) -> None:
+    """Refuse a contract whose ``verify:`` block ``flow`` cannot honour (:data:`UNVERIFIABLE`).
+
+    Raises:
+        ContractError: the contract turns a check on and ``flow`` cannot roll a commit back safely.
+    """
+    why = UNVERIFIABLE.get(flow)
+    on = contract.verify.checks_on
+    if why is None or not on:
+        return
+    raise ContractError(
+        f"{contract.name}: {flow} cannot verify and roll back its commits ({', '.join(on)} turned on): {why}",
+        hint=f"remove the verify block from {contract.name}'s contract; verification covers ingest-files and "
+        "ingest-table (see the lake concepts page, 'Rolling a bad commit back')",
+    )
 
 
 class Check(StrEnum):

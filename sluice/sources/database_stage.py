@@ -45,7 +45,7 @@ from sluice.lake.commit import (
     commit_batches,
     dedup_buckets,
 )
-from sluice.lake.table import DedupedBucket, committed_batches, open_table
+from sluice.lake.table import DedupedBucket, committed_batches, kept_history, open_table
 from sluice.runs.records import FileOutcome, FileStatus
 from sluice.settings import get_settings
 from sluice.sources.database import Dialect
@@ -168,11 +168,14 @@ def stage_incremental(req: TableRequest, previous: Position | None, lookback: fl
 
 
 def last_position(lake_uri: str, source: str, storage_options: dict[str, str] | None = None) -> Position | None:
-    """The end of the newest keyset batch of ``source`` the lake holds (None: none yet)."""
+    """The end of the newest keyset batch of ``source`` the lake holds (None: none yet).
+
+    A batch whose commit was rolled back is not held: the next run reads its rows again.
+    """
     table = open_table(lake_uri, storage_options)
     if table is None:
         return None
-    for entry in table.history():
+    for entry in kept_history(table.history()):
         raw = entry.get("sluice.sources")
         for described in json.loads(raw) if isinstance(raw, str) else []:
             if described.get("source") == source and (pos := parse_position(str(described.get("position", "")))):

@@ -107,7 +107,9 @@ class NestedSpec(BaseModel):
 class VerifySpec(BaseModel):
     """Checks of each commit of an ingestion run: the ``verify:`` block of a contract.
 
-    A check that fails rolls the commit back (:mod:`sluice.lake.rollback`) and fails the run.
+    A check that fails rolls the commit back (:mod:`sluice.lake.rollback`) and fails the run
+    (ingest-files, ingest-table); capture-changes and ingest-stream refuse the block
+    (:func:`sluice.lake.verify.ensure_verifiable`).
     Every check is off by default. The contract check cannot raise a false alarm (rows that break
     their own contract's critical rules are never right), but it reads every committed row a
     second time in the flow's process; a dataset turns it on where that is worth it. The anomaly checks:
@@ -124,6 +126,11 @@ class VerifySpec(BaseModel):
     max_score: float = Field(default=0.95, gt=0.5, lt=1.0)  # anomaly score at or above which rows written fail
     quarantine_factor: float = Field(default=5.0, gt=1.0)  # a spike: this many times the usual share...
     quarantine_floor: float = Field(default=0.05, gt=0.0, lt=1.0)  # ...and at least this share above it
+
+    @property
+    def checks_on(self) -> list[str]:
+        """The checks this block turns on, as the contract names them."""
+        return [name for name in ("contract", "row_count", "quarantine_spike") if getattr(self, name)]
 
 
 class MaintenanceSpec(BaseModel):

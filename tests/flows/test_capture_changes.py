@@ -167,3 +167,20 @@ def test_a_dropped_contract_column_stops_the_capture_with_the_schema_change_runb
             "SELECT count(*) FROM pg_logical_slot_peek_changes(%s, NULL, NULL)", (source.slot,)
         ).fetchone()
     assert pending > 0
+
+
+def test_a_verify_block_is_refused_before_the_slot_moves_and_opens_an_incident(prefect_api, source) -> None:
+    from sluice.errors import ContractError
+
+    contract = get_settings().contracts_root() / "accounts.yaml"
+    contract.write_text(ACCOUNTS + "verify:\n  contract: true\n", encoding="utf-8")
+    made = write_changes(source, 10)
+
+    with pytest.raises(ContractError, match="capture-changes cannot verify and roll back its commits"):
+        capture_changes("accounts", source.slot, dsn=source.dsn)
+
+    (incident,) = incidents(get_settings().home)
+    assert incident.runbook_id == "invalid-contract-or-config" and "ContractError" in incident.signature
+    contract.write_text(ACCOUNTS, encoding="utf-8")
+    after = capture_changes("accounts", source.slot, dsn=source.dsn)
+    assert (after.rows_read, after.rows_written) == (made, made)  # the refused run consumed nothing

@@ -165,3 +165,27 @@ def test_a_protected_column_of_a_stream_lands_as_tokens_and_no_e_mail_reaches_th
         assert b"@example.org" not in data, path  # no e-mail in the lake, the quarantine, staging or the stores
         if path.suffix == ".parquet":  # compressed pages hide bytes: read the values back too
             assert "@example.org" not in str(pq.read_table(path).to_pylist()), path
+
+
+def test_a_verify_block_is_refused_before_a_message_is_consumed(
+    prefect_api, events_home, redis_stream: tuple[redis.Redis, str]
+) -> None:
+    from ops.incidents.db import open_engine, store_url, transaction
+    from ops.incidents.service import ensure_incident, list_incidents
+    from sluice.errors import ContractError
+
+    client, stream = redis_stream
+    contract = get_settings().contracts_root() / "events.yaml"
+    contract.write_text(EVENTS + "verify:\n  quarantine_spike: true\n  min_runs: 3\n", encoding="utf-8")
+    produce_redis(client, stream, [event(i) for i in range(10)])
+    args = {"dataset": "events", "broker": "redis", "topic": stream, "address": REDIS_URL, "idle_seconds": 1.0}
+
+    with pytest.raises(ContractError, match="ingest-stream cannot verify and roll back its commits"):
+        ingest_stream(**args)
+
+    with transaction(open_engine(store_url(get_settings().home))) as session:
+        (incident,) = [ensure_incident(session, i.id) for i in list_incidents(session)]
+    assert incident.runbook_id == "invalid-contract-or-config" and "ContractError" in incident.signature
+    contract.write_text(EVENTS, encoding="utf-8")
+    after = ingest_stream(**args)
+    assert (after.rows_read, after.rows_written) == (10, 10)  # the refused run consumed nothing

@@ -6,10 +6,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 from deltalake import write_deltalake
 
-from sluice.lake.verify import Check, check_contract, contract_failures
+from sluice.errors import ContractError
+from sluice.lake.verify import Check, check_contract, contract_failures, ensure_verifiable
 from sluice.validate.coerce import arrow_schema
+from sluice.validate.contract_parts import VerifySpec
 from sluice.validate.contracts import load_contract
 
 ORDERS = load_contract(Path(__file__).resolve().parents[3] / "sluice" / "contracts" / "orders.yaml")
@@ -62,3 +65,13 @@ def test_the_check_reads_only_the_rows_the_version_added(tmp_path):
 
     assert good.check is Check.CONTRACT and good.passed and "all 2 committed rows" in good.reason
     assert not bad.passed and bad.reason.startswith("1 of 2 committed rows break the contract: amount")
+
+
+def test_a_flow_that_acknowledges_its_source_refuses_a_verify_block():
+    verified = ORDERS.model_copy(update={"verify": VerifySpec(contract=True, quarantine_spike=True)})
+
+    for flow in ("capture-changes", "ingest-stream"):
+        with pytest.raises(ContractError, match=rf"orders: {flow} cannot verify .*contract, quarantine_spike"):
+            ensure_verifiable(verified, flow)
+        ensure_verifiable(ORDERS, flow)  # no check turned on: nothing to refuse
+    ensure_verifiable(verified, "ingest-table")
