@@ -24,8 +24,14 @@ lint: $(VENV)/.installed-test
 	elif ! git rev-parse --verify -q HEAD~ >/dev/null; then echo "no earlier commit here (a shallow clone): contract gate skipped"; \
 	else $(BIN)/ops contract check; fi
 
+# The suite in two parts: three workers share the tests that neither time nor kill anything, then the
+# `serial` ones (drills, crash tests, deadlines) run alone. Both parts always run; either failing fails.
+PYTEST_WORKERS ?= 3
 test: $(VENV)/.installed-test lint system-deps
-	$(BIN)/python -m pytest
+	@status=0; \
+	$(BIN)/python -m pytest -m "not serial" -n $(PYTEST_WORKERS) --dist loadfile || status=1; \
+	$(BIN)/python -m pytest -m serial || status=1; \
+	exit $$status
 
 # Real servers the tests run against (Debian packages); PostgreSQL is expected on 127.0.0.1:5432. sshd is the
 # bastion of the SSH tunnel tests (run in a network namespace by the tests, never as the host's service).

@@ -11,7 +11,7 @@ from chaos.runner import run_drill
 from ops.incidents.db import open_engine, store_url, transaction
 from ops.incidents.service import ensure_incident
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 # drill -> (the method step that injects the fault, what its output says, the runbook its incident must link)
 DRILLS = {
     "db-backend-killed-mid-snapshot": ("kill-the-snapshot-sessions", "mid-snapshot", None),

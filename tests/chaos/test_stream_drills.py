@@ -17,7 +17,7 @@ from chaos.runner import run_drill
 from sluice.settings import Settings, get_settings
 from tests.standins.schema_registry import SchemaRegistryStandIn
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 REDIS_URL = os.environ.get("SLUICE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RABBIT_URL = os.environ.get("SLUICE_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 # drill -> the method steps that inject its faults, and what each step's output says

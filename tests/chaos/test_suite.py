@@ -15,7 +15,7 @@ from ops.incidents.db import open_engine, store_url, transaction
 from ops.incidents.service import ensure_incident
 from tests.ops.factories import invoke
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 ALERTING = {
     "lake-disk-full": "lake-disk-full",
     "s3-source-outage": "source-unreachable",

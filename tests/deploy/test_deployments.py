@@ -37,7 +37,7 @@ from tests.sluice.sources.dbfixtures import PG_URL, pg_exec, unique
 from tests.sluice.sources.streams.brokers import produce_kafka
 from tests.sluice.sources.streams.conftest import KafkaCluster, kafka_cluster  # noqa: F401 - the session fixture
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT = str(Path(sys.executable).parent / "prefect")
 NOT_COPIED = (".git", ".venv", ".sluice", "site", "__pycache__", ".pytest_cache", "tests", "docs", "bench")

@@ -9,7 +9,7 @@ from flows.failing_run import fail_once
 from ops.incidents.db import open_engine, store_url, transaction
 from ops.notify import list_notifications
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 CHANNEL_VARS = (
     "SLUICE_PAGERDUTY_ROUTING_KEY",
     "SLUICE_PAGERDUTY_SECRET_BLOCK",

@@ -27,7 +27,7 @@ from tests.sluice.sources.streams.conftest import (  # noqa: F401 - fixtures
     redis_stream,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 BURST = 3000
 
 

@@ -9,6 +9,8 @@ import pytest
 
 from tools.doccheck import DocCheckError, commands, run_pages, strip_comment
 
+pytestmark = pytest.mark.serial
+
 PAGE = """# A page
 
 ```bash

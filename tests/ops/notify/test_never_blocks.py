@@ -29,6 +29,8 @@ from tests.ops.notify.background import (
 )
 from tests.standins.pagerduty_slack import FakeService, Reply, slack_ok
 
+pytestmark = pytest.mark.serial
+
 # Seconds an incident change may take, whatever the channels do: the bounded attempt (budget 0.5 s plus one
 # request's 0.5 s timeout) and the command's own work, with room for a loaded machine. One retry of a caller
 # that waited would add the 3 s backoff below and cross it.

@@ -23,6 +23,8 @@ from sluice.sources.cdc.errors import SlotInUseError
 from tests.sluice.sources.cdc.conftest import CdcSource
 from tests.sluice.sources.cdc.test_capture import raw_changes
 
+pytestmark = pytest.mark.serial
+
 ROOT = Path(__file__).resolve().parents[4]
 KILLS = int(os.environ.get("SLUICE_CDC_KILLS", "20"))
 

@@ -41,6 +41,8 @@ from tests.sluice.sources.streams.brokers import (
 )
 from tests.sluice.sources.streams.conftest import REDIS_URL, event, make_sink
 
+pytestmark = pytest.mark.serial
+
 KILLS = int(os.environ.get("SLUICE_STREAM_KILLS", "10"))
 MESSAGES = 3_000
 
