@@ -11,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from flows.hooks import INCIDENT_HOOKS
+from sluice.access.audit import compact_audit
 from sluice.errors import LakeError
 from sluice.lake import staging
 from sluice.lake.log import vacuum
@@ -58,6 +59,15 @@ def optimize_table_task(dataset: str) -> OptimizeResult | None:
     run_id = str(flow_run.id) if flow_run.id else "lake-maintenance"
     result = optimize_dataset(settings, layout_plan(settings, dataset), run_id=run_id)
     get_run_logger().info("%s: %s", dataset, result.summary)
+    return result
+
+
+@task(name="compact-audit", cache_policy=NO_CACHE)
+def compact_audit_task() -> OptimizeResult | None:
+    """Compact the access audit's small files (one per governed read); its rows and append-only rule stay."""
+    result = compact_audit()
+    if result is not None:
+        get_run_logger().info("access audit: %s", result.summary)
     return result
 
 
@@ -113,8 +123,9 @@ def lake_maintenance(
     certificates, clear stale staging.
 
     ``optimize`` compacts each table's dates that hold several files (Z-ordered
-    on the contract's ``maintenance.zorder``) and checkpoints it; a dataset
-    whose optimize fails fails the run after the other steps ran.
+    on the contract's ``maintenance.zorder``) and checkpoints it, and compacts
+    the access audit; a dataset whose optimize fails fails the run after the
+    other steps ran.
 
     With ``SLUICE_QUARANTINE_RETENTION_DAYS`` set, quarantine entries ingested
     earlier than that are deleted first; their files go with the vacuum once
@@ -132,7 +143,11 @@ def lake_maintenance(
     retention = apply_retention_policies()
     datasets = [n for n in names if is_dataset_name(n)]
     optimized, failed = _optimize_all(datasets) if optimize else ({}, [])
+    if optimize and (audit := compact_audit_task()) is not None:
+        optimized["audit"] = audit
     removed = {name: vacuum_table(table_uri(settings.lake_root(), name), retention_hours, opts) for name in datasets}
+    if open_table(settings.audit_root(), opts) is not None:
+        removed["audit"] = vacuum_table(settings.audit_root(), retention_hours, opts)
     if settings.quarantine_retention_days is not None:
         removed["quarantine_purged"] = purge_quarantine(
             settings.quarantine_root(), settings.quarantine_retention_days, opts

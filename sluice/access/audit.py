@@ -25,6 +25,7 @@ from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from sluice.errors import LakeError
+from sluice.lake.maintain import OptimizeResult, optimize_table
 from sluice.settings import Settings, get_settings
 
 WRITE_ATTEMPTS = 8
@@ -208,3 +209,22 @@ def policy_change(
         policy_sha256=sha256,
         detail=detail,
     )
+
+
+def compact_audit(settings: Settings | None = None) -> OptimizeResult | None:
+    """Compact the audit's small files (one per governed read) into few; ``None`` when there is no audit yet.
+
+    Compaction rewrites files without changing a row (``dataChange=false``), which the table's
+    ``delta.appendOnly`` allows; deletes and updates stay refused. Appends while it runs are blind
+    appends Delta commits around it. The replaced files go with the next vacuum.
+
+    Raises:
+        LakeConflictError: concurrent commits removed the files being rewritten on every attempt.
+    """
+    settings = settings or get_settings()
+    uri, opts = settings.audit_root(), _options(settings)
+    try:
+        DeltaTable(uri, storage_options=opts)
+    except TableNotFoundError:
+        return None
+    return optimize_table(uri, storage_options=opts, metadata={"operation": "compact-audit"})

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from sluice.access.audit import AccessAction, AccessRecord, read_audit, record_access
 from sluice.settings import get_settings
 from tests.ops.factories import write_lake_commit
 from tests.staging_owner import kill, start_owner
@@ -43,11 +44,16 @@ def test_maintenance_removes_old_orphans_and_stale_staging_and_spares_what_may_s
     root = settings.staging_root()
     killed = start_owner(root / "killed-run", size=300_000)
     running = start_owner(root / "running-run")
+    for n in range(3):  # one small audit file per governed read
+        record_access(AccessRecord(AccessAction.READ, f"analyst-{n}", "https://idp.test", dataset="orders"))
     try:
         kill(killed)
 
-        removed = lake_maintenance().removed
+        result = lake_maintenance()
+        removed = result.removed
 
+        assert (result.optimized["audit"].files_before, result.optimized["audit"].files_after) == (3, 1)
+        assert len(read_audit(settings)) == 3
         assert removed["orders"] == 1 and not old.exists() and young.exists()
         assert removed["staging_runs"] == 1 and removed["staging_bytes_freed"] >= 300_000
         assert sorted(p.name for p in root.iterdir()) == ["running-run"]

@@ -94,3 +94,21 @@ def test_a_changed_policy_file_is_recorded_before_the_next_read(monkeypatch, tmp
     ]
     first, second = (r for r in read_audit(settings) if r.action is AccessAction.POLICY_CHANGE)
     assert json.loads(second.detail or "{}")["previous_sha256"] == first.policy_sha256 != second.policy_sha256
+
+
+def test_compaction_keeps_every_audit_row_in_fewer_files_and_deletes_stay_refused(monkeypatch, tmp_path):
+    from sluice.access.audit import compact_audit
+
+    settings = sluice_home(monkeypatch, tmp_path)
+    assert compact_audit(settings) is None  # no audit yet: nothing to do
+    for n in range(12):
+        action = AccessAction.READ if n % 3 else AccessAction.DECRYPT
+        record_access(AccessRecord(action, f"user-{n}", "https://idp.test", dataset="customers"), settings=settings)
+    before = sorted(r.subject for r in read_audit(settings))
+
+    result = compact_audit(settings)
+
+    assert result is not None and result.files_before == 12 and result.files_after == 2  # one per action
+    assert sorted(r.subject for r in read_audit(settings)) == before
+    with pytest.raises(Exception, match=r"(?i)append"):
+        DeltaTable(settings.audit_root()).delete("subject = 'user-1'")
