@@ -104,8 +104,8 @@ def worker(api_url: str, deployment: str, slots: int = 2) -> Iterator[list[str]]
             thread.join(timeout=30)
 
 
-def backfill(deployment: str, source: str, *extra: str):
-    last = FIRST + timedelta(days=DAYS - 1)
+def backfill(deployment: str, source: str, *extra: str, days: int = DAYS):
+    last = FIRST + timedelta(days=days - 1)
     return invoke(
         "backfill",
         "orders",
@@ -126,8 +126,10 @@ def backfill(deployment: str, source: str, *extra: str):
 
 
 @pytest.mark.integration
-def test_a_backfill_of_30_days_twice_gives_the_same_lake_as_one(prefect_api, deployment, monkeypatch, tmp_path):
-    settings = sluice_home(monkeypatch, tmp_path)
+def test_a_backfill_of_30_days_twice_gives_the_same_lake_as_one(
+    prefect_api, dask_address, deployment, monkeypatch, tmp_path
+):
+    settings = sluice_home(monkeypatch, tmp_path, dask_address=dask_address)
     daily_files(tmp_path / "drop")
     source = str(tmp_path / "drop" / "{date}")
 
@@ -152,24 +154,26 @@ def test_a_backfill_of_30_days_twice_gives_the_same_lake_as_one(prefect_api, dep
 
 
 @pytest.mark.integration
-def test_a_resumed_backfill_runs_only_the_days_that_did_not_complete(prefect_api, deployment, monkeypatch, tmp_path):
-    settings = sluice_home(monkeypatch, tmp_path)
-    daily_files(tmp_path / "drop", days=DAYS - 2)  # the last two days' files are not delivered yet
+def test_a_resumed_backfill_runs_only_the_days_that_did_not_complete(
+    prefect_api, dask_address, deployment, monkeypatch, tmp_path
+):
+    settings = sluice_home(monkeypatch, tmp_path, dask_address=dask_address)
+    daily_files(tmp_path / "drop", days=4)  # the last two days' files are not delivered yet
     source = str(tmp_path / "drop" / "{date}")
 
     with worker(prefect_api, deployment):
-        partial = backfill(deployment, source)
-        daily_files(tmp_path / "drop")
-        resumed = backfill(deployment, source)
+        partial = backfill(deployment, source, days=6)
+        daily_files(tmp_path / "drop", days=6)
+        resumed = backfill(deployment, source, days=6)
 
     assert partial.exit_code == 1
     failed = [d["day"] for d in json.loads(partial.stdout)["days"] if d["state"] != "Completed"]
-    assert failed == ["2024-03-29", "2024-03-30"]
-    assert "2 of 30 day(s) did not complete" in partial.stderr and "completed days are skipped" in partial.stderr
+    assert failed == ["2024-03-05", "2024-03-06"]
+    assert "2 of 6 day(s) did not complete" in partial.stderr and "completed days are skipped" in partial.stderr
     assert resumed.exit_code == 0, resumed.stderr
     found = json.loads(resumed.stdout)
-    assert (found["ran"], found["skipped"]) == (2, DAYS - 2)
-    assert lake(settings).num_rows == DAYS * ORDERS_A_DAY
+    assert (found["ran"], found["skipped"]) == (2, 4)
+    assert lake(settings).num_rows == 6 * ORDERS_A_DAY
 
 
 def test_a_range_ending_before_it_starts_or_a_template_without_date_exits_2(deployment, monkeypatch, tmp_path):
