@@ -87,7 +87,9 @@ class Window:
             while pending and len(open_runs) < self.concurrency:
                 day = pending.pop(0)
                 flow_run = self._create(day)
-                open_runs[flow_run.id] = DayRun(day.day.isoformat(), day.source, "Scheduled", str(flow_run.id), flow_run.name)
+                open_runs[flow_run.id] = DayRun(
+                    day.day.isoformat(), day.source, "Scheduled", str(flow_run.id), flow_run.name
+                )
             for run_id, state in self._final_states(client, list(open_runs)).items():
                 done = open_runs.pop(run_id)
                 done.state, done.message = state.name, state.message or ""
@@ -114,5 +116,7 @@ class Window:
 
         if not run_ids:
             return {}
-        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=run_ids)), limit=len(run_ids))
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=run_ids)), limit=len(run_ids)
+        )
         return {r.id: r.state for r in runs if r.state is not None and r.state.is_final()}

@@ -57,11 +57,16 @@ class BackfillOutcome:
         return [d for d in self.days if not d.completed]
 
     def as_json(self) -> dict[str, object]:
-        counts = {"ran": sum(d.state != "Skipped" for d in self.days), "skipped": sum(d.state == "Skipped" for d in self.days)}
+        counts = {
+            "ran": sum(d.state != "Skipped" for d in self.days),
+            "skipped": sum(d.state == "Skipped" for d in self.days),
+        }
         return {**self.__dict__, **counts, "failed": len(self.failed), "completed": not self.failed}
 
 
-def _plan(dataset: str, name: str, source: str, pattern: str, first: datetime, last: datetime, rerun: bool) -> tuple[BackfillPlan, Any]:
+def _plan(
+    dataset: str, name: str, source: str, pattern: str, first: datetime, last: datetime, rerun: bool
+) -> tuple[BackfillPlan, Any]:
     from prefect import get_client
     from prefect.exceptions import ObjectNotFound
 
@@ -139,7 +144,9 @@ def backfill(
     name = _deployment_name(deployment or f"{dataset}-{load_settings().env}")
     with using(running_api()):
         plan, _ = _plan(dataset, name, source, pattern, first, last, rerun)
-        outcome = BackfillOutcome(dataset, name, plan.slices[0].day.isoformat(), plan.slices[-1].day.isoformat(), concurrency)
+        outcome = BackfillOutcome(
+            dataset, name, plan.slices[0].day.isoformat(), plan.slices[-1].day.isoformat(), concurrency
+        )
         note(f"{name}: {len(plan.to_run)} day(s) to run, {len(plan.skipped)} done already", output=output)
         ran = {d.day: d for d in _run(outcome, plan, output)} if plan.to_run else {}
     outcome.days = [ran.get(s.day.isoformat()) or DayRun(s.day.isoformat(), s.source, "Skipped") for s in plan.slices]
@@ -150,6 +157,6 @@ def backfill(
     if outcome.failed:
         exit_with_error(
             f"{len(outcome.failed)} of {len(outcome.days)} day(s) did not complete",
-            hint="see each run with `prefect flow-run inspect ID`; run the same command again: completed days are skipped",
+            hint="`prefect flow-run inspect ID` shows a run; run the same command again: completed days are skipped",
         )
     note(f"next: ops runs list --dataset {dataset}", output=output)

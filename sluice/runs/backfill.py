@@ -103,8 +103,18 @@ def ensure_source_template(template: str) -> str:
 
 
 def day_source(template: str, day: date) -> str:
-    """The source of ``day``: ``template`` with its ``{date}`` field filled in."""
-    return ensure_source_template(template).format(date=day)
+    """The source of ``day``: ``template`` with its ``{date}`` field filled in.
+
+    Raises:
+        ConfigError: the template is refused by :func:`ensure_source_template` or its format cannot be applied.
+    """
+    try:
+        return ensure_source_template(template).format(date=day)
+    except (ValueError, UnicodeError) as exc:
+        raise ConfigError(
+            f"source template {template!r} cannot format a day: {exc}",
+            hint="use {date} or a strftime format such as {date:%Y/%m/%d}",
+        ) from None
 
 
 def plan_backfill(

@@ -1,4 +1,4 @@
-"""``ops backfill`` on the real Prefect test server: one run per day, done days skipped, the lake unchanged by repeats."""
+"""``ops backfill`` on the Prefect test server: one run a day, done days skipped, the lake unchanged by repeats."""
 
 from __future__ import annotations
 
