@@ -22,6 +22,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ops.cli._backfill_runs import DayRun, Window, completed_sources
+from ops.cli._ingest_deployments import deployment_name, ensure_known_dataset
 from ops.cli._utilities import (
     OutputFormat,
     OutputOption,
@@ -36,7 +37,6 @@ from ops.cli._utilities import (
     print_table,
     with_cli_exception_handling,
 )
-from ops.cli.ingest import _deployment_name, _ensure_known_dataset
 from sluice.errors import ConfigError
 from sluice.runs.backfill import BackfillPlan, plan_backfill
 
@@ -140,8 +140,8 @@ def backfill(
     """
     from ops.cli._flow_runs import running_api, using
 
-    _ensure_known_dataset(dataset)
-    name = _deployment_name(deployment or f"{dataset}-{load_settings().env}")
+    ensure_known_dataset(dataset)
+    name = deployment_name(deployment or f"{dataset}-{load_settings().env}")
     with using(running_api()):
         plan, _ = _plan(dataset, name, source, pattern, first, last, rerun)
         outcome = BackfillOutcome(
