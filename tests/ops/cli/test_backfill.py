@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -104,7 +105,19 @@ def worker(api_url: str, deployment: str, slots: int = 2) -> Iterator[list[str]]
             thread.join(timeout=30)
 
 
-def backfill(deployment: str, source: str, *extra: str, days: int = DAYS):
+def most_unfinished_at_a_creation(deployment: str) -> int:
+    """The most runs of the deployment still unfinished when another was created, from the server's times."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment])))
+    return max(
+        sum(o.created < r.created and (o.end_time is None or o.end_time > r.created) for o in runs) for r in runs
+    )
+
+
+def backfill(deployment: str, source: str, *extra: str, days: int = DAYS, output: str = "json"):
     last = FIRST + timedelta(days=days - 1)
     return invoke(
         "backfill",
@@ -120,7 +133,7 @@ def backfill(deployment: str, source: str, *extra: str, days: int = DAYS):
         "--concurrency",
         "3",
         "-o",
-        "json",
+        output,
         *extra,
     )
 
@@ -135,6 +148,7 @@ def test_a_backfill_of_30_days_twice_gives_the_same_lake_as_one(
 
     with worker(prefect_api, deployment) as taken:
         first = backfill(deployment, source)
+        unfinished = most_unfinished_at_a_creation(deployment)
         once, version = lake(settings), lake_version(settings)
         again = backfill(deployment, source)
         rerun = backfill(deployment, source, "--rerun")
@@ -145,6 +159,7 @@ def test_a_backfill_of_30_days_twice_gives_the_same_lake_as_one(
     assert [d["state"] for d in found["days"]] == ["Completed"] * DAYS
     assert found["days"][4]["source"] == str(tmp_path / "drop" / "2024-03-05")
     assert once.num_rows == DAYS * ORDERS_A_DAY
+    assert unfinished <= 2, "a run was created while --concurrency 3 were unfinished"
     assert again.exit_code == 0, again.stderr
     assert (json.loads(again.stdout)["ran"], json.loads(again.stdout)["skipped"]) == (0, DAYS)
     assert rerun.exit_code == 0, rerun.stderr
@@ -162,13 +177,14 @@ def test_a_resumed_backfill_runs_only_the_days_that_did_not_complete(
     source = str(tmp_path / "drop" / "{date}")
 
     with worker(prefect_api, deployment):
-        partial = backfill(deployment, source, days=6)
+        partial = backfill(deployment, source, days=6, output="table")
         daily_files(tmp_path / "drop", days=6)
         resumed = backfill(deployment, source, days=6)
 
     assert partial.exit_code == 1
-    failed = [d["day"] for d in json.loads(partial.stdout)["days"] if d["state"] != "Completed"]
-    assert failed == ["2024-03-05", "2024-03-06"]
+    rows = re.findall(r"^\W+(2024-03-0\d)\W+(\w+)", partial.stdout, re.MULTILINE)
+    assert [day for day, state in rows if state != "Completed"] == ["2024-03-05", "2024-03-06"], partial.stdout
+    assert len(rows) == 6 and max(len(line) for line in partial.stdout.splitlines()) <= 80
     assert "2 of 6 day(s) did not complete" in partial.stderr and "completed days are skipped" in partial.stderr
     assert resumed.exit_code == 0, resumed.stderr
     found = json.loads(resumed.stdout)
