@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -66,7 +66,7 @@ class BackfillOutcome:
 
 def _plan(
     dataset: str, name: str, source: str, pattern: str, first: datetime, last: datetime, rerun: bool
-) -> tuple[BackfillPlan, Any]:
+) -> BackfillPlan:
     from prefect import get_client
     from prefect.exceptions import ObjectNotFound
 
@@ -81,7 +81,7 @@ def _plan(
             )
         done = set() if rerun else completed_sources(client, deployment.id)
     try:
-        return plan_backfill(source, first.date(), last.date(), pattern, done), deployment
+        return plan_backfill(source, first.date(), last.date(), pattern, done)
     except ConfigError as exc:
         exit_with_error(str(exc.args[0]), hint=exc.hint, code=2)
 
@@ -143,7 +143,7 @@ def backfill(
     ensure_known_dataset(dataset)
     name = deployment_name(deployment or f"{dataset}-{load_settings().env}")
     with using(running_api()):
-        plan, _ = _plan(dataset, name, source, pattern, first, last, rerun)
+        plan = _plan(dataset, name, source, pattern, first, last, rerun)
         outcome = BackfillOutcome(
             dataset, name, plan.slices[0].day.isoformat(), plan.slices[-1].day.isoformat(), concurrency
         )
