@@ -6,6 +6,7 @@ from ops.cli import (
     action,
     alerts,
     audit,
+    backfill,
     baseline,
     catalog,
     cdc,
@@ -47,6 +48,7 @@ app = typer.Typer(
 app.command(name="version")(version.version)
 app.command(name="doctor")(doctor.doctor)
 app.command(name="ingest")(ingest.ingest)
+app.command(name="backfill")(backfill.backfill)
 app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(lake.app, name="lake")
 app.add_typer(audit.app, name="audit")

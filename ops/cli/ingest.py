@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ops.cli._ingest_deployments import deployment_name, ensure_known_dataset
 from ops.cli._ingest_outcome import IngestOutcome, finish
 from ops.cli._utilities import (
     OutputFormat,
@@ -34,29 +35,13 @@ from ops.cli._utilities import (
     note,
     with_cli_exception_handling,
 )
-from sluice.errors import ContractError, SluiceError, SourceError
+from sluice.errors import SluiceError, SourceError
 from sluice.runs.records import RunReport
 
 if TYPE_CHECKING:
     from ops.cli._flow_runs import PrefectApi, StateChange
 
-FLOW_NAME = "ingest-files"
 SOURCE_HINT = "give a folder or a file, or an object store prefix such as s3://bucket/prefix"
-
-
-def _ensure_known_dataset(dataset: str) -> None:
-    """Exit 2 unless a contract of that name exists (a contract that exists but does not load exits 1)."""
-    from sluice.validate.contracts import available_contracts, find_contract
-
-    root = load_settings().contracts_root()
-    try:
-        find_contract(dataset, root)
-    except ContractError as exc:
-        known = available_contracts(root)
-        if dataset in known:
-            raise
-        hint = exc.hint if "known contracts" in exc.hint else f"known contracts: {', '.join(known) or 'none'}"
-        exit_with_error(f"unknown dataset: {error_message(exc)}", hint=hint, code=2)
 
 
 def _ensure_openable_source(source: str, *, here: bool) -> None:
@@ -158,18 +143,6 @@ def _error_text(found: object, message: str | None) -> str:
         text = error_message(found) if isinstance(found, SluiceError) else f"{kind}: {found}"
         return text.strip().splitlines()[0] if text.strip() else type(found).__name__
     return message or "the run did not complete"
-
-
-def _deployment_name(deployment: str) -> str:
-    """``orders-dev`` or ``ingest-files/orders-dev`` as Prefect names it; exit 2 for another flow's."""
-    flow, _, name = deployment.rpartition("/")
-    if (flow and flow != FLOW_NAME) or not name.strip():
-        exit_with_error(
-            f"{deployment!r} is not a deployment of {FLOW_NAME}",
-            hint=f"give its name (orders-dev) or {FLOW_NAME}/NAME; `prefect deployment ls` lists them",
-            code=2,
-        )
-    return f"{FLOW_NAME}/{name}"
 
 
 def _create_run(name: str, parameters: dict[str, str]) -> Any:
@@ -282,7 +255,7 @@ def ingest(
 
     Exit 0 when the run completed, 1 when it failed (its incident is named), 2 on usage errors.
     """
-    _ensure_known_dataset(dataset)
+    ensure_known_dataset(dataset)
     if deployment is None:
         if not wait:
             exit_with_error(
@@ -293,7 +266,7 @@ def ingest(
         _ensure_openable_source(source, here=True)
         outcome = _ingest_here(dataset, source, pattern, output)
     else:
-        name = _deployment_name(deployment)
+        name = deployment_name(deployment)
         _ensure_openable_source(source, here=False)
         outcome = _ingest_by_deployment(name, dataset, source, pattern, wait=wait, output=output)
     finish(outcome, output)
