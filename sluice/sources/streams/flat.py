@@ -82,7 +82,9 @@ def typed_read(block: bytes, lengths: np.ndarray, schema: pa.Schema) -> pa.Table
     try:
         table = pj.read_json(
             pa.BufferReader(block),
-            read_options=pj.ReadOptions(block_size=len(block) + 1),
+            read_options=pj.ReadOptions(
+                use_threads=False, block_size=len(block) + 1
+            ),  # one block: a pool only adds waits
             parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
