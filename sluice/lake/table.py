@@ -84,6 +84,9 @@ def lake_schema(contract: Contract) -> pa.Schema:
     return schema
 
 
+HISTORY_WINDOW = 8  # commits :func:`newest_metadata` reads first; each further window is this many times larger
+
+
 def open_table(uri: str, storage_options: dict[str, str] | None = None) -> DeltaTable | None:
     try:
         return DeltaTable(uri, storage_options=storage_options or None)
@@ -129,16 +132,24 @@ def newest_metadata(
 
     Sources that record their position in each commit (change capture, streams)
     read it back here: the history is read newest first and stops at the first match.
+    It is read in growing windows (the newest 8 commits, then 64, ...): a stream
+    finds its position in the newest commit or so, whatever the table's age.
     """
     table = open_table(uri, storage_options)
     if table is None:
         return None
-    for entry in table.history():
-        raw = entry.get(f"{META_PREFIX}{key}")
-        if isinstance(raw, str):
-            meta = json.loads(raw)
-            if isinstance(meta, dict) and matches(meta):
-                return meta
+    total, seen, limit = table.version() + 1, 0, HISTORY_WINDOW
+    while seen < total:
+        entries = table.history(limit)
+        for entry in entries[seen:]:
+            raw = entry.get(f"{META_PREFIX}{key}")
+            if isinstance(raw, str):
+                meta = json.loads(raw)
+                if isinstance(meta, dict) and matches(meta):
+                    return meta
+        if len(entries) < limit:  # the whole history (compacted logs may hold fewer entries than versions)
+            break
+        seen, limit = len(entries), limit * HISTORY_WINDOW
     return None
 
 

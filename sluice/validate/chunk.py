@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from sluice.formats import MalformedRow, RawChunk
 from sluice.governance.protect import Protector, protector_for
 from sluice.settings import get_settings
+from sluice.validate.clean import certainly_clean
 from sluice.validate.coerce import as_text, coerce_table, excerpt
 from sluice.validate.contracts import ColumnType, Contract
 from sluice.validate.quality import FailureLog, Reason
@@ -77,6 +78,8 @@ def _texts(values: pd.Series, missing: str) -> list[str | None]:
 
 
 def _pandera_failures(typed: pa.Table, contract: Contract, log: FailureLog) -> None:
+    if certainly_clean(typed, contract):  # pandera would find nothing (:mod:`sluice.validate.clean`)
+        return
     frame = typed.to_pandas(types_mapper=pd.ArrowDtype)
     register_backends()
     try:

@@ -13,7 +13,10 @@ A value is refused, unparsed, when it is missing (a tombstone), over
 without a key is refused when the decoder requires keys.
 
 A batch whose every value is a flat JSON object on one line (the common
-case) is read at once: the values joined as JSON Lines, scanned and
+case) is first read by Arrow with the contract's types
+(:meth:`JsonDecoder.decode_typed`, :mod:`sluice.sources.streams.flat`); the
+sink keeps that read only when its validation finds nothing to quarantine.
+Otherwise the batch is read at once as text: the values joined as JSON Lines, scanned and
 rewritten by :mod:`sluice.formats.json_bytes` (every value as its text) and
 parsed by Arrow's JSON reader, with no Python work per message. Any doubt
 (a nested or malformed value, a refusal, bytes that are not UTF-8) sends the
@@ -39,6 +42,7 @@ from sluice.formats.base import undecodable_row
 from sluice.formats.json_bytes import rewrite, scan
 from sluice.settings import RecordLimits, get_settings
 from sluice.sources.streams.base import Message, keys_of, values_of
+from sluice.sources.streams.flat import typed_read, typed_schema
 from sluice.validate.contracts import Contract
 from sluice.validate.quality import FailureLog, Reason
 
@@ -121,6 +125,12 @@ class JsonDecoder:
             raise _Refused(Reason.MALFORMED_JSON, f"not JSON: {exc}") from None
         if not isinstance(found, dict):
             raise _Refused(Reason.MALFORMED_JSON, f"a JSON {type(found).__name__}, not an object")
+        if b"\\u" in raw:  # an escape may name half of a surrogate pair, which is no Unicode text
+            try:
+                json.dumps(found, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError as exc:
+                detail = f"not Unicode text: a lone surrogate escape ({exc.reason})"
+                raise _Refused(Reason.MALFORMED_JSON, detail) from None
         return found
 
     def _row(self, message: Message, found: dict[str, object], names: list[str]) -> list[str | None]:
@@ -132,13 +142,17 @@ class JsonDecoder:
             row[names.index(self.timestamp_column)] = at.isoformat()
         return row
 
-    def _whole(self, messages: Sequence[Message], names: list[str]) -> RawChunk | None:
-        """The batch read at once (see the module doc), or ``None`` when any message needs a closer look."""
+    def _joined(self, messages: Sequence[Message], field_limit: int | None = None) -> bytes | None:
+        """The batch's values as JSON Lines, or ``None`` when a message needs a closer look (see the module doc).
+
+        ``field_limit``: also ``None`` when a value is longer (no field of a shorter value can be over it).
+        """
         values = values_of(messages)
         keyed = not self.require_key or None not in keys_of(messages)
         if not values or not keyed or self.limits.max_nesting_depth < 1 or None in values:
             return None
-        if max(map(len, values)) > self.limits.max_record_bytes:  # type: ignore[arg-type]  # None ruled out
+        longest = max(map(len, values))  # type: ignore[arg-type]  # None ruled out
+        if longest > self.limits.max_record_bytes or (field_limit is not None and longest > field_limit):
             return None
         block = b"\n".join(values)  # type: ignore[arg-type]
         if block.count(b"\n") != len(values) - 1 or b"\r" in block:  # a value holding a line break
@@ -148,6 +162,32 @@ class JsonDecoder:
                 block.decode("utf-8")
             except UnicodeDecodeError:
                 return None
+        return block
+
+    def decode_typed(self, messages: Sequence[Message], contract: Contract) -> RawChunk | None:
+        """The batch read by Arrow with the contract's types (:mod:`sluice.sources.streams.flat`), or ``None``.
+
+        A typed chunk keeps no original text: use it only when its validation quarantines and warns of nothing.
+        """
+        if contract.explode:
+            return None
+        schema = typed_schema(contract, {n for n in (self.key_column, self.timestamp_column) if n})
+        block = None if schema is None else self._joined(messages, get_settings().max_field_bytes)
+        if block is None or schema is None:
+            return None
+        values: list[bytes] = values_of(messages)  # type: ignore[assignment]  # _joined ruled out None
+        lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+        table = typed_read(block, lengths, schema)
+        if table is None:
+            return None
+        return RawChunk(self._broker_columns(table, messages), np.arange(len(messages), dtype=np.int64), [])
+
+    def _whole(self, messages: Sequence[Message], names: list[str]) -> RawChunk | None:
+        """The batch read at once as text (see the module doc), or ``None`` when any message needs a closer look."""
+        block = self._joined(messages)
+        if block is None:
+            return None
+        values = values_of(messages)
         found = scan(block)
         if len(found.starts) != len(values) or not (found.plain.all() and (found.depth == 1).all()):
             return None

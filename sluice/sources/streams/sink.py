@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,17 +23,18 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sluice.formats import RawChunk
 from sluice.lake.commit import Batch, CommitTarget
 from sluice.lake.frames import LeaseSpec, commit_frame, dataset_lease
 from sluice.lake.table import table_uri
-from sluice.sources.streams.base import Offset, StreamBatch
+from sluice.sources.streams.base import Message, Offset, StreamBatch
 from sluice.sources.streams.children import ChildOutcome, commit_children
 from sluice.sources.streams.decode import Decoder, JsonDecoder
 from sluice.sources.streams.delivered import DEFAULT_WINDOW, DeliveredIds, recent_digests, unseen_ids
 from sluice.sources.streams.latency import BatchLatency, batch_latency
 from sluice.sources.streams.positions import LakePositions, lake_positions, unseen
 from sluice.telemetry import tracer
-from sluice.validate.chunk import BatchContext, validate_chunk
+from sluice.validate.chunk import BatchContext, ChunkResult, validate_chunk
 from sluice.validate.contracts import Contract
 
 
@@ -62,6 +64,23 @@ def reason_counts(quarantine: pa.Table) -> dict[str, int]:
         return {}
     counted = pc.value_counts(quarantine.column("reason")).to_pylist()
     return {str(c["values"]): int(c["counts"]) for c in counted}
+
+
+def decode_valid(
+    decoder: Decoder, messages: Sequence[Message], contract: Contract, ctx: BatchContext
+) -> tuple[RawChunk, ChunkResult]:
+    """The batch decoded and validated: read by Arrow with its types when that leaves nothing to quarantine or warn of.
+
+    Otherwise (or for a decoder with no typed read) the batch is decoded as text, so that every quarantine
+    entry and warning keeps the values as they arrived (:mod:`sluice.sources.streams.flat`).
+    """
+    typed = decoder.decode_typed(messages, contract) if isinstance(decoder, JsonDecoder) else None
+    if typed is not None:
+        result = validate_chunk(typed, contract, ctx)
+        if not result.quarantine.num_rows and not result.warnings:
+            return typed, result
+    chunk = decoder.decode(messages, contract)
+    return chunk, validate_chunk(chunk, contract, ctx)
 
 
 @dataclass
@@ -114,10 +133,9 @@ class StreamSink:
             if not len(fresh):
                 return BatchOutcome(read=len(batch), valid=len(batch), duplicate=len(batch))
             with tracer().start_as_current_span("stream.validate") as span:
-                chunk = self.decoder.decode(fresh.view, self.contract)
                 batch_id = Batch(source, position.range).id
                 ctx = BatchContext(self.contract.name, self.run_id, batch_id, source, datetime.now(timezone.utc).date())
-                result = validate_chunk(chunk, self.contract, ctx)
+                chunk, result = decode_valid(self.decoder, fresh.view, self.contract, ctx)
                 span.set_attribute("sluice.stream.records", len(fresh))
                 span.set_attribute("sluice.stream.quarantined", result.quarantine.num_rows)
             commit = Batch(source, position.range, len(fresh), result.quarantine.num_rows)

@@ -123,3 +123,22 @@ def test_a_dates_rows_from_many_small_parts_are_one_row_group_in_source_order(tm
     first = pq.ParquetFile(tmp_path / files[0].path)
     assert first.metadata.num_row_groups == 1
     assert first.read().column("order_id").to_pylist() == list(range(5000))
+
+
+def test_the_newest_matching_commit_metadata_is_found_however_far_back_it_lies(tmp_path):
+    from deltalake import CommitProperties, write_deltalake
+
+    from sluice.lake.table import HISTORY_WINDOW, META_PREFIX, newest_metadata
+
+    uri = str(tmp_path / "t")
+    commits = HISTORY_WINDOW**2 + 3  # past the first two windows
+    for i in range(commits):
+        source = "old" if i < 2 else "new"
+        meta = {f"{META_PREFIX}pos": f'{{"source": "{source}", "n": {i}}}'}
+        write_deltalake(
+            uri, pa.table({"x": [i]}), mode="append", commit_properties=CommitProperties(custom_metadata=meta)
+        )
+    assert newest_metadata(uri, "pos", lambda m: m["source"] == "old") == {"source": "old", "n": 1}
+    assert newest_metadata(uri, "pos", lambda m: m["source"] == "new") == {"source": "new", "n": commits - 1}
+    assert newest_metadata(uri, "pos", lambda m: m["source"] == "none") is None
+    assert newest_metadata(str(tmp_path / "absent"), "pos", lambda m: True) is None

@@ -53,6 +53,14 @@ def test_each_kind_of_malformed_value_is_quarantined_with_its_reason(events_cont
     }
 
 
+def test_a_lone_surrogate_escape_is_quarantined_as_malformed_json(events_contract: Contract) -> None:
+    values: list[bytes | None] = [event(1), b'{"id": 2, "kind": "\\ud800"}', b'{"id": 3, "\\udfff": 1}', event(4)]
+    chunk = JsonDecoder(limits=LIMITS).decode(_messages(values), events_contract)
+    assert chunk.rows.tolist() == [0, 3]
+    assert [(m.line, m.reason) for m in chunk.malformed] == [(1, Reason.MALFORMED_JSON), (2, Reason.MALFORMED_JSON)]
+    assert "surrogate" in chunk.malformed[0].detail
+
+
 def test_values_arrive_as_their_text(events_contract: Contract) -> None:
     chunk = JsonDecoder().decode(
         _messages([b'{"id": 10, "amount": 1.50, "kind": "buy", "extra": {"a": 1}}']), events_contract
