@@ -6,7 +6,10 @@ the transaction (``with engine.begin() as conn: ...``).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -123,19 +126,40 @@ legal_holds = sa.Table(
 
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> Engine:
-    """An engine for ``url``; creates the SQLite folder and the tables if missing."""
+    """An engine for ``url``; creates the SQLite folder and the tables if missing.
+
+    Processes that open a new store at once take turns creating it: on SQLite through a lock file beside
+    the database (one host), elsewhere by retrying what another process created between check and create.
+    """
+    turns: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        turns = _file_lock(path.with_name(path.name + ".init-lock"))
     engine = sa.create_engine(url, pool_pre_ping=True)
-    for attempt in range(3):
-        try:
-            metadata.create_all(engine)
-            _add_missing_columns(engine)
-            break
-        except sa.exc.DBAPIError:  # another process created a table or column between the check and the create
-            if attempt == 2:
-                raise
+    with turns:
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                metadata.create_all(engine)
+                _add_missing_columns(engine)
+                break
+            except sa.exc.DBAPIError:  # another process created a table or column between the check and the create
+                if attempt == CREATE_ATTEMPTS - 1:
+                    raise
     return engine
+
+
+CREATE_ATTEMPTS = 5
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _add_missing_columns(engine: Engine) -> None:
