@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -22,26 +21,17 @@ from sluice.sources.streams.consume import ConsumeSpec, consume
 from sluice.validate.contracts import Contract
 from tests.sluice.sources.streams.brokers import lake_ids, redis_source
 from tests.sluice.sources.streams.conftest import REDIS_URL, ROOT, event, make_sink
+from tests.spans import memory_spans
 from tests.standins.otlp_receiver import OtlpReceiver
 
 SPEC = ConsumeSpec(BatchLimits(max_records=25, max_wait_s=0.1), follow_s=0, idle_s=0.8)
 CHILDREN = {"stream.consume", "stream.validate", "stream.commit", "stream.acknowledge"}
-_EXPORTER = InMemorySpanExporter()
 
 
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
     """The process's tracer provider (an SDK one, installed once) exporting to memory."""
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    if not getattr(provider, "_sluice_in_memory", False):
-        provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
-        provider._sluice_in_memory = True  # type: ignore[attr-defined]
-    _EXPORTER.clear()
-    yield _EXPORTER
-    _EXPORTER.clear()
+    yield from memory_spans()
 
 
 def _traceparents(count: int) -> tuple[list[str], set[int]]:
@@ -71,7 +61,7 @@ def test_each_batch_is_a_span_with_its_stages_nested_and_links_to_its_producers(
         if i % 10 == 0:
             fields["traceparent"] = parents[(i // 10) % 3]
         client.xadd(stream, fields)  # type: ignore[arg-type]
-    _EXPORTER.clear()  # the producers' own spans
+    spans.clear()  # the producers' own spans
     out = consume(redis_source(REDIS_URL, stream), make_sink(tmp_path, events_contract), SPEC)
     assert len(lake_ids(tmp_path)) == 39
     finished = spans.get_finished_spans()
