@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from demo.sample_files import SampleWriter, join
+from demo.sample_names import FIRST_NAMES, LAST_NAMES
 from demo.sample_plan import Plan, Rand, Spec
 from demo.sample_text import (
     as_text,
@@ -42,52 +43,6 @@ from demo.sample_text import (
 CHUNK_ROWS = 250_000
 ZONE = "Europe/Berlin"  # the orders contract's source time zone
 DEFAULT_START = datetime(2024, 10, 1, tzinfo=UTC)  # 30 days span the October DST change
-_FIRST = [
-    "anna",
-    "josé",
-    "zoë",
-    "björn",
-    "françois",
-    "søren",
-    "maría",
-    "jürgen",
-    "lukas",
-    "emma",
-    "noah",
-    "léa",
-    "mia",
-    "chloé",
-    "andré",
-    "inès",
-    "mohamed",
-    "oliver",
-    "sofia",
-    "åsa",
-    "paul",
-    "hannah",
-]
-_LAST = [
-    "müller",
-    "schmidt",
-    "garcía",
-    "núñez",
-    "dubois",
-    "østergaard",
-    "jensen",
-    "rossi",
-    "smith",
-    "kowalski",
-    "nowak",
-    "böhm",
-    "lefèvre",
-    "martin",
-    "weiß",
-    "fernández",
-    "costa",
-    "andersson",
-    "o'brien",
-    "meyer",
-]
 _DOMAINS = ["example.com", "mail.example.de", "post.example.fr", "example.co.uk", "example.ch"]
 _COUNTRIES = (
     ["DE", "AT", "CH", "FR", "NL", "GB", "US", "IT", "ES", "PL", "SE", "DK"],
@@ -164,7 +119,7 @@ def _orders(plan: Plan, q: np.ndarray) -> dict[str, pa.Array]:
     cents = np.clip(np.rint(np.exp(np.log(4500) + 0.9 * r.normal("amount", q))), 50, 9_999_999).astype(np.int64)
     qty = np.minimum(1 + (-np.log1p(-r.uniform("qty", q)) * 0.9).astype(np.int64), 1000)
     updated = join(naive_text(t + (r.uniform("upd", q) * 72 * 3600).astype(np.int64), "T"), "Z")
-    email = _email(r, q, r.choice("first", q, _FIRST), r.choice("last", q, _LAST))
+    email = _email(r, q, r.choice("first", q, FIRST_NAMES), r.choice("last", q, LAST_NAMES))
     return {
         "order_id": as_text(1_000_001 + plan.id_offset + q),
         "customer_id": customer_id(1 + (r.uniform("cust", q) * 150_000).astype(np.int64)),
@@ -190,7 +145,7 @@ def _customers(plan: Plan, q: np.ndarray) -> dict[str, pa.Array]:
     signup = plan.start - 86_400 * (1 + (r.uniform("signup", q) * plan.span / 86_400).astype(np.int64))
     day = naive_text(signup)
     changed = signup + ((plan.start - signup) * r.uniform("upd", q)).astype(np.int64)  # last change, before start
-    first, last = r.choice("first", q, _FIRST), r.choice("last", q, _LAST)
+    first, last = r.choice("first", q, FIRST_NAMES), r.choice("last", q, LAST_NAMES)
     given, family = pc.utf8_title(first), pc.utf8_title(last)
     nick = r.choice("nick", q, ["Bob", "Jo", "Max", "Pepe", "Lu"])
     full_name = pc.choose(
