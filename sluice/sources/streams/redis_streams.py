@@ -31,6 +31,21 @@ ACK_CHUNK = 1_000
 
 
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+NEW_POLL_S = 0.05
+"""How often a consumer waiting for new entries asks again (a script cannot block)."""
+
+# KEYS[1] stream; ARGV group, consumer, count. 0 when another consumer holds pending entries, else what
+# XREADGROUP > returns (nil: nothing new).
+_READ_NEW = """
+local summary = redis.call('XPENDING', KEYS[1], ARGV[1])
+local consumers = summary[4]
+if consumers then
+  for _, c in ipairs(consumers) do
+    if c[1] ~= ARGV[2] and tonumber(c[2]) > 0 then return 0 end
+  end
+end
+return redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], '>')
+"""
 
 
 @dataclass(frozen=True)
@@ -71,6 +86,24 @@ def _message(stream: str, entry_id: bytes, fields: dict[bytes, bytes]) -> Messag
     return Message(stream, at, fields.get(KEY_FIELD), fields.get(VALUE_FIELD), headers, at.major)
 
 
+class _ReadNew:
+    """The server-side check-and-read (see the module doc), loaded once per client."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._script = client.register_script(_READ_NEW)
+
+    def __call__(self, stream: str, group: str, consumer: str, count: int) -> Any:
+        """0, None, or XREADGROUP's reply shaped as redis-py shapes it (a script's reply is not parsed)."""
+        reply: Any = self._script(keys=[stream], args=[group, consumer, count])
+        if not reply:
+            return reply
+        return [[key, [(entry_id, _pairs(flat)) for entry_id, flat in entries]] for key, entries in reply]
+
+
+def _pairs(flat: list[bytes] | None) -> dict[bytes, bytes] | None:
+    return None if flat is None else dict(zip(flat[::2], flat[1::2], strict=True))
+
+
 class RedisSource:
     """A consumer of one stream in a consumer group (see the module doc)."""
 
@@ -79,6 +112,7 @@ class RedisSource:
         self._client = client or redis_client(config.url, config.timeout_s)
         self._history: str | None = "0"  # own pending entries first, then new ones
         self._paused = False
+        self._read_new = _ReadNew(self._client)
         try:
             self._client.xgroup_create(config.stream, config.group, id="0", mkstream=True)
         except redis.ResponseError as exc:
@@ -116,11 +150,6 @@ class RedisSource:
             self._client.xack(self.config.stream, self.config.group, *trimmed)
         return self._entries(raw)
 
-    def _others_pending(self) -> int:
-        summary: Any = self._client.xpending(self.config.stream, self.config.group)
-        mine = self.config.consumer.encode()
-        return sum(int(c["pending"]) for c in summary.get("consumers") or [] if c["name"] not in (mine, mine.decode()))
-
     def _claimed(self, count: int) -> list[Message]:
         claimed: Any = self._client.xautoclaim(
             self.config.stream,
@@ -140,19 +169,17 @@ class RedisSource:
         own = self._own_pending(count)
         if own is not None:
             return own
-        if self._others_pending():
-            claimed = self._claimed(count)
-            if not claimed:  # another consumer holds entries not yet idle long enough: wait, keep the order
-                time.sleep(min(limits.max_wait_s, 0.1))
-            return claimed
-        reply: Any = self._client.xreadgroup(
-            self.config.group,
-            self.config.consumer,
-            {self.config.stream: ">"},
-            count=count,
-            block=max(1, int(min(limits.max_wait_s, self.config.timeout_s / 2) * 1000)),
-        )
-        return self._entries(reply[0][1]) if reply else []
+        deadline = time.monotonic() + min(limits.max_wait_s, self.config.timeout_s / 2)
+        while True:
+            reply: Any = self._read_new(self.config.stream, self.config.group, self.config.consumer, count)
+            if reply == 0:  # another consumer holds pending entries
+                claimed = self._claimed(count)
+                if not claimed:  # not idle long enough to take over: wait, keep the order
+                    time.sleep(min(limits.max_wait_s, 0.1))
+                return claimed
+            if reply or time.monotonic() >= deadline:
+                return self._entries(reply[0][1]) if reply else []
+            time.sleep(NEW_POLL_S)
 
     def poll(self, limits: BatchLimits) -> StreamBatch:
         if self._paused:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 from pathlib import Path
@@ -52,6 +53,56 @@ def test_entries_the_lake_holds_are_acknowledged_without_writing(
     assert sum(b.written for b in out.batches) == 0
     assert _pending(client, stream) == 0
     assert sorted(lake_ids(tmp_path)) == list(range(30))
+
+
+class _SlowReplies(redis.Redis):
+    """A client whose every command's reply arrives late, as over a slow network."""
+
+    def execute_command(self, *args: object, **options: object) -> object:
+        reply = super().execute_command(*args, **options)
+        threading.Event().wait(0.003)
+        return reply
+
+
+def test_consumers_polling_at_once_take_new_entries_in_turn(redis_stream: tuple[redis.Redis, str]) -> None:
+    """Each batch of new entries comes after every batch committed before it, whatever the consumers' timing:
+    otherwise a later batch committed first lifts the lake's id over an earlier one, which is then dropped."""
+    client, stream = redis_stream
+    produce_redis(client, stream, [event(i) for i in range(400)])
+    lock, held, behind, taken = threading.Lock(), [(-1, -1)], [], []
+
+    def consumer(name: str, seed: int) -> None:
+        source, rng, limits = (
+            redis_source(REDIS_URL, stream, consumer=name),
+            random.Random(seed),
+            BatchLimits(max_records=10, max_wait_s=0.05),
+        )
+        while True:
+            batch = source.poll(limits)
+            if not batch.messages:
+                with lock:
+                    if len(taken) >= 400:
+                        break
+                continue
+            threading.Event().wait(rng.uniform(0, 0.01))  # validating and committing take a while
+            first, last = batch.messages[0].offset, batch.messages[-1].offset
+            with lock:
+                if (first.major, first.minor) <= held[-1]:
+                    behind.append(first.text())
+                held.append(max(held[-1], (last.major, last.minor)))
+                taken.extend(m.offset.text() for m in batch.messages)
+            source.acknowledge(batch)
+        source.close()
+
+    threads = [threading.Thread(target=consumer, args=(f"c{i}", i)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    assert behind == [], f"batches read behind a committed one: {behind[:5]}"
+    assert len(taken) == len(set(taken)) == 400
+    assert _pending(client, stream) == 0
 
 
 def test_a_dead_consumers_pending_entries_are_claimed_before_new_ones(
