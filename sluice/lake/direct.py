@@ -52,12 +52,16 @@ class OpenTable:
         self.uri, self.storage_options = uri, storage_options
         self._table: DeltaTable | None = None
 
-    def current(self) -> DeltaTable | None:
+    def current(self, *, refresh: bool = True) -> DeltaTable | None:
         """The table at its newest version (``None``: there is no table yet).
+
+        ``refresh=False``: as the last call left it (a caller that refreshed it under the lease moments ago).
 
         Raises:
             LakeError: the table cannot be read.
         """
+        if self._table is not None and not refresh:
+            return self._table
         if self._table is not None:
             try:
                 self._table.update_incremental()
@@ -88,7 +92,7 @@ def _planner(target: CommitTarget, batch: Batch, table: OpenTable, quarantined: 
     """Each attempt's plan at the table's newest version: the batch, unless that version records it."""
 
     def plan(attempt: int) -> tuple[CommitPlan, DeltaTable | None]:
-        current = table.current()
+        current = table.current(refresh=attempt > 1)  # the first as the caller read it; retries after a conflict
         done = current is not None and current.transaction_version(batch.id) is not None
         days = {p[PARTITION] for p in current.partitions()} if current is not None else set()
         found = CommitPlan(
@@ -116,6 +120,15 @@ def _stage_quarantine(target: CommitTarget, batch: Batch, quarantine: pa.Table |
     return {batch.id: staging.quarantine_files([staged])}
 
 
+def _evolve(target: CommitTarget, table: OpenTable) -> list[str]:
+    """Schema evolution on the open table; it is read again when columns were added."""
+    schema = lake_schema(target.contract)
+    added = evolve_schema(target.lake_uri, schema, target.storage_options, table=table.current(refresh=False))
+    if added:
+        table.current()
+    return added
+
+
 def commit_rows(
     target: CommitTarget,
     batch: Batch,
@@ -128,7 +141,8 @@ def commit_rows(
 ) -> CommitOutcome:
     """Commit ``valid`` (lake rows, with partition and provenance columns) and ``quarantine`` as ``batch``.
 
-    ``table`` is the target's table kept open. See the module doc.
+    ``table`` is the target's table kept open; the first attempt plans at the version the caller's last
+    :meth:`OpenTable.current` read (under the lease), a retry at the newest. See the module doc.
 
     Raises:
         LakeConflictError, LeaseLostError: as :func:`sluice.lake.commit.commit_batches`; nothing is committed.
@@ -145,9 +159,7 @@ def commit_rows(
             metadata=metadata,
             lease=lease,
             dedup=lambda plan: [frame_bucket(target, valid, keep, plan.old_days)],
-            evolve=lambda: evolve_schema(
-                target.lake_uri, lake_schema(target.contract), target.storage_options, table=table.current()
-            ),
+            evolve=lambda: _evolve(target, table),
         )
     finally:
         shutil.rmtree(target.staging_dir, ignore_errors=True)
