@@ -4,7 +4,7 @@ Under the dataset's lease, :meth:`StreamSink.write` reads the positions the
 table holds for the source, drops every message at or below them (another
 consumer, or this one before a crash, committed it already), decodes and
 validates the rest, and commits the valid rows, the quarantine entries and
-the new positions in one Delta commit (:mod:`sluice.lake.frames`). Holding
+the new positions in one Delta commit (:mod:`sluice.lake.direct`). Holding
 the lease from the read of the positions to the commit is what makes two
 consumers that read the same messages (a rebalance, a takeover) write them once.
 A queue's batch (no positions) is deduplicated by its messages' idents instead
