@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Protocol
 
 import pyarrow as pa
+from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
 from sluice.errors import LakeConflictError
@@ -239,6 +240,7 @@ def _attempt(
     lease: Fence | None,
     metadata: dict[str, object],
     tally: _Tally,
+    table: DeltaTable | None = None,
 ) -> CommitResult:
     clock = time.perf_counter()
     deduped = [] if target.contract.keyed else dedup(plan)
@@ -264,6 +266,7 @@ def _attempt(
             metadata=_metadata(metadata, batches, plan, lease),
             version=plan.version,
             storage_options=target.storage_options,
+            table=table,
         )
     except LakeConflictError:
         # The lake commit did not happen: this attempt's new files are never referenced.
@@ -301,6 +304,9 @@ def _scan_added(target: CommitTarget, added: list[str]) -> dict[str, int]:
     return found
 
 
+Planner = Callable[[int], tuple[CommitPlan, "DeltaTable | None"]]
+
+
 def commit_batches(
     target: CommitTarget,
     batches: list[Batch],
@@ -323,18 +329,47 @@ def commit_batches(
         LeaseLostError: the lease lapsed before the commit; nothing was committed.
     """
     run_dedup = dedup or (lambda plan: dedup_buckets(target, plan, list(plan.buckets)))
+    return commit_planned(
+        target,
+        batches,
+        lambda attempt: (plan_commit(target, batches, attempt), None),
+        metadata=metadata,
+        lease=lease,
+        dedup=run_dedup,
+        evolve=lambda: evolve_schema(target.lake_uri, lake_schema(target.contract), target.storage_options),
+        attempts=attempts,
+    )
+
+
+def commit_planned(
+    target: CommitTarget,
+    batches: list[Batch],
+    planner: Planner,
+    *,
+    metadata: dict[str, object],
+    lease: Fence | None,
+    dedup: Dedup,
+    evolve: Callable[[], list[str]],
+    attempts: int = ATTEMPTS,
+) -> CommitOutcome:
+    """The protocol's attempts (see :func:`commit_batches`), each planned by ``planner``.
+
+    ``planner(attempt)`` gives the plan and, when the caller keeps the table open, the table at the
+    plan's version (``None``: the commit opens it). ``evolve`` adds the contract's new columns to the
+    table (:func:`sluice.lake.write.evolve_schema`) and names them.
+    """
     manifests = manifest_writer()  # a signing key that cannot be loaded fails the run before it commits
     metadata = {"dataset": target.dataset, **metadata, **provenance(target.contract)}
-    if added := evolve_schema(target.lake_uri, lake_schema(target.contract), target.storage_options):
+    if added := evolve():
         log.info("%s: added column(s) %s to the lake table", target.dataset, ", ".join(added))
     tally = _Tally()
     for attempt in range(1, attempts + 1):
-        plan = plan_commit(target, batches, attempt)
+        plan, table = planner(attempt)
         if not plan.batch_ids:
             result = CommitResult(0, 0, 0, plan.version, 0)
             return _outcome(result, tally, [], plan, attempt)
         try:
-            result = _attempt(target, batches, plan, run_dedup, lease, metadata, tally)
+            result = _attempt(target, batches, plan, dedup, lease, metadata, tally, table)
         except LakeConflictError as exc:
             log.warning("%s: attempt %d of %d lost to a concurrent commit (%s)", target.dataset, attempt, attempts, exc)
             continue

@@ -5,7 +5,9 @@ and quarantine entries, and commit both with the batch's position through
 the commit protocol (:mod:`sluice.lake.commit`). :func:`commit_frame` stages
 the two tables as a single batch under the run's staging folder, commits it,
 and removes the staging folder whatever happens. :func:`dataset_lease` is the
-lease those commits hold (none without a metadata store).
+lease those commits hold (none without a metadata store). A stream batch
+of a table that is not keyed commits from memory instead, without staging
+(:mod:`sluice.lake.direct`).
 """
 
 from __future__ import annotations

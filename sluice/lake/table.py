@@ -126,7 +126,12 @@ def kept_history(entries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 
 
 def newest_metadata(
-    uri: str, key: str, matches: Callable[[dict[str, Any]], bool], storage_options: dict[str, str] | None = None
+    uri: str,
+    key: str,
+    matches: Callable[[dict[str, Any]], bool],
+    storage_options: dict[str, str] | None = None,
+    *,
+    table: DeltaTable | None = None,
 ) -> dict[str, Any] | None:
     """The commit metadata under ``key`` of the newest commit for which ``matches`` holds (``None``: no such commit).
 
@@ -134,8 +139,9 @@ def newest_metadata(
     read it back here: the history is read newest first and stops at the first match.
     It is read in growing windows (the newest 8 commits, then 64, ...): a stream
     finds its position in the newest commit or so, whatever the table's age.
+    ``table``: the table at ``uri`` already open and up to date (else it is opened here).
     """
-    table = open_table(uri, storage_options)
+    table = table if table is not None else open_table(uri, storage_options)
     if table is None:
         return None
     total, seen, limit = table.version() + 1, 0, HISTORY_WINDOW
@@ -184,7 +190,16 @@ def _first_occurrences(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _keep_masks(files: list[Path], keys: list[str]) -> tuple[list[np.ndarray], int]:
-    """Which rows of ``files`` survive: the first occurrence of each key, in source order.
+    """Which rows of ``files`` survive: the first occurrence of each key, in source order (:func:`keep_first`)."""
+    parts = [staging.read(f, columns=keys) for f in files]
+    sizes = [p.num_rows for p in parts]
+    keep, dupes = keep_first(pa.concat_tables(parts), keys)
+    bounds = np.cumsum([0, *sizes])
+    return [keep[bounds[i] : bounds[i + 1]] for i in range(len(files))], dupes
+
+
+def keep_first(rows: pa.Table, keys: list[str]) -> tuple[np.ndarray, int]:
+    """Which of ``rows`` survive, the first occurrence of each key in order, and how many do not.
 
     Keys are hashed to 64 bits and the first occurrence of each hash found
     with a hash table (flat memory: about 40 bytes a row). Every row the
@@ -192,9 +207,7 @@ def _keep_masks(files: list[Path], keys: list[str]) -> tuple[list[np.ndarray], i
     occurrence; groups where different keys share a hash are settled by an
     exact group-by, so a collision never drops a row nor keeps a duplicate.
     """
-    parts = [staging.read(f, columns=keys) for f in files]
-    sizes = [p.num_rows for p in parts]
-    table = pa.concat_tables(parts).combine_chunks()
+    table = rows.select(keys).combine_chunks()
     inverse, first = _first_occurrences(_key_hashes(table))
     keep = np.zeros(table.num_rows, dtype=bool)
     keep[first] = True
@@ -213,8 +226,7 @@ def _keep_masks(files: list[Path], keys: list[str]) -> tuple[list[np.ndarray], i
             firsts = sub.group_by(keys, use_threads=False).aggregate([("__i", "min")]).column("__i_min")
             keep[members] = False
             keep[firsts.to_numpy()] = True
-    bounds = np.cumsum([0, *sizes])
-    return [keep[bounds[i] : bounds[i + 1]] for i in range(len(files))], int((~keep).sum())
+    return keep, int((~keep).sum())
 
 
 @dataclass(frozen=True)
@@ -233,7 +245,7 @@ class DedupedBucket:
 
     Rows of dates the table does not have yet are already written as Parquet
     files in the table folder (``new_files``), waiting for the commit; rows of
-    dates it has are staged in ``old_file`` for a MERGE.
+    dates it has are staged in ``old_file`` (or held in ``old_rows``) for a MERGE.
     """
 
     bucket: str
@@ -242,6 +254,7 @@ class DedupedBucket:
     rows_old: int
     duplicates: int
     days_old: list[str]
+    old_rows: pa.Table | None = None  # the rows of ``old_file`` held in memory instead (a stream batch's)
 
     @property
     def rows_new(self) -> int:

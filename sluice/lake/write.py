@@ -153,7 +153,7 @@ def _insert_missing(
     for bucket in buckets:
         if not bucket.rows_old:
             continue
-        rows = staging.read(Path(bucket.old_file))
+        rows = bucket.old_rows if bucket.old_rows is not None else staging.read(Path(bucket.old_file))
         lake = _lake_keys(table, rows, contract.primary_key, bucket.days_old, schema)
         keep = _absent(rows, lake, contract.primary_key)
         writers = DayWriters(fs, root, schema.remove(schema.get_field_index(PARTITION)), f"{bucket.bucket}-in")
@@ -195,8 +195,11 @@ def commit_deduped(
     metadata: dict[str, Any],
     version: int | None,
     storage_options: dict[str, str] | None = None,
+    table: DeltaTable | None = None,
 ) -> CommitResult:
     """Commit a plan's deduplicated buckets and record ``batch_ids``, as version ``version + 1`` only.
+
+    ``table``: the table already open at ``version`` (else it is opened at ``version`` here).
 
     Raises:
         LakeConflictError: another writer took that version; nothing of this commit is visible (its
@@ -204,7 +207,9 @@ def commit_deduped(
         LakeError: the table cannot be read or written.
     """
     schema = lake_schema(contract)
-    table = table_at(uri, version, schema, storage_options)
+    if table is None or version is None or table.version() != version:
+        table = table_at(uri, version, schema, storage_options)
+    read = table.version()
     fs, root = lake_filesystem(uri, storage_options)
     written: list[NewFile] = [f for b in buckets for f in b.new_files]
     try:
@@ -230,9 +235,7 @@ def commit_deduped(
         ) from None
     rows_new, rows_old = sum(b.rows_new for b in buckets), sum(b.rows_old for b in buckets)
     days = {f.day for f in written} | {d for b in buckets for d in b.days_old}
-    return CommitResult(
-        rows_new + count, sum(b.duplicates for b in buckets), rows_old - count, table.version() + 1, len(days)
-    )
+    return CommitResult(rows_new + count, sum(b.duplicates for b in buckets), rows_old - count, read + 1, len(days))
 
 
 def commit_partitions(
@@ -348,7 +351,9 @@ def commit_quarantine(
     raise conflict_error(uri)
 
 
-def evolve_schema(uri: str, schema: pa.Schema, storage_options: dict[str, str] | None = None) -> list[str]:
+def evolve_schema(
+    uri: str, schema: pa.Schema, storage_options: dict[str, str] | None = None, *, table: DeltaTable | None = None
+) -> list[str]:
     """Add to an existing table the nullable columns of ``schema`` it lacks; return their names.
 
     Delta schema evolution for appends: a column a contract gains (or one
@@ -359,11 +364,11 @@ def evolve_schema(uri: str, schema: pa.Schema, storage_options: dict[str, str] |
     here: a column the contract dropped stays in the table (its older rows
     keep their values, newer rows hold null), and other differences are left
     to the commit to refuse. Two writers adding the same column: the second
-    finds it there.
+    finds it there. ``table``: the table already open and up to date (else it is opened here).
     """
     from deltalake.schema import Schema
 
-    table = open_table(uri, storage_options)
+    table = table if table is not None else open_table(uri, storage_options)
     if table is None:
         return []
     have = set(table.schema().to_arrow().names)

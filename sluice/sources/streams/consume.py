@@ -8,6 +8,10 @@ redelivers: at-least-once); a crash between the commit and the
 acknowledgement redelivers messages the lake holds, and the sink drops them
 by position: exactly once into the lake.
 
+While a batch commits, the next one the buffer holds is decoded and
+validated in a second thread (:meth:`StreamSink.prepare`): one batch ahead
+at most, so the messages out of the buffer are never more than two batches.
+
 It runs until the source is idle for ``idle_s`` (``follow_s=0``), for
 ``follow_s`` seconds, until cancelled (``follow_s=None``), or until its
 ``stop`` event is set (a supervisor removing the consumer). On the way out it
@@ -19,13 +23,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from opentelemetry.trace import Span, SpanKind
 
 from sluice.sources.streams.base import BatchLimits, StreamBatch, StreamSource
 from sluice.sources.streams.buffer import BoundedBuffer, BufferLimits, Fetcher
-from sluice.sources.streams.sink import BatchOutcome, StreamSink
+from sluice.sources.streams.sink import BatchOutcome, Prepared, StreamSink
 from sluice.telemetry import producer_links, tracer
 
 
@@ -78,18 +83,28 @@ def _describe(span: Span, broker: str, topic: str, batch: StreamBatch) -> None:
         consumed.end(end_time=ended)
 
 
+Ahead = tuple[StreamBatch, "Future[Prepared]"]
+
+
+def _prepared(ahead: Ahead) -> Prepared | None:
+    """The batch's decoding done ahead; ``None`` when it failed (the commit decodes again, and raises)."""
+    future = ahead[1]
+    return future.result() if future.exception() is None else None
+
+
 def _commit(
     source: StreamSource,
     sink: StreamSink,
-    batch: StreamBatch,
+    ahead: Ahead,
     out: ConsumeOutcome,
     on_batch: Callable[[BatchOutcome], None] | None,
 ) -> None:
     broker, _, topic = source.name.partition(":")
+    batch = ahead[0]
     with tracer().start_as_current_span("stream.batch", kind=SpanKind.CONSUMER) as span:
         if span.is_recording():
             _describe(span, broker, topic, batch)
-        outcome = sink.write(source.name, batch)
+        outcome = sink.write(source.name, batch, _prepared(ahead))
         with tracer().start_as_current_span("stream.acknowledge"):
             source.acknowledge(batch)
         span.set_attribute("sluice.stream.quarantined", outcome.quarantined)
@@ -124,21 +139,31 @@ def consume(
     fetcher = Fetcher(source, buffer, spec.limits, on_pause)
     fetcher.start()
     last_batch = started
+    decoder = ThreadPoolExecutor(1, thread_name_prefix="stream-decode")
+
+    def ahead(timeout_s: float) -> Ahead | None:
+        batch = buffer.take(timeout_s=timeout_s)
+        return None if batch is None else (batch, decoder.submit(sink.prepare, source.name, batch))
+
     try:
+        pending: Ahead | None = None
         while not _done(spec, started, last_batch, stop):
-            batch = buffer.take(timeout_s=0.1)
             if fetcher.error is not None:
                 raise fetcher.error
-            if batch is None:
+            current, pending = pending or ahead(0.1), None
+            if current is None:
                 continue
-            _commit(source, sink, batch, out, on_batch)
+            pending = ahead(0)  # the next batch decodes while this one commits
+            _commit(source, sink, current, out, on_batch)
             last_batch = time.monotonic()
         fetcher.stop()
         if fetcher.error is not None:
             raise fetcher.error
-        while (batch := buffer.take(timeout_s=0)) is not None:
-            _commit(source, sink, batch, out, on_batch)
+        while (current := pending or ahead(0)) is not None:
+            pending = ahead(0)
+            _commit(source, sink, current, out, on_batch)
     finally:
+        decoder.shutdown(wait=True, cancel_futures=True)
         fetcher.stop()
         if fetcher.paused:
             fetcher.tell(source.paused_partitions(), False)

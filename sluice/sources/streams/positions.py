@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 
 import numpy as np
+from deltalake import DeltaTable
 
 from sluice.lake.table import newest_metadata
 from sluice.sources.streams.base import Offset, Range, StreamBatch
@@ -56,9 +57,14 @@ class LakePositions:
         return json.dumps(spans, separators=(",", ":"))
 
 
-def lake_positions(uri: str, source: str, storage_options: dict[str, str] | None = None) -> dict[str, Offset]:
-    """The last position per partition of ``source`` that the table at ``uri`` holds (empty: none)."""
-    meta = newest_metadata(uri, STREAM_META, lambda m: m.get("source") == source, storage_options)
+def lake_positions(
+    uri: str, source: str, storage_options: dict[str, str] | None = None, *, table: DeltaTable | None = None
+) -> dict[str, Offset]:
+    """The last position per partition of ``source`` that the table at ``uri`` holds (empty: none).
+
+    ``table``: the table already open and up to date (else it is opened here).
+    """
+    meta = newest_metadata(uri, STREAM_META, lambda m: m.get("source") == source, storage_options, table=table)
     if meta is None:
         return {}
     return {p: Offset.parse(str(o)) for p, o in dict(meta.get("held", {})).items()}

@@ -4,7 +4,7 @@ Under the dataset's lease, :meth:`StreamSink.write` reads the positions the
 table holds for the source, drops every message at or below them (another
 consumer, or this one before a crash, committed it already), decodes and
 validates the rest, and commits the valid rows, the quarantine entries and
-the new positions in one Delta commit (:mod:`sluice.lake.frames`). Holding
+the new positions in one Delta commit (:mod:`sluice.lake.direct`). Holding
 the lease from the read of the positions to the commit is what makes two
 consumers that read the same messages (a rebalance, a takeover) write them once.
 A queue's batch (no positions) is deduplicated by its messages' idents instead
@@ -13,6 +13,7 @@ A queue's batch (no positions) is deduplicated by its messages' idents instead
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -25,7 +26,8 @@ import pyarrow.compute as pc
 
 from sluice.formats import RawChunk
 from sluice.lake.commit import Batch, CommitTarget
-from sluice.lake.frames import LeaseSpec, commit_frame, dataset_lease
+from sluice.lake.direct import OpenTable, commit_rows
+from sluice.lake.frames import LeaseSpec, dataset_lease
 from sluice.lake.table import table_uri
 from sluice.sources.streams.base import Message, Offset, StreamBatch
 from sluice.sources.streams.children import ChildOutcome, commit_children
@@ -83,6 +85,26 @@ def decode_valid(
     return chunk, validate_chunk(chunk, contract, ctx)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A batch decoded and validated ahead of its commit (:meth:`StreamSink.prepare`), as the batch ``batch_id``.
+
+    ``ns`` is when the decoding started and ended (``time.time_ns()``): the ``stream.validate`` span's times.
+    """
+
+    ctx: BatchContext
+    chunk: RawChunk
+    result: ChunkResult
+    ns: tuple[int, int]
+
+
+def batch_range(source: str, batch: StreamBatch) -> str:
+    """The position a commit of the whole of ``batch`` records (what its batch id is made of)."""
+    if batch.by_ident:
+        return DeliveredIds.of(source, batch).range
+    return LakePositions.after(source, batch, {}).range
+
+
 @dataclass
 class StreamSink:
     """Commits stream batches of ``contract``'s dataset to its lake table, under the dataset's lease."""
@@ -99,6 +121,26 @@ class StreamSink:
 
     def __post_init__(self) -> None:
         self.uri = table_uri(self.lake_root, self.contract.name)
+        self.table = OpenTable(self.uri, self.storage_options)  # kept open by the thread that commits
+        self._decoding = threading.Lock()  # one batch decoded at a time: decoders keep state (registry caches)
+
+    def _context(self, source: str, batch_id: str) -> BatchContext:
+        return BatchContext(self.contract.name, self.run_id, batch_id, source, datetime.now(timezone.utc).date())
+
+    def _decoded(self, messages: Sequence[Message], ctx: BatchContext) -> tuple[RawChunk, ChunkResult]:
+        with self._decoding:
+            return decode_valid(self.decoder, messages, self.contract, ctx)
+
+    def prepare(self, source: str, batch: StreamBatch) -> Prepared:
+        """``batch`` decoded and validated whole, before its commit and outside the lease.
+
+        :meth:`write` uses it when the lake holds none of the batch's messages (the batch id is then the
+        same); otherwise it decodes the messages left. A consumer decodes the next batch while one commits.
+        """
+        started = time.time_ns()
+        ctx = self._context(source, Batch(source, batch_range(source, batch)).id)
+        chunk, result = self._decoded(batch.view, ctx)
+        return Prepared(ctx, chunk, result, (started, time.time_ns()))
 
     def positions(self, source: str) -> dict[str, Offset]:
         """The last position per partition of ``source`` that the table holds."""
@@ -122,31 +164,43 @@ class StreamSink:
             digests = recent_digests(self.uri, source, self.ident_window, self.storage_options) if suspect else set()
             fresh, dropped = unseen_ids(batch, digests)
             return fresh, dropped, DeliveredIds.of(source, fresh)
-        held = self.positions(source)
+        held = lake_positions(self.uri, source, self.storage_options, table=self.table.current())
         fresh, dropped = unseen(batch, held)
         return fresh, dropped, LakePositions.after(source, fresh, held)
 
-    def write(self, source: str, batch: StreamBatch) -> BatchOutcome:
-        """Commit the messages of ``batch`` the table does not hold yet, with the positions (see the module doc)."""
+    def _validate(self, source: str, fresh: StreamBatch, batch_id: str, prepared: Prepared | None) -> Prepared:
+        """``fresh`` decoded and validated: ``prepared`` when it was made for this batch id, else here."""
+        if prepared is None or prepared.ctx.batch_id != batch_id:
+            started, ctx = time.time_ns(), self._context(source, batch_id)
+            chunk, result = self._decoded(fresh.view, ctx)
+            prepared = Prepared(ctx, chunk, result, (started, time.time_ns()))
+        span = tracer().start_span("stream.validate", start_time=prepared.ns[0])
+        span.set_attribute("sluice.stream.records", len(fresh))
+        span.set_attribute("sluice.stream.quarantined", prepared.result.quarantine.num_rows)
+        span.end(end_time=prepared.ns[1])
+        return prepared
+
+    def write(self, source: str, batch: StreamBatch, prepared: Prepared | None = None) -> BatchOutcome:
+        """Commit the messages of ``batch`` the table does not hold yet, with the positions (see the module doc).
+
+        ``prepared``: the batch as :meth:`prepare` decoded it, used when the table holds none of its messages.
+        """
         with dataset_lease(self.lease, self.contract.name, self.run_id) as held_lease:
             fresh, dropped, position = self._unseen(source, batch)
             if not len(fresh):
                 return BatchOutcome(read=len(batch), valid=len(batch), duplicate=len(batch))
-            with tracer().start_as_current_span("stream.validate") as span:
-                batch_id = Batch(source, position.range).id
-                ctx = BatchContext(self.contract.name, self.run_id, batch_id, source, datetime.now(timezone.utc).date())
-                chunk, result = decode_valid(self.decoder, fresh.view, self.contract, ctx)
-                span.set_attribute("sluice.stream.records", len(fresh))
-                span.set_attribute("sluice.stream.quarantined", result.quarantine.num_rows)
+            done = self._validate(source, fresh, Batch(source, position.range).id, prepared)
+            chunk, result, ctx = done.chunk, done.result, done.ctx
             commit = Batch(source, position.range, len(fresh), result.quarantine.num_rows)
             children = commit_children(self._target(), self.lake_root, self.lease, commit, chunk, result, ctx)
             with tracer().start_as_current_span("stream.commit") as span:
-                outcome = commit_frame(
+                outcome = commit_rows(
                     self._target(),
                     commit,
                     result.valid,
                     result.quarantine,
                     metadata={"run_id": self.run_id, "dataset": self.contract.name, **position.metadata()},
+                    table=self.table,
                     lease=held_lease,
                 )
                 if outcome.lake.version is not None:

@@ -16,7 +16,7 @@ import redis
 from sluice.sources.streams.base import BatchLimits, Message, Offset, StreamBatch, StreamSource
 from sluice.sources.streams.buffer import BufferLimits
 from sluice.sources.streams.consume import ConsumeSpec, consume
-from sluice.sources.streams.sink import BatchOutcome, StreamSink
+from sluice.sources.streams.sink import BatchOutcome, Prepared, StreamSink
 from sluice.validate.contracts import Contract
 from tests.sluice.sources.streams.brokers import kafka_source, redis_source
 from tests.sluice.sources.streams.conftest import REDIS_URL, ROOT, event, make_sink
@@ -28,9 +28,9 @@ MB = 1024 * 1024
 class SlowLake(StreamSink):
     """A lake that takes 0.25 s per batch: far slower than the stream."""
 
-    def write(self, source: str, batch: StreamBatch) -> BatchOutcome:
+    def write(self, source: str, batch: StreamBatch, prepared: Prepared | None = None) -> BatchOutcome:
         time.sleep(0.25)
-        return super().write(source, batch)
+        return super().write(source, batch, prepared)
 
 
 def _produce_elsewhere(broker: str, address: str, name: str) -> None:

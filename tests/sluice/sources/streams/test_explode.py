@@ -98,18 +98,18 @@ def test_a_batch_lands_parents_without_the_array_and_one_child_row_per_element(t
 
 def test_a_stop_between_the_child_and_parent_commits_is_completed_exactly_by_the_next_read(tmp_path, monkeypatch):
     sink = make_sink(tmp_path, parse_contract(CONTRACT))
-    real = sink_module.commit_frame
+    real = sink_module.commit_rows
 
     def parent_fails(target, *args, **kwargs):
         if target.dataset == "carts":
             raise LakeConflictError("the parent's commit did not happen")
         return real(target, *args, **kwargs)
 
-    monkeypatch.setattr(sink_module, "commit_frame", parent_fails)
+    monkeypatch.setattr(sink_module, "commit_rows", parent_fails)
     with pytest.raises(LakeConflictError):
         sink.write("redis:carts", batch(0, 5))
     assert _items(tmp_path) == _expected(5)
-    monkeypatch.setattr(sink_module, "commit_frame", real)
+    monkeypatch.setattr(sink_module, "commit_rows", real)
 
     again = sink.write("redis:carts", batch(0, 5))  # the same messages, read again from the same positions
     wider = sink.write("redis:carts", batch(0, 11))  # a re-read that reaches further: the new messages only
@@ -123,17 +123,17 @@ def test_a_stop_between_the_child_and_parent_commits_is_completed_exactly_by_the
 
 def test_children_re_read_in_other_batch_boundaries_are_duplicates_not_second_rows(tmp_path, monkeypatch):
     sink = make_sink(tmp_path, parse_contract(CONTRACT))
-    real = sink_module.commit_frame
+    real = sink_module.commit_rows
 
     def parent_fails(target, *args, **kwargs):
         if target.dataset == "carts":
             raise LakeConflictError("the parent's commit did not happen")
         return real(target, *args, **kwargs)
 
-    monkeypatch.setattr(sink_module, "commit_frame", parent_fails)
+    monkeypatch.setattr(sink_module, "commit_rows", parent_fails)
     with pytest.raises(LakeConflictError):
         sink.write("redis:carts", batch(0, 5))
-    monkeypatch.setattr(sink_module, "commit_frame", real)
+    monkeypatch.setattr(sink_module, "commit_rows", real)
 
     wider = sink.write("redis:carts", batch(0, 8))  # the broker hands the messages back in a larger batch
 
