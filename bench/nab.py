@@ -176,7 +176,8 @@ def print_details(runs: list[Run]) -> None:
         print(f"  {run.detector}: in-sample {standard.in_sample.candidate} at {standard.in_sample.threshold:.4f}")
         for fold in standard.folds:
             c = fold.choice
-            print(f"    {fold.held_out:<24} {fold.files:>3} files  {c.candidate:<16} {c.threshold:.4f}  {c.normalized:5.1f}")
+            held = f"{fold.held_out:<24} {fold.files:>3} files"
+            print(f"    {held}  {c.candidate:<16} {c.threshold:.4f}  {c.normalized:5.1f}")
 
 
 def print_per_file(run: Run, files: list[nabscore.LabelledFile]) -> None:
@@ -214,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = sum(len(s.values) for s in corpus)
     windows = sum(len(f.windows) for f in files)
     print(f"NAB corpus {data_dir}: {len(corpus)} files, {rows:,} rows, {windows} windows; jobs={args.jobs}")
-    print(f"Sluice candidate settings: {len(DETECTORS['Sluice'])}; categories: {len({nabcv.category(f.name) for f in files})}\n")
+    categories = len({nabcv.category(f.name) for f in files})
+    print(f"Sluice candidate settings: {len(DETECTORS['Sluice'])}; categories: {categories}\n")
     runs = [run_detector(name, corpus, files, args.jobs) for name in DETECTORS]
     print_table(runs, len(corpus), rows)
     print_details(runs)
