@@ -88,14 +88,16 @@ Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def sluice_candidates() -> dict[str, Scorer]:
-    """The detector's candidate settings: the product defaults first, then a small grid around them."""
+    """The detector's candidate settings: ``z_min``, ``novelty_window`` and ``suppress_rows`` on a small grid.
+
+    The product defaults are the candidate that :func:`nabcv.select` picks on
+    the whole development corpus; every other setting keeps its default.
+    """
     default = DetectorConfig()
-    out: dict[str, Scorer] = {"defaults": partial(score_series, config=default)}
-    for z_min, novelty in itertools.product((3.0, 4.0, 6.0), (250, 500, 1000)):
-        for suppress in (0, 200):
-            config = replace(default, z_min=z_min, novelty_window=novelty, suppress_rows=suppress)
-            if config != default:
-                out[f"z{z_min:g}/n{novelty}/s{suppress}"] = partial(score_series, config=config)
+    out: dict[str, Scorer] = {}
+    for z_min, novelty, suppress in itertools.product((3.0, 4.0), (500, 1000), (0, 100, 200)):
+        config = replace(default, z_min=z_min, novelty_window=novelty, suppress_rows=suppress)
+        out[f"z{z_min:g}/n{novelty}/s{suppress}"] = partial(score_series, config=config)
     return out
 
 

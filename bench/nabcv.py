@@ -10,8 +10,10 @@ twice.
   would report). Of the thresholds that give the best detections, the middle
   of their interval is kept (:func:`margin_threshold`).
 * **Out-of-fold**: for each NAB category in turn, the candidate and the
-  threshold are chosen on the *other* categories only; the held-out
-  category's rows become detections at that threshold. The detections of all
+  threshold are chosen on the *other* categories only (:func:`select`: the
+  candidate by its own leave-one-category-out score among those categories,
+  so a setting is judged by how it carries to a category it was not tuned
+  on); the held-out category's rows become detections at that threshold. The detections of all
   held-out categories are then scored together as one corpus, with the same
   null and perfect detectors as in-sample, so the two figures are directly
   comparable. No setting ever sees the category it is scored on.
@@ -91,10 +93,16 @@ def margin_threshold(thresholds: np.ndarray, i: int) -> float:
     return float(thresholds[i] + thresholds[i + 1]) / 2.0
 
 
+_REFERENCES: dict[tuple[tuple[str, ...], nabscore.Profile], tuple[float, float]] = {}
+
+
 def references(files: Sequence[nabscore.LabelledFile], profile: nabscore.Profile) -> tuple[float, float]:
-    """Raw corpus scores of the null detector (never fires) and the perfect one."""
-    reference = nabscore.score_profile(files, {f.name: np.zeros(f.rows) for f in files}, profile)
-    return reference.null_score, reference.perfect_score
+    """Raw corpus scores of the null detector (never fires) and the perfect one (cached per file set)."""
+    key = (tuple(f.name for f in files), profile)
+    if key not in _REFERENCES:
+        reference = nabscore.score_profile(files, {f.name: np.zeros(f.rows) for f in files}, profile)
+        _REFERENCES[key] = (reference.null_score, reference.perfect_score)
+    return _REFERENCES[key]
 
 
 def normalized_at(
@@ -106,15 +114,47 @@ def normalized_at(
     return 100.0 * (raw - null) / (perfect - null) if perfect != null else 0.0
 
 
+def out_of_fold(
+    files: Sequence[nabscore.LabelledFile], scores: Mapping[str, np.ndarray], profile: nabscore.Profile
+) -> float:
+    """One candidate's leave-one-category-out score: each category at the threshold chosen on the others."""
+    detections: dict[str, np.ndarray] = {}
+    for held in sorted({category(f.name) for f in files}):
+        train = [f for f in files if category(f.name) != held]
+        threshold = choose(train, {"": scores}, profile).threshold
+        for f in files:
+            if category(f.name) == held:
+                detections[f.name] = (scores[f.name] >= threshold).astype(float)
+    return normalized_at(files, detections, profile)
+
+
+def select(files: Sequence[nabscore.LabelledFile], outputs: Outputs, profile: nabscore.Profile) -> Choice:
+    """The candidate whose own leave-one-category-out score on ``files`` is best, and its threshold on ``files``.
+
+    A candidate is judged by how its threshold carries from some categories to
+    another, not by its best score on the files themselves (which rewards
+    settings that fit them). With one candidate or one category, only the
+    threshold is chosen.
+    """
+    if len(outputs) > 1 and len({category(f.name) for f in files}) > 1:
+        inner = {name: out_of_fold(files, scores, profile) for name, scores in outputs.items()}
+        best = max(inner, key=lambda name: inner[name])  # the first candidate on ties
+        outputs = {best: outputs[best]}
+    return choose(files, outputs, profile)
+
+
 def cross_validate(files: Sequence[nabscore.LabelledFile], outputs: Outputs, profile: nabscore.Profile) -> CvResult:
-    """Leave-one-category-out: settings and threshold from the other categories, scored on the held-out one."""
+    """Leave-one-category-out: :func:`select` on the other categories, scored on the held-out one.
+
+    In-sample is :func:`select` on every file, scored on them.
+    """
     detections: dict[str, np.ndarray] = {}
     folds = []
     for held in sorted({category(f.name) for f in files}):
         train = [f for f in files if category(f.name) != held]
         test = [f for f in files if category(f.name) == held]
-        choice = choose(train, outputs, profile)
+        choice = select(train, outputs, profile)
         for f in test:
             detections[f.name] = (outputs[choice.candidate][f.name] >= choice.threshold).astype(float)
         folds.append(Fold(held, len(test), choice))
-    return CvResult(profile, choose(files, outputs, profile), normalized_at(files, detections, profile), tuple(folds))
+    return CvResult(profile, select(files, outputs, profile), normalized_at(files, detections, profile), tuple(folds))

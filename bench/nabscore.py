@@ -29,6 +29,7 @@ totals for false positives and a running maximum per window).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -126,8 +127,14 @@ def row_weights(rows: int, windows: Sequence[tuple[int, int]], profile: Profile)
     """Per row: the value a detection there would earn, and the window index (-1 outside).
 
     Inside a window the value is the true-positive weight; outside it is the
-    (negative) false-positive weight, relative to the preceding window.
+    (negative) false-positive weight, relative to the preceding window. The
+    arrays are cached per (rows, windows, profile) and read-only.
     """
+    return _row_weights(rows, tuple((int(lo), int(hi)) for lo, hi in windows), profile)
+
+
+@functools.lru_cache(maxsize=1024)
+def _row_weights(rows: int, windows: tuple[tuple[int, int], ...], profile: Profile) -> tuple[np.ndarray, np.ndarray]:
     weight = np.full(rows, -profile.a_fp)
     window = np.full(rows, -1, dtype=np.int64)
     max_tp = float(scaled_sigmoid(-1.0))
@@ -139,6 +146,8 @@ def row_weights(rows: int, windows: Sequence[tuple[int, int]], profile: Profile)
         nxt = windows[k + 1][0] if k + 1 < len(windows) else rows
         j = np.arange(hi + 1, nxt)
         weight[hi + 1 : nxt] = scaled_sigmoid(np.abs(j - hi) / max(width - 1, 1)) * profile.a_fp
+    weight.flags.writeable = False
+    window.flags.writeable = False
     return weight, window
 
 

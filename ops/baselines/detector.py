@@ -74,7 +74,7 @@ class DetectorConfig:
     novelty_window: int = 500
     z_min: float = 4.0
     sharpness: float = 4.0
-    suppress_rows: int = 0
+    suppress_rows: int = 100
     suppress_level: float = 0.6
     suppress_factor: float = 0.8
 
