@@ -1,33 +1,49 @@
 """Benchmark: the Sluice anomaly detector on a Numenta Anomaly Benchmark corpus.
 
-    python bench/nab.py DATA_DIR WINDOWS_JSON [--jobs N] [--per-file]
+    python bench/nab.py CORPUS [WINDOWS_JSON] [--jobs N] [--per-file]
 
-Every CSV under ``DATA_DIR`` (columns ``timestamp,value``) is scored, row by
-row and causally, by three detectors, and each detector's scores are then
-scored with the NAB rules (:mod:`nabscore`, one optimal threshold per profile
-for the whole corpus):
+``CORPUS`` is a NAB folder holding ``data/`` and ``windows.json`` (or a data
+folder, with ``WINDOWS_JSON`` given). Every CSV under it (columns
+``timestamp,value``, grouped by category folder) is scored, row by row and
+causally, by three detectors, and each detector's scores are then scored with
+the NAB rules (:mod:`nabscore`, one threshold per profile for the whole
+corpus), twice (:mod:`nabcv`):
+
+* **in-sample**: settings and threshold chosen on every file, scored on them;
+* **out-of-fold**: leave one category out; settings and threshold chosen on
+  the other categories only, the held-out category's detections scored; all
+  held-out detections then scored together as one corpus.
+
+The detectors:
 
 * **Sluice**: :func:`ops.baselines.detector.score_series`, the detector the
-  dynamic thresholds use, with its default settings for every file;
+  dynamic thresholds and ``ops baseline score`` use. Its candidate settings
+  (:data:`CANDIDATES`, the product defaults among them) are scored once per
+  file; the folds choose among the cached outputs;
 * **Windowed Gaussian**: mean and standard deviation of the previous 6,400
   rows; the score is ``1 - P(|Z| >= |z|)`` for a normal ``Z``;
 * **Static threshold**: the 1st and 99th percentiles of the file's first 750
   rows (of the rows seen so far while fewer have arrived); the score grows
   with the distance outside that band, relative to its width.
 
-The table gives, per detector, the normalised score of each profile and the
-scoring speed (files and rows per second of wall time, CSV parsing excluded).
-The last line is a one-line summary of the Sluice scores.
+The table gives, per detector and profile, the in-sample and out-of-fold
+normalised scores, and the scoring speed of the settings chosen in-sample
+(files and rows per second of scoring time, CSV parsing excluded). A line
+says whether the product defaults are the in-sample choice, and what they
+score when held fixed (only the threshold chosen out of fold). The last line is a
+one-line summary of the Sluice Standard scores.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +52,8 @@ from scipy.special import erf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import nabscore
-from ops.baselines.detector import score_series
+from bench import nabcv, nabscore
+from ops.baselines.detector import DetectorConfig, score_series
 
 GAUSSIAN_WINDOW = 6400
 STATIC_TRAINING_ROWS = 750
@@ -70,10 +86,31 @@ def static_threshold(timestamps: np.ndarray, values: np.ndarray) -> np.ndarray:
     return out / (1.0 + out)
 
 
-DETECTORS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "Sluice": score_series,
-    "Windowed Gaussian": windowed_gaussian,
-    "Static threshold": static_threshold,
+Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def sluice_candidates() -> dict[str, Scorer]:
+    """The detector's candidate settings: ``z_min``, ``novelty_window`` and ``suppress_rows`` on a small grid.
+
+    The product defaults are the candidate that :func:`nabcv.select` picks on
+    the whole development corpus; every other setting keeps its default.
+    """
+    default = DetectorConfig()
+    out: dict[str, Scorer] = {}
+    for z_min, novelty, suppress in itertools.product((3.0, 4.0), (500, 1000), (0, 100, 200)):
+        config = replace(default, z_min=z_min, novelty_window=novelty, suppress_rows=suppress)
+        out[candidate_name(config)] = partial(score_series, config=config)
+    return out
+
+
+def candidate_name(config: DetectorConfig) -> str:
+    return f"z{config.z_min:g}/n{config.novelty_window}/s{config.suppress_rows}"
+
+
+DETECTORS: dict[str, dict[str, Scorer]] = {
+    "Sluice": sluice_candidates(),
+    "Windowed Gaussian": {"fixed": windowed_gaussian},
+    "Static threshold": {"fixed": static_threshold},
 }
 
 
@@ -87,9 +124,9 @@ class Series:
 @dataclass(frozen=True)
 class Run:
     detector: str
-    results: list[nabscore.ProfileResult]
-    seconds: float
-    scores: dict[str, np.ndarray]
+    results: list[nabcv.CvResult]
+    seconds: float  # scoring every file with the candidate chosen in-sample (Standard profile)
+    outputs: nabcv.Outputs
 
 
 def load_corpus(data_dir: Path, windows_json: Path) -> tuple[list[Series], list[nabscore.LabelledFile]]:
@@ -107,79 +144,106 @@ def load_corpus(data_dir: Path, windows_json: Path) -> tuple[list[Series], list[
     return series, files
 
 
-def _score_one(args: tuple[str, np.ndarray, np.ndarray]) -> np.ndarray:
-    detector, timestamps, values = args
-    return DETECTORS[detector](timestamps, values)
+def _score_one(args: tuple[str, str, np.ndarray, np.ndarray]) -> tuple[np.ndarray, float]:
+    detector, candidate, timestamps, values = args
+    start = time.perf_counter()
+    scores = DETECTORS[detector][candidate](timestamps, values)
+    return scores, time.perf_counter() - start
 
 
 def run_detector(detector: str, corpus: list[Series], files: list[nabscore.LabelledFile], jobs: int) -> Run:
-    """Score every series with one detector (timed), then the scores with the NAB rules."""
-    tasks = [(detector, s.timestamps, s.values) for s in corpus]
-    start = time.perf_counter()
+    """Score every series with every candidate of one detector once, then cross-validate the choice."""
+    candidates = list(DETECTORS[detector])
+    tasks = [(detector, c, s.timestamps, s.values) for c in candidates for s in corpus]
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            pool.submit(int, 0).result()  # workers up before the clock matters
-            start = time.perf_counter()
-            outputs = list(pool.map(_score_one, tasks, chunksize=max(1, len(tasks) // (4 * jobs))))
+            done = list(pool.map(_score_one, tasks, chunksize=max(1, len(tasks) // (4 * jobs))))
     else:
-        outputs = [_score_one(t) for t in tasks]
-    elapsed = time.perf_counter() - start
-    scores = {s.name: out for s, out in zip(corpus, outputs, strict=True)}
-    return Run(detector, nabscore.score_corpus(files, scores), elapsed, scores)
+        done = [_score_one(t) for t in tasks]
+    outputs: dict[str, dict[str, np.ndarray]] = {c: {} for c in candidates}
+    for (_, c, _, _), s, (scores, _) in zip(tasks, [s for _ in candidates for s in corpus], done, strict=True):
+        outputs[c][s.name] = scores
+    results = [nabcv.cross_validate(files, outputs, p) for p in nabscore.PROFILES]
+    chosen = results[0].in_sample.candidate
+    seconds = sum(t for (_, c, _, _), (_, t) in zip(tasks, done, strict=True) if c == chosen)
+    return Run(detector, results, seconds, outputs)
 
 
 def print_table(runs: list[Run], files: int, rows: int) -> None:
     names = [p.name for p in nabscore.PROFILES]
-    print(f"{'detector':<20}" + "".join(f"{n:>15}" for n in names) + f"{'files/s':>10}{'rows/s':>12}")
+    print(f"{'':<20}" + "".join(f"{n:>18}" for n in names))
+    print(f"{'detector':<20}" + f"{'in-sample  o-o-f':>18}" * len(names) + f"{'files/s':>10}{'rows/s':>12}")
     for run in runs:
-        cells = "".join(f"{r.normalized:>15.1f}" for r in run.results)
+        cells = "".join(f"{r.in_sample.normalized:>11.1f}{r.out_of_fold:>7.1f}" for r in run.results)
         print(f"{run.detector:<20}{cells}{files / run.seconds:>10.1f}{rows / run.seconds:>12,.0f}")
 
 
 def print_details(runs: list[Run]) -> None:
-    print("\nthreshold per profile (windows detected / missed, false positives):")
+    print("\nStandard profile, choice per held-out category (settings, threshold, score on the other categories):")
     for run in runs:
-        parts = [
-            f"{r.profile.name} {r.best.threshold:.4f} ({r.best.detected}/{r.best.missed}, {r.best.false_positives})"
-            for r in run.results
-        ]
-        print(f"  {run.detector:<18} " + "; ".join(parts))
+        standard = run.results[0]
+        print(f"  {run.detector}: in-sample {standard.in_sample.candidate} at {standard.in_sample.threshold:.4f}")
+        for fold in standard.folds:
+            c = fold.choice
+            held = f"{fold.held_out:<24} {fold.files:>3} files"
+            print(f"    {held}  {c.candidate:<16} {c.threshold:.4f}  {c.normalized:5.1f}")
 
 
 def print_per_file(run: Run, files: list[nabscore.LabelledFile]) -> None:
     profile = nabscore.STANDARD
-    threshold = run.results[0].best.threshold
-    print(f"\n{run.detector}, Standard profile, per file at threshold {threshold:.4f}:")
+    choice = run.results[0].in_sample
+    print(f"\n{run.detector} {choice.candidate}, Standard profile, per file at threshold {choice.threshold:.4f}:")
     for f in files:
-        raw = nabscore.file_score(f, run.scores[f.name], threshold, profile)
+        raw = nabscore.file_score(f, run.outputs[choice.candidate][f.name], choice.threshold, profile)
         print(f"  {f.name:<60} windows={len(f.windows)}  raw={raw:+.2f}")
+
+
+def corpus_paths(corpus: Path, windows_json: Path | None) -> tuple[Path, Path]:
+    """The data folder and windows file of a NAB folder (``data/`` and ``windows.json`` inside it)."""
+    if windows_json is not None:
+        return corpus, windows_json
+    return (corpus / "data" if (corpus / "data").is_dir() else corpus), corpus / "windows.json"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("data_dir", type=Path)
-    parser.add_argument("windows_json", type=Path)
+    parser.add_argument("corpus", type=Path, help="NAB folder with data/ and windows.json, or a data folder")
+    parser.add_argument("windows_json", type=Path, nargs="?", help="windows file (default CORPUS/windows.json)")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes for scoring (default 1)")
     parser.add_argument("--per-file", action="store_true", help="also print each file's raw Standard score")
     args = parser.parse_args(argv)
 
-    corpus, files = load_corpus(args.data_dir, args.windows_json)
+    data_dir, windows_json = corpus_paths(args.corpus, args.windows_json)
+    if not windows_json.is_file():
+        print(f"no windows file {windows_json}", file=sys.stderr)
+        return 2
+    corpus, files = load_corpus(data_dir, windows_json)
     if not corpus:
-        print(f"no CSV files under {args.data_dir}", file=sys.stderr)
+        print(f"no CSV files under {data_dir}", file=sys.stderr)
         return 2
     rows = sum(len(s.values) for s in corpus)
     windows = sum(len(f.windows) for f in files)
-    print(f"NAB corpus {args.data_dir}: {len(corpus)} files, {rows:,} rows, {windows} windows; jobs={args.jobs}\n")
+    print(f"NAB corpus {data_dir}: {len(corpus)} files, {rows:,} rows, {windows} windows; jobs={args.jobs}")
+    categories = len({nabcv.category(f.name) for f in files})
+    print(f"Sluice candidate settings: {len(DETECTORS['Sluice'])}; categories: {categories}\n")
     runs = [run_detector(name, corpus, files, args.jobs) for name in DETECTORS]
     print_table(runs, len(corpus), rows)
     print_details(runs)
     if args.per_file:
         print_per_file(runs[0], files)
-    sluice = runs[0].results
+    standard = runs[0].results[0]
+    defaults = candidate_name(DetectorConfig())
+    chosen = standard.in_sample.candidate
+    print(f"\nproduct defaults {defaults}: " + ("the in-sample choice" if defaults == chosen else f"not {chosen}"))
+    if defaults in runs[0].outputs:
+        fixed = nabcv.cross_validate(files, {defaults: runs[0].outputs[defaults]}, nabscore.STANDARD)
+        print(
+            f"product defaults held fixed, threshold only chosen out of fold: Standard in-sample "
+            f"{fixed.in_sample.normalized:.1f}, out-of-fold {fixed.out_of_fold:.1f}"
+        )
     print(
-        "\nSluice NAB: "
-        + ", ".join(f"{r.profile.name} {r.normalized:.1f}" for r in sluice)
-        + f" ({len(corpus)} files, {len(corpus) / runs[0].seconds:.1f} files/s)"
+        f"Sluice NAB Standard: in-sample {standard.in_sample.normalized:.1f}, out-of-fold {standard.out_of_fold:.1f}"
+        f" (gap {standard.gap:.1f}; {len(corpus)} files, {len(corpus) / runs[0].seconds:.1f} files/s)"
     )
     return 0
 

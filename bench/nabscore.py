@@ -29,6 +29,7 @@ totals for false positives and a running maximum per window).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -126,8 +127,14 @@ def row_weights(rows: int, windows: Sequence[tuple[int, int]], profile: Profile)
     """Per row: the value a detection there would earn, and the window index (-1 outside).
 
     Inside a window the value is the true-positive weight; outside it is the
-    (negative) false-positive weight, relative to the preceding window.
+    (negative) false-positive weight, relative to the preceding window. The
+    arrays are cached per (rows, windows, profile) and read-only.
     """
+    return _row_weights(rows, tuple((int(lo), int(hi)) for lo, hi in windows), profile)
+
+
+@functools.lru_cache(maxsize=1024)
+def _row_weights(rows: int, windows: tuple[tuple[int, int], ...], profile: Profile) -> tuple[np.ndarray, np.ndarray]:
     weight = np.full(rows, -profile.a_fp)
     window = np.full(rows, -1, dtype=np.int64)
     max_tp = float(scaled_sigmoid(-1.0))
@@ -139,6 +146,8 @@ def row_weights(rows: int, windows: Sequence[tuple[int, int]], profile: Profile)
         nxt = windows[k + 1][0] if k + 1 < len(windows) else rows
         j = np.arange(hi + 1, nxt)
         weight[hi + 1 : nxt] = scaled_sigmoid(np.abs(j - hi) / max(width - 1, 1)) * profile.a_fp
+    weight.flags.writeable = False
+    window.flags.writeable = False
     return weight, window
 
 
@@ -170,11 +179,28 @@ def _concat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0, dtype)
 
 
-def sweep(files: Sequence[LabelledFile], scores: Mapping[str, np.ndarray], profile: Profile) -> list[SweepPoint]:
-    """The corpus score at every candidate threshold, highest threshold first.
+@dataclass(frozen=True)
+class Sweep:
+    """The corpus at every candidate threshold, highest threshold first, as parallel arrays."""
 
-    The first point is "no detection at all" (threshold above every score).
-    """
+    thresholds: np.ndarray
+    scores: np.ndarray
+    detected: np.ndarray
+    false_positives: np.ndarray
+    windows: int
+
+    def point(self, i: int) -> SweepPoint:
+        return SweepPoint(
+            float(self.thresholds[i]),
+            float(self.scores[i]),
+            int(self.detected[i]),
+            self.windows - int(self.detected[i]),
+            int(self.false_positives[i]),
+        )
+
+
+def sweep_arrays(files: Sequence[LabelledFile], scores: Mapping[str, np.ndarray], profile: Profile) -> Sweep:
+    """:func:`sweep` as arrays; index 0 is "no detection at all" (threshold above every score)."""
     s, w, win, n_windows = _scorable(files, scores, profile)
     order = np.argsort(-s, kind="stable")
     s, w, win = s[order], w[order], win[order]
@@ -188,23 +214,30 @@ def sweep(files: Sequence[LabelledFile], scores: Mapping[str, np.ndarray], profi
         gain[inside] = best - before
         first[np.flatnonzero(inside)] = ~pd.Series(win[inside]).duplicated().to_numpy()
     base = -profile.a_fn * n_windows
-    total = base + np.cumsum(gain)
-    detected = np.cumsum(first)
-    fps = np.cumsum(~inside)
-    top = float(s[0]) + 1.0 if len(s) else 1.0
-    points = [SweepPoint(max(top, 1.0 + 1e-9), base, 0, n_windows, 0)]
     ends = np.flatnonzero(np.r_[s[1:] != s[:-1], True]) if len(s) else np.empty(0, int)
-    points += [
-        SweepPoint(float(s[e]), float(total[e]), int(detected[e]), n_windows - int(detected[e]), int(fps[e]))
-        for e in ends
-    ]
-    return points
+    top = float(s[0]) + 1.0 if len(s) else 1.0
+    return Sweep(
+        thresholds=np.r_[max(top, 1.0 + 1e-9), s[ends]],
+        scores=np.r_[base, (base + np.cumsum(gain))[ends]],
+        detected=np.r_[0, np.cumsum(first)[ends]].astype(np.int64),
+        false_positives=np.r_[0, np.cumsum(~inside)[ends]].astype(np.int64),
+        windows=n_windows,
+    )
+
+
+def sweep(files: Sequence[LabelledFile], scores: Mapping[str, np.ndarray], profile: Profile) -> list[SweepPoint]:
+    """The corpus score at every candidate threshold, highest threshold first.
+
+    The first point is "no detection at all" (threshold above every score).
+    """
+    arrays = sweep_arrays(files, scores, profile)
+    return [arrays.point(i) for i in range(len(arrays.thresholds))]
 
 
 def best_threshold(files: Sequence[LabelledFile], scores: Mapping[str, np.ndarray], profile: Profile) -> SweepPoint:
     """The sweep point with the highest total (the highest such threshold on ties)."""
-    points = sweep(files, scores, profile)
-    return max(points, key=lambda p: p.score)
+    arrays = sweep_arrays(files, scores, profile)
+    return arrays.point(int(np.argmax(arrays.scores)))
 
 
 def perfect_scores(files: Sequence[LabelledFile]) -> dict[str, np.ndarray]:
@@ -226,7 +259,7 @@ def score_profile(files: Sequence[LabelledFile], scores: Mapping[str, np.ndarray
     return ProfileResult(
         profile=profile,
         best=best_threshold(files, scores, profile),
-        null_score=sweep(files, null, profile)[0].score,
+        null_score=float(sweep_arrays(files, null, profile).scores[0]),
         perfect_score=best_threshold(files, perfect_scores(files), profile).score,
     )
 

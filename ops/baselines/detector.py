@@ -33,6 +33,14 @@ Method, per row ``t``:
    rather than on every row.
 5. **Score.** ``score = r^a / (1 + r^a)``: 0.5 when the deviation equals the
    larger of ``z_min`` and the recent extreme, close to 1 well beyond it.
+6. **Suppression after a detection** (``suppress_rows > 0``): for
+   ``suppress_rows`` rows after a row scored at least ``suppress_level``, scores
+   are multiplied by ``suppress_factor``, so one event alerts once, early.
+
+Rows are scored in arrival order. A row whose timestamp is earlier than one
+already seen (clock skew, a late point) or repeats it is still scored: its
+time is taken as the latest time seen so far (:func:`arrival_clock`), so the
+time-based seasonal look-ups never run backwards.
 
 All steps are array operations over the whole series (sorted sliding windows,
 block medians, running maxima, cumulative sums, binary searches on time);
@@ -66,6 +74,9 @@ class DetectorConfig:
     novelty_window: int = 500
     z_min: float = 4.0
     sharpness: float = 4.0
+    suppress_rows: int = 100
+    suppress_level: float = 0.6
+    suppress_factor: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,32 @@ def to_seconds(timestamps: np.ndarray) -> np.ndarray:
     if np.issubdtype(ts.dtype, np.datetime64):
         return ts.astype("datetime64[ns]").astype(np.int64) / 1e9
     return ts.astype(float)
+
+
+@dataclass(frozen=True)
+class ArrivalClock:
+    """Row times as scored (never decreasing) and how many rows arrived late or repeated a time."""
+
+    seconds: np.ndarray
+    late: int
+    duplicate: int
+
+
+def arrival_clock(seconds: np.ndarray) -> ArrivalClock:
+    """The running maximum of the row times: a late row is placed at the latest time seen before it."""
+    if len(seconds) == 0:
+        return ArrivalClock(np.asarray(seconds, dtype=float), 0, 0)
+    step = np.diff(seconds)
+    clock = np.maximum.accumulate(seconds)
+    return ArrivalClock(clock, int((seconds[1:] < clock[:-1]).sum()), int((step == 0).sum()))
+
+
+def suppress(score: np.ndarray, config: DetectorConfig) -> np.ndarray:
+    """Scores damped by ``suppress_factor`` for ``suppress_rows`` rows after one at ``suppress_level`` or more."""
+    if config.suppress_rows <= 0 or len(score) == 0:
+        return score
+    fired = np.nan_to_num(trailing_max((score >= config.suppress_level).astype(float), config.suppress_rows))
+    return np.where(fired > 0, score * config.suppress_factor, score)
 
 
 def robust_scale(values: np.ndarray, errors: np.ndarray, forecast: np.ndarray, config: DetectorConfig) -> np.ndarray:
@@ -121,16 +158,16 @@ def novelty_score(z: np.ndarray, config: DetectorConfig) -> np.ndarray:
 def detect(timestamps: np.ndarray, values: np.ndarray, config: DetectorConfig = DetectorConfig()) -> Detection:
     """Score every row of one series; see the module docstring for the method.
 
-    ``timestamps`` (datetime64 or seconds) must be non-decreasing; ``values``
-    may hold NaN (or infinities) for missing readings: their score is 0 and
-    they take no part in any statistic.
+    ``timestamps`` (datetime64 or seconds) are in arrival order; late or
+    repeated ones are scored at the latest time seen (:func:`arrival_clock`).
+    ``values`` may hold NaN (or infinities) for missing readings: their score
+    is 0 and they take no part in any statistic.
     """
-    seconds = to_seconds(timestamps)
     x = np.asarray(values, dtype=float)
-    if seconds.shape != x.shape or x.ndim != 1:
+    raw = to_seconds(timestamps)
+    if raw.shape != x.shape or x.ndim != 1:
         raise ValueError("timestamps and values must be 1-D arrays of the same length")
-    if len(x) and np.any(np.diff(seconds) < 0):
-        raise ValueError("timestamps must be in time order")
+    seconds = arrival_clock(raw).seconds
     x = np.where(np.isfinite(x), x, np.nan)
     is_counter = counter_rows(x, config.counter)
     x = as_rates(seconds, x, is_counter)
@@ -139,7 +176,7 @@ def detect(timestamps: np.ndarray, values: np.ndarray, config: DetectorConfig = 
     scale = robust_scale(x, errors, base.forecast, config)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = errors / scale
-    return Detection(novelty_score(z, config), base.forecast, scale, z, base.season, is_counter)
+    return Detection(suppress(novelty_score(z, config), config), base.forecast, scale, z, base.season, is_counter)
 
 
 def score_series(timestamps: np.ndarray, values: np.ndarray, config: DetectorConfig = DetectorConfig()) -> np.ndarray:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ops.baselines.detector import DetectorConfig, detect
+from ops.baselines.detector import DetectorConfig, arrival_clock, detect, to_seconds
 from ops.errors import BaselineInputError
 
 
@@ -20,14 +20,31 @@ class ScoreSummary:
     max_score: float
     rows_over_half: int
     output: str
+    late_rows: int = 0
+    duplicate_timestamps: int = 0
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the caller should hear about the input's clock: late rows and repeated timestamps."""
+        out = []
+        if self.late_rows:
+            out.append(
+                f"{self.late_rows} row(s) arrived with a timestamp earlier than one already read; "
+                "scored in file order at the latest time seen"
+            )
+        if self.duplicate_timestamps:
+            out.append(f"{self.duplicate_timestamps} row(s) repeat the previous row's timestamp; each was scored")
+        return out
 
 
 def read_series(path: Path) -> tuple[pd.Series, np.ndarray]:
     """Timestamps (UTC) and float values from a ``timestamp,value`` CSV.
 
     Raises:
-        BaselineInputError: missing file or columns, unparseable or out-of-order
-            timestamps, or text in the value column; the message names the rows.
+        BaselineInputError: missing file or columns, unparseable timestamps,
+            or text in the value column; the message names the rows. Rows
+            out of time order and repeated timestamps are kept, in file order
+            (see :func:`ops.baselines.detector.arrival_clock`).
     """
     if not path.is_file():
         raise BaselineInputError(f"{path} does not exist", hint="pass a CSV with columns timestamp,value")
@@ -74,19 +91,17 @@ def _ensure_timestamps(stamps: pd.Series, raw: pd.Series) -> None:
             f"unparseable timestamp {raw.iloc[first]!r} at line {first + 2}",
             hint="use ISO 8601, e.g. 2024-03-05 10:00:00",
         )
-    backwards = np.flatnonzero(np.diff(_naive(stamps).astype(np.int64)) < 0)
-    if len(backwards):
-        line = int(backwards[0]) + 3
-        raise BaselineInputError(
-            f"timestamps go backwards at line {line} ({raw.iloc[line - 2]!r})",
-            hint="sort the file by timestamp; the detector reads rows in time order",
-        )
 
 
 def score_csv(source: Path, target: Path, config: DetectorConfig = DetectorConfig()) -> ScoreSummary:
-    """Write ``timestamp,value,anomaly_score`` for every row of ``source`` (strictly causal)."""
+    """Write ``timestamp,value,anomaly_score`` for every row of ``source`` (strictly causal, in file order).
+
+    Late rows and repeated timestamps are scored and counted in the summary.
+    """
     stamps, values = read_series(source)
-    result = detect(_naive(stamps), values, config)
+    naive = _naive(stamps)
+    clock = arrival_clock(to_seconds(naive))
+    result = detect(naive, values, config)
     raw = pd.read_csv(source, dtype=str, keep_default_na=False, usecols=["timestamp", "value"])
     raw["anomaly_score"] = np.round(result.score, 6)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -99,4 +114,6 @@ def score_csv(source: Path, target: Path, config: DetectorConfig = DetectorConfi
         max_score=float(result.score.max()),
         rows_over_half=int((result.score >= 0.5).sum()),
         output=str(target),
+        late_rows=clock.late,
+        duplicate_timestamps=clock.duplicate,
     )

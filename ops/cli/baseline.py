@@ -29,6 +29,7 @@ from ops.cli._utilities import (
     load_settings,
     note,
     print_json,
+    warn,
     with_cli_exception_handling,
 )
 
@@ -231,10 +232,13 @@ def score(
     """Score every row of a series in [0, 1], strictly causally (the score at t uses rows up to t only).
 
     The same algorithm and settings serve every series; nothing is tuned per file.
+    Rows are scored in file order; late rows and repeated timestamps are scored and counted, with a warning.
     """
     from ops.baselines.scoring import score_csv
 
     summary = score_csv(input, output)
+    for message in summary.warnings:
+        warn(message)
     if json_summary:
         print_json(summary)
         return

@@ -17,41 +17,51 @@ ROWS = 1200
 
 def write_corpus(root: Path) -> tuple[Path, Path]:
     data = root / "data"
-    (data / "synthetic").mkdir(parents=True)
+    for category in ("first", "second"):
+        (data / category).mkdir(parents=True)
     ts = pd.date_range("2024-01-01", periods=ROWS, freq="5min")
     rng = np.random.default_rng(0)
     windows = {}
     for i, spike in enumerate((700, 950)):
         values = 10 + np.sin(np.arange(ROWS) / 20) + rng.normal(0, 0.2, ROWS)
         values[spike] += 8
-        name = f"synthetic/series_{i}.csv"
+        name = f"{('first', 'second')[i]}/series_{i}.csv"
         pd.DataFrame({"timestamp": ts.strftime("%Y-%m-%d %H:%M:%S"), "value": values}).to_csv(data / name, index=False)
         windows[name] = [[str(ts[spike - 20]), str(ts[spike + 20])]]
     quiet = 10 + rng.normal(0, 0.2, ROWS)
     pd.DataFrame({"timestamp": ts.strftime("%Y-%m-%d %H:%M:%S"), "value": quiet}).to_csv(
-        data / "synthetic/quiet.csv", index=False
+        data / "first/quiet.csv", index=False
     )
-    windows["synthetic/quiet.csv"] = []
+    windows["first/quiet.csv"] = []
     path = root / "windows.json"
     path.write_text(json.dumps(windows))
     return data, path
 
 
-def test_benchmark_prints_every_detector_and_a_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    data, windows = write_corpus(tmp_path)
-    assert nab.main([str(data), str(windows), "--per-file"]) == 0
+def test_benchmark_prints_in_sample_and_out_of_fold_scores(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_corpus(tmp_path)
+    assert nab.main([str(tmp_path), "--per-file"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     table = "\n".join(out)
     for name in nab.DETECTORS:
         assert name in table
-    assert "3 files" in out[0]
-    summary = re.match(r"Sluice NAB: Standard ([\d.]+), Reward low FP ([\d.]+), Reward low FN ([\d.]+)", out[-1])
+    assert "3 files" in out[0] and "categories: 2" in out[1]
+    summary = re.match(r"Sluice NAB Standard: in-sample ([\d.]+), out-of-fold ([\d.]+) \(gap ([-\d.]+)", out[-1])
     assert summary is not None
-    # both spikes caught mid-window (a true positive worth 0.86 each) and nothing else
-    assert [float(v) for v in summary.groups()] == pytest.approx([93.4, 93.4, 95.6], abs=0.1)
+    # both spikes caught mid-window (a true positive worth 0.86 each) and nothing else, also out of fold
+    in_sample, out_of_fold, gap = (float(v) for v in summary.groups())
+    assert in_sample == pytest.approx(93.4, abs=0.1) and out_of_fold == pytest.approx(93.4, abs=0.1)
+    assert gap == pytest.approx(0.0, abs=0.1)
 
 
-@pytest.mark.parametrize("detector", list(nab.DETECTORS.values()), ids=list(nab.DETECTORS))
+def test_a_missing_windows_file_is_a_usage_error(tmp_path: Path) -> None:
+    assert nab.main([str(tmp_path)]) == 2
+
+
+SCORERS = {f"{d}/{c}": f for d, candidates in nab.DETECTORS.items() for c, f in candidates.items()}
+
+
+@pytest.mark.parametrize("detector", list(SCORERS.values()), ids=list(SCORERS))
 def test_baselines_are_bounded_and_causal(detector) -> None:
     rng = np.random.default_rng(1)
     ts = np.datetime64("2024-01-01T00:00", "m") + np.arange(2000) * np.timedelta64(5, "m")

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from ops.baselines import DetectorConfig, detect, score_series
+from ops.baselines.detector import arrival_clock, suppress
 from ops.baselines.seasonality import DAY, WEEK
 from tests.ops.baselines.synthetic import (
     DAY_ROWS,
@@ -156,12 +157,32 @@ def test_numeric_seconds_and_aware_timestamps_work_like_datetimes() -> None:
     np.testing.assert_array_equal(score_series(aware, x), expected)
 
 
-def test_out_of_order_timestamps_are_rejected() -> None:
-    ts = timestamps(10)[::-1]
-    with pytest.raises(ValueError, match="time order"):
-        score_series(ts, np.arange(10.0))
+def test_late_rows_are_scored_at_the_latest_time_seen() -> None:
+    seconds = np.array([0.0, 10.0, 5.0, 10.0, 20.0, 15.0, 30.0])
+    clock = arrival_clock(seconds)
+    np.testing.assert_array_equal(clock.seconds, [0, 10, 10, 10, 20, 20, 30])
+    assert (clock.late, clock.duplicate) == (2, 0)
+    assert arrival_clock(np.array([0.0, 0.0, 1.0])).duplicate == 1
+
+
+def test_out_of_order_timestamps_are_scored_in_arrival_order() -> None:
+    ts, x = daily(days=6)
+    x[5 * DAY_ROWS] += 15
+    late = ts.copy()
+    late[[300, 301]] = late[[301, 300]]  # one late point, well before the spike
+    scores = score_series(late, x)
+    assert scores.shape == x.shape and ((scores >= 0) & (scores <= 1)).all()
+    assert int(np.argmax(scores)) == 5 * DAY_ROWS
+    np.testing.assert_array_equal(score_series(late[:1000], x[:1000]), scores[:1000])
     with pytest.raises(ValueError, match="same length"):
         score_series(timestamps(10), np.arange(9.0))
+
+
+def test_suppression_damps_scores_after_a_detection_only() -> None:
+    score = np.array([0.1, 0.9, 0.7, 0.7, 0.2, 0.7])
+    config = DetectorConfig(suppress_rows=3, suppress_level=0.6, suppress_factor=0.5)
+    np.testing.assert_allclose(suppress(score, config), [0.1, 0.9, 0.35, 0.35, 0.1, 0.35])
+    np.testing.assert_array_equal(suppress(score, DetectorConfig(suppress_rows=0)), score)
 
 
 def test_empty_and_tiny_series() -> None:

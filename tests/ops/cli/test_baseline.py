@@ -85,3 +85,17 @@ def test_fit_without_matching_points_fails_with_a_hint(monkeypatch, tmp_path):
 def test_fit_with_an_unknown_method_is_a_usage_error(monkeypatch, tmp_path):
     seeded(monkeypatch, tmp_path)
     assert invoke("baseline", "fit", "sluice_rows_read", "--method", "magic").exit_code == 2
+
+
+def test_score_warns_about_late_and_repeated_timestamps_and_scores_every_row(monkeypatch, tmp_path):
+    sluice_home(monkeypatch, tmp_path)
+    rows = ["timestamp,value"] + [f"2024-01-01 {h:02d}:00:00,{v}" for h, v in enumerate([5, 6, 5, 7, 6, 5])]
+    rows.insert(4, "2024-01-01 01:00:00,6")  # late: an hour already read
+    (tmp_path / "in.csv").write_text("\n".join(rows) + "\n")
+
+    result = invoke("baseline", "score", "-i", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv"), "--json")
+
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["rows"] == 7 and summary["late_rows"] == 1
+    assert "earlier than one already read" in result.stderr
