@@ -36,7 +36,7 @@ from ops.correlate.models import (
     Timing,
     WideFrame,
 )
-from ops.correlate.resources import measures_headroom, resource_of
+from ops.correlate.resources import measures_headroom, resource_of, service_of
 from ops.correlate.stats import Shifts, evidence_in_blocks, granger, lagged_correlation
 from ops.errors import CorrelateInputError
 from ops.metrics.models import from_ns
@@ -139,15 +139,37 @@ def _evaluate(
     resource = np.array([resource_of(name) is not None for name in frame.names], dtype=bool)
     headroom = np.array([measures_headroom(name) for name in frame.names], dtype=bool)
     usage_fell = resource & np.where(headroom, shifts.z > 0, shifts.z < 0)
+    magnitude = np.where(resource, _materiality(shifts, config.material_change), 1.0)
+    rose_at_failure = resource & ~usage_fell & (timing == "simultaneous") & (magnitude >= 1.0) & (np.abs(shifts.z) >= 3)
     factors = {
-        "strength": np.log10(1.0 + np.abs(shifts.z)),
+        "strength": _strength(shifts, resource, config.z_cap),
         "direction": np.where(usage_fell, config.down_weight, 1.0),
-        "timing": np.where(timing == "lagging", config.lagging_weight, 1.0),
+        "timing": np.select(
+            [timing == "lagging", timing == "leading"], [config.lagging_weight, config.leading_weight], 1.0
+        ),
         "association": 0.5 + 0.5 * np.abs(r),
-        "magnitude": np.where(resource, _materiality(shifts, config.material_change), 1.0),
+        "magnitude": magnitude,
+        "symptom": _symptom_weights(frame, resource, rose_at_failure, config.symptom_weight),
         "granger": np.ones(len(frame.names)),
     }
     return _Batch(failure_at_ns, failure_row, split, shifts, r, lag_seconds, timing, factors)
+
+
+def _strength(shifts: Shifts, resource: np.ndarray, cap: float) -> np.ndarray:
+    """``log10(1 + |z|)``, with ``|z|`` capped at ``cap`` for a symptom (no resource) whose baseline sat
+    still (no MAD: a sparse or near-zero latency): its z rests on a floor, not on its noise. A resource
+    that sat still (memory to the page) keeps its z; ``magnitude`` discounts its small moves."""
+    z = np.abs(shifts.z)
+    strength: np.ndarray = np.log10(1.0 + np.where(shifts.still & ~resource, np.minimum(z, cap), z))
+    return strength
+
+
+def _symptom_weights(frame: WideFrame, resource: np.ndarray, rose: np.ndarray, weight: float) -> np.ndarray:
+    """``weight`` for a non-resource series (latency, load) of a service one of whose own resources rose
+    at the failure, else 1: when both moved, the resource is the cause and the symptom its effect."""
+    services = [service_of(name, labels) for name, labels in zip(frame.names, frame.labels, strict=True)]
+    strained = {services[j] for j in np.flatnonzero(rose)}
+    return np.array([weight if (not resource[j] and services[j] in strained) else 1.0 for j in range(len(services))])
 
 
 def _materiality(shifts: Shifts, material: float) -> np.ndarray:
@@ -221,7 +243,8 @@ def correlate_prepared(
     scores = _score(batch.factors)
     order = np.argsort(-scores, kind="stable")
     ranked = [
-        _suspect(suspects, batch, int(j), float(scores[j]), target, tests.get(int(j)), y is not None) for j in order
+        _suspect(suspects, batch, int(j), float(scores[j]), target, tests.get(int(j)), config.short_before)
+        for j in order
     ]
     start, end = window_bounds(frame)
     return CorrelationResult(
@@ -238,13 +261,19 @@ def correlate_prepared(
 
 
 def _suspect(
-    frame: WideFrame, batch: _Batch, j: int, score: float, target: str | None, test: Granger | None, has_target: bool
+    frame: WideFrame,
+    batch: _Batch,
+    j: int,
+    score: float,
+    target: str | None,
+    test: Granger | None,
+    short_before: int,
 ) -> Suspect:
     s = batch.shifts
     z = float(s.z[j])
     direction: Literal["up", "down", "flat"] = "flat" if z == 0 else ("up" if z > 0 else "down")
     offset = float(frame.times[batch.split[j]] - batch.failure_ns) / 1e9
-    if has_target and test is None:
+    if target is not None and test is None:
         test = Granger(tested=False, note="only the best suspects are tested")
     assert frame.rate is not None
     evidence = Evidence(
@@ -264,6 +293,11 @@ def _suspect(
     )
     metric = frame.names[j]
     evidence.reasons.extend(reasons_for(metric, evidence))
+    if batch.failure_row < short_before:
+        evidence.reasons.append(
+            f"short baseline: {batch.failure_row} rows before the failure (fewer than {short_before}); "
+            "its median and spread are rough, so read the z with care"
+        )
     return Suspect(
         metric=metric, score=round(score, 4), resource=resource_of(metric), labels=frame.labels[j], evidence=evidence
     )
@@ -286,7 +320,13 @@ def reasons_for(metric: str, e: Evidence) -> list[str]:
     lines.append(
         f"changed {abs(e.change_offset_seconds):,.3g} s {'before' if e.change_offset_seconds < 0 else 'after'}"
         f" the failure ({e.timing}: {when} it)"
+        + (": more likely an earlier change than this fault's cause" if e.timing == "leading" else "")
+        + (": more likely an effect" if e.timing == "lagging" else "")
     )
+    if e.factors.get("magnitude", 1.0) < 1.0:
+        lines.append(f"a small move for a resource: weighted by {e.factors['magnitude']:.2g}")
+    if e.factors.get("symptom", 1.0) < 1.0:
+        lines.append("a symptom: a resource of the same service rose at the failure, and ranks ahead as the cause")
     c = e.correlation
     lines.append(
         f"correlation with the {'failure signal' if c.signal == 'failure' else c.signal} {c.r:+.2f}, "

@@ -15,6 +15,8 @@ import scipy.fft
 from ops.baselines.robust import MAD_TO_SIGMA
 from ops.correlate.models import Granger
 
+MEAN_AD_TO_SIGMA = 1.2533  # sqrt(pi / 2): a normal's standard deviation over its mean absolute deviation
+SPREAD_SHARE = 0.5  # below a normal's own spread: binds only for sparse, spiky baselines
 CHUNK = 128  # series per batch: bounds temporaries (~7 MB each for 2 h at 1 s) and keeps them in cache
 
 
@@ -50,23 +52,39 @@ def change_points(x: np.ndarray, min_size: int) -> tuple[np.ndarray, np.ndarray]
 
 @dataclass(frozen=True)
 class Shifts:
-    """Per row: baseline median and scale, the level after the split, the robust z and the peak z."""
+    """Per row: baseline median and scale, the level after the split, the robust z and the peak z, and
+    whether the baseline sat still (no MAD: flat or sparse)."""
 
     baseline: np.ndarray
     level: np.ndarray
     scale: np.ndarray
     z: np.ndarray
     peak_z: np.ndarray
+    still: np.ndarray
+
+
+def masked_mean(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean of each row over the True cells of ``mask``; 0 for a row with none."""
+    count = mask.sum(axis=1)
+    total = np.where(mask, x, 0.0).sum(axis=1)
+    return np.where(count > 0, total / np.maximum(count, 1), 0.0)
 
 
 def robust_shifts(x: np.ndarray, split: np.ndarray) -> Shifts:
     """How far each row moved after its ``split`` from its baseline before it, in robust standard deviations.
 
-    The scale is the baseline's MAD (times 1.4826), floored by the baseline's
-    quantum (its median non-zero step), so that a flat, quantised series (memory
-    in 4 KiB pages) is measured in its own steps rather than by a zero. A
-    series flat through its whole baseline is measured in its smallest step
-    anywhere in the window.
+    The scale is the baseline's MAD (times 1.4826), floored by
+
+    * the baseline's quantum (its median non-zero step), so that a flat, quantised
+      series (memory in 4 KiB pages) is measured in its own steps rather than by a
+      zero; a series flat through its whole baseline is measured in its smallest
+      step anywhere in the window;
+    * half the baseline's mean absolute deviation (as a standard deviation): a
+      sparse series, zero in most rows with a few spikes, has a MAD of 0 but not
+      a spread of 0, and a jump in it is measured against its spikes.
+
+    ``still`` flags the rows whose baseline has no MAD (flat or sparse): their
+    z rests on a floor, not on the noise.
     """
     n = x.shape[1]
     cols = np.arange(n)[None, :]
@@ -80,10 +98,11 @@ def robust_shifts(x: np.ndarray, split: np.ndarray) -> Shifts:
     smallest = np.where(moved, step, np.inf).min(axis=1)
     quantum = np.where(np.isfinite(quantum), quantum, smallest)
     floor = 1e-12 * np.maximum(1.0, np.abs(baseline))
-    scale = np.fmax(np.fmax(mad, np.where(np.isfinite(quantum), quantum, 0.0)), floor)
+    spread = SPREAD_SHARE * MEAN_AD_TO_SIGMA * masked_mean(np.abs(x - baseline[:, None]), before)
+    scale = np.fmax(np.fmax(np.fmax(mad, np.where(np.isfinite(quantum), quantum, 0.0)), floor), spread)
     z = (level - baseline) / scale
     peak = np.where(~before, np.abs(x - baseline[:, None]), 0.0).max(axis=1) / scale
-    return Shifts(baseline, level, scale, z, peak)
+    return Shifts(baseline, level, scale, z, peak, ~(mad > 0))
 
 
 def evidence_in_blocks(x: np.ndarray, min_size: int, failure_row: int) -> tuple[np.ndarray, np.ndarray, Shifts]:
