@@ -13,7 +13,7 @@ injected fault at the failure row:
 * ``delay``: network delay on the service: its latency and its callers' rise
   by the delay, throughput (net, syscalls) falls.
 
-What makes them hard, each drawn per case: a short history (3 to 19 rows
+What makes them hard, each drawn per case: a short history (3 to 39 rows
 before the failure); in most cases an earlier incident in another service
 8 to 17 minutes before the failure, still inside the window and larger than
 the fault; sparse latency series (no requests in most minutes, so a zero
@@ -119,7 +119,7 @@ def _inject(
 def synthetic_case(kind: str, seed: int) -> SyntheticCase:
     """One hard case of fault ``kind`` (``cpu``, ``mem`` or ``delay``), all its randomness from ``seed``."""
     rng = np.random.default_rng(seed)
-    before, after = int(rng.integers(3, 20)), int(rng.integers(6, 16))
+    before, after = int(rng.integers(3, 40)), int(rng.integers(6, 16))
     rows = before + after
     culprit = str(rng.choice(SERVICES))
     columns = _healthy(rng, rows)

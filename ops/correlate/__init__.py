@@ -31,10 +31,13 @@ named.
    best five suspects on the target, when a target is given and the data
    allow; otherwise the evidence says why there is no test.
 
-**Score** (:mod:`ops.correlate.rank`): ``log10(1 + |z|)``, times 0.1 when a
-resource's usage fell (resources cause failures by running out, so their usage
-rises; free or available bytes that rose count as usage that fell), times 0.5
-when the change lagged the failure, times ``0.5 + 0.5 |r|`` for the
+**Score** (:mod:`ops.correlate.rank`): ``log10(1 + |z|)`` (``|z|`` capped
+at 30 for a symptom whose baseline sat still, such as a sparse latency),
+times 0.1 when a resource's usage fell (resources cause failures by running
+out, so their usage rises; free or available bytes that rose count as usage
+that fell), times 0.5 when the change lagged the failure and 0.3 when it led
+it (an earlier incident), times 0.5 for a symptom (latency, load) of a
+service whose own resource rose at the failure, times ``0.5 + 0.5 |r|`` for the
 correlation, times 1.25 when Granger is significant, and, for a resource
 whose level moved by less than 5 % of its baseline, times
 ``change / 5 %`` (a flat memory series a few pages up, or a host's memory 1 %

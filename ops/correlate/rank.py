@@ -1,12 +1,16 @@
 """Ranking suspects: the evidence for every series at once, then one explainable score each.
 
-``score = strength × direction × timing × association × magnitude × granger`` where
+``score = strength × direction × timing × association × magnitude × symptom × granger`` where
 
 * strength = ``log10(1 + |z|)``, z the robust shift from the series' own baseline;
 * direction = ``down_weight`` for a resource (cpu, memory, network, disk) whose usage
   fell, else 1: resources cause failures by running out, so usage rises (for a
   headroom metric, free or available bytes, usage fell when the metric rose);
-* timing = ``lagging_weight`` when the series changed after the failure, else 1;
+* strength: ``|z|`` capped at ``z_cap`` for a symptom whose baseline sat still (no MAD);
+* timing = ``lagging_weight`` when the series changed after the failure, ``leading_weight``
+  when it changed well before it (an earlier incident), else 1;
+* symptom = ``symptom_weight`` for a non-resource series of a service one of whose own
+  resources rose at the failure, else 1;
 * association = ``0.5 + 0.5 |r|``, r the lagged cross-correlation with the failure signal
   (a step at the failure) or with the target;
 * magnitude = ``min(1, relative change / material_change)`` for a resource, else 1;

@@ -54,7 +54,7 @@ def test_generated_cases_have_a_short_history_at_one_row_a_minute_and_hit_the_ca
     case = hard_case(kind, seed=11)
 
     steps = np.diff(case.frame.times) / 1e9
-    assert np.all(steps == 60) and 3 <= case.failure_row < 20
+    assert np.all(steps == 60) and 3 <= case.failure_row < 40
     lat = case.frame.values[case.frame.column(f"{case.service}_lat")]
     for caller in callers_of(case.service):
         caller_lat = case.frame.values[case.frame.column(f"{caller}_lat")]
