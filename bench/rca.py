@@ -57,6 +57,8 @@ GRID: dict[str, CorrelateConfig] = {
     "onset weight 0.1": CorrelateConfig(leading_weight=0.1),
     "z cap 1000": CorrelateConfig(z_cap=1000.0),
     "z cap 100": CorrelateConfig(z_cap=100.0),
+    "no origin weight": CorrelateConfig(origin_power=0.0),
+    "origin power 1": CorrelateConfig(origin_power=1.0),
 }
 """The settings the out-of-fold procedure chooses from (the first wins ties)."""
 

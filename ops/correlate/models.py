@@ -40,6 +40,9 @@ class CorrelateConfig:
         symptom_weight: a symptom metric (latency, load: no resource) of a service one of whose own
             resources rose at the failure is weighted by this: the resource is the cause, the
             symptom its effect.
+        origin_power: a latency that rose at the failure by a smaller share of its baseline than another
+            is weighted by ``(its share / the largest share) ** origin_power``: a caller's latency
+            carries its callee's delay, on a larger baseline.
         z_cap: for a symptom (no resource) whose baseline sat still (no MAD: flat, or sparse with
             a few spikes) the robust z counts up to this much in the score (the evidence keeps the full z): its
             z rests on a floor, and a near-zero latency must not win on the size of its quotient.
@@ -68,6 +71,7 @@ class CorrelateConfig:
     leading_weight: float = 0.3
     symptom_weight: float = 0.5
     z_cap: float = 30.0
+    origin_power: float = 0.5
     granger_top: int = 5
     granger_max_lag: int = 5
     granger_rows: int = 2000

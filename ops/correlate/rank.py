@@ -40,8 +40,8 @@ from ops.correlate.models import (
     Timing,
     WideFrame,
 )
-from ops.correlate.resources import measures_headroom, resource_of, service_of
-from ops.correlate.stats import Shifts, evidence_in_blocks, granger, lagged_correlation
+from ops.correlate.resources import measures_headroom, measures_latency, resource_of, service_of
+from ops.correlate.stats import ONSET_SIGMAS, Shifts, evidence_in_blocks, granger, lagged_correlation, robust_shifts
 from ops.errors import CorrelateInputError
 from ops.metrics.models import from_ns
 
@@ -109,37 +109,51 @@ class _Batch:
 
     failure_ns: int
     failure_row: int
-    split: np.ndarray
+    onset: np.ndarray
     shifts: Shifts
     r: np.ndarray
     lag_seconds: np.ndarray
     timing: np.ndarray
     factors: dict[str, np.ndarray]
+    again: np.ndarray
 
 
 _TIMINGS: dict[str, Timing] = {"leading": "leading", "simultaneous": "simultaneous", "lagging": "lagging"}
 
 
+def _tolerance(rows: int, config: CorrelateConfig) -> int:
+    return max(2, math.ceil(config.timing_tolerance * rows))
+
+
 def _timings(split: np.ndarray, failure_row: int, rows: int, config: CorrelateConfig) -> np.ndarray:
-    tolerance = max(2, math.ceil(config.timing_tolerance * rows))
+    tolerance = _tolerance(rows, config)
     return np.where(
         split < failure_row - tolerance, "leading", np.where(split > failure_row + tolerance, "lagging", "simultaneous")
     )
 
 
 def _evaluate(
-    frame: WideFrame, failure_row: int, failure_at_ns: int, target: np.ndarray | None, config: CorrelateConfig
+    frame: WideFrame,
+    failure_row: int,
+    failure_at_ns: int,
+    target: np.ndarray | None,
+    config: CorrelateConfig,
+    answered: np.ndarray | None = None,
 ) -> _Batch:
     n = frame.rows
     min_size = min(max(2, math.ceil(config.segment_share * n)), n // 2)
-    split, r_step, shifts = evidence_in_blocks(frame.values, min_size, failure_row)
+    split, r_step, shifts, onset = evidence_in_blocks(frame.values, min_size, failure_row, answered)
+    again = _moved_again(
+        frame.values if answered is None else answered, shifts, onset, failure_row, _tolerance(n, config)
+    )
+    onset[again] = failure_row
     step = _step_seconds(frame)
     if target is None:
-        r, lag_seconds = r_step, (failure_at_ns - frame.times[split]) / 1e9
+        r, lag_seconds = r_step, (failure_at_ns - frame.times[onset]) / 1e9
     else:
         r, lag = lagged_correlation(frame.values, target, max(1, int(config.max_lag_share * n)))
         lag_seconds = lag * step
-    timing = _timings(split, failure_row, n, config)
+    timing = _timings(onset, failure_row, n, config)
     resource = np.array([resource_of(name) is not None for name in frame.names], dtype=bool)
     headroom = np.array([measures_headroom(name) for name in frame.names], dtype=bool)
     usage_fell = resource & np.where(headroom, shifts.z > 0, shifts.z < 0)
@@ -154,9 +168,42 @@ def _evaluate(
         "association": 0.5 + 0.5 * np.abs(r),
         "magnitude": magnitude,
         "symptom": _symptom_weights(frame, resource, rose_at_failure, config.symptom_weight),
+        "origin": _origin(frame, shifts, timing, config.origin_power),
         "granger": np.ones(len(frame.names)),
     }
-    return _Batch(failure_at_ns, failure_row, split, shifts, r, lag_seconds, timing, factors)
+    return _Batch(failure_at_ns, failure_row, onset, shifts, r, lag_seconds, timing, factors, again)
+
+
+IDLE_SHARE = 0.25
+"""A latency that is zero in at least this share of the rows is sparse: its zeros are idle minutes."""
+
+
+def _idle_zeros(frame: WideFrame) -> tuple[np.ndarray | None, np.ndarray]:
+    """Which series are sparse latencies, and the values with their zeros as NaN (None when there is none):
+    a minute without requests has no latency, not a zero one, so its shift is read on answered minutes."""
+    zeros = (frame.values == 0).mean(axis=1) if frame.rows else np.zeros(len(frame.names))
+    latency = np.array([measures_latency(n) for n in frame.names], dtype=bool)
+    sparse = latency & (zeros >= IDLE_SHARE) & (zeros < 1.0)
+    if not sparse.any():
+        return None, sparse
+    answered = frame.values.copy()
+    answered[sparse] = np.where(answered[sparse] == 0, np.nan, answered[sparse])
+    return answered, sparse
+
+
+def _moved_again(x: np.ndarray, shifts: Shifts, onset: np.ndarray, failure_row: int, tolerance: int) -> np.ndarray:
+    """Series that began to move well before the failure *and* moved again at it (an earlier incident, then
+    the fault): their shift becomes the one at the failure, against the rows since their first move."""
+    early = np.flatnonzero(onset < failure_row - tolerance)
+    again = np.zeros(len(x), dtype=bool)
+    if not len(early):
+        return again
+    second = robust_shifts(x[early], np.full(len(early), failure_row), onset[early])
+    moved = np.abs(second.z) >= ONSET_SIGMAS
+    for name in Shifts.__dataclass_fields__:
+        getattr(shifts, name)[early[moved]] = getattr(second, name)[moved]
+    again[early[moved]] = True
+    return again
 
 
 def _strength(shifts: Shifts, resource: np.ndarray, cap: float) -> np.ndarray:
@@ -166,6 +213,19 @@ def _strength(shifts: Shifts, resource: np.ndarray, cap: float) -> np.ndarray:
     z = np.abs(shifts.z)
     strength: np.ndarray = np.log10(1.0 + np.where(shifts.still & ~resource, np.minimum(z, cap), z))
     return strength
+
+
+def _origin(frame: WideFrame, shifts: Shifts, timing: np.ndarray, power: float) -> np.ndarray:
+    """For a latency that rose at the failure: ``(its rise as a share of its baseline / the largest such
+    share) ** power``, else 1. A caller's latency includes its callee's, so a delay in the callee raises
+    both by about as much, and the callee's by the larger share of its smaller baseline."""
+    latency = np.array([measures_latency(n) for n in frame.names], dtype=bool)
+    rose = latency & (timing == "simultaneous") & (shifts.z >= ONSET_SIGMAS) & (shifts.baseline > 0)
+    if not rose.any():
+        return np.ones(len(frame.names))
+    share = np.where(rose, (shifts.level - shifts.baseline) / np.where(rose, shifts.baseline, 1.0), 0.0)
+    weight: np.ndarray = np.where(rose, (share / share.max()) ** power, 1.0)
+    return weight
 
 
 def _symptom_weights(frame: WideFrame, resource: np.ndarray, rose: np.ndarray, weight: float) -> np.ndarray:
@@ -242,7 +302,8 @@ def correlate_prepared(
     ensure_suspects_exist(frame, target)
     y = frame.values[frame.column(target)] if target else None
     suspects = frame.select(np.array([n != target for n in frame.names], dtype=bool))
-    batch = _evaluate(suspects, failure_row, failure_ns(failure_at), y, config)
+    answered, sparse = _idle_zeros(suspects)
+    batch = _evaluate(suspects, failure_row, failure_ns(failure_at), y, config, answered)
     tests = _granger_pass(suspects, y, batch, config)
     scores = _score(batch.factors)
     order = np.argsort(-scores, kind="stable")
@@ -250,6 +311,11 @@ def correlate_prepared(
         _suspect(suspects, batch, int(j), float(scores[j]), target, tests.get(int(j)), config.short_before)
         for j in order
     ]
+    for suspect, j in zip(ranked, order, strict=True):
+        if sparse[j]:
+            suspect.evidence.reasons.append(
+                "sparse latency: its zeros are minutes without requests, left out of its baseline and level"
+            )
     start, end = window_bounds(frame)
     return CorrelationResult(
         failure_at=failure_at,
@@ -276,7 +342,7 @@ def _suspect(
     s = batch.shifts
     z = float(s.z[j])
     direction: Literal["up", "down", "flat"] = "flat" if z == 0 else ("up" if z > 0 else "down")
-    offset = float(frame.times[batch.split[j]] - batch.failure_ns) / 1e9
+    offset = float(frame.times[batch.onset[j]] - batch.failure_ns) / 1e9
     if target is not None and test is None:
         test = Granger(tested=False, note="only the best suspects are tested")
     assert frame.rate is not None
@@ -286,7 +352,7 @@ def _suspect(
         baseline=_round(float(s.baseline[j])),
         level=_round(float(s.level[j])),
         peak_z=_round(float(s.peak_z[j])),
-        change_at=from_ns(int(frame.times[batch.split[j]])),
+        change_at=from_ns(int(frame.times[batch.onset[j]])),
         change_offset_seconds=round(offset, 3),
         timing=_TIMINGS[str(batch.timing[j])],
         correlation=Correlation(target or "failure", _round(float(batch.r[j])), round(float(batch.lag_seconds[j]), 3)),
@@ -297,6 +363,11 @@ def _suspect(
     )
     metric = frame.names[j]
     evidence.reasons.extend(reasons_for(metric, evidence))
+    if batch.again[j]:
+        evidence.reasons.append(
+            "moved twice: once well before the failure (an earlier change), and again at it; "
+            "the z is the move at the failure, against the rows since the first"
+        )
     if batch.failure_row < short_before:
         evidence.reasons.append(
             f"short baseline: {batch.failure_row} rows before the failure (fewer than {short_before}); "
@@ -329,6 +400,11 @@ def reasons_for(metric: str, e: Evidence) -> list[str]:
     )
     if e.factors.get("magnitude", 1.0) < 1.0:
         lines.append(f"a small move for a resource: weighted by {e.factors['magnitude']:.2g}")
+    if e.factors.get("origin", 1.0) < 1.0:
+        lines.append(
+            f"rose by a smaller share of its baseline than another latency at the failure (weighted by "
+            f"{e.factors['origin']:.2g}): a caller's latency carries its callee's"
+        )
     if e.factors.get("symptom", 1.0) < 1.0:
         lines.append("a symptom: a resource of the same service rose at the failure, and ranks ahead as the cause")
     c = e.correlation

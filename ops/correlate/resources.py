@@ -70,3 +70,17 @@ def service_of(metric: str, labels: dict[str, str] | None = None) -> str:
         if labels and labels.get(key):
             return labels[key]
     return metric.split("{", 1)[0].split("_", 1)[0]
+
+
+LATENCY_WORDS = frozenset({"lat", "latency", "latencies", "duration", "rt", "response", "responsetime"})
+
+
+def measures_latency(metric: str) -> bool:
+    """Whether the metric is a latency (a response or request duration): a zero in it is a minute without
+    requests, not an instant answer.
+
+    Example:
+        >>> measures_latency("carts_lat_90"), measures_latency("carts_cpu")
+        (True, False)
+    """
+    return any(w in LATENCY_WORDS for w in _name_words(metric))
