@@ -29,6 +29,15 @@ from typing import Literal
 
 import numpy as np
 
+from ops.correlate.factors import (
+    idle_zeros,
+    materiality,
+    moved_again,
+    origin,
+    rival_at_failure,
+    strength,
+    symptom_weights,
+)
 from ops.correlate.frame import failure_ns, prepare_frame, window_bounds
 from ops.correlate.models import (
     CorrelateConfig,
@@ -40,8 +49,8 @@ from ops.correlate.models import (
     Timing,
     WideFrame,
 )
-from ops.correlate.resources import measures_headroom, measures_latency, resource_of, service_of
-from ops.correlate.stats import ONSET_SIGMAS, Shifts, evidence_in_blocks, granger, lagged_correlation, robust_shifts
+from ops.correlate.resources import measures_headroom, resource_of
+from ops.correlate.stats import Shifts, evidence_in_blocks, granger, lagged_correlation
 from ops.errors import CorrelateInputError
 from ops.metrics.models import from_ns
 
@@ -142,8 +151,8 @@ def _evaluate(
 ) -> _Batch:
     n = frame.rows
     min_size = min(max(2, math.ceil(config.segment_share * n)), n // 2)
-    split, r_step, shifts, onset = evidence_in_blocks(frame.values, min_size, failure_row, answered)
-    again = _moved_again(
+    _, r_step, shifts, onset = evidence_in_blocks(frame.values, min_size, failure_row, answered)
+    again = moved_again(
         frame.values if answered is None else answered, shifts, onset, failure_row, _tolerance(n, config)
     )
     onset[again] = failure_row
@@ -157,96 +166,23 @@ def _evaluate(
     resource = np.array([resource_of(name) is not None for name in frame.names], dtype=bool)
     headroom = np.array([measures_headroom(name) for name in frame.names], dtype=bool)
     usage_fell = resource & np.where(headroom, shifts.z > 0, shifts.z < 0)
-    magnitude = np.where(resource, _materiality(shifts, config.material_change), 1.0)
+    magnitude = np.where(resource, materiality(shifts, config.material_change), 1.0)
     rose_at_failure = resource & ~usage_fell & (timing == "simultaneous") & (magnitude >= 1.0) & (np.abs(shifts.z) >= 3)
     factors = {
-        "strength": _strength(shifts, resource, config.z_cap),
+        "strength": strength(shifts, resource, config.z_cap),
         "direction": np.where(usage_fell, config.down_weight, 1.0),
         "timing": np.select(
-            [timing == "lagging", timing == "leading"], [config.lagging_weight, config.leading_weight], 1.0
+            [timing == "lagging", (timing == "leading") & rival_at_failure(shifts, timing, r, usage_fell, magnitude)],
+            [config.lagging_weight, config.leading_weight],
+            1.0,
         ),
         "association": 0.5 + 0.5 * np.abs(r),
         "magnitude": magnitude,
-        "symptom": _symptom_weights(frame, resource, rose_at_failure, config.symptom_weight),
-        "origin": _origin(frame, shifts, timing, config.origin_power),
+        "symptom": symptom_weights(frame, resource, rose_at_failure, config.symptom_weight),
+        "origin": origin(frame, shifts, timing, config.origin_power),
         "granger": np.ones(len(frame.names)),
     }
     return _Batch(failure_at_ns, failure_row, onset, shifts, r, lag_seconds, timing, factors, again)
-
-
-IDLE_SHARE = 0.25
-"""A latency that is zero in at least this share of the rows is sparse: its zeros are idle minutes."""
-
-
-def _idle_zeros(frame: WideFrame) -> tuple[np.ndarray | None, np.ndarray]:
-    """Which series are sparse latencies, and the values with their zeros as NaN (None when there is none):
-    a minute without requests has no latency, not a zero one, so its shift is read on answered minutes."""
-    zeros = (frame.values == 0).mean(axis=1) if frame.rows else np.zeros(len(frame.names))
-    latency = np.array([measures_latency(n) for n in frame.names], dtype=bool)
-    sparse = latency & (zeros >= IDLE_SHARE) & (zeros < 1.0)
-    if not sparse.any():
-        return None, sparse
-    answered = frame.values.copy()
-    answered[sparse] = np.where(answered[sparse] == 0, np.nan, answered[sparse])
-    return answered, sparse
-
-
-def _moved_again(x: np.ndarray, shifts: Shifts, onset: np.ndarray, failure_row: int, tolerance: int) -> np.ndarray:
-    """Series that began to move well before the failure *and* moved again at it (an earlier incident, then
-    the fault): their shift becomes the one at the failure, against the rows since their first move."""
-    early = np.flatnonzero(onset < failure_row - tolerance)
-    again = np.zeros(len(x), dtype=bool)
-    if not len(early):
-        return again
-    second = robust_shifts(x[early], np.full(len(early), failure_row), onset[early])
-    moved = np.abs(second.z) >= ONSET_SIGMAS
-    for name in Shifts.__dataclass_fields__:
-        getattr(shifts, name)[early[moved]] = getattr(second, name)[moved]
-    again[early[moved]] = True
-    return again
-
-
-def _strength(shifts: Shifts, resource: np.ndarray, cap: float) -> np.ndarray:
-    """``log10(1 + |z|)``, with ``|z|`` capped at ``cap`` for a symptom (no resource) whose baseline sat
-    still (no MAD: a sparse or near-zero latency): its z rests on a floor, not on its noise. A resource
-    that sat still (memory to the page) keeps its z; ``magnitude`` discounts its small moves."""
-    z = np.abs(shifts.z)
-    strength: np.ndarray = np.log10(1.0 + np.where(shifts.still & ~resource, np.minimum(z, cap), z))
-    return strength
-
-
-def _origin(frame: WideFrame, shifts: Shifts, timing: np.ndarray, power: float) -> np.ndarray:
-    """For a latency that rose at the failure: ``(its rise as a share of its baseline / the largest such
-    share) ** power``, else 1. A caller's latency includes its callee's, so a delay in the callee raises
-    both by about as much, and the callee's by the larger share of its smaller baseline."""
-    latency = np.array([measures_latency(n) for n in frame.names], dtype=bool)
-    rose = latency & (timing == "simultaneous") & (shifts.z >= ONSET_SIGMAS) & (shifts.baseline > 0)
-    if not rose.any():
-        return np.ones(len(frame.names))
-    share = np.where(rose, (shifts.level - shifts.baseline) / np.where(rose, shifts.baseline, 1.0), 0.0)
-    weight: np.ndarray = np.where(rose, (share / share.max()) ** power, 1.0)
-    return weight
-
-
-def _symptom_weights(frame: WideFrame, resource: np.ndarray, rose: np.ndarray, weight: float) -> np.ndarray:
-    """``weight`` for a non-resource series (latency, load) of a service one of whose own resources rose
-    at the failure, else 1: when both moved, the resource is the cause and the symptom its effect."""
-    services = [service_of(name, labels) for name, labels in zip(frame.names, frame.labels, strict=True)]
-    strained = {services[j] for j in np.flatnonzero(rose)}
-    return np.array([weight if (not resource[j] and services[j] in strained) else 1.0 for j in range(len(services))])
-
-
-def _materiality(shifts: Shifts, material: float) -> np.ndarray:
-    """``min(1, relative change / material)``: 1 for a change of at least ``material`` of the baseline.
-
-    Linear, not a square root: the strength is the log of a z that a series
-    still to the page can push into the thousands, so a weaker discount let a
-    host's memory that grew by 1 % outrank a CPU hog.
-    """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        relative = np.abs(shifts.level - shifts.baseline) / np.abs(shifts.baseline)
-    relative = np.where(np.isfinite(relative), relative, 1.0)  # a zero baseline: any change is material
-    return np.minimum(1.0, relative / material)
 
 
 def _score(factors: dict[str, np.ndarray]) -> np.ndarray:
@@ -302,7 +238,7 @@ def correlate_prepared(
     ensure_suspects_exist(frame, target)
     y = frame.values[frame.column(target)] if target else None
     suspects = frame.select(np.array([n != target for n in frame.names], dtype=bool))
-    answered, sparse = _idle_zeros(suspects)
+    answered, sparse = idle_zeros(suspects)
     batch = _evaluate(suspects, failure_row, failure_ns(failure_at), y, config, answered)
     tests = _granger_pass(suspects, y, batch, config)
     scores = _score(batch.factors)

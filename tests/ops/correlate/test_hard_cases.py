@@ -21,7 +21,7 @@ def test_a_larger_change_that_began_long_before_the_failure_ranks_below_the_faul
 
     assert result.suspects[0].metric == "db_cpu"
     incident = next(s for s in result.suspects if s.metric == "web_cpu")
-    assert incident.evidence.timing == "leading" and incident.evidence.factors["timing"] == 0.3
+    assert incident.evidence.timing == "leading" and incident.evidence.factors["timing"] == 0.3  # db_cpu stepped at it
     assert any("earlier change" in r for r in incident.evidence.reasons)
 
 
@@ -74,3 +74,37 @@ def test_on_generated_hard_cases_the_fault_service_ranks_first_more_often_than_t
         jump += service_of(case.frame.names[int(np.argmax(z))]) == case.service
 
     assert ours > jump and ours >= 0.85 * len(cases)
+
+
+def test_a_change_long_before_the_failure_keeps_its_weight_when_nothing_else_stepped_at_the_failure():
+    fault = fault_frame(culprit="db_cpu", size=40.0, onset=250)  # a hog the failure followed 150 s later
+
+    top = correlate_frame(fault.frame, fault.failure_at).suspects[0]
+
+    assert top.metric == "db_cpu" and top.evidence.timing == "leading" and top.evidence.factors["timing"] == 1.0
+
+
+def test_a_sparse_latency_is_measured_on_its_answered_minutes():
+    rng = np.random.default_rng(4)
+    sparse = np.where(rng.random(600) < 0.7, 0.0, rng.uniform(9, 11, 600))
+    sparse[400:] = rng.uniform(9, 11, 200)  # requests every minute after the failure, just as fast
+    fault = fault_frame(culprit="db_cpu", size=40.0, extra={"report_lat": sparse})
+
+    report = next(s for s in correlate_frame(fault.frame, fault.failure_at).suspects if s.metric == "report_lat")
+
+    assert abs(report.evidence.z) < 3 and 9 < report.evidence.baseline < 11
+    assert any("sparse latency" in r for r in report.evidence.reasons)
+
+
+def test_the_callee_whose_latency_rose_by_the_larger_share_ranks_above_its_caller():
+    rng = np.random.default_rng(5)
+    callee = 10 + rng.normal(0, 0.3, 600)
+    callee[400:] += 50  # a network delay on the callee
+    caller = 100 + callee + rng.normal(0, 0.3, 600)  # the caller waits for the callee: the same 50 ms more
+    fault = fault_frame(culprit="db_cpu", size=0.0, extra={"api_lat": caller, "db_lat": callee})
+
+    result = correlate_frame(fault.frame, fault.failure_at)
+
+    assert result.suspects[0].metric == "db_lat"
+    inherited = next(s for s in result.suspects if s.metric == "api_lat")
+    assert inherited.evidence.factors["origin"] < 0.5 and any("callee" in r for r in inherited.evidence.reasons)
