@@ -58,7 +58,7 @@ GRID: dict[str, CorrelateConfig] = {
     "z cap 1000": CorrelateConfig(z_cap=1000.0),
     "z cap 100": CorrelateConfig(z_cap=100.0),
     "no origin weight": CorrelateConfig(origin_power=0.0),
-    "origin power 1": CorrelateConfig(origin_power=1.0),
+    "origin power 0.5": CorrelateConfig(origin_power=0.5),
 }
 """The settings the out-of-fold procedure chooses from (the first wins ties)."""
 

@@ -12,6 +12,10 @@ from ops.correlate.models import WideFrame
 from ops.correlate.resources import measures_latency, service_of
 from ops.correlate.stats import ONSET_SIGMAS, Shifts, robust_shifts
 
+SECOND_MOVE_ROWS = 10
+"""A second move at the failure is measured against at least this many rows before it (when there are)."""
+RIVAL_R = 0.8
+"""A step at the failure correlates with it at least this much (a drifting series, a walk, does not)."""
 IDLE_SHARE = 0.25
 """A latency that is zero in at least this share of the rows is sparse: its zeros are idle minutes."""
 
@@ -31,13 +35,17 @@ def idle_zeros(frame: WideFrame) -> tuple[np.ndarray | None, np.ndarray]:
 
 def moved_again(x: np.ndarray, shifts: Shifts, onset: np.ndarray, failure_row: int, tolerance: int) -> np.ndarray:
     """Series that began to move well before the failure *and* moved again at it (an earlier incident, then
-    the fault): their shift becomes the one at the failure, against the rows since their first move."""
+    the fault): their shift becomes the one at the failure, against the rows since their first move (at most
+    as many before the failure as there are after it, and at least ``SECOND_MOVE_ROWS``)."""
     early = np.flatnonzero(onset < failure_row - tolerance)
     again = np.zeros(len(x), dtype=bool)
     if not len(early):
         return again
-    second = robust_shifts(x[early], np.full(len(early), failure_row), onset[early])
-    moved = np.abs(second.z) >= ONSET_SIGMAS
+    first = max(0, failure_row - max(x.shape[1] - failure_row, SECOND_MOVE_ROWS))
+    second = robust_shifts(
+        x[early, first:], np.full(len(early), failure_row - first), np.maximum(onset[early], first) - first
+    )
+    moved = np.abs(second.z) >= 2 * ONSET_SIGMAS
     for name in Shifts.__dataclass_fields__:
         getattr(shifts, name)[early[moved]] = getattr(second, name)[moved]
     again[early[moved]] = True
@@ -48,9 +56,9 @@ def rival_at_failure(
     shifts: Shifts, timing: np.ndarray, r: np.ndarray, usage_fell: np.ndarray, magnitude: np.ndarray
 ) -> bool:
     """Whether some series stepped at the failure itself: far off its baseline (twice the onset's sigmas),
-    in step with the failure (|r| >= 0.5), a material rise for a resource. Only then is a change long
-    before the failure an earlier incident rather than a cause the failure followed."""
-    stepped = (timing == "simultaneous") & (np.abs(shifts.z) >= 2 * ONSET_SIGMAS) & (np.abs(r) >= 0.5)
+    in step with the failure (|r| >= ``RIVAL_R``, a clean step), a material rise for a resource. Only then
+    is a change long before the failure an earlier incident rather than a cause the failure followed."""
+    stepped = (timing == "simultaneous") & (np.abs(shifts.z) >= 2 * ONSET_SIGMAS) & (np.abs(r) >= RIVAL_R)
     return bool(np.any(stepped & ~usage_fell & (magnitude >= 1.0)))
 
 

@@ -71,7 +71,7 @@ class CorrelateConfig:
     leading_weight: float = 0.3
     symptom_weight: float = 0.5
     z_cap: float = 30.0
-    origin_power: float = 0.5
+    origin_power: float = 1.0
     granger_top: int = 5
     granger_max_lag: int = 5
     granger_rows: int = 2000

@@ -1,16 +1,19 @@
 """Ranking suspects: the evidence for every series at once, then one explainable score each.
 
-``score = strength × direction × timing × association × magnitude × symptom × granger`` where
+``score = strength × direction × timing × association × magnitude × symptom × origin × granger`` where
 
 * strength = ``log10(1 + |z|)``, z the robust shift from the series' own baseline;
 * direction = ``down_weight`` for a resource (cpu, memory, network, disk) whose usage
   fell, else 1: resources cause failures by running out, so usage rises (for a
   headroom metric, free or available bytes, usage fell when the metric rose);
 * strength: ``|z|`` capped at ``z_cap`` for a symptom whose baseline sat still (no MAD);
-* timing = ``lagging_weight`` when the series changed after the failure, ``leading_weight``
-  when it changed well before it (an earlier incident), else 1;
+* timing = ``lagging_weight`` when the series began to move after the failure,
+  ``leading_weight`` when it began well before it while another series stepped at the
+  failure (an earlier incident), else 1;
 * symptom = ``symptom_weight`` for a non-resource series of a service one of whose own
   resources rose at the failure, else 1;
+* origin = for a latency that rose at the failure, ``(its rise as a share of its baseline /
+  the largest such share) ** origin_power`` (a caller's latency carries its callee's), else 1;
 * association = ``0.5 + 0.5 |r|``, r the lagged cross-correlation with the failure signal
   (a step at the failure) or with the target;
 * magnitude = ``min(1, relative change / material_change)`` for a resource, else 1;
