@@ -44,8 +44,8 @@ out, so their usage rises; free or available bytes that rose count as usage
 that fell), times 0.5 when the change lagged the failure and 0.3 when it led
 it while another series stepped at the failure (an earlier incident), times
 0.5 for a symptom (latency, load) of a service whose own resource rose at
-the failure, times the square root of a risen latency's share of the largest
-relative latency rise (a caller carries its callee's delay), times
+the failure, times a risen latency's relative rise over the largest relative
+latency rise (a caller carries its callee's delay), times
 ``0.5 + 0.5 |r|`` for the
 correlation, times 1.25 when Granger is significant, and, for a resource
 whose level moved by less than 5 % of its baseline, times
