@@ -328,6 +328,11 @@ def reasons_for(metric: str, e: Evidence) -> list[str]:
         f"{'rose' if e.z > 0 else 'fell' if e.z < 0 else 'did not move'} {abs(e.z):,.3g} robust σ "
         f"from its baseline ({e.baseline:,.4g}{unit} → {e.level:,.4g}{unit}; peak {e.peak_z:,.3g} σ)"
     ]
+    if e.factors.get("strength", 0.0) < math.log10(1.0 + abs(e.z)) - 1e-3:
+        lines.append(
+            f"its baseline sat still (no spread), so its z counts only up to {10 ** e.factors['strength'] - 1:.3g} "
+            "in the score"
+        )
     if e.factors.get("direction", 1.0) < 1.0:
         lines.append("usage fell: a resource that frees up is more likely an effect than the cause")
     when = {"leading": "before", "lagging": "after", "simultaneous": "at about the time of"}[e.timing]
