@@ -26,7 +26,7 @@ named.
    failure, whichever comes first) minus the median before it, over the
    baseline's MAD × 1.4826, floored by the baseline's quantum (its median
    non-zero step) so that flat, quantised series are measured in their own
-   steps, and by half its mean absolute deviation so that a sparse series is
+   steps, and (when the MAD is 0) by half its mean absolute deviation so that a sparse series is
    measured against its spikes. A latency that is zero in a quarter of the
    rows or more is measured on its answered minutes only.
 3. *Lagged cross-correlation* with the failure signal — a step at the failure,

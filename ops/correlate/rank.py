@@ -339,7 +339,11 @@ def reasons_for(metric: str, e: Evidence) -> list[str]:
     lines.append(
         f"changed {abs(e.change_offset_seconds):,.3g} s {'before' if e.change_offset_seconds < 0 else 'after'}"
         f" the failure ({e.timing}: {when} it)"
-        + (": more likely an earlier change than this fault's cause" if e.timing == "leading" else "")
+        + (
+            ": another series stepped at the failure, so this is more likely an earlier change"
+            if e.timing == "leading" and e.factors.get("timing", 1.0) < 1.0
+            else ""
+        )
         + (": more likely an effect" if e.timing == "lagging" else "")
     )
     if e.factors.get("magnitude", 1.0) < 1.0:

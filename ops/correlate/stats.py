@@ -80,9 +80,10 @@ def robust_shifts(x: np.ndarray, split: np.ndarray, start: np.ndarray | None = N
       series (memory in 4 KiB pages) is measured in its own steps rather than by a
       zero; a series flat through its whole baseline is measured in its smallest
       step anywhere in the window;
-    * half the baseline's mean absolute deviation (as a standard deviation): a
-      sparse series, zero in most rows with a few spikes, has a MAD of 0 but not
-      a spread of 0, and a jump in it is measured against its spikes.
+    * half the baseline's mean absolute deviation (as a standard deviation) when
+      its MAD is 0: a sparse series, zero in most rows with a few spikes, has a
+      MAD of 0 but not a spread of 0, and a jump in it is measured against its
+      spikes.
 
     ``still`` flags the rows whose baseline has no MAD (flat or sparse): their
     z rests on a floor, not on the noise. With ``start``, each row's baseline
@@ -105,6 +106,7 @@ def robust_shifts(x: np.ndarray, split: np.ndarray, start: np.ndarray | None = N
     quantum = np.where(np.isfinite(quantum), quantum, smallest)
     floor = 1e-12 * np.maximum(1.0, np.abs(baseline))
     spread = SPREAD_SHARE * MEAN_AD_TO_SIGMA * masked_mean(np.abs(x - baseline[:, None]), before)
+    spread = np.where(mad > 0, 0.0, spread)  # only a baseline that sat still in most rows
     scale = np.fmax(np.fmax(np.fmax(mad, np.where(np.isfinite(quantum), quantum, 0.0)), floor), spread)
     z = np.nan_to_num((level - baseline) / scale, nan=0.0, posinf=0.0, neginf=0.0)
     peak = np.nan_to_num(np.where(after, np.abs(x - baseline[:, None]), 0.0).max(axis=1) / scale, nan=0.0)

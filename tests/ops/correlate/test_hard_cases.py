@@ -22,7 +22,7 @@ def test_a_larger_change_that_began_long_before_the_failure_ranks_below_the_faul
     assert result.suspects[0].metric == "db_cpu"
     incident = next(s for s in result.suspects if s.metric == "web_cpu")
     assert incident.evidence.timing == "leading" and incident.evidence.factors["timing"] == 0.3  # db_cpu stepped at it
-    assert any("earlier change" in r for r in incident.evidence.reasons)
+    assert any("more likely an earlier change" in r for r in incident.evidence.reasons)
 
 
 def test_a_sparse_latency_with_a_zero_baseline_does_not_outrank_the_resource_that_ran_out():
