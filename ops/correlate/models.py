@@ -24,7 +24,9 @@ class CorrelateConfig:
 
     Args:
         min_rows: rows the window needs in all.
-        min_before: rows it needs before the failure (the baseline).
+        min_before: rows it needs before the failure (the baseline); at one row a minute a
+            failure often has only a few.
+        short_before: a baseline of fewer rows than this is named as short in every suspect's evidence.
         segment_share: shortest segment a change point may leave on either side, as a share of the rows.
         timing_tolerance: a change within this share of the rows (at least 2 rows) of the failure is simultaneous.
         max_lag_share: cross-correlation lags go up to this share of the rows either way.
@@ -32,6 +34,18 @@ class CorrelateConfig:
             Strong, because a series still to the page reaches z in the tens of thousands: a worker
             that returned 400 MB to the system must not outrank the CPU hog next to it.
         lagging_weight: a change after the failure is weighted by this (more likely an effect).
+        leading_weight: a change well before the failure (beyond ``timing_tolerance``) is weighted by
+            this: a fault shows at the failure, and a series that moved long before it is more
+            likely an earlier incident still inside the window.
+        symptom_weight: a symptom metric (latency, load: no resource) of a service one of whose own
+            resources rose at the failure is weighted by this: the resource is the cause, the
+            symptom its effect.
+        origin_power: a latency that rose at the failure by a smaller share of its baseline than another
+            is weighted by ``(its share / the largest share) ** origin_power``: a caller's latency
+            carries its callee's delay, on a larger baseline.
+        z_cap: for a symptom (no resource) whose baseline sat still (no MAD: flat, or sparse with
+            a few spikes) the robust z counts up to this much in the score (the evidence keeps the full z): its
+            z rests on a floor, and a near-zero latency must not win on the size of its quotient.
         granger_top: how many of the best suspects get a Granger test (a target is needed).
         granger_max_lag: the longest lag, in rows, the Granger test tries.
         granger_rows: the Granger test reads at most this many rows, those nearest the failure.
@@ -45,14 +59,19 @@ class CorrelateConfig:
             robust standard deviations when it sat still to the page), but it is not what ran out.
     """
 
-    min_rows: int = 20
-    min_before: int = 10
+    min_rows: int = 8
+    min_before: int = 3
+    short_before: int = 10
     segment_share: float = 0.05
     timing_tolerance: float = 0.02
     max_lag_share: float = 0.2
     down_weight: float = 0.1
     material_change: float = 0.05
     lagging_weight: float = 0.5
+    leading_weight: float = 0.3
+    symptom_weight: float = 0.5
+    z_cap: float = 30.0
+    origin_power: float = 1.0
     granger_top: int = 5
     granger_max_lag: int = 5
     granger_rows: int = 2000

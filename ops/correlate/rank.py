@@ -1,12 +1,19 @@
 """Ranking suspects: the evidence for every series at once, then one explainable score each.
 
-``score = strength × direction × timing × association × magnitude × granger`` where
+``score = strength × direction × timing × association × magnitude × symptom × origin × granger`` where
 
 * strength = ``log10(1 + |z|)``, z the robust shift from the series' own baseline;
 * direction = ``down_weight`` for a resource (cpu, memory, network, disk) whose usage
   fell, else 1: resources cause failures by running out, so usage rises (for a
   headroom metric, free or available bytes, usage fell when the metric rose);
-* timing = ``lagging_weight`` when the series changed after the failure, else 1;
+* strength: ``|z|`` capped at ``z_cap`` for a symptom whose baseline sat still (no MAD);
+* timing = ``lagging_weight`` when the series began to move after the failure,
+  ``leading_weight`` when it began well before it while another series stepped at the
+  failure (an earlier incident), else 1;
+* symptom = ``symptom_weight`` for a non-resource series of a service one of whose own
+  resources rose at the failure, else 1;
+* origin = for a latency that rose at the failure, ``(its rise as a share of its baseline /
+  the largest such share) ** origin_power`` (a caller's latency carries its callee's), else 1;
 * association = ``0.5 + 0.5 |r|``, r the lagged cross-correlation with the failure signal
   (a step at the failure) or with the target;
 * magnitude = ``min(1, relative change / material_change)`` for a resource, else 1;
@@ -25,6 +32,15 @@ from typing import Literal
 
 import numpy as np
 
+from ops.correlate.factors import (
+    idle_zeros,
+    materiality,
+    moved_again,
+    origin,
+    rival_at_failure,
+    strength,
+    symptom_weights,
+)
 from ops.correlate.frame import failure_ns, prepare_frame, window_bounds
 from ops.correlate.models import (
     CorrelateConfig,
@@ -105,62 +121,71 @@ class _Batch:
 
     failure_ns: int
     failure_row: int
-    split: np.ndarray
+    onset: np.ndarray
     shifts: Shifts
     r: np.ndarray
     lag_seconds: np.ndarray
     timing: np.ndarray
     factors: dict[str, np.ndarray]
+    again: np.ndarray
 
 
 _TIMINGS: dict[str, Timing] = {"leading": "leading", "simultaneous": "simultaneous", "lagging": "lagging"}
 
 
+def _tolerance(rows: int, config: CorrelateConfig) -> int:
+    return max(2, math.ceil(config.timing_tolerance * rows))
+
+
 def _timings(split: np.ndarray, failure_row: int, rows: int, config: CorrelateConfig) -> np.ndarray:
-    tolerance = max(2, math.ceil(config.timing_tolerance * rows))
+    tolerance = _tolerance(rows, config)
     return np.where(
         split < failure_row - tolerance, "leading", np.where(split > failure_row + tolerance, "lagging", "simultaneous")
     )
 
 
 def _evaluate(
-    frame: WideFrame, failure_row: int, failure_at_ns: int, target: np.ndarray | None, config: CorrelateConfig
+    frame: WideFrame,
+    failure_row: int,
+    failure_at_ns: int,
+    target: np.ndarray | None,
+    config: CorrelateConfig,
+    answered: np.ndarray | None = None,
 ) -> _Batch:
     n = frame.rows
     min_size = min(max(2, math.ceil(config.segment_share * n)), n // 2)
-    split, r_step, shifts = evidence_in_blocks(frame.values, min_size, failure_row)
+    _, r_step, shifts, onset = evidence_in_blocks(frame.values, min_size, failure_row, answered)
+    again = moved_again(
+        frame.values if answered is None else answered, shifts, onset, failure_row, _tolerance(n, config)
+    )
+    onset[again] = failure_row
     step = _step_seconds(frame)
     if target is None:
-        r, lag_seconds = r_step, (failure_at_ns - frame.times[split]) / 1e9
+        r, lag_seconds = r_step, (failure_at_ns - frame.times[onset]) / 1e9
     else:
         r, lag = lagged_correlation(frame.values, target, max(1, int(config.max_lag_share * n)))
         lag_seconds = lag * step
-    timing = _timings(split, failure_row, n, config)
+    timing = _timings(onset, failure_row, n, config)
     resource = np.array([resource_of(name) is not None for name in frame.names], dtype=bool)
     headroom = np.array([measures_headroom(name) for name in frame.names], dtype=bool)
     usage_fell = resource & np.where(headroom, shifts.z > 0, shifts.z < 0)
+    magnitude = np.where(resource, materiality(shifts, config.material_change), 1.0)
+    rose_at_failure = resource & ~usage_fell & (timing == "simultaneous") & (magnitude >= 1.0) & (np.abs(shifts.z) >= 3)
     factors = {
-        "strength": np.log10(1.0 + np.abs(shifts.z)),
+        "strength": strength(shifts, resource, config.z_cap),
         "direction": np.where(usage_fell, config.down_weight, 1.0),
-        "timing": np.where(timing == "lagging", config.lagging_weight, 1.0),
+        "timing": np.select(
+            [timing == "lagging", (timing == "leading") & rival_at_failure(shifts, timing, r, usage_fell, magnitude)],
+            [config.lagging_weight, config.leading_weight],
+            1.0,
+        ),
         "association": 0.5 + 0.5 * np.abs(r),
-        "magnitude": np.where(resource, _materiality(shifts, config.material_change), 1.0),
+        "magnitude": magnitude,
+        "symptom": symptom_weights(frame, resource, rose_at_failure, config.symptom_weight),
+        "origin": origin(frame, shifts, timing, config.origin_power),
         "granger": np.ones(len(frame.names)),
     }
-    return _Batch(failure_at_ns, failure_row, split, shifts, r, lag_seconds, timing, factors)
-
-
-def _materiality(shifts: Shifts, material: float) -> np.ndarray:
-    """``min(1, relative change / material)``: 1 for a change of at least ``material`` of the baseline.
-
-    Linear, not a square root: the strength is the log of a z that a series
-    still to the page can push into the thousands, so a weaker discount let a
-    host's memory that grew by 1 % outrank a CPU hog.
-    """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        relative = np.abs(shifts.level - shifts.baseline) / np.abs(shifts.baseline)
-    relative = np.where(np.isfinite(relative), relative, 1.0)  # a zero baseline: any change is material
-    return np.minimum(1.0, relative / material)
+    return _Batch(failure_at_ns, failure_row, onset, shifts, r, lag_seconds, timing, factors, again)
 
 
 def _score(factors: dict[str, np.ndarray]) -> np.ndarray:
@@ -216,13 +241,20 @@ def correlate_prepared(
     ensure_suspects_exist(frame, target)
     y = frame.values[frame.column(target)] if target else None
     suspects = frame.select(np.array([n != target for n in frame.names], dtype=bool))
-    batch = _evaluate(suspects, failure_row, failure_ns(failure_at), y, config)
+    answered, sparse = idle_zeros(suspects)
+    batch = _evaluate(suspects, failure_row, failure_ns(failure_at), y, config, answered)
     tests = _granger_pass(suspects, y, batch, config)
     scores = _score(batch.factors)
     order = np.argsort(-scores, kind="stable")
     ranked = [
-        _suspect(suspects, batch, int(j), float(scores[j]), target, tests.get(int(j)), y is not None) for j in order
+        _suspect(suspects, batch, int(j), float(scores[j]), target, tests.get(int(j)), config.short_before)
+        for j in order
     ]
+    for suspect, j in zip(ranked, order, strict=True):
+        if sparse[j]:
+            suspect.evidence.reasons.append(
+                "sparse latency: its zeros are minutes without requests, left out of its baseline and level"
+            )
     start, end = window_bounds(frame)
     return CorrelationResult(
         failure_at=failure_at,
@@ -238,13 +270,19 @@ def correlate_prepared(
 
 
 def _suspect(
-    frame: WideFrame, batch: _Batch, j: int, score: float, target: str | None, test: Granger | None, has_target: bool
+    frame: WideFrame,
+    batch: _Batch,
+    j: int,
+    score: float,
+    target: str | None,
+    test: Granger | None,
+    short_before: int,
 ) -> Suspect:
     s = batch.shifts
     z = float(s.z[j])
     direction: Literal["up", "down", "flat"] = "flat" if z == 0 else ("up" if z > 0 else "down")
-    offset = float(frame.times[batch.split[j]] - batch.failure_ns) / 1e9
-    if has_target and test is None:
+    offset = float(frame.times[batch.onset[j]] - batch.failure_ns) / 1e9
+    if target is not None and test is None:
         test = Granger(tested=False, note="only the best suspects are tested")
     assert frame.rate is not None
     evidence = Evidence(
@@ -253,7 +291,7 @@ def _suspect(
         baseline=_round(float(s.baseline[j])),
         level=_round(float(s.level[j])),
         peak_z=_round(float(s.peak_z[j])),
-        change_at=from_ns(int(frame.times[batch.split[j]])),
+        change_at=from_ns(int(frame.times[batch.onset[j]])),
         change_offset_seconds=round(offset, 3),
         timing=_TIMINGS[str(batch.timing[j])],
         correlation=Correlation(target or "failure", _round(float(batch.r[j])), round(float(batch.lag_seconds[j]), 3)),
@@ -264,6 +302,16 @@ def _suspect(
     )
     metric = frame.names[j]
     evidence.reasons.extend(reasons_for(metric, evidence))
+    if batch.again[j]:
+        evidence.reasons.append(
+            "moved twice: once well before the failure (an earlier change), and again at it; "
+            "the z is the move at the failure, against the rows since the first"
+        )
+    if batch.failure_row < short_before:
+        evidence.reasons.append(
+            f"short baseline: {batch.failure_row} rows before the failure (fewer than {short_before}); "
+            "its median and spread are rough, so read the z with care"
+        )
     return Suspect(
         metric=metric, score=round(score, 4), resource=resource_of(metric), labels=frame.labels[j], evidence=evidence
     )
@@ -280,13 +328,33 @@ def reasons_for(metric: str, e: Evidence) -> list[str]:
         f"{'rose' if e.z > 0 else 'fell' if e.z < 0 else 'did not move'} {abs(e.z):,.3g} robust σ "
         f"from its baseline ({e.baseline:,.4g}{unit} → {e.level:,.4g}{unit}; peak {e.peak_z:,.3g} σ)"
     ]
+    if e.factors.get("strength", 0.0) < math.log10(1.0 + abs(e.z)) - 1e-3:
+        lines.append(
+            f"its baseline sat still (no spread), so its z counts only up to {10 ** e.factors['strength'] - 1:.3g} "
+            "in the score"
+        )
     if e.factors.get("direction", 1.0) < 1.0:
         lines.append("usage fell: a resource that frees up is more likely an effect than the cause")
     when = {"leading": "before", "lagging": "after", "simultaneous": "at about the time of"}[e.timing]
     lines.append(
         f"changed {abs(e.change_offset_seconds):,.3g} s {'before' if e.change_offset_seconds < 0 else 'after'}"
         f" the failure ({e.timing}: {when} it)"
+        + (
+            ": another series stepped at the failure, so this is more likely an earlier change"
+            if e.timing == "leading" and e.factors.get("timing", 1.0) < 1.0
+            else ""
+        )
+        + (": more likely an effect" if e.timing == "lagging" else "")
     )
+    if e.factors.get("magnitude", 1.0) < 1.0:
+        lines.append(f"a small move for a resource: weighted by {e.factors['magnitude']:.2g}")
+    if e.factors.get("origin", 1.0) < 1.0:
+        lines.append(
+            f"rose by a smaller share of its baseline than another latency at the failure (weighted by "
+            f"{e.factors['origin']:.2g}): a caller's latency carries its callee's"
+        )
+    if e.factors.get("symptom", 1.0) < 1.0:
+        lines.append("a symptom: a resource of the same service rose at the failure, and ranks ahead as the cause")
     c = e.correlation
     lines.append(
         f"correlation with the {'failure signal' if c.signal == 'failure' else c.signal} {c.r:+.2f}, "

@@ -54,3 +54,33 @@ def measures_headroom(metric: str) -> bool:
 def _name_words(metric: str) -> list[str]:
     """The metric's name (labels dropped), lower-cased and split at anything but letters and digits."""
     return WORD.findall(metric.split("{", 1)[0].lower())
+
+
+SERVICE_LABELS = ("service", "pod", "container", "job", "worker", "instance", "host")
+
+
+def service_of(metric: str, labels: dict[str, str] | None = None) -> str:
+    """What the metric belongs to: its ``service``/``pod``/... label, else its name up to the first ``_``.
+
+    Example:
+        >>> service_of("carts-db_mem"), service_of("cpu_seconds", {"pod": "orders-7f9"})
+        ('carts-db', 'orders-7f9')
+    """
+    for key in SERVICE_LABELS:
+        if labels and labels.get(key):
+            return labels[key]
+    return metric.split("{", 1)[0].split("_", 1)[0]
+
+
+LATENCY_WORDS = frozenset({"lat", "latency", "latencies", "duration", "rt", "response", "responsetime"})
+
+
+def measures_latency(metric: str) -> bool:
+    """Whether the metric is a latency (a response or request duration): a zero in it is a minute without
+    requests, not an instant answer.
+
+    Example:
+        >>> measures_latency("carts_lat_90"), measures_latency("carts_cpu")
+        (True, False)
+    """
+    return any(w in LATENCY_WORDS for w in _name_words(metric))

@@ -15,6 +15,9 @@ import scipy.fft
 from ops.baselines.robust import MAD_TO_SIGMA
 from ops.correlate.models import Granger
 
+MEAN_AD_TO_SIGMA = 1.2533  # sqrt(pi / 2): a normal's standard deviation over its mean absolute deviation
+SPREAD_SHARE = 0.5  # below a normal's own spread: binds only for sparse, spiky baselines
+ONSET_SIGMAS = 4.0  # a series has begun to move once it is this many robust sigmas off its baseline
 CHUNK = 128  # series per batch: bounds temporaries (~7 MB each for 2 h at 1 s) and keeps them in cache
 
 
@@ -50,52 +53,103 @@ def change_points(x: np.ndarray, min_size: int) -> tuple[np.ndarray, np.ndarray]
 
 @dataclass(frozen=True)
 class Shifts:
-    """Per row: baseline median and scale, the level after the split, the robust z and the peak z."""
+    """Per row: baseline median and scale, the level after the split, the robust z and the peak z, and
+    whether the baseline sat still (no MAD: flat or sparse)."""
 
     baseline: np.ndarray
     level: np.ndarray
     scale: np.ndarray
     z: np.ndarray
     peak_z: np.ndarray
+    still: np.ndarray
 
 
-def robust_shifts(x: np.ndarray, split: np.ndarray) -> Shifts:
+def masked_mean(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean of each row over the True cells of ``mask``; 0 for a row with none."""
+    count = mask.sum(axis=1)
+    total = np.where(mask, x, 0.0).sum(axis=1)
+    return np.where(count > 0, total / np.maximum(count, 1), 0.0)
+
+
+def robust_shifts(x: np.ndarray, split: np.ndarray, start: np.ndarray | None = None) -> Shifts:
     """How far each row moved after its ``split`` from its baseline before it, in robust standard deviations.
 
-    The scale is the baseline's MAD (times 1.4826), floored by the baseline's
-    quantum (its median non-zero step), so that a flat, quantised series (memory
-    in 4 KiB pages) is measured in its own steps rather than by a zero. A
-    series flat through its whole baseline is measured in its smallest step
-    anywhere in the window.
+    The scale is the baseline's MAD (times 1.4826), floored by
+
+    * the baseline's quantum (its median non-zero step), so that a flat, quantised
+      series (memory in 4 KiB pages) is measured in its own steps rather than by a
+      zero; a series flat through its whole baseline is measured in its smallest
+      step anywhere in the window;
+    * half the baseline's mean absolute deviation (as a standard deviation) when
+      its MAD is 0: a sparse series, zero in most rows with a few spikes, has a
+      MAD of 0 but not a spread of 0, and a jump in it is measured against its
+      spikes.
+
+    ``still`` flags the rows whose baseline has no MAD (flat or sparse): their
+    z rests on a floor, not on the noise. With ``start``, each row's baseline
+    begins there (rows before it are left out). Missing cells (NaN) are left
+    out; a row with none before or after its split has a z of 0.
     """
     n = x.shape[1]
     cols = np.arange(n)[None, :]
-    before = cols < split[:, None]
+    first = np.zeros(len(x), dtype=int) if start is None else start
+    valid = np.isfinite(x)
+    before = (cols < split[:, None]) & (cols >= first[:, None]) & valid
+    after = (cols >= split[:, None]) & valid
     baseline = masked_median(x, before)
-    level = masked_median(x, ~before)
+    level = masked_median(x, after)
     mad = MAD_TO_SIGMA * masked_median(np.abs(x - baseline[:, None]), before)
     step = np.abs(np.diff(x, axis=1))
     moved = step > 0
-    quantum = masked_median(step, moved & (cols[:, :-1] < split[:, None] - 1))
+    quantum = masked_median(step, moved & before[:, :-1] & (cols[:, :-1] < split[:, None] - 1))
     smallest = np.where(moved, step, np.inf).min(axis=1)
     quantum = np.where(np.isfinite(quantum), quantum, smallest)
     floor = 1e-12 * np.maximum(1.0, np.abs(baseline))
-    scale = np.fmax(np.fmax(mad, np.where(np.isfinite(quantum), quantum, 0.0)), floor)
-    z = (level - baseline) / scale
-    peak = np.where(~before, np.abs(x - baseline[:, None]), 0.0).max(axis=1) / scale
-    return Shifts(baseline, level, scale, z, peak)
+    spread = SPREAD_SHARE * MEAN_AD_TO_SIGMA * masked_mean(np.abs(x - baseline[:, None]), before)
+    spread = np.where(mad > 0, 0.0, spread)  # only a baseline that sat still in most rows
+    scale = np.fmax(np.fmax(np.fmax(mad, np.where(np.isfinite(quantum), quantum, 0.0)), floor), spread)
+    z = np.nan_to_num((level - baseline) / scale, nan=0.0, posinf=0.0, neginf=0.0)
+    peak = np.nan_to_num(np.where(after, np.abs(x - baseline[:, None]), 0.0).max(axis=1) / scale, nan=0.0)
+    return Shifts(baseline, level, scale, z, peak, ~(mad > 0))
 
 
-def evidence_in_blocks(x: np.ndarray, min_size: int, failure_row: int) -> tuple[np.ndarray, np.ndarray, Shifts]:
-    """:func:`change_points` and :func:`robust_shifts` (split at the change or the failure, whichever is first)
-    over blocks of ``CHUNK`` rows: the temporaries of a block stay in cache, which a whole fleet's do not."""
+def onsets(x: np.ndarray, shifts: Shifts, split: np.ndarray) -> np.ndarray:
+    """The first row at which each series stands more than ``ONSET_SIGMAS`` robust standard deviations off its
+    baseline, on the side it moved, for two rows running (or in the last row): when it *began* to move.
+
+    A mean-shift change point sits in the middle of a ramp (a leak); the onset
+    is where the ramp leaves the baseline. A series that never does so keeps
+    its change point.
+    """
+    side = np.sign(shifts.z)[:, None]
+    beyond = side * (x - shifts.baseline[:, None]) > ONSET_SIGMAS * shifts.scale[:, None]
+    held = beyond.copy()
+    held[:, :-1] &= beyond[:, 1:]
+    found: np.ndarray = np.where(held.any(axis=1), np.argmax(held, axis=1), split)
+    return found
+
+
+def evidence_in_blocks(
+    x: np.ndarray, min_size: int, failure_row: int, answered: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, Shifts, np.ndarray]:
+    """:func:`change_points`, :func:`robust_shifts` (split at the change or the failure, whichever is first)
+    and :func:`onsets` over blocks of ``CHUNK`` rows: the temporaries of a block stay in cache, which a whole
+    fleet's do not. ``answered``, when given, is ``x`` with the cells to leave out of the shifts as NaN
+    (a sparse latency's idle minutes); the change points read ``x``."""
     parts = []
     for start in range(0, len(x), CHUNK):
         block = x[start : start + CHUNK]
+        kept = block if answered is None else answered[start : start + CHUNK]
         split, r = change_points(block, min_size)
-        parts.append((split, r, robust_shifts(block, np.minimum(split, failure_row))))
+        shifts = robust_shifts(kept, np.minimum(split, failure_row))
+        parts.append((split, r, shifts, onsets(kept, shifts, split)))
     shifts = Shifts(*(np.concatenate([getattr(p[2], f) for p in parts]) for f in Shifts.__dataclass_fields__))
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), shifts
+    return (
+        np.concatenate([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        shifts,
+        np.concatenate([p[3] for p in parts]),
+    )
 
 
 def _standardise(x: np.ndarray) -> np.ndarray:

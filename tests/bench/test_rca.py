@@ -35,18 +35,47 @@ def test_rca_benchmark_ranks_every_injected_fault_and_prints_a_summary(tmp_path,
         for kind in ("cpu", "mem"):
             write_case(tmp_path, service, kind, 1)
 
-    assert rca.main([str(tmp_path), "--seeds", "5"]) == 0
+    assert rca.main([str(tmp_path), "--seeds", "5", "--scale-series", "20"]) == 0
 
     out = capsys.readouterr().out.strip().splitlines()
     assert out[0].startswith("6 cases under")
     assert any(line.startswith("shop/carts-cpu/1") and "carts_cpu" in line for line in out)
+    assert any(line.startswith("settings chosen out of fold: shop/carts-cpu: ") for line in out)
     summary = re.match(
-        r"Sluice RCA: top-1 ([\d.]+), top-3 ([\d.]+) over 6 cases \(([\d.]+) ms per case\); "
-        r"\|z\| jump [\d.]+/[\d.]+; random [\d.]+/[\d.]+",
+        r"Sluice RCA: top-1 ([\d.]+), top-3 ([\d.]+) in-sample, ([\d.]+)/([\d.]+) out-of-fold over 6 cases; "
+        r"robust-z jump [\d.]+/[\d.]+; \|z\| jump [\d.]+/[\d.]+; 20 series in [\d.]+ s",
         out[-1],
     )
     assert summary is not None, out[-1]
-    assert float(summary[1]) == 1.0 and float(summary[2]) == 1.0
+    assert [float(summary[i]) for i in range(1, 5)] == [1.0, 1.0, 1.0, 1.0]
+
+
+def test_out_of_fold_scores_each_group_with_the_setting_best_on_the_others():
+    cases = [rca.Case(f"{g}/{i}", "a_cpu", None, 1, g) for g in ("x", "y") for i in range(2)]  # type: ignore[arg-type]
+    ranks = [{name: (1, "a_cpu") for name in rca.GRID} for _ in cases]
+    ranks[0] = {name: (1 if name == "z cap 100" else 2, "a_cpu") for name in rca.GRID}
+    ranks[1] = dict(ranks[0])  # group x: only "z cap 100" ranks it first; group y: every setting does
+
+    held_out, chosen = rca.out_of_fold(cases, ranks)
+
+    assert chosen == {"x": "default", "y": "z cap 100"}
+    assert held_out == [2, 2, 1, 1]
+
+
+def test_synthetic_benchmark_reports_every_fault_kind_against_the_baselines(capsys):
+    assert rca.main(["--synthetic", "--per-kind", "4", "--seeds", "3", "--scale-series", "0"]) == 0
+
+    out = capsys.readouterr().out
+    for kind in ("cpu", "mem", "delay"):
+        assert f"fault kind {kind}" in out
+    assert "largest robust-z jump" in out and "Sluice, out-of-fold" in out
+
+
+def test_the_robust_jump_baseline_is_not_fooled_by_one_outlier_in_the_baseline():
+    values = np.array([[1.0, 1.1, 0.9, 50.0, 1.0, 1.0, 9.0], [5.0, 5.2, 4.8, 5.1, 4.9, 5.0, 7.0]])
+    case = rca.Case("c", "b", rca.WideFrame(np.arange(7), ["a", "b"], values), 6, "g")
+
+    assert rca.robust_jump_order(case)[0] == "a" and rca.z_jump_order(case)[0] == "b"
 
 
 def test_rca_benchmark_says_when_there_are_no_cases(tmp_path, capsys):

@@ -98,8 +98,8 @@ def test_plot_is_written(tmp_path):
     "fault_args,failure_at,message",
     [
         ({}, "1000", "error: the failure time 1970-01-01T00:16:40+00:00 is outside the data"),
-        ({"failure": 4}, None, "error: too short a window: 600 rows, 4 before the failure"),
-        ({"rows": 12, "failure": 8}, None, "error: too short a window: 12 rows"),
+        ({"failure": 2}, None, "error: too short a window: 600 rows, 2 before the failure"),
+        ({"rows": 6, "failure": 4}, None, "error: too short a window: 6 rows"),
     ],
 )
 def test_bad_windows_exit_1_with_a_reason(tmp_path, fault_args, failure_at, message):

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.rca_synthetic import SyntheticCase, synthetic_case
 from ops.correlate.models import WideFrame
 from ops.metrics.models import Series, to_ns
 
@@ -78,3 +79,9 @@ def as_series(fault: Fault, labels: dict[str, str]) -> list[Series]:
         Series(f"sluice_host_{name}", dict(labels), fault.frame.times, fault.frame.values[j])
         for j, name in enumerate(fault.frame.names)
     ]
+
+
+def hard_case(kind: str, seed: int) -> SyntheticCase:
+    """A generated hard case (:mod:`bench.rca_synthetic`): one-minute rows, short history, an earlier incident,
+    sparse latencies; the fault's ``kind`` is ``cpu``, ``mem`` or ``delay``."""
+    return synthetic_case(kind, seed)

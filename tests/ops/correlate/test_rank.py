@@ -156,12 +156,21 @@ def test_a_failure_outside_the_data_is_refused(row):
 
 
 def test_too_short_a_window_says_how_much_is_needed():
-    fault = fault_frame(rows=600, failure=5)
+    fault = fault_frame(rows=600, failure=2)
 
-    with pytest.raises(CorrelateInputError, match="too short a window: 600 rows, 5 before the failure") as info:
+    with pytest.raises(CorrelateInputError, match="too short a window: 600 rows, 2 before the failure") as info:
         correlate_frame(fault.frame, fault.failure_at)
 
-    assert "about 5 s more" in info.value.hint
+    assert "about 1 s more" in info.value.hint
+
+
+def test_a_few_rows_before_the_failure_still_rank_and_the_evidence_says_the_baseline_is_short():
+    fault = fault_frame(rows=20, failure=4, size=60.0)
+
+    result = correlate_frame(fault.frame, fault.failure_at)
+
+    assert names(result)[0] == "db_cpu"
+    assert all(any("short baseline: 4 rows" in r for r in s.evidence.reasons) for s in result.suspects)
 
 
 def test_an_unknown_or_constant_target_is_refused():

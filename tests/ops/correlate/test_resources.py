@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ops.correlate import resource_of
-from ops.correlate.resources import measures_headroom
+from ops.correlate.resources import measures_headroom, measures_latency, service_of
 
 
 @pytest.mark.parametrize(
@@ -37,3 +37,24 @@ def test_resource_of_reads_the_metric_name(metric, resource):
 )
 def test_headroom_metrics_are_told_from_usage_by_name(metric, headroom):
     assert measures_headroom(metric) is headroom
+
+
+@pytest.mark.parametrize(
+    "metric,labels,service",
+    [
+        ("carts-db_mem", {}, "carts-db"),
+        ("carts_lat_90", {}, "carts"),
+        ("container_cpu_seconds", {"pod": "orders-7f9"}, "orders-7f9"),
+        ('sluice_process_rss_bytes{worker="pid-1"}', {"worker": "pid-1"}, "pid-1"),
+    ],
+)
+def test_service_of_reads_a_label_first_then_the_name(metric, labels, service):
+    assert service_of(metric, labels) == service
+
+
+@pytest.mark.parametrize(
+    "metric,latency",
+    [("carts_lat_90", True), ("http_request_duration_seconds", True), ("orders_latency", True), ("carts_cpu", False)],
+)
+def test_measures_latency_reads_the_metric_name(metric, latency):
+    assert measures_latency(metric) is latency

@@ -9,6 +9,7 @@ from ops.correlate.stats import (
     change_points,
     lagged_correlation,
     masked_median,
+    onsets,
     robust_shifts,
 )
 
@@ -60,3 +61,26 @@ def test_lagged_correlation_says_which_moves_first():
     r, lag = lagged_correlation(np.vstack((driver, -driver)), follower, 20)
 
     assert lag.tolist() == [4, 4] and r[0] > 0.95 and r[1] < -0.95
+
+
+def test_the_onset_of_a_ramp_is_where_it_leaves_the_baseline_not_the_middle_of_the_ramp():
+    rng = np.random.default_rng(7)
+    row = 100 + rng.normal(0, 1, 200)
+    row[120:] += np.arange(80) * 2.0  # a leak from row 120 on
+    x = row[None, :]
+    split, _ = change_points(x, 10)
+    shifts = robust_shifts(x, np.minimum(split, 120))
+
+    onset = onsets(x, shifts, split)
+
+    assert split[0] > 140 and 120 <= onset[0] <= 125
+
+
+def test_missing_cells_are_left_out_of_the_shift():
+    row = np.array([[np.nan, 5.0, np.nan, 5.2, 4.8, np.nan, 9.0, 9.2, np.nan, 8.8]])
+
+    shifts = robust_shifts(row, np.array([6]))
+
+    assert shifts.baseline[0] == pytest.approx(5.0)
+    assert shifts.level[0] == pytest.approx(9.0)
+    assert shifts.z[0] > 5
