@@ -11,7 +11,6 @@ lease those commits hold (none without a metadata store).
 from __future__ import annotations
 
 import contextlib
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -66,4 +65,4 @@ def commit_frame(
         staging.mark_complete(staged)
         return commit_batches(target, [batch], metadata=metadata, lease=lease)
     finally:
-        shutil.rmtree(target.staging_dir, ignore_errors=True)
+        staging.remove_run(target.staging_dir)
