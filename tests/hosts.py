@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-
 def _run(*cmd: str) -> None:
     subprocess.run(cmd, check=True, capture_output=True, text=True)
 

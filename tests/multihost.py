@@ -65,8 +65,14 @@ class Stack:
 
 
 def code_env() -> dict[str, str]:
-    """What every process of the deployment needs to import Sluice: the checkout on the path."""
-    return {"PYTHONPATH": str(ROOT), "PREFECT_LOGGING_LEVEL": "WARNING"}
+    """What every process of the deployment needs to import Sluice: the checkout on the path.
+
+    A deployment's entrypoint (``flows/ingest_files.py:ingest_files``) is
+    loaded by Prefect as the top-level module ``ingest_files``, and the flow
+    run's context, sent with every task, names it: the Dask scheduler and
+    workers import it too, so ``flows/`` is on their path as well.
+    """
+    return {"PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'flows'}", "PREFECT_LOGGING_LEVEL": "WARNING"}
 
 
 def start_s3(host: Host) -> str:
@@ -191,3 +197,41 @@ def upload(endpoint: str, files: list[str], dest: str) -> None:
     fs = s3fs.S3FileSystem(**CREDS, endpoint_url=endpoint)
     for path in files:
         fs.put_file(path, f"{dest.removeprefix('s3://')}/{Path(path).name}")
+
+
+POOL = "multihost"
+DEPLOY = (
+    "import json, sys; from prefect import flow; "
+    "flow.from_source(source=sys.argv[1], entrypoint='flows/ingest_files.py:ingest_files').deploy("
+    "name=sys.argv[2], work_pool_name=sys.argv[3], parameters=json.loads(sys.argv[4]), print_next_steps=False)"
+)
+
+
+def operator_env(stack: Stack) -> dict[str, str]:
+    """The shell of whoever deploys and starts runs: the server's URL, nothing of Sluice's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLUICE_", "PREFECT_"))}
+    return {**env, **code_env(), **stack.prefect_env()}
+
+
+def deploy_ingest(stack: Stack, name: str, parameters: dict[str, str]) -> str:
+    """Register ``ingest-files/<name>`` on the process pool :data:`POOL` (created if missing); its full name."""
+    from flows.demo import ensure_work_pool
+
+    env = operator_env(stack)
+    ensure_work_pool(venv_bin("prefect"), env, POOL)
+    cmd = [sys.executable, "-c", DEPLOY, str(ROOT), name, POOL, json.dumps(parameters)]
+    subprocess.run(cmd, env=env, cwd=ROOT, check=True, capture_output=True, text=True, timeout=180)
+    return f"ingest-files/{name}"
+
+
+def start_prefect_worker(host: Host, env: dict[str, str]) -> None:
+    """``prefect worker start`` on ``host``, polling :data:`POOL`; its flow runs inherit ``env``."""
+    cmd = [venv_bin("prefect"), "worker", "start", "--pool", POOL, "--type", "process", "--name", host.name]
+    host.start(cmd, "prefect-worker", {**code_env(), **env})
+
+
+def start_deployment_run(stack: Stack, deployment: str, timeout_s: int, log: Path) -> subprocess.Popen[bytes]:
+    """``prefect deployment run DEPLOYMENT --watch`` from the operator's shell; it exits when the run ends."""
+    cmd = [venv_bin("prefect"), "deployment", "run", deployment, "--watch", "--watch-timeout", str(timeout_s)]
+    out = log.open("ab")
+    return subprocess.Popen(cmd, env=operator_env(stack), stdout=out, stderr=subprocess.STDOUT)

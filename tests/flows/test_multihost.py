@@ -2,22 +2,24 @@
 
 Hosts are network namespaces on a bridge (:mod:`tests.hosts`): a storage
 host runs moto's S3 server, a scheduler host ``dask scheduler``, two worker
-hosts ``dask worker`` each with a private scratch folder, a flow host the
-``ingest-files`` flow (``SLUICE_DASK_ADDRESS``); the Prefect server runs on
-a fresh PostgreSQL database (:mod:`tests.multihost`). While the second
-worker host stages its share, every process on it is killed; Dask runs its
-task again on the first, and the lake must hold exactly the source's valid
-rows, each key once, with run counts that add up.
+hosts a ``dask worker`` and a ``prefect worker`` (process pool) each, with a
+private scratch folder; the Prefect server runs on a fresh PostgreSQL
+database (:mod:`tests.multihost`). The ``ingest-files`` flow is deployed,
+started with ``prefect deployment run`` and picked up by one worker host's
+Prefect worker; its tasks run on both hosts' Dask workers
+(``SLUICE_DASK_ADDRESS``). While the other worker host stages its share,
+every process on it is killed; Dask runs its task again on the survivor,
+the run ends Completed, and the lake holds exactly the source's valid rows,
+each key once, with run record counts that add up.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -25,14 +27,17 @@ import pytest
 from deltalake import DeltaTable
 
 from demo.samples import SampleManifest, generate_orders
+from sluice.runs.metastore import engine_for, list_runs
 from sluice.sources.s3 import delta_options
-from tests.hosts import host_network, netns_permitted
+from tests.hosts import Host, host_network, netns_permitted
 from tests.multihost import (
     Stack,
-    code_env,
+    deploy_ingest,
     make_bucket,
     postgres_database,
     prefect_server,
+    start_deployment_run,
+    start_prefect_worker,
     start_s3,
     start_scheduler,
     start_worker,
@@ -45,10 +50,8 @@ ROWS = 2_000_000
 FILES = 16
 BUCKET = "sluice"
 SOURCE = f"s3://{BUCKET}/landing/orders"
-FLOW = (
-    "import json, sys; from flows.ingest_files import ingest_files; "
-    "r = ingest_files(sys.argv[1], sys.argv[2]); print('REPORT ' + json.dumps(r.to_dict(), default=str))"
-)
+WORKERS = ("w1", "w2")
+RUN_TIMEOUT_S = 900
 
 
 @pytest.fixture(scope="module")
@@ -57,16 +60,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if reason:
         pytest.skip(reason)
     root = tmp_path_factory.mktemp("hosts")
-    names = ["storage", "scheduler", "flow", "w1", "w2"]
+    names = ["storage", "scheduler", *WORKERS]
     with (
         host_network(names, root) as net,
         postgres_database() as database,
         prefect_server(net.gateway, database, root / "prefect-server") as api,
     ):
         stack = Stack(net, start_s3(net["storage"]), start_scheduler(net["scheduler"]), api)
-        for name in ("w1", "w2"):
+        env = {**stack.prefect_env(), **stack.sluice_env(BUCKET), "SLUICE_DASK_WORKERS": str(len(WORKERS))}
+        for name in WORKERS:
             start_worker(net[name], stack.scheduler, stack.prefect_env())
-        wait_workers(stack.scheduler, [net["w1"].name, net["w2"].name])
+            start_prefect_worker(net[name], env)
+        wait_workers(stack.scheduler, [net[name].name for name in WORKERS])
         yield stack
 
 
@@ -87,18 +92,35 @@ def _processing_on(scheduler: str, worker_name: str) -> list[str]:
         return [str(k) for addr, keys in client.processing().items() if names.get(addr) == worker_name for k in keys]
 
 
-def _kill_while_staging(stack: Stack, victim: str, flow: object, timeout: float = 600.0) -> list[str]:
-    """Wait until ``victim`` runs a stage task, then kill its host; the tasks it was running."""
+def _runs_flow(host: Host) -> bool:
+    """Whether a flow run's process (the process worker's ``prefect.engine``) runs on ``host``."""
+    for pid in host.pids():
+        try:
+            if "prefect.engine" in " ".join(psutil.Process(pid).cmdline()):
+                return True
+        except psutil.Error:
+            continue
+    return False
+
+
+def _kill_while_staging(stack: Stack, run: object, timeout: float = 600.0) -> tuple[str, str, list[str]]:
+    """Once the flow runs on one worker host and the other runs a stage task, kill the other.
+
+    Returns the flow's host, the killed host and the tasks the killed host was running.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert getattr(flow, "poll")() is None, "the flow ended before the worker host was killed"
-        running = _processing_on(stack.scheduler, stack.net[victim].name)
-        if any("stage" in key for key in running):
-            time.sleep(2.0)  # well into the task: chunks of its files are staged on S3
-            assert stack.net[victim].kill(), "no process to kill on the worker host"
-            return running
+        assert run.poll() is None, "the run ended before a worker host was killed"  # type: ignore[attr-defined]
+        flow_hosts = [name for name in WORKERS if _runs_flow(stack.net[name])]
+        if flow_hosts:
+            victim = next(name for name in WORKERS if name != flow_hosts[0])
+            running = _processing_on(stack.scheduler, stack.net[victim].name)
+            if any("stage" in key for key in running):
+                time.sleep(2.0)  # well into the task: chunks of its files are staged on S3
+                assert stack.net[victim].kill(), "no process to kill on the worker host"
+                return flow_hosts[0], victim, running
         time.sleep(0.5)
-    raise AssertionError(f"{victim} never ran a stage task")
+    raise AssertionError("no worker host ran a stage task while the other ran the flow")
 
 
 def _source_ids(files: list[str]) -> pa.Array:
@@ -110,26 +132,30 @@ def _source_ids(files: list[str]) -> pa.Array:
     return pa.chunked_array(ids).combine_chunks()
 
 
-def test_an_ingest_survives_a_worker_host_killed_mid_run_with_exact_counts(
+def test_a_deployed_ingest_survives_a_worker_host_killed_mid_run_with_exact_counts(
     stack: Stack, orders: SampleManifest, tmp_path: Path
 ) -> None:
-    env = {**code_env(), **stack.prefect_env(), **stack.sluice_env(BUCKET), "SLUICE_DASK_WORKERS": "2"}
-    flow_host = stack.net["flow"]
-    flow = flow_host.start([sys.executable, "-c", FLOW, "orders", SOURCE], "flow", env)
+    deployment = deploy_ingest(stack, "orders-multihost", {"dataset": "orders", "source": SOURCE})
+    log = tmp_path / "deployment-run.log"
+    run = start_deployment_run(stack, deployment, RUN_TIMEOUT_S, log)
 
-    killed_tasks = _kill_while_staging(stack, "w2", flow)
-    flow.wait(timeout=900)
+    flow_host, victim, killed_tasks = _kill_while_staging(stack, run)
+    run.wait(timeout=RUN_TIMEOUT_S + 60)
 
-    log = flow_host.log("flow")
-    assert flow.returncode == 0, log[-4000:]
-    assert killed_tasks
-    report = json.loads(next(line for line in log.splitlines() if line.startswith("REPORT "))[7:])
-    assert report["status"] == "completed"
-    assert report["rows_read"] == orders.rows_total == ROWS
-    assert report["rows_written"] == orders.rows_unique_valid
-    assert report["rows_quarantined"] == orders.rows_bad
-    assert report["rows_duplicate"] == orders.rows_duplicate
-    assert report["files_committed"] == FILES
+    said = log.read_text(errors="replace")
+    assert run.returncode == 0 and "Completed" in said, (
+        said[-3000:] + stack.net[flow_host].log("prefect-worker")[-3000:]
+    )
+    assert killed_tasks and not stack.net[victim].pids()
+    assert "Remove worker" in stack.net["scheduler"].log("scheduler")
+    with engine_for(f"sqlite:///{stack.net[flow_host].scratch / 'sluice' / 'sluice.db'}").connect() as conn:
+        [report] = list_runs(conn)
+    assert report.status == "completed"
+    assert report.rows_read == orders.rows_total == ROWS
+    assert report.rows_written == orders.rows_unique_valid
+    assert report.rows_quarantined == orders.rows_bad
+    assert report.rows_duplicate == orders.rows_duplicate
+    assert len(report.files_committed) == FILES
 
     opts = delta_options(stack.fs_options())
     lake = DeltaTable(f"s3://{BUCKET}/tables/orders", storage_options=opts).to_pyarrow_table(columns=["order_id"])
@@ -139,5 +165,4 @@ def test_an_ingest_survives_a_worker_host_killed_mid_run_with_exact_counts(
     assert pc.all(pc.is_in(keys, value_set=_source_ids(orders.files))).as_py()
     quarantine = DeltaTable(f"s3://{BUCKET}/quarantine", storage_options=opts).to_pyarrow_table(columns=["dataset"])
     assert quarantine.num_rows == orders.rows_bad
-    assert not (flow_host.scratch / "sluice" / "staging").exists()
-    assert not any((stack.net[w].scratch / "sluice").exists() for w in ("w1", "w2"))
+    assert not (stack.net[flow_host].scratch / "sluice" / "staging").exists()
