@@ -31,6 +31,7 @@ from sluice.runs.metastore import engine_for, list_runs
 from sluice.sources.s3 import delta_options
 from tests.hosts import Host, host_network, netns_permitted
 from tests.multihost import (
+    CREDS,
     Stack,
     deploy_ingest,
     make_bucket,
@@ -52,6 +53,8 @@ BUCKET = "sluice"
 SOURCE = f"s3://{BUCKET}/landing/orders"
 WORKERS = ("w1", "w2")
 RUN_TIMEOUT_S = 900
+# About two files' chunks (a file's rows fall in about 8 date buckets): the kill comes with work on both hosts done.
+MIN_STAGED = 16
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +95,14 @@ def _processing_on(scheduler: str, worker_name: str) -> list[str]:
         return [str(k) for addr, keys in client.processing().items() if names.get(addr) == worker_name for k in keys]
 
 
+def _staged_objects(stack: Stack) -> int:
+    """Staged chunk files on S3 so far: the stage tasks are well under way once there are some."""
+    import s3fs
+
+    fs = s3fs.S3FileSystem(**CREDS, endpoint_url=stack.s3_endpoint, skip_instance_cache=True)
+    return sum(1 for path in fs.find(f"{BUCKET}/staging") if path.endswith(".arrow"))
+
+
 def _runs_flow(host: Host) -> bool:
     """Whether a flow run's process (the process worker's ``prefect.engine``) runs on ``host``."""
     for pid in host.pids():
@@ -115,8 +126,7 @@ def _kill_while_staging(stack: Stack, run: object, timeout: float = 600.0) -> tu
         if flow_hosts:
             victim = next(name for name in WORKERS if name != flow_hosts[0])
             running = _processing_on(stack.scheduler, stack.net[victim].name)
-            if any("stage" in key for key in running):
-                time.sleep(2.0)  # well into the task: chunks of its files are staged on S3
+            if any("stage" in key for key in running) and _staged_objects(stack) >= MIN_STAGED:
                 assert stack.net[victim].kill(), "no process to kill on the worker host"
                 return flow_hosts[0], victim, running
         time.sleep(0.5)
