@@ -6,7 +6,6 @@ import contextlib
 import time
 from datetime import datetime, timezone
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -149,7 +148,8 @@ def ingest_files(
         opts = _source_options(storage_options, aws_credentials_block)
         report.source_region = bucket_region(source, opts)
         files = list_source(source, pattern, opts)
-        run_dir, cleanup = staging.open_run(settings.staging_root(), run_id, stale_hours=settings.staging_stale_hours)
+        staging_root = staging.location(settings.staging_location(), settings.lake_storage_options)
+        run_dir, cleanup = staging.open_run(staging_root, run_id, stale_hours=settings.staging_stale_hours)
     except Exception as exc:
         record_failure(report, exc, settings.metadata_db_url())
         raise
@@ -170,6 +170,7 @@ def ingest_files(
         lake_storage_options=lake_opts,
         child_lake_uris={s.dataset: table_uri(settings.lake_root(), s.dataset) for s in contract.explode.values()},
         protector=protector,
+        staging_options=staging.options_of(run_dir),
     )
     groups = group_files(files, settings.group_bytes, settings.dask_workers)
     order = {f.uri: i for i, f in enumerate(files)}
@@ -221,7 +222,7 @@ def ingest_files(
         review.apply(report)
     record_run(report, settings.metadata_db_url())
     publish_artifacts(report, RunArtifacts.current(settings.env))
-    staging.remove_run(Path(run_dir))
+    staging.remove_run(run_dir)
     for r in [report, *children]:
         log.info(
             "%s: read %d, wrote %d, quarantined %d, duplicate %d",

@@ -171,7 +171,7 @@ def ingest_table(
         review.apply(report)
     record_run(report, settings.metadata_db_url())
     publish_artifacts(report, RunArtifacts.current(settings.env))
-    staging.remove_run(Path(run_dir))
+    staging.remove_run(run_dir)
     get_run_logger().info(
         "read %d, wrote %d, quarantined %d, duplicate %d",
         report.rows_read,

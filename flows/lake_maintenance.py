@@ -110,7 +110,9 @@ def purge_quarantine(uri: str, retention_days: int, storage_options: dict[str, s
 @task(name="clear-stale-staging", cache_policy=NO_CACHE)
 def clear_stale_staging(stale_hours: float) -> staging.StagingCleanup:
     """Remove staging folders of runs that are gone (killed runs); never one of a run still running."""
-    cleanup = staging.remove_stale_runs(get_settings().staging_root(), stale_hours=stale_hours)
+    settings = get_settings()
+    root = staging.location(settings.staging_location(), settings.lake_storage_options)
+    cleanup = staging.remove_stale_runs(root, stale_hours=stale_hours)
     get_run_logger().info("staging: %s", cleanup.summary())
     return cleanup
 

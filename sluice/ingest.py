@@ -8,7 +8,6 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -53,7 +52,7 @@ class StageRequest:
     dataset: str
     contract: Contract
     run_id: str
-    run_dir: str
+    run_dir: str  # a local path, or an object-store prefix reached with ``staging_options``
     lake_uri: str
     ingest_date: date
     encoding: str | None = None
@@ -63,6 +62,11 @@ class StageRequest:
     protector: Protector | None = None  # the keys of the contract's protected columns (sluice.governance.protect)
     # The lake table of each child dataset of an exploded array, by dataset.
     child_lake_uris: dict[str, str] = field(default_factory=dict)
+    staging_options: dict[str, str] = field(default_factory=dict)
+
+    def run_place(self) -> staging.StagePath:
+        """The run's staging folder, local or on the object store."""
+        return staging.location(self.run_dir, self.staging_options)
 
     def committed(self, batch: str) -> bool:
         """Whether the parent's table and every child's table record ``batch``."""
@@ -144,7 +148,7 @@ def _stage_file(src: SourceFile, order: int, req: StageRequest) -> FileOutcome:
     if req.committed(out.batch_id):
         out.status = FileStatus.SKIPPED
         return out
-    batch = staging.batch_dir(Path(req.run_dir), order, out.batch_id)
+    batch = staging.batch_dir(req.run_place(), order, out.batch_id)
     # The run's parameter wins over the contract; a file that turns out not to be UTF-8
     # after ASCII text is read once more under a flagged guess.
     encoding: str | EncodingChoice | None = req.encoding or req.contract.encoding
@@ -158,7 +162,7 @@ def _stage_file(src: SourceFile, order: int, req: StageRequest) -> FileOutcome:
             sha256=out.sha256,
             batch_id=out.batch_id,
         )
-        children = open_children(req.contract, Path(req.run_dir), fresh)
+        children = open_children(req.contract, req.run_place(), fresh)
         try:
             try:
                 _stage_chunks(src, req, batch, encoding, fresh, children)
@@ -192,7 +196,7 @@ def commit_target(req: StageRequest, quarantine_uri: str) -> CommitTarget:
         dataset=req.dataset,
         contract=req.contract,
         run_id=req.run_id,
-        staging_dir=Path(req.run_dir),
+        staging_dir=req.run_place(),
         lake_uri=req.lake_uri,
         quarantine_uri=quarantine_uri,
         storage_options=dict(req.lake_storage_options),
@@ -276,7 +280,7 @@ def split_evenly(names: list[str], parts: int, weights: dict[str, int] | None = 
 
 def bucket_bytes(plan: CommitPlan) -> dict[str, int]:
     """Staged bytes per date bucket of a plan: the weight of its deduplication."""
-    return {name: sum(p.stat().st_size for p in paths) for name, paths in plan.buckets.items()}
+    return {name: sum(staging.file_size(p) for p in paths) for name, paths in plan.buckets.items()}
 
 
 def finish_report(report: RunReport, outcomes: list[FileOutcome], result: CommitResult) -> None:

@@ -18,7 +18,6 @@ A child of a parent row that goes to quarantine goes there too
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -35,7 +34,7 @@ from sluice.validate.quality import Reason
 CHILDREN_DIR = "_explode"
 
 
-def child_run_dir(run_dir: Path, dataset: str) -> Path:
+def child_run_dir(run_dir: staging.StagePath, dataset: str) -> staging.StagePath:
     """Where a run stages a child dataset's batches."""
     return run_dir / CHILDREN_DIR / dataset
 
@@ -50,7 +49,7 @@ class ChildStage:
     outcome: FileOutcome
 
 
-def open_children(contract: Contract, run_dir: Path, parent: FileOutcome) -> list[ChildStage]:
+def open_children(contract: Contract, run_dir: staging.StagePath, parent: FileOutcome) -> list[ChildStage]:
     """Empty staging folders for a file's child rows, one per exploded array."""
     stages = []
     for key, spec in contract.explode.items():

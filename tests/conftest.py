@@ -54,6 +54,7 @@ def sluice_home(tmp_path, monkeypatch):
         "SLUICE_QUARANTINE_URI",
         "SLUICE_METADATA_URL",
         "SLUICE_STAGING_DIR",
+        "SLUICE_STAGING_URI",
         "SLUICE_DASK_ADDRESS",
         "SLUICE_STORAGE_OPTIONS",
         "SLUICE_LAKE_STORAGE_OPTIONS",

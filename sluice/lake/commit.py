@@ -100,7 +100,7 @@ class CommitTarget:
     dataset: str
     contract: Contract
     run_id: str
-    staging_dir: Path
+    staging_dir: staging.StagePath
     lake_uri: str
     quarantine_uri: str
     storage_options: dict[str, str] = field(default_factory=dict)
@@ -113,10 +113,10 @@ class CommitPlan:
     version: int | None
     batch_ids: list[str]
     skipped: list[str]  # batches version already records
-    quarantine_files: dict[str, list[Path]]
-    buckets: dict[str, list[Path]]
+    quarantine_files: dict[str, list[staging.StagePath]]
+    buckets: dict[str, list[staging.StagePath]]
     old_days: set[str]
-    work_dir: Path
+    work_dir: staging.StagePath
     attempt: int = 1
 
 
@@ -227,7 +227,10 @@ def _apply(
     ).as_commit_result()
 
 
-def _work_dir(plan: CommitPlan) -> Path:
+def _work_dir(plan: CommitPlan) -> Path | None:
+    """A local folder for rows a keyed commit holds back; on an object store, the system's temporary folder."""
+    if not isinstance(plan.work_dir, Path):
+        return None
     plan.work_dir.mkdir(parents=True, exist_ok=True)
     return plan.work_dir
 

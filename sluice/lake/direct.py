@@ -19,7 +19,6 @@ since), where opening it reads the log since its last checkpoint.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -85,10 +84,12 @@ def frame_bucket(target: CommitTarget, valid: pa.Table, keep: np.ndarray, old_da
             writers.write(day, part.drop_columns([PARTITION]))
     rows = pa.concat_tables(list(old.values())) if old else None
     held = rows.num_rows if rows is not None else 0
-    return DedupedBucket(BUCKET, writers.close(), "", held, int((~keep).sum()), sorted(old), rows)
+    return DedupedBucket(BUCKET, writers.close(), Path(), held, int((~keep).sum()), sorted(old), rows)
 
 
-def _planner(target: CommitTarget, batch: Batch, table: OpenTable, quarantined: dict[str, list[Path]]) -> Planner:
+def _planner(
+    target: CommitTarget, batch: Batch, table: OpenTable, quarantined: dict[str, list[staging.StagePath]]
+) -> Planner:
     """Each attempt's plan at the table's newest version: the batch, unless that version records it."""
 
     def plan(attempt: int) -> tuple[CommitPlan, DeltaTable | None]:
@@ -110,7 +111,9 @@ def _planner(target: CommitTarget, batch: Batch, table: OpenTable, quarantined: 
     return plan
 
 
-def _stage_quarantine(target: CommitTarget, batch: Batch, quarantine: pa.Table | None) -> dict[str, list[Path]]:
+def _stage_quarantine(
+    target: CommitTarget, batch: Batch, quarantine: pa.Table | None
+) -> dict[str, list[staging.StagePath]]:
     if quarantine is None or not quarantine.num_rows:
         return {}
     staging.claim_run(target.staging_dir)
@@ -162,4 +165,4 @@ def commit_rows(
             evolve=lambda: _evolve(target, table),
         )
     finally:
-        shutil.rmtree(target.staging_dir, ignore_errors=True)
+        staging.remove_tree(target.staging_dir)

@@ -13,7 +13,6 @@ of a table that is not keyed commits from memory instead, without staging
 from __future__ import annotations
 
 import contextlib
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -68,4 +67,4 @@ def commit_frame(
         staging.mark_complete(staged)
         return commit_batches(target, [batch], metadata=metadata, lease=lease)
     finally:
-        shutil.rmtree(target.staging_dir, ignore_errors=True)
+        staging.remove_run(target.staging_dir)

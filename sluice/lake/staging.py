@@ -18,6 +18,11 @@ folder goes only when its owner is known to be gone: on this host, its
 process no longer exists (or the pid now belongs to a process started at
 another time); for owners on other hosts, or folders without an owner file,
 when nothing in it changed for ``SLUICE_STAGING_STALE_HOURS``.
+
+The root is a local folder, or an object-store prefix
+(``SLUICE_STAGING_URI=s3://bucket/staging``, a :class:`Location`) when the
+run's workers are on other hosts: every worker stages where the flow and
+the other workers read.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import os
 import shutil
 import socket
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,7 +41,8 @@ import pyarrow as pa
 from pyarrow import feather
 
 from sluice.errors import ConfigError
-from sluice.paths import child_path
+from sluice.lake.location import Location, is_remote
+from sluice.paths import child_path, ensure_segment
 from sluice.validate.chunk import PARTITION
 
 # Arrow IPC files, uncompressed, read back memory-mapped: writing is a copy,
@@ -57,31 +64,80 @@ OWNER_FILE = "_owner.json"
 # within this many seconds on the same pid is not told apart.
 START_TIME_TOLERANCE_S = 1.0
 
+# A staging place: a local path, or a prefix on an object store.
+StagePath = Path | Location
+
+
+def location(uri: str, options: Mapping[str, str] | None = None) -> StagePath:
+    """The staging place ``uri`` names: an object-store :class:`Location` (reached with ``options``), or a path."""
+    return Location.of(uri, options) if is_remote(uri) else Path(uri)
+
+
+def options_of(place: StagePath) -> dict[str, str]:
+    """The storage options that reach ``place`` (none for a local path)."""
+    return dict(place.options) if isinstance(place, Location) else {}
+
+
+def remove_tree(place: StagePath) -> None:
+    """Remove ``place`` and everything under it; nothing if it is not there."""
+    if isinstance(place, Location):
+        place.remove_tree()
+    else:
+        shutil.rmtree(place, ignore_errors=True)
+
+
+def open_output(place: StagePath) -> pa.NativeFile:
+    """A stream writing the file at ``place`` (its folder is created when local)."""
+    if isinstance(place, Location):
+        return place.open_output()
+    return pa.OSFile(str(place), "wb")
+
+
+def _children(place: StagePath, pattern: str = "*") -> list[StagePath]:
+    """The entries of ``place`` whose names match ``pattern``, by name."""
+    found: list[StagePath] = list(place.glob(pattern))
+    return sorted(found, key=str)
+
+
+def file_size(place: StagePath) -> int:
+    """Bytes of the staged file at ``place``."""
+    if isinstance(place, Location):
+        return int(place.fs.get_file_info(place.key).size or 0)
+    return place.stat().st_size
+
+
+def _write_arrow(table: pa.Table, place: StagePath) -> None:
+    if isinstance(place, Location):
+        with place.open_output() as out:
+            feather.write_feather(table, out, compression=STAGING_COMPRESSION)
+    else:
+        feather.write_feather(table, place, compression=STAGING_COMPRESSION)
+
 
 @dataclass(frozen=True)
 class StagedBatch:
     order: int
     batch_id: str
-    root: Path
+    root: StagePath
 
     @property
-    def valid_dir(self) -> Path:
+    def valid_dir(self) -> StagePath:
         return self.root / "valid"
 
     @property
-    def quarantine_dir(self) -> Path:
+    def quarantine_dir(self) -> StagePath:
         return self.root / "quarantine"
 
     def complete(self) -> bool:
         return (self.root / "_SUCCESS").exists()
 
 
-def batch_dir(run_dir: Path, order: int, batch_id: str) -> StagedBatch:
+def batch_dir(run_dir: StagePath, order: int, batch_id: str) -> StagedBatch:
     return StagedBatch(order=order, batch_id=batch_id, root=run_dir / f"{order:06d}-{batch_id}")
 
 
 def reset(batch: StagedBatch) -> None:
-    shutil.rmtree(batch.root, ignore_errors=True)
+    remove_tree(batch.root)
     batch.root.mkdir(parents=True, exist_ok=True)
 
 
@@ -110,7 +166,7 @@ def write_valid(batch: StagedBatch, table: pa.Table, chunk: int) -> list[str]:
         folder = batch.valid_dir / f"bucket={int(bucket):06d}"
         folder.mkdir(parents=True, exist_ok=True)
         part = table if len(present) == 1 else table.filter(pa.array(buckets == bucket))
-        feather.write_feather(part, folder / f"c{chunk:05d}.arrow", compression=STAGING_COMPRESSION)
+        _write_arrow(part, folder / f"c{chunk:05d}.arrow")
     return [str(pa.scalar(int(d), pa.int32()).cast(pa.date32())) for d in np.unique(days)]
 
 
@@ -118,17 +174,17 @@ def write_quarantine(batch: StagedBatch, table: pa.Table, chunk: int) -> None:
     if table.num_rows == 0:
         return
     batch.quarantine_dir.mkdir(parents=True, exist_ok=True)
-    feather.write_feather(table, batch.quarantine_dir / f"c{chunk:05d}.arrow", compression=STAGING_COMPRESSION)
+    _write_arrow(table, batch.quarantine_dir / f"c{chunk:05d}.arrow")
 
 
 def mark_complete(batch: StagedBatch) -> None:
     (batch.root / "_SUCCESS").write_text("ok\n")
 
 
-def completed_batches(run_dir: Path) -> list[StagedBatch]:
+def completed_batches(run_dir: StagePath) -> list[StagedBatch]:
     """The batches of a run that were read whole, in source order."""
     found = []
-    for path in sorted(run_dir.glob("*-*")):
+    for path in _children(run_dir, "*-*"):
         order, _, batch_id = path.name.partition("-")
         staged = StagedBatch(order=int(order), batch_id=batch_id, root=path)
         if staged.complete():
@@ -136,31 +192,38 @@ def completed_batches(run_dir: Path) -> list[StagedBatch]:
     return found
 
 
-def bucket_files(batches: list[StagedBatch]) -> dict[str, list[Path]]:
+def bucket_files(batches: list[StagedBatch]) -> dict[str, list[StagePath]]:
     """Staged valid files by date bucket, in source order within each bucket."""
-    by_bucket: dict[str, list[Path]] = {}
+    by_bucket: dict[str, list[StagePath]] = {}
     for staged in batches:
         if not staged.valid_dir.exists():
             continue
-        for folder in sorted(staged.valid_dir.iterdir()):
-            by_bucket.setdefault(folder.name, []).extend(sorted(folder.glob("*.arrow")))
+        for folder in _children(staged.valid_dir):
+            by_bucket.setdefault(folder.name, []).extend(_children(folder, "*.arrow"))
     return dict(sorted(by_bucket.items()))
 
 
-def quarantine_files(batches: list[StagedBatch]) -> list[Path]:
-    files: list[Path] = []
+def quarantine_files(batches: list[StagedBatch]) -> list[StagePath]:
+    files: list[StagePath] = []
     for staged in batches:
         if staged.quarantine_dir.exists():
-            files.extend(sorted(staged.quarantine_dir.glob("*.arrow")))
+            files.extend(_children(staged.quarantine_dir, "*.arrow"))
     return files
 
 
-def remove_run(run_dir: Path) -> None:
-    shutil.rmtree(run_dir, ignore_errors=True)
+def remove_run(run_dir: StagePath) -> None:
+    remove_tree(run_dir)
 
 
-def read(path: Path, columns: list[str] | None = None) -> pa.Table:
-    """Read one staged file (optionally only some columns), memory-mapped: the buffers are the file's pages."""
+def read(path: StagePath, columns: list[str] | None = None) -> pa.Table:
+    """Read one staged file (optionally only some columns).
+
+    A local file is memory-mapped: the buffers are the file's pages. An
+    object is read into memory, only the columns asked for.
+    """
+    if isinstance(path, Location):
+        with path.open_input() as src:
+            return feather.read_table(src, columns=columns)
     return feather.read_table(path, columns=columns, memory_map=True)
 
 
@@ -207,9 +270,12 @@ class StagingCleanup:
         )
 
 
-def claim_run(run_dir: Path, owner: RunOwner | None = None) -> RunOwner:
+def claim_run(run_dir: StagePath, owner: RunOwner | None = None) -> RunOwner:
     """Create ``run_dir`` and write its owner file (atomically: a reader sees all of it or none)."""
     owner = owner or RunOwner.current()
+    if isinstance(run_dir, Location):  # an object is written whole or not at all
+        (run_dir / OWNER_FILE).write_text(json.dumps(asdict(owner)), encoding="utf-8")
+        return owner
     run_dir.mkdir(parents=True, exist_ok=True)
     tmp = run_dir / f".{OWNER_FILE}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(asdict(owner)), encoding="utf-8")
@@ -217,7 +283,7 @@ def claim_run(run_dir: Path, owner: RunOwner | None = None) -> RunOwner:
     return owner
 
 
-def read_owner(run_dir: Path) -> RunOwner | None:
+def read_owner(run_dir: StagePath) -> RunOwner | None:
     """The owner recorded in ``run_dir``; ``None`` if there is no readable owner file."""
     try:
         raw = json.loads((run_dir / OWNER_FILE).read_text(encoding="utf-8"))
@@ -241,11 +307,13 @@ def owner_alive(owner: RunOwner) -> bool:
         return True  # it exists and is not ours to inspect: never remove what may be running
 
 
-def _usage(run_dir: Path) -> tuple[int, float]:
+def _usage(run_dir: StagePath) -> tuple[int, float]:
     """Bytes of the files under ``run_dir`` and the newest change time of anything in it.
 
     Files may vanish while a live run writes; they are skipped.
     """
+    if isinstance(run_dir, Location):
+        return run_dir.usage()
     size, newest = 0, 0.0
     for folder, dirs, files in os.walk(run_dir, onerror=lambda _: None):
         for name, is_file in [(".", False), *((d, False) for d in dirs), *((f, True) for f in files)]:
@@ -258,7 +326,7 @@ def _usage(run_dir: Path) -> tuple[int, float]:
     return size, newest
 
 
-def stale_reason(run_dir: Path, *, host: str, stale_after_s: float, now: float) -> str | None:
+def stale_reason(run_dir: StagePath, *, host: str, stale_after_s: float, now: float) -> str | None:
     """Why ``run_dir`` is stale, or ``None`` when its run may still be running."""
     owner = read_owner(run_dir)
     if owner is not None and owner.host == host:
@@ -272,7 +340,7 @@ def stale_reason(run_dir: Path, *, host: str, stale_after_s: float, now: float) 
 
 
 def remove_stale_runs(
-    root: Path, *, stale_hours: float, host: str | None = None, now: float | None = None
+    root: StagePath, *, stale_hours: float, host: str | None = None, now: float | None = None
 ) -> StagingCleanup:
     """Remove the run folders under ``root`` whose runs are gone; never one that may still run.
 
@@ -288,7 +356,7 @@ def remove_stale_runs(
     host = host or socket.gethostname()
     now = time.time() if now is None else now
     removed, kept = [], 0
-    for run_dir in sorted(root.iterdir()):
+    for run_dir in _children(root):
         if run_dir.is_symlink() or not run_dir.is_dir():
             continue
         reason = stale_reason(run_dir, host=host, stale_after_s=stale_hours * 3600, now=now)
@@ -296,12 +364,12 @@ def remove_stale_runs(
             kept += 1
             continue
         size, _ = _usage(run_dir)
-        shutil.rmtree(run_dir, ignore_errors=True)
+        remove_tree(run_dir)
         removed.append(RemovedRun(run_dir.name, reason, size))
     return StagingCleanup(removed, kept)
 
 
-def open_run(root: Path, run_id: str, *, stale_hours: float) -> tuple[Path, StagingCleanup]:
+def open_run(root: StagePath, run_id: str, *, stale_hours: float) -> tuple[StagePath, StagingCleanup]:
     """Remove stale run folders under ``root``, then create and claim this run's folder.
 
     Raises:
@@ -309,9 +377,16 @@ def open_run(root: Path, run_id: str, *, stale_hours: float) -> tuple[Path, Stag
     """
     root.mkdir(parents=True, exist_ok=True)
     try:
-        run_dir = child_path(root, run_id)
+        run_dir = _run_dir(root, run_id)
     except ConfigError as exc:
         raise ConfigError(f"run id {run_id!r} cannot name a staging folder: {exc.args[0]}", hint=exc.hint) from None
     cleanup = remove_stale_runs(root, stale_hours=stale_hours)
     claim_run(run_dir)
     return run_dir, cleanup
+
+
+def _run_dir(root: StagePath, run_id: str) -> StagePath:
+    if isinstance(root, Location):
+        ensure_segment(run_id)
+        return root / run_id
+    return child_path(root, run_id)

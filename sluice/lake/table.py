@@ -30,6 +30,7 @@ from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from sluice.errors import LakeError
 from sluice.lake import staging
+from sluice.lake.location import s3_filesystem
 from sluice.paths import dataset_uri
 from sluice.validate.chunk import BATCH_COL, PARTITION, ROW_COL, WARNINGS_COL
 from sluice.validate.coerce import arrow_schema
@@ -189,7 +190,7 @@ def _first_occurrences(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes, np.flatnonzero(grows)
 
 
-def _keep_masks(files: list[Path], keys: list[str]) -> tuple[list[np.ndarray], int]:
+def _keep_masks(files: list[staging.StagePath], keys: list[str]) -> tuple[list[np.ndarray], int]:
     """Which rows of ``files`` survive: the first occurrence of each key, in source order (:func:`keep_first`)."""
     parts = [staging.read(f, columns=keys) for f in files]
     sizes = [p.num_rows for p in parts]
@@ -250,7 +251,7 @@ class DedupedBucket:
 
     bucket: str
     new_files: list[NewFile]
-    old_file: str
+    old_file: staging.StagePath
     rows_old: int
     duplicates: int
     days_old: list[str]
@@ -320,16 +321,7 @@ def lake_filesystem(uri: str, storage_options: dict[str, str] | None = None) -> 
     """A pyarrow filesystem and root path for the table at ``uri`` (local or S3)."""
     if not uri.startswith("s3://"):
         return pafs.LocalFileSystem(), str(Path(uri.removeprefix("file://")).resolve())
-    opts = storage_options or {}
-    endpoint = opts.get("AWS_ENDPOINT_URL", "")
-    fs = pafs.S3FileSystem(
-        access_key=opts.get("AWS_ACCESS_KEY_ID"),
-        secret_key=opts.get("AWS_SECRET_ACCESS_KEY"),
-        session_token=opts.get("AWS_SESSION_TOKEN"),
-        region=opts.get("AWS_REGION", "us-east-1"),
-        endpoint_override=endpoint.split("://", 1)[-1] or None,
-        scheme="http" if endpoint.startswith("http://") else "https",
-    )
+    fs = s3_filesystem(storage_options or {})
     return fs, uri.removeprefix("s3://").rstrip("/")
 
 
@@ -348,12 +340,12 @@ def parts_by_day(table: pa.Table, keep: np.ndarray, schema: pa.Schema) -> Iterat
 
 def dedup_bucket(
     bucket: str,
-    files: list[Path],
+    files: list[staging.StagePath],
     *,
     keys: list[str],
     schema: pa.Schema,
     old_days: set[str],
-    out_dir: Path,
+    out_dir: staging.StagePath,
     table: str,
     storage_options: dict[str, str] | None = None,
 ) -> DedupedBucket:
@@ -369,7 +361,7 @@ def dedup_bucket(
     data_schema = schema.remove(schema.get_field_index(PARTITION))
     writers = DayWriters(fs, root, data_schema, bucket)
     old_path, rows_old, days_old = out_dir / f"{bucket}-old.arrow", 0, set()
-    with pa.ipc.new_file(str(old_path), schema) as old_writer:
+    with staging.open_output(old_path) as sink, pa.ipc.new_file(sink, schema) as old_writer:
         for path, mask in zip(files, masks, strict=True):
             if not mask.any():
                 continue
@@ -380,4 +372,4 @@ def dedup_bucket(
                     days_old.add(day)
                 else:
                     writers.write(day, part.drop_columns([PARTITION]))
-    return DedupedBucket(bucket, writers.close(), str(old_path), rows_old, dupes, sorted(days_old))
+    return DedupedBucket(bucket, writers.close(), old_path, rows_old, dupes, sorted(days_old))

@@ -22,7 +22,6 @@ import operator
 import time
 import uuid
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -153,7 +152,7 @@ def _insert_missing(
     for bucket in buckets:
         if not bucket.rows_old:
             continue
-        rows = bucket.old_rows if bucket.old_rows is not None else staging.read(Path(bucket.old_file))
+        rows = bucket.old_rows if bucket.old_rows is not None else staging.read(bucket.old_file)
         lake = _lake_keys(table, rows, contract.primary_key, bucket.days_old, schema)
         keep = _absent(rows, lake, contract.primary_key)
         writers = DayWriters(fs, root, schema.remove(schema.get_field_index(PARTITION)), f"{bucket.bucket}-in")
@@ -241,9 +240,9 @@ def commit_deduped(
 def commit_partitions(
     uri: str,
     contract: Contract,
-    files_by_bucket: dict[str, list[Path]],
+    files_by_bucket: dict[str, list[staging.StagePath]],
     *,
-    work_dir: Path,
+    work_dir: staging.StagePath,
     batch_ids: list[str],
     metadata: dict[str, Any],
     storage_options: dict[str, str] | None = None,
@@ -276,7 +275,9 @@ def quarantine_app_id(dataset: str, batch: str) -> str:
     return f"{dataset}/{batch}"
 
 
-def _quarantine_file(fs: pafs.FileSystem, root: str, staged: Path) -> tuple[AddAction | RemoveAction, int] | None:
+def _quarantine_file(
+    fs: pafs.FileSystem, root: str, staged: staging.StagePath
+) -> tuple[AddAction | RemoveAction, int] | None:
     """Copy one staged quarantine file into the table folder as Parquet (not yet committed)."""
     part = staging.read(staged).cast(QUARANTINE_SCHEMA)
     if part.num_rows == 0:
@@ -300,7 +301,7 @@ def _recorded(table: DeltaTable, dataset: str, batch: str) -> bool:
 
 def commit_quarantine(
     uri: str,
-    files: dict[str, list[Path]],
+    files: dict[str, list[staging.StagePath]],
     *,
     dataset: str,
     metadata: dict[str, Any],

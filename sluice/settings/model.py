@@ -102,6 +102,14 @@ class Settings(BaseSettings):
             "killed runs left."
         ),
     )
+    staging_uri: str | None = Field(
+        default=None,
+        description=(
+            "Staging on an object store (`s3://bucket/staging`), reached with `SLUICE_LAKE_STORAGE_OPTIONS`; set it "
+            "when Dask workers run on other hosts, so each stages where the flow and the others read. Overrides "
+            "`SLUICE_STAGING_DIR`."
+        ),
+    )
     # A run folder in staging whose owner runs on another host (or that has
     # no owner file) is stale once nothing in it changed for this long.
     # Owners on this host are checked directly: a folder is stale as soon as
@@ -261,6 +269,10 @@ class Settings(BaseSettings):
 
     def staging_root(self) -> Path:
         return self.staging_dir or self.home / "staging"
+
+    def staging_location(self) -> str:
+        """Where runs stage: ``staging_uri`` if set, else the local :meth:`staging_root`."""
+        return self.staging_uri or str(self.staging_root())
 
     def metadata_db_url(self) -> str:
         return self.metadata_url or f"sqlite:///{self.home / 'sluice.db'}"

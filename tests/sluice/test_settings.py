@@ -30,6 +30,7 @@ NAMES: dict[str, tuple[str, str, object]] = {
     "SLUICE_LAKE_URI": ("lake_uri", "s3://lake/tables", "s3://lake/tables"),
     "SLUICE_QUARANTINE_URI": ("quarantine_uri", "s3://lake/quarantine", "s3://lake/quarantine"),
     "SLUICE_STAGING_DIR": ("staging_dir", "/srv/staging", Path("/srv/staging")),
+    "SLUICE_STAGING_URI": ("staging_uri", "s3://bucket/staging", "s3://bucket/staging"),
     "SLUICE_STAGING_STALE_HOURS": ("staging_stale_hours", "6.5", 6.5),
     "SLUICE_METADATA_URL": ("metadata_url", "postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
     "SLUICE_CONTRACTS_DIR": ("contracts_dir", "/srv/contracts", Path("/srv/contracts")),
