@@ -85,25 +85,25 @@ def test_lake_and_quarantine_on_s3(prefect_api, dask_address, sluice_home, s3_en
 def test_staging_on_s3_leaves_nothing_on_local_disk_and_is_removed_after_the_commit(
     prefect_api, dask_address, sluice_home, s3_endpoint, monkeypatch
 ):
-    s3 = _bucket(s3_endpoint, "lake")
+    s3 = _bucket(s3_endpoint, "staged-lake")
     batch, other = mixed_orders(20), mixed_orders(8, start=700)
-    s3.put_object(Bucket="lake", Key="in/a.csv", Body=csv_text(batch).encode())
-    s3.put_object(Bucket="lake", Key="in/b.csv", Body=csv_text(other).encode())
+    s3.put_object(Bucket="staged-lake", Key="in/a.csv", Body=csv_text(batch).encode())
+    s3.put_object(Bucket="staged-lake", Key="in/b.csv", Body=csv_text(other).encode())
     fs_opts = {"key": "testing", "secret": "testing", "endpoint_url": s3_endpoint}
-    monkeypatch.setenv("SLUICE_LAKE_URI", "s3://lake/tables")
-    monkeypatch.setenv("SLUICE_QUARANTINE_URI", "s3://lake/quarantine")
-    monkeypatch.setenv("SLUICE_STAGING_URI", "s3://lake/staging")
+    monkeypatch.setenv("SLUICE_LAKE_URI", "s3://staged-lake/tables")
+    monkeypatch.setenv("SLUICE_QUARANTINE_URI", "s3://staged-lake/quarantine")
+    monkeypatch.setenv("SLUICE_STAGING_URI", "s3://staged-lake/staging")
     monkeypatch.setenv("SLUICE_STORAGE_OPTIONS", json.dumps(fs_opts))
     monkeypatch.setenv("SLUICE_LAKE_STORAGE_OPTIONS", json.dumps(delta_options(fs_opts)))
     get_settings(fresh=True)
 
-    report = run_ingest(dask_address, "orders", "s3://lake/in")
+    report = run_ingest(dask_address, "orders", "s3://staged-lake/in")
 
-    table = DeltaTable("s3://lake/tables/orders", storage_options=delta_options(fs_opts)).to_pyarrow_table()
+    table = DeltaTable("s3://staged-lake/tables/orders", storage_options=delta_options(fs_opts)).to_pyarrow_table()
     assert table.num_rows == batch.unique_valid + other.unique_valid == report.rows_written
     assert report.rows_quarantined == batch.bad + other.bad
     assert not (sluice_home.home / "staging").exists()
-    left = s3.list_objects_v2(Bucket="lake", Prefix="staging/").get("Contents", [])
+    left = s3.list_objects_v2(Bucket="staged-lake", Prefix="staging/").get("Contents", [])
     assert [o["Key"] for o in left if not o["Key"].endswith("/")] == []  # pyarrow keeps empty folder markers
 
 
