@@ -1,0 +1,117 @@
+"""Keeping a table's daily aggregates up to date: only the days changed since the version last consumed.
+
+The aggregates table records, in the metadata of each of its commits, the
+source table's version it reflects (``sluice.aggregates``: source and
+``source_version``). A build reads the source's newest version, the days
+whose files changed since the consumed version (:func:`changed_days`),
+recomputes those days from the source's rows and merges them into the
+aggregates: rows of those days are updated, inserted or deleted, no other
+day is touched. The first build, or one whose consumed version's log is
+gone, recomputes every day and overwrites the table.
+
+One build commits at a time: the caller holds the aggregates' lease and
+``check`` (called just before the commit) raises if it was lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+
+from sluice.aggregates.daily import AGGREGATE_SCHEMA, KEY, aggregate_days, changed_days, read_days
+from sluice.errors import LakeError
+from sluice.lake.table import newest_metadata, open_table
+from sluice.lake.write import commit_metadata
+from sluice.validate.chunk import PARTITION
+
+META_KEY = "aggregates"
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a build did: the source version the aggregates reflect and the days it recomputed."""
+
+    source: str
+    source_version: int
+    consumed_before: int | None
+    full: bool
+    days: int
+    rows: int
+    version: int | None
+
+    @property
+    def changed(self) -> bool:
+        return self.version is not None
+
+
+def consumed_version(target_uri: str, source: str, storage_options: dict[str, str] | None = None) -> int | None:
+    """The version of ``source`` the aggregates at ``target_uri`` reflect (``None``: never built)."""
+    meta = newest_metadata(target_uri, META_KEY, lambda m: m.get("source") == source, storage_options)
+    if meta is None or not isinstance(meta.get("source_version"), int):
+        return None
+    return int(meta["source_version"])
+
+
+def recompute(source_uri: str, version: int | None = None, storage_options: dict[str, str] | None = None) -> pa.Table:
+    """Every day's aggregates of the source at ``version`` (the newest when ``None``), from scratch."""
+    table = DeltaTable(source_uri, version=version, storage_options=storage_options or None)
+    return aggregate_days(read_days(table, None))
+
+
+def _day_list(days: set[date]) -> str:
+    return ", ".join(f"CAST('{d.isoformat()}' AS DATE)" for d in sorted(days))
+
+
+def _commit(
+    target_uri: str, fresh: pa.Table, days: set[date] | None, meta: dict[str, object], opts: dict[str, str] | None
+) -> int:
+    props = CommitProperties(custom_metadata=commit_metadata({META_KEY: meta}))
+    target = open_table(target_uri, opts)
+    if target is None or days is None:
+        write_deltalake(target_uri, fresh, mode="overwrite", storage_options=opts or None, commit_properties=props)
+    else:
+        predicate = " AND ".join(f"t.{k} = s.{k}" for k in KEY)
+        (
+            target.merge(fresh, predicate, source_alias="s", target_alias="t", commit_properties=props)
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .when_not_matched_by_source_delete(f"t.{PARTITION} IN ({_day_list(days)})")
+            .execute()
+        )
+    return DeltaTable(target_uri, storage_options=opts or None).version()
+
+
+def build(
+    source: str,
+    source_uri: str,
+    target_uri: str,
+    *,
+    check: Callable[[], None] = lambda: None,
+    storage_options: dict[str, str] | None = None,
+) -> BuildResult:
+    """Bring the aggregates at ``target_uri`` up to the newest version of ``source`` (at ``source_uri``).
+
+    Raises:
+        LakeError: the source has no table, or a table cannot be read or written.
+    """
+    table = open_table(source_uri, storage_options)
+    if table is None:
+        raise LakeError(f"{source} has no table at {source_uri}", hint=f"ingest {source} first")
+    until = table.version()
+    since = consumed_version(target_uri, source, storage_options)
+    if since == until:
+        return BuildResult(source, until, since, False, 0, 0, None)
+    days = None if since is None else changed_days(source_uri, since, until, storage_options)
+    if days is not None and not days:
+        return BuildResult(source, until, since, False, 0, 0, None)
+    rows = read_days(table, days)
+    fresh = aggregate_days(rows).cast(AGGREGATE_SCHEMA)
+    check()
+    meta: dict[str, object] = {"source": source, "source_version": until, "since": since}
+    version = _commit(target_uri, fresh, days, meta, storage_options)
+    touched = len(set(fresh.column(PARTITION).to_pylist())) if days is None else len(days)
+    return BuildResult(source, until, since, days is None, touched, rows.num_rows, version)
