@@ -42,6 +42,7 @@ from sluice.settings import Settings, get_settings
 from sluice.sources.files import group_files
 from sluice.validate.contracts import find_contract
 from tasks.artifacts import RunArtifacts
+from tasks.events import emit_committed
 from tasks.ingest import dedup_bucket_group, list_source, stage_file_group
 from tasks.records import publish_artifacts, record_failure, record_run
 from tasks.verify import verify_commit
@@ -219,6 +220,8 @@ def ingest_files(
     review = verify_commit(report, contract, target.lake_uri) if outcome.committed else None
     if review is not None and review.failed:
         review.apply(report)
+    elif outcome.committed:
+        emit_committed(report)
     record_run(report, settings.metadata_db_url())
     publish_artifacts(report, RunArtifacts.current(settings.env))
     staging.remove_run(Path(run_dir))
