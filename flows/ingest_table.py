@@ -37,8 +37,8 @@ from sluice.sources.database_stage import TableRequest, commit_table, held_snaps
 from sluice.sources.database_tunnel import TunnelOptions, tunneled
 from sluice.validate.contracts import find_contract
 from tasks.artifacts import RunArtifacts
-from tasks.events import emit_committed
 from tasks.database import describe_source, secret_connection, stage_increment, stage_key_range
+from tasks.events import emit_committed
 from tasks.records import publish_artifacts, record_failure, record_run
 from tasks.verify import verify_commit
 
