@@ -21,14 +21,20 @@ from datetime import date
 
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, DeltaError
 
 from sluice.aggregates.daily import AGGREGATE_SCHEMA, KEY, aggregate_days, changed_days, read_days
-from sluice.errors import LakeError
-from sluice.lake.table import newest_metadata, open_table
+from sluice.errors import LakeConflictError, LakeError
+from sluice.lake.lease import hold_lease
+from sluice.lake.table import newest_metadata, open_table, table_uri
 from sluice.lake.write import commit_metadata
+from sluice.paths import ensure_dataset_name
+from sluice.runs.metastore import engine_for
+from sluice.settings import Settings
 from sluice.validate.chunk import PARTITION
 
 META_KEY = "aggregates"
+SUFFIX = "_daily"
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,47 @@ def build(
     fresh = aggregate_days(rows).cast(AGGREGATE_SCHEMA)
     check()
     meta: dict[str, object] = {"source": source, "source_version": until, "since": since}
-    version = _commit(target_uri, fresh, days, meta, storage_options)
+    try:
+        version = _commit(target_uri, fresh, days, meta, storage_options)
+    except CommitFailedError as exc:
+        raise LakeConflictError(
+            f"another writer committed to {target_uri} during this build: {exc}",
+            hint="builds take turns through the aggregates' lease; run the build again",
+        ) from None
+    except (DeltaError, OSError) as exc:
+        raise LakeError(f"cannot write the aggregates at {target_uri}: {exc}", hint="check the lake path") from None
     touched = len(set(fresh.column(PARTITION).to_pylist())) if days is None else len(days)
     return BuildResult(source, until, since, days is None, touched, rows.num_rows, version)
+
+
+def aggregates_name(source: str) -> str:
+    """The aggregates dataset of ``source`` (``orders`` gives ``orders_daily``).
+
+    Raises:
+        ConfigError: ``source`` is not a dataset name, or the aggregates' name would be too long.
+    """
+    return ensure_dataset_name(f"{ensure_dataset_name(source)}{SUFFIX}")
+
+
+def build_leased(source: str, settings: Settings, holder: str) -> BuildResult:
+    """:func:`build` of ``source``'s aggregates in the lake of ``settings``, holding the aggregates' lease.
+
+    Raises:
+        LeaseTimeoutError: another build held the lease for ``SLUICE_LEASE_WAIT_SECONDS``.
+    """
+    target = aggregates_name(source)
+    lease = hold_lease(
+        engine_for(settings.metadata_db_url()),
+        target,
+        holder,
+        ttl_s=settings.lease_ttl_seconds,
+        wait_s=settings.lease_wait_seconds,
+    )
+    with lease as held:
+        return build(
+            source,
+            table_uri(settings.lake_root(), source),
+            table_uri(settings.lake_root(), target),
+            check=held.ensure_held,
+            storage_options=dict(settings.lake_storage_options),
+        )
