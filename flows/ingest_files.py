@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.concurrency.sync import concurrency
 from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run
 
@@ -112,24 +114,14 @@ def _children(
     return reports
 
 
-# prefect-dask subclasses a bare TaskRunner, which its type default makes a TaskRunner of thread futures.
-@flow(name="ingest-files", task_runner=dask_task_runner(), log_prints=False, **INCIDENT_HOOKS)  # type: ignore[arg-type]
-@observed("ingest-files", "dataset")
-def ingest_files(
+def _ingest(
     dataset: str,
     source: str,
-    pattern: str = "*",
-    encoding: str | None = None,
-    storage_options: dict[str, Any] | None = None,
-    aws_credentials_block: str | None = None,
+    pattern: str,
+    encoding: str | None,
+    storage_options: dict[str, Any] | None,
+    aws_credentials_block: str | None,
 ) -> RunReport:
-    """Ingest every file under ``source`` matching ``pattern`` into ``dataset``.
-
-    Valid rows land, deduplicated, in the dataset's Delta table; invalid rows
-    go to the quarantine with their reason. Files committed by earlier runs are
-    skipped. Fails if a file cannot be read (after committing the others) or
-    if the run's row counts do not add up.
-    """
     log = get_run_logger()
     settings = get_settings()
     run_id = str(flow_run.get_id() or f"local-{int(time.time())}")
@@ -242,3 +234,39 @@ def ingest_files(
             hint="the other files were committed; fix or re-deliver these and rerun",
         )
     return report
+
+
+@contextlib.contextmanager
+def _slot(name: str | None) -> Iterator[None]:
+    """A slot of the global concurrency limit ``name`` for the block (none when ``None``); waits for a free one."""
+    if name is None:
+        yield
+        return
+    with concurrency(name, occupy=1, strict=True):
+        yield
+
+
+# prefect-dask subclasses a bare TaskRunner, which its type default makes a TaskRunner of thread futures.
+@flow(name="ingest-files", task_runner=dask_task_runner(), log_prints=False, **INCIDENT_HOOKS)  # type: ignore[arg-type]
+@observed("ingest-files", "dataset")
+def ingest_files(
+    dataset: str,
+    source: str,
+    pattern: str = "*",
+    encoding: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+    aws_credentials_block: str | None = None,
+    concurrency_slot: str | None = None,
+) -> RunReport:
+    """Ingest every file under ``source`` matching ``pattern`` into ``dataset``.
+
+    Valid rows land, deduplicated, in the dataset's Delta table; invalid rows
+    go to the quarantine with their reason. Files committed by earlier runs are
+    skipped. Fails if a file cannot be read (after committing the others) or
+    if the run's row counts do not add up. With ``concurrency_slot``, the
+    run first takes a slot of that Prefect global concurrency limit (``ops
+    backfill`` names ``backfill-DATASET``) and holds it to the end; a limit
+    that does not exist fails the run.
+    """
+    with _slot(concurrency_slot):
+        return _ingest(dataset, source, pattern, encoding, storage_options, aws_credentials_block)
