@@ -21,7 +21,7 @@ from sluice.lake.lease import holder_name
 from sluice.settings import get_settings
 
 
-@flow(name="build-aggregates", log_prints=False, **INCIDENT_HOOKS)  # type: ignore[arg-type]
+@flow(name="build-aggregates", log_prints=False, **INCIDENT_HOOKS)
 def build_aggregates(source: str = "orders") -> BuildResult:
     """Bring ``<source>_daily`` (orders, customers, quantity and amount per day and currency) up to ``source``."""
     target = aggregates_name(source)

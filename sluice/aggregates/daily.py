@@ -117,7 +117,7 @@ def read_days(table: DeltaTable, days: set[date] | None) -> pa.Table:
     """The columns the aggregates need of ``table``'s rows of ``days`` (every day when ``None``)."""
     names = {f.name for f in table.schema().fields}
     extra = [c for c in (OP_COLUMN, SCD2_COLUMNS[2]) if c in names]
-    filters = [(PARTITION, "in", sorted(d.isoformat() for d in days))] if days is not None else None
-    if days is not None and not days:
-        filters = [(PARTITION, "=", "0001-01-01")]
+    # An empty set reads no day: an "in" of nothing is refused, and no partition has this date.
+    wanted = sorted(d.isoformat() for d in days) if days else ["0001-01-01"]
+    filters = [(PARTITION, "in", wanted)] if days is not None else None
     return table.to_pyarrow_table(columns=SOURCE_COLUMNS + extra, filters=filters)
