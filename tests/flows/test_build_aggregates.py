@@ -104,10 +104,12 @@ def test_each_ingest_triggers_a_run_whose_aggregates_equal_a_recomputation(
     landed = DeltaTable(source).version()
     (after_first,) = runs_of(triggered_deployment, 1)
     first_result = run_flow(build_aggregates, flow_run=after_first, parameters=after_first.parameters)
+    repeat = run_ingest(dask_address, "orders", str(tmp_path / "drop" / "a"))  # nothing new: no event, no run
     run_ingest(dask_address, "orders", str(tmp_path / "drop" / "b"))
     runs = runs_of(triggered_deployment, 2)
     second_result = run_flow(build_aggregates, flow_run=runs[1], parameters=runs[1].parameters)
 
+    assert repeat.rows_written == 0 and repeat.lake_version == landed
     assert len(runs) == 2, [r.name for r in runs]
     assert all(r.created_by is not None and r.created_by.type == "AUTOMATION" for r in runs)
     assert first_result.full and first_result.source_version == landed
