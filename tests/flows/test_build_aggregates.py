@@ -85,6 +85,18 @@ def runs_of(deployment_id: UUID, count: int) -> list:
             time.sleep(1)
 
 
+def committed_events(run_id: str) -> list:
+    """The ``sluice.dataset.committed`` events the server holds of the flow run ``run_id``."""
+    from prefect import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFilter
+
+    wanted = EventFilter(
+        event=EventNameFilter(name=[COMMITTED]), related=EventRelatedFilter(id=[f"prefect.flow-run.{run_id}"])
+    )
+    with get_client(sync_client=True) as client:
+        return list(client.read_events(filter=wanted, limit=10).events)  # the server takes at most 50
+
+
 @pytest.mark.integration
 def test_each_ingest_triggers_a_run_whose_aggregates_equal_a_recomputation(
     prefect_api, dask_address, sluice_home, triggered_deployment, tmp_path
@@ -100,18 +112,22 @@ def test_each_ingest_triggers_a_run_whose_aggregates_equal_a_recomputation(
     source = table_uri(get_settings().lake_root(), "orders")
     target = table_uri(get_settings().lake_root(), "orders_daily")
 
-    run_ingest(dask_address, "orders", str(tmp_path / "drop" / "a"))
+    ingested = run_ingest(dask_address, "orders", str(tmp_path / "drop" / "a"))
     landed = DeltaTable(source).version()
     (after_first,) = runs_of(triggered_deployment, 1)
     first_result = run_flow(build_aggregates, flow_run=after_first, parameters=after_first.parameters)
     repeat = run_ingest(dask_address, "orders", str(tmp_path / "drop" / "a"))  # nothing new: no event, no run
-    run_ingest(dask_address, "orders", str(tmp_path / "drop" / "b"))
+    ingested_later = run_ingest(dask_address, "orders", str(tmp_path / "drop" / "b"))
     runs = runs_of(triggered_deployment, 2)
     second_result = run_flow(build_aggregates, flow_run=runs[1], parameters=runs[1].parameters)
 
     assert repeat.rows_written == 0 and repeat.lake_version == landed
     assert len(runs) == 2, [r.name for r in runs]
     assert all(r.created_by is not None and r.created_by.type == "AUTOMATION" for r in runs)
+    ((event,), (later_event,)) = committed_events(ingested.run_id), committed_events(ingested_later.run_id)
+    assert event.resource.id == dataset_resource("orders") and event.resource["sluice.env"] == get_settings().env
+    assert (event.payload["version"], event.payload["rows_written"]) == (landed, first.total)
+    assert later_event.payload["version"] == DeltaTable(source).version() and committed_events(repeat.run_id) == []
     assert first_result.full and first_result.source_version == landed
     assert not second_result.full and second_result.days == 2 and second_result.consumed_before == landed
     assert second_result.source_version == DeltaTable(source).version() > landed
