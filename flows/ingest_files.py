@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.concurrency.sync import concurrency
 from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run
 
@@ -41,6 +43,7 @@ from sluice.settings import Settings, get_settings
 from sluice.sources.files import group_files
 from sluice.validate.contracts import find_contract
 from tasks.artifacts import RunArtifacts
+from tasks.events import emit_committed
 from tasks.ingest import dedup_bucket_group, list_source, stage_file_group
 from tasks.records import publish_artifacts, record_failure, record_run
 from tasks.verify import verify_commit
@@ -110,24 +113,14 @@ def _children(
     return reports
 
 
-# prefect-dask subclasses a bare TaskRunner, which its type default makes a TaskRunner of thread futures.
-@flow(name="ingest-files", task_runner=dask_task_runner(), log_prints=False, **INCIDENT_HOOKS)  # type: ignore[arg-type]
-@observed("ingest-files", "dataset")
-def ingest_files(
+def _ingest(
     dataset: str,
     source: str,
-    pattern: str = "*",
-    encoding: str | None = None,
-    storage_options: dict[str, Any] | None = None,
-    aws_credentials_block: str | None = None,
+    pattern: str,
+    encoding: str | None,
+    storage_options: dict[str, Any] | None,
+    aws_credentials_block: str | None,
 ) -> RunReport:
-    """Ingest every file under ``source`` matching ``pattern`` into ``dataset``.
-
-    Valid rows land, deduplicated, in the dataset's Delta table; invalid rows
-    go to the quarantine with their reason. Files committed by earlier runs are
-    skipped. Fails if a file cannot be read (after committing the others) or
-    if the run's row counts do not add up.
-    """
     log = get_run_logger()
     settings = get_settings()
     run_id = str(flow_run.get_id() or f"local-{int(time.time())}")
@@ -220,6 +213,8 @@ def ingest_files(
     review = verify_commit(report, contract, target.lake_uri) if outcome.committed else None
     if review is not None and review.failed:
         review.apply(report)
+    elif outcome.committed:
+        emit_committed(report)
     record_run(report, settings.metadata_db_url())
     publish_artifacts(report, RunArtifacts.current(settings.env))
     staging.remove_run(run_dir)
@@ -240,3 +235,39 @@ def ingest_files(
             hint="the other files were committed; fix or re-deliver these and rerun",
         )
     return report
+
+
+@contextlib.contextmanager
+def _slot(name: str | None) -> Iterator[None]:
+    """A slot of the global concurrency limit ``name`` for the block (none when ``None``); waits for a free one."""
+    if name is None:
+        yield
+        return
+    with concurrency(name, occupy=1, strict=True):
+        yield
+
+
+# prefect-dask subclasses a bare TaskRunner, which its type default makes a TaskRunner of thread futures.
+@flow(name="ingest-files", task_runner=dask_task_runner(), log_prints=False, **INCIDENT_HOOKS)  # type: ignore[arg-type]
+@observed("ingest-files", "dataset")
+def ingest_files(
+    dataset: str,
+    source: str,
+    pattern: str = "*",
+    encoding: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+    aws_credentials_block: str | None = None,
+    concurrency_slot: str | None = None,
+) -> RunReport:
+    """Ingest every file under ``source`` matching ``pattern`` into ``dataset``.
+
+    Valid rows land, deduplicated, in the dataset's Delta table; invalid rows
+    go to the quarantine with their reason. Files committed by earlier runs are
+    skipped. Fails if a file cannot be read (after committing the others) or
+    if the run's row counts do not add up. With ``concurrency_slot``, the
+    run first takes a slot of that Prefect global concurrency limit (``ops
+    backfill`` names ``backfill-DATASET``) and holds it to the end; a limit
+    that does not exist fails the run.
+    """
+    with _slot(concurrency_slot):
+        return _ingest(dataset, source, pattern, encoding, storage_options, aws_credentials_block)

@@ -38,6 +38,7 @@ from sluice.sources.database_tunnel import TunnelOptions, tunneled
 from sluice.validate.contracts import find_contract
 from tasks.artifacts import RunArtifacts
 from tasks.database import describe_source, secret_connection, stage_increment, stage_key_range
+from tasks.events import emit_committed
 from tasks.records import publish_artifacts, record_failure, record_run
 from tasks.verify import verify_commit
 
@@ -169,6 +170,8 @@ def ingest_table(
     review = verify_commit(report, spec.contract, req.lake_uri) if committed.committed else None
     if review is not None and review.failed:
         review.apply(report)
+    elif committed.committed:
+        emit_committed(report)
     record_run(report, settings.metadata_db_url())
     publish_artifacts(report, RunArtifacts.current(settings.env))
     staging.remove_run(run_dir)

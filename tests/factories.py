@@ -114,3 +114,34 @@ def write_csv(
         data = gzip.compress(data)
     path.write_bytes(data)
     return path
+
+
+@dataclass(frozen=True)
+class LakeOrder:
+    """An order as the lake's orders table holds it (the columns the daily aggregates read)."""
+
+    order_id: int
+    day: int  # days after 2024-03-01
+    currency: str = "EUR"
+    customer: int = 1
+    quantity: int = 1
+    amount: float = 10.0
+
+
+def lake_orders_table(orders: list[LakeOrder]):  # -> pa.Table; pyarrow is imported only by the tests that use it
+    """A table of ``orders`` in the lake's layout (``dt`` partition, contract columns of the aggregates)."""
+    from datetime import date, timedelta
+
+    import pyarrow as pa
+
+    first = date(2024, 3, 1)
+    return pa.table(
+        {
+            "order_id": pa.array([o.order_id for o in orders], pa.int64()),
+            "customer_id": pa.array([f"C{o.customer:06d}" for o in orders], pa.string()),
+            "currency": pa.array([o.currency for o in orders], pa.string()),
+            "quantity": pa.array([o.quantity for o in orders], pa.int64()),
+            "amount": pa.array([o.amount for o in orders], pa.float64()),
+            "dt": pa.array([first + timedelta(days=o.day) for o in orders], pa.date32()),
+        }
+    )

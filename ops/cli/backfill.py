@@ -5,7 +5,12 @@ The day's source is ``--source`` with its ``{date}`` field filled in
 Completed run of the deployment already ingested (same source and pattern)
 are skipped, so a re-run after a failure or an interruption runs only the rest;
 ``--rerun`` runs them again, which changes nothing in the lake (files a run
-committed are skipped). At most ``--concurrency`` runs are unfinished at once.
+committed are skipped). Days whose run of an interrupted backfill is still
+scheduled, pending or running are followed, not created again. Every day's
+run is created at once; at most ``--concurrency`` of them ingest at a time,
+each holding a slot of the Prefect global concurrency limit
+``backfill-DATASET``, which the command creates or sets to ``--concurrency``
+(it bounds every backfill of the dataset, from any shell).
 
 Exit codes: 0 every day completed (or was done), 1 a day's run did not
 complete or the API cannot be reached, 2 usage errors (an unknown dataset or
@@ -16,12 +21,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ops.cli._backfill_runs import DayRun, Window, completed_sources
+from ops.cli._backfill_runs import DayRun, DayRuns, completed_sources, ensure_limit, unfinished_runs
 from ops.cli._ingest_deployments import deployment_name, ensure_known_dataset
 from ops.cli._utilities import (
     OutputFormat,
@@ -60,13 +65,20 @@ class BackfillOutcome:
         counts = {
             "ran": sum(d.state != "Skipped" for d in self.days),
             "skipped": sum(d.state == "Skipped" for d in self.days),
+            "resumed": sum(d.resumed for d in self.days),
         }
         return {**self.__dict__, **counts, "failed": len(self.failed), "completed": not self.failed}
 
 
-def _plan(
-    dataset: str, name: str, source: str, pattern: str, first: datetime, last: datetime, rerun: bool
-) -> BackfillPlan:
+@dataclass(frozen=True)
+class _Found:
+    """The plan and the runs of an interrupted backfill of the same dataset still under way."""
+
+    plan: BackfillPlan
+    under_way: dict[tuple[str, str], Any]
+
+
+def _plan(dataset: str, name: str, source: str, pattern: str, first: datetime, last: datetime, rerun: bool) -> _Found:
     from prefect import get_client
     from prefect.exceptions import ObjectNotFound
 
@@ -80,18 +92,20 @@ def _plan(
                 code=2,
             )
         done = set() if rerun else completed_sources(client, deployment.id)
+        under_way = unfinished_runs(client, deployment.id, dataset)
     try:
-        return plan_backfill(source, first.date(), last.date(), pattern, done)
+        return _Found(plan_backfill(source, first.date(), last.date(), pattern, done), under_way)
     except ConfigError as exc:
         exit_with_error(str(exc.args[0]), hint=exc.hint, code=2)
 
 
-def _run(outcome: BackfillOutcome, plan: BackfillPlan, output: OutputFormat) -> list[DayRun]:
+def _run(outcome: BackfillOutcome, found: _Found, output: OutputFormat) -> list[DayRun]:
     from prefect import get_client
 
     target = err_console if output is OutputFormat.JSON else console
     columns = (TextColumn("{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=target, transient=False) as progress:
+        plan = found.plan
         bar = progress.add_task(f"{outcome.dataset} days", total=len(plan.slices), completed=len(plan.skipped))
         failed = 0
 
@@ -102,9 +116,10 @@ def _run(outcome: BackfillOutcome, plan: BackfillPlan, output: OutputFormat) -> 
             if not day.completed:
                 progress.console.print(f"{day.day} {day.state}: {day.message or 'the run did not complete'}")
 
-        window = Window(outcome.deployment, outcome.dataset, outcome.concurrency, done)
         with get_client(sync_client=True) as client:
-            return window.run(client, plan.to_run)
+            limit = ensure_limit(client, outcome.dataset, outcome.concurrency)
+            runs = DayRuns(outcome.deployment, outcome.dataset, limit, done)
+            return runs.run(client, plan.to_run, found.under_way)
 
 
 def _print_table(outcome: BackfillOutcome) -> None:
@@ -129,7 +144,8 @@ def backfill(
         typer.Option("--deployment", "-D", help="The ingest-files deployment (default DATASET-ENV, e.g. orders-dev)."),
     ] = None,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", "-c", min=1, max=64, help="At most this many runs unfinished at once.")
+        int,
+        typer.Option("--concurrency", "-c", min=1, max=64, help="At most this many runs ingest at once (the limit)."),
     ] = 2,
     rerun: Annotated[bool, typer.Option("--rerun", help="Run the days a completed run already ingested too.")] = False,
     output: OutputOption = OutputFormat.TABLE,
@@ -143,12 +159,17 @@ def backfill(
     ensure_known_dataset(dataset)
     name = deployment_name(deployment or f"{dataset}-{load_settings().env}")
     with using(running_api()):
-        plan = _plan(dataset, name, source, pattern, first, last, rerun)
+        found = _plan(dataset, name, source, pattern, first, last, rerun)
+        plan = found.plan
         outcome = BackfillOutcome(
             dataset, name, plan.slices[0].day.isoformat(), plan.slices[-1].day.isoformat(), concurrency
         )
-        note(f"{name}: {len(plan.to_run)} day(s) to run, {len(plan.skipped)} done already", output=output)
-        ran = {d.day: d for d in _run(outcome, plan, output)} if plan.to_run else {}
+        resumed = sum((s.source, s.pattern) in found.under_way for s in plan.to_run)
+        note(
+            f"{name}: {len(plan.to_run)} day(s) to run ({resumed} under way already), {len(plan.skipped)} done already",
+            output=output,
+        )
+        ran = {d.day: d for d in _run(outcome, found, output)} if plan.to_run else {}
     outcome.days = [ran.get(s.day.isoformat()) or DayRun(s.day.isoformat(), s.source, "Skipped") for s in plan.slices]
     if output is OutputFormat.JSON:
         print_json(outcome.as_json())

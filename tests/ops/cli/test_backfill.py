@@ -1,4 +1,9 @@
-"""``ops backfill`` on the Prefect test server: one run a day, done days skipped, the lake unchanged by repeats."""
+"""``ops backfill`` on the Prefect test server: one run a day, done days skipped, the lake unchanged by repeats.
+
+The runs ingest under the Prefect global concurrency limit ``backfill-orders``;
+the test worker runs more of them at once than the limit allows, so the limit,
+not the worker, is what bounds them.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from deltalake import DeltaTable
 
 from ops.cli import _backfill_runs
 from sluice.lake.table import table_uri
+from sluice.runs.metastore import engine_for, list_runs
 from tests.factories import OrderBatch, good_orders, write_csv
 from tests.ops.factories import invoke, sluice_home
 
@@ -105,19 +111,30 @@ def worker(api_url: str, deployment: str, slots: int = 2) -> Iterator[list[str]]
             thread.join(timeout=30)
 
 
-def most_unfinished_at_a_creation(deployment: str) -> int:
-    """The most runs of the deployment still unfinished when another was created, from the server's times."""
+def most_ingesting_at_once(settings) -> int:
+    """The most recorded runs of orders whose ingest (started_at to finished_at) overlapped, from the runs' records."""
+    with engine_for(settings.metadata_db_url()).connect() as conn:
+        runs = list_runs(conn, dataset="orders", limit=1000)
+    spans = [(r.started_at, r.finished_at) for r in runs if r.finished_at is not None]
+    return max(sum(s <= start < f for s, f in spans) for start, _ in spans)
+
+
+def runs_of(deployment: str) -> list:
     from prefect import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 
     with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment])))
-    return max(
-        sum(o.created < r.created and (o.end_time is None or o.end_time > r.created) for o in runs) for r in runs
-    )
+        return client.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment])))
 
 
-def backfill(deployment: str, source: str, *extra: str, days: int = DAYS, output: str = "json"):
+def limit_of(name: str) -> int:
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_global_concurrency_limit_by_name(name).limit
+
+
+def backfill(deployment: str, source: str, *extra: str, days: int = DAYS, output: str = "json", limit: int = 2):
     last = FIRST + timedelta(days=days - 1)
     return invoke(
         "backfill",
@@ -131,7 +148,7 @@ def backfill(deployment: str, source: str, *extra: str, days: int = DAYS, output
         "--deployment",
         deployment,
         "--concurrency",
-        "3",
+        str(limit),
         "-o",
         output,
         *extra,
@@ -146,9 +163,9 @@ def test_a_backfill_of_30_days_twice_gives_the_same_lake_as_one(
     daily_files(tmp_path / "drop")
     source = str(tmp_path / "drop" / "{date}")
 
-    with worker(prefect_api, deployment) as taken:
+    with worker(prefect_api, deployment, slots=4) as taken:
         first = backfill(deployment, source)
-        unfinished = most_unfinished_at_a_creation(deployment)
+        at_once = most_ingesting_at_once(settings)
         once, version = lake(settings), lake_version(settings)
         again = backfill(deployment, source)
         rerun = backfill(deployment, source, "--rerun")
@@ -159,7 +176,8 @@ def test_a_backfill_of_30_days_twice_gives_the_same_lake_as_one(
     assert [d["state"] for d in found["days"]] == ["Completed"] * DAYS
     assert found["days"][4]["source"] == str(tmp_path / "drop" / "2024-03-05")
     assert once.num_rows == DAYS * ORDERS_A_DAY
-    assert unfinished <= 2, "a run was created while --concurrency 3 were unfinished"
+    assert at_once <= 2, f"{at_once} runs ingested at once under --concurrency 2"
+    assert limit_of("backfill-orders") == 2
     assert again.exit_code == 0, again.stderr
     assert (json.loads(again.stdout)["ran"], json.loads(again.stdout)["skipped"]) == (0, DAYS)
     assert rerun.exit_code == 0, rerun.stderr
@@ -190,6 +208,32 @@ def test_a_resumed_backfill_runs_only_the_days_that_did_not_complete(
     found = json.loads(resumed.stdout)
     assert (found["ran"], found["skipped"]) == (2, 4)
     assert lake(settings).num_rows == 6 * ORDERS_A_DAY
+
+
+@pytest.mark.integration
+def test_a_backfill_resumed_after_an_interruption_follows_the_runs_it_had_scheduled(
+    prefect_api, dask_address, deployment, monkeypatch, tmp_path
+):
+    settings = sluice_home(monkeypatch, tmp_path, dask_address=dask_address)
+    daily_files(tmp_path / "drop", days=6)
+    source = str(tmp_path / "drop" / "{date}")
+    # The interrupted backfill: it had scheduled the first three days' runs, and no worker had taken them yet.
+    from sluice.runs.backfill import plan_backfill
+
+    plan = plan_backfill(source, FIRST, FIRST + timedelta(days=5), "*", set())
+    interrupted = _backfill_runs.DayRuns(f"ingest-files/{deployment}", "orders", "backfill-orders", lambda _: None)
+    scheduled = {str(interrupted._create(day).id) for day in plan.slices[:3]}
+
+    with worker(prefect_api, deployment, slots=4):
+        resumed = backfill(deployment, source, days=6, limit=3)
+
+    assert resumed.exit_code == 0, resumed.stderr
+    found = json.loads(resumed.stdout)
+    assert (found["ran"], found["resumed"], found["failed"]) == (6, 3, 0)
+    assert {d["flow_run_id"] for d in found["days"][:3]} == scheduled
+    assert len(runs_of(deployment)) == 6, "a day of the interrupted backfill got a second run"
+    assert all(r.parameters["concurrency_slot"] == "backfill-orders" for r in runs_of(deployment))
+    assert lake(settings).num_rows == 6 * ORDERS_A_DAY and limit_of("backfill-orders") == 3
 
 
 def test_a_range_ending_before_it_starts_or_a_template_without_date_exits_2(deployment, monkeypatch, tmp_path):
