@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import json
 
 import numpy as np
@@ -111,6 +113,7 @@ def test_bad_windows_exit_1_with_a_reason(tmp_path, fault_args, failure_at, mess
 
     assert result.exit_code == 1
     assert message in result.stderr and "hint:" in result.stderr and "Traceback" not in result.output
+    assert not re.search(r"\d s\b", result.stderr), result.stderr  # durations as the options take them: 45s, 2m
 
 
 @pytest.mark.parametrize(
