@@ -9,7 +9,6 @@ into what to keep running, never into raw seconds.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,17 +16,7 @@ import numpy as np
 
 from ops.correlate.models import CorrelateConfig, WideFrame
 from ops.metrics.models import from_ns, to_ns
-
-_UNITS = (("d", 86_400), ("h", 3_600), ("m", 60))
-
-
-def duration_text(seconds: float) -> str:
-    """A duration the ``--before``/``--since`` options take, rounded up to a whole unit: ``45s``, ``12m``, ``3h``."""
-    seconds = max(seconds, 1.0)
-    for unit, size in _UNITS:
-        if seconds >= 2 * size:
-            return f"{math.ceil(seconds / size)}{unit}"
-    return f"{math.ceil(seconds)}s"
+from ops.metrics.timerange import duration_text
 
 
 @dataclass(frozen=True)

@@ -79,13 +79,23 @@ def running_pid(home: Path) -> int | None:
     return pid if MODULE in cmdline else None
 
 
+def ensure_embedded(settings: Settings) -> None:
+    """The service writes to the embedded store; with the Prometheus backend, Prometheus scrapes instead."""
+    if settings.metrics.metrics_backend is MetricsBackend.PROMETHEUS:
+        raise MetricsError(
+            "the sampler service writes to the embedded store; Prometheus scrapes instead",
+            hint="serve the exporter (`ops metrics serve`) or set SLUICE_METRICS_BACKEND=embedded",
+        )
+
+
 def start_service(home: Path, settings: Settings | None = None) -> ServiceStatus:
     """Start the sampler service for ``home`` in the background, unless one runs there already.
 
     Raises:
-        MetricsError: the service exited at once (its log says why).
+        MetricsError: the backend is Prometheus, or the service exited at once (its log says why).
     """
     settings = settings or get_settings()
+    ensure_embedded(settings)
     home = home.resolve()
     interval = settings.metrics.metrics_service_seconds
     found = running_pid(home)
@@ -149,11 +159,7 @@ def serve(settings: Settings, stop: threading.Event) -> int:
         MetricsError: the backend is Prometheus, which scrapes the exporter instead.
     """
     metrics = settings.metrics
-    if metrics.metrics_backend is MetricsBackend.PROMETHEUS:
-        raise MetricsError(
-            "the sampler service writes to the embedded store; Prometheus scrapes instead",
-            hint="serve the exporter (`ops metrics serve`) or set SLUICE_METRICS_BACKEND=embedded",
-        )
+    ensure_embedded(settings)
     store = open_store(metrics, home=settings.home)
     interval = metrics.metrics_service_seconds
     labels = {"environment": settings.env}
