@@ -34,7 +34,7 @@ def wait_for_points(settings: Settings, points: int, within: float = 60.0) -> in
     while True:
         found = store.series(HOST_SERIES)
         fewest = min((info.points or 0 for info in found), default=0)
-        if len(found) >= 5 and fewest >= points or time.monotonic() > deadline:
+        if (len(found) >= 5 and fewest >= points) or time.monotonic() > deadline:
             return fewest
         time.sleep(0.3)
 
