@@ -4,6 +4,7 @@ Metrics (every one labelled ``host`` plus the labels given; process metrics also
 
 =========================================== ======= ==========================================
 ``sluice_host_cpu_percent``                 gauge   CPU busy share since the previous reading
+``sluice_host_cpu_runnable_per_core``       gauge   tasks running or waiting for a CPU, per core (Linux)
 ``sluice_host_memory_used_bytes``           gauge   memory in use
 ``sluice_host_memory_percent``              gauge   memory in use, percent of the total
 ``sluice_host_network_sent_bytes_total``    counter bytes sent on every interface
@@ -62,6 +63,11 @@ class MetricSpec:
 
 
 HOST_CPU = MetricSpec("sluice_host_cpu_percent", Kind.GAUGE, "Host CPU busy percent since the previous reading.")
+HOST_CPU_RUNNABLE = MetricSpec(
+    "sluice_host_cpu_runnable_per_core",
+    Kind.GAUGE,
+    "Tasks running or waiting for a CPU, per core: CPU saturation, which still rises when the CPU is all busy.",
+)
 HOST_MEMORY_USED = MetricSpec("sluice_host_memory_used_bytes", Kind.GAUGE, "Host memory in use, bytes.")
 HOST_MEMORY_PERCENT = MetricSpec("sluice_host_memory_percent", Kind.GAUGE, "Host memory in use, percent.")
 NET_SENT = MetricSpec("sluice_host_network_sent_bytes_total", Kind.COUNTER, "Bytes sent on all interfaces.")
@@ -78,6 +84,7 @@ SPECS = {
     s.name: s
     for s in (
         HOST_CPU,
+        HOST_CPU_RUNNABLE,
         HOST_MEMORY_USED,
         HOST_MEMORY_PERCENT,
         NET_SENT,
@@ -88,6 +95,18 @@ SPECS = {
         PROCESS_CPU,
     )
 }
+
+
+def _runnable_per_core() -> float | None:
+    """Tasks running or runnable now per core (``procs_running`` of /proc/stat), or None off Linux."""
+    try:
+        with open("/proc/stat", encoding="ascii") as handle:
+            found = next((line for line in handle if line.startswith("procs_running ")), None)
+    except OSError:
+        return None
+    if found is None:
+        return None
+    return int(found.split()[1]) / (psutil.cpu_count() or 1)
 
 
 def _busy_and_total() -> tuple[float, float]:
@@ -146,6 +165,9 @@ class Probe:
             NET_SENT.name: net.bytes_sent,
             NET_RECEIVED.name: net.bytes_recv,
         }
+        runnable = _runnable_per_core()
+        if runnable is not None:
+            values[HOST_CPU_RUNNABLE.name] = runnable
         disk = psutil.disk_io_counters()
         if disk is not None:  # None in some containers
             values |= {DISK_READ.name: disk.read_bytes, DISK_WRITTEN.name: disk.write_bytes}

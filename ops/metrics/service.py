@@ -4,8 +4,9 @@ A run's own sampler (:mod:`flows.observe`) only reads while the run runs, so a
 run that fails at once leaves nothing behind it. This service samples the host
 (``sluice_host_*``: CPU, memory, disk and network; labelled ``host`` and
 ``environment``, no ``dataset`` or ``flow``) every
-``SLUICE_METRICS_SERVICE_SECONDS`` (5 s) into the metrics store, and once a
-minute derives the pipeline metrics of recent runs from the metadata store
+``SLUICE_METRICS_SERVICE_SECONDS`` (5 s) into the metrics store, and every
+12 samples (a minute at 5 s) derives the pipeline metrics of the last hour's
+runs from the metadata store
 (:func:`~ops.metrics.collect.collect_pipeline_metrics`), so that ``ops
 correlate``, ``ops baseline fit`` and ``ops alerts check`` have history behind
 every failure.
@@ -26,7 +27,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -42,8 +42,8 @@ logger = logging.getLogger(__name__)
 MODULE = "ops.metrics.service"
 PID_FILE = "metrics-sampler.pid"
 LOG_FILE = "metrics-sampler.log"
-PIPELINE_EVERY = timedelta(minutes=1)
-"""How often the service derives pipeline metrics from the run records."""
+PIPELINE_EVERY = 12
+"""Every this many host samples (a minute at the default 5 s) the service derives pipeline metrics from run records."""
 PIPELINE_LOOKBACK = timedelta(hours=1)
 
 
@@ -166,12 +166,9 @@ def serve(settings: Settings, stop: threading.Event) -> int:
     sampler = Sampler(store, interval=interval, labels=labels, flush_interval=interval)
     logger.info("sampling the host every %g s into %s", interval, store.location)
     with sampler:
-        next_collect = time.monotonic()
         while not stop.is_set():
-            if time.monotonic() >= next_collect:
-                _collect_pipeline(store, settings)
-                next_collect = time.monotonic() + PIPELINE_EVERY.total_seconds()
-            stop.wait(min(interval, PIPELINE_EVERY.total_seconds()))
+            _collect_pipeline(store, settings)
+            stop.wait(interval * PIPELINE_EVERY)
     logger.info("stopped after %d samples (%d failed writes)", sampler.written, sampler.failed_writes)
     return sampler.written
 
