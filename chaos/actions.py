@@ -40,6 +40,32 @@ def fault(fn: Callable[P, R]) -> Callable[P, R]:
     return run
 
 
+def _arguments(arguments: dict[str, Any]) -> str:
+    """`` (rename quantity qty; drop country)``: an action's arguments as the cause names them."""
+    shown = []
+    for key, value in arguments.items():
+        if key == "configuration":
+            continue
+        items = value if isinstance(value, list) else [value]
+        shown += [" ".join(map(str, i.values())) if isinstance(i, dict) else f"{key} {i}" for i in items]
+    return f" ({'; '.join(shown)})" if shown else ""
+
+
+def source_fault(fn: Callable[P, dict[str, Any]]) -> Callable[P, dict[str, Any]]:
+    """Mark an action as a fault at the source: the drill notes it, and what it changed, as the incidents' cause."""
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
+        drill = current()
+        drill.mark_fault()
+        said = fn(*args, **kwargs)
+        detail = str(said.get("detail") or "")
+        drill.source_changes.append(f"{fn.__name__.replace('_', ' ')}{_arguments(kwargs)}: {detail}".rstrip(": "))
+        return said
+
+    return run
+
+
 def deliver_orders(
     rows: int, files: int = 1, seed: int = 0, name: str = "batch", configuration: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -85,7 +111,7 @@ def stall_source(seconds: float, configuration: dict[str, Any] | None = None) ->
     return {"detail": f"S3 accepts connections but answers nothing for {seconds:g} s", "stalled_for_seconds": seconds}
 
 
-@fault
+@source_fault
 def change_schema(
     changes: list[dict[str, str]], rows_per_file: int = 300, configuration: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -93,13 +119,13 @@ def change_schema(
     return source.change_schema(current().stack, changes=changes, rows_per_file=rows_per_file).to_output()
 
 
-@fault
+@source_fault
 def redeliver(suffix: str = "again", configuration: dict[str, Any] | None = None) -> dict[str, Any]:
     """Deliver every file at the source a second time under a new name."""
     return source.redeliver(current().stack, suffix=suffix).to_output()
 
 
-@fault
+@source_fault
 def redeliver_partially(
     share: float = 0.5, new_rows: int = 200, configuration: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -107,7 +133,7 @@ def redeliver_partially(
     return source.redeliver_partially(current().stack, share=share, new_rows=new_rows).to_output()
 
 
-@fault
+@source_fault
 def poison(kinds: list[str], rows_per_file: int = 400, configuration: dict[str, Any] | None = None) -> dict[str, Any]:
     """Deliver files with bad encodings, undecodable bytes, malformed rows or huge fields."""
     return source.poison(current().stack, kinds=kinds, rows_per_file=rows_per_file).to_output()

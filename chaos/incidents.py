@@ -101,6 +101,15 @@ def record_drill(session: Session, incident: Incident, drill: Drill, verdict: st
             f"drill {drill.id} ({drill.experiment.name}) {text}",
             at=step.started_at,
         )
+    for change in drill.source_changes:
+        record(
+            session,
+            incident,
+            "cause",
+            TIMELINE_SOURCE,
+            f"cause: the source changed: {change[:300]}",
+            at=drill.fault_started_at,
+        )
     record(
         session, incident, "chaos-verdict", TIMELINE_SOURCE, f"drill {drill.id} ({drill.experiment.name}): {verdict}"
     )

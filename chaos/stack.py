@@ -84,6 +84,7 @@ class DrillStack:
     database: Any = None  # a chaos.database.DrillDatabase, started by the first database step
     streams: dict[str, Any] = field(default_factory=dict)  # broker -> chaos.streams.DrillStream, on first use
     lock: threading.Lock = field(default_factory=threading.Lock)
+    sampling: Any = None  # a chaos.correlation.HostSampling while the stack is up
     _next_id: int = 0
     _extra: list[Any] = field(default_factory=list)
 
@@ -109,6 +110,9 @@ class DrillStack:
             bucket=f"drill-{drill_id}",
         )
         stack.s3().create_bucket(Bucket=stack.bucket)
+        from chaos.correlation import HostSampling
+
+        stack.sampling = HostSampling().start(drill_id, stack.lake_root)
         return stack
 
     def s3(self) -> Any:
@@ -224,6 +228,7 @@ class DrillStack:
         from chaos.disk import unmount
 
         for stop in (
+            *(s.stop for s in [self.sampling] if s is not None),
             self.proxy.stop,
             self._empty_bucket,
             self.s3_server.stop,

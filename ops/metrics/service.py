@@ -163,7 +163,8 @@ def serve(settings: Settings, stop: threading.Event) -> int:
     store = open_store(metrics, home=settings.home)
     interval = metrics.metrics_service_seconds
     labels = {"environment": settings.env}
-    sampler = Sampler(store, interval=interval, labels=labels, flush_interval=interval)
+    home = str(settings.home)
+    sampler = Sampler(store, interval=interval, labels=labels, flush_interval=interval, filesystems={"home": home})
     logger.info("sampling the host every %g s into %s", interval, store.location)
     with sampler:
         while not stop.is_set():
