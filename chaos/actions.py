@@ -18,6 +18,7 @@ import dataclasses
 import functools
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from typing import Any, ParamSpec, TypeVar
 
 from chaos import source
@@ -192,6 +193,55 @@ def fill_lake_disk(leave_kb: int = 8, configuration: dict[str, Any] | None = Non
         raise ChaosError("the lake has no small disk to fill", hint="run mount_lake_disk before the first run")
     stack.ballast = fill(stack.mounted, leave_bytes=leave_kb * 1024)
     return {"detail": f"the lake disk is full but {leave_kb} KiB", "ballast": str(stack.ballast), "free_kb": leave_kb}
+
+
+def _host_faults() -> Any:
+    from chaos.hostfaults import HostFaults
+
+    stack = current().stack
+    if stack.host_faults is None:
+        stack.host_faults = HostFaults()
+    return stack.host_faults
+
+
+@fault
+def hog_cpu(per_core: int = 8, configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``per_core`` busy processes per core of the host, until the rollback heals them."""
+    count = _host_faults().hog_cpu(per_core)
+    return {"detail": f"{count} busy processes ({per_core} per core) hog the host's CPU", "processes": count}
+
+
+@fault
+def grow_memory_balloon(
+    share: float = 0.125, seconds: float = 5.0, configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A process that takes ``share`` of the host's memory over ``seconds`` and holds it until the rollback."""
+    megabytes = _host_faults().balloon(share, seconds)
+    return {"detail": f"a balloon holds {megabytes:,} MB ({share:.0%} of the host's memory)", "megabytes": megabytes}
+
+
+def evaluate_host_alert(
+    rule: str, rise: float, window: str = "10s", configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Evaluate host rule ``rule`` scaled to the drill: the host's level before the fault plus ``rise``, over
+    ``window`` (waited out from the fault on), on the host samples the drill takes. What fires opens a drill
+    incident linking the rule's runbook."""
+    from chaos.alerts import ensure_rules, evaluate_host, scaled_rule
+    from chaos.hostfaults import level_before
+    from ops.metrics.store import open_store
+    from ops.metrics.timerange import parse_duration
+    from sluice.settings import get_settings
+
+    drill = current()
+    start = drill.fault_started_at or drill.started_at
+    span = parse_duration(window)
+    selector = ensure_rules([rule]).rules[0].selector
+    store = open_store(get_settings().metrics, home=get_settings().home)
+    level = level_before(store, selector, start, timedelta(minutes=1))
+    time.sleep(max(0.0, (start + span - datetime.now(timezone.utc)).total_seconds()) + 2.0)
+    return evaluate_host(drill, scaled_rule(rule, threshold=level + rise, window=window), store).to_output() | {
+        "level_before": level
+    }
 
 
 def seed_alert_history(
