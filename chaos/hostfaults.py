@@ -20,27 +20,13 @@ from multiprocessing.process import BaseProcess
 import numpy as np
 import psutil
 
+from chaos.hogs import balloon, spin
 from ops.errors import ChaosError
 from ops.metrics.models import Selector
 from ops.metrics.store import MetricsStore
 
-GROWN_WITHIN = 60.0
+GROWN_WITHIN = 180.0
 """Seconds a balloon may take to grow before the action gives up."""
-
-
-def _spin() -> None:
-    while True:
-        pass
-
-
-def _balloon(megabytes: int, seconds: float) -> None:
-    """Touch ``megabytes`` in 50 MB blocks over ``seconds``, then hold them until killed."""
-    blocks, steps = [], max(1, megabytes // 50)
-    for _ in range(steps):
-        blocks.append(bytearray(b"\x01") * (50 << 20))  # filled, so every page is resident
-        time.sleep(seconds / steps)
-    while True:
-        time.sleep(3600)
 
 
 @dataclass
@@ -54,7 +40,7 @@ class HostFaults:
         context = multiprocessing.get_context("spawn")
         count = per_core * (psutil.cpu_count() or 1)
         for _ in range(count):
-            process = context.Process(target=_spin, daemon=True)
+            process = context.Process(target=spin, daemon=True)
             process.start()
             self.processes.append(process)
         return count
@@ -63,13 +49,18 @@ class HostFaults:
         """A process holding ``share`` of the host's memory, grown over ``seconds``; returns its megabytes."""
         megabytes = int(psutil.virtual_memory().total * share) >> 20
         context = multiprocessing.get_context("spawn")
-        process = context.Process(target=_balloon, args=(megabytes, seconds), daemon=True)
+        process = context.Process(target=balloon, args=(megabytes, seconds), daemon=True)
         process.start()
         self.processes.append(process)
         deadline = time.monotonic() + GROWN_WITHIN
-        while _rss(process) < megabytes * 0.95 * (1 << 20):
+        while (held := _rss(process)) < megabytes * 0.95 * (1 << 20):
             if not process.is_alive() or time.monotonic() > deadline:
-                raise ChaosError(f"the memory balloon did not grow to {megabytes} MB", hint="is the host short of it?")
+                why = f"it exited with code {process.exitcode}" if not process.is_alive() else "it is still growing"
+                raise ChaosError(
+                    f"the memory balloon did not grow to {megabytes:,} MB within {GROWN_WITHIN:.0f} s: it holds "
+                    f"{held >> 20:,} MB and {why}",
+                    hint="check the host's free memory (`free -m`), or give a smaller share",
+                )
             time.sleep(0.2)
         return megabytes
 
