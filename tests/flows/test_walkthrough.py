@@ -15,6 +15,7 @@ import psutil
 import pytest
 from rich.console import Console
 
+from chaos.hogs import balloon, spin
 from demo.samples import make_demo_samples
 from flows.demo import _start_sampler
 from flows.failing_run import fail_once
@@ -32,27 +33,12 @@ BASELINE_ROWS = 40
 FAULT_ROWS = 12
 
 
-def spin(seconds: float) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        pass
-
-
-def balloon(megabytes: int, seconds: float) -> None:
-    """Touch ``megabytes`` in 50 MB blocks over ``seconds``, then hold them until killed."""
-    blocks = []
-    for _ in range(megabytes // 50):
-        blocks.append(bytearray(b"\x01") * (50 << 20))
-        time.sleep(seconds / (megabytes // 50))
-    time.sleep(3600)
-
-
 @contextmanager
 def provoked(fault: str, seconds: float) -> Iterator[None]:
     """A CPU hog (8 busy processes per core) or a balloon of an eighth of the host's memory, while the block runs."""
     context = multiprocessing.get_context("spawn")
     if fault == "cpu":
-        workers = [context.Process(target=spin, args=(seconds * 4,)) for _ in range(8 * (psutil.cpu_count() or 1))]
+        workers = [context.Process(target=spin) for _ in range(8 * (psutil.cpu_count() or 1))]
     else:
         megabytes = psutil.virtual_memory().total // 8 >> 20
         workers = [context.Process(target=balloon, args=(megabytes, seconds / 2))]
