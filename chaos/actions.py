@@ -18,6 +18,7 @@ import dataclasses
 import functools
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from typing import Any, ParamSpec, TypeVar
 
 from chaos import source
@@ -36,6 +37,32 @@ def fault(fn: Callable[P, R]) -> Callable[P, R]:
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         current().mark_fault()
         return fn(*args, **kwargs)
+
+    return run
+
+
+def _arguments(arguments: dict[str, Any]) -> str:
+    """`` (rename quantity qty; drop country)``: an action's arguments as the cause names them."""
+    shown = []
+    for key, value in arguments.items():
+        if key == "configuration":
+            continue
+        items = value if isinstance(value, list) else [value]
+        shown += [" ".join(map(str, i.values())) if isinstance(i, dict) else f"{key} {i}" for i in items]
+    return f" ({'; '.join(shown)})" if shown else ""
+
+
+def source_fault(fn: Callable[P, dict[str, Any]]) -> Callable[P, dict[str, Any]]:
+    """Mark an action as a fault at the source: the drill notes it, and what it changed, as the incidents' cause."""
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
+        drill = current()
+        drill.mark_fault()
+        said = fn(*args, **kwargs)
+        detail = str(said.get("detail") or "")
+        drill.source_changes.append(f"{fn.__name__.replace('_', ' ')}{_arguments(kwargs)}: {detail}".rstrip(": "))
+        return said
 
     return run
 
@@ -85,7 +112,7 @@ def stall_source(seconds: float, configuration: dict[str, Any] | None = None) ->
     return {"detail": f"S3 accepts connections but answers nothing for {seconds:g} s", "stalled_for_seconds": seconds}
 
 
-@fault
+@source_fault
 def change_schema(
     changes: list[dict[str, str]], rows_per_file: int = 300, configuration: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -93,13 +120,13 @@ def change_schema(
     return source.change_schema(current().stack, changes=changes, rows_per_file=rows_per_file).to_output()
 
 
-@fault
+@source_fault
 def redeliver(suffix: str = "again", configuration: dict[str, Any] | None = None) -> dict[str, Any]:
     """Deliver every file at the source a second time under a new name."""
     return source.redeliver(current().stack, suffix=suffix).to_output()
 
 
-@fault
+@source_fault
 def redeliver_partially(
     share: float = 0.5, new_rows: int = 200, configuration: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -107,7 +134,7 @@ def redeliver_partially(
     return source.redeliver_partially(current().stack, share=share, new_rows=new_rows).to_output()
 
 
-@fault
+@source_fault
 def poison(kinds: list[str], rows_per_file: int = 400, configuration: dict[str, Any] | None = None) -> dict[str, Any]:
     """Deliver files with bad encodings, undecodable bytes, malformed rows or huge fields."""
     return source.poison(current().stack, kinds=kinds, rows_per_file=rows_per_file).to_output()
@@ -166,6 +193,55 @@ def fill_lake_disk(leave_kb: int = 8, configuration: dict[str, Any] | None = Non
         raise ChaosError("the lake has no small disk to fill", hint="run mount_lake_disk before the first run")
     stack.ballast = fill(stack.mounted, leave_bytes=leave_kb * 1024)
     return {"detail": f"the lake disk is full but {leave_kb} KiB", "ballast": str(stack.ballast), "free_kb": leave_kb}
+
+
+def _host_faults() -> Any:
+    from chaos.hostfaults import HostFaults
+
+    stack = current().stack
+    if stack.host_faults is None:
+        stack.host_faults = HostFaults()
+    return stack.host_faults
+
+
+@fault
+def hog_cpu(per_core: int = 8, configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``per_core`` busy processes per core of the host, until the rollback heals them."""
+    count = _host_faults().hog_cpu(per_core)
+    return {"detail": f"{count} busy processes ({per_core} per core) hog the host's CPU", "processes": count}
+
+
+@fault
+def grow_memory_balloon(
+    share: float = 0.125, seconds: float = 5.0, configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A process that takes ``share`` of the host's memory over ``seconds`` and holds it until the rollback."""
+    megabytes = _host_faults().balloon(share, seconds)
+    return {"detail": f"a balloon holds {megabytes:,} MB ({share:.0%} of the host's memory)", "megabytes": megabytes}
+
+
+def evaluate_host_alert(
+    rule: str, rise: float, window: str = "10s", configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Evaluate host rule ``rule`` scaled to the drill: the host's level before the fault plus ``rise``, over
+    ``window`` (waited out from the fault on), on the host samples the drill takes. What fires opens a drill
+    incident linking the rule's runbook."""
+    from chaos.alerts import ensure_rules, evaluate_host, scaled_rule
+    from chaos.hostfaults import level_before
+    from ops.metrics.store import open_store
+    from ops.metrics.timerange import parse_duration
+    from sluice.settings import get_settings
+
+    drill = current()
+    start = drill.fault_started_at or drill.started_at
+    span = parse_duration(window)
+    selector = ensure_rules([rule]).rules[0].selector
+    store = open_store(get_settings().metrics, home=get_settings().home)
+    level = level_before(store, selector, start, timedelta(minutes=1))
+    time.sleep(max(0.0, (start + span - datetime.now(timezone.utc)).total_seconds()) + 2.0)
+    return evaluate_host(drill, scaled_rule(rule, threshold=level + rise, window=window), store).to_output() | {
+        "level_before": level
+    }
 
 
 def seed_alert_history(

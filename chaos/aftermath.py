@@ -35,13 +35,14 @@ def _engine() -> Any:
 
 
 def _timelines(drill: Drill, judgement: Judgement) -> list[str]:
-    from chaos.incidents import drill_incidents, record_drill
+    from chaos.incidents import drill_incidents, loop_of, record_drill
     from ops.incidents.db import transaction
 
     with transaction(_engine()) as session:
         found = drill_incidents(session, drill)
         for incident in found:
             record_drill(session, incident, drill, judgement.summary())
+        drill.loops = [loop_of(incident, drill) for incident in found]
         return [i.ref for i in found]
 
 
@@ -72,7 +73,7 @@ def _artifact(drill: Drill, judgement: Judgement) -> None:
         return
     artifacts = RunArtifacts(UUID(drill.flow_run_id), scope_of(drill.environment, [drill.tag]))
     artifacts.markdown(
-        drill_markdown(drill, judgement, drill.incidents),
+        drill_markdown(drill, judgement, drill.incidents, drill.loops),
         key=artifacts.key(drill.experiment.name),
         description=f"Chaos drill {drill.id}: {judgement.summary()}",
     )

@@ -228,6 +228,18 @@ def evaluate(drill: Drill, rules: RuleSet, *, now: datetime | None = None) -> Al
     return AlertRound(collected, run_check(rules, store, open_registry(stack.root), stack.root, at, [sink]))
 
 
+def evaluate_host(drill: Drill, rules: RuleSet, store: MetricsStore, *, now: datetime | None = None) -> AlertRound:
+    """Evaluate host rules on ``store`` (the host samples the drill takes); what fires opens a drill incident."""
+    from ops.baselines.service import open_registry
+    from ops.incidents.db import open_engine, store_url
+    from ops.respond.sink import DrillFlag, IncidentSink
+
+    at, settings = now or datetime.now(timezone.utc), get_settings()
+    sink = IncidentSink(open_engine(store_url(settings.home)), settings.env, DrillFlag(drill.id))
+    root = drill.stack.root
+    return AlertRound(0, run_check(rules, store, open_registry(root), root, at, [sink]))
+
+
 def scaled_rule(rule_id: str, *, threshold: float, window: str) -> RuleSet:
     """Sluice's rule ``rule_id`` at a drill's scale: its static threshold and both windows replaced.
 

@@ -88,6 +88,9 @@ class Drill:
     steps: list[Step] = field(default_factory=list)
     runs: list[RunOutcome] = field(default_factory=list)
     fault_started_at: datetime | None = None
+    source_changes: list[str] = field(default_factory=list)
+    loops: list[Any] = field(default_factory=list)  # chaos.report.LoopView per incident, once the drill is judged
+    """What each source-side fault changed at the source, in order: the cause its incidents name."""
     flow_run_id: str | None = None
     errors: list[str] = field(default_factory=list)
     abort_reason: str | None = None

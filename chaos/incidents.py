@@ -14,6 +14,7 @@ incidents' timelines (kinds ``chaos-action``, ``chaos-rollback``,
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
@@ -23,6 +24,10 @@ from chaos.ingestion import RunOutcome
 from ops.incidents.models import Incident, Source, Status
 from ops.incidents.service import record, transition
 from ops.respond.sink import DrillFlag
+from sluice.settings import get_settings
+
+if TYPE_CHECKING:
+    from chaos.report import LoopView
 
 TIMELINE_SOURCE = "chaos-drill"
 KIND = {Phase.ROLLBACK: "chaos-rollback"}
@@ -101,6 +106,15 @@ def record_drill(session: Session, incident: Incident, drill: Drill, verdict: st
             f"drill {drill.id} ({drill.experiment.name}) {text}",
             at=step.started_at,
         )
+    for change in drill.source_changes:
+        record(
+            session,
+            incident,
+            "cause",
+            TIMELINE_SOURCE,
+            f"cause: the source changed: {change[:300]}",
+            at=drill.fault_started_at,
+        )
     record(
         session, incident, "chaos-verdict", TIMELINE_SOURCE, f"drill {drill.id} ({drill.experiment.name}): {verdict}"
     )
@@ -120,3 +134,40 @@ def resolve_drill_incidents(session: Session, drill: Drill) -> list[str]:
             )
         refs.append(incident.ref)
     return refs
+
+
+def loop_of(incident: Incident, drill: Drill) -> LoopView:
+    """``incident`` through the loop: the drill's first fault, what rang, the suspects, the cause, the runbook,
+    and its postmortem draft (or why there is none)."""
+    from chaos.report import LoopView
+
+    at = drill.fault_started_at
+    step = next(
+        (s for s in drill.steps if at and s.phase is Phase.METHOD and s.started_at <= at <= (s.ended_at or at)),
+        None,
+    )
+    fault = f"{step.name} at {at:%H:%M:%S}" if step and at else "-"
+    latest = {e.kind: e.text for e in incident.timeline}
+    suspects = latest.get("correlation", "").removeprefix("correlation: ")
+    causes = "; ".join(e.text.removeprefix("cause: ") for e in incident.timeline if e.kind == "cause")
+    head = incident.signature.split(" ", 1)[0]
+    alert = head.removeprefix("alert=") if head.startswith("alert=") else f"failed run ({incident.severity.value})"
+    return LoopView(
+        incident.ref,
+        fault,
+        f"{alert}, {incident.ref} opened {incident.opened_at:%H:%M:%S}",
+        incident.runbook_id,
+        suspects,
+        causes,
+        _draft(incident, drill),
+    )
+
+
+def _draft(incident: Incident, drill: Drill) -> str:
+    from ops.postmortems.service import FactSources, draft_postmortem
+
+    sources = FactSources(get_settings().home, drill.stack.metadata_url if drill.has_stack else "", None)
+    try:
+        return draft_postmortem(incident, sources).markdown
+    except Exception as exc:  # noqa: BLE001 - the artifact says why, the drill goes on
+        return f"(no draft: {type(exc).__name__}: {exc})"

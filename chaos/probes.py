@@ -14,6 +14,7 @@ never go through the fault proxies.
   incident linking the right runbook, in time.
 - :func:`next_run_is_clean`: the recovery check, run after the rollbacks.
 - :func:`lake_written_only_by_drill`: a guard; the drill's lake has no writer but the drill.
+- :func:`correlation`: each drill incident's ``ops correlate`` ranks the injected resource first.
 """
 
 from __future__ import annotations
@@ -195,3 +196,23 @@ def lake_written_only_by_drill(configuration: dict[str, Any] | None = None) -> d
     if strangers:
         return _verdict(False, "someone else writes the drill's lake: " + "; ".join(strangers[:3]))
     return _verdict(True, "only the drill's runs wrote the lake")
+
+
+def correlation(resource: str, configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Once the method is over, ``ops correlate`` on each drill incident ranks a ``resource`` series first.
+
+    The results go on the incidents' timelines (:mod:`chaos.correlation`). No incident means there is
+    nothing to correlate: the fault should have opened one.
+    """
+    from chaos.correlation import correlate_incidents
+
+    drill = current()
+    if drill.phase in (Phase.SETUP, Phase.BEFORE, Phase.METHOD):
+        return _verdict(True, "the method is not over: nothing to correlate yet", resource=resource)
+    with transaction(open_engine(store_url(get_settings().home))) as session:
+        found = correlate_incidents(session, drill)
+    if not found:
+        return _verdict(False, "no drill incident to correlate; the fault should have opened one", resource=resource)
+    wrong = [f for f in found if f.resource != resource]
+    said = "; ".join(f.summary() for f in (wrong or found))
+    return _verdict(not wrong, said, resource=resource, top=[f.top for f in found])

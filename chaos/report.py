@@ -20,8 +20,8 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-def drill_markdown(drill: Drill, judgement: Judgement, incidents: Sequence[str]) -> str:
-    """The drill as a markdown artifact: verdicts, steps, incidents, how to read the journal."""
+def drill_markdown(drill: Drill, judgement: Judgement, incidents: Sequence[str], loops: Sequence[LoopView] = ()) -> str:
+    """The drill as a markdown artifact: verdicts, steps, incidents and their loop, how to read the journal."""
     score = "-" if judgement.score is None else f"{judgement.score:.2f}"
     lines = [
         f"# Chaos drill: {drill.experiment.title}",
@@ -45,7 +45,42 @@ def drill_markdown(drill: Drill, judgement: Judgement, incidents: Sequence[str])
         + (" (`ops incident list --source chaos-drill`)" if incidents else ""),
         f"Journal: `ops chaos report --drill {drill.id}`",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + loop_markdown(loops))
+
+
+@dataclass(frozen=True)
+class LoopView:
+    """One drill incident through the on-call loop: fault, alert, incident, suspects, runbook, postmortem draft."""
+
+    ref: str
+    fault: str
+    alert: str
+    runbook: str | None
+    suspects: str
+    cause: str
+    postmortem: str
+
+
+def loop_markdown(loops: Sequence[LoopView], draft_lines: int = 40) -> list[str]:
+    """The loop of each incident as markdown lines: a table, then each postmortem draft's opening lines."""
+    if not loops:
+        return []
+    lines = [
+        "",
+        "## The loop",
+        "",
+        "| Incident | Fault | Alert | Top suspects | Cause | Runbook |",
+        "|---|---|---|---|---|---|",
+    ]
+    for loop in loops:
+        cells = (loop.ref, loop.fault, loop.alert, loop.suspects or "-", loop.cause or "-", loop.runbook or "-")
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    for loop in loops:
+        draft = loop.postmortem.splitlines()
+        more = len(draft) - draft_lines
+        lines += ["", f"### Postmortem draft of {loop.ref}", "", *draft[:draft_lines]]
+        lines += ["", f"… {more} more lines: `ops postmortem create {loop.ref}`"] if more > 0 else []
+    return lines
 
 
 @dataclass(frozen=True)

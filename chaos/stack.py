@@ -84,6 +84,8 @@ class DrillStack:
     database: Any = None  # a chaos.database.DrillDatabase, started by the first database step
     streams: dict[str, Any] = field(default_factory=dict)  # broker -> chaos.streams.DrillStream, on first use
     lock: threading.Lock = field(default_factory=threading.Lock)
+    sampling: Any = None  # a chaos.correlation.HostSampling while the stack is up
+    host_faults: Any = None  # a chaos.hostfaults.HostFaults once a host fault went in
     _next_id: int = 0
     _extra: list[Any] = field(default_factory=list)
 
@@ -109,6 +111,9 @@ class DrillStack:
             bucket=f"drill-{drill_id}",
         )
         stack.s3().create_bucket(Bucket=stack.bucket)
+        from chaos.correlation import HostSampling
+
+        stack.sampling = HostSampling().start(drill_id, stack.lake_root)
         return stack
 
     def s3(self) -> Any:
@@ -202,7 +207,7 @@ class DrillStack:
         return f"{self.prefect_api_proxy().url}{path}"
 
     def heal(self) -> None:
-        """Every fault off: proxies forward again, the lake disk has room."""
+        """Every fault off: proxies forward again, the lake disk has room, CPU hogs and memory balloons are gone."""
         self.proxy.heal()
         if self.api_proxy is not None:
             self.api_proxy.heal()
@@ -211,6 +216,8 @@ class DrillStack:
         if self.ballast is not None:
             self.ballast.unlink(missing_ok=True)
             self.ballast = None
+        if self.host_faults is not None:
+            self.host_faults.heal()
 
     def _empty_bucket(self) -> None:
         s3 = self.s3()
@@ -224,6 +231,8 @@ class DrillStack:
         from chaos.disk import unmount
 
         for stop in (
+            *(s.stop for s in [self.sampling] if s is not None),
+            *(h.heal for h in [self.host_faults] if h is not None),
             self.proxy.stop,
             self._empty_bucket,
             self.s3_server.stop,

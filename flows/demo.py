@@ -1,9 +1,11 @@
 """The main job: sample data through the ingestion flow under a local Prefect server.
 
 Run with ``make run`` (or ``python -m flows.demo``). It starts ``prefect server
-start`` in the background unless one already answers, generates a realistic
-sample set, ingests it on a local Dask cluster, registers the deployments and
-prints what was read, written, quarantined and deduplicated.
+start`` in the background unless one already answers, and the metrics sampler
+service (:mod:`ops.metrics.service`: host metrics every few seconds, so a later
+failure has history behind it; ``SLUICE_METRICS_SERVICE=false`` skips it),
+generates a realistic sample set, ingests it on a local Dask cluster, registers
+the deployments and prints what was read, written, quarantined and deduplicated.
 """
 
 from __future__ import annotations
@@ -12,10 +14,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from sluice.settings import Settings
 
 console = Console()
 
@@ -85,6 +91,24 @@ def _summary(reports: list) -> Table:
     return table
 
 
+def _start_sampler(settings: Settings) -> str:
+    """Start the background sampler service unless it runs or is turned off; what to say about it."""
+    from ops.metrics.errors import MetricsError
+    from ops.metrics.service import start_service
+
+    if not settings.metrics.metrics_service:
+        return "Metrics sampler: off (SLUICE_METRICS_SERVICE=false)"
+    try:
+        status = start_service(settings.home, settings)
+    except MetricsError as exc:
+        return f"Metrics sampler: not started: {exc} ({exc.hint})"
+    said = "started" if status.started else "already running"
+    return (
+        f"Metrics sampler: {said} (pid {status.pid}, every {status.interval:g} s, log {status.log}); "
+        "stop it: ops metrics sampler stop"
+    )
+
+
 def main() -> int:
     from sluice.settings import get_settings
 
@@ -95,6 +119,7 @@ def main() -> int:
         server = ensure_server(settings.home)
     os.environ["PREFECT_API_URL"] = server.api_url
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    sampler = _start_sampler(settings)
     from demo.samples import make_demo_samples
 
     with console.status("Generating sample data…"):
@@ -148,6 +173,7 @@ def main() -> int:
         Panel.fit(
             f"Prefect UI: [link={server.ui_url}]{server.ui_url}[/link]  (server {started})\n"
             f"Deployments: {deployments}\n"
+            f"{sampler}\n"
             f"Lake: {settings.lake_root()}    Quarantine: {settings.quarantine_root()}\n\n"
             f"For ops and prefect commands: [bold]export PREFECT_API_URL={server.api_url}[/]\n"
             "Next: [bold]ops runs list[/]   [bold]ops quarantine list --summary[/]   [bold]ops lake history orders[/]\n"

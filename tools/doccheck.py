@@ -171,10 +171,13 @@ def check_pages(clone: Path, pages: list[str], *, env: dict[str, str], echo: boo
 
 
 def stop_server(clone: Path) -> None:
-    """Stop a Prefect server the commands started and left running (its pid is in ``.sluice``)."""
-    pid_file = clone / ".sluice" / "prefect-server.pid"
-    if pid_file.exists():
-        subprocess.run(["bash", "-c", f'kill "$(cat {shlex.quote(str(pid_file))})"'], check=False, capture_output=True)
+    """Stop a Prefect server and a metrics sampler service the commands started and left running (their pids
+    are in ``.sluice``)."""
+    for name in ("prefect-server.pid", "metrics-sampler.pid"):
+        pid_file = clone / ".sluice" / name
+        if pid_file.exists():
+            command = f'kill "$(cat {shlex.quote(str(pid_file))})"'
+            subprocess.run(["bash", "-c", command], check=False, capture_output=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,6 +45,7 @@ from ops.baselines.model import DAY, MAD_TO_SIGMA, WEEK, Baseline, slot_position
 from ops.baselines.slots import Points, SlotGrid, dense_groups, group_medians, slot_grid
 from ops.errors import BaselineInputError
 from ops.metrics.models import Series, from_ns
+from ops.metrics.timerange import duration_text
 
 CANDIDATES: tuple[tuple[float, ...], ...] = ((), (DAY,), (WEEK,), (DAY, WEEK))
 MODEL_NAMES = {(): "none", (DAY,): "daily", (WEEK,): "weekly", (DAY, WEEK): "daily+weekly"}
@@ -91,6 +92,16 @@ class _Prepared:
     counter: bool
 
 
+def more_history_hint(seconds: np.ndarray, needed: int) -> str:
+    """How much history ``needed`` points take at the series' own spacing, in ``--since`` terms."""
+    keep = "keep the sampler service running (`ops metrics sampler status`) and fit again"
+    if len(seconds) < 2:
+        return f"{keep} once the series has {needed} points (`ops metrics list` shows how many it has)"
+    step = float(np.median(np.diff(seconds)))
+    span = duration_text(step * (needed - 1))
+    return f"{needed} points at one per {duration_text(step)} span {span}: {keep} with --since {span} or more"
+
+
 def ensure_fittable(series: Series, config: FitConfig) -> _Prepared:
     """The series' seconds and (rate-converted) values, or ``BaselineInputError`` saying what is wrong."""
     seconds = series.timestamps / 1e9
@@ -106,7 +117,7 @@ def ensure_fittable(series: Series, config: FitConfig) -> _Prepared:
     if len(finite) < config.min_points:
         raise BaselineInputError(
             f"too little history: {len(finite)} points, a baseline needs at least {config.min_points}",
-            hint="a daily season needs 2 days of history and a weekly one 2 weeks; collect more and refit",
+            hint=more_history_hint(seconds[np.isfinite(values)], config.min_points),
         )
     if finite.min() == finite.max():
         raise BaselineInputError(

@@ -156,9 +156,15 @@ def correlate(
 
 def _offline(path: Path, failure_at: datetime, target: str | None) -> tuple[WideFrame, CorrelationResult]:
     from ops.correlate.frame import prepare_frame, read_metrics_csv
+    from ops.correlate.models import CorrelateConfig
     from ops.correlate.rank import correlate_prepared
+    from ops.correlate.window import history_hint, history_problem
+    from ops.errors import CorrelateInputError
 
     frame = prepare_frame(read_metrics_csv(path))
+    problem = history_problem(frame, failure_at, CorrelateConfig())
+    if problem is not None and problem.rows_short:
+        raise CorrelateInputError(problem.reason, hint=history_hint(problem, None, None))
     return frame, correlate_prepared(frame, failure_at, target=target)
 
 
@@ -226,12 +232,15 @@ def as_json(result: CorrelationResult, top: int) -> dict[str, Any]:
             for s in result.suspects[:top]
         ],
         "skipped": [asdict(s) for s in result.skipped],
+        "notes": list(result.notes),
     }
 
 
 def _show(result: CorrelationResult, top: int, output: OutputFormat) -> None:
     if output is OutputFormat.JSON:
         print_json(as_json(result, top))
+        for said in result.notes:
+            note(said, output=output)
         _skips(result, output)
         return
     rows = []
@@ -270,6 +279,8 @@ def _show(result: CorrelationResult, top: int, output: OutputFormat) -> None:
     )
     if result.top is not None:
         note("why #1: " + "; ".join(result.top.evidence.reasons))
+    for said in result.notes:
+        warn(said)
     _skips(result, output)
 
 

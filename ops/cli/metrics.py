@@ -290,3 +290,70 @@ def serve(
         pass
     finally:
         exporter.close()
+
+
+sampler_app = typer.Typer(
+    help="The background sampler service: host metrics every few seconds into the store.", no_args_is_help=True
+)
+app.add_typer(sampler_app, name="sampler")
+
+
+@dataclass(frozen=True)
+class SamplerState:
+    """``ops metrics sampler status --output json``: the service's pid (None when stopped) and its files."""
+
+    running: bool
+    pid: int | None
+    pid_file: str
+    log: str
+    interval_seconds: float
+
+
+def _sampler_state(pid: int | None) -> SamplerState:
+    from ops.metrics.service import log_path, pid_path
+
+    settings = load_settings()
+    home = settings.home.resolve()
+    return SamplerState(
+        pid is not None, pid, str(pid_path(home)), str(log_path(home)), settings.metrics.metrics_service_seconds
+    )
+
+
+@sampler_app.command("start")
+@with_cli_exception_handling
+def sampler_start(output: OutputOption = OutputFormat.TABLE) -> None:
+    """Start the sampler service of SLUICE_HOME in the background, unless it runs already."""
+    from ops.metrics.service import start_service
+
+    status = start_service(load_settings().home, load_settings())
+    if output is OutputFormat.JSON:
+        print_json(_sampler_state(status.pid))
+        return
+    said = "started" if status.started else "already running"
+    note(f"sampler service {said} (pid {status.pid}), every {status.interval:g} s; log {status.log}")
+
+
+@sampler_app.command("stop")
+@with_cli_exception_handling
+def sampler_stop() -> None:
+    """Stop the sampler service of SLUICE_HOME (it writes what it read last)."""
+    from ops.metrics.service import stop_service
+
+    pid = stop_service(load_settings().home)
+    note("no sampler service was running" if pid is None else f"stopped the sampler service (pid {pid})")
+
+
+@sampler_app.command("status")
+@with_cli_exception_handling
+def sampler_status(output: OutputOption = OutputFormat.TABLE) -> None:
+    """Whether the sampler service of SLUICE_HOME runs, its pid, interval and log."""
+    from ops.metrics.service import running_pid
+
+    state = _sampler_state(running_pid(load_settings().home.resolve()))
+    if output is OutputFormat.JSON:
+        print_json(state)
+        return
+    if state.running:
+        note(f"running (pid {state.pid}), every {state.interval_seconds:g} s; log {state.log}")
+    else:
+        note(f"not running; `ops metrics sampler start` starts it (log {state.log})")

@@ -197,6 +197,8 @@ class CorrelationResult:
     rows: int
     series: int
     seconds: float
+    notes: tuple[str, ...] = ()
+    """What the reader should know about the window (host-level series read in place of the scope's)."""
 
     @property
     def top(self) -> Suspect | None:

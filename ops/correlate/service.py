@@ -5,18 +5,27 @@ event); of a flow run, when it failed or crashed (or ended), and its window
 starts no earlier than the run, so that other runs of the flow stay out. The
 scope is the run's labels (``flow``, ``dataset``) on Sluice's host and
 process metrics (``sluice_host_*``, ``sluice_process_*``).
+
+When the scope's own series cannot carry the ranking (none match, they end
+long before the failure, or too few rows lie before it: a run that failed
+before its sampler read anything), the host-level series of the scope's host
+are read instead: those the sampler service (:mod:`ops.metrics.service`)
+writes, with no ``dataset`` or ``flow`` label. The result's notes say so.
+Every hint speaks in the command's terms (``add --before 45m``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from ops.correlate.frame import frame_from_series, prepare_frame
 from ops.correlate.models import CorrelateConfig, CorrelationResult, WideFrame
 from ops.correlate.rank import correlate_prepared
 from ops.correlate.resources import resource_of
+from ops.correlate.window import HistoryProblem, history_hint, history_problem
 from ops.errors import CorrelateInputError
 from ops.metrics.models import Matcher, MatchOp, Selector
 
@@ -24,11 +33,14 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from ops.incidents.models import Incident, TimelineEvent
+    from ops.metrics.models import Series
     from ops.metrics.store import MetricsStore
 
 INFRASTRUCTURE = r"sluice_(host|process)_.+"
 GRACE = timedelta(seconds=60)
 """A run's failure is recorded a moment after its sampler stops; this much later still counts as inside the data."""
+HOST_LOOKBACK = timedelta(days=7)
+"""How far back the scope's own series are looked up to learn which host it ran on."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +107,24 @@ def flow_run_scope(flow_run_id: str) -> Scope:
     return Scope(at, labels, f"flow run {run.name}", run.start_time)
 
 
+@dataclass(frozen=True)
+class ReadWindow:
+    """A prepared window and what the reader should know about it (host-level series read instead, and why)."""
+
+    frame: WideFrame
+    notes: tuple[str, ...] = ()
+
+
+def _bounds(scope: Scope, before: timedelta, after: timedelta) -> tuple[datetime, datetime]:
+    start = max(scope.failure_at - before, scope.start) if scope.start else scope.failure_at - before
+    return start, scope.failure_at + after
+
+
+def _prepared(series: list[Series], step: timedelta | None) -> WideFrame:
+    step_ns = int(step.total_seconds() * 1e9) if step else None
+    return prepare_frame(frame_from_series(series, step_ns))
+
+
 def read_window(
     store: MetricsStore,
     scope: Scope,
@@ -110,16 +140,90 @@ def read_window(
         CorrelateInputError: no series matches in the window.
     """
     wanted = scope.selector(selector)
-    start = max(scope.failure_at - before, scope.start) if scope.start else scope.failure_at - before
-    series = store.query_range(wanted, start, scope.failure_at + after)
+    series = store.query_range(wanted, *_bounds(scope, before, after))
     if not series:
         raise CorrelateInputError(
             f"no metrics match {wanted} around {scope.failure_at.isoformat()}",
             hint="widen --before/--after, or check that the run was sampled "
             "(SLUICE_METRICS_SAMPLER) with `ops metrics list`",
         )
-    step_ns = int(step.total_seconds() * 1e9) if step else None
-    return prepare_frame(frame_from_series(series, step_ns))
+    return _prepared(series, step)
+
+
+def host_selector(hosts: list[str]) -> Selector:
+    """Sluice's host and process metrics of ``hosts`` that carry no ``dataset`` or ``flow`` label (the service's)."""
+    pattern = "|".join(re.escape(h) for h in sorted(set(hosts)))
+    return Selector(
+        None,
+        (
+            Matcher("__name__", MatchOp.REGEX, INFRASTRUCTURE),
+            Matcher("dataset", MatchOp.EQUAL, ""),
+            Matcher("flow", MatchOp.EQUAL, ""),
+            Matcher("host", MatchOp.REGEX, pattern),
+        ),
+    )
+
+
+def scope_hosts(store: MetricsStore, wanted: Selector, failure_at: datetime) -> list[str]:
+    """The hosts the scope's series were sampled on (in the week before the failure), else this host."""
+    import socket
+
+    found = store.series(wanted, start=failure_at - HOST_LOOKBACK, end=failure_at + GRACE)
+    hosts = sorted({info.labels["host"] for info in found if info.labels.get("host")})
+    return hosts or [socket.gethostname()]
+
+
+def read_usable_window(
+    store: MetricsStore,
+    scope: Scope,
+    *,
+    before: timedelta,
+    after: timedelta,
+    selector: Selector | None = None,
+    step: timedelta | None = None,
+    config: CorrelateConfig | None = None,
+) -> ReadWindow:
+    """The scope's window when it holds enough history; else, for the default selector, the host-level series
+    of the scope's host (the sampler service's, keyed to no dataset or flow), with a note saying so.
+
+    Raises:
+        CorrelateInputError: neither holds enough history around the failure; the hint says what to add.
+    """
+    config = config or CorrelateConfig(failure_grace_seconds=GRACE.total_seconds())
+    wanted = scope.selector(selector)
+    start, end = _bounds(scope, before, after)
+    series = store.query_range(wanted, start, end)
+    frame = _prepared(series, step) if series else None
+    problem = history_problem(frame, scope.failure_at, config) if frame is not None else None
+    if frame is not None and problem is None:
+        return ReadWindow(frame)
+    why = f"no metrics match {wanted}" if frame is None else f"{wanted}: {problem.reason if problem else ''}"
+    if selector is not None or not scope.labels:  # a selector given, or the host-level series read already
+        _refuse(why, scope, problem, start, before)
+    hosts = scope_hosts(store, wanted, scope.failure_at)
+    fallback = host_selector(hosts)
+    wide_start = scope.failure_at - before
+    host_series = store.query_range(fallback, wide_start, end)
+    if not host_series:
+        _refuse(f"{why}, nor any host-level series {fallback}", scope, problem, wide_start, before)
+    host_frame = _prepared(host_series, step)
+    host_problem = history_problem(host_frame, scope.failure_at, config)
+    if host_problem is not None:
+        _refuse(f"{why}; host-level {fallback}: {host_problem.reason}", scope, host_problem, wide_start, before)
+    note = (
+        f"{why} around {scope.failure_at.isoformat()}; read the host-level series of "
+        f"{', '.join(hosts)} instead (no dataset or flow label: the sampler service's)"
+    )
+    return ReadWindow(host_frame, (note,))
+
+
+def _refuse(why: str, scope: Scope, problem: HistoryProblem | None, start: datetime, before: timedelta) -> NoReturn:
+    hint = (
+        history_hint(problem, start, before)
+        if problem is not None
+        else "start the sampler service (`ops metrics sampler start`; `make run` starts it), or widen --before/--after"
+    )
+    raise CorrelateInputError(f"{why} around {scope.failure_at.isoformat()}", hint=hint)
 
 
 def correlate_scope(
@@ -133,10 +237,14 @@ def correlate_scope(
     target: str | None = None,
     config: CorrelateConfig | None = None,
 ) -> tuple[WideFrame, CorrelationResult]:
-    """Read the scope's window from ``store`` and rank its series; returns the prepared frame and the result."""
+    """Read the scope's window from ``store`` (:func:`read_usable_window`) and rank its series.
+
+    Returns the prepared frame and the result; the result's notes say when host-level series were read instead.
+    """
     config = config or CorrelateConfig(failure_grace_seconds=GRACE.total_seconds())
-    frame = read_window(store, scope, before=before, after=after, selector=selector, step=step)
-    return frame, correlate_prepared(frame, scope.failure_at, target=target, config=config)
+    window = read_usable_window(store, scope, before=before, after=after, selector=selector, step=step, config=config)
+    result = correlate_prepared(window.frame, scope.failure_at, target=target, config=config)
+    return window.frame, replace(result, notes=result.notes + window.notes)
 
 
 def timeline_text(result: CorrelationResult, top: int = 3) -> str:
@@ -148,7 +256,8 @@ def timeline_text(result: CorrelationResult, top: int = 3) -> str:
         f"{i}. {s.metric} score {s.score:.3g} ({s.evidence.timing}, z {s.evidence.z:+.3g})"
         for i, s in enumerate(result.suspects[:top], 1)
     )
-    return f"correlation: top suspect {best.metric} (resource={best.resource or 'other'}); {listed}"
+    said = f"correlation: top suspect {best.metric} (resource={best.resource or 'other'}); {listed}"
+    return said + "".join(f" [{n}]" for n in result.notes)
 
 
 def record_on_incident(session: Session, incident: Incident, result: CorrelationResult) -> TimelineEvent:
@@ -186,6 +295,7 @@ def postmortem_section(result: CorrelationResult, top: int = 5) -> str:
             f"{i}. `{s.metric}` (resource {s.resource or 'other'}, score {s.score:.3g}): "
             + "; ".join(s.evidence.reasons)
         )
+    lines += ["", *(f"_{n}_" for n in result.notes)] if result.notes else []
     if result.skipped:
         lines += ["", f"Skipped: {', '.join(f'`{s.column}` ({s.reason})' for s in result.skipped[:10])}"]
     return "\n".join(lines)

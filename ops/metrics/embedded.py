@@ -55,7 +55,9 @@ POINTS = pa.schema([("series", pa.string()), ("ts", TIMESTAMP), ("value", pa.flo
 PARTITIONS = pa.schema([("metric", pa.string()), ("date", pa.string())])
 DATASET = pa.schema([*POINTS, *PARTITIONS])
 _SEP = "\x1f"  # joins metric and series key into one id; neither can contain it
-_READ_ATTEMPTS = 3
+_READ_ATTEMPTS = 6
+_READ_BACKOFF = 0.05
+"""Seconds before the second read attempt, doubling after: compactions of a write finish in the meantime."""
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,7 @@ class EmbeddedStore:
             except FileNotFoundError:  # a compaction replaced a file between listing and reading
                 if attempt == _READ_ATTEMPTS - 1:
                     raise
+                time.sleep(_READ_BACKOFF * 2**attempt)
         return _matching(table, selector)
 
     def _compact_partition(self, folder: Path) -> bool:

@@ -4,6 +4,7 @@ Metrics (every one labelled ``host`` plus the labels given; process metrics also
 
 =========================================== ======= ==========================================
 ``sluice_host_cpu_percent``                 gauge   CPU busy share since the previous reading
+``sluice_host_cpu_runnable_per_core``       gauge   tasks running or waiting for a CPU, per core (Linux)
 ``sluice_host_memory_used_bytes``           gauge   memory in use
 ``sluice_host_memory_percent``              gauge   memory in use, percent of the total
 ``sluice_host_network_sent_bytes_total``    counter bytes sent on every interface
@@ -62,12 +63,20 @@ class MetricSpec:
 
 
 HOST_CPU = MetricSpec("sluice_host_cpu_percent", Kind.GAUGE, "Host CPU busy percent since the previous reading.")
+HOST_CPU_RUNNABLE = MetricSpec(
+    "sluice_host_cpu_runnable_per_core",
+    Kind.GAUGE,
+    "Tasks running or waiting for a CPU, per core: CPU saturation, which still rises when the CPU is all busy.",
+)
 HOST_MEMORY_USED = MetricSpec("sluice_host_memory_used_bytes", Kind.GAUGE, "Host memory in use, bytes.")
 HOST_MEMORY_PERCENT = MetricSpec("sluice_host_memory_percent", Kind.GAUGE, "Host memory in use, percent.")
 NET_SENT = MetricSpec("sluice_host_network_sent_bytes_total", Kind.COUNTER, "Bytes sent on all interfaces.")
 NET_RECEIVED = MetricSpec("sluice_host_network_received_bytes_total", Kind.COUNTER, "Bytes received on all interfaces.")
 DISK_READ = MetricSpec("sluice_host_disk_read_bytes_total", Kind.COUNTER, "Bytes read from all disks.")
 DISK_WRITTEN = MetricSpec("sluice_host_disk_written_bytes_total", Kind.COUNTER, "Bytes written to all disks.")
+DISK_USED = MetricSpec(
+    "sluice_host_disk_used_percent", Kind.GAUGE, "Used share of a watched filesystem (the lake's), percent."
+)
 PROCESS_RSS = MetricSpec("sluice_process_rss_bytes", Kind.GAUGE, "Resident memory of a watched process, bytes.")
 PROCESS_CPU = MetricSpec(
     "sluice_process_cpu_percent",
@@ -78,16 +87,30 @@ SPECS = {
     s.name: s
     for s in (
         HOST_CPU,
+        HOST_CPU_RUNNABLE,
         HOST_MEMORY_USED,
         HOST_MEMORY_PERCENT,
         NET_SENT,
         NET_RECEIVED,
         DISK_READ,
         DISK_WRITTEN,
+        DISK_USED,
         PROCESS_RSS,
         PROCESS_CPU,
     )
 }
+
+
+def _runnable_per_core() -> float | None:
+    """Tasks running or runnable now per core (``procs_running`` of /proc/stat), or None off Linux."""
+    try:
+        with open("/proc/stat", encoding="ascii") as handle:
+            found = next((line for line in handle if line.startswith("procs_running ")), None)
+    except OSError:
+        return None
+    if found is None:
+        return None
+    return int(found.split()[1]) / (psutil.cpu_count() or 1)
 
 
 def _busy_and_total() -> tuple[float, float]:
@@ -106,10 +129,18 @@ class Probe:
     Args:
         labels: labels added to every sample (``environment``, ``deployment``...); ``host`` defaults to this host.
         processes: worker name -> pid of processes to watch (Dask workers, say).
+        filesystems: name -> a path on each filesystem whose used share to read (``filesystem=name``);
+            a path that does not exist (yet) is left out of that reading.
     """
 
-    def __init__(self, labels: Mapping[str, str] | None = None, processes: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        labels: Mapping[str, str] | None = None,
+        processes: Mapping[str, int] | None = None,
+        filesystems: Mapping[str, str] | None = None,
+    ) -> None:
         self.labels = {"host": socket.gethostname(), **(labels or {})}
+        self.filesystems = dict(filesystems or {})
         self._cpu = _busy_and_total()
         self._processes: dict[str, psutil.Process] = {}
         self._lock = threading.Lock()
@@ -129,6 +160,7 @@ class Probe:
         with self._lock:
             values = self._host_values()
             samples = [Sample(name, self.labels, now, value) for name, value in values.items()]
+            samples += self._filesystem_samples(now)
             samples += self._process_samples(now)
         return samples
 
@@ -146,10 +178,23 @@ class Probe:
             NET_SENT.name: net.bytes_sent,
             NET_RECEIVED.name: net.bytes_recv,
         }
+        runnable = _runnable_per_core()
+        if runnable is not None:
+            values[HOST_CPU_RUNNABLE.name] = runnable
         disk = psutil.disk_io_counters()
         if disk is not None:  # None in some containers
             values |= {DISK_READ.name: disk.read_bytes, DISK_WRITTEN.name: disk.write_bytes}
         return values
+
+    def _filesystem_samples(self, now: datetime) -> list[Sample]:
+        samples = []
+        for name, path in self.filesystems.items():
+            try:
+                used = psutil.disk_usage(path).percent
+            except OSError:
+                continue
+            samples.append(Sample(DISK_USED.name, {**self.labels, "filesystem": name}, now, used))
+        return samples
 
     def _process_samples(self, now: datetime) -> list[Sample]:
         samples = []
@@ -199,6 +244,7 @@ class Sampler:
     labels: Mapping[str, str] = field(default_factory=dict)
     processes: Mapping[str, int] = field(default_factory=dict)
     flush_interval: float = 10.0
+    filesystems: Mapping[str, str] = field(default_factory=dict)
     watch_children: bool = False
     written: int = field(default=0, init=False)
     failed_writes: int = field(default=0, init=False)
@@ -206,7 +252,7 @@ class Sampler:
     def __post_init__(self) -> None:
         if self.interval <= 0:
             raise MetricsError(f"sampling interval must be positive, not {self.interval}")
-        self.probe = Probe(self.labels, self.processes)
+        self.probe = Probe(self.labels, self.processes, self.filesystems)
         self.adopted: set[str] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

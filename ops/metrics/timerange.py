@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -34,6 +35,21 @@ def parse_duration(text: str) -> timedelta:
     if total <= timedelta():
         raise DurationError(f"duration {text!r} is zero", hint="give a positive duration such as 1m")
     return total
+
+
+_ROUNDED = (("d", 86_400), ("h", 3_600), ("m", 60))
+
+
+def duration_text(seconds: float) -> str:
+    """A duration as the options take it (``--before``, ``--since``), rounded up to a whole unit: ``45s``, ``12m``.
+
+    A unit is used from twice its size on (``90s``, ``2m``, ``119m``, ``2h``); at least ``1s``.
+    """
+    seconds = max(float(seconds), 1.0)
+    for unit, size in _ROUNDED:
+        if seconds >= 2 * size:
+            return f"{math.ceil(seconds / size)}{unit}"
+    return f"{math.ceil(seconds)}s"
 
 
 def parse_time(text: str, *, now: datetime | None = None) -> datetime:

@@ -50,6 +50,17 @@ class MetricsSettings(Section):
         ),
     )
     metrics_sample_seconds: float = Field(default=2.0, description="Seconds between two samples of the run's sampler.")
+    metrics_service: bool = Field(
+        default=True,
+        description=(
+            "Whether `make run` starts the background sampler service (`python -m ops.metrics.service`), which "
+            "samples the host into the metrics store whether a run is going or not; `ops metrics sampler stop` "
+            "stops it."
+        ),
+    )
+    metrics_service_seconds: float = Field(
+        default=5.0, gt=0, description="Seconds between two host samples of the background sampler service."
+    )
 
 
 class IncidentSettings(Section):

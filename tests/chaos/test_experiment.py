@@ -23,6 +23,8 @@ def test_the_suite_has_one_experiment_per_fault():
         "dask-worker-killed",
         "prefect-api-unreachable",
         "lake-disk-full",
+        "cpu-hog",
+        "memory-balloon",
         "db-backend-killed-mid-snapshot",
         "pg-restart-mid-capture",
         "cdc-consumer-stalled",

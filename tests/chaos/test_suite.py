@@ -29,7 +29,11 @@ RULE_ALERTING = {
     "duplicate-delivery": ("duplicate-surge", "duplicate-surge"),
     "poison-records": ("quarantine-rate-high", "quarantine-rate-spike"),
     "source-schema-change": ("quarantine-rate-high", "quarantine-rate-spike"),
+    "cpu-hog": ("host-cpu-saturated", "dask-worker-lost"),
+    "memory-balloon": ("host-memory-high", "dask-worker-lost"),
 }
+CORRELATED = {"lake-disk-full": "disk", "cpu-hog": "cpu", "memory-balloon": "memory"}
+SOURCE_SIDE = {"duplicate-delivery", "poison-records"}
 DRILLS = [
     "duplicate-delivery",
     "s3-network-degraded",
@@ -39,6 +43,8 @@ DRILLS = [
     "dask-worker-killed",
     "prefect-api-unreachable",
     "lake-disk-full",
+    "cpu-hog",
+    "memory-balloon",
 ]
 
 
@@ -63,6 +69,14 @@ def assert_the_rule_alerted(name, verdicts, found) -> None:
     assert {i.ref for i in alerted} <= {i["id"] for i in listed}
 
 
+def assert_the_cause_was_correlated(resource, verdicts, found) -> None:
+    (verdict,) = [v for v in verdicts if v["name"] == f"alerting-correlation-ranks-{resource}-first"]
+    assert verdict["held"], verdict["detail"]
+    assert found and all(
+        any(e.kind == "correlation" and f"(resource={resource})" in e.text for e in i.timeline) for i in found
+    ), [(i.ref, [e.text for e in i.timeline if e.kind == "correlation"]) for i in found]
+
+
 @pytest.mark.parametrize("name", DRILLS)
 def test_the_drill_passes_on_the_local_staging_stack(name, staging_stack):
     if name == "lake-disk-full" and os.geteuid() != 0 and (reason := why_no_tmpfs()):
@@ -80,6 +94,10 @@ def test_the_drill_passes_on_the_local_staging_stack(name, staging_stack):
         assert {"chaos-action", "chaos-rollback", "chaos-verdict"} <= set(kinds)
     if name in RULE_ALERTING:
         assert_the_rule_alerted(name, result.verdicts, found)
+    if name in CORRELATED:
+        assert_the_cause_was_correlated(CORRELATED[name], result.verdicts, found)
+    if name in SOURCE_SIDE:
+        assert all(any(e.kind == "cause" and "the source changed" in e.text for e in i.timeline) for i in found)
     if name == "lake-disk-full":
         assert result.incidents, "a full disk must fail the run and open an incident"
         listed = json.loads(invoke("incident", "list", "--source", "chaos-drill", "-o", "json").stdout)

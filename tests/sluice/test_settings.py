@@ -75,6 +75,8 @@ NAMES: dict[str, tuple[str, str, object]] = {
     "SLUICE_METRICS_COMPACT_FILES": ("metrics.metrics_compact_files", "8", 8),
     "SLUICE_METRICS_SAMPLER": ("metrics.metrics_sampler", "false", False),
     "SLUICE_METRICS_SAMPLE_SECONDS": ("metrics.metrics_sample_seconds", "0.5", 0.5),
+    "SLUICE_METRICS_SERVICE": ("metrics.metrics_service", "false", False),
+    "SLUICE_METRICS_SERVICE_SECONDS": ("metrics.metrics_service_seconds", "2", 2.0),
     "SLUICE_INCIDENTS_URL": ("incidents.incidents_url", "postgresql+psycopg://u@h/inc", "postgresql+psycopg://u@h/inc"),
     "SLUICE_RUNBOOKS_DIR": ("runbooks.runbooks_dir", "/srv/runbooks", Path("/srv/runbooks")),
     "SLUICE_CRASH_HEARTBEAT_SECONDS": ("crash.heartbeat_seconds", "45", 45.0),

@@ -130,3 +130,20 @@ def test_stl_method_finds_the_same_season() -> None:
     assert baseline.model == "daily"
     assert baseline.method == "stl"
     assert 2.0 < baseline.scale < 6.0
+
+
+@pytest.mark.parametrize(
+    ("points", "hint"),
+    [
+        (10, "24 points at one per 5s span 115s: keep the sampler service running"),
+        (1, "once the series has 24 points"),
+    ],
+)
+def test_too_little_history_says_how_long_a_since_the_points_need_at_their_own_spacing(points: int, hint: str) -> None:
+    stamps = np.arange(points, dtype="int64") * 5_000_000_000 + 1_772_000_000_000_000_000
+
+    with pytest.raises(BaselineInputError, match=f"too little history: {points} points") as info:
+        fit_series(Series("sluice_host_cpu_percent", {"host": "h1"}, stamps, np.arange(points, dtype=float)))
+
+    assert hint in str(info.value.hint)
+    assert " s " not in str(info.value.hint)  # durations as --since takes them

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -111,6 +112,7 @@ def test_bad_windows_exit_1_with_a_reason(tmp_path, fault_args, failure_at, mess
 
     assert result.exit_code == 1
     assert message in result.stderr and "hint:" in result.stderr and "Traceback" not in result.output
+    assert not re.search(r"\d s\b", result.stderr), result.stderr  # durations as the options take them: 45s, 2m
 
 
 @pytest.mark.parametrize(

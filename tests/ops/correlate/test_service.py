@@ -17,7 +17,9 @@ from ops.correlate.service import (
 from ops.errors import CorrelateInputError
 from ops.incidents.db import open_engine, transaction
 from ops.incidents.service import ensure_incident, trigger
+from ops.metrics.models import Selector
 from ops.metrics.store import open_store
+from ops.metrics.timerange import parse_duration
 from tests.ops.correlate.factories import as_series, fault_frame
 from tests.ops.factories import sluice_home
 from tests.ops.incidents.factories import failure
@@ -81,3 +83,89 @@ def test_postmortem_section_lists_suspects_with_their_reasons(monkeypatch, tmp_p
     assert section.startswith("**Correlation** with the failure at")
     assert "1. `sluice_host_db_cpu` (resource cpu" in section and "robust σ" in section
     assert timeline_text(result).startswith("correlation: top suspect sluice_host_db_cpu (resource=cpu)")
+
+
+HOST_ONLY = {"host": "h1", "environment": "dev"}
+
+
+def host_level(monkeypatch, tmp_path, scoped_rows: int = 0):
+    """A store with the sampler service's host-level series (the fault in db_cpu) and, when asked, the first
+    ``scoped_rows`` rows of the run's own series: a run whose sampler stopped long before the failure."""
+    settings = sluice_home(monkeypatch, tmp_path)
+    fault = fault_frame()
+    store = open_store(home=settings.home)
+    store.write_series(as_series(fault, HOST_ONLY) + as_series(fault_frame(seed=3), {**HOST_ONLY, "host": "h2"}))
+    if scoped_rows:
+        early = fault_frame(rows=scoped_rows, failure=scoped_rows // 2, seed=5)
+        store.write_series(as_series(early, LABELS))
+    return store, fault
+
+
+@pytest.mark.parametrize("scoped_rows", [0, 40], ids=["no-run-series", "run-series-ended-long-before"])
+def test_a_scope_without_usable_series_ranks_the_host_level_series_of_its_host_and_says_so(
+    monkeypatch, tmp_path, scoped_rows
+):
+    store, fault = host_level(monkeypatch, tmp_path, scoped_rows)
+    monkeypatch.setattr("socket.gethostname", lambda: "h1")
+    scope = Scope(fault.failure_at, {"flow": "ingest-files", "dataset": "orders"}, "INC-3")
+
+    _, result = correlate_scope(store, scope, before=timedelta(minutes=30), after=timedelta(minutes=10))
+
+    assert result.suspects[0].metric == "sluice_host_db_cpu" and result.suspects[0].resource == "cpu"
+    assert {s.labels.get("host") for s in result.suspects} == {"h1"}  # h2 is another host
+    (said,) = result.notes
+    assert 'dataset="orders"' in said and "host-level series of h1" in said
+    assert timeline_text(result).endswith(f"[{said}]")
+    assert f"_{said}_" in postmortem_section(result)
+
+
+def test_the_host_of_the_scopes_own_series_is_the_one_read(monkeypatch, tmp_path):
+    store, fault = host_level(monkeypatch, tmp_path, scoped_rows=40)
+    monkeypatch.setattr("socket.gethostname", lambda: "h2")  # ops runs elsewhere; the run ran on h1
+
+    _, result = correlate_scope(
+        store, Scope(fault.failure_at, {"dataset": "orders"}), before=timedelta(minutes=30), after=timedelta(minutes=10)
+    )
+
+    assert result.suspects[0].labels["host"] == "h1" and "of h1 instead" in result.notes[0]
+
+
+def test_a_selector_given_is_not_replaced_by_host_level_series(monkeypatch, tmp_path):
+    store, fault = host_level(monkeypatch, tmp_path)
+    scope = Scope(fault.failure_at, {"dataset": "orders"})
+
+    with pytest.raises(CorrelateInputError, match=r"no metrics match sluice_host_db_cpu\{dataset=\"orders\"\}"):
+        correlate_scope(
+            store,
+            scope,
+            before=timedelta(minutes=30),
+            after=timedelta(minutes=10),
+            selector=Selector.parse("sluice_host_db_cpu"),
+        )
+
+
+def test_too_short_a_history_before_the_failure_hints_a_longer_before_in_the_options_terms(monkeypatch, tmp_path):
+    store, fault = host_level(monkeypatch, tmp_path)
+    monkeypatch.setattr("socket.gethostname", lambda: "h1")
+
+    with pytest.raises(CorrelateInputError, match="too short a window") as info:
+        correlate_scope(store, Scope(fault.failure_at), before=timedelta(seconds=5), after=timedelta(minutes=10))
+
+    hint = str(info.value.hint)
+    assert "host-level" not in str(info.value)  # a scope without labels reads them already
+    assert hint.startswith("add --before 10s (about 5 more rows: 5s at one row per 1s)")
+    before = parse_duration(hint.split()[2])
+    _, result = correlate_scope(store, Scope(fault.failure_at), before=before, after=timedelta(minutes=10))
+    assert result.rows > 0  # what the hint says to add is enough
+
+
+def test_a_store_that_holds_too_little_before_the_failure_says_to_keep_the_sampler_running(monkeypatch, tmp_path):
+    store, _ = host_level(monkeypatch, tmp_path)
+    monkeypatch.setattr("socket.gethostname", lambda: "h1")
+    early = fault_frame().time_of(4)
+
+    with pytest.raises(CorrelateInputError, match="too short a window: 15 rows, 4 before") as info:
+        correlate_scope(store, Scope(early), before=timedelta(minutes=30), after=timedelta(seconds=10))
+
+    assert "the store holds these series only from 2026-03-05T10:00:00+00:00" in str(info.value.hint)
+    assert "`ops metrics sampler status`" in str(info.value.hint)

@@ -19,7 +19,7 @@ from ops.metrics.models import (
     labels_key,
     to_ns,
 )
-from ops.metrics.timerange import TimeRange, parse_duration, parse_time
+from ops.metrics.timerange import TimeRange, duration_text, parse_duration, parse_time
 
 NOW = datetime(2026, 3, 5, 12, 0, tzinfo=timezone.utc)
 
@@ -178,3 +178,12 @@ def test_time_range_from_since_start_end_and_now():
 def test_time_range_rejects(since, start, end, fragment):
     with pytest.raises(DurationError, match=fragment):
         TimeRange.resolve(since=since, start=start, end=end, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.2, "1s"), (45, "45s"), (119.5, "120s"), (120, "2m"), (2701, "46m"), (7200, "2h"), (3 * 86_400, "3d")],
+)
+def test_duration_text_rounds_up_to_a_unit_parse_duration_reads_back(seconds: float, text: str):
+    assert duration_text(seconds) == text
+    assert parse_duration(text).total_seconds() >= seconds

@@ -1,0 +1,100 @@
+"""The cause step of the loop in a drill: host samples behind the drill, and each drill incident correlated.
+
+While a drill's stack is up, :class:`HostSampling` samples the host and the
+filesystem of the drill's lake every second into the metrics store of
+``SLUICE_HOME``: host-level series (``host``, ``environment`` and ``drill``
+labels; no ``dataset`` or ``flow``), beside those of the sampler service
+(:mod:`ops.metrics.service`) when it runs. So ``ops correlate INC-…`` has
+history behind a drill incident, as it has behind a real one.
+
+:func:`correlate_incidents` runs ``ops correlate`` on each of the drill's
+incidents, records the result on its timeline (and links a runbook where none
+is linked), and says whether the top suspect measures the injected resource.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ops.errors import CorrelateInputError
+from sluice.settings import MetricsBackend, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from chaos.drill import Drill
+    from ops.metrics.sampler import Sampler
+
+logger = logging.getLogger(__name__)
+SAMPLE_SECONDS = 1.0
+BEFORE = timedelta(minutes=30)
+AFTER = timedelta(minutes=5)
+
+
+class HostSampling:
+    """Host samples into the home's metrics store while the drill's stack is up (see the module)."""
+
+    def __init__(self) -> None:
+        self.sampler: Sampler | None = None
+
+    def start(self, drill_id: str, lake: Path | None = None) -> HostSampling:
+        """Start sampling, labelled ``drill``; the filesystem under ``lake`` too, as ``filesystem="lake"``."""
+        from ops.metrics.sampler import Sampler
+        from ops.metrics.store import open_store
+
+        settings = get_settings()
+        if settings.metrics.metrics_backend is MetricsBackend.PROMETHEUS:
+            return self  # Prometheus scrapes the exporter instead
+        store = open_store(settings.metrics, home=settings.home)
+        labels = {"environment": settings.env, "drill": drill_id}
+        filesystems = {"home": str(settings.home)} | ({"lake": str(lake)} if lake else {})
+        self.sampler = Sampler(
+            store, interval=SAMPLE_SECONDS, labels=labels, flush_interval=SAMPLE_SECONDS, filesystems=filesystems
+        )
+        self.sampler.start()
+        return self
+
+    def stop(self) -> None:
+        if self.sampler is not None:
+            self.sampler.stop()
+            self.sampler = None
+
+
+@dataclass(frozen=True)
+class Correlated:
+    """One drill incident's correlation: its top suspect and resource, or why there is none."""
+
+    ref: str
+    top: str | None
+    resource: str | None
+    problem: str = ""
+
+    def summary(self) -> str:
+        if self.problem:
+            return f"{self.ref}: {self.problem}"
+        return f"{self.ref}: top suspect {self.top} (resource {self.resource or 'other'})"
+
+
+def correlate_incidents(session: Session, drill: Drill) -> list[Correlated]:
+    """``ops correlate`` on each of the drill's incidents, recorded on its timeline; one finding per incident."""
+    from chaos.incidents import drill_incidents
+    from ops.correlate.service import correlate_scope, incident_scope, link_runbook, record_on_incident
+    from ops.metrics.store import open_store
+
+    store = open_store(home=get_settings().home)
+    found = []
+    for incident in drill_incidents(session, drill):
+        try:
+            _, result = correlate_scope(store, incident_scope(incident), before=BEFORE, after=AFTER)
+        except CorrelateInputError as exc:
+            found.append(Correlated(incident.ref, None, None, f"{exc} ({exc.hint})"))
+            continue
+        record_on_incident(session, incident, result)
+        link_runbook(session, incident, result)
+        top = result.top
+        found.append(Correlated(incident.ref, top.metric if top else None, top.resource if top else None))
+    return found
