@@ -47,7 +47,7 @@ from tests.multihost import (
 )
 
 # Hosts, the Prefect server and 2M generated rows take minutes to set up; the run takes minutes on a loaded machine.
-pytestmark = [pytest.mark.integration, pytest.mark.serial, pytest.mark.timeout(2400)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 ROWS = 2_000_000
 FILES = 16
 BUCKET = "sluice"

@@ -149,11 +149,11 @@ def test_too_short_a_history_before_the_failure_hints_a_longer_before_in_the_opt
     monkeypatch.setattr("socket.gethostname", lambda: "h1")
 
     with pytest.raises(CorrelateInputError, match="too short a window") as info:
-        correlate_scope(store, Scope(fault.failure_at), before=timedelta(seconds=5), after=timedelta(minutes=10))
+        correlate_scope(store, Scope(fault.failure_at), before=timedelta(seconds=1), after=timedelta(minutes=10))
 
     hint = str(info.value.hint)
     assert "host-level" not in str(info.value)  # a scope without labels reads them already
-    assert hint.startswith("add --before 10s (about 5 more rows: 5s at one row per 1s)")
+    assert hint.startswith("add --before 3s (about 2 more rows: 2s at one row per 1s)")
     before = parse_duration(hint.split()[2])
     _, result = correlate_scope(store, Scope(fault.failure_at), before=before, after=timedelta(minutes=10))
     assert result.rows > 0  # what the hint says to add is enough
@@ -162,9 +162,9 @@ def test_too_short_a_history_before_the_failure_hints_a_longer_before_in_the_opt
 def test_a_store_that_holds_too_little_before_the_failure_says_to_keep_the_sampler_running(monkeypatch, tmp_path):
     store, _ = host_level(monkeypatch, tmp_path)
     monkeypatch.setattr("socket.gethostname", lambda: "h1")
-    early = fault_frame().time_of(4)
+    early = fault_frame().time_of(2)
 
-    with pytest.raises(CorrelateInputError, match="too short a window: 15 rows, 4 before") as info:
+    with pytest.raises(CorrelateInputError, match="too short a window: 13 rows, 2 before") as info:
         correlate_scope(store, Scope(early), before=timedelta(minutes=30), after=timedelta(seconds=10))
 
     assert "the store holds these series only from 2026-03-05T10:00:00+00:00" in str(info.value.hint)
