@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
@@ -70,7 +69,7 @@ def _commit(req: TableRequest, settings: Settings, outcomes: list[FileOutcome]) 
         dataset=req.dataset,
         contract=req.spec.contract,
         run_id=req.run_id,
-        staging_dir=Path(req.run_dir),
+        staging_dir=req.run_place(),
         lake_uri=req.lake_uri,
         quarantine_uri=settings.quarantine_root(),
         storage_options=dict(req.lake_storage_options),
@@ -128,7 +127,8 @@ def ingest_table(
         report.source_kind = source_kind(spec.source)
         report.read_measure = read_measure(report.source_kind)
         columns = describe_source(spec)
-        run_dir, _ = staging.open_run(settings.staging_root(), run_id, stale_hours=settings.staging_stale_hours)
+        staging_root = staging.location(settings.staging_location(), settings.lake_storage_options)
+        run_dir, _ = staging.open_run(staging_root, run_id, stale_hours=settings.staging_stale_hours)
     except Exception as exc:
         tunnel.close()
         record_failure(report, exc, settings.metadata_db_url())
@@ -144,6 +144,7 @@ def ingest_table(
         chunk_rows=settings.rows_per_chunk(),
         lake_storage_options=dict(settings.lake_storage_options),
         protector=protector_for(spec.contract, settings),
+        staging_options=staging.options_of(run_dir),
     )
     lookback = db.db_lookback_seconds if lookback_seconds is None else lookback_seconds
     try:

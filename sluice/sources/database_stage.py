@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -73,12 +72,17 @@ class TableRequest:
     columns: dict[str, SourceColumn]
     dataset: str
     run_id: str
-    run_dir: str
+    run_dir: str  # a local path, or an object-store prefix reached with ``staging_options``
     lake_uri: str
     ingest_date: date
     chunk_rows: int = 250_000
     lake_storage_options: dict[str, str] = field(default_factory=dict)
     protector: Protector | None = None  # the keys of the contract's protected columns (sluice.governance.protect)
+    staging_options: dict[str, str] = field(default_factory=dict)  # reach ``run_dir`` on an object store
+
+    def run_place(self) -> staging.StagePath:
+        """The run's staging folder, local or on the object store."""
+        return staging.location(self.run_dir, self.staging_options)
 
 
 def _flush(req: TableRequest, batch: staging.StagedBatch, out: FileOutcome, table: pa.Table, i: int) -> None:
@@ -151,7 +155,7 @@ def stage_range(req: TableRequest, snapshot: Snapshot, rng: KeyRange, order: int
     """Read and stage one key range of a snapshot (skipped if a run committed that very batch)."""
     started = time.perf_counter()
     out = _outcome(req, order, f"pk {rng.label()}", f"{snapshot.label} pk {rng.label()}")
-    batch = staging.batch_dir(Path(req.run_dir), order, out.batch_id)
+    batch = staging.batch_dir(req.run_place(), order, out.batch_id)
     rows = stamped(read_range(req.spec, req.columns, snapshot, rng), req.spec, snapshot.lsn)
     return _timed(req, out, started, lambda: stage_tables(rows, req, batch, out))
 
@@ -163,7 +167,7 @@ def stage_incremental(req: TableRequest, previous: Position | None, lookback: fl
         if plan.end is None:
             return None
         out = _outcome(req, 0, f"cursor {req.spec.cursor} to {plan.end.values()}", plan.position())
-        batch = staging.batch_dir(Path(req.run_dir), 0, out.batch_id)
+        batch = staging.batch_dir(req.run_place(), 0, out.batch_id)
         return _timed(req, out, started, lambda: stage_tables(stamped(pages(), req.spec, plan.lsn), req, batch, out))
 
 

@@ -6,12 +6,15 @@ import json
 
 import boto3
 import pytest
+import yaml
 from deltalake import DeltaTable
+from prefect_dask import DaskTaskRunner
 
 from sluice.settings import get_settings
 from sluice.sources.s3 import delta_options
 from tests.factories import csv_text, mixed_orders
-from tests.flows.helpers import run_ingest
+from tests.flows.helpers import lake_table, run_ingest
+from tests.sluice.sources.dbfixtures import pg_table  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -157,3 +160,35 @@ def test_an_unreachable_source_is_reported_as_unreachable_not_as_missing():
     endpoint = f"http://127.0.0.1:{_free_port()}"
     with pytest.raises(SourceUnreachableError, match="cannot reach source s3://gone"):
         list_source_files("s3://gone", "*.csv", {"key": "testing", "secret": "testing", "endpoint_url": endpoint})
+
+
+def test_a_table_snapshot_stages_on_s3_and_leaves_nothing_on_local_disk(
+    prefect_api, dask_address, sluice_home, s3_endpoint, pg_table, tmp_path, monkeypatch
+):
+    from flows.ingest_table import ingest_table
+    from tests.sluice.sources.dbfixtures import PG_DDL, PG_URL, contract, pg_exec
+
+    s3 = _bucket(s3_endpoint, "table-staging")
+    folder = tmp_path / "contracts"
+    folder.mkdir()
+    (folder / "dbtest.yaml").write_text(yaml.safe_dump(contract().model_dump(mode="json", exclude_defaults=True)))
+    pg_exec(PG_DDL.format(t=f'"{pg_table}"'))
+    pg_exec(
+        f"INSERT INTO \"{pg_table}\" SELECT g, 'C' || lpad(g::text, 6, '0'), now(), g / 4.0, NULL, now() "
+        "FROM generate_series(1, 2000) g"
+    )
+    fs_opts = {"key": "testing", "secret": "testing", "endpoint_url": s3_endpoint}
+    monkeypatch.setenv("SLUICE_CONTRACTS_DIR", str(folder))
+    monkeypatch.setenv("SLUICE_STAGING_URI", "s3://table-staging/staging")
+    monkeypatch.setenv("SLUICE_LAKE_STORAGE_OPTIONS", json.dumps(delta_options(fs_opts)))
+    get_settings(fresh=True)
+
+    report = ingest_table.with_options(task_runner=DaskTaskRunner(address=dask_address))(
+        "dbtest", connection=PG_URL, table=pg_table
+    )
+
+    assert (report.rows_read, report.rows_written) == (2000, 2000)
+    assert sorted(lake_table("dbtest").column("id").to_pylist()) == list(range(1, 2001))
+    assert not (sluice_home.home / "staging").exists()
+    left = s3.list_objects_v2(Bucket="table-staging", Prefix="staging/").get("Contents", [])
+    assert [o["Key"] for o in left if not o["Key"].endswith("/")] == []
