@@ -82,7 +82,12 @@ def local_cluster(**kwargs: Any) -> LocalCluster:
 
 
 def dask_task_runner(settings: Settings | None = None) -> DaskTaskRunner:
-    """``SLUICE_DASK_ADDRESS`` points at a running scheduler; otherwise a LocalCluster."""
+    """``SLUICE_DASK_ADDRESS`` points at a running scheduler; otherwise a LocalCluster.
+
+    With ``SLUICE_DASK_MAX_WORKERS`` the LocalCluster is adaptive: it starts
+    ``SLUICE_DASK_WORKERS`` workers and Dask adds more, up to the maximum, while
+    tasks queue longer than it takes to run them, and retires them as they drain.
+    """
     settings = settings or get_settings()
     if settings.dask_address:
         return DaskTaskRunner(address=settings.dask_address)
@@ -93,4 +98,7 @@ def dask_task_runner(settings: Settings | None = None) -> DaskTaskRunner:
         "dashboard_address": None,
         "silence_logs": logging.WARNING,
     }
-    return DaskTaskRunner(cluster_class=local_cluster, cluster_kwargs=kwargs)
+    if settings.dask_max_workers is None:
+        return DaskTaskRunner(cluster_class=local_cluster, cluster_kwargs=kwargs)
+    adapt = {"minimum": settings.dask_workers, "maximum": settings.dask_max_workers}
+    return DaskTaskRunner(cluster_class=local_cluster, cluster_kwargs=kwargs, adapt_kwargs=adapt)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -136,6 +136,15 @@ class Settings(BaseSettings):
     dask_workers: int = Field(
         default=2, description=("Workers of the LocalCluster a run starts when `SLUICE_DASK_ADDRESS` is unset.")
     )
+    dask_max_workers: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "With it, the LocalCluster adapts between `SLUICE_DASK_WORKERS` and this many workers as tasks queue "
+            "up and drain (Dask's adaptive scaling); unset: a fixed count. A cluster at `SLUICE_DASK_ADDRESS` "
+            "scales by its own cluster manager."
+        ),
+    )
     dask_processes: bool = Field(
         default=False,
         description=(
@@ -243,6 +252,15 @@ class Settings(BaseSettings):
             return cls()
         except ValidationError as exc:
             raise invalid_settings(exc, cls) from None
+
+    @model_validator(mode="after")
+    def _adaptive_bounds(self) -> Settings:
+        if self.dask_max_workers is not None and self.dask_max_workers < self.dask_workers:
+            raise ValueError(
+                f"SLUICE_DASK_MAX_WORKERS ({self.dask_max_workers}) is below SLUICE_DASK_WORKERS "
+                f"({self.dask_workers}), the fewest workers of an adaptive cluster"
+            )
+        return self
 
     def record_limits(self) -> RecordLimits:
         return RecordLimits(self.max_record_bytes, self.max_nesting_depth, self.max_field_bytes)

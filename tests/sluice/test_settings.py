@@ -36,6 +36,7 @@ NAMES: dict[str, tuple[str, str, object]] = {
     "SLUICE_CONTRACTS_DIR": ("contracts_dir", "/srv/contracts", Path("/srv/contracts")),
     "SLUICE_DASK_ADDRESS": ("dask_address", "tcp://10.0.0.5:8786", "tcp://10.0.0.5:8786"),
     "SLUICE_DASK_WORKERS": ("dask_workers", "5", 5),
+    "SLUICE_DASK_MAX_WORKERS": ("dask_max_workers", "6", 6),
     "SLUICE_DASK_PROCESSES": ("dask_processes", "true", True),
     "SLUICE_CHUNK_ROWS": ("chunk_rows", "1234", 1234),
     "SLUICE_GROUP_BYTES": ("group_bytes", "1048576", 1048576),
