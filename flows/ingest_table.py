@@ -90,6 +90,67 @@ def _commit(req: TableRequest, settings: Settings, outcomes: list[FileOutcome]) 
         return commit_table(target, req.spec.source, outcomes, lease=held, metadata=meta)
 
 
+def _request(spec: TableSpec, dataset: str, run_id: str, started: datetime, settings: Settings) -> TableRequest:
+    """The run's staging folder (opened here) and everything its workers need.
+
+    The source's columns are read first: a type without a mapping fails the run before it stages anything.
+    """
+    columns = describe_source(spec)
+    staging_root = staging.location(settings.staging_location(), settings.lake_storage_options)
+    run_dir, _ = staging.open_run(staging_root, run_id, stale_hours=settings.staging_stale_hours)
+    return TableRequest(
+        spec=spec,
+        columns=columns,
+        dataset=dataset,
+        run_id=run_id,
+        run_dir=str(run_dir),
+        lake_uri=table_uri(settings.lake_root(), dataset),
+        ingest_date=started.date(),
+        chunk_rows=settings.rows_per_chunk(),
+        lake_storage_options=dict(settings.lake_storage_options),
+        protector=protector_for(spec.contract, settings),
+        staging_options=staging.options_of(run_dir),
+    )
+
+
+def _finish(report: RunReport, req: TableRequest, outcomes: list[FileOutcome], settings: Settings) -> None:
+    """Commit the staged batches, check the counts and the contract's verify block, record the run.
+
+    Raises:
+        CommitVerificationError: the commit failed a check of the verify block and was rolled back.
+    """
+    commit_cpu = time.thread_time()
+    committed = _commit(req, settings, outcomes)
+    finish_report(report, outcomes, committed.lake)
+    add_usage(report, time.thread_time() - commit_cpu)
+    report.bytes_written = commit_bytes(req.lake_uri, report.lake_version, req.run_id, req.lake_storage_options)
+    report.finished_at, report.status = datetime.now(timezone.utc), "completed"
+    try:
+        ensure_conserved(report)
+    except Exception as exc:
+        report.status, report.error = "failed", str(exc)
+        record_run(report, settings.metadata_db_url())
+        raise
+    # A commit that fails a check of the contract's verify block is rolled back; the run fails with the reason.
+    review = verify_commit(report, req.spec.contract, req.lake_uri) if committed.committed else None
+    if review is not None and review.failed:
+        review.apply(report)
+    elif committed.committed:
+        emit_committed(report)
+    record_run(report, settings.metadata_db_url())
+    publish_artifacts(report, RunArtifacts.current(settings.env))
+    staging.remove_run(req.run_place())
+    get_run_logger().info(
+        "read %d, wrote %d, quarantined %d, duplicate %d",
+        report.rows_read,
+        report.rows_written,
+        report.rows_quarantined,
+        report.rows_duplicate,
+    )
+    if review is not None and review.failed:
+        raise review.error(report.dataset, report.lake_version)
+
+
 # prefect-dask subclasses a bare TaskRunner, which its type default makes a TaskRunner of thread futures.
 @flow(name="ingest-table", task_runner=dask_task_runner(), log_prints=False, **INCIDENT_HOOKS)  # type: ignore[arg-type]
 @observed("ingest-table", "dataset")
@@ -126,26 +187,11 @@ def ingest_table(
         report.source = spec.source
         report.source_kind = source_kind(spec.source)
         report.read_measure = read_measure(report.source_kind)
-        columns = describe_source(spec)
-        staging_root = staging.location(settings.staging_location(), settings.lake_storage_options)
-        run_dir, _ = staging.open_run(staging_root, run_id, stale_hours=settings.staging_stale_hours)
+        req = _request(spec, dataset, run_id, started, settings)
     except Exception as exc:
         tunnel.close()
         record_failure(report, exc, settings.metadata_db_url())
         raise
-    req = TableRequest(
-        spec=spec,
-        columns=columns,
-        dataset=dataset,
-        run_id=run_id,
-        run_dir=str(run_dir),
-        lake_uri=table_uri(settings.lake_root(), dataset),
-        ingest_date=started.date(),
-        chunk_rows=settings.rows_per_chunk(),
-        lake_storage_options=dict(settings.lake_storage_options),
-        protector=protector_for(spec.contract, settings),
-        staging_options=staging.options_of(run_dir),
-    )
     lookback = db.db_lookback_seconds if lookback_seconds is None else lookback_seconds
     try:
         outcomes = _stage(req, mode, lookback, db.db_snapshot_parts or 2 * max(settings.dask_workers, 1))
@@ -155,34 +201,5 @@ def ingest_table(
     finally:
         tunnel.close()
     report.stage_seconds["read_validate_stage"] = time.perf_counter() - clock
-    commit_cpu = time.thread_time()
-    committed = _commit(req, settings, outcomes)
-    finish_report(report, outcomes, committed.lake)
-    add_usage(report, time.thread_time() - commit_cpu)
-    report.bytes_written = commit_bytes(req.lake_uri, report.lake_version, run_id, req.lake_storage_options)
-    report.finished_at, report.status = datetime.now(timezone.utc), "completed"
-    try:
-        ensure_conserved(report)
-    except Exception as exc:
-        report.status, report.error = "failed", str(exc)
-        record_run(report, settings.metadata_db_url())
-        raise
-    # A commit that fails a check of the contract's verify block is rolled back; the run fails with the reason.
-    review = verify_commit(report, spec.contract, req.lake_uri) if committed.committed else None
-    if review is not None and review.failed:
-        review.apply(report)
-    elif committed.committed:
-        emit_committed(report)
-    record_run(report, settings.metadata_db_url())
-    publish_artifacts(report, RunArtifacts.current(settings.env))
-    staging.remove_run(run_dir)
-    get_run_logger().info(
-        "read %d, wrote %d, quarantined %d, duplicate %d",
-        report.rows_read,
-        report.rows_written,
-        report.rows_quarantined,
-        report.rows_duplicate,
-    )
-    if review is not None and review.failed:
-        raise review.error(shown_name, report.lake_version)
+    _finish(report, req, outcomes, settings)
     return report
