@@ -45,6 +45,7 @@ from sluice.validate.quality import Reason
 
 JSON_BLOCK = 8 * 1024 * 1024
 EXCERPT_BYTES = 1024
+UNTAKEN = "a JSON object the reader cannot take (duplicate keys or an unusual layout)"
 
 
 def excerpt(raw: bytes) -> str:
@@ -274,8 +275,11 @@ class JsonLinesReader(TextReader):
         """Lines read together; unchecked ones checked if Arrow refuses the lot; one by one as a last resort."""
         malformed: list[MalformedRow] = []
         kept = self._check(kept, malformed)
-        lines = [k for k in kept if k.text]
-        table = self._read(b"\n".join(k.text for k in lines if k.text)) if lines else pa.table({})
+        for k in kept:
+            if not k.text:  # valid JSON that could not be put in the reader's form: said, never dropped
+                malformed.append(MalformedRow(k.number, excerpt(k.raw), Reason.MALFORMED_JSON, UNTAKEN))
+        kept = lines = [k for k in kept if k.text]
+        table = self._read(b"\n".join(k.text for k in lines)) if lines else pa.table({})
         if table is not None and table.num_rows == len(lines):
             return table, np.asarray([k.number for k in lines], dtype=np.int64), malformed
         tables, rows = [], []
@@ -287,7 +291,7 @@ class JsonLinesReader(TextReader):
                         k.number,
                         excerpt(k.raw),
                         Reason.MALFORMED_JSON,
-                        "a JSON object the reader cannot take (duplicate keys or an unusual layout)",
+                        UNTAKEN,
                     )
                 )
                 continue
@@ -327,10 +331,14 @@ def _as_text(column: pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     return column if column.type == pa.string() else column.cast(pa.string())
 
 
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} is not JSON (it has no NaN or Infinity)")
+
+
 def _json_problem(raw: bytes) -> str:
     """Why ``raw`` is not one JSON object ('' when it is)."""
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, parse_constant=_no_constants)
     except RecursionError:
         return "nested too deeply for the parser"
     except ValueError as exc:

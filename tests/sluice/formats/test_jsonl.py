@@ -213,15 +213,16 @@ def test_hostile_json_lines_end_in_rows_quarantine_or_a_clear_error(tmp_path, bo
     path = tmp_path / "h.jsonl"
     path.write_bytes(body)
     try:
-        table, rows, bad, _ = _read(path, ["a"])
+        table, rows, bad, reader = _read(path, ["a"])
     except UnreadableFileError as exc:
         assert "hint" not in str(exc) or exc.hint
         return
     lines = body.split(b"\n")
+    encoding = reader.encoding or "utf-8"  # a file not in UTF-8 is read in the encoding detected for it
     assert len(rows) == table.num_rows and len(set(rows) & {b[0] for b in bad}) == 0
     assert all(1 <= r <= len(lines) for r in rows)
     for row, value in zip(rows, table.column("a").to_pylist() if table.num_rows else [], strict=True):
-        expected = json.loads(lines[row - 1]).get("a")
+        expected = json.loads(lines[row - 1].decode(encoding)).get("a")
         if expected is None:
             assert value is None
         elif isinstance(expected, str):
@@ -230,3 +231,13 @@ def test_hostile_json_lines_end_in_rows_quarantine_or_a_clear_error(tmp_path, bo
             assert json.loads(value) == expected
         else:
             assert json.loads(value) == expected
+
+
+def test_nan_and_infinity_which_json_lacks_are_quarantined_never_dropped(tmp_path):
+    path = tmp_path / "h.jsonl"
+    path.write_bytes(b'{"a": 1}\n{"a": 2, "b": NaN}\n{"a": Infinity}\n{"a": {"c": -Infinity}}\n{"a": 5}\n')
+
+    table, rows, bad, _ = _read(path, ["a"])
+
+    assert rows == [1, 5] and table.column("a").to_pylist() == ["1", "5"]
+    assert bad == [(2, "malformed_json"), (3, "malformed_json"), (4, "malformed_json")]
