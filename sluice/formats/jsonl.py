@@ -279,7 +279,7 @@ class JsonLinesReader(TextReader):
             if not k.text:  # valid JSON that could not be put in the reader's form: said, never dropped
                 malformed.append(MalformedRow(k.number, excerpt(k.raw), Reason.MALFORMED_JSON, UNTAKEN))
         kept = lines = [k for k in kept if k.text]
-        table = self._read(b"\n".join(k.text for k in lines)) if lines else pa.table({})
+        table = self._read(b"\n".join(k.text for k in lines if k.text)) if lines else pa.table({})
         if table is not None and table.num_rows == len(lines):
             return table, np.asarray([k.number for k in lines], dtype=np.int64), malformed
         tables, rows = [], []

@@ -32,6 +32,7 @@ import os
 import shutil
 import socket
 import time
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,7 +43,7 @@ from pyarrow import feather
 
 from sluice.errors import ConfigError
 from sluice.lake.location import Location, is_remote
-from sluice.paths import child_path, ensure_segment
+from sluice.paths import child_path, ensure_segment, shown
 from sluice.validate.chunk import PARTITION
 
 # Arrow IPC files, uncompressed, read back memory-mapped: writing is a copy,
@@ -388,5 +389,10 @@ def open_run(root: StagePath, run_id: str, *, stale_hours: float) -> tuple[Stage
 def _run_dir(root: StagePath, run_id: str) -> StagePath:
     if isinstance(root, Location):
         ensure_segment(run_id)
+        if any(unicodedata.category(c) == "Cc" for c in run_id):  # S3's XML replies cannot carry them
+            raise ConfigError(
+                f"path segment {shown(run_id)} holds a control character",
+                hint="an object key is built from printable names",
+            )
         return root / run_id
     return child_path(root, run_id)

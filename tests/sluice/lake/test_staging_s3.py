@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator
 from datetime import date
 
@@ -125,5 +126,6 @@ def test_a_run_id_that_is_not_a_plain_name_is_refused_on_s3_too(store, run_id):
         assert "cannot name a staging folder" in str(exc)
         return
     assert run_id not in ("", ".", "..") and not any(c in run_id for c in "/\\\x00")
+    assert not any(unicodedata.category(c) == "Cc" for c in run_id)
     assert isinstance(run_dir, Location) and run_dir.name == run_id
     staging.remove_run(run_dir)
