@@ -3,6 +3,7 @@ carry a known age: each committed batch writes its p50 and p99, bounded by that 
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -71,7 +72,11 @@ def test_messages_without_a_time_and_batches_the_lake_held_record_nothing(tmp_pa
     assert store.series(Selector(STREAM_LATENCY_SECONDS)) == []
 
 
-def test_a_store_that_takes_no_writes_leaves_the_batches_alone(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_store_that_takes_no_writes_leaves_the_batches_alone(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A logger of its own: a logging set-up of an earlier test in this process may have disabled the module's.
+    monkeypatch.setattr("tasks.streams.log", logging.getLogger("tests.tasks.stream_recorder"))
     timed = [Message("s", Offset(i), None, b"{}", (), 1_000 + i) for i in range(4)]
     latency = batch_latency(timed, 3_000)
     assert latency is not None and latency.p50 == pytest.approx(1.9985) and latency.worst == pytest.approx(2.0)
