@@ -22,7 +22,8 @@ def prefect_api() -> str:
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=90):
+    # A loaded machine can take minutes to start it; one failed start errors every test of the worker.
+    with prefect_test_harness(server_startup_timeout=240):
         yield str(PREFECT_API_URL.value())
 
 
