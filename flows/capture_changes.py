@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from prefect import flow, get_run_logger
@@ -41,18 +42,22 @@ from prefect.runtime import flow_run
 
 from flows.hooks import INCIDENT_HOOKS
 from sluice.errors import ConfigError
+from sluice.lake.commit_size import commits_bytes
+from sluice.lake.table import table_uri
 from sluice.lake.verify import ensure_verifiable
 from sluice.paths import ensure_dataset_name
 from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
+from sluice.runs.usage import READ_MEASURES, add_process_usage
 from sluice.settings import Settings, get_settings
 from sluice.sources.cdc.capture import BatchReport
-from sluice.sources.cdc.sink import source_name
+from sluice.sources.cdc.sink import source_name, target_table
 from sluice.sources.database import Dialect, resolve_connection
 from sluice.sources.database_tunnel import TunnelOptions, tunneled
-from sluice.validate.contracts import find_contract
+from sluice.validate.contracts import Contract, find_contract
 from tasks.artifacts import RunArtifacts
 from tasks.cdc import CaptureLedger, CaptureOutcome, CaptureRequest, capture_into_lake, prepare_slot, read_slot_lag
 from tasks.database import secret_connection
+from tasks.events import emit_committed
 from tasks.records import publish_artifacts, record_failure, record_run
 
 DSN_ENV = "SLUICE_CDC_DSN"
@@ -105,6 +110,35 @@ def fill_report(report: RunReport, slot: str, batches: list[BatchReport]) -> Non
     report.rows_unchanged = sum(b.rows_unchanged for b in batches)
     report.duplicates_in_lake = sum(b.rows_duplicate for b in batches)
     report.rows_duplicate = report.duplicates_in_lake
+    report.bytes_read = sum(b.bytes_read for b in batches)
+    versions = committed_versions(batches)
+    report.lake_version = versions[-1] if versions else None
+
+
+def committed_versions(batches: list[BatchReport]) -> list[int]:
+    """The table versions the run's batches committed, in order."""
+    return sorted({b.version for b in batches if b.version is not None})
+
+
+@dataclass(frozen=True)
+class Landing:
+    """Where a capture's changes land, and when (process CPU seconds) it started."""
+
+    table: str
+    uri: str
+    storage_options: dict[str, str]
+    cpu_start: float
+
+    @classmethod
+    def of(cls, contract: Contract, settings: Settings) -> Landing:
+        table = target_table(contract)
+        options = dict(settings.lake_storage_options)
+        return cls(table, table_uri(settings.lake_root(), table), options, time.process_time())
+
+    def measure(self, report: RunReport, batches: list[BatchReport]) -> None:
+        """The run's cost fields: CPU and memory of this process, the bytes its commits added."""
+        add_process_usage(report, time.process_time() - self.cpu_start)
+        report.bytes_written = commits_bytes(self.uri, committed_versions(batches), report.run_id, self.storage_options)
 
 
 @flow(name="capture-changes", log_prints=False, **INCIDENT_HOOKS)
@@ -138,11 +172,14 @@ def capture_changes(
         datetime.now(timezone.utc),
         flow="capture-changes",
     )
+    report.source_kind, report.read_measure = "cdc", READ_MEASURES["cdc"]
     ledger = CaptureLedger()
+    landing: Landing | None = None
     with contextlib.ExitStack() as tunnel:  # the SSH forward to a database behind a bastion, open for the run
         try:
             contract = find_contract(ensure_dataset_name(dataset), settings.contracts_root())
             ensure_verifiable(contract, "capture-changes")  # refused before the slot is touched
+            landing = Landing.of(contract, settings)
             source = _dsn(dsn, secret_block, settings, tunnel)
             if prepare_slot(source, slot, create_slot):
                 get_run_logger().info("created replication slot %s", slot)
@@ -152,18 +189,22 @@ def capture_changes(
             outcome = capture_into_lake(req, contract, ledger, run_id)
         except Exception as exc:
             fill_report(report, slot, ledger.batches)  # what was committed before the failure
+            if landing is not None:
+                landing.measure(report, ledger.batches)
+                emit_committed(report, committed_versions(ledger.batches), landing.table)  # those changes landed
             record_failure(report, exc, settings.metadata_db_url())
             raise
-        _finish(report, slot, outcome, settings)
+        _finish(report, slot, outcome, settings, landing)
         lag = read_slot_lag(source, slot, return_state=True)  # the capture is recorded: a lag not read is no failure
     if lag.is_completed():
         get_run_logger().info("slot %s lags %s byte(s)", slot, lag.result().lag_bytes)
     return report
 
 
-def _finish(report: RunReport, slot: str, outcome: CaptureOutcome, settings: Settings) -> None:
-    """Fill, check and record a capture that ended well."""
+def _finish(report: RunReport, slot: str, outcome: CaptureOutcome, settings: Settings, landing: Landing) -> None:
+    """Fill, check and record a capture that ended well; tell Prefect of the versions it committed."""
     fill_report(report, slot, outcome.batches)
+    landing.measure(report, outcome.batches)
     report.stage_seconds["capture"] = outcome.seconds
     report.finished_at, report.status = datetime.now(timezone.utc), "completed"
     try:
@@ -171,6 +212,7 @@ def _finish(report: RunReport, slot: str, outcome: CaptureOutcome, settings: Set
     except Exception as exc:
         record_failure(report, exc, settings.metadata_db_url())
         raise
+    emit_committed(report, committed_versions(outcome.batches), landing.table)
     record_run(report, settings.metadata_db_url())
     publish_artifacts(report, RunArtifacts.current(settings.env))
     get_run_logger().info(

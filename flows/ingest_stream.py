@@ -25,9 +25,12 @@ from prefect.runtime import flow_run
 
 from flows.hooks import INCIDENT_HOOKS
 from sluice.errors import ConfigError
+from sluice.lake.commit_size import commits_bytes
+from sluice.lake.table import table_uri
 from sluice.lake.verify import ensure_verifiable
 from sluice.paths import ensure_dataset_name
 from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
+from sluice.runs.usage import add_process_usage, read_measure
 from sluice.settings import StreamSettings, get_settings
 from sluice.settings.streams import BROKER_SETTINGS
 from sluice.sources.streams.base import MAX_DELIVERIES, BatchLimits
@@ -37,6 +40,7 @@ from sluice.sources.streams.typed import VALUE_FORMATS
 from sluice.validate.contracts import find_contract
 from sluice.validate.explode import ensure_explodable
 from tasks.artifacts import RunArtifacts
+from tasks.events import emit_committed
 from tasks.records import publish_artifacts, record_failure, record_run
 from tasks.streams import Broker, StreamRequest, consume_into_lake
 
@@ -92,11 +96,17 @@ def fill_report(report: RunReport, source: str, batches: list[BatchOutcome]) -> 
     report.rows_deleted = sum(b.deleted for b in batches)
     report.rows_unchanged = sum(b.unchanged for b in batches)
     report.rows_duplicate = report.duplicates_in_lake = sum(b.duplicate for b in batches)
+    report.bytes_read = sum(b.bytes_read for b in batches)
     versions = [b.version for b in batches if b.version is not None]
     report.lake_version = max(versions) if versions else None
     for b in batches:
         for key, count in b.warnings.items():
             report.warnings[key] = report.warnings.get(key, 0) + count
+
+
+def committed_versions(batches: list[BatchOutcome]) -> list[int]:
+    """The table versions the run's batches committed, in order."""
+    return sorted({b.version for b in batches if b.version is not None})
 
 
 def child_reports(report: RunReport, batches: list[BatchOutcome]) -> list[RunReport]:
@@ -168,7 +178,8 @@ def ingest_stream(
     settings = get_settings()
     run_id = str(flow_run.get_id() or f"local-{int(time.time())}")
     source = f"{broker}:{topic}"
-    report = RunReport(run_id, dataset, source, settings.env, datetime.now(timezone.utc))
+    report = RunReport(run_id, dataset, source, settings.env, datetime.now(timezone.utc), flow="ingest-stream")
+    report.source_kind, report.read_measure = broker, read_measure(broker)
     try:
         contract = find_contract(ensure_dataset_name(dataset), settings.contracts_root())
         ensure_verifiable(contract, "ingest-stream")  # refused before a message is consumed
@@ -196,8 +207,12 @@ def ingest_stream(
             ),
             scale_interval_s=scale_interval_seconds,
         )
+        cpu = time.process_time()
         outcome = consume_into_lake(req, contract, run_id)
         fill_report(report, source, outcome.batches)
+        add_process_usage(report, time.process_time() - cpu)
+        uri, options = table_uri(settings.lake_root(), dataset), dict(settings.lake_storage_options)
+        report.bytes_written = commits_bytes(uri, committed_versions(outcome.batches), run_id, options)
         report.stage_seconds["consume"] = outcome.seconds
         report.finished_at, report.status = datetime.now(timezone.utc), "completed"
         ensure_conserved(report)
@@ -207,6 +222,8 @@ def ingest_stream(
     except Exception as exc:
         record_failure(report, exc, settings.metadata_db_url())
         raise
+    if report.lake_version is not None:
+        emit_committed(report, committed_versions(outcome.batches))
     record_run(report, settings.metadata_db_url())
     for child in children:
         record_run(child, settings.metadata_db_url())

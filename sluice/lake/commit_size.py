@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 import pyarrow as pa
 
@@ -37,3 +38,11 @@ def commit_bytes(uri: str, version: int | None, run_id: str, storage_options: di
     except (OSError, pa.ArrowException):
         return 0  # a log entry checkpointed away or unreadable: the run's bytes are not known
     return added_bytes(text, run_id)
+
+
+def commits_bytes(
+    uri: str, versions: Iterable[int | None], run_id: str, storage_options: dict[str, str] | None = None
+) -> int:
+    """The bytes the commits ``versions`` of the table at ``uri`` added for ``run_id``, each version once."""
+    found = {v for v in versions if v is not None}
+    return sum(commit_bytes(uri, v, run_id, storage_options) for v in sorted(found))

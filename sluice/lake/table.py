@@ -30,6 +30,7 @@ from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from sluice.errors import LakeError
 from sluice.lake import staging
+from sluice.lake.file_stats import written_stats
 from sluice.lake.location import s3_filesystem
 from sluice.paths import dataset_uri
 from sluice.validate.chunk import BATCH_COL, PARTITION, ROW_COL, WARNINGS_COL
@@ -238,6 +239,7 @@ class NewFile:
     day: str
     size: int
     rows: int
+    stats: str = ""  # the Delta stats JSON of its columns (sluice.lake.file_stats); "": only its rows are known
 
 
 @dataclass(frozen=True)
@@ -313,7 +315,8 @@ class DayWriters:
             file.flush()
             file.writer.close()
             size = self.fs.get_file_info(f"{self.root}/{file.rel}").size
-            files.append(NewFile(file.rel, day, int(size), file.rows))
+            stats = written_stats(file.writer, self.fs, f"{self.root}/{file.rel}", self.schema)
+            files.append(NewFile(file.rel, day, int(size), file.rows, stats))
         return files
 
 

@@ -35,6 +35,7 @@ from deltalake.transaction import AddAction, RemoveAction
 
 from sluice.errors import LakeConflictError, LakeError
 from sluice.lake import staging
+from sluice.lake.file_stats import written_stats
 from sluice.lake.table import (
     META_PREFIX,
     CommitResult,
@@ -164,11 +165,15 @@ def _insert_missing(
     return files, inserted
 
 
+def _rows_only(rows: int) -> str:
+    return json.dumps({"numRecords": rows})
+
+
 def add_actions(files: Iterable[NewFile], partition: dict[str, str] | None = None) -> list[AddAction | RemoveAction]:
     """Actions adding ``files``, in the list type ``DeltaTable.create_write_transaction`` takes."""
     now = int(time.time() * 1000)
     return [
-        AddAction(f.path, f.size, partition or {PARTITION: f.day}, now, True, json.dumps({"numRecords": f.rows}))
+        AddAction(f.path, f.size, partition or {PARTITION: f.day}, now, True, f.stats or _rows_only(f.rows))
         for f in files
     ]
 
@@ -285,9 +290,11 @@ def _quarantine_file(
     dataset, day = part.column("dataset")[0].as_py(), str(part.column("dt")[0].as_py())
     rel = f"dataset={dataset}/dt={day}/part-{uuid.uuid4().hex}.snappy.parquet"
     fs.create_dir(f"{root}/dataset={dataset}/dt={day}", recursive=True)
-    pq.write_table(part.drop_columns(["dataset", "dt"]), f"{root}/{rel}", filesystem=fs)
+    rows = part.drop_columns(["dataset", "dt"])
+    with pq.ParquetWriter(f"{root}/{rel}", rows.schema, filesystem=fs) as writer:
+        writer.write_table(rows)
     size = int(fs.get_file_info(f"{root}/{rel}").size)
-    new = NewFile(rel, day, size, part.num_rows)
+    new = NewFile(rel, day, size, part.num_rows, written_stats(writer, fs, f"{root}/{rel}", rows.schema))
     return add_actions([new], {"dataset": dataset, "dt": day})[0], part.num_rows
 
 

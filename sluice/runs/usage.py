@@ -9,7 +9,13 @@
   the process all of them share.
 * Bytes read are the sizes of the files read (``files``, ``s3``) or the Arrow
   batches' ``nbytes`` as the driver delivered them (databases: no driver
-  here reports the bytes it received); :data:`READ_MEASURES` names each.
+  here reports the bytes it received); a stream's messages' keys, values and
+  headers as consumed (``kafka``, ``redis``, ``rabbitmq``); the wal2json
+  text a change capture decoded (``cdc``); :data:`READ_MEASURES` names each.
+* A stream or change capture runs in the flow's own process (no Dask
+  workers): its CPU seconds are that process's over the consume or capture
+  (its fetcher, decoder and commit threads, and the Prefect client's), its
+  peak memory the process's, and it counts as one worker with no memory limit.
 """
 
 from __future__ import annotations
@@ -28,7 +34,10 @@ READ_MEASURES = {
     "files": "file sizes",
     "s3": "object sizes",
     "database": "arrow nbytes",
+    "stream": "message bytes",
+    "cdc": "wal2json bytes",
 }
+STREAM_KINDS = ("kafka", "redis", "rabbitmq")
 _DATABASE_SCHEMES = ("postgresql", "mysql", "mariadb")
 
 
@@ -69,6 +78,8 @@ def source_kind(source: str) -> str:
 
 
 def read_measure(kind: str) -> str:
+    if kind in STREAM_KINDS:
+        return READ_MEASURES["stream"]
     return READ_MEASURES["database" if kind in _DATABASE_SCHEMES else kind]
 
 
@@ -97,3 +108,11 @@ def add_usage(report: RunReport, extra_cpu_seconds: float = 0.0) -> None:
     report.peak_memory_bytes = max((f.peak_memory_bytes for f in report.files), default=0)
     report.workers = len({f.worker for f in report.files if f.worker})
     report.worker_memory_bytes = max((f.worker_memory_bytes for f in report.files), default=0)
+
+
+def add_process_usage(report: RunReport, cpu_seconds: float) -> None:
+    """Note on ``report`` what a run that worked in this process used: ``cpu_seconds``, its peak memory, one worker."""
+    report.cpu_seconds = cpu_seconds
+    report.peak_memory_bytes = peak_memory_bytes()
+    report.workers = 1
+    report.worker_memory_bytes = 0

@@ -62,6 +62,8 @@ class BatchReport:
     rows_updated: int = 0
     rows_deleted: int = 0
     rows_unchanged: int = 0
+    version: int | None = None  # the table version the batch committed (None: it committed nothing)
+    bytes_read: int = 0  # the wal2json text the server decoded for the batch (UTF-8 bytes)
 
     @property
     def rows_duplicate(self) -> int:
@@ -95,13 +97,14 @@ def wal2json_options(ref: TableRef) -> list[str]:
     ]  # fmt: skip
 
 
-def peek(conn: Any, spec: CaptureSpec) -> list[Transaction]:
-    """The next whole transactions the slot holds, without consuming them."""
+def peek(conn: Any, spec: CaptureSpec) -> tuple[list[Transaction], int]:
+    """The next whole transactions the slot holds, without consuming them, and the wal2json bytes they took."""
     rows = conn.execute(
         "SELECT lsn::text, xid::text, data FROM pg_logical_slot_peek_changes(%s, NULL, %s, VARIADIC %s::text[])",
         (spec.slot, spec.batch_changes, wal2json_options(spec.ref)),
     ).fetchall()
-    return transactions(rows, spec.ref)
+    size = sum(len(data.encode()) if isinstance(data, str) else len(data) for _, _, data in rows)
+    return transactions(rows, spec.ref), size
 
 
 def _catch_up(conn: Any, spec: CaptureSpec, held: int | None) -> None:
@@ -119,9 +122,9 @@ def capture_batch(conn: Any, spec: CaptureSpec, sink: ChangeSink) -> BatchReport
     """Read, commit and acknowledge one batch of whole transactions (see the module doc)."""
     held = sink.position(spec.slot)
     _catch_up(conn, spec, held)
-    txns = peek(conn, spec)
+    txns, size = peek(conn, spec)
     if not txns:
-        return BatchReport(0, 0, 0, 0, None)
+        return BatchReport(0, 0, 0, 0, None, bytes_read=size)
     fresh = [t for t in txns if held is None or t.commit_lsn > held]
     frame = to_frame(fresh, spec.ref.contract)
     done = CommitResult(0, 0, 0, None, 0)
@@ -137,6 +140,8 @@ def capture_batch(conn: Any, spec: CaptureSpec, sink: ChangeSink) -> BatchReport
         done.rows_updated,
         done.rows_deleted,
         done.rows_unchanged,
+        version=done.version,
+        bytes_read=size,
     )
 
 

@@ -110,6 +110,11 @@ def changes_contract(contract: Contract) -> Contract:
     )
 
 
+def target_table(contract: Contract) -> str:
+    """The lake table a capture of ``contract``'s dataset commits to: the keyed table, or ``<dataset>_changes``."""
+    return contract.name if contract.keyed else f"{contract.name}{CHANGES_SUFFIX}"
+
+
 class ChangeSink(Protocol):
     """What the capture needs of the lake."""
 

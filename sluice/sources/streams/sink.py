@@ -58,6 +58,7 @@ class BatchOutcome:
     latency: BatchLatency | None = None  # produce time to commit of the messages written (None: none carried a time)
     reasons: dict[str, int] = field(default_factory=dict)  # quarantined messages per reason code
     children: dict[str, ChildOutcome] = field(default_factory=dict)  # by child dataset of an exploded array
+    bytes_read: int = 0  # the batch's messages' keys, values and headers as consumed
 
 
 def reason_counts(quarantine: pa.Table) -> dict[str, int]:
@@ -188,7 +189,7 @@ class StreamSink:
         with dataset_lease(self.lease, self.contract.name, self.run_id) as held_lease:
             fresh, dropped, position = self._unseen(source, batch)
             if not len(fresh):
-                return BatchOutcome(read=len(batch), valid=len(batch), duplicate=len(batch))
+                return BatchOutcome(read=len(batch), valid=len(batch), duplicate=len(batch), bytes_read=batch.size)
             done = self._validate(source, fresh, Batch(source, position.range).id, prepared)
             chunk, result, ctx = done.chunk, done.result, done.ctx
             commit = Batch(source, position.range, len(fresh), result.quarantine.num_rows)
@@ -224,4 +225,5 @@ class StreamSink:
             latency=latency,
             reasons=reason_counts(result.quarantine),
             children=children,
+            bytes_read=batch.size,
         )

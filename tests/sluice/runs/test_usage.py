@@ -44,6 +44,11 @@ def test_the_source_kind_and_how_its_reads_are_measured(source, kind, measure):
     assert read_measure(kind) == measure
 
 
+@pytest.mark.parametrize("broker", ["kafka", "redis", "rabbitmq"])
+def test_a_stream_reads_are_measured_in_message_bytes(broker):
+    assert read_measure(broker) == "message bytes"
+
+
 def test_a_source_that_is_not_s3_has_no_bucket_region():
     assert bucket_region("/data/drop", {}) == ""
 
