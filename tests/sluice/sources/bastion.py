@@ -33,6 +33,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.hosts import netns_permitted
 from tests.pgcluster import ClusterOptions, PgCluster, running_cluster
 
 SSHD = Path("/usr/sbin/sshd")
@@ -65,18 +66,6 @@ class BastionNet:
 
 def _run(*cmd: str) -> None:
     subprocess.run(cmd, check=True, capture_output=True, text=True)
-
-
-def _netns_permitted() -> str | None:
-    """None when network namespaces can be made here, else why not."""
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        return "network namespaces need root and iproute2 (`ip netns`)"
-    probe = f"sl-probe-{os.getpid()}"
-    done = subprocess.run(["ip", "netns", "add", probe], check=False, capture_output=True, text=True)
-    if done.returncode != 0:
-        return f"`ip netns add` is not permitted here: {done.stderr.strip()}"
-    _run("ip", "netns", "del", probe)
-    return None
 
 
 def _ensure_sshd() -> None:
@@ -182,7 +171,7 @@ class FarSide:
 @contextlib.contextmanager
 def far_side() -> Iterator[FarSide]:
     """The namespaces, route and sshd, torn down after (skips where network namespaces cannot be made)."""
-    reason = _netns_permitted()
+    reason = netns_permitted()
     if reason:
         pytest.skip(reason)
     _ensure_sshd()
