@@ -3,10 +3,8 @@
 While a drill's stack is up, :class:`HostSampling` samples the host and the
 filesystem of the drill's lake every second into the metrics store of
 ``SLUICE_HOME``: host-level series (``host``, ``environment`` and ``drill``
-labels; no ``dataset`` or ``flow``), and the Dask worker processes among the
-drill process's children (``sluice_process_*`` series labelled ``worker``: a
-killed worker's series stop where it died), beside those of the sampler
-service (:mod:`ops.metrics.service`) when it runs. So ``ops correlate INC-…`` has
+labels; no ``dataset`` or ``flow``), beside those of the sampler service
+(:mod:`ops.metrics.service`) when it runs. So ``ops correlate INC-…`` has
 history behind a drill incident, as it has behind a real one.
 
 :func:`correlate_incidents` runs ``ops correlate`` on each of the drill's
@@ -62,7 +60,6 @@ class HostSampling:
             labels=labels,
             flush_interval=SAMPLE_SECONDS,
             filesystems=filesystems,
-            watch_children=True,
         )
         self.sampler.start()
         return self
