@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 SAMPLE_SECONDS = 1.0
 BEFORE = timedelta(minutes=30)
 AFTER = timedelta(minutes=5)
+WORKER = "worker"
+"""The ``resource`` a drill names when the injected resource is a worker process (its series carry ``worker``)."""
 
 
 class HostSampling:
@@ -53,7 +55,11 @@ class HostSampling:
         labels = {"environment": settings.env, "drill": drill_id}
         filesystems = {"home": str(settings.home)} | ({"lake": str(lake)} if lake else {})
         self.sampler = Sampler(
-            store, interval=SAMPLE_SECONDS, labels=labels, flush_interval=SAMPLE_SECONDS, filesystems=filesystems
+            store,
+            interval=SAMPLE_SECONDS,
+            labels=labels,
+            flush_interval=SAMPLE_SECONDS,
+            filesystems=filesystems,
         )
         self.sampler.start()
         return self
@@ -72,11 +78,17 @@ class Correlated:
     top: str | None
     resource: str | None
     problem: str = ""
+    worker: str | None = None
 
     def summary(self) -> str:
         if self.problem:
             return f"{self.ref}: {self.problem}"
-        return f"{self.ref}: top suspect {self.top} (resource {self.resource or 'other'})"
+        of = f", worker {self.worker}" if self.worker else ""
+        return f"{self.ref}: top suspect {self.top} (resource {self.resource or 'other'}{of})"
+
+    def names(self, resource: str) -> bool:
+        """Whether the top suspect measures ``resource``; ``worker``: a series of a worker process."""
+        return bool(self.worker) if resource == WORKER else self.resource == resource
 
 
 def correlate_incidents(session: Session, drill: Drill) -> list[Correlated]:
@@ -96,5 +108,6 @@ def correlate_incidents(session: Session, drill: Drill) -> list[Correlated]:
         record_on_incident(session, incident, result)
         link_runbook(session, incident, result)
         top = result.top
-        found.append(Correlated(incident.ref, top.metric if top else None, top.resource if top else None))
+        worker = top.labels.get("worker") if top else None
+        found.append(Correlated(incident.ref, top.metric if top else None, top.resource if top else None, "", worker))
     return found

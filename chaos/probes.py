@@ -199,7 +199,8 @@ def lake_written_only_by_drill(configuration: dict[str, Any] | None = None) -> d
 
 
 def correlation(resource: str, configuration: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Once the method is over, ``ops correlate`` on each drill incident ranks a ``resource`` series first.
+    """Once the method is over, ``ops correlate`` on each drill incident ranks a ``resource`` series first
+    (``worker``: a series of a worker process, labelled ``worker``).
 
     The results go on the incidents' timelines (:mod:`chaos.correlation`). No incident means there is
     nothing to correlate: the fault should have opened one.
@@ -213,6 +214,6 @@ def correlation(resource: str, configuration: dict[str, Any] | None = None) -> d
         found = correlate_incidents(session, drill)
     if not found:
         return _verdict(False, "no drill incident to correlate; the fault should have opened one", resource=resource)
-    wrong = [f for f in found if f.resource != resource]
+    wrong = [f for f in found if not f.names(resource)]
     said = "; ".join(f.summary() for f in (wrong or found))
     return _verdict(not wrong, said, resource=resource, top=[f.top for f in found])

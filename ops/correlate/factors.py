@@ -103,3 +103,24 @@ def materiality(shifts: Shifts, material: float) -> np.ndarray:
         relative = np.abs(shifts.level - shifts.baseline) / np.abs(shifts.baseline)
     relative = np.where(np.isfinite(relative), relative, 1.0)  # a zero baseline: any change is material
     return np.minimum(1.0, relative / material)
+
+
+def gone_at_failure(frame: WideFrame, failure_row: int, tolerance: int) -> np.ndarray:
+    """Series that stopped reporting at the failure (their last value within ``tolerance`` rows of it) while
+    the window goes on for more than ``tolerance`` rows: what reported them (a worker process, a host) is gone."""
+    assert frame.ended is not None
+    ended = frame.ended
+    gone: np.ndarray = (np.abs(ended - failure_row) <= tolerance) & (ended < frame.rows - tolerance)
+    return gone
+
+
+def read_as_nothing(frame: WideFrame, gone: np.ndarray) -> WideFrame:
+    """``frame`` with each gone series at zero from its last value on: a process that is gone uses nothing,
+    so its memory and CPU fall to nothing rather than holding their last reading."""
+    if not gone.any():
+        return frame
+    assert frame.ended is not None
+    values = frame.values.copy()
+    after = np.arange(frame.rows)[None, :] >= frame.ended[:, None]
+    values[gone[:, None] & after] = 0.0
+    return WideFrame(frame.times, frame.names, values, frame.labels, frame.rate, frame.skipped, frame.ended)

@@ -94,7 +94,8 @@ class WideFrame:
 
     ``labels`` holds each column's labels (empty for CSV columns); ``rate`` flags
     columns that were counters and now hold per-second rates; ``skipped``
-    lists columns already left out.
+    lists columns already left out; ``ended`` holds, per column, the row after
+    its last value before gaps were filled (``rows`` for a series that reports to the end).
     """
 
     times: np.ndarray
@@ -103,6 +104,7 @@ class WideFrame:
     labels: list[dict[str, str]] = field(default_factory=list)
     rate: np.ndarray | None = None
     skipped: list[Skipped] = field(default_factory=list)
+    ended: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.times = np.asarray(self.times, dtype="int64")
@@ -111,6 +113,8 @@ class WideFrame:
             self.labels = [{} for _ in self.names]
         if self.rate is None:
             self.rate = np.zeros(len(self.names), dtype=bool)
+        if self.ended is None:
+            self.ended = np.full(len(self.names), len(self.times), dtype=int)
 
     @property
     def rows(self) -> int:
@@ -122,7 +126,7 @@ class WideFrame:
     def select(self, keep: np.ndarray) -> WideFrame:
         """The frame with only the columns where ``keep`` is True (skips carried over)."""
         idx = np.flatnonzero(keep)
-        assert self.rate is not None
+        assert self.rate is not None and self.ended is not None
         return WideFrame(
             self.times,
             [self.names[i] for i in idx],
@@ -130,6 +134,7 @@ class WideFrame:
             [self.labels[i] for i in idx],
             self.rate[idx],
             list(self.skipped),
+            self.ended[idx],
         )
 
 

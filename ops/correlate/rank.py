@@ -5,7 +5,9 @@
 * strength = ``log10(1 + |z|)``, z the robust shift from the series' own baseline;
 * direction = ``down_weight`` for a resource (cpu, memory, network, disk) whose usage
   fell, else 1: resources cause failures by running out, so usage rises (for a
-  headroom metric, free or available bytes, usage fell when the metric rose);
+  headroom metric, free or available bytes, usage fell when the metric rose); a series that
+  stopped reporting at the failure (its process is gone) reads as nothing from then on, and
+  its fall is a loss, weighted 1;
 * strength: ``|z|`` capped at ``z_cap`` for a symptom whose baseline sat still (no MAD);
 * timing = ``lagging_weight`` when the series began to move after the failure,
   ``leading_weight`` when it began well before it while another series stepped at the
@@ -33,10 +35,12 @@ from typing import Literal
 import numpy as np
 
 from ops.correlate.factors import (
+    gone_at_failure,
     idle_zeros,
     materiality,
     moved_again,
     origin,
+    read_as_nothing,
     rival_at_failure,
     strength,
     symptom_weights,
@@ -128,6 +132,7 @@ class _Batch:
     timing: np.ndarray
     factors: dict[str, np.ndarray]
     again: np.ndarray
+    gone: np.ndarray
 
 
 _TIMINGS: dict[str, Timing] = {"leading": "leading", "simultaneous": "simultaneous", "lagging": "lagging"}
@@ -151,8 +156,10 @@ def _evaluate(
     target: np.ndarray | None,
     config: CorrelateConfig,
     answered: np.ndarray | None = None,
+    gone: np.ndarray | None = None,
 ) -> _Batch:
     n = frame.rows
+    gone = np.zeros(len(frame.names), dtype=bool) if gone is None else gone
     min_size = min(max(2, math.ceil(config.segment_share * n)), n // 2)
     _, r_step, shifts, onset = evidence_in_blocks(frame.values, min_size, failure_row, answered)
     again = moved_again(
@@ -168,7 +175,7 @@ def _evaluate(
     timing = _timings(onset, failure_row, n, config)
     resource = np.array([resource_of(name) is not None for name in frame.names], dtype=bool)
     headroom = np.array([measures_headroom(name) for name in frame.names], dtype=bool)
-    usage_fell = resource & np.where(headroom, shifts.z > 0, shifts.z < 0)
+    usage_fell = resource & np.where(headroom, shifts.z > 0, shifts.z < 0) & ~gone
     magnitude = np.where(resource, materiality(shifts, config.material_change), 1.0)
     rose_at_failure = resource & ~usage_fell & (timing == "simultaneous") & (magnitude >= 1.0) & (np.abs(shifts.z) >= 3)
     factors = {
@@ -185,7 +192,7 @@ def _evaluate(
         "origin": origin(frame, shifts, timing, config.origin_power),
         "granger": np.ones(len(frame.names)),
     }
-    return _Batch(failure_at_ns, failure_row, onset, shifts, r, lag_seconds, timing, factors, again)
+    return _Batch(failure_at_ns, failure_row, onset, shifts, r, lag_seconds, timing, factors, again, gone)
 
 
 def _score(factors: dict[str, np.ndarray]) -> np.ndarray:
@@ -241,8 +248,10 @@ def correlate_prepared(
     ensure_suspects_exist(frame, target)
     y = frame.values[frame.column(target)] if target else None
     suspects = frame.select(np.array([n != target for n in frame.names], dtype=bool))
+    gone = gone_at_failure(suspects, failure_row, _tolerance(frame.rows, config))
+    suspects = read_as_nothing(suspects, gone)
     answered, sparse = idle_zeros(suspects)
-    batch = _evaluate(suspects, failure_row, failure_ns(failure_at), y, config, answered)
+    batch = _evaluate(suspects, failure_row, failure_ns(failure_at), y, config, answered, gone)
     tests = _granger_pass(suspects, y, batch, config)
     scores = _score(batch.factors)
     order = np.argsort(-scores, kind="stable")
@@ -306,6 +315,11 @@ def _suspect(
         evidence.reasons.append(
             "moved twice: once well before the failure (an earlier change), and again at it; "
             "the z is the move at the failure, against the rows since the first"
+        )
+    if batch.gone[j]:
+        evidence.reasons.append(
+            "stopped reporting at the failure: what it measured (a process, a worker) is gone, so it reads "
+            "as nothing since, and its fall counts as a loss, not as a resource freed"
         )
     if batch.failure_row < short_before:
         evidence.reasons.append(

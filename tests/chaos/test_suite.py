@@ -77,6 +77,12 @@ def assert_the_cause_was_correlated(resource, verdicts, found) -> None:
     ), [(i.ref, [e.text for e in i.timeline if e.kind == "correlation"]) for i in found]
 
 
+def assert_the_source_change_is_the_cause(found) -> None:
+    assert found and all(
+        any(e.kind == "cause" and "the source changed" in e.text for e in i.timeline) for i in found
+    ), [(i.ref, [e.text for e in i.timeline if e.kind == "cause"]) for i in found]
+
+
 @pytest.mark.parametrize("name", DRILLS)
 def test_the_drill_passes_on_the_local_staging_stack(name, staging_stack):
     if name == "lake-disk-full" and os.geteuid() != 0 and (reason := why_no_tmpfs()):
@@ -97,7 +103,7 @@ def test_the_drill_passes_on_the_local_staging_stack(name, staging_stack):
     if name in CORRELATED:
         assert_the_cause_was_correlated(CORRELATED[name], result.verdicts, found)
     if name in SOURCE_SIDE:
-        assert all(any(e.kind == "cause" and "the source changed" in e.text for e in i.timeline) for i in found)
+        assert_the_source_change_is_the_cause(found)
     if name == "lake-disk-full":
         assert result.incidents, "a full disk must fail the run and open an incident"
         listed = json.loads(invoke("incident", "list", "--source", "chaos-drill", "-o", "json").stdout)
@@ -130,3 +136,4 @@ def test_ops_chaos_run_drills_through_the_flow_and_attaches_the_journal(staging_
     )
     found_incidents = incidents(staging_stack.home, drill["incidents"])
     assert_the_rule_alerted("source-schema-change", drill["verdicts"], found_incidents)
+    assert_the_source_change_is_the_cause(found_incidents)

@@ -88,6 +88,45 @@ def test_a_worker_that_returns_memory_does_not_outrank_a_cpu_hog():
     assert freed.evidence.z < -1e4 and freed.evidence.factors["direction"] == 0.1
 
 
+def worker_series(rows: int, seed: int, stops_at: int | None) -> dict[str, np.ndarray]:
+    """A worker process's RSS and CPU, reporting until ``stops_at`` (None: to the end)."""
+    rng = np.random.default_rng(seed)
+    rss = 3e8 + np.round(rng.normal(0, 3, rows)) * 4096
+    cpu = 40 + rng.normal(0, 8, rows)
+    if stops_at is not None:
+        rss[stops_at:], cpu[stops_at:] = np.nan, np.nan
+    return {"worker_rss_bytes": rss, "worker_cpu_percent": cpu}
+
+
+def test_a_worker_whose_series_stop_at_the_failure_ranks_first():
+    fault = fault_frame(culprit="web_cpu", size=0.0, extra=worker_series(600, 7, stops_at=400))
+
+    result = correlate_frame(fault.frame, fault.failure_at)
+
+    top = result.suspects[0]
+    assert top.metric.startswith("worker_") and top.evidence.direction == "down" and top.evidence.level == 0
+    assert top.evidence.factors["direction"] == 1.0 and top.evidence.timing == "simultaneous"
+    assert any("stopped reporting at the failure" in r for r in top.evidence.reasons)
+
+
+def test_a_worker_that_stopped_long_before_the_failure_is_not_read_as_gone():
+    fault = fault_frame(culprit="db_cpu", size=20.0, extra=worker_series(600, 7, stops_at=150))
+
+    result = correlate_frame(fault.frame, fault.failure_at)
+
+    assert names(result)[0] == "db_cpu"
+    assert not any("stopped reporting" in r for s in result.suspects for r in s.evidence.reasons)
+
+
+def test_series_that_report_to_the_end_of_the_window_are_not_gone():
+    fault = fault_frame(culprit="db_cpu", size=20.0, extra=worker_series(600, 7, stops_at=None))
+
+    result = correlate_frame(fault.frame, fault.failure_at)
+
+    assert names(result)[0] == "db_cpu"
+    assert not any("stopped reporting" in r for s in result.suspects for r in s.evidence.reasons)
+
+
 def test_granger_evidence_when_the_suspect_drives_the_target_with_a_lag():
     rng = np.random.default_rng(3)
     driver = np.zeros(600)
