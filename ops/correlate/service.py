@@ -192,9 +192,7 @@ def read_usable_window(
     config = config or CorrelateConfig(failure_grace_seconds=GRACE.total_seconds())
     wanted = scope.selector(selector)
     start, end = _bounds(scope, before, after)
-    series = store.query_range(wanted, start, end)
-    frame = _prepared(series, step) if series else None
-    problem = history_problem(frame, scope.failure_at, config) if frame is not None else None
+    frame, problem = _read(store, wanted, start, end, step, scope.failure_at, config)
     if frame is not None and problem is None:
         return ReadWindow(frame)
     why = f"no metrics match {wanted}" if frame is None else f"{wanted}: {problem.reason if problem else ''}"
@@ -203,11 +201,9 @@ def read_usable_window(
     hosts = scope_hosts(store, wanted, scope.failure_at)
     fallback = host_selector(hosts)
     wide_start = scope.failure_at - before
-    host_series = store.query_range(fallback, wide_start, end)
-    if not host_series:
+    host_frame, host_problem = _read(store, fallback, wide_start, end, step, scope.failure_at, config)
+    if host_frame is None:
         _refuse(f"{why}, nor any host-level series {fallback}", scope, problem, wide_start, before)
-    host_frame = _prepared(host_series, step)
-    host_problem = history_problem(host_frame, scope.failure_at, config)
     if host_problem is not None:
         _refuse(f"{why}; host-level {fallback}: {host_problem.reason}", scope, host_problem, wide_start, before)
     note = (
@@ -215,6 +211,23 @@ def read_usable_window(
         f"{', '.join(hosts)} instead (no dataset or flow label: the sampler service's)"
     )
     return ReadWindow(host_frame, (note,))
+
+
+def _read(
+    store: MetricsStore,
+    wanted: Selector,
+    start: datetime,
+    end: datetime,
+    step: timedelta | None,
+    failure_at: datetime,
+    config: CorrelateConfig,
+) -> tuple[WideFrame | None, HistoryProblem | None]:
+    """The window's frame (None: no series) and what its history lacks (None: enough)."""
+    series = store.query_range(wanted, start, end)
+    if not series:
+        return None, None
+    frame = _prepared(series, step)
+    return frame, history_problem(frame, failure_at, config)
 
 
 def _refuse(why: str, scope: Scope, problem: HistoryProblem | None, start: datetime, before: timedelta) -> NoReturn:

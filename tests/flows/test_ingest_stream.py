@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,16 +23,6 @@ from tests.sluice.sources.streams.conftest import EVENTS, REDIS_URL, event, rabb
 from tests.standins.schema_registry import SchemaRegistryStandIn
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture()
-def events_home(sluice_home, tmp_path, monkeypatch) -> Iterator[None]:
-    contracts = tmp_path / "contracts"
-    contracts.mkdir()
-    (contracts / "events.yaml").write_text(EVENTS, encoding="utf-8")
-    monkeypatch.setenv("SLUICE_CONTRACTS_DIR", str(contracts))
-    get_settings(fresh=True)
-    yield
 
 
 def test_a_run_until_idle_commits_valid_messages_quarantines_the_rest_and_adds_up(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,16 +24,6 @@ from tests.sluice.sources.streams.brokers import produce_redis
 from tests.sluice.sources.streams.conftest import EVENTS, REDIS_URL, event, redis_stream  # noqa: F401
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture()
-def events_home(sluice_home, tmp_path, monkeypatch) -> Iterator[None]:
-    contracts = tmp_path / "contracts"
-    contracts.mkdir()
-    (contracts / "events.yaml").write_text(EVENTS, encoding="utf-8")
-    monkeypatch.setenv("SLUICE_CONTRACTS_DIR", str(contracts))
-    get_settings(fresh=True)
-    yield
 
 
 def log_adds(uri: str) -> dict[int, tuple[str, int]]:
