@@ -17,7 +17,6 @@ from sluice.runs.records import RunReport
 from sluice.settings import get_settings
 from sluice.sources.streams.base import Offset
 from sluice.sources.streams.positions import STREAM_META
-from tests.flows.test_ingest_stream import events_home  # noqa: F401 - the fixture
 from tests.sluice.sources.streams.brokers import lake_ids, produce_kafka, produce_redis
 from tests.sluice.sources.streams.conftest import (  # noqa: F401 - fixtures
     REDIS_URL,

@@ -13,7 +13,7 @@ from flows.ingest_stream import ingest_stream
 from ops.metrics.models import Selector
 from ops.metrics.store import open_store
 from sluice.settings import get_settings
-from tests.flows.test_ingest_stream import EVENT_AVRO, events_home  # noqa: F401 - the fixture
+from tests.flows.test_ingest_stream import EVENT_AVRO
 from tests.sluice.formats.typed.messages import avro_writer
 from tests.sluice.sources.streams.brokers import produce_redis
 from tests.sluice.sources.streams.conftest import REDIS_URL, redis_stream  # noqa: F401 - the fixture

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from deltalake import ColumnProperties, DeltaTable, WriterProperties, write_deltalake
+
 from sluice.lake.table import table_uri
 from tests.ops.factories import invoke, sluice_home
 from tests.sluice.lake.commit_worker import run
@@ -39,14 +41,22 @@ def test_optimize_z_orders_by_hand_and_stats_then_show_one_file_a_date_with_colu
 
 
 def test_stats_table_fits_80_columns_and_says_what_to_do_about_files_without_statistics(monkeypatch, tmp_path):
-    _three_runs(monkeypatch, tmp_path)
+    uri = _three_runs(monkeypatch, tmp_path)
     monkeypatch.setenv("COLUMNS", "80")
+    complete = invoke("lake", "stats", "orders")
+    # another writer's file without statistics for one column
+    no_stats = WriterProperties(column_properties={"customer_id": ColumnProperties(statistics_enabled="NONE")})
+    write_deltalake(uri, DeltaTable(uri).to_pyarrow_table().slice(0, 2), mode="append", writer_properties=no_stats)
 
     result = invoke("lake", "stats", "orders")
 
-    assert result.exit_code == 0
-    assert "24 rows in 6 file(s)" in result.stdout and "ops lake optimize" in result.stdout
-    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    assert complete.exit_code == 0 and "24 rows in 6 file(s)" in complete.stdout
+    assert "ops lake optimize" not in complete.stdout and "some files" not in complete.stdout
+    assert result.exit_code == 0 and "26 rows in 7 file(s)" in result.stdout
+    assert "`ops lake optimize` rewrites" in " ".join(result.stdout.split())
+    columns = json.loads(invoke("lake", "stats", "orders", "-o", "json").stdout)["columns"]
+    assert [c["name"] for c in columns if not c["complete"]] == ["customer_id"]
+    assert max(len(line) for line in result.stdout.splitlines() + complete.stdout.splitlines()) <= 80
 
 
 def test_a_z_order_column_the_table_lacks_exits_2_with_a_guess_and_changes_nothing(monkeypatch, tmp_path):

@@ -47,8 +47,11 @@ def test_query_range_returns_raw_samples_and_steps(prometheus):
 
     [raw] = store.query_range(selector, end - timedelta(minutes=1), end)
     first = datetime.fromtimestamp(int(raw.timestamps[0]) / 1e9, tz=timezone.utc)
-    [stepped] = store.query_range(selector, first, end, timedelta(seconds=1))
-    [since] = store.query_range(selector, first, end)  # a scrape begun before ``end`` may land after ``raw``
+    step = timedelta(seconds=1)
+    [stepped] = store.query_range(selector, first, end, step)
+    # the first step looks back one step, to a sample just before ``first``; a scrape begun before ``end``
+    # may land after ``raw``
+    [since] = store.query_range(selector, first - step, end)
 
     assert raw.metric == "sluice_host_memory_used_bytes" and raw.labels["environment"] == "test"
     assert len(raw) >= 3 and (raw.values > 0).all() and (np.diff(raw.timestamps) > 0).all()

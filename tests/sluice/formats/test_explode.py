@@ -188,7 +188,11 @@ def test_an_array_that_is_not_an_array_quarantines_its_parent_and_has_no_childre
 
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=5),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)  # Infinity is not JSON: test_jsonl quarantines it
+    | st.text(max_size=5),
     lambda inner: (
         st.lists(inner, max_size=4)
         | st.dictionaries(st.sampled_from(["text", "votes", "tags", "meta", "x"]), inner, max_size=4)
