@@ -29,9 +29,11 @@ from deltalake.exceptions import DeltaError
 from sluice.lake import staging
 from sluice.lake.commit import Batch, CommitOutcome, CommitPlan, CommitTarget, Fence, Planner, commit_planned
 from sluice.lake.frames import commit_frame
+from sluice.lake.key_index import LakeKeys
 from sluice.lake.table import (
     DayWriters,
     DedupedBucket,
+    KeySource,
     keep_first,
     lake_filesystem,
     lake_schema,
@@ -50,6 +52,7 @@ class OpenTable:
     def __init__(self, uri: str, storage_options: dict[str, str] | None = None) -> None:
         self.uri, self.storage_options = uri, storage_options
         self._table: DeltaTable | None = None
+        self.keys = LakeKeys(uri, storage_options)  # the keys on the dates its commits anti-join against
 
     def current(self, *, refresh: bool = True) -> DeltaTable | None:
         """The table at its newest version (``None``: there is no table yet).
@@ -71,8 +74,13 @@ class OpenTable:
         return self._table
 
 
-def frame_bucket(target: CommitTarget, valid: pa.Table, keep: np.ndarray, old_days: set[str]) -> DedupedBucket:
-    """The rows of ``valid`` where ``keep``: dates the table lacks written into its folder, the others held."""
+def frame_bucket(
+    target: CommitTarget, valid: pa.Table, keep: np.ndarray, old_days: set[str], lake_keys: KeySource | None = None
+) -> DedupedBucket:
+    """The rows of ``valid`` where ``keep``: dates the table lacks written into its folder, the others held.
+
+    ``lake_keys``: where the commit finds the keys the table holds on the held rows' dates.
+    """
     schema = lake_schema(target.contract)
     fs, root = lake_filesystem(target.lake_uri, target.storage_options)
     writers = DayWriters(fs, root, schema.remove(schema.get_field_index(PARTITION)), BUCKET)
@@ -84,7 +92,7 @@ def frame_bucket(target: CommitTarget, valid: pa.Table, keep: np.ndarray, old_da
             writers.write(day, part.drop_columns([PARTITION]))
     rows = pa.concat_tables(list(old.values())) if old else None
     held = rows.num_rows if rows is not None else 0
-    return DedupedBucket(BUCKET, writers.close(), Path(), held, int((~keep).sum()), sorted(old), rows)
+    return DedupedBucket(BUCKET, writers.close(), Path(), held, int((~keep).sum()), sorted(old), rows, lake_keys)
 
 
 def _planner(
@@ -161,7 +169,7 @@ def commit_rows(
             _planner(target, batch, table, _stage_quarantine(target, batch, quarantine)),
             metadata=metadata,
             lease=lease,
-            dedup=lambda plan: [frame_bucket(target, valid, keep, plan.old_days)],
+            dedup=lambda plan: [frame_bucket(target, valid, keep, plan.old_days, table.keys)],
             evolve=lambda: _evolve(target, table),
         )
     finally:

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -242,6 +242,12 @@ class NewFile:
     stats: str = ""  # the Delta stats JSON of its columns (sluice.lake.file_stats); "": only its rows are known
 
 
+class KeySource(Protocol):
+    """Where a commit finds the keys a table holds on some dates (:class:`sluice.lake.key_index.LakeKeys`)."""
+
+    def on(self, table: DeltaTable, keys: list[str], days: list[str], like: pa.Schema) -> pa.Table | None: ...
+
+
 @dataclass(frozen=True)
 class DedupedBucket:
     """One date bucket after deduplication.
@@ -258,6 +264,7 @@ class DedupedBucket:
     duplicates: int
     days_old: list[str]
     old_rows: pa.Table | None = None  # the rows of ``old_file`` held in memory instead (a stream batch's)
+    lake_keys: KeySource | None = None  # keys kept across commits (else read from the table for this one)
 
     @property
     def rows_new(self) -> int:

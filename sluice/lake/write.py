@@ -154,7 +154,8 @@ def _insert_missing(
         if not bucket.rows_old:
             continue
         rows = bucket.old_rows if bucket.old_rows is not None else staging.read(bucket.old_file)
-        lake = _lake_keys(table, rows, contract.primary_key, bucket.days_old, schema)
+        held = bucket.lake_keys.on(table, contract.primary_key, bucket.days_old, schema) if bucket.lake_keys else None
+        lake = held if held is not None else _lake_keys(table, rows, contract.primary_key, bucket.days_old, schema)
         keep = _absent(rows, lake, contract.primary_key)
         writers = DayWriters(fs, root, schema.remove(schema.get_field_index(PARTITION)), f"{bucket.bucket}-in")
         for day, part in parts_by_day(rows, keep, schema):

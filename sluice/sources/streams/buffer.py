@@ -1,11 +1,19 @@
 """The bounded buffer between the broker and the lake, and the fetcher that fills it.
 
 The fetcher thread polls micro-batches into the buffer. When the buffer holds
-``max_records`` messages or ``max_bytes`` bytes, the fetcher pauses the source
-(Kafka ``pause``: no more fetching; Redis: no more ``XREADGROUP``) and goes on
+``max_records`` messages or ``max_bytes`` bytes, the fetcher stops polling and
+waits for room. A writer that takes a batch within ``pause_after_s`` makes room
+and the fetcher polls on: the broker client's own prefetch stays bounded
+meanwhile (librdkafka's ``queued.max.messages.kbytes``, RabbitMQ's prefetch
+count; Redis reads nothing it is not asked for). A buffer still full after
+that pauses the source (Kafka ``pause``: no more fetching, the prefetched
+messages dropped; Redis: no more ``XREADGROUP``) and the fetcher goes on
 polling only to keep its group membership; once the writer has taken the
 buffer below half of both bounds it resumes. The buffer therefore never holds
-more than its bounds plus one batch, however much faster the stream is than the lake.
+more than its bounds plus one batch, however much faster the stream is than
+the lake. The grace spares a lake that keeps pace in bursts a pause's cost: a
+resumed Kafka consumer fetches its partitions again, which takes a few
+hundred milliseconds.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sluice.errors import ConfigError
 from sluice.sources.streams.base import BatchLimits, StreamBatch, StreamSource, ensure_positive
 
 
@@ -25,10 +34,13 @@ class BufferLimits:
 
     max_records: int = 50_000
     max_bytes: int = 64 * 1024 * 1024
+    pause_after_s: float = 2.0  # a buffer full this long pauses the source (0: as soon as it is full)
 
     def __post_init__(self) -> None:
         ensure_positive(self.max_records, "buffer max_records")
         ensure_positive(self.max_bytes, "buffer max_bytes")
+        if not self.pause_after_s >= 0:  # also NaN
+            raise ConfigError(f"buffer pause_after_s is {self.pause_after_s}", hint="set 0 (pause at once) or more")
 
 
 class BoundedBuffer:
@@ -80,6 +92,11 @@ class BoundedBuffer:
         with self._ready:
             self._ready.wait_for(self.drained, timeout_s)
 
+    def wait_not_full(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for the writer to take the buffer below its bounds; whether it did."""
+        with self._ready:
+            return self._ready.wait_for(lambda: not self.full(), timeout_s)
+
 
 class Fetcher(threading.Thread):
     """Polls ``source`` into ``buffer`` until stopped, pausing the source while the buffer is full."""
@@ -107,7 +124,7 @@ class Fetcher(threading.Thread):
             self.error = exc
 
     def _step(self) -> None:
-        if self.buffer.full() and not self.paused:
+        if self.buffer.full() and not self.paused and not self.buffer.wait_not_full(self.buffer.limits.pause_after_s):
             self.source.pause()
             self.paused = True
             self.buffer.pauses += 1

@@ -129,7 +129,8 @@ def test_status_shows_the_partitions_a_consumer_paused_for_backpressure(
         recorder.paused(partitions, held)
 
     sink = StreamSink(events_contract, sluice_home.lake_root(), tmp_path / "staging", str(tmp_path / "quarantine"))
-    spec = ConsumeSpec(BatchLimits(max_records=10, max_wait_s=0.2), BufferLimits(max_records=10), idle_s=1.0)
+    full = BufferLimits(max_records=10, pause_after_s=0)  # paused as soon as it is full
+    spec = ConsumeSpec(BatchLimits(max_records=10, max_wait_s=0.2), full, idle_s=1.0)
     outcome = consume(redis_source(REDIS_URL, key), sink, spec, on_pause=paused)
     args = ["stream", "status", "--broker", "redis", "--topic", key, "--address", REDIS_URL, "-o", "json"]
 

@@ -55,7 +55,7 @@ def _bounded_while_paused(source_of: Callable[[StreamSink], StreamSource], home:
     base.write("test:warm-up", StreamBatch([Message("w", Offset(0), None, event(-1))]))  # imports, first commit
     spec = ConsumeSpec(
         BatchLimits(max_records=200, max_wait_s=0.2),
-        BufferLimits(max_records=1_000, max_bytes=4 * MB),
+        BufferLimits(max_records=1_000, max_bytes=4 * MB, pause_after_s=0.1),  # full longer than that: paused
         follow_s=4.0,
     )
     source = source_of(sink)
