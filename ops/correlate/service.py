@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 INFRASTRUCTURE = r"sluice_(host|process)_.+"
 GRACE = timedelta(seconds=60)
+WEAK_Z = 3.0  # a level shift smaller than this many robust σ is weak evidence of a cause
 """A run's failure is recorded a moment after its sampler stops; this much later still counts as inside the data."""
 HOST_LOOKBACK = timedelta(days=7)
 """How far back the scope's own series are looked up to learn which host it ran on."""
@@ -120,9 +121,10 @@ def _bounds(scope: Scope, before: timedelta, after: timedelta) -> tuple[datetime
     return start, scope.failure_at + after
 
 
-def _prepared(series: list[Series], step: timedelta | None) -> WideFrame:
+def _prepared(series: list[Series], step: timedelta | None, min_values: int = CorrelateConfig().min_rows) -> WideFrame:
+    """The series on one grid, prepared; a column needs ``min_values`` values, as many as the window needs rows."""
     step_ns = int(step.total_seconds() * 1e9) if step else None
-    return prepare_frame(frame_from_series(series, step_ns))
+    return prepare_frame(frame_from_series(series, step_ns), min_values)
 
 
 def read_window(
@@ -226,7 +228,7 @@ def _read(
     series = store.query_range(wanted, start, end)
     if not series:
         return None, None
-    frame = _prepared(series, step)
+    frame = _prepared(series, step, config.min_rows)
     return frame, history_problem(frame, failure_at, config)
 
 
@@ -257,7 +259,18 @@ def correlate_scope(
     config = config or CorrelateConfig(failure_grace_seconds=GRACE.total_seconds())
     window = read_usable_window(store, scope, before=before, after=after, selector=selector, step=step, config=config)
     result = correlate_prepared(window.frame, scope.failure_at, target=target, config=config)
-    return window.frame, replace(result, notes=result.notes + window.notes)
+    return window.frame, replace(result, notes=result.notes + window.notes + _weak(result))
+
+
+def _weak(result: CorrelationResult) -> tuple[str, ...]:
+    """A note when no suspect's level moved :data:`WEAK_Z` robust σ: the cause may not be in these series."""
+    largest = max((abs(s.evidence.z) for s in result.suspects), default=0.0)
+    if not result.suspects or largest >= WEAK_Z:
+        return ()
+    return (
+        f"no series moved {WEAK_Z:g} robust σ from its baseline (the largest moved {largest:.1f}): the cause may not "
+        "be in these metrics; read the run's error (`ops incident show`, `ops runs show`)",
+    )
 
 
 def timeline_text(result: CorrelationResult, top: int = 3) -> str:

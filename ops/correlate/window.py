@@ -9,6 +9,7 @@ into what to keep running, never into raw seconds.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -54,8 +55,14 @@ def history_problem(frame: WideFrame, failure_at: datetime, config: CorrelateCon
             first,
         )
     if not frame.names:
-        return HistoryProblem("no series varies in the window", 0, step, first)
+        return HistoryProblem(f"no series varies in the window ({_skipped_text(frame)})", 0, step, first)
     return None
+
+
+def _skipped_text(frame: WideFrame) -> str:
+    """How many columns were left out, by why: ``9 too sparse, 2 constant``."""
+    kinds = Counter(s.reason.split(":", 1)[0] for s in frame.skipped)
+    return ", ".join(f"{n} {kind}" for kind, n in kinds.most_common()) or "none read"
 
 
 def history_hint(problem: HistoryProblem, window_start: datetime | None, before: timedelta | None) -> str:

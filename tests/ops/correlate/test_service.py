@@ -169,3 +169,33 @@ def test_a_store_that_holds_too_little_before_the_failure_says_to_keep_the_sampl
 
     assert "the store holds these series only from 2026-03-05T10:00:00+00:00" in str(info.value.hint)
     assert "`ops metrics sampler status`" in str(info.value.hint)
+
+
+def test_a_sampler_started_a_minute_before_the_failure_is_enough_history_for_the_host_level_series(
+    monkeypatch, tmp_path
+):
+    settings = sluice_home(monkeypatch, tmp_path)
+    fault = fault_frame(rows=18, failure=13)  # 13 samples before the failure, fewer than 20 in all
+    open_store(home=settings.home).write_series(as_series(fault, HOST_ONLY))
+    monkeypatch.setattr("socket.gethostname", lambda: "h1")
+    scope = Scope(fault.failure_at, {"flow": "ingest-files", "dataset": "orders"}, "INC-3")
+
+    _, result = correlate_scope(
+        open_store(home=settings.home), scope, before=timedelta(minutes=30), after=timedelta(minutes=10)
+    )
+
+    assert result.suspects[0].metric == "sluice_host_db_cpu"
+    assert not any("robust σ" in said for said in result.notes)  # a 40-unit step is strong evidence
+
+
+def test_when_no_series_moved_far_the_result_says_the_cause_may_lie_elsewhere(monkeypatch, tmp_path):
+    settings = sluice_home(monkeypatch, tmp_path)
+    quiet = fault_frame(size=0.0)  # background noise only
+    open_store(home=settings.home).write_series(as_series(quiet, HOST_ONLY))
+    store = open_store(home=settings.home)
+
+    window = {"before": timedelta(minutes=30), "after": timedelta(minutes=10)}
+    _, result = correlate_scope(store, Scope(quiet.failure_at), **window)
+
+    (said,) = result.notes
+    assert said.startswith("no series moved 3 robust σ") and "`ops incident show`" in said
