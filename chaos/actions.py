@@ -18,7 +18,7 @@ import dataclasses
 import functools
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar
 
 from chaos import source
@@ -224,8 +224,8 @@ def evaluate_host_alert(
     rule: str, rise: float, window: str = "10s", configuration: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Evaluate host rule ``rule`` scaled to the drill: the host's level before the fault plus ``rise``, over
-    ``window`` (waited out from the fault on), on the host samples the drill takes. What fires opens a drill
-    incident linking the rule's runbook."""
+    ``window`` (waited out from now on: the fault actions before return once the fault is at full strength), on
+    the host samples the drill takes. What fires opens a drill incident linking the rule's runbook."""
     from chaos.alerts import ensure_rules, evaluate_host, scaled_rule
     from chaos.hostfaults import level_before
     from ops.metrics.store import open_store
@@ -233,12 +233,11 @@ def evaluate_host_alert(
     from sluice.settings import get_settings
 
     drill = current()
-    start = drill.fault_started_at or drill.started_at
     span = parse_duration(window)
     selector = ensure_rules([rule]).rules[0].selector
     store = open_store(get_settings().metrics, home=get_settings().home)
-    level = level_before(store, selector, start, timedelta(minutes=1))
-    time.sleep(max(0.0, (start + span - datetime.now(timezone.utc)).total_seconds()) + 2.0)
+    level = level_before(store, selector, drill.fault_started_at or drill.started_at, timedelta(minutes=1))
+    time.sleep(span.total_seconds() + 2.0)  # the window ends now, after the fault reached full strength
     return evaluate_host(drill, scaled_rule(rule, threshold=level + rise, window=window), store).to_output() | {
         "level_before": level
     }

@@ -4,10 +4,14 @@ spawned child starts at once on a loaded host."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 
-def spin() -> None:
-    """Keep one core busy until killed."""
+def spin(started: Any = None) -> None:
+    """Keep one core busy until killed; first count this process in ``started`` (a shared integer), if given."""
+    if started is not None:
+        with started.get_lock():
+            started.value += 1
     while True:
         pass
 

@@ -26,7 +26,7 @@ from ops.metrics.models import Selector
 from ops.metrics.store import MetricsStore
 
 GROWN_WITHIN = 180.0
-"""Seconds a balloon may take to grow before the action gives up."""
+"""Seconds a balloon may take to grow, or busy processes to start, before the action gives up."""
 
 
 @dataclass
@@ -36,13 +36,22 @@ class HostFaults:
     processes: list[BaseProcess] = field(default_factory=list)
 
     def hog_cpu(self, per_core: int) -> int:
-        """``per_core`` busy processes per core; returns how many."""
+        """``per_core`` busy processes per core, returned once every one spins; returns how many."""
         context = multiprocessing.get_context("spawn")
         count = per_core * (psutil.cpu_count() or 1)
+        started = context.Value("i", 0)
         for _ in range(count):
-            process = context.Process(target=spin, daemon=True)
+            process = context.Process(target=spin, args=(started,), daemon=True)
             process.start()
             self.processes.append(process)
+        deadline = time.monotonic() + GROWN_WITHIN
+        while started.value < count:  # spawned children start slowly on the host they are hogging
+            if time.monotonic() > deadline:
+                raise ChaosError(
+                    f"only {started.value} of {count} busy processes started within {GROWN_WITHIN:.0f} s",
+                    hint="check the host's process limits (`ulimit -u`) and load",
+                )
+            time.sleep(0.1)
         return count
 
     def balloon(self, share: float, seconds: float) -> int:

@@ -43,13 +43,7 @@ DRILLS = [
     "dask-worker-killed",
     "prefect-api-unreachable",
     "lake-disk-full",
-    pytest.param(
-        "cpu-hog",
-        marks=pytest.mark.skip(
-            reason="host-cpu-saturated does not ring reliably under the drill: runnable tasks per core against "
-            "the drill's scaled threshold (ops chaos run cpu-hog shows it)"
-        ),
-    ),
+    "cpu-hog",
     "memory-balloon",
 ]
 
