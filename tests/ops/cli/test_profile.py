@@ -17,7 +17,7 @@ from tests.tasks.test_profile import orders
 
 
 @pytest.fixture()
-def settings(monkeypatch, tmp_path):
+def home_settings(monkeypatch, tmp_path):
     settings = sluice_home(monkeypatch, tmp_path, env="staging")
     store, rng = EmbeddedStore(settings.home / "metrics"), np.random.default_rng(11)
     start = datetime.now(timezone.utc) - timedelta(hours=5)
@@ -27,7 +27,7 @@ def settings(monkeypatch, tmp_path):
     return settings
 
 
-def test_the_latest_profile_lists_each_column_in_a_table_that_fits_80_columns(settings, monkeypatch):
+def test_the_latest_profile_lists_each_column_in_a_table_that_fits_80_columns(home_settings, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
     result = invoke("profile", "orders")
 
@@ -38,7 +38,7 @@ def test_the_latest_profile_lists_each_column_in_a_table_that_fits_80_columns(se
     assert "6,000" in lines["order_id"] and "8,000" in lines["order_id"]  # min and max of the last run's ids
 
 
-def test_one_columns_history_has_one_point_per_run_and_the_shift_shows(settings):
+def test_one_columns_history_has_one_point_per_run_and_the_shift_shows(home_settings):
     result = invoke("profile", "orders", "amount", "-o", "json")
 
     assert result.exit_code == 0, result.output
@@ -47,7 +47,7 @@ def test_one_columns_history_has_one_point_per_run_and_the_shift_shows(settings)
     assert history[0]["type"] == "double" and set(history[0]["quantiles"]) == {"0.05", "0.25", "0.5", "0.75", "0.95"}
 
 
-def test_plot_writes_a_png_of_the_columns_history(settings, tmp_path):
+def test_plot_writes_a_png_of_the_columns_history(home_settings, tmp_path):
     target = tmp_path / "plots" / "currency.png"
 
     result = invoke("profile", "orders", "currency", "--plot", str(target))
@@ -56,7 +56,7 @@ def test_plot_writes_a_png_of_the_columns_history(settings, tmp_path):
     assert target.read_bytes().startswith(PNG_MAGIC)
 
 
-def test_a_dataset_without_profiles_says_so_and_plot_without_a_column_is_a_usage_error(settings):
+def test_a_dataset_without_profiles_says_so_and_plot_without_a_column_is_a_usage_error(home_settings):
     empty = invoke("profile", "customers")
     usage = invoke("profile", "orders", "--plot", "x.png")
 
