@@ -38,10 +38,17 @@ def write_profile(
 
 
 def record_profile(
-    report: RunReport, lake_uri: str, storage_options: dict[str, str], store: MetricsStore
+    report: RunReport,
+    lake_uri: str,
+    storage_options: dict[str, str],
+    store: MetricsStore,
+    versions: list[int] | None = None,
 ) -> ProfileOutcome:
-    """Profile the rows ``report``'s commit added and write them to ``store``; nothing for a run that added none."""
-    profile = profile_commit(lake_uri, report.lake_version, report.run_id, storage_options)
+    """Profile the rows ``report``'s commits (``versions``, else its lake version) added and write them to ``store``.
+
+    Nothing is written for a run that added no rows.
+    """
+    profile = profile_commit(lake_uri, versions or [report.lake_version], report.run_id, storage_options)
     if profile is None or profile.rows == 0:
         return ProfileOutcome()
     at = report.finished_at or datetime.now(timezone.utc)
@@ -49,14 +56,21 @@ def record_profile(
 
 
 @task(name="profile-run", cache_policy=NO_CACHE)
-def profile_run(report: RunReport, lake_uri: str, storage_options: dict[str, str]) -> ProfileOutcome:
-    """The run's column profile into the embedded metrics store; a profile that fails is a warning on the run."""
+def profile_run(
+    report: RunReport, lake_uri: str, storage_options: dict[str, str], versions: list[int] | None = None
+) -> ProfileOutcome:
+    """The run's column profile into the embedded metrics store; a profile that fails is a warning on the run.
+
+    ``versions`` are the table versions the run committed (a stream run commits one per batch); the run's lake
+    version when omitted.
+    """
     settings = get_settings()
     if settings.metrics.metrics_backend is MetricsBackend.PROMETHEUS:
         return ProfileOutcome()
     log = get_run_logger()
     try:
-        outcome = record_profile(report, lake_uri, storage_options, open_store(settings.metrics, home=settings.home))
+        store = open_store(settings.metrics, home=settings.home)
+        outcome = record_profile(report, lake_uri, storage_options, store, versions)
     except (SluiceError, OSError, pa.ArrowException) as exc:
         log.warning("%s: the column profile was not recorded: %s", report.dataset, exc)
         return ProfileOutcome()

@@ -1,8 +1,8 @@
-"""The profile of the rows one run's commit added to its lake table, read back file by file, batch by batch."""
+"""The profile of the rows one run's commits added to its lake table, read back file by file, batch by batch."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.dataset as pads
@@ -22,21 +22,23 @@ def _added_batches(uri: str, paths: list[str], storage_options: dict[str, str] |
 
 
 def profile_commit(
-    uri: str, version: int | None, run_id: str, storage_options: dict[str, str] | None = None
+    uri: str, versions: Sequence[int | None], run_id: str, storage_options: dict[str, str] | None = None
 ) -> TableProfile | None:
-    """The profile of the files version ``version`` of the table at ``uri`` added, if ``run_id`` made it.
+    """The profile of the files the versions ``versions`` of the table at ``uri`` added, those ``run_id`` made.
 
-    ``None`` when there is no such version, its log entry is gone, or another
-    run made it (a run that committed nothing reports the version it found).
-    For a keyed table (upsert, scd2) the commit rewrites the files that hold
+    ``None`` when none of them is there, has its log entry, or was made by
+    ``run_id`` (a run that committed nothing reports the version it found).
+    For a keyed table (upsert, scd2) a commit rewrites the files that hold
     changed keys, so their unchanged rows are profiled too.
 
     Raises:
-        LakeError: the version's log entry cannot be read.
+        LakeError: a version's log entry cannot be read.
     """
-    if version is None:
+    paths: list[str] = []
+    for version in sorted({v for v in versions if v is not None}):
+        entry = read_commit(uri, version, storage_options)
+        if entry is not None and str(entry.metadata.get("run_id", "")) == run_id:
+            paths += [path for path, _ in entry.added]
+    if not paths:
         return None
-    entry = read_commit(uri, version, storage_options)
-    if entry is None or str(entry.metadata.get("run_id", "")) != run_id:
-        return None
-    return profile_batches(_added_batches(uri, [path for path, _ in entry.added], storage_options))
+    return profile_batches(_added_batches(uri, paths, storage_options))
