@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sluice.runs.records import RunReport
@@ -48,10 +48,10 @@ class Letdown:
     ongoing: bool
     worst: float  # the worst value in the span: the data's age in seconds, or the share
     threshold: float
+    seconds: float = field(init=False)
 
-    @property
-    def seconds(self) -> float:
-        return (self.end - self.start).total_seconds()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "seconds", (self.end - self.start).total_seconds())
 
 
 @dataclass(frozen=True)
@@ -61,10 +61,10 @@ class ConsumerSla:
     consumer: str
     dataset: str
     letdowns: list[Letdown]
+    seconds_let_down: float = field(init=False)
 
-    @property
-    def seconds_let_down(self) -> float:
-        return sum(d.seconds for d in self.letdowns)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "seconds_let_down", sum(d.seconds for d in self.letdowns))
 
 
 def _deliveries(runs: Sequence[RunReport]) -> list[RunReport]:
@@ -88,7 +88,7 @@ def _clip(
     until: datetime,
 ) -> Letdown | None:
     start, end, worst = span
-    if end <= since or start >= until:
+    if end <= since or start >= until or end <= start:
         return None
     return Letdown(consumer, dataset, promise, max(start, since), min(end, until), end >= until, worst, threshold)
 

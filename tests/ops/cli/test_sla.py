@@ -57,6 +57,7 @@ def test_the_report_says_who_was_let_down_when_and_for_how_long(settings):
     assert spans == [("freshness", False), ("quarantined_share", False), ("freshness", True)]
     fresh = found["finance-dashboard"]["letdowns"][0]
     assert datetime.fromisoformat(fresh["end"]) - datetime.fromisoformat(fresh["start"]) == timedelta(hours=3)
+    assert fresh["seconds"] == 3 * 3600 and found["finance-dashboard"]["seconds_let_down"] > 3.5 * 3600
 
 
 def test_the_table_fits_80_columns_and_lists_each_span(settings, monkeypatch):
