@@ -74,37 +74,51 @@ def _series(
     return store.query_range(Selector.parse(f"{{{matchers}}}"), start, end)
 
 
-def _points(series: list[Series]) -> dict[tuple[int, str], dict[str, object]]:
-    """Per (instant, column), every figure found, by attribute name."""
-    found: dict[tuple[int, str], dict[str, object]] = defaultdict(lambda: {"quantiles": {}, "top": {}})
+@dataclass
+class _Figures:
+    """What the store holds of one column in one run, gathered series by series."""
+
+    type: str = ""
+    scalars: dict[str, float] = field(default_factory=dict)
+    quantiles: dict[str, float] = field(default_factory=dict)
+    top: dict[str, float] = field(default_factory=dict)
+
+    def add(self, s: Series, value: float) -> None:
+        if s.metric in _SCALARS:
+            self.scalars[_SCALARS[s.metric]] = value
+        elif s.metric == m.QUANTILE:
+            self.quantiles[s.labels.get("q", "")] = value
+        elif s.metric == m.TOP_SHARE and value > 0:
+            self.top[s.labels.get("value", "")] = value
+        elif s.metric == m.PRESENT:
+            self.type = s.labels.get("type", "")
+
+    def point(self, ts: int, column: str) -> ColumnPoint:
+        g = self.scalars.get
+        return ColumnPoint(
+            from_ns(ts),
+            column,
+            self.type,
+            null_rate=g("null_rate"),
+            distinct=g("distinct"),
+            minimum=g("minimum"),
+            maximum=g("maximum"),
+            mean=g("mean"),
+            median=self.quantiles.get("0.5"),
+            quantiles=self.quantiles,
+            top=self.top,
+            length_mean=g("length_mean"),
+        )
+
+
+def _points(series: list[Series]) -> dict[tuple[int, str], _Figures]:
+    """Per (instant, column), every figure found."""
+    found: dict[tuple[int, str], _Figures] = defaultdict(_Figures)
     for s in series:
         column = s.labels.get("column", "")
         for ts, value in zip(s.timestamps.tolist(), s.values.tolist(), strict=True):
-            figures = found[(ts, column)]
-            if s.metric in _SCALARS:
-                figures[_SCALARS[s.metric]] = value
-            elif s.metric == m.QUANTILE:
-                figures["quantiles"][s.labels.get("q", "")] = value  # type: ignore[index]
-            elif s.metric == m.TOP_SHARE:
-                figures["top"][s.labels.get("value", "")] = value  # type: ignore[index]
-            elif s.metric == m.PRESENT:
-                figures["type"] = s.labels.get("type", "")
+            found[(ts, column)].add(s, value)
     return found
-
-
-def _point(ts: int, column: str, figures: dict[str, object]) -> ColumnPoint:
-    quantiles: dict[str, float] = figures.pop("quantiles")  # type: ignore[assignment]
-    top: dict[str, float] = {k: v for k, v in figures.pop("top").items() if v > 0}  # type: ignore[attr-defined]
-    kind = str(figures.pop("type", ""))
-    return ColumnPoint(
-        from_ns(ts),
-        column,
-        kind,
-        median=quantiles.get("0.5"),
-        quantiles=quantiles,
-        top=top,
-        **figures,  # type: ignore[arg-type]
-    )
 
 
 def latest_profile(
@@ -115,7 +129,7 @@ def latest_profile(
     if not found:
         return DatasetProfile(dataset, environment, None, [])
     last = max(ts for ts, _ in found)
-    columns = [_point(ts, column, figures) for (ts, column), figures in found.items() if ts == last]
+    columns = [figures.point(ts, column) for (ts, column), figures in found.items() if ts == last]
     return DatasetProfile(dataset, environment, from_ns(last), sorted(columns, key=lambda c: c.column))
 
 
@@ -124,7 +138,7 @@ def column_history(
 ) -> list[ColumnPoint]:
     """One column's figures in every profiled run in ``[start, end]``, oldest first."""
     found = _points(_series(store, dataset, environment, start, end, column))
-    return [_point(ts, c, figures) for (ts, c), figures in sorted(found.items())]
+    return [figures.point(ts, c) for (ts, c), figures in sorted(found.items(), key=lambda kv: kv[0])]
 
 
 def plot_history(history: list[ColumnPoint], title: str, target: Path) -> Path:
