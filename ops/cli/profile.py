@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -27,9 +27,66 @@ from ops.cli._utilities import (
 )
 from sluice.display import readable
 
+if TYPE_CHECKING:
+    from ops.reports.profiles import ColumnPoint, DatasetProfile
+
 
 def _share(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
+
+
+def _print_latest(found: DatasetProfile) -> None:
+    print_fitted(
+        [
+            text("Column", min_width=10),
+            key("Type"),
+            number("Nulls"),
+            number("Distinct"),
+            number("Min"),
+            number("Median"),
+            number("Max"),
+            text("Top values", min_width=10),
+        ],
+        [
+            [
+                cell(c.column),
+                cell(c.type),
+                _share(c.null_rate),
+                readable(c.distinct),
+                readable(c.minimum),
+                readable(c.median),
+                readable(c.maximum),
+                cell(c.top_text() or None),
+            ]
+            for c in found.columns
+        ],
+        title=f"{found.dataset} ({found.environment}): run profiled {found.at:%Y-%m-%d %H:%M:%S} UTC",
+    )
+
+
+def _print_history(title: str, history: list[ColumnPoint]) -> None:
+    print_fitted(
+        [
+            key("Run finished (UTC)"),
+            number("Nulls"),
+            number("Distinct"),
+            number("Mean"),
+            number("Median"),
+            text("Top values", min_width=10),
+        ],
+        [
+            [
+                cell(f"{p.at:%Y-%m-%d %H:%M}"),
+                _share(p.null_rate),
+                readable(p.distinct),
+                readable(p.mean),
+                readable(p.median),
+                cell(p.top_text() or None),
+            ]
+            for p in history
+        ],
+        title=f"{title}: {len(history)} profiled run(s)",
+    )
 
 
 @with_cli_exception_handling
@@ -54,69 +111,23 @@ def profile(
     environment = env or load_settings().env
     end = datetime.now(timezone.utc)
     start = end - parse_duration(since)
-    store = metrics_store()
     if column is None:
-        found = latest_profile(store, dataset, environment, start, end)
+        found = latest_profile(metrics_store(), dataset, environment, start, end)
         if output is OutputFormat.JSON:
             print_json(found)
-            return
-        if found.at is None:
+        elif found.at is None:
             exit_with_success(f"no profile of {dataset} in {environment} since {start:%Y-%m-%d %H:%M} UTC")
-        print_fitted(
-            [
-                text("Column", min_width=10),
-                key("Type"),
-                number("Nulls"),
-                number("Distinct"),
-                number("Min"),
-                number("Median"),
-                number("Max"),
-                text("Top values", min_width=10),
-            ],
-            [
-                [
-                    cell(c.column),
-                    cell(c.type),
-                    _share(c.null_rate),
-                    readable(c.distinct),
-                    readable(c.minimum),
-                    readable(c.median),
-                    readable(c.maximum),
-                    cell(c.top_text() or None),
-                ]
-                for c in found.columns
-            ],
-            title=f"{dataset} ({environment}): run profiled {found.at:%Y-%m-%d %H:%M:%S} UTC",
-        )
+        else:
+            _print_latest(found)
         return
-    history = column_history(store, dataset, environment, column, start, end)
+    history = column_history(metrics_store(), dataset, environment, column, start, end)
+    title = f"{dataset}.{column} ({environment})"
     if plot is not None and history:
-        plot_history(history, f"{dataset}.{column} ({environment})", plot)
+        plot_history(history, title, plot)
         note(f"wrote {plot}", output=output, style="dim")
     if output is OutputFormat.JSON:
         print_json(history)
-        return
-    if not history:
-        exit_with_success(f"no profile of {dataset}.{column} in {environment} since {start:%Y-%m-%d %H:%M} UTC")
-    print_fitted(
-        [
-            key("Run finished (UTC)"),
-            number("Nulls"),
-            number("Distinct"),
-            number("Mean"),
-            number("Median"),
-            text("Top values", min_width=10),
-        ],
-        [
-            [
-                cell(f"{p.at:%Y-%m-%d %H:%M}"),
-                _share(p.null_rate),
-                readable(p.distinct),
-                readable(p.mean),
-                readable(p.median),
-                cell(p.top_text() or None),
-            ]
-            for p in history
-        ],
-        title=f"{dataset}.{column} ({environment}): {len(history)} profiled run(s)",
-    )
+    elif not history:
+        exit_with_success(f"no profile of {title} since {start:%Y-%m-%d %H:%M} UTC")
+    else:
+        _print_history(title, history)

@@ -27,6 +27,7 @@ from ops.cli._utilities import (
 )
 
 if TYPE_CHECKING:
+    from sluice.runs.sla import ConsumerSla
     from sluice.validate.consumers import Consumer
 
 app = typer.Typer(help="Consumer SLAs: who was let down by a dataset's freshness or accuracy, when and for how long.")
@@ -63,6 +64,48 @@ def _declared(root: Path, dataset: str | None, output: OutputFormat) -> dict[str
     return found
 
 
+def _print_report(found: list[ConsumerSla], environment: str, start: datetime, until: datetime) -> None:
+    print_fitted(
+        [text("Consumer", min_width=10), key("Dataset"), number("Spans"), number("Let down"), number("Share")],
+        [
+            [
+                cell(s.consumer),
+                cell(s.dataset),
+                cell(len(s.letdowns)),
+                _duration(s.seconds_let_down),
+                f"{s.seconds_let_down / max((until - start).total_seconds(), 1):.1%}",
+            ]
+            for s in found
+        ],
+        title=f"Consumer SLAs in {environment}, {start:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} UTC",
+    )
+    spans = [d for s in found for d in s.letdowns]
+    if not spans:
+        return
+    print_fitted(
+        [
+            text("Consumer", min_width=10),
+            key("Promise"),
+            key("From (UTC)"),
+            key("For"),
+            number("Worst"),
+            number("Limit"),
+        ],
+        [
+            [
+                cell(d.consumer),
+                cell(d.promise.value),
+                cell(f"{d.start:%Y-%m-%d %H:%M}"),
+                _duration(d.seconds) + (" (ongoing)" if d.ongoing else ""),
+                _worst(d.promise, d.worst),
+                _worst(d.promise, d.threshold),
+            ]
+            for d in spans
+        ],
+        title="When they were let down",
+    )
+
+
 @app.command("report")
 @with_cli_exception_handling
 def report(
@@ -80,52 +123,14 @@ def report(
     settings = load_settings()
     until = datetime.now(timezone.utc)
     start = until - parse_duration(since)
-    root = settings.contracts_root()
-    consumers = _declared(root, dataset, output)
+    consumers = _declared(settings.contracts_root(), dataset, output)
     environment = env or settings.env
     with metadata_store() as conn:
         runs = [r for r in finished_runs(conn) if r.env == environment and r.dataset in consumers]
     found = sla_report(runs, consumers, start, until)
     if output is OutputFormat.JSON:
         print_json(found)
-        return
-    if not found:
+    elif not found:
         exit_with_success("no contract declares consumers" + (f" for {dataset}" if dataset else ""))
-    print_fitted(
-        [text("Consumer", min_width=10), key("Dataset"), number("Spans"), number("Let down"), number("Share")],
-        [
-            [
-                cell(s.consumer),
-                cell(s.dataset),
-                cell(len(s.letdowns)),
-                _duration(s.seconds_let_down),
-                f"{s.seconds_let_down / max((until - start).total_seconds(), 1):.1%}",
-            ]
-            for s in found
-        ],
-        title=f"Consumer SLAs in {environment}, {start:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} UTC",
-    )
-    spans = [d for s in found for d in s.letdowns]
-    if spans:
-        print_fitted(
-            [
-                text("Consumer", min_width=10),
-                key("Promise"),
-                key("From (UTC)"),
-                key("For"),
-                number("Worst"),
-                number("Limit"),
-            ],
-            [
-                [
-                    cell(d.consumer),
-                    cell(d.promise.value),
-                    cell(f"{d.start:%Y-%m-%d %H:%M}"),
-                    _duration(d.seconds) + (" (ongoing)" if d.ongoing else ""),
-                    _worst(d.promise, d.worst),
-                    _worst(d.promise, d.threshold),
-                ]
-                for d in spans
-            ],
-            title="When they were let down",
-        )
+    else:
+        _print_report(found, environment, start, until)
