@@ -7,6 +7,7 @@ a bounded sample for quantiles; dates and timestamps keep min and max (as
 epoch seconds); strings keep their length min/mean/max and, while they have
 at most :data:`TOP_LIMIT` distinct values, every value's count (top values
 of codes). Booleans keep the share of ``true``. Floats' NaN counts as null.
+Nested and binary columns count rows and nulls only.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class ColumnProfile:
     kind: Kind
     rows: int
     nulls: int
-    distinct: float
+    distinct: float | None  # None for nested and binary columns
     minimum: float | None = None
     maximum: float | None = None
     mean: float | None = None
@@ -133,7 +134,8 @@ class ColumnState:
         self.rows += len(values)
         self.nulls += values.null_count
         present = values.drop_null()
-        self.sketch.add(present)
+        if self.kind is not Kind.OTHER:  # nested and binary values have no vectorised hash: no distinct count
+            self.sketch.add(present)
         if len(present) == 0:
             return
         if self.kind is Kind.NUMBER:
@@ -217,7 +219,7 @@ class ColumnState:
             self.kind,
             self.rows,
             self.nulls,
-            round(self.sketch.estimate()) if self.rows > self.nulls else 0.0,
+            None if self.kind is Kind.OTHER else round(self.sketch.estimate()) if self.rows > self.nulls else 0.0,
             self.minimum,
             self.maximum,
             self.mean if number and has else None,

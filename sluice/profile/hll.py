@@ -24,7 +24,7 @@ TAIL_BITS = 64 - PRECISION
 
 
 def hash_values(values: pa.Array) -> np.ndarray:
-    """A uint64 hash per non-null value of ``values`` (nulls dropped)."""
+    """A uint64 hash per non-null value of ``values`` (nulls dropped); any type that casts to a string."""
     present = values.drop_null()
     if len(present) == 0:
         return np.empty(0, dtype=np.uint64)
@@ -33,21 +33,12 @@ def hash_values(values: pa.Array) -> np.ndarray:
     if pa.types.is_floating(present.type):
         present = present.cast(pa.float64())  # -0.0 and 0.0 hash alike below
     if not (pa.types.is_integer(present.type) or pa.types.is_floating(present.type)):
-        present = present.cast(pa.large_string()) if _castable(present.type) else _as_text(present)
+        present = present.cast(pa.large_string())
     array = present.to_numpy(zero_copy_only=False)
     if array.dtype.kind == "f":
         array = array + 0.0
     hashed: np.ndarray = pd.util.hash_array(array, categorize=False)
     return hashed.astype(np.uint64, copy=False)
-
-
-def _castable(kind: pa.DataType) -> bool:
-    return not (pa.types.is_nested(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind))
-
-
-def _as_text(values: pa.Array) -> pa.Array:
-    """Nested or binary values as text, so they can be hashed (rare: profiles of nested columns)."""
-    return pa.array([repr(v) for v in values.to_pylist()], type=pa.large_string())
 
 
 def _bit_length(values: np.ndarray) -> np.ndarray:

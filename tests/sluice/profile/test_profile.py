@@ -156,9 +156,24 @@ def test_a_profile_merged_from_chunks_equals_the_one_shot_profile(
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.one_of(st.none(), st.binary(max_size=30)), max_size=30))
-def test_binary_columns_profile_without_raising(values: list[bytes | None]) -> None:
+def test_binary_columns_profile_their_nulls_without_raising(values: list[bytes | None]) -> None:
     state = ColumnState.for_field(pa.field("b", pa.binary()))
     state.update(pa.array(values, pa.binary()))
 
     profile = state.finish()
-    assert profile.kind is Kind.OTHER and profile.nulls == values.count(None)
+    assert profile.kind is Kind.OTHER and profile.nulls == values.count(None) and profile.distinct is None
+
+
+def test_nested_columns_count_rows_and_nulls_and_dictionary_codes_count_as_strings() -> None:
+    table = pa.table(
+        {
+            "items": pa.array([[1, 2], None, []], pa.list_(pa.int64())),
+            "address": pa.array([{"city": "Berlin"}, None, None]),
+            "status": pa.array(["new", "new", None]).dictionary_encode(),
+        }
+    )
+    items, address, status = profile_batches([table]).columns
+
+    assert (items.kind, items.nulls, items.distinct) == (Kind.OTHER, 1, None)
+    assert (address.kind, address.null_rate) == (Kind.OTHER, pytest.approx(2 / 3))
+    assert status.kind is Kind.STRING and status.top == {"new": 2}
