@@ -106,23 +106,41 @@ def _print_report(found: list[ConsumerSla], environment: str, start: datetime, u
     )
 
 
+def _start(since: str, until: datetime) -> datetime:
+    """``--since`` as a duration back from ``until`` (7d) or an ISO 8601 time (UTC without an offset)."""
+    from ops.metrics.errors import DurationError
+    from ops.metrics.timerange import parse_duration, parse_time
+
+    try:
+        return until - parse_duration(since)
+    except DurationError:
+        pass
+    try:
+        return min(parse_time(since, now=until), until)
+    except DurationError:
+        raise typer.BadParameter(
+            f"{since!r} is neither a duration (7d, 24h) nor an ISO 8601 time", param_hint="--since"
+        ) from None
+
+
 @app.command("report")
 @with_cli_exception_handling
 def report(
     *,
     dataset: Annotated[str | None, typer.Option("--dataset", help="Only this dataset's consumers.")] = None,
-    since: Annotated[str, typer.Option("--since", help="How far back: 24h, 7d, 30d.")] = "7d",
+    since: Annotated[
+        str, typer.Option("--since", help="How far back (24h, 7d, 30d) or from when (ISO 8601, UTC without an offset).")
+    ] = "7d",
     env: Annotated[str | None, typer.Option("--env", help="The environment's runs. (default: SLUICE_ENV)")] = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Per consumer: each span its freshness or accuracy promise was broken, and the time let down in all."""
-    from ops.metrics.timerange import parse_duration
     from sluice.runs.metastore import finished_runs
     from sluice.runs.sla import sla_report
 
     settings = load_settings()
     until = datetime.now(timezone.utc)
-    start = until - parse_duration(since)
+    start = _start(since, until)
     consumers = _declared(settings.contracts_root(), dataset, output)
     environment = env or settings.env
     with metadata_store() as conn:

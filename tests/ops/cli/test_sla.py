@@ -69,6 +69,17 @@ def test_the_table_fits_80_columns_and_lists_each_span(settings, monkeypatch):
     assert "quarantined_share" in result.output and "(ongoing)" in result.output and "20.00%" in result.output
 
 
+def test_since_takes_an_iso_time_and_refuses_what_is_neither(settings):
+    start = (datetime.now(timezone.utc) - timedelta(hours=4)).strftime("%Y-%m-%dT%H:%M:%S")
+    result = invoke("sla", "report", "--since", start, "-o", "json")
+    bad = invoke("sla", "report", "--since", "last tuesday")
+
+    assert result.exit_code == 0, result.output
+    finance = next(s for s in json.loads(result.stdout) if s["consumer"] == "finance-dashboard")
+    assert [d["promise"] for d in finance["letdowns"]] == ["freshness", "quarantined_share", "freshness"]
+    assert bad.exit_code == 2 and "neither a duration" in bad.output
+
+
 def test_a_dataset_without_consumers_says_so_and_an_unknown_dataset_fails(settings):
     none = invoke("sla", "report", "--dataset", "customers")
     unknown = invoke("sla", "report", "--dataset", "nosuch")
