@@ -177,3 +177,34 @@ def test_nested_columns_count_rows_and_nulls_and_dictionary_codes_count_as_strin
     assert (items.kind, items.nulls, items.distinct) == (Kind.OTHER, 1, None)
     assert (address.kind, address.null_rate) == (Kind.OTHER, pytest.approx(2 / 3))
     assert status.kind is Kind.STRING and status.top == {"new": 2}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    numbers=st.lists(st.one_of(st.none(), st.integers(-(2**31), 2**31 - 1)), min_size=1, max_size=60),
+    cuts=st.lists(st.integers(0, 60), max_size=4),
+    kinds=st.lists(st.sampled_from([pa.int32(), pa.int64(), pa.float64()]), min_size=5, max_size=5),
+    dropped=st.lists(st.booleans(), min_size=5, max_size=5),
+)
+def test_mixed_chunks_of_other_widths_or_without_the_column_profile_as_the_whole_table(
+    numbers: list[int | None], cuts: list[int], kinds: list[pa.DataType], dropped: list[bool]
+) -> None:
+    """Chunks whose numbers come as int32, int64 or float64, and chunks that lack a column, as one table."""
+    labels = [None if n is None else f"c{n % 3}" for n in numbers]
+    bounds = sorted({0, len(numbers), *(min(c, len(numbers)) for c in cuts)})
+    chunks, whole_labels = [], []
+    for i, (a, b) in enumerate(itertools.pairwise(bounds)):
+        part = {"n": pa.array(numbers[a:b], pa.int64()).cast(kinds[i])}
+        if not dropped[i] or i == 0:
+            part["s"] = pa.array(labels[a:b], pa.string())
+        whole_labels += labels[a:b] if "s" in part else [None] * (b - a)
+        chunks.append(pa.table(part))
+    whole = pa.table({"n": pa.array(numbers, pa.int64()), "s": pa.array(whole_labels, pa.string())})
+
+    one_shot, chunked = profile_batches([whole]), profile_batches(chunks)
+
+    for name in ("n", "s"):
+        want, got = one_shot.column(name), chunked.column(name)
+        assert want is not None and got is not None
+        for attr in ("rows", "nulls", "distinct", "minimum", "maximum", "mean", "quantiles", "top"):
+            assert _same(getattr(got, attr), getattr(want, attr)), (name, attr)
