@@ -5,14 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-import pyarrow as pa
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from ops.metrics.models import utc
 from ops.metrics.profiles import previous_profile, profile_samples
 from ops.metrics.store import MetricsStore, open_store
-from sluice.errors import SluiceError
 from sluice.profile import TableProfile
 from sluice.profile.commit import profile_commit
 from sluice.runs.records import RunReport
@@ -71,8 +69,8 @@ def profile_run(
     try:
         store = open_store(settings.metrics, home=settings.home)
         outcome = record_profile(report, lake_uri, storage_options, store, versions)
-    except (SluiceError, OSError, pa.ArrowException) as exc:
-        log.warning("%s: the column profile was not recorded: %s", report.dataset, exc)
+    except Exception as exc:  # noqa: BLE001 - the rows are committed: a profile that fails never fails the run
+        log.warning("%s: the column profile was not recorded: %s: %s", report.dataset, type(exc).__name__, exc)
         return ProfileOutcome()
     for change in outcome.schema_changes:
         log.warning("%s: schema drift: %s", report.dataset, change)

@@ -124,3 +124,26 @@ def test_concurrent_runs_of_two_datasets_write_their_profiles_without_mixing(tmp
     nulls = store.query_range(Selector.parse('sluice_column_null_rate{column="amount"}'), T0, T0 + timedelta(days=1))
     assert sum(len(s) for s in nulls) == writers and all(written)
     assert {s.labels["dataset"] for s in nulls} == {"ds0", "ds1"}
+
+
+def test_a_profile_that_cannot_be_read_is_a_warning_and_leaves_the_run_alone(tmp_path: Path, monkeypatch) -> None:
+    from prefect.logging import disable_run_logger
+
+    from sluice.runs.records import RunReport
+    from sluice.settings import get_settings
+    from tasks.profile import ProfileOutcome, profile_run
+
+    monkeypatch.setenv("SLUICE_HOME", str(tmp_path / "home"))
+    get_settings(fresh=True)
+    table = tmp_path / "lake" / "orders"
+    (table / "_delta_log").mkdir(parents=True)
+    (table / "_delta_log" / f"{0:020d}.json").write_text("{not json", encoding="utf-8")
+    report = RunReport(run_id="r1", dataset="orders", source="s", env="dev", started_at=T0, lake_version=0)
+    try:
+        with disable_run_logger():
+            outcome = profile_run.fn(report, str(table), {})
+    finally:
+        monkeypatch.undo()
+        get_settings(fresh=True)
+
+    assert outcome == ProfileOutcome() and report.status == "running"
