@@ -126,7 +126,9 @@ def test_concurrent_runs_of_two_datasets_write_their_profiles_without_mixing(tmp
     assert {s.labels["dataset"] for s in nulls} == {"ds0", "ds1"}
 
 
-def test_a_profile_that_cannot_be_read_is_a_warning_and_leaves_the_run_alone(tmp_path: Path, monkeypatch) -> None:
+def test_a_profile_that_cannot_be_read_is_a_warning_and_leaves_the_run_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from prefect.logging import disable_run_logger
 
     from sluice.runs.records import RunReport

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -14,12 +15,14 @@ from ops.metrics.embedded import EmbeddedStore
 from sluice.profile import profile_batches
 from tasks.profile import write_profile
 
-names = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30)
+names = st.text(alphabet=st.characters(exclude_categories=["Cs"]), min_size=1, max_size=30)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(column=names, code=st.text(max_size=40), environment=names)
-def test_hostile_column_names_codes_and_environments_read_back_as_written(tmp_path, column, code, environment):
+def test_hostile_column_names_codes_and_environments_read_back_as_written(
+    tmp_path: Path, column: str, code: str, environment: str
+) -> None:
     from ops.reports.profiles import column_history, latest_profile
 
     home = tmp_path / uuid.uuid4().hex
