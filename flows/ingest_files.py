@@ -45,6 +45,7 @@ from sluice.validate.contracts import find_contract
 from tasks.artifacts import RunArtifacts
 from tasks.events import emit_committed
 from tasks.ingest import dedup_bucket_group, list_source, stage_file_group
+from tasks.profile import profile_run
 from tasks.records import publish_artifacts, record_failure, record_run
 from tasks.verify import verify_commit
 
@@ -215,6 +216,7 @@ def _ingest(
         review.apply(report)
     elif outcome.committed:
         emit_committed(report)
+        profile_run(report, req.lake_uri, lake_opts)
     record_run(report, settings.metadata_db_url())
     publish_artifacts(report, RunArtifacts.current(settings.env))
     staging.remove_run(run_dir)

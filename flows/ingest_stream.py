@@ -41,6 +41,7 @@ from sluice.validate.contracts import find_contract
 from sluice.validate.explode import ensure_explodable
 from tasks.artifacts import RunArtifacts
 from tasks.events import emit_committed
+from tasks.profile import profile_run
 from tasks.records import publish_artifacts, record_failure, record_run
 from tasks.streams import Broker, StreamRequest, consume_into_lake
 
@@ -224,6 +225,7 @@ def ingest_stream(
         raise
     if report.lake_version is not None:
         emit_committed(report, committed_versions(outcome.batches))
+        profile_run(report, uri, options, committed_versions(outcome.batches))
     record_run(report, settings.metadata_db_url())
     for child in children:
         record_run(child, settings.metadata_db_url())

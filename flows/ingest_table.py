@@ -38,6 +38,7 @@ from sluice.validate.contracts import find_contract
 from tasks.artifacts import RunArtifacts
 from tasks.database import describe_source, secret_connection, stage_increment, stage_key_range
 from tasks.events import emit_committed
+from tasks.profile import profile_run
 from tasks.records import publish_artifacts, record_failure, record_run
 from tasks.verify import verify_commit
 
@@ -137,6 +138,7 @@ def _finish(report: RunReport, req: TableRequest, outcomes: list[FileOutcome], s
         review.apply(report)
     elif committed.committed:
         emit_committed(report)
+        profile_run(report, req.lake_uri, dict(req.lake_storage_options))
     record_run(report, settings.metadata_db_url())
     publish_artifacts(report, RunArtifacts.current(settings.env))
     staging.remove_run(req.run_place())

@@ -27,11 +27,13 @@ from ops.cli import (
     notify,
     pii,
     postmortem,
+    profile,
     protect,
     quarantine,
     report,
     runbook,
     runs,
+    sla,
     stream,
     version,
 )
@@ -73,6 +75,8 @@ app.add_typer(runbook.app, name="runbook")
 app.add_typer(postmortem.app, name="postmortem")
 app.add_typer(action.app, name="action")
 app.add_typer(report.app, name="report")
+app.command(name="profile")(profile.profile)
+app.add_typer(sla.app, name="sla")
 app.add_typer(notify.app, name="notify")
 app.command(name="correlate")(correlate.correlate)
 app.add_typer(chaos.app, name="chaos")

@@ -36,6 +36,7 @@ from sluice.paths import (
 )
 from sluice.validate.columns import NESTED_PATH_SEPARATOR, ColumnSpec, ColumnType, Criticality
 from sluice.validate.compat import Compatibility
+from sluice.validate.consumers import Consumers
 from sluice.validate.contract_parts import (
     DELETE_OP,
     DURATION,
@@ -119,6 +120,8 @@ class Contract(BaseModel):
     verify: VerifySpec = Field(default_factory=VerifySpec)
     # File layout kept by the lake-maintenance flow: Z-order columns, target file size (sluice.lake.maintain).
     maintenance: MaintenanceSpec = Field(default_factory=MaintenanceSpec)
+    # Who reads the dataset, with the freshness and accuracy each needs (sluice.validate.consumers, ops sla report).
+    consumers: Consumers = Field(default_factory=list)
 
     @field_validator("encoding")
     @classmethod

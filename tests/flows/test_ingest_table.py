@@ -77,6 +77,15 @@ def test_snapshot_then_incremental_with_counts_that_add_up(prefect_api, dask_add
     )
     assert again.rows_read == 0 and again.lake_version == report.lake_version
     assert lake_table("dbtest").num_rows == 3598
+    # each committing run profiled the rows it wrote; the run that committed nothing, none
+    from ops.metrics.models import Selector
+    from ops.metrics.store import open_store
+
+    ids = Selector.parse('sluice_column_max{dataset="dbtest",column="id"}')
+    (maxima,) = open_store(home=get_settings().home).query_range(
+        ids, datetime(2000, 1, 1, tzinfo=timezone.utc), datetime.now(timezone.utc)
+    )
+    assert maxima.values.tolist() == [3000.0, 3500.0, 3600.0]
 
 
 def test_unreachable_database_fails_the_run_and_opens_an_incident_with_its_runbook(
