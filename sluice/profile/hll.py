@@ -1,8 +1,10 @@
 """A HyperLogLog distinct counter over 64-bit hashes of Arrow values.
 
-No sketch library is installed beside Sluice (``datasketches`` and the like
-are not dependencies), so this is a plain HyperLogLog (Flajolet et al.,
-2007) with the small-range correction (linear counting). Values are hashed
+Apache DataSketches' Python package (``datasketches``) updates its sketches
+one value per Python call, which row by row is far slower than a chunk's
+profile may take; so this is a plain HyperLogLog (Flajolet et al., 2007),
+vectorised over a chunk in numpy, with the small-range correction (linear
+counting). Values are hashed
 by pandas' vectorised ``hash_array`` (SipHash for strings, a mixing function
 for numbers); a register is the longest run of leading zeros seen in its
 bucket, so merging two sketches is the element-wise maximum and is exact: a
