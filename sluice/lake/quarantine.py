@@ -59,6 +59,7 @@ class QuarantineQuery:
     since: date | None = None
     source_file: str | None = None
     source_row: int | None = None
+    batch_ids: tuple[str, ...] | None = None  # only entries of these batches
 
     def __post_init__(self) -> None:
         if self.dataset is not None:
@@ -82,6 +83,11 @@ class QuarantineEntry:
     failures: str
     record: dict[str, str | None] = field(default_factory=dict)
     quarantined_at: datetime | None = None
+    row_id: str = ""  # ``<batch_id>:<source_row>``, what release, discard and the replay ledger name a row by
+
+    def __post_init__(self) -> None:
+        if not self.row_id:
+            object.__setattr__(self, "row_id", f"{self.batch_id}:{self.source_row}")
 
 
 @dataclass(frozen=True)
@@ -136,7 +142,13 @@ def _row_filter(query: QuarantineQuery) -> ds.Expression | None:
 
 def _scan(table: DeltaTable, query: QuarantineQuery, columns: list[str] | None = None) -> pa.Table:
     dataset = table.to_pyarrow_dataset(file_pruning_predicate=_pruning(query))
-    return dataset.to_table(columns=columns, filter=_row_filter(query))
+    if query.batch_ids is None:
+        return dataset.to_table(columns=columns, filter=_row_filter(query))
+    # Batch ids are matched here, not pushed down: the files' string statistics can be cut short of a whole id.
+    wanted = list(dict.fromkeys([*(columns or dataset.schema.names), "batch_id"]))
+    rows = dataset.to_table(columns=wanted, filter=_row_filter(query))
+    rows = rows.filter(pc.is_in(rows.column("batch_id"), pa.array(list(query.batch_ids), pa.string())))
+    return rows.select(columns) if columns is not None else rows
 
 
 def _entry(row: dict[str, Any]) -> QuarantineEntry:
