@@ -88,9 +88,12 @@ def release(
 ) -> None:
     """Commit quarantined rows as they are (a steward's decision, audited); they must fit the lake's types."""
     from sluice.lake.quarantine_ledger import UnknownRowError, ensure_row_id
+    from sluice.paths import ensure_dataset_name
     from sluice.replay import dataset_of
     from sluice.replay import release as run_release
 
+    if dataset is not None:
+        ensure_dataset_name(dataset)
     try:
         ids = [ensure_row_id(i) for i in row_ids]
         settings = load_settings()
@@ -109,9 +112,12 @@ def discard(
 ) -> None:
     """Rule quarantined rows out: never replayed again (a steward's decision, audited)."""
     from sluice.lake.quarantine_ledger import UnknownRowError, ensure_row_id
+    from sluice.paths import ensure_dataset_name
     from sluice.replay import dataset_of
     from sluice.replay import discard as run_discard
 
+    if dataset is not None:
+        ensure_dataset_name(dataset)
     try:
         ids = [ensure_row_id(i) for i in row_ids]
         settings = load_settings()
