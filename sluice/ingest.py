@@ -35,7 +35,7 @@ from sluice.lake.commit import (
     commit_batches,
 )
 from sluice.lake.table import CommitResult, committed_batches
-from sluice.runs.completeness import WARNING, TotalsCheck, check
+from sluice.runs.completeness import WARNING, TotalsCheck, add_read_sum, check
 from sluice.runs.records import FileOutcome, FileStatus, RunReport
 from sluice.sources.control import read_manifest
 from sluice.sources.files import SourceFile, batch_id, sha256_of
@@ -83,14 +83,6 @@ def _latest(table: pa.Table, column: str) -> str:
     return value.isoformat() if value is not None else ""
 
 
-def _add_sum(out: FileOutcome, valid: pa.Table) -> None:
-    """Add the chunk's valid rows to the sum the file's control totals compare (when the contract names one)."""
-    if out.totals is None or out.totals.column is None or out.totals.column not in valid.column_names:
-        return
-    total = pc.sum(valid.column(out.totals.column)).as_py()
-    out.totals.read_sum = (out.totals.read_sum or 0.0) + float(total or 0)
-
-
 def _source_totals(src: SourceFile, req: StageRequest) -> TotalsCheck | None:
     """The file's control totals under the contract's completeness policy, read side still empty; None when off."""
     spec = req.contract.completeness
@@ -134,7 +126,7 @@ def _stage_chunks(
         out.rows_valid += result.valid.num_rows
         out.rows_quarantined += result.quarantine.num_rows
         out.watermark = max(out.watermark, _latest(result.valid, req.contract.partition.column))
-        _add_sum(out, result.valid)
+        add_read_sum(out.totals, result.valid)
         for key, count in result.warnings.items():
             out.warnings[key] = out.warnings.get(key, 0) + count
         # Let go of this chunk and its result before the reader builds the

@@ -15,6 +15,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from sluice.errors import CompletenessError
 from sluice.validate.completeness import CompletenessPolicy, CompletenessSpec
 
@@ -81,6 +84,14 @@ def check(
             result.source_sum = totals.sums.get(column)
             result.read_sum = read_sums.get(column, 0.0)
     return result
+
+
+def add_read_sum(totals: TotalsCheck | None, valid: pa.Table) -> None:
+    """Add a chunk's valid rows to the read side's sum (when the check compares one)."""
+    if totals is None or totals.column is None or totals.column not in valid.column_names:
+        return
+    total = pc.sum(valid.column(totals.column)).as_py()
+    totals.read_sum = (totals.read_sum or 0.0) + float(total or 0)
 
 
 def ensure_complete(dataset: str, checks: list[TotalsCheck]) -> None:

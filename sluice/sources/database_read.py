@@ -40,6 +40,7 @@ from typing import Any
 import pyarrow as pa
 
 from sluice.errors import ConfigError, SluiceError
+from sluice.runs.completeness import ControlTotals
 from sluice.sources.database import (
     DatabaseUrl,
     Dialect,
@@ -156,6 +157,8 @@ class Snapshot:
     label: str  # the same for two snapshots only when they hold the same rows
     ranges: list[KeyRange]
     lsn: int | None = None  # the WAL position the snapshot's rows take as _lsn (see the module doc)
+    # Each range's control totals, counted in the snapshot (contracts with a completeness policy; PostgreSQL).
+    totals: tuple[ControlTotals, ...] = ()
 
 
 def _driver_errors() -> tuple[type[BaseException], ...]:
@@ -280,6 +283,16 @@ def exported(spec: TableSpec, conn: Any) -> tuple[str, str, int | None]:
     return str(snapshot_id), str(label), int(lsn) - 1 if LSN_COLUMN in stamped_columns(spec.contract) else None
 
 
+def range_totals(spec: TableSpec, conn: Any, rng: KeyRange) -> ControlTotals:
+    """``count(*)`` (and the contract's ``completeness.sum``) of a key range, in ``conn``'s transaction: the snapshot
+    every reader shares, so the source's totals and the rows read are of the same rows."""
+    column = spec.contract.completeness.sum
+    total = f", sum({spec.q(column)})" if column is not None else ""
+    row = conn.execute(f"SELECT count(*){total} FROM {spec.relation()} WHERE {rng.predicate(spec)}").fetchone()
+    sums = {column: float(row[1] or 0)} if column is not None else {}
+    return ControlTotals(rows=int(row[0]), sums=sums, origin="count(*) in the read's snapshot")
+
+
 @contextlib.contextmanager
 def pg_snapshot(spec: TableSpec, columns: dict[str, SourceColumn], parts: int) -> Iterator[Snapshot]:
     """Hold a PostgreSQL snapshot open while its readers run; its key ranges split the primary key evenly."""
@@ -290,7 +303,9 @@ def pg_snapshot(spec: TableSpec, columns: dict[str, SourceColumn], parts: int) -
         if splittable(spec, columns) and parts > 1:
             pk = spec.q(spec.contract.primary_key[0])
             lo, hi = conn.execute(f"SELECT min({pk}), max({pk}) FROM {spec.relation()}").fetchone()
-        yield Snapshot(snapshot_id, f"pg-snapshot {label}", _ranges(lo, hi, parts), lsn)
+        ranges = _ranges(lo, hi, parts)
+        counted = tuple(range_totals(spec, conn, r) for r in ranges) if spec.contract.completeness.on else ()
+        yield Snapshot(snapshot_id, f"pg-snapshot {label}", ranges, lsn, counted)
         conn.rollback()
 
 
