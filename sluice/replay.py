@@ -4,10 +4,13 @@ Each holds the dataset's commit lease from reading the undecided entries to
 recording their decisions, so replays, releases, discards and ingestions of
 one dataset take turns. A replay or release is a run: it commits through the
 ordinary protocol (:mod:`sluice.lake.replay`) and records a run record whose
-counts add up (:func:`sluice.runs.records.ensure_conserved`): read = the rows
-re-validated, written or duplicate = those that landed (they move from
-quarantined to written), quarantined = those that still fail and stay where
-they are (not quarantined again). Each landed, released or discarded row gets
+counts add up (:func:`sluice.runs.records.ensure_conserved`): it reads the
+rows it moves out of the quarantine, and they are written (or duplicate), so
+a row counts once as quarantined (by the run that read it first) and once as
+written (by the replay); the rows a replay leaves in the quarantine are its
+warnings (``replay:still_failing``, ``replay:unsplit``), not counted again. A
+dataset's rows still in the quarantine are its runs' quarantined rows less
+its replays' and releases' rows read. Each landed, released or discarded row gets
 its decision in the ledger (:mod:`sluice.lake.quarantine_ledger`) and is
 never replayed again. A release or discard first appends its steward's
 decision to the access audit (:mod:`sluice.access.audit`).
@@ -92,6 +95,12 @@ def _contract(dataset: str, settings: Settings) -> Contract:
         raise ConfigError(
             f"{dataset} protects columns ({', '.join(sorted(contract.protected_columns))}): their quarantined "
             "values are protected too and cannot be validated or landed again",
+            hint="have the source deliver the rows again once the contract accepts them",
+        )
+    if contract.explode:
+        raise ConfigError(
+            f"{dataset} explodes arrays into child datasets ({', '.join(sorted(contract.explode))}): a replayed "
+            "row would land without its children",
             hint="have the source deliver the rows again once the contract accepts them",
         )
     return contract
@@ -209,19 +218,28 @@ def _record(settings: Settings, report: ReplayReport, started: datetime, decisio
         flow=f"quarantine-{report.action}",
         source_kind="quarantine",
     )
-    read = len(report.landing) + len(report.still_failing) + len(report.unsplit)
+    # The run reads the rows it moves out of the quarantine; those that stay are counted as warnings, not again.
+    moved = len(report.landing)
     run.files = [
         FileOutcome(
             uri=run.source,
             order=0,
             status=FileStatus.COMMITTED,
             batch_id=replay_batch(report.dataset, report.landing).id,
-            rows_read=read,
-            rows_valid=len(report.landing),
-            rows_quarantined=read - len(report.landing),
+            rows_read=moved,
+            rows_valid=moved,
         )
     ]
-    run.rows_read, run.rows_quarantined = read, read - len(report.landing)
+    run.rows_read = moved
+    run.warnings = {
+        k: v
+        for k, v in {
+            "replay:still_failing": len(report.still_failing),
+            "replay:unsplit": len(report.unsplit),
+            "replay:already_landed": len(report.already_landed),
+        }.items()
+        if v
+    }
     run.rows_written, run.rows_updated, run.rows_unchanged = (
         report.rows_written,
         report.rows_updated,

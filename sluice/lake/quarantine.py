@@ -141,14 +141,24 @@ def _row_filter(query: QuarantineQuery) -> ds.Expression | None:
 
 
 def _scan(table: DeltaTable, query: QuarantineQuery, columns: list[str] | None = None) -> pa.Table:
+    """The entries matching ``query``: files pruned by partition, rows filtered here, in memory.
+
+    Row filters are not pushed down to the files: a string column some file has no bounds for
+    (values over :data:`sluice.lake.file_stats.MAX_TEXT` characters, such as a run id or batch id)
+    gets a null guarantee from delta-rs' dataset, which would skip that file whatever it holds.
+    """
     dataset = table.to_pyarrow_dataset(file_pruning_predicate=_pruning(query))
-    if query.batch_ids is None:
-        return dataset.to_table(columns=columns, filter=_row_filter(query))
-    # Batch ids are matched here, not pushed down: the files' string statistics can be cut short of a whole id.
-    wanted = list(dict.fromkeys([*(columns or dataset.schema.names), "batch_id"]))
-    rows = dataset.to_table(columns=wanted, filter=_row_filter(query))
-    rows = rows.filter(pc.is_in(rows.column("batch_id"), pa.array(list(query.batch_ids), pa.string())))
+    row_filter = _row_filter(query)
+    wanted = None if columns is None else list(dict.fromkeys([*columns, *_FILTER_COLUMNS]))
+    rows = dataset.to_table(columns=wanted)
+    if row_filter is not None:
+        rows = rows.filter(row_filter)
+    if query.batch_ids is not None:
+        rows = rows.filter(pc.is_in(rows.column("batch_id"), pa.array(list(query.batch_ids), pa.string())))
     return rows.select(columns) if columns is not None else rows
+
+
+_FILTER_COLUMNS = ("dataset", "dt", "run_id", "reason", "source_file", "source_row", "batch_id")
 
 
 def _entry(row: dict[str, Any]) -> QuarantineEntry:

@@ -66,7 +66,8 @@ def test_a_contract_fix_lands_exactly_the_rows_that_now_pass_and_counts_them_onc
     with engine_for(quarantined.metadata_db_url()).connect() as conn:
         run = get_run(conn, report.run_id)
     assert run is not None and run.flow == "quarantine-replay"
-    assert (run.rows_read, run.rows_written, run.rows_quarantined) == (7, 1, 6)
+    assert (run.rows_read, run.rows_written, run.rows_quarantined) == (1, 1, 0)  # one row moved, counted once
+    assert run.warnings == {"replay:still_failing": 5, "replay:unsplit": 1}
     assert len(_entries(quarantined)) == 7  # the quarantine keeps its history; the ledger says what became of it
 
 
@@ -182,3 +183,15 @@ def test_unknown_row_ids_are_refused_before_anything_is_decided(quarantined):
         discard("orders", [known, unknown], "mixed", quarantined)
 
     assert read_audit(quarantined, action=AccessAction.QUARANTINE_DISCARD) == []
+
+
+def test_a_replay_of_one_run_finds_its_rows_by_a_run_id_as_long_as_a_flow_runs(monkeypatch, tmp_path):
+    contracts = own_contracts(tmp_path / "contracts")
+    settings = sluice_home(monkeypatch, tmp_path, contracts_dir=str(contracts))
+    run_id = "0f8e9d2c-1b3a-4c5d-8e7f-123456789abc"  # longer than the bounds the files' statistics keep
+    ingest(settings, tmp_path / "src", BATCH, run_id=run_id)
+    widen_statuses(contracts, "teleported")
+
+    report = replay(ReplayRequest("orders", run_id=run_id), settings)
+
+    assert report.considered == 7 and report.landing == [_row_of(settings, TELEPORTED)]
