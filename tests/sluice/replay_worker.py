@@ -1,8 +1,9 @@
 """A quarantine to replay, and one replay as a program: a process of a concurrency test.
 
-    python -m tests.sluice.replay_worker HOME CONTRACTS_DIR
+    python -m tests.sluice.replay_worker HOME CONTRACTS_DIR [release|discard ROW_ID]
 
-prints the replay's report as one JSON line.
+replays the orders' quarantine (or releases or discards one row) and prints the outcome as one JSON line:
+the report, the number of rows discarded, or the refusal.
 """
 
 from __future__ import annotations
@@ -56,12 +57,22 @@ def ingest(settings: Settings, source: Path, batch: OrderBatch, run_id: str = "i
 
 
 def main() -> None:
-    home, contracts = sys.argv[1:3]
+    home, contracts, *decision = sys.argv[1:]
     os.environ["SLUICE_HOME"], os.environ["SLUICE_CONTRACTS_DIR"] = home, contracts
-    from sluice.replay import ReplayRequest, replay
+    from sluice.lake.quarantine_ledger import UnknownRowError
+    from sluice.replay import ReplayRequest, discard, release, replay
 
-    report = replay(ReplayRequest("orders"), get_settings(fresh=True))
-    print(json.dumps(dataclasses.asdict(report)))
+    settings = get_settings(fresh=True)
+    try:
+        if not decision:
+            outcome: object = dataclasses.asdict(replay(ReplayRequest("orders"), settings))
+        elif decision[0] == "release":
+            outcome = dataclasses.asdict(release("orders", decision[1:], "worker", settings))
+        else:
+            outcome = {"discarded": discard("orders", decision[1:], "worker", settings)}
+    except UnknownRowError as exc:
+        outcome = {"refused": str(exc)}
+    print(json.dumps(outcome))
 
 
 if __name__ == "__main__":

@@ -120,21 +120,45 @@ def test_a_row_committed_by_a_replay_that_stopped_before_its_ledger_row_is_not_c
     assert _order_ids(quarantined) == ids
 
 
-def test_two_replay_processes_at_once_land_each_row_once(quarantined, tmp_path):
-    widen_statuses(tmp_path / "contracts", "teleported")
+def _at_once(settings, contracts: Path, *decisions: list[str]) -> list[dict]:
+    """Run one worker process per decision ([] replays) at the same time; their outcomes, in order."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    args = [sys.executable, "-m", "tests.sluice.replay_worker", str(quarantined.home), str(tmp_path / "contracts")]
-    procs = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in "ab"]
-    reports = []
+    base = [sys.executable, "-m", "tests.sluice.replay_worker", str(settings.home), str(contracts)]
+    procs = [
+        subprocess.Popen([*base, *d], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for d in decisions
+    ]
+    outcomes = []
     for proc in procs:
         out, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err[-2000:]
-        reports.append(json.loads(out.strip().splitlines()[-1]))
+        outcomes.append(json.loads(out.strip().splitlines()[-1]))
+    return outcomes
+
+
+def test_two_replay_processes_at_once_land_each_row_once(quarantined, tmp_path):
+    widen_statuses(tmp_path / "contracts", "teleported")
+
+    reports = _at_once(quarantined, tmp_path / "contracts", [], [])
 
     assert sorted(len(r["landing"]) for r in reports) == [0, 1]
     assert sum(r["rows_written"] for r in reports) == 1
     ids = _order_ids(quarantined)
     assert ids.count(TELEPORTED) == 1 and len(ids) == len(set(ids))
+
+
+def test_a_release_a_discard_and_a_replay_of_one_row_at_once_decide_it_once(quarantined, tmp_path):
+    widen_statuses(tmp_path / "contracts", "teleported")
+    row = _row_of(quarantined, TELEPORTED)
+
+    released, discarded, replayed = _at_once(
+        quarantined, tmp_path / "contracts", ["release", row], ["discard", row], []
+    )
+
+    landed = [row in released.get("landing", []), discarded.get("discarded") == 1, row in replayed["landing"]]
+    assert landed.count(True) == 1, (released, discarded, replayed)
+    assert _order_ids(quarantined).count(TELEPORTED) == (0 if landed[1] else 1)
+    assert all("refused" in o for o, won in zip((released, discarded), landed[:2], strict=True) if not won)
 
 
 def test_a_released_row_lands_as_it_is_with_its_note_in_the_audit(quarantined):
