@@ -315,6 +315,8 @@ def hold_back_incomplete(outcomes: list[FileOutcome]) -> list[FileOutcome]:
             and not totals.agrees
         ):
             out.status, out.error = FileStatus.FAILED, _said(totals)
+            for child in out.children.values():  # the file's rows in exploded child datasets stay out too
+                child.status, child.error = FileStatus.FAILED, out.error
             held.append(out)
     return held
 
