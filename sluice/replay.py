@@ -127,10 +127,15 @@ def _entries(settings: Settings, query: QuarantineQuery) -> list[QuarantineEntry
     return [unique[k] for k in sorted(unique)]
 
 
-def _undecided(settings: Settings, dataset: str, entries: list[QuarantineEntry]) -> list[QuarantineEntry]:
+def undecided(entries: list[QuarantineEntry], settings: Settings | None = None) -> list[QuarantineEntry]:
+    """The entries no replay, release or discard has decided yet (still in the quarantine, in effect), in order."""
+    settings = _settings(settings)
+    done: set[tuple[str, str]] = set()
     with ledger(engine_for(settings.metadata_db_url())).connect() as conn:
-        done = decided(conn, dataset, [e.row_id for e in entries])
-    return [e for e in entries if e.row_id not in done]
+        for dataset in sorted({e.dataset for e in entries}):
+            mine = [e.row_id for e in entries if e.dataset == dataset]
+            done |= {(dataset, i) for i in decided(conn, dataset, mine)}
+    return [e for e in entries if (e.dataset, e.row_id) not in done]
 
 
 def _target(settings: Settings, contract: Contract, run_id: str, run_dir: staging.StagePath) -> CommitTarget:
@@ -284,7 +289,7 @@ def replay(request: ReplayRequest, settings: Settings | None = None) -> ReplayRe
 
     lease = contextlib.nullcontext() if request.dry_run else _lease(settings, request.dataset, report.run_id)
     with lease as held:
-        entries = _undecided(settings, request.dataset, _entries(settings, query))
+        entries = undecided(_entries(settings, query), settings)
         report.considered = len(entries)
         if entries:
             _land(settings, report, contract, entries, judge, held)

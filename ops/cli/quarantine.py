@@ -147,6 +147,12 @@ def list_entries(
             "--summary", help="Count entries by dataset, reason and column instead of listing them (ignores --limit)."
         ),
     ] = False,
+    undecided: Annotated[
+        bool,
+        typer.Option(
+            "--undecided", help="List only rows no replay, release or discard has decided (not with --summary)."
+        ),
+    ] = False,
     reveal_pii: RevealOption = False,
     purpose: PurposeOption = "ops quarantine list",
     wide: Annotated[
@@ -175,7 +181,13 @@ def list_entries(
         else:
             _print_summary(counts)
         return
-    entries = _masked(read_entries(table, query, limit=limit), settings.contracts_root(), reveal_pii, purpose)
+    if undecided:
+        from sluice.replay import undecided as open_entries
+
+        found = open_entries(read_entries(table, query, limit=None), settings)[:limit]
+    else:
+        found = read_entries(table, query, limit=limit)
+    entries = _masked(found, settings.contracts_root(), reveal_pii, purpose)
     if output is OutputFormat.JSON:
         print_json(entries)
         return

@@ -103,3 +103,16 @@ def test_a_row_id_that_names_no_row_is_a_usage_error_and_decides_nothing(home, r
     assert "Traceback" not in result.output and "Invalid value for ROW_IDS" in result.output
     assert read_audit(home, action=AccessAction.QUARANTINE_DISCARD) == []
     assert read_audit(home, action=AccessAction.QUARANTINE_RELEASE) == []
+
+
+def test_list_undecided_leaves_out_the_rows_a_replay_landed_or_a_steward_discarded(home, tmp_path):
+    widen_statuses(tmp_path / "contracts", "teleported")
+    landed, discarded = _row(home, 23), _row(home, 24)
+    assert invoke("quarantine", "replay", "orders").exit_code == 0
+    assert invoke("quarantine", "discard", discarded, "--note", "test order").exit_code == 0
+
+    every = json.loads(invoke("quarantine", "list", "--dataset", "orders", "-o", "json").stdout)
+    open_rows = json.loads(invoke("quarantine", "list", "--dataset", "orders", "--undecided", "-o", "json").stdout)
+
+    assert len(every) == 7
+    assert {e["row_id"] for e in every} - {e["row_id"] for e in open_rows} == {landed, discarded}
