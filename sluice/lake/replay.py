@@ -52,7 +52,7 @@ from sluice.validate.chunk import (
 )
 from sluice.validate.coerce import coerce_table
 from sluice.validate.contracts import Contract
-from sluice.validate.quality import FailureLog
+from sluice.validate.quality import FailureLog, Reason
 
 REPLAY_SOURCE = "quarantine:"  # a replay batch's source: this prefix and the dataset
 FILE_SCHEMES = ("file", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory")
@@ -138,6 +138,14 @@ def revalidate(entries: list[QuarantineEntry], contract: Contract, run_id: str, 
     return out
 
 
+def _unfit(problem: dict[str, object]) -> bool:
+    """Whether a typing problem keeps a row out of the lake: a value that does not convert, or a critical column
+    missing; a warning column's text cut to its ``max_length`` (``too_long``) and a missing warning column fit."""
+    if problem["reason"] == Reason.TOO_LONG.value:
+        return False
+    return problem["reason"] != Reason.MISSING_COLUMN.value or bool(problem["critical"])
+
+
 class UnfitRowError(ConfigError):
     """A row a steward releases whose values do not fit the lake's types."""
 
@@ -169,7 +177,7 @@ def release_rows(entries: list[QuarantineEntry], contract: Contract) -> Revalida
         typed = coerce_table(
             raw_chunk(group, contract).table, contract, log, keep_empty=typed_source(group[0].source_file)
         )
-        problems = [p for p in log.table().to_pylist() if p["reason"] != "missing_column" or p["critical"]]
+        problems = [p for p in log.table().to_pylist() if _unfit(p)]
         if problems:
             first = problems[0]
             raise UnfitRowError(
