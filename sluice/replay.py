@@ -210,8 +210,9 @@ def _land(
         staging.remove_run(run_dir)
 
 
-def _record(settings: Settings, report: ReplayReport, started: datetime, decision: Decision, note: str = "") -> None:
-    """The run record (counts conserved) and the ledger rows, in one metadata-store transaction."""
+def _run_record(settings: Settings, report: ReplayReport, started: datetime) -> RunReport:
+    """The run's record: it reads the rows it moves out of the quarantine; those that stay are warnings."""
+    moved = len(report.landing)
     run = RunReport(
         run_id=report.run_id,
         dataset=report.dataset,
@@ -220,39 +221,30 @@ def _record(settings: Settings, report: ReplayReport, started: datetime, decisio
         started_at=started,
         finished_at=datetime.now(timezone.utc),
         status="completed",
+        rows_read=moved,
+        rows_written=report.rows_written,
+        rows_duplicate=report.rows_duplicate,
+        rows_updated=report.rows_updated,
+        rows_unchanged=report.rows_unchanged,
+        lake_version=report.lake_version,
         flow=f"quarantine-{report.action}",
         source_kind="quarantine",
     )
-    # The run reads the rows it moves out of the quarantine; those that stay are counted as warnings, not again.
-    moved = len(report.landing)
-    run.files = [
-        FileOutcome(
-            uri=run.source,
-            order=0,
-            status=FileStatus.COMMITTED,
-            batch_id=replay_batch(report.dataset, report.landing).id,
-            rows_read=moved,
-            rows_valid=moved,
-        )
-    ]
-    run.rows_read = moved
-    run.warnings = {
-        k: v
-        for k, v in {
-            "replay:still_failing": len(report.still_failing),
-            "replay:unsplit": len(report.unsplit),
-            "replay:already_landed": len(report.already_landed),
-        }.items()
-        if v
+    batch = replay_batch(report.dataset, report.landing).id
+    run.files = [FileOutcome(run.source, 0, FileStatus.COMMITTED, batch_id=batch, rows_read=moved, rows_valid=moved)]
+    left = {
+        "replay:still_failing": len(report.still_failing),
+        "replay:unsplit": len(report.unsplit),
+        "replay:already_landed": len(report.already_landed),
     }
-    run.rows_written, run.rows_updated, run.rows_unchanged = (
-        report.rows_written,
-        report.rows_updated,
-        report.rows_unchanged,
-    )
-    run.rows_duplicate = report.rows_duplicate
-    run.lake_version = report.lake_version
+    run.warnings = {k: v for k, v in left.items() if v}
     ensure_conserved(run)
+    return run
+
+
+def _record(settings: Settings, report: ReplayReport, started: datetime, decision: Decision, note: str = "") -> None:
+    """The run record (counts conserved) and the ledger rows, in one metadata-store transaction."""
+    run = _run_record(settings, report, started)
     actor = current_principal()
     rows = [
         RowDecision(report.dataset, i, decision, report.run_id, report.lake_version, actor, note)

@@ -50,6 +50,7 @@ from sluice.sources.database import (
     split_name,
 )
 from sluice.sources.database_connect import mariadb_connect, pg_connect
+from sluice.sources.database_totals import range_totals
 from sluice.sources.database_types import Kind, SourceColumn, check_mapping, mariadb_column, pg_column
 from sluice.validate.contracts import Contract
 
@@ -281,16 +282,6 @@ def exported(spec: TableSpec, conn: Any) -> tuple[str, str, int | None]:
             "SELECT pg_export_snapshot(), pg_current_snapshot()::text, pg_current_wal_insert_lsn() - '0/0'::pg_lsn"
         ).fetchone()
     return str(snapshot_id), str(label), int(lsn) - 1 if LSN_COLUMN in stamped_columns(spec.contract) else None
-
-
-def range_totals(spec: TableSpec, conn: Any, rng: KeyRange) -> ControlTotals:
-    """``count(*)`` (and the contract's ``completeness.sum``) of a key range, in ``conn``'s transaction: the snapshot
-    every reader shares, so the source's totals and the rows read are of the same rows."""
-    column = spec.contract.completeness.sum
-    total = f", sum({spec.q(column)})" if column is not None else ""
-    row = conn.execute(f"SELECT count(*){total} FROM {spec.relation()} WHERE {rng.predicate(spec)}").fetchone()
-    sums = {column: float(row[1] or 0)} if column is not None else {}
-    return ControlTotals(rows=int(row[0]), sums=sums, origin="count(*) in the read's snapshot")
 
 
 @contextlib.contextmanager
