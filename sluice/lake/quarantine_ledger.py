@@ -90,9 +90,25 @@ def split_row_id(text: str) -> tuple[str, int]:
     return batch, int(row)
 
 
+CREATE_ATTEMPTS = 5
+_created: set[str] = set()
+
+
 def ledger(engine: Engine) -> Engine:
-    """``engine`` with the ledger's table created when missing."""
-    ledger_metadata.create_all(engine, checkfirst=True)
+    """``engine`` with the ledger's table created when missing (once per store and process).
+
+    Processes that create it at once: one wins, the others find it on their next check.
+    """
+    if engine.url.render_as_string() in _created:
+        return engine
+    for attempt in range(CREATE_ATTEMPTS):
+        try:
+            ledger_metadata.create_all(engine, checkfirst=True)
+            break
+        except sa.exc.DBAPIError:  # another process created it between the check and the create
+            if attempt == CREATE_ATTEMPTS - 1:
+                raise
+    _created.add(engine.url.render_as_string())
     return engine
 
 

@@ -147,6 +147,22 @@ def test_two_replay_processes_at_once_land_each_row_once(quarantined, tmp_path):
     assert ids.count(TELEPORTED) == 1 and len(ids) == len(set(ids))
 
 
+def test_two_replay_processes_on_a_postgresql_metadata_store_land_each_row_once(monkeypatch, tmp_path):
+    from tests.ops.incidents.conftest import fresh_postgres_database
+
+    with fresh_postgres_database() as url:
+        contracts = own_contracts(tmp_path / "contracts")
+        settings = sluice_home(monkeypatch, tmp_path, contracts_dir=str(contracts), metadata_url=url)
+        ingest(settings, tmp_path / "src", BATCH)
+        widen_statuses(contracts, "teleported")
+
+        reports = _at_once(settings, contracts, [], [])
+
+        assert sorted(len(r["landing"]) for r in reports) == [0, 1]
+        assert _order_ids(settings).count(TELEPORTED) == 1
+        engine_for(url).dispose()
+
+
 def test_a_release_a_discard_and_a_replay_of_one_row_at_once_decide_it_once(quarantined, tmp_path):
     widen_statuses(tmp_path / "contracts", "teleported")
     row = _row_of(quarantined, TELEPORTED)
