@@ -27,6 +27,7 @@ from sluice.ingest import (
     commit_files,
     commit_target,
     finish_report,
+    hold_back_incomplete,
     split_evenly,
 )
 from sluice.ingest_children import child_outcomes, child_report
@@ -36,6 +37,7 @@ from sluice.lake.commit_size import commit_bytes
 from sluice.lake.lease import HeldLease, hold_lease, holder_name
 from sluice.lake.table import DedupedBucket, table_uri
 from sluice.paths import ensure_dataset_name, is_dataset_name, shown
+from sluice.runs.completeness import ensure_complete
 from sluice.runs.metastore import engine_for
 from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
 from sluice.runs.usage import add_usage, bucket_region, read_measure, source_kind
@@ -174,6 +176,8 @@ def _ingest(
         for i, g in enumerate(groups)
     ]
     outcomes = _staged(futures, dataset)
+    # Under the strict completeness policy, a file whose control totals disagree is not committed.
+    held_back = hold_back_incomplete(outcomes)
     report.stage_seconds["read_validate_stage"] = time.perf_counter() - clock
     target = commit_target(req, settings.quarantine_root())
     clock = time.perf_counter()
@@ -231,6 +235,8 @@ def _ingest(
         )
     if review is not None and review.failed:
         raise review.error(dataset, report.lake_version)
+    if held_back:
+        ensure_complete(dataset, report.control_totals)
     if report.files_failed:
         raise IngestFailed(
             f"{len(report.files_failed)} file(s) of {dataset} could not be read: {report.error}",

@@ -19,13 +19,14 @@ from flows.observe import observed
 from flows.runners import dask_task_runner
 from sluice.errors import ConfigError
 from sluice.governance.protect import protector_for
-from sluice.ingest import finish_report
+from sluice.ingest import finish_report, hold_back_incomplete
 from sluice.lake import staging
 from sluice.lake.commit import CommitOutcome, CommitTarget
 from sluice.lake.commit_size import commit_bytes
 from sluice.lake.lease import hold_lease, holder_name
 from sluice.lake.table import table_uri
 from sluice.paths import ensure_dataset_name, is_dataset_name, shown
+from sluice.runs.completeness import ensure_complete
 from sluice.runs.metastore import engine_for
 from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
 from sluice.runs.usage import add_usage, read_measure, source_kind
@@ -120,12 +121,15 @@ def _finish(report: RunReport, req: TableRequest, outcomes: list[FileOutcome], s
     Raises:
         CommitVerificationError: the commit failed a check of the verify block and was rolled back.
     """
+    held_back = hold_back_incomplete(outcomes)  # key ranges whose count(*) disagrees, under strict
     commit_cpu = time.thread_time()
     committed = _commit(req, settings, outcomes)
     finish_report(report, outcomes, committed.lake)
     add_usage(report, time.thread_time() - commit_cpu)
     report.bytes_written = commit_bytes(req.lake_uri, report.lake_version, req.run_id, req.lake_storage_options)
-    report.finished_at, report.status = datetime.now(timezone.utc), "completed"
+    report.finished_at, report.status = datetime.now(timezone.utc), "failed" if held_back else "completed"
+    if held_back:
+        report.error = "; ".join(f"{f.uri}: {f.error}" for f in held_back)
     try:
         ensure_conserved(report)
     except Exception as exc:
@@ -151,6 +155,8 @@ def _finish(report: RunReport, req: TableRequest, outcomes: list[FileOutcome], s
     )
     if review is not None and review.failed:
         raise review.error(report.dataset, report.lake_version)
+    if held_back:
+        ensure_complete(report.dataset, report.control_totals)
 
 
 # prefect-dask subclasses a bare TaskRunner, which its type default makes a TaskRunner of thread futures.

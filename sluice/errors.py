@@ -8,7 +8,8 @@
 │   ├── SourceNotFoundError
     │   ├── SourceUnreachableError  the endpoint or mount cannot be reached (transient)
     │   │   └── SchemaRegistryUnavailable  the schema registry cannot be reached or refuses Sluice
-    │   └── UnreadableFileError   corrupt, truncated or undecodable content
+    │   ├── UnreadableFileError   corrupt, truncated or undecodable content
+    │   └── CompletenessError     the source's control totals disagree with what was read (strict policy)
     ├── LakeError              the Delta lake cannot be read or written
     │   ├── LakeConflictError    another writer committed first, every re-plan included (transient)
     │   ├── LeaseError           the dataset's commit lease
@@ -80,6 +81,12 @@ class SchemaRegistryUnavailable(SourceUnreachableError):
 
 class UnreadableFileError(SourceError):
     """A file whose bytes cannot be decoded: truncated, corrupt or undecodable."""
+
+
+class CompletenessError(SourceError):
+    """The source's control totals (a manifest, a ``count(*)``) disagree with what a run read, under ``strict``."""
+
+    hint = "see `ops runs show RUN` for both sides; have the source deliver the data again, then rerun"
 
 
 class LakeError(SluiceError):

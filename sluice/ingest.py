@@ -35,7 +35,9 @@ from sluice.lake.commit import (
     commit_batches,
 )
 from sluice.lake.table import CommitResult, committed_batches
+from sluice.runs.completeness import WARNING, TotalsCheck, add_read_sum, check
 from sluice.runs.records import FileOutcome, FileStatus, RunReport
+from sluice.sources.control import read_manifest
 from sluice.sources.files import SourceFile, batch_id, sha256_of
 from sluice.telemetry import stages
 from sluice.validate.chunk import BatchContext, validate_chunk
@@ -81,6 +83,16 @@ def _latest(table: pa.Table, column: str) -> str:
     return value.isoformat() if value is not None else ""
 
 
+def _source_totals(src: SourceFile, req: StageRequest) -> TotalsCheck | None:
+    """The file's control totals under the contract's completeness policy, read side still empty; None when off."""
+    spec = req.contract.completeness
+    if not spec.on:
+        return None
+    totals = check(spec, src.uri, read_manifest(src.uri, req.storage_options), 0, {})
+    totals.read_sum = 0.0 if spec.sum is not None else None
+    return totals
+
+
 def _stage_chunks(
     src: SourceFile,
     req: StageRequest,
@@ -114,6 +126,7 @@ def _stage_chunks(
         out.rows_valid += result.valid.num_rows
         out.rows_quarantined += result.quarantine.num_rows
         out.watermark = max(out.watermark, _latest(result.valid, req.contract.partition.column))
+        add_read_sum(out.totals, result.valid)
         for key, count in result.warnings.items():
             out.warnings[key] = out.warnings.get(key, 0) + count
         # Let go of this chunk and its result before the reader builds the
@@ -165,6 +178,7 @@ def _stage_file(src: SourceFile, order: int, req: StageRequest) -> FileOutcome:
         children = open_children(req.contract, req.run_place(), fresh)
         try:
             try:
+                fresh.totals = _source_totals(src, req)
                 _stage_chunks(src, req, batch, encoding, fresh, children)
             except NeedsReencode as again:
                 encoding = again.choice or redetect_encoding(src, req.storage_options)
@@ -176,6 +190,8 @@ def _stage_file(src: SourceFile, order: int, req: StageRequest) -> FileOutcome:
             fresh.partitions = []
         if fresh.status is FileStatus.COMMITTED:
             staging.mark_complete(batch)
+        if fresh.totals is not None:
+            fresh.totals.read_rows = fresh.rows_read
         finish_children(children, fresh)
         fresh.seconds = time.perf_counter() - started
         return fresh
@@ -283,6 +299,40 @@ def bucket_bytes(plan: CommitPlan) -> dict[str, int]:
     return {name: sum(staging.file_size(p) for p in paths) for name, paths in plan.buckets.items()}
 
 
+def _said(totals: TotalsCheck) -> str:
+    return "control totals disagree: " + "; ".join(totals.differences)
+
+
+def hold_back_incomplete(outcomes: list[FileOutcome]) -> list[FileOutcome]:
+    """Files whose control totals disagree under the strict policy: marked failed, so they are not committed."""
+    held = []
+    for out in outcomes:
+        totals = out.totals
+        if (
+            out.status is FileStatus.COMMITTED
+            and totals is not None
+            and totals.policy == "strict"
+            and not totals.agrees
+        ):
+            out.status, out.error = FileStatus.FAILED, _said(totals)
+            for child in out.children.values():  # the file's rows in exploded child datasets stay out too
+                child.status, child.error = FileStatus.FAILED, out.error
+            held.append(out)
+    return held
+
+
+def _record_totals(report: RunReport) -> None:
+    report.control_totals = [
+        f.totals
+        for f in report.files
+        if f.totals is not None
+        and (f.status is FileStatus.COMMITTED or (f.status is FileStatus.FAILED and f.error == _said(f.totals)))
+    ]
+    disagree = sum(not c.agrees for c in report.control_totals if c.policy == "warn")
+    if disagree:
+        report.warnings[WARNING] = disagree
+
+
 def finish_report(report: RunReport, outcomes: list[FileOutcome], result: CommitResult) -> None:
     """Fill a run's report from its staged outcomes and the lake commit: every count the run records."""
     report.files = sorted(outcomes, key=lambda o: o.order)
@@ -302,3 +352,4 @@ def finish_report(report: RunReport, outcomes: list[FileOutcome], result: Commit
         for key, count in f.warnings.items():
             report.warnings[key] = report.warnings.get(key, 0) + count
     report.warnings.update(result.pii_warnings)
+    _record_totals(report)

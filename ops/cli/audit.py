@@ -35,7 +35,11 @@ DatasetOption = Annotated[str | None, typer.Option("--dataset", help="Only this 
 PrincipalOption = Annotated[str | None, typer.Option("--principal", help="Only this subject (the token's sub).")]
 SinceOption = Annotated[str | None, typer.Option("--since", help="Only this recently (1h, 7d) or since this ISO time.")]
 ActionOption = Annotated[
-    str | None, typer.Option("--action", help="Only read, denied, reveal_pii, decrypt or policy_change.")
+    str | None,
+    typer.Option(
+        "--action",
+        help="Only read, denied, reveal_pii, decrypt, policy_change, quarantine_release or quarantine_discard.",
+    ),
 ]
 
 

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from sluice.lake.quarantine import QuarantineEntry, ReasonCount
     from sluice.settings import Settings
 
-app = typer.Typer(help="Inspect rows that failed validation.", no_args_is_help=True)
+app = typer.Typer(help="Inspect rows that failed validation; replay, release or discard them.", no_args_is_help=True)
 
 RevealOption = Annotated[
     bool,
@@ -55,7 +55,7 @@ def _open(settings: Settings) -> DeltaTable | None:
     return open_quarantine(settings.quarantine_root(), dict(settings.lake_storage_options) or None)
 
 
-def _check_reason(reason: str | None) -> None:
+def check_reason(reason: str | None) -> None:
     from sluice.validate.quality import Reason
 
     known = [r.value for r in Reason]
@@ -147,6 +147,12 @@ def list_entries(
             "--summary", help="Count entries by dataset, reason and column instead of listing them (ignores --limit)."
         ),
     ] = False,
+    undecided: Annotated[
+        bool,
+        typer.Option(
+            "--undecided", help="List only rows no replay, release or discard has decided (not with --summary)."
+        ),
+    ] = False,
     reveal_pii: RevealOption = False,
     purpose: PurposeOption = "ops quarantine list",
     wide: Annotated[
@@ -160,7 +166,7 @@ def list_entries(
 
     if dataset is not None:
         ensure_dataset_name(dataset)
-    _check_reason(reason)
+    check_reason(reason)
     settings = load_settings()
     table = _open(settings)
     if table is None:
@@ -175,7 +181,13 @@ def list_entries(
         else:
             _print_summary(counts)
         return
-    entries = _masked(read_entries(table, query, limit=limit), settings.contracts_root(), reveal_pii, purpose)
+    if undecided:
+        from sluice.replay import undecided as open_entries
+
+        found = open_entries(read_entries(table, query, limit=None), settings)[:limit]
+    else:
+        found = read_entries(table, query, limit=limit)
+    entries = _masked(found, settings.contracts_root(), reveal_pii, purpose)
     if output is OutputFormat.JSON:
         print_json(entries)
         return
@@ -189,6 +201,7 @@ def list_entries(
 def _print_entry(entry: QuarantineEntry) -> None:
     """Every field of the entry, then its record: the source row's original values."""
     names = (
+        "row_id",
         "dataset",
         "dt",
         "run_id",
@@ -256,3 +269,12 @@ def show(
         _print_entry(entry)
     if len({e.source_file for e in entries}) > 1:
         note("rows of several files match; pick one with --file", style="dim")
+
+
+def _register_decisions() -> None:
+    from ops.cli._quarantine_decide import register
+
+    register(app)
+
+
+_register_decisions()

@@ -199,6 +199,30 @@ def _print_files(report: RunReport) -> None:
     )
 
 
+def _print_totals(report: RunReport) -> None:
+    """Each batch's control totals: what the source says beside what the run read, and the verdict."""
+
+    def said(rows: int | None, total: float | None, column: str | None) -> str:
+        if rows is None:
+            return "-"
+        return f"{rows:,} rows" + (f", sum {total}" if column is not None else "")
+
+    rows = [
+        [
+            cell(c.source),
+            cell(said(c.source_rows, c.source_sum, c.column)),
+            cell(said(c.read_rows, c.read_sum, c.column)),
+            Text("agree", style="green") if c.agrees else Text(f"disagree ({c.policy})", style="red"),
+        ]
+        for c in report.control_totals
+    ]
+    print_fitted(
+        [text("Source"), text("Source says"), text("Landed (read)"), key("Totals")],
+        rows,
+        title="control totals",
+    )
+
+
 @app.command("show")
 @with_cli_exception_handling
 def show(
@@ -220,3 +244,5 @@ def show(
     _print_run(report, conservation)
     if report.files:
         _print_files(report)
+    if report.control_totals:
+        _print_totals(report)

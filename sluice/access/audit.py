@@ -1,4 +1,5 @@
-"""The access audit: an append-only Delta table of every governed read, reveal, decryption and policy change.
+"""The access audit: an append-only Delta table of every governed read, reveal, decryption, policy change and
+steward decision on quarantined rows (release, discard).
 
 :func:`record_access` appends one row; it is the hook other modules call
 (``--reveal-pii``, decryptions). The table is created with the Delta
@@ -37,6 +38,8 @@ class AccessAction(enum.StrEnum):
     REVEAL_PII = "reveal_pii"
     DECRYPT = "decrypt"
     POLICY_CHANGE = "policy_change"
+    QUARANTINE_RELEASE = "quarantine_release"  # a steward committed quarantined rows as they are
+    QUARANTINE_DISCARD = "quarantine_discard"  # a steward ruled quarantined rows never to be replayed
 
 
 SCHEMA = pa.schema(

@@ -59,6 +59,7 @@ class QuarantineQuery:
     since: date | None = None
     source_file: str | None = None
     source_row: int | None = None
+    batch_ids: tuple[str, ...] | None = None  # only entries of these batches
 
     def __post_init__(self) -> None:
         if self.dataset is not None:
@@ -82,6 +83,11 @@ class QuarantineEntry:
     failures: str
     record: dict[str, str | None] = field(default_factory=dict)
     quarantined_at: datetime | None = None
+    row_id: str = ""  # ``<batch_id>:<source_row>``, what release, discard and the replay ledger name a row by
+
+    def __post_init__(self) -> None:
+        if not self.row_id:
+            object.__setattr__(self, "row_id", f"{self.batch_id}:{self.source_row}")
 
 
 @dataclass(frozen=True)
@@ -135,8 +141,24 @@ def _row_filter(query: QuarantineQuery) -> ds.Expression | None:
 
 
 def _scan(table: DeltaTable, query: QuarantineQuery, columns: list[str] | None = None) -> pa.Table:
+    """The entries matching ``query``: files pruned by partition, rows filtered here, in memory.
+
+    Row filters are not pushed down to the files: a string column some file has no bounds for
+    (values over :data:`sluice.lake.file_stats.MAX_TEXT` characters, such as a run id or batch id)
+    gets a null guarantee from delta-rs' dataset, which would skip that file whatever it holds.
+    """
     dataset = table.to_pyarrow_dataset(file_pruning_predicate=_pruning(query))
-    return dataset.to_table(columns=columns, filter=_row_filter(query))
+    row_filter = _row_filter(query)
+    wanted = None if columns is None else list(dict.fromkeys([*columns, *_FILTER_COLUMNS]))
+    rows = dataset.to_table(columns=wanted)
+    if row_filter is not None:
+        rows = rows.filter(row_filter)
+    if query.batch_ids is not None:
+        rows = rows.filter(pc.is_in(rows.column("batch_id"), pa.array(list(query.batch_ids), pa.string())))
+    return rows.select(columns) if columns is not None else rows
+
+
+_FILTER_COLUMNS = ("dataset", "dt", "run_id", "reason", "source_file", "source_row", "batch_id")
 
 
 def _entry(row: dict[str, Any]) -> QuarantineEntry:

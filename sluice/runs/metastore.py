@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import json
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from sluice.errors import ConfigError
+from sluice.runs.completeness import TotalsCheck
 from sluice.runs.records import FileOutcome, FileStatus, RunReport
 
 metadata = sa.MetaData()
@@ -63,6 +65,8 @@ ingest_runs = sa.Table(
     sa.Column("peak_memory_bytes", sa.BigInteger, nullable=False, default=0, server_default="0"),
     sa.Column("workers", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.Column("worker_memory_bytes", sa.BigInteger, nullable=False, default=0, server_default="0"),
+    # Each batch's control totals, the source's and what was read, as JSON (sluice.runs.completeness).
+    sa.Column("control_totals", sa.Text, nullable=False, default="[]", server_default=sa.text("'[]'")),
 )
 
 USAGE_FIELDS = (
@@ -207,6 +211,7 @@ def _run_row(report: RunReport) -> dict[str, object]:
         "rows_rolled_back": report.rows_rolled_back,
         "rollback_version": report.rollback_version or 0,
         **{name: getattr(report, name) for name in USAGE_FIELDS},
+        "control_totals": json.dumps([asdict(c) for c in report.control_totals]),
     }
 
 
@@ -339,4 +344,5 @@ def _report(conn: Connection, row: sa.RowMapping) -> RunReport:
         rows_rolled_back=row["rows_rolled_back"],
         rollback_version=row["rollback_version"] or None,
         **{name: row[name] for name in USAGE_FIELDS},
+        control_totals=[TotalsCheck(**c) for c in json.loads(row["control_totals"] or "[]")],
     )

@@ -16,6 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sluice.errors import ConservationError
+from sluice.runs.completeness import TotalsCheck
 
 
 class FileStatus(StrEnum):
@@ -54,6 +55,8 @@ class FileOutcome:
     worker_memory_bytes: int = 0
     # The file's rows in each child dataset of an exploded array (sluice.ingest_children), by dataset.
     children: dict[str, FileOutcome] = field(default_factory=dict)
+    # The source's control totals beside what was read (sluice.runs.completeness); None: the contract compares none.
+    totals: TotalsCheck | None = None
 
 
 @dataclass
@@ -100,6 +103,8 @@ class RunReport:
     peak_memory_bytes: int = 0
     workers: int = 0
     worker_memory_bytes: int = 0
+    # Each batch's control totals, the source's and what was read (sluice.runs.completeness).
+    control_totals: list[TotalsCheck] = field(default_factory=list)
 
     @property
     def wall_seconds(self) -> float:

@@ -40,6 +40,7 @@ from typing import Any
 import pyarrow as pa
 
 from sluice.errors import ConfigError, SluiceError
+from sluice.runs.completeness import ControlTotals
 from sluice.sources.database import (
     DatabaseUrl,
     Dialect,
@@ -49,6 +50,7 @@ from sluice.sources.database import (
     split_name,
 )
 from sluice.sources.database_connect import mariadb_connect, pg_connect
+from sluice.sources.database_totals import range_totals
 from sluice.sources.database_types import Kind, SourceColumn, check_mapping, mariadb_column, pg_column
 from sluice.validate.contracts import Contract
 
@@ -156,6 +158,8 @@ class Snapshot:
     label: str  # the same for two snapshots only when they hold the same rows
     ranges: list[KeyRange]
     lsn: int | None = None  # the WAL position the snapshot's rows take as _lsn (see the module doc)
+    # Each range's control totals, counted in the snapshot (contracts with a completeness policy; PostgreSQL).
+    totals: tuple[ControlTotals, ...] = ()
 
 
 def _driver_errors() -> tuple[type[BaseException], ...]:
@@ -290,7 +294,9 @@ def pg_snapshot(spec: TableSpec, columns: dict[str, SourceColumn], parts: int) -
         if splittable(spec, columns) and parts > 1:
             pk = spec.q(spec.contract.primary_key[0])
             lo, hi = conn.execute(f"SELECT min({pk}), max({pk}) FROM {spec.relation()}").fetchone()
-        yield Snapshot(snapshot_id, f"pg-snapshot {label}", _ranges(lo, hi, parts), lsn)
+        ranges = _ranges(lo, hi, parts)
+        counted = tuple(range_totals(spec, conn, r) for r in ranges) if spec.contract.completeness.on else ()
+        yield Snapshot(snapshot_id, f"pg-snapshot {label}", ranges, lsn, counted)
         conn.rollback()
 
 

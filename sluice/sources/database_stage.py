@@ -45,6 +45,7 @@ from sluice.lake.commit import (
     dedup_buckets,
 )
 from sluice.lake.table import DedupedBucket, committed_batches, kept_history, open_table
+from sluice.runs.completeness import add_read_sum, check
 from sluice.runs.records import FileOutcome, FileStatus
 from sluice.settings import get_settings
 from sluice.sources.database import Dialect
@@ -98,6 +99,7 @@ def _flush(req: TableRequest, batch: staging.StagedBatch, out: FileOutcome, tabl
     out.rows_read += result.rows_read
     out.rows_valid += result.valid.num_rows
     out.rows_quarantined += result.quarantine.num_rows
+    add_read_sum(out.totals, result.valid)
     for key, count in result.warnings.items():
         out.warnings[key] = out.warnings.get(key, 0) + count
     if result.valid.num_rows:
@@ -157,7 +159,15 @@ def stage_range(req: TableRequest, snapshot: Snapshot, rng: KeyRange, order: int
     out = _outcome(req, order, f"pk {rng.label()}", f"{snapshot.label} pk {rng.label()}")
     batch = staging.batch_dir(req.run_place(), order, out.batch_id)
     rows = stamped(read_range(req.spec, req.columns, snapshot, rng), req.spec, snapshot.lsn)
-    return _timed(req, out, started, lambda: stage_tables(rows, req, batch, out))
+    spec = req.spec.contract.completeness
+    if spec.on and out.status is FileStatus.COMMITTED:
+        counted = snapshot.totals[order] if order < len(snapshot.totals) else None  # none on MariaDB
+        out.totals = check(spec, out.uri, counted, 0, {})
+        out.totals.read_sum = 0.0 if spec.sum is not None else None
+    done = _timed(req, out, started, lambda: stage_tables(rows, req, batch, out))
+    if done.totals is not None:
+        done.totals.read_rows = done.rows_read
+    return done
 
 
 def stage_incremental(req: TableRequest, previous: Position | None, lookback: float) -> FileOutcome | None:

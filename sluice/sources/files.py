@@ -73,8 +73,11 @@ def _with_protocol(fs: fsspec.AbstractFileSystem, path: str) -> str:
     return path if protocol in ("file", "local") else f"{protocol}://{path}"
 
 
+MANIFEST_SUFFIX = ".manifest.json"  # a file drop's control totals beside a data file (sluice.sources.control)
+
+
 def list_source_files(uri: str, pattern: str = "*", storage_options: dict[str, Any] | None = None) -> list[SourceFile]:
-    """Files under ``uri`` matching the glob ``pattern``, in name order.
+    """Files under ``uri`` matching the glob ``pattern``, in name order; control-total manifests are not data.
 
     Raises:
         SourceNotFoundError: the location does not exist or nothing matches.
@@ -100,7 +103,7 @@ def list_source_files(uri: str, pattern: str = "*", storage_options: dict[str, A
         ) from None
     files = []
     for path, info in sorted(infos.items()):
-        if info.get("type") == "directory":
+        if info.get("type") == "directory" or path.endswith(MANIFEST_SUFFIX):
             continue
         fmt, gz = detect_format(path)
         files.append(SourceFile(uri=_with_protocol(fs, path), size=int(info.get("size") or 0), format=fmt, gzip=gz))

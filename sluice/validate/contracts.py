@@ -37,6 +37,7 @@ from sluice.paths import (
 from sluice.validate.columns import NESTED_PATH_SEPARATOR, ColumnSpec, ColumnType, Criticality
 from sluice.validate.compat import Compatibility
 from sluice.validate.consumers import Consumers
+from sluice.validate.completeness import CompletenessSpec
 from sluice.validate.contract_parts import (
     DELETE_OP,
     DURATION,
@@ -122,6 +123,8 @@ class Contract(BaseModel):
     maintenance: MaintenanceSpec = Field(default_factory=MaintenanceSpec)
     # Who reads the dataset, with the freshness and accuracy each needs (sluice.validate.consumers, ops sla report).
     consumers: Consumers = Field(default_factory=list)
+    # Control totals of the source compared with what a run read (sluice.validate.completeness).
+    completeness: CompletenessSpec = Field(default_factory=CompletenessSpec)
 
     @field_validator("encoding")
     @classmethod
@@ -185,6 +188,11 @@ class Contract(BaseModel):
         self._mode_fits()
         for name in self.maintenance.zorder:
             self._find(name, "maintenance.zorder")
+        if self.completeness.sum is not None and self._find(self.completeness.sum, "completeness.sum").type not in (
+            ColumnType.INT64,
+            ColumnType.FLOAT64,
+        ):
+            raise ValueError(f"completeness.sum column {self.completeness.sum!r} must be int64 or float64")
         if problems := explode_problems(self):
             raise ValueError("; ".join(problems))
         self._protected_columns_are_values()

@@ -15,6 +15,8 @@ COMMANDS = [
     ["lake", "vacuum", ESCAPE, "--yes", "--retention-hours", "0"],
     ["quarantine", "list", "--dataset", ESCAPE],
     ["quarantine", "show", ESCAPE, "1"],
+    ["quarantine", "replay", ESCAPE, "--dry-run"],
+    ["quarantine", "discard", "sluice-" + "0" * 32 + ":1", "--note", "n", "--dataset", ESCAPE],
     ["runs", "list", "--dataset", ESCAPE],
     ["incident", "open", "--title", "orders late", "--dataset", ESCAPE],
 ]

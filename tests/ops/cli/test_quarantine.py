@@ -66,6 +66,7 @@ def test_list_json_has_every_field_with_iso_dates_newest_first(monkeypatch, tmp_
         "failures",
         "record",
         "quarantined_at",
+        "row_id",
     }
     assert entries[0]["dt"] == "2026-03-07"
     assert entries[0]["quarantined_at"] == "2026-03-07T00:00:00+00:00"

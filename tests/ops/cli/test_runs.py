@@ -152,3 +152,28 @@ def test_an_upsert_run_counts_updated_deleted_and_unchanged_rows_as_accounted_fo
     assert [r["conserved"] for r in listed] == [True]
     assert "rows_updated" in shown and "rows_deleted" in shown and "rows_unchanged" in shown
     assert "yes (20 read, 20 written + updated + deleted + unchanged + quarantined + duplicate)" in shown
+
+
+def test_show_prints_what_the_source_says_beside_what_was_read_and_keeps_both_in_json(monkeypatch, tmp_path):
+    from sluice.runs.completeness import TotalsCheck
+
+    settings = sluice_home(monkeypatch, tmp_path)
+    monkeypatch.setenv("COLUMNS", "80")
+    report = run_report("r1", files=[file_outcome(status=FileStatus.FAILED, error="control totals disagree")])
+    report.control_totals = [
+        TotalsCheck("s3://drop/orders/a.csv", "s3://drop/orders/a.csv.manifest.json", 1_000, 900, policy="strict"),
+        TotalsCheck("s3://drop/orders/b.csv", "", 50, 50, "amount", 12.5, 12.5, policy="strict"),
+    ]
+    save_runs(settings, report)
+
+    table = invoke("runs", "show", "r1")
+    data = json.loads(invoke("runs", "show", "r1", "-o", "json").stdout)
+
+    assert table.exit_code == 0, table.output
+    assert "control totals" in table.stdout and "1,000 rows" in table.stdout and "900 rows" in table.stdout
+    assert "disagree (strict)" in table.stdout and "agree" in table.stdout
+    assert max(len(line) for line in table.stdout.splitlines()) <= 80
+    assert [(c["source_rows"], c["read_rows"], c["read_sum"]) for c in data["control_totals"]] == [
+        (1_000, 900, None),
+        (50, 50, 12.5),
+    ]
