@@ -4,14 +4,23 @@
 over the file's row groups, structs nested as Delta nests them. With them a
 reader (delta-rs, DuckDB, Spark) skips the files a filter cannot match.
 
-Only bounds that hold are written: numbers, strings, dates, timestamps and
-decimals get a minimum and maximum; a column some row group has no
-statistics for gets none; lists and maps get none (Delta keeps none). A
-timestamp is an ISO string at millisecond precision, as Delta keeps it: the
-minimum rounded down and the maximum rounded up, so both still bound the
-values. A string longer than :data:`MAX_TEXT` keeps its prefix as minimum
-and no maximum (a prefix is no upper bound); a float that is not finite
-gives no bound (JSON has no NaN or infinity).
+Only bounds that hold are written: numbers, booleans, strings, dates,
+timestamps and decimals get a minimum and maximum; lists and maps get none
+(Delta keeps none). A timestamp is an ISO string at millisecond precision,
+as Delta keeps it: the minimum rounded down and the maximum rounded up, so
+both still bound the values. A string longer than :data:`MAX_TEXT` is
+bounded by its prefix below and by the prefix's successor above (the prefix
+with its last character that can grow moved to the next one), as Delta's
+writers truncate long strings.
+
+A file either bounds every column that holds a value, or none: delta-rs
+reads a column missing from ``minValues`` or ``maxValues`` of a file whose
+stats name it elsewhere as bounded by null, and a filter on that column
+then skips the file and silently loses its rows. So a file with a column
+that cannot be bounded (a row group without statistics, a float that is
+not finite, bytes) keeps ``numRecords`` only. The JSON is written as UTF-8,
+not ``\\u`` escapes: delta-rs reads an escaped surrogate pair (a character
+beyond U+FFFF) as another character.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ import pyarrow.parquet as pq
 
 MAX_TEXT = 32
 Path = tuple[str, ...]
-Bound = int | float | str
+Bound = bool | int | float | str
 _MS = dt.timedelta(milliseconds=1)
 
 
@@ -64,9 +73,9 @@ def _timestamp(value: dt.datetime, up: bool) -> str:
 
 def json_bound(value: object, up: bool) -> Bound | None:
     """A footer's minimum (or maximum, ``up``) as a Delta stats value; ``None`` when it bounds nothing in JSON."""
-    if isinstance(value, bool) or value is None:
+    if value is None:
         return None
-    if isinstance(value, int):
+    if isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
@@ -79,8 +88,23 @@ def json_bound(value: object, up: bool) -> Bound | None:
     if isinstance(value, str):
         if len(value) <= MAX_TEXT:
             return value
-        return None if up else value[:MAX_TEXT]
+        return successor(value[:MAX_TEXT]) if up else value[:MAX_TEXT]
     return None  # bytes and other physical values: no bound
+
+
+def successor(prefix: str) -> str | None:
+    """The least string above every string that starts with ``prefix`` (``None``: there is none).
+
+    Its last character that can grow moves to the next code point (past the surrogates, which UTF-8 cannot
+    hold), and what follows it goes; UTF-8 bytes order as code points do, so Arrow agrees.
+    """
+    for i in range(len(prefix) - 1, -1, -1):
+        code = ord(prefix[i]) + 1
+        if 0xD800 <= code <= 0xDFFF:
+            code = 0xE000
+        if code <= 0x10FFFF:
+            return prefix[:i] + chr(code)
+    return None
 
 
 @dataclass
@@ -129,13 +153,14 @@ def file_stats(meta: pq.FileMetaData, schema: pa.Schema) -> str:
         path = paths[i]
         if path is None:
             continue
-        if column.counted:
-            _put(nulls, path, column.nulls)
-        if column.bounded and column.low is not None and column.high is not None:
+        if not (column.bounded and column.counted):
+            return json.dumps({"numRecords": meta.num_rows})  # a column with values and no bounds: see the module doc
+        if column.low is not None and column.high is not None:
             _put(low, path, column.low)
             _put(high, path, column.high)
+        _put(nulls, path, column.nulls)  # bounded without a minimum: only nulls
     found = {"numRecords": meta.num_rows, "minValues": low, "maxValues": high, "nullCount": nulls}
-    return json.dumps(found, separators=(",", ":"))
+    return json.dumps(found, separators=(",", ":"), ensure_ascii=False)  # delta-rs misreads escaped surrogate pairs
 
 
 def written_stats(writer: pq.ParquetWriter, fs: pafs.FileSystem, path: str, schema: pa.Schema) -> str:

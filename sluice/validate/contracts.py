@@ -36,8 +36,8 @@ from sluice.paths import (
 )
 from sluice.validate.columns import NESTED_PATH_SEPARATOR, ColumnSpec, ColumnType, Criticality
 from sluice.validate.compat import Compatibility
-from sluice.validate.consumers import Consumers
 from sluice.validate.completeness import CompletenessSpec
+from sluice.validate.consumers import Consumers
 from sluice.validate.contract_parts import (
     DELETE_OP,
     DURATION,

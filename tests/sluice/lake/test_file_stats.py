@@ -6,12 +6,15 @@ import datetime as dt
 import json
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings
+from deltalake import DeltaTable, write_deltalake
+from deltalake.transaction import AddAction
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sluice.lake.file_stats import MAX_TEXT, file_stats, json_bound, leaf_paths
+from sluice.lake.file_stats import MAX_TEXT, file_stats, json_bound, leaf_paths, successor
 
 UTC = dt.timezone.utc
 
@@ -62,13 +65,13 @@ def test_a_column_with_only_nulls_is_counted_without_bounds(tmp_path):
         (float("nan"), False, None),
         (float("inf"), True, None),
         ("x" * (MAX_TEXT + 5), False, "x" * MAX_TEXT),
-        ("x" * (MAX_TEXT + 5), True, None),  # a prefix is no upper bound
-        (True, False, None),
+        ("x" * (MAX_TEXT + 5), True, "x" * (MAX_TEXT - 1) + "y"),  # the prefix's successor
+        (True, False, True),
         (b"raw", False, None),
         (dt.datetime(2024, 5, 1, 12, 0, 0, 999_999), True, "2024-05-01T12:00:01.000"),
     ],
 )
-def test_values_json_cannot_bound_give_no_bound(value, up, expected):
+def test_values_are_bounded_in_json_or_not_at_all(value, up, expected):
     assert json_bound(value, up) == expected
 
 
@@ -108,3 +111,48 @@ def test_every_value_lies_within_the_bounds(tmp_path_factory, ints, texts, micro
             if name in high:
                 assert (json_bound(v, True) if name == "ts" else v) <= high[name]
     assert all(name in low for name in ("i", "ts") if table.column(name).null_count < n)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "expected"),
+    [("ab", "ac"), ("a\U0010ffff", "b"), ("a\ud7ff", "a\ue000"), ("\U0010ffff\U0010ffff", None), ("", None)],
+)
+def test_the_successor_of_a_prefix_is_above_every_string_it_starts(prefix, expected):
+    assert successor(prefix) == expected
+    if expected is not None:
+        for tail in ("", "\U0010ffff" * 3, "zzz"):
+            assert (prefix + tail).encode() < expected.encode()
+
+
+def test_a_file_with_a_column_that_cannot_be_bounded_keeps_its_row_count_only(tmp_path):
+    table = pa.table({"id": [1, 2], "raw": pa.array([b"x", b"y"]), "f": [1.0, float("inf")]})
+    assert stats_of(table, tmp_path) == {"numRecords": 2}
+    assert stats_of(table.select(["id", "f"]), tmp_path) == {"numRecords": 2}
+    assert stats_of(table.select(["id"]), tmp_path)["minValues"] == {"id": 1}
+
+
+def _delta_with(tmp_path, table: pa.Table) -> DeltaTable:
+    """A Delta table of one file, ``table``, committed with the stats :func:`file_stats` gives."""
+    root = tmp_path / "t"
+    write_deltalake(str(root), table.slice(0, 0))
+    pq.write_table(table, root / "f.parquet", row_group_size=3)
+    stats = file_stats(pq.read_metadata(root / "f.parquet"), table.schema)
+    delta = DeltaTable(str(root))
+    size = (root / "f.parquet").stat().st_size
+    added = [AddAction("f.parquet", size, {}, 0, True, stats)]
+    delta.create_write_transaction(added, mode="append", schema=delta.schema())
+    return DeltaTable(str(root))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    texts=st.lists(st.one_of(st.none(), st.text(min_size=0, max_size=50)), min_size=1, max_size=12),
+    floats=st.lists(st.one_of(st.none(), st.floats(allow_nan=False)), min_size=12, max_size=12),
+)
+def test_a_filter_on_any_column_finds_every_row_that_matches(tmp_path_factory, texts, floats):
+    table = pa.table({"t": pa.array(texts, pa.string()), "f": pa.array(floats[: len(texts)], pa.float64())})
+    delta = _delta_with(tmp_path_factory.mktemp("d"), table)
+    for value in {v for v in texts if v is not None}:
+        found = delta.to_pyarrow_dataset().to_table(filter=pc.field("t") == value).num_rows
+        assert found == texts.count(value)
+    assert delta.to_pyarrow_dataset().to_table(filter=pc.field("t").is_null()).num_rows == texts.count(None)
