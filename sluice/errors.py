@@ -8,7 +8,9 @@
 │   ├── SourceNotFoundError
     │   ├── SourceUnreachableError  the endpoint or mount cannot be reached (transient)
     │   │   └── SchemaRegistryUnavailable  the schema registry cannot be reached or refuses Sluice
-    │   └── UnreadableFileError   corrupt, truncated or undecodable content
+    │   ├── UnreadableFileError   corrupt, truncated or undecodable content
+    │   ├── ApiAuthError          an API refused the credentials, or none could be had
+    │   └── ApiQuotaExhausted     an API's quota or rate limit outlasts the run's wait
     ├── LakeError              the Delta lake cannot be read or written
     │   ├── LakeConflictError    another writer committed first, every re-plan included (transient)
     │   ├── LeaseError           the dataset's commit lease
@@ -80,6 +82,14 @@ class SchemaRegistryUnavailable(SourceUnreachableError):
 
 class UnreadableFileError(SourceError):
     """A file whose bytes cannot be decoded: truncated, corrupt or undecodable."""
+
+
+class ApiAuthError(SourceError):
+    """An API or its token endpoint refused the credentials, or a secret could not be read."""
+
+
+class ApiQuotaExhausted(SourceError):
+    """An API's quota or rate limit resets later than the run may wait: the next run resumes where this one stopped."""
 
 
 class LakeError(SluiceError):

@@ -1,0 +1,186 @@
+"""An endpoint synced into its dataset: one pass from the position the lake holds to the last page.
+
+:meth:`EndpointSync.run` reads the endpoint's position from the lake
+(:mod:`sluice.sources.api.state`): an unfinished pass resumes with the page
+after the last one committed; otherwise a new pass starts, asking for records
+updated since the newest update the previous pass saw, less the look-back.
+Each page is committed with the position after it (:mod:`sluice.sources.api.sink`),
+so a run killed at any point resumes without a gap, and a page is never
+committed twice. Records the look-back fetches again, or that changed between
+calls, are applied by key (upsert), so the lake keeps each record's latest
+version once. A child endpoint's pass walks its parent dataset's keys (those
+updated since the pass's since) in order, every page of one parent before the next.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+
+from deltalake import DeltaTable
+
+from sluice.errors import SourceError
+from sluice.lake.table import open_table, table_uri
+from sluice.sources.api.fetch import ApiClient, BadPage, Page
+from sluice.sources.api.pages import PageRequest, first_request, next_request, numbered_next
+from sluice.sources.api.sink import ApiSink, PageOutcome, bad_page_chunk, records_chunk
+from sluice.sources.api.spec import ApiSpec, Endpoint, PageStyle
+from sluice.sources.api.state import ApiPosition, parent_keys, read_position
+
+log = logging.getLogger("sluice.api")
+
+
+@dataclass
+class SyncOutcome:
+    """What a run did to one endpoint: pages, records, quarantine, rows applied, and whether its pass completed."""
+
+    source: str
+    pages: int = 0
+    records: int = 0
+    valid: int = 0
+    quarantined: int = 0
+    written: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    complete: bool = False
+    position: str = ""
+
+    def add(self, page: PageOutcome) -> None:
+        self.pages += 1
+        self.records += page.read
+        self.valid += page.valid
+        self.quarantined += page.quarantined
+        self.written += page.written
+        self.updated += page.updated
+        self.unchanged += page.unchanged
+        self.skipped += int(page.skipped)
+
+
+@dataclass
+class Parents:
+    """A child endpoint's parent dataset: its table, key column and update-time column."""
+
+    table: Callable[[], DeltaTable | None]
+    key: str
+    updated: str | None
+    look_back: timedelta = timedelta(0)
+
+
+@dataclass
+class EndpointSync:
+    spec: ApiSpec
+    endpoint: Endpoint
+    client: ApiClient
+    sink: ApiSink
+    parents: Parents | None = None
+    on_page: Callable[[PageOutcome], None] | None = None
+    _keys: list[str] = field(default_factory=list)
+
+    @property
+    def source(self) -> str:
+        return f"{self.spec.name}.{self.endpoint.name}"
+
+    def _look_back(self) -> timedelta:
+        if self.parents is not None:
+            return self.parents.look_back
+        inc = self.endpoint.incremental
+        return inc.look_back if inc is not None else timedelta(0)
+
+    def _first(self, pos: ApiPosition, parent: str | None) -> PageRequest:
+        since = pos.since if self.endpoint.incremental is not None and self.parents is None else None
+        return first_request(self.spec.base_url, self.endpoint, since, parent)
+
+    def _new_pass(self, pos: ApiPosition) -> ApiPosition:
+        inc = self.endpoint.incremental
+        if pos.run:
+            since = pos.watermark(self._look_back())
+        else:
+            since = inc.initial if inc is not None and self.parents is None else None
+        fresh = ApiPosition(pos.source, pos.run + 1, since)
+        if self.parents is None:
+            return replace(fresh, next=self._first(fresh, None))
+        keys, stamps = parent_keys(self.parents.table(), self.parents.key, self.parents.updated, since)
+        self._keys = keys
+        fresh = fresh.seen(stamps)
+        return replace(fresh, parent=keys[0], next=self._first(fresh, keys[0])) if keys else fresh
+
+    def _after(self, pos: ApiPosition, nxt: PageRequest | None) -> ApiPosition:
+        """The position once the page before ``nxt`` is committed (a child moves on to its next parent)."""
+        if nxt is not None or self.parents is None or pos.parent is None:
+            return replace(pos, next=nxt)
+        if not self._keys:
+            self._keys, _ = parent_keys(self.parents.table(), self.parents.key, self.parents.updated, pos.since)
+        later = [k for k in self._keys if k > pos.parent]
+        if not later:
+            return replace(pos, next=None)
+        return replace(pos, parent=later[0], next=self._first(pos, later[0]))
+
+    def _page(self, pos: ApiPosition, req: PageRequest) -> tuple[ApiPosition, bool]:
+        """Fetch and commit the page ``req``; the position after it, and whether the pass may go on."""
+        page = self.client.page(self.endpoint, req)
+        if isinstance(page, BadPage):
+            numbered = self.endpoint.pagination.style in (PageStyle.OFFSET, PageStyle.PAGE)
+            nxt = numbered_next(self.endpoint, req, None) if numbered else req
+            now = self._after(pos, nxt) if numbered else pos
+            outcome = self.sink.write(bad_page_chunk(page, self.sink.contract), req, pos, now)
+            self._report(outcome)
+            log.warning("API %s: a page of %s is not JSON; quarantined with its request", self.spec.name, req.url)
+            return now, numbered
+        chunk = records_chunk(page.records, self.sink.contract)
+        now = self._after(pos.seen(self._stamps(page)), self._next(page, req))
+        self._report(self.sink.write(chunk, req, pos, now))
+        return now, True
+
+    def _next(self, page: Page, req: PageRequest) -> PageRequest | None:
+        return next_request(self.endpoint, req, page.body, page.links, len(page.records))
+
+    def _stamps(self, page: Page) -> list[str]:
+        inc = self.endpoint.incremental
+        if inc is None or self.parents is not None:
+            return []
+        return [str(r[inc.field]) for r in page.records if isinstance(r, dict) and r.get(inc.field)]
+
+    def _report(self, outcome: PageOutcome) -> None:
+        self.result.add(outcome)
+        if self.on_page is not None:
+            self.on_page(outcome)
+
+    def run(self) -> SyncOutcome:
+        """One pass (or the rest of one): see the module doc.
+
+        Raises:
+            SourceError: a page that cannot be read stops a cursor-paged pass (after its quarantine entry);
+                and what :meth:`ApiClient.page` raises, after every earlier page is committed.
+        """
+        self.result = SyncOutcome(self.source)
+        pos = read_position(self.sink.uri, self.source, self.sink.storage_options) or ApiPosition(self.source)
+        if pos.complete:
+            pos = self._new_pass(pos)
+        while pos.next is not None:
+            pos, going = self._page(pos, pos.next)
+            if not going:
+                raise SourceError(
+                    f"API {self.spec.name}: a page of {self.endpoint.name} is not JSON and the next cannot be known",
+                    hint="the page is in quarantine with its request; the next run asks for it again",
+                )
+        self.result.complete = True
+        self.result.position = f"pass {pos.run}, since {pos.since or 'the start'}"
+        return self.result
+
+
+def parents_of(spec: ApiSpec, endpoint: Endpoint, lake_root: str) -> Parents | None:
+    """The parent dataset of a child endpoint (``None``: not a child)."""
+    if endpoint.parent is None or endpoint.parent_key is None:
+        return None
+    parent = spec.endpoint(endpoint.parent)
+    uri = table_uri(lake_root, parent.dataset)
+    inc = parent.incremental
+    return Parents(
+        lambda: open_table(uri),
+        endpoint.parent_key,
+        inc.field if inc is not None else None,
+        inc.look_back if inc is not None else timedelta(0),
+    )
