@@ -83,7 +83,8 @@ class ApiClient:
         self.server.before_request(self.spec.name)
         self.budget.take()
         self.requests += 1
-        response = self.http.get(req.url, params=req.params, headers=self.credentials.headers())
+        params = req.params or None  # an empty dict would drop the query a next link carries
+        response = self.http.get(req.url, params=params, headers=self.credentials.headers())
         response.read()
         return response
 

@@ -6,7 +6,8 @@ asks for, the newest update time it has seen, the request of the next page
 (none: the pass is complete), and for a child endpoint the parent it is on. The
 newest commit that names the source is where the next run starts: the next
 page of the pass, or, when the pass is complete, a new pass from the newest
-update seen less the look-back. A page's batch id is made of its pass and
+update seen less the look-back (from the pass's own since again when a page
+of it could not be read and was quarantined). A page's batch id is made of its pass and
 request, so a page committed already is never committed again.
 """
 
@@ -32,6 +33,7 @@ class ApiPosition:
     high: str | None = None  # the newest update time the pass has seen
     next: PageRequest | None = None  # the next page's request (None: the pass is complete)
     parent: str | None = None  # a child endpoint: the parent key the next page belongs to
+    gaps: int = 0  # pages of the pass that could not be read (quarantined): the next pass asks from ``since`` again
 
     @property
     def complete(self) -> bool:
@@ -46,12 +48,14 @@ class ApiPosition:
                 "high": self.high,
                 "next": None if self.next is None else json.loads(self.next.text()),
                 "parent": self.parent,
+                "gaps": self.gaps,
             }
         }
 
     def batch_position(self, req: PageRequest) -> str:
         """What a commit of the page ``req`` of this pass records as its position (it makes the batch id)."""
-        return json.dumps({"pass": self.run, "parent": self.parent, "request": json.loads(req.text())}, sort_keys=True)
+        found = {"pass": self.run, "parent": self.parent, "gaps": self.gaps, "request": json.loads(req.text())}
+        return json.dumps(found, sort_keys=True)
 
     def seen(self, stamps: list[str]) -> ApiPosition:
         """The newest update time of the pass once ``stamps`` (ISO 8601) are seen."""
@@ -61,8 +65,11 @@ class ApiPosition:
         return replace(self, high=max(known, key=_instant))
 
     def watermark(self, look_back: timedelta) -> str | None:
-        """The next pass's updated-since: the newest update seen less ``look_back`` (else this pass's)."""
-        if self.high is None:
+        """The next pass's updated-since: the newest update seen less ``look_back``.
+
+        This pass's own when it saw no update, or when a page of it could not be read (its records come again).
+        """
+        if self.high is None or self.gaps:
             return self.since
         return (_instant(self.high) - look_back).isoformat()
 
@@ -84,6 +91,7 @@ def read_position(uri: str, source: str, storage_options: dict[str, str] | None 
         meta.get("high"),
         PageRequest.parse(nxt) if isinstance(nxt, dict) else None,
         meta.get("parent"),
+        int(meta.get("gaps", 0)),
     )
 
 

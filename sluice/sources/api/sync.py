@@ -30,6 +30,7 @@ from sluice.sources.api.spec import ApiSpec, Endpoint, PageStyle
 from sluice.sources.api.state import ApiPosition, parent_keys, read_position
 
 log = logging.getLogger("sluice.api")
+BAD_PAGES_IN_A_ROW = 3  # unreadable pages one after another that stop a pass (the API is broken, not one page)
 
 
 @dataclass
@@ -78,6 +79,7 @@ class EndpointSync:
     parents: Parents | None = None
     on_page: Callable[[PageOutcome], None] | None = None
     _keys: list[str] = field(default_factory=list)
+    _bad: int = 0
 
     @property
     def source(self) -> str:
@@ -124,11 +126,14 @@ class EndpointSync:
         if isinstance(page, BadPage):
             numbered = self.endpoint.pagination.style in (PageStyle.OFFSET, PageStyle.PAGE)
             nxt = numbered_next(self.endpoint, req, None) if numbered else req
-            now = self._after(pos, nxt) if numbered else pos
+            holed = replace(pos, gaps=pos.gaps + 1)
+            now = self._after(holed, nxt) if numbered else holed
             outcome = self.sink.write(bad_page_chunk(page, self.sink.contract), req, pos, now)
             self._report(outcome)
             log.warning("API %s: a page of %s is not JSON; quarantined with its request", self.spec.name, req.url)
-            return now, numbered
+            self._bad += 1
+            return now, numbered and self._bad < BAD_PAGES_IN_A_ROW
+        self._bad = 0
         chunk = records_chunk(page.records, self.sink.contract)
         now = self._after(pos.seen(self._stamps(page)), self._next(page, req))
         self._report(self.sink.write(chunk, req, pos, now))
@@ -163,8 +168,8 @@ class EndpointSync:
             pos, going = self._page(pos, pos.next)
             if not going:
                 raise SourceError(
-                    f"API {self.spec.name}: a page of {self.endpoint.name} is not JSON and the next cannot be known",
-                    hint="the page is in quarantine with its request; the next run asks for it again",
+                    f"API {self.spec.name}: a page of {self.endpoint.name} is not JSON and the pass cannot go on",
+                    hint="the page is in quarantine with its request; the next run resumes after the last page read",
                 )
         self.result.complete = True
         self.result.position = f"pass {pos.run}, since {pos.since or 'the start'}"

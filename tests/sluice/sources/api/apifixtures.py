@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import yaml
 from sluice.lake.frames import LeaseSpec
 from sluice.sources.api.auth import Credentials
 from sluice.sources.api.fetch import ApiClient
-from sluice.sources.api.sink import ApiSink
+from sluice.sources.api.sink import ApiSink, PageOutcome
 from sluice.sources.api.spec import ApiSpec
 from sluice.sources.api.sync import EndpointSync, SyncOutcome, parents_of
 from sluice.validate.contracts import Contract
@@ -115,7 +116,12 @@ class Harness:
     def client(self) -> ApiClient:
         return ApiClient(self.spec, Credentials(self.spec.auth, self.secrets))
 
-    def sync(self, endpoint: str = "accounts", client: ApiClient | None = None) -> SyncOutcome:
+    def sync(
+        self,
+        endpoint: str = "accounts",
+        client: ApiClient | None = None,
+        on_page: Callable[[PageOutcome], None] | None = None,
+    ) -> SyncOutcome:
         found = self.spec.endpoint(endpoint)
         sink = ApiSink(
             self.contract(found.dataset),
@@ -127,7 +133,7 @@ class Harness:
         own = client or self.client()
         try:
             parents = parents_of(self.spec, found, str(self.lake / "lake"))
-            return EndpointSync(self.spec, found, own, sink, parents).run()
+            return EndpointSync(self.spec, found, own, sink, parents, on_page).run()
         finally:
             if client is None:
                 own.close()
@@ -143,3 +149,20 @@ def write_description(folder: Path, description: dict[str, object]) -> Path:
     path = folder / f"{description['name']}.yaml"
     path.write_text(yaml.safe_dump(description), encoding="utf-8")
     return path
+
+
+def lake_rows(lake: Path, dataset: str = "crm_accounts") -> list[dict[str, object]]:
+    from deltalake import DeltaTable
+
+    return DeltaTable(str(lake / "lake" / dataset)).to_pyarrow_table().to_pylist()
+
+
+def quarantined(lake: Path) -> list[dict[str, object]]:
+    from sluice.lake.quarantine import open_quarantine
+
+    table = open_quarantine(str(lake / "quarantine"))
+    return [] if table is None else table.to_pyarrow_table().to_pylist()
+
+
+def page_requests(server_requests: list[tuple[float, str, int]]) -> int:
+    return sum(1 for _, path, status in server_requests if status == 200)
