@@ -77,9 +77,11 @@ class PageOutcome:
     quarantined: int
     written: int
     updated: int
+    deleted: int
     unchanged: int
     version: int | None
     skipped: bool  # the lake records this page already
+    request: str = ""  # the request that produced the page
 
 
 @dataclass
@@ -134,7 +136,9 @@ class ApiSink:
             quarantined=result.quarantine.num_rows,
             written=lake.rows_written,
             updated=lake.rows_updated,
+            deleted=lake.rows_deleted,
             unchanged=lake.rows_unchanged,
             version=lake.version,
             skipped=batch.id in outcome.skipped,
+            request=req.text(),
         )

@@ -48,8 +48,10 @@ class SyncOutcome:
     skipped: int = 0
     complete: bool = False
     position: str = ""
+    committed: list[PageOutcome] = field(default_factory=list)
 
     def add(self, page: PageOutcome) -> None:
+        self.committed.append(page)
         self.pages += 1
         self.records += page.read
         self.valid += page.valid
@@ -80,6 +82,9 @@ class EndpointSync:
     on_page: Callable[[PageOutcome], None] | None = None
     _keys: list[str] = field(default_factory=list)
     _bad: int = 0
+
+    def __post_init__(self) -> None:
+        self.result = SyncOutcome(self.source)  # what the run did so far (also after it raised)
 
     @property
     def source(self) -> str:
@@ -160,7 +165,6 @@ class EndpointSync:
             SourceError: a page that cannot be read stops a cursor-paged pass (after its quarantine entry);
                 and what :meth:`ApiClient.page` raises, after every earlier page is committed.
         """
-        self.result = SyncOutcome(self.source)
         pos = read_position(self.sink.uri, self.source, self.sink.storage_options) or ApiPosition(self.source)
         if pos.complete:
             pos = self._new_pass(pos)
