@@ -185,9 +185,8 @@ class ApiSpec(Strict):
         for endpoint in self.endpoints:
             if endpoint.name == name:
                 return endpoint
-        raise ConfigError(
-            f"API {self.name} has no endpoint {name!r}", hint=f"one of {[e.name for e in self.endpoints]}"
-        )
+        names = ", ".join(e.name for e in self.endpoints)
+        raise ConfigError(f"API {self.name} has no endpoint {name!r}", hint=f"one of: {names}")
 
 
 def load_api(path: Path) -> ApiSpec:
@@ -201,7 +200,7 @@ def load_api(path: Path) -> ApiSpec:
         return ApiSpec.model_validate(raw)
     except OSError as exc:
         raise ConfigError(f"cannot read API description {path}: {exc.strerror}", hint="check SLUICE_APIS_DIR") from None
-    except (yaml.YAMLError, ValidationError) as exc:
+    except (yaml.YAMLError, ValidationError, UnicodeDecodeError) as exc:
         raise ConfigError(f"API description {path} is invalid: {exc}", hint="see docs/sources/apis.md") from None
 
 
