@@ -11,7 +11,9 @@ the run stops after its last committed page and the next run resumes there.
 
 from __future__ import annotations
 
+import math
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -22,6 +24,7 @@ from email.utils import parsedate_to_datetime
 from sluice.errors import ApiQuotaExhausted
 from sluice.sources.api.spec import Limits
 
+SECONDS = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 RESET_EPOCH = 10**9  # an X-RateLimit-Reset above this is a Unix time, below it a number of seconds
 
 
@@ -53,7 +56,7 @@ def retry_after(value: str | None, now: float | None = None) -> float | None:
     if not value:
         return None
     text = value.strip()
-    if text.replace(".", "", 1).isdigit():
+    if SECONDS.match(text):
         return float(text)
     try:
         when = parsedate_to_datetime(text)
@@ -70,9 +73,10 @@ def _number(headers: Mapping[str, str], *names: str) -> float | None:
         raw = headers.get(name)
         if raw is not None:
             try:
-                return float(raw)
+                found = float(raw)
             except ValueError:
                 return None
+            return found if math.isfinite(found) and found >= 0 else None
     return None
 
 
@@ -128,7 +132,8 @@ class ServerLimits:
 
     def _wait(self, api: str, seconds: float, why: str) -> None:
         if seconds > self.limits.max_wait_s:
-            until = datetime.fromtimestamp(time.time() + seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+            at = min(time.time() + seconds, datetime(9999, 1, 1, tzinfo=timezone.utc).timestamp())
+            until = datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
             raise ApiQuotaExhausted(
                 f"API {api}: {why} until {until}, longer than the run may wait ({self.limits.max_wait_s:g} s)",
                 hint="the run stopped after its last committed page; the next run resumes there (runbook "

@@ -54,7 +54,7 @@ def records_chunk(records: list[object], contract: Contract) -> RawChunk:
     return RawChunk(table, rows, bad)
 
 
-def bad_page_chunk(page: BadPage, contract: Contract) -> RawChunk:
+def bad_page_row(page: BadPage, line: int) -> MalformedRow:
     """A page that could not be read, as one malformed entry holding the request and what came back."""
     text = json.dumps(
         {
@@ -66,8 +66,14 @@ def bad_page_chunk(page: BadPage, contract: Contract) -> RawChunk:
         },
         ensure_ascii=False,
     )
-    empty = pa.table({n: pa.array([], pa.string()) for n in contract.column_names})
-    return RawChunk(empty, np.zeros(0, dtype=np.int64), [MalformedRow(0, text, Reason.MALFORMED_JSON, page.detail)])
+    return MalformedRow(line, text, Reason.MALFORMED_JSON, page.detail)
+
+
+def group_chunk(records: list[object], bad: list[BadPage], contract: Contract) -> RawChunk:
+    """The records of a group of pages as one chunk; each unreadable page one malformed entry after them."""
+    chunk = records_chunk(records, contract)
+    chunk.malformed.extend(bad_page_row(page, len(records) + i) for i, page in enumerate(bad))
+    return chunk
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,7 @@ class Endpoint(Strict):
     incremental: Incremental | None = None
     parent: str | None = None  # the endpoint whose records this one is fetched for
     parent_key: str | None = None  # the column of the parent's dataset that fills {parent}
+    commit_records: int = Field(5000, ge=1)  # pages are committed together until they hold this many records
 
     @field_validator("records")
     @classmethod

@@ -4,12 +4,14 @@
 (:mod:`sluice.sources.api.state`): an unfinished pass resumes with the page
 after the last one committed; otherwise a new pass starts, asking for records
 updated since the newest update the previous pass saw, less the look-back.
-Each page is committed with the position after it (:mod:`sluice.sources.api.sink`),
-so a run killed at any point resumes without a gap, and a page is never
-committed twice. Records the look-back fetches again, or that changed between
-calls, are applied by key (upsert), so the lake keeps each record's latest
-version once. A child endpoint's pass walks its parent dataset's keys (those
-updated since the pass's since) in order, every page of one parent before the next.
+Pages are committed with the position after them (:mod:`sluice.sources.api.sink`),
+together until they hold ``commit_records`` records (the pass's last page, an
+unreadable page, or an error commits what was fetched), so a run killed at any
+point resumes without a gap, and a page is never committed twice. Records
+the look-back fetches again, or that changed between calls, are applied by
+key (upsert), so the lake keeps each record's latest version once. A child
+endpoint's pass walks its parent dataset's keys (those updated since the
+pass's since) in order, every page of one parent before the next.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from datetime import timedelta
 
 from deltalake import DeltaTable
 
-from sluice.errors import SourceError
+from sluice.errors import SluiceError, SourceError
 from sluice.lake.table import open_table, table_uri
 from sluice.sources.api.fetch import ApiClient, BadPage, Page
 from sluice.sources.api.pages import PageRequest, first_request, next_request, numbered_next
-from sluice.sources.api.sink import ApiSink, PageOutcome, bad_page_chunk, records_chunk
+from sluice.sources.api.sink import ApiSink, PageOutcome, group_chunk
 from sluice.sources.api.spec import ApiSpec, Endpoint, PageStyle
 from sluice.sources.api.state import ApiPosition, parent_keys, read_position
 
@@ -52,7 +54,6 @@ class SyncOutcome:
 
     def add(self, page: PageOutcome) -> None:
         self.committed.append(page)
-        self.pages += 1
         self.records += page.read
         self.valid += page.valid
         self.quarantined += page.quarantined
@@ -70,6 +71,16 @@ class Parents:
     key: str
     updated: str | None
     look_back: timedelta = timedelta(0)
+
+
+@dataclass
+class Group:
+    """Pages fetched since the last commit: committed together, as one batch, from ``start`` (``first``'s pass)."""
+
+    start: ApiPosition
+    first: PageRequest
+    records: list[object] = field(default_factory=list)
+    bad: list[BadPage] = field(default_factory=list)
 
 
 @dataclass
@@ -125,24 +136,26 @@ class EndpointSync:
             return replace(pos, next=None)
         return replace(pos, parent=later[0], next=self._first(pos, later[0]))
 
-    def _page(self, pos: ApiPosition, req: PageRequest) -> tuple[ApiPosition, bool]:
-        """Fetch and commit the page ``req``; the position after it, and whether the pass may go on."""
+    def _fetch(self, pos: ApiPosition, req: PageRequest) -> tuple[ApiPosition, bool, Page | BadPage]:
+        """Fetch the page ``req``: the position after it, and whether the pass may go on."""
         page = self.client.page(self.endpoint, req)
+        self.result.pages += 1
         if isinstance(page, BadPage):
             numbered = self.endpoint.pagination.style in (PageStyle.OFFSET, PageStyle.PAGE)
             nxt = numbered_next(self.endpoint, req, None) if numbered else req
             holed = replace(pos, gaps=pos.gaps + 1)
-            now = self._after(holed, nxt) if numbered else holed
-            outcome = self.sink.write(bad_page_chunk(page, self.sink.contract), req, pos, now)
-            self._report(outcome)
             log.warning("API %s: a page of %s is not JSON; quarantined with its request", self.spec.name, req.url)
             self._bad += 1
-            return now, numbered and self._bad < BAD_PAGES_IN_A_ROW
+            return (self._after(holed, nxt) if numbered else holed), numbered and self._bad < BAD_PAGES_IN_A_ROW, page
         self._bad = 0
-        chunk = records_chunk(page.records, self.sink.contract)
-        now = self._after(pos.seen(self._stamps(page)), self._next(page, req))
-        self._report(self.sink.write(chunk, req, pos, now))
-        return now, True
+        return self._after(pos.seen(self._stamps(page)), self._next(page, req)), True, page
+
+    def _flush(self, group: Group, now: ApiPosition) -> None:
+        """Commit the pages of ``group`` with ``now`` as the endpoint's position (nothing fetched: nothing)."""
+        if now == group.start:
+            return
+        chunk = group_chunk(group.records, group.bad, self.sink.contract)
+        self._report(self.sink.write(chunk, group.first, group.start, now))
 
     def _next(self, page: Page, req: PageRequest) -> PageRequest | None:
         return next_request(self.endpoint, req, page.body, page.links, len(page.records))
@@ -168,13 +181,26 @@ class EndpointSync:
         pos = read_position(self.sink.uri, self.source, self.sink.storage_options) or ApiPosition(self.source)
         if pos.complete:
             pos = self._new_pass(pos)
-        while pos.next is not None:
-            pos, going = self._page(pos, pos.next)
-            if not going:
-                raise SourceError(
-                    f"API {self.spec.name}: a page of {self.endpoint.name} is not JSON and the pass cannot go on",
-                    hint="the page is in quarantine with its request; the next run resumes after the last page read",
-                )
+        going, group = True, None
+        while pos.next is not None and going:
+            group = group or Group(pos, pos.next)
+            try:
+                pos, going, page = self._fetch(pos, pos.next)
+            except SluiceError:
+                self._flush(group, pos)  # the pages fetched before the error
+                raise
+            if isinstance(page, BadPage):
+                group.bad.append(page)
+            else:
+                group.records += page.records
+            if group.bad or not going or pos.next is None or len(group.records) >= self.endpoint.commit_records:
+                self._flush(group, pos)
+                group = None
+        if not going:
+            raise SourceError(
+                f"API {self.spec.name}: a page of {self.endpoint.name} is not JSON and the pass cannot go on",
+                hint="the page is in quarantine with its request; the next run resumes after the last page read",
+            )
         self.result.complete = True
         self.result.position = f"pass {pos.run}, since {pos.since or 'the start'}"
         return self.result

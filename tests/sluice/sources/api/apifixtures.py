@@ -50,7 +50,14 @@ CONTACTS = {
 
 
 def api_description(
-    base_url: str, *, path: str = "/v1/accounts", style: str = "offset", limit: int = 10, rps: float = 50.0, **limits
+    base_url: str,
+    *,
+    path: str = "/v1/accounts",
+    style: str = "offset",
+    limit: int = 10,
+    rps: float = 50.0,
+    commit_records: int = 1,
+    **limits: object,
 ) -> dict[str, object]:
     pagination: dict[str, object] = {"style": style, "limit": limit}
     if style == "page":
@@ -78,6 +85,7 @@ def api_description(
                 "records": "$.data.items",
                 "pagination": pagination,
                 "incremental": {"param": "updated_since", "field": "updated_at", "look_back": "5s"},
+                "commit_records": commit_records,
             },
             {
                 "name": "contacts",

@@ -9,7 +9,7 @@ from tests.sluice.sources.api.apifixtures import harness
 
 
 def main(lake: str, url: str) -> None:
-    h = harness(Path(lake), url, limit=5, rps=40)
+    h = harness(Path(lake), url, limit=5, rps=40, commit_records=10)
     while True:
         h.sync()
 

@@ -83,3 +83,18 @@ def test_a_page_of_records_that_are_not_objects_keeps_each_as_its_json() -> None
 
     assert [json.loads(m.text) for m in chunk.malformed] == [[1, 2], "text"]
     assert list(chunk.rows) == [0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=30), st.text(max_size=30))
+def test_a_used_up_quota_with_any_reset_waits_or_fails_clearly(reset: str, after: str) -> None:
+    from sluice.errors import ApiQuotaExhausted
+
+    limits = ServerLimits(Limits(max_wait_s=0), sleep=lambda _: None)
+    limits.observe({"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset})
+
+    try:
+        limits.before_request("crm")
+        limits.throttle("crm", {"retry-after": after}, 0)
+    except ApiQuotaExhausted as exc:
+        assert "crm" in str(exc)
