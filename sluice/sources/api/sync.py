@@ -6,7 +6,8 @@ after the last one committed; otherwise a new pass starts, asking for records
 updated since the newest update the previous pass saw, less the look-back.
 Pages are committed with the position after them (:mod:`sluice.sources.api.sink`),
 together until they hold ``commit_records`` records (the pass's last page, an
-unreadable page, or an error commits what was fetched), so a run killed at any
+unreadable page, or an error commits what was fetched), one commit at a time
+in the background while the next pages are fetched, so a run killed at any
 point resumes without a gap, and a page is never committed twice. Records
 the look-back fetches again, or that changed between calls, are applied by
 key (upsert), so the lake keeps each record's latest version once. A child
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
@@ -92,10 +94,13 @@ class EndpointSync:
     parents: Parents | None = None
     on_page: Callable[[PageOutcome], None] | None = None
     _keys: list[str] = field(default_factory=list)
+    overlap: bool = True  # commit a group in the background while the next pages are fetched (one at a time)
     _bad: int = 0
 
     def __post_init__(self) -> None:
         self.result = SyncOutcome(self.source)  # what the run did so far (also after it raised)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future[PageOutcome] | None = None
 
     @property
     def source(self) -> str:
@@ -155,7 +160,17 @@ class EndpointSync:
         if now == group.start:
             return
         chunk = group_chunk(group.records, group.bad, self.sink.contract)
-        self._report(self.sink.write(chunk, group.first, group.start, now))
+        self._settle()  # commits stay in order: the one before first
+        if self._pool is None:
+            self._report(self.sink.write(chunk, group.first, group.start, now))
+        else:
+            self._pending = self._pool.submit(self.sink.write, chunk, group.first, group.start, now)
+
+    def _settle(self) -> None:
+        """Wait for the commit in the background, if there is one (raising what it raised)."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._report(pending.result())
 
     def _next(self, page: Page, req: PageRequest) -> PageRequest | None:
         return next_request(self.endpoint, req, page.body, page.links, len(page.records))
@@ -171,6 +186,32 @@ class EndpointSync:
         if self.on_page is not None:
             self.on_page(outcome)
 
+    def _pass(self, pos: ApiPosition) -> ApiPosition:
+        """Fetch and commit pages from ``pos`` until the pass ends; the position after the last."""
+        going, group = True, None
+        while pos.next is not None and going:
+            group = group or Group(pos, pos.next)
+            try:
+                pos, going, page = self._fetch(pos, pos.next)
+            except SluiceError:
+                self._flush(group, pos)  # the pages fetched before the error
+                self._settle()
+                raise
+            if isinstance(page, BadPage):
+                group.bad.append(page)
+            else:
+                group.records += page.records
+            if group.bad or not going or pos.next is None or len(group.records) >= self.endpoint.commit_records:
+                self._flush(group, pos)
+                group = None
+        if not going:
+            self._settle()
+            raise SourceError(
+                f"API {self.spec.name}: a page of {self.endpoint.name} is not JSON and the pass cannot go on",
+                hint="the page is in quarantine with its request; the next run resumes after the last page read",
+            )
+        return pos
+
     def run(self) -> SyncOutcome:
         """One pass (or the rest of one): see the module doc.
 
@@ -181,26 +222,15 @@ class EndpointSync:
         pos = read_position(self.sink.uri, self.source, self.sink.storage_options) or ApiPosition(self.source)
         if pos.complete:
             pos = self._new_pass(pos)
-        going, group = True, None
-        while pos.next is not None and going:
-            group = group or Group(pos, pos.next)
-            try:
-                pos, going, page = self._fetch(pos, pos.next)
-            except SluiceError:
-                self._flush(group, pos)  # the pages fetched before the error
-                raise
-            if isinstance(page, BadPage):
-                group.bad.append(page)
-            else:
-                group.records += page.records
-            if group.bad or not going or pos.next is None or len(group.records) >= self.endpoint.commit_records:
-                self._flush(group, pos)
-                group = None
-        if not going:
-            raise SourceError(
-                f"API {self.spec.name}: a page of {self.endpoint.name} is not JSON and the pass cannot go on",
-                hint="the page is in quarantine with its request; the next run resumes after the last page read",
-            )
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="api-commit") if self.overlap else None
+        try:
+            pos = self._pass(pos)
+            self._settle()
+        finally:
+            if self._pool is not None:
+                if self._pending is not None:
+                    self._pending.exception()  # an error on the way out: the commit under way still ends
+                self._pool.shutdown()
         self.result.complete = True
         self.result.position = f"pass {pos.run}, since {pos.since or 'the start'}"
         return self.result

@@ -141,7 +141,7 @@ class Harness:
         own = client or self.client()
         try:
             parents = parents_of(self.spec, found, str(self.lake / "lake"))
-            return EndpointSync(self.spec, found, own, sink, parents, on_page).run()
+            return EndpointSync(self.spec, found, own, sink, parents, on_page, overlap=on_page is None).run()
         finally:
             if client is None:
                 own.close()
