@@ -11,6 +11,7 @@ import pytest
 
 from sluice.errors import ApiAuthError, ApiQuotaExhausted, SourceError
 from sluice.sources.api.sink import PageOutcome
+from sluice.sources.api.spec import AuthStyle
 from tests.apiserver import ApiServer
 from tests.sluice.sources.api.apifixtures import CLIENT_ID, SECRET, harness, lake_rows, quarantined
 
@@ -261,3 +262,18 @@ def test_two_syncs_of_one_endpoint_at_once_write_each_record_once(tmp_path, serv
     assert not [f for f in failures if not isinstance(f, SourceError)], failures
     h.sync()
     assert _ids(tmp_path) == Counter({k: 1 for k in server.state.accounts})
+
+
+def test_the_refresh_token_flow_keeps_the_rotated_refresh_token_across_renewals(tmp_path, server) -> None:
+    h = harness(tmp_path, server.url, limit=5)
+    auth = h.spec.auth.model_copy(update={"style": AuthStyle.REFRESH_TOKEN, "refresh_token": "crm_refresh"})
+    h.spec = h.spec.model_copy(update={"auth": auth})
+    first = server.issue_refresh_token()
+    h.secrets.values["crm_refresh"] = first
+    client = h.client()
+
+    done = h.sync(client=client, on_page=_once(server.expire_tokens))
+
+    assert done.complete and len(_ids(tmp_path)) == 25
+    assert server.state.tokens_issued == 2  # the second from the refresh token the first answer rotated
+    assert first not in server.state.refresh_tokens
