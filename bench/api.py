@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.meter import GIB, ProcessMeter  # noqa: E402
+from tests.sluice.sources.api.apifixtures import harness  # noqa: E402  (imported before any side is timed)
 
 SERVER = """
 import sys, time
@@ -98,8 +99,6 @@ def plain(url: str, limit: int, rps: float, work: Path) -> int:
 
 
 def sluice(url: str, limit: int, rps: float, work: Path) -> int:
-    from tests.sluice.sources.api.apifixtures import harness
-
     shutil.rmtree(work / "lake", ignore_errors=True)
     h = harness(work, url, limit=limit, rps=rps, commit_records=5000, max_wait_s=5)
     return h.sync().records
