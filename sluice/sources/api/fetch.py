@@ -25,6 +25,7 @@ from sluice.errors import ApiAuthError, ApiQuotaExhausted, SourceError, SourceUn
 from sluice.sources.api.auth import Credentials
 from sluice.sources.api.limits import RateBudget, ServerLimits, backoff
 from sluice.sources.api.pages import PageRequest
+from sluice.sources.api.quota import SharedQuota
 from sluice.sources.api.spec import ApiSpec, Endpoint, compiled
 
 EXCERPT_CHARS = 1024
@@ -74,6 +75,8 @@ class ApiClient:
         limits = self.spec.limits
         self.server = ServerLimits(limits, sleep=self.sleep)
         self.budget = RateBudget(limits.requests_per_second, sleep=self.sleep)
+        quota = limits.daily_quota
+        self.quota = None if quota is None else SharedQuota(self.spec.name, quota, limits.max_wait_s)
         self.http = httpx.Client(timeout=limits.timeout_s, transport=self.transport, follow_redirects=True)
 
     def close(self) -> None:
@@ -81,6 +84,8 @@ class ApiClient:
 
     def _send(self, req: PageRequest) -> httpx.Response:
         self.server.before_request(self.spec.name)
+        if self.quota is not None:
+            self.quota.take()
         self.budget.take()
         self.requests += 1
         params = req.params or None  # an empty dict would drop the query a next link carries

@@ -162,6 +162,7 @@ class Limits(Strict):
     backoff_s: float = Field(0.5, gt=0)  # the first backoff; doubled each retry, with full jitter
     backoff_max_s: float = Field(30.0, gt=0)
     max_wait_s: float = Field(120.0, ge=0)  # a Retry-After or quota reset further away fails the run
+    daily_quota: int | None = Field(None, ge=1)  # requests a day, shared by every run (a Prefect concurrency limit)
     timeout_s: float = Field(30.0, gt=0)
 
 
