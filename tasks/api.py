@@ -59,6 +59,15 @@ def api_sink(dataset: str, run_id: str) -> ApiSink:
     )
 
 
+def quota_used(client: ApiClient) -> float | None:
+    """The larger share used of the quota the API states and of the shared daily quota (``None``: neither)."""
+    found = [client.server.quota.used_fraction]
+    if client.quota is not None:
+        found.append(client.quota.used_fraction())
+    known = [f for f in found if f is not None]
+    return max(known) if known else None
+
+
 def api_use(spec: ApiSpec, client: ApiClient) -> ApiUse:
     events = client.credentials.events
     return ApiUse(
@@ -69,7 +78,7 @@ def api_use(spec: ApiSpec, client: ApiClient) -> ApiUse:
         client.server.waited_s + client.budget.waited_s,
         events.refreshed + events.rejected,
         events.rotated,
-        client.server.quota.used_fraction,
+        quota_used(client),
     )
 
 

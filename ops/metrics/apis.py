@@ -5,7 +5,8 @@ An ``ingest-api`` run writes, per API and at its end (failed runs too):
 503 answers), ``sluice_api_wait_seconds`` (waited for the budget, a
 ``Retry-After`` or a quota reset), ``sluice_api_token_renewals`` and
 ``sluice_api_secret_rotations``, and, when the API states its quota
-(``X-RateLimit-*``), ``sluice_api_quota_used_ratio`` (0 to 1): the
+(``X-RateLimit-*``) or the description sets a shared daily quota,
+``sluice_api_quota_used_ratio`` (0 to 1, the larger of the two): the
 ``api-quota-nearly-exhausted`` rule reads it. Labels: ``api`` and ``environment``.
 """
 

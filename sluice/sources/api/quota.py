@@ -59,3 +59,15 @@ class SharedQuota:
                 "(runbook api-quota-exhausted)",
             ) from None
         self.taken += 1
+
+    def used_fraction(self) -> float | None:
+        """The share of the quota the runs hold now (``None``: the limit cannot be read)."""
+        from prefect.client.orchestration import get_client
+        from prefect.exceptions import ObjectNotFound
+
+        try:
+            with get_client(sync_client=True) as client:
+                found = client.read_global_concurrency_limit_by_name(self.name)
+        except (ObjectNotFound, OSError):
+            return None
+        return min(1.0, found.active_slots / found.limit) if found.limit else None

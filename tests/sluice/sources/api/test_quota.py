@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from sluice.errors import ApiQuotaExhausted
-from sluice.sources.api.quota import limit_name
+from sluice.sources.api.quota import SharedQuota, limit_name
 from tests.apiserver import ApiServer
 from tests.sluice.sources.api.apifixtures import CLIENT_ID, SECRET, harness, lake_rows
 
@@ -29,6 +29,7 @@ def test_runs_share_the_daily_quota_and_a_run_past_it_stops_then_the_next_resume
         with pytest.raises(ApiQuotaExhausted, match="daily quota of 4"):
             h.sync()
         assert len(server.api_requests()) == 4
+        assert SharedQuota(name, 4, 0.5).used_fraction() == pytest.approx(1.0, abs=0.01)
         with pytest.raises(ApiQuotaExhausted):  # another run: the same quota, used up
             h.sync()
         assert len(server.api_requests()) == 4
