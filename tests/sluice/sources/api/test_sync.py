@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sluice.errors import ApiAuthError, ApiQuotaExhausted, SourceError
+from sluice.errors import ApiAuthError, ApiQuotaExhausted, SourceError, SourceUnreachableError
 from sluice.sources.api.sink import PageOutcome
 from sluice.sources.api.spec import AuthStyle
 from tests.apiserver import ApiServer
@@ -277,3 +277,20 @@ def test_the_refresh_token_flow_keeps_the_rotated_refresh_token_across_renewals(
     assert done.complete and len(_ids(tmp_path)) == 25
     assert server.state.tokens_issued == 2  # the second from the refresh token the first answer rotated
     assert first not in server.state.refresh_tokens
+
+
+def test_an_api_throttling_then_failing_with_500s_stops_the_run_clearly_and_the_next_resumes(tmp_path, server) -> None:
+    h = harness(tmp_path, server.url, limit=5, max_retries=3)
+
+    def degrade() -> None:
+        server.fault("/v1/accounts", "429", 2, retry_after=0.1)  # throttled for a while...
+        server.fault("/v1/accounts", "500", 10)  # ...then failing
+
+    with pytest.raises(SourceUnreachableError, match="last HTTP 500"):
+        h.sync(on_page=_once(degrade))
+    committed = len(_ids(tmp_path))
+    server.state.faults.clear()
+    h.sync()
+
+    assert committed == 5
+    assert _ids(tmp_path) == Counter({k: 1 for k in server.state.accounts})
