@@ -9,7 +9,9 @@
     │   ├── SourceUnreachableError  the endpoint or mount cannot be reached (transient)
     │   │   └── SchemaRegistryUnavailable  the schema registry cannot be reached or refuses Sluice
     │   ├── UnreadableFileError   corrupt, truncated or undecodable content
-    │   └── CompletenessError     the source's control totals disagree with what was read (strict policy)
+    │   ├── CompletenessError     the source's control totals disagree with what was read (strict policy)
+    │   ├── ApiAuthError          an API refused the credentials, or none could be had
+    │   └── ApiQuotaExhausted     an API's quota or rate limit outlasts the run's wait
     ├── LakeError              the Delta lake cannot be read or written
     │   ├── LakeConflictError    another writer committed first, every re-plan included (transient)
     │   ├── LeaseError           the dataset's commit lease
@@ -87,6 +89,14 @@ class CompletenessError(SourceError):
     """The source's control totals (a manifest, a ``count(*)``) disagree with what a run read, under ``strict``."""
 
     hint = "see `ops runs show RUN` for both sides; have the source deliver the data again, then rerun"
+
+
+class ApiAuthError(SourceError):
+    """An API or its token endpoint refused the credentials, or a secret could not be read."""
+
+
+class ApiQuotaExhausted(SourceError):
+    """An API's quota or rate limit resets later than the run may wait: the next run resumes where this one stopped."""
 
 
 class LakeError(SluiceError):

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from ops.doctor.apis import check_apis
 from ops.doctor.databases import check_databases
 from ops.doctor.models import CheckResult
 from ops.doctor.streams import check_streams
@@ -293,5 +294,6 @@ def run_checks(settings: Settings, *, slots: tuple[str, ...] = (), publication: 
             lambda: check_databases(databases, cdc_dsn, slots=slots, publication=publication),
         ),
         ("Streams", lambda: check_streams(settings.streams, settings.registry)),
+        ("APIs", lambda: check_apis(settings.apis_root())),
     ]
     return [result for name, check in checks for result in _guarded(name, check)]

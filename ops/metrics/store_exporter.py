@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from ops.metrics import cdc_slots, collect, prefect_runs, streams
+from ops.metrics import apis, cdc_slots, collect, prefect_runs, streams
 from ops.metrics.models import NAME_LABEL, Matcher, MatchOp, Selector, Series
 from ops.metrics.sampler import Exporter, start_exporter
 from ops.metrics.store import MetricsStore
@@ -30,6 +30,7 @@ EXPORTED_METRICS: tuple[str, ...] = (
     collect.SOURCE_LAG,
     *streams.STREAM_METRICS,
     *cdc_slots.CDC_METRICS,
+    *apis.API_METRICS,
     prefect_runs.FLOW_DURATION,
     prefect_runs.FLOW_FAILED,
     prefect_runs.TASK_DURATION,

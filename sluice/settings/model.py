@@ -16,6 +16,7 @@ from pydantic_settings import (
 )
 
 from sluice.settings.access import AccessSettings
+from sluice.settings.apis import ApiSettings
 from sluice.settings.cost import CostSettings
 from sluice.settings.databases import DatabaseSettings
 from sluice.settings.lineage import LineageSettings
@@ -213,6 +214,7 @@ class Settings(BaseSettings):
         default_factory=RegistrySettings, description="The schema registry of typed stream messages."
     )
     streams: StreamSettings = Field(default_factory=StreamSettings, description="Stream sources.")
+    apis: ApiSettings = Field(default_factory=ApiSettings, description="REST API sources.")
     manifests: ManifestSettings = Field(
         default_factory=ManifestSettings, description="Signing and verification of run manifests."
     )
@@ -297,6 +299,9 @@ class Settings(BaseSettings):
 
     def contracts_root(self) -> Path:
         return self.contracts_dir or Path(__file__).parents[1] / "contracts"
+
+    def apis_root(self) -> Path:
+        return self.apis.apis_dir or self.contracts_root() / "apis"
 
     def audit_root(self) -> str:
         return self.access.audit_uri or str(self.home / "audit" / "access")

@@ -11,6 +11,7 @@ from uuid import uuid4
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from ops.metrics.apis import ApiUse, api_samples
 from ops.metrics.cdc_slots import slot_samples
 from ops.metrics.collect import collect_pipeline_metrics
 from ops.metrics.embedded import EmbeddedStore
@@ -83,10 +84,11 @@ def _prefect(now: datetime) -> list[Sample]:
 
 
 def write_realistic_metrics(folder: Path, now: datetime) -> EmbeddedStore:
-    """A store holding every kind of Sluice metric: runs, freshness, streams, change capture, Prefect runs."""
+    """A store holding every kind of Sluice metric: runs, freshness, streams, change capture, APIs, Prefect runs."""
     store = EmbeddedStore(folder / "metrics")
     _pipeline(store, folder, now)
-    store.write(_streams(now) + _cdc(now) + _prefect(now))
+    api = api_samples(ApiUse("crm", 120, 3, 2, 4.5, 1, 0, 0.4), now, environment="prod")
+    store.write(_streams(now) + _cdc(now) + _prefect(now) + api)
     return store
 
 

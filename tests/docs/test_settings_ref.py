@@ -134,6 +134,7 @@ def test_the_project_reference_is_one_model_complete_with_a_heading_per_section(
         "databases",
         "registry",
         "streams",
+        "apis",
         "manifests",
         "lineage",
         "access",

@@ -114,6 +114,8 @@ NAMES: dict[str, tuple[str, str, object]] = {
         '["redis:orders", "kafka:clicks@web"]',
         ["redis:orders", "kafka:clicks@web"],
     ),
+    "SLUICE_APIS_DIR": ("apis.apis_dir", "/srv/apis", Path("/srv/apis")),
+    "SLUICE_API_SECRETS": ("apis.api_secrets", '{"crm": "s3cret"}', {"crm": SecretStr("s3cret")}),
     "SLUICE_MANIFEST_SIGNING_KEY": ("manifests.signing_key", "/etc/sluice/sign.pem", Path("/etc/sluice/sign.pem")),
     "SLUICE_MANIFEST_SIGNING_KEY_BLOCK": ("manifests.signing_key_block", "manifest-key", "manifest-key"),
     "SLUICE_MANIFEST_SIGNING_KEY_PASSPHRASE": ("manifests.signing_key_passphrase", "pass", "pass"),
