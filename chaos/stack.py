@@ -212,7 +212,7 @@ class DrillStack:
         if self.api_proxy is not None:
             self.api_proxy.heal()
         for stream in self.streams.values():
-            stream.proxy.heal()
+            stream.heal()
         if self.ballast is not None:
             self.ballast.unlink(missing_ok=True)
             self.ballast = None

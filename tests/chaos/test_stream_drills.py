@@ -1,7 +1,7 @@
-"""The stream drills against the local staging stack and the real brokers (RabbitMQ, Redis) and, for the Avro
-drill, the schema registry stand-in: each drill passes, its fault went in, and the lake holds each produced message
-exactly once (the drill's own conservation verdict, and this test's own count of the lake against what the drill
-produced)."""
+"""The stream drills against the local staging stack and the real brokers (RabbitMQ, Redis; Kafka: librdkafka's
+mock cluster in a process of its own, the process the Kafka broker drill freezes) and, for the Avro drills, the
+schema registry stand-in: each drill passes, its fault went in, and the lake holds each produced message exactly once
+(the drill's own conservation verdict, and this test's own count of the lake against what the drill produced)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 from chaos import drill as drills
 from chaos.runner import run_drill
 from sluice.settings import Settings, get_settings
+from tests.sluice.sources.streams.mock_cluster import running
 from tests.standins.schema_registry import SchemaRegistryStandIn
 
 pytestmark = [pytest.mark.integration, pytest.mark.serial]
@@ -36,6 +37,10 @@ DRILLS = {
         "poison-the-redis-stream": "2 poison message(s)",
     },
     "stream-incompatible-schema": {"publish-an-incompatible-schema-mid-stream": "of the incompatible id"},
+    "kafka-broker-frozen-mid-batch": {"freeze-kafka-3s-mid-run": "kafka froze (SIGSTOP of pid"},
+    "kafka-consumer-killed-mid-batch": {"kill-the-kafka-consumer-mid-run": "SIGKILLed the consumer"},
+    "kafka-poison-message": {"poison-the-kafka-topic": "2 poison message(s)"},
+    "kafka-incompatible-schema": {"publish-an-incompatible-schema-mid-stream": "of the incompatible id"},
 }
 
 
@@ -48,6 +53,16 @@ def stream_stack(staging_stack: Settings, monkeypatch: pytest.MonkeyPatch) -> It
     monkeypatch.setenv("SLUICE_SCHEMA_REGISTRY_URL", registry.url)
     yield get_settings(fresh=True)
     registry.stop()
+
+
+@pytest.fixture()
+def kafka_broker(stream_stack: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """A mock Kafka cluster of the test's own, configured as an environment's brokers; its process id."""
+    with running() as (bootstrap, pid):
+        monkeypatch.setenv("SLUICE_KAFKA_BOOTSTRAP_SERVERS", bootstrap)
+        monkeypatch.setenv("SLUICE_CHAOS_KAFKA_BROKER_PIDS", f"[{pid}]")
+        get_settings(fresh=True)
+        yield pid
 
 
 def step_output(journal: dict[str, Any], name: str) -> str:
@@ -78,8 +93,11 @@ def judged(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("name", list(DRILLS))
 def test_the_stream_drill_passes_and_the_lake_holds_each_produced_message_once(
-    name: str, stream_stack: Settings, judged: dict[str, Any]
+    name: str, stream_stack: Settings, judged: dict[str, Any], request: pytest.FixtureRequest
 ) -> None:
+    if name.startswith("kafka-"):
+        request.getfixturevalue("kafka_broker")
+
     result = run_drill(name, "staging")
 
     for step, said in DRILLS[name].items():
