@@ -130,12 +130,13 @@ def freeze_broker_mid_batch(
     finally:
         thaw(frozen)
         stream.frozen.difference_update(frozen)
-    landed = len(stream_commits(current().stack, stream.source)) - before
+    at_thaw = len(stream_commits(current().stack, stream.source))
     return {
         "detail": f"{broker} froze (SIGSTOP of pid {', '.join(map(str, frozen))}) for {seconds:g} s "
-        f"after the run's first committed batch; {landed} committed batch(es) of the run by the thaw",
+        f"after the run's first committed batch; {at_thaw - before} committed batch(es) of the run by the thaw",
         "frozen_for_seconds": seconds,
         "pids": frozen,
+        "commits_at_thaw": at_thaw,
     }
 
 

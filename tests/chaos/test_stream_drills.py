@@ -5,6 +5,7 @@ schema registry stand-in: each drill passes, its fault went in, and the lake hol
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -65,10 +66,25 @@ def kafka_broker(stream_stack: Settings, monkeypatch: pytest.MonkeyPatch) -> Ite
         yield pid
 
 
-def step_output(journal: dict[str, Any], name: str) -> str:
+def step_output(journal: dict[str, Any], name: str, key: str = "detail") -> Any:
     (step,) = [r for r in journal["run"] if r["activity"]["name"] == name]
     assert step["status"] == "succeeded", step
-    return str(step["output"]["detail"])
+    return step["output"][key] if key != "detail" else str(step["output"]["detail"])
+
+
+def assert_kafka_commits_record_disjoint_offset_ranges(commits: list[dict[str, Any]]) -> None:
+    """Every commit records an offset range per partition of the topic; no offset is in two commits' ranges."""
+    assert len(commits) > 1
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for commit in commits:
+        topic = str(commit["source"]).removeprefix("kafka:")
+        assert commit["from"] and set(commit["from"]) == set(commit["to"])
+        for part, first in commit["from"].items():
+            assert part.startswith(f"{topic}/")
+            spans.setdefault(part, []).append((int(first), int(commit["to"][part])))
+    for part, found in spans.items():
+        found.sort()
+        assert all(a[1] < b[0] for a, b in itertools.pairwise(found)), (part, found)
 
 
 @pytest.fixture()
@@ -79,9 +95,10 @@ def judged(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
     def keep(drill: drills.Drill) -> None:
         if drill.has_stack and drill.stack.streams:
-            from chaos.streamparity import lake_ids
+            from chaos.streamparity import lake_ids, stream_commits
 
             seen["lake"] = lake_ids(drill.stack)
+            seen["commits"] = {s.source: stream_commits(drill.stack, s.source) for s in drill.stack.streams.values()}
             seen["produced"] = [i for s in drill.stack.streams.values() for i in s.produced]
             seen["poison"] = {i for s in drill.stack.streams.values() for i in s.poison_ids}
         end(drill)
@@ -108,5 +125,10 @@ def test_the_stream_drill_passes_and_the_lake_holds_each_produced_message_once(
     assert judged["produced"] and sorted(lake) == sorted(judged["produced"])
     assert max(lake.values()) == 1
     assert not judged["poison"] & set(lake)
+    if name.startswith("kafka-"):
+        (commits,) = judged["commits"].values()
+        assert_kafka_commits_record_disjoint_offset_ranges(commits)
+    if name == "kafka-broker-frozen-mid-batch":  # the stream went on after the thaw
+        assert len(commits) > step_output(result.journal, "freeze-kafka-3s-mid-run", "commits_at_thaw")
     runs = [f"{r['activity']['name']}: {r['output'].get('detail')}" for r in result.journal["run"] if r.get("output")]
     assert result.passed, f"{result.summary}; steps: {runs}"
