@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import socket
+from typing import Any
 
 from ops.errors import ChaosError
 from sluice.settings import get_settings
@@ -24,6 +25,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_PORT = 9092
 PIDS_SETTING = "SLUICE_CHAOS_KAFKA_BROKER_PIDS"
 FLUSH_SECONDS = 30.0
+DELIVERY_MS = 25_000  # a message not acknowledged by then is reported failed, before the flush gives up
+PARTITIONS = 3
 MESSAGE_HEADROOM = 64 * 1024  # the producer's message.max.bytes above the largest value (key, headers, framing)
 
 
@@ -65,6 +68,7 @@ def produce(servers: str, topic: str, values: list[bytes], ids: list[int]) -> No
         "linger.ms": 5,
         "enable.idempotence": True,
         "message.max.bytes": max(1_000_000, largest + MESSAGE_HEADROOM),
+        "message.timeout.ms": DELIVERY_MS,
     }
     failed: list[str] = []
 
@@ -85,17 +89,57 @@ def produce(servers: str, topic: str, values: list[bytes], ids: list[int]) -> No
         raise ChaosError(
             f"kafka:{topic} took {len(values) - len(failed) - left} of {len(values)} message(s)"
             f"{': ' + failed[0] if failed else ''}",
-            hint="a message over the topic's max.message.bytes is refused: lower SLUICE_MAX_RECORD_BYTES below it",
+            hint="the broker's answer says why; a message over the topic's max.message.bytes is refused "
+            "(lower SLUICE_MAX_RECORD_BYTES below it)",
         )
 
 
-def delete_topic(servers: str, topic: str) -> None:
-    """Delete the drill's topic; a broker that cannot (librdkafka's mock cluster) leaves it, logged."""
+def _admin(servers: str) -> tuple[Any, bool, set[str]]:
+    """An admin client, whether the cluster has a controller to create and delete topics, and its topics.
+
+    Raises:
+        ChaosError: the brokers answer no metadata.
+    """
+    from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
+    admin = AdminClient({"bootstrap.servers": servers})
     try:
-        futures = AdminClient({"bootstrap.servers": servers}).delete_topics([topic], operation_timeout=5)
-        futures[topic].result(timeout=10)
+        found = admin.list_topics(timeout=10)
+    except KafkaException as exc:
+        raise ChaosError(f"kafka at {servers} answers no metadata: {exc}", hint="see the brokers") from None
+    return admin, found.controller_id in found.brokers, set(found.topics)
+
+
+def ensure_topic(servers: str, topic: str, partitions: int = PARTITIONS) -> None:
+    """Create the drill's topic with ``partitions`` partitions, unless it exists or the cluster has no controller.
+
+    librdkafka's mock cluster has none: it creates a topic when a producer first names it.
+
+    Raises:
+        ChaosError: the brokers answer no metadata, or refuse to create the topic.
+    """
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]  # re-exported from the C extension
+
+    admin, controlled, topics = _admin(servers)
+    if topic in topics or not controlled:
+        return
+    try:
+        admin.create_topics([NewTopic(topic, partitions)], operation_timeout=10)[topic].result(timeout=20)
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            raise ChaosError(f"kafka did not create the drill's topic {topic}: {exc}", hint="see the brokers") from None
+
+
+def delete_topic(servers: str, topic: str) -> None:
+    """Delete the drill's topic; a cluster that cannot (no controller, as the mock cluster) keeps it, logged."""
+    try:
+        admin, controlled, topics = _admin(servers)
+        if topic not in topics or not controlled:
+            logger.info("the drill's topic %s is left on the cluster (no controller to delete it)", topic)
+            return
+        admin.delete_topics([topic], operation_timeout=10)[topic].result(timeout=20)
     except Exception as exc:  # noqa: BLE001 - cleanup: the drill is over either way
         logger.info("the drill's topic %s was not deleted: %s", topic, exc)
 

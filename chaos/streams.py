@@ -46,7 +46,7 @@ ORDER_TS = "2026-03-01T08:00:00+00:00"
 def ensure_broker(broker: str) -> str:
     """``broker`` if the drill can disturb it (RabbitMQ, Redis or Kafka), else a ``ChaosError``."""
     if broker not in BROKERS:
-        raise ChaosError(f"stream drills run on {', '.join(BROKERS)}, not {broker!r}", hint="broker: rabbitmq")
+        raise ChaosError(f"stream drills run on {', '.join(BROKERS)}, not {broker!r}", hint="broker: one of those")
     return broker
 
 
@@ -240,11 +240,15 @@ def ensure_stream(stack: DrillStack, broker: str, value_format: str = "json") ->
         url = broker_url(broker)
         if not url:
             raise ChaosError(f"{ADDRESS_SETTING[broker]} is unset", hint=f"point it at the {broker} broker to disturb")
-        proxy = None
-        if broker != "kafka":
+        name, proxy = f"sluice-drill-{stack.root.name}-{broker}", None
+        if broker == "kafka":
+            from chaos.kafka import ensure_topic
+
+            ensure_topic(url, name)
+        else:
             parts = urlsplit(url)
             proxy = FaultProxy(parts.hostname or "127.0.0.1", parts.port or _port(broker)).start()
-        stream = DrillStream(broker, f"sluice-drill-{stack.root.name}-{broker}", url, proxy, value_format)
+        stream = DrillStream(broker, name, url, proxy, value_format)
         stack.streams[broker] = stream
         return stream
 

@@ -12,7 +12,16 @@ from confluent_kafka import Consumer
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chaos.kafka import addresses, ensure_pids, freeze, produce, thaw, why_unreachable
+from chaos.kafka import (
+    addresses,
+    delete_topic,
+    ensure_pids,
+    ensure_topic,
+    freeze,
+    produce,
+    thaw,
+    why_unreachable,
+)
 from chaos.streams import DrillStream, order_json
 from ops.errors import ChaosError
 from sluice.settings import get_settings
@@ -60,15 +69,17 @@ def test_orders_reach_the_drills_topic_keyed_by_their_order_id() -> None:
     ids = list(range(500, 540))
     with running() as (bootstrap, _pid):
         assert why_unreachable(bootstrap) is None
+        ensure_topic(bootstrap, "drill-orders")  # the mock cluster has no controller: the producer creates it
         produce(bootstrap, "drill-orders", [order_json(i) for i in ids], ids)
         consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "judge", "auto.offset.reset": "earliest"})
         consumer.subscribe(["drill-orders"])
         found: dict[bytes | None, bytes | None] = {}
         while len(found) < len(ids):
-            for msg in consumer.consume(100, timeout=10):
+            for msg in consumer.consume(len(ids) - len(found), timeout=10):
                 assert msg.error() is None, msg.error()
                 found[msg.key()] = msg.value()
         consumer.close()
+        delete_topic(bootstrap, "drill-orders")  # kept, logged: no controller to delete it
     assert found == {str(i).encode(): order_json(i) for i in ids}
 
 
