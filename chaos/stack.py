@@ -207,7 +207,7 @@ class DrillStack:
         return f"{self.prefect_api_proxy().url}{path}"
 
     def heal(self) -> None:
-        """Every fault off: proxies forward again, the lake disk has room, CPU hogs and memory balloons are gone."""
+        """Every fault off: proxies forward again, frozen brokers run, the lake disk has room, host hogs are gone."""
         self.proxy.heal()
         if self.api_proxy is not None:
             self.api_proxy.heal()
