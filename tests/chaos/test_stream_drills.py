@@ -45,6 +45,9 @@ DRILLS = {
 }
 
 
+FROZEN_PRODUCED = 800  # kafka-broker-frozen-mid-batch's produce-to-kafka
+
+
 @pytest.fixture()
 def stream_stack(staging_stack: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     """The staging stack with the brokers and a schema registry (stand-in) configured as an environment would."""
@@ -70,6 +73,11 @@ def step_output(journal: dict[str, Any], name: str, key: str = "detail") -> Any:
     (step,) = [r for r in journal["run"] if r["activity"]["name"] == name]
     assert step["status"] == "succeeded", step
     return step["output"][key] if key != "detail" else str(step["output"]["detail"])
+
+
+def offsets_in(commits: list[dict[str, Any]]) -> int:
+    """How many offsets the commits' ranges hold, over every partition."""
+    return sum(int(c["to"][part]) - int(first) + 1 for c in commits for part, first in c["from"].items())
 
 
 def assert_kafka_commits_record_disjoint_offset_ranges(commits: list[dict[str, Any]]) -> None:
@@ -128,7 +136,9 @@ def test_the_stream_drill_passes_and_the_lake_holds_each_produced_message_once(
     if name.startswith("kafka-"):
         (commits,) = judged["commits"].values()
         assert_kafka_commits_record_disjoint_offset_ranges(commits)
-    if name == "kafka-broker-frozen-mid-batch":  # the stream went on after the thaw
-        assert len(commits) > step_output(result.journal, "freeze-kafka-3s-mid-run", "commits_at_thaw")
+    if name == "kafka-broker-frozen-mid-batch":  # the freeze landed mid-stream, and the run under it rode it out
+        at_thaw = step_output(result.journal, "freeze-kafka-3s-mid-run", "commits_at_thaw")
+        assert 0 < offsets_in(commits[:at_thaw]) < FROZEN_PRODUCED
+        assert step_output(result.journal, "ingest-kafka-under-fault", "rows_read") > offsets_in(commits[:at_thaw])
     runs = [f"{r['activity']['name']}: {r['output'].get('detail')}" for r in result.journal["run"] if r.get("output")]
     assert result.passed, f"{result.summary}; steps: {runs}"
