@@ -270,7 +270,7 @@ def evaluate_alerts(rules: list[str] | None = None, configuration: dict[str, Any
 
 
 def heal(configuration: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Rollback: every fault off. Proxies forward again (after any outage), the lake disk has room."""
+    """Rollback: every fault off. Proxies forward again (after any outage), frozen brokers run, the disk has room."""
     drill = current()
     if not drill.has_stack:
         return {"detail": "nothing to heal: the stack never started"}

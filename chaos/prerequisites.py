@@ -5,7 +5,9 @@
   read back with boto3. Both come with the ``chaos`` extra.
 - A stream drill (the ``chaos.streamactions`` and ``chaos.streamprobes``
   providers) needs the brokers it disturbs (``SLUICE_RABBITMQ_URL``,
-  ``SLUICE_REDIS_URL``) and, to publish Avro, ``SLUICE_SCHEMA_REGISTRY_URL``.
+  ``SLUICE_REDIS_URL``, ``SLUICE_KAFKA_BOOTSTRAP_SERVERS``), to publish Avro,
+  ``SLUICE_SCHEMA_REGISTRY_URL``, and to freeze Kafka, the broker processes on
+  this host (``SLUICE_CHAOS_KAFKA_BROKER_PIDS`` or the action's ``pids``).
 - A drill that fills the lake's disk (target ``lake-disk``, or the action
   ``mount_lake_disk``) mounts a tmpfs: root with CAP_SYS_ADMIN, a kernel with
   tmpfs, and ``mount`` and ``umount`` on PATH (:func:`chaos.disk.why_no_tmpfs`).
@@ -35,7 +37,9 @@ STREAM_PROVIDERS = frozenset({"chaos.streamactions", "chaos.streamprobes"})
 STACK_PROVIDERS = frozenset({"chaos.actions", "chaos.probes", "chaos.dbactions", "chaos.dbprobes", *STREAM_PROVIDERS})
 DATABASE_PROVIDERS = frozenset({"chaos.dbactions", "chaos.dbprobes"})
 SCHEMA_ACTION = "produce_incompatible_schema"
-DEFAULT_BROKER = {SCHEMA_ACTION: "redis", "dead_letter_poison": "rabbitmq"}  # stream actions with a default broker
+FREEZE_ACTION = "freeze_broker_mid_batch"
+# stream actions with a default broker
+DEFAULT_BROKER = {SCHEMA_ACTION: "redis", "dead_letter_poison": "rabbitmq", FREEZE_ACTION: "kafka"}
 INSTALL_CHAOS = "pip install -e '.[chaos]'"
 DISK_ACTION = "mount_lake_disk"
 # (module, attribute, what it is for): what the drill's stack imports when it starts.
@@ -121,6 +125,7 @@ def _stream_missing(experiment: Experiment) -> list[Missing]:
             missing.append(
                 Missing(f"the {broker} broker of the drill's stream", problem, f"set {ADDRESS_SETTING[broker]}")
             )
+    missing += _freeze_missing(experiment)
     schema = any(func == SCHEMA_ACTION for _, func in _providers(experiment))
     if schema and not get_settings().registry.schema_registry_url:
         missing.append(
@@ -131,6 +136,20 @@ def _stream_missing(experiment: Experiment) -> list[Missing]:
             )
         )
     return missing
+
+
+def _freeze_missing(experiment: Experiment) -> list[Missing]:
+    """The broker processes a freeze step names (its ``pids``, else the setting), when they cannot be frozen."""
+    from chaos.kafka import PIDS_SETTING, why_no_pids
+
+    fix = f"set {PIDS_SETTING} to the Kafka broker process ids on this host (JSON list)"
+    for activity in _activities(experiment):
+        provider = activity.get("provider") or {}
+        if provider.get("module") != "chaos.streamactions" or provider.get("func") != FREEZE_ACTION:
+            continue
+        if problem := why_no_pids((provider.get("arguments") or {}).get("pids")):
+            return [Missing("the Kafka broker processes the drill freezes", problem, fix)]
+    return []
 
 
 def _import_problem(module: str, attribute: str) -> str | None:

@@ -207,12 +207,12 @@ class DrillStack:
         return f"{self.prefect_api_proxy().url}{path}"
 
     def heal(self) -> None:
-        """Every fault off: proxies forward again, the lake disk has room, CPU hogs and memory balloons are gone."""
+        """Every fault off: proxies forward again, frozen brokers run, the lake disk has room, host hogs are gone."""
         self.proxy.heal()
         if self.api_proxy is not None:
             self.api_proxy.heal()
         for stream in self.streams.values():
-            stream.proxy.heal()
+            stream.heal()
         if self.ballast is not None:
             self.ballast.unlink(missing_ok=True)
             self.ballast = None

@@ -1,15 +1,16 @@
-"""Actions of the stream drills: Chaos Toolkit Python providers on the drill's RabbitMQ queue or Redis stream.
+"""Actions of the stream drills: Chaos Toolkit Python providers on the drill's queue, stream or topic.
 
 Like :mod:`chaos.actions`, each works on the drill in progress and returns a
 small dict for the journal; an action that cannot do its job raises (and fails
 the drill); *faults* stamp the moment the first fault went in.
 
 - production: :func:`produce` (good orders);
-- runs: :func:`ingest_stream` (the ``ingest-stream`` flow, through the broker's fault proxy);
-- faults: :func:`cut_broker_mid_batch` (run it in the background), :func:`kill_consumer_mid_batch`,
-  :func:`produce_poison`, :func:`dead_letter_poison`, :func:`produce_incompatible_schema`.
+- runs: :func:`ingest_stream` (the ``ingest-stream`` flow, through the broker's fault proxy; Kafka straight);
+- faults: :func:`cut_broker_mid_batch` and :func:`freeze_broker_mid_batch` (Kafka; run them in the background),
+  :func:`kill_consumer_mid_batch`, :func:`produce_poison`, :func:`dead_letter_poison`,
+  :func:`produce_incompatible_schema`.
 
-Rollbacks: :func:`chaos.actions.heal` heals the brokers' proxies too.
+Rollbacks: :func:`chaos.actions.heal` heals the brokers' proxies and thaws frozen brokers too.
 """
 
 from __future__ import annotations
@@ -88,6 +89,8 @@ def cut_broker_mid_batch(
     Run it in the background, before the run it hurts.
     """
     stream = _stream(broker)
+    if stream.proxy is None:
+        raise ChaosError(f"{stream.source} has no fault proxy", hint="freeze_broker_mid_batch disturbs Kafka")
     before = len(stream_commits(current().stack, stream.source))
     if not _wait_for_commit(stream, before, timeout):
         raise ChaosError(f"no batch of {stream.source} was committed within {timeout:g} s", hint="see the run")
@@ -96,6 +99,44 @@ def cut_broker_mid_batch(
     return {
         "detail": f"{broker} cut mid-stream for {seconds:g} s after {landed} committed batch(es) of the run",
         "down_for_seconds": seconds,
+    }
+
+
+@fault
+def freeze_broker_mid_batch(
+    broker: str = "kafka",
+    seconds: float = 3.0,
+    pids: list[int] | None = None,
+    timeout: float = 60,
+    configuration: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Once the run committed its first batch, the broker processes stop (SIGSTOP) for ``seconds``, then go on.
+
+    ``pids``: the broker processes on this host (``SLUICE_CHAOS_KAFKA_BROKER_PIDS`` when omitted). Their
+    connections stay open and nothing answers. Run it in the background, before the run it hurts; the rollback
+    :func:`chaos.actions.heal` sends SIGCONT whatever happened here.
+    """
+    from chaos.kafka import ensure_pids, freeze, thaw
+
+    frozen = ensure_pids(pids)
+    stream = _stream(broker)
+    before = len(stream_commits(current().stack, stream.source))
+    if not _wait_for_commit(stream, before, timeout):
+        raise ChaosError(f"no batch of {stream.source} was committed within {timeout:g} s", hint="see the run")
+    stream.frozen.update(frozen)
+    try:
+        freeze(frozen)
+        time.sleep(seconds)
+    finally:
+        thaw(frozen)
+        stream.frozen.difference_update(frozen)
+    at_thaw = len(stream_commits(current().stack, stream.source))
+    return {
+        "detail": f"{broker} froze (SIGSTOP of pid {', '.join(map(str, frozen))}) for {seconds:g} s "
+        f"after the run's first committed batch; {at_thaw - before} committed batch(es) of the run by the thaw",
+        "frozen_for_seconds": seconds,
+        "pids": frozen,
+        "commits_at_thaw": at_thaw,
     }
 
 

@@ -6,6 +6,16 @@ writing the drill's own lake, and a failed flow run is an outcome, never an
 exception. A run either happens in this process (:func:`run_stream`) or in a
 child process (``python -m chaos.streamruns``, :func:`start_child`) that a
 drill can SIGKILL mid-batch: its outcome is then ``Killed``.
+
+Kafka runs go straight to the brokers, wait longer before they call the topic
+idle (a group's first join: a real broker holds it for
+``group.initial.rebalance.delay.ms``, 3 s), and each consumes in a consumer
+group of its own (``sluice-<label>``): a SIGKILLed member holds its group's
+partitions until the session timeout (45 s by default), and librdkafka's mock
+cluster holds a group's rebalance that long even after its last member left,
+so a next run in the same group would sit idle. Each run therefore starts
+every partition at the position the lake recorded (the earliest offset where
+the lake holds none): the lake, not a group's offsets, decides where it resumes.
 """
 
 from __future__ import annotations
@@ -28,6 +38,8 @@ if TYPE_CHECKING:
     from chaos.streams import DrillStream
 
 IDLE_SECONDS = 1.5
+KAFKA_IDLE_SECONDS = 5.0
+GROUP = "sluice"  # ingest-stream's default consumer group
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,7 @@ class StreamRunRequest:
     max_records: int = 25
     max_deliveries: int | None = None
     idle_seconds: float = IDLE_SECONDS
+    group: str = GROUP
 
     @property
     def flow_run_name(self) -> str:
@@ -51,6 +64,7 @@ class StreamRunRequest:
 
 
 def request_for(drill: Drill, stream: DrillStream, label: str, max_records: int = 25) -> StreamRunRequest:
+    kafka = stream.broker == "kafka"
     return StreamRunRequest(
         label,
         drill.stack.dataset,
@@ -61,6 +75,8 @@ def request_for(drill: Drill, stream: DrillStream, label: str, max_records: int 
         stream.value_format,
         max_records,
         stream.max_deliveries,
+        KAFKA_IDLE_SECONDS if kafka else IDLE_SECONDS,
+        f"{GROUP}-{label}" if kafka else GROUP,
     )
 
 
@@ -80,6 +96,7 @@ def run_here(request: StreamRunRequest) -> RunOutcome:
                 request.broker,
                 request.topic,
                 address=request.address,
+                group=request.group,
                 idle_seconds=request.idle_seconds,
                 max_records=request.max_records,
                 max_wait_seconds=0.2,

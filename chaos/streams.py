@@ -1,20 +1,20 @@
-"""The drill's stream sources: a RabbitMQ queue or a Redis stream of its own, behind a fault proxy, and what went in.
+"""The drill's stream sources: a RabbitMQ queue, a Redis stream or a Kafka topic of its own, and what went in.
 
 A stream drill produces orders (JSON, or Avro through the schema registry)
-to a queue or stream named after the drill, on the broker the environment's
-settings name (``SLUICE_RABBITMQ_URL``, ``SLUICE_REDIS_URL``). Sluice's
-``ingest-stream`` runs reach the broker through a
-:class:`~chaos.proxy.FaultProxy`; the drill produces and judges straight
+to a queue, stream or topic named after the drill, on the broker the
+environment's settings name (``SLUICE_RABBITMQ_URL``, ``SLUICE_REDIS_URL``,
+``SLUICE_KAFKA_BOOTSTRAP_SERVERS``). Sluice's ``ingest-stream`` runs reach
+RabbitMQ and Redis through a :class:`~chaos.proxy.FaultProxy`, and Kafka
+straight (a client connects to the addresses the brokers advertise, which a
+proxy cannot stand in for; the Kafka fault is a freeze of the broker
+processes, :mod:`chaos.kafka`). The drill produces and judges straight
 against the broker, so a fault never blinds the judge.
 
 Every message carries its order id (RabbitMQ: as ``message_id``; Redis: as
-the entry's ``key``), and :class:`DrillStream` remembers what was produced:
-the good ids the lake must hold exactly once, and the poison the quarantine
-(per reason) or the dead-letter queue must hold instead.
-
-Kafka is not among the drill's brokers: a client learns the broker's own
-address from the metadata it answers with, so a TCP proxy in front of the
-bootstrap address sees only the first connection (see docs/chaos.md).
+the entry's ``key``; Kafka: as the message key), and :class:`DrillStream`
+remembers what was produced: the good ids the lake must hold exactly once,
+and the poison the quarantine (per reason) or the dead-letter queue must hold
+instead.
 """
 
 from __future__ import annotations
@@ -34,26 +34,25 @@ from sluice.settings import get_settings
 if TYPE_CHECKING:
     from chaos.stack import DrillStack
 
-BROKERS = ("rabbitmq", "redis")
-ADDRESS_SETTING = {"rabbitmq": "SLUICE_RABBITMQ_URL", "redis": "SLUICE_REDIS_URL"}
+BROKERS = ("rabbitmq", "redis", "kafka")
+ADDRESS_SETTING = {
+    "rabbitmq": "SLUICE_RABBITMQ_URL",
+    "redis": "SLUICE_REDIS_URL",
+    "kafka": "SLUICE_KAFKA_BOOTSTRAP_SERVERS",
+}
 ORDER_TS = "2026-03-01T08:00:00+00:00"
 
 
 def ensure_broker(broker: str) -> str:
-    """``broker`` if the drill can disturb it (RabbitMQ or Redis), else a ``ChaosError``."""
+    """``broker`` if the drill can disturb it (RabbitMQ, Redis or Kafka), else a ``ChaosError``."""
     if broker not in BROKERS:
-        raise ChaosError(
-            f"stream drills run on {' or '.join(BROKERS)}, not {broker!r}",
-            hint="Kafka's clients connect to the address the broker advertises, which a proxy cannot stand in for",
-        )
+        raise ChaosError(f"stream drills run on {', '.join(BROKERS)}, not {broker!r}", hint="broker: one of those")
     return broker
 
 
 def broker_url(broker: str) -> str | None:
-    """The broker's URL from the settings, or None when unset."""
-    streams = get_settings().streams
-    secret = streams.rabbitmq_url if broker == "rabbitmq" else streams.redis_url
-    return secret.get_secret_value() if secret is not None else None
+    """The broker's URL (Kafka: its bootstrap servers) from the settings, or None when unset."""
+    return get_settings().streams.address(broker)
 
 
 def why_no_broker(broker: str) -> str | None:
@@ -61,6 +60,10 @@ def why_no_broker(broker: str) -> str | None:
     url = broker_url(ensure_broker(broker))
     if not url:
         return f"{ADDRESS_SETTING[broker]} is unset"
+    if broker == "kafka":
+        from chaos.kafka import why_unreachable
+
+        return why_unreachable(url)
     parts = urlsplit(url)
     import socket
 
@@ -102,12 +105,12 @@ def order_json(order_id: int) -> bytes:
 
 @dataclass
 class DrillStream:
-    """One queue or stream of the drill, its fault proxy, and what was produced to it."""
+    """One queue, stream or topic of the drill, its fault proxy (none for Kafka), and what was produced to it."""
 
     broker: str
     name: str
-    url: str  # straight to the broker: for the drill's producer and judge
-    proxy: FaultProxy
+    url: str  # straight to the broker (Kafka: the bootstrap servers): for the drill's producer and judge
+    proxy: FaultProxy | None
     value_format: str = "json"
     produced: list[int] = field(default_factory=list)  # good order ids, in the order produced
     poison: Counter[str] = field(default_factory=Counter)  # quarantine reason -> messages that must carry it
@@ -115,6 +118,7 @@ class DrillStream:
     dead_letters: int = 0  # messages the RabbitMQ queue must have dead-lettered
     max_deliveries: int | None = None  # RabbitMQ: what runs pass as max_deliveries (None: the default)
     child: subprocess.Popen[str] | None = None
+    frozen: set[int] = field(default_factory=set)  # Kafka: broker processes the drill froze and has not thawed
 
     @property
     def source(self) -> str:
@@ -122,7 +126,9 @@ class DrillStream:
         return f"{self.broker}:{self.name}"
 
     def proxied_url(self) -> str:
-        """The broker's URL with the fault proxy's address in place of the broker's."""
+        """The address ``ingest-stream`` runs use: the fault proxy's in place of the broker's (Kafka: the brokers)."""
+        if self.proxy is None:
+            return self.url
         parts = urlsplit(self.url)
         user = parts.netloc.rpartition("@")[0]
         netloc = f"{user}@" if user else ""
@@ -136,6 +142,11 @@ class DrillStream:
 
     def send(self, values: list[bytes], ids: list[int]) -> None:
         """Publish ``values`` straight to the broker, each named by its order id."""
+        if self.broker == "kafka":
+            from chaos.kafka import produce
+
+            produce(self.url, self.name, values, ids)
+            return
         if self.broker == "redis":
             import redis
 
@@ -179,12 +190,29 @@ class DrillStream:
         finally:
             conn.close()
 
+    def heal(self) -> None:
+        """The proxy forwards again; frozen broker processes run again."""
+        if self.proxy is not None:
+            self.proxy.heal()
+        if self.frozen:
+            from chaos.kafka import thaw
+
+            thaw(sorted(self.frozen))
+            self.frozen.clear()
+
     def close(self) -> None:
-        """Stop the proxy and any consumer process, and delete the queue or stream with its dead letters."""
-        self.proxy.stop()
+        """Heal, stop the proxy and any consumer process, and delete the queue, stream or topic (and dead letters)."""
+        self.heal()
+        if self.proxy is not None:
+            self.proxy.stop()
         if self.child is not None and self.child.poll() is None:
             self.child.kill()
             self.child.wait(timeout=10)
+        if self.broker == "kafka":
+            from chaos.kafka import delete_topic
+
+            delete_topic(self.url, self.name)
+            return
         if self.broker == "redis":
             import redis
 
@@ -204,7 +232,7 @@ class DrillStream:
 
 
 def ensure_stream(stack: DrillStack, broker: str, value_format: str = "json") -> DrillStream:
-    """The drill's queue or stream on ``broker``, created (with its fault proxy) on first use."""
+    """The drill's queue, stream or topic on ``broker``, created (with its fault proxy) on first use."""
     with stack.lock:
         found: DrillStream | None = stack.streams.get(ensure_broker(broker))
         if found is not None:
@@ -212,9 +240,15 @@ def ensure_stream(stack: DrillStack, broker: str, value_format: str = "json") ->
         url = broker_url(broker)
         if not url:
             raise ChaosError(f"{ADDRESS_SETTING[broker]} is unset", hint=f"point it at the {broker} broker to disturb")
-        parts = urlsplit(url)
-        proxy = FaultProxy(parts.hostname or "127.0.0.1", parts.port or _port(broker)).start()
-        stream = DrillStream(broker, f"sluice-drill-{stack.root.name}-{broker}", url, proxy, value_format)
+        name, proxy = f"sluice-drill-{stack.root.name}-{broker}", None
+        if broker == "kafka":
+            from chaos.kafka import ensure_topic
+
+            ensure_topic(url, name)
+        else:
+            parts = urlsplit(url)
+            proxy = FaultProxy(parts.hostname or "127.0.0.1", parts.port or _port(broker)).start()
+        stream = DrillStream(broker, name, url, proxy, value_format)
         stack.streams[broker] = stream
         return stream
 

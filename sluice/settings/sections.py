@@ -149,6 +149,13 @@ class ChaosSettings(Section):
     probe_seconds: float = Field(
         default=2.0, gt=0, description=("How often the steady-state hypothesis is checked while a drill's method runs.")
     )
+    kafka_broker_pids: list[int] = Field(
+        default_factory=list,
+        description=(
+            "Process ids of the Kafka broker(s) on this host that the Kafka broker drill freezes (SIGSTOP, then "
+            "SIGCONT) mid-run, as a JSON list, e.g. `[4242]`; unset, that drill is refused as not runnable here."
+        ),
+    )
 
 
 class CliSettings(Section):

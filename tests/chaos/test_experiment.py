@@ -33,6 +33,10 @@ def test_the_suite_has_one_experiment_per_fault():
         "stream-consumer-killed-mid-batch",
         "stream-poison-message",
         "stream-incompatible-schema",
+        "kafka-broker-frozen-mid-batch",
+        "kafka-consumer-killed-mid-batch",
+        "kafka-poison-message",
+        "kafka-incompatible-schema",
     }
 
 

@@ -143,3 +143,27 @@ def test_a_stream_drill_needs_its_brokers_and_the_schema_drill_the_registry(dril
     with pytest.raises(ConfigError, match="drill stream-poison-message cannot run on this host"):
         run_drill("stream-poison-message", "staging")
     assert drills_journalled() == []
+
+
+def test_the_kafka_freeze_drill_needs_broker_processes_it_may_signal(drill_env, monkeypatch):
+    import subprocess
+
+    monkeypatch.setenv("SLUICE_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1,127.0.0.1:2")  # nothing listens there
+    get_settings(fresh=True)
+    found = {m.what: m for m in unmet(load("kafka-broker-frozen-mid-batch"))}
+    assert set(found) == {"the kafka broker of the drill's stream", "the Kafka broker processes the drill freezes"}
+    assert "127.0.0.1:1" in found["the kafka broker of the drill's stream"].problem
+    frozen = found["the Kafka broker processes the drill freezes"]
+    assert frozen.problem == "SLUICE_CHAOS_KAFKA_BROKER_PIDS is unset"
+    assert "SLUICE_CHAOS_KAFKA_BROKER_PIDS" in frozen.fix
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    for pids, problem in (([gone.pid], f"no process {gone.pid}"), ([1], "pid 1 is not a broker")):
+        monkeypatch.setenv("SLUICE_CHAOS_KAFKA_BROKER_PIDS", str(pids))
+        get_settings(fresh=True)
+        (missing,) = [m for m in unmet(load("kafka-broker-frozen-mid-batch")) if "processes" in m.what]
+        assert missing.problem.startswith(problem)
+    with pytest.raises(ConfigError, match="drill kafka-broker-frozen-mid-batch cannot run on this host"):
+        run_drill("kafka-broker-frozen-mid-batch", "staging")
+    assert drills_journalled() == []
+    assert "the Kafka broker processes the drill freezes" not in {m.what for m in unmet(load("kafka-poison-message"))}

@@ -47,3 +47,21 @@ def test_a_message_twice_in_the_lake_or_never_produced_is_wrong_at_any_moment():
     assert StreamParity(produced=2, landed=2, doubled=[4]).wrong
     assert StreamParity(produced=2, landed=2, strangers=[99]).wrong
     assert StreamParity(produced=2, landed=2, committed_twice=["s 3..3"]).wrong
+
+
+def kafka_batch(ranges: dict[int, tuple[int, int]]) -> dict[str, object]:
+    """What a commit of a Kafka batch records: an offset range per partition of the topic."""
+    return {
+        "source": "kafka:orders",
+        "from": {f"orders/{p}": str(first) for p, (first, _) in ranges.items()},
+        "to": {f"orders/{p}": str(last) for p, (_, last) in ranges.items()},
+    }
+
+
+def test_kafka_offsets_in_two_commits_of_one_partition_are_committed_twice_and_other_partitions_are_not():
+    apart = [kafka_batch({0: (0, 24), 1: (0, 9)}), kafka_batch({0: (25, 49), 2: (0, 24)})]
+    assert committed_twice(apart) == []
+    same_offsets_elsewhere = [kafka_batch({0: (0, 24)}), kafka_batch({1: (0, 24)})]
+    assert committed_twice(same_offsets_elsewhere) == []
+    redelivered = [*apart, kafka_batch({1: (5, 30)})]
+    assert committed_twice(redelivered) == ["orders/1 5..9"]

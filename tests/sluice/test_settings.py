@@ -88,6 +88,7 @@ NAMES: dict[str, tuple[str, str, object]] = {
     "SLUICE_CHAOS_ENVIRONMENTS": ("chaos.environments", '["dev"]', ["dev"]),
     "SLUICE_CHAOS_PAGE": ("chaos.page", "true", True),
     "SLUICE_CHAOS_PROBE_SECONDS": ("chaos.probe_seconds", "0.2", 0.2),
+    "SLUICE_CHAOS_KAFKA_BROKER_PIDS": ("chaos.kafka_broker_pids", "[4242, 4243]", [4242, 4243]),
     "SLUICE_CLI_RAISE": ("cli.cli_raise", "1", True),
     "SLUICE_DATABASES": (
         "databases.databases",

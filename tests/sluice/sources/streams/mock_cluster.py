@@ -1,7 +1,8 @@
 """librdkafka's mock Kafka cluster in its own process: real Kafka protocol on loopback, for clients in any process.
 
 ``python -m tests.sluice.sources.streams.mock_cluster`` prints the cluster's
-``bootstrap.servers`` and serves until its standard input closes. The mock
+``bootstrap.servers`` and serves until its standard input closes
+(:func:`running` starts it for a ``with`` block). The mock
 cluster is reached through librdkafka's C API (ctypes, the library the
 confluent-kafka wheel ships): the Python client cannot set the group's
 initial rebalance delay, which the mock keeps at 3 s by default, nor create
@@ -15,7 +16,12 @@ import ctypes
 import ctypes.util
 import glob
 import os
+import signal
+import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
 
 
 def _library() -> ctypes.CDLL:
@@ -54,6 +60,36 @@ def serve(topics: list[tuple[str, int]]) -> None:
         lib.rd_kafka_mock_topic_create(cluster, name.encode(), partitions, 1)
     print(lib.rd_kafka_mock_cluster_bootstraps(cluster).decode(), flush=True)
     sys.stdin.read()
+
+
+@contextmanager
+def running(topics: tuple[tuple[str, int], ...] = ()) -> Iterator[tuple[str, int]]:
+    """A mock cluster in a process of its own for the ``with`` block: its bootstrap servers and process id."""
+    root = Path(__file__).resolve().parents[4]
+    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", __name__, *[f"{t}:{n}" for t, n in topics]],
+        cwd=root,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdin is not None
+    try:
+        bootstrap = proc.stdout.readline().strip()
+        if not bootstrap.startswith("127.0.0.1:"):
+            raise RuntimeError(f"the mock cluster did not start: {bootstrap!r}")
+        yield bootstrap, proc.pid
+    finally:
+        with suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGCONT)  # a test may have left it frozen
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 if __name__ == "__main__":
