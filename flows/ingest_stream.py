@@ -207,6 +207,7 @@ def ingest_stream(
                 scale_cooldown_samples,
             ),
             scale_interval_s=scale_interval_seconds,
+            kafka_options=settings.streams.kafka_client_options(),
         )
         cpu = time.process_time()
         outcome = consume_into_lake(req, contract, run_id)

@@ -84,7 +84,12 @@ def collect_stream_lag(home: Path, targets: list[str], now: datetime) -> int:
         return 0
     store = open_store(settings.metrics, home=home)
     found = collect_watched_lag(
-        store, [StreamTarget.parse(t) for t in targets], settings.streams.address, now=now, environment=settings.env
+        store,
+        [StreamTarget.parse(t) for t in targets],
+        settings.streams.address,
+        now=now,
+        environment=settings.env,
+        kafka_options=settings.streams.kafka_client_options(),
     )
     for line in found.failed:
         get_run_logger().warning("stream lag not collected: %s", line)

@@ -14,10 +14,10 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Any, Literal
 
 from prefect import get_run_logger, task
 
@@ -58,17 +58,22 @@ class StreamRequest:
     max_deliveries: int = MAX_DELIVERIES  # RabbitMQ: a message delivered this often before is dead-lettered
     scaling: ScalingPolicy = field(default_factory=ScalingPolicy)  # max_consumers 1: one consumer, no supervisor
     scale_interval_s: float = 5.0  # how often the supervisor reads the lag
+    kafka_options: Mapping[str, Any] = field(default_factory=dict)  # librdkafka options (SLUICE_KAFKA_OPTIONS)
 
     @property
     def target(self) -> StreamTarget:
         return StreamTarget(self.broker, self.topic, self.group)
+
+    def lag_args(self) -> tuple[str, str, str, str, Mapping[str, Any]]:
+        """What :func:`~sluice.sources.streams.lag.stream_lag` takes for this stream."""
+        return self.broker, self.address, self.topic, self.group, self.kafka_options
 
 
 def make_source(req: StreamRequest, sink: StreamSink, index: int = 0) -> StreamSource:
     if req.broker == "kafka":
         from sluice.sources.streams.kafka import KafkaConfig, KafkaSource
 
-        config = KafkaConfig(req.address, req.topic, req.group)
+        config = KafkaConfig(req.address, req.topic, req.group, req.kafka_options)
         return KafkaSource(config, lambda: sink.positions(f"kafka:{req.topic}"))
     if req.broker == "rabbitmq":
         from sluice.sources.streams.rabbitmq import MAX_PREFETCH, RabbitConfig, RabbitSource
@@ -163,7 +168,7 @@ def total_lag(req: StreamRequest) -> Callable[[], int | None]:
 
     def read() -> int | None:
         try:
-            found: Sequence[int | None] = [p.backlog for p in stream_lag(req.broker, req.address, req.topic, req.group)]
+            found: Sequence[int | None] = [p.backlog for p in stream_lag(*req.lag_args())]
         except (StreamError, StreamUnreachableError) as exc:
             get_run_logger().warning("lag not read, the consumer count stays: %s", exc)
             return None

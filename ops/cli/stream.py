@@ -89,7 +89,8 @@ def status(
     from sluice.sources.streams.lag import stream_lag
 
     settings = load_settings()
-    found = stream_lag(broker.value, address or _address(broker, settings), topic, group)
+    options = settings.streams.kafka_client_options()
+    found = stream_lag(broker.value, address or _address(broker, settings), topic, group, options)
     lake = _lake_positions(broker, topic, dataset, settings) if dataset else {}
     paused = _paused(broker, topic, group, settings)
     rows = [{**p.as_dict(), "lake": lake.get(p.partition), "paused": p.partition in paused} for p in found]

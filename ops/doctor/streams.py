@@ -8,6 +8,8 @@ what to do in its hint, never a password. Every check gives up after
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ops.doctor.models import CheckResult
 from sluice.errors import ConfigError
 from sluice.formats.typed.registry import RegistryConfig, check_registry
@@ -16,13 +18,15 @@ from sluice.settings import RegistrySettings, StreamSettings
 TIMEOUT_S = 3.0
 
 
-def check_kafka(bootstrap: str, *, timeout: float = TIMEOUT_S) -> CheckResult:
-    """The brokers answer a metadata request (their count and the topics they hold)."""
+def check_kafka(
+    bootstrap: str, *, timeout: float = TIMEOUT_S, options: Mapping[str, str | int | float | bool] | None = None
+) -> CheckResult:
+    """The brokers answer a metadata request (their count and the topics they hold), with ``options`` (TLS, SASL)."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
     name = "Kafka"
-    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": int(timeout * 1000)})
+    admin = AdminClient({**(options or {}), "bootstrap.servers": bootstrap, "socket.timeout.ms": int(timeout * 1000)})
     try:
         meta = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
@@ -101,7 +105,7 @@ def check_streams(streams: StreamSettings, registry: RegistrySettings) -> list[C
     """Every configured stream endpoint; none configured: nothing to check."""
     results: list[CheckResult] = []
     if streams.kafka_bootstrap_servers:
-        results.append(check_kafka(streams.kafka_bootstrap_servers))
+        results.append(check_kafka(streams.kafka_bootstrap_servers, options=streams.kafka_client_options()))
     if streams.redis_url is not None:
         results.append(check_redis(streams.redis_url.get_secret_value()))
     if streams.rabbitmq_url is not None:

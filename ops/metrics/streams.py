@@ -24,9 +24,10 @@ and ``environment``: the ``schema-incompatible`` rule reads it).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from ops.metrics.models import Matcher, MatchOp, Sample, Selector, utc
 from ops.metrics.store import MetricsStore
@@ -77,6 +78,7 @@ def collect_stream_metrics(
     *,
     now: datetime | None = None,
     environment: str = "dev",
+    kafka_options: Mapping[str, Any] | None = None,
 ) -> int:
     """Write the lag of every partition of ``topic`` for ``group`` to ``store``; returns the samples written.
 
@@ -87,7 +89,7 @@ def collect_stream_metrics(
     """
     now = utc(now) if now else datetime.now(timezone.utc)
     store.write([])
-    found = stream_lag(broker, address, topic, group)
+    found = stream_lag(broker, address, topic, group, kafka_options)
     return store.write(lag_samples(found, now, environment=environment))
 
 
@@ -106,8 +108,10 @@ def collect_watched_lag(
     *,
     now: datetime | None = None,
     environment: str = "dev",
+    kafka_options: Mapping[str, Any] | None = None,
 ) -> LagCollection:
-    """Sample the lag of every stream of ``targets`` (``address`` gives a broker's address, None: unset).
+    """Sample the lag of every stream of ``targets`` (``address`` gives a broker's address, None: unset;
+    ``kafka_options``: librdkafka options of the Kafka clients).
 
     A stream whose broker has no address, cannot be reached or lacks the
     topic or group is reported in ``failed`` and the others are still sampled.
@@ -120,7 +124,14 @@ def collect_watched_lag(
             continue
         try:
             out.written += collect_stream_metrics(
-                store, target.broker, where, target.topic, target.group, now=now, environment=environment
+                store,
+                target.broker,
+                where,
+                target.topic,
+                target.group,
+                now=now,
+                environment=environment,
+                kafka_options=kafka_options,
             )
         except (StreamError, StreamUnreachableError) as exc:
             out.failed.append(f"{target.text()}: {exc}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from pydantic import Field, SecretStr, field_validator
@@ -13,6 +14,8 @@ BROKER_SETTINGS = {
     "redis": "SLUICE_REDIS_URL",
     "rabbitmq": "SLUICE_RABBITMQ_URL",
 }
+# Kafka client options Sluice sets itself: a run's address, group and offset commits are not for the settings.
+KAFKA_FIXED_OPTIONS = ("bootstrap.servers", "group.id", "enable.auto.commit", "enable.auto.offset.store")
 # broker:topic, or broker:topic@group (the group defaults to sluice)
 _TARGET = re.compile(r"^(kafka|redis|rabbitmq):[^@\s]+(@[^@\s]+)?$")
 
@@ -26,6 +29,14 @@ class StreamSettings(Section):
     kafka_bootstrap_servers: str | None = Field(
         default=None,
         description="Kafka bootstrap servers, `host1:9092,host2:9092`, for `ingest-stream` runs with `broker=kafka`.",
+    )
+    kafka_options: SecretStr | None = Field(
+        default=None,
+        description=(
+            "librdkafka options for every Kafka client Sluice makes, as a JSON object: TLS and SASL "
+            '(`{"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN", "sasl.username": "…", '
+            '"sasl.password": "…"}`), `session.timeout.ms` and the like. Never logged.'
+        ),
     )
     redis_url: SecretStr | None = Field(
         default=None,
@@ -48,6 +59,17 @@ class StreamSettings(Section):
         ),
     )
 
+    @field_validator("kafka_options")
+    @classmethod
+    def _kafka_options(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_kafka_options(value.get_secret_value())
+        return value
+
+    def kafka_client_options(self) -> dict[str, str | int | float | bool]:
+        """:attr:`kafka_options` as librdkafka takes them (empty when unset)."""
+        return parse_kafka_options(self.kafka_options.get_secret_value()) if self.kafka_options else {}
+
     @field_validator("stream_lag_targets")
     @classmethod
     def _targets(cls, value: list[str]) -> list[str]:
@@ -62,3 +84,23 @@ class StreamSettings(Section):
             return self.kafka_bootstrap_servers or None
         secret = {"redis": self.redis_url, "rabbitmq": self.rabbitmq_url}.get(broker)
         return secret.get_secret_value() if secret is not None else None
+
+
+def parse_kafka_options(text: str) -> dict[str, str | int | float | bool]:
+    """A JSON object of librdkafka options with scalar values, none of :data:`KAFKA_FIXED_OPTIONS`.
+
+    Raises:
+        ValueError: not such an object (the message names the fault, never a value).
+    """
+    try:
+        found = json.loads(text)
+    except ValueError:
+        raise ValueError("SLUICE_KAFKA_OPTIONS is not JSON") from None
+    if not isinstance(found, dict):
+        raise ValueError("SLUICE_KAFKA_OPTIONS must be a JSON object of librdkafka options")
+    for key, value in found.items():
+        if key in KAFKA_FIXED_OPTIONS:
+            raise ValueError(f"SLUICE_KAFKA_OPTIONS may not set {key!r}: Sluice sets it for each run")
+        if not isinstance(value, str | int | float | bool):
+            raise ValueError(f"SLUICE_KAFKA_OPTIONS[{key!r}] must be a string, number or boolean")
+    return found

@@ -108,6 +108,7 @@ NAMES: dict[str, tuple[str, str, object]] = {
     "SLUICE_SCHEMA_REGISTRY_RETRIES": ("registry.schema_registry_retries", "0", 0),
     "SLUICE_SCHEMA_REGISTRY_RETRY_WAIT_SECONDS": ("registry.schema_registry_retry_wait_seconds", "1.5", 1.5),
     "SLUICE_KAFKA_BOOTSTRAP_SERVERS": ("streams.kafka_bootstrap_servers", "k1:9092,k2:9092", "k1:9092,k2:9092"),
+    "SLUICE_KAFKA_OPTIONS": ("streams.kafka_options", '{"security.protocol": "SSL"}', '{"security.protocol": "SSL"}'),
     "SLUICE_REDIS_URL": ("streams.redis_url", "redis://:pw@r:6379/0", "redis://:pw@r:6379/0"),
     "SLUICE_RABBITMQ_URL": ("streams.rabbitmq_url", "amqp://u:pw@q:5672/%2F", "amqp://u:pw@q:5672/%2F"),
     "SLUICE_STREAM_LAG_TARGETS": (
@@ -358,3 +359,36 @@ def test_staging_stale_hours_default_to_a_day_and_must_be_positive(monkeypatch):
         Settings()
     with pytest.raises(ConfigError, match="SLUICE_STAGING_STALE_HOURS='0' is not valid"):
         get_settings()
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        ("not json", "is not JSON"),
+        ('["a"]', "must be a JSON object"),
+        ('{"group.id": "x"}', "may not set 'group.id'"),
+        ('{"sasl.password": {"nested": 1}}', "must be a string, number or boolean"),
+    ],
+)
+def test_kafka_options_that_are_not_an_object_of_settable_scalars_are_refused_without_their_values(
+    monkeypatch, raw: str, says: str
+) -> None:
+    monkeypatch.setenv("SLUICE_KAFKA_OPTIONS", raw)
+
+    with pytest.raises(ConfigError) as caught:
+        get_settings()
+
+    assert says in str(caught.value) and "SLUICE_KAFKA_OPTIONS" in str(caught.value.hint)
+
+
+def test_kafka_options_reach_the_consumer_config_with_the_runs_own_address_and_group(monkeypatch) -> None:
+    from sluice.sources.streams.kafka import KafkaConfig
+
+    monkeypatch.setenv("SLUICE_KAFKA_OPTIONS", '{"security.protocol": "SASL_SSL", "sasl.password": "pw-1"}')
+    options = get_settings().streams.kafka_client_options()
+    config = KafkaConfig("b:9092", "orders", "sluice", options).consumer_config()
+
+    assert config["security.protocol"] == "SASL_SSL" and config["sasl.password"] == "pw-1"
+    assert config["bootstrap.servers"] == "b:9092" and config["group.id"] == "sluice"
+    assert config["enable.auto.commit"] is False
+    assert "pw-1" not in repr(get_settings().streams)

@@ -232,15 +232,19 @@ def rabbit_lag(url: str, queue: str) -> list[PartitionLag]:
     return [PartitionLag("rabbitmq", queue, queue, None, None, count, consumers=int(method.consumer_count))]
 
 
-def stream_lag(broker: str, address: str, topic: str, group: str) -> list[PartitionLag]:
+def stream_lag(
+    broker: str, address: str, topic: str, group: str, kafka_options: Mapping[str, Any] | None = None
+) -> list[PartitionLag]:
     """The lag of ``topic`` (a Kafka topic, Redis stream or RabbitMQ queue) at ``address`` for ``group``.
+
+    ``kafka_options``: librdkafka options of a Kafka client (TLS, SASL).
 
     Raises:
         StreamError: ``broker`` is not one of :data:`BROKERS`, or as the broker's reader.
         StreamUnreachableError: the broker cannot be reached.
     """
     if broker == "kafka":
-        return kafka_lag(address, topic, group)
+        return kafka_lag(address, topic, group, kafka_options)
     if broker == "redis":
         return redis_lag(address, topic, group)
     if broker == "rabbitmq":
