@@ -54,6 +54,7 @@ from sluice.validate.contract_parts import (
     VerifySpec,
 )
 from sluice.validate.explode import ExplodeSpec, explode_problems, with_children
+from sluice.validate.references import Reference, reference_problems
 
 __all__ = [
     "DELETE_OP",
@@ -119,6 +120,8 @@ class Contract(BaseModel):
     verify: VerifySpec = Field(default_factory=VerifySpec)
     # File layout kept by the lake-maintenance flow: Z-order columns, target file size (sluice.lake.maintain).
     maintenance: MaintenanceSpec = Field(default_factory=MaintenanceSpec)
+    # Foreign keys checked against the parent datasets' lake tables (sluice.validate.references).
+    references: list[Reference] = Field(default_factory=list)
 
     @field_validator("encoding")
     @classmethod
@@ -182,7 +185,7 @@ class Contract(BaseModel):
         self._mode_fits()
         for name in self.maintenance.zorder:
             self._find(name, "maintenance.zorder")
-        if problems := explode_problems(self):
+        if problems := explode_problems(self) + reference_problems(self):
             raise ValueError("; ".join(problems))
         self._protected_columns_are_values()
         return self
@@ -258,6 +261,7 @@ _KNOWN_FIELDS = {
     "csv": set(CsvDialect.model_fields),
     "nested": set(NestedSpec.model_fields),
     "explode": set(ExplodeSpec.model_fields),
+    "references": set(Reference.model_fields),
 }
 
 
@@ -278,6 +282,7 @@ def _describe(error: ValidationError, raw: dict[str, object]) -> str:
                         ("csv", "csv"),
                         ("nested", "nested"),
                         ("explode", "explode"),
+                        ("references", "references"),
                     )
                     if section in loc
                 ),
