@@ -79,7 +79,10 @@ class Reference(BaseModel):
             match = DURATION.match(value)
             if not match:
                 raise ValueError(f"hold_timeout {value!r} must look like 30s, 30m, 6h, 1d or 2w")
-            return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+            try:
+                return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+            except OverflowError:
+                raise ValueError(f"hold_timeout {value!r} is too long") from None
         return value
 
     @model_validator(mode="after")

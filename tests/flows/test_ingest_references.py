@@ -156,3 +156,43 @@ def test_two_releases_at_once_land_each_held_row_once(prefect_api, dask_address,
     assert _order_ids() == list(range(1, 9))
     assert _held_rows("orders") == 0
     assert sorted(r is None for r in results) == [False, True]
+
+
+def test_a_release_marked_by_a_run_that_stopped_is_committed_once_by_the_next(
+    prefect_api, dask_address, hold_home, tmp_path
+):
+    write_csv(tmp_path / "orders" / "orders-1.csv", OrderBatch(rows=good_orders(5)))
+    run_ingest(dask_address, "orders", str(tmp_path / "orders"))
+    settings = get_settings()
+    root = settings.lake_root()
+    write_deltalake(table_uri(root, "customers"), pa.table({"customer_id": [f"C{i:06d}" for i in range(1, 4)]}))
+    contract = find_contract("orders", settings.contracts_root())
+    parents = held.parent_keys(contract, lambda d: table_uri(root, d), {})
+    uri = held.held_uri(root, "orders")
+    # A run that marked its release and stopped before committing it.
+    rows = DeltaTable(uri).to_pyarrow_table()
+    held._mark(uri, rows, open_table(table_uri(root, "orders")), contract, parents, held.utcnow(), {})
+    assert _order_ids_or_none() is None
+    # Another customer lands meanwhile: its order is a release of its own, the marked one stays as it was.
+    write_deltalake(table_uri(root, "customers"), pa.table({"customer_id": ["C000004"]}), mode="append")
+    parents = held.parent_keys(contract, lambda d: table_uri(root, d), {})
+
+    target = CommitTarget(
+        dataset="orders",
+        contract=contract,
+        run_id="next",
+        staging_dir=tmp_path / "staging",
+        lake_uri=table_uri(root, "orders"),
+        quarantine_uri=settings.quarantine_root(),
+    )
+    released = held.release_held(target, uri, parents)
+    again = held.release_held(target, uri, parents)
+
+    assert released is not None and sorted(b.rows_released for b in released.batches) == [1, 3]
+    assert again is None
+    assert _order_ids() == [1, 2, 3, 4] and _held_rows("orders") == 1
+
+
+def _order_ids_or_none() -> list[int] | None:
+    table = open_table(table_uri(get_settings().lake_root(), "orders"))
+    return None if table is None or table.to_pyarrow_table().num_rows == 0 else _order_ids()
