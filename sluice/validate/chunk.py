@@ -224,9 +224,12 @@ def malformed_quarantine(ctx: BatchContext, malformed: list[MalformedRow]) -> pa
 
 def _orphans(typed: pa.Table, contract: Contract, parents: ParentKeys, log: FailureLog) -> tuple[np.ndarray, int]:
     """Log the orphans of quarantine and warn references; return the rows a hold reference keeps back,
-    and how many rows are orphans of any reference."""
+    and how many rows are orphans of any reference and not quarantined for another reason."""
     hold = np.zeros(typed.num_rows, dtype=bool)
     anyref = np.zeros(typed.num_rows, dtype=bool)
+    logged = log.table()  # rows already quarantined for another reason are not counted as orphans
+    bad = np.zeros(typed.num_rows, dtype=bool)
+    bad[logged.filter(logged.column("critical")).column("row").to_numpy()] = True
     for ref in contract.references:
         if ref.to not in parents:
             continue
@@ -245,7 +248,7 @@ def _orphans(typed: pa.Table, contract: Contract, parents: ParentKeys, log: Fail
             values=values,
             critical=ref.policy is ReferencePolicy.QUARANTINE,
         )
-    return hold, int(anyref.sum())
+    return hold, int((anyref & ~bad).sum())
 
 
 def partition_dates(typed: pa.Table, contract: Contract) -> pa.Array:

@@ -145,3 +145,12 @@ def test_any_references_block_parses_or_is_refused_as_a_contract_error(refs):
 def test_a_reference_model_refuses_a_non_positive_timeout():
     with pytest.raises(ValidationError, match="positive"):
         Reference(columns=["a"], to="p.a", hold_timeout="0s")
+
+
+def test_a_row_quarantined_for_another_reason_is_not_counted_as_an_orphan():
+    chunk = _chunk(4)
+    amounts = chunk.table.column("amount").to_pylist()
+    amounts[1] = "-5"  # C000002: an orphan, and out of range
+    table = chunk.table.set_column(chunk.table.schema.get_field_index("amount"), "amount", pa.array(amounts))
+    result = validate_chunk(RawChunk(table=table, rows=chunk.rows, malformed=[]), ORDERS, CTX, parents=KNOWN)
+    assert result.orphans == 1 and result.warnings["customer_id:orphan_reference"] == 1
