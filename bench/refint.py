@@ -76,7 +76,9 @@ def customer_keys(parents: int, orphans: float, seed: int) -> Any:
     return pa.table({"customer_id": pa.array([f"C{i:06d}" for i in kept.tolist()], pa.string())})
 
 
-def run_child(source: Path, contracts_dir: Path, parents: int, orphans: float, seed: int) -> tuple[float, Any, Measured]:
+def run_child(
+    source: Path, contracts_dir: Path, parents: int, orphans: float, seed: int
+) -> tuple[float, Any, Measured]:
     """One run in a fresh child process: the customers table is written (not timed), then the flow is timed."""
     from deltalake import write_deltalake
 
@@ -130,11 +132,13 @@ def main(argv: list[str] | None = None) -> int:
         p_mean = (p_runs[-2][0] + p_runs[-1][0]) / 2
         shares.append(c_runs[-1][0] / p_mean - 1)
         print(f"    added {shares[-1]:+.1%} (p: mean {p_mean:.1f} s of the runs before and after)")
-    shutil.rmtree(work, ignore_errors=True) if args.workdir is None else None
+    if args.workdir is None:
+        shutil.rmtree(work, ignore_errors=True)
     added = statistics.median(shares)
     print(
         f"refint added={added:+.1%} target<=15% {'ok' if added <= 0.15 else 'OVER'} "
-        f"checked={statistics.median(s for s, _m in c_runs):.1f}s plain={statistics.median(s for s, _m in p_runs):.1f}s "
+        f"checked={statistics.median(s for s, _m in c_runs):.1f}s "
+        f"plain={statistics.median(s for s, _m in p_runs):.1f}s "
         f"peak_rss_checked={max(m.peak for _s, m in c_runs) / GIB:.2f}GiB "
         f"peak_rss_plain={max(m.peak for _s, m in p_runs) / GIB:.2f}GiB "
         f"rows={args.rows:,} parents={args.parents:,} rounds={args.rounds}"
