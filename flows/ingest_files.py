@@ -19,7 +19,7 @@ from flows.hooks import INCIDENT_HOOKS
 from flows.observe import observed
 from flows.runners import dask_task_runner
 from sluice import ingest
-from sluice.errors import IngestFailed
+from sluice.errors import IngestFailed, SluiceError
 from sluice.governance.protect import protector_for
 from sluice.ingest import (
     StageRequest,
@@ -31,9 +31,11 @@ from sluice.ingest import (
     split_evenly,
 )
 from sluice.ingest_children import child_outcomes, child_report
+from sluice.ingest_held import release_report, release_run_id, to_release
 from sluice.lake import staging
 from sluice.lake.commit import CommitPlan, CommitTarget
 from sluice.lake.commit_size import commit_bytes
+from sluice.lake.held import held_uri, parent_keys, release_held, store_held
 from sluice.lake.lease import HeldLease, hold_lease, holder_name
 from sluice.lake.table import DedupedBucket, table_uri
 from sluice.paths import ensure_dataset_name, is_dataset_name, shown
@@ -43,7 +45,8 @@ from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conse
 from sluice.runs.usage import add_usage, bucket_region, read_measure, source_kind
 from sluice.settings import Settings, get_settings
 from sluice.sources.files import group_files
-from sluice.validate.contracts import find_contract
+from sluice.validate.contracts import Contract, find_contract
+from sluice.validate.references import holds
 from tasks.artifacts import RunArtifacts
 from tasks.events import emit_committed
 from tasks.ingest import dedup_bucket_group, list_source, stage_file_group
@@ -116,6 +119,38 @@ def _children(
     return reports
 
 
+def _release(settings: Settings, report: RunReport, contract: Contract, run_dir: staging.StagePath) -> list[RunReport]:
+    """Release the held rows this run's commit may free (:mod:`sluice.ingest_held`); one run record each.
+
+    A release that fails is logged and left for the next run: the rows stay held.
+    """
+    root, opts = settings.lake_root(), dict(settings.lake_storage_options)
+    reports = []
+    for child in to_release(contract, settings.contracts_root()):
+        started = datetime.now(timezone.utc)
+        target = CommitTarget(
+            dataset=child.name,
+            contract=child,
+            run_id=release_run_id(report.run_id, child.name),
+            staging_dir=run_dir / "_held" / child.name,
+            lake_uri=table_uri(root, child.name),
+            quarantine_uri=settings.quarantine_root(),
+            storage_options=opts,
+        )
+        try:
+            parents = parent_keys(child, partial(table_uri, root), opts)
+            with _lease(settings, report.run_id, child.name) as held:
+                released = release_held(target, held_uri(root, child.name), parents, lease=held)
+        except SluiceError as exc:
+            get_run_logger().error("%s: held rows not released (%s); the next run tries again", child.name, exc)
+            continue
+        if released is not None:
+            reports.append(release_report(report, child.name, released, started))
+            ensure_conserved(reports[-1])
+            record_run(reports[-1], settings.metadata_db_url())
+    return reports
+
+
 def _ingest(
     dataset: str,
     source: str,
@@ -165,6 +200,7 @@ def _ingest(
         storage_options=opts,
         lake_storage_options=lake_opts,
         child_lake_uris={s.dataset: table_uri(settings.lake_root(), s.dataset) for s in contract.explode.values()},
+        reference_uris={r.dataset: table_uri(settings.lake_root(), r.dataset) for r in contract.references},
         protector=protector,
         staging_options=staging.options_of(run_dir),
     )
@@ -190,6 +226,9 @@ def _ingest(
     with lease as held:
         report.stage_seconds["lease_wait"] = time.perf_counter() - clock
         commit_cpu = time.thread_time()
+        if holds(contract):  # held rows are stored before their batches commit (sluice.lake.held)
+            staged = [o.batch_id for o in outcomes if o.status is FileStatus.COMMITTED]
+            store_held(held_uri(settings.lake_root(), dataset), run_dir, staged, lake_opts)
         outcome = commit_files(
             target,
             outcomes,
@@ -223,8 +262,9 @@ def _ingest(
         profile_run(report, req.lake_uri, lake_opts)
     record_run(report, settings.metadata_db_url())
     publish_artifacts(report, RunArtifacts.current(settings.env))
+    releases = _release(settings, report, contract, run_dir) if review is None or not review.failed else []
     staging.remove_run(run_dir)
-    for r in [report, *children]:
+    for r in [report, *children, *releases]:
         log.info(
             "%s: read %d, wrote %d, quarantined %d, duplicate %d",
             r.dataset,

@@ -34,6 +34,7 @@ from sluice.lake.commit import (
     FileBatch,
     commit_batches,
 )
+from sluice.lake.held import parent_keys, stage_held
 from sluice.lake.table import CommitResult, committed_batches
 from sluice.runs.completeness import WARNING, TotalsCheck, add_read_sum, check
 from sluice.runs.records import FileOutcome, FileStatus, RunReport
@@ -65,6 +66,8 @@ class StageRequest:
     # The lake table of each child dataset of an exploded array, by dataset.
     child_lake_uris: dict[str, str] = field(default_factory=dict)
     staging_options: dict[str, str] = field(default_factory=dict)
+    # The lake table of each dataset the contract's references point at, by dataset.
+    reference_uris: dict[str, str] = field(default_factory=dict)
 
     def run_place(self) -> staging.StagePath:
         """The run's staging folder, local or on the object store."""
@@ -113,18 +116,26 @@ def _stage_chunks(
     )
     out.encoding = reader.layout.encoding
     ctx = BatchContext(req.dataset, req.run_id, out.batch_id, src.uri, req.ingest_date)
+    parents = (
+        parent_keys(req.contract, req.reference_uris.__getitem__, req.lake_storage_options)
+        if req.contract.references and req.reference_uris
+        else None
+    )
     chunks = stages.traced_reads(reader.chunks(), req.run_id, req.dataset, lambda c: c.table.num_rows)
     for i, chunk in enumerate(chunks):
         with stages.stage(stages.VALIDATE, req.run_id, req.dataset) as span:
-            result = validate_chunk(chunk, req.contract, ctx, protector=req.protector)
+            result = validate_chunk(chunk, req.contract, ctx, protector=req.protector, parents=parents)
             span.set_attributes({stages.ROWS: result.rows_read, "sluice.quarantined": result.quarantine.num_rows})
         with stages.stage(stages.WRITE, req.run_id, req.dataset, rows=result.valid.num_rows):
             stage_chunk_children(children, chunk, result, ctx, i)
             out.partitions = sorted(set(out.partitions) | set(staging.write_valid(batch, result.valid, i)))
             staging.write_quarantine(batch, result.quarantine, i)
+            if result.held is not None:
+                out.rows_held += stage_held(batch, result.held, i, run_id=req.run_id, source_file=src.uri)
         out.rows_read += result.rows_read
         out.rows_valid += result.valid.num_rows
         out.rows_quarantined += result.quarantine.num_rows
+        out.rows_orphaned += result.orphans
         out.watermark = max(out.watermark, _latest(result.valid, req.contract.partition.column))
         add_read_sum(out.totals, result.valid)
         for key, count in result.warnings.items():
@@ -186,7 +197,7 @@ def _stage_file(src: SourceFile, order: int, req: StageRequest) -> FileOutcome:
         except (UnreadableFileError, SourceError) as exc:
             staging.reset(batch)
             fresh.status, fresh.error = FileStatus.FAILED, str(exc)
-            fresh.rows_read = fresh.rows_valid = fresh.rows_quarantined = 0
+            fresh.rows_read = fresh.rows_valid = fresh.rows_quarantined = fresh.rows_held = fresh.rows_orphaned = 0
             fresh.partitions = []
         if fresh.status is FileStatus.COMMITTED:
             staging.mark_complete(batch)
@@ -225,7 +236,7 @@ def skip_committed_elsewhere(outcomes: list[FileOutcome], batch_ids: list[str]) 
     for out in outcomes:
         if out.status is FileStatus.COMMITTED and out.batch_id in taken:
             out.status = FileStatus.SKIPPED
-            out.rows_read = out.rows_valid = out.rows_quarantined = 0
+            out.rows_read = out.rows_valid = out.rows_quarantined = out.rows_held = out.rows_orphaned = 0
             out.warnings, out.partitions, out.watermark = {}, [], ""
 
 
@@ -339,6 +350,8 @@ def finish_report(report: RunReport, outcomes: list[FileOutcome], result: Commit
     done = report.files_committed
     report.rows_read = sum(f.rows_read for f in done)
     report.rows_quarantined = sum(f.rows_quarantined for f in done)
+    report.rows_held = sum(f.rows_held for f in done)
+    report.rows_orphaned = sum(f.rows_orphaned for f in done)
     report.rows_written = result.rows_written
     report.duplicates_in_run, report.duplicates_in_lake = result.duplicates_in_run, result.duplicates_in_lake
     report.rows_duplicate = result.duplicates_in_run + result.duplicates_in_lake

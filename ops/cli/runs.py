@@ -28,13 +28,15 @@ app = typer.Typer(help="Ingestion runs: what each read, wrote, quarantined and d
 
 
 KEYED_COUNTS = ("rows_updated", "rows_deleted", "rows_unchanged")  # upsert and scd2 runs
+REFERENCE_COUNTS = ("rows_held", "rows_orphaned")  # datasets with references (sluice.validate.references)
 
 
 @dataclass(frozen=True)
 class Conservation:
     """Whether every row a run read is accounted for.
 
-    read == written + updated + deleted + unchanged + quarantined + duplicate (the last four are 0 on append).
+    read == written + updated + deleted + unchanged + quarantined + duplicate + held (updated, deleted and
+    unchanged are 0 on append; held counts rows kept back for a parent: sluice.lake.held).
     """
 
     holds: bool
@@ -45,7 +47,7 @@ class Conservation:
     def of(cls, report: RunReport) -> Conservation:
         from sluice.runs.records import applied
 
-        accounted = applied(report) + report.rows_quarantined
+        accounted = applied(report) + report.rows_quarantined + report.rows_held
         return cls(report.rows_read == accounted, report.rows_read, accounted)
 
 
@@ -165,13 +167,18 @@ def _print_run(report: RunReport, conservation: Conservation) -> None:
         ("rows_quarantined", report.rows_quarantined),
         ("rows_duplicate", report.rows_duplicate),
         *[(name, getattr(report, name)) for name in KEYED_COUNTS if getattr(report, name)],
+        *[(name, getattr(report, name)) for name in REFERENCE_COUNTS if getattr(report, name)],
         ("bytes_read", report.bytes_read),
         ("lake_version", report.lake_version),
         ("watermark", report.watermark),
     ]
     fields = [[Text(name, style="bold"), cell(value)] for name, value in rows]
     keyed = " + updated + deleted + unchanged" if any(getattr(report, n) for n in KEYED_COUNTS) else ""
-    check = f"{conservation.rows_read:,} read, {conservation.rows_accounted:,} written{keyed} + quarantined + duplicate"
+    held = " + held" if report.rows_held else ""
+    check = (
+        f"{conservation.rows_read:,} read, {conservation.rows_accounted:,} written{keyed} + quarantined + duplicate"
+        f"{held}"
+    )
     fields.append([Text("conserved", style="bold"), _conserved_text(conservation.holds) + Text(f" ({check})")])
     if report.error:
         fields.append([Text("error", style="bold"), Text(report.error, style="red")])

@@ -38,6 +38,12 @@ THROUGHPUT = "sluice_throughput_rows_per_second"
 FRESHNESS = "sluice_freshness_seconds"
 FRESHNESS_SLA_RATIO = "sluice_freshness_sla_ratio"
 SOURCE_LAG = "sluice_source_lag_seconds"
+# Referential integrity (sluice.validate.references), for runs of datasets whose contract declares references:
+# rows whose parent was missing (any policy), their share of the rows read, and rows kept back for a parent.
+ROWS_ORPHANED = "sluice_rows_orphaned"
+ORPHAN_RATE = "sluice_orphan_rate"
+ROWS_HELD = "sluice_rows_held"
+REFERENCE_METRICS = (ROWS_ORPHANED, ORPHAN_RATE, ROWS_HELD)
 PIPELINE_METRICS = (
     ROWS_READ,
     ROWS_WRITTEN,
@@ -75,7 +81,8 @@ def run_samples(report: RunReport) -> list[Sample]:
 
     The quarantine rate needs rows read, the throughput a positive duration and
     the source lag (how far the newest row's event time is behind the run's
-    finish) a watermark; each is left out when it has no meaning.
+    finish) a watermark; each is left out when it has no meaning. The
+    reference metrics are written for datasets whose contract has references.
     """
     if report.finished_at is None:
         return []
@@ -95,6 +102,10 @@ def run_samples(report: RunReport) -> list[Sample]:
         values[THROUGHPUT] = report.rows_read / seconds
     if report.watermark is not None:
         values[SOURCE_LAG] = (report.finished_at - utc(report.watermark)).total_seconds()
+    if report.rows_orphaned or report.rows_held or _references(report.dataset):
+        values[ROWS_ORPHANED], values[ROWS_HELD] = report.rows_orphaned, report.rows_held
+        if report.rows_read:
+            values[ORPHAN_RATE] = report.rows_orphaned / report.rows_read
     return [Sample(metric, labels, report.finished_at, value) for metric, value in values.items()]
 
 
@@ -135,6 +146,18 @@ def _freshness_sla(dataset: str) -> float | None:
         return find_contract(dataset, get_settings().contracts_root()).freshness_sla.total_seconds()
     except ContractError:
         return None
+
+
+def _references(dataset: str) -> bool:
+    """Whether the dataset's contract declares references (False when there is no readable contract)."""
+    from sluice.errors import ContractError
+    from sluice.settings import get_settings
+    from sluice.validate.contracts import find_contract
+
+    try:
+        return bool(find_contract(dataset, get_settings().contracts_root()).references)
+    except ContractError:
+        return False
 
 
 def new_samples(store: MetricsStore, samples: Iterable[Sample]) -> list[Sample]:

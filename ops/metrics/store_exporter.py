@@ -28,6 +28,7 @@ from ops.metrics.store import MetricsStore
 EXPORTED_METRICS: tuple[str, ...] = (
     *collect.PIPELINE_METRICS,
     collect.SOURCE_LAG,
+    *collect.REFERENCE_METRICS,
     *streams.STREAM_METRICS,
     *cdc_slots.CDC_METRICS,
     *apis.API_METRICS,

@@ -129,6 +129,10 @@ class StagedBatch:
     def quarantine_dir(self) -> StagePath:
         return self.root / "quarantine"
 
+    @property
+    def held_dir(self) -> StagePath:
+        return self.root / "held"
+
     def complete(self) -> bool:
         return (self.root / "_SUCCESS").exists()
 
@@ -176,6 +180,18 @@ def write_quarantine(batch: StagedBatch, table: pa.Table, chunk: int) -> None:
         return
     batch.quarantine_dir.mkdir(parents=True, exist_ok=True)
     _write_arrow(table, batch.quarantine_dir / f"c{chunk:05d}.arrow")
+
+
+def write_held(batch: StagedBatch, table: pa.Table, chunk: int) -> None:
+    """Write a chunk's held rows (a reference's orphans kept for late arrival: sluice.lake.held)."""
+    if table.num_rows == 0:
+        return
+    batch.held_dir.mkdir(parents=True, exist_ok=True)
+    _write_arrow(table, batch.held_dir / f"c{chunk:05d}.arrow")
+
+
+def held_files(batch: StagedBatch) -> list[StagePath]:
+    return _children(batch.held_dir, "*.arrow") if batch.held_dir.exists() else []
 
 
 def mark_complete(batch: StagedBatch) -> None:

@@ -67,6 +67,9 @@ ingest_runs = sa.Table(
     sa.Column("worker_memory_bytes", sa.BigInteger, nullable=False, default=0, server_default="0"),
     # Each batch's control totals, the source's and what was read, as JSON (sluice.runs.completeness).
     sa.Column("control_totals", sa.Text, nullable=False, default="[]", server_default=sa.text("'[]'")),
+    # Rows kept back for a parent, and rows whose reference the parent lacked (sluice.validate.references).
+    sa.Column("rows_held", sa.BigInteger, nullable=False, default=0, server_default="0"),
+    sa.Column("rows_orphaned", sa.BigInteger, nullable=False, default=0, server_default="0"),
 )
 
 USAGE_FIELDS = (
@@ -210,6 +213,8 @@ def _run_row(report: RunReport) -> dict[str, object]:
         "flow": report.flow,
         "rows_rolled_back": report.rows_rolled_back,
         "rollback_version": report.rollback_version or 0,
+        "rows_held": report.rows_held,
+        "rows_orphaned": report.rows_orphaned,
         **{name: getattr(report, name) for name in USAGE_FIELDS},
         "control_totals": json.dumps([asdict(c) for c in report.control_totals]),
     }
@@ -343,6 +348,8 @@ def _report(conn: Connection, row: sa.RowMapping) -> RunReport:
         flow=row["flow"],
         rows_rolled_back=row["rows_rolled_back"],
         rollback_version=row["rollback_version"] or None,
+        rows_held=row["rows_held"],
+        rows_orphaned=row["rows_orphaned"],
         **{name: row[name] for name in USAGE_FIELDS},
         control_totals=[TotalsCheck(**c) for c in json.loads(row["control_totals"] or "[]")],
     )

@@ -1,10 +1,12 @@
 """What every run read, wrote, quarantined and dropped, and the rule they obey.
 
 ``rows_read == rows_written + rows_updated + rows_deleted + rows_unchanged +
-rows_quarantined + rows_duplicate`` for every run; :func:`ensure_conserved`
+rows_quarantined + rows_duplicate + rows_held`` for every run; :func:`ensure_conserved`
 raises when it does not hold. A run whose commit was rolled back keeps these
 counts; ``rows_rolled_back`` (at most written + updated + deleted) says how
-many of those changes the rollback undid. Append tables only write (``rows_written``,
+many of those changes the rollback undid. ``rows_held`` are rows a reference keeps
+back for their parent (:mod:`sluice.lake.held`); a later run of source ``held:DATASET``
+reads them from the hold and writes or quarantines them. Append tables only write (``rows_written``,
 new keys) or drop duplicates; keyed tables (upsert, scd2) also update,
 delete and leave rows unchanged (:mod:`sluice.lake.resolve` defines each).
 """
@@ -39,6 +41,8 @@ class FileOutcome:
     rows_read: int = 0
     rows_valid: int = 0
     rows_quarantined: int = 0
+    rows_held: int = 0  # valid rows kept back for a parent that has not landed (sluice.lake.held)
+    rows_orphaned: int = 0  # rows whose reference the parent lacked, under any policy (sluice.validate.references)
     blank_lines: int = 0  # lines with no values at all: not records, counted here, not read
     missing_columns: list[str] = field(default_factory=list)
     extra_columns: list[str] = field(default_factory=list)
@@ -77,6 +81,8 @@ class RunReport:
     rows_updated: int = 0
     rows_deleted: int = 0
     rows_unchanged: int = 0
+    rows_held: int = 0
+    rows_orphaned: int = 0
     duplicates_in_run: int = 0
     duplicates_in_lake: int = 0
     bytes_read: int = 0
@@ -151,7 +157,7 @@ def ensure_conserved(report: RunReport) -> None:
             f"changed {rows_changed(report):,}",
             hint="do not trust this run's record; check `ops lake history` for its rollback",
         )
-    accounted = applied(report) + report.rows_quarantined
+    accounted = applied(report) + report.rows_quarantined + report.rows_held
     if report.rows_read != accounted:
         changed = (
             f"updated {report.rows_updated:,} + deleted {report.rows_deleted:,} + "
@@ -162,7 +168,7 @@ def ensure_conserved(report: RunReport) -> None:
         raise ConservationError(
             f"run {report.run_id} of {report.dataset} does not add up: read {report.rows_read:,} but "
             f"written {report.rows_written:,} + {changed}quarantined {report.rows_quarantined:,} + "
-            f"duplicate {report.rows_duplicate:,} = {accounted:,}",
+            f"duplicate {report.rows_duplicate:,} + held {report.rows_held:,} = {accounted:,}",
             hint="do not trust this run's output; open an incident and check `ops lake history`",
         )
     staged_valid = sum(f.rows_valid for f in report.files_committed)

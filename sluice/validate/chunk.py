@@ -25,6 +25,7 @@ from sluice.validate.clean import certainly_clean
 from sluice.validate.coerce import as_text, coerce_table, excerpt
 from sluice.validate.contracts import ColumnType, Contract
 from sluice.validate.quality import FailureLog, Reason
+from sluice.validate.references import ORPHAN_CHECK, ParentKeys, ReferencePolicy, orphan_mask
 from sluice.validate.schema import build_schema, reason_for, register_backends
 
 PARTITION = "dt"
@@ -70,6 +71,9 @@ class ChunkResult:
     quarantine: pa.Table
     rows_read: int
     warnings: Counter[str] = field(default_factory=Counter)
+    # Valid rows whose parent has not landed, waiting for it (a reference with policy hold).
+    held: pa.Table | None = None
+    orphans: int = 0  # rows whose reference the parent lacks, under any policy
 
 
 def _texts(values: pd.Series, missing: str) -> list[str | None]:
@@ -218,6 +222,35 @@ def malformed_quarantine(ctx: BatchContext, malformed: list[MalformedRow]) -> pa
     return _quarantine_rows(ctx, rows, first, summary, _records(raw, np.arange(len(malformed))))
 
 
+def _orphans(typed: pa.Table, contract: Contract, parents: ParentKeys, log: FailureLog) -> tuple[np.ndarray, int]:
+    """Log the orphans of quarantine and warn references; return the rows a hold reference keeps back,
+    and how many rows are orphans of any reference and not quarantined for another reason."""
+    hold = np.zeros(typed.num_rows, dtype=bool)
+    anyref = np.zeros(typed.num_rows, dtype=bool)
+    logged = log.table()  # rows already quarantined for another reason are not counted as orphans
+    bad = np.zeros(typed.num_rows, dtype=bool)
+    bad[logged.filter(logged.column("critical")).column("row").to_numpy()] = True
+    for ref in contract.references:
+        if ref.to not in parents:
+            continue
+        mask = orphan_mask(typed, ref, parents[ref.to])
+        anyref |= mask
+        if ref.policy is ReferencePolicy.HOLD:
+            hold |= mask
+            continue
+        rows = np.flatnonzero(mask)
+        values = typed.column(ref.label).take(pa.array(rows)).combine_chunks() if len(rows) else None
+        log.add(
+            rows,
+            column=ref.label,
+            reason=Reason.ORPHAN_REFERENCE,
+            check=ORPHAN_CHECK,
+            values=values,
+            critical=ref.policy is ReferencePolicy.QUARANTINE,
+        )
+    return hold, int((anyref & ~bad).sum())
+
+
 def partition_dates(typed: pa.Table, contract: Contract) -> pa.Array:
     col = typed.column(contract.partition.column)
     spec = contract.column(contract.partition.column)
@@ -231,17 +264,21 @@ def validate_chunk(
     *,
     keep_empty: bool = False,
     protector: Protector | None = None,
+    parents: ParentKeys | None = None,
 ) -> ChunkResult:
     """Type and validate ``chunk``; return the valid rows and the quarantine entries.
 
     ``keep_empty``: empty strings are values, not missing ones (typed sources: databases).
     The columns the contract protects leave protected (:mod:`sluice.governance.protect`),
     by ``protector`` or, when none is given, the one this process's settings make.
+    ``parents``: the referenced datasets' keys (:mod:`sluice.validate.references`); without them,
+    the contract's references are not checked.
     """
     log = FailureLog()
     log.extend(chunk.failures)  # values the reader refused come first: theirs is the row's reason
     typed = coerce_table(chunk.table, contract, log, keep_empty=keep_empty)
     _pandera_failures(typed, contract, log)
+    hold, orphans = _orphans(typed, contract, parents, log) if parents is not None else (None, 0)
     failures = log.table().to_pandas()
     bad_mask = np.zeros(typed.num_rows, dtype=bool)
     warnings: Counter[str] = Counter()
@@ -268,11 +305,21 @@ def validate_chunk(
     valid = valid.append_column(BATCH_COL, pa.repeat(ctx.batch_id, valid.num_rows))
     valid = valid.append_column(ROW_COL, pa.array(chunk.rows if clean else chunk.rows[~bad_mask], pa.int64()))
     valid = valid.append_column(WARNINGS_COL, texts if clean else texts.filter(keep))
+    held = None
+    if hold is not None and hold.any():
+        waiting = pa.array(hold[~bad_mask])
+        held, valid = valid.filter(waiting), valid.filter(pc.invert(waiting))
     quarantine = pa.concat_tables(parts)
     if contract.protected_columns:
         guard = protector or protector_for(contract)
         if guard is not None:
             valid, quarantine = guard.protect_valid(valid), guard.protect_quarantine(quarantine)
+            held = guard.protect_valid(held) if held is not None else None
     return ChunkResult(
-        valid=valid, quarantine=quarantine, rows_read=typed.num_rows + len(chunk.malformed), warnings=warnings
+        valid=valid,
+        quarantine=quarantine,
+        rows_read=typed.num_rows + len(chunk.malformed),
+        warnings=warnings,
+        held=held,
+        orphans=orphans,
     )

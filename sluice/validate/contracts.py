@@ -56,6 +56,7 @@ from sluice.validate.contract_parts import (
     VerifySpec,
 )
 from sluice.validate.explode import ExplodeSpec, explode_problems, with_children
+from sluice.validate.references import Reference, reference_problems
 
 __all__ = [
     "DELETE_OP",
@@ -125,6 +126,8 @@ class Contract(BaseModel):
     consumers: Consumers = Field(default_factory=list)
     # Control totals of the source compared with what a run read (sluice.validate.completeness).
     completeness: CompletenessSpec = Field(default_factory=CompletenessSpec)
+    # Foreign keys checked against the parent datasets' lake tables (sluice.validate.references).
+    references: list[Reference] = Field(default_factory=list)
 
     @field_validator("encoding")
     @classmethod
@@ -193,7 +196,7 @@ class Contract(BaseModel):
             ColumnType.FLOAT64,
         ):
             raise ValueError(f"completeness.sum column {self.completeness.sum!r} must be int64 or float64")
-        if problems := explode_problems(self):
+        if problems := explode_problems(self) + reference_problems(self):
             raise ValueError("; ".join(problems))
         self._protected_columns_are_values()
         return self
@@ -269,6 +272,7 @@ _KNOWN_FIELDS = {
     "csv": set(CsvDialect.model_fields),
     "nested": set(NestedSpec.model_fields),
     "explode": set(ExplodeSpec.model_fields),
+    "references": set(Reference.model_fields),
 }
 
 
@@ -289,6 +293,7 @@ def _describe(error: ValidationError, raw: dict[str, object]) -> str:
                         ("csv", "csv"),
                         ("nested", "nested"),
                         ("explode", "explode"),
+                        ("references", "references"),
                     )
                     if section in loc
                 ),

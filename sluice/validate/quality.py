@@ -35,6 +35,7 @@ class Reason(StrEnum):
     TRUNCATED_PRECISION = "truncated_to_microseconds"
     CHECK_FAILED = "check_failed"
     PARENT_QUARANTINED = "parent_quarantined"  # a child row of an exploded array whose parent row was quarantined
+    ORPHAN_REFERENCE = "orphan_reference"  # a foreign key the referenced dataset does not hold (references:)
     # Typed (Avro, Protobuf) stream messages: sluice.formats.typed.
     NO_VALUE = "no_value"
     PAYLOAD_TRUNCATED = "payload_truncated"

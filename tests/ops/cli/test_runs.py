@@ -177,3 +177,21 @@ def test_show_prints_what_the_source_says_beside_what_was_read_and_keeps_both_in
         (1_000, 900, None),
         (50, 50, 12.5),
     ]
+
+
+def test_a_run_that_held_rows_for_their_parent_counts_them_as_accounted_for(monkeypatch, tmp_path):
+    from dataclasses import replace
+
+    from ops.cli._utilities import console
+
+    monkeypatch.setattr(console, "_width", 200)
+    settings = sluice_home(monkeypatch, tmp_path)
+    held = replace(run_report("h1", rows_read=20, rows_written=12), rows_held=5, rows_orphaned=6)
+    save_runs(settings, held)
+
+    listed = json.loads(invoke("runs", "list", "--output", "json").stdout)
+    shown = invoke("runs", "show", "h1").stdout
+
+    assert [r["conserved"] for r in listed] == [True]
+    assert "rows_held" in shown and "rows_orphaned" in shown
+    assert "yes (20 read, 20 written + quarantined + duplicate + held)" in shown

@@ -43,7 +43,8 @@ def test_one_sample_per_run_metric_at_the_finish_time(metastore, tmp_path):
 
     written = _collect(metastore, store)
 
-    assert written == 11  # nine run metrics, the freshness and its ratio to the orders contract's SLA
+    # Nine run metrics, three of orders' references, the freshness and its ratio to the orders contract's SLA.
+    assert written == 14
     values = {m: _latest(store, m) for m in metrics.PIPELINE_METRICS}
     assert values == {
         metrics.ROWS_READ: 100,
@@ -58,6 +59,11 @@ def test_one_sample_per_run_metric_at_the_finish_time(metastore, tmp_path):
         metrics.FRESHNESS_SLA_RATIO: pytest.approx(4 / 6),  # orders.yaml: freshness_sla 6h
     }
     assert _latest(store, metrics.SOURCE_LAG) == 3600 + 42  # the watermark an hour before the start
+    assert {m: _latest(store, m) for m in metrics.REFERENCE_METRICS} == {
+        metrics.ROWS_ORPHANED: 0,
+        metrics.ORPHAN_RATE: 0,
+        metrics.ROWS_HELD: 0,
+    }
     [info] = store.series(Selector.parse("sluice_rows_read"))
     assert info.labels == {"dataset": "orders", "flow": "ingest-files", "environment": "dev"}
     assert info.last == T0 + seconds(42)
@@ -70,7 +76,7 @@ def test_collecting_again_writes_nothing_new(metastore, tmp_path):
 
     again = _collect(metastore, store)
 
-    assert first == 2 * 8 and again == 0  # no watermark recorded, so no freshness
+    assert first == 2 * 11 and again == 0  # eight run metrics and orders' three reference metrics; no freshness
     assert {i.points for i in store.series(Selector())} == {2}
 
 
@@ -80,7 +86,7 @@ def test_new_runs_are_added_to_what_was_collected(metastore, tmp_path):
     _collect(metastore, store)
     _save(metastore, run_report("r2", started_at=T0 + timedelta(hours=1)))
 
-    assert _collect(metastore, store) == 8
+    assert _collect(metastore, store) == 11  # eight run metrics, three of orders' references
     assert store.series(Selector.parse("sluice_rows_read"))[0].points == 2
 
 
@@ -123,3 +129,16 @@ def test_freshness_uses_the_newest_watermark_of_each_dataset(metastore, tmp_path
 
     assert _latest(store, metrics.FRESHNESS) == 2 * 3600
     assert store.series(Selector.parse(f'{metrics.FRESHNESS}{{dataset="customers"}}')) == []
+
+
+def test_orphans_and_held_rows_are_metrics_with_their_rate(metastore, tmp_path):
+    store = store_at(tmp_path)
+    report = run_report("r1", rows_read=200, rows_written=150, rows_quarantined=10, rows_duplicate=0)
+    report.rows_orphaned, report.rows_held = 50, 40
+    _save(metastore, report)
+
+    _collect(metastore, store)
+
+    assert _latest(store, metrics.ROWS_ORPHANED) == 50
+    assert _latest(store, metrics.ROWS_HELD) == 40
+    assert _latest(store, metrics.ORPHAN_RATE) == 0.25

@@ -150,3 +150,13 @@ def test_a_store_made_before_runs_named_their_flow_gains_the_column_and_its_rows
     with engine.connect() as conn:
         found = get_run(conn, before.run_id)
     assert found is not None and found.flow == ""
+
+
+def test_a_run_reads_back_with_its_held_and_orphaned_rows(store_url):
+    engine = engine_for(store_url)
+    report = _report(f"ds_{uuid.uuid4().hex[:8]}", rows_read=5, rows_held=3, rows_orphaned=4)
+    with engine.begin() as conn:
+        save_run(conn, report)
+    with engine.connect() as conn:
+        found = get_run(conn, report.run_id)
+    assert found is not None and (found.rows_held, found.rows_orphaned) == (3, 4)

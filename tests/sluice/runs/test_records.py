@@ -75,3 +75,12 @@ def test_a_rolled_back_run_still_adds_up_when_the_rollback_undid_at_most_what_it
     else:
         with pytest.raises(ConservationError, match="rolled back"):
             ensure_conserved(report)
+
+
+def test_rows_held_for_a_parent_are_accounted_for_and_a_lost_one_is_caught():
+    report = _report(10, 6, 1, 0)
+    report.rows_held = 3
+    ensure_conserved(report)
+    report.rows_held = 2
+    with pytest.raises(ConservationError, match="held 2"):
+        ensure_conserved(report)
