@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-
-import pyarrow as pa
-import pyarrow.compute as pc
+from typing import TYPE_CHECKING
 
 from sluice.errors import CompletenessError
 from sluice.validate.completeness import CompletenessPolicy, CompletenessSpec
+
+if TYPE_CHECKING:
+    import pyarrow as pa  # the run records are read by the CLI, which imports no Arrow to start
 
 REL_TOLERANCE = 1e-9  # sums of floats compare within this relative tolerance (summation order differs)
 WARNING = "completeness:mismatch"  # the run warning a disagreement under ``warn`` counts
@@ -90,6 +91,8 @@ def add_read_sum(totals: TotalsCheck | None, valid: pa.Table) -> None:
     """Add a chunk's valid rows to the read side's sum (when the check compares one)."""
     if totals is None or totals.column is None or totals.column not in valid.column_names:
         return
+    import pyarrow.compute as pc
+
     total = pc.sum(valid.column(totals.column)).as_py()
     totals.read_sum = (totals.read_sum or 0.0) + float(total or 0)
 
