@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
 from typing import Any
@@ -33,7 +34,7 @@ from sluice.ingest import (
 from sluice.ingest_children import child_outcomes, child_report
 from sluice.ingest_held import release_report, release_run_id, to_release
 from sluice.lake import staging
-from sluice.lake.commit import CommitPlan, CommitTarget
+from sluice.lake.commit import CommitOutcome, CommitPlan, CommitTarget
 from sluice.lake.commit_size import commit_bytes
 from sluice.lake.held import held_uri, parent_keys, release_held, store_held
 from sluice.lake.lease import HeldLease, hold_lease, holder_name
@@ -44,7 +45,7 @@ from sluice.runs.metastore import engine_for
 from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
 from sluice.runs.usage import add_usage, bucket_region, read_measure, source_kind
 from sluice.settings import Settings, get_settings
-from sluice.sources.files import group_files
+from sluice.sources.files import SourceFile, group_files
 from sluice.validate.contracts import Contract, find_contract
 from sluice.validate.references import holds
 from tasks.artifacts import RunArtifacts
@@ -151,6 +152,155 @@ def _release(settings: Settings, report: RunReport, contract: Contract, run_dir:
     return reports
 
 
+@dataclass(frozen=True)
+class CommitRun:
+    """A run's commit and the CPU seconds the committing thread spent on it."""
+
+    outcome: CommitOutcome
+    cpu_seconds: float
+
+
+@dataclass(frozen=True)
+class _Opened:
+    """What a run has before it reads: its contract, source options and files, and its staging folder."""
+
+    contract: Contract
+    opts: dict[str, Any]
+    files: list[SourceFile]
+    run_dir: staging.StagePath
+    protector: Any
+
+
+def _new_report(dataset: str, source: str, run_id: str, env: str) -> RunReport:
+    report = RunReport(
+        run_id=run_id,
+        dataset=dataset if is_dataset_name(dataset) else shown(dataset),
+        source=_printable(source),
+        env=env,
+        started_at=datetime.now(timezone.utc),
+        flow="ingest-files",
+        source_kind=source_kind(source),
+    )
+    report.read_measure = read_measure(report.source_kind)
+    return report
+
+
+def _open(
+    report: RunReport,
+    dataset: str,
+    source: str,
+    pattern: str,
+    storage_options: dict[str, Any] | None,
+    aws_credentials_block: str | None,
+) -> _Opened:
+    """The contract, the source's files and the run's staging folder; a failure is recorded on the run first."""
+    settings = get_settings()
+    try:
+        contract = find_contract(ensure_dataset_name(dataset), settings.contracts_root())
+        protector = protector_for(contract, settings)
+        opts = _source_options(storage_options, aws_credentials_block)
+        report.source_region = bucket_region(source, opts)
+        files = list_source(source, pattern, opts)
+        staging_root = staging.location(settings.staging_location(), settings.lake_storage_options)
+        run_dir, cleanup = staging.open_run(staging_root, report.run_id, stale_hours=settings.staging_stale_hours)
+    except Exception as exc:
+        record_failure(report, exc, settings.metadata_db_url())
+        raise
+    progress.listed(dataset, files)
+    if cleanup.removed:
+        get_run_logger().info("staging: %s", cleanup.summary())
+    return _Opened(contract, opts, files, run_dir, protector)
+
+
+def _request(report: RunReport, opened: _Opened, encoding: str | None) -> StageRequest:
+    settings, contract = get_settings(), opened.contract
+    return StageRequest(
+        dataset=report.dataset,
+        contract=contract,
+        run_id=report.run_id,
+        run_dir=str(opened.run_dir),
+        lake_uri=table_uri(settings.lake_root(), report.dataset),
+        ingest_date=report.started_at.date(),
+        encoding=encoding,
+        chunk_rows=settings.rows_per_chunk(),
+        storage_options=opened.opts,
+        lake_storage_options=dict(settings.lake_storage_options),
+        child_lake_uris={s.dataset: table_uri(settings.lake_root(), s.dataset) for s in contract.explode.values()},
+        reference_uris={r.dataset: table_uri(settings.lake_root(), r.dataset) for r in contract.references},
+        protector=opened.protector,
+        staging_options=staging.options_of(opened.run_dir),
+    )
+
+
+def _stage(req: StageRequest, files: list[SourceFile]) -> list[FileOutcome]:
+    """Read, validate and stage ``files`` in groups on the task runner's workers."""
+    settings = get_settings()
+    groups = group_files(files, settings.group_bytes, settings.dask_workers)
+    order = {f.uri: i for i, f in enumerate(files)}
+    get_run_logger().info("ingesting %d file(s) of %s in %d group(s)", len(files), req.dataset, len(groups))
+    futures = [
+        stage_file_group.submit([(order[f.uri], f) for f in g], req, dataset=req.dataset, group=i)
+        for i, g in enumerate(groups)
+    ]
+    return _staged(futures, req.dataset)
+
+
+def _commit(
+    report: RunReport, req: StageRequest, target: CommitTarget, outcomes: list[FileOutcome], run_dir: staging.StagePath
+) -> CommitRun:
+    """Commit the staged files under the dataset's lease (a run with nothing to commit waits for no one)."""
+    settings, clock = get_settings(), time.perf_counter()
+    lease = (
+        _lease(settings, report.run_id, req.dataset)
+        if any(o.status is FileStatus.COMMITTED for o in outcomes)
+        else contextlib.nullcontext()
+    )
+    with lease as held:
+        report.stage_seconds["lease_wait"] = time.perf_counter() - clock
+        commit_cpu = time.thread_time()
+        if holds(req.contract):  # held rows are stored before their batches commit (sluice.lake.held)
+            staged = [o.batch_id for o in outcomes if o.status is FileStatus.COMMITTED]
+            store_held(held_uri(settings.lake_root(), req.dataset), run_dir, staged, req.lake_storage_options)
+        outcome = commit_files(
+            target,
+            outcomes,
+            lease=held,
+            metadata={"run_id": report.run_id, "dataset": req.dataset, "env": settings.env},
+            dedup=partial(_dedup_on_workers, target, max(settings.dask_workers, 2)),
+        )
+    return CommitRun(outcome, time.thread_time() - commit_cpu)
+
+
+def _account(report: RunReport, req: StageRequest, outcomes: list[FileOutcome], done: CommitRun) -> None:
+    """The run's counts, usage and status from its files and commit; a run that does not add up is recorded failed."""
+    finish_report(report, outcomes, done.outcome.lake)
+    add_usage(report, done.cpu_seconds)
+    report.bytes_written = commit_bytes(req.lake_uri, report.lake_version, report.run_id, req.lake_storage_options)
+    progress.committed(report)
+    report.finished_at = datetime.now(timezone.utc)
+    report.status = "failed" if report.files_failed else "completed"
+    try:
+        ensure_conserved(report)
+    except Exception as exc:
+        report.status, report.error = "failed", str(exc)
+        record_run(report, get_settings().metadata_db_url())
+        raise
+    if report.files_failed:
+        report.error = "; ".join(f"{f.uri}: {f.error}" for f in report.files_failed)
+
+
+def _log_counts(reports: list[RunReport]) -> None:
+    for r in reports:
+        get_run_logger().info(
+            "%s: read %d, wrote %d, quarantined %d, duplicate %d",
+            r.dataset,
+            r.rows_read,
+            r.rows_written,
+            r.rows_quarantined,
+            r.rows_duplicate,
+        )
+
+
 def _ingest(
     dataset: str,
     source: str,
@@ -159,120 +309,33 @@ def _ingest(
     storage_options: dict[str, Any] | None,
     aws_credentials_block: str | None,
 ) -> RunReport:
-    log = get_run_logger()
     settings = get_settings()
-    run_id = str(flow_run.get_id() or f"local-{int(time.time())}")
-    report = RunReport(
-        run_id=run_id,
-        dataset=dataset if is_dataset_name(dataset) else shown(dataset),
-        source=_printable(source),
-        env=settings.env,
-        started_at=datetime.now(timezone.utc),
-        flow="ingest-files",
-        source_kind=source_kind(source),
-    )
-    report.read_measure = read_measure(report.source_kind)
+    report = _new_report(dataset, source, str(flow_run.get_id() or f"local-{int(time.time())}"), settings.env)
     clock = time.perf_counter()
-    try:
-        contract = find_contract(ensure_dataset_name(dataset), settings.contracts_root())
-        protector = protector_for(contract, settings)
-        opts = _source_options(storage_options, aws_credentials_block)
-        report.source_region = bucket_region(source, opts)
-        files = list_source(source, pattern, opts)
-        staging_root = staging.location(settings.staging_location(), settings.lake_storage_options)
-        run_dir, cleanup = staging.open_run(staging_root, run_id, stale_hours=settings.staging_stale_hours)
-    except Exception as exc:
-        record_failure(report, exc, settings.metadata_db_url())
-        raise
-    progress.listed(dataset, files)
-    if cleanup.removed:
-        log.info("staging: %s", cleanup.summary())
-    lake_opts = dict(settings.lake_storage_options)
-    req = StageRequest(
-        dataset=dataset,
-        contract=contract,
-        run_id=run_id,
-        run_dir=str(run_dir),
-        lake_uri=table_uri(settings.lake_root(), dataset),
-        ingest_date=report.started_at.date(),
-        encoding=encoding,
-        chunk_rows=settings.rows_per_chunk(),
-        storage_options=opts,
-        lake_storage_options=lake_opts,
-        child_lake_uris={s.dataset: table_uri(settings.lake_root(), s.dataset) for s in contract.explode.values()},
-        reference_uris={r.dataset: table_uri(settings.lake_root(), r.dataset) for r in contract.references},
-        protector=protector,
-        staging_options=staging.options_of(run_dir),
-    )
-    groups = group_files(files, settings.group_bytes, settings.dask_workers)
-    order = {f.uri: i for i, f in enumerate(files)}
-    log.info("ingesting %d file(s) of %s in %d group(s)", len(files), dataset, len(groups))
-    futures = [
-        stage_file_group.submit([(order[f.uri], f) for f in g], req, dataset=dataset, group=i)
-        for i, g in enumerate(groups)
-    ]
-    outcomes = _staged(futures, dataset)
+    opened = _open(report, dataset, source, pattern, storage_options, aws_credentials_block)
+    req = _request(report, opened, encoding)
+    outcomes = _stage(req, opened.files)
     # Under the strict completeness policy, a file whose control totals disagree is not committed.
     held_back = hold_back_incomplete(outcomes)
     report.stage_seconds["read_validate_stage"] = time.perf_counter() - clock
     target = commit_target(req, settings.quarantine_root())
-    clock = time.perf_counter()
-    # Plan, deduplication and commit hold the dataset's lease; a run with nothing to commit waits for no one.
-    lease = (
-        _lease(settings, run_id, dataset)
-        if any(o.status is FileStatus.COMMITTED for o in outcomes)
-        else contextlib.nullcontext()
-    )
-    with lease as held:
-        report.stage_seconds["lease_wait"] = time.perf_counter() - clock
-        commit_cpu = time.thread_time()
-        if holds(contract):  # held rows are stored before their batches commit (sluice.lake.held)
-            staged = [o.batch_id for o in outcomes if o.status is FileStatus.COMMITTED]
-            store_held(held_uri(settings.lake_root(), dataset), run_dir, staged, lake_opts)
-        outcome = commit_files(
-            target,
-            outcomes,
-            lease=held,
-            metadata={"run_id": run_id, "dataset": dataset, "env": settings.env},
-            dedup=partial(_dedup_on_workers, target, max(settings.dask_workers, 2)),
-        )
-        commit_cpu = time.thread_time() - commit_cpu
-    report.stage_seconds.update(outcome.seconds)
+    done = _commit(report, req, target, outcomes, opened.run_dir)
+    report.stage_seconds.update(done.outcome.seconds)
     children = _children(settings, report, target, outcomes, req.child_lake_uris)
-    finish_report(report, outcomes, outcome.lake)
-    add_usage(report, commit_cpu)
-    report.bytes_written = commit_bytes(req.lake_uri, report.lake_version, run_id, lake_opts)
-    progress.committed(report)
-    report.finished_at = datetime.now(timezone.utc)
-    report.status = "failed" if report.files_failed else "completed"
-    try:
-        ensure_conserved(report)
-    except Exception as exc:
-        report.status, report.error = "failed", str(exc)
-        record_run(report, settings.metadata_db_url())
-        raise
-    if report.files_failed:
-        report.error = "; ".join(f"{f.uri}: {f.error}" for f in report.files_failed)
+    _account(report, req, outcomes, done)
     # A commit that fails a check of the contract's verify block is rolled back; the run fails with the reason.
-    review = verify_commit(report, contract, target.lake_uri) if outcome.committed else None
+    review = verify_commit(report, opened.contract, target.lake_uri) if done.outcome.committed else None
     if review is not None and review.failed:
         review.apply(report)
-    elif outcome.committed:
+    elif done.outcome.committed:
         emit_committed(report)
-        profile_run(report, req.lake_uri, lake_opts)
+        profile_run(report, req.lake_uri, req.lake_storage_options)
     record_run(report, settings.metadata_db_url())
     publish_artifacts(report, RunArtifacts.current(settings.env))
-    releases = _release(settings, report, contract, run_dir) if review is None or not review.failed else []
-    staging.remove_run(run_dir)
-    for r in [report, *children, *releases]:
-        log.info(
-            "%s: read %d, wrote %d, quarantined %d, duplicate %d",
-            r.dataset,
-            r.rows_read,
-            r.rows_written,
-            r.rows_quarantined,
-            r.rows_duplicate,
-        )
+    rolled_back = review is not None and review.failed
+    releases = [] if rolled_back else _release(settings, report, opened.contract, opened.run_dir)
+    staging.remove_run(opened.run_dir)
+    _log_counts([report, *children, *releases])
     if review is not None and review.failed:
         raise review.error(dataset, report.lake_version)
     if held_back:
