@@ -6,6 +6,9 @@
 - A stream drill (the ``chaos.streamactions`` and ``chaos.streamprobes``
   providers) needs the brokers it disturbs (``SLUICE_RABBITMQ_URL``,
   ``SLUICE_REDIS_URL``) and, to publish Avro, ``SLUICE_SCHEMA_REGISTRY_URL``.
+- An API drill (the ``chaos.apiactions`` and ``chaos.apiprobes`` providers)
+  needs an API the environment describes (``SLUICE_APIS_DIR``) to put its HTTP
+  fault proxy in front of: one, or the one its steps name (``api``).
 - A drill that fills the lake's disk (target ``lake-disk``, or the action
   ``mount_lake_disk``) mounts a tmpfs: root with CAP_SYS_ADMIN, a kernel with
   tmpfs, and ``mount`` and ``umount`` on PATH (:func:`chaos.disk.why_no_tmpfs`).
@@ -32,7 +35,10 @@ from chaos.pgserver import INSTALL_HINT, why_no_server
 from sluice.errors import ConfigError
 
 STREAM_PROVIDERS = frozenset({"chaos.streamactions", "chaos.streamprobes"})
-STACK_PROVIDERS = frozenset({"chaos.actions", "chaos.probes", "chaos.dbactions", "chaos.dbprobes", *STREAM_PROVIDERS})
+API_PROVIDERS = frozenset({"chaos.apiactions", "chaos.apiprobes"})
+STACK_PROVIDERS = frozenset(
+    {"chaos.actions", "chaos.probes", "chaos.dbactions", "chaos.dbprobes", *STREAM_PROVIDERS, *API_PROVIDERS}
+)
 DATABASE_PROVIDERS = frozenset({"chaos.dbactions", "chaos.dbprobes"})
 SCHEMA_ACTION = "produce_incompatible_schema"
 DEFAULT_BROKER = {SCHEMA_ACTION: "redis", "dead_letter_poison": "rabbitmq"}  # stream actions with a default broker
@@ -133,6 +139,24 @@ def _stream_missing(experiment: Experiment) -> list[Missing]:
     return missing
 
 
+def _api_missing(experiment: Experiment) -> list[Missing]:
+    from chaos.apisource import described_api
+    from ops.errors import ChaosError
+
+    names = set()
+    for activity in _activities(experiment):
+        provider = activity.get("provider") or {}
+        if provider.get("module") in API_PROVIDERS:
+            names.add((provider.get("arguments") or {}).get("api"))
+    missing = []
+    for name in sorted(names, key=str):
+        try:
+            described_api(name)
+        except ChaosError as exc:
+            missing.append(Missing("the API the drill disturbs", str(exc.args[0]), "describe it in SLUICE_APIS_DIR"))
+    return missing
+
+
 def _import_problem(module: str, attribute: str) -> str | None:
     try:
         imported = importlib.import_module(module)
@@ -151,6 +175,7 @@ def unmet(experiment: Experiment) -> list[Missing]:
     if uses_database(experiment) and (problem := why_no_server()):
         missing.append(Missing("a PostgreSQL 15 server with wal2json for the drill's source", problem, INSTALL_HINT))
     missing += _stream_missing(experiment)
+    missing += _api_missing(experiment)
     if mounts_disk(experiment) and (problem := why_no_tmpfs()):
         missing.append(
             Missing(
