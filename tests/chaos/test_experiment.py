@@ -33,6 +33,7 @@ def test_the_suite_has_one_experiment_per_fault():
         "stream-consumer-killed-mid-batch",
         "stream-poison-message",
         "stream-incompatible-schema",
+        "api-throttled-then-failing",
     }
 
 

@@ -143,3 +143,22 @@ def test_a_stream_drill_needs_its_brokers_and_the_schema_drill_the_registry(dril
     with pytest.raises(ConfigError, match="drill stream-poison-message cannot run on this host"):
         run_drill("stream-poison-message", "staging")
     assert drills_journalled() == []
+
+
+def test_an_api_drill_needs_one_described_api_and_names_the_folder_it_looked_in(drill_env, tmp_path, monkeypatch):
+    apis = tmp_path / "apis"
+    apis.mkdir()
+    monkeypatch.setenv("SLUICE_APIS_DIR", str(apis))
+    get_settings(fresh=True)
+
+    (none,) = unmet(load("api-throttled-then-failing"))
+    for name in ("crm", "hr"):
+        (apis / f"{name}.yaml").write_text("name: x\n")
+    (two,) = unmet(load("api-throttled-then-failing"))
+
+    assert none.what == "the API the drill disturbs" and f"{apis} or an api argument (found: none)" in none.problem
+    assert "(found: crm, hr)" in two.problem and two.fix == "describe it in SLUICE_APIS_DIR"
+    assert unmet(load("duplicate-delivery")) == []
+    with pytest.raises(ConfigError, match="drill api-throttled-then-failing cannot run on this host"):
+        run_drill("api-throttled-then-failing", "staging")
+    assert drills_journalled() == []
