@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -145,7 +146,9 @@ def test_a_stream_drill_needs_its_brokers_and_the_schema_drill_the_registry(dril
     assert drills_journalled() == []
 
 
-def test_an_api_drill_needs_one_described_api_and_names_the_folder_it_looked_in(drill_env, tmp_path, monkeypatch):
+def test_an_api_drill_needs_one_described_api_and_names_the_folder_it_looked_in(
+    drill_env: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     apis = tmp_path / "apis"
     apis.mkdir()
     monkeypatch.setenv("SLUICE_APIS_DIR", str(apis))

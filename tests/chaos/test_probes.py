@@ -4,7 +4,9 @@ and alerting (by failed runs' incidents, and by alert rules evaluated on the dri
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -57,9 +59,10 @@ def test_the_guard_holds_while_only_the_drill_writes_and_breaks_for_someone_else
     assert found["status"] == "broken" and "someone-elses-run" in found["detail"]
 
 
-def test_the_guard_breaks_for_someone_else_writing_the_drills_api_dataset(drill, tmp_path):
-    drill.stack.lake_root = tmp_path / "lake"
-    drill.stack.apis = {"crm": SimpleNamespace(dataset="crm_accounts")}
+def test_the_guard_breaks_for_someone_else_writing_the_drills_api_dataset(drill: Drill, tmp_path: Path) -> None:
+    stand_in: Any = drill.stack
+    stand_in.lake_root = tmp_path / "lake"
+    stand_in.apis = {"crm": SimpleNamespace(dataset="crm_accounts")}
     drill.runs.append(RunOutcome("first", "Completed", NOW, NOW, flow_run_id="run-1"))
     commit(str(tmp_path / "lake" / "crm_accounts"), "run-1")
     assert lake_written_only_by_drill()["status"] == "held"
