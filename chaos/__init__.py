@@ -11,6 +11,8 @@ package holds what they call and what runs them:
 - ``aftermath``   verdicts recorded: incident timelines, the journal store, the flow run artifact
 - ``drill``       the drill in progress; ``stack`` its S3, lake and Dask on loopback
 - ``probes`` / ``actions``  the Python providers the experiments name
+- API drills: ``apisource`` (a described API behind ``httpproxy``, the HTTP fault proxy:
+  429 with Retry-After, then 5xx), ``apiactions``, ``apiprobes``
 - fault injectors: ``proxy`` (TCP faults), ``source`` (deliveries, schema, duplicates,
   poison), ``workers`` (Dask worker kill), ``prefect_api``, ``disk`` (a full tmpfs)
 - judging: ``census`` (conservation from the source), ``verdicts`` (verdicts, score),

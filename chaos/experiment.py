@@ -63,6 +63,7 @@ class Target(enum.StrEnum):
     DATABASE_SOURCE = "database-source"
     REPLICATION_SLOT = "replication-slot"
     STREAM_BROKER = "stream-broker"
+    API_SOURCE = "api-source"  # a REST API the environment describes, behind the drill's HTTP fault proxy
     HOST = "host"  # the CPU and memory of the machine the drill runs on
 
 

@@ -8,6 +8,9 @@
   ``SLUICE_REDIS_URL``, ``SLUICE_KAFKA_BOOTSTRAP_SERVERS``), to publish Avro,
   ``SLUICE_SCHEMA_REGISTRY_URL``, and to freeze Kafka, the broker processes on
   this host (``SLUICE_CHAOS_KAFKA_BROKER_PIDS`` or the action's ``pids``).
+- An API drill (the ``chaos.apiactions`` and ``chaos.apiprobes`` providers)
+  needs an API the environment describes (``SLUICE_APIS_DIR``) to put its HTTP
+  fault proxy in front of: one, or the one its steps name (``api``).
 - A drill that fills the lake's disk (target ``lake-disk``, or the action
   ``mount_lake_disk``) mounts a tmpfs: root with CAP_SYS_ADMIN, a kernel with
   tmpfs, and ``mount`` and ``umount`` on PATH (:func:`chaos.disk.why_no_tmpfs`).
@@ -34,7 +37,10 @@ from chaos.pgserver import INSTALL_HINT, why_no_server
 from sluice.errors import ConfigError
 
 STREAM_PROVIDERS = frozenset({"chaos.streamactions", "chaos.streamprobes"})
-STACK_PROVIDERS = frozenset({"chaos.actions", "chaos.probes", "chaos.dbactions", "chaos.dbprobes", *STREAM_PROVIDERS})
+API_PROVIDERS = frozenset({"chaos.apiactions", "chaos.apiprobes"})
+STACK_PROVIDERS = frozenset(
+    {"chaos.actions", "chaos.probes", "chaos.dbactions", "chaos.dbprobes", *STREAM_PROVIDERS, *API_PROVIDERS}
+)
 DATABASE_PROVIDERS = frozenset({"chaos.dbactions", "chaos.dbprobes"})
 SCHEMA_ACTION = "produce_incompatible_schema"
 FREEZE_ACTION = "freeze_broker_mid_batch"
@@ -152,6 +158,24 @@ def _freeze_missing(experiment: Experiment) -> list[Missing]:
     return []
 
 
+def _api_missing(experiment: Experiment) -> list[Missing]:
+    from chaos.apisource import described_api
+    from ops.errors import ChaosError
+
+    names = set()
+    for activity in _activities(experiment):
+        provider = activity.get("provider") or {}
+        if provider.get("module") in API_PROVIDERS:
+            names.add((provider.get("arguments") or {}).get("api"))
+    missing = []
+    for name in sorted(names, key=str):
+        try:
+            described_api(name)
+        except ChaosError as exc:
+            missing.append(Missing("the API the drill disturbs", str(exc.args[0]), "describe it in SLUICE_APIS_DIR"))
+    return missing
+
+
 def _import_problem(module: str, attribute: str) -> str | None:
     try:
         imported = importlib.import_module(module)
@@ -170,6 +194,7 @@ def unmet(experiment: Experiment) -> list[Missing]:
     if uses_database(experiment) and (problem := why_no_server()):
         missing.append(Missing("a PostgreSQL 15 server with wal2json for the drill's source", problem, INSTALL_HINT))
     missing += _stream_missing(experiment)
+    missing += _api_missing(experiment)
     if mounts_disk(experiment) and (problem := why_no_tmpfs()):
         missing.append(
             Missing(

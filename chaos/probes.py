@@ -176,14 +176,17 @@ def next_run_is_clean(rows: int = 300, configuration: dict[str, Any] | None = No
 
 
 def lake_written_only_by_drill(configuration: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Guard: every commit to the drill's lake and quarantine came from one of the drill's own runs."""
+    """Guard: every commit to the drill's lake (its API datasets too) and quarantine came from the drill's runs."""
     from sluice.errors import LakeError
     from sluice.lake.log import history
+    from sluice.lake.table import table_uri
 
     drill = current()
     ours = {r.flow_run_id for r in drill.runs if r.flow_run_id}
     strangers = []
-    for uri in (drill.stack.lake_uri, drill.stack.quarantine_uri):
+    stack = drill.stack
+    api_tables = [table_uri(str(stack.lake_root), api.dataset) for api in stack.apis.values()]
+    for uri in (stack.lake_uri, stack.quarantine_uri, *api_tables):
         try:
             entries = history(uri)
         except LakeError:

@@ -15,6 +15,8 @@
   started by the first step that needs it.
 - **Stream sources** (stream drills only): a RabbitMQ queue or Redis stream
   of the drill's own behind a fault proxy of its own (:mod:`chaos.streams`).
+- **API sources** (API drills only): an API the environment describes, behind
+  an HTTP fault proxy of the drill's own (:mod:`chaos.apisource`).
 - **Compute:** the Dask scheduler at ``SLUICE_DASK_ADDRESS``, or a LocalCluster
   of two worker processes started for the drill.
 - **Orchestration and incidents:** the environment's Prefect API and incident
@@ -83,6 +85,7 @@ class DrillStack:
     ballast: Path | None = None
     database: Any = None  # a chaos.database.DrillDatabase, started by the first database step
     streams: dict[str, Any] = field(default_factory=dict)  # broker -> chaos.streams.DrillStream, on first use
+    apis: dict[str, Any] = field(default_factory=dict)  # API name -> chaos.apisource.DrillApi, on first use
     lock: threading.Lock = field(default_factory=threading.Lock)
     sampling: Any = None  # a chaos.correlation.HostSampling while the stack is up
     host_faults: Any = None  # a chaos.hostfaults.HostFaults once a host fault went in
@@ -213,6 +216,8 @@ class DrillStack:
             self.api_proxy.heal()
         for stream in self.streams.values():
             stream.heal()
+        for api in self.apis.values():
+            api.proxy.heal()
         if self.ballast is not None:
             self.ballast.unlink(missing_ok=True)
             self.ballast = None
@@ -240,6 +245,7 @@ class DrillStack:
             *(c.close for c in [self.cluster] if c is not None),
             *(d.close for d in [self.database] if d is not None),
             *(s.close for s in self.streams.values()),
+            *(a.close for a in self.apis.values()),
         ):
             try:
                 stop()

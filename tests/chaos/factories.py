@@ -94,6 +94,7 @@ def begun_drill(root: Path, experiment: str = "duplicate-delivery") -> Drill:
         metadata_url=f"sqlite:///{root / 'sluice.db'}",
         lake_uri=str(root / "lake" / "orders"),
         quarantine_uri=str(root / "quarantine"),
+        apis={},
         close=lambda: None,
     )
     return drills.begin(found)

@@ -37,6 +37,7 @@ def test_the_suite_has_one_experiment_per_fault():
         "kafka-consumer-killed-mid-batch",
         "kafka-poison-message",
         "kafka-incompatible-schema",
+        "api-throttled-then-failing",
     }
 
 

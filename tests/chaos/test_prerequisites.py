@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -167,3 +168,24 @@ def test_the_kafka_freeze_drill_needs_broker_processes_it_may_signal(drill_env, 
         run_drill("kafka-broker-frozen-mid-batch", "staging")
     assert drills_journalled() == []
     assert "the Kafka broker processes the drill freezes" not in {m.what for m in unmet(load("kafka-poison-message"))}
+
+
+def test_an_api_drill_needs_one_described_api_and_names_the_folder_it_looked_in(
+    drill_env: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apis = tmp_path / "apis"
+    apis.mkdir()
+    monkeypatch.setenv("SLUICE_APIS_DIR", str(apis))
+    get_settings(fresh=True)
+
+    (none,) = unmet(load("api-throttled-then-failing"))
+    for name in ("crm", "hr"):
+        (apis / f"{name}.yaml").write_text("name: x\n")
+    (two,) = unmet(load("api-throttled-then-failing"))
+
+    assert none.what == "the API the drill disturbs" and f"{apis} or an api argument (found: none)" in none.problem
+    assert "(found: crm, hr)" in two.problem and two.fix == "describe it in SLUICE_APIS_DIR"
+    assert unmet(load("duplicate-delivery")) == []
+    with pytest.raises(ConfigError, match="drill api-throttled-then-failing cannot run on this host"):
+        run_drill("api-throttled-then-failing", "staging")
+    assert drills_journalled() == []

@@ -4,7 +4,9 @@ and alerting (by failed runs' incidents, and by alert rules evaluated on the dri
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -26,7 +28,10 @@ FAULT = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=1)
 def drill(tmp_path):
     found = Drill(load("duplicate-delivery"), "staging")
     found._stack = SimpleNamespace(
-        lake_uri=str(tmp_path / "lake" / "orders"), quarantine_uri=str(tmp_path / "quarantine"), close=lambda: None
+        lake_uri=str(tmp_path / "lake" / "orders"),
+        quarantine_uri=str(tmp_path / "quarantine"),
+        apis={},
+        close=lambda: None,
     )
     drills.begin(found)
     yield found
@@ -52,6 +57,20 @@ def test_the_guard_holds_while_only_the_drill_writes_and_breaks_for_someone_else
 
     found = lake_written_only_by_drill()
     assert found["status"] == "broken" and "someone-elses-run" in found["detail"]
+
+
+def test_the_guard_breaks_for_someone_else_writing_the_drills_api_dataset(drill: Drill, tmp_path: Path) -> None:
+    stand_in: Any = drill.stack
+    stand_in.lake_root = tmp_path / "lake"
+    stand_in.apis = {"crm": SimpleNamespace(dataset="crm_accounts")}
+    drill.runs.append(RunOutcome("first", "Completed", NOW, NOW, flow_run_id="run-1"))
+    commit(str(tmp_path / "lake" / "crm_accounts"), "run-1")
+    assert lake_written_only_by_drill()["status"] == "held"
+
+    commit(str(tmp_path / "lake" / "crm_accounts"), "someone-elses-run")
+
+    found = lake_written_only_by_drill()
+    assert found["status"] == "broken" and "crm_accounts" in found["detail"] and "someone-elses-run" in found["detail"]
 
 
 def test_outcome_judges_each_run_against_what_it_expects(drill):
