@@ -144,3 +144,19 @@ def test_two_syncs_of_one_stream_at_once_land_every_message_once(tmp_path) -> No
 
     assert errors == []
     assert _ids(tmp_path) == _all(120)
+
+
+@pytest.mark.parametrize(
+    ("batching", "delay_s", "at_least"),
+    [
+        ({"records": 1000, "bytes": 1}, 0.0, 12),  # the byte bound: each message fills a batch
+        ({"records": 1000, "seconds": 0.05}, 0.03, 3),  # the time bound: a slow stream commits as it goes
+    ],
+)
+def test_a_batch_is_committed_at_its_byte_or_time_bound(tmp_path, batching, delay_s, at_least) -> None:
+    with FeedServer(events=12) as server:
+        server.state.faults.delay_s = delay_s
+        done = harness(tmp_path, server.target, batching=batching).sync()
+
+    assert done.pages >= at_least and done.records == 12
+    assert _ids(tmp_path) == _all(12)
