@@ -54,7 +54,8 @@ def event_id(i: int) -> str:
 
 
 class FeedServer:
-    def __init__(self, events: int = 50) -> None:
+    def __init__(self, events: int = 50, tls: tuple[bytes, bytes] | None = None) -> None:
+        """``tls``: a PEM key and certificate to serve TLS with (``None``: plaintext)."""
         self.method = load_method(PROTO, SERVICE, METHOD)
         self.state = FeedState(events)
         self._stop = threading.Event()
@@ -63,7 +64,10 @@ class FeedServer:
             self._subscribe, request_deserializer=self.method.request.FromString, response_serializer=None
         )
         self._server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {METHOD: handler}),))
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        if tls is None:
+            self.port = self._server.add_insecure_port("127.0.0.1:0")
+        else:
+            self.port = self._server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials([tls]))
         self.target = f"127.0.0.1:{self.port}"
 
     def __enter__(self) -> FeedServer:

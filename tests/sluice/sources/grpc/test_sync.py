@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from sluice.errors import SourceError, SourceUnreachableError
+from sluice.sources.grpc.sink import Stale
 from sluice.sources.grpc.sync import StreamSync
 from tests.grpcserver import FeedServer, event_id, token
 from tests.sluice.sources.grpc.grpcfixtures import harness, lake_rows, quarantined
@@ -160,3 +161,18 @@ def test_a_batch_is_committed_at_its_byte_or_time_bound(tmp_path, batching, dela
 
     assert done.pages >= at_least and done.records == 12
     assert _ids(tmp_path) == _all(12)
+
+
+def test_a_batch_that_starts_after_a_token_the_table_has_moved_past_is_not_committed(tmp_path) -> None:
+    with FeedServer(events=6) as server:
+        h = harness(tmp_path, server.target)
+        stream = h.stream()
+        received = [m for m in stream.messages(None) if m is not None]
+        stream.close()
+    first, rival = h.sink(), h.sink()
+    first.write(received[:3], None, token(2))
+
+    late = rival.write(received[:4], None, token(3))
+
+    assert late == Stale(token(2))
+    assert _ids(tmp_path) == _all(3)
