@@ -33,6 +33,7 @@ class FeedFaults:
     stall_s: float = 5.0
     junk: set[int] = field(default_factory=set)  # events sent as bytes that do not parse
     bad_score: set[int] = field(default_factory=set)  # events whose score is not digits
+    tokens_every: int = 1  # only every n-th event carries its token (and the last one)
     delay_s: float = 0.0  # before each message
 
 
@@ -88,7 +89,8 @@ class FeedServer:
         for name, value in fields.items():
             setattr(msg, name, value)
         msg.day = f"2026-01-{1 + i % 28:02d}"  # type: ignore[attr-defined]
-        msg.resume_token = token(i)  # type: ignore[attr-defined]
+        if i % faults.tokens_every == faults.tokens_every - 1 or i == self.state.events - 1:
+            msg.resume_token = token(i)  # type: ignore[attr-defined]
         msg.recorded.FromSeconds(1767225600 + i)  # type: ignore[attr-defined]
         return msg.SerializeToString()
 

@@ -85,18 +85,22 @@ def build_request(spec: GrpcSpec, method: StreamMethod, after: str | None) -> Me
 
 
 class _Watchdog:
-    """Cancels a call that has had no message for ``idle_s``."""
+    """Cancels a call that has waited ``idle_s`` for its next message (time spent by the reader does not count)."""
 
     def __init__(self, call: grpc.Future, idle_s: float) -> None:
         self.call, self.idle_s, self.stalled = call, idle_s, False
-        self.last = time.monotonic()
+        self.since: float | None = None  # when the call began waiting for its next message (None: not waiting)
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="grpc-watchdog", daemon=True)
         self._thread.start()
 
+    def waiting(self, yes: bool) -> None:
+        self.since = time.monotonic() if yes else None
+
     def _watch(self) -> None:
         while not self._done.wait(min(self.idle_s / 4, 0.5)):
-            if time.monotonic() - self.last > self.idle_s:
+            since = self.since
+            if since is not None and time.monotonic() - since > self.idle_s:
                 self.stalled = True
                 self.call.cancel()
                 return
@@ -139,8 +143,12 @@ class GrpcStream:
         self.calls += 1
         dog = _Watchdog(call, self.spec.retries.idle_s)
         try:
-            for raw in call:
-                dog.last = time.monotonic()
+            while True:
+                dog.waiting(True)
+                raw = next(call, None)
+                dog.waiting(False)
+                if raw is None:
+                    return
                 yield self._parse(raw)
         except grpc.RpcError:
             if dog.stalled:

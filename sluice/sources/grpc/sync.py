@@ -6,7 +6,9 @@ messages into batches: a batch is committed, with the token of its last
 message, once it holds ``batching.records`` messages or ``batching.bytes``
 bytes, once it is ``batching.seconds`` old (checked as messages arrive), when
 the call is reopened after a failure, and when the stream ends. An error that
-ends the run commits the batch under way first. A run killed at any point
+ends the run commits the batch under way first. A batch always ends on a
+message that carries a token: messages after the last token are left for the
+call that resumes after it (the server sends them again). A run killed at any point
 resumes from the token of its last commit: no message is lost or committed
 twice. When another run moved the token meanwhile, the batch is dropped and
 the stream reopened from the table's token.
@@ -32,26 +34,42 @@ STALE_RESTARTS = 20  # times a run reopens the stream because another run moved 
 
 @dataclass
 class Pending:
-    """Messages received since the last commit, after the token ``after``."""
+    """Messages received since the last commit, after the token ``after``.
+
+    ``received`` ends with a message that carries a token; ``tail`` holds the
+    messages after it, which no token can resume after yet: they wait for the
+    next token, and are dropped when the call is reopened (the server sends them
+    again after the token) or the stream ends without one.
+    """
 
     after: str | None
     received: list[Received] = field(default_factory=list)
+    tail: list[Received] = field(default_factory=list)
     size: int = 0
-    started: float = field(default_factory=time.monotonic)
-    token: str | None = None  # the last token among them
+    started: float | None = None  # time.monotonic() of the first message
+    token: str | None = None  # the token of the last message of ``received``
 
     def add(self, got: Received) -> None:
-        self.received.append(got)
+        self.tail.append(got)
         self.size += len(got.raw)
-        self.token = got.token or self.token
+        if self.started is None:
+            self.started = time.monotonic()
+        if got.token:
+            self.received += self.tail
+            self.tail, self.token = [], got.token
+
+    def drop_tail(self) -> int:
+        dropped, self.tail = len(self.tail), []
+        self.size = sum(len(g.raw) for g in self.received)
+        return dropped
 
     def full(self, spec: GrpcSpec) -> bool:
+        """Whether the batch is due: it ends on a token and is at one of its bounds."""
+        if self.tail or not self.received:
+            return False
         bounds = spec.batching
-        return (
-            len(self.received) >= bounds.records
-            or self.size >= bounds.bytes
-            or time.monotonic() - self.started >= bounds.seconds
-        )
+        old = self.started is not None and time.monotonic() - self.started >= bounds.seconds
+        return len(self.received) >= bounds.records or self.size >= bounds.bytes or old
 
 
 class _Restart(Exception):
@@ -70,10 +88,13 @@ class StreamSync:
         self.result = SyncOutcome(self.spec.name)  # what the run did so far (also after it raised)
 
     def _commit(self, pending: Pending) -> str | None:
-        """Commit ``pending``; the token the next batch starts after."""
+        """Commit ``pending`` up to its last token; the token the next batch starts after."""
+        dropped = pending.drop_tail()
+        if dropped:
+            log.info("gRPC %s: %d message(s) after the last token left for the next call", self.spec.name, dropped)
         if not pending.received:
             return pending.after
-        token = pending.token or pending.after
+        token = pending.token
         done = self.sink.write(pending.received, pending.after, token)
         if isinstance(done, Stale):
             log.warning("gRPC %s: another run moved the token; reopened from the table's", self.spec.name)
@@ -91,7 +112,7 @@ class StreamSync:
             for got in self.stream.messages(after):
                 if got is not None:
                     pending.add(got)
-                if pending.received and (got is None or pending.full(self.spec)):
+                if got is None or pending.full(self.spec):
                     pending = Pending(self._commit(pending))
         except SluiceError:
             self._commit(pending)  # the messages received before the error

@@ -29,7 +29,7 @@ EVENTS = {
         {"name": "amount", "type": "int64"},
         {"name": "score", "type": "int64", "nullable": True},
         {"name": "day", "type": "date"},
-        {"name": "resume_token", "type": "string"},
+        {"name": "resume_token", "type": "string", "nullable": True},
         {"name": "recorded", "type": "timestamp", "nullable": True},
     ],
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from dataclasses import replace
 
@@ -176,3 +177,25 @@ def test_a_batch_that_starts_after_a_token_the_table_has_moved_past_is_not_commi
 
     assert late == Stale(token(2))
     assert _ids(tmp_path) == _all(3)
+
+
+def test_messages_between_tokens_are_committed_with_the_next_token_and_not_doubled_after_a_reopen(tmp_path) -> None:
+    with FeedServer(events=40) as server:
+        server.state.faults.tokens_every = 4  # tokens on events 3, 7, 11, ... and 39
+        server.state.faults.unavailable_after = [10, 9]
+        done = harness(tmp_path, server.target, batching={"records": 3}).sync()
+
+        assert server.state.calls == ["", token(7), token(15)]
+    assert done.records == 40 and all(p.read % 4 == 0 for p in done.committed)
+    assert _ids(tmp_path) == _all(40)
+
+
+def test_time_the_reader_spends_committing_is_not_counted_as_a_stall(tmp_path) -> None:
+    with FeedServer(events=20) as server:
+        h = harness(tmp_path, server.target)  # idle_s: 1 s
+        stream = h.stream()
+
+        done = StreamSync(h.spec, stream, h.sink(), on_batch=lambda _: time.sleep(1.5)).run()
+
+        assert server.state.calls == [""]
+    assert stream.stalls == 0 and done.records == 20
