@@ -6,7 +6,7 @@ parsed here, so a message that does not parse is yielded with its error, never
 ending the stream). A call that ends UNAVAILABLE or DEADLINE_EXCEEDED, or that
 stalls (no message for ``idle_s``: it is cancelled), is reopened after a
 jittered backoff from the last token received; ``max_retries`` failures with no
-message between them raise :class:`SourceUnreachableError`. Any other status is
+new token between them raise :class:`SourceUnreachableError`. Any other status is
 a :class:`SourceError` naming it. ``None`` is yielded each time the call is
 reopened, so a batch can be committed while the server recovers.
 """
@@ -169,8 +169,8 @@ class GrpcStream:
         while True:
             try:
                 for got in self._call(after):
-                    failures = 0
-                    after = got.token or after
+                    if got.token and got.token != after:
+                        failures, after = 0, got.token  # progress: the failures so far are forgiven
                     yield got
                 return
             except _Stalled:

@@ -199,3 +199,16 @@ def test_time_the_reader_spends_committing_is_not_counted_as_a_stall(tmp_path) -
 
         assert server.state.calls == [""]
     assert stream.stalls == 0 and done.records == 20
+
+
+def test_calls_that_keep_failing_before_the_next_token_give_up_after_max_retries(tmp_path) -> None:
+    with FeedServer(events=40) as server:
+        server.state.faults.tokens_every = 10
+        server.state.faults.unavailable_after = [5] * 20
+        h = harness(tmp_path, server.target)  # max_retries: 4
+
+        with pytest.raises(SourceUnreachableError, match="5 times in a row"):
+            h.sync()
+
+        assert len(server.state.calls) == 5
+    assert not (tmp_path / "lake" / "feed_events").exists()  # no token: nothing could be committed
