@@ -114,3 +114,14 @@ def test_any_bytes_from_a_server_become_rows_or_quarantine_entries_one_each(blob
     assert chunk.table.num_rows + len(chunk.malformed) == len(blobs)
     assert chunk.table.column_names == CONTRACT.column_names
     assert all(m.detail.startswith("not a feed.v1.Event") for m in chunk.malformed)
+
+
+def test_a_proto_path_in_a_description_is_relative_to_the_description(tmp_path) -> None:
+    (tmp_path / "grpc" / "protos").mkdir(parents=True)
+    (tmp_path / "grpc" / "protos" / "feed.proto").write_bytes(PROTO.read_bytes())
+    path = tmp_path / "grpc" / "feed.yaml"
+    path.write_text(yaml.safe_dump(stream_description("127.0.0.1:1", proto="protos/feed.proto")), encoding="utf-8")
+
+    spec = load_stream(path)
+
+    assert load_method(spec.proto_path, spec.service, spec.method).path == "/feed.v1.Feed/Subscribe"
