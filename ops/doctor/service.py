@@ -18,9 +18,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ops.doctor.apis import check_apis
 from ops.doctor.databases import check_databases
+from ops.doctor.grpc_streams import check_grpc_streams
 from ops.doctor.models import CheckResult
 from ops.doctor.streams import check_streams
 from sluice.settings import Settings, unknown_settings
+from sluice.sources.grpc.spec import streams_root
 
 PREFECT_HINT = "start it with `prefect server start` and export PREFECT_API_URL=http://127.0.0.1:4200/api"
 LOW_DISK_BYTES = 1 << 30
@@ -295,5 +297,6 @@ def run_checks(settings: Settings, *, slots: tuple[str, ...] = (), publication: 
         ),
         ("Streams", lambda: check_streams(settings.streams, settings.registry)),
         ("APIs", lambda: check_apis(settings.apis_root())),
+        ("gRPC streams", lambda: check_grpc_streams(streams_root(settings.apis_root()))),
     ]
     return [result for name, check in checks for result in _guarded(name, check)]
