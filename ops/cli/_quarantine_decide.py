@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -20,6 +21,9 @@ from ops.cli._utilities import (
 
 if TYPE_CHECKING:
     from sluice.replay import ReplayReport
+    from sluice.settings import Settings
+
+T = TypeVar("T")
 
 RowIds = Annotated[list[str], typer.Argument(help="Row ids, as `ops quarantine list -o json` shows them (row_id).")]
 DatasetOption = Annotated[
@@ -79,6 +83,23 @@ def replay(
     _emit(run_replay(request, load_settings()), output)
 
 
+def _decide(row_ids: list[str], dataset: str | None, act: Callable[[str, list[str], Settings], T]) -> tuple[str, T]:
+    """``act(dataset, ids, settings)`` on the rows ``row_ids`` name; unknown or decided rows are a usage error."""
+    from sluice.lake.quarantine_ledger import UnknownRowError, ensure_row_id
+    from sluice.paths import ensure_dataset_name
+    from sluice.replay import dataset_of
+
+    if dataset is not None:
+        ensure_dataset_name(dataset)
+    try:
+        ids = [ensure_row_id(i) for i in row_ids]
+        settings = load_settings()
+        found = dataset_of(ids, dataset, settings)
+        return found, act(found, ids, settings)
+    except UnknownRowError as exc:
+        raise _usage(exc, "ROW_IDS") from None
+
+
 def release(
     row_ids: RowIds,
     *,
@@ -87,19 +108,9 @@ def release(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Commit quarantined rows as they are (a steward's decision, audited); they must fit the lake's types."""
-    from sluice.lake.quarantine_ledger import UnknownRowError, ensure_row_id
-    from sluice.paths import ensure_dataset_name
-    from sluice.replay import dataset_of
     from sluice.replay import release as run_release
 
-    if dataset is not None:
-        ensure_dataset_name(dataset)
-    try:
-        ids = [ensure_row_id(i) for i in row_ids]
-        settings = load_settings()
-        report = run_release(dataset_of(ids, dataset, settings), ids, note_text, settings)
-    except UnknownRowError as exc:
-        raise _usage(exc, "ROW_IDS") from None
+    _, report = _decide(row_ids, dataset, lambda found, ids, settings: run_release(found, ids, note_text, settings))
     _emit(report, output)
 
 
@@ -111,24 +122,13 @@ def discard(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Rule quarantined rows out: never replayed again (a steward's decision, audited)."""
-    from sluice.lake.quarantine_ledger import UnknownRowError, ensure_row_id
-    from sluice.paths import ensure_dataset_name
-    from sluice.replay import dataset_of
     from sluice.replay import discard as run_discard
 
-    if dataset is not None:
-        ensure_dataset_name(dataset)
-    try:
-        ids = [ensure_row_id(i) for i in row_ids]
-        settings = load_settings()
-        dataset = dataset_of(ids, dataset, settings)
-        count = run_discard(dataset, ids, note_text, settings)
-    except UnknownRowError as exc:
-        raise _usage(exc, "ROW_IDS") from None
+    found, count = _decide(row_ids, dataset, lambda ds, ids, settings: run_discard(ds, ids, note_text, settings))
     if output is OutputFormat.JSON:
-        print_json({"dataset": dataset, "discarded": count})
+        print_json({"dataset": found, "discarded": count})
     else:
-        note(f"discarded {count} row(s) of {dataset}; they are never replayed")
+        note(f"discarded {count} row(s) of {found}; they are never replayed")
 
 
 def register(app: typer.Typer) -> None:

@@ -105,6 +105,20 @@ class CommitTarget:
     quarantine_uri: str
     storage_options: dict[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def of_run(
+        cls,
+        contract: Contract,
+        run_id: str,
+        staging_root: Path,
+        lake_uri: str,
+        quarantine_uri: str,
+        storage_options: dict[str, str],
+    ) -> CommitTarget:
+        """The target of run ``run_id`` writing ``contract``'s dataset, staging under ``staging_root / run_id``."""
+        staged = staging_root / run_id
+        return cls(contract.name, contract, run_id, staged, lake_uri, quarantine_uri, storage_options)
+
 
 @dataclass(frozen=True)
 class CommitPlan:

@@ -107,14 +107,8 @@ class ApiSink:
         self.table = OpenTable(self.uri, self.storage_options)
 
     def _target(self) -> CommitTarget:
-        return CommitTarget(
-            self.contract.name,
-            self.contract,
-            self.run_id,
-            self.staging_root / self.run_id,
-            self.uri,
-            self.quarantine_uri,
-            self.storage_options,
+        return CommitTarget.of_run(
+            self.contract, self.run_id, self.staging_root, self.uri, self.quarantine_uri, self.storage_options
         )
 
     def write(self, chunk: RawChunk, req: PageRequest, was: ApiPosition, now: ApiPosition) -> PageOutcome:

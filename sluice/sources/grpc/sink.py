@@ -93,14 +93,8 @@ class GrpcSink:
         return read_token(self.uri, self.source, self.storage_options)
 
     def _target(self) -> CommitTarget:
-        return CommitTarget(
-            self.contract.name,
-            self.contract,
-            self.run_id,
-            self.staging_root / self.run_id,
-            self.uri,
-            self.quarantine_uri,
-            self.storage_options,
+        return CommitTarget.of_run(
+            self.contract, self.run_id, self.staging_root, self.uri, self.quarantine_uri, self.storage_options
         )
 
     def write(self, received: list[Received], after: str | None, token: str | None) -> PageOutcome | Stale:

@@ -148,14 +148,8 @@ class StreamSink:
         return lake_positions(self.uri, source, self.storage_options)
 
     def _target(self) -> CommitTarget:
-        return CommitTarget(
-            self.contract.name,
-            self.contract,
-            self.run_id,
-            self.staging_root / self.run_id,
-            self.uri,
-            self.quarantine_uri,
-            self.storage_options,
+        return CommitTarget.of_run(
+            self.contract, self.run_id, self.staging_root, self.uri, self.quarantine_uri, self.storage_options
         )
 
     def _unseen(self, source: str, batch: StreamBatch) -> tuple[StreamBatch, int, LakePositions | DeliveredIds]:
