@@ -42,6 +42,7 @@ class Stack:
     s3_endpoint: str
     scheduler: str
     api_url: str
+    metadata_url: str = ""  # Sluice's run records and leases, as this host reaches them
 
     def fs_options(self) -> dict[str, str]:
         return {**CREDS, "endpoint_url": self.s3_endpoint}
@@ -125,18 +126,30 @@ def wait_workers(scheduler: str, names: list[str], timeout: float = 120.0) -> No
 
 
 @contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    """A fresh database ``prefect_mh_<random>`` on the local PostgreSQL; its asyncpg URL. Dropped on exit."""
+def postgres_database(driver: str = "asyncpg", prefix: str = "prefect_mh") -> Iterator[str]:
+    """A fresh database ``<prefix>_<random>`` on the local PostgreSQL; its URL for ``driver``. Dropped on exit."""
     import psycopg
 
-    name = f"prefect_mh_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+        yield f"postgresql+{driver}://postgres@127.0.0.1:5432/{name}"
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@contextlib.contextmanager
+def postgres_reachable_at(address: str) -> Iterator[int]:
+    """The local PostgreSQL (loopback only) forwarded from ``address``, where the test hosts reach it; the port."""
+    from chaos.proxy import FaultProxy
+
+    proxy = FaultProxy("127.0.0.1", 5432, host=address).start()
+    try:
+        yield proxy.port
+    finally:
+        proxy.stop()
 
 
 @contextlib.contextmanager

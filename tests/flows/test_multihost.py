@@ -10,7 +10,8 @@ Prefect worker; its tasks run on both hosts' Dask workers
 (``SLUICE_DASK_ADDRESS``). While the other worker host stages its share,
 every process on it is killed; Dask runs its task again on the survivor,
 the run ends Completed, and the lake holds exactly the source's valid rows,
-each key once, with run record counts that add up.
+each key once, with run record counts that add up in the run records the
+flow wrote to a PostgreSQL database every host shares (``SLUICE_METADATA_URL``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from tests.multihost import (
     deploy_ingest,
     make_bucket,
     postgres_database,
+    postgres_reachable_at,
     prefect_server,
     start_deployment_run,
     start_prefect_worker,
@@ -68,10 +70,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with (
         host_network(names, root) as net,
         postgres_database() as database,
+        postgres_database("psycopg", "sluice_mh") as metadata,
+        postgres_reachable_at(net.gateway) as pg_port,
         prefect_server(net.gateway, database, root / "prefect-server") as api,
     ):
-        stack = Stack(net, start_s3(net["storage"]), start_scheduler(net["scheduler"]), api)
+        stack = Stack(net, start_s3(net["storage"]), start_scheduler(net["scheduler"]), api, metadata)
+        shared = metadata.replace("127.0.0.1:5432", f"{net.gateway}:{pg_port}")  # run records and leases
         env = {**stack.prefect_env(), **stack.sluice_env(BUCKET), "SLUICE_DASK_WORKERS": str(len(WORKERS))}
+        env["SLUICE_METADATA_URL"] = shared
         for name in WORKERS:
             start_worker(net[name], stack.scheduler, stack.prefect_env())
             start_prefect_worker(net[name], env)
@@ -159,7 +165,8 @@ def test_a_deployed_ingest_survives_a_worker_host_killed_mid_run_with_exact_coun
     )
     assert killed_tasks and not stack.net[victim].pids()
     assert "Remove worker" in stack.net["scheduler"].log("scheduler")
-    with engine_for(f"sqlite:///{stack.net[flow_host].scratch / 'sluice' / 'sluice.db'}").connect() as conn:
+    assert not (stack.net[flow_host].scratch / "sluice" / "sluice.db").exists()  # on the shared PostgreSQL instead
+    with engine_for(stack.metadata_url).connect() as conn:
         [report] = list_runs(conn)
     assert report.status == "completed"
     assert report.rows_read == orders.rows_total == ROWS
