@@ -7,6 +7,7 @@ from datetime import timedelta
 import pyarrow.parquet as pq
 import pytest
 
+from ops.metrics.collect import REFERENCE_METRICS
 from tests.ops.factories import (
     T0,
     closed_port_url,
@@ -37,7 +38,9 @@ def collected(monkeypatch, tmp_path):
 def test_collect_json_counts_new_samples_and_names_the_store(collected, tmp_path):
     again = json.loads(invoke("metrics", "collect", "-o", "json").stdout)
 
-    assert collected == {"samples_written": 3 * 8, "store": str(tmp_path / "home" / "metrics")}
+    # 8 samples a run, and the orders runs (2 of 3: orders references customers) their 3 reference metrics
+    reference = len(REFERENCE_METRICS)
+    assert collected == {"samples_written": 3 * 8 + 2 * reference, "store": str(tmp_path / "home" / "metrics")}
     assert again["samples_written"] == 0
 
 
@@ -58,7 +61,8 @@ def test_list_json_has_point_counts_and_time_ranges(collected):
 def test_list_without_selector_lists_every_series(collected):
     infos = json.loads(invoke("metrics", "list", "-o", "json").stdout)
 
-    assert len(infos) == 2 * 8 and {i["labels"]["dataset"] for i in infos} == {"orders", "customers"}
+    assert len(infos) == 2 * 8 + len(REFERENCE_METRICS)  # orders has the reference metrics too
+    assert {i["labels"]["dataset"] for i in infos} == {"orders", "customers"}
 
 
 def test_query_json_is_series_with_iso_points(collected):
