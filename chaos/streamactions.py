@@ -126,6 +126,7 @@ def freeze_broker_mid_batch(
     stream.frozen.update(frozen)
     try:
         freeze(frozen)
+        at_freeze = len(stream_commits(current().stack, stream.source))
         time.sleep(seconds)
     finally:
         thaw(frozen)
@@ -136,6 +137,7 @@ def freeze_broker_mid_batch(
         f"after the run's first committed batch; {at_thaw - before} committed batch(es) of the run by the thaw",
         "frozen_for_seconds": seconds,
         "pids": frozen,
+        "commits_at_freeze": at_freeze,
         "commits_at_thaw": at_thaw,
     }
 

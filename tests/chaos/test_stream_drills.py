@@ -137,8 +137,10 @@ def test_the_stream_drill_passes_and_the_lake_holds_each_produced_message_once(
         (commits,) = judged["commits"].values()
         assert_kafka_commits_record_disjoint_offset_ranges(commits)
     if name == "kafka-broker-frozen-mid-batch":  # the freeze landed mid-stream, and the run under it rode it out
-        at_thaw = step_output(result.journal, "freeze-kafka-3s-mid-run", "commits_at_thaw")
-        assert 0 < offsets_in(commits[:at_thaw]) < FROZEN_PRODUCED
-        assert step_output(result.journal, "ingest-kafka-under-fault", "rows_read") > offsets_in(commits[:at_thaw])
+        # The run had batches left to commit when the broker froze. Its consumer may hold the rest of a small
+        # topic already (read ahead into its buffer), so it need not wait for the thaw.
+        at_freeze = step_output(result.journal, "freeze-kafka-3s-mid-run", "commits_at_freeze")
+        assert 0 < offsets_in(commits[:at_freeze]) < FROZEN_PRODUCED
+        assert step_output(result.journal, "ingest-kafka-under-fault", "rows_read") > offsets_in(commits[:at_freeze])
     runs = [f"{r['activity']['name']}: {r['output'].get('detail')}" for r in result.journal["run"] if r.get("output")]
     assert result.passed, f"{result.summary}; steps: {runs}"
