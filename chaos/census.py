@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from chaos.stack import DrillStack
-from sluice.lake.table import committed_batches, open_table
+from sluice.lake.table import committed_batches, lake_dataset, open_table
 from sluice.settings import get_settings
 from sluice.sources.files import batch_id
 from sluice.validate.contracts import find_contract
@@ -154,7 +154,7 @@ def _quarantined(stack: DrillStack) -> Counter[tuple[str, int]]:
     table = open_table(stack.quarantine_uri)
     if table is None:
         return Counter()
-    found = table.to_pyarrow_dataset(partitions=[("dataset", "=", stack.dataset)]).to_table(
+    found = lake_dataset(table, partitions=[("dataset", "=", stack.dataset)]).to_table(
         columns=["source_file", "source_row"]
     )
     return Counter(zip(found.column("source_file").to_pylist(), found.column("source_row").to_pylist(), strict=True))

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from sluice.errors import LakeError
 from sluice.lake.log import history
-from sluice.lake.table import open_table, table_uri
+from sluice.lake.table import lake_dataset, open_table, table_uri
 from sluice.sources.streams.base import Offset
 from sluice.sources.streams.positions import STREAM_META
 
@@ -107,7 +107,7 @@ def quarantined(stack: DrillStack, source: str) -> Counter[str]:
     table = open_table(stack.quarantine_uri)
     if table is None:
         return Counter()
-    found = table.to_pyarrow_dataset(partitions=[("dataset", "=", stack.dataset)]).to_table(
+    found = lake_dataset(table, partitions=[("dataset", "=", stack.dataset)]).to_table(
         columns=["source_file", "reason"]
     )
     pairs = zip(found.column("source_file").to_pylist(), found.column("reason").to_pylist(), strict=True)

@@ -27,6 +27,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundErr
 
 from sluice.errors import LakeError
 from sluice.lake.maintain import OptimizeResult, optimize_table
+from sluice.lake.table import lake_dataset
 from sluice.settings import Settings, get_settings
 
 WRITE_ATTEMPTS = 8
@@ -145,7 +146,7 @@ def read_audit(
     """Audit rows matching every given filter, oldest first."""
     settings = settings or get_settings()
     try:
-        source = DeltaTable(settings.audit_root(), storage_options=_options(settings)).to_pyarrow_dataset()
+        source = lake_dataset(DeltaTable(settings.audit_root(), storage_options=_options(settings)), _options(settings))
     except TableNotFoundError:
         return []
     except (DeltaError, OSError) as exc:

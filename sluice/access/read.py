@@ -21,7 +21,7 @@ from sluice.access.plan import ReadPlan, plan_read
 from sluice.access.policy import LoadedPolicy, load_policy
 from sluice.access.principal import Principal
 from sluice.errors import AccessDenied, LakeError, QueryError
-from sluice.lake.table import open_table, table_uri
+from sluice.lake.table import lake_dataset, open_table, table_uri
 from sluice.paths import ensure_dataset_name
 from sluice.settings import Settings, get_settings
 
@@ -126,7 +126,7 @@ def governed_read(
     delta = open_table(uri, dict(settings.lake_storage_options) or None)
     if delta is None:
         raise LakeError(f"dataset {dataset!r} has no table at {uri}", hint=f"run an ingestion of {dataset} first")
-    source = delta.to_pyarrow_dataset()
+    source = lake_dataset(delta)
     plan = plan_read(rule, principal, source.schema, columns=columns, where=where, limit=limit)
     table = run_plan(source, plan)
     change = policy_change(dataset, loaded.sha256, str(loaded.path), principal.subject, principal.issuer, settings)

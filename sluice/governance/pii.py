@@ -151,12 +151,12 @@ def read_sample(uri: str, columns: list[str], rows: int, storage_options: dict[s
     Raises:
         LakeError: the table does not exist or cannot be read.
     """
-    from sluice.lake.table import open_table
+    from sluice.lake.table import lake_dataset, open_table
 
     table = open_table(uri, storage_options)
     if table is None:
         raise LakeError(f"no Delta table at {uri}", hint="ingest the dataset first, or check SLUICE_LAKE_URI")
-    dataset = table.to_pyarrow_dataset()
+    dataset = lake_dataset(table)
     present = [c for c in columns if c in dataset.schema.names]
     fragments = list(dataset.get_fragments())
     # Evenly spaced files, a share of the rows from each: not just the oldest file's rows.
@@ -204,13 +204,13 @@ def scan_added_columns(
     """
     import pyarrow.compute as pc
 
-    from sluice.lake.table import open_table
+    from sluice.lake.table import lake_dataset, open_table
 
     specs = [c for c in contract.columns if c.name in set(added) and c.type in SCANNED_TYPES]
     table = open_table(uri, storage_options) if specs else None
     if table is None:
         return []
-    dataset = table.to_pyarrow_dataset()
+    dataset = lake_dataset(table)
     scans = []
     for spec in specs:
         values = dataset.scanner(columns=[spec.name], filter=pc.field(spec.name).is_valid()).head(sample)

@@ -37,7 +37,7 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
 from sluice.lake import staging
 from sluice.lake.commit import Batch, CommitOutcome, CommitTarget, Fence, commit_batches
-from sluice.lake.table import open_table
+from sluice.lake.table import lake_dataset, open_table
 from sluice.paths import ensure_dataset_name
 from sluice.validate.chunk import BATCH_COL, QUARANTINE_SCHEMA, ROW_COL
 from sluice.validate.coerce import as_text
@@ -132,7 +132,7 @@ def parent_keys(contract: Contract, lake_uri: Callable[[str], str], storage_opti
 def _keys_at(uri: str, version: int, columns: tuple[str, ...], options: tuple[tuple[str, str], ...]) -> pa.Table:
     """A parent table's distinct keys at ``version`` (a table version never changes, so it is cached)."""
     table = DeltaTable(uri, version=version, storage_options=dict(options) or None)
-    return distinct_keys(table.to_pyarrow_dataset().to_table(columns=list(columns)), list(columns))
+    return distinct_keys(lake_dataset(table).to_table(columns=list(columns)), list(columns))
 
 
 @dataclass(frozen=True)

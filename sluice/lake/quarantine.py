@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from sluice.errors import LakeError, SluiceError
-from sluice.lake.table import open_table
+from sluice.lake.table import lake_dataset, open_table
 from sluice.paths import ensure_dataset_name
 from sluice.validate.contracts import find_contract
 
@@ -147,7 +147,7 @@ def _scan(table: DeltaTable, query: QuarantineQuery, columns: list[str] | None =
     (values over :data:`sluice.lake.file_stats.MAX_TEXT` characters, such as a run id or batch id)
     gets a null guarantee from delta-rs' dataset, which would skip that file whatever it holds.
     """
-    dataset = table.to_pyarrow_dataset(file_pruning_predicate=_pruning(query))
+    dataset = lake_dataset(table, file_pruning_predicate=_pruning(query))
     row_filter = _row_filter(query)
     wanted = None if columns is None else list(dict.fromkeys([*columns, *_FILTER_COLUMNS]))
     rows = dataset.to_table(columns=wanted)

@@ -39,7 +39,7 @@ from sluice.lake.commit import (
 )
 from sluice.lake.quarantine import RAW_LINE_KEY, QuarantineEntry
 from sluice.lake.quarantine_ledger import row_id
-from sluice.lake.table import DedupedBucket, lake_schema
+from sluice.lake.table import DedupedBucket, lake_dataset, lake_schema
 from sluice.lake.write import evolve_schema
 from sluice.validate.chunk import (
     BATCH_COL,
@@ -204,7 +204,7 @@ def landed(lake_uri: str, version: int | None, ids: list[str], storage_options: 
         table = DeltaTable(lake_uri, version=version, storage_options=storage_options or None)
         batches = sorted({i.rpartition(":")[0] for i in ids})
         # Filtered here, not pushed down: the files' string statistics can be cut short of a whole batch id.
-        found = table.to_pyarrow_dataset().to_table(columns=[BATCH_COL, ROW_COL])
+        found = lake_dataset(table).to_table(columns=[BATCH_COL, ROW_COL])
         found = found.filter(pc.is_in(found.column(BATCH_COL), pa.array(batches, pa.string())))
     except (OSError, pa.ArrowException) as exc:
         raise LakeError(f"cannot read {lake_uri} at version {version}: {exc}", hint="check the lake path") from None

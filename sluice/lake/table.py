@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
@@ -333,6 +334,21 @@ def lake_filesystem(uri: str, storage_options: dict[str, str] | None = None) -> 
         return pafs.LocalFileSystem(), str(Path(uri.removeprefix("file://")).resolve())
     fs = s3_filesystem(storage_options or {})
     return fs, uri.removeprefix("s3://").rstrip("/")
+
+
+def lake_dataset(table: DeltaTable, storage_options: dict[str, str] | None = None, **kwargs: Any) -> ds.Dataset:
+    """``table`` as a pyarrow dataset read through a native Arrow filesystem (``kwargs``: as ``to_pyarrow_dataset``).
+
+    deltalake's own filesystem is implemented in Python: Arrow's scan threads calling into it may still run
+    while the interpreter shuts down, which aborts a process that has finished its work ("terminate called
+    without an active exception"). A native filesystem makes no such calls. An S3 table without its
+    ``storage_options`` keeps deltalake's filesystem, which knows them.
+    """
+    uri = table.table_uri
+    if uri.startswith("s3://") and storage_options is None:
+        return table.to_pyarrow_dataset(**kwargs)
+    fs, root = lake_filesystem(uri, storage_options)
+    return table.to_pyarrow_dataset(filesystem=pafs.SubTreeFileSystem(root, fs), **kwargs)
 
 
 def parts_by_day(table: pa.Table, keep: np.ndarray, schema: pa.Schema) -> Iterator[tuple[str, pa.Table]]:

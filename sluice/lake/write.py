@@ -43,6 +43,7 @@ from sluice.lake.table import (
     DedupedBucket,
     NewFile,
     dedup_bucket,
+    lake_dataset,
     lake_filesystem,
     lake_schema,
     open_table,
@@ -125,7 +126,7 @@ def _lake_keys(table: DeltaTable, rows: pa.Table, keys: list[str], days: list[st
     Typed like ``like``; keys outside a column's range in ``rows`` cannot match any of them, so they are not read.
     """
     names = [*keys, PARTITION]
-    dataset = table.to_pyarrow_dataset(partitions=[(PARTITION, "in", days)])
+    dataset = lake_dataset(table, partitions=[(PARTITION, "in", days)])
     found = dataset.to_table(columns=names, filter=_key_ranges(rows, keys))
     return found.select(names).cast(pa.schema([like.field(n) for n in names]))
 
