@@ -116,8 +116,7 @@ class CommitTarget:
         storage_options: dict[str, str],
     ) -> CommitTarget:
         """The target of run ``run_id`` writing ``contract``'s dataset, staging under ``staging_root / run_id``."""
-        staged = staging_root / run_id
-        return cls(contract.name, contract, run_id, staged, lake_uri, quarantine_uri, storage_options)
+        return cls(contract.name, contract, run_id, staging_root / run_id, lake_uri, quarantine_uri, storage_options)
 
 
 @dataclass(frozen=True)

@@ -143,9 +143,9 @@ def _row_filter(query: QuarantineQuery) -> ds.Expression | None:
 def _scan(table: DeltaTable, query: QuarantineQuery, columns: list[str] | None = None) -> pa.Table:
     """The entries matching ``query``: files pruned by partition, rows filtered here, in memory.
 
-    Row filters are not pushed down to the files: a string column some file has no bounds for
-    (values over :data:`sluice.lake.file_stats.MAX_TEXT` characters, such as a run id or batch id)
-    gets a null guarantee from delta-rs' dataset, which would skip that file whatever it holds.
+    Row filters are not pushed down to the files: delta-rs reads a column that a file's stats name without
+    bounds as bounded by null and skips that file whatever it holds, and quarantine files with such stats
+    (long run and batch ids, cut to a prefix with no maximum) may be in any table already.
     """
     dataset = lake_dataset(table, file_pruning_predicate=_pruning(query))
     row_filter = _row_filter(query)

@@ -337,12 +337,10 @@ def lake_filesystem(uri: str, storage_options: dict[str, str] | None = None) -> 
 
 
 def lake_dataset(table: DeltaTable, storage_options: dict[str, str] | None = None, **kwargs: Any) -> ds.Dataset:
-    """``table`` as a pyarrow dataset read through a native Arrow filesystem (``kwargs``: as ``to_pyarrow_dataset``).
+    """``table`` as a pyarrow dataset over a native Arrow filesystem (``kwargs``: as ``to_pyarrow_dataset``).
 
-    deltalake's own filesystem is implemented in Python: Arrow's scan threads calling into it may still run
-    while the interpreter shuts down, which aborts a process that has finished its work ("terminate called
-    without an active exception"). A native filesystem makes no such calls. An S3 table without its
-    ``storage_options`` keeps deltalake's filesystem, which knows them.
+    deltalake's own filesystem is Python, called back from Arrow's scan threads for every read; a native one
+    is not. An S3 table without its ``storage_options`` keeps deltalake's filesystem, which knows them.
     """
     uri = table.table_uri
     if uri.startswith("s3://") and storage_options is None:
