@@ -33,7 +33,7 @@ from sluice.ingest import (
 )
 from sluice.ingest_children import child_outcomes, child_report
 from sluice.ingest_held import release_report, release_run_id, to_release
-from sluice.lake import staging
+from sluice.lake import staging, staging_runs
 from sluice.lake.commit import CommitOutcome, CommitPlan, CommitTarget
 from sluice.lake.commit_size import commit_bytes
 from sluice.lake.held import held_uri, parent_keys, release_held, store_held
@@ -202,7 +202,7 @@ def _open(
         report.source_region = bucket_region(source, opts)
         files = list_source(source, pattern, opts)
         staging_root = staging.location(settings.staging_location(), settings.lake_storage_options)
-        run_dir, cleanup = staging.open_run(staging_root, report.run_id, stale_hours=settings.staging_stale_hours)
+        run_dir, cleanup = staging_runs.open_run(staging_root, report.run_id, stale_hours=settings.staging_stale_hours)
     except Exception as exc:
         record_failure(report, exc, settings.metadata_db_url())
         raise

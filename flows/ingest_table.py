@@ -20,7 +20,7 @@ from flows.runners import dask_task_runner
 from sluice.errors import ConfigError
 from sluice.governance.protect import protector_for
 from sluice.ingest import finish_report, hold_back_incomplete
-from sluice.lake import staging
+from sluice.lake import staging, staging_runs
 from sluice.lake.commit import CommitOutcome, CommitTarget
 from sluice.lake.commit_size import commit_bytes
 from sluice.lake.lease import hold_lease, holder_name
@@ -99,7 +99,7 @@ def _request(spec: TableSpec, dataset: str, run_id: str, started: datetime, sett
     """
     columns = describe_source(spec)
     staging_root = staging.location(settings.staging_location(), settings.lake_storage_options)
-    run_dir, _ = staging.open_run(staging_root, run_id, stale_hours=settings.staging_stale_hours)
+    run_dir, _ = staging_runs.open_run(staging_root, run_id, stale_hours=settings.staging_stale_hours)
     return TableRequest(
         spec=spec,
         columns=columns,

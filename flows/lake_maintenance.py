@@ -13,7 +13,7 @@ from prefect.runtime import flow_run
 from flows.hooks import INCIDENT_HOOKS
 from sluice.access.audit import compact_audit
 from sluice.errors import LakeError
-from sluice.lake import staging
+from sluice.lake import staging, staging_runs
 from sluice.lake.log import vacuum
 from sluice.lake.maintain import OptimizeResult
 from sluice.lake.maintain_dataset import layout_plan, optimize_dataset
@@ -108,11 +108,11 @@ def purge_quarantine(uri: str, retention_days: int, storage_options: dict[str, s
 
 
 @task(name="clear-stale-staging", cache_policy=NO_CACHE)
-def clear_stale_staging(stale_hours: float) -> staging.StagingCleanup:
+def clear_stale_staging(stale_hours: float) -> staging_runs.StagingCleanup:
     """Remove staging folders of runs that are gone (killed runs); never one of a run still running."""
     settings = get_settings()
     root = staging.location(settings.staging_location(), settings.lake_storage_options)
-    cleanup = staging.remove_stale_runs(root, stale_hours=stale_hours)
+    cleanup = staging_runs.remove_stale_runs(root, stale_hours=stale_hours)
     get_run_logger().info("staging: %s", cleanup.summary())
     return cleanup
 
@@ -134,7 +134,7 @@ def lake_maintenance(
     ``retention_hours`` have passed.
 
     ``staging_max_age_hours`` (default ``SLUICE_STAGING_STALE_HOURS``) applies
-    to folders of runs on other hosts; see :func:`sluice.lake.staging.remove_stale_runs`.
+    to folders of runs on other hosts; see :func:`sluice.lake.staging_runs.remove_stale_runs`.
     """
     settings = get_settings()
     log = get_run_logger()

@@ -28,7 +28,7 @@ from datetime import date, datetime, timezone
 from sluice.access.audit import AccessAction, AccessRecord, record_access
 from sluice.errors import ConfigError, LakeConflictError
 from sluice.governance.audit import OS_ISSUER, current_principal
-from sluice.lake import staging
+from sluice.lake import staging, staging_runs
 from sluice.lake.commit import CommitOutcome, CommitTarget
 from sluice.lake.lease import HeldLease, hold_lease, holder_name
 from sluice.lake.quarantine import QuarantineEntry, QuarantineQuery, list_entries, open_quarantine
@@ -182,7 +182,7 @@ def _land(
 ) -> None:
     """Check what the lake holds, judge the rest, commit those that pass; again if the table moved on."""
     run_root = staging.location(settings.staging_location(), settings.lake_storage_options)
-    run_dir, _ = staging.open_run(run_root, report.run_id, stale_hours=settings.staging_stale_hours)
+    run_dir, _ = staging_runs.open_run(run_root, report.run_id, stale_hours=settings.staging_stale_hours)
     try:
         target = _target(settings, contract, report.run_id, run_dir)
         for _attempt in range(ATTEMPTS):

@@ -37,7 +37,7 @@ def kill(proc: subprocess.Popen) -> None:
 
 
 if __name__ == "__main__":
-    from sluice.lake.staging import claim_run
+    from sluice.lake.staging_runs import claim_run
 
     folder = Path(sys.argv[1])
     claim_run(folder)

@@ -26,7 +26,7 @@ import pyarrow as pa
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
-from sluice.lake import staging
+from sluice.lake import staging, staging_runs
 from sluice.lake.commit import Batch, CommitOutcome, CommitPlan, CommitTarget, Fence, Planner, commit_planned
 from sluice.lake.frames import commit_frame
 from sluice.lake.key_index import LakeKeys
@@ -124,7 +124,7 @@ def _stage_quarantine(
 ) -> dict[str, list[staging.StagePath]]:
     if quarantine is None or not quarantine.num_rows:
         return {}
-    staging.claim_run(target.staging_dir)
+    staging_runs.claim_run(target.staging_dir)
     staged = staging.batch_dir(target.staging_dir, 0, batch.id)
     staging.reset(staged)
     staging.write_quarantine(staged, quarantine, 0)

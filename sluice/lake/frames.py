@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 from sqlalchemy.engine import Engine
 
-from sluice.lake import staging
+from sluice.lake import staging, staging_runs
 from sluice.lake.commit import Batch, CommitOutcome, CommitTarget, Fence, commit_batches
 from sluice.lake.lease import hold_lease, holder_name
 
@@ -57,7 +57,7 @@ def commit_frame(
     Raises:
         LakeConflictError, LeaseLostError: as :func:`sluice.lake.commit.commit_batches`; nothing is committed.
     """
-    staging.claim_run(target.staging_dir)
+    staging_runs.claim_run(target.staging_dir)
     staged = staging.batch_dir(target.staging_dir, 0, batch.id)
     staging.reset(staged)
     try:

@@ -54,7 +54,7 @@ from sqlalchemy.engine import Engine
 
 from sluice.errors import ContractError
 from sluice.governance.protect import protector_for
-from sluice.lake import staging
+from sluice.lake import staging, staging_runs
 from sluice.lake.commit import Batch, CommitOutcome, CommitTarget, commit_batches
 from sluice.lake.lease import hold_lease, holder_name
 from sluice.lake.table import CommitResult, table_uri
@@ -174,7 +174,7 @@ class _LakeSink:
     def write(self, frame: pa.Table, position: LakePosition) -> CommitResult:
         batch = Batch(source_name(position.slot), position.range, rows_read=frame.num_rows)
         run_dir = self.staging_root / self.run_id
-        staging.claim_run(run_dir)
+        staging_runs.claim_run(run_dir)
         staged = staging.batch_dir(run_dir, 0, batch.id)
         staging.reset(staged)
         contract = self.target_contract

@@ -14,8 +14,8 @@ import psutil
 import pytest
 
 from sluice.errors import ConfigError
-from sluice.lake import staging
-from sluice.lake.staging import (
+from sluice.lake import staging_runs
+from sluice.lake.staging_runs import (
     OWNER_FILE,
     RunOwner,
     claim_run,
@@ -165,4 +165,4 @@ def test_open_run_refuses_a_run_id_that_is_not_a_plain_name(tmp_path, run_id):
 
 
 def test_a_missing_staging_root_has_nothing_to_clear(tmp_path):
-    assert staging.remove_stale_runs(tmp_path / "none", stale_hours=1) == staging.StagingCleanup([], 0)
+    assert staging_runs.remove_stale_runs(tmp_path / "none", stale_hours=1) == staging_runs.StagingCleanup([], 0)

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sluice.errors import ConfigError
-from sluice.lake import staging
+from sluice.lake import staging, staging_runs
 from sluice.lake.location import Location
 from sluice.validate.chunk import PARTITION
 
@@ -52,7 +52,7 @@ def test_a_staging_uri_on_s3_is_a_location_and_a_path_stays_a_path(store, tmp_pa
 
 
 def test_staged_batches_on_s3_read_back_as_written_in_source_order(store):
-    run_dir, _ = staging.open_run(staging.location("s3://stage/runs-a", store), "run-1", stale_hours=1)
+    run_dir, _ = staging_runs.open_run(staging.location("s3://stage/runs-a", store), "run-1", stale_hours=1)
     rows = _rows([date(2024, 1, 1), date(2024, 1, 9), date(2024, 1, 2)])
     second = staging.batch_dir(run_dir, 1, "b")
     first = staging.batch_dir(run_dir, 0, "a")
@@ -76,7 +76,7 @@ def test_staged_batches_on_s3_read_back_as_written_in_source_order(store):
 
 
 def test_workers_staging_batches_of_one_run_at_once_lose_none(store):
-    run_dir, _ = staging.open_run(staging.location("s3://stage/runs-b", store), "run-2", stale_hours=1)
+    run_dir, _ = staging_runs.open_run(staging.location("s3://stage/runs-b", store), "run-2", stale_hours=1)
     errors: list[BaseException] = []
 
     def stage(order: int) -> None:
@@ -105,15 +105,15 @@ def test_workers_staging_batches_of_one_run_at_once_lose_none(store):
 def test_a_run_on_s3_owned_by_another_host_goes_only_after_the_stale_hours(store):
     root = staging.location("s3://stage/runs-c", store)
     run_dir = root / "far-run"
-    staging.claim_run(run_dir, staging.RunOwner("another-host", 1, 0.0))
+    staging_runs.claim_run(run_dir, staging_runs.RunOwner("another-host", 1, 0.0))
     staging.write_valid(staging.batch_dir(run_dir, 0, "x"), _rows([date(2024, 1, 1)]), 0)
 
-    kept = staging.remove_stale_runs(root, stale_hours=1.0, now=time.time())
-    removed = staging.remove_stale_runs(root, stale_hours=1.0, now=time.time() + 2 * 3600)
+    kept = staging_runs.remove_stale_runs(root, stale_hours=1.0, now=time.time())
+    removed = staging_runs.remove_stale_runs(root, stale_hours=1.0, now=time.time() + 2 * 3600)
 
     assert kept.kept == 1 and kept.removed == []
     assert [r.run_id for r in removed.removed] == ["far-run"] and removed.bytes_freed > 0
-    assert staging.read_owner(run_dir) is None
+    assert staging_runs.read_owner(run_dir) is None
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -121,7 +121,7 @@ def test_a_run_on_s3_owned_by_another_host_goes_only_after_the_stale_hours(store
 def test_a_run_id_that_is_not_a_plain_name_is_refused_on_s3_too(store, run_id):
     root = staging.location("s3://stage/runs-d", store)
     try:
-        run_dir, _ = staging.open_run(root, run_id, stale_hours=1)
+        run_dir, _ = staging_runs.open_run(root, run_id, stale_hours=1)
     except ConfigError as exc:
         assert "cannot name a staging folder" in str(exc)
         return
