@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from sluice.settings import RecordLimits, get_settings
 from sluice.validate.contracts import ColumnSpec, ColumnType, Contract
 from sluice.validate.quality import FailureLog, Reason
+from sluice.validate.scalars import mask_of, parse_bool, parse_float, parse_int, text_or_null
 from sluice.validate.timestamps import parse_timestamps
 
 ARROW_TYPES: dict[ColumnType, pa.DataType] = {
@@ -26,10 +27,7 @@ ARROW_TYPES: dict[ColumnType, pa.DataType] = {
     ColumnType.TIMESTAMP: pa.timestamp("us", tz="UTC"),
     ColumnType.DATE: pa.date32(),
 }
-_FLOAT = r"^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$"
 EXCERPT_CHARS = 1024  # of a value too large to keep whole
-_TRUE = ["true", "t", "yes", "y", "1"]
-_FALSE = ["false", "f", "no", "n", "0"]
 
 
 def arrow_type(spec: ColumnSpec) -> pa.DataType:
@@ -41,84 +39,6 @@ def arrow_type(spec: ColumnSpec) -> pa.DataType:
 
 def arrow_schema(contract: Contract) -> pa.Schema:
     return pa.schema([(c.name, arrow_type(c)) for c in contract.columns])
-
-
-def _np(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
-
-
-def _text(column: pa.Array) -> pa.Array:
-    """Text with empty strings as null.
-
-    Byte lengths, not character counts: only the offsets are read. CSV
-    readers already give empty fields as null, so the column is copied only
-    when it does hold an empty string.
-    """
-    text = column.cast(pa.string())
-    empty = pc.equal(pc.binary_length(text), 0)
-    if not pc.any(empty).as_py():
-        return text
-    return pc.if_else(empty, pa.scalar(None, pa.string()), text)
-
-
-def _without_plus(text: pa.Array) -> pa.Array:
-    """``+5`` as ``5``: Arrow's integer cast refuses a leading plus sign."""
-    plus = pc.starts_with(text, "+")
-    if not pc.any(plus).as_py():
-        return text
-    return pc.if_else(plus, pc.utf8_slice_codeunits(text, 1), text)
-
-
-def _by_regex(text: pa.Array, regex: str, target: pa.DataType) -> tuple[pa.Array, np.ndarray]:
-    ok = _np(pc.match_substring_regex(text, regex))
-    present = _np(pc.is_valid(text))
-    bad = present & ~ok
-    if bad.any():
-        text = pc.if_else(pa.array(ok), text, pa.scalar(None, pa.string()))
-    return pc.cast(_without_plus(pc.utf8_trim_whitespace(text)), target), bad
-
-
-def _coerce_int(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """Digits with an optional sign; checked without a regex (it is the hottest path)."""
-    trimmed = pc.utf8_trim_whitespace(text)
-    unsigned = pc.utf8_ltrim(trimmed, characters="+-")
-    # Byte lengths: the signs are ASCII, and a non-ASCII digit (more than one
-    # byte) fails the cast below and is settled by the strict regex anyway.
-    one_sign = pc.less_equal(pc.subtract(pc.binary_length(trimmed), pc.binary_length(unsigned)), 1)
-    ok = _np(pc.and_(pc.and_(pc.utf8_is_digit(unsigned), one_sign), pc.less_equal(pc.binary_length(unsigned), 18)))
-    bad = _np(pc.is_valid(text)) & ~ok
-    if bad.any():
-        trimmed = pc.if_else(pa.array(ok), trimmed, pa.scalar(None, pa.string()))
-    try:
-        return pc.cast(_without_plus(trimmed), pa.int64()), bad
-    except pa.ArrowInvalid:  # non-ASCII digits pass utf8_is_digit; the strict regex settles them
-        return _by_regex(text, r"^\s*[+-]?[0-9]{1,18}\s*$", pa.int64())
-
-
-def _coerce_float(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """Decimals; plain ``123.45`` is recognised without a regex, the rest (signs, exponents) by ``_FLOAT``."""
-    trimmed = pc.utf8_trim_whitespace(text)
-    ok = _np(pc.utf8_is_digit(pc.replace_substring(trimmed, ".", "", max_replacements=1)))
-    present = _np(pc.is_valid(text))
-    rest = present & ~ok
-    if rest.any():
-        ok[np.flatnonzero(rest)] = _np(pc.match_substring_regex(text.filter(pa.array(rest)), _FLOAT))
-    bad = present & ~ok
-    if bad.any():
-        trimmed = pc.if_else(pa.array(ok), trimmed, pa.scalar(None, pa.string()))
-    try:
-        return pc.cast(trimmed, pa.float64()), bad
-    except pa.ArrowInvalid:  # non-ASCII digits pass utf8_is_digit; the strict regex settles them
-        return _by_regex(text, _FLOAT, pa.float64())
-
-
-def _coerce_bool(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    low = pc.utf8_lower(pc.utf8_trim_whitespace(text))
-    is_true = pc.is_in(low, value_set=pa.array(_TRUE))
-    is_false = pc.is_in(low, value_set=pa.array(_FALSE))
-    bad = _np(pc.is_valid(low)) & ~_np(is_true) & ~_np(is_false)
-    out = pc.if_else(is_true, True, pc.if_else(is_false, False, pa.scalar(None, pa.bool_())))
-    return out, bad
 
 
 def as_text(column: pa.Array) -> pa.Array:
@@ -164,7 +84,7 @@ def _fits_directly(kind: pa.DataType, target: ColumnType) -> bool:
 
 def _wrong_type(column: pa.Array, spec: ColumnSpec, log: FailureLog) -> pa.Array:
     """Every present value of a type with no road to ``spec.type`` is a failure naming that type."""
-    idx = np.flatnonzero(_np(pc.is_valid(column)))
+    idx = np.flatnonzero(mask_of(pc.is_valid(column)))
     log.add(
         idx,
         column=spec.name,
@@ -188,7 +108,7 @@ def _decoded(column: pa.Array, spec: ColumnSpec, log: FailureLog) -> pa.Array:
             texts.append(None if value is None else value.decode("utf-8"))
         except UnicodeDecodeError:
             texts.append(None)
-    bad = _np(pc.is_valid(column)) & ~_np(pc.is_valid(pa.array(texts, pa.string())))
+    bad = mask_of(pc.is_valid(column)) & ~mask_of(pc.is_valid(pa.array(texts, pa.string())))
     idx = np.flatnonzero(bad)
     log.add(
         idx,
@@ -245,10 +165,10 @@ def coerce_column(
             typed = _typed(column, spec, default_tz=default_tz, log=log)
             if typed is not None:
                 return typed
-        return _from_text(_text(column), spec, column, default_tz=default_tz, log=log, failed=Reason.WRONG_TYPE)
+        return _from_text(text_or_null(column), spec, column, default_tz=default_tz, log=log, failed=Reason.WRONG_TYPE)
     if keep_empty and spec.type is ColumnType.STRING:
         return column
-    return _from_text(_text(column), spec, column, default_tz=default_tz, log=log, failed=None)
+    return _from_text(text_or_null(column), spec, column, default_tz=default_tz, log=log, failed=None)
 
 
 def _from_text(
@@ -258,13 +178,13 @@ def _from_text(
     if spec.type is ColumnType.STRING:
         return text
     if spec.type is ColumnType.INT64:
-        out, bad = _coerce_int(text)
+        out, bad = parse_int(text)
         reason = Reason.UNPARSEABLE_INT
     elif spec.type is ColumnType.FLOAT64:
-        out, bad = _coerce_float(text)
+        out, bad = parse_float(text)
         reason = Reason.UNPARSEABLE_FLOAT
     elif spec.type is ColumnType.BOOL:
-        out, bad = _coerce_bool(text)
+        out, bad = parse_bool(text)
         reason = Reason.UNPARSEABLE_BOOL
     else:
         return _parsed(text, spec, text, default_tz=default_tz, log=log, failed=failed)
@@ -324,7 +244,7 @@ def _within_field_limit(column: pa.Array, spec: ColumnSpec, limit: int, log: Fai
     longest = pc.max(lengths).as_py()
     if longest is None or longest <= limit:  # nearly always: one pass, no mask
         return column
-    over = _np(pc.greater(lengths, limit))
+    over = mask_of(pc.greater(lengths, limit))
     idx = np.flatnonzero(over)
     log.add(
         idx,
@@ -347,7 +267,7 @@ def _cut_to_max_length(typed: pa.Array, spec: ColumnSpec, log: FailureLog) -> pa
     longest = pc.max(pc.binary_length(typed)).as_py()
     if longest is None or longest <= spec.max_length:  # no more characters than bytes: nothing to count
         return typed
-    over = _np(pc.greater(pc.utf8_length(typed), spec.max_length))
+    over = mask_of(pc.greater(pc.utf8_length(typed), spec.max_length))
     if not over.any():
         return typed
     idx = np.flatnonzero(over)
