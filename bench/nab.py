@@ -215,6 +215,8 @@ def run_detector(detector: str, corpus: list[Series], files: list[nabscore.Label
     else:
         done = [_score_file(t) for t in tasks]
     outputs = {c: {s.name: d[c] for s, d in zip(corpus, done, strict=True)} for c in DETECTORS[detector]}
+    for scores in (a for by_file in outputs.values() for a in by_file.values()):
+        scores.flags.writeable = False  # fixed from here on, so the scorer may cache its ranking
     results = [nabcv.cross_validate(files, outputs, p) for p in nabscore.PROFILES]
     chosen = results[0].in_sample.candidate
     return Run(detector, results, scoring_seconds(DETECTORS[detector][chosen], corpus), outputs)

@@ -174,10 +174,16 @@ _RANKED_LIMIT = 8192
 
 
 def _ranked(f: LabelledFile, scores: np.ndarray, profile: Profile) -> _Ranked:
-    """:class:`_Ranked` of one file, cached per score array (by identity) while the cache is small."""
+    """:class:`_Ranked` of one file.
+
+    Read-only score arrays (which cannot change behind the cache's back) are
+    ranked once and cached by identity while the cache holds fewer than
+    ``_RANKED_LIMIT`` entries; any other array is ranked on every call.
+    """
     s = np.asarray(scores, dtype=float)
+    cacheable = isinstance(scores, np.ndarray) and not scores.flags.writeable
     key = (f.name, profile, id(scores))
-    hit = _RANKED.get(key)
+    hit = _RANKED.get(key) if cacheable else None
     if hit is not None and hit[0] is scores:
         return hit[1]
     if s.shape != (f.rows,):
@@ -199,9 +205,9 @@ def _ranked(f: LabelledFile, scores: np.ndarray, profile: Profile) -> _Ranked:
         gain[inside] = best - before
         first[np.flatnonzero(inside)] = ~pd.Series(win[inside]).duplicated().to_numpy()
     ranked = _Ranked(s, gain, first, inside, len(np.unique(win[inside])))
-    if len(_RANKED) >= _RANKED_LIMIT:
-        _RANKED.clear()
-    if isinstance(scores, np.ndarray):
+    if cacheable:
+        if len(_RANKED) >= _RANKED_LIMIT:
+            _RANKED.clear()
         _RANKED[key] = (scores, ranked)
     return ranked
 
