@@ -96,8 +96,8 @@ Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 def sluice_configs() -> dict[str, EnsembleConfig]:
     """The candidate settings of ``ops baseline score``'s ensemble (:mod:`ops.baselines.ensemble`), by name.
 
-    A grid over the robust part's ``z_min`` and weight, the range tolerance,
-    the pattern part (left out, or one of three settings at weight 0.65) and
+    A grid over the robust part's ``z_min`` and weight, the range tolerance
+    and settling rows, the pattern part (left out, or one of three settings at weight 0.65) and
     the suppression length; plus the robust detector alone with its product
     defaults, so the folds can also choose no ensemble at all. The product
     defaults are the candidate :func:`nabcv.select` picks on the whole corpus.
@@ -105,11 +105,11 @@ def sluice_configs() -> dict[str, EnsembleConfig]:
     alone = EnsembleConfig(DetectorConfig(), robust_weight=1.0, range_weight=0.0, pattern_weight=0.0, suppress_rows=100)
     out = {"robust-only": alone}
     patterns = [(0.0, PatternConfig()), *((0.65, PatternConfig(levels=lv, power=a)) for lv, a in PATTERN_GRID)]
-    grid = itertools.product((4.0, 5.0), (0.8, 1.0), (0.02, 0.05), patterns, (100, 200))
-    for z_min, weight, tolerance, (pattern_weight, pattern), rows in grid:
+    grid = itertools.product((4.0, 5.0), (0.8, 1.0), (0.02, 0.05), (0.0, 5.0), patterns, (100, 200))
+    for z_min, weight, tolerance, settle, (pattern_weight, pattern), rows in grid:
         config = EnsembleConfig(
             robust=replace(DetectorConfig(), z_min=z_min),
-            range=RangeConfig(tolerance=tolerance),
+            range=RangeConfig(tolerance=tolerance, settle_rows=settle),
             pattern=pattern,
             robust_weight=weight,
             pattern_weight=pattern_weight,
@@ -126,7 +126,8 @@ def candidate_name(config: EnsembleConfig) -> str:
     p = config.pattern
     pattern = f"p{config.pattern_weight:g}L{p.levels}a{p.power:g}" if config.pattern_weight > 0 else "p0"
     return (
-        f"z{config.robust.z_min:g}w{config.robust_weight:g}/t{config.range.tolerance:g}/{pattern}"
+        f"z{config.robust.z_min:g}w{config.robust_weight:g}/t{config.range.tolerance:g}g{config.range.settle_rows:g}"
+        f"/{pattern}"
         f"/s{config.suppress_rows}"
     )
 

@@ -10,7 +10,12 @@ there is no Python loop over rows.
   ``min_rows`` of them), the excess ``max(x - hi, lo - x, 0)`` is measured in
   units of ``tolerance * (hi - lo)``: ``r = excess / (tolerance * width)``, and
   the score is ``r^a / (1 + r^a)`` (0.5 at the tolerance). A series that has
-  not moved yet has no width and scores 0.
+  not moved yet has no width and scores 0. While the series is still
+  extending its range (a trend, the first rise of a cycle), every row is a
+  new record; with ``settle_rows > 0`` the score is multiplied by
+  ``1 - exp(-g / settle_rows)``, ``g`` the rows since the last row that set a
+  new minimum or maximum, so a breach right after the previous record counts
+  little and one after a settled stretch counts fully.
 * **Pattern novelty** (:func:`pattern_novelty`). The values are cut into
   ``levels`` equal bins over the range of the first ``learn_rows`` rows (the
   range seen so far while fewer have arrived; values outside fall in one
@@ -38,6 +43,7 @@ class RangeConfig:
     tolerance: float = 0.02
     min_rows: int = 100
     sharpness: float = 4.0
+    settle_rows: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,21 @@ def running_range(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return lo, hi, count
 
 
+def rows_since_record(values: np.ndarray) -> np.ndarray:
+    """Rows between each row and the last earlier row that set a new minimum or maximum (NaN rows never do)."""
+    x = np.asarray(values, dtype=float)
+    n = len(x)
+    if n == 0:
+        return np.empty(0)
+    ok = np.isfinite(x)
+    hi = np.fmax.accumulate(np.where(ok, x, -np.inf))
+    lo = np.fmin.accumulate(np.where(ok, x, np.inf))
+    record = ok & np.r_[True, (hi[1:] > hi[:-1]) | (lo[1:] < lo[:-1])]
+    last = np.maximum.accumulate(np.where(record, np.arange(n), -1))
+    before = np.r_[-1, last[:-1]]  # the last record strictly before each row
+    return np.where(before >= 0, np.arange(n) - before, np.inf).astype(float)
+
+
 def range_novelty(values: np.ndarray, config: RangeConfig = RangeConfig()) -> np.ndarray:
     """Score in [0, 1] of how far each value lies beyond the range of the rows before it."""
     x = np.asarray(values, dtype=float)
@@ -76,7 +97,10 @@ def range_novelty(values: np.ndarray, config: RangeConfig = RangeConfig()) -> np
     np.divide(excess, config.tolerance * width, out=ratio, where=usable)
     with np.errstate(divide="ignore", over="ignore"):
         score = 1.0 / (1.0 + np.exp(-config.sharpness * np.log(ratio)))
-    return np.where(ratio > 0, score, 0.0)
+    score = np.where(ratio > 0, score, 0.0)
+    if config.settle_rows > 0:
+        score = score * -np.expm1(-rows_since_record(x) / config.settle_rows)
+    return score
 
 
 def learned_bins(values: np.ndarray, config: PatternConfig) -> np.ndarray:

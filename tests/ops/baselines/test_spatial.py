@@ -14,6 +14,7 @@ from ops.baselines.spatial import (
     pattern_codes,
     pattern_novelty,
     range_novelty,
+    rows_since_record,
     running_range,
 )
 
@@ -53,6 +54,21 @@ def test_no_range_score_before_min_rows_or_on_a_flat_series() -> None:
     assert (range_novelty(x, RangeConfig(min_rows=100)) == 0).all()
     flat = np.r_[np.ones(500), 2.0]
     assert (range_novelty(flat, RangeConfig(min_rows=100)) == 0).all()
+
+
+def test_rows_since_record_counts_from_the_last_new_minimum_or_maximum_before_each_row() -> None:
+    gaps = rows_since_record(np.array([1.0, 2.0, 2.0, np.nan, 1.5, 3.0, 0.0, 0.5]))
+    np.testing.assert_array_equal(gaps, [np.inf, 1, 1, 2, 3, 4, 1, 1])
+
+
+def test_a_series_still_extending_its_range_is_damped_and_a_breach_after_a_settled_stretch_is_not() -> None:
+    growth = 1.05 ** np.arange(300)  # every row a new maximum, 5 % beyond the one before
+    eager = range_novelty(growth, RangeConfig(settle_rows=0))
+    settled = range_novelty(growth, RangeConfig(settle_rows=5))
+    assert eager[150:].min() > 0.9 and settled[150:].max() < 0.2
+    x = sine(1000)
+    x[800] = 13.0
+    assert range_novelty(x, RangeConfig(settle_rows=5))[800] > 0.99
 
 
 def test_bins_use_the_learned_range_and_put_outliers_in_edge_bins() -> None:
