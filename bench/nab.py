@@ -16,10 +16,12 @@ corpus), twice (:mod:`nabcv`):
 
 The detectors:
 
-* **Sluice**: :func:`ops.baselines.detector.score_series`, the detector the
-  dynamic thresholds and ``ops baseline score`` use. Its candidate settings
-  (:data:`CANDIDATES`, the product defaults among them) are scored once per
-  file; the folds choose among the cached outputs;
+* **Sluice**: :func:`ops.baselines.ensemble.score_ensemble`, the detector
+  ``ops baseline score`` uses (robust residuals, range novelty and pattern
+  novelty, combined). Its candidate settings (:func:`sluice_configs`, the
+  product defaults among them) are scored once per file, each part once and
+  shared between candidates (:func:`sluice_all`); the folds choose among the
+  cached outputs;
 * **Windowed Gaussian**: mean and standard deviation of the previous 6,400
   rows; the score is ``1 - P(|Z| >= |z|)`` for a normal ``Z``;
 * **Static threshold**: the 1st and 99th percentiles of the file's first 750
@@ -53,7 +55,9 @@ from scipy.special import erf
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import nabcv, nabscore
-from ops.baselines.detector import DetectorConfig, score_series
+from ops.baselines.detector import DetectorConfig
+from ops.baselines.ensemble import EnsembleConfig, combine, finite, robust_part, score_ensemble
+from ops.baselines.spatial import PatternConfig, RangeConfig, pattern_novelty, range_novelty
 
 GAUSSIAN_WINDOW = 6400
 STATIC_TRAINING_ROWS = 750
@@ -89,26 +93,66 @@ def static_threshold(timestamps: np.ndarray, values: np.ndarray) -> np.ndarray:
 Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def sluice_candidates() -> dict[str, Scorer]:
-    """The detector's candidate settings: ``z_min``, ``novelty_window`` and ``suppress_rows`` on a small grid.
+def sluice_configs() -> dict[str, EnsembleConfig]:
+    """The candidate settings of ``ops baseline score``'s ensemble (:mod:`ops.baselines.ensemble`), by name.
 
-    The product defaults are the candidate that :func:`nabcv.select` picks on
-    the whole development corpus; every other setting keeps its default.
+    A grid over the robust part's ``z_min`` and weight, the range tolerance
+    and settling rows, the pattern part (left out, or one of three settings at weight 0.65) and
+    the suppression length; plus the robust detector alone with its product
+    defaults, so the folds can also choose no ensemble at all. The product
+    defaults are the candidate :func:`nabcv.select` picks on the whole corpus.
     """
-    default = DetectorConfig()
-    out: dict[str, Scorer] = {}
-    for z_min, novelty, suppress in itertools.product((3.0, 4.0), (500, 1000), (0, 100, 200)):
-        config = replace(default, z_min=z_min, novelty_window=novelty, suppress_rows=suppress)
-        out[candidate_name(config)] = partial(score_series, config=config)
+    alone = EnsembleConfig(DetectorConfig(), robust_weight=1.0, range_weight=0.0, pattern_weight=0.0, suppress_rows=100)
+    out = {"robust-only": alone}
+    patterns = [(0.0, PatternConfig()), *((0.65, PatternConfig(levels=lv, power=a)) for lv, a in PATTERN_GRID)]
+    grid = itertools.product((4.0, 5.0), (0.8, 1.0), (0.02, 0.05), (0.0, 5.0), patterns, (100, 200))
+    for z_min, weight, tolerance, settle, (pattern_weight, pattern), rows in grid:
+        config = EnsembleConfig(
+            robust=replace(DetectorConfig(), z_min=z_min),
+            range=RangeConfig(tolerance=tolerance, settle_rows=settle),
+            pattern=pattern,
+            robust_weight=weight,
+            pattern_weight=pattern_weight,
+            suppress_rows=rows,
+        )
+        out[candidate_name(config)] = config
     return out
 
 
-def candidate_name(config: DetectorConfig) -> str:
-    return f"z{config.z_min:g}/n{config.novelty_window}/s{config.suppress_rows}"
+PATTERN_GRID = ((10, 16.0), (6, 16.0), (6, 4.0))
 
 
+def candidate_name(config: EnsembleConfig) -> str:
+    p = config.pattern
+    pattern = f"p{config.pattern_weight:g}L{p.levels}a{p.power:g}" if config.pattern_weight > 0 else "p0"
+    return (
+        f"z{config.robust.z_min:g}w{config.robust_weight:g}/t{config.range.tolerance:g}g{config.range.settle_rows:g}"
+        f"/{pattern}"
+        f"/s{config.suppress_rows}"
+    )
+
+
+def sluice_all(timestamps: np.ndarray, values: np.ndarray) -> dict[str, np.ndarray]:
+    """Every candidate's scores of one series, each part computed once and shared by the candidates using it."""
+    x = finite(values)
+    robust: dict[DetectorConfig, np.ndarray] = {}
+    ranged: dict[RangeConfig, np.ndarray] = {}
+    patterned: dict[PatternConfig, np.ndarray] = {}
+    out = {}
+    for name, c in SLUICE.items():
+        if c.robust not in robust:
+            robust[c.robust] = robust_part(timestamps, x, c.robust).score
+        if c.range not in ranged:
+            ranged[c.range] = range_novelty(x, c.range)
+        if c.pattern not in patterned:
+            patterned[c.pattern] = pattern_novelty(x, c.pattern)
+        out[name] = combine(robust[c.robust], ranged[c.range], patterned[c.pattern], c)
+    return out
+
+
+SLUICE = sluice_configs()
 DETECTORS: dict[str, dict[str, Scorer]] = {
-    "Sluice": sluice_candidates(),
+    "Sluice": {name: partial(score_ensemble, config=config) for name, config in SLUICE.items()},
     "Windowed Gaussian": {"fixed": windowed_gaussian},
     "Static threshold": {"fixed": static_threshold},
 }
@@ -144,29 +188,39 @@ def load_corpus(data_dir: Path, windows_json: Path) -> tuple[list[Series], list[
     return series, files
 
 
-def _score_one(args: tuple[str, str, np.ndarray, np.ndarray]) -> tuple[np.ndarray, float]:
-    detector, candidate, timestamps, values = args
+BATCH: dict[str, Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]] = {"Sluice": sluice_all}
+
+
+def _score_file(args: tuple[str, np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every candidate's scores of one series (shared parts computed once where the detector allows it)."""
+    detector, timestamps, values = args
+    if detector in BATCH:
+        return BATCH[detector](timestamps, values)
+    return {c: scorer(timestamps, values) for c, scorer in DETECTORS[detector].items()}
+
+
+def scoring_seconds(scorer: Scorer, corpus: list[Series]) -> float:
+    """Time to score every series with one candidate, one after the other (CSV parsing excluded)."""
     start = time.perf_counter()
-    scores = DETECTORS[detector][candidate](timestamps, values)
-    return scores, time.perf_counter() - start
+    for s in corpus:
+        scorer(s.timestamps, s.values)
+    return time.perf_counter() - start
 
 
 def run_detector(detector: str, corpus: list[Series], files: list[nabscore.LabelledFile], jobs: int) -> Run:
     """Score every series with every candidate of one detector once, then cross-validate the choice."""
-    candidates = list(DETECTORS[detector])
-    tasks = [(detector, c, s.timestamps, s.values) for c in candidates for s in corpus]
+    tasks = [(detector, s.timestamps, s.values) for s in corpus]
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            done = list(pool.map(_score_one, tasks, chunksize=max(1, len(tasks) // (4 * jobs))))
+            done = list(pool.map(_score_file, tasks))
     else:
-        done = [_score_one(t) for t in tasks]
-    outputs: dict[str, dict[str, np.ndarray]] = {c: {} for c in candidates}
-    for (_, c, _, _), s, (scores, _) in zip(tasks, [s for _ in candidates for s in corpus], done, strict=True):
-        outputs[c][s.name] = scores
+        done = [_score_file(t) for t in tasks]
+    outputs = {c: {s.name: d[c] for s, d in zip(corpus, done, strict=True)} for c in DETECTORS[detector]}
+    for scores in (a for by_file in outputs.values() for a in by_file.values()):
+        scores.flags.writeable = False  # fixed from here on, so the scorer may cache its ranking
     results = [nabcv.cross_validate(files, outputs, p) for p in nabscore.PROFILES]
     chosen = results[0].in_sample.candidate
-    seconds = sum(t for (_, c, _, _), (_, t) in zip(tasks, done, strict=True) if c == chosen)
-    return Run(detector, results, seconds, outputs)
+    return Run(detector, results, scoring_seconds(DETECTORS[detector][chosen], corpus), outputs)
 
 
 def print_table(runs: list[Run], files: int, rows: int) -> None:
@@ -232,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.per_file:
         print_per_file(runs[0], files)
     standard = runs[0].results[0]
-    defaults = candidate_name(DetectorConfig())
+    defaults = candidate_name(EnsembleConfig())
     chosen = standard.in_sample.candidate
     print(f"\nproduct defaults {defaults}: " + ("the in-sample choice" if defaults == chosen else f"not {chosen}"))
     if defaults in runs[0].outputs:

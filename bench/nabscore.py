@@ -151,28 +151,65 @@ def _row_weights(rows: int, windows: tuple[tuple[int, int], ...], profile: Profi
     return weight, window
 
 
-def _scorable(
-    files: Sequence[LabelledFile], scores: Mapping[str, np.ndarray], profile: Profile
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Scores, weights and corpus-wide window ids of every scored row; and the window count."""
-    all_scores, all_weights, all_windows, offset = [], [], [], 0
-    for f in files:
-        s = np.asarray(scores[f.name], dtype=float)
-        if s.shape != (f.rows,):
-            raise ValueError(f"{f.name}: {s.shape[0] if s.ndim else 0} scores for {f.rows} rows")
-        if not np.all(np.isfinite(s)):
-            raise ValueError(f"{f.name}: scores must be finite")
-        weight, window = row_weights(f.rows, f.windows, profile)
-        keep = slice(probation_length(f.rows), None)
-        win = window[keep]
-        ids = np.unique(win[win >= 0])
-        remap = np.full(len(f.windows) + 1, -1, dtype=np.int64)
-        remap[ids] = offset + np.arange(len(ids))
-        all_scores.append(s[keep])
-        all_weights.append(weight[keep])
-        all_windows.append(np.where(win >= 0, remap[win], -1))
-        offset += len(ids)
-    return _concat(all_scores, float), _concat(all_weights, float), _concat(all_windows, np.int64), offset
+@dataclass(frozen=True)
+class _Ranked:
+    """One file's scored rows (after probation), highest score first, with each row's gain to the corpus total.
+
+    A row outside every window gains its (negative) false-positive weight. A
+    row inside a window gains how much it raises that window's best detection
+    so far (the first one replaces the missed-window cost ``-A_FN``). The
+    gains depend only on the order of the file's own rows, so a corpus sweep
+    merges the files' ranked rows and adds up their gains.
+    """
+
+    scores: np.ndarray
+    gains: np.ndarray
+    first: np.ndarray  # the first row of its window in this order
+    inside: np.ndarray
+    windows: int
+
+
+_RANKED: dict[tuple[str, Profile, int], tuple[np.ndarray, _Ranked]] = {}
+_RANKED_LIMIT = 8192
+
+
+def _ranked(f: LabelledFile, scores: np.ndarray, profile: Profile) -> _Ranked:
+    """:class:`_Ranked` of one file.
+
+    Read-only score arrays (which cannot change behind the cache's back) are
+    ranked once and cached by identity while the cache holds fewer than
+    ``_RANKED_LIMIT`` entries; any other array is ranked on every call.
+    """
+    s = np.asarray(scores, dtype=float)
+    cacheable = isinstance(scores, np.ndarray) and not scores.flags.writeable
+    key = (f.name, profile, id(scores))
+    hit = _RANKED.get(key) if cacheable else None
+    if hit is not None and hit[0] is scores:
+        return hit[1]
+    if s.shape != (f.rows,):
+        raise ValueError(f"{f.name}: {s.shape[0] if s.ndim else 0} scores for {f.rows} rows")
+    if not np.all(np.isfinite(s)):
+        raise ValueError(f"{f.name}: scores must be finite")
+    weight, window = row_weights(f.rows, f.windows, profile)
+    keep = slice(probation_length(f.rows), None)
+    s, w, win = s[keep], weight[keep], window[keep]
+    order = np.argsort(-s, kind="stable")
+    s, w, win = s[order], w[order], win[order]
+    inside = win >= 0
+    gain = np.where(inside, 0.0, w)
+    first = np.zeros(len(s), dtype=bool)
+    if inside.any():
+        grouped = pd.Series(w[inside]).groupby(win[inside])
+        best = grouped.cummax().to_numpy()
+        before = pd.Series(best).groupby(win[inside]).shift(1).fillna(-profile.a_fn).to_numpy()
+        gain[inside] = best - before
+        first[np.flatnonzero(inside)] = ~pd.Series(win[inside]).duplicated().to_numpy()
+    ranked = _Ranked(s, gain, first, inside, len(np.unique(win[inside])))
+    if cacheable:
+        if len(_RANKED) >= _RANKED_LIMIT:
+            _RANKED.clear()
+        _RANKED[key] = (scores, ranked)
+    return ranked
 
 
 def _concat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
@@ -200,19 +237,20 @@ class Sweep:
 
 
 def sweep_arrays(files: Sequence[LabelledFile], scores: Mapping[str, np.ndarray], profile: Profile) -> Sweep:
-    """:func:`sweep` as arrays; index 0 is "no detection at all" (threshold above every score)."""
-    s, w, win, n_windows = _scorable(files, scores, profile)
+    """:func:`sweep` as arrays; index 0 is "no detection at all" (threshold above every score).
+
+    Each file's rows are ranked once (:func:`_ranked`); the corpus merges them
+    by score and sums their gains, so every tie group of scores ends at the
+    corpus total for that threshold.
+    """
+    parts = [_ranked(f, scores[f.name], profile) for f in files]
+    s = _concat([p.scores for p in parts], float)
     order = np.argsort(-s, kind="stable")
-    s, w, win = s[order], w[order], win[order]
-    inside = win >= 0
-    gain = np.where(inside, 0.0, w)
-    first = np.zeros(len(s), dtype=bool)
-    if inside.any():
-        grouped = pd.Series(w[inside]).groupby(win[inside])
-        best = grouped.cummax().to_numpy()
-        before = pd.Series(best).groupby(win[inside]).shift(1).fillna(-profile.a_fn).to_numpy()
-        gain[inside] = best - before
-        first[np.flatnonzero(inside)] = ~pd.Series(win[inside]).duplicated().to_numpy()
+    s = s[order]
+    gain = _concat([p.gains for p in parts], float)[order]
+    first = _concat([p.first for p in parts], bool)[order]
+    inside = _concat([p.inside for p in parts], bool)[order]
+    n_windows = sum(p.windows for p in parts)
     base = -profile.a_fn * n_windows
     ends = np.flatnonzero(np.r_[s[1:] != s[:-1], True]) if len(s) else np.empty(0, int)
     top = float(s[0]) + 1.0 if len(s) else 1.0

@@ -1,4 +1,8 @@
-"""Score a ``timestamp,value`` CSV with the streaming detector (``ops baseline score``)."""
+"""Score a ``timestamp,value`` CSV with the streaming ensemble detector (``ops baseline score``).
+
+The score is :func:`ops.baselines.ensemble.score_ensemble`: the robust-residual
+detector of the dynamic thresholds, combined with range and pattern novelty.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ops.baselines.detector import DetectorConfig, arrival_clock, detect, to_seconds
+from ops.baselines.detector import DetectorConfig, arrival_clock, to_seconds
+from ops.baselines.ensemble import EnsembleConfig, combine, score_parts
 from ops.errors import BaselineInputError
+
+DEFAULT_CONFIG = EnsembleConfig()
 
 
 @dataclass(frozen=True)
@@ -93,7 +100,7 @@ def _ensure_timestamps(stamps: pd.Series, raw: pd.Series) -> None:
         )
 
 
-def score_csv(source: Path, target: Path, config: DetectorConfig = DetectorConfig()) -> ScoreSummary:
+def score_csv(source: Path, target: Path, config: EnsembleConfig = DEFAULT_CONFIG) -> ScoreSummary:
     """Write ``timestamp,value,anomaly_score`` for every row of ``source`` (strictly causal, in file order).
 
     Late rows and repeated timestamps are scored and counted in the summary.
@@ -101,18 +108,19 @@ def score_csv(source: Path, target: Path, config: DetectorConfig = DetectorConfi
     stamps, values = read_series(source)
     naive = _naive(stamps)
     clock = arrival_clock(to_seconds(naive))
-    result = detect(naive, values, config)
+    parts = score_parts(naive, values, config)
+    score = combine(parts.robust.score, parts.range, parts.pattern, config)
     raw = pd.read_csv(source, dtype=str, keep_default_na=False, usecols=["timestamp", "value"])
-    raw["anomaly_score"] = np.round(result.score, 6)
+    raw["anomaly_score"] = np.round(score, 6)
     target.parent.mkdir(parents=True, exist_ok=True)
     raw.to_csv(target, index=False)
-    seasons = pd.Series(result.season).dropna()
+    seasons = pd.Series(parts.robust.season).dropna()
     return ScoreSummary(
         rows=len(values),
         missing_values=int(np.isnan(values).sum()),
-        season=season_name(int(seasons.iloc[-1]), config) if len(seasons) else "none",
-        max_score=float(result.score.max()),
-        rows_over_half=int((result.score >= 0.5).sum()),
+        season=season_name(int(seasons.iloc[-1]), config.robust) if len(seasons) else "none",
+        max_score=float(score.max()),
+        rows_over_half=int((score >= 0.5).sum()),
         output=str(target),
         late_rows=clock.late,
         duplicate_timestamps=clock.duplicate,

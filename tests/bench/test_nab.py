@@ -72,3 +72,14 @@ def test_baselines_are_bounded_and_causal(detector) -> None:
     for cut in (5, 751, 1500):
         np.testing.assert_array_equal(detector(ts[:cut], x[:cut]), full[:cut])
     assert detector(ts[:0], x[:0]).shape == (0,)
+
+
+def test_shared_parts_give_each_candidate_its_own_scores() -> None:
+    rng = np.random.default_rng(2)
+    ts = np.datetime64("2024-01-01T00:00", "m") + np.arange(1500) * np.timedelta64(5, "m")
+    x = 10 + np.sin(np.arange(1500) / 30) + rng.normal(0, 0.1, 1500)
+    x[1200] += 5
+    batch = nab.sluice_all(ts, x)
+    assert set(batch) == set(nab.DETECTORS["Sluice"])
+    for name in list(batch)[:: max(1, len(batch) // 9)]:
+        np.testing.assert_array_equal(batch[name], nab.DETECTORS["Sluice"][name](ts, x), err_msg=name)

@@ -127,6 +127,23 @@ def test_sweep_agrees_with_scoring_every_threshold_directly() -> None:
             assert point.score == pytest.approx(direct)
 
 
+def test_read_only_scores_are_ranked_once_and_writeable_ones_every_time() -> None:
+    rng = np.random.default_rng(8)
+    files = [make_file("a/1.csv", windows=((200, 260), (500, 560))), make_file("a/2.csv", rows=700, windows=())]
+    scores = {f.name: np.round(rng.random(f.rows), 2) for f in files}
+    frozen = {name: s.copy() for name, s in scores.items()}
+    for s in frozen.values():
+        s.flags.writeable = False
+    plain = ns.sweep_arrays(files, scores, ns.STANDARD)
+    for _ in range(2):  # the second call reads the cached ranking
+        cached = ns.sweep_arrays(files, frozen, ns.STANDARD)
+        np.testing.assert_array_equal(cached.thresholds, plain.thresholds)
+        np.testing.assert_allclose(cached.scores, plain.scores)
+    scores["a/1.csv"][205] = 5.0  # changed in place: a writeable array is never served from the cache
+    changed = ns.sweep_arrays(files, scores, ns.STANDARD)
+    assert changed.thresholds[1] == 5.0 and changed.detected[1] == 1
+
+
 def test_windows_are_read_from_timestamps() -> None:
     f = make_file()
     windows = [["2024-01-01 00:50:00.000000", "2024-01-01 01:05:00.000000"], ["2024-02-01", "2024-02-02"]]
