@@ -47,10 +47,18 @@ class TotalsCheck:
     source_sum: float | None = None
     read_sum: float | None = None
     policy: str = CompletenessPolicy.OFF.value
+    # Why the source's account cannot be held against what was read (a compacted topic, a queue); empty: it can.
+    not_comparable: str = ""
+
+    @property
+    def comparable(self) -> bool:
+        return not self.not_comparable
 
     @property
     def differences(self) -> list[str]:
-        """What disagrees, in words; empty when the totals agree."""
+        """What disagrees, in words; empty when the totals agree or cannot be compared."""
+        if self.not_comparable:
+            return []
         if self.source_rows is None:
             return ["the source stated no control totals"]
         found = []
@@ -80,11 +88,17 @@ def check(
     column = spec.sum
     result = TotalsCheck(source=source, read_rows=read_rows, column=column, policy=spec.policy.value)
     if totals is not None:
-        result.origin, result.source_rows = totals.origin, totals.rows
+        take_source_side(result, totals)
         if column is not None:
-            result.source_sum = totals.sums.get(column)
             result.read_sum = read_sums.get(column, 0.0)
     return result
+
+
+def take_source_side(result: TotalsCheck, totals: ControlTotals) -> None:
+    """Fill the source's side of ``result`` (the read side stays as it is)."""
+    result.origin, result.source_rows = totals.origin, totals.rows
+    if result.column is not None:
+        result.source_sum = totals.sums.get(result.column)
 
 
 def add_read_sum(totals: TotalsCheck | None, valid: pa.Table) -> None:
