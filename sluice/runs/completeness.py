@@ -111,13 +111,21 @@ def add_read_sum(totals: TotalsCheck | None, valid: pa.Table) -> None:
     totals.read_sum = (totals.read_sum or 0.0) + float(total or 0)
 
 
+def incomplete(dataset: str, checks: list[TotalsCheck]) -> CompletenessError | None:
+    """The error of the checks that disagree under the ``strict`` policy (the first, and how many); None: none."""
+    bad = [c for c in checks if c.policy == CompletenessPolicy.STRICT.value and not c.agrees]
+    if not bad:
+        return None
+    more = f" (and {len(bad) - 1} more batch(es))" if len(bad) > 1 else ""
+    return CompletenessError(f"{dataset}: {bad[0].source}: {'; '.join(bad[0].differences)}{more}")
+
+
 def ensure_complete(dataset: str, checks: list[TotalsCheck]) -> None:
     """Raise when a check disagrees under the ``strict`` policy.
 
     Raises:
         CompletenessError: the first disagreeing batch, and how many there are.
     """
-    bad = [c for c in checks if c.policy == CompletenessPolicy.STRICT.value and not c.agrees]
-    if bad:
-        more = f" (and {len(bad) - 1} more batch(es))" if len(bad) > 1 else ""
-        raise CompletenessError(f"{dataset}: {bad[0].source}: {'; '.join(bad[0].differences)}{more}")
+    error = incomplete(dataset, checks)
+    if error is not None:
+        raise error
