@@ -7,7 +7,10 @@ holds one :class:`TotalsCheck` per batch with both sides, which
 rows the run read from the batch (written, duplicate and quarantined alike: a
 row the source sent and Sluice quarantined was not lost); a sum compares with
 the sum of the column over the batch's valid rows, so a quarantined row with
-a value makes the sums differ.
+a value makes the sums differ. A stream's checks are per partition of a batch
+(:mod:`sluice.sources.streams.totals`), and say ``not_comparable`` where the
+source's count cannot be exact (a compacted topic, a queue): such a check
+never fails a run.
 """
 
 from __future__ import annotations

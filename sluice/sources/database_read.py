@@ -51,6 +51,7 @@ from sluice.sources.database import (
     split_name,
 )
 from sluice.sources.database_connect import mariadb_connect, pg_connect
+from sluice.sources.database_mariadb import fetch_mariadb
 from sluice.sources.database_totals import cursor_totals, range_totals
 from sluice.sources.database_types import Kind, SourceColumn, check_mapping, mariadb_column, pg_column
 from sluice.validate.contracts import Contract
@@ -329,44 +330,6 @@ def read_pg(spec: TableSpec, sql: str, snapshot_id: str | None) -> Iterator[pa.T
         for batch in cur.fetch_record_batch():
             yield _plain(pa.Table.from_batches([batch]))
         cur.execute("COMMIT")
-
-
-_MARIADB_ARROW = {
-    Kind.INTEGER: pa.int64(),
-    Kind.BOOLEAN_INT: pa.int64(),
-    Kind.FLOAT: pa.float64(),
-    Kind.DECIMAL: pa.string(),
-    Kind.TEXT: pa.string(),
-    Kind.DATE: pa.date32(),
-    Kind.TIMESTAMP_NAIVE: pa.timestamp("us"),
-    Kind.TIMESTAMP_TZ: pa.timestamp("us", tz="UTC"),
-}
-
-
-def _arrow_column(values: list[Any], kind: Kind) -> pa.Array:
-    """A column of driver values; one that does not fit its type (a zero date) goes as text to validation."""
-    kind_type = _MARIADB_ARROW.get(kind, pa.string())
-    if kind is Kind.DECIMAL:
-        values = [None if v is None else str(v) for v in values]
-    try:
-        return pa.array(values, kind_type)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
-        return pa.array([None if v is None else str(v) for v in values], pa.string())
-
-
-def mariadb_rows_to_arrow(rows: list[tuple[Any, ...]], spec: TableSpec, columns: dict[str, SourceColumn]) -> pa.Table:
-    names = spec.read_columns
-    data = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-    return pa.table({n: _arrow_column(list(vals), columns[n].kind) for n, vals in zip(names, data, strict=True)})
-
-
-def fetch_mariadb(
-    cur: Any, spec: TableSpec, columns: dict[str, SourceColumn], sql: str, params: tuple[Any, ...] = ()
-) -> Iterator[pa.Table]:
-    """Stream one statement's rows on an open unbuffered cursor, ``fetch_rows`` at a time."""
-    cur.execute(sql, params)
-    while rows := cur.fetchmany(spec.fetch_rows):
-        yield mariadb_rows_to_arrow(list(rows), spec, columns)
 
 
 Counted = Callable[[ControlTotals], None]
