@@ -6,7 +6,8 @@ between the broker and the sink (:class:`Lossy`), the seam the flow builds its s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,8 @@ from sluice.sources.streams import kafka_totals
 from sluice.sources.streams.base import BatchLimits, Offset, StreamBatch, StreamSource
 from sluice.sources.streams.consume import ConsumeOutcome, ConsumeSpec, consume
 from sluice.sources.streams.kafka_totals import compaction, gaps, in_gaps
+from sluice.sources.streams.scale import ScalingPolicy, SuperviseSpec, supervise
+from sluice.sources.streams.sink import BatchOutcome
 from sluice.sources.streams.totals import NO_POSITIONS, SpanCount
 from sluice.validate.completeness import CompletenessSpec
 from sluice.validate.contracts import Contract
@@ -247,3 +250,19 @@ def test_a_queue_has_no_positions_and_is_not_comparable(
     out = consume(rabbit_source(config.url, config.queue), sink, SPEC)  # type: ignore[attr-defined]
     assert len(lake_ids(tmp_path)) == 10 and not out.held_back
     assert {c.not_comparable for b in out.batches for c in b.totals} == {NO_POSITIONS}
+
+
+def test_a_supervised_run_stops_every_consumer_once_one_held_a_batch_back() -> None:
+    def run(index: int, stop: threading.Event, counted: Callable[[BatchOutcome], None]) -> ConsumeOutcome:
+        if index == 0:
+            return ConsumeOutcome(held_back=[BatchOutcome(read=5, held_back=True)])
+        stop.wait()  # a consumer that would run until told to stop
+        return ConsumeOutcome()
+
+    found: list[ConsumeOutcome] = []
+    policy = ScalingPolicy(min_consumers=2, max_consumers=2)
+    watch = SuperviseSpec(interval_s=0.05, follow_s=None)  # None: it would run until cancelled
+    worker = threading.Thread(target=lambda: found.append(supervise(run, lambda: 0, policy, watch).outcome))
+    worker.start()
+    worker.join(timeout=10)
+    assert not worker.is_alive() and [len(o.held_back) for o in found] == [1]
