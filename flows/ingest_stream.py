@@ -13,6 +13,9 @@ ways to run it:
 Each run is recorded like a file ingestion (``ops runs``): one entry per
 batch; ``rows_read`` = ``rows_written`` + ``rows_quarantined`` +
 ``rows_duplicate`` (messages the lake held already, by position or key).
+Under a contract's ``completeness`` policy each batch is also compared, per
+partition, with the source's count of what its positions span; under
+``strict`` a batch with a gap is not committed and the run fails.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from sluice.lake.commit_size import commits_bytes
 from sluice.lake.table import table_uri
 from sluice.lake.verify import ensure_verifiable
 from sluice.paths import ensure_dataset_name
+from sluice.runs.completeness import ensure_complete
 from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
 from sluice.runs.usage import add_process_usage, read_measure
 from sluice.settings import StreamSettings, get_settings
@@ -36,6 +40,7 @@ from sluice.settings.streams import BROKER_SETTINGS
 from sluice.sources.streams.base import MAX_DELIVERIES, BatchLimits
 from sluice.sources.streams.scale import ScalingPolicy
 from sluice.sources.streams.sink import BatchOutcome
+from sluice.sources.streams.totals import record_stream_totals
 from sluice.sources.streams.typed import VALUE_FORMATS
 from sluice.validate.contracts import find_contract
 from sluice.validate.explode import ensure_explodable
@@ -217,6 +222,7 @@ def ingest_stream(
         report.bytes_written = commits_bytes(uri, committed_versions(outcome.batches), run_id, options)
         report.stage_seconds["consume"] = outcome.seconds
         report.finished_at, report.status = datetime.now(timezone.utc), "completed"
+        held_back = record_stream_totals(report, outcome.batches, outcome.held_back)  # failed, when one was
         ensure_conserved(report)
         children = child_reports(report, outcome.batches)
         for child in children:
@@ -240,4 +246,6 @@ def ingest_stream(
         report.rows_duplicate,
         outcome.pauses,
     )
+    if held_back:
+        ensure_complete(report.dataset, report.control_totals)
     return report

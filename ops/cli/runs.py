@@ -22,6 +22,7 @@ from ops.cli._utilities import (
 from sluice.errors import SluiceError
 
 if TYPE_CHECKING:
+    from sluice.runs.completeness import TotalsCheck
     from sluice.runs.records import RunReport
 
 app = typer.Typer(help="Ingestion runs: what each read, wrote, quarantined and dropped.", no_args_is_help=True)
@@ -206,6 +207,12 @@ def _print_files(report: RunReport) -> None:
     )
 
 
+def _verdict(check: TotalsCheck) -> Text:
+    if not check.comparable:
+        return Text(f"not comparable: {check.not_comparable}", style="yellow")
+    return Text("agree", style="green") if check.agrees else Text(f"disagree ({check.policy})", style="red")
+
+
 def _print_totals(report: RunReport) -> None:
     """Each batch's control totals: what the source says beside what the run read, and the verdict."""
 
@@ -219,7 +226,7 @@ def _print_totals(report: RunReport) -> None:
             cell(c.source),
             cell(said(c.source_rows, c.source_sum, c.column)),
             cell(said(c.read_rows, c.read_sum, c.column)),
-            Text("agree", style="green") if c.agrees else Text(f"disagree ({c.policy})", style="red"),
+            _verdict(c),
         ]
         for c in report.control_totals
     ]

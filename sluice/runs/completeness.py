@@ -7,7 +7,10 @@ holds one :class:`TotalsCheck` per batch with both sides, which
 rows the run read from the batch (written, duplicate and quarantined alike: a
 row the source sent and Sluice quarantined was not lost); a sum compares with
 the sum of the column over the batch's valid rows, so a quarantined row with
-a value makes the sums differ.
+a value makes the sums differ. A stream's checks are per partition of a batch
+(:mod:`sluice.sources.streams.totals`), and say ``not_comparable`` where the
+source's count cannot be exact (a compacted topic, a queue): such a check
+never fails a run.
 """
 
 from __future__ import annotations
@@ -47,10 +50,18 @@ class TotalsCheck:
     source_sum: float | None = None
     read_sum: float | None = None
     policy: str = CompletenessPolicy.OFF.value
+    # Why the source's account cannot be held against what was read (a compacted topic, a queue); empty: it can.
+    not_comparable: str = ""
+
+    @property
+    def comparable(self) -> bool:
+        return not self.not_comparable
 
     @property
     def differences(self) -> list[str]:
-        """What disagrees, in words; empty when the totals agree."""
+        """What disagrees, in words; empty when the totals agree or cannot be compared."""
+        if self.not_comparable:
+            return []
         if self.source_rows is None:
             return ["the source stated no control totals"]
         found = []
@@ -80,11 +91,17 @@ def check(
     column = spec.sum
     result = TotalsCheck(source=source, read_rows=read_rows, column=column, policy=spec.policy.value)
     if totals is not None:
-        result.origin, result.source_rows = totals.origin, totals.rows
+        take_source_side(result, totals)
         if column is not None:
-            result.source_sum = totals.sums.get(column)
             result.read_sum = read_sums.get(column, 0.0)
     return result
+
+
+def take_source_side(result: TotalsCheck, totals: ControlTotals) -> None:
+    """Fill the source's side of ``result`` (the read side stays as it is)."""
+    result.origin, result.source_rows = totals.origin, totals.rows
+    if result.column is not None:
+        result.source_sum = totals.sums.get(result.column)
 
 
 def add_read_sum(totals: TotalsCheck | None, valid: pa.Table) -> None:
@@ -97,13 +114,21 @@ def add_read_sum(totals: TotalsCheck | None, valid: pa.Table) -> None:
     totals.read_sum = (totals.read_sum or 0.0) + float(total or 0)
 
 
+def incomplete(dataset: str, checks: list[TotalsCheck]) -> CompletenessError | None:
+    """The error of the checks that disagree under the ``strict`` policy (the first, and how many); None: none."""
+    bad = [c for c in checks if c.policy == CompletenessPolicy.STRICT.value and not c.agrees]
+    if not bad:
+        return None
+    more = f" (and {len(bad) - 1} more batch(es))" if len(bad) > 1 else ""
+    return CompletenessError(f"{dataset}: {bad[0].source}: {'; '.join(bad[0].differences)}{more}")
+
+
 def ensure_complete(dataset: str, checks: list[TotalsCheck]) -> None:
     """Raise when a check disagrees under the ``strict`` policy.
 
     Raises:
         CompletenessError: the first disagreeing batch, and how many there are.
     """
-    bad = [c for c in checks if c.policy == CompletenessPolicy.STRICT.value and not c.agrees]
-    if bad:
-        more = f" (and {len(bad) - 1} more batch(es))" if len(bad) > 1 else ""
-        raise CompletenessError(f"{dataset}: {bad[0].source}: {'; '.join(bad[0].differences)}{more}")
+    error = incomplete(dataset, checks)
+    if error is not None:
+        raise error

@@ -37,10 +37,10 @@ import pyarrow as pa
 from sluice.errors import ConfigError
 from sluice.sources.database import Dialect
 from sluice.sources.database_connect import mariadb_connect, pg_connect
+from sluice.sources.database_mariadb import fetch_mariadb
 from sluice.sources.database_read import (
     TableSpec,
     exported,
-    fetch_mariadb,
     read_pg,
     translated,
 )

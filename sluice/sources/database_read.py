@@ -12,7 +12,8 @@ in whichever process, starts its own transaction with ``SET TRANSACTION
 SNAPSHOT``: all readers see exactly the rows committed before the export.
 MariaDB has no shared snapshot: ``START TRANSACTION WITH CONSISTENT
 SNAPSHOT`` is per connection, so a MariaDB snapshot is read by ONE reader
-(consistent, not parallel).
+(consistent, not parallel), which takes its control totals itself, in that
+snapshot, before the rows.
 
 **Snapshot position.** A keyed contract ordered by ``_lsn`` (the one change
 capture applies, :mod:`sluice.sources.cdc.sink`) is filled by the snapshot
@@ -33,7 +34,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +51,8 @@ from sluice.sources.database import (
     split_name,
 )
 from sluice.sources.database_connect import mariadb_connect, pg_connect
-from sluice.sources.database_totals import range_totals
+from sluice.sources.database_mariadb import fetch_mariadb
+from sluice.sources.database_totals import cursor_totals, range_totals
 from sluice.sources.database_types import Kind, SourceColumn, check_mapping, mariadb_column, pg_column
 from sluice.validate.contracts import Contract
 
@@ -158,7 +160,8 @@ class Snapshot:
     label: str  # the same for two snapshots only when they hold the same rows
     ranges: list[KeyRange]
     lsn: int | None = None  # the WAL position the snapshot's rows take as _lsn (see the module doc)
-    # Each range's control totals, counted in the snapshot (contracts with a completeness policy; PostgreSQL).
+    # Each range's control totals, counted in the exported snapshot (completeness policy; PostgreSQL: MariaDB's
+    # reader counts its range itself, see read_range).
     totals: tuple[ControlTotals, ...] = ()
 
 
@@ -329,65 +332,47 @@ def read_pg(spec: TableSpec, sql: str, snapshot_id: str | None) -> Iterator[pa.T
         cur.execute("COMMIT")
 
 
-_MARIADB_ARROW = {
-    Kind.INTEGER: pa.int64(),
-    Kind.BOOLEAN_INT: pa.int64(),
-    Kind.FLOAT: pa.float64(),
-    Kind.DECIMAL: pa.string(),
-    Kind.TEXT: pa.string(),
-    Kind.DATE: pa.date32(),
-    Kind.TIMESTAMP_NAIVE: pa.timestamp("us"),
-    Kind.TIMESTAMP_TZ: pa.timestamp("us", tz="UTC"),
-}
+Counted = Callable[[ControlTotals], None]
 
 
-def _arrow_column(values: list[Any], kind: Kind) -> pa.Array:
-    """A column of driver values; one that does not fit its type (a zero date) goes as text to validation."""
-    kind_type = _MARIADB_ARROW.get(kind, pa.string())
-    if kind is Kind.DECIMAL:
-        values = [None if v is None else str(v) for v in values]
-    try:
-        return pa.array(values, kind_type)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
-        return pa.array([None if v is None else str(v) for v in values], pa.string())
-
-
-def mariadb_rows_to_arrow(rows: list[tuple[Any, ...]], spec: TableSpec, columns: dict[str, SourceColumn]) -> pa.Table:
-    names = spec.read_columns
-    data = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-    return pa.table({n: _arrow_column(list(vals), columns[n].kind) for n, vals in zip(names, data, strict=True)})
-
-
-def fetch_mariadb(
-    cur: Any, spec: TableSpec, columns: dict[str, SourceColumn], sql: str, params: tuple[Any, ...] = ()
+def read_mariadb(
+    spec: TableSpec, columns: dict[str, SourceColumn], sql: str, counted: tuple[str, Counted] | None = None
 ) -> Iterator[pa.Table]:
-    """Stream one statement's rows on an open unbuffered cursor, ``fetch_rows`` at a time."""
-    cur.execute(sql, params)
-    while rows := cur.fetchmany(spec.fetch_rows):
-        yield mariadb_rows_to_arrow(list(rows), spec, columns)
+    """Arrow tables of ``sql``'s rows in one consistent snapshot of one connection.
 
-
-def read_mariadb(spec: TableSpec, columns: dict[str, SourceColumn], sql: str) -> Iterator[pa.Table]:
-    """Arrow tables of ``sql``'s rows in one consistent snapshot of one connection."""
+    ``counted``: a ``WHERE`` condition whose control totals are taken first, in the same snapshot, and handed
+    to the callable (the snapshot is the connection's own: no other connection can count it).
+    """
     with translated(spec), contextlib.closing(mariadb_connect(spec.url, streaming=True)) as conn:
         with conn.cursor() as cur:
             cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+            if counted is not None:
+                counted[1](cursor_totals(spec, cur, counted[0]))
             yield from fetch_mariadb(cur, spec, columns, sql)
         conn.rollback()
 
 
-def snapshot_sql(spec: TableSpec, rng: KeyRange, columns: dict[str, SourceColumn] | None = None) -> str:
+def _where(spec: TableSpec, rng: KeyRange) -> str:
     where = rng.predicate(spec) if rng != KeyRange() else "TRUE"
-    if spec.dialect is Dialect.MARIADB:
-        where = where.replace("TRUE", "1=1")
-    return f"SELECT {spec.select_list(columns)} FROM {spec.relation()} WHERE {where}"
+    return where.replace("TRUE", "1=1") if spec.dialect is Dialect.MARIADB else where
+
+
+def snapshot_sql(spec: TableSpec, rng: KeyRange, columns: dict[str, SourceColumn] | None = None) -> str:
+    return f"SELECT {spec.select_list(columns)} FROM {spec.relation()} WHERE {_where(spec, rng)}"
 
 
 def read_range(
-    spec: TableSpec, columns: dict[str, SourceColumn], snapshot: Snapshot, rng: KeyRange
+    spec: TableSpec,
+    columns: dict[str, SourceColumn],
+    snapshot: Snapshot,
+    rng: KeyRange,
+    counted: Counted | None = None,
 ) -> Iterator[pa.Table]:
-    """The rows of one key range of a snapshot, as Arrow tables of at most a driver batch each."""
+    """The rows of one key range of a snapshot, as Arrow tables of at most a driver batch each.
+
+    ``counted`` (MariaDB): told the range's control totals, taken in the reader's snapshot before its rows.
+    """
     sql = snapshot_sql(spec, rng, columns)
     if spec.dialect is Dialect.POSTGRESQL:
         return read_pg(spec, sql, snapshot.snapshot_id)
-    return read_mariadb(spec, columns, sql)
+    return read_mariadb(spec, columns, sql, None if counted is None else (_where(spec, rng), counted))

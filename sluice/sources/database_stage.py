@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from typing import Protocol
 
 import numpy as np
@@ -45,7 +46,7 @@ from sluice.lake.commit import (
     dedup_buckets,
 )
 from sluice.lake.table import DedupedBucket, committed_batches, kept_history, open_table
-from sluice.runs.completeness import add_read_sum, check
+from sluice.runs.completeness import TotalsCheck, add_read_sum, check, take_source_side
 from sluice.runs.records import FileOutcome, FileStatus
 from sluice.settings import get_settings
 from sluice.sources.database import Dialect
@@ -153,17 +154,26 @@ def _timed(req: TableRequest, out: FileOutcome, started: float, stage: Callable[
     return out
 
 
+def _range_check(req: TableRequest, snapshot: Snapshot, order: int, out: FileOutcome) -> TotalsCheck | None:
+    """The range's completeness check, read side empty: PostgreSQL's totals come with the snapshot, MariaDB's
+    reader fills them in when it counts its range in its own snapshot (None: the contract compares none)."""
+    spec = req.spec.contract.completeness
+    if not spec.on or out.status is not FileStatus.COMMITTED:
+        return None
+    counted = snapshot.totals[order] if order < len(snapshot.totals) else None
+    out.totals = check(spec, out.uri, counted, 0, {})
+    out.totals.read_sum = 0.0 if spec.sum is not None else None
+    return out.totals
+
+
 def stage_range(req: TableRequest, snapshot: Snapshot, rng: KeyRange, order: int) -> FileOutcome:
     """Read and stage one key range of a snapshot (skipped if a run committed that very batch)."""
     started = time.perf_counter()
     out = _outcome(req, order, f"pk {rng.label()}", f"{snapshot.label} pk {rng.label()}")
     batch = staging.batch_dir(req.run_place(), order, out.batch_id)
-    rows = stamped(read_range(req.spec, req.columns, snapshot, rng), req.spec, snapshot.lsn)
-    spec = req.spec.contract.completeness
-    if spec.on and out.status is FileStatus.COMMITTED:
-        counted = snapshot.totals[order] if order < len(snapshot.totals) else None  # none on MariaDB
-        out.totals = check(spec, out.uri, counted, 0, {})
-        out.totals.read_sum = 0.0 if spec.sum is not None else None
+    totals = _range_check(req, snapshot, order, out)
+    counted = None if totals is None or req.spec.dialect is not Dialect.MARIADB else partial(take_source_side, totals)
+    rows = stamped(read_range(req.spec, req.columns, snapshot, rng, counted), req.spec, snapshot.lsn)
     done = _timed(req, out, started, lambda: stage_tables(rows, req, batch, out))
     if done.totals is not None:
         done.totals.read_rows = done.rows_read
@@ -276,7 +286,7 @@ def held_snapshot(req: TableRequest, parts: int) -> Iterator[Snapshot]:
     """The snapshot a table's readers share, held while they run, and its key ranges.
 
     PostgreSQL: an exported snapshot split into ``parts`` primary-key ranges.
-    MariaDB: no snapshot can be shared, so one reader and one range, consistent in itself.
+    MariaDB: no snapshot can be shared, so one reader and one range, consistent in itself (and counted in it).
     """
     if req.spec.dialect is Dialect.MARIADB:
         yield Snapshot(None, f"mariadb-snapshot {req.run_id}", [KeyRange()])

@@ -13,8 +13,10 @@ validated in a second thread (:meth:`StreamSink.prepare`): one batch ahead
 at most, so the messages out of the buffer are never more than two batches.
 
 It runs until the source is idle for ``idle_s`` (``follow_s=0``), for
-``follow_s`` seconds, until cancelled (``follow_s=None``), or until its
-``stop`` event is set (a supervisor removing the consumer). On the way out it
+``follow_s`` seconds, until cancelled (``follow_s=None``), until its
+``stop`` event is set (a supervisor removing the consumer), or until the sink
+holds a batch back (its source's totals disagree under a ``strict``
+completeness policy: :mod:`sluice.sources.streams.totals`). On the way out it
 stops the fetcher, commits what the buffer still holds, and closes the source.
 """
 
@@ -51,6 +53,7 @@ class ConsumeOutcome:
     batches: list[BatchOutcome] = field(default_factory=list)
     pauses: int = 0
     seconds: float = 0.0
+    held_back: list[BatchOutcome] = field(default_factory=list)  # not committed: totals disagree under strict
 
 
 def _done(spec: ConsumeSpec, started: float, last_batch: float, stop: threading.Event | None) -> bool:
@@ -98,13 +101,18 @@ def _commit(
     ahead: Ahead,
     out: ConsumeOutcome,
     on_batch: Callable[[BatchOutcome], None] | None,
-) -> None:
+) -> bool:
+    """Commit the batch and acknowledge it; ``False`` when it was held back (neither: the loop stops)."""
     broker, _, topic = source.name.partition(":")
     batch = ahead[0]
     with tracer().start_as_current_span("stream.batch", kind=SpanKind.CONSUMER) as span:
         if span.is_recording():
             _describe(span, broker, topic, batch)
-        outcome = sink.write(source.name, batch, _prepared(ahead))
+        outcome = sink.write(source.name, batch, _prepared(ahead), account=source)
+        if outcome.held_back:
+            span.set_attribute("sluice.stream.held_back", True)
+            out.held_back.append(outcome)
+            return False
         with tracer().start_as_current_span("stream.acknowledge"):
             source.acknowledge(batch)
         span.set_attribute("sluice.stream.quarantined", outcome.quarantined)
@@ -114,6 +122,7 @@ def _commit(
     out.batches.append(outcome)
     if on_batch is not None:
         on_batch(outcome)
+    return True
 
 
 def consume(
@@ -154,12 +163,13 @@ def consume(
             if current is None:
                 continue
             pending = ahead(0)  # the next batch decodes while this one commits
-            _commit(source, sink, current, out, on_batch)
+            if not _commit(source, sink, current, out, on_batch):
+                break  # nothing after a batch held back may land: the next run reads from the lake's positions
             last_batch = time.monotonic()
         fetcher.stop()
         if fetcher.error is not None:
             raise fetcher.error
-        while (current := pending or ahead(0)) is not None:
+        while not out.held_back and (current := pending or ahead(0)) is not None:
             pending = ahead(0)
             _commit(source, sink, current, out, on_batch)
     finally:

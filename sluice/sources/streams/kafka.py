@@ -24,8 +24,10 @@ import numpy as np
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka import Message as KafkaMessage
 
-from sluice.sources.streams.base import BatchLimits, HeldPositions, MessageColumns, StreamBatch
+from sluice.sources.streams.base import BatchLimits, HeldPositions, MessageColumns, Offset, StreamBatch
 from sluice.sources.streams.errors import StreamError
+from sluice.sources.streams.kafka_totals import KafkaSpans
+from sluice.sources.streams.totals import SpanCount
 
 log = logging.getLogger(__name__)
 _FATAL = (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED)
@@ -101,6 +103,7 @@ class KafkaSource:
         self._paused = False
         self._assigned: list[TopicPartition] = []
         self._acks: deque[TopicPartition] = deque()
+        self._spans: KafkaSpans | None = None  # counts batches' spans for completeness, made at the first
         try:
             self._consumer = Consumer(config.consumer_config())
         except KafkaException as exc:
@@ -170,6 +173,13 @@ class KafkaSource:
                 break
         return StreamBatch(columns=MessageColumns.concat(chunks)) if chunks else StreamBatch()
 
+    def account(self, batch: StreamBatch, held: dict[str, Offset]) -> list[SpanCount]:
+        """The offsets each partition of ``batch`` spans against its messages (:mod:`.kafka_totals`)."""
+        if self._spans is None:
+            admin = {"bootstrap.servers": self.config.bootstrap_servers, **self.config.options}
+            self._spans = KafkaSpans(self.config.topic, self.config.consumer_config(), admin)
+        return self._spans.account(batch, held)
+
     def acknowledge(self, batch: StreamBatch) -> None:
         """Queue the batch's offsets; the thread that polls commits them (a consumer has one owner thread)."""
         for name, span in batch.ranges.items():
@@ -208,3 +218,5 @@ class KafkaSource:
         """Commit the acknowledged offsets and leave the group (call it once polling has stopped)."""
         self._commit_acks()
         self._consumer.close()
+        if self._spans is not None:
+            self._spans.close()

@@ -11,7 +11,7 @@ that one.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from deltalake import DeltaTable
@@ -29,6 +29,7 @@ class LakePositions:
     source: str
     ranges: dict[str, Range]
     held: dict[str, Offset]
+    before: dict[str, Offset] = field(default_factory=dict)  # the positions the table held before the batch
 
     @classmethod
     def after(cls, source: str, batch: StreamBatch, before: dict[str, Offset]) -> LakePositions:
@@ -37,7 +38,7 @@ class LakePositions:
         held = dict(before)
         for partition, span in ranges.items():
             held[partition] = max(span.last, held.get(partition, span.last))
-        return cls(source, ranges, held)
+        return cls(source, ranges, held, dict(before))
 
     def metadata(self) -> dict[str, object]:
         parts = sorted(self.ranges)

@@ -24,6 +24,7 @@ import redis
 
 from sluice.sources.streams.base import BatchLimits, Message, Offset, StreamBatch
 from sluice.sources.streams.errors import StreamError, StreamUnreachableError
+from sluice.sources.streams.totals import SpanCount, delivered, span_start
 
 VALUE_FIELD = b"value"
 KEY_FIELD = b"key"
@@ -45,6 +46,19 @@ if consumers then
   end
 end
 return redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], '>')
+"""
+
+
+# KEYS[1] stream; ARGV from (inclusive, or exclusive as "(id"), to: the entries between, counted in the server
+# a thousand at a time (nothing crosses the network but the count).
+_COUNT = """
+local n, from = 0, ARGV[1]
+while true do
+  local got = redis.call('XRANGE', KEYS[1], from, ARGV[2], 'COUNT', 1000)
+  n = n + #got
+  if #got < 1000 then return n end
+  from = '(' .. got[#got][1]
+end
 """
 
 
@@ -113,6 +127,7 @@ class RedisSource:
         self._history: str | None = "0"  # own pending entries first, then new ones
         self._paused = False
         self._read_new = _ReadNew(self._client)
+        self._count = self._client.register_script(_COUNT)
         try:
             self._client.xgroup_create(config.stream, config.group, id="0", mkstream=True)
         except redis.ResponseError as exc:
@@ -201,6 +216,33 @@ class RedisSource:
         if len(batch) < len(found):
             self._history = batch.messages[-1].offset.text()  # the rest: own pending entries after it
         return batch
+
+    def account(self, batch: StreamBatch, held: dict[str, Offset]) -> list[SpanCount]:
+        """The stream's entries between the lake's last id (or the batch's first) and the batch's last.
+
+        Entries deleted inside the span (``XDEL``, ``XTRIM``: ``max-deleted-entry-id`` at or past its start)
+        make the count not comparable: a deletion after the read would hide a loss.
+        """
+        counts = delivered(batch)
+        out = []
+        for name, span in batch.ranges.items():
+            after = span_start(name, span.first, held)
+            first = span.first if after is None else Offset(after.major, after.minor + 1)  # the next id after it
+            lo, hi = f"{first.major}-{first.minor}", f"{span.last.major}-{span.last.minor}"
+            try:
+                sent: int | None = int(self._count(keys=[name], args=[lo, hi]))
+                info: Any = self._client.xinfo_stream(name)
+            except REDIS_ERRORS as exc:
+                raise StreamUnreachableError(
+                    f"Redis at {redis_address(self.config.url)}: {exc or type(exc).__name__}",
+                    hint="check the server is up; the batch is not committed and is read again",
+                ) from None
+            deleted = entry_offset(info.get("max-deleted-entry-id") or b"0-0")
+            basis = f"XRANGE {lo} {hi}: {sent:,} entries"
+            if deleted >= first and deleted != Offset(0):
+                sent, basis = None, f"entries were deleted inside the span (max-deleted-entry-id {deleted.text()})"
+            out.append(SpanCount(name, first, span.last, counts[name], sent, basis))
+        return out
 
     def acknowledge(self, batch: StreamBatch) -> None:
         ids = [f"{m.offset.major}-{m.offset.minor}" for m in batch.messages]

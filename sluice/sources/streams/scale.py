@@ -137,6 +137,10 @@ class _Pool:
             worker.stop_event.set()
             self.done.append(worker)
 
+    def held_back(self) -> bool:
+        """Whether a consumer stopped on a batch held back (completeness): the run stops with it."""
+        return any(w.outcome is not None and w.outcome.held_back for w in [*self.active, *self.done])
+
     def failed(self) -> BaseException | None:
         return next((w.error for w in [*self.active, *self.done] if w.error is not None), None)
 
@@ -148,6 +152,7 @@ class _Pool:
         for worker in self.done:
             if worker.outcome is not None:
                 out.batches += worker.outcome.batches
+                out.held_back += worker.outcome.held_back
                 out.pauses += worker.outcome.pauses
                 out.seconds = max(out.seconds, worker.outcome.seconds)
         return out
@@ -175,7 +180,7 @@ def supervise(
     seen_batches, since_change = -1, 0
     pool.resize(policy.min_consumers)
     try:
-        while pool.failed() is None:
+        while pool.failed() is None and not pool.held_back():
             time.sleep(spec.interval_s)
             now, found = time.monotonic(), lag()
             out.lags.append(found)

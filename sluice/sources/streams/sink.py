@@ -29,12 +29,14 @@ from sluice.lake.commit import Batch, CommitTarget
 from sluice.lake.direct import OpenTable, commit_rows
 from sluice.lake.frames import LeaseSpec, dataset_lease
 from sluice.lake.table import table_uri
+from sluice.runs.completeness import TotalsCheck
 from sluice.sources.streams.base import Message, Offset, StreamBatch
 from sluice.sources.streams.children import ChildOutcome, commit_children
 from sluice.sources.streams.decode import Decoder, JsonDecoder
 from sluice.sources.streams.delivered import DEFAULT_WINDOW, DeliveredIds, recent_digests, unseen_ids
 from sluice.sources.streams.latency import BatchLatency, batch_latency
 from sluice.sources.streams.positions import LakePositions, lake_positions, unseen
+from sluice.sources.streams.totals import held_back, stream_checks
 from sluice.telemetry import tracer
 from sluice.validate.chunk import BatchContext, ChunkResult, validate_chunk
 from sluice.validate.contracts import Contract
@@ -59,6 +61,9 @@ class BatchOutcome:
     reasons: dict[str, int] = field(default_factory=dict)  # quarantined messages per reason code
     children: dict[str, ChildOutcome] = field(default_factory=dict)  # by child dataset of an exploded array
     bytes_read: int = 0  # the batch's messages' keys, values and headers as consumed
+    # Per partition, the source's account of the batch beside what was read (sluice.sources.streams.totals).
+    totals: list[TotalsCheck] = field(default_factory=list)
+    held_back: bool = False  # its totals disagree under ``strict``: nothing of it was committed
 
 
 def reason_counts(quarantine: pa.Table) -> dict[str, int]:
@@ -163,6 +168,13 @@ class StreamSink:
         fresh, dropped = unseen(batch, held)
         return fresh, dropped, LakePositions.after(source, fresh, held)
 
+    def _source_totals(
+        self, source: str, fresh: StreamBatch, position: LakePositions | DeliveredIds, account: object
+    ) -> list[TotalsCheck]:
+        """The source's account of ``fresh`` beside the messages delivered (none when the contract compares none)."""
+        before = position.before if isinstance(position, LakePositions) else {}
+        return stream_checks(self.contract.completeness, source, fresh, before, account)
+
     def _validate(self, source: str, fresh: StreamBatch, batch_id: str, prepared: Prepared | None) -> Prepared:
         """``fresh`` decoded and validated: ``prepared`` when it was made for this batch id, else here."""
         if prepared is None or prepared.ctx.batch_id != batch_id:
@@ -175,15 +187,24 @@ class StreamSink:
         span.end(end_time=prepared.ns[1])
         return prepared
 
-    def write(self, source: str, batch: StreamBatch, prepared: Prepared | None = None) -> BatchOutcome:
+    def write(
+        self, source: str, batch: StreamBatch, prepared: Prepared | None = None, account: object = None
+    ) -> BatchOutcome:
         """Commit the messages of ``batch`` the table does not hold yet, with the positions (see the module doc).
 
         ``prepared``: the batch as :meth:`prepare` decoded it, used when the table holds none of its messages.
+        ``account``: the source, when it counts what a batch's positions span
+        (:class:`~sluice.sources.streams.totals.AccountsForSpans`): under the contract's ``completeness``
+        policy the batch is compared with it, and one that disagrees under ``strict`` is not committed
+        (the outcome says ``held_back``).
         """
         with dataset_lease(self.lease, self.contract.name, self.run_id) as held_lease:
             fresh, dropped, position = self._unseen(source, batch)
             if not len(fresh):
                 return BatchOutcome(read=len(batch), valid=len(batch), duplicate=len(batch), bytes_read=batch.size)
+            totals = self._source_totals(source, fresh, position, account)
+            if held_back(totals):
+                return BatchOutcome(read=len(batch), position=position.range, totals=totals, held_back=True)
             done = self._validate(source, fresh, Batch(source, position.range).id, prepared)
             chunk, result, ctx = done.chunk, done.result, done.ctx
             commit = Batch(source, position.range, len(fresh), result.quarantine.num_rows)
@@ -220,4 +241,5 @@ class StreamSink:
             reasons=reason_counts(result.quarantine),
             children=children,
             bytes_read=batch.size,
+            totals=totals,
         )

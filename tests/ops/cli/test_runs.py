@@ -179,6 +179,26 @@ def test_show_prints_what_the_source_says_beside_what_was_read_and_keeps_both_in
     ]
 
 
+def test_show_says_why_a_stream_span_is_not_comparable(monkeypatch, tmp_path):
+    from ops.cli._utilities import console
+    from sluice.runs.completeness import TotalsCheck
+
+    monkeypatch.setattr(console, "_width", 200)
+    settings = sluice_home(monkeypatch, tmp_path)
+    report = run_report("k1", rows_read=40, rows_written=40)
+    report.control_totals = [
+        TotalsCheck("kafka:t t/0 0..19", "offsets 0..19, each delivered", 20, 20, policy="strict"),
+        TotalsCheck("kafka:t t/1 0..24", "", None, 20, policy="strict", not_comparable="cleanup.policy=compact"),
+    ]
+    save_runs(settings, report)
+
+    shown = invoke("runs", "show", "k1").stdout
+    data = json.loads(invoke("runs", "show", "k1", "-o", "json").stdout)
+
+    assert "not comparable: cleanup.policy=compact" in shown and "agree" in shown and "disagree" not in shown
+    assert [c["not_comparable"] for c in data["control_totals"]] == ["", "cleanup.policy=compact"]
+
+
 def test_a_run_that_held_rows_for_their_parent_counts_them_as_accounted_for(monkeypatch, tmp_path):
     from dataclasses import replace
 

@@ -28,9 +28,11 @@ MB = 1024 * 1024
 class SlowLake(StreamSink):
     """A lake that takes 0.25 s per batch: far slower than the stream."""
 
-    def write(self, source: str, batch: StreamBatch, prepared: Prepared | None = None) -> BatchOutcome:
+    def write(
+        self, source: str, batch: StreamBatch, prepared: Prepared | None = None, account: object = None
+    ) -> BatchOutcome:
         time.sleep(0.25)
-        return super().write(source, batch, prepared)
+        return super().write(source, batch, prepared, account)
 
 
 def _produce_elsewhere(broker: str, address: str, name: str) -> None:
