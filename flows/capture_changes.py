@@ -50,10 +50,12 @@ from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conse
 from sluice.runs.usage import READ_MEASURES, add_process_usage
 from sluice.settings import Settings, get_settings
 from sluice.sources.cdc.capture import BatchReport
+from sluice.sources.cdc.referenced import OrphanCounts
 from sluice.sources.cdc.sink import source_name, target_table
 from sluice.sources.database import Dialect, resolve_connection
 from sluice.sources.database_tunnel import TunnelOptions, tunneled
 from sluice.validate.contracts import Contract, find_contract
+from sluice.validate.held_contracts import ensure_no_hold
 from tasks.artifacts import RunArtifacts
 from tasks.cdc import CaptureLedger, CaptureOutcome, CaptureRequest, capture_into_lake, prepare_slot, read_slot_lag
 from tasks.database import secret_connection
@@ -100,15 +102,30 @@ def batch_outcome(slot: str, order: int, batch: BatchReport) -> FileOutcome:
     )
 
 
-def fill_report(report: RunReport, slot: str, batches: list[BatchReport]) -> None:
-    """The run's counts from its batches: read = written + updated + deleted + unchanged + duplicate."""
+def fill_report(
+    report: RunReport, slot: str, batches: list[BatchReport], orphans: list[OrphanCounts] | None = None
+) -> None:
+    """The run's counts from its batches: read = written + updated + deleted + unchanged + quarantined + duplicate.
+
+    ``orphans``: per batch, the orphans a contract's references found (quarantined ones did not land).
+    """
+    found = orphans or []
     report.files = [batch_outcome(slot, i, b) for i, b in enumerate(batches)]
+    for out, counts in zip(report.files, found, strict=False):
+        out.rows_quarantined, out.rows_orphaned = counts.quarantined, counts.orphans
+        out.rows_valid -= counts.quarantined
     report.rows_read = sum(b.changes for b in batches)
     report.rows_written = sum(b.rows_written for b in batches)
     report.rows_updated = sum(b.rows_updated for b in batches)
     report.rows_deleted = sum(b.rows_deleted for b in batches)
     report.rows_unchanged = sum(b.rows_unchanged for b in batches)
-    report.duplicates_in_lake = sum(b.rows_duplicate for b in batches)
+    report.rows_quarantined = sum(c.quarantined for c in found)
+    report.rows_orphaned = sum(c.orphans for c in found)
+    for counts in found:
+        for name, count in counts.warnings.items():
+            report.warnings[name] = report.warnings.get(name, 0) + count
+    # A batch's quarantined orphans did not land: the capture counts them among the changes not applied.
+    report.duplicates_in_lake = sum(b.rows_duplicate for b in batches) - report.rows_quarantined
     report.rows_duplicate = report.duplicates_in_lake
     report.bytes_read = sum(b.bytes_read for b in batches)
     versions = committed_versions(batches)
@@ -179,6 +196,7 @@ def capture_changes(
         try:
             contract = find_contract(ensure_dataset_name(dataset), settings.contracts_root())
             ensure_verifiable(contract, "capture-changes")  # refused before the slot is touched
+            ensure_no_hold(contract, "capture-changes")
             landing = Landing.of(contract, settings)
             source = _dsn(dsn, secret_block, settings, tunnel)
             if prepare_slot(source, slot, create_slot):
@@ -188,7 +206,7 @@ def capture_changes(
             )
             outcome = capture_into_lake(req, contract, ledger, run_id)
         except Exception as exc:
-            fill_report(report, slot, ledger.batches)  # what was committed before the failure
+            fill_report(report, slot, ledger.batches, ledger.orphans)  # what was committed before the failure
             if landing is not None:
                 landing.measure(report, ledger.batches)
                 emit_committed(report, committed_versions(ledger.batches), landing.table)  # those changes landed
@@ -203,7 +221,7 @@ def capture_changes(
 
 def _finish(report: RunReport, slot: str, outcome: CaptureOutcome, settings: Settings, landing: Landing) -> None:
     """Fill, check and record a capture that ended well; tell Prefect of the versions it committed."""
-    fill_report(report, slot, outcome.batches)
+    fill_report(report, slot, outcome.batches, outcome.orphans)
     landing.measure(report, outcome.batches)
     report.stage_seconds["capture"] = outcome.seconds
     report.finished_at, report.status = datetime.now(timezone.utc), "completed"

@@ -12,7 +12,10 @@ ways to run it:
 
 Each run is recorded like a file ingestion (``ops runs``): one entry per
 batch; ``rows_read`` = ``rows_written`` + ``rows_quarantined`` +
-``rows_duplicate`` (messages the lake held already, by position or key).
+``rows_duplicate`` (messages the lake held already, by position or key) +
+``rows_held`` (orphans of a ``hold`` reference waiting for their parent,
+:mod:`sluice.sources.streams.referenced`). After its commits, a run releases
+the held rows they may free: its dataset's own, and its children's.
 """
 
 from __future__ import annotations
@@ -23,21 +26,24 @@ from datetime import datetime, timezone
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from flows.held_release import release_after
 from flows.hooks import INCIDENT_HOOKS
 from sluice.errors import ConfigError
+from sluice.ingest_held import to_release
+from sluice.lake import staging
 from sluice.lake.commit_size import commits_bytes
 from sluice.lake.table import table_uri
 from sluice.lake.verify import ensure_verifiable
 from sluice.paths import ensure_dataset_name
 from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
 from sluice.runs.usage import add_process_usage, read_measure
-from sluice.settings import StreamSettings, get_settings
+from sluice.settings import Settings, StreamSettings, get_settings
 from sluice.settings.streams import BROKER_SETTINGS
 from sluice.sources.streams.base import MAX_DELIVERIES, BatchLimits
 from sluice.sources.streams.scale import ScalingPolicy
 from sluice.sources.streams.sink import BatchOutcome
 from sluice.sources.streams.typed import VALUE_FORMATS
-from sluice.validate.contracts import find_contract
+from sluice.validate.contracts import Contract, find_contract
 from sluice.validate.explode import ensure_explodable
 from tasks.artifacts import RunArtifacts
 from tasks.events import emit_committed
@@ -83,16 +89,21 @@ def batch_outcome(source: str, order: int, batch: BatchOutcome) -> FileOutcome:
         rows_read=batch.read,
         rows_valid=batch.valid,
         rows_quarantined=batch.quarantined,
+        rows_held=getattr(batch, "held", 0),
+        rows_orphaned=getattr(batch, "orphans", 0),
         warnings=dict(batch.warnings),
     )
 
 
 def fill_report(report: RunReport, source: str, batches: list[BatchOutcome]) -> None:
-    """The run's counts from its batches: read = written + updated + deleted + unchanged + quarantined + duplicate."""
+    """The run's counts from its batches: read = written + updated + deleted + unchanged + quarantined + duplicate
+    + held."""
     report.files = [batch_outcome(source, i, b) for i, b in enumerate(batches)]
     report.rows_read = sum(b.read for b in batches)
     report.rows_written = sum(b.written for b in batches)
     report.rows_quarantined = sum(b.quarantined for b in batches)
+    report.rows_held = sum(getattr(b, "held", 0) for b in batches)  # a sink checking references counts them
+    report.rows_orphaned = sum(getattr(b, "orphans", 0) for b in batches)
     report.rows_updated = sum(b.updated for b in batches)
     report.rows_deleted = sum(b.deleted for b in batches)
     report.rows_unchanged = sum(b.unchanged for b in batches)
@@ -137,6 +148,18 @@ def child_reports(report: RunReport, batches: list[BatchOutcome]) -> list[RunRep
         child.finished_at, child.status = datetime.now(timezone.utc), "completed"
         reports.append(child)
     return reports
+
+
+def _release(settings: Settings, report: RunReport, contract: Contract) -> list[RunReport]:
+    """Release the held rows the run's commits may free (its own, its children's), in a staging folder of its own."""
+    if not to_release(contract, settings.contracts_root()):
+        return []
+    root = staging.location(settings.staging_location(), settings.lake_storage_options)
+    run_dir, _ = staging.open_run(root, report.run_id, stale_hours=settings.staging_stale_hours)
+    try:
+        return release_after(settings, report, contract, run_dir)
+    finally:
+        staging.remove_run(run_dir)
 
 
 @flow(name="ingest-stream", log_prints=False, **INCIDENT_HOOKS)
@@ -231,13 +254,17 @@ def ingest_stream(
     for child in children:
         record_run(child, settings.metadata_db_url())
     publish_artifacts(report, RunArtifacts.current(settings.env))
+    releases = _release(settings, report, contract)
     get_run_logger().info(
-        "read %d message(s) in %d batch(es): wrote %d, quarantined %d, duplicate %d; paused %d time(s)",
+        "read %d message(s) in %d batch(es): wrote %d, quarantined %d, held %d, duplicate %d; paused %d time(s); "
+        "%d release(s) of held rows",
         report.rows_read,
         len(outcome.batches),
         report.rows_written,
         report.rows_quarantined,
+        report.rows_held,
         report.rows_duplicate,
         outcome.pauses,
+        len(releases),
     )
     return report
