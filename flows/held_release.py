@@ -11,7 +11,7 @@ from prefect import get_run_logger
 from sluice.errors import SluiceError
 from sluice.ingest_held import release_dataset, to_release
 from sluice.lake import staging
-from sluice.runs.records import RunReport
+from sluice.runs.records import RunReport, ensure_conserved
 from sluice.settings import Settings
 from sluice.validate.contracts import Contract
 from tasks.records import record_run
@@ -39,6 +39,7 @@ def release_each(
             get_run_logger().error("%s: held rows not released (%s); the next run tries again", contract.name, exc)
             continue
         if released is not None:
+            ensure_conserved(released)  # a release that does not add up fails the run, unrecorded
             record_run(released, settings.metadata_db_url())
             reports.append(released)
     return reports

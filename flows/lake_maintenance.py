@@ -96,12 +96,15 @@ def release_held_rows() -> list[RunReport]:
     once whoever gets there first (an ingestion of the dataset or its parent, or this step).
     """
     settings = get_settings()
+    contracts = holding_contracts(settings.contracts_root())
+    if not contracts:
+        return []
     run_id = str(flow_run.id) if flow_run.id else f"lake-maintenance-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
     base = RunReport(run_id, "", "lake-maintenance", settings.env, datetime.now(timezone.utc))
     root = staging.location(settings.staging_location(), settings.lake_storage_options)
     run_dir, _ = staging.open_run(root, base.run_id, stale_hours=settings.staging_stale_hours)
     try:
-        reports = release_each(settings, base, holding_contracts(settings.contracts_root()), run_dir)
+        reports = release_each(settings, base, contracts, run_dir)
     finally:
         staging.remove_run(run_dir)
     for r in reports:
@@ -171,7 +174,6 @@ def lake_maintenance(
     for name in (n for n in names if not is_dataset_name(n)):
         log.warning("skipping contract file %r: not a valid dataset name", name)
     retention = apply_retention_policies()
-    released = release_held_rows()
     datasets = [n for n in names if is_dataset_name(n)]
     optimized, failed = _optimize_all(datasets) if optimize else ({}, [])
     if optimize and (audit := compact_audit_task()) is not None:
@@ -187,6 +189,7 @@ def lake_maintenance(
     completed = complete_erasure_certificates()
     cleanup = clear_stale_staging(staging_max_age_hours or settings.staging_stale_hours)
     removed["staging_runs"] = len(cleanup.removed)
+    released = release_held_rows()  # after the staging cleanup, whose count it would otherwise take
     removed["staging_bytes_freed"] = cleanup.bytes_freed
     log.info("maintenance removed %s; certificates completed: %s", removed, completed or "none")
     if failed:

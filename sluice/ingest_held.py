@@ -28,7 +28,7 @@ from sluice.lake.held import Released, held_source, held_uri, parent_keys, relea
 from sluice.lake.lease import hold_lease, holder_name
 from sluice.lake.table import table_uri
 from sluice.runs.metastore import engine_for
-from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
+from sluice.runs.records import FileOutcome, FileStatus, RunReport
 from sluice.settings import Settings
 from sluice.validate.contracts import Contract, available_contracts, find_contract
 from sluice.validate.references import ReferencePolicy, holds
@@ -93,11 +93,12 @@ def release_dataset(
     *,
     now: datetime | None = None,
 ) -> RunReport | None:
-    """Release or expire ``contract``'s held rows under its dataset's lease; the release's run record, conserved.
+    """Release or expire ``contract``'s held rows under its dataset's lease; the release's run record.
 
     ``base`` is the run that releases (an ingestion of the dataset or of a parent, or a maintenance run):
     its id names the release run. ``None``: no held row was decided. Exactly once whoever calls it, and
-    however often (:func:`sluice.lake.held.release_held`); the caller records the returned run.
+    however often (:func:`sluice.lake.held.release_held`); the caller checks the returned run's
+    conservation (:func:`sluice.runs.records.ensure_conserved`) and records it.
     """
     root, opts = settings.lake_root(), dict(settings.lake_storage_options)
     started = datetime.now(timezone.utc)
@@ -118,6 +119,4 @@ def release_dataset(
         released = release_held(target, held_uri(root, contract.name), parents, now=now, lease=lease)
     if released is None:
         return None
-    report = release_report(base, contract.name, released, started)
-    ensure_conserved(report)
-    return report
+    return release_report(base, contract.name, released, started)

@@ -67,7 +67,7 @@ def _expire(settings: Settings, contract: Contract) -> RunReport | None:
     from sluice.ingest_held import release_dataset
     from sluice.lake import staging
     from sluice.runs.metastore import engine_for, save_run
-    from sluice.runs.records import RunReport
+    from sluice.runs.records import RunReport, ensure_conserved
 
     base = RunReport(f"ops-{uuid.uuid4().hex[:12]}", contract.name, "ops", settings.env, datetime.now(timezone.utc))
     root = staging.location(settings.staging_location(), settings.lake_storage_options)
@@ -77,6 +77,7 @@ def _expire(settings: Settings, contract: Contract) -> RunReport | None:
     finally:
         staging.remove_run(run_dir)
     if report is not None:
+        ensure_conserved(report)
         with engine_for(settings.metadata_db_url()).begin() as conn:
             save_run(conn, report)
     return report

@@ -352,7 +352,7 @@ def release_held(
         return None
     lake = open_table(target.lake_uri, target.storage_options)
     rows = _mark(uri, table.to_pyarrow_table(), lake, target.contract, parents, when, target.storage_options)
-    rids = sorted(r for r in pc.unique(rows.column(RELEASE)).to_pylist() if r is not None)
+    rids = sorted(_ensure_release_id(r) for r in pc.unique(rows.column(RELEASE)).to_pylist() if r is not None)
     if not rids:
         return None
     staged = [

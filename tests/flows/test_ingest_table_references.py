@@ -86,7 +86,17 @@ def incremental(address: str, table: str):
     [("quarantine", 6, 4, 0, 0), ("warn", 10, 0, 0, 4), ("hold", 6, 0, 4, 0)],
 )
 def test_orders_before_their_customers_follow_the_policy_and_a_rerun_changes_nothing(
-    prefect_api, dask_address, sluice_home, tmp_path, monkeypatch, pg_table, policy, written, quarantined, held_rows, warned
+    prefect_api,
+    dask_address,
+    sluice_home,
+    tmp_path,
+    monkeypatch,
+    pg_table,
+    policy,
+    written,
+    quarantined,
+    held_rows,
+    warned,
 ):
     _home(tmp_path, monkeypatch, policy)
     pg_exec(PG_DDL.format(t=f'"{pg_table}"'))

@@ -5,8 +5,13 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta, timezone
 
+import pyarrow as pa
 import pytest
+from deltalake import DeltaTable, write_deltalake
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from sluice.errors import LakeError
 from sluice.ingest_held import release_dataset
 from sluice.lake import held
 from sluice.lake.lease import hold_lease
@@ -115,3 +120,20 @@ def test_a_marked_release_is_finished_by_the_next_release_exactly_once(home, tmp
     assert report is not None and report.rows_written == 2
     assert order_ids(home) == [1, 2] and held_count(home) == 2
     assert _release(home, "release-3") is None
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mark=st.text(min_size=1, max_size=60).filter(lambda t: not t.startswith("release-")))
+def test_a_hold_table_marked_by_hand_is_refused_before_anything_is_committed(home, tmp_path, mark):
+    uri = held.held_uri(home.lake_root(), "orders")
+    if held_count(home) == 0:
+        ingest_held(home, tmp_path / "src", 1, 2, "run-a")
+    rows = DeltaTable(uri).to_pyarrow_table()
+    marked = rows.set_column(rows.schema.get_field_index(held.RELEASE), held.RELEASE, pa.array([mark, None]))
+    write_deltalake(uri, marked, mode="overwrite")
+    version = DeltaTable(uri).version()
+
+    with pytest.raises(LakeError, match="is not a release id"):
+        _release(home, "release-x")
+
+    assert order_ids(home) == [] and DeltaTable(uri).version() == version
