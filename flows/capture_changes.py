@@ -20,8 +20,16 @@ port forward (:mod:`sluice.sources.database_tunnel`) before it touches the
 slot and closes it when it ends. A libpq ``key=value`` string is used as it
 is (no tunnel).
 
+A contract's ``references`` are checked per batch
+(:mod:`sluice.sources.cdc.referenced`): orphans of a ``quarantine`` reference
+are quarantined in the batch's commit, those of a ``warn`` one land with a
+warning; a ``hold`` reference is refused before the slot is touched. After a
+capture whose changes were applied to the dataset's own table, the held rows
+of datasets referencing it are released.
+
 Each run is recorded like a file ingestion (``ops runs``): one entry per
-batch, ``rows_read`` the changes decoded, ``rows_written`` the new rows
+batch, ``rows_read`` the changes decoded, ``rows_quarantined`` the orphans
+left out, ``rows_written`` the new rows
 (new keys of a keyed table), ``rows_updated``, ``rows_deleted`` and
 ``rows_unchanged`` what a keyed table did with the rest, ``rows_duplicate``
 those the lake already held or a later change of the key in the same batch
@@ -40,6 +48,7 @@ from datetime import datetime, timezone
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from flows.held_release import release_after_stream
 from flows.hooks import INCIDENT_HOOKS
 from sluice.errors import ConfigError
 from sluice.lake.commit_size import commits_bytes
@@ -212,15 +221,18 @@ def capture_changes(
                 emit_committed(report, committed_versions(ledger.batches), landing.table)  # those changes landed
             record_failure(report, exc, settings.metadata_db_url())
             raise
-        _finish(report, slot, outcome, settings, landing)
+        _finish(report, slot, outcome, settings, landing, contract)
         lag = read_slot_lag(source, slot, return_state=True)  # the capture is recorded: a lag not read is no failure
     if lag.is_completed():
         get_run_logger().info("slot %s lags %s byte(s)", slot, lag.result().lag_bytes)
     return report
 
 
-def _finish(report: RunReport, slot: str, outcome: CaptureOutcome, settings: Settings, landing: Landing) -> None:
-    """Fill, check and record a capture that ended well; tell Prefect of the versions it committed."""
+def _finish(
+    report: RunReport, slot: str, outcome: CaptureOutcome, settings: Settings, landing: Landing, contract: Contract
+) -> None:
+    """Fill, check and record a capture that ended well; tell Prefect of the versions it committed; release
+    the held rows of datasets referencing one whose own table the changes were applied to."""
     fill_report(report, slot, outcome.batches, outcome.orphans)
     landing.measure(report, outcome.batches)
     report.stage_seconds["capture"] = outcome.seconds
@@ -233,6 +245,8 @@ def _finish(report: RunReport, slot: str, outcome: CaptureOutcome, settings: Set
     emit_committed(report, committed_versions(outcome.batches), landing.table)
     record_run(report, settings.metadata_db_url())
     publish_artifacts(report, RunArtifacts.current(settings.env))
+    if landing.table == contract.name:  # changes applied to the dataset's own table: its children's parent landed
+        release_after_stream(settings, report, contract)
     get_run_logger().info(
         "captured %d change(s) in %d transaction(s) (%d already in the lake), wrote %d, duplicate %d",
         report.rows_read,

@@ -43,3 +43,15 @@ def release_each(
             record_run(released, settings.metadata_db_url())
             reports.append(released)
     return reports
+
+
+def release_after_stream(settings: Settings, report: RunReport, contract: Contract) -> list[RunReport]:
+    """:func:`release_after` for a run with no staging folder of its own (streams, change capture): one is made."""
+    if not to_release(contract, settings.contracts_root()):
+        return []
+    root = staging.location(settings.staging_location(), settings.lake_storage_options)
+    run_dir, _ = staging.open_run(root, report.run_id, stale_hours=settings.staging_stale_hours)
+    try:
+        return release_after(settings, report, contract, run_dir)
+    finally:
+        staging.remove_run(run_dir)

@@ -26,24 +26,22 @@ from datetime import datetime, timezone
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from flows.held_release import release_after
+from flows.held_release import release_after_stream
 from flows.hooks import INCIDENT_HOOKS
 from sluice.errors import ConfigError
-from sluice.ingest_held import to_release
-from sluice.lake import staging
 from sluice.lake.commit_size import commits_bytes
 from sluice.lake.table import table_uri
 from sluice.lake.verify import ensure_verifiable
 from sluice.paths import ensure_dataset_name
 from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
 from sluice.runs.usage import add_process_usage, read_measure
-from sluice.settings import Settings, StreamSettings, get_settings
+from sluice.settings import StreamSettings, get_settings
 from sluice.settings.streams import BROKER_SETTINGS
 from sluice.sources.streams.base import MAX_DELIVERIES, BatchLimits
 from sluice.sources.streams.scale import ScalingPolicy
 from sluice.sources.streams.sink import BatchOutcome
 from sluice.sources.streams.typed import VALUE_FORMATS
-from sluice.validate.contracts import Contract, find_contract
+from sluice.validate.contracts import find_contract
 from sluice.validate.explode import ensure_explodable
 from tasks.artifacts import RunArtifacts
 from tasks.events import emit_committed
@@ -150,18 +148,6 @@ def child_reports(report: RunReport, batches: list[BatchOutcome]) -> list[RunRep
     return reports
 
 
-def _release(settings: Settings, report: RunReport, contract: Contract) -> list[RunReport]:
-    """Release the held rows the run's commits may free (its own, its children's), in a staging folder of its own."""
-    if not to_release(contract, settings.contracts_root()):
-        return []
-    root = staging.location(settings.staging_location(), settings.lake_storage_options)
-    run_dir, _ = staging.open_run(root, report.run_id, stale_hours=settings.staging_stale_hours)
-    try:
-        return release_after(settings, report, contract, run_dir)
-    finally:
-        staging.remove_run(run_dir)
-
-
 @flow(name="ingest-stream", log_prints=False, **INCIDENT_HOOKS)
 def ingest_stream(
     dataset: str,
@@ -254,7 +240,7 @@ def ingest_stream(
     for child in children:
         record_run(child, settings.metadata_db_url())
     publish_artifacts(report, RunArtifacts.current(settings.env))
-    releases = _release(settings, report, contract)
+    releases = release_after_stream(settings, report, contract)
     get_run_logger().info(
         "read %d message(s) in %d batch(es): wrote %d, quarantined %d, held %d, duplicate %d; paused %d time(s); "
         "%d release(s) of held rows",

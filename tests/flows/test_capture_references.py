@@ -12,9 +12,12 @@ from deltalake import DeltaTable, write_deltalake
 from flows.capture_changes import capture_changes
 from sluice.errors import ContractError
 from sluice.lake.table import open_table, table_uri
+from sluice.runs.metastore import engine_for, list_runs
 from sluice.settings import get_settings
+from tests.flows.helpers import run_ingest
 from tests.pgcluster import PgCluster, pg_logical  # noqa: F401 - the session fixture
 from tests.sluice.sources.cdc.conftest import ACCOUNTS, ACCOUNTS_DDL, CdcSource, make_source
+from tests.sluice.sources.cdc.test_keyed import KEYED, keyed_source
 
 pytestmark = pytest.mark.integration
 
@@ -75,3 +78,56 @@ def test_changes_before_their_owners_follow_the_policy_and_a_rerun_changes_nothi
         assert _changes().num_rows == 11 and _orphans_quarantined() == 0
     assert (again.rows_read, again.rows_written, again.rows_quarantined) == (0, 0, 0)
     assert _orphans_quarantined() == (4 if policy == "quarantine" else 0)
+
+
+SUBS = """
+name: subs
+owner: tests@sluice.example
+freshness_sla: 1d
+primary_key: [sub_id]
+partition: {column: at}
+columns:
+  - {name: sub_id, type: int64}
+  - {name: at, type: timestamp}
+  - {name: account_id, type: int64}
+references:
+  - columns: [account_id]
+    to: accounts.id
+    policy: hold
+"""
+
+
+@pytest.fixture()
+def keyed(pg_logical: PgCluster, sluice_home, tmp_path, monkeypatch) -> Iterator[CdcSource]:
+    contracts = tmp_path / "contracts"
+    contracts.mkdir()
+    (contracts / "accounts.yaml").write_text(KEYED.format(mode="upsert", order="_lsn", deletes="hard"), "utf-8")
+    (contracts / "subs.yaml").write_text(SUBS, "utf-8")
+    monkeypatch.setenv("SLUICE_CONTRACTS_DIR", str(contracts))
+    get_settings(fresh=True)
+    yield from keyed_source(pg_logical, "upsert")
+
+
+def _sub_ids() -> list[int]:
+    table = open_table(table_uri(get_settings().lake_root(), "subs"))
+    return [] if table is None else sorted(table.to_pyarrow_table(columns=["sub_id"]).column("sub_id").to_pylist())
+
+
+def test_changes_applied_to_a_keyed_table_release_the_rows_held_for_it(
+    prefect_api, dask_address, keyed, tmp_path
+) -> None:
+    lines = ["sub_id,at,account_id"] + [f"{i},2024-03-05T10:00:00Z,{i}" for i in range(1, 5)]
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "subs-1.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    held = run_ingest(dask_address, "subs", str(tmp_path / "subs"))
+    assert (held.rows_read, held.rows_held, _sub_ids()) == (4, 4, [])
+
+    with keyed.connect() as conn:
+        conn.execute("INSERT INTO accounts (id, name) SELECT g, 'n' || g FROM generate_series(1, 3) g")
+    capture_changes("accounts", keyed.slot, dsn=keyed.dsn)
+    capture_changes("accounts", keyed.slot, dsn=keyed.dsn)  # nothing new: nothing more is released
+
+    assert _sub_ids() == [1, 2, 3]
+    with engine_for(get_settings().metadata_db_url()).connect() as conn:
+        releases = [r for r in list_runs(conn, dataset="subs", limit=20) if r.flow == "release-held"]
+    assert [(r.rows_read, r.rows_written) for r in releases] == [(3, 3)]

@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sluice.governance.protect import protector_for
 from sluice.lake import staging
 from sluice.lake.commit import Batch, CommitTarget, commit_batches
 from sluice.lake.held import SOURCE_FILE, orphan_entries, parent_keys
@@ -79,6 +80,8 @@ class CheckedSink(_LakeSink):
                 .append_column(SOURCE_FILE, pa.repeat(batch.source, rows.num_rows))
             )
             quarantine = orphan_entries(rows, contract, self.run_id, datetime.now(timezone.utc), label)
+            guard = protector_for(contract)  # the entries keep original values: protected columns leave protected
+            quarantine = guard.protect_quarantine(quarantine) if guard is not None else quarantine
         counts = OrphanCounts(int(anyref.sum()), int(gone.sum()), warnings)
         return _Split(~gone, counts, quarantine)
 
