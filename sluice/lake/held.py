@@ -240,11 +240,11 @@ def _mark(
     marked = marked.set_column(
         marked.schema.get_field_index(EXPIRED), EXPIRED, pc.or_(marked.column(EXPIRED), pa.array(gone))
     )
-    _write_marks(uri, marked.take(pa.array(decided)), options)
+    mark_rows(uri, marked.take(pa.array(decided)), options)
     return marked
 
 
-def _write_marks(uri: str, decided: pa.Table, options: dict[str, str]) -> None:
+def mark_rows(uri: str, decided: pa.Table, options: dict[str, str]) -> None:
     """Record the release (and expiry) of ``decided`` rows in one commit that rewrites only the files holding them.
 
     A row is matched by its batch and source row, and only while it is open: a mark is never overwritten.
@@ -320,7 +320,12 @@ def _drop_landed(uri: str, dataset: str, rows: pa.Table, lake: DeltaTable | None
     done = {r for r in releases if _recorded(lake, [Batch(held_source(dataset), r).id])}
     if not done:
         return
-    listed = ", ".join(f"'{_ensure_release_id(r)}'" for r in sorted(done))
+    drop_releases(uri, sorted(done), options)
+
+
+def drop_releases(uri: str, release_ids: list[str], options: dict[str, str]) -> None:
+    """Delete the rows of ``release_ids`` from the hold table in one commit; files holding none stay as they are."""
+    listed = ", ".join(f"'{_ensure_release_id(r)}'" for r in release_ids)
     DeltaTable(uri, storage_options=options or None).delete(predicate=f'"{RELEASE}" IN ({listed})')
 
 
