@@ -9,7 +9,7 @@ appends; ``--moved`` rows of the first batches are the release. Then, in the sam
 run, alternately and each in a fresh child process on its own copy of the table:
 
 (b) rewrite: read the whole table, mark the moved rows in memory, overwrite the table;
-    then drop them and overwrite it again (what a release wrote before the merge);
+    then drop them and overwrite it again (the simple way to write a release);
 (a) Sluice: :func:`sluice.lake.held.mark_rows` (a merge rewriting only the files holding
     the moved rows), then :func:`sluice.lake.held.drop_releases` (a delete by release id).
 

@@ -76,7 +76,7 @@ def held_source(dataset: str) -> str:
 
 
 def with_hold_columns(held: pa.Table, *, run_id: str, source_file: str) -> pa.Table:
-    """A chunk's held rows with the hold table's own columns: held now, by ``run_id``, from ``source_file``, open."""
+    """A chunk's held rows with the hold columns: held at this moment, by ``run_id``, from ``source_file``, open."""
     n = held.num_rows
     now = pa.scalar(datetime.now(timezone.utc), _TS)
     return (

@@ -93,7 +93,7 @@ class TableRequest:
 
 
 def reference_keys(req: TableRequest) -> ParentKeys | None:
-    """The keys of the datasets the contract's references point at, as their lake tables hold them now."""
+    """The keys of the datasets the contract's references point at, at their lake tables' current versions."""
     if not (req.spec.contract.references and req.reference_uris):
         return None
     return parent_keys(req.spec.contract, req.reference_uris.__getitem__, req.lake_storage_options)
