@@ -20,8 +20,16 @@ port forward (:mod:`sluice.sources.database_tunnel`) before it touches the
 slot and closes it when it ends. A libpq ``key=value`` string is used as it
 is (no tunnel).
 
+A contract's ``references`` are checked per batch
+(:mod:`sluice.sources.cdc.referenced`): orphans of a ``quarantine`` reference
+are quarantined in the batch's commit, those of a ``warn`` one land with a
+warning; a ``hold`` reference is refused before the slot is touched. After a
+capture whose changes were applied to the dataset's own table, the held rows
+of datasets referencing it are released.
+
 Each run is recorded like a file ingestion (``ops runs``): one entry per
-batch, ``rows_read`` the changes decoded, ``rows_written`` the new rows
+batch, ``rows_read`` the changes decoded, ``rows_quarantined`` the orphans
+left out, ``rows_written`` the new rows
 (new keys of a keyed table), ``rows_updated``, ``rows_deleted`` and
 ``rows_unchanged`` what a keyed table did with the rest, ``rows_duplicate``
 those the lake already held or a later change of the key in the same batch
@@ -40,6 +48,7 @@ from datetime import datetime, timezone
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from flows.held_release import release_after_stream
 from flows.hooks import INCIDENT_HOOKS
 from sluice.errors import ConfigError
 from sluice.lake.commit_size import commits_bytes
@@ -50,10 +59,12 @@ from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conse
 from sluice.runs.usage import READ_MEASURES, add_process_usage
 from sluice.settings import Settings, get_settings
 from sluice.sources.cdc.capture import BatchReport
+from sluice.sources.cdc.referenced import OrphanCounts
 from sluice.sources.cdc.sink import source_name, target_table
 from sluice.sources.database import Dialect, resolve_connection
 from sluice.sources.database_tunnel import TunnelOptions, tunneled
 from sluice.validate.contracts import Contract, find_contract
+from sluice.validate.held_contracts import ensure_no_hold
 from tasks.artifacts import RunArtifacts
 from tasks.cdc import CaptureLedger, CaptureOutcome, CaptureRequest, capture_into_lake, prepare_slot, read_slot_lag
 from tasks.database import secret_connection
@@ -100,15 +111,30 @@ def batch_outcome(slot: str, order: int, batch: BatchReport) -> FileOutcome:
     )
 
 
-def fill_report(report: RunReport, slot: str, batches: list[BatchReport]) -> None:
-    """The run's counts from its batches: read = written + updated + deleted + unchanged + duplicate."""
+def fill_report(
+    report: RunReport, slot: str, batches: list[BatchReport], orphans: list[OrphanCounts] | None = None
+) -> None:
+    """The run's counts from its batches: read = written + updated + deleted + unchanged + quarantined + duplicate.
+
+    ``orphans``: per batch, the orphans a contract's references found (quarantined ones did not land).
+    """
+    found = orphans or []
     report.files = [batch_outcome(slot, i, b) for i, b in enumerate(batches)]
+    for out, counts in zip(report.files, found, strict=False):
+        out.rows_quarantined, out.rows_orphaned = counts.quarantined, counts.orphans
+        out.rows_valid -= counts.quarantined
     report.rows_read = sum(b.changes for b in batches)
     report.rows_written = sum(b.rows_written for b in batches)
     report.rows_updated = sum(b.rows_updated for b in batches)
     report.rows_deleted = sum(b.rows_deleted for b in batches)
     report.rows_unchanged = sum(b.rows_unchanged for b in batches)
-    report.duplicates_in_lake = sum(b.rows_duplicate for b in batches)
+    report.rows_quarantined = sum(c.quarantined for c in found)
+    report.rows_orphaned = sum(c.orphans for c in found)
+    for counts in found:
+        for name, count in counts.warnings.items():
+            report.warnings[name] = report.warnings.get(name, 0) + count
+    # A batch's quarantined orphans did not land: the capture counts them among the changes not applied.
+    report.duplicates_in_lake = sum(b.rows_duplicate for b in batches) - report.rows_quarantined
     report.rows_duplicate = report.duplicates_in_lake
     report.bytes_read = sum(b.bytes_read for b in batches)
     versions = committed_versions(batches)
@@ -179,6 +205,7 @@ def capture_changes(
         try:
             contract = find_contract(ensure_dataset_name(dataset), settings.contracts_root())
             ensure_verifiable(contract, "capture-changes")  # refused before the slot is touched
+            ensure_no_hold(contract, "capture-changes")
             landing = Landing.of(contract, settings)
             source = _dsn(dsn, secret_block, settings, tunnel)
             if prepare_slot(source, slot, create_slot):
@@ -188,22 +215,25 @@ def capture_changes(
             )
             outcome = capture_into_lake(req, contract, ledger, run_id)
         except Exception as exc:
-            fill_report(report, slot, ledger.batches)  # what was committed before the failure
+            fill_report(report, slot, ledger.batches, ledger.orphans)  # what was committed before the failure
             if landing is not None:
                 landing.measure(report, ledger.batches)
                 emit_committed(report, committed_versions(ledger.batches), landing.table)  # those changes landed
             record_failure(report, exc, settings.metadata_db_url())
             raise
-        _finish(report, slot, outcome, settings, landing)
+        _finish(report, slot, outcome, settings, landing, contract)
         lag = read_slot_lag(source, slot, return_state=True)  # the capture is recorded: a lag not read is no failure
     if lag.is_completed():
         get_run_logger().info("slot %s lags %s byte(s)", slot, lag.result().lag_bytes)
     return report
 
 
-def _finish(report: RunReport, slot: str, outcome: CaptureOutcome, settings: Settings, landing: Landing) -> None:
-    """Fill, check and record a capture that ended well; tell Prefect of the versions it committed."""
-    fill_report(report, slot, outcome.batches)
+def _finish(
+    report: RunReport, slot: str, outcome: CaptureOutcome, settings: Settings, landing: Landing, contract: Contract
+) -> None:
+    """Fill, check and record a capture that ended well; tell Prefect of the versions it committed; release
+    the held rows of datasets referencing one whose own table the changes were applied to."""
+    fill_report(report, slot, outcome.batches, outcome.orphans)
     landing.measure(report, outcome.batches)
     report.stage_seconds["capture"] = outcome.seconds
     report.finished_at, report.status = datetime.now(timezone.utc), "completed"
@@ -215,6 +245,8 @@ def _finish(report: RunReport, slot: str, outcome: CaptureOutcome, settings: Set
     emit_committed(report, committed_versions(outcome.batches), landing.table)
     record_run(report, settings.metadata_db_url())
     publish_artifacts(report, RunArtifacts.current(settings.env))
+    if landing.table == contract.name:  # changes applied to the dataset's own table: its children's parent landed
+        release_after_stream(settings, report, contract)
     get_run_logger().info(
         "captured %d change(s) in %d transaction(s) (%d already in the lake), wrote %d, duplicate %d",
         report.rows_read,

@@ -16,11 +16,12 @@ from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run
 
 from flows import progress
+from flows.held_release import release_after
 from flows.hooks import INCIDENT_HOOKS
 from flows.observe import observed
 from flows.runners import dask_task_runner
 from sluice import ingest
-from sluice.errors import IngestFailed, SluiceError
+from sluice.errors import IngestFailed
 from sluice.governance.protect import protector_for
 from sluice.ingest import (
     StageRequest,
@@ -32,11 +33,10 @@ from sluice.ingest import (
     split_evenly,
 )
 from sluice.ingest_children import child_outcomes, child_report
-from sluice.ingest_held import release_report, release_run_id, to_release
 from sluice.lake import staging, staging_runs
 from sluice.lake.commit import CommitOutcome, CommitPlan, CommitTarget
 from sluice.lake.commit_size import commit_bytes
-from sluice.lake.held import held_uri, parent_keys, release_held, store_held
+from sluice.lake.held import held_uri, store_held
 from sluice.lake.lease import HeldLease, hold_lease, holder_name
 from sluice.lake.table import DedupedBucket, table_uri
 from sluice.paths import ensure_dataset_name, is_dataset_name, shown
@@ -117,38 +117,6 @@ def _children(
         ensure_conserved(child)
         record_run(child, settings.metadata_db_url())
         reports.append(child)
-    return reports
-
-
-def _release(settings: Settings, report: RunReport, contract: Contract, run_dir: staging.StagePath) -> list[RunReport]:
-    """Release the held rows this run's commit may free (:mod:`sluice.ingest_held`); one run record each.
-
-    A release that fails is logged and left for the next run: the rows stay held.
-    """
-    root, opts = settings.lake_root(), dict(settings.lake_storage_options)
-    reports = []
-    for child in to_release(contract, settings.contracts_root()):
-        started = datetime.now(timezone.utc)
-        target = CommitTarget(
-            dataset=child.name,
-            contract=child,
-            run_id=release_run_id(report.run_id, child.name),
-            staging_dir=run_dir / "_held" / child.name,
-            lake_uri=table_uri(root, child.name),
-            quarantine_uri=settings.quarantine_root(),
-            storage_options=opts,
-        )
-        try:
-            parents = parent_keys(child, partial(table_uri, root), opts)
-            with _lease(settings, report.run_id, child.name) as held:
-                released = release_held(target, held_uri(root, child.name), parents, lease=held)
-        except SluiceError as exc:
-            get_run_logger().error("%s: held rows not released (%s); the next run tries again", child.name, exc)
-            continue
-        if released is not None:
-            reports.append(release_report(report, child.name, released, started))
-            ensure_conserved(reports[-1])
-            record_run(reports[-1], settings.metadata_db_url())
     return reports
 
 
@@ -333,7 +301,7 @@ def _ingest(
     record_run(report, settings.metadata_db_url())
     publish_artifacts(report, RunArtifacts.current(settings.env))
     rolled_back = review is not None and review.failed
-    releases = [] if rolled_back else _release(settings, report, opened.contract, opened.run_dir)
+    releases = [] if rolled_back else release_after(settings, report, opened.contract, opened.run_dir)
     staging.remove_run(opened.run_dir)
     _log_counts([report, *children, *releases])
     if review is not None and review.failed:

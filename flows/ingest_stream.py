@@ -12,7 +12,10 @@ ways to run it:
 
 Each run is recorded like a file ingestion (``ops runs``): one entry per
 batch; ``rows_read`` = ``rows_written`` + ``rows_quarantined`` +
-``rows_duplicate`` (messages the lake held already, by position or key).
+``rows_duplicate`` (messages the lake held already, by position or key) +
+``rows_held`` (orphans of a ``hold`` reference waiting for their parent,
+:mod:`sluice.sources.streams.referenced`). After its commits, a run releases
+the held rows they may free: its dataset's own, and its children's.
 Under a contract's ``completeness`` policy each batch is also compared, per
 partition, with the source's count of what its positions span; under
 ``strict`` a batch with a gap is not committed and the run fails.
@@ -26,6 +29,7 @@ from datetime import datetime, timezone
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from flows.held_release import release_after_stream
 from flows.hooks import INCIDENT_HOOKS
 from sluice.errors import ConfigError
 from sluice.lake.commit_size import commits_bytes
@@ -88,16 +92,21 @@ def batch_outcome(source: str, order: int, batch: BatchOutcome) -> FileOutcome:
         rows_read=batch.read,
         rows_valid=batch.valid,
         rows_quarantined=batch.quarantined,
+        rows_held=getattr(batch, "held", 0),
+        rows_orphaned=getattr(batch, "orphans", 0),
         warnings=dict(batch.warnings),
     )
 
 
 def fill_report(report: RunReport, source: str, batches: list[BatchOutcome]) -> None:
-    """The run's counts from its batches: read = written + updated + deleted + unchanged + quarantined + duplicate."""
+    """The run's counts from its batches: read = written + updated + deleted + unchanged + quarantined + duplicate
+    + held."""
     report.files = [batch_outcome(source, i, b) for i, b in enumerate(batches)]
     report.rows_read = sum(b.read for b in batches)
     report.rows_written = sum(b.written for b in batches)
     report.rows_quarantined = sum(b.quarantined for b in batches)
+    report.rows_held = sum(getattr(b, "held", 0) for b in batches)  # a sink checking references counts them
+    report.rows_orphaned = sum(getattr(b, "orphans", 0) for b in batches)
     report.rows_updated = sum(b.updated for b in batches)
     report.rows_deleted = sum(b.deleted for b in batches)
     report.rows_unchanged = sum(b.unchanged for b in batches)
@@ -237,14 +246,18 @@ def ingest_stream(
     for child in children:
         record_run(child, settings.metadata_db_url())
     publish_artifacts(report, RunArtifacts.current(settings.env))
+    releases = release_after_stream(settings, report, contract)
     get_run_logger().info(
-        "read %d message(s) in %d batch(es): wrote %d, quarantined %d, duplicate %d; paused %d time(s)",
+        "read %d message(s) in %d batch(es): wrote %d, quarantined %d, held %d, duplicate %d; paused %d time(s); "
+        "%d release(s) of held rows",
         report.rows_read,
         len(outcome.batches),
         report.rows_written,
         report.rows_quarantined,
+        report.rows_held,
         report.rows_duplicate,
         outcome.pauses,
+        len(releases),
     )
     if held_back:
         ensure_complete(report.dataset, report.control_totals)

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from flows.held_release import release_after
 from flows.hooks import INCIDENT_HOOKS
 from flows.observe import observed
 from flows.runners import dask_task_runner
@@ -23,6 +24,7 @@ from sluice.ingest import finish_report, hold_back_incomplete
 from sluice.lake import staging, staging_runs
 from sluice.lake.commit import CommitOutcome, CommitTarget
 from sluice.lake.commit_size import commit_bytes
+from sluice.lake.held import held_uri, store_held
 from sluice.lake.lease import hold_lease, holder_name
 from sluice.lake.table import table_uri
 from sluice.paths import ensure_dataset_name, is_dataset_name, shown
@@ -36,6 +38,7 @@ from sluice.sources.database_read import TableSpec
 from sluice.sources.database_stage import TableRequest, commit_table, held_snapshot, last_position
 from sluice.sources.database_tunnel import TunnelOptions, tunneled
 from sluice.validate.contracts import find_contract
+from sluice.validate.references import holds
 from tasks.artifacts import RunArtifacts
 from tasks.database import describe_source, secret_connection, stage_increment, stage_key_range
 from tasks.events import emit_committed
@@ -88,6 +91,10 @@ def _commit(req: TableRequest, settings: Settings, outcomes: list[FileOutcome]) 
         else contextlib.nullcontext()
     )
     with lease as held:
+        if holds(req.spec.contract):  # held rows are stored before their batches commit (sluice.lake.held)
+            staged = [o.batch_id for o in outcomes if o.status is FileStatus.COMMITTED]
+            uri = held_uri(settings.lake_root(), req.dataset)
+            store_held(uri, req.run_place(), staged, req.lake_storage_options)
         meta: dict[str, object] = {"run_id": req.run_id, "dataset": req.dataset, "env": settings.env}
         return commit_table(target, req.spec.source, outcomes, lease=held, metadata=meta)
 
@@ -112,6 +119,7 @@ def _request(spec: TableSpec, dataset: str, run_id: str, started: datetime, sett
         lake_storage_options=dict(settings.lake_storage_options),
         protector=protector_for(spec.contract, settings),
         staging_options=staging.options_of(run_dir),
+        reference_uris={r.dataset: table_uri(settings.lake_root(), r.dataset) for r in spec.contract.references},
     )
 
 
@@ -145,13 +153,17 @@ def _finish(report: RunReport, req: TableRequest, outcomes: list[FileOutcome], s
         profile_run(report, req.lake_uri, dict(req.lake_storage_options))
     record_run(report, settings.metadata_db_url())
     publish_artifacts(report, RunArtifacts.current(settings.env))
+    rolled_back = review is not None and review.failed
+    releases = [] if rolled_back else release_after(settings, report, req.spec.contract, req.run_place())
     staging.remove_run(req.run_place())
     get_run_logger().info(
-        "read %d, wrote %d, quarantined %d, duplicate %d",
+        "read %d, wrote %d, quarantined %d, held %d, duplicate %d; %d release(s) of held rows",
         report.rows_read,
         report.rows_written,
         report.rows_quarantined,
+        report.rows_held,
         report.rows_duplicate,
+        len(releases),
     )
     if review is not None and review.failed:
         raise review.error(report.dataset, report.lake_version)

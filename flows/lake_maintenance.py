@@ -1,5 +1,5 @@
 """Flow ``lake-maintenance``: retention deletes, compaction and Z-order, vacuum of orphaned files, erasure certificates,
-stale staging."""
+stale staging, and held rows whose parent landed or whose wait is over (``references: policy: hold``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from flows.held_release import release_each
 from flows.hooks import INCIDENT_HOOKS
 from sluice.access.audit import compact_audit
 from sluice.errors import LakeError
@@ -22,8 +23,10 @@ from sluice.lake.table import open_table, table_uri
 from sluice.paths import is_dataset_name
 from sluice.retention.policies import RetentionOutcome
 from sluice.retention.service import complete_certificates, retention_pass
+from sluice.runs.records import RunReport
 from sluice.settings import get_settings
 from sluice.validate.contracts import available_contracts
+from sluice.validate.held_contracts import holding_contracts
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class MaintenanceResult:
     retention: list[RetentionOutcome] = field(default_factory=list)
     certificates_completed: list[str] = field(default_factory=list)
     optimized: dict[str, OptimizeResult] = field(default_factory=dict)
+    releases: list[RunReport] = field(default_factory=list)  # releases of held rows, one run record each
 
     @property
     def held(self) -> list[RetentionOutcome]:
@@ -84,6 +88,32 @@ def _optimize_all(names: list[str]) -> tuple[dict[str, OptimizeResult], list[str
     return done, failed
 
 
+@task(name="release-held-rows", cache_policy=NO_CACHE)
+def release_held_rows() -> list[RunReport]:
+    """Release every held row whose parent landed, and quarantine those past their ``hold_timeout``.
+
+    Each dataset's release runs under its lease and is recorded as a ``release-held`` run; it happens
+    once whoever gets there first (an ingestion of the dataset or its parent, or this step).
+    """
+    settings = get_settings()
+    contracts = holding_contracts(settings.contracts_root())
+    if not contracts:
+        return []
+    run_id = str(flow_run.id) if flow_run.id else f"lake-maintenance-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
+    base = RunReport(run_id, "", "lake-maintenance", settings.env, datetime.now(timezone.utc))
+    root = staging.location(settings.staging_location(), settings.lake_storage_options)
+    run_dir, _ = staging_runs.open_run(root, base.run_id, stale_hours=settings.staging_stale_hours)
+    try:
+        reports = release_each(settings, base, contracts, run_dir)
+    finally:
+        staging.remove_run(run_dir)
+    for r in reports:
+        get_run_logger().info(
+            "held rows of %s: released %d, quarantined %d", r.dataset, r.rows_written, r.rows_quarantined
+        )
+    return reports
+
+
 @task(name="vacuum-table", cache_policy=NO_CACHE)
 def vacuum_table(uri: str, retention_hours: int, storage_options: dict[str, str]) -> int:
     """Remove files no commit references (including orphans of killed writers)."""
@@ -122,7 +152,8 @@ def lake_maintenance(
     retention_hours: int = 168, staging_max_age_hours: float | None = None, optimize: bool = True
 ) -> MaintenanceResult:
     """Apply retention policies, compact every dataset table, vacuum them and the quarantine, complete erasure
-    certificates, clear stale staging.
+    certificates, clear stale staging; release held rows whose parent landed and quarantine those whose
+    ``hold_timeout`` has passed, with no run of their dataset needed.
 
     ``optimize`` compacts each table's dates that hold several files (Z-ordered
     on the contract's ``maintenance.zorder``) and checkpoints it, and compacts
@@ -158,6 +189,7 @@ def lake_maintenance(
     completed = complete_erasure_certificates()
     cleanup = clear_stale_staging(staging_max_age_hours or settings.staging_stale_hours)
     removed["staging_runs"] = len(cleanup.removed)
+    released = release_held_rows()  # after the staging cleanup, whose count it would otherwise take
     removed["staging_bytes_freed"] = cleanup.bytes_freed
     log.info("maintenance removed %s; certificates completed: %s", removed, completed or "none")
     if failed:
@@ -165,4 +197,4 @@ def lake_maintenance(
             f"optimizing {', '.join(failed)} failed; every other step ran",
             hint="the optimize-table task's log says why; `ops lake optimize DATASET` retries one by hand",
         )
-    return MaintenanceResult(removed, retention, completed, optimized)
+    return MaintenanceResult(removed, retention, completed, optimized, released)

@@ -25,7 +25,8 @@ from sluice.settings import get_settings
 from sluice.sources.cdc import slots
 from sluice.sources.cdc.capture import BatchReport, CaptureSpec, capture_batch
 from sluice.sources.cdc.decode import TableRef
-from sluice.sources.cdc.sink import ChangeSink, make_sink
+from sluice.sources.cdc.referenced import CheckedSink, OrphanCounts, checked
+from sluice.sources.cdc.sink import ChangeSink, ChangesTable, KeyedTable, make_sink
 from sluice.sources.cdc.slots import SlotInfo
 from sluice.validate.contracts import Contract
 from tasks.retry import TRANSIENT_RETRIES
@@ -47,11 +48,12 @@ class CaptureRequest:
 
 @dataclass
 class CaptureOutcome:
-    """What a capture task did: its batches, and the heartbeats it wrote on a quiet slot."""
+    """What a capture task did: its batches, their orphans (by position), and the heartbeats it wrote."""
 
     batches: list[BatchReport] = field(default_factory=list)
     heartbeats: int = 0
     seconds: float = 0.0
+    orphans: list[OrphanCounts] = field(default_factory=list)  # per batch, when the contract has references
 
 
 class CaptureLedger:
@@ -64,17 +66,22 @@ class CaptureLedger:
 
     def __init__(self) -> None:
         self.batches: list[BatchReport] = []
+        self.orphans: list[OrphanCounts] = []
 
-    def add(self, report: BatchReport) -> None:
+    def add(self, report: BatchReport, orphans: OrphanCounts | None = None) -> None:
         self.batches.append(report)
+        self.orphans.append(orphans or OrphanCounts())
 
 
 def lake_sink(contract: Contract, run_id: str | None = None) -> ChangeSink:
-    """The sink of the dataset's changes in this environment's lake, under its lease."""
+    """The sink of the dataset's changes in this environment's lake, under its lease.
+
+    A contract with ``references`` gets a sink that checks them (:mod:`sluice.sources.cdc.referenced`).
+    """
     from sluice.runs.metastore import engine_for
 
     settings = get_settings()
-    return make_sink(
+    sink = make_sink(
         contract,
         lake_root=settings.lake_root(),
         staging_root=settings.staging_root(),
@@ -83,6 +90,19 @@ def lake_sink(contract: Contract, run_id: str | None = None) -> ChangeSink:
         storage_options=dict(settings.lake_storage_options) or None,
         run_id=run_id,
     )
+    if contract.references and isinstance(sink, ChangesTable | KeyedTable):
+        return checked(sink)  # references checked per batch (sluice.sources.cdc.referenced)
+    return sink
+
+
+def _counts(sink: ChangeSink) -> OrphanCounts:
+    """The orphans of the batch ``sink`` wrote last (none for a sink that checks no reference)."""
+    return sink.counts if isinstance(sink, CheckedSink) else OrphanCounts()
+
+
+def _reset(sink: ChangeSink) -> None:
+    if isinstance(sink, CheckedSink):
+        sink.counts = OrphanCounts()
 
 
 @task(name="prepare-slot", task_run_name="prepare-slot-{slot}", **TRANSIENT_RETRIES)
@@ -115,15 +135,21 @@ def follow(
     return out
 
 
+def _keep(out: CaptureOutcome, ledger: CaptureLedger, report: BatchReport, orphans: OrphanCounts) -> None:
+    out.batches.append(report)
+    out.orphans.append(orphans)
+    ledger.add(report, orphans)
+
+
 def _drain(
     conn: Any, spec: CaptureSpec, sink: ChangeSink, target: int, out: CaptureOutcome, ledger: CaptureLedger
 ) -> None:
     while True:
+        _reset(sink)
         report = capture_batch(conn, spec, sink)
         if not report.transactions:
             return
-        out.batches.append(report)
-        ledger.add(report)
+        _keep(out, ledger, report, _counts(sink))
         if report.slot_lsn is not None and report.slot_lsn >= target:
             return
 
@@ -138,10 +164,10 @@ def _follow(
     ledger: CaptureLedger,
 ) -> None:
     while deadline is None or time.monotonic() < deadline:
+        _reset(sink)
         report = capture_batch(conn, spec, sink)
         if report.transactions:
-            out.batches.append(report)
-            ledger.add(report)
+            _keep(out, ledger, report, _counts(sink))
             continue
         info = slots.slot_info(conn, spec.slot)
         if info.lag_bytes is not None and info.lag_bytes >= req.heartbeat_bytes:

@@ -31,6 +31,7 @@ from sluice.sources.streams.consume import ConsumeOutcome, ConsumeSpec, consume
 from sluice.sources.streams.decode import Decoder, JsonDecoder
 from sluice.sources.streams.errors import StreamError, StreamUnreachableError
 from sluice.sources.streams.lag import StreamTarget, stream_lag
+from sluice.sources.streams.referenced import ReferencedSink
 from sluice.sources.streams.scale import ScalingPolicy, SuperviseSpec, supervise
 from sluice.sources.streams.sink import BatchOutcome, StreamSink
 from sluice.validate.contracts import Contract
@@ -98,11 +99,15 @@ def value_decoder(value_format: str, require_key: bool) -> Decoder:
 
 
 def lake_sink(contract: Contract, run_id: str, decoder: Decoder, index: int = 0) -> StreamSink:
-    """The sink of the dataset in this environment's lake, under its lease (consumer ``index`` stages apart)."""
+    """The sink of the dataset in this environment's lake, under its lease (consumer ``index`` stages apart).
+
+    A contract with ``references`` gets a sink that checks them (:mod:`sluice.sources.streams.referenced`).
+    """
     from sluice.runs.metastore import engine_for
 
     settings = get_settings()
-    return StreamSink(
+    kind = ReferencedSink if contract.references else StreamSink  # references checked per batch
+    return kind(
         contract,
         settings.lake_root(),
         settings.staging_root() / f"consumer-{index}" if index else settings.staging_root(),

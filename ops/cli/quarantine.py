@@ -278,3 +278,12 @@ def _register_decisions() -> None:
 
 
 _register_decisions()
+
+
+def _register_held() -> None:
+    from ops.cli._quarantine_held import register
+
+    register(app)
+
+
+_register_held()

@@ -14,17 +14,20 @@ Life of a held row, every step under the dataset's lease:
    only rows of batches the lake table records count (a batch whose commit never happened
    is read again by the rerun that commits it);
 3. **release** (:func:`release_held`): rows whose parents are now in the lake, and rows
-   whose ``hold_timeout`` has passed, are marked with one release id in one overwrite of the
-   hold table; the release is then committed as one batch ``held:<dataset>`` at that id
-   through the commit protocol (:func:`sluice.lake.commit.commit_batches`): released rows
-   land, expired rows are quarantined as ``orphan_reference``; last, rows whose release the
-   lake records leave the hold table. A stop between steps is finished by the next release:
-   a marked release is committed once (its batch id), and removed once committed.
+   whose ``hold_timeout`` has passed, are marked with one release id in one commit of the
+   hold table (a merge that rewrites only the files holding those rows); the release is then
+   committed as one batch ``held:<dataset>`` at that id through the commit protocol
+   (:func:`sluice.lake.commit.commit_batches`): released rows land, expired rows are
+   quarantined as ``orphan_reference``; last, rows whose release the lake records leave the
+   hold table (a delete by release id: files holding none of them stay as they are). A stop
+   between steps is finished by the next release: a marked release is committed once (its
+   batch id), and removed once committed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -35,6 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
+from sluice.errors import LakeError
 from sluice.lake import staging
 from sluice.lake.commit import Batch, CommitOutcome, CommitTarget, Fence, commit_batches
 from sluice.lake.table import lake_dataset, open_table
@@ -53,6 +57,7 @@ EXPIRED = "_expired"
 HOLD_COLUMNS = (HELD_AT, HELD_RUN, SOURCE_FILE, RELEASE, EXPIRED)
 HOLD_FOLDER = "_sluice_held"
 _TS = pa.timestamp("us", tz="UTC")
+_RELEASE_ID = re.compile(r"release-[0-9a-f]{32}")
 
 
 def utcnow() -> datetime:
@@ -70,21 +75,47 @@ def held_source(dataset: str) -> str:
     return f"held:{dataset}"
 
 
-def stage_held(batch: staging.StagedBatch, held: pa.Table, chunk: int, *, run_id: str, source_file: str) -> int:
-    """Stage a chunk's held rows beside its batch; returns how many."""
-    n = int(held.num_rows)
-    if n == 0:
-        return 0
+def with_hold_columns(held: pa.Table, *, run_id: str, source_file: str) -> pa.Table:
+    """A chunk's held rows with the hold columns: held at this moment, by ``run_id``, from ``source_file``, open."""
+    n = held.num_rows
     now = pa.scalar(datetime.now(timezone.utc), _TS)
-    table = (
+    return (
         held.append_column(HELD_AT, pa.repeat(now, n))
         .append_column(HELD_RUN, pa.repeat(run_id, n))
         .append_column(SOURCE_FILE, pa.repeat(source_file, n))
         .append_column(RELEASE, pa.nulls(n, pa.string()))
         .append_column(EXPIRED, pa.repeat(False, n))
     )
-    staging.write_held(batch, table, chunk)
+
+
+def stage_held(batch: staging.StagedBatch, held: pa.Table, chunk: int, *, run_id: str, source_file: str) -> int:
+    """Stage a chunk's held rows beside its batch; returns how many."""
+    n = int(held.num_rows)
+    if n == 0:
+        return 0
+    staging.write_held(batch, with_hold_columns(held, run_id=run_id, source_file=source_file), chunk)
     return n
+
+
+def store_batch_held(uri: str, batch_id: str, rows: pa.Table, storage_options: dict[str, str]) -> bool:
+    """Append one batch's held rows (with :func:`with_hold_columns`) unless the hold table records the batch.
+
+    For sources that commit a batch straight from memory (streams): call it under the dataset's lease
+    just before the batch's lake commit. The rows count only once the lake records ``batch_id``; a
+    batch whose commit never happens leaves rows no release ever takes. False: recorded already.
+    """
+    table = open_table(uri, storage_options)
+    if table is not None and table.transaction_version(_app_id(batch_id)) is not None:
+        return False
+    write_deltalake(
+        uri,
+        rows,
+        mode="append",
+        schema_mode="merge",
+        storage_options=storage_options or None,
+        commit_properties=CommitProperties(app_transactions=[Transaction(_app_id(batch_id), 1)]),
+    )
+    return True
 
 
 def store_held(uri: str, run_dir: staging.StagePath, batch_ids: list[str], storage_options: dict[str, str]) -> int:
@@ -153,7 +184,7 @@ class Released:
     outcome: CommitOutcome
 
 
-def _decide(rows: pa.Table, contract: Contract, parents: ParentKeys, now: datetime) -> tuple[np.ndarray, np.ndarray]:
+def decide(rows: pa.Table, contract: Contract, parents: ParentKeys, now: datetime) -> tuple[np.ndarray, np.ndarray]:
     """Per open held row: whether its parents have all landed, and whether it waited past a timeout."""
     orphan = np.zeros(rows.num_rows, dtype=bool)
     expired = np.zeros(rows.num_rows, dtype=bool)
@@ -195,7 +226,7 @@ def _mark(
     candidates = np.flatnonzero(open_rows & committed.to_numpy(zero_copy_only=False))
     if not len(candidates):
         return rows
-    landed, expired = _decide(rows.take(pa.array(candidates)), contract, parents, now)
+    landed, expired = decide(rows.take(pa.array(candidates)), contract, parents, now)
     decided = candidates[landed | expired]
     if not len(decided):
         return rows
@@ -209,14 +240,38 @@ def _mark(
     marked = marked.set_column(
         marked.schema.get_field_index(EXPIRED), EXPIRED, pc.or_(marked.column(EXPIRED), pa.array(gone))
     )
-    write_deltalake(uri, marked, mode="overwrite", storage_options=options or None)
+    mark_rows(uri, marked.take(pa.array(decided)), options)
     return marked
+
+
+def mark_rows(uri: str, decided: pa.Table, options: dict[str, str]) -> None:
+    """Record the release (and expiry) of ``decided`` rows in one commit that rewrites only the files holding them.
+
+    A row is matched by its batch and source row, and only while it is open: a mark is never overwritten.
+    """
+    marks = decided.select([BATCH_COL, ROW_COL, RELEASE, EXPIRED])
+    on = " AND ".join(f't."{c}" = s."{c}"' for c in (BATCH_COL, ROW_COL))
+    (
+        DeltaTable(uri, storage_options=options or None)
+        .merge(marks, predicate=f't."{RELEASE}" IS NULL AND {on}', source_alias="s", target_alias="t")
+        .when_matched_update(updates={RELEASE: f's."{RELEASE}"', EXPIRED: f's."{EXPIRED}"'})
+        .execute()
+    )
 
 
 def _entries(rows: pa.Table, contract: Contract, run_id: str, today: datetime) -> pa.Table:
     """Quarantine entries (``orphan_reference``) for held rows whose wait is over."""
-    n = rows.num_rows
     label = next(r.label for r in contract.references if r.policy is ReferencePolicy.HOLD)
+    return orphan_entries(rows, contract, run_id, today, label)
+
+
+def orphan_entries(rows: pa.Table, contract: Contract, run_id: str, today: datetime, label: str) -> pa.Table:
+    """Quarantine entries (``orphan_reference`` of the reference ``label``) for ``rows``, one each.
+
+    ``rows`` carries the contract's columns (as many as it has), the batch id, source row and
+    source file columns (``_batch_id``, ``_source_row``, ``_source_file``); values are kept as text.
+    """
+    n = rows.num_rows
     names = [c for c in contract.column_names if c in rows.column_names]
     values = [as_text(rows.column(c).combine_chunks()) for c in names]
     order = (np.arange(len(names))[None, :] * n + np.arange(n)[:, None]).ravel()
@@ -265,8 +320,20 @@ def _drop_landed(uri: str, dataset: str, rows: pa.Table, lake: DeltaTable | None
     done = {r for r in releases if _recorded(lake, [Batch(held_source(dataset), r).id])}
     if not done:
         return
-    keep = pc.invert(pc.fill_null(pc.is_in(rows.column(RELEASE), value_set=pa.array(sorted(done))), False))
-    write_deltalake(uri, rows.filter(keep), mode="overwrite", storage_options=options or None)
+    drop_releases(uri, sorted(done), options)
+
+
+def drop_releases(uri: str, release_ids: list[str], options: dict[str, str]) -> None:
+    """Delete the rows of ``release_ids`` from the hold table in one commit; files holding none stay as they are."""
+    listed = ", ".join(f"'{_ensure_release_id(r)}'" for r in release_ids)
+    DeltaTable(uri, storage_options=options or None).delete(predicate=f'"{RELEASE}" IN ({listed})')
+
+
+def _ensure_release_id(rid: str) -> str:
+    """``rid`` if it is a release id (:func:`_release_id`), the only text a delete predicate is built from."""
+    if not _RELEASE_ID.fullmatch(rid):
+        raise LakeError(f"{rid!r} in a hold table is not a release id", hint="the hold table was written by hand")
+    return rid
 
 
 def release_held(
@@ -290,7 +357,7 @@ def release_held(
         return None
     lake = open_table(target.lake_uri, target.storage_options)
     rows = _mark(uri, table.to_pyarrow_table(), lake, target.contract, parents, when, target.storage_options)
-    rids = sorted(r for r in pc.unique(rows.column(RELEASE)).to_pylist() if r is not None)
+    rids = sorted(_ensure_release_id(r) for r in pc.unique(rows.column(RELEASE)).to_pylist() if r is not None)
     if not rids:
         return None
     staged = [

@@ -4,8 +4,10 @@ A snapshot stages one batch per key range (source: the table, position: the
 snapshot and the range); an incremental run stages one batch whose position
 is its keyset end (:mod:`sluice.sources.database_keyset`). Rows are
 validated by the contract ``chunk_rows`` at a time and staged like a file's
-(:mod:`sluice.lake.staging`), so memory stays flat whatever the table's size,
-and the batches are committed together, exactly once
+(:mod:`sluice.lake.staging`), so memory stays flat whatever the table's size;
+the contract's ``references`` are checked against the parents' lake tables as a
+batch starts, and rows a ``hold`` reference keeps back are staged beside the
+batch (:mod:`sluice.lake.held`). The batches are committed together, exactly once
 (:func:`sluice.lake.commit.commit_batches`).
 
 How the lake keeps the rows is the ``apply`` callable of :func:`commit_table`
@@ -45,6 +47,7 @@ from sluice.lake.commit import (
     commit_batches,
     dedup_buckets,
 )
+from sluice.lake.held import parent_keys, stage_held
 from sluice.lake.table import DedupedBucket, committed_batches, kept_history, open_table
 from sluice.runs.completeness import TotalsCheck, add_read_sum, check, take_source_side
 from sluice.runs.records import FileOutcome, FileStatus
@@ -64,6 +67,7 @@ from sluice.sources.database_read import (
 from sluice.sources.database_types import SourceColumn
 from sluice.telemetry import stages
 from sluice.validate.chunk import BatchContext, validate_chunk
+from sluice.validate.references import ParentKeys
 
 
 @dataclass(frozen=True)
@@ -81,25 +85,45 @@ class TableRequest:
     lake_storage_options: dict[str, str] = field(default_factory=dict)
     protector: Protector | None = None  # the keys of the contract's protected columns (sluice.governance.protect)
     staging_options: dict[str, str] = field(default_factory=dict)  # reach ``run_dir`` on an object store
+    # The lake table of each dataset the contract's references point at, by dataset.
+    reference_uris: dict[str, str] = field(default_factory=dict)
 
     def run_place(self) -> staging.StagePath:
         """The run's staging folder, local or on the object store."""
         return staging.location(self.run_dir, self.staging_options)
 
 
-def _flush(req: TableRequest, batch: staging.StagedBatch, out: FileOutcome, table: pa.Table, i: int) -> None:
+def reference_keys(req: TableRequest) -> ParentKeys | None:
+    """The keys of the datasets the contract's references point at, at their lake tables' current versions."""
+    if not (req.spec.contract.references and req.reference_uris):
+        return None
+    return parent_keys(req.spec.contract, req.reference_uris.__getitem__, req.lake_storage_options)
+
+
+def _flush(
+    req: TableRequest,
+    batch: staging.StagedBatch,
+    out: FileOutcome,
+    table: pa.Table,
+    i: int,
+    parents: ParentKeys | None = None,
+) -> None:
     ctx = BatchContext(req.dataset, req.run_id, out.batch_id, out.uri, req.ingest_date)
     rows = np.arange(out.rows_read + 1, out.rows_read + 1 + table.num_rows, dtype=np.int64)
     with stages.stage(stages.VALIDATE, req.run_id, req.dataset) as span:
         chunk = RawChunk(table, rows)
-        result = validate_chunk(chunk, req.spec.contract, ctx, keep_empty=True, protector=req.protector)
+        contract = req.spec.contract
+        result = validate_chunk(chunk, contract, ctx, keep_empty=True, protector=req.protector, parents=parents)
         span.set_attributes({stages.ROWS: result.rows_read, "sluice.quarantined": result.quarantine.num_rows})
     with stages.stage(stages.WRITE, req.run_id, req.dataset, rows=result.valid.num_rows):
         out.partitions = sorted(set(out.partitions) | set(staging.write_valid(batch, result.valid, i)))
         staging.write_quarantine(batch, result.quarantine, i)
+        if result.held is not None:
+            out.rows_held += stage_held(batch, result.held, i, run_id=req.run_id, source_file=out.uri)
     out.rows_read += result.rows_read
     out.rows_valid += result.valid.num_rows
     out.rows_quarantined += result.quarantine.num_rows
+    out.rows_orphaned += result.orphans
     add_read_sum(out.totals, result.valid)
     for key, count in result.warnings.items():
         out.warnings[key] = out.warnings.get(key, 0) + count
@@ -111,6 +135,7 @@ def _flush(req: TableRequest, batch: staging.StagedBatch, out: FileOutcome, tabl
 def stage_tables(tables: Iterable[pa.Table], req: TableRequest, batch: staging.StagedBatch, out: FileOutcome) -> None:
     """Validate and stage driver batches, ``chunk_rows`` rows at a time (the batch is complete after)."""
     staging.reset(batch)
+    parents = reference_keys(req)  # read once per batch: every chunk is checked against the same parent versions
     pending: list[pa.Table] = []
     held = chunk = 0
     for table in stages.traced_reads(tables, req.run_id, req.dataset, lambda t: t.num_rows):
@@ -118,10 +143,10 @@ def stage_tables(tables: Iterable[pa.Table], req: TableRequest, batch: staging.S
         out.bytes += table.nbytes  # the Arrow batches' size: no driver here reports the bytes it received
         held += table.num_rows
         if held >= req.chunk_rows:
-            _flush(req, batch, out, pa.concat_tables(pending), chunk)
+            _flush(req, batch, out, pa.concat_tables(pending), chunk, parents)
             pending, held, chunk = [], 0, chunk + 1
     if held:
-        _flush(req, batch, out, pa.concat_tables(pending), chunk)
+        _flush(req, batch, out, pa.concat_tables(pending), chunk, parents)
     staging.mark_complete(batch)
 
 
