@@ -147,7 +147,10 @@ def kill_dask_worker(
     """Wait for a task matching ``task`` to run, then SIGKILL its worker process (run it in the background)."""
     from chaos.workers import kill_worker_when_busy
 
-    return kill_worker_when_busy(current().stack.dask_address, task=task, timeout=timeout).to_output()
+    stack = current().stack
+    kill = kill_worker_when_busy(stack.dask_address, task=task, timeout=timeout)
+    stack.killed_workers.append(kill.worker)
+    return kill.to_output()
 
 
 @fault

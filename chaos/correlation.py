@@ -110,9 +110,12 @@ class Correlated:
         of = f", worker {self.worker}" if self.worker else ""
         return f"{self.ref}: top suspect {self.top} (resource {self.resource or 'other'}{of})"
 
-    def names(self, resource: str) -> bool:
-        """Whether the top suspect measures ``resource``; ``worker``: a series of a worker process."""
-        return bool(self.worker) if resource == WORKER else self.resource == resource
+    def names(self, resource: str, killed: frozenset[str] = frozenset()) -> bool:
+        """Whether the top suspect measures ``resource``; ``worker``: a series of a worker process, of one of
+        the ``killed`` workers when the drill killed any."""
+        if resource != WORKER:
+            return self.resource == resource
+        return bool(self.worker) and (not killed or self.worker in killed)
 
 
 def correlate_incidents(session: Session, drill: Drill) -> list[Correlated]:

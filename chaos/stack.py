@@ -89,6 +89,7 @@ class DrillStack:
     lock: threading.Lock = field(default_factory=threading.Lock)
     sampling: Any = None  # a chaos.correlation.HostSampling while the stack is up
     host_faults: Any = None  # a chaos.hostfaults.HostFaults once a host fault went in
+    killed_workers: list[str] = field(default_factory=list)  # addresses of the Dask workers the drill killed
     _next_id: int = 0
     _extra: list[Any] = field(default_factory=list)
 

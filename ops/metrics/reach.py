@@ -14,6 +14,7 @@ import http.client
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -54,35 +55,59 @@ def _local_hosts() -> set[str]:
 
 
 class DaskWorkersHere:
-    """Called, lists ``worker address -> pid`` of the workers of the Dask cluster at ``address`` on this host.
+    """Called, answers ``worker address -> pid`` of the workers of the Dask cluster at ``address`` on this host,
+    as last found.
 
-    It keeps one client open (:meth:`close` closes it) and answers an empty
-    mapping while the scheduler cannot be reached, so a sampler calling it
-    at every reading outlives the cluster.
+    A thread of its own asks the cluster every ``every`` seconds, so the
+    sampler never waits on it: asking every worker for its pid blocks until
+    the scheduler has given up on a worker that was just killed, and a
+    sampler blocked that long would record nothing of the kill. While the
+    scheduler cannot be reached the answer is empty. :meth:`close` stops it.
     """
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, every: float = 1.0) -> None:
         self.address = address
-        self._client: Any = None
+        self.every = every
+        self.found: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def __call__(self) -> Mapping[str, int]:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="sluice-dask-workers", daemon=True)
+            self._thread.start()
+        return dict(self.found)
+
+    def _run(self) -> None:
         from distributed import Client
 
+        client: Any = None
         try:
-            if self._client is None:
-                self._client = Client(self.address, timeout=5, set_as_default=False)  # type: ignore[no-untyped-call]
-            pids: dict[str, Any] = self._client.run(os.getpid, on_error="return")
-        except Exception as exc:  # noqa: BLE001 - a sampler must outlive its cluster
-            logger.debug("no Dask workers from %s: %s", self.address, exc)
-            return {}
-        here = _local_hosts()
-        return {
-            worker: pid
-            for worker, pid in pids.items()
-            if isinstance(pid, int) and worker.split("://", 1)[-1].rsplit(":", 1)[0] in here
-        }
+            while not self._stop.is_set():
+                try:
+                    if client is None:
+                        client = Client(self.address, timeout=5, set_as_default=False)  # type: ignore[no-untyped-call]
+                    self.found = _here(client.run(os.getpid, on_error="return"))
+                except Exception as exc:  # noqa: BLE001 - the sampler must outlive its cluster
+                    logger.debug("no Dask workers from %s: %s", self.address, exc)
+                    self.found = {}
+                self._stop.wait(self.every)
+        finally:
+            if client is not None:
+                client.close()
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+
+def _here(pids: Mapping[str, Any]) -> dict[str, int]:
+    """The workers among ``pids`` (address -> pid, or the error a worker answered) that run on this host."""
+    here = _local_hosts()
+    return {
+        worker: pid
+        for worker, pid in pids.items()
+        if isinstance(pid, int) and worker.split("://", 1)[-1].rsplit(":", 1)[0] in here
+    }

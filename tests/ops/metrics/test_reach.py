@@ -82,9 +82,12 @@ def test_a_probe_watching_no_process_reports_no_loss():
 def test_the_workers_of_a_local_cluster_are_found_with_their_pids(dask_address):
     import psutil
 
-    workers = DaskWorkersHere(dask_address)
+    workers = DaskWorkersHere(dask_address, every=0.2)
     try:
-        found = workers()
+        assert workers() == {}  # the first call starts the search and never waits for it
+        deadline = time.monotonic() + 30
+        while not (found := workers()) and time.monotonic() < deadline:
+            time.sleep(0.1)
     finally:
         workers.close()
 
@@ -95,8 +98,10 @@ def test_the_workers_of_a_local_cluster_are_found_with_their_pids(dask_address):
 def test_an_unreachable_scheduler_yields_no_workers():
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
-        workers = DaskWorkersHere(f"tcp://127.0.0.1:{unused.getsockname()[1]}")
+        workers = DaskWorkersHere(f"tcp://127.0.0.1:{unused.getsockname()[1]}", every=0.2)
         try:
+            workers()
+            time.sleep(1.0)
             assert workers() == {}
         finally:
             workers.close()
