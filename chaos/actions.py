@@ -147,7 +147,10 @@ def kill_dask_worker(
     """Wait for a task matching ``task`` to run, then SIGKILL its worker process (run it in the background)."""
     from chaos.workers import kill_worker_when_busy
 
-    return kill_worker_when_busy(current().stack.dask_address, task=task, timeout=timeout).to_output()
+    stack = current().stack
+    kill = kill_worker_when_busy(stack.dask_address, task=task, timeout=timeout)
+    stack.killed_workers.append(kill.worker)
+    return kill.to_output()
 
 
 @fault
@@ -241,6 +244,46 @@ def evaluate_host_alert(
     return evaluate_host(drill, scaled_rule(rule, threshold=level + rise, window=window), store).to_output() | {
         "level_before": level
     }
+
+
+def sample_steady_state(seconds: float = 20.0, configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Let the drill's sampling record ``seconds`` of the stack at rest before the fault: the history an alert's
+    level and a correlation's baseline are read from (a drill's stack is fresh; a real one has run for days)."""
+    drill = current()
+    if drill.fault_started_at is not None:
+        raise ChaosError("the fault is already in", hint="sample the steady state before the first fault")
+    stack = drill.stack  # starts the stack, and its sampling, if it has not started yet
+    time.sleep(seconds)
+    return {"detail": f"sampled {seconds:g} s of the stack at rest", "seconds": seconds, "root": str(stack.root)}
+
+
+def await_host_alert(
+    rule: str,
+    rise: float,
+    window: str = "2s",
+    within_seconds: float = 120.0,
+    configuration: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Evaluate host rule ``rule`` scaled to the drill (the host's level before the fault plus ``rise``, over
+    ``window``) every second, as an alert evaluator does, until it fires or ``within_seconds`` pass: for a fault
+    whose effect comes later than the action that injects it (a worker killed once it runs a task, a network
+    degraded before the run that crosses it). What fires opens a drill incident linking the rule's runbook."""
+    from chaos.alerts import ensure_rules, evaluate_host, scaled_rule
+    from chaos.hostfaults import level_before
+    from ops.metrics.store import open_store
+    from sluice.settings import get_settings
+
+    drill = current()
+    selector = ensure_rules([rule]).rules[0].selector
+    store = open_store(get_settings().metrics, home=get_settings().home)
+    level = level_before(store, selector, drill.fault_started_at or drill.started_at, timedelta(minutes=1))
+    scaled = scaled_rule(rule, threshold=level + rise, window=window)
+    deadline, rounds = time.monotonic() + within_seconds, 0
+    while True:
+        found, rounds = evaluate_host(drill, scaled, store).to_output(), rounds + 1
+        if found["firing"] or time.monotonic() > deadline:
+            return found | {"level_before": level, "rounds": rounds}
+        time.sleep(1.0)
 
 
 def seed_alert_history(

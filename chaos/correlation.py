@@ -5,7 +5,13 @@ filesystem of the drill's lake every second into the metrics store of
 ``SLUICE_HOME``: host-level series (``host``, ``environment`` and ``drill``
 labels; no ``dataset`` or ``flow``), beside those of the sampler service
 (:mod:`ops.metrics.service`) when it runs. So ``ops correlate INC-…`` has
-history behind a drill incident, as it has behind a real one.
+history behind a drill incident, as it has behind a real one. It also samples
+what the drill targets: for a drill on the S3 source, the time one request
+to the source endpoint takes through the fault proxy
+(``sluice_host_network_request_seconds{endpoint="source"}``); for a drill on
+the Dask workers, the worker processes of the drill's cluster on this host
+(``sluice_process_*`` labelled ``worker``, a killed worker's series stopping
+where it died, and ``sluice_host_workers_lost``).
 
 :func:`correlate_incidents` runs ``ops correlate`` on each of the drill's
 incidents, records the result on its timeline (and links a runbook where none
@@ -27,6 +33,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from chaos.drill import Drill
+    from ops.metrics.reach import DaskWorkersHere
     from ops.metrics.sampler import Sampler
 
 logger = logging.getLogger(__name__)
@@ -42,9 +49,20 @@ class HostSampling:
 
     def __init__(self) -> None:
         self.sampler: Sampler | None = None
+        self.workers: DaskWorkersHere | None = None
 
-    def start(self, drill_id: str, lake: Path | None = None) -> HostSampling:
-        """Start sampling, labelled ``drill``; the filesystem under ``lake`` too, as ``filesystem="lake"``."""
+    def start(
+        self,
+        drill_id: str,
+        lake: Path | None = None,
+        *,
+        source_url: str | None = None,
+        dask_address: str | None = None,
+    ) -> HostSampling:
+        """Start sampling, labelled ``drill``; the filesystem under ``lake`` too, as ``filesystem="lake"``;
+        requests to ``source_url`` (``endpoint="source"``) and the workers of the cluster at ``dask_address``
+        when given."""
+        from ops.metrics.reach import DaskWorkersHere
         from ops.metrics.sampler import Sampler
         from ops.metrics.store import open_store
 
@@ -54,12 +72,15 @@ class HostSampling:
         store = open_store(settings.metrics, home=settings.home)
         labels = {"environment": settings.env, "drill": drill_id}
         filesystems = {"home": str(settings.home)} | ({"lake": str(lake)} if lake else {})
+        self.workers = DaskWorkersHere(dask_address) if dask_address else None
         self.sampler = Sampler(
             store,
             interval=SAMPLE_SECONDS,
             labels=labels,
             flush_interval=SAMPLE_SECONDS,
             filesystems=filesystems,
+            endpoints={"source": source_url} if source_url else {},
+            discover=self.workers,
         )
         self.sampler.start()
         return self
@@ -68,6 +89,9 @@ class HostSampling:
         if self.sampler is not None:
             self.sampler.stop()
             self.sampler = None
+        if self.workers is not None:
+            self.workers.close()
+            self.workers = None
 
 
 @dataclass(frozen=True)
@@ -86,9 +110,12 @@ class Correlated:
         of = f", worker {self.worker}" if self.worker else ""
         return f"{self.ref}: top suspect {self.top} (resource {self.resource or 'other'}{of})"
 
-    def names(self, resource: str) -> bool:
-        """Whether the top suspect measures ``resource``; ``worker``: a series of a worker process."""
-        return bool(self.worker) if resource == WORKER else self.resource == resource
+    def names(self, resource: str, killed: frozenset[str] = frozenset()) -> bool:
+        """Whether the top suspect measures ``resource``; ``worker``: a series of a worker process, of one of
+        the ``killed`` workers when the drill killed any."""
+        if resource != WORKER:
+            return self.resource == resource
+        return bool(self.worker) and (not killed or self.worker in killed)
 
 
 def correlate_incidents(session: Session, drill: Drill) -> list[Correlated]:

@@ -113,7 +113,8 @@ class Drill:
             if self._stack is None:
                 from chaos.stack import DrillStack
 
-                self._stack = DrillStack.start(self.id)
+                targets = frozenset(t.value for t in self.experiment.extension.targets)
+                self._stack = DrillStack.start(self.id, targets)
             return self._stack
 
     @property

@@ -203,7 +203,7 @@ def lake_written_only_by_drill(configuration: dict[str, Any] | None = None) -> d
 
 def correlation(resource: str, configuration: dict[str, Any] | None = None) -> dict[str, Any]:
     """Once the method is over, ``ops correlate`` on each drill incident ranks a ``resource`` series first
-    (``worker``: a series of a worker process, labelled ``worker``).
+    (``worker``: a series of a worker process, labelled ``worker``; of the worker the drill killed, if it did).
 
     The results go on the incidents' timelines (:mod:`chaos.correlation`). No incident means there is
     nothing to correlate: the fault should have opened one.
@@ -217,6 +217,7 @@ def correlation(resource: str, configuration: dict[str, Any] | None = None) -> d
         found = correlate_incidents(session, drill)
     if not found:
         return _verdict(False, "no drill incident to correlate; the fault should have opened one", resource=resource)
-    wrong = [f for f in found if not f.names(resource)]
+    killed = frozenset(drill.stack.killed_workers) if drill.has_stack else frozenset()
+    wrong = [f for f in found if not f.names(resource, killed)]
     said = "; ".join(f.summary() for f in (wrong or found))
     return _verdict(not wrong, said, resource=resource, top=[f.top for f in found])

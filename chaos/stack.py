@@ -89,12 +89,14 @@ class DrillStack:
     lock: threading.Lock = field(default_factory=threading.Lock)
     sampling: Any = None  # a chaos.correlation.HostSampling while the stack is up
     host_faults: Any = None  # a chaos.hostfaults.HostFaults once a host fault went in
+    killed_workers: list[str] = field(default_factory=list)  # addresses of the Dask workers the drill killed
     _next_id: int = 0
     _extra: list[Any] = field(default_factory=list)
 
     @classmethod
-    def start(cls, drill_id: str) -> DrillStack:
-        """Start S3, its fault proxy and (without ``SLUICE_DASK_ADDRESS``) a Dask cluster."""
+    def start(cls, drill_id: str, targets: frozenset[str] = frozenset()) -> DrillStack:
+        """Start S3, its fault proxy and (without ``SLUICE_DASK_ADDRESS``) a Dask cluster; sample the host,
+        and of the drill's ``targets`` the S3 source (through the proxy) and the Dask workers."""
         root = get_settings().home / "chaos" / drill_id
         root.mkdir(parents=True, exist_ok=True)
         server, url = _start_s3()
@@ -116,7 +118,12 @@ class DrillStack:
         stack.s3().create_bucket(Bucket=stack.bucket)
         from chaos.correlation import HostSampling
 
-        stack.sampling = HostSampling().start(drill_id, stack.lake_root)
+        stack.sampling = HostSampling().start(
+            drill_id,
+            stack.lake_root,
+            source_url=f"{proxy.url}/{stack.bucket}" if "s3-source" in targets else None,
+            dask_address=address if "dask-workers" in targets else None,
+        )
         return stack
 
     def s3(self) -> Any:

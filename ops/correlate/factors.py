@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ops.correlate.models import WideFrame
+from ops.correlate.models import Skipped, WideFrame
 from ops.correlate.resources import measures_latency, service_of
 from ops.correlate.stats import ONSET_SIGMAS, Shifts, robust_shifts
 
@@ -16,6 +16,9 @@ SECOND_MOVE_ROWS = 10
 """A second move at the failure is measured against at least this many rows before it (when there are)."""
 RIVAL_R = 0.8
 """A step at the failure correlates with it at least this much (a drifting series, a walk, does not)."""
+GONE_LEAD_ROWS = 5
+"""A watched process is found gone at the reading after it died, and the alert on it fires a reading or more
+later: a series that stopped up to this many rows before the failure stopped at it."""
 IDLE_SHARE = 0.25
 """A latency that is zero in at least this share of the rows is sparse: its zeros are idle minutes."""
 
@@ -106,12 +109,35 @@ def materiality(shifts: Shifts, material: float) -> np.ndarray:
 
 
 def gone_at_failure(frame: WideFrame, failure_row: int, tolerance: int) -> np.ndarray:
-    """Series that stopped reporting at the failure (their last value within ``tolerance`` rows of it) while
-    the window goes on for more than ``tolerance`` rows: what reported them (a worker process, a host) is gone."""
+    """Series that stopped reporting at the failure (their last value within ``tolerance`` rows after it, or
+    ``max(tolerance, GONE_LEAD_ROWS)`` before it) while the window goes on for more than ``tolerance`` rows:
+    what reported them (a worker process, a host) is gone."""
     assert frame.ended is not None
     ended = frame.ended
-    gone: np.ndarray = (np.abs(ended - failure_row) <= tolerance) & (ended < frame.rows - tolerance)
+    lead = max(tolerance, GONE_LEAD_ROWS)
+    near = (ended >= failure_row - lead) & (ended <= failure_row + tolerance)
+    gone: np.ndarray = near & (ended < frame.rows - tolerance)
     return gone
+
+
+def born_late(frame: WideFrame, failure_row: int, min_before: int) -> WideFrame:
+    """``frame`` without the series that began reporting fewer than ``min_before`` rows before the failure
+    (a worker started to replace a killed one, say), each listed in ``skipped``: with no values of their
+    own before it there is no baseline to measure a change from, only the first value filled back."""
+    assert frame.began is not None
+    late = frame.began > failure_row - min_before
+    if not late.any():
+        return frame
+    kept = frame.select(~late)
+    kept.skipped.extend(
+        Skipped(
+            frame.names[j],
+            f"began reporting {failure_row - int(frame.began[j])} row(s) before the failure "
+            f"(after it if negative): no baseline of its own",
+        )
+        for j in np.flatnonzero(late)
+    )
+    return kept
 
 
 def read_as_nothing(frame: WideFrame, gone: np.ndarray) -> WideFrame:
@@ -123,4 +149,6 @@ def read_as_nothing(frame: WideFrame, gone: np.ndarray) -> WideFrame:
     values = frame.values.copy()
     after = np.arange(frame.rows)[None, :] >= frame.ended[:, None]
     values[gone[:, None] & after] = 0.0
-    return WideFrame(frame.times, frame.names, values, frame.labels, frame.rate, frame.skipped, frame.ended)
+    return WideFrame(
+        frame.times, frame.names, values, frame.labels, frame.rate, frame.skipped, frame.ended, frame.began
+    )

@@ -241,6 +241,7 @@ def prepare_frame(frame: WideFrame, min_values: int = 20) -> WideFrame:
     count = np.isfinite(values).sum(axis=1)
     seen = np.isfinite(values)
     ended = np.where(seen.any(axis=1), frame.rows - np.argmax(seen[:, ::-1], axis=1), 0) if values.size else None
+    began = np.argmax(seen, axis=1) if values.size else None
     filled = fill_gaps(values) if values.size else values
     safe = np.where(np.isfinite(filled), filled, 0.0)
     constant = safe.max(axis=1, initial=-np.inf) == safe.min(axis=1, initial=np.inf)
@@ -254,7 +255,7 @@ def prepare_frame(frame: WideFrame, min_values: int = 20) -> WideFrame:
             skipped.append(Skipped(name, f"constant: every value is {filled[j, 0]:g}"))
     keep = (count >= max(min_values, 1)) & ~constant
     rate = np.asarray(frame.rate) | counters
-    prepared = WideFrame(frame.times, frame.names, filled, frame.labels, rate, skipped, ended)
+    prepared = WideFrame(frame.times, frame.names, filled, frame.labels, rate, skipped, ended, began)
     return prepared.select(keep)
 
 

@@ -95,7 +95,8 @@ class WideFrame:
     ``labels`` holds each column's labels (empty for CSV columns); ``rate`` flags
     columns that were counters and now hold per-second rates; ``skipped``
     lists columns already left out; ``ended`` holds, per column, the row after
-    its last value before gaps were filled (``rows`` for a series that reports to the end).
+    its last value before gaps were filled (``rows`` for a series that reports to the end); ``began``
+    the row of its first value (0 for a series that reports from the start).
     """
 
     times: np.ndarray
@@ -105,6 +106,7 @@ class WideFrame:
     rate: np.ndarray | None = None
     skipped: list[Skipped] = field(default_factory=list)
     ended: np.ndarray | None = None
+    began: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.times = np.asarray(self.times, dtype="int64")
@@ -115,6 +117,8 @@ class WideFrame:
             self.rate = np.zeros(len(self.names), dtype=bool)
         if self.ended is None:
             self.ended = np.full(len(self.names), len(self.times), dtype=int)
+        if self.began is None:
+            self.began = np.zeros(len(self.names), dtype=int)
 
     @property
     def rows(self) -> int:
@@ -126,7 +130,7 @@ class WideFrame:
     def select(self, keep: np.ndarray) -> WideFrame:
         """The frame with only the columns where ``keep`` is True (skips carried over)."""
         idx = np.flatnonzero(keep)
-        assert self.rate is not None and self.ended is not None
+        assert self.rate is not None and self.ended is not None and self.began is not None
         return WideFrame(
             self.times,
             [self.names[i] for i in idx],
@@ -135,6 +139,7 @@ class WideFrame:
             self.rate[idx],
             list(self.skipped),
             self.ended[idx],
+            self.began[idx],
         )
 
 

@@ -35,6 +35,7 @@ from typing import Literal
 import numpy as np
 
 from ops.correlate.factors import (
+    born_late,
     gone_at_failure,
     idle_zeros,
     materiality,
@@ -247,7 +248,10 @@ def correlate_prepared(
     ensure_target_is_valid(frame, target)
     ensure_suspects_exist(frame, target)
     y = frame.values[frame.column(target)] if target else None
-    suspects = frame.select(np.array([n != target for n in frame.names], dtype=bool))
+    suspects = born_late(
+        frame.select(np.array([n != target for n in frame.names], dtype=bool)), failure_row, config.min_before
+    )
+    ensure_suspects_exist(suspects, None)
     gone = gone_at_failure(suspects, failure_row, _tolerance(frame.rows, config))
     suspects = read_as_nothing(suspects, gone)
     answered, sparse = idle_zeros(suspects)
@@ -269,7 +273,7 @@ def correlate_prepared(
         failure_at=failure_at,
         target=target,
         suspects=ranked,
-        skipped=list(frame.skipped),
+        skipped=list(suspects.skipped),
         start=start,
         end=end,
         rows=frame.rows,

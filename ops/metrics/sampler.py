@@ -13,6 +13,8 @@ Metrics (every one labelled ``host`` plus the labels given; process metrics also
 ``sluice_host_disk_written_bytes_total``    counter bytes written to every disk (when the OS tells)
 ``sluice_process_rss_bytes``                gauge   resident memory of a watched process
 ``sluice_process_cpu_percent``              gauge   CPU of a watched process since its previous reading
+``sluice_host_workers_lost``                gauge   watched processes that went away in the last minute
+``sluice_host_network_request_seconds``     gauge   one request to a watched endpoint (``endpoint``)
 =========================================== ======= ==========================================
 
 :class:`Sampler` reads them every ``interval`` seconds in a background thread and
@@ -22,13 +24,12 @@ serves the same metrics on ``/metrics`` for Prometheus to scrape, read at each s
 
 from __future__ import annotations
 
-import enum
 import logging
 import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import TracebackType
@@ -45,60 +46,28 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from ops.metrics.errors import MetricsError
 from ops.metrics.models import Sample
+from ops.metrics.reach import request_seconds
+from ops.metrics.specs import (
+    DISK_READ,
+    DISK_USED,
+    DISK_WRITTEN,
+    HOST_CPU,
+    HOST_CPU_RUNNABLE,
+    HOST_MEMORY_PERCENT,
+    HOST_MEMORY_USED,
+    LOST_WINDOW,
+    NET_RECEIVED,
+    NET_REQUEST,
+    NET_SENT,
+    PROCESS_CPU,
+    PROCESS_RSS,
+    SPECS,
+    WORKERS_LOST,
+    Kind,
+)
 from ops.metrics.store import MetricsStore
 
 logger = logging.getLogger(__name__)
-
-
-class Kind(enum.StrEnum):
-    GAUGE = "gauge"
-    COUNTER = "counter"
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    name: str
-    kind: Kind
-    help: str
-
-
-HOST_CPU = MetricSpec("sluice_host_cpu_percent", Kind.GAUGE, "Host CPU busy percent since the previous reading.")
-HOST_CPU_RUNNABLE = MetricSpec(
-    "sluice_host_cpu_runnable_per_core",
-    Kind.GAUGE,
-    "Tasks running or waiting for a CPU, per core: CPU saturation, which still rises when the CPU is all busy.",
-)
-HOST_MEMORY_USED = MetricSpec("sluice_host_memory_used_bytes", Kind.GAUGE, "Host memory in use, bytes.")
-HOST_MEMORY_PERCENT = MetricSpec("sluice_host_memory_percent", Kind.GAUGE, "Host memory in use, percent.")
-NET_SENT = MetricSpec("sluice_host_network_sent_bytes_total", Kind.COUNTER, "Bytes sent on all interfaces.")
-NET_RECEIVED = MetricSpec("sluice_host_network_received_bytes_total", Kind.COUNTER, "Bytes received on all interfaces.")
-DISK_READ = MetricSpec("sluice_host_disk_read_bytes_total", Kind.COUNTER, "Bytes read from all disks.")
-DISK_WRITTEN = MetricSpec("sluice_host_disk_written_bytes_total", Kind.COUNTER, "Bytes written to all disks.")
-DISK_USED = MetricSpec(
-    "sluice_host_disk_used_percent", Kind.GAUGE, "Used share of a watched filesystem (the lake's), percent."
-)
-PROCESS_RSS = MetricSpec("sluice_process_rss_bytes", Kind.GAUGE, "Resident memory of a watched process, bytes.")
-PROCESS_CPU = MetricSpec(
-    "sluice_process_cpu_percent",
-    Kind.GAUGE,
-    "CPU percent of a watched process since the previous reading (100 = one core).",
-)
-SPECS = {
-    s.name: s
-    for s in (
-        HOST_CPU,
-        HOST_CPU_RUNNABLE,
-        HOST_MEMORY_USED,
-        HOST_MEMORY_PERCENT,
-        NET_SENT,
-        NET_RECEIVED,
-        DISK_READ,
-        DISK_WRITTEN,
-        DISK_USED,
-        PROCESS_RSS,
-        PROCESS_CPU,
-    )
-}
 
 
 def _runnable_per_core() -> float | None:
@@ -131,6 +100,7 @@ class Probe:
         processes: worker name -> pid of processes to watch (Dask workers, say).
         filesystems: name -> a path on each filesystem whose used share to read (``filesystem=name``);
             a path that does not exist (yet) is left out of that reading.
+        endpoints: name -> an HTTP URL to time one request to at every reading (``endpoint=name``).
     """
 
     def __init__(
@@ -138,9 +108,12 @@ class Probe:
         labels: Mapping[str, str] | None = None,
         processes: Mapping[str, int] | None = None,
         filesystems: Mapping[str, str] | None = None,
+        endpoints: Mapping[str, str] | None = None,
     ) -> None:
         self.labels = {"host": socket.gethostname(), **(labels or {})}
         self.filesystems = dict(filesystems or {})
+        self.endpoints = dict(endpoints or {})
+        self._lost: list[float] = []  # when each watched process was found gone (monotonic seconds)
         self._cpu = _busy_and_total()
         self._processes: dict[str, psutil.Process] = {}
         self._lock = threading.Lock()
@@ -162,6 +135,13 @@ class Probe:
             samples = [Sample(name, self.labels, now, value) for name, value in values.items()]
             samples += self._filesystem_samples(now)
             samples += self._process_samples(now)
+            if self._processes or self._lost:
+                self._lost = [t for t in self._lost if time.monotonic() - t < LOST_WINDOW]
+                samples.append(Sample(WORKERS_LOST.name, self.labels, now, float(len(self._lost))))
+        samples += [
+            Sample(NET_REQUEST.name, {**self.labels, "endpoint": name}, now, request_seconds(url))
+            for name, url in self.endpoints.items()
+        ]
         return samples
 
     def _host_values(self) -> dict[str, float]:
@@ -205,6 +185,8 @@ class Probe:
             except (psutil.NoSuchProcess, psutil.AccessDenied) as exc:
                 logger.info("no longer watching worker %s (pid %s): %s", name, process.pid, type(exc).__name__)
                 del self._processes[name]
+                if isinstance(exc, psutil.NoSuchProcess):
+                    self._lost.append(time.monotonic())
                 continue
             labels = {**self.labels, "worker": name}
             samples += [Sample(PROCESS_RSS.name, labels, now, rss), Sample(PROCESS_CPU.name, labels, now, cpu)]
@@ -246,13 +228,16 @@ class Sampler:
     flush_interval: float = 10.0
     filesystems: Mapping[str, str] = field(default_factory=dict)
     watch_children: bool = False
+    discover: Callable[[], Mapping[str, int]] | None = None
+    """Called at every reading: worker name -> pid of processes to watch from then on (Dask workers, say)."""
+    endpoints: Mapping[str, str] = field(default_factory=dict)
     written: int = field(default=0, init=False)
     failed_writes: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         if self.interval <= 0:
             raise MetricsError(f"sampling interval must be positive, not {self.interval}")
-        self.probe = Probe(self.labels, self.processes, self.filesystems)
+        self.probe = Probe(self.labels, self.processes, self.filesystems, self.endpoints)
         self.adopted: set[str] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -285,6 +270,8 @@ class Sampler:
         while not self._stop.wait(self.interval):
             if self.watch_children:
                 self._adopt_children()
+            if self.discover is not None:
+                self._adopt(self.discover())
             batch += self.probe.read()
             if time.monotonic() - last_flush >= self.flush_interval:
                 self._flush(batch)
@@ -305,6 +292,17 @@ class Sampler:
             try:
                 if is_worker_process(child.cmdline()):
                     self.probe.watch(name, child.pid)
+            except psutil.Error:
+                continue
+
+    def _adopt(self, found: Mapping[str, int]) -> None:
+        """Watch each newly found process (by name) from now on."""
+        for name, pid in found.items():
+            if name in self.adopted:
+                continue
+            self.adopted.add(name)
+            try:
+                self.probe.watch(name, pid)
             except psutil.Error:
                 continue
 

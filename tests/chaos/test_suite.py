@@ -31,8 +31,16 @@ RULE_ALERTING = {
     "source-schema-change": ("quarantine-rate-high", "quarantine-rate-spike"),
     "cpu-hog": ("host-cpu-saturated", "dask-worker-lost"),
     "memory-balloon": ("host-memory-high", "dask-worker-lost"),
+    "s3-network-degraded": ("source-network-slow", "source-unreachable"),
+    "dask-worker-killed": ("worker-process-lost", "dask-worker-lost"),
 }
-CORRELATED = {"lake-disk-full": "disk", "cpu-hog": "cpu", "memory-balloon": "memory"}
+CORRELATED = {
+    "lake-disk-full": "disk",
+    "cpu-hog": "cpu",
+    "memory-balloon": "memory",
+    "s3-network-degraded": "network",
+    "dask-worker-killed": "worker",
+}
 SOURCE_SIDE = {"duplicate-delivery", "poison-records"}
 DRILLS = [
     "duplicate-delivery",
@@ -72,8 +80,9 @@ def assert_the_rule_alerted(name, verdicts, found) -> None:
 def assert_the_cause_was_correlated(resource, verdicts, found) -> None:
     (verdict,) = [v for v in verdicts if v["name"] == f"alerting-correlation-ranks-{resource}-first"]
     assert verdict["held"], verdict["detail"]
+    said = f"(resource={resource})" if resource != "worker" else "worker="
     assert found and all(
-        any(e.kind == "correlation" and f"(resource={resource})" in e.text for e in i.timeline) for i in found
+        any(e.kind == "correlation" and said in e.text.split(";", 1)[0] for e in i.timeline) for i in found
     ), [(i.ref, [e.text for e in i.timeline if e.kind == "correlation"]) for i in found]
 
 

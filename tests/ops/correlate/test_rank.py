@@ -109,6 +109,17 @@ def test_a_worker_whose_series_stop_at_the_failure_ranks_first():
     assert any("stopped reporting at the failure" in r for r in top.evidence.reasons)
 
 
+def test_a_worker_found_gone_a_few_readings_before_the_alert_still_stopped_at_the_failure():
+    # 100 rows: the timing tolerance is 2 rows; the worker's last reading is 4 rows before the failure
+    fault = fault_frame(culprit="web_cpu", size=0.0, rows=100, failure=70, extra=worker_series(100, 7, stops_at=66))
+
+    result = correlate_frame(fault.frame, fault.failure_at)
+
+    top = result.suspects[0]
+    assert top.metric.startswith("worker_") and top.evidence.level == 0
+    assert any("stopped reporting at the failure" in r for r in top.evidence.reasons)
+
+
 def test_a_worker_that_stopped_long_before_the_failure_is_not_read_as_gone():
     fault = fault_frame(culprit="db_cpu", size=20.0, extra=worker_series(600, 7, stops_at=150))
 
@@ -219,3 +230,16 @@ def test_an_unknown_or_constant_target_is_refused():
         correlate_frame(fault.frame, fault.failure_at, target="latncy")
     with pytest.raises(CorrelateInputError, match="target 'flat' cannot be used: constant"):
         correlate_frame(fault.frame, fault.failure_at, target="flat")
+
+
+def test_a_worker_that_began_reporting_at_the_failure_is_left_out_not_read_as_a_rise():
+    # the replacement of a killed worker: nothing before row 398, then a growing RSS
+    rss = np.full(600, np.nan)
+    rss[398:] = np.linspace(8e7, 4e8, 202)
+    fault = fault_frame(culprit="db_cpu", size=20.0, extra={"new_worker_rss_bytes": rss})
+
+    result = correlate_frame(fault.frame, fault.failure_at)
+
+    assert names(result)[0] == "db_cpu" and "new_worker_rss_bytes" not in names(result)
+    (late,) = [s for s in result.skipped if s.column == "new_worker_rss_bytes"]
+    assert "no baseline of its own" in late.reason
