@@ -16,6 +16,12 @@ finds nothing new has the same end and the same window, hence the same batch
 id, and commits nothing; a late row inside the window changes the
 fingerprint, and its batch is committed.
 
+**Completeness.** Under a contract's ``completeness`` policy the read
+counts its cursor interval (``count(*)``, and the ``sum:`` column) in the
+transaction that plans it, the snapshot its rows are read in
+(:mod:`sluice.sources.database_totals`): the plan carries the source's
+control totals, which staging compares with the rows read.
+
 **Deletes are invisible** to a cursor: a deleted row has no cursor value to
 find. Change data capture covers them.
 """
@@ -35,6 +41,7 @@ from typing import Any
 import pyarrow as pa
 
 from sluice.errors import ConfigError
+from sluice.runs.completeness import ControlTotals
 from sluice.sources.database import Dialect
 from sluice.sources.database_connect import mariadb_connect, pg_connect
 from sluice.sources.database_mariadb import fetch_mariadb
@@ -44,6 +51,7 @@ from sluice.sources.database_read import (
     read_pg,
     translated,
 )
+from sluice.sources.database_totals import cursor_totals, where_totals
 from sluice.sources.database_types import Kind, SourceColumn
 
 POSITION_PREFIX = "keyset "
@@ -90,6 +98,7 @@ class KeysetPlan:
     end: Position | None  # None: no rows at all
     window: str
     lsn: int | None = None  # the WAL position its rows take as _lsn (:mod:`sluice.sources.database_read`)
+    totals: ControlTotals | None = None  # the interval's count(*) in the read's snapshot (completeness policy)
 
     def position(self) -> str:
         end = [encode(v) for v in self.end.values()] if self.end else None
@@ -159,11 +168,12 @@ class _Sql:
             f"AND {self.tuple} <= {self.row(end)} ORDER BY {', '.join(self.cols)}"
         )
 
+    def interval(self, lower: str, end: Position) -> str:
+        """The condition of the rows a run reads: after its start, up to and including ``end``."""
+        return f"{lower} AND {self.tuple} <= {self.row(end)}"
+
     def data(self, lower: str, end: Position) -> str:
-        return (
-            f"SELECT {self.spec.select_list()} FROM {self.spec.relation()} "
-            f"WHERE {lower} AND {self.tuple} <= {self.row(end)}"
-        )
+        return f"SELECT {self.spec.select_list()} FROM {self.spec.relation()} WHERE {self.interval(lower, end)}"
 
 
 def _fingerprint(rows: list[tuple[Any, ...]]) -> str:
@@ -190,6 +200,13 @@ def _plan(
 Pages = Callable[[], Iterator[pa.Table]]
 
 
+def _counted(plan: KeysetPlan, sql: _Sql, count: Callable[[str], ControlTotals]) -> KeysetPlan:
+    """The plan with its interval's control totals, when the contract compares them and there are rows to read."""
+    if plan.end is None or not sql.spec.contract.completeness.on:
+        return plan
+    return replace(plan, totals=count(sql.interval(sql.lower(plan.after, plan.read_from), plan.end)))
+
+
 @contextlib.contextmanager
 def keyset_read(
     spec: TableSpec, columns: dict[str, SourceColumn], previous: Position | None, lookback: float
@@ -203,6 +220,7 @@ def keyset_read(
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             snapshot_id, _, lsn = exported(spec, conn)
             plan = replace(_plan(lambda q: conn.execute(q).fetchall(), sql, kind, previous, lookback), lsn=lsn)
+            plan = _counted(plan, sql, lambda where: where_totals(spec, conn, where))
             lower = sql.lower(plan.after, plan.read_from)
             yield plan, (lambda: read_pg(spec, sql.data(lower, plan.end), snapshot_id) if plan.end else iter(()))
             conn.rollback()
@@ -216,6 +234,7 @@ def keyset_read(
                 return list(cur.fetchall())
 
             plan = _plan(query, sql, kind, previous, lookback)
+            plan = _counted(plan, sql, lambda where: cursor_totals(spec, cur, where))
             lower = sql.lower(plan.after, plan.read_from)
             yield plan, (lambda: fetch_mariadb(cur, spec, columns, sql.data(lower, plan.end)) if plan.end else iter(()))
         conn.rollback()

@@ -49,7 +49,7 @@ from sluice.lake.commit import (
 )
 from sluice.lake.held import parent_keys, stage_held
 from sluice.lake.table import DedupedBucket, committed_batches, kept_history, open_table
-from sluice.runs.completeness import TotalsCheck, add_read_sum, check, take_source_side
+from sluice.runs.completeness import ControlTotals, TotalsCheck, add_read_sum, check, take_source_side
 from sluice.runs.records import FileOutcome, FileStatus
 from sluice.settings import get_settings
 from sluice.sources.database import Dialect
@@ -179,16 +179,28 @@ def _timed(req: TableRequest, out: FileOutcome, started: float, stage: Callable[
     return out
 
 
-def _range_check(req: TableRequest, snapshot: Snapshot, order: int, out: FileOutcome) -> TotalsCheck | None:
-    """The range's completeness check, read side empty: PostgreSQL's totals come with the snapshot, MariaDB's
-    reader fills them in when it counts its range in its own snapshot (None: the contract compares none)."""
+def _open_check(req: TableRequest, out: FileOutcome, counted: ControlTotals | None) -> TotalsCheck | None:
+    """The batch's completeness check with the source's side ``counted`` (None: not yet) and the read side empty,
+    filled in as its rows are staged (None: the contract compares none, or the batch is not read)."""
     spec = req.spec.contract.completeness
     if not spec.on or out.status is not FileStatus.COMMITTED:
         return None
-    counted = snapshot.totals[order] if order < len(snapshot.totals) else None
     out.totals = check(spec, out.uri, counted, 0, {})
     out.totals.read_sum = 0.0 if spec.sum is not None else None
     return out.totals
+
+
+def _range_check(req: TableRequest, snapshot: Snapshot, order: int, out: FileOutcome) -> TotalsCheck | None:
+    """The range's completeness check: PostgreSQL's totals come with the snapshot, MariaDB's reader fills them in
+    when it counts its range in its own snapshot."""
+    return _open_check(req, out, snapshot.totals[order] if order < len(snapshot.totals) else None)
+
+
+def _close_check(out: FileOutcome) -> FileOutcome:
+    """The batch's outcome with the rows it read on the read side of its check."""
+    if out.totals is not None:
+        out.totals.read_rows = out.rows_read
+    return out
 
 
 def stage_range(req: TableRequest, snapshot: Snapshot, rng: KeyRange, order: int) -> FileOutcome:
@@ -199,21 +211,27 @@ def stage_range(req: TableRequest, snapshot: Snapshot, rng: KeyRange, order: int
     totals = _range_check(req, snapshot, order, out)
     counted = None if totals is None or req.spec.dialect is not Dialect.MARIADB else partial(take_source_side, totals)
     rows = stamped(read_range(req.spec, req.columns, snapshot, rng, counted), req.spec, snapshot.lsn)
-    done = _timed(req, out, started, lambda: stage_tables(rows, req, batch, out))
-    if done.totals is not None:
-        done.totals.read_rows = done.rows_read
-    return done
+    return _close_check(_timed(req, out, started, lambda: stage_tables(rows, req, batch, out)))
 
 
 def stage_incremental(req: TableRequest, previous: Position | None, lookback: float) -> FileOutcome | None:
-    """Read and stage the rows after ``previous`` (and the look-back before it); None: the table is empty."""
+    """Read and stage the rows after ``previous`` (and the look-back before it); None: the table is empty.
+
+    Under a completeness policy the batch's check compares the interval's totals, counted in the read's
+    snapshot, with the rows read.
+    """
     started = time.perf_counter()
     with keyset_read(req.spec, req.columns, previous, lookback) as (plan, pages):
         if plan.end is None:
             return None
         out = _outcome(req, 0, f"cursor {req.spec.cursor} to {plan.end.values()}", plan.position())
         batch = staging.batch_dir(req.run_place(), 0, out.batch_id)
-        return _timed(req, out, started, lambda: stage_tables(stamped(pages(), req.spec, plan.lsn), req, batch, out))
+        _open_check(req, out, plan.totals)
+
+        def stage() -> None:
+            stage_tables(stamped(pages(), req.spec, plan.lsn), req, batch, out)
+
+        return _close_check(_timed(req, out, started, stage))
 
 
 def last_position(lake_uri: str, source: str, storage_options: dict[str, str] | None = None) -> Position | None:

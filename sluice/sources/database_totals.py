@@ -1,9 +1,11 @@
-"""Control totals of a database read: a key range's ``count(*)`` (and a column's sum) in the readers' snapshot.
+"""Control totals of a database read: ``count(*)`` (and a column's sum) of the rows it reads, in its snapshot.
 
-PostgreSQL: the coordinator counts every range in the snapshot it exports to
-the readers. MariaDB: a consistent snapshot belongs to one connection, so the
-reader counts its range on its own connection, inside its ``START TRANSACTION
-WITH CONSISTENT SNAPSHOT``, right before it reads the rows.
+A snapshot read counts each key range; an incremental read counts its
+cursor interval (:mod:`sluice.sources.database_keyset`). PostgreSQL: the
+coordinator counts in the snapshot it exports to the readers. MariaDB: a
+consistent snapshot belongs to one connection, so the reader counts on its
+own connection, inside its ``START TRANSACTION WITH CONSISTENT SNAPSHOT``,
+right before it reads the rows.
 """
 
 from __future__ import annotations
@@ -30,10 +32,16 @@ def _totals(spec: TableSpec, row: tuple[Any, ...]) -> ControlTotals:
     return ControlTotals(rows=int(row[0]), sums=sums, origin=ORIGIN)
 
 
+def where_totals(spec: TableSpec, conn: Any, where: str) -> ControlTotals:
+    """``count(*)`` (and the contract's ``completeness.sum``) of the rows matching ``where``, in ``conn``'s
+    (psycopg) transaction: the snapshot every reader shares, so the source's totals and the rows read are of the
+    same rows."""
+    return _totals(spec, conn.execute(_totals_sql(spec, where)).fetchone())
+
+
 def range_totals(spec: TableSpec, conn: Any, rng: KeyRange) -> ControlTotals:
-    """``count(*)`` (and the contract's ``completeness.sum``) of a key range, in ``conn``'s transaction: the snapshot
-    every reader shares, so the source's totals and the rows read are of the same rows."""
-    return _totals(spec, conn.execute(_totals_sql(spec, rng.predicate(spec))).fetchone())
+    """The totals of a key range in ``conn``'s transaction (:func:`where_totals`)."""
+    return where_totals(spec, conn, rng.predicate(spec))
 
 
 def cursor_totals(spec: TableSpec, cur: Any, where: str) -> ControlTotals:
