@@ -129,7 +129,7 @@ def _finish(report: RunReport, req: TableRequest, outcomes: list[FileOutcome], s
     Raises:
         CommitVerificationError: the commit failed a check of the verify block and was rolled back.
     """
-    held_back = hold_back_incomplete(outcomes)  # key ranges whose count(*) disagrees, under strict
+    held_back = hold_back_incomplete(outcomes)  # key ranges or cursor intervals whose count(*) disagrees, under strict
     commit_cpu = time.thread_time()
     committed = _commit(req, settings, outcomes)
     finish_report(report, outcomes, committed.lake)

@@ -1,13 +1,14 @@
 """The ``completeness:`` policy of a contract: compare what landed with the control totals the source states.
 
 A source that can state control totals (a manifest file beside a file drop,
-a database's ``count(*)`` in the read's snapshot, the messages a stream
+a database's ``count(*)`` of a key range or a cursor interval in the read's
+snapshot, the messages a stream
 batch's positions span: :mod:`sluice.sources.streams.totals`) is compared
 with what a run read (:mod:`sluice.runs.completeness`). The policy says what
 a disagreement does:
 
-- ``strict``: the run fails with :class:`sluice.errors.CompletenessError`; a file, key range or stream
-  batch whose totals disagree (or, for files and tables, that has none) is not committed;
+- ``strict``: the run fails with :class:`sluice.errors.CompletenessError`; a file, key range, cursor
+  interval or stream batch whose totals disagree (or, for files and tables, that has none) is not committed;
 - ``warn``: the rows land, and the run records the disagreement as a warning;
 - ``off`` (the default): nothing is compared.
 
