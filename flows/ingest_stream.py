@@ -24,6 +24,7 @@ partition, with the source's count of what its positions span; under
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from prefect import flow, get_run_logger
@@ -39,14 +40,15 @@ from sluice.paths import ensure_dataset_name
 from sluice.runs.completeness import ensure_complete
 from sluice.runs.records import FileOutcome, FileStatus, RunReport, ensure_conserved
 from sluice.runs.usage import add_process_usage, read_measure
-from sluice.settings import StreamSettings, get_settings
+from sluice.settings import Settings, StreamSettings, get_settings
 from sluice.settings.streams import BROKER_SETTINGS
 from sluice.sources.streams.base import MAX_DELIVERIES, BatchLimits
+from sluice.sources.streams.consume import ConsumeOutcome
 from sluice.sources.streams.scale import ScalingPolicy
 from sluice.sources.streams.sink import BatchOutcome
 from sluice.sources.streams.totals import record_stream_totals
 from sluice.sources.streams.typed import VALUE_FORMATS
-from sluice.validate.contracts import find_contract
+from sluice.validate.contracts import Contract, find_contract
 from sluice.validate.explode import ensure_explodable
 from tasks.artifacts import RunArtifacts
 from tasks.events import emit_committed
@@ -199,7 +201,6 @@ def ingest_stream(
         contract = find_contract(ensure_dataset_name(dataset), settings.contracts_root())
         ensure_verifiable(contract, "ingest-stream")  # refused before a message is consumed
         ensure_explodable(contract, value_format, source)
-        limits = BatchLimits(max_records, max_bytes, max_wait_seconds)
         req = StreamRequest(
             broker,
             _address(broker, address, settings.streams),
@@ -208,7 +209,7 @@ def ingest_stream(
             consumer,
             follow_seconds,
             idle_seconds,
-            limits,
+            BatchLimits(max_records, max_bytes, max_wait_seconds),
             require_key,
             value_format=ensure_value_format(value_format),
             max_deliveries=max_deliveries,
@@ -223,30 +224,60 @@ def ingest_stream(
             scale_interval_s=scale_interval_seconds,
             kafka_options=settings.streams.kafka_client_options(),
         )
-        cpu = time.process_time()
-        outcome = consume_into_lake(req, contract, run_id)
-        fill_report(report, source, outcome.batches)
-        add_process_usage(report, time.process_time() - cpu)
-        uri, options = table_uri(settings.lake_root(), dataset), dict(settings.lake_storage_options)
-        report.bytes_written = commits_bytes(uri, committed_versions(outcome.batches), run_id, options)
-        report.stage_seconds["consume"] = outcome.seconds
-        report.finished_at, report.status = datetime.now(timezone.utc), "completed"
-        held_back = record_stream_totals(report, outcome.batches, outcome.held_back)  # failed, when one was
-        ensure_conserved(report)
-        children = child_reports(report, outcome.batches)
-        for child in children:
-            ensure_conserved(child)
+        consumed = _consume(settings, report, req, contract)
     except Exception as exc:
         record_failure(report, exc, settings.metadata_db_url())
         raise
-    if report.lake_version is not None:
-        emit_committed(report, committed_versions(outcome.batches))
-        profile_run(report, uri, options, committed_versions(outcome.batches))
-    record_run(report, settings.metadata_db_url())
+    _record(settings, report, consumed)
+    releases = release_after_stream(settings, report, contract)
+    _log_summary(report, consumed.outcome, len(releases))
+    if consumed.held_back:
+        ensure_complete(report.dataset, report.control_totals)
+    return report
+
+
+@dataclass
+class _Consumed:
+    """What one consumption run produced: its batches, the child datasets' reports, where it wrote."""
+
+    outcome: ConsumeOutcome
+    children: list[RunReport]
+    held_back: bool
+    uri: str
+    options: dict[str, str]
+
+
+def _consume(settings: Settings, report: RunReport, req: StreamRequest, contract: Contract) -> _Consumed:
+    """Consume into the lake and fill ``report``; conservation is checked here, before anything is recorded."""
+    cpu = time.process_time()
+    outcome = consume_into_lake(req, contract, report.run_id)
+    fill_report(report, report.source, outcome.batches)
+    add_process_usage(report, time.process_time() - cpu)
+    uri, options = table_uri(settings.lake_root(), report.dataset), dict(settings.lake_storage_options)
+    report.bytes_written = commits_bytes(uri, committed_versions(outcome.batches), report.run_id, options)
+    report.stage_seconds["consume"] = outcome.seconds
+    report.finished_at, report.status = datetime.now(timezone.utc), "completed"
+    held_back = record_stream_totals(report, outcome.batches, outcome.held_back)  # failed, when one was
+    ensure_conserved(report)
+    children = child_reports(report, outcome.batches)
     for child in children:
+        ensure_conserved(child)
+    return _Consumed(outcome, children, held_back, uri, options)
+
+
+def _record(settings: Settings, report: RunReport, consumed: _Consumed) -> None:
+    """Lineage, profiles, run records and artifacts of a consumption run."""
+    versions = committed_versions(consumed.outcome.batches)
+    if report.lake_version is not None:
+        emit_committed(report, versions)
+        profile_run(report, consumed.uri, consumed.options, versions)
+    record_run(report, settings.metadata_db_url())
+    for child in consumed.children:
         record_run(child, settings.metadata_db_url())
     publish_artifacts(report, RunArtifacts.current(settings.env))
-    releases = release_after_stream(settings, report, contract)
+
+
+def _log_summary(report: RunReport, outcome: ConsumeOutcome, releases: int) -> None:
     get_run_logger().info(
         "read %d message(s) in %d batch(es): wrote %d, quarantined %d, held %d, duplicate %d; paused %d time(s); "
         "%d release(s) of held rows",
@@ -257,8 +288,5 @@ def ingest_stream(
         report.rows_held,
         report.rows_duplicate,
         outcome.pauses,
-        len(releases),
+        releases,
     )
-    if held_back:
-        ensure_complete(report.dataset, report.control_totals)
-    return report
