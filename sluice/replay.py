@@ -89,19 +89,28 @@ def _settings(settings: Settings | None) -> Settings:
     return settings or get_settings()
 
 
+_REDELIVER = (
+    "have the source deliver the rows again once the contract accepts them, then mark the old entries with "
+    "`ops quarantine discard ROW_ID ... --note`"
+)
+
+
 def _contract(dataset: str, settings: Settings) -> Contract:
+    """The dataset's contract; ConfigError if it protects columns or explodes arrays (no replay then)."""
     contract = find_contract(ensure_dataset_name(dataset), settings.contracts_root())
     if contract.protected_columns:
         raise ConfigError(
             f"{dataset} protects columns ({', '.join(sorted(contract.protected_columns))}): their quarantined "
-            "values are protected too and cannot be validated or landed again",
-            hint="have the source deliver the rows again once the contract accepts them",
+            "values are protected too (a token has no way back to its value, an encrypted one only through an "
+            "audited reveal), so they cannot be validated or landed again",
+            hint=_REDELIVER,
         )
     if contract.explode:
         raise ConfigError(
             f"{dataset} explodes arrays into child datasets ({', '.join(sorted(contract.explode))}): a replayed "
-            "row would land without its children",
-            hint="have the source deliver the rows again once the contract accepts them",
+            "row would land without its children, which wait in the children's quarantine under their parent's "
+            "batch and source row (shared by all the children of one row, so they cannot each land once)",
+            hint=_REDELIVER,
         )
     return contract
 
@@ -267,7 +276,8 @@ def replay(request: ReplayRequest, settings: Settings | None = None) -> ReplayRe
 
     Raises:
         ContractError: the dataset has no contract.
-        ConfigError: the contract protects columns (their quarantined values cannot be validated).
+        ConfigError: the contract protects columns (their quarantined values cannot be validated) or
+            explodes arrays into child datasets (their rows would land without their children).
         LeaseTimeoutError, LakeConflictError: another writer kept the dataset (transient).
     """
     settings = _settings(settings)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -46,6 +47,7 @@ from sluice.paths import ensure_dataset_name
 from sluice.validate.chunk import BATCH_COL, QUARANTINE_SCHEMA, ROW_COL
 from sluice.validate.coerce import as_text
 from sluice.validate.contracts import Contract
+from sluice.validate.keyset import KeySet
 from sluice.validate.quality import Reason
 from sluice.validate.references import ORPHAN_CHECK, ParentKeys, ReferencePolicy, distinct_keys, orphan_mask
 
@@ -146,24 +148,34 @@ def _app_id(batch: str) -> str:
 
 
 def parent_keys(contract: Contract, lake_uri: Callable[[str], str], storage_options: dict[str, str]) -> ParentKeys:
-    """The distinct keys each reference's parent table holds at its current version (None: no table)."""
+    """The distinct keys each reference's parent table holds at its current version (None: no table).
+
+    Each is a :class:`KeySet` built once per table version in this process and
+    shared by every file and chunk checked against that version (worker threads
+    wait for the one that builds it).
+    """
     found: ParentKeys = {}
     for ref in contract.references:
         uri = lake_uri(ref.dataset)
         table = open_table(uri, storage_options)
-        found[ref.to] = (
-            None
-            if table is None
-            else _keys_at(uri, table.version(), tuple(ref.parent_columns), tuple(sorted(storage_options.items())))
-        )
+        if table is None:
+            found[ref.to] = None
+            continue
+        with _KEYS_LOCK:
+            found[ref.to] = _keys_at(
+                uri, table.version(), tuple(ref.parent_columns), tuple(sorted(storage_options.items()))
+            )
     return found
 
 
+_KEYS_LOCK = threading.Lock()
+
+
 @lru_cache(maxsize=4)
-def _keys_at(uri: str, version: int, columns: tuple[str, ...], options: tuple[tuple[str, str], ...]) -> pa.Table:
-    """A parent table's distinct keys at ``version`` (a table version never changes, so it is cached)."""
+def _keys_at(uri: str, version: int, columns: tuple[str, ...], options: tuple[tuple[str, str], ...]) -> KeySet:
+    """A parent table's distinct keys at ``version``, ready to probe (a table version never changes: cached)."""
     table = DeltaTable(uri, version=version, storage_options=dict(options) or None)
-    return distinct_keys(lake_dataset(table).to_table(columns=list(columns)), list(columns))
+    return KeySet(distinct_keys(lake_dataset(table).to_table(columns=list(columns)), list(columns)))
 
 
 @dataclass(frozen=True)

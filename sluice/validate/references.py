@@ -17,9 +17,11 @@ when its parent does, or is quarantined as ``orphan_reference`` once
 ``hold_timeout`` has passed.
 
 A row with a null in a reference column is no orphan (a nullable foreign key).
-The check runs on whole Arrow columns against the parent's key set: one hash
-lookup (``pyarrow.compute.is_in``) for a one-column key, a hash anti-join for
-a compound one; never row by row.
+The check runs on whole Arrow columns against the parent's key set, never row
+by row: a :class:`sluice.validate.keyset.KeySet` whose lookup is built once per
+parent table version and probed by every chunk, or, for key types it does not
+pack, one hash lookup (``pyarrow.compute.is_in``) for a one-column key and a
+hash anti-join for a compound one.
 """
 
 from __future__ import annotations
@@ -35,13 +37,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from sluice.paths import DATASET_NAME_HINT, dataset_name_problem
 from sluice.validate.contract_parts import DURATION, UNITS
+from sluice.validate.keyset import KeySet
 
 if TYPE_CHECKING:
     from sluice.validate.contracts import Contract
 
 ORPHAN_CHECK = "references"
 # The referenced datasets' distinct keys, by the reference's ``to``; None: the parent has no table yet.
-ParentKeys = dict[str, "pa.Table | None"]
+# A plain table of distinct keys is made a KeySet on each check: pass KeySets to check many chunks.
+ParentKeys = dict[str, "KeySet | pa.Table | None"]
 _POSITION = "__sluice_position"
 
 
@@ -141,11 +145,12 @@ def distinct_keys(table: pa.Table, columns: list[str]) -> pa.Table:
     return keys.group_by(columns).aggregate([])
 
 
-def orphan_mask(table: pa.Table, ref: Reference, parent_keys: pa.Table | None) -> np.ndarray:
+def orphan_mask(table: pa.Table, ref: Reference, parent_keys: KeySet | pa.Table | None) -> np.ndarray:
     """Per row of ``table``: whether its key is non-null and absent from ``parent_keys``.
 
-    ``parent_keys`` holds the parent's distinct keys in ``ref.parent_columns``;
-    ``None`` (no parent table yet) makes every non-null key an orphan.
+    ``parent_keys`` holds the parent's distinct keys in ``ref.parent_columns``
+    (a :class:`KeySet`, or a table made one here); ``None`` (no parent table
+    yet) makes every non-null key an orphan.
     """
     n = table.num_rows
     present = np.ones(n, dtype=bool)
@@ -153,15 +158,20 @@ def orphan_mask(table: pa.Table, ref: Reference, parent_keys: pa.Table | None) -
         present &= table.column(name).is_valid().to_numpy(zero_copy_only=False)
     if parent_keys is None or parent_keys.num_rows == 0 or n == 0:
         return present
+    keys = parent_keys if isinstance(parent_keys, KeySet) else KeySet(parent_keys)
+    missing = keys.missing(table, ref.columns)
+    if missing is not None:
+        packed: np.ndarray = present & missing
+        return packed
     if len(ref.columns) == 1:
         column = table.column(ref.columns[0])
-        values = parent_keys.column(0)
+        values = keys.table.column(0)
         if values.type != column.type:
             values = values.cast(column.type)
         found = pc.is_in(column, value_set=values.combine_chunks()).to_numpy(zero_copy_only=False)
         result: np.ndarray = present & ~found
         return result
-    compound: np.ndarray = present & _anti_join(table, ref, parent_keys)
+    compound: np.ndarray = present & _anti_join(table, ref, keys.table)
     return compound
 
 

@@ -13,6 +13,7 @@ import pytest
 from deltalake import DeltaTable
 
 from sluice.access.audit import AccessAction, read_audit
+from sluice.errors import ConfigError
 from sluice.lake.quarantine import QuarantineQuery, list_entries, open_quarantine
 from sluice.lake.quarantine_ledger import UnknownRowError
 from sluice.lake.replay import UnfitRowError
@@ -235,3 +236,51 @@ def test_a_replay_of_one_run_finds_its_rows_by_a_run_id_as_long_as_a_flow_runs(m
     report = replay(ReplayRequest("orders", run_id=run_id), settings)
 
     assert report.considered == 7 and report.landing == [_row_of(settings, TELEPORTED)]
+
+
+CARTS = """
+name: carts
+owner: tests@sluice.example
+freshness_sla: 1d
+primary_key: [cart_id]
+partition: {column: at}
+columns:
+  - {name: cart_id, type: int64}
+  - {name: at, type: timestamp}
+explode:
+  items:
+    dataset: cart_items
+    parent_key: [cart_id]
+    index_column: pos
+    carry: [at]
+    contract:
+      name: cart_items
+      owner: tests@sluice.example
+      freshness_sla: 1d
+      primary_key: [cart_id, pos]
+      partition: {column: at}
+      columns:
+        - {name: cart_id, type: int64}
+        - {name: pos, type: int64}
+        - {name: at, type: timestamp}
+        - {name: sku, type: string}
+"""
+
+
+@pytest.mark.parametrize(("dataset", "why"), [("orders", r"protects columns \(email\)"), ("carts", "explodes arrays")])
+def test_replay_and_release_refuse_protected_and_exploding_contracts_with_a_way_out(
+    monkeypatch, tmp_path, dataset, why
+):
+    contracts = own_contracts(tmp_path / "contracts")
+    orders = contracts / "orders.yaml"
+    orders.write_text(orders.read_text().replace("pii: email", "pii: email\n    protect: token", 1))
+    (contracts / "carts.yaml").write_text(CARTS)
+    settings = sluice_home(monkeypatch, tmp_path, contracts_dir=str(contracts))
+    for attempt in (
+        lambda: replay(ReplayRequest(dataset), settings),
+        lambda: release(dataset, ["b:1"], "INC-1", settings),
+    ):
+        with pytest.raises(ConfigError, match=why) as refused:
+            attempt()
+        assert "ops quarantine discard" in (refused.value.hint or "")
+    assert open_quarantine(settings.quarantine_root()) is None  # refused before anything was read or written
