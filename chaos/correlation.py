@@ -121,7 +121,7 @@ class Correlated:
 def correlate_incidents(session: Session, drill: Drill) -> list[Correlated]:
     """``ops correlate`` on each of the drill's incidents, recorded on its timeline; one finding per incident."""
     from chaos.incidents import drill_incidents
-    from ops.correlate.service import correlate_scope, incident_scope, link_runbook, record_on_incident
+    from ops.correlate.service import correlate_scope, incident_scope, link_runbook, record_once
     from ops.metrics.store import open_store
 
     store = open_store(home=get_settings().home)
@@ -132,7 +132,7 @@ def correlate_incidents(session: Session, drill: Drill) -> list[Correlated]:
         except CorrelateInputError as exc:
             found.append(Correlated(incident.ref, None, None, f"{exc} ({exc.hint})"))
             continue
-        record_on_incident(session, incident, result)
+        record_once(session, incident, result)
         link_runbook(session, incident, result)
         top = result.top
         worker = top.labels.get("worker") if top else None

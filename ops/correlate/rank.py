@@ -61,6 +61,7 @@ from ops.correlate.resources import measures_headroom, resource_of
 from ops.correlate.stats import Shifts, evidence_in_blocks, granger, lagged_correlation
 from ops.errors import CorrelateInputError
 from ops.metrics.models import from_ns
+from ops.metrics.timerange import duration_text
 
 
 def ensure_target_is_valid(frame: WideFrame, target: str | None) -> None:
@@ -100,7 +101,7 @@ def ensure_window_is_long_enough(frame: WideFrame, failure_row: int, config: Cor
         raise CorrelateInputError(
             f"too short a window: {frame.rows} rows, {failure_row} before the failure; correlation needs at least "
             f"{config.min_rows} rows with {config.min_before} before the failure",
-            hint=f"read more data before the failure (about {need:g} s more at one row per {step:g} s)"
+            hint=f"add about {duration_text(need)} to --before (one row per {duration_text(step)})"
             if need
             else "read a longer window, or sample more often",
         )

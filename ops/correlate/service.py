@@ -293,6 +293,18 @@ def record_on_incident(session: Session, incident: Incident, result: Correlation
     return record(session, incident, "correlation", "ops", timeline_text(result))
 
 
+def record_once(session: Session, incident: Incident, result: CorrelationResult) -> bool:
+    """Record ``result`` unless the incident's timeline already says the same; ``True`` when it was recorded.
+
+    A drill probes its hypotheses more than once; the same finding goes on the timeline once.
+    """
+    said = {e.text for e in incident.timeline if e.kind == "correlation"}
+    if timeline_text(result) in said:
+        return False
+    record_on_incident(session, incident, result)
+    return True
+
+
 def link_runbook(session: Session, incident: Incident, result: CorrelationResult) -> str | None:
     """Link the best runbook for the incident, now that its top suspect's resource is known, if none is linked."""
     from ops.incidents.service import record

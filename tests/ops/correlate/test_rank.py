@@ -211,7 +211,7 @@ def test_too_short_a_window_says_how_much_is_needed():
     with pytest.raises(CorrelateInputError, match="too short a window: 600 rows, 2 before the failure") as info:
         correlate_frame(fault.frame, fault.failure_at)
 
-    assert "about 1 s more" in info.value.hint
+    assert "add about 1s to --before" in info.value.hint
 
 
 def test_a_few_rows_before_the_failure_still_rank_and_the_evidence_says_the_baseline_is_short():

@@ -12,6 +12,7 @@ from ops.correlate.service import (
     incident_scope,
     postmortem_section,
     record_on_incident,
+    record_once,
     timeline_text,
 )
 from ops.errors import CorrelateInputError
@@ -70,6 +71,22 @@ def test_the_timeline_entry_names_the_top_suspect_and_its_resource(monkeypatch, 
     assert text.startswith("correlation: top suspect sluice_host_web_mem (resource=memory); 1. sluice_host_web_mem")
     assert "2. " in text and "3. " in text and "4. " not in text
     assert scope.failure_at == fault.failure_at and scope.labels == {"flow": "ingest-files", "dataset": "orders"}
+
+
+def test_the_same_finding_goes_on_the_timeline_once(monkeypatch, tmp_path):
+    store, fault = seeded(monkeypatch, tmp_path)
+    engine = open_engine(f"sqlite:///{tmp_path / 'incidents.db'}")
+    with transaction(engine) as session:
+        incident = trigger(session, failure(at=fault.failure_at)).incident
+        _, result = correlate_scope(
+            store, incident_scope(incident), before=timedelta(minutes=30), after=timedelta(minutes=10)
+        )
+        first, again = record_once(session, incident, result), record_once(session, incident, result)
+    with transaction(engine) as session:
+        events = [e for e in ensure_incident(session, 1).timeline if e.kind == "correlation"]
+
+    assert (first, again) == (True, False)
+    assert len(events) == 1
 
 
 def test_postmortem_section_lists_suspects_with_their_reasons(monkeypatch, tmp_path):
