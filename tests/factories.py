@@ -145,3 +145,34 @@ def lake_orders_table(orders: list[LakeOrder]):  # -> pa.Table; pyarrow is impor
             "dt": pa.array([first + timedelta(days=o.day) for o in orders], pa.date32()),
         }
     )
+
+
+# A contract whose ``items`` arrays explode into the child dataset ``cart_items``.
+CARTS_CONTRACT = """
+name: carts
+owner: tests@sluice.example
+freshness_sla: 1d
+primary_key: [cart_id]
+partition: {column: at}
+columns:
+  - {name: cart_id, type: int64}
+  - {name: at, type: timestamp}
+explode:
+  items:
+    dataset: cart_items
+    parent_key: [cart_id]
+    index_column: pos
+    carry: [at]
+    contract:
+      name: cart_items
+      owner: tests@sluice.example
+      freshness_sla: 1d
+      primary_key: [cart_id, pos]
+      partition: {column: at}
+      columns:
+        - {name: cart_id, type: int64}
+        - {name: pos, type: int64}
+        - {name: at, type: timestamp}
+        - {name: sku, type: string}
+        - {name: qty, type: int64, min: 1}
+"""

@@ -20,7 +20,7 @@ from sluice.lake.replay import UnfitRowError
 from sluice.lake.table import table_uri
 from sluice.replay import ReplayRequest, discard, release, replay
 from sluice.runs.metastore import engine_for, get_run
-from tests.factories import mixed_orders
+from tests.factories import CARTS_CONTRACT, mixed_orders
 from tests.ops.factories import sluice_home
 from tests.sluice.replay_worker import ingest, own_contracts, widen_statuses
 
@@ -238,35 +238,6 @@ def test_a_replay_of_one_run_finds_its_rows_by_a_run_id_as_long_as_a_flow_runs(m
     assert report.considered == 7 and report.landing == [_row_of(settings, TELEPORTED)]
 
 
-CARTS = """
-name: carts
-owner: tests@sluice.example
-freshness_sla: 1d
-primary_key: [cart_id]
-partition: {column: at}
-columns:
-  - {name: cart_id, type: int64}
-  - {name: at, type: timestamp}
-explode:
-  items:
-    dataset: cart_items
-    parent_key: [cart_id]
-    index_column: pos
-    carry: [at]
-    contract:
-      name: cart_items
-      owner: tests@sluice.example
-      freshness_sla: 1d
-      primary_key: [cart_id, pos]
-      partition: {column: at}
-      columns:
-        - {name: cart_id, type: int64}
-        - {name: pos, type: int64}
-        - {name: at, type: timestamp}
-        - {name: sku, type: string}
-"""
-
-
 @pytest.mark.parametrize(("dataset", "why"), [("orders", r"protects columns \(email\)"), ("carts", "explodes arrays")])
 def test_replay_and_release_refuse_protected_and_exploding_contracts_with_a_way_out(
     monkeypatch, tmp_path, dataset, why
@@ -274,7 +245,7 @@ def test_replay_and_release_refuse_protected_and_exploding_contracts_with_a_way_
     contracts = own_contracts(tmp_path / "contracts")
     orders = contracts / "orders.yaml"
     orders.write_text(orders.read_text().replace("pii: email", "pii: email\n    protect: token", 1))
-    (contracts / "carts.yaml").write_text(CARTS)
+    (contracts / "carts.yaml").write_text(CARTS_CONTRACT)
     settings = sluice_home(monkeypatch, tmp_path, contracts_dir=str(contracts))
     for attempt in (
         lambda: replay(ReplayRequest(dataset), settings),

@@ -14,36 +14,8 @@ from sluice.lake.table import table_uri
 from sluice.sources.streams import sink as sink_module
 from sluice.sources.streams.base import Message, Offset, StreamBatch
 from sluice.validate.contracts import parse_contract
+from tests.factories import CARTS_CONTRACT
 from tests.sluice.sources.streams.conftest import make_sink
-
-CONTRACT = """
-name: carts
-owner: tests@sluice.example
-freshness_sla: 1d
-primary_key: [cart_id]
-partition: {column: at}
-columns:
-  - {name: cart_id, type: int64}
-  - {name: at, type: timestamp}
-explode:
-  items:
-    dataset: cart_items
-    parent_key: [cart_id]
-    index_column: pos
-    carry: [at]
-    contract:
-      name: cart_items
-      owner: tests@sluice.example
-      freshness_sla: 1d
-      primary_key: [cart_id, pos]
-      partition: {column: at}
-      columns:
-        - {name: cart_id, type: int64}
-        - {name: pos, type: int64}
-        - {name: at, type: timestamp}
-        - {name: sku, type: string}
-        - {name: qty, type: int64, min: 1}
-"""
 
 
 def cart(i: int, items: Any) -> bytes:
@@ -75,7 +47,7 @@ def _expected(last: int) -> dict[tuple[int, int], tuple[str, int]]:
 
 
 def test_a_batch_lands_parents_without_the_array_and_one_child_row_per_element(tmp_path):
-    sink = make_sink(tmp_path, parse_contract(CONTRACT))
+    sink = make_sink(tmp_path, parse_contract(CARTS_CONTRACT))
     bad = StreamBatch(
         [
             Message("p0", Offset(9), None, cart(9, [{"sku": "x", "qty": 0}, 5])),
@@ -97,7 +69,7 @@ def test_a_batch_lands_parents_without_the_array_and_one_child_row_per_element(t
 
 
 def test_a_stop_between_the_child_and_parent_commits_is_completed_exactly_by_the_next_read(tmp_path, monkeypatch):
-    sink = make_sink(tmp_path, parse_contract(CONTRACT))
+    sink = make_sink(tmp_path, parse_contract(CARTS_CONTRACT))
     real = sink_module.commit_rows
 
     def parent_fails(target, *args, **kwargs):
@@ -122,7 +94,7 @@ def test_a_stop_between_the_child_and_parent_commits_is_completed_exactly_by_the
 
 
 def test_children_re_read_in_other_batch_boundaries_are_duplicates_not_second_rows(tmp_path, monkeypatch):
-    sink = make_sink(tmp_path, parse_contract(CONTRACT))
+    sink = make_sink(tmp_path, parse_contract(CARTS_CONTRACT))
     real = sink_module.commit_rows
 
     def parent_fails(target, *args, **kwargs):
