@@ -70,7 +70,7 @@ class ReferencedSink(StreamSink):
         held = done.result.held
         if held is not None and held.num_rows:
             rows = with_hold_columns(held, run_id=self.run_id, source_file=source)
-            store_batch_held(self.held_uri, done.ctx.batch_id, rows, self.storage_options)
+            store_batch_held(self.held_uri, rows, self.contract, self.storage_options)
         self._counts = (held.num_rows if held is not None else 0, done.result.orphans)
         return done
 
