@@ -1,21 +1,25 @@
 """The hold store: rows whose parent has not landed yet, kept for late arrival (``references: policy: hold``).
 
 Held rows live in a Delta table per dataset, ``<lake>/_sluice_held/<dataset>``:
-the valid rows' lake columns plus when they were held (``_held_at``), by
-which run, from which source file, and, once decided, the release that takes
-them (``_release``) and whether it quarantines them (``_expired``).
+the valid rows' lake columns plus when they were held (``_held_at``) and last
+stored (``_stored_at``), by which run, from which source file, and, once decided,
+the release that takes them (``_release``) and whether it quarantines them (``_expired``).
 
 Life of a held row, every step under the dataset's lease:
 
 1. **stage**: validation splits it off the chunk (:func:`sluice.validate.chunk.validate_chunk`)
    and staging writes it beside the batch's valid rows (:func:`stage_held`);
-2. **store**: before the batch's lake commit, :func:`store_held` appends the batch's held
-   rows with the application transaction ``held:<batch id>``, so a rerun adds them once;
-   only rows of batches the lake table records count (a batch whose commit never happened
-   is read again by the rerun that commits it);
+2. **store**: before the batch's lake commit, :func:`store_held` merges the batch's held
+   rows into the hold table, one pending row per lake key (:mod:`sluice.lake.held_store`):
+   a source read again (a rerun, a look-back, a redelivered stream batch) adds none, and a
+   changed row replaces the pending one's values from its first hold time; only rows of
+   batches the lake table records count; rows of a batch whose commit never happened are
+   purged by a release once that is certain (:mod:`sluice.lake.held_scan`), and the rerun
+   that commits the batch stores them again;
 3. **release** (:func:`release_held`): rows whose parents are now in the lake, and rows
    whose ``hold_timeout`` has passed, are marked with one release id in one commit of the
-   hold table (a merge that rewrites only the files holding those rows); the release is then
+   hold table (a merge that rewrites only the files holding those rows; the open rows are read
+   by column and filter, one record batch at a time); the release is then
    committed as one batch ``held:<dataset>`` at that id through the commit protocol
    (:func:`sluice.lake.commit.commit_batches`): released rows land, expired rows are
    quarantined as ``orphan_reference``; last, rows whose release the lake records leave the
@@ -45,6 +49,7 @@ from sluice.lake.commit import Batch, CommitOutcome, CommitTarget, Fence, commit
 from sluice.lake.held_scan import (
     OpenRows,
     decide,
+    ensure_batch_id,
     equals,
     open_rows,
     purge_uncommitted,
@@ -220,12 +225,16 @@ def mark_rows(uri: str, decided: pa.Table, options: dict[str, str]) -> None:
     """Record the release (and expiry) of ``decided`` rows in one commit that rewrites only the files holding them.
 
     A row is matched by its batch and source row, and only while it is open: a mark is never overwritten.
+    The batch ids are also named as literals, so the merge reads only the files that hold them (a file's
+    statistics on ``_batch_id`` rule the others out): its memory follows those files, not the table.
     """
     marks = decided.select([BATCH_COL, ROW_COL, RELEASE, EXPIRED])
     on = " AND ".join(f't."{c}" = s."{c}"' for c in (BATCH_COL, ROW_COL))
+    listed = ", ".join(f"'{ensure_batch_id(b)}'" for b in sorted(pc.unique(marks.column(BATCH_COL)).to_pylist()))
+    predicate = f't."{RELEASE}" IS NULL AND t."{BATCH_COL}" IN ({listed}) AND {on}'
     (
         DeltaTable(uri, storage_options=options or None)
-        .merge(marks, predicate=f't."{RELEASE}" IS NULL AND {on}', source_alias="s", target_alias="t")
+        .merge(marks, predicate=predicate, source_alias="s", target_alias="t")
         .when_matched_update(updates={RELEASE: f's."{RELEASE}"', EXPIRED: f's."{EXPIRED}"'})
         .execute()
     )

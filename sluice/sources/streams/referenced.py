@@ -3,10 +3,10 @@
 Each batch is checked as it is validated (:func:`sluice.validate.chunk.validate_chunk` with the
 parents' keys at their current versions): ``quarantine`` orphans go to the quarantine in the batch's
 commit, ``warn`` orphans land with the warning ``COLUMN:orphan_reference``, and ``hold`` orphans are
-appended to the hold table (:mod:`sluice.lake.held`) under the dataset's lease, just before the
-batch's lake commit and recorded with the batch's id. They count only once the lake records that
-batch: a batch whose commit never happens (the process died) leaves rows no release takes, and the
-broker delivers its messages again; a retry of the very same batch finds them stored and adds none.
+stored in the hold table (:mod:`sluice.lake.held_store`: one pending row per key) under the dataset's
+lease, just before the batch's lake commit, with the batch's id. They count only once the lake records
+their batch: a batch whose commit never happens (the process died) leaves rows a release purges once
+stale, and the broker delivers its messages again; a redelivery stores each orphan's key once.
 """
 
 from __future__ import annotations
