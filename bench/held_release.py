@@ -17,8 +17,8 @@ run, alternately and each in a fresh child process on its own copy of the table:
     by release id).
 
 Both end states are checked to hold the same rows. Times cover the reads and the two
-writes; child start and imports are excluded; peak RSS is the child's. The ratio is
-(b) time / (a) time: above 1, Sluice's release is faster. One summary line per size,
+writes; child start and imports are excluded; peak RSS is the child's own (``ru_maxrss``,
+imports included). The ratio is (b) time / (a) time: above 1, Sluice's release is faster. One summary line per size,
 and last, how each side's peak RSS grows from the smallest size to the largest.
 """
 
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import statistics
 import subprocess
@@ -40,7 +41,7 @@ import pyarrow.compute as pc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.meter import GIB, Measured, ProcessMeter
+from bench.meter import GIB
 
 RELEASE = "release-" + "0" * 32
 
@@ -110,16 +111,18 @@ def side(name: str, uri: Path, moved: int) -> None:
         write_deltalake(str(uri), marked, mode="overwrite")
         kept = marked.filter(pc.invert(pc.fill_null(pc.equal(marked.column("_release"), RELEASE), False)))
         write_deltalake(str(uri), kept, mode="overwrite")
-    print(json.dumps({"seconds": time.perf_counter() - clock}))
+    seconds = time.perf_counter() - clock
+    print(json.dumps({"seconds": seconds, "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
 
 
-def timed(name: str, uri: Path, moved: int) -> tuple[float, Measured]:
+def timed(name: str, uri: Path, moved: int) -> tuple[float, int]:
+    """One side in a child process: its seconds, and its peak RSS in bytes (the child's own ``ru_maxrss``)."""
     cmd = [sys.executable, __file__, "--side", name, "--table", str(uri), "--moved", str(moved)]
-    with ProcessMeter() as mem:
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode:
         raise SystemExit(f"{name} failed: {done.stderr.strip()[-1500:]}")
-    return float(json.loads(done.stdout.strip().splitlines()[-1])["seconds"]), Measured.of(mem)
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    return float(out["seconds"]), int(out["peak"])
 
 
 def same_rows(a: Path, b: Path) -> bool:
@@ -131,11 +134,11 @@ def same_rows(a: Path, b: Path) -> bool:
     return bool(x.equals(y))
 
 
-def _run(name: str, root: Path, original: Path, moved: int, i: int) -> tuple[float, Measured, Path]:
+def _run(name: str, root: Path, original: Path, moved: int, i: int) -> tuple[float, int, Path]:
     copy = root / f"{name}-{i}"
     shutil.copytree(original, copy)
     seconds, mem = timed(name, copy, moved)
-    print(f"  ({'a' if name == 'sluice' else 'b'}) {name}: {seconds:.2f} s, peak RSS {mem.peak_child / GIB:.2f} GiB")
+    print(f"  ({'a' if name == 'sluice' else 'b'}) {name}: {seconds:.2f} s, peak RSS {mem / GIB:.2f} GiB")
     return seconds, mem, copy
 
 
@@ -148,13 +151,13 @@ def measure(args: argparse.Namespace, held: int) -> tuple[float, float, float, b
     print(f"{held:,} held rows in {args.batches} appends; the release takes {args.moved:,}", flush=True)
     ratios, peaks_a, peaks_b, same = [], [], [], True
     before, mem_b, copy_b = _run("rewrite", root, root / "held", args.moved, 0)
-    peaks_b.append(mem_b.peak_child)
+    peaks_b.append(mem_b)
     for i in range(args.rounds):
         seconds, mem_a, copy_a = _run("sluice", root, root / "held", args.moved, i)
         after, mem_b, copy_b = _run("rewrite", root, root / "held", args.moved, i + 1)
         ratios.append(statistics.mean([before, after]) / seconds)
-        peaks_a.append(mem_a.peak_child)
-        peaks_b.append(mem_b.peak_child)
+        peaks_a.append(mem_a)
+        peaks_b.append(mem_b)
         same = same and same_rows(copy_a, copy_b)
         before = after
     print(

@@ -45,7 +45,9 @@ def scan(
     """The hold table's rows matching ``where`` (pushed down to the scan), ``columns`` only, in record batches."""
     names = table.schema().to_arrow().names
     cols = names if columns is None else [c for c in dict.fromkeys(columns) if c in names]
-    for rb in lake_dataset(table, options or None).to_batches(columns=cols, filter=where, batch_size=SCAN_ROWS):
+    for rb in lake_dataset(table, options or None).to_batches(
+        columns=cols, filter=where, batch_size=SCAN_ROWS, batch_readahead=2, fragment_readahead=1
+    ):
         if rb.num_rows:
             yield pa.Table.from_batches([rb])
 

@@ -100,8 +100,6 @@ def store_rows(uri: str, rows: pa.Table, keys: list[str], storage_options: dict[
         if rows.num_rows:
             write_deltalake(uri, rows, mode="append", storage_options=storage_options or None)
         return int(rows.num_rows)
-    if STORED_AT not in table.schema().to_arrow().names:
-        rows = rows.drop_columns([STORED_AT])  # a hold table from before the column: judged by _held_at
     pending = _pending(table, rows, keys, storage_options)
     lake = open_table(lake_of(uri), storage_options)
     rows = changed(rows, pending, keys, lambda b: lake is not None and lake.transaction_version(b) is not None)
@@ -111,7 +109,13 @@ def store_rows(uri: str, rows: pa.Table, keys: list[str], storage_options: dict[
     updates = {c: f's."{c}"' for c in rows.column_names if c not in _KEPT}
     (
         DeltaTable(uri, storage_options=storage_options or None)
-        .merge(rows, predicate=f't."{RELEASE}" IS NULL AND {on}', source_alias="s", target_alias="t")
+        .merge(
+            rows,
+            predicate=f't."{RELEASE}" IS NULL AND {on}',
+            source_alias="s",
+            target_alias="t",
+            merge_schema=True,  # a contract's new column, or a hold table without ``_stored_at``
+        )
         .when_matched_update(updates=updates)
         .when_not_matched_insert_all()
         .execute()
