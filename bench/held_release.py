@@ -142,9 +142,9 @@ def _run(name: str, root: Path, original: Path, moved: int, i: int) -> tuple[flo
     return seconds, mem, copy
 
 
-def measure(args: argparse.Namespace, held: int) -> tuple[float, float, float, bool]:
+def measure(args: argparse.Namespace, work: Path, held: int) -> tuple[float, float, float, bool]:
     """One size: (a) and (b) alternated; the median ratio, both sides' peak RSS and whether the rows agree."""
-    root = (args.workdir or Path(tempfile.mkdtemp(prefix="sluice-held-bench-"))) / f"held-{held}"
+    root = work / f"held-{held}"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     make_table(root / "held", held, args.batches)
@@ -176,7 +176,10 @@ def main(argv: list[str] | None = None) -> None:
         side(args.side, args.table, args.moved)
         return
     sizes = sorted(int(s) for s in str(args.held).split(","))
-    results = {n: measure(args, n) for n in sizes}
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="sluice-held-bench-"))
+    results = {n: measure(args, work, n) for n in sizes}
+    if not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
     if len(sizes) > 1:
         small, large = results[sizes[0]], results[sizes[-1]]
         print(

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from deltalake import DeltaTable
+from deltalake import DeltaTable, write_deltalake
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sluice.errors import LakeError
 from sluice.ingest_held import release_dataset
 from sluice.lake import held
 from sluice.lake.held_store import HELD_AT, store_rows, with_hold_columns
@@ -181,3 +182,21 @@ def test_any_sequence_of_reads_leaves_one_pending_row_per_key_with_its_newest_va
         assert dict(zip(got.column("k").to_pylist(), got.column("v").to_pylist(), strict=True)) == expected
         assert got.num_rows == len(expected)
         assert dict(zip(got.column("k").to_pylist(), got.column(HELD_AT).to_pylist(), strict=True)) == first_held
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.text(min_size=1, max_size=60).filter(lambda t: not t.startswith("sluice-")))
+def test_a_batch_id_written_by_hand_is_refused_before_any_purge(home, tmp_path, batch):
+    uri = held.held_uri(home.lake_root(), "orders")
+    if held_count(home) == 0:
+        ingest_rows(home, tmp_path / "src", good_orders(2, start=1), "run-a", commit=False)
+    rows = DeltaTable(uri).to_pyarrow_table()
+    edited = rows.set_column(rows.schema.get_field_index(BATCH_COL), BATCH_COL, pa.array([batch, batch]))
+    write_deltalake(uri, edited, mode="overwrite")
+    version = DeltaTable(uri).version()
+    stale = datetime.now(timezone.utc) + timedelta(hours=home.staging_stale_hours + 1)
+
+    with pytest.raises(LakeError, match="is not a batch id"):
+        _release(home, "purge-x", now=stale)
+
+    assert DeltaTable(uri).version() == version and held_count(home) == 2
