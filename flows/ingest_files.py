@@ -228,7 +228,13 @@ def _commit(
         commit_cpu = time.thread_time()
         if holds(req.contract):  # held rows are stored before their batches commit (sluice.lake.held)
             staged = [o.batch_id for o in outcomes if o.status is FileStatus.COMMITTED]
-            store_held(held_uri(settings.lake_root(), req.dataset), run_dir, staged, req.lake_storage_options)
+            store_held(
+                held_uri(settings.lake_root(), req.dataset),
+                run_dir,
+                staged,
+                req.lake_storage_options,
+                contract=req.contract,
+            )
         outcome = commit_files(
             target,
             outcomes,

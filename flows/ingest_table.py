@@ -94,7 +94,7 @@ def _commit(req: TableRequest, settings: Settings, outcomes: list[FileOutcome]) 
         if holds(req.spec.contract):  # held rows are stored before their batches commit (sluice.lake.held)
             staged = [o.batch_id for o in outcomes if o.status is FileStatus.COMMITTED]
             uri = held_uri(settings.lake_root(), req.dataset)
-            store_held(uri, req.run_place(), staged, req.lake_storage_options)
+            store_held(uri, req.run_place(), staged, req.lake_storage_options, contract=req.spec.contract)
         meta: dict[str, object] = {"run_id": req.run_id, "dataset": req.dataset, "env": settings.env}
         return commit_table(target, req.spec.source, outcomes, lease=held, metadata=meta)
 

@@ -93,7 +93,9 @@ def release_held_rows() -> list[RunReport]:
     """Release every held row whose parent landed, and quarantine those past their ``hold_timeout``.
 
     Each dataset's release runs under its lease and is recorded as a ``release-held`` run; it happens
-    once whoever gets there first (an ingestion of the dataset or its parent, or this step).
+    once whoever gets there first (an ingestion of the dataset or its parent, or this step). It also
+    purges held rows of batches that never committed, once stored longer ago than the staging stale
+    hours (:mod:`sluice.lake.held_scan`).
     """
     settings = get_settings()
     contracts = holding_contracts(settings.contracts_root())

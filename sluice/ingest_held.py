@@ -16,7 +16,7 @@ the rows it took from the hold, and writes or quarantines them (:mod:`sluice.lak
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
 
@@ -115,8 +115,9 @@ def release_dataset(
     engine = engine_for(settings.metadata_db_url())
     holder = holder_name(target.run_id)
     ttl, wait = settings.lease_ttl_seconds, settings.lease_wait_seconds
+    stale = timedelta(hours=settings.staging_stale_hours)
     with hold_lease(engine, contract.name, holder, ttl_s=ttl, wait_s=wait) as lease:
-        released = release_held(target, held_uri(root, contract.name), parents, now=now, lease=lease)
+        released = release_held(target, held_uri(root, contract.name), parents, now=now, lease=lease, stale_after=stale)
     if released is None:
         return None
     return release_report(base, contract.name, released, started)

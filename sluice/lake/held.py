@@ -1,21 +1,25 @@
 """The hold store: rows whose parent has not landed yet, kept for late arrival (``references: policy: hold``).
 
 Held rows live in a Delta table per dataset, ``<lake>/_sluice_held/<dataset>``:
-the valid rows' lake columns plus when they were held (``_held_at``), by
-which run, from which source file, and, once decided, the release that takes
-them (``_release``) and whether it quarantines them (``_expired``).
+the valid rows' lake columns plus when they were held (``_held_at``) and last
+stored (``_stored_at``), by which run, from which source file, and, once decided,
+the release that takes them (``_release``) and whether it quarantines them (``_expired``).
 
 Life of a held row, every step under the dataset's lease:
 
 1. **stage**: validation splits it off the chunk (:func:`sluice.validate.chunk.validate_chunk`)
    and staging writes it beside the batch's valid rows (:func:`stage_held`);
-2. **store**: before the batch's lake commit, :func:`store_held` appends the batch's held
-   rows with the application transaction ``held:<batch id>``, so a rerun adds them once;
-   only rows of batches the lake table records count (a batch whose commit never happened
-   is read again by the rerun that commits it);
+2. **store**: before the batch's lake commit, :func:`store_held` merges the batch's held
+   rows into the hold table, one pending row per lake key (:mod:`sluice.lake.held_store`):
+   a source read again (a rerun, a look-back, a redelivered stream batch) adds none, and a
+   changed row replaces the pending one's values from its first hold time; only rows of
+   batches the lake table records count; rows of a batch whose commit never happened are
+   purged by a release once that is certain (:mod:`sluice.lake.held_scan`), and the rerun
+   that commits the batch stores them again;
 3. **release** (:func:`release_held`): rows whose parents are now in the lake, and rows
    whose ``hold_timeout`` has passed, are marked with one release id in one commit of the
-   hold table (a merge that rewrites only the files holding those rows); the release is then
+   hold table (a merge that rewrites only the files holding those rows; the open rows are read
+   by column and filter, one record batch at a time); the release is then
    committed as one batch ``held:<dataset>`` at that id through the commit protocol
    (:func:`sluice.lake.commit.commit_batches`): released rows land, expired rows are
    quarantined as ``orphan_reference``; last, rows whose release the lake records leave the
@@ -26,22 +30,48 @@ Life of a held row, every step under the dataset's lease:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import DeltaTable
 
 from sluice.errors import LakeError
 from sluice.lake import staging
 from sluice.lake.commit import Batch, CommitOutcome, CommitTarget, Fence, commit_batches
+from sluice.lake.held_scan import (
+    OpenRows,
+    decide,
+    ensure_batch_id,
+    equals,
+    open_rows,
+    purge_uncommitted,
+    release_ids,
+    scan,
+    stale_cutoff,
+)
+from sluice.lake.held_store import (
+    EXPIRED,
+    HELD_AT,
+    HELD_RUN,
+    HOLD_COLUMNS,
+    HOLD_FOLDER,
+    RELEASE,
+    SOURCE_FILE,
+    STORED_AT,
+    TS,
+    hold_keys,
+    store_rows,
+    with_hold_columns,
+)
 from sluice.lake.table import lake_dataset, open_table
 from sluice.paths import ensure_dataset_name
 from sluice.validate.chunk import BATCH_COL, QUARANTINE_SCHEMA, ROW_COL
@@ -49,17 +79,37 @@ from sluice.validate.coerce import as_text
 from sluice.validate.contracts import Contract
 from sluice.validate.keyset import KeySet
 from sluice.validate.quality import Reason
-from sluice.validate.references import ORPHAN_CHECK, ParentKeys, ReferencePolicy, distinct_keys, orphan_mask
+from sluice.validate.references import ORPHAN_CHECK, ParentKeys, ReferencePolicy, distinct_keys
 
-HELD_AT = "_held_at"
-HELD_RUN = "_held_run"
-SOURCE_FILE = "_source_file"
-RELEASE = "_release"
-EXPIRED = "_expired"
-HOLD_COLUMNS = (HELD_AT, HELD_RUN, SOURCE_FILE, RELEASE, EXPIRED)
-HOLD_FOLDER = "_sluice_held"
-_TS = pa.timestamp("us", tz="UTC")
+_TS = TS
 _RELEASE_ID = re.compile(r"release-[0-9a-f]{32}")
+
+__all__ = [
+    "EXPIRED",
+    "HELD_AT",
+    "HELD_RUN",
+    "HOLD_COLUMNS",
+    "HOLD_FOLDER",
+    "RELEASE",
+    "SOURCE_FILE",
+    "STORED_AT",
+    "ReleaseBatch",
+    "Released",
+    "decide",
+    "drop_releases",
+    "held_source",
+    "held_uri",
+    "hold_keys",
+    "mark_rows",
+    "orphan_entries",
+    "parent_keys",
+    "release_held",
+    "stage_held",
+    "store_batch_held",
+    "store_held",
+    "utcnow",
+    "with_hold_columns",
+]
 
 
 def utcnow() -> datetime:
@@ -77,19 +127,6 @@ def held_source(dataset: str) -> str:
     return f"held:{dataset}"
 
 
-def with_hold_columns(held: pa.Table, *, run_id: str, source_file: str) -> pa.Table:
-    """A chunk's held rows with the hold columns: held at this moment, by ``run_id``, from ``source_file``, open."""
-    n = held.num_rows
-    now = pa.scalar(datetime.now(timezone.utc), _TS)
-    return (
-        held.append_column(HELD_AT, pa.repeat(now, n))
-        .append_column(HELD_RUN, pa.repeat(run_id, n))
-        .append_column(SOURCE_FILE, pa.repeat(source_file, n))
-        .append_column(RELEASE, pa.nulls(n, pa.string()))
-        .append_column(EXPIRED, pa.repeat(False, n))
-    )
-
-
 def stage_held(batch: staging.StagedBatch, held: pa.Table, chunk: int, *, run_id: str, source_file: str) -> int:
     """Stage a chunk's held rows beside its batch; returns how many."""
     n = int(held.num_rows)
@@ -99,52 +136,25 @@ def stage_held(batch: staging.StagedBatch, held: pa.Table, chunk: int, *, run_id
     return n
 
 
-def store_batch_held(uri: str, batch_id: str, rows: pa.Table, storage_options: dict[str, str]) -> bool:
-    """Append one batch's held rows (with :func:`with_hold_columns`) unless the hold table records the batch.
+def store_batch_held(uri: str, rows: pa.Table, contract: Contract, storage_options: dict[str, str]) -> int:
+    """Store one batch's held rows (with :func:`with_hold_columns`), each key pending once; returns rows changed.
 
     For sources that commit a batch straight from memory (streams): call it under the dataset's lease
-    just before the batch's lake commit. The rows count only once the lake records ``batch_id``; a
-    batch whose commit never happens leaves rows no release ever takes. False: recorded already.
+    just before the batch's lake commit. The rows count once the lake records their batch
+    (:mod:`sluice.lake.held_store`); a batch whose commit never happens leaves rows a release purges.
     """
-    table = open_table(uri, storage_options)
-    if table is not None and table.transaction_version(_app_id(batch_id)) is not None:
-        return False
-    write_deltalake(
-        uri,
-        rows,
-        mode="append",
-        schema_mode="merge",
-        storage_options=storage_options or None,
-        commit_properties=CommitProperties(app_transactions=[Transaction(_app_id(batch_id), 1)]),
-    )
-    return True
+    return store_rows(uri, rows, hold_keys(contract), storage_options)
 
 
-def store_held(uri: str, run_dir: staging.StagePath, batch_ids: list[str], storage_options: dict[str, str]) -> int:
-    """Append the staged held rows of ``batch_ids`` the hold table does not record yet; returns rows added."""
-    staged = {s.batch_id: staging.held_files(s) for s in staging.completed_batches(run_dir)}
-    table = open_table(uri, storage_options)
-    todo = {
-        b: files
-        for b, files in staged.items()
-        if b in batch_ids and files and (table is None or table.transaction_version(_app_id(b)) is None)
-    }
+def store_held(
+    uri: str, run_dir: staging.StagePath, batch_ids: list[str], storage_options: dict[str, str], *, contract: Contract
+) -> int:
+    """Store the staged held rows of ``batch_ids``, each key pending once; returns rows added or changed."""
+    todo = [f for s in staging.completed_batches(run_dir) if s.batch_id in batch_ids for f in staging.held_files(s)]
     if not todo:
         return 0
-    rows = pa.concat_tables([staging.read(p) for files in todo.values() for p in files], promote_options="default")
-    write_deltalake(
-        uri,
-        rows,
-        mode="append",
-        schema_mode="merge",
-        storage_options=storage_options or None,
-        commit_properties=CommitProperties(app_transactions=[Transaction(_app_id(b), 1) for b in todo]),
-    )
-    return int(rows.num_rows)
-
-
-def _app_id(batch: str) -> str:
-    return f"held:{batch}"
+    rows = pa.concat_tables([staging.read(p) for p in todo], promote_options="default")
+    return store_rows(uri, rows, hold_keys(contract), storage_options)
 
 
 def parent_keys(contract: Contract, lake_uri: Callable[[str], str], storage_options: dict[str, str]) -> ParentKeys:
@@ -196,21 +206,6 @@ class Released:
     outcome: CommitOutcome
 
 
-def decide(rows: pa.Table, contract: Contract, parents: ParentKeys, now: datetime) -> tuple[np.ndarray, np.ndarray]:
-    """Per open held row: whether its parents have all landed, and whether it waited past a timeout."""
-    orphan = np.zeros(rows.num_rows, dtype=bool)
-    expired = np.zeros(rows.num_rows, dtype=bool)
-    held_at = rows.column(HELD_AT)
-    for ref in contract.references:
-        if ref.policy is not ReferencePolicy.HOLD:
-            continue
-        mask = orphan_mask(rows, ref, parents.get(ref.to))
-        due = pc.less_equal(held_at, pa.scalar(now - ref.hold_timeout, _TS)).to_numpy(zero_copy_only=False)
-        orphan |= mask
-        expired |= mask & due
-    return ~orphan, expired
-
-
 def _release_id(rows: pa.Table) -> str:
     ids = pc.binary_join_element_wise(rows.column(BATCH_COL), rows.column(ROW_COL).cast(pa.string()), ":")
     digest = hashlib.sha256("\n".join(sorted(ids.to_pylist())).encode()).hexdigest()[:32]
@@ -222,50 +217,36 @@ def _recorded(lake: DeltaTable | None, batch_ids: list[str]) -> set[str]:
     return set() if lake is None else {b for b in batch_ids if lake.transaction_version(b) is not None}
 
 
+def _recorder(lake: DeltaTable | None) -> Callable[[str], bool]:
+    return lambda b: lake is not None and lake.transaction_version(b) is not None
+
+
 def _mark(
-    uri: str,
-    rows: pa.Table,
-    lake: DeltaTable | None,
-    contract: Contract,
-    parents: ParentKeys,
-    now: datetime,
-    options: dict[str, str],
-) -> pa.Table:
-    """Mark the open rows of committed batches that are decided with one release id; returns the rows."""
-    open_rows = pc.is_null(rows.column(RELEASE)).to_numpy(zero_copy_only=False)
-    batches = _recorded(lake, pc.unique(rows.column(BATCH_COL)).to_pylist())
-    committed = pc.is_in(rows.column(BATCH_COL), value_set=pa.array(sorted(batches), pa.string()))
-    candidates = np.flatnonzero(open_rows & committed.to_numpy(zero_copy_only=False))
-    if not len(candidates):
-        return rows
-    landed, expired = decide(rows.take(pa.array(candidates)), contract, parents, now)
-    decided = candidates[landed | expired]
-    if not len(decided):
-        return rows
-    release = np.full(rows.num_rows, None, dtype=object)
-    release[decided] = _release_id(rows.take(pa.array(decided)))
-    gone = np.zeros(rows.num_rows, dtype=bool)
-    gone[candidates[expired & ~landed]] = True
-    marked = rows.set_column(
-        rows.schema.get_field_index(RELEASE), RELEASE, pc.coalesce(rows.column(RELEASE), pa.array(release, pa.string()))
-    )
-    marked = marked.set_column(
-        marked.schema.get_field_index(EXPIRED), EXPIRED, pc.or_(marked.column(EXPIRED), pa.array(gone))
-    )
-    mark_rows(uri, marked.take(pa.array(decided)), options)
-    return marked
+    uri: str, table: DeltaTable, lake: DeltaTable | None, target: CommitTarget, parents: ParentKeys, now: datetime
+) -> OpenRows:
+    """Mark the open rows of committed batches that are decided with one release id; returns what the scan found."""
+    found = open_rows(table, _recorder(lake), target.contract, parents, now, target.storage_options)
+    marks = found.marks()
+    if marks is not None and marks.num_rows:
+        marks = marks.append_column(RELEASE, pa.repeat(_release_id(marks), marks.num_rows))
+        mark_rows(uri, marks, target.storage_options)
+    return found
 
 
 def mark_rows(uri: str, decided: pa.Table, options: dict[str, str]) -> None:
     """Record the release (and expiry) of ``decided`` rows in one commit that rewrites only the files holding them.
 
     A row is matched by its batch and source row, and only while it is open: a mark is never overwritten.
+    The batch ids are also named as literals, so the merge reads only the files that hold them (a file's
+    statistics on ``_batch_id`` rule the others out): its memory follows those files, not the table.
     """
     marks = decided.select([BATCH_COL, ROW_COL, RELEASE, EXPIRED])
     on = " AND ".join(f't."{c}" = s."{c}"' for c in (BATCH_COL, ROW_COL))
+    listed = ", ".join(f"'{ensure_batch_id(b)}'" for b in sorted(pc.unique(marks.column(BATCH_COL)).to_pylist()))
+    predicate = f't."{RELEASE}" IS NULL AND t."{BATCH_COL}" IN ({listed}) AND {on}'
     (
         DeltaTable(uri, storage_options=options or None)
-        .merge(marks, predicate=f't."{RELEASE}" IS NULL AND {on}', source_alias="s", target_alias="t")
+        .merge(marks, predicate=predicate, source_alias="s", target_alias="t")
         .when_matched_update(updates={RELEASE: f's."{RELEASE}"', EXPIRED: f's."{EXPIRED}"'})
         .execute()
     )
@@ -312,27 +293,32 @@ def orphan_entries(rows: pa.Table, contract: Contract, run_id: str, today: datet
     )
 
 
-def _stage_release(target: CommitTarget, order: int, rid: str, rows: pa.Table, now: datetime) -> ReleaseBatch:
-    """Stage one release as the batch ``held:<dataset>`` at ``rid``: landing rows valid, expired ones quarantined."""
-    expired = rows.column(EXPIRED)
-    gone = rows.filter(expired)
-    batch = Batch(held_source(target.dataset), rid, rows_read=rows.num_rows, rows_quarantined=gone.num_rows)
+def _stage_release(target: CommitTarget, order: int, rid: str, table: DeltaTable, now: datetime) -> ReleaseBatch:
+    """Stage one release as the batch ``held:<dataset>`` at ``rid``: landing rows valid, expired ones quarantined.
+
+    The release's rows are read by release id (pushed down to the scan) and staged one record batch at a time.
+    """
+    batch, opts = Batch(held_source(target.dataset), rid), target.storage_options
     staged = staging.batch_dir(target.staging_dir, order, batch.id)
     staging.reset(staged)
-    landing = rows.filter(pc.invert(expired)).drop_columns([c for c in HOLD_COLUMNS if c in rows.column_names])
-    staging.write_valid(staged, landing, 0)
-    staging.write_quarantine(staged, _entries(gone, target.contract, target.run_id, now), 0)
+    landed = gone = 0
+    for chunk, rows in enumerate(scan(table, None, equals(table, RELEASE, rid, opts), opts)):
+        expired = pc.fill_null(rows.column(EXPIRED), False)
+        landing = rows.filter(pc.invert(expired)).drop_columns([c for c in HOLD_COLUMNS if c in rows.column_names])
+        quarantined = rows.filter(expired)
+        staging.write_valid(staged, landing, chunk)
+        staging.write_quarantine(staged, _entries(quarantined, target.contract, target.run_id, now), chunk)
+        landed, gone = landed + landing.num_rows, gone + quarantined.num_rows
     staging.mark_complete(staged)
-    return ReleaseBatch(rid, landing.num_rows, gone.num_rows, batch)
+    counted = dataclasses.replace(batch, rows_read=landed + gone, rows_quarantined=gone)
+    return ReleaseBatch(rid, landed, gone, counted)
 
 
-def _drop_landed(uri: str, dataset: str, rows: pa.Table, lake: DeltaTable | None, options: dict[str, str]) -> None:
+def _drop_landed(uri: str, dataset: str, rids: list[str], lake: DeltaTable | None, options: dict[str, str]) -> None:
     """Remove the rows whose release the lake table records."""
-    releases = [r for r in pc.unique(rows.column(RELEASE)).to_pylist() if r is not None]
-    done = {r for r in releases if _recorded(lake, [Batch(held_source(dataset), r).id])}
-    if not done:
-        return
-    drop_releases(uri, sorted(done), options)
+    done = [r for r in rids if _recorded(lake, [Batch(held_source(dataset), r).id])]
+    if done:
+        drop_releases(uri, done, options)
 
 
 def drop_releases(uri: str, release_ids: list[str], options: dict[str, str]) -> None:
@@ -355,28 +341,32 @@ def release_held(
     *,
     now: datetime | None = None,
     lease: Fence | None = None,
+    stale_after: timedelta | None = None,
 ) -> Released | None:
     """Release or expire the held rows of ``target.dataset`` whose parents landed or whose wait is over.
 
     Call it holding the dataset's lease, with ``target.staging_dir`` a fresh
     folder. Every release still open (marked by this call or by an earlier one
     that stopped) is committed in one commit, each exactly once; the rows of
-    committed releases leave the hold table. ``None``: nothing to release.
+    committed releases leave the hold table. With ``stale_after`` (the staging
+    stale hours), open rows of batches that never committed are purged
+    (:mod:`sluice.lake.held_scan`). ``None``: nothing to release.
     """
-    when = now or utcnow()
-    table = open_table(uri, target.storage_options)
+    when, opts = now or utcnow(), target.storage_options
+    table = open_table(uri, opts)
     if table is None:
         return None
-    lake = open_table(target.lake_uri, target.storage_options)
-    rows = _mark(uri, table.to_pyarrow_table(), lake, target.contract, parents, when, target.storage_options)
-    rids = sorted(_ensure_release_id(r) for r in pc.unique(rows.column(RELEASE)).to_pylist() if r is not None)
+    lake = open_table(target.lake_uri, opts)
+    found = _mark(uri, table, lake, target, parents, when)
+    cutoff = stale_cutoff(when, stale_after)
+    if cutoff is not None:
+        purge_uncommitted(uri, found.uncommitted, cutoff, opts)
+    table = DeltaTable(uri, storage_options=opts or None)
+    rids = [_ensure_release_id(r) for r in release_ids(table, opts)]
     if not rids:
         return None
-    staged = [
-        _stage_release(target, i, rid, rows.filter(pc.fill_null(pc.equal(rows.column(RELEASE), rid), False)), when)
-        for i, rid in enumerate(rids)
-    ]
+    staged = [_stage_release(target, i, rid, table, when) for i, rid in enumerate(rids)]
     metadata: dict[str, object] = {"run_id": target.run_id, "releases": rids}
     outcome = commit_batches(target, [s.batch for s in staged], metadata=metadata, lease=lease)
-    _drop_landed(uri, target.dataset, rows, open_table(target.lake_uri, target.storage_options), target.storage_options)
+    _drop_landed(uri, target.dataset, rids, open_table(target.lake_uri, opts), opts)
     return Released(staged, outcome)

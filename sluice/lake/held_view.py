@@ -7,7 +7,8 @@ at ``now`` against the parents' current lake tables:
 - ``parent landed``: every parent is in the lake, the row lands;
 - ``due``: a parent is missing and the timeout has passed, the row is quarantined (``orphan_reference``);
 - ``releasing``: a release marked it and has not finished; the next release finishes it;
-- ``not committed``: its batch never reached the lake (the run stopped before its commit); no release takes it.
+- ``not committed``: its batch has not reached the lake (the run stopped before its commit, or is committing);
+  no release takes it, and a release purges it once it was stored longer ago than the staging stale hours.
 """
 
 from __future__ import annotations

@@ -169,14 +169,6 @@ def test_a_release_marked_by_a_run_that_stopped_is_committed_once_by_the_next(
     contract = find_contract("orders", settings.contracts_root())
     parents = held.parent_keys(contract, lambda d: table_uri(root, d), {})
     uri = held.held_uri(root, "orders")
-    # A run that marked its release and stopped before committing it.
-    rows = DeltaTable(uri).to_pyarrow_table()
-    held._mark(uri, rows, open_table(table_uri(root, "orders")), contract, parents, held.utcnow(), {})
-    assert _order_ids_or_none() is None
-    # Another customer lands meanwhile: its order is a release of its own, the marked one stays as it was.
-    write_deltalake(table_uri(root, "customers"), pa.table({"customer_id": ["C000004"]}), mode="append")
-    parents = held.parent_keys(contract, lambda d: table_uri(root, d), {})
-
     target = CommitTarget(
         dataset="orders",
         contract=contract,
@@ -185,6 +177,13 @@ def test_a_release_marked_by_a_run_that_stopped_is_committed_once_by_the_next(
         lake_uri=table_uri(root, "orders"),
         quarantine_uri=settings.quarantine_root(),
     )
+    # A run that marked its release and stopped before committing it.
+    held._mark(uri, DeltaTable(uri), open_table(table_uri(root, "orders")), target, parents, held.utcnow())
+    assert _order_ids_or_none() is None
+    # Another customer lands meanwhile: its order is a release of its own, the marked one stays as it was.
+    write_deltalake(table_uri(root, "customers"), pa.table({"customer_id": ["C000004"]}), mode="append")
+    parents = held.parent_keys(contract, lambda d: table_uri(root, d), {})
+
     released = held.release_held(target, uri, parents)
     again = held.release_held(target, uri, parents)
 

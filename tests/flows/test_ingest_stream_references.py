@@ -14,6 +14,7 @@ from sluice.lake import held
 from sluice.lake.table import open_table, table_uri
 from sluice.runs.metastore import engine_for, list_runs
 from sluice.settings import get_settings
+from sluice.sources.streams import sink
 from tests.sluice.sources.streams.brokers import produce_kafka
 from tests.sluice.sources.streams.conftest import kafka, kafka_cluster  # noqa: F401
 
@@ -77,9 +78,11 @@ def _releases() -> list:
         return [r for r in list_runs(conn, dataset="clicks", limit=100) if r.flow == "release-held"]
 
 
-def _run(bootstrap: str, topic: str):
-    group = f"refs-{topic}"  # a group of its own: a group the session used before rebalances first
-    return ingest_stream("clicks", "kafka", topic, address=bootstrap, group=group, idle_seconds=2.0, max_records=4)
+def _run(bootstrap: str, topic: str, max_records: int = 4, group: str = "refs"):
+    group = f"{group}-{topic}"  # a group of its own: a group the session used before rebalances first
+    return ingest_stream(
+        "clicks", "kafka", topic, address=bootstrap, group=group, idle_seconds=2.0, max_records=max_records
+    )
 
 
 @pytest.mark.parametrize(
@@ -138,3 +141,35 @@ def test_held_clicks_land_when_their_user_does_and_expire_once_when_it_never_com
 
     assert (_ids(), _held(), _orphans_quarantined()) == ([0, 1, 3, 4], 0, 2)
     assert sorted((r.rows_written, r.rows_quarantined) for r in _releases()) == [(0, 2), (2, 0)]
+
+
+def test_a_batch_whose_commit_failed_holds_its_clicks_once_when_redelivered_in_another_batch(
+    prefect_api, sluice_home, tmp_path, monkeypatch, kafka
+) -> None:
+    _home(tmp_path, monkeypatch, "hold")
+    bootstrap, topic = kafka
+    _users(["u1", "u2"])
+    produce_kafka(bootstrap, topic, [click(i, f"u{i % 3 + 1}") for i in range(6)])  # ids 2 and 5: user u3
+    real, calls = sink.commit_rows, {"n": 0}
+
+    def fail_first(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("the process stopped after storing its held rows")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sink, "commit_rows", fail_first)
+    with pytest.raises(RuntimeError, match="stopped after storing"):
+        _run(bootstrap, topic)  # its first batch stores its clicks of u3, then its commit fails
+    assert _ids() == [] and _held() >= 1
+
+    # Delivered again (a consumer of another group reads from the start), in batches of other bounds.
+    again = _run(bootstrap, topic, max_records=6, group="again")
+
+    assert (again.rows_written, again.rows_held) == (4, 2)
+    assert (_ids(), _held()) == ([0, 1, 3, 4], 2)  # clicks 2 and 5 once each, by the batches that committed
+    later = datetime.now(timezone.utc) + timedelta(hours=2)
+    monkeypatch.setattr(held, "utcnow", lambda: later)
+    _run(bootstrap, topic)
+    _run(bootstrap, topic)
+    assert (_ids(), _held(), _orphans_quarantined()) == ([0, 1, 3, 4], 0, 2)

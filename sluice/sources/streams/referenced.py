@@ -3,10 +3,10 @@
 Each batch is checked as it is validated (:func:`sluice.validate.chunk.validate_chunk` with the
 parents' keys at their current versions): ``quarantine`` orphans go to the quarantine in the batch's
 commit, ``warn`` orphans land with the warning ``COLUMN:orphan_reference``, and ``hold`` orphans are
-appended to the hold table (:mod:`sluice.lake.held`) under the dataset's lease, just before the
-batch's lake commit and recorded with the batch's id. They count only once the lake records that
-batch: a batch whose commit never happens (the process died) leaves rows no release takes, and the
-broker delivers its messages again; a retry of the very same batch finds them stored and adds none.
+stored in the hold table (:mod:`sluice.lake.held_store`: one pending row per key) under the dataset's
+lease, just before the batch's lake commit, with the batch's id. They count only once the lake records
+their batch: a batch whose commit never happens (the process died) leaves rows a release purges once
+stale, and the broker delivers its messages again; a redelivery stores each orphan's key once.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class ReferencedSink(StreamSink):
         held = done.result.held
         if held is not None and held.num_rows:
             rows = with_hold_columns(held, run_id=self.run_id, source_file=source)
-            store_batch_held(self.held_uri, done.ctx.batch_id, rows, self.storage_options)
+            store_batch_held(self.held_uri, rows, self.contract, self.storage_options)
         self._counts = (held.num_rows if held is not None else 0, done.result.orphans)
         return done
 

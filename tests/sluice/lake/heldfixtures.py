@@ -14,7 +14,7 @@ from sluice.lake.table import open_table, table_uri
 from sluice.settings import Settings
 from sluice.sources.files import list_source_files
 from sluice.validate.contracts import find_contract
-from tests.factories import OrderBatch, good_orders, write_csv
+from tests.factories import OrderBatch, OrderRow, good_orders, write_csv
 from tests.sluice.replay_worker import own_contracts
 
 
@@ -30,7 +30,17 @@ def hold_contracts(folder: Path) -> Path:
 
 def ingest_held(settings: Settings, source: Path, first: int, count: int, run_id: str) -> int:
     """Orders ``first``.. (customer C<order id>) staged, their held rows stored, then committed; rows held."""
-    path = write_csv(source / f"{run_id}.csv", OrderBatch(rows=good_orders(count, start=first)))
+    return ingest_rows(settings, source, good_orders(count, start=first), run_id)
+
+
+def ingest_rows(
+    settings: Settings, source: Path, rows: list[OrderRow], run_id: str, *, commit: bool = True, name: str = ""
+) -> int:
+    """``rows`` in a file ``name`` (default: the run id) staged, held rows stored, then committed unless told not to.
+
+    ``commit=False`` is a run that stopped between storing its held rows and its lake commit.
+    """
+    path = write_csv(source / f"{name or run_id}.csv", OrderBatch(rows=rows))
     root = settings.lake_root()
     req = StageRequest(
         dataset="orders",
@@ -43,7 +53,9 @@ def ingest_held(settings: Settings, source: Path, first: int, count: int, run_id
         reference_uris={"customers": table_uri(root, "customers")},
     )
     outcomes = [stage_file(src, i, req) for i, src in enumerate(list_source_files(str(path)))]
-    store_held(held_uri(root, "orders"), req.run_place(), [o.batch_id for o in outcomes], {})
+    store_held(held_uri(root, "orders"), req.run_place(), [o.batch_id for o in outcomes], {}, contract=req.contract)
+    if not commit:
+        return sum(o.rows_held for o in outcomes)
     commit_files(commit_target(req, settings.quarantine_root()), outcomes, metadata={"run_id": run_id})
     return sum(o.rows_held for o in outcomes)
 
@@ -66,3 +78,22 @@ def held_files(settings: Settings) -> set[str]:
 def held_count(settings: Settings) -> int:
     table = open_table(held_uri(settings.lake_root(), "orders"))
     return 0 if table is None else table.to_pyarrow_table().num_rows
+
+
+def held_rows(settings: Settings) -> pa.Table:
+    """The hold table of orders, in order id order (empty: no table)."""
+    table = open_table(held_uri(settings.lake_root(), "orders"))
+    return pa.table({}) if table is None else table.to_pyarrow_table().sort_by("order_id")
+
+
+def orphans_quarantined(settings: Settings) -> list[str]:
+    """The source values (order ids' customers) of the orders quarantined as ``orphan_reference``, sorted."""
+    table = open_table(settings.quarantine_root())
+    if table is None:
+        return []
+    rows = table.to_pyarrow_table(columns=["reason", "value"])
+    return sorted(
+        v
+        for r, v in zip(rows.column("reason").to_pylist(), rows.column("value").to_pylist(), strict=True)
+        if r == "orphan_reference"
+    )
