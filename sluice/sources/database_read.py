@@ -157,7 +157,9 @@ class Snapshot:
     """A snapshot every reader shares (``snapshot_id``: PostgreSQL's exported id) and its key ranges."""
 
     snapshot_id: str | None
-    label: str  # the same for two snapshots only when they hold the same rows
+    # The same for two snapshots only when they hold the same rows; any commit in the cluster gives a new one,
+    # so an unchanged table may still be read again (its rows land once, by key).
+    label: str
     ranges: list[KeyRange]
     lsn: int | None = None  # the WAL position the snapshot's rows take as _lsn (see the module doc)
     # Each range's control totals, counted in the exported snapshot (completeness policy; PostgreSQL: MariaDB's
