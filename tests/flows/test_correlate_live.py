@@ -13,7 +13,8 @@ from ops.incidents.service import list_incidents
 from tests.flows.fault_drill import run_drill
 from tests.ops.factories import invoke
 
-pytestmark = pytest.mark.integration
+# Host-wide series are ranked too: other tests' faults on the same host would be co-occurring causes.
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 
 @pytest.fixture()
