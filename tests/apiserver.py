@@ -160,8 +160,9 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(body)
+        # Recorded before the body goes out: a client that has its answer finds its request in the log.
         self.state.requests.append((time.time(), urlparse(self.path).path, status))
+        self.wfile.write(body)
 
     def _json(self, status: int, value: object, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(value).encode(), headers)

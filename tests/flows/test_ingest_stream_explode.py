@@ -13,9 +13,9 @@ from flows.ingest_stream import ingest_stream
 from sluice.lake.table import table_uri
 from sluice.runs.metastore import engine_for, list_runs
 from sluice.settings import get_settings
+from tests.factories import CARTS_CONTRACT as CONTRACT
 from tests.sluice.sources.streams.brokers import produce_redis
 from tests.sluice.sources.streams.conftest import REDIS_URL, redis_stream  # noqa: F401
-from tests.sluice.sources.streams.test_explode import CONTRACT
 
 pytestmark = pytest.mark.integration
 
