@@ -97,3 +97,16 @@ def orphans_quarantined(settings: Settings) -> list[str]:
         for r, v in zip(rows.column("reason").to_pylist(), rows.column("value").to_pylist(), strict=True)
         if r == "orphan_reference"
     )
+
+
+def release_orders(settings, who: str, now=None):
+    """One release of the orders' held rows, as run ``who`` (its staging folder under the staging root)."""
+    from datetime import datetime, timezone
+
+    from sluice.ingest_held import release_dataset
+    from sluice.runs.records import RunReport
+    from sluice.validate.contracts import find_contract
+
+    base = RunReport(who, "orders", "test", settings.env, datetime.now(timezone.utc))
+    contract = find_contract("orders", settings.contracts_root())
+    return release_dataset(settings, base, contract, settings.staging_root() / who, now=now)

@@ -12,12 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sluice.errors import LakeError
-from sluice.ingest_held import release_dataset
 from sluice.lake import held
 from sluice.lake.lease import hold_lease
 from sluice.runs.metastore import engine_for
-from sluice.runs.records import RunReport
-from sluice.validate.contracts import find_contract
 from tests.ops.factories import sluice_home
 from tests.sluice.lake.heldfixtures import (
     held_count,
@@ -26,6 +23,7 @@ from tests.sluice.lake.heldfixtures import (
     ingest_held,
     land_customers,
     order_ids,
+    release_orders,
 )
 
 
@@ -34,33 +32,27 @@ def home(monkeypatch, tmp_path):
     return sluice_home(monkeypatch, tmp_path, contracts_dir=str(hold_contracts(tmp_path / "contracts")))
 
 
-def _release(settings, who: str, now: datetime | None = None):
-    base = RunReport(who, "orders", "test", settings.env, datetime.now(timezone.utc))
-    contract = find_contract("orders", settings.contracts_root())
-    return release_dataset(settings, base, contract, settings.staging_root() / who, now=now)
-
-
 def test_a_release_rewrites_only_the_hold_files_holding_the_rows_it_takes(home, tmp_path):
     assert ingest_held(home, tmp_path / "src", 1, 4, "run-a") == 4
     assert ingest_held(home, tmp_path / "src", 5, 4, "run-b") == 4
     before = held_files(home)
     land_customers(home, [1, 2, 3, 4])
 
-    report = _release(home, "release-1")
+    report = release_orders(home, "release-1")
 
     assert report is not None and (report.rows_read, report.rows_written, report.rows_quarantined) == (4, 4, 0)
     assert order_ids(home) == [1, 2, 3, 4] and held_count(home) == 4
     untouched = before & held_files(home)
     assert len(before) == 2 and len(untouched) == 1  # run-b's file stayed as it was
-    assert _release(home, "release-2") is None
+    assert release_orders(home, "release-2") is None
 
 
 def test_an_expiry_quarantines_each_row_once_however_often_it_is_asked(home, tmp_path):
     ingest_held(home, tmp_path / "src", 1, 3, "run-a")
     later = datetime.now(timezone.utc) + timedelta(hours=2)
 
-    first = _release(home, "expire-1", now=later)
-    again = _release(home, "expire-2", now=later)
+    first = release_orders(home, "expire-1", now=later)
+    again = release_orders(home, "expire-2", now=later)
 
     assert first is not None and (first.rows_read, first.rows_written, first.rows_quarantined) == (3, 0, 3)
     assert again is None and held_count(home) == 0 and order_ids(home) == []
@@ -84,7 +76,7 @@ def test_releases_racing_each_other_and_a_store_land_every_row_once(home, tmp_pa
         except BaseException as exc:  # noqa: BLE001 - collected for the assertion
             errors.append(exc)
 
-    workers = [threading.Thread(target=guarded, args=(_release, home, f"release-{i}")) for i in range(3)]
+    workers = [threading.Thread(target=guarded, args=(release_orders, home, f"release-{i}")) for i in range(3)]
     workers.append(threading.Thread(target=guarded, args=(_store_under_lease, home, tmp_path / "src", 7, 6, "run-b")))
     for w in workers:
         w.start()
@@ -94,8 +86,8 @@ def test_releases_racing_each_other_and_a_store_land_every_row_once(home, tmp_pa
     assert errors == []
     assert order_ids(home) == [1, 2, 3, 4, 5, 6] and held_count(home) == 6  # run-b's orders wait for theirs
     land_customers(home, [7, 8, 9, 10, 11, 12])
-    _release(home, "release-3")
-    _release(home, "release-4")
+    release_orders(home, "release-3")
+    release_orders(home, "release-4")
     assert order_ids(home) == list(range(1, 13)) and held_count(home) == 0
 
 
@@ -113,13 +105,13 @@ def test_a_marked_release_is_finished_by_the_next_release_exactly_once(home, tmp
 
     monkeypatch.setattr(held, "commit_batches", stop_once)
     with pytest.raises(RuntimeError):
-        _release(home, "release-1")
+        release_orders(home, "release-1")
     assert order_ids(home) == [] and held_count(home) == 4
 
-    report = _release(home, "release-2")
+    report = release_orders(home, "release-2")
     assert report is not None and report.rows_written == 2
     assert order_ids(home) == [1, 2] and held_count(home) == 2
-    assert _release(home, "release-3") is None
+    assert release_orders(home, "release-3") is None
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -134,6 +126,6 @@ def test_a_hold_table_marked_by_hand_is_refused_before_anything_is_committed(hom
     version = DeltaTable(uri).version()
 
     with pytest.raises(LakeError, match="is not a release id"):
-        _release(home, "release-x")
+        release_orders(home, "release-x")
 
     assert order_ids(home) == [] and DeltaTable(uri).version() == version

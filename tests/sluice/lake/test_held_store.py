@@ -15,15 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sluice.errors import LakeError
-from sluice.ingest_held import release_dataset
 from sluice.lake import held
 from sluice.lake.held_store import HELD_AT, store_rows, with_hold_columns
 from sluice.lake.lease import hold_lease
 from sluice.lake.table import open_table, table_uri
 from sluice.runs.metastore import engine_for
-from sluice.runs.records import RunReport
 from sluice.validate.chunk import BATCH_COL, PARTITION, ROW_COL
-from sluice.validate.contracts import find_contract
 from tests.factories import good_orders
 from tests.ops.factories import sluice_home
 from tests.sluice.lake.heldfixtures import (
@@ -34,18 +31,13 @@ from tests.sluice.lake.heldfixtures import (
     land_customers,
     order_ids,
     orphans_quarantined,
+    release_orders,
 )
 
 
 @pytest.fixture
 def home(monkeypatch, tmp_path):
     return sluice_home(monkeypatch, tmp_path, contracts_dir=str(hold_contracts(tmp_path / "contracts")))
-
-
-def _release(home, who: str, now: datetime | None = None):
-    base = RunReport(who, "orders", "test", home.env, datetime.now(timezone.utc))
-    contract = find_contract("orders", home.contracts_root())
-    return release_dataset(home, base, contract, home.staging_root() / who, now=now)
 
 
 def test_a_source_read_again_holds_each_orphan_once_and_its_expiry_quarantines_it_once(home, tmp_path):
@@ -62,9 +54,9 @@ def test_a_source_read_again_holds_each_orphan_once_and_its_expiry_quarantines_i
     assert DeltaTable(held.held_uri(home.lake_root(), "orders")).version() == version  # nothing rewritten
     assert again.column(BATCH_COL).equals(first.column(BATCH_COL))  # held by run-a's batch, which counts
     later = datetime.now(timezone.utc) + timedelta(hours=2)
-    report = _release(home, "expire-1", now=later)
+    report = release_orders(home, "expire-1", now=later)
     assert report is not None and (report.rows_read, report.rows_quarantined) == (4, 4)
-    assert _release(home, "expire-2", now=later) is None
+    assert release_orders(home, "expire-2", now=later) is None
     assert orphans_quarantined(home) == [f"C{i:06d}" for i in range(1, 5)] and held_count(home) == 0
 
 
@@ -80,7 +72,7 @@ def test_a_changed_row_read_again_replaces_the_pending_one_and_keeps_its_hold_ti
     assert rows.column("amount").to_pylist() == [1.5, 77.25, 3.5]
     assert rows.column(HELD_AT).to_pylist() == held_at
     land_customers(home, [1, 2, 3])
-    report = _release(home, "release-1")
+    report = release_orders(home, "release-1")
     assert report is not None and report.rows_written == 3 and held_count(home) == 0
     lake = DeltaTable(table_uri(home.lake_root(), "orders")).to_pyarrow_table().sort_by("order_id")
     assert lake.column("amount").to_pylist() == [1.5, 77.25, 3.5]
@@ -107,27 +99,27 @@ def test_two_runs_storing_the_same_orphans_at_once_hold_them_once(home, tmp_path
     assert errors == [] and held_count(home) == 5
     land_customers(home, [1, 2, 3])
     later = datetime.now(timezone.utc) + timedelta(hours=2)
-    report = _release(home, "release-1", now=later)
+    report = release_orders(home, "release-1", now=later)
     assert report is not None and (report.rows_written, report.rows_quarantined) == (3, 2)
     assert order_ids(home) == [1, 2, 3] and orphans_quarantined(home) == ["C000004", "C000005"]
-    assert _release(home, "release-2", now=later) is None and held_count(home) == 0
+    assert release_orders(home, "release-2", now=later) is None and held_count(home) == 0
 
 
 def test_rows_of_a_batch_that_never_committed_are_purged_once_stale_and_a_rerun_holds_them_again(home, tmp_path):
     ingest_rows(home, tmp_path / "src", good_orders(3, start=1), "run-a", commit=False)  # stopped before its commit
     ingest_rows(home, tmp_path / "src", good_orders(2, start=10), "run-b")
 
-    assert _release(home, "expire-1", now=datetime.now(timezone.utc) + timedelta(hours=2)) is not None
+    assert release_orders(home, "expire-1", now=datetime.now(timezone.utc) + timedelta(hours=2)) is not None
     assert held_count(home) == 3 and orphans_quarantined(home) == ["C000010", "C000011"]  # run-a's wait
 
     stale = datetime.now(timezone.utc) + timedelta(hours=home.staging_stale_hours + 1)
-    assert _release(home, "purge-1", now=stale) is None
+    assert release_orders(home, "purge-1", now=stale) is None
     assert held_count(home) == 0 and orphans_quarantined(home) == ["C000010", "C000011"]
-    assert _release(home, "purge-2", now=stale) is None
+    assert release_orders(home, "purge-2", now=stale) is None
 
     ingest_rows(home, tmp_path / "src", good_orders(3, start=1), "run-a2", name="run-a")  # the same file, committed
     land_customers(home, [1, 2, 3])
-    report = _release(home, "release-1")
+    report = release_orders(home, "release-1")
     assert report is not None and report.rows_written == 3 and order_ids(home) == [1, 2, 3]
 
 
@@ -135,7 +127,7 @@ def test_rows_of_an_uncommitted_batch_wait_while_it_may_still_commit(home, tmp_p
     ingest_rows(home, tmp_path / "src", good_orders(2, start=1), "run-a", commit=False)
     land_customers(home, [1, 2])
 
-    assert _release(home, "release-1") is None  # its batch may commit yet: not released, not purged
+    assert release_orders(home, "release-1") is None  # its batch may commit yet: not released, not purged
     assert held_count(home) == 2 and order_ids(home) == []
 
 
@@ -197,6 +189,6 @@ def test_a_batch_id_written_by_hand_is_refused_before_any_purge(home, tmp_path, 
     stale = datetime.now(timezone.utc) + timedelta(hours=home.staging_stale_hours + 1)
 
     with pytest.raises(LakeError, match="is not a batch id"):
-        _release(home, "purge-x", now=stale)
+        release_orders(home, "purge-x", now=stale)
 
     assert DeltaTable(uri).version() == version and held_count(home) == 2
