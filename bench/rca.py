@@ -59,6 +59,9 @@ GRID: dict[str, CorrelateConfig] = {
     "z cap 100": CorrelateConfig(z_cap=100.0),
     "no origin weight": CorrelateConfig(origin_power=0.0),
     "origin power 0.5": CorrelateConfig(origin_power=0.5),
+    "lagging weight 1": CorrelateConfig(lagging_weight=1.0),
+    "lagging weight 0.5": CorrelateConfig(lagging_weight=0.5),
+    "lagging weight 0.1": CorrelateConfig(lagging_weight=0.1),
 }
 """The settings the out-of-fold procedure chooses from (the first wins ties)."""
 

@@ -17,7 +17,10 @@ What makes them hard, each drawn per case: a short history (3 to 39 rows
 before the failure); in most cases an earlier incident in another service
 8 to 17 minutes before the failure, still inside the window and larger than
 the fault; sparse latency series (no requests in most minutes, so a zero
-baseline) that come alive after the failure.
+baseline) that come alive after the failure; in about half the cases a
+reaction to the alert, 3 to 5 minutes after the failure (a job it started, a
+restart), that takes another service's memory or CPU far beyond the fault's
+own move.
 
 The true cause is a service; for ``cpu`` and ``mem`` it is also the metric
 ``<svc>_<cpu|mem>``.
@@ -116,6 +119,16 @@ def _inject(
             columns[f"{hit}_syscall"][at:] *= 1 - 0.08 * size
 
 
+def _react(columns: dict[str, np.ndarray], rng: np.random.Generator, s: str, at: int) -> None:
+    """What the alert set off in service ``s`` from row ``at`` on: its memory doubles, or its CPU triples."""
+    if at >= len(columns[f"{s}_mem"]):
+        return
+    if rng.random() < 0.5:
+        columns[f"{s}_mem"][at:] += np.round(columns[f"{s}_mem"][at - 1] / 4096) * 4096
+    else:
+        columns[f"{s}_cpu"][at:] = np.minimum(100.0, columns[f"{s}_cpu"][at:] * 3.0)
+
+
 def synthetic_case(kind: str, seed: int) -> SyntheticCase:
     """One hard case of fault ``kind`` (``cpu``, ``mem`` or ``delay``), all its randomness from ``seed``."""
     rng = np.random.default_rng(seed)
@@ -137,6 +150,8 @@ def synthetic_case(kind: str, seed: int) -> SyntheticCase:
         quiet = rng.random(rows) < 0.85  # no requests in most minutes: zero latency recorded
         quiet[before:] = rng.random(after) < 0.2
         columns[f"{s}_lat"] = np.where(quiet, 0.0, columns[f"{s}_lat"])
+    if rng.random() < 0.5:
+        _react(columns, rng, str(rng.choice([s for s in SERVICES if s != culprit])), before + int(rng.integers(3, 6)))
     names = [f"{s}_{m}" for s in SERVICES for m in METRICS]
     times = (EPOCH + np.arange(rows, dtype="int64") * STEP_SECONDS) * 1_000_000_000
     truth = f"{culprit}_lat" if kind == "delay" else f"{culprit}_{kind}"

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from chaos.drill import Drill
+    from ops.correlate.models import Suspect
     from ops.metrics.reach import DaskWorkersHere
     from ops.metrics.sampler import Sampler
 
@@ -40,6 +41,8 @@ logger = logging.getLogger(__name__)
 SAMPLE_SECONDS = 1.0
 BEFORE = timedelta(minutes=30)
 AFTER = timedelta(minutes=5)
+RANKED = 4
+"""How many suspects a finding lists."""
 WORKER = "worker"
 """The ``resource`` a drill names when the injected resource is a worker process (its series carry ``worker``)."""
 
@@ -103,12 +106,15 @@ class Correlated:
     resource: str | None
     problem: str = ""
     worker: str | None = None
+    ranked: tuple[str, ...] = ()
+    """The first suspects as ``metric score (timing)``, so a wrong answer shows what it was weighed against."""
 
     def summary(self) -> str:
         if self.problem:
             return f"{self.ref}: {self.problem}"
         of = f", worker {self.worker}" if self.worker else ""
-        return f"{self.ref}: top suspect {self.top} (resource {self.resource or 'other'}{of})"
+        ahead = f"; ranked {', '.join(self.ranked)}" if self.ranked else ""
+        return f"{self.ref}: top suspect {self.top} (resource {self.resource or 'other'}{of}){ahead}"
 
     def names(self, resource: str, killed: frozenset[str] = frozenset()) -> bool:
         """Whether the top suspect measures ``resource``; ``worker``: a series of a worker process, of one of
@@ -136,5 +142,14 @@ def correlate_incidents(session: Session, drill: Drill) -> list[Correlated]:
         link_runbook(session, incident, result)
         top = result.top
         worker = top.labels.get("worker") if top else None
-        found.append(Correlated(incident.ref, top.metric if top else None, top.resource if top else None, "", worker))
+        ranked = tuple(_ranked(s) for s in result.suspects[:RANKED])
+        found.append(
+            Correlated(incident.ref, top.metric if top else None, top.resource if top else None, "", worker, ranked)
+        )
     return found
+
+
+def _ranked(suspect: Suspect) -> str:
+    e = suspect.evidence
+    factors = ", ".join(f"{k} {v:.2g}" for k, v in e.factors.items() if v != 1.0)
+    return f"{suspect.metric} {suspect.score:.3g} (z {e.z:.3g}, {e.timing} {e.change_offset_seconds:+.3g} s; {factors})"

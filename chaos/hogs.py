@@ -1,19 +1,29 @@
 """What the host faults' child processes run (:mod:`chaos.hostfaults`): standard library only, so that a
-spawned child starts at once on a loaded host."""
+spawned child starts at once on a loaded host.
+
+A CPU hog is a set of shell busy loops (:func:`start_spinners`), as stress tools run them: each keeps a
+core busy in about a megabyte, so the hog moves the host's CPU and hardly its memory. A Python spinner
+would start an interpreter per core and take tens of megabytes each, a memory fault of its own.
+"""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import time
-from typing import Any
+
+BUSY_LOOP = "while :; do :; done"
 
 
-def spin(started: Any = None) -> None:
-    """Keep one core busy until killed; first count this process in ``started`` (a shared integer), if given."""
-    if started is not None:
-        with started.get_lock():
-            started.value += 1
-    while True:
-        pass
+def start_spinners(count: int) -> list[subprocess.Popen[bytes]]:
+    """``count`` shell busy loops, each keeping one core busy until killed."""
+    shell = shutil.which("sh") or "/bin/sh"
+    return [
+        subprocess.Popen(
+            [shell, "-c", BUSY_LOOP], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for _ in range(count)
+    ]
 
 
 def balloon(megabytes: int, seconds: float) -> None:

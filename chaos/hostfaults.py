@@ -12,6 +12,7 @@ the metrics store of ``SLUICE_HOME`` (:mod:`chaos.correlation`).
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -20,7 +21,7 @@ from multiprocessing.process import BaseProcess
 import numpy as np
 import psutil
 
-from chaos.hogs import balloon, spin
+from chaos.hogs import balloon, start_spinners
 from ops.errors import ChaosError
 from ops.metrics.models import Selector
 from ops.metrics.store import MetricsStore
@@ -34,21 +35,17 @@ class HostFaults:
     """The fault processes of one drill."""
 
     processes: list[BaseProcess] = field(default_factory=list)
+    spinners: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def hog_cpu(self, per_core: int) -> int:
-        """``per_core`` busy processes per core, returned once every one spins; returns how many."""
-        context = multiprocessing.get_context("spawn")
+        """``per_core`` busy loops per core, returned once every one has run on a core; returns how many."""
         count = per_core * (psutil.cpu_count() or 1)
-        started = context.Value("i", 0)
-        for _ in range(count):
-            process = context.Process(target=spin, args=(started,), daemon=True)
-            process.start()
-            self.processes.append(process)
+        self.spinners.extend(start_spinners(count))
         deadline = time.monotonic() + GROWN_WITHIN
-        while started.value < count:  # spawned children start slowly on the host they are hogging
-            if time.monotonic() > deadline:
+        while (spinning := sum(_has_run(p) for p in self.spinners)) < len(self.spinners):
+            if time.monotonic() > deadline:  # they start slowly on the host they are hogging
                 raise ChaosError(
-                    f"only {started.value} of {count} busy processes started within {GROWN_WITHIN:.0f} s",
+                    f"only {spinning} of {count} busy processes ran within {GROWN_WITHIN:.0f} s",
                     hint="check the host's process limits (`ulimit -u`) and load",
                 )
             time.sleep(0.1)
@@ -75,12 +72,30 @@ class HostFaults:
 
     def heal(self) -> int:
         """Kill every fault process; returns how many there were."""
-        killed = len(self.processes)
+        killed = len(self.processes) + len(self.spinners)
         for process in self.processes:
             process.kill()
             process.join(timeout=10)
+        for spinner in self.spinners:
+            spinner.kill()
+            spinner.wait(timeout=10)
         self.processes.clear()
+        self.spinners.clear()
         return killed
+
+
+def _has_run(spinner: subprocess.Popen[bytes]) -> bool:
+    """Whether the busy loop has had a core yet; raises when it exited instead."""
+    if spinner.poll() is None:
+        try:
+            times = psutil.Process(spinner.pid).cpu_times()
+            return times.user + times.system > 0
+        except psutil.Error:
+            pass
+    raise ChaosError(
+        f"a busy process exited with code {spinner.poll()} instead of spinning",
+        hint="check that /bin/sh runs here and the host's process limits (`ulimit -u`)",
+    )
 
 
 def _rss(process: BaseProcess) -> int:

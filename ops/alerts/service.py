@@ -68,16 +68,16 @@ def _last(values: np.ndarray) -> float | None:
 
 def _onset(states: np.ndarray, signal: Signal, rule: Rule, at: datetime) -> datetime:
     """When the trouble behind the current firing began: the first anomalous point in the trigger window
-    that ends where the last stretch of firing states starts."""
+    that ends where the last stretch of firing states starts (a point, or the instant ``at`` when the
+    window ending there is the first to fire)."""
     off = np.flatnonzero(~states[:-1])
     start = off[-1] + 1 if len(off) else 0
-    if start >= len(signal.seconds):
-        return at
-    fired = signal.seconds[start]
+    fired = signal.seconds[start] if start < len(signal.seconds) else to_ns(at) / 1e9
     lo = int(np.searchsorted(signal.seconds, fired - rule.trigger.window.total_seconds(), side="right"))
     bad = np.flatnonzero(signal.anomalous[lo : start + 1])
-    first = lo + int(bad[0]) if len(bad) else start
-    return from_ns(round(signal.seconds[first] * 1e9))
+    if not len(bad):
+        return at if start >= len(signal.seconds) else from_ns(round(fired * 1e9))
+    return from_ns(round(signal.seconds[lo + int(bad[0])] * 1e9))
 
 
 def judge(

@@ -56,13 +56,20 @@ def moved_again(x: np.ndarray, shifts: Shifts, onset: np.ndarray, failure_row: i
 
 
 def rival_at_failure(
-    shifts: Shifts, timing: np.ndarray, r: np.ndarray, usage_fell: np.ndarray, magnitude: np.ndarray
+    shifts: Shifts,
+    timing: np.ndarray,
+    r: np.ndarray,
+    usage_fell: np.ndarray,
+    magnitude: np.ndarray,
+    gone: np.ndarray | None = None,
 ) -> bool:
     """Whether some series stepped at the failure itself: far off its baseline (twice the onset's sigmas),
-    in step with the failure (|r| >= ``RIVAL_R``, a clean step), a material rise for a resource. Only then
-    is a change long before the failure an earlier incident rather than a cause the failure followed."""
+    in step with the failure (|r| >= ``RIVAL_R``, a clean step), a material rise for a resource; or stopped
+    reporting at it (``gone``: a process died there, however its usage moved before). Only then is a change
+    long before the failure an earlier incident rather than a cause the failure followed."""
     stepped = (timing == "simultaneous") & (np.abs(shifts.z) >= 2 * ONSET_SIGMAS) & (np.abs(r) >= RIVAL_R)
-    return bool(np.any(stepped & ~usage_fell & (magnitude >= 1.0)))
+    died = (timing == "simultaneous") & gone if gone is not None else np.zeros(len(r), dtype=bool)
+    return bool(np.any((stepped & ~usage_fell & (magnitude >= 1.0)) | died))
 
 
 def strength(shifts: Shifts, resource: np.ndarray, cap: float) -> np.ndarray:

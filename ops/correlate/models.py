@@ -33,7 +33,8 @@ class CorrelateConfig:
         down_weight: a resource whose usage fell is weighted by this (exhaustion makes usage rise).
             Strong, because a series still to the page reaches z in the tens of thousands: a worker
             that returned 400 MB to the system must not outrank the CPU hog next to it.
-        lagging_weight: a change after the failure is weighted by this (more likely an effect).
+        lagging_weight: a change after the failure is weighted by this (more likely an effect): what an
+            alert sets off (a run it starts, a restart) can move a resource far more than the fault did.
         leading_weight: a change well before the failure (beyond ``timing_tolerance``) is weighted by
             this: a fault shows at the failure, and a series that moved long before it is more
             likely an earlier incident still inside the window.
@@ -67,7 +68,7 @@ class CorrelateConfig:
     max_lag_share: float = 0.2
     down_weight: float = 0.1
     material_change: float = 0.05
-    lagging_weight: float = 0.5
+    lagging_weight: float = 0.25
     leading_weight: float = 0.3
     symptom_weight: float = 0.5
     z_cap: float = 30.0

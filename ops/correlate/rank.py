@@ -9,7 +9,7 @@
   stopped reporting at the failure (its process is gone) reads as nothing from then on, and
   its fall is a loss, weighted 1;
 * strength: ``|z|`` capped at ``z_cap`` for a symptom whose baseline sat still (no MAD);
-* timing = ``lagging_weight`` when the series began to move after the failure,
+* timing = ``lagging_weight`` when the series began to move after the failure (or once the alert on it fired),
   ``leading_weight`` when it began well before it while another series stepped at the
   failure (an earlier incident), else 1;
 * symptom = ``symptom_weight`` for a non-resource series of a service one of whose own
@@ -144,11 +144,16 @@ def _tolerance(rows: int, config: CorrelateConfig) -> int:
     return max(2, math.ceil(config.timing_tolerance * rows))
 
 
-def _timings(split: np.ndarray, failure_row: int, rows: int, config: CorrelateConfig) -> np.ndarray:
+def _timings(
+    split: np.ndarray, failure_row: int, rows: int, config: CorrelateConfig, alerted_row: int | None = None
+) -> np.ndarray:
+    """Leading, simultaneous or lagging; a change from the row of the alert on (when it fired after the
+    failure) lags: the alert came first."""
     tolerance = _tolerance(rows, config)
-    return np.where(
-        split < failure_row - tolerance, "leading", np.where(split > failure_row + tolerance, "lagging", "simultaneous")
-    )
+    after = split > failure_row + tolerance
+    if alerted_row is not None and alerted_row > failure_row:
+        after |= split >= alerted_row
+    return np.where(split < failure_row - tolerance, "leading", np.where(after, "lagging", "simultaneous"))
 
 
 def _evaluate(
@@ -159,6 +164,7 @@ def _evaluate(
     config: CorrelateConfig,
     answered: np.ndarray | None = None,
     gone: np.ndarray | None = None,
+    alerted_row: int | None = None,
 ) -> _Batch:
     n = frame.rows
     gone = np.zeros(len(frame.names), dtype=bool) if gone is None else gone
@@ -174,7 +180,8 @@ def _evaluate(
     else:
         r, lag = lagged_correlation(frame.values, target, max(1, int(config.max_lag_share * n)))
         lag_seconds = lag * step
-    timing = _timings(onset, failure_row, n, config)
+    timing = _timings(onset, failure_row, n, config, alerted_row)
+    timing[gone & (timing == "leading")] = "simultaneous"  # it died a reading or more before it was found gone
     resource = np.array([resource_of(name) is not None for name in frame.names], dtype=bool)
     headroom = np.array([measures_headroom(name) for name in frame.names], dtype=bool)
     usage_fell = resource & np.where(headroom, shifts.z > 0, shifts.z < 0) & ~gone
@@ -184,7 +191,10 @@ def _evaluate(
         "strength": strength(shifts, resource, config.z_cap),
         "direction": np.where(usage_fell, config.down_weight, 1.0),
         "timing": np.select(
-            [timing == "lagging", (timing == "leading") & rival_at_failure(shifts, timing, r, usage_fell, magnitude)],
+            [
+                timing == "lagging",
+                (timing == "leading") & rival_at_failure(shifts, timing, r, usage_fell, magnitude, gone),
+            ],
             [config.lagging_weight, config.leading_weight],
             1.0,
         ),
@@ -240,9 +250,17 @@ def correlate_frame(
 
 
 def correlate_prepared(
-    frame: WideFrame, failure_at: datetime, *, target: str | None = None, config: CorrelateConfig = CorrelateConfig()
+    frame: WideFrame,
+    failure_at: datetime,
+    *,
+    target: str | None = None,
+    config: CorrelateConfig = CorrelateConfig(),
+    alerted_at: datetime | None = None,
 ) -> CorrelationResult:
-    """:func:`correlate_frame` on a frame that :func:`prepare_frame` returned."""
+    """:func:`correlate_frame` on a frame that :func:`prepare_frame` returned.
+
+    ``alerted_at``: when an alert fired on trouble that began at ``failure_at``; a series that began to
+    move from then on is lagging (an effect of the alert or of what it set off)."""
     started = time.perf_counter()
     failure_row = ensure_failure_is_inside(frame, failure_at, config)
     ensure_window_is_long_enough(frame, failure_row, config)
@@ -256,7 +274,8 @@ def correlate_prepared(
     gone = gone_at_failure(suspects, failure_row, _tolerance(frame.rows, config))
     suspects = read_as_nothing(suspects, gone)
     answered, sparse = idle_zeros(suspects)
-    batch = _evaluate(suspects, failure_row, failure_ns(failure_at), y, config, answered, gone)
+    alerted_row = int(np.searchsorted(frame.times, failure_ns(alerted_at), side="left")) if alerted_at else None
+    batch = _evaluate(suspects, failure_row, failure_ns(failure_at), y, config, answered, gone, alerted_row)
     tests = _granger_pass(suspects, y, batch, config)
     scores = _score(batch.factors)
     order = np.argsort(-scores, kind="stable")

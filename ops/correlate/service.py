@@ -1,6 +1,7 @@
 """Correlation around an incident or a flow run: the window from the metrics store, the result on the timeline.
 
-The failure time of an incident is when it opened (or its first timeline
+The failure time of an incident is when its alert's trouble began (the
+``onset`` on its timeline), else when it opened (or its first timeline
 event); of a flow run, when it failed or crashed (or ended), and its window
 starts no earlier than the run, so that other runs of the flow stay out. The
 scope is the run's labels (``flow``, ``dataset``) on Sluice's host and
@@ -53,6 +54,9 @@ class Scope:
     source: str = ""
     start: datetime | None = None
     """When the scope began (a flow run's start): nothing earlier is read, so other runs stay out."""
+    alerted_at: datetime | None = None
+    """When an alert fired on trouble that began at ``failure_at``: what began to move from then on
+    followed the alert (a run it started, a retry) and is an effect."""
 
     def selector(self, base: Selector | None = None) -> Selector:
         """``base`` (default: Sluice's host and process metrics) narrowed to this scope's labels."""
@@ -62,12 +66,18 @@ class Scope:
 
 
 def incident_scope(incident: Incident) -> Scope:
-    """The failure time (opened, else the first timeline event) and labels of an incident."""
-    at = incident.opened_at or (incident.timeline[0].at if incident.timeline else None)
+    """The failure time and labels of an incident: when its alert's trouble began (its onset), else when it
+    opened, else its first timeline event. An alert fires a trigger window after the trouble began, and what
+    ran in between (a flow started by the alert, say) is an effect, not a cause."""
+    from ops.incidents.models import ONSET
+
+    onset = min((e.at for e in incident.timeline if e.kind == ONSET), default=None)
+    at = onset or incident.opened_at or (incident.timeline[0].at if incident.timeline else None)
     if at is None:
         raise CorrelateInputError(f"{incident.ref} has no opening time", hint="open incidents with `ops incident`")
     labels = {"flow": incident.flow_name or "", "dataset": incident.dataset or ""}
-    return Scope(at, {k: v for k, v in labels.items() if v}, incident.ref)
+    alerted = incident.opened_at if onset is not None else None
+    return Scope(at, {k: v for k, v in labels.items() if v}, incident.ref, alerted_at=alerted)
 
 
 def flow_run_scope(flow_run_id: str) -> Scope:
@@ -258,7 +268,9 @@ def correlate_scope(
     """
     config = config or CorrelateConfig(failure_grace_seconds=GRACE.total_seconds())
     window = read_usable_window(store, scope, before=before, after=after, selector=selector, step=step, config=config)
-    result = correlate_prepared(window.frame, scope.failure_at, target=target, config=config)
+    result = correlate_prepared(
+        window.frame, scope.failure_at, target=target, config=config, alerted_at=scope.alerted_at
+    )
     return window.frame, replace(result, notes=result.notes + window.notes + _weak(result))
 
 

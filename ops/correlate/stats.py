@@ -18,6 +18,7 @@ from ops.correlate.models import Granger
 MEAN_AD_TO_SIGMA = 1.2533  # sqrt(pi / 2): a normal's standard deviation over its mean absolute deviation
 SPREAD_SHARE = 0.5  # below a normal's own spread: binds only for sparse, spiky baselines
 ONSET_SIGMAS = 4.0  # a series has begun to move once it is this many robust sigmas off its baseline
+ONSET_SHARE = 0.1  # ... and this share of the way to its level after the change
 CHUNK = 128  # series per batch: bounds temporaries (~7 MB each for 2 h at 1 s) and keeps them in cache
 
 
@@ -115,14 +116,18 @@ def robust_shifts(x: np.ndarray, split: np.ndarray, start: np.ndarray | None = N
 
 def onsets(x: np.ndarray, shifts: Shifts, split: np.ndarray) -> np.ndarray:
     """The first row at which each series stands more than ``ONSET_SIGMAS`` robust standard deviations off its
-    baseline, on the side it moved, for two rows running (or in the last row): when it *began* to move.
+    baseline, and ``ONSET_SHARE`` of the way to its level, on the side it moved, for two rows running (or in
+    the last row): when it *began* to move.
 
     A mean-shift change point sits in the middle of a ramp (a leak); the onset
     is where the ramp leaves the baseline. A series that never does so keeps
-    its change point.
+    its change point. The share keeps a series that sat still to the page
+    (memory) from beginning at its first creep: a few pages are many of its
+    sigmas, but not the start of a move of hundreds of megabytes.
     """
     side = np.sign(shifts.z)[:, None]
-    beyond = side * (x - shifts.baseline[:, None]) > ONSET_SIGMAS * shifts.scale[:, None]
+    bar = np.fmax(ONSET_SIGMAS * shifts.scale, ONSET_SHARE * np.abs(shifts.level - shifts.baseline))
+    beyond = side * (x - shifts.baseline[:, None]) > bar[:, None]
     held = beyond.copy()
     held[:, :-1] &= beyond[:, 1:]
     found: np.ndarray = np.where(held.any(axis=1), np.argmax(held, axis=1), split)

@@ -77,6 +77,10 @@ def _enum(kind: type[enum.StrEnum]) -> sa.Enum:
     )
 
 
+ONSET = "onset"
+"""The timeline kind of when an alert's trouble began (its first anomalous point), before the alert fired."""
+
+
 class Incident(Base):
     __tablename__ = "incidents"
 

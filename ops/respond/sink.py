@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from ops.alerts.events import AlertEvent, AlertStatus, dedup_prefix
 from ops.errors import IncidentError, TransitionError
 from ops.incidents.db import transaction
-from ops.incidents.models import Severity, Source, Status
+from ops.incidents.models import ONSET, Severity, Source, Status
 from ops.incidents.service import (
     Trigger,
     open_incident_for,
@@ -121,7 +121,12 @@ class IncidentSink:
 
     def _apply(self, session: Session, event: AlertEvent) -> None:
         if event.status is AlertStatus.FIRING:
-            announce_opened(session, raise_incident(session, alert_trigger(event, self.environment, self.drill)))
+            opened = raise_incident(session, alert_trigger(event, self.environment, self.drill))
+            if opened.created and event.started_at < event.at:
+                began = event.started_at.isoformat(timespec="seconds")
+                text = f"trouble began: {event.metric} first anomalous at {began}, before the alert fired"
+                record(session, opened.incident, ONSET, "alert", text, at=event.started_at)
+            announce_opened(session, opened)
             return
         incident = open_incident_for(session, incident_key(event, self.drill))
         if incident is None:

@@ -51,12 +51,7 @@ DRILLS = [
     "dask-worker-killed",
     "prefect-api-unreachable",
     "lake-disk-full",
-    pytest.param(
-        "cpu-hog",
-        marks=pytest.mark.skip(
-            reason="its correlation can rank the host memory the 16 spinner processes take above the CPU (issue 20)"
-        ),
-    ),
+    "cpu-hog",
     "memory-balloon",
 ]
 

@@ -15,7 +15,7 @@ import psutil
 import pytest
 from rich.console import Console
 
-from chaos.hogs import balloon, spin
+from chaos.hogs import balloon, start_spinners
 from demo.samples import make_demo_samples
 from flows.demo import _start_sampler
 from flows.failing_run import fail_once
@@ -36,20 +36,23 @@ FAULT_ROWS = 12
 @contextmanager
 def provoked(fault: str, seconds: float) -> Iterator[None]:
     """A CPU hog (8 busy processes per core) or a balloon of an eighth of the host's memory, while the block runs."""
-    context = multiprocessing.get_context("spawn")
     if fault == "cpu":
-        workers = [context.Process(target=spin) for _ in range(8 * (psutil.cpu_count() or 1))]
-    else:
-        megabytes = psutil.virtual_memory().total // 8 >> 20
-        workers = [context.Process(target=balloon, args=(megabytes, seconds / 2))]
-    for worker in workers:
-        worker.start()
+        spinners = start_spinners(8 * (psutil.cpu_count() or 1))
+        try:
+            yield
+        finally:
+            for spinner in spinners:
+                spinner.kill()
+                spinner.wait()
+        return
+    megabytes = psutil.virtual_memory().total // 8 >> 20
+    worker = multiprocessing.get_context("spawn").Process(target=balloon, args=(megabytes, seconds / 2))
+    worker.start()
     try:
         yield
     finally:
-        for worker in workers:
-            worker.kill()
-            worker.join()
+        worker.kill()
+        worker.join()
 
 
 def wait_for_rows(settings: Settings, rows: int, within: float = 180.0) -> None:

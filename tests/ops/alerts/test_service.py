@@ -49,6 +49,22 @@ def test_static_rule_fires_once_then_resolves_with_the_same_dedup_key(tmp_path: 
     ]
 
 
+def test_an_alert_first_firing_between_points_dates_its_trouble_from_the_first_anomalous_point(
+    tmp_path: Path,
+) -> None:
+    store, registry = setting(tmp_path)
+    values = np.r_[np.full(12, 5.0), 50.0]  # at the last point one of three in the window is anomalous
+    store.write_series([series(values)])
+    sink = ListSink()
+    last = from_ns(int(series(values).timestamps[-1]))
+
+    run_check(RuleSet(rules=[rule()]), store, registry, tmp_path, last, [sink])
+    run_check(RuleSet(rules=[rule()]), store, registry, tmp_path, last + timedelta(minutes=6), [sink])
+
+    (fired,) = sink.events  # six minutes on, one of two: it fires at that instant, not at a point
+    assert fired.at == last + timedelta(minutes=6) and fired.started_at == last
+
+
 def test_repeated_checks_while_firing_emit_nothing_new(tmp_path: Path) -> None:
     store, registry = setting(tmp_path)
     store.write_series([series(np.full(12, 50.0))])

@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ops.correlate import CorrelateConfig, correlate_frame
+from ops.correlate import CorrelateConfig, correlate_frame, correlate_prepared
+from ops.correlate.factors import rival_at_failure
+from ops.correlate.frame import prepare_frame
+from ops.correlate.stats import robust_shifts
 from ops.errors import CorrelateInputError
 from tests.ops.correlate.factories import fault_frame
 
@@ -50,7 +53,21 @@ def test_a_change_well_before_the_failure_is_leading_and_one_after_it_lagging():
     assert lead.metric == "db_cpu" and lead.evidence.timing == "leading"
     assert lead.evidence.change_offset_seconds == pytest.approx(-100, abs=3)
     assert lead.evidence.correlation.lag_seconds == pytest.approx(100, abs=3)  # the suspect moved first
-    assert lag.evidence.timing == "lagging" and lag.evidence.factors["timing"] == 0.5
+    assert lag.evidence.timing == "lagging" and lag.evidence.factors["timing"] == CorrelateConfig().lagging_weight
+
+
+def test_what_began_to_move_once_the_alert_fired_lags_the_trouble_the_alert_rang_for():
+    busy = 30 + np.random.default_rng(5).normal(0, 3, 600)
+    busy[406:] += 60.0  # a run the alert started, six rows after the trouble began (within the tolerance)
+    fault = fault_frame(culprit="db_cpu", size=8.0, extra={"web_cpu": busy})
+    alerted = fault.time_of(405)
+
+    plain = correlate_prepared(prepare_frame(fault.frame, 8), fault.failure_at)
+    told = correlate_prepared(prepare_frame(fault.frame, 8), fault.failure_at, alerted_at=alerted)
+
+    assert names(plain)[0] == "web_cpu" and plain.suspects[0].evidence.timing == "simultaneous"
+    assert names(told)[0] == "db_cpu"
+    assert next(s for s in told.suspects if s.metric == "web_cpu").evidence.timing == "lagging"
 
 
 def test_a_resource_that_frees_up_is_weighted_down():
@@ -118,6 +135,30 @@ def test_a_worker_found_gone_a_few_readings_before_the_alert_still_stopped_at_th
     top = result.suspects[0]
     assert top.metric.startswith("worker_") and top.evidence.level == 0
     assert any("stopped reporting at the failure" in r for r in top.evidence.reasons)
+
+
+def test_a_worker_found_gone_before_the_alert_outranks_the_survivor_that_took_its_work():
+    survivor = 2e8 + np.round(np.random.default_rng(3).normal(0, 3, 100)) * 4096
+    survivor[70:] += 1.5e8  # the other worker takes the killed one's tasks as the alert fires
+    killed = worker_series(100, 7, stops_at=66)
+    fault = fault_frame(culprit="web_cpu", size=0.0, rows=100, failure=70, extra=killed | {"survivor_rss": survivor})
+
+    result = correlate_frame(fault.frame, fault.failure_at)
+
+    top = result.suspects[0]
+    assert top.metric.startswith("worker_") and top.evidence.timing == "simultaneous"
+    assert next(s for s in result.suspects if s.metric == "survivor_rss").evidence.timing == "simultaneous"
+
+
+def test_a_process_that_died_at_the_failure_is_a_step_there_however_loosely_it_tracks_one():
+    shifts = robust_shifts(np.vstack([np.r_[np.zeros(50), np.ones(50)]] * 2), np.array([50, 50]))
+    timing = np.array(["simultaneous", "leading"])
+    loose = np.array([0.5, 0.99])  # its usage wandered before it died: a step correlates loosely with it
+    fell, material = np.zeros(2, dtype=bool), np.ones(2)
+
+    assert not rival_at_failure(shifts, timing, loose, fell, material)
+    assert rival_at_failure(shifts, timing, loose, fell, material, gone=np.array([True, False]))
+    assert not rival_at_failure(shifts, timing, loose, fell, material, gone=np.array([False, True]))
 
 
 def test_a_worker_that_stopped_long_before_the_failure_is_not_read_as_gone():

@@ -17,7 +17,8 @@ from ops.correlate.service import (
 )
 from ops.errors import CorrelateInputError
 from ops.incidents.db import open_engine, transaction
-from ops.incidents.service import ensure_incident, trigger
+from ops.incidents.models import ONSET
+from ops.incidents.service import ensure_incident, record, trigger
 from ops.metrics.models import Selector
 from ops.metrics.store import open_store
 from ops.metrics.timerange import parse_duration
@@ -71,6 +72,18 @@ def test_the_timeline_entry_names_the_top_suspect_and_its_resource(monkeypatch, 
     assert text.startswith("correlation: top suspect sluice_host_web_mem (resource=memory); 1. sluice_host_web_mem")
     assert "2. " in text and "3. " in text and "4. " not in text
     assert scope.failure_at == fault.failure_at and scope.labels == {"flow": "ingest-files", "dataset": "orders"}
+
+
+def test_an_alert_incidents_failure_time_is_when_its_trouble_began(monkeypatch, tmp_path):
+    _, fault = seeded(monkeypatch, tmp_path)
+    engine = open_engine(f"sqlite:///{tmp_path / 'incidents.db'}")
+    with transaction(engine) as session:
+        incident = trigger(session, failure(at=fault.failure_at + timedelta(minutes=3))).incident
+        record(session, incident, ONSET, "alert", "trouble began", at=fault.failure_at)
+        session.flush()
+        scope = incident_scope(ensure_incident(session, incident.id))
+
+    assert scope.failure_at == fault.failure_at and scope.alerted_at == fault.failure_at + timedelta(minutes=3)
 
 
 def test_the_same_finding_goes_on_the_timeline_once(monkeypatch, tmp_path):

@@ -12,7 +12,7 @@ import pytest
 from ops.alerts.events import AlertEvent, AlertStatus, dedup_key
 from ops.errors import IncidentError
 from ops.incidents.db import open_engine, transaction
-from ops.incidents.models import Source, Status
+from ops.incidents.models import ONSET, Source, Status
 from ops.incidents.service import IncidentFilter, ensure_incident, list_incidents
 from ops.notify import list_notifications
 from ops.respond.sink import DrillFlag, IncidentSink, alert_trigger
@@ -21,7 +21,8 @@ from tests.ops.incidents.factories import T0
 from tests.standins.pagerduty_slack import FakeService, slack_ok
 
 
-def alert(status: AlertStatus, minutes: int = 0, **labels: str) -> AlertEvent:
+def alert(status: AlertStatus, minutes: int = 0, began: int = 0, **labels: str) -> AlertEvent:
+    """An alert event ``minutes`` after T0 whose trouble began ``began`` minutes after T0."""
     labels = labels or {"dataset": "orders", "environment": "prod"}
     return AlertEvent(
         dedup_key("quarantine-rate-spike", "sluice_quarantine_rate", labels),
@@ -36,7 +37,7 @@ def alert(status: AlertStatus, minutes: int = 0, **labels: str) -> AlertEvent:
         0.01,
         0.0,
         0.05,
-        T0,
+        T0 + timedelta(minutes=began),
         T0 + timedelta(minutes=minutes),
     )
 
@@ -52,6 +53,28 @@ def test_firing_opens_an_incident_with_the_rules_runbook_and_resolving_mitigates
     assert incident.runbook_id == "quarantine-rate-spike" and incident.status is Status.MITIGATED
     assert incident.mitigated_at == T0 + timedelta(minutes=30)
     assert "alert=quarantine-rate-spike" in incident.signature
+
+
+def test_an_alert_whose_trouble_began_earlier_puts_its_onset_first_on_the_timeline(incident_engine) -> None:
+    sink = IncidentSink(incident_engine, "dev")
+    sink.emit(alert(AlertStatus.FIRING, minutes=5))
+    sink.emit(alert(AlertStatus.RESOLVED, minutes=10))
+    sink.emit(alert(AlertStatus.FIRING, minutes=20, began=15))  # a refiring adds no second onset
+    with transaction(incident_engine) as session:
+        (incident,) = list_incidents(session)
+        timeline = ensure_incident(session, incident.id).timeline
+
+    onsets = [e for e in timeline if e.kind == ONSET]
+    assert [(e.at, e.source) for e in onsets] == [(T0, "alert")]
+    assert timeline[0].kind == ONSET and "sluice_quarantine_rate first anomalous" in timeline[0].text
+    assert incident.opened_at == T0 + timedelta(minutes=5)
+
+
+def test_an_alert_that_fired_as_its_trouble_began_has_no_onset_entry(incident_engine) -> None:
+    IncidentSink(incident_engine, "dev").emit(alert(AlertStatus.FIRING))
+    with transaction(incident_engine) as session:
+        (incident,) = list_incidents(session)
+        assert ONSET not in {e.kind for e in ensure_incident(session, incident.id).timeline}
 
 
 def test_refiring_after_mitigation_is_the_same_incident_triggered_again(incident_engine) -> None:
