@@ -41,7 +41,7 @@ named.
 at 30 for a symptom whose baseline sat still, such as a sparse latency),
 times 0.1 when a resource's usage fell (resources cause failures by running
 out, so their usage rises; free or available bytes that rose count as usage
-that fell), times 0.5 when the change lagged the failure and 0.3 when it led
+that fell), times 0.25 when the change lagged the failure and 0.3 when it led
 it while another series stepped at the failure (an earlier incident), times
 0.5 for a symptom (latency, load) of a service whose own resource rose at
 the failure, times a risen latency's relative rise over the largest relative

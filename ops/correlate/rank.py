@@ -34,6 +34,7 @@ from typing import Literal
 
 import numpy as np
 
+from ops.correlate.explain import reasons_for
 from ops.correlate.factors import (
     born_late,
     gone_at_failure,
@@ -145,15 +146,22 @@ def _tolerance(rows: int, config: CorrelateConfig) -> int:
 
 
 def _timings(
-    split: np.ndarray, failure_row: int, rows: int, config: CorrelateConfig, alerted_row: int | None = None
+    split: np.ndarray,
+    failure_row: int,
+    rows: int,
+    config: CorrelateConfig,
+    gone: np.ndarray,
+    alerted_row: int | None = None,
 ) -> np.ndarray:
-    """Leading, simultaneous or lagging; a change from the row of the alert on (when it fired after the
-    failure) lags: the alert came first."""
+    """Leading, simultaneous or lagging. A change from the row of the alert on (when it fired after the
+    failure) lags: the alert came first. A series gone at the failure never leads: its process died a
+    reading or more before it was found gone."""
     tolerance = _tolerance(rows, config)
     after = split > failure_row + tolerance
     if alerted_row is not None and alerted_row > failure_row:
         after |= split >= alerted_row
-    return np.where(split < failure_row - tolerance, "leading", np.where(after, "lagging", "simultaneous"))
+    before = (split < failure_row - tolerance) & ~gone
+    return np.where(before, "leading", np.where(after, "lagging", "simultaneous"))
 
 
 def _evaluate(
@@ -180,8 +188,7 @@ def _evaluate(
     else:
         r, lag = lagged_correlation(frame.values, target, max(1, int(config.max_lag_share * n)))
         lag_seconds = lag * step
-    timing = _timings(onset, failure_row, n, config, alerted_row)
-    timing[gone & (timing == "leading")] = "simultaneous"  # it died a reading or more before it was found gone
+    timing = _timings(onset, failure_row, n, config, gone, alerted_row)
     resource = np.array([resource_of(name) is not None for name in frame.names], dtype=bool)
     headroom = np.array([measures_headroom(name) for name in frame.names], dtype=bool)
     usage_fell = resource & np.where(headroom, shifts.z > 0, shifts.z < 0) & ~gone
@@ -357,52 +364,3 @@ def _suspect(
 
 def _round(value: float) -> float:
     return float(f"{value:.6g}") if math.isfinite(value) else 0.0
-
-
-def reasons_for(metric: str, e: Evidence) -> list[str]:
-    """The evidence in words, one line per factor."""
-    unit = "/s (rate)" if e.rate else ""
-    lines = [
-        f"{'rose' if e.z > 0 else 'fell' if e.z < 0 else 'did not move'} {abs(e.z):,.3g} robust σ "
-        f"from its baseline ({e.baseline:,.4g}{unit} → {e.level:,.4g}{unit}; peak {e.peak_z:,.3g} σ)"
-    ]
-    if e.factors.get("strength", 0.0) < math.log10(1.0 + abs(e.z)) - 1e-3:
-        lines.append(
-            f"its baseline sat still (no spread), so its z counts only up to {10 ** e.factors['strength'] - 1:.3g} "
-            "in the score"
-        )
-    if e.factors.get("direction", 1.0) < 1.0:
-        lines.append("usage fell: a resource that frees up is more likely an effect than the cause")
-    when = {"leading": "before", "lagging": "after", "simultaneous": "at about the time of"}[e.timing]
-    lines.append(
-        f"changed {abs(e.change_offset_seconds):,.3g} s {'before' if e.change_offset_seconds < 0 else 'after'}"
-        f" the failure ({e.timing}: {when} it)"
-        + (
-            ": another series stepped at the failure, so this is more likely an earlier change"
-            if e.timing == "leading" and e.factors.get("timing", 1.0) < 1.0
-            else ""
-        )
-        + (": more likely an effect" if e.timing == "lagging" else "")
-    )
-    if e.factors.get("magnitude", 1.0) < 1.0:
-        lines.append(f"a small move for a resource: weighted by {e.factors['magnitude']:.2g}")
-    if e.factors.get("origin", 1.0) < 1.0:
-        lines.append(
-            f"rose by a smaller share of its baseline than another latency at the failure (weighted by "
-            f"{e.factors['origin']:.2g}): a caller's latency carries its callee's"
-        )
-    if e.factors.get("symptom", 1.0) < 1.0:
-        lines.append("a symptom: a resource of the same service rose at the failure, and ranks ahead as the cause")
-    c = e.correlation
-    lines.append(
-        f"correlation with the {'failure signal' if c.signal == 'failure' else c.signal} {c.r:+.2f}, "
-        f"{'suspect first by' if c.lag_seconds > 0 else 'suspect later by' if c.lag_seconds < 0 else 'lag'} "
-        f"{abs(c.lag_seconds):g} s"
-    )
-    if e.granger is not None and e.granger.tested:
-        verdict = "helps" if e.granger.significant else "does not help"
-        lines.append(
-            f"Granger: its past {verdict} predict {c.signal} (p={e.granger.p_value:.3g}, "
-            f"best lag {e.granger.lag_rows} rows)"
-        )
-    return lines
